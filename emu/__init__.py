@@ -1,0 +1,44 @@
+"""emu: bit-exact emulation of number formats.
+
+Formats are immutable values (`FixedFormat`, `FloatFormat`, `Pow2Format`,
+`BinaryFormat`, `TernaryFormat`) with readable names; `format("fx<2,14>")`
+parses a name. `quantize`, `encode`, `decode` and `bits` convert real numbers
+bit-exactly as NUMERICS.md defines. `emu` imports nothing from `nets` or
+`hwmodel`.
+"""
+
+from .bitmask import mask_float32
+from .convert import bits, decode, encode, quantize
+from .formats import BinaryFormat, FixedFormat, FloatFormat, Format, Pow2Format, TernaryFormat
+from .metrics import ErrorSummary, absolute_error, error_summary, relative_error
+from .modes import Overflow, Rounding
+from .registry import ALL_FORMATS, SMALL_FORMATS, UnknownFormatError, get_format
+from .stats import QuantStats
+
+format = get_format  # noqa: A001 - emu.format("e4m3") reads as intended
+
+__all__ = [
+    "ALL_FORMATS",
+    "SMALL_FORMATS",
+    "BinaryFormat",
+    "ErrorSummary",
+    "FixedFormat",
+    "FloatFormat",
+    "Format",
+    "Overflow",
+    "Pow2Format",
+    "QuantStats",
+    "Rounding",
+    "TernaryFormat",
+    "UnknownFormatError",
+    "absolute_error",
+    "bits",
+    "decode",
+    "encode",
+    "error_summary",
+    "format",
+    "get_format",
+    "mask_float32",
+    "quantize",
+    "relative_error",
+]

@@ -1,0 +1,808 @@
+"""Numba kernels for conversion to fixed, float and power-of-two formats.
+
+Everything here works in the integer domain: a finite input is split into sign,
+an unsigned 64-bit magnitude ``mag`` and an exponent ``e`` (x = +-mag * 2^e),
+and rounding drops ``s`` low bits of ``mag`` with the exact remainder kept as
+``F`` (its top 64 bits, as a fraction of the rounding step) plus a sticky flag.
+That makes every mode exact for any input, float64 or 64-bit integer, whatever
+the format's radix point. The rules are docs/semantics.md; ``emu._ref`` is the
+slow reference they are tested against bit for bit.
+
+Kernels never raise: they count overflow, underflow, NaN and bad inputs per
+chunk of elements into a ``stats`` array and the Python wrappers raise.
+Parallel loops run over fixed chunks, and random bits are drawn by element
+index, so results never depend on the thread count. No fastmath anywhere.
+
+Imports nothing from the project but the enums' integer values.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from .modes import Overflow, Rounding
+
+U64 = np.uint64
+_ONE = U64(1)
+_ZERO = U64(0)
+_HALF = U64(1 << 63)
+_ALL = U64(0xFFFFFFFFFFFFFFFF)
+_GAMMA = U64(0x9E3779B97F4A7C15)
+_M1 = U64(0xBF58476D1CE4E5B9)
+_M2 = U64(0x94D049BB133111EB)
+_FRAC_MASK = U64((1 << 52) - 1)
+_HIDDEN = U64(1 << 52)
+#: floor(sqrt(2) * 2^63): the geometric midpoint of a binade, as a 64-bit significand.
+_SQRT2_Q63 = U64(0xB504F333F9DE6484)
+
+_NE = int(Rounding.NEAREST_EVEN)
+_NA = int(Rounding.NEAREST_AWAY)
+_NU = int(Rounding.NEAREST_UP)
+_ND = int(Rounding.NEAREST_DOWN)
+_FLOOR = int(Rounding.FLOOR)
+_TZ = int(Rounding.TOWARD_ZERO)
+_CEIL = int(Rounding.CEIL)
+_SR = int(Rounding.STOCHASTIC)
+
+_SAT = int(Overflow.SATURATE)
+_WRAP = int(Overflow.WRAP)
+_ERR = int(Overflow.ERROR)
+_INF = int(Overflow.INF)
+_NAN = int(Overflow.NAN)
+
+#: Columns of the per-chunk stats array.
+ST_OVERFLOW, ST_UNDERFLOW, ST_NAN, ST_FIRST_OVERFLOW, ST_FIRST_NAN, ST_BAD, ST_FIRST_BAD = range(7)
+N_STATS = 7
+CHUNK = 1 << 15
+
+
+@njit(cache=True)
+def mix64(z: np.uint64) -> np.uint64:
+    """splitmix64's finaliser (a bijection of 64-bit words)."""
+    z = (z ^ (z >> U64(30))) * _M1
+    z = (z ^ (z >> U64(27))) * _M2
+    return z ^ (z >> U64(31))
+
+
+@njit(cache=True)
+def first_word(key: np.uint64, index: np.int64) -> np.uint64:
+    """w0 of element ``index``: mix64(key + (index + 1) * G)."""
+    return mix64(key + (U64(index) + _ONE) * _GAMMA)
+
+
+@njit(cache=True)
+def bitlen(x: np.uint64) -> np.int64:
+    """Number of significant bits of x (0 for 0)."""
+    if x == _ZERO:
+        return 0
+    est = np.int64(math.frexp(np.float64(x))[1])  # float(x) = m * 2^est, m in [0.5, 1)
+    if est > 64:
+        est = 64
+    if (x >> U64(est - 1)) == _ZERO:
+        est -= 1
+    return est
+
+
+@njit(cache=True)
+def _chunk(mag: np.uint64, s: np.int64, j: np.int64) -> tuple[np.uint64, bool]:
+    """Word j (0 = first) of the binary fraction (mag mod 2^s) / 2^s, and whether
+    no nonzero bits of the fraction lie below that word."""
+    k = 64 * (j + 1) - s  # the word is floor(mag * 2^k) mod 2^64
+    if k >= 64:
+        return _ZERO, True
+    if k >= 0:
+        return mag << U64(k), True
+    if k <= -64:
+        return _ZERO, mag == _ZERO
+    return mag >> U64(-k), (mag << U64(64 + k)) == _ZERO
+
+
+@njit(cache=True)
+def _sr_less(first: np.uint64, sticky: bool, mag: np.uint64, s: np.int64, negated: bool,
+             key: np.uint64, index: np.int64, rbits: np.int64) -> bool:
+    """Whether the element's uniform U = 0.w0 w1 ... is below the fraction f.
+
+    ``first`` is floor(f * 2^64), ``sticky`` whether f has bits below it. f is
+    frac_m = (mag mod 2^s) / 2^s, or 1 - frac_m when ``negated``. With
+    ``rbits`` = r in 1..64 only r bits are compared: floor(f 2^r) > w0 >> (64-r).
+    """
+    w = first_word(key, index)
+    if rbits > 0:
+        sh = U64(64 - rbits)
+        return (first >> sh) > (w >> sh)
+    if w != first:
+        return w < first
+    if not sticky:
+        return False
+    j = 1
+    while True:
+        w = mix64(w + _GAMMA)
+        c, ends = _chunk(mag, s, j)
+        if negated:
+            c = ~c + (_ONE if ends else _ZERO)
+        if w != c:
+            return w < c
+        if ends:
+            return False
+        j += 1
+
+
+@njit(cache=True)
+def round_mag(mag: np.uint64, s: np.int64, neg: bool, mode: np.int64, signed_sr: bool,
+              key: np.uint64, index: np.int64, rbits: np.int64, odd_flip: np.uint64) -> tuple[np.uint64, bool]:
+    """Round mag / 2^s to an integer magnitude; return it and a "too big" flag.
+
+    Directed and tie rules act on the signed value (-1)^neg * mag / 2^s.
+    Stochastic rounding acts on the signed value's fraction when ``signed_sr``
+    (two's complement fixed point) and on the magnitude's otherwise. Ties to
+    even pick the candidate whose code is even: the lower candidate's code has
+    the parity of q ^ ``odd_flip`` (0 except for floats without fraction bits,
+    whose code parity is the exponent field's). When the
+    exact result needs more than 64 bits the flag is set and the low 64 bits
+    are returned (enough for wrapping).
+    """
+    if mag == _ZERO:
+        return _ZERO, False
+    if s <= 0:
+        k = -s
+        if k >= 64:
+            return _ZERO, True
+        if k > 0 and (mag >> U64(64 - k)) != _ZERO:
+            return mag << U64(k), True
+        return mag << U64(k), False
+    sticky = False
+    if s < 64:
+        q = mag >> U64(s)
+        first = mag << U64(64 - s)
+    elif s == 64:
+        q = _ZERO
+        first = mag
+    else:
+        q = _ZERO
+        d = s - 64
+        if d < 64:
+            first = mag >> U64(d)
+            sticky = (mag << U64(64 - d)) != _ZERO
+        else:
+            first = _ZERO
+            sticky = True
+    if first == _ZERO and not sticky:
+        return q, False
+    if mode == _NE:
+        up = first > _HALF or (first == _HALF and (sticky or ((q & _ONE) ^ odd_flip) == _ONE))
+    elif mode == _NA:
+        up = first >= _HALF
+    elif mode == _NU:
+        up = first > _HALF or (first == _HALF and (sticky or not neg))
+    elif mode == _ND:
+        up = first > _HALF or (first == _HALF and (sticky or neg))
+    elif mode == _FLOOR:
+        up = neg
+    elif mode == _CEIL:
+        up = not neg
+    elif mode == _TZ:
+        up = False
+    elif signed_sr and neg:
+        # P(toward +inf) = 1 - frac_m: toward +inf is the smaller magnitude.
+        first_s = ~first + (_ZERO if sticky else _ONE)
+        up = not _sr_less(first_s, sticky, mag, s, True, key, index, rbits)
+    else:
+        up = _sr_less(first, sticky, mag, s, False, key, index, rbits)
+    return q + (_ONE if up else _ZERO), False
+
+
+@njit(cache=True)
+def _split_float(b: np.uint64) -> tuple[bool, np.uint64, np.int64]:
+    """Sign, magnitude and exponent of a finite float64 given by its bits."""
+    neg = (b >> U64(63)) != _ZERO
+    ex = np.int64((b >> U64(52)) & U64(0x7FF))
+    fr = b & _FRAC_MASK
+    if ex == 0:
+        return neg, fr, np.int64(-1074)
+    return neg, fr | _HIDDEN, ex - 1075
+
+
+@njit(cache=True)
+def _split_int(b: np.uint64, in_kind: np.int64) -> tuple[bool, np.uint64, np.int64]:
+    """Sign, magnitude and exponent 0 of an integer given as 64 bits: int64 when
+    ``in_kind`` is 1, uint64 when 2."""
+    if in_kind == 1 and (b >> U64(63)) != _ZERO:
+        return True, ~b + _ONE, np.int64(0)
+    return False, b, np.int64(0)
+
+
+@njit(cache=True)
+def _fixed_one(neg: bool, mag: np.uint64, e: np.int64, fl: np.int64, wl: np.int64, signed: bool,
+               mode: np.int64, ovf: np.int64, key: np.uint64, index: np.int64,
+               rbits: np.int64) -> tuple[np.int64, bool]:
+    """Code (as a signed integer) of +-mag * 2^e in <WL-FL, FL>, and an overflow flag."""
+    qmag, big = round_mag(mag, -fl - e, neg, mode, True, key, index, rbits, _ZERO)
+    if signed:
+        lim = U64(1 << (wl - 1))
+        over = big or (qmag >= lim if not neg else qmag > lim)
+    else:
+        over = big or (qmag > (U64(1 << wl) - _ONE) if not neg else qmag != _ZERO)
+    if not over:
+        return (-np.int64(qmag) if neg else np.int64(qmag)), False
+    if ovf == _WRAP:
+        v = (~qmag + _ONE) if neg else qmag
+        v &= U64(1 << wl) - _ONE
+        if signed and v >= U64(1 << (wl - 1)):
+            return np.int64(v) - (np.int64(1) << wl), True
+        return np.int64(v), True
+    if signed:
+        return (-(np.int64(1) << (wl - 1)) if neg else (np.int64(1) << (wl - 1)) - 1), True
+    return (np.int64(0) if neg else (np.int64(1) << wl) - 1), True
+
+
+@njit(parallel=True, cache=True)
+def quantize_fixed(xb, in_kind, out_val, out_code, fl, wl, signed, mode, ovf, key, rbits, stats):
+    """Convert float64 bit patterns (or integers, see `_split`) to <WL-FL, FL>.
+
+    Writes values (float64) into ``out_val`` and codes (the WL-bit pattern) into
+    ``out_code`` when those arrays are non-empty.
+    """
+    n = xb.size
+    want_val = out_val.size > 0
+    want_code = out_code.size > 0
+    eps = np.ldexp(1.0, -fl)
+    mask = U64(1 << wl) - _ONE
+    qmax = (np.int64(1) << (wl - 1)) - 1 if signed else (np.int64(1) << wl) - 1
+    qmin = -(np.int64(1) << (wl - 1)) if signed else np.int64(0)
+    nchunks = stats.shape[0]
+    for c in prange(nchunks):
+        lo = c * CHUNK
+        hi = min(n, lo + CHUNK)
+        n_ovf = 0
+        n_unf = 0
+        n_nan = 0
+        n_bad = 0
+        f_ovf = -1
+        f_nan = -1
+        f_bad = -1
+        for i in range(lo, hi):
+            b = xb[i]
+            q = np.int64(0)
+            if in_kind != 0:
+                neg, mag, e = _split_int(b, in_kind)
+            else:
+                if (b & U64(0x7FF0000000000000)) == U64(0x7FF0000000000000):
+                    if (b & _FRAC_MASK) != _ZERO:
+                        n_nan += 1
+                        if f_nan < 0:
+                            f_nan = i
+                    else:
+                        n_ovf += 1
+                        if f_ovf < 0:
+                            f_ovf = i
+                        q = qmin if (b >> U64(63)) != _ZERO else qmax
+                        if ovf == _WRAP:
+                            n_bad += 1
+                            if f_bad < 0:
+                                f_bad = i
+                    if want_val:
+                        out_val[i] = np.float64(q) * eps
+                    if want_code:
+                        out_code[i] = U64(q) & mask
+                    continue
+                neg, mag, e = _split_float(b)
+            if mag != _ZERO:
+                q, over = _fixed_one(neg, mag, e, fl, wl, signed, mode, ovf, key, i, rbits)
+                if over:
+                    n_ovf += 1
+                    if f_ovf < 0:
+                        f_ovf = i
+                if q == 0:
+                    n_unf += 1
+            if want_val:
+                out_val[i] = np.float64(q) * eps
+            if want_code:
+                out_code[i] = U64(q) & mask
+        stats[c, ST_OVERFLOW] = n_ovf
+        stats[c, ST_UNDERFLOW] = n_unf
+        stats[c, ST_NAN] = n_nan
+        stats[c, ST_FIRST_OVERFLOW] = f_ovf
+        stats[c, ST_FIRST_NAN] = f_nan
+        stats[c, ST_BAD] = n_bad
+        stats[c, ST_FIRST_BAD] = f_bad
+
+
+@njit(cache=True)
+def _float_overflow(neg: bool, mode: np.int64, ovf: np.int64) -> np.int64:
+    """Result class of an overflowing magnitude: 0 = max finite, 1 = inf, 2 = NaN."""
+    if ovf == _NAN:
+        return 2
+    if ovf != _INF:
+        return 0
+    if mode == _TZ or (mode == _FLOOR and not neg) or (mode == _CEIL and neg):
+        return 0
+    return 1
+
+
+@njit(parallel=True, cache=True)
+def quantize_float(xb, in_kind, out_val, out_code, ebits, mbits, bias, emax, subnormals, has_inf,
+                   has_nan, nzero, nan_code, max_sig, mode, ovf, key, rbits, pow2, stats):
+    """Convert float64 bit patterns (or integers, see `_split`) to a float format.
+
+    ``pow2[p - (emin - M)]`` holds 2^p for every rounding point p <= emax - M;
+    ``nzero`` says whether -0 exists; ``nan_code`` is the canonical NaN code.
+    """
+    n = xb.size
+    want_val = out_val.size > 0
+    want_code = out_code.size > 0
+    emin = 1 - bias
+    top = mbits + ebits
+    sign_bit = _ONE << U64(top)
+    hid = np.int64(1) << mbits
+    pmin = emin - mbits
+    max_val = np.float64(max_sig) * pow2[emax - mbits - pmin]
+    max_code = U64(emax + bias) << U64(mbits) | (U64(max_sig) - U64(hid))
+    inf_code = U64((1 << ebits) - 1) << U64(mbits)
+    nchunks = stats.shape[0]
+    for c in prange(nchunks):
+        lo = c * CHUNK
+        hi = min(n, lo + CHUNK)
+        n_ovf = 0
+        n_unf = 0
+        n_nan = 0
+        n_bad = 0
+        f_ovf = -1
+        f_nan = -1
+        f_bad = -1
+        for i in range(lo, hi):
+            b = xb[i]
+            cls = -1  # -1 finite result; 0 max; 1 inf; 2 nan; 3 zero
+            val = 0.0
+            code = _ZERO
+            if in_kind != 0:
+                neg, mag, e = _split_int(b, in_kind)
+            else:
+                neg = (b >> U64(63)) != _ZERO
+                if (b & U64(0x7FF0000000000000)) == U64(0x7FF0000000000000):
+                    if (b & _FRAC_MASK) != _ZERO:
+                        n_nan += 1
+                        if f_nan < 0:
+                            f_nan = i
+                        cls = 2 if has_nan else 3
+                        neg = False
+                    elif has_inf and (ovf == _INF or ovf == _NAN):
+                        cls = 1
+                    else:
+                        n_ovf += 1
+                        if f_ovf < 0:
+                            f_ovf = i
+                        cls = _float_overflow(neg, mode, ovf)
+                        if cls == 1:
+                            cls = 0  # +-inf into a format without inf: saturate
+                    mag = _ZERO
+                    e = np.int64(0)
+                else:
+                    neg, mag, e = _split_float(b)
+            if cls < 0:
+                if mag == _ZERO:
+                    cls = 3
+                else:
+                    ex = bitlen(mag) - 1 + e
+                    if ex < emin and not subnormals:
+                        cls = 3
+                        n_unf += 1
+                    else:
+                        p = (ex if ex > emin else emin) - mbits
+                        qmag, big = round_mag(mag, p - e, neg, mode, False, key, i, rbits,
+                                                    U64((ex + bias + 1) & 1) if (mbits == 0 and ex >= emin) else _ZERO)
+                        if qmag == U64(hid << 1):
+                            qmag = U64(hid)
+                            p += 1
+                        if qmag == _ZERO:
+                            cls = 3
+                            n_unf += 1
+                        else:
+                            ev = p + mbits if qmag >= U64(hid) else emin
+                            if ev > emax or (ev == emax and qmag > U64(max_sig)):
+                                n_ovf += 1
+                                if f_ovf < 0:
+                                    f_ovf = i
+                                cls = _float_overflow(neg, mode, ovf)
+                            else:
+                                if want_val:
+                                    val = np.float64(qmag) * pow2[p - pmin]
+                                    if neg:
+                                        val = -val
+                                if want_code:
+                                    if qmag >= U64(hid):
+                                        code = (U64(ev + bias) << U64(mbits)) | (qmag - U64(hid))
+                                    else:
+                                        code = qmag
+                                    if neg:
+                                        code |= sign_bit
+            if cls == 0:
+                val = -max_val if neg else max_val
+                code = max_code | (sign_bit if neg else _ZERO)
+            elif cls == 1:
+                val = -np.inf if neg else np.inf
+                code = inf_code | (sign_bit if neg else _ZERO)
+            elif cls == 2:
+                val = np.nan
+                code = nan_code
+            elif cls == 3:
+                if neg and nzero:
+                    val = -0.0
+                    code = sign_bit
+                else:
+                    val = 0.0
+                    code = _ZERO
+            if want_val:
+                out_val[i] = val
+            if want_code:
+                out_code[i] = code
+        stats[c, ST_OVERFLOW] = n_ovf
+        stats[c, ST_UNDERFLOW] = n_unf
+        stats[c, ST_NAN] = n_nan
+        stats[c, ST_FIRST_OVERFLOW] = f_ovf
+        stats[c, ST_FIRST_NAN] = f_nan
+        stats[c, ST_BAD] = n_bad
+        stats[c, ST_FIRST_BAD] = f_bad
+
+
+@njit(parallel=True, cache=True)
+def quantize_pow2(xb, in_kind, out_val, out_code, emin, emax, signed, kbits, mode, ovf, key, rbits, stats):
+    """Convert float64 bit patterns (or integers, see `_split_int`) to powers of two.
+
+    Magnitudes in [2^k, 2^(k+1)) round at the geometric midpoint in the nearest
+    modes and by `round_mag` (linear fraction) otherwise; below 2^emin between 0
+    and 2^emin by `round_mag`.
+    """
+    n = xb.size
+    want_val = out_val.size > 0
+    want_code = out_code.size > 0
+    sign_bit = _ONE << U64(kbits)
+    nchunks = stats.shape[0]
+    for c in prange(nchunks):
+        lo = c * CHUNK
+        hi = min(n, lo + CHUNK)
+        n_ovf = 0
+        n_unf = 0
+        n_nan = 0
+        f_ovf = -1
+        f_nan = -1
+        for i in range(lo, hi):
+            b = xb[i]
+            k = emin - 1  # emin - 1 stands for zero
+            over = False
+            if in_kind != 0:
+                neg, mag, e = _split_int(b, in_kind)
+            else:
+                neg = (b >> U64(63)) != _ZERO
+                mag = _ZERO
+                e = np.int64(0)
+                if (b & U64(0x7FF0000000000000)) == U64(0x7FF0000000000000):
+                    if (b & _FRAC_MASK) != _ZERO:
+                        n_nan += 1
+                        if f_nan < 0:
+                            f_nan = i
+                        neg = False
+                    else:
+                        over = True
+                else:
+                    neg, mag, e = _split_float(b)
+            if mag != _ZERO:
+                bl = bitlen(mag)
+                ex = bl - 1 + e
+                if ex >= emin:
+                    if mode <= _ND:
+                        up = (mag << U64(64 - bl)) > _SQRT2_Q63
+                        k = ex + (1 if up else 0)
+                    else:
+                        q, big = round_mag(mag, ex - e, neg, mode, False, key, i, rbits, _ZERO)
+                        k = ex + (1 if q == U64(2) else 0)
+                else:
+                    q, big = round_mag(mag, emin - e, neg, mode, False, key, i, rbits, _ZERO)
+                    if q != _ZERO:
+                        k = emin
+                    else:
+                        n_unf += 1
+                over = k > emax or (neg and not signed and k >= emin)
+            if over:
+                n_ovf += 1
+                if f_ovf < 0:
+                    f_ovf = i
+                k = emin - 1 if (neg and not signed) else emax
+            if k < emin:
+                if want_val:
+                    out_val[i] = 0.0
+                if want_code:
+                    out_code[i] = _ZERO
+            else:
+                if want_val:
+                    v = math.ldexp(1.0, k)
+                    out_val[i] = -v if neg else v
+                if want_code:
+                    out_code[i] = U64(k - emin + 1) | (sign_bit if neg else _ZERO)
+        stats[c, ST_OVERFLOW] = n_ovf
+        stats[c, ST_UNDERFLOW] = n_unf
+        stats[c, ST_NAN] = n_nan
+        stats[c, ST_FIRST_OVERFLOW] = f_ovf
+        stats[c, ST_FIRST_NAN] = f_nan
+        stats[c, ST_BAD] = 0
+        stats[c, ST_FIRST_BAD] = -1
+
+
+@njit(parallel=True, cache=True)
+def uniform53(key, out):
+    """out[i] = (w0(key, i) >> 11) * 2^-53: a uniform float64 in [0, 1) per element."""
+    scale = np.ldexp(1.0, -53)
+    for i in prange(out.size):
+        out[i] = np.float64(first_word(key, i) >> U64(11)) * scale
+
+
+# --- fast paths -----------------------------------------------------------------------------------
+# Values only, float64 input. Each is tested bit for bit against the general
+# kernels above and the reference; the wrappers fall back to the general
+# kernels outside the stated conditions. Stats columns: overflow, underflow, nan.
+
+N_FAST_STATS = 3
+
+
+@njit(cache=True)
+def _fixed_det_block(x, out, scale, eps, lo_f, hi_f, mode):
+    """One block of `fixed_fast`; returns (overflow, underflow, nan) counts.
+
+    r = rint(t) and e = t - r are exact for every float64 t (|e| <= 1/2; for
+    |t| < 1 by Sterbenz's lemma), so each mode is r adjusted by the sign of e,
+    and a tie (|e| = 1/2) chooses between r and r + 2e.
+    """
+    n_ovf = 0
+    n_unf = 0
+    n_nan = 0
+    for i in range(x.size):
+        xi = x[i]
+        t = xi * scale
+        r = np.rint(t)
+        e = t - r
+        if mode == _NE:
+            q = r
+        elif mode <= _ND:
+            other = r + 2.0 * e
+            tie = (e == 0.5) | (e == -0.5)
+            if mode == _NA:
+                pick = abs(other) > abs(r)
+            elif mode == _NU:
+                pick = other > r
+            else:
+                pick = other < r
+            q = other if tie & pick else r
+        else:
+            down = r - 1.0 if e < 0.0 else r
+            up = r + 1.0 if e > 0.0 else r
+            if mode == _FLOOR:
+                q = down
+            elif mode == _CEIL:
+                q = up
+            else:
+                q = down if t > 0.0 else up
+        qc = min(max(q, lo_f), hi_f)
+        isnan = xi != xi
+        n_ovf += (qc != q) & ~isnan
+        n_nan += isnan
+        qc = 0.0 if isnan else qc
+        n_unf += (qc == 0.0) & (xi != 0.0) & ~isnan
+        out[i] = qc * eps + 0.0
+    return n_ovf, n_unf, n_nan
+
+
+@njit(parallel=True, cache=True)
+def fixed_fast(x, out, fl, qmin, qmax, mode, stats):
+    """<WL-FL, FL> values for a deterministic mode; needs FL >= 0 and WL <= 53.
+
+    t = x 2^FL is exact, f = floor(t) and d = t - f are exact, so every mode is
+    rint or a comparison of d with 0 and 1/2. Out-of-range q clamps (saturate).
+    """
+    n = x.size
+    scale = np.ldexp(1.0, fl)
+    eps = np.ldexp(1.0, -fl)
+    for c in prange(stats.shape[0]):
+        lo = c * CHUNK
+        hi = min(n, lo + CHUNK)
+        a, b, d = _fixed_det_block(x[lo:hi], out[lo:hi], scale, eps, np.float64(qmin), np.float64(qmax), mode)
+        stats[c, 0] = a
+        stats[c, 1] = b
+        stats[c, 2] = d
+
+
+@njit(cache=True)
+def _fixed_sr_block(x, out, scale, eps, lo_f, hi_f, key, base, rbits, ties):
+    """One block of `fixed_sr_fast`; flags in ``ties`` the elements whose first
+    random word equals the fraction's first 64 bits (to be settled exactly).
+
+    The fraction of t is taken from the magnitude m = |t| (m - floor(m) is
+    exact), F = floor(frac(m) 2^64) with a sticky flag, and for negative t the
+    two's complement of those bits, as in `round_mag`.
+    """
+    n_ovf = 0
+    n_unf = 0
+    n_nan = 0
+    n_tie = 0
+    two64 = np.ldexp(1.0, 64)
+    sh = U64(64 - rbits) if rbits > 0 else _ZERO
+    for i in range(x.size):
+        xi = x[i]
+        t = xi * scale
+        m = abs(t)
+        fm_int = np.floor(m)
+        fm = m - fm_int
+        v = fm * two64 if fm > 0.0 else 0.0  # 0 for inf/NaN inputs
+        big = U64(v)
+        sticky = v != np.float64(big)
+        neg = t < 0.0
+        if neg and v > 0.0:
+            big = ~big + (_ZERO if sticky else _ONE)
+            f = -fm_int - 1.0
+        else:
+            f = -fm_int if neg else fm_int
+        w = first_word(key, base + i)
+        if rbits > 0:
+            up = (big >> sh) > (w >> sh)
+            tie = False
+        else:
+            up = w < big
+            tie = (w == big) & sticky
+        ties[i] = tie
+        n_tie += tie
+        q = f + 1.0 if up else f
+        qc = min(max(q, lo_f), hi_f)
+        isnan = xi != xi
+        n_ovf += (qc != q) & ~isnan
+        n_nan += isnan
+        qc = 0.0 if isnan else qc
+        n_unf += (qc == 0.0) & (xi != 0.0) & ~isnan
+        out[i] = qc * eps + 0.0
+    return n_ovf, n_unf, n_nan, n_tie
+
+
+@njit(parallel=True, cache=True)
+def fixed_sr_fast(x, xb, out, fl, wl, signed, qmin, qmax, key, rbits, stats):
+    """<WL-FL, FL> values under stochastic rounding; needs FL >= 0 and WL <= 53.
+
+    F = floor(d 2^64) of the exact fraction d = t - floor(t) is compared with
+    the element's first random word; the rare exact tie (probability 2^-64)
+    is settled by the integer path.
+    """
+    n = x.size
+    scale = np.ldexp(1.0, fl)
+    eps = np.ldexp(1.0, -fl)
+    for c in prange(stats.shape[0]):
+        lo = c * CHUNK
+        hi = min(n, lo + CHUNK)
+        ties = np.empty(hi - lo, np.bool_)
+        a, b, d, nt = _fixed_sr_block(x[lo:hi], out[lo:hi], scale, eps, np.float64(qmin), np.float64(qmax),
+                                      key, lo, rbits, ties)
+        if nt > 0:
+            lo_f = np.float64(qmin)
+            hi_f = np.float64(qmax)
+            for j in range(hi - lo):
+                if ties[j]:
+                    f = np.floor(x[lo + j] * scale)
+                    neg, mag, e = _split_float(xb[lo + j])
+                    q, over = _fixed_one(neg, mag, e, fl, wl, signed, _SR, _SAT, key, lo + j, rbits)
+                    out[lo + j] = np.float64(q) * eps + 0.0
+                    a += np.int64(over) - np.int64((f < lo_f) | (f > hi_f))
+                    b += np.int64(q == 0) - np.int64(min(max(f, lo_f), hi_f) == 0.0)
+        stats[c, 0] = a
+        stats[c, 1] = b
+        stats[c, 2] = d
+
+
+_SIGN = U64(1 << 63)
+_ABS = U64((1 << 63) - 1)
+_EXP_ALL = U64(0x7FF0000000000000)
+_QNAN = U64(0x7FF8000000000000)
+
+
+@njit(cache=True)
+def _mag_mode(mode: np.int64, neg: bool) -> np.int64:
+    """The magnitude rule of a signed mode: 0 trunc, 1 up, 2 ties up, 3 ties down, 4 ties even."""
+    if mode == _NE:
+        return 4
+    if mode == _NA:
+        return 2
+    if mode == _NU:
+        return 3 if neg else 2
+    if mode == _ND:
+        return 2 if neg else 3
+    if mode == _FLOOR:
+        return 1 if neg else 0
+    if mode == _CEIL:
+        return 0 if neg else 1
+    return 0
+
+
+@njit(cache=True)
+def _bits_to_f64(b: np.uint64) -> np.float64:
+    return np.uint64(b).view(np.float64)
+
+
+@njit(cache=True)
+def _float_det_block(x, xb, out, mbits, emin, subnormals, nzero, has_nan, max_bits, mode, ovf, keep_inf):
+    """One block of `float_fast`; returns (overflow, underflow, nan) counts.
+
+    Branch-free so that it vectorises: both the normal-range result (bits plus
+    increment, dropped bits cleared) and the subnormal-range result (scaled
+    magnitude, exact fraction compared with 1/2) are computed and one selected.
+    """
+    shift = 52 - mbits
+    low = (_ONE << U64(shift)) - _ONE
+    half = _ONE << U64(shift - 1)
+    min_normal = U64(emin + 1023) << U64(52)
+    up_scale = np.ldexp(1.0, mbits - emin)
+    down_scale = np.ldexp(1.0, emin - mbits)
+    mm_pos = _mag_mode(mode, False)
+    mm_neg = _mag_mode(mode, True)
+    cls_pos = _float_overflow(False, mode, ovf)
+    cls_neg = _float_overflow(True, mode, ovf)
+    # increments for the normal range, per sign (ties-even adds the kept LSB)
+    inc_tab_pos = _ZERO if mm_pos == 0 else low if mm_pos == 1 else half if mm_pos == 2 else half - _ONE
+    inc_tab_neg = _ZERO if mm_neg == 0 else low if mm_neg == 1 else half if mm_neg == 2 else half - _ONE
+    even_pos = U64(1) if mm_pos == 4 else _ZERO
+    even_neg = U64(1) if mm_neg == 4 else _ZERO
+    ovr_pos = max_bits if cls_pos == 0 else _EXP_ALL if cls_pos == 1 else _QNAN
+    ovr_neg = max_bits if cls_neg == 0 else _EXP_ALL if cls_neg == 1 else _QNAN
+    nan_bits = _QNAN if has_nan else _ZERO
+    n_ovf = 0
+    n_unf = 0
+    n_nan = 0
+    for i in range(x.size):
+        b = xb[i]
+        a = b & _ABS
+        sign = b & _SIGN
+        neg = sign != _ZERO
+        mm = mm_neg if neg else mm_pos
+        inc = (inc_tab_neg if neg else inc_tab_pos) + (((a >> U64(shift)) & _ONE) & (even_neg if neg else even_pos))
+        r = (a + inc) & ~low
+        av = np.abs(x[i]) * up_scale
+        f = np.floor(av)
+        d = av - f
+        odd = (f - 2.0 * np.floor(f * 0.5)) != 0.0
+        up = (((mm == 1) & (d > 0.0)) | ((mm == 2) & (d >= 0.5)) | ((mm == 3) & (d > 0.5))
+              | ((mm == 4) & ((d > 0.5) | ((d == 0.5) & odd))))
+        rs = np.float64((f + 1.0 if up else f) * down_scale).view(np.uint64)
+        rs = rs if subnormals else _ZERO
+        small = a < min_normal
+        r = rs if small else r
+        special = a >= _EXP_ALL
+        isnan = a > _EXP_ALL
+        over = (r > max_bits) & ~special | (special & ~isnan & ~keep_inf)
+        r = (ovr_neg if neg else ovr_pos) if over else r
+        r = a if special & ~isnan & keep_inf else r
+        r = nan_bits if isnan else r
+        zero = r == _ZERO
+        drop_sign = (zero & ~nzero) | (r == _QNAN)
+        out[i] = np.uint64(r | (_ZERO if drop_sign else sign)).view(np.float64)
+        n_ovf += over
+        n_nan += isnan
+        n_unf += zero & (a != _ZERO) & ~isnan
+    return n_ovf, n_unf, n_nan
+
+
+@njit(parallel=True, cache=True)
+def float_fast(x, xb, out, mbits, emin, subnormals, nzero, has_inf, has_nan, max_bits, mode, ovf, stats):
+    """Float-format values for a deterministic mode, on float64 input.
+
+    Needs 1 <= 52 - M and emin >= -1022 (the format's normals are float64
+    normals). Normal results: add the mode's increment to the bits and clear the
+    dropped bits (a carry moves the exponent up by itself). Results below
+    2^emin: the magnitude scaled to units of 2^(emin-M) is rounded by comparing
+    its exact fraction with 1/2.
+    """
+    n = xb.size
+    keep_inf = has_inf and (ovf == _INF or ovf == _NAN)
+    for c in prange(stats.shape[0]):
+        lo = c * CHUNK
+        hi = min(n, lo + CHUNK)
+        a, b, d = _float_det_block(x[lo:hi], xb[lo:hi], out[lo:hi], mbits, emin, subnormals, nzero, has_nan,
+                                   max_bits, mode, ovf, keep_inf)
+        stats[c, 0] = a
+        stats[c, 1] = b
+        stats[c, 2] = d

@@ -1,0 +1,523 @@
+"""Conversion of real numbers to formats: quantize, encode, decode, bits.
+
+Thin wrappers: they validate the arguments, resolve the format into plain
+integers and call a kernel of ``emu._kernels``; the semantics are NUMERICS.md
+sections 1-5 and 8 with the choices of docs/semantics.md. Imports ``emu``'s
+own modules only.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from . import _kernels as K
+from .formats import BinaryFormat, FixedFormat, FloatFormat, Format, Pow2Format, TernaryFormat
+from .modes import Overflow, Rounding, parse_overflow, parse_rounding
+from .registry import get_format
+from .stats import QuantStats
+
+__all__ = ["bits", "decode", "encode", "quantize", "seed_key"]
+
+_ML_DTYPE_FLOATS = {
+    "bfloat16", "float8_e4m3fn", "float8_e5m2", "float8_e4m3fnuz", "float8_e5m2fnuz",
+    "float8_e4m3b11fnuz", "float8_e4m3", "float8_e3m4", "float8_e8m0fnu", "float6_e2m3fn",
+    "float6_e3m2fn", "float4_e2m1fn",
+}  # fmt: skip
+
+
+def seed_key(seed: object, func: str = "quantize") -> np.uint64:
+    """The 64-bit key of the random stream for ``seed`` (docs/semantics.md).
+
+    ``seed`` is an int >= 0, a SeedSequence, a Generator (one draw is taken
+    from it) or None (fresh entropy).
+    """
+    if isinstance(seed, np.random.Generator):
+        return np.uint64(seed.integers(0, 2**64, dtype=np.uint64))
+    if isinstance(seed, np.random.SeedSequence):
+        return np.uint64(seed.generate_state(1, np.uint64)[0])
+    if seed is None:
+        return np.uint64(np.random.SeedSequence().generate_state(1, np.uint64)[0])
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"{func}: seed={seed!r} must be an int >= 0, a SeedSequence, a Generator or None")
+    if int(seed) < 0:
+        raise ValueError(f"{func}: seed={seed} must be >= 0")
+    return np.uint64(np.random.SeedSequence(int(seed)).generate_state(1, np.uint64)[0])
+
+
+def _as_bits(x: object, func: str) -> tuple[np.ndarray, np.ndarray, int]:
+    """Return (the array as given, its flat 64-bit patterns, input kind).
+
+    Kind 0: float64 bit patterns; 1: int64 values; 2: uint64 values.
+    """
+    a = np.asarray(x)
+    dt = a.dtype
+    if dt.kind == "f":
+        if dt.itemsize > 8:
+            raise TypeError(
+                f"{func}: x has dtype {dt}, which holds more precision than float64; convert it explicitly"
+            )
+        flat = np.ascontiguousarray(a, dtype=np.float64).reshape(-1)
+        return a, flat.view(np.uint64), 0
+    if dt.kind == "i":
+        return a, np.ascontiguousarray(a, dtype=np.int64).reshape(-1).view(np.uint64), 1
+    if dt.kind == "u":
+        return a, np.ascontiguousarray(a, dtype=np.uint64).reshape(-1), 2
+    if dt.kind == "V" and dt.name in _ML_DTYPE_FLOATS:
+        flat = np.ascontiguousarray(a.astype(np.float64)).reshape(-1)
+        return a, flat.view(np.uint64), 0
+    what = {"b": "bool", "c": "complex", "O": "object", "U": "str", "S": "bytes"}.get(dt.kind, str(dt))
+    raise TypeError(
+        f"{func}: x has dtype {what}; expected real numbers (float16/32/64, integers up to 64 bits)"
+    )
+
+
+def _code_dtype(nbits: int) -> type[np.unsignedinteger[Any]]:
+    for dt, w in ((np.uint8, 8), (np.uint16, 16), (np.uint32, 32)):
+        if nbits <= w:
+            return dt
+    return np.uint64
+
+
+def _index(shape: tuple[int, ...], flat: int) -> tuple[int, ...]:
+    return tuple(int(i) for i in np.unravel_index(flat, shape)) if shape else ()
+
+
+def _range_text(fmt: Format) -> str:
+    return f"finite range [{fmt.min!r}, {fmt.max!r}]"
+
+
+def _check_modes(fmt: Format, rounding: object, overflow: object, random_bits: object,
+                 func: str) -> tuple[Rounding, Overflow, int]:
+    rnd = parse_rounding(rounding, func)
+    ovf = fmt.default_overflow if overflow is None else parse_overflow(overflow, func)
+    if ovf not in fmt.overflow_modes:
+        allowed = ", ".join(str(m) for m in fmt.overflow_modes)
+        raise ValueError(f"{func}: overflow={ovf} is not allowed for {fmt}; allowed: {allowed}")
+    if random_bits is None:
+        return rnd, ovf, 0
+    if rnd != Rounding.STOCHASTIC:
+        raise ValueError(f"{func}: random_bits={random_bits!r} applies only to rounding='stochastic'")
+    if isinstance(random_bits, bool) or not isinstance(random_bits, (int, np.integer)):
+        raise TypeError(f"{func}: random_bits={random_bits!r} must be an int")
+    if not 1 <= int(random_bits) <= 64:
+        raise ValueError(f"{func}: random_bits={random_bits} outside the allowed range [1, 64]")
+    return rnd, ovf, int(random_bits)
+
+
+def _check_nan(nan: object, func: str) -> bool:
+    if nan is None:
+        return False
+    if isinstance(nan, (int, float, np.integer, np.floating)) and not isinstance(nan, bool) and nan == 0:
+        return True
+    raise ValueError(f"{func}: nan={nan!r}; the only allowed values are None (raise) and 0")
+
+
+def _convert(x: object, fmt: Format, rounding: object, overflow: object, seed: object,
+             random_bits: object, nan: object, want_val: bool, want_code: bool,
+             func: str) -> tuple[np.ndarray | None, np.ndarray | None, QuantStats]:
+    """Run the kernel of a fixed, float or power-of-two format on x."""
+    rnd, ovf, rbits = _check_modes(fmt, rounding, overflow, random_bits, func)
+    nan_zero = _check_nan(nan, func)
+    a, xb, kind = _as_bits(x, func)
+    n = xb.size
+    key = seed_key(seed, func) if rnd == Rounding.STOCHASTIC else np.uint64(0)
+    nchunks = max(1, -(-n // K.CHUNK))
+    if want_val and not want_code and kind == 0 and ovf != Overflow.ERROR:
+        vals = np.empty(n, np.float64)
+        fast = np.zeros((nchunks, K.N_FAST_STATS), np.int64)
+        if _run_fast(xb, vals, fmt, rnd, ovf, key, rbits, fast):
+            tot = fast.sum(axis=0)
+            st = QuantStats(n, int(tot[0]), int(tot[1]), int(tot[2]))
+            has_nan = isinstance(fmt, FloatFormat) and fmt.has_nan
+            if not (st.nan and not has_nan and not nan_zero):
+                return vals.reshape(a.shape), None, st
+            # an error to report: the general kernel finds the first offending index
+    vals = np.empty(n if want_val else 0, np.float64)
+    codes = np.empty(n if want_code else 0, np.uint64)
+    stats = np.zeros((nchunks, K.N_STATS), np.int64)
+    if isinstance(fmt, FixedFormat):
+        K.quantize_fixed(xb, kind, vals, codes, fmt.frac_bits, fmt.bits, fmt.signed, int(rnd), int(ovf),
+                         key, rbits, stats)
+    elif isinstance(fmt, FloatFormat):
+        pmin = fmt.emin - fmt.man_bits
+        pow2 = np.ldexp(1.0, np.arange(pmin, fmt.emax - fmt.man_bits + 1))
+        K.quantize_float(xb, kind, vals, codes, fmt.exp_bits, fmt.man_bits, fmt.bias, fmt.emax,
+                         fmt.subnormals, fmt.has_inf, fmt.has_nan, fmt.has_negative_zero,
+                         np.uint64(_nan_code(fmt)), fmt.max_significand, int(rnd), int(ovf), key, rbits,
+                         pow2, stats)
+    elif isinstance(fmt, Pow2Format):
+        K.quantize_pow2(xb, kind, vals, codes, fmt.emin, fmt.emax, fmt.signed, fmt.k_bits, int(rnd),
+                        int(ovf), key, rbits, stats)
+    else:  # pragma: no cover - callers dispatch binary/ternary elsewhere
+        raise TypeError(f"{func}: no kernel for {fmt!r}")
+    st = QuantStats(n, int(stats[:, K.ST_OVERFLOW].sum()), int(stats[:, K.ST_UNDERFLOW].sum()),
+                    int(stats[:, K.ST_NAN].sum()))
+    has_nan = isinstance(fmt, FloatFormat) and fmt.has_nan
+    if st.nan and not has_nan and not nan_zero:
+        first = _first(stats[:, K.ST_FIRST_NAN])
+        raise ValueError(
+            f"{func}: x holds {st.nan} NaN value(s) (first at index {_index(a.shape, first)}) and {fmt}"
+            " has no NaN; pass nan=0 to map NaN to 0"
+        )
+    if stats[:, K.ST_BAD].sum():
+        first = _first(stats[:, K.ST_FIRST_BAD])
+        raise ValueError(
+            f"{func}: x holds +-inf (first at index {_index(a.shape, first)}), which overflow=wrap"
+            f" cannot convert to {fmt}; use overflow='saturate' or 'error'"
+        )
+    if st.overflow and ovf == Overflow.ERROR:
+        first = _first(stats[:, K.ST_FIRST_OVERFLOW])
+        idx = _index(a.shape, first)
+        raise OverflowError(
+            f"{func}: {st.overflow} of {n} value(s) overflow {fmt} ({_range_text(fmt)});"
+            f" first at index {idx}: x={a[idx] if a.ndim else a[()]!r}"
+        )
+    shape = a.shape
+    return (vals.reshape(shape) if want_val else None,
+            codes.astype(_code_dtype(fmt.bits)).reshape(shape) if want_code else None, st)
+
+
+def _run_fast(xb: np.ndarray, vals: np.ndarray, fmt: Format, rnd: Rounding, ovf: Overflow,
+              key: np.uint64, rbits: int, stats: np.ndarray) -> bool:
+    """Run a values-only fast kernel when one covers the case; return whether it ran."""
+    x = xb.view(np.float64)
+    if isinstance(fmt, FixedFormat) and fmt.frac_bits >= 0 and fmt.bits <= 53 and ovf == Overflow.SATURATE:
+        if rnd == Rounding.STOCHASTIC:
+            K.fixed_sr_fast(x, xb, vals, fmt.frac_bits, fmt.bits, fmt.signed, fmt.qmin, fmt.qmax, key,
+                            rbits, stats)
+        else:
+            K.fixed_fast(x, vals, fmt.frac_bits, fmt.qmin, fmt.qmax, int(rnd), stats)
+        return True
+    if (isinstance(fmt, FloatFormat) and rnd != Rounding.STOCHASTIC and fmt.man_bits <= 51
+            and fmt.emin >= -1022):
+        max_bits = np.float64(fmt.max).view(np.uint64)
+        K.float_fast(x, xb, vals, fmt.man_bits, fmt.emin, fmt.subnormals, fmt.has_negative_zero,
+                     fmt.has_inf, fmt.has_nan, max_bits, int(rnd), int(ovf), stats)
+        return True
+    return False
+
+
+def _first(col: np.ndarray) -> int:
+    hits = col[col >= 0]
+    return int(hits.min())
+
+
+def _nan_code(fmt: FloatFormat) -> int:
+    """The canonical NaN code: ieee 0_1..1_10..0, fn 0_1..1_1..1, fnuz 1_0..0."""
+    if fmt.special == "fnuz":
+        return 1 << (fmt.bits - 1)
+    expo = ((1 << fmt.exp_bits) - 1) << fmt.man_bits
+    if fmt.special == "fn":
+        return expo | ((1 << fmt.man_bits) - 1)
+    if fmt.special == "ieee" and fmt.man_bits > 0:
+        return expo | (1 << (fmt.man_bits - 1))
+    return 0
+
+
+# --- binary and ternary -------------------------------------------------------------------------
+
+
+def _mean_abs(v: np.ndarray) -> float:
+    """fsum(|v|) / len(v) in float64 (0 for an empty selection)."""
+    return math.fsum(np.abs(v).tolist()) / v.size if v.size else 0.0
+
+
+def _per_channel(x: np.ndarray, fn: Any, per_channel: bool) -> np.ndarray:
+    if not per_channel:
+        return np.asarray(fn(x.reshape(-1)))
+    if x.ndim == 0:
+        raise ValueError("quantize: scale='channel' needs an array with a channel axis (axis 0)")
+    out = np.array([fn(x[c].reshape(-1)) for c in range(x.shape[0])], dtype=np.float64)
+    return out.reshape((-1,) + (1,) * (x.ndim - 1))
+
+
+def _data_scale(x: np.ndarray, fmt: BinaryFormat | TernaryFormat) -> Any:
+    """The scale a scaled binary/ternary format computes from the data."""
+    per_channel = fmt.scale == "channel"
+    if isinstance(fmt, BinaryFormat):
+        return _per_channel(x, _mean_abs, per_channel)
+    t = fmt.threshold
+    if fmt.method == "twn":
+        def alpha(v: np.ndarray) -> float:
+            return _mean_abs(v[np.abs(v) > t * _mean_abs(v)])
+
+        return _per_channel(x, alpha, per_channel)
+
+    def wp(v: np.ndarray) -> float:
+        return _mean_abs(v[v > t * float(np.max(np.abs(v)))]) if v.size else 0.0
+
+    def wn(v: np.ndarray) -> float:
+        return _mean_abs(v[v < -t * float(np.max(np.abs(v)))]) if v.size else 0.0
+
+    return (_per_channel(x, wp, per_channel), _per_channel(x, wn, per_channel))
+
+
+def _ternary_codes(x: np.ndarray, fmt: TernaryFormat, key: np.uint64) -> np.ndarray:
+    """Ternary integer values in {-1, 0, +1}."""
+    if fmt.method == "stochastic":
+        c = np.clip(x, -1.0, 1.0)
+        u = _uniform(key, x.shape)
+        return np.where(u < np.abs(c), np.sign(c), 0.0).astype(np.int8)
+    per_channel = fmt.scale == "channel"
+    if fmt.method == "twn":
+        ref = _per_channel(x, _mean_abs, per_channel)
+    else:
+        ref = _per_channel(x, lambda v: float(np.max(np.abs(v))) if v.size else 0.0, per_channel)
+    delta = fmt.threshold * ref
+    return (np.where(x > delta, 1, 0) - np.where(x < -delta, 1, 0)).astype(np.int8)
+
+
+def _uniform(key: np.uint64, shape: tuple[int, ...]) -> np.ndarray:
+    u = np.empty(int(np.prod(shape)), np.float64)
+    K.uniform53(key, u)
+    return u.reshape(shape)
+
+
+def _signs(x: object, fmt: BinaryFormat | TernaryFormat, rounding: object, overflow: object,
+           seed: object, random_bits: object, nan: object, func: str) -> tuple[np.ndarray, np.ndarray, QuantStats]:
+    """Integer values (+-1, 0) of a binary/ternary conversion, the float input, and stats."""
+    if parse_rounding(rounding, func) != Rounding.NEAREST_EVEN:
+        raise ValueError(
+            f"{func}: rounding={rounding!r} does not apply to {fmt}; binary and ternary formats round by"
+            " their own rule (use binary<stochastic> or ternary<stochastic> for stochastic variants)"
+        )
+    if overflow is not None and parse_overflow(overflow, func) != Overflow.SATURATE:
+        raise ValueError(f"{func}: overflow={overflow!r} does not apply to {fmt} (it cannot overflow)")
+    if random_bits is not None:
+        raise ValueError(f"{func}: random_bits={random_bits!r} does not apply to {fmt}")
+    if nan is not None:
+        raise ValueError(f"{func}: nan={nan!r} does not apply to {fmt}; NaN has no binary/ternary code")
+    a, xb, kind = _as_bits(x, func)
+    xf = (xb.view(np.float64) if kind == 0 else xb.view(np.int64) if kind == 1 else xb).astype(np.float64)
+    xf = xf.reshape(a.shape)
+    bad = np.isnan(xf)
+    if bad.any():
+        first = int(np.flatnonzero(bad.reshape(-1))[0])
+        raise ValueError(f"{func}: x holds NaN (first at index {_index(a.shape, first)}); {fmt} has no NaN")
+    stochastic = fmt.stochastic if isinstance(fmt, BinaryFormat) else fmt.method == "stochastic"
+    key = seed_key(seed, func) if stochastic else np.uint64(0)
+    if isinstance(fmt, BinaryFormat):
+        if fmt.stochastic:
+            p = np.minimum(np.maximum((xf + 1.0) * 0.5, 0.0), 1.0)
+            s = np.where(_uniform(key, xf.shape) < p, 1, -1).astype(np.int8)
+        else:
+            s = np.where(xf >= 0, 1, -1).astype(np.int8)
+        st = QuantStats(xf.size, 0, 0, 0)
+    else:
+        s = _ternary_codes(xf, fmt, key)
+        st = QuantStats(xf.size, 0, int(np.count_nonzero((s == 0) & (xf != 0))), 0)
+    return s, xf, st
+
+
+def _scaled_values(s: np.ndarray, fmt: BinaryFormat | TernaryFormat, scale: Any) -> np.ndarray:
+    v = s.astype(np.float64)
+    if scale is None:
+        return v
+    if isinstance(fmt, TernaryFormat) and fmt.method == "ttq":
+        wp, wn = scale
+        return np.where(s > 0, v * np.asarray(wp, np.float64), v * np.asarray(wn, np.float64))
+    return v * np.asarray(scale, np.float64)
+
+
+def _resolve_scale(xf: np.ndarray, fmt: BinaryFormat | TernaryFormat, scale: Any, func: str) -> Any:
+    if not fmt.has_data_scale:
+        if scale is not None:
+            raise ValueError(f"{func}: scale= given but {fmt} is unscaled")
+        return None
+    if scale is None:
+        return _data_scale(xf, fmt)
+    if isinstance(fmt, TernaryFormat) and fmt.method == "ttq":
+        if not (isinstance(scale, tuple) and len(scale) == 2):
+            raise ValueError(f"{func}: scale={scale!r} for {fmt} must be a pair (wp, wn)")
+        return tuple(np.asarray(s, np.float64) for s in scale)
+    return np.asarray(scale, np.float64)
+
+
+# --- public API ---------------------------------------------------------------------------------
+
+
+def quantize(x: object, fmt: str | Format, rounding: str | Rounding = "nearest_even",
+             overflow: str | Overflow | None = None, *, seed: object = None,
+             random_bits: int | None = None, nan: object = None, scale: Any = None,
+             return_stats: bool = False) -> Any:
+    """Round x to the nearest value of ``fmt`` under a rounding and an overflow mode.
+
+    Args:
+        x: any real array-like (ints, float16/32/64, 0-d, non-contiguous).
+        fmt: a format or its name (``"fx<2,14>"``, ``"e4m3"``, ``"pow2<-8,0>"``...).
+        rounding: a `Rounding` or its name (NUMERICS.md section 3).
+        overflow: an `Overflow` or its name; None takes the format's default
+            (saturate; inf for IEEE floats).
+        seed: for stochastic rounding: int >= 0, SeedSequence, Generator or None.
+        random_bits: stochastic rounding with r random bits (P(up) = floor(f 2^r) / 2^r).
+        nan: None raises on NaN for formats without NaN; 0 maps NaN to 0.
+        scale: the scale of a scaled binary/ternary format (else computed from x).
+        return_stats: also return a `QuantStats`.
+
+    Returns:
+        float64 array of the exact represented values, the shape of x (and the
+        stats when asked).
+
+    Raises:
+        ValueError: bad mode, NaN into a format without NaN, +-inf under wrap.
+        OverflowError: ``overflow="error"`` and some value overflowed.
+        TypeError: x is not real (complex, object, str, bool).
+
+    >>> quantize([0.3, 2.5, -7.0], "fx<2,2>")
+    array([ 0.25,  1.75, -2.  ])
+    >>> quantize([1.0, 300.0, 465.0], "e4m3", overflow="nan")
+    array([  1., 288.,  nan])
+    """
+    f = get_format(fmt)
+    if isinstance(f, (BinaryFormat, TernaryFormat)):
+        s, xf, st = _signs(x, f, rounding, overflow, seed, random_bits, nan, "quantize")
+        vals = _scaled_values(s, f, _resolve_scale(xf, f, scale, "quantize"))
+    else:
+        if scale is not None:
+            raise ValueError(f"quantize: scale= applies to scaled binary/ternary formats, not {f}")
+        vals, _, st = _convert(x, f, rounding, overflow, seed, random_bits, nan, True, False, "quantize")
+    return (vals, st) if return_stats else vals
+
+
+def encode(x: object, fmt: str | Format, rounding: str | Rounding = "nearest_even",
+           overflow: str | Overflow | None = None, *, seed: object = None,
+           random_bits: int | None = None, nan: object = None, scale: Any = None,
+           return_stats: bool = False) -> Any:
+    """Round x into ``fmt`` (as `quantize`) and return the codes (bit patterns).
+
+    Codes are unsigned integers of the smallest numpy type holding the word
+    (uint8 for 8-bit formats). For scaled binary/ternary formats the result is
+    ``(codes, scale)``.
+
+    >>> encode([1.0, -1.0, 0.5], "fx<2,6>")
+    array([ 64, 192,  32], dtype=uint8)
+    >>> encode(448.0, "e4m3")
+    array(126, dtype=uint8)
+    """
+    f = get_format(fmt)
+    if isinstance(f, (BinaryFormat, TernaryFormat)):
+        s, xf, st = _signs(x, f, rounding, overflow, seed, random_bits, nan, "encode")
+        codes = (s.astype(np.int16) & (1 if isinstance(f, BinaryFormat) else 3)).astype(np.uint8)
+        sc = _resolve_scale(xf, f, scale, "encode")
+        out: Any = (codes, sc) if f.has_data_scale else codes
+    else:
+        if scale is not None:
+            raise ValueError(f"encode: scale= applies to scaled binary/ternary formats, not {f}")
+        _, out, st = _convert(x, f, rounding, overflow, seed, random_bits, nan, False, True, "encode")
+    return (out, st) if return_stats else out
+
+
+def decode(codes: object, fmt: str | Format, *, scale: Any = None) -> np.ndarray:
+    """Values (float64) of codes of ``fmt``: the inverse of `encode`.
+
+    Args:
+        codes: integer array of bit patterns in [0, 2^bits).
+        fmt: the format or its name.
+        scale: the scale of a scaled binary/ternary format (required there).
+
+    Raises:
+        TypeError: codes are not integers.
+        ValueError: a code outside [0, 2^bits) or unused by the format.
+
+    >>> decode([64, 192, 32], "fx<2,6>")
+    array([ 1. , -1. ,  0.5])
+    """
+    f = get_format(fmt)
+    c = np.asarray(codes)
+    if c.dtype.kind not in "iu":
+        raise TypeError(f"decode: codes have dtype {c.dtype}; expected an integer array of bit patterns")
+    n = 1 << f.bits
+    bad = (c < 0) | (c >= n) if c.dtype.kind == "i" else (c >= n)
+    if bad.any():
+        first = int(np.flatnonzero(bad.reshape(-1))[0])
+        raise ValueError(
+            f"decode: code {c.reshape(-1)[first]} at index {_index(c.shape, first)} outside [0, {n - 1}] for {f}"
+        )
+    u = c.astype(np.uint64)
+    if isinstance(f, FixedFormat):
+        q = u.astype(np.int64)
+        if f.signed:
+            q = np.where(q >= (1 << (f.bits - 1)), q - (1 << f.bits), q)
+        return q.astype(np.float64) * f.eps
+    if isinstance(f, FloatFormat):
+        return _decode_float(u, f)
+    if isinstance(f, Pow2Format):
+        sign = (u >> np.uint64(f.k_bits)).astype(bool) if f.signed else np.zeros(u.shape, bool)
+        k = (u & np.uint64((1 << f.k_bits) - 1)).astype(np.int64)
+        unused = (k > f.n_exponents) | (sign & (k == 0))
+        if unused.any():
+            first = int(np.flatnonzero(unused.reshape(-1))[0])
+            raise ValueError(f"decode: code {c.reshape(-1)[first]} is not a code of {f}")
+        v = np.where(k == 0, 0.0, np.ldexp(1.0, f.emin + k - 1))
+        return np.where(sign, -v, v)
+    if isinstance(f, BinaryFormat):
+        s = np.where(u == 1, 1, -1).astype(np.int8)
+    else:
+        if (u == 2).any():
+            raise ValueError(f"decode: code 2 (0b10) is not a code of {f}")
+        s = np.where(u == 1, 1, np.where(u == 3, -1, 0)).astype(np.int8)
+    if f.has_data_scale and scale is None:
+        raise ValueError(f"decode: {f} is scaled; pass the scale returned by encode as scale=")
+    if not f.has_data_scale and scale is not None:
+        raise ValueError(f"decode: scale= given but {f} is unscaled")
+    return _scaled_values(s, f, scale)
+
+
+def _decode_float(u: np.ndarray, f: FloatFormat) -> np.ndarray:
+    m = f.man_bits
+    sign = (u >> np.uint64(f.bits - 1)).astype(bool)
+    field = ((u >> np.uint64(m)) & np.uint64((1 << f.exp_bits) - 1)).astype(np.int64)
+    frac = (u & np.uint64((1 << m) - 1)).astype(np.int64)
+    top = (1 << f.exp_bits) - 1
+    normal = np.ldexp((frac + (1 << m)).astype(np.float64), field - f.bias - m)
+    sub = np.ldexp(frac.astype(np.float64), f.emin - m) if f.subnormals else np.zeros(u.shape)
+    v = np.where(field == 0, sub, normal)
+    v = np.where(sign, -v, v)
+    if f.special == "ieee":
+        v = np.where(field == top, np.where(frac == 0, np.where(sign, -np.inf, np.inf), np.nan), v)
+    elif f.special == "fn":
+        v = np.where((field == top) & (frac == (1 << m) - 1), np.nan, v)
+    elif f.special == "fnuz":
+        v = np.where(u == np.uint64(1 << (f.bits - 1)), np.nan, v)
+    return v
+
+
+def bits(x: object, fmt: str | Format, rounding: str | Rounding = "nearest_even",
+         overflow: str | Overflow | None = None, **kwargs: Any) -> Any:
+    """Bit strings of x in ``fmt``, grouped for reading.
+
+    Floats as ``sign|exponent|mantissa``, fixed point as ``integer|fraction``
+    (bits the radix point implies outside the word shown in parentheses: sign
+    copies when IL < 0, zeros when FL < 0), powers of two as ``sign|K``.
+    Returns a str for a scalar x, else an array of str.
+
+    >>> bits(-1.5, "e4m3"), bits(0.75, "fx<2,6>"), bits(6.0, "fx<4,-1>")
+    ('1|0111|100', '00|110000', '011(0)|')
+    """
+    f = get_format(fmt)
+    enc = encode(x, f, rounding, overflow, **kwargs)
+    codes = enc[0] if isinstance(enc, tuple) else enc
+    flat = [_bit_string(int(c), f) for c in np.asarray(codes).reshape(-1)]
+    out = np.array(flat, dtype=object).reshape(np.shape(codes)).astype(str) if flat else np.array([], str)
+    return str(out[()]) if out.ndim == 0 else out
+
+
+def _bit_string(code: int, f: Format) -> str:
+    w = format(code, f"0{f.bits}b")
+    if isinstance(f, FloatFormat):
+        e = f.exp_bits
+        return f"{w[0]}|{w[1:1 + e]}|{w[1 + e:]}"
+    if isinstance(f, FixedFormat):
+        il, fl = f.int_bits, f.frac_bits
+        if il < 0:
+            fill = w[0] if f.signed else "0"
+            return f"|({fill * -il}){w}"
+        if fl < 0:
+            return f"{w}({'0' * -fl})|"
+        return f"{w[:il]}|{w[il:]}"
+    if isinstance(f, Pow2Format) and f.signed:
+        return f"{w[0]}|{w[1:]}"
+    return w
