@@ -295,7 +295,7 @@ def quantize_fixed(xb, in_kind, out_val, out_code, fl, wl, signed, mode, ovf, ke
                     n_ovf += 1
                     if f_ovf < 0:
                         f_ovf = i
-                if q == 0:
+                elif q == 0:
                     n_unf += 1
             if want_val:
                 out_val[i] = np.float64(q) * eps
@@ -588,7 +588,7 @@ def _fixed_det_block(x, out, scale, eps, lo_f, hi_f, mode):
         n_ovf += (qc != q) & ~isnan
         n_nan += isnan
         qc = 0.0 if isnan else qc
-        n_unf += (qc == 0.0) & (xi != 0.0) & ~isnan
+        n_unf += (qc == 0.0) & (qc == q) & (xi != 0.0)
         out[i] = qc * eps + 0.0
     return n_ovf, n_unf, n_nan
 
@@ -657,7 +657,7 @@ def _fixed_sr_block(x, out, scale, eps, lo_f, hi_f, key, base, rbits, ties):
         n_ovf += (qc != q) & ~isnan
         n_nan += isnan
         qc = 0.0 if isnan else qc
-        n_unf += (qc == 0.0) & (xi != 0.0) & ~isnan
+        n_unf += (qc == 0.0) & (qc == q) & (xi != 0.0)
         out[i] = qc * eps + 0.0
     return n_ovf, n_unf, n_nan, n_tie
 
@@ -688,8 +688,9 @@ def fixed_sr_fast(x, xb, out, fl, wl, signed, qmin, qmax, key, rbits, stats):
                     neg, mag, e = _split_float(xb[lo + j])
                     q, over = _fixed_one(neg, mag, e, fl, wl, signed, _SR, _SAT, key, lo + j, rbits)
                     out[lo + j] = np.float64(q) * eps + 0.0
-                    a += np.int64(over) - np.int64((f < lo_f) | (f > hi_f))
-                    b += np.int64(q == 0) - np.int64(min(max(f, lo_f), hi_f) == 0.0)
+                    old_over = (f < lo_f) | (f > hi_f)
+                    a += np.int64(over) - np.int64(old_over)
+                    b += np.int64((q == 0) & ~over) - np.int64((f == 0.0) & ~old_over)
         stats[c, 0] = a
         stats[c, 1] = b
         stats[c, 2] = d

@@ -185,12 +185,12 @@ class FixedFormat(Format):
 
     @property
     def smallest_normal(self) -> float:
-        """Smallest positive value (fixed point has no subnormals): eps."""
+        """The step eps: the smallest positive value (fx<1,0> alone has none)."""
         return self.eps
 
     @property
     def smallest_subnormal(self) -> float:
-        """Smallest positive value: eps."""
+        """The step eps, as `smallest_normal` (fixed point has no subnormals)."""
         return self.eps
 
     @property
@@ -552,7 +552,10 @@ class TernaryFormat(Format):
       caller (``scale=(wp, wn)`` to ``quantize``) or, when not given, the mean
       of the values above +delta and of |values| below -delta.
     - ``stochastic`` (ternary connect, Lin et al. 2015): w clipped to [-1, 1]
-      becomes sign(w) with probability |w|, else 0.
+      becomes sign(w) with probability |w|, else 0 (unscaled).
+
+    ``scale="auto"`` (the default) means per tensor for twn and ttq, none for
+    the stochastic method.
 
     >>> TernaryFormat().name, TernaryFormat("ttq").name
     ('ternary', 'ttq')
@@ -560,13 +563,15 @@ class TernaryFormat(Format):
 
     method: str = "twn"
     threshold: float | None = None
-    scale: str | None = "tensor"
+    scale: str | None = "auto"
     kind: ClassVar[str] = "ternary"
 
     def __post_init__(self) -> None:
         fn = "TernaryFormat"
         if self.method not in ("twn", "ttq", "stochastic"):
             raise ValueError(f"{fn}: method={self.method!r} is not one of twn, ttq, stochastic")
+        if self.scale == "auto":  # per tensor for twn/ttq, none for the stochastic method
+            object.__setattr__(self, "scale", None if self.method == "stochastic" else "tensor")
         if self.method == "stochastic":
             if self.threshold is not None:
                 raise ValueError(f"{fn}: threshold={self.threshold!r} has no meaning for method='stochastic'")
