@@ -807,3 +807,44 @@ def float_fast(x, xb, out, mbits, emin, subnormals, nzero, has_inf, has_nan, max
         stats[c, 0] = a
         stats[c, 1] = b
         stats[c, 2] = d
+
+
+@njit(cache=True)
+def _codes_block(v, out, is_fixed, fl, wl, mbits, ebits, bias, emin, nzero, nan_code):
+    mask = (_ONE << U64(wl)) - _ONE
+    scale = np.ldexp(1.0, fl) if is_fixed else np.ldexp(1.0, mbits - emin)
+    min_normal = np.ldexp(1.0, emin)
+    sign_bit = _ONE << U64(wl - 1)
+    inf_code = U64((1 << ebits) - 1) << U64(mbits)
+    mmask = (_ONE << U64(mbits)) - _ONE
+    for i in range(v.size):
+        x = v[i]
+        if is_fixed:
+            out[i] = U64(np.int64(x * scale)) & mask
+            continue
+        b = np.float64(x).view(np.uint64)
+        a = abs(x)
+        if a >= min_normal:
+            code = (U64(np.int64((b >> U64(52)) & U64(0x7FF)) - 1023 + bias) << U64(mbits)) | (
+                (b >> U64(52 - mbits)) & mmask)
+        else:
+            code = U64(np.int64(a * scale))
+        code = inf_code if a == np.inf else code
+        neg = (b >> U64(63)) != _ZERO
+        code = code | (sign_bit if neg and (nzero or a != 0.0) else _ZERO)
+        out[i] = nan_code if x != x else code
+
+
+@njit(parallel=True, cache=True)
+def codes_of_values(v, out, is_fixed, fl, wl, mbits, ebits, bias, emin, nzero, nan_code):
+    """Codes of values already in a fixed or float format (the fast kernels' output).
+
+    Fixed: q = v 2^FL as a WL-bit pattern. Float (needs 52 - M >= 0 and the
+    format's normals among float64's normals): the exponent and top M fraction
+    bits of v re-biased, or v / 2^(emin - M) below the smallest normal.
+    """
+    n = v.size
+    for c in prange(-(-n // CHUNK)):
+        lo = c * CHUNK
+        hi = min(n, lo + CHUNK)
+        _codes_block(v[lo:hi], out[lo:hi], is_fixed, fl, wl, mbits, ebits, bias, emin, nzero, nan_code)

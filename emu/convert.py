@@ -125,7 +125,7 @@ def _convert(x: object, fmt: Format, rounding: object, overflow: object, seed: o
     n = xb.size
     key = seed_key(seed, func) if rnd == Rounding.STOCHASTIC else np.uint64(0)
     nchunks = max(1, -(-n // K.CHUNK))
-    if want_val and not want_code and kind == 0 and ovf != Overflow.ERROR:
+    if want_val != want_code and kind == 0 and ovf != Overflow.ERROR:
         vals = np.empty(n, np.float64)
         fast = np.zeros((nchunks, K.N_FAST_STATS), np.int64)
         if _run_fast(xb, vals, fmt, rnd, ovf, key, rbits, fast):
@@ -133,7 +133,9 @@ def _convert(x: object, fmt: Format, rounding: object, overflow: object, seed: o
             st = QuantStats(n, int(tot[0]), int(tot[1]), int(tot[2]))
             has_nan = isinstance(fmt, FloatFormat) and fmt.has_nan
             if not (st.nan and not has_nan and not nan_zero):
-                return vals.reshape(a.shape), None, st
+                if want_val:
+                    return vals.reshape(a.shape), None, st
+                return None, _codes_of_values(vals, fmt).reshape(a.shape), st
             # an error to report: the general kernel finds the first offending index
     vals = np.empty(n if want_val else 0, np.float64)
     codes = np.empty(n if want_code else 0, np.uint64)
@@ -198,6 +200,18 @@ def _run_fast(xb: np.ndarray, vals: np.ndarray, fmt: Format, rnd: Rounding, ovf:
                      fmt.has_inf, fmt.has_nan, max_bits, int(rnd), int(ovf), stats)
         return True
     return False
+
+
+def _codes_of_values(v: np.ndarray, fmt: Format) -> np.ndarray:
+    """Codes of values already in ``fmt`` (the output of a fast kernel)."""
+    out = np.empty(v.size, np.uint64)
+    if isinstance(fmt, FixedFormat):
+        K.codes_of_values(v, out, True, fmt.frac_bits, fmt.bits, 0, 0, 0, 0, False, np.uint64(0))
+    else:
+        assert isinstance(fmt, FloatFormat)
+        K.codes_of_values(v, out, False, 0, fmt.bits, fmt.man_bits, fmt.exp_bits, fmt.bias, fmt.emin,
+                          fmt.has_negative_zero, np.uint64(_nan_code(fmt)))
+    return out.astype(_code_dtype(fmt.bits))
 
 
 def _first(col: np.ndarray) -> int:
