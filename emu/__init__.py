@@ -9,6 +9,8 @@ bit-exactly as NUMERICS.md defines. `emu` imports nothing from `nets` or
 
 from .bitmask import mask_float32
 from .convert import bits, decode, encode, quantize
+from .mac import MAC, MAC_PRESETS, Order, mac_preset
+from .matmul import MACStats, conv2d, dot, matmul
 from .formats import BinaryFormat, FixedFormat, FloatFormat, Format, Pow2Format, TernaryFormat
 from .metrics import ErrorSummary, absolute_error, error_summary, relative_error
 from .modes import Overflow, Rounding
@@ -25,6 +27,10 @@ __all__ = [
     "FixedFormat",
     "FloatFormat",
     "Format",
+    "MAC",
+    "MACStats",
+    "MAC_PRESETS",
+    "Order",
     "Overflow",
     "Pow2Format",
     "QuantStats",
@@ -33,12 +39,16 @@ __all__ = [
     "UnknownFormatError",
     "absolute_error",
     "bits",
+    "conv2d",
     "decode",
+    "dot",
     "encode",
     "error_summary",
     "format",
     "get_format",
+    "mac_preset",
     "mask_float32",
+    "matmul",
     "quantize",
     "relative_error",
 ]

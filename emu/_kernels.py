@@ -206,12 +206,12 @@ def _split_float(b: np.uint64) -> tuple[bool, np.uint64, np.int64]:
 
 
 @njit(cache=True)
-def _split_int(b: np.uint64, in_kind: np.int64) -> tuple[bool, np.uint64, np.int64]:
-    """Sign, magnitude and exponent 0 of an integer given as 64 bits: int64 when
-    ``in_kind`` is 1, uint64 when 2."""
+def _split_int(b: np.uint64, in_kind: np.int64, e_off: np.int64) -> tuple[bool, np.uint64, np.int64]:
+    """Sign, magnitude and exponent of an integer code q given as 64 bits (int64
+    when ``in_kind`` is 1, uint64 when 2) standing for q * 2^e_off."""
     if in_kind == 1 and (b >> U64(63)) != _ZERO:
-        return True, ~b + _ONE, np.int64(0)
-    return False, b, np.int64(0)
+        return True, ~b + _ONE, e_off
+    return False, b, e_off
 
 
 @njit(cache=True)
@@ -239,7 +239,7 @@ def _fixed_one(neg: bool, mag: np.uint64, e: np.int64, fl: np.int64, wl: np.int6
 
 
 @njit(parallel=True, cache=True)
-def quantize_fixed(xb, in_kind, out_val, out_code, fl, wl, signed, mode, ovf, key, rbits, stats):
+def quantize_fixed(xb, in_kind, out_val, out_code, fl, wl, signed, mode, ovf, key, rbits, stats, e_off, flags):
     """Convert float64 bit patterns (or integers, see `_split`) to <WL-FL, FL>.
 
     Writes values (float64) into ``out_val`` and codes (the WL-bit pattern) into
@@ -248,6 +248,7 @@ def quantize_fixed(xb, in_kind, out_val, out_code, fl, wl, signed, mode, ovf, ke
     n = xb.size
     want_val = out_val.size > 0
     want_code = out_code.size > 0
+    want_flags = flags.size > 0
     eps = np.ldexp(1.0, -fl)
     mask = U64(1 << wl) - _ONE
     qmax = (np.int64(1) << (wl - 1)) - 1 if signed else (np.int64(1) << wl) - 1
@@ -267,7 +268,7 @@ def quantize_fixed(xb, in_kind, out_val, out_code, fl, wl, signed, mode, ovf, ke
             b = xb[i]
             q = np.int64(0)
             if in_kind != 0:
-                neg, mag, e = _split_int(b, in_kind)
+                neg, mag, e = _split_int(b, in_kind, e_off)
             else:
                 if (b & U64(0x7FF0000000000000)) == U64(0x7FF0000000000000):
                     if (b & _FRAC_MASK) != _ZERO:
@@ -278,6 +279,8 @@ def quantize_fixed(xb, in_kind, out_val, out_code, fl, wl, signed, mode, ovf, ke
                         n_ovf += 1
                         if f_ovf < 0:
                             f_ovf = i
+                        if want_flags:
+                            flags[i] = 1
                         q = qmin if (b >> U64(63)) != _ZERO else qmax
                         if ovf == _WRAP:
                             n_bad += 1
@@ -295,6 +298,8 @@ def quantize_fixed(xb, in_kind, out_val, out_code, fl, wl, signed, mode, ovf, ke
                     n_ovf += 1
                     if f_ovf < 0:
                         f_ovf = i
+                    if want_flags:
+                        flags[i] = 1
                 elif q == 0:
                     n_unf += 1
             if want_val:
@@ -324,7 +329,7 @@ def _float_overflow(neg: bool, mode: np.int64, ovf: np.int64) -> np.int64:
 
 @njit(parallel=True, cache=True)
 def quantize_float(xb, in_kind, out_val, out_code, ebits, mbits, bias, emax, subnormals, has_inf,
-                   has_nan, nzero, nan_code, max_sig, mode, ovf, key, rbits, pow2, stats):
+                   has_nan, nzero, nan_code, max_sig, mode, ovf, key, rbits, pow2, stats, e_off, flags):
     """Convert float64 bit patterns (or integers, see `_split`) to a float format.
 
     ``pow2[p - (emin - M)]`` holds 2^p for every rounding point p <= emax - M;
@@ -333,6 +338,7 @@ def quantize_float(xb, in_kind, out_val, out_code, ebits, mbits, bias, emax, sub
     n = xb.size
     want_val = out_val.size > 0
     want_code = out_code.size > 0
+    want_flags = flags.size > 0
     emin = 1 - bias
     top = mbits + ebits
     sign_bit = _ONE << U64(top)
@@ -358,7 +364,7 @@ def quantize_float(xb, in_kind, out_val, out_code, ebits, mbits, bias, emax, sub
             val = 0.0
             code = _ZERO
             if in_kind != 0:
-                neg, mag, e = _split_int(b, in_kind)
+                neg, mag, e = _split_int(b, in_kind, e_off)
             else:
                 neg = (b >> U64(63)) != _ZERO
                 if (b & U64(0x7FF0000000000000)) == U64(0x7FF0000000000000):
@@ -374,6 +380,8 @@ def quantize_float(xb, in_kind, out_val, out_code, ebits, mbits, bias, emax, sub
                         n_ovf += 1
                         if f_ovf < 0:
                             f_ovf = i
+                        if want_flags:
+                            flags[i] = 1
                         cls = _float_overflow(neg, mode, ovf)
                         if cls == 1:
                             cls = 0  # +-inf into a format without inf: saturate
@@ -405,6 +413,8 @@ def quantize_float(xb, in_kind, out_val, out_code, ebits, mbits, bias, emax, sub
                                 n_ovf += 1
                                 if f_ovf < 0:
                                     f_ovf = i
+                                if want_flags:
+                                    flags[i] = 1
                                 cls = _float_overflow(neg, mode, ovf)
                             else:
                                 if want_val:
@@ -448,7 +458,8 @@ def quantize_float(xb, in_kind, out_val, out_code, ebits, mbits, bias, emax, sub
 
 
 @njit(parallel=True, cache=True)
-def quantize_pow2(xb, in_kind, out_val, out_code, emin, emax, signed, kbits, mode, ovf, key, rbits, stats):
+def quantize_pow2(xb, in_kind, out_val, out_code, emin, emax, signed, kbits, mode, ovf, key, rbits, stats,
+                  e_off, flags):
     """Convert float64 bit patterns (or integers, see `_split_int`) to powers of two.
 
     Magnitudes in [2^k, 2^(k+1)) round at the geometric midpoint in the nearest
@@ -458,6 +469,7 @@ def quantize_pow2(xb, in_kind, out_val, out_code, emin, emax, signed, kbits, mod
     n = xb.size
     want_val = out_val.size > 0
     want_code = out_code.size > 0
+    want_flags = flags.size > 0
     sign_bit = _ONE << U64(kbits)
     nchunks = stats.shape[0]
     for c in prange(nchunks):
@@ -473,7 +485,7 @@ def quantize_pow2(xb, in_kind, out_val, out_code, emin, emax, signed, kbits, mod
             k = emin - 1  # emin - 1 stands for zero
             over = False
             if in_kind != 0:
-                neg, mag, e = _split_int(b, in_kind)
+                neg, mag, e = _split_int(b, in_kind, e_off)
             else:
                 neg = (b >> U64(63)) != _ZERO
                 mag = _ZERO
@@ -509,6 +521,8 @@ def quantize_pow2(xb, in_kind, out_val, out_code, emin, emax, signed, kbits, mod
                 n_ovf += 1
                 if f_ovf < 0:
                     f_ovf = i
+                if want_flags:
+                    flags[i] = 1
                 k = emin - 1 if (neg and not signed) else emax
             if k < emin:
                 if want_val:

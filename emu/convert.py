@@ -117,15 +117,23 @@ def _check_nan(nan: object, func: str) -> bool:
 
 def _convert(x: object, fmt: Format, rounding: object, overflow: object, seed: object,
              random_bits: object, nan: object, want_val: bool, want_code: bool,
-             func: str) -> tuple[np.ndarray | None, np.ndarray | None, QuantStats]:
-    """Run the kernel of a fixed, float or power-of-two format on x."""
+             func: str, e_off: int = 0,
+             flags: np.ndarray | None = None) -> tuple[np.ndarray | None, np.ndarray | None, QuantStats]:
+    """Run the kernel of a fixed, float or power-of-two format on x.
+
+    For integer x, ``e_off`` makes each element stand for x * 2^e_off (exact
+    scaling of integer codes). ``flags`` (uint8, x's size, zeroed) receives 1
+    for every element that overflowed.
+    """
     rnd, ovf, rbits = _check_modes(fmt, rounding, overflow, random_bits, func)
+    if flags is None:
+        flags = np.zeros(0, np.uint8)
     nan_zero = _check_nan(nan, func)
     a, xb, kind = _as_bits(x, func)
     n = xb.size
     key = seed_key(seed, func) if rnd == Rounding.STOCHASTIC else np.uint64(0)
     nchunks = max(1, -(-n // K.CHUNK))
-    if want_val != want_code and kind == 0 and ovf != Overflow.ERROR:
+    if want_val != want_code and kind == 0 and ovf != Overflow.ERROR and flags.size == 0:
         vals = np.empty(n, np.float64)
         fast = np.zeros((nchunks, K.N_FAST_STATS), np.int64)
         if _run_fast(xb, vals, fmt, rnd, ovf, key, rbits, fast):
@@ -142,17 +150,17 @@ def _convert(x: object, fmt: Format, rounding: object, overflow: object, seed: o
     stats = np.zeros((nchunks, K.N_STATS), np.int64)
     if isinstance(fmt, FixedFormat):
         K.quantize_fixed(xb, kind, vals, codes, fmt.frac_bits, fmt.bits, fmt.signed, int(rnd), int(ovf),
-                         key, rbits, stats)
+                         key, rbits, stats, e_off, flags)
     elif isinstance(fmt, FloatFormat):
         pmin = fmt.emin - fmt.man_bits
         pow2 = np.ldexp(1.0, np.arange(pmin, fmt.emax - fmt.man_bits + 1))
         K.quantize_float(xb, kind, vals, codes, fmt.exp_bits, fmt.man_bits, fmt.bias, fmt.emax,
                          fmt.subnormals, fmt.has_inf, fmt.has_nan, fmt.has_negative_zero,
                          np.uint64(_nan_code(fmt)), fmt.max_significand, int(rnd), int(ovf), key, rbits,
-                         pow2, stats)
+                         pow2, stats, e_off, flags)
     elif isinstance(fmt, Pow2Format):
         K.quantize_pow2(xb, kind, vals, codes, fmt.emin, fmt.emax, fmt.signed, fmt.k_bits, int(rnd),
-                        int(ovf), key, rbits, stats)
+                        int(ovf), key, rbits, stats, e_off, flags)
     else:  # pragma: no cover - callers dispatch binary/ternary elsewhere
         raise TypeError(f"{func}: no kernel for {fmt!r}")
     st = QuantStats(n, int(stats[:, K.ST_OVERFLOW].sum()), int(stats[:, K.ST_UNDERFLOW].sum()),

@@ -1,0 +1,108 @@
+"""MAC datapath speed: 512x512 @ 512x512 products and a LeNet-5 convolution layer.
+
+Prints medians over several runs and, in the same run, the ratio to numpy's
+float32 matmul of the same shape and the MAC rate, next to APyTypes (the peer
+that emulates fixed and float arithmetic on arrays) where it is installed.
+Usage: ``python benchmarks/mac.py [--repeat R] [--n N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+
+import numba
+import numpy as np
+
+import emu
+
+
+def median_s(fn: Callable[[], object], repeat: int) -> float:
+    fn()
+    ts = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t0)
+    return statistics.median(ts)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--n", type=int, default=512)
+    args = ap.parse_args()
+    n, r = args.n, args.repeat
+    rng = np.random.default_rng(0)
+    macs = n**3
+    rows: list[tuple[str, str, float, float]] = []
+
+    def case(name: str, impl: str, fn: Callable[[], object], count: int = macs) -> float:
+        t = median_s(fn, r)
+        rows.append((name, impl, t, count / t))
+        return t
+
+    a32 = rng.standard_normal((n, n)).astype(np.float32)
+    b32 = rng.standard_normal((n, n)).astype(np.float32)
+    base = case("float32 matmul (baseline)", "numpy @", lambda: a32 @ b32)
+
+    ai = rng.integers(-128, 128, (n, n)).astype(np.float64)
+    wi = rng.integers(-128, 128, (n, n)).astype(np.float64)
+    case("int8 x int8 -> int32 wrap", "emu.matmul (exact-sum path)", lambda: emu.matmul(ai, wi, "int8 x int8 -> int32"))
+    case("int8 x int8 -> int32 wrap", "emu.matmul sequential kernel",
+         lambda: emu.matmul(ai, wi, "int8 x int8 -> int32", sequential=True))
+
+    # fx<2,6> operands into a 16-bit saturating accumulator, scaled so ~10 % of outputs overflow
+    mac16 = emu.MAC(act="fx<2,6>", weight="fx<2,6>", acc="fx<4,12>", acc_overflow="saturate")
+    af = rng.uniform(-2, 2, (n, n))
+    wf = rng.uniform(-2, 2, (n, n)) * 0.155
+    y, st = emu.matmul(af, wf, mac16, return_stats=True)
+    share = float(np.mean(st.acc_per_channel > 0)) if st.acc_per_channel.size else 0.0
+    out_share = np.count_nonzero(np.abs(y) >= mac16.acc.max) / y.size
+    case(f"fx<2,6> -> fx<4,12> sat ({100 * out_share:.0f}% outputs clip)", "emu.matmul",
+         lambda: emu.matmul(af, wf, mac16))
+    del share
+
+    for name in ("e4m3 x e4m3 -> fp32", "bf16 x bf16 -> fp32", "fp16 x fp16 -> fp16"):
+        case(name, "emu.matmul", lambda name=name: emu.matmul(a32, b32, name))
+    mac_e4_fp16 = emu.MAC(act="e4m3", weight="e4m3", acc="fp16")
+    case("e4m3 x e4m3 -> fp16 (round per add)", "emu.matmul", lambda: emu.matmul(a32, b32, mac_e4_fp16))
+
+    # LeNet-5 first convolution: 64 images 1x28x28, 6 filters 5x5, padding 2
+    x = rng.uniform(0, 1, (64, 1, 28, 28))
+    k = rng.standard_normal((6, 1, 5, 5)) * 0.2
+    conv_macs = 64 * 6 * 28 * 28 * 25
+    macc = emu.MAC(act="fx<1,7>", weight="fx<1,7>", acc="fx<8,24>", acc_overflow="saturate")
+    case("LeNet-5 conv1 64x1x28x28, fx<1,7> -> fx<8,24>", "emu.conv2d",
+         lambda: emu.conv2d(x, k, macc, padding=2), conv_macs)
+    case("LeNet-5 conv1, e4m3 -> fp32", "emu.conv2d", lambda: emu.conv2d(x, k, "e4m3 x e4m3 -> fp32", padding=2),
+         conv_macs)
+    # LeNet-5 second convolution: 6 -> 16 channels, 5x5, on 14x14 maps
+    x2 = rng.uniform(0, 1, (64, 6, 14, 14))
+    k2 = rng.standard_normal((16, 6, 5, 5)) * 0.1
+    case("LeNet-5 conv2 64x6x14x14, fx<1,7> -> fx<8,24>", "emu.conv2d",
+         lambda: emu.conv2d(x2, k2, macc), 64 * 16 * 10 * 10 * 150)
+
+    try:
+        import apytypes as apy
+
+        fa = apy.APyFixedArray.from_float(af, int_bits=2, frac_bits=6)
+        fw = apy.APyFixedArray.from_float(wf, int_bits=2, frac_bits=6)
+        case("fx<2,6> matmul (full-precision result)", "apytypes APyFixedArray @", lambda: fa @ fw)
+        ha = apy.APyFloatArray.from_float(a32, exp_bits=5, man_bits=10)
+        hb = apy.APyFloatArray.from_float(b32, exp_bits=5, man_bits=10)
+        case("fp16 x fp16 -> fp16", "apytypes APyFloatArray @", lambda: ha @ hb)
+    except ImportError:
+        print("(apytypes not installed: its rows are left out)")
+
+    print(f"{n}x{n} @ {n}x{n} ({macs:,} MACs) unless stated; median of {r} runs; numba {numba.__version__},"
+          f" {numba.config.NUMBA_NUM_THREADS} threads")
+    print(f"{'case':<52} {'implementation':<30} {'ms':>9} {'x f32':>7} {'MAC/s':>9}")
+    for name, impl, t, rate in rows:
+        print(f"{name:<52} {impl:<30} {1e3 * t:9.1f} {t / base:7.1f} {rate:9.2e}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,385 @@
+"""Numba kernels of the multiply-accumulate datapath (NUMERICS.md section 6).
+
+One generic row kernel, `mac_rows`, runs every accumulation order; it takes two
+small jitted functions as arguments (numba compiles one specialisation per
+pair): ``term(a, w, prm) -> (t, product_overflowed)`` forms one aligned
+product and ``add(x, y, prm) -> (r, acc_overflowed)`` is one accumulator
+addition. The integer path (fixed and exact accumulators) works on integer
+codes; the float path on float64 values that hold the formats' values exactly,
+adding with an exact two-sum and a single correct rounding into the
+accumulator format. Loops run over rows in parallel and over output columns
+innermost, so each output's additions stay in order while the columns
+vectorise. `emu._ref_mac` is the slow literal reference they are tested
+against. No fastmath; kernels never raise.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from ._kernels import _float_overflow, _mag_mode
+from .modes import Overflow, Rounding
+
+_NE = int(Rounding.NEAREST_EVEN)
+_NA = int(Rounding.NEAREST_AWAY)
+_NU = int(Rounding.NEAREST_UP)
+_ND = int(Rounding.NEAREST_DOWN)
+_FLOOR = int(Rounding.FLOOR)
+_TZ = int(Rounding.TOWARD_ZERO)
+_CEIL = int(Rounding.CEIL)
+_WRAP = int(Overflow.WRAP)
+_INF = int(Overflow.INF)
+_NAN = int(Overflow.NAN)
+
+SEQUENTIAL, LANES, PAIRWISE, BLOCKS = 0, 1, 2, 3
+ORDER_CODES = {"sequential": SEQUENTIAL, "lanes": LANES, "pairwise": PAIRWISE, "blocks": BLOCKS}
+
+U64 = np.uint64
+_ONE = U64(1)
+_ZERO = U64(0)
+_SIGN = U64(1 << 63)
+_ABS = U64((1 << 63) - 1)
+_EXP_ALL = U64(0x7FF0000000000000)
+_QNAN = U64(0x7FF8000000000000)
+
+
+# --- integer path ---------------------------------------------------------------------------------
+
+
+@njit(cache=True, inline="always")
+def round_shift(p: np.int64, s: np.int64, mode: np.int64) -> np.int64:
+    """Round the integer p / 2^s (s >= 1) to an integer with a deterministic mode."""
+    if s >= 63:  # |p| < 2^62: the value lies in (-1/2, 1/2)
+        if mode == _FLOOR:
+            return np.int64(-1) if p < 0 else np.int64(0)
+        if mode == _CEIL:
+            return np.int64(1) if p > 0 else np.int64(0)
+        return np.int64(0)
+    q = p >> s
+    r = p - (q << s)
+    half = np.int64(1) << (s - 1)
+    if mode == _NE:
+        up = (r > half) | ((r == half) & ((q & 1) == 1))
+    elif mode == _NA:
+        up = (r > half) | ((r == half) & (q >= 0))
+    elif mode == _NU:
+        up = r >= half
+    elif mode == _ND:
+        up = r > half
+    elif mode == _FLOOR:
+        up = False
+    elif mode == _CEIL:
+        up = r != 0
+    else:  # toward zero
+        up = (r != 0) & (q < 0)
+    return q + np.int64(1) if up else q
+
+
+@njit(cache=True, inline="always")
+def _fit(p: np.int64, lo: np.int64, hi: np.int64, mask: np.int64, wrap: bool) -> np.int64:
+    """p wrapped into [lo, hi] (two's complement, mod 2^W) or clamped to it."""
+    if wrap:
+        return ((p - lo) & mask) + lo
+    return min(max(p, lo), hi)
+
+
+@njit(cache=True, inline="always")
+def term_int(a, w, prm):
+    """Exact product of two codes, optionally rounded into the product format,
+    then aligned to the accumulator's step. ``prm`` = (prod_on, sp, pmode, plo,
+    phi, pmask, pwrap, sa, amode)."""
+    prod_on, sp, pmode, plo, phi, pmask, pwrap, sa, amode = prm
+    p = a * w
+    po = False
+    if prod_on:
+        if sp > 0:
+            p = round_shift(p, sp, pmode)
+        elif sp < 0:
+            p = p << -sp
+        f = _fit(p, plo, phi, pmask, pwrap)
+        po = f != p
+        p = f
+    if sa > 0:
+        p = round_shift(p, sa, amode)
+    elif sa < 0:
+        p = p << -sa
+    return p, po
+
+
+@njit(cache=True, inline="always")
+def term_mul(a, w, prm):
+    """Exact product, already on the accumulator's step."""
+    return a * w, False
+
+
+@njit(cache=True, inline="always")
+def term_mul_shl(a, w, prm):
+    """Exact product moved up to the accumulator's step (prm[0] bits)."""
+    return (a * w) << prm[0], False
+
+
+@njit(cache=True, inline="always")
+def term_mul_floor(a, w, prm):
+    """Exact product with its prm[0] low bits dropped (floor alignment)."""
+    return (a * w) >> prm[0], False
+
+
+@njit(cache=True, inline="always")
+def term_mul_round(a, w, prm):
+    """Exact product rounded to the accumulator's step (prm = (bits, mode))."""
+    return round_shift(a * w, prm[0], prm[1]), False
+
+
+@njit(cache=True, inline="always")
+def add_fixed(x, y, prm):
+    """One fixed accumulator addition: wrap (mod 2^W) or saturate; ``prm`` = (lo, hi, mask, wrap)."""
+    lo, hi, mask, wrap = prm
+    s = x + y
+    r = _fit(s, lo, hi, mask, wrap)
+    return r, r != s
+
+
+@njit(cache=True, inline="always")
+def add_exact(x, y, prm):
+    """One exact addition (the caller proved the int64 range suffices)."""
+    return x + y, False
+
+
+# --- float path -----------------------------------------------------------------------------------
+
+
+@njit(cache=True, inline="always")
+def fround(x, prm):
+    """Round a float64 to a float format in a deterministic mode; return (value, overflowed).
+
+    ``prm`` comes from `float_params`. Normal results: the mode's increment is
+    added to the bits and the dropped bits cleared; results below 2^emin: the
+    magnitude in units of 2^(emin - M) is rounded by its exact fraction. NaN
+    stays NaN; inf stays inf where the format keeps it.
+    """
+    (shift, low, min_normal, up_scale, down_scale, inc_pos, inc_neg, even_pos, even_neg, mm_pos, mm_neg,
+     max_bits, ovr_pos, ovr_neg, subnormals, nzero, keep_inf) = prm
+    b = np.float64(x).view(np.uint64)
+    a = b & _ABS
+    sign = b & _SIGN
+    neg = sign != _ZERO
+    mm = mm_neg if neg else mm_pos
+    inc = (inc_neg if neg else inc_pos) + (((a >> shift) & _ONE) & (even_neg if neg else even_pos))
+    r = (a + inc) & ~low
+    av = np.abs(x) * up_scale
+    f = np.floor(av)
+    d = av - f
+    odd = (f - 2.0 * np.floor(f * 0.5)) != 0.0
+    up = (((mm == 1) & (d > 0.0)) | ((mm == 2) & (d >= 0.5)) | ((mm == 3) & (d > 0.5))
+          | ((mm == 4) & ((d > 0.5) | ((d == 0.5) & odd))))
+    rs = np.float64((f + 1.0 if up else f) * down_scale).view(np.uint64)
+    rs = rs if subnormals else _ZERO
+    r = rs if a < min_normal else r
+    special = a >= _EXP_ALL
+    isnan = a > _EXP_ALL
+    over = ((r > max_bits) & ~special) | (special & ~isnan & ~keep_inf)
+    r = (ovr_neg if neg else ovr_pos) if over else r
+    r = a if special & (isnan | keep_inf) else r
+    drop_sign = ((r == _ZERO) & ~nzero) | (r == _QNAN) | isnan
+    return np.uint64(r | (_ZERO if drop_sign else sign)).view(np.float64), over & ~special
+
+
+def float_params(fmt, mode: int, ovf: int) -> tuple:
+    """The parameter tuple of `fround` for a FloatFormat (52 - M >= 2, normals inside float64's)."""
+    m = fmt.man_bits
+    shift = 52 - m
+    low = (1 << shift) - 1
+    half = 1 << (shift - 1)
+    mm_pos, mm_neg = _mag_mode(mode, False), _mag_mode(mode, True)
+
+    def inc(mm: int) -> int:
+        return [0, low, half, half - 1, half - 1][mm]
+
+    def ovr(cls: int) -> int:
+        max_bits = int(np.float64(fmt.max).view(np.uint64))
+        return [max_bits, int(_EXP_ALL), int(_QNAN)][cls]
+
+    keep_inf = fmt.has_inf and ovf in (_INF, _NAN)
+    return (
+        U64(shift), U64(low), U64((fmt.emin + 1023) << 52), np.ldexp(1.0, m - fmt.emin),
+        np.ldexp(1.0, fmt.emin - m), U64(inc(mm_pos)), U64(inc(mm_neg)), U64(mm_pos == 4), U64(mm_neg == 4),
+        np.int64(mm_pos), np.int64(mm_neg), np.float64(fmt.max).view(np.uint64),
+        U64(ovr(_float_overflow(False, mode, ovf))), U64(ovr(_float_overflow(True, mode, ovf))),
+        bool(fmt.subnormals), bool(fmt.has_negative_zero), bool(keep_inf),
+    )
+
+
+@njit(cache=True, inline="always")
+def term_float(a, w, prm):
+    """Exact float64 product (the caller checked it is exact), rounded into the
+    product format unless the datapath is fused; ``prm`` = (round_on, *fround params)."""
+    p = a * w
+    if prm[0]:
+        return fround(p, prm[1:])
+    return p, False
+
+
+@njit(cache=True, inline="always")
+def term_float_round(a, w, prm):
+    """Exact float64 product rounded into the product format (prm: `fround` parameters)."""
+    return fround(a * w, prm)
+
+
+@njit(cache=True, inline="always")
+def add_float(x, y, prm):
+    """One float accumulator addition, rounded once from the exact sum.
+
+    Two-sum gives s + e = x + y exactly. s and the exact sum round alike unless s
+    lies on the format's half-grid (a value or a midpoint): then s moves one
+    float64 step toward e, which lands strictly between s and the next half-grid
+    point (the format has at most 50 fraction bits), and rounds as the exact sum.
+    """
+    fprm = prm[:17]
+    half_mask, half_scale, min_normal = prm[17], prm[18], prm[19]
+    s = x + y
+    if not np.isfinite(s):
+        return s, np.isfinite(x) & np.isfinite(y)
+    bb = s - x
+    e = (x - (s - bb)) + (y - bb)
+    b = np.float64(s).view(np.uint64)
+    a = b & _ABS
+    v = np.abs(s) * half_scale
+    on_half = ((a & half_mask) == _ZERO) if a >= min_normal else (v == np.floor(v))
+    away = (e > 0.0) == (s > 0.0)
+    nb = (b + _ONE) if away else (b - _ONE)
+    s2 = np.uint64(nb).view(np.float64) if (e != 0.0) & on_half else s
+    return fround(s2, fprm)
+
+
+@njit(cache=True, inline="always")
+def add_float_exact(x, y, prm):
+    """One float addition when every sum of two operands is exact in float64
+    (the format's span is at most 53 bits): round the float64 sum once."""
+    s = x + y
+    r, o = fround(s, prm)
+    return r, o | (~np.isfinite(s) & np.isfinite(x) & np.isfinite(y))
+
+
+@njit(cache=True, inline="always")
+def term_fp32(a, w, prm):
+    """Product rounded to binary32, nearest even (the native conversion)."""
+    p = np.float32(a * w)
+    return np.float64(p), np.isinf(p) & np.isfinite(a * w)
+
+
+@njit(cache=True, inline="always")
+def add_fp32(x, y, prm):
+    """One binary32 addition, nearest even (the native instruction)."""
+    s = np.float32(x) + np.float32(y)
+    return np.float64(s), np.isinf(s) & np.isfinite(x) & np.isfinite(y)
+
+
+def add_float_params(fmt, mode: int, ovf: int) -> tuple:
+    """Parameters of `add_float` for an accumulator format."""
+    shift = 52 - fmt.man_bits
+    return (*float_params(fmt, mode, ovf), U64((1 << (shift - 1)) - 1),
+            np.ldexp(1.0, fmt.man_bits + 1 - fmt.emin), U64((fmt.emin + 1023) << 52))
+
+
+# --- the generic row kernel -----------------------------------------------------------------------
+
+
+@njit(parallel=True, cache=True)
+def mac_rows(A, W, bias, out, pcnt, acnt, term, tprm, add, aprm, kind, n):
+    """out[i, j] = the accumulation of term(A[i, k], W[k, j]) over k in the given order.
+
+    ``bias`` (N,) is the accumulator's start (in its format); ``pcnt`` and
+    ``acnt`` (M, N) receive the product and accumulator overflow counts.
+    ``kind``/``n``: SEQUENTIAL, LANES (n lanes), PAIRWISE, BLOCKS (n terms).
+    """
+    M, K = A.shape
+    N = W.shape[1]
+    for i in prange(M):
+        pc = np.zeros(N, np.int32)
+        ac = np.zeros(N, np.int32)
+        if kind == SEQUENTIAL:
+            acc = bias.copy()
+            for k in range(K):
+                a = A[i, k]
+                for j in range(N):
+                    t, po = term(a, W[k, j], tprm)
+                    r, ao = add(acc[j], t, aprm)
+                    acc[j] = r
+                    pc[j] += po
+                    ac[j] += ao
+        elif kind == LANES:
+            lanes = np.zeros((n, N), bias.dtype)
+            lanes[0] = bias
+            for k in range(K):
+                a = A[i, k]
+                lane = lanes[k % n]
+                for j in range(N):
+                    t, po = term(a, W[k, j], tprm)
+                    r, ao = add(lane[j], t, aprm)
+                    lane[j] = r
+                    pc[j] += po
+                    ac[j] += ao
+            acc = lanes[0].copy()
+            for lane_index in range(1, n):
+                lane = lanes[lane_index]
+                for j in range(N):
+                    r, ao = add(acc[j], lane[j], aprm)
+                    acc[j] = r
+                    ac[j] += ao
+        elif kind == BLOCKS:
+            acc = bias.copy()
+            blk = np.zeros(N, bias.dtype)
+            for k0 in range(0, K, n):
+                blk[:] = 0
+                for k in range(k0, min(K, k0 + n)):
+                    a = A[i, k]
+                    for j in range(N):
+                        t, po = term(a, W[k, j], tprm)
+                        blk[j] += t
+                        pc[j] += po
+                for j in range(N):
+                    r, ao = add(acc[j], blk[j], aprm)
+                    acc[j] = r
+                    ac[j] += ao
+        else:  # PAIRWISE: a binary counter of subtrees equals the level-by-level tree
+            stack = np.zeros((66, N), bias.dtype)
+            size = np.zeros(66, np.int64)
+            top = 0
+            for k in range(K):
+                a = A[i, k]
+                row = stack[top]
+                for j in range(N):
+                    t, po = term(a, W[k, j], tprm)
+                    row[j] = t
+                    pc[j] += po
+                size[top] = 1
+                top += 1
+                while top >= 2 and size[top - 1] == size[top - 2]:
+                    left = stack[top - 2]
+                    right = stack[top - 1]
+                    for j in range(N):
+                        r, ao = add(left[j], right[j], aprm)
+                        left[j] = r
+                        ac[j] += ao
+                    size[top - 2] *= 2
+                    top -= 1
+            while top >= 2:
+                left = stack[top - 2]
+                right = stack[top - 1]
+                for j in range(N):
+                    r, ao = add(left[j], right[j], aprm)
+                    left[j] = r
+                    ac[j] += ao
+                size[top - 2] += size[top - 1]
+                top -= 1
+            acc = bias.copy()
+            if top == 1:
+                root = stack[0]
+                for j in range(N):
+                    r, ao = add(acc[j], root[j], aprm)
+                    acc[j] = r
+                    ac[j] += ao
+        out[i] = acc
+        pcnt[i] = pc
+        acnt[i] = ac

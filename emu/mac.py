@@ -1,0 +1,295 @@
+"""The multiply-accumulate datapath as an immutable value: `MAC`, `Order`, presets.
+
+A `MAC` says how one dot product y = bias + sum_k a_k w_k is computed in
+hardware: operand formats, the multiplier, the alignment of products into the
+accumulator, the accumulator (fixed point with wrap/saturate/error after every
+addition, a float format rounding every addition, or exact), the order of the
+additions and the output conversion. NUMERICS.md section 6 and
+docs/semantics.md ("Multiply-accumulate") define every step. The kernels that
+run a MAC on whole layers live in `emu.matmul`; this module only describes.
+Imports `emu.formats`, `emu.modes` and `emu.registry`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from .formats import BinaryFormat, FixedFormat, FloatFormat, Format, Pow2Format, TernaryFormat
+from .modes import Overflow, Rounding, parse_overflow, parse_rounding
+from .registry import get_format
+
+__all__ = ["MAC", "MAC_PRESETS", "Order", "mac_preset"]
+
+_ORDER_RE = re.compile(r"\s*(sequential|pairwise|lanes|blocks)\s*(?:\(\s*(\d+)\s*\))?\s*")
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    """Accumulation order: ``sequential``, ``lanes(n)``, ``pairwise`` or ``blocks(c)``.
+
+    >>> Order.parse("lanes(4)")
+    Order(kind='lanes', n=4)
+    >>> str(Order.parse("pairwise"))
+    'pairwise'
+    """
+
+    kind: str = "sequential"
+    n: int = 1
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("sequential", "pairwise", "lanes", "blocks"):
+            raise ValueError(f"Order: kind={self.kind!r} is not one of sequential, pairwise, lanes, blocks")
+        if isinstance(self.n, bool) or not isinstance(self.n, int) or not 1 <= self.n <= 1 << 20:
+            raise ValueError(f"Order: n={self.n!r} outside the allowed range [1, 2^20]")
+        if self.kind in ("sequential", "pairwise") and self.n != 1:
+            raise ValueError(f"Order: {self.kind} takes no size (n={self.n})")
+
+    @classmethod
+    def parse(cls, text: str | Order) -> Order:
+        """Parse ``"sequential"``, ``"pairwise"``, ``"lanes(n)"``, ``"blocks(c)"``."""
+        if isinstance(text, Order):
+            return text
+        m = _ORDER_RE.fullmatch(str(text))
+        if not m or (m[1] in ("lanes", "blocks")) != (m[2] is not None):
+            raise ValueError(
+                f"MAC: order={text!r} is not one of sequential, pairwise, lanes(n), blocks(c)"
+            )
+        return cls(m[1], int(m[2]) if m[2] else 1)
+
+    def __str__(self) -> str:
+        return self.kind if self.kind in ("sequential", "pairwise") else f"{self.kind}({self.n})"
+
+
+def _fmt(value: object, param: str, kinds: tuple[str, ...]) -> Format:
+    try:
+        f = get_format(value)  # type: ignore[arg-type]
+    except (KeyError, ValueError, TypeError) as e:
+        raise ValueError(f"MAC: {param}={value!r}: {e}") from None
+    if f.kind not in kinds:
+        raise ValueError(f"MAC: {param}={f} is a {f.kind} format; allowed kinds: {', '.join(kinds)}")
+    return f
+
+
+def _sig_bits(f: Format) -> int:
+    """Bits of the integer that carries an operand's magnitude (its significand)."""
+    if isinstance(f, FixedFormat):
+        return f.bits
+    if isinstance(f, FloatFormat):
+        return f.man_bits + 1
+    return 1  # pow2, binary, ternary: a power of two times 1
+
+
+@dataclass(frozen=True, slots=True)
+class MAC:
+    """One multiply-accumulate datapath (NUMERICS.md section 6).
+
+    Args (all formats may be given by name; modes by name):
+        act, weight: operand formats (fixed, float, pow2, binary, ternary).
+        acc: the accumulator: a fixed format (up to 62 bits), a float format,
+            or ``"exact"`` (a Kulisch-style register).
+        product: a narrower multiplier output format (fixed or float), or None.
+        fused: float accumulators only: pass the exact product to the adder (FMA).
+        align_rounding: rounding of a product into a fixed accumulator with
+            fewer fraction bits (floor: drop the low bits).
+        acc_overflow: after every addition: saturate, wrap, error (fixed); inf,
+            saturate, error (float).
+        acc_rounding: rounding of every float addition (deterministic modes).
+        order: ``sequential``, ``lanes(n)``, ``pairwise``, ``blocks(c)``.
+        output: the output format, or None to keep the accumulator's.
+        output_rounding, output_overflow: the output conversion.
+        input_rounding, input_overflow: conversion of real inputs to the operands.
+        product_rounding, product_overflow: rounding into ``product``.
+
+    >>> m = MAC(act="fx<1,7>", weight="fx<1,7>", acc="fx<2,14>")
+    >>> str(m)
+    'fx<1,7> x fx<1,7> -> fx<2,14> (saturate, sequential)'
+    >>> str(m.exact_product)
+    'fx<2,14>'
+    """
+
+    act: Any
+    weight: Any
+    acc: Any
+    product: Any = None
+    fused: bool = False
+    align_rounding: Any = Rounding.FLOOR
+    acc_overflow: Any = None
+    acc_rounding: Any = Rounding.NEAREST_EVEN
+    order: Any = field(default_factory=Order)
+    output: Any = None
+    output_rounding: Any = Rounding.NEAREST_EVEN
+    output_overflow: Any = None
+    input_rounding: Any = Rounding.NEAREST_EVEN
+    input_overflow: Any = Overflow.SATURATE
+    product_rounding: Any = Rounding.NEAREST_EVEN
+    product_overflow: Any = None
+
+    def __post_init__(self) -> None:
+        operand_kinds = ("fixed", "float", "pow2", "binary", "ternary")
+        a = _fmt(self.act, "act", operand_kinds)
+        w = _fmt(self.weight, "weight", operand_kinds)
+        exact = isinstance(self.acc, str) and self.acc.strip().lower() == "exact"
+        acc = "exact" if exact else _fmt(self.acc, "acc", ("fixed", "float"))
+        set_ = object.__setattr__
+        set_(self, "act", a)
+        set_(self, "weight", w)
+        set_(self, "acc", acc)
+        if a.has_data_scale and isinstance(a, (BinaryFormat, TernaryFormat)) and a.scale == "channel":
+            raise ValueError("MAC: act may not be scaled per channel (a channel scale belongs to the weights)")
+        if not isinstance(self.fused, bool):
+            raise TypeError(f"MAC: fused={self.fused!r} must be a bool")
+        prod = None if self.product is None else _fmt(self.product, "product", ("fixed", "float"))
+        set_(self, "product", prod)
+        for name in ("align_rounding", "acc_rounding", "output_rounding", "input_rounding", "product_rounding"):
+            set_(self, name, parse_rounding(getattr(self, name), "MAC", name))
+        set_(self, "input_overflow", parse_overflow(self.input_overflow, "MAC", "input_overflow"))
+        set_(self, "order", Order.parse(self.order))
+        out = None if self.output is None else _fmt(self.output, "output", ("fixed", "float", "pow2"))
+        set_(self, "output", out)
+        # accumulator overflow and its allowed values
+        if exact:
+            if self.acc_overflow not in (None, "saturate", Overflow.SATURATE):
+                raise ValueError("MAC: acc_overflow does not apply to an exact accumulator")
+            set_(self, "acc_overflow", Overflow.SATURATE)
+        else:
+            ovf = acc.default_overflow if self.acc_overflow is None else parse_overflow(
+                self.acc_overflow, "MAC", "acc_overflow")
+            allowed = acc.overflow_modes if isinstance(acc, FixedFormat) else tuple(
+                m for m in acc.overflow_modes if m != Overflow.NAN)
+            if ovf not in allowed:
+                raise ValueError(f"MAC: acc_overflow={ovf} is not allowed for {acc}; allowed: "
+                                 + ", ".join(str(m) for m in allowed))
+            set_(self, "acc_overflow", ovf)
+        if self.acc_rounding == Rounding.STOCHASTIC:
+            raise ValueError("MAC: acc_rounding='stochastic' is not supported; use a deterministic mode")
+        if self.align_rounding == Rounding.STOCHASTIC:
+            raise ValueError("MAC: align_rounding='stochastic' is not supported; use a deterministic mode")
+        if self.input_overflow not in (Overflow.SATURATE, Overflow.ERROR):
+            raise ValueError(f"MAC: input_overflow={self.input_overflow} must be saturate or error")
+        final = self.output_format
+        oo = final.default_overflow if self.output_overflow is None else parse_overflow(
+            self.output_overflow, "MAC", "output_overflow")
+        if oo not in final.overflow_modes:
+            raise ValueError(f"MAC: output_overflow={oo} is not allowed for {final}; allowed: "
+                             + ", ".join(str(m) for m in final.overflow_modes))
+        set_(self, "output_overflow", oo)
+        if prod is not None:
+            po = prod.default_overflow if self.product_overflow is None else parse_overflow(
+                self.product_overflow, "MAC", "product_overflow")
+            if po not in prod.overflow_modes or po == Overflow.NAN:
+                raise ValueError(f"MAC: product_overflow={po} is not allowed for {prod}")
+            set_(self, "product_overflow", po)
+        elif self.product_overflow is not None:
+            raise ValueError("MAC: product_overflow given without a product format")
+        self._check_combination()
+
+    # -- derived ---------------------------------------------------------------------------------
+
+    @property
+    def exact_acc(self) -> bool:
+        """Whether the accumulator is exact (Kulisch-style)."""
+        return self.acc == "exact"
+
+    @property
+    def float_acc(self) -> bool:
+        """Whether the accumulator is a float format."""
+        return isinstance(self.acc, FloatFormat)
+
+    @property
+    def output_format(self) -> Format:
+        """The format of the result: ``output``, else the accumulator's.
+
+        An exact accumulator without ``output`` keeps its exact value, reported
+        in float64 (`exact_sum_format` says when that is exact).
+        """
+        if self.output is not None:
+            return self.output
+        if self.exact_acc:
+            return FloatFormat(11, 52)
+        return self.acc  # type: ignore[no-any-return]
+
+    @property
+    def exact_product(self) -> Format | None:
+        """The format that holds every exact product, for fixed-point-like operands.
+
+        Fixed x fixed: <ILa + ILw, FLa + FLw> (signed when either is). Powers of
+        two, binary and ternary operands count as fixed formats of their codes.
+        None when an operand is a float.
+        """
+        fa, fw = _as_fixed(self.act), _as_fixed(self.weight)
+        if fa is None or fw is None:
+            return None
+        return FixedFormat(fa.int_bits + fw.int_bits, fa.frac_bits + fw.frac_bits, signed=fa.signed or fw.signed)
+
+    def _check_combination(self) -> None:
+        if self.fused and not self.float_acc:
+            raise ValueError("MAC: fused=True applies to float accumulators only")
+        if self.fused and self.product is not None:
+            raise ValueError("MAC: fused=True passes the exact product; it cannot also round to product=")
+        sa, sw = _sig_bits(self.act), _sig_bits(self.weight)
+        if sa + sw > 62:
+            raise ValueError(
+                f"MAC: the exact product of {self.act} and {self.weight} needs {sa + sw} bits; at most 62 are"
+                " supported"
+            )
+        if self.float_acc:
+            acc = self.acc
+            assert isinstance(acc, FloatFormat)
+            if acc.man_bits > 50 or acc.emax > 1000 or acc.emin - acc.man_bits < -1000:
+                raise ValueError(f"MAC: float accumulator {acc} must have at most 50 fraction bits and an"
+                                 " exponent range inside float64's")
+            if sa + sw > 53:
+                raise ValueError(f"MAC: products of {self.act} and {self.weight} need {sa + sw} significand bits;"
+                                 " a float accumulator supports at most 53")
+
+    def __str__(self) -> str:
+        acc = "exact" if self.exact_acc else f"{self.acc}"
+        mode = "" if self.exact_acc else f"{self.acc_overflow}, "
+        s = f"{self.act} x {self.weight} -> {acc} ({mode}{self.order})"
+        if self.product is not None:
+            s = s.replace(" -> ", f" -> {self.product} -> ", 1)
+        if self.output is not None:
+            s += f" -> {self.output}"
+        return s
+
+
+def _as_fixed(f: Format) -> FixedFormat | None:
+    """The fixed format of an operand's integer codes (None for floats)."""
+    if isinstance(f, FixedFormat):
+        return f
+    if isinstance(f, Pow2Format):
+        # value +-2^e = code * 2^emin with code = 2^(e - emin): signed fixed <n+1, -emin>
+        return FixedFormat(f.emax + 2 if f.signed else f.emax + 1, -f.emin, signed=f.signed)
+    if isinstance(f, (BinaryFormat, TernaryFormat)):
+        return FixedFormat(2, 0)
+    return None
+
+
+#: The datapaths users name, by name (`mac_preset`).
+MAC_PRESETS: dict[str, dict[str, Any]] = {
+    "int8 x int8 -> int32": dict(act="int8", weight="int8", acc="fx<32,0>", acc_overflow="wrap"),
+    "int8 x int8 -> int16 sat": dict(act="int8", weight="int8", acc="fx<16,0>", acc_overflow="saturate"),
+    "fx<2,14> x fx<2,14> -> exact -> fx<2,14>": dict(act="fx<2,14>", weight="fx<2,14>", acc="exact",
+                                                      output="fx<2,14>"),
+    "e4m3 x e4m3 -> fp32": dict(act="e4m3", weight="e4m3", acc="fp32"),
+    "e5m2 x e4m3 -> fp32": dict(act="e5m2", weight="e4m3", acc="fp32"),
+    "bf16 x bf16 -> fp32": dict(act="bf16", weight="bf16", acc="fp32"),
+    "fp16 x fp16 -> fp16": dict(act="fp16", weight="fp16", acc="fp16"),
+    "fp16 x fp16 -> fp32": dict(act="fp16", weight="fp16", acc="fp32", fused=True),
+    "binary x binary -> popcount": dict(act="binary", weight="binary", acc="fx<32,0>", acc_overflow="wrap"),
+    "pow2 weights -> shift-and-add": dict(act="fx<4,12>", weight="pow2<-8,0>", acc="fx<10,22>"),
+}
+
+
+def mac_preset(name: str, **overrides: Any) -> MAC:
+    """A named datapath, optionally with fields overridden.
+
+    >>> str(mac_preset("int8 x int8 -> int32"))
+    'fx<8,0> x fx<8,0> -> fx<32,0> (wrap, sequential)'
+    """
+    key = " ".join(name.split())
+    if key not in MAC_PRESETS:
+        raise ValueError(f"mac_preset: name={name!r} is not a preset; presets: {', '.join(MAC_PRESETS)}")
+    return MAC(**{**MAC_PRESETS[key], **overrides})

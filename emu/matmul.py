@@ -1,0 +1,536 @@
+"""Dot products, matrix products and convolutions through a `MAC` datapath.
+
+`matmul(a, w, mac)` converts real inputs to the MAC's operand formats, runs
+every output's dot product through the datapath (NUMERICS.md section 6,
+docs/semantics.md "Multiply-accumulate") and returns the float64 values of the
+output codes, optionally with the codes and a `MACStats`. `dot` and `conv2d`
+(NCHW, im2col order (c_in, kh, kw)) are built on it.
+
+Speed without giving up exactness: the sequential kernel is exact for every
+configuration; when the datapath's products are exact and aligned exactly and
+a per-output L1 bound proves that no partial sum in any order can leave the
+accumulator's range (or the accumulator is exact), the result equals the exact
+integer sum, which float64 BLAS computes exactly on operands split into limbs
+small enough that every partial sum stays below 2^53. Outputs whose bound fails
+take the sequential kernel. Both paths are tested bit-identical.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from . import _mac_kernels as MK
+from .convert import _convert, _data_scale, _signs, quantize
+from .formats import BinaryFormat, FixedFormat, FloatFormat, Format, Pow2Format, TernaryFormat
+from .mac import MAC, mac_preset
+from .modes import Overflow, Rounding
+
+__all__ = ["MACStats", "conv2d", "dot", "matmul"]
+
+
+@dataclass(frozen=True)
+class MACStats:
+    """Overflow accounting of one `matmul`/`conv2d`/`dot` call.
+
+    Attributes:
+        input_overflow: operand values that overflowed their formats on conversion.
+        product_overflow: products that overflowed the product format.
+        acc_overflow: accumulator additions that left the accumulator's range.
+        output_overflow: outputs that overflowed the output format.
+        product_per_channel, acc_per_channel, output_per_channel: the same
+            counts per output channel (the last axis of a matmul result, axis 1
+            of a conv2d result).
+        path: "sequential", "exact-sum" or "mixed" (which kernel produced the outputs).
+    """
+
+    input_overflow: int
+    product_overflow: int
+    acc_overflow: int
+    output_overflow: int
+    product_per_channel: np.ndarray
+    acc_per_channel: np.ndarray
+    output_per_channel: np.ndarray
+    path: str = "sequential"
+
+
+def _mac(mac: MAC | str | dict) -> MAC:
+    if isinstance(mac, MAC):
+        return mac
+    if isinstance(mac, str):
+        return mac_preset(mac)
+    if isinstance(mac, dict):
+        return MAC(**mac)
+    raise TypeError(f"matmul: mac={mac!r} must be a MAC, a preset name or a dict of MAC fields")
+
+
+def _int_grid(f: Format) -> tuple[int, int]:
+    """(FL, WL) of the integer codes that carry an operand in the integer path."""
+    if isinstance(f, FixedFormat):
+        return f.frac_bits, f.bits
+    if isinstance(f, Pow2Format):
+        return -f.emin, f.emax - f.emin + 2
+    if isinstance(f, FloatFormat):
+        return f.man_bits - f.emin, f.emax + 2 + f.man_bits - f.emin
+    return 0, 2  # binary, ternary
+
+
+def _operand(x: np.ndarray, f: Format, mac: MAC, role: str, as_int: bool) -> tuple[np.ndarray, Any, int]:
+    """(codes or values, scale or None, input overflow count) of one operand."""
+    func = f"matmul ({role})"
+    if isinstance(f, (BinaryFormat, TernaryFormat)):
+        if isinstance(f, TernaryFormat) and f.method == "ttq":
+            raise ValueError(f"{func}: TTQ has separate positive and negative scales; quantize the weights"
+                             " with emu.quantize and use a fixed or float weight format")
+        s, xf, _ = _signs(x, f, "nearest_even", None, None, None, None, func)
+        scale = None
+        if f.has_data_scale:
+            # per channel = per output: the last axis of w (K, N)
+            scale = _data_scale(np.moveaxis(xf, -1, 0), f) if f.scale == "channel" else _data_scale(xf, f)
+            scale = np.asarray(scale, np.float64).reshape(-1)
+        return s.astype(np.float64), scale, 0
+    v, st = quantize(x, f, mac.input_rounding, mac.input_overflow, return_stats=True)
+    if not as_int:
+        return v, None, st.overflow
+    fl, _ = _int_grid(f)
+    return v * 2.0**fl, None, st.overflow  # integer codes, held exactly as float64
+
+
+def _max_code(f: Format) -> int:
+    """Largest |code| of an operand in the integer path."""
+    fl, wl = _int_grid(f)
+    if isinstance(f, (BinaryFormat, TernaryFormat)):
+        return 1
+    return int(math.ldexp(max(f.max, -f.min), fl))
+
+
+def _limbs(q: np.ndarray, bits: int, size: int) -> list[tuple[np.ndarray, int]]:
+    """Split integers into limbs of ``size`` bits (the top limb signed): q = sum limb << shift."""
+    out = []
+    shift = 0
+    while True:
+        if shift + size >= bits:
+            out.append(((q >> shift).astype(np.float64), shift))
+            return out
+        out.append((((q >> shift) & ((1 << size) - 1)).astype(np.float64), shift))
+        shift += size
+
+
+def _absmax(q: np.ndarray) -> int:
+    """Largest |q| of integer codes (held as float64 or int64)."""
+    return int(max(q.max(initial=0), -q.min(initial=0)))
+
+
+def _exact_int_matmul(ca: np.ndarray, cw: np.ndarray) -> np.ndarray:
+    """sum_k ca[i,k] cw[k,j] exactly (mod 2^64 if it does not fit in int64), by BLAS.
+
+    The codes are integers held in float64. float32 BLAS when every partial sum
+    stays below 2^24, float64 below 2^53; else the codes are split into limbs
+    that keep each product's partial sums below 2^53, and the limb products are
+    shifted and added in int64.
+    """
+    K = ca.shape[1]
+    amax, wmax = _absmax(ca), _absmax(cw)
+    if K * amax * wmax < 1 << 24:  # every partial sum is an integer float32 holds exactly
+        return (ca.astype(np.float32) @ cw.astype(np.float32)).astype(np.int64)
+    if K * amax * wmax < 1 << 53:
+        return (ca @ cw).astype(np.int64)
+    qa, qw = ca.astype(np.int64), cw.astype(np.int64)
+    ba, bw = amax.bit_length() + 1, wmax.bit_length() + 1
+    kb = max(K, 1).bit_length()
+    room = 53 - kb
+    la = max(1, min(ba, room // 2))
+    lw = max(1, room - la)
+    total = np.zeros((qa.shape[0], qw.shape[1]), np.int64)
+    for a_limb, sa in _limbs(qa, ba, la):
+        for w_limb, sw in _limbs(qw, bw, lw):
+            part = (a_limb @ w_limb).astype(np.int64)
+            total += part << (sa + sw)  # int64 arithmetic wraps mod 2^64
+    return total
+
+
+@dataclass
+class _IntPlan:
+    tprm: tuple
+    aprm: tuple | None
+    fl_acc: int
+    lo: int
+    hi: int
+    wrap: bool
+    exact_products: bool
+
+
+def _int_plan(mac: MAC, K: int) -> _IntPlan:
+    fa, wa = _int_grid(mac.act)
+    fw, ww = _int_grid(mac.weight)
+    if wa + ww > 62:
+        raise ValueError(f"matmul: the integer product of {mac.act} ({wa} bits as codes) and {mac.weight}"
+                         f" ({ww} bits) needs {wa + ww} bits; at most 62 are supported")
+    flp = fa + fw
+    pmax = _max_code(mac.act) * _max_code(mac.weight)
+    prod = mac.product
+    if prod is not None and not isinstance(prod, FixedFormat):
+        raise ValueError(f"matmul: product={prod} with a fixed or exact accumulator must be a fixed format")
+    if prod is not None:
+        sp = flp - prod.frac_bits
+        if sp < 0 and pmax << -sp >= 1 << 62:
+            raise ValueError(f"matmul: aligning products to product={prod} needs more than 62 bits")
+        pprm = (True, sp, int(mac.product_rounding), prod.qmin, prod.qmax, (1 << prod.bits) - 1,
+                mac.product_overflow == Overflow.WRAP)
+        fl_t = prod.frac_bits
+        pmax = max(-prod.qmin, prod.qmax)
+    else:
+        pprm = (False, 0, 0, 0, 0, 0, False)
+        fl_t = flp
+    if mac.exact_acc:
+        fl_acc = fl_t
+        if (K + 1) * pmax >= 1 << 62:
+            raise ValueError(f"matmul: an exact sum of {K} products of up to {pmax} units needs more than 62"
+                             " bits; use a fixed accumulator")
+        tprm = (*pprm, 0, 0)
+        return _IntPlan(tprm, None, fl_acc, -(1 << 62), 1 << 62, False, prod is None)  # type: ignore[arg-type]
+    acc = mac.acc
+    assert isinstance(acc, FixedFormat)
+    fl_acc = acc.frac_bits
+    sa = fl_t - fl_acc
+    if sa < 0 and pmax << -sa >= 1 << 62:
+        raise ValueError(f"matmul: aligning products into acc={acc} needs more than 62 bits")
+    if mac.order.kind == "blocks" and mac.order.n * (pmax << max(0, -sa)) >= 1 << 62:
+        raise ValueError(f"matmul: block sums of {mac.order.n} products need more than 62 bits")
+    tprm = (*pprm, sa, int(mac.align_rounding))
+    wrap = mac.acc_overflow == Overflow.WRAP
+    aprm = (acc.qmin, acc.qmax, (1 << acc.bits) - 1, wrap)
+    return _IntPlan(tprm, aprm, fl_acc, acc.qmin, acc.qmax, wrap, prod is None and sa <= 0)
+
+
+def _int_term(tprm: tuple) -> tuple[Any, tuple]:
+    """The most specialised term function for a plan (so the kernel's inner loop vectorises)."""
+    prod_on, sa, amode = tprm[0], tprm[-2], tprm[-1]
+    if prod_on:
+        return MK.term_int, tprm
+    if sa == 0:
+        return MK.term_mul, (0,)
+    if sa < 0:
+        return MK.term_mul_shl, (-sa,)
+    if amode == int(Rounding.FLOOR):
+        return MK.term_mul_floor, (sa,)
+    return MK.term_mul_round, (sa, amode)
+
+
+def _run_int(ca: np.ndarray, cw: np.ndarray, bias_q: np.ndarray, mac: MAC, plan: _IntPlan,
+             force_sequential: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    """Accumulator codes (M, N) and overflow counts; ca, cw hold integer codes as float64."""
+    M, K = ca.shape
+    N = cw.shape[1]
+    pcnt = np.zeros((M, N), np.int32)
+    acnt = np.zeros((M, N), np.int32)
+    good = np.zeros(M, bool)
+    if plan.exact_products and not force_sequential and M and N:
+        shift = -plan.tprm[-2] if not mac.exact_acc else 0
+        limit = min(plan.hi, -plan.lo) if plan.lo < 0 else plan.hi
+        unsigned_ok = plan.lo < 0 or (ca.min(initial=0) >= 0 and cw.min(initial=0) >= 0 and bias_q.min(initial=0) >= 0)
+        if mac.exact_acc or (unsigned_ok and (K * _absmax(ca) * _absmax(cw) << shift) + _absmax(bias_q) <= limit):
+            good[:] = True  # no partial sum of any output can leave the range
+        else:  # per output: the L1 bound sum_k |a_ik| |w_kj| (float64, with a margin) plus |bias|
+            bound = (np.abs(ca) @ np.abs(cw)) * 2.0**shift * (1 + 2.0**-40) + np.abs(bias_q)
+            safe = bound <= limit
+            if plan.lo >= 0:  # unsigned: no negative term, so no partial sum below 0
+                safe &= (ca >= 0).all(axis=1)[:, None] & (cw >= 0).all(axis=0)[None, :] & (bias_q >= 0)
+            good = safe.all(axis=1)
+    if good.all():
+        return (_exact_int_matmul(ca, cw) << shift) + bias_q, pcnt, acnt, "exact-sum"
+    out = np.empty((M, N), np.int64)
+    if good.any():
+        out[good] = (_exact_int_matmul(ca[good], cw) << shift) + bias_q
+    rows = np.flatnonzero(~good)
+    sub_out = np.empty((rows.size, N), np.int64)
+    sub_p = np.zeros((rows.size, N), np.int32)
+    sub_a = np.zeros((rows.size, N), np.int32)
+    add = MK.add_exact if mac.exact_acc else MK.add_fixed
+    aprm = (0, 0, 0, False) if mac.exact_acc else plan.aprm
+    term, tprm = _int_term(plan.tprm)
+    MK.mac_rows(ca[rows].astype(np.int64), cw.astype(np.int64), bias_q, sub_out, sub_p, sub_a, term, tprm,
+                add, aprm, MK.ORDER_CODES[mac.order.kind], mac.order.n)
+    out[rows], pcnt[rows], acnt[rows] = sub_out, sub_p, sub_a
+    return out, pcnt, acnt, "mixed" if good.any() else "sequential"
+
+
+def _span(f: Format) -> tuple[int, int]:
+    """(exponent of the top bit + 1, exponent of the lowest bit) of any value of an operand or accumulator."""
+    if isinstance(f, FloatFormat):
+        return f.emax + 1, f.emin - f.man_bits
+    if isinstance(f, FixedFormat):
+        return f.int_bits, -f.frac_bits
+    if isinstance(f, Pow2Format):
+        return f.emax + 1, f.emin
+    return 1, 0
+
+
+def _sum_is_exact(acc: FloatFormat, mac: MAC) -> bool:
+    """Whether every float64 sum acc + term of the datapath is exact (then no two-sum is needed)."""
+    hi_a, lo_a = _span(mac.act)
+    hi_w, lo_w = _span(mac.weight)
+    hi_t, lo_t = hi_a + hi_w, lo_a + lo_w
+    if not mac.fused:
+        hi_t, lo_t = _span(mac.product if mac.product is not None else acc)
+    if mac.order.kind == "blocks":
+        return False  # block sums are float64 values of any exponent
+    hi_acc, lo_acc = _span(acc)
+    hi = max(hi_t, hi_acc) + 1
+    lo = min(lo_t, lo_acc)
+    return hi - lo <= 53
+
+
+def _run_float(a: np.ndarray, w: np.ndarray, bias_v: np.ndarray, mac: MAC) -> tuple[np.ndarray, ...]:
+    acc = mac.acc
+    assert isinstance(acc, FloatFormat)
+    M, _ = a.shape
+    N = w.shape[1]
+    ne = Rounding.NEAREST_EVEN
+    fp32 = FloatFormat(8, 23)
+    native = (acc == fp32 and mac.acc_rounding == ne and mac.acc_overflow == Overflow.INF and not mac.fused
+              and (mac.product is None or (mac.product == fp32 and mac.product_rounding == ne
+                                           and mac.product_overflow == Overflow.INF)))
+    if mac.fused:
+        tprm = (False, *MK.float_params(acc, int(mac.acc_rounding), int(mac.acc_overflow)))
+    else:
+        pf = mac.product if mac.product is not None else acc
+        if not isinstance(pf, FloatFormat) or pf.man_bits > 50 or pf.emin < -1000 or pf.emax > 1000:
+            raise ValueError(f"matmul: product={pf} with a float accumulator must be a float format with at"
+                             " most 50 fraction bits")
+        pr = mac.product_rounding if mac.product is not None else mac.acc_rounding
+        po = mac.product_overflow if mac.product is not None else mac.acc_overflow
+        tprm = (True, *MK.float_params(pf, int(pr), int(po)))
+    term = MK.term_float
+    if native:
+        term, tprm, add, aprm = MK.term_fp32, (0,), MK.add_fp32, (0,)
+    else:
+        if not tprm[0]:
+            term, tprm = MK.term_mul, (0,)
+        else:
+            term, tprm = MK.term_float_round, tprm[1:]
+        if _sum_is_exact(acc, mac):
+            add, aprm = MK.add_float_exact, MK.float_params(acc, int(mac.acc_rounding), int(mac.acc_overflow))
+        else:
+            add, aprm = MK.add_float, MK.add_float_params(acc, int(mac.acc_rounding), int(mac.acc_overflow))
+    out = np.empty((M, N), np.float64)
+    pcnt = np.zeros((M, N), np.int32)
+    acnt = np.zeros((M, N), np.int32)
+    MK.mac_rows(np.ascontiguousarray(a), np.ascontiguousarray(w), bias_v, out, pcnt, acnt, term, tprm,
+                add, aprm, MK.ORDER_CODES[mac.order.kind], mac.order.n)
+    return out, pcnt, acnt
+
+
+@dataclass
+class _Part:
+    """One 2-D product: values, codes (or None), counts (None: all zero), input overflow, path."""
+
+    vals: np.ndarray
+    codes: np.ndarray | None
+    pcnt: np.ndarray | None
+    acnt: np.ndarray | None
+    oflag: np.ndarray | None
+    input_overflow: int
+    path: str
+
+
+def _matmul2d(a: np.ndarray, w: np.ndarray, mac: MAC, bias: Any, force_sequential: bool, want_codes: bool,
+              want_flags: bool) -> _Part:
+    M, K = a.shape
+    N = w.shape[1]
+    as_int = not mac.float_acc
+    qa, sa, ia = _operand(a, mac.act, mac, "act", as_int)
+    qw, sw, iw = _operand(w, mac.weight, mac, "weight", as_int)
+    b = np.zeros(N) if bias is None else np.broadcast_to(np.asarray(bias, np.float64), (N,))
+    if as_int:
+        plan = _int_plan(mac, K)
+        grid = FixedFormat(max(1, 62 - plan.fl_acc), plan.fl_acc) if mac.exact_acc else mac.acc
+        bias_q = (quantize(b, grid, mac.input_rounding, "saturate") * 2.0**plan.fl_acc).astype(np.int64)
+        acc, pcnt, acnt, path = _run_int(qa, qw, bias_q, mac, plan, force_sequential)
+        e_off = -plan.fl_acc
+    else:
+        bias_v = quantize(b, mac.acc, mac.input_rounding, mac.acc_overflow)
+        acc, pcnt, acnt = _run_float(qa, qw, bias_v, mac)
+        path = "sequential"
+    out_fmt = mac.output_format
+    scale = None
+    if sa is not None or sw is not None:
+        scale = np.broadcast_to((1.0 if sa is None else sa) * (np.ones(N) if sw is None else sw), (N,))
+    flags = np.zeros(M * N, np.uint8) if want_flags else None
+    codes = None
+    if as_int and scale is None and mac.output is None and not mac.exact_acc and out_fmt.bits <= 53:
+        vals = acc * 2.0**e_off  # already in the output format: no conversion, no overflow
+        if want_codes:
+            codes = (acc & ((1 << out_fmt.bits) - 1)).astype(np.uint64)
+        flags = None
+    else:
+        if as_int and scale is None:
+            x, kw = acc.reshape(-1), {"e_off": e_off}
+        else:
+            x = (acc * 2.0**e_off if as_int else acc).reshape(-1)
+            x, kw = (x * np.tile(scale, M) if scale is not None else x), {}
+        nan = None if (isinstance(out_fmt, FloatFormat) and out_fmt.has_nan) or as_int else 0
+        vals, codes, _ = _convert(x, out_fmt, mac.output_rounding, mac.output_overflow, None, None, nan, True,
+                                  want_codes, "matmul (output)", flags=flags, **kw)
+        vals = vals.reshape(M, N)
+        codes = None if codes is None else codes.reshape(M, N)
+    counts = [None if c is None or not c.any() else c for c in (pcnt, acnt)]
+    return _Part(vals, codes, counts[0], counts[1], None if flags is None else flags.reshape(M, N).astype(bool),
+                 ia + iw, path)
+
+
+def _raise_errors(mac: MAC, pcnt: np.ndarray, acnt: np.ndarray) -> None:
+    if mac.product_overflow == Overflow.ERROR and pcnt.any():
+        first = np.unravel_index(int(np.flatnonzero(pcnt.reshape(-1))[0]), pcnt.shape)
+        raise OverflowError(f"matmul: {int(pcnt.sum())} product(s) overflow {mac.product}; first in output"
+                            f" {tuple(int(i) for i in first)}")
+    if mac.acc_overflow == Overflow.ERROR and acnt.any():
+        first = np.unravel_index(int(np.flatnonzero(acnt.reshape(-1))[0]), acnt.shape)
+        raise OverflowError(f"matmul: {int(acnt.sum())} accumulator addition(s) overflow {mac.acc}; first in"
+                            f" output {tuple(int(i) for i in first)}")
+
+
+def _real(x: object, name: str) -> np.ndarray:
+    a = np.asarray(x)
+    if a.dtype.kind not in "fiu":
+        raise TypeError(f"matmul: {name} has dtype {a.dtype}; expected real numbers")
+    return a
+
+
+def matmul(a: object, w: object, mac: MAC | str | dict, bias: object = None, *, return_stats: bool = False,
+           return_codes: bool = False, sequential: bool = False) -> Any:
+    """Matrix product a @ w with every dot product through the datapath ``mac``.
+
+    Args:
+        a: activations (..., M, K) or (K,).
+        w: weights (K, N), (..., K, N) or (K,); leading dimensions broadcast as in np.matmul.
+        mac: a `MAC`, a preset name (``"int8 x int8 -> int32"``) or a dict of MAC fields.
+        bias: (N,) or a scalar: the accumulator's start value (converted to its format).
+        return_stats: also return a `MACStats`.
+        return_codes: also return the output codes (bit patterns of the output format).
+        sequential: force the sequential kernel (the exact-sum fast path is off).
+
+    Returns:
+        float64 values of the output codes, shape as np.matmul's, then the codes
+        and/or the stats when asked.
+
+    Raises:
+        ValueError: shape mismatch, formats that cannot be combined, widths beyond 62 bits.
+        OverflowError: an overflow mode ``error`` was hit (the first output is named).
+
+    >>> matmul([[1.0, 2.0]], [[3.0], [4.0]], "int8 x int8 -> int32")
+    array([[11.]])
+    """
+    m = _mac(mac)
+    A, Wm = _real(a, "a"), _real(w, "w")
+    if A.ndim == 0 or Wm.ndim == 0:
+        raise ValueError("matmul: a and w must have at least one dimension")
+    a2 = A[None, :] if A.ndim == 1 else A
+    w2 = Wm[:, None] if Wm.ndim == 1 else Wm
+    if a2.shape[-1] != w2.shape[-2]:
+        raise ValueError(f"matmul: a has K={a2.shape[-1]} (shape {A.shape}) but w has K={w2.shape[-2]}"
+                         f" (shape {Wm.shape})")
+    batch = np.broadcast_shapes(a2.shape[:-2], w2.shape[:-2])
+    M, K, N = a2.shape[-2], a2.shape[-1], w2.shape[-1]
+    shape = (*batch, M, N)
+    if w2.ndim == 2:
+        parts = [_matmul2d(a2.reshape(-1, K), w2, m, bias, sequential, return_codes, return_stats)]
+    else:
+        ab = np.broadcast_to(a2, (*batch, M, K)).reshape(-1, M, K)
+        wb = np.broadcast_to(w2, (*batch, K, N)).reshape(-1, K, N)
+        parts = [_matmul2d(ab[i], wb[i], m, bias, sequential, return_codes, return_stats) for i in range(ab.shape[0])]
+
+    def join(get: Any, dtype: Any) -> np.ndarray:
+        arrs = [get(p) if get(p) is not None else np.zeros(p.vals.shape, dtype) for p in parts]
+        return arrs[0] if len(arrs) == 1 else np.concatenate(arrs) if arrs else np.zeros((0, N), dtype)
+
+    pcnt = join(lambda p: p.pcnt, np.int32)
+    acnt = join(lambda p: p.acnt, np.int32)
+    _raise_errors(m, pcnt, acnt)
+    vals = join(lambda p: p.vals, np.float64).reshape(shape)
+    codes = join(lambda p: p.codes, np.uint64).reshape(shape) if return_codes else None
+    if A.ndim == 1:
+        vals = vals[..., 0, :]
+        codes = None if codes is None else codes[..., 0, :]
+    if Wm.ndim == 1:
+        vals = vals[..., 0]
+        codes = None if codes is None else codes[..., 0]
+    out: list[Any] = [vals]
+    if return_codes:
+        out.append(codes)
+    if return_stats:
+        oflag = join(lambda p: p.oflag, bool)
+        paths = {p.path for p in parts}
+        out.append(MACStats(
+            input_overflow=sum(p.input_overflow for p in parts), product_overflow=int(pcnt.sum()),
+            acc_overflow=int(acnt.sum()), output_overflow=int(oflag.sum()),
+            product_per_channel=pcnt.reshape(-1, N).sum(axis=0), acc_per_channel=acnt.reshape(-1, N).sum(axis=0),
+            output_per_channel=oflag.reshape(-1, N).sum(axis=0),
+            path=paths.pop() if len(paths) == 1 else "mixed"))
+    return out[0] if len(out) == 1 else tuple(out)
+
+
+def dot(a: object, w: object, mac: MAC | str | dict, bias: object = None, **kwargs: Any) -> Any:
+    """The dot product of two vectors through ``mac`` (a 0-d result; see `matmul`)."""
+    A, Wv = _real(a, "a"), _real(w, "w")
+    if A.ndim != 1 or Wv.ndim != 1:
+        raise ValueError(f"dot: a and w must be vectors; got shapes {A.shape} and {Wv.shape}")
+    return matmul(A, Wv, mac, bias, **kwargs)
+
+
+def im2col(x: np.ndarray, kh: int, kw: int, stride: tuple[int, int], padding: tuple[int, int]) -> np.ndarray:
+    """(N*OH*OW, C*kh*kw) patches of an NCHW array, k in (c, i, j) C order."""
+    n, c, h, w_ = x.shape
+    ph, pw = padding
+    sh, sw = stride
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    oh = (h + 2 * ph - kh) // sh + 1
+    ow = (w_ + 2 * pw - kw) // sw + 1
+    s = xp.strides
+    patches = np.lib.stride_tricks.as_strided(
+        xp, (n, oh, ow, c, kh, kw), (s[0], s[2] * sh, s[3] * sw, s[1], s[2], s[3]), writeable=False)
+    return patches.reshape(n * oh * ow, c * kh * kw), oh, ow
+
+
+def _pair(v: object, name: str) -> tuple[int, int]:
+    t = (v, v) if isinstance(v, (int, np.integer)) else tuple(v)  # type: ignore[arg-type]
+    if len(t) != 2 or any(isinstance(i, bool) or not isinstance(i, (int, np.integer)) for i in t):
+        raise ValueError(f"conv2d: {name}={v!r} must be an int or a pair of ints")
+    return int(t[0]), int(t[1])
+
+
+def conv2d(x: object, w: object, mac: MAC | str | dict, stride: object = 1, padding: object = 0,
+           bias: object = None, **kwargs: Any) -> Any:
+    """2-D convolution (cross-correlation) of NCHW x with (C_out, C_in, kh, kw) w through ``mac``.
+
+    Each output is a dot product over k in (c_in, kh, kw) C order (im2col).
+    Returns (N, C_out, OH, OW) values (plus codes/stats as `matmul`); the
+    stats' per-channel counts are per output channel.
+
+    >>> conv2d(np.ones((1, 1, 3, 3)), np.ones((2, 1, 2, 2)), "int8 x int8 -> int32").shape
+    (1, 2, 2, 2)
+    """
+    X, Wt = _real(x, "x"), _real(w, "w")
+    if X.ndim != 4 or Wt.ndim != 4:
+        raise ValueError(f"conv2d: x must be NCHW and w (C_out, C_in, kh, kw); got {X.shape} and {Wt.shape}")
+    if X.shape[1] != Wt.shape[1]:
+        raise ValueError(f"conv2d: x has C_in={X.shape[1]} but w has C_in={Wt.shape[1]}")
+    st, pad = _pair(stride, "stride"), _pair(padding, "padding")
+    if min(st) < 1 or min(pad) < 0:
+        raise ValueError(f"conv2d: stride={stride!r} must be >= 1 and padding={padding!r} >= 0")
+    cout, cin, kh, kw = Wt.shape
+    if X.shape[2] + 2 * pad[0] < kh or X.shape[3] + 2 * pad[1] < kw:
+        raise ValueError(f"conv2d: kernel {kh}x{kw} larger than the padded input {X.shape[2:]}")
+    cols, oh, ow = im2col(X, kh, kw, st, pad)
+    res = matmul(cols, Wt.reshape(cout, -1).T, mac, bias, **kwargs)
+    n = X.shape[0]
+
+    def back(y: np.ndarray) -> np.ndarray:
+        return y.reshape(n, oh, ow, cout).transpose(0, 3, 1, 2)
+
+    if isinstance(res, tuple):
+        return tuple(back(r) if isinstance(r, np.ndarray) and r.ndim == 2 else r for r in res)
+    return back(res)
