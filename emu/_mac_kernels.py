@@ -1,8 +1,9 @@
 """Numba kernels of the multiply-accumulate datapath (NUMERICS.md section 6).
 
-One generic row kernel, `mac_rows`, runs every accumulation order; it takes two
-small jitted functions as arguments (numba compiles one specialisation per
-pair): ``term(a, w, prm) -> (t, product_overflowed)`` forms one aligned
+One generic row kernel, `mac_rows`, runs every accumulation order; two small
+jitted functions, chosen by type tags (so numba compiles and caches one
+specialisation per pair, with no branch left in the inner loop), do the
+arithmetic: ``term(a, w, prm) -> (t, product_overflowed)`` forms one aligned
 product and ``add(x, y, prm) -> (r, acc_overflowed)`` is one accumulator
 addition. The integer path (fixed and exact accumulators) works on integer
 codes; the float path on float64 values that hold the formats' values exactly,
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit, prange
+from numba.extending import overload
 
 from ._kernels import _float_overflow, _mag_mode
 from .modes import Overflow, Rounding
@@ -47,7 +49,7 @@ _QNAN = U64(0x7FF8000000000000)
 # --- integer path ---------------------------------------------------------------------------------
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def round_shift(p: np.int64, s: np.int64, mode: np.int64) -> np.int64:
     """Round the integer p / 2^s (s >= 1) to an integer with a deterministic mode."""
     if s >= 63:  # |p| < 2^62: the value lies in (-1/2, 1/2)
@@ -76,7 +78,7 @@ def round_shift(p: np.int64, s: np.int64, mode: np.int64) -> np.int64:
     return q + np.int64(1) if up else q
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _fit(p: np.int64, lo: np.int64, hi: np.int64, mask: np.int64, wrap: bool) -> np.int64:
     """p wrapped into [lo, hi] (two's complement, mod 2^W) or clamped to it."""
     if wrap:
@@ -84,7 +86,7 @@ def _fit(p: np.int64, lo: np.int64, hi: np.int64, mask: np.int64, wrap: bool) ->
     return min(max(p, lo), hi)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def term_int(a, w, prm):
     """Exact product of two codes, optionally rounded into the product format,
     then aligned to the accumulator's step. ``prm`` = (prod_on, sp, pmode, plo,
@@ -107,31 +109,31 @@ def term_int(a, w, prm):
     return p, po
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def term_mul(a, w, prm):
     """Exact product, already on the accumulator's step."""
     return a * w, False
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def term_mul_shl(a, w, prm):
     """Exact product moved up to the accumulator's step (prm[0] bits)."""
     return (a * w) << prm[0], False
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def term_mul_floor(a, w, prm):
     """Exact product with its prm[0] low bits dropped (floor alignment)."""
     return (a * w) >> prm[0], False
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def term_mul_round(a, w, prm):
     """Exact product rounded to the accumulator's step (prm = (bits, mode))."""
     return round_shift(a * w, prm[0], prm[1]), False
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def add_fixed(x, y, prm):
     """One fixed accumulator addition: wrap (mod 2^W) or saturate; ``prm`` = (lo, hi, mask, wrap)."""
     lo, hi, mask, wrap = prm
@@ -140,7 +142,7 @@ def add_fixed(x, y, prm):
     return r, r != s
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def add_exact(x, y, prm):
     """One exact addition (the caller proved the int64 range suffices)."""
     return x + y, False
@@ -149,7 +151,7 @@ def add_exact(x, y, prm):
 # --- float path -----------------------------------------------------------------------------------
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def fround(x, prm):
     """Round a float64 to a float format in a deterministic mode; return (value, overflowed).
 
@@ -210,7 +212,7 @@ def float_params(fmt, mode: int, ovf: int) -> tuple:
     )
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def term_float(a, w, prm):
     """Exact float64 product (the caller checked it is exact), rounded into the
     product format unless the datapath is fused; ``prm`` = (round_on, *fround params)."""
@@ -220,13 +222,13 @@ def term_float(a, w, prm):
     return p, False
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def term_float_round(a, w, prm):
     """Exact float64 product rounded into the product format (prm: `fround` parameters)."""
     return fround(a * w, prm)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def add_float(x, y, prm):
     """One float accumulator addition, rounded once from the exact sum.
 
@@ -252,7 +254,7 @@ def add_float(x, y, prm):
     return fround(s2, fprm)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def add_float_exact(x, y, prm):
     """One float addition when every sum of two operands is exact in float64
     (the format's span is at most 53 bits): round the float64 sum once."""
@@ -261,14 +263,14 @@ def add_float_exact(x, y, prm):
     return r, o | (~np.isfinite(s) & np.isfinite(x) & np.isfinite(y))
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def term_fp32(a, w, prm):
     """Product rounded to binary32, nearest even (the native conversion)."""
     p = np.float32(a * w)
     return np.float64(p), np.isinf(p) & np.isfinite(a * w)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def add_fp32(x, y, prm):
     """One binary32 addition, nearest even (the native instruction)."""
     s = np.float32(x) + np.float32(y)
@@ -282,16 +284,65 @@ def add_float_params(fmt, mode: int, ovf: int) -> tuple:
             np.ldexp(1.0, fmt.man_bits + 1 - fmt.emin), U64((fmt.emin + 1023) << 52))
 
 
+# --- dispatch by type tags ------------------------------------------------------------------------
+# The term and add functions are chosen by the *type* of a tag argument: a tuple
+# of n zeros selects function n - 1. Numba compiles and caches one
+# specialisation of `mac_rows` per pair of tags, with a direct (inlinable) call
+# in the inner loop. (Passing the functions themselves would defeat numba's
+# cache; literal integer arguments slow the parallel loop down.)
+
+#: Term functions by code (`tag(code)` as `mac_rows` argument ``tk``).
+TERMS = (term_mul, term_mul_shl, term_mul_floor, term_mul_round, term_int, term_float_round, term_fp32)
+#: Addition functions by code (`tag(code)` as `mac_rows` argument ``ak``).
+ADDS = (add_fixed, add_exact, add_float, add_float_exact, add_fp32)
+TERM_CODES = {f.__name__: i for i, f in enumerate(TERMS)}
+ADD_CODES = {f.__name__: i for i, f in enumerate(ADDS)}
+
+
+def tag(code: int) -> tuple[int, ...]:
+    """The type tag that selects function ``code``: a tuple of code + 1 zeros."""
+    return (0,) * (code + 1)
+
+
+def _term(tk, a, w, prm):  # pragma: no cover - replaced by the overload in jitted code
+    raise NotImplementedError
+
+
+def _add(ak, x, y, prm):  # pragma: no cover - replaced by the overload in jitted code
+    raise NotImplementedError
+
+
+@overload(_term)
+def _term_ol(tk, a, w, prm):
+    f = TERMS[tk.count - 1]
+
+    def impl(tk, a, w, prm):
+        return f(a, w, prm)
+
+    return impl
+
+
+@overload(_add)
+def _add_ol(ak, x, y, prm):
+    f = ADDS[ak.count - 1]
+
+    def impl(ak, x, y, prm):
+        return f(x, y, prm)
+
+    return impl
+
+
 # --- the generic row kernel -----------------------------------------------------------------------
 
 
 @njit(parallel=True, cache=True)
-def mac_rows(A, W, bias, out, pcnt, acnt, term, tprm, add, aprm, kind, n):
+def mac_rows(A, W, bias, out, pcnt, acnt, tk, tprm, ak, aprm, kind, n):
     """out[i, j] = the accumulation of term(A[i, k], W[k, j]) over k in the given order.
 
     ``bias`` (N,) is the accumulator's start (in its format); ``pcnt`` and
     ``acnt`` (M, N) receive the product and accumulator overflow counts.
-    ``kind``/``n``: SEQUENTIAL, LANES (n lanes), PAIRWISE, BLOCKS (n terms).
+    ``kind``/``n``: SEQUENTIAL, LANES (n lanes), PAIRWISE, BLOCKS (n terms);
+    ``tk``/``ak``: tags of the term and add functions (`tag` of `TERM_CODES`, `ADD_CODES`).
     """
     M, K = A.shape
     N = W.shape[1]
@@ -303,8 +354,8 @@ def mac_rows(A, W, bias, out, pcnt, acnt, term, tprm, add, aprm, kind, n):
             for k in range(K):
                 a = A[i, k]
                 for j in range(N):
-                    t, po = term(a, W[k, j], tprm)
-                    r, ao = add(acc[j], t, aprm)
+                    t, po = _term(tk, a, W[k, j], tprm)
+                    r, ao = _add(ak, acc[j], t, aprm)
                     acc[j] = r
                     pc[j] += po
                     ac[j] += ao
@@ -315,8 +366,8 @@ def mac_rows(A, W, bias, out, pcnt, acnt, term, tprm, add, aprm, kind, n):
                 a = A[i, k]
                 lane = lanes[k % n]
                 for j in range(N):
-                    t, po = term(a, W[k, j], tprm)
-                    r, ao = add(lane[j], t, aprm)
+                    t, po = _term(tk, a, W[k, j], tprm)
+                    r, ao = _add(ak, lane[j], t, aprm)
                     lane[j] = r
                     pc[j] += po
                     ac[j] += ao
@@ -324,7 +375,7 @@ def mac_rows(A, W, bias, out, pcnt, acnt, term, tprm, add, aprm, kind, n):
             for lane_index in range(1, n):
                 lane = lanes[lane_index]
                 for j in range(N):
-                    r, ao = add(acc[j], lane[j], aprm)
+                    r, ao = _add(ak, acc[j], lane[j], aprm)
                     acc[j] = r
                     ac[j] += ao
         elif kind == BLOCKS:
@@ -335,11 +386,11 @@ def mac_rows(A, W, bias, out, pcnt, acnt, term, tprm, add, aprm, kind, n):
                 for k in range(k0, min(K, k0 + n)):
                     a = A[i, k]
                     for j in range(N):
-                        t, po = term(a, W[k, j], tprm)
+                        t, po = _term(tk, a, W[k, j], tprm)
                         blk[j] += t
                         pc[j] += po
                 for j in range(N):
-                    r, ao = add(acc[j], blk[j], aprm)
+                    r, ao = _add(ak, acc[j], blk[j], aprm)
                     acc[j] = r
                     ac[j] += ao
         else:  # PAIRWISE: a binary counter of subtrees equals the level-by-level tree
@@ -350,7 +401,7 @@ def mac_rows(A, W, bias, out, pcnt, acnt, term, tprm, add, aprm, kind, n):
                 a = A[i, k]
                 row = stack[top]
                 for j in range(N):
-                    t, po = term(a, W[k, j], tprm)
+                    t, po = _term(tk, a, W[k, j], tprm)
                     row[j] = t
                     pc[j] += po
                 size[top] = 1
@@ -359,7 +410,7 @@ def mac_rows(A, W, bias, out, pcnt, acnt, term, tprm, add, aprm, kind, n):
                     left = stack[top - 2]
                     right = stack[top - 1]
                     for j in range(N):
-                        r, ao = add(left[j], right[j], aprm)
+                        r, ao = _add(ak, left[j], right[j], aprm)
                         left[j] = r
                         ac[j] += ao
                     size[top - 2] *= 2
@@ -368,7 +419,7 @@ def mac_rows(A, W, bias, out, pcnt, acnt, term, tprm, add, aprm, kind, n):
                 left = stack[top - 2]
                 right = stack[top - 1]
                 for j in range(N):
-                    r, ao = add(left[j], right[j], aprm)
+                    r, ao = _add(ak, left[j], right[j], aprm)
                     left[j] = r
                     ac[j] += ao
                 size[top - 2] += size[top - 1]
@@ -377,7 +428,7 @@ def mac_rows(A, W, bias, out, pcnt, acnt, term, tprm, add, aprm, kind, n):
             if top == 1:
                 root = stack[0]
                 for j in range(N):
-                    r, ao = add(acc[j], root[j], aprm)
+                    r, ao = _add(ak, acc[j], root[j], aprm)
                     acc[j] = r
                     ac[j] += ao
         out[i] = acc

@@ -228,8 +228,8 @@ def _run_int(ca: np.ndarray, cw: np.ndarray, bias_q: np.ndarray, mac: MAC, plan:
     pcnt = np.zeros((M, N), np.int32)
     acnt = np.zeros((M, N), np.int32)
     good = np.zeros(M, bool)
+    shift = -plan.tprm[-2] if not mac.exact_acc else 0
     if plan.exact_products and not force_sequential and M and N:
-        shift = -plan.tprm[-2] if not mac.exact_acc else 0
         limit = min(plan.hi, -plan.lo) if plan.lo < 0 else plan.hi
         unsigned_ok = plan.lo < 0 or (ca.min(initial=0) >= 0 and cw.min(initial=0) >= 0 and bias_q.min(initial=0) >= 0)
         if mac.exact_acc or (unsigned_ok and (K * _absmax(ca) * _absmax(cw) << shift) + _absmax(bias_q) <= limit):
@@ -240,7 +240,7 @@ def _run_int(ca: np.ndarray, cw: np.ndarray, bias_q: np.ndarray, mac: MAC, plan:
             if plan.lo >= 0:  # unsigned: no negative term, so no partial sum below 0
                 safe &= (ca >= 0).all(axis=1)[:, None] & (cw >= 0).all(axis=0)[None, :] & (bias_q >= 0)
             good = safe.all(axis=1)
-    if good.all():
+    if M and good.all():
         return (_exact_int_matmul(ca, cw) << shift) + bias_q, pcnt, acnt, "exact-sum"
     out = np.empty((M, N), np.int64)
     if good.any():
@@ -252,8 +252,9 @@ def _run_int(ca: np.ndarray, cw: np.ndarray, bias_q: np.ndarray, mac: MAC, plan:
     add = MK.add_exact if mac.exact_acc else MK.add_fixed
     aprm = (0, 0, 0, False) if mac.exact_acc else plan.aprm
     term, tprm = _int_term(plan.tprm)
-    MK.mac_rows(ca[rows].astype(np.int64), cw.astype(np.int64), bias_q, sub_out, sub_p, sub_a, term, tprm,
-                add, aprm, MK.ORDER_CODES[mac.order.kind], mac.order.n)
+    MK.mac_rows(ca[rows].astype(np.int64), cw.astype(np.int64), bias_q, sub_out, sub_p, sub_a,
+                MK.tag(MK.TERM_CODES[term.__name__]), tprm, MK.tag(MK.ADD_CODES[add.__name__]), aprm,
+                MK.ORDER_CODES[mac.order.kind], mac.order.n)
     out[rows], pcnt[rows], acnt[rows] = sub_out, sub_p, sub_a
     return out, pcnt, acnt, "mixed" if good.any() else "sequential"
 
@@ -319,8 +320,9 @@ def _run_float(a: np.ndarray, w: np.ndarray, bias_v: np.ndarray, mac: MAC) -> tu
     out = np.empty((M, N), np.float64)
     pcnt = np.zeros((M, N), np.int32)
     acnt = np.zeros((M, N), np.int32)
-    MK.mac_rows(np.ascontiguousarray(a), np.ascontiguousarray(w), bias_v, out, pcnt, acnt, term, tprm,
-                add, aprm, MK.ORDER_CODES[mac.order.kind], mac.order.n)
+    MK.mac_rows(np.ascontiguousarray(a), np.ascontiguousarray(w), bias_v, out, pcnt, acnt,
+                MK.tag(MK.TERM_CODES[term.__name__]), tprm, MK.tag(MK.ADD_CODES[add.__name__]), aprm,
+                MK.ORDER_CODES[mac.order.kind], mac.order.n)
     return out, pcnt, acnt
 
 
@@ -437,10 +439,12 @@ def matmul(a: object, w: object, mac: MAC | str | dict, bias: object = None, *, 
     M, K, N = a2.shape[-2], a2.shape[-1], w2.shape[-1]
     shape = (*batch, M, N)
     if w2.ndim == 2:
-        parts = [_matmul2d(a2.reshape(-1, K), w2, m, bias, sequential, return_codes, return_stats)]
+        rows = int(np.prod(a2.shape[:-1], dtype=np.int64))
+        parts = [_matmul2d(a2.reshape(rows, K), w2, m, bias, sequential, return_codes, return_stats)]
     else:
-        ab = np.broadcast_to(a2, (*batch, M, K)).reshape(-1, M, K)
-        wb = np.broadcast_to(w2, (*batch, K, N)).reshape(-1, K, N)
+        nb = int(np.prod(batch, dtype=np.int64))
+        ab = np.broadcast_to(a2, (*batch, M, K)).reshape(nb, M, K)
+        wb = np.broadcast_to(w2, (*batch, K, N)).reshape(nb, K, N)
         parts = [_matmul2d(ab[i], wb[i], m, bias, sequential, return_codes, return_stats) for i in range(ab.shape[0])]
 
     def join(get: Any, dtype: Any) -> np.ndarray:

@@ -1,0 +1,327 @@
+"""The MAC engine: configuration, fast paths against the sequential kernel, orders,
+float accumulators against native IEEE arithmetic, conv2d, shapes, bad input and
+golden results.
+
+The slow literal reference (`emu._ref_mac`) is compared bit for bit in
+`test_mac_ref.py`; here every fast path is held to the sequential kernel, and the
+float datapaths to numpy's own float16/float32 arithmetic where they coincide.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import emu
+from emu import MAC, Order
+
+MM = sys.modules["emu.matmul"]
+GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "mac_golden.npz"
+
+
+# --- configuration ------------------------------------------------------------------------------
+
+
+def test_mac_is_an_immutable_value_with_a_readable_name() -> None:
+    m = MAC(act="fx<1,7>", weight="fx<1,7>", acc="fx<2,14>")
+    assert str(m) == "fx<1,7> x fx<1,7> -> fx<2,14> (saturate, sequential)"
+    assert m == MAC(act=emu.format("fx<1,7>"), weight="fx<1,7>", acc="fx<2,14>", order="sequential")
+    assert hash(m) == hash(MAC(act="fx<1,7>", weight="fx<1,7>", acc="fx<2,14>"))
+    with pytest.raises(AttributeError):
+        m.acc = "fx<4,4>"  # type: ignore[misc]
+    assert str(m.exact_product) == "fx<2,14>"
+    assert Order.parse("lanes(4)") == Order("lanes", 4) and str(Order.parse(" blocks( 32 ) ")) == "blocks(32)"
+    for name in emu.MAC_PRESETS:
+        assert isinstance(emu.mac_preset(name), MAC)
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    (dict(acc="fx<40,30>"), "acc=.*allowed range"),
+    (dict(acc="pow2<0,4>"), "acc=pow2<0,4> is a pow2 format"),
+    (dict(acc="fx<8,8>", acc_overflow="inf"), "acc_overflow=inf is not allowed"),
+    (dict(acc="fp16", acc_overflow="wrap"), "acc_overflow=wrap is not allowed"),
+    (dict(acc="fx<8,8>", order="lanes"), "order='lanes'"),
+    (dict(acc="fx<8,8>", order="zigzag(3)"), "order="),
+    (dict(acc="fx<8,8>", fused=True), "fused=True applies to float accumulators"),
+    (dict(acc="fp32", acc_rounding="stochastic"), "acc_rounding='stochastic' is not supported"),
+    (dict(acc="exact", acc_overflow="wrap"), "does not apply to an exact accumulator"),
+    (dict(acc="fx<8,8>", product_overflow="wrap"), "product_overflow given without a product"),
+    (dict(acc="fx<8,8>", output="binary"), "output=binary"),
+    (dict(act="fp64", weight="fp64", acc="fp64"), "at most 50 fraction bits|needs 106 bits"),
+])
+def test_bad_configurations_are_refused_by_name(kwargs: dict, match: str) -> None:
+    base = dict(act="fx<1,7>", weight="fx<1,7>")
+    with pytest.raises(ValueError, match=match):
+        MAC(**{**base, **kwargs})
+
+
+def test_unknown_preset_lists_the_presets() -> None:
+    with pytest.raises(ValueError, match="int8 x int8 -> int32"):
+        emu.mac_preset("int4 x int4 -> int9")
+
+
+# --- fast paths against the sequential kernel ------------------------------------------------------
+
+
+def _random_config(rng: np.random.Generator) -> MAC:
+    fmts = ["int8", "fx<1,7>", "fx<2,6>", "ufx<0,8>", "fx<4,4>", "pow2<-6,0>", "binary", "ternary<scale=none>",
+            "e4m3", "fx<3,13>"]
+    act = fmts[rng.integers(len(fmts))]
+    weight = fmts[rng.integers(len(fmts))]
+    wl = int(rng.integers(6, 34))
+    fl = int(rng.integers(0, wl))
+    acc = "exact" if rng.random() < 0.15 else f"{'u' if rng.random() < 0.1 else ''}fx<{wl - fl},{fl}>"
+    order = ["sequential", "pairwise", f"lanes({rng.integers(1, 6)})", f"blocks({rng.integers(1, 9)})"][
+        rng.integers(4)]
+    kw: dict = dict(act=act, weight=weight, acc=acc, order=order)
+    if acc != "exact":
+        kw["acc_overflow"] = ["wrap", "saturate"][rng.integers(2)]
+        kw["align_rounding"] = ["floor", "nearest_even", "toward_zero", "nearest_away"][rng.integers(4)]
+    return MAC(**kw)
+
+
+def _operands(mac: MAC, rng: np.random.Generator, m: int, k: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    def draw(f: emu.Format, shape: tuple[int, int]) -> np.ndarray:
+        top = max(f.max, 1.0)
+        x = rng.uniform(-1.1, 1.1, shape) * top
+        if rng.random() < 0.3:
+            x = np.where(rng.random(shape) < 0.5, f.max, f.min)  # built to overflow
+        return x
+
+    return draw(mac.act, (m, k)), draw(mac.weight, (k, n))
+
+
+def test_exact_sum_path_equals_the_sequential_kernel() -> None:
+    rng = np.random.default_rng(1)
+    tried = fast = 0
+    while tried < 120:
+        try:
+            mac = _random_config(rng)
+        except ValueError:
+            continue
+        m, k, n = (int(v) for v in rng.integers(1, 24, 3))
+        a, w = _operands(mac, rng, m, k, n)
+        bias = rng.uniform(-4, 4, n) if rng.random() < 0.5 else None
+        try:
+            y1, c1, s1 = emu.matmul(a, w, mac, bias, return_codes=True, return_stats=True)
+        except ValueError as e:
+            assert "bits" in str(e)  # an honest refusal of too-wide configurations
+            continue
+        y2, c2, s2 = emu.matmul(a, w, mac, bias, return_codes=True, return_stats=True, sequential=True)
+        assert np.array_equal(y1, y2) and np.array_equal(c1, c2), mac
+        assert (s1.acc_overflow, s1.product_overflow) == (s2.acc_overflow, s2.product_overflow), mac
+        assert np.array_equal(s1.acc_per_channel, s2.acc_per_channel)
+        tried += 1
+        fast += s1.path != "sequential"
+    assert fast > 30  # the fast path was exercised, not only the fallback
+
+
+@pytest.mark.parametrize("acc", ["fx<8,0>", "fx<12,0>", "fx<32,0>", "ufx<10,0>"])
+def test_wrapping_is_order_independent_and_equals_the_exact_sum_mod_2w(acc: str) -> None:
+    rng = np.random.default_rng(2)
+    a = rng.integers(-128, 128, (17, 40)).astype(float)
+    w = rng.integers(-128, 128, (40, 9)).astype(float)
+    f = emu.format(acc)
+    exact = (a.astype(np.int64) @ w.astype(np.int64))
+    want = (exact - f.qmin) % (1 << f.bits) + f.qmin
+    results = []
+    for order in ("sequential", "pairwise", "lanes(3)", "lanes(8)", "blocks(5)", "blocks(64)"):
+        mac = MAC(act="int8", weight="int8", acc=acc, acc_overflow="wrap", order=order)
+        y, st = emu.matmul(a, w, mac, return_stats=True)
+        results.append(y)
+        assert np.array_equal(y, want.astype(float)), order
+    # the limb-split exact sum used by the fast path gives the same residues
+    assert np.array_equal((MM._exact_int_matmul(a, w) - f.qmin) % (1 << f.bits) + f.qmin, want)
+
+
+def test_saturation_depends_on_the_order_as_stated() -> None:
+    # terms 100, 100, -100, -100 into a signed 8-bit accumulator (max 127)
+    a = np.array([[10.0, 10.0, -10.0, -10.0]])
+    w = np.array([[10.0], [10.0], [10.0], [10.0]])
+    sat = dict(act="int8", weight="int8", acc="fx<8,0>", acc_overflow="saturate")
+    seq = emu.matmul(a, w, MAC(**sat, order="sequential"), sequential=True)
+    # 100 -> 127 (clip) -> 27 -> -73
+    assert seq[0, 0] == -73
+    pair = emu.matmul(a, w, MAC(**sat, order="pairwise"))
+    # (100 + 100 -> 127) + (-100 - 100 -> -128) = -1
+    assert pair[0, 0] == -1
+    lanes = emu.matmul(a, w, MAC(**sat, order="lanes(2)"))
+    # lane0: 100 - 100 = 0, lane1: 100 - 100 = 0 -> 0
+    assert lanes[0, 0] == 0
+    blocks = emu.matmul(a, w, MAC(**sat, order="blocks(2)"))
+    # blocks summed exactly: 200 -> 127, then 127 - 200 = -73
+    assert blocks[0, 0] == -73
+    wrap = emu.matmul(a, w, MAC(act="int8", weight="int8", acc="fx<8,0>", acc_overflow="wrap", order="pairwise"))
+    assert wrap[0, 0] == 0
+
+
+def test_accumulator_overflow_error_names_the_first_output() -> None:
+    a = np.array([[10.0, 10.0], [1.0, 1.0]])
+    w = np.array([[10.0, 1.0], [10.0, 1.0]])
+    mac = MAC(act="int8", weight="int8", acc="fx<8,0>", acc_overflow="error")
+    with pytest.raises(OverflowError, match=r"1 accumulator addition\(s\) overflow fx<8,0>; first in output \(0, 0\)"):
+        emu.matmul(a, w, mac)
+    assert np.array_equal(emu.matmul(a[1:], w, mac), [[20.0, 2.0]])
+
+
+# --- float accumulators ---------------------------------------------------------------------------
+
+
+def _numpy_sequential(a: np.ndarray, w: np.ndarray, dtype: type, fused: bool = False) -> np.ndarray:
+    acc = np.zeros((a.shape[0], w.shape[1]), dtype)
+    for k in range(a.shape[1]):
+        p = a[:, k:k + 1] * w[k:k + 1, :]  # exact in float64
+        acc = (acc.astype(np.float64) + p).astype(dtype) if fused else (acc + p.astype(dtype)).astype(dtype)
+    return acc.astype(np.float64)
+
+
+@pytest.mark.parametrize(("act", "acc", "dtype"), [("fp16", "fp16", np.float16), ("e4m3", "fp16", np.float16),
+                                                   ("bf16", "fp32", np.float32), ("e5m2", "fp32", np.float32),
+                                                   ("fp16", "fp32", np.float32)])
+def test_float_accumulation_equals_native_ieee_arithmetic(act: str, acc: str, dtype: type) -> None:
+    rng = np.random.default_rng(3)
+    a = emu.quantize(rng.standard_normal((13, 70)) * 3, act)
+    w = emu.quantize(rng.standard_normal((70, 11)), act)
+    want = _numpy_sequential(a, w, dtype)
+    assert np.array_equal(emu.matmul(a, w, MAC(act=act, weight=act, acc=acc)), want)
+    # the general two-sum kernel gives the same (acc_overflow=saturate leaves the native fp32 path)
+    y = emu.matmul(a, w, MAC(act=act, weight=act, acc=acc, acc_overflow="saturate"))
+    assert np.array_equal(y, want)
+
+
+def test_fused_differs_from_a_rounded_product_where_it_should() -> None:
+    # x = 1 + 2^-10: x^2 = 1 + 2^-9 + 2^-20 needs 21 bits. Starting from the bias -(1 + 2^-9),
+    # an FMA adds the exact product (result 2^-20, an fp16 subnormal); a separate
+    # multiplier first rounds x^2 to 1 + 2^-9 (result 0).
+    x = 1 + 2.0**-10
+    bias = -(1 + 2.0**-9)
+    plain = emu.matmul([[x]], [[x]], MAC(act="fp16", weight="fp16", acc="fp16"), bias)
+    fused = emu.matmul([[x]], [[x]], MAC(act="fp16", weight="fp16", acc="fp16", fused=True), bias)
+    assert fused[0, 0] == 2.0**-20 and plain[0, 0] == 0.0
+
+
+def test_float_accumulator_swamping_and_overflow() -> None:
+    # 2048 + 1 + 1 + ... in fp16: every 1 is lost (ulp(2048) = 2)
+    a = np.array([[2048.0] + [1.0] * 8])
+    w = np.ones((9, 1))
+    assert emu.matmul(a, w, "fp16 x fp16 -> fp16")[0, 0] == 2048.0
+    assert emu.matmul(a, w, MAC(act="fp16", weight="fp16", acc="fp32"))[0, 0] == 2056.0
+    big = np.array([[60000.0, 60000.0]])
+    y, st = emu.matmul(big, np.ones((2, 1)), "fp16 x fp16 -> fp16", return_stats=True)
+    assert y[0, 0] == np.inf and st.acc_overflow == 1
+    y = emu.matmul(big, np.ones((2, 1)), MAC(act="fp16", weight="fp16", acc="fp16", acc_overflow="saturate"))
+    assert y[0, 0] == 65504.0
+
+
+def test_nan_in_float_inputs_propagates_and_is_refused_by_fixed_formats() -> None:
+    a = np.array([[1.0, np.nan]])
+    w = np.ones((2, 2))
+    y = emu.matmul(a, w, "bf16 x bf16 -> fp32")
+    assert np.isnan(y).all()
+    with pytest.raises(ValueError, match="NaN"):
+        emu.matmul(a, w, "int8 x int8 -> int32")
+
+
+# --- conv2d, shapes, presets ----------------------------------------------------------------------
+
+
+def test_conv2d_is_the_im2col_matmul_in_c_order() -> None:
+    rng = np.random.default_rng(4)
+    x = rng.integers(-8, 8, (2, 3, 7, 6)).astype(float)
+    k = rng.integers(-8, 8, (4, 3, 3, 2)).astype(float)
+    y = emu.conv2d(x, k, "int8 x int8 -> int32", stride=(2, 1), padding=(1, 0))
+    xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (0, 0)))
+    oh, ow = (7 + 2 - 3) // 2 + 1, (6 - 2) + 1
+    want = np.zeros((2, 4, oh, ow))
+    for n_ in range(2):
+        for o in range(4):
+            for i in range(oh):
+                for j in range(ow):
+                    want[n_, o, i, j] = np.sum(xp[n_, :, 2 * i:2 * i + 3, j:j + 2] * k[o])
+    assert y.shape == (2, 4, oh, ow) and np.array_equal(y, want)
+    y2, st = emu.conv2d(x * 20, k * 20, "int8 x int8 -> int16 sat", stride=(2, 1), padding=(1, 0),
+                        return_stats=True)
+    assert st.acc_per_channel.shape == (4,) and st.acc_overflow == st.acc_per_channel.sum()
+
+
+def test_matmul_broadcasts_like_numpy_and_handles_vectors_and_empties() -> None:
+    rng = np.random.default_rng(5)
+    a = rng.integers(-5, 5, (2, 3, 4, 6)).astype(float)
+    w = rng.integers(-5, 5, (3, 6, 5)).astype(float)
+    assert np.array_equal(emu.matmul(a, w, "int8 x int8 -> int32"), a @ w)
+    v = rng.integers(-5, 5, 6).astype(float)
+    assert np.array_equal(emu.matmul(v, w[0], "int8 x int8 -> int32"), v @ w[0])
+    assert emu.dot(v, v, "int8 x int8 -> int32") == v @ v
+    assert emu.matmul(np.zeros((0, 6)), w[0], "int8 x int8 -> int32").shape == (0, 5)
+    b = np.arange(5.0)
+    assert np.array_equal(emu.matmul(np.zeros((2, 0)), np.zeros((0, 5)), "int8 x int8 -> int32", bias=b),
+                          np.tile(b, (2, 1)))
+    with pytest.raises(ValueError, match="K=6"):
+        emu.matmul(a, w[:, :5], "int8 x int8 -> int32")
+    with pytest.raises(TypeError, match="dtype"):
+        emu.matmul(np.array([["a"]]), w[0], "int8 x int8 -> int32")
+
+
+def test_binary_popcount_preset_equals_the_integer_dot_product() -> None:
+    rng = np.random.default_rng(6)
+    a = rng.choice([-1.0, 1.0], (9, 100))
+    w = rng.choice([-1.0, 1.0], (100, 7))
+    assert np.array_equal(emu.matmul(a, w, "binary x binary -> popcount"), a @ w)
+
+
+def test_scaled_binary_weights_multiply_the_accumulator_per_output() -> None:
+    rng = np.random.default_rng(7)
+    a = rng.integers(-8, 8, (5, 12)).astype(float)
+    w = rng.standard_normal((12, 3))
+    mac = MAC(act="int8", weight="binary<scale=channel>", acc="fx<16,0>", output="fp32")
+    alpha = np.abs(w).mean(axis=0)
+    want = emu.quantize((a @ np.where(w >= 0, 1.0, -1.0)) * alpha, "fp32")
+    assert np.allclose(emu.matmul(a, w, mac), want, rtol=2**-23, atol=0)
+
+
+def test_pow2_weights_are_shifts() -> None:
+    a = np.array([[1.5, -2.25, 0.125]])
+    w = np.array([[0.5], [0.25], [1.0]])
+    y = emu.matmul(a, w, "pow2 weights -> shift-and-add")
+    assert y[0, 0] == 1.5 * 0.5 - 2.25 * 0.25 + 0.125
+
+
+# --- golden results -------------------------------------------------------------------------------
+
+GOLDEN_CONFIGS = {
+    "int8_int32": emu.mac_preset("int8 x int8 -> int32"),
+    "int8_sat12_pairwise": MAC(act="int8", weight="int8", acc="fx<12,0>", order="pairwise"),
+    "fx17_fx214_floor_lanes4": MAC(act="fx<1,7>", weight="fx<1,7>", acc="fx<4,10>", order="lanes(4)",
+                                   acc_overflow="wrap"),
+    "gupta_exact": emu.mac_preset("fx<2,14> x fx<2,14> -> exact -> fx<2,14>"),
+    "e4m3_fp16_blocks8": MAC(act="e4m3", weight="e4m3", acc="fp16", order="blocks(8)"),
+    "bf16_fp32": emu.mac_preset("bf16 x bf16 -> fp32"),
+    "fp16_fp16": emu.mac_preset("fp16 x fp16 -> fp16"),
+    "pow2_shift": emu.mac_preset("pow2 weights -> shift-and-add"),
+    "product_fx18_nearest": MAC(act="fx<2,8>", weight="fx<2,8>", product="fx<3,8>", acc="fx<8,8>",
+                                output="fx<4,4>"),
+}
+
+
+def _golden_inputs() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(20261124)
+    return rng.standard_normal((6, 33)) * 2, rng.standard_normal((33, 5)), rng.standard_normal(5)
+
+
+def test_golden_results(update_golden: bool) -> None:
+    a, w, b = _golden_inputs()
+    got = {name: emu.matmul(a, w, mac, b) for name, mac in GOLDEN_CONFIGS.items()}
+    if update_golden or not GOLDEN.exists():
+        GOLDEN.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(GOLDEN, **got)
+        if not update_golden:
+            pytest.fail(f"{GOLDEN} was missing and has been written; check it in and rerun")
+    want = np.load(GOLDEN)
+    assert set(want.files) == set(got), "golden configurations changed: rerun with --update-golden on purpose"
+    for name, y in got.items():
+        diff = np.flatnonzero(~((y == want[name]) | (np.isnan(y) & np.isnan(want[name]))))
+        assert diff.size == 0, f"{name}: {diff.size} outputs differ from {GOLDEN.name}, e.g. index {diff[:3]}:" \
+                               f" got {y.reshape(-1)[diff[:3]]}, golden {want[name].reshape(-1)[diff[:3]]}"
