@@ -5,7 +5,20 @@ Formats are immutable values (`FixedFormat`, `FloatFormat`, `Pow2Format`,
 parses a name. `quantize`, `encode`, `decode` and `bits` convert real numbers
 bit-exactly as NUMERICS.md defines. `emu` imports nothing from `nets` or
 `hwmodel`.
+
+Unless NUMBA_THREADING_LAYER is set, emu selects numba's ``workqueue``
+threading layer: the default OpenMP layer's spinning threads and OpenBLAS's
+slow every kernel that follows a BLAS call several-fold, and emu alternates the
+two. (workqueue does not allow parallel kernels launched from several Python
+threads at once; set NUMBA_THREADING_LAYER=omp or tbb for that.)
 """
+
+import os as _os
+
+import numba as _numba
+
+if "NUMBA_THREADING_LAYER" not in _os.environ:
+    _numba.config.THREADING_LAYER = "workqueue"
 
 from .bitmask import mask_float32
 from .convert import bits, decode, encode, quantize
