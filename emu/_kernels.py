@@ -60,6 +60,18 @@ CHUNK = 1 << 15
 
 
 @njit(cache=True)
+def _store(stats, c, n_ovf, n_unf, n_nan, f_ovf, f_nan, n_bad, f_bad):
+    """Write one chunk's counts and first indices into the stats array."""
+    stats[c, ST_OVERFLOW] = n_ovf
+    stats[c, ST_UNDERFLOW] = n_unf
+    stats[c, ST_NAN] = n_nan
+    stats[c, ST_FIRST_OVERFLOW] = f_ovf
+    stats[c, ST_FIRST_NAN] = f_nan
+    stats[c, ST_BAD] = n_bad
+    stats[c, ST_FIRST_BAD] = f_bad
+
+
+@njit(cache=True)
 def mix64(z: np.uint64) -> np.uint64:
     """splitmix64's finaliser (a bijection of 64-bit words)."""
     z = (z ^ (z >> U64(30))) * _M1
@@ -306,13 +318,7 @@ def quantize_fixed(xb, in_kind, out_val, out_code, fl, wl, signed, mode, ovf, ke
                 out_val[i] = np.float64(q) * eps
             if want_code:
                 out_code[i] = U64(q) & mask
-        stats[c, ST_OVERFLOW] = n_ovf
-        stats[c, ST_UNDERFLOW] = n_unf
-        stats[c, ST_NAN] = n_nan
-        stats[c, ST_FIRST_OVERFLOW] = f_ovf
-        stats[c, ST_FIRST_NAN] = f_nan
-        stats[c, ST_BAD] = n_bad
-        stats[c, ST_FIRST_BAD] = f_bad
+        _store(stats, c, n_ovf, n_unf, n_nan, f_ovf, f_nan, n_bad, f_bad)
 
 
 @njit(cache=True)
@@ -448,13 +454,7 @@ def quantize_float(xb, in_kind, out_val, out_code, ebits, mbits, bias, emax, sub
                 out_val[i] = val
             if want_code:
                 out_code[i] = code
-        stats[c, ST_OVERFLOW] = n_ovf
-        stats[c, ST_UNDERFLOW] = n_unf
-        stats[c, ST_NAN] = n_nan
-        stats[c, ST_FIRST_OVERFLOW] = f_ovf
-        stats[c, ST_FIRST_NAN] = f_nan
-        stats[c, ST_BAD] = n_bad
-        stats[c, ST_FIRST_BAD] = f_bad
+        _store(stats, c, n_ovf, n_unf, n_nan, f_ovf, f_nan, n_bad, f_bad)
 
 
 @njit(parallel=True, cache=True)
@@ -535,13 +535,7 @@ def quantize_pow2(xb, in_kind, out_val, out_code, emin, emax, signed, kbits, mod
                     out_val[i] = -v if neg else v
                 if want_code:
                     out_code[i] = U64(k - emin + 1) | (sign_bit if neg else _ZERO)
-        stats[c, ST_OVERFLOW] = n_ovf
-        stats[c, ST_UNDERFLOW] = n_unf
-        stats[c, ST_NAN] = n_nan
-        stats[c, ST_FIRST_OVERFLOW] = f_ovf
-        stats[c, ST_FIRST_NAN] = f_nan
-        stats[c, ST_BAD] = 0
-        stats[c, ST_FIRST_BAD] = -1
+        _store(stats, c, n_ovf, n_unf, n_nan, f_ovf, f_nan, 0, -1)
 
 
 @njit(parallel=True, cache=True)
@@ -735,89 +729,96 @@ def _mag_mode(mode: np.int64, neg: bool) -> np.int64:
 
 
 @njit(cache=True)
-def _bits_to_f64(b: np.uint64) -> np.float64:
-    return np.uint64(b).view(np.float64)
+def fround(x, prm):
+    """Round a float64 to a float format in a deterministic mode; return (value, overflowed).
+
+    ``prm`` comes from `float_params`. Normal results: the mode's increment is
+    added to the bits and the dropped bits cleared; results below 2^emin: the
+    magnitude in units of 2^(emin - M) is rounded by its exact fraction. NaN
+    stays NaN; inf stays inf where the format keeps it.
+    """
+    (shift, low, min_normal, up_scale, down_scale, inc_pos, inc_neg, even_pos, even_neg, mm_pos, mm_neg,
+     max_bits, ovr_pos, ovr_neg, subnormals, nzero, keep_inf) = prm
+    b = np.float64(x).view(np.uint64)
+    a = b & _ABS
+    sign = b & _SIGN
+    neg = sign != _ZERO
+    mm = mm_neg if neg else mm_pos
+    inc = (inc_neg if neg else inc_pos) + (((a >> shift) & _ONE) & (even_neg if neg else even_pos))
+    r = (a + inc) & ~low
+    av = np.abs(x) * up_scale
+    f = np.floor(av)
+    d = av - f
+    odd = (f - 2.0 * np.floor(f * 0.5)) != 0.0
+    up = (((mm == 1) & (d > 0.0)) | ((mm == 2) & (d >= 0.5)) | ((mm == 3) & (d > 0.5))
+          | ((mm == 4) & ((d > 0.5) | ((d == 0.5) & odd))))
+    rs = np.float64((f + 1.0 if up else f) * down_scale).view(np.uint64)
+    rs = rs if subnormals else _ZERO
+    r = rs if a < min_normal else r
+    special = a >= _EXP_ALL
+    isnan = a > _EXP_ALL
+    over = ((r > max_bits) & ~special) | (special & ~isnan & ~keep_inf)
+    r = (ovr_neg if neg else ovr_pos) if over else r
+    r = a if special & (isnan | keep_inf) else r
+    drop_sign = ((r == _ZERO) & ~nzero) | (r == _QNAN) | isnan
+    return np.uint64(r | (_ZERO if drop_sign else sign)).view(np.float64), over & ~special
+
+
+def float_params(fmt, mode: int, ovf: int) -> tuple:
+    """The parameter tuple of `fround` for a FloatFormat (52 - M >= 2, normals inside float64's)."""
+    m = fmt.man_bits
+    shift = 52 - m
+    low = (1 << shift) - 1
+    half = 1 << (shift - 1)
+    mm_pos, mm_neg = _mag_mode(mode, False), _mag_mode(mode, True)
+
+    def inc(mm: int) -> int:
+        return [0, low, half, half - 1, half - 1][mm]
+
+    def ovr(cls: int) -> int:
+        max_bits = int(np.float64(fmt.max).view(np.uint64))
+        return [max_bits, int(_EXP_ALL), int(_QNAN)][cls]
+
+    keep_inf = fmt.has_inf and ovf in (_INF, _NAN)
+    return (
+        U64(shift), U64(low), U64((fmt.emin + 1023) << 52), np.ldexp(1.0, m - fmt.emin),
+        np.ldexp(1.0, fmt.emin - m), U64(inc(mm_pos)), U64(inc(mm_neg)), U64(mm_pos == 4), U64(mm_neg == 4),
+        np.int64(mm_pos), np.int64(mm_neg), np.float64(fmt.max).view(np.uint64),
+        U64(ovr(_float_overflow(False, mode, ovf))), U64(ovr(_float_overflow(True, mode, ovf))),
+        bool(fmt.subnormals), bool(fmt.has_negative_zero), bool(keep_inf),
+    )
 
 
 @njit(cache=True)
-def _float_det_block(x, xb, out, mbits, emin, subnormals, nzero, has_nan, max_bits, mode, ovf, keep_inf):
-    """One block of `float_fast`; returns (overflow, underflow, nan) counts.
-
-    Branch-free so that it vectorises: both the normal-range result (bits plus
-    increment, dropped bits cleared) and the subnormal-range result (scaled
-    magnitude, exact fraction compared with 1/2) are computed and one selected.
-    """
-    shift = 52 - mbits
-    low = (_ONE << U64(shift)) - _ONE
-    half = _ONE << U64(shift - 1)
-    min_normal = U64(emin + 1023) << U64(52)
-    up_scale = np.ldexp(1.0, mbits - emin)
-    down_scale = np.ldexp(1.0, emin - mbits)
-    mm_pos = _mag_mode(mode, False)
-    mm_neg = _mag_mode(mode, True)
-    cls_pos = _float_overflow(False, mode, ovf)
-    cls_neg = _float_overflow(True, mode, ovf)
-    # increments for the normal range, per sign (ties-even adds the kept LSB)
-    inc_tab_pos = _ZERO if mm_pos == 0 else low if mm_pos == 1 else half if mm_pos == 2 else half - _ONE
-    inc_tab_neg = _ZERO if mm_neg == 0 else low if mm_neg == 1 else half if mm_neg == 2 else half - _ONE
-    even_pos = U64(1) if mm_pos == 4 else _ZERO
-    even_neg = U64(1) if mm_neg == 4 else _ZERO
-    ovr_pos = max_bits if cls_pos == 0 else _EXP_ALL if cls_pos == 1 else _QNAN
-    ovr_neg = max_bits if cls_neg == 0 else _EXP_ALL if cls_neg == 1 else _QNAN
-    nan_bits = _QNAN if has_nan else _ZERO
+def _float_det_block(x, out, prm, nan_value):
+    """One block of `float_fast`; returns (overflow, underflow, nan) counts."""
     n_ovf = 0
     n_unf = 0
     n_nan = 0
     for i in range(x.size):
-        b = xb[i]
-        a = b & _ABS
-        sign = b & _SIGN
-        neg = sign != _ZERO
-        mm = mm_neg if neg else mm_pos
-        inc = (inc_tab_neg if neg else inc_tab_pos) + (((a >> U64(shift)) & _ONE) & (even_neg if neg else even_pos))
-        r = (a + inc) & ~low
-        av = np.abs(x[i]) * up_scale
-        f = np.floor(av)
-        d = av - f
-        odd = (f - 2.0 * np.floor(f * 0.5)) != 0.0
-        up = (((mm == 1) & (d > 0.0)) | ((mm == 2) & (d >= 0.5)) | ((mm == 3) & (d > 0.5))
-              | ((mm == 4) & ((d > 0.5) | ((d == 0.5) & odd))))
-        rs = np.float64((f + 1.0 if up else f) * down_scale).view(np.uint64)
-        rs = rs if subnormals else _ZERO
-        small = a < min_normal
-        r = rs if small else r
-        special = a >= _EXP_ALL
-        isnan = a > _EXP_ALL
-        over = (r > max_bits) & ~special | (special & ~isnan & ~keep_inf)
-        r = (ovr_neg if neg else ovr_pos) if over else r
-        r = a if special & ~isnan & keep_inf else r
-        r = nan_bits if isnan else r
-        zero = r == _ZERO
-        drop_sign = (zero & ~nzero) | (r == _QNAN)
-        out[i] = np.uint64(r | (_ZERO if drop_sign else sign)).view(np.float64)
-        n_ovf += over
+        xi = x[i]
+        v, over = fround(xi, prm)
+        isnan = xi != xi
+        v = nan_value if isnan else v
+        out[i] = v
+        n_ovf += over | (np.isinf(xi) & ~np.isinf(v))
         n_nan += isnan
-        n_unf += zero & (a != _ZERO) & ~isnan
+        n_unf += (v == 0.0) & (xi != 0.0) & ~isnan
     return n_ovf, n_unf, n_nan
 
 
 @njit(parallel=True, cache=True)
-def float_fast(x, xb, out, mbits, emin, subnormals, nzero, has_inf, has_nan, max_bits, mode, ovf, stats):
-    """Float-format values for a deterministic mode, on float64 input.
+def float_fast(x, out, prm, nan_value, stats):
+    """Float-format values for a deterministic mode, on float64 input (`fround` per element).
 
-    Needs 1 <= 52 - M and emin >= -1022 (the format's normals are float64
-    normals). Normal results: add the mode's increment to the bits and clear the
-    dropped bits (a carry moves the exponent up by itself). Results below
-    2^emin: the magnitude scaled to units of 2^(emin-M) is rounded by comparing
-    its exact fraction with 1/2.
+    ``prm`` comes from `float_params` (needs 52 - M >= 1 and the format's
+    normals among float64's normals); NaN inputs give ``nan_value``.
     """
-    n = xb.size
-    keep_inf = has_inf and (ovf == _INF or ovf == _NAN)
+    n = x.size
     for c in prange(stats.shape[0]):
         lo = c * CHUNK
         hi = min(n, lo + CHUNK)
-        a, b, d = _float_det_block(x[lo:hi], xb[lo:hi], out[lo:hi], mbits, emin, subnormals, nzero, has_nan,
-                                   max_bits, mode, ovf, keep_inf)
+        a, b, d = _float_det_block(x[lo:hi], out[lo:hi], prm, nan_value)
         stats[c, 0] = a
         stats[c, 1] = b
         stats[c, 2] = d

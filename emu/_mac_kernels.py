@@ -20,30 +20,11 @@ import numpy as np
 from numba import njit, prange
 from numba.extending import overload
 
-from ._kernels import _float_overflow, _mag_mode
-from .modes import Overflow, Rounding
-
-_NE = int(Rounding.NEAREST_EVEN)
-_NA = int(Rounding.NEAREST_AWAY)
-_NU = int(Rounding.NEAREST_UP)
-_ND = int(Rounding.NEAREST_DOWN)
-_FLOOR = int(Rounding.FLOOR)
-_TZ = int(Rounding.TOWARD_ZERO)
-_CEIL = int(Rounding.CEIL)
-_WRAP = int(Overflow.WRAP)
-_INF = int(Overflow.INF)
-_NAN = int(Overflow.NAN)
+from ._kernels import _ABS, _CEIL, _FLOOR, _NA, _ND, _NE, _NU, _ONE, _ZERO, U64, float_params, fround
 
 SEQUENTIAL, LANES, PAIRWISE, BLOCKS = 0, 1, 2, 3
 ORDER_CODES = {"sequential": SEQUENTIAL, "lanes": LANES, "pairwise": PAIRWISE, "blocks": BLOCKS}
 
-U64 = np.uint64
-_ONE = U64(1)
-_ZERO = U64(0)
-_SIGN = U64(1 << 63)
-_ABS = U64((1 << 63) - 1)
-_EXP_ALL = U64(0x7FF0000000000000)
-_QNAN = U64(0x7FF8000000000000)
 
 
 # --- integer path ---------------------------------------------------------------------------------
@@ -149,67 +130,6 @@ def add_exact(x, y, prm):
 
 
 # --- float path -----------------------------------------------------------------------------------
-
-
-@njit(cache=True)
-def fround(x, prm):
-    """Round a float64 to a float format in a deterministic mode; return (value, overflowed).
-
-    ``prm`` comes from `float_params`. Normal results: the mode's increment is
-    added to the bits and the dropped bits cleared; results below 2^emin: the
-    magnitude in units of 2^(emin - M) is rounded by its exact fraction. NaN
-    stays NaN; inf stays inf where the format keeps it.
-    """
-    (shift, low, min_normal, up_scale, down_scale, inc_pos, inc_neg, even_pos, even_neg, mm_pos, mm_neg,
-     max_bits, ovr_pos, ovr_neg, subnormals, nzero, keep_inf) = prm
-    b = np.float64(x).view(np.uint64)
-    a = b & _ABS
-    sign = b & _SIGN
-    neg = sign != _ZERO
-    mm = mm_neg if neg else mm_pos
-    inc = (inc_neg if neg else inc_pos) + (((a >> shift) & _ONE) & (even_neg if neg else even_pos))
-    r = (a + inc) & ~low
-    av = np.abs(x) * up_scale
-    f = np.floor(av)
-    d = av - f
-    odd = (f - 2.0 * np.floor(f * 0.5)) != 0.0
-    up = (((mm == 1) & (d > 0.0)) | ((mm == 2) & (d >= 0.5)) | ((mm == 3) & (d > 0.5))
-          | ((mm == 4) & ((d > 0.5) | ((d == 0.5) & odd))))
-    rs = np.float64((f + 1.0 if up else f) * down_scale).view(np.uint64)
-    rs = rs if subnormals else _ZERO
-    r = rs if a < min_normal else r
-    special = a >= _EXP_ALL
-    isnan = a > _EXP_ALL
-    over = ((r > max_bits) & ~special) | (special & ~isnan & ~keep_inf)
-    r = (ovr_neg if neg else ovr_pos) if over else r
-    r = a if special & (isnan | keep_inf) else r
-    drop_sign = ((r == _ZERO) & ~nzero) | (r == _QNAN) | isnan
-    return np.uint64(r | (_ZERO if drop_sign else sign)).view(np.float64), over & ~special
-
-
-def float_params(fmt, mode: int, ovf: int) -> tuple:
-    """The parameter tuple of `fround` for a FloatFormat (52 - M >= 2, normals inside float64's)."""
-    m = fmt.man_bits
-    shift = 52 - m
-    low = (1 << shift) - 1
-    half = 1 << (shift - 1)
-    mm_pos, mm_neg = _mag_mode(mode, False), _mag_mode(mode, True)
-
-    def inc(mm: int) -> int:
-        return [0, low, half, half - 1, half - 1][mm]
-
-    def ovr(cls: int) -> int:
-        max_bits = int(np.float64(fmt.max).view(np.uint64))
-        return [max_bits, int(_EXP_ALL), int(_QNAN)][cls]
-
-    keep_inf = fmt.has_inf and ovf in (_INF, _NAN)
-    return (
-        U64(shift), U64(low), U64((fmt.emin + 1023) << 52), np.ldexp(1.0, m - fmt.emin),
-        np.ldexp(1.0, fmt.emin - m), U64(inc(mm_pos)), U64(inc(mm_neg)), U64(mm_pos == 4), U64(mm_neg == 4),
-        np.int64(mm_pos), np.int64(mm_neg), np.float64(fmt.max).view(np.uint64),
-        U64(ovr(_float_overflow(False, mode, ovf))), U64(ovr(_float_overflow(True, mode, ovf))),
-        bool(fmt.subnormals), bool(fmt.has_negative_zero), bool(keep_inf),
-    )
 
 
 @njit(cache=True)
@@ -335,6 +255,15 @@ def _add_ol(ak, x, y, prm):
 # --- the generic row kernel -----------------------------------------------------------------------
 
 
+@njit(cache=True)
+def _add_into(left, right, count, ak, aprm):
+    """left[j] = left[j] (+) right[j] for every column, counting overflows into ``count``."""
+    for j in range(left.size):
+        r, ao = _add(ak, left[j], right[j], aprm)
+        left[j] = r
+        count[j] += ao
+
+
 @njit(parallel=True, cache=True)
 def mac_rows(A, W, bias, out, pcnt, acnt, tk, tprm, ak, aprm, kind, n):
     """out[i, j] = the accumulation of term(A[i, k], W[k, j]) over k in the given order.
@@ -373,11 +302,7 @@ def mac_rows(A, W, bias, out, pcnt, acnt, tk, tprm, ak, aprm, kind, n):
                     ac[j] += ao
             acc = lanes[0].copy()
             for lane_index in range(1, n):
-                lane = lanes[lane_index]
-                for j in range(N):
-                    r, ao = _add(ak, acc[j], lane[j], aprm)
-                    acc[j] = r
-                    ac[j] += ao
+                _add_into(acc, lanes[lane_index], ac, ak, aprm)
         elif kind == BLOCKS:
             acc = bias.copy()
             blk = np.zeros(N, bias.dtype)
@@ -389,10 +314,7 @@ def mac_rows(A, W, bias, out, pcnt, acnt, tk, tprm, ak, aprm, kind, n):
                         t, po = _term(tk, a, W[k, j], tprm)
                         blk[j] += t
                         pc[j] += po
-                for j in range(N):
-                    r, ao = _add(ak, acc[j], blk[j], aprm)
-                    acc[j] = r
-                    ac[j] += ao
+                _add_into(acc, blk, ac, ak, aprm)
         else:  # PAIRWISE: a binary counter of subtrees equals the level-by-level tree
             stack = np.zeros((66, N), bias.dtype)
             size = np.zeros(66, np.int64)
@@ -407,30 +329,16 @@ def mac_rows(A, W, bias, out, pcnt, acnt, tk, tprm, ak, aprm, kind, n):
                 size[top] = 1
                 top += 1
                 while top >= 2 and size[top - 1] == size[top - 2]:
-                    left = stack[top - 2]
-                    right = stack[top - 1]
-                    for j in range(N):
-                        r, ao = _add(ak, left[j], right[j], aprm)
-                        left[j] = r
-                        ac[j] += ao
+                    _add_into(stack[top - 2], stack[top - 1], ac, ak, aprm)
                     size[top - 2] *= 2
                     top -= 1
             while top >= 2:
-                left = stack[top - 2]
-                right = stack[top - 1]
-                for j in range(N):
-                    r, ao = _add(ak, left[j], right[j], aprm)
-                    left[j] = r
-                    ac[j] += ao
+                _add_into(stack[top - 2], stack[top - 1], ac, ak, aprm)
                 size[top - 2] += size[top - 1]
                 top -= 1
             acc = bias.copy()
             if top == 1:
-                root = stack[0]
-                for j in range(N):
-                    r, ao = _add(ak, acc[j], root[j], aprm)
-                    acc[j] = r
-                    ac[j] += ao
+                _add_into(acc, stack[0], ac, ak, aprm)
         out[i] = acc
         pcnt[i] = pc
         acnt[i] = ac

@@ -203,9 +203,7 @@ def _run_fast(xb: np.ndarray, vals: np.ndarray, fmt: Format, rnd: Rounding, ovf:
         return True
     if (isinstance(fmt, FloatFormat) and rnd != Rounding.STOCHASTIC and fmt.man_bits <= 51
             and fmt.emin >= -1022):
-        max_bits = np.float64(fmt.max).view(np.uint64)
-        K.float_fast(x, xb, vals, fmt.man_bits, fmt.emin, fmt.subnormals, fmt.has_negative_zero,
-                     fmt.has_inf, fmt.has_nan, max_bits, int(rnd), int(ovf), stats)
+        K.float_fast(x, vals, K.float_params(fmt, int(rnd), int(ovf)), np.nan if fmt.has_nan else 0.0, stats)
         return True
     return False
 
