@@ -220,6 +220,15 @@ def _int_term(tprm: tuple) -> tuple[Any, tuple]:
     return MK.term_mul_round, (sa, amode)
 
 
+def _shift_add(s: np.ndarray, shift: int, bias_q: np.ndarray) -> np.ndarray:
+    """s << shift + bias, in place, skipping the no-op passes."""
+    if shift:
+        s <<= shift
+    if bias_q.any():
+        s += bias_q
+    return s
+
+
 def _run_int(ca: np.ndarray, cw: np.ndarray, bias_q: np.ndarray, mac: MAC, plan: _IntPlan,
              force_sequential: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
     """Accumulator codes (M, N) and overflow counts; ca, cw hold integer codes as float64."""
@@ -241,10 +250,10 @@ def _run_int(ca: np.ndarray, cw: np.ndarray, bias_q: np.ndarray, mac: MAC, plan:
                 safe &= (ca >= 0).all(axis=1)[:, None] & (cw >= 0).all(axis=0)[None, :] & (bias_q >= 0)
             good = safe.all(axis=1)
     if M and good.all():
-        return (_exact_int_matmul(ca, cw) << shift) + bias_q, pcnt, acnt, "exact-sum"
+        return _shift_add(_exact_int_matmul(ca, cw), shift, bias_q), pcnt, acnt, "exact-sum"
     out = np.empty((M, N), np.int64)
     if good.any():
-        out[good] = (_exact_int_matmul(ca[good], cw) << shift) + bias_q
+        out[good] = _shift_add(_exact_int_matmul(ca[good], cw), shift, bias_q)
     rows = np.flatnonzero(~good)
     sub_out = np.empty((rows.size, N), np.int64)
     sub_p = np.zeros((rows.size, N), np.int32)
