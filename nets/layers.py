@@ -1,0 +1,532 @@
+"""Layers with explicit forward and backward passes, every product through `emu`.
+
+Each layer computes its forward output and, from the gradient of that output,
+its input gradient and its parameter gradients, side by side (micrograd's
+layering, numpy arrays instead of scalars). A `Context` carries the run's
+`PrecisionPolicy`, its `Quantizer` and the training flag; a layer asks the
+policy for its own `LayerPolicy` by name and converts:
+
+- weights and biases to the ``weights``/``biases`` roles before use;
+- matmul and convolution outputs to ``preacts`` (computed by the layer's
+  ``fwd_mac`` datapath, or in float64 when it is None);
+- nonlinearity, pooling, normalisation outputs to ``activations``;
+- every input gradient it returns to ``errors`` (computed by ``bwd_mac``);
+- parameter gradients to ``grads`` (computed by ``grad_mac``).
+
+Shapes: dense inputs (n, features); images NCHW. Imports numpy, `emu` and
+`nets.policy` / `nets.quant`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+import emu
+from emu.matmul import im2col
+
+from .policy import LayerPolicy, PrecisionPolicy
+from .quant import Quantizer
+
+__all__ = [
+    "AvgPool2d", "BatchNorm", "Context", "Conv2d", "Dropout", "Flatten", "Layer", "Linear", "MaxPool2d", "Maxout",
+    "ReLU", "Residual", "Sequential", "Sigmoid", "Sign", "Tanh", "name_layers",
+]
+
+
+@dataclass
+class Context:
+    """What a forward/backward pass needs besides the data."""
+
+    policy: PrecisionPolicy
+    quant: Quantizer
+    training: bool = True
+    rng: np.random.Generator | None = None
+
+    @classmethod
+    def float64(cls, training: bool = True, seed: int = 0) -> Context:
+        """A float64 context (no conversion anywhere)."""
+        return cls(PrecisionPolicy.float64(), Quantizer(seed), training, np.random.default_rng(seed))
+
+
+def _product(a: np.ndarray, w: np.ndarray, mac: emu.MAC | None, bias: np.ndarray | None = None) -> np.ndarray:
+    """a @ w (+ bias) through a datapath, or in float64."""
+    if mac is None:
+        y = a @ w
+        return y + bias if bias is not None else y
+    return emu.matmul(a, w, mac, bias)
+
+
+class Layer:
+    """Base class: a name, parameters and their gradients, forward and backward."""
+
+    def __init__(self, name: str = "") -> None:
+        self.name = name
+        self.params: dict[str, np.ndarray] = {}
+        self.grads: dict[str, np.ndarray] = {}
+
+    def forward(self, x: np.ndarray, ctx: Context) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def backward(self, dy: np.ndarray, ctx: Context) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def layers(self) -> list[Layer]:
+        """This layer and the layers inside it (for parameters and naming)."""
+        return [self]
+
+    def policy(self, ctx: Context) -> LayerPolicy:
+        return ctx.policy.for_layer(self.name)
+
+    def q(self, x: np.ndarray, role: str, ctx: Context, scale: Any = None) -> np.ndarray:
+        """x converted to this layer's format for ``role``."""
+        return ctx.quant(x, getattr(self.policy(ctx), role), self.name, role, scale)
+
+    def extra_repr(self) -> str:
+        return ""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.extra_repr()})"
+
+
+class Linear(Layer):
+    """y = x @ W + b with W of shape (in, out)."""
+
+    def __init__(self, n_in: int, n_out: int, name: str = "", bias: bool = True) -> None:
+        super().__init__(name)
+        if n_in < 1 or n_out < 1:
+            raise ValueError(f"Linear: n_in={n_in}, n_out={n_out} must be >= 1")
+        self.params["W"] = np.zeros((n_in, n_out))
+        if bias:
+            self.params["b"] = np.zeros(n_out)
+        self.n_in, self.n_out = n_in, n_out
+
+    def forward(self, x: np.ndarray, ctx: Context) -> np.ndarray:
+        if x.ndim != 2 or x.shape[1] != self.n_in:
+            raise ValueError(f"{self.name or 'Linear'}: input shape {x.shape}, expected (n, {self.n_in})")
+        lp = self.policy(ctx)
+        w = self.q(self.params["W"], "weights", ctx)
+        b = self.q(self.params["b"], "biases", ctx) if "b" in self.params else None
+        self._x, self._w = x, w
+        return self.q(_product(x, w, lp.fwd_mac, b), "preacts", ctx)
+
+    def backward(self, dy: np.ndarray, ctx: Context) -> np.ndarray:
+        lp = self.policy(ctx)
+        self.grads["W"] = self.q(_product(self._x.T, dy, lp.grad_mac), "grads", ctx)
+        if "b" in self.params:
+            self.grads["b"] = self.q(dy.sum(axis=0), "grads", ctx)
+        return self.q(_product(dy, self._w.T, lp.bwd_mac), "errors", ctx)
+
+    def extra_repr(self) -> str:
+        return f"{self.n_in}, {self.n_out}"
+
+
+def _col2im(dcols: np.ndarray, x_shape: tuple[int, ...], kh: int, kw: int, stride: tuple[int, int],
+            padding: tuple[int, int], oh: int, ow: int) -> np.ndarray:
+    """The adjoint of `emu.matmul.im2col`: scatter-add patch gradients back to NCHW."""
+    n, c, h, w = x_shape
+    ph, pw = padding
+    sh, sw = stride
+    dx = np.zeros((n, c, h + 2 * ph, w + 2 * pw))
+    d = dcols.reshape(n, oh, ow, c, kh, kw)
+    for i in range(kh):
+        for j in range(kw):
+            dx[:, :, i:i + sh * oh:sh, j:j + sw * ow:sw] += d[:, :, :, :, i, j].transpose(0, 3, 1, 2)
+    return dx[:, :, ph:ph + h, pw:pw + w]
+
+
+def _pair(v: Any) -> tuple[int, int]:
+    return (int(v), int(v)) if np.isscalar(v) else (int(v[0]), int(v[1]))
+
+
+class Conv2d(Layer):
+    """2-D convolution (cross-correlation), NCHW, W of shape (C_out, C_in, kh, kw).
+
+    Forward and weight gradient are dot products over (c_in, kh, kw) and over
+    (n, oh, ow) through ``fwd_mac`` / ``grad_mac``. The input gradient is, with
+    a ``bwd_mac``, the convolution of the zero-dilated, padded output gradient
+    with the flipped kernels (each input gradient one dot product over (c_out,
+    kh, kw)); in float64 it is the scatter-add of the patch gradients (the same
+    sum).
+    """
+
+    def __init__(self, c_in: int, c_out: int, kernel: Any, stride: Any = 1, padding: Any = 0, name: str = "",
+                 bias: bool = True) -> None:
+        super().__init__(name)
+        self.kernel, self.stride, self.padding = _pair(kernel), _pair(stride), _pair(padding)
+        if min(self.kernel) < 1 or min(self.stride) < 1 or min(self.padding) < 0 or c_in < 1 or c_out < 1:
+            raise ValueError(f"Conv2d: bad shape c_in={c_in}, c_out={c_out}, kernel={kernel}, stride={stride},"
+                             f" padding={padding}")
+        self.c_in, self.c_out = c_in, c_out
+        self.params["W"] = np.zeros((c_out, c_in, *self.kernel))
+        if bias:
+            self.params["b"] = np.zeros(c_out)
+
+    def forward(self, x: np.ndarray, ctx: Context) -> np.ndarray:
+        if x.ndim != 4 or x.shape[1] != self.c_in:
+            raise ValueError(f"{self.name or 'Conv2d'}: input shape {x.shape}, expected (n, {self.c_in}, h, w)")
+        lp = self.policy(ctx)
+        w = self.q(self.params["W"], "weights", ctx)
+        b = self.q(self.params["b"], "biases", ctx) if "b" in self.params else None
+        kh, kw = self.kernel
+        cols, oh, ow = im2col(x, kh, kw, self.stride, self.padding)
+        y = _product(cols, w.reshape(self.c_out, -1).T, lp.fwd_mac, b)
+        self._x_shape, self._cols, self._w, self._out = x.shape, cols, w, (oh, ow)
+        y = y.reshape(x.shape[0], oh, ow, self.c_out).transpose(0, 3, 1, 2)
+        return self.q(np.ascontiguousarray(y), "preacts", ctx)
+
+    def backward(self, dy: np.ndarray, ctx: Context) -> np.ndarray:
+        lp = self.policy(ctx)
+        n = dy.shape[0]
+        oh, ow = self._out
+        dyc = dy.transpose(0, 2, 3, 1).reshape(n * oh * ow, self.c_out)
+        dw = _product(dyc.T, self._cols, lp.grad_mac).reshape(self.params["W"].shape)
+        self.grads["W"] = self.q(dw, "grads", ctx)
+        if "b" in self.params:
+            self.grads["b"] = self.q(dy.sum(axis=(0, 2, 3)), "grads", ctx)
+        kh, kw = self.kernel
+        if lp.bwd_mac is None:
+            dx = _col2im(dyc @ self._w.reshape(self.c_out, -1), self._x_shape, kh, kw, self.stride, self.padding,
+                         oh, ow)
+        else:
+            dx = self._transposed_conv(dy, lp.bwd_mac)
+        return self.q(dx, "errors", ctx)
+
+    def _transposed_conv(self, dy: np.ndarray, mac: emu.MAC) -> np.ndarray:
+        n, _, h, w = self._x_shape
+        sh, sw = self.stride
+        ph, pw = self.padding
+        kh, kw = self.kernel
+        oh, ow = self._out
+        dil = np.zeros((n, self.c_out, (oh - 1) * sh + 1, (ow - 1) * sw + 1))
+        dil[:, :, ::sh, ::sw] = dy
+        # pad so that every input position (including the rows the forward never reached) gets its sum
+        top, left = kh - 1 - ph, kw - 1 - pw
+        bottom = h + kh - 1 - top - dil.shape[2]
+        right = w + kw - 1 - left - dil.shape[3]
+        pad = [(0, 0), (0, 0), (max(top, 0), max(bottom, 0)), (max(left, 0), max(right, 0))]
+        z = np.pad(dil, pad)
+        z = z[:, :, max(-top, 0):z.shape[2] - max(-bottom, 0), max(-left, 0):z.shape[3] - max(-right, 0)]
+        wt = self._w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)  # (C_in, C_out, kh, kw)
+        return emu.conv2d(z, np.ascontiguousarray(wt), mac)
+
+    def extra_repr(self) -> str:
+        return f"{self.c_in}, {self.c_out}, kernel={self.kernel}, stride={self.stride}, padding={self.padding}"
+
+
+class _Elementwise(Layer):
+    """y = f(x) converted to ``activations``; dx = f'(x) dy converted to ``errors``."""
+
+    def f(self, x: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def df(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def forward(self, x: np.ndarray, ctx: Context) -> np.ndarray:
+        self._x = x
+        self._y = self.f(x)
+        return self.q(self._y, "activations", ctx)
+
+    def backward(self, dy: np.ndarray, ctx: Context) -> np.ndarray:
+        return self.q(self.df(self._x, self._y) * dy, "errors", ctx)
+
+
+class ReLU(_Elementwise):
+    """max(x, 0); derivative 1 for x > 0."""
+
+    def f(self, x: np.ndarray) -> np.ndarray:
+        return np.maximum(x, 0.0)
+
+    def df(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return (x > 0).astype(np.float64)
+
+
+class Tanh(_Elementwise):
+    """tanh(x); derivative 1 - tanh(x)^2."""
+
+    def f(self, x: np.ndarray) -> np.ndarray:
+        return np.tanh(x)
+
+    def df(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return 1.0 - y * y
+
+
+class Sigmoid(_Elementwise):
+    """1 / (1 + exp(-x)); derivative s (1 - s)."""
+
+    def f(self, x: np.ndarray) -> np.ndarray:
+        return 0.5 * (1.0 + np.tanh(0.5 * x))
+
+    def df(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return y * (1.0 - y)
+
+
+class Sign(_Elementwise):
+    """Binarisation sign(x) (+1 for x >= 0) with the straight-through estimator.
+
+    Backward passes dy where |x| <= 1 and 0 elsewhere (Hubara et al.'s
+    "hard tanh" estimator), as binarized networks train.
+    """
+
+    def f(self, x: np.ndarray) -> np.ndarray:
+        return np.where(x >= 0, 1.0, -1.0)
+
+    def df(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return (np.abs(x) <= 1.0).astype(np.float64)
+
+
+class Maxout(Layer):
+    """Maximum over groups of k consecutive features: (n, g*k) -> (n, g) (Goodfellow et al. 2013)."""
+
+    def __init__(self, k: int, name: str = "") -> None:
+        super().__init__(name)
+        if k < 1:
+            raise ValueError(f"Maxout: k={k} must be >= 1")
+        self.k = k
+
+    def forward(self, x: np.ndarray, ctx: Context) -> np.ndarray:
+        if x.ndim != 2 or x.shape[1] % self.k:
+            raise ValueError(f"{self.name or 'Maxout'}: {x.shape[1] if x.ndim == 2 else x.shape} features are"
+                             f" not a multiple of k={self.k}")
+        g = x.reshape(x.shape[0], -1, self.k)
+        self._arg = g.argmax(axis=2)
+        self._shape = x.shape
+        return self.q(np.take_along_axis(g, self._arg[:, :, None], 2)[:, :, 0], "activations", ctx)
+
+    def backward(self, dy: np.ndarray, ctx: Context) -> np.ndarray:
+        dx = np.zeros((self._shape[0], self._shape[1] // self.k, self.k))
+        np.put_along_axis(dx, self._arg[:, :, None], dy[:, :, None], 2)
+        return self.q(dx.reshape(self._shape), "errors", ctx)
+
+    def extra_repr(self) -> str:
+        return f"k={self.k}"
+
+
+class _Pool(Layer):
+    def __init__(self, kernel: Any = 2, stride: Any = None, name: str = "") -> None:
+        super().__init__(name)
+        self.kernel = _pair(kernel)
+        self.stride = _pair(stride) if stride is not None else self.kernel
+        if min(self.kernel) < 1 or min(self.stride) < 1:
+            raise ValueError(f"{type(self).__name__}: kernel={kernel} and stride={stride} must be >= 1")
+
+    def _patches(self, x: np.ndarray) -> np.ndarray:
+        if x.ndim != 4:
+            raise ValueError(f"{self.name or type(self).__name__}: input shape {x.shape}, expected NCHW")
+        n, c, h, w = x.shape
+        kh, kw = self.kernel
+        cols, oh, ow = im2col(x.reshape(n * c, 1, h, w), kh, kw, self.stride, (0, 0))
+        self._shape, self._out = x.shape, (oh, ow)
+        return cols  # (n*c*oh*ow, kh*kw)
+
+    def _back(self, dcols: np.ndarray) -> np.ndarray:
+        n, c, h, w = self._shape
+        oh, ow = self._out
+        kh, kw = self.kernel
+        return _col2im(dcols, (n * c, 1, h, w), kh, kw, self.stride, (0, 0), oh, ow).reshape(self._shape)
+
+    def _out_shape(self) -> tuple[int, int, int, int]:
+        n, c, _, _ = self._shape
+        return (n, c, *self._out)
+
+    def extra_repr(self) -> str:
+        return f"kernel={self.kernel}, stride={self.stride}"
+
+
+class MaxPool2d(_Pool):
+    """Maximum over kh x kw windows (first maximum on ties)."""
+
+    def forward(self, x: np.ndarray, ctx: Context) -> np.ndarray:
+        cols = self._patches(x)
+        self._arg = cols.argmax(axis=1)
+        self._ncols = cols.shape
+        y = cols[np.arange(cols.shape[0]), self._arg].reshape(self._out_shape())
+        return self.q(y, "activations", ctx)
+
+    def backward(self, dy: np.ndarray, ctx: Context) -> np.ndarray:
+        d = np.zeros(self._ncols)
+        d[np.arange(d.shape[0]), self._arg] = dy.reshape(-1)
+        return self.q(self._back(d), "errors", ctx)
+
+
+class AvgPool2d(_Pool):
+    """Mean over kh x kw windows."""
+
+    def forward(self, x: np.ndarray, ctx: Context) -> np.ndarray:
+        cols = self._patches(x)
+        self._ncols = cols.shape
+        return self.q(cols.mean(axis=1).reshape(self._out_shape()), "activations", ctx)
+
+    def backward(self, dy: np.ndarray, ctx: Context) -> np.ndarray:
+        d = np.repeat(dy.reshape(-1, 1) / self._ncols[1], self._ncols[1], axis=1)
+        return self.q(self._back(d), "errors", ctx)
+
+
+class Flatten(Layer):
+    """(n, ...) -> (n, prod(...)); no conversion."""
+
+    def forward(self, x: np.ndarray, ctx: Context) -> np.ndarray:
+        self._shape = x.shape
+        return x.reshape(x.shape[0], -1)
+
+    def backward(self, dy: np.ndarray, ctx: Context) -> np.ndarray:
+        return dy.reshape(self._shape)
+
+
+class Dropout(Layer):
+    """Inverted dropout: in training, zero each value with probability p and scale the rest by 1/(1-p)."""
+
+    def __init__(self, p: float = 0.5, name: str = "") -> None:
+        super().__init__(name)
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"Dropout: p={p!r} outside the allowed range [0, 1)")
+        self.p = p
+
+    def forward(self, x: np.ndarray, ctx: Context) -> np.ndarray:
+        if not ctx.training or self.p == 0.0:
+            self._mask = None
+            return x
+        rng = ctx.rng if ctx.rng is not None else np.random.default_rng(0)
+        self._mask = (rng.random(x.shape) >= self.p) / (1.0 - self.p)
+        return self.q(x * self._mask, "activations", ctx)
+
+    def backward(self, dy: np.ndarray, ctx: Context) -> np.ndarray:
+        return dy if self._mask is None else self.q(dy * self._mask, "errors", ctx)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+class BatchNorm(Layer):
+    """Batch normalisation over the batch (and spatial axes for NCHW), with running statistics.
+
+    Training: y = gamma (x - mean_B) / sqrt(var_B + eps) + beta and running
+    averages with ``momentum``; evaluation uses the running statistics. The
+    normalisation runs in float64; gamma and beta are converted to the
+    ``weights``/``biases`` roles and y to ``activations``.
+    """
+
+    def __init__(self, n: int, eps: float = 1e-5, momentum: float = 0.1, name: str = "") -> None:
+        super().__init__(name)
+        self.params["gamma"] = np.ones(n)
+        self.params["beta"] = np.zeros(n)
+        self.running_mean = np.zeros(n)
+        self.running_var = np.ones(n)
+        self.eps, self.momentum, self.n = eps, momentum, n
+
+    def _axes(self, x: np.ndarray) -> tuple[int, ...]:
+        if x.ndim == 2 and x.shape[1] == self.n:
+            return (0,)
+        if x.ndim == 4 and x.shape[1] == self.n:
+            return (0, 2, 3)
+        raise ValueError(f"{self.name or 'BatchNorm'}: input shape {x.shape} has no axis of {self.n} features")
+
+    def _view(self, v: np.ndarray, x: np.ndarray) -> np.ndarray:
+        return v.reshape(1, -1, 1, 1) if x.ndim == 4 else v
+
+    def forward(self, x: np.ndarray, ctx: Context) -> np.ndarray:
+        axes = self._axes(x)
+        if ctx.training:
+            mean, var = x.mean(axis=axes), x.var(axis=axes)
+            m = self.momentum
+            count = x.size // self.n
+            self.running_mean = (1 - m) * self.running_mean + m * mean
+            self.running_var = (1 - m) * self.running_var + m * var * count / max(count - 1, 1)
+        else:
+            mean, var = self.running_mean, self.running_var
+        self._inv = 1.0 / np.sqrt(var + self.eps)
+        self._xhat = (x - self._view(mean, x)) * self._view(self._inv, x)
+        self._axes_used = axes
+        g = self.q(self.params["gamma"], "weights", ctx)
+        b = self.q(self.params["beta"], "biases", ctx)
+        self._g = g
+        return self.q(self._xhat * self._view(g, x) + self._view(b, x), "activations", ctx)
+
+    def backward(self, dy: np.ndarray, ctx: Context) -> np.ndarray:
+        axes = self._axes_used
+        self.grads["gamma"] = self.q((dy * self._xhat).sum(axis=axes), "grads", ctx)
+        self.grads["beta"] = self.q(dy.sum(axis=axes), "grads", ctx)
+        m = dy.size // self.n
+        dxhat = dy * self._view(self._g, dy)
+        dx = (self._view(self._inv, dy) / m) * (
+            m * dxhat - self._view(dxhat.sum(axis=axes), dy)
+            - self._xhat * self._view((dxhat * self._xhat).sum(axis=axes), dy))
+        return self.q(dx, "errors", ctx)
+
+    def extra_repr(self) -> str:
+        return f"{self.n}"
+
+
+class Sequential(Layer):
+    """Layers applied in order."""
+
+    def __init__(self, *layers: Layer, name: str = "") -> None:
+        super().__init__(name)
+        self.children = list(layers)
+
+    def forward(self, x: np.ndarray, ctx: Context) -> np.ndarray:
+        for layer in self.children:
+            x = layer.forward(x, ctx)
+        return x
+
+    def backward(self, dy: np.ndarray, ctx: Context) -> np.ndarray:
+        for layer in reversed(self.children):
+            dy = layer.backward(dy, ctx)
+        return dy
+
+    def layers(self) -> list[Layer]:
+        out: list[Layer] = []
+        for layer in self.children:
+            out += layer.layers()
+        return out
+
+    def __repr__(self) -> str:
+        return "Sequential(\n" + "\n".join(f"  {c.name}: {c!r}" for c in self.children) + "\n)"
+
+
+class Residual(Layer):
+    """y = F(x) + shortcut(x): the residual block of He et al. 2016.
+
+    ``shortcut`` is None for the identity or a layer (e.g. a 1x1 Conv2d) when
+    shapes change. The sum is converted to this block's ``activations`` role.
+    """
+
+    def __init__(self, body: Sequential, shortcut: Layer | None = None, name: str = "") -> None:
+        super().__init__(name)
+        self.body = body
+        self.shortcut = shortcut
+
+    def forward(self, x: np.ndarray, ctx: Context) -> np.ndarray:
+        s = x if self.shortcut is None else self.shortcut.forward(x, ctx)
+        return self.q(self.body.forward(x, ctx) + s, "activations", ctx)
+
+    def backward(self, dy: np.ndarray, ctx: Context) -> np.ndarray:
+        dx = self.body.backward(dy, ctx)
+        ds = dy if self.shortcut is None else self.shortcut.backward(dy, ctx)
+        return self.q(dx + ds, "errors", ctx)
+
+    def layers(self) -> list[Layer]:
+        return [self, *self.body.layers(), *([] if self.shortcut is None else self.shortcut.layers())]
+
+    def __repr__(self) -> str:
+        return f"Residual(body={self.body!r}, shortcut={self.shortcut!r})"
+
+
+def name_layers(root: Layer) -> None:
+    """Give every unnamed layer of a tree a unique name ``<type><index>`` (conv1, relu2, ...)."""
+    counts: dict[str, int] = {}
+    seen = {layer.name for layer in root.layers() if layer.name}
+    for layer in root.layers():
+        if layer.name:
+            continue
+        t = type(layer).__name__.lower()
+        while True:
+            counts[t] = counts.get(t, 0) + 1
+            candidate = f"{t}{counts[t]}"
+            if candidate not in seen:
+                break
+        layer.name = candidate
+        seen.add(candidate)

@@ -1,0 +1,55 @@
+"""Losses: value and gradient with respect to the network output, in float64.
+
+Each returns (mean loss over the batch, d loss / d output). Labels are class
+indices (n,). Imports numpy only.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["LOSSES", "cross_entropy", "mse", "square_hinge"]
+
+
+def _onehot(y: np.ndarray, k: int) -> np.ndarray:
+    out = np.zeros((y.shape[0], k))
+    out[np.arange(y.shape[0]), y] = 1.0
+    return out
+
+
+def _check(z: np.ndarray, y: np.ndarray, name: str) -> None:
+    if z.ndim != 2 or y.shape != (z.shape[0],):
+        raise ValueError(f"{name}: outputs {z.shape} and labels {y.shape} do not match (need (n, k) and (n,))")
+    if y.size and (y.min() < 0 or y.max() >= z.shape[1]):
+        raise ValueError(f"{name}: labels outside [0, {z.shape[1] - 1}]")
+
+
+def cross_entropy(z: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+    """Softmax cross-entropy: mean(-log softmax(z)[y]); gradient (softmax(z) - onehot(y)) / n."""
+    _check(z, y, "cross_entropy")
+    s = z - z.max(axis=1, keepdims=True)
+    logp = s - np.log(np.exp(s).sum(axis=1, keepdims=True))
+    n = z.shape[0]
+    loss = -logp[np.arange(n), y].mean()
+    return float(loss), (np.exp(logp) - _onehot(y, z.shape[1])) / n
+
+
+def mse(z: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+    """Mean squared error against one-hot targets: mean over the batch of sum_k (z - t)^2 / 2."""
+    _check(z, y, "mse")
+    d = z - _onehot(y, z.shape[1])
+    n = z.shape[0]
+    return float(0.5 * (d * d).sum() / n), d / n
+
+
+def square_hinge(z: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+    """Square hinge loss with targets t in {-1, +1} (BinaryConnect): mean_n sum_k max(0, 1 - t z)^2."""
+    _check(z, y, "square_hinge")
+    t = 2.0 * _onehot(y, z.shape[1]) - 1.0
+    m = np.maximum(0.0, 1.0 - t * z)
+    n = z.shape[0]
+    return float((m * m).sum() / n), -2.0 * t * m / n
+
+
+#: Losses by name.
+LOSSES = {"cross_entropy": cross_entropy, "mse": mse, "square_hinge": square_hinge}

@@ -1,0 +1,209 @@
+"""Models: a named tree of layers with a loss, and builders for MLPs, LeNet-5 and a small ResNet.
+
+A `Model` owns a root `Sequential`, initialises its parameters from a seed,
+names every layer uniquely (so a `PrecisionPolicy` can address it), and
+prints each layer with the formats a policy gives it. Models are built from
+readable Python specs (`from_spec`) or the builders. Imports numpy and the
+other `nets` modules.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from . import init as inits
+from .layers import (
+    AvgPool2d, BatchNorm, Context, Conv2d, Dropout, Flatten, Layer, Linear, MaxPool2d, Maxout, ReLU, Residual,
+    Sequential, Sigmoid, Sign, Tanh, name_layers,
+)
+from .losses import LOSSES
+from .policy import PrecisionPolicy
+
+__all__ = ["Model", "from_spec", "lenet5", "mlp", "resnet_small"]
+
+ACTIVATIONS = {"relu": ReLU, "tanh": Tanh, "sigmoid": Sigmoid, "sign": Sign}
+
+
+class Model:
+    """A network: a root `Sequential`, a loss, and seeded initial parameters.
+
+    Args:
+        root: the layers.
+        loss: ``cross_entropy``, ``mse`` or ``square_hinge``.
+        init: initialisation of weights (``glorot``, ``he``, ``orthonormal``,
+            ``sparse``, ``glorot_normal``); biases start at 0.
+        seed: seed of the initialisation.
+    """
+
+    def __init__(self, root: Sequential, loss: str = "cross_entropy", init: str = "glorot", seed: int = 0) -> None:
+        if loss not in LOSSES:
+            raise ValueError(f"Model: loss={loss!r} is not one of {', '.join(LOSSES)}")
+        if init not in inits.INITS:
+            raise ValueError(f"Model: init={init!r} is not one of {', '.join(inits.INITS)}")
+        self.root = root
+        self.loss_name = loss
+        self.loss = LOSSES[loss]
+        name_layers(root)
+        names = [layer.name for layer in root.layers()]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"Model: layer names must be unique; repeated: {', '.join(sorted(dup))}")
+        rng = np.random.default_rng(seed)
+        for layer in self.layers():
+            if "W" in layer.params:
+                layer.params["W"] = inits.INITS[init](layer.params["W"].shape, rng)
+
+    def layers(self) -> list[Layer]:
+        """Every layer, in forward order."""
+        return self.root.layers()
+
+    def parameters(self) -> list[tuple[Layer, str]]:
+        """(layer, parameter name) for every parameter."""
+        return [(layer, k) for layer in self.layers() for k in layer.params]
+
+    def n_parameters(self) -> int:
+        """Number of scalar parameters."""
+        return int(sum(layer.params[k].size for layer, k in self.parameters()))
+
+    def get_flat(self) -> np.ndarray:
+        """All parameters as one vector (for the full-batch optimisers)."""
+        return np.concatenate([layer.params[k].ravel() for layer, k in self.parameters()])
+
+    def set_flat(self, v: np.ndarray) -> None:
+        """Set all parameters from one vector."""
+        i = 0
+        for layer, k in self.parameters():
+            n = layer.params[k].size
+            layer.params[k] = v[i:i + n].reshape(layer.params[k].shape).copy()
+            i += n
+
+    def grads_flat(self) -> np.ndarray:
+        """All gradients of the last backward pass as one vector."""
+        return np.concatenate([layer.grads[k].ravel() for layer, k in self.parameters()])
+
+    def forward(self, x: np.ndarray, ctx: Context) -> np.ndarray:
+        """The network output; the input is first converted to the first layer's ``activations`` role."""
+        first = self.layers()[0]
+        return self.root.forward(first.q(np.asarray(x, np.float64), "activations", ctx), ctx)
+
+    def loss_and_grad(self, x: np.ndarray, y: np.ndarray, ctx: Context) -> tuple[float, np.ndarray]:
+        """Forward, loss, backward: returns the loss and the output (the gradients are in the layers)."""
+        z = self.forward(x, ctx)
+        loss, dz = self.loss(z, y)
+        self.root.backward(dz, ctx)
+        return loss, z
+
+    def predict(self, x: np.ndarray, ctx: Context, batch_size: int = 512) -> np.ndarray:
+        """Class indices predicted for x (evaluation mode)."""
+        out = [self.forward(x[i:i + batch_size], ctx).argmax(axis=1) for i in range(0, len(x), batch_size)]
+        return np.concatenate(out) if out else np.zeros(0, np.int64)
+
+    def describe(self, policy: PrecisionPolicy | None = None) -> str:
+        """One line per layer: name, layer, and the formats ``policy`` gives it."""
+        lines = [f"Model ({self.n_parameters():,} parameters, loss {self.loss_name})"]
+        for layer in self.layers():
+            fmt = "" if policy is None else f"  [{policy.for_layer(layer.name).describe()}]"
+            lines.append(f"  {layer.name:<14} {layer!r}{fmt}")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return self.describe()
+
+
+def mlp(sizes: list[int], activation: str = "relu", *, dropout: float = 0.0, batchnorm: bool = False,
+        maxout: int = 1, loss: str = "cross_entropy", init: str = "glorot", seed: int = 0) -> Model:
+    """A multilayer perceptron: Linear layers of the given sizes with an activation between them.
+
+    ``maxout=k`` replaces the activation by Maxout over groups of k (the
+    Linear layers then have k times as many outputs).
+
+    >>> m = mlp([64, 100, 10], seed=0)
+    >>> [layer.name for layer in m.layers()]
+    ['linear1', 'relu1', 'linear2']
+    """
+    if len(sizes) < 2 or any(s < 1 for s in sizes):
+        raise ValueError(f"mlp: sizes={sizes!r} needs at least an input and an output size, all >= 1")
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"mlp: activation={activation!r} is not one of {', '.join(ACTIVATIONS)}")
+    layers: list[Layer] = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+        last = i == len(sizes) - 2
+        layers.append(Linear(a, b * (maxout if not last else 1)))
+        if last:
+            break
+        if batchnorm:
+            layers.append(BatchNorm(b * maxout))
+        layers.append(Maxout(maxout) if maxout > 1 else ACTIVATIONS[activation]())
+        if dropout:
+            layers.append(Dropout(dropout))
+    return Model(Sequential(*layers), loss=loss, init=init, seed=seed)
+
+
+def lenet5(input_shape: tuple[int, int, int] = (1, 28, 28), n_classes: int = 10, *, activation: str = "relu",
+           pool: str = "max", loss: str = "cross_entropy", init: str = "glorot", seed: int = 0,
+           channels: tuple[int, int] = (6, 16), hidden: tuple[int, int] = (120, 84)) -> Model:
+    """A LeNet-5-style CNN: conv 5x5 (padding 2) - pool - conv 5x5 - pool - dense - dense - output.
+
+    For small inputs (the 8x8 digits) the kernels shrink to 3x3 and the second
+    pooling is left out, so the layer structure stays the same.
+    """
+    c, h, w = input_shape
+    small = min(h, w) < 16
+    k = 3 if small else 5
+    act = ACTIVATIONS[activation]
+    Pool = MaxPool2d if pool == "max" else AvgPool2d
+    layers: list[Layer] = [Conv2d(c, channels[0], k, padding=k // 2), act(), Pool(2)]
+    h2, w2 = h // 2, w // 2
+    layers += [Conv2d(channels[0], channels[1], k), act()]
+    h3, w3 = h2 - k + 1, w2 - k + 1
+    if not small:
+        layers.append(Pool(2))
+        h3, w3 = h3 // 2, w3 // 2
+    if h3 < 1 or w3 < 1:
+        raise ValueError(f"lenet5: input_shape={input_shape} is too small for two convolutions")
+    layers += [Flatten(), Linear(channels[1] * h3 * w3, hidden[0]), act(), Linear(hidden[0], hidden[1]), act(),
+               Linear(hidden[1], n_classes)]
+    return Model(Sequential(*layers), loss=loss, init=init, seed=seed)
+
+
+def resnet_small(input_shape: tuple[int, int, int] = (1, 8, 8), n_classes: int = 10, *, width: int = 8,
+                 blocks: int = 2, loss: str = "cross_entropy", init: str = "he", seed: int = 0) -> Model:
+    """A small residual network: conv - [conv-BN-ReLU-conv-BN + identity, ReLU] x blocks - pool - dense."""
+    c, h, w = input_shape
+    layers: list[Layer] = [Conv2d(c, width, 3, padding=1), BatchNorm(width), ReLU()]
+    for _ in range(blocks):
+        body = Sequential(Conv2d(width, width, 3, padding=1), BatchNorm(width), ReLU(),
+                          Conv2d(width, width, 3, padding=1), BatchNorm(width))
+        layers += [Residual(body), ReLU()]
+    layers += [AvgPool2d(2), Flatten(), Linear(width * (h // 2) * (w // 2), n_classes)]
+    return Model(Sequential(*layers), loss=loss, init=init, seed=seed)
+
+
+_SPEC_LAYERS: dict[str, Any] = {
+    "linear": Linear, "conv2d": Conv2d, "maxpool2d": MaxPool2d, "avgpool2d": AvgPool2d, "relu": ReLU,
+    "tanh": Tanh, "sigmoid": Sigmoid, "sign": Sign, "maxout": Maxout, "flatten": Flatten, "dropout": Dropout,
+    "batchnorm": BatchNorm,
+}
+
+
+def from_spec(spec: list[Any], *, loss: str = "cross_entropy", init: str = "glorot", seed: int = 0) -> Model:
+    """A model from a readable spec: a list of ``(kind, *args)`` tuples or ``{"kind": ..., **kwargs}`` dicts.
+
+    >>> m = from_spec([("linear", 64, 32), ("relu",), ("linear", 32, 10)])
+    >>> len(m.layers())
+    3
+    """
+    layers: list[Layer] = []
+    for item in spec:
+        if isinstance(item, dict):
+            kw = dict(item)
+            kind, args = kw.pop("kind"), ()
+        else:
+            kind, *args_list = item
+            args, kw = tuple(args_list), {}
+        if kind not in _SPEC_LAYERS:
+            raise ValueError(f"from_spec: unknown layer kind {kind!r}; known: {', '.join(_SPEC_LAYERS)}")
+        layers.append(_SPEC_LAYERS[kind](*args, **kw))
+    return Model(Sequential(*layers), loss=loss, init=init, seed=seed)

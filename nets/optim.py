@@ -1,0 +1,148 @@
+"""Optimisers and schedules; every update is stored in the ``master`` role's format.
+
+`SGD` (momentum with a schedule, per-layer weight decay, learning-rate
+schedules) and `Adam` compute an update in float64 from the gradients the
+layers left (already in the ``grads`` role), then store the new weights
+converted to the layer's ``master`` role: with a narrow master format and
+round-to-nearest, small updates round away (the effect Gupta et al. 2015
+show), which the optimiser counts. Weights whose propagation role is binary
+or ternary are clipped to [-1, 1] after the update, as BinaryConnect does.
+Imports numpy and `nets` modules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from emu import BinaryFormat, TernaryFormat
+
+__all__ = ["SGD", "Adam", "UpdateCounts", "constant", "exponential", "linear_momentum", "steps"]
+
+Schedule = Callable[[int], float]
+
+
+def constant(value: float) -> Schedule:
+    """value at every epoch."""
+    return lambda epoch: value
+
+
+def exponential(value: float, decay: float) -> Schedule:
+    """value * decay^epoch."""
+    return lambda epoch: value * decay**epoch
+
+
+def steps(value: float, milestones: list[int], gamma: float = 0.1) -> Schedule:
+    """value times gamma for every milestone epoch already reached."""
+    ms = sorted(milestones)
+    return lambda epoch: value * gamma ** sum(epoch >= m for m in ms)
+
+
+def linear_momentum(mu0: float = 0.5, step: float = 0.049, mu_max: float = 0.99) -> Schedule:
+    """mu_t = min(mu0 + step * t, mu_max): the momentum schedule of the precision study."""
+    return lambda epoch: min(mu0 + step * epoch, mu_max)
+
+
+def _schedule(v: float | Schedule) -> Schedule:
+    return v if callable(v) else constant(float(v))
+
+
+@dataclass
+class UpdateCounts:
+    """How many weight updates were attempted and how many left the stored weight unchanged."""
+
+    attempted: int = 0
+    zeroed: int = 0
+
+    @property
+    def zeroed_share(self) -> float:
+        """zeroed / attempted (0 when nothing was attempted)."""
+        return self.zeroed / self.attempted if self.attempted else 0.0
+
+
+@dataclass
+class _Optimizer:
+    lr: float | Schedule = 0.1
+    weight_decay: float | dict[str, float] = 0.0
+    counts: UpdateCounts = field(default_factory=UpdateCounts)
+    epoch: int = 0
+    state: dict[tuple[str, str], Any] = field(default_factory=dict)
+
+    def _decay(self, layer_name: str, pname: str) -> float:
+        if pname not in ("W",):
+            return 0.0
+        if isinstance(self.weight_decay, dict):
+            return float(self.weight_decay.get(layer_name, 0.0))
+        return float(self.weight_decay)
+
+    def delta(self, key: tuple[str, str], g: np.ndarray, w: np.ndarray) -> np.ndarray:  # pragma: no cover
+        raise NotImplementedError
+
+    def step(self, model: Any, ctx: Any) -> None:
+        """Update every parameter from its gradient and store it in the master format."""
+        for layer, pname in model.parameters():
+            w = layer.params[pname]
+            g = layer.grads[pname]
+            decay = self._decay(layer.name, pname)
+            if decay:
+                g = g + decay * w
+            d = self.delta((layer.name, pname), g, w)
+            lp = ctx.policy.for_layer(layer.name)
+            new = ctx.quant(w + d, lp.master, layer.name, "master")
+            if pname == "W" and isinstance(ctx.quant.format_of(lp.weights, layer.name, "weights"),
+                                           (BinaryFormat, TernaryFormat)):
+                new = np.clip(new, -1.0, 1.0)
+            moving = d != 0
+            self.counts.attempted += int(np.count_nonzero(moving))
+            self.counts.zeroed += int(np.count_nonzero(moving & (new == w)))
+            layer.params[pname] = new
+
+
+@dataclass
+class SGD(_Optimizer):
+    """Stochastic gradient descent with momentum: v = mu v - lr g; w = Q_master(w + v).
+
+    ``lr`` and ``momentum`` are numbers or schedules (functions of the epoch,
+    e.g. `linear_momentum`); ``weight_decay`` is a number or a dict by layer.
+    """
+
+    momentum: float | Schedule = 0.0
+
+    def delta(self, key: tuple[str, str], g: np.ndarray, w: np.ndarray) -> np.ndarray:
+        lr = _schedule(self.lr)(self.epoch)
+        mu = _schedule(self.momentum)(self.epoch)
+        if mu == 0.0:
+            return -lr * g
+        v = self.state.get(key)
+        v = -lr * g if v is None else mu * v - lr * g
+        self.state[key] = v
+        return v
+
+    def describe(self) -> str:
+        return f"SGD(lr={_schedule(self.lr)(self.epoch):g}, momentum={_schedule(self.momentum)(self.epoch):g})"
+
+
+@dataclass
+class Adam(_Optimizer):
+    """Adam (Kingma and Ba 2015) with bias correction; the step goes through the master format."""
+
+    lr: float | Schedule = 1e-3
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-8
+
+    def delta(self, key: tuple[str, str], g: np.ndarray, w: np.ndarray) -> np.ndarray:
+        m, v, t = self.state.get(key, (np.zeros_like(g), np.zeros_like(g), 0))
+        t += 1
+        m = self.beta1 * m + (1 - self.beta1) * g
+        v = self.beta2 * v + (1 - self.beta2) * g * g
+        self.state[key] = (m, v, t)
+        mh = m / (1 - self.beta1**t)
+        vh = v / (1 - self.beta2**t)
+        return -_schedule(self.lr)(self.epoch) * mh / (np.sqrt(vh) + self.eps)
+
+    def describe(self) -> str:
+        return f"Adam(lr={_schedule(self.lr)(self.epoch):g})"

@@ -1,0 +1,268 @@
+"""Precision policies: which format, rounding and datapath each tensor role uses, per layer.
+
+A network's arithmetic is described by roles (Gupta et al. 2015; Courbariaux
+et al. 2014): ``weights`` and ``biases`` as used in propagation, ``activations``
+(layer outputs), ``preacts`` (the MAC outputs), ``errors`` (back-propagated
+gradients of the outputs), ``grads`` (weight and bias gradients) and
+``master`` (the stored weights that receive updates, possibly wider than the
+propagated ones). Each role has a `RoleFormat`: an `emu` format (or None for
+float64), a rounding and an overflow mode, or a `DynamicFixed` group whose
+radix point moves during training (NUMERICS.md section 7). Three `emu.MAC`
+datapaths (or None for float64 products) compute the forward product, the
+error back-propagation product and the weight-gradient product.
+
+`PrecisionPolicy` holds a default `LayerPolicy` and per-layer overrides (by
+layer name). Imports `emu` only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import emu
+from emu import MAC, Overflow, Rounding
+
+__all__ = ["ROLES", "DynamicFixed", "LayerPolicy", "PrecisionPolicy", "RoleFormat", "POLICY_PRESETS"]
+
+#: The tensor roles a policy names.
+ROLES = ("weights", "biases", "activations", "preacts", "errors", "grads", "master")
+
+
+@dataclass(frozen=True)
+class DynamicFixed:
+    """Dynamic fixed point (Courbariaux et al. 2014; NUMERICS.md section 7).
+
+    A group of values shares one word length and one radix point. Every
+    ``period`` conversions of the group, if the share of its values that
+    overflowed since the last update exceeds ``max_overflow_rate`` the
+    fraction length FL decreases by one; else, if doubling the values would
+    still keep the overflow rate under the maximum, FL increases by one.
+
+    Args:
+        word_bits: WL, the word length including the sign bit (2..62).
+        max_overflow_rate: the overflow share tolerated (default 1e-4).
+        period: conversions between radix-point updates (default 1).
+        init_frac_bits: FL to start from (default: WL - 4, i.e. range [-8, 8)).
+    """
+
+    word_bits: int
+    max_overflow_rate: float = 1e-4
+    period: int = 1
+    init_frac_bits: int | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.word_bits, bool) or not isinstance(self.word_bits, int) or not 2 <= self.word_bits <= 62:
+            raise ValueError(f"DynamicFixed: word_bits={self.word_bits!r} outside the allowed range [2, 62]")
+        if not 0.0 <= self.max_overflow_rate < 1.0:
+            raise ValueError(f"DynamicFixed: max_overflow_rate={self.max_overflow_rate!r} outside [0, 1)")
+        if isinstance(self.period, bool) or not isinstance(self.period, int) or self.period < 1:
+            raise ValueError(f"DynamicFixed: period={self.period!r} must be an int >= 1")
+        if self.init_frac_bits is None:
+            object.__setattr__(self, "init_frac_bits", self.word_bits - 4)
+
+    def __str__(self) -> str:
+        return f"dfx<{self.word_bits}>"
+
+
+@dataclass(frozen=True)
+class RoleFormat:
+    """The format of one role: an emu format (None: float64), rounding, overflow.
+
+    >>> str(RoleFormat.parse("fx<4,12>", rounding="stochastic"))
+    'fx<4,12>/stochastic'
+    """
+
+    fmt: Any = None
+    rounding: Rounding = Rounding.NEAREST_EVEN
+    overflow: Overflow | None = None
+
+    def __post_init__(self) -> None:
+        if self.fmt is not None and not isinstance(self.fmt, DynamicFixed):
+            object.__setattr__(self, "fmt", emu.get_format(self.fmt))
+        object.__setattr__(self, "rounding", emu.modes.parse_rounding(self.rounding, "RoleFormat"))
+        if self.overflow is not None:
+            object.__setattr__(self, "overflow", emu.modes.parse_overflow(self.overflow, "RoleFormat"))
+
+    @classmethod
+    def parse(cls, value: Any, rounding: Any = Rounding.NEAREST_EVEN, overflow: Any = None) -> RoleFormat:
+        """A RoleFormat from a RoleFormat, a format (or name), a DynamicFixed or None."""
+        if isinstance(value, RoleFormat):
+            return value
+        if isinstance(value, str) and value.startswith("dfx<") and value.endswith(">"):
+            return cls(DynamicFixed(int(value[4:-1])), rounding, overflow)
+        return cls(value, rounding, overflow)
+
+    @property
+    def is_float64(self) -> bool:
+        """No conversion: the role keeps float64 values."""
+        return self.fmt is None
+
+    def __str__(self) -> str:
+        if self.fmt is None:
+            return "float64"
+        s = str(self.fmt)
+        if self.rounding != Rounding.NEAREST_EVEN:
+            s += f"/{self.rounding}"
+        if self.overflow is not None:
+            s += f"/{self.overflow}"
+        return s
+
+
+def _role(value: Any) -> RoleFormat:
+    return RoleFormat.parse(value)
+
+
+def _mac(value: Any) -> MAC | None:
+    if value is None or isinstance(value, MAC):
+        return value
+    if isinstance(value, str):
+        return emu.mac_preset(value)
+    if isinstance(value, dict):
+        return MAC(**value)
+    raise TypeError(f"LayerPolicy: a datapath must be a MAC, a preset name, a dict or None, not {value!r}")
+
+
+@dataclass(frozen=True)
+class LayerPolicy:
+    """Formats of every role and the three datapaths of one layer.
+
+    ``fwd_mac`` computes preacts = x @ W, ``bwd_mac`` errors = delta @ W^T,
+    ``grad_mac`` dW = x^T @ delta; None means float64 products (then the
+    result is rounded to the role format). A MAC's operand formats should
+    match the roles it consumes (the values are converted to them anyway).
+    """
+
+    weights: RoleFormat = field(default_factory=RoleFormat)
+    biases: RoleFormat = field(default_factory=RoleFormat)
+    activations: RoleFormat = field(default_factory=RoleFormat)
+    preacts: RoleFormat = field(default_factory=RoleFormat)
+    errors: RoleFormat = field(default_factory=RoleFormat)
+    grads: RoleFormat = field(default_factory=RoleFormat)
+    master: RoleFormat = field(default_factory=RoleFormat)
+    fwd_mac: Any = None
+    bwd_mac: Any = None
+    grad_mac: Any = None
+
+    def __post_init__(self) -> None:
+        for r in ROLES:
+            object.__setattr__(self, r, _role(getattr(self, r)))
+        for m in ("fwd_mac", "bwd_mac", "grad_mac"):
+            object.__setattr__(self, m, _mac(getattr(self, m)))
+
+    def with_roles(self, **roles: Any) -> LayerPolicy:
+        """A copy with some roles (or datapaths) replaced."""
+        return replace(self, **roles)
+
+    @property
+    def is_float64(self) -> bool:
+        """Every role float64 and every product float64."""
+        return all(getattr(self, r).is_float64 for r in ROLES) and not (self.fwd_mac or self.bwd_mac or self.grad_mac)
+
+    def describe(self) -> str:
+        """Short text: the roles that are not float64, and the datapaths."""
+        parts = [f"{r}={getattr(self, r)}" for r in ROLES if not getattr(self, r).is_float64]
+        parts += [f"{m}=[{getattr(self, m)}]" for m in ("fwd_mac", "bwd_mac", "grad_mac") if getattr(self, m)]
+        return ", ".join(parts) or "float64"
+
+
+@dataclass(frozen=True)
+class PrecisionPolicy:
+    """A default `LayerPolicy` and per-layer overrides by layer name.
+
+    >>> p = PrecisionPolicy.uniform("fx<4,6>", rounding="stochastic")
+    >>> str(p.for_layer("fc1").weights)
+    'fx<4,6>/stochastic'
+    """
+
+    default: LayerPolicy = field(default_factory=LayerPolicy)
+    layers: dict[str, LayerPolicy] = field(default_factory=dict)
+    name: str = "custom"
+
+    def for_layer(self, name: str) -> LayerPolicy:
+        """The policy of the layer called ``name``."""
+        return self.layers.get(name, self.default)
+
+    @classmethod
+    def float64(cls) -> PrecisionPolicy:
+        """Every role and product in float64 (the baseline)."""
+        return cls(name="float64")
+
+    @classmethod
+    def uniform(cls, fmt: Any, rounding: Any = "nearest_even", overflow: Any = None, *,
+                master: Any = None, master_rounding: Any = None) -> PrecisionPolicy:
+        """Every role in one format (products in float64, rounded to the role formats).
+
+        ``master`` gives the stored weights a different (wider) format, with
+        ``master_rounding`` (default: ``rounding``).
+        """
+        r = RoleFormat.parse(fmt, rounding, overflow)
+        m = r if master is None else RoleFormat.parse(master, master_rounding or rounding, overflow)
+        lp = LayerPolicy(**{role: r for role in ROLES if role != "master"}, master=m)
+        return cls(lp, name=f"uniform {r}" + (f", master {m}" if master is not None else ""))
+
+    def with_layer(self, name: str, policy: LayerPolicy) -> PrecisionPolicy:
+        """A copy with one layer's policy set."""
+        return replace(self, layers={**self.layers, name: policy})
+
+    @classmethod
+    def preset(cls, name: str) -> PrecisionPolicy:
+        """A named policy reproducing a paper's setting (see `POLICY_PRESETS`)."""
+        key = " ".join(name.split()).lower()
+        if key not in POLICY_PRESETS:
+            raise ValueError(f"PrecisionPolicy.preset: name={name!r} is not a preset; presets: "
+                             + ", ".join(POLICY_PRESETS))
+        return POLICY_PRESETS[key]()
+
+    def describe(self) -> str:
+        """The policy as text: its default and its overrides."""
+        lines = [f"{self.name}: {self.default.describe()}"]
+        lines += [f"  {k}: {v.describe()}" for k, v in self.layers.items()]
+        return "\n".join(lines)
+
+
+def _binary(stochastic: bool) -> PrecisionPolicy:
+    # BinaryConnect (Courbariaux et al. 2015): binary weights in propagation, float master weights
+    w = RoleFormat(emu.BinaryFormat(stochastic=stochastic))
+    return PrecisionPolicy(LayerPolicy(weights=w), name=f"binaryconnect {'stochastic' if stochastic else 'det'}")
+
+
+def _binarized() -> PrecisionPolicy:
+    # binarized networks: binary weights and activations (Sign layers with the straight-through estimator)
+    lp = LayerPolicy(weights=RoleFormat(emu.BinaryFormat()), activations=RoleFormat(emu.BinaryFormat()))
+    return PrecisionPolicy(lp, name="binarized")
+
+
+def _fp8() -> PrecisionPolicy:
+    fwd = RoleFormat("e4m3")
+    bwd = RoleFormat("e5m2")
+    lp = LayerPolicy(weights=fwd, biases=RoleFormat("bf16"), activations=fwd, preacts=RoleFormat("bf16"),
+                     errors=bwd, grads=bwd, master=RoleFormat("fp32"),
+                     fwd_mac=MAC(act="e4m3", weight="e4m3", acc="fp32"),
+                     bwd_mac=MAC(act="e5m2", weight="e4m3", acc="fp32"),
+                     grad_mac=MAC(act="e4m3", weight="e5m2", acc="fp32"))
+    return PrecisionPolicy(lp, name="e4m3 forward / e5m2 backward, fp32 accumulate")
+
+
+def _courbariaux() -> PrecisionPolicy:
+    prop = RoleFormat(DynamicFixed(10))
+    up = RoleFormat(DynamicFixed(12))
+    lp = LayerPolicy(weights=prop, biases=prop, activations=prop, preacts=prop, errors=prop, grads=prop, master=up)
+    return PrecisionPolicy(lp, name="dynamic fixed point 10-bit propagation, 12-bit update")
+
+
+#: Named policies (`PrecisionPolicy.preset`).
+POLICY_PRESETS = {
+    "float64": PrecisionPolicy.float64,
+    "gupta fx<4,12> stochastic": lambda: PrecisionPolicy.uniform("fx<4,12>", "stochastic"),
+    "gupta fx<4,12> nearest": lambda: PrecisionPolicy.uniform("fx<4,12>", "nearest_even"),
+    "courbariaux dfx 10/12": _courbariaux,
+    "binaryconnect det": lambda: _binary(False),
+    "binaryconnect stochastic": lambda: _binary(True),
+    "binarized": _binarized,
+    "twn": lambda: PrecisionPolicy(LayerPolicy(weights=RoleFormat("ternary")), name="twn"),
+    "fp16": lambda: PrecisionPolicy.uniform("fp16", master="fp32"),
+    "bf16": lambda: PrecisionPolicy.uniform("bf16", master="fp32"),
+    "fp32": lambda: PrecisionPolicy.uniform("fp32"),
+    "e4m3 forward / e5m2 backward": _fp8,
+}

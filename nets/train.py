@@ -1,0 +1,212 @@
+"""Training and evaluation loops, with per-epoch records of what the arithmetic did.
+
+`train` runs minibatch training under a `PrecisionPolicy` (None: float64):
+seeded shuffling, dropout and stochastic rounding (one seed fixes the run),
+early stopping on the validation split, a progress line per epoch, and a
+`History` of per-epoch records (loss, accuracy, overflow counts per layer and
+role, share of weight updates rounded to zero, radix points of dynamic fixed
+point groups). `train_full_batch` runs scipy's L-BFGS or conjugate gradient on
+the emulated full-batch loss and gradient (the comparison of Ngiam et al.
+2011). Imports numpy, scipy and `nets` modules.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .datasets import Dataset, Split
+from .layers import Context
+from .models import Model
+from .optim import SGD, _Optimizer
+from .policy import PrecisionPolicy
+from .quant import Quantizer
+
+__all__ = ["History", "evaluate", "train", "train_full_batch"]
+
+
+@dataclass
+class History:
+    """The record of one run.
+
+    Attributes:
+        records: one dict per epoch: epoch, train_loss, train_accuracy,
+            valid_loss, valid_accuracy, lr, seconds, zeroed_update_share,
+            overflow ({"layer.role": count} for the epoch), underflow (same).
+        test_accuracy, test_loss: of the final (or best-validation) weights.
+        radix_points: fraction lengths chosen by every dynamic fixed point group.
+        policy, optimizer: their descriptions.
+    """
+
+    records: list[dict[str, Any]] = field(default_factory=list)
+    test_accuracy: float = float("nan")
+    test_loss: float = float("nan")
+    best_epoch: int = -1
+    radix_points: dict[str, list[int]] = field(default_factory=dict)
+    policy: str = ""
+    optimizer: str = ""
+
+    @property
+    def test_error(self) -> float:
+        """1 - test accuracy."""
+        return 1.0 - self.test_accuracy
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {"records": self.records, "test_accuracy": self.test_accuracy, "test_loss": self.test_loss,
+                "best_epoch": self.best_epoch, "radix_points": self.radix_points, "policy": self.policy,
+                "optimizer": self.optimizer}
+
+
+def _ctx(policy: PrecisionPolicy | None, quant: Quantizer, training: bool, rng: np.random.Generator) -> Context:
+    return Context(policy or PrecisionPolicy.float64(), quant, training, rng)
+
+
+def evaluate(model: Model, split: Split, policy: PrecisionPolicy | None = None, quant: Quantizer | None = None,
+             batch_size: int = 512) -> tuple[float, float]:
+    """(loss, accuracy) of the model on a split, in evaluation mode, under the policy."""
+    if len(split) == 0:
+        return float("nan"), float("nan")
+    q = quant or Quantizer(0)
+    ctx = _ctx(policy, q, False, np.random.default_rng(0))
+    losses, correct = 0.0, 0
+    for i in range(0, len(split), batch_size):
+        x, y = split.x[i:i + batch_size], split.y[i:i + batch_size]
+        z = model.forward(x, ctx)
+        loss, _ = model.loss(z, y)
+        losses += loss * len(y)
+        correct += int(np.count_nonzero(z.argmax(axis=1) == y))
+    return losses / len(split), correct / len(split)
+
+
+def _counts_delta(quant: Quantizer, before: dict[tuple[str, str], tuple[int, int]]) -> tuple[dict[str, int], ...]:
+    ovf, unf = {}, {}
+    for key, c in quant.counts.items():
+        o0, u0 = before.get(key, (0, 0))
+        if c.overflow - o0:
+            ovf[f"{key[0]}.{key[1]}"] = c.overflow - o0
+        if c.underflow - u0:
+            unf[f"{key[0]}.{key[1]}"] = c.underflow - u0
+    return ovf, unf
+
+
+def _snapshot(model: Model) -> list[np.ndarray]:
+    return [layer.params[k].copy() for layer, k in model.parameters()]
+
+
+def _restore(model: Model, snap: list[np.ndarray]) -> None:
+    for (layer, k), v in zip(model.parameters(), snap, strict=True):
+        layer.params[k] = v
+
+
+def train(model: Model, data: Dataset, policy: PrecisionPolicy | None = None, optimizer: _Optimizer | None = None,
+          epochs: int = 10, batch_size: int = 32, seed: int = 0, *, early_stopping: int | None = None,
+          progress: bool = True, eval_batch_size: int = 512, stream: Any = None) -> History:
+    """Train with minibatches under a precision policy; return the `History`.
+
+    Args:
+        model: the network (its parameters are updated in place).
+        data: train/valid/test splits.
+        policy: the `PrecisionPolicy`; None trains in float64.
+        optimizer: `SGD` (default lr 0.1) or `Adam`.
+        epochs, batch_size: the schedule.
+        seed: fixes shuffling, dropout and every stochastic rounding.
+        early_stopping: stop after this many epochs without a better
+            validation loss and keep the best weights (None: run all epochs).
+        progress: print one line per epoch (to ``stream``, stderr by default).
+
+    Raises:
+        FloatingPointError: the loss became NaN or infinite (the message names
+            the epoch and batch and the overflow counts so far).
+        ValueError: bad epochs/batch_size, data that does not fit the model.
+    """
+    if epochs < 0 or batch_size < 1:
+        raise ValueError(f"train: epochs={epochs} must be >= 0 and batch_size={batch_size} >= 1")
+    opt = optimizer or SGD(lr=0.1)
+    ss = np.random.SeedSequence(seed)
+    shuffle_rng, drop_rng, q_seed = (np.random.default_rng(s) for s in ss.spawn(3))
+    quant = Quantizer(q_seed)
+    out = stream if stream is not None else sys.stderr
+    hist = History(policy=(policy or PrecisionPolicy.float64()).describe(), optimizer=type(opt).__name__)
+    best = (np.inf, -1, _snapshot(model))
+    n = len(data.train)
+    for epoch in range(epochs):
+        opt.epoch = epoch
+        t0 = time.perf_counter()
+        before = {k: (c.overflow, c.underflow) for k, c in quant.counts.items()}
+        upd0 = (opt.counts.attempted, opt.counts.zeroed)
+        order = shuffle_rng.permutation(n)
+        ctx = _ctx(policy, quant, True, drop_rng)
+        tot_loss, correct = 0.0, 0
+        for b, i in enumerate(range(0, n, batch_size)):
+            idx = order[i:i + batch_size]
+            loss, z = model.loss_and_grad(data.train.x[idx], data.train.y[idx], ctx)
+            if not np.isfinite(loss):
+                ovf, _ = _counts_delta(quant, {})
+                raise FloatingPointError(
+                    f"train: the loss became {loss} at epoch {epoch} batch {b} under policy"
+                    f" {hist.policy.splitlines()[0]!r}; overflow counts so far: {ovf or 'none'}")
+            opt.step(model, ctx)
+            tot_loss += loss * len(idx)
+            correct += int(np.count_nonzero(z.argmax(axis=1) == data.train.y[idx]))
+        vloss, vacc = evaluate(model, data.valid, policy, quant, eval_batch_size)
+        ovf, unf = _counts_delta(quant, before)
+        att, zer = opt.counts.attempted - upd0[0], opt.counts.zeroed - upd0[1]
+        rec = {"epoch": epoch, "train_loss": tot_loss / max(n, 1), "train_accuracy": correct / max(n, 1),
+               "valid_loss": vloss, "valid_accuracy": vacc, "seconds": time.perf_counter() - t0,
+               "zeroed_update_share": zer / att if att else 0.0, "overflow": ovf, "underflow": unf,
+               "optimizer": opt.describe() if hasattr(opt, "describe") else type(opt).__name__}
+        hist.records.append(rec)
+        if progress:
+            print(f"epoch {epoch + 1:>3}/{epochs}  loss {rec['train_loss']:.4f}  train acc"
+                  f" {rec['train_accuracy']:.4f}  valid acc {vacc:.4f}  zeroed updates"
+                  f" {100 * rec['zeroed_update_share']:.1f}%  overflows {sum(ovf.values())}"
+                  f"  {rec['seconds']:.1f}s", file=out, flush=True)
+        if early_stopping is not None and np.isfinite(vloss):
+            if vloss < best[0]:
+                best = (vloss, epoch, _snapshot(model))
+            elif epoch - best[1] >= early_stopping:
+                break
+    if early_stopping is not None and best[1] >= 0:
+        _restore(model, best[2])
+        hist.best_epoch = best[1]
+    hist.test_loss, hist.test_accuracy = evaluate(model, data.test, policy, quant, eval_batch_size)
+    hist.radix_points = quant.radix_history()
+    return hist
+
+
+def train_full_batch(model: Model, data: Dataset, policy: PrecisionPolicy | None = None, method: str = "L-BFGS-B",
+                     maxiter: int = 100, seed: int = 0) -> History:
+    """Full-batch L-BFGS or conjugate gradient (scipy.optimize) on the emulated loss and gradient.
+
+    The loss and gradient of the whole training split are computed under the
+    policy (products and conversions as in `train`); the optimiser itself
+    works in float64 and the parameters it proposes are used as given.
+    """
+    from scipy.optimize import minimize
+
+    if method not in ("L-BFGS-B", "CG"):
+        raise ValueError(f"train_full_batch: method={method!r} is not one of L-BFGS-B, CG")
+    quant = Quantizer(np.random.default_rng(seed))
+    ctx = _ctx(policy, quant, True, np.random.default_rng(seed))
+    records: list[dict[str, Any]] = []
+
+    def f(v: np.ndarray) -> tuple[float, np.ndarray]:
+        model.set_flat(v)
+        loss, _ = model.loss_and_grad(data.train.x, data.train.y, ctx)
+        return loss, model.grads_flat()
+
+    def cb(v: np.ndarray) -> None:
+        model.set_flat(v)
+        vloss, vacc = evaluate(model, data.valid, policy, quant)
+        records.append({"epoch": len(records), "valid_loss": vloss, "valid_accuracy": vacc})
+
+    res = minimize(f, model.get_flat(), jac=True, method=method, callback=cb, options={"maxiter": maxiter})
+    model.set_flat(res.x)
+    hist = History(records=records, policy=(policy or PrecisionPolicy.float64()).describe(), optimizer=method)
+    hist.test_loss, hist.test_accuracy = evaluate(model, data.test, policy, quant)
+    return hist
