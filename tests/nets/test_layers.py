@@ -1,0 +1,197 @@
+"""Layers: finite-difference gradient checks, the float64 identity with a plain numpy
+network, quantised products equal to emu calls, conv backward datapaths, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import emu
+import nets
+from nets.layers import Context
+
+RNG = np.random.default_rng(0)
+
+
+def _numeric_grad(f, x: np.ndarray, h: float = 1e-6) -> np.ndarray:
+    g = np.zeros_like(x)
+    it = np.nditer(x, flags=["multi_index"])
+    for _ in it:
+        i = it.multi_index
+        old = x[i]
+        x[i] = old + h
+        fp = f()
+        x[i] = old - h
+        fm = f()
+        x[i] = old
+        g[i] = (fp - fm) / (2 * h)
+    return g
+
+
+def _check_layer(layer: nets.layers.Layer, x: np.ndarray, tol: float = 1e-6) -> None:
+    model_root = nets.Sequential(layer)
+    nets.layers.name_layers(model_root)
+    ctx = Context.float64(training=True)
+    y = layer.forward(x, ctx)
+    r = RNG.standard_normal(y.shape)
+
+    def loss() -> float:
+        return float((layer.forward(x, Context.float64(training=True)) * r).sum())
+
+    dx = layer.backward(r, ctx)
+    num = _numeric_grad(loss, x)
+    assert np.allclose(dx, num, rtol=tol, atol=tol), (layer, np.abs(dx - num).max())
+    for k, p in layer.params.items():
+        layer.forward(x, ctx)
+        layer.backward(r, ctx)
+        analytic = layer.grads[k].copy()
+        num = _numeric_grad(loss, p)
+        assert np.allclose(analytic, num, rtol=tol, atol=tol), (layer, k, np.abs(analytic - num).max())
+
+
+@pytest.mark.parametrize("make", [
+    lambda: (nets.Linear(5, 3), RNG.standard_normal((4, 5))),
+    lambda: (nets.Conv2d(2, 3, 3, stride=1, padding=1), RNG.standard_normal((2, 2, 5, 5))),
+    lambda: (nets.Conv2d(2, 2, (3, 2), stride=(2, 1), padding=(1, 0)), RNG.standard_normal((2, 2, 6, 5))),
+    lambda: (nets.MaxPool2d(2), RNG.standard_normal((2, 2, 4, 4))),
+    lambda: (nets.AvgPool2d(2, stride=1), RNG.standard_normal((2, 1, 4, 3))),
+    lambda: (nets.Tanh(), RNG.standard_normal((3, 4))),
+    lambda: (nets.Sigmoid(), RNG.standard_normal((3, 4))),
+    lambda: (nets.ReLU(), RNG.standard_normal((3, 4)) + 0.05),
+    lambda: (nets.Maxout(3), RNG.standard_normal((3, 6))),
+    lambda: (nets.BatchNorm(4), RNG.standard_normal((6, 4))),
+    lambda: (nets.BatchNorm(2), RNG.standard_normal((3, 2, 3, 3))),
+    lambda: (nets.Residual(nets.Sequential(nets.Linear(4, 4), nets.Tanh())), RNG.standard_normal((3, 4))),
+    lambda: (nets.Flatten(), RNG.standard_normal((2, 2, 2, 2))),
+], ids=lambda f: "")
+def test_gradients_match_finite_differences(make) -> None:
+    layer, x = make()
+    for _, p in layer.params.items():
+        p[...] = RNG.standard_normal(p.shape) * 0.5
+    for sub in layer.layers()[1:]:
+        for _, p in sub.params.items():
+            p[...] = RNG.standard_normal(p.shape) * 0.5
+    _check_layer(layer, x)
+
+
+@pytest.mark.parametrize("loss", ["cross_entropy", "mse", "square_hinge"])
+def test_loss_gradients_match_finite_differences(loss: str) -> None:
+    z = RNG.standard_normal((5, 4))
+    y = RNG.integers(0, 4, 5)
+    f = nets.losses.LOSSES[loss]
+    _, g = f(z, y)
+    num = _numeric_grad(lambda: f(z, y)[0], z)
+    assert np.allclose(g, num, atol=1e-7)
+
+
+def test_whole_network_gradient_check() -> None:
+    model = nets.lenet5((1, 8, 8), 3, activation="tanh", seed=1, channels=(2, 3), hidden=(5, 4))
+    x = RNG.standard_normal((3, 1, 8, 8))
+    y = np.array([0, 2, 1])
+    ctx = Context.float64()
+    model.loss_and_grad(x, y, ctx)
+    for layer, k in model.parameters()[:4]:
+        analytic = layer.grads[k].copy()
+        num = _numeric_grad(lambda: model.loss(model.forward(x, Context.float64()), y)[0], layer.params[k])
+        assert np.allclose(analytic, num, atol=1e-6), (layer.name, k)
+
+
+def _plain_numpy_mlp(data, sizes, epochs, batch_size, lr, seed):
+    """An independent float64 numpy MLP (ReLU, softmax cross-entropy, SGD), same init and order."""
+    rng = np.random.default_rng(seed)
+    Ws, bs = [], []
+    for a, b in zip(sizes[:-1], sizes[1:], strict=True):
+        lim = np.sqrt(6.0 / (a + b))
+        Ws.append(rng.uniform(-lim, lim, (a, b)))
+        bs.append(np.zeros(b))
+    ss = np.random.SeedSequence(seed)
+    shuffle = np.random.default_rng(ss.spawn(3)[0])
+    x_all, y_all = data.train.x, data.train.y
+    for _ in range(epochs):
+        order = shuffle.permutation(len(y_all))
+        for i in range(0, len(y_all), batch_size):
+            idx = order[i:i + batch_size]
+            x, y = x_all[idx], y_all[idx]
+            hs, zs = [x], []
+            for j, (W, b) in enumerate(zip(Ws, bs, strict=True)):
+                z = hs[-1] @ W + b
+                zs.append(z)
+                if j < len(Ws) - 1:
+                    hs.append(np.maximum(z, 0.0))
+            z = zs[-1]
+            s = z - z.max(axis=1, keepdims=True)
+            logp = s - np.log(np.exp(s).sum(axis=1, keepdims=True))
+            onehot = np.zeros_like(z)
+            onehot[np.arange(len(y)), y] = 1.0
+            d = (np.exp(logp) - onehot) / len(y)
+            for j in range(len(Ws) - 1, -1, -1):
+                gW = hs[j].T @ d
+                gb = d.sum(axis=0)
+                if j > 0:
+                    d = (d @ Ws[j].T) * (zs[j - 1] > 0).astype(np.float64)
+                Ws[j] = Ws[j] + (-lr * gW)
+                bs[j] = bs[j] + (-lr * gb)
+    return Ws, bs
+
+
+def test_float64_policy_is_bit_identical_to_plain_numpy() -> None:
+    data = nets.datasets.digits(seed=0)
+    model = nets.mlp([64, 20, 10], seed=5)
+    nets.train(model, data, policy=nets.PrecisionPolicy.float64(), optimizer=nets.SGD(lr=0.1), epochs=2,
+               batch_size=32, seed=5, progress=False)
+    Ws, bs = _plain_numpy_mlp(data, [64, 20, 10], 2, 32, 0.1, 5)
+    got = [layer for layer in model.layers() if isinstance(layer, nets.Linear)]
+    for layer, W, b in zip(got, Ws, bs, strict=True):
+        assert np.array_equal(layer.params["W"], W) and np.array_equal(layer.params["b"], b)
+
+
+def test_quantised_linear_forward_is_the_emu_matmul() -> None:
+    mac = emu.MAC(act="fx<2,6>", weight="fx<1,7>", acc="fx<6,10>", order="pairwise", output="fx<4,8>")
+    pol = nets.PrecisionPolicy(nets.LayerPolicy(weights="fx<1,7>", fwd_mac=mac))
+    layer = nets.Linear(7, 4, name="fc")
+    layer.params["W"] = RNG.standard_normal((7, 4)) * 0.4
+    layer.params["b"] = RNG.standard_normal(4)
+    x = emu.quantize(RNG.standard_normal((5, 7)), "fx<2,6>")
+    ctx = Context(pol, nets.Quantizer(0))
+    y = layer.forward(x, ctx)
+    want = emu.matmul(x, emu.quantize(layer.params["W"], "fx<1,7>"), mac, bias=layer.params["b"])
+    assert np.array_equal(y, want)
+
+
+def test_conv_backward_through_a_datapath_equals_the_float64_sum() -> None:
+    # an exact accumulator and wide formats: the transposed convolution must give the same sums
+    mac = emu.MAC(act="fx<8,12>", weight="fx<4,12>", acc="exact")
+    for stride, pad in ((1, 0), (2, 1), (1, 2)):
+        layer = nets.Conv2d(2, 3, 3, stride=stride, padding=pad, name="c")
+        layer.params["W"] = emu.quantize(RNG.standard_normal(layer.params["W"].shape), "fx<4,12>")
+        x = emu.quantize(RNG.standard_normal((2, 2, 7, 6)), "fx<8,12>")
+        ref = nets.Conv2d(2, 3, 3, stride=stride, padding=pad, name="c")
+        ref.params = {k: v.copy() for k, v in layer.params.items()}
+        f64 = Context.float64()
+        y = ref.forward(x, f64)
+        dy = emu.quantize(RNG.standard_normal(y.shape), "fx<8,12>")
+        want = ref.backward(dy, f64)
+        ctx = Context(nets.PrecisionPolicy(nets.LayerPolicy(bwd_mac=mac)), nets.Quantizer(0))
+        layer.forward(x, ctx)
+        got = layer.backward(dy, ctx)
+        assert got.shape == x.shape and np.array_equal(got, want), (stride, pad)
+
+
+def test_bad_input_is_refused_clearly() -> None:
+    with pytest.raises(ValueError, match=r"input shape \(2, 3\), expected \(n, 4\)"):
+        nets.Linear(4, 2, name="fc").forward(np.zeros((2, 3)), Context.float64())
+    with pytest.raises(ValueError, match="not a preset"):
+        nets.PrecisionPolicy.preset("gupta fx<9,9> magic")
+    with pytest.raises(ValueError, match="sizes"):
+        nets.mlp([10])
+    with pytest.raises(ValueError, match="p=1.5"):
+        nets.Dropout(1.5)
+    data = nets.datasets.digits(seed=0)
+    x = data.train.x.copy()
+    x[3, 5] = np.nan
+    bad = nets.datasets.Dataset(nets.datasets.Split(x, data.train.y), data.valid, data.test, 10, "digits+nan")
+    with pytest.raises(FloatingPointError, match=r"loss became nan at epoch 0 batch \d+"):
+        nets.train(nets.mlp([64, 10], seed=0), bad, epochs=1, progress=False)
+    with pytest.raises(ValueError, match="NaN"):  # a fixed-point policy refuses the NaN at the input already
+        nets.train(nets.mlp([64, 10], seed=0), bad, nets.PrecisionPolicy.uniform("fx<4,12>"), epochs=1,
+                   progress=False)
