@@ -160,8 +160,13 @@ class LayerPolicy:
         return all(getattr(self, r).is_float64 for r in ROLES) and not (self.fwd_mac or self.bwd_mac or self.grad_mac)
 
     def describe(self) -> str:
-        """Short text: the roles that are not float64, and the datapaths."""
-        parts = [f"{r}={getattr(self, r)}" for r in ROLES if not getattr(self, r).is_float64]
+        """Short text: the roles grouped by format (float64 roles left out), and the datapaths."""
+        groups: dict[str, list[str]] = {}
+        for r in ROLES:
+            rf = getattr(self, r)
+            if not rf.is_float64:
+                groups.setdefault(str(rf), []).append(r)
+        parts = [f"{'all roles' if len(v) == len(ROLES) else '/'.join(v)} {k}" for k, v in groups.items()]
         parts += [f"{m}=[{getattr(self, m)}]" for m in ("fwd_mac", "bwd_mac", "grad_mac") if getattr(self, m)]
         return ", ".join(parts) or "float64"
 

@@ -105,7 +105,8 @@ def _restore(model: Model, snap: list[np.ndarray]) -> None:
 
 def train(model: Model, data: Dataset, policy: PrecisionPolicy | None = None, optimizer: _Optimizer | None = None,
           epochs: int = 10, batch_size: int = 32, seed: int = 0, *, early_stopping: int | None = None,
-          progress: bool = True, eval_batch_size: int = 512, stream: Any = None) -> History:
+          progress: bool = True, eval_batch_size: int = 512, stream: Any = None,
+          eval_policy: PrecisionPolicy | None | str = "same") -> History:
     """Train with minibatches under a precision policy; return the `History`.
 
     Args:
@@ -118,6 +119,9 @@ def train(model: Model, data: Dataset, policy: PrecisionPolicy | None = None, op
         early_stopping: stop after this many epochs without a better
             validation loss and keep the best weights (None: run all epochs).
         progress: print one line per epoch (to ``stream``, stderr by default).
+        eval_policy: the policy of validation and test evaluation ("same": the
+            training policy; stochastic BinaryConnect evaluates with the
+            real-valued weights, i.e. ``None``, as Courbariaux et al. 2015 do).
 
     Raises:
         FloatingPointError: the loss became NaN or infinite (the message names
@@ -127,6 +131,7 @@ def train(model: Model, data: Dataset, policy: PrecisionPolicy | None = None, op
     if epochs < 0 or batch_size < 1:
         raise ValueError(f"train: epochs={epochs} must be >= 0 and batch_size={batch_size} >= 1")
     opt = optimizer or SGD(lr=0.1)
+    ev = policy if isinstance(eval_policy, str) and eval_policy == "same" else eval_policy
     ss = np.random.SeedSequence(seed)
     shuffle_rng, drop_rng, q_seed = (np.random.default_rng(s) for s in ss.spawn(3))
     quant = Quantizer(q_seed)
@@ -153,7 +158,7 @@ def train(model: Model, data: Dataset, policy: PrecisionPolicy | None = None, op
             opt.step(model, ctx)
             tot_loss += loss * len(idx)
             correct += int(np.count_nonzero(z.argmax(axis=1) == data.train.y[idx]))
-        vloss, vacc = evaluate(model, data.valid, policy, quant, eval_batch_size)
+        vloss, vacc = evaluate(model, data.valid, ev, quant, eval_batch_size)
         ovf, unf = _counts_delta(quant, before)
         att, zer = opt.counts.attempted - upd0[0], opt.counts.zeroed - upd0[1]
         rec = {"epoch": epoch, "train_loss": tot_loss / max(n, 1), "train_accuracy": correct / max(n, 1),
@@ -174,7 +179,7 @@ def train(model: Model, data: Dataset, policy: PrecisionPolicy | None = None, op
     if early_stopping is not None and best[1] >= 0:
         _restore(model, best[2])
         hist.best_epoch = best[1]
-    hist.test_loss, hist.test_accuracy = evaluate(model, data.test, policy, quant, eval_batch_size)
+    hist.test_loss, hist.test_accuracy = evaluate(model, data.test, ev, quant, eval_batch_size)
     hist.radix_points = quant.radix_history()
     return hist
 

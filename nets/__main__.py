@@ -1,0 +1,129 @@
+"""Command line: ``python -m nets train`` and ``python -m nets experiments``.
+
+``train`` takes flags or a TOML file (the same keys; flags win):
+
+    model = "mlp"            # mlp | lenet5 | resnet
+    sizes = [64, 100, 10]    # mlp only (input and output sizes of the data are checked)
+    activation = "relu"
+    policy = "gupta fx<4,12> stochastic"   # a preset name, or "uniform:<format>[:<rounding>]"
+    data = "digits"          # digits | mnist:<folder> | cifar10:<folder>
+    epochs = 10
+    batch_size = 32
+    optimizer = "sgd"        # sgd | adam
+    lr = 0.1
+    momentum = 0.0
+    seed = 0
+    out = "run.json"
+
+It prints a line per epoch and a final table, and writes a JSON record of the
+run. ``experiments`` prints the tables of `nets.experiments`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tomllib
+from typing import Any
+
+from . import datasets
+from .experiments import main as experiments_main
+from .models import lenet5, mlp, resnet_small
+from .optim import SGD, Adam
+from .policy import PrecisionPolicy
+from .train import train
+
+DEFAULTS: dict[str, Any] = {
+    "model": "mlp", "sizes": [64, 100, 10], "activation": "relu", "policy": "float64", "data": "digits",
+    "epochs": 10, "batch_size": 32, "optimizer": "sgd", "lr": 0.1, "momentum": 0.0, "seed": 0, "out": None,
+}
+
+
+def _policy(text: str) -> PrecisionPolicy:
+    if text.startswith("uniform:"):
+        parts = text.split(":")
+        return PrecisionPolicy.uniform(parts[1], parts[2] if len(parts) > 2 else "nearest_even")
+    return PrecisionPolicy.preset(text)
+
+
+def _data(text: str, images: bool, seed: int) -> datasets.Dataset:
+    kind, _, path = text.partition(":")
+    if kind == "digits":
+        return datasets.digits(seed=seed, images=images)
+    if kind == "mnist":
+        return datasets.mnist(path, seed=seed, images=images)
+    if kind == "cifar10":
+        return datasets.cifar10(path, seed=seed, images=images)
+    raise SystemExit(f"nets train: data={text!r} is not digits, mnist:<folder> or cifar10:<folder>")
+
+
+def run_train(cfg: dict[str, Any]) -> dict[str, Any]:
+    """Train as ``cfg`` says; print progress and a table; return the JSON record."""
+    images = cfg["model"] != "mlp"
+    data = _data(cfg["data"], images, cfg["seed"])
+    if cfg["model"] == "mlp":
+        sizes = list(cfg["sizes"])
+        if sizes[0] != data.input_shape[0] or sizes[-1] != data.n_classes:
+            raise SystemExit(f"nets train: sizes={sizes} must start at the data's {data.input_shape[0]} inputs and"
+                             f" end at its {data.n_classes} classes")
+        model = mlp(sizes, cfg["activation"], seed=cfg["seed"])
+    elif cfg["model"] == "lenet5":
+        model = lenet5(data.input_shape, data.n_classes, activation=cfg["activation"], seed=cfg["seed"])
+    elif cfg["model"] == "resnet":
+        model = resnet_small(data.input_shape, data.n_classes, seed=cfg["seed"])
+    else:
+        raise SystemExit(f"nets train: model={cfg['model']!r} is not mlp, lenet5 or resnet")
+    policy = _policy(cfg["policy"])
+    opt = (SGD(lr=cfg["lr"], momentum=cfg["momentum"]) if cfg["optimizer"] == "sgd"
+           else Adam(lr=cfg["lr"]) if cfg["optimizer"] == "adam" else None)
+    if opt is None:
+        raise SystemExit(f"nets train: optimizer={cfg['optimizer']!r} is not sgd or adam")
+    print(data)
+    print(model.describe(policy))
+    hist = train(model, data, policy, opt, epochs=cfg["epochs"], batch_size=cfg["batch_size"], seed=cfg["seed"],
+                 stream=sys.stdout)
+    last = hist.records[-1] if hist.records else {}
+    print(f"\n{'policy':<40}{'test accuracy':>15}{'test loss':>12}{'zeroed updates':>16}")
+    print(f"{policy.name[:39]:<40}{hist.test_accuracy:>15.4f}{hist.test_loss:>12.4f}"
+          f"{100 * last.get('zeroed_update_share', 0.0):>15.1f}%")
+    record = {"config": cfg, **hist.to_dict()}
+    if cfg.get("out"):
+        with open(cfg["out"], "w") as f:
+            json.dump(record, f, indent=1, default=float)
+        print(f"wrote {cfg['out']}")
+    return record
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m nets", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    t = sub.add_parser("train", help="train one network")
+    t.add_argument("--config", help="a TOML file with the keys below")
+    for key, val in DEFAULTS.items():
+        flag = "--" + key.replace("_", "-")
+        if key == "sizes":
+            t.add_argument(flag, type=lambda s: [int(v) for v in s.split(",")], default=None)
+        else:
+            t.add_argument(flag, type=type(val) if val is not None else str, default=None)
+    e = sub.add_parser("experiments", help="print the literature's experiments on the digits data")
+    e.add_argument("--scale", type=float, default=1.0, help="shorten (<1) or lengthen every run's epochs")
+    args = ap.parse_args(argv)
+    if args.cmd == "experiments":
+        experiments_main(args.scale)
+        return
+    cfg = dict(DEFAULTS)
+    if args.config:
+        with open(args.config, "rb") as f:
+            file_cfg = tomllib.load(f)
+        unknown = set(file_cfg) - set(DEFAULTS)
+        if unknown:
+            raise SystemExit(f"nets train: unknown keys in {args.config}: {', '.join(sorted(unknown))}")
+        cfg.update(file_cfg)
+    cfg.update({k: v for k, v in vars(args).items() if k in DEFAULTS and v is not None})
+    run_train(cfg)
+
+
+if __name__ == "__main__":
+    main()
