@@ -53,10 +53,10 @@ def print_table(title: str, rows: list[Row]) -> str:
 
 
 def _run(data: Dataset, policy: PrecisionPolicy | None, epochs: int, seed: int, lr: float = 0.1,
-         momentum: float = 0.0, hidden: int = 100, eval_policy: Any = "same") -> Any:
+         momentum: float = 0.0, hidden: int = 100) -> Any:
     model = mlp([data.input_shape[0], hidden, data.n_classes], seed=seed)
     return train(model, data, policy, SGD(lr=lr, momentum=momentum), epochs=epochs, batch_size=32, seed=seed,
-                 progress=False, eval_policy=eval_policy)
+                 progress=False)
 
 
 def fraction_bits_table(frac_bits: list[int] | None = None, int_bits: int = 4, epochs: int = 10, seed: int = 0,
@@ -86,8 +86,7 @@ def binaryconnect_table(epochs: int = 20, seed: int = 0, data: Dataset | None = 
     data = data or digits(seed=seed)
     rows = []
     for name in ("float64", "binaryconnect det", "binaryconnect stochastic"):
-        ev = None if name == "binaryconnect stochastic" else "same"
-        h = _run(data, PrecisionPolicy.preset(name), epochs, seed, lr=0.03, momentum=0.9, eval_policy=ev)
+        h = _run(data, PrecisionPolicy.preset(name), epochs, seed, lr=0.03, momentum=0.9)
         rows.append(Row(name, {"test error": h.test_error, "train loss": h.records[-1]["train_loss"]}))
     return rows
 

@@ -183,6 +183,15 @@ class PrecisionPolicy:
     default: LayerPolicy = field(default_factory=LayerPolicy)
     layers: dict[str, LayerPolicy] = field(default_factory=dict)
     name: str = "custom"
+    #: "same" (evaluate under this policy) or "float64" (evaluate with the real-valued
+    #: weights, as stochastic BinaryConnect does at test time)
+    evaluate_with: str = "same"
+
+    def evaluation(self) -> PrecisionPolicy | None:
+        """The policy validation and test evaluation use (None: float64)."""
+        if self.evaluate_with not in ("same", "float64"):
+            raise ValueError(f"PrecisionPolicy: evaluate_with={self.evaluate_with!r} is not same or float64")
+        return self if self.evaluate_with == "same" else None
 
     def for_layer(self, name: str) -> LayerPolicy:
         """The policy of the layer called ``name``."""
@@ -229,13 +238,16 @@ class PrecisionPolicy:
 def _binary(stochastic: bool) -> PrecisionPolicy:
     # BinaryConnect (Courbariaux et al. 2015): binary weights in propagation, float master weights
     w = RoleFormat(emu.BinaryFormat(stochastic=stochastic))
-    return PrecisionPolicy(LayerPolicy(weights=w), name=f"binaryconnect {'stochastic' if stochastic else 'det'}")
+    return PrecisionPolicy(LayerPolicy(weights=w), name=f"binaryconnect {'stochastic' if stochastic else 'det'}",
+                           evaluate_with="float64" if stochastic else "same")
 
 
 def _binarized() -> PrecisionPolicy:
-    # binarized networks: binary weights and activations (Sign layers with the straight-through estimator)
-    lp = LayerPolicy(weights=RoleFormat(emu.BinaryFormat()), activations=RoleFormat(emu.BinaryFormat()))
-    return PrecisionPolicy(lp, name="binarized")
+    # binarized networks (Hubara et al. 2016): binary weights in every product; the activations are
+    # binarised by the model's Sign layers (straight-through estimator), e.g. mlp(..., activation="sign"),
+    # which keeps the first layer's input real-valued as binarized networks do
+    lp = LayerPolicy(weights=RoleFormat(emu.BinaryFormat()))
+    return PrecisionPolicy(lp, name="binarized (binary weights; Sign activations in the model)")
 
 
 def _fp8() -> PrecisionPolicy:

@@ -106,7 +106,7 @@ def _restore(model: Model, snap: list[np.ndarray]) -> None:
 def train(model: Model, data: Dataset, policy: PrecisionPolicy | None = None, optimizer: _Optimizer | None = None,
           epochs: int = 10, batch_size: int = 32, seed: int = 0, *, early_stopping: int | None = None,
           progress: bool = True, eval_batch_size: int = 512, stream: Any = None,
-          eval_policy: PrecisionPolicy | None | str = "same") -> History:
+          eval_policy: PrecisionPolicy | None | str = "policy") -> History:
     """Train with minibatches under a precision policy; return the `History`.
 
     Args:
@@ -119,9 +119,10 @@ def train(model: Model, data: Dataset, policy: PrecisionPolicy | None = None, op
         early_stopping: stop after this many epochs without a better
             validation loss and keep the best weights (None: run all epochs).
         progress: print one line per epoch (to ``stream``, stderr by default).
-        eval_policy: the policy of validation and test evaluation ("same": the
-            training policy; stochastic BinaryConnect evaluates with the
-            real-valued weights, i.e. ``None``, as Courbariaux et al. 2015 do).
+        eval_policy: the policy of validation and test evaluation: "policy"
+            (what the training policy's `evaluation` says: itself, or float64
+            for stochastic BinaryConnect, as Courbariaux et al. 2015 evaluate),
+            "same" (the training policy), None (float64) or another policy.
 
     Raises:
         FloatingPointError: the loss became NaN or infinite (the message names
@@ -131,7 +132,12 @@ def train(model: Model, data: Dataset, policy: PrecisionPolicy | None = None, op
     if epochs < 0 or batch_size < 1:
         raise ValueError(f"train: epochs={epochs} must be >= 0 and batch_size={batch_size} >= 1")
     opt = optimizer or SGD(lr=0.1)
-    ev = policy if isinstance(eval_policy, str) and eval_policy == "same" else eval_policy
+    if isinstance(eval_policy, str):
+        if eval_policy not in ("policy", "same"):
+            raise ValueError(f"train: eval_policy={eval_policy!r} must be 'policy', 'same', None or a policy")
+        ev = policy.evaluation() if (policy is not None and eval_policy == "policy") else policy
+    else:
+        ev = eval_policy
     ss = np.random.SeedSequence(seed)
     shuffle_rng, drop_rng, q_seed = (np.random.default_rng(s) for s in ss.spawn(3))
     quant = Quantizer(q_seed)

@@ -1,0 +1,166 @@
+"""Training under precision policies: reproducibility, dynamic fixed point, presets,
+optimisers and schedules, full-batch optimisers, the literature's effects, the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import nets
+import nets.__main__
+from nets import experiments as E
+
+DATA = nets.datasets.digits(seed=0)
+
+
+def _train(policy, seed=0, epochs=2, **kw):
+    model = nets.mlp([64, 32, 10], seed=seed)
+    hist = nets.train(model, DATA, policy, kw.pop("optimizer", nets.SGD(lr=0.1)), epochs=epochs, seed=seed,
+                      progress=False, **kw)
+    return model, hist
+
+
+def test_same_seed_same_run_different_seed_different_run() -> None:
+    pol = nets.PrecisionPolicy.uniform("fx<4,8>", "stochastic")
+    m1, h1 = _train(pol, seed=3)
+    m2, h2 = _train(pol, seed=3)
+    m3, _ = _train(pol, seed=4)
+    w = [layer.params["W"] for layer in m1.layers() if "W" in layer.params]
+    assert all(np.array_equal(a, layer.params["W"]) for a, layer in
+               zip(w, [x for x in m2.layers() if "W" in x.params], strict=True))
+    assert h1.records[-1]["train_loss"] == h2.records[-1]["train_loss"]
+    assert not np.array_equal(w[0], [x for x in m3.layers() if "W" in x.params][0].params["W"])
+
+
+def test_every_preset_trains_and_stays_in_its_formats() -> None:
+    for name in nets.POLICY_PRESETS:
+        pol = nets.PrecisionPolicy.preset(name)
+        model = nets.mlp([64, 32, 10], "sign" if name == "binarized" else "relu", seed=0)
+        hist = nets.train(model, DATA, pol, nets.SGD(lr=0.03, momentum=0.9), epochs=1, progress=False)
+        assert np.isfinite(hist.records[0]["train_loss"]), name
+        assert hist.test_accuracy > 0.3, (name, hist.test_accuracy)
+        lp = pol.default
+        if lp.master.fmt is not None and not isinstance(lp.master.fmt, nets.DynamicFixed):
+            for layer, k in model.parameters():
+                w = layer.params[k]
+                assert np.array_equal(nets.Quantizer(0)(w, lp.master, layer.name, "m"), w), (name, layer.name)
+
+
+def test_dynamic_fixed_point_moves_its_radix_point_and_records_it() -> None:
+    pol = nets.PrecisionPolicy.preset("courbariaux dfx 10/12")
+    _, hist = _train(pol, epochs=2)
+    hist_fl = hist.radix_points
+    assert "linear1.weights" in hist_fl and "linear1.master" in hist_fl
+    # gradients are small: their radix point moves right (more fraction bits) from the initial WL - 4
+    assert max(hist_fl["linear1.grads"]) > 10 - 4
+    q = nets.Quantizer(0)
+    spec = nets.RoleFormat.parse("dfx<8>")
+    for _ in range(3):  # values near 100 overflow the initial range [-8, 8): FL must decrease
+        q(np.full(100, 100.0), spec, "l", "r")
+    assert q.groups[("l", "r")].history == [3, 2, 1]
+
+
+def test_round_to_nearest_zeroes_small_updates_that_stochastic_rounding_keeps() -> None:
+    _, near = _train(nets.PrecisionPolicy.uniform("fx<4,6>"), epochs=2)
+    _, stoch = _train(nets.PrecisionPolicy.uniform("fx<4,6>", "stochastic"), epochs=2)
+    assert near.records[-1]["zeroed_update_share"] > 0.9
+    assert stoch.records[-1]["zeroed_update_share"] < near.records[-1]["zeroed_update_share"]
+    assert stoch.test_accuracy > near.test_accuracy
+
+
+def test_fraction_bits_table_shows_the_known_effect() -> None:
+    rows = {r.label.split()[0]: r.values for r in E.fraction_bits_table([12, 6], epochs=6)}
+    flt = rows["float64"]["error nearest"]
+    assert rows["fx<4,12>"]["error stochastic"] <= flt + 0.03  # 16-bit stochastic reaches float
+    assert rows["fx<4,6>"]["error nearest"] > flt + 0.05  # 10-bit nearest stalls
+    assert rows["fx<4,6>"]["error stochastic"] < rows["fx<4,6>"]["error nearest"] - 0.05
+    assert rows["fx<4,6>"]["zeroed nearest"] > 0.9
+
+
+@pytest.mark.slow
+def test_binaryconnect_trains_within_a_few_points_of_float() -> None:
+    rows = {r.label: r.values["test error"] for r in E.binaryconnect_table(epochs=15)}
+    assert rows["binaryconnect det"] <= rows["float64"] + 0.05
+    assert rows["binaryconnect stochastic"] <= rows["float64"] + 0.05
+
+
+def test_single_and_double_precision_are_indistinguishable() -> None:
+    a, b = E.single_vs_double(epochs=4)
+    assert abs(a.values["test error"] - b.values["test error"]) <= 1 / 270
+    assert abs(a.values["test loss"] - b.values["test loss"]) < 1e-4
+
+
+def test_stability_reports_the_leave_one_out_change() -> None:
+    rows = E.stability({"float64": None}, epochs=1)
+    v = rows[0].values
+    assert 0 < v["mean |dl|"] <= v["max |dl|"] and np.isfinite(v["test loss S"])
+
+
+def test_optimisers_schedules_and_full_batch() -> None:
+    sgd = nets.SGD(lr=nets.exponential(0.1, 0.5), momentum=nets.linear_momentum(0.5, 0.049, 0.99),
+                   weight_decay={"linear1": 1e-3})
+    _, h = _train(None, epochs=3, optimizer=sgd)
+    assert h.records[0]["optimizer"] == "SGD(lr=0.1, momentum=0.5)"
+    assert h.records[2]["optimizer"] == "SGD(lr=0.025, momentum=0.598)"
+    assert nets.steps(1.0, [2, 4], 0.1)(3) == pytest.approx(0.1)
+    _, h = _train(None, epochs=3, optimizer=nets.Adam(lr=1e-2))
+    assert h.test_accuracy > 0.85
+    for method in ("L-BFGS-B", "CG"):
+        model = nets.mlp([64, 16, 10], seed=0)
+        h = nets.train_full_batch(model, DATA, None, method=method, maxiter=30)
+        assert h.test_accuracy > 0.85, method
+    with pytest.raises(ValueError, match="method="):
+        nets.train_full_batch(nets.mlp([64, 10]), DATA, method="newton")
+
+
+def test_early_stopping_keeps_the_best_weights() -> None:
+    model = nets.mlp([64, 32, 10], seed=0)
+    hist = nets.train(model, DATA, optimizer=nets.SGD(lr=0.5, momentum=0.9), epochs=30, early_stopping=2,
+                      progress=False)
+    assert len(hist.records) < 30 and hist.best_epoch >= 0
+    best = min(r["valid_loss"] for r in hist.records)
+    assert nets.evaluate(model, DATA.valid)[0] == pytest.approx(best)
+
+
+def test_initialisations_and_lsuv() -> None:
+    rng = np.random.default_rng(0)
+    q = nets.init.orthonormal((20, 30), rng)
+    assert np.allclose(q @ q.T, np.eye(20), atol=1e-12)
+    s = nets.init.sparse((50, 8), rng, nonzero=5)
+    assert (np.count_nonzero(s, axis=0) == 5).all()
+    model = nets.mlp([64, 50, 50, 10], init="orthonormal", seed=0)
+    var = nets.init.lsuv(model, DATA.train.x[:200])
+    assert all(abs(v - 1) < 0.1 for v in var.values())
+
+
+def test_models_print_their_formats_and_build_from_specs() -> None:
+    m = nets.lenet5((1, 8, 8), 10, seed=0)
+    text = m.describe(nets.PrecisionPolicy.uniform("fx<4,12>"))
+    assert "conv2d1" in text and "all roles fx<4,12>" in text
+    r = nets.resnet_small((1, 8, 8), 10, width=4, blocks=1, seed=0)
+    _, h = _train_model(r)
+    assert np.isfinite(h.records[0]["train_loss"])
+    spec = nets.from_spec([("linear", 64, 8), {"kind": "maxout", "k": 2}, ("linear", 4, 10)])
+    assert [type(x).__name__ for x in spec.layers()] == ["Linear", "Maxout", "Linear"]
+    with pytest.raises(ValueError, match="unknown layer kind"):
+        nets.from_spec([("conv3d", 1)])
+
+
+def _train_model(model):
+    data = nets.datasets.digits(seed=0, images=True)
+    return model, nets.train(model, data, optimizer=nets.SGD(lr=0.05), epochs=1, progress=False)
+
+
+def test_cli_trains_from_a_toml_file(tmp_path, capsys) -> None:
+    cfg = tmp_path / "run.toml"
+    out = tmp_path / "run.json"
+    cfg.write_text(f'policy = "gupta fx<4,12> stochastic"\nepochs = 1\nsizes = [64, 20, 10]\nout = "{out}"\n')
+    nets.__main__.main(["train", "--config", str(cfg), "--lr", "0.05"])
+    rec = json.loads(out.read_text())
+    assert rec["config"]["lr"] == 0.05 and len(rec["records"]) == 1 and rec["test_accuracy"] > 0.5
+    assert "test accuracy" in capsys.readouterr().out
+    cfg.write_text("epochz = 3\n")
+    with pytest.raises(SystemExit, match="unknown keys"):
+        nets.__main__.main(["train", "--config", str(cfg)])
