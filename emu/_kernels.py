@@ -18,6 +18,7 @@ Imports nothing from the project but the enums' integer values.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -601,6 +602,17 @@ def _fixed_det_block(x, out, scale, eps, lo_f, hi_f, mode):
     return n_ovf, n_unf, n_nan
 
 
+@njit(cache=True)
+def _fixed_fast_chunk(c, x, out, fl, qmin, qmax, mode, stats):
+    lo = c * CHUNK
+    hi = min(x.size, lo + CHUNK)
+    a, b, d = _fixed_det_block(x[lo:hi], out[lo:hi], np.ldexp(1.0, fl), np.ldexp(1.0, -fl), np.float64(qmin),
+                               np.float64(qmax), mode)
+    stats[c, 0] = a
+    stats[c, 1] = b
+    stats[c, 2] = d
+
+
 @njit(parallel=True, cache=True)
 def fixed_fast(x, out, fl, qmin, qmax, mode, stats):
     """<WL-FL, FL> values for a deterministic mode; needs FL >= 0 and WL <= 53.
@@ -608,16 +620,15 @@ def fixed_fast(x, out, fl, qmin, qmax, mode, stats):
     t = x 2^FL is exact, f = floor(t) and d = t - f are exact, so every mode is
     rint or a comparison of d with 0 and 1/2. Out-of-range q clamps (saturate).
     """
-    n = x.size
-    scale = np.ldexp(1.0, fl)
-    eps = np.ldexp(1.0, -fl)
     for c in prange(stats.shape[0]):
-        lo = c * CHUNK
-        hi = min(n, lo + CHUNK)
-        a, b, d = _fixed_det_block(x[lo:hi], out[lo:hi], scale, eps, np.float64(qmin), np.float64(qmax), mode)
-        stats[c, 0] = a
-        stats[c, 1] = b
-        stats[c, 2] = d
+        _fixed_fast_chunk(c, x, out, fl, qmin, qmax, mode, stats)
+
+
+@njit(cache=True)
+def fixed_fast_serial(x, out, fl, qmin, qmax, mode, stats):
+    """`fixed_fast` without threads (a parallel launch costs more than a small input)."""
+    for c in range(stats.shape[0]):
+        _fixed_fast_chunk(c, x, out, fl, qmin, qmax, mode, stats)
 
 
 @njit(cache=True)
@@ -670,6 +681,33 @@ def _fixed_sr_block(x, out, scale, eps, lo_f, hi_f, key, base, rbits, ties):
     return n_ovf, n_unf, n_nan, n_tie
 
 
+@njit(cache=True)
+def _fixed_sr_chunk(c, x, xb, out, fl, wl, signed, qmin, qmax, key, rbits, stats):
+    n = x.size
+    scale = np.ldexp(1.0, fl)
+    eps = np.ldexp(1.0, -fl)
+    lo = c * CHUNK
+    hi = min(n, lo + CHUNK)
+    ties = np.empty(hi - lo, np.bool_)
+    a, b, d, nt = _fixed_sr_block(x[lo:hi], out[lo:hi], scale, eps, np.float64(qmin), np.float64(qmax),
+                                  key, lo, rbits, ties)
+    if nt > 0:
+        lo_f = np.float64(qmin)
+        hi_f = np.float64(qmax)
+        for j in range(hi - lo):
+            if ties[j]:
+                f = np.floor(x[lo + j] * scale)
+                neg, mag, e = _split_float(xb[lo + j])
+                q, over = _fixed_one(neg, mag, e, fl, wl, signed, _SR, _SAT, key, lo + j, rbits)
+                out[lo + j] = np.float64(q) * eps + 0.0
+                old_over = (f < lo_f) | (f > hi_f)
+                a += np.int64(over) - np.int64(old_over)
+                b += np.int64((q == 0) & ~over) - np.int64((f == 0.0) & ~old_over)
+    stats[c, 0] = a
+    stats[c, 1] = b
+    stats[c, 2] = d
+
+
 @njit(parallel=True, cache=True)
 def fixed_sr_fast(x, xb, out, fl, wl, signed, qmin, qmax, key, rbits, stats):
     """<WL-FL, FL> values under stochastic rounding; needs FL >= 0 and WL <= 53.
@@ -678,30 +716,15 @@ def fixed_sr_fast(x, xb, out, fl, wl, signed, qmin, qmax, key, rbits, stats):
     the element's first random word; the rare exact tie (probability 2^-64)
     is settled by the integer path.
     """
-    n = x.size
-    scale = np.ldexp(1.0, fl)
-    eps = np.ldexp(1.0, -fl)
     for c in prange(stats.shape[0]):
-        lo = c * CHUNK
-        hi = min(n, lo + CHUNK)
-        ties = np.empty(hi - lo, np.bool_)
-        a, b, d, nt = _fixed_sr_block(x[lo:hi], out[lo:hi], scale, eps, np.float64(qmin), np.float64(qmax),
-                                      key, lo, rbits, ties)
-        if nt > 0:
-            lo_f = np.float64(qmin)
-            hi_f = np.float64(qmax)
-            for j in range(hi - lo):
-                if ties[j]:
-                    f = np.floor(x[lo + j] * scale)
-                    neg, mag, e = _split_float(xb[lo + j])
-                    q, over = _fixed_one(neg, mag, e, fl, wl, signed, _SR, _SAT, key, lo + j, rbits)
-                    out[lo + j] = np.float64(q) * eps + 0.0
-                    old_over = (f < lo_f) | (f > hi_f)
-                    a += np.int64(over) - np.int64(old_over)
-                    b += np.int64((q == 0) & ~over) - np.int64((f == 0.0) & ~old_over)
-        stats[c, 0] = a
-        stats[c, 1] = b
-        stats[c, 2] = d
+        _fixed_sr_chunk(c, x, xb, out, fl, wl, signed, qmin, qmax, key, rbits, stats)
+
+
+@njit(cache=True)
+def fixed_sr_fast_serial(x, xb, out, fl, wl, signed, qmin, qmax, key, rbits, stats):
+    """`fixed_sr_fast` without threads."""
+    for c in range(stats.shape[0]):
+        _fixed_sr_chunk(c, x, xb, out, fl, wl, signed, qmin, qmax, key, rbits, stats)
 
 
 _SIGN = U64(1 << 63)
@@ -764,6 +787,7 @@ def fround(x, prm):
     return np.uint64(r | (_ZERO if drop_sign else sign)).view(np.float64), over & ~special
 
 
+@functools.lru_cache(maxsize=256)
 def float_params(fmt, mode: int, ovf: int) -> tuple:
     """The parameter tuple of `fround` for a FloatFormat (52 - M >= 2, normals inside float64's)."""
     m = fmt.man_bits
@@ -807,6 +831,16 @@ def _float_det_block(x, out, prm, nan_value):
     return n_ovf, n_unf, n_nan
 
 
+@njit(cache=True)
+def _float_fast_chunk(c, x, out, prm, nan_value, stats):
+    lo = c * CHUNK
+    hi = min(x.size, lo + CHUNK)
+    a, b, d = _float_det_block(x[lo:hi], out[lo:hi], prm, nan_value)
+    stats[c, 0] = a
+    stats[c, 1] = b
+    stats[c, 2] = d
+
+
 @njit(parallel=True, cache=True)
 def float_fast(x, out, prm, nan_value, stats):
     """Float-format values for a deterministic mode, on float64 input (`fround` per element).
@@ -814,14 +848,15 @@ def float_fast(x, out, prm, nan_value, stats):
     ``prm`` comes from `float_params` (needs 52 - M >= 1 and the format's
     normals among float64's normals); NaN inputs give ``nan_value``.
     """
-    n = x.size
     for c in prange(stats.shape[0]):
-        lo = c * CHUNK
-        hi = min(n, lo + CHUNK)
-        a, b, d = _float_det_block(x[lo:hi], out[lo:hi], prm, nan_value)
-        stats[c, 0] = a
-        stats[c, 1] = b
-        stats[c, 2] = d
+        _float_fast_chunk(c, x, out, prm, nan_value, stats)
+
+
+@njit(cache=True)
+def float_fast_serial(x, out, prm, nan_value, stats):
+    """`float_fast` without threads."""
+    for c in range(stats.shape[0]):
+        _float_fast_chunk(c, x, out, prm, nan_value, stats)
 
 
 @njit(cache=True)

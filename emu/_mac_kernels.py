@@ -264,6 +264,79 @@ def _add_into(left, right, count, ak, aprm):
         count[j] += ao
 
 
+@njit(cache=True)
+def _mac_row(i, A, W, bias, out, pcnt, acnt, tk, tprm, ak, aprm, kind, n):
+    """Row i of `mac_rows` (every output column of that row, in the given order)."""
+    K = A.shape[1]
+    N = W.shape[1]
+    pc = np.zeros(N, np.int32)
+    ac = np.zeros(N, np.int32)
+    if kind == SEQUENTIAL:
+        acc = bias.copy()
+        for k in range(K):
+            a = A[i, k]
+            for j in range(N):
+                t, po = _term(tk, a, W[k, j], tprm)
+                r, ao = _add(ak, acc[j], t, aprm)
+                acc[j] = r
+                pc[j] += po
+                ac[j] += ao
+    elif kind == LANES:
+        lanes = np.zeros((n, N), bias.dtype)
+        lanes[0] = bias
+        for k in range(K):
+            a = A[i, k]
+            lane = lanes[k % n]
+            for j in range(N):
+                t, po = _term(tk, a, W[k, j], tprm)
+                r, ao = _add(ak, lane[j], t, aprm)
+                lane[j] = r
+                pc[j] += po
+                ac[j] += ao
+        acc = lanes[0].copy()
+        for lane_index in range(1, n):
+            _add_into(acc, lanes[lane_index], ac, ak, aprm)
+    elif kind == BLOCKS:
+        acc = bias.copy()
+        blk = np.zeros(N, bias.dtype)
+        for k0 in range(0, K, n):
+            blk[:] = 0
+            for k in range(k0, min(K, k0 + n)):
+                a = A[i, k]
+                for j in range(N):
+                    t, po = _term(tk, a, W[k, j], tprm)
+                    blk[j] += t
+                    pc[j] += po
+            _add_into(acc, blk, ac, ak, aprm)
+    else:  # PAIRWISE: a binary counter of subtrees equals the level-by-level tree
+        stack = np.zeros((66, N), bias.dtype)
+        size = np.zeros(66, np.int64)
+        top = 0
+        for k in range(K):
+            a = A[i, k]
+            row = stack[top]
+            for j in range(N):
+                t, po = _term(tk, a, W[k, j], tprm)
+                row[j] = t
+                pc[j] += po
+            size[top] = 1
+            top += 1
+            while top >= 2 and size[top - 1] == size[top - 2]:
+                _add_into(stack[top - 2], stack[top - 1], ac, ak, aprm)
+                size[top - 2] *= 2
+                top -= 1
+        while top >= 2:
+            _add_into(stack[top - 2], stack[top - 1], ac, ak, aprm)
+            size[top - 2] += size[top - 1]
+            top -= 1
+        acc = bias.copy()
+        if top == 1:
+            _add_into(acc, stack[0], ac, ak, aprm)
+    out[i] = acc
+    pcnt[i] = pc
+    acnt[i] = ac
+
+
 @njit(parallel=True, cache=True)
 def mac_rows(A, W, bias, out, pcnt, acnt, tk, tprm, ak, aprm, kind, n):
     """out[i, j] = the accumulation of term(A[i, k], W[k, j]) over k in the given order.
@@ -272,73 +345,14 @@ def mac_rows(A, W, bias, out, pcnt, acnt, tk, tprm, ak, aprm, kind, n):
     ``acnt`` (M, N) receive the product and accumulator overflow counts.
     ``kind``/``n``: SEQUENTIAL, LANES (n lanes), PAIRWISE, BLOCKS (n terms);
     ``tk``/``ak``: tags of the term and add functions (`tag` of `TERM_CODES`, `ADD_CODES`).
+    Rows run in parallel.
     """
-    M, K = A.shape
-    N = W.shape[1]
-    for i in prange(M):
-        pc = np.zeros(N, np.int32)
-        ac = np.zeros(N, np.int32)
-        if kind == SEQUENTIAL:
-            acc = bias.copy()
-            for k in range(K):
-                a = A[i, k]
-                for j in range(N):
-                    t, po = _term(tk, a, W[k, j], tprm)
-                    r, ao = _add(ak, acc[j], t, aprm)
-                    acc[j] = r
-                    pc[j] += po
-                    ac[j] += ao
-        elif kind == LANES:
-            lanes = np.zeros((n, N), bias.dtype)
-            lanes[0] = bias
-            for k in range(K):
-                a = A[i, k]
-                lane = lanes[k % n]
-                for j in range(N):
-                    t, po = _term(tk, a, W[k, j], tprm)
-                    r, ao = _add(ak, lane[j], t, aprm)
-                    lane[j] = r
-                    pc[j] += po
-                    ac[j] += ao
-            acc = lanes[0].copy()
-            for lane_index in range(1, n):
-                _add_into(acc, lanes[lane_index], ac, ak, aprm)
-        elif kind == BLOCKS:
-            acc = bias.copy()
-            blk = np.zeros(N, bias.dtype)
-            for k0 in range(0, K, n):
-                blk[:] = 0
-                for k in range(k0, min(K, k0 + n)):
-                    a = A[i, k]
-                    for j in range(N):
-                        t, po = _term(tk, a, W[k, j], tprm)
-                        blk[j] += t
-                        pc[j] += po
-                _add_into(acc, blk, ac, ak, aprm)
-        else:  # PAIRWISE: a binary counter of subtrees equals the level-by-level tree
-            stack = np.zeros((66, N), bias.dtype)
-            size = np.zeros(66, np.int64)
-            top = 0
-            for k in range(K):
-                a = A[i, k]
-                row = stack[top]
-                for j in range(N):
-                    t, po = _term(tk, a, W[k, j], tprm)
-                    row[j] = t
-                    pc[j] += po
-                size[top] = 1
-                top += 1
-                while top >= 2 and size[top - 1] == size[top - 2]:
-                    _add_into(stack[top - 2], stack[top - 1], ac, ak, aprm)
-                    size[top - 2] *= 2
-                    top -= 1
-            while top >= 2:
-                _add_into(stack[top - 2], stack[top - 1], ac, ak, aprm)
-                size[top - 2] += size[top - 1]
-                top -= 1
-            acc = bias.copy()
-            if top == 1:
-                _add_into(acc, stack[0], ac, ak, aprm)
-        out[i] = acc
-        pcnt[i] = pc
-        acnt[i] = ac
+    for i in prange(A.shape[0]):
+        _mac_row(i, A, W, bias, out, pcnt, acnt, tk, tprm, ak, aprm, kind, n)
+
+
+@njit(cache=True)
+def mac_rows_serial(A, W, bias, out, pcnt, acnt, tk, tprm, ak, aprm, kind, n):
+    """`mac_rows` without threads (for small products, where a parallel launch costs more)."""
+    for i in range(A.shape[0]):
+        _mac_row(i, A, W, bias, out, pcnt, acnt, tk, tprm, ak, aprm, kind, n)

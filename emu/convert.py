@@ -196,14 +196,16 @@ def _run_fast(xb: np.ndarray, vals: np.ndarray, fmt: Format, rnd: Rounding, ovf:
     x = xb.view(np.float64)
     if isinstance(fmt, FixedFormat) and fmt.frac_bits >= 0 and fmt.bits <= 53 and ovf == Overflow.SATURATE:
         if rnd == Rounding.STOCHASTIC:
-            K.fixed_sr_fast(x, xb, vals, fmt.frac_bits, fmt.bits, fmt.signed, fmt.qmin, fmt.qmax, key,
-                            rbits, stats)
+            kernel = K.fixed_sr_fast if x.size > K.CHUNK else K.fixed_sr_fast_serial
+            kernel(x, xb, vals, fmt.frac_bits, fmt.bits, fmt.signed, fmt.qmin, fmt.qmax, key, rbits, stats)
         else:
-            K.fixed_fast(x, vals, fmt.frac_bits, fmt.qmin, fmt.qmax, int(rnd), stats)
+            kernel = K.fixed_fast if x.size > K.CHUNK else K.fixed_fast_serial
+            kernel(x, vals, fmt.frac_bits, fmt.qmin, fmt.qmax, int(rnd), stats)
         return True
     if (isinstance(fmt, FloatFormat) and rnd != Rounding.STOCHASTIC and fmt.man_bits <= 51
             and fmt.emin >= -1022):
-        K.float_fast(x, vals, K.float_params(fmt, int(rnd), int(ovf)), np.nan if fmt.has_nan else 0.0, stats)
+        kernel = K.float_fast if x.size > K.CHUNK else K.float_fast_serial
+        kernel(x, vals, K.float_params(fmt, int(rnd), int(ovf)), np.nan if fmt.has_nan else 0.0, stats)
         return True
     return False
 
@@ -211,12 +213,13 @@ def _run_fast(xb: np.ndarray, vals: np.ndarray, fmt: Format, rnd: Rounding, ovf:
 def _codes_of_values(v: np.ndarray, fmt: Format) -> np.ndarray:
     """Codes of values already in ``fmt`` (the output of a fast kernel)."""
     out = np.empty(v.size, np.uint64)
+    kernel = K.codes_of_values if v.size > K.CHUNK else K._codes_block
     if isinstance(fmt, FixedFormat):
-        K.codes_of_values(v, out, True, fmt.frac_bits, fmt.bits, 0, 0, 0, 0, False, np.uint64(0))
+        kernel(v, out, True, fmt.frac_bits, fmt.bits, 0, 0, 0, 0, False, np.uint64(0))
     else:
         assert isinstance(fmt, FloatFormat)
-        K.codes_of_values(v, out, False, 0, fmt.bits, fmt.man_bits, fmt.exp_bits, fmt.bias, fmt.emin,
-                          fmt.has_negative_zero, np.uint64(_nan_code(fmt)))
+        kernel(v, out, False, 0, fmt.bits, fmt.man_bits, fmt.exp_bits, fmt.bias, fmt.emin, fmt.has_negative_zero,
+               np.uint64(_nan_code(fmt)))
     return out.astype(_code_dtype(fmt.bits))
 
 

@@ -220,6 +220,11 @@ def _int_term(tprm: tuple) -> tuple[Any, tuple]:
     return MK.term_mul_round, (sa, amode)
 
 
+def _rows_kernel(m: int, k: int, n: int) -> Any:
+    """The parallel row kernel, or its serial twin for products too small to repay a thread launch."""
+    return MK.mac_rows if m > 1 and m * k * n >= 1 << 18 else MK.mac_rows_serial
+
+
 def _shift_add(s: np.ndarray, shift: int, bias_q: np.ndarray) -> np.ndarray:
     """s << shift + bias, in place, skipping the no-op passes."""
     if shift:
@@ -261,7 +266,7 @@ def _run_int(ca: np.ndarray, cw: np.ndarray, bias_q: np.ndarray, mac: MAC, plan:
     add = MK.add_exact if mac.exact_acc else MK.add_fixed
     aprm = (0, 0, 0, False) if mac.exact_acc else plan.aprm
     term, tprm = _int_term(plan.tprm)
-    MK.mac_rows(ca[rows].astype(np.int64), cw.astype(np.int64), bias_q, sub_out, sub_p, sub_a,
+    _rows_kernel(rows.size, K, N)(ca[rows].astype(np.int64), cw.astype(np.int64), bias_q, sub_out, sub_p, sub_a,
                 MK.tag(MK.TERM_CODES[term.__name__]), tprm, MK.tag(MK.ADD_CODES[add.__name__]), aprm,
                 MK.ORDER_CODES[mac.order.kind], mac.order.n)
     out[rows], pcnt[rows], acnt[rows] = sub_out, sub_p, sub_a
@@ -329,7 +334,7 @@ def _run_float(a: np.ndarray, w: np.ndarray, bias_v: np.ndarray, mac: MAC) -> tu
     out = np.empty((M, N), np.float64)
     pcnt = np.zeros((M, N), np.int32)
     acnt = np.zeros((M, N), np.int32)
-    MK.mac_rows(np.ascontiguousarray(a), np.ascontiguousarray(w), bias_v, out, pcnt, acnt,
+    _rows_kernel(M, a.shape[1], N)(np.ascontiguousarray(a), np.ascontiguousarray(w), bias_v, out, pcnt, acnt,
                 MK.tag(MK.TERM_CODES[term.__name__]), tprm, MK.tag(MK.ADD_CODES[add.__name__]), aprm,
                 MK.ORDER_CODES[mac.order.kind], mac.order.n)
     return out, pcnt, acnt
