@@ -107,7 +107,8 @@ class Linear(Layer):
         if x.ndim != 2 or x.shape[1] != self.n_in:
             raise ValueError(f"{self.name or 'Linear'}: input shape {x.shape}, expected (n, {self.n_in})")
         lp = self.policy(ctx)
-        w = self.q(self.params["W"], "weights", ctx)
+        # a per-channel scale (BWN/TWN) runs over output channels: axis 1 of W (in, out)
+        w = self.q(self.params["W"].T, "weights", ctx).T
         b = self.q(self.params["b"], "biases", ctx) if "b" in self.params else None
         self._x, self._w = x, w
         return self.q(_product(x, w, lp.fwd_mac, b), "preacts", ctx)

@@ -195,3 +195,14 @@ def test_bad_input_is_refused_clearly() -> None:
     with pytest.raises(ValueError, match="NaN"):  # a fixed-point policy refuses the NaN at the input already
         nets.train(nets.mlp([64, 10], seed=0), bad, nets.PrecisionPolicy.uniform("fx<4,12>"), epochs=1,
                    progress=False)
+
+
+def test_channel_scaled_binary_weights_scale_each_output_unit() -> None:
+    pol = nets.PrecisionPolicy(nets.LayerPolicy(weights="binary<scale=channel>"))
+    layer = nets.Linear(6, 3, name="fc", bias=False)
+    layer.params["W"] = RNG.standard_normal((6, 3))
+    x = np.eye(6)
+    y = layer.forward(x, Context(pol, nets.Quantizer(0)))
+    w = layer.params["W"]
+    want = np.where(w >= 0, 1.0, -1.0) * np.abs(w).mean(axis=0)
+    assert np.allclose(y, want, rtol=1e-15, atol=0)
