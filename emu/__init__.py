@@ -3,8 +3,12 @@
 Formats are immutable values (`FixedFormat`, `FloatFormat`, `Pow2Format`,
 `BinaryFormat`, `TernaryFormat`) with readable names; `format("fx<2,14>")`
 parses a name. `quantize`, `encode`, `decode` and `bits` convert real numbers
-bit-exactly as NUMERICS.md defines. `emu` imports nothing from `nets` or
-`hwmodel`.
+bit-exactly as NUMERICS.md defines. `MAC` and `matmul` emulate datapaths;
+`product_format`, `lossless_acc`, `acc_bits_for_weights` and the accumulator
+rules of `emu.radix` track radix points and size accumulators exactly;
+`forward_error_bound` (`emu.bounds`) bounds a float layer's rounding error;
+`xnor_dot` (`emu.xnor`) is the XNOR-popcount dot product. `emu` imports
+nothing from `nets` or `hwmodel`.
 
 Unless NUMBA_THREADING_LAYER is set, emu selects numba's ``workqueue``
 threading layer: the default OpenMP layer's spinning threads and OpenBLAS's
@@ -21,20 +25,33 @@ if "NUMBA_THREADING_LAYER" not in _os.environ:
     _numba.config.THREADING_LAYER = "workqueue"
 
 from .bitmask import mask_float32
+from .bounds import forward_error_bound, unit_roundoff
 from .convert import bits, decode, encode, quantize
 from .mac import MAC, MAC_PRESETS, Order, mac_preset
 from .matmul import MACStats, conv2d, dot, matmul
 from .formats import BinaryFormat, FixedFormat, FloatFormat, Format, Pow2Format, TernaryFormat
 from .metrics import ErrorSummary, absolute_error, error_summary, relative_error
 from .modes import Overflow, Rounding
+from .radix import (
+    AccBound,
+    a2q_l1_bound,
+    a2q_min_acc_bits,
+    acc_bits_for_weights,
+    add_format,
+    admissible_widths,
+    lossless_acc,
+    product_format,
+)
 from .registry import ALL_FORMATS, SMALL_FORMATS, UnknownFormatError, get_format
 from .stats import QuantStats
+from .xnor import pack_signs, xnor_dot
 
 format = get_format  # noqa: A001 - emu.format("e4m3") reads as intended
 
 __all__ = [
     "ALL_FORMATS",
     "SMALL_FORMATS",
+    "AccBound",
     "BinaryFormat",
     "ErrorSummary",
     "FixedFormat",
@@ -50,7 +67,12 @@ __all__ = [
     "Rounding",
     "TernaryFormat",
     "UnknownFormatError",
+    "a2q_l1_bound",
+    "a2q_min_acc_bits",
     "absolute_error",
+    "acc_bits_for_weights",
+    "add_format",
+    "admissible_widths",
     "bits",
     "conv2d",
     "decode",
@@ -58,10 +80,16 @@ __all__ = [
     "encode",
     "error_summary",
     "format",
+    "forward_error_bound",
     "get_format",
+    "lossless_acc",
     "mac_preset",
     "mask_float32",
     "matmul",
+    "pack_signs",
+    "product_format",
     "quantize",
     "relative_error",
+    "unit_roundoff",
+    "xnor_dot",
 ]

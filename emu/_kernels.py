@@ -532,7 +532,7 @@ def quantize_pow2(xb, in_kind, out_val, out_code, emin, emax, signed, kbits, mod
                     out_code[i] = _ZERO
             else:
                 if want_val:
-                    v = math.ldexp(1.0, k)
+                    v = math.ldexp(1.0, int(k))
                     out_val[i] = -v if neg else v
                 if want_code:
                     out_code[i] = U64(k - emin + 1) | (sign_bit if neg else _ZERO)
@@ -761,13 +761,13 @@ def fround(x, prm):
     stays NaN; inf stays inf where the format keeps it.
     """
     (shift, low, min_normal, up_scale, down_scale, inc_pos, inc_neg, even_pos, even_neg, mm_pos, mm_neg,
-     max_bits, ovr_pos, ovr_neg, subnormals, nzero, keep_inf) = prm
+     max_bits, ovr_pos, ovr_neg, subnormals, nzero, keep_inf, parity_flip) = prm
     b = np.float64(x).view(np.uint64)
     a = b & _ABS
     sign = b & _SIGN
     neg = sign != _ZERO
     mm = mm_neg if neg else mm_pos
-    inc = (inc_neg if neg else inc_pos) + (((a >> shift) & _ONE) & (even_neg if neg else even_pos))
+    inc = (inc_neg if neg else inc_pos) + ((((a >> shift) & _ONE) ^ parity_flip) & (even_neg if neg else even_pos))
     r = (a + inc) & ~low
     av = np.abs(x) * up_scale
     f = np.floor(av)
@@ -810,6 +810,9 @@ def float_params(fmt, mode: int, ovf: int) -> tuple:
         np.int64(mm_pos), np.int64(mm_neg), np.float64(fmt.max).view(np.uint64),
         U64(ovr(_float_overflow(False, mode, ovf))), U64(ovr(_float_overflow(True, mode, ovf))),
         bool(fmt.subnormals), bool(fmt.has_negative_zero), bool(keep_inf),
+        # without fraction bits the kept bit is float64's exponent LSB; the format's field
+        # e + B has the same parity as float64's e + 1023 only when B is odd
+        U64(1 if m == 0 and (fmt.bias + 1023) % 2 else 0),
     )
 
 

@@ -157,8 +157,8 @@ def add_float(x, y, prm):
     float64 step toward e, which lands strictly between s and the next half-grid
     point (the format has at most 50 fraction bits), and rounds as the exact sum.
     """
-    fprm = prm[:17]
-    half_mask, half_scale, min_normal = prm[17], prm[18], prm[19]
+    fprm = prm[:18]
+    half_mask, half_scale, min_normal = prm[18], prm[19], prm[20]
     s = x + y
     if not np.isfinite(s):
         return s, np.isfinite(x) & np.isfinite(y)
@@ -224,12 +224,14 @@ def tag(code: int) -> tuple[int, ...]:
     return (0,) * (code + 1)
 
 
-def _term(tk, a, w, prm):  # pragma: no cover - replaced by the overload in jitted code
-    raise NotImplementedError
+def _term(tk, a, w, prm):
+    """The term function the tag selects (plain Python; jitted code uses the overload below)."""
+    return TERMS[len(tk) - 1](a, w, prm)
 
 
-def _add(ak, x, y, prm):  # pragma: no cover - replaced by the overload in jitted code
-    raise NotImplementedError
+def _add(ak, x, y, prm):
+    """The addition function the tag selects (plain Python; jitted code uses the overload below)."""
+    return ADDS[len(ak) - 1](x, y, prm)
 
 
 @overload(_term)

@@ -303,7 +303,7 @@ def _exact_log2(a: Fraction) -> int:
     return k
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class _Input:
     """A scalar split into kind ('nan', 'inf', 'finite'), sign and exact magnitude."""
 
@@ -336,7 +336,7 @@ def _zero(negative: bool) -> float:
     return -0.0 if negative else 0.0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class RefResult:
     """The outcome of converting one scalar.
 
@@ -817,7 +817,7 @@ def binary_ref(x: float, stochastic: bool, key: int = 0, index: int = 0) -> int:
     return 1 if _uniform53(key, index) < p else -1
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class TernaryScale:
     """Threshold and scales of a ternary format for one tensor (or channel).
 

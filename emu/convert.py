@@ -203,7 +203,7 @@ def _run_fast(xb: np.ndarray, vals: np.ndarray, fmt: Format, rnd: Rounding, ovf:
             kernel(x, vals, fmt.frac_bits, fmt.qmin, fmt.qmax, int(rnd), stats)
         return True
     if (isinstance(fmt, FloatFormat) and rnd != Rounding.STOCHASTIC and fmt.man_bits <= 51
-            and fmt.emin >= -1022):
+            and fmt.emin >= -1022 and fmt.man_bits - fmt.emin <= 1023):  # 2^(M - emin) is a float64
         kernel = K.float_fast if x.size > K.CHUNK else K.float_fast_serial
         kernel(x, vals, K.float_params(fmt, int(rnd), int(ovf)), np.nan if fmt.has_nan else 0.0, stats)
         return True
@@ -322,7 +322,7 @@ def _ternary_codes(x: np.ndarray, fmt: TernaryFormat, key: np.uint64) -> np.ndar
     else:
         ref = _per_channel(x, lambda v: float(np.max(np.abs(v))) if v.size else 0.0, per_channel)
     delta = fmt.threshold * ref
-    return (np.where(x > delta, 1, 0) - np.where(x < -delta, 1, 0)).astype(np.int8)
+    return np.asarray(np.where(x > delta, 1, 0) - np.where(x < -delta, 1, 0)).astype(np.int8)
 
 
 def _uniform(key: np.uint64, shape: tuple[int, ...]) -> np.ndarray:
@@ -373,8 +373,8 @@ def _scaled_values(s: np.ndarray, fmt: BinaryFormat | TernaryFormat, scale: Any)
         return v
     if isinstance(fmt, TernaryFormat) and fmt.method == "ttq":
         wp, wn = scale
-        return np.where(s > 0, v * np.asarray(wp, np.float64), v * np.asarray(wn, np.float64))
-    return v * np.asarray(scale, np.float64)
+        return np.asarray(np.where(s > 0, v * np.asarray(wp, np.float64), v * np.asarray(wn, np.float64)))
+    return np.asarray(v * np.asarray(scale, np.float64))
 
 
 def _resolve_scale(xf: np.ndarray, fmt: BinaryFormat | TernaryFormat, scale: Any, func: str) -> Any:
@@ -452,16 +452,23 @@ def encode(x: object, fmt: str | Format, rounding: str | Rounding = "nearest_eve
     >>> encode(448.0, "e4m3")
     array(126, dtype=uint8)
     """
+    return _encode(x, fmt, rounding, overflow, seed=seed, random_bits=random_bits, nan=nan, scale=scale,
+                   return_stats=return_stats, func="encode")
+
+
+def _encode(x: object, fmt: str | Format, rounding: Any, overflow: Any, *, seed: object = None,
+            random_bits: int | None = None, nan: object = None, scale: Any = None, return_stats: bool = False,
+            func: str = "encode") -> Any:
     f = get_format(fmt)
     if isinstance(f, (BinaryFormat, TernaryFormat)):
-        s, xf, st = _signs(x, f, rounding, overflow, seed, random_bits, nan, "encode")
+        s, xf, st = _signs(x, f, rounding, overflow, seed, random_bits, nan, func)
         codes = ((s > 0) if isinstance(f, BinaryFormat) else (s.astype(np.int16) & 3)).astype(np.uint8)
-        sc = _resolve_scale(xf, f, scale, "encode")
+        sc = _resolve_scale(xf, f, scale, func)
         out: Any = (codes, sc) if f.has_data_scale else codes
     else:
         if scale is not None:
-            raise ValueError(f"encode: scale= applies to scaled binary/ternary formats, not {f}")
-        _, out, st = _convert(x, f, rounding, overflow, seed, random_bits, nan, False, True, "encode")
+            raise ValueError(f"{func}: scale= applies to scaled binary/ternary formats, not {f}")
+        _, out, st = _convert(x, f, rounding, overflow, seed, random_bits, nan, False, True, func)
     return (out, st) if return_stats else out
 
 
@@ -496,7 +503,7 @@ def decode(codes: object, fmt: str | Format, *, scale: Any = None) -> np.ndarray
         q = u.astype(np.int64)
         if f.signed:
             q = np.where(q >= (1 << (f.bits - 1)), q - (1 << f.bits), q)
-        return q.astype(np.float64) * f.eps
+        return np.asarray(q.astype(np.float64) * f.eps)
     if isinstance(f, FloatFormat):
         return _decode_float(u, f)
     if isinstance(f, Pow2Format):
@@ -527,7 +534,8 @@ def _decode_float(u: np.ndarray, f: FloatFormat) -> np.ndarray:
     field = ((u >> np.uint64(m)) & np.uint64((1 << f.exp_bits) - 1)).astype(np.int64)
     frac = (u & np.uint64((1 << m) - 1)).astype(np.int64)
     top = (1 << f.exp_bits) - 1
-    normal = np.ldexp((frac + (1 << m)).astype(np.float64), field - f.bias - m)
+    with np.errstate(over="ignore", under="ignore"):  # field 0 and the special fields are replaced below
+        normal = np.ldexp((frac + (1 << m)).astype(np.float64), field - f.bias - m)
     sub = np.ldexp(frac.astype(np.float64), f.emin - m) if f.subnormals else np.zeros(u.shape)
     v = np.where(field == 0, sub, normal)
     v = np.where(sign, -v, v)
@@ -553,7 +561,7 @@ def bits(x: object, fmt: str | Format, rounding: str | Rounding = "nearest_even"
     ('1|0111|100', '00|110000', '011(0)|')
     """
     f = get_format(fmt)
-    enc = encode(x, f, rounding, overflow, **kwargs)
+    enc = _encode(x, f, rounding, overflow, func="bits", **kwargs)
     codes = enc[0] if isinstance(enc, tuple) else enc
     flat = [_bit_string(int(c), f) for c in np.asarray(codes).reshape(-1)]
     out = np.array(flat, dtype=object).reshape(np.shape(codes)).astype(str) if flat else np.array([], str)

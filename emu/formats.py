@@ -81,9 +81,13 @@ def _check_scale(func: str, scale: object, allowed: tuple[object, ...]) -> None:
 
 
 class Format:
-    """Behaviour shared by every format family (a mixin for the dataclasses)."""
+    """Behaviour shared by every format family (a mixin for the dataclasses).
 
-    __slots__ = ()
+    The families are frozen dataclasses without ``__slots__``: with slots,
+    CPython 3.11's frozen dataclasses report adding an attribute as a confusing
+    TypeError instead of FrozenInstanceError.
+    """
+
     kind: ClassVar[str] = ""
 
     @property
@@ -109,7 +113,7 @@ class Format:
         return False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class FixedFormat(Format):
     """Fixed point <IL, FL>: a WL-bit integer code q standing for q * 2^-FL.
 
@@ -208,7 +212,7 @@ class FixedFormat(Format):
         return (Overflow.SATURATE, Overflow.WRAP, Overflow.ERROR)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class FloatFormat(Format):
     """Binary floating point: 1 sign bit, E exponent bits, M fraction bits.
 
@@ -260,6 +264,11 @@ class FloatFormat(Format):
         object.__setattr__(self, "man_bits", m)
         object.__setattr__(self, "bias", b)
         object.__setattr__(self, "subnormals", bool(self.subnormals))
+        if self._top_field < 1:
+            raise ValueError(
+                f"{fn}: exp_bits={e}, man_bits={m} with special={self.special!r} leaves no finite nonzero"
+                " value (only zeros and NaN); use more exponent or fraction bits"
+            )
         if self.emax > 1023:
             raise ValueError(
                 f"{fn}: bias={b} puts the largest exponent at 2^{self.emax}, beyond float64's"
@@ -401,7 +410,7 @@ class FloatFormat(Format):
         return Overflow.INF if self.has_inf else Overflow.SATURATE
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Pow2Format(Format):
     """Powers of two with a zero code: values 0 and +-2^e for emin <= e <= emax.
 
@@ -483,11 +492,11 @@ class Pow2Format(Format):
         """Spacing of the grid at x: 2^k for |x| in [2^k, 2^(k+1)), clamped to the range."""
         a = np.abs(np.asarray(x, dtype=np.float64))
         _, k = np.frexp(a)
-        ex = np.clip(k.astype(np.int64) - 1, self.emin, self.emax)
+        ex = np.clip(np.where(a > 0, k.astype(np.int64) - 1, self.emin), self.emin, self.emax)
         return np.where(np.isfinite(a), np.ldexp(1.0, ex), np.nan)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class BinaryFormat(Format):
     """Binary weights or activations: +1 or -1, optionally times a scale alpha.
 
@@ -536,7 +545,7 @@ class BinaryFormat(Format):
         return self.scale is not None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class TernaryFormat(Format):
     """Ternary values {-a, 0, +b}.
 

@@ -25,7 +25,7 @@ __all__ = ["MAC", "MAC_PRESETS", "Order", "mac_preset"]
 _ORDER_RE = re.compile(r"\s*(sequential|pairwise|lanes|blocks)\s*(?:\(\s*(\d+)\s*\))?\s*")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Order:
     """Accumulation order: ``sequential``, ``lanes(n)``, ``pairwise`` or ``blocks(c)``.
 
@@ -81,7 +81,7 @@ def _sig_bits(f: Format) -> int:
     return 1  # pow2, binary, ternary: a power of two times 1
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class MAC:
     """One multiply-accumulate datapath (NUMERICS.md section 6).
 

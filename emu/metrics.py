@@ -32,14 +32,15 @@ def relative_error(x: object, q: object) -> np.ndarray:
     return np.where((xa == 0) & (qa == 0), 0.0, r)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class ErrorSummary:
     """Summary of the error of q against x (relative errors in absolute value).
 
     Attributes:
         n: number of values.
         max_abs, mean_abs: absolute error.
-        max_rel, mean_rel, median_rel: |relative error| (x = 0 excluded when q = 0 too).
+        max_rel, mean_rel, median_rel: |relative error|; a zero that stays zero counts
+            as relative error 0 (exact), a zero that becomes nonzero as inf.
         share_above: {threshold: share of values with |relative error| > threshold}.
     """
 

@@ -104,7 +104,12 @@ def _bad(name: str, why: str) -> ValueError:
 
 def _parse_float(name: str, e: str, m: str, rest: str) -> FloatFormat:
     special, bias, subnormals = "ieee", None, True
-    for key, val in _opts(rest):
+    opts = _opts(rest)
+    kinds = ["special" if v is None and k in ("ieee", "fn", "fnuz", "none") else k for k, v in opts]
+    for kind in set(kinds):
+        if kinds.count(kind) > 1:
+            raise _bad(name, f"names the {kind} option {kinds.count(kind)} times; give it once")
+    for key, val in opts:
         if val is None and key in ("ieee", "fn", "fnuz", "none"):
             special = key
         elif val is None and key == "ftz":
@@ -118,7 +123,12 @@ def _parse_float(name: str, e: str, m: str, rest: str) -> FloatFormat:
 
 def _parse_scaled(name: str, family: str, text: str) -> Format:
     stochastic, threshold, scale = False, None, "tensor" if family != "binary" else None
-    for key, val in _opts(text):
+    opts = _opts(text)
+    keys = [k for k, _ in opts]
+    for key in set(keys):
+        if keys.count(key) > 1:
+            raise _bad(name, f"names the {key} option {keys.count(key)} times; give it once")
+    for key, val in opts:
         if key == "stochastic" and val is None:
             stochastic = True
         elif key == "scale" and val in ("tensor", "channel", "none"):

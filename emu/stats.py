@@ -7,7 +7,7 @@ from dataclasses import dataclass
 __all__ = ["QuantStats"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class QuantStats:
     """What one conversion did to its inputs.
 
