@@ -27,9 +27,9 @@ if "NUMBA_THREADING_LAYER" not in _os.environ:
 from .bitmask import mask_float32
 from .bounds import forward_error_bound, unit_roundoff
 from .convert import bits, decode, encode, quantize
+from .formats import BinaryFormat, FixedFormat, FloatFormat, Format, Pow2Format, TernaryFormat
 from .mac import MAC, MAC_PRESETS, Order, mac_preset
 from .matmul import MACStats, conv2d, dot, matmul
-from .formats import BinaryFormat, FixedFormat, FloatFormat, Format, Pow2Format, TernaryFormat
 from .metrics import ErrorSummary, absolute_error, error_summary, relative_error
 from .modes import Overflow, Rounding
 from .radix import (
