@@ -784,7 +784,7 @@ def fround(x, prm):
     r = (ovr_neg if neg else ovr_pos) if over else r
     r = a if special & (isnan | keep_inf) else r
     drop_sign = ((r == _ZERO) & ~nzero) | (r == _QNAN) | isnan
-    return np.uint64(r | (_ZERO if drop_sign else sign)).view(np.float64), over & ~special
+    return np.uint64(r | (_ZERO if drop_sign else sign)).view(np.float64), over
 
 
 @functools.lru_cache(maxsize=256)
@@ -828,7 +828,7 @@ def _float_det_block(x, out, prm, nan_value):
         isnan = xi != xi
         v = nan_value if isnan else v
         out[i] = v
-        n_ovf += over | (np.isinf(xi) & ~np.isinf(v))
+        n_ovf += over
         n_nan += isnan
         n_unf += (v == 0.0) & (xi != 0.0) & ~isnan
     return n_ovf, n_unf, n_nan

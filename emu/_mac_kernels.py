@@ -158,10 +158,12 @@ def add_float(x, y, prm):
     point (the format has at most 50 fraction bits), and rounds as the exact sum.
     """
     fprm = prm[:18]
-    half_mask, half_scale, min_normal = prm[18], prm[19], prm[20]
+    half_mask, half_scale, min_normal, floor_mode = prm[18], prm[19], prm[20], prm[21]
     s = x + y
-    if not np.isfinite(s):
-        return s, np.isfinite(x) & np.isfinite(y)
+    if not np.isfinite(s):  # an infinite operand (or inf - inf): converted like any value
+        return fround(s, fprm)
+    if s == 0.0:
+        return _zero_sum(x, y, floor_mode, prm[15]), False
     bb = s - x
     e = (x - (s - bb)) + (y - bb)
     b = np.float64(s).view(np.uint64)
@@ -175,11 +177,24 @@ def add_float(x, y, prm):
 
 
 @njit(cache=True)
+def _zero_sum(x, y, floor_mode, nzero):
+    """The zero of an exact sum x + y = 0: IEEE 754's sign (-0 only for two -0
+    operands, or under rounding toward -inf unless both operands are +0), and
+    +0 in formats without -0."""
+    both_pos = (x == 0.0) & (y == 0.0) & ~np.signbit(x) & ~np.signbit(y)
+    both_neg = np.signbit(x) & np.signbit(y)
+    return -0.0 if (both_neg | (floor_mode & ~both_pos)) & nzero else 0.0
+
+
+@njit(cache=True)
 def add_float_exact(x, y, prm):
     """One float addition when every sum of two operands is exact in float64
-    (the format's span is at most 53 bits): round the float64 sum once."""
+    (the format's span is at most 53 bits): round the float64 sum once.
+    ``prm`` = (*fround parameters, floor_mode)."""
     s = x + y
-    r, o = fround(s, prm)
+    if s == 0.0:
+        return _zero_sum(x, y, prm[18], prm[15]), False
+    r, o = fround(s, prm[:18])
     return r, o | (~np.isfinite(s) & np.isfinite(x) & np.isfinite(y))
 
 
@@ -201,7 +216,7 @@ def add_float_params(fmt, mode: int, ovf: int) -> tuple:
     """Parameters of `add_float` for an accumulator format."""
     shift = 52 - fmt.man_bits
     return (*float_params(fmt, mode, ovf), U64((1 << (shift - 1)) - 1),
-            np.ldexp(1.0, fmt.man_bits + 1 - fmt.emin), U64((fmt.emin + 1023) << 52))
+            np.ldexp(1.0, fmt.man_bits + 1 - fmt.emin), U64((fmt.emin + 1023) << 52), mode == _FLOOR)
 
 
 # --- dispatch by type tags ------------------------------------------------------------------------

@@ -328,7 +328,9 @@ def _run_float(a: np.ndarray, w: np.ndarray, bias_v: np.ndarray, mac: MAC) -> tu
         else:
             term, tprm = MK.term_float_round, tprm[1:]
         if _sum_is_exact(acc, mac):
-            add, aprm = MK.add_float_exact, MK.float_params(acc, int(mac.acc_rounding), int(mac.acc_overflow))
+            add = MK.add_float_exact
+            aprm = (*MK.float_params(acc, int(mac.acc_rounding), int(mac.acc_overflow)),
+                    mac.acc_rounding == Rounding.FLOOR)
         else:
             add, aprm = MK.add_float, MK.add_float_params(acc, int(mac.acc_rounding), int(mac.acc_overflow))
     out = np.empty((M, N), np.float64)
