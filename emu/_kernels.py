@@ -603,32 +603,35 @@ def _fixed_det_block(x, out, scale, eps, lo_f, hi_f, mode):
 
 
 @njit(cache=True)
-def _fixed_fast_chunk(c, x, out, fl, qmin, qmax, mode, stats):
+def _fixed_fast_chunk(c, x, out, fl, codes, qmin, qmax, mode, stats):
     lo = c * CHUNK
     hi = min(x.size, lo + CHUNK)
-    a, b, d = _fixed_det_block(x[lo:hi], out[lo:hi], np.ldexp(1.0, fl), np.ldexp(1.0, -fl), np.float64(qmin),
-                               np.float64(qmax), mode)
+    eps = 1.0 if codes else np.ldexp(1.0, -fl)
+    a, b, d = _fixed_det_block(x[lo:hi], out[lo:hi], np.ldexp(1.0, fl), eps, np.float64(qmin), np.float64(qmax),
+                               mode)
     stats[c, 0] = a
     stats[c, 1] = b
     stats[c, 2] = d
 
 
 @njit(parallel=True, cache=True)
-def fixed_fast(x, out, fl, qmin, qmax, mode, stats):
+def fixed_fast(x, out, fl, qmin, qmax, mode, stats, codes=False):
     """<WL-FL, FL> values for a deterministic mode; needs FL >= 0 and WL <= 53.
 
     t = x 2^FL is exact, f = floor(t) and d = t - f are exact, so every mode is
     rint or a comparison of d with 0 and 1/2. Out-of-range q clamps (saturate).
+    With ``codes`` the integer codes q go to ``out`` instead of q 2^-FL (float32
+    when the caller knows |q| < 2^24, as the matmul's float32 BLAS path does).
     """
     for c in prange(stats.shape[0]):
-        _fixed_fast_chunk(c, x, out, fl, qmin, qmax, mode, stats)
+        _fixed_fast_chunk(c, x, out, fl, codes, qmin, qmax, mode, stats)
 
 
 @njit(cache=True)
-def fixed_fast_serial(x, out, fl, qmin, qmax, mode, stats):
+def fixed_fast_serial(x, out, fl, qmin, qmax, mode, stats, codes=False):
     """`fixed_fast` without threads (a parallel launch costs more than a small input)."""
     for c in range(stats.shape[0]):
-        _fixed_fast_chunk(c, x, out, fl, qmin, qmax, mode, stats)
+        _fixed_fast_chunk(c, x, out, fl, codes, qmin, qmax, mode, stats)
 
 
 @njit(cache=True)

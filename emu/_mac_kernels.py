@@ -373,3 +373,16 @@ def mac_rows_serial(A, W, bias, out, pcnt, acnt, tk, tprm, ak, aprm, kind, n):
     """`mac_rows` without threads (for small products, where a parallel launch costs more)."""
     for i in range(A.shape[0]):
         _mac_row(i, A, W, bias, out, pcnt, acnt, tk, tprm, ak, aprm, kind, n)
+
+
+@njit(parallel=True, cache=True)
+def exact_sums_out(s, shift, bias_q, step, mask, vals, codes, want_codes):
+    """Accumulator values (and codes) of exact integer sums ``s`` (float32 or
+    float64 BLAS output, integers) that provably fit the accumulator:
+    acc = (s << shift) + bias_q[j]; vals = acc * step; codes = acc & mask."""
+    for i in prange(s.shape[0]):
+        for j in range(s.shape[1]):
+            acc = (np.int64(s[i, j]) << shift) + bias_q[j]
+            vals[i, j] = acc * step
+            if want_codes:
+                codes[i, j] = np.uint64(acc) & mask

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from . import _kernels
 from . import _mac_kernels as MK
 from .convert import _convert, _data_scale, _signs, quantize
 from .formats import BinaryFormat, FixedFormat, FloatFormat, Format, Pow2Format, TernaryFormat
@@ -78,9 +79,20 @@ def _int_grid(f: Format) -> tuple[int, int]:
     return 0, 2  # binary, ternary
 
 
-def _operand(x: np.ndarray, f: Format, mac: MAC, role: str, as_int: bool) -> tuple[np.ndarray, Any, int]:
-    """(codes or values, scale or None, input overflow count) of one operand."""
+def _operand(x: np.ndarray, f: Format, mac: MAC, role: str, as_int: bool, f32: bool = False
+             ) -> tuple[np.ndarray, Any, int]:
+    """(codes or values, scale or None, input overflow count) of one operand;
+    with ``f32`` (the caller knows every code is below 2^24) the codes come as float32."""
     func = f"matmul ({role})"
+    if (f32 and isinstance(f, FixedFormat) and f.frac_bits >= 0 and mac.input_overflow == Overflow.SATURATE
+            and mac.input_rounding != Rounding.STOCHASTIC):  # one pass from reals to float32 codes
+        xf = np.ascontiguousarray(x, np.float64).reshape(-1)
+        codes = np.empty(xf.size, np.float32)
+        stats = np.zeros((max(1, -(-xf.size // _kernels.CHUNK)), 3), np.int64)
+        kernel = _kernels.fixed_fast if xf.size > _kernels.CHUNK else _kernels.fixed_fast_serial
+        kernel(xf, codes, f.frac_bits, f.qmin, f.qmax, int(mac.input_rounding), stats, True)
+        if not stats[:, 2].any():  # NaN: the general path below raises the conversion's error
+            return codes.reshape(x.shape), None, int(stats[:, 0].sum())
     if isinstance(f, (BinaryFormat, TernaryFormat)):
         if isinstance(f, TernaryFormat) and f.method == "ttq":
             raise ValueError(f"{func}: TTQ has separate positive and negative scales; quantize the weights"
@@ -91,12 +103,13 @@ def _operand(x: np.ndarray, f: Format, mac: MAC, role: str, as_int: bool) -> tup
             # per channel = per output: the last axis of w (K, N)
             scale = _data_scale(np.moveaxis(xf, -1, 0), f) if f.scale == "channel" else _data_scale(xf, f)
             scale = np.asarray(scale, np.float64).reshape(-1)
-        return s.astype(np.float64), scale, 0
+        return s.astype(np.float32 if f32 else np.float64), scale, 0
     v, st = quantize(x, f, mac.input_rounding, mac.input_overflow, return_stats=True)
     if not as_int:
         return v, None, st.overflow
     fl, _ = _int_grid(f)
-    return v * 2.0**fl, None, st.overflow  # integer codes, held exactly as float64
+    q = v * 2.0**fl  # integer codes, held exactly
+    return (q.astype(np.float32) if f32 else q), None, st.overflow
 
 
 def _max_code(f: Format) -> int:
@@ -135,7 +148,7 @@ def _exact_int_matmul(ca: np.ndarray, cw: np.ndarray) -> np.ndarray:
     K = ca.shape[1]
     amax, wmax = _absmax(ca), _absmax(cw)
     if K * amax * wmax < 1 << 24:  # every partial sum is an integer float32 holds exactly
-        return (ca.astype(np.float32) @ cw.astype(np.float32)).astype(np.int64)
+        return (ca.astype(np.float32, copy=False) @ cw.astype(np.float32, copy=False)).astype(np.int64)
     if K * amax * wmax < 1 << 53:
         return (ca @ cw).astype(np.int64)
     qa, qw = ca.astype(np.int64), cw.astype(np.int64)
@@ -355,18 +368,47 @@ class _Part:
     path: str
 
 
+def _blas_into_acc(qa: np.ndarray, qw: np.ndarray, bias_q: np.ndarray, mac: MAC, plan: _IntPlan, want_codes: bool,
+                   input_overflow: int) -> _Part | None:
+    """The whole product by one float32 BLAS call when the operand formats alone
+    prove it exact and overflow-free: every partial sum of codes is an integer
+    below 2^24 (so float32 holds it, in any summation order) and the shifted sum
+    plus the bias stays inside the accumulator. None when that is not proven."""
+    M, K = qa.shape
+    N = qw.shape[1]
+    acc = mac.acc
+    assert isinstance(acc, FixedFormat)
+    shift = -plan.tprm[-2]
+    if not plan.exact_products or acc.qmin >= 0:
+        return None
+    most = (K * _max_code(mac.act) * _max_code(mac.weight) << shift) + _absmax(bias_q)
+    if most > min(acc.qmax, -acc.qmin):
+        return None
+    vals = np.empty((M, N), np.float64)
+    codes = np.empty((M, N) if want_codes else (0, 0), np.uint64)
+    MK.exact_sums_out(qa @ qw, shift, bias_q, 2.0**-plan.fl_acc, np.uint64((1 << acc.bits) - 1), vals, codes,
+                      want_codes)
+    return _Part(vals, codes if want_codes else None, None, None, None, input_overflow, "exact-sum")
+
+
 def _matmul2d(a: np.ndarray, w: np.ndarray, mac: MAC, bias: Any, force_sequential: bool, want_codes: bool,
               want_flags: bool) -> _Part:
     M, K = a.shape
     N = w.shape[1]
     as_int = not mac.float_acc
-    qa, sa, ia = _operand(a, mac.act, mac, "act", as_int)
-    qw, sw, iw = _operand(w, mac.weight, mac, "weight", as_int)
+    # float32 codes when the formats alone keep every partial sum of |codes| below 2^24
+    f32 = as_int and not force_sequential and K * _max_code(mac.act) * _max_code(mac.weight) < 1 << 24
+    qa, sa, ia = _operand(a, mac.act, mac, "act", as_int, f32)
+    qw, sw, iw = _operand(w, mac.weight, mac, "weight", as_int, f32)
     b = np.zeros(N) if bias is None else np.broadcast_to(np.asarray(bias, np.float64), (N,))
     if as_int:
         plan = _int_plan(mac, K)
         grid = FixedFormat(max(1, 62 - plan.fl_acc), plan.fl_acc) if mac.exact_acc else mac.acc
         bias_q = (quantize(b, grid, mac.input_rounding, "saturate") * 2.0**plan.fl_acc).astype(np.int64)
+        if f32 and sa is None and sw is None and mac.output is None and not mac.exact_acc:
+            part = _blas_into_acc(qa, qw, bias_q, mac, plan, want_codes, ia + iw)
+            if part is not None:
+                return part
         acc, pcnt, acnt, path = _run_int(qa, qw, bias_q, mac, plan, force_sequential)
         e_off = -plan.fl_acc
     else:

@@ -15,6 +15,8 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import emu
 from emu import MAC
@@ -143,6 +145,43 @@ def test_float_datapaths_match_the_reference(seed: int) -> None:
         bias = rng.uniform(-3, 3, n) if rng.random() < 0.5 else None
         _compare(mac, a, w, bias)
         done += 1
+
+
+@st.composite
+def _mac_and_operands(draw: st.DrawFn) -> tuple[MAC, np.ndarray, np.ndarray, np.ndarray | None]:
+    """A fixed or float datapath and operands on (or off) its operand grids."""
+    if draw(st.booleans()):
+        wl = draw(st.integers(4, 24))
+        kw: dict = dict(act=draw(st.sampled_from(FIXED_OPERANDS)), weight=draw(st.sampled_from(FIXED_OPERANDS)),
+                        acc=f"fx<{wl - (fl := draw(st.integers(0, wl - 1)))},{fl}>",
+                        acc_overflow=draw(st.sampled_from(["wrap", "saturate"])),
+                        align_rounding=draw(st.sampled_from(MODES)))
+    else:
+        kw = dict(act=draw(st.sampled_from(FLOAT_OPERANDS)), weight=draw(st.sampled_from(FLOAT_OPERANDS)),
+                  acc=draw(st.sampled_from(["fp16", "bf16", "e5m2", "fp<5,4,ftz>"])),
+                  acc_rounding=draw(st.sampled_from(MODES)), fused=draw(st.booleans()))
+    kw["order"] = draw(st.sampled_from(ORDERS))
+    try:
+        mac = MAC(**kw)
+    except ValueError:
+        mac = MAC(act="int8", weight="int8", acc="fx<12,0>", order=kw["order"])
+    m, k, n = draw(st.integers(1, 2)), draw(st.integers(0, 12)), draw(st.integers(1, 2))
+    real = st.floats(-300.0, 300.0, allow_nan=False)
+    a = np.array(draw(st.lists(real, min_size=m * k, max_size=m * k)), float).reshape(m, k)
+    w = np.array(draw(st.lists(real, min_size=k * n, max_size=k * n)), float).reshape(k, n)
+    bias = np.array(draw(st.lists(st.floats(-8, 8), min_size=n, max_size=n))) if draw(st.booleans()) else None
+    return mac, a, w, bias
+
+
+@settings(max_examples=150)
+@given(_mac_and_operands())
+def test_hypothesis_datapaths_match_the_reference(case: tuple) -> None:
+    mac, a, w, bias = case
+    try:
+        _compare(mac, a, w, bias)
+    except ValueError as e:
+        if "bits" not in str(e):
+            raise
 
 
 def test_reference_hand_cases() -> None:
