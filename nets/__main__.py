@@ -6,6 +6,7 @@
     sizes = [64, 100, 10]    # mlp only (input and output sizes of the data are checked)
     activation = "relu"
     policy = "gupta fx<4,12> stochastic"   # a preset name, or "uniform:<format>[:<rounding>]"
+    granularity = "operation"  # operation | layer | batch: where values are rounded
     data = "digits"          # digits | mnist:<folder> | cifar10:<folder>
     epochs = 10
     batch_size = 32
@@ -25,17 +26,19 @@ import argparse
 import json
 import sys
 import tomllib
+from dataclasses import replace
 from typing import Any
 
 from . import datasets
 from .experiments import main as experiments_main
 from .models import lenet5, mlp, resnet_small
 from .optim import SGD, Adam
-from .policy import PrecisionPolicy
+from .policy import GRANULARITIES, PrecisionPolicy
 from .train import train
 
 DEFAULTS: dict[str, Any] = {
-    "model": "mlp", "sizes": [64, 100, 10], "activation": "relu", "policy": "float64", "data": "digits",
+    "model": "mlp", "sizes": [64, 100, 10], "activation": "relu", "policy": "float64", "granularity": "operation",
+    "data": "digits",
     "epochs": 10, "batch_size": 32, "optimizer": "sgd", "lr": 0.1, "momentum": 0.0, "seed": 0, "out": None,
 }
 
@@ -75,6 +78,9 @@ def run_train(cfg: dict[str, Any]) -> dict[str, Any]:
     else:
         raise SystemExit(f"nets train: model={cfg['model']!r} is not mlp, lenet5 or resnet")
     policy = _policy(cfg["policy"])
+    if cfg["granularity"] not in GRANULARITIES:
+        raise SystemExit(f"nets train: granularity={cfg['granularity']!r} is not one of {', '.join(GRANULARITIES)}")
+    policy = replace(policy, granularity=cfg["granularity"])
     opt = (SGD(lr=cfg["lr"], momentum=cfg["momentum"]) if cfg["optimizer"] == "sgd"
            else Adam(lr=cfg["lr"]) if cfg["optimizer"] == "adam" else None)
     if opt is None:

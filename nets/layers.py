@@ -32,7 +32,7 @@ from .quant import Quantizer
 
 __all__ = [
     "AvgPool2d", "BatchNorm", "Context", "Conv2d", "Dropout", "Flatten", "Layer", "Linear", "MaxPool2d", "Maxout",
-    "ReLU", "Residual", "Sequential", "Sigmoid", "Sign", "Tanh", "name_layers",
+    "ReLU", "Residual", "Sequential", "Sigmoid", "Sign", "Tanh", "mark_layer_boundaries", "name_layers",
 ]
 
 
@@ -66,6 +66,9 @@ class Layer:
         self.name = name
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}
+        #: layer boundaries for the "layer" rounding granularity (set by `mark_layer_boundaries`)
+        self.ends_layer = True
+        self.starts_layer = True
 
     def forward(self, x: np.ndarray, ctx: Context) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -80,8 +83,11 @@ class Layer:
     def policy(self, ctx: Context) -> LayerPolicy:
         return ctx.policy.for_layer(self.name)
 
-    def q(self, x: np.ndarray, role: str, ctx: Context, scale: Any = None) -> np.ndarray:
-        """x converted to this layer's format for ``role``."""
+    def q(self, x: np.ndarray, role: str, ctx: Context, scale: Any = None, boundary: bool = False) -> np.ndarray:
+        """x converted to this layer's format for ``role`` where the policy's
+        granularity rounds it (``boundary``: x crosses a layer boundary anyway)."""
+        if not ctx.policy.rounds(role, self.ends_layer or boundary, self.starts_layer or boundary):
+            return x
         return ctx.quant(x, getattr(self.policy(ctx), role), self.name, role, scale)
 
     def extra_repr(self) -> str:
@@ -531,3 +537,31 @@ def name_layers(root: Layer) -> None:
                 break
         layer.name = candidate
         seen.add(candidate)
+
+
+def mark_layer_boundaries(seq: Sequential, at_end: bool = True) -> None:
+    """Set ``ends_layer`` / ``starts_layer`` of the operations of ``seq`` (and
+    of the residual blocks in it) for the "layer" rounding granularity.
+
+    A layer boundary lies before every weighted operation (Linear, Conv2d),
+    before and after every residual block, and at the end of the network
+    (``at_end``). An operation ends a layer when a boundary follows it; it
+    starts one when a boundary precedes it (its backward output is then the
+    error handed to the previous layer). Inside a residual block the body's
+    last operation and the shortcut do not end a layer (the block rounds
+    their sum). Example: Linear, ReLU, Linear -> only the ReLU's output and the
+    last Linear's output are rounded forwards, only the Linears' input errors
+    backwards.
+    """
+    ch = seq.children
+    opens = (Linear, Conv2d, Residual)
+    for i, op in enumerate(ch):
+        nxt = ch[i + 1] if i + 1 < len(ch) else None
+        op.ends_layer = isinstance(op, Residual) or isinstance(nxt, opens) or (nxt is None and at_end)
+        op.starts_layer = isinstance(op, opens) or (i > 0 and isinstance(ch[i - 1], Residual)) or (i == 0 and at_end)
+        if isinstance(op, Residual):
+            mark_layer_boundaries(op.body, at_end=False)
+            if op.shortcut is not None:
+                op.shortcut.ends_layer = op.shortcut.starts_layer = False
+        elif isinstance(op, Sequential):
+            mark_layer_boundaries(op, at_end=op.ends_layer)

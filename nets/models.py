@@ -16,7 +16,7 @@ import numpy as np
 from . import init as inits
 from .layers import (
     AvgPool2d, BatchNorm, Context, Conv2d, Dropout, Flatten, Layer, Linear, MaxPool2d, Maxout, ReLU, Residual,
-    Sequential, Sigmoid, Sign, Tanh, name_layers,
+    Sequential, Sigmoid, Sign, Tanh, mark_layer_boundaries, name_layers,
 )
 from .losses import LOSSES
 from .policy import PrecisionPolicy
@@ -46,6 +46,7 @@ class Model:
         self.loss_name = loss
         self.loss = LOSSES[loss]
         name_layers(root)
+        mark_layer_boundaries(root)
         names = [layer.name for layer in root.layers()]
         dup = {n for n in names if names.count(n) > 1}
         if dup:
@@ -86,7 +87,7 @@ class Model:
     def forward(self, x: np.ndarray, ctx: Context) -> np.ndarray:
         """The network output; the input is first converted to the first layer's ``activations`` role."""
         first = self.layers()[0]
-        return self.root.forward(first.q(np.asarray(x, np.float64), "activations", ctx), ctx)
+        return self.root.forward(first.q(np.asarray(x, np.float64), "activations", ctx, boundary=True), ctx)
 
     def loss_and_grad(self, x: np.ndarray, y: np.ndarray, ctx: Context) -> tuple[float, np.ndarray]:
         """Forward, loss, backward: returns the loss and the output (the gradients are in the layers)."""

@@ -23,10 +23,13 @@ from typing import Any
 import emu
 from emu import MAC, Overflow, Rounding
 
-__all__ = ["ROLES", "DynamicFixed", "LayerPolicy", "PrecisionPolicy", "RoleFormat", "POLICY_PRESETS"]
+__all__ = ["GRANULARITIES", "ROLES", "DynamicFixed", "LayerPolicy", "PrecisionPolicy", "RoleFormat", "POLICY_PRESETS"]
 
 #: The tensor roles a policy names.
 ROLES = ("weights", "biases", "activations", "preacts", "errors", "grads", "master")
+
+#: Where values are rounded, from the most rounding points to the fewest (`PrecisionPolicy.rounds`).
+GRANULARITIES = ("operation", "layer", "batch")
 
 
 @dataclass(frozen=True)
@@ -186,6 +189,38 @@ class PrecisionPolicy:
     #: "same" (evaluate under this policy) or "float64" (evaluate with the real-valued
     #: weights, as stochastic BinaryConnect does at test time)
     evaluate_with: str = "same"
+    #: where values are rounded (see `GRANULARITIES`): "operation" (after every
+    #: operation), "layer" (only where a layer hands its result on) or "batch"
+    #: (only the parameters and their gradients, once per batch)
+    granularity: str = "operation"
+
+    def __post_init__(self) -> None:
+        if self.granularity not in GRANULARITIES:
+            raise ValueError(f"PrecisionPolicy: granularity={self.granularity!r} is not one of "
+                             + ", ".join(GRANULARITIES))
+
+    def rounds(self, role: str, ends_layer: bool, starts_layer: bool) -> bool:
+        """Whether a value of ``role`` is converted at this point of the network.
+
+        ``ends_layer``: the value is the output of the last operation of a layer
+        (a weighted operation with the activation, pooling, normalisation and
+        dropout that follow it, up to the next weighted operation or residual
+        block); ``starts_layer``: the value is the error leaving a layer's first
+        operation backwards. Parameters, biases and gradients are always
+        converted (once per batch); activations, preacts and errors:
+
+        - ``operation``: after every operation;
+        - ``layer``: only at layer boundaries: inside a layer the accumulator's
+          output passes unrounded through the activation function (a fused
+          epilogue), and the value written out is rounded once;
+        - ``batch``: never (weight-only quantisation: data flows in float64 or
+          in the MAC datapaths' own formats).
+        """
+        if self.granularity == "operation" or role not in ("activations", "preacts", "errors"):
+            return True
+        if self.granularity == "batch":
+            return False
+        return starts_layer if role == "errors" else ends_layer
 
     def evaluation(self) -> PrecisionPolicy | None:
         """The policy validation and test evaluation use (None: float64)."""
@@ -230,7 +265,8 @@ class PrecisionPolicy:
 
     def describe(self) -> str:
         """The policy as text: its default and its overrides."""
-        lines = [f"{self.name}: {self.default.describe()}"]
+        lines = [f"{self.name}: {self.default.describe()}"
+                 + ("" if self.granularity == "operation" else f"; rounded per {self.granularity}")]
         lines += [f"  {k}: {v.describe()}" for k, v in self.layers.items()]
         return "\n".join(lines)
 

@@ -2,7 +2,7 @@
 
 `train` runs minibatch training under a `PrecisionPolicy` (None: float64):
 seeded shuffling, dropout and stochastic rounding (one seed fixes the run),
-early stopping on the validation split, a progress line per epoch, and a
+early stopping on the validation split, a progress bar and a line per epoch, and a
 `History` of per-epoch records (loss, accuracy, overflow counts per layer and
 role, share of weight updates rounded to zero, radix points of dynamic fixed
 point groups). `train_full_batch` runs scipy's L-BFGS or conjugate gradient on
@@ -103,6 +103,31 @@ def _restore(model: Model, snap: list[np.ndarray]) -> None:
         layer.params[k] = v
 
 
+class _ProgressBar:
+    """A one-line bar over an epoch's batches, redrawn in place (at most every
+    0.1 s) when ``stream`` is a terminal; silent otherwise (logs keep the
+    per-epoch lines only)."""
+
+    def __init__(self, stream: Any, label: str, total: int, width: int = 30) -> None:
+        self.stream, self.label, self.total, self.width = stream, label, max(total, 1), width
+        self.live = bool(getattr(stream, "isatty", lambda: False)())
+        self.t0 = self.last = time.perf_counter()
+
+    def update(self, done: int, loss: float) -> None:
+        now = time.perf_counter()
+        if not self.live or (now - self.last < 0.1 and done < self.total):
+            return
+        self.last = now
+        fill = self.width * done // self.total
+        rate = done / max(now - self.t0, 1e-9)
+        print(f"\r{self.label} [{'#' * fill}{'.' * (self.width - fill)}] {done}/{self.total} batches"
+              f"  loss {loss:.4f}  {rate:.0f} batch/s", end="", file=self.stream, flush=True)
+
+    def clear(self) -> None:
+        if self.live:
+            print("\r\033[K", end="", file=self.stream, flush=True)
+
+
 def train(model: Model, data: Dataset, policy: PrecisionPolicy | None = None, optimizer: _Optimizer | None = None,
           epochs: int = 10, batch_size: int = 32, seed: int = 0, *, early_stopping: int | None = None,
           progress: bool = True, eval_batch_size: int = 512, stream: Any = None,
@@ -118,7 +143,8 @@ def train(model: Model, data: Dataset, policy: PrecisionPolicy | None = None, op
         seed: fixes shuffling, dropout and every stochastic rounding.
         early_stopping: stop after this many epochs without a better
             validation loss and keep the best weights (None: run all epochs).
-        progress: print one line per epoch (to ``stream``, stderr by default).
+        progress: a progress bar over each epoch's batches (on a terminal) and one
+            line per epoch (to ``stream``, stderr by default).
         eval_policy: the policy of validation and test evaluation: "policy"
             (what the training policy's `evaluation` says: itself, or float64
             for stochastic BinaryConnect, as Courbariaux et al. 2015 evaluate),
@@ -153,6 +179,7 @@ def train(model: Model, data: Dataset, policy: PrecisionPolicy | None = None, op
         order = shuffle_rng.permutation(n)
         ctx = _ctx(policy, quant, True, drop_rng)
         tot_loss, correct = 0.0, 0
+        bar = _ProgressBar(out, f"epoch {epoch + 1:>3}/{epochs}", -(-n // batch_size)) if progress else None
         for b, i in enumerate(range(0, n, batch_size)):
             idx = order[i:i + batch_size]
             loss, z = model.loss_and_grad(data.train.x[idx], data.train.y[idx], ctx)
@@ -164,6 +191,8 @@ def train(model: Model, data: Dataset, policy: PrecisionPolicy | None = None, op
             opt.step(model, ctx)
             tot_loss += loss * len(idx)
             correct += int(np.count_nonzero(z.argmax(axis=1) == data.train.y[idx]))
+            if bar is not None:
+                bar.update(b + 1, tot_loss / (i + len(idx)))
         vloss, vacc = evaluate(model, data.valid, ev, quant, eval_batch_size)
         ovf, unf = _counts_delta(quant, before)
         att, zer = opt.counts.attempted - upd0[0], opt.counts.zeroed - upd0[1]
@@ -172,7 +201,8 @@ def train(model: Model, data: Dataset, policy: PrecisionPolicy | None = None, op
                "zeroed_update_share": zer / att if att else 0.0, "overflow": ovf, "underflow": unf,
                "optimizer": opt.describe() if hasattr(opt, "describe") else type(opt).__name__}
         hist.records.append(rec)
-        if progress:
+        if bar is not None:
+            bar.clear()
             print(f"epoch {epoch + 1:>3}/{epochs}  loss {rec['train_loss']:.4f}  train acc"
                   f" {rec['train_accuracy']:.4f}  valid acc {vacc:.4f}  zeroed updates"
                   f" {100 * rec['zeroed_update_share']:.1f}%  overflows {sum(ovf.values())}"

@@ -4,10 +4,12 @@ optimisers and schedules, full-batch optimisers, the literature's effects, the C
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
+import emu
 import nets
 import nets.__main__
 from nets import experiments as E
@@ -164,3 +166,64 @@ def test_cli_trains_from_a_toml_file(tmp_path, capsys) -> None:
     cfg.write_text("epochz = 3\n")
     with pytest.raises(SystemExit, match="unknown keys"):
         nets.__main__.main(["train", "--config", str(cfg)])
+
+
+def _rounded_roles(granularity: str, activation: str = "tanh") -> tuple[set[tuple[str, str]], np.ndarray]:
+    model = nets.mlp([64, 16, 10], activation=activation, seed=0)
+    policy = replace(nets.PrecisionPolicy.uniform("fx<4,6>"), granularity=granularity)
+    quant = nets.Quantizer(0)
+    ctx = nets.Context(policy, quant, True, np.random.default_rng(0))
+    _, z = model.loss_and_grad(DATA.train.x[:8], DATA.train.y[:8], ctx)
+    return {k for k, c in quant.counts.items() if c.size}, z
+
+
+def test_rounding_granularity_sets_where_values_are_rounded() -> None:
+    # mlp: linear1 -> tanh1 -> linear2; a layer is linear + tanh, so "layer" rounds tanh1's output
+    # and linear2's output forwards, and only the errors leaving the linears backwards
+    op, z_op = _rounded_roles("operation")
+    layer, z_layer = _rounded_roles("layer")
+    batch, z_batch = _rounded_roles("batch")
+    params = {(n, r) for n in ("linear1", "linear2") for r in ("weights", "biases", "grads")}
+    assert params <= batch and params <= layer and params <= op
+    assert batch == params
+    assert layer - params == {("linear1", "activations"), ("tanh1", "activations"), ("linear2", "preacts"),
+                              ("linear1", "errors"), ("linear2", "errors")}
+    assert op - params == layer - params | {("linear1", "preacts"), ("tanh1", "errors")}
+    # values: under "layer" tanh sees the unrounded accumulator output
+    m = nets.mlp([64, 16, 10], activation="tanh", seed=0)
+    q = lambda v: emu.quantize(v, "fx<4,6>")  # noqa: E731
+    w1, w2 = (q(m.layers()[i].params["W"].T).T for i in (0, 2))  # the layout Linear uses
+    b1, b2 = (q(m.layers()[i].params["b"]) for i in (0, 2))
+    x = q(DATA.train.x[:8])
+    np.testing.assert_array_equal(z_layer, q(q(np.tanh(x @ w1 + b1)) @ w2 + b2))
+    np.testing.assert_array_equal(z_op, q(q(np.tanh(q(x @ w1 + b1))) @ w2 + b2))
+    assert not np.array_equal(z_op, z_layer)
+    np.testing.assert_array_equal(z_batch, np.tanh(DATA.train.x[:8] @ w1 + b1) @ w2 + b2)
+    with pytest.raises(ValueError, match="granularity='epoch' is not one of operation, layer, batch"):
+        replace(nets.PrecisionPolicy.float64(), granularity="epoch")
+
+
+def test_layer_boundaries_of_a_residual_network() -> None:
+    model = nets.resnet_small((1, 8, 8), 10, seed=0)
+    flags = {layer.name: (layer.ends_layer, layer.starts_layer) for layer in model.layers()}
+    for layer in model.layers():
+        if isinstance(layer, nets.Residual):
+            assert flags[layer.name] == (True, True)
+            assert not layer.body.children[-1].ends_layer  # the block rounds the sum
+            if layer.shortcut is not None:
+                assert flags[layer.shortcut.name] == (False, False)
+    assert model.root.children[-1].ends_layer  # the network's output
+
+
+def test_progress_bar_on_a_terminal_and_lines_in_logs() -> None:
+    import io
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    for stream, bar in ((Tty(), True), (io.StringIO(), False)):
+        nets.train(nets.mlp([64, 8, 10], seed=0), DATA, None, epochs=1, stream=stream)
+        text = stream.getvalue()
+        assert ("batches" in text and "[#" in text) == bar
+        assert "epoch   1/1" in text
