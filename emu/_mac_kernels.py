@@ -375,6 +375,46 @@ def mac_rows_serial(A, W, bias, out, pcnt, acnt, tk, tprm, ak, aprm, kind, n):
         _mac_row(i, A, W, bias, out, pcnt, acnt, tk, tprm, ak, aprm, kind, n)
 
 
+@njit(cache=True)
+def _fp32_row(i, A, W, bias, out, pcnt, acnt):
+    """Row i of `mac_rows_fp32`."""
+    N = W.shape[1]
+    acc = bias.copy()
+    pc = np.zeros(N, np.int32)
+    ac = np.zeros(N, np.int32)
+    for k in range(A.shape[1]):
+        a = A[i, k]
+        for j in range(N):
+            w = W[k, j]
+            p = a * w
+            s = acc[j] + p
+            pc[j] += np.isinf(p) & ~np.isinf(a) & ~np.isinf(w)
+            ac[j] += np.isinf(s) & ~np.isinf(acc[j]) & ~np.isinf(p)
+            acc[j] = s
+    for j in range(N):
+        out[i, j] = acc[j]
+        pcnt[i, j] = pc[j]
+        acnt[i, j] = ac[j]
+
+
+@njit(parallel=True, cache=True)
+def mac_rows_fp32(A, W, bias, out, pcnt, acnt):
+    """`mac_rows` for `term_fp32`/`add_fp32` in sequential order, on float32
+    operands: binary32 multiply and add, nearest even, as the hardware does.
+    The product of two binary32 values rounded once equals `term_fp32`'s
+    float64 product rounded to binary32, so the results are the same; the
+    columns of a row form independent chains, which vectorise."""
+    for i in prange(A.shape[0]):
+        _fp32_row(i, A, W, bias, out, pcnt, acnt)
+
+
+@njit(cache=True)
+def mac_rows_fp32_serial(A, W, bias, out, pcnt, acnt):
+    """`mac_rows_fp32` without threads."""
+    for i in range(A.shape[0]):
+        _fp32_row(i, A, W, bias, out, pcnt, acnt)
+
+
 @njit(parallel=True, cache=True)
 def exact_sums_out(s, shift, bias_q, step, mask, vals, codes, want_codes):
     """Accumulator values (and codes) of exact integer sums ``s`` (float32 or

@@ -8,6 +8,8 @@ own modules only.
 
 from __future__ import annotations
 
+import functools
+
 from fractions import Fraction
 from typing import Any
 
@@ -91,6 +93,18 @@ def _range_text(fmt: Format) -> str:
 
 def _check_modes(fmt: Format, rounding: object, overflow: object, random_bits: object,
                  func: str) -> tuple[Rounding, Overflow, int]:
+    """(rounding, overflow, random bits) validated for ``fmt`` (memoised: a
+    training step converts with the same few settings thousands of times)."""
+    try:
+        return _check_modes_cached(fmt, rounding, overflow, random_bits, func)
+    except TypeError as e:
+        if "unhashable" not in str(e):
+            raise
+        return _check_modes_uncached(fmt, rounding, overflow, random_bits, func)
+
+
+def _check_modes_uncached(fmt: Format, rounding: object, overflow: object, random_bits: object,
+                          func: str) -> tuple[Rounding, Overflow, int]:
     rnd = parse_rounding(rounding, func)
     ovf = fmt.default_overflow if overflow is None else parse_overflow(overflow, func)
     if ovf not in fmt.overflow_modes:
@@ -105,6 +119,9 @@ def _check_modes(fmt: Format, rounding: object, overflow: object, random_bits: o
     if not 1 <= int(random_bits) <= 64:
         raise ValueError(f"{func}: random_bits={random_bits} outside the allowed range [1, 64]")
     return rnd, ovf, int(random_bits)
+
+
+_check_modes_cached = functools.lru_cache(maxsize=1024, typed=True)(_check_modes_uncached)
 
 
 def _check_nan(nan: object, func: str) -> bool:
@@ -137,8 +154,8 @@ def _convert(x: object, fmt: Format, rounding: object, overflow: object, seed: o
         vals = np.empty(n, np.float64)
         fast = np.zeros((nchunks, K.N_FAST_STATS), np.int64)
         if _run_fast(xb, vals, fmt, rnd, ovf, key, rbits, fast):
-            tot = fast.sum(axis=0)
-            st = QuantStats(n, int(tot[0]), int(tot[1]), int(tot[2]))
+            tot = (fast[0] if nchunks == 1 else fast.sum(axis=0)).tolist()  # one chunk: skip a reduction
+            st = QuantStats(n, tot[0], tot[1], tot[2])
             has_nan = isinstance(fmt, FloatFormat) and fmt.has_nan
             if not (st.nan and not has_nan and not nan_zero):
                 if want_val:

@@ -25,7 +25,7 @@ import numpy as np
 
 from . import _kernels
 from . import _mac_kernels as MK
-from .convert import _convert, _data_scale, _signs, quantize
+from .convert import _codes_of_values, _convert, _data_scale, _signs, quantize
 from .formats import BinaryFormat, FixedFormat, FloatFormat, Format, Pow2Format, TernaryFormat
 from .mac import MAC, mac_preset
 from .modes import Overflow, Rounding
@@ -312,6 +312,18 @@ def _sum_is_exact(acc: FloatFormat, mac: MAC) -> bool:
     return hi - lo <= 53
 
 
+def _in_fp32(f: Format) -> bool:
+    """Whether every value of ``f`` is a binary32 value (binary32 holds 24
+    significant bits, exponents up to 127 and steps down to 2^-149)."""
+    if isinstance(f, FloatFormat):
+        return f.man_bits <= 23 and f.emax <= 127 and f.emin - f.man_bits >= -149
+    if isinstance(f, FixedFormat):
+        return f.bits - f.signed <= 24 and f.frac_bits <= 149 and f.int_bits <= 127
+    if isinstance(f, Pow2Format):
+        return f.emin >= -149 and f.emax <= 127
+    return True  # binary, ternary: +-1 and 0
+
+
 def _run_float(a: np.ndarray, w: np.ndarray, bias_v: np.ndarray, mac: MAC) -> tuple[np.ndarray, ...]:
     acc = mac.acc
     assert isinstance(acc, FloatFormat)
@@ -349,6 +361,11 @@ def _run_float(a: np.ndarray, w: np.ndarray, bias_v: np.ndarray, mac: MAC) -> tu
     out = np.empty((M, N), np.float64)
     pcnt = np.zeros((M, N), np.int32)
     acnt = np.zeros((M, N), np.int32)
+    if native and mac.order.kind == "sequential" and _in_fp32(mac.act) and _in_fp32(mac.weight):
+        kernel = MK.mac_rows_fp32 if _rows_kernel(M, a.shape[1], N) is MK.mac_rows else MK.mac_rows_fp32_serial
+        kernel(np.ascontiguousarray(a, np.float32), np.ascontiguousarray(w, np.float32), bias_v.astype(np.float32),
+               out, pcnt, acnt)
+        return out, pcnt, acnt
     _rows_kernel(M, a.shape[1], N)(np.ascontiguousarray(a), np.ascontiguousarray(w), bias_v, out, pcnt, acnt,
                 MK.tag(MK.TERM_CODES[term.__name__]), tprm, MK.tag(MK.ADD_CODES[add.__name__]), aprm,
                 MK.ORDER_CODES[mac.order.kind], mac.order.n)
@@ -412,7 +429,7 @@ def _matmul2d(a: np.ndarray, w: np.ndarray, mac: MAC, bias: Any, force_sequentia
         acc, pcnt, acnt, path = _run_int(qa, qw, bias_q, mac, plan, force_sequential)
         e_off = -plan.fl_acc
     else:
-        bias_v = quantize(b, mac.acc, mac.input_rounding, mac.acc_overflow)
+        bias_v = b if bias is None else quantize(b, mac.acc, mac.input_rounding, mac.acc_overflow)
         acc, pcnt, acnt = _run_float(qa, qw, bias_v, mac)
         path = "sequential"
     out_fmt = mac.output_format
@@ -425,6 +442,10 @@ def _matmul2d(a: np.ndarray, w: np.ndarray, mac: MAC, bias: Any, force_sequentia
         vals = acc * 2.0**e_off  # already in the output format: no conversion, no overflow
         if want_codes:
             codes = (acc & ((1 << out_fmt.bits) - 1)).astype(np.uint64)
+        flags = None
+    elif not as_int and scale is None and mac.output is None and out_fmt.has_nan:
+        vals = acc  # every addition rounded into the accumulator's format: no conversion, no overflow
+        codes = _codes_of_values(acc.reshape(-1), out_fmt).astype(np.uint64).reshape(M, N) if want_codes else None
         flags = None
     else:
         if as_int and scale is None:

@@ -184,6 +184,21 @@ def test_hypothesis_datapaths_match_the_reference(case: tuple) -> None:
             raise
 
 
+def test_native_binary32_kernel_with_overflows_matches_the_reference() -> None:
+    # bf16 x bf16 -> fp32 in sequential order runs binary32 arithmetic directly; products of
+    # 1e30-sized operands overflow to inf, inf - inf gives NaN, and both are counted as the reference does
+    rng = np.random.default_rng(7)
+    mac = MAC(act="bf16", weight="bf16", acc="fp32")
+    for _ in range(6):
+        a = rng.standard_normal((3, 9)) * np.where(rng.random((3, 9)) < 0.2, 1e30, 1.0)
+        w = rng.standard_normal((9, 4)) * np.where(rng.random((9, 4)) < 0.2, 1e30, 1.0)
+        _compare(mac, a, w, rng.standard_normal(4))
+        _compare(mac, a, w, None)
+    a, w = np.full((2, 40), 1.5e38), np.full((40, 2), 1.0)  # sums overflow without any product overflowing
+    _compare(mac, a, w, None)
+    assert emu.matmul(a, w, mac, return_stats=True)[1].acc_overflow == 4
+
+
 def test_reference_hand_cases() -> None:
     # int8 x int8 into a signed 8-bit accumulator: 100 + 100 saturates at 127, then -100 -> 27
     mac = MAC(act="int8", weight="int8", acc="fx<8,0>", acc_overflow="saturate")
