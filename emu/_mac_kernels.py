@@ -415,6 +415,32 @@ def mac_rows_fp32_serial(A, W, bias, out, pcnt, acnt):
         _fp32_row(i, A, W, bias, out, pcnt, acnt)
 
 
+@njit(cache=True)
+def mac_cols_fp32(AT, W, bias, out, pcnt, acnt):
+    """`mac_rows_fp32` for few output columns: the rows of one column form the
+    independent chains instead (AT = A transposed, contiguous (K, M)), so
+    products with N = 1..7 outputs per row vectorise too. Same results."""
+    K, M = AT.shape
+    for j in range(W.shape[1]):
+        acc = np.full(M, bias[j], AT.dtype)
+        pc = np.zeros(M, np.int32)
+        ac = np.zeros(M, np.int32)
+        for k in range(K):
+            w = W[k, j]
+            row = AT[k]
+            for i in range(M):
+                a = row[i]
+                p = a * w
+                s = acc[i] + p
+                pc[i] += np.isinf(p) & ~np.isinf(a) & ~np.isinf(w)
+                ac[i] += np.isinf(s) & ~np.isinf(acc[i]) & ~np.isinf(p)
+                acc[i] = s
+        for i in range(M):
+            out[i, j] = acc[i]
+            pcnt[i, j] = pc[i]
+            acnt[i, j] = ac[i]
+
+
 @njit(parallel=True, cache=True)
 def exact_sums_out(s, shift, bias_q, step, mask, vals, codes, want_codes):
     """Accumulator values (and codes) of exact integer sums ``s`` (float32 or

@@ -362,9 +362,12 @@ def _run_float(a: np.ndarray, w: np.ndarray, bias_v: np.ndarray, mac: MAC) -> tu
     pcnt = np.zeros((M, N), np.int32)
     acnt = np.zeros((M, N), np.int32)
     if native and mac.order.kind == "sequential" and _in_fp32(mac.act) and _in_fp32(mac.weight):
+        w32, b32 = np.ascontiguousarray(w, np.float32), bias_v.astype(np.float32)
+        if N < 8 and M > N:  # few outputs per row: run the chains down the columns
+            MK.mac_cols_fp32(np.ascontiguousarray(a.T, np.float32), w32, b32, out, pcnt, acnt)
+            return out, pcnt, acnt
         kernel = MK.mac_rows_fp32 if _rows_kernel(M, a.shape[1], N) is MK.mac_rows else MK.mac_rows_fp32_serial
-        kernel(np.ascontiguousarray(a, np.float32), np.ascontiguousarray(w, np.float32), bias_v.astype(np.float32),
-               out, pcnt, acnt)
+        kernel(np.ascontiguousarray(a, np.float32), w32, b32, out, pcnt, acnt)
         return out, pcnt, acnt
     _rows_kernel(M, a.shape[1], N)(np.ascontiguousarray(a), np.ascontiguousarray(w), bias_v, out, pcnt, acnt,
                 MK.tag(MK.TERM_CODES[term.__name__]), tprm, MK.tag(MK.ADD_CODES[add.__name__]), aprm,

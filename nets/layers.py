@@ -66,6 +66,9 @@ class Layer:
         self.name = name
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}
+        #: False for the network's first operation: the error with respect to the data is never used,
+        #: so `backward` skips its product and returns None
+        self.needs_input_grad = True
         #: layer boundaries for the "layer" rounding granularity (set by `mark_layer_boundaries`)
         self.ends_layer = True
         self.starts_layer = True
@@ -124,6 +127,8 @@ class Linear(Layer):
         self.grads["W"] = self.q(_product(self._x.T, dy, lp.grad_mac), "grads", ctx)
         if "b" in self.params:
             self.grads["b"] = self.q(dy.sum(axis=0), "grads", ctx)
+        if not self.needs_input_grad:
+            return None  # type: ignore[return-value]
         return self.q(_product(dy, self._w.T, lp.bwd_mac), "errors", ctx)
 
     def extra_repr(self) -> str:
@@ -194,6 +199,8 @@ class Conv2d(Layer):
         if "b" in self.params:
             self.grads["b"] = self.q(dy.sum(axis=(0, 2, 3)), "grads", ctx)
         kh, kw = self.kernel
+        if not self.needs_input_grad:
+            return None  # type: ignore[return-value]
         if lp.bwd_mac is None:
             dx = _col2im(dyc @ self._w.reshape(self.c_out, -1), self._x_shape, kh, kw, self.stride, self.padding,
                          oh, ow)

@@ -47,6 +47,8 @@ class Model:
         self.loss = LOSSES[loss]
         name_layers(root)
         mark_layer_boundaries(root)
+        if root.children and isinstance(root.children[0], (Linear, Conv2d)):
+            root.children[0].needs_input_grad = False  # nothing uses the error of the data
         names = [layer.name for layer in root.layers()]
         dup = {n for n in names if names.count(n) > 1}
         if dup:

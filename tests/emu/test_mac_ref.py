@@ -194,6 +194,7 @@ def test_native_binary32_kernel_with_overflows_matches_the_reference() -> None:
         w = rng.standard_normal((9, 4)) * np.where(rng.random((9, 4)) < 0.2, 1e30, 1.0)
         _compare(mac, a, w, rng.standard_normal(4))
         _compare(mac, a, w, None)
+        _compare(mac, rng.standard_normal((20, 9)), w[:, :3], None)  # few columns: chains run down them
     a, w = np.full((2, 40), 1.5e38), np.full((40, 2), 1.0)  # sums overflow without any product overflowing
     _compare(mac, a, w, None)
     assert emu.matmul(a, w, mac, return_stats=True)[1].acc_overflow == 4

@@ -179,15 +179,16 @@ def _rounded_roles(granularity: str, activation: str = "tanh") -> tuple[set[tupl
 
 def test_rounding_granularity_sets_where_values_are_rounded() -> None:
     # mlp: linear1 -> tanh1 -> linear2; a layer is linear + tanh, so "layer" rounds tanh1's output
-    # and linear2's output forwards, and only the errors leaving the linears backwards
+    # and linear2's output forwards, and only the error leaving linear2 backwards
     op, z_op = _rounded_roles("operation")
     layer, z_layer = _rounded_roles("layer")
     batch, z_batch = _rounded_roles("batch")
     params = {(n, r) for n in ("linear1", "linear2") for r in ("weights", "biases", "grads")}
     assert params <= batch and params <= layer and params <= op
     assert batch == params
+    # (the first layer computes no error for the data)
     assert layer - params == {("linear1", "activations"), ("tanh1", "activations"), ("linear2", "preacts"),
-                              ("linear1", "errors"), ("linear2", "errors")}
+                              ("linear2", "errors")}
     assert op - params == layer - params | {("linear1", "preacts"), ("tanh1", "errors")}
     # values: under "layer" tanh sees the unrounded accumulator output
     m = nets.mlp([64, 16, 10], activation="tanh", seed=0)
