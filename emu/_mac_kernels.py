@@ -160,10 +160,6 @@ def add_float(x, y, prm):
     fprm = prm[:18]
     half_mask, half_scale, min_normal, floor_mode = prm[18], prm[19], prm[20], prm[21]
     s = x + y
-    if not np.isfinite(s):  # an infinite operand (or inf - inf): converted like any value
-        return fround(s, fprm)
-    if s == 0.0:
-        return _zero_sum(x, y, floor_mode, prm[15]), False
     bb = s - x
     e = (x - (s - bb)) + (y - bb)
     b = np.float64(s).view(np.uint64)
@@ -172,18 +168,22 @@ def add_float(x, y, prm):
     on_half = ((a & half_mask) == _ZERO) if a >= min_normal else (v == np.floor(v))
     away = (e > 0.0) == (s > 0.0)
     nb = (b + _ONE) if away else (b - _ONE)
-    s2 = np.uint64(nb).view(np.float64) if (e != 0.0) & on_half else s
-    return fround(s2, fprm)
+    # (an infinite operand or inf - inf leaves e NaN: s itself is converted like any value)
+    s2 = np.uint64(nb).view(np.float64) if (e != 0.0) & on_half & np.isfinite(s) else s
+    r, o = fround(s2, fprm)
+    return _signed_zero(x, y, s, r, floor_mode, prm[15]), o
 
 
 @njit(cache=True)
-def _zero_sum(x, y, floor_mode, nzero):
-    """The zero of an exact sum x + y = 0: IEEE 754's sign (-0 only for two -0
-    operands, or under rounding toward -inf unless both operands are +0), and
-    +0 in formats without -0."""
-    both_pos = (x == 0.0) & (y == 0.0) & ~np.signbit(x) & ~np.signbit(y)
-    both_neg = np.signbit(x) & np.signbit(y)
-    return -0.0 if (both_neg | (floor_mode & ~both_pos)) & nzero else 0.0
+def _signed_zero(x, y, s, r, floor_mode, nzero):
+    """r, or -0 where IEEE 754 gives the exact zero sum s = x + y that sign
+    but float64's round-to-nearest addition did not: under rounding toward
+    -inf every exact zero sum is -0 unless both operands are +0. (Elsewhere
+    float64's own zero is right: +0, or -0 for two -0 operands, and `fround`
+    turns -0 into +0 in formats without -0.) Bit tests only: this runs in
+    every addition of the vectorised loops."""
+    both_pos = (np.float64(x).view(np.uint64) | np.float64(y).view(np.uint64)) == _ZERO
+    return -0.0 if floor_mode & nzero & (s == 0.0) & ~both_pos else r
 
 
 @njit(cache=True)
@@ -192,9 +192,8 @@ def add_float_exact(x, y, prm):
     (the format's span is at most 53 bits): round the float64 sum once.
     ``prm`` = (*fround parameters, floor_mode)."""
     s = x + y
-    if s == 0.0:
-        return _zero_sum(x, y, prm[18], prm[15]), False
     r, o = fround(s, prm[:18])
+    r = _signed_zero(x, y, s, r, prm[18], prm[15])
     return r, o | (~np.isfinite(s) & np.isfinite(x) & np.isfinite(y))
 
 

@@ -221,6 +221,12 @@ def test_reference_hand_cases() -> None:
     x = 1 + 2.0**-10
     assert mac_dot_ref([x], [x], MAC(act="fp16", weight="fp16", acc="fp16", fused=True),
                        bias=-(1 + 2.0**-9)).value == Fraction(1, 2**20)
+    # an exact zero sum is +0, but -0 under rounding toward -inf (IEEE 754), in kernel and reference alike
+    for mode, neg in (("nearest_even", False), ("floor", True), ("ceil", False)):
+        mac = MAC(act="fp16", weight="fp16", acc="fp16", acc_rounding=mode)
+        y = emu.matmul([[1.0, -1.0]], [[1.0], [1.0]], mac)
+        assert y[0, 0] == 0 and bool(np.signbit(y[0, 0])) == neg, mode
+        _compare(mac, np.array([[1.0, -1.0], [0.0, 0.0], [-0.0, -0.0]]), np.array([[1.0], [1.0]]), None)
     # exact accumulation, then one rounding into the output format
     mac = emu.mac_preset("fx<2,14> x fx<2,14> -> exact -> fx<2,14>")
     r = mac_dot_ref([1.5, 1.5], [1.0, -0.75], mac)
