@@ -19,7 +19,7 @@ Shapes: dense inputs (n, features); images NCHW. Imports numpy, `emu` and
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -44,6 +44,16 @@ class Context:
     quant: Quantizer
     training: bool = True
     rng: np.random.Generator | None = None
+    #: per datapath ("<layer>.fwd", ".bwd", ".grad"): [MACs, product, accumulator, output overflows]
+    mac_counts: dict[str, list[int]] = field(default_factory=dict)
+
+    def count_mac(self, where: str, macs: int, st: emu.MACStats) -> None:
+        """Add one product's MAC count and overflow events to ``mac_counts``."""
+        c = self.mac_counts.setdefault(where, [0, 0, 0, 0])
+        c[0] += macs
+        c[1] += st.product_overflow
+        c[2] += st.acc_overflow
+        c[3] += st.output_overflow
 
     @classmethod
     def float64(cls, training: bool = True, seed: int = 0) -> Context:
@@ -51,12 +61,16 @@ class Context:
         return cls(PrecisionPolicy.float64(), Quantizer(seed), training, np.random.default_rng(seed))
 
 
-def _product(a: np.ndarray, w: np.ndarray, mac: emu.MAC | None, bias: np.ndarray | None = None) -> np.ndarray:
-    """a @ w (+ bias) through a datapath, or in float64."""
+def _product(a: np.ndarray, w: np.ndarray, mac: emu.MAC | None, bias: np.ndarray | None = None,
+             ctx: Context | None = None, where: str = "") -> np.ndarray:
+    """a @ w (+ bias) through a datapath (its overflows counted in ``ctx`` under ``where``), or in float64."""
     if mac is None:
         y = a @ w
         return y + bias if bias is not None else y
-    return emu.matmul(a, w, mac, bias)
+    y, st = emu.matmul(a, w, mac, bias, return_stats=True)
+    if ctx is not None:
+        ctx.count_mac(where, a.shape[0] * a.shape[1] * w.shape[1], st)
+    return y
 
 
 class Layer:
@@ -120,16 +134,16 @@ class Linear(Layer):
         w = self.q(self.params["W"].T, "weights", ctx).T
         b = self.q(self.params["b"], "biases", ctx) if "b" in self.params else None
         self._x, self._w = x, w
-        return self.q(_product(x, w, lp.fwd_mac, b), "preacts", ctx)
+        return self.q(_product(x, w, lp.fwd_mac, b, ctx, f"{self.name}.fwd"), "preacts", ctx)
 
     def backward(self, dy: np.ndarray, ctx: Context) -> np.ndarray:
         lp = self.policy(ctx)
-        self.grads["W"] = self.q(_product(self._x.T, dy, lp.grad_mac), "grads", ctx)
+        self.grads["W"] = self.q(_product(self._x.T, dy, lp.grad_mac, None, ctx, f"{self.name}.grad"), "grads", ctx)
         if "b" in self.params:
             self.grads["b"] = self.q(dy.sum(axis=0), "grads", ctx)
         if not self.needs_input_grad:
             return None  # type: ignore[return-value]
-        return self.q(_product(dy, self._w.T, lp.bwd_mac), "errors", ctx)
+        return self.q(_product(dy, self._w.T, lp.bwd_mac, None, ctx, f"{self.name}.bwd"), "errors", ctx)
 
     def extra_repr(self) -> str:
         return f"{self.n_in}, {self.n_out}"
@@ -184,7 +198,7 @@ class Conv2d(Layer):
         b = self.q(self.params["b"], "biases", ctx) if "b" in self.params else None
         kh, kw = self.kernel
         cols, oh, ow = im2col(x, kh, kw, self.stride, self.padding)
-        y = _product(cols, w.reshape(self.c_out, -1).T, lp.fwd_mac, b)
+        y = _product(cols, w.reshape(self.c_out, -1).T, lp.fwd_mac, b, ctx, f"{self.name}.fwd")
         self._x_shape, self._cols, self._w, self._out = x.shape, cols, w, (oh, ow)
         y = y.reshape(x.shape[0], oh, ow, self.c_out).transpose(0, 3, 1, 2)
         return self.q(np.ascontiguousarray(y), "preacts", ctx)
@@ -194,7 +208,7 @@ class Conv2d(Layer):
         n = dy.shape[0]
         oh, ow = self._out
         dyc = dy.transpose(0, 2, 3, 1).reshape(n * oh * ow, self.c_out)
-        dw = _product(dyc.T, self._cols, lp.grad_mac).reshape(self.params["W"].shape)
+        dw = _product(dyc.T, self._cols, lp.grad_mac, None, ctx, f"{self.name}.grad").reshape(self.params["W"].shape)
         self.grads["W"] = self.q(dw, "grads", ctx)
         if "b" in self.params:
             self.grads["b"] = self.q(dy.sum(axis=(0, 2, 3)), "grads", ctx)
@@ -205,10 +219,10 @@ class Conv2d(Layer):
             dx = _col2im(dyc @ self._w.reshape(self.c_out, -1), self._x_shape, kh, kw, self.stride, self.padding,
                          oh, ow)
         else:
-            dx = self._transposed_conv(dy, lp.bwd_mac)
+            dx = self._transposed_conv(dy, lp.bwd_mac, ctx)
         return self.q(dx, "errors", ctx)
 
-    def _transposed_conv(self, dy: np.ndarray, mac: emu.MAC) -> np.ndarray:
+    def _transposed_conv(self, dy: np.ndarray, mac: emu.MAC, ctx: Context) -> np.ndarray:
         n, _, h, w = self._x_shape
         sh, sw = self.stride
         ph, pw = self.padding
@@ -224,7 +238,9 @@ class Conv2d(Layer):
         z = np.pad(dil, pad)
         z = z[:, :, max(-top, 0):z.shape[2] - max(-bottom, 0), max(-left, 0):z.shape[3] - max(-right, 0)]
         wt = self._w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)  # (C_in, C_out, kh, kw)
-        return emu.conv2d(z, np.ascontiguousarray(wt), mac)
+        dx, st = emu.conv2d(z, np.ascontiguousarray(wt), mac, return_stats=True)
+        ctx.count_mac(f"{self.name}.bwd", dx.size * wt.shape[1] * kh * kw, st)
+        return dx
 
     def extra_repr(self) -> str:
         return f"{self.c_in}, {self.c_out}, kernel={self.kernel}, stride={self.stride}, padding={self.padding}"

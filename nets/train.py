@@ -36,7 +36,10 @@ class History:
     Attributes:
         records: one dict per epoch: epoch, train_loss, train_accuracy,
             valid_loss, valid_accuracy, lr, seconds, zeroed_update_share,
-            overflow ({"layer.role": count} for the epoch), underflow (same).
+            overflow ({"layer.role": count} for the epoch), underflow (same),
+            mac ({"layer.fwd"/".bwd"/".grad": {"macs", "product_overflow",
+            "acc_overflow", "output_overflow"}} for the epoch's training passes
+            through emu datapaths).
         test_accuracy, test_loss: of the final (or best-validation) weights.
         radix_points: fraction lengths chosen by every dynamic fixed point group.
         policy, optimizer: their descriptions.
@@ -199,6 +202,8 @@ def train(model: Model, data: Dataset, policy: PrecisionPolicy | None = None, op
         rec = {"epoch": epoch, "train_loss": tot_loss / max(n, 1), "train_accuracy": correct / max(n, 1),
                "valid_loss": vloss, "valid_accuracy": vacc, "seconds": time.perf_counter() - t0,
                "zeroed_update_share": zer / att if att else 0.0, "overflow": ovf, "underflow": unf,
+               "mac": {k: dict(zip(("macs", "product_overflow", "acc_overflow", "output_overflow"), v, strict=True))
+                       for k, v in ctx.mac_counts.items()},
                "optimizer": opt.describe() if hasattr(opt, "describe") else type(opt).__name__}
         hist.records.append(rec)
         if bar is not None:

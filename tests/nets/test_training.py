@@ -228,3 +228,18 @@ def test_progress_bar_on_a_terminal_and_lines_in_logs() -> None:
         text = stream.getvalue()
         assert ("batches" in text and "[#" in text) == bar
         assert "epoch   1/1" in text
+
+
+def test_records_count_the_datapaths_overflows_per_layer() -> None:
+    # an 8-bit wrapping accumulator (range [-2, 2)) overflows often; the record counts it per layer and datapath
+    mac = emu.MAC(act="fx<2,6>", weight="fx<2,6>", acc="fx<2,6>", acc_overflow="wrap")
+    policy = nets.PrecisionPolicy(nets.LayerPolicy(weights="fx<2,6>", activations="fx<2,6>", fwd_mac=mac))
+    _, hist = _train(policy, epochs=1)
+    rec = hist.records[0]["mac"]
+    assert set(rec) == {"linear1.fwd", "linear2.fwd"}
+    n = len(DATA.train)
+    assert rec["linear1.fwd"]["macs"] == n * 64 * 32 and rec["linear2.fwd"]["macs"] == n * 32 * 10
+    assert rec["linear1.fwd"]["acc_overflow"] > 0
+    assert rec["linear1.fwd"]["product_overflow"] == 0  # exact products
+    _, hist = _train(nets.PrecisionPolicy.uniform("fx<2,6>"), epochs=1)
+    assert hist.records[0]["mac"] == {}  # float64 products: no datapath to count
