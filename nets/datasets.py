@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Dataset", "Split", "cifar10", "digits", "from_arrays", "mnist", "read_idx"]
+__all__ = ["Dataset", "Split", "by_name", "cifar10", "digits", "from_arrays", "mnist", "read_idx"]
 
 
 @dataclass(frozen=True)
@@ -221,3 +221,20 @@ def cifar10(folder: str | os.PathLike[str], *, valid: float = 0.1, seed: int = 0
         xs, xt = xs.reshape(xs.shape[0], -1), xt.reshape(xt.shape[0], -1)
     return from_arrays(xs / 255.0, ys, valid=valid, seed=seed, standardize=standardize, name="cifar10",
                        n_classes=10, x_test=xt / 255.0, y_test=yt)
+
+
+def by_name(text: str, *, images: bool = False, seed: int = 0) -> Dataset:
+    """A dataset named as the command line and sweep files name it: ``digits``,
+    ``mnist:<folder>`` or ``cifar10:<folder>``.
+
+    >>> by_name("digits").n_classes
+    10
+    """
+    kind, _, path = text.partition(":")
+    if kind == "digits":
+        return digits(seed=seed, images=images)
+    if kind == "mnist":
+        return mnist(path, seed=seed, images=images)
+    if kind == "cifar10":
+        return cifar10(path, seed=seed, images=images)
+    raise ValueError(f"datasets: data={text!r} is not digits, mnist:<folder> or cifar10:<folder>")
