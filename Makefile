@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test bench clean
+.PHONY: run test tour bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,10 +13,13 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(PY) -m emu.tour
+	$(PY) -m nets explore --out results
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+tour: $(STAMP)
+	$(PY) -m emu.tour
 
 bench: $(STAMP)
 	$(PY) benchmarks/quantize.py

@@ -1,0 +1,41 @@
+"""hwmodel: area, energy and speed of number formats in hardware, before any silicon exists.
+
+- `tech`: published technology tables (Horowitz 45 nm, Jouppi et al. 7 nm) and
+  users' own tables from a file.
+- `gates`: gate-level constructions (Dadda, array and Booth multipliers,
+  adders, shifters) counted cell by cell.
+- `arith`: adders, multipliers and float units of any width, calibrated so
+  the table points come out exactly.
+- `cost(mac, tech)`: the MAC unit of any `emu.MAC`, with its breakdown.
+- `network_cost`: energy per inference (compute and memory), array area and
+  speedups of a network; storage and accumulator sizing helpers.
+- `simd`: a model of SIMD dot-product kernels on CPUs (SSE2 to AVX-512 VNNI),
+  checked against llvm-mca and kernels JIT-compiled with llvmlite.
+
+Imports only `emu`. docs/hwmodel.md explains every formula.
+"""
+
+from . import gates, simd, tech
+from .arith import float_adder, float_multiplier, int_adder, int_multiplier, logic, register
+from .cost import Cost
+from .figures import breakdown_bars, speedup_vs_bits
+from .mac import acc_width, cost
+from .network import (
+    FP32_MAC,
+    LayerCost,
+    LayerSpec,
+    NetworkCost,
+    a2q_acc_bits,
+    acc_cost,
+    network_cost,
+    qtools_acc_bits,
+    weight_sharing_rate,
+)
+from .tech import TABLES, Entry, TechTable, get_table, load_table, register_table
+
+__all__ = [
+    "FP32_MAC", "TABLES", "Cost", "Entry", "LayerCost", "LayerSpec", "NetworkCost", "TechTable",
+    "a2q_acc_bits", "acc_cost", "acc_width", "breakdown_bars", "cost", "float_adder", "float_multiplier",
+    "gates", "get_table", "int_adder", "int_multiplier", "load_table", "logic", "network_cost",
+    "qtools_acc_bits", "register", "register_table", "simd", "speedup_vs_bits", "tech", "weight_sharing_rate",
+]

@@ -4,10 +4,12 @@ Layers with explicit forward and backward passes (`nets.layers`), models
 (`mlp`, `lenet5`, `resnet_small`, `from_spec`), a `PrecisionPolicy` naming the
 format of every tensor role and the `emu.MAC` datapath of every product,
 optimisers (`SGD`, `Adam`) whose updates are stored in the master format, and
-`train`. `nets` imports `emu` (and only `nets.explore` will import `hwmodel`).
+`train`; model compression (pruning, weight sharing, sparse and Huffman
+storage, low-rank layers) in `nets.compress`; design-space sweeps in
+`nets.explore`. `nets` imports `emu`; only `nets.explore` imports `hwmodel`.
 """
 
-from . import datasets
+from . import compress, datasets
 from .layers import (
     AvgPool2d, BatchNorm, Context, Conv2d, Dropout, Flatten, Linear, MaxPool2d, Maxout, ReLU, Residual, Sequential,
     Sigmoid, Sign, Tanh,
@@ -21,7 +23,7 @@ from .train import History, evaluate, train, train_full_batch
 __all__ = [
     "POLICY_PRESETS", "SGD", "Adam", "AvgPool2d", "BatchNorm", "Context", "Conv2d", "Dropout", "DynamicFixed",
     "Flatten", "History", "LayerPolicy", "Linear", "MaxPool2d", "Maxout", "Model", "PrecisionPolicy", "Quantizer",
-    "ReLU", "Residual", "RoleFormat", "Sequential", "Sigmoid", "Sign", "Tanh", "constant", "datasets", "evaluate",
-    "exponential", "from_spec", "lenet5", "linear_momentum", "mlp", "resnet_small", "steps", "train",
+    "ReLU", "Residual", "RoleFormat", "Sequential", "Sigmoid", "Sign", "Tanh", "compress", "constant", "datasets",
+    "evaluate", "exponential", "from_spec", "lenet5", "linear_momentum", "mlp", "resnet_small", "steps", "train",
     "train_full_batch",
 ]

@@ -17,7 +17,9 @@
     out = "run.json"
 
 It prints a line per epoch and a final table, and writes a JSON record of the
-run. ``experiments`` prints the tables of `nets.experiments`.
+run. ``experiments`` prints the tables of `nets.experiments`. ``explore [sweep.toml]``
+runs a design-space sweep (`nets.explore`; the built-in one without a file) and
+writes the results store, the figures and ``report.md`` into ``--out``.
 """
 
 from __future__ import annotations
@@ -50,21 +52,13 @@ def _policy(text: str) -> PrecisionPolicy:
     return PrecisionPolicy.preset(text)
 
 
-def _data(text: str, images: bool, seed: int) -> datasets.Dataset:
-    kind, _, path = text.partition(":")
-    if kind == "digits":
-        return datasets.digits(seed=seed, images=images)
-    if kind == "mnist":
-        return datasets.mnist(path, seed=seed, images=images)
-    if kind == "cifar10":
-        return datasets.cifar10(path, seed=seed, images=images)
-    raise SystemExit(f"nets train: data={text!r} is not digits, mnist:<folder> or cifar10:<folder>")
-
-
 def run_train(cfg: dict[str, Any]) -> dict[str, Any]:
     """Train as ``cfg`` says; print progress and a table; return the JSON record."""
     images = cfg["model"] != "mlp"
-    data = _data(cfg["data"], images, cfg["seed"])
+    try:
+        data = datasets.by_name(cfg["data"], images=images, seed=cfg["seed"])
+    except ValueError as e:
+        raise SystemExit(f"nets train: {e}") from None
     if cfg["model"] == "mlp":
         sizes = list(cfg["sizes"])
         if sizes[0] != data.input_shape[0] or sizes[-1] != data.n_classes:
@@ -113,11 +107,28 @@ def main(argv: list[str] | None = None) -> None:
             t.add_argument(flag, type=lambda s: [int(v) for v in s.split(",")], default=None)
         else:
             t.add_argument(flag, type=type(val) if val is not None else str, default=None)
+    x = sub.add_parser("explore", help="run a design-space sweep: results store, figures and report.md")
+    x.add_argument("sweep", nargs="?", help="a sweep TOML file (default: the built-in sweep on the digits data)")
+    x.add_argument("--out", default="results", help="the results folder (default: results)")
+    x.add_argument("--workers", type=int, default=None, help="processes (default: the machine's cores)")
+    x.add_argument("--dask", nargs="?", const=True, default=False,
+                   help="run on Dask: a local cluster, or the scheduler address given")
+    x.add_argument("--seeds", type=lambda s: tuple(int(v) for v in s.split(",")), default=(0, 1),
+                   help="seeds of the built-in sweep (default: 0,1)")
+    x.add_argument("--epochs", type=int, default=None, help="epochs of the built-in sweep's points")
     e = sub.add_parser("experiments", help="print the literature's experiments on the digits data")
     e.add_argument("--scale", type=float, default=1.0, help="shorten (<1) or lengthen every run's epochs")
     args = ap.parse_args(argv)
     if args.cmd == "experiments":
         experiments_main(args.scale)
+        return
+    if args.cmd == "explore":
+        from .explore import Sweep, main_job
+
+        sweep = Sweep.from_toml(args.sweep) if args.sweep else None
+        path = main_job(args.out, sweep=sweep, workers=args.workers, dask=args.dask, seeds=args.seeds,
+                        epochs=args.epochs)
+        print(f"results store: {path.parent / 'sweep.sqlite'}\nfigures: {path.parent}/*.png\nreport: {path}")
         return
     cfg = dict(DEFAULTS)
     if args.config:

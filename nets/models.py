@@ -103,6 +103,30 @@ class Model:
         out = [self.forward(x[i:i + batch_size], ctx).argmax(axis=1) for i in range(0, len(x), batch_size)]
         return np.concatenate(out) if out else np.zeros(0, np.int64)
 
+    def layer_shapes(self, input_shape: tuple[int, ...]) -> list[dict[str, Any]]:
+        """Every Linear and Conv2d layer's sizes for one input of ``input_shape`` (one float64 pass on zeros).
+
+        Each dict has name, kind ("linear"/"conv2d"), macs, weights (incl. biases),
+        activations_in (values read: the input map, or K for a linear layer),
+        activations_out and k (the dot-product length): the fields of
+        ``hwmodel.LayerSpec`` but its datapath, so a cost model can take them.
+        """
+        self.forward(np.zeros((1, *input_shape)), Context.float64(training=False))
+        out = []
+        for layer in self.layers():
+            if isinstance(layer, Linear):
+                k, n, positions, a_in = layer.n_in, layer.n_out, 1, layer.n_in
+            elif isinstance(layer, Conv2d):
+                kh, kw = layer.kernel
+                k, n = layer.c_in * kh * kw, layer.c_out
+                positions, a_in = layer._out[0] * layer._out[1], int(np.prod(layer._x_shape[1:]))
+            else:
+                continue
+            out.append(dict(name=layer.name, kind="linear" if isinstance(layer, Linear) else "conv2d",
+                            macs=k * n * positions, weights=int(sum(v.size for v in layer.params.values())),
+                            activations_in=a_in, activations_out=n * positions, k=k))
+        return out
+
     def describe(self, policy: PrecisionPolicy | None = None) -> str:
         """One line per layer: name, layer, and the formats ``policy`` gives it."""
         lines = [f"Model ({self.n_parameters():,} parameters, loss {self.loss_name})"]

@@ -174,6 +174,17 @@ class LayerPolicy:
         return ", ".join(parts) or "float64"
 
 
+_FP32 = emu.FloatFormat(8, 23)
+
+
+def _hardware_format(rf: RoleFormat) -> emu.Format:
+    """A role's format in hardware: float64 counts as fp32; dynamic fixed point as its word at its initial FL."""
+    f = rf.fmt
+    if isinstance(f, DynamicFixed):
+        return emu.FixedFormat(f.word_bits - int(f.init_frac_bits), int(f.init_frac_bits))
+    return f if isinstance(f, emu.Format) else _FP32
+
+
 @dataclass(frozen=True)
 class PrecisionPolicy:
     """A default `LayerPolicy` and per-layer overrides by layer name.
@@ -231,6 +242,24 @@ class PrecisionPolicy:
     def for_layer(self, name: str) -> LayerPolicy:
         """The policy of the layer called ``name``."""
         return self.layers.get(name, self.default)
+
+    def forward_mac(self, name: str, k: int) -> MAC:
+        """The forward datapath of layer ``name`` (dot products of length ``k``) as hardware would build it.
+
+        The layer's ``fwd_mac`` if it has one; else a MAC of its weight and
+        activation formats (float64 roles count as fp32, the baseline hardware;
+        a dynamic fixed point group as a fixed word of its width at its initial
+        radix point), accumulating in fp32 when an operand is a float and in
+        the overflow-free fixed accumulator `emu.lossless_acc` gives for K
+        otherwise. This is what a cost model prices (``hwmodel.network_cost``).
+        """
+        lp = self.for_layer(name)
+        if lp.fwd_mac is not None:
+            return lp.fwd_mac
+        a, w = _hardware_format(lp.activations), _hardware_format(lp.weights)
+        if isinstance(a, emu.FloatFormat) or isinstance(w, emu.FloatFormat):
+            return MAC(act=a, weight=w, acc=_FP32)
+        return MAC(act=a, weight=w, acc=emu.lossless_acc(emu.product_format(a, w), k))
 
     @classmethod
     def float64(cls) -> PrecisionPolicy:

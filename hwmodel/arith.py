@@ -1,0 +1,187 @@
+"""Parametric arithmetic: adders, multipliers and float units of any width, calibrated to a table.
+
+Every model is a gate-level construction (`hwmodel.gates`) whose size in gate
+equivalents (GE) is mapped to energy and area by an affine law fitted to two
+points of the technology table, so that the table's own points come out
+exactly:
+
+- integer/fixed multipliers: through ``mult_int8`` (8 x 8) and ``mult_int32``
+  (32 x 32), separately for each construction (dadda, array, booth);
+- integer adders and accumulators: linear in width, piecewise through the
+  table's ``add_int<N>`` points (proportional to width below the narrowest);
+- float multipliers, (m_a+1) x (m_b+1) significand tree + exponent adders +
+  normalise and round: through ``mult_fp16`` and ``mult_fp32``;
+- float adders, exponent compare, swap, alignment shifter, sticky, significand
+  adder, leading-zero counter, normalisation shifter, round: through
+  ``add_fp16`` and ``add_fp32``;
+- other logic (shifters, muxes, saturation) at the integer multiplier's
+  marginal energy and area per GE.
+
+A format the table names itself (fp16, fp32, bf16; int8 x int8 ...) takes the
+table entry directly. With an affine law E = E1 + (E2 - E1) (X - X1) / (X2 - X1)
+in the size X, the model can be used outside the two points with the
+construction deciding the shape.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+import emu
+
+from .cost import Cost
+from .gates import Cells, adder, barrel_shifter, leading_zero_counter, multiplier
+from .tech import TechTable, get_table
+
+__all__ = ["float_adder", "float_multiplier", "float_type", "int_adder", "int_multiplier", "logic", "register"]
+
+
+def float_type(f: emu.Format) -> str | None:
+    """The table's name of a float format ("fp16", "fp32", "bf16") or None."""
+    if isinstance(f, emu.FloatFormat) and f.special == "ieee" and f.subnormals and f.bias == f.default_bias:
+        return {(5, 10): "fp16", (8, 23): "fp32", (8, 7): "bf16"}.get((f.exp_bits, f.man_bits))
+    return None
+
+
+def _affine(t: TechTable, op_lo: str, op_hi: str, x_lo: float, x_hi: float, x: float, what: str) -> tuple[float, float, str]:
+    """Energy and area at size x on the line through the table's (x_lo, op_lo) and (x_hi, op_hi)."""
+    have = [op for op in (op_lo, op_hi) if op in t]
+    if not have:
+        raise ValueError(f"tech table {t.name!r} has neither {op_lo} nor {op_hi}, needed to price {what}")
+    if len(have) == 1:  # one point: proportional to size
+        e, xs = t[have[0]], (x_lo if have[0] == op_lo else x_hi)
+        return e.energy_pj * x / xs, e.area_um2 * x / xs, f"{t.name}: {have[0]} x size ratio ({what})"
+    lo, hi = t[op_lo], t[op_hi]
+    s = (x - x_lo) / (x_hi - x_lo)
+    return (lo.energy_pj + (hi.energy_pj - lo.energy_pj) * s, lo.area_um2 + (hi.area_um2 - lo.area_um2) * s,
+            f"{t.name}: {what} affine in gate equivalents through {op_lo} and {op_hi}")
+
+
+def _check(w: int, name: str) -> None:
+    if isinstance(w, bool) or not isinstance(w, int) or not 1 <= w <= 256:
+        raise ValueError(f"{name}={w!r} outside the allowed range [1, 256]")
+
+
+def int_multiplier(wa: int, wb: int, tech: str | TechTable = "horowitz45", kind: str = "dadda") -> Cost:
+    """A wa x wb integer multiplier of construction ``kind``.
+
+    >>> round(int_multiplier(8, 8).energy_pj, 12), round(int_multiplier(32, 32).area_um2, 9)
+    (0.2, 3495.0)
+    """
+    _check(wa, "wa")
+    _check(wb, "wb")
+    t = get_table(tech)
+    cells = multiplier(wa, wb, kind)
+    x8, x32 = multiplier(8, 8, kind).ge, multiplier(32, 32, kind).ge
+    e, a, src = _affine(t, "mult_int8", "mult_int32", x8, x32, cells.ge, f"{kind} multiplier")
+    return Cost(f"{wa}x{wb} {kind} multiplier", e, a, cells.levels, (src,))
+
+
+@lru_cache(maxsize=None)
+def _logic_rate(t: TechTable) -> tuple[float, float]:
+    """pJ and um^2 per gate equivalent: the integer multiplier's marginal rate."""
+    x8, x32 = multiplier(8, 8).ge, multiplier(32, 32).ge
+    e1, a1, _ = _affine(t, "mult_int8", "mult_int32", x8, x32, x8 + 1.0, "logic")
+    e0, a0, _ = _affine(t, "mult_int8", "mult_int32", x8, x32, x8, "logic")
+    return e1 - e0, a1 - a0
+
+
+def logic(cells: Cells, tech: str | TechTable = "horowitz45", name: str = "logic") -> Cost:
+    """Random logic (shifters, muxes, saturation) at the integer multiplier's marginal pJ and um^2 per GE."""
+    t = get_table(tech)
+    e, a = _logic_rate(t)
+    return Cost(name, e * cells.ge, a * cells.ge, cells.levels,
+                (f"{t.name}: {name} at the 8x8-32x32 multiplier's marginal rate per gate equivalent",))
+
+
+def int_adder(w: int, tech: str | TechTable = "horowitz45") -> Cost:
+    """A w-bit integer adder, linear in width through the table's add_int points.
+
+    >>> round(int_adder(32).energy_pj, 12), round(int_adder(24).energy_pj, 12)
+    (0.1, 0.075)
+    """
+    _check(w, "w")
+    t = get_table(tech)
+    pts = t.int_points("add")
+    if not pts:
+        raise ValueError(f"tech table {t.name!r} has no add_int<N> entry, needed to price a {w}-bit adder")
+    lv = adder(w).levels
+    if len(pts) == 1 or w <= pts[0][0]:
+        n, e = pts[0]
+        return Cost(f"{w}-bit adder", e.energy_pj * w / n, e.area_um2 * w / n, lv,
+                    (f"{t.name}: add_int{n} x {w}/{n}",))
+    i = next((j for j in range(1, len(pts)) if w <= pts[j][0]), len(pts) - 1)
+    (n0, e0), (n1, e1) = pts[i - 1], pts[i]
+    s = (w - n0) / (n1 - n0)
+    return Cost(f"{w}-bit adder", e0.energy_pj + (e1.energy_pj - e0.energy_pj) * s,
+                e0.area_um2 + (e1.area_um2 - e0.area_um2) * s, lv,
+                (f"{t.name}: linear in width through add_int{n0} and add_int{n1}",))
+
+
+def register(bits: int, tech: str | TechTable = "horowitz45") -> Cost:
+    """``bits`` register bits at the table's ``reg_bit`` (0 when the table has none, as the published ones)."""
+    t = get_table(tech)
+    if "reg_bit" in t:
+        e = t["reg_bit"]
+        return Cost(f"{bits}-bit register", e.energy_pj * bits, e.area_um2 * bits, 1, (f"{t.name}: reg_bit x {bits}",))
+    return Cost(f"{bits}-bit register", 0.0, 0.0, 1, (f"{t.name}: no reg_bit entry, registers count 0",))
+
+
+def _fmul_cells(sa: int, sb: int, e: int) -> Cells:
+    """Significands sa x sb (hidden bit included), exponents of e bits."""
+    m = max(sa, sb)
+    return (multiplier(sa, sb) + adder(e + 1) + adder(e + 1)  # exponent sum, bias subtraction
+            + Cells(mux2=m + 1, levels=1)  # normalise by one place
+            + Cells(ha=m, levels=0) + Cells(levels=adder(m).levels)  # round: incrementer
+            + Cells(xor2=1))  # sign
+
+
+def _fadd_cells(e: int, m: int) -> Cells:
+    w = m + 4  # significand, guard, round, sticky
+    return (adder(e) + Cells(mux2=2 * (m + 1), levels=1) + barrel_shifter(w, w) + Cells(or2=w, levels=2)
+            + adder(w) + leading_zero_counter(w) + barrel_shifter(w, w)
+            + Cells(ha=m + 1, levels=adder(m + 1).levels) + adder(e))
+
+
+def _sig_exp(f: emu.Format) -> tuple[int, int]:
+    """Significand width (hidden bit included) and exponent width of a multiplier operand."""
+    if isinstance(f, emu.FloatFormat):
+        return f.man_bits + 1, f.exp_bits
+    return f.bits, 0
+
+
+def float_multiplier(fa: emu.Format, fb: emu.Format, tech: str | TechTable = "horowitz45") -> Cost:
+    """A float multiplier of two operands (one may be fixed: its significand is its word).
+
+    >>> float_multiplier(emu.format("fp16"), emu.format("fp16")).energy_pj
+    1.1
+    """
+    t = get_table(tech)
+    ta, tb = float_type(fa), float_type(fb)
+    if ta is not None and ta == tb and f"mult_{ta}" in t:
+        en = t[f"mult_{ta}"]
+        return Cost(f"{ta} multiplier", en.energy_pj, en.area_um2, _fmul_cells(*_sig_exp(fa)[:1], *_sig_exp(fb)).levels,
+                    (f"{t.name}: mult_{ta}",))
+    (sa, ea), (sb, eb) = _sig_exp(fa), _sig_exp(fb)
+    cells = _fmul_cells(sa, sb, max(ea, eb))
+    x16, x32 = _fmul_cells(11, 11, 5).ge, _fmul_cells(24, 24, 8).ge
+    e, a, src = _affine(t, "mult_fp16", "mult_fp32", x16, x32, cells.ge, "float multiplier")
+    return Cost(f"{fa}x{fb} float multiplier", e, a, cells.levels, (src,))
+
+
+def float_adder(f: emu.FloatFormat, tech: str | TechTable = "horowitz45") -> Cost:
+    """A float adder of format ``f`` (the accumulator of a float MAC).
+
+    >>> float_adder(emu.format("fp32")).energy_pj
+    0.9
+    """
+    t = get_table(tech)
+    cells = _fadd_cells(f.exp_bits, f.man_bits)
+    ty = float_type(f)
+    if ty is not None and f"add_{ty}" in t:
+        en = t[f"add_{ty}"]
+        return Cost(f"{ty} adder", en.energy_pj, en.area_um2, cells.levels, (f"{t.name}: add_{ty}",))
+    x16, x32 = _fadd_cells(5, 10).ge, _fadd_cells(8, 23).ge
+    e, a, src = _affine(t, "add_fp16", "add_fp32", x16, x32, cells.ge, "float adder")
+    return Cost(f"{f} adder", e, a, cells.levels, (src,))

@@ -1,0 +1,138 @@
+"""The cost of one multiply-accumulate unit for any `emu.MAC` datapath.
+
+`cost(mac)` builds the unit from parts, each priced by `hwmodel.arith`:
+
+- ``multiplier``: fixed x fixed: an integer multiplier of the two word widths;
+  a float operand: a float multiplier of the significands (hidden bit
+  included) with exponent adders, normalise and round; a power-of-two operand:
+  a shifter of the other operand over the exponent range (plus a sign XOR);
+  a binary operand: a conditional negation (XOR per bit of the other operand;
+  one XNOR when both are binary); a ternary operand: a zero gate and a
+  conditional negation (MUX2 + XOR2 per bit).
+- ``product``: rounding the product to a narrower multiplier output (an
+  incrementer of the product's width), when the MAC names one.
+- ``aligner``: a float product into a fixed accumulator: a shifter of the
+  accumulator's width over its positions; a fixed product: wiring (0).
+- ``accumulator``: a fixed accumulator: an adder of its actual width; a float
+  one: a float adder of its format; ``exact`` (Kulisch): an adder as wide as
+  the product range plus ceil(log2 K) carry bits (K = ``k`` or 2^20 if not
+  given). Plus a ``register`` of the accumulator's width.
+- ``overflow``: saturation after every addition: overflow detection (2 XOR2)
+  and one MUX2 per accumulator bit; ``wrap``: nothing; ``error``: detection.
+- ``output``: the output conversion (an incrementer and a saturating MUX per
+  output bit, a normalising shifter when a fixed sum becomes a float), once
+  per dot product: its energy is divided by ``k`` (default 1: counted in full).
+
+Energy is per MAC, area is one unit's, delay the unit's critical path in gate
+levels (multiplier, aligner, accumulator in series; no pipelining).
+
+>>> c = cost(emu.MAC(act="fx<1,7>", weight="fx<1,7>", acc="fx<18,14>"))
+>>> round(c.breakdown["multiplier"].energy_pj, 9), round(c.breakdown["accumulator"].energy_pj, 9)
+(0.2, 0.1)
+"""
+
+from __future__ import annotations
+
+import math
+
+import emu
+
+from .arith import float_adder, float_multiplier, int_adder, int_multiplier, logic, register
+from .cost import Cost
+from .gates import Cells, adder, barrel_shifter
+from .tech import TechTable, get_table
+
+__all__ = ["acc_width", "cost"]
+
+
+def _kulisch_bits(a: emu.Format, w: emu.Format, k: int) -> int:
+    hi = math.ceil(math.log2(a.max * w.max))
+    lo = math.floor(math.log2(a.smallest_subnormal * w.smallest_subnormal))
+    return hi - lo + 2 + math.ceil(math.log2(max(k, 2)))
+
+
+def acc_width(mac: emu.MAC, k: int | None = None) -> int:
+    """The accumulator's width in bits (an exact accumulator's Kulisch width for K = ``k``)."""
+    if mac.acc == "exact":
+        return _kulisch_bits(mac.act, mac.weight, k or 2**20)
+    return mac.acc.bits
+
+
+def _multiplier(a: emu.Format, w: emu.Format, t: TechTable, kind: str) -> Cost:
+    fixedlike = (emu.FixedFormat,)
+    if isinstance(a, fixedlike) and isinstance(w, fixedlike):
+        return int_multiplier(a.bits, w.bits, t, kind)
+    if isinstance(a, emu.FloatFormat) or isinstance(w, emu.FloatFormat):
+        if isinstance(a, (emu.FloatFormat, emu.FixedFormat)) and isinstance(w, (emu.FloatFormat, emu.FixedFormat)):
+            return float_multiplier(a, w, t)
+    kinds = {type(a), type(w)}
+    other = a if not isinstance(a, (emu.BinaryFormat, emu.TernaryFormat, emu.Pow2Format)) else w
+    n = other.bits if not isinstance(other, emu.FloatFormat) else other.man_bits + 1
+    if kinds == {emu.BinaryFormat}:
+        return logic(Cells(xor2=1, levels=1), t, "XNOR (binary x binary)")
+    if emu.BinaryFormat in kinds:
+        return logic(Cells(xor2=n, levels=1), t, f"conditional negation of {n} bits (binary weight)")
+    if emu.TernaryFormat in kinds:
+        return logic(Cells(mux2=n, xor2=n, levels=2), t, f"zero gate and negation of {n} bits (ternary)")
+    p = a if isinstance(a, emu.Pow2Format) else w
+    positions = p.emax - p.emin + 1
+    return logic(barrel_shifter(n, positions) + Cells(xor2=n, levels=1), t,
+                 f"shifter of {n} bits over {positions} positions (power-of-two operand)")
+
+
+def cost(mac: emu.MAC, tech: str | TechTable = "horowitz45", *, k: int | None = None,
+         multiplier: str = "dadda") -> Cost:
+    """Energy per MAC (pJ), area (um^2) and delay (gate levels) of the unit for ``mac``, with its parts.
+
+    Args:
+        mac: an `emu.MAC` (or a preset name such as ``"int8"``).
+        tech: a table name (``horowitz45``, ``jouppi7``, a registered one) or a `TechTable`.
+        k: the dot-product length: amortises the output conversion and sizes
+            an exact accumulator (default: output counted in full per MAC).
+        multiplier: the integer multiplier's construction: dadda, array or booth.
+    """
+    if isinstance(mac, str):
+        mac = emu.mac_preset(mac)
+    if not isinstance(mac, emu.MAC):
+        raise TypeError(f"cost: mac={mac!r} must be an emu.MAC or a preset name")
+    if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
+        raise ValueError(f"cost: k={k!r} must be an int >= 1")
+    t = get_table(tech)
+    a, w = mac.act, mac.weight
+    parts: dict[str, Cost] = {"multiplier": _multiplier(a, w, t, multiplier)}
+    float_prod = isinstance(a, emu.FloatFormat) or isinstance(w, emu.FloatFormat)
+    if mac.product is not None:
+        pb = mac.product.bits if isinstance(mac.product, emu.FixedFormat) else mac.product.man_bits + 1
+        parts["product"] = logic(Cells(ha=pb, levels=adder(pb).levels), t, f"rounding to the product format {mac.product}")
+    width = acc_width(mac, k)
+    if isinstance(mac.acc, emu.FloatFormat):
+        parts["accumulator"] = float_adder(mac.acc, t)
+    else:
+        if float_prod:
+            parts["aligner"] = logic(barrel_shifter(width, width), t, f"aligning shifter of {width} bits")
+        parts["accumulator"] = int_adder(width, t)
+        if mac.acc == "exact":
+            parts["accumulator"] = Cost(f"{width}-bit Kulisch adder", parts["accumulator"].energy_pj,
+                                        parts["accumulator"].area_um2, parts["accumulator"].delay,
+                                        parts["accumulator"].sources + (f"exact accumulator: {width} bits",))
+    parts["register"] = register(width, t)
+    ovf = str(mac.acc_overflow)
+    if mac.acc != "exact" and isinstance(mac.acc, emu.FixedFormat):
+        if ovf == "saturate":
+            parts["overflow"] = logic(Cells(xor2=2, mux2=width, levels=2), t, "saturation after every addition")
+        elif ovf == "error":
+            parts["overflow"] = logic(Cells(xor2=2, levels=1), t, "overflow detection")
+    if mac.output is not None and mac.output != mac.acc:
+        o = mac.output
+        ob = o.bits if not isinstance(o, emu.FloatFormat) else o.man_bits + 1
+        cells = Cells(ha=ob, mux2=ob, levels=adder(ob).levels + 1)
+        if isinstance(o, emu.FloatFormat) and not isinstance(mac.acc, emu.FloatFormat):
+            cells = cells + barrel_shifter(width, width)
+        out = logic(cells, t, f"output conversion to {o}")
+        parts["output"] = out if not k else out.scaled(1.0 / k, 1.0, note=f"energy amortised over K={k}")
+    delay = sum(parts[p].delay for p in ("multiplier", "product", "aligner", "accumulator") if p in parts)
+    return Cost.total(f"MAC {_name(mac)} @ {t.name}", parts, delay)
+
+
+def _name(mac: emu.MAC) -> str:
+    return f"{mac.act} x {mac.weight} -> {mac.acc}"

@@ -1,0 +1,292 @@
+"""Network-level cost: MACs, bits moved, energy per inference, array area and speedup.
+
+A network is a list of `LayerSpec` (plain shapes and the datapath of each
+layer), or any object with a ``layer_shapes(input_shape)`` method returning
+dicts of the same fields (``nets.Model`` has one) together with a policy with
+a ``forward_mac(name, k)`` method (``nets.PrecisionPolicy``); hwmodel never
+imports nets.
+
+Energy per inference = compute + memory:
+
+- compute: sum over layers of MACs x the energy per MAC of the layer's unit
+  (`hwmodel.cost`, output conversion amortised over the layer's K);
+- memory: every weight bit read once per batch from ``weight_memory`` (DRAM by
+  default: the weights do not stay on chip between inferences) and every input
+  and output activation bit moved once through ``act_memory`` (a 32 KB SRAM
+  by default), at the table's energy per 64-bit access / 64 per bit. This
+  assumes perfect on-chip reuse inside a layer (each value fetched once); it
+  is the lower bound of the traffic.
+
+Area: an array of ``n_units`` MAC units, each as large as the largest unit
+the layers need. Speedup over fp32 at equal area: how many more units fit in
+the fp32 array's area (same clock and one MAC per unit per cycle); at equal
+power: how many more MACs per second the fp32 array's power buys
+(fp32 compute energy / compute energy). Traffic ratio: bits moved / bits moved
+with 32-bit weights and activations.
+
+Storage helpers: `weight_sharing_rate` (n b / (n log2 k + k b), Han et al.
+2016) and the accumulator sizing rules `qtools_acc_bits` and `a2q_acc_bits`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping, Sequence
+
+import emu
+
+from .arith import int_adder
+from .cost import Cost
+from .mac import cost
+from .tech import TechTable, get_table
+
+__all__ = ["FP32_MAC", "LayerCost", "LayerSpec", "NetworkCost", "a2q_acc_bits", "acc_cost", "network_cost",
+           "qtools_acc_bits", "weight_sharing_rate"]
+
+#: The baseline datapath: fp32 operands, fp32 accumulation.
+FP32_MAC = emu.MAC(act="fp32", weight="fp32", acc="fp32")
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """One weighted layer for one inference.
+
+    Attributes:
+        name: the layer's name.
+        kind: "linear", "conv2d" or any label.
+        macs: multiply-accumulates per inference.
+        weights: number of weights (and biases) stored.
+        activations_in: input values read.
+        activations_out: output values written.
+        k: the dot-product length (reduction size).
+        mac: the `emu.MAC` computing it (None: fp32).
+    """
+
+    name: str
+    kind: str
+    macs: int
+    weights: int
+    activations_in: int
+    activations_out: int
+    k: int
+    mac: emu.MAC | None = None
+
+    def __post_init__(self) -> None:
+        for f in ("macs", "weights", "activations_in", "activations_out", "k"):
+            v = getattr(self, f)
+            if isinstance(v, bool) or not isinstance(v, int) or v < (1 if f == "k" else 0):
+                raise ValueError(f"LayerSpec {self.name}: {f}={v!r} must be an int >= {1 if f == 'k' else 0}")
+
+
+@dataclass(frozen=True)
+class LayerCost:
+    """A layer's share of `NetworkCost` (energies in pJ per inference)."""
+
+    name: str
+    macs: int
+    mac_cost: Cost
+    compute_pj: float
+    weight_bits: int
+    activation_bits: int
+    weight_memory_pj: float
+    activation_memory_pj: float
+
+    @property
+    def memory_pj(self) -> float:
+        return self.weight_memory_pj + self.activation_memory_pj
+
+
+def _bits(f: Any) -> int:
+    if f is None:
+        return 32
+    return int(f.bits)
+
+
+@dataclass(frozen=True)
+class NetworkCost:
+    """The cost of one inference: per-layer rows and totals."""
+
+    tech: str
+    weight_memory: str
+    layers: tuple[LayerCost, ...]
+    compute_pj: float
+    memory_pj: float
+    area_um2: float
+    n_units: int
+    speedup_equal_area: float
+    speedup_equal_power: float
+    traffic_ratio: float
+    baseline_compute_pj: float
+    baseline_memory_pj: float
+    assumptions: tuple[str, ...]
+
+    @property
+    def energy_pj(self) -> float:
+        return self.compute_pj + self.memory_pj
+
+    @property
+    def speedup(self) -> float:
+        """Speedup over fp32 at equal area (the headline figure)."""
+        return self.speedup_equal_area
+
+    @property
+    def energy_saving(self) -> float:
+        """fp32 energy per inference / this energy per inference."""
+        return (self.baseline_compute_pj + self.baseline_memory_pj) / self.energy_pj
+
+    def table(self) -> str:
+        rows = [f"{'layer':<10} {'MACs':>9} {'pJ/MAC':>8} {'compute_nJ':>10} {'w_bits':>9} {'act_bits':>9} "
+                f"{'memory_nJ':>10}"]
+        for r in self.layers:
+            rows.append(f"{r.name:<10} {r.macs:>9d} {r.mac_cost.energy_pj:>8.4g} {r.compute_pj / 1e3:>10.4g} "
+                        f"{r.weight_bits:>9d} {r.activation_bits:>9d} {r.memory_pj / 1e3:>10.4g}")
+        rows.append(f"total: {self.energy_pj / 1e3:.4g} nJ per inference ({self.compute_pj / 1e3:.4g} compute, "
+                    f"{self.memory_pj / 1e3:.4g} memory) @ {self.tech}; fp32: "
+                    f"{(self.baseline_compute_pj + self.baseline_memory_pj) / 1e3:.4g} nJ")
+        rows.append(f"array of {self.n_units} units: {self.area_um2 / 1e6:.4g} mm^2; speedup over fp32 "
+                    f"{self.speedup_equal_area:.3g}x at equal area, {self.speedup_equal_power:.3g}x at equal power; "
+                    f"memory traffic {self.traffic_ratio:.3g} of 32-bit")
+        return "\n".join(rows + [f"  - {a}" for a in self.assumptions])
+
+
+def _specs(model_or_layers: Any, policy: Any, input_shape: Sequence[int] | None) -> list[LayerSpec]:
+    if hasattr(model_or_layers, "layer_shapes"):
+        if input_shape is None:
+            raise ValueError("network_cost: input_shape is required to cost a model (e.g. (64,) or (1, 8, 8))")
+        out = []
+        for d in model_or_layers.layer_shapes(tuple(input_shape)):
+            mac = policy.forward_mac(d["name"], d["k"]) if policy is not None else None
+            out.append(LayerSpec(mac=mac, **d))
+        return out
+    specs = list(model_or_layers)
+    for s in specs:
+        if not isinstance(s, LayerSpec):
+            raise TypeError(f"network_cost: {s!r} is not a LayerSpec (pass LayerSpec values or a model)")
+    if not specs:
+        raise ValueError("network_cost: no layers")
+    return specs
+
+
+def network_cost(model_or_layers: Any, policy: Any = None, *, tech: str | TechTable = "horowitz45",
+                 input_shape: Sequence[int] | None = None, n_units: int = 256, weight_memory: str = "dram",
+                 act_memory: str = "sram_32kb", batch: int = 1, multiplier: str = "dadda",
+                 weight_bits: Mapping[str, int] | None = None, macs: Mapping[str, int] | None = None) -> NetworkCost:
+    """Energy per inference, array area and speedups of a network (module docstring).
+
+    Args:
+        model_or_layers: `LayerSpec` values, or a model with ``layer_shapes``.
+        policy: with a model: its precision policy (``forward_mac(name, k)``); None = fp32.
+        tech: the technology table.
+        input_shape: with a model: one input's shape.
+        n_units: MAC units in the array.
+        weight_memory, act_memory: table memories (dram, sram_8kb, sram_32kb, sram_1mb);
+            ``weight_memory="auto"``: the smallest SRAM of the table that holds every
+            weight bit, else DRAM.
+        batch: inferences sharing one read of the weights.
+        weight_bits: per layer name, the bits its weights are stored in (e.g. after
+            pruning, weight sharing and entropy coding: values, indices, codebooks,
+            tables); default: weights x the weight format's width. Decoding
+            (codebook look-ups, Huffman) is not charged.
+        macs: per layer name, the MACs actually performed (e.g. a sparse datapath
+            that skips pruned weights); default: the layer's ``macs``.
+    """
+    t = get_table(tech)
+    if isinstance(n_units, bool) or not isinstance(n_units, int) or n_units < 1:
+        raise ValueError(f"network_cost: n_units={n_units!r} must be an int >= 1")
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise ValueError(f"network_cost: batch={batch!r} must be an int >= 1")
+    specs = _specs(model_or_layers, policy, input_shape)
+    weight_bits, macs = dict(weight_bits or {}), dict(macs or {})
+    for what, d in (("weight_bits", weight_bits), ("macs", macs)):
+        unknown = set(d) - {s.name for s in specs}
+        if unknown:
+            raise ValueError(f"network_cost: {what} names layers the network does not have: {sorted(unknown)}")
+    wbits = {s.name: weight_bits.get(s.name, s.weights * _bits((s.mac or FP32_MAC).weight)) for s in specs}
+    base_memory = weight_memory
+    if weight_memory == "auto":
+        weight_memory = _smallest_memory(t, sum(wbits.values()))
+        base_memory = _smallest_memory(t, 32 * sum(s.weights for s in specs))
+    for name, mem in (("weight_memory", weight_memory), ("act_memory", act_memory)):
+        if mem not in t or not (mem.startswith("sram") or mem == "dram"):
+            have = [op for op in t.ops if op.startswith("sram") or op == "dram"]
+            raise ValueError(f"network_cost: {name}={mem!r} is not a memory of {t.name}; it has {', '.join(have) or 'none'}")
+    w_pj_bit = t[weight_memory].energy_pj / 64
+    base_w_pj_bit = t[base_memory].energy_pj / 64 if base_memory in t else w_pj_bit
+    a_pj_bit = t[act_memory].energy_pj / 64
+    rows, base_c, base_m, bits, base_bits = [], 0.0, 0.0, 0, 0
+    max_area, base_area = 0.0, cost(FP32_MAC, t, multiplier=multiplier).area_um2
+    for s in specs:
+        mac = s.mac if s.mac is not None else FP32_MAC
+        c = cost(mac, t, k=s.k, multiplier=multiplier)
+        out_fmt = mac.output if mac.output is not None else (mac.acc if mac.acc != "exact" else None)
+        wb = wbits[s.name]
+        ab = s.activations_in * _bits(mac.act) + s.activations_out * _bits(out_fmt)
+        n = macs.get(s.name, s.macs)
+        rows.append(LayerCost(s.name, n, c, n * c.energy_pj, wb, ab, wb * w_pj_bit / batch, ab * a_pj_bit))
+        b32 = cost(FP32_MAC, t, k=s.k, multiplier=multiplier)
+        base_c += s.macs * b32.energy_pj
+        base_m += s.weights * 32 * base_w_pj_bit / batch + (s.activations_in + s.activations_out) * 32 * a_pj_bit
+        bits += wb + ab
+        base_bits += 32 * (s.weights + s.activations_in + s.activations_out)
+        max_area = max(max_area, c.area_um2)
+    compute = sum(r.compute_pj for r in rows)
+    assumptions = (
+        f"weights read once per batch of {batch} from {weight_memory} ({t[weight_memory].source})",
+        f"activations moved once through {act_memory} ({t[act_memory].source})",
+        "perfect on-chip reuse inside a layer (traffic lower bound); one MAC per unit per cycle, same clock",
+        "formats of bits: emu word widths; float64 or unset roles count as fp32",
+    )
+    return NetworkCost(t.name, weight_memory, tuple(rows), compute, sum(r.memory_pj for r in rows), n_units * max_area, n_units,
+                       base_area / max_area if max_area > 0 else math.inf,
+                       base_c / compute if compute > 0 else math.inf, bits / base_bits, base_c, base_m, assumptions)
+
+
+_SRAM_BITS = {"sram_8kb": 8 * 2**13, "sram_32kb": 32 * 2**13, "sram_1mb": 2**23}
+
+
+def _smallest_memory(t: TechTable, bits: int) -> str:
+    """The smallest SRAM of the table holding ``bits``, else DRAM."""
+    return next((m for m, cap in _SRAM_BITS.items() if m in t and bits <= cap), "dram")
+
+
+def weight_sharing_rate(n: int, b: int, k: int) -> float:
+    """Storage compression of sharing k values among n weights of b bits: n b / (n log2 k + k b).
+
+    (Han, Mao, Dally, "Deep compression", ICLR 2016: n weights store log2 k-bit
+    indices, plus a codebook of k b-bit values.)
+
+    >>> round(weight_sharing_rate(16, 32, 4), 3)
+    3.2
+    """
+    for name, v, lo in (("n", n, 1), ("b", b, 1), ("k", k, 1)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < lo:
+            raise ValueError(f"weight_sharing_rate: {name}={v!r} must be an int >= {lo}")
+    if k > n:
+        raise ValueError(f"weight_sharing_rate: k={k} exceeds the number of weights n={n}")
+    return n * b / (n * math.log2(k) + k * b)
+
+
+def qtools_acc_bits(k: int, wa: int, wb: int, bias: bool = False) -> int:
+    """The worst-case accumulator width of QKeras' QTools: ceil(log2(K + bias)) + wa + wb.
+
+    >>> qtools_acc_bits(512, 8, 8)
+    25
+    """
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"qtools_acc_bits: k={k!r} must be an int >= 1")
+    return math.ceil(math.log2(k + int(bias))) + wa + wb
+
+
+def a2q_acc_bits(k: int, weight_bits: int, act_bits: int, act_signed: bool) -> int:
+    """A2Q's fewest overflow-free accumulator bits (Colbert et al. 2023; `emu.a2q_min_acc_bits`).
+
+    >>> a2q_acc_bits(512, 8, 8, act_signed=False), a2q_acc_bits(512, 8, 8, act_signed=True)
+    (26, 25)
+    """
+    return emu.a2q_min_acc_bits(k, weight_bits, act_bits, act_signed)
+
+
+def acc_cost(bits: Iterable[int], tech: str | TechTable = "horowitz45") -> list[Cost]:
+    """The accumulator (adder) cost of each width in ``bits``: what a sizing rule saves."""
+    return [int_adder(b, tech) for b in bits]

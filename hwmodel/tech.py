@@ -1,0 +1,171 @@
+"""Technology tables: the published energy and area of arithmetic and memory operations.
+
+A `TechTable` maps an operation name to an `Entry` (``energy_pj``, ``area_um2``,
+``source``). Operation names are ``"<op>_<type>"``: ``add_int8``,
+``mult_int32``, ``add_fp16``, ``mult_bf16``; memories are ``sram_8kb``,
+``sram_32kb``, ``sram_1mb`` and ``dram`` (energy per 64-bit access). An
+optional ``reg_bit`` entry is the energy and area of one register bit (none of
+the published tables has it; it then counts 0, and the cost says so).
+
+Two tables are built in:
+
+- ``horowitz45``: M. Horowitz, "Computing's energy problem (and what we can do
+  about it)", ISSCC 2014, 45 nm at 0.9 V (energy and area).
+- ``jouppi7``: N. P. Jouppi et al., "Ten lessons from three generations shaped
+  Google's TPUv4i", ISCA 2021, Table 1, 7 nm (energy only: area is NaN).
+
+`load_table` reads a user's table (e.g. from their own synthesis runs) from a
+TOML or JSON file and `register_table` makes it available by name::
+
+    name = "mylib28"
+    node_nm = 28
+    source = "our synthesis, typical corner, 0.9 V"
+    [ops.mult_int8]
+    energy_pj = 0.09
+    area_um2 = 120.0
+    [ops.add_int32]
+    energy_pj = 0.05
+    area_um2 = 60.0
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Mapping
+
+__all__ = ["Entry", "TechTable", "TABLES", "get_table", "load_table", "register_table"]
+
+_OP_RE = re.compile(r"^(add|mult)_(int\d+|fp\d+|bf16)$|^(sram_\w+|dram|reg_bit)$")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One operation: energy per operation (pJ), area (um^2, NaN if unknown) and where they come from."""
+
+    energy_pj: float
+    area_um2: float = math.nan
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        for name in ("energy_pj", "area_um2"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, float)) or isinstance(v, bool) or (v < 0 and not math.isnan(v)):
+                raise ValueError(f"Entry: {name}={v!r} must be a number >= 0 (or NaN for unknown)")
+            object.__setattr__(self, name, float(v))
+
+
+@dataclass(frozen=True, eq=False)
+class TechTable:
+    """A named technology: ``ops`` maps operation names to `Entry` values."""
+
+    name: str
+    node_nm: float
+    source: str
+    ops: Mapping[str, Entry] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for op in self.ops:
+            if not _OP_RE.match(op):
+                raise ValueError(f"TechTable {self.name}: operation {op!r} is not add_<type>, mult_<type> "
+                                 "(type int<N>, fp<N>, bf16), sram_<size>, dram or reg_bit")
+        object.__setattr__(self, "ops", MappingProxyType(dict(self.ops)))
+
+    def __contains__(self, op: str) -> bool:
+        return op in self.ops
+
+    def __getitem__(self, op: str) -> Entry:
+        try:
+            return self.ops[op]
+        except KeyError:
+            raise KeyError(f"tech table {self.name!r} has no {op!r}; it has {', '.join(self.ops)}") from None
+
+    def int_points(self, op: str) -> list[tuple[int, Entry]]:
+        """The integer widths the table has for ``op`` ("add" or "mult"), ascending."""
+        pts = [(int(k.split("_int")[1]), e) for k, e in self.ops.items() if k.startswith(f"{op}_int")]
+        return sorted(pts, key=lambda p: p[0])
+
+    def __str__(self) -> str:
+        rows = [f"{self.name} ({self.node_nm:g} nm): {self.source}",
+                f"  {'operation':<12} {'energy_pj':>10} {'area_um2':>10}  source"]
+        for op, e in self.ops.items():
+            rows.append(f"  {op:<12} {e.energy_pj:>10.4g} {e.area_um2:>10.4g}  {e.source}")
+        return "\n".join(rows)
+
+
+_H = "Horowitz, ISSCC 2014, 45 nm 0.9 V"
+_J = "Jouppi et al., ISCA 2021, Table 1, 7 nm"
+
+HOROWITZ45 = TechTable("horowitz45", 45, _H, {
+    "add_int8": Entry(0.03, 36, _H), "add_int16": Entry(0.05, 67, _H), "add_int32": Entry(0.1, 137, _H),
+    "mult_int8": Entry(0.2, 282, _H), "mult_int32": Entry(3.1, 3495, _H),
+    "add_fp16": Entry(0.4, 1360, _H), "add_fp32": Entry(0.9, 4184, _H),
+    "mult_fp16": Entry(1.1, 1640, _H), "mult_fp32": Entry(3.7, 7700, _H),
+    # memories: energy per 64-bit access
+    "sram_8kb": Entry(10.0, source=_H + ", 8 KB SRAM, 64-bit access"),
+    "sram_32kb": Entry(20.0, source=_H + ", 32 KB SRAM, 64-bit access"),
+    "sram_1mb": Entry(100.0, source=_H + ", 1 MB SRAM, 64-bit access"),
+    # Horowitz gives 1.3-2.6 nJ; the midpoint is used and the range stated
+    "dram": Entry(1950.0, source=_H + ", DRAM 1.3-2.6 nJ per 64-bit access (midpoint)"),
+})
+
+JOUPPI7 = TechTable("jouppi7", 7, _J, {
+    "add_int8": Entry(0.007, source=_J), "add_int32": Entry(0.03, source=_J),
+    "add_bf16": Entry(0.11, source=_J), "add_fp16": Entry(0.16, source=_J), "add_fp32": Entry(0.38, source=_J),
+    "mult_int8": Entry(0.07, source=_J), "mult_int32": Entry(1.48, source=_J),
+    "mult_bf16": Entry(0.21, source=_J), "mult_fp16": Entry(0.34, source=_J), "mult_fp32": Entry(1.31, source=_J),
+})
+
+_TABLES: dict[str, TechTable] = {"horowitz45": HOROWITZ45, "jouppi7": JOUPPI7}
+#: The registered tables by name (read-only view).
+TABLES: Mapping[str, TechTable] = MappingProxyType(_TABLES)
+
+
+def get_table(tech: str | TechTable) -> TechTable:
+    """A table by name (``"horowitz45"``, ``"jouppi7"`` or a registered one), or the table itself."""
+    if isinstance(tech, TechTable):
+        return tech
+    try:
+        return _TABLES[tech]
+    except (KeyError, TypeError):
+        raise ValueError(f"tech={tech!r} is not a known table; known: {', '.join(_TABLES)}") from None
+
+
+def _from_dict(d: Mapping[str, Any], where: str) -> TechTable:
+    for key in ("name", "ops"):
+        if key not in d:
+            raise ValueError(f"{where}: missing {key!r}")
+    source = str(d.get("source", where))
+    ops = {}
+    for op, e in d["ops"].items():
+        if not isinstance(e, Mapping) or "energy_pj" not in e:
+            raise ValueError(f"{where}: ops.{op} needs energy_pj (and optionally area_um2, source)")
+        unknown = set(e) - {"energy_pj", "area_um2", "source"}
+        if unknown:
+            raise ValueError(f"{where}: ops.{op} has unknown fields {sorted(unknown)}; allowed: energy_pj, area_um2, source")
+        ops[op] = Entry(e["energy_pj"], e.get("area_um2", math.nan), str(e.get("source", source)))
+    return TechTable(str(d["name"]), float(d.get("node_nm", math.nan)), source, ops)
+
+
+def load_table(path: str | Path) -> TechTable:
+    """Read a table from a ``.toml`` or ``.json`` file (layout in the module docstring)."""
+    p = Path(path)
+    if p.suffix == ".toml":
+        d = tomllib.loads(p.read_text())
+    elif p.suffix == ".json":
+        d = json.loads(p.read_text())
+    else:
+        raise ValueError(f"load_table: path={str(p)!r} must end in .toml or .json")
+    return _from_dict(d, str(p))
+
+
+def register_table(table: TechTable | str | Path) -> TechTable:
+    """Register ``table`` (or the table in a file) under its name; returns it."""
+    t = table if isinstance(table, TechTable) else load_table(table)
+    _TABLES[t.name] = t
+    return t

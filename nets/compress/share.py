@@ -1,0 +1,146 @@
+"""Weight sharing (Han et al. 2016, "Deep Compression"): 1-D k-means of each layer's weights.
+
+`kmeans` clusters values into k centroids from a linear, density-based (CDF)
+or random initialisation; `share_weights` replaces each weighted layer's
+(unpruned) weights by their centroids and records a `Codebook`, optionally
+with the centroids rounded to an `emu` format. Fine-tuning of the centroids
+(gradients summed per cluster) is `retrain` with the record. Imports numpy,
+`emu` and `nets` modules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+import emu
+
+from ..models import Model
+from .record import Codebook, Compression, weighted_layers
+
+__all__ = ["INITS", "init_centroids", "kmeans", "share_weights"]
+
+#: Centroid initialisations of `kmeans`.
+INITS = ("linear", "density", "random")
+
+
+def _check_k(k: Any, n: int, where: str, what: str = "the number of values") -> int:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= n:
+        raise ValueError(f"{where}: k={k!r} outside the allowed range [1, {n}] ({what})")
+    return int(k)
+
+
+def init_centroids(values: np.ndarray, k: int, init: str = "linear", seed: int = 0) -> np.ndarray:
+    """k initial centroids (sorted ascending) for the values.
+
+    - ``linear``: evenly spaced over [min, max]: c_j = min + j (max - min) / (k - 1)
+      (k = 1: the midpoint);
+    - ``density``: evenly spaced on the CDF: c_j = the (2j + 1) / (2k)
+      quantile of the values (linear interpolation between order statistics),
+      so dense regions get more centroids;
+    - ``random`` (Forgy): k values drawn without replacement (by position) with the seed.
+
+    >>> v = np.array([0.0, 1.0, 2.0, 3.0, 10.0])
+    >>> init_centroids(v, 3, "linear").tolist()
+    [0.0, 5.0, 10.0]
+    >>> init_centroids(v, 2, "density").tolist()  # the 0.25 and 0.75 quantiles
+    [1.0, 3.0]
+    """
+    v = np.asarray(values, np.float64).reshape(-1)
+    k = _check_k(k, v.size, "init_centroids")
+    if init == "linear":
+        lo, hi = float(v.min()), float(v.max())
+        return np.array([(lo + hi) / 2]) if k == 1 else lo + (hi - lo) * np.arange(k) / (k - 1)
+    if init == "density":
+        return np.quantile(v, (2 * np.arange(k) + 1) / (2 * k))
+    if init == "random":
+        return np.sort(v[np.random.default_rng(seed).choice(v.size, k, replace=False)])
+    raise ValueError(f"init_centroids: init={init!r} is not one of {', '.join(INITS)}")
+
+
+def _assign(v: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """Index of the nearest of the sorted centroids c (a value halfway between two goes to the lower)."""
+    return np.searchsorted((c[1:] + c[:-1]) / 2, v, side="left")
+
+
+def kmeans(values: np.ndarray, k: int, init: str = "linear", *, iters: int = 100,
+           seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """1-D k-means (Lloyd's iterations) of ``values``: returns (centroids (k,), labels of values' shape).
+
+    Starts from `init_centroids`; then repeatedly assigns each value to its
+    nearest centroid (halfway values to the lower one) and moves each
+    centroid to the mean of its values (a centroid with no value stays),
+    until no label changes or ``iters`` iterations. Centroids stay sorted.
+
+    >>> c, lab = kmeans(np.array([0.0, 0.1, 0.9, 1.0]), 2)
+    >>> c.tolist(), lab.tolist()
+    ([0.05, 0.95], [0, 0, 1, 1])
+
+    Raises:
+        ValueError: k outside [1, number of values]; unknown init.
+    """
+    v = np.asarray(values, np.float64)
+    flat = v.reshape(-1)
+    c = init_centroids(flat, k, init, seed).astype(np.float64)
+    lab = _assign(flat, c)
+    for _ in range(iters):
+        s = np.bincount(lab, weights=flat, minlength=c.size)
+        n = np.bincount(lab, minlength=c.size)
+        c = np.where(n > 0, s / np.maximum(n, 1), c)
+        c = np.sort(c)
+        new = _assign(flat, c)
+        if np.array_equal(new, lab):
+            break
+        lab = new
+    return c, lab.reshape(v.shape)
+
+
+def share_weights(model: Model, k: int | Mapping[str, int], *, init: str = "linear", fmt: Any = None,
+                  layers: Sequence[str] | None = None, comp: Compression | None = None, iters: int = 100,
+                  seed: int = 0) -> Compression:
+    """Replace each weighted layer's weights by k shared values (k-means), in place.
+
+    For every weighted layer (or each of ``layers``), the weights its mask in
+    ``comp`` keeps (all when unpruned) are clustered by `kmeans` into ``k``
+    centroids (a number, or a dict by layer); with ``fmt`` (an `emu` format
+    or its name) the centroids are then rounded to that format (round to
+    nearest even, saturating; two centroids may become equal). The weights
+    become ``centroids[labels]`` (pruned ones stay 0) and a `Codebook` is
+    recorded; `retrain` then fine-tunes the centroids.
+
+    Example: a layer with weights [0.0, 0.1, 0.9, 1.0] and k = 2 becomes
+    [0.05, 0.05, 0.95, 0.95] with centroids [0.05, 0.95], labels [0, 0, 1, 1];
+    with ``fmt="fx<2,2>"`` (steps of 0.25) the centroids are [0.0, 1.0].
+
+    Raises:
+        ValueError: k outside [1, number of unpruned weights of the layer]
+            (the message names the layer); unknown init or layer.
+    """
+    comp = comp or Compression.start(model)
+    if init not in INITS:
+        raise ValueError(f"share_weights: init={init!r} is not one of {', '.join(INITS)}")
+    f = None if fmt is None else emu.get_format(fmt)
+    wl = weighted_layers(model)
+    names = list(wl) if layers is None else list(layers)
+    bad = [n for n in names if n not in wl]
+    if bad:
+        raise ValueError(f"share_weights: layers={bad} are not weighted layers; weighted layers: {list(wl)}")
+    ks = {n: (k[n] if isinstance(k, Mapping) else k) for n in names if not isinstance(k, Mapping) or n in k}
+    plans = {}
+    for name, kk in ks.items():  # check every layer before changing any
+        w = wl[name].params["W"]
+        mask = comp.masks.get(name, np.ones(w.shape, bool))
+        plans[name] = (w, mask, _check_k(kk, int(mask.sum()), "share_weights",
+                                          f"the number of unpruned weights of layer {name}"))
+    for name, (w, mask, kk) in plans.items():
+        c, lab = kmeans(w[mask], kk, init, iters=iters, seed=seed)
+        if f is not None:
+            c = emu.quantize(c, f, overflow="saturate")
+        labels = np.full(w.shape, -1, np.int64)
+        labels[mask] = lab
+        comp.codebooks[name] = Codebook(c, labels, f, init)
+    comp.enforce(model)
+    comp.log.append({"method": "share_weights", "k": dict(ks), "init": init, "fmt": None if f is None else str(f)})
+    return comp

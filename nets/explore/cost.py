@@ -1,0 +1,28 @@
+"""The hardware cost of one sweep point: the network's layers under its policy, priced by `hwmodel`.
+
+`point_cost` gives `hwmodel.network_cost` the model (its ``layer_shapes``) and
+the policy (its ``forward_mac``: the layer's own datapath, or the one its
+formats imply) and keeps energy per inference, MAC-array area and speedup over
+fp32 at equal area, at 45 nm. The weights are read once per inference from the
+smallest SRAM of the table that holds them all, else from DRAM
+(``weight_memory="auto"``): small networks live on chip.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import hwmodel
+
+from ..models import Model
+from ..policy import PrecisionPolicy
+
+__all__ = ["point_cost"]
+
+
+def point_cost(model: Model, policy: PrecisionPolicy | None, input_shape: tuple[int, ...],
+               tech: str = "horowitz45") -> dict[str, Any]:
+    """Energy per inference (pJ, compute and memory), MAC array area (um^2) and speedup over fp32."""
+    c = hwmodel.network_cost(model, policy, input_shape=input_shape, tech=tech, weight_memory="auto")
+    return {"energy_pj": c.energy_pj, "compute_pj": c.compute_pj, "memory_pj": c.memory_pj,
+            "weight_memory": c.weight_memory, "area_um2": c.area_um2, "speedup": c.speedup}

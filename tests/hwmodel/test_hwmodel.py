@@ -1,0 +1,262 @@
+"""hwmodel: the published table points exactly, the constructions against closed forms,
+the golden checks of the issue, and bad input."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+import emu
+import hwmodel
+from hwmodel import gates
+from hwmodel.tech import HOROWITZ45, JOUPPI7
+
+H = {  # Horowitz ISSCC 2014, written out again by hand: (energy pJ, area um^2)
+    "add_int8": (0.03, 36), "add_int16": (0.05, 67), "add_int32": (0.1, 137), "mult_int8": (0.2, 282),
+    "mult_int32": (3.1, 3495), "add_fp16": (0.4, 1360), "add_fp32": (0.9, 4184), "mult_fp16": (1.1, 1640),
+    "mult_fp32": (3.7, 7700),
+}
+J = {"add_int8": 0.007, "add_int32": 0.03, "add_bf16": 0.11, "add_fp16": 0.16, "add_fp32": 0.38,
+     "mult_int8": 0.07, "mult_int32": 1.48, "mult_bf16": 0.21, "mult_fp16": 0.34, "mult_fp32": 1.31}
+FP = {"fp16": emu.format("fp16"), "fp32": emu.format("fp32"), "bf16": emu.format("bf16")}
+
+
+def _unit(op: str, tech: str) -> hwmodel.Cost:
+    """Price the table's operation through the parametric models (not by reading the table)."""
+    kind, ty = op.split("_")
+    if ty.startswith("int"):
+        n = int(ty[3:])
+        return hwmodel.int_adder(n, tech) if kind == "add" else hwmodel.int_multiplier(n, n, tech)
+    f = FP[ty]
+    return hwmodel.float_adder(f, tech) if kind == "add" else hwmodel.float_multiplier(f, f, tech)
+
+
+@pytest.mark.parametrize("op", sorted(H))
+def test_horowitz_points_exactly(op: str) -> None:
+    c = _unit(op, "horowitz45")
+    assert c.energy_pj == pytest.approx(H[op][0], rel=1e-12)
+    assert c.area_um2 == pytest.approx(H[op][1], rel=1e-12)
+
+
+@pytest.mark.parametrize("op", sorted(J))
+def test_jouppi_points_exactly(op: str) -> None:
+    c = _unit(op, "jouppi7")
+    assert c.energy_pj == pytest.approx(J[op], rel=1e-12)
+    assert math.isnan(c.area_um2)
+
+
+def test_memory_entries() -> None:
+    assert [HOROWITZ45[m].energy_pj for m in ("sram_8kb", "sram_32kb", "sram_1mb")] == [10, 20, 100]
+    assert 1300 <= HOROWITZ45["dram"].energy_pj <= 2600
+    assert "dram" not in JOUPPI7
+
+
+@pytest.mark.parametrize("n", range(4, 33))
+def test_dadda_counts(n: int) -> None:
+    c = gates.dadda(n, n)
+    assert (c.fa, c.ha, c.cpa_bits, c.and2) == (n * n - 4 * n + 3, n - 1, 2 * n - 2, n * n)
+
+
+def test_dadda_rectangular_conserves_bits() -> None:
+    """Each FA removes one bit and each HA none; the tree ends with two rows: bits in - FA = bits left."""
+    for wa, wb in [(3, 9), (8, 4), (12, 5), (24, 11)]:
+        c = gates.dadda(wa, wb)
+        assert c.and2 == wa * wb
+        assert wa * wb - c.fa <= 2 * (wa + wb)
+
+
+def test_array_and_booth_counts() -> None:
+    a = gates.array_multiplier(8, 8)
+    assert (a.and2, a.fa + a.ha) == (64, 8 * 7)  # n(n-1) adders for n x n
+    b = gates.booth_multiplier(16, 16)
+    assert b.mux2 == (16 // 2 + 1) * 17  # radix-4: 9 partial products of 17 bits
+    assert b.fa < gates.dadda(16, 16).fa  # about half the rows to reduce
+
+
+@pytest.mark.parametrize("kind", ["dadda", "array", "booth"])
+def test_every_construction_meets_the_table(kind: str) -> None:
+    assert hwmodel.int_multiplier(8, 8, kind=kind).energy_pj == pytest.approx(0.2)
+    assert hwmodel.int_multiplier(32, 32, kind=kind).area_um2 == pytest.approx(3495)
+    assert hwmodel.int_multiplier(8, 8).energy_pj < hwmodel.int_multiplier(12, 12).energy_pj \
+        < hwmodel.int_multiplier(32, 32).energy_pj
+
+
+def test_qtools_polynomial_points() -> None:
+    """QTools' 0.002994791667 b^2 + 0.001041666667 b pJ (b = sqrt(wa wb)) and ours agree at 8 and 32 bits."""
+    for b in (8, 32):
+        q = 0.002994791667 * b * b + 0.001041666667 * b
+        assert hwmodel.int_multiplier(b, b).energy_pj == pytest.approx(q, rel=1e-6)
+    assert hwmodel.cost(hwmodel.FP32_MAC).energy_pj == pytest.approx(4.6)
+
+
+def test_mac_breakdowns_of_the_issue() -> None:
+    c = hwmodel.cost(emu.MAC(act="fx<1,7>", weight="fx<1,7>", acc="fx<18,14>", acc_overflow="wrap"))
+    assert c.breakdown["multiplier"].energy_pj == pytest.approx(0.2)
+    assert c.breakdown["accumulator"].energy_pj == pytest.approx(0.1)
+    assert c.energy_pj == pytest.approx(0.3)
+    h = hwmodel.cost(emu.MAC(act="fp16", weight="fp16", acc="fp16"))
+    assert (h.breakdown["multiplier"].energy_pj, h.breakdown["accumulator"].energy_pj) == (1.1, 0.4)
+    s = hwmodel.cost(emu.MAC(act="fp32", weight="fp32", acc="fp32"))
+    assert (s.breakdown["multiplier"].energy_pj, s.breakdown["accumulator"].energy_pj) == (3.7, 0.9)
+    assert s.area_um2 == pytest.approx(7700 + 4184)
+    assert all(src for part in s.breakdown.values() for src in part.sources)
+
+
+def test_float_multiplier_area_ratio_against_significand_square() -> None:
+    """Horowitz's fp32/fp16 multiplier area ratio is 4.70; (m+1)^2 alone gives 24^2/11^2 = 4.76."""
+    ratio = hwmodel.float_multiplier(FP["fp32"], FP["fp32"]).area_um2 / hwmodel.float_multiplier(FP["fp16"], FP["fp16"]).area_um2
+    assert ratio == pytest.approx(7700 / 1640) and round(ratio, 2) == 4.70
+    assert round(24**2 / 11**2, 2) == 4.76
+
+
+def test_saturation_and_width_cost_more() -> None:
+    wrap = hwmodel.cost(emu.MAC(act="fx<1,7>", weight="fx<1,7>", acc="fx<6,14>", acc_overflow="wrap"))
+    sat = hwmodel.cost(emu.MAC(act="fx<1,7>", weight="fx<1,7>", acc="fx<6,14>", acc_overflow="saturate"))
+    wide = hwmodel.cost(emu.MAC(act="fx<1,7>", weight="fx<1,7>", acc="fx<18,14>", acc_overflow="wrap"))
+    assert wrap.energy_pj < sat.energy_pj and wrap.energy_pj < wide.energy_pj
+    assert "overflow" in sat.breakdown and "overflow" not in wrap.breakdown
+
+
+def test_cheap_weight_kinds_cost_less_than_a_multiplier() -> None:
+    base = hwmodel.cost(emu.MAC(act="fx<2,6>", weight="fx<2,6>", acc="fx<10,12>")).breakdown["multiplier"]
+    for w in ("binary", "ternary", "pow2<-8,0>"):
+        m = hwmodel.cost(emu.MAC(act="fx<2,6>", weight=w, acc="fx<10,12>")).breakdown["multiplier"]
+        assert m.energy_pj < base.energy_pj and m.area_um2 < base.area_um2, w
+
+
+def test_output_amortised_over_k() -> None:
+    mac = emu.MAC(act="fx<1,7>", weight="fx<1,7>", acc="fx<18,14>", output="fx<4,4>")
+    full, amort = hwmodel.cost(mac), hwmodel.cost(mac, k=64)
+    assert amort.breakdown["output"].energy_pj == pytest.approx(full.breakdown["output"].energy_pj / 64)
+
+
+def test_accumulator_sizing_golden() -> None:
+    assert hwmodel.a2q_acc_bits(512, 8, 8, act_signed=False) == 26
+    assert hwmodel.a2q_acc_bits(512, 8, 8, act_signed=True) == 25
+    assert hwmodel.qtools_acc_bits(512, 8, 8) == 25
+    assert hwmodel.qtools_acc_bits(512, 8, 8, bias=True) == 26
+    c = hwmodel.acc_cost([16, 24, 32])
+    assert [round(x.energy_pj, 12) for x in c] == [0.05, 0.075, 0.1]
+
+
+def test_weight_sharing_rate() -> None:
+    # 1000 weights of 32 bits sharing 16 values: 32000 / (4000 + 512)
+    assert hwmodel.weight_sharing_rate(1000, 32, 16) == pytest.approx(32000 / 4512)
+    with pytest.raises(ValueError, match="k=2000 exceeds"):
+        hwmodel.weight_sharing_rate(1000, 32, 2000)
+
+
+def _layers(mac: emu.MAC | None) -> list[hwmodel.LayerSpec]:
+    return [hwmodel.LayerSpec("fc1", "linear", 64 * 32, 64 * 32 + 32, 64, 32, 64, mac),
+            hwmodel.LayerSpec("fc2", "linear", 32 * 10, 32 * 10 + 10, 32, 10, 32, mac)]
+
+
+def test_network_cost_by_hand() -> None:
+    mac = emu.MAC(act="fx<1,7>", weight="fx<1,7>", acc="fx<18,14>", acc_overflow="wrap")
+    n = hwmodel.network_cost(_layers(mac), n_units=16)
+    macs = 64 * 32 + 32 * 10
+    assert n.compute_pj == pytest.approx(macs * 0.3)
+    wbits = 8 * (64 * 32 + 32 + 32 * 10 + 10)
+    abits = 8 * 64 + 32 * 32 + 8 * 32 + 32 * 10  # inputs in 8 bits, outputs in the 32-bit accumulator
+    assert n.memory_pj == pytest.approx(wbits * 1950 / 64 + abits * 20 / 64)
+    assert n.area_um2 == pytest.approx(16 * (282 + 137))
+    assert n.speedup_equal_area == pytest.approx((7700 + 4184) / (282 + 137))
+    assert n.speedup_equal_power == pytest.approx(4.6 / 0.3)
+    base = hwmodel.network_cost(_layers(None))
+    assert base.speedup == pytest.approx(1.0) and base.traffic_ratio == pytest.approx(1.0)
+    assert n.energy_saving == pytest.approx(base.energy_pj / n.energy_pj)
+    assert "nJ per inference" in n.table()
+
+
+def test_network_cost_of_a_duck_typed_model() -> None:
+    class Model:
+        def layer_shapes(self, input_shape):
+            assert input_shape == (64,)
+            return [dict(name="fc", kind="linear", macs=640, weights=650, activations_in=64, activations_out=10, k=64)]
+
+    class Policy:
+        def forward_mac(self, name, k):
+            return emu.MAC(act="fx<1,7>", weight="fx<1,7>", acc="fx<18,14>", acc_overflow="wrap")
+
+    n = hwmodel.network_cost(Model(), Policy(), input_shape=(64,))
+    assert n.compute_pj == pytest.approx(640 * 0.3)
+    with pytest.raises(ValueError, match="input_shape is required"):
+        hwmodel.network_cost(Model(), Policy())
+
+
+def test_user_table_file(tmp_path) -> None:
+    p = tmp_path / "lib.toml"
+    p.write_text('name = "mylib"\nnode_nm = 28\nsource = "synthesis"\n'
+                 "[ops.mult_int8]\nenergy_pj = 0.1\narea_um2 = 100.0\n"
+                 "[ops.mult_int32]\nenergy_pj = 1.5\narea_um2 = 1500.0\n"
+                 "[ops.add_int32]\nenergy_pj = 0.04\narea_um2 = 50.0\n"
+                 "[ops.reg_bit]\nenergy_pj = 0.001\narea_um2 = 4.0\n")
+    t = hwmodel.register_table(p)
+    c = hwmodel.cost(emu.MAC(act="fx<1,7>", weight="fx<1,7>", acc="fx<18,14>", acc_overflow="wrap"), "mylib")
+    assert c.breakdown["multiplier"].energy_pj == pytest.approx(0.1)
+    assert c.breakdown["register"].energy_pj == pytest.approx(0.032) and c.breakdown["register"].area_um2 == 128
+    assert hwmodel.get_table("mylib") is t
+    j = tmp_path / "lib.json"
+    j.write_text(json.dumps({"name": "j", "ops": {"add_int8": {"energy_pj": 0.01}}}))
+    assert hwmodel.load_table(j)["add_int8"].energy_pj == 0.01
+    with pytest.raises(ValueError, match="has neither mult_fp16 nor mult_fp32"):
+        hwmodel.cost(emu.MAC(act="fp16", weight="fp16", acc="fp32"), "mylib")
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: hwmodel.get_table("tsmc3"), "tech='tsmc3' is not a known table"),
+    (lambda: hwmodel.int_multiplier(0, 8), r"wa=0 outside the allowed range \[1, 256\]"),
+    (lambda: hwmodel.cost(hwmodel.FP32_MAC, k=0), "k=0 must be an int >= 1"),
+    (lambda: gates.multiplier(8, 8, "wallace"), "multiplier='wallace' is not one of"),
+    (lambda: hwmodel.network_cost(_layers(None), n_units=0), "n_units=0"),
+    (lambda: hwmodel.network_cost(_layers(None), weight_memory="hbm"), "weight_memory='hbm' is not a memory"),
+    (lambda: hwmodel.network_cost([]), "no layers"),
+    (lambda: hwmodel.LayerSpec("x", "linear", -1, 0, 0, 0, 1), "macs=-1"),
+    (lambda: hwmodel.tech.TechTable("t", 1, "s", {"mul_int8": hwmodel.Entry(1.0)}), "operation 'mul_int8'"),
+    (lambda: hwmodel.Entry(-1.0), "energy_pj=-1.0"),
+])
+def test_bad_input(call, match) -> None:
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_hill_formats_are_reported_not_tuned() -> None:
+    """Hill et al. 2016: fp<6,7> 7.2x speedup / 3.4x energy, fp<6,8> 5.7x / 3.0x. The model's figures are
+    in the same direction (big gains, fewer for one more mantissa bit); docs/hwmodel.md compares them."""
+    base = hwmodel.cost(hwmodel.FP32_MAC)
+    r = {}
+    for name in ("fp<6,7>", "fp<6,8>"):
+        c = hwmodel.cost(emu.MAC(act=name, weight=name, acc=name))
+        r[name] = (base.area_um2 / c.area_um2, base.energy_pj / c.energy_pj)
+    assert r["fp<6,7>"][0] > r["fp<6,8>"][0] > 2 and r["fp<6,7>"][1] > r["fp<6,8>"][1] > 2
+
+
+def test_figures(tmp_path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    costs = [hwmodel.cost(m) for m in (hwmodel.FP32_MAC, emu.MAC(act="fx<1,7>", weight="fx<1,7>", acc="fx<18,14>"))]
+    fig = hwmodel.breakdown_bars(costs)
+    fig.savefig(tmp_path / "b.png")
+    fig2 = hwmodel.speedup_vs_bits((4, 8, 16))
+    fig2.savefig(tmp_path / "s.png")
+    assert (tmp_path / "b.png").stat().st_size > 1000 and (tmp_path / "s.png").stat().st_size > 1000
+
+
+def test_compressed_storage_sparse_macs_and_auto_memory() -> None:
+    layers = _layers(None)
+    dense = hwmodel.network_cost(layers)
+    assert dense.weight_memory == "dram"
+    small = hwmodel.network_cost(layers, weight_bits={"fc1": 4000, "fc2": 1000}, macs={"fc1": 200},
+                                 weight_memory="auto")
+    assert small.weight_memory == "sram_8kb"  # 5000 bits fit in 8 KB
+    fc1, fc2 = small.layers
+    assert fc1.weight_bits == 4000 and fc1.weight_memory_pj == pytest.approx(4000 * 10 / 64)
+    assert fc1.macs == 200 and fc1.compute_pj == pytest.approx(200 * 4.6)
+    assert fc2.macs == 320 and fc2.compute_pj == pytest.approx(320 * 4.6)
+    # the fp32 baseline's 2410 x 32 = 77120 bits need the 32 KB SRAM (8 KB = 65536 bits) under "auto"
+    assert small.baseline_memory_pj == pytest.approx(2410 * 32 * 20 / 64 + (64 + 32 + 32 + 10) * 32 * 20 / 64)
+    with pytest.raises(ValueError, match=r"weight_bits names layers the network does not have: \['fc9'\]"):
+        hwmodel.network_cost(layers, weight_bits={"fc9": 1})

@@ -1,0 +1,93 @@
+"""The SIMD kernel model, llvm-mca on the generated kernels, and the kernels run on the host."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hwmodel import simd
+
+GOLDEN = Path(__file__).parent.parent / "golden" / "mca_ssse3_i8.s"
+needs_mca = pytest.mark.skipif(simd.mca_available() is None, reason="llvm-mca is not installed (apt-get install llvm)")
+
+
+def test_model_by_hand() -> None:
+    # SSE2 float, one accumulator: the addps chain (latency 4) bounds: 4 lanes / 4 cycles
+    e = simd.estimate("f32", "sse2", 1)
+    assert (e.bound, e.cycles_per_iter, e.macs_per_cycle) == ("latency", 4.0, 1.0)
+    # four accumulators: 8 loads + 4 mulps + 4 addps + 2 loop uops = 18 uops / 4 per cycle
+    e4 = simd.estimate("f32", "sse2", 4)
+    assert e4.bounds["issue"] == pytest.approx(18 / 4) and e4.macs_per_cycle == pytest.approx(16 / 4.5)
+    # VNNI: one vpdpbusd per 64 MACs, latency 5 per chain
+    v = simd.estimate("i8", "avx512vnni", 4)
+    assert v.bound == "latency" and v.macs_per_cycle == pytest.approx(4 * 64 / 5)
+    assert simd.estimate("i8", "avx512vnni", 8).macs_per_cycle == pytest.approx(64)  # port 0: one per cycle
+
+
+def test_vanhoucke_direction_and_size() -> None:
+    """Vanhoucke et al. 2011: the 8-bit SSSE3 kernel ~3x the SSE2 float one; more accumulators help."""
+    for acc in (1, 4):
+        r = simd.estimate("i8", "ssse3", acc).macs_per_cycle / simd.estimate("f32", "sse2", acc).macs_per_cycle
+        assert 2.5 <= r <= 10
+    assert simd.estimate("f32", "sse2", 4).macs_per_cycle > 3 * simd.estimate("f32", "sse2", 1).macs_per_cycle
+
+
+def test_batching_and_bandwidth_bounds() -> None:
+    one = simd.estimate("f32", "avx2", 4, bandwidth_bytes_per_cycle=16)
+    assert one.bound == "memory"
+    assert simd.estimate("f32", "avx2", 4, bandwidth_bytes_per_cycle=16, batch=8).macs_per_cycle > one.macs_per_cycle
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: simd.estimate("f64", "sse2"), "kernel='f64' on isa='sse2' is not modelled"),
+    (lambda: simd.estimate("i8", "ssse3", 0), r"accumulators=0 outside the allowed range \[1, 16\]"),
+    (lambda: simd.estimate("i8", "ssse3", batch=0), "batch=0"),
+    (lambda: simd.estimate("i8", "ssse3", uarch="m1"), "uarch='m1'"),
+])
+def test_bad_input(call, match) -> None:
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+@pytest.mark.parametrize("case", [("f32", "sse2", 2), ("i8", "ssse3", 4), ("i8", "avx2", 2),
+                                  ("i8", "avx512vnni", 1), ("f32", "avx2", 1), ("i16", "sse2", 2)])
+def test_kernels_compile_to_the_named_instructions(case) -> None:
+    asm = simd.assembly(*case)
+    body = simd._loop_body(asm)
+    want = {("f32", "sse2"): "mulps", ("i8", "ssse3"): "pmaddubsw", ("i8", "avx2"): "vpmaddubsw",
+            ("i8", "avx512vnni"): "vpdpbusd", ("f32", "avx2"): "vfmadd", ("i16", "sse2"): "pmaddwd"}[case[:2]]
+    assert body.count(want) == case[2]
+    assert "ymm" not in body if case[1] in ("sse2", "ssse3") else True
+
+
+@needs_mca
+def test_pinned_llvm_mca() -> None:
+    """A fixed loop body on one named CPU model: llvm-mca 14, -mcpu=skylake, 100 iterations."""
+    r = simd.mca("i8", "ssse3", 1, cpu="skylake", iterations=100, body=GOLDEN.read_text(), dispatch=None)
+    assert (r.instructions, r.total_cycles, r.block_rthroughput) == (600, 119, 1.0)
+    r4 = simd.mca("i8", "ssse3", 1, cpu="skylake", iterations=100, body=GOLDEN.read_text())
+    assert (r4.dispatch, r4.total_cycles, r4.block_rthroughput) == (4, 169, 1.5)
+
+
+@needs_mca
+@pytest.mark.parametrize("case", [("f32", "sse2", 1), ("f32", "sse2", 4), ("i8", "ssse3", 4), ("f32", "avx2", 4)])
+def test_model_within_a_quarter_of_llvm_mca(case) -> None:
+    m, e = simd.mca(*case), simd.estimate(*case)
+    assert e.macs_per_cycle == pytest.approx(m.macs_per_cycle, rel=0.25)
+
+
+@pytest.mark.parametrize("case", [("f32", "sse2", 4), ("i8", "ssse3", 4), ("i8", "avx2", 2),
+                                  ("i8", "avx512vnni", 2), ("i16", "sse2", 1)])
+def test_host_kernels_compute_the_dot_product(case) -> None:
+    if not simd.host_supports(case[1]):
+        pytest.skip(f"host lacks {case[1]}")
+    m = simd.measure(*case, n=1024, reps=10, repeats=2)
+    assert m.result_ok and m.gmacs_per_s > 0
+
+
+def test_measure_rejects_bad_n() -> None:
+    if not simd.host_supports("ssse3"):
+        pytest.skip("host lacks ssse3")
+    with pytest.raises(ValueError, match="multiple of accumulators x lanes = 64"):
+        simd.measure("i8", "ssse3", 4, n=100)

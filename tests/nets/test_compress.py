@@ -1,0 +1,325 @@
+"""Model compression: pruning, weight sharing, sparse/Huffman storage counted exactly, low-rank layers,
+chaining and evaluation under precision policies, bad inputs."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import emu
+import nets
+from nets import compress as C
+from nets.datasets import Split
+
+DATA = nets.datasets.digits(seed=0)
+# valid + test together (540 examples) make the accuracy comparisons less noisy
+HELD_OUT = Split(np.concatenate([DATA.valid.x, DATA.test.x]), np.concatenate([DATA.valid.y, DATA.test.y]))
+
+
+def _acc(model, policy=None) -> float:
+    return nets.evaluate(model, HELD_OUT, policy)[1]
+
+
+@pytest.fixture(scope="module")
+def trained():
+    """A 64-300-100-10 MLP (LeNet-300-100 on the 8x8 digits) trained 20 epochs in float64."""
+    m = nets.mlp([64, 300, 100, 10], seed=0)
+    nets.train(m, DATA, None, nets.SGD(lr=0.05, momentum=0.9), epochs=20, progress=False)
+    return m
+
+
+def _one_layer(w: np.ndarray) -> nets.Model:
+    m = nets.Model(nets.Sequential(nets.Linear(*w.shape, bias=False)))
+    m.layers()[0].params["W"] = np.array(w, np.float64)
+    return m
+
+
+# ----------------------------------------------------------------------------- pruning
+
+
+def test_pruning_85_percent_with_retraining_loses_at_most_one_point(trained) -> None:
+    model = copy.deepcopy(trained)
+    base = _acc(model)
+    comp = C.iterative_prune(model, DATA, [0.6, 0.8, 0.85], epochs=2, optimizer=nets.SGD(lr=0.02, momentum=0.9))
+    C.retrain(model, DATA, comp, epochs=4, optimizer=nets.SGD(lr=0.005, momentum=0.9))
+    sp = comp.sparsity(model)
+    assert all(sp[n] == pytest.approx(0.85, abs=1e-3) for n in ("linear1", "linear2", "linear3"))
+    for layer in model.layers():  # the pruned weights stayed exactly 0 through 10 epochs of training
+        if layer.name in comp.masks:
+            assert not layer.params["W"][~comp.masks[layer.name]].any()
+    assert _acc(model) >= base - 0.01, (base, _acc(model))
+    rounds = [r for r in comp.log if r["method"] == "iterative_prune"]
+    assert [r["ratio"] for r in rounds] == [0.6, 0.8, 0.85]
+
+
+def test_masks_hold_under_a_quantized_policy_with_stochastic_rounding() -> None:
+    model = nets.mlp([64, 32, 10], seed=1)
+    comp = C.prune(model, quality=1.0)
+    pol = nets.PrecisionPolicy.uniform("fx<4,12>", "stochastic")
+    C.retrain(model, DATA, comp, epochs=1, policy=pol)
+    for name, mask in comp.masks.items():
+        w = C.weighted_layers(model)[name].params["W"]
+        assert not w[~mask].any() and 0 < mask.mean() < 1
+
+
+def test_magnitude_mask_ratio_and_quality_rules() -> None:
+    w = np.array([-2.0, -1.0, 0.0, 1.0, 2.0])  # std sqrt(2)
+    assert C.magnitude_mask(w, quality=0.5).tolist() == [True, True, False, True, True]
+    assert C.magnitude_mask(w, quality=1.0).tolist() == [True, False, False, False, True]
+    assert C.magnitude_mask(np.array([0.1, -0.5, 0.02, 0.3]), ratio=0.5).tolist() == [False, True, False, True]
+    # a pruned weight stays pruned; the ratio counts all the layer's weights
+    m = C.magnitude_mask(np.array([5.0, 1.0, 2.0, 3.0]), ratio=0.25, mask=np.array([False, True, True, True]))
+    assert m.tolist() == [False, True, True, True]
+    m = C.magnitude_mask(np.array([5.0, 1.0, 2.0, 3.0]), ratio=0.5, mask=np.array([False, True, True, True]))
+    assert m.tolist() == [False, False, True, True]
+
+
+def test_sensitivity_scan_prunes_one_layer_at_a_time_and_restores_it(trained) -> None:
+    before = [layer.params["W"].copy() for layer in C.weighted_layers(trained).values()]
+    scan = C.sensitivity_scan(trained, DATA, [0.0, 0.5, 0.99], split="valid")
+    assert list(scan) == ["linear1", "linear2", "linear3"]
+    base = nets.evaluate(trained, DATA.valid)[1]
+    for curve in scan.values():
+        assert [r for r, _ in curve] == [0.0, 0.5, 0.99]
+        assert curve[0][1] == base and curve[2][1] < curve[0][1]
+    assert all(np.array_equal(a, layer.params["W"]) for a, layer in
+               zip(before, C.weighted_layers(trained).values(), strict=True))
+
+
+# ----------------------------------------------------------------------------- weight sharing
+
+
+@pytest.mark.parametrize("init", C.INITS)
+def test_weight_sharing_k16_loses_at_most_one_point(trained, init: str) -> None:
+    model = copy.deepcopy(trained)
+    base = _acc(model)
+    comp = C.share_weights(model, 16, init=init)
+    C.retrain(model, DATA, comp, epochs=2, optimizer=nets.SGD(lr=0.01, momentum=0.9))
+    for name, layer in C.weighted_layers(model).items():
+        cb = comp.codebooks[name]
+        assert len(np.unique(layer.params["W"])) <= 16
+        assert np.array_equal(layer.params["W"], cb.centroids[cb.labels])
+    assert _acc(model) >= base - 0.01, (init, base, _acc(model))
+
+
+def test_kmeans_initialisations_and_lloyd() -> None:
+    v = np.array([0.0, 1.0, 2.0, 3.0, 10.0])
+    assert C.init_centroids(v, 3, "linear").tolist() == [0.0, 5.0, 10.0]
+    assert C.init_centroids(v, 2, "density").tolist() == [1.0, 3.0]
+    r = C.init_centroids(v, 3, "random", seed=1)
+    assert set(r.tolist()) <= set(v.tolist()) and len(set(r.tolist())) == 3
+    c, lab = C.kmeans(np.array([0.0, 0.1, 0.9, 1.0]), 2)
+    assert c.tolist() == pytest.approx([0.05, 0.95]) and lab.tolist() == [0, 0, 1, 1]
+    c, lab = C.kmeans(v, 5, "random")  # k = n from the values themselves: every value its own centroid
+    assert np.array_equal(c[lab], v)
+
+
+def test_centroid_fine_tuning_sums_the_gradients_of_each_cluster() -> None:
+    model = _one_layer(np.array([[0.5], [0.4], [-0.3]]))
+    layer = model.layers()[0]
+    comp = C.Compression.start(model)
+    comp.codebooks["linear1"] = C.Codebook(np.array([0.45, -0.3]), np.array([[0], [0], [1]]))
+    comp.enforce(model)
+    layer.grads["W"] = np.array([[0.1], [0.2], [-0.5]])
+    ctx = nets.Context.float64()
+    comp.optimizer(nets.SGD(lr=0.0), centroid_lr=0.1).step(model, ctx)
+    assert comp.codebooks["linear1"].centroids.tolist() == pytest.approx([0.42, -0.25])
+    assert layer.params["W"].ravel().tolist() == pytest.approx([0.42, 0.42, -0.25])
+    # the default centroid learning rate: the optimiser's over the mean cluster size (3 weights / 2 clusters)
+    comp.codebooks["linear1"] = C.Codebook(np.array([0.45, -0.3]), np.array([[0], [0], [1]]))
+    comp.optimizer(nets.SGD(lr=0.15)).step(model, ctx)
+    assert comp.codebooks["linear1"].centroids.tolist() == pytest.approx([0.42, -0.25])
+
+
+def test_centroids_in_an_emu_format_stay_in_it_through_fine_tuning() -> None:
+    model = nets.mlp([64, 32, 10], seed=0)
+    comp = C.share_weights(model, 8, fmt="fx<1,7>", init="density")
+    C.retrain(model, DATA, comp, epochs=1)
+    for cb in comp.codebooks.values():
+        assert np.array_equal(emu.quantize(cb.centroids, "fx<1,7>"), cb.centroids)
+
+
+# ----------------------------------------------------------------------------- exact storage counts
+
+
+def test_exact_bit_count_of_a_hand_made_layer() -> None:
+    # W (4 x 4, row-major flat): +1 at positions 0, 1, 15 and -1 at 9; everything else 0.
+    w = np.zeros(16)
+    w[[0, 1, 15]], w[9] = 1.0, -1.0
+    model = _one_layer(w.reshape(4, 4))
+    comp = C.prune(model, ratio=0.75)  # exactly the 12 zeros
+    comp = C.share_weights(model, 2, comp=comp)  # centroids [-1, 1]
+    assert comp.codebooks["linear1"].centroids.tolist() == [-1.0, 1.0]
+    # Relative indices with 2 bits (gaps 0..3): pos 0 gap 0; pos 1 gap 0; 7 zeros before pos 9: a filler at
+    # pos 5 (gap 3) then gap 3; 5 zeros before pos 15: a filler at pos 13 (gap 3) then gap 1.
+    code = C.sparse_encode(w, 2)
+    assert code.gaps.tolist() == [0, 0, 3, 3, 3, 1] and code.fillers == 2
+    # 6 entries. Codes: 1, 1, zero, 0, zero, 1 -> alphabet {-1, +1, zero} = 3 symbols -> 2 bits each.
+    # weights 6 x 2 = 12, indices 6 x 2 = 12, codebook 2 x 32 = 64: 88 bits; baseline 16 x 32 = 512.
+    rep = C.storage_bits(model, comp, index_bits=2)
+    d = rep.layers["linear1"]
+    assert (d["stored"], d["code_alphabet"], d["weight_bits"], d["index_bits"], d["codebook_bits"]) == \
+        (6, 3, 12, 12, 64)
+    assert rep.total_bits == 88 and rep.baseline_bits == 512 and rep.rate == 512 / 88
+    # Huffman. Codes [1, 1, z, 0, z, 1]: counts 1:3, z:2, 0:1 -> lengths 1, 2, 2 -> 3*1 + 2*2 + 1*2 = 9 bits;
+    # table: 3 symbols, longest code 2 -> w = 2 bits per length -> 5 + 3*2 = 11 bits.
+    # Gaps [0, 0, 3, 3, 3, 1]: counts 3:3, 0:2, 1:1 -> lengths 1, 2, 2 -> 3*1 + 2*2 + 1*2 = 9 bits;
+    # table over the 2^2 = 4 gap symbols: 5 + 4*2 = 13 bits.  Total 9 + 9 + 64 + 11 + 13 = 106.
+    h = C.storage_bits(model, comp, index_bits=2, huffman=True)
+    d = h.layers["linear1"]
+    assert (d["weight_bits"], d["index_bits"], d["table_bits"], h.total_bits) == (9, 9, 24, 106)
+    # dense storage of the same layer: 16 codes over {-1, +1, zero} at 2 bits + the codebook = 96
+    assert C.storage_bits(model, comp).total_bits == 16 * 2 + 64
+    # uncompressed: 512 bits, rate 1
+    assert C.storage_bits(_one_layer(w.reshape(4, 4))).rate == 1.0
+
+
+@pytest.mark.parametrize(("k", "fmt", "b_code"), [(16, None, 32), (4, None, 32), (8, "fx<2,6>", 8)])
+def test_weight_sharing_rate_matches_the_formula(k: int, fmt, b_code: int) -> None:
+    model = nets.Model(nets.Sequential(nets.Linear(64, 32, bias=False)), seed=3)
+    comp = C.share_weights(model, k, fmt=fmt)
+    n, b = 64 * 32, 32
+    rep = C.storage_bits(model, comp)
+    assert rep.total_bits == n * math.log2(k) + k * b_code
+    if fmt is None:  # Han et al.'s n b / (n log2 k + k b)
+        assert rep.rate == pytest.approx(n * b / (n * math.log2(k) + k * b), rel=1e-15)
+
+
+def test_storage_counts_biases_and_other_parameters() -> None:
+    model = nets.mlp([64, 16, 10], batchnorm=True, seed=0)
+    rep = C.storage_bits(model)
+    assert rep.total_bits == model.n_parameters() * 32 and rep.rate == 1.0
+    rep8 = C.storage_bits(model, weight_bits=8, bias_bits=16)
+    n_b = 16 + 10
+    n_bn = 2 * 16
+    assert rep8.total_bits == (64 * 16 + 16 * 10 + n_bn) * 8 + n_b * 16
+
+
+@settings(max_examples=60)
+@given(st.lists(st.integers(0, 9), min_size=1, max_size=200))
+def test_huffman_is_lossless_and_never_longer_than_fixed_width(seq: list[int]) -> None:
+    h = C.huffman_encode(seq)
+    assert C.huffman_decode(h.bits, h.lengths) == seq
+    assert h.payload_bits <= len(seq) * C.fixed_width(len(set(seq)))
+    # a prefix code: Kraft's sum is at most 1 (exactly 1 for two or more symbols)
+    kraft = sum(2.0 ** -n for n in h.lengths.values())
+    assert kraft <= 1.0 and (len(set(seq)) == 1 or kraft == 1.0)
+
+
+@settings(max_examples=60)
+@given(st.lists(st.sampled_from([0.0, 0.0, 0.0, 0.0, 1.5, -2.0]), min_size=1, max_size=120), st.integers(1, 4))
+def test_sparse_storage_round_trips_with_fillers(x: list[float], bits: int) -> None:
+    a = np.array(x)
+    code = C.sparse_encode(a, bits)
+    assert np.array_equal(C.sparse_decode(code), a)
+    assert code.gaps.max(initial=0) < 2**bits
+    assert code.entries - code.fillers == np.count_nonzero(a)
+    assert not code.values[code.filler].any()
+
+
+# ----------------------------------------------------------------------------- low rank
+
+
+def test_low_rank_full_rank_is_exact_and_counts_multiplications() -> None:
+    model = nets.mlp([64, 100, 10], seed=0)
+    x = DATA.test.x[:20]
+    ctx = nets.Context.float64(training=False)
+    y0 = model.forward(x, ctx)
+    assert C.multiplications(model, (64,)) == {"linear1": 6400, "linear2": 1000, "total": 7400}
+    comp = C.low_rank(model, "linear1", 64)
+    assert np.allclose(model.forward(x, ctx), y0, atol=1e-10)
+    assert [layer.name for layer in model.layers()] == ["linear1_a", "linear1_b", "relu1", "linear2"]
+    f = comp.factors["linear1"]
+    assert (f["mults_before"], f["mults_after"]) == (6400, 64 * 164)
+    assert C.multiplications(model, (64,))["total"] == 64 * 164 + 1000
+
+
+def test_low_rank_with_fine_tuning_keeps_accuracy(trained) -> None:
+    model = copy.deepcopy(trained)
+    base = _acc(model)
+    comp = C.low_rank(model, "linear1", 16)
+    assert comp.factors["linear1"]["mults_after"] == 16 * 364 < 64 * 300
+    C.retrain(model, DATA, comp, epochs=3, optimizer=nets.SGD(lr=0.01, momentum=0.9))
+    assert _acc(model) >= base - 0.02
+    assert C.storage_bits(model, comp).baseline_bits == trained.n_parameters() * 32
+
+
+# ----------------------------------------------------------------------------- chaining and policies
+
+
+def test_chained_pruning_and_4_bit_sharing_run_under_a_fixed_point_mac_policy(trained) -> None:
+    model = copy.deepcopy(trained)
+    base = _acc(model)
+    # k = 15 centroids in fx<1,7> plus the zero code: 16 symbols, 4-bit codes
+    comp = C.compress(model, DATA, [
+        {"method": "prune", "ratio": 0.8, "retrain_epochs": 2},
+        {"method": "share_weights", "k": 15, "fmt": "fx<1,7>", "retrain_epochs": 1},
+    ], optimizer=nets.SGD(lr=0.01, momentum=0.9))
+    rep = C.storage_bits(model, comp)
+    assert all(d["code_alphabet"] == 16 and d["weight_bits"] == 4 * d["n"] for d in rep.layers.values())
+    lp = nets.LayerPolicy(weights="fx<1,7>", activations="fx<2,6>",
+                          fwd_mac=emu.MAC(act="fx<2,6>", weight="fx<1,7>", acc="fx<6,10>"))
+    pol = nets.PrecisionPolicy(lp, name="fx<2,6> activations, 4-bit shared weights, 16-bit accumulator")
+    for name, layer in C.weighted_layers(model).items():  # the centroids are already fx<1,7> values
+        assert np.array_equal(emu.quantize(layer.params["W"], "fx<1,7>"), layer.params["W"]), name
+    acc = _acc(model, pol)
+    assert acc >= base - 0.05, (base, acc)
+    record = json.loads(json.dumps(comp.to_dict()))
+    assert [s["method"] for s in record["log"]][:2] == ["prune", "retrain"]
+    assert record["codebooks"]["linear1"]["k"] == 15 and record["masks"]["linear1"]["density"] == pytest.approx(0.2)
+    # sparse storage with 5-bit indices and Huffman is smaller still
+    assert C.storage_bits(model, comp, index_bits=5, huffman=True).total_bits < rep.total_bits
+
+
+def test_low_rank_then_prune_then_share_chain() -> None:
+    model = nets.mlp([64, 64, 10], seed=0)
+    nets.train(model, DATA, None, nets.SGD(lr=0.05, momentum=0.9), epochs=3, progress=False)
+    comp = C.compress(model, DATA, [
+        {"method": "low_rank", "layer": "linear1", "rank": 16},
+        {"method": "prune", "quality": 0.5},
+        {"method": "share_weights", "k": 8, "retrain_epochs": 1},
+    ])
+    assert set(comp.codebooks) == {"linear1_a", "linear1_b", "linear2"}
+    assert _acc(model) > 0.8
+    assert C.storage_bits(model, comp, index_bits=4, huffman=True).rate > 8
+
+
+# ----------------------------------------------------------------------------- bad input
+
+
+def test_bad_inputs_raise_value_errors_naming_parameter_and_range() -> None:
+    model = nets.mlp([64, 10, 10], seed=0)
+    with pytest.raises(ValueError, match=r"k=101 outside the allowed range \[1, 100\].*linear2"):
+        C.share_weights(model, 101, layers=["linear2"])
+    with pytest.raises(ValueError, match=r"k=0 outside the allowed range \[1, 4\]"):
+        C.kmeans(np.arange(4.0), 0)
+    for r in (1.0, -0.1, 1.5):
+        with pytest.raises(ValueError, match=r"ratio=.* outside the allowed range \[0, 1\)"):
+            C.prune(model, ratio=r)
+    with pytest.raises(ValueError, match=r"ratio=1.0 outside the allowed range \[0, 1\)"):
+        C.prune(model, ratio={"linear1": 0.5, "linear2": 1.0})
+    with pytest.raises(ValueError, match=r"quality=-1.0 outside the allowed range \[0, inf\)"):
+        C.prune(model, quality=-1)
+    with pytest.raises(ValueError, match="exactly one of ratio"):
+        C.prune(model)
+    with pytest.raises(ValueError, match=r"rank=11 outside the allowed range \[1, 10\]"):
+        C.low_rank(model, "linear1", 11)
+    with pytest.raises(ValueError, match=r"rank=0 outside the allowed range \[1, 10\]"):
+        C.low_rank(model, "linear1", 0)
+    with pytest.raises(ValueError, match="not a Linear layer"):
+        C.low_rank(model, "relu1", 2)
+    with pytest.raises(ValueError, match=r"index_bits=0 outside the allowed range \[1, 32\]"):
+        C.sparse_encode(np.ones(3), 0)
+    with pytest.raises(ValueError, match="init='kmeans\\+\\+' is not one of"):
+        C.share_weights(model, 4, init="kmeans++")
+    # nothing was changed by the refused calls
+    assert not C.Compression.start(model).masks and np.count_nonzero(model.layers()[0].params["W"]) == 640
+    comp = C.prune(model, ratio=0.5)
+    with pytest.raises(ValueError, match=r"k=51 outside the allowed range \[1, 50\]"):  # 50 unpruned weights
+        C.share_weights(model, 51, comp=comp, layers=["linear2"])
