@@ -7,6 +7,7 @@
 - `arith`: adders, multipliers and float units of any width, calibrated so
   the table points come out exactly.
 - `cost(mac, tech)`: the MAC unit of any `emu.MAC`, with its breakdown.
+- `bit_serial_cost`, `stripes_speedup`: bit-serial datapaths (Stripes).
 - `network_cost`: energy per inference (compute and memory), array area and
   speedups of a network; storage and accumulator sizing helpers.
 - `simd`: a model of SIMD dot-product kernels on CPUs (SSE2 to AVX-512 VNNI),
@@ -31,11 +32,12 @@ from .network import (
     qtools_acc_bits,
     weight_sharing_rate,
 )
+from .serial import bit_serial_cost, stripes_speedup
 from .tech import TABLES, Entry, TechTable, get_table, load_table, register_table
 
 __all__ = [
     "FP32_MAC", "TABLES", "Cost", "Entry", "LayerCost", "LayerSpec", "NetworkCost", "TechTable",
-    "a2q_acc_bits", "acc_cost", "acc_width", "breakdown_bars", "cost", "float_adder", "float_multiplier",
+    "a2q_acc_bits", "acc_cost", "acc_width", "bit_serial_cost", "breakdown_bars", "cost", "float_adder", "float_multiplier",
     "gates", "get_table", "int_adder", "int_multiplier", "load_table", "logic", "network_cost",
-    "qtools_acc_bits", "register", "register_table", "simd", "speedup_vs_bits", "tech", "weight_sharing_rate",
+    "qtools_acc_bits", "register", "register_table", "simd", "speedup_vs_bits", "stripes_speedup", "tech", "weight_sharing_rate",
 ]

@@ -131,7 +131,7 @@ def estimate(kernel: str, isa: str, accumulators: int = 1, *, uarch: str | None 
     """The analytical model (module docstring) of ``kernel`` on ``isa`` with A accumulators.
 
     >>> e = estimate("i8", "ssse3", 4); e.lanes, e.bound, round(e.macs_per_cycle, 2)
-    (16, 'throughput', 21.33)
+    (16, 'issue', 11.64)
     """
     eb, lanes, ops, chain = _check(kernel, isa, accumulators)
     uarch = uarch or ISAS[isa][2]

@@ -260,3 +260,17 @@ def test_compressed_storage_sparse_macs_and_auto_memory() -> None:
     assert small.baseline_memory_pj == pytest.approx(2410 * 32 * 20 / 64 + (64 + 32 + 32 + 10) * 32 * 20 / 64)
     with pytest.raises(ValueError, match=r"weight_bits names layers the network does not have: \['fc9'\]"):
         hwmodel.network_cost(layers, weight_bits={"fc9": 1})
+
+
+def test_bit_serial_time_and_energy_scale_with_precision() -> None:
+    c8, c4 = hwmodel.bit_serial_cost(8, 8, 24), hwmodel.bit_serial_cost(4, 8, 24)
+    assert c8.energy_pj == pytest.approx(2 * c4.energy_pj) and c8.area_um2 == c4.area_um2
+    assert c8.breakdown["accumulator"].energy_pj == pytest.approx(8 * hwmodel.int_adder(24).energy_pj)
+    # Stripes: time p/16 of the 16-bit bit-parallel baseline, per layer
+    assert hwmodel.stripes_speedup([1000], [16]) == 1.0
+    assert hwmodel.stripes_speedup([1000], [8]) == 2.0
+    assert hwmodel.stripes_speedup([100, 300], [8, 16]) == pytest.approx(400 * 16 / (800 + 4800))
+    with pytest.raises(ValueError, match=r"precision=17 outside the allowed range \[1, 16\]"):
+        hwmodel.stripes_speedup([1], [17])
+    with pytest.raises(ValueError, match=r"p=0 outside"):
+        hwmodel.bit_serial_cost(0, 8, 24)
