@@ -7,7 +7,10 @@ bit-exactly as NUMERICS.md defines. `MAC` and `matmul` emulate datapaths;
 `product_format`, `lossless_acc`, `acc_bits_for_weights` and the accumulator
 rules of `emu.radix` track radix points and size accumulators exactly;
 `forward_error_bound` (`emu.bounds`) bounds a float layer's rounding error;
-`xnor_dot` (`emu.xnor`) is the XNOR-popcount dot product. `emu` imports
+`xnor_dot` (`emu.xnor`) is the XNOR-popcount dot product. Block-scaled
+formats (OCP MX, NVFP4, integers with per-tensor, channel or group scales),
+their conversion and their MAC are in `emu.blockscaled` (`block_format`,
+`block_quantize`, `block_matmul`). `emu` imports
 nothing from `nets` or `hwmodel`.
 
 Unless NUMBA_THREADING_LAYER is set, emu selects numba's ``workqueue``
@@ -25,6 +28,28 @@ if "NUMBA_THREADING_LAYER" not in _os.environ:
     _numba.config.THREADING_LAYER = "workqueue"
 
 from .bitmask import mask_float32
+from .blockscaled import (
+    BLOCK_MAC_PRESETS,
+    MX_FORMATS,
+    BlockMAC,
+    BlockMACStats,
+    BlockStats,
+    IntScales,
+    MXFormat,
+    NVFP4Format,
+    NVFP4Scales,
+    ScaledIntFormat,
+    block_decode,
+    block_dot,
+    block_encode,
+    block_format,
+    block_matmul,
+    block_quantize,
+    int_matmul_requant,
+    multiply_by_quantized_multiplier,
+    quantize_multiplier,
+    requantize,
+)
 from .bounds import forward_error_bound, unit_roundoff
 from .convert import bits, decode, encode, quantize
 from .formats import BinaryFormat, FixedFormat, FloatFormat, Format, Pow2Format, TernaryFormat
@@ -50,21 +75,31 @@ format = get_format  # noqa: A001 - emu.format("e4m3") reads as intended
 
 __all__ = [
     "ALL_FORMATS",
-    "SMALL_FORMATS",
     "AccBound",
+    "BLOCK_MAC_PRESETS",
+    "BlockMAC",
     "BinaryFormat",
+    "BlockMACStats",
+    "BlockStats",
     "ErrorSummary",
     "FixedFormat",
     "FloatFormat",
     "Format",
+    "IntScales",
     "MAC",
     "MACStats",
     "MAC_PRESETS",
+    "MXFormat",
+    "MX_FORMATS",
+    "NVFP4Format",
+    "NVFP4Scales",
     "Order",
     "Overflow",
     "Pow2Format",
     "QuantStats",
     "Rounding",
+    "SMALL_FORMATS",
+    "ScaledIntFormat",
     "TernaryFormat",
     "UnknownFormatError",
     "a2q_l1_bound",
@@ -74,6 +109,12 @@ __all__ = [
     "add_format",
     "admissible_widths",
     "bits",
+    "block_decode",
+    "block_dot",
+    "block_encode",
+    "block_format",
+    "block_matmul",
+    "block_quantize",
     "conv2d",
     "decode",
     "dot",
@@ -82,14 +123,19 @@ __all__ = [
     "format",
     "forward_error_bound",
     "get_format",
+    "int_matmul_requant",
     "lossless_acc",
     "mac_preset",
     "mask_float32",
     "matmul",
+    "multiply_by_quantized_multiplier",
     "pack_signs",
     "product_format",
     "quantize",
+    "quantize_multiplier",
     "relative_error",
+    "requantize",
     "unit_roundoff",
     "xnor_dot",
 ]
+

@@ -1,9 +1,11 @@
 """Parametric arithmetic: adders, multipliers and float units of any width, calibrated to a table.
 
-Every model is a gate-level construction (`hwmodel.gates`) whose size in gate
-equivalents (GE) is mapped to energy and area by an affine law fitted to two
-points of the technology table, so that the table's own points come out
-exactly:
+Every model is a gate-level construction (`hwmodel.gates`) whose size X in
+gate equivalents (GE) is mapped to energy and area by a piecewise-linear law
+through zero and two points of the technology table, (0, 0), (X1, E1),
+(X2, E2), extended beyond X2 along the last segment, so that the table's own
+points come out exactly and a unit smaller than the smaller point scales
+with its size (E1 X / X1):
 
 - integer/fixed multipliers: through ``mult_int8`` (8 x 8) and ``mult_int32``
   (32 x 32), separately for each construction (dadda, array, booth);
@@ -18,9 +20,8 @@ exactly:
   marginal energy and area per GE.
 
 A format the table names itself (fp16, fp32, bf16; int8 x int8 ...) takes the
-table entry directly. With an affine law E = E1 + (E2 - E1) (X - X1) / (X2 - X1)
-in the size X, the model can be used outside the two points with the
-construction deciding the shape.
+table entry directly. Between and above the points E = E1 + (E2 - E1) (X - X1) /
+(X2 - X1); the construction decides where a unit falls.
 """
 
 from __future__ import annotations
@@ -53,9 +54,12 @@ def _affine(t: TechTable, op_lo: str, op_hi: str, x_lo: float, x_hi: float, x: f
         e, xs = t[have[0]], (x_lo if have[0] == op_lo else x_hi)
         return e.energy_pj * x / xs, e.area_um2 * x / xs, f"{t.name}: {have[0]} x size ratio ({what})"
     lo, hi = t[op_lo], t[op_hi]
+    if x < x_lo:  # below the smaller point: proportional to it (zero size costs zero)
+        return (lo.energy_pj * x / x_lo, lo.area_um2 * x / x_lo,
+                f"{t.name}: {what} proportional in gate equivalents to {op_lo} (below it)")
     s = (x - x_lo) / (x_hi - x_lo)
     return (lo.energy_pj + (hi.energy_pj - lo.energy_pj) * s, lo.area_um2 + (hi.area_um2 - lo.area_um2) * s,
-            f"{t.name}: {what} affine in gate equivalents through {op_lo} and {op_hi}")
+            f"{t.name}: {what} linear in gate equivalents through {op_lo} and {op_hi}")
 
 
 def _check(w: int, name: str) -> None:

@@ -44,6 +44,8 @@ from .tech import TechTable, get_table
 
 __all__ = ["acc_width", "cost"]
 
+_FP32_ACC = emu.FloatFormat(8, 23)
+
 
 def _kulisch_bits(a: emu.Format, w: emu.Format, k: int) -> int:
     hi = math.ceil(math.log2(a.max * w.max))
@@ -85,7 +87,9 @@ def cost(mac: emu.MAC, tech: str | TechTable = "horowitz45", *, k: int | None = 
     """Energy per MAC (pJ), area (um^2) and delay (gate levels) of the unit for ``mac``, with its parts.
 
     Args:
-        mac: an `emu.MAC` (or a preset name such as ``"int8"``).
+        mac: an `emu.MAC` (or a preset name such as ``"int8"``), or an
+            `emu.BlockMAC` (priced by `hwmodel.block.block_mac_cost`; an exact
+            accumulator counts as fp32 there).
         tech: a table name (``horowitz45``, ``jouppi7``, a registered one) or a `TechTable`.
         k: the dot-product length: amortises the output conversion and sizes
             an exact accumulator (default: output counted in full per MAC).
@@ -93,10 +97,15 @@ def cost(mac: emu.MAC, tech: str | TechTable = "horowitz45", *, k: int | None = 
     """
     if isinstance(mac, str):
         mac = emu.mac_preset(mac)
-    if not isinstance(mac, emu.MAC):
-        raise TypeError(f"cost: mac={mac!r} must be an emu.MAC or a preset name")
     if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
         raise ValueError(f"cost: k={k!r} must be an int >= 1")
+    if isinstance(mac, emu.BlockMAC):
+        from .block import block_mac_cost  # block.py builds on this module
+
+        return block_mac_cost(mac.act, mac.weight, mac.acc if mac.acc is not None else _FP32_ACC, tech,
+                              k=k or 4096)
+    if not isinstance(mac, emu.MAC):
+        raise TypeError(f"cost: mac={mac!r} must be an emu.MAC, an emu.BlockMAC or a preset name")
     t = get_table(tech)
     a, w = mac.act, mac.weight
     parts: dict[str, Cost] = {"multiplier": _multiplier(a, w, t, multiplier)}

@@ -37,6 +37,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import emu
 
 from .arith import int_adder
+from .block import bits_per_element
 from .cost import Cost
 from .mac import cost
 from .tech import TechTable, get_table
@@ -56,11 +57,12 @@ class LayerSpec:
         name: the layer's name.
         kind: "linear", "conv2d" or any label.
         macs: multiply-accumulates per inference.
-        weights: number of weights (and biases) stored.
+        weights: number of weights (and biases) stored (a block format's
+            weights take its bits per element, scales included).
         activations_in: input values read.
         activations_out: output values written.
         k: the dot-product length (reduction size).
-        mac: the `emu.MAC` computing it (None: fp32).
+        mac: the `emu.MAC` or `emu.BlockMAC` computing it (None: fp32).
     """
 
     name: str
@@ -97,9 +99,12 @@ class LayerCost:
         return self.weight_memory_pj + self.activation_memory_pj
 
 
-def _bits(f: Any) -> int:
+def _bits(f: Any, k: int | None = None) -> float:
+    """Stored bits per value: a format's width, a block format's with its scales' share; None: 32."""
     if f is None:
         return 32
+    if getattr(f, "kind", None) in ("mx", "nvfp4", "int"):
+        return bits_per_element(f, k)
     return int(f.bits)
 
 
@@ -202,7 +207,7 @@ def network_cost(model_or_layers: Any, policy: Any = None, *, tech: str | TechTa
         unknown = set(d) - {s.name for s in specs}
         if unknown:
             raise ValueError(f"network_cost: {what} names layers the network does not have: {sorted(unknown)}")
-    wbits = {s.name: weight_bits.get(s.name, s.weights * _bits((s.mac or FP32_MAC).weight)) for s in specs}
+    wbits = {s.name: weight_bits.get(s.name, round(s.weights * _bits((s.mac or FP32_MAC).weight, s.k))) for s in specs}
     base_memory = weight_memory
     if weight_memory == "auto":
         weight_memory = _smallest_memory(t, sum(wbits.values()))
@@ -219,9 +224,9 @@ def network_cost(model_or_layers: Any, policy: Any = None, *, tech: str | TechTa
     for s in specs:
         mac = s.mac if s.mac is not None else FP32_MAC
         c = cost(mac, t, k=s.k, multiplier=multiplier)
-        out_fmt = mac.output if mac.output is not None else (mac.acc if mac.acc != "exact" else None)
+        out_fmt = getattr(mac, "output", None) or (mac.acc if mac.acc not in ("exact", None) else None)
         wb = wbits[s.name]
-        ab = s.activations_in * _bits(mac.act) + s.activations_out * _bits(out_fmt)
+        ab = round(s.activations_in * _bits(mac.act, s.k) + s.activations_out * _bits(out_fmt))
         n = macs.get(s.name, s.macs)
         rows.append(LayerCost(s.name, n, c, n * c.energy_pj, wb, ab, wb * w_pj_bit / batch, ab * a_pj_bit))
         b32 = cost(FP32_MAC, t, k=s.k, multiplier=multiplier)

@@ -23,7 +23,8 @@ from typing import Any
 import emu
 from emu import MAC, Overflow, Rounding
 
-__all__ = ["GRANULARITIES", "ROLES", "DynamicFixed", "LayerPolicy", "PrecisionPolicy", "RoleFormat", "POLICY_PRESETS"]
+__all__ = ["GRANULARITIES", "ROLES", "DynamicFixed", "LayerPolicy", "PrecisionPolicy", "RoleFormat", "POLICY_PRESETS",
+           "is_block_format"]
 
 #: The tensor roles a policy names.
 ROLES = ("weights", "biases", "activations", "preacts", "errors", "grads", "master")
@@ -68,9 +69,34 @@ class DynamicFixed:
         return f"dfx<{self.word_bits}>"
 
 
+_BLOCK_TYPES = (emu.MXFormat, emu.NVFP4Format, emu.ScaledIntFormat)
+
+
+def is_block_format(fmt: Any) -> bool:
+    """Whether ``fmt`` is a block-scaled format (`emu.block_format`: MX, NVFP4, scaled integers)."""
+    return isinstance(fmt, _BLOCK_TYPES)
+
+
+def _parse_format(value: Any) -> Any:
+    """An emu format or a block-scaled format, from a value or a name."""
+    if isinstance(value, (emu.Format, *_BLOCK_TYPES)):
+        return value
+    try:
+        return emu.get_format(value)
+    except (ValueError, TypeError) as err:
+        try:
+            return emu.block_format(value)
+        except (ValueError, TypeError):
+            raise err from None
+
+
 @dataclass(frozen=True)
 class RoleFormat:
     """The format of one role: an emu format (None: float64), rounding, overflow.
+
+    A block-scaled format (``"mxfp8_e4m3"``, ``"nvfp4"``, ``"int8_channel"``...)
+    is converted along the tensor's reduction axis (`nets.quant.block_axis`),
+    rounding to nearest even.
 
     >>> str(RoleFormat.parse("fx<4,12>", rounding="stochastic"))
     'fx<4,12>/stochastic'
@@ -82,8 +108,11 @@ class RoleFormat:
 
     def __post_init__(self) -> None:
         if self.fmt is not None and not isinstance(self.fmt, DynamicFixed):
-            object.__setattr__(self, "fmt", emu.get_format(self.fmt))
+            object.__setattr__(self, "fmt", _parse_format(self.fmt))
         object.__setattr__(self, "rounding", emu.modes.parse_rounding(self.rounding, "RoleFormat"))
+        if is_block_format(self.fmt) and self.rounding != Rounding.NEAREST_EVEN:
+            raise ValueError(f"RoleFormat: {self.fmt} is a block-scaled format; it rounds to nearest even only"
+                             f" (rounding={self.rounding} given)")
         if self.overflow is not None:
             object.__setattr__(self, "overflow", emu.modes.parse_overflow(self.overflow, "RoleFormat"))
 
@@ -116,10 +145,12 @@ def _role(value: Any) -> RoleFormat:
     return RoleFormat.parse(value)
 
 
-def _mac(value: Any) -> MAC | None:
-    if value is None or isinstance(value, MAC):
+def _mac(value: Any) -> MAC | emu.BlockMAC | None:
+    if value is None or isinstance(value, (MAC, emu.BlockMAC)):
         return value
     if isinstance(value, str):
+        if value in emu.BLOCK_MAC_PRESETS:
+            return emu.BlockMAC.preset(value)
         return emu.mac_preset(value)
     if isinstance(value, dict):
         return MAC(**value)
@@ -132,7 +163,8 @@ class LayerPolicy:
 
     ``fwd_mac`` computes preacts = x @ W, ``bwd_mac`` errors = delta @ W^T,
     ``grad_mac`` dW = x^T @ delta; None means float64 products (then the
-    result is rounded to the role format). A MAC's operand formats should
+    result is rounded to the role format). A datapath is an `emu.MAC` or an
+    `emu.BlockMAC` (block-scaled operands, e.g. the preset ``"mxfp8"``). A MAC's operand formats should
     match the roles it consumes (the values are converted to them anyway).
     """
 
@@ -177,12 +209,12 @@ class LayerPolicy:
 _FP32 = emu.FloatFormat(8, 23)
 
 
-def _hardware_format(rf: RoleFormat) -> emu.Format:
+def _hardware_format(rf: RoleFormat) -> Any:
     """A role's format in hardware: float64 counts as fp32; dynamic fixed point as its word at its initial FL."""
     f = rf.fmt
     if isinstance(f, DynamicFixed):
         return emu.FixedFormat(f.word_bits - int(f.init_frac_bits), int(f.init_frac_bits))
-    return f if isinstance(f, emu.Format) else _FP32
+    return f if isinstance(f, (emu.Format, *_BLOCK_TYPES)) else _FP32
 
 
 @dataclass(frozen=True)
@@ -243,7 +275,7 @@ class PrecisionPolicy:
         """The policy of the layer called ``name``."""
         return self.layers.get(name, self.default)
 
-    def forward_mac(self, name: str, k: int) -> MAC:
+    def forward_mac(self, name: str, k: int) -> MAC | emu.BlockMAC:
         """The forward datapath of layer ``name`` (dot products of length ``k``) as hardware would build it.
 
         The layer's ``fwd_mac`` if it has one; else a MAC of its weight and
@@ -251,12 +283,21 @@ class PrecisionPolicy:
         a dynamic fixed point group as a fixed word of its width at its initial
         radix point), accumulating in fp32 when an operand is a float and in
         the overflow-free fixed accumulator `emu.lossless_acc` gives for K
-        otherwise. This is what a cost model prices (``hwmodel.network_cost``).
+        otherwise. Two block-scaled roles of one family give an `emu.BlockMAC`
+        with an fp32 accumulator; one block-scaled role beside another kind
+        counts as its element format. This is what a cost model prices (``hwmodel.network_cost``).
         """
         lp = self.for_layer(name)
         if lp.fwd_mac is not None:
             return lp.fwd_mac
         a, w = _hardware_format(lp.activations), _hardware_format(lp.weights)
+        if is_block_format(a) and is_block_format(w) and a.kind == w.kind:
+            return emu.BlockMAC(a, w, "fp32")
+        a = a.element if is_block_format(a) and a.kind != "int" else a
+        w = w.element if is_block_format(w) and w.kind != "int" else w
+        if is_block_format(a) or is_block_format(w):  # a scaled integer with a non-block partner: its integers
+            a = emu.FixedFormat(a.bits, 0) if is_block_format(a) else a
+            w = emu.FixedFormat(w.bits, 0) if is_block_format(w) else w
         if isinstance(a, emu.FloatFormat) or isinstance(w, emu.FloatFormat):
             return MAC(act=a, weight=w, acc=_FP32)
         return MAC(act=a, weight=w, acc=emu.lossless_acc(emu.product_format(a, w), k))
@@ -326,6 +367,17 @@ def _fp8() -> PrecisionPolicy:
     return PrecisionPolicy(lp, name="e4m3 forward / e5m2 backward, fp32 accumulate")
 
 
+def _mx(elem_fwd: str, elem_bwd: str) -> PrecisionPolicy:
+    # OCP MX training (Rouhani et al. 2023): block-scaled weights and activations in the forward pass,
+    # errors and gradients in a block-scaled E5M2, fp32 master weights; the forward product through the
+    # bit-exact block MAC with an fp32 accumulator
+    fwd, bwd = RoleFormat(elem_fwd), RoleFormat(elem_bwd)
+    lp = LayerPolicy(weights=fwd, biases=RoleFormat("bf16"), activations=fwd, preacts=RoleFormat("bf16"),
+                     errors=bwd, grads=bwd, master=RoleFormat("fp32"),
+                     fwd_mac=emu.BlockMAC(elem_fwd, elem_fwd, "fp32"))
+    return PrecisionPolicy(lp, name=f"{elem_fwd} forward / {elem_bwd} backward, fp32 accumulate")
+
+
 def _courbariaux() -> PrecisionPolicy:
     prop = RoleFormat(DynamicFixed(10))
     up = RoleFormat(DynamicFixed(12))
@@ -347,4 +399,6 @@ POLICY_PRESETS = {
     "bf16": lambda: PrecisionPolicy.uniform("bf16", master="fp32"),
     "fp32": lambda: PrecisionPolicy.uniform("fp32"),
     "e4m3 forward / e5m2 backward": _fp8,
+    "mxfp8 forward / mxfp8_e5m2 backward": lambda: _mx("mxfp8_e4m3", "mxfp8_e5m2"),
+    "mxfp4 forward / mxfp8_e5m2 backward": lambda: _mx("mxfp4", "mxfp8_e5m2"),
 }

@@ -1,6 +1,7 @@
 """The converter of one training run: random stream, dynamic fixed point groups, counts.
 
-A `Quantizer` turns a tensor into its role's format with `emu.quantize`,
+A `Quantizer` turns a tensor into its role's format with `emu.quantize` (a
+block-scaled format with `emu.block_encode` along `block_axis`),
 drawing a fresh stream key for every stochastic conversion from one seeded
 generator (so a run is reproducible from its seed), keeping the radix point of
 every dynamic fixed point group (one per layer and role, NUMERICS.md
@@ -18,9 +19,31 @@ import numpy as np
 import emu
 from emu import BinaryFormat, TernaryFormat
 
-from .policy import DynamicFixed, RoleFormat
+from .policy import DynamicFixed, RoleFormat, is_block_format
 
-__all__ = ["Counts", "DynamicGroup", "Quantizer"]
+__all__ = ["Counts", "DynamicGroup", "Quantizer", "block_axis"]
+
+_STORED_ROLES = ("grads", "master")
+
+
+def block_axis(role: str, ndim: int) -> int:
+    """The axis a block-scaled format's blocks run along: the input dimension, the reduction of the forward
+    product.
+
+    4-d tensors (convolution weights (c_out, c_in, kh, kw), maps (n, c, h, w)):
+    the channels, axis 1. 2-d: weights as a Linear layer converts them,
+    transposed to (n_out, n_in), activations, pre-activations and errors
+    (batch, features): axis 1; a Linear layer's gradients and master weights,
+    stored as (n_in, n_out): axis 0. 1-d (biases): axis 0.
+
+    >>> block_axis("weights", 2), block_axis("grads", 2), block_axis("errors", 4)
+    (1, 0, 1)
+    """
+    if ndim >= 3:
+        return 1
+    if ndim == 2:
+        return 0 if role in _STORED_ROLES else 1
+    return 0
 
 
 @dataclass
@@ -31,10 +54,11 @@ class Counts:
     overflow: int = 0
     underflow: int = 0
 
-    def add(self, st: emu.QuantStats) -> None:
+    def add(self, st: emu.QuantStats | emu.BlockStats) -> None:
+        """Add one conversion's counts (a block conversion's saturated elements count as overflows)."""
         self.size += st.size
-        self.overflow += st.overflow
-        self.underflow += st.underflow
+        self.overflow += st.saturated if isinstance(st, emu.BlockStats) else st.overflow
+        self.underflow += getattr(st, "underflow", 0)
 
 
 @dataclass
@@ -110,6 +134,11 @@ class Quantizer:
             isinstance(fmt, BinaryFormat) and fmt.stochastic) or (
             isinstance(fmt, TernaryFormat) and fmt.method == "stochastic")
         seed = self.rng if stochastic else None
+        if is_block_format(fmt):
+            axis = block_axis(role, x.ndim)
+            scales, codes, st = emu.block_encode(x, fmt, axis, return_stats=True)
+            self.counts[(layer, role)].add(st)
+            return emu.block_decode(scales, codes, fmt, axis)
         if isinstance(fmt, (BinaryFormat, TernaryFormat)):
             q, st = emu.quantize(x, fmt, seed=seed, scale=scale, return_stats=True)
         else:

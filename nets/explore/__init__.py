@@ -49,9 +49,9 @@ _ACC_POINTS = [{"format": "fx<4,8>", "rounding": "stochastic", "acc": f"fx<{il},
                for il in (3, 4, 5, 6, 8) for mode in ("wrap", "saturate")]
 
 #: The main job's sweep: a 64-32-10 MLP on the digits data (float baseline, float
-#: and fixed formats with both roundings, the papers' presets, float datapaths,
-#: the accumulator study: fx<4,8> operands with 19- to 24-bit accumulators that
-#: wrap or saturate) and four LeNet-5-style points; two seeds each.
+#: and fixed formats with both roundings, the papers' presets, float and OCP MX
+#: datapaths, the accumulator study: fx<4,8> operands with 19- to 24-bit
+#: accumulators that wrap or saturate) and five LeNet-5-style points; two seeds each.
 DEFAULT_SWEEP: dict[str, Any] = {
     "name": "default",
     "base": {"model": "mlp", "sizes": [64, 32, 10], "epochs": 6, "lr": 0.1},
@@ -63,9 +63,11 @@ DEFAULT_SWEEP: dict[str, Any] = {
         {"policy": "courbariaux dfx 10/12"}, {"policy": "twn"},
         {"format": "fx<4,8>", "rounding": "stochastic", "granularity": "layer"},
         {"mac": "e4m3 x e4m3 -> fp32"}, {"mac": "bf16 x bf16 -> fp32"},
+        {"policy": "mxfp8 forward / mxfp8_e5m2 backward"}, {"policy": "mxfp4 forward / mxfp8_e5m2 backward"},
         *_ACC_POINTS,
         {"model": "lenet5", "format": "float64"}, {"model": "lenet5", "format": "bf16"},
         {"model": "lenet5", "format": "fx<4,12>"}, {"model": "lenet5", "policy": "e4m3 forward / e5m2 backward"},
+        {"model": "lenet5", "policy": "mxfp8 forward / mxfp8_e5m2 backward"},
     ],
 }
 

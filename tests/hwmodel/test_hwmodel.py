@@ -274,3 +274,24 @@ def test_bit_serial_time_and_energy_scale_with_precision() -> None:
         hwmodel.stripes_speedup([1], [17])
     with pytest.raises(ValueError, match=r"p=0 outside"):
         hwmodel.bit_serial_cost(0, 8, 24)
+
+
+def test_block_scaled_mac_and_storage() -> None:
+    assert hwmodel.bits_per_element(emu.block_format("mxfp4")) == 4.25
+    assert hwmodel.bits_per_element(emu.block_format("nvfp4")) == 4.5
+    assert hwmodel.bits_per_element(emu.block_format("int8_g128")) == 8 + 32 / 128
+    assert hwmodel.bits_per_element(emu.block_format("int4_asym_channel_bf16"), k=64) == 4 + (16 + 32) / 64
+    c = hwmodel.cost(emu.BlockMAC.preset("mxfp8"))
+    assert c.breakdown["multiplier"].energy_pj == pytest.approx(
+        hwmodel.cost(emu.MAC(act="e4m3", weight="e4m3", acc="fp32")).breakdown["multiplier"].energy_pj)
+    assert c.breakdown["accumulator"].energy_pj == pytest.approx(0.9 / 32)  # one fp32 add per block of 32
+    assert c.breakdown["adder_tree"].energy_pj == pytest.approx(hwmodel.int_adder(38 + 5).energy_pj * 31 / 32)
+    assert c.breakdown["scale"].energy_pj == pytest.approx(hwmodel.int_adder(9).energy_pj / 32)
+    assert c.energy_pj < hwmodel.cost(emu.MAC(act="e4m3", weight="e4m3", acc="fp32")).energy_pj
+    i8 = hwmodel.block_mac_cost("int8_channel", "int8", k=512)
+    assert "aligner" not in i8.breakdown and i8.breakdown["multiplier"].energy_pj == pytest.approx(0.2)
+    # weights stored with their scales: 6400 mxfp4 weights take 6400 x 4.25 bits
+    n = hwmodel.network_cost([hwmodel.LayerSpec("fc", "linear", 6400, 6400, 64, 100, 64, emu.BlockMAC.preset("mxfp4"))])
+    assert n.layers[0].weight_bits == 27200
+    with pytest.raises(TypeError, match="not a block-scaled format"):
+        hwmodel.block_mac_cost(emu.format("e4m3"), "mxfp4")

@@ -1,0 +1,76 @@
+"""Block-scaled formats: conversion and MAC speed.
+
+Prints the median time of each case and its ratio to the peer doing the job in
+the plain format: 10 million float64 values converted to mxfp8 (E4M3 elements)
+and mxfp4 next to ``emu.quantize`` to e4m3 and to fp32, and a 512^3 mxfp8
+matmul with fp32 accumulation (`emu.block_matmul`, bit-exact, rounding after
+every block) next to numpy's float32 matmul on the same sizes. Usage:
+``python benchmarks/blockscaled.py [--n N] [--size S] [--repeat R]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+
+import numba
+import numpy as np
+
+import emu
+
+
+def median_ms(fn: Callable[[], object], repeat: int) -> float:
+    fn()  # warm up (JIT compile, page faults)
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return 1e3 * statistics.median(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--n", type=int, default=10_000_000, help="values to convert")
+    ap.add_argument("--size", type=int, default=512, help="matmul size (S x S times S x S)")
+    ap.add_argument("--repeat", type=int, default=5)
+    args = ap.parse_args()
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=args.n)
+    s = args.size
+    a, b = rng.normal(size=(s, s)), rng.normal(size=(s, s))
+    a32, b32 = a.astype(np.float32), b.astype(np.float32)
+
+    rows: list[tuple[str, str, float, str]] = []
+    base_e4m3 = median_ms(lambda: emu.quantize(x, "e4m3"), args.repeat)
+    base_fp32 = median_ms(lambda: emu.quantize(x, "fp32"), args.repeat)
+    rows.append(("convert e4m3", "emu.quantize", base_e4m3, "1.00 (e4m3)"))
+    rows.append(("convert fp32", "emu.quantize", base_fp32, "1.00 (fp32)"))
+    for name in ("mxfp8_e4m3", "mxfp4"):
+        t_q = median_ms(lambda n=name: emu.block_quantize(x, n), args.repeat)
+        t_e = median_ms(lambda n=name: emu.block_encode(x, n), args.repeat)
+        rows.append((f"convert {name}", "emu.block_quantize", t_q, f"{t_q / base_e4m3:.2f} (e4m3)"))
+        rows.append((f"encode {name}", "emu.block_encode", t_e, f"{t_e / base_e4m3:.2f} (e4m3)"))
+    t_np = median_ms(lambda: a32 @ b32, args.repeat)
+    rows.append((f"matmul {s}^3 fp32", "numpy float32 @", t_np, "1.00 (numpy)"))
+    t_mx = median_ms(lambda: emu.block_matmul(a, b, "mxfp8_e4m3", "mxfp8_e4m3", "fp32"), args.repeat)
+    rows.append((f"matmul {s}^3 mxfp8->fp32", "emu.block_matmul", t_mx, f"{t_mx / t_np:.1f} (numpy)"))
+    qa, qb = emu.block_quantize(a, "mxfp8_e4m3", axis=1), emu.block_quantize(b, "mxfp8_e4m3", axis=0)
+    t_q = median_ms(lambda: emu.block_quantize(a, "mxfp8_e4m3", axis=1) @ emu.block_quantize(
+        b, "mxfp8_e4m3", axis=0), args.repeat)
+    rows.append((f"matmul {s}^3 mxfp8 (f64 sim)", "block_quantize + numpy @", t_q, f"{t_q / t_np:.1f} (numpy)"))
+    del qa, qb
+
+    print(f"n = {args.n:,} float64 values, matmul {s}^3, median of {args.repeat} runs; numba {numba.__version__},"
+          f" {numba.get_num_threads()} threads, numpy {np.__version__}, {platform.machine()}, {os.cpu_count()} cpus")
+    print(f"{'case':30s} {'implementation':28s} {'ms':>9s}  ratio")
+    for case, impl, ms, ratio in rows:
+        print(f"{case:30s} {impl:28s} {ms:9.1f}  {ratio}")
+
+
+if __name__ == "__main__":
+    main()
