@@ -59,6 +59,10 @@ def main() -> None:
     rows.append((f"matmul {s}^3 fp32", "numpy float32 @", t_np, "1.00 (numpy)"))
     t_mx = median_ms(lambda: emu.block_matmul(a, b, "mxfp8_e4m3", "mxfp8_e4m3", "fp32"), args.repeat)
     rows.append((f"matmul {s}^3 mxfp8->fp32", "emu.block_matmul", t_mx, f"{t_mx / t_np:.1f} (numpy)"))
+    e4 = emu.MAC(act="e4m3", weight="e4m3", acc="fp32")
+    emu.matmul(a, b, e4)
+    t_e4 = median_ms(lambda: emu.matmul(a, b, e4), args.repeat)
+    rows.append((f"matmul {s}^3 e4m3->fp32", "emu.matmul (classic MAC)", t_e4, f"{t_e4 / t_np:.1f} (numpy)"))
     qa, qb = emu.block_quantize(a, "mxfp8_e4m3", axis=1), emu.block_quantize(b, "mxfp8_e4m3", axis=0)
     t_q = median_ms(lambda: emu.block_quantize(a, "mxfp8_e4m3", axis=1) @ emu.block_quantize(
         b, "mxfp8_e4m3", axis=0), args.repeat)

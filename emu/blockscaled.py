@@ -1206,6 +1206,19 @@ def _acc_float(acc, t1, t2, M, emin, maxval, mode, ovf, nz):
 
 
 @njit(cache=True)
+def _acc_fp32(acc, t1, t2, M, emin, maxval, mode, ovf, nz):
+    """`_acc_float` for an fp32 accumulator rounding to nearest even, with a fast path: when acc + t1 is
+    exact in float64 (t2 = 0, no two-sum error) and a normal fp32 magnitude below 2^127, one float32 cast
+    is the single rounding."""
+    if t2 == 0.0:
+        f1, f2 = _two_sum(acc, t1)
+        af = abs(f1)
+        if f2 == 0.0 and 1.1754943508222875e-38 <= af < 1.7014118346046923e+38:
+            return float(np.float32(f1)), False
+    return _acc_float(acc, t1, t2, M, emin, maxval, mode, ovf, nz)
+
+
+@njit(cache=True)
 def _mod64(d):
     """An integer-valued double modulo 2^64, as int64 (two's complement)."""
     if abs(d) < 4611686018427387904.0:
@@ -1335,12 +1348,13 @@ def _block_mm_kernel(av, bv, sums, sa, sb, B, pow2, wide, kind, M, emin, maxval,
                      novf):
     """out[i, j] = acc over blocks of (exact block sum) * sa[i, kb] * sb[j, kb] (then * post).
 
-    ``sums`` (nbk, m, n), when not empty, holds the exact block sums already
+    ``sums`` (m, n, nbk), when not empty, holds the exact block sums already
     (a BLAS product: exact in any order when every block sum fits 53 bits).
     """
     m, K = av.shape
     n = bv.shape[0]
     nbk = sa.shape[1]
+    fast32 = M == 23 and emin == -126 and mode == _RNE
     for i in prange(m):
         limbs = np.zeros(_SUPER_LIMBS, np.int64)
         for j in range(n):
@@ -1355,7 +1369,7 @@ def _block_mm_kernel(av, bv, sums, sa, sb, B, pow2, wide, kind, M, emin, maxval,
                 s = 0.0
                 e = 0.0
                 if sums.shape[0]:
-                    s = sums[kb, i, j]
+                    s = sums[i, j, kb]
                 elif wide:
                     for k in range(lo, hi):
                         s, err = _two_sum(s, av[i, k] * bv[j, k])
@@ -1371,7 +1385,10 @@ def _block_mm_kernel(av, bv, sums, sa, sb, B, pow2, wide, kind, M, emin, maxval,
                 else:
                     t1, t2 = _two_prod(s, sab)
                 if kind == 0:
-                    acc, o = _acc_float(acc, t1, t2, M, emin, maxval, mode, ovf, nz)
+                    if fast32:
+                        acc, o = _acc_fp32(acc, t1, t2, M, emin, maxval, mode, ovf, nz)
+                    else:
+                        acc, o = _acc_float(acc, t1, t2, M, emin, maxval, mode, ovf, nz)
                 elif kind == 1:
                     if not (np.isfinite(t1) and np.isfinite(t2)):
                         acc = np.nan
@@ -1633,7 +1650,7 @@ class BlockMAC:
 
 
 def _block_sums(av: np.ndarray, bv: np.ndarray, B: int) -> np.ndarray:
-    """Exact block sums (nbk, m, n) of av (m, K) by bv (n, K) by one batched BLAS product.
+    """Exact block sums (m, n, nbk) of av (m, K) by bv (n, K) by one batched BLAS product.
 
     Only for blocks whose exact sums fit in 53 bits (``not wide``): then every
     partial sum of any order, fused or not, is exact, so BLAS's order cannot
@@ -1647,7 +1664,7 @@ def _block_sums(av: np.ndarray, bv: np.ndarray, B: int) -> np.ndarray:
         bv = np.concatenate([bv, np.zeros((n, nbk * B - K))], axis=1)
     a3 = av.reshape(m, nbk, B).transpose(1, 0, 2)
     b3 = bv.reshape(n, nbk, B).transpose(1, 2, 0)
-    return np.ascontiguousarray(np.matmul(a3, b3))
+    return np.ascontiguousarray(np.matmul(a3, b3).transpose(1, 2, 0))
 
 
 def block_dot(a: object, b: object, fmt_a: str | BlockFormat, fmt_b: str | BlockFormat, acc: object = "fp32",

@@ -473,3 +473,15 @@ def test_block_mac_value() -> None:
         emu.BlockMAC("mxfp4", "nvfp4")
     with pytest.raises(ValueError, match="is not one of mxfp8, mxfp4, nvfp4"):
         emu.BlockMAC.preset("int8_requant")
+
+
+@pytest.mark.parametrize("scale", [1.0, 2.0 ** -120, 2.0 ** 100, 2.0 ** -140])
+def test_fp32_accumulation_over_many_blocks_matches_reference(scale: float) -> None:
+    """Many blocks into an fp32 accumulator (the float32-cast fast path and its fallbacks: inexact
+    two-sums, subnormal and huge sums) against the exact reference."""
+    rng = np.random.default_rng(11)
+    a = rng.normal(size=(4, 256)) * np.exp(rng.normal(size=(4, 256)) * 3) * scale
+    b = rng.normal(size=(256, 3)) * np.exp(rng.normal(size=(256, 3)) * 3)
+    for fa, fb in (("mxfp8_e4m3", "mxfp8_e4m3"), ("mxfp4", "mxfp4"), ("mxint8", "mxint8")):
+        y = block_matmul(a, b, fa, fb, "fp32")
+        assert same_bits(y, ref.ref_block_matmul(a, b, fa, fb, "fp32", "nearest_even", None)), (fa, scale)
