@@ -70,25 +70,39 @@ def _save(fig: Any, path: str | Path | None) -> Any:
     return fig
 
 
+def _config_means(rows: list[dict[str, Any]], cost: str, score: str) -> list[tuple[str, str, float, float]]:
+    """(label, model, mean cost, mean score) per configuration (the done rows merged over seeds)."""
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        if r["status"] == "done" and r["result"].get(cost) is not None:
+            groups[label({k: v for k, v in r["params"].items() if k != "seed"})].append(r)
+    return [(name, rs[0]["params"].get("model", "mlp"), float(np.mean([r["result"][cost] for r in rs])),
+             float(np.mean([r["result"][score] for r in rs]))) for name, rs in groups.items()]
+
+
 def pareto(rows: list[dict[str, Any]], cost: str = "energy_pj", score: str = "test_accuracy",
            path: str | Path | None = None) -> Any:
-    """Score against cost for the done rows of a store, with the Pareto front."""
-    good = [r for r in rows if r["status"] == "done" and r["result"].get(cost) is not None]
-    c = np.array([r["result"][cost] for r in good], float)
-    s = np.array([r["result"][score] for r in good], float)
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    ax.scatter(c, s, s=18, color="0.55", label="points")
-    if good:
-        f = pareto_front(c, s)
-        ax.plot(c[f], s[f], "o-", color="C3", label="Pareto front")
-        for i in f:
-            ax.annotate(label(good[i]["params"]), (c[i], s[i]), fontsize=7, xytext=(4, -10),
-                        textcoords="offset points")
+    """Score against cost per configuration (means over seeds), one marker per network, with the Pareto
+    front of all configurations labelled."""
+    pts = _config_means(rows, cost, score)
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for i, model in enumerate(sorted({p[1] for p in pts})):
+        sel = [p for p in pts if p[1] == model]
+        ax.scatter([p[2] for p in sel], [p[3] for p in sel], s=22, color=f"C{i}", marker="os^"[i % 3],
+                   alpha=0.7, label=model)
+    if pts:
+        c = np.array([p[2] for p in pts])
+        sc = np.array([p[3] for p in pts])
+        f = pareto_front(c, sc)
+        ax.plot(c[f], sc[f], "-", color="C3", lw=1.5, label="Pareto front")
+        for n, i in enumerate(f):
+            ax.annotate(pts[i][0], (c[i], sc[i]), fontsize=7, xytext=(6, -12 - 10 * (n % 3)),
+                        textcoords="offset points", arrowprops={"arrowstyle": "-", "lw": 0.4})
     ax.set_xscale("log")
     ax.set_xlabel({"energy_pj": "energy per inference (pJ)", "area_um2": "MAC array area (um^2)"}.get(cost, cost))
-    ax.set_ylabel(score.replace("_", " "))
+    ax.set_ylabel(score.replace("_", " ") + " (mean over seeds)")
     ax.grid(alpha=0.3)
-    _legend_or_note(ax, bool(good), "no finished points in this sweep")
+    _legend_or_note(ax, bool(pts), "no finished points in this sweep")
     return _save(fig, path)
 
 

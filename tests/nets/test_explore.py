@@ -97,7 +97,7 @@ def test_dask_local_cluster_gives_the_same_results(tmp_path: Path) -> None:
 
 
 def test_a_killed_sweep_resumes_without_redoing_points(tmp_path: Path) -> None:
-    spec = {"name": "kill", "base": {"sizes": [64, 16, 10], "epochs": 3},
+    spec = {"name": "kill", "base": {"sizes": [64, 16, 10], "epochs": 12},
             "grid": {"format": ["fx<4,8>", "fx<4,10>", "bf16"], "rounding": ["nearest_even", "stochastic"]}}
     store = tmp_path / "k.sqlite"
     script = tmp_path / "run.py"
@@ -115,7 +115,7 @@ def test_a_killed_sweep_resumes_without_redoing_points(tmp_path: Path) -> None:
                     done_before = db.execute("select count(*) from points").fetchone()[0]
                 if done_before >= 2:
                     break
-            time.sleep(0.2)
+            time.sleep(0.05)
         assert proc.poll() is None, "the sweep finished before it could be killed; make its points longer"
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
