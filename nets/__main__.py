@@ -7,6 +7,7 @@
     activation = "relu"
     policy = "gupta fx<4,12> stochastic"   # a preset name, or "uniform:<format>[:<rounding>]"
     granularity = "operation"  # operation | layer | batch: where values are rounded
+    ste = "clipped"          # clipped | identity: the gradient through saturated outputs
     data = "digits"          # digits | mnist:<folder> | cifar10:<folder>
     epochs = 10
     batch_size = 32
@@ -35,12 +36,12 @@ from . import datasets
 from .experiments import main as experiments_main
 from .models import lenet5, mlp, resnet_small
 from .optim import SGD, Adam
-from .policy import GRANULARITIES, PrecisionPolicy
+from .policy import GRANULARITIES, STES, PrecisionPolicy
 from .train import train
 
 DEFAULTS: dict[str, Any] = {
     "model": "mlp", "sizes": [64, 100, 10], "activation": "relu", "policy": "float64", "granularity": "operation",
-    "data": "digits",
+    "ste": "clipped", "data": "digits",
     "epochs": 10, "batch_size": 32, "optimizer": "sgd", "lr": 0.1, "momentum": 0.0, "seed": 0, "out": None,
 }
 
@@ -74,7 +75,9 @@ def run_train(cfg: dict[str, Any]) -> dict[str, Any]:
     policy = _policy(cfg["policy"])
     if cfg["granularity"] not in GRANULARITIES:
         raise SystemExit(f"nets train: granularity={cfg['granularity']!r} is not one of {', '.join(GRANULARITIES)}")
-    policy = replace(policy, granularity=cfg["granularity"])
+    if cfg["ste"] not in STES:
+        raise SystemExit(f"nets train: ste={cfg['ste']!r} is not one of {', '.join(STES)}")
+    policy = replace(policy, granularity=cfg["granularity"], ste=cfg["ste"])
     opt = (SGD(lr=cfg["lr"], momentum=cfg["momentum"]) if cfg["optimizer"] == "sgd"
            else Adam(lr=cfg["lr"]) if cfg["optimizer"] == "adam" else None)
     if opt is None:

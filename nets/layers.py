@@ -13,6 +13,11 @@ policy for its own `LayerPolicy` by name and converts:
 - every input gradient it returns to ``errors`` (computed by ``bwd_mac``);
 - parameter gradients to ``grads`` (computed by ``grad_mac``).
 
+Backward through a conversion is the identity (the straight-through
+estimator), or, under a policy with ``ste="clipped"``, zero for the output
+values (pre-activations, activations) that saturated on conversion: the
+derivative of saturation (`Layer.saturation_mask`).
+
 Shapes: dense inputs (n, features); images NCHW. Imports numpy, `emu` and
 `nets.policy` / `nets.quant`.
 """
@@ -100,6 +105,8 @@ class Layer:
         #: layer boundaries for the "layer" rounding granularity (set by `mark_layer_boundaries`)
         self.ends_layer = True
         self.starts_layer = True
+        #: under ``ste="clipped"``: False where the last forward output saturated on conversion
+        self.saturation_mask: np.ndarray | None = None
 
     def forward(self, x: np.ndarray, ctx: Context) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -116,10 +123,25 @@ class Layer:
 
     def q(self, x: np.ndarray, role: str, ctx: Context, scale: Any = None, boundary: bool = False) -> np.ndarray:
         """x converted to this layer's format for ``role`` where the policy's
-        granularity rounds it (``boundary``: x crosses a layer boundary anyway)."""
+        granularity rounds it (``boundary``: x is the network's input, crossing a
+        layer boundary anyway). A layer's output (``preacts``, ``activations``)
+        under ``ste="clipped"`` also sets `saturation_mask`."""
+        if role in ("preacts", "activations") and not boundary:
+            self.saturation_mask = None
         if not ctx.policy.rounds(role, self.ends_layer or boundary, self.starts_layer or boundary):
             return x
-        return ctx.quant(x, getattr(self.policy(ctx), role), self.name, role, scale)
+        rf = getattr(self.policy(ctx), role)
+        if (ctx.policy.ste == "clipped" and ctx.training and not boundary and role in ("preacts", "activations")
+                and not rf.is_float64):
+            f = ctx.quant.format_of(rf, self.name, role)
+            if getattr(f, "kind", None) in ("fixed", "float", "pow2"):
+                inside = (x <= f.max) & (x >= f.min)
+                self.saturation_mask = None if inside.all() else inside
+        return ctx.quant(x, rf, self.name, role, scale)
+
+    def grad_of_output(self, dy: np.ndarray) -> np.ndarray:
+        """The gradient reaching this layer's output: dy, zeroed where the output saturated (``ste="clipped"``)."""
+        return dy if self.saturation_mask is None else dy * self.saturation_mask
 
     def extra_repr(self) -> str:
         return ""
@@ -519,7 +541,7 @@ class Sequential(Layer):
 
     def backward(self, dy: np.ndarray, ctx: Context) -> np.ndarray:
         for layer in reversed(self.children):
-            dy = layer.backward(dy, ctx)
+            dy = layer.backward(layer.grad_of_output(dy), ctx)
         return dy
 
     def layers(self) -> list[Layer]:

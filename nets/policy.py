@@ -23,7 +23,7 @@ from typing import Any
 import emu
 from emu import MAC, Overflow, Rounding
 
-__all__ = ["GRANULARITIES", "ROLES", "DynamicFixed", "LayerPolicy", "PrecisionPolicy", "RoleFormat", "POLICY_PRESETS",
+__all__ = ["GRANULARITIES", "ROLES", "STES", "DynamicFixed", "LayerPolicy", "PrecisionPolicy", "RoleFormat", "POLICY_PRESETS",
            "is_block_format"]
 
 #: The tensor roles a policy names.
@@ -31,6 +31,9 @@ ROLES = ("weights", "biases", "activations", "preacts", "errors", "grads", "mast
 
 #: Where values are rounded, from the most rounding points to the fewest (`PrecisionPolicy.rounds`).
 GRANULARITIES = ("operation", "layer", "batch")
+
+#: Gradients through a conversion (`PrecisionPolicy.ste`).
+STES = ("clipped", "identity")
 
 
 @dataclass(frozen=True)
@@ -236,11 +239,18 @@ class PrecisionPolicy:
     #: operation), "layer" (only where a layer hands its result on) or "batch"
     #: (only the parameters and their gradients, once per batch)
     granularity: str = "operation"
+    #: the gradient through a conversion: "clipped" (the straight-through estimator for rounding, and
+    #: zero where a layer's output, its pre-activations or activations, saturated: the derivative of
+    #: saturation, as binarized networks cancel the gradient of saturated values) or "identity" (the
+    #: plain straight-through estimator; saturated fixed-point LeNet training can then diverge)
+    ste: str = "clipped"
 
     def __post_init__(self) -> None:
         if self.granularity not in GRANULARITIES:
             raise ValueError(f"PrecisionPolicy: granularity={self.granularity!r} is not one of "
                              + ", ".join(GRANULARITIES))
+        if self.ste not in STES:
+            raise ValueError(f"PrecisionPolicy: ste={self.ste!r} is not one of " + ", ".join(STES))
 
     def rounds(self, role: str, ends_layer: bool, starts_layer: bool) -> bool:
         """Whether a value of ``role`` is converted at this point of the network.
@@ -336,7 +346,8 @@ class PrecisionPolicy:
     def describe(self) -> str:
         """The policy as text: its default and its overrides."""
         lines = [f"{self.name}: {self.default.describe()}"
-                 + ("" if self.granularity == "operation" else f"; rounded per {self.granularity}")]
+                 + ("" if self.granularity == "operation" else f"; rounded per {self.granularity}")
+                 + ("" if self.ste == "clipped" else f"; {self.ste} straight-through gradients")]
         lines += [f"  {k}: {v.describe()}" for k, v in self.layers.items()]
         return "\n".join(lines)
 

@@ -51,7 +51,8 @@ _ACC_POINTS = [{"format": "fx<4,8>", "rounding": "stochastic", "acc": f"fx<{il},
 #: The main job's sweep: a 64-32-10 MLP on the digits data (float baseline, float
 #: and fixed formats with both roundings, the papers' presets, float and OCP MX
 #: datapaths, the accumulator study: fx<4,8> operands with 19- to 24-bit
-#: accumulators that wrap or saturate) and five LeNet-5-style points; two seeds each.
+#: accumulators that wrap or saturate) and six LeNet-5-style points (Gupta et al.'s
+#: fx<4,12> with clipped and with plain straight-through gradients); two seeds each.
 DEFAULT_SWEEP: dict[str, Any] = {
     "name": "default",
     "base": {"model": "mlp", "sizes": [64, 32, 10], "epochs": 6, "lr": 0.1},
@@ -66,7 +67,9 @@ DEFAULT_SWEEP: dict[str, Any] = {
         {"policy": "mxfp8 forward / mxfp8_e5m2 backward"}, {"policy": "mxfp4 forward / mxfp8_e5m2 backward"},
         *_ACC_POINTS,
         {"model": "lenet5", "format": "float64"}, {"model": "lenet5", "format": "bf16"},
-        {"model": "lenet5", "format": "fx<4,12>"}, {"model": "lenet5", "policy": "e4m3 forward / e5m2 backward"},
+        {"model": "lenet5", "policy": "gupta fx<4,12> stochastic"},
+        {"model": "lenet5", "policy": "gupta fx<4,12> stochastic", "ste": "identity"},
+        {"model": "lenet5", "policy": "e4m3 forward / e5m2 backward"},
         {"model": "lenet5", "policy": "mxfp8 forward / mxfp8_e5m2 backward"},
     ],
 }

@@ -43,6 +43,8 @@ def label(params: dict[str, Any]) -> str:
         parts.append(f"acc {params['acc']} {params.get('acc_overflow', 'saturate')}")
     if params.get("granularity", "operation") != "operation":
         parts.append(f"per {params['granularity']}")
+    if params.get("ste", "clipped") != "clipped":
+        parts.append(f"{params['ste']} STE")
     if params.get("model", "mlp") != "mlp":
         parts.append(params["model"])
     return " ".join(parts)

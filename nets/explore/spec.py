@@ -19,7 +19,8 @@ given; else the uniform policy of ``format`` with ``rounding`` (every role),
 with ``master`` as the stored weights' format. ``mac`` (a MAC preset name) or
 ``acc`` (an accumulator format, with ``acc_overflow`` wrap or saturate, the
 operands in ``format``) sends every forward product through that `emu`
-datapath. ``granularity`` is the policy's rounding granularity.
+datapath (a block preset ``mxfp8``, ``mxfp4``, ``nvfp4``: an `emu.BlockMAC`). ``granularity`` is the policy's rounding granularity, ``ste`` its
+gradient through saturated outputs (clipped or identity).
 
 Every point has a key: the SHA-1 of its canonical JSON, so the same point in
 another sweep file, or in the same file after a restart, is recognised.
@@ -38,7 +39,7 @@ from typing import Any
 import emu
 
 from ..models import Model, lenet5, mlp
-from ..policy import GRANULARITIES, LayerPolicy, PrecisionPolicy
+from ..policy import GRANULARITIES, STES, LayerPolicy, PrecisionPolicy
 
 __all__ = ["POINT_DEFAULTS", "POINT_KEYS", "Sweep", "build_model", "build_policy", "point_key"]
 
@@ -46,7 +47,7 @@ __all__ = ["POINT_DEFAULTS", "POINT_KEYS", "Sweep", "build_model", "build_policy
 POINT_DEFAULTS: dict[str, Any] = {
     "model": "mlp", "sizes": [64, 32, 10], "activation": "relu", "data": "digits",
     "policy": None, "format": None, "rounding": "nearest_even", "master": None,
-    "mac": None, "acc": None, "acc_overflow": "saturate", "granularity": "operation",
+    "mac": None, "acc": None, "acc_overflow": "saturate", "granularity": "operation", "ste": "clipped",
     "epochs": 4, "batch_size": 32, "lr": 0.1, "momentum": 0.0, "seed": 0,
 }
 POINT_KEYS = tuple(POINT_DEFAULTS)
@@ -68,6 +69,8 @@ def _check(point: dict[str, Any], where: str) -> dict[str, Any]:
         raise ValueError(f"sweep {where}: give policy= or format=, not both")
     if full["mac"] is not None and full["acc"] is not None:
         raise ValueError(f"sweep {where}: give mac= or acc=, not both")
+    if full["ste"] not in STES:
+        raise ValueError(f"sweep {where}: ste={full['ste']!r} is not one of {', '.join(STES)}")
     if full["granularity"] not in GRANULARITIES:
         raise ValueError(f"sweep {where}: granularity={full['granularity']!r} is not one of {', '.join(GRANULARITIES)}")
     for k in ("epochs", "batch_size", "seed"):
@@ -142,7 +145,7 @@ def build_policy(point: dict[str, Any]) -> PrecisionPolicy | None:
         pol = None
     mac = None
     if p["mac"] is not None:
-        mac = emu.mac_preset(p["mac"])
+        mac = emu.BlockMAC.preset(p["mac"]) if p["mac"] in emu.BLOCK_MAC_PRESETS else emu.mac_preset(p["mac"])
     elif p["acc"] is not None:
         if p["format"] is None:
             raise ValueError("sweep: acc= needs format= (the operands' format)")
@@ -153,6 +156,8 @@ def build_policy(point: dict[str, Any]) -> PrecisionPolicy | None:
                       name=f"{pol.name if pol else 'float64'}, fwd [{mac}]")
     if p["granularity"] != "operation":
         pol = replace(pol or PrecisionPolicy(), granularity=p["granularity"])
+    if p["ste"] != "clipped" and pol is not None:
+        pol = replace(pol, ste=p["ste"])
     return pol
 
 
