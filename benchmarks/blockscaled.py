@@ -13,24 +13,14 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import statistics
-import time
-from collections.abc import Callable
 
 import numba
 import numpy as np
 
 import emu
+from quantize import median_ms  # the benchmarks folder is on the path when run as a script
 
 
-def median_ms(fn: Callable[[], object], repeat: int) -> float:
-    fn()  # warm up (JIT compile, page faults)
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return 1e3 * statistics.median(times)
 
 
 def main() -> None:
