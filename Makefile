@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test tour bench clean
+.PHONY: run test bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,9 +17,6 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
-
-tour: $(STAMP)
-	$(PY) -m emu.tour
 
 bench: $(STAMP)
 	$(PY) benchmarks/quantize.py
