@@ -122,7 +122,7 @@ def block_mac_cost(fmt_a: Any, fmt_b: Any, acc: Any = "fp32", tech: str | TechTa
     parts: dict[str, Cost] = {"multiplier": _multiplier(ea, eb, t, "dadda")}
     if isinstance(ea, emu.FloatFormat) or isinstance(eb, emu.FloatFormat):
         parts["aligner"] = logic(barrel_shifter(pw, pw), t, f"aligning each product into {pw} bits")
-    tree = int_adder(min(tree_w, 256), t)
+    tree = int_adder(tree_w, t)
     share = (B - 1) / B
     parts["adder_tree"] = Cost(f"{B - 1}-adder tree of {tree_w} bits per block of {B}", tree.energy_pj * share,
                                tree.area_um2 * share, tree.delay * math.ceil(math.log2(max(B, 2))),
