@@ -61,9 +61,22 @@ def test_kernels_compile_to_the_named_instructions(case) -> None:
     assert "ymm" not in body if case[1] in ("sse2", "ssse3") else True
 
 
+def _mca_major() -> int | None:
+    import re
+    import subprocess
+
+    exe = simd.mca_available()
+    if exe is None:
+        return None
+    m = re.search(r"LLVM version (\d+)", subprocess.run([exe, "--version"], capture_output=True, text=True).stdout)
+    return int(m[1]) if m else None
+
+
 @needs_mca
 def test_pinned_llvm_mca() -> None:
     """A fixed loop body on one named CPU model: llvm-mca 14, -mcpu=skylake, 100 iterations."""
+    if _mca_major() != 14:
+        pytest.skip("the pinned figures are llvm-mca 14's (Debian bookworm's llvm); this is another version")
     r = simd.mca("i8", "ssse3", 1, cpu="skylake", iterations=100, body=GOLDEN.read_text(), dispatch=None)
     assert (r.instructions, r.total_cycles, r.block_rthroughput) == (600, 119, 1.0)
     r4 = simd.mca("i8", "ssse3", 1, cpu="skylake", iterations=100, body=GOLDEN.read_text())
