@@ -68,6 +68,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, ClassVar
 
 import numpy as np
@@ -105,6 +106,8 @@ __all__ = [
 
 _E8M0_BIAS = 127
 _E8M0_NAN = 255
+#: E8M0 scale values by code: 2^(c - 127), code 255 NaN
+_E8M0_VALUES = np.where(np.arange(256) == _E8M0_NAN, np.nan, np.ldexp(1.0, np.arange(256) - _E8M0_BIAS))
 _XMIN, _XMAX = -127, 127
 _E4M3 = FloatFormat(4, 3, special="fn")
 _E2M1 = FloatFormat(2, 1, special="none")
@@ -963,17 +966,36 @@ def _int_encode(xa: np.ndarray, f: ScaledIntFormat, ax: int, return_stats: bool)
     return scales, codes
 
 
+@lru_cache(maxsize=64)
 def _elem_table(el: Format) -> np.ndarray:
-    return np.asarray(_emu_decode(np.arange(1 << el.bits, dtype=np.uint64), el), np.float64)
+    """The value of every code of an element format (read-only, cached)."""
+    t = np.asarray(_emu_decode(np.arange(1 << el.bits, dtype=np.uint64), el), np.float64)
+    t.flags.writeable = False
+    return t
 
 
-def _check_codes(c: object, bits: int, what: str) -> np.ndarray:
+@njit(parallel=True, cache=True)
+def _decode_kernel(c2, s2, lut, slut, B, out):
+    """out[r, k] = lut[c2[r, k]] * slut[s2[r, k // B]], a NaN product as the one quiet NaN."""
+    R, n = c2.shape
+    nb = s2.shape[1]
+    for idx in prange(R * nb):
+        r = idx // nb
+        b = idx - r * nb
+        sv = slut[s2[r, b]]
+        for k in range(b * B, min(b * B + B, n)):
+            v = lut[c2[r, k]] * sv
+            out[r, k] = np.nan if np.isnan(v) else v
+
+
+def _check_codes(c: object, bits: int, what: str, as_int64: bool = True) -> np.ndarray:
+    """Integer codes in [0, 2^bits), as int64 (or in their own integer dtype)."""
     a = np.asarray(c)
     if a.dtype.kind not in "iu":
         raise TypeError(f"block_decode: {what} have dtype {a.dtype}; expected integer codes")
     if a.size and (a.min() < 0 or a.max() >= (1 << bits)):
         raise ValueError(f"block_decode: {what} outside [0, {(1 << bits) - 1}]")
-    return a.astype(np.int64)
+    return a.astype(np.int64) if as_int64 else a
 
 
 def _expand(scale_rows: np.ndarray, B: int, n: int) -> np.ndarray:
@@ -994,7 +1016,7 @@ def block_decode(scales: Any, codes: object, fmt: str | BlockFormat, axis: int =
     if isinstance(f, ScaledIntFormat):
         return _int_decode(scales, codes, f, axis)
     el = f.element
-    c = _check_codes(codes, el.bits, "element codes")
+    c = _check_codes(codes, el.bits, "element codes", as_int64=False)
     ax = _norm_axis(axis, c.ndim, "block_decode")
     zero_d = c.ndim == 0
     if zero_d:
@@ -1004,7 +1026,7 @@ def block_decode(scales: Any, codes: object, fmt: str | BlockFormat, axis: int =
     sc = scales.block if isinstance(f, NVFP4Format) else scales
     if isinstance(f, NVFP4Format) and not isinstance(scales, NVFP4Scales):
         raise TypeError("block_decode: nvfp4 scales must be the NVFP4Scales that block_encode returned")
-    s = _check_codes(sc, 8, "scale codes")
+    s = _check_codes(sc, 8, "scale codes", as_int64=False)
     if zero_d:
         s = s.reshape(1)
     want = list(c.shape)
@@ -1012,15 +1034,16 @@ def block_decode(scales: Any, codes: object, fmt: str | BlockFormat, axis: int =
     if list(s.shape) != want:
         raise ValueError(f"block_decode: scales have shape {s.shape}; codes of shape {c.shape} with block size"
                          f" {f.block_size} along axis {ax} need {tuple(want)}")
-    vals = _elem_table(el)[c]
     if isinstance(f, MXFormat):
-        sv = np.where(s == _E8M0_NAN, np.nan, np.ldexp(1.0, (s - _E8M0_BIAS).clip(-200, 200)))
+        slut = _E8M0_VALUES
     else:
         g = float(np.asarray(scales.tensor, np.uint32).view(np.float32))
-        sv = _elem_table(_E4M3)[s] * g
-    sv = np.moveaxis(_expand(np.moveaxis(sv, ax, -1), f.block_size, n), -1, ax)
-    out = vals * sv
-    out[np.isnan(out)] = np.nan  # one NaN, sign bit clear
+        slut = _elem_table(_E4M3) * g
+    c2, moved = _to_rows(c, ax)
+    s2 = _to_rows(s, ax)[0]
+    out2 = np.empty(c2.shape, np.float64)
+    _decode_kernel(c2, s2, _elem_table(el), slut, f.block_size, out2)
+    out = np.moveaxis(out2.reshape(moved), -1, ax)
     return out.reshape(()) if zero_d else out
 
 
