@@ -35,7 +35,8 @@ from .cost import Cost
 from .gates import Cells, adder, barrel_shifter, leading_zero_counter, multiplier
 from .tech import TechTable, get_table
 
-__all__ = ["float_adder", "float_multiplier", "float_type", "int_adder", "int_multiplier", "logic", "register"]
+__all__ = ["float_adder", "float_multiplier", "float_type", "int_adder", "int_multiplier", "logic", "operand_multiplier",
+           "register"]
 
 
 def float_type(f: emu.Format) -> str | None:
@@ -189,3 +190,26 @@ def float_adder(f: emu.FloatFormat, tech: str | TechTable = "horowitz45") -> Cos
     x16, x32 = _fadd_cells(5, 10).ge, _fadd_cells(8, 23).ge
     e, a, src = _affine(t, "add_fp16", "add_fp32", x16, x32, cells.ge, "float adder")
     return Cost(f"{f} adder", e, a, cells.levels, (src,))
+
+
+def operand_multiplier(a: emu.Format, w: emu.Format, t: TechTable, kind: str = "dadda") -> Cost:
+    """The multiplier of a MAC's two operand formats (the rules in `hwmodel.mac`'s docstring)."""
+    fixedlike = (emu.FixedFormat,)
+    if isinstance(a, fixedlike) and isinstance(w, fixedlike):
+        return int_multiplier(a.bits, w.bits, t, kind)
+    if isinstance(a, emu.FloatFormat) or isinstance(w, emu.FloatFormat):
+        if isinstance(a, (emu.FloatFormat, emu.FixedFormat)) and isinstance(w, (emu.FloatFormat, emu.FixedFormat)):
+            return float_multiplier(a, w, t)
+    kinds = {type(a), type(w)}
+    other = a if not isinstance(a, (emu.BinaryFormat, emu.TernaryFormat, emu.Pow2Format)) else w
+    n = other.bits if not isinstance(other, emu.FloatFormat) else other.man_bits + 1
+    if kinds == {emu.BinaryFormat}:
+        return logic(Cells(xor2=1, levels=1), t, "XNOR (binary x binary)")
+    if emu.BinaryFormat in kinds:
+        return logic(Cells(xor2=n, levels=1), t, f"conditional negation of {n} bits (binary weight)")
+    if emu.TernaryFormat in kinds:
+        return logic(Cells(mux2=n, xor2=n, levels=2), t, f"zero gate and negation of {n} bits (ternary)")
+    p = a if isinstance(a, emu.Pow2Format) else w
+    positions = p.emax - p.emin + 1
+    return logic(barrel_shifter(n, positions) + Cells(xor2=n, levels=1), t,
+                 f"shifter of {n} bits over {positions} positions (power-of-two operand)")

@@ -44,10 +44,9 @@ from typing import Any
 
 import emu
 
-from .arith import float_adder, float_multiplier, int_adder, logic
+from .arith import float_adder, float_multiplier, int_adder, logic, operand_multiplier
 from .cost import Cost
 from .gates import Cells, barrel_shifter, leading_zero_counter
-from .mac import _multiplier
 from .tech import TechTable, get_table
 
 __all__ = ["bits_per_element", "block_mac_cost"]
@@ -119,7 +118,7 @@ def block_mac_cost(fmt_a: Any, fmt_b: Any, acc: Any = "fp32", tech: str | TechTa
     B = max(1, min(_block(fa, k), _block(fb, k), k))
     pw = _product_bits(ea, eb)
     tree_w = pw + math.ceil(math.log2(B)) if B > 1 else pw
-    parts: dict[str, Cost] = {"multiplier": _multiplier(ea, eb, t, "dadda")}
+    parts: dict[str, Cost] = {"multiplier": operand_multiplier(ea, eb, t)}
     if isinstance(ea, emu.FloatFormat) or isinstance(eb, emu.FloatFormat):
         parts["aligner"] = logic(barrel_shifter(pw, pw), t, f"aligning each product into {pw} bits")
     tree = int_adder(tree_w, t)

@@ -37,7 +37,8 @@ import math
 
 import emu
 
-from .arith import float_adder, float_multiplier, int_adder, int_multiplier, logic, register
+from .arith import float_adder, int_adder, logic, operand_multiplier, register
+from .block import block_mac_cost
 from .cost import Cost
 from .gates import Cells, adder, barrel_shifter
 from .tech import TechTable, get_table
@@ -60,28 +61,6 @@ def acc_width(mac: emu.MAC, k: int | None = None) -> int:
     return mac.acc.bits
 
 
-def _multiplier(a: emu.Format, w: emu.Format, t: TechTable, kind: str) -> Cost:
-    fixedlike = (emu.FixedFormat,)
-    if isinstance(a, fixedlike) and isinstance(w, fixedlike):
-        return int_multiplier(a.bits, w.bits, t, kind)
-    if isinstance(a, emu.FloatFormat) or isinstance(w, emu.FloatFormat):
-        if isinstance(a, (emu.FloatFormat, emu.FixedFormat)) and isinstance(w, (emu.FloatFormat, emu.FixedFormat)):
-            return float_multiplier(a, w, t)
-    kinds = {type(a), type(w)}
-    other = a if not isinstance(a, (emu.BinaryFormat, emu.TernaryFormat, emu.Pow2Format)) else w
-    n = other.bits if not isinstance(other, emu.FloatFormat) else other.man_bits + 1
-    if kinds == {emu.BinaryFormat}:
-        return logic(Cells(xor2=1, levels=1), t, "XNOR (binary x binary)")
-    if emu.BinaryFormat in kinds:
-        return logic(Cells(xor2=n, levels=1), t, f"conditional negation of {n} bits (binary weight)")
-    if emu.TernaryFormat in kinds:
-        return logic(Cells(mux2=n, xor2=n, levels=2), t, f"zero gate and negation of {n} bits (ternary)")
-    p = a if isinstance(a, emu.Pow2Format) else w
-    positions = p.emax - p.emin + 1
-    return logic(barrel_shifter(n, positions) + Cells(xor2=n, levels=1), t,
-                 f"shifter of {n} bits over {positions} positions (power-of-two operand)")
-
-
 def cost(mac: emu.MAC, tech: str | TechTable = "horowitz45", *, k: int | None = None,
          multiplier: str = "dadda") -> Cost:
     """Energy per MAC (pJ), area (um^2) and delay (gate levels) of the unit for ``mac``, with its parts.
@@ -100,15 +79,13 @@ def cost(mac: emu.MAC, tech: str | TechTable = "horowitz45", *, k: int | None = 
     if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
         raise ValueError(f"cost: k={k!r} must be an int >= 1")
     if isinstance(mac, emu.BlockMAC):
-        from .block import block_mac_cost  # block.py builds on this module
-
         return block_mac_cost(mac.act, mac.weight, mac.acc if mac.acc is not None else _FP32_ACC, tech,
                               k=k or 4096)
     if not isinstance(mac, emu.MAC):
         raise TypeError(f"cost: mac={mac!r} must be an emu.MAC, an emu.BlockMAC or a preset name")
     t = get_table(tech)
     a, w = mac.act, mac.weight
-    parts: dict[str, Cost] = {"multiplier": _multiplier(a, w, t, multiplier)}
+    parts: dict[str, Cost] = {"multiplier": operand_multiplier(a, w, t, multiplier)}
     float_prod = isinstance(a, emu.FloatFormat) or isinstance(w, emu.FloatFormat)
     if mac.product is not None:
         pb = mac.product.bits if isinstance(mac.product, emu.FixedFormat) else mac.product.man_bits + 1
