@@ -514,6 +514,20 @@ def _div_rne(x, s):
     return -r if x < 0 else r
 
 
+@njit(cache=True)
+def _block_amax(x2, r, lo, hi):
+    """The largest |x| of row r's elements lo..hi-1, and whether one of them is NaN or infinite."""
+    amax = 0.0
+    bad = False
+    for k in range(lo, hi):
+        v = x2[r, k]
+        if not np.isfinite(v):
+            bad = True
+        elif abs(v) > amax:
+            amax = abs(v)
+    return amax, bad
+
+
 @njit(parallel=True, cache=True)
 def _mx_encode_kernel(x2, xb, B, is_float, M, emin, bias, bits, negzero, maxval, fl, qmax, emax_el, ceil_rule,
                       maxcode, p2, scodes, ecodes, stats):
@@ -526,16 +540,7 @@ def _mx_encode_kernel(x2, xb, B, is_float, M, emin, bias, bits, negzero, maxval,
         b = idx - r * nb
         lo = b * B
         hi = min(lo + B, n)
-        amax = 0.0
-        bad = False
-        for k in range(lo, hi):
-            v = x2[r, k]
-            if not np.isfinite(v):
-                bad = True
-            else:
-                av = abs(v)
-                if av > amax:
-                    amax = av
+        amax, bad = _block_amax(x2, r, lo, hi)
         if bad:
             scodes[r, b] = 255
             for k in range(lo, hi):
@@ -630,14 +635,7 @@ def _nv_encode_kernel(x2, B, g, scodes, ecodes, stats):
         b = idx - r * nb
         lo = b * B
         hi = min(lo + B, n)
-        amax = 0.0
-        bad = False
-        for k in range(lo, hi):
-            v = x2[r, k]
-            if not np.isfinite(v):
-                bad = True
-            elif abs(v) > amax:
-                amax = abs(v)
+        amax, bad = _block_amax(x2, r, lo, hi)
         if bad:
             scodes[r, b] = 0x7F
             for k in range(lo, hi):
