@@ -9,11 +9,9 @@ numpy and `nets` modules.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
-from ..layers import Context, Conv2d, Layer, Linear, Residual, Sequential, mark_layer_boundaries
+from ..layers import Layer, Linear, Residual, Sequential, mark_layer_boundaries
 from ..models import Model
 from .record import Compression, weighted_layers
 
@@ -107,14 +105,13 @@ def multiplications(model: Model, input_shape: tuple[int, ...], nonzero_only: bo
     >>> multiplications(mlp([64, 100, 10]), (64,))
     {'linear1': 6400, 'linear2': 1000, 'total': 7400}
     """
-    model.forward(np.zeros((1, *input_shape)), Context.float64(training=False))
+    shapes = {d["name"]: d for d in model.layer_shapes(input_shape)}
     out: dict[str, int] = {}
     for layer in model.layers():
-        w: Any = layer.params.get("W")
-        if w is None:
+        if layer.name not in shapes:
             continue
-        per = int(np.count_nonzero(w)) if nonzero_only else int(w.size)
-        positions = layer._out[0] * layer._out[1] if isinstance(layer, Conv2d) else 1
-        out[layer.name] = per * positions
+        w = layer.params["W"]
+        positions = shapes[layer.name]["macs"] // w.size  # output positions (1 for a Linear layer)
+        out[layer.name] = (int(np.count_nonzero(w)) if nonzero_only else int(w.size)) * positions
     out["total"] = sum(out.values())
     return out
