@@ -392,11 +392,11 @@ def measure(kernel: str, isa: str, accumulators: int, n: int = 4096, reps: int =
     call, median of ``repeats`` calls. Raises RuntimeError if the host lacks the ISA.
     """
     _, lanes, _, _ = _check(kernel, isa, accumulators)
-    if not host_supports(isa):
-        raise RuntimeError(f"the host CPU ({_llvm().get_host_cpu_name()}) does not support {isa}")
     step = accumulators * lanes
     if n < step or n % step:
         raise ValueError(f"measure: n={n} must be a positive multiple of accumulators x lanes = {step}")
+    if not host_supports(isa):
+        raise RuntimeError(f"the host CPU ({_llvm().get_host_cpu_name()}) does not support {isa}")
     rng = np.random.default_rng(seed)
     if kernel == "f32":
         a = rng.integers(-8, 8, n).astype(np.float32)  # small integers: every order sums exactly
