@@ -26,7 +26,6 @@ table entry directly. Between and above the points E = E1 + (E2 - E1) (X - X1) /
 
 from __future__ import annotations
 
-import math
 from functools import lru_cache
 
 import emu

@@ -46,7 +46,7 @@ import emu
 
 from .arith import float_adder, float_multiplier, int_adder, logic, operand_multiplier
 from .cost import Cost
-from .gates import Cells, barrel_shifter, leading_zero_counter
+from .gates import barrel_shifter, leading_zero_counter
 from .tech import TechTable, get_table
 
 __all__ = ["bits_per_element", "block_mac_cost"]

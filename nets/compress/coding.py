@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..models import Model
-from .record import Compression, weighted_layers
+from .record import Compression
 
 __all__ = ["HUFFMAN_HEADER_BITS", "HuffmanCode", "SparseCode", "StorageReport", "fixed_width", "huffman_decode",
            "huffman_encode", "huffman_lengths", "huffman_table_bits", "sparse_decode", "sparse_encode",
