@@ -4,7 +4,9 @@ Prints the median epoch time of a 64-100-10 MLP and of a LeNet-5-style CNN
 (3x3 kernels on the 8x8 digits) under fx<4,12> stochastic rounding and under
 the e4m3 forward / e5m2 backward policy with fp32 accumulation (every product
 through an emu MAC), and the ratio to the same network in float64 (nets, no
-conversion) and to the same network written directly in float32 numpy.
+conversion) and to the same network written directly in float32 numpy. Both
+sides do the same work: one epoch of batches of 32, then the validation and
+test evaluations `nets.train(epochs=1)` makes.
 Usage: ``python benchmarks/training.py [--repeat R]``.
 """
 
@@ -30,8 +32,28 @@ def epoch_time(model_fn, data, policy, repeat: int) -> float:
     return statistics.median(times)
 
 
+def _softmax_xent(z: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+    """Mean cross-entropy and the softmax probabilities."""
+    s = z - z.max(axis=1, keepdims=True)
+    p = np.exp(s)
+    p /= p.sum(axis=1, keepdims=True)
+    return float(-np.log(p[np.arange(len(y)), y] + 1e-12).mean()), p
+
+
+def _evaluate(forward, data) -> None:
+    """What `nets.train` does besides the batches: loss and accuracy on the validation split
+    after the epoch and on the test split at the end (batches of 512, float32)."""
+    for split in (data.valid, data.test):
+        x_all = split.x.astype(np.float32)
+        for i in range(0, len(split.y), 512):
+            z = forward(x_all[i:i + 512])
+            _softmax_xent(z, split.y[i:i + 512])
+            np.count_nonzero(z.argmax(axis=1) == split.y[i:i + 512])
+
+
 def numpy_float32_mlp_epoch(data, repeat: int) -> float:
-    """A plain float32 numpy MLP 64-100-10 (ReLU, softmax cross-entropy, SGD), one epoch."""
+    """A plain float32 numpy MLP 64-100-10 (ReLU, softmax cross-entropy, SGD), one epoch
+    and the evaluations `nets.train` makes."""
     x_all = data.train.x.astype(np.float32)
     y_all = data.train.y
     times = []
@@ -48,9 +70,7 @@ def numpy_float32_mlp_epoch(data, repeat: int) -> float:
             z1 = x @ w1 + b1
             h = np.maximum(z1, 0)
             z = h @ w2 + b2
-            s = z - z.max(axis=1, keepdims=True)
-            p = np.exp(s)
-            p /= p.sum(axis=1, keepdims=True)
+            _, p = _softmax_xent(z, y)
             p[np.arange(len(y)), y] -= 1
             d = p / len(y)
             gw2, gb2 = h.T @ d, d.sum(0)
@@ -60,6 +80,7 @@ def numpy_float32_mlp_epoch(data, repeat: int) -> float:
             b1 -= 0.05 * gb1
             w2 -= 0.05 * gw2
             b2 -= 0.05 * gb2
+        _evaluate(lambda x: np.maximum(x @ w1 + b1, 0) @ w2 + b2, data)
         if r:
             times.append(time.perf_counter() - t0)
     return statistics.median(times)
@@ -87,10 +108,29 @@ def _col2im(d: np.ndarray, shape: tuple[int, ...], k: int, pad: int) -> np.ndarr
 
 def numpy_float32_lenet_epoch(data, repeat: int) -> float:
     """The nets LeNet-5-style CNN on 8x8 digits written directly in float32 numpy (im2col convolutions,
-    ReLU, 2x2 max pooling, three dense layers, softmax cross-entropy, SGD), one epoch."""
+    ReLU, 2x2 max pooling, three dense layers, softmax cross-entropy, SGD), one epoch and the
+    evaluations `nets.train` makes."""
     x_all = data.train.x.astype(np.float32)
     y_all = data.train.y
     times = []
+
+    def forward(x: np.ndarray, ws: list[np.ndarray], bs: list[np.ndarray]) -> tuple[np.ndarray, ...]:
+        n = len(x)
+        c1 = _im2col(x, 3, 1)                                            # (n*64, 9)
+        z1 = c1 @ ws[0] + bs[0]
+        a1 = np.maximum(z1, 0).reshape(n, 8, 8, 6).transpose(0, 3, 1, 2)  # n, 6, 8, 8
+        blocks = a1.reshape(n, 6, 4, 2, 4, 2)
+        p1 = blocks.max(axis=(3, 5))                                     # n, 6, 4, 4
+        c2 = _im2col(p1, 3, 0)                                           # (n*4, 54)
+        z2 = c2 @ ws[1] + bs[1]
+        a2 = np.maximum(z2, 0).reshape(n, 2, 2, 16).transpose(0, 3, 1, 2).reshape(n, 64)
+        z3 = a2 @ ws[2] + bs[2]
+        a3 = np.maximum(z3, 0)
+        z4 = a3 @ ws[3] + bs[3]
+        a4 = np.maximum(z4, 0)
+        z = a4 @ ws[4] + bs[4]
+        return c1, z1, blocks, p1, c2, z2, a2, z3, a3, z4, a4, z
+
     for r in range(repeat + 1):
         rng = np.random.default_rng(r)
         shapes = [(9, 6), (54, 16), (64, 120), (120, 84), (84, 10)]
@@ -102,22 +142,8 @@ def numpy_float32_lenet_epoch(data, repeat: int) -> float:
             idx = order[i:i + 32]
             x, y = x_all[idx], y_all[idx]
             n = len(y)
-            c1 = _im2col(x, 3, 1)                                            # (n*64, 9)
-            z1 = c1 @ ws[0] + bs[0]
-            a1 = np.maximum(z1, 0).reshape(n, 8, 8, 6).transpose(0, 3, 1, 2)  # n, 6, 8, 8
-            blocks = a1.reshape(n, 6, 4, 2, 4, 2)
-            p1 = blocks.max(axis=(3, 5))                                     # n, 6, 4, 4
-            c2 = _im2col(p1, 3, 0)                                           # (n*4, 54)
-            z2 = c2 @ ws[1] + bs[1]
-            a2 = np.maximum(z2, 0).reshape(n, 2, 2, 16).transpose(0, 3, 1, 2).reshape(n, 64)
-            z3 = a2 @ ws[2] + bs[2]
-            a3 = np.maximum(z3, 0)
-            z4 = a3 @ ws[3] + bs[3]
-            a4 = np.maximum(z4, 0)
-            z = a4 @ ws[4] + bs[4]
-            s = z - z.max(axis=1, keepdims=True)
-            p = np.exp(s)
-            p /= p.sum(axis=1, keepdims=True)
+            c1, z1, blocks, p1, c2, z2, a2, z3, a3, z4, a4, z = forward(x, ws, bs)
+            _, p = _softmax_xent(z, y)
             p[np.arange(n), y] -= 1
             d = p / n
             grads = [None] * 5
@@ -136,6 +162,7 @@ def numpy_float32_lenet_epoch(data, repeat: int) -> float:
             for j in range(5):
                 ws[j] -= 0.05 * grads[j][0]
                 bs[j] -= 0.05 * grads[j][1]
+        _evaluate(lambda x: forward(x, ws, bs)[-1], data)
         if r:
             times.append(time.perf_counter() - t0)
     return statistics.median(times)

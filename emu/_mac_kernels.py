@@ -415,10 +415,65 @@ def mac_rows_fp32_serial(A, W, bias, out, pcnt, acnt):
 
 
 @njit(cache=True)
+def _fp32_row_plain(i, A, W, bias, out):
+    """Row i of `mac_rows_fp32_plain`; returns 1 when an output is not finite."""
+    N = W.shape[1]
+    acc = bias.copy()
+    for k in range(A.shape[1]):
+        a = A[i, k]
+        for j in range(N):
+            acc[j] += a * W[k, j]
+    bad = 0
+    for j in range(N):
+        out[i, j] = acc[j]
+        bad |= np.int64(not np.isfinite(acc[j]))
+    return bad
+
+
+@njit(parallel=True, cache=True)
+def mac_rows_fp32_plain(A, W, bias, out):
+    """`mac_rows_fp32` without the overflow counts; returns the number of rows
+    with an output that is not finite (0: nothing overflowed, since an inf or
+    NaN, once in a chain, stays in it; otherwise rerun the counting kernel)."""
+    bad = 0
+    for i in prange(A.shape[0]):
+        bad += _fp32_row_plain(i, A, W, bias, out)
+    return bad
+
+
+@njit(cache=True)
+def mac_rows_fp32_plain_serial(A, W, bias, out):
+    """`mac_rows_fp32_plain` without threads."""
+    bad = 0
+    for i in range(A.shape[0]):
+        bad += _fp32_row_plain(i, A, W, bias, out)
+    return bad
+
+
+@njit(cache=True)
+def mac_cols_fp32_plain(AT, W, bias, out):
+    """`mac_cols_fp32` without the overflow counts; returns the number of
+    outputs that are not finite (as `mac_rows_fp32_plain`)."""
+    K, M = AT.shape
+    bad = 0
+    for j in range(W.shape[1]):
+        acc = np.full(M, bias[j], AT.dtype)
+        for k in range(K):
+            w = W[k, j]
+            row = AT[k]
+            for i in range(M):
+                acc[i] += row[i] * w
+        for i in range(M):
+            out[i, j] = acc[i]
+            bad += np.int64(not np.isfinite(acc[i]))
+    return bad
+
+
+@njit(cache=True)
 def mac_cols_fp32(AT, W, bias, out, pcnt, acnt):
-    """`mac_rows_fp32` for few output columns: the rows of one column form the
-    independent chains instead (AT = A transposed, contiguous (K, M)), so
-    products with N = 1..7 outputs per row vectorise too. Same results."""
+    """`mac_rows_fp32` for more rows than output columns: the rows of one
+    column form the independent chains instead (AT = A transposed, contiguous
+    (K, M)), so products with few outputs per row vectorise too. Same results."""
     K, M = AT.shape
     for j in range(W.shape[1]):
         acc = np.full(M, bias[j], AT.dtype)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 
 from fractions import Fraction
-from typing import Any
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
@@ -22,6 +22,8 @@ from .registry import get_format
 from .stats import QuantStats
 
 __all__ = ["bits", "decode", "encode", "quantize", "seed_key"]
+
+_KEY0 = np.uint64(0)
 
 _ML_DTYPE_FLOATS = {
     "bfloat16", "float8_e4m3fn", "float8_e5m2", "float8_e4m3fnuz", "float8_e5m2fnuz",
@@ -91,20 +93,44 @@ def _range_text(fmt: Format) -> str:
     return f"finite range [{fmt.min!r}, {fmt.max!r}]"
 
 
-def _check_modes(fmt: Format, rounding: object, overflow: object, random_bits: object,
-                 func: str) -> tuple[Rounding, Overflow, int]:
-    """(rounding, overflow, random bits) validated for ``fmt`` (memoised: a
-    training step converts with the same few settings thousands of times)."""
+class _Settings(NamedTuple):
+    """The validated settings of a conversion and its values-only fast kernel (None: no fast kernel)."""
+
+    rounding: Rounding
+    overflow: Overflow
+    random_bits: int
+    nan_zero: bool
+    nan_ok: bool  # a NaN input is no error: the format has NaN, or nan=0
+    fast: Callable[[np.ndarray, np.ndarray, np.uint64, np.ndarray], None] | None
+
+
+def _settings(fmt: Format, rounding: object, overflow: object, random_bits: object, nan: object,
+              func: str) -> _Settings:
+    """`_Settings` for a conversion (memoised: a training step converts with
+    the same few settings thousands of times; bad settings raise every time)."""
     try:
-        return _check_modes_cached(fmt, rounding, overflow, random_bits, func)
+        return _settings_cached(fmt, rounding, overflow, random_bits, nan, func)
     except TypeError as e:
         if "unhashable" not in str(e):
             raise
-        return _check_modes_uncached(fmt, rounding, overflow, random_bits, func)
+        return _settings_uncached(fmt, rounding, overflow, random_bits, nan, func)
 
 
-def _check_modes_uncached(fmt: Format, rounding: object, overflow: object, random_bits: object,
-                          func: str) -> tuple[Rounding, Overflow, int]:
+def _settings_uncached(fmt: Format, rounding: object, overflow: object, random_bits: object, nan: object,
+                       func: str) -> _Settings:
+    rnd, ovf, rbits = _check_modes(fmt, rounding, overflow, random_bits, func)
+    nan_zero = _check_nan(nan, func)
+    nan_ok = nan_zero or (isinstance(fmt, FloatFormat) and fmt.has_nan)
+    return _Settings(rnd, ovf, rbits, nan_zero, nan_ok,
+                     None if ovf == Overflow.ERROR else _fast_kernel(fmt, rnd, ovf, rbits))
+
+
+_settings_cached = functools.lru_cache(maxsize=1024, typed=True)(_settings_uncached)
+
+
+def _check_modes(fmt: Format, rounding: object, overflow: object, random_bits: object,
+                 func: str) -> tuple[Rounding, Overflow, int]:
+    """(rounding, overflow, random bits) validated for ``fmt``."""
     rnd = parse_rounding(rounding, func)
     ovf = fmt.default_overflow if overflow is None else parse_overflow(overflow, func)
     if ovf not in fmt.overflow_modes:
@@ -119,9 +145,6 @@ def _check_modes_uncached(fmt: Format, rounding: object, overflow: object, rando
     if not 1 <= int(random_bits) <= 64:
         raise ValueError(f"{func}: random_bits={random_bits} outside the allowed range [1, 64]")
     return rnd, ovf, int(random_bits)
-
-
-_check_modes_cached = functools.lru_cache(maxsize=1024, typed=True)(_check_modes_uncached)
 
 
 def _check_nan(nan: object, func: str) -> bool:
@@ -142,26 +165,37 @@ def _convert(x: object, fmt: Format, rounding: object, overflow: object, seed: o
     scaling of integer codes). ``flags`` (uint8, x's size, zeroed) receives 1
     for every element that overflowed.
     """
-    rnd, ovf, rbits = _check_modes(fmt, rounding, overflow, random_bits, func)
-    if flags is None:
-        flags = np.zeros(0, np.uint8)
-    nan_zero = _check_nan(nan, func)
-    a, xb, kind = _as_bits(x, func)
-    n = xb.size
-    key = seed_key(seed, func) if rnd == Rounding.STOCHASTIC else np.uint64(0)
-    nchunks = max(1, -(-n // K.CHUNK))
-    if want_val != want_code and kind == 0 and ovf != Overflow.ERROR and flags.size == 0:
-        vals = np.empty(n, np.float64)
-        fast = np.zeros((nchunks, K.N_FAST_STATS), np.int64)
-        if _run_fast(xb, vals, fmt, rnd, ovf, key, rbits, fast):
-            tot = (fast[0] if nchunks == 1 else fast.sum(axis=0)).tolist()  # one chunk: skip a reduction
-            st = QuantStats(n, tot[0], tot[1], tot[2])
-            has_nan = isinstance(fmt, FloatFormat) and fmt.has_nan
-            if not (st.nan and not has_nan and not nan_zero):
+    cfg = _settings(fmt, rounding, overflow, random_bits, nan, func)
+    rnd, ovf, rbits, nan_zero = cfg.rounding, cfg.overflow, cfg.random_bits, cfg.nan_zero
+    stochastic = rnd == Rounding.STOCHASTIC
+    key = None
+    if cfg.fast is not None and want_val != want_code and flags is None:
+        a = np.asarray(x)
+        if a.dtype == np.float64:  # the common case, without `_as_bits`'s dispatch
+            xf = a.reshape(-1) if a.flags.c_contiguous else np.ascontiguousarray(a).reshape(-1)
+        else:
+            _, xb, kind = _as_bits(a, func)
+            xf = xb.view(np.float64) if kind == 0 else None
+        if xf is not None:
+            n = xf.size
+            key = seed_key(seed, func) if stochastic else _KEY0
+            vals = np.empty(n, np.float64)
+            fast = np.zeros((max(1, -(-n // K.CHUNK)), K.N_FAST_STATS), np.int64)
+            cfg.fast(xf, vals, key, fast)
+            tot = (fast[0] if fast.shape[0] == 1 else fast.sum(axis=0)).tolist()  # one chunk: no reduction
+            if not tot[2] or cfg.nan_ok:
+                st = QuantStats(n, tot[0], tot[1], tot[2])
                 if want_val:
                     return vals.reshape(a.shape), None, st
                 return None, _codes_of_values(vals, fmt).reshape(a.shape), st
-            # an error to report: the general kernel finds the first offending index
+            # an error to report: the general kernel below finds the first offending index
+    if flags is None:
+        flags = np.zeros(0, np.uint8)
+    a, xb, kind = _as_bits(x, func)
+    n = xb.size
+    if key is None:
+        key = seed_key(seed, func) if stochastic else _KEY0
+    nchunks = max(1, -(-n // K.CHUNK))
     vals = np.empty(n if want_val else 0, np.float64)
     codes = np.empty(n if want_code else 0, np.uint64)
     stats = np.zeros((nchunks, K.N_STATS), np.int64)
@@ -207,24 +241,32 @@ def _convert(x: object, fmt: Format, rounding: object, overflow: object, seed: o
             codes.astype(_code_dtype(fmt.bits)).reshape(shape) if want_code else None, st)
 
 
-def _run_fast(xb: np.ndarray, vals: np.ndarray, fmt: Format, rnd: Rounding, ovf: Overflow,
-              key: np.uint64, rbits: int, stats: np.ndarray) -> bool:
-    """Run a values-only fast kernel when one covers the case; return whether it ran."""
-    x = xb.view(np.float64)
+def _fast_kernel(fmt: Format, rnd: Rounding, ovf: Overflow, rbits: int
+                 ) -> Callable[[np.ndarray, np.ndarray, np.uint64, np.ndarray], None] | None:
+    """``run(x, vals, key, stats)``: the values-only fast kernel of a conversion
+    (float64 x, any overflow mode but error), or None when none covers the case."""
     if isinstance(fmt, FixedFormat) and fmt.frac_bits >= 0 and fmt.bits <= 53 and ovf == Overflow.SATURATE:
+        fl, wl, signed, qmin, qmax = fmt.frac_bits, fmt.bits, fmt.signed, fmt.qmin, fmt.qmax
         if rnd == Rounding.STOCHASTIC:
-            kernel = K.fixed_sr_fast if x.size > K.CHUNK else K.fixed_sr_fast_serial
-            kernel(x, xb, vals, fmt.frac_bits, fmt.bits, fmt.signed, fmt.qmin, fmt.qmax, key, rbits, stats)
+            def run(x: np.ndarray, vals: np.ndarray, key: np.uint64, stats: np.ndarray) -> None:
+                kernel = K.fixed_sr_fast if x.size > K.CHUNK else K.fixed_sr_fast_serial
+                kernel(x, x.view(np.uint64), vals, fl, wl, signed, qmin, qmax, key, rbits, stats)
         else:
-            kernel = K.fixed_fast if x.size > K.CHUNK else K.fixed_fast_serial
-            kernel(x, vals, fmt.frac_bits, fmt.qmin, fmt.qmax, int(rnd), stats)
-        return True
+            mode = int(rnd)
+
+            def run(x: np.ndarray, vals: np.ndarray, key: np.uint64, stats: np.ndarray) -> None:
+                kernel = K.fixed_fast if x.size > K.CHUNK else K.fixed_fast_serial
+                kernel(x, vals, fl, qmin, qmax, mode, stats)
+        return run
     if (isinstance(fmt, FloatFormat) and rnd != Rounding.STOCHASTIC and fmt.man_bits <= 51
             and fmt.emin >= -1022 and fmt.man_bits - fmt.emin <= 1023):  # 2^(M - emin) is a float64
-        kernel = K.float_fast if x.size > K.CHUNK else K.float_fast_serial
-        kernel(x, vals, K.float_params(fmt, int(rnd), int(ovf)), np.nan if fmt.has_nan else 0.0, stats)
-        return True
-    return False
+        prm, nan_value = K.float_params(fmt, int(rnd), int(ovf)), np.nan if fmt.has_nan else 0.0
+
+        def run(x: np.ndarray, vals: np.ndarray, key: np.uint64, stats: np.ndarray) -> None:
+            kernel = K.float_fast if x.size > K.CHUNK else K.float_fast_serial
+            kernel(x, vals, prm, nan_value, stats)
+        return run
+    return None
 
 
 def _codes_of_values(v: np.ndarray, fmt: Format) -> np.ndarray:

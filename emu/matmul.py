@@ -17,6 +17,7 @@ take the sequential kernel. Both paths are tested bit-identical.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -324,15 +325,18 @@ def _in_fp32(f: Format) -> bool:
     return True  # binary, ternary: +-1 and 0
 
 
-def _run_float(a: np.ndarray, w: np.ndarray, bias_v: np.ndarray, mac: MAC) -> tuple[np.ndarray, ...]:
+_FP32 = FloatFormat(8, 23)
+
+
+@functools.lru_cache(maxsize=256)
+def _float_plan(mac: MAC) -> tuple[bool, Any, tuple, Any, tuple]:
+    """(binary32 kernels apply, term function, its parameters, add function, its parameters) of a
+    float accumulator (memoised per datapath: a training step runs the same few thousands of times)."""
     acc = mac.acc
     assert isinstance(acc, FloatFormat)
-    M, _ = a.shape
-    N = w.shape[1]
     ne = Rounding.NEAREST_EVEN
-    fp32 = FloatFormat(8, 23)
-    native = (acc == fp32 and mac.acc_rounding == ne and mac.acc_overflow == Overflow.INF and not mac.fused
-              and (mac.product is None or (mac.product == fp32 and mac.product_rounding == ne
+    native = (acc == _FP32 and mac.acc_rounding == ne and mac.acc_overflow == Overflow.INF and not mac.fused
+              and (mac.product is None or (mac.product == _FP32 and mac.product_rounding == ne
                                            and mac.product_overflow == Overflow.INF)))
     if mac.fused:
         tprm = (False, *MK.float_params(acc, int(mac.acc_rounding), int(mac.acc_overflow)))
@@ -344,31 +348,44 @@ def _run_float(a: np.ndarray, w: np.ndarray, bias_v: np.ndarray, mac: MAC) -> tu
         pr = mac.product_rounding if mac.product is not None else mac.acc_rounding
         po = mac.product_overflow if mac.product is not None else mac.acc_overflow
         tprm = (True, *MK.float_params(pf, int(pr), int(po)))
-    term = MK.term_float
     if native:
-        term, tprm, add, aprm = MK.term_fp32, (0,), MK.add_fp32, (0,)
+        binary32 = mac.order.kind == "sequential" and _in_fp32(mac.act) and _in_fp32(mac.weight)
+        return binary32, MK.term_fp32, (0,), MK.add_fp32, (0,)
+    if not tprm[0]:
+        term, tprm = MK.term_mul, (0,)
     else:
-        if not tprm[0]:
-            term, tprm = MK.term_mul, (0,)
-        else:
-            term, tprm = MK.term_float_round, tprm[1:]
-        if _sum_is_exact(acc, mac):
-            add = MK.add_float_exact
-            aprm = (*MK.float_params(acc, int(mac.acc_rounding), int(mac.acc_overflow)),
-                    mac.acc_rounding == Rounding.FLOOR)
-        else:
-            add, aprm = MK.add_float, MK.add_float_params(acc, int(mac.acc_rounding), int(mac.acc_overflow))
+        term, tprm = MK.term_float_round, tprm[1:]
+    if _sum_is_exact(acc, mac):
+        add = MK.add_float_exact
+        aprm = (*MK.float_params(acc, int(mac.acc_rounding), int(mac.acc_overflow)),
+                mac.acc_rounding == Rounding.FLOOR)
+    else:
+        add, aprm = MK.add_float, MK.add_float_params(acc, int(mac.acc_rounding), int(mac.acc_overflow))
+    return False, term, tprm, add, aprm
+
+
+def _run_float(a: np.ndarray, w: np.ndarray, bias_v: np.ndarray, mac: MAC) -> tuple[np.ndarray, ...]:
+    M, _ = a.shape
+    N = w.shape[1]
+    binary32, term, tprm, add, aprm = _float_plan(mac)
     out = np.empty((M, N), np.float64)
+    if binary32:
+        # binary32 arithmetic without counts first; only a result that is not finite can hide an overflow
+        w32, b32 = np.ascontiguousarray(w, np.float32), bias_v.astype(np.float32)
+        if M > N:  # fewer outputs per row than rows: the chains run down the columns (longer vectors)
+            a32, plain, counting = np.ascontiguousarray(a.T, np.float32), MK.mac_cols_fp32_plain, MK.mac_cols_fp32
+        else:
+            a32 = np.ascontiguousarray(a, np.float32)
+            parallel = M * a.shape[1] * N >= 1 << 24  # a thread launch costs about 0.1 ms, 1.5M binary32 MACs
+            plain = MK.mac_rows_fp32_plain if parallel else MK.mac_rows_fp32_plain_serial
+            counting = MK.mac_rows_fp32 if parallel else MK.mac_rows_fp32_serial
+        if not plain(a32, w32, b32, out):
+            return out, None, None
+        pcnt, acnt = np.zeros((M, N), np.int32), np.zeros((M, N), np.int32)
+        counting(a32, w32, b32, out, pcnt, acnt)
+        return out, pcnt, acnt
     pcnt = np.zeros((M, N), np.int32)
     acnt = np.zeros((M, N), np.int32)
-    if native and mac.order.kind == "sequential" and _in_fp32(mac.act) and _in_fp32(mac.weight):
-        w32, b32 = np.ascontiguousarray(w, np.float32), bias_v.astype(np.float32)
-        if N < 8 and M > N:  # few outputs per row: run the chains down the columns
-            MK.mac_cols_fp32(np.ascontiguousarray(a.T, np.float32), w32, b32, out, pcnt, acnt)
-            return out, pcnt, acnt
-        kernel = MK.mac_rows_fp32 if _rows_kernel(M, a.shape[1], N) is MK.mac_rows else MK.mac_rows_fp32_serial
-        kernel(np.ascontiguousarray(a, np.float32), w32, b32, out, pcnt, acnt)
-        return out, pcnt, acnt
     _rows_kernel(M, a.shape[1], N)(np.ascontiguousarray(a), np.ascontiguousarray(w), bias_v, out, pcnt, acnt,
                 MK.tag(MK.TERM_CODES[term.__name__]), tprm, MK.tag(MK.ADD_CODES[add.__name__]), aprm,
                 MK.ORDER_CODES[mac.order.kind], mac.order.n)
@@ -466,12 +483,13 @@ def _matmul2d(a: np.ndarray, w: np.ndarray, mac: MAC, bias: Any, force_sequentia
                  ia + iw, path)
 
 
-def _raise_errors(mac: MAC, pcnt: np.ndarray, acnt: np.ndarray) -> None:
-    if mac.product_overflow == Overflow.ERROR and pcnt.any():
+def _raise_errors(mac: MAC, pcnt: np.ndarray | None, acnt: np.ndarray | None) -> None:
+    """OverflowError for an overflow mode ``error`` that was hit (None: nothing counted)."""
+    if mac.product_overflow == Overflow.ERROR and pcnt is not None and pcnt.any():
         first = np.unravel_index(int(np.flatnonzero(pcnt.reshape(-1))[0]), pcnt.shape)
         raise OverflowError(f"matmul: {int(pcnt.sum())} product(s) overflow {mac.product}; first in output"
                             f" {tuple(int(i) for i in first)}")
-    if mac.acc_overflow == Overflow.ERROR and acnt.any():
+    if mac.acc_overflow == Overflow.ERROR and acnt is not None and acnt.any():
         first = np.unravel_index(int(np.flatnonzero(acnt.reshape(-1))[0]), acnt.shape)
         raise OverflowError(f"matmul: {int(acnt.sum())} accumulator addition(s) overflow {mac.acc}; first in"
                             f" output {tuple(int(i) for i in first)}")
@@ -517,21 +535,26 @@ def matmul(a: object, w: object, mac: MAC | str | dict, bias: object = None, *, 
     if a2.shape[-1] != w2.shape[-2]:
         raise ValueError(f"matmul: a has K={a2.shape[-1]} (shape {A.shape}) but w has K={w2.shape[-2]}"
                          f" (shape {Wm.shape})")
-    batch = np.broadcast_shapes(a2.shape[:-2], w2.shape[:-2])
+    batch = a2.shape[:-2] if w2.ndim == 2 else np.broadcast_shapes(a2.shape[:-2], w2.shape[:-2])
     M, K, N = a2.shape[-2], a2.shape[-1], w2.shape[-1]
     shape = (*batch, M, N)
     if w2.ndim == 2:
-        rows = int(np.prod(a2.shape[:-1], dtype=np.int64))
+        rows = math.prod(a2.shape[:-1])
         parts = [_matmul2d(a2.reshape(rows, K), w2, m, bias, sequential, return_codes, return_stats)]
     else:
-        nb = int(np.prod(batch, dtype=np.int64))
+        nb = math.prod(batch)
         ab = np.broadcast_to(a2, (*batch, M, K)).reshape(nb, M, K)
         wb = np.broadcast_to(w2, (*batch, K, N)).reshape(nb, K, N)
         parts = [_matmul2d(ab[i], wb[i], m, bias, sequential, return_codes, return_stats) for i in range(ab.shape[0])]
 
-    def join(get: Any, dtype: Any) -> np.ndarray:
+    def join(get: Any, dtype: Any) -> np.ndarray | None:
+        """The parts' arrays stacked; None when every part has None (nothing counted)."""
+        if not parts:
+            return np.zeros((0, N), dtype)
+        if all(get(p) is None for p in parts):
+            return None
         arrs = [get(p) if get(p) is not None else np.zeros(p.vals.shape, dtype) for p in parts]
-        return arrs[0] if len(arrs) == 1 else np.concatenate(arrs) if arrs else np.zeros((0, N), dtype)
+        return arrs[0] if len(arrs) == 1 else np.concatenate(arrs)
 
     pcnt = join(lambda p: p.pcnt, np.int32)
     acnt = join(lambda p: p.acnt, np.int32)
@@ -548,13 +571,14 @@ def matmul(a: object, w: object, mac: MAC | str | dict, bias: object = None, *, 
     if return_codes:
         out.append(codes)
     if return_stats:
-        oflag = join(lambda p: p.oflag, bool)
+        counted = (pcnt, acnt, join(lambda p: p.oflag, bool))
+        per = [np.zeros(N, np.int64) if c is None else c.reshape(-1, N).sum(axis=0, dtype=np.int64) for c in counted]
+        total = [0 if c is None else int(p.sum()) for c, p in zip(counted, per, strict=True)]
         paths = {p.path for p in parts}
         out.append(MACStats(
-            input_overflow=sum(p.input_overflow for p in parts), product_overflow=int(pcnt.sum()),
-            acc_overflow=int(acnt.sum()), output_overflow=int(oflag.sum()),
-            product_per_channel=pcnt.reshape(-1, N).sum(axis=0), acc_per_channel=acnt.reshape(-1, N).sum(axis=0),
-            output_per_channel=oflag.reshape(-1, N).sum(axis=0),
+            input_overflow=sum(p.input_overflow for p in parts), product_overflow=total[0],
+            acc_overflow=total[1], output_overflow=total[2],
+            product_per_channel=per[0], acc_per_channel=per[1], output_per_channel=per[2],
             path=paths.pop() if len(paths) == 1 else "mixed"))
     return out[0] if len(out) == 1 else tuple(out)
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from numba import njit
 
 import emu
 from emu.matmul import im2col
@@ -39,6 +40,16 @@ __all__ = [
     "AvgPool2d", "BatchNorm", "Context", "Conv2d", "Dropout", "Flatten", "Layer", "Linear", "MaxPool2d", "Maxout",
     "ReLU", "Residual", "Sequential", "Sigmoid", "Sign", "Tanh", "mark_layer_boundaries", "name_layers",
 ]
+
+
+@njit(cache=True)
+def _all_inside(x: np.ndarray, lo: float, hi: float) -> bool:
+    """Whether lo <= v <= hi for every v of the flat array x (False at a NaN)."""
+    bad = 0
+    for i in range(x.size):  # no early exit and no branch: the loop vectorises
+        v = x[i]
+        bad |= np.int64(v < lo) | np.int64(v > hi) | np.int64(v != v)
+    return bad == 0
 
 
 @dataclass
@@ -134,9 +145,8 @@ class Layer:
         if (ctx.policy.ste == "clipped" and ctx.training and not boundary and role in ("preacts", "activations")
                 and not rf.is_float64):
             f = ctx.quant.format_of(rf, self.name, role)
-            if getattr(f, "kind", None) in ("fixed", "float", "pow2"):
-                inside = (x <= f.max) & (x >= f.min)
-                self.saturation_mask = None if inside.all() else inside
+            if getattr(f, "kind", None) in ("fixed", "float", "pow2") and not _all_inside(np.ravel(x), f.min, f.max):
+                self.saturation_mask = (x <= f.max) & (x >= f.min)
         return ctx.quant(x, rf, self.name, role, scale)
 
     def grad_of_output(self, dy: np.ndarray) -> np.ndarray:

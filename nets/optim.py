@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from numba import njit
 
 from emu import BinaryFormat, TernaryFormat
 
@@ -63,6 +64,18 @@ class UpdateCounts:
         return self.zeroed / self.attempted if self.attempted else 0.0
 
 
+@njit(cache=True)
+def _update_counts(d: np.ndarray, new: np.ndarray, w: np.ndarray) -> tuple[int, int]:
+    """(updates d != 0, those of them that left the stored weight unchanged: new == w), in one pass."""
+    attempted = 0
+    zeroed = 0
+    for i in range(d.size):
+        moving = np.int64(d[i] != 0)
+        attempted += moving
+        zeroed += moving & np.int64(new[i] == w[i])
+    return attempted, zeroed
+
+
 @dataclass
 class _Optimizer:
     lr: float | Schedule = 0.1
@@ -95,9 +108,9 @@ class _Optimizer:
             if pname == "W" and isinstance(ctx.quant.format_of(lp.weights, layer.name, "weights"),
                                            (BinaryFormat, TernaryFormat)):
                 new = np.clip(new, -1.0, 1.0)
-            moving = d != 0
-            self.counts.attempted += int(np.count_nonzero(moving))
-            self.counts.zeroed += int(np.count_nonzero(moving & (new == w)))
+            attempted, zeroed = _update_counts(np.ravel(d), np.ravel(new), np.ravel(w))
+            self.counts.attempted += attempted
+            self.counts.zeroed += zeroed
             layer.params[pname] = new
 
 
