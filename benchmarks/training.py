@@ -186,14 +186,14 @@ def main() -> None:
     base32 = {"MLP 64-100-10": numpy_float32_mlp_epoch(flat, args.repeat),
               "LeNet-5 style CNN": numpy_float32_lenet_epoch(img, args.repeat)}
     print(f"digits: {len(flat.train)} training examples, batch 32, median of {args.repeat} epochs")
-    print(f"{'model':<20} {'policy':<38} {'s/epoch':>9} {'x float64':>10} {'x np f32':>9}")
+    print(f"{'model':<20} {'policy':<38} {'ms/epoch':>9} {'x float64':>10} {'x np f32':>9}")
     for mname, (fn, data) in models.items():
-        print(f"{mname:<20} {'plain numpy float32':<38} {base32[mname]:9.3f} {'':>10} {1.0:9.1f}")
+        print(f"{mname:<20} {'plain numpy float32':<38} {1e3 * base32[mname]:9.2f} {'':>10} {1.0:9.2f}")
         t64 = None
         for pname, pol in policies.items():
             t = epoch_time(fn, data, pol, args.repeat)
             t64 = t if t64 is None else t64
-            print(f"{mname:<20} {pname:<38} {t:9.3f} {t / t64:10.1f} {t / base32[mname]:9.1f}")
+            print(f"{mname:<20} {pname:<38} {1e3 * t:9.2f} {t / t64:10.2f} {t / base32[mname]:9.2f}")
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from .stats import QuantStats
 __all__ = ["bits", "decode", "encode", "quantize", "seed_key"]
 
 _KEY0 = np.uint64(0)
+_F64 = np.dtype(np.float64)
 
 _ML_DTYPE_FLOATS = {
     "bfloat16", "float8_e4m3fn", "float8_e5m2", "float8_e4m3fnuz", "float8_e5m2fnuz",
@@ -170,8 +171,8 @@ def _convert(x: object, fmt: Format, rounding: object, overflow: object, seed: o
     stochastic = rnd == Rounding.STOCHASTIC
     key = None
     if cfg.fast is not None and want_val != want_code and flags is None:
-        a = np.asarray(x)
-        if a.dtype == np.float64:  # the common case, without `_as_bits`'s dispatch
+        a = x if type(x) is np.ndarray else np.asarray(x)
+        if a.dtype is _F64:  # the common case, without `_as_bits`'s dispatch
             xf = a.reshape(-1) if a.flags.c_contiguous else np.ascontiguousarray(a).reshape(-1)
         else:
             _, xb, kind = _as_bits(a, func)
@@ -180,9 +181,10 @@ def _convert(x: object, fmt: Format, rounding: object, overflow: object, seed: o
             n = xf.size
             key = seed_key(seed, func) if stochastic else _KEY0
             vals = np.empty(n, np.float64)
-            fast = np.zeros((max(1, -(-n // K.CHUNK)), K.N_FAST_STATS), np.int64)
+            nchunks = max(1, -(-n // K.CHUNK))
+            fast = np.zeros((nchunks, K.N_FAST_STATS), np.int64)
             cfg.fast(xf, vals, key, fast)
-            tot = (fast[0] if fast.shape[0] == 1 else fast.sum(axis=0)).tolist()  # one chunk: no reduction
+            tot = fast.tolist()[0] if nchunks == 1 else fast.sum(axis=0).tolist()  # one chunk: no reduction
             if not tot[2] or cfg.nan_ok:
                 st = QuantStats(n, tot[0], tot[1], tot[2])
                 if want_val:

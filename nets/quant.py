@@ -98,6 +98,9 @@ class DynamicGroup:
         self.seen = self.overflow = self.overflow_if_doubled = 0
 
 
+_PLAIN_TYPES = (emu.FixedFormat, emu.FloatFormat, emu.Pow2Format)
+
+
 class Quantizer:
     """Converts tensors to role formats for one run; keeps its random stream, groups and counts.
 
@@ -127,8 +130,17 @@ class Quantizer:
 
     def __call__(self, x: np.ndarray, rf: RoleFormat, layer: str, role: str, scale: object = None) -> np.ndarray:
         """x converted to the role's format (x itself for float64 roles)."""
-        if rf.is_float64:
+        fmt = rf.fmt
+        if fmt is None:
             return x
+        if type(fmt) in _PLAIN_TYPES:  # the common case: a fixed, float or power-of-two role
+            q, st = emu.quantize(x, fmt, rf.rounding, rf.overflow,
+                                 seed=self.rng if rf.rounding == emu.Rounding.STOCHASTIC else None, return_stats=True)
+            c = self.counts[(layer, role)]
+            c.size += st.size
+            c.overflow += st.overflow
+            c.underflow += st.underflow
+            return q
         fmt = self.format_of(rf, layer, role)
         stochastic = rf.rounding == emu.Rounding.STOCHASTIC or (
             isinstance(fmt, BinaryFormat) and fmt.stochastic) or (

@@ -192,6 +192,35 @@ def test_float_accumulation_equals_native_ieee_arithmetic(act: str, acc: str, dt
     assert np.array_equal(y, want)
 
 
+@pytest.mark.parametrize(("m", "k", "n"), [(40, 30, 3), (5, 30, 40), (9, 64, 9), (256, 256, 256)])
+def test_binary32_kernels_without_counts_equal_numpy_and_count_nothing(m: int, k: int, n: int) -> None:
+    # e4m3 -> fp32 runs binary32 kernels without overflow counts (rows or columns as chains; threads
+    # from 2^24 MACs) and reruns the counting kernel only when an output is not finite
+    rng = np.random.default_rng(m + n)
+    a = emu.quantize(rng.standard_normal((m, k)), "e4m3")
+    w = emu.quantize(rng.standard_normal((k, n)), "e4m3")
+    bias = emu.quantize(rng.standard_normal(n), "fp32")
+    mac = MAC(act="e4m3", weight="e4m3", acc="fp32")
+    y, st = emu.matmul(a, w, mac, bias, return_stats=True)
+    acc = np.broadcast_to(bias.astype(np.float32), (m, n)).copy()
+    for j in range(k):
+        acc = (acc + (a[:, j:j + 1] * w[j:j + 1, :]).astype(np.float32)).astype(np.float32)
+    want = acc.astype(np.float64)
+    assert np.array_equal(y, want)
+    assert (st.product_overflow, st.acc_overflow, st.output_overflow) == (0, 0, 0)
+    assert st.acc_per_channel.shape == (n,) and not st.acc_per_channel.any()
+    # one row whose first products overflow binary32: the counting kernel reruns and counts one
+    # product overflow per output of that row; the other rows are unchanged
+    a[1, 0], w[0] = 3e38, 4.0
+    y2, st = emu.matmul(a, w, MAC(act="fp32", weight="e4m3", acc="fp32"), bias, return_stats=True)
+    acc = np.broadcast_to(bias.astype(np.float32), (m, n)).copy()
+    with np.errstate(over="ignore", invalid="ignore"):
+        for j in range(k):
+            acc = (acc + (a[:, j:j + 1] * w[j:j + 1, :]).astype(np.float32)).astype(np.float32)
+    assert np.array_equal(y2, acc.astype(np.float64), equal_nan=True) and not np.isfinite(y2[1]).any()
+    assert st.product_overflow == n and st.product_per_channel.tolist() == [1] * n
+
+
 def test_fused_differs_from_a_rounded_product_where_it_should() -> None:
     # x = 1 + 2^-10: x^2 = 1 + 2^-9 + 2^-20 needs 21 bits. Starting from the bias -(1 + 2^-9),
     # an FMA adds the exact product (result 2^-20, an fp16 subnormal); a separate
