@@ -471,9 +471,9 @@ def mac_cols_fp32_plain(AT, W, bias, out):
 
 @njit(cache=True)
 def mac_cols_fp32(AT, W, bias, out, pcnt, acnt):
-    """`mac_rows_fp32` for more rows than output columns: the rows of one
-    column form the independent chains instead (AT = A transposed, contiguous
-    (K, M)), so products with few outputs per row vectorise too. Same results."""
+    """`mac_rows_fp32` for few output columns (fewer than rows and than 64):
+    the rows of one column form the independent chains instead (AT = A
+    transposed, contiguous (K, M)), so such products vectorise too. Same results."""
     K, M = AT.shape
     for j in range(W.shape[1]):
         acc = np.full(M, bias[j], AT.dtype)

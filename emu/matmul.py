@@ -372,11 +372,11 @@ def _run_float(a: np.ndarray, w: np.ndarray, bias_v: np.ndarray, mac: MAC) -> tu
     if binary32:
         # binary32 arithmetic without counts first; only a result that is not finite can hide an overflow
         w32, b32 = np.ascontiguousarray(w, np.float32), bias_v.astype(np.float32)
-        if M > N:  # fewer outputs per row than rows: the chains run down the columns (longer vectors)
+        parallel = M * a.shape[1] * N >= 1 << 24  # a thread launch costs about 0.1 ms, 1.5M binary32 MACs
+        if M > N and N < 64 and not parallel:  # few outputs per row: the chains run down the columns instead
             a32, plain, counting = np.ascontiguousarray(a.T, np.float32), MK.mac_cols_fp32_plain, MK.mac_cols_fp32
         else:
             a32 = np.ascontiguousarray(a, np.float32)
-            parallel = M * a.shape[1] * N >= 1 << 24  # a thread launch costs about 0.1 ms, 1.5M binary32 MACs
             plain = MK.mac_rows_fp32_plain if parallel else MK.mac_rows_fp32_plain_serial
             counting = MK.mac_rows_fp32 if parallel else MK.mac_rows_fp32_serial
         if not plain(a32, w32, b32, out):

@@ -192,7 +192,7 @@ def test_float_accumulation_equals_native_ieee_arithmetic(act: str, acc: str, dt
     assert np.array_equal(y, want)
 
 
-@pytest.mark.parametrize(("m", "k", "n"), [(40, 30, 3), (5, 30, 40), (9, 64, 9), (256, 256, 256)])
+@pytest.mark.parametrize(("m", "k", "n"), [(40, 30, 3), (70, 20, 40), (5, 30, 40), (9, 64, 9), (256, 256, 256)])
 def test_binary32_kernels_without_counts_equal_numpy_and_count_nothing(m: int, k: int, n: int) -> None:
     # e4m3 -> fp32 runs binary32 kernels without overflow counts (rows or columns as chains; threads
     # from 2^24 MACs) and reruns the counting kernel only when an output is not finite
