@@ -136,10 +136,7 @@ class Quantizer:
         if type(fmt) in _PLAIN_TYPES:  # the common case: a fixed, float or power-of-two role
             q, st = emu.quantize(x, fmt, rf.rounding, rf.overflow,
                                  seed=self.rng if rf.rounding == emu.Rounding.STOCHASTIC else None, return_stats=True)
-            c = self.counts[(layer, role)]
-            c.size += st.size
-            c.overflow += st.overflow
-            c.underflow += st.underflow
+            self.counts[(layer, role)].add(st)
             return q
         fmt = self.format_of(rf, layer, role)
         stochastic = rf.rounding == emu.Rounding.STOCHASTIC or (

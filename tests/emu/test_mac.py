@@ -170,8 +170,11 @@ def test_accumulator_overflow_error_names_the_first_output() -> None:
 # --- float accumulators ---------------------------------------------------------------------------
 
 
-def _numpy_sequential(a: np.ndarray, w: np.ndarray, dtype: type, fused: bool = False) -> np.ndarray:
+def _numpy_sequential(a: np.ndarray, w: np.ndarray, dtype: type, fused: bool = False,
+                      bias: np.ndarray | None = None) -> np.ndarray:
     acc = np.zeros((a.shape[0], w.shape[1]), dtype)
+    if bias is not None:
+        acc += bias.astype(dtype)
     for k in range(a.shape[1]):
         p = a[:, k:k + 1] * w[k:k + 1, :]  # exact in float64
         acc = (acc.astype(np.float64) + p).astype(dtype) if fused else (acc + p.astype(dtype)).astype(dtype)
@@ -202,22 +205,16 @@ def test_binary32_kernels_without_counts_equal_numpy_and_count_nothing(m: int, k
     bias = emu.quantize(rng.standard_normal(n), "fp32")
     mac = MAC(act="e4m3", weight="e4m3", acc="fp32")
     y, st = emu.matmul(a, w, mac, bias, return_stats=True)
-    acc = np.broadcast_to(bias.astype(np.float32), (m, n)).copy()
-    for j in range(k):
-        acc = (acc + (a[:, j:j + 1] * w[j:j + 1, :]).astype(np.float32)).astype(np.float32)
-    want = acc.astype(np.float64)
-    assert np.array_equal(y, want)
+    assert np.array_equal(y, _numpy_sequential(a, w, np.float32, bias=bias))
     assert (st.product_overflow, st.acc_overflow, st.output_overflow) == (0, 0, 0)
     assert st.acc_per_channel.shape == (n,) and not st.acc_per_channel.any()
     # one row whose first products overflow binary32: the counting kernel reruns and counts one
     # product overflow per output of that row; the other rows are unchanged
     a[1, 0], w[0] = 3e38, 4.0
     y2, st = emu.matmul(a, w, MAC(act="fp32", weight="e4m3", acc="fp32"), bias, return_stats=True)
-    acc = np.broadcast_to(bias.astype(np.float32), (m, n)).copy()
     with np.errstate(over="ignore", invalid="ignore"):
-        for j in range(k):
-            acc = (acc + (a[:, j:j + 1] * w[j:j + 1, :]).astype(np.float32)).astype(np.float32)
-    assert np.array_equal(y2, acc.astype(np.float64), equal_nan=True) and not np.isfinite(y2[1]).any()
+        want = _numpy_sequential(a, w, np.float32, bias=bias)
+    assert np.array_equal(y2, want, equal_nan=True) and not np.isfinite(y2[1]).any()
     assert st.product_overflow == n and st.product_per_channel.tolist() == [1] * n
 
 
