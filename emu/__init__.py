@@ -51,7 +51,7 @@ from .blockscaled import (
     requantize,
 )
 from .bounds import forward_error_bound, unit_roundoff
-from .convert import bits, decode, encode, quantize
+from .convert import Converter, bits, decode, encode, quantize
 from .formats import BinaryFormat, FixedFormat, FloatFormat, Format, Pow2Format, TernaryFormat
 from .mac import MAC, MAC_PRESETS, Order, mac_preset
 from .matmul import MACStats, conv2d, dot, matmul
@@ -81,6 +81,7 @@ __all__ = [
     "BinaryFormat",
     "BlockMACStats",
     "BlockStats",
+    "Converter",
     "ErrorSummary",
     "FixedFormat",
     "FloatFormat",

@@ -628,10 +628,11 @@ def fixed_fast(x, out, fl, qmin, qmax, mode, stats, codes=False):
 
 
 @njit(cache=True)
-def fixed_fast_serial(x, out, fl, qmin, qmax, mode, stats, codes=False):
-    """`fixed_fast` without threads (a parallel launch costs more than a small input)."""
-    for c in range(stats.shape[0]):
-        _fixed_fast_chunk(c, x, out, fl, codes, qmin, qmax, mode, stats)
+def fixed_fast_serial(x, out, fl, qmin, qmax, mode, codes=False):
+    """`fixed_fast` without threads on at most `CHUNK` elements (a parallel launch costs more than a
+    small input); returns the (overflow, underflow, nan) counts."""
+    return _fixed_det_block(x, out, np.ldexp(1.0, fl), 1.0 if codes else np.ldexp(1.0, -fl), np.float64(qmin),
+                            np.float64(qmax), mode)
 
 
 @njit(cache=True)
@@ -724,16 +725,19 @@ def fixed_sr_fast(x, xb, out, fl, wl, signed, qmin, qmax, key, rbits, stats):
 
 
 @njit(cache=True)
-def fixed_sr_fast_serial(x, xb, out, fl, wl, signed, qmin, qmax, key, rbits, stats):
-    """`fixed_sr_fast` without threads."""
-    for c in range(stats.shape[0]):
-        _fixed_sr_chunk(c, x, xb, out, fl, wl, signed, qmin, qmax, key, rbits, stats)
+def fixed_sr_fast_serial(x, xb, out, fl, wl, signed, qmin, qmax, key, rbits):
+    """`fixed_sr_fast` without threads on at most `CHUNK` elements; returns the (overflow, underflow,
+    nan) counts."""
+    stats = np.zeros((1, N_FAST_STATS), np.int64)
+    _fixed_sr_chunk(0, x, xb, out, fl, wl, signed, qmin, qmax, key, rbits, stats)
+    return stats[0, 0], stats[0, 1], stats[0, 2]
 
 
 _SIGN = U64(1 << 63)
 _ABS = U64((1 << 63) - 1)
 _EXP_ALL = U64(0x7FF0000000000000)
 _QNAN = U64(0x7FF8000000000000)
+_TWO52 = 4503599627370496.0
 
 
 @njit(cache=True)
@@ -760,7 +764,9 @@ def fround(x, prm):
 
     ``prm`` comes from `float_params`. Normal results: the mode's increment is
     added to the bits and the dropped bits cleared; results below 2^emin: the
-    magnitude in units of 2^(emin - M) is rounded by its exact fraction. NaN
+    magnitude in units of 2^(emin - M) is rounded to an integer by the
+hardware's nearest-even addition of 2^52, and the mode moves that integer by
+one where the exact remainder asks for it. NaN
     stays NaN; inf stays inf where the format keeps it.
     """
     (shift, low, min_normal, up_scale, down_scale, inc_pos, inc_neg, even_pos, even_neg, mm_pos, mm_neg,
@@ -772,13 +778,13 @@ def fround(x, prm):
     mm = mm_neg if neg else mm_pos
     inc = (inc_neg if neg else inc_pos) + ((((a >> shift) & _ONE) ^ parity_flip) & (even_neg if neg else even_pos))
     r = (a + inc) & ~low
-    av = np.abs(x) * up_scale
-    f = np.floor(av)
-    d = av - f
-    odd = (f - 2.0 * np.floor(f * 0.5)) != 0.0
-    up = (((mm == 1) & (d > 0.0)) | ((mm == 2) & (d >= 0.5)) | ((mm == 3) & (d > 0.5))
-          | ((mm == 4) & ((d > 0.5) | ((d == 0.5) & odd))))
-    rs = np.float64((f + 1.0 if up else f) * down_scale).view(np.uint64)
+    av = np.abs(x) * up_scale  # below 2^M where it is used
+    n = (av + _TWO52) - _TWO52  # av rounded to an integer, nearest even (the hardware's mode; no fastmath)
+    if mm_pos != 4 or mm_neg != 4:  # the same for every element: the compiler splits the loop on it
+        d = av - n  # exact, in [-1/2, 1/2]
+        n += (np.int64(((mm == 1) & (d > 0.0)) | ((mm == 2) & (d == 0.5)))
+              - np.int64(((mm == 0) & (d < 0.0)) | ((mm == 3) & (d == -0.5))))
+    rs = np.float64(n * down_scale).view(np.uint64)
     rs = rs if subnormals else _ZERO
     r = rs if a < min_normal else r
     special = a >= _EXP_ALL
@@ -847,22 +853,60 @@ def _float_fast_chunk(c, x, out, prm, nan_value, stats):
     stats[c, 2] = d
 
 
+@functools.lru_cache(maxsize=256)
+def float_params_packed(fmt, mode: int, ovf: int) -> np.ndarray:
+    """`float_params` packed into one read-only uint64 array (a float by its bits): numba types an
+    array argument in a fraction of the time an 18-tuple takes, and conversions are called often."""
+    out = np.array([np.float64(v).view(U64) if isinstance(v, float) else int(v)
+                    for v in float_params(fmt, mode, ovf)], U64)
+    out.flags.writeable = False
+    return out
+
+
+@njit(cache=True)
+def _unpack(p):
+    """The `float_params` tuple from `float_params_packed`."""
+    f = p.view(np.float64)
+    return (p[0], p[1], p[2], f[3], f[4], p[5], p[6], p[7], p[8], np.int64(p[9]), np.int64(p[10]), p[11], p[12],
+            p[13], p[14] != _ZERO, p[15] != _ZERO, p[16] != _ZERO, p[17])
+
+
 @njit(parallel=True, cache=True)
-def float_fast(x, out, prm, nan_value, stats):
+def float_fast(x, out, packed, nan_value, stats):
     """Float-format values for a deterministic mode, on float64 input (`fround` per element).
 
-    ``prm`` comes from `float_params` (needs 52 - M >= 1 and the format's
-    normals among float64's normals); NaN inputs give ``nan_value``.
+    ``packed`` comes from `float_params_packed` (needs 52 - M >= 1 and the
+    format's normals among float64's normals); NaN inputs give ``nan_value``.
     """
+    prm = _unpack(packed)
     for c in prange(stats.shape[0]):
         _float_fast_chunk(c, x, out, prm, nan_value, stats)
 
 
 @njit(cache=True)
-def float_fast_serial(x, out, prm, nan_value, stats):
-    """`float_fast` without threads."""
-    for c in range(stats.shape[0]):
-        _float_fast_chunk(c, x, out, prm, nan_value, stats)
+def float_fast_serial(x, out, packed, nan_value):
+    """`float_fast` without threads on at most `CHUNK` elements; returns the (overflow, underflow, nan)
+    counts."""
+    return _float_det_block(x, out, _unpack(packed), nan_value)
+
+
+@njit(cache=True)
+def float_fast_2d(x, out, packed, nan_value):
+    """`float_fast` from a 2-D float64 array of any layout into ``out`` of the
+    same shape (float64, or float32 when the caller knows the format's values
+    are binary32 values); returns (overflow, nan) counts."""
+    prm = _unpack(packed)
+    n_ovf = 0
+    n_nan = 0
+    for i in range(x.shape[0]):
+        for j in range(x.shape[1]):
+            xi = x[i, j]
+            v, over = fround(xi, prm)
+            isnan = xi != xi
+            out[i, j] = nan_value if isnan else v
+            n_ovf += over
+            n_nan += isnan
+    return n_ovf, n_nan
 
 
 @njit(cache=True)

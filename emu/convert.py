@@ -21,7 +21,7 @@ from .modes import Overflow, Rounding, parse_overflow, parse_rounding
 from .registry import get_format
 from .stats import QuantStats
 
-__all__ = ["bits", "decode", "encode", "quantize", "seed_key"]
+__all__ = ["Converter", "bits", "decode", "encode", "quantize", "seed_key"]
 
 _KEY0 = np.uint64(0)
 _F64 = np.dtype(np.float64)
@@ -102,7 +102,7 @@ class _Settings(NamedTuple):
     random_bits: int
     nan_zero: bool
     nan_ok: bool  # a NaN input is no error: the format has NaN, or nan=0
-    fast: Callable[[np.ndarray, np.ndarray, np.uint64, np.ndarray], None] | None
+    fast: Callable[[np.ndarray, np.ndarray, np.uint64], tuple[int, int, int]] | None
 
 
 def _settings(fmt: Format, rounding: object, overflow: object, random_bits: object, nan: object,
@@ -172,24 +172,17 @@ def _convert(x: object, fmt: Format, rounding: object, overflow: object, seed: o
     key = None
     if cfg.fast is not None and want_val != want_code and flags is None:
         a = x if type(x) is np.ndarray else np.asarray(x)
-        if a.dtype is _F64:  # the common case, without `_as_bits`'s dispatch
-            xf = a.reshape(-1) if a.flags.c_contiguous else np.ascontiguousarray(a).reshape(-1)
-        else:
+        if a.dtype is not _F64:
             _, xb, kind = _as_bits(a, func)
-            xf = xb.view(np.float64) if kind == 0 else None
-        if xf is not None:
-            n = xf.size
+            a = xb.view(np.float64).reshape(a.shape) if kind == 0 else None
+        if a is not None:
             key = seed_key(seed, func) if stochastic else _KEY0
-            vals = np.empty(n, np.float64)
-            nchunks = max(1, -(-n // K.CHUNK))
-            fast = np.zeros((nchunks, K.N_FAST_STATS), np.int64)
-            cfg.fast(xf, vals, key, fast)
-            tot = fast.tolist()[0] if nchunks == 1 else fast.sum(axis=0).tolist()  # one chunk: no reduction
-            if not tot[2] or cfg.nan_ok:
-                st = QuantStats(n, tot[0], tot[1], tot[2])
+            done = _run_fast(cfg, a, key)
+            if done is not None:
+                vals, st = done
                 if want_val:
-                    return vals.reshape(a.shape), None, st
-                return None, _codes_of_values(vals, fmt).reshape(a.shape), st
+                    return vals, None, st
+                return None, _codes_of_values(vals.reshape(-1), fmt).reshape(vals.shape), st
             # an error to report: the general kernel below finds the first offending index
     if flags is None:
         flags = np.zeros(0, np.uint8)
@@ -243,30 +236,55 @@ def _convert(x: object, fmt: Format, rounding: object, overflow: object, seed: o
             codes.astype(_code_dtype(fmt.bits)).reshape(shape) if want_code else None, st)
 
 
+def _run_fast(cfg: _Settings, a: np.ndarray, key: np.uint64) -> tuple[np.ndarray, QuantStats] | None:
+    """(values, stats) of a float64 array by the settings' fast kernel; None when x holds a NaN the
+    settings do not accept (the general kernel then finds it and raises)."""
+    xf = a.reshape(-1) if a.flags.c_contiguous else np.ascontiguousarray(a).reshape(-1)
+    vals = np.empty(xf.size, np.float64)
+    n_ovf, n_unf, n_nan = cfg.fast(xf, vals, key)  # type: ignore[misc]
+    if n_nan and not cfg.nan_ok:
+        return None
+    return vals.reshape(a.shape), QuantStats(xf.size, n_ovf, n_unf, n_nan)
+
+
+def _parallel(kernel: Callable[..., None], x: np.ndarray, *args: Any) -> tuple[int, int, int]:
+    """Run a parallel fast kernel over `K.CHUNK`-element chunks of x; the summed (overflow, underflow,
+    nan) counts."""
+    stats = np.zeros((-(-x.size // K.CHUNK), K.N_FAST_STATS), np.int64)
+    kernel(x, *args, stats)
+    ovf, unf, nan = stats.sum(axis=0).tolist()
+    return ovf, unf, nan
+
+
 def _fast_kernel(fmt: Format, rnd: Rounding, ovf: Overflow, rbits: int
-                 ) -> Callable[[np.ndarray, np.ndarray, np.uint64, np.ndarray], None] | None:
-    """``run(x, vals, key, stats)``: the values-only fast kernel of a conversion
-    (float64 x, any overflow mode but error), or None when none covers the case."""
+                 ) -> Callable[[np.ndarray, np.ndarray, np.uint64], tuple[int, int, int]] | None:
+    """``run(x, vals, key) -> (overflow, underflow, nan)``: the values-only fast kernel of a conversion
+    (float64 x, any overflow mode but error), or None when none covers the case. Inputs of one chunk
+    run without threads."""
     if isinstance(fmt, FixedFormat) and fmt.frac_bits >= 0 and fmt.bits <= 53 and ovf == Overflow.SATURATE:
         fl, wl, signed, qmin, qmax = fmt.frac_bits, fmt.bits, fmt.signed, fmt.qmin, fmt.qmax
         if rnd == Rounding.STOCHASTIC:
-            def run(x: np.ndarray, vals: np.ndarray, key: np.uint64, stats: np.ndarray) -> None:
-                kernel = K.fixed_sr_fast if x.size > K.CHUNK else K.fixed_sr_fast_serial
-                kernel(x, x.view(np.uint64), vals, fl, wl, signed, qmin, qmax, key, rbits, stats)
+            def run(x: np.ndarray, vals: np.ndarray, key: np.uint64) -> tuple[int, int, int]:
+                xb = x.view(np.uint64)
+                if x.size <= K.CHUNK:
+                    return K.fixed_sr_fast_serial(x, xb, vals, fl, wl, signed, qmin, qmax, key, rbits)
+                return _parallel(K.fixed_sr_fast, x, xb, vals, fl, wl, signed, qmin, qmax, key, rbits)
         else:
             mode = int(rnd)
 
-            def run(x: np.ndarray, vals: np.ndarray, key: np.uint64, stats: np.ndarray) -> None:
-                kernel = K.fixed_fast if x.size > K.CHUNK else K.fixed_fast_serial
-                kernel(x, vals, fl, qmin, qmax, mode, stats)
+            def run(x: np.ndarray, vals: np.ndarray, key: np.uint64) -> tuple[int, int, int]:
+                if x.size <= K.CHUNK:
+                    return K.fixed_fast_serial(x, vals, fl, qmin, qmax, mode)
+                return _parallel(K.fixed_fast, x, vals, fl, qmin, qmax, mode)
         return run
     if (isinstance(fmt, FloatFormat) and rnd != Rounding.STOCHASTIC and fmt.man_bits <= 51
             and fmt.emin >= -1022 and fmt.man_bits - fmt.emin <= 1023):  # 2^(M - emin) is a float64
-        prm, nan_value = K.float_params(fmt, int(rnd), int(ovf)), np.nan if fmt.has_nan else 0.0
+        packed, nan_value = K.float_params_packed(fmt, int(rnd), int(ovf)), np.nan if fmt.has_nan else 0.0
 
-        def run(x: np.ndarray, vals: np.ndarray, key: np.uint64, stats: np.ndarray) -> None:
-            kernel = K.float_fast if x.size > K.CHUNK else K.float_fast_serial
-            kernel(x, vals, prm, nan_value, stats)
+        def run(x: np.ndarray, vals: np.ndarray, key: np.uint64) -> tuple[int, int, int]:
+            if x.size <= K.CHUNK:
+                return K.float_fast_serial(x, vals, packed, nan_value)
+            return _parallel(K.float_fast, x, vals, packed, nan_value)
         return run
     return None
 
@@ -496,6 +514,48 @@ def quantize(x: object, fmt: str | Format, rounding: str | Rounding = "nearest_e
             raise ValueError(f"quantize: scale= applies to scaled binary/ternary formats, not {f}")
         vals, _, st = _convert(x, f, rounding, overflow, seed, random_bits, nan, True, False, "quantize")
     return (vals, st) if return_stats else vals
+
+
+class Converter:
+    """`quantize` prepared once for repeated calls: the format and modes are
+    checked and the kernel chosen at construction, so a call on a float64
+    array costs little more than the kernel (a training step converts the same
+    few tensor roles thousands of times). The results and stats are exactly
+    `quantize`'s, and so are the errors a call raises (NaN into a format
+    without NaN, ``overflow="error"``).
+
+    >>> to_e4m3 = Converter("e4m3")
+    >>> to_e4m3(np.array([0.3, 500.0]))
+    array([3.125e-01, 4.480e+02])
+    >>> to_e4m3(np.array([0.3, 500.0]), return_stats=True)[1].overflow
+    1
+    """
+
+    __slots__ = ("fmt", "rounding", "overflow", "random_bits", "nan", "_cfg")
+
+    def __init__(self, fmt: str | Format, rounding: str | Rounding = "nearest_even",
+                 overflow: str | Overflow | None = None, *, random_bits: int | None = None,
+                 nan: object = None) -> None:
+        self.fmt = get_format(fmt)
+        quantize(np.zeros(0), self.fmt, rounding, overflow, random_bits=random_bits, nan=nan)  # check, raise
+        self.rounding, self.overflow, self.random_bits, self.nan = rounding, overflow, random_bits, nan
+        self._cfg = None
+        if not isinstance(self.fmt, (BinaryFormat, TernaryFormat)):
+            cfg = _settings(self.fmt, rounding, overflow, random_bits, nan, "quantize")
+            self._cfg = cfg if cfg.fast is not None else None
+
+    def __call__(self, x: object, *, seed: object = None, scale: Any = None, return_stats: bool = False) -> Any:
+        """`quantize` (x, seed, scale, return_stats as there) with this converter's format and modes."""
+        cfg = self._cfg
+        if cfg is not None and type(x) is np.ndarray and x.dtype is _F64:
+            done = _run_fast(cfg, x, seed_key(seed, "quantize") if cfg.rounding == Rounding.STOCHASTIC else _KEY0)
+            if done is not None:
+                return done if return_stats else done[0]
+        return quantize(x, self.fmt, self.rounding, self.overflow, seed=seed, random_bits=self.random_bits,
+                        nan=self.nan, scale=scale, return_stats=return_stats)
+
+    def __repr__(self) -> str:
+        return f"Converter({self.fmt}, {self.rounding!s}, {self.overflow!s})"
 
 
 def encode(x: object, fmt: str | Format, rounding: str | Rounding = "nearest_even",

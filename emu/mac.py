@@ -13,7 +13,7 @@ Imports `emu.formats`, `emu.modes` and `emu.registry`.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from .formats import BinaryFormat, FixedFormat, FloatFormat, Format, Pow2Format, TernaryFormat
@@ -184,6 +184,18 @@ class MAC:
         elif self.product_overflow is not None:
             raise ValueError("MAC: product_overflow given without a product format")
         self._check_combination()
+
+    def __hash__(self) -> int:
+        """The fields' hash, memoised: datapaths key the plans a product looks up on every call."""
+        h = self.__dict__.get("_hash")
+        if h is None:
+            h = hash(tuple(getattr(self, f.name) for f in fields(self)))
+            object.__setattr__(self, "_hash", h)
+        return h  # type: ignore[no-any-return]
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The fields without the memoised hash (string hashes differ between processes)."""
+        return {k: v for k, v in self.__dict__.items() if k != "_hash"}
 
     # -- derived ---------------------------------------------------------------------------------
 

@@ -20,13 +20,13 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from . import _kernels
 from . import _mac_kernels as MK
-from .convert import _codes_of_values, _convert, _data_scale, _signs, quantize
+from .convert import _codes_of_values, _convert, _data_scale, _settings, _signs, quantize
 from .formats import BinaryFormat, FixedFormat, FloatFormat, Format, Pow2Format, TernaryFormat
 from .mac import MAC, mac_preset
 from .modes import Overflow, Rounding
@@ -34,9 +34,8 @@ from .modes import Overflow, Rounding
 __all__ = ["MACStats", "conv2d", "dot", "matmul"]
 
 
-@dataclass(frozen=True)
-class MACStats:
-    """Overflow accounting of one `matmul`/`conv2d`/`dot` call.
+class MACStats(NamedTuple):
+    """Overflow accounting of one `matmul`/`conv2d`/`dot` call (an immutable named tuple).
 
     Attributes:
         input_overflow: operand values that overflowed their formats on conversion.
@@ -89,11 +88,15 @@ def _operand(x: np.ndarray, f: Format, mac: MAC, role: str, as_int: bool, f32: b
             and mac.input_rounding != Rounding.STOCHASTIC):  # one pass from reals to float32 codes
         xf = np.ascontiguousarray(x, np.float64).reshape(-1)
         codes = np.empty(xf.size, np.float32)
-        stats = np.zeros((max(1, -(-xf.size // _kernels.CHUNK)), 3), np.int64)
-        kernel = _kernels.fixed_fast if xf.size > _kernels.CHUNK else _kernels.fixed_fast_serial
-        kernel(xf, codes, f.frac_bits, f.qmin, f.qmax, int(mac.input_rounding), stats, True)
-        if not stats[:, 2].any():  # NaN: the general path below raises the conversion's error
-            return codes.reshape(x.shape), None, int(stats[:, 0].sum())
+        args = (xf, codes, f.frac_bits, f.qmin, f.qmax, int(mac.input_rounding))
+        if xf.size <= _kernels.CHUNK:
+            ovf, _, nan = _kernels.fixed_fast_serial(*args, True)
+        else:
+            stats = np.zeros((-(-xf.size // _kernels.CHUNK), _kernels.N_FAST_STATS), np.int64)
+            _kernels.fixed_fast(*args, stats, True)
+            ovf, _, nan = stats.sum(axis=0).tolist()
+        if not nan:  # NaN: the general path below raises the conversion's error
+            return codes.reshape(x.shape), None, ovf
     if isinstance(f, (BinaryFormat, TernaryFormat)):
         if isinstance(f, TernaryFormat) and f.method == "ttq":
             raise ValueError(f"{func}: TTQ has separate positive and negative scales; quantize the weights"
@@ -364,32 +367,132 @@ def _float_plan(mac: MAC) -> tuple[bool, Any, tuple, Any, tuple]:
     return False, term, tprm, add, aprm
 
 
+def _fp32_layout(M: int, K: int, N: int) -> tuple[bool, bool]:
+    """(chains down the columns, threads) of a binary32 product: few outputs per row run the chains down the
+    columns instead (below 64 columns the column kernel is 2x to 3x faster); a thread launch costs about
+    0.1 ms, as much as 1.5M binary32 MACs."""
+    parallel = M * K * N >= 1 << 24
+    return M > N and N < 64 and not parallel, parallel
+
+
+def _run_fp32(a32: np.ndarray, w32: np.ndarray, b32: np.ndarray, cols: bool, parallel: bool,
+              out: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The binary32 datapath into ``out`` (M, N) on float32 operands (``a32`` transposed, (K, M), when
+    ``cols``); (product, accumulator) overflow counts, None when nothing overflowed. It runs without counts
+    first: an inf or NaN, once in a chain, stays in it, so finite outputs prove that nothing overflowed, and
+    only otherwise does the counting kernel run again."""
+    if cols:
+        plain, counting = MK.mac_cols_fp32_plain, MK.mac_cols_fp32
+    else:
+        plain = MK.mac_rows_fp32_plain if parallel else MK.mac_rows_fp32_plain_serial
+        counting = MK.mac_rows_fp32 if parallel else MK.mac_rows_fp32_serial
+    if not plain(a32, w32, b32, out):
+        return None, None
+    pcnt, acnt = np.zeros(out.shape, np.int32), np.zeros(out.shape, np.int32)
+    counting(a32, w32, b32, out, pcnt, acnt)
+    return pcnt, acnt
+
+
 def _run_float(a: np.ndarray, w: np.ndarray, bias_v: np.ndarray, mac: MAC) -> tuple[np.ndarray, ...]:
-    M, _ = a.shape
+    M, K = a.shape
     N = w.shape[1]
     binary32, term, tprm, add, aprm = _float_plan(mac)
     out = np.empty((M, N), np.float64)
     if binary32:
-        # binary32 arithmetic without counts first; only a result that is not finite can hide an overflow
-        w32, b32 = np.ascontiguousarray(w, np.float32), bias_v.astype(np.float32)
-        parallel = M * a.shape[1] * N >= 1 << 24  # a thread launch costs about 0.1 ms, 1.5M binary32 MACs
-        if M > N and N < 64 and not parallel:  # few outputs per row: the chains run down the columns instead
-            a32, plain, counting = np.ascontiguousarray(a.T, np.float32), MK.mac_cols_fp32_plain, MK.mac_cols_fp32
-        else:
-            a32 = np.ascontiguousarray(a, np.float32)
-            plain = MK.mac_rows_fp32_plain if parallel else MK.mac_rows_fp32_plain_serial
-            counting = MK.mac_rows_fp32 if parallel else MK.mac_rows_fp32_serial
-        if not plain(a32, w32, b32, out):
-            return out, None, None
-        pcnt, acnt = np.zeros((M, N), np.int32), np.zeros((M, N), np.int32)
-        counting(a32, w32, b32, out, pcnt, acnt)
+        cols, parallel = _fp32_layout(M, K, N)
+        a32 = np.ascontiguousarray(a.T if cols else a, np.float32)
+        pcnt, acnt = _run_fp32(a32, np.ascontiguousarray(w, np.float32), bias_v.astype(np.float32), cols, parallel,
+                               out)
         return out, pcnt, acnt
     pcnt = np.zeros((M, N), np.int32)
     acnt = np.zeros((M, N), np.int32)
-    _rows_kernel(M, a.shape[1], N)(np.ascontiguousarray(a), np.ascontiguousarray(w), bias_v, out, pcnt, acnt,
-                MK.tag(MK.TERM_CODES[term.__name__]), tprm, MK.tag(MK.ADD_CODES[add.__name__]), aprm,
-                MK.ORDER_CODES[mac.order.kind], mac.order.n)
+    _rows_kernel(M, K, N)(np.ascontiguousarray(a), np.ascontiguousarray(w), bias_v, out, pcnt, acnt,
+                          MK.tag(MK.TERM_CODES[term.__name__]), tprm, MK.tag(MK.ADD_CODES[add.__name__]), aprm,
+                          MK.ORDER_CODES[mac.order.kind], mac.order.n)
     return out, pcnt, acnt
+
+
+@functools.lru_cache(maxsize=256)
+def _f32_rounder(f: Format, rounding: Rounding, overflow: Overflow) -> tuple | None:
+    """(`fround` parameters, NaN value) that round reals to ``f`` straight into binary32, or None when
+    the fast kernel does not cover the conversion (stochastic rounding, overflow error, values beyond
+    binary32)."""
+    if (not isinstance(f, FloatFormat) or not _in_fp32(f) or rounding == Rounding.STOCHASTIC
+            or overflow == Overflow.ERROR):
+        return None
+    _settings(f, rounding, overflow, None, None, "matmul")  # the general conversion's checks
+    return _kernels.float_params_packed(f, int(rounding), int(overflow)), np.nan if f.has_nan else 0.0
+
+
+def _operand32(x: np.ndarray, f: Format, rounding: Rounding, overflow: Overflow,
+               transpose: bool = False) -> tuple[np.ndarray, int] | None:
+    """The 2-D float64 array x (or x.T with ``transpose``) rounded to ``f`` into a C-ordered float32
+    array, and the count of values that overflowed: the same values and count as `quantize`. None when
+    the fast kernel does not cover the case or x holds a NaN that ``f`` has no code for (the general
+    conversion then runs, and raises)."""
+    r = _f32_rounder(f, rounding, overflow)
+    if r is None or x.dtype != np.float64:
+        return None
+    flip = not x.flags.c_contiguous and x.T.flags.c_contiguous  # convert in memory order (the loop vectorises)
+    src = np.ascontiguousarray(x.T if flip else x)
+    out = np.empty(src.shape, np.float32)
+    ovf, nan = _kernels.float_fast_2d(src, out, *r)
+    if nan and not f.has_nan:
+        return None
+    return (np.ascontiguousarray(out.T) if flip != transpose else out), ovf
+
+
+@functools.lru_cache(maxsize=256)
+def _fp32_inputs(mac: MAC) -> tuple | None:
+    """(packed parameters, NaN value) of the act, weight and bias conversions of a binary32 datapath,
+    straight into binary32; None when one is not covered (`_f32_rounder`)."""
+    rs = (_f32_rounder(mac.act, mac.input_rounding, mac.input_overflow),
+          _f32_rounder(mac.weight, mac.input_rounding, mac.input_overflow),
+          _f32_rounder(mac.acc, mac.input_rounding, mac.acc_overflow))
+    return None if None in rs else (*rs[0], *rs[1], *rs[2])  # type: ignore[misc]
+
+
+def _c_ordered(x: np.ndarray) -> tuple[np.ndarray, bool]:
+    """(x, False) for a C-ordered x; (x.T, True) when x.T is (a transposed view); else (a C copy, False)."""
+    if x.flags.c_contiguous:
+        return x, False
+    if x.T.flags.c_contiguous:
+        return x.T, True
+    return np.ascontiguousarray(x), False
+
+
+def _matmul_fp32(a: np.ndarray, w: np.ndarray, mac: MAC, bias: Any) -> tuple[np.ndarray, ...] | None:
+    """(outputs, product counts, accumulator counts, input overflow) of a binary32 datapath whose operand
+    formats are float formats, every conversion straight into binary32; None when a conversion is not
+    covered (`_f32_rounder`) or meets a NaN its format has no code for (the general path then raises).
+
+    A product too small to repay threads runs in one kernel call, conversions included
+    (`mac_fp32_from_reals`); with threads, or when an output is not finite (its overflows are to be
+    counted), the conversions and the product run as separate kernels."""
+    conv = _fp32_inputs(mac)
+    if conv is None or a.dtype != np.float64 or w.dtype != np.float64:
+        return None
+    M, K = a.shape
+    N = w.shape[1]
+    cols, parallel = _fp32_layout(M, K, N)
+    b = np.zeros(N) if bias is None else np.asarray(bias, np.float64)
+    if b.shape != (N,):
+        b = np.ascontiguousarray(np.broadcast_to(b, (N,)))
+    out = np.empty((M, N), np.float64)
+    if not parallel:
+        (a_s, a_t), (w_s, w_t) = _c_ordered(a), _c_ordered(w)
+        ovf, nan_a, nan_w, nan_b, bad = MK.mac_fp32_from_reals(a_s, a_t, w_s, w_t, b, *conv, cols, out)
+        if (nan_a and not mac.act.has_nan) or (nan_w and not mac.weight.has_nan) or (nan_b and not mac.acc.has_nan):
+            return None
+        if not bad:
+            return out, None, None, ovf
+    ra = _operand32(a, mac.act, mac.input_rounding, mac.input_overflow, transpose=cols)
+    rw = _operand32(w, mac.weight, mac.input_rounding, mac.input_overflow)
+    rb = _operand32(b.reshape(1, N), mac.acc, mac.input_rounding, mac.acc_overflow)
+    if ra is None or rw is None or rb is None:
+        return None
+    pcnt, acnt = _run_fp32(ra[0], rw[0], rb[0].reshape(N), cols, parallel, out)
+    return out, pcnt, acnt, ra[1] + rw[1]
 
 
 @dataclass
@@ -433,41 +536,46 @@ def _matmul2d(a: np.ndarray, w: np.ndarray, mac: MAC, bias: Any, force_sequentia
     M, K = a.shape
     N = w.shape[1]
     as_int = not mac.float_acc
-    # float32 codes when the formats alone keep every partial sum of |codes| below 2^24
-    f32 = as_int and not force_sequential and K * _max_code(mac.act) * _max_code(mac.weight) < 1 << 24
-    qa, sa, ia = _operand(a, mac.act, mac, "act", as_int, f32)
-    qw, sw, iw = _operand(w, mac.weight, mac, "weight", as_int, f32)
-    b = np.zeros(N) if bias is None else np.broadcast_to(np.asarray(bias, np.float64), (N,))
-    if as_int:
-        plan = _int_plan(mac, K)
-        grid = FixedFormat(max(1, 62 - plan.fl_acc), plan.fl_acc) if mac.exact_acc else mac.acc
-        bias_q = (quantize(b, grid, mac.input_rounding, "saturate") * 2.0**plan.fl_acc).astype(np.int64)
-        if f32 and sa is None and sw is None and mac.output is None and not mac.exact_acc:
-            part = _blas_into_acc(qa, qw, bias_q, mac, plan, want_codes, ia + iw)
-            if part is not None:
-                return part
-        acc, pcnt, acnt, path = _run_int(qa, qw, bias_q, mac, plan, force_sequential)
-        e_off = -plan.fl_acc
-    else:
-        bias_v = b if bias is None else quantize(b, mac.acc, mac.input_rounding, mac.acc_overflow)
-        acc, pcnt, acnt = _run_float(qa, qw, bias_v, mac)
+    fast = None if as_int or not _float_plan(mac)[0] else _matmul_fp32(a, w, mac, bias)
+    if fast is not None:  # float operands into binary32: one pass each, no float64 copies
+        acc, pcnt, acnt, ia = fast
+        sa = sw = None
+        iw = 0
         path = "sequential"
+    else:
+        # float32 codes when the formats alone keep every partial sum of |codes| below 2^24
+        f32 = as_int and not force_sequential and K * _max_code(mac.act) * _max_code(mac.weight) < 1 << 24
+        qa, sa, ia = _operand(a, mac.act, mac, "act", as_int, f32)
+        qw, sw, iw = _operand(w, mac.weight, mac, "weight", as_int, f32)
+        b = np.zeros(N) if bias is None else np.broadcast_to(np.asarray(bias, np.float64), (N,))
+        if as_int:
+            plan = _int_plan(mac, K)
+            grid = FixedFormat(max(1, 62 - plan.fl_acc), plan.fl_acc) if mac.exact_acc else mac.acc
+            bias_q = (quantize(b, grid, mac.input_rounding, "saturate") * 2.0**plan.fl_acc).astype(np.int64)
+            if f32 and sa is None and sw is None and mac.output is None and not mac.exact_acc:
+                part = _blas_into_acc(qa, qw, bias_q, mac, plan, want_codes, ia + iw)
+                if part is not None:
+                    return part
+            acc, pcnt, acnt, path = _run_int(qa, qw, bias_q, mac, plan, force_sequential)
+            e_off = -plan.fl_acc
+        else:
+            bias_v = b if bias is None else quantize(b, mac.acc, mac.input_rounding, mac.acc_overflow)
+            acc, pcnt, acnt = _run_float(qa, qw, bias_v, mac)
+            path = "sequential"
     out_fmt = mac.output_format
     scale = None
     if sa is not None or sw is not None:
         scale = np.broadcast_to((1.0 if sa is None else sa) * (np.ones(N) if sw is None else sw), (N,))
-    flags = np.zeros(M * N, np.uint8) if want_flags else None
-    codes = None
+    flags = codes = None
     if as_int and scale is None and mac.output is None and not mac.exact_acc and out_fmt.bits <= 53:
         vals = acc * 2.0**e_off  # already in the output format: no conversion, no overflow
         if want_codes:
             codes = (acc & ((1 << out_fmt.bits) - 1)).astype(np.uint64)
-        flags = None
     elif not as_int and scale is None and mac.output is None and out_fmt.has_nan:
         vals = acc  # every addition rounded into the accumulator's format: no conversion, no overflow
         codes = _codes_of_values(acc.reshape(-1), out_fmt).astype(np.uint64).reshape(M, N) if want_codes else None
-        flags = None
     else:
+        flags = np.zeros(M * N, np.uint8) if want_flags else None
         if as_int and scale is None:
             x, kw = acc.reshape(-1), {"e_off": e_off}
         else:
@@ -547,20 +655,10 @@ def matmul(a: object, w: object, mac: MAC | str | dict, bias: object = None, *, 
         wb = np.broadcast_to(w2, (*batch, K, N)).reshape(nb, K, N)
         parts = [_matmul2d(ab[i], wb[i], m, bias, sequential, return_codes, return_stats) for i in range(ab.shape[0])]
 
-    def join(get: Any, dtype: Any) -> np.ndarray | None:
-        """The parts' arrays stacked; None when every part has None (nothing counted)."""
-        if not parts:
-            return np.zeros((0, N), dtype)
-        if all(get(p) is None for p in parts):
-            return None
-        arrs = [get(p) if get(p) is not None else np.zeros(p.vals.shape, dtype) for p in parts]
-        return arrs[0] if len(arrs) == 1 else np.concatenate(arrs)
-
-    pcnt = join(lambda p: p.pcnt, np.int32)
-    acnt = join(lambda p: p.acnt, np.int32)
+    pcnt, acnt = _join(parts, "pcnt", np.int32, N), _join(parts, "acnt", np.int32, N)
     _raise_errors(m, pcnt, acnt)
-    vals = join(lambda p: p.vals, np.float64).reshape(shape)
-    codes = join(lambda p: p.codes, np.uint64).reshape(shape) if return_codes else None
+    vals = _join(parts, "vals", np.float64, N).reshape(shape)  # type: ignore[union-attr]
+    codes = _join(parts, "codes", np.uint64, N).reshape(shape) if return_codes else None  # type: ignore[union-attr]
     if A.ndim == 1:
         vals = vals[..., 0, :]
         codes = None if codes is None else codes[..., 0, :]
@@ -571,16 +669,25 @@ def matmul(a: object, w: object, mac: MAC | str | dict, bias: object = None, *, 
     if return_codes:
         out.append(codes)
     if return_stats:
-        counted = (pcnt, acnt, join(lambda p: p.oflag, bool))
+        counted = (pcnt, acnt, _join(parts, "oflag", bool, N))
         per = [np.zeros(N, np.int64) if c is None else c.reshape(-1, N).sum(axis=0, dtype=np.int64) for c in counted]
         total = [0 if c is None else int(p.sum()) for c, p in zip(counted, per, strict=True)]
         paths = {p.path for p in parts}
-        out.append(MACStats(
-            input_overflow=sum(p.input_overflow for p in parts), product_overflow=total[0],
-            acc_overflow=total[1], output_overflow=total[2],
-            product_per_channel=per[0], acc_per_channel=per[1], output_per_channel=per[2],
-            path=paths.pop() if len(paths) == 1 else "mixed"))
+        out.append(MACStats(sum(p.input_overflow for p in parts), total[0], total[1], total[2], per[0], per[1],
+                            per[2], paths.pop() if len(paths) == 1 else "mixed"))
     return out[0] if len(out) == 1 else tuple(out)
+
+
+def _join(parts: list[_Part], name: str, dtype: Any, n: int) -> np.ndarray | None:
+    """The parts' arrays ``name`` stacked; None when every part has None (nothing counted)."""
+    if len(parts) == 1:
+        return getattr(parts[0], name)  # type: ignore[no-any-return]
+    if not parts:
+        return np.zeros((0, n), dtype)
+    arrs = [getattr(p, name) for p in parts]
+    if all(x is None for x in arrs):
+        return None
+    return np.concatenate([np.zeros(p.vals.shape, dtype) if x is None else x for x, p in zip(arrs, parts, strict=True)])
 
 
 def dot(a: object, w: object, mac: MAC | str | dict, bias: object = None, **kwargs: Any) -> Any:

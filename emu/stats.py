@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 __all__ = ["QuantStats"]
 
 
-@dataclass(frozen=True)
-class QuantStats:
-    """What one conversion did to its inputs.
+class QuantStats(NamedTuple):
+    """What one conversion did to its inputs (an immutable named tuple: a
+    conversion makes one, and a training step makes thousands).
 
     Attributes:
         size: number of values converted.
@@ -37,7 +37,8 @@ class QuantStats:
         """underflow / size (0 for an empty conversion)."""
         return self.underflow / self.size if self.size else 0.0
 
-    def __add__(self, other: QuantStats) -> QuantStats:
+    def __add__(self, other: QuantStats) -> QuantStats:  # type: ignore[override]
+        """The counts of both conversions (not tuple concatenation)."""
         return QuantStats(
             self.size + other.size,
             self.overflow + other.overflow,

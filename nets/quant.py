@@ -115,6 +115,8 @@ class Quantizer:
         self.rng = np.random.default_rng(seed)
         self.counts: dict[tuple[str, str], Counts] = defaultdict(Counts)
         self.groups: dict[tuple[str, str], DynamicGroup] = {}
+        #: the prepared conversion of each fixed, float or power-of-two role format met, by identity
+        self._converters: dict[int, tuple[RoleFormat, emu.Converter]] = {}
 
     def format_of(self, rf: RoleFormat, layer: str, role: str) -> emu.Format | None:
         """The format a role uses now (a dynamic group's current fixed format)."""
@@ -134,8 +136,10 @@ class Quantizer:
         if fmt is None:
             return x
         if type(fmt) in _PLAIN_TYPES:  # the common case: a fixed, float or power-of-two role
-            q, st = emu.quantize(x, fmt, rf.rounding, rf.overflow,
-                                 seed=self.rng if rf.rounding == emu.Rounding.STOCHASTIC else None, return_stats=True)
+            hit = self._converters.get(id(rf))
+            if hit is None or hit[0] is not rf:
+                hit = self._converters[id(rf)] = (rf, emu.Converter(fmt, rf.rounding, rf.overflow))
+            q, st = hit[1](x, seed=self.rng if rf.rounding == emu.Rounding.STOCHASTIC else None, return_stats=True)
             self.counts[(layer, role)].add(st)
             return q
         fmt = self.format_of(rf, layer, role)
