@@ -239,7 +239,7 @@ def _convert(x: object, fmt: Format, rounding: object, overflow: object, seed: o
 def _run_fast(cfg: _Settings, a: np.ndarray, key: np.uint64) -> tuple[np.ndarray, QuantStats] | None:
     """(values, stats) of a float64 array by the settings' fast kernel; None when x holds a NaN the
     settings do not accept (the general kernel then finds it and raises)."""
-    xf = a.reshape(-1) if a.flags.c_contiguous else np.ascontiguousarray(a).reshape(-1)
+    xf = a.reshape(-1)  # a copy in C order when a is not C-ordered
     vals = np.empty(xf.size, np.float64)
     n_ovf, n_unf, n_nan = cfg.fast(xf, vals, key)  # type: ignore[misc]
     if n_nan and not cfg.nan_ok:
@@ -531,7 +531,7 @@ class Converter:
     1
     """
 
-    __slots__ = ("fmt", "rounding", "overflow", "random_bits", "nan", "_cfg")
+    __slots__ = ("fmt", "rounding", "overflow", "random_bits", "nan", "_cfg", "_stochastic")
 
     def __init__(self, fmt: str | Format, rounding: str | Rounding = "nearest_even",
                  overflow: str | Overflow | None = None, *, random_bits: int | None = None,
@@ -543,12 +543,13 @@ class Converter:
         if not isinstance(self.fmt, (BinaryFormat, TernaryFormat)):
             cfg = _settings(self.fmt, rounding, overflow, random_bits, nan, "quantize")
             self._cfg = cfg if cfg.fast is not None else None
+        self._stochastic = self._cfg is not None and self._cfg.rounding == Rounding.STOCHASTIC
 
     def __call__(self, x: object, *, seed: object = None, scale: Any = None, return_stats: bool = False) -> Any:
         """`quantize` (x, seed, scale, return_stats as there) with this converter's format and modes."""
         cfg = self._cfg
         if cfg is not None and type(x) is np.ndarray and x.dtype is _F64:
-            done = _run_fast(cfg, x, seed_key(seed, "quantize") if cfg.rounding == Rounding.STOCHASTIC else _KEY0)
+            done = _run_fast(cfg, x, seed_key(seed, "quantize") if self._stochastic else _KEY0)
             if done is not None:
                 return done if return_stats else done[0]
         return quantize(x, self.fmt, self.rounding, self.overflow, seed=seed, random_bits=self.random_bits,

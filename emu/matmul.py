@@ -329,6 +329,7 @@ def _in_fp32(f: Format) -> bool:
 
 
 _FP32 = FloatFormat(8, 23)
+_F64 = np.dtype(np.float64)
 
 
 @functools.lru_cache(maxsize=256)
@@ -452,13 +453,11 @@ def _fp32_inputs(mac: MAC) -> tuple | None:
     return None if None in rs else (*rs[0], *rs[1], *rs[2])  # type: ignore[misc]
 
 
-def _c_ordered(x: np.ndarray) -> tuple[np.ndarray, bool]:
-    """(x, False) for a C-ordered x; (x.T, True) when x.T is (a transposed view); else (a C copy, False)."""
-    if x.flags.c_contiguous:
-        return x, False
-    if x.T.flags.c_contiguous:
-        return x.T, True
-    return np.ascontiguousarray(x), False
+@functools.lru_cache(maxsize=256)
+def _direct32(mac: MAC) -> bool:
+    """Whether a 2-D product can go straight to `_matmul_fp32`: a binary32 datapath of float operands
+    whose outputs are its accumulator's values (no output conversion; its overflow modes never raise)."""
+    return mac.float_acc and mac.output is None and _float_plan(mac)[0] and _fp32_inputs(mac) is not None
 
 
 def _matmul_fp32(a: np.ndarray, w: np.ndarray, mac: MAC, bias: Any) -> tuple[np.ndarray, ...] | None:
@@ -470,17 +469,20 @@ def _matmul_fp32(a: np.ndarray, w: np.ndarray, mac: MAC, bias: Any) -> tuple[np.
     (`mac_fp32_from_reals`); with threads, or when an output is not finite (its overflows are to be
     counted), the conversions and the product run as separate kernels."""
     conv = _fp32_inputs(mac)
-    if conv is None or a.dtype != np.float64 or w.dtype != np.float64:
+    if conv is None or a.dtype is not _F64 or w.dtype is not _F64:
         return None
     M, K = a.shape
     N = w.shape[1]
     cols, parallel = _fp32_layout(M, K, N)
     b = np.zeros(N) if bias is None else np.asarray(bias, np.float64)
-    if b.shape != (N,):
+    if b.ndim != 1 or b.size != N:
         b = np.ascontiguousarray(np.broadcast_to(b, (N,)))
     out = np.empty((M, N), np.float64)
     if not parallel:
-        (a_s, a_t), (w_s, w_t) = _c_ordered(a), _c_ordered(w)
+        a_t = not a.flags.c_contiguous  # hand the kernel a C-ordered array: a itself, a.T, or a copy
+        w_t = not w.flags.c_contiguous
+        a_s = a if not a_t else a.T if a.flags.f_contiguous else np.ascontiguousarray(a.T)
+        w_s = w if not w_t else w.T if w.flags.f_contiguous else np.ascontiguousarray(w.T)
         ovf, nan_a, nan_w, nan_b, bad = MK.mac_fp32_from_reals(a_s, a_t, w_s, w_t, b, *conv, cols, out)
         if (nan_a and not mac.act.has_nan) or (nan_w and not mac.weight.has_nan) or (nan_b and not mac.acc.has_nan):
             return None
@@ -634,7 +636,12 @@ def matmul(a: object, w: object, mac: MAC | str | dict, bias: object = None, *, 
     >>> matmul([[1.0, 2.0]], [[3.0], [4.0]], "int8 x int8 -> int32")
     array([[11.]])
     """
-    m = _mac(mac)
+    m = mac if type(mac) is MAC else _mac(mac)
+    if (type(a) is np.ndarray and type(w) is np.ndarray and a.ndim == 2 and w.ndim == 2 and not return_codes
+            and a.shape[1] == w.shape[0] and _direct32(m)):  # the common case of training, without the general glue
+        r = _matmul_fp32(a, w, m, bias)
+        if r is not None:
+            return (r[0], _mac_stats(w.shape[1], r[3], r[1], r[2], None, {"sequential"})) if return_stats else r[0]
     A, Wm = _real(a, "a"), _real(w, "w")
     if A.ndim == 0 or Wm.ndim == 0:
         raise ValueError("matmul: a and w must have at least one dimension")
@@ -669,13 +676,22 @@ def matmul(a: object, w: object, mac: MAC | str | dict, bias: object = None, *, 
     if return_codes:
         out.append(codes)
     if return_stats:
-        counted = (pcnt, acnt, _join(parts, "oflag", bool, N))
-        per = [np.zeros(N, np.int64) if c is None else c.reshape(-1, N).sum(axis=0, dtype=np.int64) for c in counted]
-        total = [0 if c is None else int(p.sum()) for c, p in zip(counted, per, strict=True)]
-        paths = {p.path for p in parts}
-        out.append(MACStats(sum(p.input_overflow for p in parts), total[0], total[1], total[2], per[0], per[1],
-                            per[2], paths.pop() if len(paths) == 1 else "mixed"))
+        out.append(_mac_stats(N, sum(p.input_overflow for p in parts), pcnt, acnt, _join(parts, "oflag", bool, N),
+                              {p.path for p in parts}))
     return out[0] if len(out) == 1 else tuple(out)
+
+
+def _mac_stats(n: int, input_overflow: int, pcnt: np.ndarray | None, acnt: np.ndarray | None,
+               oflag: np.ndarray | None, paths: set[str]) -> MACStats:
+    """The `MACStats` of product, accumulator and output counts per output (None: nothing counted)."""
+    counted = (pcnt, acnt, oflag)
+    if pcnt is None and acnt is None and oflag is None:  # nothing counted: the common case, kept short
+        return MACStats(input_overflow, 0, 0, 0, np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64),
+                        paths.pop() if len(paths) == 1 else "mixed")
+    per = [np.zeros(n, np.int64) if c is None else c.reshape(-1, n).sum(axis=0, dtype=np.int64) for c in counted]
+    total = [0 if c is None else int(p.sum()) for c, p in zip(counted, per, strict=True)]
+    return MACStats(input_overflow, total[0], total[1], total[2], per[0], per[1], per[2],
+                    paths.pop() if len(paths) == 1 else "mixed")
 
 
 def _join(parts: list[_Part], name: str, dtype: Any, n: int) -> np.ndarray | None:

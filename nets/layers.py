@@ -24,6 +24,7 @@ Shapes: dense inputs (n, features); images NCHW. Imports numpy, `emu` and
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,6 +53,17 @@ def _all_inside(x: np.ndarray, lo: float, hi: float) -> bool:
     return bad == 0
 
 
+_OUTPUT_ROLES = ("preacts", "activations")
+#: the formats whose conversion saturates at a finite range [min, max]
+_RANGED = (emu.FixedFormat, emu.FloatFormat, emu.Pow2Format)
+
+
+@functools.lru_cache(maxsize=256)
+def _range(f: emu.FixedFormat | emu.FloatFormat | emu.Pow2Format) -> tuple[float, float]:
+    """(min, max) of a format (memoised: asked for every layer output a clipped training step converts)."""
+    return f.min, f.max
+
+
 @dataclass
 class Context:
     """What a forward/backward pass needs besides the data."""
@@ -66,11 +78,14 @@ class Context:
     def count_mac(self, where: str, macs: int, st: emu.MACStats | emu.BlockMACStats) -> None:
         """Add one product's MAC count and overflow events to ``mac_counts`` (a block MAC has
         accumulator overflows only)."""
-        c = self.mac_counts.setdefault(where, [0, 0, 0, 0])
+        c = self.mac_counts.get(where)
+        if c is None:
+            c = self.mac_counts[where] = [0, 0, 0, 0]
         c[0] += macs
-        c[1] += getattr(st, "product_overflow", 0)
         c[2] += st.acc_overflow
-        c[3] += getattr(st, "output_overflow", 0)
+        if type(st) is emu.MACStats:
+            c[1] += st.product_overflow
+            c[3] += st.output_overflow
 
     @classmethod
     def float64(cls, training: bool = True, seed: int = 0) -> Context:
@@ -137,16 +152,21 @@ class Layer:
         granularity rounds it (``boundary``: x is the network's input, crossing a
         layer boundary anyway). A layer's output (``preacts``, ``activations``)
         under ``ste="clipped"`` also sets `saturation_mask`."""
-        if role in ("preacts", "activations") and not boundary:
+        output = role in _OUTPUT_ROLES and not boundary
+        if output:
             self.saturation_mask = None
-        if not ctx.policy.rounds(role, self.ends_layer or boundary, self.starts_layer or boundary):
+        pol = ctx.policy
+        if not pol.rounds(role, self.ends_layer or boundary, self.starts_layer or boundary):
             return x
-        rf = getattr(self.policy(ctx), role)
-        if (ctx.policy.ste == "clipped" and ctx.training and not boundary and role in ("preacts", "activations")
-                and not rf.is_float64):
+        rf = getattr(pol.for_layer(self.name), role)
+        if rf.fmt is None:
+            return x  # a float64 role
+        if output and pol.ste == "clipped" and ctx.training:
             f = ctx.quant.format_of(rf, self.name, role)
-            if getattr(f, "kind", None) in ("fixed", "float", "pow2") and not _all_inside(np.ravel(x), f.min, f.max):
-                self.saturation_mask = (x <= f.max) & (x >= f.min)
+            if type(f) in _RANGED:
+                lo, hi = _range(f)
+                if not _all_inside(x.reshape(-1), lo, hi):
+                    self.saturation_mask = (x <= hi) & (x >= lo)
         return ctx.quant(x, rf, self.name, role, scale)
 
     def grad_of_output(self, dy: np.ndarray) -> np.ndarray:

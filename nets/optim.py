@@ -47,8 +47,9 @@ def linear_momentum(mu0: float = 0.5, step: float = 0.049, mu_max: float = 0.99)
     return lambda epoch: min(mu0 + step * epoch, mu_max)
 
 
-def _schedule(v: float | Schedule) -> Schedule:
-    return v if callable(v) else constant(float(v))
+def _at(v: float | Schedule, epoch: int) -> float:
+    """The value of a number or a schedule at an epoch."""
+    return float(v(epoch)) if callable(v) else float(v)
 
 
 @dataclass
@@ -108,7 +109,7 @@ class _Optimizer:
             if pname == "W" and isinstance(ctx.quant.format_of(lp.weights, layer.name, "weights"),
                                            (BinaryFormat, TernaryFormat)):
                 new = np.clip(new, -1.0, 1.0)
-            attempted, zeroed = _update_counts(np.ravel(d), np.ravel(new), np.ravel(w))
+            attempted, zeroed = _update_counts(d.reshape(-1), new.reshape(-1), w.reshape(-1))
             self.counts.attempted += attempted
             self.counts.zeroed += zeroed
             layer.params[pname] = new
@@ -125,8 +126,8 @@ class SGD(_Optimizer):
     momentum: float | Schedule = 0.0
 
     def delta(self, key: tuple[str, str], g: np.ndarray, w: np.ndarray) -> np.ndarray:
-        lr = _schedule(self.lr)(self.epoch)
-        mu = _schedule(self.momentum)(self.epoch)
+        lr = _at(self.lr, self.epoch)
+        mu = _at(self.momentum, self.epoch)
         if mu == 0.0:
             return -lr * g
         v = self.state.get(key)
@@ -135,7 +136,7 @@ class SGD(_Optimizer):
         return v
 
     def describe(self) -> str:
-        return f"SGD(lr={_schedule(self.lr)(self.epoch):g}, momentum={_schedule(self.momentum)(self.epoch):g})"
+        return f"SGD(lr={_at(self.lr, self.epoch):g}, momentum={_at(self.momentum, self.epoch):g})"
 
 
 @dataclass
@@ -155,7 +156,7 @@ class Adam(_Optimizer):
         self.state[key] = (m, v, t)
         mh = m / (1 - self.beta1**t)
         vh = v / (1 - self.beta2**t)
-        return -_schedule(self.lr)(self.epoch) * mh / (np.sqrt(vh) + self.eps)
+        return -_at(self.lr, self.epoch) * mh / (np.sqrt(vh) + self.eps)
 
     def describe(self) -> str:
-        return f"Adam(lr={_schedule(self.lr)(self.epoch):g})"
+        return f"Adam(lr={_at(self.lr, self.epoch):g})"

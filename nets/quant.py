@@ -57,8 +57,11 @@ class Counts:
     def add(self, st: emu.QuantStats | emu.BlockStats) -> None:
         """Add one conversion's counts (a block conversion's saturated elements count as overflows)."""
         self.size += st.size
-        self.overflow += st.saturated if isinstance(st, emu.BlockStats) else st.overflow
-        self.underflow += getattr(st, "underflow", 0)
+        if type(st) is emu.QuantStats:
+            self.overflow += st.overflow
+            self.underflow += st.underflow
+        else:
+            self.overflow += st.saturated
 
 
 @dataclass
@@ -115,8 +118,9 @@ class Quantizer:
         self.rng = np.random.default_rng(seed)
         self.counts: dict[tuple[str, str], Counts] = defaultdict(Counts)
         self.groups: dict[tuple[str, str], DynamicGroup] = {}
-        #: the prepared conversion of each fixed, float or power-of-two role format met, by identity
-        self._converters: dict[int, tuple[RoleFormat, emu.Converter]] = {}
+        #: the prepared conversion of each fixed, float or power-of-two role format met, by identity,
+        #: and whether it rounds stochastically
+        self._converters: dict[int, tuple[RoleFormat, emu.Converter, bool]] = {}
 
     def format_of(self, rf: RoleFormat, layer: str, role: str) -> emu.Format | None:
         """The format a role uses now (a dynamic group's current fixed format)."""
@@ -138,8 +142,9 @@ class Quantizer:
         if type(fmt) in _PLAIN_TYPES:  # the common case: a fixed, float or power-of-two role
             hit = self._converters.get(id(rf))
             if hit is None or hit[0] is not rf:
-                hit = self._converters[id(rf)] = (rf, emu.Converter(fmt, rf.rounding, rf.overflow))
-            q, st = hit[1](x, seed=self.rng if rf.rounding == emu.Rounding.STOCHASTIC else None, return_stats=True)
+                hit = self._converters[id(rf)] = (rf, emu.Converter(fmt, rf.rounding, rf.overflow),
+                                                  rf.rounding == emu.Rounding.STOCHASTIC)
+            q, st = hit[1](x, seed=self.rng if hit[2] else None, return_stats=True)
             self.counts[(layer, role)].add(st)
             return q
         fmt = self.format_of(rf, layer, role)

@@ -21,7 +21,7 @@ import emu
 
 from ..layers import Layer
 from ..models import Model
-from ..optim import _Optimizer, _schedule
+from ..optim import _Optimizer, _at
 
 __all__ = ["Codebook", "CompressedOptimizer", "Compression", "weighted_layers"]
 
@@ -192,7 +192,7 @@ class CompressedOptimizer:
         self.base.step(model, ctx)
         for name, mask in self.comp.masks.items():
             layers[name].params["W"] = layers[name].params["W"] * mask
-        lr = _schedule(self.base.lr)(self.base.epoch)
+        lr = _at(self.base.lr, self.base.epoch)
         for name, cb in self.comp.codebooks.items():
             kept = int(np.count_nonzero(cb.labels >= 0))
             cb.update(grads[name], self.centroid_lr if self.centroid_lr is not None else lr * cb.k / max(kept, 1))

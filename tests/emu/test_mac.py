@@ -218,6 +218,32 @@ def test_binary32_kernels_without_counts_equal_numpy_and_count_nothing(m: int, k
     assert st.product_overflow == n and st.product_per_channel.tolist() == [1] * n
 
 
+@pytest.mark.parametrize(("m", "k", "n"), [(32, 64, 100), (33, 17, 10), (1, 9, 7), (6, 8, 1)])
+@pytest.mark.parametrize("layouts", ["CC", "CF", "FC", "FF"])
+def test_binary32_product_of_reals_in_any_layout_equals_converting_first(m: int, k: int, n: int,
+                                                                       layouts: str) -> None:
+    # unconverted operands in C or Fortran order: the one-call binary32 kernel rounds them into the
+    # operand formats itself; values and input overflow count equal converting with quantize first
+    rng = np.random.default_rng(m * k + n)
+    a = rng.standard_normal((m, k)) * 300  # beyond e4m3's 448 now and then
+    w = rng.standard_normal((k, n))
+    a = np.asfortranarray(a) if layouts[0] == "F" else a
+    w = np.asfortranarray(w) if layouts[1] == "F" else w
+    bias = rng.standard_normal(n)
+    y, st = emu.matmul(a, w, MAC(act="e4m3", weight="e5m2", acc="fp32"), bias, return_stats=True)
+    qa, sa = emu.quantize(a, "e4m3", overflow="saturate", return_stats=True)
+    qw, sw = emu.quantize(w, "e5m2", overflow="saturate", return_stats=True)
+    assert np.array_equal(y, _numpy_sequential(qa, qw, np.float32, bias=emu.quantize(bias, "fp32")))
+    assert st.input_overflow == sa.overflow + sw.overflow
+    assert m * k < 300 or st.input_overflow > 0
+    # a NaN into a float format without NaN is refused, as by quantize
+    a[0, 0] = np.nan
+    y = emu.matmul(a, w, MAC(act="e4m3", weight="e5m2", acc="fp32"))
+    assert np.isnan(y[0]).all() and np.isfinite(y[1:]).all()
+    with pytest.raises(ValueError, match="NaN"):
+        emu.matmul(a, w, MAC(act=emu.FloatFormat(5, 0), weight="e5m2", acc="fp32"))
+
+
 def test_fused_differs_from_a_rounded_product_where_it_should() -> None:
     # x = 1 + 2^-10: x^2 = 1 + 2^-9 + 2^-20 needs 21 bits. Starting from the bias -(1 + 2^-9),
     # an FMA adds the exact product (result 2^-20, an fp16 subnormal); a separate
