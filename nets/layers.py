@@ -156,9 +156,10 @@ class Layer:
         if output:
             self.saturation_mask = None
         pol = ctx.policy
-        if not pol.rounds(role, self.ends_layer or boundary, self.starts_layer or boundary):
+        if pol.granularity != "operation" and not pol.rounds(role, self.ends_layer or boundary,
+                                                             self.starts_layer or boundary):
             return x
-        rf = getattr(pol.for_layer(self.name), role)
+        rf = getattr(pol.layers.get(self.name, pol.default), role)  # pol.for_layer, inlined
         if rf.fmt is None:
             return x  # a float64 role
         if output and pol.ste == "clipped" and ctx.training:
