@@ -1,0 +1,58 @@
+"""emu.Converter: a prepared conversion gives exactly what quantize gives, errors included."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import emu
+
+CASES = [
+    ("fx<4,12>", "nearest_even", None), ("fx<4,12>", "stochastic", None), ("fx<4,12>", "floor", "wrap"),
+    ("ufx<2,6>", "nearest_away", None), ("e4m3", "nearest_even", None), ("e4m3", "toward_zero", "nan"),
+    ("e5m2", "nearest_even", "saturate"), ("e5m2", "stochastic", None), ("bf16", "ceil", None),
+    ("fp<5,2,fnuz>", "nearest_even", None), ("pow2<-8,0>", "nearest_even", None), ("binary", "nearest_even", None),
+    ("ternary", "nearest_even", None),
+]
+
+
+def _inputs() -> list[object]:
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((6, 9)) * 4.0
+    x[0, :4] = [0.0, -0.0, 1e-30, 1e30]
+    return [x, np.asfortranarray(x), x[:, ::2], x.astype(np.float32), x.reshape(-1)[:5].tolist(), 3, x[0]]
+
+
+@pytest.mark.parametrize(("fmt", "rounding", "overflow"), CASES)
+def test_converter_equals_quantize(fmt: str, rounding: str, overflow: str | None) -> None:
+    conv = emu.Converter(fmt, rounding, overflow)
+    stochastic = rounding == "stochastic"
+    for x in _inputs():
+        for seed in ((0, 11) if stochastic else (None,)):
+            got, st = conv(x, seed=seed, return_stats=True)
+            want, want_st = emu.quantize(x, fmt, rounding, overflow, seed=seed, return_stats=True)
+            assert got.shape == want.shape and np.array_equal(got, want, equal_nan=True)
+            assert np.array_equal(np.signbit(got), np.signbit(want))  # -0 kept or dropped alike
+            assert st == want_st
+            assert np.array_equal(conv(x, seed=seed), want, equal_nan=True)
+    # a Generator seed draws one key per call, as quantize does
+    g1, g2 = np.random.default_rng(3), np.random.default_rng(3)
+    x = _inputs()[0]
+    assert np.array_equal(conv(x, seed=g1), emu.quantize(x, fmt, rounding, overflow, seed=g2), equal_nan=True)
+    assert np.array_equal(conv(x, seed=g1), emu.quantize(x, fmt, rounding, overflow, seed=g2), equal_nan=True)
+
+
+def test_converter_checks_its_settings_once_and_raises_what_quantize_raises() -> None:
+    with pytest.raises(ValueError, match="rounding"):
+        emu.Converter("fx<4,12>", "sideways")
+    with pytest.raises(ValueError, match="random_bits"):
+        emu.Converter("fx<4,12>", "nearest_even", random_bits=8)
+    with pytest.raises(ValueError, match="overflow"):
+        emu.Converter("binary", overflow="wrap")
+    with pytest.raises(ValueError, match="NaN"):
+        emu.Converter("fx<4,12>")(np.array([1.0, np.nan]))
+    q, st = emu.Converter("fx<4,12>", nan=0)(np.array([1.0, np.nan]), return_stats=True)
+    assert q.tolist() == [1.0, 0.0] and st.nan == 1
+    with pytest.raises(OverflowError, match="overflow"):
+        emu.Converter("e4m3", overflow="error")(np.array([1.0, 1e6]))
+    assert repr(emu.Converter("e4m3")) == "Converter(e4m3, nearest_even, None)"
