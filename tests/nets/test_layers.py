@@ -84,6 +84,26 @@ def test_loss_gradients_match_finite_differences(loss: str) -> None:
     assert np.allclose(g, num, atol=1e-7)
 
 
+def test_cross_entropy_is_the_textbook_formula_bit_for_bit_and_refuses_bad_labels() -> None:
+    z = RNG.standard_normal((7, 5)) * 3
+    y = RNG.integers(0, 5, 7)
+    s = z - z.max(axis=1, keepdims=True)
+    logp = s - np.log(np.exp(s).sum(axis=1, keepdims=True))
+    onehot = np.zeros_like(z)
+    onehot[np.arange(7), y] = 1.0
+    loss, g = nets.losses.cross_entropy(z, y)
+    assert loss == float(-logp[np.arange(7), y].mean())
+    assert np.array_equal(g, (np.exp(logp) - onehot) / 7)
+    for f in nets.losses.LOSSES.values():
+        with pytest.raises(ValueError, match="do not match"):
+            f(z, y[:6])
+        for bad in (-1, 5):
+            with pytest.raises(ValueError, match=r"labels outside \[0, 4\]"):
+                f(z, np.where(np.arange(7) == 3, bad, y))
+        with pytest.raises(TypeError, match="integer class indices"):
+            f(z, y.astype(np.float64))
+
+
 def test_whole_network_gradient_check() -> None:
     model = nets.lenet5((1, 8, 8), 3, activation="tanh", seed=1, channels=(2, 3), hidden=(5, 4))
     x = RNG.standard_normal((3, 1, 8, 8))
