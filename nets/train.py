@@ -12,6 +12,7 @@ the emulated full-batch loss and gradient (the comparison of Ngiam et al.
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from dataclasses import dataclass, field
@@ -185,15 +186,16 @@ def train(model: Model, data: Dataset, policy: PrecisionPolicy | None = None, op
         bar = _ProgressBar(out, f"epoch {epoch + 1:>3}/{epochs}", -(-n // batch_size)) if progress else None
         for b, i in enumerate(range(0, n, batch_size)):
             idx = order[i:i + batch_size]
-            loss, z = model.loss_and_grad(data.train.x[idx], data.train.y[idx], ctx)
-            if not np.isfinite(loss):
+            y = data.train.y[idx]
+            loss, z = model.loss_and_grad(data.train.x[idx], y, ctx)
+            if not math.isfinite(loss):
                 ovf, _ = _counts_delta(quant, {})
                 raise FloatingPointError(
                     f"train: the loss became {loss} at epoch {epoch} batch {b} under policy"
                     f" {hist.policy.splitlines()[0]!r}; overflow counts so far: {ovf or 'none'}")
             opt.step(model, ctx)
             tot_loss += loss * len(idx)
-            correct += int(np.count_nonzero(z.argmax(axis=1) == data.train.y[idx]))
+            correct += int(np.count_nonzero(z.argmax(axis=1) == y))
             if bar is not None:
                 bar.update(b + 1, tot_loss / (i + len(idx)))
         vloss, vacc = evaluate(model, data.valid, ev, quant, eval_batch_size)
