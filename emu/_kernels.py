@@ -759,28 +759,20 @@ def _mag_mode(mode: np.int64, neg: bool) -> np.int64:
 
 
 @njit(cache=True)
-def fround(x, prm):
-    """Round a float64 to a float format in a deterministic mode; return (value, overflowed).
-
-    ``prm`` comes from `float_params`. Normal results: the mode's increment is
-    added to the bits and the dropped bits cleared; results below 2^emin: the
-    magnitude in units of 2^(emin - M) is rounded to an integer by the
-hardware's nearest-even addition of 2^52, and the mode moves that integer by
-one where the exact remainder asks for it. NaN
-    stays NaN; inf stays inf where the format keeps it.
-    """
+def _fround(x, prm, ne):
+    """`fround`; ``ne``, a constant in each caller: the mode is nearest even for both signs."""
     (shift, low, min_normal, up_scale, down_scale, inc_pos, inc_neg, even_pos, even_neg, mm_pos, mm_neg,
      max_bits, ovr_pos, ovr_neg, subnormals, nzero, keep_inf, parity_flip) = prm
     b = np.float64(x).view(np.uint64)
     a = b & _ABS
     sign = b & _SIGN
     neg = sign != _ZERO
-    mm = mm_neg if neg else mm_pos
     inc = (inc_neg if neg else inc_pos) + ((((a >> shift) & _ONE) ^ parity_flip) & (even_neg if neg else even_pos))
     r = (a + inc) & ~low
     av = np.abs(x) * up_scale  # below 2^M where it is used
     n = (av + _TWO52) - _TWO52  # av rounded to an integer, nearest even (the hardware's mode; no fastmath)
-    if mm_pos != 4 or mm_neg != 4:  # the same for every element: the compiler splits the loop on it
+    if not ne:
+        mm = mm_neg if neg else mm_pos
         d = av - n  # exact, in [-1/2, 1/2]
         n += (np.int64(((mm == 1) & (d > 0.0)) | ((mm == 2) & (d == 0.5)))
               - np.int64(((mm == 0) & (d < 0.0)) | ((mm == 3) & (d == -0.5))))
@@ -794,6 +786,32 @@ one where the exact remainder asks for it. NaN
     r = a if special & (isnan | keep_inf) else r
     drop_sign = ((r == _ZERO) & ~nzero) | (r == _QNAN) | isnan
     return np.uint64(r | (_ZERO if drop_sign else sign)).view(np.float64), over
+
+
+@njit(cache=True)
+def fround(x, prm):
+    """Round a float64 to a float format in a deterministic mode; return (value, overflowed).
+
+    ``prm`` comes from `float_params`. Normal results: the mode's increment is
+    added to the bits and the dropped bits cleared; results below 2^emin: the
+    magnitude in units of 2^(emin - M) is rounded to an integer by the
+    hardware's nearest-even addition of 2^52 (no fastmath anywhere), and the
+    mode moves that integer by one where the exact remainder asks for it. NaN
+    stays NaN; inf stays inf where the format keeps it.
+    """
+    return _fround(x, prm, False)
+
+
+@njit(cache=True)
+def fround_ne(x, prm):
+    """`fround` for nearest even (``prm`` of that mode): the integer from the 2^52 addition is the result."""
+    return _fround(x, prm, True)
+
+
+@njit(cache=True)
+def _is_ne(prm):
+    """Whether ``prm`` rounds to nearest even for both signs."""
+    return prm[9] == 4 and prm[10] == 4
 
 
 @functools.lru_cache(maxsize=256)
@@ -831,9 +849,10 @@ def _float_det_block(x, out, prm, nan_value):
     n_ovf = 0
     n_unf = 0
     n_nan = 0
+    ne = _is_ne(prm)  # the same for every element: the compiler splits the loop on it
     for i in range(x.size):
         xi = x[i]
-        v, over = fround(xi, prm)
+        v, over = fround_ne(xi, prm) if ne else fround(xi, prm)
         isnan = xi != xi
         v = nan_value if isnan else v
         out[i] = v
@@ -896,12 +915,13 @@ def float_fast_2d(x, out, packed, nan_value):
     same shape (float64, or float32 when the caller knows the format's values
     are binary32 values); returns (overflow, nan) counts."""
     prm = _unpack(packed)
+    ne = _is_ne(prm)
     n_ovf = 0
     n_nan = 0
     for i in range(x.shape[0]):
         for j in range(x.shape[1]):
             xi = x[i, j]
-            v, over = fround(xi, prm)
+            v, over = fround_ne(xi, prm) if ne else fround(xi, prm)
             isnan = xi != xi
             out[i, j] = nan_value if isnan else v
             n_ovf += over
