@@ -548,7 +548,7 @@ class Converter:
     def __call__(self, x: object, *, seed: object = None, scale: Any = None, return_stats: bool = False) -> Any:
         """`quantize` (x, seed, scale, return_stats as there) with this converter's format and modes."""
         cfg = self._cfg
-        if cfg is not None and type(x) is np.ndarray and x.dtype is _F64:
+        if cfg is not None and type(x) is np.ndarray and x.dtype is _F64 and scale is None:
             done = _run_fast(cfg, x, seed_key(seed, "quantize") if self._stochastic else _KEY0)
             if done is not None:
                 return done if return_stats else done[0]

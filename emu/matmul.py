@@ -443,6 +443,18 @@ def _operand32(x: np.ndarray, f: Format, rounding: Rounding, overflow: Overflow,
     return (np.ascontiguousarray(out.T) if flip != transpose else out), ovf
 
 
+def _bias_vector(bias: Any, n: int) -> np.ndarray:
+    """The bias as float64 (n,): zeros for None, a scalar or (n,) array broadcast."""
+    if bias is None:
+        return np.zeros(n)
+    b = np.asarray(bias, np.float64)
+    if b.shape == (n,):
+        return b
+    if b.ndim > 1 or (b.ndim == 1 and b.size != 1):
+        raise ValueError(f"matmul: bias has shape {b.shape}; expected ({n},) or a scalar")
+    return np.full(n, b.reshape(()) if b.ndim == 0 else b[0])
+
+
 @functools.lru_cache(maxsize=256)
 def _fp32_inputs(mac: MAC) -> tuple | None:
     """(packed parameters, NaN value) of the act, weight and bias conversions of a binary32 datapath,
@@ -474,9 +486,7 @@ def _matmul_fp32(a: np.ndarray, w: np.ndarray, mac: MAC, bias: Any) -> tuple[np.
     M, K = a.shape
     N = w.shape[1]
     cols, parallel = _fp32_layout(M, K, N)
-    b = np.zeros(N) if bias is None else np.asarray(bias, np.float64)
-    if b.ndim != 1 or b.size != N:
-        b = np.ascontiguousarray(np.broadcast_to(b, (N,)))
+    b = _bias_vector(bias, N)
     out = np.empty((M, N), np.float64)
     if not parallel:
         a_t = not a.flags.c_contiguous  # hand the kernel a C-ordered array: a itself, a.T, or a copy
@@ -549,7 +559,7 @@ def _matmul2d(a: np.ndarray, w: np.ndarray, mac: MAC, bias: Any, force_sequentia
         f32 = as_int and not force_sequential and K * _max_code(mac.act) * _max_code(mac.weight) < 1 << 24
         qa, sa, ia = _operand(a, mac.act, mac, "act", as_int, f32)
         qw, sw, iw = _operand(w, mac.weight, mac, "weight", as_int, f32)
-        b = np.zeros(N) if bias is None else np.broadcast_to(np.asarray(bias, np.float64), (N,))
+        b = _bias_vector(bias, N)
         if as_int:
             plan = _int_plan(mac, K)
             grid = FixedFormat(max(1, 62 - plan.fl_acc), plan.fl_acc) if mac.exact_acc else mac.acc

@@ -53,6 +53,8 @@ def test_converter_checks_its_settings_once_and_raises_what_quantize_raises() ->
         emu.Converter("fx<4,12>")(np.array([1.0, np.nan]))
     q, st = emu.Converter("fx<4,12>", nan=0)(np.array([1.0, np.nan]), return_stats=True)
     assert q.tolist() == [1.0, 0.0] and st.nan == 1
+    with pytest.raises(ValueError, match="scale= applies to scaled binary/ternary formats"):
+        emu.Converter("e4m3")(np.array([1.0]), scale=2.0)
     with pytest.raises(OverflowError, match="overflow"):
         emu.Converter("e4m3", overflow="error")(np.array([1.0, 1e6]))
     assert repr(emu.Converter("e4m3")) == "Converter(e4m3, nearest_even, None)"

@@ -244,6 +244,16 @@ def test_binary32_product_of_reals_in_any_layout_equals_converting_first(m: int,
         emu.matmul(a, w, MAC(act=emu.FloatFormat(5, 0), weight="e5m2", acc="fp32"))
 
 
+@pytest.mark.parametrize("mac", ["int8 x int8 -> int32", "e4m3 x e4m3 -> fp32", "fp16 x fp16 -> fp16"])
+def test_bias_is_a_scalar_or_one_value_per_output(mac: str) -> None:
+    a, w = np.ones((2, 3)), np.ones((3, 2))
+    for bias in (2.0, [2.0], np.array([2.0, 2.0])):
+        assert emu.matmul(a, w, mac, bias).tolist() == [[5.0, 5.0], [5.0, 5.0]]
+    for bias in (np.ones(3), np.ones((1, 2))):
+        with pytest.raises(ValueError, match=r"bias has shape \(\d+(, \d+)?,?\); expected \(2,\) or a scalar"):
+            emu.matmul(a, w, mac, bias)
+
+
 def test_fused_differs_from_a_rounded_product_where_it_should() -> None:
     # x = 1 + 2^-10: x^2 = 1 + 2^-9 + 2^-20 needs 21 bits. Starting from the bias -(1 + 2^-9),
     # an FMA adds the exact product (result 2^-20, an fp16 subnormal); a separate
