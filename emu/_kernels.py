@@ -886,8 +886,8 @@ def float_params_packed(fmt, mode: int, ovf: int) -> np.ndarray:
 def _unpack(p):
     """The `float_params` tuple from `float_params_packed`."""
     f = p.view(np.float64)
-    return (p[0], p[1], p[2], f[3], f[4], p[5], p[6], p[7], p[8], np.int64(p[9]), np.int64(p[10]), p[11], p[12],
-            p[13], p[14] != _ZERO, p[15] != _ZERO, p[16] != _ZERO, p[17])
+    return (p[0], p[1], p[2], f[3], f[4], p[5], p[6], p[7], p[8], np.int64(p[9]), np.int64(p[10]), p[11],
+            p[12], p[13], p[14] != _ZERO, p[15] != _ZERO, p[16] != _ZERO, p[17])
 
 
 @njit(parallel=True, cache=True)

@@ -20,7 +20,21 @@ import numpy as np
 from numba import njit, prange
 from numba.extending import overload
 
-from ._kernels import _ABS, _CEIL, _FLOOR, _NA, _ND, _NE, _NU, _ONE, _ZERO, U64, float_fast_2d, float_params, fround
+from ._kernels import (
+    _ABS,
+    _CEIL,
+    _FLOOR,
+    _NA,
+    _ND,
+    _NE,
+    _NU,
+    _ONE,
+    _ZERO,
+    U64,
+    float_fast_2d,
+    float_params,
+    fround,
+)
 
 SEQUENTIAL, LANES, PAIRWISE, BLOCKS = 0, 1, 2, 3
 ORDER_CODES = {"sequential": SEQUENTIAL, "lanes": LANES, "pairwise": PAIRWISE, "blocks": BLOCKS}
@@ -423,8 +437,10 @@ def _chains_fp32(acc, s, v):
     K = v.shape[0]
     K8 = K - K % 8
     for k in range(0, K8, 8):
-        s0, s1, s2, s3, s4, s5, s6, s7 = s[k], s[k + 1], s[k + 2], s[k + 3], s[k + 4], s[k + 5], s[k + 6], s[k + 7]
-        v0, v1, v2, v3, v4, v5, v6, v7 = v[k], v[k + 1], v[k + 2], v[k + 3], v[k + 4], v[k + 5], v[k + 6], v[k + 7]
+        s0, s1, s2, s3 = s[k], s[k + 1], s[k + 2], s[k + 3]
+        s4, s5, s6, s7 = s[k + 4], s[k + 5], s[k + 6], s[k + 7]
+        v0, v1, v2, v3 = v[k], v[k + 1], v[k + 2], v[k + 3]
+        v4, v5, v6, v7 = v[k + 4], v[k + 5], v[k + 6], v[k + 7]
         for x in range(acc.size):
             acc[x] = (((((((acc[x] + s0 * v0[x]) + s1 * v1[x]) + s2 * v2[x]) + s3 * v3[x]) + s4 * v4[x])
                        + s5 * v5[x]) + s6 * v6[x]) + s7 * v7[x]
@@ -442,15 +458,18 @@ def _chains_fp32_pair(acc, acc2, s, s2, v):
     K = v.shape[0]
     K8 = K - K % 8
     for k in range(0, K8, 8):
-        a0, a1, a2, a3, a4, a5, a6, a7 = s[k], s[k + 1], s[k + 2], s[k + 3], s[k + 4], s[k + 5], s[k + 6], s[k + 7]
+        a0, a1, a2, a3 = s[k], s[k + 1], s[k + 2], s[k + 3]
+        a4, a5, a6, a7 = s[k + 4], s[k + 5], s[k + 6], s[k + 7]
         b0, b1, b2, b3 = s2[k], s2[k + 1], s2[k + 2], s2[k + 3]
         b4, b5, b6, b7 = s2[k + 4], s2[k + 5], s2[k + 6], s2[k + 7]
-        v0, v1, v2, v3, v4, v5, v6, v7 = v[k], v[k + 1], v[k + 2], v[k + 3], v[k + 4], v[k + 5], v[k + 6], v[k + 7]
+        v0, v1, v2, v3 = v[k], v[k + 1], v[k + 2], v[k + 3]
+        v4, v5, v6, v7 = v[k + 4], v[k + 5], v[k + 6], v[k + 7]
         for x in range(acc.size):
             w0, w1, w2, w3, w4, w5, w6, w7 = v0[x], v1[x], v2[x], v3[x], v4[x], v5[x], v6[x], v7[x]
-            acc[x] = (((((((acc[x] + a0 * w0) + a1 * w1) + a2 * w2) + a3 * w3) + a4 * w4) + a5 * w5) + a6 * w6) + a7 * w7
-            acc2[x] = ((((((((acc2[x] + b0 * w0) + b1 * w1) + b2 * w2) + b3 * w3) + b4 * w4) + b5 * w5) + b6 * w6)
-                       + b7 * w7)
+            acc[x] = ((((((((acc[x] + a0 * w0) + a1 * w1) + a2 * w2) + a3 * w3) + a4 * w4) + a5 * w5)
+                       + a6 * w6) + a7 * w7)
+            acc2[x] = ((((((((acc2[x] + b0 * w0) + b1 * w1) + b2 * w2) + b3 * w3) + b4 * w4) + b5 * w5)
+                        + b6 * w6) + b7 * w7)
     for k in range(K8, K):
         sk = s[k]
         sk2 = s2[k]

@@ -545,7 +545,8 @@ class Converter:
             self._cfg = cfg if cfg.fast is not None else None
         self._stochastic = self._cfg is not None and self._cfg.rounding == Rounding.STOCHASTIC
 
-    def __call__(self, x: object, *, seed: object = None, scale: Any = None, return_stats: bool = False) -> Any:
+    def __call__(self, x: object, *, seed: object = None, scale: Any = None,
+                 return_stats: bool = False) -> Any:
         """`quantize` (x, seed, scale, return_stats as there) with this converter's format and modes."""
         cfg = self._cfg
         if cfg is not None and type(x) is np.ndarray and x.dtype is _F64 and scale is None:

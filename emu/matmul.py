@@ -402,14 +402,14 @@ def _run_float(a: np.ndarray, w: np.ndarray, bias_v: np.ndarray, mac: MAC) -> tu
     if binary32:
         cols, parallel = _fp32_layout(M, K, N)
         a32 = np.ascontiguousarray(a.T if cols else a, np.float32)
-        pcnt, acnt = _run_fp32(a32, np.ascontiguousarray(w, np.float32), bias_v.astype(np.float32), cols, parallel,
-                               out)
+        w32, b32 = np.ascontiguousarray(w, np.float32), bias_v.astype(np.float32)
+        pcnt, acnt = _run_fp32(a32, w32, b32, cols, parallel, out)
         return out, pcnt, acnt
     pcnt = np.zeros((M, N), np.int32)
     acnt = np.zeros((M, N), np.int32)
     _rows_kernel(M, K, N)(np.ascontiguousarray(a), np.ascontiguousarray(w), bias_v, out, pcnt, acnt,
-                          MK.tag(MK.TERM_CODES[term.__name__]), tprm, MK.tag(MK.ADD_CODES[add.__name__]), aprm,
-                          MK.ORDER_CODES[mac.order.kind], mac.order.n)
+                          MK.tag(MK.TERM_CODES[term.__name__]), tprm, MK.tag(MK.ADD_CODES[add.__name__]),
+                          aprm, MK.ORDER_CODES[mac.order.kind], mac.order.n)
     return out, pcnt, acnt
 
 
@@ -434,7 +434,7 @@ def _operand32(x: np.ndarray, f: Format, rounding: Rounding, overflow: Overflow,
     r = _f32_rounder(f, rounding, overflow)
     if r is None or x.dtype != np.float64:
         return None
-    flip = not x.flags.c_contiguous and x.T.flags.c_contiguous  # convert in memory order (the loop vectorises)
+    flip = not x.flags.c_contiguous and x.T.flags.c_contiguous  # in memory order: the loop vectorises
     src = np.ascontiguousarray(x.T if flip else x)
     out = np.empty(src.shape, np.float32)
     ovf, nan = _kernels.float_fast_2d(src, out, *r)
@@ -494,7 +494,8 @@ def _matmul_fp32(a: np.ndarray, w: np.ndarray, mac: MAC, bias: Any) -> tuple[np.
         a_s = a if not a_t else a.T if a.flags.f_contiguous else np.ascontiguousarray(a.T)
         w_s = w if not w_t else w.T if w.flags.f_contiguous else np.ascontiguousarray(w.T)
         ovf, nan_a, nan_w, nan_b, bad = MK.mac_fp32_from_reals(a_s, a_t, w_s, w_t, b, *conv, cols, out)
-        if (nan_a and not mac.act.has_nan) or (nan_w and not mac.weight.has_nan) or (nan_b and not mac.acc.has_nan):
+        if ((nan_a and not mac.act.has_nan) or (nan_w and not mac.weight.has_nan)
+                or (nan_b and not mac.acc.has_nan)):
             return None
         if not bad:
             return out, None, None, ovf
@@ -648,10 +649,12 @@ def matmul(a: object, w: object, mac: MAC | str | dict, bias: object = None, *, 
     """
     m = mac if type(mac) is MAC else _mac(mac)
     if (type(a) is np.ndarray and type(w) is np.ndarray and a.ndim == 2 and w.ndim == 2 and not return_codes
-            and a.shape[1] == w.shape[0] and _direct32(m)):  # the common case of training, without the general glue
+            and a.shape[1] == w.shape[0] and _direct32(m)):  # training's common case, without the glue
         r = _matmul_fp32(a, w, m, bias)
         if r is not None:
-            return (r[0], _mac_stats(w.shape[1], r[3], r[1], r[2], None, {"sequential"})) if return_stats else r[0]
+            if not return_stats:
+                return r[0]
+            return r[0], _mac_stats(w.shape[1], r[3], r[1], r[2], None, {"sequential"})
     A, Wm = _real(a, "a"), _real(w, "w")
     if A.ndim == 0 or Wm.ndim == 0:
         raise ValueError("matmul: a and w must have at least one dimension")
@@ -675,7 +678,7 @@ def matmul(a: object, w: object, mac: MAC | str | dict, bias: object = None, *, 
     pcnt, acnt = _join(parts, "pcnt", np.int32, N), _join(parts, "acnt", np.int32, N)
     _raise_errors(m, pcnt, acnt)
     vals = _join(parts, "vals", np.float64, N).reshape(shape)  # type: ignore[union-attr]
-    codes = _join(parts, "codes", np.uint64, N).reshape(shape) if return_codes else None  # type: ignore[union-attr]
+    codes = None if not return_codes else _join(parts, "codes", np.uint64, N).reshape(shape)  # type: ignore
     if A.ndim == 1:
         vals = vals[..., 0, :]
         codes = None if codes is None else codes[..., 0, :]
@@ -686,8 +689,9 @@ def matmul(a: object, w: object, mac: MAC | str | dict, bias: object = None, *, 
     if return_codes:
         out.append(codes)
     if return_stats:
-        out.append(_mac_stats(N, sum(p.input_overflow for p in parts), pcnt, acnt, _join(parts, "oflag", bool, N),
-                              {p.path for p in parts}))
+        oflag = _join(parts, "oflag", bool, N)
+        input_overflow = sum(p.input_overflow for p in parts)
+        out.append(_mac_stats(N, input_overflow, pcnt, acnt, oflag, {p.path for p in parts}))
     return out[0] if len(out) == 1 else tuple(out)
 
 
@@ -696,9 +700,10 @@ def _mac_stats(n: int, input_overflow: int, pcnt: np.ndarray | None, acnt: np.nd
     """The `MACStats` of product, accumulator and output counts per output (None: nothing counted)."""
     counted = (pcnt, acnt, oflag)
     if pcnt is None and acnt is None and oflag is None:  # nothing counted: the common case, kept short
-        return MACStats(input_overflow, 0, 0, 0, np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64),
-                        paths.pop() if len(paths) == 1 else "mixed")
-    per = [np.zeros(n, np.int64) if c is None else c.reshape(-1, n).sum(axis=0, dtype=np.int64) for c in counted]
+        zeros = [np.zeros(n, np.int64) for _ in range(3)]
+        return MACStats(input_overflow, 0, 0, 0, *zeros, paths.pop() if len(paths) == 1 else "mixed")
+    per = [np.zeros(n, np.int64) if c is None else c.reshape(-1, n).sum(axis=0, dtype=np.int64)
+           for c in counted]
     total = [0 if c is None else int(p.sum()) for c, p in zip(counted, per, strict=True)]
     return MACStats(input_overflow, total[0], total[1], total[2], per[0], per[1], per[2],
                     paths.pop() if len(paths) == 1 else "mixed")
@@ -713,7 +718,8 @@ def _join(parts: list[_Part], name: str, dtype: Any, n: int) -> np.ndarray | Non
     arrs = [getattr(p, name) for p in parts]
     if all(x is None for x in arrs):
         return None
-    return np.concatenate([np.zeros(p.vals.shape, dtype) if x is None else x for x, p in zip(arrs, parts, strict=True)])
+    return np.concatenate([np.zeros(p.vals.shape, dtype) if x is None else x
+                           for x, p in zip(arrs, parts, strict=True)])
 
 
 def dot(a: object, w: object, mac: MAC | str | dict, bias: object = None, **kwargs: Any) -> Any:

@@ -11,8 +11,8 @@ CASES = [
     ("fx<4,12>", "nearest_even", None), ("fx<4,12>", "stochastic", None), ("fx<4,12>", "floor", "wrap"),
     ("ufx<2,6>", "nearest_away", None), ("e4m3", "nearest_even", None), ("e4m3", "toward_zero", "nan"),
     ("e5m2", "nearest_even", "saturate"), ("e5m2", "stochastic", None), ("bf16", "ceil", None),
-    ("fp<5,2,fnuz>", "nearest_even", None), ("pow2<-8,0>", "nearest_even", None), ("binary", "nearest_even", None),
-    ("ternary", "nearest_even", None),
+    ("fp<5,2,fnuz>", "nearest_even", None), ("pow2<-8,0>", "nearest_even", None),
+    ("binary", "nearest_even", None), ("ternary", "nearest_even", None),
 ]
 
 

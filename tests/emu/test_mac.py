@@ -250,7 +250,7 @@ def test_bias_is_a_scalar_or_one_value_per_output(mac: str) -> None:
     for bias in (2.0, [2.0], np.array([2.0, 2.0])):
         assert emu.matmul(a, w, mac, bias).tolist() == [[5.0, 5.0], [5.0, 5.0]]
     for bias in (np.ones(3), np.ones((1, 2))):
-        with pytest.raises(ValueError, match=r"bias has shape \(\d+(, \d+)?,?\); expected \(2,\) or a scalar"):
+        with pytest.raises(ValueError, match=r"bias has shape \(\d+(, \d+)?,?\); expected \(2,\)"):
             emu.matmul(a, w, mac, bias)
 
 
