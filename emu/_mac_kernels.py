@@ -429,32 +429,13 @@ def mac_rows_fp32_serial(A, W, bias, out, pcnt, acnt):
 
 
 @njit(cache=True)
-def _chains_fp32(acc, s, v):
-    """acc[x] = acc[x] + s[k] * v[k, x] for k = 0, 1, ... in this order, every product and sum rounded to
-    binary32: independent sequential chains, one per x, that vectorise over x. Eight steps of each chain
-    per pass over ``acc`` (the parenthesised sum keeps their order): one load and store of acc per eight
-    steps, where the one-step loop is bound by those loads and stores (2x faster)."""
-    K = v.shape[0]
-    K8 = K - K % 8
-    for k in range(0, K8, 8):
-        s0, s1, s2, s3 = s[k], s[k + 1], s[k + 2], s[k + 3]
-        s4, s5, s6, s7 = s[k + 4], s[k + 5], s[k + 6], s[k + 7]
-        v0, v1, v2, v3 = v[k], v[k + 1], v[k + 2], v[k + 3]
-        v4, v5, v6, v7 = v[k + 4], v[k + 5], v[k + 6], v[k + 7]
-        for x in range(acc.size):
-            acc[x] = (((((((acc[x] + s0 * v0[x]) + s1 * v1[x]) + s2 * v2[x]) + s3 * v3[x]) + s4 * v4[x])
-                       + s5 * v5[x]) + s6 * v6[x]) + s7 * v7[x]
-    for k in range(K8, K):
-        sk = s[k]
-        vk = v[k]
-        for x in range(acc.size):
-            acc[x] += sk * vk[x]
-
-
-@njit(cache=True)
 def _chains_fp32_pair(acc, acc2, s, s2, v):
-    """`_chains_fp32` for two chain sets at once, (acc, s) and (acc2, s2), over the same ``v``: each row of
-    v loaded once serves both (1.3x faster than two single passes)."""
+    """acc[x] = acc[x] + s[k] * v[k, x] and acc2[x] = acc2[x] + s2[k] * v[k, x] for k = 0, 1, ... in this
+    order, every product and sum rounded to binary32: independent sequential chains, one per x and set,
+    that vectorise over x. Eight steps of each chain per pass over the accumulators (the parenthesised
+    sums keep their order: one load and store of each accumulator per eight steps, where a one-step loop
+    is bound by those loads and stores, 2x faster), and each row of v, loaded once, serves both sets
+    (1.3x)."""
     K = v.shape[0]
     K8 = K - K % 8
     for k in range(0, K8, 8):
@@ -490,76 +471,59 @@ def _put(acc, out, r):
 
 
 @njit(cache=True)
+def _chain_pair(S, s_t, V, init, per_row, out, r, acc, acc2):
+    """Rows r and r + 1 of `_chain_rows` (a last row r alone runs as both chain sets); returns the count
+    of outputs that are not finite."""
+    r2 = min(r + 1, out.shape[0] - 1)
+    if per_row:
+        acc[:] = init[r]
+        acc2[:] = init[r2]
+    else:
+        acc[:] = init
+        acc2[:] = init
+    _chains_fp32_pair(acc, acc2, S[:, r] if s_t else S[r], S[:, r2] if s_t else S[r2], V)
+    return _put(acc, out, r) + (_put(acc2, out, r2) if r2 != r else 0)
+
+
+@njit(cache=True)
 def _chain_rows(S, s_t, V, init, per_row, out):
     """out[r, x] = the binary32 chain init + S[r, 0] V[0, x] + S[r, 1] V[1, x] + ... in this order (S given
     as its transpose when ``s_t``; the chain starts from init[x], or init[r] when ``per_row``), two rows at
     a time; returns the count of outputs that are not finite."""
-    R, X = out.shape
-    acc = np.empty(X, np.float32)
-    acc2 = np.empty(X, np.float32)
+    acc = np.empty(out.shape[1], np.float32)
+    acc2 = np.empty(out.shape[1], np.float32)
     bad = 0
-    for r in range(0, R, 2):
-        if per_row:
-            acc[:] = init[r]
-        else:
-            acc[:] = init
-        if r + 1 == R:
-            _chains_fp32(acc, S[:, r] if s_t else S[r], V)
-            return bad + _put(acc, out, r)
-        if per_row:
-            acc2[:] = init[r + 1]
-        else:
-            acc2[:] = init
-        _chains_fp32_pair(acc, acc2, S[:, r] if s_t else S[r], S[:, r + 1] if s_t else S[r + 1], V)
-        bad += _put(acc, out, r) + _put(acc2, out, r + 1)
-    return bad
-
-
-@njit(cache=True)
-def _fp32_row_plain(i, A, W, bias, out):
-    """Row i of `mac_rows_fp32_plain`; returns 1 when an output is not finite."""
-    acc = bias.copy()
-    _chains_fp32(acc, A[i], W)
-    bad = 0
-    for j in range(W.shape[1]):
-        out[i, j] = acc[j]
-        bad |= np.int64(not np.isfinite(acc[j]))
+    for r in range(0, out.shape[0], 2):
+        bad += _chain_pair(S, s_t, V, init, per_row, out, r, acc, acc2)
     return bad
 
 
 @njit(parallel=True, cache=True)
 def mac_rows_fp32_plain(A, W, bias, out):
-    """`mac_rows_fp32` without the overflow counts; returns the number of rows
-    with an output that is not finite (0: nothing overflowed, since an inf or
-    NaN, once in a chain, stays in it; otherwise rerun the counting kernel)."""
+    """`mac_rows_fp32` without the overflow counts (`_chain_rows`, pairs of
+    rows over the threads); returns the count of outputs that are not finite
+    (0: nothing overflowed, since an inf or NaN, once in a chain, stays in it;
+    otherwise rerun the counting kernel)."""
     bad = 0
-    for i in prange(A.shape[0]):
-        bad += _fp32_row_plain(i, A, W, bias, out)
+    for p in prange((A.shape[0] + 1) // 2):
+        acc = np.empty(W.shape[1], np.float32)
+        acc2 = np.empty(W.shape[1], np.float32)
+        bad += _chain_pair(A, False, W, bias, False, out, 2 * p, acc, acc2)
     return bad
 
 
 @njit(cache=True)
 def mac_rows_fp32_plain_serial(A, W, bias, out):
     """`mac_rows_fp32_plain` without threads."""
-    bad = 0
-    for i in range(A.shape[0]):
-        bad += _fp32_row_plain(i, A, W, bias, out)
-    return bad
+    return _chain_rows(A, False, W, bias, False, out)
 
 
 @njit(cache=True)
 def mac_cols_fp32_plain(AT, W, bias, out):
-    """`mac_cols_fp32` without the overflow counts; returns the number of
-    outputs that are not finite (as `mac_rows_fp32_plain`)."""
-    M = AT.shape[1]
-    bad = 0
-    for j in range(W.shape[1]):
-        acc = np.full(M, bias[j], AT.dtype)
-        _chains_fp32(acc, W[:, j], AT)
-        for i in range(M):
-            out[i, j] = acc[i]
-            bad += np.int64(not np.isfinite(acc[i]))
-    return bad
+    """`mac_cols_fp32` without the overflow counts: out.T = W.T AT, the chains
+    down the columns of out; returns the count of outputs that are not finite
+    (as `mac_rows_fp32_plain`)."""
+    return _chain_rows(W, True, AT, bias, True, out.T)
 
 
 @njit(cache=True)
