@@ -528,11 +528,22 @@ def mac_cols_fp32_plain(AT, W, bias, out):
 
 @njit(cache=True)
 def _transposed(x):
-    """A C-ordered copy of x.T."""
-    out = np.empty((x.shape[1], x.shape[0]), x.dtype)
-    for r in range(x.shape[0]):
-        for c in range(x.shape[1]):
-            out[c, r] = x[r, c]
+    """A C-ordered copy of x.T. With many rows (out's rows long: each column of x written far from the
+    last), the copy goes by 32x32 tiles, each written row by row of out (9x faster at 50,176 x 25);
+    otherwise row by row of x (2x faster than tiles at 3,200 x 54)."""
+    R, C = x.shape
+    out = np.empty((C, R), x.dtype)
+    if R <= 8192:
+        for r in range(R):
+            for c in range(C):
+                out[c, r] = x[r, c]
+        return out
+    for r0 in range(0, R, 32):
+        r1 = min(r0 + 32, R)
+        for c0 in range(0, C, 32):
+            for c in range(c0, min(c0 + 32, C)):
+                for r in range(r0, r1):
+                    out[c, r] = x[r, c]
     return out
 
 

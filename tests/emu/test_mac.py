@@ -218,7 +218,7 @@ def test_binary32_kernels_without_counts_equal_numpy_and_count_nothing(m: int, k
     assert st.product_overflow == n and st.product_per_channel.tolist() == [1] * n
 
 
-@pytest.mark.parametrize(("m", "k", "n"), [(32, 64, 100), (33, 17, 10), (1, 9, 7), (6, 8, 1)])
+@pytest.mark.parametrize(("m", "k", "n"), [(32, 64, 100), (33, 17, 10), (1, 9, 7), (6, 8, 1), (9000, 20, 3)])
 @pytest.mark.parametrize("layouts", ["CC", "CF", "FC", "FF"])
 def test_binary32_product_of_reals_in_any_layout_equals_converting_first(m: int, k: int, n: int,
                                                                        layouts: str) -> None:
