@@ -9,24 +9,13 @@ Usage: ``python benchmarks/mac.py [--repeat R] [--n N]``.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 from collections.abc import Callable
 
 import numba
 import numpy as np
 
 import emu
-
-
-def median_s(fn: Callable[[], object], repeat: int) -> float:
-    fn()
-    ts = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return statistics.median(ts)
+from quantize import median_ms  # the benchmarks folder is on the path when run as a script
 
 
 def main() -> None:
@@ -40,7 +29,7 @@ def main() -> None:
     rows: list[tuple[str, str, float, float]] = []
 
     def case(name: str, impl: str, fn: Callable[[], object], count: int = macs) -> float:
-        t = median_s(fn, r)
+        t = median_ms(fn, r) / 1e3
         rows.append((name, impl, t, count / t))
         return t
 
