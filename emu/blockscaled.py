@@ -515,8 +515,13 @@ def _div_rne(x, s):
 
 
 @njit(cache=True)
-def _block_amax(x2, r, lo, hi):
-    """The largest |x| of row r's elements lo..hi-1, and whether one of them is NaN or infinite."""
+def _block_scan(x2, idx, nb, B, ecodes, stats):
+    """Block ``idx`` of the row-major block grid (``nb`` blocks of ``B`` elements per row): (row, first
+    element, end, largest |x|, whether an element is NaN or infinite). Such a block gets zero element
+    codes and is counted in stats[idx, 2]; its scale code is the caller's."""
+    r = idx // nb
+    lo = (idx - r * nb) * B
+    hi = min(lo + B, x2.shape[1])
     amax = 0.0
     bad = False
     for k in range(lo, hi):
@@ -525,27 +530,25 @@ def _block_amax(x2, r, lo, hi):
             bad = True
         elif abs(v) > amax:
             amax = abs(v)
-    return amax, bad
+    if bad:
+        for k in range(lo, hi):
+            ecodes[r, k] = 0
+        stats[idx, 2] = 1
+    return r, lo, hi, amax, bad
 
 
 @njit(parallel=True, cache=True)
 def _mx_encode_kernel(x2, xb, B, is_float, M, emin, bias, bits, negzero, maxval, fl, qmax, emax_el, ceil_rule,
                       maxcode, p2, scodes, ecodes, stats):
-    R, n = x2.shape
+    R = x2.shape[0]
     nb = scodes.shape[1]
     mask = (np.int64(1) << bits) - 1
     signbit = np.int64(1) << (bits - 1)
     for idx in prange(R * nb):
-        r = idx // nb
+        r, lo, hi, amax, bad = _block_scan(x2, idx, nb, B, ecodes, stats)
         b = idx - r * nb
-        lo = b * B
-        hi = min(lo + B, n)
-        amax, bad = _block_amax(x2, r, lo, hi)
         if bad:
             scodes[r, b] = 255
-            for k in range(lo, hi):
-                ecodes[r, k] = 0
-            stats[idx, 2] = 1
             continue
         if amax == 0.0:
             X = -127
@@ -626,21 +629,15 @@ def _mx_encode_kernel(x2, xb, B, is_float, M, emin, bias, bits, negzero, maxval,
 
 @njit(parallel=True, cache=True)
 def _nv_encode_kernel(x2, B, g, scodes, ecodes, stats):
-    R, n = x2.shape
+    R = x2.shape[0]
     nb = scodes.shape[1]
     g32 = np.float32(g)
     six = np.float32(6.0)
     for idx in prange(R * nb):
-        r = idx // nb
+        r, lo, hi, amax, bad = _block_scan(x2, idx, nb, B, ecodes, stats)
         b = idx - r * nb
-        lo = b * B
-        hi = min(lo + B, n)
-        amax, bad = _block_amax(x2, r, lo, hi)
         if bad:
             scodes[r, b] = 0x7F
-            for k in range(lo, hi):
-                ecodes[r, k] = 0
-            stats[idx, 2] = 1
             continue
         a32 = np.float32(amax)
         s32 = np.float32(np.float32(a32 / six) / g32)
