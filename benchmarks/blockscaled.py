@@ -16,11 +16,9 @@ import platform
 
 import numba
 import numpy as np
-
-import emu
 from quantize import median_ms  # the benchmarks folder is on the path when run as a script
 
-
+import emu
 
 
 def main() -> None:
@@ -56,11 +54,13 @@ def main() -> None:
     qa, qb = emu.block_quantize(a, "mxfp8_e4m3", axis=1), emu.block_quantize(b, "mxfp8_e4m3", axis=0)
     t_q = median_ms(lambda: emu.block_quantize(a, "mxfp8_e4m3", axis=1) @ emu.block_quantize(
         b, "mxfp8_e4m3", axis=0), args.repeat)
-    rows.append((f"matmul {s}^3 mxfp8 (f64 sim)", "block_quantize + numpy @", t_q, f"{t_q / t_np:.1f} (numpy)"))
+    rows.append((f"matmul {s}^3 mxfp8 (f64 sim)", "block_quantize + numpy @", t_q,
+                 f"{t_q / t_np:.1f} (numpy)"))
     del qa, qb
 
-    print(f"n = {args.n:,} float64 values, matmul {s}^3, median of {args.repeat} runs; numba {numba.__version__},"
-          f" {numba.get_num_threads()} threads, numpy {np.__version__}, {platform.machine()}, {os.cpu_count()} cpus")
+    print(f"n = {args.n:,} float64 values, matmul {s}^3, median of {args.repeat} runs;"
+          f" numba {numba.__version__}, {numba.get_num_threads()} threads, numpy {np.__version__},"
+          f" {platform.machine()}, {os.cpu_count()} cpus")
     print(f"{'case':30s} {'implementation':28s} {'ms':>9s}  ratio")
     for case, impl, ms, ratio in rows:
         print(f"{case:30s} {impl:28s} {ms:9.1f}  {ratio}")

@@ -1,26 +1,36 @@
 """Slow exact reference for the block-scaled formats (`emu.blockscaled`).
 
 Everything is computed with Python integers and `fractions.Fraction`, block by
-block and element by element, straight from the rules in docs/blockscaled.md;
-no numba, no float arithmetic beyond reading inputs and writing exact results.
+block and element by element, straight from the rules in docs/blockscaled.md.
 fp32 arithmetic steps of the NVFP4 and scaled-integer recipes are modelled as
 "exact result, rounded once to fp32 (nearest even)", which is what IEEE 754
 single-precision division and subtraction do. The tests compare the fast
 kernels against these functions bit for bit.
+
+This module depends on no code under test: it reads format descriptions (the
+block format objects' fields and `emu.formats` dataclasses; accumulator names
+through `emu.registry.get_format`) and decodes element codes, fp32/bf16 bit
+patterns and E8M0/E4M3 scales itself. numpy serves only to hold arrays. Block
+formats are passed as objects (``emu.block_format(name)``), never as names.
 """
 
 from __future__ import annotations
 
 import math
+import struct
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
 import numpy as np
 
-from .convert import decode as _emu_decode
 from .formats import FixedFormat, FloatFormat, Format
+from .registry import get_format
 
 __all__ = [
+    "RefIntScales",
+    "RefNVFP4Scales",
+    "elem_value",
     "ref_block_decode",
     "ref_block_encode",
     "ref_block_matmul",
@@ -33,8 +43,35 @@ _FP32 = FloatFormat(8, 23)
 _BF16 = FloatFormat(8, 7)
 _FP64 = FloatFormat(11, 52)
 _E4M3 = FloatFormat(4, 3, special="fn")
-_E2M1 = FloatFormat(2, 1, special="none")
 _NEAREST = ("nearest_even", "nearest_away", "nearest_up", "nearest_down")
+
+
+@dataclass(frozen=True)
+class RefNVFP4Scales:
+    """NVFP4 scales: ``tensor`` (0-d uint32 fp32 bits), ``block`` (E4M3 codes)."""
+
+    tensor: np.ndarray
+    block: np.ndarray
+
+
+@dataclass(frozen=True)
+class RefIntScales:
+    """Scaled-integer scales: ``scale`` codes, ``zero_point`` (or None), ``shift`` (fixmul, or None)."""
+
+    scale: np.ndarray
+    zero_point: np.ndarray | None = None
+    shift: np.ndarray | None = None
+
+
+def _mode_name(mode: Any) -> str:
+    """A rounding or overflow mode (an enum member or its name) as its lowercase name."""
+    return str(getattr(mode, "name", mode)).lower()
+
+
+def _kind(fmt: Any) -> str:
+    if isinstance(fmt, str) or not hasattr(fmt, "kind"):
+        raise TypeError(f"_ref_block: fmt={fmt!r} must be a block format object (emu.block_format(name))")
+    return str(fmt.kind)
 
 
 def floor_log2(q: Fraction) -> int:
@@ -69,9 +106,10 @@ def _round_int(t: Fraction, mode: str) -> int:
             "nearest_up": f + 1, "nearest_down": f}[mode]
 
 
-def ref_round_float(x: Fraction, fmt: FloatFormat, mode: str = "nearest_even",
-                    overflow: str = "saturate") -> tuple[float, bool]:
+def ref_round_float(x: Fraction, fmt: FloatFormat, mode: Any = "nearest_even",
+                    overflow: Any = "saturate") -> tuple[float, bool]:
     """x rounded to the float format (value as float, overflowed?). x = 0 gives +0."""
+    mode, overflow = _mode_name(mode), _mode_name(overflow)
     if x == 0:
         return 0.0, False
     neg = x < 0
@@ -107,16 +145,54 @@ def _fp32(x: Fraction) -> Fraction:
     return Fraction(v)
 
 
+def _fp32_bits(v: Fraction) -> int:
+    """The fp32 bit pattern of v (an fp32 value)."""
+    return int.from_bytes(struct.pack(">f", float(v)), "big")
+
+
+def _fp32_from_bits(b: int) -> Fraction:
+    return Fraction(struct.unpack(">f", int(b).to_bytes(4, "big"))[0])
+
+
+def elem_value(code: int, el: Format) -> float:
+    """The value of one code of a float or fixed element format, decoded from its fields (NaN as nan)."""
+    code = int(code)
+    if isinstance(el, FixedFormat):
+        q = code - (1 << el.bits) if el.signed and code >= 1 << (el.bits - 1) else code
+        return float(Fraction(q) * _pow2(-el.frac_bits))
+    assert isinstance(el, FloatFormat)
+    E, M = el.exp_bits, el.man_bits
+    s = code >> (E + M)
+    e = (code >> M) & ((1 << E) - 1)
+    f = code & ((1 << M) - 1)
+    top = (1 << E) - 1
+    if el.special == "ieee" and e == top:
+        return math.nan if f else (-math.inf if s else math.inf)
+    if el.special == "fn" and e == top and f == (1 << M) - 1:
+        return math.nan
+    if el.special == "fnuz" and s == 1 and e == 0 and f == 0:
+        return math.nan
+    if e == 0:
+        mag = Fraction(f) * _pow2(el.emin - M) if el.subnormals else Fraction(0)
+    else:
+        mag = Fraction((1 << M) + f) * _pow2(e - el.bias - M)
+    if mag == 0:
+        return -0.0 if s and el.has_negative_zero else 0.0
+    return float(-mag if s else mag)
+
+
+def _values(el: Format) -> list[float]:
+    return [elem_value(c, el) for c in range(1 << el.bits)]
+
+
 def _code_table(el: Format) -> dict[tuple[float, bool], int]:
-    vals = _emu_decode(np.arange(1 << el.bits, dtype=np.uint64), el)
     table: dict[tuple[float, bool], int] = {}
-    for c, v in enumerate(vals.tolist()):
+    for c, v in enumerate(_values(el)):
         if math.isnan(v):
             continue
-        key = (v, math.copysign(1.0, v) < 0)
         if isinstance(el, FixedFormat) and c == (1 << (el.bits - 1)):
             continue  # the asymmetric two's complement minimum is never produced
-        table.setdefault(key, c)
+        table.setdefault((v, math.copysign(1.0, v) < 0), c)
     return table
 
 
@@ -149,13 +225,15 @@ def _blocks(x: np.ndarray, axis: int) -> tuple[np.ndarray, tuple[int, ...]]:
 
 
 def ref_block_encode(x: Any, fmt: Any, axis: int = -1) -> tuple[Any, np.ndarray]:
-    """(scales, codes) in the layout of `emu.blockscaled.block_encode`, computed exactly."""
-    from .blockscaled import IntScales, MXFormat, NVFP4Format, NVFP4Scales, ScaledIntFormat, block_format
+    """(scales, codes) in the layout of `emu.blockscaled.block_encode`, computed exactly.
 
-    f = block_format(fmt)
+    Scales are uint8-valued int64 arrays (MX), a `RefNVFP4Scales` or a `RefIntScales`.
+    """
+    kind = _kind(fmt)
+    f = fmt
     xa = np.asarray(x, np.float64)
-    if isinstance(f, ScaledIntFormat):
-        return _ref_int_encode(xa, f, axis, IntScales)
+    if kind == "int":
+        return _ref_int_encode(xa, f, axis)
     zero_d = xa.ndim == 0
     if zero_d:
         xa = xa.reshape(1)
@@ -169,7 +247,7 @@ def ref_block_encode(x: Any, fmt: Any, axis: int = -1) -> tuple[Any, np.ndarray]
     scodes = np.zeros((R, nb), np.int64)
     codes = np.zeros((R, n), np.int64)
     g = Fraction(1)
-    if isinstance(f, NVFP4Format):
+    if kind == "nvfp4":
         fin = [abs(Fraction(v)) for v in rows.ravel().tolist() if math.isfinite(v)]
         amax_t = max(fin, default=Fraction(0))
         if amax_t == 0:
@@ -184,15 +262,15 @@ def ref_block_encode(x: Any, fmt: Any, axis: int = -1) -> tuple[Any, np.ndarray]
         for b in range(nb):
             blk = rows[r, b * B:(b + 1) * B].tolist()
             if not all(math.isfinite(v) for v in blk):
-                scodes[r, b] = 255 if isinstance(f, MXFormat) else 0x7F
+                scodes[r, b] = 255 if kind == "mx" else 0x7F
                 continue
             amax = max(abs(Fraction(v)) for v in blk)
-            if isinstance(f, MXFormat):
+            if kind == "mx":
                 if amax == 0:
                     X = -127
                 else:
                     X = floor_log2(amax) - emax_el
-                    if f.rule == "ceil" and amax > Fraction(el.max) * _pow2(X):
+                    if str(f.rule) == "ceil" and amax > Fraction(el.max) * _pow2(X):
                         X += 1
                     X = max(-127, min(127, X))
                 scodes[r, b] = X + 127
@@ -211,9 +289,8 @@ def ref_block_encode(x: Any, fmt: Any, axis: int = -1) -> tuple[Any, np.ndarray]
     cd = np.moveaxis(codes.reshape(moved), -1, ax)
     if zero_d:
         sc, cd = sc.reshape(()), cd.reshape(())
-    if isinstance(f, NVFP4Format):
-        g32 = np.array(np.float32(float(g))).view(np.uint32)
-        return NVFP4Scales(g32, sc), cd
+    if kind == "nvfp4":
+        return RefNVFP4Scales(np.array(_fp32_bits(g), np.uint32), sc), cd
     return sc, cd
 
 
@@ -228,13 +305,14 @@ def _ref_int_scale(mn: Fraction, mx: Fraction, f: Any) -> tuple[Fraction, int, i
     if s == 0:
         s = _pow2(-149)
     shift = 0
-    if f.scale == "fp32":
-        code = int(np.array(np.float32(float(s))).view(np.uint32))
-    elif f.scale == "bf16":
+    kind = str(f.scale)
+    if kind == "fp32":
+        code = _fp32_bits(s)
+    elif kind == "bf16":
         v, _ = ref_round_float(s, _BF16, "nearest_even", "saturate")
         s = Fraction(v) if v != 0 else _pow2(-133)
-        code = int(np.array(np.float32(float(s))).view(np.uint32)) >> 16
-    elif f.scale == "pow2":
+        code = _fp32_bits(s) >> 16
+    elif kind == "pow2":
         e = floor_log2(s)
         if _pow2(e) != s:
             e += 1
@@ -252,11 +330,12 @@ def _ref_int_scale(mn: Fraction, mx: Fraction, f: Any) -> tuple[Fraction, int, i
     return s, code, shift, zp
 
 
-def _ref_int_encode(xa: np.ndarray, f: Any, axis: int, IntScales: Any) -> tuple[Any, np.ndarray]:
-    if f.granularity == "tensor":
+def _ref_int_encode(xa: np.ndarray, f: Any, axis: int) -> tuple[RefIntScales, np.ndarray]:
+    gran = str(f.granularity)
+    if gran == "tensor":
         rows = xa.reshape(1, -1)
         B = max(1, xa.size)
-    elif f.granularity == "channel":
+    elif gran == "channel":
         ax = axis % xa.ndim
         xm = np.moveaxis(xa, ax, 0)
         rows = np.ascontiguousarray(xm).reshape(xm.shape[0], -1)
@@ -267,7 +346,6 @@ def _ref_int_encode(xa: np.ndarray, f: Any, axis: int, IntScales: Any) -> tuple[
         B = f.group_size
     R, n = rows.shape
     nb = -(-n // B) if n else 1
-    sv = np.zeros((R, nb), object)
     sc = np.zeros((R, nb), np.int64)
     sh = np.zeros((R, nb), np.int64)
     zp = np.zeros((R, nb), np.int64)
@@ -278,8 +356,8 @@ def _ref_int_encode(xa: np.ndarray, f: Any, axis: int, IntScales: Any) -> tuple[
             mn = min([Fraction(0), *blk])
             mx = max([Fraction(0), *blk])
             s, code, shift, z = _ref_int_scale(mn, mx, f)
-            sv[r, b], sc[r, b], sh[r, b], zp[r, b] = s, code, shift, z
-            if f.scale == "fixmul":
+            sc[r, b], sh[r, b], zp[r, b] = code, shift, z
+            if str(f.scale) == "fixmul":
                 s = Fraction(code) * _pow2(shift - 31)
             for k, v in enumerate(blk):
                 q = _round_int(v / s, "nearest_even") + z
@@ -287,157 +365,163 @@ def _ref_int_encode(xa: np.ndarray, f: Any, axis: int, IntScales: Any) -> tuple[
                 codes[r, b * B + k] = q % (1 << f.bits)
 
     def shape(a: np.ndarray) -> np.ndarray:
-        if f.granularity == "tensor":
+        if gran == "tensor":
             return a.reshape(())
-        if f.granularity == "channel":
+        if gran == "channel":
             return a.reshape(-1)
         if xa.ndim == 0:
             return a.reshape(())
         return np.moveaxis(a.reshape(*moved[:-1], nb), -1, ax)
 
-    if f.granularity == "tensor":
+    if gran == "tensor":
         cd = codes.reshape(xa.shape)
-    elif f.granularity == "channel":
+    elif gran == "channel":
         cd = np.moveaxis(codes.reshape(xm.shape), 0, ax)
     else:
         cd = codes.reshape(()) if xa.ndim == 0 else np.moveaxis(codes.reshape(moved), -1, ax)
-    scales = IntScales(shape(sc), None if f.symmetric else shape(zp), shape(sh) if f.scale == "fixmul" else None)
+    scales = RefIntScales(shape(sc), None if f.symmetric else shape(zp),
+                          shape(sh) if str(f.scale) == "fixmul" else None)
     return scales, cd
+
+
+def _int_scale_value(code: int, shift: int, kind: str) -> Fraction:
+    """The exact value of one stored integer-format scale."""
+    if kind == "fp32":
+        return _fp32_from_bits(code)
+    if kind == "bf16":
+        return _fp32_from_bits(code << 16)
+    if kind == "pow2":
+        return _pow2(code - 127)
+    return Fraction(code) * _pow2(shift - 31)
+
+
+def _int_scale_values(scales: Any, f: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(exact scale values as an object array of Fractions, zero points int64) of scaled-integer scales."""
+    raw = np.asarray(scales.scale, np.int64)
+    sh = np.zeros(raw.shape, np.int64) if scales.shift is None else np.asarray(scales.shift, np.int64)
+    kind = str(f.scale)
+    sv = np.empty(raw.shape, object)
+    for idx in np.ndindex(*raw.shape):
+        sv[idx] = _int_scale_value(int(raw[idx]), int(sh[idx]), kind)
+    zp = np.zeros(raw.shape, np.int64) if scales.zero_point is None else np.asarray(scales.zero_point,
+                                                                                     np.int64)
+    return sv, zp
+
+
+def _e8m0(code: int) -> Fraction | None:
+    return None if code == 255 else _pow2(code - 127)
 
 
 def ref_block_decode(scales: Any, codes: Any, fmt: Any, axis: int = -1) -> np.ndarray:
     """Exact values of (scales, codes): element value times block scale, element by element."""
-    from .blockscaled import MXFormat, ScaledIntFormat, block_format
-
-    f = block_format(fmt)
+    kind = _kind(fmt)
+    f = fmt
     c = np.asarray(codes, np.int64)
     zero_d = c.ndim == 0
     c1 = c.reshape(1) if zero_d else c
     ax = axis % c1.ndim
     out = np.zeros(c1.shape)
-    if isinstance(f, ScaledIntFormat):
-        raw = np.asarray(scales.scale, np.int64)
-        if f.scale == "fp32":
-            sv = np.asarray(scales.scale).astype(np.uint32).view(np.float32).astype(np.float64)
-        elif f.scale == "bf16":
-            sv = (np.asarray(scales.scale).astype(np.uint32) << np.uint32(16)).view(np.float32).astype(np.float64)
-        elif f.scale == "pow2":
-            sv = np.array([float(_pow2(int(v) - 127)) for v in raw.ravel()]).reshape(raw.shape)
-        else:
-            sh = np.asarray(scales.shift, np.int64)
-            sv = np.array([float(Fraction(int(m)) * _pow2(int(e) - 31)) for m, e in zip(raw.ravel(), sh.ravel())]
-                          ).reshape(raw.shape)
-        zp = np.zeros(sv.shape, np.int64) if scales.zero_point is None else np.asarray(scales.zero_point, np.int64)
+    if kind == "int":
+        sv, zp = _int_scale_values(scales, f)
+        gran = str(f.granularity)
         for idx in np.ndindex(*c1.shape):
             v = int(c1[idx])
             q = v - (1 << f.bits) if v >= 1 << (f.bits - 1) else v
-            if f.granularity == "tensor":
-                si = ()
-            elif f.granularity == "channel":
+            if gran == "tensor":
+                si: tuple[int, ...] = ()
+            elif gran == "channel":
                 si = (idx[ax],)
+            elif zero_d:
+                si = ()
             else:
-                si = tuple(i // f.group_size if d == ax else i for d, i in enumerate(idx)) if not zero_d else ()
-            out[idx] = float((q - int(zp[si])) * Fraction(float(sv[si])))
+                si = tuple(i // f.group_size if d == ax else i for d, i in enumerate(idx))
+            out[idx] = float((q - int(zp[si])) * sv[si])
         return out.reshape(()) if zero_d else out
-    table = _emu_decode(np.arange(1 << f.element.bits, dtype=np.uint64), f.element).tolist()
-    if isinstance(f, MXFormat):
+    table = _values(f.element)
+    if kind == "mx":
         s = np.asarray(scales, np.int64).reshape(c1.shape[:ax] + (-1,) + c1.shape[ax + 1:])
-        g = 1.0
+        g = Fraction(1)
     else:
         s = np.asarray(scales.block, np.int64).reshape(c1.shape[:ax] + (-1,) + c1.shape[ax + 1:])
-        g = float(np.asarray(scales.tensor, np.uint32).view(np.float32))
-        e4 = _emu_decode(np.arange(256, dtype=np.uint64), _E4M3).tolist()
+        g = _fp32_from_bits(int(np.asarray(scales.tensor)))
+        e4 = _values(_E4M3)
     for idx in np.ndindex(*c1.shape):
         si = tuple(i // f.block_size if d == ax else i for d, i in enumerate(idx))
         sc = int(s[si])
         ev = table[int(c1[idx])]
-        if isinstance(f, MXFormat):
-            if sc == 255:
-                out[idx] = math.nan
-                continue
-            scale = _pow2(sc - 127)
+        if kind == "mx":
+            scale = _e8m0(sc)
         else:
-            if math.isnan(e4[sc]):
-                out[idx] = math.nan
-                continue
-            scale = Fraction(e4[sc]) * Fraction(g)
-        if math.isnan(ev):
+            scale = None if math.isnan(e4[sc]) else Fraction(e4[sc]) * g
+        if scale is None or math.isnan(ev):
             out[idx] = math.nan
-        elif not math.isfinite(ev):
-            out[idx] = ev
-        elif ev == 0:
+        elif not math.isfinite(ev) or ev == 0:
             out[idx] = ev
         else:
             out[idx] = float(Fraction(ev) * scale)
     return out.reshape(()) if zero_d else out
 
 
-def _frac_values(fmt: Any, x: np.ndarray, role: str) -> tuple[list[list[Any]], list[list[Any]], Fraction, int]:
-    """(element values [row][k], scale values [row][block], global scale, block size) as Fractions."""
-    from .blockscaled import MXFormat, NVFP4Format, ScaledIntFormat, block_format
-
-    f = block_format(fmt)
+def _frac_values(f: Any, x: np.ndarray, role: str) -> tuple[list[list[Any]], list[list[Any]], Fraction, int]:
+    """(element values [row][k], scale values [row][block] (None: NaN), global scale, block size), exact."""
+    kind = _kind(f)
     kax = 1 if role == "a" else 0
-    if isinstance(f, ScaledIntFormat):
+    if kind == "int":
+        gran = str(f.granularity)
         chan = 0 if role == "a" else 1
-        sc, codes = ref_block_encode(x, f, chan if f.granularity == "channel" else kax)
+        sc, codes = ref_block_encode(x, f, chan if gran == "channel" else kax)
         c = np.asarray(codes, np.int64)
         q = np.where(c >= (1 << (f.bits - 1)), c - (1 << f.bits), c)
-        raw = np.asarray(sc.scale)
-        if f.scale == "fp32":
-            sv = raw.astype(np.uint32).view(np.float32).astype(np.float64)
-        elif f.scale == "bf16":
-            sv = (raw.astype(np.uint32) << np.uint32(16)).view(np.float32).astype(np.float64)
-        else:
-            sv = np.ldexp(1.0, raw.astype(np.int64) - 127)
-        zp = np.zeros(sv.shape, np.int64) if sc.zero_point is None else np.asarray(sc.zero_point, np.int64)
+        sv, zp = _int_scale_values(sc, f)
         K = x.shape[kax]
         if role == "b":
             q = q.T
-        rows = q.shape[0]
         vals, scl = [], []
-        for r in range(rows):
-            if f.granularity == "tensor":
+        for r in range(q.shape[0]):
+            if gran == "tensor":
                 vals.append([Fraction(int(v) - int(zp)) for v in q[r]])
-                scl.append([Fraction(float(sv))])
-            elif f.granularity == "channel":
+                scl.append([sv[()]])
+            elif gran == "channel":
                 vals.append([Fraction(int(v) - int(zp[r])) for v in q[r]])
-                scl.append([Fraction(float(sv[r]))])
+                scl.append([sv[r]])
             else:
                 zr = zp[r] if role == "a" else zp[:, r]
                 sr = sv[r] if role == "a" else sv[:, r]
                 G = f.group_size
                 vals.append([Fraction(int(q[r, k]) - int(zr[k // G])) for k in range(K)])
-                scl.append([Fraction(float(s)) for s in sr])
-        B = f.group_size if f.granularity == "group" else K
+                scl.append(list(sr))
+        B = f.group_size if gran == "group" else K
         return vals, scl, Fraction(1), B
     sc, codes = ref_block_encode(x, f, kax)
-    table = _emu_decode(np.arange(1 << f.element.bits, dtype=np.uint64), f.element)
+    table = _values(f.element)
     c = np.asarray(codes, np.int64)
-    if isinstance(f, MXFormat):
+    if kind == "mx":
         s = np.asarray(sc, np.int64)
         g = Fraction(1)
     else:
-        assert isinstance(f, NVFP4Format)
         s = np.asarray(sc.block, np.int64)
-        g = Fraction(float(np.asarray(sc.tensor, np.uint32).view(np.float32)))
-        e4 = _emu_decode(np.arange(256, dtype=np.uint64), _E4M3)
+        g = _fp32_from_bits(int(np.asarray(sc.tensor)))
+        e4 = _values(_E4M3)
     if role == "b":
         c, s = c.T, s.T
-    vals = [[Fraction(float(table[v])) for v in row] for row in c]
-    if isinstance(f, MXFormat):
-        scl = [[None if v == 255 else _pow2(int(v) - 127) for v in row] for row in s]
+    vals = [[Fraction(table[v]) for v in row] for row in c]
+    if kind == "mx":
+        scl = [[_e8m0(int(v)) for v in row] for row in s]
     else:
-        scl = [[None if np.isnan(e4[v]) else Fraction(float(e4[v])) for v in row] for row in s]
+        scl = [[None if math.isnan(e4[v]) else Fraction(e4[v]) for v in row] for row in s]
     return vals, scl, g, f.block_size
 
 
 def ref_block_matmul(a: Any, b: Any, fmt_a: Any, fmt_b: Any, acc: Any = "fp32",
-                     acc_rounding: str = "nearest_even", acc_overflow: str | None = None) -> np.ndarray:
-    """The block MAC of docs/blockscaled.md, exactly, output by output."""
-    from .blockscaled import NVFP4Format, block_format
-    from .registry import get_format
+                     acc_rounding: Any = "nearest_even", acc_overflow: Any = None,
+                     return_stats: bool = False) -> Any:
+    """The block MAC of docs/blockscaled.md, exactly, output by output.
 
+    With ``return_stats`` also the number of accumulator overflow events (float: a rounding beyond the
+    format's range; fixed: a sum outside the word before it saturates or wraps).
+    """
+    mode = _mode_name(acc_rounding)
+    ovf = None if acc_overflow is None else _mode_name(acc_overflow)
     A = np.asarray(a, np.float64)
     Bm = np.asarray(b, np.float64)
     M, K = A.shape
@@ -446,9 +530,10 @@ def ref_block_matmul(a: Any, b: Any, fmt_a: Any, fmt_b: Any, acc: Any = "fp32",
     vb, sb, gb, Bb = _frac_values(fmt_b, Bm, "b")
     nbk = max(len(sa[0]) if sa else 1, len(sb[0]) if sb else 1)
     Bk = Ba if len(sa[0]) == nbk and nbk > 1 else (Bb if nbk > 1 else max(K, 1))
-    nv = isinstance(block_format(fmt_a), NVFP4Format)
-    fa = None if acc is None else get_format(acc)
+    nv = _kind(fmt_a) == "nvfp4"
+    fa = None if acc is None or acc == "exact" else (get_format(acc) if isinstance(acc, str) else acc)
     out = np.zeros((M, N))
+    events = [0]
     for i in range(M):
         for j in range(N):
             accv: Any = Fraction(0)
@@ -465,25 +550,26 @@ def ref_block_matmul(a: Any, b: Any, fmt_a: Any, fmt_b: Any, acc: Any = "fp32",
                 if fa is None:
                     accv += term * (ga * gb if nv else 1)
                 elif isinstance(fa, FloatFormat):
-                    accf = _float_add(accf, term, fa, acc_rounding, acc_overflow)
+                    accf = _float_add(accf, term, fa, mode, ovf, events)
                 else:
-                    accv = _fixed_add(accv, term, fa, acc_overflow or "saturate")
+                    accv = _fixed_add(accv, term, fa, ovf or "saturate", events)
             if nan or (fa is not None and isinstance(fa, FloatFormat) and math.isnan(accf)):
                 out[i, j] = math.nan
             elif fa is None:
                 out[i, j] = ref_round_float(accv, _FP64)[0]
             elif isinstance(fa, FloatFormat):
                 if nv and math.isfinite(accf):
-                    accf = _float_add(0.0, Fraction(accf) * ga * gb, fa, acc_rounding, acc_overflow)
+                    accf = _float_add(0.0, Fraction(accf) * ga * gb, fa, mode, ovf, events)
                 elif nv:
                     accf = accf * float(ga * gb)
                 out[i, j] = accf
             else:
                 out[i, j] = float(accv * _pow2(-fa.frac_bits))
-    return out
+    return (out, events[0]) if return_stats else out
 
 
-def _float_add(accf: float, term: Fraction, fa: FloatFormat, mode: str, overflow: str | None) -> float:
+def _float_add(accf: float, term: Fraction, fa: FloatFormat, mode: str, overflow: str | None,
+               events: list[int]) -> float:
     ovf = overflow or ("inf" if fa.has_inf else "saturate")
     if math.isnan(accf):
         return accf
@@ -495,14 +581,17 @@ def _float_add(accf: float, term: Fraction, fa: FloatFormat, mode: str, overflow
     if s == 0:
         both_pos = accf == 0 and math.copysign(1.0, accf) > 0 and term == 0
         return -0.0 if (mode == "floor" and not both_pos and fa.has_negative_zero) else 0.0
-    return ref_round_float(s, fa, mode, ovf)[0]
+    v, o = ref_round_float(s, fa, mode, ovf)
+    events[0] += o
+    return v
 
 
-def _fixed_add(A: Fraction, term: Fraction, fa: FixedFormat, ovf: str) -> Fraction:
+def _fixed_add(A: Fraction, term: Fraction, fa: FixedFormat, ovf: str, events: list[int]) -> Fraction:
     """A is the integer code (as Fraction); term floored onto the grid, then wrap/saturate."""
     S = int(A) + math.floor(term * _pow2(fa.frac_bits))
     if fa.qmin <= S <= fa.qmax:
         return Fraction(S)
+    events[0] += 1
     if ovf == "saturate":
         return Fraction(fa.qmax if S > fa.qmax else fa.qmin)
     w = S % (1 << fa.bits)

@@ -1,0 +1,406 @@
+"""The conversion API: `block_encode`, `block_decode` and `block_quantize` of every block family."""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from ..convert import decode as emu_decode
+from ..convert import encode as emu_encode
+from ..convert import quantize as emu_quantize
+from ..formats import FixedFormat, FloatFormat, Format
+from .formats import (
+    E4M3,
+    E8M0_BIAS,
+    E8M0_VALUES,
+    FP32_TINY,
+    XMAX,
+    XMIN,
+    BlockFormat,
+    BlockStats,
+    Granularity,
+    IntScales,
+    MXFormat,
+    NVFP4Format,
+    NVFP4Scales,
+    ScaledIntFormat,
+    ScaleKind,
+    ScaleOverflow,
+    ScaleRule,
+    block_format,
+    elem_emax,
+    parse_choice,
+)
+from .kernels import (
+    P2,
+    block_minmax,
+    decode_kernel,
+    div_rne,
+    int_encode_kernel,
+    mx_encode_kernel,
+    nv_encode_kernel,
+)
+
+
+def _float_max_code(el: FloatFormat) -> int:
+    """The code (sign bit clear) of the element format's largest finite value."""
+    return int(np.asarray(emu_encode(el.max, el)))
+
+
+
+# --- conversion API -----------------------------------------------------------------------------
+
+
+def as_real(x: object, func: str) -> np.ndarray:
+    a = np.asarray(x)
+    if a.dtype.kind == "b" or a.dtype.kind not in "fiuV":
+        raise TypeError(f"{func}: x has dtype {a.dtype}; expected real numbers")
+    if a.dtype.kind == "f" and a.dtype.itemsize > 8:
+        raise TypeError(f"{func}: x has dtype {a.dtype}, more precise than float64; convert it explicitly")
+    return np.asarray(a, dtype=np.float64)
+
+
+def _norm_axis(axis: object, ndim: int, func: str) -> int:
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+        raise TypeError(f"{func}: axis={axis!r} must be an int")
+    if ndim == 0:
+        if int(axis) not in (0, -1):
+            raise ValueError(f"{func}: axis={axis} outside the allowed range [-1, 0] for a 0-d input")
+        return 0
+    if not -ndim <= int(axis) < ndim:
+        raise ValueError(f"{func}: axis={axis} outside the allowed range [{-ndim}, {ndim - 1}]"
+                         f" for {ndim}-d x")
+    return int(axis) % ndim
+
+
+def _to_rows(x: np.ndarray, axis: int) -> tuple[np.ndarray, tuple[int, ...]]:
+    """x with the block axis last, as (rows, n); also the moved shape."""
+    xm = np.moveaxis(x, axis, -1)
+    return np.ascontiguousarray(xm).reshape(math.prod(xm.shape[:-1]), xm.shape[-1]), xm.shape
+
+
+def _code_dtype(bits: int) -> Any:
+    return np.uint8 if bits <= 8 else np.uint16
+
+
+def _elem_params(el: Format) -> tuple:
+    if isinstance(el, FloatFormat):
+        return (True, el.man_bits, el.emin, el.bias, el.bits, el.has_negative_zero, el.max, 0, 0)
+    assert isinstance(el, FixedFormat)
+    return (False, 0, 0, 0, el.bits, False, el.max, el.frac_bits, el.qmax)
+
+
+def _blocks_shape(moved: tuple[int, ...], nb: int) -> tuple[int, ...]:
+    return (*moved[:-1], nb)
+
+
+def block_encode(x: object, fmt: str | BlockFormat, axis: int = -1, *,
+                 scale_overflow: str | ScaleOverflow = ScaleOverflow.CLAMP,
+                 return_stats: bool = False) -> Any:
+    """Encode x into a block-scaled format: ``(scales, element_codes)``.
+
+    Args:
+        x: real array-like (float16/32/64, ints, ml_dtypes floats); 0-d is one block.
+        fmt: a block format or its name (`block_format`).
+        axis: the axis the blocks run along (MX, NVFP4, integer groups); for
+            per-channel integers the channel axis (one scale per index).
+        scale_overflow: MX only: ``"clamp"`` (spec: X > 127 becomes 127 and the
+            elements saturate) or ``"error"`` (OverflowError).
+        return_stats: also return a `BlockStats`.
+
+    Returns:
+        element codes in x's shape (uint8, uint16 above 8 bits) and scales:
+        MX: uint8 E8M0 codes, shape x.shape with ``axis`` replaced by the
+        number of blocks ceil(n / B); NVFP4: `NVFP4Scales`; integers: `IntScales`
+        (shape () per tensor, (C,) per channel, block shape per group).
+
+    Raises:
+        ValueError: axis out of range, NaN/inf into a scaled-integer format.
+        OverflowError: a scale beyond its format's range (fp32/bf16 integer
+            scales, NVFP4's fp32 tensor scale, MX with ``scale_overflow="error"``).
+
+    >>> s, c = block_encode([[1.0, 2.0, 3.0, 4.0]], "bfp<int8,2>")
+    >>> s.tolist(), c.tolist()
+    ([[122, 123]], [[32, 64, 48, 64]])
+    """
+    f = block_format(fmt)
+    xa = as_real(x, "block_encode")
+    ax = _norm_axis(axis, xa.ndim, "block_encode")
+    scale_overflow = parse_choice(ScaleOverflow, scale_overflow, "block_encode", "scale_overflow")
+    if isinstance(f, ScaledIntFormat):
+        return _int_encode(xa, f, ax, return_stats)
+    if xa.ndim == 0:
+        xa = xa.reshape(1)
+        zero_d = True
+    else:
+        zero_d = False
+    x2, moved = _to_rows(xa, ax)
+    R, n = x2.shape
+    B = f.block_size
+    nb = max(1, -(-n // B)) if n else 0
+    stats = np.zeros((R * nb, 3), np.int64)
+    if isinstance(f, MXFormat):
+        el = f.element
+        isf, M, emin, bias, bits, nz, mx, fl, qmax = _elem_params(el)
+        scodes = np.zeros((R, nb), np.uint8)
+        ecodes = np.zeros((R, n), _code_dtype(bits))
+        if x2.size:
+            maxcode = _float_max_code(el) if isf else 0
+            mx_encode_kernel(x2, x2.view(np.uint64), B, isf, M, emin, bias, bits, nz, mx, fl, qmax,
+                              elem_emax(el), f.rule is ScaleRule.CEIL, maxcode, P2, scodes, ecodes, stats)
+        if scale_overflow is ScaleOverflow.ERROR and stats[:, 1].any():
+            first = int(np.flatnonzero(stats[:, 1])[0])
+            raise OverflowError(
+                f"block_encode: {int(stats[:, 1].sum())} block(s) of x need a scale above 2^127, the E8M0"
+                f" maximum (first: block {first % nb} of row {first // nb}); scale_overflow='clamp' saturates"
+            )
+        scales: Any = scodes.reshape(_blocks_shape(moved, nb))
+        scales = np.moveaxis(scales, -1, ax)
+    else:
+        finite = x2[np.isfinite(x2)]
+        amax = float(np.max(np.abs(finite))) if finite.size else 0.0
+        g = _nv_global(amax)
+        scodes = np.zeros((R, nb), np.uint8)
+        ecodes = np.zeros((R, n), np.uint8)
+        if x2.size:
+            nv_encode_kernel(x2, B, g, scodes, ecodes, stats)
+        sc = np.moveaxis(scodes.reshape(_blocks_shape(moved, nb)), -1, ax)
+        scales = NVFP4Scales(np.array(np.float32(g)).view(np.uint32), sc)
+    codes = np.moveaxis(ecodes.reshape(moved), -1, ax)
+    if zero_d:
+        codes = codes.reshape(())
+        if isinstance(scales, np.ndarray):
+            scales = scales.reshape(())
+        else:
+            scales = NVFP4Scales(scales.tensor, scales.block.reshape(()))
+    if return_stats:
+        st = BlockStats(int(xa.size), int(stats[:, 0].sum()), int(stats[:, 1].sum()), int(stats[:, 2].sum()))
+        return scales, codes, st
+    return scales, codes
+
+
+def _nv_global(amax: float) -> float:
+    """The NVFP4 per-tensor scale g = fp32(amax) / 2688 in fp32 (1.0 for amax = 0)."""
+    if amax == 0.0:
+        return 1.0
+    with np.errstate(over="ignore"):
+        a32 = np.float32(amax)
+    if not np.isfinite(a32):
+        raise OverflowError(f"block_encode: nvfp4 tensor amax={amax!r} exceeds the fp32 range of its"
+                            " tensor scale")
+    g = float(a32 / np.float32(2688.0))
+    return g if g > 0 else FP32_TINY
+
+
+def _fp32_scales(mn: np.ndarray, mx: np.ndarray, f: ScaledIntFormat) -> np.ndarray:
+    """The fp32 scale per block (float64 array holding fp32 values)."""
+    with np.errstate(over="ignore"):
+        if f.symmetric:
+            a32 = np.maximum(np.abs(mn), np.abs(mx)).astype(np.float32)
+            s = a32 / np.float32(f.qmax)
+        else:
+            lo32, hi32 = mn.astype(np.float32), mx.astype(np.float32)
+            s = (hi32 - lo32) / np.float32((1 << f.bits) - 1)
+    if not np.all(np.isfinite(s)):
+        raise OverflowError(f"block_encode: {f}: a scale exceeds the fp32 range"
+                            f" (|x| up to {np.max(np.abs(mx))!r})")
+    zero_range = (mn == 0) & (mx == 0)
+    s = np.where(zero_range, np.float32(1.0), s)
+    s = np.where(s == 0, np.float32(FP32_TINY), s)
+    return s.astype(np.float64)
+
+
+def _store_scales(s32: np.ndarray, f: ScaledIntFormat) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(scale values as float64, scale codes, shift or None) for the format's scale storage."""
+    if f.scale is ScaleKind.FP32:
+        return s32, s32.astype(np.float32).view(np.uint32), None
+    if f.scale is ScaleKind.BF16:
+        v = emu_quantize(s32, "bf16", overflow="saturate")
+        v = np.where(v == 0, math.ldexp(1.0, -133), v)
+        return v, (v.astype(np.float32).view(np.uint32) >> np.uint32(16)).astype(np.uint16), None
+    if f.scale is ScaleKind.POW2:
+        m, e = np.frexp(s32)
+        e = np.where(m == 0.5, e - 1, e).astype(np.int64)
+        if (e > XMAX).any():
+            raise OverflowError(f"block_encode: {f}: a power-of-two scale above 2^127 (E8M0 range)")
+        e = np.maximum(e, XMIN)
+        return np.ldexp(1.0, e), (e + E8M0_BIAS).astype(np.uint8), None
+    m, e = np.frexp(s32)  # fixmul: fp32 significands fit M0 exactly
+    m0 = np.ldexp(m, 31).astype(np.int64)
+    return s32, m0.astype(np.int32), e.astype(np.int16)
+
+
+def _int_encode(xa: np.ndarray, f: ScaledIntFormat, ax: int, return_stats: bool) -> Any:
+    if f.granularity is Granularity.TENSOR:
+        x2, moved, B = xa.reshape(1, -1), None, max(1, xa.size)
+    elif f.granularity is Granularity.CHANNEL:
+        if xa.ndim == 0:
+            raise ValueError(f"block_encode: {f} is per channel and needs x with at least one axis")
+        xm = np.moveaxis(xa, ax, 0)
+        x2 = np.ascontiguousarray(xm).reshape(xm.shape[0], -1)
+        moved, B = xm.shape, max(1, x2.shape[1])
+    else:
+        xr = xa.reshape(1) if xa.ndim == 0 else xa
+        x2, moved = _to_rows(xr, ax if xa.ndim else 0)
+        B = f.group_size
+    R, n = x2.shape
+    nb = max(1, -(-n // B)) if n else (1 if f.granularity is not Granularity.GROUP else 0)
+    mm = np.zeros((R, nb, 3), np.float64)
+    if x2.size:
+        block_minmax(x2, B, mm)
+    if mm[:, :, 2].any():
+        raise ValueError(f"block_encode: x holds NaN or +-inf, which {f} (no NaN code, no inf) cannot encode")
+    s32 = _fp32_scales(mm[:, :, 0], mm[:, :, 1], f)
+    sv, scode, shift = _store_scales(s32, f)
+    if f.symmetric:
+        zp = np.zeros((R, nb), np.int64)
+    else:
+        lo = mm[:, :, 0].astype(np.float32).astype(np.float64)
+        r = np.array([div_rne(float(a), float(s)) for a, s in zip(lo.ravel(), sv.ravel(), strict=True)])
+        zp = np.clip(f.qmin - r.reshape(lo.shape), f.qmin, f.qmax).astype(np.int64)
+    ecodes = np.zeros((R, n), _code_dtype(f.bits))
+    stats = np.zeros((R * nb, 3), np.int64)
+    if x2.size:
+        int_encode_kernel(x2, B, np.ascontiguousarray(sv), zp, f.qmin, f.qmax, f.bits, ecodes, stats)
+
+    def shape_scales(a: np.ndarray) -> np.ndarray:
+        if f.granularity is Granularity.TENSOR:
+            return a.reshape(())
+        if f.granularity is Granularity.CHANNEL:
+            return a.reshape(-1)
+        return np.moveaxis(a.reshape(_blocks_shape(moved, nb)), -1, ax) if xa.ndim else a.reshape(())
+
+    if f.granularity is Granularity.TENSOR:
+        codes = ecodes.reshape(xa.shape)
+    elif f.granularity is Granularity.CHANNEL:
+        codes = np.moveaxis(ecodes.reshape(moved), 0, ax)
+    else:
+        codes = np.moveaxis(ecodes.reshape(moved), -1, ax) if xa.ndim else ecodes.reshape(())
+    scales = IntScales(shape_scales(scode), None if f.symmetric else shape_scales(zp.astype(np.int32)),
+                       None if shift is None else shape_scales(shift))
+    if return_stats:
+        return scales, codes, BlockStats(int(xa.size), int(stats[:, 0].sum()), 0, 0)
+    return scales, codes
+
+
+@lru_cache(maxsize=64)
+def elem_table(el: Format) -> np.ndarray:
+    """The value of every code of an element format (read-only, cached)."""
+    t = np.asarray(emu_decode(np.arange(1 << el.bits, dtype=np.uint64), el), np.float64)
+    t.flags.writeable = False
+    return t
+
+
+
+def _check_codes(c: object, bits: int, what: str, as_int64: bool = True) -> np.ndarray:
+    """Integer codes in [0, 2^bits), as int64 (or in their own integer dtype)."""
+    a = np.asarray(c)
+    if a.dtype.kind not in "iu":
+        raise TypeError(f"block_decode: {what} have dtype {a.dtype}; expected integer codes")
+    if a.size and (a.min() < 0 or a.max() >= (1 << bits)):
+        raise ValueError(f"block_decode: {what} outside [0, {(1 << bits) - 1}]")
+    return a.astype(np.int64) if as_int64 else a
+
+
+def expand(scale_rows: np.ndarray, B: int, n: int) -> np.ndarray:
+    return np.repeat(scale_rows, B, axis=-1)[..., :n]
+
+
+def block_decode(scales: Any, codes: object, fmt: str | BlockFormat, axis: int = -1) -> np.ndarray:
+    """Exact float64 values of ``(scales, codes)`` from `block_encode` (same ``axis``).
+
+    Raises:
+        ValueError: codes out of range, scales of the wrong shape, axis out of range.
+
+    >>> s, c = block_encode([3.0, -0.5], "mxfp8_e4m3")
+    >>> block_decode(s, c, "mxfp8_e4m3").tolist()
+    [3.0, -0.5]
+    """
+    f = block_format(fmt)
+    if isinstance(f, ScaledIntFormat):
+        return _int_decode(scales, codes, f, axis)
+    el = f.element
+    c = _check_codes(codes, el.bits, "element codes", as_int64=False)
+    ax = _norm_axis(axis, c.ndim, "block_decode")
+    zero_d = c.ndim == 0
+    if zero_d:
+        c = c.reshape(1)
+    n = c.shape[ax]
+    nb = -(-n // f.block_size)
+    sc = scales.block if isinstance(f, NVFP4Format) else scales
+    if isinstance(f, NVFP4Format) and not isinstance(scales, NVFP4Scales):
+        raise TypeError("block_decode: nvfp4 scales must be the NVFP4Scales that block_encode returned")
+    s = _check_codes(sc, 8, "scale codes", as_int64=False)
+    if zero_d:
+        s = s.reshape(1)
+    want = list(c.shape)
+    want[ax] = nb
+    if list(s.shape) != want:
+        raise ValueError(f"block_decode: scales have shape {s.shape}; codes of shape {c.shape} with block"
+                         " size"
+                         f" {f.block_size} along axis {ax} need {tuple(want)}")
+    if isinstance(f, MXFormat):
+        slut = E8M0_VALUES
+    else:
+        g = float(np.asarray(scales.tensor, np.uint32).view(np.float32))
+        slut = elem_table(E4M3) * g
+    c2, moved = _to_rows(c, ax)
+    s2 = _to_rows(s, ax)[0]
+    out2 = np.empty(c2.shape, np.float64)
+    decode_kernel(c2, s2, elem_table(el), slut, f.block_size, out2)
+    out = np.moveaxis(out2.reshape(moved), -1, ax)
+    return out.reshape(()) if zero_d else out
+
+
+def int_scale_values(scales: IntScales, f: ScaledIntFormat) -> np.ndarray:
+    sc = np.asarray(scales.scale)
+    if f.scale is ScaleKind.FP32:
+        return sc.astype(np.uint32).view(np.float32).astype(np.float64)
+    if f.scale is ScaleKind.BF16:
+        return (sc.astype(np.uint32) << np.uint32(16)).view(np.float32).astype(np.float64)
+    if f.scale is ScaleKind.POW2:
+        return np.ldexp(1.0, sc.astype(np.int64) - E8M0_BIAS)
+    if scales.shift is None:
+        raise ValueError("block_decode: fixmul scales need the shift array")
+    return np.ldexp(sc.astype(np.float64), np.asarray(scales.shift, np.int64) - 31)
+
+
+def _int_decode(scales: IntScales, codes: object, f: ScaledIntFormat, axis: int) -> np.ndarray:
+    if not isinstance(scales, IntScales):
+        raise TypeError("block_decode: scaled-integer scales must be the IntScales that block_encode"
+                        " returned")
+    c = _check_codes(codes, f.bits, "element codes")
+    q = np.where(c >= (1 << (f.bits - 1)), c - (1 << f.bits), c)
+    sv = int_scale_values(scales, f)
+    zp = np.zeros(sv.shape, np.int64) if scales.zero_point is None else np.asarray(scales.zero_point,
+                                                                                    np.int64)
+    if f.granularity is Granularity.TENSOR:
+        return (q - zp) * sv
+    ax = _norm_axis(axis, c.ndim, "block_decode") if c.ndim else 0
+    if f.granularity is Granularity.CHANNEL:
+        shape = [1] * c.ndim
+        shape[ax] = -1
+        return (q - zp.reshape(shape)) * sv.reshape(shape)
+    if c.ndim == 0:
+        return (q - zp) * sv
+    n = c.shape[ax]
+
+    def ex(a: np.ndarray) -> np.ndarray:
+        return np.moveaxis(expand(np.moveaxis(a, ax, -1), f.group_size, n), -1, ax)
+
+    return (q - ex(zp)) * ex(sv)
+
+
+def block_quantize(x: object, fmt: str | BlockFormat, axis: int = -1, **kwargs: Any) -> np.ndarray:
+    """x rounded to a block-scaled format: ``block_decode(*block_encode(x))``, float64.
+
+    >>> block_quantize([1.0, -0.3, 5.0, 7.5], "mxfp4").tolist()
+    [1.0, -0.5, 4.0, 6.0]
+    """
+    f = block_format(fmt)
+    s, c = block_encode(x, f, axis, **kwargs)[:2]
+    return block_decode(s, c, f, axis)
+

@@ -1,0 +1,409 @@
+"""Block-scaled format descriptions: the family enums, the three format dataclasses, their scale
+containers and statistics, and the name parser `block_format` (rules: docs/blockscaled.md)."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..formats import FixedFormat, FloatFormat, Format
+from ..registry import get_format
+
+E8M0_BIAS = 127
+E8M0_NAN = 255
+#: E8M0 scale values by code: 2^(c - 127), code 255 NaN
+E8M0_VALUES = np.where(np.arange(256) == E8M0_NAN, np.nan, np.ldexp(1.0, np.arange(256) - E8M0_BIAS))
+XMIN, XMAX = -127, 127
+E4M3 = FloatFormat(4, 3, special="fn")
+E2M1 = FloatFormat(2, 1, special="none")
+FP32_TINY = math.ldexp(1.0, -149)
+
+
+def check_int(func: str, name: str, value: object, lo: int, hi: int) -> int:
+    """value as an int after checking it is an int (TypeError) in [lo, hi] (ValueError)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{func}: {name}={value!r} must be an int")
+    v = int(value)
+    if not lo <= v <= hi:
+        raise ValueError(f"{func}: {name}={v} outside the allowed range [{lo}, {hi}]")
+    return v
+
+class BlockKind(StrEnum):
+    """The family of a block format (``fmt.kind``)."""
+
+    MX = "mx"
+    NVFP4 = "nvfp4"
+    INT = "int"
+
+
+class ScaleRule(StrEnum):
+    """How an MX block picks its shared exponent: ``ocp`` (the spec, elements saturate) or ``ceil``."""
+
+    OCP = "ocp"
+    CEIL = "ceil"
+
+
+class Granularity(StrEnum):
+    """What one scale of a scaled-integer tensor covers."""
+
+    TENSOR = "tensor"
+    CHANNEL = "channel"
+    GROUP = "group"
+
+
+class ScaleKind(StrEnum):
+    """How a scaled-integer scale is stored."""
+
+    FP32 = "fp32"
+    BF16 = "bf16"
+    POW2 = "pow2"
+    FIXMUL = "fixmul"
+
+
+class ScaleOverflow(StrEnum):
+    """MX scales above 2^127: ``clamp`` (the spec; elements saturate) or ``error`` (OverflowError)."""
+
+    CLAMP = "clamp"
+    ERROR = "error"
+
+
+def parse_choice(enum: type[StrEnum], value: object, func: str, param: str) -> Any:
+    """The member of a `StrEnum` for a member or its name (case and surrounding spaces ignored).
+
+    Raises:
+        ValueError: not a member nor a member's name; the message names ``param`` and the members.
+    """
+    if isinstance(value, enum):
+        return value
+    if isinstance(value, str):
+        try:
+            return enum(value.strip().lower())
+        except ValueError:
+            pass
+    allowed = ", ".join(repr(m.value) for m in enum)
+    raise ValueError(f"{func}: {param}={value!r} is not one of ({allowed})")
+
+
+# --- format descriptors --------------------------------------------------------------------------
+
+
+def elem_emax(el: Format) -> int:
+    """Exponent of the largest power of two <= the element format's max."""
+    return math.frexp(el.max)[1] - 1
+
+
+def _elem_name(el: Format) -> str:
+    if isinstance(el, FixedFormat) and el.frac_bits == 0:
+        return f"int{el.bits}"
+    return el.name
+
+
+class _BlockMethods:
+    """encode / decode / quantize of a block format, along ``axis`` (`block_encode`, `block_decode`)."""
+
+    def encode(self, x: object, axis: int = -1, **kwargs: Any) -> Any:
+        """(scales, element codes) of x; keyword arguments as `block_encode`'s."""
+        from .convert import block_encode  # the conversion API imports this module
+
+        return block_encode(x, self, axis, **kwargs)
+
+    def decode(self, scales: Any, codes: object, axis: int = -1) -> np.ndarray:
+        """Exact float64 values of (scales, codes); see `block_decode`."""
+        from .convert import block_decode  # the conversion API imports this module
+
+        return block_decode(scales, codes, self, axis)
+
+    def quantize(self, x: object, axis: int = -1, **kwargs: Any) -> np.ndarray:
+        """decode(encode(x)): x rounded to the format."""
+        from .convert import block_quantize  # the conversion API imports this module
+
+        return block_quantize(x, self, axis, **kwargs)
+
+
+@dataclass(frozen=True)
+class MXFormat(_BlockMethods):
+    """Block floating point with one shared power-of-two scale per block (OCP MX v1.0).
+
+    Layout: per block of ``block_size`` elements along the block axis, one
+    8-bit E8M0 scale code c (value 2^(c-127); c = 255 is NaN) and
+    ``block_size`` element codes of ``element`` (a `FloatFormat` of at most 16
+    bits or a signed `FixedFormat` of 2..16 bits; integer elements are encoded
+    symmetrically in [-qmax, qmax], the code -2^(W-1) decodes but is never
+    produced). Value of element i: decode(element code) * 2^(c - 127).
+
+    ``rule``: ``"ocp"`` (X = floor(log2 amax) - emax_elem, elements saturate)
+    or ``"ceil"`` (smallest X with amax <= elem_max * 2^X: no element clips).
+
+    >>> f = block_format("mxfp4")
+    >>> (str(f), f.block_size, f.element.name, f.bits_per_element)
+    ('mxfp4', 32, 'e2m1', 4.25)
+    >>> s, c = f.encode([1.0, -0.3, 5.0, 7.5])
+    >>> int(s[0]), [int(v) for v in c], f.decode(s, c).tolist()
+    (127, [2, 9, 6, 7], [1.0, -0.5, 4.0, 6.0])
+    """
+
+    element: Format
+    block_size: int = 32
+    rule: ScaleRule = ScaleRule.OCP
+    kind: ClassVar[BlockKind] = BlockKind.MX
+
+    def __post_init__(self) -> None:
+        fn = "MXFormat"
+        el = get_format(self.element) if isinstance(self.element, str) else self.element
+        if isinstance(el, FloatFormat):
+            if el.bits > 16:
+                raise ValueError(f"{fn}: element={el} has {el.bits} bits; allowed element widths are"
+                                 " 2..16 bits")
+        elif isinstance(el, FixedFormat):
+            if not el.signed or not 2 <= el.bits <= 16:
+                raise ValueError(f"{fn}: element={el} must be a signed fixed/integer format of 2..16 bits")
+        else:
+            raise TypeError(f"{fn}: element={self.element!r} must be a FloatFormat or a signed FixedFormat")
+        object.__setattr__(self, "element", el)
+        object.__setattr__(self, "block_size", check_int(fn, "block_size", self.block_size, 1, 1 << 24))
+        object.__setattr__(self, "rule", parse_choice(ScaleRule, self.rule, fn, "rule"))
+
+    @property
+    def name(self) -> str:
+        """The MX name (``mxfp8_e4m3`` ...) or ``bfp<element,B[,ceil]>``."""
+        for key, (el, b) in _MX_DEFS.items():
+            if el == self.element and b == self.block_size and self.rule is ScaleRule.OCP:
+                return key
+        rule = ",ceil" if self.rule is ScaleRule.CEIL else ""
+        return f"bfp<{_elem_name(self.element)},{self.block_size}{rule}>"
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def bits_per_element(self) -> float:
+        """Storage per element: element bits + 8 / block_size."""
+        return self.element.bits + 8 / self.block_size
+
+
+@dataclass(frozen=True)
+class NVFP4Format(_BlockMethods):
+    """NVFP4: E2M1 elements, an E4M3 scale per block, an fp32 scale per tensor.
+
+    Layout: per block of ``block_size`` (16) elements one E4M3 code (uint8)
+    and 4-bit E2M1 element codes (0bS_EE_M, one per uint8); per tensor one fp32
+    bit pattern (uint32). Value = e2m1 * e4m3 * fp32. Recipe (module docstring):
+    g = fp32(amax_t)/2688, s = e4m3((amax_b/6)/g), element = e2m1(x/(s g)).
+
+    >>> f = block_format("nvfp4")
+    >>> sc, c = f.encode([0.0, 1.0, -3.0, 6.0])   # g = fp32(6 / 2688), s = 448 (0x7E)
+    >>> int(sc.block[0]), c.tolist()                # x / (448 g): 1.0 -> 0b0010, -3.0 -> 0b1101
+    (126, [0, 2, 13, 7])
+    """
+
+    block_size: int = 16
+    kind: ClassVar[BlockKind] = BlockKind.NVFP4
+
+    def __post_init__(self) -> None:
+        bs = check_int("NVFP4Format", "block_size", self.block_size, 1, 1 << 24)
+        object.__setattr__(self, "block_size", bs)
+
+    @property
+    def element(self) -> FloatFormat:
+        """E2M1."""
+        return E2M1
+
+    @property
+    def name(self) -> str:
+        """``nvfp4`` (block 16) or ``nvfp4<B>``."""
+        return "nvfp4" if self.block_size == 16 else f"nvfp4<{self.block_size}>"
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def bits_per_element(self) -> float:
+        """4 + 8 / block_size (the per-tensor fp32 scale not counted)."""
+        return 4 + 8 / self.block_size
+
+
+@dataclass(frozen=True)
+class ScaledIntFormat(_BlockMethods):
+    """W-bit integers with a scale per tensor, per channel or per group of G.
+
+    Layout: element codes are W-bit two's complement patterns (uint8 for W <=
+    8, else uint16); scales are an `IntScales`: ``scale`` holds fp32 bit
+    patterns (uint32), bf16 bit patterns (uint16), E8M0 codes (uint8, value
+    2^(c-127)) or M0 (int32, with ``shift`` int16: value M0 * 2^(shift-31));
+    ``zero_point`` (int32) for asymmetric formats. Value = (q - z) * scale.
+
+    ``granularity``: ``tensor`` (one scale), ``channel`` (one scale per index
+    along ``axis``), ``group`` (groups of ``group_size`` consecutive elements
+    along ``axis``, a last partial group allowed).
+
+    >>> f = block_format("int8_channel")
+    >>> (f.bits, f.symmetric, str(f.granularity), str(f.scale))
+    (8, True, 'channel', 'fp32')
+    >>> block_format("int4_asym_g128_bf16").name
+    'int4_asym_g128_bf16'
+    """
+
+    bits: int = 8
+    symmetric: bool = True
+    granularity: Granularity = Granularity.TENSOR
+    group_size: int | None = None
+    scale: ScaleKind = ScaleKind.FP32
+    kind: ClassVar[BlockKind] = BlockKind.INT
+
+    def __post_init__(self) -> None:
+        fn = "ScaledIntFormat"
+        object.__setattr__(self, "bits", check_int(fn, "bits", self.bits, 2, 16))
+        gran = parse_choice(Granularity, self.granularity, fn, "granularity")
+        object.__setattr__(self, "granularity", gran)
+        if gran is Granularity.GROUP:
+            if self.group_size is None:
+                raise ValueError(f"{fn}: granularity='group' needs group_size (an int in [1, 2^24])")
+            object.__setattr__(self, "group_size", check_int(fn, "group_size", self.group_size, 1, 1 << 24))
+        elif self.group_size is not None:
+            raise ValueError(f"{fn}: group_size={self.group_size!r} applies only to granularity='group'")
+        object.__setattr__(self, "scale", parse_choice(ScaleKind, self.scale, fn, "scale"))
+        if not isinstance(self.symmetric, (bool, np.bool_)):
+            raise TypeError(f"{fn}: symmetric={self.symmetric!r} must be a bool")
+        object.__setattr__(self, "symmetric", bool(self.symmetric))
+
+    @property
+    def name(self) -> str:
+        """``int<W>[_asym]_<tensor|channel|g<G>>[_bf16|_pow2|_fixmul]``."""
+        g = f"g{self.group_size}" if self.granularity is Granularity.GROUP else self.granularity.value
+        s = "" if self.scale is ScaleKind.FP32 else f"_{self.scale.value}"
+        return f"int{self.bits}{'' if self.symmetric else '_asym'}_{g}{s}"
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def qmin(self) -> int:
+        """Smallest code value: -(2^(W-1) - 1) symmetric, -2^(W-1) asymmetric."""
+        return -(1 << (self.bits - 1)) + (1 if self.symmetric else 0)
+
+    @property
+    def qmax(self) -> int:
+        """Largest code value, 2^(W-1) - 1."""
+        return (1 << (self.bits - 1)) - 1
+
+
+BlockFormat = MXFormat | NVFP4Format | ScaledIntFormat
+
+
+@dataclass(frozen=True)
+class NVFP4Scales:
+    """The scales of an NVFP4 tensor: ``tensor`` (0-d uint32, fp32 bits), ``block`` (uint8 E4M3 codes)."""
+
+    tensor: np.ndarray
+    block: np.ndarray
+
+
+@dataclass(frozen=True)
+class IntScales:
+    """The scales of a scaled-integer tensor (see `ScaledIntFormat`)."""
+
+    scale: np.ndarray
+    zero_point: np.ndarray | None = None
+    shift: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class BlockStats:
+    """Conversion accounting: elements that saturated, scales clamped from above, NaN/inf blocks."""
+
+    size: int
+    saturated: int
+    clamped_scales: int
+    nan_blocks: int
+
+
+@dataclass(frozen=True)
+class BlockMACStats:
+    """Accumulator overflow events (float: results beyond max; fixed: saturations or wraps)."""
+
+    acc_overflow: int
+    nan_blocks: int
+
+
+_MX_DEFS: dict[str, tuple[Format, int]] = {
+    "mxfp8_e4m3": (E4M3, 32),
+    "mxfp8_e5m2": (FloatFormat(5, 2), 32),
+    "mxfp6_e2m3": (FloatFormat(2, 3, special="none"), 32),
+    "mxfp6_e3m2": (FloatFormat(3, 2, special="none"), 32),
+    "mxfp4": (E2M1, 32),
+    "mxint8": (FixedFormat(2, 6), 32),
+}
+
+#: The six OCP MX v1.0 formats by name.
+MX_FORMATS: dict[str, MXFormat] = {k: MXFormat(el, b) for k, (el, b) in _MX_DEFS.items()}
+
+_RE_INT = re.compile(r"int(\d+)(_asym)?(?:_(tensor|channel|g(\d+)))?(?:_(fp32|bf16|pow2|fixmul))?")
+_GRAMMAR = ("mxfp8_e4m3 | mxfp8_e5m2 | mxfp6_e2m3 | mxfp6_e3m2 | mxfp4 | mxint8 | bfp<ELEM,B[,ocp|ceil]>"
+            " (ELEM an emu float/fixed name or int<W>) | nvfp4 | nvfp4<B> |"
+            " int<W>[_asym]_<tensor|channel|g<G>>[_fp32|_bf16|_pow2|_fixmul]")
+
+
+def _split_top(text: str) -> list[str]:
+    parts, depth, cur = [], 0, ""
+    for ch in text:
+        depth += (ch == "<") - (ch == ">")
+        if ch == "," and depth == 0:
+            parts.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    parts.append(cur)
+    return [p.strip() for p in parts]
+
+
+def block_format(name: str | BlockFormat) -> BlockFormat:
+    """The block-scaled format a name stands for (a format passes through).
+
+    Grammar: ``mxfp8_e4m3 | mxfp8_e5m2 | mxfp6_e2m3 | mxfp6_e3m2 | mxfp4 |
+    mxint8 | bfp<ELEM,B[,ocp|ceil]> | nvfp4 | nvfp4<B> |
+    int<W>[_asym]_<tensor|channel|g<G>>[_fp32|_bf16|_pow2|_fixmul]``; ELEM
+    is an `emu.format` name (``e4m3``, ``fp<3,2,none>``, ``fx<2,6>``) or
+    ``int<W>`` (plain W-bit integers). A scaled integer names its granularity:
+    ``int8`` alone is `emu.format`'s fx<8,0>, so ``block_format("int8")``
+    raises and says to write ``int8_tensor``.
+
+    >>> str(block_format("bfp<int8,16>")), str(block_format("bfp<e2m1,32>"))
+    ('bfp<int8,16>', 'mxfp4')
+    """
+    if isinstance(name, (MXFormat, NVFP4Format, ScaledIntFormat)):
+        return name
+    if not isinstance(name, str):
+        raise TypeError(f"block_format: name={name!r} must be a str or a block format")
+    key = name.strip().lower()
+    if key in MX_FORMATS:
+        return MX_FORMATS[key]
+    if key == "nvfp4":
+        return NVFP4Format()
+    if m := re.fullmatch(r"nvfp4<(\d+)>", key):
+        return NVFP4Format(int(m[1]))
+    if key.startswith("bfp<") and key.endswith(">"):
+        parts = _split_top(key[4:-1])
+        if len(parts) not in (2, 3) or not parts[1].isdigit():
+            raise ValueError(f"block_format: {name!r} must read bfp<ELEM,B[,ocp|ceil]>")
+        el_txt = parts[0]
+        if m := re.fullmatch(r"int(\d+)", el_txt):
+            el: Format = FixedFormat(check_int("block_format", "W", int(m[1]), 2, 16), 0)
+        else:
+            el = get_format(el_txt)
+        return MXFormat(el, int(parts[1]), parts[2] if len(parts) == 3 else ScaleRule.OCP)
+    if m := _RE_INT.fullmatch(key):
+        if m[3] is None:
+            want = f"int{m[1]}{m[2] or ''}_tensor{'_' + m[5] if m[5] else ''}"
+            raise ValueError(f"block_format: name={name!r} names no granularity (bare int<W> is emu.format's"
+                             f" fx<W,0>); write {want!r}, or _channel / _g<G> in place of _tensor")
+        gran, group = m[3], None
+        if m[4] is not None:
+            gran, group = Granularity.GROUP, int(m[4])
+        return ScaledIntFormat(int(m[1]), symmetric=m[2] is None, granularity=gran, group_size=group,
+                               scale=m[5] or ScaleKind.FP32)
+    raise ValueError(f"block_format: name={name!r} is not a block-scaled format. Grammar: {_GRAMMAR}")

@@ -1,0 +1,321 @@
+"""numba kernels of block conversion: rounding to element grids, the MX, NVFP4 and scaled-integer
+encoders, per-block minima and maxima, and the table-driven decoder."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+# --- numba scalar routines ------------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def _round_mag(a, dirn, M, emin, bias, maxval):
+    """Round a magnitude a >= 0 (finite) to a float grid, ties to even, saturating.
+
+    ``dirn`` (-1, 0, +1) says where the exact magnitude lies relative to a when
+    a is only its float64 rounding (it matters at midpoints alone). Returns
+    (value, saturated).
+    """
+    if a == 0.0:
+        return 0.0, False
+    m, ex = math.frexp(a)
+    e = ex - 1
+    qe = max(e, emin) - M
+    t = math.ldexp(a, -qe)
+    if t >= 9007199254740992.0:  # far beyond the format: saturate
+        return maxval, True
+    f = math.floor(t)
+    d = t - f
+    up = False
+    if d > 0.5:
+        up = True
+    elif d == 0.5:
+        if dirn > 0:
+            up = True
+        elif dirn == 0:
+            if M == 0 and e >= emin:
+                up = ((e + bias) & 1) == 1
+            else:
+                up = (int(f) & 1) == 1
+    k = f + 1.0 if up else f
+    v = math.ldexp(k, qe)
+    if v > maxval:
+        return maxval, True
+    return v, False
+
+
+@njit(cache=True)
+def _is_mid(a, M, emin):
+    """Whether a > 0 lies exactly halfway between two neighbours of the grid."""
+    if a == 0.0:
+        return False
+    m, ex = math.frexp(a)
+    qe = max(ex - 1, emin) - M
+    t = math.ldexp(a, -qe)
+    return t - math.floor(t) == 0.5
+
+
+@njit(cache=True)
+def _float_code(v, neg, M, emin, bias, bits, negzero):
+    """Code of the grid value v >= 0 (sign from ``neg``) in a small float format."""
+    s = np.int64(1) << (bits - 1) if (neg and (v != 0.0 or negzero)) else np.int64(0)
+    if v == 0.0:
+        return s
+    m, ex = math.frexp(v)
+    e = ex - 1
+    if e < emin:
+        return s | np.int64(math.ldexp(v, M - emin))
+    frac = np.int64(math.ldexp(v, M - e)) - (np.int64(1) << M)
+    return s | (np.int64(e + bias) << M) | frac
+
+
+@njit(cache=True)
+def _int_rne(a, dirn):
+    """round_even(a) for a >= 0 with the exact value's side ``dirn`` at midpoints."""
+    f = math.floor(a)
+    d = a - f
+    if d > 0.5 or (d == 0.5 and (dirn > 0 or (dirn == 0 and (int(f) & 1) == 1))):
+        return f + 1.0
+    return f
+
+
+@njit(cache=True)
+def div_rne(x, s):
+    """round_even(x / s) of the exact quotient (x, s doubles, s > 0, |x/s| < 2^52), as float."""
+    a = abs(x)
+    t = a / s
+    f = math.floor(t)
+    if t - f == 0.5:
+        p = (f + 0.5) * s  # exact: f < 2^17 in use, s of at most 31 significant bits
+        dirn = 1 if a > p else (-1 if a < p else 0)
+    else:
+        dirn = 0
+    r = _int_rne(t, dirn)
+    return -r if x < 0 else r
+
+
+@njit(cache=True)
+def _block_scan(x2, idx, nb, B, ecodes, stats):
+    """Block ``idx`` of the row-major block grid (``nb`` blocks of ``B`` elements per row): (row, first
+    element, end, largest |x|, whether an element is NaN or infinite). Such a block gets zero element
+    codes and is counted in stats[idx, 2]; its scale code is the caller's."""
+    r = idx // nb
+    lo = (idx - r * nb) * B
+    hi = min(lo + B, x2.shape[1])
+    amax = 0.0
+    bad = False
+    for k in range(lo, hi):
+        v = x2[r, k]
+        if not np.isfinite(v):
+            bad = True
+        elif abs(v) > amax:
+            amax = abs(v)
+    if bad:
+        for k in range(lo, hi):
+            ecodes[r, k] = 0
+        stats[idx, 2] = 1
+    return r, lo, hi, amax, bad
+
+
+@njit(parallel=True, cache=True)
+def mx_encode_kernel(x2, xb, B, is_float, M, emin, bias, bits, negzero, maxval, fl, qmax, emax_el, ceil_rule,
+                      maxcode, p2, scodes, ecodes, stats):
+    R = x2.shape[0]
+    nb = scodes.shape[1]
+    mask = (np.int64(1) << bits) - 1
+    signbit = np.int64(1) << (bits - 1)
+    for idx in prange(R * nb):
+        r, lo, hi, amax, bad = _block_scan(x2, idx, nb, B, ecodes, stats)
+        b = idx - r * nb
+        if bad:
+            scodes[r, b] = 255
+            continue
+        if amax == 0.0:
+            X = -127
+        else:
+            mm, ex = math.frexp(amax)
+            X = ex - 1 - emax_el
+            if ceil_rule and amax > math.ldexp(maxval, X):
+                X += 1
+            if X > 127:
+                X = 127
+                stats[idx, 1] = 1
+            elif X < -127:
+                X = -127
+        scodes[r, b] = X + 127
+        nsat = 0
+        for k in range(lo, hi):
+            v = x2[r, k]
+            bv = xb[r, k]
+            neg = (bv >> np.uint64(63)) != np.uint64(0)
+            fv = np.int64((bv >> np.uint64(52)) & np.uint64(0x7FF))
+            if v == 0.0:
+                c = _float_code(0.0, neg, M, emin, bias, bits, negzero) if is_float else np.int64(0)
+                ecodes[r, k] = c
+                continue
+            if fv == 0:  # a subnormal float64: the general (slow) path
+                a = math.ldexp(abs(v), -X)
+                if is_float:
+                    val, sat = _round_mag(a, 0, M, emin, bias, maxval)
+                    c = _float_code(val, neg, M, emin, bias, bits, negzero)
+                else:
+                    q = _int_rne(math.ldexp(a, fl), 0)
+                    c = np.int64(0) if q == 0.0 else (np.int64(-q) if neg else np.int64(q)) & mask
+                    sat = False
+                ecodes[r, k] = c
+                continue
+            e = fv - 1023 - X  # exponent of |v| / 2^X
+            av = abs(v)
+            if is_float:
+                if e > emax_el:
+                    sat = True
+                    cm = maxcode
+                elif e < emin - M - 1:
+                    sat = False
+                    cm = np.int64(0)
+                else:
+                    qe = max(e, emin) - M
+                    t = av * p2[P2OFF - X - qe]  # exact: a power of two, no underflow here
+                    kf = (t + 4503599627370496.0) - 4503599627370496.0  # nearest even (t < 2^52)
+                    if M == 0 and kf - t == 0.5 and e >= emin and ((e + bias) & 1) == 0:
+                        kf -= 1.0  # M = 0: ties to the even exponent field
+                    elif M == 0 and t - kf == 0.5 and e >= emin and ((e + bias) & 1) == 1:
+                        kf += 1.0
+                    cm = np.int64(kf) + (np.int64(qe - emin + M) << M)
+                    sat = cm > maxcode
+                    if sat:
+                        cm = maxcode
+                c = (signbit | cm) if (neg and (cm != 0 or negzero)) else cm
+            else:
+                if e > 62 - fl:
+                    q = qmax
+                    sat = True
+                else:
+                    t = av * p2[P2OFF - X + fl]
+                    if t >= 4503599627370496.0:
+                        q = qmax
+                        sat = True
+                    else:
+                        q = np.int64((t + 4503599627370496.0) - 4503599627370496.0)
+                        sat = q > qmax
+                        if sat:
+                            q = qmax
+                c = (-q if neg else q) & mask
+            if sat:
+                nsat += 1
+            ecodes[r, k] = c
+        stats[idx, 0] = nsat
+
+
+@njit(parallel=True, cache=True)
+def nv_encode_kernel(x2, B, g, scodes, ecodes, stats):
+    R = x2.shape[0]
+    nb = scodes.shape[1]
+    g32 = np.float32(g)
+    six = np.float32(6.0)
+    for idx in prange(R * nb):
+        r, lo, hi, amax, bad = _block_scan(x2, idx, nb, B, ecodes, stats)
+        b = idx - r * nb
+        if bad:
+            scodes[r, b] = 0x7F
+            continue
+        a32 = np.float32(amax)
+        s32 = np.float32(np.float32(a32 / six) / g32)
+        sv, ssat = _round_mag(float(s32), 0, 3, -6, 7, 448.0)
+        scodes[r, b] = _float_code(sv, False, 3, -6, 7, 8, True)
+        d = sv * g  # exact: 4 x 24 significant bits
+        nsat = 0
+        for k in range(lo, hi):
+            v = x2[r, k]
+            neg = v < 0.0 or (v == 0.0 and math.copysign(1.0, v) < 0.0)
+            if d == 0.0:
+                val = 0.0
+                sat = False
+            else:
+                av = abs(v)
+                q = av / d
+                dirn = 0
+                if _is_mid(q, 1, 0):
+                    p = q * d  # exact: q has at most 3 significant bits
+                    dirn = 1 if av > p else (-1 if av < p else 0)
+                val, sat = _round_mag(q, dirn, 1, 0, 1, 6.0)
+            if sat:
+                nsat += 1
+            ecodes[r, k] = _float_code(val, neg, 1, 0, 1, 4, True)
+        stats[idx, 0] = nsat
+
+
+@njit(parallel=True, cache=True)
+def int_encode_kernel(x2, B, svals, zps, qlo, qhi, bits, ecodes, stats):
+    R, n = x2.shape
+    nb = svals.shape[1]
+    mask = (np.int64(1) << bits) - 1
+    for idx in prange(R * nb):
+        r = idx // nb
+        b = idx - r * nb
+        lo = b * B
+        hi = min(lo + B, n)
+        s = svals[r, b]
+        z = zps[r, b]
+        nsat = 0
+        for k in range(lo, hi):
+            v = x2[r, k]
+            if abs(v) / s >= 1e15:
+                q = qhi if v > 0 else qlo
+                nsat += 1
+            else:
+                q = np.int64(div_rne(v, s)) + z
+                if q > qhi:
+                    q = qhi
+                    nsat += 1
+                elif q < qlo:
+                    q = qlo
+                    nsat += 1
+            ecodes[r, k] = q & mask
+        stats[idx, 0] = nsat
+
+
+@njit(parallel=True, cache=True)
+def block_minmax(x2, B, out):
+    """Per block: (min, max, non-finite count)."""
+    R, n = x2.shape
+    nb = out.shape[1]
+    for idx in prange(R * nb):
+        r = idx // nb
+        b = idx - r * nb
+        lo = b * B
+        hi = min(lo + B, n)
+        mn = 0.0
+        mx = 0.0
+        bad = 0
+        for k in range(lo, hi):
+            v = x2[r, k]
+            if not np.isfinite(v):
+                bad += 1
+            else:
+                mn = min(mn, v)
+                mx = max(mx, v)
+        out[r, b, 0] = mn
+        out[r, b, 1] = mx
+        out[r, b, 2] = bad
+
+
+P2OFF = 600
+P2 = np.ldexp(1.0, np.arange(-P2OFF, P2OFF + 1))  # P2[P2OFF + j] = 2^j
+
+
+@njit(parallel=True, cache=True)
+def decode_kernel(c2, s2, lut, slut, B, out):
+    """out[r, k] = lut[c2[r, k]] * slut[s2[r, k // B]], a NaN product as the one quiet NaN."""
+    R, n = c2.shape
+    nb = s2.shape[1]
+    for idx in prange(R * nb):
+        r = idx // nb
+        b = idx - r * nb
+        sv = slut[s2[r, b]]
+        for k in range(b * B, min(b * B + B, n)):
+            v = lut[c2[r, k]] * sv
+            out[r, k] = np.nan if np.isnan(v) else v

@@ -1,0 +1,271 @@
+"""Regression tests of the block-scaled API: fixed accumulators, requantization input, modes as enums,
+scaled-integer names and the independence of the exact reference."""
+
+from __future__ import annotations
+
+import ast
+import os
+import pathlib
+import zlib
+
+import numpy as np
+import pytest
+
+import emu
+from emu import _ref_block as ref
+from emu.blockscaled import (
+    BLOCK_MAC_PRESETS,
+    BlockKind,
+    Granularity,
+    MXFormat,
+    ScaledIntFormat,
+    ScaleKind,
+    ScaleOverflow,
+    ScaleRule,
+    block_encode,
+    block_format,
+    block_matmul,
+    multiply_by_quantized_multiplier,
+    requantize,
+)
+
+
+def _seed(text: str) -> int:
+    return zlib.crc32(text.encode()) + int(os.environ.get("BLOCK_TEST_SEED", "0"))
+
+
+def same_bits(x: object, y: object) -> bool:
+    a, b = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    return a.shape == b.shape and np.array_equal(a.view(np.uint64), b.view(np.uint64))
+
+
+def fast_and_ref(a: np.ndarray, b: np.ndarray, fa: str, fb: str, acc: str, ovf: str) -> tuple:
+    y, st = block_matmul(a, b, fa, fb, acc, acc_rounding="floor", acc_overflow=ovf, return_stats=True)
+    r, events = ref.ref_block_matmul(a, b, block_format(fa), block_format(fb), acc, "floor", ovf,
+                                     return_stats=True)
+    return y, st.acc_overflow, r, events
+
+
+# --- 1. fixed accumulators: exact floor of every term, overflow of huge terms counted ----------------
+
+
+def test_tiny_negative_term_floors_to_minus_one() -> None:
+    for acc in ("fx<32,0>", "fx<16,8>", "fx<62,0>"):
+        y = block_matmul([[-2.0 ** -54]], [[1.0]], "mxfp8_e4m3", "mxfp8_e4m3", acc)
+        eps = emu.format(acc).eps
+        assert y.tolist() == [[-eps]], acc
+        assert same_bits(y, ref.ref_block_matmul([[-2.0 ** -54]], [[1.0]], block_format("mxfp8_e4m3"),
+                                                 block_format("mxfp8_e4m3"), acc))
+    # a tiny positive term floors to 0, an exact term stays
+    ones = [[1.0], [1.0]]
+    assert block_matmul([[2.0 ** -54, 3.0]], ones, "bfp<e4m3,1>", "bfp<e4m3,1>", "fx<32,0>")[0, 0] == 3.0
+    assert block_matmul([[-2.0 ** -54, 3.0]], ones, "bfp<e4m3,1>", "bfp<e4m3,1>", "fx<32,0>")[0, 0] == 2.0
+
+
+@pytest.mark.parametrize("acc", ["fx<32,0>", "fx<62,0>", "fx<16,8>", "fx<40,-8>", "fx<-20,50>"])
+@pytest.mark.parametrize("ovf", ["wrap", "saturate"])
+def test_fixed_accumulator_matches_reference_with_tiny_and_huge_terms(acc: str, ovf: str) -> None:
+    """Seeded random block matmuls whose block terms span 2^-90 .. 2^100 accumulator units, both signs."""
+    rng = np.random.default_rng(_seed(acc + ovf))
+    eps_log = emu.format(acc).frac_bits
+    pairs = (("mxfp8_e4m3", "mxfp8_e4m3"), ("bfp<e4m3,1>", "bfp<e5m2,1>"), ("mxfp8_e5m2", "mxfp8_e5m2"))
+    for fa, fb in pairs:
+        for _ in range(4):
+            K = int(rng.integers(1, 80))
+            a = rng.normal(size=(5, K)) * np.ldexp(1.0, rng.integers(-90, 100, size=(5, K)) - eps_log)
+            b = rng.normal(size=(K, 3))
+            b[:, 1] = -b[:, 0]
+            a[0] = -np.abs(a[0]) * 2.0 ** -60  # only tiny negative terms
+            y, n, r, events = fast_and_ref(a, b, fa, fb, acc, ovf)
+            assert same_bits(y, r), (fa, fb, K)
+            assert n == events, (fa, fb, K)
+
+
+@pytest.mark.parametrize("term", [2.0 ** 62, 2.0 ** 64, -2.0 ** 64, 2.0 ** 64 + 2.0 ** 61, 2.0 ** 100,
+                                  -(2.0 ** 63), 2.0 ** 117, 2.0 ** 300])
+def test_huge_terms_are_counted_as_overflow(term: float) -> None:
+    a, b = np.array([[term]]), np.array([[1.0]])
+    for ovf in ("wrap", "saturate"):
+        y, n, r, events = fast_and_ref(a, b, "bfp<e4m3,1>", "bfp<e4m3,1>", "fx<32,0>", ovf)
+        assert n == 1
+        assert events == 1
+        assert same_bits(y, r)
+    # a huge term wraps modulo 2^32 onto what was there
+    y = block_matmul([[5.0, term]], [[1.0], [1.0]], "bfp<e4m3,1>", "bfp<e4m3,1>", "fx<32,0>",
+                     acc_overflow="wrap")
+    want = (5 + int(emu.block_quantize([term], "bfp<e4m3,1>")[0])) % (1 << 32)
+    assert y[0, 0] == (want - (1 << 32) if want >= 1 << 31 else want)
+
+
+def test_term_of_exactly_two_to_62_units_can_land_in_range() -> None:
+    """A 62-bit word holding its minimum plus a term just below 2^62 units lands on its maximum."""
+    fa, fb = "bfp<fp<6,1,none>,2>", "bfp<int2,2>"  # a wide pair: the block sum is a double-double
+    a = np.array([[-2.0 ** 61, 0.0, 2.0 ** 62, -0.5]])
+    b = np.ones((4, 1))
+    for ovf in ("wrap", "saturate"):
+        y, n, r, events = fast_and_ref(a, b, fa, fb, "fx<62,0>", ovf)
+        assert (n, events) == (0, 0)
+        assert y[0, 0] == float(2 ** 61 - 1)
+        assert same_bits(y, r)
+
+
+# --- 2. requantization input --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("call", "exc", "match"), [
+    (lambda: multiply_by_quantized_multiplier([1.5], 1 << 30, 0), TypeError,
+     "x has dtype float64; expected integers"),
+    (lambda: multiply_by_quantized_multiplier([1 << 31], 1 << 30, 0), ValueError,
+     r"x holds values outside the allowed range \[-2147483648, 2147483647\]"),
+    (lambda: multiply_by_quantized_multiplier([-(1 << 31) - 1], 1 << 30, 0), ValueError,
+     r"x holds values outside"),
+    (lambda: multiply_by_quantized_multiplier([1], 1.5, 0), TypeError, "m0 has dtype float64"),
+    (lambda: multiply_by_quantized_multiplier([1], 1 << 30, 0.0), TypeError, "shift has dtype float64"),
+    (lambda: multiply_by_quantized_multiplier([1], 1 << 30, -32), ValueError,
+     r"shift holds values outside the allowed range \[-31, 31\]"),
+    (lambda: requantize(np.array([[3.7]]), 1 << 30, 0), TypeError, "requantize: acc has dtype float64"),
+    (lambda: requantize(np.array([[1 << 32]]), 1 << 30, 0), ValueError,
+     r"requantize: acc holds values outside the allowed range \[-2147483648, 2147483647\]"),
+    (lambda: requantize(np.array([[True]]), 1 << 30, 0), TypeError, "acc has dtype bool"),
+    (lambda: requantize(np.array([[1]]), np.array([2.0 ** 30]), 0), TypeError, "m0 has dtype float64"),
+    (lambda: requantize(np.array([[1]]), 1 << 30, 0, zero_point=1 << 31), ValueError,
+     r"zero_point=2147483648 outside the allowed range"),
+])
+def test_requantization_refuses_floats_and_values_beyond_int32(call: object, exc: type, match: str) -> None:
+    with pytest.raises(exc, match=match):
+        call()  # type: ignore[operator]
+
+
+def test_requantization_accepts_int32_extremes() -> None:
+    x = np.array([-(1 << 31), (1 << 31) - 1], np.int64)
+    got = multiply_by_quantized_multiplier(x, 1 << 30, 0)
+    assert got.tolist() == [ref.ref_mbqm(int(v), 1 << 30, 0) for v in x]
+    assert requantize(x.reshape(1, 2), 1 << 30, -24).tolist() == [[-64, 64]]
+
+
+def test_doubling_high_multiply_sends_ties_up() -> None:
+    """x * 0.5 (M0 = 2^30, shift 0): positive ties go away from zero, negative ties toward zero."""
+    assert multiply_by_quantized_multiplier([1, -1, 3, -3], 1 << 30, 0).tolist() == [1, 0, 2, -1]
+    assert [ref.ref_mbqm(v, 1 << 30, 0) for v in (1, -1, 3, -3)] == [1, 0, 2, -1]
+
+
+# --- 3. modes and kinds are enums, parsed at construction -----------------------------------------------
+
+
+def test_block_mac_takes_rounding_enum_for_a_fixed_accumulator() -> None:
+    m = emu.BlockMAC("mxfp8_e4m3", "mxfp8_e4m3", "fx<32,0>", acc_rounding=emu.Rounding.NEAREST_EVEN)
+    assert m == emu.BlockMAC("mxfp8_e4m3", "mxfp8_e4m3", "fx<32,0>", acc_rounding="nearest_even")
+    assert m.acc_rounding is emu.Rounding.NEAREST_EVEN
+    m2 = emu.BlockMAC("mxfp4", "mxfp4", "fx<16,8>", acc_rounding="FLOOR", acc_overflow="wrap")
+    assert (m2.acc_rounding, m2.acc_overflow) == (emu.Rounding.FLOOR, emu.Overflow.WRAP)
+    a = np.array([[1.25, -3.0, 0.5]])
+    w = np.array([[1.0], [2.0], [-0.75]])
+    assert m.matmul(a, w).tolist() == block_matmul(a, w, "mxfp8_e4m3", "mxfp8_e4m3", "fx<32,0>",
+                                                   acc_rounding=emu.Rounding.FLOOR).tolist()
+    with pytest.raises(ValueError,
+                       match=r"BlockMAC: acc_rounding=ceil is not one of \(floor, nearest_even\)"):
+        emu.BlockMAC("mxfp4", "mxfp4", "fx<16,8>", acc_rounding=emu.Rounding.CEIL)
+    with pytest.raises(ValueError, match="BlockMAC: acc_rounding='up' is not one of"):
+        emu.BlockMAC("mxfp4", "mxfp4", acc_rounding="up")
+
+
+def test_block_kinds_rules_granularities_and_scales_are_enums() -> None:
+    el = emu.format("e4m3")
+    f = MXFormat(el, 16, " CEIL")
+    assert f.rule is ScaleRule.CEIL
+    assert f == MXFormat(el, 16, ScaleRule.CEIL)
+    assert f.kind is BlockKind.MX
+    assert block_format("nvfp4").kind is BlockKind.NVFP4
+    g = ScaledIntFormat(4, False, "group", 8, "bf16")
+    assert (g.kind, g.granularity, g.scale) == (BlockKind.INT, Granularity.GROUP, ScaleKind.BF16)
+    assert g == block_format("int4_asym_g8_bf16")
+    names = [str(ScaleRule.OCP), str(Granularity.CHANNEL), str(ScaleKind.FIXMUL)]
+    assert names == ["ocp", "channel", "fixmul"]
+    x = np.array([1e300, 1.0])
+    with pytest.raises(OverflowError, match=r"above 2\^127"):
+        block_encode(x, "mxfp4", scale_overflow=ScaleOverflow.ERROR)
+    s, _ = block_encode(x, "mxfp4", scale_overflow=ScaleOverflow.CLAMP)
+    assert s.tolist() == [254]
+    with pytest.raises(ValueError, match=r"scale_overflow='raise' is not one of \('clamp', 'error'\)"):
+        block_encode(x, "mxfp4", scale_overflow="raise")
+    with pytest.raises(ValueError, match=r"rule=3 is not one of \('ocp', 'ceil'\)"):
+        MXFormat(el, 16, 3)  # type: ignore[arg-type]
+
+
+# --- 4. scaled-integer names carry their granularity -----------------------------------------------
+
+
+@pytest.mark.parametrize(("name", "want"), [
+    ("int8", "int8_tensor"), ("INT4", "int4_tensor"), ("int8_asym", "int8_asym_tensor"),
+    ("int8_fixmul", "int8_tensor_fixmul"), ("int6_asym_bf16", "int6_asym_tensor_bf16"),
+])
+def test_bare_scaled_integer_names_are_refused(name: str, want: str) -> None:
+    with pytest.raises(ValueError, match=f"names no granularity .*write '{want}'"):
+        block_format(name)
+    assert block_format(want).granularity is Granularity.TENSOR
+    assert str(block_format(want)) == want
+
+
+def test_int8_means_one_thing() -> None:
+    assert emu.format("int8") == emu.FixedFormat(8, 0)
+    assert block_format("bfp<int8,16>").element == emu.FixedFormat(8, 0)
+    assert str(ScaledIntFormat(8)) == "int8_tensor"
+    for p in BLOCK_MAC_PRESETS.values():
+        block_format(p["fmt_a"])
+        block_format(p["fmt_b"])
+
+
+# --- 5. the exact reference stands on its own ---------------------------------------------------------
+
+
+def test_reference_imports_no_code_under_test() -> None:
+    path = pathlib.Path(ref.__file__)
+    tree = ast.parse(path.read_text())
+    mods = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            mods |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            mods.add("." * node.level + (node.module or ""))
+    assert mods <= {"__future__", "math", "struct", "dataclasses", "fractions", "typing", "numpy",
+                    ".formats", ".registry"}, mods
+    with pytest.raises(TypeError, match="must be a block format object"):
+        ref.ref_block_encode([1.0], "mxfp4")
+
+
+@pytest.mark.parametrize("name", ["e4m3", "e5m2", "e2m1", "e2m3", "e3m2", "fp<3,0,none>", "e4m3fnuz",
+                                  "fp<4,3,ftz>", "fx<2,6>", "int8", "fp<5,2,fn>"])
+def test_reference_element_decoding_equals_emu_decode(name: str) -> None:
+    el = emu.format(name)
+    codes = np.arange(1 << el.bits)
+    want = emu.decode(codes, el)
+    got = np.array([ref.elem_value(int(c), el) for c in codes])
+    assert same_bits(np.where(np.isnan(want), 0.0, want), np.where(np.isnan(got), 0.0, got))
+    assert np.array_equal(np.isnan(want), np.isnan(got))
+
+
+# --- 7. the package emu.block: one concept per module ------------------------------------------------
+
+
+def test_block_package_modules_are_small_and_share_no_private_names() -> None:
+    root = pathlib.Path(emu.__file__).parent
+    mods = sorted((root / "block").glob("*.py"))
+    want = {"__init__", "formats", "kernels", "convert", "mac_kernels", "mac", "requant"}
+    assert {p.stem for p in mods} >= want
+    for path in [*mods, root / "blockscaled.py"]:
+        text = path.read_text()
+        assert text.count("\n") < 700, path.name
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.ImportFrom):
+                private = [a.name for a in node.names if a.name.startswith("_")]
+                assert not private, (path.name, node.module, private)
+
+
+def test_blockscaled_re_exports_the_package() -> None:
+    import emu.block
+    import emu.blockscaled
+
+    assert emu.blockscaled.__all__ == emu.block.__all__
+    for name in emu.block.__all__:
+        assert getattr(emu.blockscaled, name) is getattr(emu.block, name), name
+        assert getattr(emu, name, getattr(emu.block, name)) is getattr(emu.block, name), name
