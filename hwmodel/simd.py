@@ -2,7 +2,10 @@
 
 Kernels (``KERNELS``): the inner loop of a dot product of two vectors with
 ``accumulators`` independent vector accumulators, unrolled so that each
-iteration feeds every accumulator once.
+iteration feeds every accumulator once. A kernel is named by its element type
+(`Dtype`) and its ISA level (`ISA`); both are `enum.StrEnum`, and every function
+takes a member or its name (``"i8"``, ``"SSE2"``: case and surrounding blanks
+ignored), refusing any other value with a ValueError naming the allowed ones.
 
 - ``f32`` on ``sse2``: movups x2, mulps, addps (4 lanes; no FMA in SSE2).
 - ``f32`` on ``avx2``: vmovups x2, vfmadd231ps (8 lanes).
@@ -48,38 +51,83 @@ import shutil
 import subprocess
 import time
 from dataclasses import dataclass
-from functools import lru_cache
+from enum import StrEnum
+from functools import cache
 from itertools import combinations
 from typing import Any
 
 import numpy as np
 
-__all__ = ["ISAS", "KERNELS", "UARCH", "Estimate", "MCAResult", "Measurement", "assembly", "compare",
-           "estimate", "host_supports", "kernel_ir", "mca", "mca_available", "measure"]
+__all__ = ["ISA", "ISAS", "KERNELS", "UARCH", "Dtype", "Estimate", "MCAResult", "Measurement", "assembly",
+           "compare", "estimate", "host_supports", "kernel_ir", "mca", "mca_available", "measure"]
+
+
+class ISA(StrEnum):
+    """An x86 SIMD ISA level; ``str(ISA.AVX2) == "avx2"``.
+
+    >>> ISA("avx2") is ISA.AVX2, [str(i) for i in ISA][:2]
+    (True, ['sse2', 'ssse3'])
+    """
+
+    SSE2 = "sse2"
+    SSSE3 = "ssse3"
+    SSE4 = "sse4"
+    AVX2 = "avx2"
+    AVX512VNNI = "avx512vnni"
+
+
+class Dtype(StrEnum):
+    """The element type of a kernel's two vectors: ``f32``, ``i8`` (u8 x s8) or ``i16``.
+
+    >>> Dtype("i8") is Dtype.I8, f"{Dtype.F32}"
+    (True, 'f32')
+    """
+
+    F32 = "f32"
+    I8 = "i8"
+    I16 = "i16"
+
+
+def _parse(enum: type[StrEnum], value: Any, param: str, func: str) -> Any:
+    """``value`` as a member of ``enum``: a member, or its name with any case and surrounding blanks.
+
+    >>> _parse(ISA, " SSE2", "isa", "estimate")
+    <ISA.SSE2: 'sse2'>
+    """
+    if isinstance(value, enum):
+        return value
+    if isinstance(value, str):
+        try:
+            return enum(value.strip().lower())
+        except ValueError:
+            pass
+    raise ValueError(f"{func}: {param}={value!r} is not one of {', '.join(enum)}")
+
 
 #: ISA level -> (LLVM target features, vector bits, the llvm-mca CPU model used by default)
 ISAS = {
-    "sse2": ("+sse2,-sse3,-ssse3,-sse4.1,-avx,-avx2,-fma,-avx512f", 128, "skylake"),
-    "ssse3": ("+sse2,+ssse3,-sse4.1,-avx,-avx2,-fma,-avx512f", 128, "skylake"),
-    "sse4": ("+sse2,+ssse3,+sse4.1,+sse4.2,-avx,-avx2,-fma,-avx512f", 128, "skylake"),
-    "avx2": ("+avx,+avx2,+fma,-avx512f", 256, "skylake"),
-    "avx512vnni": ("+avx512f,+avx512bw,+avx512vl,+avx512vnni,+evex512", 512, "icelake-server"),
+    ISA.SSE2: ("+sse2,-sse3,-ssse3,-sse4.1,-avx,-avx2,-fma,-avx512f", 128, "skylake"),
+    ISA.SSSE3: ("+sse2,+ssse3,-sse4.1,-avx,-avx2,-fma,-avx512f", 128, "skylake"),
+    ISA.SSE4: ("+sse2,+ssse3,+sse4.1,+sse4.2,-avx,-avx2,-fma,-avx512f", 128, "skylake"),
+    ISA.AVX2: ("+avx,+avx2,+fma,-avx512f", 256, "skylake"),
+    ISA.AVX512VNNI: ("+avx512f,+avx512bw,+avx512vl,+avx512vnni,+evex512", 512, "icelake-server"),
 }
 
 #: (kernel, isa) -> (element bytes, lanes per vector, instruction classes per accumulator step, chain class)
 KERNELS = {
-    ("f32", "sse2"): (4, 4, ("load", "load", "mul_f32", "add_f32"), "add_f32"),
-    ("f32", "avx2"): (4, 8, ("load", "load", "fma_f32"), "fma_f32"),
-    ("i8", "ssse3"): (1, 16, ("load", "load", "pmaddubsw", "pmaddwd", "paddd"), "paddd"),
-    ("i8", "sse4"): (1, 16, ("load", "load", "pmaddubsw", "pmaddwd", "paddd"), "paddd"),
-    ("i8", "avx2"): (1, 32, ("load", "load", "pmaddubsw", "pmaddwd", "paddd"), "paddd"),
-    ("i8", "avx512vnni"): (1, 64, ("load", "load", "vpdpbusd"), "vpdpbusd"),
-    ("i16", "sse2"): (2, 8, ("load", "load", "pmaddwd", "paddd"), "paddd"),
+    (Dtype.F32, ISA.SSE2): (4, 4, ("load", "load", "mul_f32", "add_f32"), "add_f32"),
+    (Dtype.F32, ISA.AVX2): (4, 8, ("load", "load", "fma_f32"), "fma_f32"),
+    (Dtype.I8, ISA.SSSE3): (1, 16, ("load", "load", "pmaddubsw", "pmaddwd", "paddd"), "paddd"),
+    (Dtype.I8, ISA.SSE4): (1, 16, ("load", "load", "pmaddubsw", "pmaddwd", "paddd"), "paddd"),
+    (Dtype.I8, ISA.AVX2): (1, 32, ("load", "load", "pmaddubsw", "pmaddwd", "paddd"), "paddd"),
+    (Dtype.I8, ISA.AVX512VNNI): (1, 64, ("load", "load", "vpdpbusd"), "vpdpbusd"),
+    (Dtype.I16, ISA.SSE2): (2, 8, ("load", "load", "pmaddwd", "paddd"), "paddd"),
 }
 
 _AF = "Agner Fog, Instruction tables (2022), Skylake; uops.info SKL"
 _UI = "uops.info, Ice Lake (ICL) measurements"
-#: Microarchitectures: issue width, L1 load bandwidth (bytes/cycle) and per class (latency, recip. throughput, ports).
+#: Microarchitectures: issue width, L1 load bandwidth (bytes/cycle) and per instruction class
+#: (latency, reciprocal throughput, ports).
 UARCH: dict[str, dict[str, Any]] = {
     "skylake": {
         "source": _AF, "issue_width": 4, "load_bytes_per_cycle": 64,
@@ -100,21 +148,24 @@ UARCH: dict[str, dict[str, Any]] = {
 }
 
 
-def _check(kernel: str, isa: str, accumulators: int) -> tuple[int, int, tuple[str, ...], str]:
+def _check(kernel: Any, isa: Any, accumulators: int,
+           func: str) -> tuple[Dtype, ISA, tuple[int, int, tuple[str, ...], str]]:
+    """The kernel and ISA as members, and the kernel's `KERNELS` entry; ValueError naming ``func``."""
+    kernel, isa = _parse(Dtype, kernel, "kernel", func), _parse(ISA, isa, "isa", func)
     if (kernel, isa) not in KERNELS:
-        raise ValueError(f"kernel={kernel!r} on isa={isa!r} is not modelled; known: "
+        raise ValueError(f"{func}: kernel='{kernel}' on isa='{isa}' is not modelled; known: "
                          + ", ".join(f"{k}/{i}" for k, i in KERNELS))
     if isinstance(accumulators, bool) or not isinstance(accumulators, int) or not 1 <= accumulators <= 16:
-        raise ValueError(f"accumulators={accumulators!r} outside the allowed range [1, 16]")
-    return KERNELS[(kernel, isa)]
+        raise ValueError(f"{func}: accumulators={accumulators!r} outside the allowed range [1, 16]")
+    return kernel, isa, KERNELS[(kernel, isa)]
 
 
 @dataclass(frozen=True)
 class Estimate:
     """The model's cycles per loop iteration and MACs per cycle, and which bound set them."""
 
-    kernel: str
-    isa: str
+    kernel: Dtype
+    isa: ISA
     uarch: str
     accumulators: int
     lanes: int
@@ -126,19 +177,19 @@ class Estimate:
     source: str
 
 
-def estimate(kernel: str, isa: str, accumulators: int = 1, *, uarch: str | None = None, batch: int = 1,
-             bandwidth_bytes_per_cycle: float | None = None) -> Estimate:
+def estimate(kernel: Dtype | str, isa: ISA | str, accumulators: int = 1, *, uarch: str | None = None,
+             batch: int = 1, bandwidth_bytes_per_cycle: float | None = None) -> Estimate:
     """The analytical model (module docstring) of ``kernel`` on ``isa`` with A accumulators.
 
-    >>> e = estimate("i8", "ssse3", 4); e.lanes, e.bound, round(e.macs_per_cycle, 2)
-    (16, 'issue', 11.64)
+    >>> e = estimate("i8", "ssse3", 4); e.kernel, e.lanes, e.bound, round(e.macs_per_cycle, 2)
+    (<Dtype.I8: 'i8'>, 16, 'issue', 11.64)
     """
-    eb, lanes, ops, chain = _check(kernel, isa, accumulators)
+    kernel, isa, (eb, lanes, ops, chain) = _check(kernel, isa, accumulators, "estimate")
     uarch = uarch or ISAS[isa][2]
     if uarch not in UARCH:
-        raise ValueError(f"uarch={uarch!r} is not one of {', '.join(UARCH)}")
+        raise ValueError(f"estimate: uarch={uarch!r} is not one of {', '.join(UARCH)}")
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
-        raise ValueError(f"batch={batch!r} must be an int >= 1")
+        raise ValueError(f"estimate: batch={batch!r} must be an int >= 1")
     u = UARCH[uarch]
     a = accumulators
     counts: dict[str, float] = {}
@@ -147,12 +198,14 @@ def estimate(kernel: str, isa: str, accumulators: int = 1, *, uarch: str | None 
     counts["load"] = a * (1 + 1 / batch)
     counts["loop"] = 2.0  # index add, compare-and-branch
     port_sets = {op: set(re.findall(r"\d", u["ops"][op][2])) for op in counts}
-    unions = {frozenset().union(*c) for r in range(1, len(port_sets) + 1) for c in combinations(port_sets.values(), r)}
-    port = max(sum(counts[op] * u["ops"][op][1] * len(port_sets[op]) for op in counts if port_sets[op] <= s) / len(s)
-               for s in unions)
+    unions = {frozenset().union(*c) for r in range(1, len(port_sets) + 1)
+              for c in combinations(port_sets.values(), r)}
+    port = max(sum(counts[op] * u["ops"][op][1] * len(port_sets[op]) for op in counts if port_sets[op] <= s)
+               / len(s) for s in unions)
+    folded = min(a, counts["load"]) if ISAS[isa][1] > 128 else 0  # loads folded into VEX/EVEX compute
     bounds = {
         "throughput": port,
-        "issue": (sum(counts.values()) - (min(a, counts["load"]) if ISAS[isa][1] > 128 else 0)) / u["issue_width"],
+        "issue": (sum(counts.values()) - folded) / u["issue_width"],
         "latency": float(u["ops"][chain][0]),
         "memory": counts["load"] * lanes * eb / (bandwidth_bytes_per_cycle or u["load_bytes_per_cycle"]),
     }
@@ -168,22 +221,20 @@ def _vec(n: int, t: str) -> str:
     return f"<{n} x {t}>"
 
 
-def kernel_ir(kernel: str, isa: str, accumulators: int, saturating: bool = False) -> str:
+def kernel_ir(kernel: Dtype | str, isa: ISA | str, accumulators: int, saturating: bool = False) -> str:
     """LLVM IR of ``dot(ptr a, ptr b, i64 n, i64 reps)``: reps passes over a[0:n] . b[0:n], summed.
 
     ``n`` must be a multiple of accumulators x lanes. The loop body lies
     between ``# LLVM-MCA-BEGIN``/``# LLVM-MCA-END`` markers for llvm-mca. For
     i8 kernels ``a`` holds unsigned and ``b`` signed bytes.
     """
-    eb, lanes, _, _ = _check(kernel, isa, accumulators)
+    kernel, isa, (eb, lanes, _, _) = _check(kernel, isa, accumulators, "kernel_ir")
     A = accumulators
     decl: list[str] = []
-    if kernel == "f32":
+    if kernel is Dtype.F32:
         vin, acc_t, elt, zero = _vec(lanes, "float"), _vec(lanes, "float"), "float", "zeroinitializer"
-    elif kernel == "i16":
+    elif kernel is Dtype.I16:
         vin, acc_t, elt, zero = _vec(lanes, "i16"), _vec(lanes // 2, "i32"), "i16", "zeroinitializer"
-    elif isa == "avx512vnni":
-        vin, acc_t, elt, zero = _vec(lanes, "i8"), _vec(lanes // 4, "i32"), "i8", "zeroinitializer"
     else:
         vin, acc_t, elt, zero = _vec(lanes, "i8"), _vec(lanes // 4, "i32"), "i8", "zeroinitializer"
     body: list[str] = []
@@ -193,42 +244,45 @@ def kernel_ir(kernel: str, isa: str, accumulators: int, saturating: bool = False
         for s in "ab":
             body.append(f"  %p{s}{j} = getelementptr inbounds {elt}, ptr %{s}, i64 %off{j}")
             body.append(f"  %v{s}{j} = load {vin}, ptr %p{s}{j}, align 1")
-        if kernel == "f32" and isa == "sse2":
+        if kernel is Dtype.F32 and isa is ISA.SSE2:
             body.append(f"  %m{j} = fmul {vin} %va{j}, %vb{j}")
             body.append(f"  %accn{j} = fadd {acc_t} %acc{j}, %m{j}")
-        elif kernel == "f32":
-            body.append(f"  %accn{j} = call {acc_t} @llvm.fma.v{lanes}f32({vin} %va{j}, {vin} %vb{j}, {acc_t} %acc{j})")
-        elif kernel == "i16":
+        elif kernel is Dtype.F32:
+            body.append(f"  %accn{j} = call {acc_t} @llvm.fma.v{lanes}f32({vin} %va{j}, {vin} %vb{j},"
+                        f" {acc_t} %acc{j})")
+        elif kernel is Dtype.I16:
             body.append(f"  %m{j} = call <4 x i32> @llvm.x86.sse2.pmadd.wd({vin} %va{j}, {vin} %vb{j})")
             body.append(f"  %accn{j} = add {acc_t} %acc{j}, %m{j}")
-        elif isa == "avx512vnni":
+        elif isa is ISA.AVX512VNNI:
             name = "vpdpbusds" if saturating else "vpdpbusd"
-            body.append(f"  %accn{j} = call {acc_t} @llvm.x86.avx512.{name}.512({acc_t} %acc{j}, {vin} %va{j}, {vin} %vb{j})")
+            body.append(f"  %accn{j} = call {acc_t} @llvm.x86.avx512.{name}.512({acc_t} %acc{j},"
+                        f" {vin} %va{j}, {vin} %vb{j})")
         else:
             w = lanes // 2
             ub = "ssse3.pmadd.ub.sw.128" if lanes == 16 else "avx2.pmadd.ub.sw"
             wd = "sse2.pmadd.wd" if lanes == 16 else "avx2.pmadd.wd"
             ones = ", ".join(["i16 1"] * w)
             body.append(f"  %h{j} = call {_vec(w, 'i16')} @llvm.x86.{ub}({vin} %va{j}, {vin} %vb{j})")
-            body.append(f"  %m{j} = call {acc_t} @llvm.x86.{wd}({_vec(w, 'i16')} %h{j}, {_vec(w, 'i16')} <{ones}>)")
+            body.append(f"  %m{j} = call {acc_t} @llvm.x86.{wd}({_vec(w, 'i16')} %h{j},"
+                        f" {_vec(w, 'i16')} <{ones}>)")
             body.append(f"  %accn{j} = add {acc_t} %acc{j}, %m{j}")
 
     for j in range(A):
         step(j)
-    if kernel == "f32" and isa != "sse2":
+    if kernel is Dtype.F32 and isa is not ISA.SSE2:
         decl.append(f"declare {acc_t} @llvm.fma.v{lanes}f32({vin}, {vin}, {acc_t})")
-    elif kernel == "i16":
+    elif kernel is Dtype.I16:
         decl.append(f"declare <4 x i32> @llvm.x86.sse2.pmadd.wd({vin}, {vin})")
-    elif kernel == "i8" and isa == "avx512vnni":
+    elif kernel is Dtype.I8 and isa is ISA.AVX512VNNI:
         name = "vpdpbusds" if saturating else "vpdpbusd"
         decl.append(f"declare {acc_t} @llvm.x86.avx512.{name}.512({acc_t}, {vin}, {vin})")
-    elif kernel == "i8":
+    elif kernel is Dtype.I8:
         w = lanes // 2
         ub = "ssse3.pmadd.ub.sw.128" if lanes == 16 else "avx2.pmadd.ub.sw"
         wd = "sse2.pmadd.wd" if lanes == 16 else "avx2.pmadd.wd"
         decl.append(f"declare {_vec(w, 'i16')} @llvm.x86.{ub}({vin}, {vin})")
         decl.append(f"declare {acc_t} @llvm.x86.{wd}({_vec(w, 'i16')}, {_vec(w, 'i16')})")
-    scalar = "float" if kernel == "f32" else "i32"
+    scalar = "float" if kernel is Dtype.F32 else "i32"
     red_n = int(acc_t[1:].split(" x ")[0])
     lines = [*decl, f"define {scalar} @dot(ptr noalias %a, ptr noalias %b, i64 %n, i64 %reps) {{", "entry:",
              "  br label %outer", "outer:", "  %r = phi i64 [0, %entry], [%r1, %latch]"]
@@ -238,9 +292,10 @@ def kernel_ir(kernel: str, isa: str, accumulators: int, saturating: bool = False
     lines += ['  call void asm sideeffect "# LLVM-MCA-BEGIN dot", ""()']
     lines += body
     lines += [f"  %i1 = add i64 %i, {A * lanes}", "  %c = icmp ult i64 %i1, %n",
-              '  call void asm sideeffect "# LLVM-MCA-END", ""()', "  br i1 %c, label %loop, label %latch", "latch:", "  %r1 = add i64 %r, 1",
+              '  call void asm sideeffect "# LLVM-MCA-END", ""()', "  br i1 %c, label %loop, label %latch",
+              "latch:", "  %r1 = add i64 %r, 1",
               "  %cr = icmp ult i64 %r1, %reps", "  br i1 %cr, label %outer, label %exit", "exit:"]
-    add = "fadd" if kernel == "f32" else "add"
+    add = "fadd" if kernel is Dtype.F32 else "add"
     prev = "%accn0"
     for j in range(1, A):
         lines.append(f"  %s{j} = {add} {acc_t} {prev}, %accn{j}")
@@ -253,7 +308,7 @@ def kernel_ir(kernel: str, isa: str, accumulators: int, saturating: bool = False
     return "\n".join(lines) + "\n"
 
 
-@lru_cache(maxsize=None)
+@cache
 def _llvm() -> Any:
     import llvmlite.binding as llvm
 
@@ -263,20 +318,21 @@ def _llvm() -> Any:
     return llvm
 
 
-def _module(kernel: str, isa: str, accumulators: int, saturating: bool = False) -> Any:
+def _module(kernel: Dtype, isa: ISA, accumulators: int, saturating: bool = False) -> Any:
     llvm = _llvm()
     m = llvm.parse_assembly(kernel_ir(kernel, isa, accumulators, saturating))
     m.verify()
     return m
 
 
-def assembly(kernel: str, isa: str, accumulators: int, cpu: str | None = None) -> str:
+def assembly(kernel: Dtype | str, isa: ISA | str, accumulators: int, cpu: str | None = None) -> str:
     """The x86-64 assembly llvmlite generates for the kernel, for CPU model ``cpu`` (default: the ISA's)."""
+    kernel, isa, _ = _check(kernel, isa, accumulators, "assembly")
     llvm = _llvm()
     feats, _, default_cpu = ISAS[isa]
     target = llvm.Target.from_triple("x86_64-unknown-linux-gnu")
-    tm = target.create_target_machine(cpu="x86-64" if isa in ("sse2", "ssse3", "sse4") else (cpu or default_cpu),
-                                      features=feats, opt=2)
+    sse = isa in (ISA.SSE2, ISA.SSSE3, ISA.SSE4)
+    tm = target.create_target_machine(cpu="x86-64" if sse else (cpu or default_cpu), features=feats, opt=2)
     return tm.emit_assembly(_module(kernel, isa, accumulators))
 
 
@@ -315,7 +371,7 @@ def mca_available() -> str | None:
     return shutil.which("llvm-mca") or shutil.which("llvm-mca-14")
 
 
-def mca(kernel: str, isa: str, accumulators: int, cpu: str | None = None, iterations: int = 200,
+def mca(kernel: Dtype | str, isa: ISA | str, accumulators: int, cpu: str | None = None, iterations: int = 200,
         body: str | None = None, dispatch: int | None = 0) -> MCAResult:
     """Run llvm-mca on the kernel's loop body (or on ``body``, assembly text) for CPU model ``cpu``.
 
@@ -327,11 +383,11 @@ def mca(kernel: str, isa: str, accumulators: int, cpu: str | None = None, iterat
     Raises RuntimeError naming the missing tool when llvm-mca is not installed
     (Debian: ``apt-get install llvm``).
     """
+    kernel, isa, (_, lanes, _, _) = _check(kernel, isa, accumulators, "mca")
     exe = mca_available()
     if exe is None:
         raise RuntimeError("llvm-mca is not installed (Debian/Ubuntu: apt-get install llvm); "
                            "hwmodel.simd.mca needs it")
-    _, lanes, _, _ = _check(kernel, isa, accumulators)
     cpu = cpu or ISAS[isa][2]
     text = body if body is not None else _loop_body(assembly(kernel, isa, accumulators, cpu))
     if dispatch == 0:
@@ -350,8 +406,9 @@ def mca(kernel: str, isa: str, accumulators: int, cpu: str | None = None, iterat
     return MCAResult(cpu, dispatch, iterations, cycles, instrs, rt, cpi, accumulators * lanes / cpi, text)
 
 
-def host_supports(isa: str) -> bool:
+def host_supports(isa: ISA | str) -> bool:
     """Whether the host CPU has every feature the ISA level needs."""
+    isa = _parse(ISA, isa, "isa", "host_supports")
     feats = _llvm().get_host_cpu_features()
     need = [f[1:] for f in ISAS[isa][0].split(",") if f.startswith("+") and f != "+evex512"]
     return all(feats.get(f, False) for f in need)
@@ -361,8 +418,8 @@ def host_supports(isa: str) -> bool:
 class Measurement:
     """Host timing: the median over repeats of the time per MAC, and the checked result."""
 
-    kernel: str
-    isa: str
+    kernel: Dtype
+    isa: ISA
     accumulators: int
     cpu: str
     n: int
@@ -371,48 +428,49 @@ class Measurement:
     result_ok: bool
 
 
-@lru_cache(maxsize=None)
-def _jit(kernel: str, isa: str, accumulators: int) -> tuple[Any, Any]:
+@cache
+def _jit(kernel: Dtype, isa: ISA, accumulators: int) -> tuple[Any, Any]:
     llvm = _llvm()
     target = llvm.Target.from_default_triple()
     tm = target.create_target_machine(cpu=llvm.get_host_cpu_name(), features=ISAS[isa][0], opt=2)
     engine = llvm.create_mcjit_compiler(_module(kernel, isa, accumulators), tm)
     engine.finalize_object()
-    ret = ctypes.c_float if kernel == "f32" else ctypes.c_int32
+    ret = ctypes.c_float if kernel is Dtype.F32 else ctypes.c_int32
     fn = ctypes.CFUNCTYPE(ret, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64)(
         engine.get_function_address("dot"))
     return engine, fn
 
 
-def measure(kernel: str, isa: str, accumulators: int, n: int = 4096, reps: int = 2000, repeats: int = 7,
-            seed: int = 0) -> Measurement:
+def measure(kernel: Dtype | str, isa: ISA | str, accumulators: int, n: int = 4096, reps: int = 2000,
+            repeats: int = 7, seed: int = 0) -> Measurement:
     """JIT-compile the kernel for the host, check its result against numpy, and time it.
 
     ``n`` elements per vector (both fit in L1 at the default), ``reps`` passes per
     call, median of ``repeats`` calls. Raises RuntimeError if the host lacks the ISA.
     """
-    _, lanes, _, _ = _check(kernel, isa, accumulators)
+    kernel, isa, (_, lanes, _, _) = _check(kernel, isa, accumulators, "measure")
     step = accumulators * lanes
     if n < step or n % step:
         raise ValueError(f"measure: n={n} must be a positive multiple of accumulators x lanes = {step}")
     if not host_supports(isa):
         raise RuntimeError(f"the host CPU ({_llvm().get_host_cpu_name()}) does not support {isa}")
     rng = np.random.default_rng(seed)
-    if kernel == "f32":
+    if kernel is Dtype.F32:
         a = rng.integers(-8, 8, n).astype(np.float32)  # small integers: every order sums exactly
         b = rng.integers(-8, 8, n).astype(np.float32)
         want = float(np.dot(a.astype(np.float64), b))
-    elif kernel == "i16":
+    elif kernel is Dtype.I16:
         a = rng.integers(-2000, 2000, n).astype(np.int16)
         b = rng.integers(-2000, 2000, n).astype(np.int16)
         want = int(np.dot(a.astype(np.int64), b))
     else:
-        a = rng.integers(0, 128, n).astype(np.uint8)  # |a_i b_i + a_j b_j| <= 2 * 127 * 128 < 2^15: no saturation
+        # |a_i b_i + a_j b_j| <= 2 * 127 * 128 < 2^15: pmaddubsw does not saturate
+        a = rng.integers(0, 128, n).astype(np.uint8)
         b = rng.integers(-128, 128, n).astype(np.int8)
         want = int(np.dot(a.astype(np.int64), b.astype(np.int64)))
     _, fn = _jit(kernel, isa, accumulators)
     got = fn(a.ctypes.data, b.ctypes.data, n, 1)
-    ok = (abs(got - want) == 0) if kernel == "f32" else (int(got) == ((want + 2**31) % 2**32 - 2**31))
+    ok = (abs(got - want) == 0) if kernel is Dtype.F32 else (int(got) == ((want + 2**31) % 2**32 - 2**31))
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
@@ -422,14 +480,15 @@ def measure(kernel: str, isa: str, accumulators: int, n: int = 4096, reps: int =
     return Measurement(kernel, isa, accumulators, _llvm().get_host_cpu_name(), n, t * 1e9, 1e-9 / t, bool(ok))
 
 
-def compare(cases: list[tuple[str, str, int]] | None = None, measure_host: bool = True) -> str:
+def compare(cases: list[tuple[Dtype | str, ISA | str, int]] | None = None, measure_host: bool = True) -> str:
     """A text table: model, llvm-mca and host measurement of each (kernel, isa, accumulators)."""
     cases = cases or [("f32", "sse2", 1), ("f32", "sse2", 4), ("i8", "ssse3", 1), ("i8", "ssse3", 4),
                       ("f32", "avx2", 4), ("i8", "avx2", 4), ("i8", "avx512vnni", 4)]
     rows = [f"{'kernel':<7}{'isa':<11}{'acc':>4} {'model MAC/c':>11} {'bound':>10} {'mca MAC/c':>10} "
             f"{'host GMAC/s':>12}"]
-    for k, isa, acc in cases:
-        e = estimate(k, isa, acc)
+    for case in cases:
+        e = estimate(*case)
+        k, isa, acc = e.kernel, e.isa, e.accumulators
         try:
             m = f"{mca(k, isa, acc).macs_per_cycle:10.2f}"
         except RuntimeError as err:

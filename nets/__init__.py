@@ -2,7 +2,8 @@
 
 Layers with explicit forward and backward passes (`nets.layers`), models
 (`mlp`, `lenet5`, `resnet_small`, `from_spec`), a `PrecisionPolicy` naming the
-format of every tensor role and the `emu.MAC` datapath of every product,
+format of every tensor role and the `emu.MAC` datapath of every product (its
+settings the enums `Granularity`, `STE` and `EvaluateWith`),
 optimisers (`SGD`, `Adam`) whose updates are stored in the master format, and
 `train`; model compression (pruning, weight sharing, sparse and Huffman
 storage, low-rank layers) in `nets.compress`; design-space sweeps in
@@ -11,19 +12,41 @@ storage, low-rank layers) in `nets.compress`; design-space sweeps in
 
 from . import compress, datasets
 from .layers import (
-    AvgPool2d, BatchNorm, Context, Conv2d, Dropout, Flatten, Linear, MaxPool2d, Maxout, ReLU, Residual, Sequential,
-    Sigmoid, Sign, Tanh,
+    AvgPool2d,
+    BatchNorm,
+    Context,
+    Conv2d,
+    Dropout,
+    Flatten,
+    Linear,
+    Maxout,
+    MaxPool2d,
+    ReLU,
+    Residual,
+    Sequential,
+    Sigmoid,
+    Sign,
+    Tanh,
 )
 from .models import Model, from_spec, lenet5, mlp, resnet_small
 from .optim import SGD, Adam, constant, exponential, linear_momentum, steps
-from .policy import POLICY_PRESETS, DynamicFixed, LayerPolicy, PrecisionPolicy, RoleFormat
+from .policy import (
+    POLICY_PRESETS,
+    STE,
+    DynamicFixed,
+    EvaluateWith,
+    Granularity,
+    LayerPolicy,
+    PrecisionPolicy,
+    RoleFormat,
+)
 from .quant import Quantizer
 from .train import History, evaluate, train, train_full_batch
 
 __all__ = [
-    "POLICY_PRESETS", "SGD", "Adam", "AvgPool2d", "BatchNorm", "Context", "Conv2d", "Dropout", "DynamicFixed",
-    "Flatten", "History", "LayerPolicy", "Linear", "MaxPool2d", "Maxout", "Model", "PrecisionPolicy", "Quantizer",
-    "ReLU", "Residual", "RoleFormat", "Sequential", "Sigmoid", "Sign", "Tanh", "compress", "constant", "datasets",
-    "evaluate", "exponential", "from_spec", "lenet5", "linear_momentum", "mlp", "resnet_small", "steps", "train",
-    "train_full_batch",
+    "POLICY_PRESETS", "SGD", "STE", "Adam", "AvgPool2d", "BatchNorm", "Context", "Conv2d", "Dropout",
+    "DynamicFixed", "EvaluateWith", "Flatten", "Granularity", "History", "LayerPolicy", "Linear", "MaxPool2d",
+    "Maxout", "Model", "PrecisionPolicy", "Quantizer", "ReLU", "Residual", "RoleFormat", "Sequential",
+    "Sigmoid", "Sign", "Tanh", "compress", "constant", "datasets", "evaluate", "exponential", "from_spec",
+    "lenet5", "linear_momentum", "mlp", "resnet_small", "steps", "train", "train_full_batch",
 ]

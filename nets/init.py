@@ -98,7 +98,8 @@ def lsuv(model: Any, x: np.ndarray, tol: float = 0.1, max_iter: int = 10) -> dic
             captured: dict[str, np.ndarray] = {}
             fwd = layer.forward
 
-            def spy(inp: np.ndarray, c: Context, fwd: Any = fwd) -> np.ndarray:
+            def spy(inp: np.ndarray, c: Context, fwd: Any = fwd,
+                    captured: dict[str, np.ndarray] = captured) -> np.ndarray:
                 y = fwd(inp, c)
                 captured["y"] = y
                 return y

@@ -32,14 +32,15 @@ import numpy as np
 from numba import njit
 
 import emu
-from emu.matmul import im2col
+from emu import im2col
 
-from .policy import LayerPolicy, PrecisionPolicy
+from .policy import STE, Granularity, LayerPolicy, PrecisionPolicy
 from .quant import Quantizer
 
 __all__ = [
-    "AvgPool2d", "BatchNorm", "Context", "Conv2d", "Dropout", "Flatten", "Layer", "Linear", "MaxPool2d", "Maxout",
-    "ReLU", "Residual", "Sequential", "Sigmoid", "Sign", "Tanh", "mark_layer_boundaries", "name_layers",
+    "AvgPool2d", "BatchNorm", "Context", "Conv2d", "Dropout", "Flatten", "Layer", "Linear", "MaxPool2d",
+    "Maxout", "ReLU", "Residual", "Sequential", "Sigmoid", "Sign", "Tanh", "mark_layer_boundaries",
+    "name_layers",
 ]
 
 
@@ -147,22 +148,23 @@ class Layer:
     def policy(self, ctx: Context) -> LayerPolicy:
         return ctx.policy.for_layer(self.name)
 
-    def q(self, x: np.ndarray, role: str, ctx: Context, scale: Any = None, boundary: bool = False) -> np.ndarray:
+    def q(self, x: np.ndarray, role: str, ctx: Context, scale: Any = None,
+          boundary: bool = False) -> np.ndarray:
         """x converted to this layer's format for ``role`` where the policy's
         granularity rounds it (``boundary``: x is the network's input, crossing a
         layer boundary anyway). A layer's output (``preacts``, ``activations``)
-        under ``ste="clipped"`` also sets `saturation_mask`."""
+        under `STE.CLIPPED` also sets `saturation_mask`."""
         output = role in _OUTPUT_ROLES and not boundary
         if output:
             self.saturation_mask = None
         pol = ctx.policy
-        if pol.granularity != "operation" and not pol.rounds(role, self.ends_layer or boundary,
-                                                             self.starts_layer or boundary):
+        if pol.granularity is not Granularity.OPERATION and not pol.rounds(role, self.ends_layer or boundary,
+                                                                           self.starts_layer or boundary):
             return x
         rf = getattr(pol.layers.get(self.name, pol.default), role)  # pol.for_layer, inlined
         if rf.fmt is None:
             return x  # a float64 role
-        if output and pol.ste == "clipped" and ctx.training:
+        if output and pol.ste is STE.CLIPPED and ctx.training:
             f = ctx.quant.format_of(rf, self.name, role)
             if type(f) in _RANGED:
                 lo, hi = _range(f)
@@ -171,7 +173,10 @@ class Layer:
         return ctx.quant(x, rf, self.name, role, scale)
 
     def grad_of_output(self, dy: np.ndarray) -> np.ndarray:
-        """The gradient reaching this layer's output: dy, zeroed where the output saturated (``ste="clipped"``)."""
+        """The gradient reaching this layer's output: dy, zeroed where the output saturated.
+
+        The mask is set only under `STE.CLIPPED` (`q`); otherwise dy passes unchanged.
+        """
         return dy if self.saturation_mask is None else dy * self.saturation_mask
 
     def extra_repr(self) -> str:
@@ -205,7 +210,8 @@ class Linear(Layer):
 
     def backward(self, dy: np.ndarray, ctx: Context) -> np.ndarray:
         lp = self.policy(ctx)
-        self.grads["W"] = self.q(_product(self._x.T, dy, lp.grad_mac, None, ctx, f"{self.name}.grad"), "grads", ctx)
+        dw = _product(self._x.T, dy, lp.grad_mac, None, ctx, f"{self.name}.grad")
+        self.grads["W"] = self.q(dw, "grads", ctx)
         if "b" in self.params:
             self.grads["b"] = self.q(dy.sum(axis=0), "grads", ctx)
         if not self.needs_input_grad:
@@ -218,7 +224,7 @@ class Linear(Layer):
 
 def _col2im(dcols: np.ndarray, x_shape: tuple[int, ...], kh: int, kw: int, stride: tuple[int, int],
             padding: tuple[int, int], oh: int, ow: int) -> np.ndarray:
-    """The adjoint of `emu.matmul.im2col`: scatter-add patch gradients back to NCHW."""
+    """The adjoint of `emu.im2col`: scatter-add patch gradients back to NCHW."""
     n, c, h, w = x_shape
     ph, pw = padding
     sh, sw = stride
@@ -250,8 +256,8 @@ class Conv2d(Layer):
         super().__init__(name)
         self.kernel, self.stride, self.padding = _pair(kernel), _pair(stride), _pair(padding)
         if min(self.kernel) < 1 or min(self.stride) < 1 or min(self.padding) < 0 or c_in < 1 or c_out < 1:
-            raise ValueError(f"Conv2d: bad shape c_in={c_in}, c_out={c_out}, kernel={kernel}, stride={stride},"
-                             f" padding={padding}")
+            raise ValueError(f"Conv2d: bad shape c_in={c_in}, c_out={c_out}, kernel={kernel},"
+                             f" stride={stride}, padding={padding}")
         self.c_in, self.c_out = c_in, c_out
         self.params["W"] = np.zeros((c_out, c_in, *self.kernel))
         if bias:
@@ -259,7 +265,8 @@ class Conv2d(Layer):
 
     def forward(self, x: np.ndarray, ctx: Context) -> np.ndarray:
         if x.ndim != 4 or x.shape[1] != self.c_in:
-            raise ValueError(f"{self.name or 'Conv2d'}: input shape {x.shape}, expected (n, {self.c_in}, h, w)")
+            raise ValueError(f"{self.name or 'Conv2d'}: input shape {x.shape},"
+                             f" expected (n, {self.c_in}, h, w)")
         lp = self.policy(ctx)
         w = self.q(self.params["W"], "weights", ctx)
         b = self.q(self.params["b"], "biases", ctx) if "b" in self.params else None
@@ -275,7 +282,8 @@ class Conv2d(Layer):
         n = dy.shape[0]
         oh, ow = self._out
         dyc = dy.transpose(0, 2, 3, 1).reshape(n * oh * ow, self.c_out)
-        dw = _product(dyc.T, self._cols, lp.grad_mac, None, ctx, f"{self.name}.grad").reshape(self.params["W"].shape)
+        dw = _product(dyc.T, self._cols, lp.grad_mac, None, ctx, f"{self.name}.grad")
+        dw = dw.reshape(self.params["W"].shape)
         self.grads["W"] = self.q(dw, "grads", ctx)
         if "b" in self.params:
             self.grads["b"] = self.q(dy.sum(axis=(0, 2, 3)), "grads", ctx)
@@ -311,7 +319,8 @@ class Conv2d(Layer):
         return dx
 
     def extra_repr(self) -> str:
-        return f"{self.c_in}, {self.c_out}, kernel={self.kernel}, stride={self.stride}, padding={self.padding}"
+        return (f"{self.c_in}, {self.c_out}, kernel={self.kernel}, stride={self.stride},"
+                f" padding={self.padding}")
 
 
 class _Elementwise(Layer):
@@ -520,7 +529,8 @@ class BatchNorm(Layer):
             return (0,)
         if x.ndim == 4 and x.shape[1] == self.n:
             return (0, 2, 3)
-        raise ValueError(f"{self.name or 'BatchNorm'}: input shape {x.shape} has no axis of {self.n} features")
+        raise ValueError(f"{self.name or 'BatchNorm'}: input shape {x.shape} has no axis of"
+                         f" {self.n} features")
 
     def _view(self, v: np.ndarray, x: np.ndarray) -> np.ndarray:
         return v.reshape(1, -1, 1, 1) if x.ndim == 4 else v
@@ -649,7 +659,8 @@ def mark_layer_boundaries(seq: Sequential, at_end: bool = True) -> None:
     for i, op in enumerate(ch):
         nxt = ch[i + 1] if i + 1 < len(ch) else None
         op.ends_layer = isinstance(op, Residual) or isinstance(nxt, opens) or (nxt is None and at_end)
-        op.starts_layer = isinstance(op, opens) or (i > 0 and isinstance(ch[i - 1], Residual)) or (i == 0 and at_end)
+        after_block = i > 0 and isinstance(ch[i - 1], Residual)
+        op.starts_layer = isinstance(op, opens) or after_block or (i == 0 and at_end)
         if isinstance(op, Residual):
             mark_layer_boundaries(op.body, at_end=False)
             if op.shortcut is not None:

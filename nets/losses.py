@@ -29,7 +29,8 @@ def _labels_inside(y: np.ndarray, k: int) -> bool:
 
 def _check(z: np.ndarray, y: np.ndarray, name: str) -> None:
     if z.ndim != 2 or y.shape != (z.shape[0],):
-        raise ValueError(f"{name}: outputs {z.shape} and labels {y.shape} do not match (need (n, k) and (n,))")
+        raise ValueError(f"{name}: outputs {z.shape} and labels {y.shape} do not match"
+                         " (need (n, k) and (n,))")
     if y.dtype.kind not in "iu":
         raise TypeError(f"{name}: labels have dtype {y.dtype}; expected integer class indices")
     if not _labels_inside(y, z.shape[1]):

@@ -15,8 +15,24 @@ import numpy as np
 
 from . import init as inits
 from .layers import (
-    AvgPool2d, BatchNorm, Context, Conv2d, Dropout, Flatten, Layer, Linear, MaxPool2d, Maxout, ReLU, Residual,
-    Sequential, Sigmoid, Sign, Tanh, mark_layer_boundaries, name_layers,
+    AvgPool2d,
+    BatchNorm,
+    Context,
+    Conv2d,
+    Dropout,
+    Flatten,
+    Layer,
+    Linear,
+    Maxout,
+    MaxPool2d,
+    ReLU,
+    Residual,
+    Sequential,
+    Sigmoid,
+    Sign,
+    Tanh,
+    mark_layer_boundaries,
+    name_layers,
 )
 from .losses import LOSSES
 from .policy import PrecisionPolicy
@@ -37,7 +53,8 @@ class Model:
         seed: seed of the initialisation.
     """
 
-    def __init__(self, root: Sequential, loss: str = "cross_entropy", init: str = "glorot", seed: int = 0) -> None:
+    def __init__(self, root: Sequential, loss: str = "cross_entropy", init: str = "glorot",
+                 seed: int = 0) -> None:
         if loss not in LOSSES:
             raise ValueError(f"Model: loss={loss!r} is not one of {', '.join(LOSSES)}")
         if init not in inits.INITS:
@@ -190,8 +207,8 @@ def lenet5(input_shape: tuple[int, int, int] = (1, 28, 28), n_classes: int = 10,
         h3, w3 = h3 // 2, w3 // 2
     if h3 < 1 or w3 < 1:
         raise ValueError(f"lenet5: input_shape={input_shape} is too small for two convolutions")
-    layers += [Flatten(), Linear(channels[1] * h3 * w3, hidden[0]), act(), Linear(hidden[0], hidden[1]), act(),
-               Linear(hidden[1], n_classes)]
+    layers += [Flatten(), Linear(channels[1] * h3 * w3, hidden[0]), act(), Linear(hidden[0], hidden[1]),
+               act(), Linear(hidden[1], n_classes)]
     return Model(Sequential(*layers), loss=loss, init=init, seed=seed)
 
 

@@ -11,29 +11,91 @@ radix point moves during training (NUMERICS.md section 7). Three `emu.MAC`
 datapaths (or None for float64 products) compute the forward product, the
 error back-propagation product and the weight-gradient product.
 
-`PrecisionPolicy` holds a default `LayerPolicy` and per-layer overrides (by
-layer name). Imports `emu` only.
+`PrecisionPolicy` holds a default `LayerPolicy`, per-layer overrides (by
+layer name, a hashable read-only `LayerOverrides`) and three settings, each an
+`enum.StrEnum` parsed from its name at construction: `Granularity`, `STE` and
+`EvaluateWith`. Policies are frozen and hashable. Imports `emu` only.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from typing import Any
 
 import emu
 from emu import MAC, Overflow, Rounding
 
-__all__ = ["GRANULARITIES", "ROLES", "STES", "DynamicFixed", "LayerPolicy", "PrecisionPolicy", "RoleFormat", "POLICY_PRESETS",
-           "is_block_format"]
+__all__ = ["GRANULARITIES", "POLICY_PRESETS", "ROLES", "STE", "STES", "DynamicFixed", "EvaluateWith",
+           "Granularity", "LayerOverrides", "LayerPolicy", "PrecisionPolicy", "RoleFormat", "is_block_format"]
 
 #: The tensor roles a policy names.
 ROLES = ("weights", "biases", "activations", "preacts", "errors", "grads", "master")
 
-#: Where values are rounded, from the most rounding points to the fewest (`PrecisionPolicy.rounds`).
-GRANULARITIES = ("operation", "layer", "batch")
 
-#: Gradients through a conversion (`PrecisionPolicy.ste`).
-STES = ("clipped", "identity")
+class Granularity(StrEnum):
+    """Where values are rounded (`PrecisionPolicy.rounds`), from the most rounding points to the fewest.
+
+    >>> Granularity("layer") is Granularity.LAYER, str(Granularity.LAYER)
+    (True, 'layer')
+    """
+
+    #: after every operation
+    OPERATION = "operation"
+    #: only where a layer hands its result on
+    LAYER = "layer"
+    #: only the parameters and their gradients, once per batch
+    BATCH = "batch"
+
+
+class STE(StrEnum):
+    """The gradient through a conversion (`PrecisionPolicy.ste`).
+
+    >>> [str(s) for s in STE]
+    ['clipped', 'identity']
+    """
+
+    #: the straight-through estimator, and zero where a layer's output saturated
+    CLIPPED = "clipped"
+    #: the plain straight-through estimator
+    IDENTITY = "identity"
+
+
+class EvaluateWith(StrEnum):
+    """What validation and test evaluation use (`PrecisionPolicy.evaluation`).
+
+    >>> EvaluateWith("float64") is EvaluateWith.FLOAT64
+    True
+    """
+
+    #: the training policy itself
+    SAME = "same"
+    #: float64 arithmetic with the real-valued weights (stochastic BinaryConnect at test time)
+    FLOAT64 = "float64"
+
+
+#: The `Granularity` members, from the most rounding points to the fewest.
+GRANULARITIES = tuple(Granularity)
+
+#: The `STE` members.
+STES = tuple(STE)
+
+
+def _parse_setting(enum: type[StrEnum], value: Any, param: str) -> Any:
+    """``value`` as a member of ``enum``: a member, or its name with any case and surrounding blanks.
+
+    >>> _parse_setting(Granularity, " Batch", "granularity")
+    <Granularity.BATCH: 'batch'>
+    """
+    if isinstance(value, enum):
+        return value
+    if isinstance(value, str):
+        try:
+            return enum(value.strip().lower())
+        except ValueError:
+            pass
+    raise ValueError(f"PrecisionPolicy: {param}={value!r} is not one of {', '.join(enum)}")
 
 
 @dataclass(frozen=True)
@@ -59,7 +121,8 @@ class DynamicFixed:
     init_frac_bits: int | None = None
 
     def __post_init__(self) -> None:
-        if isinstance(self.word_bits, bool) or not isinstance(self.word_bits, int) or not 2 <= self.word_bits <= 62:
+        wl = self.word_bits
+        if isinstance(wl, bool) or not isinstance(wl, int) or not 2 <= wl <= 62:
             raise ValueError(f"DynamicFixed: word_bits={self.word_bits!r} outside the allowed range [2, 62]")
         if not 0.0 <= self.max_overflow_rate < 1.0:
             raise ValueError(f"DynamicFixed: max_overflow_rate={self.max_overflow_rate!r} outside [0, 1)")
@@ -114,8 +177,8 @@ class RoleFormat:
             object.__setattr__(self, "fmt", _parse_format(self.fmt))
         object.__setattr__(self, "rounding", emu.modes.parse_rounding(self.rounding, "RoleFormat"))
         if is_block_format(self.fmt) and self.rounding != Rounding.NEAREST_EVEN:
-            raise ValueError(f"RoleFormat: {self.fmt} is a block-scaled format; it rounds to nearest even only"
-                             f" (rounding={self.rounding} given)")
+            raise ValueError(f"RoleFormat: {self.fmt} is a block-scaled format; it rounds to nearest even"
+                             f" only (rounding={self.rounding} given)")
         if self.overflow is not None:
             object.__setattr__(self, "overflow", emu.modes.parse_overflow(self.overflow, "RoleFormat"))
 
@@ -195,7 +258,8 @@ class LayerPolicy:
     @property
     def is_float64(self) -> bool:
         """Every role float64 and every product float64."""
-        return all(getattr(self, r).is_float64 for r in ROLES) and not (self.fwd_mac or self.bwd_mac or self.grad_mac)
+        any_mac = self.fwd_mac or self.bwd_mac or self.grad_mac
+        return all(getattr(self, r).is_float64 for r in ROLES) and not any_mac
 
     def describe(self) -> str:
         """Short text: the roles grouped by format (float64 roles left out), and the datapaths."""
@@ -209,11 +273,54 @@ class LayerPolicy:
         return ", ".join(parts) or "float64"
 
 
+class LayerOverrides(Mapping[str, LayerPolicy]):
+    """Per-layer policies by layer name (`PrecisionPolicy.layers`): a read-only, hashable mapping.
+
+    Built from a mapping or from (name, `LayerPolicy`) pairs, which it copies.
+    It equals any mapping with the same items, and its hash does not depend on
+    the order of the names.
+
+    >>> a = LayerOverrides({"fc1": LayerPolicy(weights="fx<2,6>"), "fc2": LayerPolicy()})
+    >>> b = LayerOverrides([("fc2", LayerPolicy()), ("fc1", LayerPolicy(weights="fx<2,6>"))])
+    >>> a == b, hash(a) == hash(b), list(a), a == dict(a)
+    (True, True, ['fc1', 'fc2'], True)
+    """
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: Mapping[str, LayerPolicy] | Iterable[tuple[str, LayerPolicy]] = ()) -> None:
+        d = dict(items)
+        for k, v in d.items():
+            if not isinstance(k, str):
+                raise TypeError(f"PrecisionPolicy: layers has a key {k!r} that is not a layer name (str)")
+            if not isinstance(v, LayerPolicy):
+                raise TypeError(f"PrecisionPolicy: layers[{k!r}] is a {type(v).__name__}, not a LayerPolicy")
+        self._items = d
+
+    def __getitem__(self, name: str) -> LayerPolicy:
+        return self._items[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __hash__(self) -> int:
+        return hash(frozenset(self._items.items()))
+
+    def __repr__(self) -> str:
+        return f"LayerOverrides({self._items!r})"
+
+
 _FP32 = emu.FloatFormat(8, 23)
 
 
 def _hardware_format(rf: RoleFormat) -> Any:
-    """A role's format in hardware: float64 counts as fp32; dynamic fixed point as its word at its initial FL."""
+    """A role's format in hardware.
+
+    Float64 counts as fp32; dynamic fixed point as its word at its initial FL.
+    """
     f = rf.fmt
     if isinstance(f, DynamicFixed):
         return emu.FixedFormat(f.word_bits - int(f.init_frac_bits), int(f.init_frac_bits))
@@ -222,35 +329,44 @@ def _hardware_format(rf: RoleFormat) -> Any:
 
 @dataclass(frozen=True)
 class PrecisionPolicy:
-    """A default `LayerPolicy` and per-layer overrides by layer name.
+    """A default `LayerPolicy`, per-layer overrides by layer name, and three settings.
+
+    ``layers`` may be given as a dict (or any mapping, or (name, LayerPolicy)
+    pairs); it is stored as a `LayerOverrides`, so a policy is hashable and
+    equal policies hash equal. The settings take an enum member or its name and
+    are stored as members; another value raises ValueError naming the field and
+    the allowed names, at construction (also through `dataclasses.replace`).
 
     >>> p = PrecisionPolicy.uniform("fx<4,6>", rounding="stochastic")
     >>> str(p.for_layer("fc1").weights)
     'fx<4,6>/stochastic'
+    >>> q = replace(p, granularity="layer")
+    >>> q.granularity is Granularity.LAYER, {p: 0, q: 1}[replace(p, granularity="layer")]
+    (True, 1)
     """
 
     default: LayerPolicy = field(default_factory=LayerPolicy)
-    layers: dict[str, LayerPolicy] = field(default_factory=dict)
+    layers: LayerOverrides = field(default_factory=LayerOverrides)
     name: str = "custom"
-    #: "same" (evaluate under this policy) or "float64" (evaluate with the real-valued
-    #: weights, as stochastic BinaryConnect does at test time)
-    evaluate_with: str = "same"
-    #: where values are rounded (see `GRANULARITIES`): "operation" (after every
-    #: operation), "layer" (only where a layer hands its result on) or "batch"
-    #: (only the parameters and their gradients, once per batch)
-    granularity: str = "operation"
-    #: the gradient through a conversion: "clipped" (the straight-through estimator for rounding, and
-    #: zero where a layer's output, its pre-activations or activations, saturated: the derivative of
-    #: saturation, as binarized networks cancel the gradient of saturated values) or "identity" (the
-    #: plain straight-through estimator; saturated fixed-point LeNet training can then diverge)
-    ste: str = "clipped"
+    #: `EvaluateWith.SAME` (evaluate under this policy) or `EvaluateWith.FLOAT64` (evaluate with the
+    #: real-valued weights, as stochastic BinaryConnect does at test time)
+    evaluate_with: EvaluateWith = EvaluateWith.SAME
+    #: where values are rounded (`Granularity`): "operation" (after every operation), "layer" (only
+    #: where a layer hands its result on) or "batch" (only the parameters and their gradients, once
+    #: per batch)
+    granularity: Granularity = Granularity.OPERATION
+    #: the gradient through a conversion (`STE`): "clipped" (the straight-through estimator for
+    #: rounding, and zero where a layer's output, its pre-activations or activations, saturated: the
+    #: derivative of saturation, as binarized networks cancel the gradient of saturated values) or
+    #: "identity" (the plain straight-through estimator; saturated fixed-point LeNet training can
+    #: then diverge)
+    ste: STE = STE.CLIPPED
 
     def __post_init__(self) -> None:
-        if self.granularity not in GRANULARITIES:
-            raise ValueError(f"PrecisionPolicy: granularity={self.granularity!r} is not one of "
-                             + ", ".join(GRANULARITIES))
-        if self.ste not in STES:
-            raise ValueError(f"PrecisionPolicy: ste={self.ste!r} is not one of " + ", ".join(STES))
+        if not isinstance(self.layers, LayerOverrides):
+            object.__setattr__(self, "layers", LayerOverrides(self.layers))
+        for param, enum in (("evaluate_with", EvaluateWith), ("granularity", Granularity), ("ste", STE)):
+            object.__setattr__(self, param, _parse_setting(enum, getattr(self, param), param))
 
     def rounds(self, role: str, ends_layer: bool, starts_layer: bool) -> bool:
         """Whether a value of ``role`` is converted at this point of the network.
@@ -268,18 +384,25 @@ class PrecisionPolicy:
           epilogue), and the value written out is rounded once;
         - ``batch``: never (weight-only quantisation: data flows in float64 or
           in the MAC datapaths' own formats).
+
+        >>> p = PrecisionPolicy(granularity="layer")
+        >>> inside, end = p.rounds("activations", False, False), p.rounds("activations", True, False)
+        >>> inside, end, p.rounds("grads", False, False)
+        (False, True, True)
         """
-        if self.granularity == "operation" or role not in ("activations", "preacts", "errors"):
+        if self.granularity is Granularity.OPERATION or role not in ("activations", "preacts", "errors"):
             return True
-        if self.granularity == "batch":
+        if self.granularity is Granularity.BATCH:
             return False
         return starts_layer if role == "errors" else ends_layer
 
     def evaluation(self) -> PrecisionPolicy | None:
-        """The policy validation and test evaluation use (None: float64)."""
-        if self.evaluate_with not in ("same", "float64"):
-            raise ValueError(f"PrecisionPolicy: evaluate_with={self.evaluate_with!r} is not same or float64")
-        return self if self.evaluate_with == "same" else None
+        """The policy validation and test evaluation use: this one (`EvaluateWith.SAME`) or None (float64).
+
+        >>> PrecisionPolicy.preset("binaryconnect stochastic").evaluation() is None
+        True
+        """
+        return self if self.evaluate_with is EvaluateWith.SAME else None
 
     def for_layer(self, name: str) -> LayerPolicy:
         """The policy of the layer called ``name``."""
@@ -305,7 +428,8 @@ class PrecisionPolicy:
             return emu.BlockMAC(a, w, "fp32")
         a = a.element if is_block_format(a) and a.kind != "int" else a
         w = w.element if is_block_format(w) and w.kind != "int" else w
-        if is_block_format(a) or is_block_format(w):  # a scaled integer with a non-block partner: its integers
+        # a scaled integer with a non-block partner counts as its integers
+        if is_block_format(a) or is_block_format(w):
             a = emu.FixedFormat(a.bits, 0) if is_block_format(a) else a
             w = emu.FixedFormat(w.bits, 0) if is_block_format(w) else w
         if isinstance(a, emu.FloatFormat) or isinstance(w, emu.FloatFormat):
@@ -346,8 +470,8 @@ class PrecisionPolicy:
     def describe(self) -> str:
         """The policy as text: its default and its overrides."""
         lines = [f"{self.name}: {self.default.describe()}"
-                 + ("" if self.granularity == "operation" else f"; rounded per {self.granularity}")
-                 + ("" if self.ste == "clipped" else f"; {self.ste} straight-through gradients")]
+                 + ("" if self.granularity is Granularity.OPERATION else f"; rounded per {self.granularity}")
+                 + ("" if self.ste is STE.CLIPPED else f"; {self.ste} straight-through gradients")]
         lines += [f"  {k}: {v.describe()}" for k, v in self.layers.items()]
         return "\n".join(lines)
 
@@ -355,8 +479,9 @@ class PrecisionPolicy:
 def _binary(stochastic: bool) -> PrecisionPolicy:
     # BinaryConnect (Courbariaux et al. 2015): binary weights in propagation, float master weights
     w = RoleFormat(emu.BinaryFormat(stochastic=stochastic))
-    return PrecisionPolicy(LayerPolicy(weights=w), name=f"binaryconnect {'stochastic' if stochastic else 'det'}",
-                           evaluate_with="float64" if stochastic else "same")
+    name = f"binaryconnect {'stochastic' if stochastic else 'det'}"
+    return PrecisionPolicy(LayerPolicy(weights=w), name=name,
+                           evaluate_with=EvaluateWith.FLOAT64 if stochastic else EvaluateWith.SAME)
 
 
 def _binarized() -> PrecisionPolicy:
@@ -392,7 +517,8 @@ def _mx(elem_fwd: str, elem_bwd: str) -> PrecisionPolicy:
 def _courbariaux() -> PrecisionPolicy:
     prop = RoleFormat(DynamicFixed(10))
     up = RoleFormat(DynamicFixed(12))
-    lp = LayerPolicy(weights=prop, biases=prop, activations=prop, preacts=prop, errors=prop, grads=prop, master=up)
+    lp = LayerPolicy(weights=prop, biases=prop, activations=prop, preacts=prop, errors=prop, grads=prop,
+                     master=up)
     return PrecisionPolicy(lp, name="dynamic fixed point 10-bit propagation, 12-bit update")
 
 

@@ -93,7 +93,8 @@ class DynamicGroup:
         rate = self.overflow / self.seen if self.seen else 0.0
         rate2 = self.overflow_if_doubled / self.seen if self.seen else 0.0
         wl = self.spec.word_bits
-        if rate > self.spec.max_overflow_rate and self.frac_bits - 1 >= -1000 and wl - (self.frac_bits - 1) <= 1000:
+        fl = self.frac_bits
+        if rate > self.spec.max_overflow_rate and fl - 1 >= -1000 and wl - (fl - 1) <= 1000:
             self.frac_bits -= 1
         elif rate2 <= self.spec.max_overflow_rate and self.frac_bits + 1 <= 1000:
             self.frac_bits += 1
@@ -134,7 +135,8 @@ class Quantizer:
             self.groups[key] = DynamicGroup(spec, int(spec.init_frac_bits))  # type: ignore[arg-type]
         return self.groups[key]
 
-    def __call__(self, x: np.ndarray, rf: RoleFormat, layer: str, role: str, scale: object = None) -> np.ndarray:
+    def __call__(self, x: np.ndarray, rf: RoleFormat, layer: str, role: str,
+                 scale: object = None) -> np.ndarray:
         """x converted to the role's format (x itself for float64 roles)."""
         fmt = rf.fmt
         if fmt is None:

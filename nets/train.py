@@ -29,6 +29,9 @@ from .quant import Quantizer
 
 __all__ = ["History", "evaluate", "train", "train_full_batch"]
 
+#: The names of the four counts a datapath records (`Context.mac_counts`), in their order.
+_MAC_COUNTS = ("macs", "product_overflow", "acc_overflow", "output_overflow")
+
 
 @dataclass
 class History:
@@ -66,12 +69,13 @@ class History:
                 "optimizer": self.optimizer}
 
 
-def _ctx(policy: PrecisionPolicy | None, quant: Quantizer, training: bool, rng: np.random.Generator) -> Context:
+def _ctx(policy: PrecisionPolicy | None, quant: Quantizer, training: bool,
+         rng: np.random.Generator) -> Context:
     return Context(policy or PrecisionPolicy.float64(), quant, training, rng)
 
 
-def evaluate(model: Model, split: Split, policy: PrecisionPolicy | None = None, quant: Quantizer | None = None,
-             batch_size: int = 512) -> tuple[float, float]:
+def evaluate(model: Model, split: Split, policy: PrecisionPolicy | None = None,
+             quant: Quantizer | None = None, batch_size: int = 512) -> tuple[float, float]:
     """(loss, accuracy) of the model on a split, in evaluation mode, under the policy."""
     if len(split) == 0:
         return float("nan"), float("nan")
@@ -87,7 +91,8 @@ def evaluate(model: Model, split: Split, policy: PrecisionPolicy | None = None, 
     return losses / len(split), correct / len(split)
 
 
-def _counts_delta(quant: Quantizer, before: dict[tuple[str, str], tuple[int, int]]) -> tuple[dict[str, int], ...]:
+def _counts_delta(quant: Quantizer,
+                  before: dict[tuple[str, str], tuple[int, int]]) -> tuple[dict[str, int], ...]:
     ovf, unf = {}, {}
     for key, c in quant.counts.items():
         o0, u0 = before.get(key, (0, 0))
@@ -132,10 +137,10 @@ class _ProgressBar:
             print("\r\033[K", end="", file=self.stream, flush=True)
 
 
-def train(model: Model, data: Dataset, policy: PrecisionPolicy | None = None, optimizer: _Optimizer | None = None,
-          epochs: int = 10, batch_size: int = 32, seed: int = 0, *, early_stopping: int | None = None,
-          progress: bool = True, eval_batch_size: int = 512, stream: Any = None,
-          eval_policy: PrecisionPolicy | None | str = "policy") -> History:
+def train(model: Model, data: Dataset, policy: PrecisionPolicy | None = None,
+          optimizer: _Optimizer | None = None, epochs: int = 10, batch_size: int = 32, seed: int = 0, *,
+          early_stopping: int | None = None, progress: bool = True, eval_batch_size: int = 512,
+          stream: Any = None, eval_policy: PrecisionPolicy | None | str = "policy") -> History:
     """Train with minibatches under a precision policy; return the `History`.
 
     Args:
@@ -204,8 +209,7 @@ def train(model: Model, data: Dataset, policy: PrecisionPolicy | None = None, op
         rec = {"epoch": epoch, "train_loss": tot_loss / max(n, 1), "train_accuracy": correct / max(n, 1),
                "valid_loss": vloss, "valid_accuracy": vacc, "seconds": time.perf_counter() - t0,
                "zeroed_update_share": zer / att if att else 0.0, "overflow": ovf, "underflow": unf,
-               "mac": {k: dict(zip(("macs", "product_overflow", "acc_overflow", "output_overflow"), v, strict=True))
-                       for k, v in ctx.mac_counts.items()},
+               "mac": {k: dict(zip(_MAC_COUNTS, v, strict=True)) for k, v in ctx.mac_counts.items()},
                "optimizer": opt.describe() if hasattr(opt, "describe") else type(opt).__name__}
         hist.records.append(rec)
         if bar is not None:
@@ -227,8 +231,8 @@ def train(model: Model, data: Dataset, policy: PrecisionPolicy | None = None, op
     return hist
 
 
-def train_full_batch(model: Model, data: Dataset, policy: PrecisionPolicy | None = None, method: str = "L-BFGS-B",
-                     maxiter: int = 100, seed: int = 0) -> History:
+def train_full_batch(model: Model, data: Dataset, policy: PrecisionPolicy | None = None,
+                     method: str = "L-BFGS-B", maxiter: int = 100, seed: int = 0) -> History:
     """Full-batch L-BFGS or conjugate gradient (scipy.optimize) on the emulated loss and gradient.
 
     The loss and gradient of the whole training split are computed under the

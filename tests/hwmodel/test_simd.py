@@ -9,7 +9,8 @@ import pytest
 from hwmodel import simd
 
 GOLDEN = Path(__file__).parent.parent / "golden" / "mca_ssse3_i8.s"
-needs_mca = pytest.mark.skipif(simd.mca_available() is None, reason="llvm-mca is not installed (apt-get install llvm)")
+needs_mca = pytest.mark.skipif(simd.mca_available() is None,
+                               reason="llvm-mca is not installed (apt-get install llvm)")
 
 
 def test_model_by_hand() -> None:
@@ -18,17 +19,20 @@ def test_model_by_hand() -> None:
     assert (e.bound, e.cycles_per_iter, e.macs_per_cycle) == ("latency", 4.0, 1.0)
     # four accumulators: 8 loads + 4 mulps + 4 addps + 2 loop uops = 18 uops / 4 per cycle
     e4 = simd.estimate("f32", "sse2", 4)
-    assert e4.bounds["issue"] == pytest.approx(18 / 4) and e4.macs_per_cycle == pytest.approx(16 / 4.5)
+    assert e4.bounds["issue"] == pytest.approx(18 / 4)
+    assert e4.macs_per_cycle == pytest.approx(16 / 4.5)
     # VNNI: one vpdpbusd per 64 MACs, latency 5 per chain
     v = simd.estimate("i8", "avx512vnni", 4)
-    assert v.bound == "latency" and v.macs_per_cycle == pytest.approx(4 * 64 / 5)
+    assert v.bound == "latency"
+    assert v.macs_per_cycle == pytest.approx(4 * 64 / 5)
     assert simd.estimate("i8", "avx512vnni", 8).macs_per_cycle == pytest.approx(64)  # port 0: one per cycle
 
 
 def test_vanhoucke_direction_and_size() -> None:
     """Vanhoucke et al. 2011: the 8-bit SSSE3 kernel ~3x the SSE2 float one; more accumulators help."""
     for acc in (1, 4):
-        r = simd.estimate("i8", "ssse3", acc).macs_per_cycle / simd.estimate("f32", "sse2", acc).macs_per_cycle
+        i8, f32 = simd.estimate("i8", "ssse3", acc), simd.estimate("f32", "sse2", acc)
+        r = i8.macs_per_cycle / f32.macs_per_cycle
         assert 2.5 <= r <= 10
     assert simd.estimate("f32", "sse2", 4).macs_per_cycle > 3 * simd.estimate("f32", "sse2", 1).macs_per_cycle
 
@@ -36,18 +40,48 @@ def test_vanhoucke_direction_and_size() -> None:
 def test_batching_and_bandwidth_bounds() -> None:
     one = simd.estimate("f32", "avx2", 4, bandwidth_bytes_per_cycle=16)
     assert one.bound == "memory"
-    assert simd.estimate("f32", "avx2", 4, bandwidth_bytes_per_cycle=16, batch=8).macs_per_cycle > one.macs_per_cycle
+    batched = simd.estimate("f32", "avx2", 4, bandwidth_bytes_per_cycle=16, batch=8)
+    assert batched.macs_per_cycle > one.macs_per_cycle
 
 
-@pytest.mark.parametrize("call, match", [
-    (lambda: simd.estimate("f64", "sse2"), "kernel='f64' on isa='sse2' is not modelled"),
-    (lambda: simd.estimate("i8", "ssse3", 0), r"accumulators=0 outside the allowed range \[1, 16\]"),
-    (lambda: simd.estimate("i8", "ssse3", batch=0), "batch=0"),
-    (lambda: simd.estimate("i8", "ssse3", uarch="m1"), "uarch='m1'"),
+_ISAS = "sse2, ssse3, sse4, avx2, avx512vnni"
+_KNOWN = "f32/sse2, f32/avx2, i8/ssse3, i8/sse4, i8/avx2, i8/avx512vnni, i16/sse2"
+
+
+@pytest.mark.parametrize(("call", "match"), [
+    (lambda: simd.estimate("f64", "sse2"), "^estimate: kernel='f64' is not one of f32, i8, i16$"),
+    (lambda: simd.estimate("f32", "ssse3"),
+     f"^estimate: kernel='f32' on isa='ssse3' is not modelled; known: {_KNOWN}$"),
+    (lambda: simd.estimate("i8", "avx9"), f"^estimate: isa='avx9' is not one of {_ISAS}$"),
+    (lambda: simd.estimate("i8", "ssse3", 0),
+     r"^estimate: accumulators=0 outside the allowed range \[1, 16\]$"),
+    (lambda: simd.estimate("i8", "ssse3", batch=0), "^estimate: batch=0 must be an int >= 1$"),
+    (lambda: simd.estimate("i8", "ssse3", uarch="m1"),
+     "^estimate: uarch='m1' is not one of skylake, icelake-server$"),
+    (lambda: simd.kernel_ir("i8", "neon", 1), f"^kernel_ir: isa='neon' is not one of {_ISAS}$"),
+    (lambda: simd.assembly("i8", "neon", 1), f"^assembly: isa='neon' is not one of {_ISAS}$"),
+    (lambda: simd.mca("i4", "sse2", 1), "^mca: kernel='i4' is not one of f32, i8, i16$"),
+    (lambda: simd.host_supports("neon"), f"^host_supports: isa='neon' is not one of {_ISAS}$"),
+    (lambda: simd.measure("i8", None, 1), f"^measure: isa=None is not one of {_ISAS}$"),
 ])
 def test_bad_input(call, match) -> None:
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_isa_and_element_type_names_are_enums() -> None:
+    assert [str(m) for m in simd.ISA] == ["sse2", "ssse3", "sse4", "avx2", "avx512vnni"]
+    assert [str(m) for m in simd.Dtype] == ["f32", "i8", "i16"]
+    assert {"ISA", "Dtype"} <= set(simd.__all__)
+    assert [type(i) for i in simd.ISAS] == [simd.ISA] * len(simd.ISAS)
+    assert {(type(k), type(i)) for k, i in simd.KERNELS} == {(simd.Dtype, simd.ISA)}
+    e = simd.estimate("i8", "ssse3", 4)
+    assert e.kernel is simd.Dtype.I8
+    assert e.isa is simd.ISA.SSSE3
+    assert f"{e.kernel}/{e.isa}" == "i8/ssse3"
+    assert simd.estimate(simd.Dtype.I8, simd.ISA.SSSE3, 4) == e
+    assert simd.estimate(" I8", "SSSE3 ", 4) == e
+    assert simd.kernel_ir(simd.Dtype.F32, simd.ISA.AVX2, 2) == simd.kernel_ir("f32", "avx2", 2)
 
 
 @pytest.mark.parametrize("case", [("f32", "sse2", 2), ("i8", "ssse3", 4), ("i8", "avx2", 2),
@@ -58,7 +92,8 @@ def test_kernels_compile_to_the_named_instructions(case) -> None:
     want = {("f32", "sse2"): "mulps", ("i8", "ssse3"): "pmaddubsw", ("i8", "avx2"): "vpmaddubsw",
             ("i8", "avx512vnni"): "vpdpbusd", ("f32", "avx2"): "vfmadd", ("i16", "sse2"): "pmaddwd"}[case[:2]]
     assert body.count(want) == case[2]
-    assert "ymm" not in body if case[1] in ("sse2", "ssse3") else True
+    if case[1] in ("sse2", "ssse3"):
+        assert "ymm" not in body
 
 
 def _mca_major() -> int | None:
@@ -68,7 +103,8 @@ def _mca_major() -> int | None:
     exe = simd.mca_available()
     if exe is None:
         return None
-    m = re.search(r"LLVM version (\d+)", subprocess.run([exe, "--version"], capture_output=True, text=True).stdout)
+    out = subprocess.run([exe, "--version"], capture_output=True, text=True).stdout
+    m = re.search(r"LLVM version (\d+)", out)
     return int(m[1]) if m else None
 
 
@@ -84,7 +120,8 @@ def test_pinned_llvm_mca() -> None:
 
 
 @needs_mca
-@pytest.mark.parametrize("case", [("f32", "sse2", 1), ("f32", "sse2", 4), ("i8", "ssse3", 4), ("f32", "avx2", 4)])
+@pytest.mark.parametrize("case", [("f32", "sse2", 1), ("f32", "sse2", 4), ("i8", "ssse3", 4),
+                                  ("f32", "avx2", 4)])
 def test_model_within_a_quarter_of_llvm_mca(case) -> None:
     m, e = simd.mca(*case), simd.estimate(*case)
     assert e.macs_per_cycle == pytest.approx(m.macs_per_cycle, rel=0.25)
@@ -96,9 +133,11 @@ def test_host_kernels_compute_the_dot_product(case) -> None:
     if not simd.host_supports(case[1]):
         pytest.skip(f"host lacks {case[1]}")
     m = simd.measure(*case, n=1024, reps=10, repeats=2)
-    assert m.result_ok and m.gmacs_per_s > 0
+    assert m.result_ok
+    assert m.gmacs_per_s > 0
 
 
 def test_measure_rejects_bad_n() -> None:
-    with pytest.raises(ValueError, match="multiple of accumulators x lanes = 64"):
+    want = "^measure: n=100 must be a positive multiple of accumulators x lanes = 64$"
+    with pytest.raises(ValueError, match=want):
         simd.measure("i8", "ssse3", 4, n=100)

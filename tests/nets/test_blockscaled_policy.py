@@ -17,7 +17,8 @@ from nets.quant import Quantizer, block_axis
 
 def test_role_formats_take_block_names_and_round_to_nearest_only() -> None:
     rf = RoleFormat.parse("mxfp8_e4m3")
-    assert isinstance(rf.fmt, emu.MXFormat) and str(rf) == "mxfp8_e4m3"
+    assert isinstance(rf.fmt, emu.MXFormat)
+    assert str(rf) == "mxfp8_e4m3"
     assert isinstance(RoleFormat.parse("int8_channel").fmt, emu.ScaledIntFormat)
     with pytest.raises(ValueError, match="rounds to nearest even only"):
         RoleFormat.parse("mxfp4", rounding="stochastic")
@@ -57,7 +58,8 @@ def test_block_mac_forward_is_the_bit_exact_block_matmul() -> None:
     assert ctx.mac_counts[f"{layer.name}.fwd"][0] == 7 * 64 * 10
 
 
-@pytest.mark.parametrize("preset", ["mxfp8 forward / mxfp8_e5m2 backward", "mxfp4 forward / mxfp8_e5m2 backward"])
+@pytest.mark.parametrize("preset", ["mxfp8 forward / mxfp8_e5m2 backward",
+                                    "mxfp4 forward / mxfp8_e5m2 backward"])
 def test_an_mlp_trains_under_an_mx_policy_and_is_costed(preset: str) -> None:
     data = nets.datasets.digits(seed=0)
     pol = PrecisionPolicy.preset(preset)
@@ -68,7 +70,8 @@ def test_an_mlp_trains_under_an_mx_policy_and_is_costed(preset: str) -> None:
     fp = hwmodel.network_cost(model, None, input_shape=(64,))
     assert isinstance(pol.forward_mac("linear1", 64), emu.BlockMAC)
     bits = 4.25 if "mxfp4" in preset else 8.25
-    assert nc.speedup > 5 and nc.energy_pj < fp.energy_pj * 1.1 * bits / 32
+    assert nc.speedup > 5
+    assert nc.energy_pj < fp.energy_pj * 1.1 * bits / 32
     assert nc.layers[0].weight_bits == round((64 * 32 + 32) * bits)
 
 
@@ -95,6 +98,7 @@ def test_lenet_with_block_datapaths_in_the_backward_products() -> None:
 def test_forward_mac_of_mixed_roles() -> None:
     pol = PrecisionPolicy(LayerPolicy(weights="int8_channel", activations="fx<2,6>"))
     mac = pol.forward_mac("fc", 64)
-    assert isinstance(mac, emu.MAC) and str(mac.weight) == str(emu.FixedFormat(8, 0))
+    assert isinstance(mac, emu.MAC)
+    assert str(mac.weight) == str(emu.FixedFormat(8, 0))
     pol2 = dataclasses.replace(pol, default=pol.default.with_roles(activations="int8"))
     assert isinstance(pol2.forward_mac("fc", 64), emu.MAC)

@@ -1,0 +1,124 @@
+"""PrecisionPolicy settings: enums parsed and checked at construction, hashable policies."""
+
+from __future__ import annotations
+
+import pickle
+from dataclasses import replace
+
+import pytest
+
+import nets
+import nets.policy as P
+from nets.policy import LayerPolicy
+
+
+@pytest.mark.parametrize(("field", "value", "allowed"), [
+    ("evaluate_with", "bogus", "same, float64"),
+    ("granularity", "epoch", "operation, layer, batch"),
+    ("ste", "soft", "clipped, identity"),
+    ("granularity", 1, "operation, layer, batch"),
+    ("ste", None, "clipped, identity"),
+])
+def test_unknown_settings_are_refused_at_construction(field: str, value: object, allowed: str) -> None:
+    want = f"^PrecisionPolicy: {field}={value!r} is not one of {allowed}$"
+    with pytest.raises(ValueError, match=want):
+        nets.PrecisionPolicy(**{field: value})
+    with pytest.raises(ValueError, match=want):
+        replace(nets.PrecisionPolicy.preset("fp16"), **{field: value})
+
+
+@pytest.mark.parametrize(("field", "enum_name"), [("granularity", "Granularity"), ("ste", "STE"),
+                                                   ("evaluate_with", "EvaluateWith")])
+def test_settings_are_enum_members_parsed_from_their_names(field: str, enum_name: str) -> None:
+    enum = getattr(P, enum_name)
+    base = nets.PrecisionPolicy.preset("gupta fx<4,12> stochastic")
+    for member in enum:
+        for given in (member, str(member), f" {str(member).upper()} "):
+            p = replace(base, **{field: given})
+            assert type(getattr(p, field)) is enum
+            assert getattr(p, field) is member
+            assert p == replace(base, **{field: member})
+    # StrEnum: the readable name stays
+    assert [str(m) for m in enum] == [m.value for m in enum]
+
+
+def test_enum_values_and_exports() -> None:
+    assert [str(m) for m in P.Granularity] == ["operation", "layer", "batch"]
+    assert [str(m) for m in P.STE] == ["clipped", "identity"]
+    assert [str(m) for m in P.EvaluateWith] == ["same", "float64"]
+    assert P.GRANULARITIES == tuple(P.Granularity)
+    assert P.STES == tuple(P.STE)
+    for name in ("Granularity", "STE", "EvaluateWith"):
+        assert name in nets.__all__
+        assert getattr(nets, name) is getattr(nets.policy, name)
+    p = nets.PrecisionPolicy()
+    assert p.granularity is P.Granularity.OPERATION
+    assert p.ste is P.STE.CLIPPED
+    assert p.evaluate_with is P.EvaluateWith.SAME
+
+
+def test_evaluation_policy_follows_evaluate_with() -> None:
+    p = nets.PrecisionPolicy.preset("binaryconnect stochastic")
+    assert p.evaluate_with is P.EvaluateWith.FLOAT64
+    assert p.evaluation() is None
+    same = replace(p, evaluate_with="same")
+    assert same.evaluation() is same
+
+
+def test_rounds_compares_members() -> None:
+    p = nets.PrecisionPolicy(granularity=P.Granularity.LAYER)
+    assert p.rounds("activations", ends_layer=True, starts_layer=False)
+    assert not p.rounds("activations", ends_layer=False, starts_layer=True)
+    assert p.rounds("errors", ends_layer=False, starts_layer=True)
+    assert not replace(p, granularity="batch").rounds("preacts", ends_layer=True, starts_layer=True)
+    assert replace(p, granularity="batch").rounds("weights", ends_layer=False, starts_layer=False)
+    assert p.describe() == "custom: float64; rounded per layer"
+    assert replace(p, ste="identity").describe() == ("custom: float64; rounded per layer;"
+                                                     " identity straight-through gradients")
+
+
+@pytest.mark.parametrize("preset", list(nets.POLICY_PRESETS))
+def test_every_preset_is_hashable_and_equal_presets_hash_equal(preset: str) -> None:
+    a, b = nets.PrecisionPolicy.preset(preset), nets.PrecisionPolicy.preset(preset)
+    assert a is not b
+    assert a == b
+    assert hash(a) == hash(b)
+    seen = {a: preset}
+    assert seen[b] == preset
+    over = a.with_layer("fc1", LayerPolicy(weights="fx<2,6>"))
+    assert over != a
+    assert hash(over) == hash(a.with_layer("fc1", LayerPolicy(weights="fx<2,6>")))
+    assert {a: 1, over: 2}[b.with_layer("fc1", LayerPolicy(weights="fx<2,6>"))] == 2
+
+
+def test_layer_overrides_are_a_read_only_hashable_mapping() -> None:
+    lp1, lp2 = LayerPolicy(weights="fx<2,6>"), LayerPolicy(activations="bf16")
+    p = nets.PrecisionPolicy(layers={"fc1": lp1, "fc2": lp2})
+    assert isinstance(p.layers, P.LayerOverrides)
+    assert p.layers == {"fc1": lp1, "fc2": lp2}
+    assert p.for_layer("fc2") is lp2
+    assert p.for_layer("fc3") is p.default
+    # insertion order does not matter for equality and hashing
+    q = nets.PrecisionPolicy(layers={"fc2": lp2, "fc1": lp1})
+    assert p == q
+    assert hash(p) == hash(q)
+    assert p == nets.PrecisionPolicy().with_layer("fc1", lp1).with_layer("fc2", lp2)
+    with pytest.raises(TypeError, match="'LayerOverrides' object does not support item assignment"):
+        p.layers["fc3"] = lp1  # type: ignore[index]
+    # a policy survives pickling (sweeps ship policies to worker processes)
+    assert pickle.loads(pickle.dumps(p)) == p
+    assert hash(pickle.loads(pickle.dumps(p))) == hash(p)
+    # the caller's dict is copied: changing it later does not change the policy
+    src = {"fc1": lp1}
+    r = nets.PrecisionPolicy(layers=src)
+    src["fc2"] = lp2
+    assert list(r.layers) == ["fc1"]
+
+
+@pytest.mark.parametrize(("layers", "match"), [
+    ({"fc1": "fx<2,6>"}, r"^PrecisionPolicy: layers\['fc1'\] is a str, not a LayerPolicy$"),
+    ({1: LayerPolicy()}, r"^PrecisionPolicy: layers has a key 1 that is not a layer name \(str\)$"),
+])
+def test_layer_overrides_are_checked(layers: dict, match: str) -> None:
+    with pytest.raises(TypeError, match=match):
+        nets.PrecisionPolicy(layers=layers)
