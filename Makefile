@@ -16,6 +16,7 @@ run: $(STAMP)
 	$(PY) -m nets explore --out results
 
 test: $(STAMP)
+	$(PY) -m ruff check .
 	$(PY) -m pytest -q
 
 bench: $(STAMP)
