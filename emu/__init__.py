@@ -54,7 +54,7 @@ from .bounds import forward_error_bound, unit_roundoff
 from .convert import Converter, bits, decode, encode, quantize
 from .formats import BinaryFormat, FixedFormat, FloatFormat, Format, Pow2Format, TernaryFormat
 from .mac import MAC, MAC_PRESETS, Order, mac_preset
-from .matmul import MACStats, conv2d, dot, matmul
+from .matmul import MACStats, conv2d, dot, im2col, matmul
 from .metrics import ErrorSummary, absolute_error, error_summary, relative_error
 from .modes import Overflow, Rounding
 from .radix import (
@@ -124,6 +124,7 @@ __all__ = [
     "format",
     "forward_error_bound",
     "get_format",
+    "im2col",
     "int_matmul_requant",
     "lossless_acc",
     "mac_preset",

@@ -29,11 +29,13 @@ from ._kernels import (
     _NE,
     _NU,
     _ONE,
+    _SR,
     _ZERO,
     U64,
     float_fast_2d,
     float_params,
     fround,
+    round_mag,
 )
 
 SEQUENTIAL, LANES, PAIRWISE, BLOCKS = 0, 1, 2, 3
@@ -82,7 +84,7 @@ def _fit(p: np.int64, lo: np.int64, hi: np.int64, mask: np.int64, wrap: bool) ->
 
 
 @njit(cache=True)
-def term_int(a, w, prm):
+def term_int(a, w, prm, idx):
     """Exact product of two codes, optionally rounded into the product format,
     then aligned to the accumulator's step. ``prm`` = (prod_on, sp, pmode, plo,
     phi, pmask, pwrap, sa, amode)."""
@@ -105,25 +107,46 @@ def term_int(a, w, prm):
 
 
 @njit(cache=True)
-def term_mul(a, w, prm):
+def term_int_sr(a, w, prm, idx):
+    """Exact product of two codes rounded stochastically into the product format, then aligned to the
+    accumulator's step. ``prm`` = (sp >= 1, plo, phi, pmask, pwrap, sa, amode, key as int64); product
+    ``idx`` takes the random words of element ``idx`` of the key's stream (docs/semantics.md), and the
+    rounding acts on the signed value's fraction, as `quantize` does for fixed point."""
+    sp, plo, phi, pmask, pwrap, sa, amode, key = prm
+    p = a * w
+    neg = p < 0
+    q, _ = round_mag(U64(-p if neg else p), sp, neg, _SR, True, U64(key), idx, 0, _ZERO)
+    p = -np.int64(q) if neg else np.int64(q)
+    f = _fit(p, plo, phi, pmask, pwrap)
+    po = f != p
+    p = f
+    if sa > 0:
+        p = round_shift(p, sa, amode)
+    elif sa < 0:
+        p = p << -sa
+    return p, po
+
+
+@njit(cache=True)
+def term_mul(a, w, prm, idx):
     """Exact product, already on the accumulator's step."""
     return a * w, False
 
 
 @njit(cache=True)
-def term_mul_shl(a, w, prm):
+def term_mul_shl(a, w, prm, idx):
     """Exact product moved up to the accumulator's step (prm[0] bits)."""
     return (a * w) << prm[0], False
 
 
 @njit(cache=True)
-def term_mul_floor(a, w, prm):
+def term_mul_floor(a, w, prm, idx):
     """Exact product with its prm[0] low bits dropped (floor alignment)."""
     return (a * w) >> prm[0], False
 
 
 @njit(cache=True)
-def term_mul_round(a, w, prm):
+def term_mul_round(a, w, prm, idx):
     """Exact product rounded to the accumulator's step (prm = (bits, mode))."""
     return round_shift(a * w, prm[0], prm[1]), False
 
@@ -147,7 +170,7 @@ def add_exact(x, y, prm):
 
 
 @njit(cache=True)
-def term_float(a, w, prm):
+def term_float(a, w, prm, idx):
     """Exact float64 product (the caller checked it is exact), rounded into the
     product format unless the datapath is fused; ``prm`` = (round_on, *fround params)."""
     p = a * w
@@ -157,9 +180,43 @@ def term_float(a, w, prm):
 
 
 @njit(cache=True)
-def term_float_round(a, w, prm):
+def term_float_round(a, w, prm, idx):
     """Exact float64 product rounded into the product format (prm: `fround` parameters)."""
     return fround(a * w, prm)
+
+
+@njit(cache=True)
+def fround_sr(x, prm, emin, man_bits, key, idx):
+    """Round a float64 to a float format stochastically (on the magnitude's dropped significand bits, with
+    the random words of element ``idx`` of the key's stream, as `quantize` does), then apply the format's
+    overflow rule: ``prm`` are `fround`'s parameters of nearest even with the overflow mode, which leave
+    every value on the format's grid unchanged and overflow exactly where a rounded magnitude passes the
+    largest finite value. Returns (value, overflowed)."""
+    if x == 0.0 or not np.isfinite(x):
+        return fround(x, prm)
+    b = np.float64(x).view(np.uint64)
+    neg = (b >> U64(63)) != _ZERO
+    field = np.int64((b >> U64(52)) & U64(0x7FF))
+    frac = b & U64((1 << 52) - 1)
+    mag = frac if field == 0 else frac | U64(1 << 52)
+    e2 = np.int64(-1074) if field == 0 else field - 1075  # |x| = mag * 2^e2
+    top = e2 + 63
+    while (mag >> U64(top - e2)) == _ZERO:  # floor(log2 |x|)
+        top -= 1
+    point = max(top, emin) - man_bits  # the rounding point's exponent
+    s = point - e2
+    if s <= 0:
+        return fround(x, prm)
+    q, _ = round_mag(mag, s, neg, _SR, False, U64(key), idx, 0, _ZERO)
+    r = np.ldexp(np.float64(q), point)
+    return fround(-r if neg else r, prm)
+
+
+@njit(cache=True)
+def term_float_sr(a, w, prm, idx):
+    """Exact float64 product rounded stochastically into the product format (`fround_sr`); ``prm`` =
+    (*fround parameters of nearest even, emin, man_bits, key as int64)."""
+    return fround_sr(a * w, prm[:18], prm[18], prm[19], prm[20], idx)
 
 
 @njit(cache=True)
@@ -212,7 +269,7 @@ def add_float_exact(x, y, prm):
 
 
 @njit(cache=True)
-def term_fp32(a, w, prm):
+def term_fp32(a, w, prm, idx):
     """Product rounded to binary32, nearest even (the native conversion)."""
     p = np.float32(a * w)
     return np.float64(p), np.isinf(p) & np.isfinite(a * w)
@@ -240,11 +297,12 @@ def add_float_params(fmt, mode: int, ovf: int) -> tuple:
 # cache; literal integer arguments slow the parallel loop down.)
 
 #: Term functions by code (`tag(code)` as `mac_rows` argument ``tk``).
-TERMS = (term_mul, term_mul_shl, term_mul_floor, term_mul_round, term_int, term_float_round, term_fp32)
+TERMS = (term_mul, term_mul_shl, term_mul_floor, term_mul_round, term_int, term_float_round, term_fp32,
+         term_int_sr, term_float_sr)
 #: Addition functions by code (`tag(code)` as `mac_rows` argument ``ak``).
 ADDS = (add_fixed, add_exact, add_float, add_float_exact, add_fp32)
-TERM_CODES = {f.__name__: i for i, f in enumerate(TERMS)}
-ADD_CODES = {f.__name__: i for i, f in enumerate(ADDS)}
+TERM_CODES = {f: i for i, f in enumerate(TERMS)}
+ADD_CODES = {f: i for i, f in enumerate(ADDS)}
 
 
 def tag(code: int) -> tuple[int, ...]:
@@ -252,9 +310,9 @@ def tag(code: int) -> tuple[int, ...]:
     return (0,) * (code + 1)
 
 
-def _term(tk, a, w, prm):
+def _term(tk, a, w, prm, idx):
     """The term function the tag selects (plain Python; jitted code uses the overload below)."""
-    return TERMS[len(tk) - 1](a, w, prm)
+    return TERMS[len(tk) - 1](a, w, prm, idx)
 
 
 def _add(ak, x, y, prm):
@@ -263,11 +321,11 @@ def _add(ak, x, y, prm):
 
 
 @overload(_term)
-def _term_ol(tk, a, w, prm):
+def _term_ol(tk, a, w, prm, idx):
     f = TERMS[tk.count - 1]
 
-    def impl(tk, a, w, prm):
-        return f(a, w, prm)
+    def impl(tk, a, w, prm, idx):
+        return f(a, w, prm, idx)
 
     return impl
 
@@ -295,10 +353,12 @@ def _add_into(left, right, count, ak, aprm):
 
 
 @njit(cache=True)
-def _mac_row(i, A, W, bias, out, pcnt, acnt, tk, tprm, ak, aprm, kind, n):
+def _mac_row(i, A, W, init, out, pcnt, acnt, tk, tprm, ak, aprm, kind, n):
     """Row i of `mac_rows` (every output column of that row, in the given order)."""
     K = A.shape[1]
     N = W.shape[1]
+    row0 = np.int64(i) * N  # product (i, j, k) is element (i N + j) K + k of the random stream
+    bias = init[min(np.int64(i), init.shape[0] - 1)]
     pc = np.zeros(N, np.int32)
     ac = np.zeros(N, np.int32)
     if kind == SEQUENTIAL:
@@ -306,7 +366,7 @@ def _mac_row(i, A, W, bias, out, pcnt, acnt, tk, tprm, ak, aprm, kind, n):
         for k in range(K):
             a = A[i, k]
             for j in range(N):
-                t, po = _term(tk, a, W[k, j], tprm)
+                t, po = _term(tk, a, W[k, j], tprm, (row0 + j) * K + k)
                 r, ao = _add(ak, acc[j], t, aprm)
                 acc[j] = r
                 pc[j] += po
@@ -318,7 +378,7 @@ def _mac_row(i, A, W, bias, out, pcnt, acnt, tk, tprm, ak, aprm, kind, n):
             a = A[i, k]
             lane = lanes[k % n]
             for j in range(N):
-                t, po = _term(tk, a, W[k, j], tprm)
+                t, po = _term(tk, a, W[k, j], tprm, (row0 + j) * K + k)
                 r, ao = _add(ak, lane[j], t, aprm)
                 lane[j] = r
                 pc[j] += po
@@ -334,7 +394,7 @@ def _mac_row(i, A, W, bias, out, pcnt, acnt, tk, tprm, ak, aprm, kind, n):
             for k in range(k0, min(K, k0 + n)):
                 a = A[i, k]
                 for j in range(N):
-                    t, po = _term(tk, a, W[k, j], tprm)
+                    t, po = _term(tk, a, W[k, j], tprm, (row0 + j) * K + k)
                     blk[j] += t
                     pc[j] += po
             _add_into(acc, blk, ac, ak, aprm)
@@ -346,7 +406,7 @@ def _mac_row(i, A, W, bias, out, pcnt, acnt, tk, tprm, ak, aprm, kind, n):
             a = A[i, k]
             row = stack[top]
             for j in range(N):
-                t, po = _term(tk, a, W[k, j], tprm)
+                t, po = _term(tk, a, W[k, j], tprm, (row0 + j) * K + k)
                 row[j] = t
                 pc[j] += po
             size[top] = 1
@@ -368,31 +428,31 @@ def _mac_row(i, A, W, bias, out, pcnt, acnt, tk, tprm, ak, aprm, kind, n):
 
 
 @njit(parallel=True, cache=True)
-def mac_rows(A, W, bias, out, pcnt, acnt, tk, tprm, ak, aprm, kind, n):
+def mac_rows(A, W, init, out, pcnt, acnt, tk, tprm, ak, aprm, kind, n):
     """out[i, j] = the accumulation of term(A[i, k], W[k, j]) over k in the given order.
 
-    ``bias`` (N,) is the accumulator's start (in its format); ``pcnt`` and
+    ``init`` (1, N) or (M, N) is the accumulator's start (in its format); ``pcnt`` and
     ``acnt`` (M, N) receive the product and accumulator overflow counts.
     ``kind``/``n``: SEQUENTIAL, LANES (n lanes), PAIRWISE, BLOCKS (n terms);
     ``tk``/``ak``: tags of the term and add functions (`tag` of `TERM_CODES`, `ADD_CODES`).
     Rows run in parallel.
     """
     for i in prange(A.shape[0]):
-        _mac_row(i, A, W, bias, out, pcnt, acnt, tk, tprm, ak, aprm, kind, n)
+        _mac_row(i, A, W, init, out, pcnt, acnt, tk, tprm, ak, aprm, kind, n)
 
 
 @njit(cache=True)
-def mac_rows_serial(A, W, bias, out, pcnt, acnt, tk, tprm, ak, aprm, kind, n):
+def mac_rows_serial(A, W, init, out, pcnt, acnt, tk, tprm, ak, aprm, kind, n):
     """`mac_rows` without threads (for small products, where a parallel launch costs more)."""
     for i in range(A.shape[0]):
-        _mac_row(i, A, W, bias, out, pcnt, acnt, tk, tprm, ak, aprm, kind, n)
+        _mac_row(i, A, W, init, out, pcnt, acnt, tk, tprm, ak, aprm, kind, n)
 
 
 @njit(cache=True)
-def _fp32_row(i, A, W, bias, out, pcnt, acnt):
+def _fp32_row(i, A, W, init, out, pcnt, acnt):
     """Row i of `mac_rows_fp32`."""
     N = W.shape[1]
-    acc = bias.copy()
+    acc = init[min(np.int64(i), init.shape[0] - 1)].copy()
     pc = np.zeros(N, np.int32)
     ac = np.zeros(N, np.int32)
     for k in range(A.shape[1]):
@@ -411,21 +471,21 @@ def _fp32_row(i, A, W, bias, out, pcnt, acnt):
 
 
 @njit(parallel=True, cache=True)
-def mac_rows_fp32(A, W, bias, out, pcnt, acnt):
+def mac_rows_fp32(A, W, init, out, pcnt, acnt):
     """`mac_rows` for `term_fp32`/`add_fp32` in sequential order, on float32
     operands: binary32 multiply and add, nearest even, as the hardware does.
     The product of two binary32 values rounded once equals `term_fp32`'s
     float64 product rounded to binary32, so the results are the same; the
     columns of a row form independent chains, which vectorise."""
     for i in prange(A.shape[0]):
-        _fp32_row(i, A, W, bias, out, pcnt, acnt)
+        _fp32_row(i, A, W, init, out, pcnt, acnt)
 
 
 @njit(cache=True)
-def mac_rows_fp32_serial(A, W, bias, out, pcnt, acnt):
+def mac_rows_fp32_serial(A, W, init, out, pcnt, acnt):
     """`mac_rows_fp32` without threads."""
     for i in range(A.shape[0]):
-        _fp32_row(i, A, W, bias, out, pcnt, acnt)
+        _fp32_row(i, A, W, init, out, pcnt, acnt)
 
 
 @njit(cache=True)
@@ -471,59 +531,57 @@ def _put(acc, out, r):
 
 
 @njit(cache=True)
-def _chain_pair(S, s_t, V, init, per_row, out, r, acc, acc2):
+def _chain_pair(S, s_t, V, init, out, r, acc, acc2):
     """Rows r and r + 1 of `_chain_rows` (a last row r alone runs as both chain sets); returns the count
     of outputs that are not finite."""
     r2 = min(r + 1, out.shape[0] - 1)
-    if per_row:
-        acc[:] = init[r]
-        acc2[:] = init[r2]
-    else:
-        acc[:] = init
-        acc2[:] = init
+    last = init.shape[0] - 1
+    acc[:] = init[min(r, last)]
+    acc2[:] = init[min(r2, last)]
     _chains_fp32_pair(acc, acc2, S[:, r] if s_t else S[r], S[:, r2] if s_t else S[r2], V)
     return _put(acc, out, r) + (_put(acc2, out, r2) if r2 != r else 0)
 
 
 @njit(cache=True)
-def _chain_rows(S, s_t, V, init, per_row, out):
-    """out[r, x] = the binary32 chain init + S[r, 0] V[0, x] + S[r, 1] V[1, x] + ... in this order (S given
-    as its transpose when ``s_t``; the chain starts from init[x], or init[r] when ``per_row``), two rows at
-    a time; returns the count of outputs that are not finite."""
+def _chain_rows(S, s_t, V, init, out):
+    """out[r, x] = the binary32 chain init[r] + S[r, 0] V[0, x] + S[r, 1] V[1, x] + ... in this order (S
+    given as its transpose when ``s_t``; init[r] is a scalar or a row, and a single row of ``init`` starts
+    every chain), two rows at a time; returns the count of outputs that are not finite."""
     acc = np.empty(out.shape[1], np.float32)
     acc2 = np.empty(out.shape[1], np.float32)
     bad = 0
     for r in range(0, out.shape[0], 2):
-        bad += _chain_pair(S, s_t, V, init, per_row, out, r, acc, acc2)
+        bad += _chain_pair(S, s_t, V, init, out, r, acc, acc2)
     return bad
 
 
 @njit(parallel=True, cache=True)
-def mac_rows_fp32_plain(A, W, bias, out):
+def mac_rows_fp32_plain(A, W, init, out):
     """`mac_rows_fp32` without the overflow counts (`_chain_rows`, pairs of
-    rows over the threads); returns the count of outputs that are not finite
-    (0: nothing overflowed, since an inf or NaN, once in a chain, stays in it;
-    otherwise rerun the counting kernel)."""
+    rows over the threads; ``init`` (1, N) or (M, N)); returns the count of
+    outputs that are not finite (0: nothing overflowed, since an inf or NaN,
+    once in a chain, stays in it; otherwise rerun the counting kernel)."""
     bad = 0
     for p in prange((A.shape[0] + 1) // 2):
         acc = np.empty(W.shape[1], np.float32)
         acc2 = np.empty(W.shape[1], np.float32)
-        bad += _chain_pair(A, False, W, bias, False, out, 2 * p, acc, acc2)
+        bad += _chain_pair(A, False, W, init, out, 2 * p, acc, acc2)
     return bad
 
 
 @njit(cache=True)
-def mac_rows_fp32_plain_serial(A, W, bias, out):
+def mac_rows_fp32_plain_serial(A, W, init, out):
     """`mac_rows_fp32_plain` without threads."""
-    return _chain_rows(A, False, W, bias, False, out)
+    return _chain_rows(A, False, W, init, out)
 
 
 @njit(cache=True)
-def mac_cols_fp32_plain(AT, W, bias, out):
+def mac_cols_fp32_plain(AT, W, init, out):
     """`mac_cols_fp32` without the overflow counts: out.T = W.T AT, the chains
-    down the columns of out; returns the count of outputs that are not finite
+    down the columns of out (``init``: (N,), one start per column, or (N, M),
+    the transposed addend); returns the count of outputs that are not finite
     (as `mac_rows_fp32_plain`)."""
-    return _chain_rows(W, True, AT, bias, True, out.T)
+    return _chain_rows(W, True, AT, init, out.T)
 
 
 @njit(cache=True)
@@ -555,29 +613,33 @@ def mac_fp32_from_reals(a, a_t, w, w_t, bias, pa, na, pw, nw, pb, nb, cols, out)
     then `mac_cols_fp32_plain` (``cols``) or `mac_rows_fp32_plain` runs into
     ``out`` (M, N). ``a`` is (M, K), or its transpose (K, M) when ``a_t``;
     ``w`` is (K, N), or (N, K) when ``w_t``; both C-ordered; ``bias`` (N,).
-    Only a layout the chains need is copied. Returns (input overflows of a and
-    w, NaN inputs of a, of w, of the bias, outputs that are not finite)."""
+    Only a layout the chains need is copied. Returns (input overflows of a,
+    w and the bias, NaN inputs of a, of w, of the bias, outputs that are not finite)."""
     a32 = np.empty(a.shape, np.float32)
     ia, nan_a = float_fast_2d(a, a32, pa, na)
     w32 = np.empty(w.shape, np.float32)
     iw, nan_w = float_fast_2d(w, w32, pw, nw)
     b32 = np.empty((1, bias.size), np.float32)
-    _, nan_b = float_fast_2d(bias.reshape(1, bias.size), b32, pb, nb)
+    ib, nan_b = float_fast_2d(bias.reshape(1, bias.size), b32, pb, nb)
     if cols:  # out.T = w.T a.T: chains down the columns of out, over the rows of a.T
-        bad = _chain_rows(w32, not w_t, a32 if a_t else _transposed(a32), b32[0], True, out.T)
+        bad = _chain_rows(w32, not w_t, a32 if a_t else _transposed(a32), b32[0], out.T)
     else:
-        bad = _chain_rows(a32, a_t, _transposed(w32) if w_t else w32, b32[0], False, out)
-    return ia + iw, nan_a, nan_w, nan_b, bad
+        bad = _chain_rows(a32, a_t, _transposed(w32) if w_t else w32, b32, out)
+    return ia + iw + ib, nan_a, nan_w, nan_b, bad
 
 
 @njit(cache=True)
-def mac_cols_fp32(AT, W, bias, out, pcnt, acnt):
+def mac_cols_fp32(AT, W, init_t, out, pcnt, acnt):
     """`mac_rows_fp32` for few output columns (fewer than rows and than 64):
     the rows of one column form the independent chains instead (AT = A
-    transposed, contiguous (K, M)), so such products vectorise too. Same results."""
+    transposed, contiguous (K, M); ``init_t`` (N, 1) or (N, M), the start
+    transposed), so such products vectorise too. Same results."""
     K, M = AT.shape
+    one = init_t.shape[1] == 1
     for j in range(W.shape[1]):
-        acc = np.full(M, bias[j], AT.dtype)
+        acc = np.empty(M, AT.dtype)
+        for i in range(M):
+            acc[i] = init_t[j, 0 if one else i]
         pc = np.zeros(M, np.int32)
         ac = np.zeros(M, np.int32)
         for k in range(K):
@@ -597,13 +659,16 @@ def mac_cols_fp32(AT, W, bias, out, pcnt, acnt):
 
 
 @njit(parallel=True, cache=True)
-def exact_sums_out(s, shift, bias_q, step, mask, vals, codes, want_codes):
+def exact_sums_out(s, shift, init_q, step, mask, vals, codes, want_codes):
     """Accumulator values (and codes) of exact integer sums ``s`` (float32 or
     float64 BLAS output, integers) that provably fit the accumulator:
-    acc = (s << shift) + bias_q[j]; vals = acc * step; codes = acc & mask."""
+    acc = (s << shift) + init_q[i or 0, j] (``init_q`` (1, N) or (M, N));
+    vals = acc * step; codes = acc & mask."""
+    last = init_q.shape[0] - 1
     for i in prange(s.shape[0]):
+        r = min(np.int64(i), last)
         for j in range(s.shape[1]):
-            acc = (np.int64(s[i, j]) << shift) + bias_q[j]
+            acc = (np.int64(s[i, j]) << shift) + init_q[r, j]
             vals[i, j] = acc * step
             if want_codes:
                 codes[i, j] = np.uint64(acc) & mask

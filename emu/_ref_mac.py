@@ -21,7 +21,7 @@ from .formats import BinaryFormat, FixedFormat, FloatFormat, Pow2Format, Ternary
 from .mac import MAC
 from .modes import Overflow, Rounding
 
-__all__ = ["MacRef", "mac_dot_ref"]
+__all__ = ["MacRef", "Streams", "mac_dot_ref"]
 
 FP64 = FloatFormat(11, 52)
 
@@ -58,13 +58,15 @@ def _signbit(v: Value) -> bool:
     return (v < 0) if isinstance(v, Fraction) else math.copysign(1.0, v) < 0
 
 
-def _operand(x: float, fmt: object, mac: MAC) -> Value:
-    """An operand's value: converted like `quantize`, binary/ternary given as their +-1/0 values."""
+def _operand(x: float, fmt: object, mac: MAC, key: int = 0, index: int = 0) -> Value:
+    """An operand's value: converted like `quantize` (element ``index`` of the stream ``key`` under
+    stochastic rounding), binary/ternary given as their +-1/0 values."""
     if isinstance(fmt, BinaryFormat):
         return Fraction(1 if x >= 0 else -1)
     if isinstance(fmt, TernaryFormat):
         return Fraction((x > 0) - (x < 0))
-    r = quantize_ref(x, fmt, mac.input_rounding, mac.input_overflow)  # type: ignore[arg-type]
+    r = quantize_ref(x, fmt, mac.input_rounding, mac.input_overflow,  # type: ignore[arg-type]
+                     key=key, index=index)
     if r.overflow and mac.input_overflow == Overflow.ERROR:
         raise OverflowError(f"mac_dot_ref: {x!r} overflows {fmt}")
     return r.value
@@ -132,36 +134,63 @@ def _pairwise(terms: list, add) -> object:  # type: ignore[no-untyped-def]
     return level[0]
 
 
+@dataclass(frozen=True)
+class Streams:
+    """Where one output's random draws come from (stochastic rounding): a key and element indices.
+
+    Attributes:
+        act, weight: (key, the index of each operand element a_k / w_k).
+        addend: (key, index) of the start value's conversion.
+        product: (key, index of product k = 0; product k takes that index + k).
+        output: (key, index) of the output conversion.
+    """
+
+    act: tuple[int, list[int]] = (0, [])
+    weight: tuple[int, list[int]] = (0, [])
+    addend: tuple[int, int] = (0, 0)
+    product: tuple[int, int] = (0, 0)
+    output: tuple[int, int] = (0, 0)
+
+
 def mac_dot_ref(a: list[float], w: list[float], mac: MAC, bias: float | None = None,
-                scale: float | None = None) -> MacRef:
+                scale: float | None = None, streams: Streams | None = None) -> MacRef:
     """One output: bias + sum_k a_k w_k through the datapath ``mac``, literally.
 
     Args:
         a, w: equal-length sequences of real operands (binary/ternary operands
             given by their sign).
         mac: the datapath.
-        bias: the accumulator's start value (converted to its format), or None for 0.
+        bias: the accumulator's start value (converted to its format with
+            saturation), or None for 0.
         scale: a binary/ternary weight scale for this output (multiplies the
             final accumulator value in float64), or None.
+        streams: the random streams of stochastic roundings (`Streams`).
+
+    Raises:
+        ValueError: a NaN reaches a product, accumulator or output format without NaN.
     """
     if len(a) != len(w):
         raise ValueError("mac_dot_ref: a and w differ in length")
+    st = streams or Streams()
     counts = {"product": 0, "acc": 0}
-    av = [_operand(float(x), mac.act, mac) for x in a]
-    wv = [_operand(float(x), mac.weight, mac) for x in w]
+    ak, ai = st.act
+    wk, wi = st.weight
+    av = [_operand(float(x), mac.act, mac, ak, ai[k] if ai else 0) for k, x in enumerate(a)]
+    wv = [_operand(float(x), mac.weight, mac, wk, wi[k] if wi else 0) for k, x in enumerate(w)]
+    pkey, pidx = st.product
 
     if mac.float_acc:
         acc_fmt = mac.acc
         assert isinstance(acc_fmt, FloatFormat)
 
-        def term(x: Value, y: Value) -> Value:
+        def term(x: Value, y: Value, k: int) -> Value:
             p = _float_mul(x, y)
             if mac.fused:
                 return p
             pf = mac.product if mac.product is not None else acc_fmt
             pr = mac.product_rounding if mac.product is not None else mac.acc_rounding
             po = mac.product_overflow if mac.product is not None else mac.acc_overflow
-            r = quantize_ref(p, pf, pr, po)  # type: ignore[arg-type]
+            r = quantize_ref(p, pf, pr, po, key=pkey, index=pidx + k)  # type: ignore[arg-type]
             counts["product"] += r.overflow
             return r.value
 
@@ -170,7 +199,8 @@ def mac_dot_ref(a: list[float], w: list[float], mac: MAC, bias: float | None = N
             counts["acc"] += o
             return r
 
-        start = quantize_ref(0.0 if bias is None else bias, acc_fmt, mac.input_rounding, mac.acc_overflow).value
+        start = quantize_ref(0.0 if bias is None else bias, acc_fmt, mac.input_rounding, Overflow.SATURATE,
+                             key=st.addend[0], index=st.addend[1]).value
 
         def block_sum(ts: list[Value]) -> Value:
             s: Value = 0.0
@@ -186,10 +216,11 @@ def mac_dot_ref(a: list[float], w: list[float], mac: MAC, bias: float | None = N
         fl = _exact_grid(mac) if exact else mac.acc.frac_bits  # type: ignore[union-attr]
         acc_fmt = mac.acc
 
-        def term(x: Value, y: Value) -> int:
+        def term(x: Value, y: Value, k: int) -> int:
             p = _exact(x) * _exact(y)
             if mac.product is not None:
-                r = quantize_ref(p, mac.product, mac.product_rounding, mac.product_overflow)
+                r = quantize_ref(p, mac.product, mac.product_rounding, mac.product_overflow, key=pkey,
+                                 index=pidx + k)
                 counts["product"] += r.overflow
                 p = _exact(r.value)
             t = p * Fraction(2) ** fl
@@ -203,13 +234,14 @@ def mac_dot_ref(a: list[float], w: list[float], mac: MAC, bias: float | None = N
             return r
 
         grid = FixedFormat(max(1, 62 - fl), fl) if exact else acc_fmt
-        b = quantize_ref(0.0 if bias is None else bias, grid, mac.input_rounding, Overflow.SATURATE)
+        b = quantize_ref(0.0 if bias is None else bias, grid, mac.input_rounding, Overflow.SATURATE,
+                         key=st.addend[0], index=st.addend[1])
         start = round(_exact(b.value) * Fraction(2) ** fl)
 
         def block_sum(ts: list[int]) -> int:
             return sum(ts)
 
-    terms = [term(x, y) for x, y in zip(av, wv, strict=True)]
+    terms = [term(x, y, k) for k, (x, y) in enumerate(zip(av, wv, strict=True))]
     kind, n = mac.order.kind, mac.order.n
     if kind == "sequential":
         acc = start
@@ -241,5 +273,5 @@ def mac_dot_ref(a: list[float], w: list[float], mac: MAC, bias: float | None = N
             code = acc % (1 << out_fmt.bits)
         return MacRef(value, code, counts["product"], counts["acc"], False)
     r = quantize_ref(value, out_fmt, mac.output_rounding, mac.output_overflow,  # type: ignore[arg-type]
-                     nan_zero=not (isinstance(out_fmt, FloatFormat) and out_fmt.has_nan))
+                     key=st.output[0], index=st.output[1])
     return MacRef(r.value, r.code, counts["product"], counts["acc"], r.overflow)

@@ -3,12 +3,14 @@
 AND-ing a float32 with a mask that keeps the sign, the 8 exponent bits and the
 top M mantissa bits is exactly ``toward_zero`` rounding to ``fp<8,M>`` with
 float32's exponent (bias 127, subnormals, inf/NaN): the tests check this
-equivalence. Imports numpy only.
+equivalence. Imports numpy and `emu.checks`.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from .checks import check_int, real_array
 
 __all__ = ["mask_float32"]
 
@@ -27,11 +29,9 @@ def mask_float32(x: object, man_bits: int) -> np.ndarray:
 
     Raises:
         ValueError: ``man_bits`` outside [0, 23].
+        TypeError: x is not real (bool, complex, object, str), or ``man_bits`` is not an int.
     """
-    if isinstance(man_bits, bool) or not isinstance(man_bits, (int, np.integer)):
-        raise TypeError(f"mask_float32: man_bits={man_bits!r} must be an int")
-    if not 0 <= man_bits <= 23:
-        raise ValueError(f"mask_float32: man_bits={man_bits} outside the allowed range [0, 23]")
-    a = np.asarray(x, dtype=np.float32)
+    man_bits = check_int(man_bits, "mask_float32", "man_bits", 0, 23)
+    a = real_array(x, "mask_float32", "x").astype(np.float32)
     mask = np.uint32(0xFF800000 | (((1 << man_bits) - 1) << (23 - man_bits)))
     return (a.view(np.uint32) & mask).view(np.float32)

@@ -26,12 +26,13 @@ import numpy as np
 
 from . import _kernels
 from . import _mac_kernels as MK
-from .convert import _codes_of_values, _convert, _data_scale, _settings, _signs, quantize
+from .checks import real_array
+from .convert import _codes_of_values, _convert, _data_scale, _settings, _signs, quantize, seed_key
 from .formats import BinaryFormat, FixedFormat, FloatFormat, Format, Pow2Format, TernaryFormat
 from .mac import MAC, mac_preset
 from .modes import Overflow, Rounding
 
-__all__ = ["MACStats", "conv2d", "dot", "matmul"]
+__all__ = ["MACStats", "conv2d", "dot", "im2col", "matmul"]
 
 
 class MACStats(NamedTuple):
@@ -79,10 +80,11 @@ def _int_grid(f: Format) -> tuple[int, int]:
     return 0, 2  # binary, ternary
 
 
-def _operand(x: np.ndarray, f: Format, mac: MAC, role: str, as_int: bool, f32: bool = False
-             ) -> tuple[np.ndarray, Any, int]:
+def _operand(x: np.ndarray, f: Format, mac: MAC, role: str, as_int: bool, f32: bool = False,
+             seed: int | None = None) -> tuple[np.ndarray, Any, int]:
     """(codes or values, scale or None, input overflow count) of one operand;
-    with ``f32`` (the caller knows every code is below 2^24) the codes come as float32."""
+    with ``f32`` (the caller knows every code is below 2^24) the codes come as float32;
+    ``seed`` drives stochastic conversions (binary/ternary<stochastic> formats, stochastic input rounding)."""
     func = f"matmul ({role})"
     if (f32 and isinstance(f, FixedFormat) and f.frac_bits >= 0 and mac.input_overflow == Overflow.SATURATE
             and mac.input_rounding != Rounding.STOCHASTIC):  # one pass from reals to float32 codes
@@ -101,14 +103,19 @@ def _operand(x: np.ndarray, f: Format, mac: MAC, role: str, as_int: bool, f32: b
         if isinstance(f, TernaryFormat) and f.method == "ttq":
             raise ValueError(f"{func}: TTQ has separate positive and negative scales; quantize the weights"
                              " with emu.quantize and use a fixed or float weight format")
-        s, xf, _ = _signs(x, f, "nearest_even", None, None, None, None, func)
+        stochastic = f.stochastic if isinstance(f, BinaryFormat) else f.method == "stochastic"
+        per_output = f.has_data_scale and f.scale == "channel"  # a channel is an output: the last axis of w
+        if per_output and not stochastic:  # thresholds (TWN) are per output too
+            s, xf, _ = _signs(np.moveaxis(x, -1, 0), f, "nearest_even", None, None, None, None, func)
+            s, xf = np.moveaxis(s, 0, -1), np.moveaxis(xf, 0, -1)
+        else:
+            s, xf, _ = _signs(x, f, "nearest_even", None, seed if stochastic else None, None, None, func)
         scale = None
         if f.has_data_scale:
-            # per channel = per output: the last axis of w (K, N)
-            scale = _data_scale(np.moveaxis(xf, -1, 0), f) if f.scale == "channel" else _data_scale(xf, f)
+            scale = _data_scale(np.moveaxis(xf, -1, 0), f) if per_output else _data_scale(xf, f)
             scale = np.asarray(scale, np.float64).reshape(-1)
         return s.astype(np.float32 if f32 else np.float64), scale, 0
-    v, st = quantize(x, f, mac.input_rounding, mac.input_overflow, return_stats=True)
+    v, st = quantize(x, f, mac.input_rounding, mac.input_overflow, return_stats=True, seed=seed)
     if not as_int:
         return v, None, st.overflow
     fl, _ = _int_grid(f)
@@ -223,9 +230,12 @@ def _int_plan(mac: MAC, K: int) -> _IntPlan:
     return _IntPlan(tprm, aprm, fl_acc, acc.qmin, acc.qmax, wrap, prod is None and sa <= 0)
 
 
-def _int_term(tprm: tuple) -> tuple[Any, tuple]:
-    """The most specialised term function for a plan (so the kernel's inner loop vectorises)."""
+def _int_term(tprm: tuple, key: int) -> tuple[Any, tuple]:
+    """The most specialised term function for a plan (so the kernel's inner loop vectorises); ``key``
+    drives a stochastic product rounding."""
     prod_on, sa, amode = tprm[0], tprm[-2], tprm[-1]
+    if prod_on and tprm[2] == int(Rounding.STOCHASTIC) and tprm[1] > 0:
+        return MK.term_int_sr, (*tprm[1:2], *tprm[3:7], sa, amode, _as_i64(key))
     if prod_on:
         return MK.term_int, tprm
     if sa == 0:
@@ -237,23 +247,34 @@ def _int_term(tprm: tuple) -> tuple[Any, tuple]:
     return MK.term_mul_round, (sa, amode)
 
 
+def _as_i64(key: int) -> int:
+    """A 64-bit key as the int64 of the same bits (kernel parameter tuples hold int64)."""
+    return key - (1 << 64) if key >= 1 << 63 else key
+
+
 def _rows_kernel(m: int, k: int, n: int) -> Any:
     """The parallel row kernel, or its serial twin for products too small to repay a thread launch."""
     return MK.mac_rows if m > 1 and m * k * n >= 1 << 18 else MK.mac_rows_serial
 
 
-def _shift_add(s: np.ndarray, shift: int, bias_q: np.ndarray) -> np.ndarray:
-    """s << shift + bias, in place, skipping the no-op passes."""
+def _shift_add(s: np.ndarray, shift: int, init_q: np.ndarray) -> np.ndarray:
+    """s << shift + the start codes ((1, N) or (M, N)), in place, skipping the no-op passes."""
     if shift:
         s <<= shift
-    if bias_q.any():
-        s += bias_q
+    if init_q.any():
+        s += init_q
     return s
 
 
+def _rows_of(init: np.ndarray, rows: Any) -> np.ndarray:
+    """The start values of some rows: a single row (1, N) serves every row."""
+    return init if init.shape[0] == 1 else init[rows]
+
+
 def _run_int(ca: np.ndarray, cw: np.ndarray, bias_q: np.ndarray, mac: MAC, plan: _IntPlan,
-             force_sequential: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
-    """Accumulator codes (M, N) and overflow counts; ca, cw hold integer codes as float64."""
+             force_sequential: bool, key: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    """Accumulator codes (M, N) and overflow counts; ca, cw hold integer codes as float64; ``bias_q``
+    the start codes, (1, N) or (M, N); ``key`` drives a stochastic product rounding."""
     M, K = ca.shape
     N = cw.shape[1]
     pcnt = np.zeros((M, N), np.int32)
@@ -275,16 +296,18 @@ def _run_int(ca: np.ndarray, cw: np.ndarray, bias_q: np.ndarray, mac: MAC, plan:
         return _shift_add(_exact_int_matmul(ca, cw), shift, bias_q), pcnt, acnt, "exact-sum"
     out = np.empty((M, N), np.int64)
     if good.any():
-        out[good] = _shift_add(_exact_int_matmul(ca[good], cw), shift, bias_q)
+        out[good] = _shift_add(_exact_int_matmul(ca[good], cw), shift, _rows_of(bias_q, good))
     rows = np.flatnonzero(~good)
     sub_out = np.empty((rows.size, N), np.int64)
     sub_p = np.zeros((rows.size, N), np.int32)
     sub_a = np.zeros((rows.size, N), np.int32)
     add = MK.add_exact if mac.exact_acc else MK.add_fixed
     aprm = (0, 0, 0, False) if mac.exact_acc else plan.aprm
-    term, tprm = _int_term(plan.tprm)
-    _rows_kernel(rows.size, K, N)(ca[rows].astype(np.int64), cw.astype(np.int64), bias_q, sub_out, sub_p, sub_a,
-                MK.tag(MK.TERM_CODES[term.__name__]), tprm, MK.tag(MK.ADD_CODES[add.__name__]), aprm,
+    term, tprm = _int_term(plan.tprm, key)
+    assert rows.size == M or term is not MK.term_int_sr  # random streams are indexed by the row
+    _rows_kernel(rows.size, K, N)(ca[rows].astype(np.int64), cw.astype(np.int64), _rows_of(bias_q, rows),
+                                  sub_out, sub_p, sub_a,
+                MK.tag(MK.TERM_CODES[term]), tprm, MK.tag(MK.ADD_CODES[add]), aprm,
                 MK.ORDER_CODES[mac.order.kind], mac.order.n)
     out[rows], pcnt[rows], acnt[rows] = sub_out, sub_p, sub_a
     return out, pcnt, acnt, "mixed" if good.any() else "sequential"
@@ -355,7 +378,11 @@ def _float_plan(mac: MAC) -> tuple[bool, Any, tuple, Any, tuple]:
     if native:
         binary32 = mac.order.kind == "sequential" and _in_fp32(mac.act) and _in_fp32(mac.weight)
         return binary32, MK.term_fp32, (0,), MK.add_fp32, (0,)
-    if not tprm[0]:
+    if mac.product is not None and mac.product_rounding == Rounding.STOCHASTIC:
+        pf = mac.product
+        term, tprm = MK.term_float_sr, (*MK.float_params(pf, int(ne), int(mac.product_overflow)), pf.emin,
+                                        pf.man_bits)
+    elif not tprm[0]:
         term, tprm = MK.term_mul, (0,)
     else:
         term, tprm = MK.term_float_round, tprm[1:]
@@ -376,25 +403,32 @@ def _fp32_layout(M: int, K: int, N: int) -> tuple[bool, bool]:
     return M > N and N < 64 and not parallel, parallel
 
 
-def _run_fp32(a32: np.ndarray, w32: np.ndarray, b32: np.ndarray, cols: bool, parallel: bool,
+def _run_fp32(a32: np.ndarray, w32: np.ndarray, i32: np.ndarray, cols: bool, parallel: bool,
               out: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
     """The binary32 datapath into ``out`` (M, N) on float32 operands (``a32`` transposed, (K, M), when
-    ``cols``); (product, accumulator) overflow counts, None when nothing overflowed. It runs without counts
-    first: an inf or NaN, once in a chain, stays in it, so finite outputs prove that nothing overflowed, and
-    only otherwise does the counting kernel run again."""
+    ``cols``) from the start values ``i32`` ((1, N) or (M, N)); (product, accumulator) overflow counts,
+    None when nothing overflowed. It runs without counts first: an inf or NaN, once in a chain, stays in
+    it, so finite outputs prove that nothing overflowed, and only otherwise does the counting kernel run
+    again."""
     if cols:
-        plain, counting = MK.mac_cols_fp32_plain, MK.mac_cols_fp32
-    else:
-        plain = MK.mac_rows_fp32_plain if parallel else MK.mac_rows_fp32_plain_serial
-        counting = MK.mac_rows_fp32 if parallel else MK.mac_rows_fp32_serial
-    if not plain(a32, w32, b32, out):
+        it = np.ascontiguousarray(i32.T)  # (N, 1) or (N, M): the chains run down the columns
+        if not MK.mac_cols_fp32_plain(a32, w32, it[:, 0] if i32.shape[0] == 1 else it, out):
+            return None, None
+        pcnt, acnt = np.zeros(out.shape, np.int32), np.zeros(out.shape, np.int32)
+        MK.mac_cols_fp32(a32, w32, it, out, pcnt, acnt)
+        return pcnt, acnt
+    plain = MK.mac_rows_fp32_plain if parallel else MK.mac_rows_fp32_plain_serial
+    counting = MK.mac_rows_fp32 if parallel else MK.mac_rows_fp32_serial
+    if not plain(a32, w32, i32, out):
         return None, None
     pcnt, acnt = np.zeros(out.shape, np.int32), np.zeros(out.shape, np.int32)
-    counting(a32, w32, b32, out, pcnt, acnt)
+    counting(a32, w32, i32, out, pcnt, acnt)
     return pcnt, acnt
 
 
-def _run_float(a: np.ndarray, w: np.ndarray, bias_v: np.ndarray, mac: MAC) -> tuple[np.ndarray, ...]:
+def _run_float(a: np.ndarray, w: np.ndarray, init: np.ndarray, mac: MAC, key: int) -> tuple[np.ndarray, ...]:
+    """Accumulator values (M, N) and overflow counts from the start values ``init`` ((1, N) or (M, N), in
+    the accumulator's format); ``key`` drives a stochastic product rounding."""
     M, K = a.shape
     N = w.shape[1]
     binary32, term, tprm, add, aprm = _float_plan(mac)
@@ -402,13 +436,15 @@ def _run_float(a: np.ndarray, w: np.ndarray, bias_v: np.ndarray, mac: MAC) -> tu
     if binary32:
         cols, parallel = _fp32_layout(M, K, N)
         a32 = np.ascontiguousarray(a.T if cols else a, np.float32)
-        w32, b32 = np.ascontiguousarray(w, np.float32), bias_v.astype(np.float32)
-        pcnt, acnt = _run_fp32(a32, w32, b32, cols, parallel, out)
+        w32, i32 = np.ascontiguousarray(w, np.float32), np.ascontiguousarray(init, np.float32)
+        pcnt, acnt = _run_fp32(a32, w32, i32, cols, parallel, out)
         return out, pcnt, acnt
+    if term is MK.term_float_sr:
+        tprm = (*tprm, _as_i64(key))
     pcnt = np.zeros((M, N), np.int32)
     acnt = np.zeros((M, N), np.int32)
-    _rows_kernel(M, K, N)(np.ascontiguousarray(a), np.ascontiguousarray(w), bias_v, out, pcnt, acnt,
-                          MK.tag(MK.TERM_CODES[term.__name__]), tprm, MK.tag(MK.ADD_CODES[add.__name__]),
+    _rows_kernel(M, K, N)(np.ascontiguousarray(a), np.ascontiguousarray(w), init, out, pcnt, acnt,
+                          MK.tag(MK.TERM_CODES[term]), tprm, MK.tag(MK.ADD_CODES[add]),
                           aprm, MK.ORDER_CODES[mac.order.kind], mac.order.n)
     return out, pcnt, acnt
 
@@ -447,12 +483,50 @@ def _bias_vector(bias: Any, n: int) -> np.ndarray:
     """The bias as float64 (n,): zeros for None, a scalar or (n,) array broadcast."""
     if bias is None:
         return np.zeros(n)
-    b = np.asarray(bias, np.float64)
+    b = real_array(bias, "matmul", "bias").astype(np.float64, copy=False)
     if b.shape == (n,):
         return b
     if b.ndim > 1 or (b.ndim == 1 and b.size != 1):
         raise ValueError(f"matmul: bias has shape {b.shape}; expected ({n},) or a scalar")
     return np.full(n, b.reshape(()) if b.ndim == 0 else b[0])
+
+
+class _Keys(NamedTuple):
+    """The seeds of a datapath's random draws, one stream per role (None: the role draws nothing).
+
+    From the call's 64-bit key (`seed_key`), role r of batch part b gets
+    int(mix64(key + (2^32 r + b + 1) * 0xD1B54A32D192ED03)) as its ``seed``.
+    """
+
+    act: int | None = None
+    weight: int | None = None
+    addend: int | None = None
+    product: int = 0
+    output: int | None = None
+
+    @staticmethod
+    def of(mac: MAC, seed: object, part: int = 0, key: np.uint64 | None = None) -> _Keys:
+        """The keys of batch part ``part`` (``key``: the call's key, drawn from ``seed`` when None)."""
+        sr = Rounding.STOCHASTIC
+        draws = (mac.input_rounding == sr or _stochastic_format(mac.act),
+                 mac.input_rounding == sr or _stochastic_format(mac.weight),
+                 mac.input_rounding == sr,
+                 mac.product is not None and mac.product_rounding == sr,
+                 mac.output_rounding == sr)
+        if not any(draws):
+            return _Keys()
+        if key is None:
+            key = seed_key(seed, "matmul")
+        ks = [int(_kernels.mix64(np.uint64((int(key) + ((r << 32) + part + 1) * 0xD1B54A32D192ED03)
+                                           % (1 << 64)))) if d else None for r, d in enumerate(draws)]
+        return _Keys(ks[0], ks[1], ks[2], ks[3] or 0, ks[4])
+
+
+def _stochastic_format(f: Format) -> bool:
+    """Whether an operand format draws random bits of its own (binary<stochastic>, ternary<stochastic>)."""
+    if isinstance(f, BinaryFormat):
+        return f.stochastic
+    return isinstance(f, TernaryFormat) and f.method == "stochastic"
 
 
 @functools.lru_cache(maxsize=256)
@@ -461,7 +535,7 @@ def _fp32_inputs(mac: MAC) -> tuple | None:
     straight into binary32; None when one is not covered (`_f32_rounder`)."""
     rs = (_f32_rounder(mac.act, mac.input_rounding, mac.input_overflow),
           _f32_rounder(mac.weight, mac.input_rounding, mac.input_overflow),
-          _f32_rounder(mac.acc, mac.input_rounding, mac.acc_overflow))
+          _f32_rounder(mac.acc, mac.input_rounding, Overflow.SATURATE))
     return None if None in rs else (*rs[0], *rs[1], *rs[2])  # type: ignore[misc]
 
 
@@ -472,7 +546,7 @@ def _direct32(mac: MAC) -> bool:
     return mac.float_acc and mac.output is None and _float_plan(mac)[0] and _fp32_inputs(mac) is not None
 
 
-def _matmul_fp32(a: np.ndarray, w: np.ndarray, mac: MAC, bias: Any) -> tuple[np.ndarray, ...] | None:
+def _matmul_fp32(a: np.ndarray, w: np.ndarray, mac: MAC, b: np.ndarray) -> tuple[np.ndarray, ...] | None:
     """(outputs, product counts, accumulator counts, input overflow) of a binary32 datapath whose operand
     formats are float formats, every conversion straight into binary32; None when a conversion is not
     covered (`_f32_rounder`) or meets a NaN its format has no code for (the general path then raises).
@@ -486,7 +560,6 @@ def _matmul_fp32(a: np.ndarray, w: np.ndarray, mac: MAC, bias: Any) -> tuple[np.
     M, K = a.shape
     N = w.shape[1]
     cols, parallel = _fp32_layout(M, K, N)
-    b = _bias_vector(bias, N)
     out = np.empty((M, N), np.float64)
     if not parallel:
         a_t = not a.flags.c_contiguous  # hand the kernel a C-ordered array: a itself, a.T, or a copy
@@ -501,11 +574,11 @@ def _matmul_fp32(a: np.ndarray, w: np.ndarray, mac: MAC, bias: Any) -> tuple[np.
             return out, None, None, ovf
     ra = _operand32(a, mac.act, mac.input_rounding, mac.input_overflow, transpose=cols)
     rw = _operand32(w, mac.weight, mac.input_rounding, mac.input_overflow)
-    rb = _operand32(b.reshape(1, N), mac.acc, mac.input_rounding, mac.acc_overflow)
+    rb = _operand32(b.reshape(1, N), mac.acc, mac.input_rounding, Overflow.SATURATE)
     if ra is None or rw is None or rb is None:
         return None
-    pcnt, acnt = _run_fp32(ra[0], rw[0], rb[0].reshape(N), cols, parallel, out)
-    return out, pcnt, acnt, ra[1] + rw[1]
+    pcnt, acnt = _run_fp32(ra[0], rw[0], rb[0], cols, parallel, out)
+    return out, pcnt, acnt, ra[1] + rw[1] + rb[1]
 
 
 @dataclass
@@ -521,8 +594,8 @@ class _Part:
     path: str
 
 
-def _blas_into_acc(qa: np.ndarray, qw: np.ndarray, bias_q: np.ndarray, mac: MAC, plan: _IntPlan, want_codes: bool,
-                   input_overflow: int) -> _Part | None:
+def _blas_into_acc(qa: np.ndarray, qw: np.ndarray, bias_q: np.ndarray, mac: MAC, plan: _IntPlan,
+                   want_codes: bool, input_overflow: int) -> _Part | None:
     """The whole product by one float32 BLAS call when the operand formats alone
     prove it exact and overflow-free: every partial sum of codes is an integer
     below 2^24 (so float32 holds it, in any summation order) and the shifted sum
@@ -544,12 +617,14 @@ def _blas_into_acc(qa: np.ndarray, qw: np.ndarray, bias_q: np.ndarray, mac: MAC,
     return _Part(vals, codes if want_codes else None, None, None, None, input_overflow, "exact-sum")
 
 
-def _matmul2d(a: np.ndarray, w: np.ndarray, mac: MAC, bias: Any, force_sequential: bool, want_codes: bool,
-              want_flags: bool) -> _Part:
+def _matmul2d(a: np.ndarray, w: np.ndarray, mac: MAC, init: np.ndarray, keys: _Keys, force_sequential: bool,
+              want_codes: bool, want_flags: bool) -> _Part:
+    """One 2-D product from the start values ``init`` ((1, N) or (M, N) reals, not yet converted)."""
     M, K = a.shape
     N = w.shape[1]
     as_int = not mac.float_acc
-    fast = None if as_int or not _float_plan(mac)[0] else _matmul_fp32(a, w, mac, bias)
+    direct = not as_int and _float_plan(mac)[0] and init.shape[0] == 1 and keys == _NO_KEYS
+    fast = _matmul_fp32(a, w, mac, init[0]) if direct else None
     if fast is not None:  # float operands into binary32: one pass each, no float64 copies
         acc, pcnt, acnt, ia = fast
         sa = sw = None
@@ -558,24 +633,31 @@ def _matmul2d(a: np.ndarray, w: np.ndarray, mac: MAC, bias: Any, force_sequentia
     else:
         # float32 codes when the formats alone keep every partial sum of |codes| below 2^24
         f32 = as_int and not force_sequential and K * _max_code(mac.act) * _max_code(mac.weight) < 1 << 24
-        qa, sa, ia = _operand(a, mac.act, mac, "act", as_int, f32)
-        qw, sw, iw = _operand(w, mac.weight, mac, "weight", as_int, f32)
-        b = _bias_vector(bias, N)
+        qa, sa, ia = _operand(a, mac.act, mac, "act", as_int, f32, keys.act)
+        qw, sw, iw = _operand(w, mac.weight, mac, "weight", as_int, f32, keys.weight)
         if as_int:
             plan = _int_plan(mac, K)
             grid = FixedFormat(max(1, 62 - plan.fl_acc), plan.fl_acc) if mac.exact_acc else mac.acc
-            bias_q = (quantize(b, grid, mac.input_rounding, "saturate") * 2.0**plan.fl_acc).astype(np.int64)
+            iv, ist = quantize(init, grid, mac.input_rounding, "saturate", return_stats=True, seed=keys.addend)
+            bias_q = (iv * 2.0**plan.fl_acc).astype(np.int64)
+            ia += ist.overflow  # the addend's conversion counts with the inputs'
             if f32 and sa is None and sw is None and mac.output is None and not mac.exact_acc:
                 part = _blas_into_acc(qa, qw, bias_q, mac, plan, want_codes, ia + iw)
                 if part is not None:
                     return part
-            acc, pcnt, acnt, path = _run_int(qa, qw, bias_q, mac, plan, force_sequential)
+            acc, pcnt, acnt, path = _run_int(qa, qw, bias_q, mac, plan, force_sequential, keys.product)
             e_off = -plan.fl_acc
         else:
-            bias_v = b if bias is None else quantize(b, mac.acc, mac.input_rounding, mac.acc_overflow)
-            acc, pcnt, acnt = _run_float(qa, qw, bias_v, mac)
+            iv, ist = quantize(init, mac.acc, mac.input_rounding, "saturate", return_stats=True, seed=keys.addend)
+            ia += ist.overflow
+            _check_nan_products(qa, qw, mac)
+            acc, pcnt, acnt = _run_float(qa, qw, iv, mac, keys.product)
             path = "sequential"
     out_fmt = mac.output_format
+    if not as_int and not mac.acc.has_nan:
+        _check_nan(acc, f"acc={mac.acc}")
+    elif not as_int and not (isinstance(out_fmt, FloatFormat) and out_fmt.has_nan):
+        _check_nan(acc, f"output={out_fmt}")
     scale = None
     if sa is not None or sw is not None:
         scale = np.broadcast_to((1.0 if sa is None else sa) * (np.ones(N) if sw is None else sw), (N,))
@@ -594,9 +676,8 @@ def _matmul2d(a: np.ndarray, w: np.ndarray, mac: MAC, bias: Any, force_sequentia
         else:
             x = (acc * 2.0**e_off if as_int else acc).reshape(-1)
             x, kw = (x * np.tile(scale, M) if scale is not None else x), {}
-        nan = None if (isinstance(out_fmt, FloatFormat) and out_fmt.has_nan) or as_int else 0
-        vals, codes, _ = _convert(x, out_fmt, mac.output_rounding, mac.output_overflow, None, None, nan, True,
-                                  want_codes, "matmul (output)", flags=flags, **kw)
+        vals, codes, _ = _convert(x, out_fmt, mac.output_rounding, mac.output_overflow, keys.output, None, None,
+                                  True, want_codes, "matmul (output)", flags=flags, **kw)
         vals = vals.reshape(M, N)
         codes = None if codes is None else codes.reshape(M, N)
     counts = [None if c is None or not c.any() else c for c in (pcnt, acnt)]
@@ -604,11 +685,44 @@ def _matmul2d(a: np.ndarray, w: np.ndarray, mac: MAC, bias: Any, force_sequentia
                  ia + iw, path)
 
 
+_NO_KEYS = _Keys()
+
+
+def _check_nan_products(qa: np.ndarray, qw: np.ndarray, mac: MAC) -> None:
+    """ValueError when some product a_ik w_kj is NaN (a NaN operand, or 0 times inf) and the product
+    format it is rounded into has no NaN (NUMERICS.md section 5: NaN in a format without NaN is an
+    error). The accumulator's and the output's cases are checked on the results (`_check_nan`)."""
+    pf = mac.product
+    if not isinstance(pf, FloatFormat) or pf.has_nan:
+        return
+    fa, fw = ~np.isfinite(qa), ~np.isfinite(qw)
+    if not (fa.any() or fw.any()):
+        return
+    nan_k = (np.isnan(qa).any(axis=0) | np.isnan(qw).any(axis=1)
+             | (np.isinf(qa).any(axis=0) & (qw == 0).any(axis=1)) | ((qa == 0).any(axis=0) & np.isinf(qw).any(axis=1)))
+    if nan_k.any():
+        raise ValueError(f"matmul: a product at k={int(np.flatnonzero(nan_k)[0])} is NaN (a NaN operand or"
+                         f" 0 x inf) and product={pf} has no NaN")
+
+
+def _check_nan(acc: np.ndarray, where: str) -> None:
+    """ValueError when a NaN (a NaN product, or inf - inf) reached ``where``, a format without NaN."""
+    bad = np.isnan(acc)
+    if bad.any():
+        first = tuple(int(i) for i in np.unravel_index(int(np.flatnonzero(bad.reshape(-1))[0]), bad.shape))
+        raise ValueError(f"matmul: a NaN (a NaN product or inf - inf) reached {where}, which has no NaN;"
+                         f" first in output {first}")
+
+
 def _raise_errors(mac: MAC, pcnt: np.ndarray | None, acnt: np.ndarray | None) -> None:
-    """OverflowError for an overflow mode ``error`` that was hit (None: nothing counted)."""
-    if mac.product_overflow == Overflow.ERROR and pcnt is not None and pcnt.any():
+    """OverflowError for an overflow mode ``error`` that was hit (None: nothing counted). Without a
+    product format an unfused product is rounded into the accumulator's format under ``acc_overflow``."""
+    prod_error = (mac.product_overflow == Overflow.ERROR
+                  or (mac.product is None and mac.float_acc and mac.acc_overflow == Overflow.ERROR))
+    if prod_error and pcnt is not None and pcnt.any():
         first = np.unravel_index(int(np.flatnonzero(pcnt.reshape(-1))[0]), pcnt.shape)
-        raise OverflowError(f"matmul: {int(pcnt.sum())} product(s) overflow {mac.product}; first in output"
+        into = mac.product if mac.product is not None else f"acc={mac.acc}"
+        raise OverflowError(f"matmul: {int(pcnt.sum())} product(s) overflow {into}; first in output"
                             f" {tuple(int(i) for i in first)}")
     if mac.acc_overflow == Overflow.ERROR and acnt is not None and acnt.any():
         first = np.unravel_index(int(np.flatnonzero(acnt.reshape(-1))[0]), acnt.shape)
@@ -616,23 +730,28 @@ def _raise_errors(mac: MAC, pcnt: np.ndarray | None, acnt: np.ndarray | None) ->
                             f" output {tuple(int(i) for i in first)}")
 
 
-def _real(x: object, name: str) -> np.ndarray:
-    a = np.asarray(x)
-    if a.dtype.kind not in "fiu":
-        raise TypeError(f"matmul: {name} has dtype {a.dtype}; expected real numbers")
-    return a
-
-
-def matmul(a: object, w: object, mac: MAC | str | dict, bias: object = None, *, return_stats: bool = False,
-           return_codes: bool = False, sequential: bool = False) -> Any:
+def matmul(a: object, w: object, mac: MAC | str | dict, bias: object = None, *, c: object = None,
+           seed: object = None, return_stats: bool = False, return_codes: bool = False,
+           sequential: bool = False) -> Any:
     """Matrix product a @ w with every dot product through the datapath ``mac``.
 
     Args:
         a: activations (..., M, K) or (K,).
         w: weights (K, N), (..., K, N) or (K,); leading dimensions broadcast as in np.matmul.
         mac: a `MAC`, a preset name (``"int8 x int8 -> int32"``) or a dict of MAC fields.
-        bias: (N,) or a scalar: the accumulator's start value (converted to its format).
-        return_stats: also return a `MACStats`.
+        bias: (N,) or a scalar: the accumulator's start value, one per output column (converted to the
+            accumulator's format with ``input_rounding`` and saturation).
+        c: an addend broadcastable to the output's shape: each accumulator's start value (D = A W + C, as
+            matrix units compute it), converted like the bias. Give ``bias`` or ``c``, not both.
+        seed: the random stream of every stochastic rounding in the datapath (the input, addend, product
+            and output conversions; binary<stochastic> and ternary<stochastic> operands): an int >= 0, a
+            SeedSequence, a Generator or None (fresh entropy). Role r of batch part b (a part is one 2-D
+            product: one per batch index when w has batch dimensions, else the whole call) draws with the
+            key mix64(k + (2^32 r + b + 1) * 0xD1B54A32D192ED03) of the call's key k (docs/semantics.md),
+            roles act 0, weight 1, addend 2, product 3, output 4; an operand's element takes its C-order
+            index in the operand, product (i, j, k) the index (i N + j) K + k, output (i, j) i N + j. The
+            same seed gives the same bits for any thread count, memory layout or chunking.
+        return_stats: also return a `MACStats` (an addend or bias that saturated counts as an input overflow).
         return_codes: also return the output codes (bit patterns of the output format).
         sequential: force the sequential kernel (the exact-sum fast path is off).
 
@@ -641,23 +760,81 @@ def matmul(a: object, w: object, mac: MAC | str | dict, bias: object = None, *, 
         and/or the stats when asked.
 
     Raises:
-        ValueError: shape mismatch, formats that cannot be combined, widths beyond 62 bits.
+        ValueError: shape mismatch, formats that cannot be combined, widths beyond 62 bits, a NaN that
+            reaches a product, accumulator or output format without NaN.
         OverflowError: an overflow mode ``error`` was hit (the first output is named).
+        TypeError: an operand, bias or addend that is not real (bool, complex, object, str).
 
     >>> matmul([[1.0, 2.0]], [[3.0], [4.0]], "int8 x int8 -> int32")
     array([[11.]])
+    >>> matmul([[1.0, 2.0]], [[3.0], [4.0]], "int8 x int8 -> int32", c=[[100.0]])
+    array([[111.]])
     """
     m = mac if type(mac) is MAC else _mac(mac)
-    if (type(a) is np.ndarray and type(w) is np.ndarray and a.ndim == 2 and w.ndim == 2 and not return_codes
-            and a.shape[1] == w.shape[0] and _direct32(m)):  # training's common case, without the glue
-        r = _matmul_fp32(a, w, m, bias)
+    if (c is None and type(a) is np.ndarray and type(w) is np.ndarray and a.ndim == 2 and w.ndim == 2
+            and not return_codes and a.shape[1] == w.shape[0] and _direct32(m)):  # training's common case
+        r = _matmul_fp32(a, w, m, _bias_vector(bias, w.shape[1]))
         if r is not None:
             if not return_stats:
                 return r[0]
             return r[0], _mac_stats(w.shape[1], r[3], r[1], r[2], None, {"sequential"})
-    A, Wm = _real(a, "a"), _real(w, "w")
+    return _matmul(a, w, m, bias, c, _call_key(m, seed), return_stats, return_codes, sequential)
+
+
+def _call_key(mac: MAC, seed: object) -> np.uint64 | None:
+    """The call's 64-bit key, drawn only when the datapath rounds stochastically somewhere."""
+    return seed_key(seed, "matmul") if _Keys.of(mac, None, 0, np.uint64(0)) != _NO_KEYS else None
+
+
+def _stochastic_inputs(x: np.ndarray, f: Format, mac: MAC, seed: int | None) -> tuple[np.ndarray, int]:
+    """x converted once to an operand format under stochastic input rounding, each element by its index
+    in x (later conversions of these values are exact), and the overflow count; x itself otherwise."""
+    if mac.input_rounding != Rounding.STOCHASTIC or isinstance(f, (BinaryFormat, TernaryFormat)):
+        return x, 0
+    v, st = quantize(x, f, mac.input_rounding, mac.input_overflow, seed=seed, return_stats=True)
+    return v, st.overflow
+
+
+def _addend(c: object, A: np.ndarray, Wm: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """The addend as float64 of the full product shape (*batch, M, N), a broadcast view."""
+    C = real_array(c, "matmul", "c").astype(np.float64, copy=False)
+    final = shape[:-2] + (() if A.ndim == 1 else shape[-2:-1]) + (() if Wm.ndim == 1 else shape[-1:])
+    try:
+        Cb = np.broadcast_to(C, final)
+    except ValueError:
+        raise ValueError(f"matmul: c has shape {C.shape}; it must broadcast to the output's shape {final}"
+                         ) from None
+    if A.ndim == 1:
+        Cb = Cb[..., None] if Wm.ndim == 1 else Cb[..., None, :]
+    if Wm.ndim == 1:
+        Cb = Cb[..., None]
+    return np.broadcast_to(Cb, shape)
+
+
+def _starts(Cf: np.ndarray | None, b: np.ndarray | None, parts: tuple[int, ...]) -> Any:
+    """A function giving part p's start values: (1, N) when one row serves every row (a bias, or an
+    addend constant down the rows), else the part's (M, N) rows of the addend reshaped to ``parts``."""
+    if Cf is None:
+        row = b[None, :]  # type: ignore[index]
+        return lambda p: row
+    lead = Cf.ndim - 1
+    if all(Cf.strides[i] == 0 or Cf.shape[i] == 1 for i in range(lead)):  # constant down the rows
+        row = np.ascontiguousarray(Cf[(0,) * lead])[None, :]
+        return lambda p: row
+    full = Cf.reshape(parts)
+    return lambda p: full[p]
+
+
+def _matmul(a: object, w: object, m: MAC, bias: object, c: object, key: np.uint64 | None,
+            return_stats: bool, return_codes: bool, sequential: bool, pre_overflow: int = 0) -> Any:
+    """`matmul` after the datapath and the call's key are known; ``pre_overflow`` counts input conversions
+    made by the caller (`conv2d`)."""
+    A, Wm = real_array(a, "matmul", "a"), real_array(w, "matmul", "w")
     if A.ndim == 0 or Wm.ndim == 0:
         raise ValueError("matmul: a and w must have at least one dimension")
+    if bias is not None and c is not None:
+        raise ValueError("matmul: give bias= (one start value per output column) or c= (an addend that"
+                         " broadcasts to the output), not both")
     a2 = A[None, :] if A.ndim == 1 else A
     w2 = Wm[:, None] if Wm.ndim == 1 else Wm
     if a2.shape[-1] != w2.shape[-2]:
@@ -666,14 +843,24 @@ def matmul(a: object, w: object, mac: MAC | str | dict, bias: object = None, *, 
     batch = a2.shape[:-2] if w2.ndim == 2 else np.broadcast_shapes(a2.shape[:-2], w2.shape[:-2])
     M, K, N = a2.shape[-2], a2.shape[-1], w2.shape[-1]
     shape = (*batch, M, N)
+    Cf = None if c is None else _addend(c, A, Wm, shape)
+    k0 = _Keys.of(m, None, 0, key) if key is not None else _NO_KEYS
+    a2, ovf_a = _stochastic_inputs(a2, m.act, m, k0.act)
+    w2, ovf_w = _stochastic_inputs(w2, m.weight, m, k0.weight)
+    pre_overflow += ovf_a + ovf_w
+    b = _bias_vector(bias, N) if Cf is None else None
     if w2.ndim == 2:
         rows = math.prod(a2.shape[:-1])
-        parts = [_matmul2d(a2.reshape(rows, K), w2, m, bias, sequential, return_codes, return_stats)]
+        start = _starts(Cf, b, (rows, N))
+        parts = [_matmul2d(a2.reshape(rows, K), w2, m, start(slice(None)), k0, sequential, return_codes,
+                           return_stats)]
     else:
         nb = math.prod(batch)
         ab = np.broadcast_to(a2, (*batch, M, K)).reshape(nb, M, K)
         wb = np.broadcast_to(w2, (*batch, K, N)).reshape(nb, K, N)
-        parts = [_matmul2d(ab[i], wb[i], m, bias, sequential, return_codes, return_stats) for i in range(ab.shape[0])]
+        start = _starts(Cf, b, (nb, M, N))
+        parts = [_matmul2d(ab[i], wb[i], m, start(i), _Keys.of(m, None, i, key) if key is not None else k0,
+                           sequential, return_codes, return_stats) for i in range(nb)]
 
     pcnt, acnt = _join(parts, "pcnt", np.int32, N), _join(parts, "acnt", np.int32, N)
     _raise_errors(m, pcnt, acnt)
@@ -690,7 +877,7 @@ def matmul(a: object, w: object, mac: MAC | str | dict, bias: object = None, *, 
         out.append(codes)
     if return_stats:
         oflag = _join(parts, "oflag", bool, N)
-        input_overflow = sum(p.input_overflow for p in parts)
+        input_overflow = pre_overflow + sum(p.input_overflow for p in parts)
         out.append(_mac_stats(N, input_overflow, pcnt, acnt, oflag, {p.path for p in parts}))
     return out[0] if len(out) == 1 else tuple(out)
 
@@ -724,14 +911,20 @@ def _join(parts: list[_Part], name: str, dtype: Any, n: int) -> np.ndarray | Non
 
 def dot(a: object, w: object, mac: MAC | str | dict, bias: object = None, **kwargs: Any) -> Any:
     """The dot product of two vectors through ``mac`` (a 0-d result; see `matmul`)."""
-    A, Wv = _real(a, "a"), _real(w, "w")
+    A, Wv = real_array(a, "dot", "a"), real_array(w, "dot", "w")
     if A.ndim != 1 or Wv.ndim != 1:
         raise ValueError(f"dot: a and w must be vectors; got shapes {A.shape} and {Wv.shape}")
     return matmul(A, Wv, mac, bias, **kwargs)
 
 
-def im2col(x: np.ndarray, kh: int, kw: int, stride: tuple[int, int], padding: tuple[int, int]) -> np.ndarray:
-    """(N*OH*OW, C*kh*kw) patches of an NCHW array, k in (c, i, j) C order."""
+def im2col(x: np.ndarray, kh: int, kw: int, stride: tuple[int, int], padding: tuple[int, int]
+           ) -> tuple[np.ndarray, int, int]:
+    """(patches, OH, OW): the (N*OH*OW, C*kh*kw) patches of an NCHW array, k in (c, i, j) C order.
+
+    >>> cols, oh, ow = im2col(np.arange(9.0).reshape(1, 1, 3, 3), 2, 2, (1, 1), (0, 0))
+    >>> cols[0].tolist(), oh, ow
+    ([0.0, 1.0, 3.0, 4.0], 2, 2)
+    """
     n, c, h, w_ = x.shape
     ph, pw = padding
     sh, sw = stride
@@ -752,17 +945,22 @@ def _pair(v: object, name: str) -> tuple[int, int]:
 
 
 def conv2d(x: object, w: object, mac: MAC | str | dict, stride: object = 1, padding: object = 0,
-           bias: object = None, **kwargs: Any) -> Any:
+           bias: object = None, *, c: object = None, seed: object = None, **kwargs: Any) -> Any:
     """2-D convolution (cross-correlation) of NCHW x with (C_out, C_in, kh, kw) w through ``mac``.
 
     Each output is a dot product over k in (c_in, kh, kw) C order (im2col).
     Returns (N, C_out, OH, OW) values (plus codes/stats as `matmul`); the
-    stats' per-channel counts are per output channel.
+    stats' per-channel counts are per output channel. ``c`` is an addend
+    broadcastable to the output (N, C_out, OH, OW). Under stochastic input
+    rounding x and w are converted once, each element by its C-order index
+    in x or w (a value shared by several patches is the same in each);
+    ``seed`` and the other random streams are `matmul`'s on the
+    (N*OH*OW, C_in*kh*kw) patches and the (C_in*kh*kw, C_out) weights.
 
     >>> conv2d(np.ones((1, 1, 3, 3)), np.ones((2, 1, 2, 2)), "int8 x int8 -> int32").shape
     (1, 2, 2, 2)
     """
-    X, Wt = _real(x, "x"), _real(w, "w")
+    X, Wt = real_array(x, "conv2d", "x"), real_array(w, "conv2d", "w")
     if X.ndim != 4 or Wt.ndim != 4:
         raise ValueError(f"conv2d: x must be NCHW and w (C_out, C_in, kh, kw); got {X.shape} and {Wt.shape}")
     if X.shape[1] != Wt.shape[1]:
@@ -773,9 +971,27 @@ def conv2d(x: object, w: object, mac: MAC | str | dict, stride: object = 1, padd
     cout, cin, kh, kw = Wt.shape
     if X.shape[2] + 2 * pad[0] < kh or X.shape[3] + 2 * pad[1] < kw:
         raise ValueError(f"conv2d: kernel {kh}x{kw} larger than the padded input {X.shape[2:]}")
+    m = mac if type(mac) is MAC else _mac(mac)
+    key = _call_key(m, seed)
+    k0 = _Keys.of(m, None, 0, key) if key is not None else _NO_KEYS
+    X, ovf_x = _stochastic_inputs(X, m.act, m, k0.act)
+    Wt, ovf_w = _stochastic_inputs(Wt, m.weight, m, k0.weight)
     cols, oh, ow = im2col(X, kh, kw, st, pad)
-    res = matmul(cols, Wt.reshape(cout, -1).T, mac, bias, **kwargs)
     n = X.shape[0]
+    c_mat = None
+    if c is not None:
+        C = real_array(c, "conv2d", "c").astype(np.float64, copy=False)
+        try:
+            Cb = np.broadcast_to(C, (n, cout, oh, ow))
+        except ValueError:
+            raise ValueError(f"conv2d: c has shape {C.shape}; it must broadcast to the output's shape"
+                             f" {(n, cout, oh, ow)}") from None
+        Cb = Cb.transpose(0, 2, 3, 1)  # the product's (N*OH*OW, C_out) layout
+        c_mat = Cb if any(Cb.strides[i] for i in range(3)) else Cb[0, 0, 0]
+        c_mat = c_mat.reshape(-1, cout) if c_mat.ndim == 4 else c_mat
+    res = _matmul(cols, Wt.reshape(cout, -1).T, m, bias, c_mat, key, kwargs.pop("return_stats", False),
+                  kwargs.pop("return_codes", False), kwargs.pop("sequential", False), ovf_x + ovf_w,
+                  **kwargs)
 
     def back(y: np.ndarray) -> np.ndarray:
         return y.reshape(n, oh, ow, cout).transpose(0, 3, 1, 2)

@@ -2,7 +2,7 @@
 
 Deng et al. 2015 and the precision study summarise a format's representation
 error by the share of values whose relative error exceeds 4 %, 15 % and 100 %;
-`error_summary` reports those shares with the usual moments. Imports numpy only.
+`error_summary` reports those shares with the usual moments. Imports numpy and `emu.checks`.
 """
 
 from __future__ import annotations
@@ -11,12 +11,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .checks import real_array
+
 __all__ = ["ErrorSummary", "absolute_error", "error_summary", "relative_error"]
 
 
 def absolute_error(x: object, q: object) -> np.ndarray:
     """|q - x| elementwise, in float64."""
-    xa, qa = np.asarray(x, np.float64), np.asarray(q, np.float64)
+    xa, qa = _reals(x, q, "absolute_error")
     return np.abs(qa - xa)
 
 
@@ -26,10 +28,16 @@ def relative_error(x: object, q: object) -> np.ndarray:
     >>> relative_error([2.0, 0.0, 0.0], [2.5, 0.0, 1.0])
     array([0.25, 0.  ,  inf])
     """
-    xa, qa = np.asarray(x, np.float64), np.asarray(q, np.float64)
+    xa, qa = _reals(x, q, "relative_error")
     with np.errstate(divide="ignore", invalid="ignore"):
         r = (qa - xa) / xa
     return np.where((xa == 0) & (qa == 0), 0.0, r)
+
+
+def _reals(x: object, q: object, func: str) -> tuple[np.ndarray, np.ndarray]:
+    """x and q as float64 arrays, refusing what is not real (complex, bool, object, str)."""
+    return (real_array(x, func, "x").astype(np.float64, copy=False),
+            real_array(q, func, "q").astype(np.float64, copy=False))
 
 
 @dataclass(frozen=True)
@@ -60,6 +68,7 @@ def error_summary(x: object, q: object, thresholds: tuple[float, ...] = (0.04, 0
     >>> s.share_above[0.15], s.share_above[1.0]
     (0.5, 0.0)
     """
+    _reals(x, q, "error_summary")
     a = absolute_error(x, q).reshape(-1)
     r = np.abs(relative_error(x, q)).reshape(-1)
     n = a.size

@@ -1,0 +1,65 @@
+"""Argument checks shared by every public function: one rule, one message.
+
+`real_array` admits arrays of real numbers and refuses bool, complex, object,
+string and bytes arrays with a one-line TypeError naming the function and the
+parameter; `check_int` admits an int (not a bool) inside a stated range.
+Imports numpy only.
+
+>>> real_array([1, 2.5], "f", "x").dtype
+dtype('float64')
+>>> check_int(3, "f", "n", 1, 8)
+3
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["check_int", "real_array"]
+
+_KIND_NAMES = {"b": "bool", "c": "complex", "O": "object", "U": "str", "S": "bytes", "M": "datetime",
+               "m": "timedelta"}
+
+
+def real_array(x: object, func: str, name: str) -> np.ndarray:
+    """``x`` as a numpy array of real numbers (float or integer dtype, or ml_dtypes' floats).
+
+    Raises:
+        TypeError: the array's dtype is bool, complex, object, str, bytes or a
+            float wider than float64 (``func: name has dtype ...; expected real numbers``).
+
+    >>> real_array([1j], "g", "y")
+    Traceback (most recent call last):
+    ...
+    TypeError: g: y has dtype complex; expected real numbers (float or integer)
+    """
+    a = np.asarray(x)
+    dt = a.dtype
+    if dt.kind in "iu" or (dt.kind == "f" and dt.itemsize <= 8):
+        return a
+    if dt.kind == "V" and dt.names is None and dt.itemsize <= 2 and dt.type.__module__.startswith("ml_dtypes"):
+        return a
+    what = _KIND_NAMES.get(dt.kind, str(dt))
+    raise TypeError(f"{func}: {name} has dtype {what}; expected real numbers (float or integer)")
+
+
+def check_int(value: object, func: str, name: str, lo: int | None = None, hi: int | None = None) -> int:
+    """``value`` as an int, refusing bools, non-integers and values outside [lo, hi].
+
+    >>> check_int(True, "g", "n")
+    Traceback (most recent call last):
+    ...
+    TypeError: g: n=True must be an int
+    >>> check_int(0, "g", "n", 1)
+    Traceback (most recent call last):
+    ...
+    ValueError: g: n=0 outside the allowed range [1, inf)
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{func}: {name}={value!r} must be an int")
+    v = int(value)
+    if (lo is not None and v < lo) or (hi is not None and v > hi):
+        lo_s = "(-inf" if lo is None else f"[{lo}"
+        hi_s = "inf)" if hi is None else f"{hi}]"
+        raise ValueError(f"{func}: {name}={v} outside the allowed range {lo_s}, {hi_s}")
+    return v
