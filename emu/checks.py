@@ -2,8 +2,8 @@
 
 `real_array` admits arrays of real numbers and refuses bool, complex, object,
 string and bytes arrays with a one-line TypeError naming the function and the
-parameter; `check_int` admits an int (not a bool) inside a stated range.
-Imports numpy only.
+parameter; `check_int` admits an int (not a bool) inside a stated range;
+`parse_choice` turns a setting's name into its enum member. Imports numpy only.
 
 >>> real_array([1, 2.5], "f", "x").dtype
 dtype('float64')
@@ -13,9 +13,14 @@ dtype('float64')
 
 from __future__ import annotations
 
+from enum import Enum, IntEnum
+from typing import TypeVar
+
 import numpy as np
 
-__all__ = ["check_int", "real_array"]
+__all__ = ["check_int", "parse_choice", "real_array"]
+
+E = TypeVar("E", bound=Enum)
 
 _KIND_NAMES = {"b": "bool", "c": "complex", "O": "object", "U": "str", "S": "bytes", "M": "datetime",
                "m": "timedelta"}
@@ -37,8 +42,8 @@ def real_array(x: object, func: str, name: str) -> np.ndarray:
     dt = a.dtype
     if dt.kind in "iu" or (dt.kind == "f" and dt.itemsize <= 8):
         return a
-    if dt.kind == "V" and dt.names is None and dt.itemsize <= 2 and dt.type.__module__.startswith("ml_dtypes"):
-        return a
+    if dt.kind == "V" and dt.names is None and dt.type.__module__.startswith("ml_dtypes"):
+        return a  # ml_dtypes' 4- to 16-bit floats and integers
     what = _KIND_NAMES.get(dt.kind, str(dt))
     raise TypeError(f"{func}: {name} has dtype {what}; expected real numbers (float or integer)")
 
@@ -63,3 +68,30 @@ def check_int(value: object, func: str, name: str, lo: int | None = None, hi: in
         hi_s = "inf)" if hi is None else f"{hi}]"
         raise ValueError(f"{func}: {name}={v} outside the allowed range {lo_s}, {hi_s}")
     return v
+
+
+def parse_choice(enum: type[E], value: object, func: str, param: str) -> E:
+    """The member of ``enum`` for a member or its name (case and surrounding spaces ignored).
+
+    A `StrEnum` member is named by its value, an `IntEnum` member by its lowercase name.
+
+    >>> from emu.modes import Rounding
+    >>> parse_choice(Rounding, " Floor", "g", "rounding")
+    <Rounding.FLOOR: 4>
+    >>> from emu.modes import Overflow
+    >>> parse_choice(Overflow, "clip", "g", "overflow")
+    Traceback (most recent call last):
+    ...
+    ValueError: g: overflow='clip' is not one of saturate, wrap, error, inf, nan
+    """
+    if isinstance(value, enum):
+        return value
+    by_name = issubclass(enum, IntEnum)
+    if isinstance(value, str):
+        key = value.strip()
+        for m in enum:
+            if (m.name.lower() if by_name else str(m.value)) == key.lower():
+                return m
+    allowed = ", ".join(m.name.lower() if by_name else str(m.value) for m in enum)
+    raise ValueError(f"{func}: {param}={value!r} is not one of {allowed}")
+

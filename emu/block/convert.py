@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from ..checks import parse_choice
 from ..convert import decode as emu_decode
 from ..convert import encode as emu_encode
 from ..convert import quantize as emu_quantize
@@ -32,7 +33,6 @@ from .formats import (
     ScaleRule,
     block_format,
     elem_emax,
-    parse_choice,
 )
 from .kernels import (
     P2,

@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ..checks import check_int, parse_choice
 from ..formats import FixedFormat, FloatFormat, Format
 from ..registry import get_format
 
@@ -23,15 +24,6 @@ E4M3 = FloatFormat(4, 3, special="fn")
 E2M1 = FloatFormat(2, 1, special="none")
 FP32_TINY = math.ldexp(1.0, -149)
 
-
-def check_int(func: str, name: str, value: object, lo: int, hi: int) -> int:
-    """value as an int after checking it is an int (TypeError) in [lo, hi] (ValueError)."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{func}: {name}={value!r} must be an int")
-    v = int(value)
-    if not lo <= v <= hi:
-        raise ValueError(f"{func}: {name}={v} outside the allowed range [{lo}, {hi}]")
-    return v
 
 class BlockKind(StrEnum):
     """The family of a block format (``fmt.kind``)."""
@@ -70,23 +62,6 @@ class ScaleOverflow(StrEnum):
 
     CLAMP = "clamp"
     ERROR = "error"
-
-
-def parse_choice(enum: type[StrEnum], value: object, func: str, param: str) -> Any:
-    """The member of a `StrEnum` for a member or its name (case and surrounding spaces ignored).
-
-    Raises:
-        ValueError: not a member nor a member's name; the message names ``param`` and the members.
-    """
-    if isinstance(value, enum):
-        return value
-    if isinstance(value, str):
-        try:
-            return enum(value.strip().lower())
-        except ValueError:
-            pass
-    allowed = ", ".join(repr(m.value) for m in enum)
-    raise ValueError(f"{func}: {param}={value!r} is not one of ({allowed})")
 
 
 # --- format descriptors --------------------------------------------------------------------------
@@ -165,7 +140,7 @@ class MXFormat(_BlockMethods):
         else:
             raise TypeError(f"{fn}: element={self.element!r} must be a FloatFormat or a signed FixedFormat")
         object.__setattr__(self, "element", el)
-        object.__setattr__(self, "block_size", check_int(fn, "block_size", self.block_size, 1, 1 << 24))
+        object.__setattr__(self, "block_size", check_int(self.block_size, fn, "block_size", 1, 1 << 24))
         object.__setattr__(self, "rule", parse_choice(ScaleRule, self.rule, fn, "rule"))
 
     @property
@@ -205,7 +180,7 @@ class NVFP4Format(_BlockMethods):
     kind: ClassVar[BlockKind] = BlockKind.NVFP4
 
     def __post_init__(self) -> None:
-        bs = check_int("NVFP4Format", "block_size", self.block_size, 1, 1 << 24)
+        bs = check_int(self.block_size, "NVFP4Format", "block_size", 1, 1 << 24)
         object.__setattr__(self, "block_size", bs)
 
     @property
@@ -257,13 +232,13 @@ class ScaledIntFormat(_BlockMethods):
 
     def __post_init__(self) -> None:
         fn = "ScaledIntFormat"
-        object.__setattr__(self, "bits", check_int(fn, "bits", self.bits, 2, 16))
+        object.__setattr__(self, "bits", check_int(self.bits, fn, "bits", 2, 16))
         gran = parse_choice(Granularity, self.granularity, fn, "granularity")
         object.__setattr__(self, "granularity", gran)
         if gran is Granularity.GROUP:
             if self.group_size is None:
                 raise ValueError(f"{fn}: granularity='group' needs group_size (an int in [1, 2^24])")
-            object.__setattr__(self, "group_size", check_int(fn, "group_size", self.group_size, 1, 1 << 24))
+            object.__setattr__(self, "group_size", check_int(self.group_size, fn, "group_size", 1, 1 << 24))
         elif self.group_size is not None:
             raise ValueError(f"{fn}: group_size={self.group_size!r} applies only to granularity='group'")
         object.__setattr__(self, "scale", parse_choice(ScaleKind, self.scale, fn, "scale"))
@@ -392,7 +367,7 @@ def block_format(name: str | BlockFormat) -> BlockFormat:
             raise ValueError(f"block_format: {name!r} must read bfp<ELEM,B[,ocp|ceil]>")
         el_txt = parts[0]
         if m := re.fullmatch(r"int(\d+)", el_txt):
-            el: Format = FixedFormat(check_int("block_format", "W", int(m[1]), 2, 16), 0)
+            el: Format = FixedFormat(check_int(int(m[1]), "block_format", "W", 2, 16), 0)
         else:
             el = get_format(el_txt)
         return MXFormat(el, int(parts[1]), parts[2] if len(parts) == 3 else ScaleRule.OCP)

@@ -9,8 +9,9 @@ from typing import Any
 import numpy as np
 from numba import njit, prange
 
+from ..checks import check_int
 from .convert import as_real
-from .formats import Granularity, ScaledIntFormat, block_format, check_int
+from .formats import Granularity, ScaledIntFormat, block_format
 from .mac import operand
 
 
@@ -137,8 +138,8 @@ def requantize(acc: object, m0: object, shift: object, zero_point: int = 0, bits
     a = int_array(acc, fn, "acc")
     if a.ndim != 2:
         raise ValueError(f"{fn}: acc must be 2-d (M, N), got shape {a.shape}")
-    check_int(fn, "bits", bits, 2, 16)
-    zp = check_int(fn, "zero_point", zero_point, _INT32_MIN, _INT32_MAX)
+    check_int(bits, fn, "bits", 2, 16)
+    zp = check_int(zero_point, fn, "zero_point", _INT32_MIN, _INT32_MAX)
     n = a.shape[1]
     m0a = np.broadcast_to(int_array(m0, fn, "m0", 0, _INT32_MAX), (n,)).copy()
     sha = np.broadcast_to(int_array(shift, fn, "shift", -31, 31), (n,)).copy()

@@ -186,9 +186,9 @@ def test_block_kinds_rules_granularities_and_scales_are_enums() -> None:
         block_encode(x, "mxfp4", scale_overflow=ScaleOverflow.ERROR)
     s, _ = block_encode(x, "mxfp4", scale_overflow=ScaleOverflow.CLAMP)
     assert s.tolist() == [254]
-    with pytest.raises(ValueError, match=r"scale_overflow='raise' is not one of \('clamp', 'error'\)"):
+    with pytest.raises(ValueError, match=r"scale_overflow='raise' is not one of clamp, error$"):
         block_encode(x, "mxfp4", scale_overflow="raise")
-    with pytest.raises(ValueError, match=r"rule=3 is not one of \('ocp', 'ceil'\)"):
+    with pytest.raises(ValueError, match=r"rule=3 is not one of ocp, ceil$"):
         MXFormat(el, 16, 3)  # type: ignore[arg-type]
 
 
