@@ -209,7 +209,8 @@ def mac_dot_ref(a: list[float], w: list[float], mac: MAC, bias: float | None = N
                     s = float(s) + float(t)
                     continue
                 ex = _exact(s) + _exact(t)
-                s = quantize_ref(ex, FP64).value if ex != 0 else (-0.0 if _signbit(s) and _signbit(t) else 0.0)
+                s = (quantize_ref(ex, FP64).value if ex != 0
+                     else (-0.0 if _signbit(s) and _signbit(t) else 0.0))
             return s
     else:
         exact = mac.exact_acc

@@ -9,9 +9,9 @@ own modules only.
 from __future__ import annotations
 
 import functools
-
+from collections.abc import Callable
 from fractions import Fraction
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -297,8 +297,8 @@ def _codes_of_values(v: np.ndarray, fmt: Format) -> np.ndarray:
         kernel(v, out, True, fmt.frac_bits, fmt.bits, 0, 0, 0, 0, False, np.uint64(0))
     else:
         assert isinstance(fmt, FloatFormat)
-        kernel(v, out, False, 0, fmt.bits, fmt.man_bits, fmt.exp_bits, fmt.bias, fmt.emin, fmt.has_negative_zero,
-               np.uint64(_nan_code(fmt)))
+        kernel(v, out, False, 0, fmt.bits, fmt.man_bits, fmt.exp_bits, fmt.bias, fmt.emin,
+               fmt.has_negative_zero, np.uint64(_nan_code(fmt)))
     return out.astype(_code_dtype(fmt.bits))
 
 
@@ -349,7 +349,8 @@ def exact_mean(v: np.ndarray) -> float:
     hi = np.add.reduceat(mi >> 26, starts)
     lo = np.add.reduceat(mi & ((1 << 26) - 1), starts)
     base = int(ei[0])
-    total = sum(((int(h) << 26) + int(lo_)) << (int(ei[s]) - base) for h, lo_, s in zip(hi, lo, starts, strict=True))
+    total = sum(((int(h) << 26) + int(lo_)) << (int(ei[s]) - base)
+                for h, lo_, s in zip(hi, lo, starts, strict=True))
     mean = Fraction(total, v.size) * (Fraction(2) ** base)
     return float(mean)
 
@@ -411,7 +412,8 @@ def _uniform(key: np.uint64, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def _signs(x: object, fmt: BinaryFormat | TernaryFormat, rounding: object, overflow: object,
-           seed: object, random_bits: object, nan: object, func: str) -> tuple[np.ndarray, np.ndarray, QuantStats]:
+           seed: object, random_bits: object, nan: object,
+           func: str) -> tuple[np.ndarray, np.ndarray, QuantStats]:
     """Integer values (+-1, 0) of a binary/ternary conversion, the float input, and stats."""
     if parse_rounding(rounding, func) != Rounding.NEAREST_EVEN:
         raise ValueError(
@@ -619,7 +621,8 @@ def decode(codes: object, fmt: str | Format, *, scale: Any = None) -> np.ndarray
     if bad.any():
         first = int(np.flatnonzero(bad.reshape(-1))[0])
         raise ValueError(
-            f"decode: code {c.reshape(-1)[first]} at index {_index(c.shape, first)} outside [0, {n - 1}] for {f}"
+            f"decode: code {c.reshape(-1)[first]} at index {_index(c.shape, first)}"
+            f" outside [0, {n - 1}] for {f}"
         )
     u = c.astype(np.uint64)
     if isinstance(f, FixedFormat):

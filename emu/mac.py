@@ -137,12 +137,15 @@ class MAC:
         set_(self, "weight", w)
         set_(self, "acc", acc)
         if a.has_data_scale and isinstance(a, (BinaryFormat, TernaryFormat)) and a.scale == "channel":
-            raise ValueError("MAC: act may not be scaled per channel (a channel scale belongs to the weights)")
+            raise ValueError(
+                "MAC: act may not be scaled per channel (a channel scale belongs to the weights)"
+            )
         if not isinstance(self.fused, bool):
             raise TypeError(f"MAC: fused={self.fused!r} must be a bool")
         prod = None if self.product is None else _fmt(self.product, "product", ("fixed", "float"))
         set_(self, "product", prod)
-        for name in ("align_rounding", "acc_rounding", "output_rounding", "input_rounding", "product_rounding"):
+        for name in ("align_rounding", "acc_rounding", "output_rounding", "input_rounding",
+                     "product_rounding"):
             set_(self, name, parse_rounding(getattr(self, name), "MAC", name))
         set_(self, "input_overflow", parse_overflow(self.input_overflow, "MAC", "input_overflow"))
         set_(self, "order", Order.parse(self.order))
@@ -233,7 +236,8 @@ class MAC:
         fa, fw = _as_fixed(self.act), _as_fixed(self.weight)
         if fa is None or fw is None:
             return None
-        return FixedFormat(fa.int_bits + fw.int_bits, fa.frac_bits + fw.frac_bits, signed=fa.signed or fw.signed)
+        return FixedFormat(fa.int_bits + fw.int_bits, fa.frac_bits + fw.frac_bits,
+                           signed=fa.signed or fw.signed)
 
     def _check_combination(self) -> None:
         if self.fused and not self.float_acc:
@@ -253,8 +257,8 @@ class MAC:
                 raise ValueError(f"MAC: float accumulator {acc} must have at most 50 fraction bits and an"
                                  " exponent range inside float64's")
             if sa + sw > 53:
-                raise ValueError(f"MAC: products of {self.act} and {self.weight} need {sa + sw} significand bits;"
-                                 " a float accumulator supports at most 53")
+                raise ValueError(f"MAC: products of {self.act} and {self.weight} need {sa + sw}"
+                                 " significand bits; a float accumulator supports at most 53")
 
     def __str__(self) -> str:
         acc = "exact" if self.exact_acc else f"{self.acc}"

@@ -71,9 +71,8 @@ if np.dtype(np.longdouble).itemsize <= 8:  # pragma: no cover - platforms where 
 @pytest.mark.parametrize("fmt", FAMILY_FORMATS, ids=str)
 @pytest.mark.parametrize("kind", BAD_X, ids=str)
 def test_non_real_input_raises_type_error(func: str, fmt: emu.Format, kind: str) -> None:
-    with pytest.raises(TypeError) as info:
+    with pytest.raises(TypeError, match=rf"^{func}: x has dtype "):
         FUNCS[func](BAD_X[kind], fmt)
-    assert "dtype" in str(info.value)
 
 
 def test_bits_errors_name_bits() -> None:
@@ -129,7 +128,8 @@ def test_shapes_scalars_and_layouts(fmt: emu.Format) -> None:
         assert bits(x, fmt, seed=3).shape == x.shape
     for scalar in (1.5, -3, np.float32(0.25), np.int64(2), np.array(0.75)):
         q = quantize(scalar, fmt, seed=1)
-        assert isinstance(q, np.ndarray) and q.shape == ()
+        assert isinstance(q, np.ndarray)
+        assert q.shape == ()
         assert same(q, quantize([scalar], fmt, seed=1)[0])
         assert isinstance(bits(scalar, fmt, seed=1), str)
     nested = [[0.5, 1.0], [-1.0, 2.0]]
@@ -141,7 +141,8 @@ def test_shapes_scalars_and_layouts(fmt: emu.Format) -> None:
 def test_decode_keeps_shape_and_returns_arrays(fmt: emu.Format) -> None:
     c = encode(np.array([[0.5, 1.0], [-1.0, 2.0]]), fmt, seed=0)
     v = decode(c, fmt)
-    assert isinstance(v, np.ndarray) and v.shape == (2, 2)
+    assert isinstance(v, np.ndarray)
+    assert v.shape == (2, 2)
     v0 = decode(c[0, 0], fmt)
     assert isinstance(v0, np.ndarray), f"decode of a scalar code gave {type(v0).__name__}"
     assert v0.shape == ()
@@ -245,8 +246,9 @@ def test_infinities_under_every_overflow_mode(fmt: emu.Format, rounding: str) ->
             what, v = _inf_expectation(fmt, ovf, sign)
             if what in ("OverflowError", "ValueError"):
                 exc = OverflowError if what == "OverflowError" else ValueError
+                hint = r"1 of 2 value\(s\) overflow" if exc is OverflowError else r"x holds \+-inf"
                 for func in (quantize, encode):
-                    with pytest.raises(exc) as info:
+                    with pytest.raises(exc, match=hint) as info:
                         func(x, fmt, rounding, ovf, seed=0)
                     assert "(1,)" in str(info.value), str(info.value)
                 continue
@@ -277,7 +279,7 @@ def test_infinities_in_floats_follow_the_table() -> None:
     assert np.isnan(quantize(x, "e4m3", overflow="nan")).all()
     assert same(quantize(x, "e3m2"), [28.0, -28.0])
     assert same(quantize(x, "fp16", "toward_zero"), x)
-    with pytest.raises(OverflowError):
+    with pytest.raises(OverflowError, match=r"2 of 2 value\(s\) overflow e5m2"):
         quantize(x, "e5m2", overflow="error")
 
 
@@ -315,7 +317,7 @@ def test_binary_signs_of_zero_and_infinity() -> None:
 ], ids=lambda v: str(v))  # fmt: skip
 def test_overflow_error_names_count_and_first_index(fmt, x, rounding, count, index, first) -> None:
     for func in (quantize, encode, bits):
-        with pytest.raises(OverflowError) as info:
+        with pytest.raises(OverflowError, match=r"value\(s\) overflow") as info:
             func(np.array(x), fmt, rounding, "error")
         msg = str(info.value)
         assert count in msg, msg
@@ -341,10 +343,11 @@ def test_overflow_error_names_count_and_first_index(fmt, x, rounding, count, ind
 ], ids=str)  # fmt: skip
 def test_overflow_mode_not_allowed_lists_the_allowed_ones(fmt: str, bad: str, allowed: list[str]) -> None:
     for func in (quantize, encode, bits):
-        with pytest.raises(ValueError) as info:
+        with pytest.raises(ValueError, match="is not allowed for") as info:
             func([1.0], fmt, overflow=bad)
         msg = str(info.value)
-        assert f"overflow={bad}" in msg and fmt in msg
+        assert f"overflow={bad}" in msg
+        assert fmt in msg
         listed = msg.split("allowed:")[-1]
         assert sorted(re.findall(r"[a-z]+", listed)) == sorted(allowed), msg
 
@@ -363,10 +366,10 @@ def test_binary_and_ternary_refuse_modes(fmt: str) -> None:
 
 
 def test_unknown_mode_names_list_every_mode() -> None:
-    with pytest.raises(ValueError) as info:
+    with pytest.raises(ValueError, match="overflow='clip' is not one of") as info:
         quantize([1.0], "fx<4,4>", overflow="clip")
     assert all(m in str(info.value) for m in ("saturate", "wrap", "error", "inf", "nan"))
-    with pytest.raises(ValueError) as info:
+    with pytest.raises(ValueError, match="rounding='round' is not one of") as info:
         quantize([1.0], "fx<4,4>", rounding="round")
     assert all(r in str(info.value) for r in ROUNDINGS)
 
@@ -482,4 +485,5 @@ def test_stats_rates_and_sum() -> None:
     assert (st.overflow_rate, st.underflow_rate) == (0.5, 0.25)
     assert st + st == QuantStats(8, 4, 2, 0)
     _, empty = quantize(np.array([]), "fx<4,4>", return_stats=True)
-    assert empty == QuantStats(0, 0, 0, 0) and empty.overflow_rate == 0.0
+    assert empty == QuantStats(0, 0, 0, 0)
+    assert empty.overflow_rate == 0.0

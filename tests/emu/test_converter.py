@@ -31,7 +31,8 @@ def test_converter_equals_quantize(fmt: str, rounding: str, overflow: str | None
         for seed in ((0, 11) if stochastic else (None,)):
             got, st = conv(x, seed=seed, return_stats=True)
             want, want_st = emu.quantize(x, fmt, rounding, overflow, seed=seed, return_stats=True)
-            assert got.shape == want.shape and np.array_equal(got, want, equal_nan=True)
+            assert got.shape == want.shape
+            assert np.array_equal(got, want, equal_nan=True)
             assert np.array_equal(np.signbit(got), np.signbit(want))  # -0 kept or dropped alike
             assert st == want_st
             assert np.array_equal(conv(x, seed=seed), want, equal_nan=True)
@@ -52,7 +53,8 @@ def test_converter_checks_its_settings_once_and_raises_what_quantize_raises() ->
     with pytest.raises(ValueError, match="NaN"):
         emu.Converter("fx<4,12>")(np.array([1.0, np.nan]))
     q, st = emu.Converter("fx<4,12>", nan=0)(np.array([1.0, np.nan]), return_stats=True)
-    assert q.tolist() == [1.0, 0.0] and st.nan == 1
+    assert q.tolist() == [1.0, 0.0]
+    assert st.nan == 1
     with pytest.raises(ValueError, match="scale= applies to scaled binary/ternary formats"):
         emu.Converter("e4m3")(np.array([1.0]), scale=2.0)
     with pytest.raises(OverflowError, match="overflow"):

@@ -30,10 +30,11 @@ def test_mac_is_an_immutable_value_with_a_readable_name() -> None:
     assert str(m) == "fx<1,7> x fx<1,7> -> fx<2,14> (saturate, sequential)"
     assert m == MAC(act=emu.format("fx<1,7>"), weight="fx<1,7>", acc="fx<2,14>", order="sequential")
     assert hash(m) == hash(MAC(act="fx<1,7>", weight="fx<1,7>", acc="fx<2,14>"))
-    with pytest.raises(AttributeError):
+    with pytest.raises(AttributeError, match="cannot assign to field 'acc'"):
         m.acc = "fx<4,4>"  # type: ignore[misc]
     assert str(m.exact_product) == "fx<2,14>"
-    assert Order.parse("lanes(4)") == Order("lanes", 4) and str(Order.parse(" blocks( 32 ) ")) == "blocks(32)"
+    assert Order.parse("lanes(4)") == Order("lanes", 4)
+    assert str(Order.parse(" blocks( 32 ) ")) == "blocks(32)"
     for name in emu.MAC_PRESETS:
         assert isinstance(emu.mac_preset(name), MAC)
 
@@ -67,8 +68,8 @@ def test_unknown_preset_lists_the_presets() -> None:
 
 
 def _random_config(rng: np.random.Generator) -> MAC:
-    fmts = ["int8", "fx<1,7>", "fx<2,6>", "ufx<0,8>", "fx<4,4>", "pow2<-6,0>", "binary", "ternary<scale=none>",
-            "e4m3", "fx<3,13>"]
+    fmts = ["int8", "fx<1,7>", "fx<2,6>", "ufx<0,8>", "fx<4,4>", "pow2<-6,0>", "binary",
+            "ternary<scale=none>", "e4m3", "fx<3,13>"]
     act = fmts[rng.integers(len(fmts))]
     weight = fmts[rng.integers(len(fmts))]
     wl = int(rng.integers(6, 34))
@@ -107,11 +108,12 @@ def test_exact_sum_path_equals_the_sequential_kernel() -> None:
         bias = rng.uniform(-4, 4, n) if rng.random() < 0.5 else None
         try:
             y1, c1, s1 = emu.matmul(a, w, mac, bias, return_codes=True, return_stats=True)
-        except ValueError as e:
-            assert "bits" in str(e)  # an honest refusal of too-wide configurations
+        except ValueError as e:  # an honest refusal of too-wide configurations
+            pytest.ExceptionInfo.from_exception(e).match("bits")
             continue
         y2, c2, s2 = emu.matmul(a, w, mac, bias, return_codes=True, return_stats=True, sequential=True)
-        assert np.array_equal(y1, y2) and np.array_equal(c1, c2), mac
+        assert np.array_equal(y1, y2), mac
+        assert np.array_equal(c1, c2), mac
         assert (s1.acc_overflow, s1.product_overflow) == (s2.acc_overflow, s2.product_overflow), mac
         assert np.array_equal(s1.acc_per_channel, s2.acc_per_channel)
         tried += 1
@@ -154,7 +156,8 @@ def test_saturation_depends_on_the_order_as_stated() -> None:
     blocks = emu.matmul(a, w, MAC(**sat, order="blocks(2)"))
     # blocks summed exactly: 200 -> 127, then 127 - 200 = -73
     assert blocks[0, 0] == -73
-    wrap = emu.matmul(a, w, MAC(act="int8", weight="int8", acc="fx<8,0>", acc_overflow="wrap", order="pairwise"))
+    wrap = emu.matmul(a, w, MAC(act="int8", weight="int8", acc="fx<8,0>", acc_overflow="wrap",
+                                order="pairwise"))
     assert wrap[0, 0] == 0
 
 
@@ -162,7 +165,8 @@ def test_accumulator_overflow_error_names_the_first_output() -> None:
     a = np.array([[10.0, 10.0], [1.0, 1.0]])
     w = np.array([[10.0, 1.0], [10.0, 1.0]])
     mac = MAC(act="int8", weight="int8", acc="fx<8,0>", acc_overflow="error")
-    with pytest.raises(OverflowError, match=r"1 accumulator addition\(s\) overflow fx<8,0>; first in output \(0, 0\)"):
+    with pytest.raises(OverflowError,
+                       match=r"1 accumulator addition\(s\) overflow fx<8,0>; first in output \(0, 0\)"):
         emu.matmul(a, w, mac)
     assert np.array_equal(emu.matmul(a[1:], w, mac), [[20.0, 2.0]])
 
@@ -195,7 +199,8 @@ def test_float_accumulation_equals_native_ieee_arithmetic(act: str, acc: str, dt
     assert np.array_equal(y, want)
 
 
-@pytest.mark.parametrize(("m", "k", "n"), [(40, 30, 3), (70, 20, 40), (5, 30, 40), (9, 64, 9), (256, 256, 256)])
+@pytest.mark.parametrize(("m", "k", "n"),
+                         [(40, 30, 3), (70, 20, 40), (5, 30, 40), (9, 64, 9), (256, 256, 256)])
 def test_binary32_kernels_without_counts_equal_numpy_and_count_nothing(m: int, k: int, n: int) -> None:
     # e4m3 -> fp32 runs binary32 kernels without overflow counts (rows or columns as chains; threads
     # from 2^24 MACs) and reruns the counting kernel only when an output is not finite
@@ -207,15 +212,18 @@ def test_binary32_kernels_without_counts_equal_numpy_and_count_nothing(m: int, k
     y, st = emu.matmul(a, w, mac, bias, return_stats=True)
     assert np.array_equal(y, _numpy_sequential(a, w, np.float32, bias=bias))
     assert (st.product_overflow, st.acc_overflow, st.output_overflow) == (0, 0, 0)
-    assert st.acc_per_channel.shape == (n,) and not st.acc_per_channel.any()
+    assert st.acc_per_channel.shape == (n,)
+    assert not st.acc_per_channel.any()
     # one row whose first products overflow binary32: the counting kernel reruns and counts one
     # product overflow per output of that row; the other rows are unchanged
     a[1, 0], w[0] = 3e38, 4.0
     y2, st = emu.matmul(a, w, MAC(act="fp32", weight="e4m3", acc="fp32"), bias, return_stats=True)
     with np.errstate(over="ignore", invalid="ignore"):
         want = _numpy_sequential(a, w, np.float32, bias=bias)
-    assert np.array_equal(y2, want, equal_nan=True) and not np.isfinite(y2[1]).any()
-    assert st.product_overflow == n and st.product_per_channel.tolist() == [1] * n
+    assert np.array_equal(y2, want, equal_nan=True)
+    assert not np.isfinite(y2[1]).any()
+    assert st.product_overflow == n
+    assert st.product_per_channel.tolist() == [1] * n
 
 
 @pytest.mark.parametrize(("m", "k", "n"), [(32, 64, 100), (33, 17, 10), (1, 9, 7), (6, 8, 1), (9000, 20, 3)])
@@ -239,7 +247,8 @@ def test_binary32_product_of_reals_in_any_layout_equals_converting_first(m: int,
     # a NaN into a float format without NaN is refused, as by quantize
     a[0, 0] = np.nan
     y = emu.matmul(a, w, MAC(act="e4m3", weight="e5m2", acc="fp32"))
-    assert np.isnan(y[0]).all() and np.isfinite(y[1:]).all()
+    assert np.isnan(y[0]).all()
+    assert np.isfinite(y[1:]).all()
     with pytest.raises(ValueError, match="NaN"):
         emu.matmul(a, w, MAC(act=emu.FloatFormat(5, 0), weight="e5m2", acc="fp32"))
 
@@ -262,7 +271,8 @@ def test_fused_differs_from_a_rounded_product_where_it_should() -> None:
     bias = -(1 + 2.0**-9)
     plain = emu.matmul([[x]], [[x]], MAC(act="fp16", weight="fp16", acc="fp16"), bias)
     fused = emu.matmul([[x]], [[x]], MAC(act="fp16", weight="fp16", acc="fp16", fused=True), bias)
-    assert fused[0, 0] == 2.0**-20 and plain[0, 0] == 0.0
+    assert fused[0, 0] == 2.0**-20
+    assert plain[0, 0] == 0.0
 
 
 def test_float_accumulator_swamping_and_overflow() -> None:
@@ -273,7 +283,8 @@ def test_float_accumulator_swamping_and_overflow() -> None:
     assert emu.matmul(a, w, MAC(act="fp16", weight="fp16", acc="fp32"))[0, 0] == 2056.0
     big = np.array([[60000.0, 60000.0]])
     y, st = emu.matmul(big, np.ones((2, 1)), "fp16 x fp16 -> fp16", return_stats=True)
-    assert y[0, 0] == np.inf and st.acc_overflow == 1
+    assert y[0, 0] == np.inf
+    assert st.acc_overflow == 1
     y = emu.matmul(big, np.ones((2, 1)), MAC(act="fp16", weight="fp16", acc="fp16", acc_overflow="saturate"))
     assert y[0, 0] == 65504.0
 
@@ -303,10 +314,12 @@ def test_conv2d_is_the_im2col_matmul_in_c_order() -> None:
             for i in range(oh):
                 for j in range(ow):
                     want[n_, o, i, j] = np.sum(xp[n_, :, 2 * i:2 * i + 3, j:j + 2] * k[o])
-    assert y.shape == (2, 4, oh, ow) and np.array_equal(y, want)
+    assert y.shape == (2, 4, oh, ow)
+    assert np.array_equal(y, want)
     y2, st = emu.conv2d(x * 20, k * 20, "int8 x int8 -> int16 sat", stride=(2, 1), padding=(1, 0),
                         return_stats=True)
-    assert st.acc_per_channel.shape == (4,) and st.acc_overflow == st.acc_per_channel.sum()
+    assert st.acc_per_channel.shape == (4,)
+    assert st.acc_overflow == st.acc_per_channel.sum()
 
 
 def test_matmul_broadcasts_like_numpy_and_handles_vectors_and_empties() -> None:
@@ -385,5 +398,7 @@ def test_golden_results(update_golden: bool) -> None:
     assert set(want.files) == set(got), "golden configurations changed: rerun with --update-golden on purpose"
     for name, y in got.items():
         diff = np.flatnonzero(~((y == want[name]) | (np.isnan(y) & np.isnan(want[name]))))
-        assert diff.size == 0, f"{name}: {diff.size} outputs differ from {GOLDEN.name}, e.g. index {diff[:3]}:" \
-                               f" got {y.reshape(-1)[diff[:3]]}, golden {want[name].reshape(-1)[diff[:3]]}"
+        assert diff.size == 0, (
+            f"{name}: {diff.size} outputs differ from {GOLDEN.name}, e.g. index {diff[:3]}:"
+            f" got {y.reshape(-1)[diff[:3]]}, golden {want[name].reshape(-1)[diff[:3]]}"
+        )

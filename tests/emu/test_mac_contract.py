@@ -54,7 +54,8 @@ def test_a_nan_stays_nan_where_every_format_has_nan() -> None:
 
 # --- stochastic product rounding ------------------------------------------------------------------
 
-SR_PRODUCT = MAC(act="fx<4,4>", weight="fx<4,4>", acc="fx<8,8>", product="fx<4,4>", product_rounding="stochastic")
+SR_PRODUCT = MAC(act="fx<4,4>", weight="fx<4,4>", acc="fx<8,8>", product="fx<4,4>",
+                 product_rounding="stochastic")
 
 
 def test_a_stochastic_product_rounds_both_ways_with_the_right_mean() -> None:
@@ -96,7 +97,8 @@ def test_stochastic_products_match_the_reference_stream(mac: MAC) -> None:
     pkey = _Keys.of(mac, None, 0, key).product
     for i in range(M):
         for j in range(N):
-            ref = mac_dot_ref(list(a[i]), list(w[:, j]), mac, streams=Streams(product=(pkey, (i * N + j) * K)))
+            ref = mac_dot_ref(list(a[i]), list(w[:, j]), mac,
+                              streams=Streams(product=(pkey, (i * N + j) * K)))
             assert float(ref.value) == y[i, j], (i, j)
 
 
@@ -127,8 +129,9 @@ def test_the_same_seed_gives_the_same_bits_and_another_seed_other_bits(mac: MAC)
 
 
 def test_the_seed_fixes_the_bits_for_any_thread_count() -> None:
-    mac = MAC(act="fx<4,6>", weight="fx<4,6>", acc="fx<10,10>", product="fx<6,6>", product_rounding="stochastic",
-              input_rounding="stochastic", output="fx<6,4>", output_rounding="stochastic")
+    mac = MAC(act="fx<4,6>", weight="fx<4,6>", acc="fx<10,10>", product="fx<6,6>",
+              product_rounding="stochastic", input_rounding="stochastic", output="fx<6,4>",
+              output_rounding="stochastic")
     rng = np.random.default_rng(2)
     a, w = rng.uniform(-1, 1, (64, 128)), rng.uniform(-1, 1, (128, 64))  # 2^19 MACs: the threaded kernel
     before = numba.get_num_threads()
@@ -197,7 +200,8 @@ def test_conv2d_ternary_channel_weights_are_per_output_channel() -> None:
 
 
 def test_a_float_bias_saturates_and_is_counted() -> None:
-    y, st = emu.matmul([[1.0]], [[1.0]], MAC(act="fp16", weight="fp16", acc="fp16"), bias=1e6, return_stats=True)
+    y, st = emu.matmul([[1.0]], [[1.0]], MAC(act="fp16", weight="fp16", acc="fp16"), bias=1e6,
+                       return_stats=True)
     assert y[0, 0] == 65504.0  # was inf
     assert st.input_overflow == 1  # was 0
 
@@ -264,7 +268,8 @@ def test_bad_addends_are_refused() -> None:
     mac = MAC(act="int8", weight="int8", acc="fx<32,0>")
     with pytest.raises(ValueError, match=r"give bias= .* or c= .*, not both"):
         emu.matmul([[1.0]], [[1.0]], mac, bias=1.0, c=1.0)
-    with pytest.raises(ValueError, match=r"c has shape \(3,\); it must broadcast to the output's shape \(2, 2\)"):
+    with pytest.raises(ValueError,
+                       match=r"c has shape \(3,\); it must broadcast to the output's shape \(2, 2\)"):
         emu.matmul(np.ones((2, 2)), np.ones((2, 2)), mac, c=np.ones(3))
     with pytest.raises(TypeError, match=r"matmul: c has dtype complex"):
         emu.matmul([[1.0]], [[1.0]], mac, c=[[1j]])
