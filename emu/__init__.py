@@ -8,9 +8,9 @@ bit-exactly as NUMERICS.md defines. `MAC` and `matmul` emulate datapaths;
 rules of `emu.radix` track radix points and size accumulators exactly;
 `forward_error_bound` (`emu.bounds`) bounds a float layer's rounding error;
 `xnor_dot` (`emu.xnor`) is the XNOR-popcount dot product. Block-scaled
-formats (OCP MX, NVFP4, integers with per-tensor, channel or group scales),
-their conversion and their MAC are in `emu.blockscaled` (`block_format`,
-`block_quantize`, `block_matmul`). `emu` imports
+formats (OCP MX, NVFP4, integers with per-tensor, channel or group scales)
+and their conversion are in `emu.block` (`block_format`, `block_quantize`); a
+`MAC` of block-scaled operands runs through `matmul` like any other. `emu` imports
 nothing from `nets` or `hwmodel`.
 
 Unless NUMBA_THREADING_LAYER is set, emu selects numba's ``workqueue``
@@ -28,11 +28,8 @@ if "NUMBA_THREADING_LAYER" not in _os.environ:
     _numba.config.THREADING_LAYER = "workqueue"
 
 from .bitmask import mask_float32
-from .blockscaled import (
-    BLOCK_MAC_PRESETS,
+from .block import (
     MX_FORMATS,
-    BlockMAC,
-    BlockMACStats,
     BlockStats,
     IntScales,
     MXFormat,
@@ -40,7 +37,6 @@ from .blockscaled import (
     NVFP4Scales,
     ScaledIntFormat,
     block_decode,
-    block_dot,
     block_encode,
     block_format,
     block_matmul,
@@ -76,10 +72,7 @@ format = get_format  # noqa: A001 - emu.format("e4m3") reads as intended
 __all__ = [
     "ALL_FORMATS",
     "AccBound",
-    "BLOCK_MAC_PRESETS",
-    "BlockMAC",
     "BinaryFormat",
-    "BlockMACStats",
     "BlockStats",
     "Converter",
     "ErrorSummary",
@@ -111,7 +104,6 @@ __all__ = [
     "admissible_widths",
     "bits",
     "block_decode",
-    "block_dot",
     "block_encode",
     "block_format",
     "block_matmul",

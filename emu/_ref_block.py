@@ -1,4 +1,4 @@
-"""Slow exact reference for the block-scaled formats (`emu.blockscaled`).
+"""Slow exact reference for the block-scaled formats (`emu.block`).
 
 Everything is computed with Python integers and `fractions.Fraction`, block by
 block and element by element, straight from the rules in docs/blockscaled.md.
@@ -225,7 +225,7 @@ def _blocks(x: np.ndarray, axis: int) -> tuple[np.ndarray, tuple[int, ...]]:
 
 
 def ref_block_encode(x: Any, fmt: Any, axis: int = -1) -> tuple[Any, np.ndarray]:
-    """(scales, codes) in the layout of `emu.blockscaled.block_encode`, computed exactly.
+    """(scales, codes) in the layout of `emu.block_encode`, computed exactly.
 
     Scales are uint8-valued int64 arrays (MX), a `RefNVFP4Scales` or a `RefIntScales`.
     """

@@ -16,6 +16,8 @@ import re
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from .block.formats import BlockFormat, MXFormat, NVFP4Format, ScaledIntFormat, block_format
+from .block.mac import block_datapath
 from .formats import BinaryFormat, FixedFormat, FloatFormat, Format, Pow2Format, TernaryFormat
 from .modes import Overflow, Rounding, parse_overflow, parse_rounding
 from .registry import get_format
@@ -70,6 +72,26 @@ def _fmt(value: object, param: str, kinds: tuple[str, ...]) -> Format:
     if f.kind not in kinds:
         raise ValueError(f"MAC: {param}={f} is a {f.kind} format; allowed kinds: {', '.join(kinds)}")
     return f
+
+
+_BLOCK_TYPES = (MXFormat, NVFP4Format, ScaledIntFormat)
+
+
+def _operand_fmt(value: object, param: str) -> Format | BlockFormat:
+    """An operand format: an emu format (fixed, float, pow2, binary, ternary) or a block-scaled format."""
+    if isinstance(value, _BLOCK_TYPES):
+        return value
+    try:
+        return _fmt(value, param, ("fixed", "float", "pow2", "binary", "ternary"))
+    except ValueError:
+        if not isinstance(value, str):
+            raise
+        try:
+            return block_format(value)
+        except (ValueError, KeyError):
+            raise ValueError(f"MAC: {param}={value!r} is neither an emu format (fx<IL,FL>, e4m3, fp<E,M>,"
+                             " pow2<a,b>, binary, ternary, ...) nor a block-scaled format (mxfp8_e4m3, mxfp4,"
+                             " nvfp4, int8_channel, ...)") from None
 
 
 def _sig_bits(f: Format) -> int:
@@ -127,15 +149,17 @@ class MAC:
     product_overflow: Any = None
 
     def __post_init__(self) -> None:
-        operand_kinds = ("fixed", "float", "pow2", "binary", "ternary")
-        a = _fmt(self.act, "act", operand_kinds)
-        w = _fmt(self.weight, "weight", operand_kinds)
+        a = _operand_fmt(self.act, "act")
+        w = _operand_fmt(self.weight, "weight")
         exact = isinstance(self.acc, str) and self.acc.strip().lower() == "exact"
         acc = "exact" if exact else _fmt(self.acc, "acc", ("fixed", "float"))
         set_ = object.__setattr__
         set_(self, "act", a)
         set_(self, "weight", w)
         set_(self, "acc", acc)
+        if isinstance(a, _BLOCK_TYPES) or isinstance(w, _BLOCK_TYPES):
+            self._block_post_init(a, w)
+            return
         if a.has_data_scale and isinstance(a, (BinaryFormat, TernaryFormat)) and a.scale == "channel":
             raise ValueError(
                 "MAC: act may not be scaled per channel (a channel scale belongs to the weights)"
@@ -149,8 +173,7 @@ class MAC:
             set_(self, name, parse_rounding(getattr(self, name), "MAC", name))
         set_(self, "input_overflow", parse_overflow(self.input_overflow, "MAC", "input_overflow"))
         set_(self, "order", Order.parse(self.order))
-        out = None if self.output is None else _fmt(self.output, "output", ("fixed", "float", "pow2"))
-        set_(self, "output", out)
+        self._parse_output()
         # accumulator overflow and its allowed values
         if exact:
             if self.acc_overflow not in (None, "saturate", Overflow.SATURATE):
@@ -171,13 +194,7 @@ class MAC:
             raise ValueError("MAC: align_rounding='stochastic' is not supported; use a deterministic mode")
         if self.input_overflow not in (Overflow.SATURATE, Overflow.ERROR):
             raise ValueError(f"MAC: input_overflow={self.input_overflow} must be saturate or error")
-        final = self.output_format
-        oo = final.default_overflow if self.output_overflow is None else parse_overflow(
-            self.output_overflow, "MAC", "output_overflow")
-        if oo not in final.overflow_modes:
-            raise ValueError(f"MAC: output_overflow={oo} is not allowed for {final}; allowed: "
-                             + ", ".join(str(m) for m in final.overflow_modes))
-        set_(self, "output_overflow", oo)
+        self._parse_output_overflow()
         if prod is not None:
             po = prod.default_overflow if self.product_overflow is None else parse_overflow(
                 self.product_overflow, "MAC", "product_overflow")
@@ -187,6 +204,62 @@ class MAC:
         elif self.product_overflow is not None:
             raise ValueError("MAC: product_overflow given without a product format")
         self._check_combination()
+
+    def _parse_output(self) -> None:
+        out = None if self.output is None else _fmt(self.output, "output", ("fixed", "float", "pow2"))
+        object.__setattr__(self, "output", out)
+        object.__setattr__(self, "output_rounding", parse_rounding(self.output_rounding, "MAC", "output_rounding"))
+
+    def _parse_output_overflow(self) -> None:
+        final = self.output_format
+        oo = final.default_overflow if self.output_overflow is None else parse_overflow(
+            self.output_overflow, "MAC", "output_overflow")
+        if oo not in final.overflow_modes:
+            raise ValueError(f"MAC: output_overflow={oo} is not allowed for {final}; allowed: "
+                             + ", ".join(str(m) for m in final.overflow_modes))
+        object.__setattr__(self, "output_overflow", oo)
+
+    def _block_post_init(self, a: Any, w: Any) -> None:
+        """The fields of a datapath with block-scaled operands: what its engine implements, checked;
+        every other field must keep its default (the engine has no such step)."""
+        if not (isinstance(a, _BLOCK_TYPES) and isinstance(w, _BLOCK_TYPES)):
+            raise ValueError(f"MAC: act={a} and weight={w}: block-scaled operands come in pairs (both block"
+                             " formats of one family)")
+        fixed_defaults = {"product": None, "fused": False, "order": Order(), "input_rounding": Rounding.NEAREST_EVEN,
+                          "input_overflow": Overflow.SATURATE, "product_rounding": Rounding.NEAREST_EVEN,
+                          "product_overflow": None, "align_rounding": Rounding.FLOOR}
+        for name, default in fixed_defaults.items():
+            value = getattr(self, name)
+            if name == "order":
+                value = Order.parse(value)
+            elif name.endswith("rounding"):
+                value = parse_rounding(value, "MAC", name)
+            elif name == "input_overflow":
+                value = parse_overflow(value, "MAC", name)
+            if value != default:
+                raise ValueError(f"MAC: {name}={value} does not apply to block-scaled operands ({a} x {w});"
+                                 f" allowed: {default} (elements round to nearest even and saturate, block"
+                                 " products are exact, blocks accumulate in increasing K, a fixed accumulator"
+                                 " floors each block term)")
+            object.__setattr__(self, name, value)
+        mode = parse_rounding(self.acc_rounding, "MAC", "acc_rounding")
+        object.__setattr__(self, "acc_rounding", mode)
+        ovf = None if self.acc_overflow is None else parse_overflow(self.acc_overflow, "MAC", "acc_overflow")
+        if self.exact_acc:
+            if ovf not in (None, Overflow.SATURATE):
+                raise ValueError("MAC: acc_overflow does not apply to an exact accumulator")
+            ovf = Overflow.SATURATE
+            block_datapath(a, w, None, mode, None)
+        else:
+            ovf = block_datapath(a, w, self.acc, mode, ovf)
+        object.__setattr__(self, "acc_overflow", ovf)
+        self._parse_output()
+        self._parse_output_overflow()
+
+    @property
+    def block_scaled(self) -> bool:
+        """Whether the operands are block-scaled formats (`emu.block`): the block engine runs the product."""
+        return isinstance(self.act, _BLOCK_TYPES)
 
     def __hash__(self) -> int:
         """The fields' hash, memoised: datapaths key the plans a product looks up on every call."""
@@ -261,6 +334,9 @@ class MAC:
                                  " significand bits; a float accumulator supports at most 53")
 
     def __str__(self) -> str:
+        if self.block_scaled:
+            s = f"{self.act} x {self.weight} -> {self.acc}"
+            return s if self.output is None else s + f" -> {self.output}"
         acc = "exact" if self.exact_acc else f"{self.acc}"
         mode = "" if self.exact_acc else f"{self.acc_overflow}, "
         s = f"{self.act} x {self.weight} -> {acc} ({mode}{self.order})"
@@ -296,6 +372,12 @@ MAC_PRESETS: dict[str, dict[str, Any]] = {
     "fp16 x fp16 -> fp32": dict(act="fp16", weight="fp16", acc="fp32", fused=True),
     "binary x binary -> popcount": dict(act="binary", weight="binary", acc="fx<32,0>", acc_overflow="wrap"),
     "pow2 weights -> shift-and-add": dict(act="fx<4,12>", weight="pow2<-8,0>", acc="fx<10,22>"),
+    # block-scaled operands (emu.block): OCP MX, NVFP4, and int8 per tensor x int8 per output channel
+    # (the exact integer sum dequantized once into fp32; `int_matmul_requant` is its requantizing path)
+    "mxfp8": dict(act="mxfp8_e4m3", weight="mxfp8_e4m3", acc="fp32"),
+    "mxfp4": dict(act="mxfp4", weight="mxfp4", acc="fp32"),
+    "nvfp4": dict(act="nvfp4", weight="nvfp4", acc="fp32"),
+    "int8_requant": dict(act="int8_tensor", weight="int8_channel", acc="fp32"),
 }
 
 

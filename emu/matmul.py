@@ -26,6 +26,8 @@ import numpy as np
 
 from . import _kernels
 from . import _mac_kernels as MK
+from .block.formats import NVFP4Format
+from .block.mac import block_product
 from .checks import real_array
 from .convert import _codes_of_values, _convert, _data_scale, _settings, _signs, quantize, seed_key
 from .formats import BinaryFormat, FixedFormat, FloatFormat, Format, Pow2Format, TernaryFormat
@@ -46,7 +48,8 @@ class MACStats(NamedTuple):
         product_per_channel, acc_per_channel, output_per_channel: the same
             counts per output channel (the last axis of a matmul result, axis 1
             of a conv2d result).
-        path: "sequential", "exact-sum" or "mixed" (which kernel produced the outputs).
+        path: "sequential", "exact-sum", "block" or "mixed" (which kernel produced the outputs).
+        nan_blocks: blocks of block-scaled operands whose scale is NaN (they held NaN or inf).
     """
 
     input_overflow: int
@@ -57,6 +60,7 @@ class MACStats(NamedTuple):
     acc_per_channel: np.ndarray
     output_per_channel: np.ndarray
     path: str = "sequential"
+    nan_blocks: int = 0
 
 
 def _mac(mac: MAC | str | dict) -> MAC:
@@ -543,7 +547,8 @@ def _fp32_inputs(mac: MAC) -> tuple | None:
 def _direct32(mac: MAC) -> bool:
     """Whether a 2-D product can go straight to `_matmul_fp32`: a binary32 datapath of float operands
     whose outputs are its accumulator's values (no output conversion; its overflow modes never raise)."""
-    return mac.float_acc and mac.output is None and _float_plan(mac)[0] and _fp32_inputs(mac) is not None
+    return (mac.float_acc and mac.output is None and not mac.block_scaled and _float_plan(mac)[0]
+            and _fp32_inputs(mac) is not None)
 
 
 def _matmul_fp32(a: np.ndarray, w: np.ndarray, mac: MAC, b: np.ndarray) -> tuple[np.ndarray, ...] | None:
@@ -592,6 +597,7 @@ class _Part:
     oflag: np.ndarray | None
     input_overflow: int
     path: str
+    nan_blocks: int = 0
 
 
 def _blas_into_acc(qa: np.ndarray, qw: np.ndarray, bias_q: np.ndarray, mac: MAC, plan: _IntPlan,
@@ -620,6 +626,8 @@ def _blas_into_acc(qa: np.ndarray, qw: np.ndarray, bias_q: np.ndarray, mac: MAC,
 def _matmul2d(a: np.ndarray, w: np.ndarray, mac: MAC, init: np.ndarray, keys: _Keys, force_sequential: bool,
               want_codes: bool, want_flags: bool) -> _Part:
     """One 2-D product from the start values ``init`` ((1, N) or (M, N) reals, not yet converted)."""
+    if mac.block_scaled:
+        return _block_part(a, w, mac, init, keys, want_codes, want_flags)
     M, K = a.shape
     N = w.shape[1]
     as_int = not mac.float_acc
@@ -662,30 +670,69 @@ def _matmul2d(a: np.ndarray, w: np.ndarray, mac: MAC, init: np.ndarray, keys: _K
     if sa is not None or sw is not None:
         scale = np.broadcast_to((1.0 if sa is None else sa) * (np.ones(N) if sw is None else sw), (N,))
     flags = codes = None
-    if as_int and scale is None and mac.output is None and not mac.exact_acc and out_fmt.bits <= 53:
+    if not as_int and scale is None and mac.output is None and out_fmt.has_nan:
+        vals = acc  # every addition rounded into the accumulator's format: no conversion, no overflow
+        codes = _codes_of_values(acc.reshape(-1), out_fmt).astype(np.uint64).reshape(M, N) if want_codes else None
+    elif as_int and scale is None and mac.output is None and not mac.exact_acc and out_fmt.bits <= 53:
         vals = acc * 2.0**e_off  # already in the output format: no conversion, no overflow
         if want_codes:
             codes = (acc & ((1 << out_fmt.bits) - 1)).astype(np.uint64)
-    elif not as_int and scale is None and mac.output is None and out_fmt.has_nan:
-        vals = acc  # every addition rounded into the accumulator's format: no conversion, no overflow
-        codes = _codes_of_values(acc.reshape(-1), out_fmt).astype(np.uint64).reshape(M, N) if want_codes else None
     else:
-        flags = np.zeros(M * N, np.uint8) if want_flags else None
         if as_int and scale is None:
             x, kw = acc.reshape(-1), {"e_off": e_off}
         else:
             x = (acc * 2.0**e_off if as_int else acc).reshape(-1)
             x, kw = (x * np.tile(scale, M) if scale is not None else x), {}
-        vals, codes, _ = _convert(x, out_fmt, mac.output_rounding, mac.output_overflow, keys.output, None, None,
-                                  True, want_codes, "matmul (output)", flags=flags, **kw)
-        vals = vals.reshape(M, N)
-        codes = None if codes is None else codes.reshape(M, N)
+        vals, codes, flags = _output(x, mac, keys, (M, N), want_codes, want_flags, **kw)
     counts = [None if c is None or not c.any() else c for c in (pcnt, acnt)]
     return _Part(vals, codes, counts[0], counts[1], None if flags is None else flags.reshape(M, N).astype(bool),
                  ia + iw, path)
 
 
 _NO_KEYS = _Keys()
+
+
+def _output(x: np.ndarray, mac: MAC, keys: _Keys, shape: tuple[int, int], want_codes: bool, want_flags: bool,
+            **kw: Any) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """(values, codes, overflow flags) of the final accumulators ``x`` (flat) converted to the output."""
+    flags = np.zeros(x.size, np.uint8) if want_flags else None
+    vals, codes, _ = _convert(x, mac.output_format, mac.output_rounding, mac.output_overflow, keys.output, None,
+                              None, True, want_codes, "matmul (output)", flags=flags, **kw)
+    return (vals.reshape(shape), None if codes is None else codes.reshape(shape),
+            None if flags is None else flags.reshape(shape))
+
+
+def _block_part(a: np.ndarray, w: np.ndarray, mac: MAC, init: np.ndarray, keys: _Keys, want_codes: bool,
+                want_flags: bool) -> _Part:
+    """One 2-D product of block-scaled operands (`emu.block.mac.block_product`)."""
+    M, N = a.shape[0], w.shape[1]
+    acc = mac.acc
+    if isinstance(mac.act, NVFP4Format) and init.any():
+        raise ValueError("matmul: nvfp4 operands take no bias= or c= (their fp32 tensor scales multiply the"
+                         " finished sum); add it to the result")
+    init_q = np.zeros(init.shape, np.int64)
+    start_overflow = 0
+    if not mac.exact_acc:
+        init, st = quantize(init, acc, mac.input_rounding, "saturate", return_stats=True, seed=keys.addend)
+        start_overflow = st.overflow
+        if isinstance(acc, FixedFormat):
+            init_q = (init * 2.0**acc.frac_bits).astype(np.int64)
+    vals, novf, saturated, nan_blocks = block_product(
+        a, w, mac.act, mac.weight, None if mac.exact_acc else acc, mac.acc_rounding,
+        None if mac.exact_acc else mac.acc_overflow, init, init_q)
+    if not mac.exact_acc and (isinstance(acc, FixedFormat) or not acc.has_nan):
+        _check_nan(vals, f"acc={acc}")
+    elif mac.output is not None and not (isinstance(mac.output, FloatFormat) and mac.output.has_nan):
+        _check_nan(vals, f"output={mac.output}")
+    codes = flags = None
+    if mac.output is None:
+        if want_codes:
+            codes = _codes_of_values(vals.reshape(-1), mac.output_format).astype(np.uint64).reshape(M, N)
+    else:
+        vals, codes, flags = _output(vals.reshape(-1), mac, keys, (M, N), want_codes, want_flags)
+    acnt = novf.astype(np.int32) if novf.any() else None
+    return _Part(vals, codes, None, acnt, None if flags is None else flags.astype(bool),
+                 saturated + start_overflow, "block", nan_blocks)
 
 
 def _check_nan_products(qa: np.ndarray, qw: np.ndarray, mac: MAC) -> None:
@@ -878,7 +925,9 @@ def _matmul(a: object, w: object, m: MAC, bias: object, c: object, key: np.uint6
     if return_stats:
         oflag = _join(parts, "oflag", bool, N)
         input_overflow = pre_overflow + sum(p.input_overflow for p in parts)
-        out.append(_mac_stats(N, input_overflow, pcnt, acnt, oflag, {p.path for p in parts}))
+        st = _mac_stats(N, input_overflow, pcnt, acnt, oflag, {p.path for p in parts})
+        nan_blocks = sum(p.nan_blocks for p in parts)
+        out.append(st._replace(nan_blocks=nan_blocks) if nan_blocks else st)
     return out[0] if len(out) == 1 else tuple(out)
 
 

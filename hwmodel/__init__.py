@@ -6,7 +6,7 @@
   adders, shifters) counted cell by cell.
 - `arith`: adders, multipliers and float units of any width, calibrated so
   the table points come out exactly.
-- `cost(mac, tech)`: the MAC unit of any `emu.MAC` or `emu.BlockMAC`, with its
+- `cost(mac, tech)`: the MAC unit of any `emu.MAC` (block-scaled operands included), with its
   breakdown; `block_mac_cost` and `bits_per_element` for block-scaled formats.
 - `bit_serial_cost`, `stripes_speedup`: bit-serial datapaths (Stripes).
 - `network_cost`: energy per inference (compute and memory), array area and
@@ -18,8 +18,8 @@ Imports only `emu`. docs/hwmodel.md explains every formula.
 """
 
 from . import gates, simd, tech
-from .block import bits_per_element, block_mac_cost
 from .arith import float_adder, float_multiplier, int_adder, int_multiplier, logic, register
+from .block import bits_per_element, block_mac_cost
 from .cost import Cost
 from .figures import breakdown_bars, speedup_vs_bits
 from .mac import acc_width, cost
@@ -39,7 +39,9 @@ from .tech import TABLES, Entry, TechTable, get_table, load_table, register_tabl
 
 __all__ = [
     "FP32_MAC", "TABLES", "Cost", "Entry", "LayerCost", "LayerSpec", "NetworkCost", "TechTable",
-    "a2q_acc_bits", "acc_cost", "acc_width", "bit_serial_cost", "bits_per_element", "block_mac_cost", "breakdown_bars", "cost", "float_adder", "float_multiplier",
+    "a2q_acc_bits", "acc_cost", "acc_width", "bit_serial_cost", "bits_per_element", "block_mac_cost",
+    "breakdown_bars", "cost", "float_adder", "float_multiplier",
     "gates", "get_table", "int_adder", "int_multiplier", "load_table", "logic", "network_cost",
-    "qtools_acc_bits", "register", "register_table", "simd", "speedup_vs_bits", "stripes_speedup", "tech", "weight_sharing_rate",
+    "qtools_acc_bits", "register", "register_table", "simd", "speedup_vs_bits", "stripes_speedup", "tech",
+    "weight_sharing_rate",
 ]

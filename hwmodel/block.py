@@ -1,6 +1,6 @@
 """The cost of block-scaled MACs (OCP MX, NVFP4, scaled integers) and of their storage.
 
-A block-scaled dot product (``emu.blockscaled``) multiplies elements, sums
+A block-scaled dot product (``emu.block``) multiplies elements, sums
 each block's products exactly, multiplies the block sum by the two blocks'
 scales and adds it into the accumulator. `block_mac_cost` prices one unit
 that does this for a block of B elements per cycle, per MAC (per element
@@ -33,7 +33,8 @@ MXFP4 4 + 8/32 = 4.25 bits, NVFP4 4 + 8/16 = 4.5 bits (plus one fp32 per
 tensor), int8 per group of 128 with fp32 scales 8 + 32/128 = 8.25 bits.
 
 >>> import emu
->>> round(bits_per_element(emu.block_format("mxfp4")), 3), round(bits_per_element(emu.block_format("nvfp4")), 3)
+>>> (round(bits_per_element(emu.block_format("mxfp4")), 3),
+...  round(bits_per_element(emu.block_format("nvfp4")), 3))
 (4.25, 4.5)
 """
 
@@ -58,7 +59,8 @@ _FP32 = emu.FloatFormat(8, 23)
 def _kind(fmt: Any, name: str) -> str:
     kind = getattr(fmt, "kind", None)
     if kind not in ("mx", "nvfp4", "int"):
-        raise TypeError(f"{name}={fmt!r} is not a block-scaled format (emu.block_format: mx, nvfp4 or scaled int)")
+        raise TypeError(f"{name}={fmt!r} is not a block-scaled format"
+                        " (emu.block_format: mx, nvfp4 or scaled int)")
     return kind
 
 
@@ -123,8 +125,9 @@ def block_mac_cost(fmt_a: Any, fmt_b: Any, acc: Any = "fp32", tech: str | TechTa
         parts["aligner"] = logic(barrel_shifter(pw, pw), t, f"aligning each product into {pw} bits")
     tree = int_adder(tree_w, t)
     share = (B - 1) / B
-    parts["adder_tree"] = Cost(f"{B - 1}-adder tree of {tree_w} bits per block of {B}", tree.energy_pj * share,
-                               tree.area_um2 * share, tree.delay * math.ceil(math.log2(max(B, 2))),
+    parts["adder_tree"] = Cost(f"{B - 1}-adder tree of {tree_w} bits per block of {B}",
+                               tree.energy_pj * share, tree.area_um2 * share,
+                               tree.delay * math.ceil(math.log2(max(B, 2))),
                                tree.sources + (f"{B - 1} adders per block of {B} MACs",))
     # the product of the two scales, once per block (or per dot product)
     if ka == kb == "mx" or (ka == kb == "int" and fa.scale == fb.scale == "pow2"):
@@ -136,9 +139,9 @@ def block_mac_cost(fmt_a: Any, fmt_b: Any, acc: Any = "fp32", tech: str | TechTa
         sc, what = float_multiplier(_FP32, _FP32, t), "an fp32 scale multiply"
     conv = logic(leading_zero_counter(tree_w) + barrel_shifter(tree_w, tree_w), t, "normalise")
     add = float_adder(acc_f, t) if isinstance(acc_f, emu.FloatFormat) else int_adder(acc_f.bits, t)
-    for name, c, what in (("scale", sc, what), ("convert", conv, f"normalise the {tree_w}-bit block sum"),
+    for name, c, note in (("scale", sc, what), ("convert", conv, f"normalise the {tree_w}-bit block sum"),
                           ("accumulator", add, f"{add.name}")):
-        parts[name] = Cost(f"{what}, once per {B} MACs", c.energy_pj / B, c.area_um2 / B, c.delay,
+        parts[name] = Cost(f"{note}, once per {B} MACs", c.energy_pj / B, c.area_um2 / B, c.delay,
                            c.sources + (f"one per block of {B}",))
     # critical path: multiply, align, the adder tree; scaling and accumulation form a second pipeline stage
     delay = sum(parts[p].delay for p in ("multiplier", "aligner", "adder_tree") if p in parts)

@@ -67,8 +67,8 @@ def cost(mac: emu.MAC, tech: str | TechTable = "horowitz45", *, k: int | None = 
 
     Args:
         mac: an `emu.MAC` (or a preset name such as ``"int8"``), or an
-            `emu.BlockMAC` (priced by `hwmodel.block.block_mac_cost`; an exact
-            accumulator counts as fp32 there).
+            `emu.MAC` of block-scaled operands (priced by
+            `hwmodel.block.block_mac_cost`; an exact accumulator counts as fp32 there).
         tech: a table name (``horowitz45``, ``jouppi7``, a registered one) or a `TechTable`.
         k: the dot-product length: amortises the output conversion and sizes
             an exact accumulator (default: output counted in full per MAC).
@@ -78,18 +78,18 @@ def cost(mac: emu.MAC, tech: str | TechTable = "horowitz45", *, k: int | None = 
         mac = emu.mac_preset(mac)
     if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
         raise ValueError(f"cost: k={k!r} must be an int >= 1")
-    if isinstance(mac, emu.BlockMAC):
-        return block_mac_cost(mac.act, mac.weight, mac.acc if mac.acc is not None else _FP32_ACC, tech,
-                              k=k or 4096)
     if not isinstance(mac, emu.MAC):
-        raise TypeError(f"cost: mac={mac!r} must be an emu.MAC, an emu.BlockMAC or a preset name")
+        raise TypeError(f"cost: mac={mac!r} must be an emu.MAC or a preset name")
+    if mac.block_scaled:
+        return block_mac_cost(mac.act, mac.weight, _FP32_ACC if mac.exact_acc else mac.acc, tech, k=k or 4096)
     t = get_table(tech)
     a, w = mac.act, mac.weight
     parts: dict[str, Cost] = {"multiplier": operand_multiplier(a, w, t, multiplier)}
     float_prod = isinstance(a, emu.FloatFormat) or isinstance(w, emu.FloatFormat)
     if mac.product is not None:
         pb = mac.product.bits if isinstance(mac.product, emu.FixedFormat) else mac.product.man_bits + 1
-        parts["product"] = logic(Cells(ha=pb, levels=adder(pb).levels), t, f"rounding to the product format {mac.product}")
+        parts["product"] = logic(Cells(ha=pb, levels=adder(pb).levels), t,
+                                 f"rounding to the product format {mac.product}")
     width = acc_width(mac, k)
     if isinstance(mac.acc, emu.FloatFormat):
         parts["accumulator"] = float_adder(mac.acc, t)
@@ -105,7 +105,8 @@ def cost(mac: emu.MAC, tech: str | TechTable = "horowitz45", *, k: int | None = 
     ovf = str(mac.acc_overflow)
     if mac.acc != "exact" and isinstance(mac.acc, emu.FixedFormat):
         if ovf == "saturate":
-            parts["overflow"] = logic(Cells(xor2=2, mux2=width, levels=2), t, "saturation after every addition")
+            parts["overflow"] = logic(Cells(xor2=2, mux2=width, levels=2), t,
+                                      "saturation after every addition")
         elif ovf == "error":
             parts["overflow"] = logic(Cells(xor2=2, levels=1), t, "overflow detection")
     if mac.output is not None and mac.output != mac.acc:

@@ -31,8 +31,9 @@ Storage helpers: `weight_sharing_rate` (n b / (n log2 k + k b), Han et al.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import emu
 
@@ -62,7 +63,7 @@ class LayerSpec:
         activations_in: input values read.
         activations_out: output values written.
         k: the dot-product length (reduction size).
-        mac: the `emu.MAC` or `emu.BlockMAC` computing it (None: fp32).
+        mac: the `emu.MAC` computing it (None: fp32).
     """
 
     name: str
@@ -146,11 +147,13 @@ class NetworkCost:
         for r in self.layers:
             rows.append(f"{r.name:<10} {r.macs:>9d} {r.mac_cost.energy_pj:>8.4g} {r.compute_pj / 1e3:>10.4g} "
                         f"{r.weight_bits:>9d} {r.activation_bits:>9d} {r.memory_pj / 1e3:>10.4g}")
-        rows.append(f"total: {self.energy_pj / 1e3:.4g} nJ per inference ({self.compute_pj / 1e3:.4g} compute, "
+        rows.append(f"total: {self.energy_pj / 1e3:.4g} nJ per inference"
+                    f" ({self.compute_pj / 1e3:.4g} compute, "
                     f"{self.memory_pj / 1e3:.4g} memory) @ {self.tech}; fp32: "
                     f"{(self.baseline_compute_pj + self.baseline_memory_pj) / 1e3:.4g} nJ")
         rows.append(f"array of {self.n_units} units: {self.area_um2 / 1e6:.4g} mm^2; speedup over fp32 "
-                    f"{self.speedup_equal_area:.3g}x at equal area, {self.speedup_equal_power:.3g}x at equal power; "
+                    f"{self.speedup_equal_area:.3g}x at equal area,"
+                    f" {self.speedup_equal_power:.3g}x at equal power; "
                     f"memory traffic {self.traffic_ratio:.3g} of 32-bit")
         return "\n".join(rows + [f"  - {a}" for a in self.assumptions])
 
@@ -158,7 +161,8 @@ class NetworkCost:
 def _specs(model_or_layers: Any, policy: Any, input_shape: Sequence[int] | None) -> list[LayerSpec]:
     if hasattr(model_or_layers, "layer_shapes"):
         if input_shape is None:
-            raise ValueError("network_cost: input_shape is required to cost a model (e.g. (64,) or (1, 8, 8))")
+            raise ValueError("network_cost: input_shape is required to cost a model"
+                             " (e.g. (64,) or (1, 8, 8))")
         out = []
         for d in model_or_layers.layer_shapes(tuple(input_shape)):
             mac = policy.forward_mac(d["name"], d["k"]) if policy is not None else None
@@ -176,7 +180,8 @@ def _specs(model_or_layers: Any, policy: Any, input_shape: Sequence[int] | None)
 def network_cost(model_or_layers: Any, policy: Any = None, *, tech: str | TechTable = "horowitz45",
                  input_shape: Sequence[int] | None = None, n_units: int = 256, weight_memory: str = "dram",
                  act_memory: str = "sram_32kb", batch: int = 1, multiplier: str = "dadda",
-                 weight_bits: Mapping[str, int] | None = None, macs: Mapping[str, int] | None = None) -> NetworkCost:
+                 weight_bits: Mapping[str, int] | None = None,
+                 macs: Mapping[str, int] | None = None) -> NetworkCost:
     """Energy per inference, array area and speedups of a network (module docstring).
 
     Args:
@@ -206,8 +211,10 @@ def network_cost(model_or_layers: Any, policy: Any = None, *, tech: str | TechTa
     for what, d in (("weight_bits", weight_bits), ("macs", macs)):
         unknown = set(d) - {s.name for s in specs}
         if unknown:
-            raise ValueError(f"network_cost: {what} names layers the network does not have: {sorted(unknown)}")
-    wbits = {s.name: weight_bits.get(s.name, round(s.weights * _bits((s.mac or FP32_MAC).weight, s.k))) for s in specs}
+            raise ValueError(f"network_cost: {what} names layers the network does not have:"
+                             f" {sorted(unknown)}")
+    wbits = {s.name: weight_bits.get(s.name, round(s.weights * _bits((s.mac or FP32_MAC).weight, s.k)))
+             for s in specs}
     base_memory = weight_memory
     if weight_memory == "auto":
         weight_memory = _smallest_memory(t, sum(wbits.values()))
@@ -215,7 +222,8 @@ def network_cost(model_or_layers: Any, policy: Any = None, *, tech: str | TechTa
     for name, mem in (("weight_memory", weight_memory), ("act_memory", act_memory)):
         if mem not in t or not (mem.startswith("sram") or mem == "dram"):
             have = [op for op in t.ops if op.startswith("sram") or op == "dram"]
-            raise ValueError(f"network_cost: {name}={mem!r} is not a memory of {t.name}; it has {', '.join(have) or 'none'}")
+            raise ValueError(f"network_cost: {name}={mem!r} is not a memory of {t.name};"
+                             f" it has {', '.join(have) or 'none'}")
     w_pj_bit = t[weight_memory].energy_pj / 64
     base_w_pj_bit = t[base_memory].energy_pj / 64 if base_memory in t else w_pj_bit
     a_pj_bit = t[act_memory].energy_pj / 64
@@ -231,7 +239,8 @@ def network_cost(model_or_layers: Any, policy: Any = None, *, tech: str | TechTa
         rows.append(LayerCost(s.name, n, c, n * c.energy_pj, wb, ab, wb * w_pj_bit / batch, ab * a_pj_bit))
         b32 = cost(FP32_MAC, t, k=s.k, multiplier=multiplier)
         base_c += s.macs * b32.energy_pj
-        base_m += s.weights * 32 * base_w_pj_bit / batch + (s.activations_in + s.activations_out) * 32 * a_pj_bit
+        base_m += (s.weights * 32 * base_w_pj_bit / batch
+                   + (s.activations_in + s.activations_out) * 32 * a_pj_bit)
         bits += wb + ab
         base_bits += 32 * (s.weights + s.activations_in + s.activations_out)
         max_area = max(max_area, c.area_um2)
@@ -242,9 +251,11 @@ def network_cost(model_or_layers: Any, policy: Any = None, *, tech: str | TechTa
         "perfect on-chip reuse inside a layer (traffic lower bound); one MAC per unit per cycle, same clock",
         "formats of bits: emu word widths; float64 or unset roles count as fp32",
     )
-    return NetworkCost(t.name, weight_memory, tuple(rows), compute, sum(r.memory_pj for r in rows), n_units * max_area, n_units,
+    return NetworkCost(t.name, weight_memory, tuple(rows), compute, sum(r.memory_pj for r in rows),
+                       n_units * max_area, n_units,
                        base_area / max_area if max_area > 0 else math.inf,
-                       base_c / compute if compute > 0 else math.inf, bits / base_bits, base_c, base_m, assumptions)
+                       base_c / compute if compute > 0 else math.inf, bits / base_bits, base_c, base_m,
+                       assumptions)
 
 
 _SRAM_BITS = {"sram_8kb": 8 * 2**13, "sram_32kb": 32 * 2**13, "sram_1mb": 2**23}

@@ -76,17 +76,15 @@ class Context:
     #: per datapath ("<layer>.fwd", ".bwd", ".grad"): [MACs, product, accumulator, output overflows]
     mac_counts: dict[str, list[int]] = field(default_factory=dict)
 
-    def count_mac(self, where: str, macs: int, st: emu.MACStats | emu.BlockMACStats) -> None:
-        """Add one product's MAC count and overflow events to ``mac_counts`` (a block MAC has
-        accumulator overflows only)."""
+    def count_mac(self, where: str, macs: int, st: emu.MACStats) -> None:
+        """Add one product's MAC count and overflow events to ``mac_counts``."""
         c = self.mac_counts.get(where)
         if c is None:
             c = self.mac_counts[where] = [0, 0, 0, 0]
         c[0] += macs
+        c[1] += st.product_overflow
         c[2] += st.acc_overflow
-        if type(st) is emu.MACStats:
-            c[1] += st.product_overflow
-            c[3] += st.output_overflow
+        c[3] += st.output_overflow
 
     @classmethod
     def float64(cls, training: bool = True, seed: int = 0) -> Context:
@@ -94,24 +92,23 @@ class Context:
         return cls(PrecisionPolicy.float64(), Quantizer(seed), training, np.random.default_rng(seed))
 
 
-def _product(a: np.ndarray, w: np.ndarray, mac: emu.MAC | emu.BlockMAC | None, bias: np.ndarray | None = None,
+def _product(a: np.ndarray, w: np.ndarray, mac: emu.MAC | None, bias: np.ndarray | None = None,
              ctx: Context | None = None, where: str = "") -> np.ndarray:
     """a @ w (+ bias) through a datapath (its overflows counted in ``ctx`` under ``where``), or in float64.
 
-    An `emu.BlockMAC` encodes a and w with blocks along K and accumulates the
-    block sums bit-exactly (`emu.block_matmul`); its bias is added afterwards
-    and rounded once into the accumulator's format.
+    A MAC of block-scaled operands encodes a and w with blocks along K and
+    accumulates the block sums bit-exactly; its bias is added afterwards and
+    rounded once into the accumulator's format.
     """
     if mac is None:
         y = a @ w
         return y + bias if bias is not None else y
-    if isinstance(mac, emu.BlockMAC):
-        y, bst = mac.matmul(a, w, return_stats=True)
+    if mac.block_scaled:
+        y, st = emu.matmul(a, w, mac, return_stats=True)
         if bias is not None:
             y = y + bias
-            if mac.acc is not None:
+            if not mac.exact_acc:
                 y = emu.quantize(y, mac.acc, mac.acc_rounding)
-        st = bst
     else:
         y, st = emu.matmul(a, w, mac, bias, return_stats=True)
     if ctx is not None:
@@ -290,7 +287,7 @@ class Conv2d(Layer):
         kh, kw = self.kernel
         if not self.needs_input_grad:
             return None  # type: ignore[return-value]
-        if lp.bwd_mac is None or isinstance(lp.bwd_mac, emu.BlockMAC):
+        if lp.bwd_mac is None or lp.bwd_mac.block_scaled:
             # a block datapath sums over the output channels; the kernel taps add up in float64 (col2im)
             dcols = _product(dyc, self._w.reshape(self.c_out, -1), lp.bwd_mac, None, ctx, f"{self.name}.bwd")
             dx = _col2im(dcols, self._x_shape, kh, kw, self.stride, self.padding, oh, ow)

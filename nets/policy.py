@@ -211,12 +211,10 @@ def _role(value: Any) -> RoleFormat:
     return RoleFormat.parse(value)
 
 
-def _mac(value: Any) -> MAC | emu.BlockMAC | None:
-    if value is None or isinstance(value, (MAC, emu.BlockMAC)):
+def _mac(value: Any) -> MAC | None:
+    if value is None or isinstance(value, MAC):
         return value
     if isinstance(value, str):
-        if value in emu.BLOCK_MAC_PRESETS:
-            return emu.BlockMAC.preset(value)
         return emu.mac_preset(value)
     if isinstance(value, dict):
         return MAC(**value)
@@ -230,7 +228,7 @@ class LayerPolicy:
     ``fwd_mac`` computes preacts = x @ W, ``bwd_mac`` errors = delta @ W^T,
     ``grad_mac`` dW = x^T @ delta; None means float64 products (then the
     result is rounded to the role format). A datapath is an `emu.MAC` or an
-    `emu.BlockMAC` (block-scaled operands, e.g. the preset ``"mxfp8"``). A MAC's operand formats should
+    `emu.MAC` of block-scaled operands (e.g. the preset ``"mxfp8"``). A MAC's operand formats should
     match the roles it consumes (the values are converted to them anyway).
     """
 
@@ -408,7 +406,7 @@ class PrecisionPolicy:
         """The policy of the layer called ``name``."""
         return self.layers.get(name, self.default)
 
-    def forward_mac(self, name: str, k: int) -> MAC | emu.BlockMAC:
+    def forward_mac(self, name: str, k: int) -> MAC:
         """The forward datapath of layer ``name`` (dot products of length ``k``) as hardware would build it.
 
         The layer's ``fwd_mac`` if it has one; else a MAC of its weight and
@@ -416,7 +414,7 @@ class PrecisionPolicy:
         a dynamic fixed point group as a fixed word of its width at its initial
         radix point), accumulating in fp32 when an operand is a float and in
         the overflow-free fixed accumulator `emu.lossless_acc` gives for K
-        otherwise. Two block-scaled roles of one family give an `emu.BlockMAC`
+        otherwise. Two block-scaled roles of one family give a block-scaled `emu.MAC`
         with an fp32 accumulator; one block-scaled role beside another kind
         counts as its element format. This is what a cost model prices (``hwmodel.network_cost``).
         """
@@ -425,7 +423,7 @@ class PrecisionPolicy:
             return lp.fwd_mac
         a, w = _hardware_format(lp.activations), _hardware_format(lp.weights)
         if is_block_format(a) and is_block_format(w) and a.kind == w.kind:
-            return emu.BlockMAC(a, w, "fp32")
+            return MAC(act=a, weight=w, acc="fp32")
         a = a.element if is_block_format(a) and a.kind != "int" else a
         w = w.element if is_block_format(w) and w.kind != "int" else w
         # a scaled integer with a non-block partner counts as its integers
@@ -510,7 +508,7 @@ def _mx(elem_fwd: str, elem_bwd: str) -> PrecisionPolicy:
     fwd, bwd = RoleFormat(elem_fwd), RoleFormat(elem_bwd)
     lp = LayerPolicy(weights=fwd, biases=RoleFormat("bf16"), activations=fwd, preacts=RoleFormat("bf16"),
                      errors=bwd, grads=bwd, master=RoleFormat("fp32"),
-                     fwd_mac=emu.BlockMAC(elem_fwd, elem_fwd, "fp32"))
+                     fwd_mac=MAC(act=elem_fwd, weight=elem_fwd, acc="fp32"))
     return PrecisionPolicy(lp, name=f"{elem_fwd} forward / {elem_bwd} backward, fp32 accumulate")
 
 

@@ -58,19 +58,21 @@ Scaled integers (W = 2..16 bits)
     code) or written exactly as ``fixmul`` (M0 in [2^30, 2^31), shift n, scale
     M0 * 2^(n-31)). x / s is rounded exactly (no double rounding).
 
-`block_matmul` emulates the MAC of two block-scaled operands (exact products
-per block, one multiplication by the block scales, one rounding into the
-accumulator per block); `requantize` / `int_matmul_requant` the integer path of
-gemmlowp / TFLite. Fast paths are numba kernels; ``emu._ref_block`` is the slow
+An `emu.MAC` whose operands are block formats (``MAC(act="mxfp8_e4m3",
+weight="mxfp8_e4m3", acc="fp32")``) runs through `emu.matmul`, `emu.dot` and
+`emu.conv2d` with the block engine of `emu.block.mac` (exact products per
+block, one multiplication by the block scales, one rounding into the
+accumulator per block); `block_matmul` is a short name for that call;
+`requantize` / `int_matmul_requant` the integer path of gemmlowp / TFLite. Fast paths are numba kernels; ``emu._ref_block`` is the slow
 exact reference they are tested against bit for bit.
 
 Package layout (one concept per module): `emu.block.formats` (the enums, the
 format dataclasses, scale containers, statistics and the name parser),
 `emu.block.kernels` (numba encode/decode kernels), `emu.block.convert`
 (`block_encode`, `block_decode`, `block_quantize`), `emu.block.mac_kernels`
-(numba accumulation kernels), `emu.block.mac` (`block_matmul`, `block_dot`,
-`BlockMAC`, `BLOCK_MAC_PRESETS`) and `emu.block.requant` (the gemmlowp
-integer path). `emu.blockscaled` re-exports the public names.
+(numba accumulation kernels), `emu.block.mac` (`block_product`,
+`block_datapath`, `block_matmul`) and `emu.block.requant` (the gemmlowp
+integer path).
 """
 
 from __future__ import annotations
@@ -83,25 +85,19 @@ from .convert import (
 from .formats import (
     MX_FORMATS,
     BlockKind,
-    BlockMACStats,
     BlockStats,
-    Granularity,
     IntScales,
     MXFormat,
     NVFP4Format,
     NVFP4Scales,
     ScaledIntFormat,
+    ScaleGranularity,
     ScaleKind,
     ScaleOverflow,
     ScaleRule,
     block_format,
 )
-from .mac import (
-    BLOCK_MAC_PRESETS,
-    BlockMAC,
-    block_dot,
-    block_matmul,
-)
+from .mac import block_matmul
 from .requant import (
     int_matmul_requant,
     multiply_by_quantized_multiplier,
@@ -110,12 +106,9 @@ from .requant import (
 )
 
 __all__ = [
-    "BLOCK_MAC_PRESETS",
     "BlockKind",
-    "BlockMAC",
-    "BlockMACStats",
     "BlockStats",
-    "Granularity",
+    "ScaleGranularity",
     "IntScales",
     "MXFormat",
     "MX_FORMATS",
@@ -126,7 +119,6 @@ __all__ = [
     "ScaleRule",
     "ScaledIntFormat",
     "block_decode",
-    "block_dot",
     "block_encode",
     "block_format",
     "block_matmul",

@@ -22,12 +22,12 @@ from .formats import (
     XMIN,
     BlockFormat,
     BlockStats,
-    Granularity,
     IntScales,
     MXFormat,
     NVFP4Format,
     NVFP4Scales,
     ScaledIntFormat,
+    ScaleGranularity,
     ScaleKind,
     ScaleOverflow,
     ScaleRule,
@@ -234,9 +234,9 @@ def _store_scales(s32: np.ndarray, f: ScaledIntFormat) -> tuple[np.ndarray, np.n
 
 
 def _int_encode(xa: np.ndarray, f: ScaledIntFormat, ax: int, return_stats: bool) -> Any:
-    if f.granularity is Granularity.TENSOR:
+    if f.granularity is ScaleGranularity.TENSOR:
         x2, moved, B = xa.reshape(1, -1), None, max(1, xa.size)
-    elif f.granularity is Granularity.CHANNEL:
+    elif f.granularity is ScaleGranularity.CHANNEL:
         if xa.ndim == 0:
             raise ValueError(f"block_encode: {f} is per channel and needs x with at least one axis")
         xm = np.moveaxis(xa, ax, 0)
@@ -247,7 +247,7 @@ def _int_encode(xa: np.ndarray, f: ScaledIntFormat, ax: int, return_stats: bool)
         x2, moved = _to_rows(xr, ax if xa.ndim else 0)
         B = f.group_size
     R, n = x2.shape
-    nb = max(1, -(-n // B)) if n else (1 if f.granularity is not Granularity.GROUP else 0)
+    nb = max(1, -(-n // B)) if n else (1 if f.granularity is not ScaleGranularity.GROUP else 0)
     mm = np.zeros((R, nb, 3), np.float64)
     if x2.size:
         block_minmax(x2, B, mm)
@@ -267,15 +267,15 @@ def _int_encode(xa: np.ndarray, f: ScaledIntFormat, ax: int, return_stats: bool)
         int_encode_kernel(x2, B, np.ascontiguousarray(sv), zp, f.qmin, f.qmax, f.bits, ecodes, stats)
 
     def shape_scales(a: np.ndarray) -> np.ndarray:
-        if f.granularity is Granularity.TENSOR:
+        if f.granularity is ScaleGranularity.TENSOR:
             return a.reshape(())
-        if f.granularity is Granularity.CHANNEL:
+        if f.granularity is ScaleGranularity.CHANNEL:
             return a.reshape(-1)
         return np.moveaxis(a.reshape(_blocks_shape(moved, nb)), -1, ax) if xa.ndim else a.reshape(())
 
-    if f.granularity is Granularity.TENSOR:
+    if f.granularity is ScaleGranularity.TENSOR:
         codes = ecodes.reshape(xa.shape)
-    elif f.granularity is Granularity.CHANNEL:
+    elif f.granularity is ScaleGranularity.CHANNEL:
         codes = np.moveaxis(ecodes.reshape(moved), 0, ax)
     else:
         codes = np.moveaxis(ecodes.reshape(moved), -1, ax) if xa.ndim else ecodes.reshape(())
@@ -377,10 +377,10 @@ def _int_decode(scales: IntScales, codes: object, f: ScaledIntFormat, axis: int)
     sv = int_scale_values(scales, f)
     zp = np.zeros(sv.shape, np.int64) if scales.zero_point is None else np.asarray(scales.zero_point,
                                                                                     np.int64)
-    if f.granularity is Granularity.TENSOR:
+    if f.granularity is ScaleGranularity.TENSOR:
         return (q - zp) * sv
     ax = _norm_axis(axis, c.ndim, "block_decode") if c.ndim else 0
-    if f.granularity is Granularity.CHANNEL:
+    if f.granularity is ScaleGranularity.CHANNEL:
         shape = [1] * c.ndim
         shape[ax] = -1
         return (q - zp.reshape(shape)) * sv.reshape(shape)

@@ -40,7 +40,7 @@ class ScaleRule(StrEnum):
     CEIL = "ceil"
 
 
-class Granularity(StrEnum):
+class ScaleGranularity(StrEnum):
     """What one scale of a scaled-integer tensor covers."""
 
     TENSOR = "tensor"
@@ -225,7 +225,7 @@ class ScaledIntFormat(_BlockMethods):
 
     bits: int = 8
     symmetric: bool = True
-    granularity: Granularity = Granularity.TENSOR
+    granularity: ScaleGranularity = ScaleGranularity.TENSOR
     group_size: int | None = None
     scale: ScaleKind = ScaleKind.FP32
     kind: ClassVar[BlockKind] = BlockKind.INT
@@ -233,9 +233,9 @@ class ScaledIntFormat(_BlockMethods):
     def __post_init__(self) -> None:
         fn = "ScaledIntFormat"
         object.__setattr__(self, "bits", check_int(self.bits, fn, "bits", 2, 16))
-        gran = parse_choice(Granularity, self.granularity, fn, "granularity")
+        gran = parse_choice(ScaleGranularity, self.granularity, fn, "granularity")
         object.__setattr__(self, "granularity", gran)
-        if gran is Granularity.GROUP:
+        if gran is ScaleGranularity.GROUP:
             if self.group_size is None:
                 raise ValueError(f"{fn}: granularity='group' needs group_size (an int in [1, 2^24])")
             object.__setattr__(self, "group_size", check_int(self.group_size, fn, "group_size", 1, 1 << 24))
@@ -249,7 +249,7 @@ class ScaledIntFormat(_BlockMethods):
     @property
     def name(self) -> str:
         """``int<W>[_asym]_<tensor|channel|g<G>>[_bf16|_pow2|_fixmul]``."""
-        g = f"g{self.group_size}" if self.granularity is Granularity.GROUP else self.granularity.value
+        g = f"g{self.group_size}" if self.granularity is ScaleGranularity.GROUP else self.granularity.value
         s = "" if self.scale is ScaleKind.FP32 else f"_{self.scale.value}"
         return f"int{self.bits}{'' if self.symmetric else '_asym'}_{g}{s}"
 
@@ -294,14 +294,6 @@ class BlockStats:
     size: int
     saturated: int
     clamped_scales: int
-    nan_blocks: int
-
-
-@dataclass(frozen=True)
-class BlockMACStats:
-    """Accumulator overflow events (float: results beyond max; fixed: saturations or wraps)."""
-
-    acc_overflow: int
     nan_blocks: int
 
 
@@ -378,7 +370,7 @@ def block_format(name: str | BlockFormat) -> BlockFormat:
                              f" fx<W,0>); write {want!r}, or _channel / _g<G> in place of _tensor")
         gran, group = m[3], None
         if m[4] is not None:
-            gran, group = Granularity.GROUP, int(m[4])
+            gran, group = ScaleGranularity.GROUP, int(m[4])
         return ScaledIntFormat(int(m[1]), symmetric=m[2] is None, granularity=gran, group_size=group,
                                scale=m[5] or ScaleKind.FP32)
     raise ValueError(f"block_format: name={name!r} is not a block-scaled format. Grammar: {_GRAMMAR}")

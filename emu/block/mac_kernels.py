@@ -303,24 +303,30 @@ def _super_round(limbs):
 
 @njit(parallel=True, cache=True)
 def block_mm_kernel(av, bv, sums, sa, sb, B, pow2, wide, kind, M, emin, maxval, mode, ovf, fl, wl, nz, post,
-                     out, novf):
+                     init_v, init_q, out, novf):
     """out[i, j] = acc over blocks of (exact block sum) * sa[i, kb] * sb[j, kb] (then * post).
 
     ``sums`` (m, n, nbk), when not empty, holds the exact block sums already
     (a BLAS product: exact in any order when every block sum fits 53 bits).
+    The accumulator of (i, j) starts at row min(i, rows - 1) of ``init_v``
+    (values in its format; float and exact accumulators) or ``init_q`` (codes;
+    fixed accumulators), each (1, n) or (m, n).
     """
     m, K = av.shape
     n = bv.shape[0]
     nbk = sa.shape[1]
+    last = init_v.shape[0] - 1
     fast32 = M == 23 and emin == -126 and mode == _RNE
     for i in prange(m):
         limbs = np.zeros(_SUPER_LIMBS, np.int64)
+        r = min(np.int64(i), last)
         for j in range(n):
-            acc = 0.0
-            A = np.int64(0)
+            acc = init_v[r, j]
+            A = init_q[r, j]
             cnt = 0
             if kind == 2:
                 limbs[:] = 0
+                _super_add(limbs, acc)
             for kb in range(nbk):
                 lo = kb * B
                 hi = min(lo + B, K)

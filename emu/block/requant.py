@@ -11,7 +11,7 @@ from numba import njit, prange
 
 from ..checks import check_int
 from .convert import as_real
-from .formats import Granularity, ScaledIntFormat, block_format
+from .formats import ScaledIntFormat, ScaleGranularity, block_format
 from .mac import operand
 
 
@@ -173,10 +173,10 @@ def int_matmul_requant(a: object, b: object, out_scale: float, fmt_a: str | Scal
     """
     fa_, fb_ = block_format(fmt_a), block_format(fmt_b)
     for f, nm in ((fa_, "fmt_a"), (fb_, "fmt_b")):
-        if not isinstance(f, ScaledIntFormat) or f.granularity is Granularity.GROUP:
+        if not isinstance(f, ScaledIntFormat) or f.granularity is ScaleGranularity.GROUP:
             raise ValueError(f"int_matmul_requant: {nm}={f} must be a per-tensor or per-channel integer"
                              " format")
-    if fa_.granularity is not Granularity.TENSOR:
+    if fa_.granularity is not ScaleGranularity.TENSOR:
         raise ValueError(f"int_matmul_requant: fmt_a={fa_} must be per tensor")
     A = as_real(a, "int_matmul_requant")
     Bm = as_real(b, "int_matmul_requant")
@@ -184,8 +184,8 @@ def int_matmul_requant(a: object, b: object, out_scale: float, fmt_a: str | Scal
         raise ValueError(f"int_matmul_requant: a {A.shape} and b {Bm.shape} are not (M, K) and (K, N)")
     if not (math.isfinite(out_scale) and out_scale > 0):
         raise ValueError(f"int_matmul_requant: out_scale={out_scale!r} must be finite and > 0")
-    av, sa, _, _ = operand(A, fa_, "a")
-    bv, sb, _, _ = operand(Bm, fb_, "b")
+    av, sa, _, _, _ = operand(A, fa_, "a")
+    bv, sb, _, _, _ = operand(Bm, fb_, "b")
     acc = _wrap32_arr(av.astype(np.int64) @ bv.astype(np.int64).T)
     sa0 = float(sa[0, 0])
     reals = [sa0 * float(s) / float(out_scale) for s in sb[:, 0]]

@@ -19,8 +19,9 @@ given; else the uniform policy of ``format`` with ``rounding`` (every role),
 with ``master`` as the stored weights' format. ``mac`` (a MAC preset name) or
 ``acc`` (an accumulator format, with ``acc_overflow`` wrap or saturate, the
 operands in ``format``) sends every forward product through that `emu`
-datapath (a block preset ``mxfp8``, ``mxfp4``, ``nvfp4``: an `emu.BlockMAC`). ``granularity`` is the policy's rounding granularity, ``ste`` its
-gradient through saturated outputs (clipped or identity).
+datapath (a block preset ``mxfp8``, ``mxfp4``, ``nvfp4``: an `emu.MAC` of block-scaled operands).
+``granularity`` is the policy's rounding granularity, ``ste`` its gradient
+through saturated outputs (clipped or identity).
 
 Every point has a key: the SHA-1 of its canonical JSON, so the same point in
 another sweep file, or in the same file after a restart, is recognised.
@@ -61,7 +62,8 @@ def point_key(point: dict[str, Any]) -> str:
 def _check(point: dict[str, Any], where: str) -> dict[str, Any]:
     unknown = set(point) - set(POINT_DEFAULTS)
     if unknown:
-        raise ValueError(f"sweep {where}: unknown keys {', '.join(sorted(unknown))}; allowed: {', '.join(POINT_KEYS)}")
+        raise ValueError(f"sweep {where}: unknown keys {', '.join(sorted(unknown))};"
+                         f" allowed: {', '.join(POINT_KEYS)}")
     full = {**POINT_DEFAULTS, **point}
     if full["model"] not in ("mlp", "lenet5"):
         raise ValueError(f"sweep {where}: model={full['model']!r} is not mlp or lenet5")
@@ -72,10 +74,13 @@ def _check(point: dict[str, Any], where: str) -> dict[str, Any]:
     if full["ste"] not in STES:
         raise ValueError(f"sweep {where}: ste={full['ste']!r} is not one of {', '.join(STES)}")
     if full["granularity"] not in GRANULARITIES:
-        raise ValueError(f"sweep {where}: granularity={full['granularity']!r} is not one of {', '.join(GRANULARITIES)}")
+        raise ValueError(f"sweep {where}: granularity={full['granularity']!r} is not one of"
+                         f" {', '.join(GRANULARITIES)}")
     for k in ("epochs", "batch_size", "seed"):
-        if isinstance(full[k], bool) or not isinstance(full[k], int) or full[k] < (1 if k == "batch_size" else 0):
-            raise ValueError(f"sweep {where}: {k}={full[k]!r} must be an int >= {1 if k == 'batch_size' else 0}")
+        if (isinstance(full[k], bool) or not isinstance(full[k], int)
+                or full[k] < (1 if k == "batch_size" else 0)):
+            raise ValueError(f"sweep {where}: {k}={full[k]!r} must be an int"
+                             f" >= {1 if k == 'batch_size' else 0}")
     build_policy(full)  # unknown formats, presets and datapaths fail here, before any job runs
     return full
 
@@ -94,11 +99,12 @@ class Sweep:
 
     @classmethod
     def from_dict(cls, spec: dict[str, Any]) -> Sweep:
-        """Expand ``base`` x ``grid`` (cartesian product, in the grid's key order) or ``base`` + ``points``."""
+        """Expand ``base`` x ``grid`` (cartesian product, in the grid's key order) or ``base`` +
+        ``points``."""
         unknown = set(spec) - {"name", "base", "grid", "points"}
         if unknown:
-            raise ValueError(f"sweep: unknown sections {', '.join(sorted(unknown))}; allowed: name, base, grid,"
-                             " points")
+            raise ValueError(f"sweep: unknown sections {', '.join(sorted(unknown))};"
+                             " allowed: name, base, grid, points")
         base = dict(spec.get("base", {}))
         grid = spec.get("grid", {})
         listed = spec.get("points")
@@ -111,7 +117,8 @@ class Sweep:
             combos = [dict(p) for p in listed]
         else:
             keys = list(grid)
-            combos = [dict(zip(keys, vals, strict=True)) for vals in itertools.product(*(grid[k] for k in keys))]
+            combos = [dict(zip(keys, vals, strict=True))
+                      for vals in itertools.product(*(grid[k] for k in keys))]
         points = [_check({**base, **c}, f"point {i}") for i, c in enumerate(combos)]
         seen: dict[str, int] = {}
         for i, p in enumerate(points):
@@ -145,7 +152,7 @@ def build_policy(point: dict[str, Any]) -> PrecisionPolicy | None:
         pol = None
     mac = None
     if p["mac"] is not None:
-        mac = emu.BlockMAC.preset(p["mac"]) if p["mac"] in emu.BLOCK_MAC_PRESETS else emu.mac_preset(p["mac"])
+        mac = emu.mac_preset(p["mac"])
     elif p["acc"] is not None:
         if p["format"] is None:
             raise ValueError("sweep: acc= needs format= (the operands' format)")
@@ -167,7 +174,7 @@ def build_model(point: dict[str, Any], input_shape: tuple[int, ...], n_classes: 
     if p["model"] == "mlp":
         sizes = list(p["sizes"])
         if sizes[0] != input_shape[0] or sizes[-1] != n_classes:
-            raise ValueError(f"sweep: sizes={sizes} must start at the data's {input_shape[0]} inputs and end at its"
-                             f" {n_classes} classes")
+            raise ValueError(f"sweep: sizes={sizes} must start at the data's {input_shape[0]} inputs"
+                             f" and end at its {n_classes} classes")
         return mlp(sizes, p["activation"], seed=p["seed"])
     return lenet5(input_shape, n_classes, activation=p["activation"], seed=p["seed"])

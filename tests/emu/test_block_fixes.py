@@ -13,12 +13,11 @@ import pytest
 
 import emu
 from emu import _ref_block as ref
-from emu.blockscaled import (
-    BLOCK_MAC_PRESETS,
+from emu.block import (
     BlockKind,
-    Granularity,
     MXFormat,
     ScaledIntFormat,
+    ScaleGranularity,
     ScaleKind,
     ScaleOverflow,
     ScaleRule,
@@ -153,20 +152,20 @@ def test_doubling_high_multiply_sends_ties_up() -> None:
 
 
 def test_block_mac_takes_rounding_enum_for_a_fixed_accumulator() -> None:
-    m = emu.BlockMAC("mxfp8_e4m3", "mxfp8_e4m3", "fx<32,0>", acc_rounding=emu.Rounding.NEAREST_EVEN)
-    assert m == emu.BlockMAC("mxfp8_e4m3", "mxfp8_e4m3", "fx<32,0>", acc_rounding="nearest_even")
+    m = emu.MAC(act="mxfp8_e4m3", weight="mxfp8_e4m3", acc="fx<32,0>", acc_rounding=emu.Rounding.NEAREST_EVEN)
+    assert m == emu.MAC(act="mxfp8_e4m3", weight="mxfp8_e4m3", acc="fx<32,0>", acc_rounding="nearest_even")
     assert m.acc_rounding is emu.Rounding.NEAREST_EVEN
-    m2 = emu.BlockMAC("mxfp4", "mxfp4", "fx<16,8>", acc_rounding="FLOOR", acc_overflow="wrap")
+    m2 = emu.MAC(act="mxfp4", weight="mxfp4", acc="fx<16,8>", acc_rounding="FLOOR", acc_overflow="wrap")
     assert (m2.acc_rounding, m2.acc_overflow) == (emu.Rounding.FLOOR, emu.Overflow.WRAP)
     a = np.array([[1.25, -3.0, 0.5]])
     w = np.array([[1.0], [2.0], [-0.75]])
-    assert m.matmul(a, w).tolist() == block_matmul(a, w, "mxfp8_e4m3", "mxfp8_e4m3", "fx<32,0>",
+    assert emu.matmul(a, w, m).tolist() == block_matmul(a, w, "mxfp8_e4m3", "mxfp8_e4m3", "fx<32,0>",
                                                    acc_rounding=emu.Rounding.FLOOR).tolist()
     with pytest.raises(ValueError,
-                       match=r"BlockMAC: acc_rounding=ceil is not one of \(floor, nearest_even\)"):
-        emu.BlockMAC("mxfp4", "mxfp4", "fx<16,8>", acc_rounding=emu.Rounding.CEIL)
-    with pytest.raises(ValueError, match="BlockMAC: acc_rounding='up' is not one of"):
-        emu.BlockMAC("mxfp4", "mxfp4", acc_rounding="up")
+                       match=r"MAC: acc_rounding=ceil is not one of \(floor, nearest_even\)"):
+        emu.MAC(act="mxfp4", weight="mxfp4", acc="fx<16,8>", acc_rounding=emu.Rounding.CEIL)
+    with pytest.raises(ValueError, match="MAC: acc_rounding='up' is not one of"):
+        emu.MAC(act="mxfp4", weight="mxfp4", acc="fp32", acc_rounding="up")
 
 
 def test_block_kinds_rules_granularities_and_scales_are_enums() -> None:
@@ -177,9 +176,9 @@ def test_block_kinds_rules_granularities_and_scales_are_enums() -> None:
     assert f.kind is BlockKind.MX
     assert block_format("nvfp4").kind is BlockKind.NVFP4
     g = ScaledIntFormat(4, False, "group", 8, "bf16")
-    assert (g.kind, g.granularity, g.scale) == (BlockKind.INT, Granularity.GROUP, ScaleKind.BF16)
+    assert (g.kind, g.granularity, g.scale) == (BlockKind.INT, ScaleGranularity.GROUP, ScaleKind.BF16)
     assert g == block_format("int4_asym_g8_bf16")
-    names = [str(ScaleRule.OCP), str(Granularity.CHANNEL), str(ScaleKind.FIXMUL)]
+    names = [str(ScaleRule.OCP), str(ScaleGranularity.CHANNEL), str(ScaleKind.FIXMUL)]
     assert names == ["ocp", "channel", "fixmul"]
     x = np.array([1e300, 1.0])
     with pytest.raises(OverflowError, match=r"above 2\^127"):
@@ -202,7 +201,7 @@ def test_block_kinds_rules_granularities_and_scales_are_enums() -> None:
 def test_bare_scaled_integer_names_are_refused(name: str, want: str) -> None:
     with pytest.raises(ValueError, match=f"names no granularity .*write '{want}'"):
         block_format(name)
-    assert block_format(want).granularity is Granularity.TENSOR
+    assert block_format(want).granularity is ScaleGranularity.TENSOR
     assert str(block_format(want)) == want
 
 
@@ -210,9 +209,8 @@ def test_int8_means_one_thing() -> None:
     assert emu.format("int8") == emu.FixedFormat(8, 0)
     assert block_format("bfp<int8,16>").element == emu.FixedFormat(8, 0)
     assert str(ScaledIntFormat(8)) == "int8_tensor"
-    for p in BLOCK_MAC_PRESETS.values():
-        block_format(p["fmt_a"])
-        block_format(p["fmt_b"])
+    for name in ("mxfp8", "mxfp4", "nvfp4", "int8_requant"):
+        assert emu.mac_preset(name).block_scaled
 
 
 # --- 5. the exact reference stands on its own ---------------------------------------------------------
@@ -252,20 +250,10 @@ def test_block_package_modules_are_small_and_share_no_private_names() -> None:
     mods = sorted((root / "block").glob("*.py"))
     want = {"__init__", "formats", "kernels", "convert", "mac_kernels", "mac", "requant"}
     assert {p.stem for p in mods} >= want
-    for path in [*mods, root / "blockscaled.py"]:
+    for path in mods:
         text = path.read_text()
         assert text.count("\n") < 700, path.name
         for node in ast.walk(ast.parse(text)):
             if isinstance(node, ast.ImportFrom):
                 private = [a.name for a in node.names if a.name.startswith("_")]
                 assert not private, (path.name, node.module, private)
-
-
-def test_blockscaled_re_exports_the_package() -> None:
-    import emu.block
-    import emu.blockscaled
-
-    assert emu.blockscaled.__all__ == emu.block.__all__
-    for name in emu.block.__all__:
-        assert getattr(emu.blockscaled, name) is getattr(emu.block, name), name
-        assert getattr(emu, name, getattr(emu.block, name)) is getattr(emu.block, name), name

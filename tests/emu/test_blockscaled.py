@@ -15,8 +15,7 @@ from hypothesis import strategies as st
 
 import emu
 from emu import _ref_block as ref
-from emu.blockscaled import (
-    BLOCK_MAC_PRESETS,
+from emu.block import (
     MX_FORMATS,
     IntScales,
     MXFormat,
@@ -24,7 +23,6 @@ from emu.blockscaled import (
     NVFP4Scales,
     ScaledIntFormat,
     block_decode,
-    block_dot,
     block_encode,
     block_format,
     block_matmul,
@@ -127,7 +125,7 @@ def test_mx_definitions_follow_the_spec() -> None:
     (lambda: block_encode([True], "mxfp4"), "dtype bool"),
     (lambda: block_decode(np.zeros(3, np.uint8), np.zeros(40, np.uint8), "mxfp4"), "need \\(2,\\)"),
     (lambda: block_decode(np.zeros(1, np.uint8), np.array([16]), "mxfp4"), r"outside \[0, 15\]"),
-    (lambda: block_matmul(np.ones((2, 3)), np.ones((4, 2)), "mxfp4", "mxfp4"), "inner sizes differ"),
+    (lambda: block_matmul(np.ones((2, 3)), np.ones((4, 2)), "mxfp4", "mxfp4"), r"matmul: a has K=3 \(shape \(2, 3\)\) but w has K=4"),
     (lambda: block_matmul(np.ones((2, 3)), np.ones((3, 2)), "mxfp4", "int8_tensor"), "different families"),
     (lambda: block_matmul(np.ones((2, 3)), np.ones((3, 2)), "mxfp4", "mxfp4", "fp64"),
      r"man_bits=52; allowed"),
@@ -435,7 +433,7 @@ def test_block_matmul_special_cases() -> None:
     a3, b3 = np.array([[2.0 ** 24, 1.0, 1.0]]), np.ones((3, 1))
     assert block_matmul(a3, b3, "bfp<e4m3,1>", "bfp<e4m3,1>")[0, 0] == 2.0 ** 24
     assert block_matmul(a3, b3, "bfp<e4m3,1>", "bfp<e4m3,1>", None)[0, 0] == 2.0 ** 24 + 2
-    assert block_dot([1.0, 2.0], [3.0, 4.0], "mxfp8_e4m3", "mxfp8_e4m3") == 11.0
+    assert emu.dot([1.0, 2.0], [3.0, 4.0], emu.MAC(act="mxfp8_e4m3", weight="mxfp8_e4m3", acc="fp32")) == 11.0
     assert block_matmul(np.ones((2, 0)), np.ones((0, 3)), "mxfp4", "mxfp4").shape == (2, 3)
 
 
@@ -448,16 +446,19 @@ def test_block_matmul_equals_quantize_then_exact_product() -> None:
         assert np.allclose(y, qa @ qb, rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("name", list(BLOCK_MAC_PRESETS))
+BLOCK_MAC_PRESETS = ("mxfp8", "mxfp4", "nvfp4", "int8_requant")
+
+
+@pytest.mark.parametrize("name", BLOCK_MAC_PRESETS)
 def test_every_preset_builds_and_runs(name: str) -> None:
     rng = np.random.default_rng(_seed(name))
     a, b = rng.normal(size=(4, 64)), rng.normal(size=(64, 3))
-    p = BLOCK_MAC_PRESETS[name]
-    m = emu.BlockMAC.preset(name)
-    fa, fb = block_format(p["fmt_a"]), block_format(p["fmt_b"])
+    p = emu.MAC_PRESETS[name]
+    m = emu.mac_preset(name)
+    fa, fb = block_format(p["act"]), block_format(p["weight"])
     assert (m.act, m.weight, m.acc) == (fa, fb, emu.format(p["acc"]))
-    y = block_matmul(a, b, **p)
-    assert same_bits(m.matmul(a, b), y)
+    y = block_matmul(a, b, p["act"], p["weight"], p["acc"])
+    assert same_bits(emu.matmul(a, b, m), y)
     assert same_bits(y, ref.ref_block_matmul(a, b, fa, fb, p["acc"]))
     assert np.allclose(y, a @ b, rtol=0.5, atol=2.0)
 
@@ -465,8 +466,8 @@ def test_every_preset_builds_and_runs(name: str) -> None:
 def test_int8_requant_preset_runs_the_integer_path() -> None:
     rng = np.random.default_rng(5)
     a, b = rng.normal(size=(4, 64)), rng.normal(size=(64, 3))
-    p = BLOCK_MAC_PRESETS["int8_requant"]
-    q, v = int_matmul_requant(a, b, out_scale=0.1, fmt_a=p["fmt_a"], fmt_b=p["fmt_b"])
+    p = emu.MAC_PRESETS["int8_requant"]
+    q, v = int_matmul_requant(a, b, out_scale=0.1, fmt_a=p["act"], fmt_b=p["weight"])
     assert q.min() >= -128
     assert q.max() <= 127
     assert np.allclose(v, np.clip(a @ b, -12.8, 12.7), atol=0.35)
@@ -510,23 +511,23 @@ def test_int_requant_matches_reference() -> None:
 
 def test_exports() -> None:
     for name in ("block_format", "block_encode", "block_decode", "block_quantize", "block_matmul",
-                 "block_dot", "MXFormat", "NVFP4Format", "ScaledIntFormat", "int_matmul_requant",
+                 "MXFormat", "NVFP4Format", "ScaledIntFormat", "int_matmul_requant",
                  "requantize"):
         assert hasattr(emu, name), name
 
 
 def test_block_mac_value() -> None:
-    m = emu.BlockMAC("mxfp4", "mxfp4", "fp32")
+    m = emu.MAC(act="mxfp4", weight="mxfp4", acc="fp32")
     assert str(m) == "mxfp4 x mxfp4 -> fp32"
-    assert m == emu.BlockMAC.preset("mxfp4")
+    assert m == emu.mac_preset("mxfp4")
+    assert m.block_scaled
     rng = np.random.default_rng(3)
     a, w = rng.normal(size=(4, 64)), rng.normal(size=(64, 3))
-    assert np.array_equal(m.matmul(a, w), emu.block_matmul(a, w, "mxfp4", "mxfp4", "fp32"))
+    assert np.array_equal(emu.matmul(a, w, m), emu.block_matmul(a, w, "mxfp4", "mxfp4", "fp32"))
     with pytest.raises(ValueError, match="different families"):
-        emu.BlockMAC("mxfp4", "nvfp4")
-    with pytest.raises(ValueError,
-                       match=r"name='int4' is not one of \(mxfp8, mxfp4, nvfp4, int8_requant\)"):
-        emu.BlockMAC.preset("int4")
+        emu.MAC(act="mxfp4", weight="nvfp4", acc="fp32")
+    with pytest.raises(ValueError, match=r"mac_preset: name='int4' is not a preset"):
+        emu.mac_preset("int4")
 
 
 @pytest.mark.parametrize("scale", [1.0, 2.0 ** -120, 2.0 ** 100, 2.0 ** -140])

@@ -299,3 +299,69 @@ def test_error_summary_refuses_complex_values() -> None:
         emu.error_summary([1 + 1j], [1])
     with pytest.raises(TypeError, match=r"relative_error: q has dtype str"):
         emu.relative_error([1.0], ["1"])
+
+
+# --- one datapath type: block-scaled operands in emu.MAC ------------------------------------------------
+
+MX8 = MAC(act="mxfp8_e4m3", weight="mxfp8_e4m3", acc="fp32")
+
+
+def test_a_block_scaled_mac_runs_through_matmul_dot_and_conv2d() -> None:
+    rng = np.random.default_rng(21)
+    a, w = rng.normal(size=(3, 64)), rng.normal(size=(64, 2))
+    qa, qw = emu.block_quantize(a, "mxfp8_e4m3", axis=1), emu.block_quantize(w, "mxfp8_e4m3", axis=0)
+    y, st = emu.matmul(a, w, MX8, return_stats=True)
+    assert np.allclose(y, qa @ qw, rtol=1e-6, atol=1e-6)  # one fp32 rounding per block of 32
+    assert st.path == "block"
+    assert emu.dot(a[0], w[:, 0], MX8) == y[0, 0]
+    x, k = rng.normal(size=(1, 2, 6, 6)), rng.normal(size=(3, 2, 4, 4))  # K = 32: one block per output
+    cols, oh, ow = emu.im2col(x, 4, 4, (1, 1), (0, 0))
+    want = emu.matmul(cols, k.reshape(3, -1).T, MX8).reshape(1, oh, ow, 3).transpose(0, 3, 1, 2)
+    assert np.array_equal(emu.conv2d(x, k, MX8), want)
+
+
+def test_a_block_scaled_mac_takes_an_addend_and_an_output_format() -> None:
+    rng = np.random.default_rng(22)
+    a, w = rng.normal(size=(3, 64)), rng.normal(size=(64, 2))
+    c = rng.normal(size=(3, 2)) * 100
+    exact = MAC(act="mxfp8_e4m3", weight="mxfp8_e4m3", acc="exact")
+    base = emu.matmul(a, w, exact)
+    assert np.allclose(emu.matmul(a, w, exact, c=c), base + c, rtol=0, atol=1e-9)
+    fixed = MAC(act="mxfp8_e4m3", weight="mxfp8_e4m3", acc="fx<16,8>")
+    y0 = emu.matmul(a, w, fixed)
+    yc = emu.matmul(a, w, fixed, c=np.round(c))  # integers: exact on the accumulator grid, added exactly
+    assert np.array_equal(yc, y0 + np.round(c))
+    out = MAC(act="mxfp8_e4m3", weight="mxfp8_e4m3", acc="fp32", output="fx<4,4>")
+    yo, st = emu.matmul(a, w, out, return_stats=True)
+    assert np.array_equal(yo, emu.quantize(emu.matmul(a, w, MX8), "fx<4,4>"))
+    assert st.output_overflow == int(np.count_nonzero(np.abs(emu.matmul(a, w, MX8)) > 8 - 1 / 32))
+    with pytest.raises(ValueError, match=r"nvfp4 operands take no bias= or c="):
+        emu.matmul(a, w, emu.mac_preset("nvfp4"), c=c)
+
+
+def test_a_nan_block_gives_nan_where_the_accumulator_has_nan_and_an_error_where_not() -> None:
+    a = np.ones((1, 64))
+    a[0, 40] = np.nan
+    w = np.ones((64, 1))
+    y, st = emu.matmul(a, w, MX8, return_stats=True)
+    assert np.isnan(y[0, 0])
+    assert st.nan_blocks == 1
+    with pytest.raises(ValueError, match=r"reached acc=fx<16,8>, which has no NaN"):
+        emu.matmul(a, w, MAC(act="mxfp8_e4m3", weight="mxfp8_e4m3", acc="fx<16,8>"))  # was NaN
+
+
+@pytest.mark.parametrize(("field", "value"), [("product", "fp16"), ("fused", True), ("order", "pairwise"),
+                                              ("input_rounding", "floor"), ("input_overflow", "error"),
+                                              ("align_rounding", "nearest_even")])
+def test_a_block_scaled_mac_refuses_steps_its_engine_does_not_have(field: str, value: object) -> None:
+    with pytest.raises(ValueError, match=f"MAC: {field}=.* does not apply to block-scaled operands"):
+        MAC(act="mxfp4", weight="mxfp4", acc="fp32", **{field: value})
+
+
+def test_block_scaled_operands_come_in_pairs_of_one_family() -> None:
+    with pytest.raises(ValueError, match=r"block-scaled operands come in pairs"):
+        MAC(act="mxfp4", weight="e4m3", acc="fp32")
+    with pytest.raises(ValueError, match=r"different families"):
+        MAC(act="mxfp4", weight="int8_channel", acc="fp32")
+    with pytest.raises(ValueError, match=r"act='int8x' is neither an emu format .* nor a block-scaled format"):
+        MAC(act="int8x", weight="int8", acc="fp32")

@@ -499,7 +499,7 @@ def test_block_scaled_mac_and_storage() -> None:
     assert hwmodel.bits_per_element(emu.block_format("nvfp4")) == 4.5
     assert hwmodel.bits_per_element(emu.block_format("int8_g128")) == 8 + 32 / 128
     assert hwmodel.bits_per_element(emu.block_format("int4_asym_channel_bf16"), k=64) == 4 + (16 + 32) / 64
-    c = hwmodel.cost(emu.BlockMAC.preset("mxfp8"))
+    c = hwmodel.cost(emu.mac_preset("mxfp8"))
     assert c.breakdown["multiplier"].energy_pj == pytest.approx(
         hwmodel.cost(emu.MAC(act="e4m3", weight="e4m3", acc="fp32")).breakdown["multiplier"].energy_pj)
     assert c.breakdown["accumulator"].energy_pj == pytest.approx(0.9 / 32)  # one fp32 add per block of 32
@@ -510,7 +510,7 @@ def test_block_scaled_mac_and_storage() -> None:
     assert "aligner" not in i8.breakdown
     assert i8.breakdown["multiplier"].energy_pj == pytest.approx(0.2)
     # weights stored with their scales: 6400 mxfp4 weights take 6400 x 4.25 bits
-    mx4 = emu.BlockMAC.preset("mxfp4")
+    mx4 = emu.mac_preset("mxfp4")
     n = hwmodel.network_cost([hwmodel.LayerSpec("fc", "linear", 6400, 6400, 64, 100, 64, mx4)])
     assert n.layers[0].weight_bits == 27200
     with pytest.raises(TypeError, match="not a block-scaled format"):

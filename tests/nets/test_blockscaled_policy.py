@@ -68,7 +68,7 @@ def test_an_mlp_trains_under_an_mx_policy_and_is_costed(preset: str) -> None:
     assert h.test_accuracy > 0.85
     nc = hwmodel.network_cost(model, pol, input_shape=(64,))
     fp = hwmodel.network_cost(model, None, input_shape=(64,))
-    assert isinstance(pol.forward_mac("linear1", 64), emu.BlockMAC)
+    assert pol.forward_mac("linear1", 64).block_scaled
     bits = 4.25 if "mxfp4" in preset else 8.25
     assert nc.speedup > 5
     assert nc.energy_pj < fp.energy_pj * 1.1 * bits / 32
@@ -80,7 +80,7 @@ def test_lenet_with_block_datapaths_in_the_backward_products() -> None:
     stay within 15 % of float64's (the forward product through an MXFP8 MAC, like an e4m3 one, moves
     them by 30-50 %: ReLU and max-pooling decisions change)."""
     data = nets.datasets.digits(seed=0, images=True)
-    mx = emu.BlockMAC("mxfp8_e4m3", "mxfp8_e4m3", "fp32")
+    mx = emu.MAC(act="mxfp8_e4m3", weight="mxfp8_e4m3", acc="fp32")
     lp = LayerPolicy(bwd_mac=mx, grad_mac=mx)
     x, y = data.train.x[:16], data.train.y[:16]
     grads = []
