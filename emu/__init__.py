@@ -13,19 +13,9 @@ and their conversion are in `emu.block` (`block_format`, `block_quantize`); a
 `MAC` of block-scaled operands runs through `matmul` like any other. `emu` imports
 nothing from `nets` or `hwmodel`.
 
-Unless NUMBA_THREADING_LAYER is set, emu selects numba's ``workqueue``
-threading layer: the default OpenMP layer's spinning threads and OpenBLAS's
-slow every kernel that follows a BLAS call several-fold, and emu alternates the
-two. (workqueue does not allow parallel kernels launched from several Python
-threads at once; set NUMBA_THREADING_LAYER=omp or tbb for that.)
+Importing emu changes no global setting: numba's threading layer is chosen
+explicitly with `use_threading_layer` (`emu.threads` says why and when).
 """
-
-import os as _os
-
-import numba as _numba
-
-if "NUMBA_THREADING_LAYER" not in _os.environ:
-    _numba.config.THREADING_LAYER = "workqueue"
 
 from .bitmask import mask_float32
 from .block import (
@@ -65,6 +55,7 @@ from .radix import (
 )
 from .registry import ALL_FORMATS, SMALL_FORMATS, UnknownFormatError, get_format
 from .stats import QuantStats
+from .threads import use_threading_layer
 from .xnor import pack_signs, xnor_dot
 
 format = get_format  # noqa: A001 - emu.format("e4m3") reads as intended
@@ -130,6 +121,7 @@ __all__ = [
     "relative_error",
     "requantize",
     "unit_roundoff",
+    "use_threading_layer",
     "xnor_dot",
 ]
 

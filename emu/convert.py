@@ -105,7 +105,7 @@ class _Settings(NamedTuple):
     fast: Callable[[np.ndarray, np.ndarray, np.uint64], tuple[int, int, int]] | None
 
 
-def _settings(fmt: Format, rounding: object, overflow: object, random_bits: object, nan: object,
+def checked_settings(fmt: Format, rounding: object, overflow: object, random_bits: object, nan: object,
               func: str) -> _Settings:
     """`_Settings` for a conversion (memoised: a training step converts with
     the same few settings thousands of times; bad settings raise every time)."""
@@ -156,7 +156,7 @@ def _check_nan(nan: object, func: str) -> bool:
     raise ValueError(f"{func}: nan={nan!r}; the only allowed values are None (raise) and 0")
 
 
-def _convert(x: object, fmt: Format, rounding: object, overflow: object, seed: object,
+def convert_array(x: object, fmt: Format, rounding: object, overflow: object, seed: object,
              random_bits: object, nan: object, want_val: bool, want_code: bool,
              func: str, e_off: int = 0,
              flags: np.ndarray | None = None) -> tuple[np.ndarray | None, np.ndarray | None, QuantStats]:
@@ -166,7 +166,7 @@ def _convert(x: object, fmt: Format, rounding: object, overflow: object, seed: o
     scaling of integer codes). ``flags`` (uint8, x's size, zeroed) receives 1
     for every element that overflowed.
     """
-    cfg = _settings(fmt, rounding, overflow, random_bits, nan, func)
+    cfg = checked_settings(fmt, rounding, overflow, random_bits, nan, func)
     rnd, ovf, rbits, nan_zero = cfg.rounding, cfg.overflow, cfg.random_bits, cfg.nan_zero
     stochastic = rnd == Rounding.STOCHASTIC
     key = None
@@ -182,7 +182,7 @@ def _convert(x: object, fmt: Format, rounding: object, overflow: object, seed: o
                 vals, st = done
                 if want_val:
                     return vals, None, st
-                return None, _codes_of_values(vals.reshape(-1), fmt).reshape(vals.shape), st
+                return None, codes_of_values(vals.reshape(-1), fmt).reshape(vals.shape), st
             # an error to report: the general kernel below finds the first offending index
     if flags is None:
         flags = np.zeros(0, np.uint8)
@@ -289,7 +289,7 @@ def _fast_kernel(fmt: Format, rnd: Rounding, ovf: Overflow, rbits: int
     return None
 
 
-def _codes_of_values(v: np.ndarray, fmt: Format) -> np.ndarray:
+def codes_of_values(v: np.ndarray, fmt: Format) -> np.ndarray:
     """Codes of values already in ``fmt`` (the output of a fast kernel)."""
     out = np.empty(v.size, np.uint64)
     kernel = K.codes_of_values if v.size > K.CHUNK else K._codes_block
@@ -369,7 +369,7 @@ def _per_channel(x: np.ndarray, fn: Any, per_channel: bool) -> np.ndarray:
     return out.reshape((-1,) + (1,) * (x.ndim - 1))
 
 
-def _data_scale(x: np.ndarray, fmt: BinaryFormat | TernaryFormat) -> Any:
+def data_scale(x: np.ndarray, fmt: BinaryFormat | TernaryFormat) -> Any:
     """The scale a scaled binary/ternary format computes from the data."""
     per_channel = fmt.scale == "channel"
     if isinstance(fmt, BinaryFormat):
@@ -411,7 +411,7 @@ def _uniform(key: np.uint64, shape: tuple[int, ...]) -> np.ndarray:
     return u.reshape(shape)
 
 
-def _signs(x: object, fmt: BinaryFormat | TernaryFormat, rounding: object, overflow: object,
+def sign_codes(x: object, fmt: BinaryFormat | TernaryFormat, rounding: object, overflow: object,
            seed: object, random_bits: object, nan: object,
            func: str) -> tuple[np.ndarray, np.ndarray, QuantStats]:
     """Integer values (+-1, 0) of a binary/ternary conversion, the float input, and stats."""
@@ -464,7 +464,7 @@ def _resolve_scale(xf: np.ndarray, fmt: BinaryFormat | TernaryFormat, scale: Any
             raise ValueError(f"{func}: scale= given but {fmt} is unscaled")
         return None
     if scale is None:
-        return _data_scale(xf, fmt)
+        return data_scale(xf, fmt)
     if isinstance(fmt, TernaryFormat) and fmt.method == "ttq":
         if not (isinstance(scale, tuple) and len(scale) == 2):
             raise ValueError(f"{func}: scale={scale!r} for {fmt} must be a pair (wp, wn)")
@@ -509,12 +509,12 @@ def quantize(x: object, fmt: str | Format, rounding: str | Rounding = "nearest_e
     """
     f = get_format(fmt)
     if isinstance(f, (BinaryFormat, TernaryFormat)):
-        s, xf, st = _signs(x, f, rounding, overflow, seed, random_bits, nan, "quantize")
+        s, xf, st = sign_codes(x, f, rounding, overflow, seed, random_bits, nan, "quantize")
         vals = _scaled_values(s, f, _resolve_scale(xf, f, scale, "quantize"))
     else:
         if scale is not None:
             raise ValueError(f"quantize: scale= applies to scaled binary/ternary formats, not {f}")
-        vals, _, st = _convert(x, f, rounding, overflow, seed, random_bits, nan, True, False, "quantize")
+        vals, _, st = convert_array(x, f, rounding, overflow, seed, random_bits, nan, True, False, "quantize")
     return (vals, st) if return_stats else vals
 
 
@@ -543,7 +543,7 @@ class Converter:
         self.rounding, self.overflow, self.random_bits, self.nan = rounding, overflow, random_bits, nan
         self._cfg = None
         if not isinstance(self.fmt, (BinaryFormat, TernaryFormat)):
-            cfg = _settings(self.fmt, rounding, overflow, random_bits, nan, "quantize")
+            cfg = checked_settings(self.fmt, rounding, overflow, random_bits, nan, "quantize")
             self._cfg = cfg if cfg.fast is not None else None
         self._stochastic = self._cfg is not None and self._cfg.rounding == Rounding.STOCHASTIC
 
@@ -586,14 +586,14 @@ def _encode(x: object, fmt: str | Format, rounding: Any, overflow: Any, *, seed:
             func: str = "encode") -> Any:
     f = get_format(fmt)
     if isinstance(f, (BinaryFormat, TernaryFormat)):
-        s, xf, st = _signs(x, f, rounding, overflow, seed, random_bits, nan, func)
+        s, xf, st = sign_codes(x, f, rounding, overflow, seed, random_bits, nan, func)
         codes = ((s > 0) if isinstance(f, BinaryFormat) else (s.astype(np.int16) & 3)).astype(np.uint8)
         sc = _resolve_scale(xf, f, scale, func)
         out: Any = (codes, sc) if f.has_data_scale else codes
     else:
         if scale is not None:
             raise ValueError(f"{func}: scale= applies to scaled binary/ternary formats, not {f}")
-        _, out, st = _convert(x, f, rounding, overflow, seed, random_bits, nan, False, True, func)
+        _, out, st = convert_array(x, f, rounding, overflow, seed, random_bits, nan, False, True, func)
     return (out, st) if return_stats else out
 
 

@@ -306,7 +306,7 @@ class MAC:
         two, binary and ternary operands count as fixed formats of their codes.
         None when an operand is a float.
         """
-        fa, fw = _as_fixed(self.act), _as_fixed(self.weight)
+        fa, fw = fixed_view(self.act), fixed_view(self.weight)
         if fa is None or fw is None:
             return None
         return FixedFormat(fa.int_bits + fw.int_bits, fa.frac_bits + fw.frac_bits,
@@ -347,7 +347,7 @@ class MAC:
         return s
 
 
-def _as_fixed(f: Format) -> FixedFormat | None:
+def fixed_view(f: Format) -> FixedFormat | None:
     """The fixed format of an operand's integer codes (None for floats)."""
     if isinstance(f, FixedFormat):
         return f

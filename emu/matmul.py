@@ -29,7 +29,7 @@ from . import _mac_kernels as MK
 from .block.formats import NVFP4Format
 from .block.mac import block_product
 from .checks import real_array
-from .convert import _codes_of_values, _convert, _data_scale, _settings, _signs, quantize, seed_key
+from .convert import codes_of_values, convert_array, data_scale, checked_settings, sign_codes, quantize, seed_key
 from .formats import BinaryFormat, FixedFormat, FloatFormat, Format, Pow2Format, TernaryFormat
 from .mac import MAC, mac_preset
 from .modes import Overflow, Rounding
@@ -110,13 +110,13 @@ def _operand(x: np.ndarray, f: Format, mac: MAC, role: str, as_int: bool, f32: b
         stochastic = f.stochastic if isinstance(f, BinaryFormat) else f.method == "stochastic"
         per_output = f.has_data_scale and f.scale == "channel"  # a channel is an output: the last axis of w
         if per_output and not stochastic:  # thresholds (TWN) are per output too
-            s, xf, _ = _signs(np.moveaxis(x, -1, 0), f, "nearest_even", None, None, None, None, func)
+            s, xf, _ = sign_codes(np.moveaxis(x, -1, 0), f, "nearest_even", None, None, None, None, func)
             s, xf = np.moveaxis(s, 0, -1), np.moveaxis(xf, 0, -1)
         else:
-            s, xf, _ = _signs(x, f, "nearest_even", None, seed if stochastic else None, None, None, func)
+            s, xf, _ = sign_codes(x, f, "nearest_even", None, seed if stochastic else None, None, None, func)
         scale = None
         if f.has_data_scale:
-            scale = _data_scale(np.moveaxis(xf, -1, 0), f) if per_output else _data_scale(xf, f)
+            scale = data_scale(np.moveaxis(xf, -1, 0), f) if per_output else data_scale(xf, f)
             scale = np.asarray(scale, np.float64).reshape(-1)
         return s.astype(np.float32 if f32 else np.float64), scale, 0
     v, st = quantize(x, f, mac.input_rounding, mac.input_overflow, return_stats=True, seed=seed)
@@ -461,7 +461,7 @@ def _f32_rounder(f: Format, rounding: Rounding, overflow: Overflow) -> tuple | N
     if (not isinstance(f, FloatFormat) or not _in_fp32(f) or rounding == Rounding.STOCHASTIC
             or overflow == Overflow.ERROR):
         return None
-    _settings(f, rounding, overflow, None, None, "matmul")  # the general conversion's checks
+    checked_settings(f, rounding, overflow, None, None, "matmul")  # the general conversion's checks
     return _kernels.float_params_packed(f, int(rounding), int(overflow)), np.nan if f.has_nan else 0.0
 
 
@@ -672,7 +672,7 @@ def _matmul2d(a: np.ndarray, w: np.ndarray, mac: MAC, init: np.ndarray, keys: _K
     flags = codes = None
     if not as_int and scale is None and mac.output is None and out_fmt.has_nan:
         vals = acc  # every addition rounded into the accumulator's format: no conversion, no overflow
-        codes = _codes_of_values(acc.reshape(-1), out_fmt).astype(np.uint64).reshape(M, N) if want_codes else None
+        codes = codes_of_values(acc.reshape(-1), out_fmt).astype(np.uint64).reshape(M, N) if want_codes else None
     elif as_int and scale is None and mac.output is None and not mac.exact_acc and out_fmt.bits <= 53:
         vals = acc * 2.0**e_off  # already in the output format: no conversion, no overflow
         if want_codes:
@@ -696,7 +696,7 @@ def _output(x: np.ndarray, mac: MAC, keys: _Keys, shape: tuple[int, int], want_c
             **kw: Any) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
     """(values, codes, overflow flags) of the final accumulators ``x`` (flat) converted to the output."""
     flags = np.zeros(x.size, np.uint8) if want_flags else None
-    vals, codes, _ = _convert(x, mac.output_format, mac.output_rounding, mac.output_overflow, keys.output, None,
+    vals, codes, _ = convert_array(x, mac.output_format, mac.output_rounding, mac.output_overflow, keys.output, None,
                               None, True, want_codes, "matmul (output)", flags=flags, **kw)
     return (vals.reshape(shape), None if codes is None else codes.reshape(shape),
             None if flags is None else flags.reshape(shape))
@@ -727,7 +727,7 @@ def _block_part(a: np.ndarray, w: np.ndarray, mac: MAC, init: np.ndarray, keys: 
     codes = flags = None
     if mac.output is None:
         if want_codes:
-            codes = _codes_of_values(vals.reshape(-1), mac.output_format).astype(np.uint64).reshape(M, N)
+            codes = codes_of_values(vals.reshape(-1), mac.output_format).astype(np.uint64).reshape(M, N)
     else:
         vals, codes, flags = _output(vals.reshape(-1), mac, keys, (M, N), want_codes, want_flags)
     acnt = novf.astype(np.int32) if novf.any() else None

@@ -27,7 +27,7 @@ result                          int_bits                             frac_bits  
 Notes on the table:
 
 - Powers of two, binary and ternary operands count as the fixed formats of
-  their codes (`emu.mac._as_fixed`): ``pow2<emin,emax>`` is <emax + 2, -emin>
+  their codes (`emu.mac.fixed_view`): ``pow2<emin,emax>`` is <emax + 2, -emin>
   (``upow2``: <emax + 1, -emin> unsigned), binary and ternary are <2, 0>. Float
   formats are refused.
 - For signed formats the sum rows are exact minima: K copies of the most
@@ -55,7 +55,7 @@ from fractions import Fraction
 import numpy as np
 
 from .formats import BinaryFormat, FixedFormat, Format, Pow2Format, TernaryFormat
-from .mac import _as_fixed
+from .mac import fixed_view
 from .registry import get_format
 
 __all__ = [
@@ -106,7 +106,7 @@ def _format_arg(func: str, name: str, value: object) -> Format:
 def _fixed_arg(func: str, name: str, value: object) -> FixedFormat:
     """The fixed format of a fixed-like operand's codes; ValueError for float formats."""
     f = _format_arg(func, name, value)
-    fx = _as_fixed(f)
+    fx = fixed_view(f)
     if fx is None:
         raise ValueError(
             f"{func}: {name}={f} is a {f.kind} format; radix-point tracking needs a fixed-point-like"
@@ -192,14 +192,14 @@ def _needed_frac_bits(x: np.ndarray) -> int | None:
 
 
 def _act_max_code(f: Format) -> int:
-    """The largest |value| of an operand format, as a code of its fixed view (`_as_fixed`)."""
+    """The largest |value| of an operand format, as a code of its fixed view (`fixed_view`)."""
     if isinstance(f, FixedFormat):
         return max(-f.qmin, f.qmax)
     if isinstance(f, Pow2Format):
         return 1 << (f.emax - f.emin)
     if isinstance(f, (BinaryFormat, TernaryFormat)):
         return 1
-    raise ValueError(f"{f} has no fixed view")  # pragma: no cover - callers check _as_fixed first
+    raise ValueError(f"{f} has no fixed view")  # pragma: no cover - callers check fixed_view first
 
 
 # --- formats -------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import pytest
 
 import emu
 from emu import Overflow, Rounding
-from emu.convert import _convert
+from emu.convert import convert_array
 from tests.neighbours import DETERMINISTIC, canonical_codes, cases
 
 NUMERIC_SMALL = [f for f in emu.SMALL_FORMATS if f.kind in ("fixed", "float", "pow2")]
@@ -52,7 +52,7 @@ def test_rounding_and_overflow_match_the_oracle(fmt: emu.Format, mode: Rounding)
         fast = emu.quantize(c.x, fmt, mode, ovf)
         bad = ~_same(fast, c.value)
         assert not bad.any(), f"{fmt} {mode} {ovf} quantize\n" + _report(c.x, fast, c.value, bad)
-        vals, codes, stats = _convert(c.x, fmt, mode, ovf, None, None, None, True, True, "test")
+        vals, codes, stats = convert_array(c.x, fmt, mode, ovf, None, None, None, True, True, "test")
         bad = ~_same(vals, c.value)
         assert not bad.any(), f"{fmt} {mode} {ovf} general\n" + _report(c.x, vals, c.value, bad)
         bad = codes.astype(np.uint64) != c.code

@@ -27,7 +27,7 @@ import pytest
 import emu
 from emu import _kernels as K
 from emu import _ref
-from emu.convert import _convert, seed_key
+from emu.convert import convert_array, seed_key
 from emu.modes import Overflow, Rounding
 from tests.oracles import ORACLES, oracle_codes, oracle_round
 
@@ -63,7 +63,8 @@ def sample(fmt: emu.Format, n: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def ref_all(x: np.ndarray, fmt: emu.Format, rnd: Rounding, ovf: Overflow, key: int, rbits: int | None):
-    res = [_ref.quantize_ref(float(v), fmt, rnd, ovf, key=key, index=i, random_bits=rbits) for i, v in enumerate(x)]
+    res = [_ref.quantize_ref(float(v), fmt, rnd, ovf, key=key, index=i, random_bits=rbits)
+           for i, v in enumerate(x)]
     vals = np.array([float(r.value) for r in res])
     codes = np.array([r.code for r in res], dtype=np.uint64)
     return vals, codes, sum(r.overflow for r in res), sum(r.underflow for r in res)
@@ -80,7 +81,7 @@ def check_against_ref(x: np.ndarray, fmt: emu.Format, rnd: Rounding, ovf: Overfl
     bad = ~same(fast, want_v)
     assert not bad.any(), (fmt, rnd, ovf, rbits, x[bad][:5], fast[bad][:5], want_v[bad][:5])
     assert (st.overflow, st.underflow) == (want_o, want_u), (fmt, rnd, ovf, st, want_o, want_u)
-    vals, codes, st2 = _convert(x, fmt, rnd, ovf, np.random.SeedSequence(12345), rbits, None, True, True, "t")
+    vals, codes, st2 = convert_array(x, fmt, rnd, ovf, np.random.SeedSequence(12345), rbits, None, True, True, "t")
     bad = ~same(vals, want_v) | (codes.astype(np.uint64) != want_c)
     assert not bad.any(), (fmt, rnd, ovf, rbits, x[bad][:5], vals[bad][:5], want_v[bad][:5])
     assert (st2.overflow, st2.underflow) == (want_o, want_u)
@@ -99,10 +100,12 @@ def test_every_mode_matches_the_reference(fmt: emu.Format) -> None:
         check_against_ref(x, fmt, Rounding.STOCHASTIC, fmt.default_overflow, rbits)
 
 
-@pytest.mark.parametrize("name", ["fx<62,0>", "ufx<62,0>", "fx<30,10>", "e5m2", "fp32", "pow2<0,70>", "fx<60,-50>"])
+@pytest.mark.parametrize("name", ["fx<62,0>", "ufx<62,0>", "fx<30,10>", "e5m2", "fp32", "pow2<0,70>",
+                                  "fx<60,-50>"])
 def test_integer_inputs_convert_exactly(name: str) -> None:
     fmt = emu.format(name)
-    ints = [0, 1, -1, 2**53 + 1, -(2**53) - 1, 2**61 - 1, -(2**61), 2**62 + 3, -(2**63), 2**63 - 1, 12345678901234567]
+    ints = [0, 1, -1, 2**53 + 1, -(2**53) - 1, 2**61 - 1, -(2**61), 2**62 + 3, -(2**63), 2**63 - 1,
+            12345678901234567]
     for rnd in Rounding:
         for ovf in fmt.overflow_modes:
             if ovf == Overflow.ERROR:
@@ -143,11 +146,14 @@ def test_stochastic_tie_on_the_first_word_goes_to_the_next_words(negative: bool)
     x[i] = float(t / 2**8)
     assert Fraction(x[i]) * 2**8 == t
     frac = t - math.floor(t)
-    assert math.floor(frac * 2**64) == w0 and frac * 2**64 != w0
+    assert math.floor(frac * 2**64) == w0
+    assert frac * 2**64 != w0
     want = _ref.quantize_ref(x[i], fmt, Rounding.STOCHASTIC, key=key, index=i)
     fast = emu.quantize(x, fmt, "stochastic", seed=np.random.SeedSequence(7))
-    vals, codes, _ = _convert(x, fmt, "stochastic", None, np.random.SeedSequence(7), None, None, True, True, "t")
-    assert fast[i] == float(want.value) == vals[i] and int(codes[i]) == want.code
+    vals, codes, _ = convert_array(x, fmt, "stochastic", None, np.random.SeedSequence(7), None, None, True, True,
+                              "t")
+    assert fast[i] == float(want.value) == vals[i]
+    assert int(codes[i]) == want.code
     w1 = _ref.random_word(key, i, 1)
     second = math.floor(frac * 2**128) % 2**64
     assert (want.value != math.floor(t) / 256) == (w1 < second)
@@ -168,7 +174,8 @@ def test_stochastic_float_tie_settled_by_later_words() -> None:
         want = _ref.quantize_ref(sign * x[i], fmt, Rounding.STOCHASTIC, key=int(key), index=i)
         got = emu.quantize(sign * x, fmt, "stochastic", seed=np.random.SeedSequence(3))
         codes = emu.encode(sign * x, fmt, "stochastic", seed=np.random.SeedSequence(3))
-        assert same(got[i:], np.array([float(want.value)])).all() and int(codes[i]) == want.code
+        assert same(got[i:], np.array([float(want.value)])).all()
+        assert int(codes[i]) == want.code
         second_word_up = _ref.random_word(int(key), i, 1) < 2**63
         assert (got[i] != 0) == second_word_up
 
@@ -213,7 +220,8 @@ def test_same_seed_same_result_for_any_thread_count(name: str) -> None:
         many_c = emu.encode(x, name, "stochastic", seed=42)
     finally:
         numba.set_num_threads(before)
-    assert np.array_equal(one, many) and np.array_equal(one_c, many_c)
+    assert np.array_equal(one, many)
+    assert np.array_equal(one_c, many_c)
     assert np.array_equal(emu.decode(one_c, name), one)
     other = emu.quantize(x, name, "stochastic", seed=43)
     assert not np.array_equal(one, other)
@@ -226,7 +234,8 @@ def _edge_values(rng: np.random.Generator, n: int) -> np.ndarray:
         f32 = bits.view(np.float32).astype(np.float64)
     scales = np.exp2(rng.uniform(-140, 130, n)) * rng.standard_normal(n)
     g = np.exp2(np.arange(-150, 130, dtype=np.float64))
-    ties = np.concatenate([g * (1 + k / 8 + 1 / 16) for k in range(8)] + [g * (1 + k / 1024 + 1 / 2048) for k in range(0, 1024, 37)])
+    ties = np.concatenate([g * (1 + k / 8 + 1 / 16) for k in range(8)]
+                          + [g * (1 + k / 1024 + 1 / 2048) for k in range(0, 1024, 37)])
     x = np.concatenate([f32, scales, ties, -ties, np.nextafter(ties, 0), np.nextafter(ties, np.inf)])
     return x[np.isfinite(x)]
 
@@ -254,8 +263,9 @@ def test_millions_against_ml_dtypes_and_numpy(name: str) -> None:
     assert np.all(same(got32, oracle_round(x32, name, direct=True)))
 
 
-@pytest.mark.parametrize("name", ["binary", "binary<stochastic>", "binary<scale=tensor>", "binary<scale=channel>",
-                                  "binary<stochastic,scale=channel>", "ternary", "ternary<scale=channel>",
+@pytest.mark.parametrize("name", ["binary", "binary<stochastic>", "binary<scale=tensor>",
+                                  "binary<scale=channel>", "binary<stochastic,scale=channel>", "ternary",
+                                  "ternary<scale=channel>",
                                   "ternary<scale=none>", "ttq", "ttq<threshold=0.2,scale=channel>",
                                   "ternary<stochastic>", "ternary<threshold=0.5>"])
 def test_binary_and_ternary_match_the_reference(name: str) -> None:

@@ -1,0 +1,45 @@
+"""The threading layer of emu's parallel kernels, chosen explicitly.
+
+numba runs parallel kernels on one process-wide threading layer, fixed when the
+first one launches. Importing emu leaves that choice to numba; a program that
+runs emu's datapaths next to BLAS calls (training does: emu's kernels and
+numpy's products alternate) should call `use_threading_layer()` first:
+``workqueue`` keeps no spinning threads, where OpenMP's and OpenBLAS's spin
+against each other and slow every kernel that follows a BLAS call several-fold
+on a small machine. ``workqueue`` does not run parallel kernels launched from
+several Python threads at once; pick ``omp`` or ``tbb`` for that. The command
+line (``python -m nets``), the benchmarks and the tests choose ``workqueue``.
+Imports numba only.
+"""
+
+from __future__ import annotations
+
+import numba
+
+__all__ = ["THREADING_LAYERS", "use_threading_layer"]
+
+#: numba's layers (``default``, ``safe``, ``forksafe``, ``threadsafe`` let numba pick among them).
+THREADING_LAYERS = ("workqueue", "omp", "tbb", "default", "safe", "forksafe", "threadsafe")
+
+
+def use_threading_layer(layer: str = "workqueue") -> str:
+    """Run emu's parallel kernels on ``layer``; return the layer in force.
+
+    Call it before the first parallel kernel runs. Afterwards the layer cannot
+    change: asking for the one in force returns it, asking for another raises.
+
+    Raises:
+        ValueError: ``layer`` is not one of `THREADING_LAYERS`.
+        RuntimeError: a parallel kernel already ran on another layer.
+    """
+    if layer not in THREADING_LAYERS:
+        raise ValueError(f"use_threading_layer: layer={layer!r} is not one of {', '.join(THREADING_LAYERS)}")
+    try:
+        current = numba.threading_layer()
+    except ValueError:  # no parallel kernel has run yet: the choice is still open
+        numba.config.THREADING_LAYER = layer
+        return layer
+    if layer not in ("default", current):
+        raise RuntimeError(f"use_threading_layer: parallel kernels already run on {current!r}; the layer is"
+                           f" chosen once per process, before the first one (asked for {layer!r})")
+    return current

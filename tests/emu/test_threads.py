@@ -1,0 +1,38 @@
+"""Importing emu changes no global setting; the threading layer is chosen explicitly."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+import emu
+
+
+def _run(code: str) -> str:
+    env = {k: v for k, v in __import__("os").environ.items() if k != "NUMBA_THREADING_LAYER"}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          env=env).stdout.strip()
+
+
+def test_importing_emu_leaves_numba_configuration_alone() -> None:
+    out = _run("import numba; before = numba.config.THREADING_LAYER; import emu, nets, hwmodel;"
+               " print(before == numba.config.THREADING_LAYER, numba.config.THREADING_LAYER)")
+    assert out == "True default"
+
+
+def test_the_layer_is_chosen_before_the_first_parallel_kernel_and_kept() -> None:
+    code = ("import numpy as np, numba, emu; print(emu.use_threading_layer('workqueue'));"
+            " emu.matmul(np.ones((512, 64)), np.ones((64, 512)), 'int8 x int8 -> int32', sequential=True);"
+            " print(numba.threading_layer()); print(emu.use_threading_layer('workqueue'))")
+    assert _run(code).split() == ["workqueue", "workqueue", "workqueue"]
+    late = ("import numpy as np, emu; emu.use_threading_layer('workqueue');"
+            " emu.matmul(np.ones((512, 64)), np.ones((64, 512)), 'int8 x int8 -> int32', sequential=True)\n"
+            "try:\n    emu.use_threading_layer('omp')\nexcept RuntimeError as e:\n    print(e)")
+    assert "already run on 'workqueue'" in _run(late)
+
+
+def test_an_unknown_layer_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"use_threading_layer: layer='openmp' is not one of workqueue, omp"):
+        emu.use_threading_layer("openmp")
