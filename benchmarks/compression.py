@@ -36,6 +36,7 @@ import nets
 from nets import compress as C
 from nets.datasets import Split
 
+
 def energy_pj(model: nets.Model, storage: C.StorageReport, policy: nets.PrecisionPolicy) -> dict[str, Any]:
     """Energy of one inference in pJ from `hwmodel.network_cost` at 45 nm (Horowitz 2014).
 
@@ -48,8 +49,9 @@ def energy_pj(model: nets.Model, storage: C.StorageReport, policy: nets.Precisio
     """
     nonzero = C.multiplications(model, (64,), nonzero_only=True)
     nonzero.pop("total")
+    weight_bits = {name: d["total"] for name, d in storage.layers.items()}
     nc = hwmodel.network_cost(model, policy, input_shape=(64,), weight_memory="auto",
-                              weight_bits={name: d["total"] for name, d in storage.layers.items()}, macs=nonzero)
+                              weight_bits=weight_bits, macs=nonzero)
     return {"weights_pj": sum(r.weight_memory_pj for r in nc.layers),
             "acts_pj": sum(r.activation_memory_pj for r in nc.layers), "compute_pj": nc.compute_pj,
             "total_pj": nc.energy_pj, "weights_in": nc.weight_memory, "macs": sum(nonzero.values())}
@@ -84,7 +86,8 @@ def main() -> None:
         ("int8 weights + activations", [], int8, {"weight_bits": 8}),
         ("pruned 90% (5-bit indices)", [prune90], fp32, {"index_bits": 5}),
         ("shared k=16", [{"method": "share_weights", "k": 16, "retrain_epochs": 2}], fp32, {}),
-        ("low-rank linear1 r=16", [{"method": "low_rank", "layer": "linear1", "rank": 16, "retrain_epochs": 4}],
+        ("low-rank linear1 r=16",
+         [{"method": "low_rank", "layer": "linear1", "rank": 16, "retrain_epochs": 4}],
          fp32, {}),
         ("pruned 90% + k=15 + Huffman", [prune90, {"method": "share_weights", "k": 15, "retrain_epochs": 2}],
          fp32, {"index_bits": 5, "huffman": True}),
@@ -93,7 +96,8 @@ def main() -> None:
          fx16, {"index_bits": 5, "huffman": True}),
         ("low-rank r=16 + pruned 80% + k=15 + Huffman",
          [{"method": "low_rank", "layer": "linear1", "rank": 16, "retrain_epochs": 4},
-          {**prune90, "schedule": [0.5, 0.7, 0.8]}, {"method": "share_weights", "k": 15, "retrain_epochs": 2}],
+          {**prune90, "schedule": [0.5, 0.7, 0.8]},
+          {"method": "share_weights", "k": 15, "retrain_epochs": 2}],
          fp32, {"index_bits": 5, "huffman": True}),
     ]
     rows = []
@@ -109,9 +113,10 @@ def main() -> None:
                      "weight_bits": rep.weight_storage_bits, "total_bits": rep.total_bits, **e,
                      "storage": rep.to_dict(), "record": comp.to_dict()})
 
-    print(f"digits, MLP 64-300-100-10 ({base.n_parameters():,} parameters), accuracy on {len(held_out)} held-out"
-          " digits; energy per inference at 45 nm (Horowitz 2014)")
-    print("hwmodel.network_cost (horowitz45): memory from the compressed bit counts, arithmetic per nonzero MAC")
+    print(f"digits, MLP 64-300-100-10 ({base.n_parameters():,} parameters), accuracy on"
+          f" {len(held_out)} held-out digits; energy per inference at 45 nm (Horowitz 2014)")
+    print("hwmodel.network_cost (horowitz45): memory from the compressed bit counts,"
+          " arithmetic per nonzero MAC")
     head = (f"{'configuration':<52} {'accuracy':>8} {'rate':>7} {'weight bits':>12} {'weights in':>10}"
             f" {'E weights':>10} {'E acts':>8} {'E compute':>10} {'E total':>10}")
     print(head)

@@ -21,9 +21,11 @@ def mac_table() -> None:
     print("| datapath | multiplier pJ | accumulator pJ | total pJ | area um^2 | published |")
     print("|---|---:|---:|---:|---:|---|")
     rows = [
-        ("int8 x int8 -> int32", emu.MAC(act="fx<1,7>", weight="fx<1,7>", acc="fx<18,14>", acc_overflow="wrap"),
+        ("int8 x int8 -> int32",
+         emu.MAC(act="fx<1,7>", weight="fx<1,7>", acc="fx<18,14>", acc_overflow="wrap"),
          "0.2 + 0.1 (Horowitz); QTools 8x8 mult 0.2"),
-        ("int16 x int16 -> int32", emu.MAC(act="fx<1,15>", weight="fx<1,15>", acc="fx<2,30>", acc_overflow="wrap"),
+        ("int16 x int16 -> int32",
+         emu.MAC(act="fx<1,15>", weight="fx<1,15>", acc="fx<2,30>", acc_overflow="wrap"),
          "model (int32 mult 3.1, Horowitz)"),
         ("fp16 x fp16 -> fp16", emu.MAC(act="fp16", weight="fp16", acc="fp16"), "1.1 + 0.4 (Horowitz)"),
         ("fp32 x fp32 -> fp32", hwmodel.FP32_MAC, "3.7 + 0.9 = 4.6 (Horowitz, QTools)"),
@@ -38,30 +40,33 @@ def mac_table() -> None:
     ]
     for name, mac, pub in rows:
         c = hwmodel.cost(mac)
-        print(f"| {name} | {c.breakdown['multiplier'].energy_pj:.4g} | {c.breakdown['accumulator'].energy_pj:.4g} "
+        print(f"| {name} | {c.breakdown['multiplier'].energy_pj:.4g}"
+              f" | {c.breakdown['accumulator'].energy_pj:.4g} "
               f"| {c.energy_pj:.4g} | {c.area_um2:.4g} | {pub} |")
     print()
 
 
 def hill_table() -> None:
     print("## Hill et al. 2016 custom floats against fp32 (horowitz45)\n")
-    print("| format | model speedup (equal area) | published speedup | model energy saving | published energy |")
+    print("| format | model speedup (equal area) | published speedup | model energy saving"
+          " | published energy |")
     print("|---|---:|---:|---:|---:|")
     base = hwmodel.cost(hwmodel.FP32_MAC)
     for name, pub_s, pub_e in (("fp<6,7>", 7.2, 3.4), ("fp<6,8>", 5.7, 3.0)):
         c = hwmodel.cost(emu.MAC(act=name, weight=name, acc=name))
-        print(f"| {name} | {base.area_um2 / c.area_um2:.2f}x | {pub_s}x | {base.energy_pj / c.energy_pj:.2f}x "
-              f"| {pub_e}x |")
+        print(f"| {name} | {base.area_um2 / c.area_um2:.2f}x | {pub_s}x"
+              f" | {base.energy_pj / c.energy_pj:.2f}x | {pub_e}x |")
     print()
 
 
 def simd_table() -> None:
     print(f"## SIMD dot-product kernels (host: {simd._llvm().get_host_cpu_name()})\n")
-    print("| kernel | ISA | accumulators | model MAC/cycle | bound | llvm-mca MAC/cycle (cpu) | host GMAC/s |")
+    print("| kernel | ISA | accumulators | model MAC/cycle | bound | llvm-mca MAC/cycle (cpu)"
+          " | host GMAC/s |")
     print("|---|---|---:|---:|---|---:|---:|")
-    cases = [("f32", "sse2", 1), ("f32", "sse2", 4), ("i8", "ssse3", 1), ("i8", "ssse3", 4), ("i16", "sse2", 4),
-             ("f32", "avx2", 1), ("f32", "avx2", 4), ("i8", "avx2", 4), ("i8", "avx512vnni", 1),
-             ("i8", "avx512vnni", 4)]
+    cases = [("f32", "sse2", 1), ("f32", "sse2", 4), ("i8", "ssse3", 1), ("i8", "ssse3", 4),
+             ("i16", "sse2", 4), ("f32", "avx2", 1), ("f32", "avx2", 4), ("i8", "avx2", 4),
+             ("i8", "avx512vnni", 1), ("i8", "avx512vnni", 4)]
     res = {}
     for k, isa, acc in cases:
         e = simd.estimate(k, isa, acc)

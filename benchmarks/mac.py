@@ -13,9 +13,9 @@ from collections.abc import Callable
 
 import numba
 import numpy as np
+from quantize import median_ms  # the benchmarks folder is on the path when run as a script
 
 import emu
-from quantize import median_ms  # the benchmarks folder is on the path when run as a script
 
 
 def main() -> None:
@@ -39,7 +39,8 @@ def main() -> None:
 
     ai = rng.integers(-128, 128, (n, n)).astype(np.float64)
     wi = rng.integers(-128, 128, (n, n)).astype(np.float64)
-    case("int8 x int8 -> int32 wrap", "emu.matmul (exact-sum path)", lambda: emu.matmul(ai, wi, "int8 x int8 -> int32"))
+    case("int8 x int8 -> int32 wrap", "emu.matmul (exact-sum path)",
+         lambda: emu.matmul(ai, wi, "int8 x int8 -> int32"))
     case("int8 x int8 -> int32 wrap", "emu.matmul sequential kernel",
          lambda: emu.matmul(ai, wi, "int8 x int8 -> int32", sequential=True))
 
@@ -64,8 +65,8 @@ def main() -> None:
     macc = emu.MAC(act="fx<1,7>", weight="fx<1,7>", acc="fx<8,24>", acc_overflow="saturate")
     case("LeNet-5 conv1 64x1x28x28, fx<1,7> -> fx<8,24>", "emu.conv2d",
          lambda: emu.conv2d(x, k, macc, padding=2), conv_macs)
-    case("LeNet-5 conv1, e4m3 -> fp32", "emu.conv2d", lambda: emu.conv2d(x, k, "e4m3 x e4m3 -> fp32", padding=2),
-         conv_macs)
+    case("LeNet-5 conv1, e4m3 -> fp32", "emu.conv2d",
+         lambda: emu.conv2d(x, k, "e4m3 x e4m3 -> fp32", padding=2), conv_macs)
     # LeNet-5 second convolution: 6 -> 16 channels, 5x5, on 14x14 maps
     x2 = rng.uniform(0, 1, (64, 6, 14, 14))
     k2 = rng.standard_normal((16, 6, 5, 5)) * 0.1

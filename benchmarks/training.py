@@ -80,7 +80,7 @@ def numpy_float32_mlp_epoch(data, repeat: int) -> float:
             b1 -= 0.05 * gb1
             w2 -= 0.05 * gw2
             b2 -= 0.05 * gb2
-        _evaluate(lambda x: np.maximum(x @ w1 + b1, 0) @ w2 + b2, data)
+        _evaluate(lambda x, w1=w1, b1=b1, w2=w2, b2=b2: np.maximum(x @ w1 + b1, 0) @ w2 + b2, data)
         if r:
             times.append(time.perf_counter() - t0)
     return statistics.median(times)
@@ -162,7 +162,7 @@ def numpy_float32_lenet_epoch(data, repeat: int) -> float:
             for j in range(5):
                 ws[j] -= 0.05 * grads[j][0]
                 bs[j] -= 0.05 * grads[j][1]
-        _evaluate(lambda x: forward(x, ws, bs)[-1], data)
+        _evaluate(lambda x, ws=ws, bs=bs: forward(x, ws, bs)[-1], data)
         if r:
             times.append(time.perf_counter() - t0)
     return statistics.median(times)

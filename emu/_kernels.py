@@ -145,7 +145,8 @@ def _sr_less(first: np.uint64, sticky: bool, mag: np.uint64, s: np.int64, negate
 
 @njit(cache=True)
 def round_mag(mag: np.uint64, s: np.int64, neg: bool, mode: np.int64, signed_sr: bool,
-              key: np.uint64, index: np.int64, rbits: np.int64, odd_flip: np.uint64) -> tuple[np.uint64, bool]:
+              key: np.uint64, index: np.int64, rbits: np.int64,
+              odd_flip: np.uint64) -> tuple[np.uint64, bool]:
     """Round mag / 2^s to an integer magnitude; return it and a "too big" flag.
 
     Directed and tie rules act on the signed value (-1)^neg * mag / 2^s.
@@ -252,7 +253,8 @@ def _fixed_one(neg: bool, mag: np.uint64, e: np.int64, fl: np.int64, wl: np.int6
 
 
 @njit(parallel=True, cache=True)
-def quantize_fixed(xb, in_kind, out_val, out_code, fl, wl, signed, mode, ovf, key, rbits, stats, e_off, flags):
+def quantize_fixed(xb, in_kind, out_val, out_code, fl, wl, signed, mode, ovf, key, rbits, stats, e_off,
+                   flags):
     """Convert float64 bit patterns (or integers, see `_split`) to <WL-FL, FL>.
 
     Writes values (float64) into ``out_val`` and codes (the WL-bit pattern) into
@@ -407,7 +409,8 @@ def quantize_float(xb, in_kind, out_val, out_code, ebits, mbits, bias, emax, sub
                     else:
                         p = (ex if ex > emin else emin) - mbits
                         qmag, big = round_mag(mag, p - e, neg, mode, False, key, i, rbits,
-                                                    U64((ex + bias + 1) & 1) if (mbits == 0 and ex >= emin) else _ZERO)
+                                              U64((ex + bias + 1) & 1) if (mbits == 0 and ex >= emin)
+                                              else _ZERO)
                         if qmag == U64(hid << 1):
                             qmag = U64(hid)
                             p += 1
@@ -607,8 +610,8 @@ def _fixed_fast_chunk(c, x, out, fl, codes, qmin, qmax, mode, stats):
     lo = c * CHUNK
     hi = min(x.size, lo + CHUNK)
     eps = 1.0 if codes else np.ldexp(1.0, -fl)
-    a, b, d = _fixed_det_block(x[lo:hi], out[lo:hi], np.ldexp(1.0, fl), eps, np.float64(qmin), np.float64(qmax),
-                               mode)
+    a, b, d = _fixed_det_block(x[lo:hi], out[lo:hi], np.ldexp(1.0, fl), eps, np.float64(qmin),
+                               np.float64(qmax), mode)
     stats[c, 0] = a
     stats[c, 1] = b
     stats[c, 2] = d
@@ -767,7 +770,8 @@ def _fround(x, prm, ne):
     a = b & _ABS
     sign = b & _SIGN
     neg = sign != _ZERO
-    inc = (inc_neg if neg else inc_pos) + ((((a >> shift) & _ONE) ^ parity_flip) & (even_neg if neg else even_pos))
+    inc = (inc_neg if neg else inc_pos) + (
+        (((a >> shift) & _ONE) ^ parity_flip) & (even_neg if neg else even_pos))
     r = (a + inc) & ~low
     av = np.abs(x) * up_scale  # below 2^M where it is used
     n = (av + _TWO52) - _TWO52  # av rounded to an integer, nearest even (the hardware's mode; no fastmath)

@@ -61,23 +61,27 @@ def main(argv: list[str] | None = None) -> None:
         q = quantize(SAMPLES, f)
         c = encode(SAMPLES, f)
         b = bits(SAMPLES, f)
-        print(f"{f.name:<12}" + "".join(f"{_g(v) + ' = ' + hex(int(k)):>26}" for v, k in zip(q, c, strict=True)))
+        print(f"{f.name:<12}"
+              + "".join(f"{_g(v) + ' = ' + hex(int(k)):>26}" for v, k in zip(q, c, strict=True)))
         print(f"{'':<12}" + "".join(f"{s:>26}" for s in b))
 
     print("\n== Stochastic rounding of 0.1 to fx<1,7> (1000 draws, seed 0) ==")
     draws = quantize(np.full(1000, 0.1), "fx<1,7>", "stochastic", seed=args.seed)
     vals, counts = np.unique(draws, return_counts=True)
+    nearest = _g(float(quantize(0.1, "fx<1,7>")))
     print("  " + ", ".join(f"{_g(v)}: {c}" for v, c in zip(vals, counts, strict=True))
-          + f"; mean {draws.mean():.6f} (exact 0.1; nearest_even gives {_g(float(quantize(0.1, 'fx<1,7>')))})")
+          + f"; mean {draws.mean():.6f} (exact 0.1; nearest_even gives {nearest})")
 
     print("\n== Representation error (nearest_even; share of values with |relative error| above) ==")
     data = _datasets(args.seed)
-    print(f"{'data':<16}{'format':<12}{'>4%':>8}{'>15%':>8}{'>100%':>8}{'mean |rel|':>12}{'overflow':>10}{'underflow':>10}")
+    print(f"{'data':<16}{'format':<12}{'>4%':>8}{'>15%':>8}{'>100%':>8}{'mean |rel|':>12}"
+          f"{'overflow':>10}{'underflow':>10}")
     for name, x in data.items():
         for f in formats:
             q, st = quantize(x, f, return_stats=True)
             s = error_summary(x, q)
-            print(f"{name:<16}{f.name:<12}" + "".join(f"{100 * s.share_above[t]:7.2f}%" for t in (0.04, 0.15, 1.0))
+            print(f"{name:<16}{f.name:<12}"
+                  + "".join(f"{100 * s.share_above[t]:7.2f}%" for t in (0.04, 0.15, 1.0))
                   + f"{s.mean_rel:12.3g}{st.overflow:10d}{st.underflow:10d}")
     print("\n(zeros that stay zero count as exact; pixels are 0..16 scaled to [0, 1])")
 

@@ -26,7 +26,7 @@ table entry directly. Between and above the points E = E1 + (E2 - E1) (X - X1) /
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import emu
 
@@ -34,8 +34,8 @@ from .cost import Cost
 from .gates import Cells, adder, barrel_shifter, leading_zero_counter, multiplier
 from .tech import TechTable, get_table
 
-__all__ = ["float_adder", "float_multiplier", "float_type", "int_adder", "int_multiplier", "logic", "operand_multiplier",
-           "register"]
+__all__ = ["float_adder", "float_multiplier", "float_type", "int_adder", "int_multiplier", "logic",
+           "operand_multiplier", "register"]
 
 
 def float_type(f: emu.Format) -> str | None:
@@ -45,7 +45,8 @@ def float_type(f: emu.Format) -> str | None:
     return None
 
 
-def _affine(t: TechTable, op_lo: str, op_hi: str, x_lo: float, x_hi: float, x: float, what: str) -> tuple[float, float, str]:
+def _affine(t: TechTable, op_lo: str, op_hi: str, x_lo: float, x_hi: float, x: float,
+            what: str) -> tuple[float, float, str]:
     """Energy and area at size x on the line through the table's (x_lo, op_lo) and (x_hi, op_hi)."""
     have = [op for op in (op_lo, op_hi) if op in t]
     if not have:
@@ -82,7 +83,7 @@ def int_multiplier(wa: int, wb: int, tech: str | TechTable = "horowitz45", kind:
     return Cost(f"{wa}x{wb} {kind} multiplier", e, a, cells.levels, (src,))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _logic_rate(t: TechTable) -> tuple[float, float]:
     """pJ and um^2 per gate equivalent: the integer multiplier's marginal rate."""
     x8, x32 = multiplier(8, 8).ge, multiplier(32, 32).ge
@@ -124,11 +125,13 @@ def int_adder(w: int, tech: str | TechTable = "horowitz45") -> Cost:
 
 
 def register(bits: int, tech: str | TechTable = "horowitz45") -> Cost:
-    """``bits`` register bits at the table's ``reg_bit`` (0 when the table has none, as the published ones)."""
+    """``bits`` register bits at the table's ``reg_bit`` (0 when the table has none, as the published
+    ones)."""
     t = get_table(tech)
     if "reg_bit" in t:
         e = t["reg_bit"]
-        return Cost(f"{bits}-bit register", e.energy_pj * bits, e.area_um2 * bits, 1, (f"{t.name}: reg_bit x {bits}",))
+        return Cost(f"{bits}-bit register", e.energy_pj * bits, e.area_um2 * bits, 1,
+                    (f"{t.name}: reg_bit x {bits}",))
     return Cost(f"{bits}-bit register", 0.0, 0.0, 1, (f"{t.name}: no reg_bit entry, registers count 0",))
 
 
@@ -165,8 +168,8 @@ def float_multiplier(fa: emu.Format, fb: emu.Format, tech: str | TechTable = "ho
     ta, tb = float_type(fa), float_type(fb)
     if ta is not None and ta == tb and f"mult_{ta}" in t:
         en = t[f"mult_{ta}"]
-        return Cost(f"{ta} multiplier", en.energy_pj, en.area_um2, _fmul_cells(*_sig_exp(fa)[:1], *_sig_exp(fb)).levels,
-                    (f"{t.name}: mult_{ta}",))
+        return Cost(f"{ta} multiplier", en.energy_pj, en.area_um2,
+                    _fmul_cells(*_sig_exp(fa)[:1], *_sig_exp(fb)).levels, (f"{t.name}: mult_{ta}",))
     (sa, ea), (sb, eb) = _sig_exp(fa), _sig_exp(fb)
     cells = _fmul_cells(sa, sb, max(ea, eb))
     x16, x32 = _fmul_cells(11, 11, 5).ge, _fmul_cells(24, 24, 8).ge
@@ -197,7 +200,8 @@ def operand_multiplier(a: emu.Format, w: emu.Format, t: TechTable, kind: str = "
     if isinstance(a, fixedlike) and isinstance(w, fixedlike):
         return int_multiplier(a.bits, w.bits, t, kind)
     if isinstance(a, emu.FloatFormat) or isinstance(w, emu.FloatFormat):
-        if isinstance(a, (emu.FloatFormat, emu.FixedFormat)) and isinstance(w, (emu.FloatFormat, emu.FixedFormat)):
+        if (isinstance(a, (emu.FloatFormat, emu.FixedFormat))
+                and isinstance(w, (emu.FloatFormat, emu.FixedFormat))):
             return float_multiplier(a, w, t)
     kinds = {type(a), type(w)}
     other = a if not isinstance(a, (emu.BinaryFormat, emu.TernaryFormat, emu.Pow2Format)) else w

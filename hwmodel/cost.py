@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Mapping
 
 __all__ = ["Cost"]
 
@@ -19,7 +19,8 @@ class Cost:
     for every number, the table entry or the formula it comes from.
 
     >>> a = Cost("x", 0.2, 282.0, 15, ("table",)); b = Cost("y", 0.1, 137.0, 7, ("table",))
-    >>> s = Cost.total("mac", {"multiplier": a, "accumulator": b}); (round(s.energy_pj, 3), s.area_um2, s.delay)
+    >>> s = Cost.total("mac", {"multiplier": a, "accumulator": b})
+    >>> (round(s.energy_pj, 3), s.area_um2, s.delay)
     (0.3, 419.0, 22)
     """
 

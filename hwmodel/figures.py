@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import emu
 
@@ -23,12 +23,13 @@ def breakdown_bars(costs: Sequence[Cost], ax_energy=None, ax_area=None):
         fig = ax_energy.figure
     parts = list(dict.fromkeys(p for c in costs for p in c.breakdown))
     labels = [c.name.replace("MAC ", "").split(" @ ")[0] for c in costs]
-    for ax, attr, unit in ((ax_energy, "energy_pj", "energy per MAC (pJ)"), (ax_area, "area_um2", "area (um^2)")):
+    for ax, attr, unit in ((ax_energy, "energy_pj", "energy per MAC (pJ)"),
+                           (ax_area, "area_um2", "area (um^2)")):
         bottom = [0.0] * len(costs)
         for p in parts:
             vals = [getattr(c.breakdown[p], attr) if p in c.breakdown else 0.0 for c in costs]
             ax.bar(range(len(costs)), vals, bottom=bottom, label=p)
-            bottom = [b + v for b, v in zip(bottom, vals)]
+            bottom = [b + v for b, v in zip(bottom, vals, strict=False)]
         ax.set_xticks(range(len(costs)), labels, rotation=30, ha="right", fontsize=8)
         ax.set_ylabel(unit)
     ax_energy.legend(fontsize=8)
@@ -48,7 +49,8 @@ def speedup_vs_bits(bits: Sequence[int] = tuple(range(2, 33, 2)), tech: str = "h
     base = cost(FP32_MAC, tech)
     xb = [b for b in bits if b <= 31]  # the exact product of two b-bit words needs 2b <= 62 bits
     fx = [cost(emu.MAC(act=emu.FixedFormat(1, b - 1), weight=emu.FixedFormat(1, b - 1),
-                       acc=emu.FixedFormat(min(10, 64 - 2 * b), 2 * b - 2), acc_overflow="wrap"), tech) for b in xb]
+                       acc=emu.FixedFormat(min(10, 64 - 2 * b), 2 * b - 2), acc_overflow="wrap"), tech)
+          for b in xb]
     ax.plot(xb, [base.area_um2 / c.area_um2 for c in fx], "o-", label="fixed: equal area")
     ax.plot(xb, [base.energy_pj / c.energy_pj for c in fx], "s--", label="fixed: energy saving")
     fb = [b for b in bits if b >= 8]

@@ -51,8 +51,8 @@ class Cells:
     @property
     def ge(self) -> float:
         """Size in NAND2 gate equivalents (the CPA counted as ripple full adders)."""
-        return (self.and2 * GE["and2"] + self.or2 * GE["or2"] + self.xor2 * GE["xor2"] + self.mux2 * GE["mux2"]
-                + self.ha * GE["ha"] + (self.fa + self.cpa_bits) * GE["fa"])
+        return (self.and2 * GE["and2"] + self.or2 * GE["or2"] + self.xor2 * GE["xor2"]
+                + self.mux2 * GE["mux2"] + self.ha * GE["ha"] + (self.fa + self.cpa_bits) * GE["fa"])
 
 
 def _cpa_levels(w: int) -> int:
@@ -151,7 +151,8 @@ def multiplier(wa: int, wb: int, kind: str = "dadda") -> Cells:
 
 
 def barrel_shifter(w: int, positions: int) -> Cells:
-    """A w-bit logarithmic shifter over ``positions`` shift amounts: w MUX2 per stage, ceil(log2 positions) stages."""
+    """A w-bit logarithmic shifter over ``positions`` shift amounts: w MUX2 per stage,
+    ceil(log2 positions) stages."""
     _check_width(w, "w", 1, 4096)
     stages = math.ceil(math.log2(positions)) if positions > 1 else 0
     return Cells(mux2=w * stages, levels=stages)

@@ -18,7 +18,7 @@ sum(macs) x 16 / sum(macs x p) over the layers.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from .arith import int_adder, logic, register
 from .cost import Cost
@@ -60,4 +60,4 @@ def stripes_speedup(macs: Sequence[int], precisions: Sequence[int], baseline_bit
                          "non-empty and of the same length")
     for p in precisions:
         _check(p, "precision", 1, baseline_bits)
-    return sum(macs) * baseline_bits / sum(m * p for m, p in zip(macs, precisions))
+    return sum(macs) * baseline_bits / sum(m * p for m, p in zip(macs, precisions, strict=False))

@@ -34,10 +34,11 @@ import json
 import math
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
 __all__ = ["Entry", "TechTable", "TABLES", "get_table", "load_table", "register_table"]
 
@@ -116,9 +117,11 @@ HOROWITZ45 = TechTable("horowitz45", 45, _H, {
 
 JOUPPI7 = TechTable("jouppi7", 7, _J, {
     "add_int8": Entry(0.007, source=_J), "add_int32": Entry(0.03, source=_J),
-    "add_bf16": Entry(0.11, source=_J), "add_fp16": Entry(0.16, source=_J), "add_fp32": Entry(0.38, source=_J),
+    "add_bf16": Entry(0.11, source=_J), "add_fp16": Entry(0.16, source=_J),
+    "add_fp32": Entry(0.38, source=_J),
     "mult_int8": Entry(0.07, source=_J), "mult_int32": Entry(1.48, source=_J),
-    "mult_bf16": Entry(0.21, source=_J), "mult_fp16": Entry(0.34, source=_J), "mult_fp32": Entry(1.31, source=_J),
+    "mult_bf16": Entry(0.21, source=_J), "mult_fp16": Entry(0.34, source=_J),
+    "mult_fp32": Entry(1.31, source=_J),
 })
 
 _TABLES: dict[str, TechTable] = {"horowitz45": HOROWITZ45, "jouppi7": JOUPPI7}
@@ -147,7 +150,8 @@ def _from_dict(d: Mapping[str, Any], where: str) -> TechTable:
             raise ValueError(f"{where}: ops.{op} needs energy_pj (and optionally area_um2, source)")
         unknown = set(e) - {"energy_pj", "area_um2", "source"}
         if unknown:
-            raise ValueError(f"{where}: ops.{op} has unknown fields {sorted(unknown)}; allowed: energy_pj, area_um2, source")
+            raise ValueError(f"{where}: ops.{op} has unknown fields {sorted(unknown)};"
+                             " allowed: energy_pj, area_um2, source")
         ops[op] = Entry(e["energy_pj"], e.get("area_um2", math.nan), str(e.get("source", source)))
     return TechTable(str(d["name"]), float(d.get("node_nm", math.nan)), source, ops)
 

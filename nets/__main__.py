@@ -40,8 +40,8 @@ from .policy import GRANULARITIES, STES, PrecisionPolicy
 from .train import train
 
 DEFAULTS: dict[str, Any] = {
-    "model": "mlp", "sizes": [64, 100, 10], "activation": "relu", "policy": "float64", "granularity": "operation",
-    "ste": "clipped", "data": "digits",
+    "model": "mlp", "sizes": [64, 100, 10], "activation": "relu", "policy": "float64",
+    "granularity": "operation", "ste": "clipped", "data": "digits",
     "epochs": 10, "batch_size": 32, "optimizer": "sgd", "lr": 0.1, "momentum": 0.0, "seed": 0, "out": None,
 }
 
@@ -63,8 +63,8 @@ def run_train(cfg: dict[str, Any]) -> dict[str, Any]:
     if cfg["model"] == "mlp":
         sizes = list(cfg["sizes"])
         if sizes[0] != data.input_shape[0] or sizes[-1] != data.n_classes:
-            raise SystemExit(f"nets train: sizes={sizes} must start at the data's {data.input_shape[0]} inputs and"
-                             f" end at its {data.n_classes} classes")
+            raise SystemExit(f"nets train: sizes={sizes} must start at the data's {data.input_shape[0]}"
+                             f" inputs and end at its {data.n_classes} classes")
         model = mlp(sizes, cfg["activation"], seed=cfg["seed"])
     elif cfg["model"] == "lenet5":
         model = lenet5(data.input_shape, data.n_classes, activation=cfg["activation"], seed=cfg["seed"])
@@ -74,7 +74,8 @@ def run_train(cfg: dict[str, Any]) -> dict[str, Any]:
         raise SystemExit(f"nets train: model={cfg['model']!r} is not mlp, lenet5 or resnet")
     policy = _policy(cfg["policy"])
     if cfg["granularity"] not in GRANULARITIES:
-        raise SystemExit(f"nets train: granularity={cfg['granularity']!r} is not one of {', '.join(GRANULARITIES)}")
+        raise SystemExit(f"nets train: granularity={cfg['granularity']!r} is not one of"
+                         f" {', '.join(GRANULARITIES)}")
     if cfg["ste"] not in STES:
         raise SystemExit(f"nets train: ste={cfg['ste']!r} is not one of {', '.join(STES)}")
     policy = replace(policy, granularity=cfg["granularity"], ste=cfg["ste"])
@@ -84,8 +85,8 @@ def run_train(cfg: dict[str, Any]) -> dict[str, Any]:
         raise SystemExit(f"nets train: optimizer={cfg['optimizer']!r} is not sgd or adam")
     print(data)
     print(model.describe(policy))
-    hist = train(model, data, policy, opt, epochs=cfg["epochs"], batch_size=cfg["batch_size"], seed=cfg["seed"],
-                 stream=sys.stdout)
+    hist = train(model, data, policy, opt, epochs=cfg["epochs"], batch_size=cfg["batch_size"],
+                 seed=cfg["seed"], stream=sys.stdout)
     last = hist.records[-1] if hist.records else {}
     print(f"\n{'policy':<40}{'test accuracy':>15}{'test loss':>12}{'zeroed updates':>16}")
     print(f"{policy.name[:39]:<40}{hist.test_accuracy:>15.4f}{hist.test_loss:>12.4f}"
@@ -111,7 +112,8 @@ def main(argv: list[str] | None = None) -> None:
         else:
             t.add_argument(flag, type=type(val) if val is not None else str, default=None)
     x = sub.add_parser("explore", help="run a design-space sweep: results store, figures and report.md")
-    x.add_argument("sweep", nargs="?", help="a sweep TOML file (default: the built-in sweep on the digits data)")
+    x.add_argument("sweep", nargs="?",
+                   help="a sweep TOML file (default: the built-in sweep on the digits data)")
     x.add_argument("--out", default="results", help="the results folder (default: results)")
     x.add_argument("--workers", type=int, default=None, help="processes (default: the machine's cores)")
     x.add_argument("--dask", nargs="?", const=True, default=False,

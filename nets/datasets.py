@@ -47,8 +47,8 @@ class Dataset:
         return tuple(self.train.x.shape[1:])
 
     def __repr__(self) -> str:
-        return (f"Dataset({self.name}: train {len(self.train)}, valid {len(self.valid)}, test {len(self.test)},"
-                f" input {self.input_shape}, {self.n_classes} classes)")
+        return (f"Dataset({self.name}: train {len(self.train)}, valid {len(self.valid)},"
+                f" test {len(self.test)}, input {self.input_shape}, {self.n_classes} classes)")
 
 
 def _fractions(valid: float, test: float) -> None:
@@ -56,7 +56,8 @@ def _fractions(valid: float, test: float) -> None:
         if not 0.0 <= v < 1.0:
             raise ValueError(f"datasets: {name}={v!r} outside the allowed range [0, 1)")
     if valid + test >= 1.0:
-        raise ValueError(f"datasets: valid + test = {valid + test!r} leaves no training data; keep it below 1")
+        raise ValueError(f"datasets: valid + test = {valid + test!r} leaves no training data;"
+                         " keep it below 1")
 
 
 def from_arrays(x: np.ndarray, y: np.ndarray, *, valid: float = 0.15, test: float = 0.15, seed: int = 0,
@@ -184,8 +185,8 @@ def mnist(folder: str | os.PathLike[str], *, valid: float = 0.1, seed: int = 0, 
         raise ValueError("mnist: image and label files hold different numbers of examples")
     shape = (-1, 1, *xs.shape[1:]) if images else (xs.shape[0], -1)
     return from_arrays(xs.reshape(shape) / 255.0, ys, valid=valid, seed=seed, standardize=standardize,
-                       name="mnist", n_classes=10, x_test=xt.reshape((xt.shape[0],) + tuple(shape[1:])) / 255.0,
-                       y_test=yt)
+                       name="mnist", n_classes=10,
+                       x_test=xt.reshape((xt.shape[0],) + tuple(shape[1:])) / 255.0, y_test=yt)
 
 
 def cifar10(folder: str | os.PathLike[str], *, valid: float = 0.1, seed: int = 0, standardize: bool = True,

@@ -59,8 +59,8 @@ def _run(data: Dataset, policy: PrecisionPolicy | None, epochs: int, seed: int, 
                  progress=False)
 
 
-def fraction_bits_table(frac_bits: list[int] | None = None, int_bits: int = 4, epochs: int = 10, seed: int = 0,
-                        data: Dataset | None = None) -> list[Row]:
+def fraction_bits_table(frac_bits: list[int] | None = None, int_bits: int = 4, epochs: int = 10,
+                        seed: int = 0, data: Dataset | None = None) -> list[Row]:
     """Test error of fx<IL,FL> training with nearest and stochastic rounding, per FL."""
     data = data or digits(seed=seed)
     frac_bits = frac_bits or [14, 12, 10, 8, 6, 4]
@@ -111,7 +111,8 @@ def stability(policies: dict[str, PrecisionPolicy | None] | None = None, removed
     loss_{S\\i}| per example, and the change of the mean test loss.
     """
     data = data or digits(seed=seed)
-    policies = policies or {"float64": None, "fx<4,12> stochastic": PrecisionPolicy.uniform("fx<4,12>", "stochastic"),
+    policies = policies or {"float64": None,
+                            "fx<4,12> stochastic": PrecisionPolicy.uniform("fx<4,12>", "stochastic"),
                             "fx<4,8> nearest": PrecisionPolicy.uniform("fx<4,8>")}
     keep = np.arange(len(data.train)) != removed
     data_i = Dataset(Split(data.train.x[keep], data.train.y[keep]), data.valid, data.test, data.n_classes,
@@ -136,7 +137,8 @@ def stability(policies: dict[str, PrecisionPolicy | None] | None = None, removed
 def main(epochs_scale: float = 1.0) -> None:
     """Print the four tables (``epochs_scale`` shortens every run for quick checks)."""
     e = max(1, int(round(10 * epochs_scale)))
-    print_table("Test error against fractional bits (Gupta et al. 2015's figure)", fraction_bits_table(epochs=e))
+    print_table("Test error against fractional bits (Gupta et al. 2015's figure)",
+                fraction_bits_table(epochs=e))
     print_table("BinaryConnect", binaryconnect_table(epochs=2 * e))
     print_table("Single against double precision", single_vs_double(epochs=e))
     print_table("Stability: leave one training example out", stability(epochs=max(1, e // 2)))

@@ -104,7 +104,8 @@ def _between(lo: float, hi: float, geometric: bool) -> list[float]:
     return [math.nextafter(lo, hi), *split, math.nextafter(hi, lo)]
 
 
-def _overflow_result(fmt: emu.Format, mode: Rounding, ovf: Overflow, neg: bool, exact_q: int | None) -> tuple[float, int]:
+def _overflow_result(fmt: emu.Format, mode: Rounding, ovf: Overflow, neg: bool,
+                     exact_q: int | None) -> tuple[float, int]:
     """Value and code when a result leaves the range (exact_q: the rounded fixed code)."""
     if isinstance(fmt, FixedFormat):
         if ovf == Overflow.WRAP:

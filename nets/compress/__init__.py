@@ -31,8 +31,18 @@ from ..optim import _Optimizer
 from ..policy import PrecisionPolicy
 from ..train import evaluate
 from .coding import (
-    HUFFMAN_HEADER_BITS, HuffmanCode, SparseCode, StorageReport, fixed_width, huffman_decode, huffman_encode,
-    huffman_lengths, huffman_table_bits, sparse_decode, sparse_encode, storage_bits,
+    HUFFMAN_HEADER_BITS,
+    HuffmanCode,
+    SparseCode,
+    StorageReport,
+    fixed_width,
+    huffman_decode,
+    huffman_encode,
+    huffman_lengths,
+    huffman_table_bits,
+    sparse_decode,
+    sparse_encode,
+    storage_bits,
 )
 from .lowrank import low_rank, multiplications
 from .prune import iterative_prune, magnitude_mask, prune, retrain, sensitivity_scan
@@ -40,18 +50,19 @@ from .record import Codebook, CompressedOptimizer, Compression, weighted_layers
 from .share import INITS, init_centroids, kmeans, share_weights
 
 __all__ = [
-    "HUFFMAN_HEADER_BITS", "INITS", "Codebook", "CompressedOptimizer", "Compression", "HuffmanCode", "SparseCode",
-    "StorageReport", "compress", "fixed_width", "huffman_decode", "huffman_encode", "huffman_lengths",
-    "huffman_table_bits", "init_centroids", "iterative_prune", "kmeans", "low_rank", "magnitude_mask",
-    "multiplications", "prune", "retrain", "sensitivity_scan", "share_weights", "sparse_decode", "sparse_encode",
-    "storage_bits", "weighted_layers",
+    "HUFFMAN_HEADER_BITS", "INITS", "Codebook", "CompressedOptimizer", "Compression", "HuffmanCode",
+    "SparseCode", "StorageReport", "compress", "fixed_width", "huffman_decode", "huffman_encode",
+    "huffman_lengths", "huffman_table_bits", "init_centroids", "iterative_prune", "kmeans", "low_rank",
+    "magnitude_mask", "multiplications", "prune", "retrain", "sensitivity_scan", "share_weights",
+    "sparse_decode", "sparse_encode", "storage_bits", "weighted_layers",
 ]
 
 _METHODS = ("prune", "iterative_prune", "share_weights", "low_rank", "retrain")
 
 
-def compress(model: Model, data: Dataset, steps: Sequence[dict[str, Any]], *, policy: PrecisionPolicy | None = None,
-             optimizer: _Optimizer | None = None, seed: int = 0, comp: Compression | None = None) -> Compression:
+def compress(model: Model, data: Dataset, steps: Sequence[dict[str, Any]], *,
+             policy: PrecisionPolicy | None = None, optimizer: _Optimizer | None = None, seed: int = 0,
+             comp: Compression | None = None) -> Compression:
     """Apply a chain of compression steps to ``model`` in place; return the record.
 
     Each step is a dict with ``"method"`` (one of prune, iterative_prune,

@@ -21,9 +21,9 @@ import numpy as np
 from ..models import Model
 from .record import Compression
 
-__all__ = ["HUFFMAN_HEADER_BITS", "HuffmanCode", "SparseCode", "StorageReport", "fixed_width", "huffman_decode",
-           "huffman_encode", "huffman_lengths", "huffman_table_bits", "sparse_decode", "sparse_encode",
-           "storage_bits"]
+__all__ = ["HUFFMAN_HEADER_BITS", "HuffmanCode", "SparseCode", "StorageReport", "fixed_width",
+           "huffman_decode", "huffman_encode", "huffman_lengths", "huffman_table_bits", "sparse_decode",
+           "sparse_encode", "storage_bits"]
 
 #: Bits of a Huffman table's header: the width w of its code-length fields (`huffman_table_bits`).
 HUFFMAN_HEADER_BITS = 5
@@ -87,7 +87,8 @@ def sparse_encode(x: np.ndarray, index_bits: int) -> SparseCode:
     >>> c.gaps.tolist(), c.values.tolist(), c.fillers
     ([2, 7, 2], [5.0, 0.0, 7.0], 1)
     """
-    if isinstance(index_bits, bool) or not isinstance(index_bits, (int, np.integer)) or not 1 <= index_bits <= 32:
+    if (isinstance(index_bits, bool) or not isinstance(index_bits, (int, np.integer))
+            or not 1 <= index_bits <= 32):
         raise ValueError(f"sparse_encode: index_bits={index_bits!r} outside the allowed range [1, 32]")
     flat = np.asarray(x, np.float64).reshape(-1)
     pos = np.flatnonzero(flat)
@@ -99,8 +100,8 @@ def sparse_encode(x: np.ndarray, index_bits: int) -> SparseCode:
         gaps += [span - 1] * fi + [zi % span]
         values += [0.0] * fi + [flat[p]]
         filler += [True] * fi + [False]
-    return SparseCode(np.array(gaps, np.int64), np.array(values, np.float64), np.array(filler, bool), flat.size,
-                      int(index_bits))
+    return SparseCode(np.array(gaps, np.int64), np.array(values, np.float64), np.array(filler, bool),
+                      flat.size, int(index_bits))
 
 
 def sparse_decode(code: SparseCode) -> np.ndarray:
@@ -154,7 +155,8 @@ def _canonical(lengths: Mapping[Any, int]) -> dict[Any, str]:
 
 @dataclass(frozen=True)
 class HuffmanCode:
-    """A canonical Huffman code of a symbol sequence: code lengths, codewords and the encoded bits ('0'/'1')."""
+    """A canonical Huffman code of a symbol sequence: code lengths, codewords and the encoded bits
+    ('0'/'1')."""
 
     lengths: dict[Any, int]
     codewords: dict[Any, str]
@@ -181,7 +183,8 @@ def huffman_encode(symbols: Iterable[Any]) -> HuffmanCode:
 
 
 def huffman_decode(bits: str, lengths: Mapping[Any, int]) -> list[Any]:
-    """The symbols that ``bits`` encodes under the canonical code of ``lengths`` (inverse of `huffman_encode`)."""
+    """The symbols that ``bits`` encodes under the canonical code of ``lengths`` (inverse of
+    `huffman_encode`)."""
     inv = {w: s for s, w in _canonical(lengths).items()}
     out, cur = [], ""
     for b in bits:
@@ -249,8 +252,9 @@ class StorageReport:
                 "baseline_bits": self.baseline_bits, "rate": self.rate}
 
 
-def storage_bits(model: Model, comp: Compression | None = None, *, weight_bits: int = 32, bias_bits: int = 32,
-                 index_bits: int | None = None, huffman: bool = False, baseline_bits: int = 32) -> StorageReport:
+def storage_bits(model: Model, comp: Compression | None = None, *, weight_bits: int = 32,
+                 bias_bits: int = 32, index_bits: int | None = None, huffman: bool = False,
+                 baseline_bits: int = 32) -> StorageReport:
     """The exact number of bits that store the model's parameters, and the compression rate.
 
     Per weighted layer with n weights (its W):
@@ -327,7 +331,8 @@ def storage_bits(model: Model, comp: Compression | None = None, *, weight_bits: 
             else:
                 d["index_bits"] = stored * int(index_bits)  # type: ignore[arg-type]
         d["bias_bits"] = bias_bits * int(sum(v.size for k, v in layer.params.items() if k != "W"))
-        d["total"] = d["weight_bits"] + d["index_bits"] + d["codebook_bits"] + d["table_bits"] + d["bias_bits"]
+        d["total"] = (d["weight_bits"] + d["index_bits"] + d["codebook_bits"] + d["table_bits"]
+                      + d["bias_bits"])
         rep.layers[name] = d
     rep.total_bits = rep.other_bits + sum(d["total"] for d in rep.layers.values())
     rep.baseline_bits = (comp.original_params or model.n_parameters()) * baseline_bits

@@ -60,7 +60,8 @@ def low_rank(model: Model, layer: str, rank: int, comp: Compression | None = Non
     old = wl.get(layer)
     if not isinstance(old, Linear):
         lin = [n for n, v in wl.items() if isinstance(v, Linear)]
-        raise ValueError(f"low_rank: layer={layer!r} is not a Linear layer of the model; Linear layers: {lin}")
+        raise ValueError(f"low_rank: layer={layer!r} is not a Linear layer of the model;"
+                         f" Linear layers: {lin}")
     if layer in comp.masks or layer in comp.codebooks:
         raise ValueError(f"low_rank: layer {layer!r} is already pruned or shared; factor it before")
     rmax = min(old.n_in, old.n_out)

@@ -85,7 +85,8 @@ def _per_layer(value: float | Mapping[str, float] | None, names: list[str], wher
     if isinstance(value, Mapping):
         unknown = set(value) - set(names)
         if unknown:
-            raise ValueError(f"{where}: {param} names unknown layers {sorted(unknown)}; weighted layers: {names}")
+            raise ValueError(f"{where}: {param} names unknown layers {sorted(unknown)};"
+                             f" weighted layers: {names}")
         return {k: float(v) for k, v in value.items()}
     return {n: float(value) for n in names}
 
@@ -96,7 +97,8 @@ def _select(model: Model, layers: Sequence[str] | None, where: str) -> list[str]
         return names
     bad = [n for n in layers if n not in names]
     if bad:
-        raise ValueError(f"{where}: layers={bad} are not weighted layers of the model; weighted layers: {names}")
+        raise ValueError(f"{where}: layers={bad} are not weighted layers of the model;"
+                         f" weighted layers: {names}")
     return list(layers)
 
 
@@ -151,7 +153,8 @@ def prune(model: Model, *, ratio: float | Mapping[str, float] | None = None,
 
 def retrain(model: Model, data: Dataset, comp: Compression, *, epochs: int = 2,
             policy: PrecisionPolicy | None = None, optimizer: _Optimizer | None = None,
-            centroid_lr: float | None = None, seed: int = 0, batch_size: int = 32, **train_kw: Any) -> History:
+            centroid_lr: float | None = None, seed: int = 0, batch_size: int = 32,
+            **train_kw: Any) -> History:
     """`nets.train` with ``comp`` in force after every update (`CompressedOptimizer`).
 
     ``optimizer`` defaults to SGD(lr=0.05, momentum=0.9); ``centroid_lr``
@@ -195,12 +198,13 @@ def iterative_prune(model: Model, data: Dataset, schedule: Sequence[float | Mapp
         value = dict(v) if isinstance(v, Mapping) else float(v)
         comp.log.append({"method": "iterative_prune", "round": i, by: value,
                          "sparsity": comp.sparsity(model)["total"],
-                         "valid_accuracy": hist.records[-1]["valid_accuracy"] if hist.records else float("nan")})
+                         "valid_accuracy": (hist.records[-1]["valid_accuracy"] if hist.records
+                                            else float("nan"))})
     return comp
 
 
-def sensitivity_scan(model: Model, data: Dataset, ratios: Sequence[float], *, layers: Sequence[str] | None = None,
-                     policy: PrecisionPolicy | None = None,
+def sensitivity_scan(model: Model, data: Dataset, ratios: Sequence[float], *,
+                     layers: Sequence[str] | None = None, policy: PrecisionPolicy | None = None,
                      split: str = "valid") -> dict[str, list[tuple[float, float]]]:
     """Accuracy against the pruning ratio of each layer alone, without retraining (Han et al. 2015, fig. 5).
 

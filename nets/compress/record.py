@@ -21,7 +21,7 @@ import emu
 
 from ..layers import Layer
 from ..models import Model
-from ..optim import _Optimizer, _at
+from ..optim import _at, _Optimizer
 
 __all__ = ["Codebook", "CompressedOptimizer", "Compression", "weighted_layers"]
 
@@ -126,13 +126,15 @@ class Compression:
         return CompressedOptimizer(base, self, centroid_lr)
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready summary: mask densities, codebooks (k, centroids, format, init), factors and the log."""
+        """A JSON-ready summary: mask densities, codebooks (k, centroids, format, init), factors and the
+        log."""
         return {
             "original_params": self.original_params,
             "masks": {n: {"weights": int(m.size), "kept": int(m.sum()), "density": float(m.mean())}
                       for n, m in self.masks.items()},
             "codebooks": {n: {"k": cb.k, "centroids": cb.centroids.tolist(), "init": cb.init,
-                              "fmt": None if cb.fmt is None else str(cb.fmt)} for n, cb in self.codebooks.items()},
+                              "fmt": None if cb.fmt is None else str(cb.fmt)}
+                          for n, cb in self.codebooks.items()},
             "factors": {n: dict(f) for n, f in self.factors.items()},
             "log": list(self.log),
         }
@@ -195,7 +197,8 @@ class CompressedOptimizer:
         lr = _at(self.base.lr, self.base.epoch)
         for name, cb in self.comp.codebooks.items():
             kept = int(np.count_nonzero(cb.labels >= 0))
-            cb.update(grads[name], self.centroid_lr if self.centroid_lr is not None else lr * cb.k / max(kept, 1))
+            cb.update(grads[name],
+                      self.centroid_lr if self.centroid_lr is not None else lr * cb.k / max(kept, 1))
             layers[name].params["W"] = cb.weights()
 
     def describe(self) -> str:

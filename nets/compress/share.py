@@ -142,5 +142,6 @@ def share_weights(model: Model, k: int | Mapping[str, int], *, init: str = "line
         labels[mask] = lab
         comp.codebooks[name] = Codebook(c, labels, f, init)
     comp.enforce(model)
-    comp.log.append({"method": "share_weights", "k": dict(ks), "init": init, "fmt": None if f is None else str(f)})
+    comp.log.append({"method": "share_weights", "k": dict(ks), "init": init,
+                     "fmt": None if f is None else str(f)})
     return comp

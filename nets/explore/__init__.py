@@ -39,10 +39,10 @@ from .spec import POINT_DEFAULTS, Sweep, build_model, build_policy, point_key
 from .store import Store
 
 __all__ = [
-    "DEFAULT_SWEEP", "LayerAccBits", "POINT_DEFAULTS", "Store", "Sweep", "SweepProgress", "SweepSummary", "accumulator_study",
-    "accuracy_vs_word_length", "best_within", "build_model", "build_policy", "group_by_config", "int_bits",
-    "layer_acc_bits", "main_job", "pareto", "pareto_front", "point_cost", "point_key", "report", "representation_error",
-    "run_point", "run_sweep", "training_curves",
+    "DEFAULT_SWEEP", "LayerAccBits", "POINT_DEFAULTS", "Store", "Sweep", "SweepProgress", "SweepSummary",
+    "accumulator_study", "accuracy_vs_word_length", "best_within", "build_model", "build_policy",
+    "group_by_config", "int_bits", "layer_acc_bits", "main_job", "pareto", "pareto_front", "point_cost",
+    "point_key", "report", "representation_error", "run_point", "run_sweep", "training_curves",
 ]
 
 _ACC_POINTS = [{"format": "fx<4,8>", "rounding": "stochastic", "acc": f"fx<{il},16>", "acc_overflow": mode}
@@ -113,13 +113,15 @@ def main_job(out: str | Path = "results", *, sweep: Sweep | None = None, workers
         names.append("representation_error.png")
         acc_fmt = next((p["format"] for p in sweep.points if p["acc"] and p["format"]), "fx<2,6>")
         bits = layer_acc_bits(model, digits(seed=0).test.x, PrecisionPolicy.uniform(acc_fmt))
-        extra = [f"## Accumulator integer bits per layer ({acc_fmt} operands, the float-trained MLP, test data)", "",
-                 "LB_wrap: the bits the final sums need (a wrapping accumulator is exact with them); LB_clip: the"
-                 " bits every partial sum needs (a saturating accumulator is exact with them), de Bruin et al."
-                 " 2018.", "", "| layer | K | LB_wrap | LB_clip | max final | max partial |",
+        extra = [f"## Accumulator integer bits per layer ({acc_fmt} operands, the float-trained MLP,"
+                 " test data)", "",
+                 "LB_wrap: the bits the final sums need (a wrapping accumulator is exact with them);"
+                 " LB_clip: the bits every partial sum needs (a saturating accumulator is exact with"
+                 " them), de Bruin et al. 2018.", "",
+                 "| layer | K | LB_wrap | LB_clip | max final | max partial |",
                  "|---|---:|---:|---:|---:|---:|"]
-        extra += [f"| {b.name} | {b.k} | {b.lb_wrap} | {b.lb_clip} | {b.max_final:.4g} | {b.max_partial:.4g} |"
-                  for b in bits]
+        extra += [f"| {b.name} | {b.k} | {b.lb_wrap} | {b.lb_clip} | {b.max_final:.4g}"
+                  f" | {b.max_partial:.4g} |" for b in bits]
     else:
         extra = []
     text = report(rows, title=f"Sweep report: {sweep.name}", figures=names)

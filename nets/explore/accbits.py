@@ -62,7 +62,8 @@ def int_bits(m: float) -> int:
     return max(1, e + 1)
 
 
-def _partial_extremes(a: np.ndarray, w: np.ndarray, b: np.ndarray | None, rows: int = 64) -> tuple[float, float]:
+def _partial_extremes(a: np.ndarray, w: np.ndarray, b: np.ndarray | None,
+                      rows: int = 64) -> tuple[float, float]:
     """(max |final sum|, max |partial sum|) of b + sum_k a[i,k] w[k,j] in increasing k, every i, j."""
     start = np.zeros(w.shape[1]) if b is None else b
     fin = part = float(np.max(np.abs(start), initial=0.0))

@@ -101,7 +101,8 @@ def pareto(rows: list[dict[str, Any]], cost: str = "energy_pj", score: str = "te
             ax.annotate(pts[i][0], (c[i], sc[i]), fontsize=7, xytext=(6, -12 - 10 * (n % 3)),
                         textcoords="offset points", arrowprops={"arrowstyle": "-", "lw": 0.4})
     ax.set_xscale("log")
-    ax.set_xlabel({"energy_pj": "energy per inference (pJ)", "area_um2": "MAC array area (um^2)"}.get(cost, cost))
+    ax.set_xlabel({"energy_pj": "energy per inference (pJ)",
+                   "area_um2": "MAC array area (um^2)"}.get(cost, cost))
     ax.set_ylabel(score.replace("_", " ") + " (mean over seeds)")
     ax.grid(alpha=0.3)
     _legend_or_note(ax, bool(pts), "no finished points in this sweep")

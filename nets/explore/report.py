@@ -42,13 +42,15 @@ def _baseline(configs: list[dict[str, Any]]) -> dict[str, Any] | None:
     return max(ref, key=lambda c: c["test_accuracy"]) if ref else None
 
 
-def best_within(configs: list[dict[str, Any]], budget: float, cost: str = "energy_pj") -> dict[str, Any] | None:
+def best_within(configs: list[dict[str, Any]], budget: float,
+                cost: str = "energy_pj") -> dict[str, Any] | None:
     """The cheapest configuration whose mean accuracy is within ``budget`` (absolute, e.g.
     0.01 = one point) of the baseline's; None without a baseline or a candidate."""
     base = _baseline(configs)
     if base is None:
         return None
-    ok = [c for c in configs if c["test_accuracy"] >= base["test_accuracy"] - budget and c.get(cost) is not None]
+    ok = [c for c in configs
+          if c["test_accuracy"] >= base["test_accuracy"] - budget and c.get(cost) is not None]
     return min(ok, key=lambda c: c[cost]) if ok else None
 
 
@@ -76,21 +78,23 @@ def report(rows: list[dict[str, Any]], title: str = "Sweep report", budget: floa
             lines += ["", f"**Cheapest within {100 * budget:.0f} point(s) of the baseline's accuracy:"
                       f" {best['label']}** — test accuracy {best['test_accuracy']:.4f}"
                       f" ({best['acc_min']:.4f} to {best['acc_max']:.4f} over {best['seeds']} seed(s)),"
-                      f" {_f(best.get('energy_pj'), '.4g')} pJ per inference ({_f(e_ratio, '.1f')}x less than the"
-                      f" baseline), MAC array area {_f(best.get('area_um2'), '.4g')} um^2, speedup at equal area"
+                      f" {_f(best.get('energy_pj'), '.4g')} pJ per inference ({_f(e_ratio, '.1f')}x less"
+                      f" than the baseline), MAC array area {_f(best.get('area_um2'), '.4g')} um^2,"
+                      " speedup at equal area"
                       f" {_f(best.get('speedup'), '.2f')}x, accumulator overflows per MAC"
                       f" {_f(best.get('acc_overflow_rate'), '.2e')}."]
         lines.append("")
-    lines += ["Costs (`hwmodel.network_cost`, Horowitz 45 nm): energy of one inference = compute (MACs x the"
-              " energy of each layer's datapath) + memory (weights read once from the smallest SRAM that holds"
-              " them, activations moved once through a 32 KB SRAM); area of an array of 256 MAC units; speedup"
-              " over fp32 at equal area. docs/hwmodel.md gives every formula.", ""]
+    lines += ["Costs (`hwmodel.network_cost`, Horowitz 45 nm): energy of one inference = compute (MACs x"
+              " the energy of each layer's datapath) + memory (weights read once from the smallest SRAM"
+              " that holds them, activations moved once through a 32 KB SRAM); area of an array of 256"
+              " MAC units; speedup over fp32 at equal area. docs/hwmodel.md gives every formula.", ""]
     lines += ["| configuration | seeds | test accuracy | range | energy (pJ/inference) | compute (pJ) |"
               " memory (pJ) | area (um^2) | speedup | acc. overflows/MAC | zeroed updates |",
               "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
     for c in configs:
         lines.append(f"| {c['label']} | {c['seeds']} | {c['test_accuracy']:.4f} | {c['acc_min']:.3f}-"
-                     f"{c['acc_max']:.3f} | {_f(c.get('energy_pj'), '.4g')} | {_f(c.get('compute_pj'), '.4g')} |"
+                     f"{c['acc_max']:.3f} | {_f(c.get('energy_pj'), '.4g')}"
+                     f" | {_f(c.get('compute_pj'), '.4g')} |"
                      f" {_f(c.get('memory_pj'), '.4g')} | {_f(c.get('area_um2'), '.4g')} |"
                      f" {_f(c.get('speedup'), '.2f')} | {_f(c.get('acc_overflow_rate'), '.2e')} |"
                      f" {_f(100 * c.get('zeroed_update_share', 0.0), '.1f')}% |")

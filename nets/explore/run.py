@@ -125,8 +125,9 @@ def _dask(points: list[dict[str, Any]], workers: int, address: str | bool
             cluster.close()
 
 
-def run_sweep(sweep: Sweep, store: str | Path | Store, *, workers: int | None = None, dask: bool | str = False,
-              retry_failed: bool = False, progress: bool = True, stream: Any = None) -> SweepSummary:
+def run_sweep(sweep: Sweep, store: str | Path | Store, *, workers: int | None = None,
+              dask: bool | str = False, retry_failed: bool = False, progress: bool = True,
+              stream: Any = None) -> SweepSummary:
     """Run the points of ``sweep`` that ``store`` does not hold as done; return a summary.
 
     Args:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -75,11 +75,11 @@ class Store:
     def record(self, key: str, sweep: str, params: dict[str, Any], result: dict[str, Any]) -> None:
         """Insert or replace one point's row, in its own transaction."""
         cols = {c: result.get(c) for c in COLUMNS}
-        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        now = datetime.now(UTC).isoformat(timespec="seconds")
         with self.db:
             self.db.execute(
-                f"insert or replace into points (key, sweep, status, params, {', '.join(COLUMNS)}, result, error,"
-                f" finished_at) values (?, ?, ?, ?, {', '.join('?' * len(COLUMNS))}, ?, ?, ?)",
+                f"insert or replace into points (key, sweep, status, params, {', '.join(COLUMNS)},"
+                f" result, error, finished_at) values (?, ?, ?, ?, {', '.join('?' * len(COLUMNS))}, ?, ?, ?)",
                 (key, sweep, result["status"], json.dumps(params, sort_keys=True),
                  *[cols[c] for c in COLUMNS], json.dumps(result, default=float), result.get("error"), now))
 

@@ -195,7 +195,8 @@ def test_values_of_the_format_are_unchanged_in_every_mode(case: tuple[emu.Format
             keep = inf & (ovf not in ("inf", "nan"))  # +-inf outside inf/nan overflows, as documented
             q, st_ = quantize(v[~keep], fmt, mode, ovf, seed=seed, return_stats=True)
             assert same(q, v[~keep]), f"{fmt} {mode} {ovf}: {v[~keep]} -> {q}"
-            assert st_.overflow == 0 and st_.underflow == 0
+            assert st_.overflow == 0
+            assert st_.underflow == 0
             back = encode(v[~keep], fmt, mode, ovf, seed=seed)
             assert [int(k) for k in back] == [k for k, d in zip(cs, keep, strict=True) if not d]
 
@@ -269,7 +270,8 @@ def test_exact_ties_follow_the_tie_rule(data: st.DataObject) -> None:
             q = float(quantize(xi, fmt, mode))
             assert q == v, f"{fmt} {mode}: tie x={xi!r} between {lo!r} and {hi!r} -> {q!r}"
         c = int(encode(xi, fmt, "nearest_even"))
-        assert float(decode(c, fmt)) in nb and c % 2 == 0, f"{fmt} nearest_even: tie x={xi!r} -> code {c}"
+        assert float(decode(c, fmt)) in nb, f"{fmt} nearest_even: tie x={xi!r} -> code {c}"
+        assert c % 2 == 0, f"{fmt} nearest_even: tie x={xi!r} -> code {c}"
 
 
 M0_TIES = [  # name, x in units of the smallest normal s (field 1), the expected codes (= exponent fields)
@@ -430,7 +432,8 @@ def test_same_seed_same_result_on_one_or_two_threads(fmt: emu.Format, rbits: int
         cb = encode(x, fmt, seed=123, **kw)
     finally:
         numba.set_num_threads(before)
-    assert same(a, b) and sa == sb
+    assert same(a, b)
+    assert sa == sb
     np.testing.assert_array_equal(ca, cb)
     assert same(decode(ca, fmt), a)  # the general (code) path and the values path draw the same bits
     assert same(quantize(x, fmt, seed=np.random.SeedSequence(123), **kw), a)
@@ -455,7 +458,8 @@ def test_without_a_seed_results_differ() -> None:
     x = np.full(10_000, 0.5 + 2**-10)
     a = quantize(x, "fx<4,0>", "stochastic")
     b = quantize(x, "fx<4,0>", "stochastic")
-    assert set(np.unique(a)) <= {0.0, 1.0} and not same(a, b)
+    assert set(np.unique(a)) <= {0.0, 1.0}
+    assert not same(a, b)
 
 
 # --- the API views agree -----------------------------------------------------------------------
@@ -524,7 +528,8 @@ def test_binary_and_ternary_views_agree(xs: list[float], name: str, seed: int) -
     enc = encode(x, fmt, seed=seed)
     c, sc = enc if fmt.has_data_scale else (enc, None)
     assert same(decode(c, fmt, scale=sc) if fmt.has_data_scale else decode(c, fmt), q)
-    assert c.dtype == np.uint8 and set(np.unique(c)) <= ({0, 1} if fmt.kind == "binary" else {0, 1, 3})
+    assert c.dtype == np.uint8
+    assert set(np.unique(c)) <= ({0, 1} if fmt.kind == "binary" else {0, 1, 3})
 
 
 # --- error metrics -----------------------------------------------------------------------------
@@ -545,7 +550,8 @@ def test_error_summary_shares() -> None:
     assert s.n == 8
     assert s.share_above == {0.04: 0.75, 0.15: 0.625, 1.0: 0.25}  # 100 % itself is not above 100 %
     assert (s.max_abs, s.mean_abs) == (32.0, 43.28125 / 8)
-    assert s.max_rel == math.inf and s.mean_rel == math.inf
+    assert s.max_rel == math.inf
+    assert s.mean_rel == math.inf
     assert s.median_rel == 0.25
 
     s = emu.error_summary([1.0, 2.0, 4.0, 8.0], [1.0625, 2.25, 5.0, 8.0])  # 1/16, 1/8, 1/4, 0
@@ -558,7 +564,8 @@ def test_error_summary_shares() -> None:
     assert s.share_above == {0.125: 0.5, 0.25: 0.0}
 
     e = emu.error_summary([], [])
-    assert e.n == 0 and e.share_above == {0.04: 0.0, 0.15: 0.0, 1.0: 0.0}
+    assert e.n == 0
+    assert e.share_above == {0.04: 0.0, 0.15: 0.0, 1.0: 0.0}
 
 
 def test_error_summary_on_a_real_conversion() -> None:
@@ -594,7 +601,9 @@ def _float32_patterns(n: int) -> np.ndarray:
 
 def test_mask_float32_is_toward_zero_rounding() -> None:
     x = _float32_patterns(1_000_000)
-    assert x.size > 1_000_000 and not np.isnan(x).any() and np.isinf(x).any()
+    assert x.size > 1_000_000
+    assert not np.isnan(x).any()
+    assert np.isinf(x).any()
     assert (np.abs(x) < np.finfo(np.float32).smallest_normal).sum() > 100_000
     for m in range(24):
         masked = emu.mask_float32(x, m)

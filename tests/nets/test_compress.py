@@ -46,7 +46,8 @@ def _one_layer(w: np.ndarray) -> nets.Model:
 def test_pruning_85_percent_with_retraining_loses_at_most_one_point(trained) -> None:
     model = copy.deepcopy(trained)
     base = _acc(model)
-    comp = C.iterative_prune(model, DATA, [0.6, 0.8, 0.85], epochs=2, optimizer=nets.SGD(lr=0.02, momentum=0.9))
+    comp = C.iterative_prune(model, DATA, [0.6, 0.8, 0.85], epochs=2,
+                             optimizer=nets.SGD(lr=0.02, momentum=0.9))
     C.retrain(model, DATA, comp, epochs=4, optimizer=nets.SGD(lr=0.005, momentum=0.9))
     sp = comp.sparsity(model)
     assert all(sp[n] == pytest.approx(0.85, abs=1e-3) for n in ("linear1", "linear2", "linear3"))
@@ -65,14 +66,16 @@ def test_masks_hold_under_a_quantized_policy_with_stochastic_rounding() -> None:
     C.retrain(model, DATA, comp, epochs=1, policy=pol)
     for name, mask in comp.masks.items():
         w = C.weighted_layers(model)[name].params["W"]
-        assert not w[~mask].any() and 0 < mask.mean() < 1
+        assert not w[~mask].any()
+        assert 0 < mask.mean() < 1
 
 
 def test_magnitude_mask_ratio_and_quality_rules() -> None:
     w = np.array([-2.0, -1.0, 0.0, 1.0, 2.0])  # std sqrt(2)
     assert C.magnitude_mask(w, quality=0.5).tolist() == [True, True, False, True, True]
     assert C.magnitude_mask(w, quality=1.0).tolist() == [True, False, False, False, True]
-    assert C.magnitude_mask(np.array([0.1, -0.5, 0.02, 0.3]), ratio=0.5).tolist() == [False, True, False, True]
+    assert C.magnitude_mask(np.array([0.1, -0.5, 0.02, 0.3]), ratio=0.5).tolist() == [
+        False, True, False, True]
     # a pruned weight stays pruned; the ratio counts all the layer's weights
     m = C.magnitude_mask(np.array([5.0, 1.0, 2.0, 3.0]), ratio=0.25, mask=np.array([False, True, True, True]))
     assert m.tolist() == [False, True, True, True]
@@ -87,7 +90,8 @@ def test_sensitivity_scan_prunes_one_layer_at_a_time_and_restores_it(trained) ->
     base = nets.evaluate(trained, DATA.valid)[1]
     for curve in scan.values():
         assert [r for r, _ in curve] == [0.0, 0.5, 0.99]
-        assert curve[0][1] == base and curve[2][1] < curve[0][1]
+        assert curve[0][1] == base
+        assert curve[2][1] < curve[0][1]
     assert all(np.array_equal(a, layer.params["W"]) for a, layer in
                zip(before, C.weighted_layers(trained).values(), strict=True))
 
@@ -113,9 +117,11 @@ def test_kmeans_initialisations_and_lloyd() -> None:
     assert C.init_centroids(v, 3, "linear").tolist() == [0.0, 5.0, 10.0]
     assert C.init_centroids(v, 2, "density").tolist() == [1.0, 3.0]
     r = C.init_centroids(v, 3, "random", seed=1)
-    assert set(r.tolist()) <= set(v.tolist()) and len(set(r.tolist())) == 3
+    assert set(r.tolist()) <= set(v.tolist())
+    assert len(set(r.tolist())) == 3
     c, lab = C.kmeans(np.array([0.0, 0.1, 0.9, 1.0]), 2)
-    assert c.tolist() == pytest.approx([0.05, 0.95]) and lab.tolist() == [0, 0, 1, 1]
+    assert c.tolist() == pytest.approx([0.05, 0.95])
+    assert lab.tolist() == [0, 0, 1, 1]
     c, lab = C.kmeans(v, 5, "random")  # k = n from the values themselves: every value its own centroid
     assert np.array_equal(c[lab], v)
 
@@ -159,14 +165,17 @@ def test_exact_bit_count_of_a_hand_made_layer() -> None:
     # Relative indices with 2 bits (gaps 0..3): pos 0 gap 0; pos 1 gap 0; 7 zeros before pos 9: a filler at
     # pos 5 (gap 3) then gap 3; 5 zeros before pos 15: a filler at pos 13 (gap 3) then gap 1.
     code = C.sparse_encode(w, 2)
-    assert code.gaps.tolist() == [0, 0, 3, 3, 3, 1] and code.fillers == 2
+    assert code.gaps.tolist() == [0, 0, 3, 3, 3, 1]
+    assert code.fillers == 2
     # 6 entries. Codes: 1, 1, zero, 0, zero, 1 -> alphabet {-1, +1, zero} = 3 symbols -> 2 bits each.
     # weights 6 x 2 = 12, indices 6 x 2 = 12, codebook 2 x 32 = 64: 88 bits; baseline 16 x 32 = 512.
     rep = C.storage_bits(model, comp, index_bits=2)
     d = rep.layers["linear1"]
     assert (d["stored"], d["code_alphabet"], d["weight_bits"], d["index_bits"], d["codebook_bits"]) == \
         (6, 3, 12, 12, 64)
-    assert rep.total_bits == 88 and rep.baseline_bits == 512 and rep.rate == 512 / 88
+    assert rep.total_bits == 88
+    assert rep.baseline_bits == 512
+    assert rep.rate == 512 / 88
     # Huffman. Codes [1, 1, z, 0, z, 1]: counts 1:3, z:2, 0:1 -> lengths 1, 2, 2 -> 3*1 + 2*2 + 1*2 = 9 bits;
     # table: 3 symbols, longest code 2 -> w = 2 bits per length -> 5 + 3*2 = 11 bits.
     # Gaps [0, 0, 3, 3, 3, 1]: counts 3:3, 0:2, 1:1 -> lengths 1, 2, 2 -> 3*1 + 2*2 + 1*2 = 9 bits;
@@ -194,7 +203,8 @@ def test_weight_sharing_rate_matches_the_formula(k: int, fmt, b_code: int) -> No
 def test_storage_counts_biases_and_other_parameters() -> None:
     model = nets.mlp([64, 16, 10], batchnorm=True, seed=0)
     rep = C.storage_bits(model)
-    assert rep.total_bits == model.n_parameters() * 32 and rep.rate == 1.0
+    assert rep.total_bits == model.n_parameters() * 32
+    assert rep.rate == 1.0
     rep8 = C.storage_bits(model, weight_bits=8, bias_bits=16)
     n_b = 16 + 10
     n_bn = 2 * 16
@@ -209,11 +219,13 @@ def test_huffman_is_lossless_and_never_longer_than_fixed_width(seq: list[int]) -
     assert h.payload_bits <= len(seq) * C.fixed_width(len(set(seq)))
     # a prefix code: Kraft's sum is at most 1 (exactly 1 for two or more symbols)
     kraft = sum(2.0 ** -n for n in h.lengths.values())
-    assert kraft <= 1.0 and (len(set(seq)) == 1 or kraft == 1.0)
+    assert kraft <= 1.0
+    assert (len(set(seq)) == 1 or kraft == 1.0)
 
 
 @settings(max_examples=60)
-@given(st.lists(st.sampled_from([0.0, 0.0, 0.0, 0.0, 1.5, -2.0]), min_size=1, max_size=120), st.integers(1, 4))
+@given(st.lists(st.sampled_from([0.0, 0.0, 0.0, 0.0, 1.5, -2.0]), min_size=1, max_size=120),
+       st.integers(1, 4))
 def test_sparse_storage_round_trips_with_fillers(x: list[float], bits: int) -> None:
     a = np.array(x)
     code = C.sparse_encode(a, bits)
@@ -272,7 +284,8 @@ def test_chained_pruning_and_4_bit_sharing_run_under_a_fixed_point_mac_policy(tr
     assert acc >= base - 0.05, (base, acc)
     record = json.loads(json.dumps(comp.to_dict()))
     assert [s["method"] for s in record["log"]][:2] == ["prune", "retrain"]
-    assert record["codebooks"]["linear1"]["k"] == 15 and record["masks"]["linear1"]["density"] == pytest.approx(0.2)
+    assert record["codebooks"]["linear1"]["k"] == 15
+    assert record["masks"]["linear1"]["density"] == pytest.approx(0.2)
     # sparse storage with 5-bit indices and Huffman is smaller still
     assert C.storage_bits(model, comp, index_bits=5, huffman=True).total_bits < rep.total_bits
 
@@ -319,7 +332,8 @@ def test_bad_inputs_raise_value_errors_naming_parameter_and_range() -> None:
     with pytest.raises(ValueError, match="init='kmeans\\+\\+' is not one of"):
         C.share_weights(model, 4, init="kmeans++")
     # nothing was changed by the refused calls
-    assert not C.Compression.start(model).masks and np.count_nonzero(model.layers()[0].params["W"]) == 640
+    assert not C.Compression.start(model).masks
+    assert np.count_nonzero(model.layers()[0].params["W"]) == 640
     comp = C.prune(model, ratio=0.5)
     with pytest.raises(ValueError, match=r"k=51 outside the allowed range \[1, 50\]"):  # 50 unpruned weights
         C.share_weights(model, 51, comp=comp, layers=["linear2"])

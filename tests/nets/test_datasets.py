@@ -17,12 +17,16 @@ def test_digits_splits_are_deterministic_and_complete() -> None:
     b = datasets.digits(seed=3)
     c = datasets.digits(seed=4)
     assert len(a.train) + len(a.valid) + len(a.test) == 1797
-    assert a.n_classes == 10 and a.input_shape == (64,)
-    assert np.array_equal(a.train.x, b.train.x) and np.array_equal(a.test.y, b.test.y)
+    assert a.n_classes == 10
+    assert a.input_shape == (64,)
+    assert np.array_equal(a.train.x, b.train.x)
+    assert np.array_equal(a.test.y, b.test.y)
     assert not np.array_equal(a.train.y, c.train.y)
     assert abs(a.train.x.mean()) < 1e-12  # standardised with the training statistics
     raw = datasets.digits(seed=3, standardize=False, images=True)
-    assert raw.input_shape == (1, 8, 8) and raw.train.x.min() == 0.0 and raw.train.x.max() == 1.0
+    assert raw.input_shape == (1, 8, 8)
+    assert raw.train.x.min() == 0.0
+    assert raw.train.x.max() == 1.0
 
 
 def _idx(path, array: np.ndarray, code: int, compress: bool) -> None:
@@ -46,8 +50,11 @@ def test_mnist_reads_idx_files(tmp_path, compress: bool) -> None:
     _idx(tmp_path / f"t10k-images-idx3-ubyte{sfx}", te, 0x08, compress)
     _idx(tmp_path / f"t10k-labels-idx1-ubyte{sfx}", np.arange(7, dtype=np.uint8), 0x08, compress)
     d = datasets.mnist(tmp_path, valid=0.1, standardize=False, images=True)
-    assert d.input_shape == (1, 28, 28) and len(d.test) == 7 and len(d.train) + len(d.valid) == 20
-    assert np.array_equal(d.test.x[:, 0] * 255, te) and np.array_equal(d.test.y, np.arange(7))
+    assert d.input_shape == (1, 28, 28)
+    assert len(d.test) == 7
+    assert len(d.train) + len(d.valid) == 20
+    assert np.array_equal(d.test.x[:, 0] * 255, te)
+    assert np.array_equal(d.test.y, np.arange(7))
     flat = datasets.mnist(tmp_path, standardize=False)
     assert flat.input_shape == (784,)
 
@@ -82,8 +89,11 @@ def test_cifar10_reads_the_binary_version(tmp_path) -> None:
     (tmp_path / "test_batch.bin").write_bytes(np.column_stack([lab, pix]).tobytes())
     want = pix.reshape(5, 3, 32, 32)
     d = datasets.cifar10(tmp_path, standardize=False)
-    assert d.input_shape == (3, 32, 32) and len(d.test) == 5 and len(d.train) + len(d.valid) == 20
-    assert np.array_equal(d.test.x * 255, want) and np.array_equal(d.test.y, lab)
+    assert d.input_shape == (3, 32, 32)
+    assert len(d.test) == 5
+    assert len(d.train) + len(d.valid) == 20
+    assert np.array_equal(d.test.x * 255, want)
+    assert np.array_equal(d.test.y, lab)
     (tmp_path / "test_batch.bin").write_bytes(b"\x00" * 100)
     with pytest.raises(ValueError, match="whole number"):
         datasets.cifar10(tmp_path)
