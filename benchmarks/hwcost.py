@@ -92,6 +92,7 @@ def simd_table() -> None:
 
 
 if __name__ == "__main__":
+    emu.use_threading_layer()
     mac_table()
     hill_table()
     simd_table()

@@ -93,4 +93,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    emu.use_threading_layer()
     main()

@@ -18,6 +18,7 @@ import time
 
 import numpy as np
 
+import emu
 import nets
 
 
@@ -197,4 +198,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    emu.use_threading_layer()
     main()

@@ -208,7 +208,8 @@ class MAC:
     def _parse_output(self) -> None:
         out = None if self.output is None else _fmt(self.output, "output", ("fixed", "float", "pow2"))
         object.__setattr__(self, "output", out)
-        object.__setattr__(self, "output_rounding", parse_rounding(self.output_rounding, "MAC", "output_rounding"))
+        rounding = parse_rounding(self.output_rounding, "MAC", "output_rounding")
+        object.__setattr__(self, "output_rounding", rounding)
 
     def _parse_output_overflow(self) -> None:
         final = self.output_format
@@ -225,9 +226,10 @@ class MAC:
         if not (isinstance(a, _BLOCK_TYPES) and isinstance(w, _BLOCK_TYPES)):
             raise ValueError(f"MAC: act={a} and weight={w}: block-scaled operands come in pairs (both block"
                              " formats of one family)")
-        fixed_defaults = {"product": None, "fused": False, "order": Order(), "input_rounding": Rounding.NEAREST_EVEN,
-                          "input_overflow": Overflow.SATURATE, "product_rounding": Rounding.NEAREST_EVEN,
-                          "product_overflow": None, "align_rounding": Rounding.FLOOR}
+        fixed_defaults = {"product": None, "fused": False, "order": Order(),
+                          "input_rounding": Rounding.NEAREST_EVEN, "input_overflow": Overflow.SATURATE,
+                          "product_rounding": Rounding.NEAREST_EVEN, "product_overflow": None,
+                          "align_rounding": Rounding.FLOOR}
         for name, default in fixed_defaults.items():
             value = getattr(self, name)
             if name == "order":

@@ -32,6 +32,8 @@ import tomllib
 from dataclasses import replace
 from typing import Any
 
+import emu
+
 from . import datasets
 from .experiments import main as experiments_main
 from .models import lenet5, mlp, resnet_small
@@ -100,6 +102,7 @@ def run_train(cfg: dict[str, Any]) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> None:
+    emu.use_threading_layer()
     ap = argparse.ArgumentParser(prog="python -m nets", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)

@@ -63,8 +63,9 @@ weight="mxfp8_e4m3", acc="fp32")``) runs through `emu.matmul`, `emu.dot` and
 `emu.conv2d` with the block engine of `emu.block.mac` (exact products per
 block, one multiplication by the block scales, one rounding into the
 accumulator per block); `block_matmul` is a short name for that call;
-`requantize` / `int_matmul_requant` the integer path of gemmlowp / TFLite. Fast paths are numba kernels; ``emu._ref_block`` is the slow
-exact reference they are tested against bit for bit.
+`requantize` / `int_matmul_requant` the integer path of gemmlowp / TFLite.
+Fast paths are numba kernels; ``emu._ref_block`` is the slow exact reference
+they are tested against bit for bit.
 
 Package layout (one concept per module): `emu.block.formats` (the enums, the
 format dataclasses, scale containers, statistics and the name parser),

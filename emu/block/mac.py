@@ -125,7 +125,8 @@ def block_datapath(act: BlockFormat, weight: BlockFormat, acc: Format | None, ac
                              " int_matmul_requant for the fixed-point multiplier path")
     spec = acc_spec(acc, acc_rounding, acc_overflow, func)
     if isinstance(act, NVFP4Format) and spec[0] == 1:
-        raise ValueError(f"{func}: acc={acc} is a fixed format; nvfp4 needs a float accumulator or an exact one")
+        raise ValueError(f"{func}: acc={acc} is a fixed format; nvfp4 needs a float accumulator or an"
+                         " exact one")
     if spec[0] == 0:
         return Overflow(spec[5])
     return None if spec[0] == 2 else Overflow(spec[5])
@@ -135,11 +136,12 @@ def block_product(A: np.ndarray, W: np.ndarray, act: BlockFormat, weight: BlockF
                   acc_rounding: Rounding, acc_overflow: Overflow | None, init_v: np.ndarray,
                   init_q: np.ndarray) -> tuple[np.ndarray, np.ndarray, int, int]:
     """The block-scaled product of A (M, K) and W (K, N) reals: (accumulator values (M, N), accumulator
-    overflow counts (M, N), elements that saturated on encoding, blocks with a NaN scale). A is encoded in ``act`` with blocks along K (axis
-    1), W in ``weight`` with blocks along K (axis 0); per-channel integers take a scale per row of A /
-    per column of W. Both formats share a family and a block size along K (a per-tensor or per-channel
-    integer operand is one block spanning K). Each output's accumulator starts at its row of ``init_v``
-    (values in the accumulator's format) or ``init_q`` (codes of a fixed accumulator), (1, N) or (M, N),
+    overflow counts (M, N), elements that saturated on encoding, blocks with a NaN scale). A is encoded
+    in ``act`` with blocks along K (axis 1), W in ``weight`` with blocks along K (axis 0); per-channel
+    integers take a scale per row of A / per column of W. Both formats share a family and a block size
+    along K (a per-tensor or per-channel integer operand is one block spanning K). Each output's
+    accumulator starts at its row of ``init_v`` (values in the accumulator's format) or ``init_q`` (codes
+    of a fixed accumulator), (1, N) or (M, N),
     then for each block in increasing order:
 
     1. P = sum of the element products of the block, exact (products of small
@@ -163,10 +165,12 @@ def block_product(A: np.ndarray, W: np.ndarray, act: BlockFormat, weight: BlockF
     M_, N_ = A.shape[0], W.shape[1]
     nan_blocks = int(np.isnan(sa).sum() + np.isnan(sb).sum())
     if K == 0:
-        return np.broadcast_to(init_v, (M_, N_)).copy(), np.zeros((M_, N_), np.int64), sat_a + sat_b, nan_blocks
-    if Ba != Bb and not (sa.shape[1] == 1 and sb.shape[1] == 1) and not (
-            isinstance(act, ScaledIntFormat)
-            and (act.granularity is not ScaleGranularity.GROUP or weight.granularity is not ScaleGranularity.GROUP)):
+        empty = np.broadcast_to(init_v, (M_, N_)).copy()
+        return empty, np.zeros((M_, N_), np.int64), sat_a + sat_b, nan_blocks
+    grouped = isinstance(act, ScaledIntFormat) and (act.granularity is ScaleGranularity.GROUP
+                                                    and weight.granularity is ScaleGranularity.GROUP)
+    one_block_each = sa.shape[1] == 1 and sb.shape[1] == 1
+    if Ba != Bb and not one_block_each and (grouped or not isinstance(act, ScaledIntFormat)):
         raise ValueError(f"matmul: block sizes along K differ ({act}: {Ba}, {weight}: {Bb}); they must match")
     single_a = isinstance(act, ScaledIntFormat) and act.granularity is not ScaleGranularity.GROUP
     single_b = isinstance(weight, ScaledIntFormat) and weight.granularity is not ScaleGranularity.GROUP

@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+import emu
+
 from .. import datasets
 from ..optim import SGD
 from ..train import train
@@ -65,6 +67,7 @@ def run_point(point: dict[str, Any]) -> dict[str, Any]:
     t0 = time.perf_counter()
     p = {**POINT_DEFAULTS, **point}
     try:
+        emu.use_threading_layer()  # a sweep's worker trains alone in its process
         with threadpool_limits(limits=1):
             data = _data(p["data"], p["model"] != "mlp")
             model = build_model(p, data.input_shape, data.n_classes)

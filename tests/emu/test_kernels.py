@@ -81,7 +81,8 @@ def check_against_ref(x: np.ndarray, fmt: emu.Format, rnd: Rounding, ovf: Overfl
     bad = ~same(fast, want_v)
     assert not bad.any(), (fmt, rnd, ovf, rbits, x[bad][:5], fast[bad][:5], want_v[bad][:5])
     assert (st.overflow, st.underflow) == (want_o, want_u), (fmt, rnd, ovf, st, want_o, want_u)
-    vals, codes, st2 = convert_array(x, fmt, rnd, ovf, np.random.SeedSequence(12345), rbits, None, True, True, "t")
+    vals, codes, st2 = convert_array(x, fmt, rnd, ovf, np.random.SeedSequence(12345), rbits, None, True, True,
+                                     "t")
     bad = ~same(vals, want_v) | (codes.astype(np.uint64) != want_c)
     assert not bad.any(), (fmt, rnd, ovf, rbits, x[bad][:5], vals[bad][:5], want_v[bad][:5])
     assert (st2.overflow, st2.underflow) == (want_o, want_u)
@@ -150,8 +151,8 @@ def test_stochastic_tie_on_the_first_word_goes_to_the_next_words(negative: bool)
     assert frac * 2**64 != w0
     want = _ref.quantize_ref(x[i], fmt, Rounding.STOCHASTIC, key=key, index=i)
     fast = emu.quantize(x, fmt, "stochastic", seed=np.random.SeedSequence(7))
-    vals, codes, _ = convert_array(x, fmt, "stochastic", None, np.random.SeedSequence(7), None, None, True, True,
-                              "t")
+    vals, codes, _ = convert_array(x, fmt, "stochastic", None, np.random.SeedSequence(7), None, None, True,
+                                   True, "t")
     assert fast[i] == float(want.value) == vals[i]
     assert int(codes[i]) == want.code
     w1 = _ref.random_word(key, i, 1)
