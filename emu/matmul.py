@@ -505,8 +505,13 @@ class _Keys(NamedTuple):
     act: int | None = None
     weight: int | None = None
     addend: int | None = None
-    product: int = 0
+    product: int | None = None
     output: int | None = None
+
+    @property
+    def product_key(self) -> int:
+        """The 64-bit key of the product stream (`seed_key` of its seed, as `quantize` derives one)."""
+        return 0 if self.product is None else int(seed_key(self.product, "matmul"))
 
     @staticmethod
     def of(mac: MAC, seed: object, part: int = 0, key: np.uint64 | None = None) -> _Keys:
@@ -523,7 +528,7 @@ class _Keys(NamedTuple):
             key = seed_key(seed, "matmul")
         ks = [int(_kernels.mix64(np.uint64((int(key) + ((r << 32) + part + 1) * 0xD1B54A32D192ED03)
                                            % (1 << 64)))) if d else None for r, d in enumerate(draws)]
-        return _Keys(ks[0], ks[1], ks[2], ks[3] or 0, ks[4])
+        return _Keys(*ks)
 
 
 def _stochastic_format(f: Format) -> bool:
@@ -653,13 +658,13 @@ def _matmul2d(a: np.ndarray, w: np.ndarray, mac: MAC, init: np.ndarray, keys: _K
                 part = _blas_into_acc(qa, qw, bias_q, mac, plan, want_codes, ia + iw)
                 if part is not None:
                     return part
-            acc, pcnt, acnt, path = _run_int(qa, qw, bias_q, mac, plan, force_sequential, keys.product)
+            acc, pcnt, acnt, path = _run_int(qa, qw, bias_q, mac, plan, force_sequential, keys.product_key)
             e_off = -plan.fl_acc
         else:
             iv, ist = quantize(init, mac.acc, mac.input_rounding, "saturate", return_stats=True, seed=keys.addend)
             ia += ist.overflow
             _check_nan_products(qa, qw, mac)
-            acc, pcnt, acnt = _run_float(qa, qw, iv, mac, keys.product)
+            acc, pcnt, acnt = _run_float(qa, qw, iv, mac, keys.product_key)
             path = "sequential"
     out_fmt = mac.output_format
     if not as_int and not mac.acc.has_nan:
