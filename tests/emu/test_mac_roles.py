@@ -72,7 +72,8 @@ def test_stochastic_roles_draw_the_documented_streams(role: str) -> None:
         for j in range(N):
             streams = Streams(act=(key(keys.act), [i * K + k for k in range(K)]),
                               weight=(key(keys.weight), [k * N + j for k in range(K)]),
-                              product=(keys.product_key, (i * N + j) * K), output=(key(keys.output), i * N + j))
+                              product=(keys.product_key, (i * N + j) * K),
+                              output=(key(keys.output), i * N + j))
             ref = mac_dot_ref(list(a[i]), list(w[:, j]), mac, streams=streams)
             assert _value(ref.value) == y[i, j], (str(mac), i, j)
     assert np.array_equal(y, emu.matmul(a, w, mac, seed=99))
