@@ -24,6 +24,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from . import _fixed_kernels as FK
 from . import _kernels
 from . import _mac_kernels as MK
 from .block.formats import NVFP4Format
@@ -309,12 +310,33 @@ def _run_int(ca: np.ndarray, cw: np.ndarray, bias_q: np.ndarray, mac: MAC, plan:
     aprm = (0, 0, 0, False) if mac.exact_acc else plan.aprm
     term, tprm = _int_term(plan.tprm, key)
     assert rows.size == M or term is not MK.term_int_sr  # random streams are indexed by the row
-    _rows_kernel(rows.size, K, N)(ca[rows].astype(np.int64), cw.astype(np.int64), _rows_of(bias_q, rows),
+    sub_a_int = ca[rows]
+    if _narrow_fixed(mac, term, tprm, sub_a_int, cw):  # 32-bit lanes, blocked for the caches
+        sa = tprm[0] if term is MK.term_mul_floor else -tprm[0] if term is MK.term_mul_shl else 0
+        acc = mac.acc
+        kernel = FK.mac_fixed32 if rows.size * K * N >= 1 << 18 else FK.mac_fixed32_serial
+        kernel(sub_a_int.astype(np.int32), cw.astype(np.int32), _rows_of(bias_q, rows).astype(np.int32),
+               sub_out, sub_a, max(0, -sa), max(0, sa), acc.qmin, acc.qmax, (1 << acc.bits) - 1,
+               mac.acc_overflow == Overflow.WRAP)
+        out[rows], pcnt[rows], acnt[rows] = sub_out, sub_p, sub_a
+        return out, pcnt, acnt, "mixed" if good.any() else "sequential"
+    _rows_kernel(rows.size, K, N)(sub_a_int.astype(np.int64), cw.astype(np.int64), _rows_of(bias_q, rows),
                                   sub_out, sub_p, sub_a,
                 MK.tag(MK.TERM_CODES[term]), tprm, MK.tag(MK.ADD_CODES[add]), aprm,
                 MK.ORDER_CODES[mac.order.kind], mac.order.n)
     out[rows], pcnt[rows], acnt[rows] = sub_out, sub_p, sub_a
     return out, pcnt, acnt, "mixed" if good.any() else "sequential"
+
+
+def _narrow_fixed(mac: MAC, term: Any, tprm: tuple, ca: np.ndarray, cw: np.ndarray) -> bool:
+    """Whether the 32-bit-lane kernel (`emu._fixed_kernels`) runs this product: the sequential order, a
+    fixed accumulator of at most 30 bits, exact products aligned by a shift, and every aligned product
+    of these codes below 2^29 in magnitude."""
+    if mac.order.kind != "sequential" or mac.exact_acc or term not in (MK.term_mul, MK.term_mul_shl,
+                                                                        MK.term_mul_floor):
+        return False
+    shl = tprm[0] if term is MK.term_mul_shl else 0
+    return FK.fits_int32(mac.acc.bits, (_absmax(ca) * _absmax(cw)) << shl)
 
 
 def _span(f: Format) -> tuple[int, int]:
@@ -388,14 +410,16 @@ def _float_plan(mac: MAC) -> tuple[bool, Any, tuple, Any, tuple]:
                                         pf.man_bits)
     elif not tprm[0]:
         term, tprm = MK.term_mul, (0,)
-    else:
-        term, tprm = MK.term_float_round, tprm[1:]
+    else:  # nearest even for both signs leaves out the directed modes' correction
+        term, tprm = MK.term_float_round_ne if MK.is_ne(tprm[1:]) else MK.term_float_round, tprm[1:]
+    acc_ne = mac.acc_rounding == ne
     if _sum_is_exact(acc, mac):
-        add = MK.add_float_exact
+        add = MK.add_float_exact_ne if acc_ne else MK.add_float_exact
         aprm = (*MK.float_params(acc, int(mac.acc_rounding), int(mac.acc_overflow)),
                 mac.acc_rounding == Rounding.FLOOR)
     else:
-        add, aprm = MK.add_float, MK.add_float_params(acc, int(mac.acc_rounding), int(mac.acc_overflow))
+        add = MK.add_float_ne if acc_ne else MK.add_float
+        aprm = MK.add_float_params(acc, int(mac.acc_rounding), int(mac.acc_overflow))
     return False, term, tprm, add, aprm
 
 
