@@ -16,16 +16,16 @@ NETS = Path(__file__).resolve().parents[2] / "nets"
 def private_emu_uses(source: str) -> list[str]:
     """Each use of a non-public emu name in ``source``, as ``line: dotted name``.
 
-    Public: ``from emu import X`` with X in ``emu.__all__``; ``emu.X...`` with X
-    in ``emu.__all__``, or X a submodule without a leading underscore and the
-    next name in its ``__all__``; no part of the dotted name with a leading
-    underscore. Anything imported from a submodule (``from emu.matmul import
-    im2col``) or ``import emu.x`` is not public use.
+    Public: ``from emu import X`` with X in ``emu.__all__``; ``emu.X...`` or
+    ``from emu.X import Y`` with X in ``emu.__all__``, or X a submodule without
+    a leading underscore and Y (the next name) in its ``__all__``; no part of
+    the dotted name with a leading underscore. A name a submodule does not
+    export (``from emu.matmul import _Keys``) or ``import emu.x`` is not public use.
 
     >>> private_emu_uses("import emu\\nfrom emu import im2col\\nemu.modes.parse_rounding")
     []
-    >>> private_emu_uses("from emu.matmul import im2col\\nimport emu\\nemu._kernels.f")
-    ['1: emu.matmul.im2col', '3: emu._kernels.f']
+    >>> private_emu_uses("from emu.checks import check_int\\nfrom emu.matmul import _Keys\\nemu._kernels.f")
+    ['2: emu.matmul._Keys', '3: emu._kernels.f']
     """
     bad = []
 
@@ -45,7 +45,7 @@ def private_emu_uses(source: str) -> list[str]:
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "emu":
             for a in node.names:
-                if node.module != "emu" or not public([a.name]):
+                if not public([*node.module.split(".")[1:], a.name]):
                     bad.append(f"{node.lineno}: {node.module}.{a.name}")
         elif isinstance(node, ast.Import):
             bad += [f"{node.lineno}: {a.name}" for a in node.names if a.name.startswith("emu.")]
