@@ -60,7 +60,7 @@ def hill_table() -> None:
 
 
 def simd_table() -> None:
-    print(f"## SIMD dot-product kernels (host: {simd._llvm().get_host_cpu_name()})\n")
+    print(f"## SIMD dot-product kernels (host: {simd.host_cpu_name()})\n")
     print("| kernel | ISA | accumulators | model MAC/cycle | bound | llvm-mca MAC/cycle (cpu)"
           " | host GMAC/s |")
     print("|---|---|---:|---:|---|---:|---:|")

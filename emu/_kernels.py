@@ -934,7 +934,7 @@ def float_fast_2d(x, out, packed, nan_value):
 
 
 @njit(cache=True)
-def _codes_block(v, out, is_fixed, fl, wl, mbits, ebits, bias, emin, nzero, nan_code):
+def codes_block(v, out, is_fixed, fl, wl, mbits, ebits, bias, emin, nzero, nan_code):
     mask = (_ONE << U64(wl)) - _ONE
     scale = np.ldexp(1.0, fl) if is_fixed else np.ldexp(1.0, mbits - emin)
     min_normal = np.ldexp(1.0, emin)
@@ -971,4 +971,4 @@ def codes_of_values(v, out, is_fixed, fl, wl, mbits, ebits, bias, emin, nzero, n
     for c in prange(-(-n // CHUNK)):
         lo = c * CHUNK
         hi = min(n, lo + CHUNK)
-        _codes_block(v[lo:hi], out[lo:hi], is_fixed, fl, wl, mbits, ebits, bias, emin, nzero, nan_code)
+        codes_block(v[lo:hi], out[lo:hi], is_fixed, fl, wl, mbits, ebits, bias, emin, nzero, nan_code)

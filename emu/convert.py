@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from . import _kernels as K
+from .checks import check_int
 from .formats import BinaryFormat, FixedFormat, FloatFormat, Format, Pow2Format, TernaryFormat
 from .modes import Overflow, Rounding, parse_overflow, parse_rounding
 from .registry import get_format
@@ -45,11 +46,12 @@ def seed_key(seed: object, func: str = "quantize") -> np.uint64:
         return np.uint64(seed.generate_state(1, np.uint64)[0])
     if seed is None:
         return np.uint64(np.random.SeedSequence().generate_state(1, np.uint64)[0])
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"{func}: seed={seed!r} must be an int >= 0, a SeedSequence, a Generator or None")
-    if int(seed) < 0:
-        raise ValueError(f"{func}: seed={seed} must be >= 0")
-    return np.uint64(np.random.SeedSequence(int(seed)).generate_state(1, np.uint64)[0])
+    try:
+        s = check_int(seed, func, "seed", 0)
+    except TypeError:
+        raise TypeError(f"{func}: seed={seed!r} must be an int >= 0, a SeedSequence, a Generator"
+                        " or None") from None
+    return np.uint64(np.random.SeedSequence(s).generate_state(1, np.uint64)[0])
 
 
 def _as_bits(x: object, func: str) -> tuple[np.ndarray, np.ndarray, int]:
@@ -141,11 +143,7 @@ def _check_modes(fmt: Format, rounding: object, overflow: object, random_bits: o
         return rnd, ovf, 0
     if rnd != Rounding.STOCHASTIC:
         raise ValueError(f"{func}: random_bits={random_bits!r} applies only to rounding='stochastic'")
-    if isinstance(random_bits, bool) or not isinstance(random_bits, (int, np.integer)):
-        raise TypeError(f"{func}: random_bits={random_bits!r} must be an int")
-    if not 1 <= int(random_bits) <= 64:
-        raise ValueError(f"{func}: random_bits={random_bits} outside the allowed range [1, 64]")
-    return rnd, ovf, int(random_bits)
+    return rnd, ovf, check_int(random_bits, func, "random_bits", 1, 64)
 
 
 def _check_nan(nan: object, func: str) -> bool:
@@ -292,7 +290,7 @@ def _fast_kernel(fmt: Format, rnd: Rounding, ovf: Overflow, rbits: int
 def codes_of_values(v: np.ndarray, fmt: Format) -> np.ndarray:
     """Codes of values already in ``fmt`` (the output of a fast kernel)."""
     out = np.empty(v.size, np.uint64)
-    kernel = K.codes_of_values if v.size > K.CHUNK else K._codes_block
+    kernel = K.codes_of_values if v.size > K.CHUNK else K.codes_block
     if isinstance(fmt, FixedFormat):
         kernel(v, out, True, fmt.frac_bits, fmt.bits, 0, 0, 0, 0, False, np.uint64(0))
     else:

@@ -34,6 +34,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from .checks import check_int
 from .modes import Overflow
 
 __all__ = [
@@ -64,15 +65,6 @@ NAMED_FLOATS: dict[str, tuple[int, int, str]] = {
 
 SPECIALS = ("ieee", "fn", "fnuz", "none")
 SCALES = (None, "tensor", "channel")
-
-
-def _check_int(func: str, name: str, value: object, lo: int, hi: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{func}: {name}={value!r} must be an int")
-    v = int(value)
-    if not lo <= v <= hi:
-        raise ValueError(f"{func}: {name}={v} outside the allowed range [{lo}, {hi}]")
-    return v
 
 
 def _check_scale(func: str, scale: object, allowed: tuple[object, ...]) -> None:
@@ -138,8 +130,8 @@ class FixedFormat(Format):
 
     def __post_init__(self) -> None:
         fn = "FixedFormat"
-        _check_int(fn, "int_bits", self.int_bits, -1000, 1000)
-        _check_int(fn, "frac_bits", self.frac_bits, -1000, 1000)
+        check_int(self.int_bits, fn, "int_bits", -1000, 1000)
+        check_int(self.frac_bits, fn, "frac_bits", -1000, 1000)
         if not isinstance(self.signed, (bool, np.bool_)):
             raise TypeError(f"{fn}: signed={self.signed!r} must be a bool")
         object.__setattr__(self, "int_bits", int(self.int_bits))
@@ -247,8 +239,8 @@ class FloatFormat(Format):
 
     def __post_init__(self) -> None:
         fn = "FloatFormat"
-        e = _check_int(fn, "exp_bits", self.exp_bits, 1, 11)
-        m = _check_int(fn, "man_bits", self.man_bits, 0, 52)
+        e = check_int(self.exp_bits, fn, "exp_bits", 1, 11)
+        m = check_int(self.man_bits, fn, "man_bits", 0, 52)
         if self.special not in SPECIALS:
             raise ValueError(f"{fn}: special={self.special!r} is not one of {', '.join(SPECIALS)}")
         if not isinstance(self.subnormals, (bool, np.bool_)):
@@ -259,7 +251,7 @@ class FloatFormat(Format):
                 " (the all-ones exponent is inf/NaN); use exp_bits >= 2 or special='none'"
             )
         default_bias = (1 << (e - 1)) if self.special == "fnuz" else (1 << (e - 1)) - 1
-        b = default_bias if self.bias is None else _check_int(fn, "bias", self.bias, -2000, 2000)
+        b = default_bias if self.bias is None else check_int(self.bias, fn, "bias", -2000, 2000)
         object.__setattr__(self, "exp_bits", e)
         object.__setattr__(self, "man_bits", m)
         object.__setattr__(self, "bias", b)
@@ -433,8 +425,8 @@ class Pow2Format(Format):
 
     def __post_init__(self) -> None:
         fn = "Pow2Format"
-        lo = _check_int(fn, "emin", self.emin, -1074, 1023)
-        hi = _check_int(fn, "emax", self.emax, -1074, 1023)
+        lo = check_int(self.emin, fn, "emin", -1074, 1023)
+        hi = check_int(self.emax, fn, "emax", -1074, 1023)
         if hi < lo:
             raise ValueError(f"{fn}: emax={hi} is below emin={lo}")
         if not isinstance(self.signed, (bool, np.bool_)):

@@ -18,6 +18,7 @@ from typing import Any
 
 from .block.formats import BlockFormat, MXFormat, NVFP4Format, ScaledIntFormat, block_format
 from .block.mac import block_datapath
+from .checks import check_int
 from .formats import BinaryFormat, FixedFormat, FloatFormat, Format, Pow2Format, TernaryFormat
 from .modes import Overflow, Rounding, parse_overflow, parse_rounding
 from .registry import get_format
@@ -43,8 +44,7 @@ class Order:
     def __post_init__(self) -> None:
         if self.kind not in ("sequential", "pairwise", "lanes", "blocks"):
             raise ValueError(f"Order: kind={self.kind!r} is not one of sequential, pairwise, lanes, blocks")
-        if isinstance(self.n, bool) or not isinstance(self.n, int) or not 1 <= self.n <= 1 << 20:
-            raise ValueError(f"Order: n={self.n!r} outside the allowed range [1, 2^20]")
+        object.__setattr__(self, "n", check_int(self.n, "Order", "n", 1, 1 << 20))
         if self.kind in ("sequential", "pairwise") and self.n != 1:
             raise ValueError(f"Order: {self.kind} takes no size (n={self.n})")
 

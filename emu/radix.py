@@ -54,6 +54,7 @@ from fractions import Fraction
 
 import numpy as np
 
+from .checks import check_int
 from .formats import BinaryFormat, FixedFormat, Format, Pow2Format, TernaryFormat
 from .mac import fixed_view
 from .registry import get_format
@@ -74,17 +75,6 @@ _MODES = ("worst", "weights", "outputs")
 
 
 # --- validation helpers --------------------------------------------------------------------------
-
-
-def _int_arg(func: str, name: str, value: object, lo: int, hi: int | None = None) -> int:
-    """A Python int in [lo, hi]; TypeError for non-integers (bool included), ValueError outside."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{func}: {name}={value!r} must be an int")
-    v = int(value)
-    if v < lo or (hi is not None and v > hi):
-        allowed = f">= {lo}" if hi is None else f"in [{lo}, {hi}]"
-        raise ValueError(f"{func}: {name}={v} must be {allowed}")
-    return v
 
 
 def _bool_arg(func: str, name: str, value: object) -> bool:
@@ -308,7 +298,7 @@ def lossless_acc(prod: Format | str, n_terms: int, bias: Format | str | bool | N
     """
     fn = "lossless_acc"
     p = _fixed_arg(fn, "prod", prod)
-    k = _int_arg(fn, "n_terms", n_terms, 1)
+    k = check_int(n_terms, fn, "n_terms", 1)
     if bias is None or bias is False:
         b = None
     elif bias is True:
@@ -429,7 +419,7 @@ def acc_bits_for_weights(w: object, act_fmt: Format | str, acc_frac_bits: int | 
     else:
         flw = 0 if need is None else need
     flp = a.frac_bits + flw
-    fl = flp if acc_frac_bits is None else _int_arg(fn, "acc_frac_bits", acc_frac_bits, -1000, 1000)
+    fl = flp if acc_frac_bits is None else check_int(acc_frac_bits, fn, "acc_frac_bits", -1000, 1000)
     m = _act_max_code(fa)  # max|a| = m * 2^-FLa
     c = _codes(np.abs(W), flw)  # |w| = c * 2^-FLw, exact
     s = fl - flp
@@ -529,9 +519,9 @@ def admissible_widths(acc_bits: int, K: int, mode: str = "worst", weights: objec
     8
     """
     fn = "admissible_widths"
-    P = _int_arg(fn, "acc_bits", acc_bits, 1, 256)
-    k = _int_arg(fn, "K", K, 1)
-    nb = _int_arg(fn, "max_bits", max_bits, 1, 32)
+    P = check_int(acc_bits, fn, "acc_bits", 1, 256)
+    k = check_int(K, fn, "K", 1)
+    nb = check_int(max_bits, fn, "max_bits", 1, 32)
     sym = _bool_arg(fn, "symmetric", symmetric)
     if not isinstance(mode, str) or mode not in _MODES:
         raise ValueError(f"{fn}: mode={mode!r} is not one of {', '.join(_MODES)}")
@@ -548,7 +538,8 @@ def admissible_widths(acc_bits: int, K: int, mode: str = "worst", weights: objec
             W = W[:, None]
         if W.ndim != 2 or W.shape[0] != k or W.shape[1] == 0:
             raise ValueError(f"{fn}: weights has shape {shape}; expected ({k}, N) or ({k},) for K={k}")
-    il_w = None if weight_int_bits is None else _int_arg(fn, "weight_int_bits", weight_int_bits, -1000, 1000)
+    il_w = (None if weight_int_bits is None
+            else check_int(weight_int_bits, fn, "weight_int_bits", -1000, 1000))
     if il_w is None and W is not None:
         wmax = float(np.max(np.abs(W)))
         il_w = _int_bits_for(wmax) if wmax > 0 else 1
@@ -575,7 +566,7 @@ def admissible_widths(acc_bits: int, K: int, mode: str = "worst", weights: objec
                          " weights' radix point")
     if data_int_bits is None:
         raise ValueError(f"{fn}: mode='outputs' needs data_int_bits= (IL_d of the data format)")
-    il_d = _int_arg(fn, "data_int_bits", data_int_bits, -1000, 1000)
+    il_d = check_int(data_int_bits, fn, "data_int_bits", -1000, 1000)
     ymax = Fraction(float(np.max(np.abs(Y))))
     for wb in range(1, nb + 1):
         for db in range(1, nb + 1):
@@ -615,8 +606,8 @@ def a2q_l1_bound(acc_bits: int, act_bits: int, act_signed: bool) -> float:
     (127.99609375, 255.9921875)
     """
     fn = "a2q_l1_bound"
-    P = _int_arg(fn, "acc_bits", acc_bits, 1, 1024)
-    N = _int_arg(fn, "act_bits", act_bits, 1, 1024)
+    P = check_int(acc_bits, fn, "acc_bits", 1, 1024)
+    N = check_int(act_bits, fn, "act_bits", 1, 1024)
     sgn = int(_bool_arg(fn, "act_signed", act_signed))
     return math.ldexp(float((1 << (P - 1)) - 1), sgn - N)
 
@@ -653,9 +644,9 @@ def a2q_min_acc_bits(K: int, weight_bits: int, act_bits: int, act_signed: bool) 
     (26, 25)
     """
     fn = "a2q_min_acc_bits"
-    k = _int_arg(fn, "K", K, 1)
-    M = _int_arg(fn, "weight_bits", weight_bits, 1, 1024)
-    N = _int_arg(fn, "act_bits", act_bits, 1, 1024)
+    k = check_int(K, fn, "K", 1)
+    M = check_int(weight_bits, fn, "weight_bits", 1, 1024)
+    N = check_int(act_bits, fn, "act_bits", 1, 1024)
     sgn = int(_bool_arg(fn, "act_signed", act_signed))
     t = k << (M + N - 1 - sgn)  # T, an integer: M, N >= 1
     return 1 + t.bit_length()

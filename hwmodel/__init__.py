@@ -35,10 +35,11 @@ from .network import (
     weight_sharing_rate,
 )
 from .serial import bit_serial_cost, stripes_speedup
+from .simd import Uarch
 from .tech import TABLES, Entry, TechTable, get_table, load_table, register_table
 
 __all__ = [
-    "FP32_MAC", "TABLES", "Cost", "Entry", "LayerCost", "LayerSpec", "NetworkCost", "TechTable",
+    "FP32_MAC", "TABLES", "Cost", "Entry", "LayerCost", "LayerSpec", "NetworkCost", "TechTable", "Uarch",
     "a2q_acc_bits", "acc_cost", "acc_width", "bit_serial_cost", "bits_per_element", "block_mac_cost",
     "breakdown_bars", "cost", "float_adder", "float_multiplier",
     "gates", "get_table", "int_adder", "int_multiplier", "load_table", "logic", "network_cost",

@@ -29,6 +29,7 @@ from __future__ import annotations
 from functools import cache
 
 import emu
+from emu.checks import check_int
 
 from .cost import Cost
 from .gates import Cells, adder, barrel_shifter, leading_zero_counter, multiplier
@@ -63,19 +64,14 @@ def _affine(t: TechTable, op_lo: str, op_hi: str, x_lo: float, x_hi: float, x: f
             f"{t.name}: {what} linear in gate equivalents through {op_lo} and {op_hi}")
 
 
-def _check(w: int, name: str) -> None:
-    if isinstance(w, bool) or not isinstance(w, int) or not 1 <= w <= 256:
-        raise ValueError(f"{name}={w!r} outside the allowed range [1, 256]")
-
-
 def int_multiplier(wa: int, wb: int, tech: str | TechTable = "horowitz45", kind: str = "dadda") -> Cost:
     """A wa x wb integer multiplier of construction ``kind``.
 
     >>> round(int_multiplier(8, 8).energy_pj, 12), round(int_multiplier(32, 32).area_um2, 9)
     (0.2, 3495.0)
     """
-    _check(wa, "wa")
-    _check(wb, "wb")
+    wa = check_int(wa, "int_multiplier", "wa", 1, 256)
+    wb = check_int(wb, "int_multiplier", "wb", 1, 256)
     t = get_table(tech)
     cells = multiplier(wa, wb, kind)
     x8, x32 = multiplier(8, 8, kind).ge, multiplier(32, 32, kind).ge
@@ -106,7 +102,7 @@ def int_adder(w: int, tech: str | TechTable = "horowitz45") -> Cost:
     >>> round(int_adder(32).energy_pj, 12), round(int_adder(24).energy_pj, 12)
     (0.1, 0.075)
     """
-    _check(w, "w")
+    w = check_int(w, "int_adder", "w", 1, 256)
     t = get_table(tech)
     pts = t.int_points("add")
     if not pts:

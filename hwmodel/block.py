@@ -44,6 +44,7 @@ import math
 from typing import Any
 
 import emu
+from emu.checks import check_int
 
 from .arith import float_adder, float_multiplier, int_adder, logic, operand_multiplier
 from .cost import Cost
@@ -112,8 +113,7 @@ def block_mac_cost(fmt_a: Any, fmt_b: Any, acc: Any = "fp32", tech: str | TechTa
     fa = emu.block_format(fmt_a) if isinstance(fmt_a, str) else fmt_a
     fb = emu.block_format(fmt_b) if isinstance(fmt_b, str) else fmt_b
     ka, kb = _kind(fa, "fmt_a"), _kind(fb, "fmt_b")
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ValueError(f"block_mac_cost: k={k!r} must be an int >= 1")
+    k = check_int(k, "block_mac_cost", "k", 1)
     t = get_table(tech)
     acc_f = emu.get_format(acc) if isinstance(acc, str) else acc
     ea, eb = _element(fa), _element(fb)

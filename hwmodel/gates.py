@@ -24,6 +24,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, fields
 
+from emu.checks import check_int
+
 __all__ = ["GE", "Cells", "adder", "array_multiplier", "barrel_shifter", "booth_multiplier", "dadda",
            "dadda_heights", "leading_zero_counter", "multiplier"]
 
@@ -61,13 +63,8 @@ def _cpa_levels(w: int) -> int:
 
 def adder(w: int) -> Cells:
     """A w-bit two-operand adder: w full adders, Kogge-Stone depth."""
-    _check_width(w, "w")
+    w = check_int(w, "adder", "w", 1, 256)
     return Cells(cpa_bits=w, levels=_cpa_levels(w))
-
-
-def _check_width(w: int, name: str, lo: int = 1, hi: int = 256) -> None:
-    if isinstance(w, bool) or not isinstance(w, int) or not lo <= w <= hi:
-        raise ValueError(f"{name}={w!r} outside the allowed range [{lo}, {hi}]")
 
 
 def dadda_heights(max_height: int) -> list[int]:
@@ -107,8 +104,8 @@ def dadda(wa: int, wb: int) -> Cells:
     2n - 2 bit CPA (Dadda 1965). Signed operands (Baugh-Wooley) use the same
     cells with some AND2 replaced by NAND2 (same count).
     """
-    _check_width(wa, "wa")
-    _check_width(wb, "wb")
+    wa = check_int(wa, "dadda", "wa", 1, 256)
+    wb = check_int(wb, "dadda", "wb", 1, 256)
     heights = [sum(1 for i in range(wa) if 0 <= c - i < wb) for c in range(wa + wb)]
     return Cells(and2=wa * wb) + _reduce(heights) + Cells(levels=1)
 
@@ -116,8 +113,8 @@ def dadda(wa: int, wb: int) -> Cells:
 def array_multiplier(wa: int, wb: int) -> Cells:
     """A ripple-carry array multiplier: wa*wb AND2; each of the wb - 1 further rows added by a
     wa-bit ripple adder row ((wa - 1) full adders and one half adder per row)."""
-    _check_width(wa, "wa")
-    _check_width(wb, "wb")
+    wa = check_int(wa, "array_multiplier", "wa", 1, 256)
+    wb = check_int(wb, "array_multiplier", "wb", 1, 256)
     rows = wb - 1
     return Cells(and2=wa * wb, fa=rows * (wa - 1), ha=rows, levels=1 + 2 * (wa + wb - 2))
 
@@ -128,8 +125,8 @@ def booth_multiplier(wa: int, wb: int) -> Cells:
 
     Sign-extension constants are ignored (a few cells per row).
     """
-    _check_width(wa, "wa")
-    _check_width(wb, "wb")
+    wa = check_int(wa, "booth_multiplier", "wa", 1, 256)
+    wb = check_int(wb, "booth_multiplier", "wb", 1, 256)
     rows = wb // 2 + 1
     w = wa + 1
     heights = [0] * (w + 2 * rows + 1)
@@ -153,13 +150,13 @@ def multiplier(wa: int, wb: int, kind: str = "dadda") -> Cells:
 def barrel_shifter(w: int, positions: int) -> Cells:
     """A w-bit logarithmic shifter over ``positions`` shift amounts: w MUX2 per stage,
     ceil(log2 positions) stages."""
-    _check_width(w, "w", 1, 4096)
+    w = check_int(w, "barrel_shifter", "w", 1, 4096)
     stages = math.ceil(math.log2(positions)) if positions > 1 else 0
     return Cells(mux2=w * stages, levels=stages)
 
 
 def leading_zero_counter(w: int) -> Cells:
     """A w-bit leading-zero counter as a tree: about w OR2 and w MUX2 cells, log2 w levels."""
-    _check_width(w, "w", 1, 4096)
+    w = check_int(w, "leading_zero_counter", "w", 1, 4096)
     lv = math.ceil(math.log2(max(w, 2)))
     return Cells(or2=w, mux2=w, levels=lv)

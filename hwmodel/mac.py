@@ -36,6 +36,7 @@ from __future__ import annotations
 import math
 
 import emu
+from emu.checks import check_int
 
 from .arith import float_adder, int_adder, logic, operand_multiplier, register
 from .block import block_mac_cost
@@ -76,8 +77,8 @@ def cost(mac: emu.MAC, tech: str | TechTable = "horowitz45", *, k: int | None = 
     """
     if isinstance(mac, str):
         mac = emu.mac_preset(mac)
-    if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
-        raise ValueError(f"cost: k={k!r} must be an int >= 1")
+    if k is not None:
+        k = check_int(k, "cost", "k", 1)
     if not isinstance(mac, emu.MAC):
         raise TypeError(f"cost: mac={mac!r} must be an emu.MAC or a preset name")
     if mac.block_scaled:

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import emu
+from emu.checks import check_int
 
 from .arith import int_adder
 from .block import bits_per_element
@@ -78,8 +79,7 @@ class LayerSpec:
     def __post_init__(self) -> None:
         for f in ("macs", "weights", "activations_in", "activations_out", "k"):
             v = getattr(self, f)
-            if isinstance(v, bool) or not isinstance(v, int) or v < (1 if f == "k" else 0):
-                raise ValueError(f"LayerSpec {self.name}: {f}={v!r} must be an int >= {1 if f == 'k' else 0}")
+            object.__setattr__(self, f, check_int(v, f"LayerSpec {self.name}", f, 1 if f == "k" else 0))
 
 
 @dataclass(frozen=True)
@@ -202,10 +202,8 @@ def network_cost(model_or_layers: Any, policy: Any = None, *, tech: str | TechTa
             that skips pruned weights); default: the layer's ``macs``.
     """
     t = get_table(tech)
-    if isinstance(n_units, bool) or not isinstance(n_units, int) or n_units < 1:
-        raise ValueError(f"network_cost: n_units={n_units!r} must be an int >= 1")
-    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
-        raise ValueError(f"network_cost: batch={batch!r} must be an int >= 1")
+    n_units = check_int(n_units, "network_cost", "n_units", 1)
+    batch = check_int(batch, "network_cost", "batch", 1)
     specs = _specs(model_or_layers, policy, input_shape)
     weight_bits, macs = dict(weight_bits or {}), dict(macs or {})
     for what, d in (("weight_bits", weight_bits), ("macs", macs)):
@@ -275,9 +273,7 @@ def weight_sharing_rate(n: int, b: int, k: int) -> float:
     >>> round(weight_sharing_rate(16, 32, 4), 3)
     3.2
     """
-    for name, v, lo in (("n", n, 1), ("b", b, 1), ("k", k, 1)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-            raise ValueError(f"weight_sharing_rate: {name}={v!r} must be an int >= {lo}")
+    n, b, k = (check_int(v, "weight_sharing_rate", name, 1) for name, v in (("n", n), ("b", b), ("k", k)))
     if k > n:
         raise ValueError(f"weight_sharing_rate: k={k} exceeds the number of weights n={n}")
     return n * b / (n * math.log2(k) + k * b)
@@ -289,8 +285,7 @@ def qtools_acc_bits(k: int, wa: int, wb: int, bias: bool = False) -> int:
     >>> qtools_acc_bits(512, 8, 8)
     25
     """
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ValueError(f"qtools_acc_bits: k={k!r} must be an int >= 1")
+    k = check_int(k, "qtools_acc_bits", "k", 1)
     return math.ceil(math.log2(k + int(bias))) + wa + wb
 
 

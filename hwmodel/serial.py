@@ -20,17 +20,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from emu.checks import check_int
+
 from .arith import int_adder, logic, register
 from .cost import Cost
 from .gates import Cells
 from .tech import TechTable
 
 __all__ = ["bit_serial_cost", "stripes_speedup"]
-
-
-def _check(v: int, name: str, lo: int = 1, hi: int = 64) -> None:
-    if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
-        raise ValueError(f"{name}={v!r} outside the allowed range [{lo}, {hi}]")
 
 
 def bit_serial_cost(p: int, weight_bits: int, acc_bits: int, tech: str | TechTable = "horowitz45") -> Cost:
@@ -40,9 +37,9 @@ def bit_serial_cost(p: int, weight_bits: int, acc_bits: int, tech: str | TechTab
     acc_bits adder per cycle, shift by wiring) and ``register``; energies are
     per cycle x p. ``delay`` is the gate levels of one cycle; the MAC takes p cycles.
     """
-    _check(p, "p")
-    _check(weight_bits, "weight_bits")
-    _check(acc_bits, "acc_bits", 1, 256)
+    p = check_int(p, "bit_serial_cost", "p", 1, 64)
+    weight_bits = check_int(weight_bits, "bit_serial_cost", "weight_bits", 1, 64)
+    acc_bits = check_int(acc_bits, "bit_serial_cost", "acc_bits", 1, 256)
     and_row = logic(Cells(and2=weight_bits, levels=1), tech, f"{weight_bits}-bit AND row")
     acc = int_adder(acc_bits, tech)
     reg = register(acc_bits, tech)
@@ -59,5 +56,5 @@ def stripes_speedup(macs: Sequence[int], precisions: Sequence[int], baseline_bit
         raise ValueError(f"stripes_speedup: macs ({len(macs)}) and precisions ({len(precisions)}) must be "
                          "non-empty and of the same length")
     for p in precisions:
-        _check(p, "precision", 1, baseline_bits)
+        check_int(p, "stripes_speedup", "precision", 1, baseline_bits)
     return sum(macs) * baseline_bits / sum(m * p for m, p in zip(macs, precisions, strict=False))

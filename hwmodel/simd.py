@@ -3,9 +3,10 @@
 Kernels (``KERNELS``): the inner loop of a dot product of two vectors with
 ``accumulators`` independent vector accumulators, unrolled so that each
 iteration feeds every accumulator once. A kernel is named by its element type
-(`Dtype`) and its ISA level (`ISA`); both are `enum.StrEnum`, and every function
-takes a member or its name (``"i8"``, ``"SSE2"``: case and surrounding blanks
-ignored), refusing any other value with a ValueError naming the allowed ones.
+(`Dtype`) and its ISA level (`ISA`), the model's microarchitecture by `Uarch`;
+all three are `enum.StrEnum`, and every function takes a member or its name
+(``"i8"``, ``"SSE2"``, ``"skylake"``: case and surrounding blanks ignored),
+refusing any other value with a ValueError naming the allowed ones.
 
 - ``f32`` on ``sse2``: movups x2, mulps, addps (4 lanes; no FMA in SSE2).
 - ``f32`` on ``avx2``: vmovups x2, vfmadd231ps (8 lanes).
@@ -58,8 +59,11 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ISA", "ISAS", "KERNELS", "UARCH", "Dtype", "Estimate", "MCAResult", "Measurement", "assembly",
-           "compare", "estimate", "host_supports", "kernel_ir", "mca", "mca_available", "measure"]
+from emu.checks import check_int, parse_choice
+
+__all__ = ["ISA", "ISAS", "KERNELS", "UARCH", "Dtype", "Estimate", "MCAResult", "Measurement", "Uarch",
+           "assembly", "compare", "estimate", "host_cpu_name", "host_supports", "kernel_ir", "mca",
+           "mca_available", "measure"]
 
 
 class ISA(StrEnum):
@@ -88,29 +92,24 @@ class Dtype(StrEnum):
     I16 = "i16"
 
 
-def _parse(enum: type[StrEnum], value: Any, param: str, func: str) -> Any:
-    """``value`` as a member of ``enum``: a member, or its name with any case and surrounding blanks.
+class Uarch(StrEnum):
+    """A microarchitecture of the analytical model (`UARCH`), named as LLVM names the CPU.
 
-    >>> _parse(ISA, " SSE2", "isa", "estimate")
-    <ISA.SSE2: 'sse2'>
+    >>> Uarch("icelake-server") is Uarch.ICELAKE_SERVER, str(Uarch.SKYLAKE)
+    (True, 'skylake')
     """
-    if isinstance(value, enum):
-        return value
-    if isinstance(value, str):
-        try:
-            return enum(value.strip().lower())
-        except ValueError:
-            pass
-    raise ValueError(f"{func}: {param}={value!r} is not one of {', '.join(enum)}")
+
+    SKYLAKE = "skylake"
+    ICELAKE_SERVER = "icelake-server"
 
 
 #: ISA level -> (LLVM target features, vector bits, the llvm-mca CPU model used by default)
 ISAS = {
-    ISA.SSE2: ("+sse2,-sse3,-ssse3,-sse4.1,-avx,-avx2,-fma,-avx512f", 128, "skylake"),
-    ISA.SSSE3: ("+sse2,+ssse3,-sse4.1,-avx,-avx2,-fma,-avx512f", 128, "skylake"),
-    ISA.SSE4: ("+sse2,+ssse3,+sse4.1,+sse4.2,-avx,-avx2,-fma,-avx512f", 128, "skylake"),
-    ISA.AVX2: ("+avx,+avx2,+fma,-avx512f", 256, "skylake"),
-    ISA.AVX512VNNI: ("+avx512f,+avx512bw,+avx512vl,+avx512vnni,+evex512", 512, "icelake-server"),
+    ISA.SSE2: ("+sse2,-sse3,-ssse3,-sse4.1,-avx,-avx2,-fma,-avx512f", 128, Uarch.SKYLAKE),
+    ISA.SSSE3: ("+sse2,+ssse3,-sse4.1,-avx,-avx2,-fma,-avx512f", 128, Uarch.SKYLAKE),
+    ISA.SSE4: ("+sse2,+ssse3,+sse4.1,+sse4.2,-avx,-avx2,-fma,-avx512f", 128, Uarch.SKYLAKE),
+    ISA.AVX2: ("+avx,+avx2,+fma,-avx512f", 256, Uarch.SKYLAKE),
+    ISA.AVX512VNNI: ("+avx512f,+avx512bw,+avx512vl,+avx512vnni,+evex512", 512, Uarch.ICELAKE_SERVER),
 }
 
 #: (kernel, isa) -> (element bytes, lanes per vector, instruction classes per accumulator step, chain class)
@@ -128,8 +127,8 @@ _AF = "Agner Fog, Instruction tables (2022), Skylake; uops.info SKL"
 _UI = "uops.info, Ice Lake (ICL) measurements"
 #: Microarchitectures: issue width, L1 load bandwidth (bytes/cycle) and per instruction class
 #: (latency, reciprocal throughput, ports).
-UARCH: dict[str, dict[str, Any]] = {
-    "skylake": {
+UARCH: dict[Uarch, dict[str, Any]] = {
+    Uarch.SKYLAKE: {
         "source": _AF, "issue_width": 4, "load_bytes_per_cycle": 64,
         "ops": {
             "load": (5, 0.5, "p23"), "mul_f32": (4, 0.5, "p01"), "add_f32": (4, 0.5, "p01"),
@@ -137,7 +136,7 @@ UARCH: dict[str, dict[str, Any]] = {
             "paddd": (1, 0.33, "p015"), "loop": (1, 0.25, "p0156"),
         },
     },
-    "icelake-server": {
+    Uarch.ICELAKE_SERVER: {
         "source": _UI, "issue_width": 5, "load_bytes_per_cycle": 128,
         "ops": {
             "load": (5, 0.5, "p23"), "mul_f32": (4, 0.5, "p01"), "add_f32": (4, 0.5, "p01"),
@@ -151,12 +150,11 @@ UARCH: dict[str, dict[str, Any]] = {
 def _check(kernel: Any, isa: Any, accumulators: int,
            func: str) -> tuple[Dtype, ISA, tuple[int, int, tuple[str, ...], str]]:
     """The kernel and ISA as members, and the kernel's `KERNELS` entry; ValueError naming ``func``."""
-    kernel, isa = _parse(Dtype, kernel, "kernel", func), _parse(ISA, isa, "isa", func)
+    kernel, isa = parse_choice(Dtype, kernel, func, "kernel"), parse_choice(ISA, isa, func, "isa")
     if (kernel, isa) not in KERNELS:
         raise ValueError(f"{func}: kernel='{kernel}' on isa='{isa}' is not modelled; known: "
                          + ", ".join(f"{k}/{i}" for k, i in KERNELS))
-    if isinstance(accumulators, bool) or not isinstance(accumulators, int) or not 1 <= accumulators <= 16:
-        raise ValueError(f"{func}: accumulators={accumulators!r} outside the allowed range [1, 16]")
+    check_int(accumulators, func, "accumulators", 1, 16)
     return kernel, isa, KERNELS[(kernel, isa)]
 
 
@@ -166,7 +164,7 @@ class Estimate:
 
     kernel: Dtype
     isa: ISA
-    uarch: str
+    uarch: Uarch
     accumulators: int
     lanes: int
     cycles_per_iter: float
@@ -177,19 +175,18 @@ class Estimate:
     source: str
 
 
-def estimate(kernel: Dtype | str, isa: ISA | str, accumulators: int = 1, *, uarch: str | None = None,
+def estimate(kernel: Dtype | str, isa: ISA | str, accumulators: int = 1, *, uarch: Uarch | str | None = None,
              batch: int = 1, bandwidth_bytes_per_cycle: float | None = None) -> Estimate:
     """The analytical model (module docstring) of ``kernel`` on ``isa`` with A accumulators.
+
+    ``uarch`` (a `Uarch` or its name) chooses the `UARCH` table (default: the ISA's, ``ISAS``).
 
     >>> e = estimate("i8", "ssse3", 4); e.kernel, e.lanes, e.bound, round(e.macs_per_cycle, 2)
     (<Dtype.I8: 'i8'>, 16, 'issue', 11.64)
     """
     kernel, isa, (eb, lanes, ops, chain) = _check(kernel, isa, accumulators, "estimate")
-    uarch = uarch or ISAS[isa][2]
-    if uarch not in UARCH:
-        raise ValueError(f"estimate: uarch={uarch!r} is not one of {', '.join(UARCH)}")
-    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
-        raise ValueError(f"estimate: batch={batch!r} must be an int >= 1")
+    uarch = ISAS[isa][2] if uarch is None else parse_choice(Uarch, uarch, "estimate", "uarch")
+    batch = check_int(batch, "estimate", "batch", 1)
     u = UARCH[uarch]
     a = accumulators
     counts: dict[str, float] = {}
@@ -332,7 +329,8 @@ def assembly(kernel: Dtype | str, isa: ISA | str, accumulators: int, cpu: str | 
     feats, _, default_cpu = ISAS[isa]
     target = llvm.Target.from_triple("x86_64-unknown-linux-gnu")
     sse = isa in (ISA.SSE2, ISA.SSSE3, ISA.SSE4)
-    tm = target.create_target_machine(cpu="x86-64" if sse else (cpu or default_cpu), features=feats, opt=2)
+    tm = target.create_target_machine(cpu="x86-64" if sse else str(cpu or default_cpu), features=feats,
+                                      opt=2)
     return tm.emit_assembly(_module(kernel, isa, accumulators))
 
 
@@ -388,7 +386,7 @@ def mca(kernel: Dtype | str, isa: ISA | str, accumulators: int, cpu: str | None 
     if exe is None:
         raise RuntimeError("llvm-mca is not installed (Debian/Ubuntu: apt-get install llvm); "
                            "hwmodel.simd.mca needs it")
-    cpu = cpu or ISAS[isa][2]
+    cpu = str(cpu or ISAS[isa][2])
     text = body if body is not None else _loop_body(assembly(kernel, isa, accumulators, cpu))
     if dispatch == 0:
         dispatch = UARCH[cpu]["issue_width"] if cpu in UARCH else None
@@ -408,10 +406,15 @@ def mca(kernel: Dtype | str, isa: ISA | str, accumulators: int, cpu: str | None 
 
 def host_supports(isa: ISA | str) -> bool:
     """Whether the host CPU has every feature the ISA level needs."""
-    isa = _parse(ISA, isa, "isa", "host_supports")
+    isa = parse_choice(ISA, isa, "host_supports", "isa")
     feats = _llvm().get_host_cpu_features()
     need = [f[1:] for f in ISAS[isa][0].split(",") if f.startswith("+") and f != "+evex512"]
     return all(feats.get(f, False) for f in need)
+
+
+def host_cpu_name() -> str:
+    """The host CPU's name as LLVM knows it (e.g. ``skylake``; `measure` reports it)."""
+    return str(_llvm().get_host_cpu_name())
 
 
 @dataclass(frozen=True)
@@ -453,7 +456,7 @@ def measure(kernel: Dtype | str, isa: ISA | str, accumulators: int, n: int = 409
     if n < step or n % step:
         raise ValueError(f"measure: n={n} must be a positive multiple of accumulators x lanes = {step}")
     if not host_supports(isa):
-        raise RuntimeError(f"the host CPU ({_llvm().get_host_cpu_name()}) does not support {isa}")
+        raise RuntimeError(f"the host CPU ({host_cpu_name()}) does not support {isa}")
     rng = np.random.default_rng(seed)
     if kernel is Dtype.F32:
         a = rng.integers(-8, 8, n).astype(np.float32)  # small integers: every order sums exactly
@@ -477,7 +480,7 @@ def measure(kernel: Dtype | str, isa: ISA | str, accumulators: int, n: int = 409
         fn(a.ctypes.data, b.ctypes.data, n, reps)
         times.append(time.perf_counter() - t0)
     t = float(np.median(times)) / (n * reps)
-    return Measurement(kernel, isa, accumulators, _llvm().get_host_cpu_name(), n, t * 1e9, 1e-9 / t, bool(ok))
+    return Measurement(kernel, isa, accumulators, host_cpu_name(), n, t * 1e9, 1e-9 / t, bool(ok))
 
 
 def compare(cases: list[tuple[Dtype | str, ISA | str, int]] | None = None, measure_host: bool = True) -> str:

@@ -4,7 +4,7 @@ Layers with explicit forward and backward passes (`nets.layers`), models
 (`mlp`, `lenet5`, `resnet_small`, `from_spec`), a `PrecisionPolicy` naming the
 format of every tensor role and the `emu.MAC` datapath of every product (its
 settings the enums `Granularity`, `STE` and `EvaluateWith`),
-optimisers (`SGD`, `Adam`) whose updates are stored in the master format, and
+optimisers (`SGD`, `Adam`, both `Optimizer`) whose updates are stored in the master format, and
 `train`; model compression (pruning, weight sharing, sparse and Huffman
 storage, low-rank layers) in `nets.compress`; design-space sweeps in
 `nets.explore`. `nets` imports `emu`; only `nets.explore` imports `hwmodel`.
@@ -29,7 +29,7 @@ from .layers import (
     Tanh,
 )
 from .models import Model, from_spec, lenet5, mlp, resnet_small
-from .optim import SGD, Adam, constant, exponential, linear_momentum, steps
+from .optim import SGD, Adam, Optimizer, constant, exponential, linear_momentum, schedule_at, steps
 from .policy import (
     POLICY_PRESETS,
     STE,
@@ -41,12 +41,13 @@ from .policy import (
     RoleFormat,
 )
 from .quant import Quantizer
-from .train import History, evaluate, train, train_full_batch
+from .train import EvalPolicy, History, evaluate, train, train_full_batch
 
 __all__ = [
     "POLICY_PRESETS", "SGD", "STE", "Adam", "AvgPool2d", "BatchNorm", "Context", "Conv2d", "Dropout",
-    "DynamicFixed", "EvaluateWith", "Flatten", "Granularity", "History", "LayerPolicy", "Linear", "MaxPool2d",
-    "Maxout", "Model", "PrecisionPolicy", "Quantizer", "ReLU", "Residual", "RoleFormat", "Sequential",
-    "Sigmoid", "Sign", "Tanh", "compress", "constant", "datasets", "evaluate", "exponential", "from_spec",
-    "lenet5", "linear_momentum", "mlp", "resnet_small", "steps", "train", "train_full_batch",
+    "DynamicFixed", "EvalPolicy", "EvaluateWith", "Flatten", "Granularity", "History", "LayerPolicy",
+    "Linear", "MaxPool2d", "Maxout", "Model", "Optimizer", "PrecisionPolicy", "Quantizer", "ReLU", "Residual",
+    "RoleFormat", "Sequential", "Sigmoid", "Sign", "Tanh", "compress", "constant", "datasets", "evaluate",
+    "exponential", "from_spec", "lenet5", "linear_momentum", "mlp", "resnet_small", "schedule_at", "steps",
+    "train", "train_full_batch",
 ]

@@ -33,12 +33,13 @@ from dataclasses import replace
 from typing import Any
 
 import emu
+from emu.checks import parse_choice
 
 from . import datasets
 from .experiments import main as experiments_main
 from .models import lenet5, mlp, resnet_small
 from .optim import SGD, Adam
-from .policy import GRANULARITIES, STES, PrecisionPolicy
+from .policy import STE, Granularity, PrecisionPolicy
 from .train import train
 
 DEFAULTS: dict[str, Any] = {
@@ -75,12 +76,12 @@ def run_train(cfg: dict[str, Any]) -> dict[str, Any]:
     else:
         raise SystemExit(f"nets train: model={cfg['model']!r} is not mlp, lenet5 or resnet")
     policy = _policy(cfg["policy"])
-    if cfg["granularity"] not in GRANULARITIES:
-        raise SystemExit(f"nets train: granularity={cfg['granularity']!r} is not one of"
-                         f" {', '.join(GRANULARITIES)}")
-    if cfg["ste"] not in STES:
-        raise SystemExit(f"nets train: ste={cfg['ste']!r} is not one of {', '.join(STES)}")
-    policy = replace(policy, granularity=cfg["granularity"], ste=cfg["ste"])
+    try:
+        granularity = parse_choice(Granularity, cfg["granularity"], "nets train", "granularity")
+        ste = parse_choice(STE, cfg["ste"], "nets train", "ste")
+    except ValueError as e:
+        raise SystemExit(str(e)) from None
+    policy = replace(policy, granularity=granularity, ste=ste)
     opt = (SGD(lr=cfg["lr"], momentum=cfg["momentum"]) if cfg["optimizer"] == "sgd"
            else Adam(lr=cfg["lr"]) if cfg["optimizer"] == "adam" else None)
     if opt is None:

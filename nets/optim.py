@@ -21,7 +21,8 @@ from numba import njit
 
 from emu import BinaryFormat, TernaryFormat
 
-__all__ = ["SGD", "Adam", "UpdateCounts", "constant", "exponential", "linear_momentum", "steps"]
+__all__ = ["SGD", "Adam", "Optimizer", "UpdateCounts", "constant", "exponential", "linear_momentum",
+           "schedule_at", "steps"]
 
 Schedule = Callable[[int], float]
 
@@ -47,8 +48,12 @@ def linear_momentum(mu0: float = 0.5, step: float = 0.049, mu_max: float = 0.99)
     return lambda epoch: min(mu0 + step * epoch, mu_max)
 
 
-def _at(v: float | Schedule, epoch: int) -> float:
-    """The value of a number or a schedule at an epoch."""
+def schedule_at(v: float | Schedule, epoch: int) -> float:
+    """The value of a number or a schedule at an epoch.
+
+    >>> schedule_at(0.5, 3), schedule_at(exponential(1.0, 0.5), 2)
+    (0.5, 0.25)
+    """
     return float(v(epoch)) if callable(v) else float(v)
 
 
@@ -78,7 +83,15 @@ def _update_counts(d: np.ndarray, new: np.ndarray, w: np.ndarray) -> tuple[int, 
 
 
 @dataclass
-class _Optimizer:
+class Optimizer:
+    """The base of `SGD` and `Adam`: learning rate, weight decay, update counts, epoch and state.
+
+    A subclass computes an update in ``delta``; `step` adds weight decay to the
+    gradient, applies the update and stores the result in the ``master`` role's
+    format (clipped to [-1, 1] for binary or ternary weights), counting the
+    updates that left the stored weight unchanged.
+    """
+
     lr: float | Schedule = 0.1
     weight_decay: float | dict[str, float] = 0.0
     counts: UpdateCounts = field(default_factory=UpdateCounts)
@@ -116,7 +129,7 @@ class _Optimizer:
 
 
 @dataclass
-class SGD(_Optimizer):
+class SGD(Optimizer):
     """Stochastic gradient descent with momentum: v = mu v - lr g; w = Q_master(w + v).
 
     ``lr`` and ``momentum`` are numbers or schedules (functions of the epoch,
@@ -126,8 +139,8 @@ class SGD(_Optimizer):
     momentum: float | Schedule = 0.0
 
     def delta(self, key: tuple[str, str], g: np.ndarray, w: np.ndarray) -> np.ndarray:
-        lr = _at(self.lr, self.epoch)
-        mu = _at(self.momentum, self.epoch)
+        lr = schedule_at(self.lr, self.epoch)
+        mu = schedule_at(self.momentum, self.epoch)
         if mu == 0.0:
             return -lr * g
         v = self.state.get(key)
@@ -136,11 +149,12 @@ class SGD(_Optimizer):
         return v
 
     def describe(self) -> str:
-        return f"SGD(lr={_at(self.lr, self.epoch):g}, momentum={_at(self.momentum, self.epoch):g})"
+        lr, mu = schedule_at(self.lr, self.epoch), schedule_at(self.momentum, self.epoch)
+        return f"SGD(lr={lr:g}, momentum={mu:g})"
 
 
 @dataclass
-class Adam(_Optimizer):
+class Adam(Optimizer):
     """Adam (Kingma and Ba 2015) with bias correction; the step goes through the master format."""
 
     lr: float | Schedule = 1e-3
@@ -156,7 +170,7 @@ class Adam(_Optimizer):
         self.state[key] = (m, v, t)
         mh = m / (1 - self.beta1**t)
         vh = v / (1 - self.beta2**t)
-        return -_at(self.lr, self.epoch) * mh / (np.sqrt(vh) + self.eps)
+        return -schedule_at(self.lr, self.epoch) * mh / (np.sqrt(vh) + self.eps)
 
     def describe(self) -> str:
-        return f"Adam(lr={_at(self.lr, self.epoch):g})"
+        return f"Adam(lr={schedule_at(self.lr, self.epoch):g})"

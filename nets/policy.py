@@ -26,6 +26,7 @@ from typing import Any
 
 import emu
 from emu import MAC, Overflow, Rounding
+from emu.checks import check_int, parse_choice
 
 __all__ = ["GRANULARITIES", "POLICY_PRESETS", "ROLES", "STE", "STES", "DynamicFixed", "EvaluateWith",
            "Granularity", "LayerOverrides", "LayerPolicy", "PrecisionPolicy", "RoleFormat", "is_block_format"]
@@ -82,22 +83,6 @@ GRANULARITIES = tuple(Granularity)
 STES = tuple(STE)
 
 
-def _parse_setting(enum: type[StrEnum], value: Any, param: str) -> Any:
-    """``value`` as a member of ``enum``: a member, or its name with any case and surrounding blanks.
-
-    >>> _parse_setting(Granularity, " Batch", "granularity")
-    <Granularity.BATCH: 'batch'>
-    """
-    if isinstance(value, enum):
-        return value
-    if isinstance(value, str):
-        try:
-            return enum(value.strip().lower())
-        except ValueError:
-            pass
-    raise ValueError(f"PrecisionPolicy: {param}={value!r} is not one of {', '.join(enum)}")
-
-
 @dataclass(frozen=True)
 class DynamicFixed:
     """Dynamic fixed point (Courbariaux et al. 2014; NUMERICS.md section 7).
@@ -121,13 +106,10 @@ class DynamicFixed:
     init_frac_bits: int | None = None
 
     def __post_init__(self) -> None:
-        wl = self.word_bits
-        if isinstance(wl, bool) or not isinstance(wl, int) or not 2 <= wl <= 62:
-            raise ValueError(f"DynamicFixed: word_bits={self.word_bits!r} outside the allowed range [2, 62]")
+        object.__setattr__(self, "word_bits", check_int(self.word_bits, "DynamicFixed", "word_bits", 2, 62))
         if not 0.0 <= self.max_overflow_rate < 1.0:
             raise ValueError(f"DynamicFixed: max_overflow_rate={self.max_overflow_rate!r} outside [0, 1)")
-        if isinstance(self.period, bool) or not isinstance(self.period, int) or self.period < 1:
-            raise ValueError(f"DynamicFixed: period={self.period!r} must be an int >= 1")
+        object.__setattr__(self, "period", check_int(self.period, "DynamicFixed", "period", 1))
         if self.init_frac_bits is None:
             object.__setattr__(self, "init_frac_bits", self.word_bits - 4)
 
@@ -364,7 +346,8 @@ class PrecisionPolicy:
         if not isinstance(self.layers, LayerOverrides):
             object.__setattr__(self, "layers", LayerOverrides(self.layers))
         for param, enum in (("evaluate_with", EvaluateWith), ("granularity", Granularity), ("ste", STE)):
-            object.__setattr__(self, param, _parse_setting(enum, getattr(self, param), param))
+            value = parse_choice(enum, getattr(self, param), "PrecisionPolicy", param)
+            object.__setattr__(self, param, value)
 
     def rounds(self, role: str, ends_layer: bool, starts_layer: bool) -> bool:
         """Whether a value of ``role`` is converted at this point of the network.

@@ -16,18 +16,36 @@ import math
 import sys
 import time
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 import numpy as np
 
+from emu.checks import parse_choice
+
 from .datasets import Dataset, Split
 from .layers import Context
 from .models import Model
-from .optim import SGD, _Optimizer
+from .optim import SGD, Optimizer
 from .policy import PrecisionPolicy
 from .quant import Quantizer
 
-__all__ = ["History", "evaluate", "train", "train_full_batch"]
+__all__ = ["EvalPolicy", "History", "evaluate", "train", "train_full_batch"]
+
+
+class EvalPolicy(StrEnum):
+    """The policy `train` evaluates the validation and test splits under, named (its ``eval_policy``).
+
+    >>> EvalPolicy("same") is EvalPolicy.SAME, str(EvalPolicy.POLICY)
+    (True, 'policy')
+    """
+
+    #: what the training policy's `PrecisionPolicy.evaluation` says: itself, or float64 for
+    #: stochastic BinaryConnect
+    POLICY = "policy"
+    #: the training policy itself
+    SAME = "same"
+
 
 #: The names of the four counts a datapath records (`Context.mac_counts`), in their order.
 _MAC_COUNTS = ("macs", "product_overflow", "acc_overflow", "output_overflow")
@@ -138,9 +156,10 @@ class _ProgressBar:
 
 
 def train(model: Model, data: Dataset, policy: PrecisionPolicy | None = None,
-          optimizer: _Optimizer | None = None, epochs: int = 10, batch_size: int = 32, seed: int = 0, *,
+          optimizer: Optimizer | None = None, epochs: int = 10, batch_size: int = 32, seed: int = 0, *,
           early_stopping: int | None = None, progress: bool = True, eval_batch_size: int = 512,
-          stream: Any = None, eval_policy: PrecisionPolicy | None | str = "policy") -> History:
+          stream: Any = None, eval_policy: PrecisionPolicy | EvalPolicy | str | None = EvalPolicy.POLICY
+          ) -> History:
     """Train with minibatches under a precision policy; return the `History`.
 
     Args:
@@ -154,25 +173,29 @@ def train(model: Model, data: Dataset, policy: PrecisionPolicy | None = None,
             validation loss and keep the best weights (None: run all epochs).
         progress: a progress bar over each epoch's batches (on a terminal) and one
             line per epoch (to ``stream``, stderr by default).
-        eval_policy: the policy of validation and test evaluation: "policy"
-            (what the training policy's `evaluation` says: itself, or float64
-            for stochastic BinaryConnect, as Courbariaux et al. 2015 evaluate),
-            "same" (the training policy), None (float64) or another policy.
+        eval_policy: the policy of validation and test evaluation: an `EvalPolicy`
+            or its name, "policy" (what the training policy's `evaluation` says:
+            itself, or float64 for stochastic BinaryConnect, as Courbariaux et
+            al. 2015 evaluate) or "same" (the training policy); None (float64);
+            or another policy.
 
     Raises:
         FloatingPointError: the loss became NaN or infinite (the message names
             the epoch and batch and the overflow counts so far).
-        ValueError: bad epochs/batch_size, data that does not fit the model.
+        ValueError: bad epochs/batch_size, an unknown ``eval_policy`` name, data that
+            does not fit the model.
     """
     if epochs < 0 or batch_size < 1:
         raise ValueError(f"train: epochs={epochs} must be >= 0 and batch_size={batch_size} >= 1")
     opt = optimizer or SGD(lr=0.1)
-    if isinstance(eval_policy, str):
-        if eval_policy not in ("policy", "same"):
-            raise ValueError(f"train: eval_policy={eval_policy!r} must be 'policy', 'same', None or a policy")
-        ev = policy.evaluation() if (policy is not None and eval_policy == "policy") else policy
-    else:
+    if eval_policy is None or isinstance(eval_policy, PrecisionPolicy):
         ev = eval_policy
+    else:
+        try:
+            how = parse_choice(EvalPolicy, eval_policy, "train", "eval_policy")
+        except ValueError as e:
+            raise ValueError(f"{e}, None or a PrecisionPolicy") from None
+        ev = policy.evaluation() if (policy is not None and how is EvalPolicy.POLICY) else policy
     ss = np.random.SeedSequence(seed)
     shuffle_rng, drop_rng, q_seed = (np.random.default_rng(s) for s in ss.spawn(3))
     quant = Quantizer(q_seed)

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from ..checks import parse_choice
+from ..checks import check_int, parse_choice
 from ..convert import decode as emu_decode
 from ..convert import encode as emu_encode
 from ..convert import quantize as emu_quantize
@@ -64,16 +64,14 @@ def as_real(x: object, func: str) -> np.ndarray:
 
 
 def _norm_axis(axis: object, ndim: int, func: str) -> int:
-    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
-        raise TypeError(f"{func}: axis={axis!r} must be an int")
+    ax = check_int(axis, func, "axis")
     if ndim == 0:
-        if int(axis) not in (0, -1):
-            raise ValueError(f"{func}: axis={axis} outside the allowed range [-1, 0] for a 0-d input")
+        if ax not in (0, -1):
+            raise ValueError(f"{func}: axis={ax} outside the allowed range [-1, 0] for a 0-d input")
         return 0
-    if not -ndim <= int(axis) < ndim:
-        raise ValueError(f"{func}: axis={axis} outside the allowed range [{-ndim}, {ndim - 1}]"
-                         f" for {ndim}-d x")
-    return int(axis) % ndim
+    if not -ndim <= ax < ndim:
+        raise ValueError(f"{func}: axis={ax} outside the allowed range [{-ndim}, {ndim - 1}] for {ndim}-d x")
+    return ax % ndim
 
 
 def _to_rows(x: np.ndarray, axis: int) -> tuple[np.ndarray, tuple[int, ...]]:

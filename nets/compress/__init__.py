@@ -27,7 +27,7 @@ from typing import Any
 
 from ..datasets import Dataset
 from ..models import Model
-from ..optim import _Optimizer
+from ..optim import Optimizer
 from ..policy import PrecisionPolicy
 from ..train import evaluate
 from .coding import (
@@ -61,7 +61,7 @@ _METHODS = ("prune", "iterative_prune", "share_weights", "low_rank", "retrain")
 
 
 def compress(model: Model, data: Dataset, steps: Sequence[dict[str, Any]], *,
-             policy: PrecisionPolicy | None = None, optimizer: _Optimizer | None = None, seed: int = 0,
+             policy: PrecisionPolicy | None = None, optimizer: Optimizer | None = None, seed: int = 0,
              comp: Compression | None = None) -> Compression:
     """Apply a chain of compression steps to ``model`` in place; return the record.
 

@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from emu.checks import check_int
+
 from ..models import Model
 from .record import Compression
 
@@ -87,9 +89,7 @@ def sparse_encode(x: np.ndarray, index_bits: int) -> SparseCode:
     >>> c.gaps.tolist(), c.values.tolist(), c.fillers
     ([2, 7, 2], [5.0, 0.0, 7.0], 1)
     """
-    if (isinstance(index_bits, bool) or not isinstance(index_bits, (int, np.integer))
-            or not 1 <= index_bits <= 32):
-        raise ValueError(f"sparse_encode: index_bits={index_bits!r} outside the allowed range [1, 32]")
+    index_bits = check_int(index_bits, "sparse_encode", "index_bits", 1, 32)
     flat = np.asarray(x, np.float64).reshape(-1)
     pos = np.flatnonzero(flat)
     span = 1 << int(index_bits)
@@ -285,8 +285,8 @@ def storage_bits(model: Model, comp: Compression | None = None, *, weight_bits: 
     = 7.53 = n b / (n log2 k + k b).
     """
     comp = comp or Compression.start(model)
-    if index_bits is not None and (isinstance(index_bits, bool) or not 1 <= int(index_bits) <= 32):
-        raise ValueError(f"storage_bits: index_bits={index_bits!r} outside the allowed range [1, 32]")
+    if index_bits is not None:
+        index_bits = check_int(index_bits, "storage_bits", "index_bits", 1, 32)
     rep = StorageReport()
     for layer in model.layers():
         if "W" not in layer.params:

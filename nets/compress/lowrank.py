@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from emu.checks import check_int
+
 from ..layers import Layer, Linear, Residual, Sequential, mark_layer_boundaries
 from ..models import Model
 from .record import Compression, weighted_layers
@@ -65,9 +67,10 @@ def low_rank(model: Model, layer: str, rank: int, comp: Compression | None = Non
     if layer in comp.masks or layer in comp.codebooks:
         raise ValueError(f"low_rank: layer {layer!r} is already pruned or shared; factor it before")
     rmax = min(old.n_in, old.n_out)
-    if isinstance(rank, bool) or not isinstance(rank, (int, np.integer)) or not 1 <= rank <= rmax:
-        raise ValueError(f"low_rank: rank={rank!r} outside the allowed range [1, {rmax}] (min(n_in, n_out) of"
-                         f" layer {layer!r})")
+    try:
+        rank = check_int(rank, "low_rank", "rank", 1, rmax)
+    except ValueError as e:
+        raise ValueError(f"{e} (min(n_in, n_out) of layer {layer!r})") from None
     w = old.params["W"]
     u, s, vt = np.linalg.svd(w, full_matrices=False)
     r = int(rank)

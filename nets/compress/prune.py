@@ -17,7 +17,7 @@ import numpy as np
 
 from ..datasets import Dataset
 from ..models import Model
-from ..optim import SGD, _Optimizer
+from ..optim import SGD, Optimizer
 from ..policy import PrecisionPolicy
 from ..train import History, evaluate, train
 from .record import Compression, weighted_layers
@@ -152,7 +152,7 @@ def prune(model: Model, *, ratio: float | Mapping[str, float] | None = None,
 
 
 def retrain(model: Model, data: Dataset, comp: Compression, *, epochs: int = 2,
-            policy: PrecisionPolicy | None = None, optimizer: _Optimizer | None = None,
+            policy: PrecisionPolicy | None = None, optimizer: Optimizer | None = None,
             centroid_lr: float | None = None, seed: int = 0, batch_size: int = 32,
             **train_kw: Any) -> History:
     """`nets.train` with ``comp`` in force after every update (`CompressedOptimizer`).
@@ -174,7 +174,7 @@ def retrain(model: Model, data: Dataset, comp: Compression, *, epochs: int = 2,
 
 def iterative_prune(model: Model, data: Dataset, schedule: Sequence[float | Mapping[str, float]], *,
                     by: str = "ratio", epochs: int = 2, policy: PrecisionPolicy | None = None,
-                    optimizer: _Optimizer | None = None, layers: Sequence[str] | None = None,
+                    optimizer: Optimizer | None = None, layers: Sequence[str] | None = None,
                     comp: Compression | None = None, seed: int = 0, **train_kw: Any) -> Compression:
     """Iterative pruning: for each value of ``schedule``, prune then retrain ``epochs`` epochs.
 

@@ -21,7 +21,7 @@ import emu
 
 from ..layers import Layer
 from ..models import Model
-from ..optim import _at, _Optimizer
+from ..optim import Optimizer, schedule_at
 
 __all__ = ["Codebook", "CompressedOptimizer", "Compression", "weighted_layers"]
 
@@ -121,7 +121,7 @@ class Compression:
         out["total"] = zeros / total if total else 0.0
         return out
 
-    def optimizer(self, base: _Optimizer, centroid_lr: float | None = None) -> CompressedOptimizer:
+    def optimizer(self, base: Optimizer, centroid_lr: float | None = None) -> CompressedOptimizer:
         """``base`` wrapped so that every update keeps this record's masks and codebooks."""
         return CompressedOptimizer(base, self, centroid_lr)
 
@@ -167,7 +167,7 @@ class CompressedOptimizer:
     0.15 / (3 weights / 2 clusters) = 0.1, the same step.
     """
 
-    def __init__(self, base: _Optimizer, comp: Compression, centroid_lr: float | None = None) -> None:
+    def __init__(self, base: Optimizer, comp: Compression, centroid_lr: float | None = None) -> None:
         self.base = base
         self.comp = comp
         self.centroid_lr = centroid_lr
@@ -194,7 +194,7 @@ class CompressedOptimizer:
         self.base.step(model, ctx)
         for name, mask in self.comp.masks.items():
             layers[name].params["W"] = layers[name].params["W"] * mask
-        lr = _at(self.base.lr, self.base.epoch)
+        lr = schedule_at(self.base.lr, self.base.epoch)
         for name, cb in self.comp.codebooks.items():
             kept = int(np.count_nonzero(cb.labels >= 0))
             cb.update(grads[name],

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 import emu
+from emu.checks import check_int
 
 from ..models import Model
 from .record import Codebook, Compression, weighted_layers
@@ -27,9 +28,10 @@ INITS = ("linear", "density", "random")
 
 
 def _check_k(k: Any, n: int, where: str, what: str = "the number of values") -> int:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= n:
-        raise ValueError(f"{where}: k={k!r} outside the allowed range [1, {n}] ({what})")
-    return int(k)
+    try:
+        return check_int(k, where, "k", 1, n)
+    except ValueError as e:
+        raise ValueError(f"{e} ({what})") from None
 
 
 def init_centroids(values: np.ndarray, k: int, init: str = "linear", seed: int = 0) -> np.ndarray:

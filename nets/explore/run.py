@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from emu.checks import check_int
+
 from .job import run_point
 from .spec import Sweep, point_key
 from .store import Store
@@ -143,9 +145,7 @@ def run_sweep(sweep: Sweep, store: str | Path | Store, *, workers: int | None = 
         skip = st.done_keys() | (set() if retry_failed else st.failed_keys())
         todo = [p for p in sweep.points if point_key(p) not in skip]
         n = workers if workers is not None else (os.cpu_count() or 1)
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ValueError(f"run_sweep: workers={workers!r} must be an int >= 1")
-        n = max(1, min(n, len(todo)))
+        n = max(1, min(check_int(n, "run_sweep", "workers", 1), len(todo)))
         bar = SweepProgress(len(todo), n, stream, skipped=len(sweep.points) - len(todo)) if progress else None
         t0 = time.perf_counter()
         done = failed = 0

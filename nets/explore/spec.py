@@ -38,9 +38,10 @@ from pathlib import Path
 from typing import Any
 
 import emu
+from emu.checks import check_int, parse_choice
 
 from ..models import Model, lenet5, mlp
-from ..policy import GRANULARITIES, STES, LayerPolicy, PrecisionPolicy
+from ..policy import STE, Granularity, LayerPolicy, PrecisionPolicy
 
 __all__ = ["POINT_DEFAULTS", "POINT_KEYS", "Sweep", "build_model", "build_policy", "point_key"]
 
@@ -71,16 +72,10 @@ def _check(point: dict[str, Any], where: str) -> dict[str, Any]:
         raise ValueError(f"sweep {where}: give policy= or format=, not both")
     if full["mac"] is not None and full["acc"] is not None:
         raise ValueError(f"sweep {where}: give mac= or acc=, not both")
-    if full["ste"] not in STES:
-        raise ValueError(f"sweep {where}: ste={full['ste']!r} is not one of {', '.join(STES)}")
-    if full["granularity"] not in GRANULARITIES:
-        raise ValueError(f"sweep {where}: granularity={full['granularity']!r} is not one of"
-                         f" {', '.join(GRANULARITIES)}")
+    full["ste"] = str(parse_choice(STE, full["ste"], f"sweep {where}", "ste"))
+    full["granularity"] = str(parse_choice(Granularity, full["granularity"], f"sweep {where}", "granularity"))
     for k in ("epochs", "batch_size", "seed"):
-        if (isinstance(full[k], bool) or not isinstance(full[k], int)
-                or full[k] < (1 if k == "batch_size" else 0)):
-            raise ValueError(f"sweep {where}: {k}={full[k]!r} must be an int"
-                             f" >= {1 if k == 'batch_size' else 0}")
+        full[k] = check_int(full[k], f"sweep {where}", k, 1 if k == "batch_size" else 0)
     build_policy(full)  # unknown formats, presets and datapaths fail here, before any job runs
     return full
 

@@ -487,3 +487,35 @@ def test_stats_rates_and_sum() -> None:
     _, empty = quantize(np.array([]), "fx<4,4>", return_stats=True)
     assert empty == QuantStats(0, 0, 0, 0)
     assert empty.overflow_rate == 0.0
+
+
+# --- integer arguments: one rule (emu.checks.check_int) ---------------------------------------------
+
+
+@pytest.mark.parametrize(("call", "name", "good"), [
+    (lambda v: emu.FixedFormat(v, 4), "FixedFormat: int_bits", 4),
+    (lambda v: emu.FloatFormat(v, 3), "FloatFormat: exp_bits", 4),
+    (lambda v: emu.Order("lanes", v), "Order: n", 8),
+    (lambda v: emu.lossless_acc("fx<2,6>", v), "lossless_acc: n_terms", 16),
+    (lambda v: emu.admissible_widths(32, v), "admissible_widths: K", 64),
+    (lambda v: emu.block_encode(np.zeros((2, 32)), "mxfp8_e4m3", axis=v), "block_encode: axis", 1),
+    (lambda v: quantize([0.3], "fx<4,4>", "stochastic", seed=0, random_bits=v), "quantize: random_bits", 8),
+])
+def test_integer_arguments_refuse_bools_and_take_numpy_integers(call, name: str, good: int) -> None:
+    for bad in (True, np.bool_(False), 2.0, "2"):
+        with pytest.raises(TypeError, match=rf"^{re.escape(name)}={re.escape(repr(bad))} must be an int$"):
+            call(bad)
+    assert repr(call(np.int64(good))) == repr(call(good))
+
+
+def test_integer_range_errors_name_the_parameter_and_the_range() -> None:
+    with pytest.raises(ValueError, match=r"^Order: n=0 outside the allowed range \[1, 1048576\]$"):
+        emu.Order("lanes", 0)
+    assert type(emu.Order("lanes", np.int64(4)).n) is int
+    with pytest.raises(ValueError, match=r"^lossless_acc: n_terms=0 outside the allowed range \[1, inf\)$"):
+        emu.lossless_acc("fx<2,6>", 0)
+    with pytest.raises(ValueError, match=r"^quantize: seed=-1 outside the allowed range \[0, inf\)$"):
+        quantize([0.3], "fx<4,4>", "stochastic", seed=-1)
+    with pytest.raises(TypeError, match=r"^quantize: seed=True must be an int >= 0, a SeedSequence,"
+                                        r" a Generator or None$"):
+        quantize([0.3], "fx<4,4>", "stochastic", seed=True)

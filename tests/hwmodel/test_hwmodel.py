@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 import pytest
 
 import emu
@@ -419,7 +420,7 @@ def test_user_table_file(tmp_path) -> None:
 @pytest.mark.parametrize(("call", "match"), [
     (lambda: hwmodel.get_table("tsmc3"), "tech='tsmc3' is not a known table"),
     (lambda: hwmodel.int_multiplier(0, 8), r"wa=0 outside the allowed range \[1, 256\]"),
-    (lambda: hwmodel.cost(hwmodel.FP32_MAC, k=0), "k=0 must be an int >= 1"),
+    (lambda: hwmodel.cost(hwmodel.FP32_MAC, k=0), r"^cost: k=0 outside the allowed range \[1, inf\)$"),
     (lambda: gates.multiplier(8, 8, "wallace"), "multiplier='wallace' is not one of"),
     (lambda: hwmodel.network_cost(_layers(None), n_units=0), "n_units=0"),
     (lambda: hwmodel.network_cost(_layers(None), weight_memory="hbm"), "weight_memory='hbm' is not a memory"),
@@ -515,3 +516,26 @@ def test_block_scaled_mac_and_storage() -> None:
     assert n.layers[0].weight_bits == 27200
     with pytest.raises(TypeError, match="not a block-scaled format"):
         hwmodel.block_mac_cost(emu.format("e4m3"), "mxfp4")
+
+
+@pytest.mark.parametrize(("call", "name"), [
+    (lambda v: gates.adder(v), "adder: w"),
+    (lambda v: gates.dadda(8, v), "dadda: wb"),
+    (lambda v: hwmodel.int_multiplier(v, 8), "int_multiplier: wa"),
+    (lambda v: hwmodel.int_adder(v), "int_adder: w"),
+    (lambda v: hwmodel.bit_serial_cost(v, 8, 24), "bit_serial_cost: p"),
+    (lambda v: hwmodel.stripes_speedup([1], [v]), "stripes_speedup: precision"),
+    (lambda v: hwmodel.cost(hwmodel.FP32_MAC, k=v), "cost: k"),
+    (lambda v: hwmodel.block_mac_cost("mxfp8_e4m3", "mxfp8_e4m3", k=v), "block_mac_cost: k"),
+    (lambda v: hwmodel.network_cost(_layers(None), n_units=v), "network_cost: n_units"),
+    (lambda v: hwmodel.LayerSpec("x", "linear", 1, 1, 1, 1, v), "LayerSpec x: k"),
+    (lambda v: hwmodel.weight_sharing_rate(16, 32, v), "weight_sharing_rate: k"),
+    (lambda v: hwmodel.qtools_acc_bits(v, 8, 8), "qtools_acc_bits: k"),
+])
+def test_integer_arguments_refuse_bools_and_take_numpy_integers(call, name: str) -> None:
+    for bad in (True, 8.0):
+        with pytest.raises(TypeError, match=rf"^{name}={bad!r} must be an int$"):
+            call(bad)
+    assert call(np.int64(8)) == call(8)
+    with pytest.raises(ValueError, match=rf"^{name}=0 outside the allowed range \[1, "):
+        call(0)

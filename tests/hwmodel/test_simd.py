@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+import hwmodel
 from hwmodel import simd
 
 GOLDEN = Path(__file__).parent.parent / "golden" / "mca_ssse3_i8.s"
@@ -55,7 +56,8 @@ _KNOWN = "f32/sse2, f32/avx2, i8/ssse3, i8/sse4, i8/avx2, i8/avx512vnni, i16/sse
     (lambda: simd.estimate("i8", "avx9"), f"^estimate: isa='avx9' is not one of {_ISAS}$"),
     (lambda: simd.estimate("i8", "ssse3", 0),
      r"^estimate: accumulators=0 outside the allowed range \[1, 16\]$"),
-    (lambda: simd.estimate("i8", "ssse3", batch=0), "^estimate: batch=0 must be an int >= 1$"),
+    (lambda: simd.estimate("i8", "ssse3", batch=0),
+     r"^estimate: batch=0 outside the allowed range \[1, inf\)$"),
     (lambda: simd.estimate("i8", "ssse3", uarch="m1"),
      "^estimate: uarch='m1' is not one of skylake, icelake-server$"),
     (lambda: simd.kernel_ir("i8", "neon", 1), f"^kernel_ir: isa='neon' is not one of {_ISAS}$"),
@@ -141,3 +143,32 @@ def test_measure_rejects_bad_n() -> None:
     want = "^measure: n=100 must be a positive multiple of accumulators x lanes = 64$"
     with pytest.raises(ValueError, match=want):
         simd.measure("i8", "ssse3", 4, n=100)
+
+
+def test_uarch_names_are_an_enum_parsed_at_the_call() -> None:
+    assert [str(u) for u in simd.Uarch] == ["skylake", "icelake-server"]
+    assert "Uarch" in simd.__all__
+    assert "Uarch" in hwmodel.__all__
+    assert hwmodel.Uarch is simd.Uarch
+    assert set(simd.UARCH) == set(simd.Uarch)
+    assert all(type(u) is simd.Uarch for u in simd.UARCH)
+    assert {type(v[2]) for v in simd.ISAS.values()} == {simd.Uarch}
+    e = simd.estimate("i8", "avx2", 4)
+    assert e.uarch is simd.Uarch.SKYLAKE
+    assert simd.estimate("i8", "avx512vnni", 4).uarch is simd.Uarch.ICELAKE_SERVER
+    for given in (simd.Uarch.SKYLAKE, "skylake", " Skylake "):
+        assert simd.estimate("i8", "avx2", 4, uarch=given) == e
+    assert simd.estimate("i8", "avx2", 4, uarch="ICELAKE-SERVER").uarch is simd.Uarch.ICELAKE_SERVER
+    with pytest.raises(ValueError, match="^estimate: uarch=7 is not one of skylake, icelake-server$"):
+        simd.estimate("i8", "avx2", 4, uarch=7)
+    with pytest.raises(TypeError, match="^estimate: accumulators=True must be an int$"):
+        simd.estimate("i8", "avx2", True)
+    with pytest.raises(TypeError, match="^kernel_ir: accumulators=2.0 must be an int$"):
+        simd.kernel_ir("i8", "avx2", 2.0)
+
+
+def test_the_host_cpu_name_is_public() -> None:
+    name = simd.host_cpu_name()
+    assert "host_cpu_name" in simd.__all__
+    assert isinstance(name, str)
+    assert name

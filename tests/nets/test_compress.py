@@ -337,3 +337,22 @@ def test_bad_inputs_raise_value_errors_naming_parameter_and_range() -> None:
     comp = C.prune(model, ratio=0.5)
     with pytest.raises(ValueError, match=r"k=51 outside the allowed range \[1, 50\]"):  # 50 unpruned weights
         C.share_weights(model, 51, comp=comp, layers=["linear2"])
+
+
+def test_integer_arguments_refuse_bools_with_a_type_error() -> None:
+    model = nets.mlp([64, 10, 10], seed=0)
+    cases = [
+        (lambda: C.sparse_encode(np.ones(3), True), "sparse_encode: index_bits=True"),
+        (lambda: C.storage_bits(model, index_bits=True), "storage_bits: index_bits=True"),
+        (lambda: C.low_rank(model, "linear1", True), "low_rank: rank=True"),
+        (lambda: C.kmeans(np.arange(4.0), True), "init_centroids: k=True"),
+        (lambda: C.share_weights(model, np.bool_(True), layers=["linear2"]), "share_weights: k=np.True_"),
+    ]
+    for call, what in cases:
+        with pytest.raises(TypeError, match=rf"^{what} must be an int$"):
+            call()
+    # numpy integers are ints
+    x = np.array([0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7.0])
+    assert C.sparse_encode(x, np.int64(3)).gaps.tolist() == C.sparse_encode(x, 3).gaps.tolist() == [2, 7, 2]
+    assert (C.storage_bits(model, index_bits=np.int32(4)).total_bits
+            == C.storage_bits(model, index_bits=4).total_bits)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pickle
 from dataclasses import replace
 
+import numpy as np
 import pytest
 
 import nets
@@ -122,3 +123,94 @@ def test_layer_overrides_are_a_read_only_hashable_mapping() -> None:
 def test_layer_overrides_are_checked(layers: dict, match: str) -> None:
     with pytest.raises(TypeError, match=match):
         nets.PrecisionPolicy(layers=layers)
+
+
+# --- one rule for settings given as names, and for integer settings ---------------------------------
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_the_command_line_parses_granularity_and_ste_with_the_policy_enums(monkeypatch) -> None:
+    import nets.__main__ as cli
+
+    seen = []
+
+    def fake_train(model, data, policy, *args, **kwargs):
+        seen.append(policy)
+        raise _Stop
+
+    monkeypatch.setattr(cli, "train", fake_train)
+    cfg = {**cli.DEFAULTS, "sizes": [64, 8, 10], "granularity": " Batch", "ste": "IDENTITY"}
+    with pytest.raises(_Stop):
+        cli.run_train(cfg)
+    assert seen[0].granularity is P.Granularity.BATCH
+    assert seen[0].ste is P.STE.IDENTITY
+    for key, value, allowed in (("granularity", "epoch", "operation, layer, batch"),
+                                ("ste", "soft", "clipped, identity")):
+        with pytest.raises(SystemExit, match=rf"^nets train: {key}='{value}' is not one of {allowed}$"):
+            cli.run_train({**cfg, key: value})
+
+
+def test_sweep_points_parse_granularity_and_ste_with_the_policy_enums() -> None:
+    from nets.explore import Sweep, build_policy
+
+    s = Sweep.from_dict({"base": {"format": "fx<4,8>", "granularity": " Layer", "ste": "IDENTITY"}})
+    point = s.points[0]
+    assert (point["granularity"], point["ste"]) == ("layer", "identity")
+    assert type(point["granularity"]) is str
+    pol = build_policy(point)
+    assert pol.granularity is P.Granularity.LAYER
+    assert pol.ste is P.STE.IDENTITY
+    with pytest.raises(ValueError, match=r"^sweep point 0: granularity='epoch' is not one of operation,"
+                                         r" layer, batch$"):
+        Sweep.from_dict({"base": {"granularity": "epoch"}})
+    with pytest.raises(ValueError, match=r"^sweep point 0: ste=None is not one of clipped, identity$"):
+        Sweep.from_dict({"base": {"ste": None}})
+    with pytest.raises(TypeError, match=r"^sweep point 0: epochs=True must be an int$"):
+        Sweep.from_dict({"base": {"epochs": True}})
+    with pytest.raises(ValueError, match=r"^sweep point 0: batch_size=0 outside the allowed range"
+                                         r" \[1, inf\)$"):
+        Sweep.from_dict({"base": {"batch_size": 0}})
+
+
+def test_train_eval_policy_is_an_enum_parsed_from_its_name(monkeypatch) -> None:
+    import importlib
+
+    T = importlib.import_module("nets.train")
+    assert [str(m) for m in T.EvalPolicy] == ["policy", "same"]
+    assert "EvalPolicy" in nets.__all__
+    assert nets.EvalPolicy is T.EvalPolicy
+    used = []
+
+    def fake_evaluate(model, split, policy, *args, **kwargs):
+        used.append(policy)
+        return 0.0, 0.0
+
+    monkeypatch.setattr(T, "evaluate", fake_evaluate)
+    rng = np.random.default_rng(0)
+    data = nets.datasets.from_arrays(rng.normal(size=(40, 4)), rng.integers(0, 2, 40))
+    model = nets.mlp([4, 2], seed=0)
+    pol = nets.PrecisionPolicy.preset("binaryconnect stochastic")  # evaluates in float64
+    f64 = nets.PrecisionPolicy.float64()
+    for given, want in ((T.EvalPolicy.POLICY, None), (" Policy", None), ("SAME", pol),
+                        (T.EvalPolicy.SAME, pol), (None, None), (f64, f64)):
+        used.clear()
+        nets.train(model, data, pol, epochs=0, progress=False, eval_policy=given)
+        assert used == [want]
+    for bad in ("float64", 1):
+        with pytest.raises(ValueError, match=rf"^train: eval_policy={bad!r} is not one of policy, same,"
+                                             r" None or a PrecisionPolicy$"):
+            nets.train(model, data, pol, epochs=0, progress=False, eval_policy=bad)
+
+
+def test_dynamic_fixed_integer_settings_refuse_bools() -> None:
+    with pytest.raises(TypeError, match=r"^DynamicFixed: word_bits=True must be an int$"):
+        P.DynamicFixed(True)
+    with pytest.raises(TypeError, match=r"^DynamicFixed: period=1.0 must be an int$"):
+        P.DynamicFixed(8, period=1.0)
+    with pytest.raises(ValueError, match=r"^DynamicFixed: word_bits=63 outside the allowed range \[2, 62\]$"):
+        P.DynamicFixed(63)
+    d = P.DynamicFixed(np.int64(8), period=np.int32(2))
+    assert (type(d.word_bits), type(d.period), d.init_frac_bits) == (int, int, 4)

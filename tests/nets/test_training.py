@@ -295,3 +295,21 @@ def test_fixed_point_lenet_trains_with_clipped_gradients() -> None:
         acc[ste] = nets.train(model, data, policy=pol, epochs=6, seed=1, progress=False).test_accuracy
     assert acc["clipped"] > 0.93
     assert acc["identity"] < acc["clipped"] - 0.3
+
+
+def test_the_optimizer_base_and_schedule_at_are_public() -> None:
+    from nets import optim
+
+    for name in ("Optimizer", "schedule_at"):
+        assert name in optim.__all__
+        assert name in nets.__all__
+        assert getattr(nets, name) is getattr(optim, name)
+    assert not hasattr(optim, "_Optimizer")
+    assert not hasattr(optim, "_at")
+    assert issubclass(nets.SGD, nets.Optimizer)
+    assert issubclass(nets.Adam, nets.Optimizer)
+    assert nets.schedule_at(0.25, 7) == 0.25
+    assert nets.schedule_at(nets.linear_momentum(0.5, 0.1), 3) == pytest.approx(0.8)
+    opt = nets.SGD(lr=nets.steps(0.1, [2]), momentum=0.9)
+    opt.epoch = 2
+    assert opt.describe() == "SGD(lr=0.01, momentum=0.9)"
