@@ -129,7 +129,10 @@ def test_layer_overrides_are_checked(layers: dict, match: str) -> None:
 
 
 class _Stop(Exception):
-    pass
+    """Raised by a stand-in for `train`, once it has recorded the policy it was given."""
+
+    def __init__(self) -> None:
+        super().__init__("train was reached")
 
 
 def test_the_command_line_parses_granularity_and_ste_with_the_policy_enums(monkeypatch) -> None:
@@ -139,11 +142,11 @@ def test_the_command_line_parses_granularity_and_ste_with_the_policy_enums(monke
 
     def fake_train(model, data, policy, *args, **kwargs):
         seen.append(policy)
-        raise _Stop
+        raise _Stop()
 
     monkeypatch.setattr(cli, "train", fake_train)
     cfg = {**cli.DEFAULTS, "sizes": [64, 8, 10], "granularity": " Batch", "ste": "IDENTITY"}
-    with pytest.raises(_Stop):
+    with pytest.raises(_Stop, match="train was reached"):
         cli.run_train(cfg)
     assert seen[0].granularity is P.Granularity.BATCH
     assert seen[0].ste is P.STE.IDENTITY
