@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from fractions import Fraction
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -18,8 +17,10 @@ import numpy as np
 from . import _kernels as K
 from .checks import check_int
 from .formats import BinaryFormat, FixedFormat, FloatFormat, Format, Pow2Format, TernaryFormat
+from .inputs import as_bits, flat_index, seed_key
 from .modes import Overflow, Rounding, parse_overflow, parse_rounding
 from .registry import get_format
+from .signs import resolve_scale, scaled_values, sign_codes
 from .stats import QuantStats
 
 __all__ = ["Converter", "bits", "decode", "encode", "quantize", "seed_key"]
@@ -27,58 +28,7 @@ __all__ = ["Converter", "bits", "decode", "encode", "quantize", "seed_key"]
 _KEY0 = np.uint64(0)
 _F64 = np.dtype(np.float64)
 
-_ML_DTYPE_FLOATS = {
-    "bfloat16", "float8_e4m3fn", "float8_e5m2", "float8_e4m3fnuz", "float8_e5m2fnuz",
-    "float8_e4m3b11fnuz", "float8_e4m3", "float8_e3m4", "float8_e8m0fnu", "float6_e2m3fn",
-    "float6_e3m2fn", "float4_e2m1fn",
-}  # fmt: skip
 
-
-def seed_key(seed: object, func: str = "quantize") -> np.uint64:
-    """The 64-bit key of the random stream for ``seed`` (docs/semantics.md).
-
-    ``seed`` is an int >= 0, a SeedSequence, a Generator (one raw 64-bit draw
-    is taken from its bit generator) or None (fresh entropy).
-    """
-    if isinstance(seed, np.random.Generator):  # one raw 64-bit draw of its bit generator (the fastest draw)
-        return np.uint64(seed.bit_generator.random_raw())
-    if isinstance(seed, np.random.SeedSequence):
-        return np.uint64(seed.generate_state(1, np.uint64)[0])
-    if seed is None:
-        return np.uint64(np.random.SeedSequence().generate_state(1, np.uint64)[0])
-    try:
-        s = check_int(seed, func, "seed", 0)
-    except TypeError:
-        raise TypeError(f"{func}: seed={seed!r} must be an int >= 0, a SeedSequence, a Generator"
-                        " or None") from None
-    return np.uint64(np.random.SeedSequence(s).generate_state(1, np.uint64)[0])
-
-
-def _as_bits(x: object, func: str) -> tuple[np.ndarray, np.ndarray, int]:
-    """Return (the array as given, its flat 64-bit patterns, input kind).
-
-    Kind 0: float64 bit patterns; 1: int64 values; 2: uint64 values.
-    """
-    a = np.asarray(x)
-    dt = a.dtype
-    if dt.kind == "f":
-        if dt.itemsize > 8:
-            raise TypeError(
-                f"{func}: x has dtype {dt}, which holds more precision than float64; convert it explicitly"
-            )
-        flat = np.ascontiguousarray(a, dtype=np.float64).reshape(-1)
-        return a, flat.view(np.uint64), 0
-    if dt.kind == "i":
-        return a, np.ascontiguousarray(a, dtype=np.int64).reshape(-1).view(np.uint64), 1
-    if dt.kind == "u":
-        return a, np.ascontiguousarray(a, dtype=np.uint64).reshape(-1), 2
-    if dt.kind == "V" and dt.name in _ML_DTYPE_FLOATS:
-        flat = np.ascontiguousarray(a.astype(np.float64)).reshape(-1)
-        return a, flat.view(np.uint64), 0
-    what = {"b": "bool", "c": "complex", "O": "object", "U": "str", "S": "bytes"}.get(dt.kind, str(dt))
-    raise TypeError(
-        f"{func}: x has dtype {what}; expected real numbers (float16/32/64, integers up to 64 bits)"
-    )
 
 
 def _code_dtype(nbits: int) -> type[np.unsignedinteger[Any]]:
@@ -86,10 +36,6 @@ def _code_dtype(nbits: int) -> type[np.unsignedinteger[Any]]:
         if nbits <= w:
             return dt
     return np.uint64
-
-
-def _index(shape: tuple[int, ...], flat: int) -> tuple[int, ...]:
-    return tuple(int(i) for i in np.unravel_index(flat, shape)) if shape else ()
 
 
 def _range_text(fmt: Format) -> str:
@@ -171,7 +117,7 @@ def convert_array(x: object, fmt: Format, rounding: object, overflow: object, se
     if cfg.fast is not None and want_val != want_code and flags is None:
         a = x if type(x) is np.ndarray else np.asarray(x)
         if a.dtype is not _F64:
-            _, xb, kind = _as_bits(a, func)
+            _, xb, kind = as_bits(a, func)
             a = xb.view(np.float64).reshape(a.shape) if kind == 0 else None
         if a is not None:
             key = seed_key(seed, func) if stochastic else _KEY0
@@ -184,7 +130,7 @@ def convert_array(x: object, fmt: Format, rounding: object, overflow: object, se
             # an error to report: the general kernel below finds the first offending index
     if flags is None:
         flags = np.zeros(0, np.uint8)
-    a, xb, kind = _as_bits(x, func)
+    a, xb, kind = as_bits(x, func)
     n = xb.size
     if key is None:
         key = seed_key(seed, func) if stochastic else _KEY0
@@ -213,18 +159,18 @@ def convert_array(x: object, fmt: Format, rounding: object, overflow: object, se
     if st.nan and not has_nan and not nan_zero:
         first = _first(stats[:, K.ST_FIRST_NAN])
         raise ValueError(
-            f"{func}: x holds {st.nan} NaN value(s) (first at index {_index(a.shape, first)}) and {fmt}"
+            f"{func}: x holds {st.nan} NaN value(s) (first at index {flat_index(a.shape, first)}) and {fmt}"
             " has no NaN; pass nan=0 to map NaN to 0"
         )
     if stats[:, K.ST_BAD].sum():
         first = _first(stats[:, K.ST_FIRST_BAD])
         raise ValueError(
-            f"{func}: x holds +-inf (first at index {_index(a.shape, first)}), which overflow=wrap"
+            f"{func}: x holds +-inf (first at index {flat_index(a.shape, first)}), which overflow=wrap"
             f" cannot convert to {fmt}; use overflow='saturate' or 'error'"
         )
     if st.overflow and ovf == Overflow.ERROR:
         first = _first(stats[:, K.ST_FIRST_OVERFLOW])
-        idx = _index(a.shape, first)
+        idx = flat_index(a.shape, first)
         raise OverflowError(
             f"{func}: {st.overflow} of {n} value(s) overflow {fmt} ({_range_text(fmt)});"
             f" first at index {idx}: x={a[idx] if a.ndim else a[()]!r}"
@@ -317,162 +263,6 @@ def _nan_code(fmt: FloatFormat) -> int:
     return 0
 
 
-# --- binary and ternary -------------------------------------------------------------------------
-
-
-def exact_mean(v: np.ndarray) -> float:
-    """Mean of float64 values: the exact sum over n, rounded once to float64.
-
-    Every finite float64 is m * 2^e with an integer m of 53 bits (`np.frexp`);
-    the m are summed per exponent in two int64 halves (no overflow below 2^36
-    values per exponent) and the groups combined in Python integers, so the
-    result is machine- and order-independent. 0.0 for no values; an infinite
-    value gives its infinity (callers pass values of one sign).
-
-    >>> exact_mean(np.array([0.1, 0.2, 0.3]))  # a plain float sum gives 0.20000000000000004
-    0.2
-    """
-    v = np.asarray(v, np.float64).reshape(-1)
-    if v.size == 0:
-        return 0.0
-    inf = ~np.isfinite(v)
-    if inf.any():
-        return float(v[inf][0])
-    m, e = np.frexp(v)
-    mi = (m * 2.0**53).astype(np.int64)
-    ei = e.astype(np.int64) - 53
-    order = np.argsort(ei, kind="stable")
-    ei, mi = ei[order], mi[order]
-    starts = np.flatnonzero(np.r_[True, ei[1:] != ei[:-1]])
-    hi = np.add.reduceat(mi >> 26, starts)
-    lo = np.add.reduceat(mi & ((1 << 26) - 1), starts)
-    base = int(ei[0])
-    total = sum(((int(h) << 26) + int(lo_)) << (int(ei[s]) - base)
-                for h, lo_, s in zip(hi, lo, starts, strict=True))
-    mean = Fraction(total, v.size) * (Fraction(2) ** base)
-    return float(mean)
-
-
-def _mean_abs(v: np.ndarray) -> float:
-    """Exact mean of |v| rounded once (0.0 for an empty selection)."""
-    return exact_mean(np.abs(v))
-
-
-def _per_channel(x: np.ndarray, fn: Any, per_channel: bool) -> np.ndarray:
-    if not per_channel:
-        return np.asarray(fn(x.reshape(-1)))
-    if x.ndim == 0:
-        raise ValueError("quantize: scale='channel' needs an array with a channel axis (axis 0)")
-    out = np.array([fn(x[c].reshape(-1)) for c in range(x.shape[0])], dtype=np.float64)
-    return out.reshape((-1,) + (1,) * (x.ndim - 1))
-
-
-def data_scale(x: np.ndarray, fmt: BinaryFormat | TernaryFormat) -> Any:
-    """The scale a scaled binary/ternary format computes from the data."""
-    per_channel = fmt.scale == "channel"
-    if isinstance(fmt, BinaryFormat):
-        return _per_channel(x, _mean_abs, per_channel)
-    t = fmt.threshold
-    if fmt.method == "twn":
-        def alpha(v: np.ndarray) -> float:
-            return _mean_abs(v[np.abs(v) > t * _mean_abs(v)])
-
-        return _per_channel(x, alpha, per_channel)
-
-    def wp(v: np.ndarray) -> float:
-        return _mean_abs(v[v > t * float(np.max(np.abs(v)))]) if v.size else 0.0
-
-    def wn(v: np.ndarray) -> float:
-        return _mean_abs(v[v < -t * float(np.max(np.abs(v)))]) if v.size else 0.0
-
-    return (_per_channel(x, wp, per_channel), _per_channel(x, wn, per_channel))
-
-
-def _ternary_codes(x: np.ndarray, fmt: TernaryFormat, key: np.uint64) -> np.ndarray:
-    """Ternary integer values in {-1, 0, +1}."""
-    if fmt.method == "stochastic":
-        c = np.clip(x, -1.0, 1.0)
-        u = _uniform(key, x.shape)
-        return np.where(u < np.abs(c), np.sign(c), 0.0).astype(np.int8)
-    per_channel = fmt.scale == "channel"
-    if fmt.method == "twn":
-        ref = _per_channel(x, _mean_abs, per_channel)
-    else:
-        ref = _per_channel(x, lambda v: float(np.max(np.abs(v))) if v.size else 0.0, per_channel)
-    delta = fmt.threshold * ref
-    return np.asarray(np.where(x > delta, 1, 0) - np.where(x < -delta, 1, 0)).astype(np.int8)
-
-
-def _uniform(key: np.uint64, shape: tuple[int, ...]) -> np.ndarray:
-    u = np.empty(int(np.prod(shape)), np.float64)
-    K.uniform53(key, u)
-    return u.reshape(shape)
-
-
-def sign_codes(x: object, fmt: BinaryFormat | TernaryFormat, rounding: object, overflow: object,
-           seed: object, random_bits: object, nan: object,
-           func: str) -> tuple[np.ndarray, np.ndarray, QuantStats]:
-    """Integer values (+-1, 0) of a binary/ternary conversion, the float input, and stats."""
-    if parse_rounding(rounding, func) != Rounding.NEAREST_EVEN:
-        raise ValueError(
-            f"{func}: rounding={rounding!r} does not apply to {fmt}; binary and ternary formats round by"
-            " their own rule (use binary<stochastic> or ternary<stochastic> for stochastic variants)"
-        )
-    if overflow is not None and parse_overflow(overflow, func) != Overflow.SATURATE:
-        raise ValueError(f"{func}: overflow={overflow!r} does not apply to {fmt} (it cannot overflow)")
-    if random_bits is not None:
-        raise ValueError(f"{func}: random_bits={random_bits!r} does not apply to {fmt}")
-    if nan is not None:
-        raise ValueError(f"{func}: nan={nan!r} does not apply to {fmt}; NaN has no binary/ternary code")
-    a, xb, kind = _as_bits(x, func)
-    xf = (xb.view(np.float64) if kind == 0 else xb.view(np.int64) if kind == 1 else xb).astype(np.float64)
-    xf = xf.reshape(a.shape)
-    bad = np.isnan(xf)
-    if bad.any():
-        first = int(np.flatnonzero(bad.reshape(-1))[0])
-        raise ValueError(f"{func}: x holds NaN (first at index {_index(a.shape, first)}); {fmt} has no NaN")
-    stochastic = fmt.stochastic if isinstance(fmt, BinaryFormat) else fmt.method == "stochastic"
-    key = seed_key(seed, func) if stochastic else np.uint64(0)
-    if isinstance(fmt, BinaryFormat):
-        if fmt.stochastic:
-            p = np.minimum(np.maximum((xf + 1.0) * 0.5, 0.0), 1.0)
-            s = np.where(_uniform(key, xf.shape) < p, 1, -1).astype(np.int8)
-        else:
-            s = np.where(xf >= 0, 1, -1).astype(np.int8)
-        st = QuantStats(xf.size, 0, 0, 0)
-    else:
-        s = _ternary_codes(xf, fmt, key)
-        st = QuantStats(xf.size, 0, int(np.count_nonzero((s == 0) & (xf != 0))), 0)
-    return s, xf, st
-
-
-def _scaled_values(s: np.ndarray, fmt: BinaryFormat | TernaryFormat, scale: Any) -> np.ndarray:
-    v = s.astype(np.float64)
-    if scale is None:
-        return v
-    if isinstance(fmt, TernaryFormat) and fmt.method == "ttq":
-        wp, wn = scale
-        return np.asarray(np.where(s > 0, v * np.asarray(wp, np.float64), v * np.asarray(wn, np.float64)))
-    return np.asarray(v * np.asarray(scale, np.float64))
-
-
-def _resolve_scale(xf: np.ndarray, fmt: BinaryFormat | TernaryFormat, scale: Any, func: str) -> Any:
-    if not fmt.has_data_scale:
-        if scale is not None:
-            raise ValueError(f"{func}: scale= given but {fmt} is unscaled")
-        return None
-    if scale is None:
-        return data_scale(xf, fmt)
-    if isinstance(fmt, TernaryFormat) and fmt.method == "ttq":
-        if not (isinstance(scale, tuple) and len(scale) == 2):
-            raise ValueError(f"{func}: scale={scale!r} for {fmt} must be a pair (wp, wn)")
-        return tuple(np.asarray(s, np.float64) for s in scale)
-    return np.asarray(scale, np.float64)
-
-
-# --- public API ---------------------------------------------------------------------------------
-
-
 def quantize(x: object, fmt: str | Format, rounding: str | Rounding = "nearest_even",
              overflow: str | Overflow | None = None, *, seed: object = None,
              random_bits: int | None = None, nan: object = None, scale: Any = None,
@@ -508,7 +298,7 @@ def quantize(x: object, fmt: str | Format, rounding: str | Rounding = "nearest_e
     f = get_format(fmt)
     if isinstance(f, (BinaryFormat, TernaryFormat)):
         s, xf, st = sign_codes(x, f, rounding, overflow, seed, random_bits, nan, "quantize")
-        vals = _scaled_values(s, f, _resolve_scale(xf, f, scale, "quantize"))
+        vals = scaled_values(s, f, resolve_scale(xf, f, scale, "quantize"))
     else:
         if scale is not None:
             raise ValueError(f"quantize: scale= applies to scaled binary/ternary formats, not {f}")
@@ -586,7 +376,7 @@ def _encode(x: object, fmt: str | Format, rounding: Any, overflow: Any, *, seed:
     if isinstance(f, (BinaryFormat, TernaryFormat)):
         s, xf, st = sign_codes(x, f, rounding, overflow, seed, random_bits, nan, func)
         codes = ((s > 0) if isinstance(f, BinaryFormat) else (s.astype(np.int16) & 3)).astype(np.uint8)
-        sc = _resolve_scale(xf, f, scale, func)
+        sc = resolve_scale(xf, f, scale, func)
         out: Any = (codes, sc) if f.has_data_scale else codes
     else:
         if scale is not None:
@@ -619,7 +409,7 @@ def decode(codes: object, fmt: str | Format, *, scale: Any = None) -> np.ndarray
     if bad.any():
         first = int(np.flatnonzero(bad.reshape(-1))[0])
         raise ValueError(
-            f"decode: code {c.reshape(-1)[first]} at index {_index(c.shape, first)}"
+            f"decode: code {c.reshape(-1)[first]} at index {flat_index(c.shape, first)}"
             f" outside [0, {n - 1}] for {f}"
         )
     u = c.astype(np.uint64)
@@ -649,7 +439,7 @@ def decode(codes: object, fmt: str | Format, *, scale: Any = None) -> np.ndarray
         raise ValueError(f"decode: {f} is scaled; pass the scale returned by encode as scale=")
     if not f.has_data_scale and scale is not None:
         raise ValueError(f"decode: scale= given but {f} is unscaled")
-    return _scaled_values(s, f, scale)
+    return scaled_values(s, f, scale)
 
 
 def _decode_float(u: np.ndarray, f: FloatFormat) -> np.ndarray:

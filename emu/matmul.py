@@ -30,7 +30,9 @@ from . import _mac_kernels as MK
 from .block.formats import NVFP4Format
 from .block.mac import block_product
 from .checks import real_array
-from .convert import codes_of_values, convert_array, data_scale, checked_settings, sign_codes, quantize, seed_key
+from .convert import checked_settings, codes_of_values, convert_array, quantize
+from .inputs import seed_key
+from .signs import data_scale, sign_codes
 from .formats import BinaryFormat, FixedFormat, FloatFormat, Format, Pow2Format, TernaryFormat
 from .mac import MAC, mac_preset
 from .modes import Overflow, Rounding

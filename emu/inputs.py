@@ -1,0 +1,73 @@
+"""The inputs of every conversion: real arrays as 64-bit patterns, element indices, and seeds.
+
+`as_bits` admits the real dtypes (float16/32/64, ml_dtypes' floats, integers up
+to 64 bits) and refuses the rest by name; `seed_key` turns a seed into the
+64-bit key of the counter-based random stream (docs/semantics.md, "Stochastic
+rounding and its random bits"). Imports numpy and `emu.checks`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .checks import check_int
+
+__all__ = ["as_bits", "flat_index", "seed_key"]
+
+_ML_DTYPE_FLOATS = {
+    "bfloat16", "float8_e4m3fn", "float8_e5m2", "float8_e4m3fnuz", "float8_e5m2fnuz",
+    "float8_e4m3b11fnuz", "float8_e4m3", "float8_e3m4", "float8_e8m0fnu", "float6_e2m3fn",
+    "float6_e3m2fn", "float4_e2m1fn",
+}  # fmt: skip
+
+
+def seed_key(seed: object, func: str = "quantize") -> np.uint64:
+    """The 64-bit key of the random stream for ``seed`` (docs/semantics.md).
+
+    ``seed`` is an int >= 0, a SeedSequence, a Generator (one raw 64-bit draw
+    is taken from its bit generator) or None (fresh entropy).
+    """
+    if isinstance(seed, np.random.Generator):  # one raw 64-bit draw of its bit generator (the fastest draw)
+        return np.uint64(seed.bit_generator.random_raw())
+    if isinstance(seed, np.random.SeedSequence):
+        return np.uint64(seed.generate_state(1, np.uint64)[0])
+    if seed is None:
+        return np.uint64(np.random.SeedSequence().generate_state(1, np.uint64)[0])
+    try:
+        s = check_int(seed, func, "seed", 0)
+    except TypeError:
+        raise TypeError(f"{func}: seed={seed!r} must be an int >= 0, a SeedSequence, a Generator"
+                        " or None") from None
+    return np.uint64(np.random.SeedSequence(s).generate_state(1, np.uint64)[0])
+
+
+def as_bits(x: object, func: str) -> tuple[np.ndarray, np.ndarray, int]:
+    """Return (the array as given, its flat 64-bit patterns, input kind).
+
+    Kind 0: float64 bit patterns; 1: int64 values; 2: uint64 values.
+    """
+    a = np.asarray(x)
+    dt = a.dtype
+    if dt.kind == "f":
+        if dt.itemsize > 8:
+            raise TypeError(
+                f"{func}: x has dtype {dt}, which holds more precision than float64; convert it explicitly"
+            )
+        flat = np.ascontiguousarray(a, dtype=np.float64).reshape(-1)
+        return a, flat.view(np.uint64), 0
+    if dt.kind == "i":
+        return a, np.ascontiguousarray(a, dtype=np.int64).reshape(-1).view(np.uint64), 1
+    if dt.kind == "u":
+        return a, np.ascontiguousarray(a, dtype=np.uint64).reshape(-1), 2
+    if dt.kind == "V" and dt.name in _ML_DTYPE_FLOATS:
+        flat = np.ascontiguousarray(a.astype(np.float64)).reshape(-1)
+        return a, flat.view(np.uint64), 0
+    what = {"b": "bool", "c": "complex", "O": "object", "U": "str", "S": "bytes"}.get(dt.kind, str(dt))
+    raise TypeError(
+        f"{func}: x has dtype {what}; expected real numbers (float16/32/64, integers up to 64 bits)"
+    )
+
+
+def flat_index(shape: tuple[int, ...], flat: int) -> tuple[int, ...]:
+    """The multi-index of C-order element ``flat`` of an array of ``shape`` (``()`` for a scalar)."""
+    return tuple(int(i) for i in np.unravel_index(flat, shape)) if shape else ()

@@ -1,0 +1,179 @@
+"""Binary and ternary formats: sign codes, their data scales, and the values they stand for.
+
+`sign_codes` turns reals into +-1 (binary) or -1/0/+1 (ternary) by the
+format's rule (deterministic, BinaryConnect's stochastic rule, TWN or TTQ
+thresholds; docs/semantics.md "Binary and ternary"); `data_scale` computes
+the per-tensor or per-channel scale (BWN/XNOR alpha, TWN alpha, TTQ scales)
+with `exact_mean`, a mean rounded once; `scaled_values` and `resolve_scale`
+give the represented values. Imports numpy and emu's formats, modes, inputs,
+stats and kernels.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from . import _kernels as K
+from .formats import BinaryFormat, TernaryFormat
+from .inputs import as_bits, flat_index, seed_key
+from .modes import Overflow, Rounding, parse_overflow, parse_rounding
+from .stats import QuantStats
+
+__all__ = ["data_scale", "exact_mean", "resolve_scale", "scaled_values", "sign_codes"]
+
+
+def exact_mean(v: np.ndarray) -> float:
+    """Mean of float64 values: the exact sum over n, rounded once to float64.
+
+    Every finite float64 is m * 2^e with an integer m of 53 bits (`np.frexp`);
+    the m are summed per exponent in two int64 halves (no overflow below 2^36
+    values per exponent) and the groups combined in Python integers, so the
+    result is machine- and order-independent. 0.0 for no values; an infinite
+    value gives its infinity (callers pass values of one sign).
+
+    >>> exact_mean(np.array([0.1, 0.2, 0.3]))  # a plain float sum gives 0.20000000000000004
+    0.2
+    """
+    v = np.asarray(v, np.float64).reshape(-1)
+    if v.size == 0:
+        return 0.0
+    inf = ~np.isfinite(v)
+    if inf.any():
+        return float(v[inf][0])
+    m, e = np.frexp(v)
+    mi = (m * 2.0**53).astype(np.int64)
+    ei = e.astype(np.int64) - 53
+    order = np.argsort(ei, kind="stable")
+    ei, mi = ei[order], mi[order]
+    starts = np.flatnonzero(np.r_[True, ei[1:] != ei[:-1]])
+    hi = np.add.reduceat(mi >> 26, starts)
+    lo = np.add.reduceat(mi & ((1 << 26) - 1), starts)
+    base = int(ei[0])
+    total = sum(((int(h) << 26) + int(lo_)) << (int(ei[s]) - base)
+                for h, lo_, s in zip(hi, lo, starts, strict=True))
+    mean = Fraction(total, v.size) * (Fraction(2) ** base)
+    return float(mean)
+
+
+def _mean_abs(v: np.ndarray) -> float:
+    """Exact mean of |v| rounded once (0.0 for an empty selection)."""
+    return exact_mean(np.abs(v))
+
+
+def _per_channel(x: np.ndarray, fn: Any, per_channel: bool) -> np.ndarray:
+    if not per_channel:
+        return np.asarray(fn(x.reshape(-1)))
+    if x.ndim == 0:
+        raise ValueError("quantize: scale='channel' needs an array with a channel axis (axis 0)")
+    out = np.array([fn(x[c].reshape(-1)) for c in range(x.shape[0])], dtype=np.float64)
+    return out.reshape((-1,) + (1,) * (x.ndim - 1))
+
+
+def data_scale(x: np.ndarray, fmt: BinaryFormat | TernaryFormat) -> Any:
+    """The scale a scaled binary/ternary format computes from the data."""
+    per_channel = fmt.scale == "channel"
+    if isinstance(fmt, BinaryFormat):
+        return _per_channel(x, _mean_abs, per_channel)
+    t = fmt.threshold
+    if fmt.method == "twn":
+        def alpha(v: np.ndarray) -> float:
+            return _mean_abs(v[np.abs(v) > t * _mean_abs(v)])
+
+        return _per_channel(x, alpha, per_channel)
+
+    def wp(v: np.ndarray) -> float:
+        return _mean_abs(v[v > t * float(np.max(np.abs(v)))]) if v.size else 0.0
+
+    def wn(v: np.ndarray) -> float:
+        return _mean_abs(v[v < -t * float(np.max(np.abs(v)))]) if v.size else 0.0
+
+    return (_per_channel(x, wp, per_channel), _per_channel(x, wn, per_channel))
+
+
+def _ternary_codes(x: np.ndarray, fmt: TernaryFormat, key: np.uint64) -> np.ndarray:
+    """Ternary integer values in {-1, 0, +1}."""
+    if fmt.method == "stochastic":
+        c = np.clip(x, -1.0, 1.0)
+        u = _uniform(key, x.shape)
+        return np.where(u < np.abs(c), np.sign(c), 0.0).astype(np.int8)
+    per_channel = fmt.scale == "channel"
+    if fmt.method == "twn":
+        ref = _per_channel(x, _mean_abs, per_channel)
+    else:
+        ref = _per_channel(x, lambda v: float(np.max(np.abs(v))) if v.size else 0.0, per_channel)
+    delta = fmt.threshold * ref
+    return np.asarray(np.where(x > delta, 1, 0) - np.where(x < -delta, 1, 0)).astype(np.int8)
+
+
+def _uniform(key: np.uint64, shape: tuple[int, ...]) -> np.ndarray:
+    u = np.empty(int(np.prod(shape)), np.float64)
+    K.uniform53(key, u)
+    return u.reshape(shape)
+
+
+def sign_codes(x: object, fmt: BinaryFormat | TernaryFormat, rounding: object, overflow: object,
+           seed: object, random_bits: object, nan: object,
+           func: str) -> tuple[np.ndarray, np.ndarray, QuantStats]:
+    """Integer values (+-1, 0) of a binary/ternary conversion, the float input, and stats."""
+    if parse_rounding(rounding, func) != Rounding.NEAREST_EVEN:
+        raise ValueError(
+            f"{func}: rounding={rounding!r} does not apply to {fmt}; binary and ternary formats round by"
+            " their own rule (use binary<stochastic> or ternary<stochastic> for stochastic variants)"
+        )
+    if overflow is not None and parse_overflow(overflow, func) != Overflow.SATURATE:
+        raise ValueError(f"{func}: overflow={overflow!r} does not apply to {fmt} (it cannot overflow)")
+    if random_bits is not None:
+        raise ValueError(f"{func}: random_bits={random_bits!r} does not apply to {fmt}")
+    if nan is not None:
+        raise ValueError(f"{func}: nan={nan!r} does not apply to {fmt}; NaN has no binary/ternary code")
+    a, xb, kind = as_bits(x, func)
+    xf = (xb.view(np.float64) if kind == 0 else xb.view(np.int64) if kind == 1 else xb).astype(np.float64)
+    xf = xf.reshape(a.shape)
+    bad = np.isnan(xf)
+    if bad.any():
+        first = int(np.flatnonzero(bad.reshape(-1))[0])
+        raise ValueError(f"{func}: x holds NaN (first at index {flat_index(a.shape, first)}); {fmt} has"
+                         " no NaN")
+    stochastic = fmt.stochastic if isinstance(fmt, BinaryFormat) else fmt.method == "stochastic"
+    key = seed_key(seed, func) if stochastic else np.uint64(0)
+    if isinstance(fmt, BinaryFormat):
+        if fmt.stochastic:
+            p = np.minimum(np.maximum((xf + 1.0) * 0.5, 0.0), 1.0)
+            s = np.where(_uniform(key, xf.shape) < p, 1, -1).astype(np.int8)
+        else:
+            s = np.where(xf >= 0, 1, -1).astype(np.int8)
+        st = QuantStats(xf.size, 0, 0, 0)
+    else:
+        s = _ternary_codes(xf, fmt, key)
+        st = QuantStats(xf.size, 0, int(np.count_nonzero((s == 0) & (xf != 0))), 0)
+    return s, xf, st
+
+
+def scaled_values(s: np.ndarray, fmt: BinaryFormat | TernaryFormat, scale: Any) -> np.ndarray:
+    v = s.astype(np.float64)
+    if scale is None:
+        return v
+    if isinstance(fmt, TernaryFormat) and fmt.method == "ttq":
+        wp, wn = scale
+        return np.asarray(np.where(s > 0, v * np.asarray(wp, np.float64), v * np.asarray(wn, np.float64)))
+    return np.asarray(v * np.asarray(scale, np.float64))
+
+
+def resolve_scale(xf: np.ndarray, fmt: BinaryFormat | TernaryFormat, scale: Any, func: str) -> Any:
+    if not fmt.has_data_scale:
+        if scale is not None:
+            raise ValueError(f"{func}: scale= given but {fmt} is unscaled")
+        return None
+    if scale is None:
+        return data_scale(xf, fmt)
+    if isinstance(fmt, TernaryFormat) and fmt.method == "ttq":
+        if not (isinstance(scale, tuple) and len(scale) == 2):
+            raise ValueError(f"{func}: scale={scale!r} for {fmt} must be a pair (wp, wn)")
+        return tuple(np.asarray(s, np.float64) for s in scale)
+    return np.asarray(scale, np.float64)
+
+
+# --- public API ---------------------------------------------------------------------------------
