@@ -13,7 +13,8 @@ chunk of elements into a ``stats`` array and the Python wrappers raise.
 Parallel loops run over fixed chunks, and random bits are drawn by element
 index, so results never depend on the thread count. No fastmath anywhere.
 
-Imports nothing from the project but the enums' integer values.
+The rounding rules themselves live in `emu._rounding` (the rounding core).
+Imports the modes' integer values and `emu._rounding`.
 """
 
 from __future__ import annotations
@@ -24,35 +25,33 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .modes import Overflow, Rounding
-
-U64 = np.uint64
-_ONE = U64(1)
-_ZERO = U64(0)
-_HALF = U64(1 << 63)
-_ALL = U64(0xFFFFFFFFFFFFFFFF)
-_GAMMA = U64(0x9E3779B97F4A7C15)
-_M1 = U64(0xBF58476D1CE4E5B9)
-_M2 = U64(0x94D049BB133111EB)
-_FRAC_MASK = U64((1 << 52) - 1)
-_HIDDEN = U64(1 << 52)
-#: floor(sqrt(2) * 2^63): the geometric midpoint of a binade, as a 64-bit significand.
-_SQRT2_Q63 = U64(0xB504F333F9DE6484)
-
-_NE = int(Rounding.NEAREST_EVEN)
-_NA = int(Rounding.NEAREST_AWAY)
-_NU = int(Rounding.NEAREST_UP)
-_ND = int(Rounding.NEAREST_DOWN)
-_FLOOR = int(Rounding.FLOOR)
-_TZ = int(Rounding.TOWARD_ZERO)
-_CEIL = int(Rounding.CEIL)
-_SR = int(Rounding.STOCHASTIC)
-
-_SAT = int(Overflow.SATURATE)
-_WRAP = int(Overflow.WRAP)
-_ERR = int(Overflow.ERROR)
-_INF = int(Overflow.INF)
-_NAN = int(Overflow.NAN)
+from ._rounding import (  # the rounding core; the datapath kernels import these names from here too
+    _CEIL,
+    _FLOOR,
+    _FRAC_MASK,
+    _HIDDEN,
+    _INF,
+    _NA,
+    _NAN,
+    _ND,
+    _NE,
+    _NU,
+    _ONE,
+    _SAT,
+    _SQRT2_Q63,
+    _SR,
+    _WRAP,
+    _ZERO,
+    U64,
+    _is_ne,
+    bitlen,
+    first_word,
+    float_overflow,
+    float_params,
+    fround,
+    fround_ne,
+    round_mag,
+)
 
 #: Columns of the per-chunk stats array.
 ST_OVERFLOW, ST_UNDERFLOW, ST_NAN, ST_FIRST_OVERFLOW, ST_FIRST_NAN, ST_BAD, ST_FIRST_BAD = range(7)
@@ -70,142 +69,6 @@ def _store(stats, c, n_ovf, n_unf, n_nan, f_ovf, f_nan, n_bad, f_bad):
     stats[c, ST_FIRST_NAN] = f_nan
     stats[c, ST_BAD] = n_bad
     stats[c, ST_FIRST_BAD] = f_bad
-
-
-@njit(cache=True)
-def mix64(z: np.uint64) -> np.uint64:
-    """splitmix64's finaliser (a bijection of 64-bit words)."""
-    z = (z ^ (z >> U64(30))) * _M1
-    z = (z ^ (z >> U64(27))) * _M2
-    return z ^ (z >> U64(31))
-
-
-@njit(cache=True)
-def first_word(key: np.uint64, index: np.int64) -> np.uint64:
-    """w0 of element ``index``: mix64(key + (index + 1) * G)."""
-    return mix64(key + (U64(index) + _ONE) * _GAMMA)
-
-
-@njit(cache=True)
-def bitlen(x: np.uint64) -> np.int64:
-    """Number of significant bits of x (0 for 0)."""
-    if x == _ZERO:
-        return 0
-    est = np.int64(math.frexp(np.float64(x))[1])  # float(x) = m * 2^est, m in [0.5, 1)
-    if est > 64:
-        est = 64
-    if (x >> U64(est - 1)) == _ZERO:
-        est -= 1
-    return est
-
-
-@njit(cache=True)
-def _chunk(mag: np.uint64, s: np.int64, j: np.int64) -> tuple[np.uint64, bool]:
-    """Word j (0 = first) of the binary fraction (mag mod 2^s) / 2^s, and whether
-    no nonzero bits of the fraction lie below that word."""
-    k = 64 * (j + 1) - s  # the word is floor(mag * 2^k) mod 2^64
-    if k >= 64:
-        return _ZERO, True
-    if k >= 0:
-        return mag << U64(k), True
-    if k <= -64:
-        return _ZERO, mag == _ZERO
-    return mag >> U64(-k), (mag << U64(64 + k)) == _ZERO
-
-
-@njit(cache=True)
-def _sr_less(first: np.uint64, sticky: bool, mag: np.uint64, s: np.int64, negated: bool,
-             key: np.uint64, index: np.int64, rbits: np.int64) -> bool:
-    """Whether the element's uniform U = 0.w0 w1 ... is below the fraction f.
-
-    ``first`` is floor(f * 2^64), ``sticky`` whether f has bits below it. f is
-    frac_m = (mag mod 2^s) / 2^s, or 1 - frac_m when ``negated``. With
-    ``rbits`` = r in 1..64 only r bits are compared: floor(f 2^r) > w0 >> (64-r).
-    """
-    w = first_word(key, index)
-    if rbits > 0:
-        sh = U64(64 - rbits)
-        return (first >> sh) > (w >> sh)
-    if w != first:
-        return w < first
-    if not sticky:
-        return False
-    j = 1
-    while True:
-        w = mix64(w + _GAMMA)
-        c, ends = _chunk(mag, s, j)
-        if negated:
-            c = ~c + (_ONE if ends else _ZERO)
-        if w != c:
-            return w < c
-        if ends:
-            return False
-        j += 1
-
-
-@njit(cache=True)
-def round_mag(mag: np.uint64, s: np.int64, neg: bool, mode: np.int64, signed_sr: bool,
-              key: np.uint64, index: np.int64, rbits: np.int64,
-              odd_flip: np.uint64) -> tuple[np.uint64, bool]:
-    """Round mag / 2^s to an integer magnitude; return it and a "too big" flag.
-
-    Directed and tie rules act on the signed value (-1)^neg * mag / 2^s.
-    Stochastic rounding acts on the signed value's fraction when ``signed_sr``
-    (two's complement fixed point) and on the magnitude's otherwise. Ties to
-    even pick the candidate whose code is even: the lower candidate's code has
-    the parity of q ^ ``odd_flip`` (0 except for floats without fraction bits,
-    whose code parity is the exponent field's). When the
-    exact result needs more than 64 bits the flag is set and the low 64 bits
-    are returned (enough for wrapping).
-    """
-    if mag == _ZERO:
-        return _ZERO, False
-    if s <= 0:
-        k = -s
-        if k >= 64:
-            return _ZERO, True
-        if k > 0 and (mag >> U64(64 - k)) != _ZERO:
-            return mag << U64(k), True
-        return mag << U64(k), False
-    sticky = False
-    if s < 64:
-        q = mag >> U64(s)
-        first = mag << U64(64 - s)
-    elif s == 64:
-        q = _ZERO
-        first = mag
-    else:
-        q = _ZERO
-        d = s - 64
-        if d < 64:
-            first = mag >> U64(d)
-            sticky = (mag << U64(64 - d)) != _ZERO
-        else:
-            first = _ZERO
-            sticky = True
-    if first == _ZERO and not sticky:
-        return q, False
-    if mode == _NE:
-        up = first > _HALF or (first == _HALF and (sticky or ((q & _ONE) ^ odd_flip) == _ONE))
-    elif mode == _NA:
-        up = first >= _HALF
-    elif mode == _NU:
-        up = first > _HALF or (first == _HALF and (sticky or not neg))
-    elif mode == _ND:
-        up = first > _HALF or (first == _HALF and (sticky or neg))
-    elif mode == _FLOOR:
-        up = neg
-    elif mode == _CEIL:
-        up = not neg
-    elif mode == _TZ:
-        up = False
-    elif signed_sr and neg:
-        # P(toward +inf) = 1 - frac_m: toward +inf is the smaller magnitude.
-        first_s = ~first + (_ZERO if sticky else _ONE)
-        up = not _sr_less(first_s, sticky, mag, s, True, key, index, rbits)
-    else:
-        up = _sr_less(first, sticky, mag, s, False, key, index, rbits)
-    return q + (_ONE if up else _ZERO), False
 
 
 @njit(cache=True)
@@ -324,18 +187,6 @@ def quantize_fixed(xb, in_kind, out_val, out_code, fl, wl, signed, mode, ovf, ke
         _store(stats, c, n_ovf, n_unf, n_nan, f_ovf, f_nan, n_bad, f_bad)
 
 
-@njit(cache=True)
-def _float_overflow(neg: bool, mode: np.int64, ovf: np.int64) -> np.int64:
-    """Result class of an overflowing magnitude: 0 = max finite, 1 = inf, 2 = NaN."""
-    if ovf == _NAN:
-        return 2
-    if ovf != _INF:
-        return 0
-    if mode == _TZ or (mode == _FLOOR and not neg) or (mode == _CEIL and neg):
-        return 0
-    return 1
-
-
 @njit(parallel=True, cache=True)
 def quantize_float(xb, in_kind, out_val, out_code, ebits, mbits, bias, emax, subnormals, has_inf,
                    has_nan, nzero, nan_code, max_sig, mode, ovf, key, rbits, pow2, stats, e_off, flags):
@@ -391,7 +242,7 @@ def quantize_float(xb, in_kind, out_val, out_code, ebits, mbits, bias, emax, sub
                             f_ovf = i
                         if want_flags:
                             flags[i] = 1
-                        cls = _float_overflow(neg, mode, ovf)
+                        cls = float_overflow(neg, mode, ovf)
                         if cls == 1:
                             cls = 0  # +-inf into a format without inf: saturate
                     mag = _ZERO
@@ -425,7 +276,7 @@ def quantize_float(xb, in_kind, out_val, out_code, ebits, mbits, bias, emax, sub
                                     f_ovf = i
                                 if want_flags:
                                     flags[i] = 1
-                                cls = _float_overflow(neg, mode, ovf)
+                                cls = float_overflow(neg, mode, ovf)
                             else:
                                 if want_val:
                                     val = np.float64(qmag) * pow2[p - pmin]
@@ -734,117 +585,6 @@ def fixed_sr_fast_serial(x, xb, out, fl, wl, signed, qmin, qmax, key, rbits):
     stats = np.zeros((1, N_FAST_STATS), np.int64)
     _fixed_sr_chunk(0, x, xb, out, fl, wl, signed, qmin, qmax, key, rbits, stats)
     return stats[0, 0], stats[0, 1], stats[0, 2]
-
-
-_SIGN = U64(1 << 63)
-_ABS = U64((1 << 63) - 1)
-_EXP_ALL = U64(0x7FF0000000000000)
-_QNAN = U64(0x7FF8000000000000)
-_TWO52 = 4503599627370496.0
-
-
-@njit(cache=True)
-def _mag_mode(mode: np.int64, neg: bool) -> np.int64:
-    """The magnitude rule of a signed mode: 0 trunc, 1 up, 2 ties up, 3 ties down, 4 ties even."""
-    if mode == _NE:
-        return 4
-    if mode == _NA:
-        return 2
-    if mode == _NU:
-        return 3 if neg else 2
-    if mode == _ND:
-        return 2 if neg else 3
-    if mode == _FLOOR:
-        return 1 if neg else 0
-    if mode == _CEIL:
-        return 0 if neg else 1
-    return 0
-
-
-@njit(cache=True)
-def _fround(x, prm, ne):
-    """`fround`; ``ne``, a constant in each caller: the mode is nearest even for both signs."""
-    (shift, low, min_normal, up_scale, down_scale, inc_pos, inc_neg, even_pos, even_neg, mm_pos, mm_neg,
-     max_bits, ovr_pos, ovr_neg, subnormals, nzero, keep_inf, parity_flip) = prm
-    b = np.float64(x).view(np.uint64)
-    a = b & _ABS
-    sign = b & _SIGN
-    neg = sign != _ZERO
-    inc = (inc_neg if neg else inc_pos) + (
-        (((a >> shift) & _ONE) ^ parity_flip) & (even_neg if neg else even_pos))
-    r = (a + inc) & ~low
-    av = np.abs(x) * up_scale  # below 2^M where it is used
-    n = (av + _TWO52) - _TWO52  # av rounded to an integer, nearest even (the hardware's mode; no fastmath)
-    if not ne:
-        mm = mm_neg if neg else mm_pos
-        d = av - n  # exact, in [-1/2, 1/2]
-        n += (np.int64(((mm == 1) & (d > 0.0)) | ((mm == 2) & (d == 0.5)))
-              - np.int64(((mm == 0) & (d < 0.0)) | ((mm == 3) & (d == -0.5))))
-    rs = np.float64(n * down_scale).view(np.uint64)
-    rs = rs if subnormals else _ZERO
-    r = rs if a < min_normal else r
-    special = a >= _EXP_ALL
-    isnan = a > _EXP_ALL
-    over = ((r > max_bits) & ~special) | (special & ~isnan & ~keep_inf)
-    r = (ovr_neg if neg else ovr_pos) if over else r
-    r = a if special & (isnan | keep_inf) else r
-    drop_sign = ((r == _ZERO) & ~nzero) | (r == _QNAN) | isnan
-    return np.uint64(r | (_ZERO if drop_sign else sign)).view(np.float64), over
-
-
-@njit(cache=True)
-def fround(x, prm):
-    """Round a float64 to a float format in a deterministic mode; return (value, overflowed).
-
-    ``prm`` comes from `float_params`. Normal results: the mode's increment is
-    added to the bits and the dropped bits cleared; results below 2^emin: the
-    magnitude in units of 2^(emin - M) is rounded to an integer by the
-    hardware's nearest-even addition of 2^52 (no fastmath anywhere), and the
-    mode moves that integer by one where the exact remainder asks for it. NaN
-    stays NaN; inf stays inf where the format keeps it.
-    """
-    return _fround(x, prm, False)
-
-
-@njit(cache=True)
-def fround_ne(x, prm):
-    """`fround` for nearest even (``prm`` of that mode): the integer from the 2^52 addition is the result."""
-    return _fround(x, prm, True)
-
-
-@njit(cache=True)
-def _is_ne(prm):
-    """Whether ``prm`` rounds to nearest even for both signs."""
-    return prm[9] == 4 and prm[10] == 4
-
-
-@functools.lru_cache(maxsize=256)
-def float_params(fmt, mode: int, ovf: int) -> tuple:
-    """The parameter tuple of `fround` for a FloatFormat (52 - M >= 2, normals inside float64's)."""
-    m = fmt.man_bits
-    shift = 52 - m
-    low = (1 << shift) - 1
-    half = 1 << (shift - 1)
-    mm_pos, mm_neg = _mag_mode(mode, False), _mag_mode(mode, True)
-
-    def inc(mm: int) -> int:
-        return [0, low, half, half - 1, half - 1][mm]
-
-    def ovr(cls: int) -> int:
-        max_bits = int(np.float64(fmt.max).view(np.uint64))
-        return [max_bits, int(_EXP_ALL), int(_QNAN)][cls]
-
-    keep_inf = fmt.has_inf and ovf in (_INF, _NAN)
-    return (
-        U64(shift), U64(low), U64((fmt.emin + 1023) << 52), np.ldexp(1.0, m - fmt.emin),
-        np.ldexp(1.0, fmt.emin - m), U64(inc(mm_pos)), U64(inc(mm_neg)), U64(mm_pos == 4), U64(mm_neg == 4),
-        np.int64(mm_pos), np.int64(mm_neg), np.float64(fmt.max).view(np.uint64),
-        U64(ovr(_float_overflow(False, mode, ovf))), U64(ovr(_float_overflow(True, mode, ovf))),
-        bool(fmt.subnormals), bool(fmt.has_negative_zero), bool(keep_inf),
-        # without fraction bits the kept bit is float64's exponent LSB; the format's field
-        # e + B has the same parity as float64's e + 1023 only when B is odd
-        U64(1 if m == 0 and (fmt.bias + 1023) % 2 else 0),
-    )
 
 
 @njit(cache=True)

@@ -8,10 +8,12 @@ product and ``add(x, y, prm) -> (r, acc_overflowed)`` is one accumulator
 addition. The integer path (fixed and exact accumulators) works on integer
 codes; the float path on float64 values that hold the formats' values exactly,
 adding with an exact two-sum and a single correct rounding into the
-accumulator format. Loops run over rows in parallel and over output columns
-innermost, so each output's additions stay in order while the columns
-vectorise. `emu._ref_mac` is the slow literal reference they are tested
-against. No fastmath; kernels never raise.
+accumulator format (branch-free, so that it vectorises; nearest even has its
+own twins of the float functions, without the directed modes' correction).
+Loops run over rows in parallel and over output columns innermost, so each
+output's additions stay in order while the columns vectorise. `emu._ref.mac`
+is the slow literal reference they are tested against. No fastmath; kernels
+never raise.
 """
 
 from __future__ import annotations
@@ -20,21 +22,25 @@ import numpy as np
 from numba import njit, prange
 from numba.extending import overload
 
-from ._kernels import (
+from ._kernels import float_fast_2d
+from ._rounding import (
     _ABS,
+    _ALL,
     _CEIL,
+    _EXP_ALL,
     _FLOOR,
     _NA,
     _ND,
     _NE,
     _NU,
     _ONE,
+    _SIGN,
     _SR,
     _ZERO,
     U64,
-    float_fast_2d,
     float_params,
     fround,
+    fround_ne,
     round_mag,
 )
 
@@ -186,6 +192,12 @@ def term_float_round(a, w, prm, idx):
 
 
 @njit(cache=True)
+def term_float_round_ne(a, w, prm, idx):
+    """`term_float_round` for nearest even (``prm`` of that mode), with `fround_ne`."""
+    return fround_ne(a * w, prm)
+
+
+@njit(cache=True)
 def fround_sr(x, prm, emin, man_bits, key, idx):
     """Round a float64 to a float format stochastically (on the magnitude's dropped significand bits, with
     the random words of element ``idx`` of the key's stream, as `quantize` does), then apply the format's
@@ -220,29 +232,50 @@ def term_float_sr(a, w, prm, idx):
 
 
 @njit(cache=True)
-def add_float(x, y, prm):
-    """One float accumulator addition, rounded once from the exact sum.
+def _nudged_sum(x, y, half_mask):
+    """(s, s2): the float64 sum s = x + y and a float64 value s2 that rounds into the
+    accumulator format in every deterministic mode as the exact sum x + y does
+    (``half_mask``: the float64 fraction bits below the format's half-step).
 
-    Two-sum gives s + e = x + y exactly. s and the exact sum round alike unless s
-    lies on the format's half-grid (a value or a midpoint): then s moves one
-    float64 step toward e, which lands strictly between s and the next half-grid
-    point (the format has at most 50 fraction bits), and rounds as the exact sum.
-    """
-    fprm = prm[:18]
-    half_mask, half_scale, min_normal, floor_mode = prm[18], prm[19], prm[20], prm[21]
+    Two-sum gives s + e = x + y exactly, |e| at most half a float64 step of s. Between
+    two neighbouring points h1 < h2 of the format's half-grid (its values and the
+    midpoints between them: multiples of float64 steps), s and the exact sum round
+    alike; only where s is such a point, and e != 0, do they part. Then s moves one
+    float64 step toward e (+-1 on its bits: +1, away from zero, where e has the sign of
+    s), which lands strictly between s and the next point (the format has at most 50
+    fraction bits), and rounds as the exact sum. The test of s is that its fraction
+    bits below the half-step of its binade are zero: exact for the format's normals,
+    and below its smallest normal true for every point of the coarser subnormal
+    half-grid and a few other values, whose move is harmless (it stays strictly
+    between the same two points, its low bit being set). Only bit operations and
+    selects: the loops over output columns vectorise. (An infinite operand or
+    inf - inf leaves e NaN: s itself is converted like any value.)"""
     s = x + y
     bb = s - x
     e = (x - (s - bb)) + (y - bb)
     b = np.float64(s).view(np.uint64)
     a = b & _ABS
-    v = np.abs(s) * half_scale
-    on_half = ((a & half_mask) == _ZERO) if a >= min_normal else (v == np.floor(v))
-    away = (e > 0.0) == (s > 0.0)
-    nb = (b + _ONE) if away else (b - _ONE)
-    # (an infinite operand or inf - inf leaves e NaN: s itself is converted like any value)
-    s2 = np.uint64(nb).view(np.float64) if (e != 0.0) & on_half & np.isfinite(s) else s
-    r, o = fround(s2, fprm)
-    return _signed_zero(x, y, s, r, floor_mode, prm[15]), o
+    away = ((np.float64(e).view(np.uint64) ^ b) & _SIGN) == _ZERO
+    step = (_ONE if away else _ALL) if (e != 0.0) & ((a & half_mask) == _ZERO) & (a < _EXP_ALL) else _ZERO
+    return s, np.uint64(b + step).view(np.float64)
+
+
+@njit(cache=True)
+def add_float(x, y, prm):
+    """One float accumulator addition, rounded once from the exact sum (`_nudged_sum`,
+    then `fround`); ``prm`` from `add_float_params`."""
+    s, s2 = _nudged_sum(x, y, prm[18])
+    r, o = fround(s2, prm[:18])
+    return _signed_zero(x, y, s, r, prm[19], prm[15]), o
+
+
+@njit(cache=True)
+def add_float_ne(x, y, prm):
+    """`add_float` for nearest even (``prm`` of that mode): `fround_ne` leaves out the directed modes'
+    correction."""
+    s, s2 = _nudged_sum(x, y, prm[18])
+    r, o = fround_ne(s2, prm[:18])
+    return _signed_zero(x, y, s, r, prm[19], prm[15]), o
 
 
 @njit(cache=True)
@@ -269,6 +302,15 @@ def add_float_exact(x, y, prm):
 
 
 @njit(cache=True)
+def add_float_exact_ne(x, y, prm):
+    """`add_float_exact` for nearest even (``prm`` of that mode), with `fround_ne`."""
+    s = x + y
+    r, o = fround_ne(s, prm[:18])
+    r = _signed_zero(x, y, s, r, prm[18], prm[15])
+    return r, o | (~np.isfinite(s) & np.isfinite(x) & np.isfinite(y))
+
+
+@njit(cache=True)
 def term_fp32(a, w, prm, idx):
     """Product rounded to binary32, nearest even (the native conversion)."""
     p = np.float32(a * w)
@@ -282,11 +324,15 @@ def add_fp32(x, y, prm):
     return np.float64(s), np.isinf(s) & np.isfinite(x) & np.isfinite(y)
 
 
+def is_ne(fprm: tuple) -> bool:
+    """Whether `fround` parameters (`float_params`) round to nearest even for both signs."""
+    return int(fprm[9]) == 4 and int(fprm[10]) == 4
+
+
 def add_float_params(fmt, mode: int, ovf: int) -> tuple:
-    """Parameters of `add_float` for an accumulator format."""
-    shift = 52 - fmt.man_bits
-    return (*float_params(fmt, mode, ovf), U64((1 << (shift - 1)) - 1),
-            np.ldexp(1.0, fmt.man_bits + 1 - fmt.emin), U64((fmt.emin + 1023) << 52), mode == _FLOOR)
+    """Parameters of `add_float` for an accumulator format: (*`float_params`, the mask of the float64
+    fraction bits below the format's half-step, whether the mode is floor)."""
+    return (*float_params(fmt, mode, ovf), U64((1 << (51 - fmt.man_bits)) - 1), mode == _FLOOR)
 
 
 # --- dispatch by type tags ------------------------------------------------------------------------
@@ -298,9 +344,9 @@ def add_float_params(fmt, mode: int, ovf: int) -> tuple:
 
 #: Term functions by code (`tag(code)` as `mac_rows` argument ``tk``).
 TERMS = (term_mul, term_mul_shl, term_mul_floor, term_mul_round, term_int, term_float_round, term_fp32,
-         term_int_sr, term_float_sr)
+         term_int_sr, term_float_sr, term_float_round_ne)
 #: Addition functions by code (`tag(code)` as `mac_rows` argument ``ak``).
-ADDS = (add_fixed, add_exact, add_float, add_float_exact, add_fp32)
+ADDS = (add_fixed, add_exact, add_float, add_float_exact, add_fp32, add_float_ne, add_float_exact_ne)
 TERM_CODES = {f: i for i, f in enumerate(TERMS)}
 ADD_CODES = {f: i for i, f in enumerate(ADDS)}
 

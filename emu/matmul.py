@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from . import _fixed_kernels as FK
-from . import _kernels
+from . import _kernels, _rounding
 from . import _mac_kernels as MK
 from .block.formats import NVFP4Format
 from .block.mac import block_product
@@ -552,7 +552,7 @@ class _Keys(NamedTuple):
             return _Keys()
         if key is None:
             key = seed_key(seed, "matmul")
-        ks = [int(_kernels.mix64(np.uint64((int(key) + ((r << 32) + part + 1) * 0xD1B54A32D192ED03)
+        ks = [int(_rounding.mix64(np.uint64((int(key) + ((r << 32) + part + 1) * 0xD1B54A32D192ED03)
                                            % (1 << 64)))) if d else None for r, d in enumerate(draws)]
         return _Keys(*ks)
 
