@@ -313,3 +313,36 @@ def float_params(fmt, mode: int, ovf: int) -> tuple:
     )
 
 
+
+
+@njit(cache=True)
+def nudged(x, d, half_mask):
+    """x, or x moved one float64 step toward the sign of d where that makes `fround` round the exact
+    value x + delta (delta a real of d's sign, smaller than half a float64 step of x) as it should.
+
+    Between two neighbouring points h1 < h2 of a float format's half-grid (its values and the midpoints
+    between them) x and x + delta round alike in every deterministic mode; only where x is such a point
+    and d != 0 do they part, and then the float64 one step from x toward d lies strictly between x and
+    the next point (formats of at most 50 fraction bits) and rounds as x + delta. ``half_mask`` (from
+    `half_grid_mask`) holds the float64 fraction bits below the format's half-step: x is on the half-grid
+    of its binade when they are zero (exactly so for the format's normals; below its smallest normal the
+    test is also true at a few other values, whose move is harmless: they stay strictly between the same
+    two points). x = 0 is returned as it is (callers pass d = 0 with it). Bit operations and selects
+    only, so loops over it vectorise.
+
+    >>> float(nudged(1.0, -1e-30, half_grid_mask(2)))  # 1.0 is an e.g. fp<5,2> value: step down
+    0.9999999999999999
+    >>> float(nudged(1.0 + 2.0 ** -40, -1e-30, half_grid_mask(2)))  # not on the half-grid: unchanged
+    1.0000000000009095
+    """
+    b = np.float64(x).view(np.uint64)
+    a = b & _ABS
+    away = ((np.float64(d).view(np.uint64) ^ b) & _SIGN) == _ZERO
+    move = (d != 0.0) & ((a & half_mask) == _ZERO) & (a < _EXP_ALL) & (a != _ZERO)
+    step = (_ONE if away else _ALL) if move else _ZERO
+    return np.uint64(b + step).view(np.float64)
+
+
+def half_grid_mask(man_bits: int) -> np.uint64:
+    """The float64 fraction bits below the half-step of a format with ``man_bits`` fraction bits (<= 50)."""
+    return U64((1 << (52 - man_bits - 1)) - 1)

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from .._rounding import float_params, half_grid_mask
 from ..formats import FixedFormat, FloatFormat, Format
 from ..modes import Overflow, Rounding
 from .convert import as_real, block_encode, elem_table, expand, int_scale_values
@@ -112,6 +113,9 @@ def acc_spec(fa: object, mode: Rounding, ovf: Overflow | None, func: str = "bloc
     raise TypeError(f"{func}: acc={fa!r} must be a FloatFormat, a signed FixedFormat, their name, or None")
 
 
+_FP32 = FloatFormat(8, 23)
+
+
 def block_datapath(act: BlockFormat, weight: BlockFormat, acc: Format | None, acc_rounding: Rounding,
                    acc_overflow: Overflow | None, func: str = "MAC") -> Overflow | None:
     """Check the block-scaled datapath act x weight -> acc (None: exact) and return its accumulator
@@ -193,7 +197,11 @@ def block_product(A: np.ndarray, W: np.ndarray, act: BlockFormat, weight: BlockF
     if M_ and N_:
         avc, bvc = np.ascontiguousarray(av, np.float64), np.ascontiguousarray(bv, np.float64)
         sums = _block_sums(avc, bvc, max(Bk, 1)) if not wide else np.zeros((0, 0, 0))
-        block_mm_kernel(avc, bvc, sums, sa, sb, max(Bk, 1), pow2, wide, spec[0], *spec[1:9], ga * gb,
+        fa = acc if isinstance(acc, FloatFormat) else _FP32  # (fixed and exact accumulators do not use it)
+        ovf = spec[5] if isinstance(acc, FloatFormat) else int(Overflow.INF)
+        fprm = float_params(fa, int(acc_rounding), ovf)
+        block_mm_kernel(avc, bvc, sums, sa, sb, max(Bk, 1), pow2, wide, spec[0], *spec[1:9], ga * gb, fprm,
+                        half_grid_mask(fa.man_bits),
                         np.ascontiguousarray(init_v, np.float64), np.ascontiguousarray(init_q, np.int64), out,
                         novf)
     out[np.isnan(out)] = np.nan  # one NaN, sign bit clear

@@ -8,6 +8,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from .._rounding import fround, nudged
 from ..modes import Overflow, Rounding
 
 
@@ -40,79 +41,10 @@ _OSAT, _OWRAP, _OINF, _ONAN = int(Overflow.SATURATE), int(Overflow.WRAP), int(Ov
 
 
 @njit(cache=True)
-def _round_to_float(f1, sigma, M, emin, maxval, mode, ovf):
-    """Round the exact value f1 + tiny (sign sigma, |tiny| below half an ulp of f1) to the float grid.
-
-    Returns (value, overflowed).
-    """
-    neg = f1 < 0
-    a = abs(f1)
-    s_mag = -sigma if neg else sigma
-    m, ex = math.frexp(a)
-    e = ex - 1
-    if s_mag < 0 and m == 0.5:
-        e -= 1
-    qe = max(e, emin) - M
-    mant = np.int64(math.ldexp(m, 53))
-    shift = qe - (ex - 53)
-    # state: 0 exact, 1 below half, 2 tie, 3 above half
-    if shift >= 62:
-        kept = np.int64(0)
-        state = 1
-    else:
-        kept = mant >> shift
-        rem = mant & ((np.int64(1) << shift) - 1)
-        if rem == 0:
-            if s_mag == 0:
-                state = 0
-            elif s_mag > 0:
-                state = 1
-            else:
-                kept -= 1
-                state = 3
-        else:
-            half = np.int64(1) << (shift - 1)
-            if rem > half:
-                state = 3
-            elif rem < half:
-                state = 1
-            else:
-                state = 2 if s_mag == 0 else (3 if s_mag > 0 else 1)
-    up = False
-    if state == 3:
-        up = mode == _RNE or mode == _RNA or mode == _RNU or mode == _RND
-    elif state == 2:
-        if mode == _RNE:
-            up = (kept & 1) == 1
-        elif mode == _RNA:
-            up = True
-        elif mode == _RNU:
-            up = not neg
-        elif mode == _RND:
-            up = neg
-    if state != 0:
-        if mode == _RFLOOR:
-            up = neg
-        elif mode == _RCEIL:
-            up = not neg
-    if up:
-        kept += 1
-    v = math.ldexp(float(kept), qe)
-    if v > maxval:
-        if ovf == _OSAT:
-            v = maxval
-        elif ovf == _ONAN:
-            v = np.nan
-        else:
-            to_inf = mode <= _RND or (mode == _RFLOOR and neg) or (mode == _RCEIL and not neg)
-            v = np.inf if to_inf else maxval
-        return (-v if neg else v), True
-    return (-v if neg else v), False
-
-
-@njit(cache=True)
-def _acc_float(acc, t1, t2, M, emin, maxval, mode, ovf, nz):
-    """acc (+) (t1 + t2), exact sum rounded once; (t1, t2) a normalized double-double."""
+def _acc_float(acc, t1, t2, fprm, half_mask, maxval, mode, ovf, nz):
+    """acc (+) (t1 + t2), exact sum rounded once; (t1, t2) a normalized double-double. The sum's leading
+    double f1 and the sign of the rest go through the rounding core: `fround` of `nudged` f1 (``fprm``
+    from `float_params` of the accumulator and its modes)."""
     if not (np.isfinite(acc) and np.isfinite(t1) and np.isfinite(t2)):
         z = acc + t1 + t2
         if np.isnan(z):
@@ -135,14 +67,14 @@ def _acc_float(acc, t1, t2, M, emin, maxval, mode, ovf, nz):
         if nz and mode == _RFLOOR and not (acc == 0.0 and math.copysign(1.0, acc) > 0 and t1 == 0.0):
             return -0.0, False
         return 0.0, False
-    v, o = _round_to_float(f1, sig, M, emin, maxval, mode, ovf)
+    v, o = fround(nudged(f1, float(sig), half_mask), fprm)
     if v == 0.0 and not nz:
         v = 0.0
     return v, o
 
 
 @njit(cache=True)
-def _acc_fp32(acc, t1, t2, M, emin, maxval, mode, ovf, nz):
+def _acc_fp32(acc, t1, t2, fprm, half_mask, maxval, mode, ovf, nz):
     """`_acc_float` for an fp32 accumulator rounding to nearest even, with a fast path: when acc + t1 is
     exact in float64 (t2 = 0, no two-sum error) and a normal fp32 magnitude below 2^127, one float32 cast
     is the single rounding."""
@@ -151,7 +83,7 @@ def _acc_fp32(acc, t1, t2, M, emin, maxval, mode, ovf, nz):
         af = abs(f1)
         if f2 == 0.0 and 1.1754943508222875e-38 <= af < 1.7014118346046923e+38:
             return float(np.float32(f1)), False
-    return _acc_float(acc, t1, t2, M, emin, maxval, mode, ovf, nz)
+    return _acc_float(acc, t1, t2, fprm, half_mask, maxval, mode, ovf, nz)
 
 
 @njit(cache=True)
@@ -303,7 +235,7 @@ def _super_round(limbs):
 
 @njit(parallel=True, cache=True)
 def block_mm_kernel(av, bv, sums, sa, sb, B, pow2, wide, kind, M, emin, maxval, mode, ovf, fl, wl, nz, post,
-                     init_v, init_q, out, novf):
+                    fprm, half_mask, init_v, init_q, out, novf):
     """out[i, j] = acc over blocks of (exact block sum) * sa[i, kb] * sb[j, kb] (then * post).
 
     ``sums`` (m, n, nbk), when not empty, holds the exact block sums already
@@ -350,9 +282,9 @@ def block_mm_kernel(av, bv, sums, sa, sb, B, pow2, wide, kind, M, emin, maxval, 
                     t1, t2 = _two_prod(s, sab)
                 if kind == 0:
                     if fast32:
-                        acc, o = _acc_fp32(acc, t1, t2, M, emin, maxval, mode, ovf, nz)
+                        acc, o = _acc_fp32(acc, t1, t2, fprm, half_mask, maxval, mode, ovf, nz)
                     else:
-                        acc, o = _acc_float(acc, t1, t2, M, emin, maxval, mode, ovf, nz)
+                        acc, o = _acc_float(acc, t1, t2, fprm, half_mask, maxval, mode, ovf, nz)
                 elif kind == 1:
                     if not (np.isfinite(t1) and np.isfinite(t2)):
                         acc = np.nan
@@ -379,7 +311,7 @@ def block_mm_kernel(av, bv, sums, sa, sb, B, pow2, wide, kind, M, emin, maxval, 
                 if post != 1.0:
                     if np.isfinite(acc):
                         p1, p2 = _two_prod(acc, post)
-                        acc, o = _acc_float(0.0, p1, p2, M, emin, maxval, mode, ovf, nz)
+                        acc, o = _acc_float(0.0, p1, p2, fprm, half_mask, maxval, mode, ovf, nz)
                         if o:
                             cnt += 1
                     else:
