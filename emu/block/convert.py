@@ -8,12 +8,15 @@ from typing import Any
 
 import numpy as np
 
+from .._rounding import float_params, half_grid_mask
 from ..checks import check_int, parse_choice
 from ..convert import decode as emu_decode
 from ..convert import encode as emu_encode
 from ..convert import quantize as emu_quantize
 from ..formats import FixedFormat, FloatFormat, Format
+from ..modes import Overflow, Rounding
 from .formats import (
+    E2M1,
     E4M3,
     E8M0_BIAS,
     E8M0_VALUES,
@@ -44,6 +47,10 @@ from .kernels import (
     nv_encode_kernel,
 )
 
+
+def _ne_saturating(f: Format) -> tuple:
+    """The rounding core's parameters of nearest even with saturation into ``f``."""
+    return float_params(f, int(Rounding.NEAREST_EVEN), int(Overflow.SATURATE))
 
 def _float_max_code(el: FloatFormat) -> int:
     """The code (sign bit clear) of the element format's largest finite value."""
@@ -147,8 +154,10 @@ def block_encode(x: object, fmt: str | BlockFormat, axis: int = -1, *,
         ecodes = np.zeros((R, n), _code_dtype(bits))
         if x2.size:
             maxcode = _float_max_code(el) if isf else 0
+            elem_prm = _ne_saturating(el if isf else E4M3)  # (integer elements do not use it)
             mx_encode_kernel(x2, x2.view(np.uint64), B, isf, M, emin, bias, bits, nz, mx, fl, qmax,
-                              elem_emax(el), f.rule is ScaleRule.CEIL, maxcode, P2, scodes, ecodes, stats)
+                             elem_emax(el), f.rule is ScaleRule.CEIL, maxcode, P2, elem_prm, scodes, ecodes,
+                             stats)
         if scale_overflow is ScaleOverflow.ERROR and stats[:, 1].any():
             first = int(np.flatnonzero(stats[:, 1])[0])
             raise OverflowError(
@@ -164,7 +173,8 @@ def block_encode(x: object, fmt: str | BlockFormat, axis: int = -1, *,
         scodes = np.zeros((R, nb), np.uint8)
         ecodes = np.zeros((R, n), np.uint8)
         if x2.size:
-            nv_encode_kernel(x2, B, g, scodes, ecodes, stats)
+            nv_encode_kernel(x2, B, g, _ne_saturating(E4M3), _ne_saturating(E2M1),
+                             half_grid_mask(E2M1.man_bits), scodes, ecodes, stats)
         sc = np.moveaxis(scodes.reshape(_blocks_shape(moved, nb)), -1, ax)
         scales = NVFP4Scales(np.array(np.float32(g)).view(np.uint32), sc)
     codes = np.moveaxis(ecodes.reshape(moved), -1, ax)

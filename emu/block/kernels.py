@@ -8,43 +8,9 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from .._rounding import fround_ne, nudged
+
 # --- numba scalar routines ------------------------------------------------------------------------------
-
-
-@njit(cache=True)
-def _round_mag(a, dirn, M, emin, bias, maxval):
-    """Round a magnitude a >= 0 (finite) to a float grid, ties to even, saturating.
-
-    ``dirn`` (-1, 0, +1) says where the exact magnitude lies relative to a when
-    a is only its float64 rounding (it matters at midpoints alone). Returns
-    (value, saturated).
-    """
-    if a == 0.0:
-        return 0.0, False
-    m, ex = math.frexp(a)
-    e = ex - 1
-    qe = max(e, emin) - M
-    t = math.ldexp(a, -qe)
-    if t >= 9007199254740992.0:  # far beyond the format: saturate
-        return maxval, True
-    f = math.floor(t)
-    d = t - f
-    up = False
-    if d > 0.5:
-        up = True
-    elif d == 0.5:
-        if dirn > 0:
-            up = True
-        elif dirn == 0:
-            if M == 0 and e >= emin:
-                up = ((e + bias) & 1) == 1
-            else:
-                up = (int(f) & 1) == 1
-    k = f + 1.0 if up else f
-    v = math.ldexp(k, qe)
-    if v > maxval:
-        return maxval, True
-    return v, False
 
 
 @njit(cache=True)
@@ -122,7 +88,7 @@ def _block_scan(x2, idx, nb, B, ecodes, stats):
 
 @njit(parallel=True, cache=True)
 def mx_encode_kernel(x2, xb, B, is_float, M, emin, bias, bits, negzero, maxval, fl, qmax, emax_el, ceil_rule,
-                      maxcode, p2, scodes, ecodes, stats):
+                     maxcode, p2, elem_prm, scodes, ecodes, stats):
     R = x2.shape[0]
     nb = scodes.shape[1]
     mask = (np.int64(1) << bits) - 1
@@ -159,7 +125,7 @@ def mx_encode_kernel(x2, xb, B, is_float, M, emin, bias, bits, negzero, maxval, 
             if fv == 0:  # a subnormal float64: the general (slow) path
                 a = math.ldexp(abs(v), -X)
                 if is_float:
-                    val, sat = _round_mag(a, 0, M, emin, bias, maxval)
+                    val, sat = fround_ne(a, elem_prm)  # the rounding core; a is exact
                     c = _float_code(val, neg, M, emin, bias, bits, negzero)
                 else:
                     q = _int_rne(math.ldexp(a, fl), 0)
@@ -211,7 +177,7 @@ def mx_encode_kernel(x2, xb, B, is_float, M, emin, bias, bits, negzero, maxval, 
 
 
 @njit(parallel=True, cache=True)
-def nv_encode_kernel(x2, B, g, scodes, ecodes, stats):
+def nv_encode_kernel(x2, B, g, scale_prm, elem_prm, elem_half, scodes, ecodes, stats):
     R = x2.shape[0]
     nb = scodes.shape[1]
     g32 = np.float32(g)
@@ -224,7 +190,7 @@ def nv_encode_kernel(x2, B, g, scodes, ecodes, stats):
             continue
         a32 = np.float32(amax)
         s32 = np.float32(np.float32(a32 / six) / g32)
-        sv, ssat = _round_mag(float(s32), 0, 3, -6, 7, 448.0)
+        sv, ssat = fround_ne(float(s32), scale_prm)  # the rounding core: E4M3, saturating
         scodes[r, b] = _float_code(sv, False, 3, -6, 7, 8, True)
         d = sv * g  # exact: 4 x 24 significant bits
         nsat = 0
@@ -241,7 +207,7 @@ def nv_encode_kernel(x2, B, g, scodes, ecodes, stats):
                 if _is_mid(q, 1, 0):
                     p = q * d  # exact: q has at most 3 significant bits
                     dirn = 1 if av > p else (-1 if av < p else 0)
-                val, sat = _round_mag(q, dirn, 1, 0, 1, 6.0)
+                val, sat = fround_ne(nudged(q, float(dirn), elem_half), elem_prm)  # E2M1, saturating
             if sat:
                 nsat += 1
             ecodes[r, k] = _float_code(val, neg, 1, 0, 1, 4, True)
