@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import emu
-from emu import _ref_block as ref
+from emu._ref import block as ref
 from emu.block import (
     MX_FORMATS,
     IntScales,

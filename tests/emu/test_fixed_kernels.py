@@ -59,7 +59,7 @@ def test_the_range_check() -> None:
     emu.MAC(act="fx<2,6>", weight="fx<2,6>", acc="fx<6,8>"),  # products floored onto the grid
 ], ids=str)
 def test_matmul_through_the_narrow_kernel_matches_the_literal_reference(mac: emu.MAC) -> None:
-    from emu._ref_mac import mac_dot_ref
+    from emu._ref.mac import mac_dot_ref
 
     rng = np.random.default_rng(7)
     a, w = rng.uniform(-2, 2, (5, 40)), rng.uniform(-2, 2, (40, 3))

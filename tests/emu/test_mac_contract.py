@@ -12,7 +12,7 @@ import pytest
 
 import emu
 from emu import MAC
-from emu._ref_mac import Streams, mac_dot_ref
+from emu._ref.mac import Streams, mac_dot_ref
 from emu.convert import seed_key
 from emu.matmul import _Keys
 

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 import emu
 from emu import MAC
-from emu._ref_mac import mac_dot_ref
+from emu._ref.mac import mac_dot_ref
 
 FIXED_OPERANDS = ["int8", "fx<1,7>", "fx<2,6>", "ufx<0,8>", "fx<4,4>", "fx<3,5>", "pow2<-6,1>", "binary",
                   "e4m3", "ufx<2,2>"]

@@ -9,7 +9,7 @@ import pytest
 
 import emu
 from emu import MAC, Rounding
-from emu._ref_mac import Streams, mac_dot_ref
+from emu._ref.mac import Streams, mac_dot_ref
 from emu.convert import seed_key
 from emu.matmul import _Keys
 

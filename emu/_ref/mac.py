@@ -1,13 +1,16 @@
 """The slow, literal reference of the multiply-accumulate datapath (NUMERICS.md section 6).
 
 One output at a time, in exact arithmetic: operands are converted with the
-scalar reference `emu._ref.quantize_ref`, products are exact `Fraction`s,
-every rounding or overflow is a call of `quantize_ref` or an explicit integer
-rule, and the accumulation orders are written out as the documentation states
-them (docs/semantics.md, "Multiply-accumulate"). Nothing here shares code with
-`emu.matmul` or its numba kernels, which are tested against this module bit for
-bit. Imports only the standard library, `emu.formats`, `emu.modes`, `emu.mac`
-and `emu._ref`.
+scalar reference `emu._ref.scalar.quantize_ref`, products are exact
+`Fraction`s, every rounding is a call of `quantize_ref` or of
+`emu._ref.rounding`, every overflow of a fixed accumulator is an explicit
+integer rule, and the accumulation orders are written out as the
+documentation states them (docs/semantics.md, "Multiply-accumulate").
+Nothing here shares code with `emu.matmul` or its numba kernels, which are
+tested against this module bit for bit. The datapath comes in as an
+`emu.mac.MAC` object whose fields (formats and modes, already parsed) are
+read; nothing of `emu.mac` is imported or called. Imports only the standard
+library, `emu.formats`, `emu.modes` and the scalar reference and rounding.
 """
 
 from __future__ import annotations
@@ -15,11 +18,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Any
 
-from ._ref import quantize_ref, round_fraction
-from .formats import BinaryFormat, FixedFormat, FloatFormat, Pow2Format, TernaryFormat
-from .mac import MAC
-from .modes import Overflow, Rounding
+from ..formats import BinaryFormat, FixedFormat, FloatFormat, Pow2Format, TernaryFormat
+from ..modes import Overflow, Rounding
+from .rounding import round_fraction
+from .scalar import quantize_ref
 
 __all__ = ["MacRef", "Streams", "mac_dot_ref"]
 
@@ -58,7 +62,7 @@ def _signbit(v: Value) -> bool:
     return (v < 0) if isinstance(v, Fraction) else math.copysign(1.0, v) < 0
 
 
-def _operand(x: float, fmt: object, mac: MAC, key: int = 0, index: int = 0) -> Value:
+def _operand(x: float, fmt: object, mac: Any, key: int = 0, index: int = 0) -> Value:
     """An operand's value: converted like `quantize` (element ``index`` of the stream ``key`` under
     stochastic rounding), binary/ternary given as their +-1/0 values."""
     if isinstance(fmt, BinaryFormat):
@@ -81,7 +85,7 @@ def _float_mul(a: Value, w: Value) -> Value:
     return p
 
 
-def _float_add(x: Value, y: Value, mac: MAC) -> tuple[Value, bool]:
+def _float_add(x: Value, y: Value, mac: Any) -> tuple[Value, bool]:
     """One float accumulator addition: the exact sum rounded once, IEEE special values and signed zeros."""
     if not (_finite(x) and _finite(y)):  # inf or NaN: the IEEE sum, converted like any value
         r = quantize_ref(float(x) + float(y), mac.acc, mac.acc_rounding, mac.acc_overflow)
@@ -105,7 +109,7 @@ def _fixed_add(x: int, y: int, acc: FixedFormat, ovf: Overflow) -> tuple[int, bo
     return min(max(s, acc.qmin), acc.qmax), True
 
 
-def _exact_grid(mac: MAC) -> int:
+def _exact_grid(mac: Any) -> int:
     """Fraction bits of an exact accumulator: the product's step (of the product format, if any)."""
     if mac.product is not None:
         assert isinstance(mac.product, FixedFormat)
@@ -152,7 +156,7 @@ class Streams:
     output: tuple[int, int] = (0, 0)
 
 
-def mac_dot_ref(a: list[float], w: list[float], mac: MAC, bias: float | None = None,
+def mac_dot_ref(a: list[float], w: list[float], mac: Any, bias: float | None = None,
                 scale: float | None = None, streams: Streams | None = None) -> MacRef:
     """One output: bias + sum_k a_k w_k through the datapath ``mac``, literally.
 
@@ -178,8 +182,10 @@ def mac_dot_ref(a: list[float], w: list[float], mac: MAC, bias: float | None = N
     av = [_operand(float(x), mac.act, mac, ak, ai[k] if ai else 0) for k, x in enumerate(a)]
     wv = [_operand(float(x), mac.weight, mac, wk, wi[k] if wi else 0) for k, x in enumerate(w)]
     pkey, pidx = st.product
+    float_acc = isinstance(mac.acc, FloatFormat)
+    exact = mac.acc == "exact"  # a Kulisch-style register
 
-    if mac.float_acc:
+    if float_acc:
         acc_fmt = mac.acc
         assert isinstance(acc_fmt, FloatFormat)
 
@@ -213,7 +219,6 @@ def mac_dot_ref(a: list[float], w: list[float], mac: MAC, bias: float | None = N
                      else (-0.0 if _signbit(s) and _signbit(t) else 0.0))
             return s
     else:
-        exact = mac.exact_acc
         fl = _exact_grid(mac) if exact else mac.acc.frac_bits  # type: ignore[union-attr]
         acc_fmt = mac.acc
 
@@ -237,7 +242,7 @@ def mac_dot_ref(a: list[float], w: list[float], mac: MAC, bias: float | None = N
         grid = FixedFormat(max(1, 62 - fl), fl) if exact else acc_fmt
         b = quantize_ref(0.0 if bias is None else bias, grid, mac.input_rounding, Overflow.SATURATE,
                          key=st.addend[0], index=st.addend[1])
-        start = round(_exact(b.value) * Fraction(2) ** fl)
+        start = round_fraction(_exact(b.value) * Fraction(2) ** fl, Rounding.NEAREST_EVEN)  # on the grid
 
         def block_sum(ts: list[int]) -> int:
             return sum(ts)
@@ -249,7 +254,7 @@ def mac_dot_ref(a: list[float], w: list[float], mac: MAC, bias: float | None = N
         for t in terms:
             acc = add(acc, t)
     elif kind == "lanes":
-        lanes = [start] + [(0.0 if mac.float_acc else 0) for _ in range(n - 1)]
+        lanes = [start] + [(0.0 if float_acc else 0) for _ in range(n - 1)]
         for k, t in enumerate(terms):
             lanes[k % n] = add(lanes[k % n], t)
         acc = lanes[0]
@@ -262,13 +267,14 @@ def mac_dot_ref(a: list[float], w: list[float], mac: MAC, bias: float | None = N
         for k0 in range(0, len(terms), n):
             acc = add(acc, block_sum(terms[k0:k0 + n]))
 
-    value: Value = acc if mac.float_acc else Fraction(acc) / Fraction(2) ** fl
-    out_fmt = mac.output_format
-    keep = mac.output is None and not mac.exact_acc and scale is None
+    value: Value = acc if float_acc else Fraction(acc) / Fraction(2) ** fl
+    # the output format: ``output``, else the accumulator's (an exact accumulator reports float64)
+    out_fmt = mac.output if mac.output is not None else (FP64 if exact else mac.acc)
+    keep = mac.output is None and not exact and scale is None
     if scale is not None:
         value = float(value) * scale  # the scale multiplies in float64
     if keep:
-        if mac.float_acc:
+        if float_acc:
             code = quantize_ref(value, out_fmt, mac.output_rounding, mac.output_overflow).code
         else:
             code = acc % (1 << out_fmt.bits)
