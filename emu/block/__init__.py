@@ -64,7 +64,7 @@ weight="mxfp8_e4m3", acc="fp32")``) runs through `emu.matmul`, `emu.dot` and
 block, one multiplication by the block scales, one rounding into the
 accumulator per block); `block_matmul` is a short name for that call;
 `requantize` / `int_matmul_requant` the integer path of gemmlowp / TFLite.
-Fast paths are numba kernels; ``emu._ref_block`` is the slow exact reference
+Fast paths are numba kernels; ``emu._ref.block`` is the slow exact reference
 they are tested against bit for bit.
 
 Package layout (one concept per module): `emu.block.formats` (the enums, the

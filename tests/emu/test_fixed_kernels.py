@@ -16,9 +16,12 @@ def _general(A, W, init, lo, hi, bits, wrap, sa):  # type: ignore[no-untyped-def
     M, N = A.shape[0], W.shape[1]
     out = np.empty((M, N), np.int64)
     p, c = np.zeros((M, N), np.int32), np.zeros((M, N), np.int32)
-    term, prm = (MK.term_mul, (0,)) if sa == 0 else (MK.term_mul_shl, (-sa,)) if sa < 0 else (MK.term_mul_floor, (sa,))
-    MK.mac_rows_serial(A, W, init, out, p, c, MK.tag(MK.TERM_CODES[term]), prm, MK.tag(MK.ADD_CODES[MK.add_fixed]),
-                       (lo, hi, (1 << bits) - 1, wrap), MK.SEQUENTIAL, 1)
+    if sa == 0:
+        term, prm = MK.term_mul, (0,)
+    else:
+        term, prm = (MK.term_mul_shl, (-sa,)) if sa < 0 else (MK.term_mul_floor, (sa,))
+    MK.mac_rows_serial(A, W, init, out, p, c, MK.tag(MK.TERM_CODES[term]), prm,
+                       MK.tag(MK.ADD_CODES[MK.add_fixed]), (lo, hi, (1 << bits) - 1, wrap), MK.SEQUENTIAL, 1)
     return out, c
 
 
@@ -33,7 +36,8 @@ def test_the_narrow_kernel_is_the_general_kernel(case: int) -> None:
     amax = 1 << int(rng.integers(2, 9))
     A = rng.integers(-amax, amax, (M, K))
     W = rng.integers(-amax, amax, (K, N))
-    if not FK.fits_int32(bits, (int(np.abs(A).max(initial=0)) * int(np.abs(W).max(initial=0))) << max(0, -sa)):
+    term_max = (int(np.abs(A).max(initial=0)) * int(np.abs(W).max(initial=0))) << max(0, -sa)
+    if not FK.fits_int32(bits, term_max):
         pytest.skip("outside the narrow kernel's range")
     lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
     init = rng.integers(lo, hi + 1, (M if rng.integers(2) else 1, N))

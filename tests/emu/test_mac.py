@@ -2,7 +2,7 @@
 float accumulators against native IEEE arithmetic, conv2d, shapes, bad input and
 golden results.
 
-The slow literal reference (`emu._ref_mac`) is compared bit for bit in
+The slow literal reference (`emu._ref.mac`) is compared bit for bit in
 `test_mac_ref.py`; here every fast path is held to the sequential kernel, and the
 float datapaths to numpy's own float16/float32 arithmetic where they coincide.
 """

@@ -1,4 +1,4 @@
-"""The MAC kernels against the slow literal reference `emu._ref_mac`, bit for bit.
+"""The MAC kernels against the slow literal reference `emu._ref.mac`, bit for bit.
 
 Seeded random datapaths over every operand family, fixed (wrap, saturate),
 exact and float accumulators, product formats, alignment modes, all four
