@@ -57,6 +57,10 @@ def main() -> None:
         case(name, "emu.matmul", lambda name=name: emu.matmul(a32, b32, name))
     mac_e4_fp16 = emu.MAC(act="e4m3", weight="e4m3", acc="fp16")
     case("e4m3 x e4m3 -> fp16 (round per add)", "emu.matmul", lambda: emu.matmul(a32, b32, mac_e4_fp16))
+    # accumulators whose exact sums need more than 53 bits: the general float addition (two-sum, nudge)
+    float_macs = {f: emu.MAC(act=f, weight=f, acc=f) for f in ("bf16", "fp<6,7>")}
+    for f, m in float_macs.items():
+        case(f"{f} x {f} -> {f} (round per add)", "emu.matmul", lambda m=m: emu.matmul(a32, b32, m))
 
     # LeNet-5 first convolution: 64 images 1x28x28, 6 filters 5x5, padding 2
     x = rng.uniform(0, 1, (64, 1, 28, 28))
@@ -82,6 +86,16 @@ def main() -> None:
         ha = apy.APyFloatArray.from_float(a32, exp_bits=5, man_bits=10)
         hb = apy.APyFloatArray.from_float(b32, exp_bits=5, man_bits=10)
         case("fp16 x fp16 -> fp16", "apytypes APyFloatArray @", lambda: ha @ hb)
+        for f, (eb, mb) in {"bf16": (8, 7), "fp<6,7>": (6, 7)}.items():  # accumulating in the same format
+            fa32 = apy.APyFloatArray.from_float(a32, exp_bits=eb, man_bits=mb)
+            fb32 = apy.APyFloatArray.from_float(b32, exp_bits=eb, man_bits=mb)
+
+            def apy_mm(fa32=fa32, fb32=fb32, eb=eb, mb=mb) -> object:
+                with apy.APyFloatAccumulatorContext(exp_bits=eb, man_bits=mb,
+                                                    quantization=apy.QuantizationMode.TIES_EVEN):
+                    return fa32 @ fb32
+
+            case(f"{f} x {f} -> {f} (round per add)", "apytypes APyFloatArray @", apy_mm)
     except ImportError:
         print("(apytypes not installed: its rows are left out)")
 
