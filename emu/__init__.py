@@ -38,9 +38,9 @@ from .block import (
 )
 from .bounds import forward_error_bound, unit_roundoff
 from .convert import Converter, bits, decode, encode, quantize
+from .datapath import MACStats, conv2d, dot, im2col, matmul
 from .formats import BinaryFormat, FixedFormat, FloatFormat, Format, Pow2Format, TernaryFormat
 from .mac import MAC, MAC_PRESETS, Order, mac_preset
-from .matmul import MACStats, conv2d, dot, im2col, matmul
 from .metrics import ErrorSummary, absolute_error, error_summary, relative_error
 from .modes import Overflow, Rounding
 from .radix import (

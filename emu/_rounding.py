@@ -346,3 +346,59 @@ def nudged(x, d, half_mask):
 def half_grid_mask(man_bits: int) -> np.uint64:
     """The float64 fraction bits below the half-step of a format with ``man_bits`` fraction bits (<= 50)."""
     return U64((1 << (52 - man_bits - 1)) - 1)
+
+
+@njit(cache=True)
+def round_shift(p: np.int64, s: np.int64, mode: np.int64) -> np.int64:
+    """Round the integer p / 2^s (s >= 1) to an integer with a deterministic mode."""
+    if s >= 63:  # |p| < 2^62: the value lies in (-1/2, 1/2)
+        if mode == _FLOOR:
+            return np.int64(-1) if p < 0 else np.int64(0)
+        if mode == _CEIL:
+            return np.int64(1) if p > 0 else np.int64(0)
+        return np.int64(0)
+    q = p >> s
+    r = p - (q << s)
+    half = np.int64(1) << (s - 1)
+    if mode == _NE:
+        up = (r > half) | ((r == half) & ((q & 1) == 1))
+    elif mode == _NA:
+        up = (r > half) | ((r == half) & (q >= 0))
+    elif mode == _NU:
+        up = r >= half
+    elif mode == _ND:
+        up = r > half
+    elif mode == _FLOOR:
+        up = False
+    elif mode == _CEIL:
+        up = r != 0
+    else:  # toward zero
+        up = (r != 0) & (q < 0)
+    return q + np.int64(1) if up else q
+
+
+@njit(cache=True)
+def fround_sr(x, prm, emin, man_bits, key, idx):
+    """Round a float64 to a float format stochastically (on the magnitude's dropped significand bits, with
+    the random words of element ``idx`` of the key's stream, as `quantize` does), then apply the format's
+    overflow rule: ``prm`` are `fround`'s parameters of nearest even with the overflow mode, which leave
+    every value on the format's grid unchanged and overflow exactly where a rounded magnitude passes the
+    largest finite value. Returns (value, overflowed)."""
+    if x == 0.0 or not np.isfinite(x):
+        return fround(x, prm)
+    b = np.float64(x).view(np.uint64)
+    neg = (b >> U64(63)) != _ZERO
+    field = np.int64((b >> U64(52)) & U64(0x7FF))
+    frac = b & U64((1 << 52) - 1)
+    mag = frac if field == 0 else frac | U64(1 << 52)
+    e2 = np.int64(-1074) if field == 0 else field - 1075  # |x| = mag * 2^e2
+    top = e2 + 63
+    while (mag >> U64(top - e2)) == _ZERO:  # floor(log2 |x|)
+        top -= 1
+    point = max(top, emin) - man_bits  # the rounding point's exponent
+    s = point - e2
+    if s <= 0:
+        return fround(x, prm)
+    q, _ = round_mag(mag, s, neg, _SR, False, U64(key), idx, 0, _ZERO)
+    r = np.ldexp(np.float64(q), point)
+    return fround(-r if neg else r, prm)

@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from . import _fast_kernels as FK
 from . import _kernels as K
 from .checks import check_int
 from .formats import BinaryFormat, FixedFormat, FloatFormat, Format, Pow2Format, TernaryFormat
@@ -194,7 +195,7 @@ def _run_fast(cfg: _Settings, a: np.ndarray, key: np.uint64) -> tuple[np.ndarray
 def _parallel(kernel: Callable[..., None], x: np.ndarray, *args: Any) -> tuple[int, int, int]:
     """Run a parallel fast kernel over `K.CHUNK`-element chunks of x; the summed (overflow, underflow,
     nan) counts."""
-    stats = np.zeros((-(-x.size // K.CHUNK), K.N_FAST_STATS), np.int64)
+    stats = np.zeros((-(-x.size // K.CHUNK), FK.N_FAST_STATS), np.int64)
     kernel(x, *args, stats)
     ovf, unf, nan = stats.sum(axis=0).tolist()
     return ovf, unf, nan
@@ -211,24 +212,24 @@ def _fast_kernel(fmt: Format, rnd: Rounding, ovf: Overflow, rbits: int
             def run(x: np.ndarray, vals: np.ndarray, key: np.uint64) -> tuple[int, int, int]:
                 xb = x.view(np.uint64)
                 if x.size <= K.CHUNK:
-                    return K.fixed_sr_fast_serial(x, xb, vals, fl, wl, signed, qmin, qmax, key, rbits)
-                return _parallel(K.fixed_sr_fast, x, xb, vals, fl, wl, signed, qmin, qmax, key, rbits)
+                    return FK.fixed_sr_fast_serial(x, xb, vals, fl, wl, signed, qmin, qmax, key, rbits)
+                return _parallel(FK.fixed_sr_fast, x, xb, vals, fl, wl, signed, qmin, qmax, key, rbits)
         else:
             mode = int(rnd)
 
             def run(x: np.ndarray, vals: np.ndarray, key: np.uint64) -> tuple[int, int, int]:
                 if x.size <= K.CHUNK:
-                    return K.fixed_fast_serial(x, vals, fl, qmin, qmax, mode)
-                return _parallel(K.fixed_fast, x, vals, fl, qmin, qmax, mode)
+                    return FK.fixed_fast_serial(x, vals, fl, qmin, qmax, mode)
+                return _parallel(FK.fixed_fast, x, vals, fl, qmin, qmax, mode)
         return run
     if (isinstance(fmt, FloatFormat) and rnd != Rounding.STOCHASTIC and fmt.man_bits <= 51
             and fmt.emin >= -1022 and fmt.man_bits - fmt.emin <= 1023):  # 2^(M - emin) is a float64
-        packed, nan_value = K.float_params_packed(fmt, int(rnd), int(ovf)), np.nan if fmt.has_nan else 0.0
+        packed, nan_value = FK.float_params_packed(fmt, int(rnd), int(ovf)), np.nan if fmt.has_nan else 0.0
 
         def run(x: np.ndarray, vals: np.ndarray, key: np.uint64) -> tuple[int, int, int]:
             if x.size <= K.CHUNK:
-                return K.float_fast_serial(x, vals, packed, nan_value)
-            return _parallel(K.float_fast, x, vals, packed, nan_value)
+                return FK.float_fast_serial(x, vals, packed, nan_value)
+            return _parallel(FK.float_fast, x, vals, packed, nan_value)
         return run
     return None
 

@@ -218,8 +218,8 @@ def block_matmul(a: object, b: object, fmt_a: str | BlockFormat, fmt_b: str | Bl
     >>> block_matmul(a, b, "mxfp8_e4m3", "mxfp8_e4m3").tolist()
     [[10.0]]
     """
+    from ..datapath import matmul
     from ..mac import MAC  # the datapath type lives above this package
-    from ..matmul import matmul
 
     mac = MAC(act=fmt_a, weight=fmt_b, acc="exact" if acc is None else acc, acc_rounding=acc_rounding,
               acc_overflow=acc_overflow)

@@ -196,10 +196,10 @@ def _term_as_add(term):  # type: ignore[no-untyped-def]
 def test_matmul_picks_the_nearest_even_kernels() -> None:
     """The plan of a nearest-even float accumulator uses the nearest-even kernels, and results agree with
     the general kernels run on the same operands."""
-    from emu.matmul import _float_plan
+    from emu.datapath.floating import float_plan
 
     mac = MAC(act="bf16", weight="bf16", acc="bf16")
-    _, term, tprm, add, aprm = _float_plan(mac)
+    _, term, tprm, add, aprm = float_plan(mac)
     assert term is MK.term_float_round_ne
     assert add is MK.add_float_ne
     rng = np.random.default_rng(3)

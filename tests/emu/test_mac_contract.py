@@ -14,7 +14,7 @@ import emu
 from emu import MAC
 from emu._ref.mac import Streams, mac_dot_ref
 from emu.convert import seed_key
-from emu.matmul import _Keys
+from emu.datapath.seeds import RoleSeeds
 
 # --- NaN in formats without NaN (NUMERICS.md section 5) -------------------------------------------
 
@@ -94,7 +94,7 @@ def test_stochastic_products_match_the_reference_stream(mac: MAC) -> None:
     w = emu.quantize(rng.uniform(-1.5, 1.5, (K, N)), mac.weight)
     y = emu.matmul(a, w, mac, seed=123)
     key = seed_key(123, "matmul")
-    pkey = _Keys.of(mac, None, 0, key).product_key
+    pkey = RoleSeeds.of(mac, None, 0, key).product_key
     for i in range(M):
         for j in range(N):
             ref = mac_dot_ref(list(a[i]), list(w[:, j]), mac,
@@ -153,7 +153,7 @@ def test_conv2d_converts_each_input_element_once() -> None:
     x = np.full((1, 1, 5, 5), 0.1)  # 0.1 / 0.25 = 0.4: each pixel rounds to 0 or 0.25
     w = np.ones((1, 1, 3, 3))
     y = emu.conv2d(x, w, mac, seed=4)
-    xq = emu.quantize(x, "fx<2,2>", "stochastic", seed=_Keys.of(
+    xq = emu.quantize(x, "fx<2,2>", "stochastic", seed=RoleSeeds.of(
         mac, None, 0, seed_key(4, "matmul")).act)
     expect = emu.conv2d(xq, w, MAC(act="fx<2,2>", weight="fx<4,4>", acc="fx<10,10>"))
     assert np.array_equal(y, expect)

@@ -11,7 +11,7 @@ import emu
 from emu import MAC, Rounding
 from emu._ref.mac import Streams, mac_dot_ref
 from emu.convert import seed_key
-from emu.matmul import _Keys
+from emu.datapath.seeds import RoleSeeds
 
 DETERMINISTIC = [m for m in Rounding if m is not Rounding.STOCHASTIC]
 
@@ -63,7 +63,7 @@ def test_stochastic_roles_draw_the_documented_streams(role: str) -> None:
     M, K = a.shape
     N = w.shape[1]
     y = emu.matmul(a, w, mac, seed=99)
-    keys = _Keys.of(mac, None, 0, seed_key(99, "matmul"))
+    keys = RoleSeeds.of(mac, None, 0, seed_key(99, "matmul"))
 
     def key(seed: int | None) -> int:  # the stream a role's seed names, as quantize(seed=...) derives it
         return 0 if seed is None else int(seed_key(seed))

@@ -20,12 +20,12 @@ def private_emu_uses(source: str) -> list[str]:
     ``from emu.X import Y`` with X in ``emu.__all__``, or X a submodule without
     a leading underscore and Y (the next name) in its ``__all__``; no part of
     the dotted name with a leading underscore. A name a submodule does not
-    export (``from emu.matmul import _Keys``) or ``import emu.x`` is not public use.
+    export (``from emu.stats import _x``) or ``import emu.x`` is not public use.
 
     >>> private_emu_uses("import emu\\nfrom emu import im2col\\nemu.modes.parse_rounding")
     []
-    >>> private_emu_uses("from emu.checks import check_int\\nfrom emu.matmul import _Keys\\nemu._kernels.f")
-    ['2: emu.matmul._Keys', '3: emu._kernels.f']
+    >>> private_emu_uses("from emu.checks import check_int\\nfrom emu.stats import _x\\nemu._kernels.f")
+    ['2: emu.stats._x', '3: emu._kernels.f']
     """
     bad = []
 

@@ -1,0 +1,304 @@
+"""Fast conversion kernels: float64 arrays to fixed and float formats in vectorised blocks.
+
+The general kernels of `emu._kernels` work in the integer domain and handle
+every input and mode; these handle the common cases (float64 input, values
+only, nearest and directed modes of fixed point, stochastic fixed point, every
+deterministic mode of floats through the rounding core's `fround`) in float
+arithmetic that provably gives the same values: each is tested bit for bit
+against the general kernels and the exact reference, and the wrappers fall
+back to the general kernels outside the stated conditions. Stats columns:
+overflow, underflow, NaN.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+from numba import njit, prange
+
+from ._kernels import CHUNK, fixed_one, split_float
+from ._rounding import (  # the rounding core; the datapath kernels import these names from here too
+    _CEIL,
+    _FLOOR,
+    _NA,
+    _ND,
+    _NE,
+    _NU,
+    _ONE,
+    _SAT,
+    _SR,
+    _ZERO,
+    U64,
+    _is_ne,
+    first_word,
+    float_params,
+    fround,
+    fround_ne,
+)
+
+N_FAST_STATS = 3
+
+
+@njit(cache=True)
+def _fixed_det_block(x, out, scale, eps, lo_f, hi_f, mode):
+    """One block of `fixed_fast`; returns (overflow, underflow, nan) counts.
+
+    r = rint(t) and e = t - r are exact for every float64 t (|e| <= 1/2; for
+    |t| < 1 by Sterbenz's lemma), so each mode is r adjusted by the sign of e,
+    and a tie (|e| = 1/2) chooses between r and r + 2e.
+    """
+    n_ovf = 0
+    n_unf = 0
+    n_nan = 0
+    for i in range(x.size):
+        xi = x[i]
+        t = xi * scale
+        r = np.rint(t)
+        e = t - r
+        if mode == _NE:
+            q = r
+        elif mode <= _ND:
+            other = r + 2.0 * e
+            tie = (e == 0.5) | (e == -0.5)
+            if mode == _NA:
+                pick = abs(other) > abs(r)
+            elif mode == _NU:
+                pick = other > r
+            else:
+                pick = other < r
+            q = other if tie & pick else r
+        else:
+            down = r - 1.0 if e < 0.0 else r
+            up = r + 1.0 if e > 0.0 else r
+            if mode == _FLOOR:
+                q = down
+            elif mode == _CEIL:
+                q = up
+            else:
+                q = down if t > 0.0 else up
+        qc = min(max(q, lo_f), hi_f)
+        isnan = xi != xi
+        n_ovf += (qc != q) & ~isnan
+        n_nan += isnan
+        qc = 0.0 if isnan else qc
+        n_unf += (qc == 0.0) & (qc == q) & (xi != 0.0)
+        out[i] = qc * eps + 0.0
+    return n_ovf, n_unf, n_nan
+
+
+@njit(cache=True)
+def _fixed_fast_chunk(c, x, out, fl, codes, qmin, qmax, mode, stats):
+    lo = c * CHUNK
+    hi = min(x.size, lo + CHUNK)
+    eps = 1.0 if codes else np.ldexp(1.0, -fl)
+    a, b, d = _fixed_det_block(x[lo:hi], out[lo:hi], np.ldexp(1.0, fl), eps, np.float64(qmin),
+                               np.float64(qmax), mode)
+    stats[c, 0] = a
+    stats[c, 1] = b
+    stats[c, 2] = d
+
+
+@njit(parallel=True, cache=True)
+def fixed_fast(x, out, fl, qmin, qmax, mode, stats, codes=False):
+    """<WL-FL, FL> values for a deterministic mode; needs FL >= 0 and WL <= 53.
+
+    t = x 2^FL is exact, f = floor(t) and d = t - f are exact, so every mode is
+    rint or a comparison of d with 0 and 1/2. Out-of-range q clamps (saturate).
+    With ``codes`` the integer codes q go to ``out`` instead of q 2^-FL (float32
+    when the caller knows |q| < 2^24, as the matmul's float32 BLAS path does).
+    """
+    for c in prange(stats.shape[0]):
+        _fixed_fast_chunk(c, x, out, fl, codes, qmin, qmax, mode, stats)
+
+
+@njit(cache=True)
+def fixed_fast_serial(x, out, fl, qmin, qmax, mode, codes=False):
+    """`fixed_fast` without threads on at most `CHUNK` elements (a parallel launch costs more than a
+    small input); returns the (overflow, underflow, nan) counts."""
+    return _fixed_det_block(x, out, np.ldexp(1.0, fl), 1.0 if codes else np.ldexp(1.0, -fl), np.float64(qmin),
+                            np.float64(qmax), mode)
+
+
+@njit(cache=True)
+def _fixed_sr_block(x, out, scale, eps, lo_f, hi_f, key, base, rbits, ties):
+    """One block of `fixed_sr_fast`; flags in ``ties`` the elements whose first
+    random word equals the fraction's first 64 bits (to be settled exactly).
+
+    The fraction of t is taken from the magnitude m = |t| (m - floor(m) is
+    exact), F = floor(frac(m) 2^64) with a sticky flag, and for negative t the
+    two's complement of those bits, as in `round_mag`.
+    """
+    n_ovf = 0
+    n_unf = 0
+    n_nan = 0
+    n_tie = 0
+    two64 = np.ldexp(1.0, 64)
+    sh = U64(64 - rbits) if rbits > 0 else _ZERO
+    for i in range(x.size):
+        xi = x[i]
+        t = xi * scale
+        m = abs(t)
+        fm_int = np.floor(m)
+        fm = m - fm_int
+        v = fm * two64 if fm > 0.0 else 0.0  # 0 for inf/NaN inputs
+        big = U64(v)
+        sticky = v != np.float64(big)
+        neg = t < 0.0
+        if neg and v > 0.0:
+            big = ~big + (_ZERO if sticky else _ONE)
+            f = -fm_int - 1.0
+        else:
+            f = -fm_int if neg else fm_int
+        w = first_word(key, base + i)
+        if rbits > 0:
+            up = (big >> sh) > (w >> sh)
+            tie = False
+        else:
+            up = w < big
+            tie = (w == big) & sticky
+        ties[i] = tie
+        n_tie += tie
+        q = f + 1.0 if up else f
+        qc = min(max(q, lo_f), hi_f)
+        isnan = xi != xi
+        n_ovf += (qc != q) & ~isnan
+        n_nan += isnan
+        qc = 0.0 if isnan else qc
+        n_unf += (qc == 0.0) & (qc == q) & (xi != 0.0)
+        out[i] = qc * eps + 0.0
+    return n_ovf, n_unf, n_nan, n_tie
+
+
+@njit(cache=True)
+def _fixed_sr_chunk(c, x, xb, out, fl, wl, signed, qmin, qmax, key, rbits, stats):
+    n = x.size
+    scale = np.ldexp(1.0, fl)
+    eps = np.ldexp(1.0, -fl)
+    lo = c * CHUNK
+    hi = min(n, lo + CHUNK)
+    ties = np.empty(hi - lo, np.bool_)
+    a, b, d, nt = _fixed_sr_block(x[lo:hi], out[lo:hi], scale, eps, np.float64(qmin), np.float64(qmax),
+                                  key, lo, rbits, ties)
+    if nt > 0:
+        lo_f = np.float64(qmin)
+        hi_f = np.float64(qmax)
+        for j in range(hi - lo):
+            if ties[j]:
+                f = np.floor(x[lo + j] * scale)
+                neg, mag, e = split_float(xb[lo + j])
+                q, over = fixed_one(neg, mag, e, fl, wl, signed, _SR, _SAT, key, lo + j, rbits)
+                out[lo + j] = np.float64(q) * eps + 0.0
+                old_over = (f < lo_f) | (f > hi_f)
+                a += np.int64(over) - np.int64(old_over)
+                b += np.int64((q == 0) & ~over) - np.int64((f == 0.0) & ~old_over)
+    stats[c, 0] = a
+    stats[c, 1] = b
+    stats[c, 2] = d
+
+
+@njit(parallel=True, cache=True)
+def fixed_sr_fast(x, xb, out, fl, wl, signed, qmin, qmax, key, rbits, stats):
+    """<WL-FL, FL> values under stochastic rounding; needs FL >= 0 and WL <= 53.
+
+    F = floor(d 2^64) of the exact fraction d = t - floor(t) is compared with
+    the element's first random word; the rare exact tie (probability 2^-64)
+    is settled by the integer path.
+    """
+    for c in prange(stats.shape[0]):
+        _fixed_sr_chunk(c, x, xb, out, fl, wl, signed, qmin, qmax, key, rbits, stats)
+
+
+@njit(cache=True)
+def fixed_sr_fast_serial(x, xb, out, fl, wl, signed, qmin, qmax, key, rbits):
+    """`fixed_sr_fast` without threads on at most `CHUNK` elements; returns the (overflow, underflow,
+    nan) counts."""
+    stats = np.zeros((1, N_FAST_STATS), np.int64)
+    _fixed_sr_chunk(0, x, xb, out, fl, wl, signed, qmin, qmax, key, rbits, stats)
+    return stats[0, 0], stats[0, 1], stats[0, 2]
+
+
+@njit(cache=True)
+def _float_det_block(x, out, prm, nan_value):
+    """One block of `float_fast`; returns (overflow, underflow, nan) counts."""
+    n_ovf = 0
+    n_unf = 0
+    n_nan = 0
+    ne = _is_ne(prm)  # the same for every element: the compiler splits the loop on it
+    for i in range(x.size):
+        xi = x[i]
+        v, over = fround_ne(xi, prm) if ne else fround(xi, prm)
+        isnan = xi != xi
+        v = nan_value if isnan else v
+        out[i] = v
+        n_ovf += over
+        n_nan += isnan
+        n_unf += (v == 0.0) & (xi != 0.0) & ~isnan
+    return n_ovf, n_unf, n_nan
+
+
+@njit(cache=True)
+def _float_fast_chunk(c, x, out, prm, nan_value, stats):
+    lo = c * CHUNK
+    hi = min(x.size, lo + CHUNK)
+    a, b, d = _float_det_block(x[lo:hi], out[lo:hi], prm, nan_value)
+    stats[c, 0] = a
+    stats[c, 1] = b
+    stats[c, 2] = d
+
+
+@functools.lru_cache(maxsize=256)
+def float_params_packed(fmt, mode: int, ovf: int) -> np.ndarray:
+    """`float_params` packed into one read-only uint64 array (a float by its bits): numba types an
+    array argument in a fraction of the time an 18-tuple takes, and conversions are called often."""
+    out = np.array([np.float64(v).view(U64) if isinstance(v, float) else int(v)
+                    for v in float_params(fmt, mode, ovf)], U64)
+    out.flags.writeable = False
+    return out
+
+
+@njit(cache=True)
+def _unpack(p):
+    """The `float_params` tuple from `float_params_packed`."""
+    f = p.view(np.float64)
+    return (p[0], p[1], p[2], f[3], f[4], p[5], p[6], p[7], p[8], np.int64(p[9]), np.int64(p[10]), p[11],
+            p[12], p[13], p[14] != _ZERO, p[15] != _ZERO, p[16] != _ZERO, p[17])
+
+
+@njit(parallel=True, cache=True)
+def float_fast(x, out, packed, nan_value, stats):
+    """Float-format values for a deterministic mode, on float64 input (`fround` per element).
+
+    ``packed`` comes from `float_params_packed` (needs 52 - M >= 1 and the
+    format's normals among float64's normals); NaN inputs give ``nan_value``.
+    """
+    prm = _unpack(packed)
+    for c in prange(stats.shape[0]):
+        _float_fast_chunk(c, x, out, prm, nan_value, stats)
+
+
+@njit(cache=True)
+def float_fast_serial(x, out, packed, nan_value):
+    """`float_fast` without threads on at most `CHUNK` elements; returns the (overflow, underflow, nan)
+    counts."""
+    return _float_det_block(x, out, _unpack(packed), nan_value)
+
+
+@njit(cache=True)
+def float_fast_2d(x, out, packed, nan_value):
+    """`float_fast` from a 2-D float64 array of any layout into ``out`` of the
+    same shape (float64, or float32 when the caller knows the format's values
+    are binary32 values); returns (overflow, nan) counts."""
+    prm = _unpack(packed)
+    ne = _is_ne(prm)
+    n_ovf = 0
+    n_nan = 0
+    for i in range(x.shape[0]):
+        for j in range(x.shape[1]):
+            xi = x[i, j]
+            v, over = fround_ne(xi, prm) if ne else fround(xi, prm)
+            isnan = xi != xi
+            out[i, j] = nan_value if isnan else v
+            n_ovf += over
+            n_nan += isnan
+    return n_ovf, n_nan

@@ -1,0 +1,266 @@
+"""The datapath calls: `matmul`, `dot`, `conv2d` and `im2col`.
+
+`matmul(a, w, mac)` converts real inputs to the MAC's operand formats, runs
+every output's dot product through the datapath (NUMERICS.md section 6,
+docs/semantics.md "Multiply-accumulate") and returns the float64 values of the
+output codes, optionally with the codes and a `MACStats`. `dot` and `conv2d`
+(NCHW, im2col order (c_in, kh, kw)) are built on it. Batched operands split
+into 2-D products (`emu.datapath.product.matmul2d`).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from ..checks import real_array
+from ..mac import MAC, mac_preset
+from .floating import direct32, matmul_fp32
+from .operands import bias_vector, stochastic_inputs
+from .product import matmul2d, raise_errors
+from .seeds import NO_SEEDS, RoleSeeds, call_key
+from .stats import join, mac_stats
+
+
+def _mac(mac: MAC | str | dict) -> MAC:
+    if isinstance(mac, MAC):
+        return mac
+    if isinstance(mac, str):
+        return mac_preset(mac)
+    if isinstance(mac, dict):
+        return MAC(**mac)
+    raise TypeError(f"matmul: mac={mac!r} must be a MAC, a preset name or a dict of MAC fields")
+
+
+def matmul(a: object, w: object, mac: MAC | str | dict, bias: object = None, *, c: object = None,
+           seed: object = None, return_stats: bool = False, return_codes: bool = False,
+           sequential: bool = False) -> Any:
+    """Matrix product a @ w with every dot product through the datapath ``mac``.
+
+    Args:
+        a: activations (..., M, K) or (K,).
+        w: weights (K, N), (..., K, N) or (K,); leading dimensions broadcast as in np.matmul.
+        mac: a `MAC`, a preset name (``"int8 x int8 -> int32"``) or a dict of MAC fields.
+        bias: (N,) or a scalar: the accumulator's start value, one per output column (converted to the
+            accumulator's format with ``input_rounding`` and saturation).
+        c: an addend broadcastable to the output's shape: each accumulator's start value (D = A W + C, as
+            matrix units compute it), converted like the bias. Give ``bias`` or ``c``, not both.
+        seed: the random stream of every stochastic rounding in the datapath (the input, addend, product
+            and output conversions; binary<stochastic> and ternary<stochastic> operands): an int >= 0, a
+            SeedSequence, a Generator or None (fresh entropy). Role r of batch part b (a part is one 2-D
+            product: one per batch index when w has batch dimensions, else the whole call) draws with the
+            key mix64(k + (2^32 r + b + 1) * 0xD1B54A32D192ED03) of the call's key k (docs/semantics.md),
+            roles act 0, weight 1, addend 2, product 3, output 4; an operand's element takes its C-order
+            index in the operand, product (i, j, k) the index (i N + j) K + k, output (i, j) i N + j. The
+            same seed gives the same bits for any thread count, memory layout or chunking.
+        return_stats: also return a `MACStats` (an addend or bias that saturated counts as an input overflow).
+        return_codes: also return the output codes (bit patterns of the output format).
+        sequential: force the sequential kernel (the exact-sum fast path is off).
+
+    Returns:
+        float64 values of the output codes, shape as np.matmul's, then the codes
+        and/or the stats when asked.
+
+    Raises:
+        ValueError: shape mismatch, formats that cannot be combined, widths beyond 62 bits, a NaN that
+            reaches a product, accumulator or output format without NaN.
+        OverflowError: an overflow mode ``error`` was hit (the first output is named).
+        TypeError: an operand, bias or addend that is not real (bool, complex, object, str).
+
+    >>> matmul([[1.0, 2.0]], [[3.0], [4.0]], "int8 x int8 -> int32")
+    array([[11.]])
+    >>> matmul([[1.0, 2.0]], [[3.0], [4.0]], "int8 x int8 -> int32", c=[[100.0]])
+    array([[111.]])
+    """
+    m = mac if type(mac) is MAC else _mac(mac)
+    if (c is None and type(a) is np.ndarray and type(w) is np.ndarray and a.ndim == 2 and w.ndim == 2
+            and not return_codes and a.shape[1] == w.shape[0] and direct32(m)):  # training's common case
+        r = matmul_fp32(a, w, m, bias_vector(bias, w.shape[1]))
+        if r is not None:
+            if not return_stats:
+                return r[0]
+            return r[0], mac_stats(w.shape[1], r[3], r[1], r[2], None, {"sequential"})
+    return matmul_parts(a, w, m, bias, c, call_key(m, seed), return_stats, return_codes, sequential)
+
+
+def _addend(c: object, A: np.ndarray, Wm: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """The addend as float64 of the full product shape (*batch, M, N), a broadcast view."""
+    C = real_array(c, "matmul", "c").astype(np.float64, copy=False)
+    final = shape[:-2] + (() if A.ndim == 1 else shape[-2:-1]) + (() if Wm.ndim == 1 else shape[-1:])
+    try:
+        Cb = np.broadcast_to(C, final)
+    except ValueError:
+        raise ValueError(f"matmul: c has shape {C.shape}; it must broadcast to the output's shape {final}"
+                         ) from None
+    if A.ndim == 1:
+        Cb = Cb[..., None] if Wm.ndim == 1 else Cb[..., None, :]
+    if Wm.ndim == 1:
+        Cb = Cb[..., None]
+    return np.broadcast_to(Cb, shape)
+
+
+def _starts(Cf: np.ndarray | None, b: np.ndarray | None, parts: tuple[int, ...]) -> Any:
+    """A function giving part p's start values: (1, N) when one row serves every row (a bias, or an
+    addend constant down the rows), else the part's (M, N) rows of the addend reshaped to ``parts``."""
+    if Cf is None:
+        row = b[None, :]  # type: ignore[index]
+        return lambda p: row
+    lead = Cf.ndim - 1
+    if all(Cf.strides[i] == 0 or Cf.shape[i] == 1 for i in range(lead)):  # constant down the rows
+        row = np.ascontiguousarray(Cf[(0,) * lead])[None, :]
+        return lambda p: row
+    full = Cf.reshape(parts)
+    return lambda p: full[p]
+
+
+def matmul_parts(a: object, w: object, m: MAC, bias: object, c: object, key: np.uint64 | None,
+            return_stats: bool, return_codes: bool, sequential: bool, pre_overflow: int = 0) -> Any:
+    """`matmul` after the datapath and the call's key are known; ``pre_overflow`` counts input conversions
+    made by the caller (`conv2d`)."""
+    A, Wm = real_array(a, "matmul", "a"), real_array(w, "matmul", "w")
+    if A.ndim == 0 or Wm.ndim == 0:
+        raise ValueError("matmul: a and w must have at least one dimension")
+    if bias is not None and c is not None:
+        raise ValueError("matmul: give bias= (one start value per output column) or c= (an addend that"
+                         " broadcasts to the output), not both")
+    a2 = A[None, :] if A.ndim == 1 else A
+    w2 = Wm[:, None] if Wm.ndim == 1 else Wm
+    if a2.shape[-1] != w2.shape[-2]:
+        raise ValueError(f"matmul: a has K={a2.shape[-1]} (shape {A.shape}) but w has K={w2.shape[-2]}"
+                         f" (shape {Wm.shape})")
+    batch = a2.shape[:-2] if w2.ndim == 2 else np.broadcast_shapes(a2.shape[:-2], w2.shape[:-2])
+    M, K, N = a2.shape[-2], a2.shape[-1], w2.shape[-1]
+    shape = (*batch, M, N)
+    Cf = None if c is None else _addend(c, A, Wm, shape)
+    k0 = RoleSeeds.of(m, None, 0, key) if key is not None else NO_SEEDS
+    a2, ovf_a = stochastic_inputs(a2, m.act, m, k0.act)
+    w2, ovf_w = stochastic_inputs(w2, m.weight, m, k0.weight)
+    pre_overflow += ovf_a + ovf_w
+    b = bias_vector(bias, N) if Cf is None else None
+    if w2.ndim == 2:
+        rows = math.prod(a2.shape[:-1])
+        start = _starts(Cf, b, (rows, N))
+        parts = [matmul2d(a2.reshape(rows, K), w2, m, start(slice(None)), k0, sequential, return_codes,
+                           return_stats)]
+    else:
+        nb = math.prod(batch)
+        ab = np.broadcast_to(a2, (*batch, M, K)).reshape(nb, M, K)
+        wb = np.broadcast_to(w2, (*batch, K, N)).reshape(nb, K, N)
+        start = _starts(Cf, b, (nb, M, N))
+        parts = [matmul2d(ab[i], wb[i], m, start(i), RoleSeeds.of(m, None, i, key) if key is not None else k0,
+                           sequential, return_codes, return_stats) for i in range(nb)]
+
+    pcnt, acnt = join(parts, "pcnt", np.int32, N), join(parts, "acnt", np.int32, N)
+    raise_errors(m, pcnt, acnt)
+    vals = join(parts, "vals", np.float64, N).reshape(shape)  # type: ignore[union-attr]
+    codes = None if not return_codes else join(parts, "codes", np.uint64, N).reshape(shape)  # type: ignore
+    if A.ndim == 1:
+        vals = vals[..., 0, :]
+        codes = None if codes is None else codes[..., 0, :]
+    if Wm.ndim == 1:
+        vals = vals[..., 0]
+        codes = None if codes is None else codes[..., 0]
+    out: list[Any] = [vals]
+    if return_codes:
+        out.append(codes)
+    if return_stats:
+        oflag = join(parts, "oflag", bool, N)
+        input_overflow = pre_overflow + sum(p.input_overflow for p in parts)
+        st = mac_stats(N, input_overflow, pcnt, acnt, oflag, {p.path for p in parts})
+        nan_blocks = sum(p.nan_blocks for p in parts)
+        out.append(st._replace(nan_blocks=nan_blocks) if nan_blocks else st)
+    return out[0] if len(out) == 1 else tuple(out)
+
+
+def dot(a: object, w: object, mac: MAC | str | dict, bias: object = None, **kwargs: Any) -> Any:
+    """The dot product of two vectors through ``mac`` (a 0-d result; see `matmul`)."""
+    A, Wv = real_array(a, "dot", "a"), real_array(w, "dot", "w")
+    if A.ndim != 1 or Wv.ndim != 1:
+        raise ValueError(f"dot: a and w must be vectors; got shapes {A.shape} and {Wv.shape}")
+    return matmul(A, Wv, mac, bias, **kwargs)
+
+
+def im2col(x: np.ndarray, kh: int, kw: int, stride: tuple[int, int], padding: tuple[int, int]
+           ) -> tuple[np.ndarray, int, int]:
+    """(patches, OH, OW): the (N*OH*OW, C*kh*kw) patches of an NCHW array, k in (c, i, j) C order.
+
+    >>> cols, oh, ow = im2col(np.arange(9.0).reshape(1, 1, 3, 3), 2, 2, (1, 1), (0, 0))
+    >>> cols[0].tolist(), oh, ow
+    ([0.0, 1.0, 3.0, 4.0], 2, 2)
+    """
+    n, c, h, w_ = x.shape
+    ph, pw = padding
+    sh, sw = stride
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    oh = (h + 2 * ph - kh) // sh + 1
+    ow = (w_ + 2 * pw - kw) // sw + 1
+    s = xp.strides
+    patches = np.lib.stride_tricks.as_strided(
+        xp, (n, oh, ow, c, kh, kw), (s[0], s[2] * sh, s[3] * sw, s[1], s[2], s[3]), writeable=False)
+    return patches.reshape(n * oh * ow, c * kh * kw), oh, ow
+
+
+def _pair(v: object, name: str) -> tuple[int, int]:
+    t = (v, v) if isinstance(v, (int, np.integer)) else tuple(v)  # type: ignore[arg-type]
+    if len(t) != 2 or any(isinstance(i, bool) or not isinstance(i, (int, np.integer)) for i in t):
+        raise ValueError(f"conv2d: {name}={v!r} must be an int or a pair of ints")
+    return int(t[0]), int(t[1])
+
+
+def conv2d(x: object, w: object, mac: MAC | str | dict, stride: object = 1, padding: object = 0,
+           bias: object = None, *, c: object = None, seed: object = None, **kwargs: Any) -> Any:
+    """2-D convolution (cross-correlation) of NCHW x with (C_out, C_in, kh, kw) w through ``mac``.
+
+    Each output is a dot product over k in (c_in, kh, kw) C order (im2col).
+    Returns (N, C_out, OH, OW) values (plus codes/stats as `matmul`); the
+    stats' per-channel counts are per output channel. ``c`` is an addend
+    broadcastable to the output (N, C_out, OH, OW). Under stochastic input
+    rounding x and w are converted once, each element by its C-order index
+    in x or w (a value shared by several patches is the same in each);
+    ``seed`` and the other random streams are `matmul`'s on the
+    (N*OH*OW, C_in*kh*kw) patches and the (C_in*kh*kw, C_out) weights.
+
+    >>> conv2d(np.ones((1, 1, 3, 3)), np.ones((2, 1, 2, 2)), "int8 x int8 -> int32").shape
+    (1, 2, 2, 2)
+    """
+    X, Wt = real_array(x, "conv2d", "x"), real_array(w, "conv2d", "w")
+    if X.ndim != 4 or Wt.ndim != 4:
+        raise ValueError(f"conv2d: x must be NCHW and w (C_out, C_in, kh, kw); got {X.shape} and {Wt.shape}")
+    if X.shape[1] != Wt.shape[1]:
+        raise ValueError(f"conv2d: x has C_in={X.shape[1]} but w has C_in={Wt.shape[1]}")
+    st, pad = _pair(stride, "stride"), _pair(padding, "padding")
+    if min(st) < 1 or min(pad) < 0:
+        raise ValueError(f"conv2d: stride={stride!r} must be >= 1 and padding={padding!r} >= 0")
+    cout, cin, kh, kw = Wt.shape
+    if X.shape[2] + 2 * pad[0] < kh or X.shape[3] + 2 * pad[1] < kw:
+        raise ValueError(f"conv2d: kernel {kh}x{kw} larger than the padded input {X.shape[2:]}")
+    m = mac if type(mac) is MAC else _mac(mac)
+    key = call_key(m, seed)
+    k0 = RoleSeeds.of(m, None, 0, key) if key is not None else NO_SEEDS
+    X, ovf_x = stochastic_inputs(X, m.act, m, k0.act)
+    Wt, ovf_w = stochastic_inputs(Wt, m.weight, m, k0.weight)
+    cols, oh, ow = im2col(X, kh, kw, st, pad)
+    n = X.shape[0]
+    c_mat = None
+    if c is not None:
+        C = real_array(c, "conv2d", "c").astype(np.float64, copy=False)
+        try:
+            Cb = np.broadcast_to(C, (n, cout, oh, ow))
+        except ValueError:
+            raise ValueError(f"conv2d: c has shape {C.shape}; it must broadcast to the output's shape"
+                             f" {(n, cout, oh, ow)}") from None
+        Cb = Cb.transpose(0, 2, 3, 1)  # the product's (N*OH*OW, C_out) layout
+        c_mat = Cb if any(Cb.strides[i] for i in range(3)) else Cb[0, 0, 0]
+        c_mat = c_mat.reshape(-1, cout) if c_mat.ndim == 4 else c_mat
+    res = matmul_parts(cols, Wt.reshape(cout, -1).T, m, bias, c_mat, key, kwargs.pop("return_stats", False),
+                  kwargs.pop("return_codes", False), kwargs.pop("sequential", False), ovf_x + ovf_w,
+                  **kwargs)
+
+    def back(y: np.ndarray) -> np.ndarray:
+        return y.reshape(n, oh, ow, cout).transpose(0, 3, 1, 2)
+
+    if isinstance(res, tuple):
+        return tuple(back(r) if isinstance(r, np.ndarray) and r.ndim == 2 else r for r in res)
+    return back(res)

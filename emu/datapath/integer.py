@@ -1,0 +1,246 @@
+"""The integer path: fixed and exact accumulators on integer codes (NUMERICS.md section 6).
+
+When the products are exact and aligned exactly and a per-output L1 bound proves that no partial sum in
+any order can leave the accumulator's range (or the accumulator is exact), the result is the exact integer
+sum, which float BLAS computes exactly on codes split into limbs small enough that every partial sum stays
+below 2^53 (`exact_int_matmul`). Other outputs take the sequential kernels of `emu._mac_kernels`, or, for
+a narrow sequential fixed accumulator, the 32-bit-lane kernel of `emu._fixed_kernels`. Both paths are
+tested bit-identical with the exact reference."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .. import _fixed_kernels as FK
+from .. import _mac_kernels as MK
+from ..formats import FixedFormat
+from ..mac import MAC
+from ..modes import Overflow, Rounding
+from .operands import absmax, int_grid, max_code
+from .stats import Part
+
+
+def _limbs(q: np.ndarray, bits: int, size: int) -> list[tuple[np.ndarray, int]]:
+    """Split integers into limbs of ``size`` bits (the top limb signed): q = sum limb << shift."""
+    out = []
+    shift = 0
+    while True:
+        if shift + size >= bits:
+            out.append(((q >> shift).astype(np.float64), shift))
+            return out
+        out.append((((q >> shift) & ((1 << size) - 1)).astype(np.float64), shift))
+        shift += size
+
+
+def _exact_int_matmul(ca: np.ndarray, cw: np.ndarray) -> np.ndarray:
+    """sum_k ca[i,k] cw[k,j] exactly (mod 2^64 if it does not fit in int64), by BLAS.
+
+    The codes are integers held in float64. float32 BLAS when every partial sum
+    stays below 2^24, float64 below 2^53; else the codes are split into limbs
+    that keep each product's partial sums below 2^53, and the limb products are
+    shifted and added in int64.
+    """
+    K = ca.shape[1]
+    amax, wmax = absmax(ca), absmax(cw)
+    if K * amax * wmax < 1 << 24:  # every partial sum is an integer float32 holds exactly
+        return (ca.astype(np.float32, copy=False) @ cw.astype(np.float32, copy=False)).astype(np.int64)
+    if K * amax * wmax < 1 << 53:
+        return (ca @ cw).astype(np.int64)
+    qa, qw = ca.astype(np.int64), cw.astype(np.int64)
+    ba, bw = amax.bit_length() + 1, wmax.bit_length() + 1
+    kb = max(K, 1).bit_length()
+    room = 53 - kb
+    la = max(1, min(ba, room // 2))
+    lw = max(1, room - la)
+    total = np.zeros((qa.shape[0], qw.shape[1]), np.int64)
+    for a_limb, sa in _limbs(qa, ba, la):
+        for w_limb, sw in _limbs(qw, bw, lw):
+            part = (a_limb @ w_limb).astype(np.int64)
+            total += part << (sa + sw)  # int64 arithmetic wraps mod 2^64
+    return total
+
+
+@dataclass
+class _IntPlan:
+    tprm: tuple
+    aprm: tuple | None
+    fl_acc: int
+    lo: int
+    hi: int
+    wrap: bool
+    exact_products: bool
+
+
+def int_plan(mac: MAC, K: int) -> _IntPlan:
+    fa, wa = int_grid(mac.act)
+    fw, ww = int_grid(mac.weight)
+    if wa + ww > 62:
+        raise ValueError(f"matmul: the integer product of {mac.act} ({wa} bits as codes) and {mac.weight}"
+                         f" ({ww} bits) needs {wa + ww} bits; at most 62 are supported")
+    flp = fa + fw
+    pmax = max_code(mac.act) * max_code(mac.weight)
+    prod = mac.product
+    if prod is not None and not isinstance(prod, FixedFormat):
+        raise ValueError(f"matmul: product={prod} with a fixed or exact accumulator must be a fixed format")
+    if prod is not None:
+        sp = flp - prod.frac_bits
+        if sp < 0 and pmax << -sp >= 1 << 62:
+            raise ValueError(f"matmul: aligning products to product={prod} needs more than 62 bits")
+        pprm = (True, sp, int(mac.product_rounding), prod.qmin, prod.qmax, (1 << prod.bits) - 1,
+                mac.product_overflow == Overflow.WRAP)
+        fl_t = prod.frac_bits
+        pmax = max(-prod.qmin, prod.qmax)
+    else:
+        pprm = (False, 0, 0, 0, 0, 0, False)
+        fl_t = flp
+    if mac.exact_acc:
+        fl_acc = fl_t
+        if (K + 1) * pmax >= 1 << 62:
+            raise ValueError(f"matmul: an exact sum of {K} products of up to {pmax} units needs more than 62"
+                             " bits; use a fixed accumulator")
+        tprm = (*pprm, 0, 0)
+        return _IntPlan(tprm, None, fl_acc, -(1 << 62), 1 << 62, False, prod is None)  # type: ignore[arg-type]
+    acc = mac.acc
+    assert isinstance(acc, FixedFormat)
+    fl_acc = acc.frac_bits
+    sa = fl_t - fl_acc
+    if sa < 0 and pmax << -sa >= 1 << 62:
+        raise ValueError(f"matmul: aligning products into acc={acc} needs more than 62 bits")
+    if mac.order.kind == "blocks" and mac.order.n * (pmax << max(0, -sa)) >= 1 << 62:
+        raise ValueError(f"matmul: block sums of {mac.order.n} products need more than 62 bits")
+    tprm = (*pprm, sa, int(mac.align_rounding))
+    wrap = mac.acc_overflow == Overflow.WRAP
+    aprm = (acc.qmin, acc.qmax, (1 << acc.bits) - 1, wrap)
+    return _IntPlan(tprm, aprm, fl_acc, acc.qmin, acc.qmax, wrap, prod is None and sa <= 0)
+
+
+def _int_term(tprm: tuple, key: int) -> tuple[Any, tuple]:
+    """The most specialised term function for a plan (so the kernel's inner loop vectorises); ``key``
+    drives a stochastic product rounding."""
+    prod_on, sa, amode = tprm[0], tprm[-2], tprm[-1]
+    if prod_on and tprm[2] == int(Rounding.STOCHASTIC) and tprm[1] > 0:
+        return MK.term_int_sr, (*tprm[1:2], *tprm[3:7], sa, amode, as_i64(key))
+    if prod_on:
+        return MK.term_int, tprm
+    if sa == 0:
+        return MK.term_mul, (0,)
+    if sa < 0:
+        return MK.term_mul_shl, (-sa,)
+    if amode == int(Rounding.FLOOR):
+        return MK.term_mul_floor, (sa,)
+    return MK.term_mul_round, (sa, amode)
+
+
+def as_i64(key: int) -> int:
+    """A 64-bit key as the int64 of the same bits (kernel parameter tuples hold int64)."""
+    return key - (1 << 64) if key >= 1 << 63 else key
+
+
+def rows_kernel(m: int, k: int, n: int) -> Any:
+    """The parallel row kernel, or its serial twin for products too small to repay a thread launch."""
+    return MK.mac_rows if m > 1 and m * k * n >= 1 << 18 else MK.mac_rows_serial
+
+
+def _shift_add(s: np.ndarray, shift: int, init_q: np.ndarray) -> np.ndarray:
+    """s << shift + the start codes ((1, N) or (M, N)), in place, skipping the no-op passes."""
+    if shift:
+        s <<= shift
+    if init_q.any():
+        s += init_q
+    return s
+
+
+def _rows_of(init: np.ndarray, rows: Any) -> np.ndarray:
+    """The start values of some rows: a single row (1, N) serves every row."""
+    return init if init.shape[0] == 1 else init[rows]
+
+
+def run_int(ca: np.ndarray, cw: np.ndarray, bias_q: np.ndarray, mac: MAC, plan: _IntPlan,
+             force_sequential: bool, key: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    """Accumulator codes (M, N) and overflow counts; ca, cw hold integer codes as float64; ``bias_q``
+    the start codes, (1, N) or (M, N); ``key`` drives a stochastic product rounding."""
+    M, K = ca.shape
+    N = cw.shape[1]
+    pcnt = np.zeros((M, N), np.int32)
+    acnt = np.zeros((M, N), np.int32)
+    good = np.zeros(M, bool)
+    shift = -plan.tprm[-2] if not mac.exact_acc else 0
+    if plan.exact_products and not force_sequential and M and N:
+        limit = min(plan.hi, -plan.lo) if plan.lo < 0 else plan.hi
+        unsigned_ok = plan.lo < 0 or (ca.min(initial=0) >= 0 and cw.min(initial=0) >= 0
+                                      and bias_q.min(initial=0) >= 0)
+        most = (K * absmax(ca) * absmax(cw) << shift) + absmax(bias_q)
+        if mac.exact_acc or (unsigned_ok and most <= limit):
+            good[:] = True  # no partial sum of any output can leave the range
+        else:  # per output: the L1 bound sum_k |a_ik| |w_kj| (float64, with a margin) plus |bias|
+            bound = (np.abs(ca) @ np.abs(cw)) * 2.0**shift * (1 + 2.0**-40) + np.abs(bias_q)
+            safe = bound <= limit
+            if plan.lo >= 0:  # unsigned: no negative term, so no partial sum below 0
+                safe &= (ca >= 0).all(axis=1)[:, None] & (cw >= 0).all(axis=0)[None, :] & (bias_q >= 0)
+            good = safe.all(axis=1)
+    if M and good.all():
+        return _shift_add(_exact_int_matmul(ca, cw), shift, bias_q), pcnt, acnt, "exact-sum"
+    out = np.empty((M, N), np.int64)
+    if good.any():
+        out[good] = _shift_add(_exact_int_matmul(ca[good], cw), shift, _rows_of(bias_q, good))
+    rows = np.flatnonzero(~good)
+    sub_out = np.empty((rows.size, N), np.int64)
+    sub_p = np.zeros((rows.size, N), np.int32)
+    sub_a = np.zeros((rows.size, N), np.int32)
+    add = MK.add_exact if mac.exact_acc else MK.add_fixed
+    aprm = (0, 0, 0, False) if mac.exact_acc else plan.aprm
+    term, tprm = _int_term(plan.tprm, key)
+    assert rows.size == M or term is not MK.term_int_sr  # random streams are indexed by the row
+    sub_a_int = ca[rows]
+    if _narrow_fixed(mac, term, tprm, sub_a_int, cw):  # 32-bit lanes, blocked for the caches
+        sa = tprm[0] if term is MK.term_mul_floor else -tprm[0] if term is MK.term_mul_shl else 0
+        acc = mac.acc
+        kernel = FK.mac_fixed32 if rows.size * K * N >= 1 << 18 else FK.mac_fixed32_serial
+        kernel(sub_a_int.astype(np.int32), cw.astype(np.int32), _rows_of(bias_q, rows).astype(np.int32),
+               sub_out, sub_a, max(0, -sa), max(0, sa), acc.qmin, acc.qmax, (1 << acc.bits) - 1,
+               mac.acc_overflow == Overflow.WRAP)
+        out[rows], pcnt[rows], acnt[rows] = sub_out, sub_p, sub_a
+        return out, pcnt, acnt, "mixed" if good.any() else "sequential"
+    rows_kernel(rows.size, K, N)(sub_a_int.astype(np.int64), cw.astype(np.int64), _rows_of(bias_q, rows),
+                                  sub_out, sub_p, sub_a,
+                MK.tag(MK.TERM_CODES[term]), tprm, MK.tag(MK.ADD_CODES[add]), aprm,
+                MK.ORDER_CODES[mac.order.kind], mac.order.n)
+    out[rows], pcnt[rows], acnt[rows] = sub_out, sub_p, sub_a
+    return out, pcnt, acnt, "mixed" if good.any() else "sequential"
+
+
+def _narrow_fixed(mac: MAC, term: Any, tprm: tuple, ca: np.ndarray, cw: np.ndarray) -> bool:
+    """Whether the 32-bit-lane kernel (`emu._fixed_kernels`) runs this product: the sequential order, a
+    fixed accumulator of at most 30 bits, exact products aligned by a shift, and every aligned product
+    of these codes below 2^29 in magnitude."""
+    if mac.order.kind != "sequential" or mac.exact_acc or term not in (MK.term_mul, MK.term_mul_shl,
+                                                                        MK.term_mul_floor):
+        return False
+    shl = tprm[0] if term is MK.term_mul_shl else 0
+    return FK.fits_int32(mac.acc.bits, (absmax(ca) * absmax(cw)) << shl)
+
+
+def blas_into_acc(qa: np.ndarray, qw: np.ndarray, bias_q: np.ndarray, mac: MAC, plan: _IntPlan,
+                   want_codes: bool, input_overflow: int) -> Part | None:
+    """The whole product by one float32 BLAS call when the operand formats alone
+    prove it exact and overflow-free: every partial sum of codes is an integer
+    below 2^24 (so float32 holds it, in any summation order) and the shifted sum
+    plus the bias stays inside the accumulator. None when that is not proven."""
+    M, K = qa.shape
+    N = qw.shape[1]
+    acc = mac.acc
+    assert isinstance(acc, FixedFormat)
+    shift = -plan.tprm[-2]
+    if not plan.exact_products or acc.qmin >= 0:
+        return None
+    most = (K * max_code(mac.act) * max_code(mac.weight) << shift) + absmax(bias_q)
+    if most > min(acc.qmax, -acc.qmin):
+        return None
+    vals = np.empty((M, N), np.float64)
+    codes = np.empty((M, N) if want_codes else (0, 0), np.uint64)
+    MK.exact_sums_out(qa @ qw, shift, bias_q, 2.0**-plan.fl_acc, np.uint64((1 << acc.bits) - 1), vals, codes,
+                      want_codes)
+    return Part(vals, codes if want_codes else None, None, None, None, input_overflow, "exact-sum")

@@ -1,0 +1,107 @@
+"""The operands of a datapath: real inputs converted to the MAC's act and weight formats (integer codes
+for the integer path, values for the float path; binary and ternary weights as signs and a scale, per
+output channel where the format says so), the bias as start values, and the stochastic input conversion
+made once per element before a product (`stochastic_inputs`)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from .. import _fast_kernels, _kernels
+from ..checks import real_array
+from ..convert import quantize
+from ..formats import BinaryFormat, FixedFormat, FloatFormat, Format, Pow2Format, TernaryFormat
+from ..mac import MAC
+from ..modes import Overflow, Rounding
+from ..signs import data_scale, sign_codes
+
+
+def int_grid(f: Format) -> tuple[int, int]:
+    """(FL, WL) of the integer codes that carry an operand in the integer path."""
+    if isinstance(f, FixedFormat):
+        return f.frac_bits, f.bits
+    if isinstance(f, Pow2Format):
+        return -f.emin, f.emax - f.emin + 2
+    if isinstance(f, FloatFormat):
+        return f.man_bits - f.emin, f.emax + 2 + f.man_bits - f.emin
+    return 0, 2  # binary, ternary
+
+
+def operand(x: np.ndarray, f: Format, mac: MAC, role: str, as_int: bool, f32: bool = False,
+             seed: int | None = None) -> tuple[np.ndarray, Any, int]:
+    """(codes or values, scale or None, input overflow count) of one operand;
+    with ``f32`` (the caller knows every code is below 2^24) the codes come as float32;
+    ``seed`` drives stochastic conversions (binary/ternary<stochastic> formats, stochastic input rounding)."""
+    func = f"matmul ({role})"
+    if (f32 and isinstance(f, FixedFormat) and f.frac_bits >= 0 and mac.input_overflow == Overflow.SATURATE
+            and mac.input_rounding != Rounding.STOCHASTIC):  # one pass from reals to float32 codes
+        xf = np.ascontiguousarray(x, np.float64).reshape(-1)
+        codes = np.empty(xf.size, np.float32)
+        args = (xf, codes, f.frac_bits, f.qmin, f.qmax, int(mac.input_rounding))
+        if xf.size <= _kernels.CHUNK:
+            ovf, _, nan = _fast_kernels.fixed_fast_serial(*args, True)
+        else:
+            stats = np.zeros((-(-xf.size // _kernels.CHUNK), _fast_kernels.N_FAST_STATS), np.int64)
+            _fast_kernels.fixed_fast(*args, stats, True)
+            ovf, _, nan = stats.sum(axis=0).tolist()
+        if not nan:  # NaN: the general path below raises the conversion's error
+            return codes.reshape(x.shape), None, ovf
+    if isinstance(f, (BinaryFormat, TernaryFormat)):
+        if isinstance(f, TernaryFormat) and f.method == "ttq":
+            raise ValueError(f"{func}: TTQ has separate positive and negative scales; quantize the weights"
+                             " with emu.quantize and use a fixed or float weight format")
+        stochastic = f.stochastic if isinstance(f, BinaryFormat) else f.method == "stochastic"
+        per_output = f.has_data_scale and f.scale == "channel"  # a channel is an output: the last axis of w
+        if per_output and not stochastic:  # thresholds (TWN) are per output too
+            s, xf, _ = sign_codes(np.moveaxis(x, -1, 0), f, "nearest_even", None, None, None, None, func)
+            s, xf = np.moveaxis(s, 0, -1), np.moveaxis(xf, 0, -1)
+        else:
+            s, xf, _ = sign_codes(x, f, "nearest_even", None, seed if stochastic else None, None, None, func)
+        scale = None
+        if f.has_data_scale:
+            scale = data_scale(np.moveaxis(xf, -1, 0), f) if per_output else data_scale(xf, f)
+            scale = np.asarray(scale, np.float64).reshape(-1)
+        return s.astype(np.float32 if f32 else np.float64), scale, 0
+    v, st = quantize(x, f, mac.input_rounding, mac.input_overflow, return_stats=True, seed=seed)
+    if not as_int:
+        return v, None, st.overflow
+    fl, _ = int_grid(f)
+    q = v * 2.0**fl  # integer codes, held exactly
+    return (q.astype(np.float32) if f32 else q), None, st.overflow
+
+
+def max_code(f: Format) -> int:
+    """Largest |code| of an operand in the integer path."""
+    fl, wl = int_grid(f)
+    if isinstance(f, (BinaryFormat, TernaryFormat)):
+        return 1
+    return int(math.ldexp(max(f.max, -f.min), fl))
+
+
+def absmax(q: np.ndarray) -> int:
+    """Largest |q| of integer codes (held as float64 or int64)."""
+    return int(max(q.max(initial=0), -q.min(initial=0)))
+
+
+def bias_vector(bias: Any, n: int) -> np.ndarray:
+    """The bias as float64 (n,): zeros for None, a scalar or (n,) array broadcast."""
+    if bias is None:
+        return np.zeros(n)
+    b = real_array(bias, "matmul", "bias").astype(np.float64, copy=False)
+    if b.shape == (n,):
+        return b
+    if b.ndim > 1 or (b.ndim == 1 and b.size != 1):
+        raise ValueError(f"matmul: bias has shape {b.shape}; expected ({n},) or a scalar")
+    return np.full(n, b.reshape(()) if b.ndim == 0 else b[0])
+
+
+def stochastic_inputs(x: np.ndarray, f: Format, mac: MAC, seed: int | None) -> tuple[np.ndarray, int]:
+    """x converted once to an operand format under stochastic input rounding, each element by its index
+    in x (later conversions of these values are exact), and the overflow count; x itself otherwise."""
+    if mac.input_rounding != Rounding.STOCHASTIC or isinstance(f, (BinaryFormat, TernaryFormat)):
+        return x, 0
+    v, st = quantize(x, f, mac.input_rounding, mac.input_overflow, seed=seed, return_stats=True)
+    return v, st.overflow
