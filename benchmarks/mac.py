@@ -52,6 +52,11 @@ def main() -> None:
     share = float(np.mean(np.abs(exact) > mac16.acc.max))
     case(f"fx<2,6> -> fx<4,12> sat ({100 * share:.0f}% outputs overflow)", "emu.matmul",
          lambda: emu.matmul(af, wf, mac16))
+    for m in (256, 1024, 2048):  # the same accumulator at other sizes (2048^3: 8.6 G MACs)
+        am = rng.uniform(-2, 2, (m, m))
+        wm = rng.uniform(-2, 2, (m, m)) * 0.16 * (512 / m) ** 0.5  # the same share of overflowing outputs
+        case(f"fx<2,6> -> fx<4,12> sat, {m}^3", "emu.matmul", lambda am=am, wm=wm: emu.matmul(am, wm, mac16),
+             count=m**3)
 
     for name in ("e4m3 x e4m3 -> fp32", "bf16 x bf16 -> fp32", "fp16 x fp16 -> fp16"):
         case(name, "emu.matmul", lambda name=name: emu.matmul(a32, b32, name))

@@ -9,10 +9,12 @@ tested bit-identical with the exact reference."""
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 from .. import _fixed_kernels as FK
 from .. import _mac_kernels as MK
@@ -176,7 +178,9 @@ def run_int(ca: np.ndarray, cw: np.ndarray, bias_q: np.ndarray, mac: MAC, plan: 
         if mac.exact_acc or (unsigned_ok and most <= limit):
             good[:] = True  # no partial sum of any output can leave the range
         else:  # per output: the L1 bound sum_k |a_ik| |w_kj| (float64, with a margin) plus |bias|
-            bound = (np.abs(ca) @ np.abs(cw)) * 2.0**shift * (1 + 2.0**-40) + np.abs(bias_q)
+            with _blas_alone(M * K * N):
+                l1 = np.abs(ca) @ np.abs(cw)
+            bound = l1 * 2.0**shift * (1 + 2.0**-40) + np.abs(bias_q)
             safe = bound <= limit
             if plan.lo >= 0:  # unsigned: no negative term, so no partial sum below 0
                 safe &= (ca >= 0).all(axis=1)[:, None] & (cw >= 0).all(axis=0)[None, :] & (bias_q >= 0)
@@ -184,9 +188,18 @@ def run_int(ca: np.ndarray, cw: np.ndarray, bias_q: np.ndarray, mac: MAC, plan: 
     if M and good.all():
         return _shift_add(_exact_int_matmul(ca, cw), shift, bias_q), pcnt, acnt, "exact-sum"
     out = np.empty((M, N), np.int64)
-    if good.any():
-        out[good] = _shift_add(_exact_int_matmul(ca[good], cw), shift, _rows_of(bias_q, good))
     rows = np.flatnonzero(~good)
+    _sequential_rows(ca, cw, bias_q, mac, plan, key, rows, out, pcnt, acnt)
+    if good.any():  # after the kernel: BLAS's threads spin on for a while after a call
+        out[good] = _shift_add(_exact_int_matmul(ca[good], cw), shift, _rows_of(bias_q, good))
+    return out, pcnt, acnt, "mixed" if good.any() else "sequential"
+
+
+def _sequential_rows(ca: np.ndarray, cw: np.ndarray, bias_q: np.ndarray, mac: MAC, plan: _IntPlan, key: int,
+                     rows: np.ndarray, out: np.ndarray, pcnt: np.ndarray, acnt: np.ndarray) -> None:
+    """The rows ``rows`` of the product by a sequential kernel, into out, pcnt and acnt."""
+    M, K = ca.shape
+    N = cw.shape[1]
     sub_out = np.empty((rows.size, N), np.int64)
     sub_p = np.zeros((rows.size, N), np.int32)
     sub_a = np.zeros((rows.size, N), np.int32)
@@ -203,13 +216,26 @@ def run_int(ca: np.ndarray, cw: np.ndarray, bias_q: np.ndarray, mac: MAC, plan: 
                sub_out, sub_a, max(0, -sa), max(0, sa), acc.qmin, acc.qmax, (1 << acc.bits) - 1,
                mac.acc_overflow == Overflow.WRAP)
         out[rows], pcnt[rows], acnt[rows] = sub_out, sub_p, sub_a
-        return out, pcnt, acnt, "mixed" if good.any() else "sequential"
+        return
     rows_kernel(rows.size, K, N)(sub_a_int.astype(np.int64), cw.astype(np.int64), _rows_of(bias_q, rows),
                                   sub_out, sub_p, sub_a,
                 MK.tag(MK.TERM_CODES[term]), tprm, MK.tag(MK.ADD_CODES[add]), aprm,
                 MK.ORDER_CODES[mac.order.kind], mac.order.n)
     out[rows], pcnt[rows], acnt[rows] = sub_out, sub_p, sub_a
-    return out, pcnt, acnt, "mixed" if good.any() else "sequential"
+
+
+_BLAS: list[Any] = []  # the thread-pool controller, made on first use
+
+
+def _blas_alone(macs: int) -> Any:
+    """A context in which a large BLAS call runs on one thread: OpenBLAS's threads spin on after a call
+    and halved the speed of the numba kernel that followed (measured: 32 ms alone, 63 ms after a
+    512^3 product); below 2^22 MACs, or without threadpoolctl's controller, nothing changes."""
+    if macs < 1 << 22:
+        return contextlib.nullcontext()
+    if not _BLAS:
+        _BLAS.append(ThreadpoolController())
+    return _BLAS[0].limit(limits=1, user_api="blas")
 
 
 def _narrow_fixed(mac: MAC, term: Any, tprm: tuple, ca: np.ndarray, cw: np.ndarray) -> bool:
