@@ -154,10 +154,8 @@ def block_encode(x: object, fmt: str | BlockFormat, axis: int = -1, *,
         ecodes = np.zeros((R, n), _code_dtype(bits))
         if x2.size:
             maxcode = _float_max_code(el) if isf else 0
-            elem_prm = _ne_saturating(el if isf else E4M3)  # (integer elements do not use it)
             mx_encode_kernel(x2, x2.view(np.uint64), B, isf, M, emin, bias, bits, nz, mx, fl, qmax,
-                             elem_emax(el), f.rule is ScaleRule.CEIL, maxcode, P2, elem_prm, scodes, ecodes,
-                             stats)
+                             elem_emax(el), f.rule is ScaleRule.CEIL, maxcode, P2, scodes, ecodes, stats)
         if scale_overflow is ScaleOverflow.ERROR and stats[:, 1].any():
             first = int(np.flatnonzero(stats[:, 1])[0])
             raise OverflowError(

@@ -14,6 +14,42 @@ from .._rounding import fround_ne, nudged
 
 
 @njit(cache=True)
+def _round_mag(a, dirn, M, emin, bias, maxval):
+    """Round a magnitude a >= 0 (finite) to a float grid, ties to even, saturating.
+
+    ``dirn`` (-1, 0, +1) says where the exact magnitude lies relative to a when
+    a is only its float64 rounding (it matters at midpoints alone). Returns
+    (value, saturated).
+    """
+    if a == 0.0:
+        return 0.0, False
+    m, ex = math.frexp(a)
+    e = ex - 1
+    qe = max(e, emin) - M
+    t = math.ldexp(a, -qe)
+    if t >= 9007199254740992.0:  # far beyond the format: saturate
+        return maxval, True
+    f = math.floor(t)
+    d = t - f
+    up = False
+    if d > 0.5:
+        up = True
+    elif d == 0.5:
+        if dirn > 0:
+            up = True
+        elif dirn == 0:
+            if M == 0 and e >= emin:
+                up = ((e + bias) & 1) == 1
+            else:
+                up = (int(f) & 1) == 1
+    k = f + 1.0 if up else f
+    v = math.ldexp(k, qe)
+    if v > maxval:
+        return maxval, True
+    return v, False
+
+
+@njit(cache=True)
 def _is_mid(a, M, emin):
     """Whether a > 0 lies exactly halfway between two neighbours of the grid."""
     if a == 0.0:
@@ -88,7 +124,7 @@ def _block_scan(x2, idx, nb, B, ecodes, stats):
 
 @njit(parallel=True, cache=True)
 def mx_encode_kernel(x2, xb, B, is_float, M, emin, bias, bits, negzero, maxval, fl, qmax, emax_el, ceil_rule,
-                     maxcode, p2, elem_prm, scodes, ecodes, stats):
+                     maxcode, p2, scodes, ecodes, stats):
     R = x2.shape[0]
     nb = scodes.shape[1]
     mask = (np.int64(1) << bits) - 1
@@ -125,7 +161,7 @@ def mx_encode_kernel(x2, xb, B, is_float, M, emin, bias, bits, negzero, maxval, 
             if fv == 0:  # a subnormal float64: the general (slow) path
                 a = math.ldexp(abs(v), -X)
                 if is_float:
-                    val, sat = fround_ne(a, elem_prm)  # the rounding core; a is exact
+                    val, sat = _round_mag(a, 0, M, emin, bias, maxval)
                     c = _float_code(val, neg, M, emin, bias, bits, negzero)
                 else:
                     q = _int_rne(math.ldexp(a, fl), 0)
