@@ -63,20 +63,31 @@ def term_int(a, w, prm, idx):
     phi, pmask, pwrap, sa, amode)."""
     prod_on, sp, pmode, plo, phi, pmask, pwrap, sa, amode = prm
     p = a * w
-    po = False
-    if prod_on:
-        if sp > 0:
-            p = round_shift(p, sp, pmode)
-        elif sp < 0:
-            p = p << -sp
-        f = _fit(p, plo, phi, pmask, pwrap)
-        po = f != p
-        p = f
+    if not prod_on:
+        return _align(p, sa, amode), False
+    if sp > 0:
+        p = round_shift(p, sp, pmode)
+    elif sp < 0:
+        p = p << -sp
+    return _fit_and_align(p, plo, phi, pmask, pwrap, sa, amode)
+
+
+@njit(cache=True)
+def _align(p, sa, amode):
+    """p brought to the accumulator's step: sa bits dropped with ``amode`` (sa > 0) or added (sa < 0)."""
     if sa > 0:
-        p = round_shift(p, sa, amode)
-    elif sa < 0:
-        p = p << -sa
-    return p, po
+        return round_shift(p, sa, amode)
+    if sa < 0:
+        return p << -sa
+    return p
+
+
+@njit(cache=True)
+def _fit_and_align(p, plo, phi, pmask, pwrap, sa, amode):
+    """A product rounded into the product format, then fitted to its range (wrap or saturate: the
+    second value says it overflowed) and aligned to the accumulator's step."""
+    f = _fit(p, plo, phi, pmask, pwrap)
+    return _align(f, sa, amode), f != p
 
 
 @njit(cache=True)
@@ -89,15 +100,7 @@ def term_int_sr(a, w, prm, idx):
     p = a * w
     neg = p < 0
     q, _ = round_mag(U64(-p if neg else p), sp, neg, _SR, True, U64(key), idx, 0, _ZERO)
-    p = -np.int64(q) if neg else np.int64(q)
-    f = _fit(p, plo, phi, pmask, pwrap)
-    po = f != p
-    p = f
-    if sa > 0:
-        p = round_shift(p, sa, amode)
-    elif sa < 0:
-        p = p << -sa
-    return p, po
+    return _fit_and_align(-np.int64(q) if neg else np.int64(q), plo, phi, pmask, pwrap, sa, amode)
 
 
 @njit(cache=True)
