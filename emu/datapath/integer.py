@@ -3,7 +3,7 @@
 When the products are exact and aligned exactly and a per-output L1 bound proves that no partial sum in
 any order can leave the accumulator's range (or the accumulator is exact), the result is the exact integer
 sum, which float BLAS computes exactly on codes split into limbs small enough that every partial sum stays
-below 2^53 (`exact_int_matmul`). Other outputs take the sequential kernels of `emu._mac_kernels`, or, for
+below 2^53 (`_exact_int_matmul`). Other outputs take the sequential kernels of `emu._mac_kernels`, or, for
 a narrow sequential fixed accumulator, the 32-bit-lane kernel of `emu._fixed_kernels`. Both paths are
 tested bit-identical with the exact reference."""
 
