@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import NamedTuple
 
 import numpy as np
 from numba import njit
@@ -282,37 +281,12 @@ def fround_ne(x, prm):
 @njit(cache=True)
 def _is_ne(prm):
     """Whether ``prm`` rounds to nearest even for both signs."""
-    return prm.mm_pos == 4 and prm.mm_neg == 4
-
-
-class FroundParams(NamedTuple):
-    """The parameters of `fround` for a float format and a mode pair, as a named record (numba passes it
-    as a struct): the float64 bit layout of the format's grid, the mode's increments, and the overflow
-    results by sign."""
-
-    shift: np.uint64  # 52 - M: float64 fraction bits below the format's last one
-    low: np.uint64  # mask of those bits
-    min_normal: np.uint64  # float64 bits of 2^emin
-    up_scale: float  # 2^(M - emin): magnitudes below 2^emin in units of the subnormal step
-    down_scale: float  # 2^(emin - M)
-    inc_pos: np.uint64  # the increment added to the bits before clearing the low ones, x >= 0
-    inc_neg: np.uint64  # the same for x < 0
-    even_pos: np.uint64  # 1 where ties go to even (the kept bit decides), x >= 0
-    even_neg: np.uint64
-    mm_pos: np.int64  # the magnitude rule by sign (0 truncate, 1 up, 2 ties up, 3 ties down, 4 ties even)
-    mm_neg: np.int64
-    max_bits: np.uint64  # float64 bits of the largest finite value
-    ovr_pos: np.uint64  # float64 bits of the result of a positive overflow
-    ovr_neg: np.uint64
-    subnormals: bool
-    nzero: bool  # the format has -0
-    keep_inf: bool  # an infinite input stays infinite
-    parity_flip: np.uint64  # M = 0: the code's last bit is the exponent field's, of the other parity
+    return prm[9] == 4 and prm[10] == 4
 
 
 @functools.lru_cache(maxsize=256)
-def float_params(fmt, mode: int, ovf: int) -> FroundParams:
-    """The parameters of `fround` for a FloatFormat (52 - M >= 2, normals inside float64's)."""
+def float_params(fmt, mode: int, ovf: int) -> tuple:
+    """The parameter tuple of `fround` for a FloatFormat (52 - M >= 2, normals inside float64's)."""
     m = fmt.man_bits
     shift = 52 - m
     low = (1 << shift) - 1
@@ -327,7 +301,7 @@ def float_params(fmt, mode: int, ovf: int) -> FroundParams:
         return [max_bits, int(_EXP_ALL), int(_QNAN)][cls]
 
     keep_inf = fmt.has_inf and ovf in (_INF, _NAN)
-    return FroundParams(
+    return (
         U64(shift), U64(low), U64((fmt.emin + 1023) << 52), np.ldexp(1.0, m - fmt.emin),
         np.ldexp(1.0, fmt.emin - m), U64(inc(mm_pos)), U64(inc(mm_neg)), U64(mm_pos == 4), U64(mm_neg == 4),
         np.int64(mm_pos), np.int64(mm_neg), np.float64(fmt.max).view(np.uint64),

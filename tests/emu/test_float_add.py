@@ -178,7 +178,7 @@ def test_nearest_even_twins(name: str) -> None:
         _check_same(f"term_float_round_ne {name} {ovf}",
                     _apply(_term_as_add(MK.term_float_round_ne), x, y, fprm),
                     _apply(_term_as_add(MK.term_float_round), x, y, fprm), x, y)
-        eprm = MK.AddFloatParams(fprm, np.uint64(0), False)
+        eprm = (*fprm, False)
         _check_same(f"add_float_exact_ne {name} {ovf}", _apply(MK.add_float_exact_ne, x, y, eprm),
                     _apply(MK.add_float_exact, x, y, eprm), x, y)
     assert not MK.is_ne(float_params(f, int(Rounding.NEAREST_AWAY), int(ovfs[0])))
