@@ -365,3 +365,22 @@ def test_block_scaled_operands_come_in_pairs_of_one_family() -> None:
         MAC(act="mxfp4", weight="int8_channel", acc="fp32")
     with pytest.raises(ValueError, match=r"act='int8x' is neither an emu format .* nor a block-scaled"):
         MAC(act="int8x", weight="int8", acc="fp32")
+
+
+@pytest.mark.parametrize("mac", [
+    MAC(act="e4m3", weight="e4m3", acc="fp16"),
+    MAC(act="bf16", weight="bf16", acc="bf16", acc_rounding="floor"),
+    MAC(act="fp16", weight="fp16", acc="fp<6,9>", fused=True, order="pairwise"),
+    MAC(act="fp16", weight="fp16", acc="fp32", product="e5m2", product_rounding="toward_zero"),
+    MAC(act="fx<2,6>", weight="fx<2,6>", acc="fx<6,8>", order="lanes(4)"),
+    MAC(act="fx<2,6>", weight="fx<2,6>", acc="fx<8,8>", product="fx<3,3>", product_rounding="ceil",
+        acc_overflow="wrap"),
+], ids=str)
+def test_the_threaded_row_kernel_runs_every_datapath(mac: MAC) -> None:
+    """A product of 2^19 MACs runs the threaded kernels; blocks of 4 rows (2^15 MACs each) run the serial
+    ones: the same bits."""
+    rng = np.random.default_rng(8)
+    a, w = rng.uniform(-2, 2, (64, 128)), rng.uniform(-0.5, 0.5, (128, 64))
+    y = emu.matmul(a, w, mac, sequential=True)
+    parts = np.vstack([emu.matmul(a[i:i + 4], w, mac, sequential=True) for i in range(0, 64, 4)])
+    assert np.array_equal(y, parts, equal_nan=True)
