@@ -68,9 +68,9 @@ def error_summary(x: object, q: object, thresholds: tuple[float, ...] = (0.04, 0
     >>> s.share_above[0.15], s.share_above[1.0]
     (0.5, 0.0)
     """
-    _reals(x, q, "error_summary")
-    a = absolute_error(x, q).reshape(-1)
-    r = np.abs(relative_error(x, q)).reshape(-1)
+    xa, qa = _reals(x, q, "error_summary")  # checked once; the arrays below are already float64
+    a = absolute_error(xa, qa).reshape(-1)
+    r = np.abs(relative_error(xa, qa)).reshape(-1)
     n = a.size
     if n == 0:
         return ErrorSummary(0, 0.0, 0.0, 0.0, 0.0, 0.0, {t: 0.0 for t in thresholds})
