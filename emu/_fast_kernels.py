@@ -19,22 +19,18 @@ from numba import njit, prange
 
 from ._kernels import CHUNK, fixed_one, split_float
 from ._rounding import (  # the rounding core; the datapath kernels import these names from here too
-    _CEIL,
-    _FLOOR,
-    _NA,
-    _ND,
-    _NE,
-    _NU,
     _ONE,
     _SAT,
     _SR,
     _ZERO,
     U64,
+    FroundParams,
     _is_ne,
     first_word,
     float_params,
     fround,
     fround_ne,
+    rint_mode,
 )
 
 N_FAST_STATS = 3
@@ -42,41 +38,15 @@ N_FAST_STATS = 3
 
 @njit(cache=True)
 def _fixed_det_block(x, out, scale, eps, lo_f, hi_f, mode):
-    """One block of `fixed_fast`; returns (overflow, underflow, nan) counts.
-
-    r = rint(t) and e = t - r are exact for every float64 t (|e| <= 1/2; for
-    |t| < 1 by Sterbenz's lemma), so each mode is r adjusted by the sign of e,
-    and a tie (|e| = 1/2) chooses between r and r + 2e.
-    """
+    """One block of `fixed_fast` (t = x 2^FL is exact; `rint_mode` rounds it); returns (overflow,
+    underflow, nan) counts."""
     n_ovf = 0
     n_unf = 0
     n_nan = 0
     for i in range(x.size):
         xi = x[i]
         t = xi * scale
-        r = np.rint(t)
-        e = t - r
-        if mode == _NE:
-            q = r
-        elif mode <= _ND:
-            other = r + 2.0 * e
-            tie = (e == 0.5) | (e == -0.5)
-            if mode == _NA:
-                pick = abs(other) > abs(r)
-            elif mode == _NU:
-                pick = other > r
-            else:
-                pick = other < r
-            q = other if tie & pick else r
-        else:
-            down = r - 1.0 if e < 0.0 else r
-            up = r + 1.0 if e > 0.0 else r
-            if mode == _FLOOR:
-                q = down
-            elif mode == _CEIL:
-                q = up
-            else:
-                q = down if t > 0.0 else up
+        q = rint_mode(t, mode)
         qc = min(max(q, lo_f), hi_f)
         isnan = xi != xi
         n_ovf += (qc != q) & ~isnan
@@ -259,10 +229,11 @@ def float_params_packed(fmt, mode: int, ovf: int) -> np.ndarray:
 
 @njit(cache=True)
 def _unpack(p):
-    """The `float_params` tuple from `float_params_packed`."""
+    """The `FroundParams` from `float_params_packed`."""
     f = p.view(np.float64)
-    return (p[0], p[1], p[2], f[3], f[4], p[5], p[6], p[7], p[8], np.int64(p[9]), np.int64(p[10]), p[11],
-            p[12], p[13], p[14] != _ZERO, p[15] != _ZERO, p[16] != _ZERO, p[17])
+    return FroundParams(p[0], p[1], p[2], f[3], f[4], p[5], p[6], p[7], p[8], np.int64(p[9]),
+                        np.int64(p[10]), p[11], p[12], p[13], p[14] != _ZERO, p[15] != _ZERO,
+                        p[16] != _ZERO, p[17])
 
 
 @njit(parallel=True, cache=True)
@@ -272,9 +243,8 @@ def float_fast(x, out, packed, nan_value, stats):
     ``packed`` comes from `float_params_packed` (needs 52 - M >= 1 and the
     format's normals among float64's normals); NaN inputs give ``nan_value``.
     """
-    prm = _unpack(packed)
-    for c in prange(stats.shape[0]):
-        _float_fast_chunk(c, x, out, prm, nan_value, stats)
+    for c in prange(stats.shape[0]):  # a record made here could not enter the threads' loop body
+        _float_fast_chunk(c, x, out, _unpack(packed), nan_value, stats)
 
 
 @njit(cache=True)

@@ -18,6 +18,8 @@ never raise.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit, prange
 from numba.extending import overload
@@ -32,6 +34,7 @@ from ._rounding import (
     _SR,
     _ZERO,
     U64,
+    FroundParams,
     float_params,
     fround,
     fround_ne,
@@ -111,20 +114,20 @@ def term_mul(a, w, prm, idx):
 
 @njit(cache=True)
 def term_mul_shl(a, w, prm, idx):
-    """Exact product moved up to the accumulator's step (prm[0] bits)."""
-    return (a * w) << prm[0], False
+    """Exact product moved up to the accumulator's step (``prm.bits`` bits, a `ShiftParams`)."""
+    return (a * w) << prm.bits, False
 
 
 @njit(cache=True)
 def term_mul_floor(a, w, prm, idx):
-    """Exact product with its prm[0] low bits dropped (floor alignment)."""
-    return (a * w) >> prm[0], False
+    """Exact product with its ``prm.bits`` low bits dropped (floor alignment)."""
+    return (a * w) >> prm.bits, False
 
 
 @njit(cache=True)
 def term_mul_round(a, w, prm, idx):
     """Exact product rounded to the accumulator's step (prm = (bits, mode))."""
-    return round_shift(a * w, prm[0], prm[1]), False
+    return round_shift(a * w, prm.bits, prm.mode), False
 
 
 @njit(cache=True)
@@ -146,16 +149,6 @@ def add_exact(x, y, prm):
 
 
 @njit(cache=True)
-def term_float(a, w, prm, idx):
-    """Exact float64 product (the caller checked it is exact), rounded into the
-    product format unless the datapath is fused; ``prm`` = (round_on, *fround params)."""
-    p = a * w
-    if prm[0]:
-        return fround(p, prm[1:])
-    return p, False
-
-
-@njit(cache=True)
 def term_float_round(a, w, prm, idx):
     """Exact float64 product rounded into the product format (prm: `fround` parameters)."""
     return fround(a * w, prm)
@@ -169,9 +162,9 @@ def term_float_round_ne(a, w, prm, idx):
 
 @njit(cache=True)
 def term_float_sr(a, w, prm, idx):
-    """Exact float64 product rounded stochastically into the product format (`fround_sr`); ``prm`` =
-    (*fround parameters of nearest even, emin, man_bits, key as int64)."""
-    return fround_sr(a * w, prm[:18], prm[18], prm[19], prm[20], idx)
+    """Exact float64 product rounded stochastically into the product format (`fround_sr`); ``prm`` a
+    `StochasticFloatParams`."""
+    return fround_sr(a * w, prm, prm.emin, prm.man_bits, prm.key, idx)
 
 
 @njit(cache=True)
@@ -206,19 +199,19 @@ def _nudged_sum(x, y, half_mask):
 @njit(cache=True)
 def add_float(x, y, prm):
     """One float accumulator addition, rounded once from the exact sum (`_nudged_sum`,
-    then `fround`); ``prm`` from `add_float_params`."""
-    s, s2 = _nudged_sum(x, y, prm[18])
-    r, o = fround(s2, prm[:18])
-    return _signed_zero(x, y, s, r, prm[19], prm[15]), o
+    then `fround`); ``prm`` an `AddFloatParams` (`add_float_params`)."""
+    s, s2 = _nudged_sum(x, y, prm.half_mask)
+    r, o = fround(s2, prm)
+    return _signed_zero(x, y, s, r, prm.floor_mode, prm.nzero), o
 
 
 @njit(cache=True)
 def add_float_ne(x, y, prm):
     """`add_float` for nearest even (``prm`` of that mode): `fround_ne` leaves out the directed modes'
     correction."""
-    s, s2 = _nudged_sum(x, y, prm[18])
-    r, o = fround_ne(s2, prm[:18])
-    return _signed_zero(x, y, s, r, prm[19], prm[15]), o
+    s, s2 = _nudged_sum(x, y, prm.half_mask)
+    r, o = fround_ne(s2, prm)
+    return _signed_zero(x, y, s, r, prm.floor_mode, prm.nzero), o
 
 
 @njit(cache=True)
@@ -237,10 +230,10 @@ def _signed_zero(x, y, s, r, floor_mode, nzero):
 def add_float_exact(x, y, prm):
     """One float addition when every sum of two operands is exact in float64
     (the format's span is at most 53 bits): round the float64 sum once.
-    ``prm`` = (*fround parameters, floor_mode)."""
+    ``prm`` an `AddFloatParams` (its half-mask unused)."""
     s = x + y
-    r, o = fround(s, prm[:18])
-    r = _signed_zero(x, y, s, r, prm[18], prm[15])
+    r, o = fround(s, prm)
+    r = _signed_zero(x, y, s, r, prm.floor_mode, prm.nzero)
     return r, o | (~np.isfinite(s) & np.isfinite(x) & np.isfinite(y))
 
 
@@ -248,8 +241,8 @@ def add_float_exact(x, y, prm):
 def add_float_exact_ne(x, y, prm):
     """`add_float_exact` for nearest even (``prm`` of that mode), with `fround_ne`."""
     s = x + y
-    r, o = fround_ne(s, prm[:18])
-    r = _signed_zero(x, y, s, r, prm[18], prm[15])
+    r, o = fround_ne(s, prm)
+    r = _signed_zero(x, y, s, r, prm.floor_mode, prm.nzero)
     return r, o | (~np.isfinite(s) & np.isfinite(x) & np.isfinite(y))
 
 
@@ -267,15 +260,82 @@ def add_fp32(x, y, prm):
     return np.float64(s), np.isinf(s) & np.isfinite(x) & np.isfinite(y)
 
 
-def is_ne(fprm: tuple) -> bool:
+def is_ne(fprm: FroundParams) -> bool:
     """Whether `fround` parameters (`float_params`) round to nearest even for both signs."""
-    return int(fprm[9]) == 4 and int(fprm[10]) == 4
+    return int(fprm.mm_pos) == 4 and int(fprm.mm_neg) == 4
 
 
-def add_float_params(fmt, mode: int, ovf: int) -> tuple:
-    """Parameters of `add_float` for an accumulator format: (*`float_params`, the mask of the float64
-    fraction bits below the format's half-step, whether the mode is floor)."""
-    return (*float_params(fmt, mode, ovf), U64((1 << (51 - fmt.man_bits)) - 1), mode == _FLOOR)
+class IntTermParams(NamedTuple):
+    """The parameters of `term_int`: the product format (when ``prod_on``: the shift ``sp`` into it, its
+    rounding mode, range, mask and wrap) and the alignment into the accumulator (shift ``sa``, mode)."""
+
+    prod_on: bool
+    sp: int
+    pmode: int
+    plo: int
+    phi: int
+    pmask: int
+    pwrap: bool
+    sa: int
+    amode: int
+
+
+class StochasticIntParams(NamedTuple):
+    """The parameters of `term_int_sr`: `IntTermParams` without ``prod_on`` and ``pmode``, and the
+    product stream's key (as int64)."""
+
+    sp: int
+    plo: int
+    phi: int
+    pmask: int
+    pwrap: bool
+    sa: int
+    amode: int
+    key: int
+
+
+class ShiftParams(NamedTuple):
+    """The parameters of the plain product terms: the alignment shift and its rounding mode."""
+
+    bits: int
+    mode: int
+
+
+class FixedAddParams(NamedTuple):
+    """The parameters of `add_fixed`: the accumulator's code range, its word mask, and whether it wraps."""
+
+    lo: int
+    hi: int
+    mask: int
+    wrap: bool
+
+
+def _extends_fround(name: str, doc: str, *extra: tuple[str, type]) -> type:
+    """A flat record type with `FroundParams`' fields followed by ``extra``: `fround` reads its fields by
+    name, so it takes the record as it is. (Flat, not nested: the threaded row kernel's argument wrapper
+    refuses a record that holds another record.)"""
+    record = NamedTuple(name, [*FroundParams.__annotations__.items(), *extra])
+    record.__doc__ = doc
+    return record
+
+
+AddFloatParams = _extends_fround(
+    "AddFloatParams",
+    """The parameters of the float additions: `fround`'s for the accumulator and its modes, then the mask
+    of the float64 fraction bits below the format's half-step (`add_float`'s nudge), and whether the mode
+    is floor (the sign of an exact zero sum).""",
+    ("half_mask", np.uint64), ("floor_mode", bool))
+
+StochasticFloatParams = _extends_fround(
+    "StochasticFloatParams",
+    """The parameters of `term_float_sr`: `fround`'s of nearest even with the overflow mode, then the
+    product format's emin and fraction bits, and the product stream's key (as int64).""",
+    ("emin", int), ("man_bits", int), ("key", int))
+
+
+def add_float_params(fmt, mode: int, ovf: int) -> AddFloatParams:
+    """The `AddFloatParams` of an accumulator format and its modes."""
+    return AddFloatParams(*float_params(fmt, mode, ovf), U64((1 << (51 - fmt.man_bits)) - 1), mode == _FLOOR)
 
 
 # --- dispatch by type tags ------------------------------------------------------------------------

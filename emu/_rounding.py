@@ -10,6 +10,9 @@
   deterministic mode with the format's overflow rule (`float_overflow`), by bit
   operations on the float64 (`float_params` packs a format and modes for it); the
   float conversions and the float datapaths call it.
+- `rint_even`, `rint_even_flip`, `rint_side`, `rint_mode`, `div_rne`, `round_grid_ne`: a
+  float64 rounded to an integer or to a float grid where the value is held in a float64
+  (the fixed conversions' fast path, the block encoders, the block accumulator's result).
 
 Worked example: ``round_mag(U64(0b1011), 2, False, NE, ...)`` is 0b10 + 1 = 3
 (2.75 rounds up). Imports numpy, numba and the modes' integer values.
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import math
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
@@ -230,31 +234,31 @@ def _mag_mode(mode: np.int64, neg: bool) -> np.int64:
 @njit(cache=True)
 def _fround(x, prm, ne):
     """`fround`; ``ne``, a constant in each caller: the mode is nearest even for both signs."""
-    (shift, low, min_normal, up_scale, down_scale, inc_pos, inc_neg, even_pos, even_neg, mm_pos, mm_neg,
-     max_bits, ovr_pos, ovr_neg, subnormals, nzero, keep_inf, parity_flip) = prm
+    # by field name: ``prm`` is a `FroundParams` or a record that extends its fields
+    shift, low, parity_flip = prm.shift, prm.low, prm.parity_flip
     b = np.float64(x).view(np.uint64)
     a = b & _ABS
     sign = b & _SIGN
     neg = sign != _ZERO
-    inc = (inc_neg if neg else inc_pos) + (
-        (((a >> shift) & _ONE) ^ parity_flip) & (even_neg if neg else even_pos))
+    inc = (prm.inc_neg if neg else prm.inc_pos) + (
+        (((a >> shift) & _ONE) ^ parity_flip) & (prm.even_neg if neg else prm.even_pos))
     r = (a + inc) & ~low
-    av = np.abs(x) * up_scale  # below 2^M where it is used
-    n = (av + _TWO52) - _TWO52  # av rounded to an integer, nearest even (the hardware's mode; no fastmath)
+    av = np.abs(x) * prm.up_scale  # below 2^M where it is used
+    n = rint_even(av)
     if not ne:
-        mm = mm_neg if neg else mm_pos
+        mm = prm.mm_neg if neg else prm.mm_pos
         d = av - n  # exact, in [-1/2, 1/2]
         n += (np.int64(((mm == 1) & (d > 0.0)) | ((mm == 2) & (d == 0.5)))
               - np.int64(((mm == 0) & (d < 0.0)) | ((mm == 3) & (d == -0.5))))
-    rs = np.float64(n * down_scale).view(np.uint64)
-    rs = rs if subnormals else _ZERO
-    r = rs if a < min_normal else r
+    rs = np.float64(n * prm.down_scale).view(np.uint64)
+    rs = rs if prm.subnormals else _ZERO
+    r = rs if a < prm.min_normal else r
     special = a >= _EXP_ALL
     isnan = a > _EXP_ALL
-    over = ((r > max_bits) & ~special) | (special & ~isnan & ~keep_inf)
-    r = (ovr_neg if neg else ovr_pos) if over else r
-    r = a if special & (isnan | keep_inf) else r
-    drop_sign = ((r == _ZERO) & ~nzero) | (r == _QNAN) | isnan
+    over = ((r > prm.max_bits) & ~special) | (special & ~isnan & ~prm.keep_inf)
+    r = (prm.ovr_neg if neg else prm.ovr_pos) if over else r
+    r = a if special & (isnan | prm.keep_inf) else r
+    drop_sign = ((r == _ZERO) & ~prm.nzero) | (r == _QNAN) | isnan
     return np.uint64(r | (_ZERO if drop_sign else sign)).view(np.float64), over
 
 
@@ -281,12 +285,37 @@ def fround_ne(x, prm):
 @njit(cache=True)
 def _is_ne(prm):
     """Whether ``prm`` rounds to nearest even for both signs."""
-    return prm[9] == 4 and prm[10] == 4
+    return prm.mm_pos == 4 and prm.mm_neg == 4
+
+
+class FroundParams(NamedTuple):
+    """The parameters of `fround` for a float format and a mode pair, as a named record (numba passes it
+    as a struct): the float64 bit layout of the format's grid, the mode's increments, and the overflow
+    results by sign."""
+
+    shift: np.uint64  # 52 - M: float64 fraction bits below the format's last one
+    low: np.uint64  # mask of those bits
+    min_normal: np.uint64  # float64 bits of 2^emin
+    up_scale: float  # 2^(M - emin): magnitudes below 2^emin in units of the subnormal step
+    down_scale: float  # 2^(emin - M)
+    inc_pos: np.uint64  # the increment added to the bits before clearing the low ones, x >= 0
+    inc_neg: np.uint64  # the same for x < 0
+    even_pos: np.uint64  # 1 where ties go to even (the kept bit decides), x >= 0
+    even_neg: np.uint64
+    mm_pos: np.int64  # the magnitude rule by sign (0 truncate, 1 up, 2 ties up, 3 ties down, 4 ties even)
+    mm_neg: np.int64
+    max_bits: np.uint64  # float64 bits of the largest finite value
+    ovr_pos: np.uint64  # float64 bits of the result of a positive overflow
+    ovr_neg: np.uint64
+    subnormals: bool
+    nzero: bool  # the format has -0
+    keep_inf: bool  # an infinite input stays infinite
+    parity_flip: np.uint64  # M = 0: the code's last bit is the exponent field's, of the other parity
 
 
 @functools.lru_cache(maxsize=256)
-def float_params(fmt, mode: int, ovf: int) -> tuple:
-    """The parameter tuple of `fround` for a FloatFormat (52 - M >= 2, normals inside float64's)."""
+def float_params(fmt, mode: int, ovf: int) -> FroundParams:
+    """The parameters of `fround` for a FloatFormat (52 - M >= 2, normals inside float64's)."""
     m = fmt.man_bits
     shift = 52 - m
     low = (1 << shift) - 1
@@ -301,7 +330,7 @@ def float_params(fmt, mode: int, ovf: int) -> tuple:
         return [max_bits, int(_EXP_ALL), int(_QNAN)][cls]
 
     keep_inf = fmt.has_inf and ovf in (_INF, _NAN)
-    return (
+    return FroundParams(
         U64(shift), U64(low), U64((fmt.emin + 1023) << 52), np.ldexp(1.0, m - fmt.emin),
         np.ldexp(1.0, fmt.emin - m), U64(inc(mm_pos)), U64(inc(mm_neg)), U64(mm_pos == 4), U64(mm_neg == 4),
         np.int64(mm_pos), np.int64(mm_neg), np.float64(fmt.max).view(np.uint64),
@@ -402,3 +431,137 @@ def fround_sr(x, prm, emin, man_bits, key, idx):
     q, _ = round_mag(mag, s, neg, _SR, False, U64(key), idx, 0, _ZERO)
     r = np.ldexp(np.float64(q), point)
     return fround(-r if neg else r, prm)
+
+
+# --- a float64 rounded to an integer ----------------------------------------------------------------
+
+
+@njit(cache=True)
+def rint_even(t):
+    """0 <= t < 2^52 rounded to the nearest integer, ties to even: the hardware's nearest-even addition of
+    2^52 (exact; nothing here is compiled with fastmath).
+
+    >>> float(rint_even(2.5)), float(rint_even(3.5)), float(rint_even(2.25))
+    (2.0, 4.0, 2.0)
+    """
+    return (t + _TWO52) - _TWO52
+
+
+@njit(cache=True)
+def rint_even_flip(t, odd_flip):
+    """`rint_even` where a tie goes to the candidate k with k ^ ``odd_flip`` even (``odd_flip`` 1: the
+    odd one), the parity rule of a float format without fraction bits, whose code's last bit is the
+    exponent field's.
+
+    >>> float(rint_even_flip(1.5, 0)), float(rint_even_flip(1.5, 1)), float(rint_even_flip(1.25, 1))
+    (2.0, 1.0, 1.0)
+    """
+    k = rint_even(t)
+    return 2.0 * t - k if odd_flip != 0 and abs(k - t) == 0.5 else k
+
+
+@njit(cache=True)
+def rint_side(t, dirn, odd_flip):
+    """0 <= t < 2^53, the float64 nearest to an exact value, rounded to the nearest integer, ties to the
+    candidate k with k ^ ``odd_flip`` even; ``dirn`` (-1, 0, +1) says on which side of t the exact value
+    lies, which decides where t is a midpoint (t + 1/2 is exact there).
+
+    >>> float(rint_side(2.5, 0, 0)), float(rint_side(2.5, 1, 0)), float(rint_side(3.5, -1, 0))
+    (2.0, 3.0, 3.0)
+    """
+    f = math.floor(t)
+    d = t - f
+    up = d > 0.5 or (d == 0.5 and (dirn > 0 or (dirn == 0 and ((np.int64(f) & 1) ^ odd_flip) == 1)))
+    return f + 1.0 if up else f
+
+
+@njit(cache=True)
+def rint_mode(t, mode):
+    """A float64 t rounded to an integer (a float64) in a deterministic mode.
+
+    r = rint(t) and e = t - r are exact for every float64 t (|e| <= 1/2; for |t| < 1 by Sterbenz's
+    lemma), so each mode is r moved by the sign of e, and a tie (|e| = 1/2) chooses between r and r + 2e.
+
+    >>> [float(rint_mode(-2.5, int(m))) for m in (Rounding.NEAREST_EVEN, Rounding.NEAREST_AWAY,
+    ...                                            Rounding.FLOOR, Rounding.TOWARD_ZERO)]
+    [-2.0, -3.0, -3.0, -2.0]
+    """
+    r = np.rint(t)
+    e = t - r
+    if mode == _NE:
+        return r
+    if mode <= _ND:
+        other = r + 2.0 * e
+        tie = (e == 0.5) | (e == -0.5)
+        if mode == _NA:
+            pick = abs(other) > abs(r)
+        elif mode == _NU:
+            pick = other > r
+        else:
+            pick = other < r
+        return other if tie & pick else r
+    down = r - 1.0 if e < 0.0 else r
+    up = r + 1.0 if e > 0.0 else r
+    if mode == _FLOOR:
+        return down
+    if mode == _CEIL:
+        return up
+    return down if t > 0.0 else up
+
+
+@njit(cache=True)
+def div_rne(x, s):
+    """round_even(x / s) of the exact quotient (x, s float64, s > 0, |x / s| < 2^52), as a float64: the
+    float64 quotient t decides except at a midpoint f + 1/2, where the exact product (f + 1/2) s tells
+    on which side x lies (exact for f < 2^17 and s of at most 31 significant bits, the scaled-integer
+    encoders' case).
+
+    >>> float(div_rne(5.0, 2.0)), float(div_rne(7.0, 2.0)), float(div_rne(-7.0, 2.0))
+    (2.0, 4.0, -4.0)
+    """
+    a = abs(x)
+    t = a / s
+    f = math.floor(t)
+    dirn = 0
+    if t - f == 0.5:
+        p = (f + 0.5) * s
+        dirn = 1 if a > p else (-1 if a < p else 0)
+    r = rint_side(t, dirn, 0)
+    return -r if x < 0 else r
+
+
+@njit(cache=True)
+def on_midpoint(a, M, emin):
+    """Whether a > 0 lies exactly halfway between two neighbours of the grid of a float format with M
+    fraction bits and smallest normal exponent emin (no range limit)."""
+    if a == 0.0:
+        return False
+    m, ex = math.frexp(a)
+    qe = max(ex - 1, emin) - M
+    t = math.ldexp(a, -qe)
+    return t - math.floor(t) == 0.5
+
+
+@njit(cache=True)
+def round_grid_ne(a, dirn, M, emin, bias, maxval):
+    """A magnitude a >= 0 (finite, the float64 nearest to an exact value on side ``dirn`` of it, as in
+    `rint_side`) rounded to the grid of a float format (M fraction bits, smallest normal exponent emin,
+    exponent bias, largest value maxval; any exponent range), ties to even, saturating; returns
+    (value, saturated). For formats whose grid `fround` cannot hold (normals beyond float64's).
+
+    >>> round_grid_ne(2.5, 0, 1, -6, 7, 448.0), round_grid_ne(1000.0, 0, 3, -6, 7, 448.0)
+    ((2.0, False), (448.0, True))
+    """
+    if a == 0.0:
+        return 0.0, False
+    m, ex = math.frexp(a)
+    e = ex - 1
+    qe = max(e, emin) - M
+    t = math.ldexp(a, -qe)
+    if t >= 9007199254740992.0:  # far beyond the format: saturate
+        return maxval, True
+    odd_flip = ((e + bias) & 1) ^ 1 if (M == 0 and e >= emin) else 0
+    v = math.ldexp(rint_side(t, dirn, odd_flip), qe)
+    if v > maxval:
+        return maxval, True
+    return v, False

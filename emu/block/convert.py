@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from .._rounding import float_params, half_grid_mask
+from .._rounding import div_rne, float_params, half_grid_mask
 from ..checks import check_int, parse_choice
 from ..convert import decode as emu_decode
 from ..convert import encode as emu_encode
@@ -41,7 +41,6 @@ from .kernels import (
     P2,
     block_minmax,
     decode_kernel,
-    div_rne,
     int_encode_kernel,
     mx_encode_kernel,
     nv_encode_kernel,

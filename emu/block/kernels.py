@@ -8,56 +8,18 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .._rounding import fround_ne, nudged
+from .._rounding import (
+    div_rne,
+    fround_ne,
+    nudged,
+    on_midpoint,
+    rint_even,
+    rint_even_flip,
+    rint_side,
+    round_grid_ne,
+)
 
 # --- numba scalar routines ------------------------------------------------------------------------------
-
-
-@njit(cache=True)
-def _round_mag(a, dirn, M, emin, bias, maxval):
-    """Round a magnitude a >= 0 (finite) to a float grid, ties to even, saturating.
-
-    ``dirn`` (-1, 0, +1) says where the exact magnitude lies relative to a when
-    a is only its float64 rounding (it matters at midpoints alone). Returns
-    (value, saturated).
-    """
-    if a == 0.0:
-        return 0.0, False
-    m, ex = math.frexp(a)
-    e = ex - 1
-    qe = max(e, emin) - M
-    t = math.ldexp(a, -qe)
-    if t >= 9007199254740992.0:  # far beyond the format: saturate
-        return maxval, True
-    f = math.floor(t)
-    d = t - f
-    up = False
-    if d > 0.5:
-        up = True
-    elif d == 0.5:
-        if dirn > 0:
-            up = True
-        elif dirn == 0:
-            if M == 0 and e >= emin:
-                up = ((e + bias) & 1) == 1
-            else:
-                up = (int(f) & 1) == 1
-    k = f + 1.0 if up else f
-    v = math.ldexp(k, qe)
-    if v > maxval:
-        return maxval, True
-    return v, False
-
-
-@njit(cache=True)
-def _is_mid(a, M, emin):
-    """Whether a > 0 lies exactly halfway between two neighbours of the grid."""
-    if a == 0.0:
-        return False
-    m, ex = math.frexp(a)
-    qe = max(ex - 1, emin) - M
-    t = math.ldexp(a, -qe)
-    return t - math.floor(t) == 0.5
 
 
 @njit(cache=True)
@@ -72,31 +34,6 @@ def _float_code(v, neg, M, emin, bias, bits, negzero):
         return s | np.int64(math.ldexp(v, M - emin))
     frac = np.int64(math.ldexp(v, M - e)) - (np.int64(1) << M)
     return s | (np.int64(e + bias) << M) | frac
-
-
-@njit(cache=True)
-def _int_rne(a, dirn):
-    """round_even(a) for a >= 0 with the exact value's side ``dirn`` at midpoints."""
-    f = math.floor(a)
-    d = a - f
-    if d > 0.5 or (d == 0.5 and (dirn > 0 or (dirn == 0 and (int(f) & 1) == 1))):
-        return f + 1.0
-    return f
-
-
-@njit(cache=True)
-def div_rne(x, s):
-    """round_even(x / s) of the exact quotient (x, s doubles, s > 0, |x/s| < 2^52), as float."""
-    a = abs(x)
-    t = a / s
-    f = math.floor(t)
-    if t - f == 0.5:
-        p = (f + 0.5) * s  # exact: f < 2^17 in use, s of at most 31 significant bits
-        dirn = 1 if a > p else (-1 if a < p else 0)
-    else:
-        dirn = 0
-    r = _int_rne(t, dirn)
-    return -r if x < 0 else r
 
 
 @njit(cache=True)
@@ -161,10 +98,10 @@ def mx_encode_kernel(x2, xb, B, is_float, M, emin, bias, bits, negzero, maxval, 
             if fv == 0:  # a subnormal float64: the general (slow) path
                 a = math.ldexp(abs(v), -X)
                 if is_float:
-                    val, sat = _round_mag(a, 0, M, emin, bias, maxval)
+                    val, sat = round_grid_ne(a, 0, M, emin, bias, maxval)
                     c = _float_code(val, neg, M, emin, bias, bits, negzero)
                 else:
-                    q = _int_rne(math.ldexp(a, fl), 0)
+                    q = rint_side(math.ldexp(a, fl), 0, 0)
                     c = np.int64(0) if q == 0.0 else (np.int64(-q) if neg else np.int64(q)) & mask
                     sat = False
                 ecodes[r, k] = c
@@ -181,11 +118,8 @@ def mx_encode_kernel(x2, xb, B, is_float, M, emin, bias, bits, negzero, maxval, 
                 else:
                     qe = max(e, emin) - M
                     t = av * p2[P2OFF - X - qe]  # exact: a power of two, no underflow here
-                    kf = (t + 4503599627370496.0) - 4503599627370496.0  # nearest even (t < 2^52)
-                    if M == 0 and kf - t == 0.5 and e >= emin and ((e + bias) & 1) == 0:
-                        kf -= 1.0  # M = 0: ties to the even exponent field
-                    elif M == 0 and t - kf == 0.5 and e >= emin and ((e + bias) & 1) == 1:
-                        kf += 1.0
+                    # M = 0: ties go to the even exponent field
+                    kf = rint_even_flip(t, 1 - ((e + bias) & 1) if M == 0 and e >= emin else 0)
                     cm = np.int64(kf) + (np.int64(qe - emin + M) << M)
                     sat = cm > maxcode
                     if sat:
@@ -201,7 +135,7 @@ def mx_encode_kernel(x2, xb, B, is_float, M, emin, bias, bits, negzero, maxval, 
                         q = qmax
                         sat = True
                     else:
-                        q = np.int64((t + 4503599627370496.0) - 4503599627370496.0)
+                        q = np.int64(rint_even(t))
                         sat = q > qmax
                         if sat:
                             q = qmax
@@ -240,7 +174,7 @@ def nv_encode_kernel(x2, B, g, scale_prm, elem_prm, elem_half, scodes, ecodes, s
                 av = abs(v)
                 q = av / d
                 dirn = 0
-                if _is_mid(q, 1, 0):
+                if on_midpoint(q, 1, 0):
                     p = q * d  # exact: q has at most 3 significant bits
                     dirn = 1 if av > p else (-1 if av < p else 0)
                 val, sat = fround_ne(nudged(q, float(dirn), elem_half), elem_prm)  # E2M1, saturating

@@ -4,7 +4,7 @@ the datapath check `block_datapath`, and `block_matmul`, a short name for that c
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -80,13 +80,26 @@ def _span_bits(f: BlockFormat) -> float:
     return math.log2(el.max / el.smallest_subnormal) + 1
 
 
-def acc_spec(fa: object, mode: Rounding, ovf: Overflow | None, func: str = "block_matmul") -> tuple:
-    """Kernel arguments (kind, M, emin, maxval, mode, ovf, fl, wl, has -0) of a parsed accumulator.
+class AccSpec(NamedTuple):
+    """The block MAC kernel's view of an accumulator: ``kind`` 0 a float format (``man_bits``, ``emin``,
+    ``maxval``, ``nzero``: it has -0), 1 a signed fixed format (``fl`` fraction bits of ``wl``), 2 exact;
+    with its rounding ``mode`` and overflow mode ``ovf`` as integers."""
 
-    kind 0: a float format; 1: a signed fixed format; 2: exact (``fa`` None).
-    """
+    kind: int
+    man_bits: int
+    emin: int
+    maxval: float
+    mode: int
+    ovf: int
+    fl: int
+    wl: int
+    nzero: bool
+
+
+def acc_spec(fa: object, mode: Rounding, ovf: Overflow | None, func: str = "block_matmul") -> AccSpec:
+    """The `AccSpec` of a parsed accumulator (``fa`` None: exact), its modes checked against it."""
     if fa is None:
-        return (2, 0, 0, 0.0, 0, 0, 0, 0, False)
+        return AccSpec(2, 0, 0, 0.0, 0, 0, 0, 0, False)
     if mode is Rounding.STOCHASTIC:
         raise ValueError(f"{func}: acc_rounding='stochastic' is not supported; use a deterministic mode")
     if isinstance(fa, FloatFormat):
@@ -98,7 +111,7 @@ def acc_spec(fa: object, mode: Rounding, ovf: Overflow | None, func: str = "bloc
         if ovf not in allowed:
             names = ", ".join(map(str, allowed))
             raise ValueError(f"{func}: acc_overflow={ovf} is not one of ({names}) for {fa}")
-        return (0, fa.man_bits, fa.emin, fa.max, int(mode), int(ovf), 0, 0, fa.has_negative_zero)
+        return AccSpec(0, fa.man_bits, fa.emin, fa.max, int(mode), int(ovf), 0, 0, fa.has_negative_zero)
     if isinstance(fa, FixedFormat):
         if not fa.signed:
             raise ValueError(f"{func}: acc={fa} must be a signed fixed-point format")
@@ -109,7 +122,7 @@ def acc_spec(fa: object, mode: Rounding, ovf: Overflow | None, func: str = "bloc
         ovf = Overflow.SATURATE if ovf is None else ovf
         if ovf not in (Overflow.SATURATE, Overflow.WRAP):
             raise ValueError(f"{func}: acc_overflow={ovf} is not one of (saturate, wrap) for {fa}")
-        return (1, 0, 0, 0.0, 0, int(ovf), fa.frac_bits, fa.bits, False)
+        return AccSpec(1, 0, 0, 0.0, 0, int(ovf), fa.frac_bits, fa.bits, False)
     raise TypeError(f"{func}: acc={fa!r} must be a FloatFormat, a signed FixedFormat, their name, or None")
 
 
@@ -128,12 +141,10 @@ def block_datapath(act: BlockFormat, weight: BlockFormat, acc: Format | None, ac
             raise ValueError(f"{func}: {nm}={f} has fixmul scales; use fp32/bf16/pow2 scales here and"
                              " int_matmul_requant for the fixed-point multiplier path")
     spec = acc_spec(acc, acc_rounding, acc_overflow, func)
-    if isinstance(act, NVFP4Format) and spec[0] == 1:
+    if isinstance(act, NVFP4Format) and spec.kind == 1:
         raise ValueError(f"{func}: acc={acc} is a fixed format; nvfp4 needs a float accumulator or an"
                          " exact one")
-    if spec[0] == 0:
-        return Overflow(spec[5])
-    return None if spec[0] == 2 else Overflow(spec[5])
+    return None if spec.kind == 2 else Overflow(spec.ovf)
 
 
 def block_product(A: np.ndarray, W: np.ndarray, act: BlockFormat, weight: BlockFormat, acc: Format | None,
@@ -198,9 +209,9 @@ def block_product(A: np.ndarray, W: np.ndarray, act: BlockFormat, weight: BlockF
         avc, bvc = np.ascontiguousarray(av, np.float64), np.ascontiguousarray(bv, np.float64)
         sums = _block_sums(avc, bvc, max(Bk, 1)) if not wide else np.zeros((0, 0, 0))
         fa = acc if isinstance(acc, FloatFormat) else _FP32  # (fixed and exact accumulators do not use it)
-        ovf = spec[5] if isinstance(acc, FloatFormat) else int(Overflow.INF)
+        ovf = spec.ovf if isinstance(acc, FloatFormat) else int(Overflow.INF)
         fprm = float_params(fa, int(acc_rounding), ovf)
-        block_mm_kernel(avc, bvc, sums, sa, sb, max(Bk, 1), pow2, wide, spec[0], *spec[1:9], ga * gb, fprm,
+        block_mm_kernel(avc, bvc, sums, sa, sb, max(Bk, 1), pow2, wide, *spec, ga * gb, fprm,
                         half_grid_mask(fa.man_bits),
                         np.ascontiguousarray(init_v, np.float64), np.ascontiguousarray(init_q, np.int64), out,
                         novf)

@@ -8,7 +8,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .._rounding import fround, nudged
+from .._rounding import fround, nudged, round_mag
 from ..modes import Overflow, Rounding
 
 
@@ -225,10 +225,9 @@ def _super_round(limbs):
             if limbs[i] != 0:
                 sticky = True
                 break
-    kept = g >> 9
-    rem = g & 511
-    if rem > 256 or (rem == 256 and (sticky or (kept & 1) == 1)):
-        kept += 1
+    # 62 bits and a sticky bit rounded to float64's 53 by the rounding core
+    kept, _ = round_mag(np.uint64((g << 1) | np.int64(sticky)), 10, False, _RNE, False, np.uint64(0), 0, 0,
+                        np.uint64(0))
     v = math.ldexp(float(kept), lsb + 9 - _SUPER_OFF)
     return -v if neg else v
 

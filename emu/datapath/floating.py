@@ -75,32 +75,31 @@ def float_plan(mac: MAC) -> tuple[bool, Any, tuple, Any, tuple]:
     native = (acc == _FP32 and mac.acc_rounding == ne and mac.acc_overflow == Overflow.INF and not mac.fused
               and (mac.product is None or (mac.product == _FP32 and mac.product_rounding == ne
                                            and mac.product_overflow == Overflow.INF)))
-    if mac.fused:
-        tprm = (False, *MK.float_params(acc, int(mac.acc_rounding), int(mac.acc_overflow)))
-    else:
+    rounded = not mac.fused  # the product is rounded (else passed exact to the adder)
+    if rounded:
         pf = mac.product if mac.product is not None else acc
         if not isinstance(pf, FloatFormat) or pf.man_bits > 50 or pf.emin < -1000 or pf.emax > 1000:
             raise ValueError(f"matmul: product={pf} with a float accumulator must be a float format with at"
                              " most 50 fraction bits")
         pr = mac.product_rounding if mac.product is not None else mac.acc_rounding
         po = mac.product_overflow if mac.product is not None else mac.acc_overflow
-        tprm = (True, *MK.float_params(pf, int(pr), int(po)))
+        fprm = MK.float_params(pf, int(pr), int(po))
     if native:
         binary32 = mac.order.kind == "sequential" and _in_fp32(mac.act) and _in_fp32(mac.weight)
         return binary32, MK.term_fp32, (0,), MK.add_fp32, (0,)
     if mac.product is not None and mac.product_rounding == Rounding.STOCHASTIC:
         pf = mac.product
         term, tprm = MK.term_float_sr, (*MK.float_params(pf, int(ne), int(mac.product_overflow)), pf.emin,
-                                        pf.man_bits)
-    elif not tprm[0]:
+                                        pf.man_bits)  # `run_float` appends the key
+    elif not rounded:
         term, tprm = MK.term_mul, (0,)
     else:  # nearest even for both signs leaves out the directed modes' correction
-        term, tprm = MK.term_float_round_ne if MK.is_ne(tprm[1:]) else MK.term_float_round, tprm[1:]
+        term, tprm = MK.term_float_round_ne if MK.is_ne(fprm) else MK.term_float_round, fprm
     acc_ne = mac.acc_rounding == ne
     if _sum_is_exact(acc, mac):
         add = MK.add_float_exact_ne if acc_ne else MK.add_float_exact
-        aprm = (*MK.float_params(acc, int(mac.acc_rounding), int(mac.acc_overflow)),
-                mac.acc_rounding == Rounding.FLOOR)
+        aprm = MK.AddFloatParams(*MK.float_params(acc, int(mac.acc_rounding), int(mac.acc_overflow)),
+                                 MK.U64(0), mac.acc_rounding == Rounding.FLOOR)
     else:
         add = MK.add_float_ne if acc_ne else MK.add_float
         aprm = MK.add_float_params(acc, int(mac.acc_rounding), int(mac.acc_overflow))
@@ -152,7 +151,7 @@ def run_float(a: np.ndarray, w: np.ndarray, init: np.ndarray, mac: MAC, key: int
         pcnt, acnt = _run_fp32(a32, w32, i32, cols, parallel, out)
         return out, pcnt, acnt
     if term is MK.term_float_sr:
-        tprm = (*tprm, as_i64(key))
+        tprm = MK.StochasticFloatParams(*tprm, as_i64(key))
     pcnt = np.zeros((M, N), np.int32)
     acnt = np.zeros((M, N), np.int32)
     rows_kernel(M, K, N)(np.ascontiguousarray(a), np.ascontiguousarray(w), init, out, pcnt, acnt,

@@ -67,8 +67,8 @@ def _exact_int_matmul(ca: np.ndarray, cw: np.ndarray) -> np.ndarray:
 
 @dataclass
 class _IntPlan:
-    tprm: tuple
-    aprm: tuple | None
+    tprm: MK.IntTermParams
+    aprm: MK.FixedAddParams | None
     fl_acc: int
     lo: int
     hi: int
@@ -92,7 +92,7 @@ def int_plan(mac: MAC, K: int) -> _IntPlan:
         if sp < 0 and pmax << -sp >= 1 << 62:
             raise ValueError(f"matmul: aligning products to product={prod} needs more than 62 bits")
         pprm = (True, sp, int(mac.product_rounding), prod.qmin, prod.qmax, (1 << prod.bits) - 1,
-                mac.product_overflow == Overflow.WRAP)
+                mac.product_overflow == Overflow.WRAP)  # the first fields of an IntTermParams
         fl_t = prod.frac_bits
         pmax = max(-prod.qmin, prod.qmax)
     else:
@@ -103,7 +103,7 @@ def int_plan(mac: MAC, K: int) -> _IntPlan:
         if (K + 1) * pmax >= 1 << 62:
             raise ValueError(f"matmul: an exact sum of {K} products of up to {pmax} units needs more than 62"
                              " bits; use a fixed accumulator")
-        tprm = (*pprm, 0, 0)
+        tprm = MK.IntTermParams(*pprm, 0, 0)
         return _IntPlan(tprm, None, fl_acc, -(1 << 62), 1 << 62, False, prod is None)  # type: ignore[arg-type]
     acc = mac.acc
     assert isinstance(acc, FixedFormat)
@@ -113,27 +113,27 @@ def int_plan(mac: MAC, K: int) -> _IntPlan:
         raise ValueError(f"matmul: aligning products into acc={acc} needs more than 62 bits")
     if mac.order.kind == "blocks" and mac.order.n * (pmax << max(0, -sa)) >= 1 << 62:
         raise ValueError(f"matmul: block sums of {mac.order.n} products need more than 62 bits")
-    tprm = (*pprm, sa, int(mac.align_rounding))
+    tprm = MK.IntTermParams(*pprm, sa, int(mac.align_rounding))
     wrap = mac.acc_overflow == Overflow.WRAP
-    aprm = (acc.qmin, acc.qmax, (1 << acc.bits) - 1, wrap)
+    aprm = MK.FixedAddParams(acc.qmin, acc.qmax, (1 << acc.bits) - 1, wrap)
     return _IntPlan(tprm, aprm, fl_acc, acc.qmin, acc.qmax, wrap, prod is None and sa <= 0)
 
 
-def _int_term(tprm: tuple, key: int) -> tuple[Any, tuple]:
-    """The most specialised term function for a plan (so the kernel's inner loop vectorises); ``key``
-    drives a stochastic product rounding."""
-    prod_on, sa, amode = tprm[0], tprm[-2], tprm[-1]
-    if prod_on and tprm[2] == int(Rounding.STOCHASTIC) and tprm[1] > 0:
-        return MK.term_int_sr, (*tprm[1:2], *tprm[3:7], sa, amode, as_i64(key))
-    if prod_on:
-        return MK.term_int, tprm
-    if sa == 0:
-        return MK.term_mul, (0,)
-    if sa < 0:
-        return MK.term_mul_shl, (-sa,)
-    if amode == int(Rounding.FLOOR):
-        return MK.term_mul_floor, (sa,)
-    return MK.term_mul_round, (sa, amode)
+def _int_term(t: MK.IntTermParams, key: int) -> tuple[Any, tuple]:
+    """The most specialised term function for a plan, with its parameters (so the kernel's inner loop
+    vectorises); ``key`` drives a stochastic product rounding."""
+    if t.prod_on and t.pmode == int(Rounding.STOCHASTIC) and t.sp > 0:
+        return MK.term_int_sr, MK.StochasticIntParams(t.sp, t.plo, t.phi, t.pmask, t.pwrap, t.sa, t.amode,
+                                                      as_i64(key))
+    if t.prod_on:
+        return MK.term_int, t
+    if t.sa == 0:
+        return MK.term_mul, MK.ShiftParams(0, 0)
+    if t.sa < 0:
+        return MK.term_mul_shl, MK.ShiftParams(-t.sa, 0)
+    if t.amode == int(Rounding.FLOOR):
+        return MK.term_mul_floor, MK.ShiftParams(t.sa, t.amode)
+    return MK.term_mul_round, MK.ShiftParams(t.sa, t.amode)
 
 
 def as_i64(key: int) -> int:
@@ -169,7 +169,7 @@ def run_int(ca: np.ndarray, cw: np.ndarray, bias_q: np.ndarray, mac: MAC, plan: 
     pcnt = np.zeros((M, N), np.int32)
     acnt = np.zeros((M, N), np.int32)
     good = np.zeros(M, bool)
-    shift = -plan.tprm[-2] if not mac.exact_acc else 0
+    shift = -plan.tprm.sa if not mac.exact_acc else 0
     if plan.exact_products and not force_sequential and M and N:
         limit = min(plan.hi, -plan.lo) if plan.lo < 0 else plan.hi
         unsigned_ok = plan.lo < 0 or (ca.min(initial=0) >= 0 and cw.min(initial=0) >= 0
@@ -204,12 +204,12 @@ def _sequential_rows(ca: np.ndarray, cw: np.ndarray, bias_q: np.ndarray, mac: MA
     sub_p = np.zeros((rows.size, N), np.int32)
     sub_a = np.zeros((rows.size, N), np.int32)
     add = MK.add_exact if mac.exact_acc else MK.add_fixed
-    aprm = (0, 0, 0, False) if mac.exact_acc else plan.aprm
+    aprm = MK.FixedAddParams(0, 0, 0, False) if mac.exact_acc else plan.aprm
     term, tprm = _int_term(plan.tprm, key)
     assert rows.size == M or term is not MK.term_int_sr  # random streams are indexed by the row
     sub_a_int = ca[rows]
     if _narrow_fixed(mac, term, tprm, sub_a_int, cw):  # 32-bit lanes, blocked for the caches
-        sa = tprm[0] if term is MK.term_mul_floor else -tprm[0] if term is MK.term_mul_shl else 0
+        sa = tprm.bits if term is MK.term_mul_floor else -tprm.bits if term is MK.term_mul_shl else 0
         acc = mac.acc
         kernel = FK.mac_fixed32 if rows.size * K * N >= 1 << 18 else FK.mac_fixed32_serial
         kernel(sub_a_int.astype(np.int32), cw.astype(np.int32), _rows_of(bias_q, rows).astype(np.int32),
@@ -245,7 +245,7 @@ def _narrow_fixed(mac: MAC, term: Any, tprm: tuple, ca: np.ndarray, cw: np.ndarr
     if mac.order.kind != "sequential" or mac.exact_acc or term not in (MK.term_mul, MK.term_mul_shl,
                                                                         MK.term_mul_floor):
         return False
-    shl = tprm[0] if term is MK.term_mul_shl else 0
+    shl = tprm.bits if term is MK.term_mul_shl else 0
     return FK.fits_int32(mac.acc.bits, (absmax(ca) * absmax(cw)) << shl)
 
 
@@ -259,7 +259,7 @@ def blas_into_acc(qa: np.ndarray, qw: np.ndarray, bias_q: np.ndarray, mac: MAC, 
     N = qw.shape[1]
     acc = mac.acc
     assert isinstance(acc, FixedFormat)
-    shift = -plan.tprm[-2]
+    shift = -plan.tprm.sa
     if not plan.exact_products or acc.qmin >= 0:
         return None
     most = (K * max_code(mac.act) * max_code(mac.weight) << shift) + absmax(bias_q)

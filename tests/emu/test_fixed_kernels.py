@@ -17,11 +17,13 @@ def _general(A, W, init, lo, hi, bits, wrap, sa):  # type: ignore[no-untyped-def
     out = np.empty((M, N), np.int64)
     p, c = np.zeros((M, N), np.int32), np.zeros((M, N), np.int32)
     if sa == 0:
-        term, prm = MK.term_mul, (0,)
+        term, prm = MK.term_mul, MK.ShiftParams(0, 0)
     else:
-        term, prm = (MK.term_mul_shl, (-sa,)) if sa < 0 else (MK.term_mul_floor, (sa,))
+        term = MK.term_mul_shl if sa < 0 else MK.term_mul_floor
+        prm = MK.ShiftParams(abs(sa), 0)
+    aprm = MK.FixedAddParams(lo, hi, (1 << bits) - 1, wrap)
     MK.mac_rows_serial(A, W, init, out, p, c, MK.tag(MK.TERM_CODES[term]), prm,
-                       MK.tag(MK.ADD_CODES[MK.add_fixed]), (lo, hi, (1 << bits) - 1, wrap), MK.SEQUENTIAL, 1)
+                       MK.tag(MK.ADD_CODES[MK.add_fixed]), aprm, MK.SEQUENTIAL, 1)
     return out, c
 
 

@@ -23,7 +23,7 @@ import emu
 from emu import MAC, Overflow, Rounding
 from emu import _mac_kernels as MK
 from emu._ref.mac import _float_add
-from emu._rounding import _ABS, _ONE, _ZERO, float_params, fround
+from emu._rounding import _ABS, _ONE, _ZERO, FroundParams, float_params, fround
 
 FORMATS = ["bf16", "fp<6,7>", "fp16", "e5m2", "e4m3fnuz"]
 MODES = [Rounding.NEAREST_EVEN, Rounding.NEAREST_AWAY, Rounding.NEAREST_UP, Rounding.NEAREST_DOWN,
@@ -36,7 +36,7 @@ N_REF = 1_500  # pairs per case checked against the exact reference
 def _previous_add_float(x, y, prm):
     """`add_float` as it was before the vectorising rewrite (two-sum, half-grid test, a nudge by a
     float64 step toward the error, `fround`, the signed-zero rule)."""
-    fprm = prm[:18]
+    fprm = FroundParams(*prm[:18])
     half_mask, half_scale, min_normal, floor_mode = prm[18], prm[19], prm[20], prm[21]
     s = x + y
     bb = s - x
@@ -178,7 +178,7 @@ def test_nearest_even_twins(name: str) -> None:
         _check_same(f"term_float_round_ne {name} {ovf}",
                     _apply(_term_as_add(MK.term_float_round_ne), x, y, fprm),
                     _apply(_term_as_add(MK.term_float_round), x, y, fprm), x, y)
-        eprm = (*fprm, False)
+        eprm = MK.AddFloatParams(*fprm, np.uint64(0), False)
         _check_same(f"add_float_exact_ne {name} {ovf}", _apply(MK.add_float_exact_ne, x, y, eprm),
                     _apply(MK.add_float_exact, x, y, eprm), x, y)
     assert not MK.is_ne(float_params(f, int(Rounding.NEAREST_AWAY), int(ovfs[0])))

@@ -312,3 +312,58 @@ def test_kernel_helpers_match_python() -> None:
         assert int(R.mix64(np.uint64(z))) == _ref.mix64(z)
     for v in (1, 2, 3, 2**52, 2**53 - 1, 2**53 + 1, 2**63, 2**64 - 1):
         assert R.bitlen(np.uint64(v)) == v.bit_length()
+
+
+_DET_MODES = [m for m in Rounding if m is not Rounding.STOCHASTIC]
+
+
+def _halves_and_neighbours(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Integers, midpoints, their float64 neighbours and random values, both signs, up to 2^40."""
+    k = rng.integers(-(1 << 40), 1 << 40, n).astype(np.float64)
+    return np.concatenate([k, k + 0.5, np.nextafter(k + 0.5, np.inf), np.nextafter(k + 0.5, -np.inf),
+                           rng.uniform(-4, 4, n), np.ldexp(rng.uniform(-1, 1, n), -30),
+                           [0.0, -0.0, 0.5, -0.5]])
+
+
+@pytest.mark.parametrize("mode", _DET_MODES, ids=str)
+def test_rint_mode_matches_the_reference(mode: Rounding) -> None:
+    """The fixed conversions' fast integer rounding (`rint_mode`) is `round_fraction` of the exact value."""
+    for t in _halves_and_neighbours(np.random.default_rng(int(mode) + 11), 300):
+        assert R.rint_mode(float(t), int(mode)) == _ref.round_fraction(Fraction(float(t)), mode), (t, mode)
+
+
+def test_rint_side_and_div_rne_match_the_reference() -> None:
+    """`rint_side` rounds the exact value just beside t (ties to even, or the odd candidate with
+    odd_flip); `div_rne` rounds the exact quotient: both against Fractions."""
+    rng = np.random.default_rng(5)
+    for t in np.abs(_halves_and_neighbours(rng, 200)):
+        t = float(t)
+        for dirn, delta in ((-1, Fraction(-1, 1 << 80)), (0, Fraction(0)), (1, Fraction(1, 1 << 80))):
+            exact = Fraction(t) + delta
+            assert R.rint_side(t, dirn, 0) == _ref.round_fraction(exact, Rounding.NEAREST_EVEN), (t, dirn)
+            odd = _ref.round_fraction(exact, Rounding.NEAREST_EVEN)
+            if exact - math.floor(exact) == Fraction(1, 2):
+                odd = math.floor(exact) + (1 - math.floor(exact) % 2)  # the odd neighbour
+            assert R.rint_side(t, dirn, 1) == odd, (t, dirn)
+    x = rng.integers(-(1 << 30), 1 << 30, 400).astype(np.float64)
+    s = np.ldexp(rng.integers(1, 1 << 20, 400).astype(np.float64), rng.integers(-20, 5, 400))
+    for xi, si in zip(np.concatenate([x, s * 7 / 2]), np.concatenate([s, s]), strict=True):
+        want = _ref.round_fraction(Fraction(float(xi)) / Fraction(float(si)), Rounding.NEAREST_EVEN)
+        assert R.div_rne(float(xi), float(si)) == want, (xi, si)
+
+
+@pytest.mark.parametrize("name", ["e4m3", "e5m2", "fp<6,0>", "fp<3,2>"])
+def test_round_grid_ne_matches_the_reference(name: str) -> None:
+    """`round_grid_ne` (the block encoders' float-grid rounding) is `round_float` nearest even with
+    saturation, including ties to the even exponent field without fraction bits."""
+    f = emu.format(name)
+    rng = np.random.default_rng(len(name))
+    grid = np.abs(emu.decode(np.arange(1 << f.bits), f))
+    grid = np.unique(grid[np.isfinite(grid)])
+    mids = (grid[1:] + grid[:-1]) / 2
+    vals = np.concatenate([grid, mids, np.nextafter(mids, 0), np.nextafter(mids, np.inf),
+                           rng.uniform(0, 2 * f.max, 300)])
+    for a in vals:
+        got = R.round_grid_ne(float(a), 0, f.man_bits, f.emin, f.bias, f.max)
+        r = _ref.round_float(Fraction(float(a)), f)  # the grid without an upper end
+        assert got == (float(min(r, Fraction(f.max))), r > Fraction(f.max)), (a, got, r)
