@@ -612,42 +612,58 @@ def a2q_l1_bound(acc_bits: int, act_bits: int, act_signed: bool) -> float:
     return math.ldexp(float((1 << (P - 1)) - 1), sgn - N)
 
 
-def a2q_min_acc_bits(K: int, weight_bits: int, act_bits: int, act_signed: bool) -> int:
+def a2q_min_acc_bits(K: int, weight_bits: int, act_bits: int, act_signed: bool, *,
+                     narrow_range: bool = False) -> int:
     """The fewest accumulator bits P for which A2Q's bound admits every K-term M-bit weight vector.
 
-    Derived from `a2q_l1_bound`: the worst-case L1 norm of K signed M-bit
-    weights is K * 2^(M-1) (every weight at -2^(M-1)), so P must satisfy
-    K * 2^(M-1) <= (2^(P-1) - 1) * 2^(sgn(x) - N), i.e.
-    2^(P-1) - 1 >= T with T = K * 2^(M + N - 1 - sgn(x)), an integer (M, N >= 1),
-    so P = 1 + bit_length(T); for K a power of two this is
-    log2 K + M + N + 1 - sgn(x), in general floor(log2 K) + M + N + 1 - sgn(x)
+    Weight-range assumption: M-bit signed integer weights, either full range
+    [-2^(M-1), 2^(M-1) - 1] (``narrow_range=False``, the default: the largest
+    magnitude is 2^(M-1)) or narrow range [-(2^(M-1) - 1), 2^(M-1) - 1]
+    (``narrow_range=True``, as Brevitas quantises weights by default: the largest
+    magnitude is 2^(M-1) - 1). Inputs are N-bit integers, signed or unsigned.
+
+    Derived from `a2q_l1_bound`: the worst-case L1 norm of K weights is K * Wmax
+    (every weight at the largest magnitude Wmax), so P must satisfy
+    K * Wmax <= (2^(P-1) - 1) * 2^(sgn(x) - N), i.e. 2^(P-1) - 1 >= T with
+    T = K * Wmax * 2^(N - sgn(x)), an integer (N >= 1), so P = 1 + bit_length(T).
+    Full range, T = K * 2^(M + N - 1 - sgn(x)): for K a power of two
+    P = log2 K + M + N + 1 - sgn(x), in general floor(log2 K) + M + N + 1 - sgn(x)
     (equivalently P >= alpha + phi(alpha) + 1 rounded up, with alpha = log2 K +
-    N + M - 1 - sgn(x) and phi(alpha) = log2(1 + 2^-alpha)).
+    N + M - 1 - sgn(x) and phi(alpha) = log2(1 + 2^-alpha)). Narrow range,
+    T = K * (2^(M-1) - 1) * 2^(N - sgn(x)) (0 for M = 1: the only weight is 0,
+    and P = 1).
 
     Worked example, K = 512 = 2^9 at M = N = 8: unsigned inputs give T = 2^(9+15)
-    = 2^24 (25 bits), P = 26; signed inputs T = 2^23, P = 25.
+    = 2^24 (25 bits), P = 26; signed inputs T = 2^23, P = 25. Narrow range,
+    unsigned inputs: T = 512 * 127 * 2^8 = 16,646,144 < 2^24, P = 25.
 
     Args:
         K: the number of terms (>= 1).
         weight_bits: M, the signed weight width (>= 1).
         act_bits: N, the input width (>= 1).
         act_signed: whether the inputs are signed.
+        narrow_range: whether the weights exclude -2^(M-1) (True or False).
 
     Returns:
         P.
 
     Raises:
-        ValueError: K or a width < 1.
+        ValueError: K or a width < 1; ``narrow_range`` not a bool.
         TypeError: non-int arguments, non-bool ``act_signed``.
 
     >>> a2q_min_acc_bits(512, 8, 8, False), a2q_min_acc_bits(512, 8, 8, True)
     (26, 25)
+    >>> a2q_min_acc_bits(512, 8, 8, False, narrow_range=True)
+    25
     """
     fn = "a2q_min_acc_bits"
     k = check_int(K, fn, "K", 1)
     M = check_int(weight_bits, fn, "weight_bits", 1, 1024)
     N = check_int(act_bits, fn, "act_bits", 1, 1024)
     sgn = int(_bool_arg(fn, "act_signed", act_signed))
-    t = k << (M + N - 1 - sgn)  # T, an integer: M, N >= 1
+    if not isinstance(narrow_range, bool):
+        raise ValueError(f"{fn}: narrow_range={narrow_range!r} must be True or False")
+    w_max = (1 << (M - 1)) - int(narrow_range)
+    t = (k * w_max) << (N - sgn)  # T, an integer: N >= 1
     return 1 + t.bit_length()
 

@@ -10,7 +10,9 @@
   breakdown; `block_mac_cost` and `bits_per_element` for block-scaled formats.
 - `bit_serial_cost`, `stripes_speedup`: bit-serial datapaths (Stripes).
 - `network_cost`: energy per inference (compute and memory), array area and
-  speedups of a network; storage and accumulator sizing helpers.
+  speedups of a network (at equal area: area only, and with the shorter
+  critical path; at equal power); `mac_speedup` for one datapath; storage and
+  accumulator sizing helpers.
 - `simd`: a model of SIMD dot-product kernels on CPUs (SSE2 to AVX-512 VNNI),
   checked against llvm-mca and kernels JIT-compiled with llvmlite.
 
@@ -27,9 +29,11 @@ from .network import (
     FP32_MAC,
     LayerCost,
     LayerSpec,
+    MACSpeedup,
     NetworkCost,
     a2q_acc_bits,
     acc_cost,
+    mac_speedup,
     network_cost,
     qtools_acc_bits,
     weight_sharing_rate,
@@ -39,10 +43,11 @@ from .simd import Uarch
 from .tech import TABLES, Entry, TechTable, get_table, load_table, register_table
 
 __all__ = [
-    "FP32_MAC", "TABLES", "Cost", "Entry", "LayerCost", "LayerSpec", "NetworkCost", "TechTable", "Uarch",
+    "FP32_MAC", "MACSpeedup", "TABLES", "Cost", "Entry", "LayerCost", "LayerSpec", "NetworkCost", "TechTable",
+    "Uarch",
     "a2q_acc_bits", "acc_cost", "acc_width", "bit_serial_cost", "bits_per_element", "block_mac_cost",
     "breakdown_bars", "cost", "float_adder", "float_multiplier",
-    "gates", "get_table", "int_adder", "int_multiplier", "load_table", "logic", "network_cost",
+    "gates", "get_table", "int_adder", "int_multiplier", "load_table", "logic", "mac_speedup", "network_cost",
     "qtools_acc_bits", "register", "register_table", "simd", "speedup_vs_bits", "stripes_speedup", "tech",
     "weight_sharing_rate",
 ]

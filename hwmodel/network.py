@@ -19,10 +19,13 @@ Energy per inference = compute + memory:
 
 Area: an array of ``n_units`` MAC units, each as large as the largest unit
 the layers need. Speedup over fp32 at equal area: how many more units fit in
-the fp32 array's area (same clock and one MAC per unit per cycle); at equal
-power: how many more MACs per second the fp32 array's power buys
-(fp32 compute energy / compute energy). Traffic ratio: bits moved / bits moved
-with 32-bit weights and activations.
+the fp32 array's area (same clock and one MAC per unit per cycle); counting the
+shorter critical path too (area x delay): that ratio times the fp32 unit's
+delay over the longest delay among the layers' units (the clock period
+follows the unpipelined unit's critical path, `Cost.delay` in gate levels;
+`mac_speedup` gives both for one datapath); at equal power: how many more MACs
+per second the fp32 array's power buys (fp32 compute energy / compute energy).
+Traffic ratio: bits moved / bits moved with 32-bit weights and activations.
 
 Storage helpers: `weight_sharing_rate` (n b / (n log2 k + k b), Han et al.
 2016) and the accumulator sizing rules `qtools_acc_bits` and `a2q_acc_bits`.
@@ -44,8 +47,8 @@ from .cost import Cost
 from .mac import cost
 from .tech import TechTable, get_table
 
-__all__ = ["FP32_MAC", "LayerCost", "LayerSpec", "NetworkCost", "a2q_acc_bits", "acc_cost", "network_cost",
-           "qtools_acc_bits", "weight_sharing_rate"]
+__all__ = ["FP32_MAC", "LayerCost", "LayerSpec", "MACSpeedup", "NetworkCost", "a2q_acc_bits", "acc_cost",
+           "mac_speedup", "network_cost", "qtools_acc_bits", "weight_sharing_rate"]
 
 #: The baseline datapath: fp32 operands, fp32 accumulation.
 FP32_MAC = emu.MAC(act="fp32", weight="fp32", acc="fp32")
@@ -122,6 +125,10 @@ class NetworkCost:
     n_units: int
     speedup_equal_area: float
     speedup_equal_power: float
+    #: fp32 unit's delay / the longest delay among the layers' units (gate levels)
+    delay_ratio: float
+    #: speedup at equal area counting the shorter critical path: speedup_equal_area x delay_ratio
+    speedup_area_delay: float
     traffic_ratio: float
     baseline_compute_pj: float
     baseline_memory_pj: float
@@ -133,7 +140,8 @@ class NetworkCost:
 
     @property
     def speedup(self) -> float:
-        """Speedup over fp32 at equal area (the headline figure)."""
+        """Speedup over fp32 at equal area and equal clock (the area-only figure; `speedup_area_delay`
+        also counts the shorter critical path)."""
         return self.speedup_equal_area
 
     @property
@@ -152,7 +160,8 @@ class NetworkCost:
                     f"{self.memory_pj / 1e3:.4g} memory) @ {self.tech}; fp32: "
                     f"{(self.baseline_compute_pj + self.baseline_memory_pj) / 1e3:.4g} nJ")
         rows.append(f"array of {self.n_units} units: {self.area_um2 / 1e6:.4g} mm^2; speedup over fp32 "
-                    f"{self.speedup_equal_area:.3g}x at equal area,"
+                    f"{self.speedup_equal_area:.3g}x at equal area (same clock),"
+                    f" {self.speedup_area_delay:.3g}x at equal area with the shorter critical path,"
                     f" {self.speedup_equal_power:.3g}x at equal power; "
                     f"memory traffic {self.traffic_ratio:.3g} of 32-bit")
         return "\n".join(rows + [f"  - {a}" for a in self.assumptions])
@@ -226,7 +235,8 @@ def network_cost(model_or_layers: Any, policy: Any = None, *, tech: str | TechTa
     base_w_pj_bit = t[base_memory].energy_pj / 64 if base_memory in t else w_pj_bit
     a_pj_bit = t[act_memory].energy_pj / 64
     rows, base_c, base_m, bits, base_bits = [], 0.0, 0.0, 0, 0
-    max_area, base_area = 0.0, cost(FP32_MAC, t, multiplier=multiplier).area_um2
+    base_unit = cost(FP32_MAC, t, multiplier=multiplier)
+    max_area, max_delay, base_area = 0.0, 0, base_unit.area_um2
     for s in specs:
         mac = s.mac if s.mac is not None else FP32_MAC
         c = cost(mac, t, k=s.k, multiplier=multiplier)
@@ -242,18 +252,58 @@ def network_cost(model_or_layers: Any, policy: Any = None, *, tech: str | TechTa
         bits += wb + ab
         base_bits += 32 * (s.weights + s.activations_in + s.activations_out)
         max_area = max(max_area, c.area_um2)
+        max_delay = max(max_delay, c.delay)
     compute = sum(r.compute_pj for r in rows)
     assumptions = (
         f"weights read once per batch of {batch} from {weight_memory} ({t[weight_memory].source})",
         f"activations moved once through {act_memory} ({t[act_memory].source})",
         "perfect on-chip reuse inside a layer (traffic lower bound); one MAC per unit per cycle, same clock",
+        "area x delay: the clock period follows the longest unpipelined critical path (gate levels)",
         "formats of bits: emu word widths; float64 or unset roles count as fp32",
     )
+    area_ratio = base_area / max_area if max_area > 0 else math.inf
+    delay_ratio = base_unit.delay / max_delay if max_delay > 0 else math.inf
     return NetworkCost(t.name, weight_memory, tuple(rows), compute, sum(r.memory_pj for r in rows),
-                       n_units * max_area, n_units,
-                       base_area / max_area if max_area > 0 else math.inf,
-                       base_c / compute if compute > 0 else math.inf, bits / base_bits, base_c, base_m,
-                       assumptions)
+                       n_units * max_area, n_units, area_ratio,
+                       base_c / compute if compute > 0 else math.inf, delay_ratio, area_ratio * delay_ratio,
+                       bits / base_bits, base_c, base_m, assumptions)
+
+
+@dataclass(frozen=True)
+class MACSpeedup:
+    """One datapath against a baseline unit (`mac_speedup`): ratios baseline / this.
+
+    Attributes:
+        equal_area: baseline area / area: units that fit in the baseline's area, same clock.
+        delay_ratio: baseline delay / delay (critical paths in gate levels, unpipelined).
+        area_delay: equal_area x delay_ratio: the speedup at equal area when the clock
+            period follows the critical path (baseline area x delay / area x delay).
+        energy_saving: baseline energy per MAC / energy per MAC.
+    """
+
+    equal_area: float
+    delay_ratio: float
+    area_delay: float
+    energy_saving: float
+
+
+def mac_speedup(mac: emu.MAC, baseline: emu.MAC = FP32_MAC, tech: str | TechTable = "horowitz45", *,
+                k: int | None = None, multiplier: str = "dadda") -> MACSpeedup:
+    """The speedup of the unit for ``mac`` over ``baseline`` (default fp32) at equal area: area
+    only, and counting the shorter critical path (area x delay); and the energy saving.
+
+    Both units are priced by `hwmodel.cost` with the same ``tech``, ``k`` and ``multiplier``.
+
+    >>> s = mac_speedup(emu.MAC(act="fp<6,7>", weight="fp<6,7>", acc="fp<6,7>"))
+    >>> round(s.equal_area, 2), round(s.delay_ratio, 3), round(s.area_delay, 2)
+    (5.75, 1.269, 7.3)
+    """
+    c = cost(mac, tech, k=k, multiplier=multiplier)
+    b = cost(baseline, tech, k=k, multiplier=multiplier)
+    area = b.area_um2 / c.area_um2 if c.area_um2 > 0 else math.inf
+    delay = b.delay / c.delay if c.delay > 0 else math.inf
+    energy = b.energy_pj / c.energy_pj if c.energy_pj > 0 else math.inf
+    return MACSpeedup(area, delay, area * delay, energy)
 
 
 _SRAM_BITS = {"sram_8kb": 8 * 2**13, "sram_32kb": 32 * 2**13, "sram_1mb": 2**23}
@@ -289,13 +339,21 @@ def qtools_acc_bits(k: int, wa: int, wb: int, bias: bool = False) -> int:
     return math.ceil(math.log2(k + int(bias))) + wa + wb
 
 
-def a2q_acc_bits(k: int, weight_bits: int, act_bits: int, act_signed: bool) -> int:
+def a2q_acc_bits(k: int, weight_bits: int, act_bits: int, act_signed: bool, *,
+                 narrow_range: bool = False) -> int:
     """A2Q's fewest overflow-free accumulator bits (Colbert et al. 2023; `emu.a2q_min_acc_bits`).
+
+    Every K-term vector of M-bit signed integer weights must pass the bound:
+    full-range weights reach -2^(M-1) (``narrow_range=False``), narrow-range
+    weights lie in [-(2^(M-1) - 1), 2^(M-1) - 1] (``narrow_range=True``, Brevitas'
+    usual weight quantisation), one code fewer in magnitude.
 
     >>> a2q_acc_bits(512, 8, 8, act_signed=False), a2q_acc_bits(512, 8, 8, act_signed=True)
     (26, 25)
+    >>> a2q_acc_bits(512, 8, 8, act_signed=False, narrow_range=True)
+    25
     """
-    return emu.a2q_min_acc_bits(k, weight_bits, act_bits, act_signed)
+    return emu.a2q_min_acc_bits(k, weight_bits, act_bits, act_signed, narrow_range=narrow_range)
 
 
 def acc_cost(bits: Iterable[int], tech: str | TechTable = "horowitz45") -> list[Cost]:

@@ -24,7 +24,7 @@ from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 
 import emu
-from tests.hwmodel.test_hwmodel import H_ADD_A, H_ADD_E, H, law_fmul, law_fp_mac, law_int_adder
+from tests.hwmodel.test_hwmodel import H_ADD_A, H_ADD_E, H, fp_mac_levels, law_fmul, law_fp_mac, law_int_adder
 
 NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("*.ipynb"))
 KERNEL = "numfmt-emu-tests"
@@ -337,13 +337,15 @@ def test_04_hardware(run) -> None:
     assert re.search(r"^linear2\s+(\d+)", text, re.M)[1] == str(32 * 10)
     assert f"; fp32: {base_pj / 1e3:.4g} nJ" in text
 
-    # Hill et al.'s formats: both laws (multiplier and adder) against the fp32 MAC
-    hill = re.findall(r"^(fp<6,\d>): speedup at equal area (\S+)x, energy saving (\S+)x$",
-                      stdout(nb, "energy saving"), re.M)
-    assert len(hill) == 2
-    for name, s, saving in hill:
+    # Hill et al.'s formats: both laws (multiplier and adder) against the fp32 MAC; area x delay with the
+    # critical paths counted in gate levels from docs/hwmodel.md section 2
+    pat = r"^(fp<6,\d>): speedup at equal area (\S+)x, area x delay (\S+)x, energy saving (\S+)x$"
+    hill = re.findall(pat, stdout(nb, "energy saving"), re.M)
+    assert [h[0] for h in hill] == ["fp<6,7>", "fp<6,8>"]
+    for name, s, s_ad, saving in hill:
         e, a = law_fp_mac(emu.format(name))
-        assert (s, saving) == (f"{FP32_MAC[1] / a:.2f}", f"{FP32_MAC[0] / e:.2f}")
+        ad = FP32_MAC[1] * fp_mac_levels(emu.format("fp32")) / (a * fp_mac_levels(emu.format(name)))
+        assert (s, s_ad, saving) == (f"{FP32_MAC[1] / a:.2f}", f"{ad:.2f}", f"{FP32_MAC[0] / e:.2f}")
 
     # SIMD kernels: the model's MACs per cycle and bound
     simd = {(k, isa, int(n)): (float(r), b) for k, isa, n, r, b in
@@ -401,12 +403,37 @@ def test_05_sweep(run) -> None:
     pat = r"\*\*Cheapest within 1 point\(s\) of the baseline's accuracy: (.+?)\*\*"
     assert re.search(pat, report)[1] == cheapest
 
-    # accumulator bits per layer: a signed format holds v iff 2^(IL-1) > v
-    for layer, k, lb_wrap, lb_clip, fin, part in re.findall(
+    # accumulator bits per layer, fx<2,6> operands: the exactness bounds (a signed format holds v iff
+    # 2^(IL-1) > v), then de Bruin et al.'s LB_wrap / LB_clip, whose accuracies keep 99 % of the exact one
+    # at LB and not at LB - 1 (accuracies are counts of the 270 test images, printed to 4 decimals)
+    assert "| layer | K | exact_final_bits | exact_partial_bits | max final | max partial |" in report
+    exact = {}
+    for layer, k, final_bits, partial_bits, fin, part in re.findall(
             r"^\| (linear\d) \| (\d+) \| (\d+) \| (\d+) \| (\S+) \| (\S+) \|$", report, re.M):
         assert int(k) == {"linear1": 64, "linear2": 8}[layer]
-        assert int(lb_wrap) == math.floor(math.log2(float(fin))) + 2, layer
-        assert int(lb_clip) == math.floor(math.log2(float(part))) + 2, layer
+        assert int(final_bits) == math.floor(math.log2(float(fin))) + 2, layer
+        assert int(partial_bits) == math.floor(math.log2(float(part))) + 2, layer
+        exact[layer] = (int(final_bits), int(partial_bits))
+    assert list(exact) == ["linear1", "linear2"]
+    from nets.datasets import digits
+
+    n = len(digits(seed=0).test)
+    count = lambda text: round(float(text) * n)  # noqa: E731
+    pat = (r"^\| (linear\d) \| (\d+) \| (\d+) \| (\S+) \| (-?\d+) \| (\S+) / (\S+) \| (-?\d+) \| (\S+) /"
+           r" (\S+) \|$")
+    lbs = re.findall(pat, report, re.M)
+    assert [r[0] for r in lbs] == ["linear1", "linear2"]
+    for layer, k, fl, ref, lb_wrap, at_w, below_w, lb_clip, at_c, below_c in lbs:
+        assert (int(k), int(fl)) == ({"linear1": 64, "linear2": 8}[layer], 6 + 6)
+        ref_acc = count(ref) / n
+        for lb, at, below, bound in ((lb_wrap, at_w, below_w, exact[layer][0]),
+                                     (lb_clip, at_c, below_c, exact[layer][1])):
+            assert 1 - int(fl) <= int(lb) <= bound, layer
+            assert count(at) / n >= 0.99 * ref_acc, layer
+            if below == "-":
+                assert int(lb) == 1 - int(fl), layer  # the one-bit word: nothing narrower to try
+            else:
+                assert count(below) / n < 0.99 * ref_acc, layer
 
     # the store and the figures, under the injected output folder
     db = sqlite3.connect(out / "sweep.sqlite")

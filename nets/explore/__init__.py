@@ -8,6 +8,9 @@ their accuracy (through `nets`) and their cost (through `hwmodel`).
 - `figures`, `report`: Pareto fronts, accuracy against word length, the
   accumulator study, representation-error histograms, training curves, and a
   Markdown report with the cheapest configuration within an accuracy budget.
+- `accbits`: each layer's accumulator integer bits on data: the exactness
+  bounds (`layer_acc_bits`) and de Bruin et al. 2018's accuracy-based LB_wrap
+  and LB_clip (`acc_length_bounds`).
 - `main_job`: the default sweep on the embedded digits data, writing the store,
   the figures and ``report.md`` into a results folder (``make run``).
 
@@ -19,10 +22,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import emu
+
 from ..datasets import digits
 from ..policy import PrecisionPolicy
 from ..train import train
-from .accbits import LayerAccBits, int_bits, layer_acc_bits
+from .accbits import ACC_MODES, LayerAccBits, LayerAccLength, acc_length_bounds, int_bits, layer_acc_bits
 from .cost import point_cost
 from .figures import (
     accumulator_study,
@@ -33,16 +38,17 @@ from .figures import (
     training_curves,
 )
 from .job import run_point
-from .report import best_within, group_by_config, report
+from .report import accumulator_report, best_within, group_by_config, report
 from .run import SweepProgress, SweepSummary, run_sweep
 from .spec import POINT_DEFAULTS, Sweep, build_model, build_policy, point_key
 from .store import Store
 
 __all__ = [
-    "DEFAULT_SWEEP", "LayerAccBits", "POINT_DEFAULTS", "Store", "Sweep", "SweepProgress", "SweepSummary",
-    "accumulator_study", "accuracy_vs_word_length", "best_within", "build_model", "build_policy",
-    "group_by_config", "int_bits", "layer_acc_bits", "main_job", "pareto", "pareto_front", "point_cost",
-    "point_key", "report", "representation_error", "run_point", "run_sweep", "training_curves",
+    "ACC_MODES", "DEFAULT_SWEEP", "LayerAccBits", "LayerAccLength", "POINT_DEFAULTS", "Store", "Sweep",
+    "SweepProgress", "SweepSummary", "acc_length_bounds", "accumulator_report", "accumulator_study",
+    "accuracy_vs_word_length", "best_within", "build_model", "build_policy", "group_by_config", "int_bits",
+    "layer_acc_bits", "main_job", "pareto", "pareto_front", "point_cost", "point_key", "report",
+    "representation_error", "run_point", "run_sweep", "training_curves",
 ]
 
 _ACC_POINTS = [{"format": "fx<4,8>", "rounding": "stochastic", "acc": f"fx<{il},16>", "acc_overflow": mode}
@@ -112,21 +118,17 @@ def main_job(out: str | Path = "results", *, sweep: Sweep | None = None, workers
                              path=out / "representation_error.png")
         names.append("representation_error.png")
         acc_fmt = next((p["format"] for p in sweep.points if p["acc"] and p["format"]), "fx<2,6>")
-        bits = layer_acc_bits(model, digits(seed=0).test.x, PrecisionPolicy.uniform(acc_fmt))
-        extra = [f"## Accumulator integer bits per layer ({acc_fmt} operands, the float-trained MLP,"
-                 " test data)", "",
-                 "LB_wrap: the bits the final sums need (a wrapping accumulator is exact with them);"
-                 " LB_clip: the bits every partial sum needs (a saturating accumulator is exact with"
-                 " them), de Bruin et al. 2018.", "",
-                 "| layer | K | LB_wrap | LB_clip | max final | max partial |",
-                 "|---|---:|---:|---:|---:|---:|"]
-        extra += [f"| {b.name} | {b.k} | {b.lb_wrap} | {b.lb_clip} | {b.max_final:.4g}"
-                  f" | {b.max_partial:.4g} |" for b in bits]
+        test, pol = digits(seed=0).test, PrecisionPolicy.uniform(acc_fmt)
+        about = (f"{acc_fmt} operands, the float-trained MLP of {base['epochs']} epoch(s), training seed 0,"
+                 " digits split seed 0, test data")
+        fixed = isinstance(emu.get_format(acc_fmt), emu.FixedFormat)  # LB_wrap/LB_clip need fixed operands
+        extra = accumulator_report(layer_acc_bits(model, test.x, pol),
+                                   acc_length_bounds(model, test, pol) if fixed else [], about)
     else:
-        extra = []
+        extra = ""
     text = report(rows, title=f"Sweep report: {sweep.name}", figures=names)
     if extra:
-        text += "\n" + "\n".join(extra) + "\n"
+        text += "\n" + extra
     text += (f"\n{summary.total} points in the sweep, {summary.skipped} taken from the store,"
              f" {summary.done} run now, {summary.failed} failed now ({summary.seconds:.0f} s).\n")
     (out / "report.md").write_text(text)

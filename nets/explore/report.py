@@ -1,5 +1,7 @@
 """The Markdown report of a sweep: every point with its accuracy and costs, the
-float baseline, and the cheapest configuration within an accuracy budget."""
+float baseline, and the cheapest configuration within an accuracy budget; and
+the accumulator section (`accumulator_report`): each layer's exactness bounds
+and de Bruin et al. 2018's LB_wrap and LB_clip."""
 
 from __future__ import annotations
 
@@ -8,9 +10,10 @@ from typing import Any
 
 import numpy as np
 
+from .accbits import LayerAccBits, LayerAccLength
 from .figures import label
 
-__all__ = ["best_within", "group_by_config", "report"]
+__all__ = ["accumulator_report", "best_within", "group_by_config", "report"]
 
 
 def group_by_config(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -103,4 +106,40 @@ def report(rows: list[dict[str, Any]], title: str = "Sweep report", budget: floa
         lines += [f"- {label(r['params'])} (seed {r['params'].get('seed')}): {r['error']}" for r in failed]
     if figures:
         lines += ["", "## Figures", ""] + [f"![{f}]({f})" for f in figures]
+    return "\n".join(lines) + "\n"
+
+
+def _acc_at(r: LayerAccLength, mode: str, lb: int) -> str:
+    """"a / b": the accuracy at LB and at LB - 1 ("-" where not measured: LB is the one-bit word)."""
+    below = r.accuracy(mode, lb - 1)
+    return f"{r.accuracy(mode, lb):.4f} / {'-' if below is None else format(below, '.4f')}"
+
+
+def accumulator_report(exact: list[LayerAccBits], lengths: list[LayerAccLength], about: str) -> str:
+    """The accumulator section of the report as Markdown: a table of the exactness bounds
+    (`layer_acc_bits`) and one of LB_wrap and LB_clip (`acc_length_bounds`); ``about`` says
+    which operands, model (with its seeds) and data, and goes into the heading."""
+    lines = [f"## Accumulator integer bits per layer ({about})", "",
+             "Exactness bounds: exact_final_bits, the integer bits (sign included) of the largest"
+             " |final sum| (a wrapping accumulator with them gives every output exactly); exact_partial_bits,"
+             " those of the largest |partial sum| in sequential order from the bias (a saturating"
+             " accumulator with them never saturates). exact_partial_bits >= exact_final_bits always.", "",
+             "| layer | K | exact_final_bits | exact_partial_bits | max final | max partial |",
+             "|---|---:|---:|---:|---:|---:|"]
+    lines += [f"| {b.name} | {b.k} | {b.exact_final_bits} | {b.exact_partial_bits} | {b.max_final:.4g}"
+              f" | {b.max_partial:.4g} |" for b in exact]
+    if lengths:
+        t = lengths[0].threshold
+        lines += ["", f"De Bruin et al. 2018 (inference only, one layer at a time, every other layer exact):"
+                  f" LB_wrap and LB_clip, the smallest accumulator integer length IL whose accuracy stays"
+                  f" >= {t:g} x the accuracy with exact accumulation, for a wrapping and a saturating"
+                  " accumulator fx<IL, FL> (FL: the exact product's fraction bits); IL scanned down from the"
+                  " exactness bound to the first that falls below. Accuracies at LB and at LB - 1.", "",
+                  "| layer | K | FL | exact accuracy | LB_wrap | accuracy at LB_wrap, LB_wrap - 1 | LB_clip"
+                  " | accuracy at LB_clip, LB_clip - 1 |",
+                  "|---|---:|---:|---:|---:|---|---:|---|"]
+        lines += [f"| {r.name} | {r.k} | {r.frac_bits} | {r.reference_accuracy:.4f} |"
+                  f" {r.lb_wrap} | {_acc_at(r, 'wrap', r.lb_wrap)} |"
+                  f" {r.lb_clip} | {_acc_at(r, 'clip', r.lb_clip)} |"
+                  for r in lengths]
     return "\n".join(lines) + "\n"

@@ -14,8 +14,9 @@
 - `admissible_widths`: the DSD 2018 example of the seed slides (BW_acc = 16,
   K = 5 x 5 x 16), brute force of the worst-case inequality, hand examples of
   the weights and outputs modes, worst-case pairs contained in weights pairs.
-- A2Q: 26 and 25 bits for K = 512 at 8x8 bits; `a2q_min_acc_bits` is the
-  fewest bits `a2q_l1_bound` admits.
+- A2Q: 26 and 25 bits for K = 512 at 8x8 bits (25 with narrow-range weights
+  and unsigned inputs); `a2q_min_acc_bits` is the fewest bits `a2q_l1_bound`
+  admits, for full- and narrow-range weights.
 - Bad input: ValueError/TypeError naming the parameter.
 """
 
@@ -431,22 +432,41 @@ def test_a2q_reproduces_26_and_25_bits() -> None:
     assert a2q_l1_bound(16, 8, True) == (2**15 - 1) / 2**7
 
 
+def test_a2q_narrow_range_weights_need_one_bit_less_at_512_terms() -> None:
+    """Brevitas quantises weights to the narrow range [-127, 127] (8 bits): the worst L1 norm is 512 * 127,
+    and the fewest P with 512 * 127 <= (2^(P-1) - 1) 2^(0 - 8) (unsigned 8-bit inputs) is found by search."""
+    def fewest(worst_l1: int, n: int, signed: bool) -> int:
+        return next(p for p in range(1, 64)
+                    if worst_l1 <= Fraction(2 ** (p - 1) - 1) * Fraction(2) ** (int(signed) - n))
+
+    assert a2q_min_acc_bits(512, 8, 8, False, narrow_range=True) == fewest(512 * 127, 8, False)
+    assert a2q_min_acc_bits(512, 8, 8, False) == fewest(512 * 128, 8, False)
+    assert fewest(512 * 127, 8, False) + 1 == fewest(512 * 128, 8, False)
+    # the narrow-range worst dot product fits the 25-bit accumulator
+    P = a2q_min_acc_bits(512, 8, 8, False, narrow_range=True)
+    assert 512 * 127 * 255 <= 2 ** (P - 1) - 1
+
+
+@pytest.mark.parametrize("narrow", [False, True])
 @pytest.mark.parametrize("signed", [False, True])
 @pytest.mark.parametrize(("K", "M", "N"), [
     (1, 1, 1), (1, 8, 8), (3, 4, 4), (7, 2, 8), (512, 8, 8), (513, 8, 8), (1000, 4, 6), (2**20, 16, 16),
 ])
-def test_a2q_min_acc_bits_is_the_fewest_the_bound_admits(K: int, M: int, N: int, signed: bool) -> None:
-    P = a2q_min_acc_bits(K, M, N, signed)
-    worst = Fraction(K * 2 ** (M - 1))
+def test_a2q_min_acc_bits_is_the_fewest_the_bound_admits(K: int, M: int, N: int, signed: bool,
+                                                          narrow: bool) -> None:
+    P = a2q_min_acc_bits(K, M, N, signed, narrow_range=narrow)
+    w_max = 2 ** (M - 1) - 1 if narrow else 2 ** (M - 1)  # narrow range: -2^(M-1) is not a weight
+    worst = Fraction(K * w_max)
     bound = lambda p: Fraction(2 ** (p - 1) - 1) * Fraction(2) ** (int(signed) - N)  # noqa: E731
     assert worst <= bound(P)
-    assert not worst <= bound(P - 1)
-    if P <= 54:
+    if P > 1:  # P = 1 only for narrow-range 1-bit weights (all zero): no narrower accumulator exists
+        assert not worst <= bound(P - 1)
+    if 1 < P <= 54:
         assert worst <= a2q_l1_bound(P, N, signed)
         assert not worst <= a2q_l1_bound(P - 1, N, signed)
     # and the worst dot product really fits a P-bit signed accumulator
     xmax = 2 ** (N - 1) if signed else 2**N - 1
-    assert K * 2 ** (M - 1) * xmax <= 2 ** (P - 1) - 1
+    assert K * w_max * xmax <= 2 ** (P - 1) - 1
 
 
 # --- bad input ------------------------------------------------------------------------------------
@@ -496,6 +516,10 @@ BAD = [
     (lambda: a2q_min_acc_bits(0, 8, 8, False), ValueError, "a2q_min_acc_bits: K=0"),
     (lambda: a2q_min_acc_bits(512, 0, 8, False), ValueError, "a2q_min_acc_bits: weight_bits=0"),
     (lambda: a2q_min_acc_bits(512, 8, 8.0, False), TypeError, "a2q_min_acc_bits: act_bits=8.0"),
+    (lambda: a2q_min_acc_bits(512, 8, 8, False, narrow_range=1), ValueError,
+     "a2q_min_acc_bits: narrow_range=1 must be True or False"),
+    (lambda: a2q_min_acc_bits(512, 8, 8, False, narrow_range="yes"), ValueError,
+     "a2q_min_acc_bits: narrow_range='yes' must be True or False"),
 ]
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -135,6 +136,56 @@ def law_fp_mac(f: emu.FloatFormat) -> tuple[float, float]:
     return e, a
 
 
+# Critical paths in gate levels, from docs/hwmodel.md section 2: two per full-adder stage of a Dadda tree, one
+# per MUX stage (a barrel shifter has ceil(log2 positions)), ceil(log2 w) + 2 for a w-bit parallel-prefix
+# adder, one for the partial-product AND row; the units in series as section 4 says.
+
+
+def cpa_levels(w: int) -> int:
+    return math.ceil(math.log2(max(w, 2))) + 2
+
+
+def dadda_levels(n: int) -> int:
+    """n x n Dadda tree: the AND row, two levels per reduction stage (one per Dadda height
+    d_1 = 2, d_{j+1} = floor(1.5 d_j) below n), then the 2n - 2 bit adder."""
+    heights = [2]
+    while math.floor(1.5 * heights[-1]) < n:
+        heights.append(math.floor(1.5 * heights[-1]))
+    stages = len([d for d in heights if d < n]) if n > 2 else 0
+    return 1 + 2 * stages + cpa_levels(2 * n - 2)
+
+
+def fmul_levels(sig: int, e: int) -> int:
+    """Significand tree, two (e+1)-bit exponent adders, normalise (one MUX), sig-bit rounding incrementer."""
+    return dadda_levels(sig) + 2 * cpa_levels(e + 1) + 1 + cpa_levels(sig)
+
+
+def fadd_levels(e: int, m: int) -> int:
+    """Exponent subtract, swap, align shifter, sticky (2 levels), significand adder, leading-zero counter,
+    normalise shifter, round incrementer, exponent adjust."""
+    w, sh = m + 4, math.ceil(math.log2(m + 4))
+    return cpa_levels(e) + 1 + sh + 2 + cpa_levels(w) + sh + sh + cpa_levels(m + 1) + cpa_levels(e)
+
+
+def fp_mac_levels(f: emu.FloatFormat) -> int:
+    return fmul_levels(f.man_bits + 1, f.exp_bits) + fadd_levels(f.exp_bits, f.man_bits)
+
+
+FP32_LEVELS = fp_mac_levels(emu.format("fp32"))
+
+
+def test_critical_paths_by_hand() -> None:
+    """fp32: 24x24 tree (7 stages) 1 + 14 + 8, exponent adders 6 + 6, normalise 1, round 7 = 43; adder
+    5 + 1 + 5 + 2 + 7 + 5 + 5 + 7 + 5 = 42. int8 x int8 -> 32 bits: 1 + 8 + 6 = 15, adder 7."""
+    assert (fmul_levels(24, 8), fadd_levels(8, 23), FP32_LEVELS) == (43, 42, 85)
+    assert hwmodel.cost(hwmodel.FP32_MAC).delay == FP32_LEVELS
+    int8 = emu.MAC(act="fx<1,7>", weight="fx<1,7>", acc="fx<18,14>", acc_overflow="wrap")
+    assert hwmodel.cost(int8).delay == dadda_levels(8) + cpa_levels(32) == 22
+    for name in ("fp<6,7>", "fp<6,8>", "bf16", "e4m3"):
+        f = emu.format(name)
+        assert hwmodel.cost(emu.MAC(act=f, weight=f, acc=f)).delay == fp_mac_levels(f), name
+
+
 H_ADD_E = {n: H[f"add_int{n}"][0] for n in (8, 16, 32)}
 H_ADD_A = {n: H[f"add_int{n}"][1] for n in (8, 16, 32)}
 J_ADD_E = {n: J[f"add_int{n}"] for n in (8, 32)}
@@ -249,6 +300,16 @@ def test_float_mac_off_the_table(name: str) -> None:
     speedup, saving = (7700 + 4184) / a, 4.6 / e
     # docs/hwmodel.md section 6 (Hill et al. 2016 published 7.2x / 3.4x and 5.7x / 3.0x)
     assert (round(speedup, 2), round(saving, 2)) == {"fp<6,7>": (5.75, 4.78), "fp<6,8>": (5.02, 4.06)}[name]
+    # counting the shorter critical path: area x delay
+    delay_ratio = FP32_LEVELS / fp_mac_levels(f)
+    s = hwmodel.mac_speedup(emu.MAC(act=f, weight=f, acc=f))
+    assert (s.equal_area, s.delay_ratio, s.energy_saving) == pytest.approx((speedup, delay_ratio, saving),
+                                                                           rel=1e-12)
+    assert s.area_delay == pytest.approx((7700 + 4184) * FP32_LEVELS / (a * fp_mac_levels(f)), rel=1e-12)
+    # the table of docs/hwmodel.md section 6 prints these figures
+    doc = (Path(__file__).parents[2] / "docs" / "hwmodel.md").read_text()
+    row = f"| {name} | {speedup:.2f}x | {s.area_delay:.2f}x |"
+    assert row in doc, row
 
 
 def test_memory_entries() -> None:
@@ -344,6 +405,10 @@ def test_output_amortised_over_k() -> None:
 def test_accumulator_sizing_golden() -> None:
     assert hwmodel.a2q_acc_bits(512, 8, 8, act_signed=False) == 26
     assert hwmodel.a2q_acc_bits(512, 8, 8, act_signed=True) == 25
+    # narrow-range weights (|w| <= 127): the fewest P with 512 * 127 <= (2^(P-1) - 1) / 2^8
+    narrow = next(p for p in range(2, 64) if 512 * 127 * 2**8 <= 2 ** (p - 1) - 1)
+    assert hwmodel.a2q_acc_bits(512, 8, 8, act_signed=False, narrow_range=True) == narrow
+    assert narrow == hwmodel.a2q_acc_bits(512, 8, 8, act_signed=False) - 1
     assert hwmodel.qtools_acc_bits(512, 8, 8) == 25
     assert hwmodel.qtools_acc_bits(512, 8, 8, bias=True) == 26
     c = hwmodel.acc_cost([16, 24, 32])
@@ -373,8 +438,19 @@ def test_network_cost_by_hand() -> None:
     assert n.area_um2 == pytest.approx(16 * (282 + 137))
     assert n.speedup_equal_area == pytest.approx((7700 + 4184) / (282 + 137))
     assert n.speedup_equal_power == pytest.approx(4.6 / 0.3)
+    int8_levels = dadda_levels(8) + cpa_levels(32)
+    assert n.delay_ratio == pytest.approx(FP32_LEVELS / int8_levels)
+    assert n.speedup_area_delay == pytest.approx((7700 + 4184) * FP32_LEVELS / ((282 + 137) * int8_levels))
+    assert "at equal area with the shorter critical path" in n.table()
+    # layers of two datapaths: the array holds the larger unit and clocks at the longer path
+    wide = emu.MAC(act="fx<1,15>", weight="fx<1,15>", acc="fx<18,14>", acc_overflow="wrap")
+    mixed = hwmodel.network_cost([_layers(mac)[0], _layers(wide)[1]])
+    slow = max(int8_levels, dadda_levels(16) + cpa_levels(32))
+    assert mixed.delay_ratio == pytest.approx(FP32_LEVELS / slow)
+    assert mixed.speedup_area_delay == pytest.approx(mixed.speedup_equal_area * FP32_LEVELS / slow)
     base = hwmodel.network_cost(_layers(None))
     assert base.speedup == pytest.approx(1.0)
+    assert (base.delay_ratio, base.speedup_area_delay) == pytest.approx((1.0, 1.0))
     assert base.traffic_ratio == pytest.approx(1.0)
     assert n.energy_saving == pytest.approx(base.energy_pj / n.energy_pj)
     assert "nJ per inference" in n.table()

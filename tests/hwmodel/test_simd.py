@@ -30,11 +30,14 @@ def test_model_by_hand() -> None:
 
 
 def test_vanhoucke_direction_and_size() -> None:
-    """Vanhoucke et al. 2011: the 8-bit SSSE3 kernel ~3x the SSE2 float one; more accumulators help."""
+    """Vanhoucke et al. 2011: 1.36 s with SSE2 floats, 0.51 s with 8-bit SSSE3, end to end (2.7x); the
+    kernel ratio is an upper bound of that (the rest of the program does not shrink); more accumulators
+    help."""
+    end_to_end = 1.36 / 0.51
     for acc in (1, 4):
         i8, f32 = simd.estimate("i8", "ssse3", acc), simd.estimate("f32", "sse2", acc)
         r = i8.macs_per_cycle / f32.macs_per_cycle
-        assert 2.5 <= r <= 10
+        assert end_to_end <= r <= 10
     assert simd.estimate("f32", "sse2", 4).macs_per_cycle > 3 * simd.estimate("f32", "sse2", 1).macs_per_cycle
 
 

@@ -195,7 +195,7 @@ def test_cli_explore_runs_a_sweep_file(tmp_path: Path, capsys: pytest.CaptureFix
     assert (tmp_path / "r" / "report.md").exists()
 
 
-def test_accumulator_integer_bits_wrap_and_clip_by_hand() -> None:
+def test_accumulator_exactness_bounds_by_hand() -> None:
     import numpy as np
 
     assert [X.int_bits(v) for v in (0.0, 0.5, 1.0, 1.5, 2.0, 7.99, 8.0)] == [1, 1, 2, 2, 3, 4, 5]
@@ -203,7 +203,7 @@ def test_accumulator_integer_bits_wrap_and_clip_by_hand() -> None:
     model = nets.Model(nets.Sequential(nets.Linear(3, 1)))
     model.layers()[0].params["W"] = np.array([[4.0], [4.0], [-7.0]])
     (b,) = X.layer_acc_bits(model, np.ones((1, 3)))
-    assert (b.k, b.max_final, b.max_partial, b.lb_wrap, b.lb_clip) == (3, 1.0, 8.0, 2, 5)
+    assert (b.k, b.max_final, b.max_partial, b.exact_final_bits, b.exact_partial_bits) == (3, 1.0, 8.0, 2, 5)
     # the policy converts the operands first: fx<4,0> saturates -7 at -7 and keeps 4
     (b,) = X.layer_acc_bits(model, np.full((2, 3), 0.6), nets.PrecisionPolicy.uniform("fx<4,0>"))
     assert (b.max_final, b.max_partial) == (1.0, 8.0)
