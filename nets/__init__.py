@@ -3,7 +3,8 @@
 Layers with explicit forward and backward passes (`nets.layers`), models
 (`mlp`, `lenet5`, `resnet_small`, `from_spec`), a `PrecisionPolicy` naming the
 format of every tensor role and the `emu.MAC` datapath of every product (its
-settings the enums `Granularity`, `STE` and `EvaluateWith`),
+settings the enums `Granularity`, `STE`, `EvaluateWith` and `EvalRounding`;
+the papers' presets in `nets.presets`, batch normalisation in `nets.norm`),
 optimisers (`SGD`, `Adam`, both `Optimizer`) whose updates are stored in the master format, and
 `train`; model compression (pruning, weight sharing, sparse and Huffman
 storage, low-rank layers) in `nets.compress`; design-space sweeps in
@@ -13,7 +14,6 @@ storage, low-rank layers) in `nets.compress`; design-space sweeps in
 from . import compress, datasets
 from .layers import (
     AvgPool2d,
-    BatchNorm,
     Context,
     Conv2d,
     Dropout,
@@ -29,11 +29,13 @@ from .layers import (
     Tanh,
 )
 from .models import Model, from_spec, lenet5, mlp, resnet_small
+from .norm import BatchNorm
 from .optim import SGD, Adam, Optimizer, constant, exponential, linear_momentum, schedule_at, steps
 from .policy import (
     POLICY_PRESETS,
     STE,
     DynamicFixed,
+    EvalRounding,
     EvaluateWith,
     Granularity,
     LayerPolicy,
@@ -45,9 +47,9 @@ from .train import EvalPolicy, History, evaluate, train, train_full_batch
 
 __all__ = [
     "POLICY_PRESETS", "SGD", "STE", "Adam", "AvgPool2d", "BatchNorm", "Context", "Conv2d", "Dropout",
-    "DynamicFixed", "EvalPolicy", "EvaluateWith", "Flatten", "Granularity", "History", "LayerPolicy",
-    "Linear", "MaxPool2d", "Maxout", "Model", "Optimizer", "PrecisionPolicy", "Quantizer", "ReLU", "Residual",
-    "RoleFormat", "Sequential", "Sigmoid", "Sign", "Tanh", "compress", "constant", "datasets", "evaluate",
-    "exponential", "from_spec", "lenet5", "linear_momentum", "mlp", "resnet_small", "schedule_at", "steps",
-    "train", "train_full_batch",
+    "DynamicFixed", "EvalPolicy", "EvalRounding", "EvaluateWith", "Flatten", "Granularity", "History",
+    "LayerPolicy", "Linear", "MaxPool2d", "Maxout", "Model", "Optimizer", "PrecisionPolicy", "Quantizer",
+    "ReLU", "Residual", "RoleFormat", "Sequential", "Sigmoid", "Sign", "Tanh", "compress", "constant",
+    "datasets", "evaluate", "exponential", "from_spec", "lenet5", "linear_momentum", "mlp", "resnet_small",
+    "schedule_at", "steps", "train", "train_full_batch",
 ]

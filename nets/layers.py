@@ -13,6 +13,9 @@ policy for its own `LayerPolicy` by name and converts:
 - every input gradient it returns to ``errors`` (computed by ``bwd_mac``);
 - parameter gradients to ``grads`` (computed by ``grad_mac``).
 
+Batch normalisation, with its own roles ``bn_params`` and ``bn_stats``, is in
+`nets.norm` (``nets.layers.BatchNorm`` still names it).
+
 Backward through a conversion is the identity (the straight-through
 estimator), or, under a policy with ``ste="clipped"``, zero for the output
 values (pre-activations, activations) that saturated on conversion: the
@@ -38,7 +41,7 @@ from .policy import STE, Granularity, LayerPolicy, PrecisionPolicy
 from .quant import Quantizer
 
 __all__ = [
-    "AvgPool2d", "BatchNorm", "Context", "Conv2d", "Dropout", "Flatten", "Layer", "Linear", "MaxPool2d",
+    "AvgPool2d", "Context", "Conv2d", "Dropout", "Flatten", "Layer", "Linear", "MaxPool2d",
     "Maxout", "ReLU", "Residual", "Sequential", "Sigmoid", "Sign", "Tanh", "mark_layer_boundaries",
     "name_layers",
 ]
@@ -504,67 +507,6 @@ class Dropout(Layer):
         return f"p={self.p}"
 
 
-class BatchNorm(Layer):
-    """Batch normalisation over the batch (and spatial axes for NCHW), with running statistics.
-
-    Training: y = gamma (x - mean_B) / sqrt(var_B + eps) + beta and running
-    averages with ``momentum``; evaluation uses the running statistics. The
-    normalisation runs in float64; gamma and beta are converted to the
-    ``weights``/``biases`` roles and y to ``activations``.
-    """
-
-    def __init__(self, n: int, eps: float = 1e-5, momentum: float = 0.1, name: str = "") -> None:
-        super().__init__(name)
-        self.params["gamma"] = np.ones(n)
-        self.params["beta"] = np.zeros(n)
-        self.running_mean = np.zeros(n)
-        self.running_var = np.ones(n)
-        self.eps, self.momentum, self.n = eps, momentum, n
-
-    def _axes(self, x: np.ndarray) -> tuple[int, ...]:
-        if x.ndim == 2 and x.shape[1] == self.n:
-            return (0,)
-        if x.ndim == 4 and x.shape[1] == self.n:
-            return (0, 2, 3)
-        raise ValueError(f"{self.name or 'BatchNorm'}: input shape {x.shape} has no axis of"
-                         f" {self.n} features")
-
-    def _view(self, v: np.ndarray, x: np.ndarray) -> np.ndarray:
-        return v.reshape(1, -1, 1, 1) if x.ndim == 4 else v
-
-    def forward(self, x: np.ndarray, ctx: Context) -> np.ndarray:
-        axes = self._axes(x)
-        if ctx.training:
-            mean, var = x.mean(axis=axes), x.var(axis=axes)
-            m = self.momentum
-            count = x.size // self.n
-            self.running_mean = (1 - m) * self.running_mean + m * mean
-            self.running_var = (1 - m) * self.running_var + m * var * count / max(count - 1, 1)
-        else:
-            mean, var = self.running_mean, self.running_var
-        self._inv = 1.0 / np.sqrt(var + self.eps)
-        self._xhat = (x - self._view(mean, x)) * self._view(self._inv, x)
-        self._axes_used = axes
-        g = self.q(self.params["gamma"], "weights", ctx)
-        b = self.q(self.params["beta"], "biases", ctx)
-        self._g = g
-        return self.q(self._xhat * self._view(g, x) + self._view(b, x), "activations", ctx)
-
-    def backward(self, dy: np.ndarray, ctx: Context) -> np.ndarray:
-        axes = self._axes_used
-        self.grads["gamma"] = self.q((dy * self._xhat).sum(axis=axes), "grads", ctx)
-        self.grads["beta"] = self.q(dy.sum(axis=axes), "grads", ctx)
-        m = dy.size // self.n
-        dxhat = dy * self._view(self._g, dy)
-        dx = (self._view(self._inv, dy) / m) * (
-            m * dxhat - self._view(dxhat.sum(axis=axes), dy)
-            - self._xhat * self._view((dxhat * self._xhat).sum(axis=axes), dy))
-        return self.q(dx, "errors", ctx)
-
-    def extra_repr(self) -> str:
-        return f"{self.n}"
-
-
 class Sequential(Layer):
     """Layers applied in order."""
 
@@ -664,3 +606,12 @@ def mark_layer_boundaries(seq: Sequential, at_end: bool = True) -> None:
                 op.shortcut.ends_layer = op.shortcut.starts_layer = False
         elif isinstance(op, Sequential):
             mark_layer_boundaries(op, at_end=op.ends_layer)
+
+
+def __getattr__(name: str) -> Any:
+    """``BatchNorm``, which lives in `nets.norm` (imported on first use: it builds on this module)."""
+    if name == "BatchNorm":
+        from .norm import BatchNorm
+
+        return BatchNorm
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

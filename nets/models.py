@@ -16,7 +16,6 @@ import numpy as np
 from . import init as inits
 from .layers import (
     AvgPool2d,
-    BatchNorm,
     Context,
     Conv2d,
     Dropout,
@@ -35,6 +34,7 @@ from .layers import (
     name_layers,
 )
 from .losses import LOSSES
+from .norm import BatchNorm
 from .policy import PrecisionPolicy
 
 __all__ = ["Model", "from_spec", "lenet5", "mlp", "resnet_small"]
@@ -108,10 +108,25 @@ class Model:
         first = self.layers()[0]
         return self.root.forward(first.q(np.asarray(x, np.float64), "activations", ctx, boundary=True), ctx)
 
+    def output_layer(self) -> Layer:
+        """The layer whose output is the network's output: the last operation of the root (a residual
+        block, not its body, when the network ends in one)."""
+        layer: Layer = self.root
+        while isinstance(layer, Sequential) and layer.children:
+            layer = layer.children[-1]
+        return layer
+
     def loss_and_grad(self, x: np.ndarray, y: np.ndarray, ctx: Context) -> tuple[float, np.ndarray]:
-        """Forward, loss, backward: returns the loss and the output (the gradients are in the layers)."""
+        """Forward, loss, backward: returns the loss and the output (the gradients are in the layers).
+
+        The loss gradient dL/dz is converted to the output layer's ``errors``
+        role (a layer boundary, so under every granularity but "batch") before
+        it is back-propagated: under ``errors="fx<2,8>"`` the last layer's
+        backward receives multiples of 2^-8.
+        """
         z = self.forward(x, ctx)
         loss, dz = self.loss(z, y)
+        dz = self.output_layer().q(dz, "errors", ctx, boundary=True)
         self.root.backward(dz, ctx)
         return loss, z
 

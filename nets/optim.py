@@ -1,13 +1,19 @@
-"""Optimisers and schedules; every update is stored in the ``master`` role's format.
+"""Optimisers and schedules; the optimiser's state and every update are stored in their roles' formats.
 
 `SGD` (momentum with a schedule, per-layer weight decay, learning-rate
-schedules) and `Adam` compute an update in float64 from the gradients the
-layers left (already in the ``grads`` role), then store the new weights
-converted to the layer's ``master`` role: with a narrow master format and
+schedules) and `Adam` compute an update from the gradients the layers left
+(already in the ``grads`` role). Each layer's `LayerPolicy` names the formats
+of the optimiser's state: SGD stores its velocity converted to the
+``momentum`` role, Adam both moments converted to the ``moments`` role; the
+update term (-lr g, the velocity, or Adam's step) is converted to the
+``update`` role, added to the stored weights, and the sum converted to the
+``master`` role. Stochastic conversions draw from the training run's
+`Quantizer`, so one seed fixes them. With a narrow format and
 round-to-nearest, small updates round away (the effect Gupta et al. 2015
-show), which the optimiser counts. Weights whose propagation role is binary
-or ternary are clipped to [-1, 1] after the update, as BinaryConnect does.
-Imports numpy and `nets` modules.
+show), which the optimiser counts. Binary weights (BinaryConnect, binarized
+networks) are clipped to [-1, 1] after the update, as those papers do;
+ternary weights are not (TWN does not clip). With every role float64 (the
+default) this is plain float64 SGD or Adam. Imports numpy, numba and `emu`.
 """
 
 from __future__ import annotations
@@ -19,12 +25,25 @@ from typing import Any
 import numpy as np
 from numba import njit
 
-from emu import BinaryFormat, TernaryFormat
+from emu import BinaryFormat
 
-__all__ = ["SGD", "Adam", "Optimizer", "UpdateCounts", "constant", "exponential", "linear_momentum",
-           "schedule_at", "steps"]
+__all__ = ["SGD", "Adam", "Convert", "Optimizer", "UpdateCounts", "constant", "exponential", "keep",
+           "linear_momentum", "schedule_at", "steps"]
 
 Schedule = Callable[[int], float]
+
+#: ``convert(x, role, label)``: x converted to the layer's format for ``role`` (one of "momentum",
+#: "moments"), counted (and grouped, for dynamic fixed point) under ``label``
+Convert = Callable[[np.ndarray, str, str], np.ndarray]
+
+
+def keep(x: np.ndarray, role: str, label: str) -> np.ndarray:
+    """The `Convert` of float64 state: x unchanged.
+
+    >>> keep(np.array([0.1]), "momentum", "momentum")
+    array([0.1])
+    """
+    return x
 
 
 def constant(value: float) -> Schedule:
@@ -86,10 +105,18 @@ def _update_counts(d: np.ndarray, new: np.ndarray, w: np.ndarray) -> tuple[int, 
 class Optimizer:
     """The base of `SGD` and `Adam`: learning rate, weight decay, update counts, epoch and state.
 
-    A subclass computes an update in ``delta``; `step` adds weight decay to the
-    gradient, applies the update and stores the result in the ``master`` role's
-    format (clipped to [-1, 1] for binary or ternary weights), counting the
-    updates that left the stored weight unchanged.
+    A subclass computes the update term in ``delta``, storing its state
+    through ``convert``. `step`, for every parameter w with gradient g:
+
+    1. g += weight_decay * w (weights "W" only);
+    2. d = Q_update(delta(key, g, w, convert)), the state inside ``delta``
+       converted to the ``momentum`` / ``moments`` roles;
+    3. w = Q_master(w + d), then clipped to [-1, 1] if the layer's
+       ``weights`` role is binary;
+
+    counting the updates (d before its conversion nonzero) that left the stored
+    weight unchanged. Each Q is the layer's role format (float64: no conversion)
+    through the run's `Quantizer`, counted under (layer, role).
     """
 
     lr: float | Schedule = 0.1
@@ -105,24 +132,31 @@ class Optimizer:
             return float(self.weight_decay.get(layer_name, 0.0))
         return float(self.weight_decay)
 
-    def delta(self, key: tuple[str, str], g: np.ndarray, w: np.ndarray) -> np.ndarray:  # pragma: no cover
+    def delta(self, key: tuple[str, str], g: np.ndarray, w: np.ndarray,
+              convert: Convert = keep) -> np.ndarray:  # pragma: no cover
         raise NotImplementedError
 
     def step(self, model: Any, ctx: Any) -> None:
-        """Update every parameter from its gradient and store it in the master format."""
+        """Update every parameter: the update term converted to ``update``, the new weights to ``master``."""
+        quant = ctx.quant
         for layer, pname in model.parameters():
             w = layer.params[pname]
             g = layer.grads[pname]
             decay = self._decay(layer.name, pname)
             if decay:
                 g = g + decay * w
-            d = self.delta((layer.name, pname), g, w)
             lp = ctx.policy.for_layer(layer.name)
-            new = ctx.quant(w + d, lp.master, layer.name, "master")
-            if pname == "W" and isinstance(ctx.quant.format_of(lp.weights, layer.name, "weights"),
-                                           (BinaryFormat, TernaryFormat)):
+            name = layer.name
+
+            def convert(x: np.ndarray, role: str, label: str, lp: Any = lp, name: str = name) -> np.ndarray:
+                return quant(x, getattr(lp, role), name, label)
+
+            raw = self.delta((name, pname), g, w, convert)
+            d = quant(raw, lp.update, name, "update")
+            new = quant(w + d, lp.master, name, "master")
+            if pname == "W" and isinstance(quant.format_of(lp.weights, name, "weights"), BinaryFormat):
                 new = np.clip(new, -1.0, 1.0)
-            attempted, zeroed = _update_counts(d.reshape(-1), new.reshape(-1), w.reshape(-1))
+            attempted, zeroed = _update_counts(raw.reshape(-1), new.reshape(-1), w.reshape(-1))
             self.counts.attempted += attempted
             self.counts.zeroed += zeroed
             layer.params[pname] = new
@@ -130,21 +164,26 @@ class Optimizer:
 
 @dataclass
 class SGD(Optimizer):
-    """Stochastic gradient descent with momentum: v = mu v - lr g; w = Q_master(w + v).
+    """Stochastic gradient descent with momentum: v = Q_momentum(mu v - lr g); w = Q_master(w + Q_update(v)).
 
-    ``lr`` and ``momentum`` are numbers or schedules (functions of the epoch,
-    e.g. `linear_momentum`); ``weight_decay`` is a number or a dict by layer.
+    Without momentum (mu = 0) the update term is -lr g and no velocity is
+    kept. ``lr`` and ``momentum`` are numbers or schedules (functions of the
+    epoch, e.g. `linear_momentum`); ``weight_decay`` is a number or a dict by
+    layer. The velocity is stored in the ``momentum`` role's format: under
+    fx<4,8> with round-to-nearest its values are multiples of 2^-8.
     """
 
     momentum: float | Schedule = 0.0
 
-    def delta(self, key: tuple[str, str], g: np.ndarray, w: np.ndarray) -> np.ndarray:
+    def delta(self, key: tuple[str, str], g: np.ndarray, w: np.ndarray,
+              convert: Convert = keep) -> np.ndarray:
+        """The update term of one parameter; the velocity, if any, stored converted to ``momentum``."""
         lr = schedule_at(self.lr, self.epoch)
         mu = schedule_at(self.momentum, self.epoch)
         if mu == 0.0:
             return -lr * g
         v = self.state.get(key)
-        v = -lr * g if v is None else mu * v - lr * g
+        v = convert(-lr * g if v is None else mu * v - lr * g, "momentum", "momentum")
         self.state[key] = v
         return v
 
@@ -155,18 +194,27 @@ class SGD(Optimizer):
 
 @dataclass
 class Adam(Optimizer):
-    """Adam (Kingma and Ba 2015) with bias correction; the step goes through the master format."""
+    """Adam (Kingma and Ba 2015) with bias correction.
+
+    m = Q_moments(beta1 m + (1 - beta1) g), v = Q_moments(beta2 v + (1 - beta2) g^2),
+    step = -lr m_hat / (sqrt(v_hat) + eps) with the bias-corrected m_hat, v_hat
+    (float64); w = Q_master(w + Q_update(step)). The two moments share the
+    ``moments`` role's format and are counted (and grouped, for dynamic fixed
+    point) apart, as "moments.m" and "moments.v".
+    """
 
     lr: float | Schedule = 1e-3
     beta1: float = 0.9
     beta2: float = 0.999
     eps: float = 1e-8
 
-    def delta(self, key: tuple[str, str], g: np.ndarray, w: np.ndarray) -> np.ndarray:
+    def delta(self, key: tuple[str, str], g: np.ndarray, w: np.ndarray,
+              convert: Convert = keep) -> np.ndarray:
+        """Adam's step for one parameter; both moments stored converted to ``moments``."""
         m, v, t = self.state.get(key, (np.zeros_like(g), np.zeros_like(g), 0))
         t += 1
-        m = self.beta1 * m + (1 - self.beta1) * g
-        v = self.beta2 * v + (1 - self.beta2) * g * g
+        m = convert(self.beta1 * m + (1 - self.beta1) * g, "moments", "moments.m")
+        v = convert(self.beta2 * v + (1 - self.beta2) * g * g, "moments", "moments.v")
         self.state[key] = (m, v, t)
         mh = m / (1 - self.beta1**t)
         vh = v / (1 - self.beta2**t)

@@ -3,18 +3,25 @@
 A network's arithmetic is described by roles (Gupta et al. 2015; Courbariaux
 et al. 2014): ``weights`` and ``biases`` as used in propagation, ``activations``
 (layer outputs), ``preacts`` (the MAC outputs), ``errors`` (back-propagated
-gradients of the outputs), ``grads`` (weight and bias gradients) and
-``master`` (the stored weights that receive updates, possibly wider than the
-propagated ones). Each role has a `RoleFormat`: an `emu` format (or None for
-float64), a rounding and an overflow mode, or a `DynamicFixed` group whose
-radix point moves during training (NUMERICS.md section 7). Three `emu.MAC`
-datapaths (or None for float64 products) compute the forward product, the
-error back-propagation product and the weight-gradient product.
+gradients of the outputs, the loss gradient included), ``grads`` (weight and
+bias gradients), ``master`` (the stored weights that receive updates,
+possibly wider than the propagated ones); the optimiser's state: ``update``
+(the term added to the stored weights: -lr g, the momentum step or Adam's
+step), ``momentum`` (SGD's velocity buffer) and ``moments`` (Adam's first and
+second moments); and batch normalisation's ``bn_params`` (gamma and beta as
+used in propagation) and ``bn_stats`` (the running mean and variance). Each
+role has a `RoleFormat`: an `emu` format (or None for float64), a rounding
+and an overflow mode, or a `DynamicFixed` group whose radix point moves during
+training (NUMERICS.md section 7). Three `emu.MAC` datapaths (or None for
+float64 products) compute the forward product, the error back-propagation
+product and the weight-gradient product.
 
 `PrecisionPolicy` holds a default `LayerPolicy`, per-layer overrides (by
-layer name, a hashable read-only `LayerOverrides`) and three settings, each an
-`enum.StrEnum` parsed from its name at construction: `Granularity`, `STE` and
-`EvaluateWith`. Policies are frozen and hashable. Imports `emu` only.
+layer name, a hashable read-only `LayerOverrides`) and four settings, each an
+`enum.StrEnum` parsed from its name at construction: `Granularity`, `STE`,
+`EvaluateWith` and `EvalRounding`, plus the seed of evaluation-time
+stochastic conversions. Policies are frozen and hashable. The named policies
+of the papers (`POLICY_PRESETS`) live in `nets.presets`. Imports `emu` only.
 """
 
 from __future__ import annotations
@@ -28,11 +35,19 @@ import emu
 from emu import MAC, Overflow, Rounding
 from emu.checks import check_int, parse_choice
 
-__all__ = ["GRANULARITIES", "POLICY_PRESETS", "ROLES", "STE", "STES", "DynamicFixed", "EvaluateWith",
-           "Granularity", "LayerOverrides", "LayerPolicy", "PrecisionPolicy", "RoleFormat", "is_block_format"]
+__all__ = ["BN_ROLES", "GRANULARITIES", "OPTIMIZER_ROLES", "POLICY_PRESETS", "ROLES", "STE", "STES",
+           "DynamicFixed", "EvalRounding", "EvaluateWith", "Granularity", "LayerOverrides", "LayerPolicy",
+           "PrecisionPolicy", "RoleFormat", "is_block_format"]
+
+#: The optimiser's roles: the update term, SGD's velocity buffer, Adam's two moments.
+OPTIMIZER_ROLES = ("update", "momentum", "moments")
+
+#: Batch normalisation's roles: gamma and beta in propagation, the running mean and variance.
+BN_ROLES = ("bn_params", "bn_stats")
 
 #: The tensor roles a policy names.
-ROLES = ("weights", "biases", "activations", "preacts", "errors", "grads", "master")
+ROLES = ("weights", "biases", "activations", "preacts", "errors", "grads", "master", *OPTIMIZER_ROLES,
+         *BN_ROLES)
 
 
 class Granularity(StrEnum):
@@ -53,18 +68,42 @@ class Granularity(StrEnum):
 class STE(StrEnum):
     """The gradient through a conversion (`PrecisionPolicy.ste`).
 
+    ``identity`` is the plain straight-through estimator: backward through
+    every conversion is the identity, including where a layer's output
+    (pre-activation or activation) saturated at its format's range. That is
+    what the papers reproduced here do where they say anything (the
+    reference code of Courbariaux et al. 2014, BinaryConnect, the mixed
+    precision papers); Gupta et al. 2015 are silent.
+
+    ``clipped`` is this project's extension, the default: the gradient is
+    also zero where a layer's output saturated on conversion, e.g. under
+    fx<2,2> (range [-2, 1.75]) an output 2.5 stored as 1.75 passes no
+    gradient back. Rationale: saturation is a function whose derivative is
+    zero outside the range; the plain estimator keeps pushing a saturated
+    value further out although the stored value can no longer follow, so a
+    fixed-point network with few integer bits can drift and diverge (LeNet-5
+    on digits under the Gupta fx<4,12> stochastic preset, whose convolution
+    outputs saturate, diverges with the plain rule and reaches float accuracy
+    with this one). Binarized networks cancel the gradient of a saturated
+    activation the same way (the hard-tanh estimator of `nets.layers.Sign`).
+    Every preset states the rule it uses (docs/training.md).
+
     >>> [str(s) for s in STE]
     ['clipped', 'identity']
     """
 
-    #: the straight-through estimator, and zero where a layer's output saturated
+    #: the straight-through estimator, and zero where a layer's output saturated (this project's extension)
     CLIPPED = "clipped"
-    #: the plain straight-through estimator
+    #: the plain straight-through estimator (the papers' rule)
     IDENTITY = "identity"
 
 
 class EvaluateWith(StrEnum):
     """What validation and test evaluation use (`PrecisionPolicy.evaluation`).
+
+    Under either, evaluation rounds as `PrecisionPolicy.eval_rounding` says
+    (`EvalRounding`: nearest even unless the policy says "policy") and never
+    draws from the training run's random stream.
 
     >>> EvaluateWith("float64") is EvaluateWith.FLOAT64
     True
@@ -74,6 +113,25 @@ class EvaluateWith(StrEnum):
     SAME = "same"
     #: float64 arithmetic with the real-valued weights (stochastic BinaryConnect at test time)
     FLOAT64 = "float64"
+
+
+class EvalRounding(StrEnum):
+    """How evaluation rounds what training rounds stochastically (`PrecisionPolicy.eval_rounding`).
+
+    Evaluation never draws from the training run's random stream: its
+    stochastic conversions, if any, draw from their own generator seeded by
+    `PrecisionPolicy.eval_seed`, fresh for every evaluation.
+
+    >>> EvalRounding("nearest_even") is EvalRounding.NEAREST_EVEN, str(EvalRounding.POLICY)
+    (True, 'policy')
+    """
+
+    #: every stochastic conversion rounds to nearest even instead: a stochastic fixed, float or dynamic
+    #: fixed role rounds to nearest even, stochastic binary weights become sign(w), stochastic ternary
+    #: weights become w clipped to [-1, 1] rounded to the nearest of -1, 0, 1 (ties to 0)
+    NEAREST_EVEN = "nearest_even"
+    #: the roles' own rounding; stochastic conversions draw from the evaluation seed
+    POLICY = "policy"
 
 
 #: The `Granularity` members, from the most rounding points to the fewest.
@@ -189,6 +247,9 @@ class RoleFormat:
         return s
 
 
+_MACS = ("fwd_mac", "bwd_mac", "grad_mac")
+
+
 def _role(value: Any) -> RoleFormat:
     return RoleFormat.parse(value)
 
@@ -205,13 +266,25 @@ def _mac(value: Any) -> MAC | None:
 
 @dataclass(frozen=True)
 class LayerPolicy:
-    """Formats of every role and the three datapaths of one layer.
+    """Formats of every role (`ROLES`) and the three datapaths of one layer.
 
     ``fwd_mac`` computes preacts = x @ W, ``bwd_mac`` errors = delta @ W^T,
     ``grad_mac`` dW = x^T @ delta; None means float64 products (then the
     result is rounded to the role format). A datapath is an `emu.MAC` or an
     `emu.MAC` of block-scaled operands (e.g. the preset ``"mxfp8"``). A MAC's operand formats should
     match the roles it consumes (the values are converted to them anyway).
+
+    Every role defaults to float64 (no conversion). The optimiser's roles
+    (`nets.optim`): ``update`` rounds the term added to the stored weights
+    (-lr g, SGD's velocity, Adam's step) before it is added, ``momentum`` is
+    the format SGD stores its velocity in, ``moments`` the format Adam stores
+    both moments in. Batch normalisation (`nets.norm`): ``bn_params`` is the
+    format of gamma and beta in propagation, ``bn_stats`` of the stored
+    running mean and variance.
+
+    >>> lp = LayerPolicy().with_roles(momentum="fx<4,8>")
+    >>> str(lp.momentum), str(lp.update), lp.describe()
+    ('fx<4,8>', 'float64', 'momentum fx<4,8>')
     """
 
     weights: RoleFormat = field(default_factory=RoleFormat)
@@ -221,6 +294,11 @@ class LayerPolicy:
     errors: RoleFormat = field(default_factory=RoleFormat)
     grads: RoleFormat = field(default_factory=RoleFormat)
     master: RoleFormat = field(default_factory=RoleFormat)
+    update: RoleFormat = field(default_factory=RoleFormat)
+    momentum: RoleFormat = field(default_factory=RoleFormat)
+    moments: RoleFormat = field(default_factory=RoleFormat)
+    bn_params: RoleFormat = field(default_factory=RoleFormat)
+    bn_stats: RoleFormat = field(default_factory=RoleFormat)
     fwd_mac: Any = None
     bwd_mac: Any = None
     grad_mac: Any = None
@@ -228,11 +306,21 @@ class LayerPolicy:
     def __post_init__(self) -> None:
         for r in ROLES:
             object.__setattr__(self, r, _role(getattr(self, r)))
-        for m in ("fwd_mac", "bwd_mac", "grad_mac"):
+        for m in _MACS:
             object.__setattr__(self, m, _mac(getattr(self, m)))
 
     def with_roles(self, **roles: Any) -> LayerPolicy:
-        """A copy with some roles (or datapaths) replaced."""
+        """A copy with some roles (or datapaths) replaced; each value as the constructor takes it.
+
+        >>> str(LayerPolicy().with_roles(update="fx<4,12>", bn_stats="bf16").update)
+        'fx<4,12>'
+
+        Raises:
+            ValueError: a name that is neither a role nor a datapath.
+        """
+        bad = [k for k in roles if k not in ROLES and k not in _MACS]
+        if bad:
+            raise ValueError(f"LayerPolicy.with_roles: {bad[0]}= is not one of {', '.join(ROLES + _MACS)}")
         return replace(self, **roles)
 
     @property
@@ -309,13 +397,14 @@ def _hardware_format(rf: RoleFormat) -> Any:
 
 @dataclass(frozen=True)
 class PrecisionPolicy:
-    """A default `LayerPolicy`, per-layer overrides by layer name, and three settings.
+    """A default `LayerPolicy`, per-layer overrides by layer name, four settings and an evaluation seed.
 
     ``layers`` may be given as a dict (or any mapping, or (name, LayerPolicy)
     pairs); it is stored as a `LayerOverrides`, so a policy is hashable and
     equal policies hash equal. The settings take an enum member or its name and
     are stored as members; another value raises ValueError naming the field and
-    the allowed names, at construction (also through `dataclasses.replace`).
+    the allowed names, at construction (also through `dataclasses.replace`);
+    so does an ``eval_seed`` below 0.
 
     >>> p = PrecisionPolicy.uniform("fx<4,6>", rounding="stochastic")
     >>> str(p.for_layer("fc1").weights)
@@ -335,19 +424,25 @@ class PrecisionPolicy:
     #: where a layer hands its result on) or "batch" (only the parameters and their gradients, once
     #: per batch)
     granularity: Granularity = Granularity.OPERATION
-    #: the gradient through a conversion (`STE`): "clipped" (the straight-through estimator for
-    #: rounding, and zero where a layer's output, its pre-activations or activations, saturated: the
-    #: derivative of saturation, as binarized networks cancel the gradient of saturated values) or
-    #: "identity" (the plain straight-through estimator; saturated fixed-point LeNet training can
-    #: then diverge)
+    #: the gradient through a conversion (`STE`): "clipped" (this project's extension, the default: the
+    #: straight-through estimator for rounding, and zero where a layer's output, its pre-activations or
+    #: activations, saturated: the derivative of saturation) or "identity" (the plain straight-through
+    #: estimator, the papers' rule; saturated fixed-point LeNet training can then diverge)
     ste: STE = STE.CLIPPED
+    #: how evaluation rounds what training rounds stochastically (`EvalRounding`): "nearest_even" (the
+    #: default) or "policy" (the roles' own rounding, stochastic conversions seeded by ``eval_seed``)
+    eval_rounding: EvalRounding = EvalRounding.NEAREST_EVEN
+    #: the seed of evaluation's stochastic conversions (never the training run's stream), >= 0
+    eval_seed: int = 0
 
     def __post_init__(self) -> None:
         if not isinstance(self.layers, LayerOverrides):
             object.__setattr__(self, "layers", LayerOverrides(self.layers))
-        for param, enum in (("evaluate_with", EvaluateWith), ("granularity", Granularity), ("ste", STE)):
+        for param, enum in (("evaluate_with", EvaluateWith), ("granularity", Granularity), ("ste", STE),
+                            ("eval_rounding", EvalRounding)):
             value = parse_choice(enum, getattr(self, param), "PrecisionPolicy", param)
             object.__setattr__(self, param, value)
+        object.__setattr__(self, "eval_seed", check_int(self.eval_seed, "PrecisionPolicy", "eval_seed", 0))
 
     def rounds(self, role: str, ends_layer: bool, starts_layer: bool) -> bool:
         """Whether a value of ``role`` is converted at this point of the network.
@@ -424,16 +519,36 @@ class PrecisionPolicy:
 
     @classmethod
     def uniform(cls, fmt: Any, rounding: Any = "nearest_even", overflow: Any = None, *,
-                master: Any = None, master_rounding: Any = None) -> PrecisionPolicy:
-        """Every role in one format (products in float64, rounded to the role formats).
+                master: Any = None, master_rounding: Any = None, state: Any = None) -> PrecisionPolicy:
+        """Every tensor role in one format (products in float64, rounded to the role formats).
 
         ``master`` gives the stored weights a different (wider) format, with
-        ``master_rounding`` (default: ``rounding``).
+        ``master_rounding`` (default: ``rounding``). The optimiser's roles
+        (``update``, ``momentum``, ``moments``) stay float64 unless ``state``
+        names their format (``state="master"``: the master format), because a
+        narrow velocity buffer is a different experiment (fx<4,8> nearest with
+        momentum 0.9 trains to about 6 % error with a float64 buffer and does not
+        train with the buffer in fx<4,8>); `describe` shows them. Batch
+        normalisation's roles take ``fmt``.
+
+        >>> p = PrecisionPolicy.uniform("fx<4,8>", master="fx<4,16>")
+        >>> str(p.default.momentum), str(p.default.bn_stats)
+        ('float64', 'fx<4,8>')
+        >>> str(PrecisionPolicy.uniform("fx<4,8>", master="fx<4,16>", state="master").default.momentum)
+        'fx<4,16>'
         """
         r = RoleFormat.parse(fmt, rounding, overflow)
         m = r if master is None else RoleFormat.parse(master, master_rounding or rounding, overflow)
-        lp = LayerPolicy(**{role: r for role in ROLES if role != "master"}, master=m)
-        return cls(lp, name=f"uniform {r}" + (f", master {m}" if master is not None else ""))
+        if state is None:
+            st = RoleFormat.parse(None)
+        elif isinstance(state, str) and state == "master":
+            st = m
+        else:
+            st = RoleFormat.parse(state, rounding, overflow)
+        lp = LayerPolicy(**{role: r for role in ROLES if role != "master" and role not in OPTIMIZER_ROLES},
+                         master=m, **{role: st for role in OPTIMIZER_ROLES})
+        return cls(lp, name=f"uniform {r}" + (f", master {m}" if master is not None else "")
+                   + (f", optimiser state {st}" if state is not None else ""))
 
     def with_layer(self, name: str, policy: LayerPolicy) -> PrecisionPolicy:
         """A copy with one layer's policy set."""
@@ -452,71 +567,12 @@ class PrecisionPolicy:
         """The policy as text: its default and its overrides."""
         lines = [f"{self.name}: {self.default.describe()}"
                  + ("" if self.granularity is Granularity.OPERATION else f"; rounded per {self.granularity}")
-                 + ("" if self.ste is STE.CLIPPED else f"; {self.ste} straight-through gradients")]
+                 + ("" if self.ste is STE.CLIPPED else f"; {self.ste} straight-through gradients")
+                 + ("" if self.eval_rounding is EvalRounding.NEAREST_EVEN
+                    else f"; evaluation rounding {self.eval_rounding}")]
         lines += [f"  {k}: {v.describe()}" for k, v in self.layers.items()]
         return "\n".join(lines)
 
 
-def _binary(stochastic: bool) -> PrecisionPolicy:
-    # BinaryConnect (Courbariaux et al. 2015): binary weights in propagation, float master weights
-    w = RoleFormat(emu.BinaryFormat(stochastic=stochastic))
-    name = f"binaryconnect {'stochastic' if stochastic else 'det'}"
-    return PrecisionPolicy(LayerPolicy(weights=w), name=name,
-                           evaluate_with=EvaluateWith.FLOAT64 if stochastic else EvaluateWith.SAME)
-
-
-def _binarized() -> PrecisionPolicy:
-    # binarized networks (Hubara et al. 2016): binary weights in every product; the activations are
-    # binarised by the model's Sign layers (straight-through estimator), e.g. mlp(..., activation="sign"),
-    # which keeps the first layer's input real-valued as binarized networks do
-    lp = LayerPolicy(weights=RoleFormat(emu.BinaryFormat()))
-    return PrecisionPolicy(lp, name="binarized (binary weights; Sign activations in the model)")
-
-
-def _fp8() -> PrecisionPolicy:
-    fwd = RoleFormat("e4m3")
-    bwd = RoleFormat("e5m2")
-    lp = LayerPolicy(weights=fwd, biases=RoleFormat("bf16"), activations=fwd, preacts=RoleFormat("bf16"),
-                     errors=bwd, grads=bwd, master=RoleFormat("fp32"),
-                     fwd_mac=MAC(act="e4m3", weight="e4m3", acc="fp32"),
-                     bwd_mac=MAC(act="e5m2", weight="e4m3", acc="fp32"),
-                     grad_mac=MAC(act="e4m3", weight="e5m2", acc="fp32"))
-    return PrecisionPolicy(lp, name="e4m3 forward / e5m2 backward, fp32 accumulate")
-
-
-def _mx(elem_fwd: str, elem_bwd: str) -> PrecisionPolicy:
-    # OCP MX training (Rouhani et al. 2023): block-scaled weights and activations in the forward pass,
-    # errors and gradients in a block-scaled E5M2, fp32 master weights; the forward product through the
-    # bit-exact block MAC with an fp32 accumulator
-    fwd, bwd = RoleFormat(elem_fwd), RoleFormat(elem_bwd)
-    lp = LayerPolicy(weights=fwd, biases=RoleFormat("bf16"), activations=fwd, preacts=RoleFormat("bf16"),
-                     errors=bwd, grads=bwd, master=RoleFormat("fp32"),
-                     fwd_mac=MAC(act=elem_fwd, weight=elem_fwd, acc="fp32"))
-    return PrecisionPolicy(lp, name=f"{elem_fwd} forward / {elem_bwd} backward, fp32 accumulate")
-
-
-def _courbariaux() -> PrecisionPolicy:
-    prop = RoleFormat(DynamicFixed(10))
-    up = RoleFormat(DynamicFixed(12))
-    lp = LayerPolicy(weights=prop, biases=prop, activations=prop, preacts=prop, errors=prop, grads=prop,
-                     master=up)
-    return PrecisionPolicy(lp, name="dynamic fixed point 10-bit propagation, 12-bit update")
-
-
-#: Named policies (`PrecisionPolicy.preset`).
-POLICY_PRESETS = {
-    "float64": PrecisionPolicy.float64,
-    "gupta fx<4,12> stochastic": lambda: PrecisionPolicy.uniform("fx<4,12>", "stochastic"),
-    "gupta fx<4,12> nearest": lambda: PrecisionPolicy.uniform("fx<4,12>", "nearest_even"),
-    "courbariaux dfx 10/12": _courbariaux,
-    "binaryconnect det": lambda: _binary(False),
-    "binaryconnect stochastic": lambda: _binary(True),
-    "binarized": _binarized,
-    "twn": lambda: PrecisionPolicy(LayerPolicy(weights=RoleFormat("ternary")), name="twn"),
-    "fp16": lambda: PrecisionPolicy.uniform("fp16", master="fp32"),
-    "bf16": lambda: PrecisionPolicy.uniform("bf16", master="fp32"),
-    "fp32": lambda: PrecisionPolicy.uniform("fp32"),
-    "e4m3 forward / e5m2 backward": _fp8,
-    "mxfp8 forward / mxfp8_e5m2 backward": lambda: _mx("mxfp8_e4m3", "mxfp8_e5m2"),
-    "mxfp4 forward / mxfp8_e5m2 backward": lambda: _mx("mxfp4", "mxfp8_e5m2"),
-}
+# the presets build policies of this module; imported last, once every name above exists
+from .presets import POLICY_PRESETS  # noqa: E402

@@ -2,12 +2,14 @@
 
 `train` runs minibatch training under a `PrecisionPolicy` (None: float64):
 seeded shuffling, dropout and stochastic rounding (one seed fixes the run),
-early stopping on the validation split, a progress bar and a line per epoch, and a
-`History` of per-epoch records (loss, accuracy, overflow counts per layer and
-role, share of weight updates rounded to zero, radix points of dynamic fixed
-point groups). `train_full_batch` runs scipy's L-BFGS or conjugate gradient on
-the emulated full-batch loss and gradient (the comparison of Ngiam et al.
-2011). Imports numpy, scipy and `nets` modules.
+evaluation that never draws from the training run's random stream nor moves
+its radix points (`evaluate`), early stopping on the validation split, a
+progress bar and a line per epoch, and a `History` of per-epoch records
+(loss, accuracy, overflow counts per layer and role, share of weight updates
+rounded to zero, radix points of dynamic fixed point groups).
+`train_full_batch` runs scipy's L-BFGS or conjugate gradient on the emulated
+full-batch loss and gradient (the comparison of Ngiam et al. 2011). Imports
+numpy, scipy and `nets` modules.
 """
 
 from __future__ import annotations
@@ -21,13 +23,13 @@ from typing import Any
 
 import numpy as np
 
-from emu.checks import parse_choice
+from emu.checks import check_int, parse_choice
 
 from .datasets import Dataset, Split
 from .layers import Context
 from .models import Model
 from .optim import SGD, Optimizer
-from .policy import PrecisionPolicy
+from .policy import EvalRounding, PrecisionPolicy
 from .quant import Quantizer
 
 __all__ = ["EvalPolicy", "History", "evaluate", "train", "train_full_batch"]
@@ -35,6 +37,10 @@ __all__ = ["EvalPolicy", "History", "evaluate", "train", "train_full_batch"]
 
 class EvalPolicy(StrEnum):
     """The policy `train` evaluates the validation and test splits under, named (its ``eval_policy``).
+
+    Either way evaluation rounds as that policy's ``eval_rounding`` says
+    (`EvalRounding`: nearest even by default) and seeds any stochastic
+    conversion with its ``eval_seed``, never from the training stream (`evaluate`).
 
     >>> EvalPolicy("same") is EvalPolicy.SAME, str(EvalPolicy.POLICY)
     (True, 'policy')
@@ -58,7 +64,8 @@ class History:
     Attributes:
         records: one dict per epoch: epoch, train_loss, train_accuracy,
             valid_loss, valid_accuracy, lr, seconds, zeroed_update_share,
-            overflow ({"layer.role": count} for the epoch), underflow (same),
+            overflow ({"layer.role": count} for the epoch's training conversions;
+            evaluation converts with its own counts), underflow (same),
             mac ({"layer.fwd"/".bwd"/".grad": {"macs", "product_overflow",
             "acc_overflow", "output_overflow"}} for the epoch's training passes
             through emu datapaths).
@@ -93,12 +100,38 @@ def _ctx(policy: PrecisionPolicy | None, quant: Quantizer, training: bool,
 
 
 def evaluate(model: Model, split: Split, policy: PrecisionPolicy | None = None,
-             quant: Quantizer | None = None, batch_size: int = 512) -> tuple[float, float]:
-    """(loss, accuracy) of the model on a split, in evaluation mode, under the policy."""
+             quant: Quantizer | None = None, batch_size: int = 512, *,
+             seed: int | None = None) -> tuple[float, float]:
+    """(loss, accuracy) of the model on a split, in evaluation mode, under the policy.
+
+    Evaluation converts with a `Quantizer` of its own (`Quantizer.for_evaluation`):
+
+    - its stochastic conversions, if any, draw from a generator seeded by
+      ``seed`` (default: the policy's ``eval_seed``), fresh for every call, so
+      evaluating the same weights twice gives the same result, and ``quant``'s
+      stream is never drawn from;
+    - under the policy's ``eval_rounding="nearest_even"`` (the default) every
+      stochastic conversion rounds to nearest even instead (`EvalRounding`);
+    - ``quant`` (the training run's converter) lends its dynamic fixed point
+      radix points, frozen; without it the groups start at their initial
+      radix points and move as the split is converted (a calibration on the
+      split, discarded afterwards).
+
+    Nothing of ``quant`` changes: its counts, groups and stream stay as they were.
+
+    Raises:
+        ValueError: ``seed`` below 0 (TypeError: not an int).
+    """
     if len(split) == 0:
         return float("nan"), float("nan")
-    q = quant or Quantizer(0)
-    ctx = _ctx(policy, q, False, np.random.default_rng(0))
+    pol = policy or PrecisionPolicy.float64()
+    eval_seed = pol.eval_seed if seed is None else check_int(seed, "evaluate", "seed", 0)
+    nearest = pol.eval_rounding is EvalRounding.NEAREST_EVEN
+    if quant is not None:
+        q = quant.for_evaluation(eval_seed, nearest)
+    else:
+        q = Quantizer(eval_seed, nearest=nearest)
+    ctx = _ctx(pol, q, False, np.random.default_rng(0))
     losses, correct = 0.0, 0
     for i in range(0, len(split), batch_size):
         x, y = split.x[i:i + batch_size], split.y[i:i + batch_size]
@@ -177,7 +210,11 @@ def train(model: Model, data: Dataset, policy: PrecisionPolicy | None = None,
             or its name, "policy" (what the training policy's `evaluation` says:
             itself, or float64 for stochastic BinaryConnect, as Courbariaux et
             al. 2015 evaluate) or "same" (the training policy); None (float64);
-            or another policy.
+            or another policy. Evaluation rounds and seeds as that policy's
+            ``eval_rounding`` and ``eval_seed`` say (`evaluate`), with this
+            run's radix points frozen, and never draws from the training
+            stream: the same seed trains the same weights whether or not, and
+            however often, it evaluates.
 
     Raises:
         FloatingPointError: the loss became NaN or infinite (the message names

@@ -19,6 +19,7 @@ from nets.policy import LayerPolicy
     ("ste", "soft", "clipped, identity"),
     ("granularity", 1, "operation, layer, batch"),
     ("ste", None, "clipped, identity"),
+    ("eval_rounding", "stochastic", "nearest_even, policy"),
 ])
 def test_unknown_settings_are_refused_at_construction(field: str, value: object, allowed: str) -> None:
     want = f"^PrecisionPolicy: {field}={value!r} is not one of {allowed}$"
@@ -29,7 +30,8 @@ def test_unknown_settings_are_refused_at_construction(field: str, value: object,
 
 
 @pytest.mark.parametrize(("field", "enum_name"), [("granularity", "Granularity"), ("ste", "STE"),
-                                                   ("evaluate_with", "EvaluateWith")])
+                                                   ("evaluate_with", "EvaluateWith"),
+                                                   ("eval_rounding", "EvalRounding")])
 def test_settings_are_enum_members_parsed_from_their_names(field: str, enum_name: str) -> None:
     enum = getattr(P, enum_name)
     base = nets.PrecisionPolicy.preset("gupta fx<4,12> stochastic")
@@ -47,15 +49,18 @@ def test_enum_values_and_exports() -> None:
     assert [str(m) for m in P.Granularity] == ["operation", "layer", "batch"]
     assert [str(m) for m in P.STE] == ["clipped", "identity"]
     assert [str(m) for m in P.EvaluateWith] == ["same", "float64"]
+    assert [str(m) for m in P.EvalRounding] == ["nearest_even", "policy"]
     assert P.GRANULARITIES == tuple(P.Granularity)
     assert P.STES == tuple(P.STE)
-    for name in ("Granularity", "STE", "EvaluateWith"):
+    for name in ("Granularity", "STE", "EvaluateWith", "EvalRounding"):
         assert name in nets.__all__
         assert getattr(nets, name) is getattr(nets.policy, name)
     p = nets.PrecisionPolicy()
     assert p.granularity is P.Granularity.OPERATION
     assert p.ste is P.STE.CLIPPED
     assert p.evaluate_with is P.EvaluateWith.SAME
+    assert p.eval_rounding is P.EvalRounding.NEAREST_EVEN
+    assert p.eval_seed == 0
 
 
 def test_evaluation_policy_follows_evaluate_with() -> None:

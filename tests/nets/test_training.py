@@ -40,7 +40,8 @@ def test_every_preset_trains_and_stays_in_its_formats() -> None:
     for name in nets.POLICY_PRESETS:
         pol = nets.PrecisionPolicy.preset(name)
         model = nets.mlp([64, 32, 10], "sign" if name == "binarized" else "relu", seed=0)
-        hist = nets.train(model, DATA, pol, nets.SGD(lr=0.03, momentum=0.9), epochs=1, progress=False)
+        opt = nets.SGD(lr=0.03, momentum=0.9)
+        hist = nets.train(model, DATA, pol, opt, epochs=1, progress=False)
         assert np.isfinite(hist.records[0]["train_loss"]), name
         assert hist.test_accuracy > 0.3, (name, hist.test_accuracy)
         lp = pol.default
@@ -48,6 +49,11 @@ def test_every_preset_trains_and_stays_in_its_formats() -> None:
             for layer, k in model.parameters():
                 w = layer.params[k]
                 assert np.array_equal(nets.Quantizer(0)(w, lp.master, layer.name, "m"), w), (name, layer.name)
+        # the velocity is stored in the momentum role's format (a value of the format converts to itself)
+        if lp.momentum.fmt is not None and not isinstance(lp.momentum.fmt, nets.DynamicFixed):
+            assert opt.state, name
+            for (layer_name, k), v in opt.state.items():
+                assert np.array_equal(nets.Quantizer(0)(v, lp.momentum, layer_name, "m"), v), (name, k)
 
 
 def test_dynamic_fixed_point_moves_its_radix_point_and_records_it() -> None:

@@ -1,0 +1,91 @@
+"""Batch normalisation with its own precision roles.
+
+`BatchNorm` normalises over the batch (and the spatial axes of NCHW maps) in
+float64. Its parameters gamma and beta are converted to the layer's
+``bn_params`` role before use, its running mean and variance are stored
+converted to the ``bn_stats`` role, its output to ``activations``, its input
+gradient to ``errors`` and the gradients of gamma and beta to ``grads``. The
+roles of the weighted layers (``weights``, ``biases``) do not apply: a policy
+that binarises the weights (BinaryConnect, TWN, binarized networks) leaves
+gamma and beta real-valued unless it sets ``bn_params``. Imports numpy and
+`nets.layers`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .layers import Context, Layer
+
+__all__ = ["BatchNorm"]
+
+
+class BatchNorm(Layer):
+    """Batch normalisation over the batch (and spatial axes for NCHW), with running statistics.
+
+    Training: y = gamma (x - mean_B) / sqrt(var_B + eps) + beta, and the
+    running statistics become Q_bn_stats((1 - momentum) running + momentum
+    batch) (the variance unbiased, count / (count - 1)); evaluation uses the
+    running statistics. The normalisation runs in float64; gamma and beta
+    are converted to ``bn_params``, y to ``activations``.
+
+    >>> import nets
+    >>> bn = BatchNorm(2, name="bn")
+    >>> pol = nets.PrecisionPolicy(nets.LayerPolicy(weights="binary", bn_stats="fx<2,2>"))
+    >>> ctx = Context(pol, nets.Quantizer(0))
+    >>> y = bn.forward(np.array([[0.0, 1.0], [1.0, 3.0]]), ctx)  # gamma = 1 stays 1 (not binarised)
+    >>> bn.running_mean  # 0.05 and 0.2 on the grid of 0.25
+    array([0.  , 0.25])
+    """
+
+    def __init__(self, n: int, eps: float = 1e-5, momentum: float = 0.1, name: str = "") -> None:
+        super().__init__(name)
+        self.params["gamma"] = np.ones(n)
+        self.params["beta"] = np.zeros(n)
+        self.running_mean = np.zeros(n)
+        self.running_var = np.ones(n)
+        self.eps, self.momentum, self.n = eps, momentum, n
+
+    def _axes(self, x: np.ndarray) -> tuple[int, ...]:
+        if x.ndim == 2 and x.shape[1] == self.n:
+            return (0,)
+        if x.ndim == 4 and x.shape[1] == self.n:
+            return (0, 2, 3)
+        raise ValueError(f"{self.name or 'BatchNorm'}: input shape {x.shape} has no axis of"
+                         f" {self.n} features")
+
+    def _view(self, v: np.ndarray, x: np.ndarray) -> np.ndarray:
+        return v.reshape(1, -1, 1, 1) if x.ndim == 4 else v
+
+    def forward(self, x: np.ndarray, ctx: Context) -> np.ndarray:
+        axes = self._axes(x)
+        if ctx.training:
+            mean, var = x.mean(axis=axes), x.var(axis=axes)
+            m = self.momentum
+            count = x.size // self.n
+            self.running_mean = self.q((1 - m) * self.running_mean + m * mean, "bn_stats", ctx)
+            self.running_var = self.q((1 - m) * self.running_var + m * var * count / max(count - 1, 1),
+                                      "bn_stats", ctx)
+        else:
+            mean, var = self.running_mean, self.running_var
+        self._inv = 1.0 / np.sqrt(var + self.eps)
+        self._xhat = (x - self._view(mean, x)) * self._view(self._inv, x)
+        self._axes_used = axes
+        g = self.q(self.params["gamma"], "bn_params", ctx)
+        b = self.q(self.params["beta"], "bn_params", ctx)
+        self._g = g
+        return self.q(self._xhat * self._view(g, x) + self._view(b, x), "activations", ctx)
+
+    def backward(self, dy: np.ndarray, ctx: Context) -> np.ndarray:
+        axes = self._axes_used
+        self.grads["gamma"] = self.q((dy * self._xhat).sum(axis=axes), "grads", ctx)
+        self.grads["beta"] = self.q(dy.sum(axis=axes), "grads", ctx)
+        m = dy.size // self.n
+        dxhat = dy * self._view(self._g, dy)
+        dx = (self._view(self._inv, dy) / m) * (
+            m * dxhat - self._view(dxhat.sum(axis=axes), dy)
+            - self._xhat * self._view((dxhat * self._xhat).sum(axis=axes), dy))
+        return self.q(dx, "errors", ctx)
+
+    def extra_repr(self) -> str:
+        return f"{self.n}"

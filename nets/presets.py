@@ -1,0 +1,323 @@
+"""The named policies of the papers: `POLICY_PRESETS`, read by `PrecisionPolicy.preset`.
+
+Each preset is a function whose docstring says which paper setting it
+reproduces, which straight-through rule it uses (its ``ste`` field, always
+set explicitly, and a line ``STE: <rule>``), which roles stay float64 because
+the paper is silent about them, and where it departs from the paper.
+docs/training.md gathers them in one table. Roles a preset does not name are
+float64 (the `LayerPolicy` default).
+
+>>> p = POLICY_PRESETS["gupta fx<4,12> stochastic"]()
+>>> str(p.ste), str(p.default.momentum), str(POLICY_PRESETS["twn"]().default.bn_params)
+('clipped', 'fx<4,12>/stochastic', 'float64')
+
+Imports `emu` and `nets.policy`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import emu
+from emu import MAC
+
+from .policy import ROLES, STE, DynamicFixed, EvaluateWith, LayerPolicy, PrecisionPolicy, RoleFormat
+
+__all__ = ["POLICY_PRESETS"]
+
+
+def _float64() -> PrecisionPolicy:
+    """Every role and product in float64: the baseline, no paper.
+
+    STE: clipped (the default; moot, nothing is converted).
+    """
+    return PrecisionPolicy.float64()
+
+
+def _gupta(rounding: str) -> PrecisionPolicy:
+    r = RoleFormat("fx<4,12>", rounding)
+    lp = LayerPolicy(**dict.fromkeys(ROLES, r))
+    tag = "stochastic" if rounding == "stochastic" else "nearest"
+    return PrecisionPolicy(lp, name=f"gupta fx<4,12> {tag}", ste=STE.CLIPPED)
+
+
+_GUPTA_DOC = """Gupta et al. 2015, fixed point <4,12> (16 bits) with {rounding} rounding.
+
+    Reproduces: every quantity of training in one fixed-point format:
+    weights, biases, activations, pre-activations, back-propagated errors
+    (the loss gradient included), gradients, the stored weights, the update
+    term and, when SGD runs with momentum, its velocity buffer; saturation
+    on overflow (the paper's Convert). Products are exact (float64) and
+    rounded once, as the paper's wide accumulator does.
+
+    Float64: nothing. Adam's moments and batch normalisation's parameters and
+    statistics, which the paper's networks and optimiser do not have, follow
+    its principle that every quantity is fixed point.
+
+    STE: clipped. The paper does not say what the gradient through a
+    saturated output is; this preset uses the project's extension (LeNet-5
+    on digits diverges under this preset with the plain rule).
+    ``replace(p, ste="identity")`` gives the plain rule.
+
+    Departs: ties round to even (the paper writes ties down; they differ only
+    at exact ties); IL stays 4 where the paper sweeps FL at word length 16.
+    """
+
+
+def _gupta_stochastic() -> PrecisionPolicy:
+    return _gupta("stochastic")
+
+
+def _gupta_nearest() -> PrecisionPolicy:
+    return _gupta("nearest_even")
+
+
+_gupta_stochastic.__doc__ = _GUPTA_DOC.format(rounding="stochastic")
+_gupta_nearest.__doc__ = _GUPTA_DOC.format(rounding="round-to-nearest")
+
+
+def _courbariaux() -> PrecisionPolicy:
+    """Courbariaux et al. 2014, dynamic fixed point: 10-bit propagations, 12-bit parameter updates.
+
+    Reproduces (the paper and its reference code): weights and biases as
+    used in propagation, pre-activations, activations, errors (the loss
+    gradient included) and gradients in 10-bit dynamic fixed point groups;
+    the stored weights in 12 bits; the update term and the momentum velocity
+    (one buffer in the reference code) in 10 bits with their own radix points.
+    Maximum overflow rate 1e-4.
+
+    Float64 because the paper is silent: Adam's moments (it trains with SGD
+    and momentum) and batch normalisation's roles (Maxout networks without
+    batch normalisation).
+
+    STE: identity. The reference code back-propagates through every
+    conversion as the identity (its gradients are taken with respect to the
+    unconverted values), saturated or not.
+
+    Departs: radix groups are one per layer and role (weights and biases
+    share one; the paper has one per tensor), updated after every
+    conversion (the reference code: every 100 batches), starting at FL = WL - 4
+    without a float warm-up; velocity and update are two conversions of one
+    value (to groups of the same width seeing the same values).
+    """
+    prop = RoleFormat(DynamicFixed(10))
+    up = RoleFormat(DynamicFixed(12))
+    lp = LayerPolicy(weights=prop, biases=prop, activations=prop, preacts=prop, errors=prop, grads=prop,
+                     master=up, update=prop, momentum=prop)
+    return PrecisionPolicy(lp, name="dynamic fixed point 10-bit propagation, 12-bit update", ste=STE.IDENTITY)
+
+
+_BC_DOC = """BinaryConnect (Courbariaux et al. 2015), {kind} binarisation.
+
+    Reproduces: {how} in every propagation (forward and backward); the
+    real-valued weights receive the updates and are clipped to [-1, 1] after
+    each one (`nets.optim` clips binary weights); the optimiser's state and
+    batch normalisation's gamma, beta and statistics are real-valued, as in
+    the paper (float64 roles). {evaluation}
+
+    Float64 because the paper keeps them real: every role but ``weights``.
+
+    STE: identity. The paper's gradient with respect to the binary weights
+    updates the real ones unchanged; activations are real-valued here, so no
+    output saturates and the two rules give the same gradients.
+
+    Departs: the paper's recipe besides the formats (batch normalisation on
+    every layer, square hinge loss, Adam with per-layer learning-rate scaling)
+    belongs to the model and the optimiser, not to this policy.
+    """
+
+
+def _binary(stochastic: bool) -> PrecisionPolicy:
+    w = RoleFormat(emu.BinaryFormat(stochastic=stochastic))
+    name = f"binaryconnect {'stochastic' if stochastic else 'det'}"
+    return PrecisionPolicy(LayerPolicy(weights=w), name=name, ste=STE.IDENTITY,
+                           evaluate_with=EvaluateWith.FLOAT64 if stochastic else EvaluateWith.SAME)
+
+
+def _binaryconnect_det() -> PrecisionPolicy:
+    return _binary(False)
+
+
+def _binaryconnect_stochastic() -> PrecisionPolicy:
+    return _binary(True)
+
+
+_binaryconnect_det.__doc__ = _BC_DOC.format(
+    kind="deterministic", how="weights sign(w) (+1 for w >= 0)",
+    evaluation="Evaluation uses the binary weights, as the paper's deterministic variant.")
+_binaryconnect_stochastic.__doc__ = _BC_DOC.format(
+    kind="stochastic", how="weights +1 with probability clip((w + 1) / 2, 0, 1), else -1,",
+    evaluation="Evaluation uses the real-valued weights in float64 (``evaluate_with=float64``), as the"
+               " paper tests its stochastic variant.")
+
+
+def _binarized() -> PrecisionPolicy:
+    """Binarized neural networks (Hubara et al. 2016): binary weights; binary activations from the model.
+
+    Reproduces: weights sign(w) in every product, the real-valued weights
+    clipped to [-1, 1] after each update; the activations are binarised by
+    the model's `nets.layers.Sign` layers (e.g. ``mlp(..., activation="sign")``)
+    with the paper's hard-tanh estimator (gradient zero where |x| > 1), which
+    keeps the first layer's input real-valued as the paper does. Optimiser
+    state and batch normalisation real-valued (float64 roles), as in the paper.
+
+    STE: identity. The weight binarisation passes its gradient straight
+    through; the saturation of the activations is the Sign layer's own rule.
+
+    Departs: the paper's shift-based batch normalisation and AdaMax are not
+    modelled; the binarised activations are a model choice, not a role.
+    """
+    lp = LayerPolicy(weights=RoleFormat(emu.BinaryFormat()))
+    return PrecisionPolicy(lp, name="binarized (binary weights; Sign activations in the model)",
+                           ste=STE.IDENTITY)
+
+
+def _twn() -> PrecisionPolicy:
+    """Ternary weight networks (Li et al. 2016).
+
+    Reproduces: weights {-alpha, 0, +alpha} with threshold 0.7 mean |w| and
+    alpha the mean |w| above it, per layer, in every product; the real-valued
+    weights receive the updates and are not clipped (unlike BinaryConnect's);
+    optimiser state and batch normalisation real-valued (float64 roles), as
+    in the paper.
+
+    STE: identity. The paper passes the gradient straight through the
+    ternarisation; activations are real-valued, so the rules coincide.
+    """
+    return PrecisionPolicy(LayerPolicy(weights=RoleFormat("ternary")), name="twn", ste=STE.IDENTITY)
+
+
+_MIXED_DOC = """Mixed-precision training with {fmt} ({paper}).
+
+    Reproduces: weights, biases, activations, pre-activations, errors (the
+    loss gradient included) and gradients in {fmt}; an fp32 master copy of
+    the weights receives the updates, the update term in fp32 (the update is
+    applied in fp32 to the master copy); gamma and beta in {fmt} like every
+    parameter's propagated copy.
+
+    Float64 because the paper is silent: the momentum buffer, Adam's moments
+    and batch normalisation's running statistics.
+
+    STE: identity. Casts back-propagate as the identity in the paper.
+
+    Departs: products are exact and rounded once to {fmt} (the paper
+    accumulates in fp32 and writes {fmt}: the same value unless the fp32 sum
+    rounds); no loss scaling.
+    """
+
+
+def _mixed(fmt: str) -> PrecisionPolicy:
+    r, fp32 = RoleFormat(fmt), RoleFormat("fp32")
+    roles = ("weights", "biases", "activations", "preacts", "errors", "grads", "bn_params")
+    lp = LayerPolicy(**dict.fromkeys(roles, r), master=fp32, update=fp32)
+    return PrecisionPolicy(lp, name=f"{fmt} mixed precision, fp32 master", ste=STE.IDENTITY)
+
+
+def _fp16() -> PrecisionPolicy:
+    return _mixed("fp16")
+
+
+def _bf16() -> PrecisionPolicy:
+    return _mixed("bf16")
+
+
+_fp16.__doc__ = _MIXED_DOC.format(fmt="fp16", paper="Micikevicius et al. 2018")
+_bf16.__doc__ = _MIXED_DOC.format(fmt="bf16", paper="Kalamkar et al. 2019: bf16 in place of fp16")
+
+
+def _fp32() -> PrecisionPolicy:
+    """Single precision: every role, the optimiser's state and batch normalisation in fp32; no paper.
+
+    Products are exact and rounded once to fp32 (float64 arithmetic, fp32
+    storage), not an fp32 MAC unit.
+
+    STE: identity (fp32 training back-propagates through nothing else).
+    """
+    return PrecisionPolicy(PrecisionPolicy.uniform("fp32", state="master").default, name="uniform fp32", ste=STE.IDENTITY)
+
+
+def _fp8() -> PrecisionPolicy:
+    """FP8 training (Micikevicius et al. 2022): e4m3 forward, e5m2 backward, fp32 accumulation.
+
+    Reproduces: weights and activations in e4m3, errors (the loss gradient
+    included) and gradients in e5m2, every product through an emu MAC of
+    those operands with an fp32 accumulator; biases and pre-activations in
+    bf16; an fp32 master copy of the weights and the update term in fp32.
+
+    Float64 because the paper is silent: the momentum buffer, Adam's moments
+    and batch normalisation's roles.
+
+    STE: identity, as the paper's casts.
+
+    Departs: no per-tensor scaling factors (the paper scales each tensor
+    into the FP8 range before the cast).
+    """
+    fwd = RoleFormat("e4m3")
+    bwd = RoleFormat("e5m2")
+    fp32 = RoleFormat("fp32")
+    lp = LayerPolicy(weights=fwd, biases=RoleFormat("bf16"), activations=fwd, preacts=RoleFormat("bf16"),
+                     errors=bwd, grads=bwd, master=fp32, update=fp32,
+                     fwd_mac=MAC(act="e4m3", weight="e4m3", acc="fp32"),
+                     bwd_mac=MAC(act="e5m2", weight="e4m3", acc="fp32"),
+                     grad_mac=MAC(act="e4m3", weight="e5m2", acc="fp32"))
+    return PrecisionPolicy(lp, name="e4m3 forward / e5m2 backward, fp32 accumulate", ste=STE.IDENTITY)
+
+
+_MX_DOC = """OCP MX training (Rouhani et al. 2023): {fwd} forward, mxfp8_e5m2 backward.
+
+    Reproduces: weights and activations in {fwd} (blocks of 32 along the
+    reduction axis with a shared power-of-two scale), the forward product
+    through the bit-exact block MAC with an fp32 accumulator; errors (the
+    loss gradient included) and gradients in mxfp8_e5m2; biases and
+    pre-activations in bf16; an fp32 master copy of the weights and the
+    update term in fp32.
+
+    Float64 because the paper is silent: the momentum buffer, Adam's moments
+    and batch normalisation's roles.
+
+    STE: identity, as the paper's casts.
+
+    Departs: the backward products are float64 sums of the converted values
+    rounded once, not block MACs.
+    """
+
+
+def _mx(elem_fwd: str, elem_bwd: str) -> PrecisionPolicy:
+    fwd, bwd, fp32 = RoleFormat(elem_fwd), RoleFormat(elem_bwd), RoleFormat("fp32")
+    lp = LayerPolicy(weights=fwd, biases=RoleFormat("bf16"), activations=fwd, preacts=RoleFormat("bf16"),
+                     errors=bwd, grads=bwd, master=fp32, update=fp32,
+                     fwd_mac=MAC(act=elem_fwd, weight=elem_fwd, acc="fp32"))
+    return PrecisionPolicy(lp, name=f"{elem_fwd} forward / {elem_bwd} backward, fp32 accumulate",
+                           ste=STE.IDENTITY)
+
+
+def _mxfp8() -> PrecisionPolicy:
+    return _mx("mxfp8_e4m3", "mxfp8_e5m2")
+
+
+def _mxfp4() -> PrecisionPolicy:
+    return _mx("mxfp4", "mxfp8_e5m2")
+
+
+_mxfp8.__doc__ = _MX_DOC.format(fwd="mxfp8_e4m3")
+_mxfp4.__doc__ = _MX_DOC.format(fwd="mxfp4")
+
+
+#: Named policies (`PrecisionPolicy.preset`): each value builds the policy; its docstring says what it
+#: reproduces, its straight-through rule and where it departs.
+POLICY_PRESETS: dict[str, Callable[[], PrecisionPolicy]] = {
+    "float64": _float64,
+    "gupta fx<4,12> stochastic": _gupta_stochastic,
+    "gupta fx<4,12> nearest": _gupta_nearest,
+    "courbariaux dfx 10/12": _courbariaux,
+    "binaryconnect det": _binaryconnect_det,
+    "binaryconnect stochastic": _binaryconnect_stochastic,
+    "binarized": _binarized,
+    "twn": _twn,
+    "fp16": _fp16,
+    "bf16": _bf16,
+    "fp32": _fp32,
+    "e4m3 forward / e5m2 backward": _fp8,
+    "mxfp8 forward / mxfp8_e5m2 backward": _mxfp8,
+    "mxfp4 forward / mxfp8_e5m2 backward": _mxfp4,
+}

@@ -1,0 +1,139 @@
+"""Evaluation never draws from the training random stream, never moves the training radix points,
+rounds to nearest even unless the policy says otherwise, and is reproducible from its own seed."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+import emu
+import nets
+from nets.datasets import Dataset, Split
+from nets.layers import Context
+from nets.policy import EvalRounding, PrecisionPolicy, RoleFormat
+
+DATA = nets.datasets.digits(seed=0)
+#: the same training split without validation data: `train` evaluates nothing between epochs
+NO_VALID = Dataset(DATA.train, Split(DATA.valid.x[:0], DATA.valid.y[:0]), DATA.test, DATA.n_classes,
+                   "no valid")
+
+STOCHASTIC = PrecisionPolicy.uniform("fx<4,8>", "stochastic")
+POLICIES = {
+    "fx<4,8> stochastic": STOCHASTIC,
+    "fx<4,8> stochastic, stochastic evaluation": replace(STOCHASTIC, eval_rounding="policy", eval_seed=3),
+    "dynamic fixed point": PrecisionPolicy.preset("courbariaux dfx 10/12"),
+    "binaryconnect stochastic evaluated binary": replace(PrecisionPolicy.preset("binaryconnect stochastic"),
+                                                         evaluate_with="same", eval_rounding="policy"),
+}
+
+
+def _weights(model: nets.Model) -> list[np.ndarray]:
+    return [layer.params[k] for layer, k in model.parameters()]
+
+
+@pytest.mark.parametrize("name", list(POLICIES))
+def test_training_with_and_without_validation_gives_the_same_weights(name: str) -> None:
+    pol = POLICIES[name]
+    runs = {}
+    for data in (DATA, NO_VALID):
+        model = nets.mlp([64, 16, 10], seed=0)
+        hist = nets.train(model, data, pol, nets.SGD(lr=0.05, momentum=0.9), epochs=3, seed=5, progress=False)
+        runs[data.name] = (_weights(model), hist)
+    (w_valid, h_valid), (w_none, h_none) = runs["digits"], runs["no valid"]
+    assert np.isfinite(h_valid.records[0]["valid_accuracy"])  # it did evaluate between epochs
+    assert np.isnan(h_none.records[0]["valid_accuracy"])
+    for a, b in zip(w_valid, w_none, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert h_valid.radix_points == h_none.radix_points
+    assert h_valid.test_accuracy == h_none.test_accuracy
+
+
+def _trained_converter(pol: PrecisionPolicy) -> tuple[nets.Model, nets.Quantizer]:
+    model = nets.mlp([64, 16, 10], seed=0)
+    quant = nets.Quantizer(7)
+    ctx = Context(pol, quant, True, np.random.default_rng(0))
+    for i in range(0, 256, 32):
+        model.loss_and_grad(DATA.train.x[i:i + 32], DATA.train.y[i:i + 32], ctx)
+        nets.SGD(lr=0.1).step(model, ctx)
+    return model, quant
+
+
+def test_evaluation_is_reproducible_and_leaves_the_training_converter_alone() -> None:
+    pol = replace(PrecisionPolicy.preset("courbariaux dfx 10/12"), eval_rounding="policy")
+    pol = replace(pol, default=pol.default.with_roles(activations=RoleFormat(pol.default.activations.fmt,
+                                                                             "stochastic")))
+    model, quant = _trained_converter(pol)
+    state = quant.rng.bit_generator.state
+    counts = {k: (c.size, c.overflow) for k, c in quant.counts.items()}
+    radix = {k: (g.frac_bits, len(g.history), g.calls) for k, g in quant.groups.items()}
+    first = nets.evaluate(model, DATA.valid, pol, quant, batch_size=64)
+    again = nets.evaluate(model, DATA.valid, pol, quant, batch_size=64)
+    assert first == again
+    assert quant.rng.bit_generator.state == state
+    assert {k: (c.size, c.overflow) for k, c in quant.counts.items()} == counts
+    assert {k: (g.frac_bits, len(g.history), g.calls) for k, g in quant.groups.items()} == radix
+    # the evaluation seed draws the stochastic conversions: another seed, another loss
+    other = nets.evaluate(model, DATA.valid, pol, quant, batch_size=64, seed=1)
+    assert other[0] != first[0]
+    assert nets.evaluate(model, DATA.valid, replace(pol, eval_seed=1), quant, batch_size=64) == other
+    with pytest.raises(ValueError, match=r"^evaluate: seed=-2 outside the allowed range \[0, inf\)$"):
+        nets.evaluate(model, DATA.valid, pol, quant, seed=-2)
+
+
+def test_evaluation_uses_the_training_radix_points_frozen() -> None:
+    pol = PrecisionPolicy.preset("courbariaux dfx 10/12")
+    model, quant = _trained_converter(pol)
+    ev = quant.for_evaluation(0)
+    assert ev.frozen
+    assert ev.nearest
+    x = DATA.valid.x * 100.0  # overflows every group's range: a moving group would lower its FL
+    ev_ctx = Context(pol, ev, False)
+    model.forward(x, ev_ctx)
+    model.forward(x, ev_ctx)
+    assert {k: g.frac_bits for k, g in ev.groups.items()} == {k: g.frac_bits for k, g in quant.groups.items()}
+    assert all(not g.history for g in ev.groups.values())
+    assert sum(c.overflow for c in ev.counts.values()) > 0
+
+
+def test_evaluation_rounds_to_nearest_even_unless_the_policy_says_otherwise() -> None:
+    model = nets.mlp([64, 16, 10], seed=0)
+    near = PrecisionPolicy.uniform("fx<2,4>", "nearest_even")
+    stoch = PrecisionPolicy.uniform("fx<2,4>", "stochastic")
+    assert stoch.eval_rounding is EvalRounding.NEAREST_EVEN
+    assert nets.evaluate(model, DATA.valid, stoch) == nets.evaluate(model, DATA.valid, near)
+    kept = replace(stoch, eval_rounding="policy")
+    assert nets.evaluate(model, DATA.valid, kept) != nets.evaluate(model, DATA.valid, near)
+    assert nets.evaluate(model, DATA.valid, kept) == nets.evaluate(model, DATA.valid, kept)
+    # stochastic binary weights evaluate as deterministic ones
+    det = PrecisionPolicy.preset("binaryconnect det")
+    sto = replace(PrecisionPolicy.preset("binaryconnect stochastic"), evaluate_with="same")
+    assert nets.evaluate(model, DATA.valid, sto) == nets.evaluate(model, DATA.valid, det)
+    assert nets.evaluate(model, DATA.valid, replace(sto, eval_rounding="policy")) != nets.evaluate(
+        model, DATA.valid, det)
+
+
+def test_an_evaluation_converter_rounds_stochastic_ternary_weights_to_the_nearest_level() -> None:
+    x = np.array([-1.7, -0.6, -0.5, -0.2, 0.0, 0.3, 0.5, 0.51, 0.9, 2.0])
+    rf = RoleFormat(emu.TernaryFormat("stochastic"))
+    q = nets.Quantizer(0, nearest=True)(x, rf, "fc1", "weights")
+    np.testing.assert_array_equal(q, [-1.0, -1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0])
+    draws = {tuple(nets.Quantizer(s)(x, rf, "fc1", "weights")) for s in range(8)}
+    assert len(draws) > 1  # the training converter draws
+
+
+@pytest.mark.parametrize(("field", "value", "match"), [
+    ("eval_rounding", "stochastic",
+     r"^PrecisionPolicy: eval_rounding='stochastic' is not one of nearest_even, policy$"),
+    ("eval_seed", -1, r"^PrecisionPolicy: eval_seed=-1 outside the allowed range \[0, inf\)$"),
+])
+def test_evaluation_settings_are_checked_at_construction(field: str, value: object, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        PrecisionPolicy(**{field: value})
+    with pytest.raises(ValueError, match=match):
+        replace(PrecisionPolicy.preset("gupta fx<4,12> stochastic"), **{field: value})
+    with pytest.raises(TypeError, match=r"^PrecisionPolicy: eval_seed=1.5 must be an int$"):
+        PrecisionPolicy(eval_seed=1.5)
+    assert replace(STOCHASTIC, eval_rounding=" Policy ").eval_rounding is EvalRounding.POLICY
+    assert "evaluation rounding policy" in replace(STOCHASTIC, eval_rounding="policy").describe()
