@@ -20,17 +20,23 @@ from .block.formats import BlockFormat, MXFormat, NVFP4Format, ScaledIntFormat, 
 from .block.mac import block_datapath
 from .checks import check_int
 from .formats import BinaryFormat, FixedFormat, FloatFormat, Format, Pow2Format, TernaryFormat
+from .matrix_units import MATRIX_UNITS
 from .modes import Overflow, Rounding, parse_overflow, parse_rounding
 from .registry import get_format
 
 __all__ = ["MAC", "MAC_PRESETS", "Order", "mac_preset"]
 
-_ORDER_RE = re.compile(r"\s*(sequential|pairwise|lanes|blocks)\s*(?:\(\s*(\d+)\s*\))?\s*")
+_ORDER_RE = re.compile(r"\s*(sequential|pairwise|lanes|blocks|fused)\s*(?:\(\s*(\d+)\s*\))?\s*")
+_SIZED = ("lanes", "blocks", "fused")
 
 
 @dataclass(frozen=True)
 class Order:
-    """Accumulation order: ``sequential``, ``lanes(n)``, ``pairwise`` or ``blocks(c)``.
+    """Accumulation order: ``sequential``, ``lanes(n)``, ``pairwise``, ``blocks(c)`` or ``fused(n)``.
+
+    ``fused(n)``: a matrix unit's multi-term fused steps (n products and the
+    accumulator added at once, aligned to the largest exponent and cut to the
+    MAC's ``align_bits``; docs/semantics.md "Multi-term fused steps").
 
     >>> Order.parse("lanes(4)")
     Order(kind='lanes', n=4)
@@ -42,21 +48,22 @@ class Order:
     n: int = 1
 
     def __post_init__(self) -> None:
-        if self.kind not in ("sequential", "pairwise", "lanes", "blocks"):
-            raise ValueError(f"Order: kind={self.kind!r} is not one of sequential, pairwise, lanes, blocks")
+        if self.kind not in ("sequential", "pairwise", *_SIZED):
+            raise ValueError(f"Order: kind={self.kind!r} is not one of sequential, pairwise, lanes, blocks,"
+                             " fused")
         object.__setattr__(self, "n", check_int(self.n, "Order", "n", 1, 1 << 20))
         if self.kind in ("sequential", "pairwise") and self.n != 1:
             raise ValueError(f"Order: {self.kind} takes no size (n={self.n})")
 
     @classmethod
     def parse(cls, text: str | Order) -> Order:
-        """Parse ``"sequential"``, ``"pairwise"``, ``"lanes(n)"``, ``"blocks(c)"``."""
+        """Parse ``"sequential"``, ``"pairwise"``, ``"lanes(n)"``, ``"blocks(c)"``, ``"fused(n)"``."""
         if isinstance(text, Order):
             return text
         m = _ORDER_RE.fullmatch(str(text))
-        if not m or (m[1] in ("lanes", "blocks")) != (m[2] is not None):
+        if not m or (m[1] in _SIZED) != (m[2] is not None):
             raise ValueError(
-                f"MAC: order={text!r} is not one of sequential, pairwise, lanes(n), blocks(c)"
+                f"MAC: order={text!r} is not one of sequential, pairwise, lanes(n), blocks(c), fused(n)"
             )
         return cls(m[1], int(m[2]) if m[2] else 1)
 
@@ -118,7 +125,12 @@ class MAC:
         acc_overflow: after every addition: saturate, wrap, error (fixed); inf,
             saturate, error (float).
         acc_rounding: rounding of every float addition (deterministic modes).
-        order: ``sequential``, ``lanes(n)``, ``pairwise``, ``blocks(c)``.
+        order: ``sequential``, ``lanes(n)``, ``pairwise``, ``blocks(c)``, or
+            ``fused(n)``: a matrix unit's steps of n products fused with the
+            accumulator (float operands and accumulator; needs ``align_bits``).
+        align_bits: ``fused(n)`` only: the fraction bits each term keeps below
+            the step's largest exponent; ``align_rounding`` cuts the rest
+            (toward_zero: truncation, floor).
         output: the output format, or None to keep the accumulator's.
         output_rounding, output_overflow: the output conversion.
         input_rounding, input_overflow: conversion of real inputs to the operands.
@@ -147,6 +159,7 @@ class MAC:
     input_overflow: Any = Overflow.SATURATE
     product_rounding: Any = Rounding.NEAREST_EVEN
     product_overflow: Any = None
+    align_bits: Any = None
 
     def __post_init__(self) -> None:
         a = _operand_fmt(self.act, "act")
@@ -229,7 +242,7 @@ class MAC:
         fixed_defaults = {"product": None, "fused": False, "order": Order(),
                           "input_rounding": Rounding.NEAREST_EVEN, "input_overflow": Overflow.SATURATE,
                           "product_rounding": Rounding.NEAREST_EVEN, "product_overflow": None,
-                          "align_rounding": Rounding.FLOOR}
+                          "align_rounding": Rounding.FLOOR, "align_bits": None}
         for name, default in fixed_defaults.items():
             value = getattr(self, name)
             if name == "order":
@@ -315,6 +328,7 @@ class MAC:
                            signed=fa.signed or fw.signed)
 
     def _check_combination(self) -> None:
+        self._check_fused_steps()
         if self.fused and not self.float_acc:
             raise ValueError("MAC: fused=True applies to float accumulators only")
         if self.fused and self.product is not None:
@@ -335,13 +349,37 @@ class MAC:
                 raise ValueError(f"MAC: products of {self.act} and {self.weight} need {sa + sw}"
                                  " significand bits; a float accumulator supports at most 53")
 
+    def _check_fused_steps(self) -> None:
+        """The fields of a multi-term fused datapath (``order="fused(n)"``), checked."""
+        if self.order.kind != "fused":
+            if self.align_bits is not None:
+                raise ValueError(f"MAC: align_bits={self.align_bits!r} applies to order='fused(n)' only")
+            return
+        for name in ("act", "weight", "acc"):
+            if not isinstance(getattr(self, name), FloatFormat):
+                raise ValueError(f"MAC: order='{self.order}' needs float formats;"
+                                 f" {name}={getattr(self, name)}")
+        if self.product is not None or self.fused:
+            raise ValueError(f"MAC: order='{self.order}' adds exact products; product= and fused= do not"
+                             " apply")
+        if self.order.n > 1024:
+            raise ValueError(f"MAC: order='{self.order}': at most 1024 products per step")
+        if self.align_bits is None:
+            raise ValueError(f"MAC: order='{self.order}' needs align_bits (the fraction bits a term keeps"
+                             " below the step's largest exponent), an int in [1, 40]")
+        object.__setattr__(self, "align_bits", check_int(self.align_bits, "MAC", "align_bits", 1, 40))
+        if self.align_rounding not in (Rounding.TOWARD_ZERO, Rounding.FLOOR):
+            raise ValueError(f"MAC: align_rounding={self.align_rounding} does not apply to"
+                             f" order='{self.order}'; allowed: toward_zero, floor")
+
     def __str__(self) -> str:
         if self.block_scaled:
             s = f"{self.act} x {self.weight} -> {self.acc}"
             return s if self.output is None else s + f" -> {self.output}"
         acc = "exact" if self.exact_acc else f"{self.acc}"
         mode = "" if self.exact_acc else f"{self.acc_overflow}, "
-        s = f"{self.act} x {self.weight} -> {acc} ({mode}{self.order})"
+        order = f"{self.order}, {self.align_bits} bits" if self.order.kind == "fused" else f"{self.order}"
+        s = f"{self.act} x {self.weight} -> {acc} ({mode}{order})"
         if self.product is not None:
             s = s.replace(" -> ", f" -> {self.product} -> ", 1)
         if self.output is not None:
@@ -380,6 +418,8 @@ MAC_PRESETS: dict[str, dict[str, Any]] = {
     "mxfp4": dict(act="mxfp4", weight="mxfp4", acc="fp32"),
     "nvfp4": dict(act="nvfp4", weight="nvfp4", acc="fp32"),
     "int8_requant": dict(act="int8_tensor", weight="int8_channel", acc="fp32"),
+    # matrix units as measured, "<GPU> <input> -> <output>" (emu.matrix_units names every source)
+    **MATRIX_UNITS,
 }
 
 

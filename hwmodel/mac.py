@@ -81,6 +81,9 @@ def cost(mac: emu.MAC, tech: str | TechTable = "horowitz45", *, k: int | None = 
         k = check_int(k, "cost", "k", 1)
     if not isinstance(mac, emu.MAC):
         raise TypeError(f"cost: mac={mac!r} must be an emu.MAC or a preset name")
+    if mac.order.kind == "fused":
+        raise ValueError(f"cost: order='{mac.order}' (a matrix unit's multi-term adder) has no cost model"
+                         " yet; allowed orders: sequential, lanes(n), pairwise, blocks(c)")
     if mac.block_scaled:
         return block_mac_cost(mac.act, mac.weight, _FP32_ACC if mac.exact_acc else mac.acc, tech, k=k or 4096)
     t = get_table(tech)

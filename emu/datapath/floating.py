@@ -13,6 +13,7 @@ import numpy as np
 
 from .. import _fast_kernels
 from .. import _fp32_kernels as F32
+from .. import _fused_kernels as FK
 from .. import _mac_kernels as MK
 from ..convert import checked_settings
 from ..formats import FixedFormat, FloatFormat, Format, Pow2Format
@@ -142,6 +143,8 @@ def run_float(a: np.ndarray, w: np.ndarray, init: np.ndarray, mac: MAC, key: int
     the accumulator's format); ``key`` drives a stochastic product rounding."""
     M, K = a.shape
     N = w.shape[1]
+    if mac.order.kind == "fused":
+        return _run_fused(a, w, init, mac)
     binary32, term, tprm, add, aprm = float_plan(mac)
     out = np.empty((M, N), np.float64)
     if binary32:
@@ -158,6 +161,27 @@ def run_float(a: np.ndarray, w: np.ndarray, init: np.ndarray, mac: MAC, key: int
                           MK.tag(MK.TERM_CODES[term]), tprm, MK.tag(MK.ADD_CODES[add]),
                           aprm, MK.ORDER_CODES[mac.order.kind], mac.order.n)
     return out, pcnt, acnt
+
+
+def _run_fused(a: np.ndarray, w: np.ndarray, init: np.ndarray, mac: MAC) -> tuple[np.ndarray, ...]:
+    """`run_float` for the multi-term fused steps of ``order="fused(n)"`` (`emu._fused_kernels`); the
+    products are exact, so the product counts are zero."""
+    M, K = a.shape
+    N = w.shape[1]
+    acc = mac.acc
+    out = np.empty((M, N), np.float64)
+    acnt = np.zeros((M, N), np.int32)
+    kernel = FK.fused_rows if M > 1 and M * K * N >= 1 << 18 else FK.fused_rows_serial
+    A = np.ascontiguousarray(a)
+    WT = np.ascontiguousarray(w.T)
+    EA = np.empty((M, K), np.int64)
+    EWT = np.empty((N, K), np.int64)
+    FK.align_exps(A, mac.act.emin, EA)
+    FK.align_exps(WT, mac.weight.emin, EWT)
+    kernel(A, WT, EA, EWT, np.ascontiguousarray(init), out, acnt, mac.order.n, acc.emin, mac.align_bits,
+           mac.align_rounding == Rounding.FLOOR,
+           MK.float_params(acc, int(mac.acc_rounding), int(mac.acc_overflow)))
+    return out, np.zeros((M, N), np.int32), acnt
 
 
 @functools.lru_cache(maxsize=256)

@@ -615,3 +615,8 @@ def test_integer_arguments_refuse_bools_and_take_numpy_integers(call, name: str)
     assert call(np.int64(8)) == call(8)
     with pytest.raises(ValueError, match=rf"^{name}=0 outside the allowed range \[1, "):
         call(0)
+
+
+def test_the_cost_model_refuses_a_matrix_unit_it_does_not_model() -> None:
+    with pytest.raises(ValueError, match=r"order='fused\(16\)' .* has no cost model yet"):
+        hwmodel.cost(emu.mac_preset("H100 fp16 -> fp32"))

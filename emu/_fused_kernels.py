@@ -1,0 +1,128 @@
+"""numba kernels of the multi-term fused datapath (``order="fused(n)"``): a matrix unit's steps.
+
+One step of an output adds the accumulator c and n products a_k w_k at once:
+
+1. every product is exact; its alignment exponent is e(a_k) + e(w_k), and c's is e(c), where e(x) is
+   floor(log2 |x|) of a normal value and the format's emin for a subnormal (the exponent field's value);
+2. E is the largest alignment exponent of the nonzero terms; each term is cut to a multiple of
+   u = 2^(E - F) (F = ``align_bits``): toward zero (truncation) or floor;
+3. the cut terms are summed exactly, the sum is rounded once into the accumulator format
+   (``acc_rounding``, ``acc_overflow``), and that value is the next step's c.
+
+Worked example (fp16 products, F = 3, truncation): c = 0, terms 1.0 x 1.0 and 2^-4 x 1.0: E = 0, u = 2^-3,
+the second term is cut to 0 and the step gives 1.0, where an exact sum would give 1.0625.
+
+Every value is held in float64 exactly: products need at most 53 significand bits (`MAC` checks), a cut
+term is an integer below 2^(F + 3) in units of u, and n + 1 <= 1025 of them with F <= 40 stay below
+2^53. NaN and infinite operands give the IEEE sum of the step's terms, rounded as any value. The exact
+reference twin is `emu._ref.fused`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from ._rounding import fround
+
+#: the alignment exponent of a zero or non-finite operand: no sum of two reaches a real exponent
+NO_TERM = -(1 << 30)
+
+
+@njit(cache=True)
+def align_exp(x, emin):
+    """The alignment exponent of a finite nonzero x: floor(log2 |x|), at least ``emin``."""
+    return max(math.frexp(x)[1] - 1, emin)
+
+
+@njit(cache=True)
+def align_exps(x, emin, out):
+    """`align_exp` of every element of a 2-D array, `NO_TERM` for zeros and non-finite values."""
+    for i in range(x.shape[0]):
+        for k in range(x.shape[1]):
+            v = x[i, k]
+            out[i, k] = align_exp(v, emin) if v != 0.0 and np.isfinite(v) else NO_TERM
+
+
+@njit(cache=True)
+def _cut(t, floor_cut):
+    """t (an exact float64 in units of u) cut to an integer: floor, or toward zero."""
+    return np.floor(t) if floor_cut else np.trunc(t)
+
+
+@njit(cache=True)
+def _ieee_step(arow, wrow, k0, k1, c, prm):
+    """A step with a NaN or infinite term: the IEEE sum of the terms, rounded as any value."""
+    s = c
+    for k in range(k0, k1):
+        s += arow[k] * wrow[k]
+    return fround(s, prm)
+
+
+@njit(cache=True)
+def fused_step(arow, wrow, earow, ewrow, k0, k1, c, ec_min, F, floor_cut, prm):
+    """One step: c + sum_{k0 <= k < k1} arow[k] wrow[k] as the unit computes it, with the operands'
+    alignment exponents ``earow``, ``ewrow`` (`align_exps`); returns (value, overflowed)."""
+    finite_c = np.isfinite(c)
+    E = align_exp(c, ec_min) if c != 0.0 and finite_c else NO_TERM
+    for k in range(k0, k1):
+        E = max(E, earow[k] + ewrow[k])
+    if E < NO_TERM // 2:  # no nonzero finite term (a sum with NO_TERM stays below): zeros, or specials
+        neg_zero = c == 0.0 and math.copysign(1.0, c) < 0.0
+        for k in range(k0, k1):
+            p = arow[k] * wrow[k]
+            if not np.isfinite(p) or not finite_c:
+                return _ieee_step(arow, wrow, k0, k1, c, prm)
+            neg_zero = neg_zero and math.copysign(1.0, p) < 0.0
+        if not finite_c:
+            return _ieee_step(arow, wrow, k0, k1, c, prm)
+        return (-0.0 if neg_zero else 0.0), False
+    inv_u = math.ldexp(1.0, F - E)
+    total = _cut(c * inv_u, floor_cut) if finite_c else 0.0
+    finite = finite_c
+    for k in range(k0, k1):
+        p = arow[k] * wrow[k]
+        finite &= np.isfinite(p)
+        total += _cut(p * inv_u, floor_cut)
+    if not finite:
+        return _ieee_step(arow, wrow, k0, k1, c, prm)
+    if total == 0.0:
+        return 0.0, False
+    return fround(math.ldexp(total, E - F), prm)
+
+
+@njit(cache=True)
+def _fused_row(i, A, WT, EA, EWT, init, out, acnt, n, ec_min, F, floor_cut, prm):
+    K = A.shape[1]
+    r = min(np.int64(i), init.shape[0] - 1)
+    arow = A[i]
+    earow = EA[i]
+    for j in range(WT.shape[0]):
+        wrow = WT[j]
+        ewrow = EWT[j]
+        c = init[r, j]
+        ovf = 0
+        for k0 in range(0, K, n):
+            c, o = fused_step(arow, wrow, earow, ewrow, k0, min(K, k0 + n), c, ec_min, F, floor_cut, prm)
+            ovf += o
+        out[i, j] = c
+        acnt[i, j] = ovf
+
+
+@njit(parallel=True, cache=True)
+def fused_rows(A, WT, EA, EWT, init, out, acnt, n, ec_min, F, floor_cut, prm):
+    """out[i, j]: the steps of n products of row i of A and row j of WT (the weights transposed, so both
+    run along K in memory) in natural K order from init[i or 0, j]; acnt[i, j] the steps whose rounding
+    overflowed. EA, EWT: `align_exps` of A and WT; ``prm``: `fround` parameters of the accumulator (a
+    `FroundParams`). Rows run in parallel."""
+    for i in prange(A.shape[0]):
+        _fused_row(i, A, WT, EA, EWT, init, out, acnt, n, ec_min, F, floor_cut, prm)
+
+
+@njit(cache=True)
+def fused_rows_serial(A, WT, EA, EWT, init, out, acnt, n, ec_min, F, floor_cut, prm):
+    """`fused_rows` without threads."""
+    for i in range(A.shape[0]):
+        _fused_row(i, A, WT, EA, EWT, init, out, acnt, n, ec_min, F, floor_cut, prm)

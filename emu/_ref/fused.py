@@ -1,0 +1,72 @@
+"""Exact twin of the multi-term fused datapath (``order="fused(n)"``), in Python integers and Fractions.
+
+One output: the steps of n products in natural K order, each step literally as docs/semantics.md
+"Multi-term fused steps" describes it: exact products, the largest alignment exponent E, every term
+cut to a multiple of 2^(E - F), an exact integer sum, one rounding into the accumulator format
+(`quantize_ref`), which is the next step's addend. Imports nothing that is under test but the
+reference rounding.
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+from typing import Any
+
+from ..formats import FloatFormat
+from ..modes import Rounding
+from .rounding import floor_log2
+from .scalar import quantize_ref
+
+
+def _align_exp(v: Fraction, fmt: FloatFormat) -> int:
+    """floor(log2 |v|), at least the format's emin (a subnormal aligns at emin)."""
+    return max(floor_log2(abs(v)), fmt.emin)
+
+
+def _cut(t: Fraction, floor_cut: bool) -> int:
+    """t cut to an integer: floor, or toward zero."""
+    q = t.numerator // t.denominator
+    if not floor_cut and q < 0 and q != t:
+        q += 1
+    return q
+
+
+def fused_step_ref(a: list[float], w: list[float], c: float, mac: Any) -> tuple[float, bool]:
+    """One step: c + sum a_k w_k (finite float operands in their formats, c in the accumulator's); returns
+    the accumulator value and whether its rounding overflowed."""
+    acc = mac.acc
+    if not all(math.isfinite(x) for x in (*a, *w, c)):
+        s = c + sum(x * y for x, y in zip(a, w, strict=True))  # IEEE specials: inf, or NaN
+        r = quantize_ref(s, acc, mac.acc_rounding, mac.acc_overflow)
+        return float(r.value), r.overflow
+    terms: list[tuple[Fraction, int]] = []
+    for x, y in zip(a, w, strict=True):
+        p = Fraction(x) * Fraction(y)
+        if p != 0:
+            terms.append((p, _align_exp(Fraction(x), mac.act) + _align_exp(Fraction(y), mac.weight)))
+    if c != 0:
+        terms.append((Fraction(c), _align_exp(Fraction(c), acc)))
+    if not terms:
+        negative = math.copysign(1.0, c) < 0 and all(math.copysign(1.0, x * y) < 0 for x, y in zip(a, w,
+                                                                                               strict=True))
+        return (-0.0 if negative else 0.0), False
+    E = max(e for _, e in terms)
+    unit = Fraction(2) ** (E - mac.align_bits)
+    floor_cut = mac.align_rounding == Rounding.FLOOR
+    total = sum(_cut(v / unit, floor_cut) for v, _ in terms)
+    if total == 0:
+        return 0.0, False
+    r = quantize_ref(total * unit, acc, mac.acc_rounding, mac.acc_overflow)
+    return float(r.value), r.overflow
+
+
+def fused_dot_ref(a: list[float], w: list[float], c: float, mac: Any) -> tuple[float, int]:
+    """The accumulator after every step of one output (a, w already in their formats, c in the
+    accumulator's) and the number of steps whose rounding overflowed."""
+    n = mac.order.n
+    overflows = 0
+    for k0 in range(0, len(a), n):
+        c, o = fused_step_ref(a[k0:k0 + n], w[k0:k0 + n], c, mac)
+        overflows += o
+    return c, overflows

@@ -1,0 +1,146 @@
+"""Matrix units: the multi-term fused datapath against its exact twin, and every measured tensor-core dot
+product reproduced bit for bit by its preset (golden data in tests/golden/tensorcore)."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import emu
+from emu._ref.fused import fused_dot_ref
+from emu.matrix_units import MATRIX_UNIT_SOURCES, MATRIX_UNITS
+
+GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "tensorcore" / "measured.npz"
+
+#: preset -> (data key, output); the H100 e4m3 -> fp32 runs used C = 0
+MEASURED = {name: (f"{name.split()[0]}_{name.split()[1]}", name.split()[-1]) for name in MATRIX_UNITS}
+
+
+@pytest.fixture(scope="module")
+def measured() -> dict[str, np.ndarray]:
+    with np.load(GOLDEN) as z:
+        return {k: z[k] for k in z.files}
+
+
+@pytest.mark.parametrize("name", sorted(MEASURED))
+def test_every_measured_dot_product_is_reproduced(name: str, measured: dict[str, np.ndarray]) -> None:
+    key, out = MEASURED[name]
+    a = measured[f"{key}_a"].view(np.float32).astype(np.float64)
+    b = measured[f"{key}_b"].view(np.float32).astype(np.float64)
+    c = measured[f"{key}_c"].view(np.float32).astype(np.float64)
+    if name == "H100 e4m3 -> fp32":
+        c = np.zeros_like(c)
+    want = measured[f"{key}_d_{out}"]
+    mac = emu.mac_preset(name)
+    got = emu.matmul(a[:, None, :], b[:, :, None], mac, c=c[:, None, None])[:, 0, 0]
+    got_bits = got.astype(np.float32).view(np.uint32)
+    wrong = np.flatnonzero(got_bits != want)
+    assert wrong.size == 0, (f"{name}: {wrong.size} of {want.size} lines differ; first line {wrong[:1]}:"
+                             f" {got[wrong[:1]]} vs {want[wrong[:1]].view(np.float32)}")
+    assert len(want) == 5000
+
+
+def test_the_measurement_is_not_reproduced_by_neighbouring_parameters(
+        measured: dict[str, np.ndarray]) -> None:
+    """The data pin the parameters: one bit more or less alignment, or nearest-even steps, miss lines."""
+    a = measured["A100_fp16_a"][:400].view(np.float32).astype(np.float64)
+    b = measured["A100_fp16_b"][:400].view(np.float32).astype(np.float64)
+    c = measured["A100_fp16_c"][:400].view(np.float32).astype(np.float64)
+    want = measured["A100_fp16_d_fp32"][:400]
+    for change in (dict(align_bits=23), dict(align_bits=25), dict(acc_rounding="nearest_even")):
+        mac = emu.mac_preset("A100 fp16 -> fp32", **change)
+        got = emu.matmul(a[:, None, :], b[:, :, None], mac, c=c[:, None, None])[:, 0, 0]
+        assert (got.astype(np.float32).view(np.uint32) != want).sum() > 10, change
+
+
+def test_every_unit_names_its_source() -> None:
+    for name in MATRIX_UNITS:
+        assert "Khattak & Mikaitis" in MATRIX_UNIT_SOURCES[name]
+        assert str(emu.mac_preset(name).align_bits) in MATRIX_UNIT_SOURCES[name]
+
+
+def test_tf32_presets_ignore_the_low_13_bits() -> None:
+    x = 1.0 + 2.0**-11 + 2.0**-20  # tf32 keeps 10 fraction bits: 1 + 2^-11 + 2^-20 truncates to 1
+    got = emu.matmul([[x]], [[1.0]], "A100 tf32 -> fp32")
+    assert float(got[0, 0]) == 1.0
+
+
+def _small_values(fmt: str) -> list[float]:
+    f = emu.format(fmt)
+    v = emu.decode(np.arange(1 << f.bits), f)
+    return sorted({float(x) for x in v if np.isfinite(x)})
+
+
+def _check_against_twin(mac: emu.MAC, rows: list[tuple[list[float], list[float], float]]) -> None:
+    a = np.array([r[0] for r in rows])
+    w = np.array([r[1] for r in rows])
+    c = np.array([r[2] for r in rows])
+    got = emu.matmul(a[:, None, :], w[:, :, None], mac, c=c[:, None, None])[:, 0, 0]
+    for i, (ra, rw, rc) in enumerate(rows):
+        want, _ = fused_dot_ref(ra, rw, rc, mac)
+        assert got[i] == want, (ra, rw, rc, got[i], want)
+        assert np.signbit(got[i]) == np.signbit(want), (ra, rw, rc, got[i], want)
+
+
+@pytest.mark.parametrize(("n", "bits", "cut", "rounding"),
+                         [(1, 2, "toward_zero", "toward_zero"), (2, 3, "toward_zero", "nearest_even"),
+                          (3, 4, "floor", "toward_zero"), (2, 1, "floor", "nearest_even"),
+                          (4, 6, "toward_zero", "floor")])
+def test_kernel_matches_the_exact_twin_on_small_formats(n: int, bits: int, cut: str, rounding: str) -> None:
+    """fp<2,1> operands (both signs, subnormals) into an fp<3,2> accumulator: every (a, w, c) of one
+    product exhaustively, then 600 seeded rows of two steps."""
+    mac = emu.MAC(act="fp<2,1>", weight="fp<2,1>", acc="fp<3,2>", order=f"fused({n})", align_bits=bits,
+                  align_rounding=cut, acc_rounding=rounding, acc_overflow="saturate")
+    vals = _small_values("fp<2,1>")
+    cs = _small_values("fp<3,2>")
+    _check_against_twin(mac, [([x], [y], z) for x, y, z in itertools.product(vals, vals, cs)])
+    rng = np.random.default_rng(n * 10 + bits)
+    pairs = list(itertools.product(vals, repeat=2))
+    rows = []
+    for _ in range(600):
+        idx = rng.integers(0, len(pairs), n + 1)
+        rows.append(([pairs[i][0] for i in idx], [pairs[i][1] for i in idx], float(rng.choice(cs))))
+    _check_against_twin(mac, rows)
+
+
+def test_kernel_matches_the_exact_twin_on_random_preset_inputs() -> None:
+    """Seeded random fp16 and bf16 products of several steps through three presets, with the threaded
+    kernel (a 64 x 96 x 64 product) and the twin on every output."""
+    rng = np.random.default_rng(1)
+    for name in ("V100 fp16 -> fp32", "H100 bf16 -> fp32", "A100 fp16 -> fp16"):
+        mac = emu.mac_preset(name)
+        a = emu.quantize(rng.standard_normal((64, 96)) * np.exp2(rng.integers(-12, 12, (64, 96))), mac.act)
+        w = emu.quantize(rng.standard_normal((96, 64)), mac.weight)
+        c = emu.quantize(rng.standard_normal((64, 64)), mac.acc)
+        got = emu.matmul(a, w, mac, c=c)
+        for i, j in zip(rng.integers(0, 64, 40), rng.integers(0, 64, 40), strict=True):
+            want, _ = fused_dot_ref(list(a[i]), list(w[:, j]), float(c[i, j]), mac)
+            assert got[i, j] == want, (name, i, j)
+
+
+def test_special_values_and_overflow_are_counted() -> None:
+    mac = emu.mac_preset("V100 fp16 -> fp16")
+    got, st = emu.matmul([[60000.0, 60000.0]], [[1.0], [1.0]], mac, return_stats=True)
+    assert np.isinf(got[0, 0])
+    assert st.acc_overflow == 1
+    assert np.isnan(emu.matmul([[np.nan, 1.0]], [[0.0], [1.0]], mac)[0, 0])  # inputs saturate; NaN stays
+
+
+def test_fused_steps_are_checked_at_construction() -> None:
+    with pytest.raises(ValueError, match=r"order='fused\(4\)' needs align_bits"):
+        emu.MAC(act="fp16", weight="fp16", acc="fp32", order="fused(4)")
+    with pytest.raises(ValueError, match="align_bits=3 applies to order='fused"):
+        emu.MAC(act="fp16", weight="fp16", acc="fp32", align_bits=3)
+    with pytest.raises(ValueError, match="needs float formats; act=fx<4,4>"):
+        emu.MAC(act="fx<4,4>", weight="fp16", acc="fp32", order="fused(4)", align_bits=3)
+    with pytest.raises(ValueError, match="align_rounding=nearest_even does not apply"):
+        emu.MAC(act="fp16", weight="fp16", acc="fp32", order="fused(4)", align_bits=3,
+                align_rounding="nearest_even")
+    with pytest.raises(ValueError, match="product= and fused= do not apply"):
+        emu.MAC(act="fp16", weight="fp16", acc="fp32", order="fused(4)", align_bits=3, product="fp16")
+    with pytest.raises(ValueError, match="align_bits=41 outside"):
+        emu.MAC(act="fp16", weight="fp16", acc="fp32", order="fused(4)", align_bits=41)
+
