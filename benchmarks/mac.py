@@ -67,6 +67,14 @@ def main() -> None:
     for f, m in float_macs.items():
         case(f"{f} x {f} -> {f} (round per add)", "emu.matmul", lambda m=m: emu.matmul(a32, b32, m))
 
+    # a matrix unit: H100's fp16 -> fp32 tensor core (steps of 16 products, 25 alignment bits, truncation)
+    # beside the plain binary32 datapath of the same operands
+    h16a, h16b = emu.quantize(a32, "fp16"), emu.quantize(b32, "fp16")
+    case("fp16 x fp16 -> fp32 (rounded per add)", "emu.matmul",
+         lambda: emu.matmul(h16a, h16b, emu.MAC(act="fp16", weight="fp16", acc="fp32")))
+    case("H100 fp16 -> fp32 (fused steps of 16)", "emu.matmul",
+         lambda: emu.matmul(h16a, h16b, "H100 fp16 -> fp32"))
+
     # LeNet-5 first convolution: 64 images 1x28x28, 6 filters 5x5, padding 2
     x = rng.uniform(0, 1, (64, 1, 28, 28))
     k = rng.standard_normal((6, 1, 5, 5)) * 0.2
