@@ -94,35 +94,71 @@ def fused_step(arow, wrow, earow, ewrow, k0, k1, c, ec_min, F, floor_cut, prm):
 
 
 @njit(cache=True)
-def _fused_row(i, A, WT, EA, EWT, init, out, acnt, n, ec_min, F, floor_cut, prm):
-    K = A.shape[1]
-    r = min(np.int64(i), init.shape[0] - 1)
-    arow = A[i]
-    earow = EA[i]
-    for j in range(WT.shape[0]):
-        wrow = WT[j]
-        ewrow = EWT[j]
-        c = init[r, j]
-        ovf = 0
-        for k0 in range(0, K, n):
-            c, o = fused_step(arow, wrow, earow, ewrow, k0, min(K, k0 + n), c, ec_min, F, floor_cut, prm)
-            ovf += o
-        out[i, j] = c
-        acnt[i, j] = ovf
-
-
-@njit(parallel=True, cache=True)
-def fused_rows(A, WT, EA, EWT, init, out, acnt, n, ec_min, F, floor_cut, prm):
-    """out[i, j]: the steps of n products of row i of A and row j of WT (the weights transposed, so both
-    run along K in memory) in natural K order from init[i or 0, j]; acnt[i, j] the steps whose rounding
-    overflowed. EA, EWT: `align_exps` of A and WT; ``prm``: `fround` parameters of the accumulator (a
-    `FroundParams`). Rows run in parallel."""
-    for i in prange(A.shape[0]):
-        _fused_row(i, A, WT, EA, EWT, init, out, acnt, n, ec_min, F, floor_cut, prm)
+def _pow2(k):
+    """2.0^k for -1022 <= k <= 1023, from its bits (no call, so loops over it vectorise)."""
+    return np.uint64((k + 1023) << 52).view(np.float64)
 
 
 @njit(cache=True)
-def fused_rows_serial(A, WT, EA, EWT, init, out, acnt, n, ec_min, F, floor_cut, prm):
+def _fused_row(i, A, W, EA, EW, init, out, acnt, n, ec_min, F, floor_cut, prm):
+    """Row i: every column's steps side by side, so the inner loops run along a row of W. A column whose
+    step meets no nonzero finite term, or a non-finite one, takes `fused_step` (rare)."""
+    K = A.shape[1]
+    N = W.shape[1]
+    r = min(np.int64(i), init.shape[0] - 1)
+    c = init[r].copy()
+    E = np.empty(N, np.int64)
+    total = np.empty(N, np.float64)
+    inv_u = np.empty(N, np.float64)
+    finite = np.empty(N, np.bool_)
+    cnt = np.zeros(N, np.int32)
+    for k0 in range(0, K, n):
+        k1 = min(K, k0 + n)
+        for j in range(N):
+            cj = c[j]
+            finite[j] = np.isfinite(cj)
+            E[j] = align_exp(cj, ec_min) if cj != 0.0 and finite[j] else NO_TERM
+        for k in range(k0, k1):
+            ea = EA[i, k]
+            for j in range(N):
+                E[j] = max(E[j], ea + EW[k, j])
+        for j in range(N):
+            live = E[j] >= NO_TERM // 2
+            inv_u[j] = _pow2(F - E[j]) if live else 0.0
+            total[j] = _cut(c[j] * inv_u[j], floor_cut) if live and finite[j] else 0.0
+        for k in range(k0, k1):
+            a = A[i, k]
+            for j in range(N):
+                p = a * W[k, j]
+                finite[j] &= np.isfinite(p)
+                total[j] += _cut(p * inv_u[j], floor_cut)
+        for j in range(N):
+            if finite[j] and E[j] >= NO_TERM // 2:
+                if total[j] == 0.0:
+                    c[j] = 0.0
+                else:
+                    v, o = fround(total[j] * _pow2(E[j] - F), prm)
+                    c[j] = v
+                    cnt[j] += o
+            else:
+                v, o = fused_step(A[i], W[:, j], EA[i], EW[:, j], k0, k1, c[j], ec_min, F, floor_cut, prm)
+                c[j] = v
+                cnt[j] += o
+    out[i] = c
+    acnt[i] = cnt
+
+
+@njit(parallel=True, cache=True)
+def fused_rows(A, W, EA, EW, init, out, acnt, n, ec_min, F, floor_cut, prm):
+    """out[i, j]: the steps of n products of row i of A and column j of W in natural K order from
+    init[i or 0, j]; acnt[i, j] the steps whose rounding overflowed. EA, EW: `align_exps` of A and W;
+    ``prm``: `fround` parameters of the accumulator (a `FroundParams`). Rows run in parallel."""
+    for i in prange(A.shape[0]):
+        _fused_row(i, A, W, EA, EW, init, out, acnt, n, ec_min, F, floor_cut, prm)
+
+
+@njit(cache=True)
+def fused_rows_serial(A, W, EA, EW, init, out, acnt, n, ec_min, F, floor_cut, prm):
     """`fused_rows` without threads."""
     for i in range(A.shape[0]):
-        _fused_row(i, A, WT, EA, EWT, init, out, acnt, n, ec_min, F, floor_cut, prm)
+        _fused_row(i, A, W, EA, EW, init, out, acnt, n, ec_min, F, floor_cut, prm)

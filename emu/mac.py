@@ -368,6 +368,10 @@ class MAC:
             raise ValueError(f"MAC: order='{self.order}' needs align_bits (the fraction bits a term keeps"
                              " below the step's largest exponent), an int in [1, 40]")
         object.__setattr__(self, "align_bits", check_int(self.align_bits, "MAC", "align_bits", 1, 40))
+        lowest = min(self.act.emin + self.weight.emin, self.acc.emin) - self.align_bits
+        if lowest < -1020 or self.act.emax + self.weight.emax + self.align_bits > 1020:
+            raise ValueError(f"MAC: order='{self.order}': the steps' units 2^(E - align_bits) of {self.act} x"
+                             f" {self.weight} -> {self.acc} leave float64's normal range (lowest 2^{lowest})")
         if self.align_rounding not in (Rounding.TOWARD_ZERO, Rounding.FLOOR):
             raise ValueError(f"MAC: align_rounding={self.align_rounding} does not apply to"
                              f" order='{self.order}'; allowed: toward_zero, floor")

@@ -173,12 +173,12 @@ def _run_fused(a: np.ndarray, w: np.ndarray, init: np.ndarray, mac: MAC) -> tupl
     acnt = np.zeros((M, N), np.int32)
     kernel = FK.fused_rows if M > 1 and M * K * N >= 1 << 18 else FK.fused_rows_serial
     A = np.ascontiguousarray(a)
-    WT = np.ascontiguousarray(w.T)
+    W = np.ascontiguousarray(w)
     EA = np.empty((M, K), np.int64)
-    EWT = np.empty((N, K), np.int64)
+    EW = np.empty((K, N), np.int64)
     FK.align_exps(A, mac.act.emin, EA)
-    FK.align_exps(WT, mac.weight.emin, EWT)
-    kernel(A, WT, EA, EWT, np.ascontiguousarray(init), out, acnt, mac.order.n, acc.emin, mac.align_bits,
+    FK.align_exps(W, mac.weight.emin, EW)
+    kernel(A, W, EA, EW, np.ascontiguousarray(init), out, acnt, mac.order.n, acc.emin, mac.align_bits,
            mac.align_rounding == Rounding.FLOOR,
            MK.float_params(acc, int(mac.acc_rounding), int(mac.acc_overflow)))
     return out, np.zeros((M, N), np.int32), acnt
