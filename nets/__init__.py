@@ -8,7 +8,8 @@ the papers' presets in `nets.presets`, batch normalisation in `nets.norm`),
 optimisers (`SGD`, `Adam`, both `Optimizer`) whose updates are stored in the master format, and
 `train`; model compression (pruning, weight sharing, sparse and Huffman
 storage, low-rank layers) in `nets.compress`; design-space sweeps in
-`nets.explore`. `nets` imports `emu`; only `nets.explore` imports `hwmodel`.
+`nets.explore`; a user's own ONNX model through `from_onnx` (`nets.onnx`, which needs the
+``onnx`` extra when it runs). `nets` imports `emu`; only `nets.explore` imports `hwmodel`.
 """
 
 from . import compress, datasets
@@ -30,6 +31,7 @@ from .layers import (
 )
 from .models import Model, from_spec, lenet5, mlp, resnet_small
 from .norm import BatchNorm
+from .onnx import from_onnx
 from .optim import SGD, Adam, Optimizer, constant, exponential, linear_momentum, schedule_at, steps
 from .policy import (
     POLICY_PRESETS,
@@ -50,6 +52,6 @@ __all__ = [
     "DynamicFixed", "EvalPolicy", "EvalRounding", "EvaluateWith", "Flatten", "Granularity", "History",
     "LayerPolicy", "Linear", "MaxPool2d", "Maxout", "Model", "Optimizer", "PrecisionPolicy", "Quantizer",
     "ReLU", "Residual", "RoleFormat", "Sequential", "Sigmoid", "Sign", "Tanh", "compress", "constant",
-    "datasets", "evaluate", "exponential", "from_spec", "lenet5", "linear_momentum", "mlp", "resnet_small",
-    "schedule_at", "steps", "train", "train_full_batch",
+    "datasets", "evaluate", "exponential", "from_onnx", "from_spec", "lenet5", "linear_momentum", "mlp",
+    "resnet_small", "schedule_at", "steps", "train", "train_full_batch",
 ]

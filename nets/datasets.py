@@ -6,7 +6,10 @@ digits (1,797 8x8 images, pixels 0..16); `mnist` reads the IDX files of MNIST
 pickled one), from paths the user gives. Every loader returns a `Dataset` of
 train/valid/test `Split`s with float64 features, int64 labels, a deterministic
 shuffle from a seed and optional standardisation with the training split's
-statistics. Imports numpy and, for `digits` only, scikit-learn.
+statistics. `cross_validation` and `digits_folds` give the k datasets of
+stratified k-fold cross-validation (each example in exactly one test split),
+with the input scaling an `Inputs` names. Imports numpy, `nets.stats` and,
+for `digits` and `digits_folds` only, scikit-learn.
 """
 
 from __future__ import annotations
@@ -14,10 +17,16 @@ from __future__ import annotations
 import gzip
 import os
 from dataclasses import dataclass
+from enum import StrEnum
 
 import numpy as np
 
-__all__ = ["Dataset", "Split", "by_name", "cifar10", "digits", "from_arrays", "mnist", "read_idx"]
+from emu.checks import check_int, parse_choice
+
+from .stats import stratified_folds
+
+__all__ = ["Dataset", "Inputs", "Split", "by_name", "cifar10", "cross_validation", "digits", "digits_folds",
+           "from_arrays", "mnist", "read_idx"]
 
 
 @dataclass(frozen=True)
@@ -124,6 +133,109 @@ def digits(*, valid: float = 0.15, test: float = 0.15, seed: int = 0, standardiz
         x = x.reshape(-1, 1, 8, 8)
     return from_arrays(x, bunch.target, valid=valid, test=test, seed=seed, standardize=standardize,
                        name="digits", n_classes=10)
+
+
+class Inputs(StrEnum):
+    """How `digits_folds` scales the pixels (0..16) of the digits images.
+
+    >>> Inputs("unit") is Inputs.UNIT, str(Inputs.SYMMETRIC)
+    (True, 'symmetric')
+    """
+
+    #: pixels / 16, then minus the training split's mean and divided by its standard deviation, per pixel
+    STANDARDIZE = "standardize"
+    #: pixels / 16, in [0, 1] (Gupta et al. 2015's MNIST inputs)
+    UNIT = "unit"
+    #: 2 pixels / 16 - 1, in [-1, 1] (BinaryConnect's MNIST inputs)
+    SYMMETRIC = "symmetric"
+
+
+def cross_validation(x: np.ndarray, y: np.ndarray, k: int, seed: int, *, valid: float = 0.0,
+                     standardize: bool = True, name: str = "arrays",
+                     n_classes: int | None = None) -> list[Dataset]:
+    """The k datasets of stratified k-fold cross-validation: dataset f tests on fold f, trains on the rest.
+
+    The folds are `nets.stats.stratified_folds` of ``y`` from ``seed``: disjoint,
+    covering every example once, each class spread as evenly as its count
+    allows. ``valid`` (a fraction of the training folds, taken by a seeded
+    shuffle from the same ``seed``) becomes the validation split; the rest
+    is the training split, whose per-feature mean and standard deviation
+    standardise all three splits when ``standardize`` (constant features
+    keep scale 1).
+
+    >>> ds = cross_validation(np.arange(12.0)[:, None], np.arange(12) % 2, 3, seed=0, standardize=False)
+    >>> [(len(d.train), len(d.valid), len(d.test)) for d in ds]
+    [(8, 0, 4), (8, 0, 4), (8, 0, 4)]
+    >>> sorted(int(v) for d in ds for v in d.test.x[:, 0])  # every example tested once
+    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]
+
+    Raises:
+        ValueError: k outside [2, number of examples], ``valid`` outside [0, 1), mismatched lengths,
+            labels that are not integers >= 0.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y)
+    if y.ndim != 1 or x.shape[0] != y.shape[0]:
+        raise ValueError(f"cross_validation: x has {x.shape[0]} examples but y has shape {y.shape}")
+    if y.size and (y.dtype.kind not in "iu" or y.min() < 0):
+        raise ValueError("cross_validation: y must hold integer class labels >= 0")
+    if not 0.0 <= valid < 1.0:
+        raise ValueError(f"cross_validation: valid={valid!r} outside the allowed range [0, 1)")
+    y = y.astype(np.int64)
+    n_cls = int(n_classes if n_classes is not None else int(y.max(initial=-1)) + 1)
+    rng = np.random.default_rng(seed)
+    out = []
+    for f, (train_idx, test_idx) in enumerate(stratified_folds(y, k, seed)):
+        train_idx = train_idx[rng.permutation(train_idx.size)]
+        n_valid = int(round(valid * train_idx.size))
+        valid_idx, train_idx = train_idx[:n_valid], train_idx[n_valid:]
+        xtr, xv, xt = x[train_idx], x[valid_idx], x[test_idx]
+        if standardize and len(xtr):
+            mean, std = xtr.mean(axis=0), xtr.std(axis=0)
+            std = np.where(std > 0, std, 1.0)
+            xtr, xv, xt = ((a - mean) / std for a in (xtr, xv, xt))
+        out.append(Dataset(Split(xtr, y[train_idx]), Split(xv, y[valid_idx]), Split(xt, y[test_idx]), n_cls,
+                           f"{name} fold {f + 1}/{k}"))
+    return out
+
+
+def digits_folds(k: int = 5, seed: int = 0, *, inputs: Inputs | str = Inputs.STANDARDIZE, valid: float = 0.0,
+                 images: bool = False, limit: int | None = None) -> list[Dataset]:
+    """Stratified k-fold cross-validation on the 1,797 digits images (`cross_validation`).
+
+    ``inputs`` scales the pixels (`Inputs`); ``images=True`` keeps (n, 1, 8, 8).
+    ``limit`` keeps a stratified subset of that many images for quick runs:
+    each class shuffled by ``seed``, the images ordered by their quantile
+    within their class (the (i + 1/2) / n_c of the i-th of n_c), the first
+    ``limit`` kept; None uses them all.
+
+    >>> ds = digits_folds(5, seed=0)
+    >>> sum(len(d.test) for d in ds), len(ds[0].train) + len(ds[0].test), ds[0].name
+    (1797, 1797, 'digits fold 1/5')
+
+    Raises:
+        ValueError: an unknown ``inputs``, k outside [2, images], ``limit`` below k.
+    """
+    from sklearn.datasets import load_digits
+
+    how = parse_choice(Inputs, inputs, "digits_folds", "inputs")
+    bunch = load_digits()
+    x, y = bunch.data.astype(np.float64) / 16.0, bunch.target.astype(np.int64)
+    if limit is not None:
+        limit = check_int(limit, "digits_folds", "limit", check_int(k, "digits_folds", "k", 2), y.size)
+        rng = np.random.default_rng(seed)
+        quantile = np.empty(y.size)
+        for c in np.unique(y):
+            idx = np.flatnonzero(y == c)
+            quantile[idx[rng.permutation(idx.size)]] = (np.arange(idx.size) + 0.5) / idx.size
+        keep = np.sort(np.argsort(quantile, kind="stable")[:limit])
+        x, y = x[keep], y[keep]
+    if how is Inputs.SYMMETRIC:
+        x = 2.0 * x - 1.0
+    if images:
+        x = x.reshape(-1, 1, 8, 8)
+    return cross_validation(x, y, k, seed, valid=valid, standardize=how is Inputs.STANDARDIZE, name="digits",
+                            n_classes=10)
 
 
 _IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"),

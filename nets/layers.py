@@ -41,9 +41,9 @@ from .policy import STE, Granularity, LayerPolicy, PrecisionPolicy
 from .quant import Quantizer
 
 __all__ = [
-    "AvgPool2d", "Context", "Conv2d", "Dropout", "Flatten", "Layer", "Linear", "MaxPool2d",
-    "Maxout", "ReLU", "Residual", "Sequential", "Sigmoid", "Sign", "Tanh", "mark_layer_boundaries",
-    "name_layers",
+    "AvgPool2d", "Context", "Conv2d", "Dropout", "Elementwise", "Flatten", "Layer", "Linear", "MaxPool2d",
+    "Maxout", "ReLU", "Residual", "Sequential", "Sigmoid", "Sign", "Tanh", "mac_product",
+    "mark_layer_boundaries", "name_layers",
 ]
 
 
@@ -95,13 +95,19 @@ class Context:
         return cls(PrecisionPolicy.float64(), Quantizer(seed), training, np.random.default_rng(seed))
 
 
-def _product(a: np.ndarray, w: np.ndarray, mac: emu.MAC | None, bias: np.ndarray | None = None,
-             ctx: Context | None = None, where: str = "") -> np.ndarray:
-    """a @ w (+ bias) through a datapath (its overflows counted in ``ctx`` under ``where``), or in float64.
+def mac_product(a: np.ndarray, w: np.ndarray, mac: emu.MAC | None, bias: np.ndarray | None = None,
+                ctx: Context | None = None, where: str = "") -> np.ndarray:
+    """a @ w (+ bias) through a datapath (its MACs and overflows counted in ``ctx`` under ``where``), or in
+    float64 when ``mac`` is None. Leading (batch) dimensions broadcast as in np.matmul.
 
     A MAC of block-scaled operands encodes a and w with blocks along K and
     accumulates the block sums bit-exactly; its bias is added afterwards and
-    rounded once into the accumulator's format.
+    rounded once into the accumulator's format. Other MACs start each
+    accumulator at the bias.
+
+    >>> mac = emu.mac_preset("int8 x int8 -> int32")
+    >>> mac_product(np.array([[1.0, 2.0]]), np.array([[3.0], [4.0]]), mac)
+    array([[11.]])
     """
     if mac is None:
         y = a @ w
@@ -115,7 +121,7 @@ def _product(a: np.ndarray, w: np.ndarray, mac: emu.MAC | None, bias: np.ndarray
     else:
         y, st = emu.matmul(a, w, mac, bias, return_stats=True)
     if ctx is not None:
-        ctx.count_mac(where, a.shape[0] * a.shape[1] * w.shape[1], st)
+        ctx.count_mac(where, int(y.size) * int(a.shape[-1]), st)
     return y
 
 
@@ -149,11 +155,12 @@ class Layer:
         return ctx.policy.for_layer(self.name)
 
     def q(self, x: np.ndarray, role: str, ctx: Context, scale: Any = None,
-          boundary: bool = False) -> np.ndarray:
+          boundary: bool = False, tensor: str | None = None) -> np.ndarray:
         """x converted to this layer's format for ``role`` where the policy's
         granularity rounds it (``boundary``: x is the network's input, crossing a
-        layer boundary anyway). A layer's output (``preacts``, ``activations``)
-        under `STE.CLIPPED` also sets `saturation_mask`."""
+        layer boundary anyway; ``tensor``: the parameter x belongs to, which keys a
+        dynamic fixed point group of a parameter role). A layer's output
+        (``preacts``, ``activations``) under `STE.CLIPPED` also sets `saturation_mask`."""
         output = role in _OUTPUT_ROLES and not boundary
         if output:
             self.saturation_mask = None
@@ -170,7 +177,7 @@ class Layer:
                 lo, hi = _range(f)
                 if not _all_inside(x.reshape(-1), lo, hi):
                     self.saturation_mask = (x <= hi) & (x >= lo)
-        return ctx.quant(x, rf, self.name, role, scale)
+        return ctx.quant(x, rf, self.name, role, scale, tensor=tensor)
 
     def grad_of_output(self, dy: np.ndarray) -> np.ndarray:
         """The gradient reaching this layer's output: dy, zeroed where the output saturated.
@@ -206,17 +213,17 @@ class Linear(Layer):
         w = self.q(self.params["W"].T, "weights", ctx).T
         b = self.q(self.params["b"], "biases", ctx) if "b" in self.params else None
         self._x, self._w = x, w
-        return self.q(_product(x, w, lp.fwd_mac, b, ctx, f"{self.name}.fwd"), "preacts", ctx)
+        return self.q(mac_product(x, w, lp.fwd_mac, b, ctx, f"{self.name}.fwd"), "preacts", ctx)
 
     def backward(self, dy: np.ndarray, ctx: Context) -> np.ndarray:
         lp = self.policy(ctx)
-        dw = _product(self._x.T, dy, lp.grad_mac, None, ctx, f"{self.name}.grad")
-        self.grads["W"] = self.q(dw, "grads", ctx)
+        dw = mac_product(self._x.T, dy, lp.grad_mac, None, ctx, f"{self.name}.grad")
+        self.grads["W"] = self.q(dw, "grads", ctx, tensor="W")
         if "b" in self.params:
-            self.grads["b"] = self.q(dy.sum(axis=0), "grads", ctx)
+            self.grads["b"] = self.q(dy.sum(axis=0), "grads", ctx, tensor="b")
         if not self.needs_input_grad:
             return None  # type: ignore[return-value]
-        return self.q(_product(dy, self._w.T, lp.bwd_mac, None, ctx, f"{self.name}.bwd"), "errors", ctx)
+        return self.q(mac_product(dy, self._w.T, lp.bwd_mac, None, ctx, f"{self.name}.bwd"), "errors", ctx)
 
     def extra_repr(self) -> str:
         return f"{self.n_in}, {self.n_out}"
@@ -272,7 +279,7 @@ class Conv2d(Layer):
         b = self.q(self.params["b"], "biases", ctx) if "b" in self.params else None
         kh, kw = self.kernel
         cols, oh, ow = im2col(x, kh, kw, self.stride, self.padding)
-        y = _product(cols, w.reshape(self.c_out, -1).T, lp.fwd_mac, b, ctx, f"{self.name}.fwd")
+        y = mac_product(cols, w.reshape(self.c_out, -1).T, lp.fwd_mac, b, ctx, f"{self.name}.fwd")
         self._x_shape, self._cols, self._w, self._out = x.shape, cols, w, (oh, ow)
         y = y.reshape(x.shape[0], oh, ow, self.c_out).transpose(0, 3, 1, 2)
         return self.q(np.ascontiguousarray(y), "preacts", ctx)
@@ -282,17 +289,18 @@ class Conv2d(Layer):
         n = dy.shape[0]
         oh, ow = self._out
         dyc = dy.transpose(0, 2, 3, 1).reshape(n * oh * ow, self.c_out)
-        dw = _product(dyc.T, self._cols, lp.grad_mac, None, ctx, f"{self.name}.grad")
+        dw = mac_product(dyc.T, self._cols, lp.grad_mac, None, ctx, f"{self.name}.grad")
         dw = dw.reshape(self.params["W"].shape)
-        self.grads["W"] = self.q(dw, "grads", ctx)
+        self.grads["W"] = self.q(dw, "grads", ctx, tensor="W")
         if "b" in self.params:
-            self.grads["b"] = self.q(dy.sum(axis=(0, 2, 3)), "grads", ctx)
+            self.grads["b"] = self.q(dy.sum(axis=(0, 2, 3)), "grads", ctx, tensor="b")
         kh, kw = self.kernel
         if not self.needs_input_grad:
             return None  # type: ignore[return-value]
         if lp.bwd_mac is None or lp.bwd_mac.block_scaled:
             # a block datapath sums over the output channels; the kernel taps add up in float64 (col2im)
-            dcols = _product(dyc, self._w.reshape(self.c_out, -1), lp.bwd_mac, None, ctx, f"{self.name}.bwd")
+            dcols = mac_product(dyc, self._w.reshape(self.c_out, -1), lp.bwd_mac, None, ctx,
+                                f"{self.name}.bwd")
             dx = _col2im(dcols, self._x_shape, kh, kw, self.stride, self.padding, oh, ow)
         else:
             dx = self._transposed_conv(dy, lp.bwd_mac, ctx)
@@ -323,8 +331,9 @@ class Conv2d(Layer):
                 f" padding={self.padding}")
 
 
-class _Elementwise(Layer):
-    """y = f(x) converted to ``activations``; dx = f'(x) dy converted to ``errors``."""
+class Elementwise(Layer):
+    """y = f(x) converted to ``activations``; dx = f'(x) dy converted to ``errors`` (subclasses give f
+    and its derivative df(x, y))."""
 
     def f(self, x: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -341,7 +350,7 @@ class _Elementwise(Layer):
         return self.q(self.df(self._x, self._y) * dy, "errors", ctx)
 
 
-class ReLU(_Elementwise):
+class ReLU(Elementwise):
     """max(x, 0); derivative 1 for x > 0."""
 
     def f(self, x: np.ndarray) -> np.ndarray:
@@ -351,7 +360,7 @@ class ReLU(_Elementwise):
         return (x > 0).astype(np.float64)
 
 
-class Tanh(_Elementwise):
+class Tanh(Elementwise):
     """tanh(x); derivative 1 - tanh(x)^2."""
 
     def f(self, x: np.ndarray) -> np.ndarray:
@@ -361,7 +370,7 @@ class Tanh(_Elementwise):
         return 1.0 - y * y
 
 
-class Sigmoid(_Elementwise):
+class Sigmoid(Elementwise):
     """1 / (1 + exp(-x)); derivative s (1 - s)."""
 
     def f(self, x: np.ndarray) -> np.ndarray:
@@ -371,7 +380,7 @@ class Sigmoid(_Elementwise):
         return y * (1.0 - y)
 
 
-class Sign(_Elementwise):
+class Sign(Elementwise):
     """Binarisation sign(x) (+1 for x >= 0) with the straight-through estimator.
 
     Backward passes dy where |x| <= 1 and 0 elsewhere (Hubara et al.'s

@@ -60,7 +60,17 @@ def mse(z: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
 
 
 def square_hinge(z: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
-    """Square hinge loss with targets t in {-1, +1} (BinaryConnect): mean_n sum_k max(0, 1 - t z)^2."""
+    """Square hinge loss with targets t in {-1, +1} (BinaryConnect): mean_n sum_k max(0, 1 - t z)^2.
+
+    t is +1 for the labelled class and -1 for the others; the gradient is
+    -2 t max(0, 1 - t z) / n. BinaryConnect's reference code averages over
+    the k classes too (this loss divided by k: the same minimiser, and the
+    same Adam steps up to Adam's epsilon).
+
+    >>> loss, d = square_hinge(np.array([[0.5, -2.0, 0.0]]), np.array([0]))
+    >>> loss, d.tolist()  # (1 - 0.5)^2 + 0 + (1 - 0)^2
+    (1.25, [[-1.0, 0.0, 2.0]])
+    """
     _check(z, y, "square_hinge")
     t = 2.0 * _onehot(y, z.shape[1]) - 1.0
     m = np.maximum(0.0, 1.0 - t * z)

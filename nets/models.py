@@ -49,27 +49,30 @@ class Model:
         root: the layers.
         loss: ``cross_entropy``, ``mse`` or ``square_hinge``.
         init: initialisation of weights (``glorot``, ``he``, ``orthonormal``,
-            ``sparse``, ``glorot_normal``); biases start at 0.
+            ``sparse``, ``glorot_normal``; biases start at 0), or None to keep the
+            weights the layers hold (`nets.onnx.from_onnx`).
         seed: seed of the initialisation.
     """
 
-    def __init__(self, root: Sequential, loss: str = "cross_entropy", init: str = "glorot",
+    def __init__(self, root: Sequential, loss: str = "cross_entropy", init: str | None = "glorot",
                  seed: int = 0) -> None:
         if loss not in LOSSES:
             raise ValueError(f"Model: loss={loss!r} is not one of {', '.join(LOSSES)}")
-        if init not in inits.INITS:
+        if init is not None and init not in inits.INITS:
             raise ValueError(f"Model: init={init!r} is not one of {', '.join(inits.INITS)}")
         self.root = root
         self.loss_name = loss
         self.loss = LOSSES[loss]
         name_layers(root)
         mark_layer_boundaries(root)
-        if root.children and isinstance(root.children[0], (Linear, Conv2d)):
+        if root.children:
             root.children[0].needs_input_grad = False  # nothing uses the error of the data
         names = [layer.name for layer in root.layers()]
         dup = {n for n in names if names.count(n) > 1}
         if dup:
             raise ValueError(f"Model: layer names must be unique; repeated: {', '.join(sorted(dup))}")
+        if init is None:
+            return  # the layers keep the weights they hold (an imported model)
         rng = np.random.default_rng(seed)
         for layer in self.layers():
             if "W" in layer.params:
@@ -172,28 +175,39 @@ class Model:
 
 
 def mlp(sizes: list[int], activation: str = "relu", *, dropout: float = 0.0, batchnorm: bool = False,
-        maxout: int = 1, loss: str = "cross_entropy", init: str = "glorot", seed: int = 0) -> Model:
+        output_batchnorm: bool = False, bn_eps: float = 1e-5, bn_momentum: float = 0.1, maxout: int = 1,
+        loss: str = "cross_entropy", init: str = "glorot", seed: int = 0) -> Model:
     """A multilayer perceptron: Linear layers of the given sizes with an activation between them.
 
     ``maxout=k`` replaces the activation by Maxout over groups of k (the
-    Linear layers then have k times as many outputs).
+    Linear layers then have k times as many outputs). ``batchnorm`` puts a
+    `BatchNorm` after every hidden Linear layer (before its activation),
+    ``output_batchnorm`` one after the output layer too (BinaryConnect's MLP:
+    batch normalisation on every layer); ``bn_eps`` and ``bn_momentum`` are
+    theirs (`BatchNorm`).
 
     >>> m = mlp([64, 100, 10], seed=0)
     >>> [layer.name for layer in m.layers()]
     ['linear1', 'relu1', 'linear2']
+    >>> [layer.name for layer in mlp([64, 100, 10], batchnorm=True, output_batchnorm=True).layers()]
+    ['linear1', 'batchnorm1', 'relu1', 'linear2', 'batchnorm2']
     """
     if len(sizes) < 2 or any(s < 1 for s in sizes):
         raise ValueError(f"mlp: sizes={sizes!r} needs at least an input and an output size, all >= 1")
     if activation not in ACTIVATIONS:
         raise ValueError(f"mlp: activation={activation!r} is not one of {', '.join(ACTIVATIONS)}")
+    if not (bn_eps > 0 and 0 < bn_momentum <= 1):
+        raise ValueError(f"mlp: bn_eps={bn_eps!r} must be > 0 and bn_momentum={bn_momentum!r} in (0, 1]")
     layers: list[Layer] = []
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
         last = i == len(sizes) - 2
         layers.append(Linear(a, b * (maxout if not last else 1)))
         if last:
+            if output_batchnorm:
+                layers.append(BatchNorm(b, eps=bn_eps, momentum=bn_momentum))
             break
         if batchnorm:
-            layers.append(BatchNorm(b * maxout))
+            layers.append(BatchNorm(b * maxout, eps=bn_eps, momentum=bn_momentum))
         layers.append(Maxout(maxout) if maxout > 1 else ACTIVATIONS[activation]())
         if dropout:
             layers.append(Dropout(dropout))

@@ -63,23 +63,24 @@ class BatchNorm(Layer):
             mean, var = x.mean(axis=axes), x.var(axis=axes)
             m = self.momentum
             count = x.size // self.n
-            self.running_mean = self.q((1 - m) * self.running_mean + m * mean, "bn_stats", ctx)
+            self.running_mean = self.q((1 - m) * self.running_mean + m * mean, "bn_stats", ctx,
+                                       tensor="running_mean")
             self.running_var = self.q((1 - m) * self.running_var + m * var * count / max(count - 1, 1),
-                                      "bn_stats", ctx)
+                                      "bn_stats", ctx, tensor="running_var")
         else:
             mean, var = self.running_mean, self.running_var
         self._inv = 1.0 / np.sqrt(var + self.eps)
         self._xhat = (x - self._view(mean, x)) * self._view(self._inv, x)
         self._axes_used = axes
-        g = self.q(self.params["gamma"], "bn_params", ctx)
-        b = self.q(self.params["beta"], "bn_params", ctx)
+        g = self.q(self.params["gamma"], "bn_params", ctx, tensor="gamma")
+        b = self.q(self.params["beta"], "bn_params", ctx, tensor="beta")
         self._g = g
         return self.q(self._xhat * self._view(g, x) + self._view(b, x), "activations", ctx)
 
     def backward(self, dy: np.ndarray, ctx: Context) -> np.ndarray:
         axes = self._axes_used
-        self.grads["gamma"] = self.q((dy * self._xhat).sum(axis=axes), "grads", ctx)
-        self.grads["beta"] = self.q(dy.sum(axis=axes), "grads", ctx)
+        self.grads["gamma"] = self.q((dy * self._xhat).sum(axis=axes), "grads", ctx, tensor="gamma")
+        self.grads["beta"] = self.q(dy.sum(axis=axes), "grads", ctx, tensor="beta")
         m = dy.size // self.n
         dxhat = dy * self._view(self._g, dy)
         dx = (self._view(self._inv, dy) / m) * (

@@ -27,8 +27,9 @@ of the papers (`POLICY_PRESETS`) live in `nets.presets`. Imports `emu` only.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
+from numbers import Real
 from typing import Any
 
 import emu
@@ -143,36 +144,93 @@ STES = tuple(STE)
 
 @dataclass(frozen=True)
 class DynamicFixed:
-    """Dynamic fixed point (Courbariaux et al. 2014; NUMERICS.md section 7).
+    """Dynamic fixed point (Courbariaux et al. 2014; NUMERICS.md section 7): a word whose radix point moves.
 
-    A group of values shares one word length and one radix point. Every
-    ``period`` conversions of the group, if the share of its values that
-    overflowed since the last update exceeds ``max_overflow_rate`` the
-    fraction length FL decreases by one; else, if doubling the values would
-    still keep the overflow rate under the maximum, FL increases by one.
+    Each group of values of a training run shares one word length WL and one
+    fraction length FL, format <WL - FL, FL> (range [-2^(WL-FL-1),
+    2^(WL-FL-1) - 2^-FL]). `nets.quant.Quantizer` keeps one group per
+    parameter tensor and role (a layer's weight gradients apart from its
+    bias gradients, the update term of each tensor apart) and one per layer
+    and role for activations, pre-activations and errors. A step is one
+    training batch (ended by `nets.quant.Quantizer.end_step` after the
+    optimiser's step); with W = ``warmup_batches`` and P = ``period``:
+
+    1. Initial range. W = 0: FL starts at ``init_frac_bits``. W > 0: during
+       the run's first W steps the group converts nothing (its values pass
+       in float64) and records M, the largest |x| of the finite values it
+       sees; at the end of step W its FL becomes WL - IL for the smallest IL
+       with M < 2^(IL-1) (IL = e + 1 where M = f 2^e, 1/2 <= f < 1). A group
+       whose warm-up saw only zeros, or that first converts after step W,
+       starts at ``init_frac_bits``.
+    2. Updates. At the end of every step n with n - W a positive multiple of
+       P, let s be the share of the values converted since the group's last
+       update (or the end of its warm-up) whose conversion overflowed, and s2
+       the share that would overflow at FL + 1 (2x outside the range). If
+       s > ``max_overflow_rate``, FL decreases by one; else if s2 <=
+       ``max_overflow_rate``, FL increases by one; else it stays. With no
+       value converted since the last update FL stays. FL stays within
+       [WL - 1000, 1000] (`emu.FixedFormat`'s limits).
+    3. Evaluation converts at the radix points training reached, frozen
+       (`nets.quant.Quantizer.for_evaluation`), and records nothing.
+
+    Example: WL = 10, W = 2, P = 3, maximum rate 1e-4. Steps 1 and 2 see
+    M = 3.2 = 0.8 * 2^2: IL = 3, FL = 7 (range [-4, 4 - 2^-7]) from the end
+    of step 2. Steps 3, 4 and 5 convert 1000 values each, 2 of them beyond
+    4: s = 2/3000 > 1e-4, so FL = 6 at the end of step 5; the next update is
+    at the end of step 8.
+
+    >>> d = DynamicFixed(10, period=3, warmup_batches=2)
+    >>> d.init_frac_bits, str(d), str(DynamicFixed(10))
+    (6, 'dfx<10>(period=3, warmup_batches=2)', 'dfx<10>')
+    >>> DynamicFixed(10, period=0)
+    Traceback (most recent call last):
+    ...
+    ValueError: DynamicFixed: period=0 outside the allowed range [1, inf)
 
     Args:
         word_bits: WL, the word length including the sign bit (2..62).
-        max_overflow_rate: the overflow share tolerated (default 1e-4).
-        period: conversions between radix-point updates (default 1).
-        init_frac_bits: FL to start from (default: WL - 4, i.e. range [-8, 8)).
+        max_overflow_rate: the overflow share tolerated, in [0, 1) (default 1e-4).
+        period: training steps between radix-point updates, >= 1 (default 1: every step).
+        init_frac_bits: FL to start from, in [WL - 1000, 1000] (default WL - 4: range [-8, 8)).
+        warmup_batches: float64 steps that set the initial FL, >= 0 (default 0: none; FL starts
+            at ``init_frac_bits``).
+
+    Raises:
+        ValueError: a value outside its range (the message names the field and the range).
+        TypeError: an integer setting that is not an int (a bool included), a rate that is not a
+            real number.
     """
 
     word_bits: int
     max_overflow_rate: float = 1e-4
     period: int = 1
     init_frac_bits: int | None = None
+    warmup_batches: int = 0
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "word_bits", check_int(self.word_bits, "DynamicFixed", "word_bits", 2, 62))
-        if not 0.0 <= self.max_overflow_rate < 1.0:
-            raise ValueError(f"DynamicFixed: max_overflow_rate={self.max_overflow_rate!r} outside [0, 1)")
+        wl = check_int(self.word_bits, "DynamicFixed", "word_bits", 2, 62)
+        object.__setattr__(self, "word_bits", wl)
+        rate = self.max_overflow_rate
+        if isinstance(rate, bool) or not isinstance(rate, Real):
+            raise TypeError(f"DynamicFixed: max_overflow_rate={rate!r} must be a real number")
+        if not 0.0 <= rate < 1.0:
+            raise ValueError(f"DynamicFixed: max_overflow_rate={rate!r} outside the allowed range [0, 1)")
+        object.__setattr__(self, "max_overflow_rate", float(rate))
         object.__setattr__(self, "period", check_int(self.period, "DynamicFixed", "period", 1))
-        if self.init_frac_bits is None:
-            object.__setattr__(self, "init_frac_bits", self.word_bits - 4)
+        object.__setattr__(self, "warmup_batches",
+                           check_int(self.warmup_batches, "DynamicFixed", "warmup_batches", 0))
+        fl = wl - 4 if self.init_frac_bits is None else self.init_frac_bits
+        object.__setattr__(self, "init_frac_bits",
+                           check_int(fl, "DynamicFixed", "init_frac_bits", wl - 1000, 1000))
 
     def __str__(self) -> str:
-        return f"dfx<{self.word_bits}>"
+        extra = [f"{f.name}={getattr(self, f.name)!r}" for f in fields(self)[1:]
+                 if getattr(self, f.name) != _DFX_DEFAULTS.get(f.name, self.word_bits - 4)]
+        return f"dfx<{self.word_bits}>" + (f"({', '.join(extra)})" if extra else "")
+
+
+#: the defaults `DynamicFixed.__str__` leaves out (init_frac_bits: WL - 4)
+_DFX_DEFAULTS = {"max_overflow_rate": 1e-4, "period": 1, "warmup_batches": 0}
 
 
 _BLOCK_TYPES = (emu.MXFormat, emu.NVFP4Format, emu.ScaledIntFormat)
@@ -330,13 +388,25 @@ class LayerPolicy:
         return all(getattr(self, r).is_float64 for r in ROLES) and not any_mac
 
     def describe(self) -> str:
-        """Short text: the roles grouped by format (float64 roles left out), and the datapaths."""
+        """Short text: the roles grouped by format (float64 roles left out; "all tensor roles": every role
+        but the optimiser's state), and the datapaths.
+
+        >>> PrecisionPolicy.uniform("fx<4,12>").default.describe()
+        'all tensor roles fx<4,12>'
+        """
         groups: dict[str, list[str]] = {}
         for r in ROLES:
             rf = getattr(self, r)
             if not rf.is_float64:
                 groups.setdefault(str(rf), []).append(r)
-        parts = [f"{'all roles' if len(v) == len(ROLES) else '/'.join(v)} {k}" for k, v in groups.items()]
+        tensor_roles = [r for r in ROLES if r not in OPTIMIZER_ROLES]
+
+        def label(v: list[str]) -> str:
+            if len(v) == len(ROLES):
+                return "all roles"
+            return "all tensor roles" if v == tensor_roles else "/".join(v)
+
+        parts = [f"{label(v)} {k}" for k, v in groups.items()]
         parts += [f"{m}=[{getattr(self, m)}]" for m in ("fwd_mac", "bwd_mac", "grad_mac") if getattr(self, m)]
         return ", ".join(parts) or "float64"
 

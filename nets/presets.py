@@ -76,15 +76,39 @@ _gupta_stochastic.__doc__ = _GUPTA_DOC.format(rounding="stochastic")
 _gupta_nearest.__doc__ = _GUPTA_DOC.format(rounding="round-to-nearest")
 
 
-def _courbariaux() -> PrecisionPolicy:
+def _courbariaux(word_bits: int = 10, update_bits: int = 12, *, period: int = 100, warmup_batches: int = 100,
+                 init_int_bits: int = 6, max_overflow_rate: float = 1e-4) -> PrecisionPolicy:
     """Courbariaux et al. 2014, dynamic fixed point: 10-bit propagations, 12-bit parameter updates.
 
-    Reproduces (the paper and its reference code): weights and biases as
-    used in propagation, pre-activations, activations, errors (the loss
-    gradient included) and gradients in 10-bit dynamic fixed point groups;
-    the stored weights in 12 bits; the update term and the momentum velocity
-    (one buffer in the reference code) in 10 bits with their own radix points.
-    Maximum overflow rate 1e-4.
+    Called without arguments (as `PrecisionPolicy.preset` does) it gives the
+    setting of the paper's reference code (its example ``main.py CIFAR10
+    DFXP 5 9 11 100 0.0001 2``: 9 and 11 bits plus the sign); the arguments
+    change it, e.g. ``POLICY_PRESETS["courbariaux dfx 10/12"](period=10,
+    warmup_batches=0)``. The rules of a group: `DynamicFixed`.
+
+    Args:
+        word_bits: WL of the propagated weights and biases, pre-activations,
+            activations, errors, gradients, update term and velocity (10).
+        update_bits: WL of the stored weights (``master``, 12).
+        period: training batches between radix-point updates (100, the
+            reference code's range update frequency).
+        warmup_batches: float64 batches at the start of training whose
+            largest magnitudes set each group's initial radix point (100).
+        init_int_bits: IL (the sign bit included) of a group no warm-up
+            sizes (6, the reference code's initial range of 5 integer bits
+            plus the sign): FL = WL - 6, range [-32, 32).
+        max_overflow_rate: the overflow share tolerated (1e-4).
+
+    Reproduces: weights and biases as used in propagation, pre-activations,
+    activations, errors (the loss gradient included) and gradients in
+    ``word_bits`` dynamic fixed point; the stored weights in ``update_bits``;
+    the update term and the momentum velocity (one buffer in the reference
+    code) in ``word_bits``. One radix point per parameter tensor and role (a
+    layer's weights, biases, weight gradients, bias gradients, and the
+    update and velocity of each tensor, apart) and one per layer for
+    pre-activations, activations and errors, as the reference code keeps
+    them; each updated every ``period`` batches from the overflow share of
+    those batches, with maximum overflow rate 1e-4; frozen during evaluation.
 
     Float64 because the paper is silent: Adam's moments (it trains with SGD
     and momentum) and batch normalisation's roles (Maxout networks without
@@ -94,17 +118,38 @@ def _courbariaux() -> PrecisionPolicy:
     conversion as the identity (its gradients are taken with respect to the
     unconverted values), saturated or not.
 
-    Departs: radix groups are one per layer and role (weights and biases
-    share one; the paper has one per tensor), updated after every
-    conversion (the reference code: every 100 batches), starting at FL = WL - 4
-    without a float warm-up; velocity and update are two conversions of one
-    value (to groups of the same width seeing the same values).
+    Departs: the reference code's warm-up trains 2 epochs (700 to 1000
+    batches on its data sets) with 31-bit words and its range updates
+    running, then restarts from the initial weights; here the warm-up is
+    ``warmup_batches`` float64 batches (100: 2.5 epochs of digits at batch
+    size 32) whose largest magnitudes set the radix points, and training
+    continues from the weights they reached, converted from then on. The
+    reference code shares one radix point between the propagated and the
+    stored copy of a tensor; here they are two groups (``weights`` or
+    ``biases``, and ``master``). Its overflow share is the mean of the
+    per-batch shares and its batch counter restarts every epoch; here the
+    share is pooled over the period's values and batches count across
+    epochs. Velocity and update are two conversions of one value (to groups
+    of the same width seeing the same values). Rounding is to nearest even
+    in the two's complement range (the reference saturates symmetrically at
+    +-(2^(IL-1) - 2^-FL)).
+
+    Raises:
+        ValueError: a setting outside its range (the message names it and the range).
     """
-    prop = RoleFormat(DynamicFixed(10))
-    up = RoleFormat(DynamicFixed(12))
+    from emu.checks import check_int
+
+    fn = "courbariaux dfx 10/12"
+    wl = check_int(word_bits, fn, "word_bits", 2, 62)
+    ul = check_int(update_bits, fn, "update_bits", 2, 62)
+    il = check_int(init_int_bits, fn, "init_int_bits", max(wl, ul) - 1000, 1000)
+    settings = {"period": period, "warmup_batches": warmup_batches, "max_overflow_rate": max_overflow_rate}
+    prop = RoleFormat(DynamicFixed(wl, init_frac_bits=wl - il, **settings))
+    up = RoleFormat(DynamicFixed(ul, init_frac_bits=ul - il, **settings))
     lp = LayerPolicy(weights=prop, biases=prop, activations=prop, preacts=prop, errors=prop, grads=prop,
                      master=up, update=prop, momentum=prop)
-    return PrecisionPolicy(lp, name="dynamic fixed point 10-bit propagation, 12-bit update", ste=STE.IDENTITY)
+    return PrecisionPolicy(lp, name=f"dynamic fixed point {wl}-bit propagation, {ul}-bit update",
+                           ste=STE.IDENTITY)
 
 
 _BC_DOC = """BinaryConnect (Courbariaux et al. 2015), {kind} binarisation.
@@ -233,7 +278,8 @@ def _fp32() -> PrecisionPolicy:
 
     STE: identity (fp32 training back-propagates through nothing else).
     """
-    return PrecisionPolicy(PrecisionPolicy.uniform("fp32", state="master").default, name="uniform fp32", ste=STE.IDENTITY)
+    return PrecisionPolicy(PrecisionPolicy.uniform("fp32", state="master").default, name="uniform fp32",
+                           ste=STE.IDENTITY)
 
 
 def _fp8() -> PrecisionPolicy:
@@ -303,6 +349,72 @@ _mxfp8.__doc__ = _MX_DOC.format(fwd="mxfp8_e4m3")
 _mxfp4.__doc__ = _MX_DOC.format(fwd="mxfp4")
 
 
+_GUPTA_WL16_DOC = """Gupta et al. 2015 at word length 16: fixed point <{il},{fl}> with {rounding} rounding.
+
+    Reproduces: the FL = {fl} curve of the paper's Fig. 2 (MNIST, fully
+    connected network, word length 16): every quantity of training in
+    fx<{il},{fl}> (IL counts the sign bit, as in the paper: range
+    [-{half}, {half}), step 2^-{fl}): weights, biases, activations,
+    pre-activations, errors (the loss gradient included), gradients, the
+    stored weights, the update term and, when SGD runs with momentum, its
+    velocity; saturation on overflow (the paper's Convert). Products are
+    exact (float64) and rounded once, as the paper's wide accumulator does.
+    `nets.experiments.gupta_wl16_table` trains it on inputs scaled to
+    [0, 1] and states its learning rate and batch size.
+
+    Float64: nothing. Adam's moments and batch normalisation's parameters and
+    statistics, which the paper's networks and optimiser do not have, follow
+    its principle that every quantity is fixed point.
+
+    STE: clipped. The paper does not say what the gradient through a
+    saturated output is; this preset uses the project's extension.
+    ``replace(p, ste="identity")`` gives the plain rule, and the experiment
+    reports both.
+
+    Departs: ties round to even (the paper writes ties down; they differ only
+    at exact ties).
+    """
+
+
+def _gupta_wl16(int_bits: int, rounding: str) -> PrecisionPolicy:
+    fmt = f"fx<{int_bits},{16 - int_bits}>"
+    lp = LayerPolicy(**dict.fromkeys(ROLES, RoleFormat(fmt, rounding)))
+    tag = "stochastic" if rounding == "stochastic" else "nearest"
+    return PrecisionPolicy(lp, name=f"gupta {fmt} {tag}", ste=STE.CLIPPED)
+
+
+def _gupta_2_14_stochastic() -> PrecisionPolicy:
+    return _gupta_wl16(2, "stochastic")
+
+
+def _gupta_2_14_nearest() -> PrecisionPolicy:
+    return _gupta_wl16(2, "nearest_even")
+
+
+def _gupta_6_10_stochastic() -> PrecisionPolicy:
+    return _gupta_wl16(6, "stochastic")
+
+
+def _gupta_6_10_nearest() -> PrecisionPolicy:
+    return _gupta_wl16(6, "nearest_even")
+
+
+def _gupta_8_8_stochastic() -> PrecisionPolicy:
+    return _gupta_wl16(8, "stochastic")
+
+
+def _gupta_8_8_nearest() -> PrecisionPolicy:
+    return _gupta_wl16(8, "nearest_even")
+
+
+for _f, _il in ((_gupta_2_14_stochastic, 2), (_gupta_2_14_nearest, 2), (_gupta_6_10_stochastic, 6),
+                (_gupta_6_10_nearest, 6), (_gupta_8_8_stochastic, 8), (_gupta_8_8_nearest, 8)):
+    _f.__doc__ = _GUPTA_WL16_DOC.format(
+        il=_il, fl=16 - _il, half=2 ** (_il - 1),
+        rounding="stochastic" if "stochastic" in _f.__name__ else "round-to-nearest")
+del _f, _il
+
+
 #: Named policies (`PrecisionPolicy.preset`): each value builds the policy; its docstring says what it
 #: reproduces, its straight-through rule and where it departs.
 POLICY_PRESETS: dict[str, Callable[[], PrecisionPolicy]] = {
@@ -320,4 +432,10 @@ POLICY_PRESETS: dict[str, Callable[[], PrecisionPolicy]] = {
     "e4m3 forward / e5m2 backward": _fp8,
     "mxfp8 forward / mxfp8_e5m2 backward": _mxfp8,
     "mxfp4 forward / mxfp8_e5m2 backward": _mxfp4,
+    "gupta fx<2,14> stochastic": _gupta_2_14_stochastic,
+    "gupta fx<2,14> nearest": _gupta_2_14_nearest,
+    "gupta fx<6,10> stochastic": _gupta_6_10_stochastic,
+    "gupta fx<6,10> nearest": _gupta_6_10_nearest,
+    "gupta fx<8,8> stochastic": _gupta_8_8_stochastic,
+    "gupta fx<8,8> nearest": _gupta_8_8_nearest,
 }

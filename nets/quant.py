@@ -4,9 +4,12 @@ A `Quantizer` turns a tensor into its role's format with `emu.quantize` (a
 block-scaled format with `emu.block_encode` along `block_axis`),
 drawing a fresh stream key for every stochastic conversion from one seeded
 generator (so a run is reproducible from its seed), keeping the radix point of
-every dynamic fixed point group (one per layer and role, NUMERICS.md
-section 7) and counting, per layer and role, the values converted, overflowed
-and underflowed. `Quantizer.for_evaluation` gives the converter evaluation
+every dynamic fixed point group (NUMERICS.md section 7, the rules in
+`nets.policy.DynamicFixed`: one group per layer, role and parameter tensor for
+the parameter roles, one per layer and role for activations, pre-activations
+and errors), learning where training steps end (`Quantizer.end_step`), and
+counting, per layer and role, the values converted, overflowed and
+underflowed. `Quantizer.for_evaluation` gives the converter evaluation
 uses: its own seed, the training run's radix points frozen, and (by default)
 nearest-even rounding in place of every stochastic conversion. Imports `emu`
 and `nets.policy`.
@@ -14,7 +17,9 @@ and `nets.policy`.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -24,11 +29,17 @@ from emu import BinaryFormat, TernaryFormat
 
 from .policy import DynamicFixed, RoleFormat, is_block_format
 
-__all__ = ["Counts", "DynamicGroup", "Quantizer", "block_axis"]
+__all__ = ["TENSOR_ROLES", "Counts", "DynamicGroup", "Quantizer", "block_axis"]
 
 #: the roles stored in a parameter's own layout (a Linear layer's (n_in, n_out)); a label "<role>.<part>"
 #: (Adam's "moments.m", "moments.v") counts as its role
 _STORED_ROLES = ("grads", "master", "update", "momentum", "moments")
+
+#: The roles that convert several parameter tensors of one layer (a Linear layer's W and b, batch
+#: normalisation's gamma and beta): each tensor has its own dynamic fixed point group (`Quantizer.tensor_of`).
+#: ``weights`` and ``biases`` convert one tensor each (W, b); activations, pre-activations, errors and
+#: batch normalisation's statistics have one group per layer and role.
+TENSOR_ROLES = ("grads", "master", "update", "momentum", "moments", "bn_params")
 
 
 def block_axis(role: str, ndim: int) -> int:
@@ -70,17 +81,47 @@ class Counts:
             self.overflow += st.saturated
 
 
+def _warmup_frac_bits(max_abs: float, word_bits: int) -> int:
+    """The FL a warm-up that saw largest magnitude ``max_abs`` > 0 sets: WL - IL, IL the smallest integer with
+    max_abs < 2^(IL-1), kept within [WL - 1000, 1000].
+
+    >>> _warmup_frac_bits(3.2, 10), _warmup_frac_bits(4.0, 10), _warmup_frac_bits(0.001, 8)
+    (7, 6, 16)
+    """
+    il = math.frexp(max_abs)[1] + 1  # max_abs = f 2^e with 1/2 <= f < 1: 2^(e-1) <= max_abs < 2^e
+    return min(max(word_bits - il, word_bits - 1000), 1000)
+
+
 @dataclass
 class DynamicGroup:
-    """The moving radix point of one dynamic fixed point group."""
+    """The moving radix point of one dynamic fixed point group (the rules: `nets.policy.DynamicFixed`).
+
+    Attributes:
+        spec: the group's `DynamicFixed`.
+        frac_bits: FL now.
+        warming: in its float64 warm-up (it converts nothing and records ``max_abs``).
+        max_abs: the largest finite |x| its warm-up has seen.
+        seen, overflow, overflow_if_doubled: since the last update, the values converted, those that
+            overflowed, and those that would overflow at FL + 1.
+        history: FL after every update (the end of the warm-up included).
+        updated_at: the run's step (1 for the first) of every entry of ``history``.
+
+    >>> g = DynamicGroup(DynamicFixed(8, period=2), 4)
+    >>> g.observe(np.full(10, 9.0), emu.QuantStats(10, 10, 0, 0)); g.end_step(1); g.frac_bits
+    4
+    >>> g.end_step(2); g.frac_bits, g.history, g.updated_at
+    (3, [3], [2])
+    """
 
     spec: DynamicFixed
     frac_bits: int
+    warming: bool = False
+    max_abs: float = 0.0
     seen: int = 0
     overflow: int = 0
     overflow_if_doubled: int = 0
-    calls: int = 0
     history: list[int] = field(default_factory=list)
+    updated_at: list[int] = field(default_factory=list)
 
     @property
     def fmt(self) -> emu.FixedFormat:
@@ -88,27 +129,48 @@ class DynamicGroup:
         return emu.FixedFormat(self.spec.word_bits - self.frac_bits, self.frac_bits)
 
     def frozen_copy(self) -> DynamicGroup:
-        """A group at this one's radix point, with no counts and no history (for evaluation)."""
-        return DynamicGroup(self.spec, self.frac_bits)
+        """A group at this one's radix point and warm-up state, without counts or history (for evaluation)."""
+        return DynamicGroup(self.spec, self.frac_bits, self.warming)
+
+    def record(self, x: np.ndarray) -> None:
+        """Record the largest finite |x| of one warm-up conversion."""
+        a = np.abs(x)
+        m = float(np.max(a, initial=0.0))
+        if not math.isfinite(m):
+            m = float(np.max(a[np.isfinite(a)], initial=0.0))
+        self.max_abs = max(self.max_abs, m)
 
     def observe(self, x: np.ndarray, st: emu.QuantStats) -> None:
-        """Count one conversion and move the radix point every ``period`` conversions."""
+        """Count one conversion: its values, its overflows, and the values that would overflow at FL + 1."""
         f = self.fmt
         self.seen += st.size
         self.overflow += st.overflow
         self.overflow_if_doubled += int(np.count_nonzero((2 * x > f.max) | (2 * x < f.min)))
-        self.calls += 1
-        if self.calls % self.spec.period:
+
+    def end_step(self, step: int) -> None:
+        """End the run's training step ``step`` (1 for the first): the warm-up ends at step W, and FL moves
+        at every step W + k P (k >= 1), as `nets.policy.DynamicFixed` states."""
+        w = self.spec.warmup_batches
+        if self.warming:
+            if step >= w:
+                self.warming = False
+                if self.max_abs > 0.0:
+                    self.frac_bits = _warmup_frac_bits(self.max_abs, self.spec.word_bits)
+                self._close(step)
             return
-        rate = self.overflow / self.seen if self.seen else 0.0
-        rate2 = self.overflow_if_doubled / self.seen if self.seen else 0.0
-        wl = self.spec.word_bits
-        fl = self.frac_bits
-        if rate > self.spec.max_overflow_rate and fl - 1 >= -1000 and wl - (fl - 1) <= 1000:
-            self.frac_bits -= 1
-        elif rate2 <= self.spec.max_overflow_rate and self.frac_bits + 1 <= 1000:
-            self.frac_bits += 1
+        if step <= w or (step - w) % self.spec.period:
+            return
+        if self.seen:
+            wl, limit = self.spec.word_bits, self.spec.max_overflow_rate
+            if self.overflow / self.seen > limit:
+                self.frac_bits = max(self.frac_bits - 1, wl - 1000)
+            elif self.overflow_if_doubled / self.seen <= limit:
+                self.frac_bits = min(self.frac_bits + 1, 1000)
+        self._close(step)
+
+    def _close(self, step: int) -> None:
         self.history.append(self.frac_bits)
+        self.updated_at.append(step)
         self.seen = self.overflow = self.overflow_if_doubled = 0
 
 
@@ -125,7 +187,16 @@ class Quantizer:
     and dynamic fixed roles round to nearest even, stochastic binary weights
     become sign(w), stochastic ternary weights become w clipped to [-1, 1]
     rounded to the nearest of -1, 0, 1 (ties to 0). ``frozen=True`` keeps
-    every dynamic group's radix point where it is.
+    every dynamic group's radix point and warm-up state where they are and
+    records nothing in them (a group it creates starts at its
+    ``init_frac_bits``, without warm-up).
+
+    Dynamic fixed point groups (`nets.policy.DynamicFixed`) are keyed
+    (layer, role, tensor): ``tensor`` is "" for a role of one group per layer
+    and the parameter's name (``"W"``, ``"b"``, ``"gamma"``...) for the
+    parameter roles (`TENSOR_ROLES`, `tensor_of`). The training loop calls
+    `end_step` after every optimiser step: warm-ups end and radix points move
+    only there, so a group's radix point is constant within a step.
 
     >>> q = Quantizer(seed=0)
     >>> q(np.array([0.3, 7.0]), RoleFormat.parse("fx<2,2>"), "fc1", "weights")
@@ -143,15 +214,23 @@ class Quantizer:
         self.nearest = bool(nearest)
         self.frozen = bool(frozen)
         self.counts: dict[tuple[str, str], Counts] = defaultdict(Counts)
-        self.groups: dict[tuple[str, str], DynamicGroup] = {}
+        #: the dynamic fixed point groups by (layer, role, tensor)
+        self.groups: dict[tuple[str, str, str], DynamicGroup] = {}
+        #: training steps ended so far (`end_step`)
+        self.step = 0
+        #: each layer's parameter tensors (name, shape) in order (`bind_parameters`)
+        self.parameters: dict[str, list[tuple[str, tuple[int, ...]]]] = {}
+        #: conversions this step of same-shaped parameters, by (layer, role, shape) (`tensor_of`)
+        self._order: dict[tuple[str, str, tuple[int, ...]], int] = {}
         #: the prepared conversion of each fixed, float or power-of-two role format met, by identity,
         #: and whether it draws random bits
         self._converters: dict[int, tuple[RoleFormat, emu.Converter, bool]] = {}
 
     def for_evaluation(self, seed: int | np.random.SeedSequence, nearest: bool = True) -> Quantizer:
         """The converter of one evaluation: its own generator from ``seed`` (this one's stream is never
-        drawn from), this run's dynamic radix points frozen, its own counts, and nearest-even rounding
-        in place of stochastic rounding unless ``nearest=False``.
+        drawn from), this run's dynamic radix points frozen (a group still in its warm-up stays there:
+        evaluation passes its values in float64, as training does at that point), its own counts, and
+        nearest-even rounding in place of stochastic rounding unless ``nearest=False``.
 
         >>> q = Quantizer(seed=1)
         >>> state = q.rng.bit_generator.state
@@ -162,23 +241,103 @@ class Quantizer:
         """
         q = Quantizer(seed, nearest=nearest, frozen=True)
         q.groups = {k: g.frozen_copy() for k, g in self.groups.items()}
+        q.parameters = self.parameters
+        q.step = self.step
         return q
 
-    def format_of(self, rf: RoleFormat, layer: str, role: str) -> emu.Format | None:
-        """The format a role uses now (a dynamic group's current fixed format)."""
+    def bind_parameters(self, parameters: Iterable[tuple[str, str, tuple[int, ...]]]) -> None:
+        """Name the parameter tensors of every layer: (layer, parameter name, shape) triples, in order.
+
+        `tensor_of` finds the tensor of a parameter role's conversion among
+        them; `nets.train.train` binds the model's parameters.
+        """
+        bound: dict[str, list[tuple[str, tuple[int, ...]]]] = {}
+        for layer, name, shape in parameters:
+            bound.setdefault(layer, []).append((name, tuple(int(n) for n in shape)))
+        self.parameters = bound
+
+    def tensor_of(self, x: np.ndarray, layer: str, role: str, tensor: str | None = None) -> str:
+        """The tensor part of the group key of ``x`` converted for ``layer`` and ``role``.
+
+        ``tensor`` if the caller names it. Else "" (one group for the layer
+        and role) unless ``role`` is a parameter role (`TENSOR_ROLES`; a label
+        "moments.m" counts as "moments"), whose tensor is the bound parameter
+        (`bind_parameters`) of ``layer`` with the shape of ``x``: the only
+        one, or, where n > 1 parameters share that shape (batch
+        normalisation's gamma and beta), the (k mod n)-th of them in order for
+        the k-th such conversion (from 0) since the last `end_step`, the order
+        in which layers and optimisers convert their parameters; "" if none
+        has that shape.
+
+        >>> q = Quantizer()
+        >>> q.bind_parameters([("fc1", "W", (3, 2)), ("fc1", "b", (2,)), ("bn", "gamma", (2,)),
+        ...                    ("bn", "beta", (2,))])
+        >>> q.tensor_of(np.ones(2), "fc1", "grads"), q.tensor_of(np.ones((3, 2)), "fc1", "moments.v")
+        ('b', 'W')
+        >>> [q.tensor_of(np.ones(2), "bn", "grads") for _ in range(3)]
+        ['gamma', 'beta', 'gamma']
+        >>> q.tensor_of(np.ones(2), "fc1", "preacts"), q.tensor_of(np.ones(2), "fc1", "grads", tensor="b2")
+        ('', 'b2')
+        """
+        if tensor is not None:
+            return tensor
+        params = self.parameters.get(layer)
+        if not params or role.split(".")[0] not in TENSOR_ROLES:
+            return ""
+        shape = x.shape
+        same = [name for name, s in params if s == shape]
+        if len(same) <= 1:
+            return same[0] if same else ""
+        key = (layer, role, shape)
+        k = self._order.get(key, 0)
+        self._order[key] = k + 1
+        return same[k % len(same)]
+
+    def end_step(self) -> None:
+        """End one training step (batch): warm-ups end and radix points move here (`DynamicFixed`).
+
+        Counts the step, starts the order of same-shaped tensors (`tensor_of`)
+        afresh and, unless frozen, lets every group end the step. The same
+        conversions and steps always give the same radix points.
+
+        >>> q, rf = Quantizer(), RoleFormat(DynamicFixed(8, period=2))
+        >>> for step in range(4):
+        ...     _ = q(np.full(10, 100.0), rf, "fc1", "grads")
+        ...     q.end_step()
+        ...     print(q.step, q.groups[("fc1", "grads", "")].frac_bits)
+        1 4
+        2 3
+        3 3
+        4 2
+        """
+        self.step += 1
+        self._order.clear()
+        if not self.frozen:
+            for g in self.groups.values():
+                g.end_step(self.step)
+
+    def format_of(self, rf: RoleFormat, layer: str, role: str, tensor: str = "") -> emu.Format | None:
+        """The format a role uses now: a dynamic group's current fixed format (None, float64, while it
+        warms up); ``tensor`` as in the group key (`tensor_of`)."""
         if isinstance(rf.fmt, DynamicFixed):
-            return self._group(rf.fmt, layer, role).fmt
+            g = self._group(rf.fmt, layer, role, tensor)
+            return None if g.warming else g.fmt
         return rf.fmt
 
-    def _group(self, spec: DynamicFixed, layer: str, role: str) -> DynamicGroup:
-        key = (layer, role)
-        if key not in self.groups:
-            self.groups[key] = DynamicGroup(spec, int(spec.init_frac_bits))  # type: ignore[arg-type]
-        return self.groups[key]
+    def _group(self, spec: DynamicFixed, layer: str, role: str, tensor: str) -> DynamicGroup:
+        key = (layer, role, tensor)
+        g = self.groups.get(key)
+        if g is None:
+            warming = not self.frozen and self.step < spec.warmup_batches
+            g = self.groups[key] = DynamicGroup(spec, int(spec.init_frac_bits), warming)  # type: ignore[arg-type]
+        return g
 
     def __call__(self, x: np.ndarray, rf: RoleFormat, layer: str, role: str,
-                 scale: object = None) -> np.ndarray:
-        """x converted to the role's format (x itself for float64 roles)."""
+                 scale: object = None, *, tensor: str | None = None) -> np.ndarray:
+        """x converted to the role's format (x itself for float64 roles and warming dynamic groups).
+
+        ``tensor`` names the parameter tensor of a dynamic group (`tensor_of`).
+        """
         fmt = rf.fmt
         if fmt is None:
             return x
@@ -193,7 +352,14 @@ class Quantizer:
             q, st = hit[1](x, seed=self.rng if hit[2] else None, return_stats=True)
             self.counts[(layer, role)].add(st)
             return q
-        fmt = self.format_of(rf, layer, role)
+        group = None
+        if isinstance(fmt, DynamicFixed):
+            group = self._group(fmt, layer, role, self.tensor_of(x, layer, role, tensor))
+            if group.warming:
+                if not self.frozen:
+                    group.record(x)
+                return x
+            fmt = group.fmt
         if is_block_format(fmt):
             axis = block_axis(role, x.ndim)
             scales, codes, st = emu.block_encode(x, fmt, axis, return_stats=True)
@@ -213,10 +379,11 @@ class Quantizer:
             seed = self.rng if rounding == emu.Rounding.STOCHASTIC else None
             q, st = emu.quantize(x, fmt, rounding, rf.overflow, seed=seed, return_stats=True)
         self.counts[(layer, role)].add(st)
-        if isinstance(rf.fmt, DynamicFixed) and not self.frozen:
-            self.groups[(layer, role)].observe(x, st)
+        if group is not None and not self.frozen:
+            group.observe(x, st)
         return q
 
     def radix_history(self) -> dict[str, list[int]]:
-        """The fraction lengths each dynamic group chose after every update."""
-        return {f"{layer}.{role}": list(g.history) for (layer, role), g in self.groups.items()}
+        """The fraction lengths each dynamic group chose at every update (its warm-up's end included), by
+        ``"layer.role"`` or ``"layer.role.tensor"`` (e.g. ``"fc1.grads.b"``)."""
+        return {".".join(p for p in key if p): list(g.history) for key, g in self.groups.items()}

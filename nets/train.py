@@ -70,7 +70,10 @@ class History:
             "acc_overflow", "output_overflow"}} for the epoch's training passes
             through emu datapaths).
         test_accuracy, test_loss: of the final (or best-validation) weights.
-        radix_points: fraction lengths chosen by every dynamic fixed point group.
+        radix_points: the fraction lengths every dynamic fixed point group chose at
+            each of its updates (the end of its warm-up included), by
+            "layer.role" or, for a parameter role, "layer.role.tensor"
+            (e.g. "linear1.grads.b"; `Quantizer.radix_history`).
         policy, optimizer: their descriptions.
     """
 
@@ -113,9 +116,9 @@ def evaluate(model: Model, split: Split, policy: PrecisionPolicy | None = None,
     - under the policy's ``eval_rounding="nearest_even"`` (the default) every
       stochastic conversion rounds to nearest even instead (`EvalRounding`);
     - ``quant`` (the training run's converter) lends its dynamic fixed point
-      radix points, frozen; without it the groups start at their initial
-      radix points and move as the split is converted (a calibration on the
-      split, discarded afterwards).
+      radix points, frozen (a group still in its float64 warm-up passes its
+      values in float64, as training does at that point); without it every
+      group stays at its ``init_frac_bits``.
 
     Nothing of ``quant`` changes: its counts, groups and stream stay as they were.
 
@@ -130,7 +133,7 @@ def evaluate(model: Model, split: Split, policy: PrecisionPolicy | None = None,
     if quant is not None:
         q = quant.for_evaluation(eval_seed, nearest)
     else:
-        q = Quantizer(eval_seed, nearest=nearest)
+        q = Quantizer(eval_seed, nearest=nearest, frozen=True)
     ctx = _ctx(pol, q, False, np.random.default_rng(0))
     losses, correct = 0.0, 0
     for i in range(0, len(split), batch_size):
@@ -195,6 +198,12 @@ def train(model: Model, data: Dataset, policy: PrecisionPolicy | None = None,
           ) -> History:
     """Train with minibatches under a precision policy; return the `History`.
 
+    Every batch is one step of dynamic fixed point (`nets.policy.DynamicFixed`):
+    the run's `Quantizer` knows the model's parameter tensors (one group per
+    tensor of a parameter role) and is told where each optimiser step ends
+    (`Quantizer.end_step`), so warm-ups and radix-point updates fall between
+    batches.
+
     Args:
         model: the network (its parameters are updated in place).
         data: train/valid/test splits.
@@ -236,6 +245,7 @@ def train(model: Model, data: Dataset, policy: PrecisionPolicy | None = None,
     ss = np.random.SeedSequence(seed)
     shuffle_rng, drop_rng, q_seed = (np.random.default_rng(s) for s in ss.spawn(3))
     quant = Quantizer(q_seed)
+    quant.bind_parameters((layer.name, k, layer.params[k].shape) for layer, k in model.parameters())
     out = stream if stream is not None else sys.stderr
     hist = History(policy=(policy or PrecisionPolicy.float64()).describe(), optimizer=type(opt).__name__)
     best = (np.inf, -1, _snapshot(model))
@@ -259,6 +269,7 @@ def train(model: Model, data: Dataset, policy: PrecisionPolicy | None = None,
                     f"train: the loss became {loss} at epoch {epoch} batch {b} under policy"
                     f" {hist.policy.splitlines()[0]!r}; overflow counts so far: {ovf or 'none'}")
             opt.step(model, ctx)
+            quant.end_step()  # dynamic fixed point: warm-ups end and radix points move between batches
             tot_loss += loss * len(idx)
             correct += int(np.count_nonzero(z.argmax(axis=1) == y))
             if bar is not None:
@@ -297,19 +308,23 @@ def train_full_batch(model: Model, data: Dataset, policy: PrecisionPolicy | None
 
     The loss and gradient of the whole training split are computed under the
     policy (products and conversions as in `train`); the optimiser itself
-    works in float64 and the parameters it proposes are used as given.
+    works in float64 and the parameters it proposes are used as given. Each
+    evaluation of the loss and gradient is one step of dynamic fixed point
+    (`nets.quant.Quantizer.end_step`).
     """
     from scipy.optimize import minimize
 
     if method not in ("L-BFGS-B", "CG"):
         raise ValueError(f"train_full_batch: method={method!r} is not one of L-BFGS-B, CG")
     quant = Quantizer(np.random.default_rng(seed))
+    quant.bind_parameters((layer.name, k, layer.params[k].shape) for layer, k in model.parameters())
     ctx = _ctx(policy, quant, True, np.random.default_rng(seed))
     records: list[dict[str, Any]] = []
 
     def f(v: np.ndarray) -> tuple[float, np.ndarray]:
         model.set_flat(v)
         loss, _ = model.loss_and_grad(data.train.x, data.train.y, ctx)
+        quant.end_step()  # each evaluation of the full-batch gradient is one step of dynamic fixed point
         return loss, model.grads_flat()
 
     def cb(v: np.ndarray) -> None:

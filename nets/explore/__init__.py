@@ -1,30 +1,44 @@
 """Design-space exploration: sweeps of formats, datapaths and networks, with
 their accuracy (through `nets`) and their cost (through `hwmodel`).
 
-- `Sweep` (`spec`): a grid or list of points from Python or a TOML file.
+- `Sweep` (`spec`): a grid or list of configurations from Python or a TOML
+  file, each at several seeds (`DEFAULT_SEEDS`: five, unless the sweep names
+  its own).
 - `run_sweep` (`run`): runs the points not yet in the results `Store`
   (`store`, one SQLite file), locally in parallel or on a Dask cluster, with a
-  progress line; resumes after a kill; failing points are recorded.
+  progress line; resumes after a kill; failing and diverging points are
+  recorded with their status (done, diverged, failed); a dead worker is
+  replaced and its point rerun; concurrent sweeps into one store share the
+  points (claims with a lease); workers exit when the sweep's process dies.
 - `figures`, `report`: Pareto fronts, accuracy against word length, the
-  accumulator study, representation-error histograms, training curves, and a
-  Markdown report with the cheapest configuration within an accuracy budget.
+  accumulator study, representation-error histograms, training curves (each
+  only where the sweep's points make it apply), and a Markdown report: every
+  accuracy as a mean with its 95 % interval over seeds, and per setup the
+  cheapest configuration within an accuracy budget of the float64 baseline by
+  a paired comparison over seeds.
 - `accbits`: each layer's accumulator integer bits on data: the exactness
   bounds (`layer_acc_bits`) and de Bruin et al. 2018's accuracy-based LB_wrap
   and LB_clip (`acc_length_bounds`).
 - `main_job`: the default sweep on the embedded digits data, writing the store,
-  the figures and ``report.md`` into a results folder (``make run``).
+  the figures and ``report.md`` into a results folder (``make run``); returns a
+  `JobResult` (the report's path, the `SweepSummary`, and ``exit_code``: 1 when
+  a point of the sweep is recorded as failed).
 
 This is the only module of `nets` that imports `hwmodel`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import emu
 
 from ..datasets import digits
+from ..models import Model
+from ..optim import SGD
 from ..policy import PrecisionPolicy
 from ..train import train
 from .accbits import ACC_MODES, LayerAccBits, LayerAccLength, acc_length_bounds, int_bits, layer_acc_bits
@@ -32,22 +46,43 @@ from .cost import point_cost
 from .figures import (
     accumulator_study,
     accuracy_vs_word_length,
+    figure_plan,
     pareto,
     pareto_front,
     representation_error,
     training_curves,
 )
-from .job import run_point
-from .report import accumulator_report, best_within, group_by_config, report
-from .run import SweepProgress, SweepSummary, run_sweep
-from .spec import POINT_DEFAULTS, Sweep, build_model, build_policy, point_key
-from .store import Store
+from .job import chance_accuracy, divergence, run_point
+from .report import (
+    SETUP_KEYS,
+    Comparison,
+    Decision,
+    Verdict,
+    accumulator_report,
+    best_within,
+    group_by_config,
+    report,
+)
+from .run import LEASE_S, WORKER_DEATHS, SweepProgress, SweepSummary, run_sweep
+from .spec import (
+    DEFAULT_SEEDS,
+    POINT_DEFAULTS,
+    Network,
+    Sweep,
+    build_model,
+    build_policy,
+    config_key,
+    point_key,
+)
+from .store import STATUSES, Claim, Status, Store
 
 __all__ = [
-    "ACC_MODES", "DEFAULT_SWEEP", "LayerAccBits", "LayerAccLength", "POINT_DEFAULTS", "Store", "Sweep",
-    "SweepProgress", "SweepSummary", "acc_length_bounds", "accumulator_report", "accumulator_study",
-    "accuracy_vs_word_length", "best_within", "build_model", "build_policy", "group_by_config", "int_bits",
-    "layer_acc_bits", "main_job", "pareto", "pareto_front", "point_cost", "point_key", "report",
+    "ACC_MODES", "DEFAULT_SEEDS", "DEFAULT_SWEEP", "LEASE_S", "POINT_DEFAULTS", "SETUP_KEYS", "STATUSES",
+    "WORKER_DEATHS", "Claim", "Comparison", "Decision", "JobResult", "LayerAccBits", "LayerAccLength",
+    "Network", "Status", "Store", "Sweep", "SweepProgress", "SweepSummary", "Verdict", "acc_length_bounds",
+    "accumulator_report", "accumulator_study", "accuracy_vs_word_length", "best_within", "build_model",
+    "build_policy", "chance_accuracy", "config_key", "divergence", "figure_plan", "group_by_config",
+    "int_bits", "layer_acc_bits", "main_job", "pareto", "pareto_front", "point_cost", "point_key", "report",
     "representation_error", "run_point", "run_sweep", "training_curves",
 ]
 
@@ -57,8 +92,11 @@ _ACC_POINTS = [{"format": "fx<4,8>", "rounding": "stochastic", "acc": f"fx<{il},
 #: The main job's sweep: a 64-32-10 MLP on the digits data (float baseline, float
 #: and fixed formats with both roundings, the papers' presets, float and OCP MX
 #: datapaths, the accumulator study: fx<4,8> operands with 19- to 24-bit
-#: accumulators that wrap or saturate) and six LeNet-5-style points (Gupta et al.'s
-#: fx<4,12> with clipped and with plain straight-through gradients); two seeds each.
+#: accumulators that wrap or saturate) and three LeNet-5-style points (float64,
+#: Gupta et al.'s fx<4,12> with clipped and with plain straight-through
+#: gradients); every configuration at the five `DEFAULT_SEEDS`. (LeNet-5 under
+#: bf16, e4m3 and MXFP8 left the default sweep when it went from two seeds to
+#: five, to keep ``make run`` within about three minutes on two cores.)
 DEFAULT_SWEEP: dict[str, Any] = {
     "name": "default",
     "base": {"model": "mlp", "sizes": [64, 32, 10], "epochs": 6, "lr": 0.1},
@@ -72,64 +110,126 @@ DEFAULT_SWEEP: dict[str, Any] = {
         {"mac": "e4m3 x e4m3 -> fp32"}, {"mac": "bf16 x bf16 -> fp32"},
         {"policy": "mxfp8 forward / mxfp8_e5m2 backward"}, {"policy": "mxfp4 forward / mxfp8_e5m2 backward"},
         *_ACC_POINTS,
-        {"model": "lenet5", "format": "float64"}, {"model": "lenet5", "format": "bf16"},
+        {"model": "lenet5", "format": "float64"},
         {"model": "lenet5", "policy": "gupta fx<4,12> stochastic"},
         {"model": "lenet5", "policy": "gupta fx<4,12> stochastic", "ste": "identity"},
-        {"model": "lenet5", "policy": "e4m3 forward / e5m2 backward"},
-        {"model": "lenet5", "policy": "mxfp8 forward / mxfp8_e5m2 backward"},
     ],
 }
 
 
-def _with_seeds(spec: dict[str, Any], seeds: list[int]) -> dict[str, Any]:
-    return {**spec, "points": [{**p, "seed": s} for p in spec["points"] for s in seeds]}
+def _float_mlp(point: dict[str, Any]) -> Model:
+    """The MLP of ``point``'s setup trained in float64 at seed 0 on its data (the digits split of seed 0)."""
+    model = build_model({**point, "seed": 0}, (point["sizes"][0],), point["sizes"][-1])
+    train(model, digits(seed=0), None, SGD(lr=point["lr"], momentum=point["momentum"]),
+          epochs=point["epochs"], batch_size=point["batch_size"], seed=0, progress=False)
+    return model
+
+
+def _setup_of(point: dict[str, Any]) -> tuple[Any, ...]:
+    return tuple(str(point[k]) for k in SETUP_KEYS)
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """What `main_job` wrote and ran: ``report`` (the path of report.md, in the results folder with
+    sweep.sqlite and the figures) and ``summary`` (the `SweepSummary` of its `run_sweep` call).
+
+    ``exit_code`` is what a command line should exit with: 0 when no point of the sweep is recorded as
+    failed (diverged points are results, not failures), 1 otherwise (``summary.failed_points`` of
+    them: failed now, or earlier and not retried; ``retry_failed=True`` runs them again). A
+    `JobResult` is a path-like of the report, so ``Path(main_job(...)).read_text()`` reads it.
+
+    >>> r = JobResult(Path("results/report.md"), SweepSummary(total=2, skipped=0, done=1, failed=1,
+    ...               seconds=1.0, store="results/sweep.sqlite", failed_points=1))
+    >>> r.ok, r.exit_code, Path(r).name, r.store.name
+    (False, 1, 'report.md', 'sweep.sqlite')
+    """
+
+    report: Path
+    summary: SweepSummary
+
+    @property
+    def store(self) -> Path:
+        """The results store (sweep.sqlite)."""
+        return Path(self.summary.store)
+
+    @property
+    def ok(self) -> bool:
+        """No point of the sweep is recorded as failed (`SweepSummary.ok`)."""
+        return self.summary.ok
+
+    @property
+    def exit_code(self) -> int:
+        """0 when `ok`, else 1."""
+        return 0 if self.ok else 1
+
+    def __fspath__(self) -> str:
+        return str(self.report)
 
 
 def main_job(out: str | Path = "results", *, sweep: Sweep | None = None, workers: int | None = None,
-             dask: bool | str = False, seeds: tuple[int, ...] = (0, 1), epochs: int | None = None,
-             stream: Any = None) -> Path:
-    """Run a sweep (default: `DEFAULT_SWEEP`) into ``out``/sweep.sqlite, draw the figures
-    and write ``out``/report.md; returns the report's path. Rerunning resumes."""
+             dask: bool | str = False, seeds: Sequence[int] | None = None, epochs: int | None = None,
+             retry_failed: bool = False, stream: Any = None) -> JobResult:
+    """Run a sweep into ``out``/sweep.sqlite, draw the figures that apply and write ``out``/report.md;
+    returns a `JobResult` (the report's path, the run's `SweepSummary` and the ``exit_code``: 1 when a
+    point of the sweep is recorded as failed). Rerunning resumes; a failed point runs again only with
+    ``retry_failed`` (after its cause, say a missing data folder, is fixed).
+
+    Args:
+        out: the results folder (created if missing).
+        sweep: the sweep (default: `DEFAULT_SWEEP` at `DEFAULT_SEEDS`).
+        workers, dask, retry_failed: as `run_sweep`.
+        seeds: run every configuration at these seeds instead (`Sweep.override`); None keeps the
+            sweep's own.
+        epochs: train every point for this many epochs instead; None keeps the sweep's own.
+    """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    if sweep is None:
-        spec = _with_seeds(DEFAULT_SWEEP, list(seeds))
-        if epochs is not None:
-            spec["base"] = {**spec["base"], "epochs": epochs}
-        sweep = Sweep.from_dict(spec)
+    sweep = (sweep or Sweep.from_dict(DEFAULT_SWEEP)).override(seeds=seeds, epochs=epochs)
     with Store(out / "sweep.sqlite") as st:
-        summary = run_sweep(sweep, st, workers=workers, dask=dask, stream=stream)
+        summary = run_sweep(sweep, st, workers=workers, dask=dask, retry_failed=retry_failed, stream=stream)
         keys = set(sweep.keys())
         rows = [r for r in st.rows() if r["key"] in keys]
-    figs = {"pareto_energy.png": lambda p: pareto(rows, "energy_pj", path=p),
-            "pareto_area.png": lambda p: pareto(rows, "area_um2", path=p),
-            "accuracy_vs_word_length.png": lambda p: accuracy_vs_word_length(rows, path=p),
-            "accumulator_study.png": lambda p: accumulator_study(rows, path=p),
-            "training_curves.png": lambda p: training_curves(rows, path=p)}
-    for name, draw in figs.items():
-        draw(out / name)
-    names = list(figs)
-    mlps = [p for p in sweep.points if p["model"] == "mlp" and p["data"] == "digits"]
-    if mlps:  # the float-trained weights of the sweep's first MLP, in a few formats
-        base = mlps[0]
-        model = build_model({**base, "format": None, "policy": None}, (base["sizes"][0],), base["sizes"][-1])
-        train(model, digits(seed=0), None, epochs=base["epochs"], seed=0, progress=False)
-        representation_error(model, ["fx<4,8>", "fx<2,6>", "e4m3", "e5m2", "bf16"],
-                             path=out / "representation_error.png")
-        names.append("representation_error.png")
-        acc_fmt = next((p["format"] for p in sweep.points if p["acc"] and p["format"]), "fx<2,6>")
-        test, pol = digits(seed=0).test, PrecisionPolicy.uniform(acc_fmt)
-        about = (f"{acc_fmt} operands, the float-trained MLP of {base['epochs']} epoch(s), training seed 0,"
+    figures: dict[str, str | None] = {}
+    for name, (draw, why) in figure_plan(rows).items():
+        if why is None:
+            draw(out / name)
+        figures[name] = why
+    mlps = [p for p in sweep.points if p["model"] == Network.MLP and p["data"] == "digits"]
+    formats = list(dict.fromkeys(p["format"] for p in sweep.points if p["format"] not in (None, "float64")))
+    trained: dict[tuple[Any, ...], Model] = {}
+    if mlps and formats:  # the float-trained weights of the sweep's first MLP, in the sweep's formats
+        trained[_setup_of(mlps[0])] = _float_mlp(mlps[0])
+        representation_error(trained[_setup_of(mlps[0])], formats, path=out / "representation_error.png")
+        figures["representation_error.png"] = None
+    else:
+        figures["representation_error.png"] = ("the sweep ran no MLP on the digits data" if not mlps
+                                               else "the sweep ran no uniform format (format = ...)")
+    accs = [p for p in mlps if p["acc"]]
+    if accs:  # the accumulator bits of the first accumulator point's setup and operand format
+        a = accs[0]
+        model = trained[_setup_of(a)] if _setup_of(a) in trained else _float_mlp(a)
+        test, pol = digits(seed=0).test, PrecisionPolicy.uniform(a["format"])
+        about = (f"{a['format']} operands, the float-trained MLP of {a['epochs']} epoch(s), training seed 0,"
                  " digits split seed 0, test data")
-        fixed = isinstance(emu.get_format(acc_fmt), emu.FixedFormat)  # LB_wrap/LB_clip need fixed operands
+        fixed = isinstance(emu.get_format(a["format"]), emu.FixedFormat)  # LB_wrap/LB_clip: fixed operands
         extra = accumulator_report(layer_acc_bits(model, test.x, pol),
                                    acc_length_bounds(model, test, pol) if fixed else [], about)
     else:
-        extra = ""
-    text = report(rows, title=f"Sweep report: {sweep.name}", figures=names)
-    if extra:
-        text += "\n" + extra
-    text += (f"\n{summary.total} points in the sweep, {summary.skipped} taken from the store,"
-             f" {summary.done} run now, {summary.failed} failed now ({summary.seconds:.0f} s).\n")
-    (out / "report.md").write_text(text)
-    return out / "report.md"
+        extra = ("## Accumulator integer bits per layer\n\nOmitted: the sweep ran no accumulator point (acc ="
+                 " \"fx<I,F>\") of an MLP on the digits data.\n")
+    text = report(rows, title=f"Sweep report: {sweep.name}", figures=figures)
+    text += "\n" + extra
+    text += (f"\n{summary.total} points in the sweep, {summary.skipped} taken from the store, {summary.done}"
+             f" done now, {summary.diverged} diverged now, {summary.failed} failed now"
+             f" ({summary.seconds:.0f} s).")
+    if summary.by_others:
+        text += f" {summary.by_others} of the points taken from the store ran meanwhile in another sweep."
+    if summary.replaced:
+        text += (f" {summary.replaced} worker(s) died and were replaced (the point a worker was running runs"
+                 f" again; a point whose worker died {WORKER_DEATHS} times is failed).")
+    if summary.failed_points:
+        text += (f" {summary.failed_points} point(s) of the sweep are recorded as failed (see Failed points);"
+                 " once their cause is fixed, `retry_failed=True` runs them again.")
+    (out / "report.md").write_text(text + "\n")
+    return JobResult(out / "report.md", summary)

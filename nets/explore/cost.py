@@ -2,10 +2,16 @@
 
 `point_cost` gives `hwmodel.network_cost` the model (its ``layer_shapes``) and
 the policy (its ``forward_mac``: the layer's own datapath, or the one its
-formats imply) and keeps energy per inference, MAC-array area and speedup over
-fp32 at equal area, at 45 nm. The weights are read once per inference from the
-smallest SRAM of the table that holds them all, else from DRAM
-(``weight_memory="auto"``): small networks live on chip.
+formats imply) and keeps energy per inference, MAC-array area and two speedups
+over fp32 at equal area, at 45 nm: ``speedup`` (area only: as many more units
+in the same area, at the same clock) and ``speedup_area_delay`` (also the
+shorter critical path: ``speedup`` x the fp32 unit's delay / the slowest
+layer unit's delay, `hwmodel.NetworkCost.speedup_area_delay`). The weights
+are read once per inference from the smallest SRAM of the table that holds
+them all, else from DRAM (``weight_memory="auto"``, `hwmodel.network_cost`'s
+default, so the report and a direct call price a network alike): small
+networks live on chip, and ``weight_memory`` in the result (a column of the
+report) says where each point's weights are read from.
 """
 
 from __future__ import annotations
@@ -22,7 +28,14 @@ __all__ = ["point_cost"]
 
 def point_cost(model: Model, policy: PrecisionPolicy | None, input_shape: tuple[int, ...],
                tech: str = "horowitz45") -> dict[str, Any]:
-    """Energy per inference (pJ, compute and memory), MAC array area (um^2) and speedup over fp32."""
+    """Energy per inference (pJ, compute and memory), MAC array area (um^2) and the speedups over fp32.
+
+    >>> from nets import mlp
+    >>> c = point_cost(mlp([64, 8, 10], seed=0), None, (64,))
+    >>> c["speedup"], c["speedup_area_delay"], c["weight_memory"]
+    (1.0, 1.0, 'sram_8kb')
+    """
     c = hwmodel.network_cost(model, policy, input_shape=input_shape, tech=tech, weight_memory="auto")
     return {"energy_pj": c.energy_pj, "compute_pj": c.compute_pj, "memory_pj": c.memory_pj,
-            "weight_memory": c.weight_memory, "area_um2": c.area_um2, "speedup": c.speedup}
+            "weight_memory": c.weight_memory, "area_um2": c.area_um2, "speedup": c.speedup,
+            "speedup_area_delay": c.speedup_area_delay}

@@ -4,6 +4,17 @@
 point's ``seed`` and limits BLAS to one thread while it runs (a multi-threaded
 float64 BLAS may sum in another order), so the same point gives the same
 numbers in any process, with any number of workers, locally or on Dask.
+
+A point that trains but diverges is recorded with status ``diverged``, not
+``done`` (`divergence`): its test or final training loss is not finite, or
+its test accuracy is at chance, that is, no higher than `chance_accuracy`: the
+share r of the test split's most frequent class (what always answering that
+class scores) plus 1.96 sqrt(r (1 - r) / n) for n test images (the binomial
+noise of a guess at that rate). On the digits test split (270 images, 32 of the
+most frequent class: r = 0.119) the bound is 0.157; ten balanced classes of 27:
+
+>>> round(chance_accuracy(np.repeat(np.arange(10), 27)), 4)
+0.1358
 """
 
 from __future__ import annotations
@@ -25,7 +36,7 @@ from ..train import train
 from .cost import point_cost
 from .spec import POINT_DEFAULTS, build_model, build_policy
 
-__all__ = ["run_point", "version"]
+__all__ = ["chance_accuracy", "divergence", "run_point", "version"]
 
 
 @functools.lru_cache(maxsize=1)
@@ -61,9 +72,40 @@ def _summary(hist: Any) -> dict[str, Any]:
     }
 
 
+def chance_accuracy(labels: np.ndarray) -> float:
+    """The highest test accuracy that counts as chance for these test labels (module docstring).
+
+    >>> round(chance_accuracy(np.repeat([0, 1, 2, 3], 25)), 4)  # r = 0.25, n = 100: 0.25 + 1.96 * 0.0433
+    0.3349
+    """
+    y = np.asarray(labels).ravel()
+    if y.size == 0:
+        raise ValueError("chance_accuracy: no labels; give the test split's labels")
+    r = float(np.bincount(y.astype(np.int64)).max()) / y.size
+    return r + 1.96 * float(np.sqrt(r * (1 - r) / y.size))
+
+
+def divergence(result: dict[str, Any], chance: float) -> str | None:
+    """Why a finished training run counts as diverged (None: it does not); ``result`` holds
+    ``test_loss``, ``train_loss`` and ``test_accuracy``.
+
+    >>> divergence({"test_loss": 2e151, "train_loss": 1.0, "test_accuracy": 0.09}, 0.149)
+    'test accuracy 0.09 is at chance (<= 0.149)'
+    >>> divergence({"test_loss": float("nan"), "train_loss": 1.0, "test_accuracy": 0.5}, 0.149)
+    'the test loss is not finite'
+    """
+    for k in ("test_loss", "train_loss"):
+        if not np.isfinite(result[k]):
+            return f"the {k.replace('_', ' ')} is not finite"
+    if result["test_accuracy"] <= chance:
+        return f"test accuracy {result['test_accuracy']:.4g} is at chance (<= {chance:.4g})"
+    return None
+
+
 def run_point(point: dict[str, Any]) -> dict[str, Any]:
-    """Train and cost one point; returns ``{"status": "done", ...results}`` or
-    ``{"status": "failed", "error": ...}`` (a failing point never raises)."""
+    """Train and cost one point; returns ``{"status": "done", ...results}``, ``{"status": "diverged",
+    "reason": ..., ...results}`` (see `divergence`) or ``{"status": "failed", "error": ...}`` (a failing
+    point never raises)."""
     t0 = time.perf_counter()
     p = {**POINT_DEFAULTS, **point}
     try:
@@ -74,14 +116,16 @@ def run_point(point: dict[str, Any]) -> dict[str, Any]:
             policy = build_policy(p)
             hist = train(model, data, policy, SGD(lr=p["lr"], momentum=p["momentum"]), epochs=p["epochs"],
                          batch_size=p["batch_size"], seed=p["seed"], progress=False)
-            out = {"status": "done", **_summary(hist), **point_cost(model, policy, data.input_shape)}
+            chance = chance_accuracy(data.test.y)
+            out = {"status": "done", **_summary(hist), **point_cost(model, policy, data.input_shape),
+                   "chance_accuracy": chance, "test_images": len(data.test)}
+            reason = divergence(out, chance)
+            if reason is not None:
+                out.update(status="diverged", reason=reason)
     except Exception as e:  # noqa: BLE001 - a point's failure is recorded, the sweep goes on
         out = {"status": "failed", "error": f"{type(e).__name__}: {e}",
                "traceback": traceback.format_exc(limit=8)}
     out["wall_s"] = time.perf_counter() - t0
     out["version"] = version()
     out["seed"] = int(p["seed"])
-    if out["status"] == "done" and not np.isfinite(out["test_loss"]):
-        out["status"] = "failed"
-        out["error"] = "the test loss is not finite"
     return out

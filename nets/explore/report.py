@@ -1,112 +1,394 @@
-"""The Markdown report of a sweep: every point with its accuracy and costs, the
-float baseline, and the cheapest configuration within an accuracy budget; and
-the accumulator section (`accumulator_report`): each layer's exactness bounds
-and de Bruin et al. 2018's LB_wrap and LB_clip."""
+"""The Markdown report of a sweep: every configuration with its accuracy over seeds (mean and 95 %
+confidence interval) and its costs, the float64 baseline of each training setup, the cheapest
+configuration within an accuracy budget of it by a paired comparison, the diverged and failed points,
+the figures that apply; and the accumulator section (`accumulator_report`): each layer's exactness
+bounds and de Bruin et al. 2018's LB_wrap and LB_clip.
+
+Grouping. A configuration is a point without its seed (`config_key`); its accuracy is
+`nets.stats.mean_ci` over the seeds at which it finished (status done). A setup is what training
+shares apart from the arithmetic (`SETUP_KEYS`: network, data, epochs, batch size, learning rate,
+momentum); configurations are compared only with the baseline of their own setup.
+
+The decision (`best_within`), per setup. The baseline is the setup's float64 configuration (no
+policy, ``format`` float64 or none, ``policy`` float64, no datapath); without one there is no
+decision and the report says so. Each configuration's accuracy minus the baseline's is paired over
+the seeds both finished (every point is evaluated on the same test images, so seed s of both saw the
+same data order, initialisation and images): ``d = paired_difference(acc_c, acc_base)`` with its 95 %
+interval [lo, hi]. With the budget m (0.01: one point), `Verdict`:
+
+- ``within``: lo >= -m, the data show the configuration loses less than m;
+- ``outside``: hi < -m, the data show it loses more;
+- ``cannot tell``: the interval holds -m (or there is one seed, so no interval): the data cannot
+  separate the configuration from the limit;
+- ``diverged``: it diverged at a seed, so it is no candidate.
+
+The choice is the cheapest ``within`` configuration (the baseline itself qualifies), and the report
+names the cheaper configurations the data cannot place. Example: a baseline at 0.95, 0.96, 0.97 and a
+configuration at 0.948, 0.957, 0.969 differ by -0.002, -0.003, -0.001: d = -0.002 +- 0.0025, so it
+is within one point; at 0.90, 0.96, 0.97 the differences -0.05, 0, 0 give d = -0.017 +- 0.072,
+which cannot tell.
+"""
 
 from __future__ import annotations
 
-from collections import defaultdict
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 import numpy as np
 
+from ..stats import Estimate, mean_ci, paired_difference
 from .accbits import LayerAccBits, LayerAccLength
 from .figures import label
+from .spec import POINT_DEFAULTS, SETUP_KEYS, config_key
 
-__all__ = ["accumulator_report", "best_within", "group_by_config", "report"]
+__all__ = ["SETUP_KEYS", "Comparison", "Decision", "Verdict", "accumulator_report", "best_within",
+           "group_by_config", "num", "report", "seed_list"]
+
+
+
+class Verdict(StrEnum):
+    """A configuration against the baseline and the budget (module docstring)."""
+
+    #: the baseline itself
+    BASELINE = "baseline"
+    #: the paired interval lies above -budget
+    WITHIN = "within"
+    #: the paired interval lies below -budget
+    OUTSIDE = "outside"
+    #: the paired interval holds -budget, or one seed gives no interval
+    CANNOT_TELL = "cannot tell"
+    #: diverged at a seed: no candidate
+    DIVERGED = "diverged"
+
+
+def num(v: Any, digits: int = 4) -> str:
+    """A number with ``digits`` significant digits ("" for None, "n/a" for NaN or inf).
+
+    >>> num(1.034383676248948e+151), num(0.95925925), num(None), num(float("nan"))
+    ('1.034e+151', '0.9593', '', 'n/a')
+    """
+    if v is None:
+        return ""
+    if isinstance(v, (float, np.floating)) and not math.isfinite(v):
+        return "n/a"
+    return format(v, f".{digits}g")
+
+
+def seed_list(seeds: list[int] | tuple[int, ...]) -> str:
+    """Seeds as text, runs of consecutive seeds as ranges.
+
+    >>> seed_list([0, 1, 2, 3, 4]), seed_list([0, 2, 3]), seed_list([])
+    ('0-4', '0, 2-3', 'none')
+    """
+    s = sorted(set(seeds))
+    if not s:
+        return "none"
+    runs, start = [], s[0]
+    for a, b in zip(s, [*s[1:], None], strict=True):
+        if b != a + 1:
+            runs.append(f"{start}" if start == a else f"{start}-{a}")
+            start = b
+    return ", ".join(runs)
+
+
+def _setup(params: dict[str, Any]) -> dict[str, Any]:
+    return {k: params.get(k, POINT_DEFAULTS[k]) for k in SETUP_KEYS}
+
+
+def _setup_label(setup: dict[str, Any]) -> str:
+    net = (f"mlp {'-'.join(str(n) for n in setup['sizes'])}" if setup["model"] == "mlp" else setup["model"])
+    mom = f", momentum {num(setup['momentum'])}" if setup["momentum"] else ""
+    return (f"{net} {setup['activation']} on {setup['data']}, {setup['epochs']} epoch(s), batch"
+            f" {setup['batch_size']}, lr {num(setup['lr'])}{mom}")
+
+
+def _is_float64(params: dict[str, Any]) -> bool:
+    return (params.get("policy") in (None, "float64") and params.get("format") in (None, "float64")
+            and not params.get("mac") and not params.get("acc"))
 
 
 def group_by_config(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Done rows merged over seeds: one entry per configuration (params without the seed),
-    with the mean and range of test accuracy and the mean of every numeric result."""
-    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    """The rows merged over seeds: one entry per configuration (`config_key`), in order of first
+    appearance, for every configuration with a done or diverged row. Each entry: ``label``, ``key``,
+    ``params`` (without the seed), ``setup`` (its `SETUP_KEYS`), ``seeds`` (every seed that finished),
+    ``acc_by_seed`` ({seed: test accuracy} of the done rows), ``diverged`` ({seed: reason}),
+    ``failed`` (seeds that failed), ``accuracy`` (`mean_ci` of the done accuracies, None without one),
+    ``test_accuracy`` (its mean, or None), ``weight_memory``, and the mean of every other numeric result
+    (costs over the done rows, else the diverged ones; costs do not depend on the seed).
+
+    >>> rows = [{"status": "done", "params": {"format": "bf16", "seed": s},
+    ...          "result": {"test_accuracy": a, "energy_pj": 10.0}} for s, a in ((0, 0.9), (1, 0.92))]
+    >>> (c,) = group_by_config(rows)
+    >>> c["label"], c["seeds"], c["accuracy"].percent(1), c["energy_pj"]
+    ('bf16', [0, 1], '91.0 % [78.3, 103.7] (n=2)', 10.0)
+    """
+    groups: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
-        if r["status"] == "done":
-            key = label({k: v for k, v in r["params"].items() if k != "seed"}) + repr(
-                sorted((k, str(v)) for k, v in r["params"].items() if k != "seed"))
-            groups[key].append(r)
+        groups.setdefault(config_key(r["params"]), []).append(r)
     out = []
-    for rs in groups.values():
-        accs = np.array([r["result"]["test_accuracy"] for r in rs])
-        res0 = rs[0]["result"]
-        mean = {k: float(np.mean([r["result"][k] for r in rs])) for k, v in res0.items()
-                if isinstance(v, (int, float)) and not isinstance(v, bool) and all(
-                    isinstance(r["result"].get(k), (int, float)) for r in rs)}
-        out.append({"label": label(rs[0]["params"]), "params": rs[0]["params"], "seeds": len(rs),
-                    "acc_min": float(accs.min()), "acc_max": float(accs.max()), **mean})
+    for key, rs in groups.items():
+        done = [r for r in rs if r["status"] == "done"]
+        div = [r for r in rs if r["status"] == "diverged"]
+        if not done and not div:
+            continue
+        src = done or div
+        numeric = {k for k, v in src[0]["result"].items()
+                   if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        mean = {k: float(np.mean([r["result"][k] for r in src])) for k in sorted(numeric)
+                if all(isinstance(r["result"].get(k), (int, float)) for r in src)}
+        params = {k: v for k, v in rs[0]["params"].items() if k != "seed"}
+        by_seed = {int(r["params"].get("seed", 0)): float(r["result"]["test_accuracy"]) for r in done}
+        est = mean_ci(list(by_seed.values())) if by_seed else None
+        out.append({**mean, "label": label(params), "key": key, "params": params, "setup": _setup(params),
+                    "seeds": sorted(int(r["params"].get("seed", 0)) for r in done + div),
+                    "acc_by_seed": by_seed,
+                    "diverged": {int(r["params"].get("seed", 0)): r["result"].get("reason") or r.get("error")
+                                 for r in div},
+                    "failed": sorted(int(r["params"].get("seed", 0)) for r in rs if r["status"] == "failed"),
+                    "accuracy": est, "test_accuracy": est.mean if est else None,
+                    "acc_min": min(by_seed.values()) if by_seed else None,
+                    "acc_max": max(by_seed.values()) if by_seed else None,
+                    "weight_memory": src[0]["result"].get("weight_memory")})
     return out
 
 
-def _baseline(configs: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The float reference: a float64/fp32 configuration without a datapath (the most accurate such)."""
-    ref = [c for c in configs if (c["params"].get("policy") in (None, "float64")
-                                  and c["params"].get("format") in (None, "float64", "fp32")
-                                  and not c["params"].get("mac") and not c["params"].get("acc"))]
-    return max(ref, key=lambda c: c["test_accuracy"]) if ref else None
+@dataclass(frozen=True)
+class Comparison:
+    """One configuration against its setup's baseline: the paired difference (configuration - baseline,
+    as a fraction) over ``seeds`` (the seeds both finished), None with no common seed."""
+
+    config: dict[str, Any]
+    diff: Estimate | None
+    seeds: tuple[int, ...]
+    verdict: Verdict
+
+    @property
+    def points(self) -> str:
+        """The difference in accuracy points: ``"-0.37 [-1.20, +0.46]"`` (no interval with one seed)."""
+        d = self.diff
+        if d is None:
+            return "no common seed"
+        if d.n == 1 or math.isnan(d.lo):
+            return f"{_pts(d.mean)} (one seed)"
+        return f"{_pts(d.mean)} [{_pts(d.lo)}, {_pts(d.hi)}]"
 
 
-def best_within(configs: list[dict[str, Any]], budget: float,
-                cost: str = "energy_pj") -> dict[str, Any] | None:
-    """The cheapest configuration whose mean accuracy is within ``budget`` (absolute, e.g.
-    0.01 = one point) of the baseline's; None without a baseline or a candidate."""
-    base = _baseline(configs)
-    if base is None:
-        return None
-    ok = [c for c in configs
-          if c["test_accuracy"] >= base["test_accuracy"] - budget and c.get(cost) is not None]
-    return min(ok, key=lambda c: c[cost]) if ok else None
+@dataclass(frozen=True)
+class Decision:
+    """The decision for one setup: its ``baseline`` (None: none in the sweep), every configuration's
+    `Comparison` (empty without a baseline), the ``choice`` (the cheapest within the budget, None without
+    a baseline) and ``note`` (why there is no decision, else "")."""
+
+    setup: dict[str, Any]
+    budget: float
+    cost: str
+    baseline: dict[str, Any] | None
+    comparisons: list[Comparison] = field(default_factory=list)
+    choice: Comparison | None = None
+    note: str = ""
+
+    @property
+    def undecided(self) -> list[Comparison]:
+        """The configurations cheaper than the choice whose verdict is ``cannot tell``, cheapest first."""
+        if self.choice is None:
+            return []
+        lim = self.choice.config.get(self.cost)
+        if lim is None:
+            return []
+        return sorted((c for c in self.comparisons if c.verdict is Verdict.CANNOT_TELL
+                       and c.config.get(self.cost) is not None and c.config[self.cost] < lim),
+                      key=lambda c: c.config[self.cost])
 
 
-def _f(v: Any, spec: str) -> str:
-    return "" if v is None or (isinstance(v, float) and not np.isfinite(v)) else format(v, spec)
+def _verdict(c: dict[str, Any], base: dict[str, Any], budget: float) -> Comparison:
+    seeds = tuple(sorted(set(c["acc_by_seed"]) & set(base["acc_by_seed"])))
+    if c is base:
+        return Comparison(c, mean_ci([0.0] * len(seeds)) if seeds else None, seeds, Verdict.BASELINE)
+    diff = (paired_difference([c["acc_by_seed"][s] for s in seeds], [base["acc_by_seed"][s] for s in seeds])
+            if seeds else None)
+    if c["diverged"]:
+        v = Verdict.DIVERGED
+    elif diff is None or diff.n < 2:
+        v = Verdict.CANNOT_TELL
+    elif diff.lo >= -budget:
+        v = Verdict.WITHIN
+    elif diff.hi < -budget:
+        v = Verdict.OUTSIDE
+    else:
+        v = Verdict.CANNOT_TELL
+    return Comparison(c, diff, seeds, v)
+
+
+def best_within(configs: list[dict[str, Any]], budget: float = 0.01,
+                cost: str = "energy_pj") -> list[Decision]:
+    """One `Decision` per setup of ``configs`` (entries of `group_by_config`), in order of first
+    appearance: the baseline, every configuration's paired comparison with it, and the cheapest (by
+    ``cost``) configuration whose verdict is ``within`` ``budget`` (absolute: 0.01 = one point), or the
+    baseline when no cheaper one is. See the module docstring.
+
+    >>> rows = [{"status": "done", "params": {"format": f, "seed": s}, "result": {"test_accuracy": a,
+    ...          "energy_pj": e}} for f, e, accs in (("float64", 100.0, (0.95, 0.96, 0.97)),
+    ...          ("fx<4,8>", 10.0, (0.948, 0.957, 0.969)), ("fx<4,4>", 5.0, (0.90, 0.96, 0.97)))
+    ...          for s, a in enumerate(accs)]
+    >>> (d,) = best_within(group_by_config(rows))
+    >>> d.choice.config["label"], [str(c.verdict) for c in d.comparisons], d.undecided[0].config["label"]
+    ('fx<4,8>', ['baseline', 'within', 'cannot tell'], 'fx<4,4>')
+    """
+    if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not 0 <= budget < 1:
+        raise ValueError(f"best_within: budget={budget!r} outside the allowed range [0, 1) (0.01: one point)")
+    setups: dict[str, list[dict[str, Any]]] = {}
+    for c in configs:
+        setups.setdefault(repr(sorted((k, str(v)) for k, v in c["setup"].items())), []).append(c)
+    out = []
+    for cs in setups.values():
+        setup = cs[0]["setup"]
+        floats = [c for c in cs if _is_float64(c["params"])]
+        floats.sort(key=lambda c: (c["params"].get("granularity", "operation") != "operation",
+                                   c["params"].get("ste") is not None))
+        base = floats[0] if floats else None
+        if base is None:
+            out.append(Decision(setup, budget, cost, None, note="there is no float64 configuration"))
+            continue
+        if not base["acc_by_seed"]:
+            out.append(Decision(setup, budget, cost, base,
+                                note="the float64 baseline diverged at every seed"))
+            continue
+        comps = [_verdict(c, base, budget) for c in cs]
+        ok = [c for c in comps
+              if c.verdict in (Verdict.WITHIN, Verdict.BASELINE) and c.config.get(cost) is not None]
+        choice = min(ok, key=lambda c: (c.config[cost], c.verdict is not Verdict.BASELINE)) if ok else None
+        out.append(Decision(setup, budget, cost, base, comps, choice))
+    return out
+
+
+def _accuracy(c: dict[str, Any]) -> str:
+    div = f"diverged at seed(s) {seed_list(list(c['diverged']))}"
+    if c["accuracy"] is None:
+        return div
+    return c["accuracy"].percent() + (f"; {div}" if c["diverged"] else "")
+
+
+def _pts(x: float) -> str:
+    return f"{round(100 * x, 2) + 0.0:+.2f}"  # + 0.0: no "-0.00"
+
+
+def _decision_lines(d: Decision) -> list[str]:
+    pts = f"{100 * d.budget:g} point(s)"
+    if d.baseline is None:
+        return ["No baseline: this setup has no float64 configuration, so the report makes no decision"
+                " (add a point with format = \"float64\" to compare against)."]
+    b = d.baseline
+    lines = [f"Baseline: **{b['label']}**, test accuracy {_accuracy(b)}, seeds {seed_list(b['seeds'])},"
+             f" energy {num(b.get('energy_pj'))} pJ per inference."]
+    if d.note:
+        return [*lines, "", f"No decision: {d.note}."]
+    ch = d.choice
+    if ch is None:  # pragma: no cover - the baseline always qualifies when it has a cost
+        return [*lines, "", f"No configuration has a cost ({d.cost}); no decision."]
+    c = ch.config
+    n_img = c.get("test_images")
+    imgs = f" {num(n_img)}" if n_img else ""
+    how = (f"paired over seeds {seed_list(list(ch.seeds))} on the same{imgs} test images")
+    if ch.verdict is Verdict.BASELINE:
+        lines += ["", f"**No configuration cheaper than the baseline is shown to be within {pts} of its"
+                  f" accuracy** (paired 95 % intervals over seeds; the cheapest candidate is the baseline)."]
+    else:
+        sep = ("the data separate it from the baseline" if ch.diff is not None and ch.diff.separates
+               else "the data cannot separate it from the baseline")
+        ratio = (b["energy_pj"] / c["energy_pj"]) if b.get("energy_pj") and c.get("energy_pj") else None
+        lines += ["", f"**Cheapest within {pts} of the baseline's accuracy: {c['label']}**: test accuracy"
+                  f" {_accuracy(c)}; difference to the baseline {ch.points} points ({how}), the whole"
+                  f" interval above -{100 * d.budget:g}; {sep}. {num(c.get('energy_pj'))} pJ per inference"
+                  f" ({num(ratio, 3)}x less than the baseline), MAC array area {num(c.get('area_um2'))} um^2,"
+                  f" speedup over fp32 at equal area {num(c.get('speedup'), 3)}x (area only),"
+                  f" {num(c.get('speedup_area_delay'), 3)}x (area x delay), accumulator overflows per MAC"
+                  f" {num(c.get('acc_overflow_rate'), 3)}."]
+    und = d.undecided
+    if und:
+        lines += ["", f"Cheaper, but the data cannot separate them from the {pts} limit (the paired interval"
+                  " holds it, or one seed gives none; more seeds would decide): "
+                  + "; ".join(f"{u.config['label']} ({u.points} points)" for u in und) + "."]
+    return lines
+
+
+_HEADER = ("| configuration | seeds | test accuracy, mean [95 % CI] | vs baseline (points, paired 95 % CI) |"
+           " within budget | energy (pJ/inference) | compute (pJ) | memory (pJ) | weights read from |"
+           " area (um^2) | speedup (area) | speedup (area x delay) | acc. overflows/MAC | zeroed updates |")
+
+
+def _table(d: Decision, configs: list[dict[str, Any]]) -> list[str]:
+    comp = {c.config["key"]: c for c in d.comparisons}
+    lines = [_HEADER, "|---|---|---|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|"]
+    for c in sorted(configs, key=lambda c: (c.get("energy_pj") is None, c.get("energy_pj") or 0.0)):
+        cmp_ = comp.get(c["key"])
+        vs = "" if cmp_ is None or cmp_.verdict is Verdict.BASELINE else cmp_.points
+        zeroed = c.get("zeroed_update_share")
+        zeroed_text = "" if zeroed is None else f"{100 * zeroed:.1f}%"
+        lines.append(
+            f"| {c['label']} | {seed_list(c['seeds'])} | {_accuracy(c)} | {vs} |"
+            f" {'' if cmp_ is None else str(cmp_.verdict)} | {num(c.get('energy_pj'))}"
+            f" | {num(c.get('compute_pj'))}"
+            f" | {num(c.get('memory_pj'))} | {c.get('weight_memory') or ''} | {num(c.get('area_um2'))} |"
+            f" {num(c.get('speedup'), 3)} | {num(c.get('speedup_area_delay'), 3)} |"
+            f" {num(c.get('acc_overflow_rate'), 3)} | {zeroed_text} |")
+    return lines
 
 
 def report(rows: list[dict[str, Any]], title: str = "Sweep report", budget: float = 0.01,
-           figures: list[str] | None = None) -> str:
-    """The report as Markdown text."""
-    configs = sorted(group_by_config(rows), key=lambda c: c.get("energy_pj") or np.inf)
-    base = _baseline(configs)
-    lines = [f"# {title}", ""]
-    n_done = sum(r["status"] == "done" for r in rows)
+           figures: Mapping[str, str | None] | list[str] | None = None) -> str:
+    """The report as Markdown text (module docstring). ``figures``: the figure files drawn (a list), or
+    a mapping of every figure's file to None (drawn) or the sentence saying why it was omitted.
+
+    >>> rows = [{"status": "done", "params": {"format": "bf16", "seed": s}, "error": None,
+    ...          "result": {"test_accuracy": 0.9, "energy_pj": 1.0}} for s in (0, 1)]
+    >>> text = report(rows, figures={"pareto_energy.png": "the sweep finished 1 configuration"})
+    >>> [ln for ln in text.splitlines() if ln.startswith(("No baseline", "- pareto"))]  # doctest: +ELLIPSIS
+    ['No baseline: this setup has no float64 configuration, ...', '- pareto_energy.png omitted: ...']
+    """
+    configs = group_by_config(rows)
+    decisions = best_within(configs, budget)
+    count = {s: sum(r["status"] == s for r in rows) for s in ("done", "diverged", "failed")}
+    seeds = sorted({int(r["params"].get("seed", 0)) for r in rows})
+    lines = [f"# {title}", "",
+             f"{len(rows)} points: {count['done']} done, {count['diverged']} diverged,"
+             f" {count['failed']} failed; {len(configs)} configurations at seeds {seed_list(seeds)}."
+             " Accuracy: the mean over the seeds at which a configuration finished, with its 95 %"
+             " confidence interval (Student t over seeds; `nets.stats.mean_ci`). A diverged point (loss"
+             " not finite, or test accuracy at chance) is listed apart and not averaged.", "",
+             "Costs (`hwmodel.network_cost`, Horowitz 45 nm): energy of one inference = compute (MACs x"
+             " the energy of each layer's datapath) + memory (weights read once from the smallest SRAM"
+             " that holds them, else DRAM, `weight_memory=\"auto\"` as in `hwmodel.network_cost` by default:"
+             " the column \"weights read from\" says which, row by row; activations moved once through a"
+             " 32 KB SRAM); area of an array of 256 MAC units; speedup over fp32 at equal area: as many more"
+             " units at the same clock (area), and also with the shorter critical path (area x delay)."
+             " docs/hwmodel.md gives every formula.", ""]
+    for d in decisions:
+        group = [c for c in configs if c["setup"] == d.setup]
+        if len(decisions) > 1:
+            lines += [f"## {_setup_label(d.setup)}", ""]
+        else:
+            lines += [f"Setup: {_setup_label(d.setup)}.", ""]
+        lines += _decision_lines(d) + [""] + _table(d, group) + [""]
+    diverged = [r for r in rows if r["status"] == "diverged"]
+    if diverged:
+        lines += ["## Diverged points", ""]
+        lines += [f"- {label(r['params'])}, seed {r['params'].get('seed')}:"
+                  f" {r['result'].get('reason') or r.get('error')}" for r in diverged] + [""]
     failed = [r for r in rows if r["status"] == "failed"]
-    lines.append(f"{len(rows)} points: {n_done} done, {len(failed)} failed; {len(configs)} configurations"
-                 " (accuracy: mean over seeds, with its range).")
-    lines.append("")
-    if base is not None:
-        lines.append(f"Baseline: **{base['label']}**, test accuracy {base['test_accuracy']:.4f}, energy"
-                     f" {_f(base.get('energy_pj'), '.4g')} pJ per inference.")
-        best = best_within(configs, budget)
-        if best is not None:
-            e_ratio = base.get("energy_pj", np.nan) / best["energy_pj"] if best.get("energy_pj") else np.nan
-            lines += ["", f"**Cheapest within {100 * budget:.0f} point(s) of the baseline's accuracy:"
-                      f" {best['label']}** — test accuracy {best['test_accuracy']:.4f}"
-                      f" ({best['acc_min']:.4f} to {best['acc_max']:.4f} over {best['seeds']} seed(s)),"
-                      f" {_f(best.get('energy_pj'), '.4g')} pJ per inference ({_f(e_ratio, '.1f')}x less"
-                      f" than the baseline), MAC array area {_f(best.get('area_um2'), '.4g')} um^2,"
-                      " speedup at equal area"
-                      f" {_f(best.get('speedup'), '.2f')}x, accumulator overflows per MAC"
-                      f" {_f(best.get('acc_overflow_rate'), '.2e')}."]
-        lines.append("")
-    lines += ["Costs (`hwmodel.network_cost`, Horowitz 45 nm): energy of one inference = compute (MACs x"
-              " the energy of each layer's datapath) + memory (weights read once from the smallest SRAM"
-              " that holds them, activations moved once through a 32 KB SRAM); area of an array of 256"
-              " MAC units; speedup over fp32 at equal area. docs/hwmodel.md gives every formula.", ""]
-    lines += ["| configuration | seeds | test accuracy | range | energy (pJ/inference) | compute (pJ) |"
-              " memory (pJ) | area (um^2) | speedup | acc. overflows/MAC | zeroed updates |",
-              "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
-    for c in configs:
-        lines.append(f"| {c['label']} | {c['seeds']} | {c['test_accuracy']:.4f} | {c['acc_min']:.3f}-"
-                     f"{c['acc_max']:.3f} | {_f(c.get('energy_pj'), '.4g')}"
-                     f" | {_f(c.get('compute_pj'), '.4g')} |"
-                     f" {_f(c.get('memory_pj'), '.4g')} | {_f(c.get('area_um2'), '.4g')} |"
-                     f" {_f(c.get('speedup'), '.2f')} | {_f(c.get('acc_overflow_rate'), '.2e')} |"
-                     f" {_f(100 * c.get('zeroed_update_share', 0.0), '.1f')}% |")
     if failed:
-        lines += ["", "## Failed points", ""]
-        lines += [f"- {label(r['params'])} (seed {r['params'].get('seed')}): {r['error']}" for r in failed]
+        lines += ["## Failed points", ""]
+        lines += [f"- {label(r['params'])}, seed {r['params'].get('seed')}:"
+                  f" {r['error'].splitlines()[0][:300] if r.get('error') else 'no error recorded'}"
+                  for r in failed] + [""]
     if figures:
-        lines += ["", "## Figures", ""] + [f"![{f}]({f})" for f in figures]
-    return "\n".join(lines) + "\n"
+        figs = dict.fromkeys(figures) if isinstance(figures, list) else dict(figures)
+        lines += ["## Figures", ""]
+        lines += [f"![{f}]({f})" if why is None else f"- {f} omitted: {why}" for f, why in figs.items()]
+        lines.append("")
+    return "\n".join(lines)
 
 
 def _acc_at(r: LayerAccLength, mode: str, lb: int) -> str:

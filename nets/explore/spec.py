@@ -3,6 +3,7 @@
 A sweep is a dict (or a TOML file with the same keys)::
 
     name = "formats"
+    seeds = [0, 1]               # optional: the seeds of every configuration (default 0, 1, 2, 3, 4)
     [base]                       # settings every point shares
     model = "mlp"                # mlp | lenet5
     sizes = [64, 32, 10]         # mlp only
@@ -10,18 +11,29 @@ A sweep is a dict (or a TOML file with the same keys)::
     [grid]                       # every combination of these lists is a point
     format = ["fp32", "bf16", "fx<4,8>"]
     rounding = ["nearest_even", "stochastic"]
-    seed = [0, 1]
     # or: points = [{format = "e4m3", mac = "e4m3 x e4m3 -> fp32"}, ...] (a list, each merged into base)
+
+A configuration is one combination of the grid (or one entry of ``points``)
+merged into ``base``; a point is a configuration at one seed. Every
+configuration runs at every seed of ``seeds`` (default `DEFAULT_SEEDS`, five
+seeds), so each accuracy has a confidence interval over seeds. A sweep that
+sets ``seed`` itself (in ``base``, the grid or a point) runs exactly the seeds
+it names instead; giving ``seeds`` as well is refused.
 
 A point is a flat dict of the keys in `POINT_KEYS`. Its precision policy:
 ``policy`` (a preset name of `PrecisionPolicy.preset`, or "float64") if
-given; else the uniform policy of ``format`` with ``rounding`` (every role),
-with ``master`` as the stored weights' format. ``mac`` (a MAC preset name) or
+given; else the uniform policy of ``format`` with ``rounding`` (every tensor
+role), with ``master`` as the stored weights' format and ``state`` as the
+optimiser state's (update, momentum, moments: float64 unless named; "master"
+for the master format). ``mac`` (a MAC preset name) or
 ``acc`` (an accumulator format, with ``acc_overflow`` wrap or saturate, the
 operands in ``format``) sends every forward product through that `emu`
 datapath (a block preset ``mxfp8``, ``mxfp4``, ``nvfp4``: an `emu.MAC` of block-scaled operands).
-``granularity`` is the policy's rounding granularity, ``ste`` its gradient
-through saturated outputs (clipped or identity).
+``granularity`` is the policy's rounding granularity; ``ste``, when given,
+sets its gradient through saturated outputs (clipped or identity), otherwise
+the policy keeps its own rule (a preset's, or clipped for a uniform policy).
+``rounding``, ``master`` and ``state`` are refused beside ``policy``, and
+``acc_overflow`` without ``acc``: a setting is honoured or refused.
 
 Every point has a key: the SHA-1 of its canonical JSON, so the same point in
 another sweep file, or in the same file after a restart, is recognised.
@@ -34,6 +46,7 @@ import itertools
 import json
 import tomllib
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -43,21 +56,49 @@ from emu.checks import check_int, parse_choice
 from ..models import Model, lenet5, mlp
 from ..policy import STE, Granularity, LayerPolicy, PrecisionPolicy
 
-__all__ = ["POINT_DEFAULTS", "POINT_KEYS", "Sweep", "build_model", "build_policy", "point_key"]
+__all__ = ["DEFAULT_SEEDS", "POINT_DEFAULTS", "POINT_KEYS", "SETUP_KEYS", "Network", "Sweep", "build_model",
+           "build_policy", "config_key", "point_key"]
 
-#: Every key a point may set, with its default.
+
+class Network(StrEnum):
+    """The network a point trains (`nets.models`)."""
+
+    #: `nets.mlp` with the point's ``sizes`` and ``activation``
+    MLP = "mlp"
+    #: `nets.lenet5` on images (the data's input shape and classes)
+    LENET5 = "lenet5"
+
+
+#: The seeds every configuration runs at unless the sweep names its own (``seeds`` or a ``seed`` key).
+DEFAULT_SEEDS: tuple[int, ...] = (0, 1, 2, 3, 4)
+
+#: Every key a point may set, with its default (``ste`` None: the policy's own rule).
 POINT_DEFAULTS: dict[str, Any] = {
     "model": "mlp", "sizes": [64, 32, 10], "activation": "relu", "data": "digits",
-    "policy": None, "format": None, "rounding": "nearest_even", "master": None,
-    "mac": None, "acc": None, "acc_overflow": "saturate", "granularity": "operation", "ste": "clipped",
+    "policy": None, "format": None, "rounding": "nearest_even", "master": None, "state": None,
+    "mac": None, "acc": None, "acc_overflow": "saturate", "granularity": "operation", "ste": None,
     "epochs": 4, "batch_size": 32, "lr": 0.1, "momentum": 0.0, "seed": 0,
 }
 POINT_KEYS = tuple(POINT_DEFAULTS)
+#: The point keys that make a training setup (everything but the arithmetic and the seed): configurations
+#: are compared (report) and drawn together (figures) only within a setup.
+SETUP_KEYS = ("model", "sizes", "activation", "data", "epochs", "batch_size", "lr", "momentum")
+_ACC_OVERFLOWS = (emu.Overflow.WRAP, emu.Overflow.SATURATE)
 
 
 def point_key(point: dict[str, Any]) -> str:
     """The point's identity: SHA-1 of its canonical JSON (sorted keys)."""
     return hashlib.sha1(json.dumps(point, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def config_key(point: dict[str, Any]) -> str:
+    """The configuration's identity: `point_key` of the point without its seed, so the points of one
+    configuration at different seeds share it.
+
+    >>> config_key({"format": "bf16", "seed": 0}) == config_key({"format": "bf16", "seed": 3})
+    True
+    """
+    return point_key({k: v for k, v in point.items() if k != "seed"})
 
 
 def _check(point: dict[str, Any], where: str) -> dict[str, Any]:
@@ -66,13 +107,25 @@ def _check(point: dict[str, Any], where: str) -> dict[str, Any]:
         raise ValueError(f"sweep {where}: unknown keys {', '.join(sorted(unknown))};"
                          f" allowed: {', '.join(POINT_KEYS)}")
     full = {**POINT_DEFAULTS, **point}
-    if full["model"] not in ("mlp", "lenet5"):
-        raise ValueError(f"sweep {where}: model={full['model']!r} is not mlp or lenet5")
+    full["model"] = str(parse_choice(Network, full["model"], f"sweep {where}", "model"))
     if full["policy"] is not None and full["format"] is not None:
         raise ValueError(f"sweep {where}: give policy= or format=, not both")
+    if full["policy"] is not None:
+        given = [k for k in ("rounding", "master", "state") if k in point]
+        if given:
+            raise ValueError(f"sweep {where}: {', '.join(given)} set beside policy={full['policy']!r}; a"
+                             " preset sets its own roles (use format= for a uniform policy)")
     if full["mac"] is not None and full["acc"] is not None:
         raise ValueError(f"sweep {where}: give mac= or acc=, not both")
-    full["ste"] = str(parse_choice(STE, full["ste"], f"sweep {where}", "ste"))
+    if full["acc"] is None and "acc_overflow" in point:
+        raise ValueError(f"sweep {where}: acc_overflow={point['acc_overflow']!r} needs acc= (an accumulator"
+                         " format)")
+    ovf = parse_choice(emu.Overflow, full["acc_overflow"], f"sweep {where}", "acc_overflow")
+    if ovf not in _ACC_OVERFLOWS:
+        raise ValueError(f"sweep {where}: acc_overflow={full['acc_overflow']!r} is not one of wrap, saturate")
+    full["acc_overflow"] = ovf.name.lower()
+    if "ste" in point:  # given: it overrides the policy's rule (None is no rule, refused)
+        full["ste"] = str(parse_choice(STE, point["ste"], f"sweep {where}", "ste"))
     full["granularity"] = str(parse_choice(Granularity, full["granularity"], f"sweep {where}", "granularity"))
     for k in ("epochs", "batch_size", "seed"):
         full[k] = check_int(full[k], f"sweep {where}", k, 1 if k == "batch_size" else 0)
@@ -80,13 +133,24 @@ def _check(point: dict[str, Any], where: str) -> dict[str, Any]:
     return full
 
 
+def _seeds(value: Any, where: str) -> tuple[int, ...]:
+    if not isinstance(value, (list, tuple)) or not value:
+        raise ValueError(f"{where}: seeds={value!r} must be a non-empty list of seeds (ints >= 0)")
+    seeds = tuple(check_int(v, where, "seeds", 0) for v in value)
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"{where}: seeds={list(seeds)} repeats a seed")
+    return seeds
+
+
 @dataclass(frozen=True)
 class Sweep:
-    """A named list of points (complete dicts of `POINT_KEYS`).
+    """A named list of points (complete dicts of `POINT_KEYS`): configurations x seeds.
 
-    >>> s = Sweep.from_dict({"base": {"epochs": 1}, "grid": {"format": ["fp16", "bf16"], "seed": [0, 1]}})
-    >>> len(s.points), s.points[0]["format"], s.points[0]["epochs"]
-    (4, 'fp16', 1)
+    >>> s = Sweep.from_dict({"base": {"epochs": 1}, "grid": {"format": ["fp16", "bf16"]}, "seeds": [0, 1]})
+    >>> len(s.points), s.points[1]["format"], s.points[1]["seed"], s.points[0]["epochs"]
+    (4, 'fp16', 1, 1)
+    >>> len(Sweep.from_dict({"points": [{"format": "bf16"}]}).points)  # DEFAULT_SEEDS
+    5
     """
 
     name: str
@@ -95,11 +159,12 @@ class Sweep:
     @classmethod
     def from_dict(cls, spec: dict[str, Any]) -> Sweep:
         """Expand ``base`` x ``grid`` (cartesian product, in the grid's key order) or ``base`` +
-        ``points``."""
-        unknown = set(spec) - {"name", "base", "grid", "points"}
+        ``points``, each configuration at every seed of ``seeds`` (default `DEFAULT_SEEDS`) unless the
+        sweep sets ``seed`` itself."""
+        unknown = set(spec) - {"name", "base", "grid", "points", "seeds"}
         if unknown:
             raise ValueError(f"sweep: unknown sections {', '.join(sorted(unknown))};"
-                             " allowed: name, base, grid, points")
+                             " allowed: name, seeds, base, grid, points")
         base = dict(spec.get("base", {}))
         grid = spec.get("grid", {})
         listed = spec.get("points")
@@ -114,20 +179,24 @@ class Sweep:
             keys = list(grid)
             combos = [dict(zip(keys, vals, strict=True))
                       for vals in itertools.product(*(grid[k] for k in keys))]
-        points = [_check({**base, **c}, f"point {i}") for i, c in enumerate(combos)]
-        seen: dict[str, int] = {}
-        for i, p in enumerate(points):
-            k = point_key(p)
-            if k in seen:
-                raise ValueError(f"sweep: points {seen[k]} and {i} are the same point")
-            seen[k] = i
-        return cls(str(spec.get("name", "sweep")), points)
+        merged = [{**base, **c} for c in combos]
+        own_seed = any("seed" in m for m in merged)
+        if "seeds" in spec and own_seed:
+            raise ValueError("sweep: give seeds= or a seed key (in base, grid or points), not both")
+        seeds = _seeds(spec["seeds"], "sweep") if "seeds" in spec else DEFAULT_SEEDS
+        configs = [_check(m, f"point {i}") for i, m in enumerate(merged)]
+        points = [c for m, c in zip(merged, configs, strict=True)
+                  for c in ([c] if "seed" in m else [{**c, "seed": s} for s in seeds])]
+        return cls(str(spec.get("name", "sweep")), _unique(points))
 
     @classmethod
     def from_toml(cls, path: str | Path) -> Sweep:
-        """Read a sweep file (see the module docstring)."""
-        with open(path, "rb") as f:
-            spec = tomllib.load(f)
+        """Read a sweep file (see the module docstring); a syntax error names the file."""
+        try:
+            with open(path, "rb") as f:
+                spec = tomllib.load(f)
+        except tomllib.TOMLDecodeError as e:
+            raise ValueError(f"sweep file {path}: {e}") from None
         spec.setdefault("name", Path(path).stem)
         return cls.from_dict(spec)
 
@@ -135,15 +204,55 @@ class Sweep:
         """The points' keys, in order."""
         return [point_key(p) for p in self.points]
 
+    def seeds(self) -> list[int]:
+        """Every seed some point runs at, ascending."""
+        return sorted({p["seed"] for p in self.points})
+
+    def override(self, *, seeds: Any = None, epochs: Any = None) -> Sweep:
+        """The same configurations at other ``seeds`` (every configuration at each) and/or with
+        ``epochs`` training epochs; None keeps the sweep's own.
+
+        >>> s = Sweep.from_dict({"points": [{"format": "bf16"}], "seeds": [0, 1, 2]})
+        >>> [(p["seed"], p["epochs"]) for p in s.override(seeds=[7], epochs=2).points]
+        [(7, 2)]
+        """
+        points = [dict(p) for p in self.points]
+        if epochs is not None:
+            e = check_int(epochs, "sweep", "epochs", 0)
+            points = [{**p, "epochs": e} for p in points]
+        if seeds is not None:
+            ss = _seeds(list(seeds) if isinstance(seeds, tuple) else seeds, "sweep")
+            configs = {config_key(p): p for p in points}
+            points = [{**p, "seed": s} for p in configs.values() for s in ss]
+        return Sweep(self.name, _unique(points))
+
+
+def _unique(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    seen: dict[str, int] = {}
+    for i, p in enumerate(points):
+        k = point_key(p)
+        if k in seen:
+            raise ValueError(f"sweep: points {seen[k]} and {i} are the same point (configuration and seed)")
+        seen[k] = i
+    return points
+
 
 def build_policy(point: dict[str, Any]) -> PrecisionPolicy | None:
-    """The point's `PrecisionPolicy` (None: float64)."""
+    """The point's `PrecisionPolicy` (None: float64).
+
+    >>> str(build_policy({"format": "fx<4,8>", "state": "master"}).default.momentum)
+    'fx<4,8>'
+    >>> str(build_policy({"policy": "gupta fx<4,12> stochastic", "ste": "identity"}).ste)
+    'identity'
+    """
     p = {**POINT_DEFAULTS, **point}
     if p["policy"] is not None:
         pol = None if p["policy"] == "float64" else PrecisionPolicy.preset(p["policy"])
     elif p["format"] is not None and p["format"] != "float64":
-        pol = PrecisionPolicy.uniform(p["format"], p["rounding"], master=p["master"])
+        pol = PrecisionPolicy.uniform(p["format"], p["rounding"], master=p["master"], state=p["state"])
     else:
+        if p["master"] is not None or p["state"] is not None:
+            raise ValueError("sweep: master= and state= need format= (a uniform policy)")
         pol = None
     mac = None
     if p["mac"] is not None:
@@ -158,15 +267,15 @@ def build_policy(point: dict[str, Any]) -> PrecisionPolicy | None:
                       name=f"{pol.name if pol else 'float64'}, fwd [{mac}]")
     if p["granularity"] != "operation":
         pol = replace(pol or PrecisionPolicy(), granularity=p["granularity"])
-    if p["ste"] != "clipped" and pol is not None:
-        pol = replace(pol, ste=p["ste"])
+    if p["ste"] is not None:  # only a rule the point gives replaces the policy's own
+        pol = replace(pol or PrecisionPolicy(), ste=p["ste"])
     return pol
 
 
 def build_model(point: dict[str, Any], input_shape: tuple[int, ...], n_classes: int) -> Model:
     """The point's network, seeded by its ``seed``."""
     p = {**POINT_DEFAULTS, **point}
-    if p["model"] == "mlp":
+    if p["model"] == Network.MLP:
         sizes = list(p["sizes"])
         if sizes[0] != input_shape[0] or sizes[-1] != n_classes:
             raise ValueError(f"sweep: sizes={sizes} must start at the data's {input_shape[0]} inputs"

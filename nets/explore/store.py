@@ -1,4 +1,4 @@
-"""The results store: one SQLite file, one row per sweep point.
+"""The results store: one SQLite file, one row per sweep point, and the claims of running points.
 
 SQLite is durable (every finished point is committed in its own transaction,
 in write-ahead-log mode, so a killed sweep leaves every committed row intact
@@ -8,60 +8,129 @@ and nothing half-written) and queryable with tools users already have::
                                   from points where status = 'done' order by energy_pj"
 
 Table ``points``: ``key`` (the point's SHA-1, primary key), ``sweep``,
-``status`` (done | failed), ``params`` (JSON of every point key), the main
-results as columns (``test_accuracy``, ``test_loss``, ``energy_pj``,
-``area_um2``, ``speedup``, ``acc_overflow_rate``, ``wall_s``, ``version``,
+``status`` (`STATUSES`: done, diverged or failed), ``params`` (JSON of every
+point key), the main results as columns (`COLUMNS`: ``test_accuracy``,
+``test_loss``, ``energy_pj``, ``area_um2``, ``speedup`` (area only),
+``speedup_area_delay``, ``acc_overflow_rate``, ``wall_s``, ``version``,
 ``seed``), ``result`` (JSON of everything `run_point` returned), ``error``
-and ``finished_at`` (UTC, ISO 8601). Only the process that runs a sweep
-writes; workers return their results to it.
+(a failed point's error, a diverged point's reason), ``finished_at`` (UTC,
+ISO 8601) and ``runs`` (how many times a sweep started the point: 1 unless
+its worker died, a failed point was retried or a dead sweep's point was taken
+over; empty for a row recorded without a claim). A diverged point keeps its
+numbers in the row (they say how it diverged); the report does not average
+them with the done points'. A file written before a column existed gets it
+(empty) when opened. Only the processes that run sweeps write; workers return
+their results to them.
+
+Table ``claims``: one row per point a sweep has started, ``key``, ``owner``
+(the sweep running it now, empty once it is recorded or given up),
+``lease_until`` (Unix time) and ``runs``. `Store.claim` takes a point for one
+sweep in one transaction: it fails if the point is finished (`Claim.FINISHED`)
+or another sweep holds it with a lease that has not run out (`Claim.BUSY`).
+The running sweep renews its leases (`Store.renew`); a claim whose lease ran
+out (its sweep was killed), or whose owner the caller knows is gone, can be
+taken over. So two sweeps into one store
+share the work and never run a point twice.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-__all__ = ["COLUMNS", "Store"]
+__all__ = ["COLUMNS", "STATUSES", "Claim", "Status", "Store"]
 
 #: Result fields kept as columns (the rest stays in the ``result`` JSON).
-COLUMNS = ("test_accuracy", "test_loss", "energy_pj", "area_um2", "speedup", "acc_overflow_rate", "wall_s",
-           "version", "seed")
+COLUMNS = ("test_accuracy", "test_loss", "energy_pj", "area_um2", "speedup", "speedup_area_delay",
+           "acc_overflow_rate", "wall_s", "version", "seed")
 
-_SCHEMA = f"""
+
+class Status(StrEnum):
+    """What became of a point."""
+
+    #: trained and costed
+    DONE = "done"
+    #: trained and costed, but its loss is not finite or its accuracy is at chance (`run_point`)
+    DIVERGED = "diverged"
+    #: raised, or its worker died twice; ``error`` says what
+    FAILED = "failed"
+
+
+STATUSES = tuple(str(s) for s in Status)
+
+
+class Claim(StrEnum):
+    """The outcome of `Store.claim`."""
+
+    #: the point is this sweep's to run now
+    CLAIMED = "claimed"
+    #: the store holds the point (done or diverged; failed, unless retried and not retried since)
+    FINISHED = "finished"
+    #: another sweep runs it now (its lease has not run out)
+    BUSY = "busy"
+
+
+def _type(c: str) -> str:
+    return "text" if c == "version" else "integer" if c in ("seed", "runs") else "real"
+
+
+_SCHEMA = (f"""
 create table if not exists points (
     key text primary key,
     sweep text not null,
     status text not null,
     params text not null,
-    {", ".join(f"{c} {'text' if c == 'version' else 'integer' if c == 'seed' else 'real'}" for c in COLUMNS)},
+    {", ".join(f"{c} {_type(c)}" for c in COLUMNS)},
     result text,
     error text,
-    finished_at text not null
-)
-"""
+    finished_at text not null,
+    runs integer
+)""", """
+create table if not exists claims (
+    key text primary key,
+    owner text,
+    lease_until real,
+    runs integer not null
+)""")
 
 
 class Store:
-    """A results file; `record` commits one point, `rows` reads them back.
+    """A results file; `record` commits one point, `rows` reads them back; `claim`, `renew` and
+    `release` share the points among concurrent sweeps.
 
     >>> s = Store(":memory:")
     >>> s.record("k1", "demo", {"format": "fp16"}, {"status": "done", "test_accuracy": 0.9})
-    >>> s.rows()[0]["params"]["format"], s.done_keys()
-    ('fp16', {'k1'})
+    >>> s.record("k2", "demo", {"format": "fx<2,2>"}, {"status": "diverged", "reason": "at chance"})
+    >>> s.rows()[0]["params"]["format"], s.done_keys(), s.finished_keys() == {"k1", "k2"}
+    ('fp16', {'k1'}, True)
+    >>> s.rows(status="diverged")[0]["error"]
+    'at chance'
+    >>> [str(s.claim(k, who, 30.0)) for k, who in (("k3", "sweep-a"), ("k3", "sweep-b"), ("k1", "sweep-b"))]
+    ['claimed', 'busy', 'finished']
     """
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(self.path, timeout=60)
+        # autocommit; the methods open their transactions explicitly (``begin immediate``)
+        self.db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
         self.db.execute("pragma journal_mode=wal")
         self.db.execute("pragma synchronous=full")
-        self.db.execute(_SCHEMA)
-        self.db.commit()
+        with self._tx():
+            for sql in _SCHEMA:
+                self.db.execute(sql)
+            have = {row[1] for row in self.db.execute("pragma table_info(points)")}
+            for c in (*COLUMNS, "runs"):
+                if c not in have:  # a file from before the column existed
+                    self.db.execute(f"alter table points add column {c} {_type(c)}")
 
     def close(self) -> None:
         self.db.close()
@@ -72,28 +141,112 @@ class Store:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def record(self, key: str, sweep: str, params: dict[str, Any], result: dict[str, Any]) -> None:
-        """Insert or replace one point's row, in its own transaction."""
+    @contextmanager
+    def _tx(self) -> Iterator[None]:
+        """One write transaction: the database's write lock from the first statement on."""
+        self.db.execute("begin immediate")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("rollback")
+            raise
+        self.db.execute("commit")
+
+    def record(self, key: str, sweep: str, params: dict[str, Any], result: dict[str, Any],
+               owner: str | None = None) -> None:
+        """Insert or replace one point's row, in its own transaction (``result["status"]`` one of
+        `STATUSES`); with ``owner``, release that sweep's claim on the point in the same transaction."""
+        status = str(result.get("status"))
+        if status not in STATUSES:
+            raise ValueError(f"Store.record: status={result.get('status')!r} is not one of"
+                             f" {', '.join(STATUSES)}")
         cols = {c: result.get(c) for c in COLUMNS}
         now = datetime.now(UTC).isoformat(timespec="seconds")
-        with self.db:
+        with self._tx():
             self.db.execute(
                 f"insert or replace into points (key, sweep, status, params, {', '.join(COLUMNS)},"
-                f" result, error, finished_at) values (?, ?, ?, ?, {', '.join('?' * len(COLUMNS))}, ?, ?, ?)",
-                (key, sweep, result["status"], json.dumps(params, sort_keys=True),
-                 *[cols[c] for c in COLUMNS], json.dumps(result, default=float), result.get("error"), now))
+                f" result, error, finished_at, runs) values (?, ?, ?, ?, {', '.join('?' * len(COLUMNS))},"
+                " ?, ?, ?, (select runs from claims where key = ?))",
+                (key, sweep, status, json.dumps(params, sort_keys=True), *[cols[c] for c in COLUMNS],
+                 json.dumps(result, default=float), result.get("error") or result.get("reason"), now, key))
+            if owner is not None:
+                self.db.execute("update claims set owner = null, lease_until = null"
+                                " where key = ? and owner = ?", (key, owner))
+
+    def claim(self, key: str, owner: str, lease_s: float, *, retry_failed: bool = False,
+              runs_seen: int | None = None, dead: Callable[[str], bool] | None = None) -> Claim:
+        """Take the point ``key`` for the sweep ``owner`` for ``lease_s`` seconds, in one transaction.
+
+        `Claim.FINISHED` if the store holds it as done or diverged, or as failed unless
+        ``retry_failed`` (and then, given ``runs_seen``, the number of runs the caller saw when it
+        started, only while no other sweep has started it since: a failed point is retried once);
+        `Claim.BUSY` if another owner's lease on it has not run out and ``dead`` (a test of an owner
+        id) does not say that owner is gone; else `Claim.CLAIMED` (its ``runs`` counts one more
+        start)."""
+        now = time.time()
+        with self._tx():
+            row = self.db.execute("select status from points where key = ?", (key,)).fetchone()
+            if row is not None and (row[0] != Status.FAILED or not retry_failed):
+                return Claim.FINISHED
+            c = self.db.execute("select owner, lease_until, runs from claims where key = ?",
+                                (key,)).fetchone()
+            if c is not None and c[0] is not None and c[0] != owner and c[1] > now \
+                    and not (dead is not None and dead(c[0])):
+                return Claim.BUSY
+            if row is not None and runs_seen is not None and (c[2] if c else 0) != runs_seen:
+                return Claim.FINISHED  # another sweep retried it since this one looked
+            self.db.execute("insert into claims (key, owner, lease_until, runs) values (?, ?, ?, 1)"
+                            " on conflict(key) do update set owner = excluded.owner,"
+                            " lease_until = excluded.lease_until, runs = claims.runs + 1",
+                            (key, owner, now + lease_s))
+        return Claim.CLAIMED
+
+    def rerun(self, key: str, owner: str, lease_s: float) -> None:
+        """Count one more start of a point ``owner`` holds (its worker died and it runs again)."""
+        with self._tx():
+            self.db.execute("update claims set runs = runs + 1, lease_until = ? where key = ? and owner = ?",
+                            (time.time() + lease_s, key, owner))
+
+    def renew(self, owner: str, lease_s: float) -> int:
+        """Extend every lease of ``owner`` to ``lease_s`` seconds from now; returns how many."""
+        with self._tx():
+            return self.db.execute("update claims set lease_until = ? where owner = ?",
+                                   (time.time() + lease_s, owner)).rowcount
+
+    def release(self, owner: str) -> None:
+        """Give up every claim of ``owner`` without a result (an interrupted sweep)."""
+        with self._tx():
+            self.db.execute("update claims set owner = null, lease_until = null where owner = ?", (owner,))
+
+    def running(self) -> dict[str, str]:
+        """{key: owner} of the points a sweep holds now (its lease has not run out)."""
+        q = "select key, owner from claims where owner is not null and lease_until > ?"
+        return dict(self.db.execute(q, (time.time(),)).fetchall())
+
+    def runs(self) -> dict[str, int]:
+        """{key: times a sweep started it} for every point ever claimed."""
+        return dict(self.db.execute("select key, runs from claims").fetchall())
 
     def done_keys(self) -> set[str]:
         """Keys of the points that finished."""
         return {k for (k,) in self.db.execute("select key from points where status = 'done'")}
+
+    def diverged_keys(self) -> set[str]:
+        """Keys of the points that trained but diverged."""
+        return {k for (k,) in self.db.execute("select key from points where status = 'diverged'")}
+
+    def finished_keys(self) -> set[str]:
+        """Keys of the points that need not run again: done or diverged (a point is deterministic)."""
+        return self.done_keys() | self.diverged_keys()
 
     def failed_keys(self) -> set[str]:
         """Keys of the points that recorded an error."""
         return {k for (k,) in self.db.execute("select key from points where status = 'failed'")}
 
     def rows(self, sweep: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
-        """Every row (optionally of one sweep and status), params and result parsed, in insertion order."""
-        q = "select key, sweep, status, params, result, error, finished_at from points"
+        """Every row (optionally of one sweep and status), params and result parsed, in insertion order;
+        ``runs`` as in the module docstring."""
+        q = "select key, sweep, status, params, result, error, finished_at, runs from points"
         cond, args = [], []
         if sweep is not None:
             cond.append("sweep = ?")
@@ -104,7 +257,8 @@ class Store:
         if cond:
             q += " where " + " and ".join(cond)
         out = []
-        for key, sw, st, params, result, error, fin in self.db.execute(q + " order by rowid", args):
+        for key, sw, st, params, result, error, fin, runs in self.db.execute(q + " order by rowid", args):
             out.append({"key": key, "sweep": sw, "status": st, "params": json.loads(params),
-                        "result": json.loads(result) if result else {}, "error": error, "finished_at": fin})
+                        "result": json.loads(result) if result else {}, "error": error, "finished_at": fin,
+                        "runs": runs})
         return out

@@ -429,7 +429,7 @@ def _layers(mac: emu.MAC | None) -> list[hwmodel.LayerSpec]:
 
 def test_network_cost_by_hand() -> None:
     mac = emu.MAC(act="fx<1,7>", weight="fx<1,7>", acc="fx<18,14>", acc_overflow="wrap")
-    n = hwmodel.network_cost(_layers(mac), n_units=16)
+    n = hwmodel.network_cost(_layers(mac), n_units=16, weight_memory="dram")
     macs = 64 * 32 + 32 * 10
     assert n.compute_pj == pytest.approx(macs * 0.3)
     wbits = 8 * (64 * 32 + 32 + 32 * 10 + 10)
@@ -448,7 +448,7 @@ def test_network_cost_by_hand() -> None:
     slow = max(int8_levels, dadda_levels(16) + cpa_levels(32))
     assert mixed.delay_ratio == pytest.approx(FP32_LEVELS / slow)
     assert mixed.speedup_area_delay == pytest.approx(mixed.speedup_equal_area * FP32_LEVELS / slow)
-    base = hwmodel.network_cost(_layers(None))
+    base = hwmodel.network_cost(_layers(None), weight_memory="dram")
     assert base.speedup == pytest.approx(1.0)
     assert (base.delay_ratio, base.speedup_area_delay) == pytest.approx((1.0, 1.0))
     assert base.traffic_ratio == pytest.approx(1.0)
@@ -538,8 +538,12 @@ def test_figures(tmp_path) -> None:
 
 def test_compressed_storage_sparse_macs_and_auto_memory() -> None:
     layers = _layers(None)
-    dense = hwmodel.network_cost(layers)
-    assert dense.weight_memory == "dram"
+    dense = hwmodel.network_cost(layers)  # the default, "auto": 2410 fp32 weights need the 32 KB SRAM
+    assert dense.weight_memory == "sram_32kb"
+    assert dense.layers[0].weight_memory_pj == pytest.approx((64 * 32 + 32) * 32 * 20 / 64)
+    off_chip = hwmodel.network_cost(layers, weight_memory="dram")
+    assert off_chip.weight_memory == "dram"
+    assert off_chip.layers[0].weight_memory_pj == pytest.approx((64 * 32 + 32) * 32 * 1950 / 64)
     small = hwmodel.network_cost(layers, weight_bits={"fc1": 4000, "fc2": 1000}, macs={"fc1": 200},
                                  weight_memory="auto")
     assert small.weight_memory == "sram_8kb"  # 5000 bits fit in 8 KB

@@ -108,3 +108,52 @@ def test_from_arrays_refuses_bad_input() -> None:
         datasets.from_arrays(np.zeros((10, 2)), np.zeros(9, int))
     with pytest.raises(ValueError, match="integer class labels"):
         datasets.from_arrays(np.zeros((3, 2)), np.array([0.5, 1.0, 2.0]))
+
+
+def test_digits_folds_test_every_image_once_with_every_class_spread() -> None:
+    folds = datasets.digits_folds(5, seed=2)
+    assert [d.name for d in folds] == [f"digits fold {f}/5" for f in range(1, 6)]
+    assert sum(len(d.test) for d in folds) == 1797
+    counts = np.array([np.bincount(d.test.y, minlength=10) for d in folds])
+    assert (counts.max(axis=0) - counts.min(axis=0) <= 1).all()  # stratified
+    for d in folds:
+        assert len(d.train) + len(d.test) == 1797
+        assert len(d.valid) == 0
+        assert abs(d.train.x.mean(axis=0)).max() < 1e-12  # standardised with the training folds' statistics
+    # each image is tested exactly once: the test rows are the 1,797 images, as a multiset
+    from sklearn.datasets import load_digits
+
+    seen = np.concatenate([d.test.x for d in datasets.digits_folds(5, seed=2, inputs="unit")])
+    assert sorted(r.tobytes() for r in seen) == sorted(r.tobytes() for r in load_digits().data / 16.0)
+    assert np.array_equal(datasets.digits_folds(5, seed=2)[3].test.y, folds[3].test.y)
+    assert not np.array_equal(datasets.digits_folds(5, seed=3)[0].test.y, folds[0].test.y)
+
+
+@pytest.mark.parametrize(("inputs", "lo", "hi"), [("unit", 0.0, 1.0), ("symmetric", -1.0, 1.0)])
+def test_digits_folds_scale_the_pixels_as_asked(inputs: str, lo: float, hi: float) -> None:
+    d = datasets.digits_folds(3, seed=0, inputs=inputs, images=True)[0]
+    assert d.input_shape == (1, 8, 8)
+    assert d.train.x.min() == lo
+    assert d.train.x.max() == hi
+    assert np.array_equal(np.unique((d.train.x - lo) / (hi - lo) * 16), np.arange(17))
+
+
+def test_digits_folds_carve_validation_and_keep_stratified_subsets() -> None:
+    folds = datasets.digits_folds(3, seed=1, valid=0.1, limit=300)
+    assert [(len(d.train), len(d.valid), len(d.test)) for d in folds] == [(180, 20, 100)] * 3
+    y = np.concatenate([d.test.y for d in folds])
+    assert np.bincount(y).min() >= 29  # 300 images, 10 classes
+    assert np.bincount(y).max() <= 31
+    tr, va, te = (folds[0].train.x, folds[0].valid.x, folds[0].test.x)
+    assert not ({r.tobytes() for r in va} & {r.tobytes() for r in te})
+    assert tr.shape[0] + va.shape[0] + te.shape[0] == 300
+    with pytest.raises(ValueError, match="^digits_folds: inputs=.raw. is not one of standardize, unit, "):
+        datasets.digits_folds(3, inputs="raw")
+    with pytest.raises(ValueError, match=r"^digits_folds: limit=2 outside the allowed range \[3, 1797\]$"):
+        datasets.digits_folds(3, limit=2)
+    with pytest.raises(ValueError, match=r"^stratified_folds: k=1 outside the allowed range \[2, 1797\]"):
+        datasets.digits_folds(1)
+    with pytest.raises(ValueError, match=r"^cross_validation: valid=1.0 outside the allowed range \[0, 1\)$"):
+        datasets.cross_validation(np.zeros((6, 1)), np.arange(6) % 2, 2, seed=0, valid=1.0)
+    with pytest.raises(ValueError, match="^cross_validation: x has 6 examples but y has shape"):
+        datasets.cross_validation(np.zeros((6, 1)), np.arange(5) % 2, 2, seed=0)

@@ -3,7 +3,7 @@ rounds to nearest even unless the policy says otherwise, and is reproducible fro
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import asdict, replace
 
 import numpy as np
 import pytest
@@ -13,6 +13,7 @@ import nets
 from nets.datasets import Dataset, Split
 from nets.layers import Context
 from nets.policy import EvalRounding, PrecisionPolicy, RoleFormat
+from nets.presets import POLICY_PRESETS
 
 DATA = nets.datasets.digits(seed=0)
 #: the same training split without validation data: `train` evaluates nothing between epochs
@@ -20,10 +21,13 @@ NO_VALID = Dataset(DATA.train, Split(DATA.valid.x[:0], DATA.valid.y[:0]), DATA.t
                    "no valid")
 
 STOCHASTIC = PrecisionPolicy.uniform("fx<4,8>", "stochastic")
+#: Courbariaux et al.'s dynamic fixed point with a short warm-up and period: radix points move within a few
+#: batches
+DFX = POLICY_PRESETS["courbariaux dfx 10/12"](period=3, warmup_batches=2)
 POLICIES = {
     "fx<4,8> stochastic": STOCHASTIC,
     "fx<4,8> stochastic, stochastic evaluation": replace(STOCHASTIC, eval_rounding="policy", eval_seed=3),
-    "dynamic fixed point": PrecisionPolicy.preset("courbariaux dfx 10/12"),
+    "dynamic fixed point": DFX,
     "binaryconnect stochastic evaluated binary": replace(PrecisionPolicy.preset("binaryconnect stochastic"),
                                                          evaluate_with="same", eval_rounding="policy"),
 }
@@ -47,33 +51,46 @@ def test_training_with_and_without_validation_gives_the_same_weights(name: str) 
     for a, b in zip(w_valid, w_none, strict=True):
         np.testing.assert_array_equal(a, b)
     assert h_valid.radix_points == h_none.radix_points
+    if name == "dynamic fixed point":
+        assert len(h_valid.radix_points["linear1.grads.W"]) > 10  # the radix points did move during training
     assert h_valid.test_accuracy == h_none.test_accuracy
 
 
 def _trained_converter(pol: PrecisionPolicy) -> tuple[nets.Model, nets.Quantizer]:
+    """Eight training steps as `nets.train` takes them: parameters bound, every step ended."""
     model = nets.mlp([64, 16, 10], seed=0)
     quant = nets.Quantizer(7)
+    quant.bind_parameters((layer.name, k, layer.params[k].shape) for layer, k in model.parameters())
     ctx = Context(pol, quant, True, np.random.default_rng(0))
     for i in range(0, 256, 32):
         model.loss_and_grad(DATA.train.x[i:i + 32], DATA.train.y[i:i + 32], ctx)
         nets.SGD(lr=0.1).step(model, ctx)
+        quant.end_step()
     return model, quant
 
 
+def _group_states(quant: nets.Quantizer) -> dict:
+    return {k: asdict(g) for k, g in quant.groups.items()}
+
+
 def test_evaluation_is_reproducible_and_leaves_the_training_converter_alone() -> None:
-    pol = replace(PrecisionPolicy.preset("courbariaux dfx 10/12"), eval_rounding="policy")
+    pol = replace(DFX, eval_rounding="policy")
     pol = replace(pol, default=pol.default.with_roles(activations=RoleFormat(pol.default.activations.fmt,
                                                                              "stochastic")))
     model, quant = _trained_converter(pol)
     state = quant.rng.bit_generator.state
     counts = {k: (c.size, c.overflow) for k, c in quant.counts.items()}
-    radix = {k: (g.frac_bits, len(g.history), g.calls) for k, g in quant.groups.items()}
+    radix = _group_states(quant)
+    # past the warm-up, with an update at step 5 and one at step 8: the per-tensor groups are there
+    assert all(not g.warming and g.updated_at == [2, 5, 8] for g in quant.groups.values())
+    assert {("linear1", "grads", "W"), ("linear1", "grads", "b"), ("linear2", "update", "b")} <= set(
+        quant.groups)
     first = nets.evaluate(model, DATA.valid, pol, quant, batch_size=64)
     again = nets.evaluate(model, DATA.valid, pol, quant, batch_size=64)
     assert first == again
     assert quant.rng.bit_generator.state == state
     assert {k: (c.size, c.overflow) for k, c in quant.counts.items()} == counts
-    assert {k: (g.frac_bits, len(g.history), g.calls) for k, g in quant.groups.items()} == radix
+    assert _group_states(quant) == radix
     # the evaluation seed draws the stochastic conversions: another seed, another loss
     other = nets.evaluate(model, DATA.valid, pol, quant, batch_size=64, seed=1)
     assert other[0] != first[0]
@@ -83,7 +100,7 @@ def test_evaluation_is_reproducible_and_leaves_the_training_converter_alone() ->
 
 
 def test_evaluation_uses_the_training_radix_points_frozen() -> None:
-    pol = PrecisionPolicy.preset("courbariaux dfx 10/12")
+    pol = DFX
     model, quant = _trained_converter(pol)
     ev = quant.for_evaluation(0)
     assert ev.frozen
@@ -91,8 +108,11 @@ def test_evaluation_uses_the_training_radix_points_frozen() -> None:
     x = DATA.valid.x * 100.0  # overflows every group's range: a moving group would lower its FL
     ev_ctx = Context(pol, ev, False)
     model.forward(x, ev_ctx)
+    ev.end_step()  # a frozen converter moves nothing at a step's end either
     model.forward(x, ev_ctx)
+    ev.end_step()
     assert {k: g.frac_bits for k, g in ev.groups.items()} == {k: g.frac_bits for k, g in quant.groups.items()}
+    assert set(ev.groups) == set(quant.groups)
     assert all(not g.history for g in ev.groups.values())
     assert sum(c.overflow for c in ev.counts.values()) > 0
 

@@ -1,10 +1,11 @@
-"""Design-space sweeps: declaration, the results store, resuming after a kill,
-failing points, identical results with any number of workers and on Dask,
-figures and the report."""
+"""Design-space sweeps: declaration (configurations x seeds), the results store, resuming after a kill,
+failing and diverging points, identical results with any number of workers and on Dask, figures that
+apply or a sentence, and the report: accuracy over seeds with its interval, the paired decision."""
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -20,13 +21,13 @@ import nets
 import nets.__main__
 from nets import explore as X
 
-TINY = {"name": "tiny", "base": {"sizes": [64, 8, 10], "epochs": 1},
+TINY = {"name": "tiny", "seeds": [0], "base": {"sizes": [64, 8, 10], "epochs": 1},
         "points": [{"format": "float64"}, {"format": "fx<4,8>", "rounding": "stochastic"},
                    {"format": "e5m2"}, {"format": "fx<2,6>", "acc": "fx<4,12>", "acc_overflow": "wrap"}]}
 
 #: result fields that must not depend on where or how a point ran
 STABLE = ("status", "test_accuracy", "test_loss", "train_loss", "valid_accuracy_curve", "overflow_count",
-          "acc_overflow_rate", "energy_pj", "area_um2", "speedup")
+          "acc_overflow_rate", "energy_pj", "area_um2", "speedup", "speedup_area_delay")
 
 
 def _stable(rows: list[dict]) -> dict[str, tuple]:
@@ -34,17 +35,17 @@ def _stable(rows: list[dict]) -> dict[str, tuple]:
 
 
 def test_a_sweep_expands_its_grid_and_refuses_bad_points() -> None:
-    s = X.Sweep.from_dict({"base": {"epochs": 1}, "grid": {"format": ["fx<4,8>", "bf16"],
-                                                          "rounding": ["nearest_even", "stochastic"]}})
+    spec = {"seeds": [0], "base": {"epochs": 1},
+            "grid": {"format": ["fx<4,8>", "bf16"], "rounding": ["nearest_even", "stochastic"]}}
+    s = X.Sweep.from_dict(spec)
     assert [(p["format"], p["rounding"]) for p in s.points] == [
         ("fx<4,8>", "nearest_even"), ("fx<4,8>", "stochastic"), ("bf16", "nearest_even"),
         ("bf16", "stochastic")]
     assert len(set(s.keys())) == 4
-    assert s.keys() == X.Sweep.from_dict({"base": {"epochs": 1}, "grid": {
-        "format": ["fx<4,8>", "bf16"], "rounding": ["nearest_even", "stochastic"]}}).keys()
+    assert s.keys() == X.Sweep.from_dict(spec).keys()
     with pytest.raises(ValueError, match="unknown keys wieght"):
         X.Sweep.from_dict({"points": [{"wieght": "fx<2,6>"}]})
-    with pytest.raises(ValueError, match="same point"):
+    with pytest.raises(ValueError, match="points 0 and 5 are the same point"):
         X.Sweep.from_dict({"points": [{"format": "bf16"}, {"format": "bf16"}]})
     with pytest.raises(ValueError, match="not a preset"):
         X.Sweep.from_dict({"points": [{"policy": "fp7"}]})
@@ -56,6 +57,77 @@ def test_a_sweep_expands_its_grid_and_refuses_bad_points() -> None:
     pol = X.build_policy({"format": "fx<2,6>", "acc": "fx<6,12>", "acc_overflow": "wrap"})
     assert str(pol.default.fwd_mac.acc) == "fx<6,12>"
     assert pol.default.fwd_mac.acc_overflow == emu.Overflow.WRAP
+
+
+def test_every_configuration_runs_at_five_seeds_unless_the_sweep_names_its_own() -> None:
+    grid = {"format": ["fx<4,8>", "bf16"]}
+    s = X.Sweep.from_dict({"grid": grid})
+    assert X.DEFAULT_SEEDS == (0, 1, 2, 3, 4)
+    assert [(p["format"], p["seed"]) for p in s.points] == [(f, i) for f in grid["format"] for i in range(5)]
+    assert len({X.config_key(p) for p in s.points}) == 2
+    assert s.seeds() == [0, 1, 2, 3, 4]
+    assert [p["seed"] for p in X.Sweep.from_dict({"grid": grid, "seeds": [3, 7]}).points] == [3, 7, 3, 7]
+    # a sweep that sets seed itself runs exactly those seeds
+    assert [p["seed"] for p in X.Sweep.from_dict({"grid": {**grid, "seed": [4]}}).points] == [4, 4]
+    assert [p["seed"] for p in X.Sweep.from_dict({"points": [{"format": "bf16", "seed": 2}]}).points] == [2]
+    with pytest.raises(ValueError, match="give seeds= or a seed key"):
+        X.Sweep.from_dict({"grid": {**grid, "seed": [4]}, "seeds": [0, 1]})
+    with pytest.raises(ValueError, match=r"seeds=\[\] must be a non-empty list"):
+        X.Sweep.from_dict({"grid": grid, "seeds": []})
+    with pytest.raises(ValueError, match=r"seeds=\[1, 1\] repeats a seed"):
+        X.Sweep.from_dict({"grid": grid, "seeds": [1, 1]})
+    with pytest.raises(ValueError, match=r"seeds=-1 outside the allowed range"):
+        X.Sweep.from_dict({"grid": grid, "seeds": [-1]})
+    # override: the same configurations at other seeds, other epochs
+    o = s.override(seeds=(8, 9), epochs=2)
+    assert [(p["format"], p["seed"], p["epochs"]) for p in o.points] == [
+        ("fx<4,8>", 8, 2), ("fx<4,8>", 9, 2), ("bf16", 8, 2), ("bf16", 9, 2)]
+    assert s.override().points == s.points
+    with pytest.raises(ValueError, match=r"epochs=-3 outside the allowed range"):
+        s.override(epochs=-3)
+
+
+def test_toml_sweep_with_seeds(tmp_path: Path) -> None:
+    f = tmp_path / "s.toml"
+    f.write_text('name = "t"\nseeds = [0, 1]\n[base]\nepochs = 1\n[grid]\nformat = ["fp16", "bf16"]\n')
+    s = X.Sweep.from_toml(f)
+    assert (s.name, [(p["format"], p["seed"]) for p in s.points]) == (
+        "t", [("fp16", 0), ("fp16", 1), ("bf16", 0), ("bf16", 1)])
+    f.write_text('name = "t"\nseeds = [0, 1\n')
+    with pytest.raises(ValueError, match=r"^sweep file .*s\.toml: "):
+        X.Sweep.from_toml(f)
+
+
+def test_ste_is_overridden_only_when_the_point_gives_a_rule() -> None:
+    from nets.policy import STE
+
+    assert nets.PrecisionPolicy.preset("binaryconnect det").ste is STE.IDENTITY
+    assert X.build_policy({"policy": "binaryconnect det"}).ste is STE.IDENTITY  # the preset's own rule
+    assert X.build_policy({"policy": "binaryconnect det", "ste": "clipped"}).ste is STE.CLIPPED
+    assert X.build_policy({"policy": "gupta fx<4,12> stochastic", "ste": "identity"}).ste is STE.IDENTITY
+    assert X.build_policy({"format": "fx<4,8>"}).ste is STE.CLIPPED  # the uniform policy's default
+    spec = {"points": [{"policy": "binaryconnect det", "ste": "Clipped"}], "seeds": [0]}
+    (p,) = X.Sweep.from_dict(spec).points
+    assert p["ste"] == "clipped"
+    assert X.Sweep.from_dict({"points": [{"policy": "twn"}], "seeds": [0]}).points[0]["ste"] is None
+    # the optimiser state of a uniform policy: float64 unless state= names a format
+    assert str(X.build_policy({"format": "fx<4,8>"}).default.momentum) == "float64"
+    assert str(X.build_policy({"format": "fx<4,8>", "state": "fx<4,12>"}).default.momentum) == "fx<4,12>"
+
+
+def test_settings_that_would_be_ignored_are_refused() -> None:
+    with pytest.raises(ValueError, match=r"rounding set beside policy='twn'"):
+        X.Sweep.from_dict({"points": [{"policy": "twn", "rounding": "stochastic"}]})
+    with pytest.raises(ValueError, match=r"master, state set beside policy='twn'"):
+        X.Sweep.from_dict({"points": [{"policy": "twn", "master": "fx<4,12>", "state": "master"}]})
+    with pytest.raises(ValueError, match=r"acc_overflow='wrap' needs acc="):
+        X.Sweep.from_dict({"points": [{"format": "fx<4,8>", "acc_overflow": "wrap"}]})
+    with pytest.raises(ValueError, match=r"acc_overflow='nan' is not one of wrap, saturate"):
+        X.Sweep.from_dict({"points": [{"format": "fx<2,6>", "acc": "fx<4,12>", "acc_overflow": "nan"}]})
+    with pytest.raises(ValueError, match=r"model='resnet' is not one of mlp, lenet5"):
+        X.Sweep.from_dict({"points": [{"model": "resnet"}]})
+    with pytest.raises(ValueError, match=r"master= and state= need format="):
+        X.Sweep.from_dict({"points": [{"state": "fx<4,8>"}]})
 
 
 def test_store_resume_and_failing_points(tmp_path: Path) -> None:
@@ -102,7 +174,7 @@ def test_dask_local_cluster_gives_the_same_results(tmp_path: Path) -> None:
 
 
 def test_a_killed_sweep_resumes_without_redoing_points(tmp_path: Path) -> None:
-    spec = {"name": "kill", "base": {"sizes": [64, 16, 10], "epochs": 12},
+    spec = {"name": "kill", "seeds": [0], "base": {"sizes": [64, 16, 10], "epochs": 12},
             "grid": {"format": ["fx<4,8>", "fx<4,10>", "bf16"], "rounding": ["nearest_even", "stochastic"]}}
     store = tmp_path / "k.sqlite"
     script = tmp_path / "run.py"
@@ -153,36 +225,211 @@ def test_progress_line_counts_done_running_failed() -> None:
 
     buf = io.StringIO()
     bar = X.SweepProgress(5, 2, buf, skipped=1)
-    bar.update(True)
-    bar.update(False)
+    bar.update("done")
+    bar.update("failed")
+    bar.update(X.Status.DIVERGED)
     line = buf.getvalue().splitlines()[-1]
-    assert "1/5 done, 2 running, 1 failed, 1 already in the store" in line
+    assert "1/5 done, 1 diverged, 2 running, 1 failed, 1 already in the store" in line
     assert "left" in line
+    with pytest.raises(ValueError, match="'ok' is not a valid Status"):
+        bar.update("ok")
 
 
 def test_main_job_writes_store_figures_and_report(tmp_path: Path) -> None:
-    sweep = X.Sweep.from_dict({**TINY, "points": [{**p, "seed": s} for p in TINY["points"] for s in (0, 1)]})
-    path = X.main_job(tmp_path / "out", sweep=sweep, workers=1)
-    text = path.read_text()
-    assert "Baseline: **float64**" in text
-    assert "Cheapest within 1 point(s)" in text
-    assert "| fx<4,8> stochastic | 2 |" in text
-    for name in ("pareto_energy.png", "pareto_area.png", "accuracy_vs_word_length.png",
-                 "accumulator_study.png", "training_curves.png", "representation_error.png"):
-        assert (tmp_path / "out" / name).stat().st_size > 1000, name
-    assert (tmp_path / "out" / "sweep.sqlite").exists()
+    sweep = X.Sweep.from_dict({**TINY, "seeds": [0, 1]})
+    result = X.main_job(tmp_path / "out", sweep=sweep, workers=1)
+    assert (result.exit_code, result.summary.done, result.store) == (0, 8, tmp_path / "out" / "sweep.sqlite")
+    text = result.report.read_text()
+    assert "Baseline: **float64**, test accuracy " in text
+    assert "seeds 0-1" in text
+    row = r"^\| fx<4,8> stochastic \| 0-1 \| \d+\.\d\d % \[[-\d.]+, [\d.]+\] \(n=2\) \|"
+    assert re.search(row, text, re.M)
+    assert "8 points: " in text
+    assert "4 configurations at seeds 0-1" in text
+    out = tmp_path / "out"
+    for name in ("pareto_energy.png", "pareto_area.png", "training_curves.png", "representation_error.png"):
+        assert f"![{name}]({name})" in text
+        assert (out / name).stat().st_size > 1000, name
+    # the tiny sweep has one fixed-point word length and one accumulator width: those figures do not apply
+    assert ("- accuracy_vs_word_length.png omitted: the sweep's fixed-point formats have one word length per"
+            " rounding (12 bits); the figure needs two") in text
+    assert ("- accumulator_study.png omitted: the sweep's accumulators have one width per overflow mode"
+            " (wrap: 16 bits); the figure needs two") in text
+    assert not (out / "accuracy_vs_word_length.png").exists()
+    assert not (out / "accumulator_study.png").exists()
+    # the accumulator section uses the sweep's own accumulator point's operands
+    assert "## Accumulator integer bits per layer (fx<2,6> operands" in text
+    assert (out / "sweep.sqlite").exists()
+    assert X.figure_plan([])["training_curves.png"][1] == "no point finished with a validation curve"
 
 
-def test_pareto_front_and_best_within_budget() -> None:
+def test_main_job_without_a_baseline_or_accumulators_says_so(tmp_path: Path) -> None:
+    sweep = X.Sweep.from_dict({"name": "nobase", "seeds": [0, 1], "base": {"sizes": [64, 8, 10], "epochs": 1},
+                               "grid": {"format": ["bf16"]}})
+    text = Path(X.main_job(tmp_path / "out", sweep=sweep, workers=1)).read_text()  # a path-like
+    assert "No baseline: this setup has no float64 configuration, so the report makes no decision" in text
+    assert "Cheapest within" not in text
+    assert "- pareto_energy.png omitted: the sweep finished 1 configuration(s) with a cost" in text
+    assert ("- accuracy_vs_word_length.png omitted: the sweep finished no fixed-point format without a"
+            " datapath") in text
+    assert "- accumulator_study.png omitted: the sweep ran no accumulator points" in text
+    assert "Omitted: the sweep ran no accumulator point" in text
+    assert "![representation_error.png](representation_error.png)" in text
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.png")) == ["representation_error.png",
+                                                                          "training_curves.png"]
+
+
+def _rows(table: dict[str, tuple[float, tuple[float, ...]]],
+          seeds: tuple[int, ...] | None = None) -> list[dict]:
+    """Store-like rows: {format: (energy, accuracies at seeds 0, 1, ...)}."""
+    return [{"status": "done", "params": {**X.POINT_DEFAULTS, "format": f, "seed": s}, "error": None,
+             "result": {"test_accuracy": a, "energy_pj": e, "test_images": 270}}
+            for f, (e, accs) in table.items() for s, a in zip(seeds or range(len(accs)), accs, strict=True)]
+
+
+BASE = (0.95, 0.96, 0.97, 0.955, 0.965)
+
+
+def test_report_groups_seeds_with_a_confidence_interval() -> None:
+    from scipy import stats
+
+    text = X.report(_rows({"float64": (100.0, BASE), "bf16": (50.0, (0.90, 0.92, 0.91, 0.93, 0.92))}))
+    accs = [0.90, 0.92, 0.91, 0.93, 0.92]
+    m, half = sum(accs) / 5, stats.t.ppf(0.975, 4) * stats.tstd(accs) / 5 ** 0.5
+    row = f"| bf16 | 0-4 | {100 * m:.2f} % [{100 * (m - half):.2f}, {100 * (m + half):.2f}] (n=5) |"
+    assert row in text
+    assert "10 points: 10 done, 0 diverged, 0 failed; 2 configurations at seeds 0-4" in text
+    (c,) = [c for c in X.group_by_config(_rows({"bf16": (50.0, tuple(accs))})) if c["label"] == "bf16"]
+    assert (c["seeds"], c["accuracy"].n, c["acc_by_seed"][3]) == ([0, 1, 2, 3, 4], 5, 0.93)
+
+
+def test_paired_decision_picks_the_cheapest_shown_within_the_budget() -> None:
+    rows = _rows({"float64": (100.0, BASE),
+                  # 0.5 points below at every seed: within one point, and separated from the baseline
+                  "fx<4,12>": (20.0, tuple(a - 0.005 + d for a, d in zip(BASE, (0, 1e-4, -1e-4, 2e-4, 0),
+                                                                         strict=True))),
+                  # the same mean drop, but one seed far off: the interval holds -1 point
+                  "fx<4,8>": (10.0, (0.95, 0.96, 0.97, 0.925, 0.965)),
+                  # far below at every seed
+                  "fx<2,2>": (1.0, tuple(a - 0.3 for a in BASE))})
+    (d,) = X.best_within(X.group_by_config(rows), 0.01)
+    verdicts = {c.config["label"]: str(c.verdict) for c in d.comparisons}
+    assert verdicts == {"float64": "baseline", "fx<4,12>": "within", "fx<4,8>": "cannot tell",
+                        "fx<2,2>": "outside"}
+    assert d.choice.config["label"] == "fx<4,12>"
+    assert d.choice.diff.separates
+    assert [u.config["label"] for u in d.undecided] == ["fx<4,8>"]
+    text = X.report(rows)
+    assert "**Cheapest within 1 point(s) of the baseline's accuracy: fx<4,12>**" in text
+    # differences -0.5 + (0, 0.01, -0.01, 0.02, 0) points: mean -0.496, s = 0.0114, t_4 = 2.776: +- 0.0142
+    assert "-0.50 [-0.51, -0.48] points (paired over seeds 0-4 on the same 270 test images)" in text
+    assert "the data separate it from the baseline" in text
+    assert ("Cheaper, but the data cannot separate them from the 1 point(s) limit (the paired interval holds"
+            " it, or one seed gives none; more seeds would decide): fx<4,8> (-0.60 [-2.27, +1.07]"
+            " points).") in text
+    # a wider budget takes the cheapest configuration once the data show it within
+    assert X.best_within(X.group_by_config(rows), 0.35)[0].choice.config["label"] == "fx<2,2>"
+
+
+def test_paired_decision_says_when_the_data_cannot_separate() -> None:
+    # the cheaper configuration ties the baseline on average but scatters: no decision for it either way
+    rows = _rows({"float64": (100.0, BASE), "fx<4,8>": (10.0, (0.97, 0.94, 0.99, 0.935, 0.965))})
+    (d,) = X.best_within(X.group_by_config(rows), 0.01)
+    assert str(d.comparisons[1].verdict) == "cannot tell"
+    assert not d.comparisons[1].diff.separates
+    assert d.choice.config["label"] == "float64"
+    text = X.report(rows)
+    assert ("**No configuration cheaper than the baseline is shown to be within 1 point(s) of its"
+            " accuracy**") in text
+    assert "the data cannot separate them from the 1 point(s) limit" in text
+    assert "| fx<4,8> | 0-4 |" in text
+    assert "| cannot tell |" in text
+    # a configuration within the limit that ties the baseline: chosen, and not separated from it
+    rows = _rows({"float64": (100.0, BASE), "bf16": (50.0, tuple(a + d for a, d in zip(
+        BASE, (0.0, 0.004, -0.004, 0.0, 0.0), strict=True)))})
+    text = X.report(rows)
+    assert "**Cheapest within 1 point(s) of the baseline's accuracy: bf16**" in text
+    assert "the data cannot separate it from the baseline" in text
+    # no common seed: nothing to pair
+    rows = _rows({"float64": (100.0, (0.95, 0.96))}) + _rows({"bf16": (50.0, (0.95, 0.96))}, seeds=(5, 6))
+    (d,) = X.best_within(X.group_by_config(rows), 0.01)
+    assert (str(d.comparisons[1].verdict), d.comparisons[1].points) == ("cannot tell", "no common seed")
+    with pytest.raises(ValueError, match=r"budget=1\.5 outside the allowed range \[0, 1\)"):
+        X.best_within([], 1.5)
+
+
+def test_each_setup_has_its_own_baseline() -> None:
+    mlp = _rows({"float64": (100.0, BASE), "bf16": (50.0, BASE)})
+    lenet = [{**r, "params": {**r["params"], "model": "lenet5"}} for r in _rows({"bf16": (70.0, BASE)})]
+    text = X.report(mlp + lenet)
+    assert "## mlp 64-32-10 relu on digits, 4 epoch(s), batch 32, lr 0.1" in text
+    assert "## lenet5 relu on digits, 4 epoch(s), batch 32, lr 0.1" in text
+    mlp_part, lenet_part = text.split("## lenet5")
+    assert "Cheapest within 1 point(s) of the baseline's accuracy: bf16**" in mlp_part
+    assert "No baseline: this setup has no float64 configuration" in lenet_part
+
+
+def test_a_diverging_point_is_flagged_not_averaged(tmp_path: Path) -> None:
+    bad = {"sizes": [64, 8, 10], "epochs": 1, "lr": 100.0}
+    res = X.run_point(bad)
+    assert res["status"] == "diverged"
+    assert res["test_accuracy"] <= res["chance_accuracy"]
+    assert res["reason"] == (f"test accuracy {res['test_accuracy']:.4g} is at chance"
+                             f" (<= {res['chance_accuracy']:.4g})")
+    assert X.divergence({"test_loss": 1.0, "train_loss": float("inf"), "test_accuracy": 0.9}, 0.15) == \
+        "the train loss is not finite"
+    assert X.divergence({"test_loss": 1.0, "train_loss": 1.0, "test_accuracy": 0.9}, 0.15) is None
+    sweep = X.Sweep.from_dict({"name": "div", "seeds": [0, 1], "base": {"sizes": [64, 8, 10], "epochs": 1},
+                               "points": [{"format": "float64"}, {"format": "float64", "lr": 100.0}]})
+    store = tmp_path / "d.sqlite"
+    summary = X.run_sweep(sweep, store, workers=1, progress=False)
+    assert (summary.done, summary.diverged, summary.failed) == (2, 2, 0)
+    with X.Store(store) as st:
+        assert len(st.diverged_keys()) == 2
+        rows = st.rows()
+    assert X.run_sweep(sweep, store, workers=1, progress=False).skipped == 4  # not rerun
+    text = X.report(rows)
+    assert "4 points: 2 done, 2 diverged, 0 failed" in text
+    assert "## Diverged points" in text
+    assert "- float64, seed 0: test accuracy " in text
+    # the lr=100 setup has a baseline that diverged at every seed: no decision, and no plain accuracy
+    assert "No decision: the float64 baseline diverged at every seed." in text
+    assert "| float64 | 0-1 | diverged at seed(s) 0-1 |" in text
+    assert not re.search(r"\d{12}", text)  # sensible precision: no loss printed with 150 digits
+
+
+def test_store_keeps_statuses_and_gains_new_columns(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as db:  # a file written before speedup_area_delay existed
+        db.execute("create table points (key text primary key, sweep text not null, status text not null,"
+                   " params text not null, test_accuracy real, result text, error text,"
+                   " finished_at text not null)")
+    with X.Store(path) as st:
+        st.record("k", "s", {"format": "bf16"},
+                  {"status": "done", "test_accuracy": 0.9, "speedup_area_delay": 2.5})
+        assert st.db.execute("select speedup_area_delay from points").fetchone() == (2.5,)
+        with pytest.raises(ValueError, match=r"status='ok' is not one of done, diverged, failed"):
+            st.record("k2", "s", {}, {"status": "ok"})
+
+
+def test_point_cost_carries_the_area_delay_speedup() -> None:
+    import hwmodel
+
+    model = nets.mlp([64, 8, 10], seed=0)
+    pol = X.build_policy({"format": "fx<4,8>"})
+    c = X.point_cost(model, pol, (64,))
+    ref = hwmodel.network_cost(model, pol, input_shape=(64,))  # one default: the sweep prices as the API
+    assert (c["energy_pj"], c["weight_memory"]) == (ref.energy_pj, ref.weight_memory) == (ref.energy_pj,
+                                                                                           "sram_8kb")
+    assert c["speedup_area_delay"] == ref.speedup_area_delay == pytest.approx(ref.speedup * ref.delay_ratio)
+    assert c["speedup_area_delay"] > c["speedup"] > 1  # fixed point: more units and a shorter path
+
+
+def test_pareto_front() -> None:
     import numpy as np
 
     f = X.pareto_front(np.array([5.0, 1.0, 2.0, 3.0, 2.0]), np.array([0.9, 0.5, 0.7, 0.7, 0.6]))
     assert f.tolist() == [1, 2, 0]
-    configs = [{"params": {"format": "float64"}, "test_accuracy": 0.95, "energy_pj": 100.0},
-               {"params": {"format": "fx<4,8>"}, "test_accuracy": 0.945, "energy_pj": 10.0},
-               {"params": {"format": "fx<4,4>"}, "test_accuracy": 0.80, "energy_pj": 5.0}]
-    assert X.best_within(configs, 0.01)["params"]["format"] == "fx<4,8>"
-    assert X.best_within(configs, 0.2)["params"]["format"] == "fx<4,4>"
 
 
 def test_cli_explore_runs_a_sweep_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -230,3 +477,43 @@ def test_layer_shapes_and_cost_of_lenet_by_hand() -> None:
     assert fp.compute_pj == pytest.approx(macs * 4.6)
     mac = PrecisionPolicy.uniform("fx<4,12>").forward_mac(conv1["name"], conv1["k"])
     assert str(mac.acc) == str(emu.lossless_acc(emu.product_format("fx<4,12>", "fx<4,12>"), 9))
+
+
+def test_figures_stay_readable_with_many_configurations() -> None:
+    """37 configurations: the curves in panels of at most a dozen lines, each with its legend, on a log
+    error axis; the Pareto front's numbers, on points a few pixels apart, do not overlap."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.text import Text
+
+    fixed = [f"fx<4,{f}>" for f in range(4, 16)]
+    floats = ["bf16", "fp16", "e5m2", "e4m3", "fp<6,7>", "fp<6,8>"]
+    formats = ["float64", *fixed, *floats]
+    configs = [(f, r) for f in formats for r in ("nearest_even", "stochastic")[:2 if f in fixed else 1]]
+    rows = [{"status": "done", "params": {**X.POINT_DEFAULTS, "format": f, "rounding": r, "seed": s},
+             "result": {"valid_accuracy_curve": [0.5 + 0.01 * i, 0.8 + 0.001 * i],
+                        "test_accuracy": 0.9 + 0.001 * i + 0.0005 * s, "energy_pj": 100.0 + i,
+                        "area_um2": 1.0 + i}}
+            for i, (f, r) in enumerate(configs) for s in (0, 1)]
+    rows += [{"status": "done", "params": {**X.POINT_DEFAULTS, "policy": "twn", "seed": s},
+              "result": {"valid_accuracy_curve": [0.9, 0.95], "test_accuracy": 0.99, "energy_pj": 1e5,
+                         "area_um2": 1e5}} for s in (0, 1)]
+    assert len(X.group_by_config(rows)) == 32
+    fig = X.training_curves(rows)
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in axes] == ["mlp 64-32-10: fixed-point formats, nearest_even",
+                                               "mlp 64-32-10: fixed-point formats, stochastic",
+                                               "mlp 64-32-10: floating-point formats",
+                                               "mlp 64-32-10: presets (policy)"]
+    for ax in axes:
+        labels = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert len(ax.get_lines()) == len(labels) <= 13
+        assert labels[0] == "float64 (2 seeds)"  # the baseline in every panel
+        assert ax.get_yscale() == "log"
+    assert [len(ax.get_lines()) for ax in axes] == [1 + 12, 1 + 12, 1 + 6, 1 + 1]
+    fig = X.pareto(rows, "energy_pj")
+    FigureCanvasAgg(fig).draw()
+    numbers = [t for t in fig.axes[0].texts if t.get_text().isdigit()]
+    assert [t.get_text() for t in numbers] == [str(n) for n in range(1, len(numbers) + 1)]
+    assert len(numbers) >= 10
+    boxes = [Text.get_window_extent(t) for t in numbers]  # the number, not its line to the point
+    assert not [(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1:] if a.overlaps(b)]

@@ -1,0 +1,129 @@
+"""Pooling layers of imported graphs: padded and dilated max/average pooling, global average pooling.
+
+`Pool2d` is ONNX MaxPool/AveragePool with pads (top, left, bottom, right)
+and dilations (nets' `MaxPool2d`/`AvgPool2d` have neither and serve the
+plain case). `GlobalAveragePool` averages every spatial axis. Both compute
+in float64 and convert their output to ``activations`` and their input
+gradient to ``errors``, as nets' pooling does. Imports numpy and `nets`.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+import numpy as np
+
+from emu.checks import parse_choice
+
+from ..layers import Context, Layer
+from .products import col2im_dilated, im2col_dilated
+
+__all__ = ["GlobalAveragePool", "Pool2d", "PoolKind"]
+
+
+class PoolKind(StrEnum):
+    """What `Pool2d` takes over a window.
+
+    >>> PoolKind("max") is PoolKind.MAX
+    True
+    """
+
+    #: the maximum (the first on ties); pad cells never win
+    MAX = "max"
+    #: the mean, over the whole window (``count_include_pad``) or over its cells inside the input
+    AVG = "avg"
+
+
+def _pair(v: Any) -> tuple[int, int]:
+    return (int(v), int(v)) if np.isscalar(v) else (int(v[0]), int(v[1]))
+
+
+class Pool2d(Layer):
+    """Max or average over kh x kw windows with pads (top, left, bottom, right) and dilation, NCHW.
+
+    Max pooling pads with -inf; average pooling divides by kh kw when
+    ``count_include_pad`` (pads count as zeros), else by the number of the
+    window's cells inside the input (ONNX's default).
+
+    Raises:
+        ValueError: a size below 1, a negative pad, a pad not smaller than the dilated kernel,
+            a kind not one of PoolKind's.
+
+    >>> p = Pool2d(PoolKind.AVG, 2, stride=1, pads=(1, 1, 0, 0))
+    >>> p.forward(np.ones((1, 1, 2, 2)), Context.float64())[0, 0].tolist()
+    [[1.0, 1.0], [1.0, 1.0]]
+    """
+
+    def __init__(self, kind: PoolKind | str, kernel: Any, stride: Any = None, pads: Any = (0, 0, 0, 0),
+                 dilation: Any = 1, count_include_pad: bool = False, name: str = "") -> None:
+        super().__init__(name)
+        self.kind = parse_choice(PoolKind, kind, "Pool2d", "kind")
+        self.kernel = _pair(kernel)
+        self.stride = _pair(stride) if stride is not None else self.kernel
+        self.dilation = _pair(dilation)
+        self.pads = tuple(int(p) for p in pads)
+        ext = [d * (k - 1) + 1 for d, k in zip(self.dilation, self.kernel, strict=True)]
+        if (len(self.pads) != 4 or min(self.kernel + self.stride + self.dilation) < 1 or min(self.pads) < 0
+                or max(self.pads[0], self.pads[2]) >= ext[0] or max(self.pads[1], self.pads[3]) >= ext[1]):
+            raise ValueError(f"Pool2d: bad shape kernel={kernel}, stride={stride}, pads={pads},"
+                             f" dilation={dilation} (pads must be >= 0 and below the dilated kernel)")
+        self.count_include_pad = bool(count_include_pad)
+
+    def forward(self, x: np.ndarray, ctx: Context) -> np.ndarray:
+        if x.ndim != 4:
+            raise ValueError(f"{self.name or 'Pool2d'}: input shape {x.shape}, expected NCHW")
+        n, c, h, w = x.shape
+        t, left, b, r = self.pads
+        fill = -np.inf if self.kind is PoolKind.MAX else 0.0
+        xp = np.pad(x.reshape(n * c, 1, h, w), ((0, 0), (0, 0), (t, b), (left, r)), constant_values=fill)
+        kh, kw = self.kernel
+        cols, oh, ow = im2col_dilated(xp, kh, kw, self.stride, self.dilation)
+        self._shape, self._pshape, self._out, self._ncols = x.shape, xp.shape, (oh, ow), cols.shape
+        if self.kind is PoolKind.MAX:
+            self._arg = cols.argmax(axis=1)
+            y = cols[np.arange(cols.shape[0]), self._arg]
+        else:
+            if self.count_include_pad or not any(self.pads):
+                self._count = np.full(oh * ow, float(kh * kw))
+            else:
+                ones = np.pad(np.ones((1, 1, h, w)), ((0, 0), (0, 0), (t, b), (left, r)))
+                self._count = im2col_dilated(ones, kh, kw, self.stride, self.dilation)[0].sum(axis=1)
+            y = cols.sum(axis=1).reshape(n * c, oh * ow) / self._count
+        return self.q(y.reshape(n, c, oh, ow), "activations", ctx)
+
+    def backward(self, dy: np.ndarray, ctx: Context) -> np.ndarray:
+        n, c, h, w = self._shape
+        oh, ow = self._out
+        if self.kind is PoolKind.MAX:
+            d = np.zeros(self._ncols)
+            d[np.arange(d.shape[0]), self._arg] = dy.reshape(-1)
+        else:
+            per = (dy.reshape(n * c, oh * ow) / self._count).reshape(-1, 1)
+            d = np.repeat(per, self._ncols[1], axis=1)
+        dxp = col2im_dilated(d, self._pshape, *self.kernel, self.stride, self.dilation, oh, ow)
+        t, left = self.pads[:2]
+        return self.q(dxp[:, :, t:t + h, left:left + w].reshape(self._shape), "errors", ctx)
+
+    def extra_repr(self) -> str:
+        return (f"{self.kind}, kernel={self.kernel}, stride={self.stride}, pads={self.pads},"
+                f" dilation={self.dilation}" + (", count_include_pad" if self.count_include_pad else ""))
+
+
+class GlobalAveragePool(Layer):
+    """The mean over every axis after the first two: (n, c, ...) -> (n, c, 1, ...).
+
+    >>> GlobalAveragePool().forward(np.arange(8.0).reshape(1, 2, 2, 2), Context.float64()).ravel().tolist()
+    [1.5, 5.5]
+    """
+
+    def forward(self, x: np.ndarray, ctx: Context) -> np.ndarray:
+        if x.ndim < 3:
+            raise ValueError(f"{self.name or 'GlobalAveragePool'}: input shape {x.shape},"
+                             " expected (n, c, ...)")
+        self._shape = x.shape
+        return self.q(x.mean(axis=tuple(range(2, x.ndim)), keepdims=True), "activations", ctx)
+
+    def backward(self, dy: np.ndarray, ctx: Context) -> np.ndarray:
+        k = int(np.prod(self._shape[2:]))
+        return self.q(np.broadcast_to(dy / k, self._shape).copy(), "errors", ctx)

@@ -1,0 +1,398 @@
+"""Data-movement layers of imported graphs: reshape, transpose, concatenate, split, slice, gather, pad.
+
+None of them converts anything: every value they output is a value of their
+input (or a pad constant), already in its format, and every gradient they
+return is a gradient they received (summed where a value was read several
+times, by Gather or by reflect/edge padding), as nets' `Flatten` does.
+Shapes follow the ONNX operators of the same names; the pure shape rules
+(`reshape_target`, `slice_index`) serve constant folding as well. Imports
+numpy and `nets`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from enum import StrEnum
+
+import numpy as np
+
+from emu.checks import parse_choice
+
+from ..graph import MultiLayer
+from ..layers import Context, Layer
+
+__all__ = ["Concat", "FlattenAt", "Gather", "Pad", "PadMode", "Reshape", "Slice", "Split", "Squeeze",
+           "Transpose", "Unsqueeze", "reshape_target", "slice_index"]
+
+
+def reshape_target(in_shape: tuple[int, ...], shape: Sequence[int],
+                   allowzero: bool = False) -> tuple[int, ...]:
+    """ONNX Reshape's output shape: 0 copies the input's dimension (unless ``allowzero``), -1 is inferred.
+
+    Raises:
+        ValueError: more than one -1, or a size that does not match.
+
+    >>> reshape_target((2, 3, 4), (0, -1)), reshape_target((2, 3, 4), (4, 0, 2))
+    ((2, 12), (4, 3, 2))
+    """
+    out = [int(s) for s in shape]
+    if not allowzero:
+        out = [in_shape[i] if s == 0 and i < len(in_shape) else s for i, s in enumerate(out)]
+    if out.count(-1) > 1:
+        raise ValueError(f"Reshape: shape={tuple(shape)} has more than one -1")
+    total = math.prod(in_shape)
+    if -1 in out:
+        known = math.prod(s for s in out if s != -1)
+        if known == 0 or total % known:
+            raise ValueError(f"Reshape: cannot reshape {in_shape} to {tuple(shape)}")
+        out[out.index(-1)] = total // known
+    if math.prod(out) != total:
+        raise ValueError(f"Reshape: cannot reshape {in_shape} to {tuple(shape)}")
+    return tuple(out)
+
+
+def slice_index(in_shape: tuple[int, ...], starts: Sequence[int], ends: Sequence[int],
+                axes: Sequence[int] | None = None, steps: Sequence[int] | None = None) -> tuple[slice, ...]:
+    """The numpy index of ONNX Slice: negative starts/ends count from the end, both clamped as ONNX says.
+
+    Raises:
+        ValueError: a step of 0, or lengths that differ.
+
+    >>> x = np.arange(10)
+    >>> x[slice_index((10,), [-3], [2**62])].tolist(), x[slice_index((10,), [8], [-100], None, [-3])].tolist()
+    ([7, 8, 9], [8, 5, 2])
+    """
+    n = len(starts)
+    axes = list(range(n)) if axes is None else [int(a) % len(in_shape) for a in axes]
+    steps = [1] * n if steps is None else [int(s) for s in steps]
+    if not len(ends) == len(axes) == len(steps) == n:
+        raise ValueError(f"Slice: starts, ends, axes, steps have lengths {n}, {len(ends)}, {len(axes)},"
+                         f" {len(steps)}; they must agree")
+    idx = [slice(None)] * len(in_shape)
+    for s, e, a, st in zip(starts, ends, axes, steps, strict=True):
+        if st == 0:
+            raise ValueError("Slice: steps must not be 0")
+        d = in_shape[a]
+        s, e = int(s), int(e)
+        s = s + d if s < 0 else s
+        e = e + d if e < 0 else e
+        if st > 0:
+            s, e = min(max(s, 0), d), min(max(e, 0), d)
+            idx[a] = slice(s, e, st)
+        else:
+            s, e = min(max(s, 0), d - 1), min(max(e, -1), d - 1)
+            idx[a] = slice(s, e if e >= 0 else None, st)
+    return tuple(idx)
+
+
+class _Reshaping(Layer):
+    """A layer whose output is its input reshaped; backward reshapes the gradient back."""
+
+    def target(self, in_shape: tuple[int, ...]) -> tuple[int, ...]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def forward(self, x: np.ndarray, ctx: Context) -> np.ndarray:
+        self._shape = x.shape
+        return x.reshape(self.target(x.shape))
+
+    def backward(self, dy: np.ndarray, ctx: Context) -> np.ndarray:
+        return dy.reshape(self._shape)
+
+
+class Reshape(_Reshaping):
+    """x reshaped to ``shape`` (ONNX Reshape with a constant shape; `reshape_target`).
+
+    >>> Reshape((0, -1)).forward(np.zeros((2, 3, 4)), Context.float64()).shape
+    (2, 12)
+    """
+
+    def __init__(self, shape: Sequence[int], allowzero: bool = False, name: str = "") -> None:
+        super().__init__(name)
+        self.shape, self.allowzero = tuple(int(s) for s in shape), bool(allowzero)
+
+    def target(self, in_shape: tuple[int, ...]) -> tuple[int, ...]:
+        return reshape_target(in_shape, self.shape, self.allowzero)
+
+    def extra_repr(self) -> str:
+        return f"{self.shape}"
+
+
+class FlattenAt(_Reshaping):
+    """(d0, ..., dn) -> (d0 ... d(axis-1), d(axis) ... dn) (ONNX Flatten at any axis).
+
+    >>> FlattenAt(2).forward(np.zeros((2, 3, 4, 5)), Context.float64()).shape
+    (6, 20)
+    """
+
+    def __init__(self, axis: int = 1, name: str = "") -> None:
+        super().__init__(name)
+        self.axis = int(axis)
+
+    def target(self, in_shape: tuple[int, ...]) -> tuple[int, ...]:
+        a = self.axis + len(in_shape) if self.axis < 0 else self.axis
+        return math.prod(in_shape[:a]), math.prod(in_shape[a:])
+
+    def extra_repr(self) -> str:
+        return f"axis={self.axis}"
+
+
+class Squeeze(_Reshaping):
+    """Size-1 axes removed: those of ``axes`` or, when None, all of them.
+
+    >>> Squeeze((1,)).forward(np.zeros((2, 1, 3, 1)), Context.float64()).shape
+    (2, 3, 1)
+    """
+
+    def __init__(self, axes: Sequence[int] | None = None, name: str = "") -> None:
+        super().__init__(name)
+        self.axes = None if axes is None else tuple(int(a) for a in axes)
+
+    def target(self, in_shape: tuple[int, ...]) -> tuple[int, ...]:
+        if self.axes is None:
+            return tuple(d for d in in_shape if d != 1)
+        ax = {a % len(in_shape) for a in self.axes}
+        if any(in_shape[a] != 1 for a in ax):
+            raise ValueError(f"{self.name or 'Squeeze'}: axes {self.axes} of shape {in_shape} are not all 1")
+        return tuple(d for i, d in enumerate(in_shape) if i not in ax)
+
+    def extra_repr(self) -> str:
+        return f"axes={self.axes}"
+
+
+class Unsqueeze(_Reshaping):
+    """Size-1 axes inserted at ``axes`` (positions in the output).
+
+    >>> Unsqueeze((0, -1)).forward(np.zeros((2, 3)), Context.float64()).shape
+    (1, 2, 3, 1)
+    """
+
+    def __init__(self, axes: Sequence[int], name: str = "") -> None:
+        super().__init__(name)
+        self.axes = tuple(int(a) for a in axes)
+
+    def target(self, in_shape: tuple[int, ...]) -> tuple[int, ...]:
+        rank = len(in_shape) + len(self.axes)
+        ax = sorted(a % rank for a in self.axes)
+        out = list(in_shape)
+        for a in ax:
+            out.insert(a, 1)
+        return tuple(out)
+
+    def extra_repr(self) -> str:
+        return f"axes={self.axes}"
+
+
+class Transpose(Layer):
+    """x.transpose(perm) (None: the axes reversed); backward with the inverse permutation.
+
+    >>> Transpose((0, 2, 1)).forward(np.zeros((2, 3, 4)), Context.float64()).shape
+    (2, 4, 3)
+    """
+
+    def __init__(self, perm: Sequence[int] | None = None, name: str = "") -> None:
+        super().__init__(name)
+        self.perm = None if perm is None else tuple(int(p) for p in perm)
+
+    def forward(self, x: np.ndarray, ctx: Context) -> np.ndarray:
+        perm = self.perm if self.perm is not None else tuple(range(x.ndim))[::-1]
+        self._inv = tuple(np.argsort(perm))
+        return x.transpose(perm)
+
+    def backward(self, dy: np.ndarray, ctx: Context) -> np.ndarray:
+        return dy.transpose(self._inv)
+
+    def extra_repr(self) -> str:
+        return f"perm={self.perm}"
+
+
+class Concat(MultiLayer):
+    """The inputs concatenated along ``axis``; backward splits the gradient.
+
+    >>> Concat(1).forward_many([np.zeros((2, 1)), np.ones((2, 2))], Context.float64())[0].shape
+    (2, 3)
+    """
+
+    def __init__(self, axis: int, name: str = "") -> None:
+        super().__init__(name)
+        self.axis = int(axis)
+
+    def forward_many(self, xs: list[np.ndarray], ctx: Context) -> list[np.ndarray]:
+        self._sizes = [x.shape[self.axis] for x in xs]
+        return [np.concatenate(xs, axis=self.axis)]
+
+    def backward_many(self, dys: list[np.ndarray], ctx: Context) -> list[np.ndarray | None]:
+        return list(np.split(dys[0], np.cumsum(self._sizes)[:-1], axis=self.axis))
+
+    def extra_repr(self) -> str:
+        return f"axis={self.axis}"
+
+
+class Split(MultiLayer):
+    """The input split along ``axis`` into parts of ``sizes`` (None: ``n_out`` parts, ONNX's rule:
+    ceil(d / n_out) each, the last smaller); backward concatenates the gradients.
+
+    Raises:
+        ValueError: n_out < 1.
+
+    >>> [y.shape for y in Split(1, n_out=2).forward_many([np.zeros((1, 5))], Context.float64())]
+    [(1, 3), (1, 2)]
+    """
+
+    def __init__(self, axis: int, sizes: Sequence[int] | None = None, n_out: int | None = None,
+                 name: str = "") -> None:
+        super().__init__(name)
+        self.axis = int(axis)
+        self.sizes = None if sizes is None else tuple(int(s) for s in sizes)
+        self.n_out = len(self.sizes) if self.sizes is not None else int(n_out or 0)
+        if self.n_out < 1:
+            raise ValueError(f"Split: n_out={n_out!r} must be >= 1 (or sizes given)")
+
+    def forward_many(self, xs: list[np.ndarray], ctx: Context) -> list[np.ndarray]:
+        (x,) = xs
+        d = x.shape[self.axis]
+        if self.sizes is None:
+            part = -(-d // self.n_out)
+            sizes = [min(part, d - i * part) for i in range(self.n_out)]
+        else:
+            sizes = list(self.sizes)
+        if sum(sizes) != d or min(sizes) < 0:
+            raise ValueError(f"{self.name or 'Split'}: sizes {sizes} do not split {d} values")
+        return list(np.split(x, np.cumsum(sizes)[:-1], axis=self.axis))
+
+    def backward_many(self, dys: list[np.ndarray], ctx: Context) -> list[np.ndarray | None]:
+        return [np.concatenate(dys, axis=self.axis)]
+
+    def extra_repr(self) -> str:
+        return f"axis={self.axis}, " + (f"sizes={self.sizes}" if self.sizes else f"n_out={self.n_out}")
+
+
+class Slice(Layer):
+    """x[`slice_index`(starts, ends, axes, steps)]; backward scatters the gradient into zeros.
+
+    >>> Slice([1], [3], [1]).forward(np.arange(8.0).reshape(2, 4), Context.float64()).tolist()
+    [[1.0, 2.0], [5.0, 6.0]]
+    """
+
+    def __init__(self, starts: Sequence[int], ends: Sequence[int], axes: Sequence[int] | None = None,
+                 steps: Sequence[int] | None = None, name: str = "") -> None:
+        super().__init__(name)
+        self.starts, self.ends = tuple(int(v) for v in starts), tuple(int(v) for v in ends)
+        self.axes = None if axes is None else tuple(int(v) for v in axes)
+        self.steps = None if steps is None else tuple(int(v) for v in steps)
+
+    def forward(self, x: np.ndarray, ctx: Context) -> np.ndarray:
+        self._idx = slice_index(x.shape, self.starts, self.ends, self.axes, self.steps)
+        self._shape = x.shape
+        return x[self._idx]
+
+    def backward(self, dy: np.ndarray, ctx: Context) -> np.ndarray:
+        dx = np.zeros(self._shape)
+        dx[self._idx] = dy
+        return dx
+
+    def extra_repr(self) -> str:
+        return f"starts={self.starts}, ends={self.ends}, axes={self.axes}, steps={self.steps}"
+
+
+class Gather(Layer):
+    """np.take(x, indices, axis) with constant ``indices`` (negative ones count from the end); backward
+    adds the gradient of every taken value back to its source.
+
+    >>> Gather(np.array([2, 0, 2]), axis=1).forward(np.arange(3.0)[None], Context.float64()).tolist()
+    [[2.0, 0.0, 2.0]]
+    """
+
+    def __init__(self, indices: np.ndarray, axis: int = 0, name: str = "") -> None:
+        super().__init__(name)
+        self.indices = np.asarray(indices, np.int64)
+        self.axis = int(axis)
+
+    def forward(self, x: np.ndarray, ctx: Context) -> np.ndarray:
+        a = self.axis % x.ndim
+        d = x.shape[a]
+        if np.any((self.indices < -d) | (self.indices >= d)):
+            raise ValueError(f"{self.name or 'Gather'}: indices outside [-{d}, {d - 1}] on axis {self.axis}")
+        self._idx = self.indices % d
+        self._shape, self._a = x.shape, a
+        return np.take(x, self._idx, axis=a)
+
+    def backward(self, dy: np.ndarray, ctx: Context) -> np.ndarray:
+        a, k = self._a, self._idx.ndim
+        dx = np.zeros(self._shape)
+        dym = np.moveaxis(dy, tuple(range(a, a + k)), tuple(range(k)))
+        np.add.at(np.moveaxis(dx, a, 0), self._idx, dym)
+        return dx
+
+    def extra_repr(self) -> str:
+        return f"indices shape {self.indices.shape}, axis={self.axis}"
+
+
+class PadMode(StrEnum):
+    """How `Pad` fills the border (ONNX Pad's ``mode``; numpy's names in brackets).
+
+    >>> PadMode("edge") is PadMode.EDGE
+    True
+    """
+
+    #: a constant value
+    CONSTANT = "constant"
+    #: the values mirrored about the edge, the edge itself not repeated (numpy "reflect")
+    REFLECT = "reflect"
+    #: the edge value repeated (numpy "edge")
+    EDGE = "edge"
+    #: the values of the other side (numpy "wrap")
+    WRAP = "wrap"
+
+
+class Pad(Layer):
+    """x padded by ``pads`` (ONNX layout: the begin counts of ``axes``, then their end counts).
+
+    Backward sums the gradient of every output value into the input value it
+    copies (pad constants receive nothing).
+
+    Raises:
+        ValueError: a negative pad, an odd number of pad counts, a mode not one of PadMode's.
+
+    >>> Pad([0, 1, 0, 2], PadMode.EDGE).forward(np.array([[1.0, 2.0]]), Context.float64()).tolist()
+    [[1.0, 1.0, 2.0, 2.0, 2.0]]
+    """
+
+    def __init__(self, pads: Sequence[int], mode: PadMode | str = PadMode.CONSTANT, value: float = 0.0,
+                 axes: Sequence[int] | None = None, name: str = "") -> None:
+        super().__init__(name)
+        self.pads = tuple(int(p) for p in pads)
+        if len(self.pads) % 2 or min(self.pads, default=0) < 0:
+            raise ValueError(f"Pad: pads={self.pads} must be an even number of counts >= 0")
+        self.mode = parse_choice(PadMode, mode, "Pad", "mode")
+        self.value = float(value)
+        self.axes = None if axes is None else tuple(int(a) for a in axes)
+
+    def _width(self, ndim: int) -> list[tuple[int, int]]:
+        axes = list(range(ndim)) if self.axes is None else [a % ndim for a in self.axes]
+        k = len(self.pads) // 2
+        if k != len(axes):
+            raise ValueError(f"{self.name or 'Pad'}: {len(self.pads)} pad counts for {len(axes)} axes")
+        width = [(0, 0)] * ndim
+        for i, a in enumerate(axes):
+            width[a] = (self.pads[i], self.pads[k + i])
+        return width
+
+    def forward(self, x: np.ndarray, ctx: Context) -> np.ndarray:
+        width = self._width(x.ndim)
+        self._shape = x.shape
+        if self.mode is PadMode.CONSTANT:
+            self._src = None
+            self._crop = tuple(slice(b, b + d) for (b, _), d in zip(width, x.shape, strict=True))
+            return np.pad(x, width, constant_values=self.value)
+        self._src = np.pad(np.arange(x.size).reshape(x.shape), width, mode=str(self.mode))
+        return x.reshape(-1)[self._src]
+
+    def backward(self, dy: np.ndarray, ctx: Context) -> np.ndarray:
+        if self._src is None:
+            return np.ascontiguousarray(dy[self._crop])
+        size = math.prod(self._shape)
+        return np.bincount(self._src.reshape(-1), dy.reshape(-1), minlength=size).reshape(self._shape)
+
+    def extra_repr(self) -> str:
+        return f"pads={self.pads}, mode={self.mode}" + (f", value={self.value}" if self.value else "")

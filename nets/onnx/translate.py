@@ -1,0 +1,390 @@
+"""One translation per ONNX operator: the nets layer (or layers) that compute it.
+
+`TRANSLATORS` maps an operator type to a function ``(builder, node)`` that
+emits the node's layers into the `nets.onnx.importer.Builder`. Weights,
+biases, normalisation parameters and statistics must be constants (after
+folding) and become the layer's parameters as float64; every other
+constant operand becomes a graph constant (`nets.graph.Graph`). Attributes
+the operator's opset moved to inputs are read from either place. An
+attribute value the layers cannot honour is refused (ValueError), never
+ignored. Which layer each operator becomes, and what it converts under a
+policy, is listed in docs/onnx.md. Imports numpy and `nets`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..layers import AvgPool2d, Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU, Sigmoid, Tanh
+from ..norm import BatchNorm
+from .layernorm import LayerNorm
+from .pointwise import Add, Clip, Div, Erf, Gelu, LeakyReLU, Mul, Softmax, Sub
+from .pooling import GlobalAveragePool, Pool2d, PoolKind
+from .products import GroupedConv2d, LinearND, MatMul
+from .shape import Concat, FlattenAt, Gather, Pad, Reshape, Slice, Split, Squeeze, Transpose, Unsqueeze
+
+if TYPE_CHECKING:
+    from .importer import Builder, OnnxNode
+
+__all__ = ["TRANSLATORS"]
+
+
+def _ints(v: object) -> list[int]:
+    return [int(i) for i in np.asarray(v).reshape(-1)]
+
+
+def _f64(v: np.ndarray) -> np.ndarray:
+    return np.array(v, dtype=np.float64)
+
+
+def _input(n: OnnxNode, i: int) -> str:
+    return n.inputs[i] if len(n.inputs) > i else ""
+
+
+def _required_const(b: Builder, n: OnnxNode, i: int, what: str) -> np.ndarray:
+    v = b.const(_input(n, i))
+    if v is None:
+        raise b.error(n, f"its {what} (input {i}, {_input(n, i)!r}) must be a constant")
+    return v
+
+
+def _optional_const(b: Builder, n: OnnxNode, i: int, what: str) -> np.ndarray | None:
+    t = _input(n, i)
+    if not t:
+        return None
+    return _required_const(b, n, i, what)
+
+
+def _spatial(b: Builder, n: OnnxNode, kernel: tuple[int, int], strides: list[int], dilations: list[int]
+             ) -> tuple[int, int, int, int]:
+    """(top, left, bottom, right) from ``pads`` or ``auto_pad``."""
+    auto = n.attrs.get("auto_pad", "NOTSET")
+    if auto == "NOTSET":
+        pads = _ints(n.attrs.get("pads", [0, 0, 0, 0]))
+        if len(pads) != 4:
+            raise b.error(n, f"pads={pads} is not 2-D (4 values)")
+        return pads[0], pads[1], pads[2], pads[3]
+    if auto == "VALID":
+        return 0, 0, 0, 0
+    if auto not in ("SAME_UPPER", "SAME_LOWER"):
+        raise b.error(n, f"auto_pad={auto!r} is not one of NOTSET, VALID, SAME_UPPER, SAME_LOWER")
+    dims = b.dims(n.inputs[0])
+    if dims is None or len(dims) != 4 or dims[2] is None or dims[3] is None:
+        raise b.error(n, f"auto_pad={auto} needs the input's spatial size at import; shape inference gave"
+                      f" {dims}")
+    begin, end = [], []
+    for size, k, s, d in zip(dims[2:], kernel, strides, dilations, strict=True):
+        total = max((-(-size // s) - 1) * s + (k - 1) * d + 1 - size, 0)
+        lo = total // 2 if auto == "SAME_UPPER" else total - total // 2
+        begin.append(lo)
+        end.append(total - lo)
+    return begin[0], begin[1], end[0], end[1]
+
+
+def _pairs(b: Builder, n: OnnxNode, name: str, default: int) -> list[int]:
+    v = _ints(n.attrs.get(name, [default, default]))
+    if len(v) != 2:
+        raise b.error(n, f"{name}={v} is not 2-D (2 values); only 2-D convolution and pooling are supported")
+    return v
+
+
+def _conv(b: Builder, n: OnnxNode) -> None:
+    w = _required_const(b, n, 1, "weight")
+    if w.ndim != 4:
+        raise b.error(n, f"weight shape {w.shape}: only 2-D convolutions (4-d weights) are supported")
+    bias = _optional_const(b, n, 2, "bias")
+    group = int(n.attrs.get("group", 1))
+    kernel = (int(w.shape[2]), int(w.shape[3]))
+    if "kernel_shape" in n.attrs and tuple(_ints(n.attrs["kernel_shape"])) != kernel:
+        raise b.error(n, f"kernel_shape={n.attrs['kernel_shape']} differs from the weight's {kernel}")
+    strides, dil = _pairs(b, n, "strides", 1), _pairs(b, n, "dilations", 1)
+    pads = _spatial(b, n, kernel, strides, dil)
+    c_out, c_in = int(w.shape[0]), int(w.shape[1]) * group
+    if group == 1 and dil == [1, 1] and pads[0] == pads[2] and pads[1] == pads[3]:
+        layer: Conv2d | GroupedConv2d = Conv2d(c_in, c_out, kernel, tuple(strides), (pads[0], pads[1]),
+                                               name=n.name, bias=bias is not None)
+    else:
+        layer = GroupedConv2d(c_in, c_out, kernel, strides, pads, dil, group, bias is not None, name=n.name)
+    layer.params["W"] = _f64(w)
+    if bias is not None:
+        layer.params["b"] = _f64(bias).reshape(c_out)
+    b.emit(layer, [b.data(n.inputs[0])], [n.outputs[0]])
+
+
+def _linear(b: Builder, n: OnnxNode, x: str, w: np.ndarray, y: str, nd: bool) -> None:
+    """y = x @ w, w (K, N), as a Linear (2-d input) or LinearND layer named after the node."""
+    if w.ndim != 2:
+        raise b.error(n, f"constant operand of shape {w.shape}: only 2-d weights are supported")
+    cls = LinearND if nd else Linear
+    layer = cls(int(w.shape[0]), int(w.shape[1]), name=n.name, bias=False)
+    layer.params["W"] = _f64(w)
+    b.emit(layer, [x], [y])
+
+
+def _swap_last(b: Builder, n: OnnxNode, t: str, suffix: str, rank: int | None) -> str:
+    """Emit a transpose of the last two axes of ``t``; returns the new tensor's name."""
+    if rank is None:
+        raise b.error(n, f"a transpose of {t!r} is needed and its rank is not known at import")
+    perm = [*range(rank - 2), rank - 1, rank - 2]
+    out = f"{n.name}/{suffix}"
+    b.emit(Transpose(perm, name=out), [b.data(t)], [out])
+    return out
+
+
+def _rank(b: Builder, t: str) -> int | None:
+    d = b.dims(t)
+    return None if d is None else len(d)
+
+
+def _matmul(b: Builder, n: OnnxNode) -> None:
+    a, w = n.inputs[0], n.inputs[1]
+    ca, cw = b.const(a), b.const(w)
+    if cw is not None and ca is None:
+        _linear(b, n, a, cw, n.outputs[0], nd=True)
+    elif ca is not None and cw is None:  # y = A x  <=>  y^T = x^T A^T
+        if ca.ndim != 2:
+            raise b.error(n, f"constant left operand of shape {ca.shape}: only 2-d weights are supported")
+        r = _rank(b, w)
+        xt = _swap_last(b, n, w, "transpose_in", r)
+        _linear(b, n, xt, ca.T, f"{n.name}/product", nd=True)
+        b.emit(Transpose([*range(r - 2), r - 1, r - 2], name=f"{n.name}/transpose_out"),  # type: ignore[operator]
+               [f"{n.name}/product"], [n.outputs[0]])
+    else:
+        b.emit(MatMul(name=n.name), [b.data(a), b.data(w)], [n.outputs[0]])
+
+
+def _gemm(b: Builder, n: OnnxNode) -> None:
+    alpha, beta = float(n.attrs.get("alpha", 1.0)), float(n.attrs.get("beta", 1.0))
+    ta, tb = int(n.attrs.get("transA", 0)), int(n.attrs.get("transB", 0))
+    a, w, c = n.inputs[0], n.inputs[1], _input(n, 2)
+    ca, cw = b.const(a), b.const(w)
+    if (ca is None) == (cw is None):
+        raise b.error(n, "exactly one of A and B must be a constant (the weight)")
+    y = n.outputs[0]
+    cc = b.const(c) if c else None
+    if c and cc is None:
+        raise b.error(n, f"its C input {c!r} must be a constant")
+    bias = None if cc is None else beta * _f64(cc)
+    if cw is not None:
+        x = _swap_last(b, n, a, "transpose_in", 2) if ta else a
+        wm = alpha * _f64(cw.T if tb else cw)
+        n_out = wm.shape[1]
+        as_bias = bias is not None and (bias.size == 1 or (bias.size == n_out and bias.shape[-1] == n_out))
+        mid = f"{n.name}/product" if bias is not None and not as_bias else y
+        _linear(b, n, x, wm, mid, nd=False)
+        if as_bias:
+            b.nodes[-1].layer.params["b"] = np.broadcast_to(bias.reshape(-1), (n_out,)).copy()  # type: ignore
+        elif bias is not None:
+            b.constants[f"{n.name}/c"] = bias
+            b.emit(Add(name=f"{n.name}/add_c"), [mid, b.data(f"{n.name}/c")], [y])
+        return
+    # y = A' x' + C with A' constant: y^T = x'^T A'^T
+    xt = b.data(w) if tb else _swap_last(b, n, w, "transpose_in", 2)
+    wm = alpha * _f64(ca.T if ta else ca)  # type: ignore[union-attr]
+    _linear(b, n, xt, wm.T, f"{n.name}/product", nd=False)
+    out = y if bias is None else f"{n.name}/transposed"
+    b.emit(Transpose([1, 0], name=f"{n.name}/transpose_out"), [f"{n.name}/product"], [out])
+    if bias is not None:
+        b.constants[f"{n.name}/c"] = bias
+        b.emit(Add(name=f"{n.name}/add_c"), [out, b.data(f"{n.name}/c")], [y])
+
+
+def _simple(cls: Callable[..., object]) -> Callable[[Builder, OnnxNode], None]:
+    def tr(b: Builder, n: OnnxNode) -> None:
+        b.emit(cls(name=n.name), [b.data(n.inputs[0])], [n.outputs[0]])  # type: ignore[arg-type]
+    return tr
+
+
+def _binary(cls: Callable[..., object]) -> Callable[[Builder, OnnxNode], None]:
+    def tr(b: Builder, n: OnnxNode) -> None:
+        b.emit(cls(name=n.name), [b.data(n.inputs[0]), b.data(n.inputs[1])], [n.outputs[0]])  # type: ignore
+    return tr
+
+
+def _leaky(b: Builder, n: OnnxNode) -> None:
+    b.emit(LeakyReLU(float(n.attrs.get("alpha", 0.01)), name=n.name), [b.data(n.inputs[0])], [n.outputs[0]])
+
+
+def _clip(b: Builder, n: OnnxNode) -> None:
+    if b.opset < 11:
+        lo, hi = float(n.attrs.get("min", -math.inf)), float(n.attrs.get("max", math.inf))
+    else:
+        cl, ch = _optional_const(b, n, 1, "min"), _optional_const(b, n, 2, "max")
+        lo = -math.inf if cl is None else float(cl)
+        hi = math.inf if ch is None else float(ch)
+    b.emit(Clip(lo, hi, name=n.name), [b.data(n.inputs[0])], [n.outputs[0]])
+
+
+def _gelu(b: Builder, n: OnnxNode) -> None:
+    b.emit(Gelu(n.attrs.get("approximate", "none"), name=n.name), [b.data(n.inputs[0])], [n.outputs[0]])
+
+
+def _softmax(b: Builder, n: OnnxNode) -> None:
+    legacy = b.opset < 13
+    axis = int(n.attrs.get("axis", 1 if legacy else -1))
+    b.emit(Softmax(axis, coerce_2d=legacy, name=n.name), [b.data(n.inputs[0])], [n.outputs[0]])
+
+
+def _pool(kind: PoolKind) -> Callable[[Builder, OnnxNode], None]:
+    def tr(b: Builder, n: OnnxNode) -> None:
+        y = b.first_output_only(n)
+        kernel = _ints(n.attrs["kernel_shape"])
+        if len(kernel) != 2:
+            raise b.error(n, f"kernel_shape={kernel}: only 2-D pooling is supported")
+        if int(n.attrs.get("ceil_mode", 0)):
+            raise b.error(n, "ceil_mode=1 is not supported (only 0, the floor of the output size)")
+        strides, dil = _pairs(b, n, "strides", 1), _pairs(b, n, "dilations", 1)
+        pads = _spatial(b, n, (kernel[0], kernel[1]), strides, dil)
+        include = bool(int(n.attrs.get("count_include_pad", 0)))
+        if not any(pads) and dil == [1, 1]:
+            plain = MaxPool2d if kind is PoolKind.MAX else AvgPool2d
+            layer: object = plain(tuple(kernel), tuple(strides), name=n.name)
+        else:
+            layer = Pool2d(kind, kernel, strides, pads, dil, include, name=n.name)
+        b.emit(layer, [b.data(n.inputs[0])], [y])  # type: ignore[arg-type]
+    return tr
+
+
+def _batchnorm(b: Builder, n: OnnxNode) -> None:
+    y = b.first_output_only(n)
+    if int(n.attrs.get("training_mode", 0)):
+        raise b.error(n, "training_mode=1 is not supported (an inference graph has 0)")
+    if not int(n.attrs.get("spatial", 1)):
+        raise b.error(n, "spatial=0 is not supported")
+    gamma, beta = _required_const(b, n, 1, "scale"), _required_const(b, n, 2, "bias")
+    mean, var = _required_const(b, n, 3, "mean"), _required_const(b, n, 4, "variance")
+    bn = BatchNorm(int(gamma.size), eps=float(n.attrs.get("epsilon", 1e-5)),
+                   momentum=1.0 - float(n.attrs.get("momentum", 0.9)), name=n.name)
+    bn.params["gamma"], bn.params["beta"] = _f64(gamma).reshape(-1), _f64(beta).reshape(-1)
+    bn.running_mean, bn.running_var = _f64(mean).reshape(-1), _f64(var).reshape(-1)
+    b.emit(bn, [b.data(n.inputs[0])], [y])
+
+
+def _layernorm(b: Builder, n: OnnxNode) -> None:
+    y = b.first_output_only(n)
+    gamma = _required_const(b, n, 1, "scale")
+    beta = _optional_const(b, n, 2, "bias")
+    ln = LayerNorm(gamma.shape, int(n.attrs.get("axis", -1)), float(n.attrs.get("epsilon", 1e-5)),
+                   name=n.name)
+    ln.params["gamma"] = _f64(gamma)
+    ln.params["beta"] = np.zeros(gamma.shape) if beta is None else np.broadcast_to(_f64(beta),
+                                                                                   gamma.shape).copy()
+    b.emit(ln, [b.data(n.inputs[0])], [y])
+
+
+def _flatten(b: Builder, n: OnnxNode) -> None:
+    axis = int(n.attrs.get("axis", 1))
+    layer = Flatten(name=n.name) if axis == 1 else FlattenAt(axis, name=n.name)
+    b.emit(layer, [b.data(n.inputs[0])], [n.outputs[0]])
+
+
+def _reshape(b: Builder, n: OnnxNode) -> None:
+    shape = _ints(n.attrs["shape"]) if b.opset < 5 else _ints(_required_const(b, n, 1, "shape"))
+    layer = Reshape(shape, bool(int(n.attrs.get("allowzero", 0))), name=n.name)
+    b.emit(layer, [b.data(n.inputs[0])], [n.outputs[0]])
+
+
+def _transpose(b: Builder, n: OnnxNode) -> None:
+    perm = n.attrs.get("perm")
+    b.emit(Transpose(None if perm is None else _ints(perm), name=n.name), [b.data(n.inputs[0])],
+           [n.outputs[0]])
+
+
+def _concat(b: Builder, n: OnnxNode) -> None:
+    b.emit(Concat(int(n.attrs["axis"]), name=n.name), [b.data(t) for t in n.inputs if t], [n.outputs[0]])
+
+
+def _axes(b: Builder, n: OnnxNode, since: int) -> list[int] | None:
+    if b.opset >= since:
+        v = _optional_const(b, n, 1, "axes")
+        return None if v is None else _ints(v)
+    return None if "axes" not in n.attrs else _ints(n.attrs["axes"])
+
+
+def _squeeze(b: Builder, n: OnnxNode) -> None:
+    b.emit(Squeeze(_axes(b, n, 13), name=n.name), [b.data(n.inputs[0])], [n.outputs[0]])
+
+
+def _unsqueeze(b: Builder, n: OnnxNode) -> None:
+    axes = _axes(b, n, 13)
+    if axes is None:
+        raise b.error(n, "axes missing")
+    b.emit(Unsqueeze(axes, name=n.name), [b.data(n.inputs[0])], [n.outputs[0]])
+
+
+def _dropout(b: Builder, n: OnnxNode) -> None:
+    y = b.first_output_only(n)
+    if b.opset >= 12:
+        r = _optional_const(b, n, 1, "ratio")
+        ratio = 0.5 if r is None else float(r)
+        mode = _optional_const(b, n, 2, "training_mode")
+        if mode is not None and bool(mode):
+            raise b.error(n, "training_mode=True is not supported (nets drops in training only)")
+    else:
+        ratio = float(n.attrs.get("ratio", 0.5))
+    b.emit(Dropout(ratio, name=n.name), [b.data(n.inputs[0])], [y])
+
+
+def _pad(b: Builder, n: OnnxNode) -> None:
+    mode = n.attrs.get("mode", "constant")
+    if b.opset < 11:
+        pads, value, axes = _ints(n.attrs["pads"]), float(n.attrs.get("value", 0.0)), None
+    else:
+        pads = _ints(_required_const(b, n, 1, "pads"))
+        v = _optional_const(b, n, 2, "constant_value")
+        value = 0.0 if v is None else float(v)
+        a = _optional_const(b, n, 3, "axes")
+        axes = None if a is None else _ints(a)
+    b.emit(Pad(pads, mode, value, axes, name=n.name), [b.data(n.inputs[0])], [n.outputs[0]])
+
+
+def _split(b: Builder, n: OnnxNode) -> None:
+    axis = int(n.attrs.get("axis", 0))
+    if b.opset >= 13:
+        s = _optional_const(b, n, 1, "split")
+        sizes = None if s is None else _ints(s)
+    else:
+        sizes = _ints(n.attrs["split"]) if "split" in n.attrs else None
+    if sizes is not None and len(sizes) != len(n.outputs):
+        raise b.error(n, f"split={sizes} gives {len(sizes)} parts for {len(n.outputs)} outputs")
+    layer = Split(axis, sizes, len(n.outputs), name=n.name)
+    b.emit(layer, [b.data(n.inputs[0])], list(n.outputs))
+
+
+def _slice(b: Builder, n: OnnxNode) -> None:
+    if b.opset < 10:
+        starts, ends = _ints(n.attrs["starts"]), _ints(n.attrs["ends"])
+        axes, steps = (_ints(n.attrs["axes"]) if "axes" in n.attrs else None), None
+    else:
+        starts = _ints(_required_const(b, n, 1, "starts"))
+        ends = _ints(_required_const(b, n, 2, "ends"))
+        a, s = _optional_const(b, n, 3, "axes"), _optional_const(b, n, 4, "steps")
+        axes, steps = (None if a is None else _ints(a)), (None if s is None else _ints(s))
+    b.emit(Slice(starts, ends, axes, steps, name=n.name), [b.data(n.inputs[0])], [n.outputs[0]])
+
+
+def _gather(b: Builder, n: OnnxNode) -> None:
+    idx = b.const(n.inputs[1])
+    if idx is None:
+        raise b.error(n, "indices computed at run time (an embedding lookup) are not supported; the indices"
+                      " must be a constant")
+    b.emit(Gather(idx, int(n.attrs.get("axis", 0)), name=n.name), [b.data(n.inputs[0])], [n.outputs[0]])
+
+
+#: operator type -> translation; docs/onnx.md lists each with its layer and its conversions
+TRANSLATORS: dict[str, Callable[[Builder, OnnxNode], None]] = {
+    "Gemm": _gemm, "MatMul": _matmul, "Conv": _conv,
+    "Relu": _simple(ReLU), "Sigmoid": _simple(Sigmoid), "Tanh": _simple(Tanh), "LeakyRelu": _leaky,
+    "Clip": _clip, "Erf": _simple(Erf), "Gelu": _gelu, "Softmax": _softmax,
+    "MaxPool": _pool(PoolKind.MAX), "AveragePool": _pool(PoolKind.AVG),
+    "GlobalAveragePool": _simple(GlobalAveragePool),
+    "BatchNormalization": _batchnorm, "LayerNormalization": _layernorm,
+    "Flatten": _flatten, "Reshape": _reshape, "Transpose": _transpose, "Concat": _concat, "Squeeze": _squeeze,
+    "Unsqueeze": _unsqueeze, "Split": _split, "Slice": _slice, "Gather": _gather, "Pad": _pad,
+    "Add": _binary(Add), "Sub": _binary(Sub), "Mul": _binary(Mul), "Div": _binary(Div),
+    "Dropout": _dropout,
+}

@@ -1,0 +1,247 @@
+"""The experiments with error bars: cross-validation over all images with the seed as the unit, divergence
+reported and not averaged, paired comparisons and the conclusions they print, the literature's effects at
+tiny settings, and the command line."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+import nets
+import nets.__main__
+from nets import experiments as E
+from nets.datasets import digits_folds
+from nets.policy import STE
+
+TINY = E.Protocol(seeds=(0, 1), folds=2, limit=300)
+
+
+def _outcome(label: str, acc: dict[int, float], diverged: dict[int, str] | None = None) -> E.Outcome:
+    seeds = tuple(sorted({*acc, *(diverged or {})}))
+    return E.Outcome(label, seeds, acc, diverged or {})
+
+
+def test_recipe_and_protocol_refuse_what_they_cannot_honour() -> None:
+    with pytest.raises(ValueError, match="^Recipe: solver='rmsprop' is not one of sgd, adam$"):
+        E.Recipe(solver="rmsprop")
+    with pytest.raises(ValueError, match="^Recipe: loss='hinge' is not one of cross_entropy, mse, "):
+        E.Recipe(loss="hinge")
+    with pytest.raises(ValueError, match="^Recipe: momentum=0.9 is an SGD setting; solver=adam takes 0$"):
+        E.Recipe(solver="adam", momentum=0.9)
+    with pytest.raises(ValueError, match="^Recipe: lr=0 must be a number > 0$"):
+        E.Recipe(lr=0)
+    with pytest.raises(ValueError, match="^Recipe: inputs='raw' is not one of standardize, unit, symmetric$"):
+        E.Recipe(inputs="raw")
+    with pytest.raises(ValueError, match="^Recipe: lr_scale='layer' is not one of none, glorot$"):
+        E.Recipe(lr_scale="layer")
+    with pytest.raises(ValueError, match=r"^Protocol: seeds=\(\) must be at least one seed, none repeated$"):
+        E.Protocol(seeds=())
+    with pytest.raises(ValueError, match=r"^Protocol: seeds=\(1, 1\) must be at least one seed"):
+        E.Protocol(seeds=(1, 1))
+    with pytest.raises(ValueError, match=r"^Protocol: folds=1 outside the allowed range \[2, inf\)$"):
+        E.Protocol(folds=1)
+    with pytest.raises(ValueError, match=r"^Protocol: limit=3 outside the allowed range \[5, 1797\]$"):
+        E.Protocol(folds=5, limit=3)
+    with pytest.raises(ValueError, match="^experiments: seeds=0 outside the allowed range"):
+        E.main(seeds=0)
+    with pytest.raises(ValueError, match="^experiments: tables='mnist' is not one of fraction-bits, "):
+        E.main(tables=("mnist",))
+    with pytest.raises(ValueError, match="^gupta_wl16_table: stes=.. names no straight-through rule"):
+        E.gupta_wl16_table(stes=())
+
+
+def test_a_recipe_builds_what_it_describes() -> None:
+    r = E.Recipe(hidden=(16, 8), batchnorm=True, loss="square_hinge", solver="adam", lr=0.01, lr_final=0.0001,
+                 lr_scale="glorot", init="unit", epochs=3)
+    m = r.model(64, 10, seed=0)
+    kinds = [type(x).__name__ for x in m.layers()]
+    assert kinds == ["Linear", "BatchNorm", "ReLU", "Linear", "BatchNorm", "ReLU", "Linear", "BatchNorm"]
+    w = m.layers()[0].params["W"]
+    assert w.max() > 0.9  # U(-1, 1), wider than Glorot's +-0.27 for 64 x 16
+    assert w.min() < -0.9
+    opt = r.optimizer()
+    assert isinstance(opt, nets.Adam)
+    assert opt.lr_scale is nets.optim.LRScale.GLOROT
+    assert [round(nets.schedule_at(opt.lr, e), 6) for e in range(3)] == [0.01, 0.001, 0.0001]
+    assert "Adam lr 0.01 decaying to 0.0001, per-layer lr scale glorot" in r.describe()
+    assert nets.mlp([64, 10]).layers()[0].params["W"].max() < 0.3  # the default stays Glorot
+
+
+def test_the_unit_is_the_seed_and_every_image_is_tested_once() -> None:
+    recipe = E.Recipe(hidden=(16,), epochs=3)
+    out = E.run_config(E.Config("float64", None, recipe), TINY)
+    # by hand: seed 1's two folds, each network seeded by (seed, fold), correct over all 300 images
+    correct = 0
+    for f, data in enumerate(digits_folds(2, 1, limit=300)):
+        run_seed = int(np.random.SeedSequence((1, f)).generate_state(1)[0])
+        h = nets.train(recipe.model(64, 10, run_seed), data, None, recipe.optimizer(), epochs=3,
+                       batch_size=32, seed=run_seed, progress=False)
+        correct += round(h.test_accuracy * len(data.test))
+    assert out.accuracy[1] == correct / 300
+    assert out.accuracy[0] != out.accuracy[1]  # another seed: other folds and initialisations
+    assert out.error().n == 2
+    assert out.cell().endswith("(n=2)")
+    again = E.run_config(E.Config("float64", None, recipe), TINY)
+    assert again.accuracy == out.accuracy
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning",
+                            "ignore:invalid value encountered:RuntimeWarning")
+def test_a_diverged_seed_is_reported_and_never_averaged() -> None:
+    recipe = E.Recipe(hidden=(16,), epochs=1)
+    inf = E.run_config(E.Config("huge lr", None, replace(recipe, lr=1e300)), TINY)
+    assert not inf.accuracy
+    assert all(r.startswith("training loss not finite") for r in inf.diverged.values())
+    assert inf.cell() == "diverged (2/2 seeds)"
+    assert inf.error() is None
+    # every weight rounds to 0 in fx<2,0>: one class predicted, accuracy at chance
+    flat = E.run_config(E.Config("fx<2,0>", nets.PrecisionPolicy.uniform("fx<2,0>"), recipe), TINY)
+    assert set(flat.diverged) == {0, 1}
+    assert "at chance" in flat.diverged[0]
+    half = E.Outcome("half", (0, 1, 2), {0: 0.9, 1: 0.92}, {2: "training loss not finite (fold 1)"})
+    assert half.cell() == half.error().percent() + ", diverged 1/3"
+    assert half.error().mean == pytest.approx(0.09)
+    d, text = E.compare(half, _outcome("other", {0: 0.8, 2: 0.85}))
+    assert d.n == 1  # seed 2 diverged: only seed 0 is paired
+    assert "(n=1 paired seeds)" in text
+    assert E.compare(inf, half) == (None, "huge lr - half: no seed on which both trained (huge lr: diverged"
+                                          " on every seed)")
+
+
+@pytest.mark.parametrize(("acc", "verdict"), [
+    ({0: 0.95, 1: 0.96, 2: 0.97}, "lower error"),
+    ({0: 0.85, 1: 0.86, 2: 0.87}, "higher error"),
+    ({0: 0.95, 1: 0.85, 2: 0.91}, "the data cannot tell them apart"),
+    ({0: 0.90, 1: 0.91, 2: 0.92}, "the same accuracy on every seed"),
+])
+def test_compare_states_what_the_paired_interval_says(acc: dict[int, float], verdict: str) -> None:
+    base = _outcome("float64", {0: 0.90, 1: 0.91, 2: 0.92})
+    d, text = E.compare(_outcome("x", acc), base)
+    assert text.endswith(": " + verdict)
+    assert text.startswith(f"x - float64: {100 * d.mean:+.2f} points [")
+
+
+@pytest.mark.parametrize(("bc_acc", "holds"), [(0.95, True), (0.85, False)])
+def test_the_regulariser_verdict_is_computed_from_the_paired_comparison(monkeypatch, bc_acc: float,
+                                                                         holds: bool) -> None:
+    def fake(config: E.Config, protocol: E.Protocol) -> E.Outcome:
+        a = 0.90 if config.label == "float64" else bc_acc
+        return _outcome(config.label, {s: a + 0.01 * s for s in protocol.seeds})
+
+    monkeypatch.setattr(E, "run_config", fake)
+    table = E.binaryconnect_table(protocol=E.Protocol(seeds=(0, 1, 2)))
+    verdict = table.notes[-1]
+    if holds:
+        assert verdict.startswith("'BinaryConnect acts as a regulariser' holds on digits")
+        assert "holds for det (lower error than float); holds for stochastic" in verdict
+    else:
+        assert verdict.startswith("'BinaryConnect acts as a regulariser' does not hold on digits")
+        assert "does not hold for det (higher error than float)" in verdict
+    paper = ["1.30 +- 0.04 % (no regularizer)", "1.29 +- 0.08 %", "1.18 +- 0.04 %"]
+    assert [r[1][2] for r in table.rows] == paper
+
+
+def test_binaryconnect_runs_the_papers_recipe() -> None:
+    recipe = E.Recipe(hidden=(32,), batchnorm=True, loss="square_hinge", solver="adam", lr=0.01,
+                      lr_final=1e-3, epochs=10, batch_size=50, inputs="symmetric")
+    table = E.binaryconnect_table(recipe, TINY)
+    assert [label for label, _ in table.rows] == ["float64", "binaryconnect det", "binaryconnect stochastic"]
+    assert "per-layer lr scale glorot" in table.setting[0]
+    assert all(o.error() is not None for o in table.outcomes.values())
+    assert "n=2 paired seeds" in table.notes[1]
+
+
+def test_fraction_bits_show_the_known_effect() -> None:
+    protocol = E.Protocol(seeds=(0, 1), folds=2, limit=600)
+    table = E.fraction_bits_table([12, 6], recipe=E.Recipe(epochs=6), protocol=protocol)
+    err = {k: o.error().mean for k, o in table.outcomes.items() if o.error() is not None}
+    flt = err["float64"]
+    assert err["fx<4,12> stochastic"] <= flt + 0.03  # 16-bit stochastic reaches float
+    assert "fx<4,6> nearest" not in err or err["fx<4,6> nearest"] > flt + 0.05  # 10-bit nearest stalls
+    assert err["fx<4,6> stochastic"] < err.get("fx<4,6> nearest", 0.9) - 0.05
+    assert min(table.outcomes["fx<4,6> nearest"].zeroed.values(), default=1.0) > 0.9
+    assert table.columns[:2] == ["error nearest", "error stochastic"]
+    assert [label for label, _ in table.rows] == ["float64", "fx<4,12> (16 bits)", "fx<4,6> (10 bits)"]
+
+
+def test_gupta_word_length_16_runs_the_presets_under_both_rules() -> None:
+    table = E.gupta_wl16_table(["fx<2,14>"], recipe=replace(E.GUPTA_WL16, epochs=2), protocol=TINY)
+    assert set(table.outcomes) == {"float64", "fx<2,14> nearest clipped", "fx<2,14> stochastic clipped",
+                                   "fx<2,14> nearest identity", "fx<2,14> stochastic identity"}
+    assert "SGD lr 0.01, batch 100, 2 epochs, inputs in [0, 1]" in table.setting[0]
+    assert table.rows[1][1][-1] == "Fig. 2: both roundings as float"
+    assert table.columns[-1] == "paper (Gupta et al. 2015)"
+    only = E.gupta_wl16_table(["fx<8,8>"], stes=[STE.IDENTITY], recipe=replace(E.GUPTA_WL16, epochs=1),
+                              protocol=E.Protocol(seeds=(0,), folds=2, limit=100))
+    assert table.notes[-1].startswith("failed to train on every seed (diverged): ")
+    assert only.columns == ["nearest (identity STE)", "stochastic (identity STE)",
+                            "paper (Gupta et al. 2015)"]
+
+
+def test_the_rules_are_one_run_when_nothing_saturates_and_two_when_something_does() -> None:
+    recipe = E.Recipe(hidden=(16,), epochs=4, inputs="unit")
+    runs = {}
+    for fmt in ("fx<8,8>", "fx<2,14>"):
+        for rule in ("clipped", "identity"):
+            pol = replace(nets.PrecisionPolicy.preset(f"gupta {fmt} stochastic"), ste=rule)
+            runs[fmt, rule] = E.run_config(E.Config(rule, pol, recipe), TINY)
+    assert runs["fx<8,8>", "clipped"].saturated == {0: 0, 1: 0}
+    # the shortcut's premise: nothing saturated, the same run
+    assert runs["fx<8,8>", "clipped"].accuracy == runs["fx<8,8>", "identity"].accuracy
+    assert len(runs["fx<2,14>", "clipped"].saturated) == 2
+    assert all(v > 0 for v in runs["fx<2,14>", "clipped"].saturated.values())  # [-2, 2) saturates
+    assert runs["fx<2,14>", "clipped"].test_loss != runs["fx<2,14>", "identity"].test_loss
+    table = E.gupta_wl16_table(["fx<8,8>"], recipe=recipe, protocol=TINY)
+    assert table.rows[1][1][3] == "as clipped (nothing saturated)"
+    assert table.outcomes["fx<8,8> stochastic identity"].accuracy == runs["fx<8,8>", "clipped"].accuracy
+
+
+def test_fp32_rows_say_what_they_run() -> None:
+    table = E.fp32_table(E.Recipe(hidden=(16,), epochs=3), E.Protocol(seeds=(0, 1), folds=2, limit=300))
+    labels = [label for label, _ in table.rows]
+    assert labels == ["float64", "fp32 storage, float64 arithmetic", "fp32 MAC units, fp32 storage"]
+    base = table.outcomes["float64"]
+    for label in labels[1:]:
+        o = table.outcomes[label]
+        for s in (0, 1):  # fp32 rounding moves at most one of 300 images
+            assert abs(o.accuracy[s] - base.accuracy[s]) <= 1 / 300
+            assert o.test_loss[s] == pytest.approx(base.test_loss[s], abs=1e-4)
+    # the MAC row really runs fp32 datapaths: its losses differ from fp32 storage alone
+    assert table.outcomes[labels[2]].test_loss != table.outcomes[labels[1]].test_loss
+
+
+def test_stability_reports_the_leave_one_out_change() -> None:
+    table = E.stability({"float64": None}, recipe=E.Recipe(hidden=(16,), epochs=1), protocol=TINY)
+    v = table.values["float64"]
+    assert len(v["mean"]) == 2
+    assert all(0 < a <= b for a, b in zip(v["mean"], v["max"], strict=True))
+    assert table.rows[0][1][2] == "none"
+
+
+def test_cli_experiments_refuses_bad_counts_and_prints_intervals(capsys) -> None:
+    with pytest.raises(SystemExit, match="^nets experiments: --seeds=0 must be at least 1$"):
+        nets.__main__.main(["experiments", "--seeds", "0"])
+    with pytest.raises(SystemExit, match="^nets experiments: --folds=1 must be at least 2$"):
+        nets.__main__.main(["experiments", "--folds", "1"])
+    with pytest.raises(SystemExit, match="^nets experiments: --tables names 'cifar'; tables: fraction-bits"):
+        nets.__main__.main(["experiments", "--tables", "cifar"])
+    nets.__main__.main(["experiments", "--tables", "fp32", "--seeds", "2", "--folds", "2", "--scale", "0.1"])
+    text = capsys.readouterr().out
+    assert "fp32 MAC units, fp32 storage" in text
+    assert "seeds 0, 1; stratified 2-fold cross-validation on all 1797 digits images" in text
+    assert text.count("(n=2)") >= 3
+
+
+def test_cli_train_keeps_the_presets_straight_through_rule(tmp_path) -> None:
+    out = tmp_path / "run.json"
+    args = ["train", "--policy", "courbariaux dfx 10/12", "--epochs", "1", "--sizes", "64,8,10",
+            "--out", str(out)]
+    nets.__main__.main(args)
+    rec = json.loads(out.read_text())
+    assert "identity straight-through gradients" in rec["policy"]
+    assert rec["config"]["ste"] is None
+    nets.__main__.main([*args, "--ste", "clipped"])
+    assert "straight-through" not in json.loads(out.read_text())["policy"]  # clipped is not printed

@@ -1,0 +1,705 @@
+"""ONNX import (`nets.onnx.from_onnx`): every test model is built here with onnx.helper.
+
+Float64 inference of each imported model matches onnxruntime (float32, inputs and weights exactly
+representable in float32) to rtol 1e-5 (with an absolute floor of 1e-5 times the output's scale, for
+outputs near zero after cancellation); under policies the imported MLP and LeNet-5 are bit-identical to
+nets' own builders with the same weights (outputs, every gradient, conversion and MAC counts, and a
+training epoch); finite-difference gradient checks through imported graphs; refusals name what they
+refuse."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+import emu
+import nets
+from nets.graph import Graph, Node
+from nets.layers import Context
+from nets.onnx import from_onnx
+from nets.onnx.pointwise import Add
+from nets.onnx.products import GroupedConv2d, LinearND, MatMul
+
+RNG = np.random.default_rng(0)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rng() -> None:
+    """Every test draws the same numbers whichever tests ran before it."""
+    global RNG
+    RNG = np.random.default_rng(0)
+
+
+def f32(a: Any) -> np.ndarray:
+    return np.asarray(a, np.float32)
+
+
+def rand(*shape: int, scale: float = 1.0) -> np.ndarray:
+    """Random float32 values (exact in float64)."""
+    return f32(RNG.standard_normal(shape) * scale)
+
+
+def const(name: str, a: Any) -> onnx.TensorProto:
+    a = np.asarray(a)
+    return numpy_helper.from_array(a if a.dtype.kind in "iub" else f32(a), name)
+
+
+def node(op: str, ins: list[str], outs: list[str], name: str = "", **attrs: Any) -> onnx.NodeProto:
+    return helper.make_node(op, ins, outs, name=name or outs[0], **attrs)
+
+
+def make(nodes: list[onnx.NodeProto], x_shape: list[Any], inits: list[onnx.TensorProto] = (),  # type: ignore
+         opset: int = 17, y: str = "y") -> onnx.ModelProto:
+    g = helper.make_graph(nodes, "test", [helper.make_tensor_value_info("x", TensorProto.FLOAT, x_shape)],
+                          [helper.make_tensor_value_info(y, TensorProto.FLOAT, None)], list(inits))
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+
+
+def run_ort(m: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    s = ort.InferenceSession(m.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    return s.run(None, {"x": f32(x)})[0].astype(np.float64)
+
+
+def run_ours(model: nets.Model, x: np.ndarray, policy: nets.PrecisionPolicy | None = None,
+             training: bool = False) -> np.ndarray:
+    ctx = Context(policy or nets.PrecisionPolicy.float64(), nets.Quantizer(0), training)
+    return model.forward(np.asarray(x, np.float64), ctx)
+
+
+def assert_matches_ort(m: onnx.ModelProto, x: np.ndarray, **kw: Any) -> nets.Model:
+    model = from_onnx(m, **kw)
+    ref = run_ort(m, x)
+    y = run_ours(model, x)
+    assert y.shape == ref.shape
+    np.testing.assert_allclose(y, ref, rtol=1e-5, atol=1e-5 * float(np.abs(ref).max()))
+    return model
+
+
+def numeric_grad(f: Any, x: np.ndarray, idx: list[tuple[int, ...]], h: float = 1e-6) -> np.ndarray:
+    out = []
+    for i in idx:
+        old = x[i]
+        x[i] = old + h
+        fp = f()
+        x[i] = old - h
+        fm = f()
+        x[i] = old
+        out.append((fp - fm) / (2 * h))
+    return np.array(out)
+
+
+def some(shape: tuple[int, ...], k: int = 3) -> list[tuple[int, ...]]:
+    return [tuple(int(RNG.integers(0, s)) for s in shape) for _ in range(k)]
+
+
+def check_param_grads(model: nets.Model, x: np.ndarray, y: np.ndarray, tol: float = 1e-6) -> None:
+    """dL/dp of a few entries of every parameter against central differences (float64, training mode)."""
+    model.loss_and_grad(x, y, Context.float64(training=True))
+    for layer, k in model.parameters():
+        p = layer.params[k]
+        idx = some(p.shape)
+        analytic = np.array([layer.grads[k][i] for i in idx])
+        num = numeric_grad(lambda: model.loss_and_grad(x, y, Context.float64(training=True))[0], p, idx)
+        np.testing.assert_allclose(analytic, num, rtol=tol, atol=tol, err_msg=f"{layer.name}.{k}")
+
+
+def check_input_grad(model: nets.Model, x: np.ndarray, tol: float = 1e-6) -> None:
+    """The graph's input gradient of sum(r * y) against central differences (float64, evaluation mode)."""
+    graph = model.root.children[0]
+    graph.needs_input_grad = True
+    x = np.array(x, np.float64)
+    ctx = Context.float64(training=False)
+    r = RNG.standard_normal(model.forward(x, ctx).shape)
+    dx = model.root.backward(r, ctx)
+    idx = some(x.shape, 6)
+    num = numeric_grad(lambda: float((model.forward(x, Context.float64(training=False)) * r).sum()), x, idx)
+    np.testing.assert_allclose([dx[i] for i in idx], num, rtol=tol, atol=tol)
+
+
+# ---------------------------------------------------------------------------------------------- models
+
+
+def mlp_onnx(sizes: tuple[int, ...] = (16, 32, 10)) -> tuple[onnx.ModelProto, list[np.ndarray]]:
+    """Gemm (transB, as exporters write it) + Relu, nodes named as nets.mlp names its layers."""
+    nodes, inits, weights, t = [], [], [], "x"
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+        w, bias = rand(b, a, scale=a ** -0.5), rand(b, scale=0.1)
+        weights += [w, bias]
+        inits += [const(f"w{i}", w), const(f"b{i}", bias)]
+        out = "y" if i == len(sizes) - 2 else f"h{i}"
+        nodes.append(node("Gemm", [t, f"w{i}", f"b{i}"], [out], name=f"linear{i + 1}", transB=1))
+        if out != "y":
+            nodes.append(node("Relu", [out], [f"a{i}"], name=f"relu{i + 1}"))
+            t = f"a{i}"
+    return make(nodes, ["n", sizes[0]], inits), weights
+
+
+def lenet_onnx() -> tuple[onnx.ModelProto, list[np.ndarray]]:
+    """LeNet-5 for 8x8 inputs, as nets.lenet5((1, 8, 8)) builds it, nodes named as nets names its layers."""
+    c1, cb1, c2, cb2 = rand(6, 1, 3, 3, scale=0.5), rand(6, scale=0.1), rand(16, 6, 3, 3, scale=0.2), rand(16)
+    w1, b1, w2, b2, w3, b3 = (rand(120, 64, scale=0.1), rand(120, scale=0.1), rand(84, 120, scale=0.1),
+                              rand(84, scale=0.1), rand(10, 84, scale=0.1), rand(10, scale=0.1))
+    weights = [c1, cb1, c2, cb2, w1, b1, w2, b2, w3, b3]
+    names = ["c1", "cb1", "c2", "cb2", "w1", "b1", "w2", "b2", "w3", "b3"]
+    nodes = [node("Conv", ["x", "c1", "cb1"], ["t1"], name="conv2d1", pads=[1, 1, 1, 1]),
+             node("Relu", ["t1"], ["t2"], name="relu1"),
+             node("MaxPool", ["t2"], ["t3"], name="maxpool2d1", kernel_shape=[2, 2], strides=[2, 2]),
+             node("Conv", ["t3", "c2", "cb2"], ["t4"], name="conv2d2"),
+             node("Relu", ["t4"], ["t5"], name="relu2"),
+             node("Flatten", ["t5"], ["t6"], name="flatten1"),
+             node("Gemm", ["t6", "w1", "b1"], ["t7"], name="linear1", transB=1),
+             node("Relu", ["t7"], ["t8"], name="relu3"),
+             node("Gemm", ["t8", "w2", "b2"], ["t9"], name="linear2", transB=1),
+             node("Relu", ["t9"], ["t10"], name="relu4"),
+             node("Gemm", ["t10", "w3", "b3"], ["y"], name="linear3", transB=1)]
+    return make(nodes, ["n", 1, 8, 8], [const(k, v) for k, v in zip(names, weights, strict=True)]), weights
+
+
+def _bn(name: str, c: int, x: str, out: str, inits: list[onnx.TensorProto]) -> onnx.NodeProto:
+    inits += [const(f"{name}.g", 1 + rand(c, scale=0.2)), const(f"{name}.b", rand(c, scale=0.2)),
+              const(f"{name}.m", rand(c, scale=0.2)), const(f"{name}.v", 0.5 + np.abs(rand(c)))]
+    return node("BatchNormalization", [x, f"{name}.g", f"{name}.b", f"{name}.m", f"{name}.v"], [out],
+                name=name, epsilon=1e-5)
+
+
+def _conv(name: str, c_in: int, c_out: int, k: int, x: str, out: str, inits: list[onnx.TensorProto],
+          **attrs: Any) -> onnx.NodeProto:
+    inits.append(const(f"{name}.w", rand(c_out, c_in // attrs.get("group", 1), k, k,
+                                         scale=(c_in * k * k) ** -0.5)))
+    return node("Conv", [x, f"{name}.w"], [out], name=name, **attrs)
+
+
+def resnet_onnx() -> onnx.ModelProto:
+    """conv-BN-relu, an identity block and a downsampling block (1x1 conv shortcut), global pool, Gemm."""
+    inits: list[onnx.TensorProto] = []
+    n = [_conv("stem", 2, 4, 3, "x", "s1", inits, pads=[1, 1, 1, 1]), _bn("stem_bn", 4, "s1", "s2", inits),
+         node("Relu", ["s2"], ["s3"])]
+    # identity block
+    n += [_conv("b1c1", 4, 4, 3, "s3", "p1", inits, pads=[1, 1, 1, 1]), _bn("b1bn1", 4, "p1", "p2", inits),
+          node("Relu", ["p2"], ["p3"]), _conv("b1c2", 4, 4, 3, "p3", "p4", inits, pads=[1, 1, 1, 1]),
+          _bn("b1bn2", 4, "p4", "p5", inits), node("Add", ["p5", "s3"], ["p6"], name="b1add"),
+          node("Relu", ["p6"], ["p7"])]
+    # downsampling block
+    n += [_conv("b2c1", 4, 8, 3, "p7", "q1", inits, pads=[1, 1, 1, 1], strides=[2, 2]),
+          _bn("b2bn1", 8, "q1", "q2", inits), node("Relu", ["q2"], ["q3"]),
+          _conv("b2c2", 8, 8, 3, "q3", "q4", inits, pads=[1, 1, 1, 1]), _bn("b2bn2", 8, "q4", "q5", inits),
+          _conv("b2sc", 4, 8, 1, "p7", "r1", inits, strides=[2, 2]), _bn("b2scbn", 8, "r1", "r2", inits),
+          node("Add", ["q5", "r2"], ["q6"], name="b2add"), node("Relu", ["q6"], ["q7"]),
+          node("GlobalAveragePool", ["q7"], ["g"]), node("Flatten", ["g"], ["f"]),
+          node("Gemm", ["f", "fc.w", "fc.b"], ["y"], name="fc", transB=1)]
+    inits += [const("fc.w", rand(5, 8, scale=0.3)), const("fc.b", rand(5, scale=0.1))]
+    return make(n, ["n", 2, 6, 6], inits)
+
+
+def depthwise_onnx() -> onnx.ModelProto:
+    """Depthwise 3x3 (groups = channels), BN, Relu6 (Clip), pointwise 1x1, then a dilated strided
+    depthwise conv with asymmetric pads, global pool, Gemm."""
+    inits: list[onnx.TensorProto] = [const("lo", np.float32(0)), const("hi", np.float32(6))]
+    n = [_conv("dw", 4, 4, 3, "x", "d1", inits, group=4, pads=[1, 1, 1, 1]),
+         _bn("dwbn", 4, "d1", "d2", inits),
+         node("Clip", ["d2", "lo", "hi"], ["d3"], name="relu6"),
+         _conv("pw", 4, 8, 1, "d3", "d4", inits),
+         _conv("dw2", 8, 16, 3, "d4", "d5", inits, group=8, pads=[1, 0, 2, 1], strides=[2, 2],
+               dilations=[2, 2]),
+         node("GlobalAveragePool", ["d5"], ["g"]), node("Flatten", ["g"], ["f"]),
+         node("Gemm", ["f", "fc.w", "fc.b"], ["y"], name="fc", transB=1)]
+    inits += [const("fc.w", rand(3, 16, scale=0.3)), const("fc.b", rand(3, scale=0.1))]
+    return make(n, ["n", 4, 7, 7], inits)
+
+
+def transformer_onnx(tokens: int = 4, d: int = 8, heads: int = 2, ff: int = 16) -> onnx.ModelProto:
+    """One post-norm encoder layer (fused QKV projection split in three, two heads, scaled dot-product
+    attention, residuals, LayerNormalization, a GELU feed-forward written with Erf as exporters write it),
+    then the first token's features (Gather) through a Gemm classifier."""
+    dh = d // heads
+    inits = [const("wqkv", rand(d, 3 * d, scale=d ** -0.5)), const("bqkv", rand(3 * d, scale=0.1)),
+             const("split", np.array([d, d, d])), const("heads", np.array([0, 0, heads, dh])),
+             const("merge", np.array([0, 0, d])), const("scale", np.float32(dh ** 0.5)),
+             const("wo", rand(d, d, scale=d ** -0.5)), const("bo", rand(d, scale=0.1)),
+             const("ln1.g", 1 + rand(d, scale=0.1)), const("ln1.b", rand(d, scale=0.1)),
+             const("w1", rand(d, ff, scale=d ** -0.5)), const("b1", rand(ff, scale=0.1)),
+             const("w2", rand(ff, d, scale=ff ** -0.5)), const("b2", rand(d, scale=0.1)),
+             const("sqrt2", np.float32(2 ** 0.5)), const("one", np.float32(1)),
+             const("half", np.float32(0.5)),
+             const("ln2.g", 1 + rand(d, scale=0.1)), const("ln2.b", rand(d, scale=0.1)),
+             const("first", np.array(0)), const("cls.w", rand(3, d, scale=0.3)), const("cls.b", rand(3))]
+    n = [node("MatMul", ["x", "wqkv"], ["qkv0"], name="qkv"), node("Add", ["qkv0", "bqkv"], ["qkv1"]),
+         node("Split", ["qkv1", "split"], ["q0", "k0", "v0"], name="split_qkv", axis=2)]
+    for t in "qkv":
+        n.append(node("Reshape", [f"{t}0", "heads"], [f"{t}1"], name=f"{t}_heads"))
+    n += [node("Transpose", ["q1"], ["q2"], perm=[0, 2, 1, 3]),
+          node("Transpose", ["k1"], ["k2"], perm=[0, 2, 3, 1]),
+          node("Transpose", ["v1"], ["v2"], perm=[0, 2, 1, 3]),
+          node("MatMul", ["q2", "k2"], ["s0"], name="scores"), node("Div", ["s0", "scale"], ["s1"]),
+          node("Softmax", ["s1"], ["att"], axis=-1), node("MatMul", ["att", "v2"], ["o0"], name="mix"),
+          node("Transpose", ["o0"], ["o1"], perm=[0, 2, 1, 3]), node("Reshape", ["o1", "merge"], ["o2"]),
+          node("MatMul", ["o2", "wo"], ["o3"], name="proj"), node("Add", ["o3", "bo"], ["o4"]),
+          node("Add", ["o4", "x"], ["r1"], name="res1"),
+          node("LayerNormalization", ["r1", "ln1.g", "ln1.b"], ["n1"], name="ln1", axis=-1),
+          node("MatMul", ["n1", "w1"], ["f0"], name="ff1"), node("Add", ["f0", "b1"], ["f1"]),
+          node("Div", ["f1", "sqrt2"], ["g0"]), node("Erf", ["g0"], ["g1"]),
+          node("Add", ["g1", "one"], ["g2"]),
+          node("Mul", ["f1", "g2"], ["g3"]), node("Mul", ["g3", "half"], ["g4"]),
+          node("MatMul", ["g4", "w2"], ["f2"], name="ff2"), node("Add", ["f2", "b2"], ["f3"]),
+          node("Add", ["f3", "n1"], ["r2"], name="res2"),
+          node("LayerNormalization", ["r2", "ln2.g", "ln2.b"], ["n2"], name="ln2", axis=-1),
+          node("Gather", ["n2", "first"], ["c0"], name="cls_token", axis=1),
+          node("Gemm", ["c0", "cls.w", "cls.b"], ["y"], name="classifier", transB=1)]
+    return make(n, ["n", tokens, d], inits)
+
+
+# ---------------------------------------------------------------------- float64 against onnxruntime
+
+
+def test_mlp_matches_onnxruntime() -> None:
+    m, _ = mlp_onnx()
+    model = assert_matches_ort(m, rand(5, 16))
+    assert [layer.name for layer in model.layers()] == ["linear1", "relu1", "linear2"]
+    assert [type(layer) for layer in model.layers()] == [nets.Linear, nets.ReLU, nets.Linear]
+
+
+def test_lenet_matches_onnxruntime() -> None:
+    m, _ = lenet_onnx()
+    model = assert_matches_ort(m, rand(4, 1, 8, 8))
+    native = nets.lenet5((1, 8, 8))
+    assert [layer.name for layer in model.layers()] == [layer.name for layer in native.layers()]
+
+
+@pytest.mark.parametrize("fold", [False, True], ids=["bn kept", "bn folded"])
+def test_resnet_matches_onnxruntime(fold: bool) -> None:
+    m = resnet_onnx()
+    model = assert_matches_ort(m, rand(3, 2, 6, 6), fold_batchnorm=fold)
+    n_bn = sum(isinstance(layer, nets.BatchNorm) for layer in model.layers())
+    assert n_bn == (0 if fold else 6)
+    assert sum(type(layer) is Add for layer in model.layers()) == 2
+
+
+def test_depthwise_separable_block_matches_onnxruntime() -> None:
+    model = assert_matches_ort(depthwise_onnx(), rand(3, 4, 7, 7))
+    kinds = {layer.name: layer for layer in model.layers()}
+    assert isinstance(kinds["dw"], GroupedConv2d)
+    assert kinds["dw"].groups == 4
+    assert isinstance(kinds["pw"], nets.Conv2d)
+    assert kinds["dw2"].dilation == (2, 2)
+    assert kinds["dw2"].pads == (1, 0, 2, 1)
+
+
+@pytest.mark.parametrize("fuse", [True, False], ids=["bias fused", "bias kept"])
+def test_transformer_encoder_layer_matches_onnxruntime(fuse: bool) -> None:
+    model = assert_matches_ort(transformer_onnx(), rand(3, 4, 8), fuse_bias=fuse)
+    layers = {layer.name: layer for layer in model.layers()}
+    assert isinstance(layers["scores"], MatMul)
+    assert isinstance(layers["qkv"], LinearND)
+    assert [("b" in layers[k].params) for k in ("qkv", "proj", "ff1", "ff2")] == [fuse] * 4
+    n_add = sum(type(layer) is Add for layer in model.layers())
+    assert n_add == (3 if fuse else 7)  # the residual sums and the erf's + 1, plus the biases when kept
+
+
+# ------------------------------------------------------- one operator at a time: onnxruntime, gradient
+
+X4 = ["n", 2, 5, 6]
+
+
+def _op_cases() -> list[Any]:
+    c = const
+    cases = [
+        ("LeakyRelu", [node("LeakyRelu", ["x"], ["y"], alpha=0.2)], [], X4, 17),
+        ("Clip attrs opset 6", [node("Clip", ["x"], ["y"], min=-0.5, max=0.7)], [], X4, 6),
+        ("Clip relu6", [node("Clip", ["x", "lo", "hi"], ["y"])],
+         [c("lo", np.float32(0)), c("hi", np.float32(0.6))], X4, 13),
+        ("Clip max only", [node("Clip", ["x", "", "hi"], ["y"])], [c("hi", np.float32(0.3))], X4, 13),
+        ("Sigmoid", [node("Sigmoid", ["x"], ["y"])], [], X4, 17),
+        ("Tanh", [node("Tanh", ["x"], ["y"])], [], X4, 17),
+        ("Erf", [node("Erf", ["x"], ["y"])], [], X4, 17),
+        ("Gelu", [node("Gelu", ["x"], ["y"])], [], X4, 20),
+        ("Gelu tanh", [node("Gelu", ["x"], ["y"], approximate="tanh")], [], X4, 20),
+        ("Softmax opset 11 coerced", [node("Softmax", ["x"], ["y"], axis=2)], [], X4, 11),
+        ("Softmax axis 1", [node("Softmax", ["x"], ["y"], axis=1)], [], X4, 13),
+        ("MaxPool pads strides", [node("MaxPool", ["x"], ["y"], kernel_shape=[3, 2], strides=[2, 1],
+                                       pads=[1, 0, 1, 1])], [], X4, 17),
+        ("MaxPool dilated", [node("MaxPool", ["x"], ["y"], kernel_shape=[2, 2], dilations=[2, 2])], [],
+         X4, 17),
+        ("AveragePool pads", [node("AveragePool", ["x"], ["y"], kernel_shape=[3, 3], pads=[1, 1, 1, 1])], [],
+         X4, 17),
+        ("AveragePool pads counted", [node("AveragePool", ["x"], ["y"], kernel_shape=[3, 3], strides=[2, 2],
+                                           pads=[1, 1, 1, 1], count_include_pad=1)], [], X4, 17),
+        ("AveragePool plain", [node("AveragePool", ["x"], ["y"], kernel_shape=[2, 2], strides=[2, 2])], [],
+         X4, 17),
+        ("Conv auto_pad SAME_UPPER", [node("Conv", ["x", "w"], ["y"], auto_pad="SAME_UPPER", strides=[2, 2])],
+         [c("w", rand(3, 2, 2, 3))], [2, 2, 5, 6], 17),
+        ("Conv asymmetric pads", [node("Conv", ["x", "w", "b"], ["y"], pads=[0, 1, 2, 0])],
+         [c("w", rand(3, 2, 3, 3)), c("b", rand(3))], X4, 17),
+        ("MaxPool auto_pad SAME_LOWER", [node("MaxPool", ["x"], ["y"], kernel_shape=[3, 2], strides=[2, 2],
+                                              auto_pad="SAME_LOWER")], [], [2, 2, 5, 6], 17),
+        ("GlobalAveragePool", [node("GlobalAveragePool", ["x"], ["y"])], [], X4, 17),
+        ("Flatten axis 2", [node("Flatten", ["x"], ["y"], axis=2)], [], X4, 17),
+        ("Reshape", [node("Reshape", ["x", "s"], ["y"])], [c("s", np.array([0, -1, 3]))], X4, 17),
+        ("Transpose", [node("Transpose", ["x"], ["y"], perm=[0, 3, 1, 2])], [], X4, 17),
+        ("Concat constant", [node("Concat", ["x", "k", "x"], ["y"], axis=1)], [c("k", rand(2, 1, 5, 6))],
+         [2, 2, 5, 6], 17),
+        ("Add Sub Mul Div", [node("Relu", ["x"], ["r"]), node("Add", ["x", "r"], ["a"]),
+                             node("Sub", ["a", "k"], ["s"]), node("Mul", ["s", "x"], ["m"]),
+                             node("Div", ["m", "d"], ["y"])],
+         [c("k", rand(6)), c("d", 2 + np.abs(rand(1, 5, 1)))], X4, 17),
+        ("Div by tensor", [node("Sigmoid", ["x"], ["s"]), node("Add", ["s", "one"], ["d"]),
+                           node("Div", ["x", "d"], ["y"])], [c("one", np.float32(1))], X4, 17),
+        ("Pad constant", [node("Pad", ["x", "p", "v"], ["y"])],
+         [c("p", np.array([0, 0, 1, 2, 0, 0, 2, 1])), c("v", np.float32(0.5))], X4, 17),
+        ("Pad reflect", [node("Pad", ["x", "p"], ["y"], mode="reflect")],
+         [c("p", np.array([0, 0, 2, 1, 0, 1, 1, 2]))], X4, 17),
+        ("Pad edge axes", [node("Pad", ["x", "p", "", "a"], ["y"], mode="edge")],
+         [c("p", np.array([1, 3, 2, 0])), c("a", np.array([-1, 2]))], X4, 18),
+        ("Pad opset 2", [node("Pad", ["x"], ["y"], pads=[0, 0, 1, 0, 0, 0, 0, 2])], [], X4, 2),
+        ("LayerNormalization axis -2", [node("LayerNormalization", ["x", "g", "b"], ["y"], axis=-2,
+                                             epsilon=1e-3)],
+         [c("g", 1 + rand(5, 6, scale=0.2)), c("b", rand(6))], X4, 17),
+        ("Split opset 13", [node("Split", ["x", "s"], ["p", "q"], axis=3), node("Mul", ["p", "q"], ["y"])],
+         [c("s", np.array([3, 3]))], X4, 13),
+        ("Split opset 18 uneven", [node("Split", ["x"], ["p", "q"], axis=1, num_outputs=2),
+                                   node("Concat", ["q", "p"], ["y"], axis=1)], [], [3, 7], 18),
+        ("Slice steps", [node("Slice", ["x", "s", "e", "a", "t"], ["y"])],
+         [c("s", np.array([-1, 1])), c("e", np.array([-100, 100])), c("a", np.array([3, 2])),
+          c("t", np.array([-2, 2]))], X4, 17),
+        ("Slice opset 9", [node("Slice", ["x"], ["y"], starts=[1], ends=[4], axes=[2])], [], X4, 9),
+        ("Gather constant indices", [node("Gather", ["x", "i"], ["y"], axis=3)],
+         [c("i", np.array([[0, 5], [-1, 0]]))], X4, 17),
+        ("Squeeze Unsqueeze", [node("Unsqueeze", ["x", "a"], ["u"]), node("Squeeze", ["u", "a"], ["y"])],
+         [c("a", np.array([0, 3]))], X4, 17),
+        ("Unsqueeze opset 11", [node("Unsqueeze", ["x"], ["y"], axes=[1])], [], X4, 11),
+        ("Squeeze opset 11", [node("Unsqueeze", ["x"], ["u"], axes=[2]),
+                              node("Squeeze", ["u"], ["y"], axes=[2])], [], X4, 11),
+        ("Split opset 11", [node("Split", ["x"], ["p", "q"], axis=2, split=[2, 3]),
+                            node("Concat", ["q", "p"], ["y"], axis=2)], [], X4, 11),
+        ("Dropout opset 10", [node("Dropout", ["x"], ["y"], ratio=0.2)], [], X4, 10),
+        ("Dropout Identity", [node("Dropout", ["x", "r"], ["d"]), node("Identity", ["d"], ["y"])],
+         [c("r", np.float32(0.3))], X4, 17),
+        ("Constant node", [node("Constant", [], ["k"], value=const("kv", rand(6))),
+                           node("Mul", ["x", "k"], ["y"])], [], X4, 17),
+        ("Shape folded into Reshape", [node("Shape", ["x"], ["sh"]), node("Gather", ["sh", "zero"], ["n0"]),
+                                       node("Unsqueeze", ["n0", "ax"], ["n1"]),
+                                       node("Concat", ["n1", "m1"], ["s"], axis=0),
+                                       node("Reshape", ["x", "s"], ["y"])],
+         [c("zero", np.array(0)), c("ax", np.array([0])), c("m1", np.array([-1]))], [2, 2, 5, 6], 17),
+        ("MatMul constant left", [node("MatMul", ["w", "x"], ["y"])], [c("w", rand(4, 5))], X4, 17),
+        ("Gemm alpha beta transA", [node("Gemm", ["x", "w", "c"], ["y"], alpha=0.5, beta=2.0, transA=1)],
+         [c("w", rand(3, 4)), c("c", rand(4))], [3, 5], 17),
+        ("Gemm full C", [node("Gemm", ["x", "w", "c"], ["y"], transB=1)],
+         [c("w", rand(4, 3)), c("c", rand(2, 4))], [2, 3], 17),
+        ("Gemm constant A", [node("Gemm", ["w", "x", "c"], ["y"], alpha=2.0, transB=1)],
+         [c("w", rand(4, 3)), c("c", rand(4, 1))], [5, 3], 17),
+        ("MatMul activations", [node("Transpose", ["x"], ["t"], perm=[0, 1, 3, 2]),
+                                node("MatMul", ["x", "t"], ["y"])], [], X4, 17),
+    ]
+    return [pytest.param(nodes, inits, shape, opset, id=name) for name, nodes, inits, shape, opset in cases]
+
+
+@pytest.mark.parametrize(("nodes", "inits", "shape", "opset"), _op_cases())
+def test_operator_matches_onnxruntime_and_finite_differences(nodes: list[onnx.NodeProto], inits: list[Any],
+                                                               shape: list[Any], opset: int) -> None:
+    dims = [2 if d == "n" else d for d in shape]
+    x = rand(*dims)
+    model = assert_matches_ort(make(nodes, shape, inits, opset), x)
+    check_input_grad(model, x)
+
+
+# ------------------------------------------------------------- under policies: bit-identical to nets
+
+
+def _native(builder: Any, weights: list[np.ndarray]) -> nets.Model:
+    """A nets model with the ONNX weights: Gemm's (out, in) transposed to Linear's (in, out)."""
+    model = builder()
+    it = iter(weights)
+    for layer in model.layers():
+        if "W" in layer.params:
+            w = next(it).astype(np.float64)
+            layer.params["W"] = w.T.copy() if isinstance(layer, nets.Linear) else w
+            layer.params["b"] = next(it).astype(np.float64)
+    return model
+
+
+_MAC_POLICY = nets.PrecisionPolicy(
+    nets.LayerPolicy(weights="fx<2,6>", biases="fx<4,8>", activations="fx<4,4>", preacts="fx<8,8>",
+                     errors="fx<4,10>", grads="fx<4,10>",
+                     fwd_mac=emu.MAC(act="fx<4,4>", weight="fx<2,6>", acc="fx<12,10>"),
+                     bwd_mac="e4m3 x e4m3 -> fp32", grad_mac="bf16 x bf16 -> fp32"),
+    granularity="layer").with_layer("linear2", nets.LayerPolicy(
+        weights="fx<2,2>", activations="fx<4,4>",
+        fwd_mac=emu.MAC(act="fx<4,4>", weight="fx<2,2>", acc="fx<5,6>", acc_overflow="saturate")))
+POLICIES = [pytest.param(nets.PrecisionPolicy.uniform("fx<4,8>"), id="uniform fx<4,8>"),
+            pytest.param(_MAC_POLICY, id="macs, per-layer override, layer granularity"),
+            pytest.param(nets.PrecisionPolicy.preset("mxfp8 forward / mxfp8_e5m2 backward"), id="mxfp8")]
+
+
+def _same_run(a: nets.Model, b: nets.Model, x: np.ndarray, y: np.ndarray,
+              policy: nets.PrecisionPolicy) -> None:
+    ya, yb = run_ours(a, x, policy), run_ours(b, x, policy)
+    assert np.array_equal(ya, yb)
+    ca, cb = (Context(policy, nets.Quantizer(0), True) for _ in range(2))
+    (la, za), (lb, zb) = a.loss_and_grad(x, y, ca), b.loss_and_grad(x, y, cb)
+    assert np.array_equal(za, zb)
+    assert la == lb
+    names = [(layer.name, k) for layer, k in b.parameters()]
+    assert [(layer.name, k) for layer, k in a.parameters()] == names
+    for (la_, k), (lb_, _) in zip(a.parameters(), b.parameters(), strict=True):
+        assert np.array_equal(la_.grads[k], lb_.grads[k]), (la_.name, k)
+    assert dict(ca.quant.counts) == dict(cb.quant.counts)
+    assert ca.mac_counts == cb.mac_counts
+    assert ya.std() > 0
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_imported_mlp_is_bit_identical_to_nets_mlp(policy: nets.PrecisionPolicy) -> None:
+    m, weights = mlp_onnx()
+    x, y = rand(6, 16), RNG.integers(0, 10, 6)
+    _same_run(from_onnx(m), _native(lambda: nets.mlp([16, 32, 10]), weights), x, y, policy)
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_imported_lenet_is_bit_identical_to_nets_lenet5(policy: nets.PrecisionPolicy) -> None:
+    m, weights = lenet_onnx()
+    x, y = rand(4, 1, 8, 8), RNG.integers(0, 10, 4)
+    _same_run(from_onnx(m), _native(lambda: nets.lenet5((1, 8, 8)), weights), x, y, policy)
+
+
+def test_training_an_imported_mlp_equals_training_nets_mlp() -> None:
+    """A training epoch under stochastic fixed point: the same weights, history and radix points."""
+    data = nets.datasets.digits(seed=0)
+    m, weights = mlp_onnx((64, 24, 10))
+    imported, native = from_onnx(m), _native(lambda: nets.mlp([64, 24, 10]), weights)
+    policy = nets.PrecisionPolicy.uniform("fx<4,12>", rounding="stochastic")
+    h = [nets.train(model, data, policy, nets.SGD(lr=0.05, momentum=0.9), epochs=1, batch_size=64, seed=3,
+                    progress=False) for model in (imported, native)]
+    for (la, k), (lb, _) in zip(imported.parameters(), native.parameters(), strict=True):
+        assert np.array_equal(la.params[k], lb.params[k])
+    assert h[0].records[0]["train_loss"] == h[1].records[0]["train_loss"]
+    assert h[0].test_accuracy == h[1].test_accuracy > 0.5
+    assert not np.array_equal(imported.layers()[0].params["W"], weights[0].T)  # it trained
+
+
+# ------------------------------------------------------------------------------- gradients (float64)
+
+
+def test_gradients_of_imported_resnet_match_finite_differences() -> None:
+    model = from_onnx(resnet_onnx())
+    check_param_grads(model, RNG.standard_normal((4, 2, 6, 6)), RNG.integers(0, 5, 4))
+
+
+def test_gradients_of_imported_mlp_match_finite_differences() -> None:
+    model = from_onnx(mlp_onnx()[0])
+    check_param_grads(model, RNG.standard_normal((5, 16)), RNG.integers(0, 10, 5))
+
+
+def test_gradients_of_depthwise_block_and_transformer_match_finite_differences() -> None:
+    check_param_grads(from_onnx(depthwise_onnx(), fold_batchnorm=True), RNG.standard_normal((3, 4, 7, 7)),
+                      RNG.integers(0, 3, 3))
+    check_param_grads(from_onnx(transformer_onnx()), RNG.standard_normal((3, 4, 8)), RNG.integers(0, 3, 3))
+    check_input_grad(from_onnx(transformer_onnx()), rand(2, 4, 8))
+
+
+# ------------------------------------------------------------------------------ layers on their own
+
+
+@pytest.mark.parametrize(("stride", "padding"), [(1, 1), (2, 0)])
+def test_grouped_conv_with_one_group_is_bit_identical_to_conv2d(stride: int, padding: int) -> None:
+    """Forward, weight and input gradients through three datapaths (the input gradient by the transposed
+    convolution), and the same MAC counts."""
+    policy = nets.PrecisionPolicy(nets.LayerPolicy(
+        weights="fx<2,6>", activations="fx<4,4>", errors="fx<4,8>",
+        fwd_mac=emu.MAC(act="fx<4,4>", weight="fx<2,6>", acc="fx<10,10>"), bwd_mac="e4m3 x e4m3 -> fp32",
+        grad_mac=emu.MAC(act="fx<4,8>", weight="fx<4,4>", acc="fx<12,12>", acc_overflow="wrap")))
+    conv = nets.Conv2d(3, 4, 3, stride, padding, name="c")
+    grouped = GroupedConv2d(3, 4, 3, stride, (padding,) * 4, name="c")
+    conv.params["W"] = RNG.standard_normal((4, 3, 3, 3)) * 0.5
+    conv.params["b"] = RNG.standard_normal(4) * 0.1
+    grouped.params = {k: v.copy() for k, v in conv.params.items()}
+    x = RNG.standard_normal((2, 3, 6, 5))
+    ctxs = [Context(policy, nets.Quantizer(0), True) for _ in range(2)]
+    ys = [layer.forward(x, c) for layer, c in zip((conv, grouped), ctxs, strict=True)]
+    assert np.array_equal(ys[0], ys[1])
+    dy = RNG.standard_normal(ys[0].shape)
+    dxs = [layer.backward(dy, c) for layer, c in zip((conv, grouped), ctxs, strict=True)]
+    assert np.array_equal(dxs[0], dxs[1])
+    assert np.array_equal(conv.grads["W"], grouped.grads["W"])
+    assert np.array_equal(conv.grads["b"], grouped.grads["b"])
+    assert ctxs[0].mac_counts == ctxs[1].mac_counts
+    assert ctxs[0].mac_counts["c.bwd"][0] == x.size * 4 * 9
+
+
+def test_matmul_of_two_activations_runs_through_the_forward_mac() -> None:
+    mac = emu.MAC(act="fx<4,4>", weight="fx<4,4>", acc="fx<8,4>", acc_overflow="wrap")
+    policy = nets.PrecisionPolicy(nets.LayerPolicy(preacts="fx<8,2>", fwd_mac=mac))
+    a, b = RNG.standard_normal((2, 3, 4)) * 3, RNG.standard_normal((2, 4, 5)) * 3
+    ctx = Context(policy, nets.Quantizer(0), False)
+    (y,) = MatMul(name="mm").forward_many([a, b], ctx)
+    expected = emu.quantize(emu.matmul(a, b, mac), emu.get_format("fx<8,2>"))
+    assert np.array_equal(y, expected)
+    assert not np.allclose(y, a @ b, atol=0.1)  # the datapath wrapped or rounded: not the float64 product
+    assert ctx.mac_counts["mm.fwd"][0] == 2 * 3 * 4 * 5
+
+
+def test_a_gradient_summed_over_several_readers_is_converted_once_at_the_fork() -> None:
+    """t = transpose(x) feeds two products by 1; dL/dt = 1 + 1 = 2 saturates to 1.5 in fx<2,1>."""
+    from nets.onnx.pointwise import Mul
+    from nets.onnx.shape import Transpose
+
+    g = Graph([Node(Transpose((0, 1), name="t"), ("x",), ("a",)), Node(Mul(name="m1"), ("a", "one"), ("b",)),
+               Node(Mul(name="m2"), ("a", "one"), ("c",)), Node(Add(name="s"), ("b", "c"), ("y",))],
+              "x", "y", {"one": np.ones(1)})
+    ctx = Context(nets.PrecisionPolicy(nets.LayerPolicy(errors="fx<2,1>")), nets.Quantizer(0), True)
+    g.forward(np.zeros((1, 3)), ctx)
+    assert np.array_equal(g.backward(np.ones((1, 3)), ctx), np.full((1, 3), 1.5))
+    assert ctx.quant.counts[("t", "errors")].overflow == 3
+
+
+def test_layer_boundaries_of_an_imported_graph() -> None:
+    layers = {layer.name: layer for layer in from_onnx(resnet_onnx()).layers()}
+    assert layers["s3"].ends_layer  # the stem's relu feeds the block and the skip
+    assert (layers["stem_bn"].starts_layer, layers["stem_bn"].ends_layer) == (False, False)
+    assert (layers["b1add"].starts_layer, layers["b1add"].ends_layer) == (True, False)  # a join
+    assert (layers["b1c1"].starts_layer, layers["fc"].ends_layer) == (True, True)
+    t = {layer.name: layer for layer in from_onnx(transformer_onnx()).layers()}
+    # a division by a constant is no join: Q K^T / sqrt(d) and its softmax make one layer
+    assert [t[k].ends_layer for k in ("scores", "s1", "att")] == [False, False, True]
+
+
+def test_graph_refuses_bad_wiring() -> None:
+    with pytest.raises(ValueError, match="reads 'z', which no earlier node"):
+        Graph([Node(nets.ReLU(name="r"), ("z",), ("y",))], "x", "y")
+    with pytest.raises(ValueError, match="tensor 'y' is defined twice"):
+        Graph([Node(nets.ReLU(name="r"), ("x",), ("y",)), Node(nets.Tanh(name="t"), ("x",), ("y",))],
+              "x", "y")
+    with pytest.raises(ValueError, match="no node defines the output 'w'"):
+        Graph([Node(nets.ReLU(name="r"), ("x",), ("y",))], "x", "w")
+    with pytest.raises(ValueError, match="no node reads the input 'v'"):
+        Graph([Node(nets.ReLU(name="r"), ("x",), ("y",))], "v", "y", {"x": np.ones(2)})
+    with pytest.raises(ValueError, match="repeated: r"):
+        Graph([Node(nets.ReLU(name="r"), ("x",), ("a",)), Node(nets.Tanh(name="r"), ("a",), ("y",))],
+              "x", "y")
+    with pytest.raises(ValueError, match="takes one input and gives one output"):
+        Node(nets.ReLU(name="r"), ("x", "z"), ("y",))
+
+
+# ------------------------------------------------------------------------- names, files, refusals
+
+
+def test_unnamed_and_repeated_node_names_and_policies_by_node_name(tmp_path: Any) -> None:
+    w = const("w", rand(3, 4))
+    m = make([helper.make_node("MatMul", ["x", "w"], ["a"], name="fc"),
+              helper.make_node("Relu", ["a"], ["b"]),
+              helper.make_node("Tanh", ["b"], ["y"], name="fc")], ["n", 3], [w])
+    path = tmp_path / "m.onnx"
+    onnx.save(m, str(path))
+    model = from_onnx(path)
+    assert [layer.name for layer in model.layers()] == ["fc", "Relu_1", "fc_2"]
+    x = rand(4, 3)
+    policy = nets.PrecisionPolicy().with_layer("fc_2", nets.LayerPolicy(activations="fx<2,1>"))
+    y64, yq = run_ours(model, x), run_ours(model, x, policy)
+    assert np.array_equal(yq, emu.quantize(y64, emu.get_format("fx<2,1>")))
+    assert not np.array_equal(yq, y64)
+
+
+def _one(op: str, opset: int = 17, inits: list[Any] = (), ins: list[str] = ("x",), domain: str = "",  # type: ignore
+         outs: list[str] = ("y",), **attrs: Any) -> onnx.ModelProto:
+    n = helper.make_node(op, list(ins), list(outs), name="the_node", domain=domain, **attrs)
+    m = make([n], ["n", 2, 4, 4], list(inits), opset)
+    if domain:
+        m.opset_import.append(helper.make_opsetid(domain, 1))
+    return m
+
+
+@pytest.mark.parametrize(("model", "match"), [
+    pytest.param(lambda: _one("Hardmax", 13), r"Hardmax node 'the_node' \(opset 13\): operator not supported",
+                 id="unsupported op"),
+    pytest.param(lambda: _one("Relu", domain="com.example"), r"Relu node 'the_node' .*domain 'com.example'",
+                 id="other domain"),
+    pytest.param(lambda: _one("MaxPool", kernel_shape=[2, 2], ceil_mode=1),
+                 r"MaxPool node 'the_node'.*ceil_mode", id="ceil_mode"),
+    pytest.param(lambda: _one("Gather", ins=["c", "x"], inits=[const("c", rand(5, 2))]),
+                 r"Gather node 'the_node'.*indices computed at run time", id="gather runtime indices"),
+    pytest.param(lambda: _one("Conv", ins=["x", "x"]), r"Conv node 'the_node'.*weight .* must be a constant",
+                 id="conv runtime weight"),
+    pytest.param(lambda: make([helper.make_node("MaxPool", ["x"], ["p", "i"], name="the_node",
+                                                kernel_shape=[2, 2]),
+                               helper.make_node("Add", ["p", "i"], ["y"])], ["n", 2, 4, 4]),
+                 r"MaxPool node 'the_node'.*optional outputs \['i'\] are used", id="used optional output"),
+    pytest.param(lambda: make([helper.make_node("Shape", ["x"], ["s"], name="the_node"),
+                               helper.make_node("Reshape", ["x", "s"], ["y"])], ["n", 2, 4, 4]),
+                 r"Shape node 'the_node'.*not known at import", id="symbolic shape"),
+    pytest.param(lambda: _one("Gemm", ins=["x", "x"]), r"Gemm node 'the_node'.*exactly one of A and B",
+                 id="gemm of activations"),
+    pytest.param(lambda: make([helper.make_node("Split", ["x", "s"], ["p", "q"], name="the_node", axis=1),
+                               helper.make_node("Add", ["p", "q"], ["y"])], ["n", 4],
+                              [const("s", np.array([1, 2, 1]))]),
+                 r"Split node 'the_node'.*3 parts for 2 outputs", id="split sizes"),
+])
+def test_unsupported_input_is_refused_naming_op_node_and_opset(model: Any, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        from_onnx(model())
+
+
+def test_bad_arguments_are_refused() -> None:
+    m, _ = mlp_onnx()
+    with pytest.raises(ValueError, match=r"fold_batchnorm='yes' must be True or False"):
+        from_onnx(m, fold_batchnorm="yes")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"fuse_bias=1 must be True or False"):
+        from_onnx(m, fuse_bias=1)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="loss='hinge' is not one of"):
+        from_onnx(m, loss="hinge")
+    with pytest.raises(TypeError, match="model=int must be a path or an onnx.ModelProto"):
+        from_onnx(42)
+    two = make([helper.make_node("Add", ["x", "z"], ["y"])], ["n", 3])
+    two.graph.input.append(helper.make_tensor_value_info("z", TensorProto.FLOAT, ["n", 3]))
+    with pytest.raises(ValueError, match=r"run-time inputs \['x', 'z'\].*exactly one"):
+        from_onnx(two)
+
+
+def test_without_onnx_the_import_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "onnx", None)
+    with pytest.raises(ImportError, match=r"pip install numfmt-emu\[onnx\]"):
+        from_onnx("model.onnx")
+
+
+def test_grouped_dilated_conv_input_gradient_through_an_exact_mac_equals_float64() -> None:
+    """With operands on the MAC's grid and an exact accumulator, the transposed convolution (per group,
+    dilated, strided, asymmetric pads) gives the float64 scatter-add exactly."""
+    conv = GroupedConv2d(4, 6, (3, 2), (2, 1), (1, 0, 2, 1), (2, 3), groups=2, name="c")
+    conv.params["W"] = np.round(RNG.standard_normal(conv.params["W"].shape) * 16) / 16
+    x = RNG.standard_normal((2, 4, 9, 8))
+    dy = None
+    out = []
+    for mac in (None, emu.MAC(act="fx<6,4>", weight="fx<4,4>", acc="exact")):
+        ctx = Context(nets.PrecisionPolicy(nets.LayerPolicy(bwd_mac=mac)), nets.Quantizer(0), True)
+        y = conv.forward(x, ctx)
+        dy = np.round(RNG.standard_normal(y.shape) * 16) / 16 if dy is None else dy
+        out.append(conv.backward(dy, ctx))
+    assert np.array_equal(out[0], out[1])
+    assert ctx.mac_counts["c.bwd"][0] == x.size * 3 * 3 * 2
+
+
+@pytest.mark.parametrize("build", [resnet_onnx, depthwise_onnx, transformer_onnx],
+                         ids=["resnet", "depthwise", "transformer"])
+def test_every_product_of_an_imported_graph_runs_through_the_policy_datapaths(build: Any) -> None:
+    m = build()
+    model = from_onnx(m)
+    shape = [2 if d.dim_param else d.dim_value for d in m.graph.input[0].type.tensor_type.shape.dim]
+    fx = emu.MAC(act="fx<4,6>", weight="fx<2,6>", acc="fx<14,12>")
+    policy = nets.PrecisionPolicy(nets.LayerPolicy(
+        weights="fx<2,6>", activations="fx<4,6>", preacts="fx<8,8>", errors="fx<4,10>", grads="fx<4,10>",
+        fwd_mac=fx, bwd_mac="bf16 x bf16 -> fp32", grad_mac="e4m3 x e4m3 -> fp32"))
+    ctx = Context(policy, nets.Quantizer(0), True)
+    _, z = model.loss_and_grad(RNG.standard_normal(shape), RNG.integers(0, 3, shape[0]), ctx)
+    assert np.array_equal(z * 256, np.round(z * 256))  # the last product's preacts, on the fx<8,8> grid
+    products = [layer.name for layer in model.layers()
+                if isinstance(layer, (nets.Linear, nets.Conv2d, GroupedConv2d, MatMul))]
+    assert {f"{p}.fwd" for p in products} <= set(ctx.mac_counts)
+    weighted = [p for p in products if not isinstance({la.name: la for la in model.layers()}[p], MatMul)]
+    assert {f"{p}.grad" for p in weighted} <= set(ctx.mac_counts)
+    assert all(np.isfinite(layer.grads[k]).all() for layer, k in model.parameters())
