@@ -10,10 +10,13 @@ Energy per inference = compute + memory:
 
 - compute: sum over layers of MACs x the energy per MAC of the layer's unit
   (`hwmodel.cost`, output conversion amortised over the layer's K);
-- memory: every weight bit read once per batch from ``weight_memory`` (DRAM by
-  default: the weights do not stay on chip between inferences) and every input
-  and output activation bit moved once through ``act_memory`` (a 32 KB SRAM
-  by default), at the table's energy per 64-bit access / 64 per bit. This
+- memory: every weight bit read once per batch from ``weight_memory`` (by
+  default ``"auto"``: the smallest SRAM of the table that holds every weight
+  bit, else DRAM, so a small network's weights stay on chip; the fp32
+  baseline is placed by the same rule; ``weight_memory="dram"`` prices weights
+  fetched from off chip for every batch) and every input and output activation
+  bit moved once through ``act_memory`` (a 32 KB SRAM by default), at the
+  table's energy per 64-bit access / 64 per bit. This
   assumes perfect on-chip reuse inside a layer (each value fetched once); it
   is the lower bound of the traffic.
 
@@ -187,7 +190,7 @@ def _specs(model_or_layers: Any, policy: Any, input_shape: Sequence[int] | None)
 
 
 def network_cost(model_or_layers: Any, policy: Any = None, *, tech: str | TechTable = "horowitz45",
-                 input_shape: Sequence[int] | None = None, n_units: int = 256, weight_memory: str = "dram",
+                 input_shape: Sequence[int] | None = None, n_units: int = 256, weight_memory: str = "auto",
                  act_memory: str = "sram_32kb", batch: int = 1, multiplier: str = "dadda",
                  weight_bits: Mapping[str, int] | None = None,
                  macs: Mapping[str, int] | None = None) -> NetworkCost:
@@ -200,8 +203,10 @@ def network_cost(model_or_layers: Any, policy: Any = None, *, tech: str | TechTa
         input_shape: with a model: one input's shape.
         n_units: MAC units in the array.
         weight_memory, act_memory: table memories (dram, sram_8kb, sram_32kb, sram_1mb);
-            ``weight_memory="auto"``: the smallest SRAM of the table that holds every
-            weight bit, else DRAM.
+            ``weight_memory="auto"`` (the default): the smallest SRAM of the table that
+            holds every weight bit, else DRAM (`NetworkCost.weight_memory` says which);
+            the fp32 baseline's weights by the same rule. A 64-32-10 MLP's 2410 weights
+            in 8 bits (19280 bits) fit the 8 KB SRAM, in fp32 (77120 bits) the 32 KB one.
         batch: inferences sharing one read of the weights.
         weight_bits: per layer name, the bits its weights are stored in (e.g. after
             pruning, weight sharing and entropy coding: values, indices, codebooks,
