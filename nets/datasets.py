@@ -26,7 +26,7 @@ from emu.checks import check_int, parse_choice
 from .stats import stratified_folds
 
 __all__ = ["Dataset", "Inputs", "Split", "by_name", "cifar10", "cross_validation", "digits", "digits_folds",
-           "from_arrays", "mnist", "read_idx"]
+           "from_arrays", "mnist", "npz", "read_idx"]
 
 
 @dataclass(frozen=True)
@@ -84,12 +84,19 @@ def from_arrays(x: np.ndarray, y: np.ndarray, *, valid: float = 0.15, test: floa
         n_classes: the number of classes (default: max label + 1).
 
     Raises:
-        ValueError: mismatched lengths, bad fractions, labels not integers >= 0.
+        ValueError: mismatched lengths, bad fractions, labels not integers >= 0, a NaN or
+            infinite feature (the index of the first is named).
     """
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y)
     if y.ndim != 1 or x.shape[0] != y.shape[0]:
         raise ValueError(f"from_arrays: x has {x.shape[0]} examples but y has shape {y.shape}")
+    for arr, arr_name in ((x, "x"), (x_test, "x_test")):
+        values = None if arr is None else np.asarray(arr, np.float64)
+        if values is not None and not np.isfinite(values).all():
+            bad = np.unravel_index(int(np.flatnonzero(~np.isfinite(values))[0]), values.shape)
+            raise ValueError(f"from_arrays: {arr_name} holds a non-finite value ({float(values[bad])}) at"
+                             f" index {tuple(int(i) for i in bad)}; only finite features are allowed")
     if y.size and (y.dtype.kind not in "iu" or y.min() < 0):
         raise ValueError("from_arrays: y must hold integer class labels >= 0")
     _fractions(valid, 0.0 if x_test is not None else test)
@@ -336,9 +343,40 @@ def cifar10(folder: str | os.PathLike[str], *, valid: float = 0.1, seed: int = 0
                        n_classes=10, x_test=xt / 255.0, y_test=yt)
 
 
+def npz(path: str | os.PathLike[str], *, valid: float = 0.15, test: float = 0.15, seed: int = 0,
+        standardize: bool = True) -> Dataset:
+    """A data set from a NumPy ``.npz`` file the user has: arrays ``x`` (n, ...) of features and ``y``
+    (n,) of integer labels >= 0, and optionally ``x_test``, ``y_test`` (then ``test`` is not taken
+    from x). Split and standardised as `from_arrays` does. The file is read without pickle (an object
+    array is refused).
+
+    >>> import tempfile, pathlib
+    >>> f = pathlib.Path(tempfile.mkdtemp()) / "d.npz"
+    >>> np.savez(f, x=np.arange(40.0).reshape(20, 2), y=np.arange(20) % 2)
+    >>> d = npz(f, valid=0.1, test=0.2)
+    >>> len(d.train), len(d.valid), len(d.test), d.n_classes
+    (14, 2, 4, 2)
+    """
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            missing = [k for k in ("x", "y") if k not in z.files]
+            if missing:
+                raise ValueError(f"datasets.npz: {path} has no array {missing[0]!r} (arrays: "
+                                 f"{', '.join(z.files) or 'none'}); it needs x (features) and y (labels)")
+            if ("x_test" in z.files) != ("y_test" in z.files):
+                raise ValueError(f"datasets.npz: {path} holds only one of x_test and y_test; give both or"
+                                 " neither")
+            arrays = {k: z[k] for k in z.files}
+    except OSError as e:
+        raise ValueError(f"datasets.npz: cannot read {path}: {e}") from None
+    return from_arrays(arrays["x"], arrays["y"], valid=valid, test=test, seed=seed, standardize=standardize,
+                       name=f"npz:{path}", x_test=arrays.get("x_test"), y_test=arrays.get("y_test"))
+
+
 def by_name(text: str, *, images: bool = False, seed: int = 0) -> Dataset:
     """A dataset named as the command line and sweep files name it: ``digits``,
-    ``mnist:<folder>`` or ``cifar10:<folder>``.
+    ``mnist:<folder>``, ``cifar10:<folder>`` or ``npz:<file>`` (`npz`; its x keeps the shape it is
+    stored in, so ``images`` does not apply to it).
 
     >>> by_name("digits").n_classes
     10
@@ -350,4 +388,7 @@ def by_name(text: str, *, images: bool = False, seed: int = 0) -> Dataset:
         return mnist(path, seed=seed, images=images)
     if kind == "cifar10":
         return cifar10(path, seed=seed, images=images)
-    raise ValueError(f"datasets: data={text!r} is not digits, mnist:<folder> or cifar10:<folder>")
+    if kind == "npz":
+        return npz(path, seed=seed)
+    raise ValueError(f"datasets: data={text!r} is not digits, mnist:<folder>, cifar10:<folder> or"
+                     " npz:<file>")

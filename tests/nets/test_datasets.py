@@ -157,3 +157,33 @@ def test_digits_folds_carve_validation_and_keep_stratified_subsets() -> None:
         datasets.cross_validation(np.zeros((6, 1)), np.arange(6) % 2, 2, seed=0, valid=1.0)
     with pytest.raises(ValueError, match="^cross_validation: x has 6 examples but y has shape"):
         datasets.cross_validation(np.zeros((6, 1)), np.arange(5) % 2, 2, seed=0)
+
+
+def test_npz_files_load_without_pickle_and_bad_ones_are_named(tmp_path) -> None:
+    x = np.arange(60.0).reshape(30, 2)
+    y = np.arange(30) % 3
+    f = tmp_path / "d.npz"
+    np.savez(f, x=x, y=y)
+    d = datasets.npz(f, valid=0.2, test=0.2, seed=1)
+    assert (len(d.train), len(d.valid), len(d.test), d.n_classes) == (18, 6, 6, 3)
+    ref = datasets.from_arrays(x, y, valid=0.2, test=0.2, seed=1)
+    assert np.array_equal(d.train.x, ref.train.x)
+    assert np.array_equal(d.test.y, ref.test.y)
+    assert datasets.by_name(f"npz:{f}", seed=1).n_classes == 3
+    with_test = tmp_path / "t.npz"
+    np.savez(with_test, x=x, y=y, x_test=x[:5], y_test=y[:5])
+    assert len(datasets.npz(with_test).test) == 5
+    only_x = tmp_path / "x.npz"
+    np.savez(only_x, x=x)
+    with pytest.raises(ValueError, match=r"x\.npz has no array 'y'"):
+        datasets.npz(only_x)
+    objects = tmp_path / "o.npz"
+    np.savez(objects, x=np.array([None] * 3, dtype=object), y=np.zeros(3, int))
+    with pytest.raises(ValueError, match="Object arrays cannot be loaded when allow_pickle=False"):
+        datasets.npz(objects)
+    with pytest.raises(ValueError, match="cannot read"):
+        datasets.npz(tmp_path / "missing.npz")
+    bad = x.copy()
+    bad[7, 1] = np.nan
+    with pytest.raises(ValueError, match=r"x holds a non-finite value \(nan\) at index \(7, 1\)"):
+        datasets.from_arrays(bad, y)
