@@ -53,44 +53,21 @@ def _cut(t, floor_cut):
 
 
 @njit(cache=True)
-def _ieee_step(arow, wrow, k0, k1, c, prm):
-    """A step with a NaN or infinite term: the IEEE sum of the terms, rounded as any value."""
+def rare_step(arow, wcol, k0, k1, c, prm):
+    """A step that has nothing to align: a NaN or infinite term makes it the IEEE sum of its terms,
+    rounded as any value (inf, or NaN for inf - inf); otherwise every term is zero and the result is
+    -0 only when the addend and every product are -0. Returns (value, overflowed)."""
     s = c
+    special = not np.isfinite(c)
+    neg_zero = c == 0.0 and math.copysign(1.0, c) < 0.0
     for k in range(k0, k1):
-        s += arow[k] * wrow[k]
-    return fround(s, prm)
-
-
-@njit(cache=True)
-def fused_step(arow, wrow, earow, ewrow, k0, k1, c, ec_min, F, floor_cut, prm):
-    """One step: c + sum_{k0 <= k < k1} arow[k] wrow[k] as the unit computes it, with the operands'
-    alignment exponents ``earow``, ``ewrow`` (`align_exps`); returns (value, overflowed)."""
-    finite_c = np.isfinite(c)
-    E = align_exp(c, ec_min) if c != 0.0 and finite_c else NO_TERM
-    for k in range(k0, k1):
-        E = max(E, earow[k] + ewrow[k])
-    if E < NO_TERM // 2:  # no nonzero finite term (a sum with NO_TERM stays below): zeros, or specials
-        neg_zero = c == 0.0 and math.copysign(1.0, c) < 0.0
-        for k in range(k0, k1):
-            p = arow[k] * wrow[k]
-            if not np.isfinite(p) or not finite_c:
-                return _ieee_step(arow, wrow, k0, k1, c, prm)
-            neg_zero = neg_zero and math.copysign(1.0, p) < 0.0
-        if not finite_c:
-            return _ieee_step(arow, wrow, k0, k1, c, prm)
-        return (-0.0 if neg_zero else 0.0), False
-    inv_u = math.ldexp(1.0, F - E)
-    total = _cut(c * inv_u, floor_cut) if finite_c else 0.0
-    finite = finite_c
-    for k in range(k0, k1):
-        p = arow[k] * wrow[k]
-        finite &= np.isfinite(p)
-        total += _cut(p * inv_u, floor_cut)
-    if not finite:
-        return _ieee_step(arow, wrow, k0, k1, c, prm)
-    if total == 0.0:
-        return 0.0, False
-    return fround(math.ldexp(total, E - F), prm)
+        p = arow[k] * wcol[k]
+        s += p
+        special |= not np.isfinite(p)
+        neg_zero = neg_zero and p == 0.0 and math.copysign(1.0, p) < 0.0
+    if special:
+        return fround(s, prm)
+    return (-0.0 if neg_zero else 0.0), False
 
 
 @njit(cache=True)
@@ -102,7 +79,7 @@ def _pow2(k):
 @njit(cache=True)
 def _fused_row(i, A, W, EA, EW, init, out, acnt, n, ec_min, F, floor_cut, prm):
     """Row i: every column's steps side by side, so the inner loops run along a row of W. A column whose
-    step meets no nonzero finite term, or a non-finite one, takes `fused_step` (rare)."""
+    step meets no nonzero finite term, or a non-finite one, takes `rare_step`."""
     K = A.shape[1]
     N = W.shape[1]
     r = min(np.int64(i), init.shape[0] - 1)
@@ -141,7 +118,7 @@ def _fused_row(i, A, W, EA, EW, init, out, acnt, n, ec_min, F, floor_cut, prm):
                     c[j] = v
                     cnt[j] += o
             else:
-                v, o = fused_step(A[i], W[:, j], EA[i], EW[:, j], k0, k1, c[j], ec_min, F, floor_cut, prm)
+                v, o = rare_step(A[i], W[:, j], k0, k1, c[j], prm)
                 c[j] = v
                 cnt[j] += o
     out[i] = c

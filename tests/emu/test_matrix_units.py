@@ -127,6 +127,13 @@ def test_special_values_and_overflow_are_counted() -> None:
     assert np.isinf(got[0, 0])
     assert st.acc_overflow == 1
     assert np.isnan(emu.matmul([[np.nan, 1.0]], [[0.0], [1.0]], mac)[0, 0])  # inputs saturate; NaN stays
+    # every term zero: -0 only when the addend and every product are -0 (as the twin says)
+    for a, w, c, negative in (([-0.0, 0.0], [1.0, -1.0], -0.0, True), ([-0.0, 0.0], [1.0, 1.0], -0.0, False),
+                              ([-0.0, -0.0], [1.0, 1.0], 0.0, False)):
+        got = emu.matmul([a], np.array(w)[:, None], mac, c=[[c]])[0, 0]
+        want, _ = fused_dot_ref(a, w, c, mac)
+        assert got == 0.0
+        assert np.signbit(got) == np.signbit(want) == negative, (a, w, c)
 
 
 def test_fused_steps_are_checked_at_construction() -> None:
