@@ -37,6 +37,16 @@ N_FAST_STATS = 3
 
 
 @njit(cache=True)
+def _saturated(xi, q, lo_f, hi_f, eps):
+    """The integer q rounded from input xi, saturated to [lo_f, hi_f] and scaled by eps (NaN input: 0):
+    (value, overflowed, underflowed to 0, was NaN)."""
+    qc = min(max(q, lo_f), hi_f)
+    isnan = xi != xi
+    qc = 0.0 if isnan else qc
+    return qc * eps + 0.0, (qc != q) & ~isnan, (qc == 0.0) & (qc == q) & (xi != 0.0), isnan
+
+
+@njit(cache=True)
 def _fixed_det_block(x, out, scale, eps, lo_f, hi_f, mode):
     """One block of `fixed_fast` (t = x 2^FL is exact; `rint_mode` rounds it); returns (overflow,
     underflow, nan) counts."""
@@ -46,14 +56,11 @@ def _fixed_det_block(x, out, scale, eps, lo_f, hi_f, mode):
     for i in range(x.size):
         xi = x[i]
         t = xi * scale
-        q = rint_mode(t, mode)
-        qc = min(max(q, lo_f), hi_f)
-        isnan = xi != xi
-        n_ovf += (qc != q) & ~isnan
+        v, o, u, isnan = _saturated(xi, rint_mode(t, mode), lo_f, hi_f, eps)
+        out[i] = v
+        n_ovf += o
+        n_unf += u
         n_nan += isnan
-        qc = 0.0 if isnan else qc
-        n_unf += (qc == 0.0) & (qc == q) & (xi != 0.0)
-        out[i] = qc * eps + 0.0
     return n_ovf, n_unf, n_nan
 
 
@@ -129,14 +136,11 @@ def _fixed_sr_block(x, out, scale, eps, lo_f, hi_f, key, base, rbits, ties):
             tie = (w == big) & sticky
         ties[i] = tie
         n_tie += tie
-        q = f + 1.0 if up else f
-        qc = min(max(q, lo_f), hi_f)
-        isnan = xi != xi
-        n_ovf += (qc != q) & ~isnan
+        v, o, u, isnan = _saturated(xi, f + 1.0 if up else f, lo_f, hi_f, eps)
+        out[i] = v
+        n_ovf += o
+        n_unf += u
         n_nan += isnan
-        qc = 0.0 if isnan else qc
-        n_unf += (qc == 0.0) & (qc == q) & (xi != 0.0)
-        out[i] = qc * eps + 0.0
     return n_ovf, n_unf, n_nan, n_tie
 
 
