@@ -3,7 +3,8 @@
 Prints the median epoch time of a 64-100-10 MLP and of a LeNet-5-style CNN
 (3x3 kernels on the 8x8 digits) under fx<4,12> stochastic rounding and under
 the e4m3 forward / e5m2 backward policy with fp32 accumulation (every product
-through an emu MAC), and the ratio to the same network in float64 (nets, no
+through an emu MAC), and under fx<4,12> with every product through a 16-bit
+saturating fixed-point accumulator, and the ratio to the same network in float64 (nets, no
 conversion) and to the same network written directly in float32 numpy. Both
 sides do the same work: one epoch of batches of 32, then the validation and
 test evaluations `nets.train(epochs=1)` makes.
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from dataclasses import replace
 
 import numpy as np
 
@@ -169,6 +171,16 @@ def numpy_float32_lenet_epoch(data, repeat: int) -> float:
     return statistics.median(times)
 
 
+def saturating16() -> nets.PrecisionPolicy:
+    """Gupta et al.'s fx<4,12> stochastic policy with every product (forward, backward, weight gradient)
+    through a 16-bit fixed-point accumulator fx<4,12> that saturates after every addition (products
+    floored onto its grid)."""
+    base = nets.PrecisionPolicy.preset("gupta fx<4,12> stochastic")
+    mac = emu.MAC(act="fx<4,12>", weight="fx<4,12>", acc="fx<4,12>", acc_overflow="saturate")
+    return replace(base, default=base.default.with_roles(fwd_mac=mac, bwd_mac=mac, grad_mac=mac),
+                   name="gupta fx<4,12> stochastic, 16-bit saturating accumulator")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--repeat", type=int, default=3)
@@ -179,6 +191,7 @@ def main() -> None:
         "float64 (no conversion)": None,
         "fx<4,12> stochastic": nets.PrecisionPolicy.preset("gupta fx<4,12> stochastic"),
         "e4m3 fwd / e5m2 bwd, fp32 acc (MAC)": nets.PrecisionPolicy.preset("e4m3 forward / e5m2 backward"),
+        "fx<4,12> sr, 16-bit sat. acc (MAC)": saturating16(),
     }
     models = {
         "MLP 64-100-10": (lambda: nets.mlp([64, 100, 10], seed=0), flat),

@@ -307,6 +307,37 @@ class RoleFormat:
 
 _MACS = ("fwd_mac", "bwd_mac", "grad_mac")
 
+#: (datapath, operand, the role whose values it multiplies, blocks of that role run along the datapath's
+#: reduction axis): preacts = activations @ weights, errors = errors @ weights^T, grads = activations^T @
+#: errors. A role's blocks run along the forward product's reduction axis (`nets.quant.block_axis`).
+_OPERAND_ROLES = (("fwd_mac", "act", "activations", True), ("fwd_mac", "weight", "weights", True),
+                  ("bwd_mac", "act", "errors", True), ("bwd_mac", "weight", "weights", False),
+                  ("grad_mac", "act", "activations", False), ("grad_mac", "weight", "errors", False))
+
+
+def _check_operands(lp: LayerPolicy) -> None:
+    """Refuse a datapath whose operand format is not the format of the role that supplies the operand.
+
+    The product multiplies the role's values: a MAC of another format would round them a second time
+    (two sources of truth for one tensor). A float64 role leaves the conversion to the MAC alone. A
+    block-scaled role can feed a block-scaled operand only where its blocks run along that product's
+    reduction axis (the forward product, and the errors of the backward one).
+    """
+    for mac_name, operand, role, aligned in _OPERAND_ROLES:
+        mac = getattr(lp, mac_name)
+        rf = getattr(lp, role)
+        if mac is None or rf.is_float64:
+            continue
+        fmt = getattr(mac, operand)
+        if rf.fmt != fmt:
+            raise ValueError(f"LayerPolicy: {mac_name}.{operand}={fmt} multiplies the {role} role's values,"
+                             f" which are {rf.fmt}; give the datapath the role's format, or leave the role"
+                             " float64 and let the datapath convert")
+        if is_block_format(fmt) and not aligned:
+            raise ValueError(f"LayerPolicy: {mac_name}.{operand}={fmt} would re-block the {role} role's"
+                             f" {fmt} values along another axis; leave the {role} role float64 (the datapath"
+                             " then encodes the operand) or give the product an element format")
+
 
 def _role(value: Any) -> RoleFormat:
     return RoleFormat.parse(value)
@@ -329,8 +360,13 @@ class LayerPolicy:
     ``fwd_mac`` computes preacts = x @ W, ``bwd_mac`` errors = delta @ W^T,
     ``grad_mac`` dW = x^T @ delta; None means float64 products (then the
     result is rounded to the role format). A datapath is an `emu.MAC` or an
-    `emu.MAC` of block-scaled operands (e.g. the preset ``"mxfp8"``). A MAC's operand formats should
-    match the roles it consumes (the values are converted to them anyway).
+    `emu.MAC` of block-scaled operands (e.g. the preset ``"mxfp8"``). A MAC's operand
+    format is the format of the role that supplies the operand (``fwd_mac``:
+    activations x weights; ``bwd_mac``: errors x weights; ``grad_mac``:
+    activations x errors), or that role is float64 and the MAC alone converts
+    it; any other pair is refused (ValueError naming the datapath, the operand
+    and the role), since the product would round the role's values a second
+    time. The operand conversion of a value already in its format is exact.
 
     Every role defaults to float64 (no conversion). The optimiser's roles
     (`nets.optim`): ``update`` rounds the term added to the stored weights
@@ -366,6 +402,7 @@ class LayerPolicy:
             object.__setattr__(self, r, _role(getattr(self, r)))
         for m in _MACS:
             object.__setattr__(self, m, _mac(getattr(self, m)))
+        _check_operands(self)
 
     def with_roles(self, **roles: Any) -> LayerPolicy:
         """A copy with some roles (or datapaths) replaced; each value as the constructor takes it.

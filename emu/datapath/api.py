@@ -18,6 +18,7 @@ import numpy as np
 from ..checks import real_array
 from ..mac import MAC, mac_preset
 from .floating import direct32, matmul_fp32
+from .integer import matmul_fixed
 from .operands import bias_vector, stochastic_inputs
 from .product import matmul2d, raise_errors
 from .seeds import NO_SEEDS, RoleSeeds, call_key
@@ -76,8 +77,9 @@ def matmul(a: object, w: object, mac: MAC | str | dict, bias: object = None, *, 
     """
     m = mac if type(mac) is MAC else _mac(mac)
     if (c is None and type(a) is np.ndarray and type(w) is np.ndarray and a.ndim == 2 and w.ndim == 2
-            and not return_codes and a.shape[1] == w.shape[0] and direct32(m)):  # training's common case
-        r = matmul_fp32(a, w, m, bias_vector(bias, w.shape[1]))
+            and not return_codes and a.shape[1] == w.shape[0]):  # training's common cases
+        b = bias_vector(bias, w.shape[1])
+        r = matmul_fp32(a, w, m, b) if direct32(m) else matmul_fixed(a, w, m, b)
         if r is not None:
             if not return_stats:
                 return r[0]

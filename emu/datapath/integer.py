@@ -4,12 +4,14 @@ When the products are exact and aligned exactly and a per-output L1 bound proves
 any order can leave the accumulator's range (or the accumulator is exact), the result is the exact integer
 sum, which float BLAS computes exactly on codes split into limbs small enough that every partial sum stays
 below 2^53 (`_exact_int_matmul`). Other outputs take the sequential kernels of `emu._mac_kernels`, or, for
-a narrow sequential fixed accumulator, the 32-bit-lane kernel of `emu._fixed_kernels`. Both paths are
-tested bit-identical with the exact reference."""
+a narrow sequential fixed accumulator, the 32-bit-lane kernel of `emu._fixed_kernels`. A product below
+2^18 MACs of a datapath `emu._fixed_small_kernels` covers runs in one kernel call, conversions included
+(`matmul_fixed`). Every path is tested bit-identical with the exact reference."""
 
 from __future__ import annotations
 
 import contextlib
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +19,7 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from .. import _fixed_kernels as FK
+from .. import _fixed_small_kernels as SK
 from .. import _mac_kernels as MK
 from ..formats import FixedFormat
 from ..mac import MAC
@@ -270,3 +273,60 @@ def blas_into_acc(qa: np.ndarray, qw: np.ndarray, bias_q: np.ndarray, mac: MAC, 
     MK.exact_sums_out(qa @ qw, shift, bias_q, 2.0**-plan.fl_acc, np.uint64((1 << acc.bits) - 1), vals, codes,
                       want_codes)
     return Part(vals, codes if want_codes else None, None, None, None, input_overflow, "exact-sum")
+
+
+@functools.lru_cache(maxsize=256)
+def _direct_params(mac: MAC) -> tuple | None:
+    """The parameters of `mac_fixed_from_reals` for a datapath it covers, else None: fixed operands
+    converted deterministically with saturation, exact products aligned by a shift (``term_mul``,
+    ``term_mul_shl``, ``term_mul_floor``) into a fixed accumulator of at most 53 bits that wraps or
+    saturates after every addition in the sequential order, no output conversion."""
+    if (mac.block_scaled or mac.float_acc or mac.exact_acc or mac.output is not None
+            or mac.product is not None or not isinstance(mac.act, FixedFormat)
+            or not isinstance(mac.weight, FixedFormat)
+            or mac.input_rounding == Rounding.STOCHASTIC or mac.input_overflow != Overflow.SATURATE
+            or mac.order.kind != "sequential" or mac.acc_overflow not in (Overflow.SATURATE, Overflow.WRAP)
+            or mac.acc.bits > 53):
+        return None
+    try:
+        plan = int_plan(mac, 1)
+    except ValueError:
+        return None  # the general path raises the error
+    term, tprm = _int_term(plan.tprm, 0)
+    if term not in (MK.term_mul, MK.term_mul_shl, MK.term_mul_floor):
+        return None
+    sl = tprm.bits if term is MK.term_mul_shl else 0
+    sr = tprm.bits if term is MK.term_mul_floor else 0
+    mode = int(mac.input_rounding)
+    acc = mac.acc
+    conv = [(2.0**f.frac_bits, float(f.qmin), float(f.qmax), mode) for f in (mac.act, mac.weight, acc)]
+    return (*conv, sl, sr, acc.qmin, acc.qmax, (1 << acc.bits) - 1, mac.acc_overflow == Overflow.WRAP,
+            2.0**-acc.frac_bits)
+
+
+def matmul_fixed(a: np.ndarray, w: np.ndarray, mac: MAC, b: np.ndarray) -> tuple[np.ndarray, ...] | None:
+    """(outputs, None, accumulator counts or None, input overflow) of a 2-D product below 2^18 MACs that
+    `mac_fixed_from_reals` covers (`_direct_params`), in one kernel call; None when it does not cover the
+    datapath, the product is larger, or an input is NaN (the general path then runs, and raises).
+
+    >>> m = MAC(act="fx<2,2>", weight="fx<2,2>", acc="fx<2,2>", acc_overflow="saturate")
+    >>> out, _, acnt, ovf = matmul_fixed(np.array([[1.3, 1.7]]), np.array([[1.5], [1.75]]), m, np.zeros(1))
+    >>> out.tolist(), acnt.tolist(), ovf
+    ([[1.75]], [[1]], 0)
+    """
+    prm = _direct_params(mac)
+    M, K = a.shape
+    N = w.shape[1]
+    if prm is None or M * K * N >= 1 << 18 or a.dtype != np.float64 or w.dtype != np.float64:
+        return None
+    a_t = not a.flags.c_contiguous
+    w_t = not w.flags.c_contiguous
+    a_s = a if not a_t else a.T if a.flags.f_contiguous else np.ascontiguousarray(a.T)
+    w_s = w if not w_t else w.T if w.flags.f_contiguous else np.ascontiguousarray(w.T)
+    out = np.empty((M, N), np.float64)
+    cnt = np.empty((M, N), np.int32)
+    ovf, nan, n_acc = SK.mac_fixed_from_reals(a_s, a_t, w_s, w_t, np.ascontiguousarray(b, np.float64), *prm,
+                                              out, cnt)
+    if nan:
+        return None
+    return out, None, cnt if n_acc else None, ovf

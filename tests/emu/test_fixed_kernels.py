@@ -63,11 +63,19 @@ def test_the_range_check() -> None:
     emu.MAC(act="int8", weight="int8", acc="fx<16,0>"),
     emu.MAC(act="fx<2,6>", weight="fx<2,6>", acc="fx<6,8>"),  # products floored onto the grid
 ], ids=str)
-def test_matmul_through_the_narrow_kernel_matches_the_literal_reference(mac: emu.MAC) -> None:
+@pytest.mark.parametrize("path", ["one call", "general"])
+def test_matmul_through_the_narrow_kernel_matches_the_literal_reference(mac: emu.MAC, path: str,
+                                                                         monkeypatch) -> None:
+    """Both the one-call kernel of small products (`emu._fixed_small_kernels`) and, with it turned off,
+    the general path's narrow kernel."""
     from emu._ref.mac import mac_dot_ref
+    from emu.datapath import api, integer
 
     rng = np.random.default_rng(7)
     a, w = rng.uniform(-2, 2, (5, 40)), rng.uniform(-2, 2, (40, 3))
+    assert integer.matmul_fixed(a, w, mac, np.zeros(3)) is not None  # the datapath is one it covers
+    if path == "general":
+        monkeypatch.setattr(api, "matmul_fixed", lambda *args: None)
     y, st = emu.matmul(a, w, mac, sequential=True, return_stats=True)
     acc_counts = np.zeros(3, int)
     for i in range(5):
@@ -78,3 +86,65 @@ def test_matmul_through_the_narrow_kernel_matches_the_literal_reference(mac: emu
     assert np.array_equal(st.acc_per_channel, acc_counts)
     if mac.acc == emu.format("fx<4,12>"):  # sums reach 8 in a range of [-8, 8): some additions overflow
         assert st.acc_overflow > 0
+
+
+def _small_case(rng: np.random.Generator) -> tuple[emu.MAC, np.ndarray, np.ndarray, np.ndarray]:
+    """A random datapath the one-call kernel covers (signed or unsigned operands, products shifted up,
+    kept or floored, wrap or saturate, every deterministic input rounding) and operands that overflow."""
+    def fx(il: int, fl: int, signed: bool = True) -> str:
+        return f"{'' if signed else 'u'}fx<{il},{fl}>"
+    signed = bool(rng.integers(2))
+    act = fx(int(rng.integers(1, 5)), int(rng.integers(0, 8)), signed)
+    weight = fx(int(rng.integers(1, 5)), int(rng.integers(0, 8)), signed)
+    acc = fx(int(rng.integers(2, 12)), int(rng.integers(0, 16)), signed)
+    rounding = str(rng.choice(["nearest_even", "nearest_away", "nearest_up", "nearest_down", "floor",
+                               "toward_zero", "ceil"]))
+    mac = emu.MAC(act=act, weight=weight, acc=acc, acc_overflow=str(rng.choice(["wrap", "saturate"])),
+                  input_rounding=rounding)
+    M, K, N = (int(v) for v in rng.integers(1, 12, 3))
+    a = rng.uniform(-20 if signed else 0, 20, (M, K))
+    w = rng.uniform(-20 if signed else 0, 20, (K, N))
+    b = rng.uniform(-50 if signed else 0, 50, N)
+    return mac, a, w, b
+
+
+@pytest.mark.parametrize("case", range(40))
+def test_the_one_call_kernel_of_small_fixed_products_matches_the_literal_reference(case: int) -> None:
+    """Values, accumulator overflow counts per output column and input overflows (operands and bias),
+    against Python integers, in C and transposed memory orders."""
+    from emu._ref.mac import mac_dot_ref
+    from emu.datapath import integer
+
+    rng = np.random.default_rng(1000 + case)
+    mac, a, w, b = _small_case(rng)
+    assert integer.matmul_fixed(a, w, mac, b) is not None
+    for a_in, w_in in ((a, w), (np.asfortranarray(a), np.asfortranarray(w))):
+        y, st = emu.matmul(a_in, w_in, mac, b, return_stats=True)
+        counts = np.zeros(w.shape[1], int)
+        for i in range(a.shape[0]):
+            for j in range(w.shape[1]):
+                ref = mac_dot_ref(list(a[i]), list(w[:, j]), mac, float(b[j]))
+                assert float(ref.value) == y[i, j], (mac, i, j)
+                counts[j] += ref.acc_overflows
+        assert np.array_equal(st.acc_per_channel, counts)
+        want_inputs = sum(int(emu.quantize(x, f, mac.input_rounding, return_stats=True)[1].overflow)
+                          for x, f in ((a, mac.act), (w, mac.weight), (b, mac.acc)))
+        assert st.input_overflow == want_inputs
+
+
+def test_the_one_call_kernel_leaves_what_it_does_not_cover_to_the_general_path() -> None:
+    from emu.datapath import integer
+
+    a, w, b = np.ones((2, 3)), np.ones((3, 2)), np.zeros(2)
+    covered = emu.MAC(act="fx<2,6>", weight="fx<2,6>", acc="fx<4,12>")
+    assert integer.matmul_fixed(a, w, covered, b) is not None
+    for mac in (emu.MAC(act="fx<2,6>", weight="fx<2,6>", acc="fx<4,12>", input_rounding="stochastic"),
+                emu.MAC(act="fx<2,6>", weight="fx<2,6>", acc="fx<4,4>", align_rounding="nearest_even"),
+                emu.MAC(act="fx<2,6>", weight="fx<2,6>", acc="fx<4,12>", order="pairwise"),
+                emu.MAC(act="fx<2,6>", weight="fx<2,6>", acc="fx<4,12>", product="fx<4,6>"),
+                emu.MAC(act="fx<2,6>", weight="fx<2,6>", acc="fx<4,12>", output="fx<2,6>"),
+                emu.MAC(act="e4m3", weight="fx<2,6>", acc="fx<4,12>")):
+        assert integer.matmul_fixed(a, w, mac, b) is None, mac
+    assert integer.matmul_fixed(np.ones((64, 64)), np.ones((64, 64)), covered, np.zeros(64)) is None
+    with pytest.raises(ValueError, match="NaN"):  # a NaN goes to the general path, which refuses it
+        emu.matmul(np.array([[np.nan, 1.0, 1.0]]), w, covered)

@@ -8,9 +8,15 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+import emu
 import nets
 import nets.policy as P
 from nets.policy import LayerPolicy
+
+
+def emu_mac(act: str, weight: str) -> emu.MAC:
+    """A fixed-point datapath of these operands into a 32-bit accumulator."""
+    return emu.MAC(act=act, weight=weight, acc="fx<16,16>")
 
 
 @pytest.mark.parametrize(("field", "value", "allowed"), [
@@ -222,3 +228,42 @@ def test_dynamic_fixed_integer_settings_refuse_bools() -> None:
         P.DynamicFixed(63)
     d = P.DynamicFixed(np.int64(8), period=np.int32(2))
     assert (type(d.word_bits), type(d.period), d.init_frac_bits) == (int, int, 4)
+
+
+@pytest.mark.parametrize(("roles", "mac", "match"), [
+    ({"weights": "fx<2,6>"}, {"fwd_mac": emu_mac("fx<4,4>", "fx<2,4>")},
+     r"^LayerPolicy: fwd_mac.weight=fx<2,4> multiplies the weights role's values, which are fx<2,6>;"),
+    ({"activations": "e4m3"}, {"fwd_mac": "bf16 x bf16 -> fp32"},
+     r"^LayerPolicy: fwd_mac.act=bf16 multiplies the activations role's values, which are e4m3;"),
+    ({"errors": "e5m2"}, {"bwd_mac": "e4m3 x e4m3 -> fp32"},
+     r"^LayerPolicy: bwd_mac.act=e4m3 multiplies the errors role's values, which are e5m2;"),
+    ({"weights": "fx<2,6>"}, {"bwd_mac": emu_mac("fx<4,4>", "fx<2,5>")},
+     r"^LayerPolicy: bwd_mac.weight=fx<2,5> multiplies the weights role's values"),
+    ({"activations": "fx<4,4>"}, {"grad_mac": emu_mac("fx<4,5>", "fx<4,4>")},
+     r"^LayerPolicy: grad_mac.act=fx<4,5> multiplies the activations role's values"),
+    ({"errors": "fx<4,8>"}, {"grad_mac": emu_mac("fx<4,4>", "fx<4,4>")},
+     r"^LayerPolicy: grad_mac.weight=fx<4,4> multiplies the errors role's values"),
+    ({"weights": "mxfp8_e4m3"}, {"bwd_mac": "mxfp8"},
+     r"^LayerPolicy: bwd_mac.weight=mxfp8_e4m3 would re-block the weights role's mxfp8_e4m3 values"),
+    ({"activations": "mxfp8_e4m3"}, {"grad_mac": "mxfp8"},
+     r"^LayerPolicy: grad_mac.act=mxfp8_e4m3 would re-block the activations role's"),
+])
+def test_a_datapath_operand_other_than_its_role_format_is_refused(roles: dict, mac: dict, match: str) -> None:
+    """One source of truth per tensor: a product multiplies the role's values, so its operand format is
+    the role's (or the role is float64); the refusal names the datapath, the operand and the role."""
+    with pytest.raises(ValueError, match=match):
+        LayerPolicy(**roles, **mac)
+    with pytest.raises(ValueError, match=match):
+        LayerPolicy(**roles).with_roles(**mac)
+
+
+def test_a_datapath_matching_its_roles_or_fed_by_float64_roles_is_accepted() -> None:
+    fwd = emu_mac("fx<4,4>", "fx<2,6>")
+    lp = LayerPolicy(weights="fx<2,6>", activations="fx<4,4>", errors="fx<4,8>", fwd_mac=fwd,
+                     bwd_mac=emu_mac("fx<4,8>", "fx<2,6>"), grad_mac=emu_mac("fx<4,4>", "fx<4,8>"))
+    assert lp.fwd_mac == fwd
+    assert LayerPolicy(fwd_mac="e4m3 x e4m3 -> fp32", bwd_mac="mxfp8", grad_mac="mxfp8").grad_mac is not None
+    # block roles along the forward reduction axis feed the forward block product
+    assert LayerPolicy(weights="mxfp8_e4m3", activations="mxfp8_e4m3", fwd_mac="mxfp8").fwd_mac is not None
+    for name in nets.POLICY_PRESETS:  # every preset keeps one source of truth
+        nets.PrecisionPolicy.preset(name)

@@ -1,0 +1,100 @@
+"""A small fixed-point product in one kernel call, conversions included.
+
+`mac_fixed_from_reals` computes what the general integer path computes
+(`emu.datapath.integer`: the operand conversions, the accumulator's start
+value from the bias, `emu._mac_kernels.mac_rows` in the sequential order
+with exact products aligned by a shift, an accumulator that wraps or
+saturates after every addition) for a product too small to repay threads,
+without the passes between: reals are rounded to codes as they are read
+(``rint_mode`` of x 2^FL, saturated to the format's codes, as
+`emu._fast_kernels.fixed_fast` rounds), each output's additions run in the
+order k = 0, 1, ..., K-1 on int64 lanes, and the accumulator's values are
+written as float64. The results and every count are the general path's, bit
+for bit (the tests compare them with the exact reference).
+
+Worked example: fx<2,2> x fx<2,2> -> fx<2,2> saturating, a = [1.3, 1.7],
+w = [1.5, 1.75]: the codes are round(1.3 * 4) = 5, 7 and 6, 7; the products
+30 and 49 (step 2^-4) lose their two low bits on the floor alignment: 7 and 12
+(step 2^-2); the accumulator goes 0 -> 7 -> 19, saturates at 7 (1.75), one
+counted overflow.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from ._rounding import rint_mode
+
+__all__ = ["mac_fixed_from_reals"]
+
+
+@njit(cache=True)
+def _codes(x, transposed, scale, lo, hi, mode, out):
+    """out (R, C) int64 = the codes of x (R, C), or of x.T when ``transposed`` (x is then (C, R), C-ordered):
+    rint_mode(x 2^FL) saturated to [lo, hi]. Returns (overflow count, NaN seen)."""
+    R, C = out.shape
+    ovf = 0
+    nan = False
+    for r in range(R):
+        for c in range(C):
+            xi = x[c, r] if transposed else x[r, c]
+            if xi != xi:
+                nan = True
+                out[r, c] = 0
+                continue
+            q = rint_mode(xi * scale, mode)
+            qc = min(max(q, lo), hi)
+            ovf += qc != q
+            out[r, c] = np.int64(qc)
+    return ovf, nan
+
+
+@njit(cache=True)
+def mac_fixed_from_reals(a, a_t, w, w_t, b, a_prm, w_prm, b_prm, sl, sr, lo, hi, mask, wrap, step, out, cnt):
+    """out[i, j] = step * the accumulator after acc = fit(acc + ((A[i, k] W[k, j]) << sl) >> sr), k = 0..K-1,
+    from acc = B[j]; A, W and B are the codes of a, w and b.
+
+    a (M, K) or, with ``a_t``, a.T given C-ordered; w (K, N) or, with ``w_t``, w.T; b (N,) reals. Each
+    ``*_prm`` is (2^FL, lowest code, highest code, rounding mode) of the conversion to that operand's
+    format (for b: the accumulator's). fit wraps (keeps the low bits, ((s - lo) & mask) + lo) or saturates
+    (clamps to [lo, hi]); ``cnt[i, j]`` counts the additions that did. Returns (conversions that
+    overflowed, a NaN was met, additions that overflowed); after a NaN ``out`` is not written.
+    """
+    M = out.shape[0]
+    N = out.shape[1]
+    K = a.shape[0] if a_t else a.shape[1]
+    A = np.empty((M, K), np.int64)
+    W = np.empty((K, N), np.int64)
+    B = np.empty((1, N), np.int64)
+    oa, na = _codes(a, a_t, a_prm[0], a_prm[1], a_prm[2], np.int64(a_prm[3]), A)
+    ow, nw = _codes(w, w_t, w_prm[0], w_prm[1], w_prm[2], np.int64(w_prm[3]), W)
+    ob, nb = _codes(b.reshape(1, N), False, b_prm[0], b_prm[1], b_prm[2], np.int64(b_prm[3]), B)
+    if na or nw or nb:
+        return oa + ow + ob, True, 0
+    acc = np.empty(N, np.int64)
+    c = np.empty(N, np.int32)
+    total = 0
+    for i in range(M):
+        for j in range(N):
+            acc[j] = B[0, j]
+            c[j] = 0
+        for k in range(K):
+            ai = A[i, k]
+            if wrap:
+                for j in range(N):
+                    s = acc[j] + ((ai * W[k, j]) << sl >> sr)
+                    r = ((s - lo) & mask) + lo
+                    c[j] += np.int32(r != s)
+                    acc[j] = r
+            else:
+                for j in range(N):
+                    s = acc[j] + ((ai * W[k, j]) << sl >> sr)
+                    r = min(max(s, lo), hi)
+                    c[j] += np.int32(r != s)
+                    acc[j] = r
+        for j in range(N):
+            out[i, j] = acc[j] * step
+            cnt[i, j] = c[j]
+            total += c[j]
+    return oa + ow + ob, False, total
