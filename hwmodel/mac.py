@@ -24,7 +24,9 @@
   per dot product: its energy is divided by ``k`` (default 1: counted in full).
 
 Energy is per MAC, area is one unit's, delay the unit's critical path in gate
-levels (multiplier, aligner, accumulator in series; no pipelining).
+levels (multiplier, aligner, accumulator in series; no pipelining). A matrix
+unit's ``fused(n)`` order is priced by `hwmodel.matrix_unit.fused_cost` (its
+multi-term adder, per product lane).
 
 >>> c = cost(emu.MAC(act="fx<1,7>", weight="fx<1,7>", acc="fx<18,14>"))
 >>> round(c.breakdown["multiplier"].energy_pj, 9), round(c.breakdown["accumulator"].energy_pj, 9)
@@ -42,6 +44,7 @@ from .arith import float_adder, int_adder, logic, operand_multiplier, register
 from .block import block_mac_cost
 from .cost import Cost
 from .gates import Cells, adder, barrel_shifter
+from .matrix_unit import fused_cost
 from .tech import TechTable, get_table
 
 __all__ = ["acc_width", "cost"]
@@ -82,8 +85,7 @@ def cost(mac: emu.MAC, tech: str | TechTable = "horowitz45", *, k: int | None = 
     if not isinstance(mac, emu.MAC):
         raise TypeError(f"cost: mac={mac!r} must be an emu.MAC or a preset name")
     if mac.order.kind == "fused":
-        raise ValueError(f"cost: order='{mac.order}' (a matrix unit's multi-term adder) has no cost model"
-                         " yet; allowed orders: sequential, lanes(n), pairwise, blocks(c)")
+        return fused_cost(mac, tech, k=k, multiplier=multiplier)
     if mac.block_scaled:
         return block_mac_cost(mac.act, mac.weight, _FP32_ACC if mac.exact_acc else mac.acc, tech, k=k or 4096)
     t = get_table(tech)

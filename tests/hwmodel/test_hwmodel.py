@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,9 @@ import pytest
 
 import emu
 import hwmodel
+import nets
 from hwmodel import gates
+from hwmodel.arith import float_multiplier, int_multiplier
 from hwmodel.tech import HOROWITZ45, JOUPPI7
 
 H = {  # Horowitz ISSCC 2014, written out again by hand: (energy pJ, area um^2)
@@ -621,6 +624,49 @@ def test_integer_arguments_refuse_bools_and_take_numpy_integers(call, name: str)
         call(0)
 
 
-def test_the_cost_model_refuses_a_matrix_unit_it_does_not_model() -> None:
-    with pytest.raises(ValueError, match=r"order='fused\(16\)' .* has no cost model yet"):
-        hwmodel.cost(emu.mac_preset("H100 fp16 -> fp32"))
+def test_a_matrix_unit_is_priced_by_its_multi_term_adder_per_product_lane() -> None:
+    """The fused(n) step: n exact multipliers, n + 1 aligners, one tree, one normalise and round; per lane
+    the step's parts divided by n, so a wider step shares its adder, normaliser and register over more
+    products, and an exact product is cheaper than a rounded one."""
+    from hwmodel.matrix_unit import fused_cost
+
+    h100 = emu.mac_preset("H100 fp16 -> fp32")
+    c = hwmodel.cost(h100)
+    assert c == fused_cost(h100)
+    parts = c.breakdown
+    assert sum(p.energy_pj for p in parts.values()) == pytest.approx(c.energy_pj)
+    mult = int_multiplier(11, 11)
+    assert parts["multipliers"].energy_pj > mult.energy_pj  # exponent adder and sign on top
+    assert parts["multipliers"].energy_pj < float_multiplier(emu.format("fp16"), emu.format("fp16")).energy_pj
+    # the same unit with steps of 4 and 16: the shared parts cost more per lane in the narrower step
+    narrow = fused_cost(replace(h100, order="fused(4)"))
+    assert narrow.breakdown["normalise, round"].energy_pj > parts["normalise, round"].energy_pj
+    assert narrow.breakdown["exponent max"].energy_pj == pytest.approx(parts["exponent max"].energy_pj)
+    # more kept bits: wider aligners and tree
+    wide = fused_cost(replace(h100, align_bits=40))
+    assert wide.breakdown["aligners"].energy_pj > parts["aligners"].energy_pj
+    assert wide.breakdown["adder tree"].area_um2 > parts["adder tree"].area_um2
+    # a floor cut (AMD CDNA3) adds an incrementer per term
+    assert (fused_cost(replace(h100, align_rounding="floor")).breakdown["aligners"].energy_pj
+            > parts["aligners"].energy_pj)
+    # the whole per MAC is below a sequential fp16 x fp16 -> fp32 unit's (rounded product, full fp32 adder)
+    assert c.energy_pj < hwmodel.cost(emu.MAC(act="fp16", weight="fp16", acc="fp32")).energy_pj
+    assert c.delay == sum(parts[p].delay for p in ("multipliers", "exponent max", "aligners", "adder tree",
+                                                    "normalise, round"))
+    # an e4m3 unit with an output conversion amortises it over K
+    fp8 = emu.mac_preset("H100 e4m3 -> fp32")
+    assert fused_cost(fp8, k=128).breakdown["output"].energy_pj == pytest.approx(
+        fused_cost(fp8).breakdown["output"].energy_pj / 128)
+    with pytest.raises(ValueError, match=r"^fused_cost: order='sequential' is not fused\(n\)"):
+        fused_cost(emu.MAC(act="fp16", weight="fp16", acc="fp32"))
+
+
+def test_network_cost_prices_a_network_on_a_matrix_unit() -> None:
+    model = nets.mlp([64, 32, 10], seed=0)
+    unit = emu.mac_preset("H100 fp16 -> fp32")
+    pol = nets.PrecisionPolicy(nets.LayerPolicy(weights="fp16", activations="fp16", fwd_mac=unit))
+    on_unit = hwmodel.network_cost(model, pol, input_shape=(64,))
+    seq = hwmodel.network_cost(model, nets.PrecisionPolicy(nets.LayerPolicy(
+        weights="fp16", activations="fp16", fwd_mac=emu.MAC(act="fp16", weight="fp16", acc="fp32"))),
+        input_shape=(64,))
+    assert on_unit.compute_pj < seq.compute_pj

@@ -1,0 +1,124 @@
+"""The cost of a matrix unit's multi-term fused adder (`emu.MAC` with ``order="fused(n)"``).
+
+One step of such a unit (docs/semantics.md, "Matrix-unit steps") multiplies
+n operand pairs exactly, aligns the n products and the addend to the largest
+exponent, cuts each to ``align_bits`` fraction bits below it, adds them in
+one multi-operand adder, normalises once and rounds into the accumulator's
+format. `fused_cost` builds that step from gate-level parts (`hwmodel.gates`,
+priced by `hwmodel.arith`):
+
+- ``multipliers``: n significand multipliers (sa x sw, hidden bits included;
+  a fixed operand's word) with their exponent adders and a sign XOR: the
+  products stay exact, so no normalise or round stage.
+- ``exponent max``: the largest of the n + 1 exponents: n comparators (an
+  adder of the exponent width + 1 and a MUX2 per exponent bit), a tree of
+  ceil(log2(n + 1)) comparator levels.
+- ``aligners``: n + 1 shifters of W = align_bits + 2 bits (the two integer
+  bits of a product's significand) over W positions (a term shifted out
+  entirely is zero); the cut toward zero drops wires and costs nothing (a
+  floor cut of a negative term: one incrementer of W bits per term).
+- ``adder tree``: conditional negation of each term (W XOR2), a carry-save
+  reduction of n + 1 rows of W + ceil(log2(n + 1)) bits to two (one full
+  adder per row beyond two and column; Dadda stages for the depth), and a
+  carry-propagate adder of that width.
+- ``normalise, round``: a leading-zero counter and a normalising shifter of
+  the sum's width, an incrementer of the accumulator's significand and an
+  exponent adjust adder.
+- ``register``: the accumulator's bits.
+- ``output``: the conversion to an ``output`` format other than the
+  accumulator's (as `hwmodel.cost`), once per dot product.
+
+Energy and area are per product lane: the step's totals divided by n (a unit
+of n lanes does n MACs per step), so that an array of units counts lanes as
+`hwmodel.network_cost` counts MAC units. The delay is the step's critical path
+in gate levels: multiplier, exponent max, aligner, adder tree, normalise and
+round in series. Worked example: the H100 fp16 -> fp32 unit (n = 16,
+align_bits 25) has 16 11x11 multipliers, 17 aligners of 27 bits, a tree of
+17 rows of 32 bits and an fp32 rounding per step.
+
+>>> import emu
+>>> c = fused_cost(emu.mac_preset("H100 fp16 -> fp32"))
+>>> sorted(c.breakdown)
+['adder tree', 'aligners', 'exponent max', 'multipliers', 'normalise, round', 'register']
+>>> c.energy_pj < 1.1 + 0.9  # below a separate fp16 multiplier and fp32 adder per MAC
+True
+"""
+
+from __future__ import annotations
+
+import math
+
+import emu
+
+from .arith import int_multiplier, logic, register
+from .cost import Cost
+from .gates import Cells, adder, barrel_shifter, dadda_heights, leading_zero_counter
+from .tech import TechTable, get_table
+
+__all__ = ["fused_cost"]
+
+
+def _sig_exp(f: emu.Format) -> tuple[int, int]:
+    """(significand bits with the hidden bit, exponent bits) of an operand format."""
+    if isinstance(f, emu.FloatFormat):
+        return f.man_bits + 1, f.exp_bits
+    return f.bits, 0
+
+
+def fused_cost(mac: emu.MAC, tech: str | TechTable = "horowitz45", *, k: int | None = None,
+               multiplier: str = "dadda") -> Cost:
+    """Energy per MAC (pJ), area per product lane (um^2) and step delay (gate levels) of a ``fused(n)``
+    unit, with its parts (module docstring).
+
+    Raises:
+        ValueError: ``mac`` is not of order fused(n), or its accumulator is not a float format.
+    """
+    if mac.order.kind != "fused":
+        raise ValueError(f"fused_cost: order='{mac.order}' is not fused(n); hwmodel.cost prices the others")
+    if not isinstance(mac.acc, emu.FloatFormat):
+        raise ValueError(f"fused_cost: acc={mac.acc} must be a float format (the unit normalises its sum)")
+    t = get_table(tech)
+    n = mac.order.n
+    (sa, ea), (sw, ew) = _sig_exp(mac.act), _sig_exp(mac.weight)
+    e_prod = max(ea, ew) + 1
+    terms = n + 1
+    width = mac.align_bits + 2
+    sum_bits = width + math.ceil(math.log2(terms))
+    acc = mac.acc
+    mult = int_multiplier(sa, sw, t, multiplier)
+    exp_add = logic(adder(e_prod) + Cells(xor2=1), t, "exponent adder and sign")
+    parts = {
+        "multipliers": Cost(f"{n} exact {sa}x{sw} multipliers", n * (mult.energy_pj + exp_add.energy_pj),
+                            n * (mult.area_um2 + exp_add.area_um2), mult.delay + exp_add.delay,
+                            mult.sources + exp_add.sources)}
+    levels = math.ceil(math.log2(terms))
+    cmp_cells = adder(e_prod + 1) + Cells(mux2=e_prod, levels=1)
+    parts["exponent max"] = logic(Cells(**{f: getattr(cmp_cells, f) * n for f in
+                                           ("and2", "or2", "xor2", "mux2", "ha", "fa", "cpa_bits")},
+                                        levels=cmp_cells.levels * levels), t,
+                                  f"largest of {terms} exponents ({levels} comparator levels)")
+    shift = barrel_shifter(width, width)
+    floor_cut = str(mac.align_rounding) == "floor"
+    cut = adder(width) if floor_cut else Cells()
+    parts["aligners"] = logic(Cells(mux2=shift.mux2 * terms, cpa_bits=cut.cpa_bits * terms,
+                                    levels=shift.levels + cut.levels), t,
+                              f"{terms} aligners of {width} bits" + (", floor cut" if floor_cut else ""))
+    stages = len(dadda_heights(terms)) if terms > 2 else 0
+    csa = Cells(xor2=width * terms, fa=max(0, terms - 2) * sum_bits, levels=1 + 2 * stages)
+    parts["adder tree"] = logic(csa + adder(sum_bits), t,
+                                f"{terms}-row carry-save tree of {sum_bits} bits, carry-propagate adder")
+    m_acc = acc.man_bits + 1
+    norm = (leading_zero_counter(sum_bits) + barrel_shifter(sum_bits, sum_bits)
+            + Cells(ha=m_acc, levels=adder(m_acc).levels) + adder(acc.exp_bits + 1))
+    parts["normalise, round"] = logic(norm, t, f"normalise {sum_bits} bits, round into {acc}")
+    parts["register"] = register(acc.bits, t)
+    delay = sum(parts[p].delay for p in ("multipliers", "exponent max", "aligners", "adder tree",
+                                         "normalise, round"))
+    lane = f"a step of {n} products: per product lane"
+    parts = {name: p.scaled(1.0 / n, 1.0 / n, note=lane) for name, p in parts.items()}
+    if mac.output is not None and mac.output != acc:  # once per dot product, as in hwmodel.cost
+        o = mac.output
+        ob = o.bits if not isinstance(o, emu.FloatFormat) else o.man_bits + 1
+        out = logic(Cells(ha=ob, mux2=ob, levels=adder(ob).levels + 1), t, f"output conversion to {o}")
+        parts["output"] = out if not k else out.scaled(1.0 / k, 1.0, note=f"energy amortised over K={k}")
+    return Cost.total(f"matrix unit {mac} @ {t.name}", parts, delay)
