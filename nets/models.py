@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from emu.checks import check_int
+
 from . import init as inits
 from .layers import (
     AvgPool2d,
@@ -35,9 +37,10 @@ from .layers import (
 )
 from .losses import LOSSES
 from .norm import BatchNorm
-from .policy import PrecisionPolicy
+from .policy import EvalRounding, PrecisionPolicy
+from .quant import Quantizer
 
-__all__ = ["Model", "from_spec", "lenet5", "mlp", "resnet_small"]
+__all__ = ["Model", "evaluation_context", "from_spec", "lenet5", "mlp", "resnet_small"]
 
 ACTIVATIONS = {"relu": ReLU, "tanh": Tanh, "sigmoid": Sigmoid, "sign": Sign}
 
@@ -133,10 +136,39 @@ class Model:
         self.root.backward(dz, ctx)
         return loss, z
 
-    def predict(self, x: np.ndarray, ctx: Context, batch_size: int = 512) -> np.ndarray:
-        """Class indices predicted for x (evaluation mode)."""
-        out = [self.forward(x[i:i + batch_size], ctx).argmax(axis=1) for i in range(0, len(x), batch_size)]
-        return np.concatenate(out) if out else np.zeros(0, np.int64)
+    def predict(self, x: np.ndarray, policy: PrecisionPolicy | Context | None = None, batch_size: int = 512,
+                *, quant: Quantizer | None = None, seed: int | None = None) -> np.ndarray:
+        """The network's outputs for x in evaluation mode: float64 values of the output layer's formats.
+
+        ``policy`` is a `PrecisionPolicy` (None: float64) or a `Context`. Under a
+        policy, x runs in batches of ``batch_size`` rows, batch b under
+        `evaluation_context` (policy, b, quant, seed): stochastic conversions
+        (kept only under ``eval_rounding="policy"``) draw from a stream of their
+        own for every batch, so a row's output depends on its batch, never on
+        which rows were predicted before (the way `nets.train.evaluate` shards).
+        A `Context` is used as given, for every batch, its stream drawn from in order.
+
+        >>> m = mlp([2, 3, 2], seed=0)
+        >>> m.predict(np.ones((4, 2))).shape
+        (4, 2)
+        >>> z = m.predict(np.ones((4, 2)), PrecisionPolicy.uniform("fx<4,4>"))
+        >>> bool(np.all(z * 16 == np.round(z * 16)))
+        True
+
+        Raises:
+            ValueError: batch_size below 1, or ``quant``/``seed`` given with a `Context`.
+        """
+        check_int(batch_size, "Model.predict", "batch_size", 1)
+        if isinstance(policy, Context) and (quant is not None or seed is not None):
+            raise ValueError("Model.predict: quant= and seed= are for a policy; a Context brings its own")
+        x = np.asarray(x, np.float64)
+        out = []
+        for b, i in enumerate(range(0, len(x), batch_size)):
+            ctx = policy if isinstance(policy, Context) else evaluation_context(policy, b, quant, seed)
+            out.append(self.forward(x[i:i + batch_size], ctx))
+        if not out:
+            return np.zeros((0,), np.float64)
+        return np.concatenate(out)
 
     def layer_shapes(self, input_shape: tuple[int, ...]) -> list[dict[str, Any]]:
         """Every Linear and Conv2d layer's sizes for one input of ``input_shape`` (one float64 pass on zeros).
@@ -172,6 +204,35 @@ class Model:
 
     def __repr__(self) -> str:
         return self.describe()
+
+
+def evaluation_context(policy: PrecisionPolicy | None, batch: int = 0, quant: Quantizer | None = None,
+                       seed: int | None = None) -> Context:
+    """The context evaluation converts batch number ``batch`` of a data set under (`Model.predict`,
+    `nets.train.evaluate`).
+
+    Its `Quantizer` is ``quant.for_evaluation`` (the training run's dynamic
+    radix points, frozen) or a fresh frozen one, with nearest-even rounding in
+    place of stochastic conversions unless the policy's ``eval_rounding`` is
+    "policy"; its stream is the child ``batch`` of ``SeedSequence(seed)``
+    (seed: the policy's ``eval_seed``), so every batch draws the same bits
+    whichever process converts it and whatever ran before.
+
+    >>> ctx = evaluation_context(PrecisionPolicy.uniform("fx<2,2>", "stochastic"), 3)
+    >>> ctx.training, ctx.quant.nearest, ctx.quant.frozen
+    (False, True, True)
+
+    Raises:
+        ValueError: ``batch`` or ``seed`` below 0 (TypeError: not an int).
+    """
+    pol = policy or PrecisionPolicy.float64()
+    check_int(batch, "evaluation_context", "batch", 0)
+    root = pol.eval_seed if seed is None else check_int(seed, "evaluation_context", "seed", 0)
+    stream = np.random.SeedSequence(root, spawn_key=(batch,))
+    nearest = pol.eval_rounding is EvalRounding.NEAREST_EVEN
+    q = quant.for_evaluation(stream, nearest) if quant is not None else Quantizer(stream, nearest=nearest,
+                                                                                    frozen=True)
+    return Context(pol, q, False, np.random.default_rng(0))
 
 
 def mlp(sizes: list[int], activation: str = "relu", *, dropout: float = 0.0, batchnorm: bool = False,

@@ -1,0 +1,209 @@
+"""`to_onnx`: a nets `Model` as an ONNX model (opset 17) whose weights are the values of their formats.
+
+The exporter walks the model's layers in forward order (a `Sequential` in
+order, a `Residual` as body + shortcut and an Add, a `nets.graph.Graph` node by
+node with its tensor names) and writes one node per layer through
+`nets.onnx.emit` (the layers `from_onnx` makes, and nets' own Linear, Conv2d,
+pooling, BatchNorm, Flatten, Dropout, ReLU, Tanh, Sigmoid). Weights, biases and
+normalisation parameters are written as the forward pass uses them under the
+policy in evaluation (`converted_parameters`): each converted to its role's
+format, as float32 values. Activations are not converted in the exported graph:
+an ONNX runtime computes the float32 network of the converted weights.
+
+The model's ``metadata_props`` record the formats:
+
+- ``nets.policy``: the policy's description (`PrecisionPolicy.describe`);
+- ``nets.layer.<layer>.<role>`` for every exported layer: ``activations``
+  and, where the layer has them, ``weights``, ``biases``, ``preacts``,
+  ``bn_params`` (a format's name, e.g. ``fx<2,6>``, or ``float64``), and
+  ``fwd_mac`` (the forward datapath, e.g.
+  ``fx<8,0> x fx<8,0> -> fx<32,0> (wrap, sequential)``, or ``float64``);
+- ``nets.float32_exact``: ``true`` when every converted parameter value is
+  exactly a float32 (formats of at most 24 significant bits and float32's
+  exponent range), else ``false`` (the values were rounded to float32).
+
+Imports numpy and `nets`; `onnx` only when called.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+from ..graph import Graph, MultiLayer
+from ..layers import Conv2d, Layer, Linear, Residual, Sequential
+from ..models import Model, evaluation_context
+from ..norm import BatchNorm
+from ..policy import PrecisionPolicy
+from ..quant import Quantizer
+from .emit import EMITTERS, Writer
+from .layernorm import LayerNorm
+from .products import GroupedConv2d
+
+__all__ = ["OPSET", "converted_parameters", "to_onnx"]
+
+#: The ONNX opset the exporter writes.
+OPSET = 17
+
+_INSTALL = "nets.onnx.to_onnx needs the onnx package: pip install numfmt-emu[onnx]"
+
+
+def _roles(layer: Layer) -> dict[str, tuple[str, bool]]:
+    """The role of each parameter of ``layer`` and whether it is converted transposed (as forward does)."""
+    if isinstance(layer, Linear):
+        return {"W": ("weights", True), "b": ("biases", False)}
+    if isinstance(layer, (Conv2d, GroupedConv2d)):
+        return {"W": ("weights", False), "b": ("biases", False)}
+    if isinstance(layer, (BatchNorm, LayerNorm)):
+        return {"gamma": ("bn_params", False), "beta": ("bn_params", False)}
+    return {}
+
+
+def converted_parameters(model: Model, policy: PrecisionPolicy | None = None,
+                         quant: Quantizer | None = None) -> dict[tuple[str, str], np.ndarray]:
+    """Every parameter as the forward pass uses it under ``policy`` in evaluation, by (layer, parameter).
+
+    Weights and biases of products are converted to their ``weights`` and
+    ``biases`` roles, gamma and beta of normalisations to ``bn_params``, with
+    the converter of `nets.models.evaluation_context` (policy, batch 0,
+    ``quant``): nearest even in place of stochastic rounding unless the
+    policy's ``eval_rounding`` is "policy"; ``quant`` lends a training run's
+    dynamic radix points. Other parameters are returned as stored. None: float64.
+
+    >>> import nets
+    >>> m = nets.mlp([2, 2], seed=0)
+    >>> m.layers()[0].params["W"][:] = [[0.3, -0.7], [1.0, 0.1]]
+    >>> converted_parameters(m, nets.PrecisionPolicy.uniform("fx<2,2>"))[("linear1", "W")].tolist()
+    [[0.25, -0.75], [1.0, 0.0]]
+    """
+    ctx = evaluation_context(policy, 0, quant)
+    out = {}
+    for layer in model.layers():
+        roles = _roles(layer)
+        for key, v in layer.params.items():
+            role, transposed = roles.get(key, ("", False))
+            if not role:
+                out[(layer.name, key)] = v.copy()
+            elif transposed:
+                out[(layer.name, key)] = layer.q(v.T, role, ctx).T
+            else:
+                tensor = key if role == "bn_params" else None
+                out[(layer.name, key)] = layer.q(v, role, ctx, tensor=tensor)
+    return out
+
+
+def _emitter(layer: Layer) -> Any:
+    for cls in type(layer).__mro__:
+        if cls in EMITTERS:
+            return EMITTERS[cls]
+    known = sorted({c.__name__ for c in EMITTERS} | {"Graph", "Residual", "Sequential"})
+    raise ValueError(f"to_onnx: layer {layer.name!r} ({type(layer).__name__}) has no ONNX export;"
+                     f" exported: {', '.join(known)}")
+
+
+def _walk(w: Writer, layer: Layer, x: str) -> str:
+    """Write ``layer`` reading tensor ``x``; the name of its output tensor."""
+    if isinstance(layer, Sequential):
+        for child in layer.children:
+            x = _walk(w, child, x)
+        return x
+    if isinstance(layer, Residual):
+        s = x if layer.shortcut is None else _walk(w, layer.shortcut, x)
+        y = _walk(w, layer.body, x)
+        out = w.fresh(f"{layer.name}:out")
+        w.node("Add", [y, s], [out], layer.name)
+        return out
+    if isinstance(layer, Graph):
+        return _walk_graph(w, layer, x)
+    out = w.fresh(layer.name)
+    _emitter(layer)(w, layer, [x], [out])
+    return out
+
+
+def _walk_graph(w: Writer, g: Graph, x: str) -> str:
+    env = {g.input: x}
+    for node in g.nodes:
+        xs = []
+        for t in node.inputs:
+            if t not in env:  # a constant, written where it is first read
+                env[t] = w.const(t, g.constants[t])
+            xs.append(env[t])
+        ys = [w.fresh(t) for t in node.outputs]
+        if isinstance(node.layer, MultiLayer) or not isinstance(node.layer, (Sequential, Residual, Graph)):
+            _emitter(node.layer)(w, node.layer, xs, ys)
+        else:
+            y = _walk(w, node.layer, xs[0])
+            w.node("Identity", [y], ys, f"{node.layer.name}/out")
+        env.update(zip(node.outputs, ys, strict=True))
+    return env[g.output]
+
+
+def _metadata(model: Model, policy: PrecisionPolicy, exact: bool) -> dict[str, str]:
+    meta = {"nets.policy": policy.describe(), "nets.float32_exact": "true" if exact else "false"}
+    for layer in model.layers():
+        if isinstance(layer, (Sequential, Residual, Graph)):
+            continue
+        lp = policy.for_layer(layer.name)
+        roles = ["activations"]
+        if isinstance(layer, (Linear, Conv2d, GroupedConv2d)):
+            roles = ["weights", "biases", "preacts", *roles]
+        elif isinstance(layer, (BatchNorm, LayerNorm)):
+            roles = ["bn_params", *roles]
+        for r in roles:
+            meta[f"nets.layer.{layer.name}.{r}"] = str(getattr(lp, r))
+        if isinstance(layer, (Linear, Conv2d, GroupedConv2d)) or getattr(layer, "opens_layer", False):
+            meta[f"nets.layer.{layer.name}.fwd_mac"] = "float64" if lp.fwd_mac is None else str(lp.fwd_mac)
+    return meta
+
+
+def to_onnx(model: Model, policy: PrecisionPolicy | None = None, path: str | os.PathLike[str] | None = None,
+            *, input_shape: tuple[int, ...] | None = None, quant: Quantizer | None = None) -> Any:
+    """The model as an ONNX ``ModelProto`` (opset 17), its parameters converted under ``policy``.
+
+    Args:
+        model: a model from `nets.onnx.from_onnx` or built by nets (`nets.mlp`,
+            `nets.lenet5`, `nets.resnet_small`: every layer but Maxout and Sign).
+        policy: the precision policy whose roles convert the parameters
+            (`converted_parameters`); None writes them as stored (float64
+            rounded to float32).
+        path: where to save the model too (None: not saved).
+        input_shape: the shape of one example, for the input's declared type
+            (its batch axis is named ``N``); None declares no shape. A model from
+            `from_onnx` keeps its graph's input and output names; another's are
+            ``x`` and ``y``.
+        quant: a training run's converter, whose dynamic fixed point radix points it lends.
+
+    Returns:
+        the ``onnx.ModelProto``; its ``metadata_props`` name every layer's formats
+        and datapath (module docstring).
+
+    Raises:
+        ImportError: without the ``onnx`` package.
+        ValueError: a layer with no ONNX export (the message names it and lists those exported).
+    """
+    try:
+        import onnx
+        from onnx import helper, numpy_helper
+    except ImportError:
+        raise ImportError(_INSTALL) from None
+    pol = policy or PrecisionPolicy.float64()
+    params = converted_parameters(model, pol, quant)
+    exact = all(np.array_equal(v.astype(np.float32), v) for v in params.values())
+    w = Writer(helper, numpy_helper, params)
+    children = model.root.children
+    graph = children[0] if len(children) == 1 and isinstance(children[0], Graph) else None
+    x = w.fresh(graph.input if graph is not None else "x")
+    y = _walk(w, model.root, x)
+    if graph is None:
+        w.node("Identity", [y], [w.fresh("y")], "output")
+        y = w.nodes[-1].output[0]
+    dims = None if input_shape is None else ["N", *(int(d) for d in input_shape)]
+    g = helper.make_graph(w.nodes, "nets", [helper.make_tensor_value_info(x, onnx.TensorProto.FLOAT, dims)],
+                          [helper.make_tensor_value_info(y, onnx.TensorProto.FLOAT, None)], w.initializers)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="nets")
+    helper.set_model_props(m, _metadata(model, pol, exact))
+    if path is not None:
+        onnx.save(m, os.fspath(path))
+    return m

@@ -1,0 +1,199 @@
+"""ONNX export (`nets.onnx.to_onnx`) and the ResNet-20-style test network (`nets.onnx.zoo.resnet20`).
+
+Round trip: an ONNX MLP imported, fine-tuned one epoch on digits under a policy, exported: onnxruntime
+(float32) on the exported model equals nets' float64 inference with the converted weights to float32
+tolerance, every exported weight is a value of its format, and the metadata names the formats and the
+datapath. nets' own MLP, LeNet-5 and small ResNet export too; ResNet-20 (3x32x32, batch norm, residual
+adds) imports and exports matching onnxruntime."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+import emu
+import nets
+from nets.onnx import converted_parameters, from_onnx, to_onnx
+from nets.onnx.zoo import resnet20
+
+DATA = nets.datasets.digits(seed=0)
+#: weights in fx<2,6>, biases in fx<4,8>, products through an fx<4,4> x fx<2,6> datapath, per-layer override
+POLICY = nets.PrecisionPolicy(
+    nets.LayerPolicy(weights="fx<2,6>", biases="fx<4,8>", activations="fx<4,4>", preacts="fx<8,8>",
+                     errors="fx<4,10>", grads="fx<4,10>",
+                     fwd_mac=emu.MAC(act="fx<4,4>", weight="fx<2,6>", acc="fx<12,10>"))
+).with_layer("fc2", nets.LayerPolicy(weights="fx<2,2>", biases="fx<4,8>"))
+
+
+def run_ort(m: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    s = ort.InferenceSession(m.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    return s.run(None, {m.graph.input[0].name: np.asarray(x, np.float32)})[0].astype(np.float64)
+
+
+def assert_close(ort_out: np.ndarray, ours: np.ndarray) -> None:
+    """float32 inference against float64: rtol 1e-5 with a floor of 1e-5 times the output's scale."""
+    np.testing.assert_allclose(ort_out, ours, rtol=1e-5, atol=1e-5 * float(np.abs(ours).max()))
+
+
+def with_converted(model: nets.Model, policy: nets.PrecisionPolicy | None) -> nets.Model:
+    """A copy of the model holding its converted parameters (to run in float64)."""
+    out = copy.deepcopy(model)
+    params = converted_parameters(model, policy)
+    for layer, k in out.parameters():
+        layer.params[k] = params[(layer.name, k)]
+    return out
+
+
+def mlp_onnx(seed: int = 0) -> onnx.ModelProto:
+    """64 -> 32 -> 10: Gemm (transB) + Relu + Gemm, nodes fc1, act1, fc2."""
+    rng = np.random.default_rng(seed)
+    w1, w2 = rng.standard_normal((32, 64)) / 8, rng.standard_normal((10, 32)) / 6
+    inits = [numpy_helper.from_array(np.asarray(a, np.float32), n)
+             for n, a in (("w1", w1), ("b1", np.zeros(32)), ("w2", w2), ("b2", np.zeros(10)))]
+    nodes = [helper.make_node("Gemm", ["x", "w1", "b1"], ["h"], name="fc1", transB=1),
+             helper.make_node("Relu", ["h"], ["a"], name="act1"),
+             helper.make_node("Gemm", ["a", "w2", "b2"], ["logits"], name="fc2", transB=1)]
+    g = helper.make_graph(nodes, "mlp", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 64])],
+                          [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 10])], inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_import_finetune_export_round_trip_matches_onnxruntime() -> None:
+    model = from_onnx(mlp_onnx())
+    nets.train(model, DATA, POLICY, epochs=1, batch_size=32, seed=0, progress=False)
+    exported = to_onnx(model, POLICY)
+    assert [i.name for i in exported.graph.input] == ["x"]
+    assert [o.name for o in exported.graph.output] == ["logits"]
+    x = DATA.test.x[:40]
+    assert_close(run_ort(exported, x), with_converted(model, POLICY).predict(x))
+    weights = {t.name: numpy_helper.to_array(t).astype(np.float64) for t in exported.graph.initializer}
+    scales = {"fc1.W": 64, "fc1.b": 256, "fc2.W": 4, "fc2.b": 256}  # fx<2,6>, fx<4,8>, fx<2,2>, fx<4,8>
+    for name, scale in scales.items():
+        v = weights[name] * scale
+        np.testing.assert_array_equal(v, np.round(v))  # values of the format
+    # fc1's weights are the fine-tuned weights rounded to nearest in fx<2,6> (range [-2, 2 - 1/64])
+    fc1 = next(layer for layer in model.layers() if layer.name == "fc1")
+    expected = np.clip(np.round(fc1.params["W"] * 64) / 64, -2, 2 - 1 / 64)
+    np.testing.assert_array_equal(weights["fc1.W"], expected)
+    meta = {p.key: p.value for p in exported.metadata_props}
+    assert meta["nets.layer.fc1.weights"] == "fx<2,6>"
+    assert meta["nets.layer.fc2.weights"] == "fx<2,2>"
+    assert meta["nets.layer.fc1.biases"] == "fx<4,8>"
+    assert meta["nets.layer.act1.activations"] == "fx<4,4>"
+    assert meta["nets.layer.fc1.fwd_mac"] == str(POLICY.default.fwd_mac)
+    assert meta["nets.layer.fc1.fwd_mac"].startswith("fx<4,4> x fx<2,6> -> fx<12,10>")
+    assert meta["nets.layer.fc2.fwd_mac"] == "float64"
+    assert meta["nets.float32_exact"] == "true"
+    assert meta["nets.policy"] == POLICY.describe()
+    # and back: the exported model imports to the converted weights
+    again = from_onnx(exported)
+    np.testing.assert_array_equal(again.predict(x), with_converted(model, POLICY).predict(x))
+
+
+def test_without_a_policy_the_weights_are_exported_as_stored(tmp_path: Any) -> None:
+    model = from_onnx(mlp_onnx(1))
+    path = tmp_path / "m.onnx"
+    exported = to_onnx(model, path=path)
+    assert onnx.load(str(path)) == exported
+    x = DATA.test.x[:10]
+    assert_close(run_ort(exported, x), model.predict(x))
+    meta = {p.key: p.value for p in exported.metadata_props}
+    assert meta["nets.layer.fc1.weights"] == "float64"
+
+
+@pytest.mark.parametrize("build", [
+    pytest.param(lambda: (nets.mlp([64, 32, 10], batchnorm=True, dropout=0.2, seed=1), (64,)), id="mlp"),
+    pytest.param(lambda: (nets.lenet5((1, 8, 8), seed=1), (1, 8, 8)), id="lenet5"),
+    pytest.param(lambda: (nets.resnet_small((1, 8, 8), seed=1), (1, 8, 8)), id="resnet_small"),
+])
+def test_nets_own_models_export_and_match_onnxruntime(build: Any) -> None:
+    model, shape = build()
+    x = np.random.default_rng(2).standard_normal((6, *shape))
+    pol = nets.PrecisionPolicy.uniform("fx<4,8>")
+    exported = to_onnx(model, pol, input_shape=shape)
+    assert [d.dim_param or d.dim_value for d in exported.graph.input[0].type.tensor_type.shape.dim] == [
+        "N", *shape]
+    assert_close(run_ort(exported, x), with_converted(model, pol).predict(x))
+    assert_close(run_ort(to_onnx(model), x), model.predict(x))
+
+
+def test_stochastic_weights_export_rounded_to_nearest_even_unless_evaluation_keeps_them() -> None:
+    from dataclasses import replace
+
+    model = from_onnx(mlp_onnx(2))
+    sto = nets.PrecisionPolicy.uniform("fx<2,3>", "stochastic")
+    near = nets.PrecisionPolicy.uniform("fx<2,3>")
+    a, b = converted_parameters(model, sto), converted_parameters(model, near)
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+    kept = converted_parameters(model, replace(sto, eval_rounding="policy"))
+    assert not np.array_equal(kept[("fc1", "W")], b[("fc1", "W")])
+    np.testing.assert_array_equal(kept[("fc1", "W")] * 8, np.round(kept[("fc1", "W")] * 8))
+
+
+def test_wide_formats_are_flagged_when_float32_rounds_them() -> None:
+    model = from_onnx(mlp_onnx(3))
+    fc1 = model.layers()[0]
+    fc1.params["W"] = fc1.params["W"] + 2.0 ** -30  # a float64 value off the float32 grid
+    for fmt, exact in (("fx<4,12>", "true"), ("fx<4,40>", "false")):
+        meta = {p.key: p.value for p in to_onnx(model, nets.PrecisionPolicy.uniform(fmt)).metadata_props}
+        assert meta["nets.float32_exact"] == exact
+
+
+def test_a_layer_without_export_is_refused_naming_it() -> None:
+    model = nets.mlp([4, 6, 2], maxout=2, seed=0)
+    with pytest.raises(ValueError, match=r"to_onnx: layer 'maxout1' \(Maxout\) has no ONNX export; exported"):
+        to_onnx(model)
+
+
+def test_resnet20_imports_and_exports_matching_onnxruntime() -> None:
+    m = resnet20(seed=0)
+    assert sum(n.op_type == "Conv" for n in m.graph.node) == 21  # 19 of ResNet-20 and 2 downsampling
+    assert sum(n.op_type == "Add" for n in m.graph.node) == 9
+    x = np.random.default_rng(1).standard_normal((2, 3, 32, 32)).astype(np.float32).astype(np.float64)
+    model = from_onnx(m)
+    ours = model.predict(x)
+    assert_close(run_ort(m, x), ours)
+    pol = nets.PrecisionPolicy.uniform("fx<4,8>")
+    exported = to_onnx(model, pol, input_shape=(3, 32, 32))
+    assert_close(run_ort(exported, x), with_converted(model, pol).predict(x))
+    meta = {p.key: p.value for p in exported.metadata_props}
+    assert meta["nets.layer.s2b1.down.weights"] == "fx<4,8>"
+    assert meta["nets.layer.s1b1.bn1.bn_params"] == "fx<4,8>"
+
+
+def test_the_shipped_digits_model_evaluates_within_its_recorded_accuracy() -> None:
+    from dataclasses import replace
+
+    from nets.onnx.zoo import digits_mlp_path
+
+    model = from_onnx(digits_mlp_path())
+    data = nets.datasets.digits(seed=0, standardize=False)  # the inputs it was trained on: pixels / 16
+    assert [layer.name for layer in model.layers()] == ["linear1", "relu1", "linear2"]
+    # recorded: float64 0.9667, fx<4,8> 0.9667, mxfp8 0.9704 on the 270 test digits of seed 0
+    assert 0.95 <= nets.evaluate(model, data)[1] <= 0.99
+    assert 0.95 <= nets.evaluate(model, data, nets.PrecisionPolicy.uniform("fx<4,8>"))[1] <= 0.99
+    mx = nets.PrecisionPolicy.preset("mxfp8 forward / mxfp8_e5m2 backward")
+    assert 0.95 <= nets.evaluate(model, data, mx)[1] <= 0.99
+    # fx<2,6> clips the logits' range: accuracy drops (recorded 0.763)
+    assert 0.70 <= nets.evaluate(model, data, nets.PrecisionPolicy.uniform("fx<2,6>"))[1] <= 0.82
+    sto = replace(nets.PrecisionPolicy.uniform("fx<4,6>", "stochastic"), eval_rounding="policy", eval_seed=0)
+    assert 0.93 <= nets.evaluate(model, data, sto, batch_size=64)[1] <= 0.99
+
+
+def test_the_recipe_remakes_the_shipped_digits_model() -> None:
+    from nets.onnx.make_digits_model import train_digits_mlp
+    from nets.onnx.zoo import digits_mlp_path
+
+    shipped = {t.name: numpy_helper.to_array(t) for t in onnx.load(digits_mlp_path()).graph.initializer}
+    remade = {t.name: numpy_helper.to_array(t) for t in to_onnx(train_digits_mlp()).graph.initializer}
+    assert set(remade) == set(shipped) == {"linear1.W", "linear1.b", "linear2.W", "linear2.b"}
+    for k, v in shipped.items():
+        np.testing.assert_allclose(remade[k], v, rtol=1e-6, atol=1e-7)
