@@ -37,13 +37,13 @@ from numba import njit
 import emu
 from emu import im2col
 
-from .policy import STE, Granularity, LayerPolicy, PrecisionPolicy
+from .policy import STE, Granularity, LayerPolicy, PrecisionPolicy, is_block_format
 from .quant import Quantizer
 
 __all__ = [
     "AvgPool2d", "Context", "Conv2d", "Dropout", "Elementwise", "Flatten", "Layer", "Linear", "MaxPool2d",
-    "Maxout", "ReLU", "Residual", "Sequential", "Sigmoid", "Sign", "Tanh", "mac_product",
-    "mark_layer_boundaries", "name_layers",
+    "Maxout", "ReLU", "Residual", "Sequential", "Sigmoid", "Sign", "Tanh", "check_patch_blocks",
+    "mac_product", "mark_layer_boundaries", "name_layers",
 ]
 
 
@@ -125,6 +125,34 @@ def mac_product(a: np.ndarray, w: np.ndarray, mac: emu.MAC | None, bias: np.ndar
     return y
 
 
+def _n_params(layer: Layer) -> int:
+    return int(sum(v.size for v in layer.params.values()))
+
+
+def check_patch_blocks(name: str, lp: LayerPolicy, aligned: bool) -> None:
+    """Refuse a convolution whose block-scaled ``fwd_mac`` would re-block block-scaled roles.
+
+    The datapath encodes the im2col patches in blocks along (c_in, kh, kw); a
+    block-scaled activations or weights role blocks along the channels
+    (`nets.quant.block_axis`). Unless the two coincide (``aligned``: a 1x1
+    kernel over all the input channels), the datapath would round the role's
+    values a second time.
+
+    Raises:
+        ValueError: naming the layer, the role and what to give instead.
+    """
+    mac = lp.fwd_mac
+    if mac is None or not mac.block_scaled or aligned:
+        return
+    for role in ("activations", "weights"):
+        fmt = getattr(lp, role).fmt
+        if is_block_format(fmt):
+            raise ValueError(f"{name}: fwd_mac [{mac}] encodes the im2col patches in blocks along (c_in, kh,"
+                             f" kw), but the {role} role's {fmt} blocks run along the channels, so its values"
+                             f" would be rounded twice; give this layer's {role} role float64 (the datapath"
+                             " then encodes the operand once) or an element format")
+
+
 class Layer:
     """Base class: a name, parameters and their gradients, forward and backward."""
 
@@ -150,6 +178,16 @@ class Layer:
     def layers(self) -> list[Layer]:
         """This layer and the layers inside it (for parameters and naming)."""
         return [self]
+
+    def product_shape(self) -> dict[str, Any] | None:
+        """The sizes of this layer's product in its last forward pass, or None for a layer without one.
+
+        A dict of kind, macs, weights (biases included), activations_in (values
+        read besides the weights), activations_out and k (the dot-product
+        length): the fields of ``hwmodel.LayerSpec`` but its name and datapath.
+        `Model.layer_shapes` runs one example through the network and collects them.
+        """
+        return None
 
     def policy(self, ctx: Context) -> LayerPolicy:
         return ctx.policy.for_layer(self.name)
@@ -204,6 +242,12 @@ class Linear(Layer):
         if bias:
             self.params["b"] = np.zeros(n_out)
         self.n_in, self.n_out = n_in, n_out
+
+    def product_shape(self) -> dict[str, Any] | None:
+        """x (rows, n_in) @ W: rows x n_in x n_out MACs (rows: the tokens of one example for `LinearND`)."""
+        rows = self._x.shape[0]
+        return dict(kind="linear", macs=rows * self.n_in * self.n_out, weights=_n_params(self),
+                    activations_in=rows * self.n_in, activations_out=rows * self.n_out, k=self.n_in)
 
     def forward(self, x: np.ndarray, ctx: Context) -> np.ndarray:
         if x.ndim != 2 or x.shape[1] != self.n_in:
@@ -270,11 +314,20 @@ class Conv2d(Layer):
         if bias:
             self.params["b"] = np.zeros(c_out)
 
+    def product_shape(self) -> dict[str, Any] | None:
+        """One dot product over (c_in, kh, kw) per output channel and position."""
+        k = self.c_in * self.kernel[0] * self.kernel[1]
+        positions = self._out[0] * self._out[1]
+        return dict(kind="conv2d", macs=k * self.c_out * positions, weights=_n_params(self),
+                    activations_in=int(np.prod(self._x_shape[1:])), activations_out=self.c_out * positions,
+                    k=k)
+
     def forward(self, x: np.ndarray, ctx: Context) -> np.ndarray:
         if x.ndim != 4 or x.shape[1] != self.c_in:
             raise ValueError(f"{self.name or 'Conv2d'}: input shape {x.shape},"
                              f" expected (n, {self.c_in}, h, w)")
         lp = self.policy(ctx)
+        check_patch_blocks(self.name or "Conv2d", lp, self.kernel == (1, 1))
         w = self.q(self.params["W"], "weights", ctx)
         b = self.q(self.params["b"], "biases", ctx) if "b" in self.params else None
         kh, kw = self.kernel

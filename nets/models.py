@@ -171,28 +171,23 @@ class Model:
         return np.concatenate(out)
 
     def layer_shapes(self, input_shape: tuple[int, ...]) -> list[dict[str, Any]]:
-        """Every Linear and Conv2d layer's sizes for one input of ``input_shape`` (one float64 pass on zeros).
+        """Every product layer's sizes for one input of ``input_shape`` (one float64 pass on zeros).
 
-        Each dict has name, kind ("linear"/"conv2d"), macs, weights (incl. biases),
-        activations_in (values read: the input map, or K for a linear layer),
-        activations_out and k (the dot-product length): the fields of
-        ``hwmodel.LayerSpec`` but its datapath, so a cost model can take them.
+        Each dict has name and the fields of `nets.layers.Layer.product_shape`:
+        kind ("linear", "conv2d", "matmul"), macs, weights (incl. biases),
+        activations_in (values read besides the weights), activations_out and k
+        (the dot-product length): the fields of ``hwmodel.LayerSpec`` but its
+        datapath, so a cost model can take them. Imported layers count as
+        nets' own: a grouped convolution its groups' products, a Linear on
+        tokens every token's, a product of two activations (attention) both
+        operands as activations.
+
+        >>> [(d["name"], d["macs"]) for d in mlp([4, 3, 2], seed=0).layer_shapes((4,))]
+        [('linear1', 12), ('linear2', 6)]
         """
         self.forward(np.zeros((1, *input_shape)), Context.float64(training=False))
-        out = []
-        for layer in self.layers():
-            if isinstance(layer, Linear):
-                k, n, positions, a_in = layer.n_in, layer.n_out, 1, layer.n_in
-            elif isinstance(layer, Conv2d):
-                kh, kw = layer.kernel
-                k, n = layer.c_in * kh * kw, layer.c_out
-                positions, a_in = layer._out[0] * layer._out[1], int(np.prod(layer._x_shape[1:]))
-            else:
-                continue
-            out.append(dict(name=layer.name, kind="linear" if isinstance(layer, Linear) else "conv2d",
-                            macs=k * n * positions, weights=int(sum(v.size for v in layer.params.values())),
-                            activations_in=a_in, activations_out=n * positions, k=k))
-        return out
+        return [dict(name=layer.name, **shape) for layer in self.layers()
+                if (shape := layer.product_shape()) is not None]
 
     def describe(self, policy: PrecisionPolicy | None = None) -> str:
         """One line per layer: name, layer, and the formats ``policy`` gives it."""

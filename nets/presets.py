@@ -324,7 +324,11 @@ _MX_DOC = """OCP MX training (Rouhani et al. 2023): {fwd} forward, mxfp8_e5m2 ba
     STE: identity, as the paper's casts.
 
     Departs: the backward products are float64 sums of the converted values
-    rounded once, not block MACs.
+    rounded once, not block MACs. A convolution (other than 1x1) refuses the
+    preset as it stands: its forward block MAC blocks the im2col patches along
+    (c_in, kh, kw), while the roles block along the channels; give its
+    activations and weights roles float64 with ``with_layer`` (the MAC then
+    encodes the patches once).
     """
 
 

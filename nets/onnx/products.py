@@ -30,7 +30,7 @@ import numpy as np
 import emu
 
 from ..graph import MultiLayer
-from ..layers import Context, Layer, Linear, mac_product
+from ..layers import Context, Layer, Linear, check_patch_blocks, mac_product
 from .pointwise import unbroadcast
 
 __all__ = ["GroupedConv2d", "LinearND", "MatMul", "col2im_dilated", "im2col_dilated"]
@@ -122,6 +122,15 @@ class GroupedConv2d(Layer):
         if bias:
             self.params["b"] = np.zeros(c_out)
 
+    def product_shape(self) -> dict[str, Any] | None:
+        """One dot product over (c_in / groups, kh, kw) per output channel and position."""
+        k = self.c_in // self.groups * self.kernel[0] * self.kernel[1]
+        positions = self._out[0] * self._out[1]
+        return dict(kind="conv2d", macs=k * self.c_out * positions,
+                    weights=int(sum(v.size for v in self.params.values())),
+                    activations_in=int(np.prod(self._x_shape[1:])), activations_out=self.c_out * positions,
+                    k=k)
+
     def _pad(self, x: np.ndarray) -> np.ndarray:
         t, left, b, r = self.pads
         return np.pad(x, ((0, 0), (0, 0), (t, b), (left, r))) if any(self.pads) else x
@@ -131,6 +140,7 @@ class GroupedConv2d(Layer):
             raise ValueError(f"{self.name or 'GroupedConv2d'}: input shape {x.shape},"
                              f" expected (n, {self.c_in}, h, w)")
         lp = self.policy(ctx)
+        check_patch_blocks(self.name or "GroupedConv2d", lp, self.kernel == (1, 1) and self.groups == 1)
         w = self.q(self.params["W"], "weights", ctx)
         b = self.q(self.params["b"], "biases", ctx) if "b" in self.params else None
         g, cg, og = self.groups, self.c_in // self.groups, self.c_out // self.groups
@@ -244,6 +254,14 @@ class MatMul(MultiLayer):
         self._a, self._b = a, b
         y = mac_product(a, b, self.policy(ctx).fwd_mac, None, ctx, f"{self.name}.fwd")
         return [self.q(y, "preacts", ctx)]
+
+    def product_shape(self) -> dict[str, Any] | None:
+        """a @ b of two activations: no weights; both operands are read as activations."""
+        k = self._a.shape[-1]
+        out = int(np.prod(np.broadcast_shapes(self._a.shape[:-1], self._b.shape[:-2] + (1,)))
+                  * self._b.shape[-1])
+        return dict(kind="matmul", macs=out * k, weights=0, activations_in=self._a.size + self._b.size,
+                    activations_out=out, k=k)
 
     def backward_many(self, dys: list[np.ndarray], ctx: Context) -> list[np.ndarray | None]:
         (dy,) = dys

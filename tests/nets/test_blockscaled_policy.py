@@ -102,3 +102,24 @@ def test_forward_mac_of_mixed_roles() -> None:
     assert str(mac.weight) == str(emu.FixedFormat(8, 0))
     pol2 = dataclasses.replace(pol, default=pol.default.with_roles(activations="int8"))
     assert isinstance(pol2.forward_mac("fc", 64), emu.MAC)
+
+
+def test_a_convolution_refuses_to_re_block_block_roles_in_its_forward_datapath() -> None:
+    """The block MAC blocks the im2col patches along (c_in, kh, kw); block roles block along the channels:
+    a 3x3 convolution refuses the pair (naming the layer and the role), a 1x1 one over every channel takes
+    it (the blocks coincide), and float64 roles leave the encoding to the datapath alone."""
+    x = np.random.default_rng(0).normal(size=(2, 4, 5, 5))
+    pol = PrecisionPolicy.preset("mxfp8 forward / mxfp8_e5m2 backward")
+    conv = nets.Conv2d(4, 3, 3, padding=1, name="c3")
+    with pytest.raises(ValueError, match=r"^c3: fwd_mac \[.*\] encodes the im2col patches in blocks along"
+                                         r" \(c_in, kh, kw\), but the activations role's mxfp8_e4m3 blocks"):
+        conv.forward(x, Context(pol, Quantizer(0), training=False))
+    only_weights = pol.with_layer("c3", pol.default.with_roles(activations=None))
+    with pytest.raises(ValueError, match=r"^c3: .* the weights role's mxfp8_e4m3 blocks run along the channels"):
+        conv.forward(x, Context(only_weights, Quantizer(0), training=False))
+    encoded = pol.with_layer("c3", pol.default.with_roles(activations=None, weights=None))
+    ctx = Context(encoded, Quantizer(0), training=False)
+    assert conv.forward(x, ctx).shape == (2, 3, 5, 5)
+    assert ctx.mac_counts["c3.fwd"][0] == 2 * 25 * 3 * 36
+    one = nets.Conv2d(4, 3, 1, name="c1")
+    assert one.forward(x, Context(pol, Quantizer(0), training=False)).shape == (2, 3, 5, 5)
