@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import zlib
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -249,41 +250,86 @@ _IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.dtype(">i2"), 0x0C: np.dty
               0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
 
 
-def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
-    """Read an IDX file (the MNIST format), gzipped or not.
+def _read_bytes(path: str | os.PathLike[str], func: str) -> bytes:
+    """The bytes of ``path``, gunzipped when its name ends in .gz; a corrupt or truncated gzip stream is a
+    ValueError naming the file."""
+    if str(path).endswith(".gz"):
+        try:
+            with gzip.open(path, "rb") as f:
+                return f.read()
+        except (gzip.BadGzipFile, EOFError, zlib.error) as e:
+            raise ValueError(f"{func}: {path} is not a readable gzip file ({e}); is it corrupt or"
+                             " truncated?") from None
+    with open(path, "rb") as f:
+        return f.read()
 
-    Layout: two zero bytes, a type byte (0x08 uint8, 0x09 int8, 0x0B int16,
-    0x0C int32, 0x0D float32, 0x0E float64), a byte with the number of
-    dimensions d, d big-endian uint32 sizes, then the data in C order.
 
-    Raises:
-        ValueError: a malformed header or a data size that does not match it.
-    """
-    opener = gzip.open if str(path).endswith(".gz") else open
-    with opener(path, "rb") as f:
-        raw = f.read()
+def _parse_idx(raw: bytes, path: str | os.PathLike[str]) -> np.ndarray:
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_TYPES:
-        raise ValueError(f"read_idx: {path} is not an IDX file (magic {raw[:4].hex() if raw else 'empty'})")
+        magic = f"0x{raw[:4].hex()}" if raw else "empty"
+        raise ValueError(f"read_idx: {path} is not an IDX file (magic {magic}); an IDX file starts with"
+                         " 0x0000TTDD: two zero bytes, a type byte TT (08, 09, 0b, 0c, 0d or 0e) and the"
+                         " number of dimensions DD")
     dt = np.dtype(_IDX_TYPES[raw[2]])
     ndim = raw[3]
     head = 4 + 4 * ndim
     if len(raw) < head:
-        raise ValueError(f"read_idx: {path} ends inside its header")
+        raise ValueError(f"read_idx: {path} is truncated: it ends inside its header ({len(raw)} bytes; a"
+                         f" header of {ndim} dimensions takes {head})")
     shape = tuple(int(v) for v in np.frombuffer(raw[4:head], dtype=">u4"))
-    count = int(np.prod(shape, dtype=np.int64))
-    if len(raw) - head != count * dt.itemsize:
-        raise ValueError(f"read_idx: {path} holds {len(raw) - head} data bytes; its header {shape} needs"
-                         f" {count * dt.itemsize}")
+    need = int(np.prod(shape, dtype=object)) * dt.itemsize
+    have = len(raw) - head
+    if have != need:
+        why = "is truncated" if have < need else "has bytes after its data"
+        raise ValueError(f"read_idx: {path} {why}: it holds {have} data bytes; its header (shape {shape},"
+                         f" {dt.itemsize}-byte values) needs {need}")
     return np.frombuffer(raw, dtype=dt, offset=head).reshape(shape).astype(dt.newbyteorder("="))
 
 
+def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
+    """Read an IDX file (the MNIST format), gzipped or not (a name ending in .gz is gunzipped).
+
+    Layout: two zero bytes, a type byte (0x08 uint8, 0x09 int8, 0x0B int16,
+    0x0C int32, 0x0D float32, 0x0E float64), a byte with the number of
+    dimensions d, d big-endian uint32 sizes, then the data in C order.
+    The first four bytes are the magic number: MNIST's image files start
+    with 0x00000803 (uint8, 3 dimensions), its label files with 0x00000801.
+
+    Raises:
+        ValueError: a corrupt or truncated gzip stream, a malformed header (the
+            magic number found is named) or a data size that does not match the
+            header (truncated, or bytes after the data); each names the file.
+        OSError: the file cannot be opened (FileNotFoundError when it does not exist).
+    """
+    return _parse_idx(_read_bytes(path, "read_idx"), path)
+
+
+#: The magic number (first four bytes) of MNIST's image and label files.
+_MNIST_MAGIC = {"images": 0x00000803, "labels": 0x00000801}
+
+
 def _find(folder: str | os.PathLike[str], stem: str) -> str:
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"mnist: folder {folder} (for {stem}[.gz]) does not exist; give the folder"
+                                " that holds the four MNIST IDX files (nothing is downloaded)")
     for name in (stem, stem + ".gz", stem.replace("-idx", ".idx"), stem.replace("-idx", ".idx") + ".gz"):
         p = os.path.join(folder, name)
         if os.path.exists(p):
             return p
     raise FileNotFoundError(f"mnist: no {stem}[.gz] in {folder}; nothing is downloaded, give the folder that"
                             " holds the four MNIST IDX files")
+
+
+def _mnist_file(folder: str | os.PathLike[str], stem: str) -> np.ndarray:
+    path = _find(folder, stem)
+    raw = _read_bytes(path, "mnist")
+    kind = "images" if "images" in stem else "labels"
+    expect = _MNIST_MAGIC[kind]
+    if raw[:4] != expect.to_bytes(4, "big"):
+        found = f"0x{raw[:4].hex()}" if raw else "nothing (an empty file)"
+        raise ValueError(f"mnist: {path} starts with magic number {found}; an MNIST {kind} file starts"
+                         f" with 0x{expect:08x}")
+    return _parse_idx(raw, path)
 
 
 def mnist(folder: str | os.PathLike[str], *, valid: float = 0.1, seed: int = 0, standardize: bool = True,
@@ -293,11 +339,17 @@ def mnist(folder: str | os.PathLike[str], *, valid: float = 0.1, seed: int = 0, 
     Pixels are scaled to [0, 1]; the official test set is the test split and
     ``valid`` of the training set is held out. ``limit`` keeps the first
     examples of each file (for quick runs).
+
+    Raises:
+        FileNotFoundError: ``folder`` does not exist or lacks one of the files.
+        ValueError: a file that is not what its name says, naming it: a corrupt
+            gzip stream, a magic number other than MNIST's (0x00000803 for
+            images, 0x00000801 for labels), a truncated file.
     """
-    xs = read_idx(_find(folder, "train-images-idx3-ubyte"))
-    ys = read_idx(_find(folder, "train-labels-idx1-ubyte"))
-    xt = read_idx(_find(folder, "t10k-images-idx3-ubyte"))
-    yt = read_idx(_find(folder, "t10k-labels-idx1-ubyte"))
+    xs = _mnist_file(folder, "train-images-idx3-ubyte")
+    ys = _mnist_file(folder, "train-labels-idx1-ubyte")
+    xt = _mnist_file(folder, "t10k-images-idx3-ubyte")
+    yt = _mnist_file(folder, "t10k-labels-idx1-ubyte")
     if limit is not None:
         xs, ys, xt, yt = xs[:limit], ys[:limit], xt[:limit], yt[:limit]
     if xs.shape[0] != ys.shape[0] or xt.shape[0] != yt.shape[0]:
@@ -315,8 +367,15 @@ def cifar10(folder: str | os.PathLike[str], *, valid: float = 0.1, seed: int = 0
     Each record is 1 label byte and 3072 pixel bytes (1024 red, 1024 green,
     1024 blue, rows of 32); images come as (n, 3, 32, 32) scaled to [0, 1].
     The pickled "python version" is never read.
+
+    Raises:
+        FileNotFoundError: ``folder`` does not exist or lacks one of the files.
+        ValueError: a file that is not a whole number of records (truncated), naming it.
     """
     rec = 1 + 3 * 32 * 32
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"cifar10: folder {folder} does not exist; give the folder of the binary"
+                                " version (cifar-10-batches-bin); nothing is downloaded")
 
     def load(name: str) -> tuple[np.ndarray, np.ndarray]:
         p = os.path.join(folder, name)
@@ -325,7 +384,8 @@ def cifar10(folder: str | os.PathLike[str], *, valid: float = 0.1, seed: int = 0
                                     " (cifar-10-batches-bin); nothing is downloaded")
         raw = np.fromfile(p, dtype=np.uint8)
         if raw.size % rec:
-            raise ValueError(f"cifar10: {p} holds {raw.size} bytes, not a whole number of {rec}-byte records")
+            raise ValueError(f"cifar10: {p} holds {raw.size} bytes, not a whole number of {rec}-byte records;"
+                             " is it truncated?")
         r = raw.reshape(-1, rec)
         if limit is not None:
             r = r[:limit]
@@ -382,6 +442,9 @@ def by_name(text: str, *, images: bool = False, seed: int = 0) -> Dataset:
     10
     """
     kind, _, path = text.partition(":")
+    if kind in ("mnist", "cifar10", "npz") and not path:
+        where = "file" if kind == "npz" else "folder"
+        raise ValueError(f"datasets: data={text!r} names no {where}; give {kind}:<{where}>")
     if kind == "digits":
         return digits(seed=seed, images=images)
     if kind == "mnist":

@@ -129,8 +129,30 @@ def _check(point: dict[str, Any], where: str) -> dict[str, Any]:
     full["granularity"] = str(parse_choice(Granularity, full["granularity"], f"sweep {where}", "granularity"))
     for k in ("epochs", "batch_size", "seed"):
         full[k] = check_int(full[k], f"sweep {where}", k, 1 if k == "batch_size" else 0)
-    build_policy(full)  # unknown formats, presets and datapaths fail here, before any job runs
+    try:  # unknown formats, presets and datapaths fail here, before any job runs
+        build_policy(full)
+    except (ValueError, TypeError) as e:
+        key = _culprit(full)
+        named = f"{key}={full[key]!r}: " if key else ""
+        raise (TypeError if isinstance(e, TypeError) else ValueError)(f"sweep {where}: {named}{e}") from e
     return full
+
+
+def _culprit(point: dict[str, Any]) -> str | None:
+    """The first name-valued key (policy, format, master, state, mac, acc) refused on its own, if any."""
+    for key in ("policy", "format", "master", "state", "mac", "acc"):
+        if point[key] is None:
+            continue
+        alone = {key: point[key]}
+        if key in ("master", "state", "acc"):
+            if point["format"] is None:
+                continue
+            alone.update(format=point["format"], acc_overflow=point["acc_overflow"])
+        try:
+            build_policy(alone)
+        except (ValueError, TypeError):
+            return key
+    return None
 
 
 def _seeds(value: Any, where: str) -> tuple[int, ...]:
@@ -165,9 +187,19 @@ class Sweep:
         if unknown:
             raise ValueError(f"sweep: unknown sections {', '.join(sorted(unknown))};"
                              " allowed: name, seeds, base, grid, points")
-        base = dict(spec.get("base", {}))
+        base = spec.get("base", {})
         grid = spec.get("grid", {})
         listed = spec.get("points")
+        for section, value in (("base", base), ("grid", grid)):
+            if not isinstance(value, dict):
+                raise ValueError(f"sweep: {section}={value!r} must be a table of point keys ([{section}])")
+            unknown = set(value) - set(POINT_DEFAULTS)
+            if unknown:
+                raise ValueError(f"sweep [{section}]: unknown keys {', '.join(sorted(unknown))};"
+                                 f" allowed: {', '.join(POINT_KEYS)}")
+        if listed is not None and not (isinstance(listed, list) and all(isinstance(p, dict) for p in listed)):
+            raise ValueError(f"sweep: points={listed!r} must be a list of tables of point keys")
+        base = dict(base)
         if grid and listed:
             raise ValueError("sweep: give grid or points, not both")
         for k, v in grid.items():
@@ -191,14 +223,26 @@ class Sweep:
 
     @classmethod
     def from_toml(cls, path: str | Path) -> Sweep:
-        """Read a sweep file (see the module docstring); a syntax error names the file."""
+        """Read a sweep file (see the module docstring); its name defaults to the file's stem.
+
+        Every error in the file is one line that starts with ``sweep file <path>:``: a TOML
+        syntax error with the parser's line and column, an unknown section or key with the
+        allowed ones, a value of the wrong type or range, an unknown format naming its key.
+
+        Raises:
+            ValueError: the file is not valid TOML or not a valid sweep (a wrong type too).
+            OSError: the file cannot be read (FileNotFoundError when it does not exist).
+        """
         try:
             with open(path, "rb") as f:
                 spec = tomllib.load(f)
         except tomllib.TOMLDecodeError as e:
-            raise ValueError(f"sweep file {path}: {e}") from None
+            raise ValueError(f"sweep file {path}: {e}") from e
         spec.setdefault("name", Path(path).stem)
-        return cls.from_dict(spec)
+        try:
+            return cls.from_dict(spec)
+        except (ValueError, TypeError) as e:
+            raise ValueError(f"sweep file {path}: {str(e).removeprefix('sweep').lstrip(': ')}") from e
 
     def keys(self) -> list[str]:
         """The points' keys, in order."""

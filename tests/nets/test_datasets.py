@@ -187,3 +187,62 @@ def test_npz_files_load_without_pickle_and_bad_ones_are_named(tmp_path) -> None:
     bad[7, 1] = np.nan
     with pytest.raises(ValueError, match=r"x holds a non-finite value \(nan\) at index \(7, 1\)"):
         datasets.from_arrays(bad, y)
+
+
+def _mnist_folder(tmp_path, compress: bool = False):
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    sfx = ".gz" if compress else ""
+    x = np.arange(5 * 28 * 28, dtype=np.uint8).reshape(5, 28, 28)
+    for stem, a in (("train-images-idx3-ubyte", x), ("train-labels-idx1-ubyte", np.arange(5, dtype=np.uint8)),
+                    ("t10k-images-idx3-ubyte", x), ("t10k-labels-idx1-ubyte", np.arange(5, dtype=np.uint8))):
+        _idx(folder / (stem + sfx), a, 0x08, compress)
+    return folder
+
+
+def test_file_problems_name_the_file(tmp_path) -> None:
+    folder = _mnist_folder(tmp_path)
+    assert len(datasets.mnist(folder, valid=0.0).train) == 5
+    with pytest.raises(FileNotFoundError, match=r"^mnist: folder \S*nowhere \(for train-images-idx3-ubyte"
+                                                r"\[\.gz\]\) does not exist; .*nothing is downloaded"):
+        datasets.mnist(tmp_path / "nowhere")
+    with pytest.raises(FileNotFoundError, match=r"^cifar10: folder \S*nowhere does not exist"):
+        datasets.cifar10(tmp_path / "nowhere")
+    with pytest.raises(ValueError, match=r"^datasets: data='mnist' names no folder; give mnist:<folder>$"):
+        datasets.by_name("mnist")
+    # labels where the images should be: the magic number says so before any size is computed
+    labels = folder / "train-labels-idx1-ubyte"
+    (folder / "train-images-idx3-ubyte").write_bytes(labels.read_bytes())
+    with pytest.raises(ValueError, match=r"^mnist: \S*train-images-idx3-ubyte starts with magic number"
+                                         r" 0x00000801; an MNIST images file starts with 0x00000803$"):
+        datasets.mnist(folder)
+    # a header whose sizes make no sense (the old message said it needed 5.1e18 bytes)
+    (folder / "train-images-idx3-ubyte").write_bytes(bytes([0, 0, 8, 3]) + b"\xff" * 12 + b"\x00" * 10)
+    with pytest.raises(ValueError, match=r"^read_idx: \S*train-images-idx3-ubyte is truncated: it holds 10"
+                                         r" data bytes"):
+        datasets.mnist(folder)
+    (folder / "train-images-idx3-ubyte").write_bytes(b"\x1f\x8b\x08\x00")  # gzip bytes without .gz
+    with pytest.raises(ValueError, match=r"^mnist: \S*train-images-idx3-ubyte starts with magic number"
+                                         r" 0x1f8b0800; an MNIST images file starts with 0x00000803$"):
+        datasets.mnist(folder)
+
+
+def test_a_corrupt_or_truncated_gzip_names_the_file(tmp_path) -> None:
+    folder = _mnist_folder(tmp_path, compress=True)
+    assert len(datasets.mnist(folder, valid=0.0).test) == 5
+    p = folder / "t10k-labels-idx1-ubyte.gz"
+    good = p.read_bytes()
+    p.write_bytes(good[:-6])  # truncated stream
+    with pytest.raises(ValueError, match=r"^mnist: \S*t10k-labels-idx1-ubyte\.gz is not a readable gzip"):
+        datasets.mnist(folder)
+    p.write_bytes(b"not gzip at all")
+    with pytest.raises(ValueError, match=r"^read_idx: \S*t10k-labels-idx1-ubyte\.gz is not a readable gzip"):
+        datasets.read_idx(p)
+    q = tmp_path / "x.idx"
+    q.write_bytes(bytes([0, 0, 8, 1, 0, 0, 0, 3, 1, 2, 3, 4]))
+    with pytest.raises(ValueError, match=r"x\.idx has bytes after its data: it holds 4 data bytes; its header"
+                                         r" \(shape \(3,\), 1-byte values\) needs 3$"):
+        datasets.read_idx(q)
+    q.write_bytes(bytes([0, 0, 8, 2, 0, 0]))
+    with pytest.raises(ValueError, match=r"x\.idx is truncated: it ends inside its header"):
+        datasets.read_idx(q)

@@ -1,0 +1,267 @@
+"""The command line's errors: one line naming the file, the key and what is allowed, exit status 2; the
+traceback only with --debug; help text for every flag; one spelling of formats for train and sweeps."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+import shlex
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import nets.__main__ as cli
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _refused(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
+    """Run ``argv``; check it exits with status 2 and one line on stderr; return that line."""
+    with pytest.raises(SystemExit, match=r"^nets[ :]") as info:
+        cli.main(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert str(info.value) == lines[0]
+    assert "Traceback" not in err
+    return lines[0]
+
+
+def _write_idx(path: Path, array: np.ndarray, compress: bool = True) -> None:
+    head = bytes([0, 0, 0x08, array.ndim]) + b"".join(struct.pack(">I", s) for s in array.shape)
+    data = head + array.astype(np.uint8).tobytes()
+    if compress:
+        with gzip.open(path, "wb") as f:
+            f.write(data)
+    else:
+        path.write_bytes(data)
+
+
+def _mnist(folder: Path, compress: bool = True) -> Path:
+    folder.mkdir()
+    sfx = ".gz" if compress else ""
+    x = (np.arange(12 * 28 * 28) % 256).astype(np.uint8).reshape(12, 28, 28)
+    y = (np.arange(12) % 10).astype(np.uint8)
+    for stem, a in (("train-images-idx3-ubyte", x), ("train-labels-idx1-ubyte", y),
+                    ("t10k-images-idx3-ubyte", x), ("t10k-labels-idx1-ubyte", y)):
+        _write_idx(folder / (stem + sfx), a, compress)
+    return folder
+
+
+def test_bad_toml_names_the_file_and_the_parsers_line_and_column(tmp_path: Path, capsys) -> None:
+    f = tmp_path / "run.toml"
+    f.write_text("epochs = 1\nlr = \n")
+    line = _refused(capsys, ["train", "--config", str(f)])
+    assert re.fullmatch(rf"nets train: {re.escape(str(f))}: .* \(at line 2, column 6\)", line), line
+    s = tmp_path / "s.toml"
+    s.write_text('name = "t"\n[base]\nepochs = = 1\n')
+    line = _refused(capsys, ["explore", str(s), "--out", str(tmp_path / "r")])
+    assert re.fullmatch(rf"nets explore: sweep file {re.escape(str(s))}: .* \(at line 3, column 10\)", line)
+    assert not (tmp_path / "r").exists()  # refused before anything ran
+
+
+def test_unknown_keys_name_the_file_the_key_and_the_allowed_keys(tmp_path: Path, capsys) -> None:
+    f = tmp_path / "run.toml"
+    f.write_text("epochz = 3\n")
+    line = _refused(capsys, ["train", "--config", str(f)])
+    assert line.startswith(f"nets train: {f}: unknown keys epochz; allowed: model, sizes, activation,")
+    s = tmp_path / "s.toml"
+    s.write_text('[base]\nepochz = 1\n[grid]\nformat = ["bf16"]\n')
+    line = _refused(capsys, ["explore", str(s)])
+    assert line.startswith(f"nets explore: sweep file {s}: [base]: unknown keys epochz; allowed: model,")
+    s.write_text('[[points]]\nformat = "bf16"\nwieght = "fx<2,6>"\n')
+    line = _refused(capsys, ["explore", str(s)])
+    assert line.startswith(f"nets explore: sweep file {s}: point 0: unknown keys wieght; allowed: model,")
+    s.write_text('[base]\nepochs = 1\n[sweep]\nformat = ["bf16"]\n')
+    line = _refused(capsys, ["explore", str(s)])
+    assert line == (f"nets explore: sweep file {s}: unknown sections sweep; allowed: name, seeds, base, grid,"
+                    " points")
+
+
+def test_a_wrong_type_in_a_file_is_one_line_too(tmp_path: Path, capsys) -> None:
+    s = tmp_path / "s.toml"
+    s.write_text('[base]\nepochs = "2"\n[grid]\nformat = ["bf16"]\n')
+    line = _refused(capsys, ["explore", str(s)])
+    assert line == f"nets explore: sweep file {s}: point 0: epochs='2' must be an int"
+    f = tmp_path / "run.toml"
+    f.write_text('epochs = "2"\n')
+    line = _refused(capsys, ["train", "--config", str(f)])
+    assert line == f"nets train: {f}: epochs='2' must be an integer"
+
+
+def test_an_unknown_format_names_its_key_and_the_spelling_rules(tmp_path: Path, capsys) -> None:
+    s = tmp_path / "s.toml"
+    s.write_text('seeds = [0]\n[base]\nepochs = 1\n[grid]\nformat = ["bf16", "fx<4,>"]\n')
+    line = _refused(capsys, ["explore", str(s)])
+    assert line.startswith(f"nets explore: sweep file {s}: point 1: format='fx<4,>': get_format:"
+                           " name='fx<4,>' is not a known format")
+    assert "Grammar: fx<IL,FL>, ufx<IL,FL>, intN" in line
+    s.write_text('seeds = [0]\n[[points]]\nformat = "fx<2,6>"\nacc = "fx<4,x>"\n')
+    line = _refused(capsys, ["explore", str(s)])
+    assert line.startswith(f"nets explore: sweep file {s}: point 0: acc='fx<4,x>': ")
+    line = _refused(capsys, ["train", "--format", "fx<4,>"])
+    assert line.startswith("nets train: --format='fx<4,>': get_format: name='fx<4,>' is not a known format")
+    assert "Grammar: fx<IL,FL>" in line
+    f = tmp_path / "run.toml"
+    f.write_text('format = "fx<2,6>"\nmaster = "e9m9"\n')
+    line = _refused(capsys, ["train", "--config", str(f)])
+    assert line.startswith(f"nets train: {f}: master='e9m9': get_format: name='e9m9' is not a known format")
+    line = _refused(capsys, ["train", "--policy", "gupta"])
+    assert line.startswith("nets train: --policy='gupta': PrecisionPolicy.preset: name='gupta' is not a"
+                           " preset; presets: ")
+
+
+def test_data_file_problems_name_the_file(tmp_path: Path, capsys) -> None:
+    missing = tmp_path / "nowhere"
+    line = _refused(capsys, ["train", "--data", f"mnist:{missing}", "--epochs", "1"])
+    assert line == (f"nets train: mnist: folder {missing} (for train-images-idx3-ubyte[.gz]) does not exist;"
+                    " give the folder that holds the four MNIST IDX files (nothing is downloaded)")
+    folder = _mnist(tmp_path / "gz")
+    bad = folder / "t10k-images-idx3-ubyte.gz"
+    bad.write_bytes(bad.read_bytes()[:40])  # a truncated gzip stream
+    line = _refused(capsys, ["train", "--data", f"mnist:{folder}", "--sizes", "784,10", "--epochs", "1"])
+    assert line.startswith(f"nets train: mnist: {bad} is not a readable gzip file (")
+    plain = _mnist(tmp_path / "plain", compress=False)
+    images = plain / "train-images-idx3-ubyte"
+    images.write_bytes((plain / "train-labels-idx1-ubyte").read_bytes())
+    line = _refused(capsys, ["train", "--data", f"mnist:{plain}", "--sizes", "784,10", "--epochs", "1"])
+    assert line == (f"nets train: mnist: {images} starts with magic number 0x00000801; an MNIST images file"
+                    " starts with 0x00000803")
+
+
+def test_debug_shows_the_traceback(tmp_path: Path, capsys) -> None:
+    missing = tmp_path / "nowhere"
+    for argv in (["--debug", "train", "--data", f"mnist:{missing}"],
+                 ["train", "--data", f"mnist:{missing}", "--debug"]):
+        with pytest.raises(FileNotFoundError, match=r"^mnist: folder \S+nowhere \(for \S+\) does not exist"):
+            cli.main(argv)
+    s = tmp_path / "s.toml"
+    s.write_text("[base\n")
+    with pytest.raises(ValueError, match=r"^sweep file \S+s\.toml: ") as info:
+        cli.main(["explore", str(s), "--debug"])
+    assert type(info.value.__cause__).__name__ == "TOMLDecodeError"
+    # a refused flag value still exits 2, after printing the traceback and the line
+    with pytest.raises(SystemExit, match=r"^nets train: --epochs=-3 ") as refused:
+        cli.main(["train", "--epochs", "-3", "--debug"])
+    assert refused.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err
+    assert err.splitlines()[-1] == "nets train: --epochs=-3 outside the allowed range [1, inf)"
+
+
+def test_a_bug_is_not_hidden(monkeypatch, capsys) -> None:
+    def broken(*args, **kwargs):
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(cli, "train", broken)
+    with pytest.raises(KeyError, match="a bug"):
+        cli.main(["train", "--epochs", "1", "--sizes", "64,8,10"])
+
+
+def test_bad_flag_values_are_one_line(capsys) -> None:
+    assert _refused(capsys, ["train", "--sizes", "64;8;10"]) == (
+        "nets train: argument --sizes: '64;8;10' is not a list of integers; write 64,100,10 or [64,100,10];"
+        " see python -m nets train --help")
+    assert _refused(capsys, ["train", "--epochs", "-3"]) == (
+        "nets train: --epochs=-3 outside the allowed range [1, inf)")
+    assert _refused(capsys, ["train", "--epochs", "three"]).startswith(
+        "nets train: argument --epochs: invalid int value: 'three'")
+    assert _refused(capsys, ["train", "--sizes", "[64]"]) == (
+        "nets train: --sizes=[64] must list at least two layer widths >= 1, as [64, 100, 10]")
+    assert _refused(capsys, ["train", "--model", "vgg"]) == (
+        "nets train: --model='vgg' is not one of mlp, lenet5, resnet")
+    assert _refused(capsys, ["train", "--lr", "0"]) == "nets train: --lr=0.0 must be above 0"
+    assert _refused(capsys, ["train", "--rounding", "stochastic"]) == (
+        "nets train: --rounding='stochastic' needs --format (the format of a uniform policy)")
+    assert _refused(capsys, ["train", "--format", "bf16", "--rounding", "up"]).startswith(
+        "nets train: --rounding='up' is not one of nearest_even, ")
+    assert _refused(capsys, ["train", "--format", "bf16", "--policy", "twn"]).startswith(
+        "nets train: --format='bf16' is given beside --policy='twn'")
+    assert _refused(capsys, ["train", "--format", "fx<2,6>", "--acc-overflow", "wrap"]) == (
+        "nets train: --acc-overflow='wrap' needs --acc (an accumulator format)")
+    assert _refused(capsys, ["explore", "--seeds", "0,a"]) == (
+        "nets explore: argument --seeds: '0,a' is not a list of integers; write 0,1,2 or [0,1,2];"
+        " see python -m nets explore --help")
+    assert _refused(capsys, ["explore", "--seeds", "1,1"]).startswith(
+        "nets explore: argument --seeds: '1,1' must name distinct seeds >= 0")
+    assert _refused(capsys, ["explore", "--epochs", "-3"]) == "nets explore: --epochs=-3 must be at least 1"
+    assert _refused(capsys, ["experiments", "--seeds", "0"]) == (
+        "nets experiments: --seeds=0 must be at least 1")
+    assert _refused(capsys, ["train", "--nope"]).startswith("nets train: unrecognized arguments: --nope")
+    assert _refused(capsys, ["fly"]).startswith("nets: argument {train,explore,experiments}: invalid choice")
+
+
+def test_the_interpreter_exits_with_status_2_and_one_line() -> None:
+    run = subprocess.run([sys.executable, "-m", "nets", "train", "--sizes", "[64,x]"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2
+    assert run.stderr.splitlines() == [
+        "nets train: argument --sizes: '[64,x]' is not a list of integers; write 64,100,10 or [64,100,10];"
+        " see python -m nets train --help"]
+
+
+@pytest.mark.parametrize("cmd", ["train", "explore", "experiments"])
+def test_every_flag_has_help_and_the_help_has_examples(cmd: str, capsys) -> None:
+    with pytest.raises(SystemExit, match="^0$") as info:
+        cli.main([cmd, "--help"])
+    assert info.value.code == 0
+    text = capsys.readouterr().out
+    options = text.split("options:\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    flags = []
+    for i, line in enumerate(options):
+        m = re.match(r"  (-[-\w]+(?:, --[-\w]+)?)(?: \S+)?( {2,}\S.*)?$", line)
+        if m is None:
+            continue
+        flags.append(m[1])
+        follow = options[i + 1] if i + 1 < len(options) else ""
+        assert m[2] or re.match(r" {8,}\S", follow), f"{m[1]} has no help text"
+    assert "--debug" in flags
+    if cmd == "train":
+        for key in cli.DEFAULTS:
+            assert "--" + key.replace("_", "-") in flags
+    assert "\nexamples:\n  python -m nets " + cmd in text
+
+
+def test_sizes_take_both_spellings_and_format_spells_a_policy_as_a_sweep_does(tmp_path: Path, capsys) -> None:
+    runs = {}
+    for name, extra in (("format", ["--sizes", "[64, 8, 10]", "--format", "fx<4,8>", "--rounding",
+                                    "stochastic"]),
+                        ("uniform", ["--sizes", "64,8,10", "--policy", "uniform:fx<4,8>:stochastic"])):
+        out = tmp_path / f"{name}.json"
+        cli.main(["train", "--epochs", "1", "--lr", "0.05", "--out", str(out), *extra])
+        runs[name] = json.loads(out.read_text())
+    assert runs["format"]["config"]["sizes"] == [64, 8, 10]
+    assert runs["format"]["test_accuracy"] == runs["uniform"]["test_accuracy"]
+    assert runs["format"]["test_loss"] == runs["uniform"]["test_loss"]
+    assert runs["format"]["policy"] == runs["uniform"]["policy"]
+    assert "fx<4,8>" in runs["format"]["policy"]
+    # the same keys in a TOML file, as a sweep file spells them, with an accumulator
+    f = tmp_path / "run.toml"
+    f.write_text(f'format = "fx<2,6>"\nacc = "fx<6,12>"\nacc_overflow = "wrap"\nsizes = [64, 8, 10]\n'
+                 f'epochs = 1\nout = "{tmp_path / "acc.json"}"\n')
+    cli.main(["train", "--config", str(f)])
+    rec = json.loads((tmp_path / "acc.json").read_text())
+    assert "fx<6,12>" in rec["policy"]
+    assert "wrap" in rec["policy"]
+    assert "test accuracy" in capsys.readouterr().out
+
+
+def test_the_train_examples_of_the_help_run(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "run.toml").write_text('format = "bf16"\nsizes = [64, 8, 10]\n')
+    with pytest.raises(SystemExit, match="^0$"):
+        cli.main(["train", "--help"])
+    epilog = capsys.readouterr().out.split("\nexamples:\n", 1)[1]
+    commands = [shlex.split(line.split("#")[0]) for line in epilog.splitlines()
+                if line.startswith("  python -m nets train ")]
+    assert len(commands) == 5
+    for argv in commands:
+        cli.main([*argv[3:], "--epochs", "1"])
+        assert "test accuracy" in capsys.readouterr().out
+    assert (tmp_path / "run.json").exists()
