@@ -17,6 +17,7 @@ Importing emu changes no global setting: numba's threading layer is chosen
 explicitly with `use_threading_layer` (`emu.threads` says why and when).
 """
 
+from . import golden
 from .bitmask import mask_float32
 from .block import (
     MX_FORMATS,
@@ -107,6 +108,7 @@ __all__ = [
     "format",
     "forward_error_bound",
     "get_format",
+    "golden",
     "im2col",
     "int_matmul_requant",
     "lossless_acc",
