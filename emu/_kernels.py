@@ -351,7 +351,8 @@ def quantize_pow2(xb, in_kind, out_val, out_code, emin, emax, signed, kbits, mod
                         up = (mag << U64(64 - bl)) > _SQRT2_Q63
                         k = ex + (1 if up else 0)
                     else:
-                        q, big = round_mag(mag, ex - e, neg, mode, False, key, i, rbits, _ZERO)
+                        # to_odd: the code of 2^ex, K = ex - emin + 1, is odd when ex - emin is even
+                        q, big = round_mag(mag, ex - e, neg, mode, False, key, i, rbits, U64((ex - emin) & 1))
                         k = ex + (1 if q == U64(2) else 0)
                 else:
                     q, big = round_mag(mag, emin - e, neg, mode, False, key, i, rbits, _ZERO)

@@ -50,6 +50,7 @@ _FLOOR = int(Rounding.FLOOR)
 _TZ = int(Rounding.TOWARD_ZERO)
 _CEIL = int(Rounding.CEIL)
 _SR = int(Rounding.STOCHASTIC)
+_TO = int(Rounding.TO_ODD)
 
 _SAT = int(Overflow.SATURATE)
 _WRAP = int(Overflow.WRAP)
@@ -185,6 +186,8 @@ def round_mag(mag: np.uint64, s: np.int64, neg: bool, mode: np.int64, signed_sr:
         up = not neg
     elif mode == _TZ:
         up = False
+    elif mode == _TO:
+        up = ((q & _ONE) ^ odd_flip) == _ZERO
     elif signed_sr and neg:
         # P(toward +inf) = 1 - frac_m: toward +inf is the smaller magnitude.
         first_s = ~first + (_ZERO if sticky else _ONE)
@@ -201,7 +204,7 @@ def float_overflow(neg: bool, mode: np.int64, ovf: np.int64) -> np.int64:
         return 2
     if ovf != _INF:
         return 0
-    if mode == _TZ or (mode == _FLOOR and not neg) or (mode == _CEIL and neg):
+    if mode == _TZ or mode == _TO or (mode == _FLOOR and not neg) or (mode == _CEIL and neg):
         return 0
     return 1
 
@@ -215,7 +218,7 @@ _TWO52 = 4503599627370496.0
 
 @njit(cache=True)
 def _mag_mode(mode: np.int64, neg: bool) -> np.int64:
-    """The magnitude rule of a signed mode: 0 trunc, 1 up, 2 ties up, 3 ties down, 4 ties even."""
+    """The magnitude rule of a signed mode: 0 trunc, 1 up, 2 ties up, 3 ties down, 4 ties even, 5 to odd."""
     if mode == _NE:
         return 4
     if mode == _NA:
@@ -228,6 +231,8 @@ def _mag_mode(mode: np.int64, neg: bool) -> np.int64:
         return 1 if neg else 0
     if mode == _CEIL:
         return 0 if neg else 1
+    if mode == _TO:
+        return 5
     return 0
 
 
@@ -249,7 +254,11 @@ def _fround(x, prm, ne):
         mm = prm.mm_neg if neg else prm.mm_pos
         d = av - n  # exact, in [-1/2, 1/2]
         n += (np.int64(((mm == 1) & (d > 0.0)) | ((mm == 2) & (d == 0.5)))
-              - np.int64(((mm == 0) & (d < 0.0)) | ((mm == 3) & (d == -0.5))))
+              - np.int64(((mm == 0 or mm == 5) & (d < 0.0)) | ((mm == 3) & (d == -0.5))))
+        if mm == 5:  # to odd: the truncation, moved up one code when inexact and even
+            even = (((r >> shift) & _ONE) ^ parity_flip) == _ZERO
+            r += (_ONE << shift) if ((a & low) != _ZERO) & even else _ZERO
+            n += 1.0 if (av != n) & (np.fmod(n, 2.0) == 0.0) else 0.0
     rs = np.float64(n * prm.down_scale).view(np.uint64)
     rs = rs if prm.subnormals else _ZERO
     r = rs if a < prm.min_normal else r
@@ -302,7 +311,8 @@ class FroundParams(NamedTuple):
     inc_neg: np.uint64  # the same for x < 0
     even_pos: np.uint64  # 1 where ties go to even (the kept bit decides), x >= 0
     even_neg: np.uint64
-    mm_pos: np.int64  # the magnitude rule by sign (0 truncate, 1 up, 2 ties up, 3 ties down, 4 ties even)
+    mm_pos: np.int64  # the magnitude rule by sign (0 truncate, 1 up, 2 ties up, 3 ties down, 4 ties even,
+    # 5 to odd)
     mm_neg: np.int64
     max_bits: np.uint64  # float64 bits of the largest finite value
     ovr_pos: np.uint64  # float64 bits of the result of a positive overflow
@@ -323,7 +333,7 @@ def float_params(fmt, mode: int, ovf: int) -> FroundParams:
     mm_pos, mm_neg = _mag_mode(mode, False), _mag_mode(mode, True)
 
     def inc(mm: int) -> int:
-        return [0, low, half, half - 1, half - 1][mm]
+        return [0, low, half, half - 1, half - 1, 0][mm]
 
     def ovr(cls: int) -> int:
         max_bits = int(np.float64(fmt.max).view(np.uint64))
@@ -385,6 +395,8 @@ def round_shift(p: np.int64, s: np.int64, mode: np.int64) -> np.int64:
             return np.int64(-1) if p < 0 else np.int64(0)
         if mode == _CEIL:
             return np.int64(1) if p > 0 else np.int64(0)
+        if mode == _TO:
+            return np.int64(1) if p > 0 else np.int64(-1) if p < 0 else np.int64(0)
         return np.int64(0)
     q = p >> s
     r = p - (q << s)
@@ -401,6 +413,8 @@ def round_shift(p: np.int64, s: np.int64, mode: np.int64) -> np.int64:
         up = False
     elif mode == _CEIL:
         up = r != 0
+    elif mode == _TO:
+        up = (r != 0) & ((q & 1) == 0)
     else:  # toward zero
         up = (r != 0) & (q < 0)
     return q + np.int64(1) if up else q
@@ -506,6 +520,8 @@ def rint_mode(t, mode):
         return down
     if mode == _CEIL:
         return up
+    if mode == _TO:
+        return down if np.fmod(down, 2.0) != 0.0 else up
     return down if t > 0.0 else up
 
 

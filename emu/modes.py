@@ -20,7 +20,7 @@ class Rounding(IntEnum):
     The rules are stated on t (``x / eps`` for fixed point, the significand for
     floats). ``t = 2.5``: nearest_even gives 2, nearest_away 3, nearest_up 3,
     nearest_down 2, floor 2, toward_zero 2, ceil 3, stochastic 3 with
-    probability 0.5.
+    probability 0.5, to_odd 3 (and t = 3.5: to_odd 3).
     """
 
     #: nearest integer, ties to the even neighbour (IEEE 754 default)
@@ -39,6 +39,12 @@ class Rounding(IntEnum):
     CEIL = 6
     #: floor(t) + 1 with probability t - floor(t), else floor(t); E[R(t)] = t
     STOCHASTIC = 7
+    #: t itself when it is a code, else the neighbour whose code is odd (von Neumann's jamming). A value
+    #: rounded to odd with at least two more fraction bits than a narrower format, then to nearest in that
+    #: format, is the value rounded to nearest once (Boldo and Melquiond 2008): conversion chains without
+    #: double rounding. Beyond a float format's largest finite value it gives that value (as toward_zero).
+    #: Fixed, float and power-of-two formats (the odd code K); not binary, ternary or block-scaled elements.
+    TO_ODD = 8
 
     @property
     def is_nearest(self) -> bool:

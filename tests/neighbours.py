@@ -4,7 +4,8 @@ For a small format (16 bits or fewer) the representable values are listed and
 sorted; any real x lies between two neighbours lo < hi, and NUMERICS.md
 section 3 says which one each deterministic mode picks (ties: the one whose
 code's last bit is 0 for nearest_even; the larger magnitude for nearest_away;
-hi for nearest_up, lo for nearest_down). Beyond the largest value the format
+hi for nearest_up, lo for nearest_down; to_odd: the one whose code's last bit
+is 1, tie or not). Beyond the largest value the format
 would have a "virtual next" value (the next code with an unbounded exponent);
 choosing it is an overflow, resolved by the overflow mode. This module builds
 test points (every midpoint, one float64 step either side, one step inside
@@ -76,6 +77,8 @@ def _pick(mode: Rounding, x: float, lo: float, hi: float, lo_even: bool, geometr
         return "hi"
     if mode == Rounding.TOWARD_ZERO:
         return "lo" if lo >= 0 else "hi"
+    if mode == Rounding.TO_ODD:  # neighbouring codes have opposite parities: the odd one
+        return "hi" if lo_even else "lo"
     if geometric:  # pow2 between nonzero neighbours: split at sqrt(lo*hi), never a tie
         away = x * x > lo * hi  # nearer the neighbour of larger magnitude
         return ("hi" if away else "lo") if lo > 0 else ("lo" if away else "hi")
@@ -124,7 +127,7 @@ def _overflow_result(fmt: emu.Format, mode: Rounding, ovf: Overflow, neg: bool,
     expo = ((1 << fmt.exp_bits) - 1) << fmt.man_bits
     if ovf == Overflow.NAN:
         return math.nan, int(emu.encode(math.nan, fmt))
-    to_max = ovf != Overflow.INF or mode == Rounding.TOWARD_ZERO or (
+    to_max = ovf != Overflow.INF or mode in (Rounding.TOWARD_ZERO, Rounding.TO_ODD) or (
         mode == Rounding.FLOOR and not neg) or (mode == Rounding.CEIL and neg)
     if to_max:
         v = -fmt.max if neg else fmt.max
@@ -224,6 +227,8 @@ def _exact_fixed(x: float, fmt: FixedFormat, mode: Rounding) -> int:
         return fl + 1
     if mode == Rounding.TOWARD_ZERO:
         return fl if t > 0 else fl + 1
+    if mode == Rounding.TO_ODD:
+        return fl if fl % 2 else fl + 1
     half = Fraction(1, 2)
     if d != half:
         return fl + (d > half)

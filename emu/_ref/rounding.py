@@ -172,6 +172,8 @@ def _round_signed(t: Fraction, rounding: Rounding, key: int, index: int, random_
         return lo + 1
     if rounding == Rounding.TOWARD_ZERO:
         return lo if t > 0 else lo + 1
+    if rounding == Rounding.TO_ODD:
+        return lo if lo % 2 else lo + 1
     if rounding == Rounding.STOCHASTIC:
         return lo + 1 if _stochastic_up(frac, key, index, random_bits) else lo
     raise ValueError(f"round_fraction: unknown rounding {rounding!r}")  # pragma: no cover
@@ -193,7 +195,8 @@ def round_fraction(
       and lo + 1; a tie (frac = 1/2) goes to the even one / the one farther from
       zero / lo + 1 (toward +inf) / lo (toward -inf).
     - floor: lo; ceil: lo + 1 unless t is an integer; toward_zero: floor for
-      t >= 0, ceil for t < 0.
+      t >= 0, ceil for t < 0; to_odd: t when it is an integer, else the odd one
+      of lo and lo + 1.
     - stochastic: lo if frac = 0, else lo + 1 when the random stream says "up"
       for frac (see ``random_bits``), so P(up) = frac (or floor(frac * 2^r) /
       2^r with ``random_bits=r``).
@@ -323,6 +326,8 @@ def round_float(
     if rounding == Rounding.NEAREST_EVEN and fmt.man_bits == 0 and e >= fmt.emin and scaled == Fraction(3, 2):
         # without fraction bits the code's last bit is the exponent field's
         q = 1 if (e + fmt.bias) % 2 == 0 else 2
+    elif rounding == Rounding.TO_ODD and fmt.man_bits == 0 and e >= fmt.emin and scaled != 1:
+        q = 1 if (e + fmt.bias) % 2 else 2  # the odd code: the exponent field's parity
     else:
         q = _round_mag(scaled, rounding, neg, key, index, random_bits)
     mag = q * pow2(point)
@@ -345,8 +350,9 @@ def round_pow2(
     exactly by ``|x|^2`` against ``2^(2k+1)`` (never a tie); magnitudes below
     ``2^emin`` round between 0 and ``2^emin`` at the arithmetic midpoint with
     the ordinary tie rules. Directed modes act on the signed value; stochastic
-    picks the upper neighbour with probability ``(|x| - lo) / (hi - lo)``. No
-    upper bound (overflow and unsigned formats are the caller's).
+    picks the upper neighbour with probability ``(|x| - lo) / (hi - lo)``;
+    to_odd picks the neighbour whose code K (2^k: K = k - emin + 1; 0: K = 0)
+    is odd. No upper bound (overflow and unsigned formats are the caller's).
 
     Returns:
         0 or ``+-2^k`` as a ``Fraction``.
@@ -363,6 +369,8 @@ def round_pow2(
     m = a / pow2(k)  # in (0, 1) below 2^emin, in [1, 2) above
     if rounding in NEAREST and e >= emin:
         q = 1 if m * m < 2 else 2  # m < sqrt(2), never equal for a rational m
+    elif rounding == Rounding.TO_ODD and e >= emin and m != 1:
+        q = 1 if (k - emin) % 2 == 0 else 2  # the odd code: 2^k has the code K = k - emin + 1
     else:
         q = _round_mag(m, rounding, neg, key, index, random_bits)
     mag = q * pow2(k)

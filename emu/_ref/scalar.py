@@ -227,7 +227,7 @@ def _float_overflowed(fmt: FloatFormat, negative: bool, rounding: Rounding, over
     if overflow == Overflow.NAN:
         return _float_nan(fmt, True, False)
     if overflow == Overflow.INF:
-        if rounding == Rounding.TOWARD_ZERO:
+        if rounding in (Rounding.TOWARD_ZERO, Rounding.TO_ODD):
             to_inf = False
         elif rounding == Rounding.FLOOR:
             to_inf = negative

@@ -78,6 +78,8 @@ def round_fraction(t: Fraction, mode: str) -> int:
         return hi
     if mode == "toward_zero":
         return lo if t > 0 else hi
+    if mode == "to_odd":
+        return lo if lo % 2 else hi
     d = t - lo
     if d != Fraction(1, 2):
         return lo if d < Fraction(1, 2) else hi
@@ -235,7 +237,8 @@ def test_zeros_and_subnormals_when_the_smallest_step_is_a_float64_subnormal(fmt:
         elif step < 2 * tiny:  # tiny is exactly half a step (fp<11,51> would be) or more: not covered here
             raise AssertionError("pick formats with a step of at least 2^-1072")
         else:
-            want = {"floor": [0.0, -step], "ceil": [step, -0.0]}.get(mode, [0.0, -0.0])
+            want = {"floor": [0.0, -step], "ceil": [step, -0.0],
+                    "to_odd": [step, -step]}.get(mode, [0.0, -0.0])
         assert same(up, want), f"{fmt} {mode}: +-2^-1074 -> {up}, want {want}"
 
 

@@ -181,6 +181,10 @@ def choose(t: Table, a: F, b: F, x: F, mode: R) -> F:
         return b
     if mode == R.TOWARD_ZERO:
         return a if x > 0 else b
+    if mode == R.TO_ODD:  # the neighbour whose code is odd; a virtual one has the other parity
+        codes = {**t.code_of, F(0): t.zero_code}
+        odd_a = codes[a] % 2 == 1 if a in codes else codes[b] % 2 == 0
+        return a if odd_a else b
     if isinstance(t.fmt, Pow2Format) and a != 0 and b != 0:
         # log domain: the geometric midpoint is sqrt(a * b); no ties for rational x
         small, big = (a, b) if x > 0 else (b, a)
@@ -246,6 +250,7 @@ def expected(t: Table, x: F, mode: R, ovf: O):
     if ovf == O.INF:
         to_inf = {
             R.TOWARD_ZERO: False,
+            R.TO_ODD: False,
             R.FLOOR: r < 0,
             R.CEIL: r > 0,
         }.get(mode, True)
@@ -559,18 +564,18 @@ def test_fnuz():
 @pytest.mark.parametrize(
     ("t", "want"),
     [
-        # t = x * 2^14 for fx<2,14>: columns even, away, up, down, floor, toward_zero, ceil
-        (F(5, 2), (2, 3, 3, 2, 2, 2, 3)),
-        (F(7, 2), (4, 4, 4, 3, 3, 3, 4)),
-        (F(-5, 2), (-2, -3, -2, -3, -3, -2, -2)),
-        (F(-7, 2), (-4, -4, -3, -4, -4, -3, -3)),
-        (F(-1, 2), (0, -1, 0, -1, -1, 0, 0)),
-        (F(1, 2), (0, 1, 1, 0, 0, 0, 1)),
-        (F(13, 10), (1, 1, 1, 1, 1, 1, 2)),
-        (F(-13, 10), (-1, -1, -1, -1, -2, -1, -1)),
-        (F(17, 10), (2, 2, 2, 2, 1, 1, 2)),
-        (F(-17, 10), (-2, -2, -2, -2, -2, -1, -1)),
-        (F(3), (3, 3, 3, 3, 3, 3, 3)),
+        # t = x * 2^14 for fx<2,14>: columns even, away, up, down, floor, toward_zero, ceil, to_odd
+        (F(5, 2), (2, 3, 3, 2, 2, 2, 3, 3)),
+        (F(7, 2), (4, 4, 4, 3, 3, 3, 4, 3)),
+        (F(-5, 2), (-2, -3, -2, -3, -3, -2, -2, -3)),
+        (F(-7, 2), (-4, -4, -3, -4, -4, -3, -3, -3)),
+        (F(-1, 2), (0, -1, 0, -1, -1, 0, 0, -1)),
+        (F(1, 2), (0, 1, 1, 0, 0, 0, 1, 1)),
+        (F(13, 10), (1, 1, 1, 1, 1, 1, 2, 1)),
+        (F(-13, 10), (-1, -1, -1, -1, -2, -1, -1, -1)),
+        (F(17, 10), (2, 2, 2, 2, 1, 1, 2, 1)),
+        (F(-17, 10), (-2, -2, -2, -2, -2, -1, -1, -1)),
+        (F(3), (3, 3, 3, 3, 3, 3, 3, 3)),
     ],
 )
 def test_fixed_ties(t, want):
