@@ -4,13 +4,16 @@ One step of an output adds the accumulator c and n products a_k w_k at once:
 
 1. every product is exact; its alignment exponent is e(a_k) + e(w_k), and c's is e(c), where e(x) is
    floor(log2 |x|) of a normal value and the format's emin for a subnormal (the exponent field's value);
-2. E is the largest alignment exponent of the nonzero terms; each term is cut to a multiple of
+2. E is the largest alignment exponent of the nonzero terms, raised to ``e_floor`` when it is lower
+   (``align_min_exp``; `NO_TERM` when the MAC has none); each term is cut to a multiple of
    u = 2^(E - F) (F = ``align_bits``): toward zero (truncation) or floor;
 3. the cut terms are summed exactly, the sum is rounded once into the accumulator format
    (``acc_rounding``, ``acc_overflow``), and that value is the next step's c.
 
 Worked example (fp16 products, F = 3, truncation): c = 0, terms 1.0 x 1.0 and 2^-4 x 1.0: E = 0, u = 2^-3,
-the second term is cut to 0 and the step gives 1.0, where an exact sum would give 1.0625.
+the second term is cut to 0 and the step gives 1.0, where an exact sum would give 1.0625. With
+``e_floor`` = 2 the same step aligns to E = 2, u = 2^-1, and gives 1.0 as well; terms 2^-2 x 1.0 and
+2^-3 x 1.0 alone would give 0 (E = 2 > -2, both cut below u) where without the floor they sum to 0.375.
 
 Every value is held in float64 exactly: products need at most 53 significand bits (`MAC` checks), a cut
 term is an integer below 2^(F + 3) in units of u, and n + 1 <= 1025 of them with F <= 40 stay below
@@ -21,11 +24,13 @@ reference twin is `emu._ref.fused`.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 from numba import njit, prange
 
-from ._rounding import fround
+from ._rounding import float_params, fround
+from .modes import Rounding
 
 #: the alignment exponent of a zero or non-finite operand: no sum of two reaches a real exponent
 NO_TERM = -(1 << 30)
@@ -77,7 +82,7 @@ def _pow2(k):
 
 
 @njit(cache=True)
-def _fused_row(i, A, W, EA, EW, init, out, acnt, n, ec_min, F, floor_cut, prm):
+def _fused_row(i, A, W, EA, EW, init, out, acnt, n, ec_min, F, floor_cut, prm, e_floor):
     """Row i: every column's steps side by side, so the inner loops run along a row of W. A column whose
     step meets no nonzero finite term, or a non-finite one, takes `rare_step`."""
     K = A.shape[1]
@@ -101,6 +106,8 @@ def _fused_row(i, A, W, EA, EW, init, out, acnt, n, ec_min, F, floor_cut, prm):
                 E[j] = max(E[j], ea + EW[k, j])
         for j in range(N):
             live = E[j] >= NO_TERM // 2
+            if live:
+                E[j] = max(E[j], e_floor)
             inv_u[j] = _pow2(F - E[j]) if live else 0.0
             total[j] = _cut(c[j] * inv_u[j], floor_cut) if live and finite[j] else 0.0
         for k in range(k0, k1):
@@ -126,16 +133,44 @@ def _fused_row(i, A, W, EA, EW, init, out, acnt, n, ec_min, F, floor_cut, prm):
 
 
 @njit(parallel=True, cache=True)
-def fused_rows(A, W, EA, EW, init, out, acnt, n, ec_min, F, floor_cut, prm):
+def fused_rows(A, W, EA, EW, init, out, acnt, n, ec_min, F, floor_cut, prm, e_floor=NO_TERM):
     """out[i, j]: the steps of n products of row i of A and column j of W in natural K order from
     init[i or 0, j]; acnt[i, j] the steps whose rounding overflowed. EA, EW: `align_exps` of A and W;
-    ``prm``: `fround` parameters of the accumulator (a `FroundParams`). Rows run in parallel."""
+    ``prm``: `fround` parameters of the accumulator (a `FroundParams`); ``e_floor``: the lowest exponent
+    a step aligns to (`NO_TERM`: none). Rows run in parallel."""
     for i in prange(A.shape[0]):
-        _fused_row(i, A, W, EA, EW, init, out, acnt, n, ec_min, F, floor_cut, prm)
+        _fused_row(i, A, W, EA, EW, init, out, acnt, n, ec_min, F, floor_cut, prm, e_floor)
 
 
 @njit(cache=True)
-def fused_rows_serial(A, W, EA, EW, init, out, acnt, n, ec_min, F, floor_cut, prm):
+def fused_rows_serial(A, W, EA, EW, init, out, acnt, n, ec_min, F, floor_cut, prm, e_floor=NO_TERM):
     """`fused_rows` without threads."""
     for i in range(A.shape[0]):
-        _fused_row(i, A, W, EA, EW, init, out, acnt, n, ec_min, F, floor_cut, prm)
+        _fused_row(i, A, W, EA, EW, init, out, acnt, n, ec_min, F, floor_cut, prm, e_floor)
+
+
+def step_floor(mac: Any) -> int:
+    """The ``e_floor`` argument of `fused_rows` for a fused MAC: its ``align_min_exp``, else `NO_TERM`."""
+    return NO_TERM if mac.align_min_exp is None else int(mac.align_min_exp)
+
+
+def run_fused(a: np.ndarray, w: np.ndarray, init: np.ndarray, mac: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Every field of a fused MAC passed to the kernels: a (M, K) and w (K, N) float64 operands already in
+    their formats, init (1, N) or (M, N) start values in the accumulator's. Returns the accumulator values
+    (M, N) and the count of steps whose rounding overflowed (M, N); rows run in threads for large products.
+    """
+    M, K = a.shape
+    N = w.shape[1]
+    out = np.empty((M, N), np.float64)
+    acnt = np.zeros((M, N), np.int32)
+    kernel = fused_rows if M > 1 and M * K * N >= 1 << 18 else fused_rows_serial
+    A = np.ascontiguousarray(a, np.float64)
+    W = np.ascontiguousarray(w, np.float64)
+    EA = np.empty((M, K), np.int64)
+    EW = np.empty((K, N), np.int64)
+    align_exps(A, mac.act.emin, EA)
+    align_exps(W, mac.weight.emin, EW)
+    kernel(A, W, EA, EW, np.ascontiguousarray(init, np.float64), out, acnt, mac.order.n, mac.acc.emin,
+           mac.align_bits, mac.align_rounding == Rounding.FLOOR, float_params(mac.acc, int(mac.acc_rounding),
+                                                                     int(mac.acc_overflow)), step_floor(mac))
+    return out, acnt

@@ -131,6 +131,11 @@ class MAC:
         align_bits: ``fused(n)`` only: the fraction bits each term keeps below
             the step's largest exponent; ``align_rounding`` cuts the rest
             (toward_zero: truncation, floor).
+        align_min_exp: ``fused(n)`` only, optional: the lowest exponent a step
+            aligns to: E = max(E, align_min_exp), so a step whose terms are all
+            below 2^align_min_exp still cuts them to multiples of
+            2^(align_min_exp - align_bits) (the ``min_exp_limit`` of Khattak &
+            Mikaitis' B200 model). None (the default): no floor.
         output: the output format, or None to keep the accumulator's.
         output_rounding, output_overflow: the output conversion.
         input_rounding, input_overflow: conversion of real inputs to the operands.
@@ -160,6 +165,7 @@ class MAC:
     product_rounding: Any = Rounding.NEAREST_EVEN
     product_overflow: Any = None
     align_bits: Any = None
+    align_min_exp: Any = None
 
     def __post_init__(self) -> None:
         a = _operand_fmt(self.act, "act")
@@ -242,7 +248,7 @@ class MAC:
         fixed_defaults = {"product": None, "fused": False, "order": Order(),
                           "input_rounding": Rounding.NEAREST_EVEN, "input_overflow": Overflow.SATURATE,
                           "product_rounding": Rounding.NEAREST_EVEN, "product_overflow": None,
-                          "align_rounding": Rounding.FLOOR, "align_bits": None}
+                          "align_rounding": Rounding.FLOOR, "align_bits": None, "align_min_exp": None}
         for name, default in fixed_defaults.items():
             value = getattr(self, name)
             if name == "order":
@@ -352,8 +358,9 @@ class MAC:
     def _check_fused_steps(self) -> None:
         """The fields of a multi-term fused datapath (``order="fused(n)"``), checked."""
         if self.order.kind != "fused":
-            if self.align_bits is not None:
-                raise ValueError(f"MAC: align_bits={self.align_bits!r} applies to order='fused(n)' only")
+            for name in ("align_bits", "align_min_exp"):
+                if getattr(self, name) is not None:
+                    raise ValueError(f"MAC: {name}={getattr(self, name)!r} applies to order='fused(n)' only")
             return
         for name in ("act", "weight", "acc"):
             if not isinstance(getattr(self, name), FloatFormat):
@@ -372,6 +379,9 @@ class MAC:
         if lowest < -1020 or self.act.emax + self.weight.emax + self.align_bits > 1020:
             raise ValueError(f"MAC: order='{self.order}': the steps' units 2^(E - align_bits) of {self.act} x"
                              f" {self.weight} -> {self.acc} leave float64's normal range (lowest 2^{lowest})")
+        if self.align_min_exp is not None:
+            object.__setattr__(self, "align_min_exp",
+                               check_int(self.align_min_exp, "MAC", "align_min_exp", -1000, 1000))
         if self.align_rounding not in (Rounding.TOWARD_ZERO, Rounding.FLOOR):
             raise ValueError(f"MAC: align_rounding={self.align_rounding} does not apply to"
                              f" order='{self.order}'; allowed: toward_zero, floor")
@@ -383,6 +393,8 @@ class MAC:
         acc = "exact" if self.exact_acc else f"{self.acc}"
         mode = "" if self.exact_acc else f"{self.acc_overflow}, "
         order = f"{self.order}, {self.align_bits} bits" if self.order.kind == "fused" else f"{self.order}"
+        if self.align_min_exp is not None:
+            order += f", E >= {self.align_min_exp}"
         s = f"{self.act} x {self.weight} -> {acc} ({mode}{order})"
         if self.product is not None:
             s = s.replace(" -> ", f" -> {self.product} -> ", 1)

@@ -1,29 +1,75 @@
-"""Matrix units as measured: the multi-term fused datapaths of NVIDIA tensor cores, named
-``"<GPU> <input> -> <output>"``, each parameter with its source.
+"""Matrix units: the multi-term fused datapaths of NVIDIA tensor cores, named ``"<GPU> <input> -> <output>"``,
+each parameter with its source.
 
 Every unit is a `MAC` with ``order="fused(n)"`` (`emu._fused_kernels`): per step n exact products and the
-accumulator, aligned to the largest exponent, each cut toward zero (truncated) to ``align_bits`` fraction
-bits below it, summed exactly and rounded once (toward zero into binary32, to nearest even into binary16);
-the result is the next step's addend. The parameters were identified on the published measurements of
-Khattak & Mikaitis ("Accurate models of NVIDIA tensor cores", model_validation data of the repository
-north-numerical-computing/MATLAB-tensor-core, BSD 2-Clause): every measured dot product of the units
-below is reproduced bit for bit (tests/emu/test_matrix_units.py, on the copy in tests/golden/tensorcore).
+accumulator, aligned to the largest exponent E (raised to ``align_min_exp`` where the unit has one), each
+cut toward zero (truncated) to ``align_bits`` fraction bits below it, summed exactly and rounded once
+(toward zero into binary32, to nearest even into binary16, unless the unit says otherwise); the result is
+the next step's addend.
 
-- n, the products per step, is the block-FMA size of the measurement harness (wmma_fp16_bf16_tf32_input.cu:
-  V100 4; A100 8 for fp16 and bf16, 4 for tf32; H100 16 for fp16 and bf16, 4 for tf32; the fp8 harness
-  mma_fp8_output_fp32.cu k = 32).
-- align_bits: the value that reproduces every measured line (of 20..27 tried; 10..26 for e4m3): V100 23,
-  A100 24, H100 25 (fp16, bf16 and tf32 alike), H100 e4m3 13, in line with DeepSeek-V3's report (section
-  3.3.2) that H800 fp8 GEMMs keep about 14 bits.
-- rounding of a step: toward zero into binary32, nearest even into binary16 (the measured outputs).
-- H100 e4m3 -> fp32: the step's result keeps 13 fraction bits (truncated), which we model as an
-  accumulator fp<8,13> rounding toward zero with a binary32 output; the measurement used C = 0, so
-  how a nonzero addend enters this unit is not checked by data.
+Two kinds of unit, told apart by `MEASURED_UNITS` and by each source string:
+
+1. Measured (V100, A100, H100 fp16/bf16/tf32/e4m3 -> fp32, V100/A100/H100 fp16 -> fp16). The parameters
+   were identified on the published measurements of Khattak & Mikaitis ("Accurate models of NVIDIA tensor
+   cores", arXiv 2512.07004; model_validation data of the repository
+   north-numerical-computing/MATLAB-tensor-core, BSD 2-Clause): every measured dot product of these units
+   is reproduced bit for bit (tests/emu/test_matrix_units.py, on the copy in tests/golden/tensorcore).
+
+   - n, the products per step, is the block-FMA size of the measurement harness
+     (wmma_fp16_bf16_tf32_input.cu: V100 4; A100 8 for fp16 and bf16, 4 for tf32; H100 16 for fp16 and
+     bf16, 4 for tf32; the fp8 harness mma_fp8_output_fp32.cu k = 32).
+   - align_bits: the value that reproduces every measured line (of 20..27 tried; 10..26 for e4m3): V100
+     23, A100 24, H100 25 (fp16, bf16 and tf32 alike), H100 e4m3 13, in line with DeepSeek-V3's report
+     (section 3.3.2) that H800 fp8 GEMMs keep about 14 bits.
+   - H100 e4m3 -> fp32: the step's result keeps 13 fraction bits (truncated), modelled as an accumulator
+     fp<8,13> rounding toward zero with a binary32 output; the measurement used C = 0.
+   - The model files agree (neab 0, 1, 2 and -10 below) except in one block size: H100TC.m gives tf32
+     fma 8 where the harness's k = 4 is kept here; the measured tf32 dot products have K = 4, one step
+     either way, so the data cannot tell the two apart.
+
+2. Modelled only: the published model files of the same repository (models/*.m with GEMM.m and
+   Generic_BFMA_TC.m), translated into our fields, not checked against measurements in this repository.
+   A model's ``fma`` is n; its ``neab`` (extra alignment bits) gives align_bits = 23 + neab (the model
+   holds every significand with 23 fraction bits and shifts it left by neab, so neab = 0, 1, 2 are the
+   measured V100, A100 and H100 values 23, 24, 25); ``frmode`` 'rz' is toward_zero and 'rne'
+   nearest_even; a negative neab (fp8 on Ada, L40S and H100) also cuts the step's result to 23 + neab
+   fraction bits (GEMM.m), our accumulator fp<8,13>; ``min_exp_limit`` is ``align_min_exp``. The models'
+   products keep the exponent e(a) + e(b) (B200TC.m: ``denorm_prd = 1``), as ours do.
+
+   - A2, A30: A2TC.m and A30TC.m call A100TC.m: A100's units.
+   - Ada (AdaTC.m, an RTX 1000 Ada): fma 8, neab 1; tf32 fma 4; fp8 fma 16, neab -10. L40S (L40STC.m):
+     the same, and fp16 -> fp16 is refused by the model.
+   - H100 e5m2 -> fp32: H100TC.m's fp8 path (fma 32, neab -10), the measured e4m3 unit's parameters.
+   - B200 (B200TC.m): fma 16, neab 2, toward zero, min_exp_limit -133 (-15 for fp16 -> fp16); tf32 fma 8;
+     fp8 fma 32 with neab 2 (no 13-bit cut). H200 (H200TC.m) and RTX PRO 6000 (RTXPRO6000TC.m) call
+     B200TC.m. B200RN (B200TCRN.m): fma 16 (tf32 8), neab 2, every step rounded to nearest even, no
+     exponent floor.
 - tf32 inputs: binary32 values whose low 13 fraction bits the unit ignores: the preset converts them
   toward zero (``input_rounding="toward_zero"``).
+- A nonzero C of an fp8 unit with a 13-bit accumulator is first rounded to nearest even into fp<8,13>;
+  the model cuts it toward zero with the products. Pass C already in fp<8,13> (or C = 0, as measured)
+  to follow the model exactly.
 
-Not yet modelled (held out or not measured here): T4, A2/A30, Ada/L40S, H200, B200, e5m2 inputs, the
-H100 e4m3 -> fp16 path, AMD matrix cores and Intel AMX.
+Not yet modelled (and why):
+
+- H100 e4m3 -> fp16: measured here (tests/golden/tensorcore), but no fused(n) unit reproduces it: with
+  C in binary16 or C = 0, either step rounding and align_bits 8 to 26, fused(32) matches at best 3142 of
+  the 5000 lines, and fused(16), (8), (4), (2) (align_bits 10 to 14 and 23 to 25, C in binary16) at best
+  639 of the first 1000. The model files mention an
+  interleaved pattern joining two 16-product halves for fp8 (H100TC.m, B200TC.m), which GEMM.m does not
+  implement. The models' own fp8 -> fp16 rule (GEMM.m: fraction bits of the output plus a
+  negative neab) leaves binary16 0 fraction bits, which we do not take as a description of hardware: so
+  Ada, L40S and H100 e4m3/e5m2 -> fp16 are not presets either.
+- B200/H200/RTX PRO 6000 fp8 -> fp16: B200TC.m sets the output to binary32 for fp8 inputs.
+- B200RN fp8: B200TCRN.m gives fma 16 with ``inter_pattern = 1``, a setting GEMM.m does not use.
+- AMD matrix cores (CDNA1.m: MI100; CDNA2.m: MI210, MI250; CDNA3.m: MI300, MI300A, MI300X; and the
+  MI*MC.m files that call them): CDNA1 adds 4 fp16 (2 bf16) products and C exactly and rounds once to
+  nearest even, which needs terms wider than the 40 bits our float64 kernel holds; CDNA2 is a pairwise
+  tree of two-term additions rounded to binary32, with subnormal inputs and outputs flushed to zero;
+  CDNA3 adds C after the aligned product sum (``late_partial_sum``: a second, two-term alignment that
+  rounds down) and sums fp8 products in odd and even halves (``odd_even_grouping``). Each is a datapath
+  other than fused(n).
+- T4 and Intel AMX: no model here.
 
 >>> import emu
 >>> m = emu.mac_preset("V100 fp16 -> fp32")
@@ -31,48 +77,137 @@ H100 e4m3 -> fp16 path, AMD matrix cores and Intel AMX.
 'fp16 x fp16 -> fp32 (inf, fused(4), 23 bits)'
 >>> float(emu.matmul([[1.0, 2.0**-24]], [[1.0], [1.0]], m)[0, 0])  # the small term is truncated away
 1.0
+>>> str(emu.mac_preset("B200 bf16 -> fp32"))
+'bf16 x bf16 -> fp32 (inf, fused(16), 25 bits, E >= -133)'
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["MATRIX_UNITS", "MATRIX_UNIT_SOURCES"]
+__all__ = ["MATRIX_UNITS", "MATRIX_UNIT_SOURCES", "MEASURED_UNITS"]
 
 _MEASURED = ("Khattak & Mikaitis, model_validation measurements ({gpu}/{fmt}); block size from the"
              " CUDA harness; align_bits {bits} and the output rounding reproduce every measured line")
 
+_MODELLED = ("model of models/{file} (Khattak & Mikaitis, north-numerical-computing/MATLAB-tensor-core,"
+             " with GEMM.m and Generic_BFMA_TC.m): {params}; align_bits {bits} = 23 + neab; not checked"
+             " against measurements in this repository")
+
 
 def _unit(inp: str, out: str, n: int, bits: int, *, acc: str | None = None, output: str | None = None,
-          tf32: bool = False) -> dict[str, Any]:
-    fp16_out = out == "fp16"
+          rounding: str | None = None, min_exp: int | None = None) -> dict[str, Any]:
+    """The MAC fields of a unit: inputs ``inp``, output ``out``, n products per step, ``bits`` alignment
+    bits, the step's rounding (default: nearest even into fp16, toward zero otherwise)."""
+    if rounding is None:
+        rounding = "nearest_even" if out == "fp16" else "toward_zero"
     fields: dict[str, Any] = dict(act=inp, weight=inp, acc=acc or out, order=f"fused({n})", align_bits=bits,
-                                  align_rounding="toward_zero",
-                                  acc_rounding="nearest_even" if fp16_out else "toward_zero")
+                                  align_rounding="toward_zero", acc_rounding=rounding)
     if output is not None:
         fields["output"] = output
-    if tf32:
+    if inp == "tf32":
         fields["input_rounding"] = "toward_zero"
+    if min_exp is not None:
+        fields["align_min_exp"] = min_exp
     return fields
 
 
-#: MAC fields of each matrix unit, by name (`emu.mac_preset` accepts these names).
-MATRIX_UNITS: dict[str, dict[str, Any]] = {
+def _fp8_13(inp: str, n: int) -> dict[str, Any]:
+    """An fp8 unit whose step keeps 13 fraction bits (neab = -10): accumulator fp<8,13>, binary32 output."""
+    return _unit(inp, "fp32", n, 13, acc="fp<8,13>", output="fp32")
+
+
+#: MAC fields of the measured units (parameters identified on the data in tests/golden/tensorcore).
+_MEASURED_UNITS: dict[str, dict[str, Any]] = {
     "V100 fp16 -> fp32": _unit("fp16", "fp32", 4, 23),
     "V100 fp16 -> fp16": _unit("fp16", "fp16", 4, 23),
     "A100 fp16 -> fp32": _unit("fp16", "fp32", 8, 24),
     "A100 fp16 -> fp16": _unit("fp16", "fp16", 8, 24),
     "A100 bf16 -> fp32": _unit("bf16", "fp32", 8, 24),
-    "A100 tf32 -> fp32": _unit("tf32", "fp32", 4, 24, tf32=True),
+    "A100 tf32 -> fp32": _unit("tf32", "fp32", 4, 24),
     "H100 fp16 -> fp32": _unit("fp16", "fp32", 16, 25),
     "H100 fp16 -> fp16": _unit("fp16", "fp16", 16, 25),
     "H100 bf16 -> fp32": _unit("bf16", "fp32", 16, 25),
-    "H100 tf32 -> fp32": _unit("tf32", "fp32", 4, 25, tf32=True),
-    "H100 e4m3 -> fp32": _unit("e4m3", "fp32", 32, 13, acc="fp<8,13>", output="fp32"),
+    "H100 tf32 -> fp32": _unit("tf32", "fp32", 4, 25),
+    "H100 e4m3 -> fp32": _fp8_13("e4m3", 32),
 }
+
+
+def _ampere(gpu: str, file: str) -> dict[str, tuple[dict[str, Any], str, str]]:
+    """A100TC.m's units (fma 8, neab 1, rz; fp16 -> fp16 rne; tf32 fma 4) under another name."""
+    return {
+        f"{gpu} fp16 -> fp32": (_unit("fp16", "fp32", 8, 24), file, "fma 8, neab 1, frmode rz"),
+        f"{gpu} fp16 -> fp16": (_unit("fp16", "fp16", 8, 24), file, "fma 8, neab 1, frmode rne"),
+        f"{gpu} bf16 -> fp32": (_unit("bf16", "fp32", 8, 24), file, "fma 8, neab 1, frmode rz"),
+        f"{gpu} tf32 -> fp32": (_unit("tf32", "fp32", 4, 24), file, "fma 4, neab 1, frmode rz"),
+    }
+
+
+def _ada(gpu: str, file: str, fp16_out: bool) -> dict[str, tuple[dict[str, Any], str, str]]:
+    """AdaTC.m / L40STC.m: fma 8, neab 1, rz (fp16 -> fp16 rne); tf32 fma 4; fp8 fma 16, neab -10."""
+    units = {
+        f"{gpu} fp16 -> fp32": (_unit("fp16", "fp32", 8, 24), file, "fma 8, neab 1, frmode rz"),
+        f"{gpu} bf16 -> fp32": (_unit("bf16", "fp32", 8, 24), file, "fma 8, neab 1, frmode rz"),
+        f"{gpu} tf32 -> fp32": (_unit("tf32", "fp32", 4, 24), file, "fma 4, neab 1, frmode rz"),
+        f"{gpu} e4m3 -> fp32": (_fp8_13("e4m3", 16), file,
+                                "fma 16, neab -10 (the step's result keeps 13 fraction bits), frmode rz"),
+        f"{gpu} e5m2 -> fp32": (_fp8_13("e5m2", 16), file,
+                                "fma 16, neab -10 (the step's result keeps 13 fraction bits), frmode rz"),
+    }
+    if fp16_out:
+        units[f"{gpu} fp16 -> fp16"] = (_unit("fp16", "fp16", 8, 24), file, "fma 8, neab 1, frmode rne")
+    return units
+
+
+def _blackwell(gpu: str, file: str) -> dict[str, tuple[dict[str, Any], str, str]]:
+    """B200TC.m: fma 16, neab 2, rz, min_exp_limit -133 (fp16 -> fp16: rne, -15); tf32 fma 8; fp8 fma 32."""
+    rz = "neab 2, frmode rz, min_exp_limit -133"
+    return {
+        f"{gpu} fp16 -> fp32": (_unit("fp16", "fp32", 16, 25, min_exp=-133), file, f"fma 16, {rz}"),
+        f"{gpu} fp16 -> fp16": (_unit("fp16", "fp16", 16, 25, min_exp=-15), file,
+                                "fma 16, neab 2, frmode rne, min_exp_limit -15"),
+        f"{gpu} bf16 -> fp32": (_unit("bf16", "fp32", 16, 25, min_exp=-133), file, f"fma 16, {rz}"),
+        f"{gpu} tf32 -> fp32": (_unit("tf32", "fp32", 8, 25, min_exp=-133), file, f"fma 8, {rz}"),
+        f"{gpu} e4m3 -> fp32": (_unit("e4m3", "fp32", 32, 25, min_exp=-133), file, f"fma 32, {rz}"),
+        f"{gpu} e5m2 -> fp32": (_unit("e5m2", "fp32", 32, 25, min_exp=-133), file, f"fma 32, {rz}"),
+    }
+
+
+_B200RN = "B200TCRN.m"
+#: (MAC fields, model file, the model's parameters) of the units that are modelled only.
+_MODELLED_UNITS: dict[str, tuple[dict[str, Any], str, str]] = {
+    **_ampere("A2", "A2TC.m (calls A100TC.m)"),
+    **_ampere("A30", "A30TC.m (calls A100TC.m)"),
+    **_ada("Ada", "AdaTC.m", fp16_out=True),
+    **_ada("L40S", "L40STC.m", fp16_out=False),
+    "H100 e5m2 -> fp32": (_fp8_13("e5m2", 32), "H100TC.m",
+                          "fma 32, neab -10 (the step's result keeps 13 fraction bits), frmode rz; the"
+                          " parameters of the measured H100 e4m3 -> fp32 unit"),
+    **_blackwell("B200", "B200TC.m"),
+    **_blackwell("H200", "H200TC.m (calls B200TC.m)"),
+    **_blackwell("RTX PRO 6000", "RTXPRO6000TC.m (calls B200TC.m)"),
+    "B200RN fp16 -> fp32": (_unit("fp16", "fp32", 16, 25, rounding="nearest_even"), _B200RN,
+                            "fma 16, neab 2, frmode rne"),
+    "B200RN fp16 -> fp16": (_unit("fp16", "fp16", 16, 25), _B200RN, "fma 16, neab 2, frmode rne"),
+    "B200RN bf16 -> fp32": (_unit("bf16", "fp32", 16, 25, rounding="nearest_even"), _B200RN,
+                            "fma 16, neab 2, frmode rne"),
+    "B200RN tf32 -> fp32": (_unit("tf32", "fp32", 8, 25, rounding="nearest_even"), _B200RN,
+                            "fma 8, neab 2, frmode rne"),
+}
+
+#: MAC fields of each matrix unit, by name (`emu.mac_preset` accepts these names).
+MATRIX_UNITS: dict[str, dict[str, Any]] = {
+    **_MEASURED_UNITS,
+    **{name: fields for name, (fields, _, _) in _MODELLED_UNITS.items()},
+}
+
+#: The units whose parameters the measurements in tests/golden/tensorcore check line by line.
+MEASURED_UNITS: tuple[str, ...] = tuple(_MEASURED_UNITS)
 
 #: Where each unit's parameters come from.
 MATRIX_UNIT_SOURCES: dict[str, str] = {
-    name: _MEASURED.format(gpu=name.split()[0], fmt=name.split()[1], bits=f["align_bits"])
-    for name, f in MATRIX_UNITS.items()
+    **{name: _MEASURED.format(gpu=name.split()[0], fmt=name.split()[1], bits=f["align_bits"])
+       for name, f in _MEASURED_UNITS.items()},
+    **{name: _MODELLED.format(file=file, params=params, bits=f["align_bits"])
+       for name, (f, file, params) in _MODELLED_UNITS.items()},
 }

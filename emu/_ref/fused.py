@@ -2,9 +2,9 @@
 
 One output: the steps of n products in natural K order, each step literally as docs/semantics.md
 "Multi-term fused steps" describes it: exact products, the largest alignment exponent E, every term
-cut to a multiple of 2^(E - F), an exact integer sum, one rounding into the accumulator format
-(`quantize_ref`), which is the next step's addend. Imports nothing that is under test but the
-reference rounding.
+cut to a multiple of 2^(E - F) (E raised to ``align_min_exp`` when the MAC has one), an exact integer
+sum, one rounding into the accumulator format (`quantize_ref`), which is the next step's addend.
+Imports nothing that is under test but the reference rounding.
 """
 
 from __future__ import annotations
@@ -52,6 +52,8 @@ def fused_step_ref(a: list[float], w: list[float], c: float, mac: Any) -> tuple[
                                                                                                strict=True))
         return (-0.0 if negative else 0.0), False
     E = max(e for _, e in terms)
+    if mac.align_min_exp is not None:
+        E = max(E, mac.align_min_exp)  # the step aligns no lower than 2^align_min_exp
     unit = Fraction(2) ** (E - mac.align_bits)
     floor_cut = mac.align_rounding == Rounding.FLOOR
     total = sum(_cut(v / unit, floor_cut) for v, _ in terms)

@@ -164,24 +164,10 @@ def run_float(a: np.ndarray, w: np.ndarray, init: np.ndarray, mac: MAC, key: int
 
 
 def _run_fused(a: np.ndarray, w: np.ndarray, init: np.ndarray, mac: MAC) -> tuple[np.ndarray, ...]:
-    """`run_float` for the multi-term fused steps of ``order="fused(n)"`` (`emu._fused_kernels`); the
-    products are exact, so the product counts are zero."""
-    M, K = a.shape
-    N = w.shape[1]
-    acc = mac.acc
-    out = np.empty((M, N), np.float64)
-    acnt = np.zeros((M, N), np.int32)
-    kernel = FK.fused_rows if M > 1 and M * K * N >= 1 << 18 else FK.fused_rows_serial
-    A = np.ascontiguousarray(a)
-    W = np.ascontiguousarray(w)
-    EA = np.empty((M, K), np.int64)
-    EW = np.empty((K, N), np.int64)
-    FK.align_exps(A, mac.act.emin, EA)
-    FK.align_exps(W, mac.weight.emin, EW)
-    kernel(A, W, EA, EW, np.ascontiguousarray(init), out, acnt, mac.order.n, acc.emin, mac.align_bits,
-           mac.align_rounding == Rounding.FLOOR,
-           MK.float_params(acc, int(mac.acc_rounding), int(mac.acc_overflow)))
-    return out, np.zeros((M, N), np.int32), acnt
+    """`run_float` for the multi-term fused steps of ``order="fused(n)"`` (`emu._fused_kernels.run_fused`,
+    every field of the MAC); the products are exact, so the product counts are zero."""
+    out, acnt = FK.run_fused(a, w, init, mac)
+    return out, np.zeros_like(acnt), acnt
 
 
 @functools.lru_cache(maxsize=256)

@@ -11,12 +11,12 @@ import pytest
 
 import emu
 from emu._ref.fused import fused_dot_ref
-from emu.matrix_units import MATRIX_UNIT_SOURCES, MATRIX_UNITS
+from emu.matrix_units import MATRIX_UNIT_SOURCES, MATRIX_UNITS, MEASURED_UNITS
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "tensorcore" / "measured.npz"
 
 #: preset -> (data key, output); the H100 e4m3 -> fp32 runs used C = 0
-MEASURED = {name: (f"{name.split()[0]}_{name.split()[1]}", name.split()[-1]) for name in MATRIX_UNITS}
+MEASURED = {name: (f"{name.split()[0]}_{name.split()[1]}", name.split()[-1]) for name in MEASURED_UNITS}
 
 
 @pytest.fixture(scope="module")
@@ -57,9 +57,16 @@ def test_the_measurement_is_not_reproduced_by_neighbouring_parameters(
 
 
 def test_every_unit_names_its_source() -> None:
+    assert set(MATRIX_UNIT_SOURCES) == set(MATRIX_UNITS)
+    assert set(MEASURED_UNITS) <= set(MATRIX_UNITS)
     for name in MATRIX_UNITS:
         assert "Khattak & Mikaitis" in MATRIX_UNIT_SOURCES[name]
-        assert str(emu.mac_preset(name).align_bits) in MATRIX_UNIT_SOURCES[name]
+        assert f"align_bits {emu.mac_preset(name).align_bits}" in MATRIX_UNIT_SOURCES[name]
+        checked = "reproduce every measured line" in MATRIX_UNIT_SOURCES[name]
+        assert checked == (name in MEASURED_UNITS), name
+        if not checked:
+            assert "model of models/" in MATRIX_UNIT_SOURCES[name]
+            assert "not checked against measurements in this repository" in MATRIX_UNIT_SOURCES[name]
 
 
 def test_tf32_presets_ignore_the_low_13_bits() -> None:
@@ -150,4 +157,12 @@ def test_fused_steps_are_checked_at_construction() -> None:
         emu.MAC(act="fp16", weight="fp16", acc="fp32", order="fused(4)", align_bits=3, product="fp16")
     with pytest.raises(ValueError, match="align_bits=41 outside"):
         emu.MAC(act="fp16", weight="fp16", acc="fp32", order="fused(4)", align_bits=41)
+    with pytest.raises(ValueError, match="align_min_exp=-15 applies to order='fused"):
+        emu.MAC(act="fp16", weight="fp16", acc="fp32", align_min_exp=-15)
+    with pytest.raises(ValueError, match="align_min_exp=1001 outside"):
+        emu.MAC(act="fp16", weight="fp16", acc="fp32", order="fused(4)", align_bits=3, align_min_exp=1001)
+    with pytest.raises(TypeError, match="align_min_exp=True must be an int"):
+        emu.MAC(act="fp16", weight="fp16", acc="fp32", order="fused(4)", align_bits=3, align_min_exp=True)
+    with pytest.raises(ValueError, match="align_min_exp=-15 does not apply to block-scaled"):
+        emu.MAC(act="mxfp8_e4m3", weight="mxfp8_e4m3", acc="fp32", align_min_exp=-15)
 
