@@ -1,4 +1,4 @@
-"""Command line: ``python -m nets train``, ``python -m nets explore`` and ``python -m nets experiments``.
+"""Command line: ``python -m nets train``, ``explore``, ``search`` and ``experiments``.
 
 ``train`` takes flags or a TOML file (the same keys, spelled as a sweep file
 spells them; flags win):
@@ -32,7 +32,8 @@ spelling ``policy = "uniform:<format>[:<rounding>]"`` still works.
 cross-validation on all 1,797 digits images). ``explore [sweep.toml]``
 runs a design-space sweep (`nets.explore`; the built-in one without a file;
 examples in ``examples/``) and writes the results store, the figures and
-``report.md`` into ``--out``.
+``report.md`` into ``--out``. ``search spec.toml`` runs a per-layer search
+(`nets.explore.search`) and writes ``search.sqlite`` and ``search.md``.
 
 A user error (a bad flag, a bad or unreadable file, an unknown key or format,
 a missing data folder) prints one line, ``nets <command>: <file>: <key>: <what
@@ -49,6 +50,7 @@ import sys
 import tomllib
 import traceback
 from dataclasses import replace
+from pathlib import Path
 from typing import Any, NoReturn
 
 import emu
@@ -113,6 +115,10 @@ _EXPLORE_EXAMPLES = """examples:
   python -m nets explore examples/formats.toml --out results/formats --workers 2
   python -m nets explore examples/accumulators.toml --out results/acc --seeds 0,1 --epochs 2
   python -m nets explore results/s.toml --out results/s --retry-failed   # after fixing a failed point
+"""
+_SEARCH_EXAMPLES = """examples:
+  python -m nets search examples/per_layer_search.toml --out results/search --workers 2
+  python -m nets search examples/per_layer_search.toml --out results/search   # again: all from the store
 """
 _EXPERIMENTS_EXAMPLES = """examples:
   python -m nets experiments --tables fp32 --seeds 2 --folds 2 --scale 0.1   # a quick look
@@ -328,6 +334,19 @@ def _explore(args: argparse.Namespace) -> None:
         raise SystemExit(res.exit_code)
 
 
+def _search(args: argparse.Namespace) -> None:
+    from .explore.search import SearchSpec, run_search, search_report
+
+    if args.workers is not None and args.workers < 1:
+        raise _Refusal(f"nets search: --workers={args.workers} must be at least 1")
+    spec = SearchSpec.from_toml(args.spec)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    res = run_search(spec, out / "search.sqlite", workers=args.workers, dask=args.dask, stream=sys.stderr)
+    (out / "search.md").write_text(search_report(res))
+    print(f"results store: {out / 'search.sqlite'}\nreport: {out / 'search.md'}")
+
+
 def _experiments(args: argparse.Namespace) -> None:
     if args.seeds < 1:
         raise _Refusal(f"nets experiments: --seeds={args.seeds} must be at least 1")
@@ -356,7 +375,7 @@ def parser() -> argparse.ArgumentParser:
     ap = _Parser(prog="python -m nets", description=__doc__, formatter_class=raw)
     debug_help = "show the traceback of an error instead of its one-line message"
     ap.add_argument("--debug", action="store_true", help=debug_help)
-    sub = ap.add_subparsers(dest="cmd", required=True, metavar="{train,explore,experiments}")
+    sub = ap.add_subparsers(dest="cmd", required=True, metavar="{train,explore,search,experiments}")
     t = sub.add_parser("train", help="train one network", description="Train one network and report its"
                        " accuracy; a TOML file (--config) takes the same keys as the flags.",
                        epilog=_TRAIN_EXAMPLES, formatter_class=raw)
@@ -382,6 +401,18 @@ def parser() -> argparse.ArgumentParser:
                    help="train every point for this many epochs (default: the sweep's own)")
     x.add_argument("--retry-failed", action="store_true",
                    help="run again the points the store records as failed (after fixing their cause)")
+    se = sub.add_parser("search", help="search per-layer formats within an accuracy tolerance",
+                        description="Search each layer's weight and activation word lengths and accumulator"
+                        " width (a TOML file's [search] table) for the least energy or area within a"
+                        " tolerance of the baseline (docs/search.md); rerunning takes every point from the"
+                        " store.", epilog=_SEARCH_EXAMPLES, formatter_class=raw)
+    se.add_argument("spec", help="a TOML file with a [search] table (examples/per_layer_search.toml)")
+    se.add_argument("--out", default="results", metavar="FOLDER",
+                    help="the results folder: search.sqlite and search.md (default: results)")
+    se.add_argument("--workers", type=int, default=None, metavar="N",
+                    help="processes (default: the machine's cores)")
+    se.add_argument("--dask", nargs="?", const=True, default=False, metavar="ADDRESS",
+                    help="run on Dask: a local cluster, or the scheduler address given")
     e = sub.add_parser("experiments", help="print the literature's experiments on the digits data",
                        description="The tables of nets.experiments: mean and 95 % interval over seeds, with"
                        " stratified cross-validation on the digits images.", epilog=_EXPERIMENTS_EXAMPLES,
@@ -393,7 +424,7 @@ def parser() -> argparse.ArgumentParser:
                    help="k of the stratified k-fold cross-validation (default 5; at least 2)")
     e.add_argument("--tables", type=lambda s: tuple(v.strip() for v in s.split(",")), default=TABLES,
                    metavar="NAMES", help=f"comma-separated tables to print (default all: {','.join(TABLES)})")
-    for p in (t, x, e):
+    for p in (t, x, se, e):
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=debug_help)
     return ap
 
@@ -404,7 +435,7 @@ def _one_line(e: BaseException) -> str:
     return "; ".join(line.strip() for line in str(e).splitlines() if line.strip())
 
 
-_COMMANDS = {"train": _train, "explore": _explore, "experiments": _experiments}
+_COMMANDS = {"train": _train, "explore": _explore, "search": _search, "experiments": _experiments}
 
 
 def main(argv: list[str] | None = None) -> None:

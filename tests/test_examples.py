@@ -17,6 +17,8 @@ EXPECTED: dict[str, tuple[int, int, dict[str, object]]] = {
     "accumulators.toml": (10, 3, {"acc": "fx<2,16>", "acc_overflow": "wrap"}),
     "block_formats.toml": (6, 3, {"mac": "mxfp4"}),
 }
+#: Per-layer search files (a [search] table, `nets.explore.search.SearchSpec`): their seeds.
+SEARCHES: dict[str, int] = {"per_layer_search.toml": 3}
 
 
 def _files() -> list[str]:
@@ -24,9 +26,9 @@ def _files() -> list[str]:
 
 
 def test_every_example_file_is_expected_here_and_listed_in_the_readme() -> None:
-    assert set(EXPECTED) <= set(_files())
-    missing = [f for f in _files() if f not in EXPECTED]
-    assert not missing, f"add {missing} to EXPECTED (configurations, seeds, the point to run)"
+    assert set(EXPECTED) | set(SEARCHES) <= set(_files())
+    missing = [f for f in _files() if f not in EXPECTED and f not in SEARCHES]
+    assert not missing, f"add {missing} to EXPECTED (configurations, seeds, the point to run) or SEARCHES"
     readme = (EXAMPLES / "README.md").read_text()
     for name in _files():
         assert f"]({name})" in readme, f"examples/README.md does not list {name}"
@@ -69,3 +71,17 @@ def test_one_point_of_an_example_trains(name: str) -> None:
     assert res["test_accuracy"] > res["chance_accuracy"]
     if point["acc_overflow"] == "wrap" and point["acc"] == "fx<2,16>":
         assert res["acc_overflow_rate"] > 0  # a 2-integer-bit register overflows on these data
+
+
+@pytest.mark.parametrize("name", sorted(SEARCHES))
+def test_a_search_example_reads_as_a_search_spec_the_command_line_takes(name: str, tmp_path: Path) -> None:
+    """The spec loads with every field checked, its baseline builds, and the command line refuses a bad
+    flag before running anything (the search itself is tested in tests/nets/test_search.py)."""
+    from nets.__main__ import main
+    from nets.explore.search import SearchSpec
+
+    spec = SearchSpec.from_toml(EXAMPLES / name)
+    assert len(spec.seeds) == SEARCHES[name]
+    assert spec.tolerance > 0
+    with pytest.raises(SystemExit, match="--workers=0 must be at least 1"):
+        main(["search", str(EXAMPLES / name), "--out", str(tmp_path), "--workers", "0"])

@@ -19,6 +19,10 @@ their accuracy (through `nets`) and their cost (through `hwmodel`).
 - `accbits`: each layer's accumulator integer bits on data: the exactness
   bounds (`layer_acc_bits`) and de Bruin et al. 2018's accuracy-based LB_wrap
   and LB_clip (`acc_length_bounds`).
+- `search`: per-layer formats (weights, activations, accumulator width) that
+  minimise energy or area within an accuracy tolerance (Judd et al. 2016;
+  greedy or sensitivity-ordered), every point through the store, beside the
+  best uniform configuration of the same candidates (docs/search.md).
 - `main_job`: the default sweep on the embedded digits data, writing the store,
   the figures and ``report.md`` into a results folder (``make run``); returns a
   `JobResult` (the report's path, the `SweepSummary`, and ``exit_code``: 1 when
@@ -63,7 +67,8 @@ from .report import (
     group_by_config,
     report,
 )
-from .run import LEASE_S, WORKER_DEATHS, SweepProgress, SweepSummary, run_sweep
+from .run import LEASE_S, WORKER_DEATHS, SweepProgress, SweepSummary, Workers, run_sweep
+from .search import SearchResult, SearchSpec, run_search, search_report
 from .spec import (
     DEFAULT_SEEDS,
     POINT_DEFAULTS,
@@ -79,11 +84,12 @@ from .store import STATUSES, Claim, Status, Store
 __all__ = [
     "ACC_MODES", "DEFAULT_SEEDS", "DEFAULT_SWEEP", "LEASE_S", "POINT_DEFAULTS", "SETUP_KEYS", "STATUSES",
     "WORKER_DEATHS", "Claim", "Comparison", "Decision", "JobResult", "LayerAccBits", "LayerAccLength",
-    "Network", "Status", "Store", "Sweep", "SweepProgress", "SweepSummary", "Verdict", "acc_length_bounds",
+    "Network", "SearchResult", "SearchSpec", "Status", "Store", "Sweep", "SweepProgress", "SweepSummary",
+    "Verdict", "Workers", "acc_length_bounds",
     "accumulator_report", "accumulator_study", "accuracy_vs_word_length", "best_within", "build_model",
     "build_policy", "chance_accuracy", "config_key", "divergence", "figure_plan", "group_by_config",
     "int_bits", "layer_acc_bits", "main_job", "pareto", "pareto_front", "point_cost", "point_key", "report",
-    "representation_error", "run_point", "run_sweep", "training_curves",
+    "representation_error", "run_point", "run_search", "run_sweep", "search_report", "training_curves",
 ]
 
 _ACC_POINTS = [{"format": "fx<4,8>", "rounding": "stochastic", "acc": f"fx<{il},16>", "acc_overflow": mode}

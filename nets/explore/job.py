@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 import time
 import traceback
+from collections.abc import Callable
 from importlib import metadata
 from typing import Any
 
@@ -32,6 +33,7 @@ import emu
 
 from .. import datasets
 from ..optim import SGD
+from ..policy import PrecisionPolicy
 from ..train import train
 from .cost import point_cost
 from .spec import POINT_DEFAULTS, build_model, build_policy
@@ -102,10 +104,13 @@ def divergence(result: dict[str, Any], chance: float) -> str | None:
     return None
 
 
-def run_point(point: dict[str, Any]) -> dict[str, Any]:
+def run_point(point: dict[str, Any],
+              policy_of: Callable[[dict[str, Any]], PrecisionPolicy | None] = build_policy) -> dict[str, Any]:
     """Train and cost one point; returns ``{"status": "done", ...results}``, ``{"status": "diverged",
     "reason": ..., ...results}`` (see `divergence`) or ``{"status": "failed", "error": ...}`` (a failing
-    point never raises)."""
+    point never raises). ``policy_of`` turns the point (its keys completed from `POINT_DEFAULTS`) into
+    its policy: `build_policy` by default; `nets.explore.search` passes one that reads per-layer
+    formats; an error it raises fails the point."""
     t0 = time.perf_counter()
     p = {**POINT_DEFAULTS, **point}
     try:
@@ -113,7 +118,7 @@ def run_point(point: dict[str, Any]) -> dict[str, Any]:
         with threadpool_limits(limits=1):
             data = _data(p["data"], p["model"] != "mlp")
             model = build_model(p, data.input_shape, data.n_classes)
-            policy = build_policy(p)
+            policy = policy_of(p)
             hist = train(model, data, policy, SGD(lr=p["lr"], momentum=p["momentum"]), epochs=p["epochs"],
                          batch_size=p["batch_size"], seed=p["seed"], progress=False)
             chance = chance_accuracy(data.test.y)

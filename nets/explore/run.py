@@ -66,7 +66,7 @@ from .job import run_point, version
 from .spec import Sweep, point_key
 from .store import STATUSES, Claim, Status, Store
 
-__all__ = ["LEASE_S", "WORKER_DEATHS", "SweepProgress", "SweepSummary", "run_sweep"]
+__all__ = ["LEASE_S", "WORKER_DEATHS", "SweepProgress", "SweepSummary", "Workers", "run_sweep"]
 
 #: A point whose worker died this many times is recorded as failed.
 WORKER_DEATHS = 2
@@ -416,6 +416,44 @@ class _Heartbeat:
             self.thread.join()
 
 
+class Workers:
+    """Worker processes (or a Dask client) kept across several `run_sweep` calls, so a caller that
+    runs many small batches (`nets.explore.search`) starts them once; a context manager.
+
+    ``n`` processes (default: the machine's cores) each running ``job``; ``dask`` as `run_sweep`'s.
+    A `run_sweep` given a `Workers` as ``workers`` runs on them (with their ``job``, which must be
+    its own) and leaves them running; `close` (or leaving the ``with`` block) stops them.
+
+    >>> with Workers(2) as w:
+    ...     w.n
+    2
+    """
+
+    def __init__(self, n: int | None = None, dask: bool | str = False, job: Job = run_point) -> None:
+        if not callable(job):
+            raise ValueError(f"Workers: job={job!r} is not callable; give a function of a point")
+        self.n = check_int(n if n is not None else (os.cpu_count() or 1), "Workers", "n", 1)
+        self.dask, self.job = dask, job
+        self._pool: _Pool | _Dask | None = None
+
+    def pool(self) -> _Pool | _Dask:
+        """The processes (or the Dask client), started on first use."""
+        if self._pool is None:
+            self._pool = _Dask(self.n, self.dask, self.job) if self.dask else _Pool(self.n, self.job)
+        return self._pool
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+
+    def __enter__(self) -> Workers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def _owner() -> str:
     """This sweep's id in the store's claims: host, process id and a random token."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -448,7 +486,7 @@ def _died(point: dict[str, Any], causes: list[str]) -> dict[str, Any]:
             "seed": int(point.get("seed", 0)), "version": version()}
 
 
-def run_sweep(sweep: Sweep, store: str | Path | Store, *, workers: int | None = None,
+def run_sweep(sweep: Sweep, store: str | Path | Store, *, workers: int | Workers | None = None,
               dask: bool | str = False, retry_failed: bool = False, progress: bool = True,
               stream: Any = None, lease: float = LEASE_S, job: Job = run_point) -> SweepSummary:
     """Run the points of ``sweep`` that ``store`` does not hold as done or diverged (nor as failed,
@@ -457,7 +495,8 @@ def run_sweep(sweep: Sweep, store: str | Path | Store, *, workers: int | None = 
     Args:
         sweep: the points.
         store: a `Store` or the path of its SQLite file (created if missing).
-        workers: processes (default: the machine's cores, at most the points to run).
+        workers: processes (default: the machine's cores, at most the points to run), or a `Workers`
+            to run on (started once for several calls; ``dask`` and ``job`` are then its own).
         dask: False (local), True (a local Dask cluster) or a scheduler address.
         retry_failed: run the points recorded as failed again (each once; not one another sweep
             retried since this call started).
@@ -481,6 +520,12 @@ def run_sweep(sweep: Sweep, store: str | Path | Store, *, workers: int | None = 
     """
     if not callable(job):
         raise ValueError(f"run_sweep: job={job!r} is not callable; give a function of a point")
+    shared = workers if isinstance(workers, Workers) else None
+    if shared is not None:
+        if job is not run_point and job is not shared.job:
+            raise ValueError(f"run_sweep: job={job!r} is not the job of the Workers given; give it to"
+                             " Workers(job=...)")
+        job, dask, workers = shared.job, shared.dask, shared.n
     if isinstance(lease, bool) or not isinstance(lease, (int, float)) or not lease > 0:
         raise ValueError(f"run_sweep: lease={lease!r} must be a number of seconds above 0")
     st = store if isinstance(store, Store) else Store(store)
@@ -500,8 +545,10 @@ def run_sweep(sweep: Sweep, store: str | Path | Store, *, workers: int | None = 
         beat = _Heartbeat(st.path, owner, float(lease))
         pool: _Inline | _Pool | _Dask | None = None
         try:
-            pool = (_Inline(job) if (n == 1 and not dask) or not todo else _Dask(n, dask, job) if dask
-                    else _Pool(n, job))
+            one = (shared.n if shared is not None else n) == 1 and not dask
+            pool = (_Inline(job) if one or not todo else shared.pool() if shared is not None
+                    else _Dask(n, dask, job) if dask else _Pool(n, job))
+            replaced0 = pool.replaced
 
             def claim(p: dict[str, Any]) -> None:
                 nonlocal by_others
@@ -543,11 +590,13 @@ def run_sweep(sweep: Sweep, store: str | Path | Store, *, workers: int | None = 
                     st.record(k, sweep.name, p, res, owner=owner)
                     counts[Status(res["status"])] += 1
                     if bar is not None:
-                        bar.replaced = pool.replaced
+                        bar.replaced = pool.replaced - replaced0
                         bar.update(res["status"])
         finally:
-            if pool is not None:
+            if pool is not None and (shared is None or isinstance(pool, _Inline)):
                 pool.close()
+            elif shared is not None and pool is not None and pool.busy():  # interrupted: points in flight
+                shared.close()
             beat.close()
             st.release(owner)
         if bar is not None:
@@ -555,7 +604,7 @@ def run_sweep(sweep: Sweep, store: str | Path | Store, *, workers: int | None = 
         failed_points = len(st.failed_keys() & set(sweep.keys()))
         return SweepSummary(len(sweep.points), len(sweep.points) - len(todo) - sum(counts.values()),
                             counts[Status.DONE], counts[Status.FAILED], time.perf_counter() - t0, st.path,
-                            counts[Status.DIVERGED], by_others, pool.replaced, failed_points)
+                            counts[Status.DIVERGED], by_others, pool.replaced - replaced0, failed_points)
     finally:
         if not isinstance(store, Store):
             st.close()

@@ -206,7 +206,7 @@ def test_the_interpreter_exits_with_status_2_and_one_line() -> None:
         " see python -m nets train --help"]
 
 
-@pytest.mark.parametrize("cmd", ["train", "explore", "experiments"])
+@pytest.mark.parametrize("cmd", ["train", "explore", "search", "experiments"])
 def test_every_flag_has_help_and_the_help_has_examples(cmd: str, capsys) -> None:
     with pytest.raises(SystemExit, match="^0$") as info:
         cli.main([cmd, "--help"])

@@ -1,0 +1,242 @@
+"""Per-layer search (nets.explore.search): the spec refuses bad fields; greedy descent on the digits MLP
+and the sensitivity-ordered descent on digits LeNet-5 end at or below the best uniform configuration's
+energy within the same tolerance (or the report says why not); every point goes through the store, so
+a rerun runs nothing; the greedy accepts the most saving move of each round; the sensitivity order
+follows the probes; `Workers` keep processes across `run_sweep` calls."""
+
+from __future__ import annotations
+
+import io
+import math
+from pathlib import Path
+
+import pytest
+
+from nets.explore import Store, Sweep, point_key, run_point, run_sweep
+from nets.explore.run import Workers
+from nets.explore.search import (
+    Knob,
+    LayerWidths,
+    Method,
+    SearchResult,
+    SearchSpec,
+    layer_policy,
+    run_search,
+    run_search_point,
+    search_report,
+)
+
+MLP = {"setup": {"sizes": [64, 32, 10], "epochs": 3}, "tolerance": 1.0, "weight_bits": [8, 6, 4, 3],
+       "act_bits": [8, 6, 5], "acc_bits": [], "seeds": [0, 1], "method": "greedy"}
+#: LeNet-5 trains slowly under emulation (about 0.7 s a point): its search lowers weights only
+LENET = {"setup": {"model": "lenet5", "epochs": 3, "lr": 0.05}, "tolerance": 1.0, "weight_bits": [8, 4, 3],
+         "act_bits": [8], "seeds": [0, 1], "method": "sensitivity"}
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"tolerance": -1.0}, "tolerance"), ({"tolerance": 100}, "tolerance"),
+    ({"weight_bits": []}, "weight_bits"), ({"weight_bits": [8, 8]}, "weight_bits"),
+    ({"act_bits": [4]}, "act_bits"), ({"acc_bits": [1]}, "acc_bits"), ({"acc_bits": 16}, "acc_bits"),
+    ({"method": "random"}, "method"), ({"objective": "speed"}, "objective"),
+    ({"criterion": "median"}, "criterion"), ({"seeds": []}, "seeds"), ({"seeds": [0, 0]}, "seeds"),
+    ({"weight_int_bits": 0}, "weight_int_bits"), ({"name": ""}, "name"),
+    ({"setup": {"model": "vgg"}}, "setup/baseline"), ({"setup": {"format": "bf16"}}, "setup"),
+    ({"baseline": {"epochs": 2}}, "baseline"), ({"baseline": {"format": "fx<99"}}, "setup/baseline"),
+], ids=lambda v: v if isinstance(v, str) else "-".join(map(str, v)))
+def test_the_spec_refuses_bad_fields_naming_them(change: dict, field: str) -> None:
+    with pytest.raises(ValueError, match=f"SearchSpec: {field}"):
+        SearchSpec.from_dict({**MLP, **change})
+
+
+def test_the_spec_refuses_unknown_keys_and_reads_a_search_table(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="SearchSpec: unknown keys budget"):
+        SearchSpec.from_dict({**MLP, "budget": 1})
+    f = tmp_path / "mlp_search.toml"
+    f.write_text('[search]\nmethod = "sensitivity"\nobjective = "area"\ntolerance = 0.5\nseeds = [3]\n'
+                 'weight_bits = [6, 8]\nact_bits = [8]\nacc_bits = [20, 24]\n'
+                 '[search.setup]\nsizes = [64, 8, 10]\nepochs = 1\n[search.baseline]\nformat = "fx<4,12>"\n')
+    s = SearchSpec.from_toml(f)
+    assert (s.name, str(s.method), str(s.objective)) == ("mlp_search", "sensitivity", "area")
+    assert s.tolerance == 0.5
+    assert (s.weight_bits, s.acc_bits, s.seeds) == ((8, 6), (24, 20), (3,))
+    assert s.baseline_point(0)["format"] == "fx<4,12>"
+    assert s.baseline_point(0)["sizes"] == [64, 8, 10]
+    (tmp_path / "none.toml").write_text('[sweep]\nname = "x"\n')
+    with pytest.raises(ValueError, match=r"SearchSpec.from_toml: .*none.toml has no \[search\] table"):
+        SearchSpec.from_toml(tmp_path / "none.toml")
+
+
+def test_a_layer_profile_is_part_of_the_point_and_its_key() -> None:
+    base = SearchSpec.from_dict(MLP).baseline_point(0)
+    layers = {"linear1": {"weights": "fx<2,6>", "activations": "fx<4,4>", "acc": "fx<8,10>",
+                          "acc_overflow": "saturate"},
+              "linear2": {"weights": "fx<2,6>", "activations": "fx<4,4>", "acc": "fx<10,10>",
+                          "acc_overflow": "saturate"}}
+    a = {**base, "layers": layers}
+    b = {**base, "layers": {**layers, "linear2": {**layers["linear2"], "weights": "fx<2,4>"}}}
+    assert len({point_key(base), point_key(a), point_key(b)}) == 3
+    pol = layer_policy(b)
+    assert str(pol.for_layer("linear2").weights) == "fx<2,4>"
+    assert str(pol.forward_mac("linear1", 64)) == "fx<4,4> x fx<2,6> -> fx<8,10> (saturate, sequential)"
+    assert str(pol.for_layer("linear1").activations) == "float64"  # the float64 baseline's other roles
+    assert layer_policy(base) is None  # no layers: the baseline's own policy
+    bad = {**base, "layers": {"linear1": {**layers["linear1"], "acc": "fx<99"}}}
+    res = run_search_point(bad)
+    assert res["status"] == "failed"
+    assert "fx<99" in res["error"]
+
+
+def _check(r: SearchResult) -> str:
+    """The assertions every search must meet; returns its report."""
+    text = search_report(r)
+    assert r.evaluation.within
+    assert r.uniform is not None
+    assert r.uniform_evaluation is not None
+    assert r.cost(r.evaluation) <= r.cost(r.uniform_evaluation)
+    assert r.uniform_evaluation.within
+    if r.beats_uniform:
+        assert r.note == ""
+        assert "less than the best uniform configuration" in text
+    else:
+        assert r.note.startswith("The per-layer profile does not beat the best uniform configuration: ")
+        assert r.note in text
+    for name, w, a, acc, _e, share in r.layers:
+        assert f"| {name} | {w} | {a} | {acc} |" in text
+        assert 0 < share < 1
+    assert math.isclose(sum(row[4] for row in r.layers), r.evaluation.energy_pj)
+    # every uniform configuration cheaper than the best one was evaluated and is outside
+    cheaper = [e for p, e in r.uniform_tried if r.cost(e) < r.cost(r.uniform_evaluation)]
+    assert all(not e.within for e in cheaper)
+    assert f"{r.new_runs} point(s) run now, {r.from_store} taken from the store." in text
+    return text
+
+
+@pytest.fixture(scope="module")
+def mlp_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[SearchResult, Path]:
+    path = tmp_path_factory.mktemp("search") / "mlp.sqlite"
+    return run_search(SearchSpec.from_dict(MLP), path, workers=1), path
+
+
+def test_greedy_on_the_digits_mlp_reaches_the_best_uniform_energy_or_says_why(
+        mlp_run: tuple[SearchResult, Path]) -> None:
+    r, path = mlp_run
+    text = _check(r)
+    assert r.new_runs > 0
+    assert r.from_store == 0
+    assert "Per-layer search: search" in text
+    assert "paired mean over seeds 0, 1" in text
+    with Store(path) as st:
+        rows = st.rows()
+    assert len(rows) == r.new_runs
+    assert all(row["status"] in ("done", "diverged") for row in rows)
+    assert any("layers" in row["params"] for row in rows)
+
+
+def test_the_greedy_accepts_the_most_saving_move_within_tolerance(mlp_run: tuple[SearchResult, Path]) -> None:
+    r, _ = mlp_run
+    rounds: dict[tuple[str, int], list] = {}
+    for st in r.steps:
+        rounds.setdefault((st.phase, st.round), []).append(st)
+    assert rounds
+    for steps in rounds.values():
+        ok = [st for st in steps if st.evaluation.within]
+        accepted = [st for st in steps if st.accepted]
+        assert len(accepted) == (1 if ok else 0)
+        if ok:
+            assert accepted[0].evaluation.energy_pj == min(st.evaluation.energy_pj for st in ok)
+        for st in steps:
+            assert st.new is not None
+            assert st.old is not None
+            assert st.new < st.old
+
+
+def test_a_rerun_takes_every_point_from_the_store(mlp_run: tuple[SearchResult, Path]) -> None:
+    r, path = mlp_run
+    again = run_search(SearchSpec.from_dict(MLP), path, workers=2)
+    assert again.new_runs == 0
+    assert again.from_store == r.new_runs
+    assert again.profile == r.profile
+    assert again.uniform == r.uniform
+    assert again.evaluation.acc_by_seed == r.evaluation.acc_by_seed
+    assert [(s.layer, s.knob, s.new, s.accepted) for s in again.steps] == \
+        [(s.layer, s.knob, s.new, s.accepted) for s in r.steps]
+
+
+def test_sensitivity_search_on_digits_lenet(tmp_path: Path) -> None:
+    r = run_search(SearchSpec.from_dict(LENET), tmp_path / "lenet.sqlite", workers=2, stream=io.StringIO())
+    _check(r)
+    assert r.spec.method is Method.SENSITIVITY
+    probes = [st for st in r.steps if st.phase == "probe"]
+    assert len(probes) == 5  # five layers' weights
+    assert [n for n, *_ in r.layers] == ["conv2d1", "conv2d2", "linear1", "linear2", "linear3"]
+
+    def drop(st: object) -> float:
+        e = st.evaluation  # type: ignore[attr-defined]
+        return math.inf if e.problems or e.diff is None else -e.diff.mean
+
+    ranked = sorted(probes, key=lambda st: (drop(st), st.evaluation.energy_pj))  # ties: larger saving
+    order = list(dict.fromkeys((st.layer, st.knob) for st in r.steps if st.phase == "descent"))
+    positions = [next(i for i, p in enumerate(ranked) if (p.layer, p.knob) == o) for o in order]
+    assert positions == sorted(positions)  # knobs lowered least sensitive first
+    for st in r.steps:
+        if st.phase != "probe":
+            assert st.accepted == st.evaluation.within
+
+
+def test_the_interval_criterion_needs_the_whole_interval_within(tmp_path: Path) -> None:
+    spec = SearchSpec(setup={"sizes": [64, 8, 10], "epochs": 2}, tolerance=3.0, weight_bits=[8, 4],
+                      act_bits=[8, 5], seeds=[0, 1, 2], criterion="interval", objective="area")
+    r = run_search(spec, tmp_path / "interval.sqlite", workers=1)
+    assert "paired interval over seeds 0, 1, 2" in search_report(r)
+    for st in [*r.steps, None]:
+        e = r.evaluation if st is None else st.evaluation
+        if e.within:
+            assert e.diff is not None
+            assert e.diff.lo >= -0.03 - 1e-12
+        elif not e.problems:
+            assert e.diff is not None
+            assert e.diff.lo < -0.03
+    # the interval rule is stricter: it refused a move whose paired mean the mean rule would have taken
+    assert any(not st.evaluation.within and st.evaluation.diff.mean >= -0.03 for st in r.steps)
+    assert r.evaluation.within
+    assert r.cost(r.evaluation) <= r.cost(r.uniform_evaluation)
+
+
+def test_workers_are_kept_across_sweeps_and_their_job_is_checked() -> None:
+    s = Sweep.from_dict({"base": {"sizes": [64, 8, 10], "epochs": 1}, "grid": {"format": ["bf16"]},
+                         "seeds": [0, 1]})
+    with Workers(1, job=run_search_point) as w, Store(":memory:") as st:
+        a = run_sweep(Sweep(s.name, s.points[:1]), st, workers=w, progress=False, job=run_search_point)
+        b = run_sweep(s, st, workers=w, progress=False, job=run_search_point)
+        assert (a.done, b.done, b.skipped) == (1, 1, 1)
+        with pytest.raises(ValueError, match="run_sweep: job=.* is not the job of the Workers given"):
+            run_sweep(s, st, workers=w, progress=False, job=abs)
+    with pytest.raises(ValueError, match="Workers: job=3 is not callable"):
+        Workers(1, job=3)  # type: ignore[arg-type]
+    assert run_point is not run_search_point
+
+
+def test_accumulator_moves_keep_every_product_and_stay_below_lossless(tmp_path: Path) -> None:
+    # fx<2,6> x fx<4,4>: products fx<6,10> (16 bits); lossless: linear1 (K = 64) 22 bits, linear2 (K = 8) 19
+    spec = SearchSpec(setup={"sizes": [64, 8, 10], "epochs": 1}, tolerance=50.0, weight_bits=[8],
+                      act_bits=[8], acc_bits=[14, 16, 20], seeds=[0], objective="area")
+    r = run_search(spec, tmp_path / "acc.sqlite", workers=1)
+    moves = {(st.layer, st.old, st.new) for st in r.steps}
+    assert all(st.knob is Knob.ACC for st in r.steps)
+    assert moves <= {("linear1", None, 20), ("linear1", 20, 16), ("linear2", None, 16)}
+    assert ("linear1", None, 20) in moves
+    assert ("linear2", None, 16) in moves
+    assert dict(r.start)["linear1"] == LayerWidths(8, 8, None)
+    if r.evaluation.within and dict(r.profile)["linear1"].acc == 16:
+        assert [row[3] for row in r.layers][0] == "fx<6,10> (16 bits)"
+
+
+def test_a_fixed_point_baseline_gives_each_searched_layer_one_activation_format() -> None:
+    """Under a baseline whose activations role is not float64, a searched layer's activations role takes
+    its datapath's operand format (a policy refuses two formats for one operand)."""
+    base = SearchSpec.from_dict({**MLP, "baseline": {"format": "fx<4,8>"}}).baseline_point(0)
+    layers = {"linear1": {"weights": "fx<2,6>", "activations": "fx<4,4>", "acc": "fx<8,10>",
+                          "acc_overflow": "saturate"}}
+    pol = layer_policy({**base, "layers": layers})
+    assert str(pol.for_layer("linear1").activations) == "fx<4,4>"
+    assert str(pol.for_layer("linear2").activations) == "fx<4,8>"  # not searched: the baseline's
