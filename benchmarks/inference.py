@@ -5,9 +5,10 @@ with `nets.onnx.from_onnx` and times ``Model.predict`` on one batch under
 (a) float64, (b) int8 x int8 -> int32 (8-bit fixed point operands, fx<4,4>
 activations and fx<1,7> weights, a 32-bit wrapping accumulator), (c) the same
 operands into a 16-bit saturating accumulator (fx<5,11>), (d) e4m3 x e4m3 ->
-fp32, (e) the mxfp8 and mxfp4 forward datapaths (`nets.POLICY_PRESETS`),
+fp32, (e) the mxfp8 and mxfp4 block datapaths (the datapath encodes the operands),
 beside onnxruntime's float32 inference of the same model in the same run.
-Prints the median time per batch, images per second and the ratio to
+Prints the median time per batch, images per second, GMAC/s (the model's
+multiply-accumulates per image from `Model.layer_shapes`) and the ratio to
 onnxruntime. Usage: ``python benchmarks/inference.py [--batch B] [--repeat R]``.
 """
 
@@ -44,8 +45,10 @@ def policies() -> list[tuple[str, nets.PrecisionPolicy | None]]:
             ("(b) int8 x int8 -> int32", _fixed("fx<21,11>", "wrap")),
             ("(c) int8 x int8 -> 16-bit sat", _fixed("fx<5,11>", "saturate")),
             ("(d) e4m3 x e4m3 -> fp32", e4),
-            ("(e) mxfp8", nets.PrecisionPolicy.preset("mxfp8 forward / mxfp8_e5m2 backward")),
-            ("(e) mxfp4", nets.PrecisionPolicy.preset("mxfp4 forward / mxfp8_e5m2 backward"))]
+            # the block datapath encodes each product's operands (blocks along its reduction axis); roles
+            # stay float64, since a 3x3 convolution refuses block roles (its patches would be re-blocked)
+            ("(e) mxfp8", nets.PrecisionPolicy(nets.LayerPolicy(fwd_mac="mxfp8"), name="mxfp8 datapath")),
+            ("(e) mxfp4", nets.PrecisionPolicy(nets.LayerPolicy(fwd_mac="mxfp4"), name="mxfp4 datapath"))]
 
 
 def main() -> None:
@@ -68,10 +71,13 @@ def main() -> None:
     print(f"ResNet-20 (3x32x32), batch {args.batch}, median of {args.repeat} runs; numba {numba.__version__},"
           f" {numba.get_num_threads()} threads, numpy {np.__version__}, onnxruntime {ort.__version__},"
           f" {platform.machine()}, {os.cpu_count()} cpus")
-    print(f"{'case':32s} {'implementation':22s} {'ms/batch':>10s} {'images/s':>10s}  ratio")
+    macs = sum(d["macs"] for d in model.layer_shapes((3, 32, 32)))  # per image
+    print(f"{macs / 1e6:.1f} MMAC per image")
+    print(f"{'case':32s} {'implementation':22s} {'ms/batch':>10s} {'images/s':>10s} {'GMAC/s':>7s}  ratio")
     for case, impl, ms in rows:
         rate = 1e3 * args.batch / ms
-        print(f"{case:32s} {impl:22s} {ms:10.1f} {rate:10.1f}  {ms / base:.1f} (onnxruntime)")
+        print(f"{case:32s} {impl:22s} {ms:10.1f} {rate:10.1f} {rate * macs / 1e9:7.2f}  {ms / base:.1f}"
+              " (onnxruntime)")
 
 
 if __name__ == "__main__":

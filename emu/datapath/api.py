@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from .._patches import patches
 from ..checks import real_array
 from ..mac import MAC, mac_preset
 from .floating import direct32, matmul_fp32
@@ -184,24 +185,27 @@ def dot(a: object, w: object, mac: MAC | str | dict, bias: object = None, **kwar
     return matmul(A, Wv, mac, bias, **kwargs)
 
 
-def im2col(x: np.ndarray, kh: int, kw: int, stride: tuple[int, int], padding: tuple[int, int]
-           ) -> tuple[np.ndarray, int, int]:
-    """(patches, OH, OW): the (N*OH*OW, C*kh*kw) patches of an NCHW array, k in (c, i, j) C order.
+def im2col(x: np.ndarray, kh: int, kw: int, stride: tuple[int, int], padding: tuple[int, int],
+           dilation: tuple[int, int] = (1, 1)) -> tuple[np.ndarray, int, int]:
+    """(patches, OH, OW): the (N*OH*OW, C*kh*kw) patches of an NCHW array, k in (c, i, j) C order, with
+    ``padding`` zeros on each side and kernel taps ``dilation`` apart (`emu._patches`, one pass).
 
     >>> cols, oh, ow = im2col(np.arange(9.0).reshape(1, 1, 3, 3), 2, 2, (1, 1), (0, 0))
     >>> cols[0].tolist(), oh, ow
     ([0.0, 1.0, 3.0, 4.0], 2, 2)
+    >>> im2col(np.arange(9.0).reshape(1, 1, 3, 3), 2, 2, (1, 1), (0, 0), (2, 2))[0].tolist()
+    [[0.0, 2.0, 6.0, 8.0]]
     """
     n, c, h, w_ = x.shape
     ph, pw = padding
     sh, sw = stride
-    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
-    oh = (h + 2 * ph - kh) // sh + 1
-    ow = (w_ + 2 * pw - kw) // sw + 1
-    s = xp.strides
-    patches = np.lib.stride_tricks.as_strided(
-        xp, (n, oh, ow, c, kh, kw), (s[0], s[2] * sh, s[3] * sw, s[1], s[2], s[3]), writeable=False)
-    return patches.reshape(n * oh * ow, c * kh * kw), oh, ow
+    dh, dw = dilation
+    oh = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
+    ow = (w_ + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+    out = np.empty((n * max(oh, 0) * max(ow, 0), c * kh * kw), x.dtype)
+    if out.size:
+        patches(np.ascontiguousarray(x), kh, kw, sh, sw, dh, dw, ph, pw, oh, ow, out)
+    return out, oh, ow
 
 
 def _pair(v: object, name: str) -> tuple[int, int]:

@@ -45,19 +45,11 @@ def im2col_dilated(x: np.ndarray, kh: int, kw: int, stride: tuple[int, int], dil
     >>> cols.tolist(), oh, ow
     ([[0.0, 2.0, 6.0, 8.0]], 1, 1)
     """
-    n, c, h, w = x.shape
-    sh, sw = stride
-    dh, dw = dilation
-    oh = (h - dh * (kh - 1) - 1) // sh + 1
-    ow = (w - dw * (kw - 1) - 1) // sw + 1
+    cols, oh, ow = emu.im2col(x, kh, kw, stride, (0, 0), dilation)
     if oh < 1 or ow < 1:
         raise ValueError(f"im2col_dilated: kernel {kh}x{kw} dilated {dilation} larger than the input"
-                         f" {(h, w)}")
-    x = np.ascontiguousarray(x)
-    s = x.strides
-    patches = np.lib.stride_tricks.as_strided(
-        x, (n, oh, ow, c, kh, kw), (s[0], s[2] * sh, s[3] * sw, s[1], s[2] * dh, s[3] * dw), writeable=False)
-    return patches.reshape(n * oh * ow, c * kh * kw), oh, ow
+                         f" {x.shape[2:]}")
+    return cols, oh, ow
 
 
 def col2im_dilated(dcols: np.ndarray, x_shape: tuple[int, ...], kh: int, kw: int, stride: tuple[int, int],
