@@ -77,7 +77,7 @@ from .checks import check_int, real_array
 from .convert import decode, encode
 from .datapath import matmul
 from .formats import BinaryFormat, Format, TernaryFormat
-from .mac import MAC, mac_preset
+from .mac import MAC, as_mac
 from .modes import Rounding
 
 __all__ = ["Mismatch", "Report", "compare", "write"]
@@ -93,16 +93,6 @@ _GRAMMAR = ("dot <i> <j> a=<act codes> w=<weight codes> c=<acc code> | step <i> 
 
 def _digits(f: Format) -> int:
     return (f.bits + 3) // 4
-
-
-def _mac_of(mac: object) -> MAC:
-    if isinstance(mac, MAC):
-        return mac
-    if isinstance(mac, str):
-        return mac_preset(mac)
-    if isinstance(mac, dict):
-        return MAC(**mac)
-    raise TypeError(f"golden.write: mac={mac!r} must be a MAC, a preset name or a dict of MAC fields")
 
 
 def _check_mac(m: MAC) -> None:
@@ -201,7 +191,7 @@ def write(mac: MAC | str | dict, a: object, w: object, path: str | os.PathLike[s
     ...
     ValueError: golden.write: order=lanes(4) has no single chain of states; allowed: sequential, fused(n)
     """
-    m = _mac_of(mac)
+    m = as_mac(mac, "golden.write")
     _check_mac(m)
     if not isinstance(steps, bool):
         raise TypeError(f"golden.write: steps={steps!r} must be a bool")

@@ -24,7 +24,7 @@ from .matrix_units import MATRIX_UNITS
 from .modes import Overflow, Rounding, parse_overflow, parse_rounding
 from .registry import get_format
 
-__all__ = ["MAC", "MAC_PRESETS", "Order", "mac_preset"]
+__all__ = ["MAC", "MAC_PRESETS", "Order", "as_mac", "mac_preset"]
 
 _ORDER_RE = re.compile(r"\s*(sequential|pairwise|lanes|blocks|fused)\s*(?:\(\s*(\d+)\s*\))?\s*")
 _SIZED = ("lanes", "blocks", "fused")
@@ -449,3 +449,21 @@ def mac_preset(name: str, **overrides: Any) -> MAC:
     if key not in MAC_PRESETS:
         raise ValueError(f"mac_preset: name={name!r} is not a preset; presets: {', '.join(MAC_PRESETS)}")
     return MAC(**{**MAC_PRESETS[key], **overrides})
+
+
+def as_mac(mac: MAC | str | dict, func: str = "emu") -> MAC:
+    """``mac`` as a `MAC`: a MAC itself, a preset name (`mac_preset`) or a dict of MAC fields.
+
+    >>> str(as_mac("int8 x int8 -> int32"))
+    'fx<8,0> x fx<8,0> -> fx<32,0> (wrap, sequential)'
+
+    Raises:
+        TypeError: anything else (the message names ``func``).
+    """
+    if isinstance(mac, MAC):
+        return mac
+    if isinstance(mac, str):
+        return mac_preset(mac)
+    if isinstance(mac, dict):
+        return MAC(**mac)
+    raise TypeError(f"{func}: mac={mac!r} must be a MAC, a preset name or a dict of MAC fields")

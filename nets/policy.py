@@ -35,6 +35,7 @@ from typing import Any
 import emu
 from emu import MAC, Overflow, Rounding
 from emu.checks import check_int, parse_choice
+from emu.mac import as_mac
 
 __all__ = ["BN_ROLES", "GRANULARITIES", "OPTIMIZER_ROLES", "POLICY_PRESETS", "ROLES", "STE", "STES",
            "DynamicFixed", "EvalRounding", "EvaluateWith", "Granularity", "LayerOverrides", "LayerPolicy",
@@ -344,13 +345,8 @@ def _role(value: Any) -> RoleFormat:
 
 
 def _mac(value: Any) -> MAC | None:
-    if value is None or isinstance(value, MAC):
-        return value
-    if isinstance(value, str):
-        return emu.mac_preset(value)
-    if isinstance(value, dict):
-        return MAC(**value)
-    raise TypeError(f"LayerPolicy: a datapath must be a MAC, a preset name, a dict or None, not {value!r}")
+    """A datapath field: None (float64 products) or what `emu.mac.as_mac` takes."""
+    return None if value is None else as_mac(value, "LayerPolicy")
 
 
 @dataclass(frozen=True)

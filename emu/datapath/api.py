@@ -17,23 +17,13 @@ import numpy as np
 
 from .._patches import patches
 from ..checks import real_array
-from ..mac import MAC, mac_preset
+from ..mac import MAC, as_mac
 from .floating import direct32, matmul_fp32
 from .integer import matmul_fixed
 from .operands import bias_vector, stochastic_inputs
 from .product import matmul2d, raise_errors
 from .seeds import NO_SEEDS, RoleSeeds, call_key
 from .stats import join, mac_stats
-
-
-def _mac(mac: MAC | str | dict) -> MAC:
-    if isinstance(mac, MAC):
-        return mac
-    if isinstance(mac, str):
-        return mac_preset(mac)
-    if isinstance(mac, dict):
-        return MAC(**mac)
-    raise TypeError(f"matmul: mac={mac!r} must be a MAC, a preset name or a dict of MAC fields")
 
 
 def matmul(a: object, w: object, mac: MAC | str | dict, bias: object = None, *, c: object = None,
@@ -76,7 +66,7 @@ def matmul(a: object, w: object, mac: MAC | str | dict, bias: object = None, *, 
     >>> matmul([[1.0, 2.0]], [[3.0], [4.0]], "int8 x int8 -> int32", c=[[100.0]])
     array([[111.]])
     """
-    m = mac if type(mac) is MAC else _mac(mac)
+    m = mac if type(mac) is MAC else as_mac(mac, "matmul")
     if (c is None and type(a) is np.ndarray and type(w) is np.ndarray and a.ndim == 2 and w.ndim == 2
             and not return_codes and a.shape[1] == w.shape[0]):  # training's common cases
         b = bias_vector(bias, w.shape[1])
@@ -242,7 +232,7 @@ def conv2d(x: object, w: object, mac: MAC | str | dict, stride: object = 1, padd
     cout, cin, kh, kw = Wt.shape
     if X.shape[2] + 2 * pad[0] < kh or X.shape[3] + 2 * pad[1] < kw:
         raise ValueError(f"conv2d: kernel {kh}x{kw} larger than the padded input {X.shape[2:]}")
-    m = mac if type(mac) is MAC else _mac(mac)
+    m = mac if type(mac) is MAC else as_mac(mac, "conv2d")
     key = call_key(m, seed)
     k0 = RoleSeeds.of(m, None, 0, key) if key is not None else NO_SEEDS
     X, ovf_x = stochastic_inputs(X, m.act, m, k0.act)

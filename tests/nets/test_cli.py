@@ -194,7 +194,8 @@ def test_bad_flag_values_are_one_line(capsys) -> None:
     assert _refused(capsys, ["experiments", "--seeds", "0"]) == (
         "nets experiments: --seeds=0 must be at least 1")
     assert _refused(capsys, ["train", "--nope"]).startswith("nets train: unrecognized arguments: --nope")
-    assert _refused(capsys, ["fly"]).startswith("nets: argument {train,explore,experiments}: invalid choice")
+    assert _refused(capsys, ["fly"]).startswith(
+        "nets: argument {train,explore,search,experiments}: invalid choice")
 
 
 def test_the_interpreter_exits_with_status_2_and_one_line() -> None:
