@@ -206,6 +206,51 @@ def test_two_sweeps_into_one_store_run_every_point_once(tmp_path: Path) -> None:
         assert o["skipped"] == len(sweep.points) - o["done"]
 
 
+@pytest.mark.slow
+def test_a_dask_sweep_and_a_local_sweep_into_one_store_run_every_point_once(tmp_path: Path) -> None:
+    """Claims work across backends: a sweep on a local Dask cluster and a sweep in local processes, started
+    together into one store, share the points; none runs twice."""
+    pytest.importorskip("dask.distributed")
+    store = tmp_path / "s.sqlite"
+    script = tmp_path / "sweep.py"
+    script.write_text(textwrap.dedent(f"""
+        import json, sys
+        from nets import explore as X
+        from tests.nets.test_explore_faults import _sweep, slow_job
+        if __name__ == "__main__":
+            dask = sys.argv[1] == "dask"
+            s = X.run_sweep(_sweep(4), {str(store)!r}, workers=2 if dask else 1, dask=dask, progress=False,
+                            job=slow_job)
+            print(json.dumps({{"done": s.done, "skipped": s.skipped}}))
+    """))
+    env = {**os.environ, SLEEP: "1.0", "PYTHONPATH": str(ROOT)}
+
+    def start(kind: str) -> subprocess.Popen[str]:
+        return subprocess.Popen([sys.executable, str(script), kind], env=env, cwd=ROOT,
+                                stdout=subprocess.PIPE, text=True)
+
+    procs = [start("dask")]
+    deadline = time.monotonic() + 180  # the local sweep starts once the Dask one has claimed a point
+    while time.monotonic() < deadline and procs[0].poll() is None:
+        if store.exists():
+            with X.Store(store) as st:
+                if st.running():
+                    break
+        time.sleep(0.2)
+    procs.append(start("local"))
+    outs = [json.loads(p.communicate(timeout=300)[0].strip().splitlines()[-1]) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0]
+    sweep = _sweep(4)
+    with X.Store(store) as st:
+        rows = st.rows()
+    assert sorted(r["key"] for r in rows) == sorted(sweep.keys())
+    assert {(r["status"], r["runs"]) for r in rows} == {("done", 1)}
+    assert sum(o["done"] for o in outs) == len(sweep.points)
+    assert all(o["done"] > 0 for o in outs), outs  # both backends ran points
+    for o in outs:
+        assert o["skipped"] == len(sweep.points) - o["done"]
+
+
 def test_a_sweep_waits_for_a_point_another_runs_and_takes_over_a_dead_sweeps(tmp_path: Path) -> None:
     import io
     import socket
