@@ -82,8 +82,8 @@ def run(kernel_specs: KernelSpecManager, tmp_path_factory: pytest.TempPathFactor
     return _run
 
 
-def test_there_are_five_notebooks() -> None:
-    assert [p.name[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04", "05"]
+def test_there_are_six_notebooks() -> None:
+    assert [p.name[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04", "05", "06"]
 
 
 def test_kernel_is_this_interpreter(kernel_specs: KernelSpecManager) -> None:
@@ -509,3 +509,37 @@ def test_05_sweep(run) -> None:
     cell = next(c for c in nb.cells if c.cell_type == "code" and "figure_plan" in c.source)
     assert sum("image/png" in o.get("data", {}) for o in cell.outputs) == 2
     assert "accumulator_study.png does not apply" in stdout(nb, "figure_plan")
+
+
+# --- 06: matrix units -------------------------------------------------------------------------------------
+
+
+def test_06_matrix_units(run) -> None:
+    """The printed errors are recomputed here with the exact twin of the fused unit (`emu._ref.fused`, Python
+    integers) on the same operands, and fp32 additions for the promotion; the notebook's claims hold: the
+    unit's error grows with K, the promoted one stays at a 128-term chunk's."""
+    from emu._ref.fused import fused_dot_ref
+
+    nb, out = run("06_matrix_units")
+    assert (out / "fp8_accumulation.png").stat().st_size > 0
+    text = stdout(nb, "def promoted(")
+    table = [numbers(line) for line in text.splitlines()[2:]]
+    assert [int(r[0]) for r in table] == [128, 512, 2048]
+    unit = emu.mac_preset("H100 e4m3 -> fp32")
+    rng = np.random.default_rng(0)
+    for K, err_unit, err_prom in table:
+        a = emu.quantize(rng.uniform(0, 1, (8, int(K))), "e4m3")
+        w = emu.quantize(rng.uniform(0, 1, (int(K), 4)), "e4m3")
+        exact = a @ w
+        ref = np.array([[fused_dot_ref(list(a[i]), list(w[:, j]), 0.0, unit)[0] for j in range(4)]
+                        for i in range(8)])
+        prom = np.zeros((8, 4), np.float32)
+        for c in range(0, int(K), 128):
+            prom = prom + np.array([[fused_dot_ref(list(a[i, c:c + 128]), list(w[c:c + 128, j]), 0.0, unit)[0]
+                                     for j in range(4)] for i in range(8)], np.float32)
+        assert float(f"{np.mean(np.abs(ref - exact) / exact):.3e}") == err_unit
+        assert float(f"{np.mean(np.abs(prom.astype(np.float64) - exact) / exact):.3e}") == err_prom
+    unit_errs, prom_errs = [r[1] for r in table], [r[2] for r in table]
+    assert unit_errs == sorted(unit_errs)
+    assert unit_errs[-1] > 10 * unit_errs[0]
+    assert max(prom_errs) < 2 * prom_errs[0] < unit_errs[-1]
