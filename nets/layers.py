@@ -42,7 +42,7 @@ from .quant import Quantizer
 
 __all__ = [
     "AvgPool2d", "Context", "Conv2d", "Dropout", "Elementwise", "Flatten", "Layer", "Linear", "MaxPool2d",
-    "Maxout", "ReLU", "Residual", "Sequential", "Sigmoid", "Sign", "Tanh", "check_patch_blocks",
+    "Maxout", "ReLU", "Residual", "Sequential", "Sigmoid", "Sign", "Tanh", "check_patch_blocks", "conv_shape",
     "mac_product", "mark_layer_boundaries", "name_layers",
 ]
 
@@ -127,6 +127,19 @@ def mac_product(a: np.ndarray, w: np.ndarray, mac: emu.MAC | None, bias: np.ndar
 
 def _n_params(layer: Layer) -> int:
     return int(sum(v.size for v in layer.params.values()))
+
+
+def conv_shape(layer: Layer, k: int, x_shape: tuple[int, ...], c_out: int, out: tuple[int, int]
+               ) -> dict[str, Any]:
+    """`Layer.product_shape` of a convolution that read an input of ``x_shape`` and wrote ``c_out`` maps of
+    ``out`` = (oh, ow) positions, each output one dot product of length k.
+
+    >>> conv_shape(Layer(), 9, (1, 1, 4, 4), 2, (4, 4))["macs"]
+    288
+    """
+    positions = out[0] * out[1]
+    return dict(kind="conv2d", macs=k * c_out * positions, weights=_n_params(layer),
+                activations_in=int(np.prod(x_shape[1:])), activations_out=c_out * positions, k=k)
 
 
 def check_patch_blocks(name: str, lp: LayerPolicy, aligned: bool) -> None:
@@ -317,10 +330,7 @@ class Conv2d(Layer):
     def product_shape(self) -> dict[str, Any] | None:
         """One dot product over (c_in, kh, kw) per output channel and position."""
         k = self.c_in * self.kernel[0] * self.kernel[1]
-        positions = self._out[0] * self._out[1]
-        return dict(kind="conv2d", macs=k * self.c_out * positions, weights=_n_params(self),
-                    activations_in=int(np.prod(self._x_shape[1:])), activations_out=self.c_out * positions,
-                    k=k)
+        return conv_shape(self, k, self._x_shape, self.c_out, self._out)
 
     def forward(self, x: np.ndarray, ctx: Context) -> np.ndarray:
         if x.ndim != 4 or x.shape[1] != self.c_in:

@@ -20,6 +20,7 @@ from ..formats import FixedFormat, FloatFormat, Format, Pow2Format
 from ..mac import MAC
 from ..modes import Overflow, Rounding
 from .integer import as_i64, rows_kernel
+from .operands import c_ordered
 
 
 def _span(f: Format) -> tuple[int, int]:
@@ -234,10 +235,7 @@ def matmul_fp32(a: np.ndarray, w: np.ndarray, mac: MAC, b: np.ndarray) -> tuple[
     cols, parallel = _fp32_layout(M, K, N)
     out = np.empty((M, N), np.float64)
     if not parallel:
-        a_t = not a.flags.c_contiguous  # hand the kernel a C-ordered array: a itself, a.T, or a copy
-        w_t = not w.flags.c_contiguous
-        a_s = a if not a_t else a.T if a.flags.f_contiguous else np.ascontiguousarray(a.T)
-        w_s = w if not w_t else w.T if w.flags.f_contiguous else np.ascontiguousarray(w.T)
+        (a_s, a_t), (w_s, w_t) = c_ordered(a), c_ordered(w)  # the kernel reads either memory order
         ovf, nan_a, nan_w, nan_b, bad = F32.mac_fp32_from_reals(a_s, a_t, w_s, w_t, b, *conv, cols, out)
         if ((nan_a and not mac.act.has_nan) or (nan_w and not mac.weight.has_nan)
                 or (nan_b and not mac.acc.has_nan)):

@@ -24,7 +24,7 @@ from .. import _mac_kernels as MK
 from ..formats import FixedFormat
 from ..mac import MAC
 from ..modes import Overflow, Rounding
-from .operands import absmax, int_grid, max_code
+from .operands import absmax, c_ordered, int_grid, max_code
 from .stats import Part
 
 
@@ -319,10 +319,7 @@ def matmul_fixed(a: np.ndarray, w: np.ndarray, mac: MAC, b: np.ndarray) -> tuple
     N = w.shape[1]
     if prm is None or M * K * N >= 1 << 18 or a.dtype != np.float64 or w.dtype != np.float64:
         return None
-    a_t = not a.flags.c_contiguous
-    w_t = not w.flags.c_contiguous
-    a_s = a if not a_t else a.T if a.flags.f_contiguous else np.ascontiguousarray(a.T)
-    w_s = w if not w_t else w.T if w.flags.f_contiguous else np.ascontiguousarray(w.T)
+    (a_s, a_t), (w_s, w_t) = c_ordered(a), c_ordered(w)
     out = np.empty((M, N), np.float64)
     cnt = np.empty((M, N), np.int32)
     ovf, nan, n_acc = SK.mac_fixed_from_reals(a_s, a_t, w_s, w_t, np.ascontiguousarray(b, np.float64), *prm,

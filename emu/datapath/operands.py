@@ -105,3 +105,15 @@ def stochastic_inputs(x: np.ndarray, f: Format, mac: MAC, seed: int | None) -> t
         return x, 0
     v, st = quantize(x, f, mac.input_rounding, mac.input_overflow, seed=seed, return_stats=True)
     return v, st.overflow
+
+
+def c_ordered(x: np.ndarray) -> tuple[np.ndarray, bool]:
+    """(a C-ordered array, transposed): x itself, or x.T (free when x is Fortran-ordered, else a copy) with
+    ``transposed`` True, for kernels that read an operand in either memory order.
+
+    >>> c_ordered(np.asfortranarray(np.ones((2, 3))))[0].shape, c_ordered(np.ones((2, 3)))[1]
+    ((3, 2), False)
+    """
+    if x.flags.c_contiguous:
+        return x, False
+    return (x.T if x.flags.f_contiguous else np.ascontiguousarray(x.T)), True

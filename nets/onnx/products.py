@@ -30,7 +30,7 @@ import numpy as np
 import emu
 
 from ..graph import MultiLayer
-from ..layers import Context, Layer, Linear, check_patch_blocks, mac_product
+from ..layers import Context, Layer, Linear, check_patch_blocks, conv_shape, mac_product
 from .pointwise import unbroadcast
 
 __all__ = ["GroupedConv2d", "LinearND", "MatMul", "col2im_dilated", "im2col_dilated"]
@@ -117,11 +117,7 @@ class GroupedConv2d(Layer):
     def product_shape(self) -> dict[str, Any] | None:
         """One dot product over (c_in / groups, kh, kw) per output channel and position."""
         k = self.c_in // self.groups * self.kernel[0] * self.kernel[1]
-        positions = self._out[0] * self._out[1]
-        return dict(kind="conv2d", macs=k * self.c_out * positions,
-                    weights=int(sum(v.size for v in self.params.values())),
-                    activations_in=int(np.prod(self._x_shape[1:])), activations_out=self.c_out * positions,
-                    k=k)
+        return conv_shape(self, k, self._x_shape, self.c_out, self._out)
 
     def _pad(self, x: np.ndarray) -> np.ndarray:
         t, left, b, r = self.pads

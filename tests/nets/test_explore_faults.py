@@ -181,6 +181,20 @@ def test_workers_leave_when_the_sweep_process_dies(tmp_path: Path, sig: signal.S
             os.kill(int(left.split(":")[0]), signal.SIGKILL)
 
 
+def _every_point_once(store: Path, procs: list[subprocess.Popen[str]], outs: list[dict[str, int]]) -> None:
+    """Concurrent sweeps of `_sweep(4)` into ``store``: each exited 0, every point is done and ran once, and
+    what one sweep did not run it took from the store."""
+    assert [p.returncode for p in procs] == [0, 0]
+    sweep = _sweep(4)
+    with X.Store(store) as st:
+        rows = st.rows()
+    assert sorted(r["key"] for r in rows) == sorted(sweep.keys())
+    assert {(r["status"], r["runs"]) for r in rows} == {("done", 1)}
+    assert sum(o["done"] for o in outs) == len(sweep.points)
+    for o in outs:
+        assert o["skipped"] == len(sweep.points) - o["done"]
+
+
 def test_two_sweeps_into_one_store_run_every_point_once(tmp_path: Path) -> None:
     store = tmp_path / "s.sqlite"
     script = tmp_path / "sweep.py"
@@ -195,15 +209,7 @@ def test_two_sweeps_into_one_store_run_every_point_once(tmp_path: Path) -> None:
     procs = [subprocess.Popen([sys.executable, str(script)], env=env, cwd=ROOT, stdout=subprocess.PIPE,
                               text=True) for _ in range(2)]
     outs = [json.loads(p.communicate(timeout=120)[0]) for p in procs]
-    assert [p.returncode for p in procs] == [0, 0]
-    sweep = _sweep(4)
-    with X.Store(store) as st:
-        rows = st.rows()
-    assert sorted(r["key"] for r in rows) == sorted(sweep.keys())
-    assert {(r["status"], r["runs"]) for r in rows} == {("done", 1)}
-    assert sum(o["done"] for o in outs) == len(sweep.points)
-    for o in outs:  # what one sweep did not run, it took from the store
-        assert o["skipped"] == len(sweep.points) - o["done"]
+    _every_point_once(store, procs, outs)
 
 
 @pytest.mark.slow
@@ -239,16 +245,8 @@ def test_a_dask_sweep_and_a_local_sweep_into_one_store_run_every_point_once(tmp_
         time.sleep(0.2)
     procs.append(start("local"))
     outs = [json.loads(p.communicate(timeout=300)[0].strip().splitlines()[-1]) for p in procs]
-    assert [p.returncode for p in procs] == [0, 0]
-    sweep = _sweep(4)
-    with X.Store(store) as st:
-        rows = st.rows()
-    assert sorted(r["key"] for r in rows) == sorted(sweep.keys())
-    assert {(r["status"], r["runs"]) for r in rows} == {("done", 1)}
-    assert sum(o["done"] for o in outs) == len(sweep.points)
+    _every_point_once(store, procs, outs)
     assert all(o["done"] > 0 for o in outs), outs  # both backends ran points
-    for o in outs:
-        assert o["skipped"] == len(sweep.points) - o["done"]
 
 
 def test_a_sweep_waits_for_a_point_another_runs_and_takes_over_a_dead_sweeps(tmp_path: Path) -> None:
