@@ -1,4 +1,4 @@
-"""The narrow fixed-point accumulator in 32-bit lanes, blocked for the caches.
+"""The narrow fixed-point accumulator in 32-bit and 16-bit lanes, blocked for the caches.
 
 `mac_fixed32` computes what `emu._mac_kernels.mac_rows` computes for the
 sequential order with exact products aligned by a shift (``term_mul``,
@@ -13,6 +13,19 @@ of a weight tile, loaded once, serves every row of the block, and the
 block's accumulators stay in the L1 cache. The order of the additions of
 each output is unchanged (k = 0, 1, ..., K-1), so the results, codes and
 overflow counts are the int64 kernel's, bit for bit (the tests compare them).
+
+`mac_fixed16` runs accumulators of at most 16 bits in 16-bit lanes (twice as
+many per vector again). An accumulator of b bits is held shifted up by
+u = 16 - b, so that its range is the top of the int16 range: code q is held
+as q * 2^u. Every held value is a multiple of 2^u, so a sum leaves the b-bit
+range exactly when it leaves the int16 range; the saturating add of int16
+(one instruction, ``vpaddsw`` on x86) then gives 32767 or -32768, and
+clearing the low u bits gives hi * 2^u or lo * 2^u, the saturated code. The
+wrapping add of int16 is the b-bit wrap. An addition overflowed exactly when
+the saturating and the wrapping sums differ. Example, b = 12 (u = 4): hi =
+2047 is held as 32752; adding a term 3 (held as 48) saturates to 32767,
+cleared to 32752 (2047 again), while the wrapping sum is -32736 (the code
+-2046): the two differ, so the addition is counted.
 """
 
 from __future__ import annotations
@@ -20,16 +33,29 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["COLS", "ROWS", "fits_int32", "mac_fixed32", "mac_fixed32_serial"]
+__all__ = ["COLS", "ROWS", "fits_int16", "fits_int32", "held_weights", "mac_fixed16", "mac_fixed16_serial",
+           "mac_fixed32", "mac_fixed32_serial"]
 
 #: rows of a block and columns of a tile (4 x 512 int32 accumulators: 8 KB, in L1 with their counts)
 ROWS, COLS = 4, 512
+#: the same for 16-bit lanes (16 x 512 int16 accumulators: 16 KB), and the additions per int16 count
+#: (a multiple of 4 below 2^15)
+ROWS16, CHUNK16 = 16, 32764
 
 
 def fits_int32(acc_bits: int, term_max: int) -> bool:
     """Whether an accumulator of ``acc_bits`` bits and aligned products up to ``term_max`` in magnitude
     run in int32 lanes: |acc + t| and |acc + t - lo| stay below 2^31."""
     return acc_bits <= 30 and term_max < 1 << 29
+
+
+def fits_int16(acc_bits: int, prod_max: int, sl: int = 0, sr: int = 0) -> bool:
+    """Whether a signed accumulator of ``acc_bits`` bits and products up to ``prod_max`` in magnitude,
+    shifted up by ``sl`` or floored by ``sr`` bits, run in 16-bit lanes: the shifted product and the held
+    term (shifted up by 16 - acc_bits) stay below 2^15 in magnitude."""
+    shifted = prod_max << sl
+    term = -(-shifted >> sr)  # the largest magnitude of floor(p / 2^sr) for |p| <= shifted
+    return 2 <= acc_bits <= 16 and shifted < 1 << 15 and term << (16 - acc_bits) < 1 << 15
 
 
 @njit(cache=True, inline="always")
@@ -93,3 +119,142 @@ def mac_fixed32_serial(A, W, init, out, cnt, sl, sr, lo, hi, mask, wrap):
     sl32, sr32, lo32, hi32, mask32 = np.int32(sl), np.int32(sr), np.int32(lo), np.int32(hi), np.int32(mask)
     for b in range((A.shape[0] + ROWS - 1) // ROWS):
         _block(A, W, init, out, cnt, b * ROWS, sl32, sr32, lo32, hi32, mask32, wrap)
+
+
+@njit(cache=True, inline="always")
+def _sat16(a, t, keep):
+    """(a + t saturated, its low bits cleared by ``keep``; 1 if the addition overflowed, else 0)."""
+    w = np.int16(a + t)
+    s = np.int16(min(max(np.int32(a) + np.int32(t), -32768), 32767))
+    return np.int16(s & keep), np.int16(s != w)
+
+
+@njit(cache=True, inline="always")
+def _wrap16(a, t):
+    """(a + t wrapped; 1 if the addition overflowed, else 0)."""
+    w = np.int16(a + t)
+    s = np.int16(min(max(np.int32(a) + np.int32(t), -32768), 32767))
+    return w, np.int16(s != w)
+
+
+@njit(cache=True, inline="always")
+def _fit16(a, t, keep, wrap):
+    """`_wrap16` or `_sat16`."""
+    if wrap:
+        return _wrap16(a, t)
+    return _sat16(a, t, keep)
+
+
+@njit(cache=True, inline="always")
+def _floored(a, wj, m, u):
+    """floor(a wj / 2^sr) 2^up held in int16, with m = 2^(16 - sr) and u = 2^up: the floor is the high half
+    of the product by m (a multiply, where a shift by a variable count would stop the vectorisation)."""
+    return np.int16(np.int16((np.int32(np.int16(a * wj)) * m) >> 16) * u)
+
+
+@njit(cache=True, inline="always")
+def _step16(acc, c, a0, a1, a2, a3, w0, w1, w2, w3, m, u, keep, floor, wrap):
+    """Four additions in order, acc[j] = fit(acc[j] + term_q) for q = 0..3, for every j, in held int16
+    codes, counting overflows in c: each acc[j] and c[j] is loaded and stored once per four additions. The
+    term is a_q w_q[j] (the weights come shifted up already) or, with ``floor``, `_floored`. The common
+    cases have loops of their own (a flag tested inside the loop costs about a fifth of the speed)."""
+    if floor:
+        for j in range(acc.size):
+            s0, o0 = _fit16(acc[j], _floored(a0, w0[j], m, u), keep, wrap)
+            s1, o1 = _fit16(s0, _floored(a1, w1[j], m, u), keep, wrap)
+            s2, o2 = _fit16(s1, _floored(a2, w2[j], m, u), keep, wrap)
+            s3, o3 = _fit16(s2, _floored(a3, w3[j], m, u), keep, wrap)
+            c[j] += np.int16(o0 + o1 + o2 + o3)
+            acc[j] = s3
+    elif wrap:
+        for j in range(acc.size):
+            s0, o0 = _wrap16(acc[j], np.int16(a0 * w0[j]))
+            s1, o1 = _wrap16(s0, np.int16(a1 * w1[j]))
+            s2, o2 = _wrap16(s1, np.int16(a2 * w2[j]))
+            s3, o3 = _wrap16(s2, np.int16(a3 * w3[j]))
+            c[j] += np.int16(o0 + o1 + o2 + o3)
+            acc[j] = s3
+    else:
+        for j in range(acc.size):
+            s0, o0 = _sat16(acc[j], np.int16(a0 * w0[j]), keep)
+            s1, o1 = _sat16(s0, np.int16(a1 * w1[j]), keep)
+            s2, o2 = _sat16(s1, np.int16(a2 * w2[j]), keep)
+            s3, o3 = _sat16(s2, np.int16(a3 * w3[j]), keep)
+            c[j] += np.int16(o0 + o1 + o2 + o3)
+            acc[j] = s3
+
+
+@njit(cache=True)
+def _block16(A, W, init, out, cnt, i0, sr, up, wrap):
+    """Rows i0 .. i0 + ROWS16 - 1 (fewer at the end) of `mac_fixed16`, tile by tile of columns, four
+    additions per pass (a last pass of fewer adds zeros, which change nothing), in chunks of at most
+    CHUNK16 additions so that the int16 counts cannot wrap."""
+    M, K = A.shape
+    N = W.shape[1]
+    rows = min(ROWS16, M - i0)
+    last = init.shape[0] - 1
+    keep = np.int16(-(1 << up))
+    floor = sr > 0
+    m = np.int32(1 << (16 - min(sr, 15)))
+    u = np.int16(1 << up)
+    zero = np.int16(0)
+    acc = np.empty((ROWS16, COLS), np.int16)
+    c = np.empty((ROWS16, COLS), np.int16)
+    c32 = np.empty((ROWS16, COLS), np.int32)
+    for j0 in range(0, N, COLS):
+        jn = min(COLS, N - j0)
+        for r in range(rows):
+            row = init[min(i0 + r, last)]
+            for j in range(jn):
+                acc[r, j] = np.int16(row[j0 + j] << up)
+                c32[r, j] = 0
+        for k0 in range(0, K, CHUNK16):
+            k1 = min(K, k0 + CHUNK16)
+            c[:rows, :jn] = 0
+            for k in range(k0, k1, 4):
+                w0 = W[k, j0:j0 + jn]
+                w1 = W[min(k + 1, k1 - 1), j0:j0 + jn]
+                w2 = W[min(k + 2, k1 - 1), j0:j0 + jn]
+                w3 = W[min(k + 3, k1 - 1), j0:j0 + jn]
+                for r in range(rows):
+                    ar = A[i0 + r]
+                    _step16(acc[r, :jn], c[r, :jn], ar[k], ar[k + 1] if k + 1 < k1 else zero,
+                            ar[k + 2] if k + 2 < k1 else zero, ar[k + 3] if k + 3 < k1 else zero,
+                            w0, w1, w2, w3, m, u, keep, floor, wrap)
+            for r in range(rows):
+                for j in range(jn):
+                    c32[r, j] += c[r, j]
+        for r in range(rows):
+            for j in range(jn):
+                out[i0 + r, j0 + j] = acc[r, j] >> up
+                cnt[i0 + r, j0 + j] = c32[r, j]
+
+
+@njit(parallel=True, cache=True)
+def mac_fixed16(A, W, init, out, cnt, sr, acc_bits, wrap):
+    """`mac_fixed32` for a signed accumulator of ``acc_bits`` <= 16 bits in 16-bit lanes: A and init hold
+    int16 codes, W int16 codes shifted up by sl + 16 - acc_bits when ``sr`` = 0 (`held_weights`) and plain
+    codes when the products are floored by ``sr`` > 0 bits; the caller checks `fits_int16`. Blocks of rows
+    run in parallel."""
+    for b in prange((A.shape[0] + ROWS16 - 1) // ROWS16):
+        _block16(A, W, init, out, cnt, b * ROWS16, sr, 16 - acc_bits, wrap)
+
+
+@njit(cache=True)
+def mac_fixed16_serial(A, W, init, out, cnt, sr, acc_bits, wrap):
+    """`mac_fixed16` without threads."""
+    for b in range((A.shape[0] + ROWS16 - 1) // ROWS16):
+        _block16(A, W, init, out, cnt, b * ROWS16, sr, 16 - acc_bits, wrap)
+
+
+def held_weights(w: np.ndarray, sl: int, sr: int, acc_bits: int) -> np.ndarray:
+    """The int16 weights `mac_fixed16` takes: codes times 2^(sl + 16 - acc_bits) when ``sr`` = 0 (so a
+    product is already the held term), else the codes. With codes that `fits_int16` and an activation
+    code of magnitude >= 1, |w| 2^s <= the largest held term < 2^15; with every activation code 0 a shifted
+    weight may wrap, and every product is 0 all the same."""
+    up = 0 if sr else sl + 16 - acc_bits
+    if up == 0:
+        return np.ascontiguousarray(w, np.int16)
+    held = w * float(1 << up) if w.dtype.kind == "f" else w.astype(np.int64) << up
+    return np.ascontiguousarray(held, np.int16)
+

@@ -173,13 +173,18 @@ def run_int(ca: np.ndarray, cw: np.ndarray, bias_q: np.ndarray, mac: MAC, plan: 
     acnt = np.zeros((M, N), np.int32)
     good = np.zeros(M, bool)
     shift = -plan.tprm.sa if not mac.exact_acc else 0
+    term, tprm = _int_term(plan.tprm, key)
+    prod_max = absmax(ca) * absmax(cw)
+    lanes = _narrow_lanes(mac, term, tprm, prod_max)
     if plan.exact_products and not force_sequential and M and N:
         limit = min(plan.hi, -plan.lo) if plan.lo < 0 else plan.hi
         unsigned_ok = plan.lo < 0 or (ca.min(initial=0) >= 0 and cw.min(initial=0) >= 0
                                       and bias_q.min(initial=0) >= 0)
-        most = (K * absmax(ca) * absmax(cw) << shift) + absmax(bias_q)
+        most = (K * prod_max << shift) + absmax(bias_q)
         if mac.exact_acc or (unsigned_ok and most <= limit):
             good[:] = True  # no partial sum of any output can leave the range
+        elif lanes == 16:
+            pass  # the 16-bit-lane kernel runs every row faster than the bound's own product
         else:  # per output: the L1 bound sum_k |a_ik| |w_kj| (float64, with a margin) plus |bias|
             with _blas_alone(M * K * N):
                 l1 = np.abs(ca) @ np.abs(cw)
@@ -192,39 +197,48 @@ def run_int(ca: np.ndarray, cw: np.ndarray, bias_q: np.ndarray, mac: MAC, plan: 
         return _shift_add(_exact_int_matmul(ca, cw), shift, bias_q), pcnt, acnt, "exact-sum"
     out = np.empty((M, N), np.int64)
     rows = np.flatnonzero(~good)
-    _sequential_rows(ca, cw, bias_q, mac, plan, key, rows, out, pcnt, acnt)
+    _sequential_rows(ca, cw, bias_q, mac, plan, (term, tprm, lanes), rows, out, pcnt, acnt)
     if good.any():  # after the kernel: BLAS's threads spin on for a while after a call
         out[good] = _shift_add(_exact_int_matmul(ca[good], cw), shift, _rows_of(bias_q, good))
     return out, pcnt, acnt, "mixed" if good.any() else "sequential"
 
 
-def _sequential_rows(ca: np.ndarray, cw: np.ndarray, bias_q: np.ndarray, mac: MAC, plan: _IntPlan, key: int,
-                     rows: np.ndarray, out: np.ndarray, pcnt: np.ndarray, acnt: np.ndarray) -> None:
-    """The rows ``rows`` of the product by a sequential kernel, into out, pcnt and acnt."""
+def _sequential_rows(ca: np.ndarray, cw: np.ndarray, bias_q: np.ndarray, mac: MAC, plan: _IntPlan,
+                     kernel_choice: tuple[Any, tuple, int], rows: np.ndarray, out: np.ndarray,
+                     pcnt: np.ndarray, acnt: np.ndarray) -> None:
+    """The rows ``rows`` of the product by a sequential kernel, into out, pcnt and acnt; ``kernel_choice``
+    holds the term function, its parameters and the narrow kernel's lanes (`_narrow_lanes`)."""
     M, K = ca.shape
     N = cw.shape[1]
-    sub_out = np.empty((rows.size, N), np.int64)
-    sub_p = np.zeros((rows.size, N), np.int32)
-    sub_a = np.zeros((rows.size, N), np.int32)
+    every = rows.size == M  # then the kernels write into out, pcnt and acnt (zeros) directly
+    sub_out = out if every else np.empty((rows.size, N), np.int64)
+    sub_p = pcnt if every else np.zeros((rows.size, N), np.int32)
+    sub_a = acnt if every else np.zeros((rows.size, N), np.int32)
     add = MK.add_exact if mac.exact_acc else MK.add_fixed
     aprm = MK.FixedAddParams(0, 0, 0, False) if mac.exact_acc else plan.aprm
-    term, tprm = _int_term(plan.tprm, key)
-    assert rows.size == M or term is not MK.term_int_sr  # random streams are indexed by the row
-    sub_a_int = ca[rows]
-    if _narrow_fixed(mac, term, tprm, sub_a_int, cw):  # 32-bit lanes, blocked for the caches
-        sa = tprm.bits if term is MK.term_mul_floor else -tprm.bits if term is MK.term_mul_shl else 0
-        acc = mac.acc
-        kernel = FK.mac_fixed32 if rows.size * K * N >= 1 << 18 else FK.mac_fixed32_serial
-        kernel(sub_a_int.astype(np.int32), cw.astype(np.int32), _rows_of(bias_q, rows).astype(np.int32),
-               sub_out, sub_a, max(0, -sa), max(0, sa), acc.qmin, acc.qmax, (1 << acc.bits) - 1,
-               mac.acc_overflow == Overflow.WRAP)
+    term, tprm, lanes = kernel_choice
+    assert every or term is not MK.term_int_sr  # random streams are indexed by the row
+    sub_a_int = ca if every else ca[rows]
+    if lanes:  # 16- or 32-bit lanes, blocked for the caches
+        sl = tprm.bits if term is MK.term_mul_shl else 0
+        sr = tprm.bits if term is MK.term_mul_floor else 0
+        acc, wrap, parallel = mac.acc, mac.acc_overflow == Overflow.WRAP, rows.size * K * N >= 1 << 18
+        init = _rows_of(bias_q, rows)
+        if lanes == 16:
+            kernel = FK.mac_fixed16 if parallel else FK.mac_fixed16_serial
+            kernel(sub_a_int.astype(np.int16), FK.held_weights(cw, sl, sr, acc.bits), init.astype(np.int16),
+                   sub_out, sub_a, sr, acc.bits, wrap)
+        else:
+            kernel = FK.mac_fixed32 if parallel else FK.mac_fixed32_serial
+            kernel(sub_a_int.astype(np.int32), cw.astype(np.int32), init.astype(np.int32), sub_out, sub_a,
+                   sl, sr, acc.qmin, acc.qmax, (1 << acc.bits) - 1, wrap)
+    else:
+        rows_kernel(rows.size, K, N)(sub_a_int.astype(np.int64), cw.astype(np.int64), _rows_of(bias_q, rows),
+                                      sub_out, sub_p, sub_a, MK.tag(MK.TERM_CODES[term]), tprm,
+                                      MK.tag(MK.ADD_CODES[add]), aprm, MK.ORDER_CODES[mac.order.kind],
+                                      mac.order.n)
+    if not every:
         out[rows], pcnt[rows], acnt[rows] = sub_out, sub_p, sub_a
-        return
-    rows_kernel(rows.size, K, N)(sub_a_int.astype(np.int64), cw.astype(np.int64), _rows_of(bias_q, rows),
-                                  sub_out, sub_p, sub_a,
-                MK.tag(MK.TERM_CODES[term]), tprm, MK.tag(MK.ADD_CODES[add]), aprm,
-                MK.ORDER_CODES[mac.order.kind], mac.order.n)
-    out[rows], pcnt[rows], acnt[rows] = sub_out, sub_p, sub_a
 
 
 _BLAS: list[Any] = []  # the thread-pool controller, made on first use
@@ -241,15 +255,19 @@ def _blas_alone(macs: int) -> Any:
     return _BLAS[0].limit(limits=1, user_api="blas")
 
 
-def _narrow_fixed(mac: MAC, term: Any, tprm: tuple, ca: np.ndarray, cw: np.ndarray) -> bool:
-    """Whether the 32-bit-lane kernel (`emu._fixed_kernels`) runs this product: the sequential order, a
-    fixed accumulator of at most 30 bits, exact products aligned by a shift, and every aligned product
-    of these codes below 2^29 in magnitude."""
+def _narrow_lanes(mac: MAC, term: Any, tprm: tuple, prod_max: int) -> int:
+    """The lanes (16 or 32 bits) of the kernel of `emu._fixed_kernels` that runs this product, or 0 for
+    none: the sequential order, exact products (up to ``prod_max`` in magnitude) aligned by a shift, and a
+    fixed accumulator and products narrow enough (`fits_int16`: a signed accumulator of at most 16 bits;
+    `fits_int32`: at most 30 bits, aligned products below 2^29)."""
     if mac.order.kind != "sequential" or mac.exact_acc or term not in (MK.term_mul, MK.term_mul_shl,
                                                                         MK.term_mul_floor):
-        return False
+        return 0
     shl = tprm.bits if term is MK.term_mul_shl else 0
-    return FK.fits_int32(mac.acc.bits, (absmax(ca) * absmax(cw)) << shl)
+    if mac.acc.qmin < 0 and FK.fits_int16(mac.acc.bits, prod_max, shl, tprm.bits if term is MK.term_mul_floor
+                                          else 0):
+        return 16
+    return 32 if FK.fits_int32(mac.acc.bits, prod_max << shl) else 0
 
 
 def blas_into_acc(qa: np.ndarray, qw: np.ndarray, bias_q: np.ndarray, mac: MAC, plan: _IntPlan,

@@ -4,6 +4,8 @@ per row; and matmul sends exactly the narrow sequential datapaths to it."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -51,10 +53,69 @@ def test_the_narrow_kernel_is_the_general_kernel(case: int) -> None:
         assert np.array_equal(c, want_c)
 
 
+@pytest.mark.parametrize("case", range(40))
+def test_the_16_bit_lane_kernel_is_the_general_kernel(case: int) -> None:
+    """Accumulators of 2 to 16 bits held at the top of int16, products shifted up or floored, wrap and
+    saturate, start values per row or shared, row blocks and column tiles cut short."""
+    rng = np.random.default_rng(500 + case)
+    M, K = int(rng.integers(1, 2 * FK.ROWS16 + 3)), int(rng.integers(0, 60))
+    N = int(rng.choice([1, 7, FK.COLS - 1, FK.COLS + 3]))
+    bits = int(rng.integers(2, 17))
+    sa = int(rng.choice([-2, -1, 0, 0, 1, 2, 5, 15, 17]))  # floors of 15 and more leave 0 and -1
+    wrap = bool(rng.integers(2))
+    amax = 1 << int(rng.integers(1, max(2, (bits + 1) // 2)))
+    A = rng.integers(-amax, amax + 1, (M, K))
+    W = rng.integers(-amax, amax + 1, (K, N))
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    init = rng.integers(lo, hi + 1, (M if rng.integers(2) else 1, N))
+    prod_max = int(np.abs(A).max(initial=0)) * int(np.abs(W).max(initial=0))
+    if not FK.fits_int16(bits, prod_max, max(0, -sa), max(0, sa)):
+        sa = max(sa, 0)
+        A, W = np.clip(A, -1, 1), np.clip(W, -1, 1)  # |products| <= 1 fit every width
+    assert FK.fits_int16(bits, int(np.abs(A).max(initial=0)) * int(np.abs(W).max(initial=0)), max(0, -sa),
+                         max(0, sa))
+    want, want_c = _general(A, W, init, lo, hi, bits, wrap, sa)
+    for kernel in (FK.mac_fixed16, FK.mac_fixed16_serial):
+        out, c = np.empty((M, N), np.int64), np.zeros((M, N), np.int32)
+        kernel(A.astype(np.int16), FK.held_weights(W, max(0, -sa), max(0, sa), bits), init.astype(np.int16),
+               out, c, max(0, sa), bits, wrap)
+        assert np.array_equal(out, want)
+        assert np.array_equal(c, want_c)
+
+
+@pytest.mark.parametrize("wrap", [True, False])
+def test_16_bit_lane_counts_beyond_the_int16_range(wrap: bool) -> None:
+    """70,000 additions into a 2-bit accumulator: the counts pass 32767 (the int16 counts are chunked)."""
+    K = 70_000
+    A, W, init = np.ones((1, K), np.int64), np.ones((K, 2), np.int64), np.zeros((1, 2), np.int64)
+    want, want_c = _general(A, W, init, -2, 1, 2, wrap, 0)
+    out, c = np.empty((1, 2), np.int64), np.zeros((1, 2), np.int32)
+    FK.mac_fixed16(A.astype(np.int16), FK.held_weights(W, 0, 0, 2), init.astype(np.int16), out, c, 0, 2, wrap)
+    assert np.array_equal(out, want)
+    assert np.array_equal(c, want_c)
+    assert c.min() > 32767 if not wrap else c.min() == K // 4
+
+
 def test_the_range_check() -> None:
+    assert FK.fits_int16(16, (1 << 15) - 1, 0)
+    assert not FK.fits_int16(16, 1 << 15, 0)
+    assert not FK.fits_int16(12, 1 << 11, 0)  # held 16 times larger: 2^15
+    assert FK.fits_int16(12, (1 << 11) - 1, 0)
+    assert not FK.fits_int16(16, 1 << 14, 1)
+    assert not FK.fits_int16(17, 1, 0)
+    assert FK.fits_int16(12, (1 << 15) - 16, 0, 4)  # floored to at most 2047, held as 32752
+    assert not FK.fits_int16(12, (1 << 15) - 15, 0, 4)  # -32753 floors to -2048: held 2^15
     assert FK.fits_int32(30, (1 << 29) - 1)
     assert not FK.fits_int32(31, 1)
     assert not FK.fits_int32(16, 1 << 29)
+
+
+def _recorded(kernel: Any, name: str, used: list[str]) -> Any:
+    """The kernel, appending its name to ``used`` on each call."""
+    def call(*args: Any) -> Any:
+        used.append(name)
+        return kernel(*args)
+    return call
 
 
 @pytest.mark.parametrize("mac", [
@@ -63,20 +124,27 @@ def test_the_range_check() -> None:
     emu.MAC(act="int8", weight="int8", acc="fx<16,0>"),
     emu.MAC(act="fx<2,6>", weight="fx<2,6>", acc="fx<6,8>"),  # products floored onto the grid
 ], ids=str)
-@pytest.mark.parametrize("path", ["one call", "general"])
+@pytest.mark.parametrize("path", ["one call", "16-bit lanes", "32-bit lanes"])
 def test_matmul_through_the_narrow_kernel_matches_the_literal_reference(mac: emu.MAC, path: str,
                                                                          monkeypatch) -> None:
-    """Both the one-call kernel of small products (`emu._fixed_small_kernels`) and, with it turned off,
-    the general path's narrow kernel."""
+    """The one-call kernel of small products (`emu._fixed_small_kernels`) and, with it turned off, the
+    general path's narrow kernels in 16-bit and (with the 16-bit check turned off) 32-bit lanes."""
     from emu._ref.mac import mac_dot_ref
     from emu.datapath import api, integer
 
     rng = np.random.default_rng(7)
     a, w = rng.uniform(-2, 2, (5, 40)), rng.uniform(-2, 2, (40, 3))
     assert integer.matmul_fixed(a, w, mac, np.zeros(3)) is not None  # the datapath is one it covers
-    if path == "general":
+    used = []
+    if path != "one call":
         monkeypatch.setattr(api, "matmul_fixed", lambda *args: None)
+        if path == "32-bit lanes":
+            monkeypatch.setattr(FK, "fits_int16", lambda *args: False)
+        for name in ("mac_fixed16_serial", "mac_fixed32_serial"):
+            monkeypatch.setattr(FK, name, _recorded(getattr(FK, name), name, used))
     y, st = emu.matmul(a, w, mac, sequential=True, return_stats=True)
+    if path != "one call":
+        assert used == ["mac_fixed" + path[:2] + "_serial"]
     acc_counts = np.zeros(3, int)
     for i in range(5):
         for j in range(3):
