@@ -185,13 +185,14 @@ def _step16(acc, c, a0, a1, a2, a3, w0, w1, w2, w3, m, u, keep, floor, wrap):
 
 
 @njit(cache=True)
-def _block16(A, W, init, out, cnt, i0, sr, up, wrap):
-    """Rows i0 .. i0 + ROWS16 - 1 (fewer at the end) of `mac_fixed16`, tile by tile of columns, four
-    additions per pass (a last pass of fewer adds zeros, which change nothing), in chunks of at most
-    CHUNK16 additions so that the int16 counts cannot wrap."""
+def _tile16(A, W, init, out, cnt, i0, j0, sr, up, wrap, tr):
+    """Rows i0 .. i0 + ROWS16 - 1 and columns j0 .. j0 + COLS - 1 (fewer at the ends) of `mac_fixed16`,
+    four additions per pass (a last pass of fewer adds zeros, which change nothing), in chunks of at most
+    CHUNK16 additions so that the int16 counts cannot wrap; with ``tr`` out and cnt take the transpose."""
     M, K = A.shape
     N = W.shape[1]
     rows = min(ROWS16, M - i0)
+    jn = min(COLS, N - j0)
     last = init.shape[0] - 1
     keep = np.int16(-(1 << up))
     floor = sr > 0
@@ -200,51 +201,56 @@ def _block16(A, W, init, out, cnt, i0, sr, up, wrap):
     zero = np.int16(0)
     acc = np.empty((ROWS16, COLS), np.int16)
     c = np.empty((ROWS16, COLS), np.int16)
-    c32 = np.empty((ROWS16, COLS), np.int32)
-    for j0 in range(0, N, COLS):
-        jn = min(COLS, N - j0)
-        for r in range(rows):
-            row = init[min(i0 + r, last)]
-            for j in range(jn):
-                acc[r, j] = np.int16(row[j0 + j] << up)
-                c32[r, j] = 0
-        for k0 in range(0, K, CHUNK16):
-            k1 = min(K, k0 + CHUNK16)
-            c[:rows, :jn] = 0
-            for k in range(k0, k1, 4):
-                w0 = W[k, j0:j0 + jn]
-                w1 = W[min(k + 1, k1 - 1), j0:j0 + jn]
-                w2 = W[min(k + 2, k1 - 1), j0:j0 + jn]
-                w3 = W[min(k + 3, k1 - 1), j0:j0 + jn]
-                for r in range(rows):
-                    ar = A[i0 + r]
-                    _step16(acc[r, :jn], c[r, :jn], ar[k], ar[k + 1] if k + 1 < k1 else zero,
-                            ar[k + 2] if k + 2 < k1 else zero, ar[k + 3] if k + 3 < k1 else zero,
-                            w0, w1, w2, w3, m, u, keep, floor, wrap)
+    c32 = np.zeros((ROWS16, COLS), np.int32)
+    for r in range(rows):
+        row = init[min(i0 + r, last)]
+        for j in range(jn):
+            acc[r, j] = np.int16(row[j0 + j] << up)
+    for k0 in range(0, K, CHUNK16):
+        k1 = min(K, k0 + CHUNK16)
+        c[:rows, :jn] = 0
+        for k in range(k0, k1, 4):
+            w0 = W[k, j0:j0 + jn]
+            w1 = W[min(k + 1, k1 - 1), j0:j0 + jn]
+            w2 = W[min(k + 2, k1 - 1), j0:j0 + jn]
+            w3 = W[min(k + 3, k1 - 1), j0:j0 + jn]
             for r in range(rows):
-                for j in range(jn):
-                    c32[r, j] += c[r, j]
+                ar = A[i0 + r]
+                _step16(acc[r, :jn], c[r, :jn], ar[k], ar[k + 1] if k + 1 < k1 else zero,
+                        ar[k + 2] if k + 2 < k1 else zero, ar[k + 3] if k + 3 < k1 else zero,
+                        w0, w1, w2, w3, m, u, keep, floor, wrap)
         for r in range(rows):
             for j in range(jn):
+                c32[r, j] += c[r, j]
+    for r in range(rows):
+        for j in range(jn):
+            if tr:
+                out[j0 + j, i0 + r] = acc[r, j] >> up
+                cnt[j0 + j, i0 + r] = c32[r, j]
+            else:
                 out[i0 + r, j0 + j] = acc[r, j] >> up
                 cnt[i0 + r, j0 + j] = c32[r, j]
 
 
 @njit(parallel=True, cache=True)
-def mac_fixed16(A, W, init, out, cnt, sr, acc_bits, wrap):
+def mac_fixed16(A, W, init, out, cnt, sr, acc_bits, wrap, tr=False):
     """`mac_fixed32` for a signed accumulator of ``acc_bits`` <= 16 bits in 16-bit lanes: A and init hold
     int16 codes, W int16 codes shifted up by sl + 16 - acc_bits when ``sr`` = 0 (`held_weights`) and plain
-    codes when the products are floored by ``sr`` > 0 bits; the caller checks `fits_int16`. Blocks of rows
-    run in parallel."""
-    for b in prange((A.shape[0] + ROWS16 - 1) // ROWS16):
-        _block16(A, W, init, out, cnt, b * ROWS16, sr, 16 - acc_bits, wrap)
+    codes when the products are floored by ``sr`` > 0 bits; the caller checks `fits_int16`. With ``tr``
+    out and cnt have the transposed shape (W's columns, A's rows): operands given as A = w^T and W = a^T
+    give the product a w (a convolution's few output channels as A's rows, its many positions as W's
+    columns). Tiles of ROWS16 rows and COLS columns run in parallel."""
+    nt = (W.shape[1] + COLS - 1) // COLS
+    for b in prange(((A.shape[0] + ROWS16 - 1) // ROWS16) * nt):
+        _tile16(A, W, init, out, cnt, (b // nt) * ROWS16, (b % nt) * COLS, sr, 16 - acc_bits, wrap, tr)
 
 
 @njit(cache=True)
-def mac_fixed16_serial(A, W, init, out, cnt, sr, acc_bits, wrap):
+def mac_fixed16_serial(A, W, init, out, cnt, sr, acc_bits, wrap, tr=False):
     """`mac_fixed16` without threads."""
-    for b in range((A.shape[0] + ROWS16 - 1) // ROWS16):
-        _block16(A, W, init, out, cnt, b * ROWS16, sr, 16 - acc_bits, wrap)
+    nt = (W.shape[1] + COLS - 1) // COLS
+    for b in range(((A.shape[0] + ROWS16 - 1) // ROWS16) * nt):
+        _tile16(A, W, init, out, cnt, (b // nt) * ROWS16, (b % nt) * COLS, sr, 16 - acc_bits, wrap, tr)
 
 
 def held_weights(w: np.ndarray, sl: int, sr: int, acc_bits: int) -> np.ndarray:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from numba import njit, prange
 
-__all__ = ["patches"]
+__all__ = ["patches", "patches_t"]
 
 
 @njit(parallel=True, cache=True)
@@ -39,3 +39,34 @@ def patches(x, kh, kw, sh, sw, dh, dw, top, left, oh, ow, out):
                     for j in range(kw):
                         xx = q * sw + j * dw - left
                         out[o, base + j] = x[b, ch, y, xx] if 0 <= xx < w else 0.0
+
+
+@njit(parallel=True, cache=True)
+def patches_t(x, kh, kw, sh, sw, dh, dw, top, left, oh, ow, out):
+    """The transpose of `patches`: out[(ch kh + i) kw + j, (b oh + r) ow + q] = x[b, ch, r sh + i dh - top,
+    q sw + j dw - left], or 0 outside x; one patch entry k per row, written in order (rows in parallel),
+    the positions q inside x without a test. For kernels that run along the output positions (a
+    convolution with few output channels)."""
+    n, c, h, w = x.shape
+    for k in prange(c * kh * kw):
+        ch = k // (kh * kw)
+        i = (k // kw) % kh
+        j = k % kw
+        off = j * dw - left  # xx = q sw + off
+        q_lo = min(ow, max(0, (-off + sw - 1) // sw))  # the first q with xx >= 0
+        q_hi = max(q_lo, min(ow, (w - 1 - off) // sw + 1)) if w - 1 - off >= 0 else q_lo  # past xx <= w - 1
+        for b in range(n):
+            for r in range(oh):
+                y = r * sh + i * dh - top
+                base = (b * oh + r) * ow
+                if y < 0 or y >= h:
+                    for q in range(ow):
+                        out[k, base + q] = 0
+                    continue
+                src = x[b, ch, y]
+                for q in range(q_lo):
+                    out[k, base + q] = 0
+                for q in range(q_lo, q_hi):
+                    out[k, base + q] = src[q * sw + off]
+                for q in range(q_hi, ow):
+                    out[k, base + q] = 0

@@ -11,6 +11,7 @@ into 2-D products (`emu.datapath.product.matmul2d`).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -18,12 +19,13 @@ import numpy as np
 from .._patches import patches
 from ..checks import real_array
 from ..mac import MAC, as_mac
+from .conv_narrow import conv_narrow, covers
 from .floating import direct32, matmul_fp32
 from .integer import matmul_fixed
 from .operands import bias_vector, stochastic_inputs
 from .product import matmul2d, raise_errors
 from .seeds import NO_SEEDS, RoleSeeds, call_key
-from .stats import join, mac_stats
+from .stats import Part, join, mac_stats
 
 
 def matmul(a: object, w: object, mac: MAC | str | dict, bias: object = None, *, c: object = None,
@@ -109,9 +111,11 @@ def _starts(Cf: np.ndarray | None, b: np.ndarray | None, parts: tuple[int, ...])
 
 
 def matmul_parts(a: object, w: object, m: MAC, bias: object, c: object, key: np.uint64 | None,
-            return_stats: bool, return_codes: bool, sequential: bool, pre_overflow: int = 0) -> Any:
+            return_stats: bool, return_codes: bool, sequential: bool, pre_overflow: int = 0,
+            product: Callable[..., Part] = matmul2d) -> Any:
     """`matmul` after the datapath and the call's key are known; ``pre_overflow`` counts input conversions
-    made by the caller (`conv2d`)."""
+    made by the caller (`conv2d`), and ``product`` (`matmul2d`'s arguments) makes the 2-D product of a
+    2-D w (`conv2d`'s, which may not need a's values)."""
     A, Wm = real_array(a, "matmul", "a"), real_array(w, "matmul", "w")
     if A.ndim == 0 or Wm.ndim == 0:
         raise ValueError("matmul: a and w must have at least one dimension")
@@ -135,8 +139,8 @@ def matmul_parts(a: object, w: object, m: MAC, bias: object, c: object, key: np.
     if w2.ndim == 2:
         rows = math.prod(a2.shape[:-1])
         start = _starts(Cf, b, (rows, N))
-        parts = [matmul2d(a2.reshape(rows, K), w2, m, start(slice(None)), k0, sequential, return_codes,
-                           return_stats)]
+        parts = [product(a2.reshape(rows, K), w2, m, start(slice(None)), k0, sequential, return_codes,
+                          return_stats)]
     else:
         nb = math.prod(batch)
         ab = np.broadcast_to(a2, (*batch, M, K)).reshape(nb, M, K)
@@ -216,7 +220,9 @@ def conv2d(x: object, w: object, mac: MAC | str | dict, stride: object = 1, padd
     rounding x and w are converted once, each element by its C-order index
     in x or w (a value shared by several patches is the same in each);
     ``seed`` and the other random streams are `matmul`'s on the
-    (N*OH*OW, C_in*kh*kw) patches and the (C_in*kh*kw, C_out) weights.
+    (N*OH*OW, C_in*kh*kw) patches and the (C_in*kh*kw, C_out) weights. A
+    narrow fixed accumulator (16-bit lanes) runs without float64 patches
+    (`emu.datapath.conv_narrow`), with the same results and counts.
 
     >>> conv2d(np.ones((1, 1, 3, 3)), np.ones((2, 1, 2, 2)), "int8 x int8 -> int32").shape
     (1, 2, 2, 2)
@@ -237,8 +243,21 @@ def conv2d(x: object, w: object, mac: MAC | str | dict, stride: object = 1, padd
     k0 = RoleSeeds.of(m, None, 0, key) if key is not None else NO_SEEDS
     X, ovf_x = stochastic_inputs(X, m.act, m, k0.act)
     Wt, ovf_w = stochastic_inputs(Wt, m.weight, m, k0.weight)
-    cols, oh, ow = im2col(X, kh, kw, st, pad)
     n = X.shape[0]
+    oh = (X.shape[2] + 2 * pad[0] - kh) // st[0] + 1
+    ow = (X.shape[3] + 2 * pad[1] - kw) // st[1] + 1
+    if covers(m):  # a narrow fixed accumulator: patches of int16 codes when the codes allow (conv_narrow)
+        cols = np.broadcast_to(np.float64(0), (n * oh * ow, cin * kh * kw))  # shapes only
+
+        def product(_: np.ndarray, w2: np.ndarray, mac: MAC, init: np.ndarray, keys: RoleSeeds,
+                    force_sequential: bool, want_codes: bool, want_flags: bool) -> Part:
+            part = conv_narrow(X, Wt, mac, init, st, pad, want_codes)
+            if part is None:
+                cols2 = im2col(X, kh, kw, st, pad)[0]
+                part = matmul2d(cols2, w2, mac, init, keys, force_sequential, want_codes, want_flags)
+            return part
+    else:
+        cols, product = im2col(X, kh, kw, st, pad)[0], matmul2d
     c_mat = None
     if c is not None:
         C = real_array(c, "conv2d", "c").astype(np.float64, copy=False)
@@ -252,7 +271,7 @@ def conv2d(x: object, w: object, mac: MAC | str | dict, stride: object = 1, padd
         c_mat = c_mat.reshape(-1, cout) if c_mat.ndim == 4 else c_mat
     res = matmul_parts(cols, Wt.reshape(cout, -1).T, m, bias, c_mat, key, kwargs.pop("return_stats", False),
                   kwargs.pop("return_codes", False), kwargs.pop("sequential", False), ovf_x + ovf_w,
-                  **kwargs)
+                  product=product, **kwargs)
 
     def back(y: np.ndarray) -> np.ndarray:
         return y.reshape(n, oh, ow, cout).transpose(0, 3, 1, 2)

@@ -4,7 +4,8 @@ When the products are exact and aligned exactly and a per-output L1 bound proves
 any order can leave the accumulator's range (or the accumulator is exact), the result is the exact integer
 sum, which float BLAS computes exactly on codes split into limbs small enough that every partial sum stays
 below 2^53 (`_exact_int_matmul`). Other outputs take the sequential kernels of `emu._mac_kernels`, or, for
-a narrow sequential fixed accumulator, the 32-bit-lane kernel of `emu._fixed_kernels`. A product below
+a narrow sequential fixed accumulator, the 16- or 32-bit-lane kernels of `emu._fixed_kernels` (with 16-bit
+lanes every row runs in the kernel: it is faster than the bound's own product). A product below
 2^18 MACs of a datapath `emu._fixed_small_kernels` covers runs in one kernel call, conversions included
 (`matmul_fixed`). Every path is tested bit-identical with the exact reference."""
 
@@ -21,6 +22,7 @@ from threadpoolctl import ThreadpoolController
 from .. import _fixed_kernels as FK
 from .. import _fixed_small_kernels as SK
 from .. import _mac_kernels as MK
+from ..convert import quantize
 from ..formats import FixedFormat
 from ..mac import MAC
 from ..modes import Overflow, Rounding
@@ -122,7 +124,7 @@ def int_plan(mac: MAC, K: int) -> _IntPlan:
     return _IntPlan(tprm, aprm, fl_acc, acc.qmin, acc.qmax, wrap, prod is None and sa <= 0)
 
 
-def _int_term(t: MK.IntTermParams, key: int) -> tuple[Any, tuple]:
+def int_term(t: MK.IntTermParams, key: int) -> tuple[Any, tuple]:
     """The most specialised term function for a plan, with its parameters (so the kernel's inner loop
     vectorises); ``key`` drives a stochastic product rounding."""
     if t.prod_on and t.pmode == int(Rounding.STOCHASTIC) and t.sp > 0:
@@ -137,6 +139,15 @@ def _int_term(t: MK.IntTermParams, key: int) -> tuple[Any, tuple]:
     if t.amode == int(Rounding.FLOOR):
         return MK.term_mul_floor, MK.ShiftParams(t.sa, t.amode)
     return MK.term_mul_round, MK.ShiftParams(t.sa, t.amode)
+
+
+def acc_start(init: np.ndarray, mac: MAC, plan: _IntPlan, seed: int | None) -> tuple[np.ndarray, int]:
+    """(the accumulator's start codes as int64, their conversion's overflow count): the start values
+    ``init`` (reals) converted to the accumulator's grid (an exact accumulator: a 62-bit grid of its
+    fraction bits) with the input rounding, saturating."""
+    grid = FixedFormat(max(1, 62 - plan.fl_acc), plan.fl_acc) if mac.exact_acc else mac.acc
+    iv, ist = quantize(init, grid, mac.input_rounding, "saturate", return_stats=True, seed=seed)
+    return (iv * 2.0**plan.fl_acc).astype(np.int64), ist.overflow
 
 
 def as_i64(key: int) -> int:
@@ -173,9 +184,9 @@ def run_int(ca: np.ndarray, cw: np.ndarray, bias_q: np.ndarray, mac: MAC, plan: 
     acnt = np.zeros((M, N), np.int32)
     good = np.zeros(M, bool)
     shift = -plan.tprm.sa if not mac.exact_acc else 0
-    term, tprm = _int_term(plan.tprm, key)
+    term, tprm = int_term(plan.tprm, key)
     prod_max = absmax(ca) * absmax(cw)
-    lanes = _narrow_lanes(mac, term, tprm, prod_max)
+    lanes = narrow_lanes(mac, term, tprm, prod_max)
     if plan.exact_products and not force_sequential and M and N:
         limit = min(plan.hi, -plan.lo) if plan.lo < 0 else plan.hi
         unsigned_ok = plan.lo < 0 or (ca.min(initial=0) >= 0 and cw.min(initial=0) >= 0
@@ -207,7 +218,7 @@ def _sequential_rows(ca: np.ndarray, cw: np.ndarray, bias_q: np.ndarray, mac: MA
                      kernel_choice: tuple[Any, tuple, int], rows: np.ndarray, out: np.ndarray,
                      pcnt: np.ndarray, acnt: np.ndarray) -> None:
     """The rows ``rows`` of the product by a sequential kernel, into out, pcnt and acnt; ``kernel_choice``
-    holds the term function, its parameters and the narrow kernel's lanes (`_narrow_lanes`)."""
+    holds the term function, its parameters and the narrow kernel's lanes (`narrow_lanes`)."""
     M, K = ca.shape
     N = cw.shape[1]
     every = rows.size == M  # then the kernels write into out, pcnt and acnt (zeros) directly
@@ -255,7 +266,7 @@ def _blas_alone(macs: int) -> Any:
     return _BLAS[0].limit(limits=1, user_api="blas")
 
 
-def _narrow_lanes(mac: MAC, term: Any, tprm: tuple, prod_max: int) -> int:
+def narrow_lanes(mac: MAC, term: Any, tprm: tuple, prod_max: int) -> int:
     """The lanes (16 or 32 bits) of the kernel of `emu._fixed_kernels` that runs this product, or 0 for
     none: the sequential order, exact products (up to ``prod_max`` in magnitude) aligned by a shift, and a
     fixed accumulator and products narrow enough (`fits_int16`: a signed accumulator of at most 16 bits;
@@ -310,7 +321,7 @@ def _direct_params(mac: MAC) -> tuple | None:
         plan = int_plan(mac, 1)
     except ValueError:
         return None  # the general path raises the error
-    term, tprm = _int_term(plan.tprm, 0)
+    term, tprm = int_term(plan.tprm, 0)
     if term not in (MK.term_mul, MK.term_mul_shl, MK.term_mul_floor):
         return None
     sl = tprm.bits if term is MK.term_mul_shl else 0

@@ -15,7 +15,7 @@ from ..formats import FixedFormat, FloatFormat
 from ..mac import MAC
 from ..modes import Overflow
 from .floating import float_plan, matmul_fp32, run_float
-from .integer import blas_into_acc, int_plan, run_int
+from .integer import acc_start, blas_into_acc, int_plan, run_int
 from .operands import max_code, operand
 from .seeds import NO_SEEDS, RoleSeeds
 from .stats import Part
@@ -43,11 +43,8 @@ def matmul2d(a: np.ndarray, w: np.ndarray, mac: MAC, init: np.ndarray, keys: Rol
         qw, sw, iw = operand(w, mac.weight, mac, "weight", as_int, f32, keys.weight)
         if as_int:
             plan = int_plan(mac, K)
-            grid = FixedFormat(max(1, 62 - plan.fl_acc), plan.fl_acc) if mac.exact_acc else mac.acc
-            iv, ist = quantize(init, grid, mac.input_rounding, "saturate", return_stats=True,
-                               seed=keys.addend)
-            bias_q = (iv * 2.0**plan.fl_acc).astype(np.int64)
-            ia += ist.overflow  # the addend's conversion counts with the inputs'
+            bias_q, start_overflow = acc_start(init, mac, plan, keys.addend)
+            ia += start_overflow  # the addend's conversion counts with the inputs'
             if f32 and sa is None and sw is None and mac.output is None and not mac.exact_acc:
                 part = blas_into_acc(qa, qw, bias_q, mac, plan, want_codes, ia + iw)
                 if part is not None:

@@ -112,7 +112,7 @@ def _operands(layer: Layer) -> tuple[np.ndarray, np.ndarray] | None:
     if isinstance(layer, Linear):
         return layer._x, layer._w
     if isinstance(layer, Conv2d):
-        return layer._cols, layer._w.reshape(layer.c_out, -1).T
+        return layer.patches(), layer._w.reshape(layer.c_out, -1).T
     return None
 
 

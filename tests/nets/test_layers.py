@@ -10,22 +10,9 @@ import emu
 import nets
 from nets.layers import Context
 
+from .gradcheck import numeric_grad
+
 RNG = np.random.default_rng(0)
-
-
-def _numeric_grad(f, x: np.ndarray, h: float = 1e-6) -> np.ndarray:
-    g = np.zeros_like(x)
-    it = np.nditer(x, flags=["multi_index"])
-    for _ in it:
-        i = it.multi_index
-        old = x[i]
-        x[i] = old + h
-        fp = f()
-        x[i] = old - h
-        fm = f()
-        x[i] = old
-        g[i] = (fp - fm) / (2 * h)
-    return g
 
 
 def _check_layer(layer: nets.layers.Layer, x: np.ndarray, tol: float = 1e-6) -> None:
@@ -39,13 +26,13 @@ def _check_layer(layer: nets.layers.Layer, x: np.ndarray, tol: float = 1e-6) -> 
         return float((layer.forward(x, Context.float64(training=True)) * r).sum())
 
     dx = layer.backward(r, ctx)
-    num = _numeric_grad(loss, x)
+    num = numeric_grad(loss, x)
     assert np.allclose(dx, num, rtol=tol, atol=tol), (layer, np.abs(dx - num).max())
     for k, p in layer.params.items():
         layer.forward(x, ctx)
         layer.backward(r, ctx)
         analytic = layer.grads[k].copy()
-        num = _numeric_grad(loss, p)
+        num = numeric_grad(loss, p)
         assert np.allclose(analytic, num, rtol=tol, atol=tol), (layer, k, np.abs(analytic - num).max())
 
 
@@ -80,7 +67,7 @@ def test_loss_gradients_match_finite_differences(loss: str) -> None:
     y = RNG.integers(0, 4, 5)
     f = nets.losses.LOSSES[loss]
     _, g = f(z, y)
-    num = _numeric_grad(lambda: f(z, y)[0], z)
+    num = numeric_grad(lambda: f(z, y)[0], z)
     assert np.allclose(g, num, atol=1e-7)
 
 
@@ -112,7 +99,7 @@ def test_whole_network_gradient_check() -> None:
     model.loss_and_grad(x, y, ctx)
     for layer, k in model.parameters()[:4]:
         analytic = layer.grads[k].copy()
-        num = _numeric_grad(lambda: model.loss(model.forward(x, Context.float64()), y)[0], layer.params[k])
+        num = numeric_grad(lambda: model.loss(model.forward(x, Context.float64()), y)[0], layer.params[k])
         assert np.allclose(analytic, num, atol=1e-6), (layer.name, k)
 
 

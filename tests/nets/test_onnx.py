@@ -27,6 +27,8 @@ from nets.onnx import from_onnx, to_onnx
 from nets.onnx.pointwise import Add
 from nets.onnx.products import GroupedConv2d, LinearND, MatMul
 
+from .gradcheck import numeric_grad
+
 RNG = np.random.default_rng(0)
 
 
@@ -82,19 +84,6 @@ def assert_matches_ort(m: onnx.ModelProto, x: np.ndarray, **kw: Any) -> nets.Mod
     assert y.shape == ref.shape
     np.testing.assert_allclose(y, ref, rtol=1e-5, atol=1e-5 * float(np.abs(ref).max()))
     return model
-
-
-def numeric_grad(f: Any, x: np.ndarray, idx: list[tuple[int, ...]], h: float = 1e-6) -> np.ndarray:
-    out = []
-    for i in idx:
-        old = x[i]
-        x[i] = old + h
-        fp = f()
-        x[i] = old - h
-        fm = f()
-        x[i] = old
-        out.append((fp - fm) / (2 * h))
-    return np.array(out)
 
 
 def some(shape: tuple[int, ...], k: int = 3) -> list[tuple[int, ...]]:

@@ -1,0 +1,83 @@
+"""A convolution into a narrow fixed accumulator without float64 patches (`conv_narrow`).
+
+`emu.conv2d` is the product of the im2col patches (N*OH*OW, C_in*kh*kw) and the
+weights (C_in*kh*kw, C_out). When the datapath is a fixed-point one that the
+16-bit-lane kernel runs (`emu._fixed_kernels.mac_fixed16`: fixed operands converted
+deterministically, exact products aligned by a shift into a signed fixed
+accumulator of at most 16 bits that wraps or saturates after every addition, in
+the sequential order, no product or output format), this module converts x once
+per element (not once per patch entry), builds the transposed patches of the int16
+codes (`emu._patches.patches_t`: a quarter of the float64 patches' memory) and runs
+the kernel with the output channels as its rows and the output positions as its
+columns: a convolution has few channels and many positions, and the kernel's
+vectors run along its columns. Each output is the same sequence of additions as on
+the general path (k = 0 .. K-1 in (c_in, i, j) order), so values, codes and
+accumulator overflow counts are identical; an input that overflows its format (the
+general path counts it once per patch entry), NaN, or codes too wide for 16-bit
+lanes leave the product to the general path.
+
+Worked example: x = [[1, 2], [3, 4]] (one image, one channel) and a 2x2 kernel of
+ones into fx<4,0> (codes -8 .. 7) saturating: the one output sums 1 + 2 + 3 + 4 with
+the partial sums 1, 3, 6, then 10, which saturates to 7 (one overflow counted).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _fixed_kernels as FK
+from .. import _mac_kernels as MK
+from .._patches import patches_t
+from ..formats import FixedFormat
+from ..mac import MAC
+from ..modes import Overflow, Rounding
+from .integer import acc_start, int_plan, int_term, narrow_lanes
+from .operands import absmax, operand
+from .stats import Part
+
+__all__ = ["conv_narrow", "covers"]
+
+
+def covers(mac: MAC) -> bool:
+    """Whether `conv_narrow` may run a convolution through ``mac`` (the formats and modes alone; the
+    operands' codes decide the rest)."""
+    acc = mac.acc
+    return (not mac.block_scaled and not mac.float_acc and not mac.exact_acc and mac.output is None
+            and mac.product is None and isinstance(mac.act, FixedFormat)
+            and isinstance(mac.weight, FixedFormat) and isinstance(acc, FixedFormat) and acc.qmin < 0
+            and acc.bits <= 16
+            and mac.input_rounding != Rounding.STOCHASTIC and mac.order.kind == "sequential")
+
+
+def conv_narrow(x: np.ndarray, w: np.ndarray, mac: MAC, init: np.ndarray, stride: tuple[int, int],
+                padding: tuple[int, int], want_codes: bool) -> Part | None:
+    """The `Part` of the convolution of x (N, C_in, H, W) with w (C_out, C_in, kh, kw) from the start
+    values ``init`` ((1, C_out) or (N*OH*OW, C_out) reals), rows in (n, oh, ow) order; None when the
+    general path must run it (see the module docstring)."""
+    if not covers(mac):
+        return None
+    n, c, h, wd = x.shape
+    cout, _, kh, kw = w.shape
+    K = c * kh * kw
+    plan = int_plan(mac, K)
+    term, tprm = int_term(plan.tprm, 0)
+    qx, _, ovf_x = operand(x, mac.act, mac, "act", True)
+    qw, _, ovf_w = operand(w.reshape(cout, K), mac.weight, mac, "weight", True)
+    if ovf_x or ovf_w or narrow_lanes(mac, term, tprm, absmax(qx) * absmax(qw)) != 16:
+        return None
+    bias_q, ia = acc_start(init, mac, plan, None)
+    sl = tprm.bits if term is MK.term_mul_shl else 0
+    sr = tprm.bits if term is MK.term_mul_floor else 0
+    (sh, sw), (ph, pw) = stride, padding
+    oh, ow = (h + 2 * ph - kh) // sh + 1, (wd + 2 * pw - kw) // sw + 1
+    M = n * oh * ow
+    cols_t = np.empty((K, M), np.int16)
+    patches_t(FK.held_weights(qx, sl, sr, mac.acc.bits), kh, kw, sh, sw, 1, 1, ph, pw, oh, ow, cols_t)
+    init_t = np.ascontiguousarray(np.broadcast_to(bias_q.T, (cout, M)), np.int16)
+    out, cnt = np.empty((M, cout), np.int64), np.zeros((M, cout), np.int32)
+    kernel = FK.mac_fixed16 if M * K * cout >= 1 << 18 else FK.mac_fixed16_serial
+    kernel(np.ascontiguousarray(qw, np.int16), cols_t, init_t, out, cnt, sr, mac.acc.bits,
+           mac.acc_overflow == Overflow.WRAP, True)
+    vals = out * 2.0**-plan.fl_acc
+    codes = (out & ((1 << mac.acc.bits) - 1)).astype(np.uint64) if want_codes else None
+    return Part(vals, codes, None, cnt if cnt.any() else None, None, ia, "sequential")

@@ -1,0 +1,113 @@
+"""The convolution path without float64 patches (`emu.datapath.conv_narrow`): `emu.conv2d` through it gives
+what the general path gives on the im2col patches (values, codes, per-channel accumulator counts, input
+overflow), and it hands to the general path what it must not run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+import emu
+from emu.datapath import api, conv_narrow
+
+
+def _general(x: np.ndarray, k: np.ndarray, mac: emu.MAC, stride: tuple[int, int], pad: tuple[int, int],
+             bias: Any) -> tuple[np.ndarray, np.ndarray, Any]:
+    """The same convolution as one matmul of the im2col patches (the general path)."""
+    n, cout = x.shape[0], k.shape[0]
+    cols, oh, ow = api.im2col(x, k.shape[2], k.shape[3], stride, pad)
+    y, codes, st = emu.matmul(cols, k.reshape(cout, -1).T, mac, bias, return_stats=True, return_codes=True)
+    back = (n, oh, ow, cout)
+    return y.reshape(back).transpose(0, 3, 1, 2), codes.reshape(back).transpose(0, 3, 1, 2), st
+
+
+@pytest.fixture
+def ran(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Records, per conv2d call, whether conv_narrow ran the product (True) or handed it on (False)."""
+    calls: list[bool] = []
+    original = conv_narrow.conv_narrow
+
+    def spy(*args: Any) -> Any:
+        part = original(*args)
+        calls.append(part is not None)
+        return part
+    monkeypatch.setattr(api, "conv_narrow", spy)
+    return calls
+
+
+@pytest.mark.parametrize("case", range(30))
+def test_conv2d_through_16_bit_patches_is_the_general_path(case: int, ran: list[bool]) -> None:
+    rng = np.random.default_rng(4000 + case)
+    n, c, h, w = (int(v) for v in rng.integers([1, 1, 3, 3], [4, 4, 10, 10]))
+    cout, kh, kw = (int(v) for v in rng.integers([1, 1, 1], [20, 4, 4]))
+    stride = (int(rng.integers(1, 3)), int(rng.integers(1, 3)))
+    pad = (int(rng.integers(0, 3)), int(rng.integers(0, 3)))
+    acc = str(rng.choice(["fx<4,12>", "fx<3,9>", "fx<2,6>", "fx<6,8>", "fx<5,11>"]))  # fx<6,8>: floored
+    overflow = str(rng.choice(["wrap", "saturate"]))
+    mac = emu.MAC(act="fx<2,6>", weight="fx<2,6>", acc=acc, acc_overflow=overflow,
+                  input_rounding=str(rng.choice(["nearest_even", "toward_zero", "floor"])))
+    x = rng.uniform(-1.9, 1.9, (n, c, h, w)) * (1 if acc != "fx<2,6>" else 0.05)
+    k = rng.uniform(-1.9, 1.9, (cout, c, kh, kw)) * (1 if acc != "fx<2,6>" else 0.05)
+    bias = rng.uniform(-1, 1, cout) if rng.integers(2) else None
+    if bias is not None and case % 2:  # the same start values as an addend c broadcast over the positions
+        y, codes, st = emu.conv2d(x, k, mac, stride, pad, c=bias.reshape(1, cout, 1, 1), return_stats=True,
+                                  return_codes=True)
+    else:
+        y, codes, st = emu.conv2d(x, k, mac, stride, pad, bias=bias, return_stats=True, return_codes=True)
+    assert ran == [True]
+    want, want_codes, want_st = _general(x, k, mac, stride, pad, bias)
+    assert np.array_equal(y, want)
+    assert np.array_equal(codes, want_codes)
+    assert np.array_equal(st.acc_per_channel, want_st.acc_per_channel)
+    assert st.input_overflow == want_st.input_overflow
+
+
+def test_the_literal_reference_and_a_counted_saturation(ran: list[bool]) -> None:
+    """x = [[1, 2], [3, 4]] and a 2x2 kernel of ones into fx<4,0>: partial sums 1, 3, 6, then 10, which
+    saturates to 7, counted once; and a larger case against the literal reference dot by dot."""
+    from emu._ref.mac import mac_dot_ref
+
+    mac = emu.MAC(act="fx<4,0>", weight="fx<4,0>", acc="fx<4,0>", acc_overflow="saturate")
+    y, st = emu.conv2d(np.array([[[[1.0, 2.0], [3.0, 4.0]]]]), np.ones((1, 1, 2, 2)), mac, return_stats=True)
+    assert y.tolist() == [[[[7.0]]]]
+    assert st.acc_overflow == 1
+    rng = np.random.default_rng(5)
+    mac = emu.MAC(act="fx<4,4>", weight="fx<1,7>", acc="fx<5,11>", acc_overflow="wrap")
+    x, k = rng.uniform(0, 3, (2, 3, 5, 5)), rng.uniform(-1, 1, (4, 3, 3, 3))
+    y, st = emu.conv2d(x, k, mac, 1, 1, return_stats=True)
+    assert ran == [True, True]
+    cols, _, _ = api.im2col(x, 3, 3, (1, 1), (1, 1))
+    flat = y.transpose(0, 2, 3, 1).reshape(-1, 4)
+    wraps = 0
+    for i in range(0, cols.shape[0], 7):  # every 7th position, every channel
+        for j in range(4):
+            ref = mac_dot_ref(list(cols[i]), list(k[j].reshape(-1)), mac)
+            assert float(ref.value) == flat[i, j]
+            wraps += ref.acc_overflows
+    assert st.acc_overflow >= wraps > 0
+
+
+def test_what_the_narrow_path_hands_to_the_general_path(ran: list[bool]) -> None:
+    """An input that overflows (counted once per patch entry, as the general path counts it), codes too
+    wide for 16-bit lanes, and datapaths it does not cover."""
+    mac = emu.MAC(act="fx<2,6>", weight="fx<2,6>", acc="fx<4,12>")
+    x, k = np.full((1, 1, 3, 3), 0.5), np.full((2, 1, 2, 2), 0.25)
+    x[0, 0, 1, 1] = 5.0  # beyond fx<2,6>: saturates, in all four patches
+    y, st = emu.conv2d(x, k, mac, return_stats=True)
+    assert ran == [False]
+    assert st.input_overflow == 4
+    assert np.array_equal(y, _general(x, k, mac, (1, 1), (0, 0), None)[0])
+    wide = emu.MAC(act="fx<2,6>", weight="fx<2,6>", acc="fx<2,6>")  # held terms of 2^16 and more
+    emu.conv2d(np.full((1, 1, 3, 3), 1.5), np.full((1, 1, 2, 2), 1.5), wide)
+    assert ran == [False, False]
+    for other in (emu.MAC(act="fx<2,6>", weight="fx<2,6>", acc="fx<4,12>", input_rounding="stochastic"),
+                  emu.MAC(act="fx<2,6>", weight="fx<2,6>", acc="ufx<4,12>"),
+                  emu.MAC(act="fx<2,6>", weight="fx<2,6>", acc="fx<12,12>"),
+                  emu.MAC(act="fx<2,6>", weight="fx<2,6>", acc="fx<4,12>", output="fx<2,6>"),
+                  emu.MAC(act="fx<2,6>", weight="fx<2,6>", acc="fx<4,12>", order="pairwise"),
+                  emu.MAC(act="e4m3", weight="e4m3", acc="fx<4,12>")):
+        assert not conv_narrow.covers(other), other
+    with pytest.raises(ValueError, match="NaN"):
+        emu.conv2d(np.full((1, 1, 3, 3), np.nan), k, mac)
