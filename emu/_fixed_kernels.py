@@ -59,24 +59,39 @@ def fits_int16(acc_bits: int, prod_max: int, sl: int = 0, sr: int = 0) -> bool:
 
 
 @njit(cache=True, inline="always")
-def _step(acc, c, a, wrow, sl, sr, lo, hi, mask, wrap):
-    """acc[j] = fit(acc[j] + ((a * wrow[j]) << sl) >> sr), counting the steps that left the range."""
-    if wrap:
+def _fit32(x, t, lo, hi, mask, wrap):
+    """(x + t wrapped ((s - lo) & mask) + lo or saturated to [lo, hi]; 1 if that changed it, else 0)."""
+    s = np.int32(x + t)
+    r = np.int32(np.int32((s - lo) & mask) + lo) if wrap else min(max(s, lo), hi)
+    return r, np.int32(r != s)
+
+
+@njit(cache=True, inline="always")
+def _step(acc, c, a, wrow, mul, div, floor, lo, hi, mask, wrap):
+    """acc[j] = fit(acc[j] + term) for every j, counting the steps that left the range. The term is
+    a wrow[j] 2^sl (``mul`` = 2^sl) or, with ``floor``, floor(a wrow[j] / 2^sr), the high part of the
+    product by ``div`` = 2^(30 - sr) (a multiply: a shift by a variable count, which numba makes 64-bit,
+    would stop the vectorisation). One loop per case."""
+    if floor:
         for j in range(acc.size):
-            s = np.int32(acc[j] + np.int32(np.int32(a * wrow[j]) << sl >> sr))
-            r = np.int32(np.int32((s - lo) & mask) + lo)
-            c[j] += np.int32(r != s)
+            t = np.int32((np.int64(np.int32(a * wrow[j])) * np.int64(div)) >> 30)
+            r, o = _fit32(acc[j], t, lo, hi, mask, wrap)
+            c[j] += o
+            acc[j] = r
+    elif wrap:
+        for j in range(acc.size):
+            r, o = _fit32(acc[j], np.int32(np.int32(a * wrow[j]) * mul), lo, hi, mask, True)
+            c[j] += o
             acc[j] = r
     else:
         for j in range(acc.size):
-            s = np.int32(acc[j] + np.int32(np.int32(a * wrow[j]) << sl >> sr))
-            r = min(max(s, lo), hi)
-            c[j] += np.int32(r != s)
+            r, o = _fit32(acc[j], np.int32(np.int32(a * wrow[j]) * mul), lo, hi, mask, False)
+            c[j] += o
             acc[j] = r
 
 
 @njit(cache=True)
-def _block(A, W, init, out, cnt, i0, sl, sr, lo, hi, mask, wrap):
+def _block(A, W, init, out, cnt, i0, mul, div, floor, lo, hi, mask, wrap):
     """Rows i0 .. i0 + ROWS - 1 (fewer at the end) of `mac_fixed32`, tile by tile of columns."""
     M, K = A.shape
     N = W.shape[1]
@@ -94,7 +109,7 @@ def _block(A, W, init, out, cnt, i0, sl, sr, lo, hi, mask, wrap):
         for k in range(K):
             wrow = W[k, j0:j0 + jn]
             for r in range(rows):
-                _step(acc[r, :jn], c[r, :jn], A[i0 + r, k], wrow, sl, sr, lo, hi, mask, wrap)
+                _step(acc[r, :jn], c[r, :jn], A[i0 + r, k], wrow, mul, div, floor, lo, hi, mask, wrap)
         for r in range(rows):
             for j in range(jn):
                 out[i0 + r, j0 + j] = acc[r, j]
@@ -108,17 +123,19 @@ def mac_fixed32(A, W, init, out, cnt, sl, sr, lo, hi, mask, wrap):
     (``wrap``: keep the low bits, ((s - lo) & mask) + lo) or saturated (clamp to [lo, hi]). A (M, K), W
     (K, N) and init hold int32 codes; out and cnt are (M, N) int64 and int32. Blocks of rows run in
     parallel."""
-    sl32, sr32, lo32, hi32, mask32 = np.int32(sl), np.int32(sr), np.int32(lo), np.int32(hi), np.int32(mask)
+    mul, div = np.int32(1 << sl), np.int32(1 << (30 - min(sr, 30)))  # |p| < 2^29: floor(p / 2^30) = p >> sr
+    lo32, hi32, mask32 = np.int32(lo), np.int32(hi), np.int32(mask)
     for b in prange((A.shape[0] + ROWS - 1) // ROWS):
-        _block(A, W, init, out, cnt, b * ROWS, sl32, sr32, lo32, hi32, mask32, wrap)
+        _block(A, W, init, out, cnt, b * ROWS, mul, div, sr > 0, lo32, hi32, mask32, wrap)
 
 
 @njit(cache=True)
 def mac_fixed32_serial(A, W, init, out, cnt, sl, sr, lo, hi, mask, wrap):
     """`mac_fixed32` without threads (for products too small to repay a thread launch)."""
-    sl32, sr32, lo32, hi32, mask32 = np.int32(sl), np.int32(sr), np.int32(lo), np.int32(hi), np.int32(mask)
+    mul, div = np.int32(1 << sl), np.int32(1 << (30 - min(sr, 30)))
+    lo32, hi32, mask32 = np.int32(lo), np.int32(hi), np.int32(mask)
     for b in range((A.shape[0] + ROWS - 1) // ROWS):
-        _block(A, W, init, out, cnt, b * ROWS, sl32, sr32, lo32, hi32, mask32, wrap)
+        _block(A, W, init, out, cnt, b * ROWS, mul, div, sr > 0, lo32, hi32, mask32, wrap)
 
 
 @njit(cache=True, inline="always")
