@@ -65,8 +65,12 @@ def kind_of(fmt: Any) -> str:
 
 
 def float_value(x: Fraction, fmt: FloatFormat, mode: Any = "nearest_even",
-                overflow: Any = "saturate") -> tuple[float, bool]:
+                overflow: Any = "saturate", *, key: int = 0, index: int = 0,
+                random_bits: int | None = None) -> tuple[float, bool]:
     """x rounded to the float format, with its overflow rule: (value as float, overflowed?). x = 0 gives +0.
+
+    Stochastic rounding draws the words of element ``index`` of the stream under ``key``
+    (`emu._ref.rounding.round_float`), with ``random_bits`` as there.
 
     Beyond the largest finite value: ``saturate`` gives +-max, ``nan`` NaN, ``inf`` +-inf for the nearest
     modes, floor of a negative and ceil of a positive value, +-max otherwise. A zero result keeps x's sign
@@ -76,7 +80,7 @@ def float_value(x: Fraction, fmt: FloatFormat, mode: Any = "nearest_even",
     if x == 0:
         return 0.0, False
     neg = x < 0
-    v = round_float(x, fmt, mode)
+    v = round_float(x, fmt, mode, key=key, index=index, random_bits=random_bits)
     if abs(v) > Fraction(fmt.max):
         if overflow == "saturate":
             return (-fmt.max if neg else fmt.max), True
@@ -169,12 +173,18 @@ def is_neg(v: float) -> bool:
     return v < 0 or (v == 0 and math.copysign(1.0, v) < 0)
 
 
-def to_elem_code(q: Fraction, neg_in: bool, el: Format, table: dict) -> tuple[int, bool]:
-    """Code of q rounded to the element format (nearest even, saturating), and whether it saturated."""
+def to_elem_code(q: Fraction, neg_in: bool, el: Format, table: dict, mode: Any = "nearest_even", *,
+                 key: int = 0, index: int = 0, random_bits: int | None = None) -> tuple[int, bool]:
+    """Code of q rounded to the element format (saturating), and whether it saturated.
+
+    Float elements round with `float_value` (stochastic rounding on the magnitude), fixed elements
+    round q / 2^-frac_bits as a signed quantity (`round_fraction`) and clamp to +-qmax; ``key``,
+    ``index`` and ``random_bits`` feed stochastic rounding.
+    """
     if isinstance(el, FloatFormat):
-        v, sat = float_value(q, el, "nearest_even", "saturate")
+        v, sat = float_value(q, el, mode, "saturate", key=key, index=index, random_bits=random_bits)
     else:
-        k = round_fraction(q / pow2(-el.frac_bits), "nearest_even")
+        k = round_fraction(q / pow2(-el.frac_bits), mode, key=key, index=index, random_bits=random_bits)
         sat = abs(k) > el.qmax
         k = max(-el.qmax, min(el.qmax, k))
         v = float(Fraction(k) * pow2(-el.frac_bits))

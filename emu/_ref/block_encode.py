@@ -11,8 +11,8 @@ subtraction do. Every rounding is a call of `emu._ref.rounding`.
 Block formats are passed as objects (``emu.block_format(name)``), never as
 names; only their fields are read. numpy serves only to hold arrays.
 
-Imports: the standard library, numpy and the other references (no code under
-test: the block formats come in as objects).
+Imports: the standard library, numpy, ``emu.formats`` and the other references (no
+code under test: the block formats come in as objects).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from ..formats import FloatFormat
 from .block_codes import (
     BF16,
     E4M3,
@@ -40,9 +41,10 @@ from .block_codes import (
     to_elem_code,
     values,
 )
-from .rounding import floor_log2, pow2, round_fraction, round_pow2
+from .rounding import floor_log2, pow2, round_float, round_fraction, round_pow2
 
-__all__ = ["RefIntScales", "RefNVFP4Scales", "int_scale_values", "ref_block_decode", "ref_block_encode"]
+__all__ = ["RefIntScales", "RefNVFP4Scales", "int_scale_values", "ref_block_decode", "ref_block_encode",
+           "ref_mx_scale_exp"]
 
 
 @dataclass(frozen=True)
@@ -66,10 +68,44 @@ def _blocks(x: np.ndarray, axis: int) -> tuple[np.ndarray, tuple[int, ...]]:
     return np.ascontiguousarray(xm).reshape(-1, xm.shape[-1]), xm.shape
 
 
-def ref_block_encode(x: Any, fmt: Any, axis: int = -1) -> tuple[Any, np.ndarray]:
+def ref_mx_scale_exp(amax: Fraction, el: Any, rule: str) -> int:
+    """The shared exponent X of an MX block (largest magnitude amax >= 0) under a scale rule
+    (`emu.block.ScaleRule`, by name), clamped to [-127, 127] from above and below.
+
+    e = floor(log2 amax), emax = floor(log2 elem_max), M = the element's top-binade fraction bits (a
+    float's man_bits, W - 2 for W-bit integers): ocp X = e - emax; ceil X = ceil(log2 amax) - emax;
+    even X = floor(log2 r) - emax with r = amax / 2^e rounded to M fraction bits, ties to even, times
+    2^e; rceil X = the smallest X with amax <= elem_max 2^X. An all-zero block gives -127.
+
+    >>> from emu.formats import FloatFormat
+    >>> e2m1 = FloatFormat(2, 1, special="none")
+    >>> [ref_mx_scale_exp(Fraction(13, 2), e2m1, r) for r in ("ocp", "ceil", "even", "rceil")]
+    [0, 1, 0, 1]
+    """
+    if amax == 0:
+        return -127
+    emax = floor_log2(Fraction(el.max))
+    e = floor_log2(amax)
+    X = e - emax
+    if rule == "ceil" and amax != pow2(e):
+        X += 1
+    elif rule == "even":
+        top = el.man_bits if isinstance(el, FloatFormat) else el.bits - 2
+        if round_float(amax / pow2(e), FloatFormat(8, top), "nearest_even") == 2:
+            X += 1
+    elif rule == "rceil" and amax > Fraction(el.max) * pow2(X):
+        X += 1
+    return max(-127, min(127, X))
+
+
+def ref_block_encode(x: Any, fmt: Any, axis: int = -1, rounding: str = "nearest_even", *, key: int = 0,
+                     random_bits: int | None = None) -> tuple[Any, np.ndarray]:
     """(scales, codes) in the layout of `emu.block_encode`, computed exactly.
 
-    Scales are uint8-valued int64 arrays (MX), a `RefNVFP4Scales` or a `RefIntScales`.
+    Scales are uint8-valued int64 arrays (MX), a `RefNVFP4Scales` or a `RefIntScales`. ``rounding``
+    (nearest_even or stochastic) rounds MX and NVFP4 elements; stochastic rounding gives the element in
+    row r, column k of x with ``axis`` moved last (rows in C order, n columns) the words of index
+    r n + k of the stream under ``key`` (the 64-bit key `emu.block_encode` derives from its seed).
     """
     kind = kind_of(fmt)
     f = fmt
@@ -99,7 +135,6 @@ def ref_block_encode(x: Any, fmt: Any, axis: int = -1) -> tuple[Any, np.ndarray]
             if g == 0:
                 g = pow2(-149)
         e4 = code_table(E4M3)
-    emax_el = floor_log2(Fraction(el.max))
     for r in range(R):
         for b in range(nb):
             blk = rows[r, b * B:(b + 1) * B].tolist()
@@ -108,13 +143,7 @@ def ref_block_encode(x: Any, fmt: Any, axis: int = -1) -> tuple[Any, np.ndarray]
                 continue
             amax = max(abs(Fraction(v)) for v in blk)
             if kind == "mx":
-                if amax == 0:
-                    X = -127
-                else:
-                    X = floor_log2(amax) - emax_el
-                    if str(f.rule) == "ceil" and amax > Fraction(el.max) * pow2(X):
-                        X += 1
-                    X = max(-127, min(127, X))
+                X = ref_mx_scale_exp(amax, el, str(f.rule))
                 scodes[r, b] = X + 127
                 d = pow2(X)
             else:
@@ -126,7 +155,9 @@ def ref_block_encode(x: Any, fmt: Any, axis: int = -1) -> tuple[Any, np.ndarray]
                 if d == 0:
                     codes[r, b * B + k] = elem_code(0.0, is_neg(v), el, table)
                 else:
-                    codes[r, b * B + k] = to_elem_code(Fraction(v) / d, is_neg(v), el, table)[0]
+                    codes[r, b * B + k] = to_elem_code(Fraction(v) / d, is_neg(v), el, table, rounding,
+                                                       key=key, index=r * n + b * B + k,
+                                                       random_bits=random_bits)[0]
     sc = np.moveaxis(scodes.reshape(*moved[:-1], nb), -1, ax)
     cd = np.moveaxis(codes.reshape(moved), -1, ax)
     if zero_d:

@@ -11,7 +11,7 @@ class              scale                                                        
                    (code X + 127; code 255 = NaN); elements a small float or     mxfp6_e2m3, mxfp6_e3m2,
                    a signed integer (block floating point)                       mxfp4, mxint8,
                                                                                  bfp<int8,16>,
-                                                                                 bfp<e2m1,32,ceil>
+                                                                                 mxfp4,even
 `NVFP4Format`      an E4M3 scale per block of 16 and an fp32 scale per tensor    nvfp4, nvfp4<32>
 `ScaledIntFormat`  one scale (fp32, bf16, power of two or a fixed-point          int8_tensor, int8_channel,
                    multiplier M0 * 2^(shift-31)) per tensor, per channel or      int4_g128, int8_asym_tensor,
@@ -28,10 +28,15 @@ MX / block floating point (OCP Microscaling v1.0, section 6.3)
     shorter block. ``amax`` = the block's largest magnitude. Rule ``ocp``:
     X = floor(log2 amax) - emax_elem (emax_elem: exponent of the element
     format's largest power of two, 8 for E4M3, 2 for E2M1, 0 for MX INT8);
-    rule ``ceil``: the smallest X with amax <= elem_max * 2^X (never clips).
+    the other rules (`ScaleRule`, torchao's names): ``ceil`` (X = ceil(log2
+    amax) - emax_elem), ``even`` (amax's significand rounded to the element's
+    precision first) and ``rceil`` (the smallest X with amax <= elem_max * 2^X,
+    never clips); names ``mxfp4,even``, ``bfp<e4m3,16,rceil>``.
     X is clamped to [-127, 127] (``scale_overflow="error"`` raises instead of
     clamping down from above). Element = v / 2^X rounded to nearest, ties to
-    even, saturating at +-elem_max. A block holding NaN or +-inf gets the NaN
+    even, saturating at +-elem_max; or, with ``rounding="stochastic",
+    seed=...``, rounded stochastically (MX and NVFP4; docs/blockscaled.md).
+    A block holding NaN or +-inf gets the NaN
     scale code 255 and element codes 0 (it decodes to NaN throughout). An
     all-zero block gets scale code 0 (2^-127); its zeros keep their sign where
     the element format has -0.
@@ -69,7 +74,8 @@ they are tested against bit for bit.
 
 Package layout (one concept per module): `emu.block.formats` (the enums, the
 format dataclasses, scale containers, statistics and the name parser),
-`emu.block.kernels` (numba encode/decode kernels), `emu.block.convert`
+`emu.block.kernels` (numba encode/decode kernels), `emu.block.sr_kernels`
+(the stochastic-rounding encoders), `emu.block.convert`
 (`block_encode`, `block_decode`, `block_quantize`), `emu.block.mac_kernels`
 (numba accumulation kernels), `emu.block.mac` (`block_product`,
 `block_datapath`, `block_matmul`) and `emu.block.requant` (the gemmlowp

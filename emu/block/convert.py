@@ -14,7 +14,8 @@ from ..convert import decode as emu_decode
 from ..convert import encode as emu_encode
 from ..convert import quantize as emu_quantize
 from ..formats import FixedFormat, FloatFormat, Format
-from ..modes import Overflow, Rounding
+from ..inputs import seed_key
+from ..modes import Overflow, Rounding, parse_rounding
 from .formats import (
     E2M1,
     E4M3,
@@ -36,15 +37,26 @@ from .formats import (
     ScaleRule,
     block_format,
     elem_emax,
+    elem_top_bits,
 )
 from .kernels import (
     P2,
+    RULE_CEIL,
+    RULE_EVEN,
+    RULE_OCP,
+    RULE_RCEIL,
     block_minmax,
     decode_kernel,
     int_encode_kernel,
     mx_encode_kernel,
     nv_encode_kernel,
 )
+from .sr_kernels import mx_encode_sr_kernel, nv_encode_sr_kernel
+
+_RULE_CODES = {ScaleRule.OCP: RULE_OCP, ScaleRule.CEIL: RULE_CEIL, ScaleRule.EVEN: RULE_EVEN,
+               ScaleRule.RCEIL: RULE_RCEIL}
+#: the element roundings block encoding offers
+BLOCK_ROUNDINGS = (Rounding.NEAREST_EVEN, Rounding.STOCHASTIC)
 
 
 def _ne_saturating(f: Format) -> tuple:
@@ -101,7 +113,33 @@ def _blocks_shape(moved: tuple[int, ...], nb: int) -> tuple[int, ...]:
     return (*moved[:-1], nb)
 
 
+def parse_block_rounding(rounding: object, random_bits: object, func: str) -> tuple[Rounding, int]:
+    """(rounding, random bits: 0 for the exact probability) of block element conversion, validated.
+
+    >>> parse_block_rounding("stochastic", 8, "f")
+    (<Rounding.STOCHASTIC: 7>, 8)
+    >>> parse_block_rounding("toward_zero", None, "f")
+    Traceback (most recent call last):
+    ...
+    ValueError: f: rounding='toward_zero' is not one of nearest_even, stochastic (block elements)
+    """
+    allowed = ", ".join(m.name.lower() for m in BLOCK_ROUNDINGS)
+    try:
+        rnd = parse_rounding(rounding, func)
+    except ValueError:
+        rnd = None
+    if rnd not in BLOCK_ROUNDINGS:
+        raise ValueError(f"{func}: rounding={rounding!r} is not one of {allowed} (block elements)")
+    if random_bits is None:
+        return rnd, 0
+    if rnd is not Rounding.STOCHASTIC:
+        raise ValueError(f"{func}: random_bits={random_bits!r} applies only to rounding='stochastic'")
+    return rnd, check_int(random_bits, func, "random_bits", 1, 64)
+
+
 def block_encode(x: object, fmt: str | BlockFormat, axis: int = -1, *,
+                 rounding: str | Rounding = Rounding.NEAREST_EVEN, seed: object = None,
+                 random_bits: int | None = None,
                  scale_overflow: str | ScaleOverflow = ScaleOverflow.CLAMP,
                  return_stats: bool = False) -> Any:
     """Encode x into a block-scaled format: ``(scales, element_codes)``.
@@ -111,6 +149,19 @@ def block_encode(x: object, fmt: str | BlockFormat, axis: int = -1, *,
         fmt: a block format or its name (`block_format`).
         axis: the axis the blocks run along (MX, NVFP4, integer groups); for
             per-channel integers the channel axis (one scale per index).
+        rounding: how elements round once the scale is chosen (the scale itself
+            is deterministic): ``"nearest_even"`` (default, the spec's) or, for
+            MX and NVFP4, ``"stochastic"`` (P(up) = the distance to the lower
+            grid point over the step; results beyond the element maximum
+            saturate). MX float and NVFP4 elements round their magnitude, MX
+            integer elements their signed value.
+        seed: stochastic rounding's random stream, as `emu.quantize`'s (an int
+            >= 0, SeedSequence, Generator, or None for fresh entropy); ignored
+            by nearest_even. Element i in C order of
+            ``np.moveaxis(x, axis, -1)`` draws the words of index i: the codes
+            depend on (seed, values, axis), never on memory layout or threads.
+        random_bits: stochastic rounding with r in 1..64 random bits (P(up) =
+            floor(f 2^r) / 2^r); None: the exact probability.
         scale_overflow: MX only: ``"clamp"`` (spec: X > 127 becomes 127 and the
             elements saturate) or ``"error"`` (OverflowError).
         return_stats: also return a `BlockStats`.
@@ -122,20 +173,31 @@ def block_encode(x: object, fmt: str | BlockFormat, axis: int = -1, *,
         (shape () per tensor, (C,) per channel, block shape per group).
 
     Raises:
-        ValueError: axis out of range, NaN/inf into a scaled-integer format.
+        ValueError: axis out of range, NaN/inf into a scaled-integer format, a
+            rounding other than nearest_even / stochastic (stochastic for a
+            scaled-integer format), random_bits without stochastic rounding.
         OverflowError: a scale beyond its format's range (fp32/bf16 integer
             scales, NVFP4's fp32 tensor scale, MX with ``scale_overflow="error"``).
 
     >>> s, c = block_encode([[1.0, 2.0, 3.0, 4.0]], "bfp<int8,2>")
     >>> s.tolist(), c.tolist()
     ([[122, 123]], [[32, 64, 48, 64]])
+    >>> s, c = block_encode(np.full(100_000, 4.5), "mxfp4", rounding="stochastic", seed=1)
+    >>> int(s[0]), sorted(set(c.tolist())), round(float(np.mean(c == 7)), 2)  # 4.5: 4 or 6, P(6) = 1/4
+    (127, [6, 7], 0.25)
     """
     f = block_format(fmt)
     xa = as_real(x, "block_encode")
     ax = _norm_axis(axis, xa.ndim, "block_encode")
     scale_overflow = parse_choice(ScaleOverflow, scale_overflow, "block_encode", "scale_overflow")
+    rnd, rbits = parse_block_rounding(rounding, random_bits, "block_encode")
+    stochastic = rnd is Rounding.STOCHASTIC
     if isinstance(f, ScaledIntFormat):
+        if stochastic:
+            raise ValueError(f"block_encode: rounding='stochastic' applies to MX and NVFP4 formats; {f}"
+                             " rounds to nearest_even only")
         return _int_encode(xa, f, ax, return_stats)
+    key = seed_key(seed, "block_encode") if stochastic else np.uint64(0)
     if xa.ndim == 0:
         xa = xa.reshape(1)
         zero_d = True
@@ -153,8 +215,13 @@ def block_encode(x: object, fmt: str | BlockFormat, axis: int = -1, *,
         ecodes = np.zeros((R, n), _code_dtype(bits))
         if x2.size:
             maxcode = _float_max_code(el) if isf else 0
-            mx_encode_kernel(x2, x2.view(np.uint64), B, isf, M, emin, bias, bits, nz, mx, fl, qmax,
-                             elem_emax(el), f.rule is ScaleRule.CEIL, maxcode, P2, scodes, ecodes, stats)
+            rule, mtop = _RULE_CODES[f.rule], elem_top_bits(el)
+            if stochastic:
+                mx_encode_sr_kernel(x2, x2.view(np.uint64), B, isf, M, emin, bias, bits, nz, mx, fl, qmax,
+                                    elem_emax(el), rule, mtop, maxcode, key, rbits, scodes, ecodes, stats)
+            else:
+                mx_encode_kernel(x2, x2.view(np.uint64), B, isf, M, emin, bias, bits, nz, mx, fl, qmax,
+                                 elem_emax(el), rule, mtop, maxcode, P2, scodes, ecodes, stats)
         if scale_overflow is ScaleOverflow.ERROR and stats[:, 1].any():
             first = int(np.flatnonzero(stats[:, 1])[0])
             raise OverflowError(
@@ -169,7 +236,10 @@ def block_encode(x: object, fmt: str | BlockFormat, axis: int = -1, *,
         g = _nv_global(amax)
         scodes = np.zeros((R, nb), np.uint8)
         ecodes = np.zeros((R, n), np.uint8)
-        if x2.size:
+        if x2.size and stochastic:
+            nv_encode_sr_kernel(x2, x2.view(np.uint64), B, g, _ne_saturating(E4M3), key, rbits, scodes,
+                                ecodes, stats)
+        elif x2.size:
             nv_encode_kernel(x2, B, g, _ne_saturating(E4M3), _ne_saturating(E2M1),
                              half_grid_mask(E2M1.man_bits), scodes, ecodes, stats)
         sc = np.moveaxis(scodes.reshape(_blocks_shape(moved, nb)), -1, ax)
@@ -400,7 +470,8 @@ def _int_decode(scales: IntScales, codes: object, f: ScaledIntFormat, axis: int)
 
 
 def block_quantize(x: object, fmt: str | BlockFormat, axis: int = -1, **kwargs: Any) -> np.ndarray:
-    """x rounded to a block-scaled format: ``block_decode(*block_encode(x))``, float64.
+    """x rounded to a block-scaled format: ``block_decode(*block_encode(x))``, float64; keyword arguments
+    (``rounding``, ``seed``, ``random_bits``, ``scale_overflow``) as `block_encode`'s.
 
     >>> block_quantize([1.0, -0.3, 5.0, 7.5], "mxfp4").tolist()
     [1.0, -0.5, 4.0, 6.0]

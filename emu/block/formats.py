@@ -34,10 +34,74 @@ class BlockKind(StrEnum):
 
 
 class ScaleRule(StrEnum):
-    """How an MX block picks its shared exponent: ``ocp`` (the spec, elements saturate) or ``ceil``."""
+    """How an MX block picks its shared exponent X (scale 2^X) from its largest magnitude amax > 0.
+
+    With e = floor(log2 amax), emax = the exponent of the element format's largest power of two
+    (`elem_emax`: E4M3 8, E5M2 15, E2M3 2, E3M2 4, E2M1 2, MX INT8 0) and M = the fraction bits of the
+    element's top binade (a float's ``man_bits``; W - 2 for W-bit integer elements):
+
+    - ``ocp`` (alias ``floor``; OCP MX v1.0 and torchao FLOOR): X = e - emax. Magnitudes of the top
+      binade above the element maximum saturate.
+    - ``ceil`` (torchao CEIL): X = ceil(log2 amax) - emax, i.e. e - emax, plus one unless amax is a
+      power of two. Nothing clips; up to one bit of resolution is lost even where ``ocp`` would not clip.
+    - ``even`` (torchao EVEN): X = floor(log2 r) - emax, where r is amax with its significand rounded to
+      M fraction bits, ties to even; so X = e - emax + 1 exactly when amax's significand is at least
+      2 - 2^-(M+1), the values that round up out of the element's top binade. Where the element
+      maximum has an all-ones significand (E2M1, E2M3, E3M2, E5M2, integers) nothing then clips; E4M3's
+      largest significand 1.75 leaves amax significands in (1.8125, 1.9375) saturating, as in torchao.
+      (A promise of nearest even: stochastic rounding may round such values up, and they saturate.)
+    - ``rceil`` (torchao RCEIL; NVIDIA cuBLAS / Transformer Engine MXFP8 UE8M0 scaling):
+      X = ceil(log2(amax / elem_max)), the smallest X with amax <= elem_max * 2^X: nothing clips and no
+      scale is coarser than needed.
+
+    All-zero blocks take X = -127; X is then clamped to [-127, 127] (`ScaleOverflow`). Every rule is
+    computed exactly from the float64 amax. Differences from torchao / cuBLAS, which work on fp32 (or
+    bf16) amax bits: RCEIL there divides amax / elem_max in fp32 and rounds the quotient up to a power of
+    two, which can differ from the exact quotient only where fp32 rounding moves it onto a power of two
+    (float64 amax within 2^-24 relative above elem_max * 2^k, or quotients below 2^-126); torchao EVEN
+    adds half a unit and masks (ties away from zero), which moves the exponent exactly where ties to
+    even does (the tie 2 - 2^-(M+1) lies between the all-ones significand and 2, the even one).
+
+    Worked example (E2M1 elements, max 6 = 1.5 * 2^2, emax 2, M 1): amax 7 gives ocp X = 0 (7
+    saturates to 6), ceil X = 1, even X = 1 (7 = 1.75 * 2^2 rounds to 2^3), rceil X = 1; amax 5 gives
+    ocp 0, ceil 1, even 0 (1.25 * 2^2 rounds to 1.0 * 2^2), rceil 0; amax 6.5 gives ocp 0, ceil 1, even
+    0 (1.625 rounds to 1.5), rceil 1.
+
+    >>> [int(block_format(f"mxfp4,{r}").encode(7.0)[0]) - 127 for r in ("ocp", "ceil", "even", "rceil")]
+    [0, 1, 1, 1]
+    >>> ScaleRule("floor") is ScaleRule.OCP
+    True
+    """
 
     OCP = "ocp"
     CEIL = "ceil"
+    EVEN = "even"
+    RCEIL = "rceil"
+
+    @classmethod
+    def _missing_(cls, value: object) -> ScaleRule | None:
+        if isinstance(value, str) and value.strip().lower() in _RULE_ALIASES:
+            return cls(_RULE_ALIASES[value.strip().lower()])
+        return None
+
+
+#: Other names of scale rules: torchao's FLOOR is the OCP rule.
+_RULE_ALIASES = {"floor": "ocp"}
+
+
+def parse_rule(value: object, func: str) -> ScaleRule:
+    """A `ScaleRule` from a member, its name or an alias (``floor``), case ignored.
+
+    >>> parse_rule(" Floor", "f"), parse_rule("rceil", "f")
+    (<ScaleRule.OCP: 'ocp'>, <ScaleRule.RCEIL: 'rceil'>)
+    """
+    if isinstance(value, str) and value.strip().lower() in _RULE_ALIASES:
+        return ScaleRule.OCP
+    try:
+        return parse_choice(ScaleRule, value, func, "rule")
+    except ValueError:
+        raise ValueError(f"{func}: rule={value!r} is not one of ocp (alias floor), ceil, even,"
+                         " rceil") from None
 
 
 class ScaleGranularity(StrEnum):
@@ -70,6 +134,12 @@ class ScaleOverflow(StrEnum):
 def elem_emax(el: Format) -> int:
     """Exponent of the largest power of two <= the element format's max."""
     return math.frexp(el.max)[1] - 1
+
+
+def elem_top_bits(el: Format) -> int:
+    """Fraction bits of the element format's top binade: a float's ``man_bits``, W - 2 for a W-bit
+    signed fixed format (its top binade [2^emax, 2^(emax+1)) has steps 2^(emax - (W - 2)))."""
+    return el.man_bits if isinstance(el, FloatFormat) else el.bits - 2
 
 
 def _elem_name(el: Format) -> str:
@@ -111,8 +181,9 @@ class MXFormat(_BlockMethods):
     symmetrically in [-qmax, qmax], the code -2^(W-1) decodes but is never
     produced). Value of element i: decode(element code) * 2^(c - 127).
 
-    ``rule``: ``"ocp"`` (X = floor(log2 amax) - emax_elem, elements saturate)
-    or ``"ceil"`` (smallest X with amax <= elem_max * 2^X: no element clips).
+    ``rule``: how X is chosen, a `ScaleRule`: ``"ocp"`` (alias ``"floor"``: X =
+    floor(log2 amax) - emax_elem, elements saturate), ``"ceil"``, ``"even"`` or
+    ``"rceil"`` (the smallest X with amax <= elem_max * 2^X: no element clips).
 
     >>> f = block_format("mxfp4")
     >>> (str(f), f.block_size, f.element.name, f.bits_per_element)
@@ -141,15 +212,16 @@ class MXFormat(_BlockMethods):
             raise TypeError(f"{fn}: element={self.element!r} must be a FloatFormat or a signed FixedFormat")
         object.__setattr__(self, "element", el)
         object.__setattr__(self, "block_size", check_int(self.block_size, fn, "block_size", 1, 1 << 24))
-        object.__setattr__(self, "rule", parse_choice(ScaleRule, self.rule, fn, "rule"))
+        object.__setattr__(self, "rule", parse_rule(self.rule, fn))
 
     @property
     def name(self) -> str:
-        """The MX name (``mxfp8_e4m3`` ...) or ``bfp<element,B[,ceil]>``."""
+        """The MX name (``mxfp8_e4m3`` ..., ``mxfp4,even`` under another rule) or
+        ``bfp<element,B[,rule]>``; the rule is written unless it is ``ocp``."""
+        rule = "" if self.rule is ScaleRule.OCP else f",{self.rule.value}"
         for key, (el, b) in _MX_DEFS.items():
-            if el == self.element and b == self.block_size and self.rule is ScaleRule.OCP:
-                return key
-        rule = ",ceil" if self.rule is ScaleRule.CEIL else ""
+            if el == self.element and b == self.block_size:
+                return key + rule
         return f"bfp<{_elem_name(self.element)},{self.block_size}{rule}>"
 
     def __str__(self) -> str:
@@ -310,7 +382,9 @@ _MX_DEFS: dict[str, tuple[Format, int]] = {
 MX_FORMATS: dict[str, MXFormat] = {k: MXFormat(el, b) for k, (el, b) in _MX_DEFS.items()}
 
 _RE_INT = re.compile(r"int(\d+)(_asym)?(?:_(tensor|channel|g(\d+)))?(?:_(fp32|bf16|pow2|fixmul))?")
-_GRAMMAR = ("mxfp8_e4m3 | mxfp8_e5m2 | mxfp6_e2m3 | mxfp6_e3m2 | mxfp4 | mxint8 | bfp<ELEM,B[,ocp|ceil]>"
+_RULES = "ocp|floor|ceil|even|rceil"
+_GRAMMAR = ("(mxfp8_e4m3 | mxfp8_e5m2 | mxfp6_e2m3 | mxfp6_e3m2 | mxfp4 | mxint8)[,RULE] | bfp<ELEM,B[,RULE]>"
+            f" (RULE: {_RULES})"
             " (ELEM an emu float/fixed name or int<W>) | nvfp4 | nvfp4<B> |"
             " int<W>[_asym]_<tensor|channel|g<G>>[_fp32|_bf16|_pow2|_fixmul]")
 
@@ -331,9 +405,11 @@ def _split_top(text: str) -> list[str]:
 def block_format(name: str | BlockFormat) -> BlockFormat:
     """The block-scaled format a name stands for (a format passes through).
 
-    Grammar: ``mxfp8_e4m3 | mxfp8_e5m2 | mxfp6_e2m3 | mxfp6_e3m2 | mxfp4 |
-    mxint8 | bfp<ELEM,B[,ocp|ceil]> | nvfp4 | nvfp4<B> |
-    int<W>[_asym]_<tensor|channel|g<G>>[_fp32|_bf16|_pow2|_fixmul]``; ELEM
+    Grammar: ``(mxfp8_e4m3 | mxfp8_e5m2 | mxfp6_e2m3 | mxfp6_e3m2 | mxfp4 |
+    mxint8)[,RULE] | bfp<ELEM,B[,RULE]> | nvfp4 | nvfp4<B> |
+    int<W>[_asym]_<tensor|channel|g<G>>[_fp32|_bf16|_pow2|_fixmul]``; RULE is a
+    `ScaleRule` (``ocp``, its alias ``floor``, ``ceil``, ``even``, ``rceil``;
+    default ``ocp``); ELEM
     is an `emu.format` name (``e4m3``, ``fp<3,2,none>``, ``fx<2,6>``) or
     ``int<W>`` (plain W-bit integers). A scaled integer names its granularity:
     ``int8`` alone is `emu.format`'s fx<8,0>, so ``block_format("int8")``
@@ -341,6 +417,8 @@ def block_format(name: str | BlockFormat) -> BlockFormat:
 
     >>> str(block_format("bfp<int8,16>")), str(block_format("bfp<e2m1,32>"))
     ('bfp<int8,16>', 'mxfp4')
+    >>> str(block_format("mxfp8_e4m3, even")), str(block_format("bfp<e2m1,32,floor>"))
+    ('mxfp8_e4m3,even', 'mxfp4')
     """
     if isinstance(name, (MXFormat, NVFP4Format, ScaledIntFormat)):
         return name
@@ -349,6 +427,9 @@ def block_format(name: str | BlockFormat) -> BlockFormat:
     key = name.strip().lower()
     if key in MX_FORMATS:
         return MX_FORMATS[key]
+    if "," in key and not key.startswith("bfp<") and (base := key.split(",", 1)[0].strip()) in MX_FORMATS:
+        mx = MX_FORMATS[base]
+        return MXFormat(mx.element, mx.block_size, parse_rule(key.split(",", 1)[1], "block_format"))
     if key == "nvfp4":
         return NVFP4Format()
     if m := re.fullmatch(r"nvfp4<(\d+)>", key):
@@ -356,13 +437,14 @@ def block_format(name: str | BlockFormat) -> BlockFormat:
     if key.startswith("bfp<") and key.endswith(">"):
         parts = _split_top(key[4:-1])
         if len(parts) not in (2, 3) or not parts[1].isdigit():
-            raise ValueError(f"block_format: {name!r} must read bfp<ELEM,B[,ocp|ceil]>")
+            raise ValueError(f"block_format: {name!r} must read bfp<ELEM,B[,RULE]> (RULE: {_RULES})")
         el_txt = parts[0]
         if m := re.fullmatch(r"int(\d+)", el_txt):
             el: Format = FixedFormat(check_int(int(m[1]), "block_format", "W", 2, 16), 0)
         else:
             el = get_format(el_txt)
-        return MXFormat(el, int(parts[1]), parts[2] if len(parts) == 3 else ScaleRule.OCP)
+        return MXFormat(el, int(parts[1]), parse_rule(parts[2], "block_format") if len(parts) == 3
+                        else ScaleRule.OCP)
     if m := _RE_INT.fullmatch(key):
         if m[3] is None:
             want = f"int{m[1]}{m[2] or ''}_tensor{'_' + m[5] if m[5] else ''}"

@@ -23,7 +23,7 @@ from .._rounding import (
 
 
 @njit(cache=True)
-def _float_code(v, neg, M, emin, bias, bits, negzero):
+def float_code(v, neg, M, emin, bias, bits, negzero):
     """Code of the grid value v >= 0 (sign from ``neg``) in a small float format."""
     s = np.int64(1) << (bits - 1) if (neg and (v != 0.0 or negzero)) else np.int64(0)
     if v == 0.0:
@@ -37,7 +37,7 @@ def _float_code(v, neg, M, emin, bias, bits, negzero):
 
 
 @njit(cache=True)
-def _block_scan(x2, idx, nb, B, ecodes, stats):
+def block_scan(x2, idx, nb, B, ecodes, stats):
     """Block ``idx`` of the row-major block grid (``nb`` blocks of ``B`` elements per row): (row, first
     element, end, largest |x|, whether an element is NaN or infinite). Such a block gets zero element
     codes and is counted in stats[idx, 2]; its scale code is the caller's."""
@@ -59,31 +59,51 @@ def _block_scan(x2, idx, nb, B, ecodes, stats):
     return r, lo, hi, amax, bad
 
 
+#: `ScaleRule` members as the kernels' integer codes (`rule_code`)
+RULE_OCP, RULE_CEIL, RULE_EVEN, RULE_RCEIL = 0, 1, 2, 3
+
+
+@njit(cache=True)
+def mx_scale_exp(amax, rule, emax_el, maxval, mtop, idx, stats):
+    """The shared exponent X of an MX block with largest magnitude amax (finite, >= 0) under the scale rule
+    code ``rule`` (`ScaleRule`: ``emax_el`` the element's largest power-of-two exponent, ``maxval`` its
+    largest value, ``mtop`` the fraction bits of its top binade), clamped to [-127, 127]; a clamp from
+    above sets stats[idx, 1]. An all-zero block gets -127."""
+    if amax == 0.0:
+        return np.int64(-127)
+    mm, ex = math.frexp(amax)  # amax = mm 2^ex, mm in [1/2, 1)
+    X = np.int64(ex - 1 - emax_el)
+    if rule == RULE_CEIL:
+        if mm != 0.5:
+            X += 1
+    elif rule == RULE_EVEN:  # the significand 2 mm rounds (ties to even) to 2 at M fraction bits
+        if mm >= 1.0 - math.ldexp(1.0, -(mtop + 2)):
+            X += 1
+    elif rule == RULE_RCEIL:
+        if amax > math.ldexp(maxval, X):
+            X += 1
+    if X > 127:
+        X = 127
+        stats[idx, 1] = 1
+    elif X < -127:
+        X = -127
+    return X
+
+
 @njit(parallel=True, cache=True)
-def mx_encode_kernel(x2, xb, B, is_float, M, emin, bias, bits, negzero, maxval, fl, qmax, emax_el, ceil_rule,
+def mx_encode_kernel(x2, xb, B, is_float, M, emin, bias, bits, negzero, maxval, fl, qmax, emax_el, rule, mtop,
                      maxcode, p2, scodes, ecodes, stats):
     R = x2.shape[0]
     nb = scodes.shape[1]
     mask = (np.int64(1) << bits) - 1
     signbit = np.int64(1) << (bits - 1)
     for idx in prange(R * nb):
-        r, lo, hi, amax, bad = _block_scan(x2, idx, nb, B, ecodes, stats)
+        r, lo, hi, amax, bad = block_scan(x2, idx, nb, B, ecodes, stats)
         b = idx - r * nb
         if bad:
             scodes[r, b] = 255
             continue
-        if amax == 0.0:
-            X = -127
-        else:
-            mm, ex = math.frexp(amax)
-            X = ex - 1 - emax_el
-            if ceil_rule and amax > math.ldexp(maxval, X):
-                X += 1
-            if X > 127:
-                X = 127
-                stats[idx, 1] = 1
-            elif X < -127:
-                X = -127
+        X = mx_scale_exp(amax, rule, emax_el, maxval, mtop, idx, stats)
         scodes[r, b] = X + 127
         nsat = 0
         for k in range(lo, hi):
@@ -92,14 +112,14 @@ def mx_encode_kernel(x2, xb, B, is_float, M, emin, bias, bits, negzero, maxval, 
             neg = (bv >> np.uint64(63)) != np.uint64(0)
             fv = np.int64((bv >> np.uint64(52)) & np.uint64(0x7FF))
             if v == 0.0:
-                c = _float_code(0.0, neg, M, emin, bias, bits, negzero) if is_float else np.int64(0)
+                c = float_code(0.0, neg, M, emin, bias, bits, negzero) if is_float else np.int64(0)
                 ecodes[r, k] = c
                 continue
             if fv == 0:  # a subnormal float64: the general (slow) path
                 a = math.ldexp(abs(v), -X)
                 if is_float:
                     val, sat = round_grid_ne(a, 0, M, emin, bias, maxval)
-                    c = _float_code(val, neg, M, emin, bias, bits, negzero)
+                    c = float_code(val, neg, M, emin, bias, bits, negzero)
                 else:
                     q = rint_side(math.ldexp(a, fl), 0, 0)
                     c = np.int64(0) if q == 0.0 else (np.int64(-q) if neg else np.int64(q)) & mask
@@ -146,22 +166,28 @@ def mx_encode_kernel(x2, xb, B, is_float, M, emin, bias, bits, negzero, maxval, 
         stats[idx, 0] = nsat
 
 
+@njit(cache=True)
+def nv_block_scale(amax, g32, scale_prm):
+    """The E4M3 block scale of NVFP4, e4m3(fp32(fp32(amax) / 6) / g) (fp32 divisions, nearest even; E4M3
+    nearest even, saturating: ``scale_prm``), as a float64."""
+    s32 = np.float32(np.float32(np.float32(amax) / np.float32(6.0)) / g32)
+    sv, ssat = fround_ne(float(s32), scale_prm)  # the rounding core: E4M3, saturating
+    return sv
+
+
 @njit(parallel=True, cache=True)
 def nv_encode_kernel(x2, B, g, scale_prm, elem_prm, elem_half, scodes, ecodes, stats):
     R = x2.shape[0]
     nb = scodes.shape[1]
     g32 = np.float32(g)
-    six = np.float32(6.0)
     for idx in prange(R * nb):
-        r, lo, hi, amax, bad = _block_scan(x2, idx, nb, B, ecodes, stats)
+        r, lo, hi, amax, bad = block_scan(x2, idx, nb, B, ecodes, stats)
         b = idx - r * nb
         if bad:
             scodes[r, b] = 0x7F
             continue
-        a32 = np.float32(amax)
-        s32 = np.float32(np.float32(a32 / six) / g32)
-        sv, ssat = fround_ne(float(s32), scale_prm)  # the rounding core: E4M3, saturating
-        scodes[r, b] = _float_code(sv, False, 3, -6, 7, 8, True)
+        sv = nv_block_scale(amax, g32, scale_prm)
+        scodes[r, b] = float_code(sv, False, 3, -6, 7, 8, True)
         d = sv * g  # exact: 4 x 24 significant bits
         nsat = 0
         for k in range(lo, hi):
@@ -180,7 +206,7 @@ def nv_encode_kernel(x2, B, g, scale_prm, elem_prm, elem_half, scodes, ecodes, s
                 val, sat = fround_ne(nudged(q, float(dirn), elem_half), elem_prm)  # E2M1, saturating
             if sat:
                 nsat += 1
-            ecodes[r, k] = _float_code(val, neg, 1, 0, 1, 4, True)
+            ecodes[r, k] = float_code(val, neg, 1, 0, 1, 4, True)
         stats[idx, 0] = nsat
 
 

@@ -187,8 +187,10 @@ def test_block_kinds_rules_granularities_and_scales_are_enums() -> None:
     assert s.tolist() == [254]
     with pytest.raises(ValueError, match=r"scale_overflow='raise' is not one of clamp, error$"):
         block_encode(x, "mxfp4", scale_overflow="raise")
-    with pytest.raises(ValueError, match=r"rule=3 is not one of ocp, ceil$"):
+    with pytest.raises(ValueError, match=r"rule=3 is not one of ocp \(alias floor\), ceil, even, rceil$"):
         MXFormat(el, 16, 3)  # type: ignore[arg-type]
+    assert MXFormat(el, 16, "Floor") == MXFormat(el, 16)
+    assert MXFormat(el, 16, "floor").rule is ScaleRule.OCP
 
 
 # --- 4. scaled-integer names carry their granularity -----------------------------------------------

@@ -45,6 +45,7 @@ ENCODE_FORMATS = [
     "int8_tensor", "int8_channel", "int4_g5", "int8_asym_tensor", "int4_asym_g3_bf16", "int8_tensor_pow2",
     "int8_tensor_fixmul",
     "int6_channel_fixmul", "int2_g4", "int16_asym_channel_bf16", "bfp<fp<3,0,none>,4>", "bfp<e5m2,3,ceil>",
+    "bfp<e2m1,7,even>", "bfp<int4,8,rceil>",
 ]
 
 
@@ -107,7 +108,7 @@ def test_mx_definitions_follow_the_spec() -> None:
 @pytest.mark.parametrize(("call", "match"), [
     (lambda: MXFormat(emu.format("e4m3"), 0), r"block_size=0 outside the allowed range \[1, 16777216\]"),
     (lambda: MXFormat(emu.format("fp32")), "allowed element widths are 2..16"),
-    (lambda: MXFormat(emu.format("e4m3"), 32, "floor"), "rule='floor' is not one of"),
+    (lambda: MXFormat(emu.format("e4m3"), 32, "round"), "rule='round' is not one of ocp"),
     (lambda: NVFP4Format(-1), "block_size=-1 outside"),
     (lambda: ScaledIntFormat(17), r"bits=17 outside the allowed range \[2, 16\]"),
     (lambda: ScaledIntFormat(8, granularity="group"), "needs group_size"),
@@ -243,6 +244,8 @@ def test_ocp_rule_saturates_and_ceil_rule_does_not() -> None:
     assert st2.saturated == 0
     v = block_decode(s2, c2, "bfp<e4m3,32,ceil>")
     assert v[0] == 512.0
+    s3, _, st3 = block_encode(x, "mxfp8_e4m3,rceil", return_stats=True)  # 500 / 448 -> 2^1
+    assert (s3.item(), st3.saturated) == (128, 0)
 
 
 def test_nan_inf_zero_and_clamped_blocks() -> None:
