@@ -275,9 +275,12 @@ class RoleFormat:
         if self.fmt is not None and not isinstance(self.fmt, DynamicFixed):
             object.__setattr__(self, "fmt", _parse_format(self.fmt))
         object.__setattr__(self, "rounding", emu.modes.parse_rounding(self.rounding, "RoleFormat"))
-        if is_block_format(self.fmt) and self.rounding != Rounding.NEAREST_EVEN:
-            raise ValueError(f"RoleFormat: {self.fmt} is a block-scaled format; it rounds to nearest even"
-                             f" only (rounding={self.rounding} given)")
+        if is_block_format(self.fmt) and self.rounding not in (Rounding.NEAREST_EVEN, Rounding.STOCHASTIC):
+            raise ValueError(f"RoleFormat: {self.fmt} is a block-scaled format; its elements round to"
+                             f" nearest_even or stochastic (rounding={self.rounding} given)")
+        if isinstance(self.fmt, emu.ScaledIntFormat) and self.rounding == Rounding.STOCHASTIC:
+            raise ValueError(f"RoleFormat: {self.fmt} is a scaled-integer format; it rounds to nearest_even"
+                             " only (rounding=stochastic given)")
         if self.overflow is not None:
             object.__setattr__(self, "overflow", emu.modes.parse_overflow(self.overflow, "RoleFormat"))
 

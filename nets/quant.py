@@ -183,8 +183,8 @@ class Quantizer:
     """Converts tensors to role formats for one run; keeps its random stream, groups and counts.
 
     ``nearest=True`` (an evaluation converter, `for_evaluation`) rounds every
-    stochastic conversion to nearest even instead: stochastic fixed, float
-    and dynamic fixed roles round to nearest even, stochastic binary weights
+    stochastic conversion to nearest even instead: stochastic fixed, float,
+    block-scaled and dynamic fixed roles round to nearest even, stochastic binary weights
     become sign(w), stochastic ternary weights become w clipped to [-1, 1]
     rounded to the nearest of -1, 0, 1 (ties to 0). ``frozen=True`` keeps
     every dynamic group's radix point and warm-up state where they are and
@@ -362,7 +362,9 @@ class Quantizer:
             fmt = group.fmt
         if is_block_format(fmt):
             axis = block_axis(role, x.ndim)
-            scales, codes, st = emu.block_encode(x, fmt, axis, return_stats=True)
+            seed = self.rng if rounding == emu.Rounding.STOCHASTIC else None
+            scales, codes, st = emu.block_encode(x, fmt, axis, rounding=rounding, seed=seed,
+                                                 return_stats=True)
             self.counts[(layer, role)].add(st)
             return emu.block_decode(scales, codes, fmt, axis)
         if self.nearest and isinstance(fmt, BinaryFormat) and fmt.stochastic:

@@ -15,15 +15,31 @@ from nets.policy import LayerPolicy, PrecisionPolicy, RoleFormat
 from nets.quant import Quantizer, block_axis
 
 
-def test_role_formats_take_block_names_and_round_to_nearest_only() -> None:
+def test_role_formats_take_block_names_and_round_to_nearest_or_stochastically() -> None:
     rf = RoleFormat.parse("mxfp8_e4m3")
     assert isinstance(rf.fmt, emu.MXFormat)
     assert str(rf) == "mxfp8_e4m3"
     assert isinstance(RoleFormat.parse("int8_channel").fmt, emu.ScaledIntFormat)
-    with pytest.raises(ValueError, match="rounds to nearest even only"):
-        RoleFormat.parse("mxfp4", rounding="stochastic")
+    assert RoleFormat.parse("nvfp4", rounding="stochastic").rounding == emu.Rounding.STOCHASTIC
+    with pytest.raises(ValueError, match="its elements round to nearest_even or stochastic"):
+        RoleFormat.parse("mxfp4", rounding="toward_zero")
+    with pytest.raises(ValueError, match="scaled-integer format; it rounds to nearest_even only"):
+        RoleFormat.parse("int8_channel", rounding="stochastic")
     with pytest.raises(ValueError, match="fx<2"):
         RoleFormat.parse("fx<2")
+
+
+def test_stochastic_block_roles_follow_the_quantizer_seed() -> None:
+    """NVFP4 gradients rounded stochastically (NVIDIA's NVFP4 training recipe rounds its gradients so): the
+    quantizer's seed fixes the bits, another seed changes them, and evaluation mode rounds to nearest."""
+    g = np.random.default_rng(3).normal(size=(8, 64))
+    rf = RoleFormat.parse("nvfp4", rounding="stochastic")
+    a, b, c = (Quantizer(s)(g, rf, "fc", "grads") for s in (0, 0, 1))
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, c)
+    nearest = emu.block_quantize(g, "nvfp4", axis=block_axis("grads", 2))
+    assert not np.array_equal(a, nearest)
+    assert np.array_equal(Quantizer(0, nearest=True)(g, rf, "fc", "grads"), nearest)
 
 
 def test_quantizer_blocks_run_along_the_reduction_axis() -> None:
