@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import emu
-from emu import MAC
+from emu import MAC, Rounding
 
 from .policy import ROLES, STE, DynamicFixed, EvaluateWith, LayerPolicy, PrecisionPolicy, RoleFormat
 
@@ -353,6 +353,34 @@ _mxfp8.__doc__ = _MX_DOC.format(fwd="mxfp8_e4m3")
 _mxfp4.__doc__ = _MX_DOC.format(fwd="mxfp4")
 
 
+def _nvfp4() -> PrecisionPolicy:
+    """NVFP4 training (NVIDIA 2025, "Pretraining Large Language Models with NVFP4", arXiv 2509.25149).
+
+    Reproduces: weights, activations and errors (the loss gradient included) in NVFP4 (E2M1 elements in
+    blocks of 16 along the reduction axis, an E4M3 scale per block and an fp32 scale per tensor); the
+    weights and activations rounded to nearest even, the errors stochastically (the paper's unbiased
+    gradient estimate), every forward product through the bit-exact NVFP4 block MAC with an fp32
+    accumulator; weight gradients, the fp32 master copy of the weights and the update term in fp32;
+    biases and pre-activations in bf16.
+
+    Float64 because the paper is silent: the momentum buffer, Adam's moments and batch normalisation's
+    roles.
+
+    STE: identity, as the paper's casts.
+
+    Departs: the weights' blocks are 1 x 16 along the reduction axis, not the paper's 16 x 16 tiles (which
+    keep one quantised weight for the forward and the backward product); no random Hadamard transform of
+    the weight gradient's operands; every layer is quantised (the paper keeps a few, the last ones among
+    them, in BF16); the backward products are float64 sums of the converted values rounded once, not
+    NVFP4 block MACs. A convolution (other than 1x1) refuses it as the MX presets are refused.
+    """
+    fwd, fp32 = RoleFormat("nvfp4"), RoleFormat("fp32")
+    lp = LayerPolicy(weights=fwd, biases=RoleFormat("bf16"), activations=fwd, preacts=RoleFormat("bf16"),
+                     errors=RoleFormat("nvfp4", Rounding.STOCHASTIC), grads=fp32, master=fp32, update=fp32,
+                     fwd_mac=MAC(act="nvfp4", weight="nvfp4", acc="fp32"))
+    return PrecisionPolicy(lp, name="nvfp4, stochastic errors, fp32 accumulate", ste=STE.IDENTITY)
+
+
 _GUPTA_WL16_DOC = """Gupta et al. 2015 at word length 16: fixed point <{il},{fl}> with {rounding} rounding.
 
     Reproduces: the FL = {fl} curve of the paper's Fig. 2 (MNIST, fully
@@ -436,6 +464,7 @@ POLICY_PRESETS: dict[str, Callable[[], PrecisionPolicy]] = {
     "e4m3 forward / e5m2 backward": _fp8,
     "mxfp8 forward / mxfp8_e5m2 backward": _mxfp8,
     "mxfp4 forward / mxfp8_e5m2 backward": _mxfp4,
+    "nvfp4 (nvidia 2025)": _nvfp4,
     "gupta fx<2,14> stochastic": _gupta_2_14_stochastic,
     "gupta fx<2,14> nearest": _gupta_2_14_nearest,
     "gupta fx<6,10> stochastic": _gupta_6_10_stochastic,

@@ -74,6 +74,21 @@ def test_block_mac_forward_is_the_bit_exact_block_matmul() -> None:
     assert ctx.mac_counts[f"{layer.name}.fwd"][0] == 7 * 64 * 10
 
 
+def test_an_mlp_trains_under_the_nvfp4_preset_reproducibly() -> None:
+    """NVFP4 with stochastically rounded errors: the run's seed fixes every bit of training."""
+    data = nets.datasets.digits(seed=0)
+    pol = PrecisionPolicy.preset("nvfp4 (nvidia 2025)")
+    assert pol.default.errors.rounding == emu.Rounding.STOCHASTIC
+    assert pol.forward_mac("linear1", 64).block_scaled
+    runs = []
+    for _ in range(2):
+        model = nets.mlp([64, 32, 10], seed=0)
+        h = nets.train(model, data, policy=pol, epochs=2, seed=0, progress=False)
+        runs.append((h.test_accuracy, [p.copy() for layer in model.layers() for p in layer.params.values()]))
+    assert runs[0][0] == runs[1][0] > 0.85
+    assert all(np.array_equal(a, b) for a, b in zip(runs[0][1], runs[1][1], strict=True))
+
+
 @pytest.mark.parametrize("preset", ["mxfp8 forward / mxfp8_e5m2 backward",
                                     "mxfp4 forward / mxfp8_e5m2 backward"])
 def test_an_mlp_trains_under_an_mx_policy_and_is_costed(preset: str) -> None:

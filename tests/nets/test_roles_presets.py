@@ -62,6 +62,7 @@ def test_clipped_is_documented_as_this_projects_extension() -> None:
     ("e4m3 forward / e5m2 backward", ("update",)),
     ("mxfp8 forward / mxfp8_e5m2 backward", ("update",)),
     ("mxfp4 forward / mxfp8_e5m2 backward", ("update",)),
+    ("nvfp4 (nvidia 2025)", ("update",)),
     ("binaryconnect det", ()),
     ("binaryconnect stochastic", ()),
     ("binarized", ()),
