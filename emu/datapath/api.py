@@ -221,7 +221,7 @@ def conv2d(x: object, w: object, mac: MAC | str | dict, stride: object = 1, padd
     in x or w (a value shared by several patches is the same in each);
     ``seed`` and the other random streams are `matmul`'s on the
     (N*OH*OW, C_in*kh*kw) patches and the (C_in*kh*kw, C_out) weights. A
-    narrow fixed accumulator (16-bit lanes) runs without float64 patches
+    fixed-point datapath runs without float64 patches where the codes allow
     (`emu.datapath.conv_narrow`), with the same results and counts.
 
     >>> conv2d(np.ones((1, 1, 3, 3)), np.ones((2, 1, 2, 2)), "int8 x int8 -> int32").shape
@@ -246,12 +246,12 @@ def conv2d(x: object, w: object, mac: MAC | str | dict, stride: object = 1, padd
     n = X.shape[0]
     oh = (X.shape[2] + 2 * pad[0] - kh) // st[0] + 1
     ow = (X.shape[3] + 2 * pad[1] - kw) // st[1] + 1
-    if covers(m):  # a narrow fixed accumulator: patches of int16 codes when the codes allow (conv_narrow)
+    if covers(m):  # a fixed datapath: patches of the codes of x when the codes allow (conv_narrow)
         cols = np.broadcast_to(np.float64(0), (n * oh * ow, cin * kh * kw))  # shapes only
 
         def product(_: np.ndarray, w2: np.ndarray, mac: MAC, init: np.ndarray, keys: RoleSeeds,
                     force_sequential: bool, want_codes: bool, want_flags: bool) -> Part:
-            part = conv_narrow(X, Wt, mac, init, st, pad, want_codes)
+            part = conv_narrow(X, Wt, mac, init, st, pad, force_sequential, want_codes)
             if part is None:
                 cols2 = im2col(X, kh, kw, st, pad)[0]
                 part = matmul2d(cols2, w2, mac, init, keys, force_sequential, want_codes, want_flags)

@@ -1,20 +1,28 @@
-"""A convolution into a narrow fixed accumulator without float64 patches (`conv_narrow`).
+"""Convolutions from the codes of x, without float64 patches (`conv_narrow`).
 
 `emu.conv2d` is the product of the im2col patches (N*OH*OW, C_in*kh*kw) and the
-weights (C_in*kh*kw, C_out). When the datapath is a fixed-point one that the
-16-bit-lane kernel runs (`emu._fixed_kernels.mac_fixed16`: fixed operands converted
+weights (C_in*kh*kw, C_out). For a fixed-point datapath (fixed operands converted
 deterministically, exact products aligned by a shift into a signed fixed
-accumulator of at most 16 bits that wraps or saturates after every addition, in
-the sequential order, no product or output format), this module converts x once
-per element (not once per patch entry), builds the transposed patches of the int16
-codes (`emu._patches.patches_t`: a quarter of the float64 patches' memory) and runs
-the kernel with the output channels as its rows and the output positions as its
-columns: a convolution has few channels and many positions, and the kernel's
-vectors run along its columns. Each output is the same sequence of additions as on
-the general path (k = 0 .. K-1 in (c_in, i, j) order), so values, codes and
-accumulator overflow counts are identical; an input that overflows its format (the
-general path counts it once per patch entry), NaN, or codes too wide for 16-bit
-lanes leave the product to the general path.
+accumulator, the sequential order, no product or output format) this module
+converts x once per element (not once per patch entry) and takes the patches of its
+codes:
+
+- when the formats alone prove every sum exact and inside the accumulator (the
+  condition of `emu.datapath.integer.blas_into_acc`: partial sums of codes below
+  2^24), float32 patches (made transposed, `emu._patches.patches_t`, which BLAS
+  reads as the Fortran-ordered patches) and one float32 BLAS product;
+- else, for an accumulator of at most 16 bits that the 16-bit-lane kernel runs
+  (`emu._fixed_kernels.mac_fixed16`), transposed int16 patches
+  (`emu._patches.patches_t`: a quarter of the float64 patches' memory) and the
+  kernel with the output channels as its rows and the output positions as its
+  columns (a convolution has few channels and many positions, and the kernel's
+  vectors run along its columns).
+
+Each output is the same sum, or the same sequence of additions (k = 0 .. K-1 in
+(c_in, i, j) order), as on the general path, so values, codes and accumulator
+overflow counts are identical; an input that overflows its format (the general path
+counts it once per patch entry), NaN, or codes too wide for either leave the product
+to the general path.
 
 Worked example: x = [[1, 2], [3, 4]] (one image, one channel) and a 2x2 kernel of
 ones into fx<4,0> (codes -8 .. 7) saturating: the one output sums 1 + 2 + 3 + 4 with
@@ -31,8 +39,8 @@ from .._patches import patches_t
 from ..formats import FixedFormat
 from ..mac import MAC
 from ..modes import Overflow, Rounding
-from .integer import acc_start, int_plan, int_term, narrow_lanes
-from .operands import absmax, operand
+from .integer import acc_start, blas_into_acc, int_plan, int_term, narrow_lanes
+from .operands import absmax, max_code, operand
 from .stats import Part
 
 __all__ = ["conv_narrow", "covers"]
@@ -45,15 +53,15 @@ def covers(mac: MAC) -> bool:
     return (not mac.block_scaled and not mac.float_acc and not mac.exact_acc and mac.output is None
             and mac.product is None and isinstance(mac.act, FixedFormat)
             and isinstance(mac.weight, FixedFormat) and isinstance(acc, FixedFormat) and acc.qmin < 0
-            and acc.bits <= 16
             and mac.input_rounding != Rounding.STOCHASTIC and mac.order.kind == "sequential")
 
 
 def conv_narrow(x: np.ndarray, w: np.ndarray, mac: MAC, init: np.ndarray, stride: tuple[int, int],
-                padding: tuple[int, int], want_codes: bool) -> Part | None:
+                padding: tuple[int, int], force_sequential: bool, want_codes: bool) -> Part | None:
     """The `Part` of the convolution of x (N, C_in, H, W) with w (C_out, C_in, kh, kw) from the start
     values ``init`` ((1, C_out) or (N*OH*OW, C_out) reals), rows in (n, oh, ow) order; None when the
-    general path must run it (see the module docstring)."""
+    general path must run it (see the module docstring); ``force_sequential`` (`emu.matmul`'s
+    ``sequential``) leaves out the exact-sum product."""
     if not covers(mac):
         return None
     n, c, h, wd = x.shape
@@ -63,14 +71,23 @@ def conv_narrow(x: np.ndarray, w: np.ndarray, mac: MAC, init: np.ndarray, stride
     term, tprm = int_term(plan.tprm, 0)
     qx, _, ovf_x = operand(x, mac.act, mac, "act", True)
     qw, _, ovf_w = operand(w.reshape(cout, K), mac.weight, mac, "weight", True)
-    if ovf_x or ovf_w or narrow_lanes(mac, term, tprm, absmax(qx) * absmax(qw)) != 16:
+    if ovf_x or ovf_w:
         return None
     bias_q, ia = acc_start(init, mac, plan, None)
-    sl = tprm.bits if term is MK.term_mul_shl else 0
-    sr = tprm.bits if term is MK.term_mul_floor else 0
     (sh, sw), (ph, pw) = stride, padding
     oh, ow = (h + 2 * ph - kh) // sh + 1, (wd + 2 * pw - kw) // sw + 1
     M = n * oh * ow
+    if not force_sequential and K * max_code(mac.act) * max_code(mac.weight) < 1 << 24:
+        cols_t = np.empty((K, M), np.float32)  # the patches in Fortran order, as BLAS takes them
+        patches_t(np.ascontiguousarray(qx, np.float32), kh, kw, sh, sw, 1, 1, ph, pw, oh, ow, cols_t)
+        part = blas_into_acc(cols_t.T, np.ascontiguousarray(qw.T, np.float32), bias_q, mac, plan, want_codes,
+                             ia)
+        if part is not None:
+            return part
+    if narrow_lanes(mac, term, tprm, absmax(qx) * absmax(qw)) != 16:
+        return None
+    sl = tprm.bits if term is MK.term_mul_shl else 0
+    sr = tprm.bits if term is MK.term_mul_floor else 0
     cols_t = np.empty((K, M), np.int16)
     patches_t(FK.held_weights(qx, sl, sr, mac.acc.bits), kh, kw, sh, sw, 1, 1, ph, pw, oh, ow, cols_t)
     init_t = np.ascontiguousarray(np.broadcast_to(bias_q.T, (cout, M)), np.int16)

@@ -1,6 +1,7 @@
-"""The convolution path without float64 patches (`emu.datapath.conv_narrow`): `emu.conv2d` through it gives
+"""The convolution paths without float64 patches (`emu.datapath.conv_narrow`: float32 patches of codes into
+one exact BLAS product, or int16 patches through the 16-bit-lane kernel): `emu.conv2d` through them gives
 what the general path gives on the im2col patches (values, codes, per-channel accumulator counts, input
-overflow), and it hands to the general path what it must not run."""
+overflow), and they hand to the general path what they must not run."""
 
 from __future__ import annotations
 
@@ -44,7 +45,8 @@ def test_conv2d_through_16_bit_patches_is_the_general_path(case: int, ran: list[
     cout, kh, kw = (int(v) for v in rng.integers([1, 1, 1], [20, 4, 4]))
     stride = (int(rng.integers(1, 3)), int(rng.integers(1, 3)))
     pad = (int(rng.integers(0, 3)), int(rng.integers(0, 3)))
-    acc = str(rng.choice(["fx<4,12>", "fx<3,9>", "fx<2,6>", "fx<6,8>", "fx<5,11>"]))  # fx<6,8>: floored
+    # fx<6,8>: products floored; fx<12,12>, fx<16,16>: wide enough for the exact sum
+    acc = str(rng.choice(["fx<4,12>", "fx<3,9>", "fx<2,6>", "fx<6,8>", "fx<5,11>", "fx<12,12>", "fx<16,16>"]))
     overflow = str(rng.choice(["wrap", "saturate"]))
     mac = emu.MAC(act="fx<2,6>", weight="fx<2,6>", acc=acc, acc_overflow=overflow,
                   input_rounding=str(rng.choice(["nearest_even", "toward_zero", "floor"])))
@@ -62,6 +64,7 @@ def test_conv2d_through_16_bit_patches_is_the_general_path(case: int, ran: list[
     assert np.array_equal(codes, want_codes)
     assert np.array_equal(st.acc_per_channel, want_st.acc_per_channel)
     assert st.input_overflow == want_st.input_overflow
+    assert st.path == ("exact-sum" if acc in ("fx<12,12>", "fx<16,16>") else "sequential")
 
 
 def test_the_literal_reference_and_a_counted_saturation(ran: list[bool]) -> None:
@@ -104,10 +107,12 @@ def test_what_the_narrow_path_hands_to_the_general_path(ran: list[bool]) -> None
     assert ran == [False, False]
     for other in (emu.MAC(act="fx<2,6>", weight="fx<2,6>", acc="fx<4,12>", input_rounding="stochastic"),
                   emu.MAC(act="fx<2,6>", weight="fx<2,6>", acc="ufx<4,12>"),
-                  emu.MAC(act="fx<2,6>", weight="fx<2,6>", acc="fx<12,12>"),
                   emu.MAC(act="fx<2,6>", weight="fx<2,6>", acc="fx<4,12>", output="fx<2,6>"),
                   emu.MAC(act="fx<2,6>", weight="fx<2,6>", acc="fx<4,12>", order="pairwise"),
                   emu.MAC(act="e4m3", weight="e4m3", acc="fx<4,12>")):
         assert not conv_narrow.covers(other), other
+    y, st = emu.conv2d(x[:, :, :2, :2], k, "int8 x int8 -> int32", sequential=True, return_stats=True)
+    assert ran[-1] is False  # sequential=True asks for the sequential kernels: no exact-sum product
+    assert st.path == "sequential"
     with pytest.raises(ValueError, match="NaN"):
         emu.conv2d(np.full((1, 1, 3, 3), np.nan), k, mac)
