@@ -52,7 +52,7 @@ def align_exps(x, emin, out):
 
 
 @njit(cache=True)
-def _cut(t, floor_cut):
+def cut_term(t, floor_cut):
     """t (an exact float64 in units of u) cut to an integer: floor, or toward zero."""
     return np.floor(t) if floor_cut else np.trunc(t)
 
@@ -76,7 +76,7 @@ def rare_step(arow, wcol, k0, k1, c, prm):
 
 
 @njit(cache=True)
-def _pow2(k):
+def pow2(k):
     """2.0^k for -1022 <= k <= 1023, from its bits (no call, so loops over it vectorise)."""
     return np.uint64((k + 1023) << 52).view(np.float64)
 
@@ -108,20 +108,20 @@ def _fused_row(i, A, W, EA, EW, init, out, acnt, n, ec_min, F, floor_cut, prm, e
             live = E[j] >= NO_TERM // 2
             if live:
                 E[j] = max(E[j], e_floor)
-            inv_u[j] = _pow2(F - E[j]) if live else 0.0
-            total[j] = _cut(c[j] * inv_u[j], floor_cut) if live and finite[j] else 0.0
+            inv_u[j] = pow2(F - E[j]) if live else 0.0
+            total[j] = cut_term(c[j] * inv_u[j], floor_cut) if live and finite[j] else 0.0
         for k in range(k0, k1):
             a = A[i, k]
             for j in range(N):
                 p = a * W[k, j]
                 finite[j] &= np.isfinite(p)
-                total[j] += _cut(p * inv_u[j], floor_cut)
+                total[j] += cut_term(p * inv_u[j], floor_cut)
         for j in range(N):
             if finite[j] and E[j] >= NO_TERM // 2:
                 if total[j] == 0.0:
                     c[j] = 0.0
                 else:
-                    v, o = fround(total[j] * _pow2(E[j] - F), prm)
+                    v, o = fround(total[j] * pow2(E[j] - F), prm)
                     c[j] = v
                     cnt[j] += o
             else:

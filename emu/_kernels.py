@@ -177,11 +177,19 @@ def quantize_fixed(xb, in_kind, out_val, out_code, fl, wl, signed, mode, ovf, ke
 
 @njit(parallel=True, cache=True)
 def quantize_float(xb, in_kind, out_val, out_code, ebits, mbits, bias, emax, subnormals, has_inf,
-                   has_nan, nzero, nan_code, max_sig, mode, ovf, key, rbits, pow2, stats, e_off, flags):
+                   has_nan, nzero, nan_code, inf_code, max_sig, uns, mode, ovf, key, rbits, pow2, stats,
+                   e_off, flags):
     """Convert float64 bit patterns (or integers, see `_split`) to a float format.
 
     ``pow2[p - (emin - M)]`` holds 2^p for every rounding point p <= emax - M;
-    ``nzero`` says whether -0 exists; ``nan_code`` is the canonical NaN code.
+    ``nzero`` says whether -0 exists; ``nan_code`` and ``inf_code`` are the
+    canonical NaN and +inf codes. ``uns`` is None for signed formats (the
+    compiler then drops every unsigned step) and, for unsigned ones, whether
+    the format lacks a zero (E8M0: the field 0 is the normal 2^-B, emin = -B).
+    Unsigned: a negative result that is not zero, and -inf, lie below the
+    range (an overflow: the smallest value, or NaN under the nan and inf
+    modes where the format has NaN); without zero a positive magnitude below
+    2^-B becomes 2^-B (an underflow) and a zero input lies below the range.
     """
     n = xb.size
     want_val = out_val.size > 0
@@ -190,11 +198,16 @@ def quantize_float(xb, in_kind, out_val, out_code, ebits, mbits, bias, emax, sub
     emin = 1 - bias
     top = mbits + ebits
     sign_bit = _ONE << U64(top)
+    below_cls = 2 if (ovf == _NAN or (ovf == _INF and has_nan)) else 4  # unsigned: below the range
+    if uns is not None:
+        sign_bit = _ZERO
+        if uns:
+            emin = -bias
     hid = np.int64(1) << mbits
     pmin = emin - mbits
     max_val = np.float64(max_sig) * pow2[emax - mbits - pmin]
     max_code = U64(emax + bias) << U64(mbits) | (U64(max_sig) - U64(hid))
-    inf_code = U64((1 << ebits) - 1) << U64(mbits)
+    low_val = pow2[0] if emin == -bias else 0.0  # unsigned: the smallest value, code 0
     nchunks = stats.shape[0]
     for c in prange(nchunks):
         lo = c * CHUNK
@@ -208,7 +221,9 @@ def quantize_float(xb, in_kind, out_val, out_code, ebits, mbits, bias, emax, sub
         f_bad = -1
         for i in range(lo, hi):
             b = xb[i]
-            cls = -1  # -1 finite result; 0 max; 1 inf; 2 nan; 3 zero
+            cls = -1  # -1 finite result; 0 max; 1 inf; 2 nan; 3 zero; 4 the smallest value (unsigned)
+            o0 = n_ovf
+            u0 = n_unf
             val = 0.0
             code = _ZERO
             if in_kind != 0:
@@ -277,12 +292,29 @@ def quantize_float(xb, in_kind, out_val, out_code, ebits, mbits, bias, emax, sub
                                         code = qmag
                                     if neg:
                                         code |= sign_bit
+            if uns is not None:
+                if cls != 2:
+                    below = False
+                    if neg and (cls != 3 or uns):
+                        below = True
+                    elif cls == 3 and uns:
+                        below = mag == _ZERO
+                        cls = 4  # a positive magnitude below 2^-B (an underflow, counted above)
+                    if below:
+                        cls = below_cls
+                        n_unf = u0  # an overflow, not also an underflow
+                        if n_ovf == o0:
+                            n_ovf += 1
+                            if f_ovf < 0:
+                                f_ovf = i
+                            if want_flags:
+                                flags[i] = 1
             if cls == 0:
                 val = -max_val if neg else max_val
                 code = max_code | (sign_bit if neg else _ZERO)
             elif cls == 1:
                 val = -np.inf if neg else np.inf
-                code = inf_code | (sign_bit if neg else _ZERO)
+                code = U64(inf_code) | (sign_bit if neg else _ZERO)
             elif cls == 2:
                 val = np.nan
                 code = nan_code
@@ -293,6 +325,9 @@ def quantize_float(xb, in_kind, out_val, out_code, ebits, mbits, bias, emax, sub
                 else:
                     val = 0.0
                     code = _ZERO
+            elif cls == 4:
+                val = low_val
+                code = _ZERO
             if want_val:
                 out_val[i] = val
             if want_code:
@@ -391,12 +426,12 @@ def uniform53(key, out):
 
 
 @njit(cache=True)
-def codes_block(v, out, is_fixed, fl, wl, mbits, ebits, bias, emin, nzero, nan_code):
+def codes_block(v, out, is_fixed, fl, wl, mbits, ebits, bias, emin, nzero, nan_code, inf_code):
+    """`codes_of_values` on one block, without threads."""
     mask = (_ONE << U64(wl)) - _ONE
     scale = np.ldexp(1.0, fl) if is_fixed else np.ldexp(1.0, mbits - emin)
     min_normal = np.ldexp(1.0, emin)
     sign_bit = _ONE << U64(wl - 1)
-    inf_code = U64((1 << ebits) - 1) << U64(mbits)
     mmask = (_ONE << U64(mbits)) - _ONE
     for i in range(v.size):
         x = v[i]
@@ -410,22 +445,24 @@ def codes_block(v, out, is_fixed, fl, wl, mbits, ebits, bias, emin, nzero, nan_c
                 (b >> U64(52 - mbits)) & mmask)
         else:
             code = U64(np.int64(a * scale))
-        code = inf_code if a == np.inf else code
+        code = U64(inf_code) if a == np.inf else code
         neg = (b >> U64(63)) != _ZERO
         code = code | (sign_bit if neg and (nzero or a != 0.0) else _ZERO)
         out[i] = nan_code if x != x else code
 
 
 @njit(parallel=True, cache=True)
-def codes_of_values(v, out, is_fixed, fl, wl, mbits, ebits, bias, emin, nzero, nan_code):
+def codes_of_values(v, out, is_fixed, fl, wl, mbits, ebits, bias, emin, nzero, nan_code, inf_code):
     """Codes of values already in a fixed or float format (the fast kernels' output).
 
-    Fixed: q = v 2^FL as a WL-bit pattern. Float (needs 52 - M >= 0 and the
-    format's normals among float64's normals): the exponent and top M fraction
-    bits of v re-biased, or v / 2^(emin - M) below the smallest normal.
+    Fixed: q = v 2^FL as a WL-bit pattern. Float (signed, needs 52 - M >= 0
+    and the format's normals among float64's normals): the exponent and top M
+    fraction bits of v re-biased, or v / 2^(emin - M) below the smallest
+    normal; +-inf gives ``inf_code`` with the sign bit.
     """
     n = v.size
     for c in prange(-(-n // CHUNK)):
         lo = c * CHUNK
         hi = min(n, lo + CHUNK)
-        codes_block(v[lo:hi], out[lo:hi], is_fixed, fl, wl, mbits, ebits, bias, emin, nzero, nan_code)
+        codes_block(v[lo:hi], out[lo:hi], is_fixed, fl, wl, mbits, ebits, bias, emin, nzero, nan_code,
+                    inf_code)

@@ -325,7 +325,15 @@ class FroundParams(NamedTuple):
 
 @functools.lru_cache(maxsize=256)
 def float_params(fmt, mode: int, ovf: int) -> FroundParams:
-    """The parameters of `fround` for a FloatFormat (52 - M >= 2, normals inside float64's)."""
+    """The parameters of `fround` for a FloatFormat (52 - M >= 2, normals inside float64's).
+
+    Signed formats only: `fround` keeps the sign of its input, and the datapaths that round through it
+    (float accumulators, products, operands rounded straight to binary32) have no rule for negative values
+    in an unsigned format, so those refuse one here (convert unsigned formats with `emu.quantize`).
+    """
+    if not fmt.signed:
+        raise ValueError(f"{fmt} has signed=False; this float arithmetic (accumulator, product, operand"
+                         " rounding) takes signed float formats only (signed=True)")
     m = fmt.man_bits
     shift = 52 - m
     low = (1 << shift) - 1

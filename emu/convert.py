@@ -70,6 +70,8 @@ def _settings_uncached(fmt: Format, rounding: object, overflow: object, random_b
                        func: str) -> _Settings:
     rnd, ovf, rbits = _check_modes(fmt, rounding, overflow, random_bits, func)
     nan_zero = _check_nan(nan, func)
+    if nan_zero and isinstance(fmt, FloatFormat) and not fmt.zero and not fmt.has_nan:
+        raise ValueError(f"{func}: nan=0 asks for a zero, which {fmt} lacks; pass nan=None")
     nan_ok = nan_zero or (isinstance(fmt, FloatFormat) and fmt.has_nan)
     return _Settings(rnd, ovf, rbits, nan_zero, nan_ok,
                      None if ovf == Overflow.ERROR else _fast_kernel(fmt, rnd, ovf, rbits))
@@ -147,8 +149,9 @@ def convert_array(x: object, fmt: Format, rounding: object, overflow: object, se
         pow2 = np.ldexp(1.0, np.arange(pmin, fmt.emax - fmt.man_bits + 1))
         K.quantize_float(xb, kind, vals, codes, fmt.exp_bits, fmt.man_bits, fmt.bias, fmt.emax,
                          fmt.subnormals, fmt.has_inf, fmt.has_nan, fmt.has_negative_zero,
-                         np.uint64(_nan_code(fmt)), fmt.max_significand, int(rnd), int(ovf), key, rbits,
-                         pow2, stats, e_off, flags)
+                         np.uint64(_nan_code(fmt)), np.uint64(fmt.inf_code if fmt.has_inf else 0),
+                         fmt.max_significand, None if fmt.signed else not fmt.zero, int(rnd), int(ovf), key,
+                         rbits, pow2, stats, e_off, flags)
     elif isinstance(fmt, Pow2Format):
         K.quantize_pow2(xb, kind, vals, codes, fmt.emin, fmt.emax, fmt.signed, fmt.k_bits, int(rnd),
                         int(ovf), key, rbits, stats, e_off, flags)
@@ -222,7 +225,7 @@ def _fast_kernel(fmt: Format, rnd: Rounding, ovf: Overflow, rbits: int
                     return FK.fixed_fast_serial(x, vals, fl, qmin, qmax, mode)
                 return _parallel(FK.fixed_fast, x, vals, fl, qmin, qmax, mode)
         return run
-    if (isinstance(fmt, FloatFormat) and rnd != Rounding.STOCHASTIC and fmt.man_bits <= 51
+    if (isinstance(fmt, FloatFormat) and fmt.signed and rnd != Rounding.STOCHASTIC and fmt.man_bits <= 51
             and fmt.emin >= -1022 and fmt.man_bits - fmt.emin <= 1023):  # 2^(M - emin) is a float64
         packed, nan_value = FK.float_params_packed(fmt, int(rnd), int(ovf)), np.nan if fmt.has_nan else 0.0
 
@@ -239,11 +242,13 @@ def codes_of_values(v: np.ndarray, fmt: Format) -> np.ndarray:
     out = np.empty(v.size, np.uint64)
     kernel = K.codes_of_values if v.size > K.CHUNK else K.codes_block
     if isinstance(fmt, FixedFormat):
-        kernel(v, out, True, fmt.frac_bits, fmt.bits, 0, 0, 0, 0, False, np.uint64(0))
+        kernel(v, out, True, fmt.frac_bits, fmt.bits, 0, 0, 0, 0, False, np.uint64(0), np.uint64(0))
     else:
         assert isinstance(fmt, FloatFormat)
+        assert fmt.signed  # unsigned formats take the general kernel
+        inf_code = np.uint64(fmt.inf_code if fmt.has_inf else 0)
         kernel(v, out, False, 0, fmt.bits, fmt.man_bits, fmt.exp_bits, fmt.bias, fmt.emin,
-               fmt.has_negative_zero, np.uint64(_nan_code(fmt)))
+               fmt.has_negative_zero, np.uint64(_nan_code(fmt)), inf_code)
     return out.astype(_code_dtype(fmt.bits))
 
 
@@ -253,15 +258,8 @@ def _first(col: np.ndarray) -> int:
 
 
 def _nan_code(fmt: FloatFormat) -> int:
-    """The canonical NaN code: ieee 0_1..1_10..0, fn 0_1..1_1..1, fnuz 1_0..0."""
-    if fmt.special == "fnuz":
-        return 1 << (fmt.bits - 1)
-    expo = ((1 << fmt.exp_bits) - 1) << fmt.man_bits
-    if fmt.special == "fn":
-        return expo | ((1 << fmt.man_bits) - 1)
-    if fmt.special == "ieee" and fmt.man_bits > 0:
-        return expo | (1 << (fmt.man_bits - 1))
-    return 0
+    """The canonical NaN code (`FloatFormat.nan_code`), or 0 for a format without NaN."""
+    return fmt.nan_code if fmt.has_nan else 0
 
 
 def quantize(x: object, fmt: str | Format, rounding: str | Rounding = "nearest_even",
@@ -275,7 +273,7 @@ def quantize(x: object, fmt: str | Format, rounding: str | Rounding = "nearest_e
         fmt: a format or its name (``"fx<2,14>"``, ``"e4m3"``, ``"pow2<-8,0>"``...).
         rounding: a `Rounding` or its name (NUMERICS.md section 3).
         overflow: an `Overflow` or its name; None takes the format's default
-            (saturate; inf for IEEE floats).
+            (saturate; inf for formats with inf: IEEE, P3109 extended).
         seed: for stochastic rounding: int >= 0, SeedSequence, Generator or None.
         random_bits: stochastic rounding with r random bits (P(up) = floor(f 2^r) / 2^r).
         nan: None raises on NaN for formats without NaN; 0 maps NaN to 0.
@@ -295,6 +293,8 @@ def quantize(x: object, fmt: str | Format, rounding: str | Rounding = "nearest_e
     array([ 0.25,  1.75, -2.  ])
     >>> quantize([1.0, 300.0, 465.0], "e4m3", overflow="nan")
     array([  1., 288.,  nan])
+    >>> quantize([3.0, -1.0, 0.0], "e8m0", overflow="nan")  # unsigned, no zero: ties to the even code
+    array([ 2., nan, nan])
     """
     f = get_format(fmt)
     if isinstance(f, (BinaryFormat, TernaryFormat)):
@@ -365,6 +365,8 @@ def encode(x: object, fmt: str | Format, rounding: str | Rounding = "nearest_eve
     array([ 64, 192,  32], dtype=uint8)
     >>> encode(448.0, "e4m3")
     array(126, dtype=uint8)
+    >>> encode([1.0, -1.0, float("nan")], "p3109<8,4>")
+    array([ 64, 192, 128], dtype=uint8)
     """
     return _encode(x, fmt, rounding, overflow, seed=seed, random_bits=random_bits, nan=nan, scale=scale,
                    return_stats=return_stats, func="encode")
@@ -445,21 +447,23 @@ def decode(codes: object, fmt: str | Format, *, scale: Any = None) -> np.ndarray
 
 def _decode_float(u: np.ndarray, f: FloatFormat) -> np.ndarray:
     m = f.man_bits
-    sign = (u >> np.uint64(f.bits - 1)).astype(bool)
+    sign = (u >> np.uint64(f.bits - 1)).astype(bool) if f.signed else np.zeros(u.shape, bool)
     field = ((u >> np.uint64(m)) & np.uint64((1 << f.exp_bits) - 1)).astype(np.int64)
     frac = (u & np.uint64((1 << m) - 1)).astype(np.int64)
-    top = (1 << f.exp_bits) - 1
     with np.errstate(over="ignore", under="ignore"):  # field 0 and the special fields are replaced below
         normal = np.ldexp((frac + (1 << m)).astype(np.float64), field - f.bias - m)
     sub = np.ldexp(frac.astype(np.float64), f.emin - m) if f.subnormals else np.zeros(u.shape)
-    v = np.where(field == 0, sub, normal)
+    v = normal if not f.zero else np.where(field == 0, sub, normal)
     v = np.where(sign, -v, v)
+    mag = u & np.uint64((1 << (f.exp_bits + m)) - 1)  # the code without its sign bit
+    if f.has_inf:
+        v = np.where(mag == np.uint64(f.inf_code), np.where(sign, -np.inf, np.inf), v)
     if f.special == "ieee":
-        v = np.where(field == top, np.where(frac == 0, np.where(sign, -np.inf, np.inf), np.nan), v)
-    elif f.special == "fn":
-        v = np.where((field == top) & (frac == (1 << m) - 1), np.nan, v)
-    elif f.special == "fnuz":
-        v = np.where(u == np.uint64(1 << (f.bits - 1)), np.nan, v)
+        v = np.where((field == (1 << f.exp_bits) - 1) & (frac != 0), np.nan, v)
+    elif f.special == "fn":  # either sign
+        v = np.where(mag == np.uint64(f.nan_code), np.nan, v)
+    elif f.has_nan:  # the one NaN code
+        v = np.where(u == np.uint64(f.nan_code), np.nan, v)
     return v
 
 
@@ -486,8 +490,8 @@ def bits(x: object, fmt: str | Format, rounding: str | Rounding = "nearest_even"
 def _bit_string(code: int, f: Format) -> str:
     w = format(code, f"0{f.bits}b")
     if isinstance(f, FloatFormat):
-        e = f.exp_bits
-        return f"{w[0]}|{w[1:1 + e]}|{w[1 + e:]}"
+        e, sb = f.exp_bits, int(f.signed)
+        return f"{w[0] + '|' if sb else ''}{w[sb:sb + e]}|{w[sb + e:]}"
     if isinstance(f, FixedFormat):
         il, fl = f.int_bits, f.frac_bits
         if il < 0:

@@ -13,6 +13,7 @@ class              layout                                      names
 =================  ==========================================  ==============
 FixedFormat        ``0bS_IIII.FFFF`` two's complement           fx<2,14>, ufx<0,8>
 FloatFormat        ``0bS_EEEE_MMM`` sign-magnitude              e4m3, bf16, fp<6,7>
+                   ``0bEEEE_MMM`` unsigned (block scales)      e8m0, p3109<8,3,unsigned>
 Pow2Format         ``0bS_KKKK``: K=0 zero, else 2^(emin+K-1)   pow2<-8,0>
 BinaryFormat       one bit: 1 = +1, 0 = -1                      binary
 TernaryFormat      two bits: 00 = 0, 01 = +1, 11 = -1           ternary, ttq
@@ -46,24 +47,25 @@ __all__ = [
     "TernaryFormat",
 ]
 
-#: Float formats with a name of their own: name -> (exp_bits, man_bits, special).
+#: Float formats with a name of their own: name -> (exp_bits, man_bits, special, signed, zero).
 #: Biases are the defaults of their special-value rule.
-NAMED_FLOATS: dict[str, tuple[int, int, str]] = {
-    "e4m3": (4, 3, "fn"),
-    "e5m2": (5, 2, "ieee"),
-    "e4m3fnuz": (4, 3, "fnuz"),
-    "e5m2fnuz": (5, 2, "fnuz"),
-    "e2m1": (2, 1, "none"),
-    "e2m3": (2, 3, "none"),
-    "e3m2": (3, 2, "none"),
-    "bf16": (8, 7, "ieee"),
-    "fp16": (5, 10, "ieee"),
-    "tf32": (8, 10, "ieee"),
-    "fp32": (8, 23, "ieee"),
-    "fp64": (11, 52, "ieee"),
+NAMED_FLOATS: dict[str, tuple[int, int, str, bool, bool]] = {
+    "e4m3": (4, 3, "fn", True, True),
+    "e5m2": (5, 2, "ieee", True, True),
+    "e4m3fnuz": (4, 3, "fnuz", True, True),
+    "e5m2fnuz": (5, 2, "fnuz", True, True),
+    "e2m1": (2, 1, "none", True, True),
+    "e2m3": (2, 3, "none", True, True),
+    "e3m2": (3, 2, "none", True, True),
+    "e8m0": (8, 0, "fn", False, False),
+    "bf16": (8, 7, "ieee", True, True),
+    "fp16": (5, 10, "ieee", True, True),
+    "tf32": (8, 10, "ieee", True, True),
+    "fp32": (8, 23, "ieee", True, True),
+    "fp64": (11, 52, "ieee", True, True),
 }
 
-SPECIALS = ("ieee", "fn", "fnuz", "none")
+SPECIALS = ("ieee", "fn", "fnuz", "none", "p3109", "p3109_finite")
 SCALES = (None, "tensor", "channel")
 
 
@@ -206,28 +208,48 @@ class FixedFormat(Format):
 
 @dataclass(frozen=True)
 class FloatFormat(Format):
-    """Binary floating point: 1 sign bit, E exponent bits, M fraction bits.
+    """Binary floating point: a sign bit (unless unsigned), E exponent bits, M fraction bits.
 
-    Layout ``0bS_EEEE_MMM``. Normal (field e >= 1): ``(-1)^S * 2^(e-B) * (1 +
-    f/2^M)``; subnormal (e = 0): ``(-1)^S * 2^(1-B) * f/2^M`` (with
-    ``subnormals=False`` the field e = 0 stands for zero only and inputs below
-    the smallest normal flush to zero before rounding). Special values by
-    ``special``:
+    Layout ``0bS_EEEE_MMM`` (``0bEEEE_MMM`` with ``signed=False``). Normal (field
+    e >= 1): ``(-1)^S * 2^(e-B) * (1 + f/2^M)``; subnormal (e = 0): ``(-1)^S *
+    2^(1-B) * f/2^M`` (with ``subnormals=False`` the field e = 0 stands for zero
+    only and inputs below the smallest normal flush to zero before rounding).
+    Special values by ``special``:
 
     - ``ieee``: exponent all ones is inf (f = 0) or NaN (f != 0); default bias
       2^(E-1) - 1; overflow default ``inf``.
     - ``fn``: no inf; only exponent and fraction all ones is NaN (OCP E4M3);
       default bias 2^(E-1) - 1.
     - ``fnuz``: no inf, no negative zero; NaN is the code 100...0; default bias
-      2^(E-1).
+      2^(E-1). Signed formats only.
     - ``none``: every code is finite (FP4/FP6 elements, Hill et al.'s custom
       floats); default bias 2^(E-1) - 1.
+    - ``p3109`` (IEEE P3109 binary<K>p<P>, extended domain): default bias
+      2^(E-1); signed: no negative zero, NaN is 100...0, +inf is 011...1 and
+      -inf 111...1 (the largest magnitude of each sign); unsigned: NaN is
+      11...1 and +inf 11...10. ``p3109_finite``: the same without infinities
+      (those codes are the largest finite values).
+
+    Unsigned formats (``signed=False``, no sign bit, as block scales use) take
+    the nonnegative half of the values. A negative input is below the range:
+    one that rounds to a zero magnitude gives +0 (an underflow); any other (and
+    -inf) is an overflow, which gives the smallest value (0, or 2^-B without
+    zero) under ``saturate`` and ``error`` (which raises) and NaN under ``nan``
+    and, where the format has NaN, under ``inf`` (there is no -inf).
+    ``zero=False`` (unsigned, M = 0 only; OCP/ml_dtypes E8M0 scales) makes
+    the field e = 0 a normal value 2^-B: there
+    is no zero and no subnormal; a positive input below 2^-B becomes 2^-B (an
+    underflow) and a zero input is below the range like a negative one.
 
     >>> e4m3 = FloatFormat(4, 3, special="fn")
     >>> (e4m3.name, e4m3.max, e4m3.smallest_normal, e4m3.smallest_subnormal)
     ('e4m3', 448.0, 0.015625, 0.001953125)
     >>> FloatFormat(6, 7).name
     'fp<6,7>'
+    >>> p = FloatFormat(5, 2, special="p3109"); (p.name, p.bias, p.max, p.has_inf, p.has_negative_zero)
+    ('p3109<8,3>', 16, 49152.0, True, False)
+    >>> s = FloatFormat(8, 0, special="fn", signed=False, zero=False); (s.name, s.bits, s.min, s.max)
+    ('e8m0', 8, 5.877471754111438e-39, 1.7014118346046923e+38)
     """
 
     exp_bits: int
@@ -235,6 +257,8 @@ class FloatFormat(Format):
     bias: int | None = None
     subnormals: bool = True
     special: str = "ieee"
+    signed: bool = True
+    zero: bool = True
     kind: ClassVar[str] = "float"
 
     def __post_init__(self) -> None:
@@ -243,20 +267,28 @@ class FloatFormat(Format):
         m = check_int(self.man_bits, fn, "man_bits", 0, 52)
         if self.special not in SPECIALS:
             raise ValueError(f"{fn}: special={self.special!r} is not one of {', '.join(SPECIALS)}")
-        if not isinstance(self.subnormals, (bool, np.bool_)):
-            raise TypeError(f"{fn}: subnormals={self.subnormals!r} must be a bool")
+        for flag in ("subnormals", "signed", "zero"):
+            if not isinstance(getattr(self, flag), (bool, np.bool_)):
+                raise TypeError(f"{fn}: {flag}={getattr(self, flag)!r} must be a bool")
+            object.__setattr__(self, flag, bool(getattr(self, flag)))
         if self.special == "ieee" and e < 2:
             raise ValueError(
                 f"{fn}: exp_bits={e} with special='ieee' leaves no normal numbers"
                 " (the all-ones exponent is inf/NaN); use exp_bits >= 2 or special='none'"
             )
-        default_bias = (1 << (e - 1)) if self.special == "fnuz" else (1 << (e - 1)) - 1
-        b = default_bias if self.bias is None else check_int(self.bias, fn, "bias", -2000, 2000)
+        if self.special == "fnuz" and not self.signed:
+            raise ValueError(f"{fn}: special='fnuz' puts NaN at the negative-zero code, which an unsigned"
+                             " format lacks; use special='fn' or 'p3109' with signed=False")
+        if not self.zero:
+            if self.signed or m != 0:
+                raise ValueError(f"{fn}: zero=False needs signed=False and man_bits=0 (E8M0-style scales);"
+                                 f" got signed={self.signed}, man_bits={m}")
+            object.__setattr__(self, "subnormals", False)  # no zero, so no subnormal range below 2^-B
         object.__setattr__(self, "exp_bits", e)
         object.__setattr__(self, "man_bits", m)
+        b = self.default_bias if self.bias is None else check_int(self.bias, fn, "bias", -2000, 2000)
         object.__setattr__(self, "bias", b)
-        object.__setattr__(self, "subnormals", bool(self.subnormals))
-        if self._top_field < 1:
+        if self._max_code < 0 or (self.zero and self._top_field < 1):
             raise ValueError(
                 f"{fn}: exp_bits={e}, man_bits={m} with special={self.special!r} leaves no finite nonzero"
                 " value (only zeros and NaN); use more exponent or fraction bits"
@@ -269,64 +301,101 @@ class FloatFormat(Format):
         if self.emin - m < -1074:
             raise ValueError(
                 f"{fn}: bias={b} puts the smallest step at 2^{self.emin - m}, below float64's"
-                f" 2^-1074; use bias <= {1074 + 1 - m}"
+                f" 2^-1074; use bias <= {1074 + int(self.zero) - m}"
             )
 
     @property
     def name(self) -> str:
-        """The registry name (``e4m3``, ``bf16``) or ``fp<E,M[,special][,bias=B][,ftz]>``."""
-        for key, (e, m, sp) in NAMED_FLOATS.items():
-            if (e, m, sp) == (self.exp_bits, self.man_bits, self.special) and (
-                self.bias == self.default_bias and self.subnormals
-            ):
+        """The registry name (``e4m3``, ``bf16``, ``p3109<8,3>``) or ``fp<E,M[,special][,bias=B][,ftz]
+        [,unsigned][,nozero]>``."""
+        fields = (self.exp_bits, self.man_bits, self.special, self.signed, self.zero)
+        plain = self.bias == self.default_bias and (self.subnormals or not self.zero)
+        for key, named in NAMED_FLOATS.items():
+            if named == fields and plain:
                 return key
+        if self.special in ("p3109", "p3109_finite") and plain and self.zero:
+            opts = ("" if self.signed else ",unsigned") + ("" if self.special == "p3109" else ",finite")
+            return f"p3109<{self.bits},{self.man_bits + 1}{opts}>"
         parts = [str(self.exp_bits), str(self.man_bits)]
         if self.special != "ieee":
             parts.append(self.special)
         if self.bias != self.default_bias:
             parts.append(f"bias={self.bias}")
-        if not self.subnormals:
+        if not self.subnormals and self.zero:
             parts.append("ftz")
+        if not self.signed:
+            parts.append("unsigned")
+        if not self.zero:
+            parts.append("nozero")
         return f"fp<{','.join(parts)}>"
 
     @property
     def default_bias(self) -> int:
-        """The bias the special-value rule implies: 2^(E-1) for fnuz, else 2^(E-1) - 1."""
+        """The bias the special-value rule implies: 2^(E-1) for fnuz and P3109, else 2^(E-1) - 1."""
         e = self.exp_bits
-        return (1 << (e - 1)) if self.special == "fnuz" else (1 << (e - 1)) - 1
+        return (1 << (e - 1)) if self.special in ("fnuz", "p3109", "p3109_finite") else (1 << (e - 1)) - 1
 
     @property
     def bits(self) -> int:
-        """Word length 1 + E + M."""
-        return 1 + self.exp_bits + self.man_bits
+        """Word length E + M, plus the sign bit when signed."""
+        return int(self.signed) + self.exp_bits + self.man_bits
 
     @property
     def has_inf(self) -> bool:
-        """Whether +-inf are codes (``ieee`` only)."""
-        return self.special == "ieee"
+        """Whether inf is a code (``ieee``, ``p3109``; unsigned formats have +inf only)."""
+        return self.special in ("ieee", "p3109")
 
     @property
     def has_nan(self) -> bool:
-        """Whether some code is NaN (``ieee`` with M > 0, ``fn``, ``fnuz``)."""
-        return self.special in ("fn", "fnuz") or (self.special == "ieee" and self.man_bits > 0)
+        """Whether some code is NaN (every rule but ``none``; ``ieee`` needs M > 0)."""
+        return self.special != "none" and (self.special != "ieee" or self.man_bits > 0)
 
     @property
     def has_negative_zero(self) -> bool:
-        """Whether -0 is a code of its own (every rule but ``fnuz``)."""
-        return self.special != "fnuz"
+        """Whether -0 is a code of its own (signed formats but ``fnuz`` and P3109)."""
+        return self.signed and self.special in ("ieee", "fn", "none")
+
+    @property
+    def nan_code(self) -> int:
+        """The canonical NaN code: ieee 0_1..1_10..0, fn 0_1..1_1..1, fnuz and signed P3109 1_0..0,
+        unsigned P3109 1..1; ValueError without NaN."""
+        if not self.has_nan:
+            raise ValueError(f"{self.name} has no NaN")
+        w = self.exp_bits + self.man_bits
+        if self.special == "ieee":
+            return (((1 << self.exp_bits) - 1) << self.man_bits) | (1 << (self.man_bits - 1))
+        if self.special == "fn" or not self.signed:
+            return (1 << w) - 1
+        return 1 << w
+
+    @property
+    def inf_code(self) -> int:
+        """The code of +inf (ieee 0_1..1_0..0, signed P3109 0_1..1_1..1, unsigned P3109 1..10); -inf sets
+        the sign bit; ValueError without inf."""
+        if not self.has_inf:
+            raise ValueError(f"{self.name} has no inf")
+        if self.special == "ieee":
+            return ((1 << self.exp_bits) - 1) << self.man_bits
+        return self._max_code + 1
+
+    @property
+    def _max_code(self) -> int:
+        """The code (sign bit clear) of the largest finite value: the codes above it hold inf and NaN."""
+        e, m = self.exp_bits, self.man_bits
+        if self.special == "ieee":
+            return (((1 << e) - 1) << m) - 1
+        above = {"fn": 1, "p3109": 1 if self.signed else 2, "p3109_finite": 0 if self.signed else 1}
+        return (1 << (e + m)) - 1 - above.get(self.special, 0)
 
     @property
     def _top_field(self) -> int:
         """The largest exponent field that holds finite values."""
-        top = (1 << self.exp_bits) - 1
-        if self.special == "ieee" or (self.special == "fn" and self.man_bits == 0):
-            return top - 1
-        return top
+        return self._max_code >> self.man_bits
 
     @property
     def emin(self) -> int:
-        """Exponent of the smallest normal, 1 - B."""
-        return 1 - self.bias  # type: ignore[operator]
+        """Exponent of the smallest normal, 1 - B (-B without zero: the field 0 is normal)."""
+        return (1 if self.zero else 0) - self.bias  # type: ignore[operator]
 
     @property
     def emax(self) -> int:
@@ -336,10 +405,8 @@ class FloatFormat(Format):
     @property
     def max_significand(self) -> int:
         """Integer significand (hidden bit included) of the largest finite value."""
-        full = (1 << (self.man_bits + 1)) - 1
-        if self.special == "fn" and self.man_bits > 0:
-            return full - 1
-        return full
+        m = self.man_bits
+        return (1 << m) | (self._max_code & ((1 << m) - 1))
 
     @property
     def max(self) -> float:
@@ -348,12 +415,14 @@ class FloatFormat(Format):
 
     @property
     def min(self) -> float:
-        """Most negative finite value, -max."""
-        return -self.max
+        """Most negative finite value, -max; unsigned: the smallest value (0, or 2^-B without zero)."""
+        if self.signed:
+            return -self.max
+        return 0.0 if self.zero else self.smallest_normal
 
     @property
     def smallest_normal(self) -> float:
-        """Smallest positive normal, 2^(1-B)."""
+        """Smallest positive normal, 2^emin."""
         return math.ldexp(1.0, self.emin)
 
     @property
@@ -370,7 +439,7 @@ class FloatFormat(Format):
 
     @property
     def n_codes(self) -> int:
-        """Number of bit patterns, 2^(1+E+M) (NaN codes included)."""
+        """Number of bit patterns, 2^bits (NaN codes included)."""
         return 1 << self.bits
 
     def ulp(self, x: object) -> np.ndarray:

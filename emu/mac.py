@@ -20,23 +20,31 @@ from .block.formats import BlockFormat, MXFormat, NVFP4Format, ScaledIntFormat, 
 from .block.mac import block_datapath
 from .checks import check_int
 from .formats import BinaryFormat, FixedFormat, FloatFormat, Format, Pow2Format, TernaryFormat
+from .late_addend import LateAddend, ProductGroups
 from .matrix_units import MATRIX_UNITS
 from .modes import Overflow, Rounding, parse_overflow, parse_rounding
 from .registry import get_format
 
 __all__ = ["MAC", "MAC_PRESETS", "Order", "as_mac", "mac_preset"]
 
-_ORDER_RE = re.compile(r"\s*(sequential|pairwise|lanes|blocks|fused)\s*(?:\(\s*(\d+)\s*\))?\s*")
-_SIZED = ("lanes", "blocks", "fused")
+_ORDER_RE = re.compile(r"\s*(sequential|pairwise|lanes|blocks|fused|tree|exact)\s*(?:\(\s*(\d+)\s*\))?\s*")
+_SIZED = ("lanes", "blocks", "fused", "tree", "exact")
+#: the order kinds whose steps of n products only a float datapath runs (`MAC._check_step_orders`)
+_STEP_KINDS = ("tree", "exact")
 
 
 @dataclass(frozen=True)
 class Order:
-    """Accumulation order: ``sequential``, ``lanes(n)``, ``pairwise``, ``blocks(c)`` or ``fused(n)``.
+    """Accumulation order: ``sequential``, ``lanes(n)``, ``pairwise``, ``blocks(c)``, ``fused(n)``,
+    ``tree(n)`` or ``exact(n)``.
 
     ``fused(n)``: a matrix unit's multi-term fused steps (n products and the
     accumulator added at once, aligned to the largest exponent and cut to the
     MAC's ``align_bits``; docs/semantics.md "Multi-term fused steps").
+    ``tree(n)``: steps of n rounded products summed by a balanced tree of
+    rounded additions, then added to the accumulator (`emu._tree_kernels`).
+    ``exact(n)``: steps of n exact products and the accumulator summed
+    exactly and rounded once (`emu._exact_kernels`).
 
     >>> Order.parse("lanes(4)")
     Order(kind='lanes', n=4)
@@ -50,20 +58,22 @@ class Order:
     def __post_init__(self) -> None:
         if self.kind not in ("sequential", "pairwise", *_SIZED):
             raise ValueError(f"Order: kind={self.kind!r} is not one of sequential, pairwise, lanes, blocks,"
-                             " fused")
+                             " fused, tree, exact")
         object.__setattr__(self, "n", check_int(self.n, "Order", "n", 1, 1 << 20))
         if self.kind in ("sequential", "pairwise") and self.n != 1:
             raise ValueError(f"Order: {self.kind} takes no size (n={self.n})")
 
     @classmethod
     def parse(cls, text: str | Order) -> Order:
-        """Parse ``"sequential"``, ``"pairwise"``, ``"lanes(n)"``, ``"blocks(c)"``, ``"fused(n)"``."""
+        """Parse ``"sequential"``, ``"pairwise"``, ``"lanes(n)"``, ``"blocks(c)"``, ``"fused(n)"``,
+        ``"tree(n)"``, ``"exact(n)"``."""
         if isinstance(text, Order):
             return text
         m = _ORDER_RE.fullmatch(str(text))
         if not m or (m[1] in _SIZED) != (m[2] is not None):
             raise ValueError(
-                f"MAC: order={text!r} is not one of sequential, pairwise, lanes(n), blocks(c), fused(n)"
+                f"MAC: order={text!r} is not one of sequential, pairwise, lanes(n), blocks(c), fused(n),"
+                " tree(n), exact(n)"
             )
         return cls(m[1], int(m[2]) if m[2] else 1)
 
@@ -136,6 +146,17 @@ class MAC:
             below 2^align_min_exp still cuts them to multiples of
             2^(align_min_exp - align_bits) (the ``min_exp_limit`` of Khattak &
             Mikaitis' B200 model). None (the default): no floor.
+        late_addend: ``fused(n)`` only, optional: a `LateAddend` (or a dict
+            of its fields): the step aligns its products without the
+            accumulator and adds the accumulator in a second, two-term
+            alignment (AMD CDNA3; `emu.late_addend`). None: the accumulator
+            is aligned with the products.
+        product_groups: ``all``, or ``odd_even`` (with ``late_addend``): the
+            products at even and odd positions of a step are aligned apart
+            and joined by a two-term alignment (CDNA3 fp8).
+        product_inf: with ``late_addend``: a product of magnitude
+            2^(emax + 1) of the accumulator or more makes the step an
+            infinity of its sign (NaN for both signs).
         output: the output format, or None to keep the accumulator's.
         output_rounding, output_overflow: the output conversion.
         input_rounding, input_overflow: conversion of real inputs to the operands.
@@ -166,6 +187,9 @@ class MAC:
     product_overflow: Any = None
     align_bits: Any = None
     align_min_exp: Any = None
+    late_addend: Any = None
+    product_groups: Any = ProductGroups.ALL
+    product_inf: bool = False
 
     def __post_init__(self) -> None:
         a = _operand_fmt(self.act, "act")
@@ -248,7 +272,8 @@ class MAC:
         fixed_defaults = {"product": None, "fused": False, "order": Order(),
                           "input_rounding": Rounding.NEAREST_EVEN, "input_overflow": Overflow.SATURATE,
                           "product_rounding": Rounding.NEAREST_EVEN, "product_overflow": None,
-                          "align_rounding": Rounding.FLOOR, "align_bits": None, "align_min_exp": None}
+                          "align_rounding": Rounding.FLOOR, "align_bits": None, "align_min_exp": None,
+                          "late_addend": None, "product_groups": ProductGroups.ALL, "product_inf": False}
         for name, default in fixed_defaults.items():
             value = getattr(self, name)
             if name == "order":
@@ -257,6 +282,8 @@ class MAC:
                 value = parse_rounding(value, "MAC", name)
             elif name == "input_overflow":
                 value = parse_overflow(value, "MAC", name)
+            elif name == "product_groups":
+                value = ProductGroups.parse(value)
             if value != default:
                 raise ValueError(f"MAC: {name}={value} does not apply to block-scaled operands ({a} x {w});"
                                  f" allowed: {default} (elements round to nearest even and saturate, block"
@@ -356,11 +383,16 @@ class MAC:
                                  " significand bits; a float accumulator supports at most 53")
 
     def _check_fused_steps(self) -> None:
-        """The fields of a multi-term fused datapath (``order="fused(n)"``), checked."""
+        """The fields of a multi-term fused datapath (``order="fused(n)"``), checked; the step orders
+        ``tree(n)`` and ``exact(n)`` by `_check_step_orders`."""
+        self._parse_late_fields()
+        if self.order.kind in _STEP_KINDS:
+            self._check_step_orders()
         if self.order.kind != "fused":
-            for name in ("align_bits", "align_min_exp"):
+            for name in ("align_bits", "align_min_exp", "late_addend"):
                 if getattr(self, name) is not None:
                     raise ValueError(f"MAC: {name}={getattr(self, name)!r} applies to order='fused(n)' only")
+            self._check_late_only()
             return
         for name in ("act", "weight", "acc"):
             if not isinstance(getattr(self, name), FloatFormat):
@@ -375,7 +407,10 @@ class MAC:
             raise ValueError(f"MAC: order='{self.order}' needs align_bits (the fraction bits a term keeps"
                              " below the step's largest exponent), an int in [1, 40]")
         object.__setattr__(self, "align_bits", check_int(self.align_bits, "MAC", "align_bits", 1, 40))
-        lowest = min(self.act.emin + self.weight.emin, self.acc.emin) - self.align_bits
+        late = self.late_addend
+        widest = self.align_bits if late is None else max(self.align_bits, late.addend_bits, late.sum_bits)
+        lowest = min(self.act.emin + self.weight.emin, self.acc.emin,
+                     *(() if late is None or late.zero_exp is None else (late.zero_exp,))) - widest
         if lowest < -1020 or self.act.emax + self.weight.emax + self.align_bits > 1020:
             raise ValueError(f"MAC: order='{self.order}': the steps' units 2^(E - align_bits) of {self.act} x"
                              f" {self.weight} -> {self.acc} leave float64's normal range (lowest 2^{lowest})")
@@ -385,6 +420,50 @@ class MAC:
         if self.align_rounding not in (Rounding.TOWARD_ZERO, Rounding.FLOOR):
             raise ValueError(f"MAC: align_rounding={self.align_rounding} does not apply to"
                              f" order='{self.order}'; allowed: toward_zero, floor")
+        if late is None:
+            self._check_late_only()
+
+    def _parse_late_fields(self) -> None:
+        """``late_addend``, ``product_groups`` and ``product_inf`` as their types."""
+        object.__setattr__(self, "late_addend", LateAddend.parse(self.late_addend))
+        object.__setattr__(self, "product_groups", ProductGroups.parse(self.product_groups))
+        if not isinstance(self.product_inf, bool):
+            raise TypeError(f"MAC: product_inf={self.product_inf!r} must be a bool")
+
+    def _check_late_only(self) -> None:
+        """Without a late addend: the fields that only a late-addend step runs keep their defaults."""
+        if self.product_groups != ProductGroups.ALL:
+            raise ValueError(f"MAC: product_groups={self.product_groups} needs order='fused(n)' with a"
+                             " late_addend; allowed here: all")
+        if self.product_inf:
+            raise ValueError("MAC: product_inf=True needs order='fused(n)' with a late_addend; allowed"
+                             " here: False")
+
+    def _check_step_orders(self) -> None:
+        """The fields of ``order="tree(n)"`` and ``order="exact(n)"``, checked."""
+        kind = self.order.kind
+        for name in ("act", "weight", "acc"):
+            if not isinstance(getattr(self, name), FloatFormat):
+                raise ValueError(f"MAC: order='{self.order}' needs float formats;"
+                                 f" {name}={getattr(self, name)}")
+        if self.order.n > 1024:
+            raise ValueError(f"MAC: order='{self.order}': at most 1024 products per step")
+        if self.fused:
+            raise ValueError(f"MAC: order='{self.order}' does not take fused=True; allowed: False"
+                             + (" (the products are exact)" if kind == "exact" else
+                                " (the products round to product=)"))
+        if kind == "exact" and self.product is not None:
+            raise ValueError(f"MAC: order='{self.order}' adds exact products; product= does not apply")
+        if kind == "tree":
+            n = self.order.n
+            if n & (n - 1):
+                raise ValueError(f"MAC: order='{self.order}': the tree needs n a power of two (1, 2, 4, ...)")
+            if self.product is not None and not isinstance(self.product, FloatFormat):
+                raise ValueError(f"MAC: order='{self.order}' needs a float product=; got {self.product}")
+        if (self.act.emax + self.weight.emax > 1000
+                or self.act.emin + self.weight.emin - self.act.man_bits - self.weight.man_bits < -1000):
+            raise ValueError(f"MAC: order='{self.order}': products of {self.act} x {self.weight} leave"
+                             " float64's normal range")
 
     def __str__(self) -> str:
         if self.block_scaled:
@@ -395,6 +474,12 @@ class MAC:
         order = f"{self.order}, {self.align_bits} bits" if self.order.kind == "fused" else f"{self.order}"
         if self.align_min_exp is not None:
             order += f", E >= {self.align_min_exp}"
+        if self.late_addend is not None:
+            order += f", {self.late_addend}"
+        if self.product_groups != ProductGroups.ALL:
+            order += f", {self.product_groups} groups"
+        if self.product_inf:
+            order += ", inf products"
         s = f"{self.act} x {self.weight} -> {acc} ({mode}{order})"
         if self.product is not None:
             s = s.replace(" -> ", f" -> {self.product} -> ", 1)

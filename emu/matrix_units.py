@@ -1,5 +1,5 @@
 """Matrix units: the multi-term fused datapaths of NVIDIA tensor cores, named ``"<GPU> <input> -> <output>"``,
-each parameter with its source.
+each parameter with its source; the AMD CDNA matrix cores of `emu.amd_units` join the same tables.
 
 Every unit is a `MAC` with ``order="fused(n)"`` (`emu._fused_kernels`): per step n exact products and the
 accumulator, aligned to the largest exponent E (raised to ``align_min_exp`` where the unit has one), each
@@ -62,14 +62,18 @@ Not yet modelled (and why):
   Ada, L40S and H100 e4m3/e5m2 -> fp16 are not presets either.
 - B200/H200/RTX PRO 6000 fp8 -> fp16: B200TC.m sets the output to binary32 for fp8 inputs.
 - B200RN fp8: B200TCRN.m gives fma 16 with ``inter_pattern = 1``, a setting GEMM.m does not use.
-- AMD matrix cores (CDNA1.m: MI100; CDNA2.m: MI210, MI250; CDNA3.m: MI300, MI300A, MI300X; and the
-  MI*MC.m files that call them): CDNA1 adds 4 fp16 (2 bf16) products and C exactly and rounds once to
-  nearest even, which needs terms wider than the 40 bits our float64 kernel holds; CDNA2 is a pairwise
-  tree of two-term additions rounded to binary32, with subnormal inputs and outputs flushed to zero;
-  CDNA3 adds C after the aligned product sum (``late_partial_sum``: a second, two-term alignment that
-  rounds down) and sums fp8 products in odd and even halves (``odd_even_grouping``). Each is a datapath
-  other than fused(n).
-- T4 and Intel AMX: no model here.
+- AMD matrix cores: see `emu.amd_units` (CDNA1 ``exact(n)``, CDNA2 ``tree(n)``, CDNA3 ``fused(n)`` with a
+  late addend), in `MATRIX_UNITS` with the rest.
+- T4: no model file.
+
+Intel AMX (`INTEL_UNITS`): ``AMX bf16 -> fp32`` (TDPBF16PS) follows the Intel Intrinsics Guide's operation
+for ``__tile_dpbf16ps`` (``tmp.fp32[n] += FP32(a) * FP32(b)`` for the two bf16 of each pair, k in order,
+starting from the destination) and the instruction's description in the Intel SDM ("Round to nearest
+even" for each accumulation of the FMA; input denormals treated as zero, output denormals flushed to
+zero): a chain of binary32 FMAs with flush-to-zero operands and accumulator, not measured here. Where
+the sources differ: the SDM's pseudocode first accumulates into a temporary row of twice as many binary32
+elements ("count is in bfloat16 prior to horizontal"), sums of the even and of the odd bf16 positions
+that are added afterwards; that order is not a preset.
 
 >>> import emu
 >>> m = emu.mac_preset("V100 fp16 -> fp32")
@@ -85,7 +89,9 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["MATRIX_UNITS", "MATRIX_UNIT_SOURCES", "MEASURED_UNITS"]
+from .amd_units import AMD_UNIT_SOURCES, AMD_UNITS
+
+__all__ = ["INTEL_UNITS", "MATRIX_UNITS", "MATRIX_UNIT_SOURCES", "MEASURED_UNITS"]
 
 _MEASURED = ("Khattak & Mikaitis, model_validation measurements ({gpu}/{fmt}); block size from the"
              " CUDA harness; align_bits {bits} and the output rounding reproduce every measured line")
@@ -195,10 +201,21 @@ _MODELLED_UNITS: dict[str, tuple[dict[str, Any], str, str]] = {
                             "fma 8, neab 2, frmode rne"),
 }
 
+#: Intel AMX units: a chain of binary32 FMAs, flush to zero (module docstring).
+INTEL_UNITS: dict[str, dict[str, Any]] = {
+    "AMX bf16 -> fp32": dict(act="fp<8,7,ftz>", weight="fp<8,7,ftz>", acc="fp<8,23,ftz>", fused=True),
+}
+
+_INTEL_SOURCE = ("Intel Intrinsics Guide, __tile_dpbf16ps (a binary32 FMA per bf16 product in k order from"
+                 " the destination) and Intel SDM, TDPBF16PS (nearest even, input denormals as zero, output"
+                 " denormals flushed); not measured in this repository")
+
 #: MAC fields of each matrix unit, by name (`emu.mac_preset` accepts these names).
 MATRIX_UNITS: dict[str, dict[str, Any]] = {
     **_MEASURED_UNITS,
     **{name: fields for name, (fields, _, _) in _MODELLED_UNITS.items()},
+    **AMD_UNITS,
+    **INTEL_UNITS,
 }
 
 #: The units whose parameters the measurements in tests/golden/tensorcore check line by line.
@@ -210,4 +227,6 @@ MATRIX_UNIT_SOURCES: dict[str, str] = {
        for name, f in _MEASURED_UNITS.items()},
     **{name: _MODELLED.format(file=file, params=params, bits=f["align_bits"])
        for name, (f, file, params) in _MODELLED_UNITS.items()},
+    **AMD_UNIT_SOURCES,
+    **{name: _INTEL_SOURCE for name in INTEL_UNITS},
 }

@@ -41,7 +41,8 @@ __all__ = ["float_adder", "float_multiplier", "float_type", "int_adder", "int_mu
 
 def float_type(f: emu.Format) -> str | None:
     """The table's name of a float format ("fp16", "fp32", "bf16") or None."""
-    if isinstance(f, emu.FloatFormat) and f.special == "ieee" and f.subnormals and f.bias == f.default_bias:
+    if (isinstance(f, emu.FloatFormat) and f.special == "ieee" and f.subnormals and f.signed
+            and f.bias == f.default_bias):
         return {(5, 10): "fp16", (8, 23): "fp32", (8, 7): "bf16"}.get((f.exp_bits, f.man_bits))
     return None
 

@@ -342,11 +342,8 @@ class Conv2d(Layer):
         b = self.q(self.params["b"], "biases", ctx) if "b" in self.params else None
         kh, kw = self.kernel
         mac = lp.fwd_mac
-        if (not ctx.training and mac is not None and not mac.block_scaled
-                and mac.input_rounding != emu.Rounding.STOCHASTIC):
-            # inference: emu.conv2d, the same sums as the product of the patches below (inputs converted
-            # deterministically: once per patch entry or once per element alike), and for a narrow fixed
-            # accumulator without float64 patches
+        direct = mac is not None and not mac.block_scaled and mac.input_rounding != emu.Rounding.STOCHASTIC
+        if direct and not ctx.training:  # inference: the patches' sums, without float64 patches where it can
             y, st = emu.conv2d(x, w, mac, self.stride, self.padding, bias=b, return_stats=True)
             ctx.count_mac(f"{self.name}.fwd", int(y.size) * self.c_in * kh * kw, st)
             self._x, self._x_shape, self._cols, self._w, self._out = x, x.shape, None, w, y.shape[2:]
@@ -356,12 +353,6 @@ class Conv2d(Layer):
         self._x, self._x_shape, self._cols, self._w, self._out = x, x.shape, cols, w, (oh, ow)
         y = y.reshape(x.shape[0], oh, ow, self.c_out).transpose(0, 3, 1, 2)
         return self.q(np.ascontiguousarray(y), "preacts", ctx)
-
-    def patches(self) -> np.ndarray:
-        """The im2col patches (N*OH*OW, C_in*kh*kw) of the last forward pass's input."""
-        if self._cols is None:
-            self._cols = im2col(self._x, *self.kernel, self.stride, self.padding)[0]
-        return self._cols
 
     def backward(self, dy: np.ndarray, ctx: Context) -> np.ndarray:
         lp = self.policy(ctx)

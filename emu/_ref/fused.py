@@ -19,12 +19,12 @@ from .rounding import floor_log2
 from .scalar import quantize_ref
 
 
-def _align_exp(v: Fraction, fmt: FloatFormat) -> int:
+def align_exp_of(v: Fraction, fmt: FloatFormat) -> int:
     """floor(log2 |v|), at least the format's emin (a subnormal aligns at emin)."""
     return max(floor_log2(abs(v)), fmt.emin)
 
 
-def _cut(t: Fraction, floor_cut: bool) -> int:
+def cut_term(t: Fraction, floor_cut: bool) -> int:
     """t cut to an integer: floor, or toward zero."""
     q = t.numerator // t.denominator
     if not floor_cut and q < 0 and q != t:
@@ -44,9 +44,9 @@ def fused_step_ref(a: list[float], w: list[float], c: float, mac: Any) -> tuple[
     for x, y in zip(a, w, strict=True):
         p = Fraction(x) * Fraction(y)
         if p != 0:
-            terms.append((p, _align_exp(Fraction(x), mac.act) + _align_exp(Fraction(y), mac.weight)))
+            terms.append((p, align_exp_of(Fraction(x), mac.act) + align_exp_of(Fraction(y), mac.weight)))
     if c != 0:
-        terms.append((Fraction(c), _align_exp(Fraction(c), acc)))
+        terms.append((Fraction(c), align_exp_of(Fraction(c), acc)))
     if not terms:
         negative = math.copysign(1.0, c) < 0 and all(math.copysign(1.0, x * y) < 0 for x, y in zip(a, w,
                                                                                                strict=True))
@@ -56,7 +56,7 @@ def fused_step_ref(a: list[float], w: list[float], c: float, mac: Any) -> tuple[
         E = max(E, mac.align_min_exp)  # the step aligns no lower than 2^align_min_exp
     unit = Fraction(2) ** (E - mac.align_bits)
     floor_cut = mac.align_rounding == Rounding.FLOOR
-    total = sum(_cut(v / unit, floor_cut) for v, _ in terms)
+    total = sum(cut_term(v / unit, floor_cut) for v, _ in terms)
     if total == 0:
         return 0.0, False
     r = quantize_ref(total * unit, acc, mac.acc_rounding, mac.acc_overflow)

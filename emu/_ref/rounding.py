@@ -301,7 +301,8 @@ def round_float(
     goes to the even code, i.e. the power of two whose exponent field ``e +
     bias`` is even. The grid has no upper end and always has the subnormal
     spacing below ``2^emin``: overflow, infinities and flush-to-zero of a
-    format without subnormals are the caller's rules.
+    format without subnormals are the caller's rules (and so are the sign of
+    an unsigned format and the missing zero of E8M0, whose emin is -B).
 
     Args:
         x: the value (anything ``Fraction`` accepts exactly).

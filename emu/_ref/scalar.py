@@ -166,15 +166,32 @@ def _quantize_fixed(fmt, inp, rounding, overflow, key, index, random_bits, nan_z
 
 
 def _float_nan_code(fmt: FloatFormat) -> int:
-    """Canonical NaN: ieee 0|1..1|10..0, fn 0|1..1|1..1, fnuz 1|0..0|0..0."""
+    """Canonical NaN: ieee 0|1..1|10..0, fn 0|1..1|1..1, fnuz and signed P3109 1|0..0|0..0; unsigned
+    formats (fn, P3109) the all-ones word 1..1|1..1."""
     e, m = fmt.exp_bits, fmt.man_bits
     if fmt.special == "ieee":
         return (((1 << e) - 1) << m) | (1 << (m - 1))
-    if fmt.special == "fn":
+    if fmt.special == "fn" or (fmt.special in ("p3109", "p3109_finite") and not fmt.signed):
         return (1 << (e + m)) - 1
-    if fmt.special == "fnuz":
+    if fmt.special in ("fnuz", "p3109", "p3109_finite"):
         return 1 << (e + m)
     raise ValueError(f"{fmt} has no NaN")  # pragma: no cover
+
+
+def _float_inf_code(fmt: FloatFormat) -> int:
+    """+inf: ieee 0|1..1|0..0; signed P3109 0|1..1|1..1 (the largest magnitude); unsigned P3109 1..1|1..10
+    (below the NaN)."""
+    e, m = fmt.exp_bits, fmt.man_bits
+    if fmt.special == "ieee":
+        return ((1 << e) - 1) << m
+    return (1 << (e + m)) - (1 if fmt.signed else 2)
+
+
+def _sign_bit(fmt: FloatFormat, negative: bool) -> int:
+    """The sign bit of a code (unsigned formats never ask for a negative one)."""
+    if negative and not fmt.signed:
+        raise AssertionError(f"a negative code of unsigned {fmt}")  # pragma: no cover
+    return (1 << (fmt.exp_bits + fmt.man_bits)) if negative else 0
 
 
 def _float_max(fmt: FloatFormat) -> Fraction:
@@ -183,7 +200,7 @@ def _float_max(fmt: FloatFormat) -> Fraction:
 
 def _float_zero(fmt: FloatFormat, negative: bool, inp: _Input, overflow: bool = False) -> RefResult:
     neg = negative and fmt.has_negative_zero
-    code = (1 << (fmt.exp_bits + fmt.man_bits)) if neg else 0
+    code = _sign_bit(fmt, neg)
     underflow = inp.kind == "finite" and inp.mag != 0
     return RefResult(code, _zero(neg), overflow, underflow, False)
 
@@ -201,20 +218,19 @@ def _float_encode_mag(fmt: FloatFormat, mag: Fraction) -> int:
     if sig.denominator != 1:
         raise ValueError(f"{mag} is not representable in {fmt}")
     field = e + fmt.bias
-    if field < 1 or mag > _float_max(fmt):
+    if field < (1 if fmt.zero else 0) or mag > _float_max(fmt):
         raise ValueError(f"{mag} is not representable in {fmt}")
     return (field << m) | (int(sig) - (1 << m))
 
 
-def _float_finite(fmt: FloatFormat, negative: bool, mag: Fraction, overflow: bool) -> RefResult:
-    sign = (1 << (fmt.exp_bits + fmt.man_bits)) if negative else 0
-    code = sign | _float_encode_mag(fmt, mag)
-    return RefResult(code, -mag if negative else mag, overflow, False, False)
+def _float_finite(fmt: FloatFormat, negative: bool, mag: Fraction, overflow: bool,
+                  underflow: bool = False) -> RefResult:
+    code = _sign_bit(fmt, negative) | _float_encode_mag(fmt, mag)
+    return RefResult(code, -mag if negative else mag, overflow, underflow, False)
 
 
 def _float_inf(fmt: FloatFormat, negative: bool, overflow: bool) -> RefResult:
-    sign = (1 << (fmt.exp_bits + fmt.man_bits)) if negative else 0
-    code = sign | (((1 << fmt.exp_bits) - 1) << fmt.man_bits)
+    code = _sign_bit(fmt, negative) | _float_inf_code(fmt)
     return RefResult(code, -math.inf if negative else math.inf, overflow, False, False)
 
 
@@ -240,13 +256,47 @@ def _float_overflowed(fmt: FloatFormat, negative: bool, rounding: Rounding, over
     return _float_finite(fmt, negative, _float_max(fmt), True)  # SATURATE, ERROR, INF toward max
 
 
+def _float_smallest(fmt: FloatFormat) -> Fraction | float:
+    """The smallest value of an unsigned format: 0, or 2^-B without a zero code."""
+    return 0.0 if fmt.zero else pow2(-fmt.bias)
+
+
+def _float_below(fmt: FloatFormat, overflow: Overflow) -> RefResult:
+    """An input below an unsigned format's range: NaN under nan (and inf, where the format has NaN),
+    else the smallest value; an overflow either way."""
+    if overflow == Overflow.NAN or (overflow == Overflow.INF and fmt.has_nan):
+        return _float_nan(fmt, True, False)
+    return RefResult(0, _float_smallest(fmt), True, False, False)
+
+
+def _quantize_unsigned(fmt, inp, rounding, overflow, key, index, random_bits) -> RefResult | None:
+    """The result where an unsigned format's own rules decide (None: the signed rules give it)."""
+    if inp.kind == "inf":
+        return _float_below(fmt, overflow) if inp.negative else None
+    a = inp.mag
+    if a == 0:
+        return None if fmt.zero else _float_below(fmt, overflow)
+    if inp.negative:
+        if fmt.zero and (a < pow2(fmt.emin) and not fmt.subnormals or round_float(
+                -a, fmt, rounding, key=key, index=index, random_bits=random_bits) == 0):
+            return _float_zero(fmt, False, inp)  # rounds to a zero magnitude: +0, an underflow
+        return _float_below(fmt, overflow)
+    if not fmt.zero and a < pow2(fmt.emin):
+        return RefResult(0, pow2(fmt.emin), False, True, False)  # no zero below 2^-B: the smallest value
+    return None
+
+
 def _quantize_float(fmt, inp, rounding, overflow, key, index, random_bits, nan_zero) -> RefResult:
     if inp.kind == "nan":
         if fmt.has_nan:
             return _float_nan(fmt, False, True)
-        if nan_zero:
+        if nan_zero and fmt.zero:
             return RefResult(0, 0.0, False, False, True)
         raise ValueError(f"quantize_ref: NaN into {fmt}, which has no NaN (pass nan_zero=True for 0)")
+    if not fmt.signed:
+        res = _quantize_unsigned(fmt, inp, rounding, overflow, key, index, random_bits)
+        if res is not None:
+            return res
     neg = inp.negative
     if inp.kind == "inf":
         if fmt.has_inf and overflow in (Overflow.INF, Overflow.NAN):
@@ -344,8 +394,16 @@ def quantize_ref(
     toward_zero; ``saturate`` and ``error`` give +-max; ``nan`` gives the
     canonical NaN. +-inf in stays +-inf when the format has inf and the mode is
     ``inf`` or ``nan``, else overflows as above. A zero result has x's sign
-    (always +0 in fnuz). NaN in gives the canonical NaN code (ieee
-    ``0|1..1|10..0``, fn ``0|1..1|1..1``, fnuz ``1|0..0|0..0``).
+    (always +0 in fnuz and P3109). NaN in gives the canonical NaN code (ieee
+    ``0|1..1|10..0``, fn ``0|1..1|1..1``, fnuz and signed P3109
+    ``1|0..0|0..0``, unsigned fn and P3109 ``1..1|1..1``); P3109's +-inf
+    codes are the largest magnitude of each sign (unsigned: ``1..1|1..10``).
+    Unsigned floats: a negative x whose magnitude rounds to 0 gives +0 (an
+    underflow); any other negative x, and -inf, is below the range: an
+    overflow giving NaN under ``nan`` (and under ``inf`` where the format has
+    NaN), else the smallest value (0, or 2^-B without zero). Without zero
+    (``zero=False``, E8M0): a zero x is below the range too, and a positive x
+    below 2^-B gives 2^-B (an underflow).
 
     Power of two (`emu._ref.rounding.round_pow2`): magnitudes in ``[2^k,
     2^(k+1))`` (k >= emin) round between the two powers; the nearest modes
@@ -398,8 +456,11 @@ def decode_ref(code: int, fmt: FixedFormat | FloatFormat | Pow2Format) -> Fracti
 
     Fixed: ``q * 2^-FL`` with q the two's complement (or unsigned) reading of
     the word. Float: sign | exponent field | fraction as in NUMERICS.md section
-    5; field 0 is subnormal, or, without subnormals, a zero of the code's sign
-    (denormals-are-zero; +0 in fnuz); inf/NaN codes per ``special``. Pow2:
+    5 (no sign bit when unsigned); field 0 is subnormal, or, without
+    subnormals, a zero of the code's sign (denormals-are-zero; +0 in fnuz and
+    P3109), or, without zero, the normal 2^-B; inf/NaN codes per ``special``
+    (P3109: NaN ``1|0..0`` signed, ``1..1`` unsigned; +inf the code just
+    below, -inf ``1|1..1``, in the extended domain). Pow2:
     ``K = 0`` is zero, ``K = 1..n`` is ``+-2^(emin + K - 1)``.
 
     Args:
@@ -426,8 +487,9 @@ def decode_ref(code: int, fmt: FixedFormat | FloatFormat | Pow2Format) -> Fracti
         return 0.0 if q == 0 else Fraction(q) * pow2(-fmt.frac_bits)
     if isinstance(fmt, FloatFormat):
         e_bits, m_bits = fmt.exp_bits, fmt.man_bits
-        negative = bool(code >> (e_bits + m_bits))
-        field = (code >> m_bits) & ((1 << e_bits) - 1)
+        negative = fmt.signed and bool(code >> (e_bits + m_bits))
+        word = code & ((1 << (e_bits + m_bits)) - 1)  # the code without its sign bit
+        field = word >> m_bits
         frac = code & ((1 << m_bits) - 1)
         all_e, all_m = (1 << e_bits) - 1, (1 << m_bits) - 1
         if fmt.special == "ieee" and field == all_e:
@@ -436,9 +498,14 @@ def decode_ref(code: int, fmt: FixedFormat | FloatFormat | Pow2Format) -> Fracti
             return math.nan
         if fmt.special == "fn" and field == all_e and frac == all_m:
             return math.nan
-        if fmt.special == "fnuz" and code == 1 << (e_bits + m_bits):
+        p3109 = fmt.special in ("p3109", "p3109_finite")
+        if (fmt.special == "fnuz" or p3109) and fmt.signed and code == 1 << (e_bits + m_bits):
             return math.nan
-        if field == 0:
+        if p3109 and not fmt.signed and word == (1 << (e_bits + m_bits)) - 1:
+            return math.nan
+        if fmt.special == "p3109" and word == (1 << (e_bits + m_bits)) - (1 if fmt.signed else 2):
+            return -math.inf if negative else math.inf
+        if field == 0 and fmt.zero:
             if frac == 0 or not fmt.subnormals:
                 return _zero(negative and fmt.has_negative_zero)
             mag = frac * pow2(fmt.emin - m_bits)

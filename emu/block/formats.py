@@ -205,6 +205,9 @@ class MXFormat(_BlockMethods):
             if el.bits > 16:
                 raise ValueError(f"{fn}: element={el} has {el.bits} bits; allowed element widths are"
                                  " 2..16 bits")
+            if not el.signed or el.special.startswith("p3109") or not el.zero:
+                raise ValueError(f"{fn}: element={el} must be a signed float with a zero and special ieee,"
+                                 " fn, fnuz or none (unsigned and P3109 elements are not block elements)")
         elif isinstance(el, FixedFormat):
             if not el.signed or not 2 <= el.bits <= 16:
                 raise ValueError(f"{fn}: element={el} must be a signed fixed/integer format of 2..16 bits")

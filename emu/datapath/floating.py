@@ -2,7 +2,9 @@
 addition rounded once into a float accumulator (`float_plan` picks the kernels' term and addition
 functions, with nearest-even twins where the modes allow). A binary32 datapath (an fp32 accumulator
 rounding to nearest even, operands within binary32) runs native float32 chains, converting its operands
-straight into float32 (`matmul_fp32`, `direct32`)."""
+straight into float32 (`matmul_fp32`, `direct32`). The matrix units' steps run their own kernels:
+``fused(n)`` (`emu._fused_kernels`, `emu._late_kernels`), ``tree(n)`` (`emu._tree_kernels`) and
+``exact(n)`` (`emu._exact_kernels`)."""
 
 from __future__ import annotations
 
@@ -11,10 +13,13 @@ from typing import Any
 
 import numpy as np
 
+from .. import _exact_kernels as XK
 from .. import _fast_kernels
 from .. import _fp32_kernels as F32
 from .. import _fused_kernels as FK
+from .. import _late_kernels as LK
 from .. import _mac_kernels as MK
+from .. import _tree_kernels as TK
 from ..convert import checked_settings
 from ..formats import FixedFormat, FloatFormat, Format, Pow2Format
 from ..mac import MAC
@@ -146,6 +151,11 @@ def run_float(a: np.ndarray, w: np.ndarray, init: np.ndarray, mac: MAC, key: int
     N = w.shape[1]
     if mac.order.kind == "fused":
         return _run_fused(a, w, init, mac)
+    if mac.order.kind == "tree":
+        return TK.run_tree(a, w, init, mac)
+    if mac.order.kind == "exact":
+        out, acnt = XK.run_exact(a, w, init, mac)
+        return out, np.zeros_like(acnt), acnt
     binary32, term, tprm, add, aprm = float_plan(mac)
     out = np.empty((M, N), np.float64)
     if binary32:
@@ -166,8 +176,9 @@ def run_float(a: np.ndarray, w: np.ndarray, init: np.ndarray, mac: MAC, key: int
 
 def _run_fused(a: np.ndarray, w: np.ndarray, init: np.ndarray, mac: MAC) -> tuple[np.ndarray, ...]:
     """`run_float` for the multi-term fused steps of ``order="fused(n)"`` (`emu._fused_kernels.run_fused`,
-    every field of the MAC); the products are exact, so the product counts are zero."""
-    out, acnt = FK.run_fused(a, w, init, mac)
+    or `emu._late_kernels.run_late` with a late addend; every field of the MAC); the products are exact,
+    so the product counts are zero."""
+    out, acnt = FK.run_fused(a, w, init, mac) if mac.late_addend is None else LK.run_late(a, w, init, mac)
     return out, np.zeros_like(acnt), acnt
 
 

@@ -399,6 +399,13 @@ CANONICAL = [
     (FloatFormat(8, 10), "tf32"),
     (FloatFormat(8, 23), "fp32"),
     (FloatFormat(11, 52), "fp64"),
+    (FloatFormat(5, 2, special="p3109"), "p3109<8,3>"),
+    (FloatFormat(4, 3, special="p3109_finite"), "p3109<8,4,finite>"),
+    (FloatFormat(6, 2, special="p3109", signed=False), "p3109<8,3,unsigned>"),
+    (FloatFormat(1, 7, special="p3109_finite", signed=False), "p3109<8,8,unsigned,finite>"),
+    (FloatFormat(8, 0, special="fn", signed=False, zero=False), "e8m0"),
+    (FloatFormat(4, 3, special="fn", signed=False), "fp<4,3,fn,unsigned>"),
+    (FloatFormat(5, 2, special="p3109", bias=3), "fp<5,2,p3109,bias=3>"),
     (FixedFormat(2, 14), "fx<2,14>"),
     (FixedFormat(0, 8, signed=False), "ufx<0,8>"),
     (FixedFormat(-2, 10), "fx<-2,10>"),
@@ -432,6 +439,9 @@ ALIASES = [
     ("fp<4,3,fnuz,bias=8>", "e4m3fnuz"),
     ("fp<6,7,none,bias=31>", "fp<6,7,none>"), ("ternary<threshold=0.7,scale=tensor>", "ternary"),
     ("ternary<scale=tensor>", "ternary"), ("binary<scale=none>", "binary"), ("ttq<threshold=0.05>", "ttq"),
+    ("float8_e8m0fnu", "e8m0"), ("e8m0fnu", "e8m0"), ("fp<8,0,fn,unsigned,nozero>", "e8m0"),
+    ("p3109<8,3,signed,extended>", "p3109<8,3>"), ("fp<5,2,p3109>", "p3109<8,3>"),
+    ("fp<5,3,p3109_finite,unsigned>", "p3109<8,4,unsigned,finite>"),
 ]  # fmt: skip
 
 
@@ -470,6 +480,9 @@ def test_unknown_names_are_key_and_value_errors_listing_close_names(name: str, c
     ("ttq<scale=none>", "scale"), ("ternary<scale=layer>", "scale"),
     # contradictory options are malformed, not "the last one wins"
     ("fp<4,3,fn,fnuz>", "fnuz"), ("fp<4,3,ieee,none>", "none"), ("fp<4,3,bias=7,bias=8>", "bias"),
+    ("p3109<8,3,unsigned,signed>", "signedness"), ("fp<4,3,p3109,fn>", "special"),
+    ("p3109<8,9,unsigned>", "P=9"), ("p3109<8,7,bias=3>", "bias=3"), ("fp<4,3,fnuz,unsigned>", "unsigned"),
+    ("fp<4,3,nozero,unsigned>", "zero=False"), ("p3109<16,3>", "exp_bits"),
 ], ids=str)  # fmt: skip
 def test_malformed_parametric_names_raise_value_error(name: str, word: str) -> None:
     with pytest.raises(ValueError, match=re.escape(word)):

@@ -11,7 +11,8 @@ import pytest
 
 import emu
 from emu._ref.fused import fused_dot_ref
-from emu.matrix_units import MATRIX_UNIT_SOURCES, MATRIX_UNITS, MEASURED_UNITS
+from emu.amd_units import AMD_UNITS
+from emu.matrix_units import INTEL_UNITS, MATRIX_UNIT_SOURCES, MATRIX_UNITS, MEASURED_UNITS
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "tensorcore" / "measured.npz"
 
@@ -57,9 +58,12 @@ def test_the_measurement_is_not_reproduced_by_neighbouring_parameters(
 
 
 def test_every_unit_names_its_source() -> None:
+    """Every NVIDIA unit names its source and alignment bits (AMD: tests/emu/test_amd_units.py; Intel AMX:
+    tests/emu/test_matrix_units_more.py)."""
     assert set(MATRIX_UNIT_SOURCES) == set(MATRIX_UNITS)
     assert set(MEASURED_UNITS) <= set(MATRIX_UNITS)
-    for name in MATRIX_UNITS:
+    assert set(AMD_UNITS) | set(INTEL_UNITS) <= set(MATRIX_UNITS)
+    for name in sorted(set(MATRIX_UNITS) - set(AMD_UNITS) - set(INTEL_UNITS)):
         assert "Khattak & Mikaitis" in MATRIX_UNIT_SOURCES[name]
         assert f"align_bits {emu.mac_preset(name).align_bits}" in MATRIX_UNIT_SOURCES[name]
         checked = "reproduce every measured line" in MATRIX_UNIT_SOURCES[name]

@@ -14,9 +14,11 @@ import pytest
 import emu
 from emu import _fused_kernels as FK
 from emu._ref.fused import fused_dot_ref
-from emu.matrix_units import MATRIX_UNIT_SOURCES, MATRIX_UNITS, MEASURED_UNITS
+from emu.amd_units import AMD_UNITS
+from emu.matrix_units import INTEL_UNITS, MATRIX_UNIT_SOURCES, MATRIX_UNITS, MEASURED_UNITS
 
-MODELLED = sorted(set(MATRIX_UNITS) - set(MEASURED_UNITS))
+#: the NVIDIA units from model files (the AMD units: tests/emu/test_amd_units.py; AMX: the last tests here)
+MODELLED = sorted(set(MATRIX_UNITS) - set(MEASURED_UNITS) - set(AMD_UNITS) - set(INTEL_UNITS))
 
 
 def _same(got: float, want: float) -> bool:
@@ -226,3 +228,27 @@ def test_b200rn_rounds_to_nearest_where_b200_truncates() -> None:
     A, W, C = np.array([a]), np.array(w)[:, None], np.zeros((1, 1))
     assert float(emu.matmul(A, W, "B200 fp16 -> fp32", c=C)[0, 0]) == 1.0 + 2.0**-23
     assert float(emu.matmul(A, W, "B200RN fp16 -> fp32", c=C)[0, 0]) == 1.0 + 2.0**-22
+
+
+def test_amx_is_a_chain_of_flushing_binary32_fmas() -> None:
+    """AMX bf16 -> fp32: each product joins the running binary32 sum with one rounding (an FMA), so
+    1 + 2^-24 + 2^-24 rounds to 1 twice where the exact sum is 1 + 2^-23; bf16 subnormal inputs count as
+    zero and binary32 subnormal results flush to zero."""
+    from emu._ref.mac import mac_dot_ref
+
+    mac = emu.mac_preset("AMX bf16 -> fp32")
+    assert "Intel Intrinsics Guide" in MATRIX_UNIT_SOURCES["AMX bf16 -> fp32"]
+    assert float(emu.matmul([[1.0, 2.0**-12, 2.0**-12]], [[1.0], [2.0**-12], [2.0**-12]], mac)[0, 0]) == 1.0
+    assert float(emu.matmul([[2.0**-130]], [[2.0**10]], mac)[0, 0]) == 0.0  # input denormal: zero
+    assert float(emu.matmul([[2.0**-70]], [[2.0**-60]], mac)[0, 0]) == 0.0  # output denormal: flushed
+    exact = emu.MAC(act="bf16", weight="bf16", acc="fp32", fused=True)
+    assert float(emu.matmul([[2.0**-70]], [[2.0**-60]], exact)[0, 0]) == 2.0**-130
+    rng = np.random.default_rng(11)
+    a = emu.quantize(rng.standard_normal((20, 9)) * np.exp2(rng.integers(-72, -60, (20, 9))), mac.act)
+    w = emu.quantize(rng.standard_normal((9, 2)) * np.exp2(rng.integers(-72, -60, (9, 2))), mac.weight)
+    got = emu.matmul(a, w, mac)
+    assert (got == 0).any()
+    assert (got != 0).any()
+    for i, j in itertools.product(range(20), range(2)):
+        want = mac_dot_ref(list(a[i]), list(w[:, j]), mac).value
+        assert got[i, j] == float(want), (i, j)
