@@ -20,9 +20,9 @@ codes:
 
 Each output is the same sum, or the same sequence of additions (k = 0 .. K-1 in
 (c_in, i, j) order), as on the general path, so values, codes and accumulator
-overflow counts are identical; an input that overflows its format (the general path
-counts it once per patch entry), NaN, or codes too wide for either leave the product
-to the general path.
+overflow counts are identical, and so is the input overflow count (an element of x
+that overflows counts once per patch entry that holds it, as on the general path);
+NaN, or codes too wide for either, leave the product to the general path.
 
 Worked example: x = [[1, 2], [3, 4]] (one image, one channel) and a 2x2 kernel of
 ones into fx<4,0> (codes -8 .. 7) saturating: the one output sums 1 + 2 + 3 + 4 with
@@ -36,6 +36,7 @@ import numpy as np
 from .. import _fixed_kernels as FK
 from .. import _mac_kernels as MK
 from .._patches import patches_t
+from ..convert import convert_array
 from ..formats import FixedFormat
 from ..mac import MAC
 from ..modes import Overflow, Rounding
@@ -71,12 +72,18 @@ def conv_narrow(x: np.ndarray, w: np.ndarray, mac: MAC, init: np.ndarray, stride
     term, tprm = int_term(plan.tprm, 0)
     qx, _, ovf_x = operand(x, mac.act, mac, "act", True)
     qw, _, ovf_w = operand(w.reshape(cout, K), mac.weight, mac, "weight", True)
-    if ovf_x or ovf_w:
-        return None
     bias_q, ia = acc_start(init, mac, plan, None)
     (sh, sw), (ph, pw) = stride, padding
     oh, ow = (h + 2 * ph - kh) // sh + 1, (wd + 2 * pw - kw) // sw + 1
     M = n * oh * ow
+    if ovf_x:  # the general path counts an element of x once per patch entry that holds it
+        flags = np.zeros(x.size, np.uint8)
+        convert_array(x, mac.act, mac.input_rounding, mac.input_overflow, None, None, None, True, False,
+                      "matmul (act)", flags=flags)
+        marks = np.empty((K, M), np.float32)
+        patches_t(flags.reshape(x.shape).astype(np.float32), kh, kw, sh, sw, 1, 1, ph, pw, oh, ow, marks)
+        ovf_x = int(marks.sum(dtype=np.float64))
+    ia += ovf_x + ovf_w
     if not force_sequential and K * max_code(mac.act) * max_code(mac.weight) < 1 << 24:
         cols_t = np.empty((K, M), np.float32)  # the patches in Fortran order, as BLAS takes them
         patches_t(np.ascontiguousarray(qx, np.float32), kh, kw, sh, sw, 1, 1, ph, pw, oh, ow, cols_t)

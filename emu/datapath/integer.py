@@ -299,7 +299,14 @@ def blas_into_acc(qa: np.ndarray, qw: np.ndarray, bias_q: np.ndarray, mac: MAC, 
         return None
     vals = np.empty((M, N), np.float64)
     codes = np.empty((M, N) if want_codes else (0, 0), np.uint64)
-    MK.exact_sums_out(qa @ qw, shift, bias_q, 2.0**-plan.fl_acc, np.uint64((1 << acc.bits) - 1), vals, codes,
+    if qa.flags.f_contiguous and not qa.flags.c_contiguous:
+        # transposed patches (`conv_narrow`): the transposed product reads both operands in C order, on one
+        # BLAS thread (a skinny product gains little from two, and their spinning slows the kernels after)
+        with _blas_alone(M * K * N):
+            sums = (qw.T @ qa.T).T
+    else:
+        sums = qa @ qw
+    MK.exact_sums_out(sums, shift, bias_q, 2.0**-plan.fl_acc, np.uint64((1 << acc.bits) - 1), vals, codes,
                       want_codes)
     return Part(vals, codes if want_codes else None, None, None, None, input_overflow, "exact-sum")
 

@@ -93,18 +93,22 @@ def test_the_literal_reference_and_a_counted_saturation(ran: list[bool]) -> None
 
 
 def test_what_the_narrow_path_hands_to_the_general_path(ran: list[bool]) -> None:
-    """An input that overflows (counted once per patch entry, as the general path counts it), codes too
-    wide for 16-bit lanes, and datapaths it does not cover."""
+    """An input that overflows counts once per patch entry that holds it, as the general path counts it;
+    codes too wide for 16-bit lanes and datapaths it does not cover go to the general path."""
     mac = emu.MAC(act="fx<2,6>", weight="fx<2,6>", acc="fx<4,12>")
     x, k = np.full((1, 1, 3, 3), 0.5), np.full((2, 1, 2, 2), 0.25)
     x[0, 0, 1, 1] = 5.0  # beyond fx<2,6>: saturates, in all four patches
-    y, st = emu.conv2d(x, k, mac, return_stats=True)
-    assert ran == [False]
-    assert st.input_overflow == 4
-    assert np.array_equal(y, _general(x, k, mac, (1, 1), (0, 0), None)[0])
+    x[0, 0, 0, 0] = -9.0  # and in one
+    k[1, 0, 1, 1] = 3.0  # beyond fx<2,6> too: once
+    y, st = emu.conv2d(x, k, mac, 1, (1, 0), return_stats=True)
+    assert ran == [True]
+    assert st.input_overflow == 4 + 2 + 1  # x[1, 1] in 4 patches, x[0, 0] in 2 (rows padded by 1), k once
+    y2, _, st2 = _general(x, k, mac, (1, 1), (1, 0), None)
+    assert np.array_equal(y, y2)
+    assert st.input_overflow == st2.input_overflow
     wide = emu.MAC(act="fx<2,6>", weight="fx<2,6>", acc="fx<2,6>")  # held terms of 2^16 and more
     emu.conv2d(np.full((1, 1, 3, 3), 1.5), np.full((1, 1, 2, 2), 1.5), wide)
-    assert ran == [False, False]
+    assert ran == [True, False]
     for other in (emu.MAC(act="fx<2,6>", weight="fx<2,6>", acc="fx<4,12>", input_rounding="stochastic"),
                   emu.MAC(act="fx<2,6>", weight="fx<2,6>", acc="ufx<4,12>"),
                   emu.MAC(act="fx<2,6>", weight="fx<2,6>", acc="fx<4,12>", output="fx<2,6>"),
