@@ -39,7 +39,9 @@ def ran(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
 
 
 @pytest.mark.parametrize("case", range(30))
-def test_conv2d_through_16_bit_patches_is_the_general_path(case: int, ran: list[bool]) -> None:
+def test_conv2d_through_16_bit_patches_is_the_general_path(case: int, ran: list[bool],
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(conv_narrow, "EXACT_MIN_PATCHES", 0)  # the exact-sum path for small patches too
     rng = np.random.default_rng(4000 + case)
     n, c, h, w = (int(v) for v in rng.integers([1, 1, 3, 3], [4, 4, 10, 10]))
     cout, kh, kw = (int(v) for v in rng.integers([1, 1, 1], [20, 4, 4]))
@@ -115,6 +117,8 @@ def test_what_the_narrow_path_hands_to_the_general_path(ran: list[bool]) -> None
                   emu.MAC(act="fx<2,6>", weight="fx<2,6>", acc="fx<4,12>", order="pairwise"),
                   emu.MAC(act="e4m3", weight="e4m3", acc="fx<4,12>")):
         assert not conv_narrow.covers(other), other
+    emu.conv2d(x, k, "int8 x int8 -> int32")  # 8 patch entries: below EXACT_MIN_PATCHES
+    assert ran[-1] is False
     y, st = emu.conv2d(x[:, :, :2, :2], k, "int8 x int8 -> int32", sequential=True, return_stats=True)
     assert ran[-1] is False  # sequential=True asks for the sequential kernels: no exact-sum product
     assert st.path == "sequential"
