@@ -154,6 +154,17 @@ def step_floor(mac: Any) -> int:
     return NO_TERM if mac.align_min_exp is None else int(mac.align_min_exp)
 
 
+def aligned_operands(a: np.ndarray, w: np.ndarray, mac: Any) -> tuple[np.ndarray, ...]:
+    """(A, W, EA, EW): the operands as C-ordered float64 and their alignment exponents (`align_exps`)."""
+    A = np.ascontiguousarray(a, np.float64)
+    W = np.ascontiguousarray(w, np.float64)
+    EA = np.empty(A.shape, np.int64)
+    EW = np.empty(W.shape, np.int64)
+    align_exps(A, mac.act.emin, EA)
+    align_exps(W, mac.weight.emin, EW)
+    return A, W, EA, EW
+
+
 def run_fused(a: np.ndarray, w: np.ndarray, init: np.ndarray, mac: Any) -> tuple[np.ndarray, np.ndarray]:
     """Every field of a fused MAC passed to the kernels: a (M, K) and w (K, N) float64 operands already in
     their formats, init (1, N) or (M, N) start values in the accumulator's. Returns the accumulator values
@@ -164,12 +175,7 @@ def run_fused(a: np.ndarray, w: np.ndarray, init: np.ndarray, mac: Any) -> tuple
     out = np.empty((M, N), np.float64)
     acnt = np.zeros((M, N), np.int32)
     kernel = fused_rows if M > 1 and M * K * N >= 1 << 18 else fused_rows_serial
-    A = np.ascontiguousarray(a, np.float64)
-    W = np.ascontiguousarray(w, np.float64)
-    EA = np.empty((M, K), np.int64)
-    EW = np.empty((K, N), np.int64)
-    align_exps(A, mac.act.emin, EA)
-    align_exps(W, mac.weight.emin, EW)
+    A, W, EA, EW = aligned_operands(a, w, mac)
     kernel(A, W, EA, EW, np.ascontiguousarray(init, np.float64), out, acnt, mac.order.n, mac.acc.emin,
            mac.align_bits, mac.align_rounding == Rounding.FLOOR, float_params(mac.acc, int(mac.acc_rounding),
                                                                      int(mac.acc_overflow)), step_floor(mac))

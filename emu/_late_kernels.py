@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 from numba import njit, prange
 
-from ._fused_kernels import NO_TERM, align_exp, align_exps, cut_term, pow2, rare_step
+from ._fused_kernels import NO_TERM, align_exp, aligned_operands, cut_term, pow2, rare_step
 from ._rounding import float_params, fround
 from .late_addend import ProductGroups
 from .modes import Rounding
@@ -173,12 +173,7 @@ def run_late(a: np.ndarray, w: np.ndarray, init: np.ndarray, mac: Any) -> tuple[
     N = w.shape[1]
     out = np.empty((M, N), np.float64)
     acnt = np.zeros((M, N), np.int32)
-    A = np.ascontiguousarray(a, np.float64)
-    W = np.ascontiguousarray(w, np.float64)
-    EA = np.empty((M, K), np.int64)
-    EW = np.empty((K, N), np.int64)
-    align_exps(A, mac.act.emin, EA)
-    align_exps(W, mac.weight.emin, EW)
+    A, W, EA, EW = aligned_operands(a, w, mac)
     late = mac.late_addend
     kernel = late_rows if M > 1 and M * K * N >= 1 << 18 else late_rows_serial
     kernel(A, W, EA, EW, np.ascontiguousarray(init, np.float64), out, acnt, mac.order.n, mac.acc.emin,

@@ -63,12 +63,18 @@ def fused_step_ref(a: list[float], w: list[float], c: float, mac: Any) -> tuple[
     return float(r.value), r.overflow
 
 
-def fused_dot_ref(a: list[float], w: list[float], c: float, mac: Any) -> tuple[float, int]:
-    """The accumulator after every step of one output (a, w already in their formats, c in the
-    accumulator's) and the number of steps whose rounding overflowed."""
+def steps_ref(a: list[float], w: list[float], c: float, mac: Any, step: Any) -> tuple[float, int]:
+    """The accumulator after every step of n = ``mac.order.n`` products of one output in natural K order
+    (a, w already in their formats, c in the accumulator's), each ``step(a_part, w_part, c, mac)`` ->
+    (next c, overflowed); and the number of steps whose rounding overflowed."""
     n = mac.order.n
     overflows = 0
     for k0 in range(0, len(a), n):
-        c, o = fused_step_ref(a[k0:k0 + n], w[k0:k0 + n], c, mac)
+        c, o = step(a[k0:k0 + n], w[k0:k0 + n], c, mac)
         overflows += o
     return c, overflows
+
+
+def fused_dot_ref(a: list[float], w: list[float], c: float, mac: Any) -> tuple[float, int]:
+    """`steps_ref` of `fused_step_ref`."""
+    return steps_ref(a, w, c, mac, fused_step_ref)

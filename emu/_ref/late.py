@@ -12,7 +12,7 @@ from fractions import Fraction
 from typing import Any
 
 from ..modes import Rounding
-from .fused import align_exp_of, cut_term
+from .fused import align_exp_of, cut_term, steps_ref
 from .scalar import quantize_ref
 
 
@@ -75,11 +75,6 @@ def late_step_ref(a: list[float], w: list[float], c: float, mac: Any) -> tuple[f
 
 
 def late_dot_ref(a: list[float], w: list[float], c: float, mac: Any) -> tuple[float, int]:
-    """The accumulator after every step of one output (a, w already in their formats, c in the
-    accumulator's) and the number of steps whose rounding overflowed."""
-    n = mac.order.n
-    overflows = 0
-    for k0 in range(0, len(a), n):
-        c, o = late_step_ref(a[k0:k0 + n], w[k0:k0 + n], c, mac)
-        overflows += o
-    return c, overflows
+    """`steps_ref` of `late_step_ref`: the accumulator after every step of one output (a, w already in
+    their formats, c in the accumulator's) and the number of steps whose rounding overflowed."""
+    return steps_ref(a, w, c, mac, late_step_ref)

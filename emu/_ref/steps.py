@@ -10,6 +10,7 @@ import math
 from fractions import Fraction
 from typing import Any
 
+from .fused import steps_ref
 from .scalar import quantize_ref
 
 
@@ -43,13 +44,9 @@ def exact_sum_ref(terms: list[float], mac: Any) -> tuple[float, bool]:
 def exact_dot_ref(a: list[float], w: list[float], c: float, mac: Any) -> tuple[float, int]:
     """``order="exact(n)"``: each step c + n exact products summed exactly and rounded once; returns the
     accumulator and the number of steps whose rounding overflowed."""
-    n = mac.order.n
-    overflows = 0
-    for k0 in range(0, len(a), n):
-        prods = [_product(x, y) for x, y in zip(a[k0:k0 + n], w[k0:k0 + n], strict=True)]
-        c, o = exact_sum_ref([c, *prods], mac)
-        overflows += o
-    return c, overflows
+    def step(ap: list[float], wp: list[float], acc: float, m: Any) -> tuple[float, bool]:
+        return exact_sum_ref([acc, *(_product(x, y) for x, y in zip(ap, wp, strict=True))], m)
+    return steps_ref(a, w, c, mac, step)
 
 
 def tree_dot_ref(a: list[float], w: list[float], c: float, mac: Any) -> tuple[float, int, int]:

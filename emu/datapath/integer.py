@@ -194,9 +194,8 @@ def run_int(ca: np.ndarray, cw: np.ndarray, bias_q: np.ndarray, mac: MAC, plan: 
         most = (K * prod_max << shift) + absmax(bias_q)
         if mac.exact_acc or (unsigned_ok and most <= limit):
             good[:] = True  # no partial sum of any output can leave the range
-        elif lanes == 16:
-            pass  # the 16-bit-lane kernel runs every row faster than the bound's own product
-        else:  # per output: the L1 bound sum_k |a_ik| |w_kj| (float64, with a margin) plus |bias|
+        elif lanes != 16:  # (16-bit lanes run every row faster than the bound's own product)
+            # per output: the L1 bound sum_k |a_ik| |w_kj| (float64, with a margin) plus |bias|
             with _blas_alone(M * K * N):
                 l1 = np.abs(ca) @ np.abs(cw)
             bound = l1 * 2.0**shift * (1 + 2.0**-40) + np.abs(bias_q)

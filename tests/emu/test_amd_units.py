@@ -21,6 +21,8 @@ from emu._ref.steps import exact_dot_ref, tree_dot_ref
 from emu.amd_units import AMD_UNIT_SOURCES, AMD_UNITS
 from emu.late_addend import LateAddend, ProductGroups
 
+from .unit_operands import float_operands
+
 CDNA3 = dict(addend_bits=24, sum_bits=31, rounding="floor", zero_exp=-126)
 
 
@@ -131,25 +133,15 @@ def test_exact_and_tree_kernels_keep_wide_spans_in_directed_modes(rounding: str)
 
 # -- the presets against the twins on inputs across their ranges --------------------------------------
 
-def _operands(rng: np.random.Generator, fmt: emu.formats.FloatFormat, shape: tuple[int, int]) -> np.ndarray:
-    """Values of ``fmt`` across its range: every binade, subnormals, zeros, the largest values."""
-    e = rng.integers(fmt.emin - fmt.man_bits, fmt.emax + 1, shape)
-    x = rng.choice([-1.0, 1.0], shape) * rng.uniform(1.0, 2.0, shape) * np.exp2(e.astype(np.float64))
-    kind = rng.random(shape)
-    x[kind < 0.08] = 0.0
-    x[(kind >= 0.08) & (kind < 0.12)] = float(fmt.max) * rng.choice([-1.0, 1.0])
-    return emu.quantize(x, fmt, rounding="toward_zero")
-
-
 def _inputs(mac: emu.MAC, seed: int) -> tuple[np.ndarray, ...]:
     """Seeded (a, w, c) of 10 rows, K = 2n + 3: random values, then row 0 cancelling pairs, row 1 subnormal
     operands (flushed by CDNA2), row 2 addends near the accumulator's smallest normal, row 3 the largest
     operands (products overflow binary32 for bf16), row 4 one product far above a tiny addend."""
     rng = np.random.default_rng(seed)
     K = 2 * mac.order.n + 3
-    a = _operands(rng, mac.act, (10, K))
-    w = _operands(rng, mac.weight, (K, 3))
-    c = emu.quantize(_operands(rng, mac.acc, (10, 3)), mac.acc)
+    a = float_operands(rng, mac.act, (10, K))
+    w = float_operands(rng, mac.weight, (K, 3))
+    c = emu.quantize(float_operands(rng, mac.acc, (10, 3)), mac.acc)
     a[0, 1::2] = -a[0, 0:K - 1:2]
     w[1::2] = w[0:K - 1:2]
     sub = mac.act.smallest_normal

@@ -17,6 +17,8 @@ from emu._ref.fused import fused_dot_ref
 from emu.amd_units import AMD_UNITS
 from emu.matrix_units import INTEL_UNITS, MATRIX_UNIT_SOURCES, MATRIX_UNITS, MEASURED_UNITS
 
+from .unit_operands import float_operands
+
 #: the NVIDIA units from model files (the AMD units: tests/emu/test_amd_units.py; AMX: the last tests here)
 MODELLED = sorted(set(MATRIX_UNITS) - set(MEASURED_UNITS) - set(AMD_UNITS) - set(INTEL_UNITS))
 
@@ -38,25 +40,15 @@ def _check_rows(mac: emu.MAC, a: np.ndarray, w: np.ndarray, c: np.ndarray) -> No
         assert acnt[i, j] == over, (str(mac), i, j)
 
 
-def _operands(rng: np.random.Generator, fmt: emu.formats.FloatFormat, shape: tuple[int, int]) -> np.ndarray:
-    """Values of ``fmt`` across its range: normals of every binade, subnormals, zeros, the largest values."""
-    e = rng.integers(fmt.emin - fmt.man_bits, fmt.emax + 1, shape)
-    x = rng.choice([-1.0, 1.0], shape) * rng.uniform(1.0, 2.0, shape) * np.exp2(e.astype(np.float64))
-    kind = rng.random(shape)
-    x[kind < 0.08] = 0.0
-    x[(kind >= 0.08) & (kind < 0.12)] = float(fmt.max) * rng.choice([-1.0, 1.0])
-    return emu.quantize(x, fmt, rounding="toward_zero")
-
-
 def _inputs(mac: emu.MAC, seed: int, M: int = 12, N: int = 3) -> tuple[np.ndarray, ...]:
     """Seeded (a, w, c) of K = 2n + 3 (two full steps and a short one): random values of the formats, then
     row 0 cancelling pairs (a_k w_k = -a_{k+1} w_{k+1}), row 1 subnormal operands, row 2 small values around
     the accumulator's smallest normal, row 3 large equal-sign values that overflow the accumulator."""
     rng = np.random.default_rng(seed)
     K = 2 * mac.order.n + 3
-    a = _operands(rng, mac.act, (M, K))
-    w = _operands(rng, mac.weight, (K, N))
-    c = emu.quantize(_operands(rng, mac.acc, (M, N)), mac.acc)
+    a = float_operands(rng, mac.act, (M, K))
+    w = float_operands(rng, mac.weight, (K, N))
+    c = emu.quantize(float_operands(rng, mac.acc, (M, N)), mac.acc)
     a[0, 1::2] = -a[0, 0:K - 1:2]
     w[1::2] = w[0:K - 1:2]
     sub = mac.act.smallest_normal
