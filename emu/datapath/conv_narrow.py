@@ -34,13 +34,12 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _fixed_kernels as FK
-from .. import _mac_kernels as MK
 from .._patches import patches_t
 from ..convert import convert_array
 from ..formats import FixedFormat
 from ..mac import MAC
 from ..modes import Overflow, Rounding
-from .integer import acc_start, blas_into_acc, int_plan, int_term, narrow_lanes
+from .integer import acc_start, blas_into_acc, int_plan, int_term, narrow_lanes, term_shifts
 from .operands import absmax, max_code, operand
 from .stats import Part
 
@@ -113,8 +112,7 @@ def conv_narrow(x: np.ndarray, w: np.ndarray, mac: MAC, init: np.ndarray, stride
             return part
     if narrow_lanes(mac, term, tprm, absmax(qx) * absmax(qw)) != 16:
         return None
-    sl = tprm.bits if term is MK.term_mul_shl else 0
-    sr = tprm.bits if term is MK.term_mul_floor else 0
+    sl, sr = term_shifts(term, tprm)
     cols_t = np.empty((K, M), np.int16)
     patches_t(FK.held_weights(qx, sl, sr, mac.acc.bits), kh, kw, sh, sw, 1, 1, ph, pw, oh, ow, cols_t)
     init_t = np.ascontiguousarray(np.broadcast_to(bias_q.T, (cout, M)), np.int16)

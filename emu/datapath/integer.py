@@ -150,6 +150,12 @@ def acc_start(init: np.ndarray, mac: MAC, plan: _IntPlan, seed: int | None) -> t
     return (iv * 2.0**plan.fl_acc).astype(np.int64), ist.overflow
 
 
+def term_shifts(term: Any, tprm: tuple) -> tuple[int, int]:
+    """(sl, sr) of a shift term: the product shifted up by sl (``term_mul_shl``) or floored by sr bits
+    (``term_mul_floor``); (0, 0) for ``term_mul``."""
+    return (tprm.bits if term is MK.term_mul_shl else 0, tprm.bits if term is MK.term_mul_floor else 0)
+
+
 def as_i64(key: int) -> int:
     """A 64-bit key as the int64 of the same bits (kernel parameter tuples hold int64)."""
     return key - (1 << 64) if key >= 1 << 63 else key
@@ -230,8 +236,7 @@ def _sequential_rows(ca: np.ndarray, cw: np.ndarray, bias_q: np.ndarray, mac: MA
     assert every or term is not MK.term_int_sr  # random streams are indexed by the row
     sub_a_int = ca if every else ca[rows]
     if lanes:  # 16- or 32-bit lanes, blocked for the caches
-        sl = tprm.bits if term is MK.term_mul_shl else 0
-        sr = tprm.bits if term is MK.term_mul_floor else 0
+        sl, sr = term_shifts(term, tprm)
         acc, wrap, parallel = mac.acc, mac.acc_overflow == Overflow.WRAP, rows.size * K * N >= 1 << 18
         init = _rows_of(bias_q, rows)
         if lanes == 16:
@@ -273,11 +278,10 @@ def narrow_lanes(mac: MAC, term: Any, tprm: tuple, prod_max: int) -> int:
     if mac.order.kind != "sequential" or mac.exact_acc or term not in (MK.term_mul, MK.term_mul_shl,
                                                                         MK.term_mul_floor):
         return 0
-    shl = tprm.bits if term is MK.term_mul_shl else 0
-    if mac.acc.qmin < 0 and FK.fits_int16(mac.acc.bits, prod_max, shl, tprm.bits if term is MK.term_mul_floor
-                                          else 0):
+    sl, sr = term_shifts(term, tprm)
+    if mac.acc.qmin < 0 and FK.fits_int16(mac.acc.bits, prod_max, sl, sr):
         return 16
-    return 32 if FK.fits_int32(mac.acc.bits, prod_max << shl) else 0
+    return 32 if FK.fits_int32(mac.acc.bits, prod_max << sl) else 0
 
 
 def blas_into_acc(qa: np.ndarray, qw: np.ndarray, bias_q: np.ndarray, mac: MAC, plan: _IntPlan,
@@ -330,8 +334,7 @@ def _direct_params(mac: MAC) -> tuple | None:
     term, tprm = int_term(plan.tprm, 0)
     if term not in (MK.term_mul, MK.term_mul_shl, MK.term_mul_floor):
         return None
-    sl = tprm.bits if term is MK.term_mul_shl else 0
-    sr = tprm.bits if term is MK.term_mul_floor else 0
+    sl, sr = term_shifts(term, tprm)
     mode = int(mac.input_rounding)
     acc = mac.acc
     conv = [(2.0**f.frac_bits, float(f.qmin), float(f.qmax), mode) for f in (mac.act, mac.weight, acc)]
