@@ -16,6 +16,7 @@ Nothing here touches the fast kernels. The reference is checked against:
 from __future__ import annotations
 
 import bisect
+import functools
 import math
 import random
 from dataclasses import dataclass
@@ -86,6 +87,21 @@ class Table:
     zero_code: int
     neg_zero_code: int | None
     ext: list[F]  # values plus the "virtual" neighbours beyond the range
+
+    @functools.cached_property
+    def top(self) -> F:
+        """The largest finite value."""
+        return max(self.values)
+
+    @functools.cached_property
+    def codes_with_zero(self) -> dict[F, int]:
+        """`code_of` with zero's code."""
+        return {**self.code_of, F(0): self.zero_code}
+
+    @functools.cached_property
+    def inf_codes(self) -> dict[float, int]:
+        """The codes of +inf and -inf (where the format has them)."""
+        return {v: c for c, v in self.value_of.items() if isinstance(v, float) and math.isinf(v)}
 
 
 def build_table(fmt) -> Table:
@@ -182,7 +198,7 @@ def choose(t: Table, a: F, b: F, x: F, mode: R) -> F:
     if mode == R.TOWARD_ZERO:
         return a if x > 0 else b
     if mode == R.TO_ODD:  # the neighbour whose code is odd; a virtual one has the other parity
-        codes = {**t.code_of, F(0): t.zero_code}
+        codes = t.codes_with_zero
         odd_a = codes[a] % 2 == 1 if a in codes else codes[b] % 2 == 0
         return a if odd_a else b
     if isinstance(t.fmt, Pow2Format) and a != 0 and b != 0:
@@ -244,7 +260,7 @@ def expected(t: Table, x: F, mode: R, ovf: O):
             return 0, 0.0, True, False
         v = P2(fmt.emax) * (-1 if r < 0 else 1)
         return t.code_of[v], v, True, False
-    top = max(t.values) * (-1 if r < 0 else 1)
+    top = t.top * (-1 if r < 0 else 1)
     if ovf == O.NAN:
         return _canonical_nan(fmt), NAN, True, False
     if ovf == O.INF:
@@ -256,7 +272,7 @@ def expected(t: Table, x: F, mode: R, ovf: O):
         }.get(mode, True)
         if to_inf:
             inf = -INF if r < 0 else INF
-            code = next(c for c, v in t.value_of.items() if v == inf)
+            code = t.inf_codes[inf]
             return code, inf, True, False
     return t.code_of[top], top, True, False
 

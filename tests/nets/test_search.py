@@ -29,7 +29,7 @@ from nets.explore.search import (
 MLP = {"setup": {"sizes": [64, 32, 10], "epochs": 3}, "tolerance": 1.0, "weight_bits": [8, 6, 4, 3],
        "act_bits": [8, 6, 5], "acc_bits": [], "seeds": [0, 1], "method": "greedy"}
 #: LeNet-5 trains slowly under emulation (about 0.7 s a point): its search lowers weights only
-LENET = {"setup": {"model": "lenet5", "epochs": 3, "lr": 0.05}, "tolerance": 1.0, "weight_bits": [8, 4, 3],
+LENET = {"setup": {"model": "lenet5", "epochs": 2, "lr": 0.05}, "tolerance": 1.0, "weight_bits": [8, 4, 3],
          "act_bits": [8], "seeds": [0, 1], "method": "sensitivity"}
 
 
