@@ -256,7 +256,8 @@ def mac_fixed16(A, W, init, out, cnt, sr, acc_bits, wrap, tr=False):
     codes when the products are floored by ``sr`` > 0 bits; the caller checks `fits_int16`. With ``tr``
     out and cnt have the transposed shape (W's columns, A's rows): operands given as A = w^T and W = a^T
     give the product a w (a convolution's few output channels as A's rows, its many positions as W's
-    columns). Tiles of ROWS16 rows and COLS columns run in parallel."""
+    columns). ``out`` receives the accumulator codes as int64 or, exactly, as float64 (a caller that wants
+    values scales them in place: no second array). Tiles of ROWS16 rows and COLS columns run in parallel."""
     nt = (W.shape[1] + COLS - 1) // COLS
     for b in prange(((A.shape[0] + ROWS16 - 1) // ROWS16) * nt):
         _tile16(A, W, init, out, cnt, (b // nt) * ROWS16, (b % nt) * COLS, sr, 16 - acc_bits, wrap, tr)

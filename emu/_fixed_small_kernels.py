@@ -22,17 +22,29 @@ counted overflow.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from ._rounding import rint_mode
 
-__all__ = ["mac_fixed_from_reals"]
+__all__ = ["BLOCK_ROWS", "codes_into", "codes_rows", "mac_fixed_from_reals"]
+
+#: rows of out per parallel block of `codes_rows`
+BLOCK_ROWS = 16
 
 
 @njit(cache=True)
-def _codes(x, transposed, scale, lo, hi, mode, out):
-    """out (R, C) int64 = the codes of x (R, C), or of x.T when ``transposed`` (x is then (C, R), C-ordered):
-    rint_mode(x 2^FL) saturated to [lo, hi]. Returns (overflow count, NaN seen)."""
+def codes_into(x, transposed, scale, lo, hi, mode, out, mul=1):
+    """out (R, C) = the codes of x (R, C), or of x.T when ``transposed`` (x is then (C, R), C-ordered):
+    rint_mode(x 2^FL) saturated to [lo, hi], times ``mul`` (a power of two: `emu._fixed_kernels.mac_fixed16`
+    takes weights held shifted up), in out's integer type (the caller knows they fit). Returns (overflow
+    count, NaN seen); a NaN's code is 0.
+
+    >>> out = np.empty((1, 3), np.int16)
+    >>> codes_into(np.array([[0.3, -9.0, 1.5]]), False, 4.0, -8.0, 7.0, 0, out, 2)
+    (1, False)
+    >>> out.tolist()
+    [[2, -16, 12]]
+    """
     R, C = out.shape
     ovf = 0
     nan = False
@@ -46,8 +58,24 @@ def _codes(x, transposed, scale, lo, hi, mode, out):
             q = rint_mode(xi * scale, mode)
             qc = min(max(q, lo), hi)
             ovf += qc != q
-            out[r, c] = np.int64(qc)
+            out[r, c] = np.int64(qc) * mul
     return ovf, nan
+
+
+@njit(parallel=True, cache=True)
+def codes_rows(x, transposed, scale, lo, hi, mode, out, mul, stats):
+    """`codes_into` over blocks of `BLOCK_ROWS` rows of out in parallel: stats[b] = (overflows, NaNs seen)
+    of block b. The codes do not depend on the blocks."""
+    R = out.shape[0]
+    for b in prange(stats.shape[0]):
+        r0 = b * BLOCK_ROWS
+        r1 = min(R, r0 + BLOCK_ROWS)
+        if transposed:
+            ovf, nan = codes_into(x[:, r0:r1], True, scale, lo, hi, mode, out[r0:r1], mul)
+        else:
+            ovf, nan = codes_into(x[r0:r1], False, scale, lo, hi, mode, out[r0:r1], mul)
+        stats[b, 0] = ovf
+        stats[b, 1] = nan
 
 
 @njit(cache=True)
@@ -67,9 +95,9 @@ def mac_fixed_from_reals(a, a_t, w, w_t, b, a_prm, w_prm, b_prm, sl, sr, lo, hi,
     A = np.empty((M, K), np.int64)
     W = np.empty((K, N), np.int64)
     B = np.empty((1, N), np.int64)
-    oa, na = _codes(a, a_t, a_prm[0], a_prm[1], a_prm[2], np.int64(a_prm[3]), A)
-    ow, nw = _codes(w, w_t, w_prm[0], w_prm[1], w_prm[2], np.int64(w_prm[3]), W)
-    ob, nb = _codes(b.reshape(1, N), False, b_prm[0], b_prm[1], b_prm[2], np.int64(b_prm[3]), B)
+    oa, na = codes_into(a, a_t, a_prm[0], a_prm[1], a_prm[2], np.int64(a_prm[3]), A)
+    ow, nw = codes_into(w, w_t, w_prm[0], w_prm[1], w_prm[2], np.int64(w_prm[3]), W)
+    ob, nb = codes_into(b.reshape(1, N), False, b_prm[0], b_prm[1], b_prm[2], np.int64(b_prm[3]), B)
     if na or nw or nb:
         return oa + ow + ob, True, 0
     acc = np.empty(N, np.int64)

@@ -355,8 +355,10 @@ def matmul_fixed(a: np.ndarray, w: np.ndarray, mac: MAC, b: np.ndarray) -> tuple
     prm = _direct_params(mac)
     M, K = a.shape
     N = w.shape[1]
-    if prm is None or M * K * N >= 1 << 18 or a.dtype != np.float64 or w.dtype != np.float64:
+    if prm is None or a.dtype != np.float64 or w.dtype != np.float64:
         return None
+    if M * K * N >= 1 << 18:
+        return _matmul_fixed16(a, w, mac, b, prm)
     (a_s, a_t), (w_s, w_t) = c_ordered(a), c_ordered(w)
     out = np.empty((M, N), np.float64)
     cnt = np.empty((M, N), np.int32)
@@ -365,3 +367,33 @@ def matmul_fixed(a: np.ndarray, w: np.ndarray, mac: MAC, b: np.ndarray) -> tuple
     if nan:
         return None
     return out, None, cnt if n_acc else None, ovf
+
+
+def _matmul_fixed16(a: np.ndarray, w: np.ndarray, mac: MAC, b: np.ndarray, prm: tuple
+                    ) -> tuple[np.ndarray, ...] | None:
+    """`matmul_fixed` of a larger product whose formats alone prove it runs in 16-bit lanes (`fits_int16`
+    with the formats' largest codes): reals to int16 codes in one parallel pass per operand (the weights
+    held as `mac_fixed16` takes them), then `mac_fixed16`; None otherwise or when an input is NaN."""
+    a_prm, w_prm, b_prm, sl, sr = prm[:5]
+    acc = mac.acc
+    if acc.qmin >= 0 or not FK.fits_int16(acc.bits, max_code(mac.act) * max_code(mac.weight), sl, sr):
+        return None
+    M, N = a.shape[0], w.shape[1]
+    codes = []
+    ovf = 0
+    for x, (scale, lo, hi, mode), up in ((a, a_prm, 0), (w, w_prm, 0 if sr else sl + 16 - acc.bits),
+                                         (b.reshape(1, N), b_prm, 0)):
+        xs, t = c_ordered(x)
+        q = np.empty(x.shape, np.int16)
+        stats = np.zeros((-(-x.shape[0] // SK.BLOCK_ROWS), 2), np.int64)
+        SK.codes_rows(xs, t, scale, lo, hi, mode, q, 1 << up, stats)
+        o, nan = stats.sum(axis=0).tolist()
+        if nan:
+            return None
+        codes.append(q)
+        ovf += o
+    out = np.empty((M, N), np.float64)  # the codes, exact in float64, then scaled in place
+    cnt = np.empty((M, N), np.int32)
+    FK.mac_fixed16(*codes, out, cnt, sr, acc.bits, mac.acc_overflow == Overflow.WRAP)
+    out *= prm[-1]
+    return out, None, cnt if cnt.any() else None, ovf

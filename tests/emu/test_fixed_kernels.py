@@ -213,6 +213,47 @@ def test_the_one_call_kernel_leaves_what_it_does_not_cover_to_the_general_path()
                 emu.MAC(act="fx<2,6>", weight="fx<2,6>", acc="fx<4,12>", output="fx<2,6>"),
                 emu.MAC(act="e4m3", weight="fx<2,6>", acc="fx<4,12>")):
         assert integer.matmul_fixed(a, w, mac, b) is None, mac
-    assert integer.matmul_fixed(np.ones((64, 64)), np.ones((64, 64)), covered, np.zeros(64)) is None
+    wide = emu.MAC(act="fx<2,6>", weight="fx<2,6>", acc="fx<8,12>")  # 20 bits: not in 16-bit lanes
+    big = np.ones((64, 64))
+    assert integer.matmul_fixed(big, big, wide, np.zeros(64)) is None
+    assert integer.matmul_fixed(big, big, covered, np.zeros(64)) is not None
     with pytest.raises(ValueError, match="NaN"):  # a NaN goes to the general path, which refuses it
         emu.matmul(np.array([[np.nan, 1.0, 1.0]]), w, covered)
+
+
+@pytest.mark.parametrize("case", range(12))
+def test_larger_products_in_16_bit_lanes_from_reals_match_the_reference(case: int) -> None:
+    """Products of 2^18 MACs or more whose formats fit 16-bit lanes go from reals to int16 codes and
+    `mac_fixed16` in one call (`matmul_fixed`): every output and count equals the general path's (asked
+    for codes, it does not take this route), sampled outputs equal Python integers, in both memory
+    orders, with overflowing inputs and biases."""
+    from emu._ref.mac import mac_dot_ref
+    from emu.datapath import integer
+
+    rng = np.random.default_rng(5000 + case)
+    while True:  # formats whose largest codes fit 16-bit lanes (products floored, kept or shifted up)
+        il_a, fl_a, il_w, fl_w = (int(v) for v in rng.integers(1, 5, 4))
+        acc_bits = int(rng.integers(2, 17))
+        acc_fl = int(rng.integers(0, acc_bits))
+        sl, sr = max(0, acc_fl - fl_a - fl_w), max(0, fl_a + fl_w - acc_fl)
+        if FK.fits_int16(acc_bits, 2 ** (il_a + fl_a + il_w + fl_w - 2), sl, sr):
+            break
+    mac = emu.MAC(act=f"fx<{il_a},{fl_a}>", weight=f"fx<{il_w},{fl_w}>",
+                  acc=f"fx<{acc_bits - acc_fl},{acc_fl}>",
+                  acc_overflow=str(rng.choice(["wrap", "saturate"])),
+                  input_rounding=str(rng.choice(["nearest_even", "nearest_away", "floor", "ceil"])))
+    M, K, N = 48, int(rng.integers(120, 200)), 40
+    a = rng.uniform(-1.2, 1.2, (M, K)) * 2.0 ** (il_a - 1)
+    w = rng.uniform(-1.2, 1.2, (K, N)) * 2.0 ** (il_w - 1) / np.sqrt(K) * 2
+    b = rng.uniform(-1.5, 1.5, N) * mac.acc.max
+    assert integer.matmul_fixed(a, w, mac, b) is not None
+    general, _, st_g = emu.matmul(a, w, mac, b, return_stats=True, return_codes=True)
+    for a_in, w_in in ((a, w), (np.asfortranarray(a), np.asfortranarray(w))):
+        y, st = emu.matmul(a_in, w_in, mac, b, return_stats=True)
+        assert np.array_equal(y, general)
+        assert st.input_overflow == st_g.input_overflow > 0
+        assert np.array_equal(st.acc_per_channel, st_g.acc_per_channel)
+    for i, j in zip(rng.integers(0, M, 12), rng.integers(0, N, 12), strict=True):
+        ref = mac_dot_ref(list(a[i]), list(w[:, j]), mac, float(b[j]))
+        assert float(ref.value) == general[i, j]
+    assert st_g.acc_overflow > 0
