@@ -41,6 +41,7 @@ from .bounds import forward_error_bound, unit_roundoff
 from .convert import Converter, bits, decode, encode, quantize
 from .datapath import MACStats, conv2d, dot, im2col, matmul
 from .formats import BinaryFormat, FixedFormat, FloatFormat, Format, Pow2Format, TernaryFormat
+from .late_addend import LateAddend, ProductGroups
 from .mac import MAC, MAC_PRESETS, Order, mac_preset
 from .metrics import ErrorSummary, absolute_error, error_summary, relative_error
 from .modes import Overflow, Rounding
@@ -72,6 +73,7 @@ __all__ = [
     "FloatFormat",
     "Format",
     "IntScales",
+    "LateAddend",
     "MAC",
     "MACStats",
     "MAC_PRESETS",
@@ -82,6 +84,7 @@ __all__ = [
     "Order",
     "Overflow",
     "Pow2Format",
+    "ProductGroups",
     "QuantStats",
     "Rounding",
     "SMALL_FORMATS",

@@ -25,8 +25,11 @@
 
 Energy is per MAC, area is one unit's, delay the unit's critical path in gate
 levels (multiplier, aligner, accumulator in series; no pipelining). A matrix
-unit's ``fused(n)`` order is priced by `hwmodel.matrix_unit.fused_cost` (its
-multi-term adder, per product lane).
+unit's ``fused(n)`` and ``exact(n)`` orders are priced by
+`hwmodel.matrix_unit.fused_cost` (its multi-term adder, per product lane); a
+``tree(n)`` step (AMD CDNA2) has per product lane one multiplier, its
+product rounding and one adder (n - 1 in the tree, one for the addend), a
+register per step, and log2(n) + 1 adders in series on its critical path.
 
 >>> c = cost(emu.MAC(act="fx<1,7>", weight="fx<1,7>", acc="fx<18,14>"))
 >>> round(c.breakdown["multiplier"].energy_pj, 9), round(c.breakdown["accumulator"].energy_pj, 9)
@@ -84,7 +87,7 @@ def cost(mac: emu.MAC, tech: str | TechTable = "horowitz45", *, k: int | None = 
         k = check_int(k, "cost", "k", 1)
     if not isinstance(mac, emu.MAC):
         raise TypeError(f"cost: mac={mac!r} must be an emu.MAC or a preset name")
-    if mac.order.kind == "fused":
+    if mac.order.kind in ("fused", "exact"):
         return fused_cost(mac, tech, k=k, multiplier=multiplier)
     if mac.block_scaled:
         return block_mac_cost(mac.act, mac.weight, _FP32_ACC if mac.exact_acc else mac.acc, tech, k=k or 4096)
@@ -124,6 +127,15 @@ def cost(mac: emu.MAC, tech: str | TechTable = "horowitz45", *, k: int | None = 
         out = logic(cells, t, f"output conversion to {o}")
         parts["output"] = out if not k else out.scaled(1.0 / k, 1.0, note=f"energy amortised over K={k}")
     delay = sum(parts[p].delay for p in ("multiplier", "product", "aligner", "accumulator") if p in parts)
+    if mac.order.kind == "tree":  # n - 1 tree adders and one for the addend per step of n products
+        n = mac.order.n
+        levels = n.bit_length()  # log2(n) tree levels, then the addend
+        delay += (levels - 1) * parts["accumulator"].delay
+        parts["accumulator"] = parts["accumulator"].scaled(
+            1.0, 1.0, note=f"tree({n}): {n - 1} tree adders and one for the addend per step of {n} products,"
+            f" one adder per product lane; {levels} adders in series")
+        parts["register"] = parts["register"].scaled(1.0 / n, 1.0 / n, note=f"one register per step of {n}"
+                                                     " product lanes")
     return Cost.total(f"MAC {_name(mac)} @ {t.name}", parts, delay)
 
 

@@ -1,4 +1,4 @@
-"""The cost of a matrix unit's multi-term fused adder (`emu.MAC` with ``order="fused(n)"``).
+"""The cost of a matrix unit's multi-term adder (`emu.MAC` with ``order="fused(n)"`` or ``"exact(n)"``).
 
 One step of such a unit (docs/semantics.md, "Matrix-unit steps") multiplies
 n operand pairs exactly, aligns the n products and the addend to the largest
@@ -25,6 +25,13 @@ priced by `hwmodel.arith`):
   the sum's width, an incrementer of the accumulator's significand and an
   exponent adjust adder.
 - ``register``: the accumulator's bits.
+
+An ``exact(n)`` step (AMD CDNA1: n exact products and the addend, one
+rounding) is the same step without the cut: W spans the products' exact
+range (from the largest product's top bit to the smallest subnormal
+product's last bit, plus carries) and the accumulator's significand with
+guard, round and sticky bits, so that an addend far above or below the
+products' sum collapses into the sticky bit as in a float adder.
 - ``output``: the conversion to an ``output`` format other than the
   accumulator's (as `hwmodel.cost`), once per dot product.
 
@@ -65,16 +72,28 @@ def _sig_exp(f: emu.Format) -> tuple[int, int]:
     return f.bits, 0
 
 
+def _exact_width(mac: emu.MAC) -> int:
+    """The aligned width of an ``exact(n)`` step: the products' exact span (top bit of the largest
+    product, 2^(emax_a + emax_w + 2), down to the last bit of the smallest subnormal product) and the
+    accumulator's significand with guard, round and sticky bits."""
+    a, w = mac.act, mac.weight
+    top = a.emax + w.emax + 2
+    last = (a.emin - a.man_bits) + (w.emin - w.man_bits)
+    return top - last + mac.acc.man_bits + 1 + 3
+
+
 def fused_cost(mac: emu.MAC, tech: str | TechTable = "horowitz45", *, k: int | None = None,
                multiplier: str = "dadda") -> Cost:
     """Energy per MAC (pJ), area per product lane (um^2) and step delay (gate levels) of a ``fused(n)``
-    unit, with its parts (module docstring).
+    or ``exact(n)`` unit, with its parts (module docstring).
 
     Raises:
-        ValueError: ``mac`` is not of order fused(n), or its accumulator is not a float format.
+        ValueError: ``mac`` is not of order fused(n) or exact(n), or its accumulator is not a float format.
     """
-    if mac.order.kind != "fused":
-        raise ValueError(f"fused_cost: order='{mac.order}' is not fused(n); hwmodel.cost prices the others")
+    kind = mac.order.kind
+    if kind not in ("fused", "exact"):
+        raise ValueError(f"fused_cost: order='{mac.order}' is not fused(n) or exact(n); hwmodel.cost prices"
+                         " the others")
     if not isinstance(mac.acc, emu.FloatFormat):
         raise ValueError(f"fused_cost: acc={mac.acc} must be a float format (the unit normalises its sum)")
     t = get_table(tech)
@@ -82,7 +101,7 @@ def fused_cost(mac: emu.MAC, tech: str | TechTable = "horowitz45", *, k: int | N
     (sa, ea), (sw, ew) = _sig_exp(mac.act), _sig_exp(mac.weight)
     e_prod = max(ea, ew) + 1
     terms = n + 1
-    width = mac.align_bits + 2
+    width = mac.align_bits + 2 if kind == "fused" else _exact_width(mac)
     sum_bits = width + math.ceil(math.log2(terms))
     acc = mac.acc
     mult = int_multiplier(sa, sw, t, multiplier)
@@ -98,7 +117,7 @@ def fused_cost(mac: emu.MAC, tech: str | TechTable = "horowitz45", *, k: int | N
                                         levels=cmp_cells.levels * levels), t,
                                   f"largest of {terms} exponents ({levels} comparator levels)")
     shift = barrel_shifter(width, width)
-    floor_cut = str(mac.align_rounding) == "floor"
+    floor_cut = kind == "fused" and str(mac.align_rounding) == "floor"
     cut = adder(width) if floor_cut else Cells()
     parts["aligners"] = logic(Cells(mux2=shift.mux2 * terms, cpa_bits=cut.cpa_bits * terms,
                                     levels=shift.levels + cut.levels), t,

@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 
 import emu
+from emu import LateAddend, ProductGroups
 from emu import _exact_kernels as XK
 from emu import _late_kernels as LK
 from emu import _tree_kernels as TK
 from emu._ref.late import late_dot_ref
 from emu._ref.steps import exact_dot_ref, tree_dot_ref
 from emu.amd_units import AMD_UNIT_SOURCES, AMD_UNITS
-from emu.late_addend import LateAddend, ProductGroups
 
 from .unit_operands import float_operands
 

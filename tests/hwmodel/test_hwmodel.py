@@ -657,7 +657,7 @@ def test_a_matrix_unit_is_priced_by_its_multi_term_adder_per_product_lane() -> N
     fp8 = emu.mac_preset("H100 e4m3 -> fp32")
     assert fused_cost(fp8, k=128).breakdown["output"].energy_pj == pytest.approx(
         fused_cost(fp8).breakdown["output"].energy_pj / 128)
-    with pytest.raises(ValueError, match=r"^fused_cost: order='sequential' is not fused\(n\)"):
+    with pytest.raises(ValueError, match=r"^fused_cost: order='sequential' is not fused\(n\) or exact\(n\)"):
         fused_cost(emu.MAC(act="fp16", weight="fp16", acc="fp32"))
 
 
@@ -670,3 +670,31 @@ def test_network_cost_prices_a_network_on_a_matrix_unit() -> None:
         weights="fp16", activations="fp16", fwd_mac=emu.MAC(act="fp16", weight="fp16", acc="fp32"))),
         input_shape=(64,))
     assert on_unit.compute_pj < seq.compute_pj
+
+
+def test_amd_step_orders_are_priced_as_their_units() -> None:
+    """exact(n) (CDNA1): the fused step without a cut, its aligners as wide as the products' exact span
+    (fp16 x fp16: bits 2^32 down to 2^-48, 80 bits) plus binary32's significand with guard, round and
+    sticky (27): 107 bits. tree(n) (CDNA2): one multiplier, product rounding and adder per product lane,
+    one register per step, log2(n) + 1 adders on the critical path."""
+    from hwmodel.matrix_unit import fused_cost
+
+    mi100 = emu.mac_preset("MI100 fp16 -> fp32")
+    n = mi100.order.n
+    c = hwmodel.cost(mi100)
+    assert c == fused_cost(mi100)
+    assert c.breakdown["aligners"].name == f"{n + 1} aligners of 107 bits"
+    cut = replace(mi100, order=f"fused({n})", align_bits=24)
+    assert c.energy_pj > hwmodel.cost(cut).energy_pj  # the exact span costs more than a 24-bit cut
+    mi250 = emu.mac_preset("MI250 fp16 -> fp32")
+    n = mi250.order.n
+    t = hwmodel.cost(mi250)
+    seq = hwmodel.cost(replace(mi250, order="sequential"))
+    reg = seq.breakdown["register"]
+    assert t.energy_pj == pytest.approx(seq.energy_pj - reg.energy_pj * (1 - 1 / n))
+    assert t.area_um2 == pytest.approx(seq.area_um2 - reg.area_um2 * (1 - 1 / n))
+    adder_levels = seq.breakdown["accumulator"].delay
+    assert t.delay == seq.delay + (n.bit_length() - 1) * adder_levels
+    assert any(f"tree({n})" in s for s in t.breakdown["accumulator"].sources)
+    with pytest.raises(ValueError, match=r"^fused_cost: order='tree\(\d+\)' is not fused\(n\) or exact\(n\)"):
+        fused_cost(mi250)
