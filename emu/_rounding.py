@@ -250,15 +250,18 @@ def _fround(x, prm, ne):
     r = (a + inc) & ~low
     av = np.abs(x) * prm.up_scale  # below 2^M where it is used
     n = rint_even(av)
-    if not ne:
+    if not ne:  # selects only, no branch on the element: loops over this vectorise
         mm = prm.mm_neg if neg else prm.mm_pos
         d = av - n  # exact, in [-1/2, 1/2]
-        n += (np.int64(((mm == 1) & (d > 0.0)) | ((mm == 2) & (d == 0.5)))
-              - np.int64(((mm == 0 or mm == 5) & (d < 0.0)) | ((mm == 3) & (d == -0.5))))
-        if mm == 5:  # to odd: the truncation, moved up one code when inexact and even
-            even = (((r >> shift) & _ONE) ^ parity_flip) == _ZERO
-            r += (_ONE << shift) if ((a & low) != _ZERO) & even else _ZERO
-            n += 1.0 if (av != n) & (np.fmod(n, 2.0) == 0.0) else 0.0
+        odd = mm == 5
+        up = ((mm == 1) & (d > 0.0)) | ((mm == 2) & (d == 0.5))
+        down = (((mm == 0) | odd) & (d < 0.0)) | ((mm == 3) & (d == -0.5))
+        n += (1.0 if up else 0.0) - (1.0 if down else 0.0)  # float selects: AVX2 converts no int64
+        # to odd: the truncation, moved up one code when inexact and even
+        even = (((r >> shift) & _ONE) ^ parity_flip) == _ZERO
+        r += (_ONE << shift) if odd & ((a & low) != _ZERO) & even else _ZERO
+        half = n * 0.5  # n is an integer below 2^53: n is even when n / 2 is an integer
+        n += 1.0 if odd & (av != n) & (half == np.floor(half)) else 0.0
     rs = np.float64(n * prm.down_scale).view(np.uint64)
     rs = rs if prm.subnormals else _ZERO
     r = rs if a < prm.min_normal else r
