@@ -4,6 +4,7 @@ product reproduced bit for bit by its preset (golden data in tests/golden/tensor
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -99,7 +100,8 @@ def _check_against_twin(mac: emu.MAC, rows: list[tuple[list[float], list[float],
 @pytest.mark.parametrize(("n", "bits", "cut", "rounding"),
                          [(1, 2, "toward_zero", "toward_zero"), (2, 3, "toward_zero", "nearest_even"),
                           (3, 4, "floor", "toward_zero"), (2, 1, "floor", "nearest_even"),
-                          (4, 6, "toward_zero", "floor")])
+                          (4, 6, "toward_zero", "floor"), (8, 5, "floor", "nearest_even"),
+                          (5, 3, "floor", "toward_zero")])
 def test_kernel_matches_the_exact_twin_on_small_formats(n: int, bits: int, cut: str, rounding: str) -> None:
     """fp<2,1> operands (both signs, subnormals) into an fp<3,2> accumulator: every (a, w, c) of one
     product exhaustively, then 600 seeded rows of two steps."""
@@ -170,3 +172,27 @@ def test_fused_steps_are_checked_at_construction() -> None:
     with pytest.raises(ValueError, match="align_min_exp=-15 does not apply to block-scaled"):
         emu.MAC(act="mxfp8_e4m3", weight="mxfp8_e4m3", acc="fp32", align_min_exp=-15)
 
+
+
+@pytest.mark.parametrize("rounding", ["toward_zero", "floor", "ceil", "nearest_away", "to_odd",
+                                      "nearest_even"])
+def test_kernel_matches_the_twin_on_subnormal_step_results(rounding: str) -> None:
+    """Steps whose cut sums fall between the subnormals of an fp<3,2> accumulator (step 2^-4, normals from
+    2^-2), so that every mode's own rounding of subnormal results is exercised (the kernel rounds normal
+    results by one rule and leaves the others to the full rounding)."""
+    mac = emu.MAC(act="fp<4,3>", weight="fp<4,3>", acc="fp<3,2>", order="fused(4)", align_bits=10,
+                  acc_rounding=rounding, acc_overflow="saturate")
+    vals = [v for v in _small_values("fp<4,3>") if abs(v) <= 0.5]
+    cs = [v for v in _small_values("fp<3,2>") if abs(v) < 0.25]
+    rng = np.random.default_rng(len(rounding))
+    rows = [([float(v) for v in rng.choice(vals, 6)], [float(v) for v in rng.choice(vals, 6)],
+             float(rng.choice(cs))) for _ in range(400)]
+    _check_against_twin(mac, rows)
+    a, w = np.array([r[0] for r in rows]), np.array([r[1] for r in rows])
+    c = np.array([r[2] for r in rows])[:, None, None]
+    got = emu.matmul(a[:, None, :], w[:, :, None], mac, c=c)
+    subnormal = (got != 0) & (np.abs(got) < 0.25)
+    assert subnormal.sum() > 50
+    if rounding != "nearest_even":  # the mode decides some of them
+        ne = emu.matmul(a[:, None, :], w[:, :, None], replace(mac, acc_rounding="nearest_even"), c=c)
+        assert (got != ne)[subnormal].any()
