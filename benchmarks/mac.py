@@ -9,6 +9,7 @@ Usage: ``python benchmarks/mac.py [--repeat R] [--n N]``.
 from __future__ import annotations
 
 import argparse
+import time
 from collections.abc import Callable
 
 import numba
@@ -29,6 +30,9 @@ def main() -> None:
     rows: list[tuple[str, str, float, float]] = []
 
     def case(name: str, impl: str, fn: Callable[[], object], count: int = macs) -> float:
+        # OpenBLAS's threads spin for about 0.1 s after a call and halve the speed of a numba kernel that
+        # runs meanwhile: a pause keeps one case's BLAS call (or the set-up's) out of the next case's time
+        time.sleep(0.3)
         t = median_ms(fn, r) / 1e3
         rows.append((name, impl, t, count / t))
         return t
