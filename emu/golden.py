@@ -31,9 +31,11 @@ come dot product by dot product, i then j, each ``dot``, its steps in
 increasing k, then ``out``.
 
 Steps. ``order="sequential"``: a step is one addition, S = K, and the state
-after step k is the datapath's result on the first k terms. ``order="fused(n)"``
-(matrix units): a step is one fused group of n products, S = ceil(K / n), and
-the state after step k is the result on the first min(k n, K) terms. Both are
+after step k is the datapath's result on the first k terms. ``order="fused(n)"``,
+``"tree(n)"`` and ``"exact(n)"`` (matrix units): a step is one group of n
+products with the accumulator, S = ceil(K / n), and the state after step k is
+the result on the first min(k n, K) terms (a tree's inner sums are not
+recorded: the step's one output is what the next step takes). Both are
 computed that way, by `emu.matmul` on each prefix with ``output=None``, which
 costs O(M N K^2) products: `write` refuses more than ``limit`` step records
 (10^6 by default). Other orders have no single chain of states and are
@@ -95,14 +97,18 @@ def _digits(f: Format) -> int:
     return (f.bits + 3) // 4
 
 
+#: the orders whose steps take n products at once (a step record per n products)
+_STEP_ORDERS = ("fused", "tree", "exact")
+
+
 def _check_mac(m: MAC) -> None:
     """Refuse datapaths without one chain of accumulator states in fixed-width codes."""
     if m.block_scaled:
         raise ValueError(f"golden.write: mac={m} has block-scaled operands; allowed: element formats"
                          " (fixed, float, pow2, binary, ternary without a data scale)")
-    if m.order.kind not in ("sequential", "fused"):
+    if m.order.kind not in ("sequential", *_STEP_ORDERS):
         raise ValueError(f"golden.write: order={m.order} has no single chain of states; allowed:"
-                         " sequential, fused(n)")
+                         " sequential, fused(n), tree(n), exact(n)")
     if m.exact_acc:
         raise ValueError(f"golden.write: acc=exact has no fixed width (mac={m}); allowed: a fixed or float"
                          " accumulator (emu.lossless_acc gives one that never overflows)")
@@ -167,7 +173,8 @@ def write(mac: MAC | str | dict, a: object, w: object, path: str | os.PathLike[s
     """Write the golden vectors of every dot product of a @ w through ``mac`` to ``path``.
 
     Args:
-        mac: a `MAC`, a preset name or a dict of MAC fields; order sequential or fused(n).
+        mac: a `MAC`, a preset name or a dict of MAC fields; order sequential, fused(n), tree(n) or
+            exact(n).
         a: activations (M, K) or (K,) (real values, converted to ``mac.act`` as `emu.matmul` does).
         w: weights (K, N) or (K,).
         path: the file to write (overwritten).
@@ -189,7 +196,7 @@ def write(mac: MAC | str | dict, a: object, w: object, path: str | os.PathLike[s
     >>> write(MAC(act="int8", weight="int8", acc="fx<32,0>", order="lanes(4)"), [1], [1], path)
     Traceback (most recent call last):
     ...
-    ValueError: golden.write: order=lanes(4) has no single chain of states; allowed: sequential, fused(n)
+    ValueError: golden.write: order=lanes(4) has no single chain of states; allowed: sequential, fused(n),...
     """
     m = as_mac(mac, "golden.write")
     _check_mac(m)
@@ -198,7 +205,7 @@ def write(mac: MAC | str | dict, a: object, w: object, path: str | os.PathLike[s
     lim = DEFAULT_LIMIT if limit is None else check_int(limit, "golden.write", "limit", 0)
     A, W, w_vector = _operands(a, w)
     (M, K), N = A.shape, W.shape[1]
-    n = m.order.n if m.order.kind == "fused" else 1
+    n = m.order.n if m.order.kind in _STEP_ORDERS else 1
     S = -(-K // n)
     if steps and M * N * S > lim:
         raise ValueError(f"golden.write: {M * N * S} step records (M={M}, N={N}, S={S}) exceed limit={lim};"

@@ -411,7 +411,8 @@ def test_a_dump_with_steps_against_a_file_without(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("mac", "message"), [
     (emu.MAC(act="int8", weight="int8", acc="fx<32,0>", order="pairwise"),
-     r"order=pairwise has no single chain of states; allowed: sequential, fused\(n\)"),
+     r"order=pairwise has no single chain of states; allowed: sequential, fused\(n\), tree\(n\),"
+     r" exact\(n\)"),
     (emu.MAC(act="int8", weight="int8", acc="fx<32,0>", order="lanes(4)"), r"order=lanes\(4\)"),
     (emu.MAC(act="e4m3", weight="e4m3", acc="fp32", order="blocks(8)"), r"order=blocks\(8\)"),
     (emu.MAC(act="int8", weight="int8", acc="exact"), r"acc=exact has no fixed width"),
@@ -473,3 +474,39 @@ def test_binary_popcount_states(tmp_path: Path, rng: np.random.Generator) -> Non
         assert d["a"] == [int(x > 0) for x in a[i]]
         terms = [int(x * y) for x, y in zip(a[i], w[:, j], strict=True)]
         assert d["steps"] == fixed_chain(terms, 0, 32, "wrap")[0]
+
+
+@pytest.mark.parametrize("name", ["MI100 fp16 -> fp32", "MI250 bf16 -> fp32", "MI250 fp16 -> fp32"])
+def test_amd_step_orders_write_one_state_per_step(tmp_path: Path, rng: np.random.Generator,
+                                                    name: str) -> None:
+    """exact(n) and tree(n) units: a step record per n products, each the exact twin's result on that
+    prefix (`emu._ref.steps`), decoded from the file; the out record is the whole dot product."""
+    from emu._ref.steps import exact_dot_ref, tree_dot_ref
+
+    mac = emu.mac_preset(name)
+    n = mac.order.n
+    K = 3 * n + 1
+    a = emu.quantize(rng.normal(size=(2, K)) * np.exp2(rng.integers(-8, 8, (2, K))), mac.act)
+    w = emu.quantize(rng.normal(size=(K, 2)), mac.weight)
+    path = tmp_path / "amd.golden"
+    golden.write(mac, a, w, path)
+    assert f"// steps S 4 n {n}" in path.read_text()
+    states = {}
+    for line in records(path):
+        if line.startswith(("step", "out")):
+            parts = line.split()
+            code = parts[4].split("=")[1] if parts[0] == "step" else parts[3]
+            key = (int(parts[1]), int(parts[2]), int(parts[3]) if parts[0] == "step" else "out")
+            states[key] = float(emu.decode(np.uint64(int(code, 16)), mac.acc))
+    twin = exact_dot_ref if mac.order.kind == "exact" else tree_dot_ref
+    for i in range(2):
+        for j in range(2):
+            for k in range(1, 5):
+                t = min(k * n, K)
+                want = twin(list(a[i, :t]), list(w[:t, j]), 0.0, mac)[0]
+                assert states[(i, j, k)] == want, (i, j, k)
+            assert states[(i, j, "out")] == states[(i, j, 4)]
+    rtl = tmp_path / "rtl.txt"
+    rtl.write_text("\n".join(altered(records(path), "step 0 1 3", "acc", "3f800000")))
+    (m,) = golden.compare(path, rtl)
+    assert (m.i, m.j, m.step) == (0, 1, 3)
