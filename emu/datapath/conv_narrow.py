@@ -39,7 +39,7 @@ from ..convert import convert_array
 from ..formats import FixedFormat
 from ..mac import MAC
 from ..modes import Overflow, Rounding
-from .integer import acc_start, blas_into_acc, int_plan, int_term, narrow_lanes, term_shifts
+from .integer import acc_start, blas_into_acc, blas_proves, int_plan, int_term, narrow_lanes, term_shifts
 from .operands import absmax, max_code, operand
 from .stats import Part
 
@@ -103,7 +103,7 @@ def conv_narrow(x: np.ndarray, w: np.ndarray, mac: MAC, init: np.ndarray, stride
         per_element = np.outer(_coverage(h, kh, sh, ph, oh), _coverage(wd, kw, sw, pw, ow))  # (h, w)
         ovf_x = int((flags.reshape(x.shape).sum(axis=(0, 1)) * per_element).sum())
     ia += ovf_x + ovf_w
-    if exact:
+    if exact and blas_proves(mac, plan, K, bias_q):  # else the float32 patches would be made for nothing
         cols_t = np.empty((K, M), np.float32)  # the patches in Fortran order, as BLAS takes them
         patches_t(np.ascontiguousarray(qx, np.float32), kh, kw, sh, sw, 1, 1, ph, pw, oh, ow, cols_t)
         part = blas_into_acc(cols_t.T, np.ascontiguousarray(qw.T, np.float32), bias_q, mac, plan, want_codes,
@@ -116,10 +116,13 @@ def conv_narrow(x: np.ndarray, w: np.ndarray, mac: MAC, init: np.ndarray, stride
     cols_t = np.empty((K, M), np.int16)
     patches_t(FK.held_weights(qx, sl, sr, mac.acc.bits), kh, kw, sh, sw, 1, 1, ph, pw, oh, ow, cols_t)
     init_t = np.ascontiguousarray(np.broadcast_to(bias_q.T, (cout, M)), np.int16)
-    out, cnt = np.empty((M, cout), np.int64), np.zeros((M, cout), np.int32)
+    # the codes as int64 when they are wanted, else as float64 values scaled in place (no second array)
+    out, cnt = np.empty((M, cout), np.int64 if want_codes else np.float64), np.empty((M, cout), np.int32)
     kernel = FK.mac_fixed16 if M * K * cout >= 1 << 18 else FK.mac_fixed16_serial
     kernel(np.ascontiguousarray(qw, np.int16), cols_t, init_t, out, cnt, sr, mac.acc.bits,
            mac.acc_overflow == Overflow.WRAP, True)
-    vals = out * 2.0**-plan.fl_acc
     codes = (out & ((1 << mac.acc.bits) - 1)).astype(np.uint64) if want_codes else None
+    vals = out * 2.0**-plan.fl_acc if want_codes else out
+    if not want_codes:
+        vals *= 2.0**-plan.fl_acc
     return Part(vals, codes, None, cnt if cnt.any() else None, None, ia, "sequential")

@@ -284,6 +284,18 @@ def narrow_lanes(mac: MAC, term: Any, tprm: tuple, prod_max: int) -> int:
     return 32 if FK.fits_int32(mac.acc.bits, prod_max << sl) else 0
 
 
+def blas_proves(mac: MAC, plan: _IntPlan, K: int, bias_q: np.ndarray) -> bool:
+    """Whether the formats alone prove every sum of K products plus a start value in ``bias_q`` inside a
+    signed fixed accumulator, with exact products (the condition of `blas_into_acc`, given the float32
+    bound on the codes)."""
+    acc = mac.acc
+    assert isinstance(acc, FixedFormat)
+    if not plan.exact_products or acc.qmin >= 0:
+        return False
+    most = (K * max_code(mac.act) * max_code(mac.weight) << -plan.tprm.sa) + absmax(bias_q)
+    return most <= min(acc.qmax, -acc.qmin)
+
+
 def blas_into_acc(qa: np.ndarray, qw: np.ndarray, bias_q: np.ndarray, mac: MAC, plan: _IntPlan,
                    want_codes: bool, input_overflow: int) -> Part | None:
     """The whole product by one float32 BLAS call when the operand formats alone
@@ -293,13 +305,9 @@ def blas_into_acc(qa: np.ndarray, qw: np.ndarray, bias_q: np.ndarray, mac: MAC, 
     M, K = qa.shape
     N = qw.shape[1]
     acc = mac.acc
-    assert isinstance(acc, FixedFormat)
+    if not blas_proves(mac, plan, K, bias_q):
+        return None
     shift = -plan.tprm.sa
-    if not plan.exact_products or acc.qmin >= 0:
-        return None
-    most = (K * max_code(mac.act) * max_code(mac.weight) << shift) + absmax(bias_q)
-    if most > min(acc.qmax, -acc.qmin):
-        return None
     vals = np.empty((M, N), np.float64)
     codes = np.empty((M, N) if want_codes else (0, 0), np.uint64)
     if qa.flags.f_contiguous and not qa.flags.c_contiguous:

@@ -63,6 +63,10 @@ def test_conv2d_through_16_bit_patches_is_the_general_path(case: int, ran: list[
     assert ran == [True]
     want, want_codes, want_st = _general(x, k, mac, stride, pad, bias)
     assert np.array_equal(y, want)
+    values_only, st_v = emu.conv2d(x, k, mac, stride, pad, bias=bias, return_stats=True)  # without codes
+    assert ran == [True, True]
+    assert np.array_equal(values_only, want)
+    assert np.array_equal(st_v.acc_per_channel, want_st.acc_per_channel)
     assert np.array_equal(codes, want_codes)
     assert np.array_equal(st.acc_per_channel, want_st.acc_per_channel)
     assert st.input_overflow == want_st.input_overflow
