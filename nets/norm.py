@@ -70,12 +70,16 @@ class BatchNorm(Layer):
         else:
             mean, var = self.running_mean, self.running_var
         self._inv = 1.0 / np.sqrt(var + self.eps)
-        self._xhat = (x - self._view(mean, x)) * self._view(self._inv, x)
+        xhat = x - self._view(mean, x)
+        xhat *= self._view(self._inv, x)  # in place: the same roundings as (x - mean) * inv, one array fewer
+        self._xhat = xhat
         self._axes_used = axes
         g = self.q(self.params["gamma"], "bn_params", ctx, tensor="gamma")
         b = self.q(self.params["beta"], "bn_params", ctx, tensor="beta")
         self._g = g
-        return self.q(self._xhat * self._view(g, x) + self._view(b, x), "activations", ctx)
+        y = xhat * self._view(g, x)
+        y += self._view(b, x)
+        return self.q(y, "activations", ctx)
 
     def backward(self, dy: np.ndarray, ctx: Context) -> np.ndarray:
         axes = self._axes_used
