@@ -7,7 +7,8 @@ below 2^53 (`_exact_int_matmul`). Other outputs take the sequential kernels of `
 a narrow sequential fixed accumulator, the 16- or 32-bit-lane kernels of `emu._fixed_kernels` (with 16-bit
 lanes every row runs in the kernel: it is faster than the bound's own product). A product below
 2^18 MACs of a datapath `emu._fixed_small_kernels` covers runs in one kernel call, conversions included
-(`matmul_fixed`). Every path is tested bit-identical with the exact reference."""
+(`matmul_fixed`); a larger one whose formats fit 16-bit lanes goes from reals to int16 codes in one pass
+per operand and into the 16-bit kernel. Every path is tested bit-identical with the exact reference."""
 
 from __future__ import annotations
 
@@ -351,9 +352,10 @@ def _direct_params(mac: MAC) -> tuple | None:
 
 
 def matmul_fixed(a: np.ndarray, w: np.ndarray, mac: MAC, b: np.ndarray) -> tuple[np.ndarray, ...] | None:
-    """(outputs, None, accumulator counts or None, input overflow) of a 2-D product below 2^18 MACs that
-    `mac_fixed_from_reals` covers (`_direct_params`), in one kernel call; None when it does not cover the
-    datapath, the product is larger, or an input is NaN (the general path then runs, and raises).
+    """(outputs, None, accumulator counts or None, input overflow) of a 2-D product of a datapath that
+    `mac_fixed_from_reals` covers (`_direct_params`): below 2^18 MACs in that one kernel call, above it in
+    16-bit lanes when the formats fit them (`_matmul_fixed16`); None otherwise, or when an input is NaN
+    (the general path then runs, and raises).
 
     >>> m = MAC(act="fx<2,2>", weight="fx<2,2>", acc="fx<2,2>", acc_overflow="saturate")
     >>> out, _, acnt, ovf = matmul_fixed(np.array([[1.3, 1.7]]), np.array([[1.5], [1.75]]), m, np.zeros(1))
