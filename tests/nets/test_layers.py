@@ -217,3 +217,24 @@ def test_channel_scaled_binary_weights_scale_each_output_unit() -> None:
     w = layer.params["W"]
     want = np.where(w >= 0, 1.0, -1.0) * np.abs(w).mean(axis=0)
     assert np.allclose(y, want, rtol=1e-15, atol=0)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_batch_norm_of_maps_has_the_roundings_of_the_numpy_expression(training: bool) -> None:
+    """NCHW maps go through one numba pass per channel: x_hat = (x - mean) inv and y = x_hat gamma + beta
+    must equal numpy's float64 expression bit for bit (values of both signs over 60 binades)."""
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((5, 3, 4, 6)) * np.exp2(rng.integers(-30, 30, (5, 3, 4, 6)))
+    bn = nets.BatchNorm(3, name="bn")
+    bn.params["gamma"] = rng.standard_normal(3) * 3
+    bn.params["beta"] = rng.standard_normal(3)
+    bn.running_mean, bn.running_var = rng.standard_normal(3), rng.uniform(0.5, 2, 3)
+    ctx = Context.float64(training)
+    mean = x.mean(axis=(0, 2, 3)) if training else bn.running_mean
+    var = x.var(axis=(0, 2, 3)) if training else bn.running_var
+    y = bn.forward(x, ctx)
+    v = lambda a: a.reshape(1, -1, 1, 1)  # noqa: E731
+    xhat = (x - v(mean)) * v(1.0 / np.sqrt(var + bn.eps))
+    assert np.array_equal(bn._xhat.view(np.uint64), xhat.view(np.uint64))
+    want = xhat * v(bn.params["gamma"]) + v(bn.params["beta"])
+    assert np.array_equal(y.view(np.uint64), want.view(np.uint64))
