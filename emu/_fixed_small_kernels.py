@@ -8,7 +8,9 @@ saturates after every addition) for a product too small to repay threads,
 without the passes between: reals are rounded to codes as they are read
 (``rint_mode`` of x 2^FL, saturated to the format's codes, as
 `emu._fast_kernels.fixed_fast` rounds), each output's additions run in the
-order k = 0, 1, ..., K-1 on int64 lanes, and the accumulator's values are
+order k = 0, 1, ..., K-1 on int64 lanes (or on float64 lanes holding the same
+integers exactly, when every term is below 2^52 and the accumulator narrower
+than 52 bits: those loops vectorise), and the accumulator's values are
 written as float64. The results and every count are the general path's, bit
 for bit (the tests compare them with the exact reference).
 
@@ -92,21 +94,76 @@ def mac_fixed_from_reals(a, a_t, w, w_t, b, a_prm, w_prm, b_prm, sl, sr, lo, hi,
     M = out.shape[0]
     N = out.shape[1]
     K = a.shape[0] if a_t else a.shape[1]
-    A = np.empty((M, K), np.int64)
-    W = np.empty((K, N), np.int64)
-    B = np.empty((1, N), np.int64)
+    prod_max = max(-a_prm[1], a_prm[2]) * max(-w_prm[1], w_prm[2]) * 2.0**sl
+    if prod_max < 2.0**52 and hi - lo < 2.0**52:  # every term and sum an integer float64 holds exactly
+        Af, Wf, Bf = np.empty((M, K)), np.empty((K, N)), np.empty((1, N))
+        ovf, nan = _convert(a, a_t, w, w_t, b, a_prm, w_prm, b_prm, Af, Wf, Bf)
+        if nan:
+            return ovf, True, 0
+        span = float(mask) + 1.0
+        return ovf, False, _rows_f64(Af, Wf, Bf, 2.0**sl, 2.0**-sr, lo, hi, span, wrap, step, out, cnt)
+    A, W, B = np.empty((M, K), np.int64), np.empty((K, N), np.int64), np.empty((1, N), np.int64)
+    ovf, nan = _convert(a, a_t, w, w_t, b, a_prm, w_prm, b_prm, A, W, B)
+    if nan:
+        return ovf, True, 0
+    return ovf, False, _rows_int(A, W, B, sl, sr, lo, hi, mask, wrap, step, out, cnt)
+
+
+@njit(cache=True)
+def _convert(a, a_t, w, w_t, b, a_prm, w_prm, b_prm, A, W, B):
+    """The codes of a, w and b into A, W and B (`codes_into`); (overflows, a NaN was met)."""
     oa, na = codes_into(a, a_t, a_prm[0], a_prm[1], a_prm[2], np.int64(a_prm[3]), A)
     ow, nw = codes_into(w, w_t, w_prm[0], w_prm[1], w_prm[2], np.int64(w_prm[3]), W)
-    ob, nb = codes_into(b.reshape(1, N), False, b_prm[0], b_prm[1], b_prm[2], np.int64(b_prm[3]), B)
-    if na or nw or nb:
-        return oa + ow + ob, True, 0
+    ob, nb = codes_into(b.reshape(1, B.shape[1]), False, b_prm[0], b_prm[1], b_prm[2], np.int64(b_prm[3]), B)
+    return oa + ow + ob, na or nw or nb
+
+
+@njit(cache=True)
+def _rows_f64(A, W, B, up, down, lo, hi, span, wrap, step, out, cnt):
+    """The accumulation of `mac_fixed_from_reals` on codes held exactly in float64 (AVX2 has no vector
+    int64 multiply, min, max or arithmetic shift; float64 has all four, so the loops vectorise): a term is
+    floor(a w 2^sl 2^-sr) (one of the two powers is 1), a wrap s - floor((s - lo) / 2^b) 2^b: the integers
+    of `_rows_int`. Returns the additions that overflowed."""
+    M, K = A.shape
+    N = W.shape[1]
+    acc = np.empty(N)
+    c = np.empty(N, np.int32)
+    total = 0
+    for i in range(M):
+        acc[:] = B[0]
+        c[:] = 0
+        for k in range(K):
+            ai = A[i, k]
+            if wrap:
+                for j in range(N):
+                    s = acc[j] + np.floor(ai * W[k, j] * up * down)
+                    r = s - np.floor((s - lo) / span) * span
+                    c[j] += np.int32(r != s)
+                    acc[j] = r
+            else:
+                for j in range(N):
+                    s = acc[j] + np.floor(ai * W[k, j] * up * down)
+                    r = min(max(s, lo), hi)
+                    c[j] += np.int32(r != s)
+                    acc[j] = r
+        for j in range(N):
+            out[i, j] = acc[j] * step
+            cnt[i, j] = c[j]
+            total += c[j]
+    return total
+
+
+@njit(cache=True)
+def _rows_int(A, W, B, sl, sr, lo, hi, mask, wrap, step, out, cnt):
+    """The accumulation of `mac_fixed_from_reals` on int64 codes; returns the additions that overflowed."""
+    M, K = A.shape
+    N = W.shape[1]
     acc = np.empty(N, np.int64)
     c = np.empty(N, np.int32)
     total = 0
     for i in range(M):
-        for j in range(N):
-            acc[j] = B[0, j]
-            c[j] = 0
+        acc[:] = B[0]
+        c[:] = 0
         for k in range(K):
             ai = A[i, k]
             if wrap:
@@ -125,4 +182,4 @@ def mac_fixed_from_reals(a, a_t, w, w_t, b, a_prm, w_prm, b_prm, sl, sr, lo, hi,
             out[i, j] = acc[j] * step
             cnt[i, j] = c[j]
             total += c[j]
-    return oa + ow + ob, False, total
+    return total

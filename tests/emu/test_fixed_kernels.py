@@ -257,3 +257,30 @@ def test_larger_products_in_16_bit_lanes_from_reals_match_the_reference(case: in
         ref = mac_dot_ref(list(a[i]), list(w[:, j]), mac, float(b[j]))
         assert float(ref.value) == general[i, j]
     assert st_g.acc_overflow > 0
+
+
+@pytest.mark.parametrize("mac", [
+    emu.MAC(act="fx<28,0>", weight="fx<28,0>", acc="fx<50,0>", acc_overflow="wrap"),  # products to 2^54
+    emu.MAC(act="fx<28,0>", weight="fx<28,0>", acc="fx<50,0>", acc_overflow="saturate"),
+    emu.MAC(act="fx<20,10>", weight="fx<20,10>", acc="fx<38,4>", acc_overflow="wrap"),  # floored by 2^16
+    emu.MAC(act="fx<13,13>", weight="fx<13,13>", acc="fx<24,12>", acc_overflow="saturate"),  # 2^50: float64
+], ids=str)
+def test_the_one_call_kernel_on_int64_and_float64_codes(mac: emu.MAC) -> None:
+    """Products of codes beyond 2^52 run on int64 codes, narrower ones on codes held in float64 (whose loops
+    vectorise): both against Python integers, with sums that wrap or saturate."""
+    from emu._ref.mac import mac_dot_ref
+    from emu.datapath import integer
+
+    rng = np.random.default_rng(77)
+    a = rng.uniform(-1, 1, (4, 9)) * mac.act.max
+    w = rng.uniform(-1, 1, (9, 3)) * mac.weight.max
+    b = rng.uniform(-1, 1, 3) * mac.acc.max
+    y, _, acnt, _ = integer.matmul_fixed(a, w, mac, b)
+    counts = np.zeros(3, int)
+    for i in range(4):
+        for j in range(3):
+            ref = mac_dot_ref(list(a[i]), list(w[:, j]), mac, float(b[j]))
+            assert float(ref.value) == y[i, j], (i, j)
+            counts[j] += ref.acc_overflows
+    assert counts.sum() > 0
+    assert np.array_equal(acnt.sum(axis=0), counts)
