@@ -24,7 +24,8 @@ counted overflow.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, types
+from numba.extending import overload
 
 from ._rounding import rint_mode
 
@@ -100,13 +101,14 @@ def mac_fixed_from_reals(a, a_t, w, w_t, b, a_prm, w_prm, b_prm, sl, sr, lo, hi,
         ovf, nan = _convert(a, a_t, w, w_t, b, a_prm, w_prm, b_prm, Af, Wf, Bf)
         if nan:
             return ovf, True, 0
-        span = float(mask) + 1.0
-        return ovf, False, _rows_f64(Af, Wf, Bf, 2.0**sl, 2.0**-sr, lo, hi, span, wrap, step, out, cnt)
+        prm = (2.0**sl, 2.0**-sr, float(lo), float(hi), float(mask) + 1.0)
+        return ovf, False, _rows(Af, Wf, Bf, prm, wrap, step, out, cnt)
     A, W, B = np.empty((M, K), np.int64), np.empty((K, N), np.int64), np.empty((1, N), np.int64)
     ovf, nan = _convert(a, a_t, w, w_t, b, a_prm, w_prm, b_prm, A, W, B)
     if nan:
         return ovf, True, 0
-    return ovf, False, _rows_int(A, W, B, sl, sr, lo, hi, mask, wrap, step, out, cnt)
+    prm64 = (np.int64(sl), np.int64(sr), np.int64(lo), np.int64(hi), np.int64(mask))
+    return ovf, False, _rows(A, W, B, prm64, wrap, step, out, cnt)
 
 
 @njit(cache=True)
@@ -118,67 +120,65 @@ def _convert(a, a_t, w, w_t, b, a_prm, w_prm, b_prm, A, W, B):
     return oa + ow + ob, na or nw or nb
 
 
-@njit(cache=True)
-def _rows_f64(A, W, B, up, down, lo, hi, span, wrap, step, out, cnt):
-    """The accumulation of `mac_fixed_from_reals` on codes held exactly in float64 (AVX2 has no vector
-    int64 multiply, min, max or arithmetic shift; float64 has all four, so the loops vectorise): a term is
-    floor(a w 2^sl 2^-sr) (one of the two powers is 1), a wrap s - floor((s - lo) / 2^b) 2^b: the integers
-    of `_rows_int`. Returns the additions that overflowed."""
-    M, K = A.shape
-    N = W.shape[1]
-    acc = np.empty(N)
-    c = np.empty(N, np.int32)
-    total = 0
-    for i in range(M):
-        acc[:] = B[0]
-        c[:] = 0
-        for k in range(K):
-            ai = A[i, k]
+def _pass(acc, c, ai, w, prm, wrap):
+    """One k of every output column: acc[j] = fit(acc[j] + term(ai, w[j])), c[j] counting the additions that
+    wrapped or saturated. The implementation follows acc's type (the overload below): on float64 codes
+    ``prm`` is (2^sl, 2^-sr, lo, hi, 2^b), a term floor(a w 2^sl 2^-sr) and a wrap
+    s - floor((s - lo) / 2^b) 2^b (AVX2 has no vector int64 multiply, min, max or arithmetic shift; float64
+    has all four, so these loops vectorise); on int64 codes ``prm`` is (sl, sr, lo, hi, 2^b - 1), a term
+    (a w) << sl >> sr and a wrap ((s - lo) & mask) + lo. The same integers either way."""
+    raise NotImplementedError("_pass runs in jitted code only")
+
+
+@overload(_pass, inline="always")
+def _pass_ol(acc, c, ai, w, prm, wrap):
+    if isinstance(acc.dtype, types.Float):
+        def impl_f64(acc, c, ai, w, prm, wrap):
+            up, down, lo, hi, span = prm
             if wrap:
-                for j in range(N):
-                    s = acc[j] + np.floor(ai * W[k, j] * up * down)
+                for j in range(acc.size):
+                    s = acc[j] + np.floor(ai * w[j] * up * down)
                     r = s - np.floor((s - lo) / span) * span
                     c[j] += np.int32(r != s)
                     acc[j] = r
             else:
-                for j in range(N):
-                    s = acc[j] + np.floor(ai * W[k, j] * up * down)
+                for j in range(acc.size):
+                    s = acc[j] + np.floor(ai * w[j] * up * down)
                     r = min(max(s, lo), hi)
                     c[j] += np.int32(r != s)
                     acc[j] = r
-        for j in range(N):
-            out[i, j] = acc[j] * step
-            cnt[i, j] = c[j]
-            total += c[j]
-    return total
+        return impl_f64
+
+    def impl_int(acc, c, ai, w, prm, wrap):
+        sl, sr, lo, hi, mask = prm
+        if wrap:
+            for j in range(acc.size):
+                s = acc[j] + ((ai * w[j]) << sl >> sr)
+                r = ((s - lo) & mask) + lo
+                c[j] += np.int32(r != s)
+                acc[j] = r
+        else:
+            for j in range(acc.size):
+                s = acc[j] + ((ai * w[j]) << sl >> sr)
+                r = min(max(s, lo), hi)
+                c[j] += np.int32(r != s)
+                acc[j] = r
+    return impl_int
 
 
 @njit(cache=True)
-def _rows_int(A, W, B, sl, sr, lo, hi, mask, wrap, step, out, cnt):
-    """The accumulation of `mac_fixed_from_reals` on int64 codes; returns the additions that overflowed."""
-    M, K = A.shape
-    N = W.shape[1]
-    acc = np.empty(N, np.int64)
-    c = np.empty(N, np.int32)
+def _rows(A, W, B, prm, wrap, step, out, cnt):
+    """The accumulation of `mac_fixed_from_reals` on codes A, W, B (all float64 or all int64: `_pass`);
+    returns the additions that overflowed."""
+    acc = np.empty(W.shape[1], A.dtype)
+    c = np.empty(W.shape[1], np.int32)
     total = 0
-    for i in range(M):
+    for i in range(A.shape[0]):
         acc[:] = B[0]
         c[:] = 0
-        for k in range(K):
-            ai = A[i, k]
-            if wrap:
-                for j in range(N):
-                    s = acc[j] + ((ai * W[k, j]) << sl >> sr)
-                    r = ((s - lo) & mask) + lo
-                    c[j] += np.int32(r != s)
-                    acc[j] = r
-            else:
-                for j in range(N):
-                    s = acc[j] + ((ai * W[k, j]) << sl >> sr)
-                    r = min(max(s, lo), hi)
-                    c[j] += np.int32(r != s)
-                    acc[j] = r
-        for j in range(N):
+        for k in range(A.shape[1]):
+            _pass(acc, c, A[i, k], W[k], prm, wrap)
+        for j in range(acc.size):
             out[i, j] = acc[j] * step
             cnt[i, j] = c[j]
             total += c[j]
