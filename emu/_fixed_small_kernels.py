@@ -120,50 +120,54 @@ def _convert(a, a_t, w, w_t, b, a_prm, w_prm, b_prm, A, W, B):
     return oa + ow + ob, na or nw or nb
 
 
+def _pass_f64(acc, c, ai, w, prm, wrap):
+    """`_pass` on float64 codes: ``prm`` (2^sl, 2^-sr, lo, hi, 2^b); a term floor(a w 2^sl 2^-sr) (one of
+    the powers is 1), a wrap s - floor((s - lo) / 2^b) 2^b. AVX2 has no vector int64 multiply, min, max or
+    arithmetic shift; float64 has all four, so these loops vectorise."""
+    up, down, lo, hi, span = prm
+    if wrap:
+        for j in range(acc.size):
+            s = acc[j] + np.floor(ai * w[j] * up * down)
+            r = s - np.floor((s - lo) / span) * span
+            c[j] += np.int32(r != s)
+            acc[j] = r
+    else:
+        for j in range(acc.size):
+            s = acc[j] + np.floor(ai * w[j] * up * down)
+            r = min(max(s, lo), hi)
+            c[j] += np.int32(r != s)
+            acc[j] = r
+
+
+def _pass_int(acc, c, ai, w, prm, wrap):
+    """`_pass` on int64 codes: ``prm`` (sl, sr, lo, hi, 2^b - 1); a term (a w) << sl >> sr, a wrap
+    ((s - lo) & mask) + lo."""
+    sl, sr, lo, hi, mask = prm
+    if wrap:
+        for j in range(acc.size):
+            s = acc[j] + ((ai * w[j]) << sl >> sr)
+            r = ((s - lo) & mask) + lo
+            c[j] += np.int32(r != s)
+            acc[j] = r
+    else:
+        for j in range(acc.size):
+            s = acc[j] + ((ai * w[j]) << sl >> sr)
+            r = min(max(s, lo), hi)
+            c[j] += np.int32(r != s)
+            acc[j] = r
+
+
 def _pass(acc, c, ai, w, prm, wrap):
     """One k of every output column: acc[j] = fit(acc[j] + term(ai, w[j])), c[j] counting the additions that
-    wrapped or saturated. The implementation follows acc's type (the overload below): on float64 codes
-    ``prm`` is (2^sl, 2^-sr, lo, hi, 2^b), a term floor(a w 2^sl 2^-sr) and a wrap
-    s - floor((s - lo) / 2^b) 2^b (AVX2 has no vector int64 multiply, min, max or arithmetic shift; float64
-    has all four, so these loops vectorise); on int64 codes ``prm`` is (sl, sr, lo, hi, 2^b - 1), a term
-    (a w) << sl >> sr and a wrap ((s - lo) & mask) + lo. The same integers either way."""
-    raise NotImplementedError("_pass runs in jitted code only")
+    wrapped or saturated, on float64 codes (`_pass_f64`) or int64 codes (`_pass_int`), the same integers
+    either way. Plain Python runs it as written; jitted code takes the overload below, chosen by acc's
+    type."""
+    (_pass_f64 if acc.dtype.kind == "f" else _pass_int)(acc, c, ai, w, prm, wrap)
 
 
 @overload(_pass, inline="always")
 def _pass_ol(acc, c, ai, w, prm, wrap):
-    if isinstance(acc.dtype, types.Float):
-        def impl_f64(acc, c, ai, w, prm, wrap):
-            up, down, lo, hi, span = prm
-            if wrap:
-                for j in range(acc.size):
-                    s = acc[j] + np.floor(ai * w[j] * up * down)
-                    r = s - np.floor((s - lo) / span) * span
-                    c[j] += np.int32(r != s)
-                    acc[j] = r
-            else:
-                for j in range(acc.size):
-                    s = acc[j] + np.floor(ai * w[j] * up * down)
-                    r = min(max(s, lo), hi)
-                    c[j] += np.int32(r != s)
-                    acc[j] = r
-        return impl_f64
-
-    def impl_int(acc, c, ai, w, prm, wrap):
-        sl, sr, lo, hi, mask = prm
-        if wrap:
-            for j in range(acc.size):
-                s = acc[j] + ((ai * w[j]) << sl >> sr)
-                r = ((s - lo) & mask) + lo
-                c[j] += np.int32(r != s)
-                acc[j] = r
-        else:
-            for j in range(acc.size):
-                s = acc[j] + ((ai * w[j]) << sl >> sr)
-                r = min(max(s, lo), hi)
-                c[j] += np.int32(r != s)
-                acc[j] = r
-    return impl_int
+    return _pass_f64 if isinstance(acc.dtype, types.Float) else _pass_int
 
 
 @njit(cache=True)

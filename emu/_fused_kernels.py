@@ -32,8 +32,6 @@ from numba import njit, prange
 from ._rounding import float_params, fround, fround_ne
 from .modes import Rounding
 
-_ABS = np.uint64((1 << 63) - 1)
-
 #: the alignment exponent of a zero or non-finite operand: no sum of two reaches a real exponent
 NO_TERM = -(1 << 30)
 
@@ -102,12 +100,12 @@ def _step_value(total, E, F):
 
 
 @njit(cache=True, inline="never")
-def _finish_step(total, E, finite, c, cnt, F, prm, kind):
+def _finish_step(total, E, finite, c, cnt, F, prm, kind, min_normal):
     """The steps of a row's columns that met a nonzero finite term and no non-finite one: c[j] = the cut
     sum rounded into the accumulator (+0 for a zero sum), overflows counted. Under ROUND_NE_NORMALS a
-    subnormal or zero result is left too. Returns whether some column is left (`_fused_row` finishes
-    those). Selects only, and a function of its own: inlined into the row loop, the rounding's loop ran
-    4x slower (measured on the H100 fp16 -> fp32 unit)."""
+    result below ``min_normal`` (the accumulator's 2^emin), zero included, is left too. Returns whether
+    some column is left (`_fused_row` finishes those). Selects only, and a function of its own: inlined
+    into the row loop, the rounding's loop ran 4x slower (measured on the H100 fp16 -> fp32 unit)."""
     left = False
     for j in range(total.size):
         ok = finite[j] & (E[j] >= NO_TERM // 2)
@@ -116,7 +114,7 @@ def _finish_step(total, E, finite, c, cnt, F, prm, kind):
             v, o = fround(x, prm)
         else:
             v, o = fround_ne(x, prm)
-        done = ok & ((kind != ROUND_NE_NORMALS) | ((np.float64(x).view(np.uint64) & _ABS) >= prm.min_normal))
+        done = ok & ((kind != ROUND_NE_NORMALS) | (np.abs(x) >= min_normal))
         c[j] = (0.0 if total[j] == 0.0 else v) if done else c[j]
         cnt[j] += o & done
         left |= not done
@@ -182,7 +180,7 @@ def _fused_row(i, A, W, EA, EW, init, out, acnt, n, ec_min, F, floor_cut, prm, e
                 total[j] += cut_term(a * W[k, j] * inv_u[j], floor_cut)
         for j in range(N):  # a non-finite product, or 0 x inf, left total[j] inf or NaN (each cut term of
             finite[j] &= np.isfinite(total[j])  # a finite product is below 2^(F + 3): their sum is finite)
-        if _finish_step(total, E, finite, c, cnt, F, prm, kind):
+        if _finish_step(total, E, finite, c, cnt, F, prm, kind, min_normal):
             for j in range(N):
                 if not (finite[j] and E[j] >= NO_TERM // 2):
                     v, o = rare_step(A[i], W[:, j], k0, k1, c[j], prm)

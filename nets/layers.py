@@ -312,8 +312,7 @@ class Conv2d(Layer):
     a ``bwd_mac``, the convolution of the zero-dilated, padded output gradient
     with the flipped kernels (each input gradient one dot product over (c_out,
     kh, kw)); in float64 it is the scatter-add of the patch gradients (the same
-    sum).
-    """
+    sum)."""
 
     def __init__(self, c_in: int, c_out: int, kernel: Any, stride: Any = 1, padding: Any = 0, name: str = "",
                  bias: bool = True) -> None:
@@ -353,6 +352,11 @@ class Conv2d(Layer):
         self._x, self._x_shape, self._cols, self._w, self._out = x, x.shape, cols, w, (oh, ow)
         y = y.reshape(x.shape[0], oh, ow, self.c_out).transpose(0, 3, 1, 2)
         return self.q(np.ascontiguousarray(y), "preacts", ctx)
+
+    def patches(self) -> np.ndarray:
+        """The im2col patches (N*OH*OW, C_in*kh*kw) of the last forward input (made anew after inference)."""
+        cols = self._cols
+        return cols if cols is not None else im2col(self._x, *self.kernel, self.stride, self.padding)[0]
 
     def backward(self, dy: np.ndarray, ctx: Context) -> np.ndarray:
         lp = self.policy(ctx)

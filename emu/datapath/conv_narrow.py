@@ -122,7 +122,5 @@ def conv_narrow(x: np.ndarray, w: np.ndarray, mac: MAC, init: np.ndarray, stride
     kernel(np.ascontiguousarray(qw, np.int16), cols_t, init_t, out, cnt, sr, mac.acc.bits,
            mac.acc_overflow == Overflow.WRAP, True)
     codes = (out & ((1 << mac.acc.bits) - 1)).astype(np.uint64) if want_codes else None
-    vals = out * 2.0**-plan.fl_acc if want_codes else out
-    if not want_codes:
-        vals *= 2.0**-plan.fl_acc
+    vals = out * 2.0**-plan.fl_acc if want_codes else np.multiply(out, 2.0**-plan.fl_acc, out=out)
     return Part(vals, codes, None, cnt if cnt.any() else None, None, ia, "sequential")

@@ -112,10 +112,7 @@ def _operands(layer: Layer) -> tuple[np.ndarray, np.ndarray] | None:
     if isinstance(layer, Linear):
         return layer._x, layer._w
     if isinstance(layer, Conv2d):
-        cols = layer._cols  # None after an inference pass, which takes no float64 patches: made here
-        if cols is None:
-            cols = emu.im2col(layer._x, *layer.kernel, layer.stride, layer.padding)[0]
-        return cols, layer._w.reshape(layer.c_out, -1).T
+        return layer.patches(), layer._w.reshape(layer.c_out, -1).T
     return None
 
 
