@@ -24,13 +24,16 @@ reference twin is `emu._ref.fused`.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numba import njit, prange
 
-from ._rounding import float_params, fround, fround_ne
+from ._rounding import float_params, fround, fround_ne, fround_ne_add, fround_ne_add_applies
 from .modes import Rounding
+
+if TYPE_CHECKING:
+    from .formats import FloatFormat
 
 #: the alignment exponent of a zero or non-finite operand: no sum of two reaches a real exponent
 NO_TERM = -(1 << 30)
@@ -82,14 +85,15 @@ def pow2(k):
 
 
 #: how `_finish_step` rounds: `fround_ne` for every value (nearest even), for normal results only (the other
-#: modes but to odd: `fround_ne` leaves out only their correction of subnormal results), or `fround`
-ROUND_NE, ROUND_NE_NORMALS, ROUND_FULL = 0, 1, 2
+#: modes but to odd: `fround_ne` leaves out only their correction of subnormal results), `fround`, or
+#: `fround_ne_add` (nearest even into a format it covers)
+ROUND_NE, ROUND_NE_NORMALS, ROUND_FULL, ROUND_NE_ADD = 0, 1, 2, 3
 
 
-def round_kind(mode: Rounding) -> int:
-    """The rounding of `_finish_step` for an accumulator rounding ``mode``."""
+def round_kind(mode: Rounding, acc: FloatFormat) -> int:
+    """The rounding of `_finish_step` for an accumulator rounding ``mode`` into ``acc``."""
     if mode == Rounding.NEAREST_EVEN:
-        return ROUND_NE
+        return ROUND_NE_ADD if fround_ne_add_applies(acc) else ROUND_NE
     return ROUND_FULL if mode == Rounding.TO_ODD else ROUND_NE_NORMALS
 
 
@@ -112,6 +116,8 @@ def _finish_step(total, E, finite, c, cnt, F, prm, kind, min_normal):
         x = _step_value(total[j], E[j] if ok else F, F)
         if kind == ROUND_FULL:
             v, o = fround(x, prm)
+        elif kind == ROUND_NE_ADD:
+            v, o = fround_ne_add(x, prm)
         else:
             v, o = fround_ne(x, prm)
         done = ok & ((kind != ROUND_NE_NORMALS) | (np.abs(x) >= min_normal))
@@ -245,5 +251,5 @@ def run_fused(a: np.ndarray, w: np.ndarray, init: np.ndarray, mac: Any) -> tuple
     kernel(A, W, EA, EW, np.ascontiguousarray(init, np.float64), out, acnt, mac.order.n, mac.acc.emin,
            mac.align_bits, mac.align_rounding == Rounding.FLOOR, float_params(mac.acc, int(mac.acc_rounding),
                                                                      int(mac.acc_overflow)), step_floor(mac),
-           round_kind(mac.acc_rounding))
+           round_kind(mac.acc_rounding, mac.acc))
     return out, acnt

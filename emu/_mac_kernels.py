@@ -9,7 +9,8 @@ addition. The integer path (fixed and exact accumulators) works on integer
 codes; the float path on float64 values that hold the formats' values exactly,
 adding with an exact two-sum and a single correct rounding into the
 accumulator format (branch-free, so that it vectorises; nearest even has its
-own twins of the float functions, without the directed modes' correction).
+own twins of the float functions, which round by one float64 addition,
+`fround_ne_add`, for the formats it covers).
 Loops run over rows in parallel and over output columns innermost, so each
 output's additions stay in order while the columns vectorise. `emu._ref.mac`
 is the slow literal reference they are tested against. No fastmath; kernels
@@ -37,7 +38,7 @@ from ._rounding import (
     FroundParams,
     float_params,
     fround,
-    fround_ne,
+    fround_ne_add,
     fround_sr,
     round_mag,
     round_shift,
@@ -156,8 +157,8 @@ def term_float_round(a, w, prm, idx):
 
 @njit(cache=True)
 def term_float_round_ne(a, w, prm, idx):
-    """`term_float_round` for nearest even (``prm`` of that mode), with `fround_ne`."""
-    return fround_ne(a * w, prm)
+    """`term_float_round` for nearest even (``prm`` of that mode) into a format `fround_ne_add` rounds."""
+    return fround_ne_add(a * w, prm)
 
 
 @njit(cache=True)
@@ -207,11 +208,9 @@ def add_float(x, y, prm):
 
 @njit(cache=True)
 def add_float_ne(x, y, prm):
-    """`add_float` for nearest even (``prm`` of that mode): `fround_ne` leaves out the directed modes'
-    correction."""
-    s, s2 = _nudged_sum(x, y, prm.half_mask)
-    r, o = fround_ne(s2, prm)
-    return _signed_zero(x, y, s, r, prm.floor_mode, prm.nzero), o
+    """`add_float` for nearest even (``prm`` of that mode) into a format `fround_ne_add` rounds: float64's
+    own zero sums are right under nearest even, so `_signed_zero` has nothing to do."""
+    return fround_ne_add(_nudged_sum(x, y, prm.half_mask)[1], prm)
 
 
 @njit(cache=True)
@@ -239,10 +238,10 @@ def add_float_exact(x, y, prm):
 
 @njit(cache=True)
 def add_float_exact_ne(x, y, prm):
-    """`add_float_exact` for nearest even (``prm`` of that mode), with `fround_ne`."""
+    """`add_float_exact` for nearest even (``prm`` of that mode) into a format `fround_ne_add` rounds (no
+    `_signed_zero`, as in `add_float_ne`)."""
     s = x + y
-    r, o = fround_ne(s, prm)
-    r = _signed_zero(x, y, s, r, prm.floor_mode, prm.nzero)
+    r, o = fround_ne_add(s, prm)
     return r, o | (~np.isfinite(s) & np.isfinite(x) & np.isfinite(y))
 
 

@@ -20,6 +20,7 @@ from .. import _fused_kernels as FK
 from .. import _late_kernels as LK
 from .. import _mac_kernels as MK
 from .. import _tree_kernels as TK
+from .._rounding import fround_ne_add_applies
 from ..convert import checked_settings
 from ..formats import FixedFormat, FloatFormat, Format, Pow2Format
 from ..mac import MAC
@@ -100,9 +101,10 @@ def float_plan(mac: MAC) -> tuple[bool, Any, tuple, Any, tuple]:
                                         pf.man_bits)  # `run_float` appends the key
     elif not rounded:
         term, tprm = MK.term_mul, (0,)
-    else:  # nearest even for both signs leaves out the directed modes' correction
-        term, tprm = MK.term_float_round_ne if MK.is_ne(fprm) else MK.term_float_round, fprm
-    acc_ne = mac.acc_rounding == ne
+    else:  # nearest even for both signs: one float64 addition rounds, where it can
+        ne_twin = MK.is_ne(fprm) and fround_ne_add_applies(pf)
+        term, tprm = MK.term_float_round_ne if ne_twin else MK.term_float_round, fprm
+    acc_ne = mac.acc_rounding == ne and fround_ne_add_applies(acc)
     if _sum_is_exact(acc, mac):
         add = MK.add_float_exact_ne if acc_ne else MK.add_float_exact
         aprm = MK.AddFloatParams(*MK.float_params(acc, int(mac.acc_rounding), int(mac.acc_overflow)),

@@ -22,8 +22,18 @@ from numba import njit
 import emu
 from emu import MAC, Overflow, Rounding
 from emu import _mac_kernels as MK
-from emu._ref.mac import _float_add
-from emu._rounding import _ABS, _ONE, _ZERO, FroundParams, float_params, fround
+from emu._ref.mac import _float_add, mac_dot_ref
+from emu._rounding import (
+    _ABS,
+    _ONE,
+    _ZERO,
+    FroundParams,
+    float_params,
+    fround,
+    fround_ne,
+    fround_ne_add,
+    fround_ne_add_applies,
+)
 
 FORMATS = ["bf16", "fp<6,7>", "fp16", "e5m2", "e4m3fnuz"]
 MODES = [Rounding.NEAREST_EVEN, Rounding.NEAREST_AWAY, Rounding.NEAREST_UP, Rounding.NEAREST_DOWN,
@@ -214,3 +224,62 @@ def test_matmul_picks_the_nearest_even_kernels() -> None:
         MK.mac_rows_serial(a, w, init, out, pc, ac, MK.tag(MK.TERM_CODES[term]), tprm,
                            MK.tag(MK.ADD_CODES[add]), aprm, kind, 3)
         assert _same(out, ref).all()
+
+
+@njit(cache=False)
+def _ne_add_as_add(x, y, prm):
+    return fround_ne_add(x + y, prm)
+
+
+@njit(cache=False)
+def _ne_as_add(x, y, prm):
+    return fround_ne(x + y, prm)
+
+
+@pytest.mark.parametrize("name", [*FORMATS, "fp<5,3,none>", "fp<6,1>", "e4m3", "fp<8,23>"])
+def test_fround_ne_add_matches_fround_ne_exhaustively(name: str) -> None:
+    """`fround_ne_add` gives `fround_ne`'s bits and overflow flag at every value of the format (binary32:
+    a seeded sample of its codes), at the midpoints beside each, one float64 step either side of them,
+    far beyond the range, and at inf and NaN of either sign, for every overflow rule."""
+    f = emu.get_format(name)
+    if f.bits <= 16:
+        v = emu.decode(np.arange(1 << f.bits), f)
+    else:
+        v = emu.decode(np.random.default_rng(5).integers(0, 1 << f.bits, 200_000), f)
+    v = v[np.isfinite(v)]
+    ex = np.frexp(np.where(v != 0, v, 1.0))[1] - 1
+    half = np.ldexp(1.0, np.maximum(ex, f.emin) - f.man_bits - 1)
+    mids = np.concatenate([v + half, v - half])
+    xs = np.concatenate([v, mids, np.nextafter(mids, np.inf), np.nextafter(mids, -np.inf), v * 2.0**40,
+                         v * 2.0**-40, [np.inf, -np.inf, np.nan, -np.nan, 1e308, -1e308, 5e-324]])
+    zeros = np.zeros_like(xs)
+    ovfs = [Overflow.INF, Overflow.SATURATE] if f.has_inf else [Overflow.SATURATE]
+    if f.has_nan:
+        ovfs.append(Overflow.NAN)
+    assert fround_ne_add_applies(f)
+    for ovf in ovfs:
+        prm = float_params(f, int(Rounding.NEAREST_EVEN), int(ovf))
+        _check_same(f"fround_ne_add {name} {ovf}", _apply(_ne_add_as_add, xs, zeros, prm),
+                    _apply(_ne_as_add, xs, zeros, prm), xs, zeros)
+
+
+def test_fround_ne_add_covers_the_formats_it_claims() -> None:
+    """Formats without fraction bits (ties by the exponent field's parity) and grids whose constants
+    leave float64's normals are not `fround_ne_add`'s; their nearest-even MACs run the general kernels
+    and still agree with the reference."""
+    from emu.datapath.floating import float_plan
+
+    assert not fround_ne_add_applies(emu.get_format("fp<5,0>"))
+    assert not fround_ne_add_applies(emu.get_format("fp<11,40>"))
+    assert fround_ne_add_applies(emu.get_format("bf16"))
+    mac = MAC(act="e4m3", weight="e4m3", acc="fp<5,0>")
+    _, term, _, add, _ = float_plan(mac)
+    assert term is MK.term_float_round
+    assert add is MK.add_float_exact
+    rng = np.random.default_rng(11)
+    a = emu.quantize(rng.standard_normal((5, 30)), "e4m3")
+    w = emu.quantize(rng.standard_normal((30, 4)), "e4m3")
+    got = emu.matmul(a, w, mac)
+    want = np.array([[float(mac_dot_ref(list(a[i]), list(w[:, j]), mac).value) for j in range(4)]
+                     for i in range(5)])
+    assert _same(got, want).all()
