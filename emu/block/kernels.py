@@ -281,3 +281,12 @@ def decode_kernel(c2, s2, lut, slut, B, out):
         for k in range(b * B, min(b * B + B, n)):
             v = lut[c2[r, k]] * sv
             out[r, k] = np.nan if np.isnan(v) else v
+
+
+@njit(parallel=True, cache=True)
+def gather_values(codes, table, out):
+    """out[r, k] = table[codes[r, k]]: element codes (any integer dtype) decoded through the value table of
+    their format (`elem_table`), rows in parallel, without an int64 copy of the codes."""
+    for r in prange(codes.shape[0]):
+        for k in range(codes.shape[1]):
+            out[r, k] = table[codes[r, k]]

@@ -8,7 +8,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .._rounding import float_params, half_grid_mask
+from .._mac_kernels import add_float_params
+from .._rounding import float_params, fround_ne_add_applies, half_grid_mask
 from ..formats import FixedFormat, FloatFormat, Format
 from ..modes import Overflow, Rounding
 from .convert import as_real, block_encode, elem_table, expand, int_scale_values
@@ -23,7 +24,8 @@ from .formats import (
     ScaleGranularity,
     ScaleKind,
 )
-from .mac_kernels import block_mm_kernel
+from .kernels import gather_values
+from .mac_kernels import block_mm_float_ne, block_mm_kernel
 
 
 def operand(x: np.ndarray, f: BlockFormat, role: str) -> tuple[np.ndarray, np.ndarray, float, int, int]:
@@ -57,7 +59,8 @@ def operand(x: np.ndarray, f: BlockFormat, role: str) -> tuple[np.ndarray, np.nd
         vals = vals.astype(np.float64)
         return (vals if role == "a" else vals.T), np.ascontiguousarray(svb, np.float64), 1.0, B, st.saturated
     sc, codes, st = block_encode(x, f, kax, return_stats=True)
-    vals = elem_table(f.element)[codes.astype(np.int64)]
+    vals = np.empty(codes.shape, np.float64)
+    gather_values(codes, elem_table(f.element), vals)
     if isinstance(f, MXFormat):
         s = sc.astype(np.int64)
         svals = np.where(s == E8M0_NAN, np.nan, np.ldexp(1.0, s - E8M0_BIAS))
@@ -205,7 +208,14 @@ def block_product(A: np.ndarray, W: np.ndarray, act: BlockFormat, weight: BlockF
     wide = span > 52
     out = np.zeros((M_, N_), np.float64)
     novf = np.zeros((M_, N_), np.int64)
-    if M_ and N_:
+    fused_ne = (pow2 and not wide and spec.kind == 0 and acc_rounding is Rounding.NEAREST_EVEN
+                and ga * gb == 1.0 and nan_blocks == 0 and fround_ne_add_applies(acc))
+    if M_ and N_ and fused_ne:  # the block sums formed inside the accumulating loop
+        block_mm_float_ne(np.ascontiguousarray(av, np.float64), np.ascontiguousarray(bv.T, np.float64), sa,
+                          np.ascontiguousarray(sb.T), max(Bk, 1),
+                          add_float_params(acc, int(acc_rounding), spec.ovf),
+                          np.ascontiguousarray(init_v, np.float64), out, novf)
+    elif M_ and N_:
         avc, bvc = np.ascontiguousarray(av, np.float64), np.ascontiguousarray(bv, np.float64)
         sums = _block_sums(avc, bvc, max(Bk, 1)) if not wide else np.zeros((0, 0, 0))
         fa = acc if isinstance(acc, FloatFormat) else _FP32  # (fixed and exact accumulators do not use it)

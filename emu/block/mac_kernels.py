@@ -8,6 +8,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from .._mac_kernels import add_float_ne
 from .._rounding import fround, nudged, round_mag
 from ..modes import Overflow, Rounding
 
@@ -321,3 +322,43 @@ def block_mm_kernel(av, bv, sums, sa, sb, B, pow2, wide, kind, M, emin, maxval, 
             else:
                 out[i, j] = np.nan if np.isnan(acc) else _super_round(limbs)
             novf[i, j] = cnt
+
+
+@njit(parallel=True, cache=True)
+def block_mm_float_ne(av, bvT, sa, sbT, B, prm, init_v, out, novf):
+    """`block_mm_kernel` for power-of-two block scales (MX) whose exact block sums fit 53 bits, into a float
+    accumulator rounding to nearest even that `fround_ne_add` covers, every scale finite and no global
+    scale: out[i, j] = init_v[min(i, rows - 1), j] (+) sum_kb (block sum) * sa[i, kb] * sbT[kb, j], each
+    (+) the exact sum rounded once (`add_float_ne`), overflows counted in ``novf``.
+
+    The block sums are formed here (every partial sum is exact, so their order is free) and never stored:
+    one pass over a row of ``av`` (m, K) against ``bvT`` (K, n), with the output columns innermost so the
+    loops vectorise. A term s * 2^(Xa + Xb) is exact (s is a float64 within float64's range, the scales
+    powers of two), and s = +0 gives +0, as `block_mm_kernel`'s rule for an exact zero sum has it under
+    nearest even. Row chunks run in parallel.
+    """
+    m, K = av.shape
+    n = bvT.shape[1]
+    nbk = sa.shape[1]
+    last = init_v.shape[0] - 1
+    rows = 16
+    for c in prange((m + rows - 1) // rows):
+        acc = np.empty(n)
+        s = np.empty(n)
+        cnt = np.empty(n, np.int64)
+        for i in range(c * rows, min(m, c * rows + rows)):
+            acc[:] = init_v[min(np.int64(i), last)]
+            cnt[:] = 0
+            for kb in range(nbk):
+                s[:] = 0.0
+                for k in range(kb * B, min(K, kb * B + B)):
+                    a = av[i, k]
+                    for j in range(n):
+                        s[j] += a * bvT[k, j]
+                sai = sa[i, kb]
+                for j in range(n):
+                    r, o = add_float_ne(acc[j], s[j] * (sai * sbT[kb, j]), prm)
+                    acc[j] = r
+                    cnt[j] += o
+            out[i] = acc
+            novf[i] = cnt
