@@ -64,7 +64,14 @@ Not yet modelled (and why):
 - B200RN fp8: B200TCRN.m gives fma 16 with ``inter_pattern = 1``, a setting GEMM.m does not use.
 - AMD matrix cores: see `emu.amd_units` (CDNA1 ``exact(n)``, CDNA2 ``tree(n)``, CDNA3 ``fused(n)`` with a
   late addend), in `MATRIX_UNITS` with the rest.
-- T4: no model file.
+
+Turing T4 (`TURING_UNITS`): there is no T4 model file; Fasi, Higham, Mikaitis & Pranesh (PeerJ Computer
+Science 2021) ran one feature test suite on V100, T4 and A100 binary16 inputs (4-product dot products:
+exact products, accumulation in binary32 aligned to the largest magnitude, no guard bits below it, two
+carry bits, truncation of binary32 results, nearest even into binary16, one normalisation per step). The
+T4 presets are therefore V100's measured fields, 4 products per step and 23 alignment bits; the suite's
+4-product vectors cannot tell a larger step or one more alignment bit apart (they did not reveal A100's 8
+and 24 either), which is the uncertainty of these two presets.
 
 Intel AMX (`INTEL_UNITS`): ``AMX bf16 -> fp32`` (TDPBF16PS) follows the Intel Intrinsics Guide's operation
 for ``__tile_dpbf16ps`` (``tmp.fp32[n] += FP32(a) * FP32(b)`` for the two bf16 of each pair, k in order,
@@ -91,7 +98,7 @@ from typing import Any
 
 from .amd_units import AMD_UNIT_SOURCES, AMD_UNITS
 
-__all__ = ["INTEL_UNITS", "MATRIX_UNITS", "MATRIX_UNIT_SOURCES", "MEASURED_UNITS"]
+__all__ = ["INTEL_UNITS", "MATRIX_UNITS", "MATRIX_UNIT_SOURCES", "MEASURED_UNITS", "TURING_UNITS"]
 
 _MEASURED = ("Khattak & Mikaitis, model_validation measurements ({gpu}/{fmt}); block size from the"
              " CUDA harness; align_bits {bits} and the output rounding reproduce every measured line")
@@ -201,6 +208,18 @@ _MODELLED_UNITS: dict[str, tuple[dict[str, Any], str, str]] = {
                             "fma 8, neab 2, frmode rne"),
 }
 
+#: Turing T4 units: V100's fields, from the published feature tests (module docstring).
+TURING_UNITS: dict[str, dict[str, Any]] = {
+    "T4 fp16 -> fp32": _unit("fp16", "fp32", 4, 23),
+    "T4 fp16 -> fp16": _unit("fp16", "fp16", 4, 23),
+}
+
+_TURING_SOURCE = ("Fasi, Higham, Mikaitis & Pranesh, 'Numerical behavior of NVIDIA tensor cores' (PeerJ CS"
+                  " 7:e330, 2021): on V100 and T4 alike, exact products, 4-product steps aligned to the"
+                  " largest magnitude with no guard bits (align_bits 23), truncation (toward zero) into"
+                  " binary32, nearest even into binary16; V100's measured fields; no T4 model file or"
+                  " measurement in this repository")
+
 #: Intel AMX units: a chain of binary32 FMAs, flush to zero (module docstring).
 INTEL_UNITS: dict[str, dict[str, Any]] = {
     "AMX bf16 -> fp32": dict(act="fp<8,7,ftz>", weight="fp<8,7,ftz>", acc="fp<8,23,ftz>", fused=True),
@@ -214,6 +233,7 @@ _INTEL_SOURCE = ("Intel Intrinsics Guide, __tile_dpbf16ps (a binary32 FMA per bf
 MATRIX_UNITS: dict[str, dict[str, Any]] = {
     **_MEASURED_UNITS,
     **{name: fields for name, (fields, _, _) in _MODELLED_UNITS.items()},
+    **TURING_UNITS,
     **AMD_UNITS,
     **INTEL_UNITS,
 }
@@ -227,6 +247,7 @@ MATRIX_UNIT_SOURCES: dict[str, str] = {
        for name, f in _MEASURED_UNITS.items()},
     **{name: _MODELLED.format(file=file, params=params, bits=f["align_bits"])
        for name, (f, file, params) in _MODELLED_UNITS.items()},
+    **{name: _TURING_SOURCE for name in TURING_UNITS},
     **AMD_UNIT_SOURCES,
     **{name: _INTEL_SOURCE for name in INTEL_UNITS},
 }

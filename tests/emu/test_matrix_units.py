@@ -13,7 +13,7 @@ import pytest
 import emu
 from emu._ref.fused import fused_dot_ref
 from emu.amd_units import AMD_UNITS
-from emu.matrix_units import INTEL_UNITS, MATRIX_UNIT_SOURCES, MATRIX_UNITS, MEASURED_UNITS
+from emu.matrix_units import INTEL_UNITS, MATRIX_UNIT_SOURCES, MATRIX_UNITS, MEASURED_UNITS, TURING_UNITS
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "tensorcore" / "measured.npz"
 
@@ -63,8 +63,8 @@ def test_every_unit_names_its_source() -> None:
     tests/emu/test_matrix_units_more.py)."""
     assert set(MATRIX_UNIT_SOURCES) == set(MATRIX_UNITS)
     assert set(MEASURED_UNITS) <= set(MATRIX_UNITS)
-    assert set(AMD_UNITS) | set(INTEL_UNITS) <= set(MATRIX_UNITS)
-    for name in sorted(set(MATRIX_UNITS) - set(AMD_UNITS) - set(INTEL_UNITS)):
+    assert set(AMD_UNITS) | set(INTEL_UNITS) | set(TURING_UNITS) <= set(MATRIX_UNITS)
+    for name in sorted(set(MATRIX_UNITS) - set(AMD_UNITS) - set(INTEL_UNITS) - set(TURING_UNITS)):
         assert "Khattak & Mikaitis" in MATRIX_UNIT_SOURCES[name]
         assert f"align_bits {emu.mac_preset(name).align_bits}" in MATRIX_UNIT_SOURCES[name]
         checked = "reproduce every measured line" in MATRIX_UNIT_SOURCES[name]
@@ -196,3 +196,30 @@ def test_kernel_matches_the_twin_on_subnormal_step_results(rounding: str) -> Non
     if rounding != "nearest_even":  # the mode decides some of them
         ne = emu.matmul(a[:, None, :], w[:, :, None], replace(mac, acc_rounding="nearest_even"), c=c)
         assert (got != ne)[subnormal].any()
+
+
+def _t4(a: list[float], b: list[float], c: float, out: str = "fp32") -> float:
+    """One 4-product dot product c + a.b through the T4 preset of that output."""
+    mac = emu.mac_preset(f"T4 fp16 -> {out}")
+    return float(emu.matmul([a], [[x] for x in b], mac, c=[[c]])[0, 0])
+
+
+def test_t4_presets_follow_the_published_feature_tests() -> None:
+    """The T4 presets are V100's fields, sourced to Fasi et al. 2021, and give the outcomes that paper's
+    feature suite (one 4-product dot product per test) reports for its GPUs: exact products, binary32
+    accumulation aligned to the largest term with no guard bit, two carry bits, truncation of binary32
+    results, nearest even into binary16."""
+    for out in ("fp32", "fp16"):
+        assert TURING_UNITS[f"T4 fp16 -> {out}"] == MATRIX_UNITS[f"V100 fp16 -> {out}"]
+        assert "Fasi, Higham, Mikaitis & Pranesh" in MATRIX_UNIT_SOURCES[f"T4 fp16 -> {out}"]
+    u = 2.0**-24
+    below = 1 - 2.0**-11
+    assert _t4([below, 0, 0, 0], [below, 0, 0, 0], 0.0) == 1 - 2.0**-10 + 2.0**-22  # exact product
+    assert _t4([0.5] * 4, [u] * 4, 1.0) == 1.0  # four 2^-25 terms vanish below 1's 23 bits
+    assert _t4([1, 1, 1, 1], [2.0, 2.0**-23 + u, 0, 0], 0.0) == 2.0  # truncation of a positive sum
+    assert _t4([1, 1, 1, 1], [-2.0, -(2.0**-23) - u, 0, 0], 0.0) == -2.0  # and of a negative one
+    assert _t4([u, u, 0, 0], [0.5, 0.25, 0, 0], 0.0, "fp16") == u  # 0.75 * 2^-24 to nearest: 2^-24
+    assert _t4([1, 0, 0, 0], [1, 0, 0, 0], -(1 - u)) == 2.0**-23  # no guard bit: -(1 - 2^-24) is cut
+    assert _t4([1, 1, 1, 1], [1.0, 1.5, 1.75, 1.875], 1.875) == 8.0  # a sum of 8.0: no carry lost
+    assert _t4([1, 1, 1, 1], [1, 1, 1, 1], 1 + 2.0**-22 + 2.0**-23) == 5.0  # cut after the carry
+    assert _t4([1, 1, 1, 1], [-1, -1, -1, -1], -1 - 2.0**-22 - 2.0**-23) == -5.0
