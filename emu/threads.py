@@ -16,7 +16,12 @@ from __future__ import annotations
 
 import numba
 
-__all__ = ["THREADING_LAYERS", "use_threading_layer"]
+__all__ = ["LANE_THREAD_MACS", "THREADING_LAYERS", "use_threading_layer"]
+
+#: products of fewer MACs run the 16- and 32-bit-lane fixed-point kernels on one thread: a threaded launch
+#: costs 60-100 us on 2 cores with ``workqueue`` (measured: a parallel loop over 64 elements), about what
+#: those kernels need for 10^6 MACs on one core
+LANE_THREAD_MACS = 1 << 21
 
 #: numba's layers (``default``, ``safe``, ``forksafe``, ``threadsafe`` let numba pick among them).
 THREADING_LAYERS = ("workqueue", "omp", "tbb", "default", "safe", "forksafe", "threadsafe")

@@ -39,6 +39,7 @@ from ..convert import convert_array
 from ..formats import FixedFormat
 from ..mac import MAC
 from ..modes import Overflow, Rounding
+from ..threads import LANE_THREAD_MACS
 from .integer import acc_start, blas_into_acc, blas_proves, int_plan, int_term, narrow_lanes, term_shifts
 from .operands import absmax, max_code, operand
 from .stats import Part
@@ -118,7 +119,7 @@ def conv_narrow(x: np.ndarray, w: np.ndarray, mac: MAC, init: np.ndarray, stride
     init_t = np.ascontiguousarray(np.broadcast_to(bias_q.T, (cout, M)), np.int16)
     # the codes as int64 when they are wanted, else as float64 values scaled in place (no second array)
     out, cnt = np.empty((M, cout), np.int64 if want_codes else np.float64), np.empty((M, cout), np.int32)
-    kernel = FK.mac_fixed16 if M * K * cout >= 1 << 18 else FK.mac_fixed16_serial
+    kernel = FK.mac_fixed16 if M * K * cout >= LANE_THREAD_MACS else FK.mac_fixed16_serial
     kernel(np.ascontiguousarray(qw, np.int16), cols_t, init_t, out, cnt, sr, mac.acc.bits,
            mac.acc_overflow == Overflow.WRAP, True)
     codes = (out & ((1 << mac.acc.bits) - 1)).astype(np.uint64) if want_codes else None

@@ -27,6 +27,7 @@ from ..convert import quantize
 from ..formats import FixedFormat
 from ..mac import MAC
 from ..modes import Overflow, Rounding
+from ..threads import LANE_THREAD_MACS
 from .operands import absmax, c_ordered, int_grid, max_code
 from .stats import Part
 
@@ -238,7 +239,8 @@ def _sequential_rows(ca: np.ndarray, cw: np.ndarray, bias_q: np.ndarray, mac: MA
     sub_a_int = ca if every else ca[rows]
     if lanes:  # 16- or 32-bit lanes, blocked for the caches
         sl, sr = term_shifts(term, tprm)
-        acc, wrap, parallel = mac.acc, mac.acc_overflow == Overflow.WRAP, rows.size * K * N >= 1 << 18
+        acc, wrap = mac.acc, mac.acc_overflow == Overflow.WRAP
+        parallel = rows.size * K * N >= LANE_THREAD_MACS
         init = _rows_of(bias_q, rows)
         if lanes == 16:
             kernel = FK.mac_fixed16 if parallel else FK.mac_fixed16_serial

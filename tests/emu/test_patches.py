@@ -42,3 +42,18 @@ def test_patches_are_the_strided_views(case: int) -> None:
     xt = np.ascontiguousarray(x.transpose(0, 1, 3, 2)).transpose(0, 1, 3, 2)
     assert np.array_equal(emu.im2col(xt, kh, kw, stride, padding, dilation)[0], want)
     assert emu.im2col(x.astype(np.float32), kh, kw, stride, padding, dilation)[0].dtype == np.float32
+
+
+@pytest.mark.parametrize("transposed", [False, True])
+def test_threaded_patches_above_the_serial_size(transposed: bool) -> None:
+    """Above `SERIAL_ENTRIES` entries the rows are written by threads: the same patches (and their
+    transpose) as the strided views, with padding, stride 2 and dilation."""
+    from emu._patches import SERIAL_ENTRIES, patches, patches_t
+
+    x = np.random.default_rng(4).standard_normal((17, 5, 33, 31))
+    (kh, kw), stride, padding, dilation = (3, 2), (2, 1), (1, 2), (1, 2)
+    want, oh, ow = _strided(x, kh, kw, stride, padding, dilation)
+    assert want.size >= SERIAL_ENTRIES
+    out = np.empty(want.T.shape if transposed else want.shape)
+    (patches_t if transposed else patches)(x, kh, kw, *stride, *dilation, *padding, oh, ow, out)
+    assert np.array_equal(out, want.T if transposed else want)
