@@ -25,6 +25,13 @@ priced by `hwmodel.arith`):
   the sum's width, an incrementer of the accumulator's significand and an
   exponent adjust adder.
 - ``register``: the accumulator's bits.
+- With a late addend (AMD CDNA3, `emu.late_addend`): only the n products go
+  through the aligners and the tree; ``group join`` (odd/even product groups)
+  aligns and adds the two groups' sums; ``late addend`` compares the sum's and
+  the addend's exponents, shifts each (the addend over ``addend_bits`` + 2
+  bits, the sum over ``sum_bits`` + 2 bits and its carries), cuts (one
+  incrementer per term for a floor) and adds them; the normaliser takes that
+  sum. Both stages lie on the critical path.
 
 An ``exact(n)`` step (AMD CDNA1: n exact products and the addend, one
 rounding) is the same step without the cut: W spans the products' exact
@@ -72,6 +79,39 @@ def _sig_exp(f: emu.Format) -> tuple[int, int]:
     return f.bits, 0
 
 
+def _two_term_alignment(width_a: int, width_b: int, exp_bits: int, floor: bool) -> Cells:
+    """Two terms aligned to the larger of their exponents and added: an exponent comparator (an adder of
+    exp_bits + 1 and a MUX2 per exponent bit), a shifter for each term over its width, an incrementer per
+    term for a floor cut, and an adder one bit wider than the wider term."""
+    cmp_cells = adder(exp_bits + 1) + Cells(mux2=exp_bits, levels=1)
+    sa, sb = barrel_shifter(width_a, width_a), barrel_shifter(width_b, width_b)
+    cut = adder(width_a) + adder(width_b) if floor else Cells()
+    add = adder(max(width_a, width_b) + 1)
+    return (cmp_cells + Cells(mux2=sa.mux2 + sb.mux2, levels=max(sa.levels, sb.levels)) + cut
+            + add)
+
+
+def _late_stages(mac: emu.MAC, late: emu.LateAddend, sum_bits: int, e_prod: int, t: TechTable,
+                 parts: dict[str, Cost]) -> int:
+    """The parts of a late-addend step after its product tree (AMD CDNA3, `emu.late_addend`): with
+    ``odd_even`` product groups, the join of the two groups' sums (a two-term alignment of their width,
+    cut as the addend's rule cuts); then the addend C and the product sum aligned to the larger exponent,
+    C cut to ``addend_bits`` and the sum to ``sum_bits`` fraction bits below it, and added. Adds the
+    parts to ``parts``; returns the width the normaliser takes."""
+    floor = late.rounding is emu.Rounding.FLOOR
+    if mac.product_groups is emu.ProductGroups.ODD_EVEN:
+        parts["group join"] = logic(_two_term_alignment(sum_bits, sum_bits, e_prod + 1, floor), t,
+                                    f"join of the odd and even product sums ({sum_bits} bits each)")
+        sum_bits += 1
+    acc = mac.acc
+    c_width, s_width = late.addend_bits + 2, late.sum_bits + 2 + max(0, sum_bits - mac.align_bits - 2)
+    exp_bits = max(acc.exp_bits, e_prod) + 1
+    parts["late addend"] = logic(_two_term_alignment(c_width, s_width, exp_bits, floor), t,
+                                 f"addend ({late.addend_bits} bits) and product sum ({late.sum_bits} bits)"
+                                 " aligned to the larger exponent, cut and added")
+    return max(c_width, s_width) + 1
+
+
 def _exact_width(mac: emu.MAC) -> int:
     """The aligned width of an ``exact(n)`` step: the products' exact span (top bit of the largest
     product, 2^(emax_a + emax_w + 2), down to the last bit of the smallest subnormal product) and the
@@ -100,7 +140,8 @@ def fused_cost(mac: emu.MAC, tech: str | TechTable = "horowitz45", *, k: int | N
     n = mac.order.n
     (sa, ea), (sw, ew) = _sig_exp(mac.act), _sig_exp(mac.weight)
     e_prod = max(ea, ew) + 1
-    terms = n + 1
+    late = mac.late_addend
+    terms = n if late is not None else n + 1  # a late addend meets the products' sum after their tree
     width = mac.align_bits + 2 if kind == "fused" else _exact_width(mac)
     sum_bits = width + math.ceil(math.log2(terms))
     acc = mac.acc
@@ -126,13 +167,15 @@ def fused_cost(mac: emu.MAC, tech: str | TechTable = "horowitz45", *, k: int | N
     csa = Cells(xor2=width * terms, fa=max(0, terms - 2) * sum_bits, levels=1 + 2 * stages)
     parts["adder tree"] = logic(csa + adder(sum_bits), t,
                                 f"{terms}-row carry-save tree of {sum_bits} bits, carry-propagate adder")
+    if late is not None:
+        sum_bits = _late_stages(mac, late, sum_bits, e_prod, t, parts)
     m_acc = acc.man_bits + 1
     norm = (leading_zero_counter(sum_bits) + barrel_shifter(sum_bits, sum_bits)
             + Cells(ha=m_acc, levels=adder(m_acc).levels) + adder(acc.exp_bits + 1))
     parts["normalise, round"] = logic(norm, t, f"normalise {sum_bits} bits, round into {acc}")
     parts["register"] = register(acc.bits, t)
     delay = sum(parts[p].delay for p in ("multipliers", "exponent max", "aligners", "adder tree",
-                                         "normalise, round"))
+                                         "group join", "late addend", "normalise, round") if p in parts)
     lane = f"a step of {n} products: per product lane"
     parts = {name: p.scaled(1.0 / n, 1.0 / n, note=lane) for name, p in parts.items()}
     if mac.output is not None and mac.output != acc:  # once per dot product, as in hwmodel.cost

@@ -698,3 +698,37 @@ def test_amd_step_orders_are_priced_as_their_units() -> None:
     assert any(f"tree({n})" in s for s in t.breakdown["accumulator"].sources)
     with pytest.raises(ValueError, match=r"^fused_cost: order='tree\(\d+\)' is not fused\(n\) or exact\(n\)"):
         fused_cost(mi250)
+
+
+def test_a_late_addend_unit_prices_its_second_alignment() -> None:
+    """CDNA3's late addend (`emu.late_addend`): only the n products go through the first aligners and the
+    tree; the addend meets their sum in a two-term alignment ("late addend") on the critical path, and
+    odd/even product groups add a join of the two groups' sums ("group join"). Wider kept bits cost
+    more; a cut toward zero needs no incrementers."""
+    from hwmodel.matrix_unit import fused_cost
+
+    mi300 = emu.mac_preset("MI300 fp16 -> fp32")
+    n = mi300.order.n
+    c = hwmodel.cost(mi300)
+    assert c == fused_cost(mi300)
+    parts = c.breakdown
+    assert parts["aligners"].name == f"{n} aligners of {mi300.align_bits + 2} bits"
+    assert "late addend" in parts and "group join" not in parts
+    assert c.delay == sum(parts[p].delay for p in ("multipliers", "exponent max", "aligners", "adder tree",
+                                                    "late addend", "normalise, round"))
+    plain = fused_cost(replace(mi300, late_addend=None, product_inf=False))  # the addend in the tree
+    assert plain.breakdown["aligners"].name == f"{n + 1} aligners of {mi300.align_bits + 2} bits"
+    assert "late addend" not in plain.breakdown
+    assert c.delay > plain.delay and c.area_um2 > plain.area_um2
+    wider = fused_cost(replace(mi300, late_addend=emu.LateAddend(sum_bits=38)))
+    assert wider.breakdown["late addend"].area_um2 > parts["late addend"].area_um2
+    truncating = fused_cost(replace(mi300, late_addend=emu.LateAddend(rounding="toward_zero")))
+    assert truncating.breakdown["late addend"].energy_pj < parts["late addend"].energy_pj
+    fp8 = emu.mac_preset("MI300 e4m3 -> fp32")
+    grouped = fused_cost(fp8)
+    assert str(fp8.product_groups) == "odd_even" and "group join" in grouped.breakdown
+    one_group = fused_cost(replace(fp8, product_groups="all"))
+    assert "group join" not in one_group.breakdown
+    assert grouped.delay == one_group.delay + grouped.breakdown["group join"].delay + (
+        grouped.breakdown["late addend"].delay - one_group.breakdown["late addend"].delay) + (
+        grouped.breakdown["normalise, round"].delay - one_group.breakdown["normalise, round"].delay)
