@@ -86,8 +86,8 @@ def converted_parameters(model: Model, policy: PrecisionPolicy | None = None,
             role, transposed = roles.get(key, ("", False))
             if not role:
                 out[(layer.name, key)] = v.copy()
-            elif transposed:
-                out[(layer.name, key)] = layer.q(v.T, role, ctx).T
+            elif transposed:  # in C order (BLAS rounds float64 products by layout)
+                out[(layer.name, key)] = np.ascontiguousarray(layer.q(v.T, role, ctx).T)
             else:
                 tensor = key if role == "bn_params" else None
                 out[(layer.name, key)] = layer.q(v, role, ctx, tensor=tensor)

@@ -38,7 +38,9 @@ def _ints(v: object) -> list[int]:
 
 
 def _f64(v: np.ndarray) -> np.ndarray:
-    return np.array(v, dtype=np.float64)
+    """A float64 copy in C order: a parameter's layout never depends on the graph's transposes (BLAS's
+    float64 products round by layout, so an exported and re-imported model gives the same bits)."""
+    return np.array(v, dtype=np.float64, order="C")
 
 
 def _input(n: OnnxNode, i: int) -> str:

@@ -713,20 +713,23 @@ def test_a_late_addend_unit_prices_its_second_alignment() -> None:
     assert c == fused_cost(mi300)
     parts = c.breakdown
     assert parts["aligners"].name == f"{n} aligners of {mi300.align_bits + 2} bits"
-    assert "late addend" in parts and "group join" not in parts
+    assert "late addend" in parts
+    assert "group join" not in parts
     assert c.delay == sum(parts[p].delay for p in ("multipliers", "exponent max", "aligners", "adder tree",
                                                     "late addend", "normalise, round"))
     plain = fused_cost(replace(mi300, late_addend=None, product_inf=False))  # the addend in the tree
     assert plain.breakdown["aligners"].name == f"{n + 1} aligners of {mi300.align_bits + 2} bits"
     assert "late addend" not in plain.breakdown
-    assert c.delay > plain.delay and c.area_um2 > plain.area_um2
+    assert c.delay > plain.delay
+    assert c.area_um2 > plain.area_um2
     wider = fused_cost(replace(mi300, late_addend=emu.LateAddend(sum_bits=38)))
     assert wider.breakdown["late addend"].area_um2 > parts["late addend"].area_um2
     truncating = fused_cost(replace(mi300, late_addend=emu.LateAddend(rounding="toward_zero")))
     assert truncating.breakdown["late addend"].energy_pj < parts["late addend"].energy_pj
     fp8 = emu.mac_preset("MI300 e4m3 -> fp32")
     grouped = fused_cost(fp8)
-    assert str(fp8.product_groups) == "odd_even" and "group join" in grouped.breakdown
+    assert str(fp8.product_groups) == "odd_even"
+    assert "group join" in grouped.breakdown
     one_group = fused_cost(replace(fp8, product_groups="all"))
     assert "group join" not in one_group.breakdown
     assert grouped.delay == one_group.delay + grouped.breakdown["group join"].delay + (
