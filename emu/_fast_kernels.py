@@ -16,6 +16,7 @@ import functools
 
 import numpy as np
 from numba import njit, prange
+from numba.extending import overload
 
 from ._kernels import CHUNK, fixed_one, split_float
 from ._rounding import (  # the rounding core; the datapath kernels import these names from here too
@@ -30,6 +31,8 @@ from ._rounding import (  # the rounding core; the datapath kernels import these
     float_params,
     fround,
     fround_ne,
+    fround_ne_add,
+    fround_ne_add_covers,
     rint_mode,
 )
 
@@ -193,15 +196,44 @@ def fixed_sr_fast_serial(x, xb, out, fl, wl, signed, qmin, qmax, key, rbits):
 
 
 @njit(cache=True)
-def _float_det_block(x, out, prm, nan_value):
-    """One block of `float_fast`; returns (overflow, underflow, nan) counts."""
+def _rounding_kind(prm):
+    """How the float conversions round with ``prm``: 2 nearest even by one addition (`fround_ne_add`), 1
+    nearest even (`fround_ne`), 0 any deterministic mode (`fround`)."""
+    if not _is_ne(prm):
+        return 0
+    return 2 if fround_ne_add_covers(prm) else 1
+
+
+#: the float conversions' rounding functions, by `_rounding_kind`; a kernel selects one by the *type* of a
+#: tag, a tuple of kind + 1 zeros (`_rnd`), so each loop is compiled (and cached) per function
+_ROUNDERS = (fround, fround_ne, fround_ne_add)
+
+
+def _rnd(tag, x, prm):
+    """The rounding function the tag selects, applied (plain Python; jitted code uses the overload)."""
+    return _ROUNDERS[len(tag) - 1](x, prm)
+
+
+@overload(_rnd)
+def _rnd_ol(tag, x, prm):
+    f = _ROUNDERS[tag.count - 1]
+
+    def impl(tag, x, prm):
+        return f(x, prm)
+
+    return impl
+
+
+@njit(cache=True)
+def _det_loop(x, out, prm, nan_value, tag):
+    """`_float_det_block`'s loop with the rounding the tag selects (`_rnd`): one loop per function, each
+    vectorised."""
     n_ovf = 0
     n_unf = 0
     n_nan = 0
-    ne = _is_ne(prm)  # the same for every element: the compiler splits the loop on it
     for i in range(x.size):
         xi = x[i]
-        v, over = fround_ne(xi, prm) if ne else fround(xi, prm)
+        v, over = _rnd(tag, xi, prm)
         isnan = xi != xi
         v = nan_value if isnan else v
         out[i] = v
@@ -209,6 +241,17 @@ def _float_det_block(x, out, prm, nan_value):
         n_nan += isnan
         n_unf += (v == 0.0) & (xi != 0.0) & ~isnan
     return n_ovf, n_unf, n_nan
+
+
+@njit(cache=True)
+def _float_det_block(x, out, prm, nan_value):
+    """One block of `float_fast`; returns (overflow, underflow, nan) counts."""
+    kind = _rounding_kind(prm)
+    if kind == 2:
+        return _det_loop(x, out, prm, nan_value, (0, 0, 0))
+    if kind == 1:
+        return _det_loop(x, out, prm, nan_value, (0, 0))
+    return _det_loop(x, out, prm, nan_value, (0,))
 
 
 @njit(cache=True)

@@ -333,6 +333,16 @@ def fround_ne_add(x, prm):
     return np.uint64(r | (_ZERO if drop_sign else sign)).view(np.float64), over
 
 
+@njit(cache=True)
+def fround_ne_add_covers(prm):
+    """`fround_ne_add_applies` read from a format's `fround` parameters, for kernels that receive only
+    those: 1 <= M <= 49 (52 - M in [3, 51]) and 2^(E+52-M) a float64 normal for E = emin and E = emax,
+    the exponent fields of 2^emin and of the largest value."""
+    shift = np.int64(prm.shift)
+    return (3 <= shift <= 51 and np.int64(prm.min_normal >> _U52) + shift >= 1
+            and np.int64(prm.max_bits >> _U52) + shift <= 2046)
+
+
 def fround_ne_add_applies(fmt) -> bool:
     """Whether `fround_ne_add` rounds ``fmt`` (a signed FloatFormat): at least one fraction bit (without
     one, ties go by the exponent field's parity, which the addition does not see), at most 49 (|x| + C

@@ -33,6 +33,7 @@ from emu._rounding import (
     fround_ne,
     fround_ne_add,
     fround_ne_add_applies,
+    fround_ne_add_covers,
 )
 
 FORMATS = ["bf16", "fp<6,7>", "fp16", "e5m2", "e4m3fnuz"]
@@ -283,3 +284,32 @@ def test_fround_ne_add_covers_the_formats_it_claims() -> None:
     want = np.array([[float(mac_dot_ref(list(a[i]), list(w[:, j]), mac).value) for j in range(4)]
                      for i in range(5)])
     assert _same(got, want).all()
+
+
+@pytest.mark.parametrize("name", ["fp<5,0>", "p3109<8,1>", "fp<6,1>", "e4m3", "fp<5,3,none>"])
+def test_fast_float_conversions_by_rounding_kind(name: str) -> None:
+    """`emu.quantize`'s fast float kernel picks its rounding by kind (`_rounding_kind`: one addition for the
+    formats `fround_ne_add` covers, `fround_ne` for the other nearest-even ones, `fround` for the rest); each
+    kind gives the exact reference's values and overflow counts on every code, the midpoints beside it and
+    values far outside the range, under nearest even and toward zero. The covered formats are read the same
+    way from the format and from its parameters."""
+    from emu._fast_kernels import _rounding_kind, _unpack, float_params_packed
+    from emu._ref.scalar import quantize_ref
+
+    f = emu.get_format(name)
+    for ovf in _overflows(name):
+        prm = float_params(f, int(Rounding.NEAREST_EVEN), int(ovf))
+        assert fround_ne_add_covers(prm) == fround_ne_add_applies(f)
+    kind = _rounding_kind(_unpack(float_params_packed(f, int(Rounding.NEAREST_EVEN), int(Overflow.SATURATE))))
+    assert kind == (2 if fround_ne_add_applies(f) else 1)
+    v = emu.decode(np.arange(1 << f.bits), f)
+    v = v[np.isfinite(v)]
+    ex = np.frexp(np.where(v != 0, v, 1.0))[1] - 1
+    half = np.ldexp(1.0, np.maximum(ex, f.emin) - f.man_bits - 1)
+    xs = np.concatenate([v, v + half, v - half, v * 3.0, v * 2.0**-30, [1e30, -1e30, 2.0**-200]])
+    for mode in (Rounding.NEAREST_EVEN, Rounding.TOWARD_ZERO):
+        got, st = emu.quantize(xs, f, mode, "saturate", return_stats=True)
+        refs = [quantize_ref(float(x), f, mode, Overflow.SATURATE) for x in xs]
+        want = np.array([float(r.value) for r in refs])
+        assert _same(got, want).all(), (name, mode)
+        assert st.overflow == sum(r.overflow for r in refs), (name, mode)
