@@ -10,7 +10,9 @@
   deterministic mode with the format's overflow rule (`float_overflow`), by bit
   operations on the float64 (`float_params` packs a format and modes for it); the
   float conversions and the float datapaths call it. `fround_ne_add`: nearest even
-  by one float64 addition at the grid's scale (the float accumulators' kernels).
+  by one float64 addition at the grid's scale, for the formats it covers
+  (`fround_ne_add_applies`, `fround_ne_add_covers`): the float accumulators, the
+  fused steps and the fast float conversions.
 - `rint_even`, `rint_even_flip`, `rint_side`, `rint_mode`, `div_rne`, `round_grid_ne`: a
   float64 rounded to an integer or to a float grid where the value is held in a float64
   (the fixed conversions' fast path, the block encoders, the block accumulator's result).
