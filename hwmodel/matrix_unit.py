@@ -82,10 +82,12 @@ def _sig_exp(f: emu.Format) -> tuple[int, int]:
 def _two_term_alignment(width_a: int, width_b: int, exp_bits: int, floor: bool) -> Cells:
     """Two terms aligned to the larger of their exponents and added: an exponent comparator (an adder of
     exp_bits + 1 and a MUX2 per exponent bit), a shifter for each term over its width, an incrementer per
-    term for a floor cut, and an adder one bit wider than the wider term."""
+    term for a floor cut, and an adder one bit wider than the wider term. The two shifters, and the two
+    incrementers, work side by side (the deeper one counts for the depth)."""
     cmp_cells = adder(exp_bits + 1) + Cells(mux2=exp_bits, levels=1)
     sa, sb = barrel_shifter(width_a, width_a), barrel_shifter(width_b, width_b)
-    cut = adder(width_a) + adder(width_b) if floor else Cells()
+    ia, ib = adder(width_a), adder(width_b)
+    cut = Cells(cpa_bits=ia.cpa_bits + ib.cpa_bits, levels=max(ia.levels, ib.levels)) if floor else Cells()
     add = adder(max(width_a, width_b) + 1)
     return (cmp_cells + Cells(mux2=sa.mux2 + sb.mux2, levels=max(sa.levels, sb.levels)) + cut
             + add)
