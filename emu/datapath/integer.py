@@ -353,11 +353,17 @@ def _direct_params(mac: MAC) -> tuple | None:
             2.0**-acc.frac_bits)
 
 
+#: the one-call kernel runs on one thread at about 4 GMAC/s; the general path's threaded kernels overtake it
+#: between 2^24 and 2^27 MACs (measured, fx<4,12> x fx<4,12> -> fx<4,12> saturating, which 16-bit lanes do
+#: not hold: 512x512x64 4.0 ms one-call against 4.6 ms; 512^3 33 ms against 24 ms)
+_ONE_CALL_MAX_MACS = 1 << 25
+
+
 def matmul_fixed(a: np.ndarray, w: np.ndarray, mac: MAC, b: np.ndarray) -> tuple[np.ndarray, ...] | None:
     """(outputs, None, accumulator counts or None, input overflow) of a 2-D product of a datapath that
-    `mac_fixed_from_reals` covers (`_direct_params`): below 2^18 MACs in that one kernel call, above it in
-    16-bit lanes when the formats fit them (`_matmul_fixed16`); None otherwise, or when an input is NaN
-    (the general path then runs, and raises).
+    `mac_fixed_from_reals` covers (`_direct_params`): from 2^18 MACs in 16-bit lanes when the formats fit
+    them (`_matmul_fixed16`), else, below `_ONE_CALL_MAX_MACS`, in that one kernel call; None otherwise,
+    or when an input is NaN (the general path then runs, and raises).
 
     >>> m = MAC(act="fx<2,2>", weight="fx<2,2>", acc="fx<2,2>", acc_overflow="saturate")
     >>> out, _, acnt, ovf = matmul_fixed(np.array([[1.3, 1.7]]), np.array([[1.5], [1.75]]), m, np.zeros(1))
@@ -370,7 +376,9 @@ def matmul_fixed(a: np.ndarray, w: np.ndarray, mac: MAC, b: np.ndarray) -> tuple
     if prm is None or a.dtype != np.float64 or w.dtype != np.float64:
         return None
     if M * K * N >= 1 << 18:
-        return _matmul_fixed16(a, w, mac, b, prm)
+        done = _matmul_fixed16(a, w, mac, b, prm)
+        if done is not None or M * K * N >= _ONE_CALL_MAX_MACS:
+            return done
     (a_s, a_t), (w_s, w_t) = c_ordered(a), c_ordered(w)
     out = np.empty((M, N), np.float64)
     cnt = np.empty((M, N), np.int32)

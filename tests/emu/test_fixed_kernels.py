@@ -215,8 +215,11 @@ def test_the_one_call_kernel_leaves_what_it_does_not_cover_to_the_general_path()
         assert integer.matmul_fixed(a, w, mac, b) is None, mac
     wide = emu.MAC(act="fx<2,6>", weight="fx<2,6>", acc="fx<8,12>")  # 20 bits: not in 16-bit lanes
     big = np.ones((64, 64))
-    assert integer.matmul_fixed(big, big, wide, np.zeros(64)) is None
-    assert integer.matmul_fixed(big, big, covered, np.zeros(64)) is not None
+    assert integer.matmul_fixed(big, big, wide, np.zeros(64)) is not None  # the one-call kernel
+    assert integer.matmul_fixed(big, big, covered, np.zeros(64)) is not None  # 16-bit lanes
+    huge_a, huge_w = np.ones((1024, 1024)), np.ones((1024, 32))  # 2^25 MACs: the threaded general path
+    assert 1024 * 1024 * 32 >= integer._ONE_CALL_MAX_MACS
+    assert integer.matmul_fixed(huge_a, huge_w, wide, np.zeros(32)) is None
     with pytest.raises(ValueError, match="NaN"):  # a NaN goes to the general path, which refuses it
         emu.matmul(np.array([[np.nan, 1.0, 1.0]]), w, covered)
 
@@ -284,3 +287,26 @@ def test_the_one_call_kernel_on_int64_and_float64_codes(mac: emu.MAC) -> None:
             counts[j] += ref.acc_overflows
     assert counts.sum() > 0
     assert np.array_equal(acnt.sum(axis=0), counts)
+
+
+def test_larger_products_that_16_bit_lanes_do_not_hold_run_the_one_call_kernel() -> None:
+    """From 2^18 MACs, a covered datapath whose formats do not fit 16-bit lanes (fx<4,12> x fx<4,12> ->
+    fx<4,12> saturating: 32-bit products floored by 2^12) runs the one-call kernel below its limit:
+    outputs and counts equal the general path's, and sampled outputs Python integers."""
+    from emu._ref.mac import mac_dot_ref
+    from emu.datapath import integer
+
+    mac = emu.MAC(act="fx<4,12>", weight="fx<4,12>", acc="fx<4,12>", acc_overflow="saturate")
+    rng = np.random.default_rng(77)
+    M, K, N = 64, 120, 84
+    assert (1 << 18) <= M * K * N < integer._ONE_CALL_MAX_MACS
+    a, w, b = rng.standard_normal((M, K)) * 2, rng.standard_normal((K, N)) * 0.2, rng.standard_normal(N)
+    assert integer._matmul_fixed16(a, w, mac, b, integer._direct_params(mac)) is None
+    assert integer.matmul_fixed(a, w, mac, b) is not None
+    general, _, st_g = emu.matmul(a, w, mac, b, return_stats=True, return_codes=True)
+    y, st = emu.matmul(a, w, mac, b, return_stats=True)
+    assert np.array_equal(y, general)
+    assert np.array_equal(st.acc_per_channel, st_g.acc_per_channel)
+    assert st_g.acc_overflow > 0
+    for i, j in zip(rng.integers(0, M, 8), rng.integers(0, N, 8), strict=True):
+        assert float(mac_dot_ref(list(a[i]), list(w[:, j]), mac, float(b[j])).value) == general[i, j]
