@@ -23,12 +23,13 @@ def test_importing_emu_leaves_numba_configuration_alone() -> None:
 
 
 def test_the_layer_is_chosen_before_the_first_parallel_kernel_and_kept() -> None:
+    # 2^26 MACs: above the one-call kernel's limit, so the product runs a threaded kernel
     code = ("import numpy as np, numba, emu; print(emu.use_threading_layer('workqueue'));"
-            " emu.matmul(np.ones((512, 64)), np.ones((64, 512)), 'int8 x int8 -> int32', sequential=True);"
+            " emu.matmul(np.ones((1024, 64)), np.ones((64, 1024)), 'int8 x int8 -> int32', sequential=True);"
             " print(numba.threading_layer()); print(emu.use_threading_layer('workqueue'))")
     assert _run(code).split() == ["workqueue", "workqueue", "workqueue"]
     late = ("import numpy as np, emu; emu.use_threading_layer('workqueue');"
-            " emu.matmul(np.ones((512, 64)), np.ones((64, 512)), 'int8 x int8 -> int32', sequential=True)\n"
+            " emu.matmul(np.ones((1024, 64)), np.ones((64, 1024)), 'int8 x int8 -> int32', sequential=True)\n"
             "try:\n    emu.use_threading_layer('omp')\nexcept RuntimeError as e:\n    print(e)")
     assert "already run on 'workqueue'" in _run(late)
 
