@@ -15,7 +15,9 @@ from __future__ import annotations
 
 from numba import njit, prange
 
-__all__ = ["SERIAL_ENTRIES", "patches", "patches_t"]
+from .threads import PATCH_THREAD_ENTRIES
+
+__all__ = ["patches", "patches_t"]
 
 
 @njit(cache=True)
@@ -51,16 +53,11 @@ def _patches_serial(x, kh, kw, sh, sw, dh, dw, top, left, oh, ow, out):
         _patch_row(x, kh, kw, sh, sw, dh, dw, top, left, oh, ow, out, row)
 
 
-#: below this many patch entries one thread writes them: a threaded launch costs about 0.1 ms (measured on
-#: 2 cores with the workqueue layer: 32 x 1 x 8 x 8 images, 3 x 3 kernel, 158 us threaded, 34 us serial)
-SERIAL_ENTRIES = 1 << 18
-
-
 def patches(x, kh, kw, sh, sw, dh, dw, top, left, oh, ow, out) -> None:
     """out[(b oh + r) ow + q, (ch kh + i) kw + j] = x[b, ch, r sh + i dh - top, q sw + j dw - left], or 0
     outside x: the patches of x (N, C, H, W) for output positions (r, q) of an oh x ow grid; rows shared
-    among threads when there are at least `SERIAL_ENTRIES` entries."""
-    kernel = _patches_serial if out.size < SERIAL_ENTRIES else _patches_threads
+    among threads when there are at least `PATCH_THREAD_ENTRIES` entries."""
+    kernel = _patches_serial if out.size < PATCH_THREAD_ENTRIES else _patches_threads
     kernel(x, kh, kw, sh, sw, dh, dw, top, left, oh, ow, out)
 
 
@@ -106,7 +103,7 @@ def _patches_t_serial(x, kh, kw, sh, sw, dh, dw, top, left, oh, ow, out):
 def patches_t(x, kh, kw, sh, sw, dh, dw, top, left, oh, ow, out) -> None:
     """The transpose of `patches`: out[(ch kh + i) kw + j, (b oh + r) ow + q] = x[b, ch, r sh + i dh - top,
     q sw + j dw - left], or 0 outside x; one patch entry k per row, written in order (rows in parallel
-    from `SERIAL_ENTRIES` entries), the positions q inside x without a test. For kernels that run along
-    the output positions (a convolution with few output channels)."""
-    kernel = _patches_t_serial if out.size < SERIAL_ENTRIES else _patches_t_threads
+    from `PATCH_THREAD_ENTRIES` entries), the positions q inside x without a test. For kernels that run
+    along the output positions (a convolution with few output channels)."""
+    kernel = _patches_t_serial if out.size < PATCH_THREAD_ENTRIES else _patches_t_threads
     kernel(x, kh, kw, sh, sw, dh, dw, top, left, oh, ow, out)

@@ -16,12 +16,16 @@ from __future__ import annotations
 
 import numba
 
-__all__ = ["LANE_THREAD_MACS", "THREADING_LAYERS", "use_threading_layer"]
+__all__ = ["LANE_THREAD_MACS", "PATCH_THREAD_ENTRIES", "THREADING_LAYERS", "use_threading_layer"]
 
-#: products of fewer MACs run the 16- and 32-bit-lane fixed-point kernels on one thread: a threaded launch
-#: costs 60-100 us on 2 cores with ``workqueue`` (measured: a parallel loop over 64 elements), about what
-#: those kernels need for 10^6 MACs on one core
+# Below these sizes a kernel runs on one thread: a threaded launch costs 60-100 us on 2 cores with
+# ``workqueue`` (measured: a parallel loop over 64 elements), more than the work it would share.
+
+#: the 16- and 32-bit-lane fixed-point kernels: about 10^6 MACs on one core take that long
 LANE_THREAD_MACS = 1 << 21
+#: the im2col patches (`emu._patches`): 32 LeNet inputs of 1 x 8 x 8 with a 3 x 3 kernel took 158 us
+#: threaded, 34 us on one thread
+PATCH_THREAD_ENTRIES = 1 << 18
 
 #: numba's layers (``default``, ``safe``, ``forksafe``, ``threadsafe`` let numba pick among them).
 THREADING_LAYERS = ("workqueue", "omp", "tbb", "default", "safe", "forksafe", "threadsafe")

@@ -46,14 +46,15 @@ def test_patches_are_the_strided_views(case: int) -> None:
 
 @pytest.mark.parametrize("transposed", [False, True])
 def test_threaded_patches_above_the_serial_size(transposed: bool) -> None:
-    """Above `SERIAL_ENTRIES` entries the rows are written by threads: the same patches (and their
-    transpose) as the strided views, with padding, stride 2 and dilation."""
-    from emu._patches import SERIAL_ENTRIES, patches, patches_t
+    """From `emu.threads.PATCH_THREAD_ENTRIES` entries the rows are written by threads: the same patches
+    (and their transpose) as the strided views, with padding, stride 2 and dilation."""
+    from emu._patches import patches, patches_t
+    from emu.threads import PATCH_THREAD_ENTRIES
 
     x = np.random.default_rng(4).standard_normal((17, 5, 33, 31))
     (kh, kw), stride, padding, dilation = (3, 2), (2, 1), (1, 2), (1, 2)
     want, oh, ow = _strided(x, kh, kw, stride, padding, dilation)
-    assert want.size >= SERIAL_ENTRIES
+    assert want.size >= PATCH_THREAD_ENTRIES
     out = np.empty(want.T.shape if transposed else want.shape)
     (patches_t if transposed else patches)(x, kh, kw, *stride, *dilation, *padding, oh, ow, out)
     assert np.array_equal(out, want.T if transposed else want)
