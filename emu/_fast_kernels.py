@@ -148,12 +148,41 @@ def _fixed_sr_block(x, out, scale, eps, lo_f, hi_f, key, base, rbits, ties):
 
 
 @njit(cache=True)
+def _on_grid(x, out, scale, lo_f, hi_f):
+    """Whether every x 2^FL is an integer in [lo_f, hi_f] (NaN and +-inf are not): values a conversion
+    into the format leaves unchanged under any rounding, with nothing to count; out then holds them (-0
+    as +0), else it is left unwritten. The first 64 elements are checked one by one (most arrays off the
+    grid stop there), the rest in one loop that vectorises."""
+    n = x.size
+    head = min(n, 64)
+    for i in range(head):
+        t = x[i] * scale
+        if (t != np.floor(t)) | (t < lo_f) | (t > hi_f):
+            return False
+    bad = 0
+    for i in range(head, n):
+        t = x[i] * scale
+        bad += (t != np.floor(t)) | (t < lo_f) | (t > hi_f)
+    if bad:
+        return False
+    for i in range(n):
+        out[i] = x[i] + 0.0
+    return True
+
+
+@njit(cache=True)
 def _fixed_sr_chunk(c, x, xb, out, fl, wl, signed, qmin, qmax, key, rbits, stats):
     n = x.size
     scale = np.ldexp(1.0, fl)
     eps = np.ldexp(1.0, -fl)
     lo = c * CHUNK
     hi = min(n, lo + CHUNK)
+    if _on_grid(x[lo:hi], out[lo:hi], scale, np.float64(qmin), np.float64(qmax)):
+        # values already in the format (stored weights, ReLU of converted values): no random word is drawn
+        stats[c, 0] = 0
+        stats[c, 1] = 0
+        stats[c, 2] = 0
+        return
     ties = np.empty(hi - lo, np.bool_)
     a, b, d, nt = _fixed_sr_block(x[lo:hi], out[lo:hi], scale, eps, np.float64(qmin), np.float64(qmax),
                                   key, lo, rbits, ties)

@@ -102,6 +102,46 @@ def test_every_mode_matches_the_reference(fmt: emu.Format) -> None:
         check_against_ref(x, fmt, Rounding.STOCHASTIC, fmt.default_overflow, rbits)
 
 
+@pytest.mark.parametrize("name", ["fx<4,12>", "ufx<2,6>", "fx<8,0>"])
+def test_stochastic_values_already_on_the_grid(name: str) -> None:
+    """An array wholly on the format's grid is copied without drawing (its own path in the fast kernel);
+    one element off the grid, out of range, NaN or inf anywhere in a chunk sends that chunk through the
+    rounding loop. Both agree with the reference, values and counts, in one chunk and across chunks."""
+    fmt = emu.format(name)
+    rng = np.random.default_rng(11)
+    ovf = fmt.default_overflow
+    codes = rng.integers(fmt.qmin, fmt.qmax + 1, 300)
+    grid = np.ldexp(codes.astype(np.float64), -fmt.frac_bits)
+    grid[:3] = [fmt.min, fmt.max, -0.0]
+    off = [fmt.max + fmt.ulp(1.0), fmt.min - fmt.ulp(1.0), fmt.ulp(1.0) / 4, np.nan, np.inf]
+    for rbits in (None, 4):
+        check_against_ref(grid, fmt, Rounding.STOCHASTIC, ovf, rbits)
+        got = emu.quantize(grid, fmt, "stochastic", seed=1, random_bits=rbits)
+        assert np.array_equal(got, grid) and not np.signbit(got[got == 0]).any()  # -0 becomes +0
+        for pos in (0, 63, 64, 299):
+            for v in off:
+                x = grid.copy()
+                x[pos] = v
+                if np.isfinite(v):
+                    check_against_ref(x, fmt, Rounding.STOCHASTIC, ovf, rbits)
+                    continue
+                if np.isnan(v):
+                    with pytest.raises(ValueError, match="NaN value"):
+                        emu.quantize(x, fmt, "stochastic", seed=1)
+                got, st = emu.quantize(x, fmt, "stochastic", seed=1, nan=0, return_stats=True)
+                assert np.array_equal(np.delete(got, pos), np.delete(grid, pos))
+                assert got[pos] == (0.0 if np.isnan(v) else fmt.max)
+                assert (st.overflow, st.nan) == ((0, 1) if np.isnan(v) else (1, 0))
+    # across chunks: the chunk with the off-grid value rounds, the others are copied
+    big = np.ldexp(rng.integers(fmt.qmin, fmt.qmax + 1, 2 * K.CHUNK + 5).astype(np.float64), -fmt.frac_bits)
+    big[K.CHUNK + 7] = fmt.ulp(1.0) / 2
+    got, st = emu.quantize(big, fmt, "stochastic", seed=np.random.SeedSequence(12345), return_stats=True)
+    want = _ref.quantize_ref(float(big[K.CHUNK + 7]), fmt, Rounding.STOCHASTIC, ovf, key=KEY, index=K.CHUNK + 7)
+    keep = np.arange(big.size) != K.CHUNK + 7
+    assert np.array_equal(got[keep], big[keep]) and got[K.CHUNK + 7] == float(want.value)
+    assert (st.overflow, st.underflow) == (0, int(want.underflow))
+
+
 @pytest.mark.parametrize("name", ["fx<62,0>", "ufx<62,0>", "fx<30,10>", "e5m2", "fp32", "pow2<0,70>",
                                   "fx<60,-50>"])
 def test_integer_inputs_convert_exactly(name: str) -> None:
