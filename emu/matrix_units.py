@@ -65,6 +65,15 @@ Not yet modelled (and why):
 - AMD matrix cores: see `emu.amd_units` (CDNA1 ``exact(n)``, CDNA2 ``tree(n)``, CDNA3 ``fused(n)`` with a
   late addend), in `MATRIX_UNITS` with the rest.
 
+The second instruction path (`OTHER_PATH_UNITS`): the measured H100 fp8 data came from ``mma.sync`` (the
+CUDA harnesses say so), so the plain names are that path and a suffix names the other: ``[wgmma]`` on H100
+and ``[tcgen05]`` on B200, after the simulators of MMA-Sim (Xie, Wang, Yang & Yang, arXiv 2511.10909;
+microsoft/MMA-Sim): ``WGMMASim`` keeps 13 fraction bits for fp8 inputs (a binary32 result cut to 13
+fraction bits, or nearest even into binary16), ``TCGen05MMASim`` 25 with no exponent floor; both take the
+instruction's K = 32 fp8 products and C in one step. Where the sources conflict: MMA-Sim gives Hopper's
+``mma`` 25 bits for fp8, but the measured ``mma.sync`` lines reproduce only with 13, which the plain H100
+preset keeps; B200TC.m floors the exponent at -133 and gives fp8 a binary32 output only.
+
 Turing T4 (`TURING_UNITS`): there is no T4 model file; Fasi, Higham, Mikaitis & Pranesh (PeerJ Computer
 Science 2021) ran one feature test suite on V100, T4 and A100 binary16 inputs (4-product dot products:
 exact products, accumulation in binary32 aligned to the largest magnitude, no guard bits below it, two
@@ -98,7 +107,8 @@ from typing import Any
 
 from .amd_units import AMD_UNIT_SOURCES, AMD_UNITS
 
-__all__ = ["INTEL_UNITS", "MATRIX_UNITS", "MATRIX_UNIT_SOURCES", "MEASURED_UNITS", "TURING_UNITS"]
+__all__ = ["INTEL_UNITS", "MATRIX_UNITS", "MATRIX_UNIT_SOURCES", "MEASURED_UNITS", "OTHER_PATH_UNITS",
+           "TURING_UNITS"]
 
 _MEASURED = ("Khattak & Mikaitis, model_validation measurements ({gpu}/{fmt}); block size from the"
              " CUDA harness; align_bits {bits} and the output rounding reproduce every measured line")
@@ -220,6 +230,38 @@ _TURING_SOURCE = ("Fasi, Higham, Mikaitis & Pranesh, 'Numerical behavior of NVID
                   " binary32, nearest even into binary16; V100's measured fields; no T4 model file or"
                   " measurement in this repository")
 
+#: The second instruction path of a GPU whose measured (or plain-named) path is another: H100 fp8 through
+#: wgmma (the measurement ran mma.sync) and B200 fp8 through tcgen05.mma (the shared harnesses use
+#: mma.sync), after MMA-Sim's simulators (module docstring).
+OTHER_PATH_UNITS: dict[str, dict[str, Any]] = {
+    "H100 e4m3 -> fp32 [wgmma]": _fp8_13("e4m3", 32),
+    "H100 e5m2 -> fp32 [wgmma]": _fp8_13("e5m2", 32),
+    "H100 e4m3 -> fp16 [wgmma]": _unit("e4m3", "fp16", 32, 13),
+    "H100 e5m2 -> fp16 [wgmma]": _unit("e5m2", "fp16", 32, 13),
+    "B200 e4m3 -> fp32 [tcgen05]": _unit("e4m3", "fp32", 32, 25),
+    "B200 e5m2 -> fp32 [tcgen05]": _unit("e5m2", "fp32", 32, 25),
+    "B200 e4m3 -> fp16 [tcgen05]": _unit("e4m3", "fp16", 32, 25),
+    "B200 e5m2 -> fp16 [tcgen05]": _unit("e5m2", "fp16", 32, 25),
+}
+
+_MMASIM = ("MMA-Sim (Xie, Wang, Yang & Yang, arXiv 2511.10909; microsoft/MMA-Sim, simulator/nv.py and"
+           " functions.py, {cls}): the instruction's K = 32 fp8 products and C in one fused step, each term"
+           " truncated {bits} fraction bits below the largest exponent (align_bits {bits}), {out}; not"
+           " checked against measurements in this repository")
+
+
+def _mmasim_source(name: str) -> str:
+    wgmma = "[wgmma]" in name
+    cls = "WGMMASim: fp8 inputs keep 13 fraction bits" if wgmma else "TCGen05MMASim: 25 fraction bits"
+    if name.split(" -> ")[1].startswith("fp16"):
+        out = "the sum rounded to nearest even into binary16"
+    elif wgmma:
+        out = "the sum cut toward zero to 13 fraction bits (output 'f32_e8m13', our accumulator fp<8,13>)"
+    else:
+        out = "the sum cut toward zero into binary32, with no exponent floor"
+    return _MMASIM.format(cls=cls, bits=OTHER_PATH_UNITS[name]["align_bits"], out=out)
+
+
 #: Intel AMX units: a chain of binary32 FMAs, flush to zero (module docstring).
 INTEL_UNITS: dict[str, dict[str, Any]] = {
     "AMX bf16 -> fp32": dict(act="fp<8,7,ftz>", weight="fp<8,7,ftz>", acc="fp<8,23,ftz>", fused=True),
@@ -234,6 +276,7 @@ MATRIX_UNITS: dict[str, dict[str, Any]] = {
     **_MEASURED_UNITS,
     **{name: fields for name, (fields, _, _) in _MODELLED_UNITS.items()},
     **TURING_UNITS,
+    **OTHER_PATH_UNITS,
     **AMD_UNITS,
     **INTEL_UNITS,
 }
@@ -248,6 +291,7 @@ MATRIX_UNIT_SOURCES: dict[str, str] = {
     **{name: _MODELLED.format(file=file, params=params, bits=f["align_bits"])
        for name, (f, file, params) in _MODELLED_UNITS.items()},
     **{name: _TURING_SOURCE for name in TURING_UNITS},
+    **{name: _mmasim_source(name) for name in OTHER_PATH_UNITS},
     **AMD_UNIT_SOURCES,
     **{name: _INTEL_SOURCE for name in INTEL_UNITS},
 }

@@ -13,7 +13,14 @@ import pytest
 import emu
 from emu._ref.fused import fused_dot_ref
 from emu.amd_units import AMD_UNITS
-from emu.matrix_units import INTEL_UNITS, MATRIX_UNIT_SOURCES, MATRIX_UNITS, MEASURED_UNITS, TURING_UNITS
+from emu.matrix_units import (
+    INTEL_UNITS,
+    MATRIX_UNIT_SOURCES,
+    MATRIX_UNITS,
+    MEASURED_UNITS,
+    OTHER_PATH_UNITS,
+    TURING_UNITS,
+)
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "tensorcore" / "measured.npz"
 
@@ -60,11 +67,12 @@ def test_the_measurement_is_not_reproduced_by_neighbouring_parameters(
 
 def test_every_unit_names_its_source() -> None:
     """Every NVIDIA unit names its source and alignment bits (AMD: tests/emu/test_amd_units.py; Intel AMX:
-    tests/emu/test_matrix_units_more.py)."""
+    tests/emu/test_matrix_units_more.py; the MMA-Sim paths: tests/emu/test_matrix_unit_paths.py)."""
     assert set(MATRIX_UNIT_SOURCES) == set(MATRIX_UNITS)
     assert set(MEASURED_UNITS) <= set(MATRIX_UNITS)
-    assert set(AMD_UNITS) | set(INTEL_UNITS) | set(TURING_UNITS) <= set(MATRIX_UNITS)
-    for name in sorted(set(MATRIX_UNITS) - set(AMD_UNITS) - set(INTEL_UNITS) - set(TURING_UNITS)):
+    others = set(AMD_UNITS) | set(INTEL_UNITS) | set(TURING_UNITS) | set(OTHER_PATH_UNITS)
+    assert others <= set(MATRIX_UNITS)
+    for name in sorted(set(MATRIX_UNITS) - others):
         assert "Khattak & Mikaitis" in MATRIX_UNIT_SOURCES[name]
         assert f"align_bits {emu.mac_preset(name).align_bits}" in MATRIX_UNIT_SOURCES[name]
         checked = "reproduce every measured line" in MATRIX_UNIT_SOURCES[name]
