@@ -117,7 +117,8 @@ def test_stochastic_values_already_on_the_grid(name: str) -> None:
     for rbits in (None, 4):
         check_against_ref(grid, fmt, Rounding.STOCHASTIC, ovf, rbits)
         got = emu.quantize(grid, fmt, "stochastic", seed=1, random_bits=rbits)
-        assert np.array_equal(got, grid) and not np.signbit(got[got == 0]).any()  # -0 becomes +0
+        assert np.array_equal(got, grid)
+        assert not np.signbit(got[got == 0]).any()  # -0 becomes +0
         for pos in (0, 63, 64, 299):
             for v in off:
                 x = grid.copy()
@@ -134,11 +135,13 @@ def test_stochastic_values_already_on_the_grid(name: str) -> None:
                 assert (st.overflow, st.nan) == ((0, 1) if np.isnan(v) else (1, 0))
     # across chunks: the chunk with the off-grid value rounds, the others are copied
     big = np.ldexp(rng.integers(fmt.qmin, fmt.qmax + 1, 2 * K.CHUNK + 5).astype(np.float64), -fmt.frac_bits)
-    big[K.CHUNK + 7] = fmt.ulp(1.0) / 2
+    big[K.CHUNK + 7] = fmt.ulp(1.0) / 2  # one value off the grid, in the second chunk
     got, st = emu.quantize(big, fmt, "stochastic", seed=np.random.SeedSequence(12345), return_stats=True)
-    want = _ref.quantize_ref(float(big[K.CHUNK + 7]), fmt, Rounding.STOCHASTIC, ovf, key=KEY, index=K.CHUNK + 7)
-    keep = np.arange(big.size) != K.CHUNK + 7
-    assert np.array_equal(got[keep], big[keep]) and got[K.CHUNK + 7] == float(want.value)
+    at = K.CHUNK + 7
+    want = _ref.quantize_ref(float(big[at]), fmt, Rounding.STOCHASTIC, ovf, key=KEY, index=at)
+    keep = np.arange(big.size) != at
+    assert np.array_equal(got[keep], big[keep])
+    assert got[at] == float(want.value)
     assert (st.overflow, st.underflow) == (0, int(want.underflow))
 
 

@@ -39,7 +39,9 @@ def _sig_exp(x: float, fmt: str) -> tuple[Fraction, int]:
     return Fraction(x) / Fraction(2) ** e, e
 
 
-def _mmasim_step(a: list[float], b: list[float], c: float, inp: str, c_fmt: str, bits: int, out: str) -> float:
+def _mmasim_step(a: list[float], b: list[float], c: float, inp: str, c_fmt: str, bits: int,
+                 out: str) -> float:
+    """One fused step: C (in ``c_fmt``) and the products of a and b (in ``inp``) into ``out``."""
     terms = [_sig_exp(c, c_fmt)]
     for x, y in zip(a, b, strict=True):
         (sa, ea), (sb, eb) = _sig_exp(x, inp), _sig_exp(y, inp)
@@ -93,8 +95,8 @@ def test_other_paths_follow_the_mmasim_reading(name: str) -> None:
     want = np.array([_mmasim(a[i], b[i], float(c[i]), name) for i in range(240)])
     wrong = np.flatnonzero(got != want)
     assert wrong.size == 0, (name, wrong[:3], got[wrong[:3]], want[wrong[:3]])
-    assert "MMA-Sim" in MATRIX_UNIT_SOURCES[name] and "not checked against measurements" in (
-        MATRIX_UNIT_SOURCES[name])
+    assert "MMA-Sim" in MATRIX_UNIT_SOURCES[name]
+    assert "not checked against measurements" in MATRIX_UNIT_SOURCES[name]
 
 
 def test_the_paths_differ_where_the_sources_say() -> None:
@@ -116,5 +118,5 @@ def test_the_paths_differ_where_the_sources_say() -> None:
     for name, want in (("B200 e4m3 -> fp32 [tcgen05]", 2.0**-9), ("B200 e4m3 -> fp16 [tcgen05]", 2.0**-9),
                        ("H100 e4m3 -> fp32 [wgmma]", 0.0), ("H100 e4m3 -> fp16 [wgmma]", 0.0)):
         assert float(emu.matmul(a, b, name, c=c)[0, 0]) == want, name
-    assert float(emu.matmul(a, b, emu.mac_preset("B200 e4m3 -> fp32 [tcgen05]", align_bits=26), c=c)[0, 0]) == (
-        3 * 2.0**-10)
+    wider = emu.mac_preset("B200 e4m3 -> fp32 [tcgen05]", align_bits=26)
+    assert float(emu.matmul(a, b, wider, c=c)[0, 0]) == 3 * 2.0**-10
