@@ -20,7 +20,6 @@ from numba.extending import overload
 
 from ._kernels import CHUNK, fixed_one, split_float
 from ._rounding import (  # the rounding core; the datapath kernels import these names from here too
-    _ONE,
     _SAT,
     _SR,
     _ZERO,
@@ -102,49 +101,44 @@ def fixed_fast_serial(x, out, fl, qmin, qmax, mode, codes=False):
 
 @njit(cache=True)
 def _fixed_sr_block(x, out, scale, eps, lo_f, hi_f, key, base, rbits, ties):
-    """One block of `fixed_sr_fast`; flags in ``ties`` the elements whose first
-    random word equals the fraction's first 64 bits (to be settled exactly).
+    """One block of `fixed_sr_fast` (at most `CHUNK` elements); flags in ``ties`` the elements whose first
+    random word's top 53 bits equal the fraction's first 53 bits (to be settled exactly); returns the
+    (overflow, underflow, nan, tie) counts.
 
-    The fraction of t is taken from the magnitude m = |t| (m - floor(m) is
-    exact), F = floor(frac(m) 2^64) with a sticky flag, and for negative t the
-    two's complement of those bits, as in `round_mag`.
+    The fraction f of t = x 2^FL is taken from the magnitude m = |t| (m - floor(m) is exact): F53 =
+    floor(f 2^53) is floor((m - floor m) 2^53) for t >= 0 and 2^53 - ceil((m - floor m) 2^53) for t < 0
+    (0 when m is whole), an exact float64. With U53 = w0 >> 11, the top bits of the element's first
+    random word: U53 < F53 means w0 < floor(f 2^64), round up; U53 > F53 means w0 > f 2^64, round down;
+    equality (probability 2^-53) is a tie for the integer path. With ``rbits`` = r in 1..53 the rule
+    floor(f 2^r) > w0 >> (64 - r) is the same comparison of both sides divided by 2^(53 - r) and floored.
+    The four counts are packed in one integer, 16 bits each (a block holds at most 2^15 elements).
     """
-    n_ovf = 0
-    n_unf = 0
-    n_nan = 0
-    n_tie = 0
-    two64 = np.ldexp(1.0, 64)
-    sh = U64(64 - rbits) if rbits > 0 else _ZERO
+    packed = 0
+    two53 = np.ldexp(1.0, 53)
+    cut = np.ldexp(1.0, rbits - 53) if rbits > 0 else 1.0
     for i in range(x.size):
         xi = x[i]
         t = xi * scale
         m = abs(t)
         fm_int = np.floor(m)
-        fm = m - fm_int
-        v = fm * two64 if fm > 0.0 else 0.0  # 0 for inf/NaN inputs
-        big = U64(v)
-        sticky = v != np.float64(big)
+        v = (m - fm_int) * two53  # NaN for inf and NaN inputs
         neg = t < 0.0
-        if neg and v > 0.0:
-            big = ~big + (_ZERO if sticky else _ONE)
-            f = -fm_int - 1.0
-        else:
-            f = -fm_int if neg else fm_int
-        w = first_word(key, base + i)
+        whole = v == 0.0
+        f53 = 0.0 if whole else (two53 - np.ceil(v) if neg else np.floor(v))
+        f = (-fm_int - (0.0 if whole else 1.0)) if neg else fm_int  # floor(t)
+        u = np.float64(first_word(key, base + i) >> U64(11))
         if rbits > 0:
-            up = (big >> sh) > (w >> sh)
+            up = np.floor(f53 * cut) > np.floor(u * cut)
             tie = False
         else:
-            up = w < big
-            tie = (w == big) & sticky
+            up = u < f53
+            tie = u == f53
         ties[i] = tie
-        n_tie += tie
-        v, o, u, isnan = _saturated(xi, f + 1.0 if up else f, lo_f, hi_f, eps)
-        out[i] = v
-        n_ovf += o
-        n_unf += u
-        n_nan += isnan
-    return n_ovf, n_unf, n_nan, n_tie
+        val, o, un, isnan = _saturated(xi, f + 1.0 if up else f, lo_f, hi_f, eps)
+        out[i] = val
+        packed += np.int64(o) | (np.int64(un) << 16) | (np.int64(isnan) << 32) | (np.int64(tie) << 48)
+    low = (1 << 16) - 1
+    return packed & low, (packed >> 16) & low, (packed >> 32) & low, packed >> 48
 
 
 @njit(cache=True)
@@ -204,23 +198,24 @@ def _fixed_sr_chunk(c, x, xb, out, fl, wl, signed, qmin, qmax, key, rbits, stats
 
 
 @njit(parallel=True, cache=True)
-def fixed_sr_fast(x, xb, out, fl, wl, signed, qmin, qmax, key, rbits, stats):
-    """<WL-FL, FL> values under stochastic rounding; needs FL >= 0 and WL <= 53.
+def fixed_sr_fast(x, out, fl, wl, signed, qmin, qmax, key, rbits, stats):
+    """<WL-FL, FL> values under stochastic rounding; needs FL >= 0, WL <= 53 and ``rbits`` <= 53.
 
-    F = floor(d 2^64) of the exact fraction d = t - floor(t) is compared with
-    the element's first random word; the rare exact tie (probability 2^-64)
-    is settled by the integer path.
+    A chunk already on the grid is copied (`_on_grid`); otherwise the first 53 bits of each element's
+    fraction are compared with the top 53 bits of its first random word (`_fixed_sr_block`), and the
+    rare equality (probability 2^-53) is settled by the integer path.
     """
+    xb = x.view(np.uint64)
     for c in prange(stats.shape[0]):
         _fixed_sr_chunk(c, x, xb, out, fl, wl, signed, qmin, qmax, key, rbits, stats)
 
 
 @njit(cache=True)
-def fixed_sr_fast_serial(x, xb, out, fl, wl, signed, qmin, qmax, key, rbits):
+def fixed_sr_fast_serial(x, out, fl, wl, signed, qmin, qmax, key, rbits):
     """`fixed_sr_fast` without threads on at most `CHUNK` elements; returns the (overflow, underflow,
     nan) counts."""
     stats = np.zeros((1, N_FAST_STATS), np.int64)
-    _fixed_sr_chunk(0, x, xb, out, fl, wl, signed, qmin, qmax, key, rbits, stats)
+    _fixed_sr_chunk(0, x, x.view(np.uint64), out, fl, wl, signed, qmin, qmax, key, rbits, stats)
     return stats[0, 0], stats[0, 1], stats[0, 2]
 
 

@@ -212,11 +212,12 @@ def _fast_kernel(fmt: Format, rnd: Rounding, ovf: Overflow, rbits: int
     if isinstance(fmt, FixedFormat) and fmt.frac_bits >= 0 and fmt.bits <= 53 and ovf == Overflow.SATURATE:
         fl, wl, signed, qmin, qmax = fmt.frac_bits, fmt.bits, fmt.signed, fmt.qmin, fmt.qmax
         if rnd == Rounding.STOCHASTIC:
+            if rbits > 53:  # the fast kernel compares at most 53 random bits at once
+                return None
             def run(x: np.ndarray, vals: np.ndarray, key: np.uint64) -> tuple[int, int, int]:
-                xb = x.view(np.uint64)
                 if x.size <= K.CHUNK:
-                    return FK.fixed_sr_fast_serial(x, xb, vals, fl, wl, signed, qmin, qmax, key, rbits)
-                return _parallel(FK.fixed_sr_fast, x, xb, vals, fl, wl, signed, qmin, qmax, key, rbits)
+                    return FK.fixed_sr_fast_serial(x, vals, fl, wl, signed, qmin, qmax, key, rbits)
+                return _parallel(FK.fixed_sr_fast, x, vals, fl, wl, signed, qmin, qmax, key, rbits)
         else:
             mode = int(rnd)
 

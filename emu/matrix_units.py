@@ -70,9 +70,10 @@ CUDA harnesses say so), so the plain names are that path and a suffix names the 
 and ``[tcgen05]`` on B200, after the simulators of MMA-Sim (Xie, Wang, Yang & Yang, arXiv 2511.10909;
 microsoft/MMA-Sim): ``WGMMASim`` keeps 13 fraction bits for fp8 inputs (a binary32 result cut to 13
 fraction bits, or nearest even into binary16), ``TCGen05MMASim`` 25 with no exponent floor; both take the
-instruction's K = 32 fp8 products and C in one step. Where the sources conflict: MMA-Sim gives Hopper's
-``mma`` 25 bits for fp8, but the measured ``mma.sync`` lines reproduce only with 13, which the plain H100
-preset keeps; B200TC.m floors the exponent at -133 and gives fp8 a binary32 output only.
+instruction's K = 32 fp8 products and C in one step. MMA-Sim does not model fp8 through ``mma.sync`` on
+Hopper or Blackwell; the measured H100 ``mma.sync`` lines reproduce with the 13 bits MMA-Sim gives
+``wgmma``, so the plain H100 e4m3 -> fp32 preset and its ``[wgmma]`` twin have equal fields. Where the
+sources differ: B200TC.m floors the step's exponent at -133 and gives fp8 a binary32 output only.
 
 Turing T4 (`TURING_UNITS`): there is no T4 model file; Fasi, Higham, Mikaitis & Pranesh (PeerJ Computer
 Science 2021) ran one feature test suite on V100, T4 and A100 binary16 inputs (4-product dot products:

@@ -100,9 +100,8 @@ def test_other_paths_follow_the_mmasim_reading(name: str) -> None:
 
 
 def test_the_paths_differ_where_the_sources_say() -> None:
-    """wgmma keeps 13 fraction bits of an fp8 step, tcgen05 25: a term 2^-20 below 1 survives only the
-    second; the measured H100 mma.sync path keeps 13, as MMA-Sim's wgmma does (MMA-Sim gives its Hopper
-    mma.sync 25 bits: the sources conflict, and the plain name follows the measurement)."""
+    """wgmma keeps 13 fraction bits of an fp8 step, tcgen05 25: a term 2^-18 beside 1 survives only the
+    second; the measured H100 mma.sync path keeps 13, as MMA-Sim's wgmma does."""
     a = np.zeros((1, 32))
     b = np.zeros((32, 1))
     a[0, :2] = [1.0, 2.0**-9]
