@@ -327,19 +327,18 @@ def float_fast_serial(x, out, packed, nan_value):
 
 @njit(cache=True)
 def float_fast_2d(x, out, packed, nan_value):
-    """`float_fast` from a 2-D float64 array of any layout into ``out`` of the
-    same shape (float64, or float32 when the caller knows the format's values
-    are binary32 values); returns (overflow, nan) counts."""
+    """`float_fast` from a C-ordered 2-D float64 array into the C-ordered ``out`` of the same shape (float64,
+    or float32 when the caller knows the format's values are binary32 values), one pass over the flat
+    elements with the rounding chosen once per call as `_float_det_block` chooses it; returns (overflow,
+    nan) counts."""
     prm = _unpack(packed)
-    ne = _is_ne(prm)
-    n_ovf = 0
-    n_nan = 0
-    for i in range(x.shape[0]):
-        for j in range(x.shape[1]):
-            xi = x[i, j]
-            v, over = fround_ne(xi, prm) if ne else fround(xi, prm)
-            isnan = xi != xi
-            out[i, j] = nan_value if isnan else v
-            n_ovf += over
-            n_nan += isnan
+    xf = x.reshape(-1)
+    of = out.reshape(-1)
+    kind = _rounding_kind(prm)
+    if kind == 2:
+        n_ovf, _, n_nan = _det_loop(xf, of, prm, nan_value, (0, 0, 0))
+    elif kind == 1:
+        n_ovf, _, n_nan = _det_loop(xf, of, prm, nan_value, (0, 0))
+    else:
+        n_ovf, _, n_nan = _det_loop(xf, of, prm, nan_value, (0,))
     return n_ovf, n_nan

@@ -156,14 +156,15 @@ def mac_cols_fp32_plain(AT, W, init, out):
 
 @njit(cache=True)
 def _transposed(x):
-    """A C-ordered copy of x.T. With many rows (out's rows long: each column of x written far from the
-    last), the copy goes by 32x32 tiles, each written row by row of out (9x faster at 50,176 x 25);
-    otherwise row by row of x (2x faster than tiles at 3,200 x 54)."""
+    """A C-ordered copy of x.T. Up to 2^18 elements (the array fits the cache) column by column of x, each
+    written as one row of the copy; larger ones by 32x32 tiles. Measured against writing row by row of x:
+    512 x 144 16 us against 184, 2048 x 54 46 against 298; tiles at 50,176 x 25 788 us against 3,589 column
+    by column, at 1,024 x 576 485 against 756."""
     R, C = x.shape
     out = np.empty((C, R), x.dtype)
-    if R <= 8192:
-        for r in range(R):
-            for c in range(C):
+    if R * C <= 1 << 18:
+        for c in range(C):
+            for r in range(R):
                 out[c, r] = x[r, c]
         return out
     for r0 in range(0, R, 32):
