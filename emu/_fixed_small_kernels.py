@@ -10,9 +10,11 @@ without the passes between: reals are rounded to codes as they are read
 `emu._fast_kernels.fixed_fast` rounds), each output's additions run in the
 order k = 0, 1, ..., K-1 on int64 lanes (or on float64 lanes holding the same
 integers exactly, when every term is below 2^52 and the accumulator narrower
-than 52 bits: those loops vectorise), and the accumulator's values are
-written as float64. The results and every count are the general path's, bit
-for bit (the tests compare them with the exact reference).
+than 52 bits: those loops vectorise; with few output columns, fewer than
+the rows and than 64, the chains run down the columns, vectorised over the
+rows), and the accumulator's values are written as float64. The results
+and every count are the general path's, bit for bit (the tests compare them
+with the exact reference).
 
 Worked example: fx<2,2> x fx<2,2> -> fx<2,2> saturating, a = [1.3, 1.7],
 w = [1.5, 1.75]: the codes are round(1.3 * 4) = 5, 7 and 6, 7; the products
@@ -95,26 +97,33 @@ def mac_fixed_from_reals(a, a_t, w, w_t, b, a_prm, w_prm, b_prm, sl, sr, lo, hi,
     M = out.shape[0]
     N = out.shape[1]
     K = a.shape[0] if a_t else a.shape[1]
+    cols = M > N and N < 64  # few output columns: the chains run down them, vectorised over the rows
+    a_shape = (K, M) if cols else (M, K)
     prod_max = max(-a_prm[1], a_prm[2]) * max(-w_prm[1], w_prm[2]) * 2.0**sl
     if prod_max < 2.0**52 and hi - lo < 2.0**52:  # every term and sum an integer float64 holds exactly
-        Af, Wf, Bf = np.empty((M, K)), np.empty((K, N)), np.empty((1, N))
-        ovf, nan = _convert(a, a_t, w, w_t, b, a_prm, w_prm, b_prm, Af, Wf, Bf)
+        Af, Wf, Bf = np.empty(a_shape), np.empty((K, N)), np.empty((1, N))
+        ovf, nan = _convert(a, a_t != cols, w, w_t, b, a_prm, w_prm, b_prm, Af, Wf, Bf)
         if nan:
             return ovf, True, 0
         prm = (2.0**sl, 2.0**-sr, float(lo), float(hi), float(mask) + 1.0)
+        if cols:
+            return ovf, False, _cols(Af, Wf, Bf, prm, wrap, step, out, cnt)
         return ovf, False, _rows(Af, Wf, Bf, prm, wrap, step, out, cnt)
-    A, W, B = np.empty((M, K), np.int64), np.empty((K, N), np.int64), np.empty((1, N), np.int64)
-    ovf, nan = _convert(a, a_t, w, w_t, b, a_prm, w_prm, b_prm, A, W, B)
+    A, W, B = np.empty(a_shape, np.int64), np.empty((K, N), np.int64), np.empty((1, N), np.int64)
+    ovf, nan = _convert(a, a_t != cols, w, w_t, b, a_prm, w_prm, b_prm, A, W, B)
     if nan:
         return ovf, True, 0
     prm64 = (np.int64(sl), np.int64(sr), np.int64(lo), np.int64(hi), np.int64(mask))
+    if cols:
+        return ovf, False, _cols(A, W, B, prm64, wrap, step, out, cnt)
     return ovf, False, _rows(A, W, B, prm64, wrap, step, out, cnt)
 
 
 @njit(cache=True)
-def _convert(a, a_t, w, w_t, b, a_prm, w_prm, b_prm, A, W, B):
-    """The codes of a, w and b into A, W and B (`codes_into`); (overflows, a NaN was met)."""
-    oa, na = codes_into(a, a_t, a_prm[0], a_prm[1], a_prm[2], np.int64(a_prm[3]), A)
+def _convert(a, a_flip, w, w_t, b, a_prm, w_prm, b_prm, A, W, B):
+    """The codes of a, w and b into A, W and B (`codes_into`; a read through its transpose when
+    ``a_flip``); (overflows, a NaN was met)."""
+    oa, na = codes_into(a, a_flip, a_prm[0], a_prm[1], a_prm[2], np.int64(a_prm[3]), A)
     ow, nw = codes_into(w, w_t, w_prm[0], w_prm[1], w_prm[2], np.int64(w_prm[3]), W)
     ob, nb = codes_into(b.reshape(1, B.shape[1]), False, b_prm[0], b_prm[1], b_prm[2], np.int64(b_prm[3]), B)
     return oa + ow + ob, na or nw or nb
@@ -168,6 +177,26 @@ def _pass(acc, c, ai, w, prm, wrap):
 @overload(_pass, inline="always")
 def _pass_ol(acc, c, ai, w, prm, wrap):
     return _pass_f64 if isinstance(acc.dtype, types.Float) else _pass_int
+
+
+@njit(cache=True)
+def _cols(AT, W, B, prm, wrap, step, out, cnt):
+    """`_rows` with the chains down the columns of out, for few columns: AT is A transposed (K, M); output
+    column j runs acc[i] = fit(acc[i] + term(W[k, j], AT[k, i])) over k in order, vectorised over i (a term
+    is symmetric in its two codes), so every output sees the same additions as in `_rows`."""
+    acc = np.empty(AT.shape[1], AT.dtype)
+    c = np.empty(AT.shape[1], np.int32)
+    total = 0
+    for j in range(W.shape[1]):
+        acc[:] = B[0, j]
+        c[:] = 0
+        for k in range(AT.shape[0]):
+            _pass(acc, c, W[k, j], AT[k], prm, wrap)
+        for i in range(acc.size):
+            out[i, j] = acc[i] * step
+            cnt[i, j] = c[i]
+            total += c[i]
+    return total
 
 
 @njit(cache=True)

@@ -270,23 +270,25 @@ def test_larger_products_in_16_bit_lanes_from_reals_match_the_reference(case: in
 ], ids=str)
 def test_the_one_call_kernel_on_int64_and_float64_codes(mac: emu.MAC) -> None:
     """Products of codes beyond 2^52 run on int64 codes, narrower ones on codes held in float64 (whose loops
-    vectorise): both against Python integers, with sums that wrap or saturate."""
+    vectorise): both against Python integers, with sums that wrap or saturate, with the chains along the
+    output rows (M <= N) and down the columns (M > N, few columns)."""
     from emu._ref.mac import mac_dot_ref
     from emu.datapath import integer
 
     rng = np.random.default_rng(77)
-    a = rng.uniform(-1, 1, (4, 9)) * mac.act.max
-    w = rng.uniform(-1, 1, (9, 3)) * mac.weight.max
-    b = rng.uniform(-1, 1, 3) * mac.acc.max
-    y, _, acnt, _ = integer.matmul_fixed(a, w, mac, b)
-    counts = np.zeros(3, int)
-    for i in range(4):
-        for j in range(3):
-            ref = mac_dot_ref(list(a[i]), list(w[:, j]), mac, float(b[j]))
-            assert float(ref.value) == y[i, j], (i, j)
-            counts[j] += ref.acc_overflows
-    assert counts.sum() > 0
-    assert np.array_equal(acnt.sum(axis=0), counts)
+    for m, n in ((4, 3), (3, 5)):
+        a = rng.uniform(-1, 1, (m, 9)) * mac.act.max
+        w = rng.uniform(-1, 1, (9, n)) * mac.weight.max
+        b = rng.uniform(-1, 1, n) * mac.acc.max
+        y, _, acnt, _ = integer.matmul_fixed(a, w, mac, b)
+        counts = np.zeros(n, int)
+        for i in range(m):
+            for j in range(n):
+                ref = mac_dot_ref(list(a[i]), list(w[:, j]), mac, float(b[j]))
+                assert float(ref.value) == y[i, j], (i, j)
+                counts[j] += ref.acc_overflows
+        assert counts.sum() > 0
+        assert np.array_equal(acnt.sum(axis=0), counts)
 
 
 def test_larger_products_that_16_bit_lanes_do_not_hold_run_the_one_call_kernel() -> None:
