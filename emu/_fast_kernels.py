@@ -93,8 +93,8 @@ def fixed_fast(x, out, fl, qmin, qmax, mode, stats, codes=False):
 
 @njit(cache=True)
 def fixed_fast_serial(x, out, fl, qmin, qmax, mode, codes=False):
-    """`fixed_fast` without threads on at most `CHUNK` elements (a parallel launch costs more than a
-    small input); returns the (overflow, underflow, nan) counts."""
+    """`fixed_fast` without threads (a parallel launch costs more than an input below
+    `emu.threads.CONVERT_THREAD_ELEMENTS`); returns the (overflow, underflow, nan) counts."""
     return _fixed_det_block(x, out, np.ldexp(1.0, fl), 1.0 if codes else np.ldexp(1.0, -fl), np.float64(qmin),
                             np.float64(qmax), mode)
 
@@ -212,11 +212,13 @@ def fixed_sr_fast(x, out, fl, wl, signed, qmin, qmax, key, rbits, stats):
 
 @njit(cache=True)
 def fixed_sr_fast_serial(x, out, fl, wl, signed, qmin, qmax, key, rbits):
-    """`fixed_sr_fast` without threads on at most `CHUNK` elements; returns the (overflow, underflow,
-    nan) counts."""
-    stats = np.zeros((1, N_FAST_STATS), np.int64)
-    _fixed_sr_chunk(0, x, x.view(np.uint64), out, fl, wl, signed, qmin, qmax, key, rbits, stats)
-    return stats[0, 0], stats[0, 1], stats[0, 2]
+    """`fixed_sr_fast` without threads, chunk after chunk (the same random words and results); returns the
+    (overflow, underflow, nan) counts."""
+    stats = np.zeros((max(1, -(-x.size // CHUNK)), N_FAST_STATS), np.int64)
+    xb = x.view(np.uint64)
+    for c in range(stats.shape[0]):
+        _fixed_sr_chunk(c, x, xb, out, fl, wl, signed, qmin, qmax, key, rbits, stats)
+    return stats[:, 0].sum(), stats[:, 1].sum(), stats[:, 2].sum()
 
 
 @njit(cache=True)
@@ -320,8 +322,7 @@ def float_fast(x, out, packed, nan_value, stats):
 
 @njit(cache=True)
 def float_fast_serial(x, out, packed, nan_value):
-    """`float_fast` without threads on at most `CHUNK` elements; returns the (overflow, underflow, nan)
-    counts."""
+    """`float_fast` without threads; returns the (overflow, underflow, nan) counts."""
     return _float_det_block(x, out, _unpack(packed), nan_value)
 
 

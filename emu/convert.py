@@ -23,6 +23,7 @@ from .modes import Overflow, Rounding, parse_overflow, parse_rounding
 from .registry import get_format
 from .signs import resolve_scale, scaled_values, sign_codes
 from .stats import QuantStats
+from .threads import CONVERT_THREAD_ELEMENTS
 
 __all__ = ["Converter", "bits", "decode", "encode", "quantize", "seed_key"]
 
@@ -207,22 +208,22 @@ def _parallel(kernel: Callable[..., None], x: np.ndarray, *args: Any) -> tuple[i
 def _fast_kernel(fmt: Format, rnd: Rounding, ovf: Overflow, rbits: int
                  ) -> Callable[[np.ndarray, np.ndarray, np.uint64], tuple[int, int, int]] | None:
     """``run(x, vals, key) -> (overflow, underflow, nan)``: the values-only fast kernel of a conversion
-    (float64 x, any overflow mode but error), or None when none covers the case. Inputs of one chunk
-    run without threads."""
+    (float64 x, any overflow mode but error), or None when none covers the case. Inputs below
+    `CONVERT_THREAD_ELEMENTS` run without threads."""
     if isinstance(fmt, FixedFormat) and fmt.frac_bits >= 0 and fmt.bits <= 53 and ovf == Overflow.SATURATE:
         fl, wl, signed, qmin, qmax = fmt.frac_bits, fmt.bits, fmt.signed, fmt.qmin, fmt.qmax
         if rnd == Rounding.STOCHASTIC:
             if rbits > 53:  # the fast kernel compares at most 53 random bits at once
                 return None
             def run(x: np.ndarray, vals: np.ndarray, key: np.uint64) -> tuple[int, int, int]:
-                if x.size <= K.CHUNK:
+                if x.size < CONVERT_THREAD_ELEMENTS:
                     return FK.fixed_sr_fast_serial(x, vals, fl, wl, signed, qmin, qmax, key, rbits)
                 return _parallel(FK.fixed_sr_fast, x, vals, fl, wl, signed, qmin, qmax, key, rbits)
         else:
             mode = int(rnd)
 
             def run(x: np.ndarray, vals: np.ndarray, key: np.uint64) -> tuple[int, int, int]:
-                if x.size <= K.CHUNK:
+                if x.size < CONVERT_THREAD_ELEMENTS:
                     return FK.fixed_fast_serial(x, vals, fl, qmin, qmax, mode)
                 return _parallel(FK.fixed_fast, x, vals, fl, qmin, qmax, mode)
         return run
@@ -231,7 +232,7 @@ def _fast_kernel(fmt: Format, rnd: Rounding, ovf: Overflow, rbits: int
         packed, nan_value = FK.float_params_packed(fmt, int(rnd), int(ovf)), np.nan if fmt.has_nan else 0.0
 
         def run(x: np.ndarray, vals: np.ndarray, key: np.uint64) -> tuple[int, int, int]:
-            if x.size <= K.CHUNK:
+            if x.size < CONVERT_THREAD_ELEMENTS:
                 return FK.float_fast_serial(x, vals, packed, nan_value)
             return _parallel(FK.float_fast, x, vals, packed, nan_value)
         return run
@@ -241,7 +242,7 @@ def _fast_kernel(fmt: Format, rnd: Rounding, ovf: Overflow, rbits: int
 def codes_of_values(v: np.ndarray, fmt: Format) -> np.ndarray:
     """Codes of values already in ``fmt`` (the output of a fast kernel)."""
     out = np.empty(v.size, np.uint64)
-    kernel = K.codes_of_values if v.size > K.CHUNK else K.codes_block
+    kernel = K.codes_of_values if v.size >= CONVERT_THREAD_ELEMENTS else K.codes_block
     if isinstance(fmt, FixedFormat):
         kernel(v, out, True, fmt.frac_bits, fmt.bits, 0, 0, 0, 0, False, np.uint64(0), np.uint64(0))
     else:

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import numba
 
-__all__ = ["LANE_THREAD_MACS", "PATCH_THREAD_ENTRIES", "THREADING_LAYERS", "use_threading_layer"]
+__all__ = ["CONVERT_THREAD_ELEMENTS", "LANE_THREAD_MACS", "PATCH_THREAD_ENTRIES", "THREADING_LAYERS",
+           "use_threading_layer"]
 
 # Below these sizes a kernel runs on one thread: a threaded launch costs 60-100 us on 2 cores with
 # ``workqueue`` (measured: a parallel loop over 64 elements), more than the work it would share.
@@ -26,6 +27,11 @@ LANE_THREAD_MACS = 1 << 21
 #: the im2col patches (`emu._patches`): 32 LeNet inputs of 1 x 8 x 8 with a 3 x 3 kernel took 158 us
 #: threaded, 34 us on one thread
 PATCH_THREAD_ENTRIES = 1 << 18
+
+#: the fast conversions (values, codes, float32 operand codes): measured on 2 cores, a fixed-point conversion
+#: threaded against one thread took 192 against 41 us at 73,728 values, 550 against 323 at 2^19 and 476
+#: against 633 at 2^20 with ``workqueue`` (with ``omp`` one thread costs up to 2x between 2^17 and 2^20)
+CONVERT_THREAD_ELEMENTS = 1 << 20
 
 #: numba's layers (``default``, ``safe``, ``forksafe``, ``threadsafe`` let numba pick among them).
 THREADING_LAYERS = ("workqueue", "omp", "tbb", "default", "safe", "forksafe", "threadsafe")

@@ -17,6 +17,7 @@ from ..formats import BinaryFormat, FixedFormat, FloatFormat, Format, Pow2Format
 from ..mac import MAC
 from ..modes import Overflow, Rounding
 from ..signs import data_scale, sign_codes
+from ..threads import CONVERT_THREAD_ELEMENTS
 
 
 def int_grid(f: Format) -> tuple[int, int]:
@@ -41,7 +42,7 @@ def operand(x: np.ndarray, f: Format, mac: MAC, role: str, as_int: bool, f32: bo
         xf = np.ascontiguousarray(x, np.float64).reshape(-1)
         codes = np.empty(xf.size, np.float32)
         args = (xf, codes, f.frac_bits, f.qmin, f.qmax, int(mac.input_rounding))
-        if xf.size <= _kernels.CHUNK:
+        if xf.size < CONVERT_THREAD_ELEMENTS:
             ovf, _, nan = _fast_kernels.fixed_fast_serial(*args, True)
         else:
             stats = np.zeros((-(-xf.size // _kernels.CHUNK), _fast_kernels.N_FAST_STATS), np.int64)

@@ -25,11 +25,13 @@ import numpy as np
 import pytest
 
 import emu
+from emu import _fast_kernels as FK
 from emu import _kernels as K
 from emu import _ref
 from emu import _rounding as R
 from emu.convert import convert_array, seed_key
 from emu.modes import Overflow, Rounding
+from emu.threads import CONVERT_THREAD_ELEMENTS
 from tests.oracles import ORACLES, oracle_codes, oracle_round
 
 WIDE = [emu.format(n) for n in (
@@ -270,6 +272,40 @@ def test_same_seed_same_result_for_any_thread_count(name: str) -> None:
     assert np.array_equal(emu.decode(one_c, name), one)
     other = emu.quantize(x, name, "stochastic", seed=43)
     assert not np.array_equal(one, other)
+
+
+@pytest.mark.parametrize(("name", "rounding"), [("fx<2,14>", "stochastic"), ("fx<2,14>", "nearest_even"),
+                                              ("e4m3", "nearest_even"), ("e4m3", "stochastic")])
+def test_conversions_agree_across_the_thread_switch(name: str, rounding: str) -> None:
+    """Below `CONVERT_THREAD_ELEMENTS` the fast conversions run chunk after chunk on one thread, from it on
+    threads: an input across the switch gives on its prefix what the prefix alone gives (each element
+    draws by its index), values, codes and counts."""
+    n = CONVERT_THREAD_ELEMENTS
+    x = np.random.default_rng(3).standard_normal(n + 1000) * 4.0
+    x[::1001] = 1e6  # overflows, on both sides of the switch
+    big, st_big = emu.quantize(x, name, rounding, seed=3, return_stats=True)
+    small, st_small = emu.quantize(x[:n - 1], name, rounding, seed=3, return_stats=True)
+    assert np.array_equal(big[:n - 1], small)
+    if rounding != "stochastic":  # the counts add up (a stochastic count near the range's end may not)
+        tail = emu.quantize(x[n - 1:], name, rounding, return_stats=True)[1]
+        assert st_big.overflow == st_small.overflow + tail.overflow > 0
+    assert np.array_equal(emu.encode(x, name, rounding, seed=3)[:n - 1],
+                          emu.encode(x[:n - 1], name, rounding, seed=3))
+
+
+def test_serial_and_threaded_stochastic_kernels_agree() -> None:
+    """The fixed stochastic kernel chunk after chunk and over threads: the same values and counts."""
+    x = np.random.default_rng(4).standard_normal(3 * K.CHUNK + 17) * 8.0
+    x[5 * K.CHUNK // 2:] = np.round(x[5 * K.CHUNK // 2:] * 4096) / 4096  # part of a chunk on the grid
+    x[K.CHUNK:2 * K.CHUNK] = np.round(x[K.CHUNK:2 * K.CHUNK] * 4096) / 4096  # a whole chunk on the grid
+    args = (12, 16, True, -32768, 32767, np.uint64(99), 0)
+    one, many = np.empty_like(x), np.empty_like(x)
+    counts = FK.fixed_sr_fast_serial(x, one, *args)
+    stats = np.zeros((4, FK.N_FAST_STATS), np.int64)
+    FK.fixed_sr_fast(x, many, *args, stats)
+    assert np.array_equal(one, many)
+    assert counts == tuple(stats.sum(axis=0))
+    assert counts[0] > 0  # values beyond 8 saturate
 
 
 def _edge_values(rng: np.random.Generator, n: int) -> np.ndarray:
