@@ -128,3 +128,40 @@ def test_what_the_narrow_path_hands_to_the_general_path(ran: list[bool]) -> None
     assert st.path == "sequential"
     with pytest.raises(ValueError, match="NaN"):
         emu.conv2d(np.full((1, 1, 3, 3), np.nan), k, mac)
+
+
+@pytest.mark.parametrize("overflow", ["saturate", "wrap"])
+def test_a_convolution_handed_on_runs_the_one_call_kernel(ran: list[bool], overflow: str,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fixed datapath whose terms 16-bit lanes do not hold (fx<4,12> x fx<4,12> -> fx<4,12>: 32-bit products
+    floored by 2^12) leaves conv_narrow; its patches' product then runs the one-call kernel
+    (`emu.datapath.integer.matmul_fixed`): the same values and counts as the general kernels, sampled outputs
+    as Python integers."""
+    from emu._ref.mac import mac_dot_ref
+    from emu.datapath import product
+
+    mac = emu.MAC(act="fx<4,12>", weight="fx<4,12>", acc="fx<4,12>", acc_overflow=overflow)
+    rng = np.random.default_rng(11)
+    x, k = rng.uniform(-3, 3, (4, 3, 6, 6)), rng.uniform(-1, 1, (5, 3, 3, 3))
+    x[0, 0, 0, 0] = 9.0  # an input that overflows fx<4,12>
+    calls = []
+    original = product.matmul_fixed
+
+    def spy(*args: Any) -> Any:
+        done = original(*args)
+        calls.append(done is not None)
+        return done
+    monkeypatch.setattr(product, "matmul_fixed", spy)
+    y, st = emu.conv2d(x, k, mac, 1, 1, return_stats=True)
+    assert ran == [False]
+    assert calls == [True]
+    monkeypatch.setattr(product, "matmul_fixed", lambda *args: None)
+    y2, st2 = emu.conv2d(x, k, mac, 1, 1, return_stats=True)
+    assert np.array_equal(y, y2)
+    assert np.array_equal(st.acc_per_channel, st2.acc_per_channel)
+    assert st.acc_overflow == st2.acc_overflow > 0
+    assert st.input_overflow == st2.input_overflow > 0
+    cols = api.im2col(x, 3, 3, (1, 1), (1, 1))[0]
+    flat = y.transpose(0, 2, 3, 1).reshape(-1, 5)
+    for i, j in zip(rng.integers(0, cols.shape[0], 10), rng.integers(0, 5, 10), strict=True):
+        assert float(mac_dot_ref(list(cols[i]), list(k[j].reshape(-1)), mac).value) == flat[i, j]

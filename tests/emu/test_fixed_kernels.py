@@ -130,14 +130,15 @@ def test_matmul_through_the_narrow_kernel_matches_the_literal_reference(mac: emu
     """The one-call kernel of small products (`emu._fixed_small_kernels`) and, with it turned off, the
     general path's narrow kernels in 16-bit and (with the 16-bit check turned off) 32-bit lanes."""
     from emu._ref.mac import mac_dot_ref
-    from emu.datapath import api, integer
+    from emu.datapath import api, integer, product
 
     rng = np.random.default_rng(7)
     a, w = rng.uniform(-2, 2, (5, 40)), rng.uniform(-2, 2, (40, 3))
     assert integer.matmul_fixed(a, w, mac, np.zeros(3)) is not None  # the datapath is one it covers
     used = []
     if path != "one call":
-        monkeypatch.setattr(api, "matmul_fixed", lambda *args: None)
+        for module in (api, product):  # matmul's own shortcut, and each 2-D product's
+            monkeypatch.setattr(module, "matmul_fixed", lambda *args: None)
         if path == "32-bit lanes":
             monkeypatch.setattr(FK, "fits_int16", lambda *args: False)
         for name in ("mac_fixed16_serial", "mac_fixed32_serial"):
