@@ -24,18 +24,23 @@ def _general(x: np.ndarray, k: np.ndarray, mac: emu.MAC, stride: tuple[int, int]
     return y.reshape(back).transpose(0, 3, 1, 2), codes.reshape(back).transpose(0, 3, 1, 2), st
 
 
-@pytest.fixture
-def ran(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
-    """Records, per conv2d call, whether conv_narrow ran the product (True) or handed it on (False)."""
+def _record(monkeypatch: pytest.MonkeyPatch, module: Any, name: str) -> list[bool]:
+    """Replaces ``module.name`` by a spy recording, per call, whether it returned a result (True) or None."""
     calls: list[bool] = []
-    original = conv_narrow.conv_narrow
+    original = getattr(module, name)
 
     def spy(*args: Any) -> Any:
         part = original(*args)
         calls.append(part is not None)
         return part
-    monkeypatch.setattr(api, "conv_narrow", spy)
+    monkeypatch.setattr(module, name, spy)
     return calls
+
+
+@pytest.fixture
+def ran(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Records, per conv2d call, whether conv_narrow ran the product (True) or handed it on (False)."""
+    return _record(monkeypatch, api, "conv_narrow")
 
 
 @pytest.mark.parametrize("case", range(30))
@@ -144,14 +149,7 @@ def test_a_convolution_handed_on_runs_the_one_call_kernel(ran: list[bool], overf
     rng = np.random.default_rng(11)
     x, k = rng.uniform(-3, 3, (4, 3, 6, 6)), rng.uniform(-1, 1, (5, 3, 3, 3))
     x[0, 0, 0, 0] = 9.0  # an input that overflows fx<4,12>
-    calls = []
-    original = product.matmul_fixed
-
-    def spy(*args: Any) -> Any:
-        done = original(*args)
-        calls.append(done is not None)
-        return done
-    monkeypatch.setattr(product, "matmul_fixed", spy)
+    calls = _record(monkeypatch, product, "matmul_fixed")
     y, st = emu.conv2d(x, k, mac, 1, 1, return_stats=True)
     assert ran == [False]
     assert calls == [True]
