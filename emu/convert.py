@@ -127,7 +127,7 @@ def convert_array(x: object, fmt: Format, rounding: object, overflow: object, se
             key = seed_key(seed, func) if stochastic else _KEY0
             done = _run_fast(cfg, a, key)
             if done is not None:
-                vals, st = done
+                vals, st = done[0], QuantStats(a.size, *done[1:])
                 if want_val:
                     return vals, None, st
                 return None, codes_of_values(vals.reshape(-1), fmt).reshape(vals.shape), st
@@ -185,15 +185,15 @@ def convert_array(x: object, fmt: Format, rounding: object, overflow: object, se
             codes.astype(_code_dtype(fmt.bits)).reshape(shape) if want_code else None, st)
 
 
-def _run_fast(cfg: _Settings, a: np.ndarray, key: np.uint64) -> tuple[np.ndarray, QuantStats] | None:
-    """(values, stats) of a float64 array by the settings' fast kernel; None when x holds a NaN the
-    settings do not accept (the general kernel then finds it and raises)."""
+def _run_fast(cfg: _Settings, a: np.ndarray, key: np.uint64) -> tuple[np.ndarray, int, int, int] | None:
+    """(values, overflow, underflow, NaN counts) of a float64 array by the settings' fast kernel; None when
+    x holds a NaN the settings do not accept (the general kernel then finds it and raises)."""
     xf = a.reshape(-1)  # a copy in C order when a is not C-ordered
     vals = np.empty(xf.size, np.float64)
     n_ovf, n_unf, n_nan = cfg.fast(xf, vals, key)  # type: ignore[misc]
     if n_nan and not cfg.nan_ok:
         return None
-    return vals.reshape(a.shape), QuantStats(xf.size, n_ovf, n_unf, n_nan)
+    return vals.reshape(a.shape), n_ovf, n_unf, n_nan
 
 
 def _parallel(kernel: Callable[..., None], x: np.ndarray, *args: Any) -> tuple[int, int, int]:
@@ -341,13 +341,27 @@ class Converter:
     def __call__(self, x: object, *, seed: object = None, scale: Any = None,
                  return_stats: bool = False) -> Any:
         """`quantize` (x, seed, scale, return_stats as there) with this converter's format and modes."""
-        cfg = self._cfg
-        if cfg is not None and type(x) is np.ndarray and x.dtype is _F64 and scale is None:
-            done = _run_fast(cfg, x, seed_key(seed, "quantize") if self._stochastic else _KEY0)
-            if done is not None:
-                return done if return_stats else done[0]
+        done = self.values(x, seed) if scale is None else None
+        if done is not None:
+            vals = done[0]
+            return (vals, QuantStats(vals.size, *done[1:])) if return_stats else vals
         return quantize(x, self.fmt, self.rounding, self.overflow, seed=seed, random_bits=self.random_bits,
                         nan=self.nan, scale=scale, return_stats=return_stats)
+
+    def values(self, x: object, seed: object = None) -> tuple[np.ndarray, int, int, int] | None:
+        """A call's fast path alone: (values, overflow, underflow, NaN counts) of a float64 ndarray, exactly
+        as a call gives them (the random stream drawn from ``seed`` the same way, only when the fast path
+        runs), or None when no fast kernel covers x or x holds a NaN the format has no code for (a call
+        then converts x, or raises, as `quantize` does). A loop converting many small arrays, as a training
+        step does, saves the stats object and the keywords.
+
+        >>> Converter("fx<2,2>").values(np.array([0.3, 7.0]))
+        (array([0.25, 1.75]), 1, 0, 0)
+        """
+        cfg = self._cfg
+        if cfg is None or type(x) is not np.ndarray or x.dtype is not _F64:
+            return None
+        return _run_fast(cfg, x, seed_key(seed, "quantize") if self._stochastic else _KEY0)
 
     def __repr__(self) -> str:
         return f"Converter({self.fmt}, {self.rounding!s}, {self.overflow!s})"

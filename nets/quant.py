@@ -73,12 +73,16 @@ class Counts:
 
     def add(self, st: emu.QuantStats | emu.BlockStats) -> None:
         """Add one conversion's counts (a block conversion's saturated elements count as overflows)."""
-        self.size += st.size
         if type(st) is emu.QuantStats:
-            self.overflow += st.overflow
-            self.underflow += st.underflow
+            self.add_counts(st.size, st.overflow, st.underflow)
         else:
-            self.overflow += st.saturated
+            self.add_counts(st.size, st.saturated, 0)
+
+    def add_counts(self, size: int, overflow: int, underflow: int) -> None:
+        """Add one conversion's counts given as numbers."""
+        self.size += size
+        self.overflow += overflow
+        self.underflow += underflow
 
 
 def _warmup_frac_bits(max_abs: float, word_bits: int) -> int:
@@ -349,8 +353,14 @@ class Quantizer:
             if hit is None or hit[0] is not rf:
                 hit = self._converters[id(rf)] = (rf, emu.Converter(fmt, rounding, rf.overflow),
                                                   rounding == emu.Rounding.STOCHASTIC)
-            q, st = hit[1](x, seed=self.rng if hit[2] else None, return_stats=True)
-            self.counts[(layer, role)].add(st)
+            conv, seed = hit[1], self.rng if hit[2] else None
+            counts = self.counts[(layer, role)]
+            done = conv.values(x, seed)  # the fast path without a stats object (most conversions)
+            if done is not None:
+                counts.add_counts(x.size, done[1], done[2])
+                return done[0]
+            q, st = conv(x, seed=seed, return_stats=True)
+            counts.add(st)
             return q
         group = None
         if isinstance(fmt, DynamicFixed):

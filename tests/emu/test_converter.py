@@ -60,3 +60,28 @@ def test_converter_checks_its_settings_once_and_raises_what_quantize_raises() ->
     with pytest.raises(OverflowError, match="overflow"):
         emu.Converter("e4m3", overflow="error")(np.array([1.0, 1e6]))
     assert repr(emu.Converter("e4m3")) == "Converter(e4m3, nearest_even, None)"
+
+
+@pytest.mark.parametrize(("fmt", "rounding", "overflow"), CASES)
+def test_the_fast_path_alone_gives_what_a_call_gives(fmt: str, rounding: str, overflow: str | None) -> None:
+    """`Converter.values`: a call's values and counts for a float64 ndarray it covers, drawing the same
+    random stream; None for other inputs (a list, float32, an integer) and for formats without a fast
+    kernel (binary, ternary), without drawing."""
+    conv = emu.Converter(fmt, rounding, overflow)
+    kind = emu.format(fmt).kind  # the fast kernels: fixed saturating, float deterministic
+    covered = (kind == "fixed" and overflow != "wrap") or (kind == "float" and rounding != "stochastic")
+    for x in _inputs():
+        g1, g2 = np.random.default_rng(3), np.random.default_rng(3)
+        done = conv.values(x, seed=g1)
+        if not (covered and type(x) is np.ndarray and x.dtype == np.float64):
+            assert done is None
+            assert g1.bit_generator.state == g2.bit_generator.state  # nothing drawn
+            continue
+        assert done is not None
+        want, st = conv(x, seed=g2, return_stats=True)
+        assert np.array_equal(done[0], want, equal_nan=True)
+        assert done[1:] == (st.overflow, st.underflow, st.nan)
+        assert g1.bit_generator.state == g2.bit_generator.state  # the same draws
+    x = np.array([1.0, np.nan])
+    assert emu.Converter("fx<4,12>").values(x) is None  # a NaN without a code: the call raises
+    assert np.isnan(emu.Converter("e4m3").values(x)[0][1])
