@@ -21,13 +21,26 @@ __all__ = ["patches", "patches_t"]
 
 
 @njit(cache=True)
-def _patch_row(x, kh, kw, sh, sw, dh, dw, top, left, oh, ow, out, row):
-    """The ow patch rows of output row ``row`` = b oh + r of `patches`."""
+def _interior(w, kw, sw, dw, left, ow):
+    """(q_lo, q_hi): the output columns q_lo <= q < q_hi whose kw taps x = q sw + j dw - left all fall
+    inside [0, w) (no padding to write)."""
+    q_lo = min(ow, (left + sw - 1) // sw)
+    last = (kw - 1) * dw - left  # the last tap's x at q = 0
+    q_hi = min(ow, (w - 1 - last) // sw + 1) if w - 1 - last >= 0 else q_lo
+    return q_lo, max(q_lo, q_hi)
+
+
+@njit(cache=True)
+def _patch_row(x, kh, kw, sh, sw, dh, dw, top, left, oh, ow, out, row, q_lo, q_hi):
+    """The ow patch rows of output row ``row`` = b oh + r of `patches`; the columns in [q_lo, q_hi)
+    (`_interior`) copy their taps without testing the border."""
     c, h, w = x.shape[1], x.shape[2], x.shape[3]
     b = row // oh
     r = row % oh
     for q in range(ow):
         o = row * ow + q
+        inside = q_lo <= q < q_hi
+        x0 = q * sw - left
         for ch in range(c):
             for i in range(kh):
                 y = r * sh + i * dh - top
@@ -36,21 +49,28 @@ def _patch_row(x, kh, kw, sh, sw, dh, dw, top, left, oh, ow, out, row):
                     for j in range(kw):
                         out[o, base + j] = 0.0
                     continue
-                for j in range(kw):
-                    xx = q * sw + j * dw - left
-                    out[o, base + j] = x[b, ch, y, xx] if 0 <= xx < w else 0.0
+                src = x[b, ch, y]
+                if inside:
+                    for j in range(kw):
+                        out[o, base + j] = src[x0 + j * dw]
+                else:
+                    for j in range(kw):
+                        xx = x0 + j * dw
+                        out[o, base + j] = src[xx] if 0 <= xx < w else 0.0
 
 
 @njit(parallel=True, cache=True)
 def _patches_threads(x, kh, kw, sh, sw, dh, dw, top, left, oh, ow, out):
+    q_lo, q_hi = _interior(x.shape[3], kw, sw, dw, left, ow)
     for row in prange(x.shape[0] * oh):
-        _patch_row(x, kh, kw, sh, sw, dh, dw, top, left, oh, ow, out, row)
+        _patch_row(x, kh, kw, sh, sw, dh, dw, top, left, oh, ow, out, row, q_lo, q_hi)
 
 
 @njit(cache=True)
 def _patches_serial(x, kh, kw, sh, sw, dh, dw, top, left, oh, ow, out):
+    q_lo, q_hi = _interior(x.shape[3], kw, sw, dw, left, ow)
     for row in range(x.shape[0] * oh):
-        _patch_row(x, kh, kw, sh, sw, dh, dw, top, left, oh, ow, out, row)
+        _patch_row(x, kh, kw, sh, sw, dh, dw, top, left, oh, ow, out, row, q_lo, q_hi)
 
 
 def patches(x, kh, kw, sh, sw, dh, dw, top, left, oh, ow, out) -> None:
