@@ -22,7 +22,7 @@ parallel-prefix (Kogge-Stone) carry-propagate adder.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 from emu.checks import check_int
 
@@ -49,6 +49,14 @@ class Cells:
     def __add__(self, other: Cells) -> Cells:
         """Two circuits side by side in cells; in series for the depth."""
         return Cells(**{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)})
+
+    def beside(self, other: Cells) -> Cells:
+        """Two circuits side by side in cells and in depth (the deeper one counts).
+
+        >>> adder(8).beside(adder(16)).cpa_bits == 24, adder(8).beside(adder(16)).levels == adder(16).levels
+        (True, True)
+        """
+        return replace(self + other, levels=max(self.levels, other.levels))
 
     @property
     def ge(self) -> float:

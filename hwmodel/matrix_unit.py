@@ -85,12 +85,9 @@ def _two_term_alignment(width_a: int, width_b: int, exp_bits: int, floor: bool) 
     term for a floor cut, and an adder one bit wider than the wider term. The two shifters, and the two
     incrementers, work side by side (the deeper one counts for the depth)."""
     cmp_cells = adder(exp_bits + 1) + Cells(mux2=exp_bits, levels=1)
-    sa, sb = barrel_shifter(width_a, width_a), barrel_shifter(width_b, width_b)
-    ia, ib = adder(width_a), adder(width_b)
-    cut = Cells(cpa_bits=ia.cpa_bits + ib.cpa_bits, levels=max(ia.levels, ib.levels)) if floor else Cells()
-    add = adder(max(width_a, width_b) + 1)
-    return (cmp_cells + Cells(mux2=sa.mux2 + sb.mux2, levels=max(sa.levels, sb.levels)) + cut
-            + add)
+    shifters = barrel_shifter(width_a, width_a).beside(barrel_shifter(width_b, width_b))
+    cut = adder(width_a).beside(adder(width_b)) if floor else Cells()
+    return cmp_cells + shifters + cut + adder(max(width_a, width_b) + 1)
 
 
 def _late_stages(mac: emu.MAC, late: emu.LateAddend, sum_bits: int, e_prod: int, t: TechTable,
