@@ -97,7 +97,7 @@ def mac_fixed_from_reals(a, a_t, w, w_t, b, a_prm, w_prm, b_prm, sl, sr, lo, hi,
     M = out.shape[0]
     N = out.shape[1]
     K = a.shape[0] if a_t else a.shape[1]
-    cols = M > N and N < 64  # few output columns: the chains run down them, vectorised over the rows
+    cols = M > N and N < 64  # few output columns: the chains run down them (`_rows` transposed)
     a_shape = (K, M) if cols else (M, K)
     prod_max = max(-a_prm[1], a_prm[2]) * max(-w_prm[1], w_prm[2]) * 2.0**sl
     if prod_max < 2.0**52 and hi - lo < 2.0**52:  # every term and sum an integer float64 holds exactly
@@ -107,7 +107,7 @@ def mac_fixed_from_reals(a, a_t, w, w_t, b, a_prm, w_prm, b_prm, sl, sr, lo, hi,
             return ovf, True, 0
         prm = (2.0**sl, 2.0**-sr, float(lo), float(hi), float(mask) + 1.0)
         if cols:
-            return ovf, False, _cols(Af, Wf, Bf, prm, wrap, step, out, cnt)
+            return ovf, False, _rows(Wf.T, Af, Bf.T, prm, wrap, step, out.T, cnt.T)
         return ovf, False, _rows(Af, Wf, Bf, prm, wrap, step, out, cnt)
     A, W, B = np.empty(a_shape, np.int64), np.empty((K, N), np.int64), np.empty((1, N), np.int64)
     ovf, nan = _convert(a, a_t != cols, w, w_t, b, a_prm, w_prm, b_prm, A, W, B)
@@ -115,7 +115,7 @@ def mac_fixed_from_reals(a, a_t, w, w_t, b, a_prm, w_prm, b_prm, sl, sr, lo, hi,
         return ovf, True, 0
     prm64 = (np.int64(sl), np.int64(sr), np.int64(lo), np.int64(hi), np.int64(mask))
     if cols:
-        return ovf, False, _cols(A, W, B, prm64, wrap, step, out, cnt)
+        return ovf, False, _rows(W.T, A, B.T, prm64, wrap, step, out.T, cnt.T)
     return ovf, False, _rows(A, W, B, prm64, wrap, step, out, cnt)
 
 
@@ -180,34 +180,21 @@ def _pass_ol(acc, c, ai, w, prm, wrap):
 
 
 @njit(cache=True)
-def _cols(AT, W, B, prm, wrap, step, out, cnt):
-    """`_rows` with the chains down the columns of out, for few columns: AT is A transposed (K, M); output
-    column j runs acc[i] = fit(acc[i] + term(W[k, j], AT[k, i])) over k in order, vectorised over i (a term
-    is symmetric in its two codes), so every output sees the same additions as in `_rows`."""
-    acc = np.empty(AT.shape[1], AT.dtype)
-    c = np.empty(AT.shape[1], np.int32)
-    total = 0
-    for j in range(W.shape[1]):
-        acc[:] = B[0, j]
-        c[:] = 0
-        for k in range(AT.shape[0]):
-            _pass(acc, c, W[k, j], AT[k], prm, wrap)
-        for i in range(acc.size):
-            out[i, j] = acc[i] * step
-            cnt[i, j] = c[i]
-            total += c[i]
-    return total
-
-
-@njit(cache=True)
 def _rows(A, W, B, prm, wrap, step, out, cnt):
-    """The accumulation of `mac_fixed_from_reals` on codes A, W, B (all float64 or all int64: `_pass`);
-    returns the additions that overflowed."""
+    """The accumulation of `mac_fixed_from_reals` on codes A, W, B (all float64 or all int64: `_pass`):
+    out[i, j] = step * the chain from B[0, j] (B (1, N)), or from B[i, 0] (B (M, 1)), adding term(A[i, k],
+    W[k, j]) for k in order, vectorised over j; returns the additions that overflowed. A term is symmetric
+    in its two codes, so the transposed problem (W.T, A.T, B.T into out.T) makes the same additions with
+    the chains down the columns of out."""
     acc = np.empty(W.shape[1], A.dtype)
     c = np.empty(W.shape[1], np.int32)
     total = 0
+    per_row = B.shape[0] > 1
     for i in range(A.shape[0]):
-        acc[:] = B[0]
+        if per_row:
+            acc[:] = B[i, 0]
+        else:
+            acc[:] = B[0]
         c[:] = 0
         for k in range(A.shape[1]):
             _pass(acc, c, A[i, k], W[k], prm, wrap)
