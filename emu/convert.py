@@ -196,11 +196,14 @@ def _run_fast(cfg: _Settings, a: np.ndarray, key: np.uint64) -> tuple[np.ndarray
     return vals.reshape(a.shape), n_ovf, n_unf, n_nan
 
 
-def _parallel(kernel: Callable[..., None], x: np.ndarray, *args: Any) -> tuple[int, int, int]:
-    """Run a parallel fast kernel over `K.CHUNK`-element chunks of x; the summed (overflow, underflow,
-    nan) counts."""
+def _by_size(serial: Callable[..., tuple[int, int, int]], threaded: Callable[..., None], x: np.ndarray,
+             *args: Any) -> tuple[int, int, int]:
+    """A fast kernel on x: ``serial`` below `CONVERT_THREAD_ELEMENTS` values, else ``threaded`` over
+    `K.CHUNK`-element chunks; the (overflow, underflow, nan) counts."""
+    if x.size < CONVERT_THREAD_ELEMENTS:
+        return serial(x, *args)
     stats = np.zeros((-(-x.size // K.CHUNK), FK.N_FAST_STATS), np.int64)
-    kernel(x, *args, stats)
+    threaded(x, *args, stats)
     ovf, unf, nan = stats.sum(axis=0).tolist()
     return ovf, unf, nan
 
@@ -216,25 +219,20 @@ def _fast_kernel(fmt: Format, rnd: Rounding, ovf: Overflow, rbits: int
             if rbits > 53:  # the fast kernel compares at most 53 random bits at once
                 return None
             def run(x: np.ndarray, vals: np.ndarray, key: np.uint64) -> tuple[int, int, int]:
-                if x.size < CONVERT_THREAD_ELEMENTS:
-                    return FK.fixed_sr_fast_serial(x, vals, fl, wl, signed, qmin, qmax, key, rbits)
-                return _parallel(FK.fixed_sr_fast, x, vals, fl, wl, signed, qmin, qmax, key, rbits)
+                return _by_size(FK.fixed_sr_fast_serial, FK.fixed_sr_fast, x, vals, fl, wl, signed, qmin,
+                                qmax, key, rbits)
         else:
             mode = int(rnd)
 
             def run(x: np.ndarray, vals: np.ndarray, key: np.uint64) -> tuple[int, int, int]:
-                if x.size < CONVERT_THREAD_ELEMENTS:
-                    return FK.fixed_fast_serial(x, vals, fl, qmin, qmax, mode)
-                return _parallel(FK.fixed_fast, x, vals, fl, qmin, qmax, mode)
+                return _by_size(FK.fixed_fast_serial, FK.fixed_fast, x, vals, fl, qmin, qmax, mode)
         return run
     if (isinstance(fmt, FloatFormat) and fmt.signed and rnd != Rounding.STOCHASTIC and fmt.man_bits <= 51
             and fmt.emin >= -1022 and fmt.man_bits - fmt.emin <= 1023):  # 2^(M - emin) is a float64
         packed, nan_value = FK.float_params_packed(fmt, int(rnd), int(ovf)), np.nan if fmt.has_nan else 0.0
 
         def run(x: np.ndarray, vals: np.ndarray, key: np.uint64) -> tuple[int, int, int]:
-            if x.size < CONVERT_THREAD_ELEMENTS:
-                return FK.float_fast_serial(x, vals, packed, nan_value)
-            return _parallel(FK.float_fast, x, vals, packed, nan_value)
+            return _by_size(FK.float_fast_serial, FK.float_fast, x, vals, packed, nan_value)
         return run
     return None
 
