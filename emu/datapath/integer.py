@@ -349,8 +349,15 @@ def _direct_params(mac: MAC) -> tuple | None:
     mode = int(mac.input_rounding)
     acc = mac.acc
     conv = [(2.0**f.frac_bits, float(f.qmin), float(f.qmax), mode) for f in (mac.act, mac.weight, acc)]
+    lane = lanes_of(max_code(mac.act) * max_code(mac.weight), sl, sr, acc.qmin, acc.qmax)
     return (*conv, sl, sr, acc.qmin, acc.qmax, (1 << acc.bits) - 1, mac.acc_overflow == Overflow.WRAP,
-            2.0**-acc.frac_bits)
+            2.0**-acc.frac_bits, lane)
+
+
+def lanes_of(prod_max: int, sl: int, sr: int, lo: int, hi: int) -> int:
+    """The lanes of the one-call kernel's chains (`emu._fixed_small_kernels.lanes`); a name of this module
+    so that a test can pick others."""
+    return SK.lanes(prod_max, sl, sr, lo, hi)
 
 
 #: the one-call kernel runs on one thread at about 4 GMAC/s; the general path's threaded kernels overtake it
@@ -415,5 +422,5 @@ def _matmul_fixed16(a: np.ndarray, w: np.ndarray, mac: MAC, b: np.ndarray, prm: 
     out = np.empty((M, N), np.float64)  # the codes, exact in float64, then scaled in place
     cnt = np.empty((M, N), np.int32)
     FK.mac_fixed16(*codes, out, cnt, sr, acc.bits, mac.acc_overflow == Overflow.WRAP)
-    out *= prm[-1]
+    out *= prm[-2]  # the accumulator's step
     return out, None, cnt if cnt.any() else None, ovf

@@ -177,15 +177,37 @@ def _small_case(rng: np.random.Generator) -> tuple[emu.MAC, np.ndarray, np.ndarr
     return mac, a, w, b
 
 
+@pytest.fixture
+def forced_lanes(monkeypatch: Any) -> Any:
+    """A function making the one-call kernel take lanes no narrower than ``widest`` (`SK.LANES_INT64` <
+    `LANES_F64` < `LANES_INT32`; None: its own choice). The lanes are part of the cached parameters: the
+    cache is cleared before and after."""
+    from emu import _fixed_small_kernels as SK
+    from emu.datapath import integer
+
+    def force(widest: int | None) -> None:
+        own = SK.lanes
+        monkeypatch.setattr(integer, "lanes_of",
+                            lambda *args: own(*args) if widest is None else min(own(*args), widest))
+        integer._direct_params.cache_clear()
+
+    yield force
+    integer._direct_params.cache_clear()
+
+
+@pytest.mark.parametrize("widest", [None, 1, 0], ids=["own lanes", "at most float64", "int64"])
 @pytest.mark.parametrize("case", range(40))
-def test_the_one_call_kernel_of_small_fixed_products_matches_the_literal_reference(case: int) -> None:
+def test_the_one_call_kernel_of_small_fixed_products_matches_the_literal_reference(
+        case: int, widest: int | None, forced_lanes: Any) -> None:
     """Values, accumulator overflow counts per output column and input overflows (operands and bias),
-    against Python integers, in C and transposed memory orders."""
+    against Python integers, in C and transposed memory orders, on the lanes the kernel picks and on each
+    wider kind."""
     from emu._ref.mac import mac_dot_ref
     from emu.datapath import integer
 
     rng = np.random.default_rng(1000 + case)
     mac, a, w, b = _small_case(rng)
+    forced_lanes(widest)
     assert integer.matmul_fixed(a, w, mac, b) is not None
     for a_in, w_in in ((a, w), (np.asfortranarray(a), np.asfortranarray(w))):
         y, st = emu.matmul(a_in, w_in, mac, b, return_stats=True)
@@ -263,24 +285,38 @@ def test_larger_products_in_16_bit_lanes_from_reals_match_the_reference(case: in
     assert st_g.acc_overflow > 0
 
 
-@pytest.mark.parametrize("mac", [
-    emu.MAC(act="fx<28,0>", weight="fx<28,0>", acc="fx<50,0>", acc_overflow="wrap"),  # products to 2^54
-    emu.MAC(act="fx<28,0>", weight="fx<28,0>", acc="fx<50,0>", acc_overflow="saturate"),
-    emu.MAC(act="fx<20,10>", weight="fx<20,10>", acc="fx<38,4>", acc_overflow="wrap"),  # floored by 2^16
-    emu.MAC(act="fx<13,13>", weight="fx<13,13>", acc="fx<24,12>", acc_overflow="saturate"),  # 2^50: float64
+@pytest.mark.parametrize(("mac", "lane"), [
+    (emu.MAC(act="fx<28,0>", weight="fx<28,0>", acc="fx<50,0>", acc_overflow="wrap"), 0),  # products to 2^54
+    (emu.MAC(act="fx<28,0>", weight="fx<28,0>", acc="fx<50,0>", acc_overflow="saturate"), 0),
+    (emu.MAC(act="fx<20,10>", weight="fx<20,10>", acc="fx<38,4>", acc_overflow="wrap"), 0),  # floored by 2^16
+    (emu.MAC(act="fx<13,13>", weight="fx<13,13>", acc="fx<24,12>", acc_overflow="saturate"), 1),  # 2^50
+    (emu.MAC(act="fx<4,12>", weight="fx<4,12>", acc="fx<6,12>", acc_overflow="wrap"), 1),  # 2^30 + 2^30 held
+    # int32 lanes, at the edge: -8 x -8 is the code product 2^30, the accumulator held 2^12 times larger
+    (emu.MAC(act="fx<4,12>", weight="fx<4,12>", acc="fx<4,12>", acc_overflow="wrap"), 2),
+    (emu.MAC(act="fx<4,12>", weight="fx<4,12>", acc="fx<4,12>", acc_overflow="saturate"), 2),
+    (emu.MAC(act="fx<3,4>", weight="fx<3,4>", acc="fx<6,10>", acc_overflow="wrap"), 2),  # shifted up by 2
+    (emu.MAC(act="ufx<4,4>", weight="ufx<4,4>", acc="ufx<8,6>", acc_overflow="saturate"), 2),
 ], ids=str)
-def test_the_one_call_kernel_on_int64_and_float64_codes(mac: emu.MAC) -> None:
-    """Products of codes beyond 2^52 run on int64 codes, narrower ones on codes held in float64 (whose loops
-    vectorise): both against Python integers, with sums that wrap or saturate, with the chains along the
-    output rows (M <= N) and down the columns (M > N, few columns)."""
+def test_the_one_call_kernel_on_int64_float64_and_held_int32_codes(mac: emu.MAC, lane: int) -> None:
+    """Products of codes beyond 2^52 run on int64 codes, narrower ones on codes held in float64, and those
+    whose chains stay below 2^31 with the accumulator held 2^sr times larger in int32 (both vectorise):
+    each against Python integers, with the formats' extreme codes, with sums that wrap or saturate, with the
+    chains along the output rows (M <= N) and down the columns (M > N, few columns)."""
+    from emu import _fixed_small_kernels as SK
     from emu._ref.mac import mac_dot_ref
     from emu.datapath import integer
 
+    assert integer._direct_params(mac)[-1] == lane
     rng = np.random.default_rng(77)
-    for m, n in ((4, 3), (3, 5)):
+    extremes = np.array([mac.act.min, mac.act.max])
+    for m, n in ((4, 3), (3, 5), (70, 6)):
         a = rng.uniform(-1, 1, (m, 9)) * mac.act.max
         w = rng.uniform(-1, 1, (9, n)) * mac.weight.max
         b = rng.uniform(-1, 1, n) * mac.acc.max
+        a[0] = rng.choice(extremes, 9)  # the largest products, with either sign
+        w[:, 0] = rng.choice(np.array([mac.weight.min, mac.weight.max]), 9)
+        if lane == SK.LANES_INT32:
+            a[1, :3], w[:3, 1] = mac.act.min, mac.weight.min  # -8 x -8 three times: 2^30 held, wrapped
         y, _, acnt, _ = integer.matmul_fixed(a, w, mac, b)
         counts = np.zeros(n, int)
         for i in range(m):
@@ -290,6 +326,33 @@ def test_the_one_call_kernel_on_int64_and_float64_codes(mac: emu.MAC) -> None:
                 counts[j] += ref.acc_overflows
         assert counts.sum() > 0
         assert np.array_equal(acnt.sum(axis=0), counts)
+
+
+def test_the_int32_lanes_bound_holds_every_value_of_the_chains() -> None:
+    """Whenever `lanes` picks int32, the extreme values of every quantity of a chain, computed with Python
+    integers from the operands' largest product and the accumulator's range, fit int32: the shifted
+    product, the held term (floored onto multiples of 2^sr), the sum and, for the wrap, the sum less lo;
+    and the bound is not loose by more than the 2^sr it adds for the floor."""
+    from emu import _fixed_small_kernels as SK
+
+    rng = np.random.default_rng(3)
+    picked = 0
+    for _ in range(20000):
+        p_bits, sl, sr, bits = (int(v) for v in rng.integers(1, 33, 4))
+        prod_max = int(rng.integers(1 << max(0, p_bits - 1), (1 << p_bits) + 1))
+        signed = bool(rng.integers(2))
+        lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
+        sl, sr = (sl, 0) if rng.integers(2) else (0, sr)
+        p = prod_max << sl
+        t_lo, t_hi = (-p >> sr) << sr, (p >> sr) << sr
+        extremes = [p, -p, t_lo, t_hi, (lo << sr) + t_lo, (hi << sr) + t_hi, t_lo, ((hi - lo) << sr) + t_hi]
+        fits = all(-(1 << 31) <= v < 1 << 31 for v in extremes) and ((hi - lo + 1) << sr) <= 1 << 31
+        if SK.lanes(prod_max, sl, sr, lo, hi) == SK.LANES_INT32:
+            picked += 1
+            assert fits, (prod_max, sl, sr, lo, hi)
+        elif ((hi - lo) << sr) + p + 2 * (1 << sr) < 1 << 31 and p < 1 << 31:
+            raise AssertionError(("int32 lanes refused", prod_max, sl, sr, lo, hi))
+    assert picked > 1000
 
 
 def test_larger_products_that_16_bit_lanes_do_not_hold_run_the_one_call_kernel() -> None:
@@ -313,3 +376,38 @@ def test_larger_products_that_16_bit_lanes_do_not_hold_run_the_one_call_kernel()
     assert st_g.acc_overflow > 0
     for i, j in zip(rng.integers(0, M, 8), rng.integers(0, N, 8), strict=True):
         assert float(mac_dot_ref(list(a[i]), list(w[:, j]), mac, float(b[j])).value) == general[i, j]
+
+
+@pytest.mark.parametrize("dtype", [np.int16, np.int32, np.int64, np.float64])
+@pytest.mark.parametrize("transposed", [False, True])
+def test_codes_into_every_type_order_and_mode(dtype: Any, transposed: bool) -> None:
+    """The one-call kernels' conversion of reals to codes (`codes_into`: one loop for nearest even, one
+    for the other modes, the transposed read through 16 x 16 tiles) against `emu.quantize`: codes, times
+    the held factor, overflow counts (inf included) and the NaN flag, on shapes that are not multiples of
+    the tile, for every deterministic rounding mode."""
+    from emu import _fixed_small_kernels as SK
+
+    fmt = emu.format("fx<3,5>")
+    rng = np.random.default_rng(11)
+    for shape in ((1, 1), (5, 37), (33, 17)):
+        x = rng.uniform(-6, 6, shape)
+        x.flat[rng.integers(0, x.size, 3)] = rng.choice([np.inf, -np.inf, 0.515625 + 2**-7], 3)
+        for mode in emu.Rounding:
+            if mode == emu.Rounding.STOCHASTIC:
+                continue
+            v, st = emu.quantize(x, fmt, mode, "saturate", return_stats=True)
+            want = v * 2.0**fmt.frac_bits * 4
+            for nan_at in (None, x.size - 1):
+                xi = x.copy()
+                if nan_at is not None:
+                    xi.flat[nan_at] = np.nan
+                    want.flat[nan_at] = 0
+                out = np.empty(shape, dtype)
+                src = np.ascontiguousarray(xi.T) if transposed else xi
+                ovf, nan = SK.codes_into(src, transposed, 2.0**fmt.frac_bits, float(fmt.qmin),
+                                         float(fmt.qmax), int(mode), out, 4)
+                assert nan == (nan_at is not None)
+                lost = 0 if nan_at is None else emu.quantize(x.flat[nan_at], fmt, mode, "saturate",
+                                                             return_stats=True)[1].overflow
+                assert ovf == st.overflow - lost, mode
+                assert np.array_equal(out, want), (shape, mode)
