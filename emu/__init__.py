@@ -3,7 +3,8 @@
 Formats are immutable values (`FixedFormat`, `FloatFormat`, `Pow2Format`,
 `BinaryFormat`, `TernaryFormat`) with readable names; `format("fx<2,14>")`
 parses a name. `quantize`, `encode`, `decode` and `bits` convert real numbers
-bit-exactly as NUMERICS.md defines. `MAC` and `matmul` emulate datapaths;
+bit-exactly as NUMERICS.md defines. `MAC` and `matmul` emulate datapaths
+(operands given as reals, or as codes already encoded: `Encoded`);
 `product_format`, `lossless_acc`, `acc_bits_for_weights` and the accumulator
 rules of `emu.radix` track radix points and size accumulators exactly;
 `forward_error_bound` (`emu.bounds`) bounds a float layer's rounding error;
@@ -40,6 +41,7 @@ from .block import (
 from .bounds import forward_error_bound, unit_roundoff
 from .convert import Converter, bits, decode, encode, quantize
 from .datapath import MACStats, conv2d, dot, im2col, matmul
+from .encoded import Encoded
 from .formats import BinaryFormat, FixedFormat, FloatFormat, Format, Pow2Format, TernaryFormat
 from .late_addend import LateAddend, ProductGroups
 from .mac import MAC, MAC_PRESETS, Order, mac_preset
@@ -68,6 +70,7 @@ __all__ = [
     "BinaryFormat",
     "BlockStats",
     "Converter",
+    "Encoded",
     "ErrorSummary",
     "FixedFormat",
     "FloatFormat",

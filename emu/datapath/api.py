@@ -18,6 +18,7 @@ import numpy as np
 
 from .._patches import patches
 from ..checks import real_array
+from ..encoded import Encoded, plain_operand
 from ..mac import MAC, as_mac
 from .conv_narrow import conv_narrow, covers
 from .floating import direct32, matmul_fp32
@@ -34,8 +35,10 @@ def matmul(a: object, w: object, mac: MAC | str | dict, bias: object = None, *, 
     """Matrix product a @ w with every dot product through the datapath ``mac``.
 
     Args:
-        a: activations (..., M, K) or (K,).
-        w: weights (K, N), (..., K, N) or (K,); leading dimensions broadcast as in np.matmul.
+        a: activations (..., M, K) or (K,): reals, or an `emu.Encoded` in the MAC's act format, whose values
+            no conversion changes (no rounding, no input overflow).
+        w: weights (K, N), (..., K, N) or (K,), leading dimensions broadcast as in np.matmul: reals, or an
+            `emu.Encoded` in the MAC's weight format.
         mac: a `MAC`, a preset name (``"int8 x int8 -> int32"``) or a dict of MAC fields.
         bias: (N,) or a scalar: the accumulator's start value, one per output column (converted to the
             accumulator's format with ``input_rounding`` and saturation).
@@ -59,7 +62,8 @@ def matmul(a: object, w: object, mac: MAC | str | dict, bias: object = None, *, 
 
     Raises:
         ValueError: shape mismatch, formats that cannot be combined, widths beyond 62 bits, a NaN that
-            reaches a product, accumulator or output format without NaN.
+            reaches a product, accumulator or output format without NaN, an `emu.Encoded` operand in
+            another format than the MAC's.
         OverflowError: an overflow mode ``error`` was hit (the first output is named).
         TypeError: an operand, bias or addend that is not real (bool, complex, object, str).
 
@@ -69,6 +73,8 @@ def matmul(a: object, w: object, mac: MAC | str | dict, bias: object = None, *, 
     array([[111.]])
     """
     m = mac if type(mac) is MAC else as_mac(mac, "matmul")
+    a, a_enc = plain_operand(a, m.act, "matmul", "a", "act")
+    w, w_enc = plain_operand(w, m.weight, "matmul", "w", "weight")
     if (c is None and type(a) is np.ndarray and type(w) is np.ndarray and a.ndim == 2 and w.ndim == 2
             and not return_codes and a.shape[1] == w.shape[0]):  # training's common cases
         b = bias_vector(bias, w.shape[1])
@@ -77,7 +83,8 @@ def matmul(a: object, w: object, mac: MAC | str | dict, bias: object = None, *, 
             if not return_stats:
                 return r[0]
             return r[0], mac_stats(w.shape[1], r[3], r[1], r[2], None, {"sequential"})
-    return matmul_parts(a, w, m, bias, c, call_key(m, seed), return_stats, return_codes, sequential)
+    return matmul_parts(a, w, m, bias, c, call_key(m, seed), return_stats, return_codes, sequential,
+                        encoded=(a_enc, w_enc))
 
 
 def _addend(c: object, A: np.ndarray, Wm: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -112,10 +119,11 @@ def _starts(Cf: np.ndarray | None, b: np.ndarray | None, parts: tuple[int, ...])
 
 def matmul_parts(a: object, w: object, m: MAC, bias: object, c: object, key: np.uint64 | None,
             return_stats: bool, return_codes: bool, sequential: bool, pre_overflow: int = 0,
-            product: Callable[..., Part] = matmul2d) -> Any:
+            product: Callable[..., Part] = matmul2d, encoded: tuple[bool, bool] = (False, False)) -> Any:
     """`matmul` after the datapath and the call's key are known; ``pre_overflow`` counts input conversions
-    made by the caller (`conv2d`), and ``product`` (`matmul2d`'s arguments) makes the 2-D product of a
-    2-D w (`conv2d`'s, which may not need a's values)."""
+    made by the caller (`conv2d`), ``product`` (`matmul2d`'s arguments) makes the 2-D product of a
+    2-D w (`conv2d`'s, which may not need a's values), and ``encoded`` says which of a and w hold values
+    already in their formats (`emu.Encoded`), which no stochastic input rounding converts again."""
     A, Wm = real_array(a, "matmul", "a"), real_array(w, "matmul", "w")
     if A.ndim == 0 or Wm.ndim == 0:
         raise ValueError("matmul: a and w must have at least one dimension")
@@ -132,8 +140,8 @@ def matmul_parts(a: object, w: object, m: MAC, bias: object, c: object, key: np.
     shape = (*batch, M, N)
     Cf = None if c is None else _addend(c, A, Wm, shape)
     k0 = RoleSeeds.of(m, None, 0, key) if key is not None else NO_SEEDS
-    a2, ovf_a = stochastic_inputs(a2, m.act, m, k0.act)
-    w2, ovf_w = stochastic_inputs(w2, m.weight, m, k0.weight)
+    a2, ovf_a = (a2, 0) if encoded[0] else stochastic_inputs(a2, m.act, m, k0.act)
+    w2, ovf_w = (w2, 0) if encoded[1] else stochastic_inputs(w2, m.weight, m, k0.weight)
     pre_overflow += ovf_a + ovf_w
     b = bias_vector(bias, N) if Cf is None else None
     if w2.ndim == 2:
@@ -172,11 +180,13 @@ def matmul_parts(a: object, w: object, m: MAC, bias: object, c: object, key: np.
 
 
 def dot(a: object, w: object, mac: MAC | str | dict, bias: object = None, **kwargs: Any) -> Any:
-    """The dot product of two vectors through ``mac`` (a 0-d result; see `matmul`)."""
-    A, Wv = real_array(a, "dot", "a"), real_array(w, "dot", "w")
-    if A.ndim != 1 or Wv.ndim != 1:
-        raise ValueError(f"dot: a and w must be vectors; got shapes {A.shape} and {Wv.shape}")
-    return matmul(A, Wv, mac, bias, **kwargs)
+    """The dot product of two vectors through ``mac`` (a 0-d result; see `matmul`, whose operands may be
+    `emu.Encoded`)."""
+    shapes = [np.shape(v.codes if isinstance(v, Encoded) else real_array(v, "dot", n))
+              for v, n in ((a, "a"), (w, "w"))]
+    if len(shapes[0]) != 1 or len(shapes[1]) != 1:
+        raise ValueError(f"dot: a and w must be vectors; got shapes {shapes[0]} and {shapes[1]}")
+    return matmul(a, w, mac, bias, **kwargs)
 
 
 def im2col(x: np.ndarray, kh: int, kw: int, stride: tuple[int, int], padding: tuple[int, int],
@@ -224,9 +234,14 @@ def conv2d(x: object, w: object, mac: MAC | str | dict, stride: object = 1, padd
     fixed-point datapath runs without float64 patches where the codes allow
     (`emu.datapath.conv_narrow`), with the same results and counts.
 
+    x and w may be `emu.Encoded` in the MAC's act and weight formats (see `matmul`).
+
     >>> conv2d(np.ones((1, 1, 3, 3)), np.ones((2, 1, 2, 2)), "int8 x int8 -> int32").shape
     (1, 2, 2, 2)
     """
+    m = mac if type(mac) is MAC else as_mac(mac, "conv2d")
+    x, x_enc = plain_operand(x, m.act, "conv2d", "x", "act")
+    w, w_enc = plain_operand(w, m.weight, "conv2d", "w", "weight")
     X, Wt = real_array(x, "conv2d", "x"), real_array(w, "conv2d", "w")
     if X.ndim != 4 or Wt.ndim != 4:
         raise ValueError(f"conv2d: x must be NCHW and w (C_out, C_in, kh, kw); got {X.shape} and {Wt.shape}")
@@ -238,11 +253,10 @@ def conv2d(x: object, w: object, mac: MAC | str | dict, stride: object = 1, padd
     cout, cin, kh, kw = Wt.shape
     if X.shape[2] + 2 * pad[0] < kh or X.shape[3] + 2 * pad[1] < kw:
         raise ValueError(f"conv2d: kernel {kh}x{kw} larger than the padded input {X.shape[2:]}")
-    m = mac if type(mac) is MAC else as_mac(mac, "conv2d")
     key = call_key(m, seed)
     k0 = RoleSeeds.of(m, None, 0, key) if key is not None else NO_SEEDS
-    X, ovf_x = stochastic_inputs(X, m.act, m, k0.act)
-    Wt, ovf_w = stochastic_inputs(Wt, m.weight, m, k0.weight)
+    X, ovf_x = (X, 0) if x_enc else stochastic_inputs(X, m.act, m, k0.act)
+    Wt, ovf_w = (Wt, 0) if w_enc else stochastic_inputs(Wt, m.weight, m, k0.weight)
     n = X.shape[0]
     oh = (X.shape[2] + 2 * pad[0] - kh) // st[0] + 1
     ow = (X.shape[3] + 2 * pad[1] - kw) // st[1] + 1
@@ -271,7 +285,7 @@ def conv2d(x: object, w: object, mac: MAC | str | dict, stride: object = 1, padd
         c_mat = c_mat.reshape(-1, cout) if c_mat.ndim == 4 else c_mat
     res = matmul_parts(cols, Wt.reshape(cout, -1).T, m, bias, c_mat, key, kwargs.pop("return_stats", False),
                   kwargs.pop("return_codes", False), kwargs.pop("sequential", False), ovf_x + ovf_w,
-                  product=product, **kwargs)
+                  product=product, encoded=(x_enc, w_enc), **kwargs)
 
     def back(y: np.ndarray) -> np.ndarray:
         return y.reshape(n, oh, ow, cout).transpose(0, 3, 1, 2)
