@@ -41,6 +41,8 @@ __all__ = ["BLOCK_ROWS", "LANES_F64", "LANES_INT32", "LANES_INT64", "codes_into"
 
 #: rows of out per parallel block of `codes_rows`
 BLOCK_ROWS = 16
+#: the output columns of one pass of `_rows` (their accumulators and counts: 12 KB in float64, in L1)
+TILE = 1024
 #: the lanes of `mac_fixed_from_reals`' chains (`lanes`)
 LANES_INT64, LANES_F64, LANES_INT32 = 0, 1, 2
 
@@ -82,15 +84,19 @@ def codes_into(x, transposed, scale, lo, hi, mode, out, mul=1):
     """
     if not transposed:
         return _codes_same(x, scale, lo, hi, mode, out, mul)
-    R, C = out.shape  # codes in x's order (vectorised), then moved across in 16 x 16 tiles
-    tmp = np.empty((C, R), out.dtype)
-    counts = _codes_same(x, scale, lo, hi, mode, tmp, mul)
-    for c0 in range(0, C, 16):
-        for r0 in range(0, R, 16):
-            for c in range(c0, min(C, c0 + 16)):
-                for r in range(r0, min(R, r0 + 16)):
-                    out[r, c] = tmp[c, r]
-    return counts
+    R, C = out.shape  # 64 rows of x at a time: their codes in x's order (vectorised), then moved across
+    tmp = np.empty((min(C, 64), R), out.dtype)
+    ovf = 0
+    nan = False
+    for c0 in range(0, C, 64):
+        cn = min(64, C - c0)
+        o, n = _codes_same(x[c0:c0 + cn], scale, lo, hi, mode, tmp[:cn], mul)
+        ovf += o
+        nan |= n
+        for r in range(R):
+            for c in range(cn):
+                out[r, c0 + c] = tmp[c, r]
+    return ovf, nan
 
 
 @njit(cache=True)
@@ -274,23 +280,29 @@ def _rows(A, W, B, prm, wrap, step, out, cnt):
     """The accumulation of `mac_fixed_from_reals` on codes A, W, B (all float64, int64 or held int32:
     `_pass`; ``step`` then includes the holding's 2^-sr):
     out[i, j] = step * the chain from B[0, j] (B (1, N)), or from B[i, 0] (B (M, 1)), adding term(A[i, k],
-    W[k, j]) for k in order, vectorised over j; returns the additions that overflowed. A term is symmetric
+    W[k, j]) for k in order, vectorised over j, in tiles of `TILE` columns; returns the additions that
+    overflowed. A term is symmetric
     in its two codes, so the transposed problem (W.T, A.T, B.T into out.T) makes the same additions with
     the chains down the columns of out."""
-    acc = np.empty(W.shape[1], A.dtype)
-    c = np.empty(W.shape[1], np.int32)
+    N = W.shape[1]
+    acc_tile = np.empty(min(N, TILE), A.dtype)
+    c_tile = np.empty(min(N, TILE), np.int32)
     total = 0
     per_row = B.shape[0] > 1
-    for i in range(A.shape[0]):
-        if per_row:
-            acc[:] = B[i, 0]
-        else:
-            acc[:] = B[0]
-        c[:] = 0
-        for k in range(A.shape[1]):
-            _pass(acc, c, A[i, k], W[k], prm, wrap)
-        for j in range(acc.size):
-            out[i, j] = acc[j] * step
-            cnt[i, j] = c[j]
-            total += c[j]
+    for j0 in range(0, N, TILE):  # the accumulators of a tile of columns stay in the L1 cache
+        jn = min(TILE, N - j0)
+        acc = acc_tile[:jn]
+        c = c_tile[:jn]
+        for i in range(A.shape[0]):
+            if per_row:
+                acc[:] = B[i, 0]
+            else:
+                acc[:] = B[0, j0:j0 + jn]
+            c[:] = 0
+            for k in range(A.shape[1]):
+                _pass(acc, c, A[i, k], W[k, j0:j0 + jn], prm, wrap)
+            for j in range(jn):
+                out[i, j0 + j] = acc[j] * step
+                cnt[i, j0 + j] = c[j]
+                total += c[j]
     return total

@@ -8,12 +8,14 @@ a narrow sequential fixed accumulator, the 16- or 32-bit-lane kernels of `emu._f
 lanes every row runs in the kernel: it is faster than the bound's own product). A product below
 2^18 MACs of a datapath `emu._fixed_small_kernels` covers runs in one kernel call, conversions included
 (`matmul_fixed`); a larger one whose formats fit 16-bit lanes goes from reals to int16 codes in one pass
-per operand and into the 16-bit kernel. Every path is tested bit-identical with the exact reference."""
+per operand and into the 16-bit kernel; from 2^19 MACs, one that float32 BLAS computes exactly goes
+there. Every path is tested bit-identical with the exact reference."""
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -366,10 +368,32 @@ def lanes_of(prod_max: int, sl: int, sr: int, lo: int, hi: int) -> int:
 _ONE_CALL_MAX_MACS = 1 << 25
 
 
+#: from this many MACs a product that `blas_into_acc` proves exact goes there rather than to the one-call
+#: kernel (measured, fx<4,4> x fx<1,7> -> fx<21,11> wrapping: 32x64x100 128 us one-call against 205 us;
+#: 512x144x6 319 against 327 us; 512x64x128 2.5 ms against 0.26 ms)
+_BLAS_OVER_MACS = 1 << 19
+
+
+def _blas_proven(mac: MAC, prm: tuple, K: int, b: np.ndarray) -> bool:
+    """Whether the general path would take `blas_into_acc` for this product of a datapath the one-call
+    kernel covers (``prm``: `_direct_params`): products kept exactly (no floor), every partial sum of codes
+    below 2^24, and `blas_proves` with the bias's largest code bounded from its reals."""
+    sl, sr = prm[3], prm[4]
+    acc = mac.acc
+    most_a, most_w = max_code(mac.act), max_code(mac.weight)
+    if sr or acc.qmin >= 0 or K * most_a * most_w >= 1 << 24:
+        return False
+    b_most = float(np.abs(b).max(initial=0.0)) * 2.0**acc.frac_bits
+    if not b_most <= 2.0**62:  # NaN or beyond any accumulator: not proven
+        return False
+    return (K * most_a * most_w << sl) + math.ceil(b_most) <= min(acc.qmax, -acc.qmin)
+
+
 def matmul_fixed(a: np.ndarray, w: np.ndarray, mac: MAC, b: np.ndarray) -> tuple[np.ndarray, ...] | None:
     """(outputs, None, accumulator counts or None, input overflow) of a 2-D product of a datapath that
     `mac_fixed_from_reals` covers (`_direct_params`): from 2^18 MACs in 16-bit lanes when the formats fit
     them (`_matmul_fixed16`), else, below `_ONE_CALL_MAX_MACS`, in that one kernel call; None otherwise,
+    from `_BLAS_OVER_MACS` when the general path's float32 BLAS product is proven exact (`_blas_proven`),
     or when an input is NaN (the general path then runs, and raises).
 
     >>> m = MAC(act="fx<2,2>", weight="fx<2,2>", acc="fx<2,2>", acc_overflow="saturate")
@@ -386,6 +410,8 @@ def matmul_fixed(a: np.ndarray, w: np.ndarray, mac: MAC, b: np.ndarray) -> tuple
         done = _matmul_fixed16(a, w, mac, b, prm)
         if done is not None or M * K * N >= _ONE_CALL_MAX_MACS:
             return done
+        if M * K * N >= _BLAS_OVER_MACS and _blas_proven(mac, prm, K, b):
+            return None  # the general path's exact float32 BLAS product (`blas_into_acc`) is faster
     (a_s, a_t), (w_s, w_t) = c_ordered(a), c_ordered(w)
     out = np.empty((M, N), np.float64)
     cnt = np.empty((M, N), np.int32)

@@ -301,15 +301,17 @@ def test_the_one_call_kernel_on_int64_float64_and_held_int32_codes(mac: emu.MAC,
     """Products of codes beyond 2^52 run on int64 codes, narrower ones on codes held in float64, and those
     whose chains stay below 2^31 with the accumulator held 2^sr times larger in int32 (both vectorise):
     each against Python integers, with the formats' extreme codes, with sums that wrap or saturate, with the
-    chains along the output rows (M <= N) and down the columns (M > N, few columns)."""
+    chains along the output rows (M <= N) and down the columns (M > N, few columns), in one and in two
+    tiles of `SK.TILE` columns."""
     from emu import _fixed_small_kernels as SK
     from emu._ref.mac import mac_dot_ref
     from emu.datapath import integer
 
     assert integer._direct_params(mac)[-1] == lane
+    assert SK.TILE < 1030
     rng = np.random.default_rng(77)
     extremes = np.array([mac.act.min, mac.act.max])
-    for m, n in ((4, 3), (3, 5), (70, 6)):
+    for m, n in ((4, 3), (3, 5), (70, 6), (1100, 3), (2, 1030)):  # the last two span two column tiles
         a = rng.uniform(-1, 1, (m, 9)) * mac.act.max
         w = rng.uniform(-1, 1, (9, n)) * mac.weight.max
         b = rng.uniform(-1, 1, n) * mac.acc.max
@@ -411,3 +413,42 @@ def test_codes_into_every_type_order_and_mode(dtype: Any, transposed: bool) -> N
                                                              return_stats=True)[1].overflow
                 assert ovf == st.overflow - lost, mode
                 assert np.array_equal(out, want), (shape, mode)
+
+
+@pytest.mark.parametrize("case", range(8))
+def test_products_float32_blas_proves_exact_leave_the_one_call_kernel(case: int, monkeypatch: Any) -> None:
+    """From `_BLAS_OVER_MACS` MACs a product whose formats and bias prove the float32 BLAS route exact
+    (`_blas_proven`) takes it ("exact-sum"), with the outputs and counts of the one-call kernel (forced by
+    raising the limit) and of Python integers on sampled outputs; with a bias that breaks the proof, or
+    products floored onto the accumulator's grid, it stays in the one-call kernel."""
+    from emu._ref.mac import mac_dot_ref
+    from emu.datapath import integer
+
+    rng = np.random.default_rng(900 + case)
+    fl_a, fl_w = int(rng.integers(0, 5)), int(rng.integers(1, 8))
+    acc_fl = fl_a + fl_w + int(rng.integers(0, 3))  # products kept exactly, shifted up by 0-2 bits
+    mac = emu.MAC(act=f"fx<{8 - fl_a},{fl_a}>", weight=f"fx<{8 - fl_w},{fl_w}>",
+                  acc=f"fx<{32 - acc_fl},{acc_fl}>", acc_overflow=str(rng.choice(["wrap", "saturate"])),
+                  input_rounding=str(rng.choice(["nearest_even", "floor"])))
+    M, K, N = 700, int(rng.integers(20, 200)), int(rng.integers(6, 90))
+    assert M * K * N >= integer._BLAS_OVER_MACS
+    a = rng.uniform(-1.2, 1.2, (M, K)) * mac.act.max
+    w = rng.uniform(-1.2, 1.2, (K, N)) * mac.weight.max
+    small, large = rng.uniform(-4, 4, N), np.full(N, mac.acc.max)  # the second leaves no room for the sums
+    prm = integer._direct_params(mac)
+    assert integer._blas_proven(mac, prm, K, small)
+    assert not integer._blas_proven(mac, prm, K, large)
+    for b, path in ((small, "exact-sum"), (large, "sequential")):
+        y, st = emu.matmul(a, w, mac, b, return_stats=True)
+        assert st.path == path
+        monkeypatch.setattr(integer, "_BLAS_OVER_MACS", 1 << 40)
+        y1, st1 = emu.matmul(a, w, mac, b, return_stats=True)
+        monkeypatch.undo()
+        assert st1.path == "sequential"
+        assert np.array_equal(y, y1)
+        assert np.array_equal(st.acc_per_channel, st1.acc_per_channel)
+        assert st.input_overflow == st1.input_overflow > 0
+        for i, j in zip(rng.integers(0, M, 6), rng.integers(0, N, 6), strict=True):
+            assert float(mac_dot_ref(list(a[i]), list(w[:, j]), mac, float(b[j])).value) == y[i, j]
+    floored = emu.MAC(act=mac.act, weight=mac.weight, acc=f"fx<{33 - fl_a - fl_w},{fl_a + fl_w - 1}>")
+    assert not integer._blas_proven(floored, integer._direct_params(floored), K, small)
