@@ -8,14 +8,13 @@ a narrow sequential fixed accumulator, the 16- or 32-bit-lane kernels of `emu._f
 lanes every row runs in the kernel: it is faster than the bound's own product). A product below
 2^18 MACs of a datapath `emu._fixed_small_kernels` covers runs in one kernel call, conversions included
 (`matmul_fixed`); a larger one whose formats fit 16-bit lanes goes from reals to int16 codes in one pass
-per operand and into the 16-bit kernel; from 2^19 MACs, one that float32 BLAS computes exactly goes
-there. Every path is tested bit-identical with the exact reference."""
+per operand and into the 16-bit kernel; from 2^19 MACs, one with exact terms takes the general path
+(its exact sums). Every path is tested bit-identical with the exact reference."""
 
 from __future__ import annotations
 
 import contextlib
 import functools
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -368,33 +367,22 @@ def lanes_of(prod_max: int, sl: int, sr: int, lo: int, hi: int) -> int:
 _ONE_CALL_MAX_MACS = 1 << 25
 
 
-#: from this many MACs a product that `blas_into_acc` proves exact goes there rather than to the one-call
-#: kernel (measured, fx<4,4> x fx<1,7> -> fx<21,11> wrapping: 32x64x100 128 us one-call against 205 us;
-#: 512x144x6 319 against 327 us; 512x64x128 2.5 ms against 0.26 ms)
-_BLAS_OVER_MACS = 1 << 19
-
-
-def _blas_proven(mac: MAC, prm: tuple, K: int, b: np.ndarray) -> bool:
-    """Whether the general path would take `blas_into_acc` for this product of a datapath the one-call
-    kernel covers (``prm``: `_direct_params`): products kept exactly (no floor), every partial sum of codes
-    below 2^24, and `blas_proves` with the bias's largest code bounded from its reals."""
-    sl, sr = prm[3], prm[4]
-    acc = mac.acc
-    most_a, most_w = max_code(mac.act), max_code(mac.weight)
-    if sr or acc.qmin >= 0 or K * most_a * most_w >= 1 << 24:
-        return False
-    b_most = float(np.abs(b).max(initial=0.0)) * 2.0**acc.frac_bits
-    if not b_most <= 2.0**62:  # NaN or beyond any accumulator: not proven
-        return False
-    return (K * most_a * most_w << sl) + math.ceil(b_most) <= min(acc.qmax, -acc.qmin)
+#: from this many MACs a product whose terms are exact (no floor onto the accumulator's grid) leaves the
+#: one-call kernel to the general path, whose exact sums (BLAS on codes, proven by the formats or by each
+#: output's L1 bound) are several times faster; where neither proof holds its sequential kernels take about
+#: the one-call kernel's time (measured: fx<4,4> x fx<1,7> -> fx<21,11> wrapping, 32x64x100 128 us one-call
+#: against 205 us, 512x144x6 319 against 327 us, 512x64x128 2.5 ms against 0.26 ms; fx<1,7> x fx<1,7> ->
+#: fx<8,24> saturating, 6400x150x16 7.4 ms against 2.0 ms, and 8.5 against 9.2 ms on data that defeat
+#: the L1 bound)
+_EXACT_OVER_MACS = 1 << 19
 
 
 def matmul_fixed(a: np.ndarray, w: np.ndarray, mac: MAC, b: np.ndarray) -> tuple[np.ndarray, ...] | None:
     """(outputs, None, accumulator counts or None, input overflow) of a 2-D product of a datapath that
     `mac_fixed_from_reals` covers (`_direct_params`): from 2^18 MACs in 16-bit lanes when the formats fit
     them (`_matmul_fixed16`), else, below `_ONE_CALL_MAX_MACS`, in that one kernel call; None otherwise,
-    from `_BLAS_OVER_MACS` when the general path's float32 BLAS product is proven exact (`_blas_proven`),
-    or when an input is NaN (the general path then runs, and raises).
+    from `_EXACT_OVER_MACS` when the terms are exact (the general path's exact sums), or when an input is
+    NaN (the general path then runs, and raises).
 
     >>> m = MAC(act="fx<2,2>", weight="fx<2,2>", acc="fx<2,2>", acc_overflow="saturate")
     >>> out, _, acnt, ovf = matmul_fixed(np.array([[1.3, 1.7]]), np.array([[1.5], [1.75]]), m, np.zeros(1))
@@ -410,8 +398,8 @@ def matmul_fixed(a: np.ndarray, w: np.ndarray, mac: MAC, b: np.ndarray) -> tuple
         done = _matmul_fixed16(a, w, mac, b, prm)
         if done is not None or M * K * N >= _ONE_CALL_MAX_MACS:
             return done
-        if M * K * N >= _BLAS_OVER_MACS and _blas_proven(mac, prm, K, b):
-            return None  # the general path's exact float32 BLAS product (`blas_into_acc`) is faster
+        if M * K * N >= _EXACT_OVER_MACS and prm[4] == 0:  # exact terms: the general path's exact sums
+            return None
     (a_s, a_t), (w_s, w_t) = c_ordered(a), c_ordered(w)
     out = np.empty((M, N), np.float64)
     cnt = np.empty((M, N), np.int32)

@@ -416,11 +416,12 @@ def test_codes_into_every_type_order_and_mode(dtype: Any, transposed: bool) -> N
 
 
 @pytest.mark.parametrize("case", range(8))
-def test_products_float32_blas_proves_exact_leave_the_one_call_kernel(case: int, monkeypatch: Any) -> None:
-    """From `_BLAS_OVER_MACS` MACs a product whose formats and bias prove the float32 BLAS route exact
-    (`_blas_proven`) takes it ("exact-sum"), with the outputs and counts of the one-call kernel (forced by
-    raising the limit) and of Python integers on sampled outputs; with a bias that breaks the proof, or
-    products floored onto the accumulator's grid, it stays in the one-call kernel."""
+def test_larger_products_with_exact_terms_leave_the_one_call_kernel(case: int, monkeypatch: Any) -> None:
+    """From `_EXACT_OVER_MACS` MACs a product whose terms are exact (products kept or shifted up) takes the
+    general path: exact sums where the formats or each output's L1 bound prove them ("exact-sum"), its
+    sequential kernels where a bias leaves no room ("sequential"); outputs and counts equal the one-call
+    kernel's (forced by raising the limit) and Python integers on sampled outputs. Products floored onto
+    the accumulator's grid stay in the one-call kernel."""
     from emu._ref.mac import mac_dot_ref
     from emu.datapath import integer
 
@@ -431,24 +432,21 @@ def test_products_float32_blas_proves_exact_leave_the_one_call_kernel(case: int,
                   acc=f"fx<{32 - acc_fl},{acc_fl}>", acc_overflow=str(rng.choice(["wrap", "saturate"])),
                   input_rounding=str(rng.choice(["nearest_even", "floor"])))
     M, K, N = 700, int(rng.integers(20, 200)), int(rng.integers(6, 90))
-    assert M * K * N >= integer._BLAS_OVER_MACS
+    assert M * K * N >= integer._EXACT_OVER_MACS
     a = rng.uniform(-1.2, 1.2, (M, K)) * mac.act.max
     w = rng.uniform(-1.2, 1.2, (K, N)) * mac.weight.max
     small, large = rng.uniform(-4, 4, N), np.full(N, mac.acc.max)  # the second leaves no room for the sums
-    prm = integer._direct_params(mac)
-    assert integer._blas_proven(mac, prm, K, small)
-    assert not integer._blas_proven(mac, prm, K, large)
     for b, path in ((small, "exact-sum"), (large, "sequential")):
+        assert integer.matmul_fixed(a, w, mac, b) is None
         y, st = emu.matmul(a, w, mac, b, return_stats=True)
         assert st.path == path
-        monkeypatch.setattr(integer, "_BLAS_OVER_MACS", 1 << 40)
+        monkeypatch.setattr(integer, "_EXACT_OVER_MACS", 1 << 40)
         y1, st1 = emu.matmul(a, w, mac, b, return_stats=True)
         monkeypatch.undo()
-        assert st1.path == "sequential"
         assert np.array_equal(y, y1)
         assert np.array_equal(st.acc_per_channel, st1.acc_per_channel)
         assert st.input_overflow == st1.input_overflow > 0
         for i, j in zip(rng.integers(0, M, 6), rng.integers(0, N, 6), strict=True):
             assert float(mac_dot_ref(list(a[i]), list(w[:, j]), mac, float(b[j])).value) == y[i, j]
     floored = emu.MAC(act=mac.act, weight=mac.weight, acc=f"fx<{33 - fl_a - fl_w},{fl_a + fl_w - 1}>")
-    assert not integer._blas_proven(floored, integer._direct_params(floored), K, small)
+    assert integer.matmul_fixed(a, w, floored, small) is not None
