@@ -20,6 +20,7 @@ from .._patches import patches
 from ..checks import real_array
 from ..encoded import Encoded, plain_operand
 from ..mac import MAC, as_mac
+from .conv_fp32 import conv_fp32
 from .conv_narrow import conv_narrow, covers
 from .floating import direct32, matmul_fp32
 from .integer import matmul_fixed
@@ -232,7 +233,8 @@ def conv2d(x: object, w: object, mac: MAC | str | dict, stride: object = 1, padd
     ``seed`` and the other random streams are `matmul`'s on the
     (N*OH*OW, C_in*kh*kw) patches and the (C_in*kh*kw, C_out) weights. A
     fixed-point datapath runs without float64 patches where the codes allow
-    (`emu.datapath.conv_narrow`), with the same results and counts.
+    (`emu.datapath.conv_narrow`), and a binary32 one from x rounded once
+    (`emu.datapath.conv_fp32`), with the same results and counts.
 
     x and w may be `emu.Encoded` in the MAC's act and weight formats (see `matmul`).
 
@@ -260,12 +262,15 @@ def conv2d(x: object, w: object, mac: MAC | str | dict, stride: object = 1, padd
     n = X.shape[0]
     oh = (X.shape[2] + 2 * pad[0] - kh) // st[0] + 1
     ow = (X.shape[3] + 2 * pad[1] - kw) // st[1] + 1
-    if covers(m):  # a fixed datapath: patches of the codes of x when the codes allow (conv_narrow)
+    if covers(m) or direct32(m):  # patches of the codes of x (conv_narrow), or of x rounded once (conv_fp32)
         cols = np.broadcast_to(np.float64(0), (n * oh * ow, cin * kh * kw))  # shapes only
 
         def product(_: np.ndarray, w2: np.ndarray, mac: MAC, init: np.ndarray, keys: RoleSeeds,
                     force_sequential: bool, want_codes: bool, want_flags: bool) -> Part:
-            part = conv_narrow(X, Wt, mac, init, st, pad, force_sequential, want_codes)
+            if covers(mac):
+                part = conv_narrow(X, Wt, mac, init, st, pad, force_sequential, want_codes)
+            else:
+                part = conv_fp32(X, Wt, mac, init, st, pad, want_codes) if keys == NO_SEEDS else None
             if part is None:
                 cols2 = im2col(X, kh, kw, st, pad)[0]
                 part = matmul2d(cols2, w2, mac, init, keys, force_sequential, want_codes, want_flags)

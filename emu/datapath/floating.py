@@ -115,7 +115,7 @@ def float_plan(mac: MAC) -> tuple[bool, Any, tuple, Any, tuple]:
     return False, term, tprm, add, aprm
 
 
-def _fp32_layout(M: int, K: int, N: int) -> tuple[bool, bool]:
+def fp32_layout(M: int, K: int, N: int) -> tuple[bool, bool]:
     """(chains down the columns, threads) of a binary32 product: few outputs per row run the chains down the
     columns instead (below 64 columns the column kernel is 2x to 3x faster); a thread launch costs about
     0.1 ms, as much as 1.5M binary32 MACs."""
@@ -123,7 +123,7 @@ def _fp32_layout(M: int, K: int, N: int) -> tuple[bool, bool]:
     return M > N and N < 64 and not parallel, parallel
 
 
-def _run_fp32(a32: np.ndarray, w32: np.ndarray, i32: np.ndarray, cols: bool, parallel: bool,
+def run_fp32(a32: np.ndarray, w32: np.ndarray, i32: np.ndarray, cols: bool, parallel: bool,
               out: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
     """The binary32 datapath into ``out`` (M, N) on float32 operands (``a32`` transposed, (K, M), when
     ``cols``) from the start values ``i32`` ((1, N) or (M, N)); (product, accumulator) overflow counts,
@@ -161,10 +161,10 @@ def run_float(a: np.ndarray, w: np.ndarray, init: np.ndarray, mac: MAC, key: int
     binary32, term, tprm, add, aprm = float_plan(mac)
     out = np.empty((M, N), np.float64)
     if binary32:
-        cols, parallel = _fp32_layout(M, K, N)
+        cols, parallel = fp32_layout(M, K, N)
         a32 = np.ascontiguousarray(a.T if cols else a, np.float32)
         w32, i32 = np.ascontiguousarray(w, np.float32), np.ascontiguousarray(init, np.float32)
-        pcnt, acnt = _run_fp32(a32, w32, i32, cols, parallel, out)
+        pcnt, acnt = run_fp32(a32, w32, i32, cols, parallel, out)
         return out, pcnt, acnt
     if term is MK.term_float_sr:
         tprm = MK.StochasticFloatParams(*tprm, as_i64(key))
@@ -196,7 +196,7 @@ def _f32_rounder(f: Format, rounding: Rounding, overflow: Overflow) -> tuple | N
     return _fast_kernels.float_params_packed(f, int(rounding), int(overflow)), np.nan if f.has_nan else 0.0
 
 
-def _operand32(x: np.ndarray, f: Format, rounding: Rounding, overflow: Overflow,
+def operand32(x: np.ndarray, f: Format, rounding: Rounding, overflow: Overflow,
                transpose: bool = False) -> tuple[np.ndarray, int] | None:
     """The 2-D float64 array x (or x.T with ``transpose``) rounded to ``f`` into a C-ordered float32
     array, and the count of values that overflowed: the same values and count as `quantize`. None when
@@ -245,7 +245,7 @@ def matmul_fp32(a: np.ndarray, w: np.ndarray, mac: MAC, b: np.ndarray) -> tuple[
         return None
     M, K = a.shape
     N = w.shape[1]
-    cols, parallel = _fp32_layout(M, K, N)
+    cols, parallel = fp32_layout(M, K, N)
     out = np.empty((M, N), np.float64)
     if not parallel:
         (a_s, a_t), (w_s, w_t) = c_ordered(a), c_ordered(w)  # the kernel reads either memory order
@@ -255,10 +255,10 @@ def matmul_fp32(a: np.ndarray, w: np.ndarray, mac: MAC, b: np.ndarray) -> tuple[
             return None
         if not bad:
             return out, None, None, ovf
-    ra = _operand32(a, mac.act, mac.input_rounding, mac.input_overflow, transpose=cols)
-    rw = _operand32(w, mac.weight, mac.input_rounding, mac.input_overflow)
-    rb = _operand32(b.reshape(1, N), mac.acc, mac.input_rounding, Overflow.SATURATE)
+    ra = operand32(a, mac.act, mac.input_rounding, mac.input_overflow, transpose=cols)
+    rw = operand32(w, mac.weight, mac.input_rounding, mac.input_overflow)
+    rb = operand32(b.reshape(1, N), mac.acc, mac.input_rounding, Overflow.SATURATE)
     if ra is None or rw is None or rb is None:
         return None
-    pcnt, acnt = _run_fp32(ra[0], rw[0], rb[0], cols, parallel, out)
+    pcnt, acnt = run_fp32(ra[0], rw[0], rb[0], cols, parallel, out)
     return out, pcnt, acnt, ra[1] + rw[1] + rb[1]
