@@ -17,7 +17,21 @@ from numba import njit, prange
 
 from .threads import PATCH_THREAD_ENTRIES
 
-__all__ = ["patches", "patches_t"]
+__all__ = ["conv_geometry", "patches", "patches_t"]
+
+
+def conv_geometry(x_shape: tuple[int, ...], w_shape: tuple[int, ...], stride: tuple[int, int],
+                  padding: tuple[int, int]) -> tuple[int, ...]:
+    """(n, c, h, w, c_out, kh, kw, oh, ow) of the convolution of x (n, c, h, w) with weights
+    (c_out, c, kh, kw): oh = (h + 2 ph - kh) // sh + 1, and ow alike.
+
+    >>> conv_geometry((2, 3, 8, 8), (4, 3, 3, 3), (1, 1), (1, 1))
+    (2, 3, 8, 8, 4, 3, 3, 8, 8)
+    """
+    n, c, h, w = x_shape
+    cout, _, kh, kw = w_shape
+    (sh, sw), (ph, pw) = stride, padding
+    return n, c, h, w, cout, kh, kw, (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
 
 
 @njit(cache=True)

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .._patches import patches
+from .._patches import conv_geometry, patches
 from ..checks import real_array
 from ..encoded import Encoded, plain_operand
 from ..mac import MAC, as_mac
@@ -260,8 +260,7 @@ def conv2d(x: object, w: object, mac: MAC | str | dict, stride: object = 1, padd
     X, ovf_x = (X, 0) if x_enc else stochastic_inputs(X, m.act, m, k0.act)
     Wt, ovf_w = (Wt, 0) if w_enc else stochastic_inputs(Wt, m.weight, m, k0.weight)
     n = X.shape[0]
-    oh = (X.shape[2] + 2 * pad[0] - kh) // st[0] + 1
-    ow = (X.shape[3] + 2 * pad[1] - kw) // st[1] + 1
+    oh, ow = conv_geometry(X.shape, Wt.shape, st, pad)[7:]
     if covers(m) or direct32(m):  # patches of the codes of x (conv_narrow), or of x rounded once (conv_fp32)
         cols = np.broadcast_to(np.float64(0), (n * oh * ow, cin * kh * kw))  # shapes only
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._patches import patches, patches_t
+from .._patches import conv_geometry, patches, patches_t
 from ..mac import MAC
 from ..modes import Overflow
 from .floating import direct32, fp32_layout, operand32, run_fp32
@@ -52,12 +52,9 @@ def conv_fp32(x: np.ndarray, w: np.ndarray, mac: MAC, init: np.ndarray, stride: 
     """
     if want_codes or init.shape[0] != 1 or not direct32(mac) or not mac.acc.has_nan:
         return None
-    n, c, h, wd = x.shape
-    cout, _, kh, kw = w.shape
-    K = c * kh * kw
+    n, c, h, wd, cout, kh, kw, oh, ow = conv_geometry(x.shape, w.shape, stride, padding)
+    K, M = c * kh * kw, n * oh * ow
     (sh, sw), (ph, pw) = stride, padding
-    oh, ow = (h + 2 * ph - kh) // sh + 1, (wd + 2 * pw - kw) // sw + 1
-    M = n * oh * ow
     rx = operand32(np.ascontiguousarray(x, np.float64).reshape(n * c, h * wd), mac.act, mac.input_rounding,
                    mac.input_overflow)
     if rx is None or rx[1]:

@@ -34,7 +34,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _fixed_kernels as FK
-from .._patches import patches_t
+from .._patches import conv_geometry, patches_t
 from ..convert import convert_array
 from ..formats import FixedFormat
 from ..mac import MAC
@@ -82,12 +82,9 @@ def conv_narrow(x: np.ndarray, w: np.ndarray, mac: MAC, init: np.ndarray, stride
     ``sequential``) leaves out the exact-sum product."""
     if not covers(mac):
         return None
-    n, c, h, wd = x.shape
-    cout, _, kh, kw = w.shape
-    K = c * kh * kw
+    n, c, h, wd, cout, kh, kw, oh, ow = conv_geometry(x.shape, w.shape, stride, padding)
+    K, M = c * kh * kw, n * oh * ow
     (sh, sw), (ph, pw) = stride, padding
-    oh, ow = (h + 2 * ph - kh) // sh + 1, (wd + 2 * pw - kw) // sw + 1
-    M = n * oh * ow
     exact = (not force_sequential and M * K >= EXACT_MIN_PATCHES
              and K * max_code(mac.act) * max_code(mac.weight) < 1 << 24)
     if not exact and mac.acc.bits > 16:
