@@ -15,9 +15,8 @@ plain integers exactly, when every term is below 2^52 and the accumulator
 narrower than 52 bits (four to a vector); int64 lanes otherwise. With few
 output columns, fewer than the rows and than 64, the chains run down the
 columns, vectorised over the rows. The accumulator's values are written as
-float64. The results
-and every count are the general path's, bit for bit (the tests compare them
-with the exact reference).
+float64. The results and every count are the general path's, bit for bit
+(the tests compare them with the exact reference).
 
 Worked example: fx<2,2> x fx<2,2> -> fx<2,2> saturating, a = [1.3, 1.7],
 w = [1.5, 1.75]: the codes are round(1.3 * 4) = 5, 7 and 6, 7; the products
@@ -73,8 +72,9 @@ def lanes(prod_max: int, sl: int, sr: int, lo: int, hi: int) -> int:
 def codes_into(x, transposed, scale, lo, hi, mode, out, mul=1):
     """out (R, C) = the codes of x (R, C), or of x.T when ``transposed`` (x is then (C, R), C-ordered):
     rint_mode(x 2^FL) saturated to [lo, hi], times ``mul`` (a power of two: `emu._fixed_kernels.mac_fixed16`
-    takes weights held shifted up), in out's integer type (the caller knows they fit). Returns (overflow
-    count, NaN seen); a NaN's code is 0.
+    takes weights held shifted up), in out's type (an integer type or float64; the caller knows they fit).
+    Returns (overflow count, NaN seen); a NaN's code is 0. A transposed x is read 64 rows at a time into a
+    small buffer in its own order (the loop that vectorises), then moved across.
 
     >>> out = np.empty((1, 3), np.int16)
     >>> codes_into(np.array([[0.3, -9.0, 1.5]]), False, 4.0, -8.0, 7.0, 0, out, 2)
@@ -111,16 +111,16 @@ def _codes_same(x, scale, lo, hi, mode, out, mul):
         row = x[r]
         if mode == 0:
             for c in range(C):
-                ovf, nan = _code_into(out, r, c, row[c], np.rint(row[c] * scale), lo, hi, fmul, ovf, nan)
+                ovf, nan = _one_code(out, r, c, row[c], np.rint(row[c] * scale), lo, hi, fmul, ovf, nan)
         else:
             for c in range(C):
-                ovf, nan = _code_into(out, r, c, row[c], rint_mode(row[c] * scale, mode), lo, hi, fmul,
+                ovf, nan = _one_code(out, r, c, row[c], rint_mode(row[c] * scale, mode), lo, hi, fmul,
                                       ovf, nan)
     return ovf, nan > 0
 
 
 @njit(cache=True)
-def _code_into(out, r, c, xi, q, lo, hi, fmul, ovf, nan):
+def _one_code(out, r, c, xi, q, lo, hi, fmul, ovf, nan):
     """out[r, c] = q clamped to [lo, hi], times ``fmul`` (0 for a NaN xi), without a branch; the running
     (overflow, NaN) counts."""
     isnan = xi != xi
@@ -143,7 +143,6 @@ def codes_rows(x, transposed, scale, lo, hi, mode, out, mul, stats):
             ovf, nan = codes_into(x[r0:r1], False, scale, lo, hi, mode, out[r0:r1], mul)
         stats[b, 0] = ovf
         stats[b, 1] = nan
-
 
 
 @njit(cache=True)
@@ -281,9 +280,8 @@ def _rows(A, W, B, prm, wrap, step, out, cnt):
     `_pass`; ``step`` then includes the holding's 2^-sr):
     out[i, j] = step * the chain from B[0, j] (B (1, N)), or from B[i, 0] (B (M, 1)), adding term(A[i, k],
     W[k, j]) for k in order, vectorised over j, in tiles of `TILE` columns; returns the additions that
-    overflowed. A term is symmetric
-    in its two codes, so the transposed problem (W.T, A.T, B.T into out.T) makes the same additions with
-    the chains down the columns of out."""
+    overflowed. A term is symmetric in its two codes, so the transposed problem (W.T, A.T, B.T into out.T)
+    makes the same additions with the chains down the columns of out."""
     N = W.shape[1]
     acc_tile = np.empty(min(N, TILE), A.dtype)
     c_tile = np.empty(min(N, TILE), np.int32)

@@ -350,15 +350,9 @@ def _direct_params(mac: MAC) -> tuple | None:
     mode = int(mac.input_rounding)
     acc = mac.acc
     conv = [(2.0**f.frac_bits, float(f.qmin), float(f.qmax), mode) for f in (mac.act, mac.weight, acc)]
-    lane = lanes_of(max_code(mac.act) * max_code(mac.weight), sl, sr, acc.qmin, acc.qmax)
+    lane = SK.lanes(max_code(mac.act) * max_code(mac.weight), sl, sr, acc.qmin, acc.qmax)
     return (*conv, sl, sr, acc.qmin, acc.qmax, (1 << acc.bits) - 1, mac.acc_overflow == Overflow.WRAP,
             2.0**-acc.frac_bits, lane)
-
-
-def lanes_of(prod_max: int, sl: int, sr: int, lo: int, hi: int) -> int:
-    """The lanes of the one-call kernel's chains (`emu._fixed_small_kernels.lanes`); a name of this module
-    so that a test can pick others."""
-    return SK.lanes(prod_max, sl, sr, lo, hi)
 
 
 #: the one-call kernel runs on one thread at about 4 GMAC/s; the general path's threaded kernels overtake it

@@ -187,7 +187,7 @@ def forced_lanes(monkeypatch: Any) -> Any:
 
     def force(widest: int | None) -> None:
         own = SK.lanes
-        monkeypatch.setattr(integer, "lanes_of",
+        monkeypatch.setattr(SK, "lanes",
                             lambda *args: own(*args) if widest is None else min(own(*args), widest))
         integer._direct_params.cache_clear()
 
@@ -208,6 +208,7 @@ def test_the_one_call_kernel_of_small_fixed_products_matches_the_literal_referen
     rng = np.random.default_rng(1000 + case)
     mac, a, w, b = _small_case(rng)
     forced_lanes(widest)
+    assert widest is None or integer._direct_params(mac)[-1] <= widest
     assert integer.matmul_fixed(a, w, mac, b) is not None
     for a_in, w_in in ((a, w), (np.asfortranarray(a), np.asfortranarray(w))):
         y, st = emu.matmul(a_in, w_in, mac, b, return_stats=True)
