@@ -14,7 +14,9 @@ from emu._ref.mac import mac_dot_ref
 from emu.datapath import api
 
 MACS = [emu.mac_preset("e4m3 x e4m3 -> fp32"), emu.mac_preset("e5m2 x e4m3 -> fp32"),
-        emu.mac_preset("bf16 x bf16 -> fp32"), emu.MAC(act="fp16", weight="fp16", acc="fp32")]
+        emu.mac_preset("bf16 x bf16 -> fp32"), emu.MAC(act="fp16", weight="fp16", acc="fp32"),
+        emu.MAC(act="e4m3", weight="e5m2", acc="fp32", input_rounding="toward_zero"),
+        emu.MAC(act="e5m2", weight="e5m2", acc="fp32", input_rounding="nearest_away")]
 
 
 def _general(x: np.ndarray, k: np.ndarray, mac: emu.MAC, stride: tuple[int, int], pad: tuple[int, int],
@@ -40,7 +42,7 @@ def ran(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     return calls
 
 
-@pytest.mark.parametrize("case", range(24))
+@pytest.mark.parametrize("case", range(30))
 def test_conv2d_from_x_rounded_once_is_the_general_path(case: int, ran: list[bool]) -> None:
     rng = np.random.default_rng(7000 + case)
     mac = MACS[case % len(MACS)]
