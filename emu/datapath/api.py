@@ -183,11 +183,10 @@ def matmul_parts(a: object, w: object, m: MAC, bias: object, c: object, key: np.
 def dot(a: object, w: object, mac: MAC | str | dict, bias: object = None, **kwargs: Any) -> Any:
     """The dot product of two vectors through ``mac`` (a 0-d result; see `matmul`, whose operands may be
     `emu.Encoded`)."""
-    shapes = [np.shape(v.codes if isinstance(v, Encoded) else real_array(v, "dot", n))
-              for v, n in ((a, "a"), (w, "w"))]
-    if len(shapes[0]) != 1 or len(shapes[1]) != 1:
-        raise ValueError(f"dot: a and w must be vectors; got shapes {shapes[0]} and {shapes[1]}")
-    return matmul(a, w, mac, bias, **kwargs)
+    A, Wv = (v if type(v) is Encoded else real_array(v, "dot", n) for v, n in ((a, "a"), (w, "w")))
+    if len(A.shape) != 1 or len(Wv.shape) != 1:
+        raise ValueError(f"dot: a and w must be vectors; got shapes {A.shape} and {Wv.shape}")
+    return matmul(A, Wv, mac, bias, **kwargs)
 
 
 def im2col(x: np.ndarray, kh: int, kw: int, stride: tuple[int, int], padding: tuple[int, int],

@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import functools
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from threadpoolctl import ThreadpoolController
@@ -326,8 +326,26 @@ def blas_into_acc(qa: np.ndarray, qw: np.ndarray, bias_q: np.ndarray, mac: MAC, 
     return Part(vals, codes if want_codes else None, None, None, None, input_overflow, "exact-sum")
 
 
+class _Direct(NamedTuple):
+    """The arguments of `mac_fixed_from_reals` after the operands: each conversion's (2^FL, lowest code,
+    highest code, rounding mode) for act, weight and bias; the term's shifts; the accumulator's codes,
+    wrap mask and mode, step; the lanes (`emu._fixed_small_kernels.lanes`)."""
+
+    a: tuple[float, float, float, int]
+    w: tuple[float, float, float, int]
+    b: tuple[float, float, float, int]
+    sl: int
+    sr: int
+    lo: int
+    hi: int
+    mask: int
+    wrap: bool
+    step: float
+    lane: int
+
+
 @functools.lru_cache(maxsize=256)
-def _direct_params(mac: MAC) -> tuple | None:
+def _direct_params(mac: MAC) -> _Direct | None:
     """The parameters of `mac_fixed_from_reals` for a datapath it covers, else None: fixed operands
     converted deterministically with saturation, exact products aligned by a shift (``term_mul``,
     ``term_mul_shl``, ``term_mul_floor``) into a fixed accumulator of at most 53 bits that wraps or
@@ -351,8 +369,8 @@ def _direct_params(mac: MAC) -> tuple | None:
     acc = mac.acc
     conv = [(2.0**f.frac_bits, float(f.qmin), float(f.qmax), mode) for f in (mac.act, mac.weight, acc)]
     lane = SK.lanes(max_code(mac.act) * max_code(mac.weight), sl, sr, acc.qmin, acc.qmax)
-    return (*conv, sl, sr, acc.qmin, acc.qmax, (1 << acc.bits) - 1, mac.acc_overflow == Overflow.WRAP,
-            2.0**-acc.frac_bits, lane)
+    return _Direct(*conv, sl, sr, acc.qmin, acc.qmax, (1 << acc.bits) - 1, mac.acc_overflow == Overflow.WRAP,
+                   2.0**-acc.frac_bits, lane)
 
 
 #: the one-call kernel runs on one thread at about 4 GMAC/s; the general path's threaded kernels overtake it
@@ -392,7 +410,7 @@ def matmul_fixed(a: np.ndarray, w: np.ndarray, mac: MAC, b: np.ndarray) -> tuple
         done = _matmul_fixed16(a, w, mac, b, prm)
         if done is not None or M * K * N >= _ONE_CALL_MAX_MACS:
             return done
-        if M * K * N >= _EXACT_OVER_MACS and prm[4] == 0:  # exact terms: the general path's exact sums
+        if M * K * N >= _EXACT_OVER_MACS and prm.sr == 0:  # exact terms: the general path's exact sums
             return None
     (a_s, a_t), (w_s, w_t) = c_ordered(a), c_ordered(w)
     out = np.empty((M, N), np.float64)
@@ -404,12 +422,12 @@ def matmul_fixed(a: np.ndarray, w: np.ndarray, mac: MAC, b: np.ndarray) -> tuple
     return out, None, cnt if n_acc else None, ovf
 
 
-def _matmul_fixed16(a: np.ndarray, w: np.ndarray, mac: MAC, b: np.ndarray, prm: tuple
+def _matmul_fixed16(a: np.ndarray, w: np.ndarray, mac: MAC, b: np.ndarray, prm: _Direct
                     ) -> tuple[np.ndarray, ...] | None:
     """`matmul_fixed` of a larger product whose formats alone prove it runs in 16-bit lanes (`fits_int16`
     with the formats' largest codes): reals to int16 codes in one parallel pass per operand (the weights
     held as `mac_fixed16` takes them), then `mac_fixed16`; None otherwise or when an input is NaN."""
-    a_prm, w_prm, b_prm, sl, sr = prm[:5]
+    a_prm, w_prm, b_prm, sl, sr = prm.a, prm.w, prm.b, prm.sl, prm.sr
     acc = mac.acc
     if acc.qmin >= 0 or not FK.fits_int16(acc.bits, max_code(mac.act) * max_code(mac.weight), sl, sr):
         return None
@@ -430,5 +448,5 @@ def _matmul_fixed16(a: np.ndarray, w: np.ndarray, mac: MAC, b: np.ndarray, prm: 
     out = np.empty((M, N), np.float64)  # the codes, exact in float64, then scaled in place
     cnt = np.empty((M, N), np.int32)
     FK.mac_fixed16(*codes, out, cnt, sr, acc.bits, mac.acc_overflow == Overflow.WRAP)
-    out *= prm[-2]  # the accumulator's step
+    out *= prm.step
     return out, None, cnt if cnt.any() else None, ovf

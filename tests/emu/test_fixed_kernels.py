@@ -208,7 +208,7 @@ def test_the_one_call_kernel_of_small_fixed_products_matches_the_literal_referen
     rng = np.random.default_rng(1000 + case)
     mac, a, w, b = _small_case(rng)
     forced_lanes(widest)
-    assert widest is None or integer._direct_params(mac)[-1] <= widest
+    assert widest is None or integer._direct_params(mac).lane <= widest
     assert integer.matmul_fixed(a, w, mac, b) is not None
     for a_in, w_in in ((a, w), (np.asfortranarray(a), np.asfortranarray(w))):
         y, st = emu.matmul(a_in, w_in, mac, b, return_stats=True)
@@ -308,7 +308,7 @@ def test_the_one_call_kernel_on_int64_float64_and_held_int32_codes(mac: emu.MAC,
     from emu._ref.mac import mac_dot_ref
     from emu.datapath import integer
 
-    assert integer._direct_params(mac)[-1] == lane
+    assert integer._direct_params(mac).lane == lane
     assert SK.TILE < 1030
     rng = np.random.default_rng(77)
     extremes = np.array([mac.act.min, mac.act.max])
