@@ -43,6 +43,7 @@ from .convert import Converter, bits, decode, encode, quantize
 from .datapath import MACStats, conv2d, dot, im2col, matmul
 from .encoded import Encoded
 from .formats import BinaryFormat, FixedFormat, FloatFormat, Format, Pow2Format, TernaryFormat
+from .instruction import AddendEntry, Instruction
 from .late_addend import LateAddend, ProductGroups
 from .mac import MAC, MAC_PRESETS, Order, mac_preset
 from .metrics import ErrorSummary, absolute_error, error_summary, relative_error
@@ -67,6 +68,7 @@ format = get_format  # noqa: A001 - emu.format("e4m3") reads as intended
 __all__ = [
     "ALL_FORMATS",
     "AccBound",
+    "AddendEntry",
     "BinaryFormat",
     "BlockStats",
     "Converter",
@@ -75,6 +77,7 @@ __all__ = [
     "FixedFormat",
     "FloatFormat",
     "Format",
+    "Instruction",
     "IntScales",
     "LateAddend",
     "MAC",

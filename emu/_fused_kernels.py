@@ -29,7 +29,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numba import njit, prange
 
+from ._mac_kernels import add_float, add_float_params
 from ._rounding import float_params, fround, fround_ne, fround_ne_add, fround_ne_add_applies
+from .instruction import AddendEntry
 from .modes import Rounding
 
 if TYPE_CHECKING:
@@ -237,19 +239,62 @@ def aligned_operands(a: np.ndarray, w: np.ndarray, mac: Any) -> tuple[np.ndarray
     return A, W, EA, EW
 
 
+def _instruction_operands(a: np.ndarray, w: np.ndarray, ins: Any) -> tuple[np.ndarray, np.ndarray]:
+    """a (M, K) and w (K, N) with K padded by +0 to a multiple of the instruction's k and each
+    instruction's products in its ``k_order`` (`emu.instruction`)."""
+    (M, K), N, k = a.shape, w.shape[1], ins.k
+    Kp = -(-K // k) * k
+    ap = np.zeros((M, Kp), np.float64)
+    wp = np.zeros((Kp, N), np.float64)
+    ap[:, :K] = a
+    wp[:K] = w
+    if ins.k_order is None:
+        return ap, wp
+    perm = (np.arange(0, Kp, k)[:, None] + np.asarray(ins.k_order)[None, :]).ravel()
+    return ap[:, perm], wp[perm]
+
+
+@njit(cache=True)
+def add_late(c, s, cnt, prm):
+    """c[i, j] = c[i, j] + s[i, j], the exact sum rounded once into the accumulator (`add_float`, ``prm``
+    its `AddFloatParams`); the additions that overflowed counted into ``cnt``."""
+    for i in range(c.shape[0]):
+        for j in range(c.shape[1]):
+            v, o = add_float(c[i, j], s[i, j], prm)
+            c[i, j] = v
+            cnt[i, j] += o
+
+
 def run_fused(a: np.ndarray, w: np.ndarray, init: np.ndarray, mac: Any) -> tuple[np.ndarray, np.ndarray]:
     """Every field of a fused MAC passed to the kernels: a (M, K) and w (K, N) float64 operands already in
     their formats, init (1, N) or (M, N) start values in the accumulator's. Returns the accumulator values
-    (M, N) and the count of steps whose rounding overflowed (M, N); rows run in threads for large products.
-    """
+    (M, N) and the count of steps (and late additions) whose rounding overflowed (M, N); rows run in threads
+    for large products. With an ``instruction`` (`emu.instruction`), the operands are padded and reordered,
+    and an addend that enters last is added after each instruction's steps (`add_late`)."""
+    ins = mac.instruction
+    if ins is not None:
+        a, w = _instruction_operands(a, w, ins)
     M, K = a.shape
     N = w.shape[1]
     out = np.empty((M, N), np.float64)
     acnt = np.zeros((M, N), np.int32)
     kernel = fused_rows if M > 1 and M * K * N >= 1 << 18 else fused_rows_serial
     A, W, EA, EW = aligned_operands(a, w, mac)
-    kernel(A, W, EA, EW, np.ascontiguousarray(init, np.float64), out, acnt, mac.order.n, mac.acc.emin,
-           mac.align_bits, mac.align_rounding == Rounding.FLOOR, float_params(mac.acc, int(mac.acc_rounding),
-                                                                     int(mac.acc_overflow)), step_floor(mac),
-           round_kind(mac.acc_rounding, mac.acc))
+    prm = float_params(mac.acc, int(mac.acc_rounding), int(mac.acc_overflow))
+    fields = (mac.order.n, mac.acc.emin, mac.align_bits, mac.align_rounding == Rounding.FLOOR, prm,
+              step_floor(mac), round_kind(mac.acc_rounding, mac.acc))
+    if ins is None or ins.addend == AddendEntry.FIRST:
+        kernel(A, W, EA, EW, np.ascontiguousarray(init, np.float64), out, acnt, *fields)
+        return out, acnt
+    np.copyto(out, init)
+    zero = np.zeros((1, N), np.float64)
+    s = np.empty((M, N), np.float64)
+    steps_cnt = np.empty((M, N), np.int32)
+    add_prm = add_float_params(mac.acc, int(mac.acc_rounding), int(mac.acc_overflow))
+    for k0 in range(0, K, ins.k):
+        part = slice(k0, k0 + ins.k)
+        kernel(np.ascontiguousarray(A[:, part]), W[part], np.ascontiguousarray(EA[:, part]), EW[part], zero,
+               s, steps_cnt, *fields)
+        acnt += steps_cnt
+        add_late(out, s, acnt, add_prm)
     return out, acnt

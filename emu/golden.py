@@ -39,9 +39,11 @@ recorded: the step's one output is what the next step takes). Both are
 computed that way, by `emu.matmul` on each prefix with ``output=None``, which
 costs O(M N K^2) products: `write` refuses more than ``limit`` step records
 (10^6 by default). Other orders have no single chain of states and are
-refused, as are exact accumulators (no fixed width), block-scaled operands,
-binary/ternary operands with a data scale (applied after the last step) and
-stochastic roundings (their random streams are indexed by K).
+refused, as are matrix instructions (`emu.instruction`: their steps take
+products out of K order, so a K prefix gives no state), exact accumulators
+(no fixed width), block-scaled operands, binary/ternary operands with a
+data scale (applied after the last step) and stochastic roundings (their
+random streams are indexed by K).
 
 Worked example: int8 x int8 -> int16 saturating, a = [120, 120, 120, -128],
 w = [120, 120, 120, 127]: the partial sums 14400, 28800, 43200 -> 32767
@@ -109,6 +111,9 @@ def _check_mac(m: MAC) -> None:
     if m.order.kind not in ("sequential", *_STEP_ORDERS):
         raise ValueError(f"golden.write: order={m.order} has no single chain of states; allowed:"
                          " sequential, fused(n), tree(n), exact(n)")
+    if m.instruction is not None:
+        raise ValueError(f"golden.write: instruction={m.instruction} takes products out of K order (its"
+                         " states are not the results of K prefixes); allowed: None")
     if m.exact_acc:
         raise ValueError(f"golden.write: acc=exact has no fixed width (mac={m}); allowed: a fixed or float"
                          " accumulator (emu.lossless_acc gives one that never overflows)")

@@ -20,6 +20,7 @@ from .block.formats import BlockFormat, MXFormat, NVFP4Format, ScaledIntFormat, 
 from .block.mac import block_datapath
 from .checks import check_int
 from .formats import BinaryFormat, FixedFormat, FloatFormat, Format, Pow2Format, TernaryFormat
+from .instruction import Instruction
 from .late_addend import LateAddend, ProductGroups
 from .matrix_units import MATRIX_UNITS
 from .modes import Overflow, Rounding, parse_overflow, parse_rounding
@@ -154,6 +155,12 @@ class MAC:
         product_groups: ``all``, or ``odd_even`` (with ``late_addend``): the
             products at even and odd positions of a step are aligned apart
             and joined by a two-term alignment (CDNA3 fp8).
+        instruction: ``fused(n)`` only, optional: an `Instruction` (or a
+            dict of its fields): the products of one instruction (k, a
+            multiple of n), the order its steps take them, and whether the
+            accumulator enters its first step or is added after its last
+            (`emu.instruction`). None: steps of n in natural K order, the
+            accumulator entering each step.
         product_inf: with ``late_addend``: a product of magnitude
             2^(emax + 1) of the accumulator or more makes the step an
             infinity of its sign (NaN for both signs).
@@ -190,6 +197,7 @@ class MAC:
     late_addend: Any = None
     product_groups: Any = ProductGroups.ALL
     product_inf: bool = False
+    instruction: Any = None
 
     def __post_init__(self) -> None:
         a = _operand_fmt(self.act, "act")
@@ -273,7 +281,8 @@ class MAC:
                           "input_rounding": Rounding.NEAREST_EVEN, "input_overflow": Overflow.SATURATE,
                           "product_rounding": Rounding.NEAREST_EVEN, "product_overflow": None,
                           "align_rounding": Rounding.FLOOR, "align_bits": None, "align_min_exp": None,
-                          "late_addend": None, "product_groups": ProductGroups.ALL, "product_inf": False}
+                          "late_addend": None, "product_groups": ProductGroups.ALL, "product_inf": False,
+                          "instruction": None}
         for name, default in fixed_defaults.items():
             value = getattr(self, name)
             if name == "order":
@@ -389,7 +398,7 @@ class MAC:
         if self.order.kind in _STEP_KINDS:
             self._check_step_orders()
         if self.order.kind != "fused":
-            for name in ("align_bits", "align_min_exp", "late_addend"):
+            for name in ("align_bits", "align_min_exp", "late_addend", "instruction"):
                 if getattr(self, name) is not None:
                     raise ValueError(f"MAC: {name}={getattr(self, name)!r} applies to order='fused(n)' only")
             self._check_late_only()
@@ -422,10 +431,16 @@ class MAC:
                              f" order='{self.order}'; allowed: toward_zero, floor")
         if late is None:
             self._check_late_only()
+        ins = self.instruction
+        if ins is not None and ins.k % self.order.n:
+            raise ValueError(f"MAC: instruction={ins}: k must be a multiple of the step's n={self.order.n}")
+        if ins is not None and late is not None:
+            raise ValueError("MAC: instruction= and late_addend= do not combine; allowed: one of them")
 
     def _parse_late_fields(self) -> None:
         """``late_addend``, ``product_groups`` and ``product_inf`` as their types."""
         object.__setattr__(self, "late_addend", LateAddend.parse(self.late_addend))
+        object.__setattr__(self, "instruction", Instruction.parse(self.instruction))
         object.__setattr__(self, "product_groups", ProductGroups.parse(self.product_groups))
         if not isinstance(self.product_inf, bool):
             raise TypeError(f"MAC: product_inf={self.product_inf!r} must be a bool")
@@ -480,6 +495,8 @@ class MAC:
             order += f", {self.product_groups} groups"
         if self.product_inf:
             order += ", inf products"
+        if self.instruction is not None:
+            order += f", {self.instruction}"
         s = f"{self.act} x {self.weight} -> {acc} ({mode}{order})"
         if self.product is not None:
             s = s.replace(" -> ", f" -> {self.product} -> ", 1)

@@ -9,7 +9,8 @@ the next step's addend.
 
 Two kinds of unit, told apart by `MEASURED_UNITS` and by each source string:
 
-1. Measured (V100, A100, H100 fp16/bf16/tf32/e4m3 -> fp32, V100/A100/H100 fp16 -> fp16). The parameters
+1. Measured (V100, A100, H100 fp16/bf16/tf32/e4m3 -> fp32, V100/A100/H100 fp16 -> fp16, H100 e4m3 ->
+   fp16). The parameters
    were identified on the published measurements of Khattak & Mikaitis ("Accurate models of NVIDIA tensor
    cores", arXiv 2512.07004; model_validation data of the repository
    north-numerical-computing/MATLAB-tensor-core, BSD 2-Clause): every measured dot product of these units
@@ -23,6 +24,14 @@ Two kinds of unit, told apart by `MEASURED_UNITS` and by each source string:
      (section 3.3.2) that H800 fp8 GEMMs keep about 14 bits.
    - H100 e4m3 -> fp32: the step's result keeps 13 fraction bits (truncated), modelled as an accumulator
      fp<8,13> rounding toward zero with a binary32 output; the measurement used C = 0.
+   - H100 e4m3 -> fp16 (harness mma_fp8_output_fp16.cu, ``mma.sync`` m16n8k32 with C in binary16): no
+     step over the 32 products reproduces it; two steps of the H100 fp16 -> fp16 unit do, from +0, over
+     the low byte pairs of the fp8 operand registers (k = 4t, 4t + 1, 16 + 4t, 16 + 4t + 1) and then the
+     high ones, C added last with one rounding to nearest even (an `emu.Instruction`,
+     `HOPPER_FP8_FP16_ORDER`; docs/datapaths.md draws it). H100 e5m2 -> fp16 takes these fields
+     unmeasured, as do H200's fp8 -> fp16 units (`HOPPER_FP8_FP16_INFERRED`). The model files name an
+     interleaved pattern joining two 16-product halves for fp8 (``inter_pattern`` in H100TC.m and
+     B200TC.m) that GEMM.m does not implement; this reading is such a join, identified on the data alone.
    - The model files agree (neab 0, 1, 2 and -10 below) except in one block size: H100TC.m gives tf32
      fma 8 where the harness's k = 4 is kept here; the measured tf32 dot products have K = 4, one step
      either way, so the data cannot tell the two apart.
@@ -52,14 +61,10 @@ Two kinds of unit, told apart by `MEASURED_UNITS` and by each source string:
 
 Not yet modelled (and why):
 
-- H100 e4m3 -> fp16: measured here (tests/golden/tensorcore), but no fused(n) unit reproduces it: with
-  C in binary16 or C = 0, either step rounding and align_bits 8 to 26, fused(32) matches at best 3142 of
-  the 5000 lines, and fused(16), (8), (4), (2) (align_bits 10 to 14 and 23 to 25, C in binary16) at best
-  639 of the first 1000. The model files mention an
-  interleaved pattern joining two 16-product halves for fp8 (H100TC.m, B200TC.m), which GEMM.m does not
-  implement. The models' own fp8 -> fp16 rule (GEMM.m: fraction bits of the output plus a
-  negative neab) leaves binary16 0 fraction bits, which we do not take as a description of hardware: so
-  Ada, L40S and H100 e4m3/e5m2 -> fp16 are not presets either.
+- Ada and L40S e4m3/e5m2 -> fp16 from the model files: their fp8 -> fp16 rule (GEMM.m: fraction bits of
+  the output plus a negative neab) leaves binary16 0 fraction bits, which we do not take as a description
+  of hardware. These presets (`ADA_FP8_FP16_UNITS`) follow MMA-Sim's Ada simulator instead: two steps of
+  16 products (the K halves), 13 alignment bits, each step rounded to nearest even into binary16.
 - B200/H200/RTX PRO 6000 fp8 -> fp16: B200TC.m sets the output to binary32 for fp8 inputs.
 - B200RN fp8: B200TCRN.m gives fma 16 with ``inter_pattern = 1``, a setting GEMM.m does not use.
 - AMD matrix cores: see `emu.amd_units` (CDNA1 ``exact(n)``, CDNA2 ``tree(n)``, CDNA3 ``fused(n)`` with a
@@ -108,8 +113,8 @@ from typing import Any
 
 from .amd_units import AMD_UNIT_SOURCES, AMD_UNITS
 
-__all__ = ["INTEL_UNITS", "MATRIX_UNITS", "MATRIX_UNIT_SOURCES", "MEASURED_UNITS", "OTHER_PATH_UNITS",
-           "TURING_UNITS"]
+__all__ = ["ADA_FP8_FP16_UNITS", "HOPPER_FP8_FP16_INFERRED", "HOPPER_FP8_FP16_ORDER", "INTEL_UNITS",
+           "MATRIX_UNITS", "MATRIX_UNIT_SOURCES", "MEASURED_UNITS", "OTHER_PATH_UNITS", "TURING_UNITS"]
 
 _MEASURED = ("Khattak & Mikaitis, model_validation measurements ({gpu}/{fmt}); block size from the"
              " CUDA harness; align_bits {bits} and the output rounding reproduce every measured line")
@@ -141,6 +146,20 @@ def _fp8_13(inp: str, n: int) -> dict[str, Any]:
     return _unit(inp, "fp32", n, 13, acc="fp<8,13>", output="fp32")
 
 
+#: The k order of H100's fp8 ``mma.sync`` into binary16: the products at k = 4t, 4t + 1, 16 + 4t, 16 + 4t + 1
+#: (t = 0 .. 3; the low byte pair of each 32-bit fp8 operand register) first, the high byte pairs second
+HOPPER_FP8_FP16_ORDER: tuple[int, ...] = tuple(base + 4 * t + half + i for half in (0, 2) for base in (0, 16)
+                                               for t in range(4) for i in (0, 1))
+
+
+def _hopper_fp8_fp16(inp: str) -> dict[str, Any]:
+    """H100's fp8 ``mma.sync`` into binary16: two steps of H100 fp16 -> fp16 (16 products, 25 bits,
+    nearest even) over the instruction's 32 products in `HOPPER_FP8_FP16_ORDER`, from +0; C added last."""
+    fields = _unit(inp, "fp16", 16, 25)
+    fields["instruction"] = dict(k=32, k_order=HOPPER_FP8_FP16_ORDER, addend="last")
+    return fields
+
+
 #: MAC fields of the measured units (parameters identified on the data in tests/golden/tensorcore).
 _MEASURED_UNITS: dict[str, dict[str, Any]] = {
     "V100 fp16 -> fp32": _unit("fp16", "fp32", 4, 23),
@@ -154,6 +173,7 @@ _MEASURED_UNITS: dict[str, dict[str, Any]] = {
     "H100 bf16 -> fp32": _unit("bf16", "fp32", 16, 25),
     "H100 tf32 -> fp32": _unit("tf32", "fp32", 4, 25),
     "H100 e4m3 -> fp32": _fp8_13("e4m3", 32),
+    "H100 e4m3 -> fp16": _hopper_fp8_fp16("e4m3"),
 }
 
 
@@ -219,6 +239,12 @@ _MODELLED_UNITS: dict[str, tuple[dict[str, Any], str, str]] = {
                             "fma 8, neab 2, frmode rne"),
 }
 
+#: Hopper fp8 ``mma.sync`` into binary16 that was not measured (H100 e5m2; H200, the same sm_90 GPU with
+#: other memory): the measured H100 e4m3 unit's fields
+HOPPER_FP8_FP16_INFERRED: dict[str, dict[str, Any]] = {
+    f"{gpu} {inp} -> fp16": _hopper_fp8_fp16(inp) for gpu, inp in (("H100", "e5m2"), ("H200", "e4m3"),
+                                                                    ("H200", "e5m2"))}
+
 #: Turing T4 units: V100's fields, from the published feature tests (module docstring).
 TURING_UNITS: dict[str, dict[str, Any]] = {
     "T4 fp16 -> fp32": _unit("fp16", "fp32", 4, 23),
@@ -244,6 +270,18 @@ OTHER_PATH_UNITS: dict[str, dict[str, Any]] = {
     "B200 e4m3 -> fp16 [tcgen05]": _unit("e4m3", "fp16", 32, 25),
     "B200 e5m2 -> fp16 [tcgen05]": _unit("e5m2", "fp16", 32, 25),
 }
+
+#: Ada (and L40S) fp8 into binary16 through ``mma.sync`` m16n8k32, after MMA-Sim's Ada simulator (module
+#: docstring): the model files give no credible rule for this output
+ADA_FP8_FP16_UNITS: dict[str, dict[str, Any]] = {
+    f"{gpu} {inp} -> fp16": _unit(inp, "fp16", 16, 13) for gpu in ("Ada", "L40S") for inp in ("e4m3", "e5m2")}
+
+_ADA_FP8_FP16_SOURCE = (
+    "MMA-Sim (Xie, Wang, Yang & Yang, arXiv 2511.10909; microsoft/MMA-Sim, simulator/nv.py, MMASim for 'Ada"
+    " Lovelace', m16n8k32 f16 fp8 qualifiers split in K): two fused steps of 16 fp8 products (K halves in"
+    " order, C in the first), each term truncated 13 fraction bits below the largest exponent (align_bits"
+    " 13), each step rounded to nearest even into binary16; not checked against measurements in this"
+    " repository")
 
 _MMASIM = ("MMA-Sim (Xie, Wang, Yang & Yang, arXiv 2511.10909; microsoft/MMA-Sim, simulator/nv.py and"
            " functions.py, {cls}): the instruction's K = 32 fp8 products and C in one fused step, each term"
@@ -276,8 +314,10 @@ _INTEL_SOURCE = ("Intel Intrinsics Guide, __tile_dpbf16ps (a binary32 FMA per bf
 MATRIX_UNITS: dict[str, dict[str, Any]] = {
     **_MEASURED_UNITS,
     **{name: fields for name, (fields, _, _) in _MODELLED_UNITS.items()},
+    **HOPPER_FP8_FP16_INFERRED,
     **TURING_UNITS,
     **OTHER_PATH_UNITS,
+    **ADA_FP8_FP16_UNITS,
     **AMD_UNITS,
     **INTEL_UNITS,
 }
@@ -285,14 +325,35 @@ MATRIX_UNITS: dict[str, dict[str, Any]] = {
 #: The units whose parameters the measurements in tests/golden/tensorcore check line by line.
 MEASURED_UNITS: tuple[str, ...] = tuple(_MEASURED_UNITS)
 
+_HOPPER_FP8_FP16_SOURCE = (
+    "Khattak & Mikaitis, model_validation measurements (H100/E4M3, d_H100_fp16; harness"
+    " mma_fp8_output_fp16.cu: mma.sync.m16n8k32 with C in binary16): two steps of the H100 fp16 -> fp16"
+    " unit (16 products, truncation, nearest even into binary16) from +0, the first over k = 4t, 4t + 1,"
+    " 16 + 4t, 16 + 4t + 1 (t = 0 .. 3), the second over the rest, then C added with one rounding to"
+    " nearest even; identified in this project: align_bits 25 and these roundings reproduce every measured"
+    " line (align_bits 17 to 30 all do, 16 misses 4), while natural halves, the other half first, or C"
+    " entering the first step each miss more than 1500 of the 5000")
+
+_INFERRED_SOURCE = (
+    "the fields of the measured H100 e4m3 -> fp16 mma.sync unit (Khattak & Mikaitis' H100/E4M3 data: two"
+    " binary16 steps of 16 products, align_bits 25, in the order HOPPER_FP8_FP16_ORDER from +0, then C with"
+    " one rounding to nearest even), {what}; not measured: this project's inference (the model files give"
+    " H200 B200TC.m's units, with no fp8 -> fp16 rule)")
+
 #: Where each unit's parameters come from.
 MATRIX_UNIT_SOURCES: dict[str, str] = {
     **{name: _MEASURED.format(gpu=name.split()[0], fmt=name.split()[1], bits=f["align_bits"])
        for name, f in _MEASURED_UNITS.items()},
+    "H100 e4m3 -> fp16": _HOPPER_FP8_FP16_SOURCE,
     **{name: _MODELLED.format(file=file, params=params, bits=f["align_bits"])
        for name, (f, file, params) in _MODELLED_UNITS.items()},
+    **{name: _INFERRED_SOURCE.format(what=what) for name, what in (
+        ("H100 e5m2 -> fp16", "given to e5m2 operands (which, like e4m3's, are exact in binary16)"),
+        ("H200 e4m3 -> fp16", "given to H200, a GPU of the same architecture (sm_90)"),
+        ("H200 e5m2 -> fp16", "given to H200's e5m2 operands"))},
     **{name: _TURING_SOURCE for name in TURING_UNITS},
     **{name: _mmasim_source(name) for name in OTHER_PATH_UNITS},
+    **{name: _ADA_FP8_FP16_SOURCE for name in ADA_FP8_FP16_UNITS},
     **AMD_UNIT_SOURCES,
     **{name: _INTEL_SOURCE for name in INTEL_UNITS},
 }

@@ -32,6 +32,11 @@ priced by `hwmodel.arith`):
   bits, the sum over ``sum_bits`` + 2 bits and its carries), cuts (one
   incrementer per term for a floor) and adds them; the normaliser takes that
   sum. Both stages lie on the critical path.
+- With an instruction whose addend enters last (`emu.instruction`):
+  ``instruction addend``, one float adder of the accumulator's format per
+  unit (`hwmodel.arith.float_adder`), used once per instruction of k
+  products, after its steps (not on a step's critical path). An instruction's
+  k order is wiring and costs nothing.
 
 An ``exact(n)`` step (AMD CDNA1: n exact products and the addend, one
 rounding) is the same step without the cut: W spans the products' exact
@@ -64,7 +69,7 @@ import math
 
 import emu
 
-from .arith import int_multiplier, logic, register
+from .arith import float_adder, int_multiplier, logic, register
 from .cost import Cost
 from .gates import Cells, adder, barrel_shifter, dadda_heights, leading_zero_counter
 from .tech import TechTable, get_table
@@ -177,6 +182,11 @@ def fused_cost(mac: emu.MAC, tech: str | TechTable = "horowitz45", *, k: int | N
                                          "group join", "late addend", "normalise, round") if p in parts)
     lane = f"a step of {n} products: per product lane"
     parts = {name: p.scaled(1.0 / n, 1.0 / n, note=lane) for name, p in parts.items()}
+    ins = mac.instruction
+    if ins is not None and ins.addend is emu.AddendEntry.LAST:
+        parts["instruction addend"] = float_adder(acc, t).scaled(
+            1.0 / ins.k, 1.0 / n,
+            note=f"C added once per instruction of {ins.k} products: energy per product, area per lane")
     if mac.output is not None and mac.output != acc:  # once per dot product, as in hwmodel.cost
         o = mac.output
         ob = o.bits if not isinstance(o, emu.FloatFormat) else o.man_bits + 1

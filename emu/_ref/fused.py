@@ -75,6 +75,40 @@ def steps_ref(a: list[float], w: list[float], c: float, mac: Any, step: Any) -> 
     return c, overflows
 
 
+def late_add_ref(c: float, s: float, mac: Any) -> tuple[float, bool]:
+    """c + s exactly, rounded once into the accumulator (`quantize_ref`): an instruction's addend entering
+    last. IEEE 754 sums for inf and NaN; an exact zero sum is -0 when both terms are -0, or, under
+    floor, unless both are +0 (the format may hold no -0)."""
+    if not (math.isfinite(c) and math.isfinite(s)):
+        v: Fraction | float = c + s
+    else:
+        v = Fraction(c) + Fraction(s)
+        if v == 0:
+            neg_c, neg_s = math.copysign(1.0, c) < 0, math.copysign(1.0, s) < 0
+            down = mac.acc_rounding == Rounding.FLOOR  # toward -inf: -0 unless both are +0
+            v = -0.0 if (neg_c and neg_s) or (down and (neg_c or neg_s)) else 0.0
+    r = quantize_ref(v, mac.acc, mac.acc_rounding, mac.acc_overflow)
+    return float(r.value), r.overflow
+
+
 def fused_dot_ref(a: list[float], w: list[float], c: float, mac: Any) -> tuple[float, int]:
-    """`steps_ref` of `fused_step_ref`."""
-    return steps_ref(a, w, c, mac, fused_step_ref)
+    """`steps_ref` of `fused_step_ref`; with an ``instruction`` (`emu.instruction`), K padded with 0 x 0
+    to a multiple of its k, each instruction's products taken in its order, and an addend that enters
+    last added after its steps (`late_add_ref`). Returns the accumulator and the overflow count."""
+    ins = mac.instruction
+    if ins is None:
+        return steps_ref(a, w, c, mac, fused_step_ref)
+    pad = -len(a) % ins.k
+    a, w = [*a, *[0.0] * pad], [*w, *[0.0] * pad]
+    overflows = 0
+    for k0 in range(0, len(a), ins.k):
+        ap = [a[k0 + i] for i in ins.positions()]
+        wp = [w[k0 + i] for i in ins.positions()]
+        if ins.addend.value == "first":
+            c, o = steps_ref(ap, wp, c, mac, fused_step_ref)
+        else:
+            s, o = steps_ref(ap, wp, 0.0, mac, fused_step_ref)
+            c, late_o = late_add_ref(c, s, mac)
+            o += late_o
+        overflows += o
+    return c, overflows

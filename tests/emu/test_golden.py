@@ -416,6 +416,8 @@ def test_a_dump_with_steps_against_a_file_without(tmp_path: Path) -> None:
     (emu.MAC(act="int8", weight="int8", acc="fx<32,0>", order="lanes(4)"), r"order=lanes\(4\)"),
     (emu.MAC(act="e4m3", weight="e4m3", acc="fp32", order="blocks(8)"), r"order=blocks\(8\)"),
     (emu.MAC(act="int8", weight="int8", acc="exact"), r"acc=exact has no fixed width"),
+    (emu.mac_preset("H100 e4m3 -> fp16"), r"instruction=k=32 in \(0 1 4 5 .*, C last takes products out of K"
+     r" order \(its states are not the results of K prefixes\); allowed: None"),
     (emu.mac_preset("mxfp8"), r"mac=mxfp8_e4m3 x mxfp8_e4m3 -> fp32 has block-scaled operands; allowed:"),
     (emu.MAC(act="int8", weight="ternary", acc="fx<16,0>"), r"weight=ternary has a data scale"),
     (emu.MAC(act="int8", weight="int8", acc="fx<16,0>", input_rounding="stochastic"),

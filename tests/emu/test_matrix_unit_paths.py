@@ -1,12 +1,13 @@
-"""The second instruction paths (H100 fp8 through wgmma, B200 fp8 through tcgen05.mma) against a reading of
-MMA-Sim written here with Python fractions, independent of emu's fused kernels and of `emu._ref.fused`.
+"""The second instruction paths (H100 fp8 through wgmma, B200 fp8 through tcgen05.mma) and Ada's fp8 into
+binary16 against a reading of MMA-Sim written here with Python fractions, independent of emu's fused kernels
+and of `emu._ref.fused`.
 
 MMA-Sim's fused dot-add (Xie et al., arXiv 2511.10909): every term (C and each product) is a significand
 times 2^e, e the sum of the inputs' exponents (each clamped at its format's smallest normal exponent, so
 subnormals keep a significand below 1); with E the largest e, each term is truncated toward zero on the
 grid 2^(E - bits); the exact sum is then normalised once into the output: toward zero to 23 fraction bits
-(binary32), to 13 (wgmma's fp8 "f32_e8m13"), or to nearest even into binary16. K = 64 runs two steps, the
-first step's output being the second's C.
+(binary32), to 13 (wgmma's fp8 "f32_e8m13"), or to nearest even into binary16. K = 64 runs two steps of
+32 (Ada's split m16n8k32: four of 16), each step's output being the next one's C.
 """
 
 from __future__ import annotations
@@ -18,7 +19,10 @@ import numpy as np
 import pytest
 
 import emu
-from emu.matrix_units import MATRIX_UNIT_SOURCES, MATRIX_UNITS, OTHER_PATH_UNITS
+from emu.matrix_units import ADA_FP8_FP16_UNITS, MATRIX_UNIT_SOURCES, MATRIX_UNITS, OTHER_PATH_UNITS
+
+#: the presets that follow MMA-Sim: the second paths, and Ada's fp8 into binary16 (two steps of 16)
+MMASIM_UNITS = {**OTHER_PATH_UNITS, **ADA_FP8_FP16_UNITS}
 
 _MIN_EXP = {"e4m3": -6, "e5m2": -14, "fp16": -14, "fp32": -126}
 #: output -> (fraction bits, smallest exponent, rounds to nearest even)
@@ -63,10 +67,11 @@ def _mmasim_step(a: list[float], b: list[float], c: float, inp: str, c_fmt: str,
 def _mmasim(a: np.ndarray, b: np.ndarray, c: float, name: str) -> float:
     inp = name.split()[1]
     out = name.split(" -> ")[1].split()[0]
-    bits = OTHER_PATH_UNITS[name]["align_bits"]
+    bits = MMASIM_UNITS[name]["align_bits"]
+    n = emu.mac_preset(name).order.n  # 32: one step per instruction; Ada's fp8 mma: its K halves
     kind = "e8m13" if (out == "fp32" and bits == 13) else out
-    for s in range(0, a.size, 32):
-        c = _mmasim_step(list(a[s:s + 32]), list(b[s:s + 32]), c, inp, out, bits, kind)
+    for s in range(0, a.size, n):
+        c = _mmasim_step(list(a[s:s + n]), list(b[s:s + n]), c, inp, out, bits, kind)
     return c
 
 
@@ -79,7 +84,7 @@ def _operands(inp: str, rng: np.random.Generator, rows: int, top: float) -> np.n
     return x
 
 
-@pytest.mark.parametrize("name", sorted(OTHER_PATH_UNITS))
+@pytest.mark.parametrize("name", sorted(MMASIM_UNITS))
 def test_other_paths_follow_the_mmasim_reading(name: str) -> None:
     rng = np.random.default_rng(sum(map(ord, name)))
     inp, out = name.split()[1], name.split(" -> ")[1].split()[0]

@@ -1,5 +1,6 @@
-"""Matrix units from the published models (A2, A30, Ada, L40S, H100 e5m2, B200, H200, RTX PRO 6000, B200RN):
-each preset against the model's parameters and against the exact twin `emu._ref.fused` on seeded inputs with
+"""Matrix units from the published models (A2, A30, Ada, L40S, H100 e5m2, B200, H200, RTX PRO 6000, B200RN),
+and the unmeasured units taken from MMA-Sim or from the measured ones (every preset that is neither measured
+nor AMD nor Intel): each preset against the model's parameters and against the exact twin `emu._ref.fused` on seeded inputs with
 subnormals, cancellation and overflow; and the step's exponent floor ``align_min_exp`` (B200TC.m's
 ``min_exp_limit``), fast kernel against twin bit for bit."""
 
@@ -15,7 +16,14 @@ import emu
 from emu import _fused_kernels as FK
 from emu._ref.fused import fused_dot_ref
 from emu.amd_units import AMD_UNITS
-from emu.matrix_units import INTEL_UNITS, MATRIX_UNIT_SOURCES, MATRIX_UNITS, MEASURED_UNITS
+from emu.matrix_units import (
+    ADA_FP8_FP16_UNITS,
+    HOPPER_FP8_FP16_INFERRED,
+    INTEL_UNITS,
+    MATRIX_UNIT_SOURCES,
+    MATRIX_UNITS,
+    MEASURED_UNITS,
+)
 
 from .unit_operands import float_operands
 
@@ -209,8 +217,13 @@ def test_presets_follow_their_model_files() -> None:
         for unit in ("fp16 -> fp32", "fp16 -> fp16", "bf16 -> fp32", "tf32 -> fp32"):
             assert MATRIX_UNITS[f"{gpu} {unit}"] == MATRIX_UNITS[f"A100 {unit}"]
     assert "L40S fp16 -> fp16" not in MATRIX_UNITS  # L40STC.m refuses it
-    for name in MATRIX_UNITS:  # no fp8 -> fp16 path is modelled
-        assert not (name.endswith("-> fp16") and name.split()[-3] in ("e4m3", "e5m2")), name
+    # no fp8 -> fp16 path follows the model files' rule: the measured H100 unit, its inferred twins and
+    # MMA-Sim's Ada units are the only ones
+    fp8_fp16 = {name for name in MATRIX_UNITS
+                if name.endswith("-> fp16") and name.split()[-3] in ("e4m3", "e5m2")}
+    assert fp8_fp16 == {"H100 e4m3 -> fp16", *HOPPER_FP8_FP16_INFERRED, *ADA_FP8_FP16_UNITS}
+    for name in fp8_fp16:
+        assert "model of models/" not in MATRIX_UNIT_SOURCES[name], name
 
 
 def test_b200rn_rounds_to_nearest_where_b200_truncates() -> None:

@@ -735,3 +735,27 @@ def test_a_late_addend_unit_prices_its_second_alignment() -> None:
     assert grouped.delay == one_group.delay + grouped.breakdown["group join"].delay + (
         grouped.breakdown["late addend"].delay - one_group.breakdown["late addend"].delay) + (
         grouped.breakdown["normalise, round"].delay - one_group.breakdown["normalise, round"].delay)
+
+
+def test_an_instruction_whose_addend_enters_last_prices_one_adder_per_instruction() -> None:
+    """H100's fp8 -> binary16 ``mma.sync`` (`emu.instruction`): the steps cost what the same steps without
+    the instruction cost, plus one binary16 adder per unit, used once per instruction of k products (energy
+    / k per product, area / n per lane), off the step's critical path; a k order alone costs nothing."""
+    from hwmodel.arith import float_adder
+    from hwmodel.matrix_unit import fused_cost
+
+    unit = emu.mac_preset("H100 e4m3 -> fp16")
+    ins, n = unit.instruction, unit.order.n
+    c = hwmodel.cost(unit)
+    assert c == fused_cost(unit)
+    steps = fused_cost(replace(unit, instruction=None))
+    late = c.breakdown["instruction addend"]
+    add = float_adder(emu.format("fp16"))
+    assert late.energy_pj == pytest.approx(add.energy_pj / ins.k)
+    assert late.area_um2 == pytest.approx(add.area_um2 / n)
+    assert c.energy_pj == pytest.approx(steps.energy_pj + late.energy_pj)
+    assert c.area_um2 == pytest.approx(steps.area_um2 + late.area_um2)
+    assert c.delay == steps.delay
+    first = fused_cost(replace(unit, instruction=emu.Instruction(32, ins.k_order, "first")))
+    assert first.energy_pj == pytest.approx(steps.energy_pj)
+    assert "instruction addend" not in first.breakdown
