@@ -1,8 +1,8 @@
-"""Matrix units from the published models (A2, A30, Ada, L40S, H100 e5m2, B200, H200, RTX PRO 6000, B200RN),
-and the unmeasured units taken from MMA-Sim or from the measured ones (every preset that is neither measured
-nor AMD nor Intel): each preset against the model's parameters and against the exact twin `emu._ref.fused` on seeded inputs with
-subnormals, cancellation and overflow; and the step's exponent floor ``align_min_exp`` (B200TC.m's
-``min_exp_limit``), fast kernel against twin bit for bit."""
+"""Matrix units from the published models (A2, A30, Ada, L40S, H100 e5m2, B200, H200, RTX PRO 6000,
+B200RN), and the unmeasured units taken from MMA-Sim or from the measured ones (every preset that is neither
+measured nor AMD nor Intel): each preset against the model's parameters and against the exact twin
+`emu._ref.fused` on seeded inputs with subnormals, cancellation and overflow; and the step's exponent floor
+``align_min_exp`` (B200TC.m's ``min_exp_limit``), fast kernel against twin bit for bit."""
 
 from __future__ import annotations
 
