@@ -239,21 +239,6 @@ def aligned_operands(a: np.ndarray, w: np.ndarray, mac: Any) -> tuple[np.ndarray
     return A, W, EA, EW
 
 
-def _instruction_operands(a: np.ndarray, w: np.ndarray, ins: Any) -> tuple[np.ndarray, np.ndarray]:
-    """a (M, K) and w (K, N) with K padded by +0 to a multiple of the instruction's k and each
-    instruction's products in its ``k_order`` (`emu.instruction`)."""
-    (M, K), N, k = a.shape, w.shape[1], ins.k
-    Kp = -(-K // k) * k
-    ap = np.zeros((M, Kp), np.float64)
-    wp = np.zeros((Kp, N), np.float64)
-    ap[:, :K] = a
-    wp[:K] = w
-    if ins.k_order is None:
-        return ap, wp
-    perm = (np.arange(0, Kp, k)[:, None] + np.asarray(ins.k_order)[None, :]).ravel()
-    return ap[:, perm], wp[perm]
-
-
 @njit(cache=True)
 def add_late(c, s, cnt, prm):
     """c[i, j] = c[i, j] + s[i, j], the exact sum rounded once into the accumulator (`add_float`, ``prm``
@@ -273,7 +258,7 @@ def run_fused(a: np.ndarray, w: np.ndarray, init: np.ndarray, mac: Any) -> tuple
     and an addend that enters last is added after each instruction's steps (`add_late`)."""
     ins = mac.instruction
     if ins is not None:
-        a, w = _instruction_operands(a, w, ins)
+        a, w = ins.arrange(a, w)
     M, K = a.shape
     N = w.shape[1]
     out = np.empty((M, N), np.float64)

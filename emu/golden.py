@@ -38,12 +38,16 @@ the result on the first min(k n, K) terms (a tree's inner sums are not
 recorded: the step's one output is what the next step takes). Both are
 computed that way, by `emu.matmul` on each prefix with ``output=None``, which
 costs O(M N K^2) products: `write` refuses more than ``limit`` step records
-(10^6 by default). Other orders have no single chain of states and are
-refused, as are matrix instructions (`emu.instruction`: their steps take
-products out of K order, so a K prefix gives no state), exact accumulators
-(no fixed width), block-scaled operands, binary/ternary operands with a
-data scale (applied after the last step) and stochastic roundings (their
-random streams are indexed by K).
+(10^6 by default). With a matrix instruction (`emu.instruction`), the steps
+are the instruction's: K is padded to whole instructions, and step s holds
+the fused chain over the first s n products in the instruction's order;
+when its addend enters last, each instruction has k / n steps holding the
+sums of its products from +0 and one more holding the accumulator after
+its C was added (S = ceil(K / k) (k / n + 1)). Other orders have no single
+chain of states and are refused, as are exact accumulators (no fixed
+width), block-scaled operands, binary/ternary operands with a data scale
+(applied after the last step) and stochastic roundings (their random
+streams are indexed by K).
 
 Worked example: int8 x int8 -> int16 saturating, a = [120, 120, 120, -128],
 w = [120, 120, 120, 127]: the partial sums 14400, 28800, 43200 -> 32767
@@ -81,6 +85,7 @@ from .checks import check_int, real_array
 from .convert import decode, encode
 from .datapath import matmul
 from .formats import BinaryFormat, Format, TernaryFormat
+from .instruction import AddendEntry
 from .mac import MAC, as_mac
 from .modes import Rounding
 
@@ -111,9 +116,6 @@ def _check_mac(m: MAC) -> None:
     if m.order.kind not in ("sequential", *_STEP_ORDERS):
         raise ValueError(f"golden.write: order={m.order} has no single chain of states; allowed:"
                          " sequential, fused(n), tree(n), exact(n)")
-    if m.instruction is not None:
-        raise ValueError(f"golden.write: instruction={m.instruction} takes products out of K order (its"
-                         " states are not the results of K prefixes); allowed: None")
     if m.exact_acc:
         raise ValueError(f"golden.write: acc=exact has no fixed width (mac={m}); allowed: a fixed or float"
                          " accumulator (emu.lossless_acc gives one that never overflows)")
@@ -211,7 +213,7 @@ def write(mac: MAC | str | dict, a: object, w: object, path: str | os.PathLike[s
     A, W, w_vector = _operands(a, w)
     (M, K), N = A.shape, W.shape[1]
     n = m.order.n if m.order.kind in _STEP_ORDERS else 1
-    S = -(-K // n)
+    S = _step_count(m, K, n)
     if steps and M * N * S > lim:
         raise ValueError(f"golden.write: {M * N * S} step records (M={M}, N={N}, S={S}) exceed limit={lim};"
                          " pass a larger limit= (prefix evaluation costs O(M N K^2)) or steps=False")
@@ -232,9 +234,54 @@ def write(mac: MAC | str | dict, a: object, w: object, path: str | os.PathLike[s
     return records
 
 
+def _step_count(m: MAC, K: int, n: int) -> int:
+    """S, the step records of a dot product of K terms: ceil(K / n); with an instruction, its steps over K
+    padded to whole instructions, and one more per instruction whose addend enters last."""
+    ins = m.instruction
+    if ins is None:
+        return -(-K // n)
+    return -(-K // ins.k) * (ins.k // n + (ins.addend is AddendEntry.LAST))
+
+
+def _run(mac: MAC, a: np.ndarray, w: np.ndarray, bias: Any, c: np.ndarray | None) -> tuple[np.ndarray, ...]:
+    """(accumulator codes, accumulator and product overflow counts) of one row through ``mac``."""
+    _, codes, st = matmul(a, w, mac, bias, c=c, return_codes=True, return_stats=True)
+    return codes[0], st.acc_per_channel, st.product_per_channel
+
+
+def _states(m_acc: MAC, a: np.ndarray, w: np.ndarray, bias: Any, c: np.ndarray | None, S: int, n: int,
+            steps: bool) -> list[tuple[np.ndarray, ...]]:
+    """`_run`'s triple for the start and after each of the S steps of row ``a`` (1, K) (the start only
+    without ``steps``), the counts cumulative. Without an instruction, step s is the product of the first
+    min(s n, K) terms. With one, the operands are arranged as its steps take them (`Instruction.arrange`):
+    an addend entering first makes step s the natural fused(n) chain over the first s n arranged terms;
+    entering last, each instruction's steps are their sums from +0 on top of the counts so far, and its
+    extra step is the MAC's result over the instructions so far."""
+    K = a.shape[1]
+    ins = m_acc.instruction
+    start = _run(m_acc, a[:, :0], w[:0], bias, c)
+    if not steps:
+        return [start]
+    if ins is None:
+        return [start] + [_run(m_acc, a[:, :min(s * n, K)], w[:min(s * n, K)], bias, c)
+                          for s in range(1, S + 1)]
+    ap, wp = ins.arrange(a, w)
+    plain = dataclasses.replace(m_acc, instruction=None)
+    if ins.addend is AddendEntry.FIRST:
+        return [start] + [_run(plain, ap[:, :s * n], wp[:s * n], bias, c) for s in range(1, S + 1)]
+    out = [start]
+    for b0 in range(0, ap.shape[1], ins.k):
+        before = out[-1]
+        for t in range(b0 + n, b0 + ins.k + 1, n):
+            codes, acnt, pcnt = _run(plain, ap[:, b0:t], wp[b0:t], None, None)
+            out.append((codes, before[1] + acnt, before[2] + pcnt))
+        out.append(_run(m_acc, a[:, :min(b0 + ins.k, K)], w[:min(b0 + ins.k, K)], bias, c))
+    return out
+
+
 def _write_records(fh: Any, m: MAC, m_acc: MAC, ops: tuple[np.ndarray, ...], bias: Any,
                    C: np.ndarray | None, steps: bool, sn: tuple[int, int]) -> int:
-    """The header and every record; the states come from `emu.matmul` on each prefix with ``m_acc``."""
+    """The header and every record; the states come from `emu.matmul` (`_states`)."""
     act_codes, w_codes, Av, Wv = ops
     (M, K), N, (S, n) = Av.shape, Wv.shape[1], sn
     da, dw, dc, do = _digits(m.act), _digits(m.weight), _digits(m.acc), _digits(m.output_format)
@@ -243,16 +290,10 @@ def _write_records(fh: Any, m: MAC, m_acc: MAC, ops: tuple[np.ndarray, ...], bia
         fh.write(line + "\n")
     for i in range(M):
         ci = None if C is None else C[i:i + 1]
-        state: list[np.ndarray] = []
-        aovf: list[np.ndarray] = []
-        povf: list[np.ndarray] = []
-        for k in range(S + 1 if steps else 1):
-            t = min(k * n, K)
-            _, codes, st = matmul(Av[i:i + 1, :t], Wv[:t], m_acc, bias, c=ci, return_codes=True,
-                                  return_stats=True)
-            state.append(codes[0])
-            aovf.append(st.acc_per_channel)
-            povf.append(st.product_per_channel)
+        runs = _states(m_acc, Av[i:i + 1], Wv, bias, ci, S, n, steps)
+        state = [r[0] for r in runs]
+        aovf = [r[1] for r in runs]
+        povf = [r[2] for r in runs]
         _, out, st = matmul(Av[i:i + 1], Wv, m, bias, c=ci, return_codes=True, return_stats=True)
         a_hex = ",".join(f"{int(x):0{da}x}" for x in act_codes[i])
         for j in range(N):

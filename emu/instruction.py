@@ -3,8 +3,8 @@
 A ``fused(n)`` MAC takes the K products of a dot product n at a time in natural order, the accumulator
 entering the first step. Some units run an instruction of k products as several steps in another order,
 or add the incoming accumulator only after the instruction's products. `Instruction` states both; it is a
-`MAC` field (``instruction=``), for ``order="fused(n)"`` with k a multiple of n. Imports `emu.checks`
-only.
+`MAC` field (``instruction=``), for ``order="fused(n)"`` with k a multiple of n. Imports numpy and
+`emu.checks` only.
 
 One dot product of K products under ``Instruction(k, k_order, addend)``:
 
@@ -40,6 +40,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
+
+import numpy as np
 
 from .checks import check_int
 
@@ -107,6 +109,26 @@ class Instruction:
     def positions(self) -> tuple[int, ...]:
         """The instruction's products in the order its steps take them (0 .. k - 1 when natural)."""
         return tuple(range(self.k)) if self.k_order is None else self.k_order
+
+    def arrange(self, a: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """a (M, K) and w (K, N) as float64 with K padded by +0 to a multiple of k and each instruction's
+        products in the order its steps take them: steps of n in natural order over the result are the
+        instruction's steps.
+
+        >>> a, w = Instruction(2, (1, 0)).arrange(np.array([[1.0, 2.0, 3.0]]), np.ones((3, 1)))
+        >>> a.tolist(), w.shape
+        ([[2.0, 1.0, 0.0, 3.0]], (4, 1))
+        """
+        (M, K), N, k = a.shape, w.shape[1], self.k
+        Kp = -(-K // k) * k
+        ap = np.zeros((M, Kp), np.float64)
+        wp = np.zeros((Kp, N), np.float64)
+        ap[:, :K] = a
+        wp[:K] = w
+        if self.k_order is None:
+            return ap, wp
+        perm = (np.arange(0, Kp, k)[:, None] + np.asarray(self.k_order)[None, :]).ravel()
+        return ap[:, perm], wp[perm]
 
     def __str__(self) -> str:
         s = f"k={self.k}"
