@@ -78,6 +78,10 @@ def main() -> None:
          lambda: emu.matmul(h16a, h16b, emu.MAC(act="fp16", weight="fp16", acc="fp32")))
     case("H100 fp16 -> fp32 (fused steps of 16)", "emu.matmul",
          lambda: emu.matmul(h16a, h16b, "H100 fp16 -> fp32"))
+    # H100's fp8 mma.sync into binary16: instructions of 32 products as two binary16 steps, C added last
+    e4a, e4b = emu.quantize(a32, "e4m3"), emu.quantize(b32, "e4m3")
+    case("H100 e4m3 -> fp16 (instructions, C last)", "emu.matmul",
+         lambda: emu.matmul(e4a, e4b, "H100 e4m3 -> fp16"))
 
     # LeNet-5 first convolution: 64 images 1x28x28, 6 filters 5x5, padding 2
     x = rng.uniform(0, 1, (64, 1, 28, 28))

@@ -438,7 +438,7 @@ class MAC:
             raise ValueError("MAC: instruction= and late_addend= do not combine; allowed: one of them")
 
     def _parse_late_fields(self) -> None:
-        """``late_addend``, ``product_groups`` and ``product_inf`` as their types."""
+        """``late_addend``, ``instruction``, ``product_groups`` and ``product_inf`` as their types."""
         object.__setattr__(self, "late_addend", LateAddend.parse(self.late_addend))
         object.__setattr__(self, "instruction", Instruction.parse(self.instruction))
         object.__setattr__(self, "product_groups", ProductGroups.parse(self.product_groups))

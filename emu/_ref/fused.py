@@ -3,7 +3,8 @@
 One output: the steps of n products in natural K order, each step literally as docs/semantics.md
 "Multi-term fused steps" describes it: exact products, the largest alignment exponent E, every term
 cut to a multiple of 2^(E - F) (E raised to ``align_min_exp`` when the MAC has one), an exact integer
-sum, one rounding into the accumulator format (`quantize_ref`), which is the next step's addend.
+sum, one rounding into the accumulator format (`quantize_ref`), which is the next step's addend. With
+an instruction (`emu.instruction`), its padding, order and late addend written out with Python lists.
 Imports nothing that is under test but the reference rounding.
 """
 
@@ -104,7 +105,7 @@ def fused_dot_ref(a: list[float], w: list[float], c: float, mac: Any) -> tuple[f
     for k0 in range(0, len(a), ins.k):
         ap = [a[k0 + i] for i in ins.positions()]
         wp = [w[k0 + i] for i in ins.positions()]
-        if ins.addend.value == "first":
+        if ins.addend.name == "FIRST":  # by name: the twin does not import emu.instruction (code under test)
             c, o = steps_ref(ap, wp, c, mac, fused_step_ref)
         else:
             s, o = steps_ref(ap, wp, 0.0, mac, fused_step_ref)

@@ -101,6 +101,21 @@ create table if not exists claims (
 )""")
 
 
+def _wal(db: sqlite3.Connection, wait: float) -> None:
+    """Switch ``db`` to write-ahead logging. SQLite answers "database is locked" at once, without its busy
+    timeout, while another connection writes to a file still in rollback mode (two sweeps opening a new
+    store together): retry for up to ``wait`` seconds."""
+    end = time.monotonic() + wait
+    while True:
+        try:
+            db.execute("pragma journal_mode=wal")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > end:
+                raise
+            time.sleep(0.02)
+
+
 class Store:
     """A results file; `record` commits one point, `rows` reads them back; `claim`, `renew` and
     `release` share the points among concurrent sweeps.
@@ -122,7 +137,7 @@ class Store:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         # autocommit; the methods open their transactions explicitly (``begin immediate``)
         self.db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-        self.db.execute("pragma journal_mode=wal")
+        _wal(self.db, 60.0)
         self.db.execute("pragma synchronous=full")
         with self._tx():
             for sql in _SCHEMA:

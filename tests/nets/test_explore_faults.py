@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -213,6 +214,28 @@ def test_two_sweeps_into_one_store_run_every_point_once(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+def test_a_new_store_opens_while_another_connection_writes(tmp_path: Path) -> None:
+    """Two sweeps creating one store: the second's switch to write-ahead logging meets the first's write
+    in a file still in rollback mode, which SQLite refuses at once ("database is locked", no busy wait);
+    the store retries until the writer commits."""
+    path = tmp_path / "new.sqlite"
+    writer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    writer.execute("create table other (x)")
+    writer.execute("begin immediate")
+    writer.execute("insert into other values (1)")
+    with pytest.raises(sqlite3.OperationalError, match="database is locked"):  # what SQLite does alone
+        sqlite3.connect(path, timeout=60, isolation_level=None).execute("pragma journal_mode=wal")
+    timer = threading.Timer(0.3, lambda: writer.execute("commit"))
+    timer.start()
+    try:
+        with X.Store(path) as st:
+            st.record("k", "demo", {"format": "fp16"}, {"status": "done", "test_accuracy": 0.5})
+            assert st.done_keys() == {"k"}
+    finally:
+        timer.join()
+        writer.close()
+
+
 def test_a_dask_sweep_and_a_local_sweep_into_one_store_run_every_point_once(tmp_path: Path) -> None:
     """Claims work across backends: a sweep on a local Dask cluster and a sweep in local processes, started
     together into one store, share the points; none runs twice."""
