@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numba import njit, prange
 
-from ._mac_kernels import add_float, add_float_params
+from ._mac_kernels import add_float, add_float_exact_ne, add_float_params
 from ._rounding import float_params, fround, fround_ne, fround_ne_add, fround_ne_add_applies
 from .instruction import AddendEntry
 from .modes import Rounding
@@ -130,15 +130,21 @@ def _finish_step(total, E, finite, c, cnt, F, prm, kind, min_normal):
 
 
 @njit(cache=True)
-def _fused_row(i, A, W, EA, EW, init, out, acnt, n, ec_min, F, floor_cut, prm, e_floor, kind):
+def _fused_row(i, A, W, EA, EW, init, out, acnt, n, ec_min, F, floor_cut, prm, e_floor, kind, late_k, aprm,
+               late_ne):
     """Row i: every column's steps side by side, so the inner loops run along a row of W. A column whose
     step meets no nonzero finite term, or a non-finite one, takes `rare_step`. Exponents are int32 (EA, EW
     and E: twice the lanes of int64), an addend's from its bits: the accumulator's values are float64
-    normals or, below 2^-1022, float64 subnormals whose field gives -1023 < ``ec_min``."""
+    normals or, below 2^-1022, float64 subnormals whose field gives -1023 < ``ec_min``. ``late_k`` > 0:
+    instructions of late_k products (K a multiple of it) whose addend enters last: each starts its steps
+    from +0 and adds the accumulator after them (`add_float`, ``aprm``; ``late_ne``: the sum of two
+    accumulator values is exact in float64 and rounds to nearest even by one addition, `add_float_exact_ne`,
+    a loop that vectorises)."""
     K = A.shape[1]
     N = W.shape[1]
     r = min(np.int64(i), init.shape[0] - 1)
     c = init[r].copy()
+    pend = np.zeros(N, np.float64)
     E = np.empty(N, np.int32)
     total = np.empty(N, np.float64)
     inv_u = np.empty(N, np.float64)
@@ -147,6 +153,10 @@ def _fused_row(i, A, W, EA, EW, init, out, acnt, n, ec_min, F, floor_cut, prm, e
     min_normal = np.uint64(prm.min_normal).view(np.float64)
     for k0 in range(0, K, n):
         k1 = min(K, k0 + n)
+        if late_k > 0 and k0 % late_k == 0:  # an instruction starts: its steps run from +0
+            for j in range(N):
+                pend[j] = c[j]
+                c[j] = 0.0
         for j in range(N):
             cj = c[j]
             finite[j] = np.isfinite(cj)
@@ -198,28 +208,40 @@ def _fused_row(i, A, W, EA, EW, init, out, acnt, n, ec_min, F, floor_cut, prm, e
                     continue
                 c[j] = v
                 cnt[j] += o
+        if late_k > 0 and k1 % late_k == 0 and late_ne:  # the instruction ends: its addend enters
+            for j in range(N):
+                v, o = add_float_exact_ne(pend[j], c[j], aprm)
+                c[j] = v
+                cnt[j] += o
+        elif late_k > 0 and k1 % late_k == 0:
+            for j in range(N):
+                v, o = add_float(pend[j], c[j], aprm)
+                c[j] = v
+                cnt[j] += o
     out[i] = c
     acnt[i] = cnt
 
 
 @njit(parallel=True, cache=True)
-def fused_rows(A, W, EA, EW, init, out, acnt, n, ec_min, F, floor_cut, prm, e_floor=NO_TERM,
-               kind=ROUND_FULL):
+def fused_rows(A, W, EA, EW, init, out, acnt, n, ec_min, F, floor_cut, prm, e_floor, kind, late_k, aprm,
+               late_ne):
     """out[i, j]: the steps of n products of row i of A and column j of W in natural K order from
     init[i or 0, j]; acnt[i, j] the steps whose rounding overflowed. EA, EW: `align_exps` of A and W;
     ``prm``: `fround` parameters of the accumulator (a `FroundParams`); ``e_floor``: the lowest exponent
-    a step aligns to (`NO_TERM`: none); ``kind``: `round_kind` of the accumulator rounding. Rows run in
-    parallel."""
+    a step aligns to (`NO_TERM`: none); ``kind``: `round_kind` of the accumulator rounding; ``late_k``,
+    ``aprm``, ``late_ne``: an instruction's addend entering last (`_fused_row`). Rows run in parallel."""
     for i in prange(A.shape[0]):
-        _fused_row(i, A, W, EA, EW, init, out, acnt, n, ec_min, F, floor_cut, prm, e_floor, kind)
+        _fused_row(i, A, W, EA, EW, init, out, acnt, n, ec_min, F, floor_cut, prm, e_floor, kind, late_k,
+                   aprm, late_ne)
 
 
 @njit(cache=True)
-def fused_rows_serial(A, W, EA, EW, init, out, acnt, n, ec_min, F, floor_cut, prm, e_floor=NO_TERM,
-                      kind=ROUND_FULL):
+def fused_rows_serial(A, W, EA, EW, init, out, acnt, n, ec_min, F, floor_cut, prm, e_floor, kind, late_k,
+                      aprm, late_ne):
     """`fused_rows` without threads."""
     for i in range(A.shape[0]):
-        _fused_row(i, A, W, EA, EW, init, out, acnt, n, ec_min, F, floor_cut, prm, e_floor, kind)
+        _fused_row(i, A, W, EA, EW, init, out, acnt, n, ec_min, F, floor_cut, prm, e_floor, kind, late_k,
+                   aprm, late_ne)
 
 
 def step_floor(mac: Any) -> int:
@@ -239,47 +261,29 @@ def aligned_operands(a: np.ndarray, w: np.ndarray, mac: Any) -> tuple[np.ndarray
     return A, W, EA, EW
 
 
-@njit(cache=True)
-def add_late(c, s, cnt, prm):
-    """c[i, j] = c[i, j] + s[i, j], the exact sum rounded once into the accumulator (`add_float`, ``prm``
-    its `AddFloatParams`); the additions that overflowed counted into ``cnt``."""
-    for i in range(c.shape[0]):
-        for j in range(c.shape[1]):
-            v, o = add_float(c[i, j], s[i, j], prm)
-            c[i, j] = v
-            cnt[i, j] += o
-
-
 def run_fused(a: np.ndarray, w: np.ndarray, init: np.ndarray, mac: Any) -> tuple[np.ndarray, np.ndarray]:
     """Every field of a fused MAC passed to the kernels: a (M, K) and w (K, N) float64 operands already in
     their formats, init (1, N) or (M, N) start values in the accumulator's. Returns the accumulator values
     (M, N) and the count of steps (and late additions) whose rounding overflowed (M, N); rows run in threads
-    for large products. With an ``instruction`` (`emu.instruction`), the operands are padded and reordered,
-    and an addend that enters last is added after each instruction's steps (`add_late`)."""
+    for large products. With an ``instruction`` (`emu.instruction`), the operands are padded and reordered
+    (`Instruction.arrange`), and an addend that enters last is added after each instruction's steps
+    (`_fused_row`'s ``late_k``)."""
     ins = mac.instruction
+    late_k = 0
     if ins is not None:
         a, w = ins.arrange(a, w)
+        late_k = ins.k if ins.addend is AddendEntry.LAST else 0
     M, K = a.shape
     N = w.shape[1]
     out = np.empty((M, N), np.float64)
     acnt = np.zeros((M, N), np.int32)
     kernel = fused_rows if M > 1 and M * K * N >= 1 << 18 else fused_rows_serial
     A, W, EA, EW = aligned_operands(a, w, mac)
-    prm = float_params(mac.acc, int(mac.acc_rounding), int(mac.acc_overflow))
-    fields = (mac.order.n, mac.acc.emin, mac.align_bits, mac.align_rounding == Rounding.FLOOR, prm,
-              step_floor(mac), round_kind(mac.acc_rounding, mac.acc))
-    if ins is None or ins.addend == AddendEntry.FIRST:
-        kernel(A, W, EA, EW, np.ascontiguousarray(init, np.float64), out, acnt, *fields)
-        return out, acnt
-    np.copyto(out, init)
-    zero = np.zeros((1, N), np.float64)
-    s = np.empty((M, N), np.float64)
-    steps_cnt = np.empty((M, N), np.int32)
-    add_prm = add_float_params(mac.acc, int(mac.acc_rounding), int(mac.acc_overflow))
-    for k0 in range(0, K, ins.k):
-        part = slice(k0, k0 + ins.k)
-        kernel(np.ascontiguousarray(A[:, part]), W[part], np.ascontiguousarray(EA[:, part]), EW[part], zero,
-               s, steps_cnt, *fields)
-        acnt += steps_cnt
-        add_late(out, s, acnt, add_prm)
+    acc, mode, ovf = mac.acc, int(mac.acc_rounding), int(mac.acc_overflow)
+    late_ne = (mac.acc_rounding == Rounding.NEAREST_EVEN and fround_ne_add_applies(acc)
+               and acc.emax + 2 - (acc.emin - acc.man_bits) <= 53)  # every sum of two values is exact
+    kernel(A, W, EA, EW, np.ascontiguousarray(init, np.float64), out, acnt, mac.order.n, acc.emin,
+           mac.align_bits, mac.align_rounding == Rounding.FLOOR, float_params(acc, mode, ovf),
+           step_floor(mac), round_kind(mac.acc_rounding, acc), late_k, add_float_params(acc, mode, ovf),
+           late_ne)
     return out, acnt
