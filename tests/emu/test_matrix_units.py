@@ -163,6 +163,32 @@ def test_kernel_matches_the_exact_twin_on_random_preset_inputs() -> None:
             assert got[i, j] == want, (name, i, j)
 
 
+def test_column_tiles_give_the_untiled_result(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`run_fused` runs columns in tiles of `COLUMN_TILE`: 300 columns (two full tiles and a short one, the
+    threaded kernel) give the values and overflow counts of one untiled call, and sampled outputs the
+    twin's; with C per output, overflows and an instruction whose addend enters last."""
+    from emu import _fused_kernels as FK
+
+    rng = np.random.default_rng(3)
+    for name in ("H100 fp16 -> fp16", "H100 e4m3 -> fp16"):
+        mac = emu.mac_preset(name)
+        a = emu.quantize(rng.standard_normal((24, 70)) * 8.0, mac.act)
+        w = emu.quantize(rng.standard_normal((70, 300)) * 8.0, mac.weight)
+        c = emu.quantize(rng.uniform(-65000.0, 65000.0, (24, 300)), mac.acc)  # near binary16's top
+        tiled, tcnt = FK.run_fused(a, w, c, mac)
+        monkeypatch.setattr(FK, "COLUMN_TILE", 1 << 20)
+        whole, wcnt = FK.run_fused(a, w, c, mac)
+        monkeypatch.undo()
+        assert np.array_equal(tiled, whole, equal_nan=True)
+        assert np.array_equal(tcnt, wcnt)
+        assert wcnt.sum() > 0
+        for i, j in zip(rng.integers(0, 24, 30), [0, 127, 128, 255, 256, 299, *rng.integers(0, 300, 24)],
+                        strict=True):
+            want, over = fused_dot_ref(list(a[i]), list(w[:, j]), float(c[i, j]), mac)
+            assert tiled[i, j] == want or (np.isnan(want) and np.isnan(tiled[i, j])), (name, i, j)
+            assert tcnt[i, j] == over, (name, i, j)
+
+
 def test_special_values_and_overflow_are_counted() -> None:
     mac = emu.mac_preset("V100 fp16 -> fp16")
     got, st = emu.matmul([[60000.0, 60000.0]], [[1.0], [1.0]], mac, return_stats=True)
