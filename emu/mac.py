@@ -546,10 +546,17 @@ def mac_preset(name: str, **overrides: Any) -> MAC:
 
     >>> str(mac_preset("int8 x int8 -> int32"))
     'fx<8,0> x fx<8,0> -> fx<32,0> (wrap, sequential)'
+
+    Raises:
+        ValueError: an unknown name (the message lists the presets, first the same unit's other
+            instruction paths, e.g. ``B200 e4m3 -> fp16 [tcgen05]`` for ``B200 e4m3 -> fp16``).
     """
     key = " ".join(name.split())
     if key not in MAC_PRESETS:
-        raise ValueError(f"mac_preset: name={name!r} is not a preset; presets: {', '.join(MAC_PRESETS)}")
+        paths = [p for p in MAC_PRESETS if p.startswith(key + " [")]  # the unit on another instruction path
+        near = f"; on another instruction path: {', '.join(paths)}" if paths else ""
+        raise ValueError(f"mac_preset: name={name!r} is not a preset{near}; presets:"
+                         f" {', '.join(MAC_PRESETS)}")
     return MAC(**{**MAC_PRESETS[key], **overrides})
 
 

@@ -124,3 +124,12 @@ def test_the_paths_differ_where_the_sources_say() -> None:
         assert float(emu.matmul(a, b, name, c=c)[0, 0]) == want, name
     wider = emu.mac_preset("B200 e4m3 -> fp32 [tcgen05]", align_bits=26)
     assert float(emu.matmul(a, b, wider, c=c)[0, 0]) == 3 * 2.0**-10
+
+
+def test_an_unknown_name_points_to_the_unit_on_another_path() -> None:
+    """B200's fp8 -> fp16 exists only through tcgen05 (no source describes its mma.sync path)."""
+    with pytest.raises(ValueError, match=r"name='B200 e4m3 -> fp16' is not a preset; on another instruction"
+                                         r" path: B200 e4m3 -> fp16 \[tcgen05\]; presets: "):
+        emu.mac_preset("B200 e4m3 -> fp16")
+    with pytest.raises(ValueError, match=r"name='L40S fp16 -> fp16' is not a preset; presets: "):
+        emu.mac_preset("L40S fp16 -> fp16")
