@@ -38,35 +38,22 @@ ValueError: Instruction: k_order=(0, 2, 2, 3) must be a permutation of 0 .. 3
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 import numpy as np
 
-from .checks import check_int
+from .checks import check_int, parse_choice
 
 __all__ = ["AddendEntry", "Instruction"]
 
 
-class AddendEntry(Enum):
+class AddendEntry(StrEnum):
     """Where an instruction's incoming accumulator enters: ``first`` (the first step's addend) or ``last``
     (added to the result of the instruction's steps, one rounding)."""
 
     FIRST = "first"
     LAST = "last"
-
-    def __str__(self) -> str:
-        return self.value
-
-    @classmethod
-    def parse(cls, value: object) -> AddendEntry:
-        """A member from itself or its name."""
-        if isinstance(value, AddendEntry):
-            return value
-        for m in cls:
-            if value == m.value:
-                return m
-        raise ValueError(f"Instruction: addend={value!r} is not one of first, last")
 
 
 @dataclass(frozen=True)
@@ -95,7 +82,7 @@ class Instruction:
             if sorted(ints) != list(range(self.k)):
                 raise ValueError(f"Instruction: k_order={order} must be a permutation of 0 .. {self.k - 1}")
             object.__setattr__(self, "k_order", None if ints == tuple(range(self.k)) else ints)
-        object.__setattr__(self, "addend", AddendEntry.parse(self.addend))
+        object.__setattr__(self, "addend", parse_choice(AddendEntry, self.addend, "Instruction", "addend"))
 
     @classmethod
     def parse(cls, value: object) -> Instruction | None:
