@@ -543,3 +543,19 @@ def test_06_matrix_units(run) -> None:
     assert unit_errs == sorted(unit_errs)
     assert unit_errs[-1] > 10 * unit_errs[0]
     assert max(prom_errs) < 2 * prom_errs[0] < unit_errs[-1]
+    # the binary16-output mma.sync unit on the same operands: the twin again (with the instruction's order
+    # and late C), and the claim that it beats the fp32-output unit at every K of the table
+    text16 = stdout(nb, "fp16_unit = ")
+    assert text16.splitlines()[0] == str(emu.mac_preset("H100 e4m3 -> fp16"))
+    table16 = [numbers(line) for line in text16.splitlines()[2:]]
+    fp16_unit = emu.mac_preset("H100 e4m3 -> fp16")
+    rng = np.random.default_rng(0)
+    for (K, err16, err32), (K0, err_unit, _) in zip(table16, table, strict=True):
+        assert (K, err32) == (K0, err_unit)
+        a = emu.quantize(rng.uniform(0, 1, (8, int(K))), "e4m3")
+        w = emu.quantize(rng.uniform(0, 1, (int(K), 4)), "e4m3")
+        exact = a @ w
+        ref = np.array([[fused_dot_ref(list(a[i]), list(w[:, j]), 0.0, fp16_unit)[0] for j in range(4)]
+                        for i in range(8)])
+        assert float(f"{np.mean(np.abs(ref - exact) / exact):.3e}") == err16
+        assert err16 < err32
