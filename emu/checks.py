@@ -3,7 +3,8 @@
 `real_array` admits arrays of real numbers and refuses bool, complex, object,
 string and bytes arrays with a one-line TypeError naming the function and the
 parameter; `check_int` admits an int (not a bool) inside a stated range;
-`parse_choice` turns a setting's name into its enum member. Imports numpy only.
+`parse_choice` turns a setting's name into its enum member; `parse_record` a
+dict of a setting's fields into its record. Imports numpy only.
 
 >>> real_array([1, 2.5], "f", "x").dtype
 dtype('float64')
@@ -18,9 +19,10 @@ from typing import TypeVar
 
 import numpy as np
 
-__all__ = ["check_int", "parse_choice", "real_array"]
+__all__ = ["check_int", "parse_choice", "parse_record", "real_array"]
 
 E = TypeVar("E", bound=Enum)
+R = TypeVar("R")
 
 _KIND_NAMES = {"b": "bool", "c": "complex", "O": "object", "U": "str", "S": "bytes", "M": "datetime",
                "m": "timedelta"}
@@ -95,3 +97,24 @@ def parse_choice(enum: type[E], value: object, func: str, param: str) -> E:
     allowed = ", ".join(m.name.lower() if by_name else str(m.value) for m in enum)
     raise ValueError(f"{func}: {param}={value!r} is not one of {allowed}")
 
+
+
+def parse_record(cls: type[R], value: object, func: str, param: str) -> R | None:
+    """None, an instance of ``cls``, or ``cls`` built from a dict of its fields (as the preset tables write
+    a setting that has fields of its own).
+
+    >>> from fractions import Fraction
+    >>> parse_record(Fraction, {"numerator": 3, "denominator": 4}, "g", "ratio")
+    Fraction(3, 4)
+    >>> parse_record(Fraction, 5, "g", "ratio")
+    Traceback (most recent call last):
+    ...
+    TypeError: g: ratio=5 must be None, a Fraction or a dict of its fields
+    """
+    if value is None or isinstance(value, cls):
+        return value
+    if isinstance(value, dict):
+        return cls(**value)
+    article = "an" if cls.__name__[0] in "AEIOU" else "a"
+    raise TypeError(f"{func}: {param}={value!r} must be None, {article} {cls.__name__} or a dict of its"
+                    " fields")

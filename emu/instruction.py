@@ -84,15 +84,6 @@ class Instruction:
             object.__setattr__(self, "k_order", None if ints == tuple(range(self.k)) else ints)
         object.__setattr__(self, "addend", parse_choice(AddendEntry, self.addend, "Instruction", "addend"))
 
-    @classmethod
-    def parse(cls, value: object) -> Instruction | None:
-        """None, an `Instruction`, or a dict of its fields (as the preset tables write it)."""
-        if value is None or isinstance(value, Instruction):
-            return value
-        if isinstance(value, dict):
-            return cls(**value)
-        raise TypeError(f"MAC: instruction={value!r} must be None, an Instruction or a dict of its fields")
-
     def positions(self) -> tuple[int, ...]:
         """The instruction's products in the order its steps take them (0 .. k - 1 when natural)."""
         return tuple(range(self.k)) if self.k_order is None else self.k_order

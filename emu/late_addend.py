@@ -99,15 +99,6 @@ class LateAddend:
             object.__setattr__(self, "drop_shift", check_int(self.drop_shift, "LateAddend", "drop_shift", 0,
                                                              1000))
 
-    @classmethod
-    def parse(cls, value: object) -> LateAddend | None:
-        """None, a `LateAddend`, or a dict of its fields (as the preset tables write it)."""
-        if value is None or isinstance(value, LateAddend):
-            return value
-        if isinstance(value, dict):
-            return cls(**value)
-        raise TypeError(f"MAC: late_addend={value!r} must be None, a LateAddend or a dict of its fields")
-
     def __str__(self) -> str:
         s = f"late C ({self.addend_bits}/{self.sum_bits} bits, {self.rounding}"
         if self.zero_exp is not None:

@@ -18,7 +18,7 @@ from typing import Any
 
 from .block.formats import BlockFormat, MXFormat, NVFP4Format, ScaledIntFormat, block_format
 from .block.mac import block_datapath
-from .checks import check_int
+from .checks import check_int, parse_record
 from .formats import BinaryFormat, FixedFormat, FloatFormat, Format, Pow2Format, TernaryFormat
 from .instruction import Instruction
 from .late_addend import LateAddend, ProductGroups
@@ -439,8 +439,8 @@ class MAC:
 
     def _parse_late_fields(self) -> None:
         """``late_addend``, ``instruction``, ``product_groups`` and ``product_inf`` as their types."""
-        object.__setattr__(self, "late_addend", LateAddend.parse(self.late_addend))
-        object.__setattr__(self, "instruction", Instruction.parse(self.instruction))
+        for name, cls in (("late_addend", LateAddend), ("instruction", Instruction)):
+            object.__setattr__(self, name, parse_record(cls, getattr(self, name), "MAC", name))
         object.__setattr__(self, "product_groups", ProductGroups.parse(self.product_groups))
         if not isinstance(self.product_inf, bool):
             raise TypeError(f"MAC: product_inf={self.product_inf!r} must be a bool")
