@@ -79,7 +79,8 @@ def steps_ref(a: list[float], w: list[float], c: float, mac: Any, step: Any) -> 
 def late_add_ref(c: float, s: float, mac: Any) -> tuple[float, bool]:
     """c + s exactly, rounded once into the accumulator (`quantize_ref`): an instruction's addend entering
     last. IEEE 754 sums for inf and NaN; an exact zero sum is -0 when both terms are -0, or, under
-    floor, unless both are +0 (the format may hold no -0)."""
+    floor, unless both are +0 (the format may hold no -0): an IEEE addition, where the steps' own rule
+    (`emu._ref.steps.exact_sum_ref`, docs/semantics.md) gives +0 under floor too."""
     if not (math.isfinite(c) and math.isfinite(s)):
         v: Fraction | float = c + s
     else:
