@@ -510,3 +510,21 @@ def exact_sums_out(s, shift, init_q, step, mask, vals, codes, want_codes):
             vals[i, j] = acc * step
             if want_codes:
                 codes[i, j] = np.uint64(acc) & mask
+
+
+@njit(nogil=True, cache=True)
+def exact_sums_maps(s, shift, init_q, row0, step, mask, vals, codes, want_codes):
+    """`exact_sums_out` of a convolution's block of images, on the calling thread without the GIL: ``s``
+    (C_out, B*P) holds the exact sums of B images (P output positions each, image after image), written
+    to ``vals`` (B, C_out, P) (and ``codes``) in the images' NCHW order; the start value of image b,
+    position p is init_q[0 or row0 + b P + p, channel] (``init_q`` (1, C_out) or one row per output
+    position of the whole batch, from its row ``row0``)."""
+    P = vals.shape[2]
+    per_row = init_q.shape[0] > 1
+    for b in range(vals.shape[0]):
+        for c in range(vals.shape[1]):
+            for p in range(P):
+                acc = (np.int64(s[c, b * P + p]) << shift) + init_q[row0 + b * P + p if per_row else 0, c]
+                vals[b, c, p] = acc * step
+                if want_codes:
+                    codes[b, c, p] = np.uint64(acc) & mask

@@ -17,7 +17,7 @@ from numba import njit, prange
 
 from .threads import PATCH_THREAD_ENTRIES
 
-__all__ = ["conv_geometry", "patches", "patches_t"]
+__all__ = ["conv_geometry", "patches", "patches_t", "patches_t_here"]
 
 
 def conv_geometry(x_shape: tuple[int, ...], w_shape: tuple[int, ...], stride: tuple[int, int],
@@ -128,7 +128,7 @@ def _patches_t_threads(x, kh, kw, sh, sw, dh, dw, top, left, oh, ow, out):
         _patch_entry(x, kh, kw, sh, sw, dh, dw, top, left, oh, ow, out, k)
 
 
-@njit(cache=True)
+@njit(nogil=True, cache=True)
 def _patches_t_serial(x, kh, kw, sh, sw, dh, dw, top, left, oh, ow, out):
     for k in range(out.shape[0]):
         _patch_entry(x, kh, kw, sh, sw, dh, dw, top, left, oh, ow, out, k)
@@ -141,3 +141,9 @@ def patches_t(x, kh, kw, sh, sw, dh, dw, top, left, oh, ow, out) -> None:
     along the output positions (a convolution with few output channels)."""
     kernel = _patches_t_serial if out.size < PATCH_THREAD_ENTRIES else _patches_t_threads
     kernel(x, kh, kw, sh, sw, dh, dw, top, left, oh, ow, out)
+
+
+def patches_t_here(x, kh, kw, sh, sw, dh, dw, top, left, oh, ow, out) -> None:
+    """`patches_t` on the calling thread, without the GIL: for callers that share a batch among their own
+    threads (a block of images each), where a parallel kernel must not be launched."""
+    _patches_t_serial(x, kh, kw, sh, sw, dh, dw, top, left, oh, ow, out)

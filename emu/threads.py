@@ -9,15 +9,19 @@ against each other and slow every kernel that follows a BLAS call several-fold
 on a small machine. ``workqueue`` does not run parallel kernels launched from
 several Python threads at once; pick ``omp`` or ``tbb`` for that. The command
 line (``python -m nets``), the benchmarks and the tests choose ``workqueue``.
-Imports numba only.
+Kernels that release the GIL can instead share work among the Python threads of `share`, which
+no threading layer is involved in. Imports numba only.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
 import numba
 
 __all__ = ["CONVERT_THREAD_ELEMENTS", "LANE_THREAD_MACS", "PATCH_THREAD_ENTRIES", "THREADING_LAYERS",
-           "use_threading_layer"]
+           "share", "use_threading_layer"]
 
 # Below these sizes a kernel runs on one thread: a threaded launch costs 60-100 us on 2 cores with
 # ``workqueue`` (measured: a parallel loop over 64 elements), more than the work it would share.
@@ -58,3 +62,25 @@ def use_threading_layer(layer: str = "workqueue") -> str:
         raise RuntimeError(f"use_threading_layer: parallel kernels already run on {current!r}; the layer is"
                            f" chosen once per process, before the first one (asked for {layer!r})")
     return current
+
+
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+
+
+def share(work: Callable[[int, int], object]) -> None:
+    """Run work(t, T) for t = 0 .. T-1 on T Python threads, T = numba's thread count
+    (`numba.get_num_threads`, read at each call; the pool of each count is made once), and wait for all,
+    raising the first error. For work whose kernels release the GIL (and BLAS calls on one thread each):
+    piece t takes its share of the items, and the results must not depend on which thread runs which.
+
+    >>> seen = []
+    >>> share(lambda t, n: seen.append(n))
+    >>> seen == [numba.get_num_threads()] * numba.get_num_threads()
+    True
+    """
+    n = numba.get_num_threads()
+    pool = _POOLS.get(n)
+    if pool is None:
+        pool = _POOLS[n] = ThreadPoolExecutor(n, thread_name_prefix="emu-worker")
+    for f in [pool.submit(work, t, n) for t in range(n)]:
+        f.result()

@@ -22,17 +22,22 @@ __all__ = ["BatchNorm"]
 
 
 @njit(parallel=True, cache=True)
-def _normalise_maps(x, mean, inv, g, b, xhat, y):
+def _normalise_maps(x, mean, inv, g, b, xhat, y, keep):
     """xhat = (x - mean) * inv and y = xhat * g + b for x (N, C, H*W), per channel: the numpy expression's
-    roundings (no fused multiply-add: numba contracts nothing without fastmath), in one pass."""
+    roundings (no fused multiply-add: numba contracts nothing without fastmath), in one pass; xhat is
+    written only when ``keep`` (training keeps it for the backward pass)."""
     n, c, hw = x.shape
     for t in prange(n * c):
         i, ch = t // c, t % c
         m, s, gg, bb = mean[ch], inv[ch], g[ch], b[ch]
-        for p in range(hw):
-            v = (x[i, ch, p] - m) * s
-            xhat[i, ch, p] = v
-            y[i, ch, p] = v * gg + bb
+        if keep:
+            for p in range(hw):
+                v = (x[i, ch, p] - m) * s
+                xhat[i, ch, p] = v
+                y[i, ch, p] = v * gg + bb
+        else:
+            for p in range(hw):
+                y[i, ch, p] = (x[i, ch, p] - m) * s * gg + bb
 
 
 class BatchNorm(Layer):
@@ -90,10 +95,12 @@ class BatchNorm(Layer):
         b = self.q(self.params["beta"], "bn_params", ctx, tensor="beta")
         self._g = g
         if x.ndim == 4 and x.dtype == np.float64:  # maps: one pass per channel, the same roundings
-            xhat, y = np.empty(x.shape), np.empty(x.shape)
+            y = np.empty(x.shape)
+            xhat = np.empty(x.shape) if ctx.training else None  # evaluation has no backward pass
             n, c = x.shape[:2]
+            kept = y if xhat is None else xhat
             _normalise_maps(np.ascontiguousarray(x).reshape(n, c, -1), mean, self._inv, g, b,
-                            xhat.reshape(n, c, -1), y.reshape(n, c, -1))
+                            kept.reshape(n, c, -1), y.reshape(n, c, -1), ctx.training)
         else:
             xhat = x - self._view(mean, x)
             xhat *= self._view(self._inv, x)  # in place: the roundings of (x - mean) * inv

@@ -261,7 +261,7 @@ def conv2d(x: object, w: object, mac: MAC | str | dict, stride: object = 1, padd
     n = X.shape[0]
     oh, ow = conv_geometry(X.shape, Wt.shape, st, pad)[7:]
     if covers(m) or direct32(m):  # patches of the codes of x (conv_narrow), or of x rounded once (conv_fp32)
-        cols = np.broadcast_to(np.float64(0), (n * oh * ow, cin * kh * kw))  # shapes only
+        cols = np.broadcast_to(np.float64(0), (n, oh, ow, cin * kh * kw))  # shapes only
 
         def product(_: np.ndarray, w2: np.ndarray, mac: MAC, init: np.ndarray, keys: RoleSeeds,
                     force_sequential: bool, want_codes: bool, want_flags: bool) -> Part:
@@ -274,7 +274,7 @@ def conv2d(x: object, w: object, mac: MAC | str | dict, stride: object = 1, padd
                 part = matmul2d(cols2, w2, mac, init, keys, force_sequential, want_codes, want_flags)
             return part
     else:
-        cols, product = im2col(X, kh, kw, st, pad)[0], matmul2d
+        cols, product = im2col(X, kh, kw, st, pad)[0].reshape(n, oh, ow, -1), matmul2d
     c_mat = None
     if c is not None:
         C = real_array(c, "conv2d", "c").astype(np.float64, copy=False)
@@ -283,16 +283,15 @@ def conv2d(x: object, w: object, mac: MAC | str | dict, stride: object = 1, padd
         except ValueError:
             raise ValueError(f"conv2d: c has shape {C.shape}; it must broadcast to the output's shape"
                              f" {(n, cout, oh, ow)}") from None
-        Cb = Cb.transpose(0, 2, 3, 1)  # the product's (N*OH*OW, C_out) layout
+        Cb = Cb.transpose(0, 2, 3, 1)  # the product's (N, OH, OW, C_out) layout
         c_mat = Cb if any(Cb.strides[i] for i in range(3)) else Cb[0, 0, 0]
-        c_mat = c_mat.reshape(-1, cout) if c_mat.ndim == 4 else c_mat
     res = matmul_parts(cols, Wt.reshape(cout, -1).T, m, bias, c_mat, key, kwargs.pop("return_stats", False),
                   kwargs.pop("return_codes", False), kwargs.pop("sequential", False), ovf_x + ovf_w,
                   product=product, encoded=(x_enc, w_enc), **kwargs)
 
     def back(y: np.ndarray) -> np.ndarray:
-        return y.reshape(n, oh, ow, cout).transpose(0, 3, 1, 2)
+        return y.transpose(0, 3, 1, 2)
 
     if isinstance(res, tuple):
-        return tuple(back(r) if isinstance(r, np.ndarray) and r.ndim == 2 else r for r in res)
+        return tuple(back(r) if isinstance(r, np.ndarray) and r.ndim == 4 else r for r in res)
     return back(res)

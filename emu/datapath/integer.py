@@ -205,7 +205,7 @@ def run_int(ca: np.ndarray, cw: np.ndarray, bias_q: np.ndarray, mac: MAC, plan: 
             good[:] = True  # no partial sum of any output can leave the range
         elif lanes != 16:  # (16-bit lanes run every row faster than the bound's own product)
             # per output: the L1 bound sum_k |a_ik| |w_kj| (float64, with a margin) plus |bias|
-            with _blas_alone(M * K * N):
+            with blas_one_thread(M * K * N):
                 l1 = np.abs(ca) @ np.abs(cw)
             bound = l1 * 2.0**shift * (1 + 2.0**-40) + np.abs(bias_q)
             safe = bound <= limit
@@ -263,7 +263,7 @@ def _sequential_rows(ca: np.ndarray, cw: np.ndarray, bias_q: np.ndarray, mac: MA
 _BLAS: list[Any] = []  # the thread-pool controller, made on first use
 
 
-def _blas_alone(macs: int) -> Any:
+def blas_one_thread(macs: int) -> Any:
     """A context in which a large BLAS call runs on one thread: OpenBLAS's threads spin on after a call
     and halved the speed of the numba kernel that followed (measured: 32 ms alone, 63 ms after a
     512^3 product); below 2^22 MACs, or without threadpoolctl's controller, nothing changes."""
@@ -314,13 +314,7 @@ def blas_into_acc(qa: np.ndarray, qw: np.ndarray, bias_q: np.ndarray, mac: MAC, 
     shift = -plan.tprm.sa
     vals = np.empty((M, N), np.float64)
     codes = np.empty((M, N) if want_codes else (0, 0), np.uint64)
-    if qa.flags.f_contiguous and not qa.flags.c_contiguous:
-        # transposed patches (`conv_narrow`): the transposed product reads both operands in C order, on one
-        # BLAS thread (a skinny product gains little from two, and their spinning slows the kernels after)
-        with _blas_alone(M * K * N):
-            sums = (qw.T @ qa.T).T
-    else:
-        sums = qa @ qw
+    sums = qa @ qw
     MK.exact_sums_out(sums, shift, bias_q, 2.0**-plan.fl_acc, np.uint64((1 << acc.bits) - 1), vals, codes,
                       want_codes)
     return Part(vals, codes if want_codes else None, None, None, None, input_overflow, "exact-sum")

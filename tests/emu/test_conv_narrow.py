@@ -163,3 +163,44 @@ def test_a_convolution_handed_on_runs_the_one_call_kernel(ran: list[bool], overf
     flat = y.transpose(0, 2, 3, 1).reshape(-1, 5)
     for i, j in zip(rng.integers(0, cols.shape[0], 10), rng.integers(0, 5, 10), strict=True):
         assert float(mac_dot_ref(list(cols[i]), list(k[j].reshape(-1)), mac).value) == flat[i, j]
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("block", [1, 150, 1 << 18])
+def test_the_exact_sums_in_blocks_of_images(threads: int, block: int, ran: list[bool],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """The exact-sum product runs in blocks of images shared among threads (`BLOCK_PATCH_ENTRIES`: one
+    image per block, a few, the whole batch): the values and codes are the general path's on one or two
+    threads, also from an addend that differs at every output position (start values row by row), and
+    land in the NCHW order of the maps without a copy."""
+    import numba
+
+    monkeypatch.setattr(conv_narrow, "EXACT_MIN_PATCHES", 0)
+    monkeypatch.setattr(conv_narrow, "BLOCK_PATCH_ENTRIES", block)
+    mac = emu.MAC(act="fx<4,4>", weight="fx<1,7>", acc="fx<21,11>", acc_overflow="wrap")
+    rng = np.random.default_rng(17 + block)
+    x, k = rng.uniform(-9, 9, (5, 3, 7, 6)), rng.uniform(-1.1, 1.1, (4, 3, 3, 3))
+    c = rng.uniform(-4, 4, (5, 4, 4, 3))  # stride 2, padding 1: 4 x 3 outputs
+    before = numba.get_num_threads()
+    numba.set_num_threads(threads)
+    try:
+        y, codes, st = emu.conv2d(x, k, mac, 2, 1, c=c, return_stats=True, return_codes=True)
+        y_b = emu.conv2d(x, k, mac, 2, 1, bias=c[0, :, 0, 0])
+    finally:
+        numba.set_num_threads(before)
+    assert ran == [True, True]
+    assert st.path == "exact-sum"
+    assert y.flags.c_contiguous
+    assert codes.flags.c_contiguous
+    cols, oh, ow = api.im2col(x, 3, 3, (2, 2), (1, 1))
+    c_rows = c.transpose(0, 2, 3, 1).reshape(-1, 4)
+    want, want_codes, want_st = emu.matmul(cols, k.reshape(4, -1).T, mac, c=c_rows, return_stats=True,
+                                           return_codes=True)
+    back = (5, oh, ow, 4)
+    assert np.array_equal(y, want.reshape(back).transpose(0, 3, 1, 2))
+    assert np.array_equal(codes, want_codes.reshape(back).transpose(0, 3, 1, 2))
+    assert st.input_overflow == want_st.input_overflow > 0
+    assert np.array_equal(y_b, _general(x, k, mac, (2, 2), (1, 1), c[0, :, 0, 0])[0])
+    x[3, 1, 2, 2] = np.nan  # the conversion's own error, as on the general path
+    with pytest.raises(ValueError, match=r"x holds 1 NaN value\(s\) .* fx<4,4> has no NaN"):
+        emu.conv2d(x, k, mac, 2, 1)

@@ -235,6 +235,7 @@ def test_batch_norm_of_maps_has_the_roundings_of_the_numpy_expression(training: 
     y = bn.forward(x, ctx)
     v = lambda a: a.reshape(1, -1, 1, 1)  # noqa: E731
     xhat = (x - v(mean)) * v(1.0 / np.sqrt(var + bn.eps))
-    assert np.array_equal(bn._xhat.view(np.uint64), xhat.view(np.uint64))
+    if training:  # kept for the backward pass; evaluation does not write it
+        assert np.array_equal(bn._xhat.view(np.uint64), xhat.view(np.uint64))
     want = xhat * v(bn.params["gamma"]) + v(bn.params["beta"])
     assert np.array_equal(y.view(np.uint64), want.view(np.uint64))
