@@ -474,6 +474,11 @@ class LayerOverrides(Mapping[str, LayerPolicy]):
     def __getitem__(self, name: str) -> LayerPolicy:
         return self._items[name]
 
+    def get(self, name: str, default: Any = None) -> Any:
+        """The override of layer ``name``, or ``default``: one dict lookup (Mapping's own ``get`` catches a
+        KeyError for every layer without an override, as most are, several times per training step)."""
+        return self._items.get(name, default)
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._items)
 
