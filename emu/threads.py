@@ -15,6 +15,7 @@ no threading layer is involved in. Imports numba only.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -64,14 +65,15 @@ def use_threading_layer(layer: str = "workqueue") -> str:
     return current
 
 
-_POOLS: dict[int, ThreadPoolExecutor] = {}
+_POOLS: dict[tuple[int, int], ThreadPoolExecutor] = {}
 
 
 def share(work: Callable[[int, int], object]) -> None:
     """Run work(t, T) for t = 0 .. T-1 on T Python threads, T = numba's thread count
-    (`numba.get_num_threads`, read at each call; the pool of each count is made once), and wait for all,
-    raising the first error. For work whose kernels release the GIL (and BLAS calls on one thread each):
-    piece t takes its share of the items, and the results must not depend on which thread runs which.
+    (`numba.get_num_threads`, read at each call; the pool of each count is made once per process, so a
+    forked child, which inherits the pool but not its threads, makes its own), and wait for all, raising
+    the first error. For work whose kernels release the GIL (and BLAS calls on one thread each): piece t
+    takes its share of the items, and the results must not depend on which thread runs which.
 
     >>> seen = []
     >>> share(lambda t, n: seen.append(n))
@@ -79,8 +81,9 @@ def share(work: Callable[[int, int], object]) -> None:
     True
     """
     n = numba.get_num_threads()
-    pool = _POOLS.get(n)
+    key = (os.getpid(), n)
+    pool = _POOLS.get(key)
     if pool is None:
-        pool = _POOLS[n] = ThreadPoolExecutor(n, thread_name_prefix="emu-worker")
+        pool = _POOLS[key] = ThreadPoolExecutor(n, thread_name_prefix="emu-worker")
     for f in [pool.submit(work, t, n) for t in range(n)]:
         f.result()

@@ -37,3 +37,22 @@ def test_the_layer_is_chosen_before_the_first_parallel_kernel_and_kept() -> None
 def test_an_unknown_layer_is_refused() -> None:
     with pytest.raises(ValueError, match=r"use_threading_layer: layer='openmp' is not one of workqueue, omp"):
         emu.use_threading_layer("openmp")
+
+
+def test_shared_work_runs_in_a_forked_child() -> None:
+    """`emu.threads.share` in a child forked after the parent's pool started: the child inherits the pool
+    but not its threads, and must make its own (else its work would wait for ever; the alarm ends it)."""
+    out = _run("import os, signal, threading, numba\n"
+               "from emu.threads import share\n"
+               "seen = []\n"
+               "both = threading.Barrier(numba.get_num_threads())\n"  # every thread of the pool started
+               "share(lambda t, n: (both.wait(), seen.append(t)))\n"
+               "pid = os.fork()\n"
+               "if pid == 0:\n"
+               "    signal.alarm(30)\n"
+               "    got = []\n"
+               "    share(lambda t, n: got.append(t))\n"
+               "    os._exit(0 if sorted(got) == sorted(seen) else 3)\n"
+               "_, status = os.waitpid(pid, 0)\n"
+               "print(len(seen) > 0, os.waitstatus_to_exitcode(status))")
+    assert out == "True 0"
