@@ -119,7 +119,8 @@ def _exact_blocks(qx: np.ndarray, qw: np.ndarray, bias_q: np.ndarray, mac: MAC, 
 def conv_narrow(x: np.ndarray, w: np.ndarray, mac: MAC, init: np.ndarray, stride: tuple[int, int],
                 padding: tuple[int, int], force_sequential: bool, want_codes: bool) -> Part | None:
     """The `Part` of the convolution of x (N, C_in, H, W) with w (C_out, C_in, kh, kw) from the start
-    values ``init`` ((1, C_out) or (N*OH*OW, C_out) reals), rows in (n, oh, ow) order; None when the
+    values ``init`` ((1, C_out) or (N*OH*OW, C_out) reals), rows in (n, oh, ow) order (arrays
+    (N*OH*OW, C_out), or on the exact-sum path (N, OH, OW, C_out) views of the NCHW maps); None when the
     general path must run it (see the module docstring); ``force_sequential`` (`emu.matmul`'s
     ``sequential``) leaves out the exact-sum product."""
     if not covers(mac):

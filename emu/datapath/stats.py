@@ -38,7 +38,9 @@ class MACStats(NamedTuple):
 
 @dataclass
 class Part:
-    """One 2-D product: values, codes (or None), counts (None: all zero), input overflow, path."""
+    """One 2-D product: values, codes (or None), counts (None: all zero), input overflow, path. A
+    convolution's values and codes may come as (N, OH, OW, C_out) views of its NCHW maps, whose rows
+    are the product's rows."""
 
     vals: np.ndarray
     codes: np.ndarray | None
