@@ -214,6 +214,7 @@ def float_overflow(neg: bool, mode: np.int64, ovf: np.int64) -> np.int64:
 
 _SIGN = U64(1 << 63)
 _ABS = U64((1 << 63) - 1)
+_TINY = np.float64(5e-324)  # the smallest positive float64
 _EXP_ALL = U64(0x7FF0000000000000)
 _QNAN = U64(0x7FF8000000000000)
 _TWO52 = 4503599627370496.0
@@ -254,6 +255,9 @@ def _fround(x, prm, ne):
     av = np.abs(x) * prm.up_scale  # below 2^M where it is used
     n = rint_even(av)
     if not ne:  # selects only, no branch on the element: loops over this vectorise
+        # a format with emin > M scales down (up_scale < 1): an input below 2^(emin - M - 1074) vanishes;
+        # any positive amount below half a step rounds as it does in every mode (n = 0, d > 0)
+        av = av if (av != 0.0) | (a == _ZERO) else _TINY
         mm = prm.mm_neg if neg else prm.mm_pos
         d = av - n  # exact, in [-1/2, 1/2]
         odd = mm == 5

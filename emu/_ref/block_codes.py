@@ -73,14 +73,18 @@ def float_value(x: Fraction, fmt: FloatFormat, mode: Any = "nearest_even",
     (`emu._ref.rounding.round_float`), with ``random_bits`` as there.
 
     Beyond the largest finite value: ``saturate`` gives +-max, ``nan`` NaN, ``inf`` +-inf for the nearest
-    modes, floor of a negative and ceil of a positive value, +-max otherwise. A zero result keeps x's sign
-    where the format has a negative zero.
+    modes, floor of a negative and ceil of a positive value, +-max otherwise. Without subnormals (``ftz``)
+    an x below the smallest normal in magnitude is a zero before any rounding. A zero result keeps x's
+    sign where the format has a negative zero.
     """
     mode, overflow = mode_name(mode), mode_name(overflow)
     if x == 0:
         return 0.0, False
     neg = x < 0
-    v = round_float(x, fmt, mode, key=key, index=index, random_bits=random_bits)
+    if fmt.zero and not fmt.subnormals and abs(x) < pow2(fmt.emin):
+        v = Fraction(0)
+    else:
+        v = round_float(x, fmt, mode, key=key, index=index, random_bits=random_bits)
     if abs(v) > Fraction(fmt.max):
         if overflow == "saturate":
             return (-fmt.max if neg else fmt.max), True

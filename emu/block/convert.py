@@ -14,7 +14,7 @@ from ..convert import decode as emu_decode
 from ..convert import encode as emu_encode
 from ..convert import quantize as emu_quantize
 from ..formats import FixedFormat, FloatFormat, Format
-from ..inputs import seed_key
+from ..inputs import flat_index, seed_key
 from ..modes import Overflow, Rounding, parse_rounding
 from .formats import (
     E2M1,
@@ -73,12 +73,30 @@ def _float_max_code(el: FloatFormat) -> int:
 
 
 def as_real(x: object, func: str) -> np.ndarray:
+    """x as float64, which holds every input exactly: an integer array with a value float64 cannot hold
+    (beyond 2^53 and not on its grid) is refused, since its rounding to float64 would be a first rounding
+    before the element's (convert it explicitly to accept that).
+
+    >>> as_real(np.array([2**53 + 1]), "f")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: f: x holds integers that float64 cannot hold exactly (first at index (0,): 90071992547...
+    """
     a = np.asarray(x)
     if a.dtype.kind == "b" or a.dtype.kind not in "fiuV":
         raise TypeError(f"{func}: x has dtype {a.dtype}; expected real numbers")
     if a.dtype.kind == "f" and a.dtype.itemsize > 8:
         raise TypeError(f"{func}: x has dtype {a.dtype}, more precise than float64; convert it explicitly")
-    return np.asarray(a, dtype=np.float64)
+    f = np.asarray(a, dtype=np.float64)
+    if a.dtype.kind in "iu" and a.dtype.itemsize == 8:
+        flat, ff = a.reshape(-1), f.reshape(-1)
+        for i in np.flatnonzero((flat > 2**53) | (flat < -(2**53))):  # (below 2^53 every integer is exact)
+            if int(ff[i]) != int(flat[i]):
+                at = flat_index(a.shape, int(i))
+                raise ValueError(f"{func}: x holds integers that float64 cannot hold exactly (first at index"
+                                 f" {at}: {int(flat[i])}); block formats compute from float64 values: pass"
+                                 " x.astype(np.float64) to accept that rounding")
+    return f
 
 
 def _norm_axis(axis: object, ndim: int, func: str) -> int:
@@ -104,9 +122,10 @@ def _code_dtype(bits: int) -> Any:
 
 def _elem_params(el: Format) -> tuple:
     if isinstance(el, FloatFormat):
-        return (True, el.man_bits, el.emin, el.bias, el.bits, el.has_negative_zero, el.max, 0, 0)
+        return (True, el.man_bits, el.emin, el.bias, el.bits, el.has_negative_zero, not el.subnormals, el.max,
+                0, 0)
     assert isinstance(el, FixedFormat)
-    return (False, 0, 0, 0, el.bits, False, el.max, el.frac_bits, el.qmax)
+    return (False, 0, 0, 0, el.bits, False, False, el.max, el.frac_bits, el.qmax)
 
 
 def _blocks_shape(moved: tuple[int, ...], nb: int) -> tuple[int, ...]:
@@ -210,18 +229,19 @@ def block_encode(x: object, fmt: str | BlockFormat, axis: int = -1, *,
     stats = np.zeros((R * nb, 3), np.int64)
     if isinstance(f, MXFormat):
         el = f.element
-        isf, M, emin, bias, bits, nz, mx, fl, qmax = _elem_params(el)
+        elem = _elem_params(el)
+        isf, bits = elem[0], elem[4]
         scodes = np.zeros((R, nb), np.uint8)
         ecodes = np.zeros((R, n), _code_dtype(bits))
         if x2.size:
             maxcode = _float_max_code(el) if isf else 0
             rule, mtop = _RULE_CODES[f.rule], elem_top_bits(el)
             if stochastic:
-                mx_encode_sr_kernel(x2, x2.view(np.uint64), B, isf, M, emin, bias, bits, nz, mx, fl, qmax,
-                                    elem_emax(el), rule, mtop, maxcode, key, rbits, scodes, ecodes, stats)
+                mx_encode_sr_kernel(x2, x2.view(np.uint64), B, *elem, elem_emax(el), rule, mtop, maxcode, key,
+                                    rbits, scodes, ecodes, stats)
             else:
-                mx_encode_kernel(x2, x2.view(np.uint64), B, isf, M, emin, bias, bits, nz, mx, fl, qmax,
-                                 elem_emax(el), rule, mtop, maxcode, P2, scodes, ecodes, stats)
+                mx_encode_kernel(x2, x2.view(np.uint64), B, *elem, elem_emax(el), rule, mtop, maxcode, P2,
+                                 scodes, ecodes, stats)
         if scale_overflow is ScaleOverflow.ERROR and stats[:, 1].any():
             first = int(np.flatnonzero(stats[:, 1])[0])
             raise OverflowError(

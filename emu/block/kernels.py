@@ -91,8 +91,13 @@ def mx_scale_exp(amax, rule, emax_el, maxval, mtop, idx, stats):
 
 
 @njit(parallel=True, cache=True)
-def mx_encode_kernel(x2, xb, B, is_float, M, emin, bias, bits, negzero, maxval, fl, qmax, emax_el, rule, mtop,
-                     maxcode, p2, scodes, ecodes, stats):
+def mx_encode_kernel(x2, xb, B, is_float, M, emin, bias, bits, negzero, ftz, maxval, fl, qmax, emax_el, rule,
+                     mtop, maxcode, p2, scodes, ecodes, stats):
+    """MX encoding of the rows of x2 (blocks of B along them) with nearest-even elements: scale codes
+    (`mx_scale_exp` + 127, 255 for a block holding NaN or inf) and element codes; a float element format
+    (``is_float``: M fraction bits, ``emin``, ``bias``, ``bits``, ``negzero``) with ``ftz`` (no subnormals)
+    takes a quotient |v| / 2^X below 2^emin to a zero of its sign before any rounding. stats[idx] =
+    (saturated elements, scale clamped from above, NaN/inf block)."""
     R = x2.shape[0]
     nb = scodes.shape[1]
     mask = (np.int64(1) << bits) - 1
@@ -118,7 +123,8 @@ def mx_encode_kernel(x2, xb, B, is_float, M, emin, bias, bits, negzero, maxval, 
             if fv == 0:  # a subnormal float64: the general (slow) path
                 a = math.ldexp(abs(v), -X)
                 if is_float:
-                    val, sat = round_grid_ne(a, 0, M, emin, bias, maxval)
+                    val, sat = (0.0, False) if ftz and a < math.ldexp(1.0, emin) else round_grid_ne(
+                        a, 0, M, emin, bias, maxval)
                     c = float_code(val, neg, M, emin, bias, bits, negzero)
                 else:
                     q = rint_side(math.ldexp(a, fl), 0, 0)
@@ -132,7 +138,7 @@ def mx_encode_kernel(x2, xb, B, is_float, M, emin, bias, bits, negzero, maxval, 
                 if e > emax_el:
                     sat = True
                     cm = maxcode
-                elif e < emin - M - 1:
+                elif e < emin - M - 1 or (ftz and e < emin):
                     sat = False
                     cm = np.int64(0)
                 else:

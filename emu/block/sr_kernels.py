@@ -55,8 +55,8 @@ def split_mag(bv):
 
 
 @njit(parallel=True, cache=True)
-def mx_encode_sr_kernel(x2, xb, B, is_float, M, emin, bias, bits, negzero, maxval, fl, qmax, emax_el, rule,
-                        mtop, maxcode, key, rbits, scodes, ecodes, stats):
+def mx_encode_sr_kernel(x2, xb, B, is_float, M, emin, bias, bits, negzero, ftz, maxval, fl, qmax, emax_el,
+                        rule, mtop, maxcode, key, rbits, scodes, ecodes, stats):
     """`mx_encode_kernel` with stochastic rounding of the elements (module docstring)."""
     R, n = x2.shape
     nb = scodes.shape[1]
@@ -84,6 +84,9 @@ def mx_encode_sr_kernel(x2, xb, B, is_float, M, emin, bias, bits, negzero, maxva
                 if e > emax_el:
                     cm = maxcode
                     sat = True
+                elif ftz and e < emin:  # below the smallest normal: a zero of its sign, no rounding
+                    cm = np.int64(0)
+                    sat = False
                 else:
                     ee = max(e, emin)
                     q, _ = round_mag(mag, ee - M + X - e2, neg, _SR, False, key, i, rbits, U64(0))

@@ -28,7 +28,8 @@ from emu.block import (
 from emu.block.formats import elem_emax
 from emu.inputs import seed_key
 
-SR_FORMATS = [*MX_FORMATS, "bfp<int4,8>", "bfp<fp<3,0,none>,4>", "bfp<e5m2,3,even>", "mxfp4,rceil",
+SR_FORMATS = [*MX_FORMATS, "bfp<int4,8>", "bfp<fp<3,0,none>,4>", "bfp<e5m2,3,even>", "bfp<fp<3,2,ftz>,8>",
+              "mxfp4,rceil",
               "mxint8,ceil", "nvfp4", "nvfp4<8>"]
 RULES = ["ocp", "ceil", "even", "rceil"]
 

@@ -45,7 +45,7 @@ ENCODE_FORMATS = [
     "int8_tensor", "int8_channel", "int4_g5", "int8_asym_tensor", "int4_asym_g3_bf16", "int8_tensor_pow2",
     "int8_tensor_fixmul",
     "int6_channel_fixmul", "int2_g4", "int16_asym_channel_bf16", "bfp<fp<3,0,none>,4>", "bfp<e5m2,3,ceil>",
-    "bfp<e2m1,7,even>", "bfp<int4,8,rceil>",
+    "bfp<e2m1,7,even>", "bfp<int4,8,rceil>", "bfp<fp<3,2,ftz>,32>", "bfp<fp<4,3,ftz>,8,ceil>",
 ]
 
 
@@ -375,13 +375,13 @@ MAC_CASES = [
     ("mxint8", "mxint8"), ("mxfp6_e2m3", "mxfp6_e3m2"), ("nvfp4", "nvfp4"), ("int8_tensor", "int8_channel"),
     ("int8_g16", "int4_asym_g16"), ("int8_channel", "int8_g16"),
     ("int8_asym_tensor_bf16", "int8_tensor_pow2"),
-    ("bfp<int8,8,ceil>", "bfp<e4m3,8>"),
+    ("bfp<int8,8,ceil>", "bfp<e4m3,8>"), ("bfp<fp<4,3,ftz>,8>", "bfp<fp<3,2,ftz>,8>"),
 ]
 ACC_CASES = [
     ("fp32", "nearest_even", None), ("bf16", "nearest_even", None), ("fp16", "toward_zero", None),
     ("fp16", "floor", "saturate"), ("e4m3", "nearest_away", None), ("fp<5,2>", "ceil", "inf"),
     ("fp<4,3,fnuz>", "nearest_down", None), ("fp<5,3>", "nearest_up", "nan"), (None, "nearest_even", None),
-    ("fx<8,8>", "floor", "wrap"), ("fx<6,10>", "floor", "saturate"),
+    ("fx<8,8>", "floor", "wrap"), ("fx<6,10>", "floor", "saturate"), ("fp<5,4,ftz>", "nearest_even", None),
 ]
 
 
@@ -545,3 +545,29 @@ def test_fp32_accumulation_over_many_blocks_matches_reference(scale: float) -> N
         y = block_matmul(a, b, fa, fb, "fp32")
         want = ref.ref_block_matmul(a, b, block_format(fa), block_format(fb), "fp32", "nearest_even", None)
         assert same_bits(y, want), (fa, scale)
+
+
+def test_flush_to_zero_elements_and_integer_inputs() -> None:
+    """An element format without subnormals takes a quotient below its smallest normal to a zero of its
+    sign before any rounding (NUMERICS.md section 5), as emu.quantize does, under both roundings and in a
+    product; integer inputs that float64 holds exactly (2^60, anything below 2^53) are taken as they are,
+    and one it cannot hold is refused, not rounded twice."""
+    assert same_bits(block_quantize([14.0, -0.24], "bfp<fp<3,2,ftz>,32>"), [14.0, -0.0])
+    assert same_bits(emu.quantize([14.0, -0.24], "fp<3,2,ftz>"), [14.0, -0.0])
+    assert same_bits(block_quantize([240.0, 0.0155], "bfp<fp<4,3,ftz>,32>"), [240.0, 0.0])
+    assert block_encode([14.0, 0.1], "bfp<fp<3,2,ftz>,32>")[1].tolist() == [27, 0]  # canonical zero code
+    for seed in range(20):  # no random draw lifts it to the smallest normal
+        q = block_quantize([14.0, -0.24], "bfp<fp<3,2,ftz>,32>", rounding="stochastic", seed=seed)
+        assert same_bits(q[1], -0.0)
+    mac = emu.MAC(act="bfp<fp<3,2,ftz>,32>", weight="bfp<fp<3,2,ftz>,32>", acc="exact")
+    assert same_bits(emu.matmul(np.array([[14.0, -0.24]]), np.array([[0.0], [1.0]]), mac), [[0.0]])
+    exact = np.array([2**60, -(2**53) - 2, 7], np.int64)
+    as_float = exact.astype(np.float64)
+    assert same_bits(block_quantize(exact, "mxfp8_e4m3"), block_quantize(as_float, "mxfp8_e4m3"))
+    e4 = "mxfp8_e4m3"
+    for call in (lambda: block_encode(np.array([[1, 2**60 + 2**56 + 1]]), e4),
+                 lambda: block_quantize(np.array([2**63 - 1], np.int64), "mxint8"),
+                 lambda: block_matmul(np.array([[2**53 + 1]]), np.ones((1, 1)), e4, e4)):
+        with pytest.raises(ValueError, match=r"x holds integers that float64 cannot hold exactly"
+                                             r" \(first at index \(\d,( \d)?\): \d+\)"):
+            call()

@@ -44,3 +44,28 @@ def test_to_odd_is_refused_where_a_code_has_no_parity_to_choose() -> None:
         with pytest.raises(ValueError, match=rf"^quantize: rounding='to_odd' does not apply to {fmt}; binary"
                                              " and ternary formats round by their own rule"):
             emu.quantize([0.3], fmt, "to_odd")
+
+
+@pytest.mark.parametrize("name", ["fp<3,1,bias=-2>", "fp<4,3,bias=-100>", "fp<5,2,bias=-7,ftz>"])
+def test_tiny_inputs_of_a_format_whose_subnormal_step_exceeds_one(name: str) -> None:
+    """A format whose smallest normal is above 2^M (a small or negative bias: emin > M) measures a
+    subnormal magnitude in steps of 2^(emin - M) > 1, so the float64 inputs far below one step vanish when
+    scaled to it; the directed modes (and to odd) must still see them as nonzero: ceil of a tiny positive
+    input is the smallest subnormal (or the smallest normal without subnormals), floor of a tiny negative
+    one its negative, to odd both; without subnormals they flush to zero first. Every deterministic mode
+    and overflow rule (the fast kernels and, under ``error``, the general one) against the exact
+    reference."""
+    from emu._ref.scalar import quantize_ref
+
+    fmt = emu.format(name)
+    xs = [5e-324, -5e-324, 1e-310, -1e-310, 2.0**-1000, -(2.0**-1000), 1e-300, 3.0 * fmt.smallest_subnormal]
+    for mode in ["nearest_even", "nearest_away", "toward_zero", "floor", "ceil", "to_odd"]:
+        for ovf in ["saturate", "inf", "error"]:
+            got, st = emu.quantize(np.array(xs), fmt, mode, ovf, return_stats=True)
+            refs = [quantize_ref(x, fmt, emu.Rounding[mode.upper()], emu.Overflow[ovf.upper()]) for x in xs]
+            want = np.array([float(r.value) for r in refs])
+            assert np.array_equal(got.view(np.uint64), want.view(np.uint64)), (mode, ovf, got, want)
+            assert st.underflow == sum(r.underflow for r in refs), (mode, ovf)
+    tiniest = emu.quantize(np.array([5e-324, -5e-324]), fmt, "to_odd")
+    step = fmt.smallest_subnormal if fmt.subnormals else 0.0
+    assert tiniest.tolist() == [step, -step]
