@@ -106,6 +106,9 @@ class Graph(Layer):
         output: the name of the graph's output tensor.
         constants: named float64 arrays any node may read (they receive no gradient).
         name: the graph's name (it converts nothing under it: see the module docstring).
+        rows_mixed_by: for a graph whose output row i does not come from input row i alone (axis 0) at
+            inference, the node that mixes them (an imported Softmax over axis 0, say); None: the rows
+            are apart, so inference may run them in batches (`Model.predict`).
 
     Raises:
         ValueError: a node reading a tensor that no earlier node, constant or the input defines; a tensor
@@ -126,8 +129,10 @@ class Graph(Layer):
     """
 
     def __init__(self, nodes: Sequence[Node], input: str, output: str,  # noqa: A002 - the tensor's role
-                 constants: Mapping[str, np.ndarray] | None = None, name: str = "") -> None:
+                 constants: Mapping[str, np.ndarray] | None = None, name: str = "",
+                 rows_mixed_by: str | None = None) -> None:
         super().__init__(name)
+        self.rows_mixed_by = rows_mixed_by
         self.nodes = list(nodes)
         self.input, self.output = input, output
         self.constants = {k: np.asarray(v, np.float64) for k, v in (constants or {}).items()}

@@ -16,6 +16,7 @@ import numpy as np
 from emu.checks import check_int
 
 from . import init as inits
+from .graph import Graph
 from .layers import (
     AvgPool2d,
     Context,
@@ -136,12 +137,43 @@ class Model:
         self.root.backward(dz, ctx)
         return loss, z
 
-    def predict(self, x: np.ndarray, policy: PrecisionPolicy | Context | None = None, batch_size: int = 512,
-                *, quant: Quantizer | None = None, seed: int | None = None) -> np.ndarray:
+    def rows_mixed_by(self) -> str | None:
+        """The node of an imported graph whose inference output mixes the rows of x (axis 0; see
+        `nets.graph.Graph`), or None when every output row comes from its own input row, as in every
+        network built in nets."""
+        for child in self.root.children:
+            if isinstance(child, Graph) and child.rows_mixed_by:
+                return child.rows_mixed_by
+        return None
+
+    def rows_per_batch(self, n: int, batch_size: int | None, func: str) -> int:
+        """The rows per batch when inference runs n rows: ``batch_size`` (None: 512), or, for a model whose
+        outputs mix its rows (`rows_mixed_by`), all n at once.
+
+        Raises:
+            ValueError: ``batch_size`` below 1, or below n for a model whose outputs mix its rows (batches
+                would change its outputs).
+        """
+        if batch_size is not None:
+            check_int(batch_size, func, "batch_size", 1)
+        mixer = self.rows_mixed_by()
+        if mixer is None:
+            return 512 if batch_size is None else batch_size
+        if batch_size is not None and batch_size < n:
+            raise ValueError(f"{func}: batch_size={batch_size} would split the {n} rows of x, but this"
+                             f" model's outputs mix its rows ({mixer}); pass batch_size=None (all rows at"
+                             f" once) or at least {n}")
+        return max(n, 1)
+
+    def predict(self, x: np.ndarray, policy: PrecisionPolicy | Context | None = None,
+                batch_size: int | None = None, *, quant: Quantizer | None = None,
+                seed: int | None = None) -> np.ndarray:
         """The network's outputs for x in evaluation mode: float64 values of the output layer's formats.
 
-        ``policy`` is a `PrecisionPolicy` (None: float64) or a `Context`. Under a
-        policy, x runs in batches of ``batch_size`` rows, batch b under
+        ``policy`` is a `PrecisionPolicy` (None: float64) or a `Context`. x runs
+        in batches of ``batch_size`` rows (`rows_per_batch`: None gives 512, or
+        all rows at once for an imported graph whose outputs mix its rows). Under a
+        policy, batch b runs under
         `evaluation_context` (policy, b, quant, seed): stochastic conversions
         (kept only under ``eval_rounding="policy"``) draw from a stream of their
         own for every batch, so a row's output depends on its batch, never on
@@ -156,12 +188,13 @@ class Model:
         True
 
         Raises:
-            ValueError: batch_size below 1, or ``quant``/``seed`` given with a `Context`.
+            ValueError: batch_size below 1 (or below len(x) for a model whose outputs mix its rows), or
+                ``quant``/``seed`` given with a `Context`.
         """
-        check_int(batch_size, "Model.predict", "batch_size", 1)
+        x = np.asarray(x, np.float64)
+        batch_size = self.rows_per_batch(len(x), batch_size, "Model.predict")
         if isinstance(policy, Context) and (quant is not None or seed is not None):
             raise ValueError("Model.predict: quant= and seed= are for a policy; a Context brings its own")
-        x = np.asarray(x, np.float64)
         out = []
         for b, i in enumerate(range(0, len(x), batch_size)):
             ctx = policy if isinstance(policy, Context) else evaluation_context(policy, b, quant, seed)

@@ -41,7 +41,8 @@ def _normalise_maps(x, mean, inv, g, b, xhat, y, keep):
 
 
 class BatchNorm(Layer):
-    """Batch normalisation over the batch (and spatial axes for NCHW), with running statistics.
+    """Batch normalisation over the batch (and the axes after the features: NCHW maps, (N, C, L)
+    sequences), with running statistics.
 
     Training: y = gamma (x - mean_B) / sqrt(var_B + eps) + beta, and the
     running statistics become Q_bn_stats((1 - momentum) running + momentum
@@ -67,15 +68,14 @@ class BatchNorm(Layer):
         self.eps, self.momentum, self.n = eps, momentum, n
 
     def _axes(self, x: np.ndarray) -> tuple[int, ...]:
-        if x.ndim == 2 and x.shape[1] == self.n:
-            return (0,)
-        if x.ndim == 4 and x.shape[1] == self.n:
-            return (0, 2, 3)
-        raise ValueError(f"{self.name or 'BatchNorm'}: input shape {x.shape} has no axis of"
-                         f" {self.n} features")
+        """The axes the statistics run over: all but axis 1, the features (N, C) or (N, C, D1, ..., Dk)."""
+        if x.ndim >= 2 and x.shape[1] == self.n:
+            return (0, *range(2, x.ndim))
+        raise ValueError(f"{self.name or 'BatchNorm'}: input shape {x.shape} has no axis 1 of {self.n}"
+                         " features (expected (N, C) or (N, C, D1, ..., Dk))")
 
     def _view(self, v: np.ndarray, x: np.ndarray) -> np.ndarray:
-        return v.reshape(1, -1, 1, 1) if x.ndim == 4 else v
+        return v.reshape(1, -1, *([1] * (x.ndim - 2)))
 
     def forward(self, x: np.ndarray, ctx: Context) -> np.ndarray:
         axes = self._axes(x)
@@ -94,30 +94,40 @@ class BatchNorm(Layer):
         g = self.q(self.params["gamma"], "bn_params", ctx, tensor="gamma")
         b = self.q(self.params["beta"], "bn_params", ctx, tensor="beta")
         self._g = g
+        self._x, self._mean, self._stats_fixed = x, mean, not ctx.training
         if x.ndim == 4 and x.dtype == np.float64:  # maps: one pass per channel, the same roundings
             y = np.empty(x.shape)
-            xhat = np.empty(x.shape) if ctx.training else None  # evaluation has no backward pass
+            xhat = np.empty(x.shape) if ctx.training else None  # evaluation: made again if a backward asks
             n, c = x.shape[:2]
             kept = y if xhat is None else xhat
             _normalise_maps(np.ascontiguousarray(x).reshape(n, c, -1), mean, self._inv, g, b,
                             kept.reshape(n, c, -1), y.reshape(n, c, -1), ctx.training)
         else:
-            xhat = x - self._view(mean, x)
-            xhat *= self._view(self._inv, x)  # in place: the roundings of (x - mean) * inv
+            xhat = self._normalised(x, mean)
             y = xhat * self._view(g, x)
             y += self._view(b, x)
         self._xhat = xhat
         return self.q(y, "activations", ctx)
 
+    def _normalised(self, x: np.ndarray, mean: np.ndarray) -> np.ndarray:
+        xhat = x - self._view(mean, x)
+        xhat *= self._view(self._inv, x)  # in place: the roundings of (x - mean) * inv
+        return xhat
+
     def backward(self, dy: np.ndarray, ctx: Context) -> np.ndarray:
+        """The gradients after a training forward pass (batch statistics, which depend on x), or after an
+        evaluation one (the running statistics, constants: dx = dy gamma / sqrt(var + eps))."""
         axes = self._axes_used
-        self.grads["gamma"] = self.q((dy * self._xhat).sum(axis=axes), "grads", ctx, tensor="gamma")
+        xhat = self._normalised(self._x, self._mean) if self._xhat is None else self._xhat
+        self.grads["gamma"] = self.q((dy * xhat).sum(axis=axes), "grads", ctx, tensor="gamma")
         self.grads["beta"] = self.q(dy.sum(axis=axes), "grads", ctx, tensor="beta")
-        m = dy.size // self.n
         dxhat = dy * self._view(self._g, dy)
+        if self._stats_fixed:
+            return self.q(dxhat * self._view(self._inv, dy), "errors", ctx)
+        m = dy.size // self.n
         dx = (self._view(self._inv, dy) / m) * (
             m * dxhat - self._view(dxhat.sum(axis=axes), dy)
-            - self._xhat * self._view((dxhat * self._xhat).sum(axis=axes), dy))
+            - xhat * self._view((dxhat * xhat).sum(axis=axes), dy))
         return self.q(dx, "errors", ctx)
 
     def extra_repr(self) -> str:

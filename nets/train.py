@@ -143,13 +143,15 @@ def _shards(n_batches: int, workers: int) -> list[tuple[int, int]]:
 
 
 def evaluate(model: Model, data: Split | Dataset, policy: PrecisionPolicy | None = None,
-             quant: Quantizer | None = None, batch_size: int = 512, *, seed: int | None = None,
+             quant: Quantizer | None = None, batch_size: int | None = None, *, seed: int | None = None,
              workers: int = 1, dask: bool | str = False, progress: bool = False,
              stream: Any = None) -> tuple[float, float]:
     """(loss, accuracy) of the model on a split (a `Dataset`: its test split), in evaluation mode, under the
     policy.
 
-    The rows run in batches of ``batch_size``, batch b (rows b*batch_size ...)
+    The rows run in batches of ``batch_size`` (`Model.rows_per_batch`: None gives 512,
+    or all rows at once for an imported graph whose outputs mix its rows), batch b
+    (rows b*batch_size ...)
     converting with `nets.models.evaluation_context`: a `Quantizer` of its own
     (`Quantizer.for_evaluation`),
 
@@ -187,10 +189,11 @@ def evaluate(model: Model, data: Split | Dataset, policy: PrecisionPolicy | None
     True
 
     Raises:
-        ValueError: ``seed`` below 0, ``batch_size`` or ``workers`` below 1 (TypeError: not an int).
+        ValueError: ``seed`` below 0, ``batch_size`` or ``workers`` below 1 (TypeError: not an int), a
+            ``batch_size`` that would split the rows of a model whose outputs mix them.
     """
     split = data.test if isinstance(data, Dataset) else data
-    check_int(batch_size, "evaluate", "batch_size", 1)
+    batch_size = model.rows_per_batch(len(split), batch_size, "evaluate")
     n_workers = check_int(workers, "evaluate", "workers", 1)
     if len(split) == 0:
         return float("nan"), float("nan")
@@ -313,7 +316,7 @@ class _ProgressBar:
 
 def train(model: Model, data: Dataset, policy: PrecisionPolicy | None = None,
           optimizer: Optimizer | None = None, epochs: int = 10, batch_size: int = 32, seed: int = 0, *,
-          early_stopping: int | None = None, progress: bool = True, eval_batch_size: int = 512,
+          early_stopping: int | None = None, progress: bool = True, eval_batch_size: int | None = None,
           stream: Any = None, eval_policy: PrecisionPolicy | EvalPolicy | str | None = EvalPolicy.POLICY
           ) -> History:
     """Train with minibatches under a precision policy; return the `History`.

@@ -16,7 +16,10 @@ The import reads the graph once, in its (topological) node order:
    and bias (the BatchNormalization node disappears); with ``fuse_bias`` (the
    default), an Add of a constant vector to the only use of a MatMul by a
    constant becomes that layer's bias (the Add node disappears);
-4. nodes that do not lead to the output are dropped.
+4. nodes that do not lead to the output are dropped;
+5. the graph records whether its output rows each come from their own input
+   row (`nets.onnx.rows.mixing_node`), which batching by `Model.predict` and
+   `nets.evaluate` needs.
 
 Layer names are the ONNX node names; a node without a name is called
 ``<op_type>_<index>`` (its index in the ONNX node list), and a name met again
@@ -41,6 +44,7 @@ from ..norm import BatchNorm
 from .fold import FOLDERS, fold
 from .pointwise import Add
 from .products import GroupedConv2d, LinearND
+from .rows import mixing_node
 from .translate import TRANSLATORS
 
 __all__ = ["Builder", "OnnxNode", "from_onnx", "layer_names"]
@@ -79,6 +83,7 @@ class Builder:
         self.opset = opset
         self.used = used
         self.nodes: list[Node] = []
+        self.translated: list[OnnxNode] = []  # the run-time nodes, as read
         self.alias: dict[str, str] = {}
         self.graph_constants: dict[str, np.ndarray] = {}
 
@@ -257,8 +262,9 @@ def from_onnx(model: Any, *, fold_batchnorm: bool = False, fuse_bias: bool = Tru
         _fuse_bias(b, out)
     nodes = _live(b.nodes, out)
     read = {t for nd in nodes for t in nd.inputs}
+    mixer = mixing_node(b.translated, inputs[0], out, b.const, b.dims, b.opset)
     graph = Graph(nodes, inputs[0], out, {k: v for k, v in b.graph_constants.items() if k in read},
-                  name=g.name)
+                  name=g.name, rows_mixed_by=mixer)
     return Model(Sequential(graph), loss=loss, init=None)  # the imported weights stay
 
 
@@ -284,10 +290,13 @@ def _add(b: Builder, n: OnnxNode) -> None:
         if n.op not in TRANSLATORS:
             raise b.error(n, "operator not supported; supported: " + ", ".join(sorted(TRANSLATORS)))
         TRANSLATORS[n.op](b, n)
+        b.translated.append(n)
     except (ValueError, KeyError, IndexError) as e:
         if str(e).startswith("from_onnx:"):
             raise
-        raise b.error(n, str(e)) from e
+        why = (f"attribute {e.args[0]!r} is missing (the operator is read as opset {b.opset} defines it)"
+               if isinstance(e, KeyError) else str(e))
+        raise b.error(n, why) from e
 
 
 def _readers(nodes: list[Node]) -> dict[str, int]:

@@ -229,19 +229,24 @@ class Concat(MultiLayer):
 
 
 class Split(MultiLayer):
-    """The input split along ``axis`` into parts of ``sizes`` (None: ``n_out`` parts, ONNX's rule:
-    ceil(d / n_out) each, the last smaller); backward concatenates the gradients.
+    """The input split along ``axis`` into parts of ``sizes`` (None: ``n_out`` parts, ONNX's rule from
+    opset 18: ceil(d / n_out) each, the last ones smaller, down to empty; with ``equal``, the rule before
+    it: d / n_out each, d a multiple of n_out); backward concatenates the gradients.
 
     Raises:
-        ValueError: n_out < 1.
+        ValueError: n_out < 1; in the forward pass, sizes that do not add up to d, or (``equal``) a d
+            that n_out does not divide.
 
     >>> [y.shape for y in Split(1, n_out=2).forward_many([np.zeros((1, 5))], Context.float64())]
     [(1, 3), (1, 2)]
+    >>> [y.shape[1] for y in Split(1, n_out=4).forward_many([np.zeros((1, 5))], Context.float64())]
+    [2, 2, 1, 0]
     """
 
     def __init__(self, axis: int, sizes: Sequence[int] | None = None, n_out: int | None = None,
-                 name: str = "") -> None:
+                 equal: bool = False, name: str = "") -> None:
         super().__init__(name)
+        self.equal = equal
         self.axis = int(axis)
         self.sizes = None if sizes is None else tuple(int(s) for s in sizes)
         self.n_out = len(self.sizes) if self.sizes is not None else int(n_out or 0)
@@ -252,8 +257,11 @@ class Split(MultiLayer):
         (x,) = xs
         d = x.shape[self.axis]
         if self.sizes is None:
+            if self.equal and d % self.n_out:
+                raise ValueError(f"{self.name or 'Split'}: {d} values do not split into {self.n_out} equal"
+                                 " parts (before opset 18 the parts of a Split without sizes are equal)")
             part = -(-d // self.n_out)
-            sizes = [min(part, d - i * part) for i in range(self.n_out)]
+            sizes = [max(0, min(part, d - i * part)) for i in range(self.n_out)]
         else:
             sizes = list(self.sizes)
         if sum(sizes) != d or min(sizes) < 0:

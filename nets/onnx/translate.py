@@ -145,6 +145,10 @@ def _rank(b: Builder, t: str) -> int | None:
 def _matmul(b: Builder, n: OnnxNode) -> None:
     a, w = n.inputs[0], n.inputs[1]
     ca, cw = b.const(a), b.const(w)
+    one_d = [t for t, c in ((a, ca), (w, cw)) if c is None and _rank(b, t) == 1]
+    if one_d:
+        raise b.error(n, f"run-time operand {one_d[0]!r} is 1-d; only operands of 2 or more dimensions are"
+                      " supported")
     if cw is not None and ca is None:
         _linear(b, n, a, cw, n.outputs[0], nd=True)
     elif ca is not None and cw is None:  # y = A x  <=>  y^T = x^T A^T
@@ -201,9 +205,28 @@ def _simple(cls: Callable[..., object]) -> Callable[[Builder, OnnxNode], None]:
     return tr
 
 
+def _legacy_broadcast(b: Builder, n: OnnxNode) -> str:
+    """Before opset 7, ``broadcast=1`` with ``axis`` aligns B's dimensions with A's from ``axis`` on; numpy
+    aligns them with A's last ones. A constant B gains trailing axes of size 1 so that the two agree."""
+    a, other = n.inputs[0], n.inputs[1]
+    c, ra = b.const(other), _rank(b, a)
+    if c is None or ra is None:
+        raise b.error(n, f"broadcast=1 with axis={n.attrs['axis']} needs a constant B and an A of known rank")
+    axis = int(n.attrs["axis"]) + (ra if int(n.attrs["axis"]) < 0 else 0)
+    trailing = ra - axis - c.ndim
+    if axis < 0 or trailing < 0:
+        raise b.error(n, f"axis={n.attrs['axis']} does not place B {c.shape} inside A of rank {ra}")
+    name = f"{n.name}/b_aligned"
+    b.constants[name] = c.reshape(c.shape + (1,) * trailing)
+    return name
+
+
 def _binary(cls: Callable[..., object]) -> Callable[[Builder, OnnxNode], None]:
     def tr(b: Builder, n: OnnxNode) -> None:
-        b.emit(cls(name=n.name), [b.data(n.inputs[0]), b.data(n.inputs[1])], [n.outputs[0]])  # type: ignore
+        other = n.inputs[1]
+        if b.opset < 7 and int(n.attrs.get("broadcast", 0)) and "axis" in n.attrs:
+            other = _legacy_broadcast(b, n)
+        b.emit(cls(name=n.name), [b.data(n.inputs[0]), b.data(other)], [n.outputs[0]])  # type: ignore
     return tr
 
 
@@ -353,7 +376,10 @@ def _split(b: Builder, n: OnnxNode) -> None:
         sizes = _ints(n.attrs["split"]) if "split" in n.attrs else None
     if sizes is not None and len(sizes) != len(n.outputs):
         raise b.error(n, f"split={sizes} gives {len(sizes)} parts for {len(n.outputs)} outputs")
-    layer = Split(axis, sizes, len(n.outputs), name=n.name)
+    parts = int(n.attrs.get("num_outputs", len(n.outputs)))
+    if parts != len(n.outputs):
+        raise b.error(n, f"num_outputs={parts} but the node has {len(n.outputs)} outputs")
+    layer = Split(axis, sizes, len(n.outputs), equal=b.opset < 18, name=n.name)
     b.emit(layer, [b.data(n.inputs[0])], list(n.outputs))
 
 

@@ -355,6 +355,10 @@ def _op_cases() -> list[Any]:
          [c("s", np.array([3, 3]))], X4, 13),
         ("Split opset 18 uneven", [node("Split", ["x"], ["p", "q"], axis=1, num_outputs=2),
                                    node("Concat", ["q", "p"], ["y"], axis=1)], [], [3, 7], 18),
+        ("BatchNormalization of maps", [_bn("y", 2, "x", "y", bn_4d := [])], bn_4d, X4, 15),
+        ("BatchNormalization of (N, C, L)", [_bn("y", 2, "x", "y", bn_3d := [])], bn_3d, ["n", 2, 5], 15),
+        ("BatchNormalization of (N, C, D, H, W)", [_bn("y", 2, "x", "y", bn_5d := [])], bn_5d,
+         ["n", 2, 3, 2, 2], 15),
         ("Slice steps", [node("Slice", ["x", "s", "e", "a", "t"], ["y"])],
          [c("s", np.array([-1, 1])), c("e", np.array([-100, 100])), c("a", np.array([3, 2])),
           c("t", np.array([-2, 2]))], X4, 17),
@@ -673,6 +677,21 @@ def _one(op: str, opset: int = 17, inits: list[Any] = (), ins: list[str] = ("x",
                                helper.make_node("Add", ["p", "q"], ["y"])], ["n", 4],
                               [const("s", np.array([1, 2, 1]))]),
                  r"Split node 'the_node'.*3 parts for 2 outputs", id="split sizes"),
+    pytest.param(lambda: make([helper.make_node("Split", ["x"], ["p", "q"], name="the_node", axis=1,
+                                                num_outputs=3),
+                               helper.make_node("Add", ["p", "q"], ["y"])], ["n", 4], [], 18),
+                 r"Split node 'the_node' \(opset 18\): num_outputs=3 but the node has 2 outputs",
+                 id="split num_outputs"),
+    pytest.param(lambda: make([helper.make_node("MatMul", ["x", "w"], ["y"], name="the_node")], [5],
+                              [const("w", rand(5, 6))]),
+                 r"MatMul node 'the_node'.*run-time operand 'x' is 1-d", id="matmul 1-d"),
+    pytest.param(lambda: make([helper.make_node("Concat", ["x", "x"], ["y"], name="the_node")], ["n", 4], [],
+                              1),
+                 r"Concat node 'the_node' \(opset 1\): attribute 'axis' is missing \(the operator is read as"
+                 r" opset 1 defines it\)", id="missing attribute"),
+    pytest.param(lambda: make([helper.make_node("Add", ["x", "c"], ["y"], name="the_node", broadcast=1,
+                                                axis=1)], ["n", 3, 2], [], 6),
+                 r"Add node 'the_node'.*broadcast=1 with axis=1 needs a constant B", id="legacy broadcast"),
 ])
 def test_unsupported_input_is_refused_naming_op_node_and_opset(model: Any, match: str) -> None:
     with pytest.raises(ValueError, match=match):
@@ -754,3 +773,34 @@ def test_network_cost_counts_every_product_of_an_imported_graph() -> None:
     names = {d["name"]: d for d in dw.layer_shapes((4, 7, 7))}
     grouped = [layer for layer in dw.layers() if isinstance(layer, GroupedConv2d) and layer.groups > 1]
     assert [names[g.name]["k"] for g in grouped] == [9, 9]
+
+
+def test_legacy_broadcast_aligns_b_from_axis() -> None:
+    """Before opset 7, Add/Sub/Mul/Div with broadcast=1 and axis align B's dimensions with A's from axis on
+    (not numpy's trailing alignment): c (3,) at axis 1 of (n, 3, 2) adds c[j] to every x[:, j, :]."""
+    c = np.array([10.0, 20.0, 30.0])
+    for op, f in (("Add", np.add), ("Sub", np.subtract), ("Mul", np.multiply), ("Div", np.divide)):
+        m = make([node(op, ["x", "c"], ["y"], broadcast=1, axis=1)], ["n", 3, 2], [const("c", c)], 6)
+        x = rand(2, 3, 2)
+        want = f(f32(x).astype(np.float64), f32(c).astype(np.float64)[None, :, None])
+        np.testing.assert_allclose(run_ours(from_onnx(m), x), want, rtol=1e-12)
+    trailing = make([node("Add", ["x", "c"], ["y"], broadcast=1)], ["n", 3, 2], [const("c", c[:2])], 6)
+    x = rand(2, 3, 2)
+    np.testing.assert_allclose(run_ours(from_onnx(trailing), x), f32(x) + f32(c[:2]), rtol=1e-6)
+
+
+def test_split_into_equal_parts_by_the_opset_rule() -> None:
+    """Without sizes a Split makes equal parts before opset 18 (a length they do not divide is an error
+    naming the rule) and, from 18, parts of ceil(d / n) with the last ones smaller, down to empty."""
+    from onnx.reference import ReferenceEvaluator
+
+    outs = ["a", "b", "c", "d"]
+    m18 = make([node("Split", ["x"], outs, axis=1, num_outputs=4), node("Concat", outs[::-1], ["y"], axis=1)],
+               [2, 5], [], 18)
+    x = rand(2, 5)
+    ref = ReferenceEvaluator(m18).run(None, {"x": f32(x)})[0]
+    np.testing.assert_allclose(run_ours(from_onnx(m18), x), ref, rtol=1e-6)
+    m13 = make([node("Split", ["x"], ["p", "q"], axis=1), node("Concat", ["q", "p"], ["y"], axis=1)], [2, 5],
+               [], 13)
+    with pytest.raises(ValueError, match=r"5 values do not split into 2 equal parts \(before opset 18"):
+        run_ours(from_onnx(m13), x)
