@@ -80,7 +80,10 @@ def float_plan(mac: MAC) -> tuple[bool, Any, tuple, Any, tuple]:
     acc = mac.acc
     assert isinstance(acc, FloatFormat)
     ne = Rounding.NEAREST_EVEN
+    # the native binary32 addition adds two binary32 values; a block's exact sum (blocks(c)) is not one, and
+    # casting it first would round twice
     native = (acc == _FP32 and mac.acc_rounding == ne and mac.acc_overflow == Overflow.INF and not mac.fused
+              and mac.order.kind != "blocks"
               and (mac.product is None or (mac.product == _FP32 and mac.product_rounding == ne
                                            and mac.product_overflow == Overflow.INF)))
     rounded = not mac.fused  # the product is rounded (else passed exact to the adder)

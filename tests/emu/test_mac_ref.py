@@ -209,6 +209,24 @@ def test_native_binary32_kernel_with_overflows_matches_the_reference() -> None:
     assert emu.matmul(a, w, mac, return_stats=True)[1].acc_overflow == 4
 
 
+@pytest.mark.parametrize("order", ["blocks(3)", "blocks(8)", "lanes(4)", "pairwise", "tree(4)"])
+def test_binary32_accumulator_adds_each_group_with_one_rounding(order: str) -> None:
+    """Under every order the native binary32 settings (fp32, nearest even, overflow to inf) run, a group's
+    sum enters the accumulator with one rounding: a block's exact sum is not cast to binary32 first. In
+    the hand case the second block's exact sum 256 + 2^-16 + 2^-18 cancels -256 exactly (casting it first
+    gave 2^-15); random cancelling data against the reference."""
+    mac = MAC(act="e4m3", weight="e4m3", acc="fp32", order=order)
+    a, w = [-16.0, 0, 0, 16.0, 2.0**-8, 2.0**-9], [16.0, 0, 0, 16.0, 2.0**-8, 2.0**-9]
+    if order == "blocks(3)":
+        assert emu.dot(a, w, mac) == 2.0**-16 + 2.0**-18
+    rng = np.random.default_rng(11)
+    for _ in range(4):
+        x = rng.standard_normal((4, 24)) * np.exp2(rng.integers(-8, 8, (4, 24)))
+        y = rng.standard_normal((24, 3))
+        y[12:] = -y[:12] * np.exp2(rng.integers(-2, 3, (12, 3)))  # cancellation across blocks
+        _compare(mac, x, y, rng.standard_normal(3))
+
+
 def test_reference_hand_cases() -> None:
     # int8 x int8 into a signed 8-bit accumulator: 100 + 100 saturates at 127, then -100 -> 27
     mac = MAC(act="int8", weight="int8", acc="fx<8,0>", acc_overflow="saturate")
