@@ -274,7 +274,7 @@ def conv2d(x: object, w: object, mac: MAC | str | dict, stride: object = 1, padd
                 part = matmul2d(cols2, w2, mac, init, keys, force_sequential, want_codes, want_flags)
             return part
     else:
-        cols, product = im2col(X, kh, kw, st, pad)[0].reshape(n, oh, ow, -1), matmul2d
+        cols, product = im2col(X, kh, kw, st, pad)[0].reshape(n, oh, ow, cin * kh * kw), matmul2d
     c_mat = None
     if c is not None:
         C = real_array(c, "conv2d", "c").astype(np.float64, copy=False)
@@ -285,9 +285,10 @@ def conv2d(x: object, w: object, mac: MAC | str | dict, stride: object = 1, padd
                              f" {(n, cout, oh, ow)}") from None
         Cb = Cb.transpose(0, 2, 3, 1)  # the product's (N, OH, OW, C_out) layout
         c_mat = Cb if any(Cb.strides[i] for i in range(3)) else Cb[0, 0, 0]
-    res = matmul_parts(cols, Wt.reshape(cout, -1).T, m, bias, c_mat, key, kwargs.pop("return_stats", False),
-                  kwargs.pop("return_codes", False), kwargs.pop("sequential", False), ovf_x + ovf_w,
-                  product=product, encoded=(x_enc, w_enc), **kwargs)
+    w2 = Wt.reshape(cout, cin * kh * kw).T
+    res = matmul_parts(cols, w2, m, bias, c_mat, key, kwargs.pop("return_stats", False),
+                       kwargs.pop("return_codes", False), kwargs.pop("sequential", False), ovf_x + ovf_w,
+                       product=product, encoded=(x_enc, w_enc), **kwargs)
 
     def back(y: np.ndarray) -> np.ndarray:
         return y.transpose(0, 3, 1, 2)

@@ -59,7 +59,7 @@ def mac_stats(n: int, input_overflow: int, pcnt: np.ndarray | None, acnt: np.nda
     if pcnt is None and acnt is None and oflag is None:  # nothing counted: the common case, kept short
         zeros = [np.zeros(n, np.int64) for _ in range(3)]
         return MACStats(input_overflow, 0, 0, 0, *zeros, paths.pop() if len(paths) == 1 else "mixed")
-    per = [np.zeros(n, np.int64) if c is None else c.reshape(-1, n).sum(axis=0, dtype=np.int64)
+    per = [np.zeros(n, np.int64) if c is None or n == 0 else c.reshape(-1, n).sum(axis=0, dtype=np.int64)
            for c in counted]
     total = [0 if c is None else int(p.sum()) for c, p in zip(counted, per, strict=True)]
     return MACStats(input_overflow, total[0], total[1], total[2], per[0], per[1], per[2],

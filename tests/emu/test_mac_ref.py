@@ -267,3 +267,23 @@ def test_reference_hand_cases() -> None:
     # binary x binary: 2 popcount(xnor) - K
     a, w = [1, -1, 1, 1], [1, 1, -1, 1]
     assert mac_dot_ref(a, w, emu.mac_preset("binary x binary -> popcount")).value == 0
+
+
+@pytest.mark.parametrize("mac", [MAC(act="int8", weight="int8", acc="fx<16,0>", output="int8"),
+                                 MAC(act="fx<4,4>", weight="fx<4,4>", acc="exact"), "int8 x int8 -> int32",
+                                 "e4m3 x e4m3 -> fp32", "fp16 x fp16 -> fp32"])
+def test_empty_sizes_give_empty_results(mac: object) -> None:
+    """No output column, no row, no term, no output channel, no image: empty results of the right shapes,
+    zero counts per output channel (K = 0: every output is its start value)."""
+    for (m, k, n) in ((3, 4, 0), (0, 4, 2), (0, 0, 0), (2, 0, 3)):
+        y, st = emu.matmul(np.ones((m, k)), np.ones((k, n)), mac, return_stats=True)
+        assert y.shape == (m, n)
+        assert st.acc_per_channel.shape == (n,)
+        assert st.acc_overflow == 0
+        if k == 0:
+            assert np.array_equal(y, np.zeros((m, n)))
+    for x_shape, w_shape, out in (((1, 2, 4, 4), (0, 2, 3, 3), (1, 0, 2, 2)), ((0, 2, 4, 4), (3, 2, 3, 3),
+                                                                             (0, 3, 2, 2))):
+        y, st = emu.conv2d(np.ones(x_shape), np.ones(w_shape), mac, return_stats=True)
+        assert y.shape == out
+        assert st.acc_per_channel.shape == (out[1],)
