@@ -169,6 +169,12 @@ class MAC:
         input_rounding, input_overflow: conversion of real inputs to the operands.
         product_rounding, product_overflow: rounding into ``product``.
 
+    A rounding field for a step the datapath does not have (``product_rounding``
+    without ``product``, ``output_rounding`` without ``output``, ``acc_rounding``
+    with a fixed or exact accumulator, ``align_rounding`` with a float
+    accumulator outside ``fused(n)`` or an exact one) must keep its default;
+    another value raises ValueError rather than changing nothing.
+
     >>> m = MAC(act="fx<1,7>", weight="fx<1,7>", acc="fx<2,14>")
     >>> str(m)
     'fx<1,7> x fx<1,7> -> fx<2,14> (saturate, sequential)'
@@ -371,6 +377,7 @@ class MAC:
 
     def _check_combination(self) -> None:
         self._check_fused_steps()
+        self._check_unused_roundings()
         if self.fused and not self.float_acc:
             raise ValueError("MAC: fused=True applies to float accumulators only")
         if self.fused and self.product is not None:
@@ -390,6 +397,26 @@ class MAC:
             if sa + sw > 53:
                 raise ValueError(f"MAC: products of {self.act} and {self.weight} need {sa + sw}"
                                  " significand bits; a float accumulator supports at most 53")
+
+    def _check_unused_roundings(self) -> None:
+        """A rounding given for a step this datapath does not have is refused, not ignored: each must keep
+        its default where its step is missing."""
+        ne, unused = Rounding.NEAREST_EVEN, []
+        if self.product is None and self.product_rounding != ne:
+            unused.append(("product_rounding", ne, "without a product format the products are not rounded"))
+        if self.output is None and self.output_rounding != ne:
+            unused.append(("output_rounding", ne, "without an output format the accumulator's values are the"
+                                                  " outputs"))
+        if not self.float_acc and self.acc_rounding != ne:
+            unused.append(("acc_rounding", ne, "a fixed or exact accumulator's additions are exact"))
+        no_align = self.exact_acc or (self.float_acc and self.order.kind != "fused")
+        if no_align and self.align_rounding != Rounding.FLOOR:
+            unused.append(("align_rounding", Rounding.FLOOR, "it rounds products into a fixed accumulator or"
+                                                             " a fused step's alignment"))
+        if unused:
+            name, default, why = unused[0]
+            raise ValueError(f"MAC: {name}={getattr(self, name)} does not apply here ({why}); allowed:"
+                             f" {default}")
 
     def _check_fused_steps(self) -> None:
         """The fields of a multi-term fused datapath (``order="fused(n)"``), checked; the step orders

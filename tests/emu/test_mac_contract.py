@@ -384,3 +384,30 @@ def test_the_threaded_row_kernel_runs_every_datapath(mac: MAC) -> None:
     y = emu.matmul(a, w, mac, sequential=True)
     parts = np.vstack([emu.matmul(a[i:i + 4], w, mac, sequential=True) for i in range(0, 64, 4)])
     assert np.array_equal(y, parts, equal_nan=True)
+
+
+@pytest.mark.parametrize(("fields", "match"), [
+    (dict(act="int8", weight="int8", acc="fx<16,0>", acc_rounding="ceil"),
+     r"MAC: acc_rounding=ceil does not apply here \(a fixed or exact accumulator's additions are exact\);"
+     r" allowed: nearest_even"),
+    (dict(act="fx<4,4>", weight="fx<4,4>", acc="exact", acc_rounding="floor"), r"acc_rounding=floor"),
+    (dict(act="e4m3", weight="e4m3", acc="fp32", align_rounding="nearest_even"),
+     r"align_rounding=nearest_even does not apply here .*; allowed: floor"),
+    (dict(act="fx<4,4>", weight="fx<4,4>", acc="exact", align_rounding="ceil"), r"align_rounding=ceil"),
+    (dict(act="int8", weight="int8", acc="fx<16,0>", product_rounding="floor"),
+     r"product_rounding=floor does not apply here \(without a product format the products are not rounded\)"),
+    (dict(act="e4m3", weight="e4m3", acc="fp32", product_rounding="toward_zero"), r"product_rounding"),
+    (dict(act="int8", weight="int8", acc="fx<16,0>", output_rounding="stochastic"),
+     r"output_rounding=stochastic does not apply here \(without an output format"),
+    (dict(act="e4m3", weight="e4m3", acc="fp16", output_rounding="ceil"), r"output_rounding=ceil"),
+])
+def test_a_rounding_for_a_missing_step_is_refused(fields: dict, match: str) -> None:
+    """Each rounding field names a step (a product format, an output format, a float addition, a product's
+    alignment into a fixed accumulator or a fused step); set for a datapath without that step it would
+    change nothing, so it is refused at construction rather than ignored."""
+    with pytest.raises(ValueError, match=match):
+        emu.MAC(**fields)
+    emu.MAC(act="int8", weight="int8", acc="fx<16,4>", align_rounding="nearest_even")  # the step exists
+    emu.MAC(act="int8", weight="int8", acc="fx<16,0>", product="fx<8,0>", product_rounding="floor",
+            output="int8", output_rounding="ceil")
+    emu.MAC(act="e4m3", weight="e4m3", acc="fp16", acc_rounding="toward_zero")
