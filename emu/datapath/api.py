@@ -228,7 +228,9 @@ def conv2d(x: object, w: object, mac: MAC | str | dict, stride: object = 1, padd
     stats' per-channel counts are per output channel. ``c`` is an addend
     broadcastable to the output (N, C_out, OH, OW). Under stochastic input
     rounding x and w are converted once, each element by its C-order index
-    in x or w (a value shared by several patches is the same in each);
+    in x or w (a value shared by several patches is the same in each, and an
+    overflow counts once per element; under a deterministic rounding the
+    count is the patches' conversions': once per patch entry holding it);
     ``seed`` and the other random streams are `matmul`'s on the
     (N*OH*OW, C_in*kh*kw) patches and the (C_in*kh*kw, C_out) weights. A
     fixed-point datapath runs without float64 patches where the codes allow
