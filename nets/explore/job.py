@@ -74,6 +74,14 @@ def _summary(hist: Any) -> dict[str, Any]:
     }
 
 
+def _stopped() -> dict[str, Any]:
+    """The fields of `_summary` for a run that training stopped (a non-finite loss): nothing measured."""
+    nan = float("nan")
+    return {"test_accuracy": nan, "test_loss": nan, "train_loss": nan, "valid_accuracy_curve": [],
+            "train_loss_curve": [], "overflow_count": None, "underflow_count": None, "acc_overflow_rate": nan,
+            "zeroed_update_share": nan}
+
+
 def chance_accuracy(labels: np.ndarray) -> float:
     """The highest test accuracy that counts as chance for these test labels (module docstring).
 
@@ -107,7 +115,9 @@ def divergence(result: dict[str, Any], chance: float) -> str | None:
 def run_point(point: dict[str, Any],
               policy_of: Callable[[dict[str, Any]], PrecisionPolicy | None] = build_policy) -> dict[str, Any]:
     """Train and cost one point; returns ``{"status": "done", ...results}``, ``{"status": "diverged",
-    "reason": ..., ...results}`` (see `divergence`) or ``{"status": "failed", "error": ...}`` (a failing
+    "reason": ..., ...results}`` (see `divergence`; also when the training loss becomes NaN or infinite,
+    which stops training: NaN accuracy and losses, the cost kept) or ``{"status": "failed", "error":
+    ...}`` (a failing
     point never raises). ``policy_of`` turns the point (its keys completed from `POINT_DEFAULTS`) into
     its policy: `build_policy` by default; `nets.explore.search` passes one that reads per-layer
     formats; an error it raises fails the point."""
@@ -119,12 +129,17 @@ def run_point(point: dict[str, Any],
             data = _data(p["data"], p["model"] != "mlp")
             model = build_model(p, data.input_shape, data.n_classes)
             policy = policy_of(p)
-            hist = train(model, data, policy, SGD(lr=p["lr"], momentum=p["momentum"]), epochs=p["epochs"],
-                         batch_size=p["batch_size"], seed=p["seed"], progress=False)
             chance = chance_accuracy(data.test.y)
-            out = {"status": "done", **_summary(hist), **point_cost(model, policy, data.input_shape),
+            try:
+                hist = train(model, data, policy, SGD(lr=p["lr"], momentum=p["momentum"]),
+                             epochs=p["epochs"], batch_size=p["batch_size"], seed=p["seed"], progress=False)
+            except FloatingPointError as e:  # the training loss became NaN or infinite: the run diverged
+                summary, reason = _stopped(), f"the train loss is not finite ({e})"
+            else:
+                summary, reason = _summary(hist), None
+            out = {"status": "done", **summary, **point_cost(model, policy, data.input_shape),
                    "chance_accuracy": chance, "test_images": len(data.test)}
-            reason = divergence(out, chance)
+            reason = reason or divergence(out, chance)
             if reason is not None:
                 out.update(status="diverged", reason=reason)
     except Exception as e:  # noqa: BLE001 - a point's failure is recorded, the sweep goes on

@@ -20,7 +20,12 @@ interval [lo, hi]. With the budget m (0.01: one point), `Verdict`:
 - ``outside``: hi < -m, the data show it loses more;
 - ``cannot tell``: the interval holds -m (or there is one seed, so no interval): the data cannot
   separate the configuration from the limit;
-- ``diverged``: it diverged at a seed, so it is no candidate.
+- ``diverged``: it diverged at a seed, so it is no candidate;
+- ``failed``: a seed's run failed (an error, recorded with the point), so it is no candidate: the
+  seeds it finished are not the whole comparison.
+
+A difference whose interval edge equals -m (to 10^-12, as accuracies are ratios of image counts)
+counts as within.
 
 The choice is the cheapest ``within`` configuration (the baseline itself qualifies), and the report
 names the cheaper configurations the data cannot place. Example: a baseline at 0.95, 0.96, 0.97 and a
@@ -62,6 +67,12 @@ class Verdict(StrEnum):
     CANNOT_TELL = "cannot tell"
     #: diverged at a seed: no candidate
     DIVERGED = "diverged"
+    #: failed at a seed: no candidate
+    FAILED = "failed"
+
+
+#: accuracies are ratios of image counts: an interval edge this close to -budget is on it (within)
+_EPS = 1e-12
 
 
 def num(v: Any, digits: int = 4) -> str:
@@ -211,9 +222,11 @@ def _verdict(c: dict[str, Any], base: dict[str, Any], budget: float) -> Comparis
             if seeds else None)
     if c["diverged"]:
         v = Verdict.DIVERGED
+    elif c["failed"]:
+        v = Verdict.FAILED
     elif diff is None or diff.n < 2:
         v = Verdict.CANNOT_TELL
-    elif diff.lo >= -budget:
+    elif diff.lo >= -budget - _EPS:
         v = Verdict.WITHIN
     elif diff.hi < -budget:
         v = Verdict.OUTSIDE

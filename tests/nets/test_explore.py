@@ -358,6 +358,30 @@ def test_paired_decision_says_when_the_data_cannot_separate() -> None:
         X.best_within([], 1.5)
 
 
+def test_a_failed_seed_makes_no_candidate_and_the_budget_edge_is_within() -> None:
+    """A configuration whose run failed at a seed is no candidate (verdict failed), however its other
+    seeds compare; a paired interval whose edge lies on -budget (a constant drop of exactly one point,
+    up to float rounding) is within."""
+    rows = _rows({"float64": (100.0, BASE), "fx<4,8>": (10.0, BASE[:3])})
+    rows.append({"status": "failed", "params": {**X.POINT_DEFAULTS, "format": "fx<4,8>", "seed": 3},
+                 "error": "FloatingPointError: ...", "result": None})
+    (d,) = X.best_within(X.group_by_config(rows), 0.01)
+    assert [str(c.verdict) for c in d.comparisons] == ["baseline", "failed"]
+    assert d.choice.config["label"] == "float64"
+    edge = _rows({"float64": (100.0, (0.95, 0.96, 0.97)), "fx<4,8>": (10.0, (0.94, 0.95, 0.96))})
+    (d,) = X.best_within(X.group_by_config(edge), 0.01)
+    assert (d.comparisons[1].diff.lo + 0.01) < 0  # float rounding: below -0.01 by about 1e-17
+    assert str(d.comparisons[1].verdict) == "within"
+    assert d.choice.config["label"] == "fx<4,8>"
+
+
+def test_a_training_loss_that_becomes_nan_is_a_divergence() -> None:
+    res = X.run_point({"sizes": [64, 8, 10], "epochs": 1, "lr": 1e8})
+    assert res["status"] == "diverged"
+    assert res["reason"].startswith("the train loss is not finite (train: the loss became")
+    assert res["energy_pj"] > 0  # the cost still stands: it does not depend on training
+
+
 def test_each_setup_has_its_own_baseline() -> None:
     mlp = _rows({"float64": (100.0, BASE), "bf16": (50.0, BASE)})
     lenet = [{**r, "params": {**r["params"], "model": "lenet5"}} for r in _rows({"bf16": (70.0, BASE)})]
