@@ -576,15 +576,15 @@ class Dropout(Layer):
         self.p = p
 
     def forward(self, x: np.ndarray, ctx: Context) -> np.ndarray:
-        if not ctx.training or self.p == 0.0:
+        if not ctx.training or self.p == 0.0:  # nothing dropped; the output still takes the role
             self._mask = None
-            return x
+            return self.q(x, "activations", ctx)
         rng = ctx.rng if ctx.rng is not None else np.random.default_rng(0)
         self._mask = (rng.random(x.shape) >= self.p) / (1.0 - self.p)
         return self.q(x * self._mask, "activations", ctx)
 
     def backward(self, dy: np.ndarray, ctx: Context) -> np.ndarray:
-        return dy if self._mask is None else self.q(dy * self._mask, "errors", ctx)
+        return self.q(dy if self._mask is None else dy * self._mask, "errors", ctx)
 
     def extra_repr(self) -> str:
         return f"p={self.p}"

@@ -137,6 +137,25 @@ class Model:
         self.root.backward(dz, ctx)
         return loss, z
 
+    def check_policy(self, policy: PrecisionPolicy | None, func: str) -> None:
+        """Refuse a policy whose per-layer overrides name a layer this model does not have (an override
+        that would change nothing, silently).
+
+        >>> from nets.policy import LayerPolicy
+        >>> policy = PrecisionPolicy().with_layer("fc2", LayerPolicy())
+        >>> mlp([2, 3, 2]).check_policy(policy, "train")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: train: the policy overrides layer(s) ['fc2'], which this model does not have; its ...
+        """
+        if policy is None or not policy.layers:
+            return
+        names = [layer.name for layer in self.layers()]
+        unknown = sorted(set(policy.layers) - set(names))
+        if unknown:
+            raise ValueError(f"{func}: the policy overrides layer(s) {unknown}, which this model does not"
+                             f" have; its layers: {', '.join(names)}")
+
     def rows_mixed_by(self) -> str | None:
         """The node of an imported graph whose inference output mixes the rows of x (axis 0; see
         `nets.graph.Graph`), or None when every output row comes from its own input row, as in every
@@ -193,6 +212,8 @@ class Model:
         """
         x = np.asarray(x, np.float64)
         batch_size = self.rows_per_batch(len(x), batch_size, "Model.predict")
+        if not isinstance(policy, Context):
+            self.check_policy(policy, "Model.predict")
         if isinstance(policy, Context) and (quant is not None or seed is not None):
             raise ValueError("Model.predict: quant= and seed= are for a policy; a Context brings its own")
         out = []

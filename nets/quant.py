@@ -6,8 +6,9 @@ drawing a fresh stream key for every stochastic conversion from one seeded
 generator (so a run is reproducible from its seed), keeping the radix point of
 every dynamic fixed point group (NUMERICS.md section 7, the rules in
 `nets.policy.DynamicFixed`: one group per layer, role and parameter tensor for
-the parameter roles, one per layer and role for activations, pre-activations
-and errors), learning where training steps end (`Quantizer.end_step`), and
+the parameter roles, one per statistic for batch normalisation's, one per layer
+and role for activations, pre-activations and errors), learning where training
+steps end (`Quantizer.end_step`), and
 counting, per layer and role, the values converted, overflowed and
 underflowed. `Quantizer.for_evaluation` gives the converter evaluation
 uses: its own seed, the training run's radix points frozen, and (by default)
@@ -37,8 +38,8 @@ _STORED_ROLES = ("grads", "master", "update", "momentum", "moments")
 
 #: The roles that convert several parameter tensors of one layer (a Linear layer's W and b, batch
 #: normalisation's gamma and beta): each tensor has its own dynamic fixed point group (`Quantizer.tensor_of`).
-#: ``weights`` and ``biases`` convert one tensor each (W, b); activations, pre-activations, errors and
-#: batch normalisation's statistics have one group per layer and role.
+#: ``weights`` and ``biases`` convert one tensor each (W, b); batch normalisation names its two statistics
+#: (a group each); activations, pre-activations and errors have one group per layer and role.
 TENSOR_ROLES = ("grads", "master", "update", "momentum", "moments", "bn_params")
 
 

@@ -194,6 +194,7 @@ def evaluate(model: Model, data: Split | Dataset, policy: PrecisionPolicy | None
     """
     split = data.test if isinstance(data, Dataset) else data
     batch_size = model.rows_per_batch(len(split), batch_size, "evaluate")
+    model.check_policy(policy, "evaluate")
     n_workers = check_int(workers, "evaluate", "workers", 1)
     if len(split) == 0:
         return float("nan"), float("nan")
@@ -352,10 +353,11 @@ def train(model: Model, data: Dataset, policy: PrecisionPolicy | None = None,
         FloatingPointError: the loss became NaN or infinite (the message names
             the epoch and batch and the overflow counts so far).
         ValueError: bad epochs/batch_size, an unknown ``eval_policy`` name, data that
-            does not fit the model.
+            does not fit the model, a policy overriding a layer the model does not have.
     """
     if epochs < 0 or batch_size < 1:
         raise ValueError(f"train: epochs={epochs} must be >= 0 and batch_size={batch_size} >= 1")
+    model.check_policy(policy, "train")
     opt = optimizer or SGD(lr=0.1)
     if eval_policy is None or isinstance(eval_policy, PrecisionPolicy):
         ev = eval_policy

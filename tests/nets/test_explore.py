@@ -375,6 +375,8 @@ def test_a_failed_seed_makes_no_candidate_and_the_budget_edge_is_within() -> Non
     assert d.choice.config["label"] == "fx<4,8>"
 
 
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning",
+                            "ignore:invalid value encountered:RuntimeWarning")  # lr = 1e8 is meant to blow up
 def test_a_training_loss_that_becomes_nan_is_a_divergence() -> None:
     res = X.run_point({"sizes": [64, 8, 10], "epochs": 1, "lr": 1e8})
     assert res["status"] == "diverged"

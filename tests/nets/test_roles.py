@@ -251,3 +251,35 @@ def test_uniform_puts_every_tensor_role_in_the_format_and_the_optimizer_state_wh
                       else want)
             assert getattr(lp, role) == expect, (state, role)
     assert replace(p, ste="identity").ste is nets.STE.IDENTITY
+
+
+def test_dropout_output_takes_its_role_when_nothing_is_dropped() -> None:
+    """A dropout layer's output is converted to its activations role in evaluation and at p = 0 too (its
+    own override applies however the layer runs), and its input gradient to errors."""
+    model = nets.mlp([4, 3, 2], dropout=0.5, seed=0)
+    pol = PrecisionPolicy().with_layer("dropout1", LayerPolicy(activations="fx<2,2>", errors="fx<2,2>"))
+    x = np.full((2, 4), 0.3)
+    layer = next(la for la in model.layers() if la.name == "dropout1")
+    for training in (False, True):
+        layer.p = 0.0 if training else 0.5
+        ctx = Context(pol, nets.Quantizer(0), training)
+        y = layer.forward(np.full((2, 3), 0.3), ctx)
+        assert np.array_equal(y, np.full((2, 3), 0.25))
+        assert np.array_equal(layer.backward(np.full((2, 3), 0.3), ctx), np.full((2, 3), 0.25))
+    assert model.predict(x, pol).shape == (2, 2)
+
+
+def test_a_policy_naming_a_layer_the_model_lacks_is_refused() -> None:
+    """An override for a layer the model does not have would change nothing; train, evaluate and predict
+    refuse it, naming it and the model's layers."""
+    data = nets.datasets.digits(seed=0)
+    model = nets.mlp([64, 8, 10], seed=0)
+    pol = PrecisionPolicy().with_layer("fc2", LayerPolicy(weights="fx<2,2>"))
+    msg = r"the policy overrides layer\(s\) \['fc2'\], which this model does not have; its layers: linear1,"
+    with pytest.raises(ValueError, match=r"train: " + msg):
+        nets.train(model, data, pol, epochs=1, progress=False)
+    with pytest.raises(ValueError, match=r"evaluate: " + msg):
+        nets.evaluate(model, data, pol)
+    with pytest.raises(ValueError, match=r"Model.predict: " + msg):
+        model.predict(data.test.x[:3], pol)
+    nets.evaluate(model, data, PrecisionPolicy().with_layer("linear2", LayerPolicy(weights="fx<2,2>")))
