@@ -185,6 +185,9 @@ def test_bad_flag_values_are_one_line(capsys) -> None:
         "nets train: --format='bf16' is given beside --policy='twn'")
     assert _refused(capsys, ["train", "--format", "fx<2,6>", "--acc-overflow", "wrap"]) == (
         "nets train: --acc-overflow='wrap' needs --acc (an accumulator format)")
+    for bad in ("inf", "bogus"):  # the message lists what this flag accepts, not every overflow mode
+        args = ["train", "--format", "fx<2,6>", "--acc", "fx<6,12>", "--acc-overflow", bad]
+        assert _refused(capsys, args) == f"nets train: --acc-overflow={bad!r} is not one of wrap, saturate"
     assert _refused(capsys, ["explore", "--seeds", "0,a"]) == (
         "nets explore: argument --seeds: '0,a' is not a list of integers; write 0,1,2 or [0,1,2];"
         " see python -m nets explore --help")
