@@ -265,9 +265,10 @@ def storage_bits(model: Model, comp: Compression | None = None, *, weight_bits: 
       dense (entries = n, no index);
     - values: with a codebook of k centroids, each entry stores a code; the
       code alphabet is the k centroids plus one "zero" symbol (code k) when
-      some stored entry is a zero that is no centroid (a filler, or a pruned
-      weight in dense storage); codes take ceil(log2 alphabet) bits, and the
-      codebook k x (the centroid format's width, or ``weight_bits``).
+      some stored entry is a filler or a pruned weight in dense storage (they
+      take the zero symbol, not a centroid, even when a centroid is 0); codes
+      take ceil(log2 alphabet) bits, and the codebook k x (the centroid
+      format's width, or ``weight_bits``).
       Without a codebook each entry stores its value in ``weight_bits``;
     - ``huffman=True``: the codes (codebook layers only; raw values stay
       fixed width) and the relative indices (sparse layers; alphabet

@@ -58,6 +58,8 @@ def magnitude_mask(w: np.ndarray, *, ratio: float | None = None, quality: float 
 
     >>> magnitude_mask(np.array([0.1, -0.5, 0.02, 0.3]), ratio=0.5).tolist()
     [False, True, False, True]
+    >>> magnitude_mask(np.array([0.0, 0.0, 0.0, 0.7]), ratio=0.5, mask=np.array([1, 1, 0, 1])).tolist()
+    [False, True, False, True]
     >>> w = np.array([-2.0, -1.0, 0.0, 1.0, 2.0])  # std = sqrt(2) = 1.414
     >>> magnitude_mask(w, quality=0.5).tolist()  # threshold 0.707
     [True, True, False, True, True]
@@ -72,7 +74,8 @@ def magnitude_mask(w: np.ndarray, *, ratio: float | None = None, quality: float 
         r = _check_ratio(ratio, "magnitude_mask")
         m = int(np.floor(r * w.size))
         flat = keep.reshape(-1)
-        flat[np.argsort(a.reshape(-1), kind="stable")[:m]] = False
+        rank = np.where(flat, a.reshape(-1), -1.0)  # the pruned first, then the kept by |w| (zeros too)
+        flat[np.argsort(rank, kind="stable")[:m]] = False
         return flat.reshape(w.shape)
     q = _check_quality(quality, "magnitude_mask")  # type: ignore[arg-type]
     return keep & (a > q * float((w * keep).std()))

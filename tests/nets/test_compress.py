@@ -356,3 +356,20 @@ def test_integer_arguments_refuse_bools_with_a_type_error() -> None:
     assert C.sparse_encode(x, np.int64(3)).gaps.tolist() == C.sparse_encode(x, 3).gaps.tolist() == [2, 7, 2]
     assert (C.storage_bits(model, index_bits=np.int32(4)).total_bits
             == C.storage_bits(model, index_bits=4).total_bits)
+
+
+def test_ratio_pruning_counts_the_pruned_first_when_kept_weights_are_zero() -> None:
+    """floor(ratio n) weights pruned in all, the already pruned counted first: kept weights that are exactly
+    0 (a centroid that rounds to 0, say) are not taken ahead of them."""
+    from nets.compress.prune import magnitude_mask
+
+    w = np.array([0.0, 0.0, 0.0, 0.7, 0.9, 1.0])
+    mask = magnitude_mask(w, ratio=0.34, mask=np.array([1, 1, 0, 1, 1, 1], bool))
+    assert mask.tolist() == [False, True, False, True, True, True]
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        w = np.round(rng.standard_normal(50)) * rng.integers(0, 2, 50)  # many exact zeros
+        first = magnitude_mask(w, ratio=0.2)
+        again = magnitude_mask(w, ratio=0.6, mask=first)
+        assert int((~again).sum()) == 30
+        assert not (again & ~first).any()
