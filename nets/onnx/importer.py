@@ -83,7 +83,7 @@ class Builder:
         self.opset = opset
         self.used = used
         self.nodes: list[Node] = []
-        self.translated: list[OnnxNode] = []  # the run-time nodes, as read
+        self.translated: list[tuple[OnnxNode, Node | None]] = []  # run-time nodes, each with its layer's
         self.alias: dict[str, str] = {}
         self.graph_constants: dict[str, np.ndarray] = {}
 
@@ -262,7 +262,7 @@ def from_onnx(model: Any, *, fold_batchnorm: bool = False, fuse_bias: bool = Tru
         _fuse_bias(b, out)
     nodes = _live(b.nodes, out)
     read = {t for nd in nodes for t in nd.inputs}
-    mixer = mixing_node(b.translated, inputs[0], out, b.const, b.dims, b.opset)
+    mixer = mixing_node(b.translated, inputs[0], out, b.const, b.dims)
     graph = Graph(nodes, inputs[0], out, {k: v for k, v in b.graph_constants.items() if k in read},
                   name=g.name, rows_mixed_by=mixer)
     return Model(Sequential(graph), loss=loss, init=None)  # the imported weights stay
@@ -289,8 +289,9 @@ def _add(b: Builder, n: OnnxNode) -> None:
             return
         if n.op not in TRANSLATORS:
             raise b.error(n, "operator not supported; supported: " + ", ".join(sorted(TRANSLATORS)))
+        first = len(b.nodes)
         TRANSLATORS[n.op](b, n)
-        b.translated.append(n)
+        b.translated.append((n, next((nd for nd in b.nodes[first:] if nd.layer.name == n.name), None)))
     except (ValueError, KeyError, IndexError) as e:
         if str(e).startswith("from_onnx:"):
             raise

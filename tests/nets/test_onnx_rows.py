@@ -119,4 +119,6 @@ def test_a_graph_that_keeps_rows_apart_runs_in_batches(nodes: list[Any], inits: 
     y = model.predict(x, batch_size=3)  # batches of 3, 3, 1
     ref = run_ort(m, x)
     np.testing.assert_allclose(y, ref, rtol=1e-5, atol=1e-6 * float(np.abs(ref).max()))
-    assert np.array_equal(y, model.predict(x))
+    # the whole input in one batch: the same values up to float64 BLAS's summation order, which depends on
+    # the number of rows
+    np.testing.assert_allclose(y, model.predict(x), rtol=1e-12, atol=1e-12 * float(np.abs(y).max()))
