@@ -233,10 +233,14 @@ def _policy(cfg: dict[str, Any], sources: dict[str, str] | None = None) -> Preci
             p["rounding"] = parse_choice(emu.Rounding, p["rounding"], "nets train",
                                          _label("rounding", sources)).name.lower()
         if "acc_overflow" in p:
-            if str(p["acc_overflow"]).strip().lower() not in ("wrap", "saturate"):
+            try:
+                ovf = parse_choice(emu.Overflow, p["acc_overflow"], "nets train", "acc_overflow")
+            except ValueError:
+                ovf = None  # refused below, naming what this flag accepts
+            if ovf not in (emu.Overflow.WRAP, emu.Overflow.SATURATE):
                 raise ValueError(f"nets train: {_label('acc_overflow', sources)}={p['acc_overflow']!r} is not"
                                  " one of wrap, saturate")
-            p["acc_overflow"] = str(p["acc_overflow"]).strip().lower()
+            p["acc_overflow"] = ovf.name.lower()
     except ValueError as e:
         raise _Refusal(str(e)) from None
     for key in ("policy", "format", "master", "state", "mac", "acc"):  # each name alone: errors name the key

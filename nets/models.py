@@ -214,7 +214,7 @@ class Model:
         batch_size = self.rows_per_batch(len(x), batch_size, "Model.predict")
         if not isinstance(policy, Context):
             self.check_policy(policy, "Model.predict")
-        if isinstance(policy, Context) and (quant is not None or seed is not None):
+        elif quant is not None or seed is not None:
             raise ValueError("Model.predict: quant= and seed= are for a policy; a Context brings its own")
         out = []
         for b, i in enumerate(range(0, len(x), batch_size)):
