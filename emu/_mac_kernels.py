@@ -496,6 +496,13 @@ def mac_rows_serial(A, W, init, out, pcnt, acnt, tk, tprm, ak, aprm, kind, n):
         _mac_row(i, A, W, init, out, pcnt, acnt, tk, tprm, ak, aprm, kind, n)
 
 
+@njit(cache=True, inline="always")
+def _exact_acc(s, shift, init):
+    """The accumulator code of an exact integer sum ``s`` (float32 or float64, an integer) aligned by
+    ``shift`` from the start code ``init``."""
+    return (np.int64(s) << shift) + init
+
+
 @njit(parallel=True, cache=True)
 def exact_sums_out(s, shift, init_q, step, mask, vals, codes, want_codes):
     """Accumulator values (and codes) of exact integer sums ``s`` (float32 or
@@ -506,7 +513,7 @@ def exact_sums_out(s, shift, init_q, step, mask, vals, codes, want_codes):
     for i in prange(s.shape[0]):
         r = min(np.int64(i), last)
         for j in range(s.shape[1]):
-            acc = (np.int64(s[i, j]) << shift) + init_q[r, j]
+            acc = _exact_acc(s[i, j], shift, init_q[r, j])
             vals[i, j] = acc * step
             if want_codes:
                 codes[i, j] = np.uint64(acc) & mask
@@ -524,7 +531,7 @@ def exact_sums_maps(s, shift, init_q, row0, step, mask, vals, codes, want_codes)
     for b in range(vals.shape[0]):
         for c in range(vals.shape[1]):
             for p in range(P):
-                acc = (np.int64(s[c, b * P + p]) << shift) + init_q[row0 + b * P + p if per_row else 0, c]
+                acc = _exact_acc(s[c, b * P + p], shift, init_q[row0 + b * P + p if per_row else 0, c])
                 vals[b, c, p] = acc * step
                 if want_codes:
                     codes[b, c, p] = np.uint64(acc) & mask
