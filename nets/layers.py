@@ -634,8 +634,8 @@ class Residual(Layer):
         return self.q(self.body.forward(x, ctx) + s, "activations", ctx)
 
     def backward(self, dy: np.ndarray, ctx: Context) -> np.ndarray:
-        dx = self.body.backward(dy, ctx)
-        ds = dy if self.shortcut is None else self.shortcut.backward(dy, ctx)
+        dx = self.body.backward(self.body.grad_of_output(dy), ctx)
+        ds = dy if self.shortcut is None else self.shortcut.backward(self.shortcut.grad_of_output(dy), ctx)
         return self.q(dx + ds, "errors", ctx)
 
     def layers(self) -> list[Layer]:

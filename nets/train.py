@@ -66,7 +66,8 @@ class History:
 
     Attributes:
         records: one dict per epoch: epoch, train_loss, train_accuracy,
-            valid_loss, valid_accuracy, lr, seconds, zeroed_update_share,
+            valid_loss, valid_accuracy, optimizer (its `describe()`: the epoch's lr and
+            momentum), seconds, zeroed_update_share,
             overflow ({"layer.role": count} for the epoch's training conversions;
             evaluation converts with its own counts), underflow (same),
             mac ({"layer.fwd"/".bwd"/".grad": {"macs", "product_overflow",

@@ -239,3 +239,26 @@ def test_batch_norm_of_maps_has_the_roundings_of_the_numpy_expression(training: 
         assert np.array_equal(bn._xhat.view(np.uint64), xhat.view(np.uint64))
     want = xhat * v(bn.params["gamma"]) + v(bn.params["beta"])
     assert np.array_equal(y.view(np.uint64), want.view(np.uint64))
+
+
+def test_residual_shortcut_gradient_is_zero_where_its_output_saturated():
+    """Under the clipped rule a Linear shortcut's saturated pre-activations pass no gradient (as a body's)."""
+    rng = np.random.default_rng(0)
+    pol = nets.PrecisionPolicy(nets.LayerPolicy(preacts="fx<3,12>"))
+    block = nets.Residual(nets.Sequential(nets.Linear(6, 4), nets.Tanh()), shortcut=nets.Linear(6, 4))
+    model = nets.Model(nets.Sequential(nets.Linear(8, 6), block, nets.Linear(4, 3)), seed=0)
+    short = block.shortcut
+    short.params["W"] = rng.normal(0, 3, (6, 4))
+    seen = {}
+    for name, layer in (("block", block), ("short", short)):
+        def spy(dy, ctx, f=layer.backward, name=name):
+            seen[name] = dy.copy()
+            return f(dy, ctx)
+        layer.backward = spy
+    x, y = rng.standard_normal((5, 8)), rng.integers(0, 3, 5)
+    model.loss_and_grad(x, y, Context(pol, nets.Quantizer(0), True, np.random.default_rng(0)))
+    mask = short.saturation_mask
+    assert mask is not None
+    assert 0 < np.count_nonzero(mask == 0) < mask.size
+    assert np.count_nonzero(seen["block"][mask == 0]) > 0
+    assert np.array_equal(seen["short"], seen["block"] * mask)
