@@ -26,7 +26,7 @@ from .matrix_units import MATRIX_UNITS
 from .modes import Overflow, Rounding, parse_overflow, parse_rounding
 from .registry import get_format
 
-__all__ = ["MAC", "MAC_PRESETS", "Order", "as_mac", "mac_preset"]
+__all__ = ["MAC", "MAC_PRESETS", "Order", "as_mac", "int_grid", "mac_preset"]
 
 _ORDER_RE = re.compile(r"\s*(sequential|pairwise|lanes|blocks|fused|tree|exact)\s*(?:\(\s*(\d+)\s*\))?\s*")
 _SIZED = ("lanes", "blocks", "fused", "tree", "exact")
@@ -174,6 +174,13 @@ class MAC:
     with a fixed or exact accumulator, ``align_rounding`` with a float
     accumulator outside ``fused(n)`` or an exact one) must keep its default;
     another value raises ValueError rather than changing nothing.
+
+    Limits, checked here rather than at the first product: a float accumulator
+    forms each product exactly in float64, so operands' significands total at
+    most 53 bits and every exact product lies in [2^-1000, 2^1000]; its
+    ``product`` is a float format (at most 50 fraction bits, inside float64's
+    exponent range). A fixed or exact accumulator adds integer codes
+    (`int_grid`) of at most 62 bits per product; its ``product`` is fixed.
 
     >>> m = MAC(act="fx<1,7>", weight="fx<1,7>", acc="fx<2,14>")
     >>> str(m)
@@ -389,14 +396,41 @@ class MAC:
                 " supported"
             )
         if self.float_acc:
-            acc = self.acc
-            assert isinstance(acc, FloatFormat)
-            if acc.man_bits > 50 or acc.emax > 1000 or acc.emin - acc.man_bits < -1000:
-                raise ValueError(f"MAC: float accumulator {acc} must have at most 50 fraction bits and an"
-                                 " exponent range inside float64's")
-            if sa + sw > 53:
-                raise ValueError(f"MAC: products of {self.act} and {self.weight} need {sa + sw}"
-                                 " significand bits; a float accumulator supports at most 53")
+            self._check_float_products(sa + sw)
+        else:
+            self._check_integer_products()
+
+    def _check_float_products(self, sig_bits: int) -> None:
+        """A float accumulator: its products are formed exactly in float64, so they must fit there."""
+        acc = self.acc
+        assert isinstance(acc, FloatFormat)
+        if acc.man_bits > 50 or acc.emax > 1000 or acc.emin - acc.man_bits < -1000:
+            raise ValueError(f"MAC: float accumulator {acc} must have at most 50 fraction bits and an"
+                             " exponent range inside float64's")
+        if sig_bits > 53:
+            raise ValueError(f"MAC: products of {self.act} and {self.weight} need {sig_bits}"
+                             " significand bits; a float accumulator supports at most 53")
+        (la, ha), (lw, hw) = _exponent_span(self.act), _exponent_span(self.weight)
+        if la + lw < -1000 or ha + hw > 1000:
+            raise ValueError(f"MAC: the exact products of {self.act} x {self.weight} span 2^{la + lw} to"
+                             f" 2^{ha + hw}, outside [2^-1000, 2^1000] where a float accumulator forms them"
+                             " exactly (float64)")
+        prod = self.product
+        if prod is not None and (not isinstance(prod, FloatFormat) or prod.man_bits > 50 or prod.emax > 1000
+                                 or prod.emin - prod.man_bits < -1000):
+            raise ValueError(f"MAC: product={prod} with a float accumulator must be a float format with at"
+                             " most 50 fraction bits and an exponent range inside float64's")
+
+    def _check_integer_products(self) -> None:
+        """A fixed or exact accumulator: products are integer codes of at most 62 bits."""
+        prod = self.product
+        if prod is not None and not isinstance(prod, FixedFormat):
+            raise ValueError(f"MAC: product={prod} with a fixed or exact accumulator must be a fixed format")
+        (_, wa), (_, ww) = int_grid(self.act), int_grid(self.weight)
+        if wa + ww > 62:
+            raise ValueError(f"MAC: the integer product of {self.act} ({wa} bits as codes) and {self.weight}"
+                             f" ({ww} bits) needs {wa + ww} bits; at most 62 are supported with a fixed or"
+                             " exact accumulator")
 
     def _check_unused_roundings(self) -> None:
         """A rounding given for a step this datapath does not have is refused, not ignored: each must keep
@@ -530,6 +564,33 @@ class MAC:
         if self.output is not None:
             s += f" -> {self.output}"
         return s
+
+
+def int_grid(f: Format) -> tuple[int, int]:
+    """(FL, WL) of the integer codes that carry an operand into a fixed or exact accumulator: the value
+    is code * 2^-FL with a signed code of WL bits.
+
+    >>> int_grid(FixedFormat(4, 12)), int_grid(FloatFormat(4, 3))  # e4m3: codes of 2^-9 up to 448
+    ((12, 16), (9, 19))
+    """
+    if isinstance(f, FixedFormat):
+        return f.frac_bits, f.bits
+    if isinstance(f, Pow2Format):
+        return -f.emin, f.emax - f.emin + 2
+    if isinstance(f, FloatFormat):
+        return f.man_bits - f.emin, f.emax + 2 + f.man_bits - f.emin
+    return 0, 2  # binary, ternary
+
+
+def _exponent_span(f: Format) -> tuple[int, int]:
+    """(lo, hi): every nonzero value of an operand is a multiple of 2^lo below 2^hi in magnitude."""
+    if isinstance(f, FloatFormat):
+        return f.emin - f.man_bits, f.emax + 1
+    if isinstance(f, Pow2Format):
+        return f.emin, f.emax + 1
+    if isinstance(f, FixedFormat):
+        return -f.frac_bits, f.int_bits
+    return 0, 1  # binary, ternary
 
 
 def fixed_view(f: Format) -> FixedFormat | None:

@@ -45,9 +45,22 @@ def _describe(fmt: Format) -> str:
     return f"{fmt.bits:>2} bits, range [{_g(fmt.min)}, {_g(fmt.max)}], {step}{extra}, {fmt.n_codes} codes"
 
 
+def _seed(text: str) -> int:
+    """The --seed option: an int >= 0 (argparse reports anything else as a one-line usage error)."""
+    try:
+        seed = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seed={text!r} must be an int in the allowed range [0, inf)"
+                                         ) from None
+    if seed < 0:
+        raise argparse.ArgumentTypeError(f"seed={seed} outside the allowed range [0, inf)")
+    return seed
+
+
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--seed", type=int, default=0)
+    ap = argparse.ArgumentParser(prog="python -m emu.tour", description=__doc__)
+    ap.add_argument("--seed", type=_seed, default=0,
+                    help="seed of the stochastic rounding draws and of the Glorot weights (an int >= 0)")
     args = ap.parse_args(argv)
     formats = [get_format(n) for n in TOUR_FORMATS]
 
@@ -65,7 +78,7 @@ def main(argv: list[str] | None = None) -> None:
               + "".join(f"{_g(v) + ' = ' + hex(int(k)):>26}" for v, k in zip(q, c, strict=True)))
         print(f"{'':<12}" + "".join(f"{s:>26}" for s in b))
 
-    print("\n== Stochastic rounding of 0.1 to fx<1,7> (1000 draws, seed 0) ==")
+    print(f"\n== Stochastic rounding of 0.1 to fx<1,7> (1000 draws, seed {args.seed}) ==")
     draws = quantize(np.full(1000, 0.1), "fx<1,7>", "stochastic", seed=args.seed)
     vals, counts = np.unique(draws, return_counts=True)
     nearest = _g(float(quantize(0.1, "fx<1,7>")))

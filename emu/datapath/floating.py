@@ -89,9 +89,7 @@ def float_plan(mac: MAC) -> tuple[bool, Any, tuple, Any, tuple]:
     rounded = not mac.fused  # the product is rounded (else passed exact to the adder)
     if rounded:
         pf = mac.product if mac.product is not None else acc
-        if not isinstance(pf, FloatFormat) or pf.man_bits > 50 or pf.emin < -1000 or pf.emax > 1000:
-            raise ValueError(f"matmul: product={pf} with a float accumulator must be a float format with at"
-                             " most 50 fraction bits")
+        assert isinstance(pf, FloatFormat)  # MAC checks it
         pr = mac.product_rounding if mac.product is not None else mac.acc_rounding
         po = mac.product_overflow if mac.product is not None else mac.acc_overflow
         fprm = MK.float_params(pf, int(pr), int(po))

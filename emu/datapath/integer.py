@@ -26,10 +26,10 @@ from .. import _fixed_small_kernels as SK
 from .. import _mac_kernels as MK
 from ..convert import quantize
 from ..formats import FixedFormat
-from ..mac import MAC
+from ..mac import MAC, int_grid
 from ..modes import Overflow, Rounding
 from ..threads import LANE_THREAD_MACS
-from .operands import absmax, c_ordered, int_grid, max_code
+from .operands import absmax, c_ordered, max_code
 from .stats import Part
 
 
@@ -85,16 +85,11 @@ class _IntPlan:
 
 
 def int_plan(mac: MAC, K: int) -> _IntPlan:
-    fa, wa = int_grid(mac.act)
-    fw, ww = int_grid(mac.weight)
-    if wa + ww > 62:
-        raise ValueError(f"matmul: the integer product of {mac.act} ({wa} bits as codes) and {mac.weight}"
-                         f" ({ww} bits) needs {wa + ww} bits; at most 62 are supported")
+    fa, _ = int_grid(mac.act)
+    fw, _ = int_grid(mac.weight)
     flp = fa + fw
     pmax = max_code(mac.act) * max_code(mac.weight)
     prod = mac.product
-    if prod is not None and not isinstance(prod, FixedFormat):
-        raise ValueError(f"matmul: product={prod} with a fixed or exact accumulator must be a fixed format")
     if prod is not None:
         sp = flp - prod.frac_bits
         if sp < 0 and pmax << -sp >= 1 << 62:

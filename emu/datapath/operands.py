@@ -13,22 +13,11 @@ import numpy as np
 from .. import _fast_kernels, _kernels
 from ..checks import real_array
 from ..convert import quantize
-from ..formats import BinaryFormat, FixedFormat, FloatFormat, Format, Pow2Format, TernaryFormat
-from ..mac import MAC
+from ..formats import BinaryFormat, FixedFormat, Format, TernaryFormat
+from ..mac import MAC, int_grid
 from ..modes import Overflow, Rounding
 from ..signs import data_scale, sign_codes
 from ..threads import CONVERT_THREAD_ELEMENTS
-
-
-def int_grid(f: Format) -> tuple[int, int]:
-    """(FL, WL) of the integer codes that carry an operand in the integer path."""
-    if isinstance(f, FixedFormat):
-        return f.frac_bits, f.bits
-    if isinstance(f, Pow2Format):
-        return -f.emin, f.emax - f.emin + 2
-    if isinstance(f, FloatFormat):
-        return f.man_bits - f.emin, f.emax + 2 + f.man_bits - f.emin
-    return 0, 2  # binary, ternary
 
 
 def operand(x: np.ndarray, f: Format, mac: MAC, role: str, as_int: bool, f32: bool = False,

@@ -51,6 +51,18 @@ def test_mac_is_an_immutable_value_with_a_readable_name() -> None:
     (dict(acc="fx<8,8>", product_overflow="wrap"), "product_overflow given without a product"),
     (dict(acc="fx<8,8>", output="binary"), "output=binary"),
     (dict(act="fp64", weight="fp64", acc="fp64"), "at most 50 fraction bits|needs 106 bits"),
+    # products a float accumulator could not form exactly in float64
+    (dict(act="fp<11,10>", weight="fp<11,10>", acc="fp32"), r"span 2\^-2064 to 2\^2048, outside"),
+    (dict(act="pow2<-1000,0>", weight="pow2<-1000,0>", acc="fp32"), r"span 2\^-2000 to 2\^2, outside"),
+    (dict(act="fx<-900,910>", weight="fx<-900,910>", acc="fp32"), r"span 2\^-1820 to 2\^-1800"),
+    (dict(act="fp<5,10,bias=-990>", weight="fp16", acc="fp32", fused=True), r"span 2\^957 to 2\^1037"),
+    # a product format the accumulator's kind cannot take: refused when built, not at the first call
+    (dict(acc="fp32", product="fx<8,8>"), "product=fx<8,8> with a float accumulator must be a float"),
+    (dict(weight="fp16", acc="fp32", product="fp<11,20>"), "product=fp<11,20> .* exponent range inside"),
+    (dict(act="e4m3", weight="e4m3", acc="fx<16,8>", product="e4m3"),
+     "product=e4m3 with a fixed or exact accumulator must be a fixed format"),
+    (dict(act="fp16", weight="fp16", acc="exact", product="fp16"), "product=fp16 with a fixed or exact"),
+    (dict(act="fp16", weight="fp16", acc="exact"), r"integer product of fp16 \(41 bits as codes\)"),
 ])
 def test_bad_configurations_are_refused_by_name(kwargs: dict, match: str) -> None:
     base = dict(act="fx<1,7>", weight="fx<1,7>")
