@@ -21,7 +21,7 @@ from .formats import BinaryFormat, FixedFormat, FloatFormat, Format, Pow2Format,
 from .inputs import as_bits, flat_index, seed_key
 from .modes import Overflow, Rounding, parse_overflow, parse_rounding
 from .registry import get_format
-from .signs import resolve_scale, scaled_values, sign_codes
+from .signs import check_scale, resolve_scale, scaled_values, sign_codes
 from .stats import QuantStats
 from .threads import CONVERT_THREAD_ELEMENTS
 
@@ -456,7 +456,7 @@ def decode(codes: object, fmt: str | Format, *, scale: Any = None) -> np.ndarray
         raise ValueError(f"decode: {f} is scaled; pass the scale returned by encode as scale=")
     if not f.has_data_scale and scale is not None:
         raise ValueError(f"decode: scale= given but {f} is unscaled")
-    return scaled_values(s, f, scale)
+    return scaled_values(s, f, None if scale is None else check_scale(scale, f, s.shape, "decode"))
 
 
 def _decode_float(u: np.ndarray, f: FloatFormat) -> np.ndarray:

@@ -1,9 +1,11 @@
 """The inputs of every conversion: real arrays as 64-bit patterns, element indices, and seeds.
 
 `as_bits` admits the real dtypes (float16/32/64, ml_dtypes' floats, integers up
-to 64 bits) and refuses the rest by name; `seed_key` turns a seed into the
-64-bit key of the counter-based random stream (docs/semantics.md, "Stochastic
-rounding and its random bits"). Imports numpy and `emu.checks`.
+to 64 bits) and refuses the rest by name; `as_real` gives their float64 values
+for conversions that compute in float64, refusing integers float64 cannot
+hold; `seed_key` turns a seed into the 64-bit key of the counter-based random
+stream (docs/semantics.md, "Stochastic rounding and its random bits"). Imports
+numpy and `emu.checks`.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import numpy as np
 
 from .checks import check_int
 
-__all__ = ["as_bits", "flat_index", "seed_key"]
+__all__ = ["as_bits", "as_real", "flat_index", "seed_key"]
 
 _ML_DTYPE_FLOATS = {
     "bfloat16", "float8_e4m3fn", "float8_e5m2", "float8_e4m3fnuz", "float8_e5m2fnuz",
@@ -66,6 +68,29 @@ def as_bits(x: object, func: str) -> tuple[np.ndarray, np.ndarray, int]:
     raise TypeError(
         f"{func}: x has dtype {what}; expected real numbers (float16/32/64, integers up to 64 bits)"
     )
+
+
+def as_real(x: object, func: str) -> np.ndarray:
+    """x as float64 values (its shape kept), for conversions that compute from float64 values (block
+    formats, the data scales and thresholds of binary and ternary formats). An integer float64 cannot
+    hold (beyond 2^53 and not on its grid) is refused, since its rounding to float64 would be a first
+    rounding before the conversion's own (convert it explicitly to accept that).
+
+    >>> as_real(np.array([2**53 + 1]), "f")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: f: x holds integers that float64 cannot hold exactly (first at index (0,): 90071992547...
+    """
+    a, xb, kind = as_bits(x, func)
+    f = (xb.view(np.float64) if kind == 0 else xb.view(np.int64) if kind == 1 else xb).astype(np.float64)
+    if kind:
+        ints = xb.view(np.int64) if kind == 1 else xb
+        for i in np.flatnonzero(np.abs(f) >= 2.0**53):  # (below 2^53 every integer is exact)
+            if int(f[i]) != int(ints[i]):
+                raise ValueError(f"{func}: x holds integers that float64 cannot hold exactly (first at index"
+                                 f" {flat_index(a.shape, int(i))}: {int(ints[i])}); this conversion computes"
+                                 " from float64 values: pass x.astype(np.float64) to accept that rounding")
+    return f.reshape(a.shape)
 
 
 def flat_index(shape: tuple[int, ...], flat: int) -> tuple[int, ...]:

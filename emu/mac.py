@@ -570,8 +570,8 @@ def int_grid(f: Format) -> tuple[int, int]:
     """(FL, WL) of the integer codes that carry an operand into a fixed or exact accumulator: the value
     is code * 2^-FL with a signed code of WL bits.
 
-    >>> int_grid(FixedFormat(4, 12)), int_grid(FloatFormat(4, 3))  # e4m3: codes of 2^-9 up to 448
-    ((12, 16), (9, 19))
+    >>> int_grid(FixedFormat(4, 12)), int_grid(FloatFormat(4, 3))  # fp<4,3>: 2^-9 .. 240, codes of 18 bits
+    ((12, 16), (9, 18))
     """
     if isinstance(f, FixedFormat):
         return f.frac_bits, f.bits

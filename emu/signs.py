@@ -18,11 +18,11 @@ import numpy as np
 
 from . import _kernels as K
 from .formats import BinaryFormat, TernaryFormat
-from .inputs import as_bits, flat_index, seed_key
+from .inputs import as_real, flat_index, seed_key
 from .modes import Overflow, Rounding, parse_overflow, parse_rounding
 from .stats import QuantStats
 
-__all__ = ["data_scale", "exact_mean", "resolve_scale", "scaled_values", "sign_codes"]
+__all__ = ["check_scale", "data_scale", "exact_mean", "resolve_scale", "scaled_values", "sign_codes"]
 
 
 def exact_mean(v: np.ndarray) -> float:
@@ -129,15 +129,20 @@ def sign_codes(x: object, fmt: BinaryFormat | TernaryFormat, rounding: object, o
         raise ValueError(f"{func}: random_bits={random_bits!r} does not apply to {fmt}")
     if nan is not None:
         raise ValueError(f"{func}: nan={nan!r} does not apply to {fmt}; NaN has no binary/ternary code")
-    a, xb, kind = as_bits(x, func)
-    xf = (xb.view(np.float64) if kind == 0 else xb.view(np.int64) if kind == 1 else xb).astype(np.float64)
-    xf = xf.reshape(a.shape)
+    xf = as_real(x, func)
     bad = np.isnan(xf)
     if bad.any():
         first = int(np.flatnonzero(bad.reshape(-1))[0])
-        raise ValueError(f"{func}: x holds NaN (first at index {flat_index(a.shape, first)}); {fmt} has"
+        raise ValueError(f"{func}: x holds NaN (first at index {flat_index(xf.shape, first)}); {fmt} has"
                          " no NaN")
     stochastic = fmt.stochastic if isinstance(fmt, BinaryFormat) else fmt.method == "stochastic"
+    from_data = fmt.has_data_scale or (isinstance(fmt, TernaryFormat) and not stochastic)
+    inf = np.isinf(xf)
+    if from_data and inf.any():
+        first = int(np.flatnonzero(inf.reshape(-1))[0])
+        raise ValueError(f"{func}: x holds {xf.reshape(-1)[first]} (first at index"
+                         f" {flat_index(xf.shape, first)}); {fmt} computes its threshold or scale from the"
+                         " data, which an infinity leaves undefined")
     key = seed_key(seed, func) if stochastic else np.uint64(0)
     if isinstance(fmt, BinaryFormat):
         if fmt.stochastic:
@@ -169,11 +174,38 @@ def resolve_scale(xf: np.ndarray, fmt: BinaryFormat | TernaryFormat, scale: Any,
         return None
     if scale is None:
         return data_scale(xf, fmt)
+    return check_scale(scale, fmt, xf.shape, func)
+
+
+def check_scale(scale: Any, fmt: BinaryFormat | TernaryFormat, shape: tuple[int, ...], func: str) -> Any:
+    """A caller's scale for values of ``shape``, shaped as `data_scale` gives it: finite numbers >= 0,
+    one per tensor, or one per index of axis 0 for ``scale="channel"``; TTQ takes a pair (wp, wn).
+
+    >>> check_scale([0.5, 2.0], BinaryFormat(scale="channel"), (2, 3), "decode").tolist()
+    [[0.5], [2.0]]
+    """
     if isinstance(fmt, TernaryFormat) and fmt.method == "ttq":
         if not (isinstance(scale, tuple) and len(scale) == 2):
             raise ValueError(f"{func}: scale={scale!r} for {fmt} must be a pair (wp, wn)")
-        return tuple(np.asarray(s, np.float64) for s in scale)
-    return np.asarray(scale, np.float64)
+        return tuple(_one_scale(s, fmt, shape, f"{func}: scale[{i}]") for i, s in enumerate(scale))
+    return _one_scale(scale, fmt, shape, f"{func}: scale")
+
+
+def _one_scale(scale: Any, fmt: BinaryFormat | TernaryFormat, shape: tuple[int, ...], what: str) -> Any:
+    a = np.asarray(scale)
+    if a.dtype.kind not in "fiu":
+        raise TypeError(f"{what}={scale!r} must be real numbers")
+    a = a.astype(np.float64)
+    channel = fmt.scale == "channel"
+    n = (shape[0] if shape else 1) if channel else 1
+    if a.size != n:
+        raise ValueError(f"{what} holds {a.size} values; {fmt} takes "
+                         + (f"one per index of axis 0 ({n})" if channel else "one per tensor"))
+    bad = ~(np.isfinite(a) & (a >= 0))
+    if bad.any():
+        raise ValueError(f"{what} holds {a.reshape(-1)[np.flatnonzero(bad.reshape(-1))[0]]}; a scale is a"
+                         " finite number >= 0")
+    return a.reshape((-1,) + (1,) * (len(shape) - 1)) if channel else a.reshape(())
 
 
 # --- public API ---------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from ..convert import decode as emu_decode
 from ..convert import encode as emu_encode
 from ..convert import quantize as emu_quantize
 from ..formats import FixedFormat, FloatFormat, Format
-from ..inputs import flat_index, seed_key
+from ..inputs import as_real, seed_key
 from ..modes import Overflow, Rounding, parse_rounding
 from .formats import (
     E2M1,
@@ -70,33 +70,6 @@ def _float_max_code(el: FloatFormat) -> int:
 
 
 # --- conversion API -----------------------------------------------------------------------------
-
-
-def as_real(x: object, func: str) -> np.ndarray:
-    """x as float64, which holds every input exactly: an integer array with a value float64 cannot hold
-    (beyond 2^53 and not on its grid) is refused, since its rounding to float64 would be a first rounding
-    before the element's (convert it explicitly to accept that).
-
-    >>> as_real(np.array([2**53 + 1]), "f")  # doctest: +ELLIPSIS
-    Traceback (most recent call last):
-    ...
-    ValueError: f: x holds integers that float64 cannot hold exactly (first at index (0,): 90071992547...
-    """
-    a = np.asarray(x)
-    if a.dtype.kind == "b" or a.dtype.kind not in "fiuV":
-        raise TypeError(f"{func}: x has dtype {a.dtype}; expected real numbers")
-    if a.dtype.kind == "f" and a.dtype.itemsize > 8:
-        raise TypeError(f"{func}: x has dtype {a.dtype}, more precise than float64; convert it explicitly")
-    f = np.asarray(a, dtype=np.float64)
-    if a.dtype.kind in "iu" and a.dtype.itemsize == 8:
-        flat, ff = a.reshape(-1), f.reshape(-1)
-        for i in np.flatnonzero((flat > 2**53) | (flat < -(2**53))):  # (below 2^53 every integer is exact)
-            if int(ff[i]) != int(flat[i]):
-                at = flat_index(a.shape, int(i))
-                raise ValueError(f"{func}: x holds integers that float64 cannot hold exactly (first at index"
-                                 f" {at}: {int(flat[i])}); block formats compute from float64 values: pass"
-                                 " x.astype(np.float64) to accept that rounding")
-    return f
 
 
 def _norm_axis(axis: object, ndim: int, func: str) -> int:

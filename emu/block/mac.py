@@ -11,8 +11,9 @@ import numpy as np
 from .._mac_kernels import add_float_params
 from .._rounding import float_params, fround_ne_add_applies, half_grid_mask
 from ..formats import FixedFormat, FloatFormat, Format
+from ..inputs import as_real
 from ..modes import Overflow, Rounding
-from .convert import as_real, block_encode, elem_table, expand, int_scale_values
+from .convert import block_encode, elem_table, expand, int_scale_values
 from .formats import (
     E4M3,
     E8M0_BIAS,

@@ -10,7 +10,7 @@ import numpy as np
 from numba import njit, prange
 
 from ..checks import check_int
-from .convert import as_real
+from ..inputs import as_real
 from .formats import ScaledIntFormat, ScaleGranularity, block_format
 from .mac import operand
 

@@ -295,6 +295,49 @@ def test_binary_and_ternary_refuse_nan(fmt: str) -> None:
         quantize(np.array([0.5]), fmt, seed=0, nan=0)
 
 
+@pytest.mark.parametrize("fmt", ["binary<scale=tensor>", "binary<scale=channel>", "ternary",
+                                 "ternary<scale=none>", "ttq"], ids=str)
+def test_data_scaled_binary_and_ternary_refuse_infinities(fmt: str) -> None:
+    # the mean |x| (or max |x|) of a tensor with an infinity is infinite: every threshold and scale with it
+    with pytest.raises(ValueError, match=r"x holds -inf \(first at index \(1, 0\)\); .* an infinity leaves"):
+        quantize(np.array([[0.5, 1.0], [-math.inf, 2.0]]), fmt)
+
+
+@pytest.mark.parametrize("fmt", ["binary<scale=tensor>", "ternary", "ttq", "binary<stochastic>"], ids=str)
+def test_binary_and_ternary_refuse_integers_float64_cannot_hold(fmt: str) -> None:
+    x = np.array([1, -(2**53) - 1], np.int64)  # the mean and the thresholds are computed in float64
+    with pytest.raises(ValueError, match=r"x holds integers that float64 cannot hold exactly \(first at index"
+                                         r" \(1,\): -9007199254740993\)"):
+        quantize(x, fmt, seed=0)
+    assert same(quantize(np.array([2**53, -3], np.int64), "binary"), [1.0, -1.0])  # 2^53 is a float64
+
+
+@pytest.mark.parametrize(("fmt", "scale", "match"), [
+    ("binary<scale=tensor>", -1.0, r"scale holds -1.0; a scale is a finite number >= 0"),
+    ("binary<scale=tensor>", math.nan, r"scale holds nan; a scale"),
+    ("ternary", math.inf, r"scale holds inf; a scale"),
+    ("binary<scale=tensor>", [1.0, 2.0], r"scale holds 2 values; .* takes one per tensor"),
+    ("binary<scale=channel>", [1.0, 2.0, 3.0], r"scale holds 3 values; .* one per index of axis 0 \(2\)"),
+    ("ttq", (1.0, -2.0), r"scale\[1\] holds -2.0; a scale"),
+    ("ttq", 1.0, r"must be a pair \(wp, wn\)"),
+])
+def test_caller_scales_are_checked(fmt: str, scale: object, match: str) -> None:
+    x = np.array([[0.5, -1.0], [2.0, -0.25]])
+    with pytest.raises(ValueError, match=match):
+        quantize(x, fmt, scale=scale)
+    codes, _ = encode(x, fmt)
+    with pytest.raises(ValueError, match=match):
+        decode(codes, fmt, scale=scale)
+
+
+def test_caller_scales_shape_like_the_data_scale() -> None:
+    x = np.array([[0.5, -1.0], [2.0, -0.25]])
+    assert same(quantize(x, "binary<scale=channel>", scale=[1.0, 3.0]), [[1.0, -1.0], [3.0, -3.0]])
+    assert same(quantize(x, "binary<scale=channel>", scale=[[1.0], [3.0]]), [[1.0, -1.0], [3.0, -3.0]])
+    with pytest.raises(TypeError, match=r"scale='a' must be real numbers"):
+        quantize(x, "binary<scale=tensor>", scale="a")
+
+
 def test_binary_signs_of_zero_and_infinity() -> None:
     assert same(quantize([math.inf, -math.inf, 0.0, -0.0, -1e-300], "binary"), [1.0, -1.0, 1.0, 1.0, -1.0])
     assert [int(c) for c in encode([math.inf, -math.inf, 0.0, -0.0], "binary")] == [1, 0, 1, 1]
