@@ -22,7 +22,7 @@ from enum import StrEnum
 
 import numpy as np
 
-from emu.checks import check_int, parse_choice
+from emu.checks import check_int, parse_choice, real_array
 
 from .stats import stratified_folds
 
@@ -63,11 +63,61 @@ class Dataset:
 
 def _fractions(valid: float, test: float) -> None:
     for name, v in (("valid", valid), ("test", test)):
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)):
+            raise TypeError(f"datasets: {name}={v!r} must be a number in the allowed range [0, 1)")
         if not 0.0 <= v < 1.0:
             raise ValueError(f"datasets: {name}={v!r} outside the allowed range [0, 1)")
     if valid + test >= 1.0:
         raise ValueError(f"datasets: valid + test = {valid + test!r} leaves no training data;"
                          " keep it below 1")
+
+
+def _seed(seed: object, func: str) -> int:
+    """``seed`` as an int >= 0 (the seed of numpy's PCG64); anything else is refused by name."""
+    try:
+        return check_int(seed, func, "seed", 0)
+    except TypeError:
+        raise TypeError(f"{func}: seed={seed!r} must be an int in the allowed range [0, inf)") from None
+
+
+def _limit(limit: object, func: str) -> int | None:
+    """None, or ``limit`` as an int >= 1 (how many examples of each file to keep)."""
+    if limit is None:
+        return None
+    try:
+        return check_int(limit, func, "limit", 1)
+    except TypeError:
+        raise TypeError(f"{func}: limit={limit!r} must be None or an int in the allowed range [1, inf)"
+                        ) from None
+
+
+def _features(x: object, func: str, name: str) -> np.ndarray:
+    """``x`` as float64 (n, ...): real numbers with at least one dimension, all finite (the index of the
+    first non-finite value is named)."""
+    values = real_array(x, func, name)
+    if values.ndim == 0:
+        raise ValueError(f"{func}: {name} is a scalar; it must be an array of examples (n, ...)")
+    values = values.astype(np.float64)
+    if not np.isfinite(values).all():
+        bad = np.unravel_index(int(np.flatnonzero(~np.isfinite(values))[0]), values.shape)
+        raise ValueError(f"{func}: {name} holds a non-finite value ({float(values[bad])}) at"
+                         f" index {tuple(int(i) for i in bad)}; only finite features are allowed")
+    return values
+
+
+def _labels(y: object, n: int, func: str, name: str, x_name: str) -> np.ndarray:
+    """``y`` as int64 (n,): integer class labels >= 0, one per row of ``x_name``."""
+    labels = np.asarray(y)
+    if labels.ndim != 1 or labels.shape[0] != n:
+        raise ValueError(f"{func}: {x_name} has {n} examples but {name} has shape {labels.shape}; it needs"
+                         f" shape ({n},)")
+    if labels.dtype.kind not in "iu":
+        raise ValueError(f"{func}: {name} must hold integer class labels >= 0; it has dtype {labels.dtype}")
+    if labels.size and labels.min() < 0:
+        i = int(np.flatnonzero(labels < 0)[0])
+        raise ValueError(f"{func}: {name} must hold integer class labels >= 0; it holds {int(labels[i])} at"
+                         f" index {i}")
+    return labels.astype(np.int64)
 
 
 def from_arrays(x: np.ndarray, y: np.ndarray, *, valid: float = 0.15, test: float = 0.15, seed: int = 0,
@@ -84,25 +134,45 @@ def from_arrays(x: np.ndarray, y: np.ndarray, *, valid: float = 0.15, test: floa
             standard deviation per feature (constant features keep scale 1).
         n_classes: the number of classes (default: max label + 1).
 
+    ``x_test`` and ``y_test`` (both or neither) are checked as ``x`` and ``y`` are, and
+    ``x_test`` must have the feature shape of ``x``.
+
     Raises:
-        ValueError: mismatched lengths, bad fractions, labels not integers >= 0, a NaN or
-            infinite feature (the index of the first is named).
+        ValueError: mismatched lengths or feature shapes, bad fractions, labels not integers >= 0
+            (or not below ``n_classes``), a NaN or infinite feature (the index of the first is
+            named), a seed below 0, only one of x_test and y_test.
+        TypeError: features that are not real numbers (complex, str, bool, object), a seed that is
+            not an int.
     """
-    x = np.asarray(x, dtype=np.float64)
-    y = np.asarray(y)
-    if y.ndim != 1 or x.shape[0] != y.shape[0]:
-        raise ValueError(f"from_arrays: x has {x.shape[0]} examples but y has shape {y.shape}")
-    for arr, arr_name in ((x, "x"), (x_test, "x_test")):
-        values = None if arr is None else np.asarray(arr, np.float64)
-        if values is not None and not np.isfinite(values).all():
-            bad = np.unravel_index(int(np.flatnonzero(~np.isfinite(values))[0]), values.shape)
-            raise ValueError(f"from_arrays: {arr_name} holds a non-finite value ({float(values[bad])}) at"
-                             f" index {tuple(int(i) for i in bad)}; only finite features are allowed")
-    if y.size and (y.dtype.kind not in "iu" or y.min() < 0):
-        raise ValueError("from_arrays: y must hold integer class labels >= 0")
+    return _from_arrays(x, y, valid=valid, test=test, seed=seed, standardize=standardize, name=name,
+                        n_classes=n_classes, x_test=x_test, y_test=y_test, func="from_arrays")
+
+
+def _from_arrays(x: object, y: object, *, valid: float, test: float, seed: int, standardize: bool, name: str,
+                 n_classes: int | None, x_test: object, y_test: object, func: str) -> Dataset:
+    """`from_arrays`, its messages prefixed with ``func`` (the public function the caller called)."""
+    seed = _seed(seed, func)
+    x = _features(x, func, "x")
+    y = _labels(y, x.shape[0], func, "y", "x")
+    if (x_test is None) != (y_test is None):
+        given, missing = ("x_test", "y_test") if y_test is None else ("y_test", "x_test")
+        raise ValueError(f"{func}: {given} is given but {missing} is not; give both or neither")
+    if x_test is not None:
+        x_test = _features(x_test, func, "x_test")
+        if x_test.shape[1:] != x.shape[1:]:
+            raise ValueError(f"{func}: x_test has examples of shape {x_test.shape[1:]} but x has"
+                             f" {x.shape[1:]}; they must match")
+        y_test = _labels(y_test, x_test.shape[0], func, "y_test", "x_test")
+    if n_classes is not None:
+        n_classes = check_int(n_classes, func, "n_classes", 1)
+        for labels, y_name in ((y, "y"), (y_test, "y_test")):
+            if labels is not None and labels.size and labels.max() >= n_classes:
+                i = int(np.flatnonzero(labels >= n_classes)[0])
+                raise ValueError(f"{func}: {y_name} holds label {int(labels[i])} at index {i}; with"
+                                 f" n_classes={n_classes} labels must be in [0, {n_classes - 1}]")
     _fractions(valid, 0.0 if x_test is not None else test)
     order = np.random.default_rng(seed).permutation(x.shape[0])
-    x, y = x[order], y[order].astype(np.int64)
+    x, y = x[order], y[order]
     n = x.shape[0]
     n_valid = int(round(valid * n))
     if x_test is None:
@@ -110,7 +180,7 @@ def from_arrays(x: np.ndarray, y: np.ndarray, *, valid: float = 0.15, test: floa
         xt, yt = x[:n_test], y[:n_test]
         x, y = x[n_test:], y[n_test:]
     else:
-        xt, yt = np.asarray(x_test, np.float64), np.asarray(y_test).astype(np.int64)
+        xt, yt = x_test, y_test
     xv, yv = x[:n_valid], y[:n_valid]
     xtr, ytr = x[n_valid:], y[n_valid:]
     if standardize and len(xtr):
@@ -135,12 +205,13 @@ def digits(*, valid: float = 0.15, test: float = 0.15, seed: int = 0, standardiz
     """
     from sklearn.datasets import load_digits
 
+    seed = _seed(seed, "digits")
     bunch = load_digits()
     x = bunch.data.astype(np.float64) / 16.0
     if images:
         x = x.reshape(-1, 1, 8, 8)
-    return from_arrays(x, bunch.target, valid=valid, test=test, seed=seed, standardize=standardize,
-                       name="digits", n_classes=10)
+    return _from_arrays(x, bunch.target, valid=valid, test=test, seed=seed, standardize=standardize,
+                        name="digits", n_classes=10, x_test=None, y_test=None, func="digits")
 
 
 class Inputs(StrEnum):
@@ -179,17 +250,17 @@ def cross_validation(x: np.ndarray, y: np.ndarray, k: int, seed: int, *, valid: 
 
     Raises:
         ValueError: k outside [2, number of examples], ``valid`` outside [0, 1), mismatched lengths,
-            labels that are not integers >= 0.
+            labels that are not integers >= 0, a NaN or infinite feature, a seed below 0.
+        TypeError: features that are not real numbers (complex, str, bool, object), a seed that is
+            not an int.
     """
-    x = np.asarray(x, dtype=np.float64)
-    y = np.asarray(y)
-    if y.ndim != 1 or x.shape[0] != y.shape[0]:
-        raise ValueError(f"cross_validation: x has {x.shape[0]} examples but y has shape {y.shape}")
-    if y.size and (y.dtype.kind not in "iu" or y.min() < 0):
-        raise ValueError("cross_validation: y must hold integer class labels >= 0")
+    seed = _seed(seed, "cross_validation")
+    x = _features(x, "cross_validation", "x")
+    y = _labels(y, x.shape[0], "cross_validation", "y", "x")
+    if isinstance(valid, (bool, np.bool_)) or not isinstance(valid, (int, float, np.integer, np.floating)):
+        raise TypeError(f"cross_validation: valid={valid!r} must be a number in the allowed range [0, 1)")
     if not 0.0 <= valid < 1.0:
         raise ValueError(f"cross_validation: valid={valid!r} outside the allowed range [0, 1)")
-    y = y.astype(np.int64)
     n_cls = int(n_classes if n_classes is not None else int(y.max(initial=-1)) + 1)
     rng = np.random.default_rng(seed)
     out = []
@@ -222,10 +293,12 @@ def digits_folds(k: int = 5, seed: int = 0, *, inputs: Inputs | str = Inputs.STA
     (1797, 1797, 'digits fold 1/5')
 
     Raises:
-        ValueError: an unknown ``inputs``, k outside [2, images], ``limit`` below k.
+        ValueError: an unknown ``inputs``, k outside [2, images], ``limit`` below k, a seed below 0.
+        TypeError: a seed or ``limit`` that is not an int.
     """
     from sklearn.datasets import load_digits
 
+    seed = _seed(seed, "digits_folds")
     how = parse_choice(Inputs, inputs, "digits_folds", "inputs")
     bunch = load_digits()
     x, y = bunch.data.astype(np.float64) / 16.0, bunch.target.astype(np.int64)
@@ -329,7 +402,11 @@ def _mnist_file(folder: str | os.PathLike[str], stem: str) -> np.ndarray:
         found = f"0x{raw[:4].hex()}" if raw else "nothing (an empty file)"
         raise ValueError(f"mnist: {path} starts with magic number {found}; an MNIST {kind} file starts"
                          f" with 0x{expect:08x}")
-    return _parse_idx(raw, path)
+    data = _parse_idx(raw, path)
+    if kind == "labels" and data.size and data.max() > 9:
+        i = int(np.flatnonzero(data > 9)[0])
+        raise ValueError(f"mnist: {path} holds label {int(data[i])} at index {i}; MNIST labels are 0..9")
+    return data
 
 
 def mnist(folder: str | os.PathLike[str], *, valid: float = 0.1, seed: int = 0, standardize: bool = True,
@@ -337,15 +414,19 @@ def mnist(folder: str | os.PathLike[str], *, valid: float = 0.1, seed: int = 0, 
     """MNIST from the four IDX files in ``folder`` (train/t10k images and labels, .gz allowed).
 
     Pixels are scaled to [0, 1]; the official test set is the test split and
-    ``valid`` of the training set is held out. ``limit`` keeps the first
-    examples of each file (for quick runs).
+    ``valid`` of the training set is held out. ``limit`` (an int >= 1, or
+    None for all) keeps the first ``limit`` examples of each file (for quick runs).
 
     Raises:
         FileNotFoundError: ``folder`` does not exist or lacks one of the files.
         ValueError: a file that is not what its name says, naming it: a corrupt
             gzip stream, a magic number other than MNIST's (0x00000803 for
-            images, 0x00000801 for labels), a truncated file.
+            images, 0x00000801 for labels), a truncated file, a label above 9
+            (its index is named); a ``limit`` below 1 or a seed below 0.
+        TypeError: a ``limit`` or seed that is not an int.
     """
+    seed = _seed(seed, "mnist")
+    limit = _limit(limit, "mnist")
     xs = _mnist_file(folder, "train-images-idx3-ubyte")
     ys = _mnist_file(folder, "train-labels-idx1-ubyte")
     xt = _mnist_file(folder, "t10k-images-idx3-ubyte")
@@ -355,9 +436,9 @@ def mnist(folder: str | os.PathLike[str], *, valid: float = 0.1, seed: int = 0, 
     if xs.shape[0] != ys.shape[0] or xt.shape[0] != yt.shape[0]:
         raise ValueError("mnist: image and label files hold different numbers of examples")
     shape = (-1, 1, *xs.shape[1:]) if images else (xs.shape[0], -1)
-    return from_arrays(xs.reshape(shape) / 255.0, ys, valid=valid, seed=seed, standardize=standardize,
-                       name="mnist", n_classes=10,
-                       x_test=xt.reshape((xt.shape[0],) + tuple(shape[1:])) / 255.0, y_test=yt)
+    return _from_arrays(xs.reshape(shape) / 255.0, ys, valid=valid, test=0.0, seed=seed,
+                        standardize=standardize, name="mnist", n_classes=10,
+                        x_test=xt.reshape((xt.shape[0],) + tuple(shape[1:])) / 255.0, y_test=yt, func="mnist")
 
 
 def cifar10(folder: str | os.PathLike[str], *, valid: float = 0.1, seed: int = 0, standardize: bool = True,
@@ -366,12 +447,17 @@ def cifar10(folder: str | os.PathLike[str], *, valid: float = 0.1, seed: int = 0
 
     Each record is 1 label byte and 3072 pixel bytes (1024 red, 1024 green,
     1024 blue, rows of 32); images come as (n, 3, 32, 32) scaled to [0, 1].
-    The pickled "python version" is never read.
+    The pickled "python version" is never read. ``limit`` (an int >= 1, or
+    None for all) keeps the first ``limit`` records of each file (for quick runs).
 
     Raises:
         FileNotFoundError: ``folder`` does not exist or lacks one of the files.
-        ValueError: a file that is not a whole number of records (truncated), naming it.
+        ValueError: a file that is not a whole number of records (truncated) or holds a label
+            byte above 9, naming it; a ``limit`` below 1 or a seed below 0.
+        TypeError: a ``limit`` or seed that is not an int.
     """
+    seed = _seed(seed, "cifar10")
+    limit = _limit(limit, "cifar10")
     rec = 1 + 3 * 32 * 32
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"cifar10: folder {folder} does not exist; give the folder of the binary"
@@ -387,6 +473,10 @@ def cifar10(folder: str | os.PathLike[str], *, valid: float = 0.1, seed: int = 0
             raise ValueError(f"cifar10: {p} holds {raw.size} bytes, not a whole number of {rec}-byte records;"
                              " is it truncated?")
         r = raw.reshape(-1, rec)
+        if r.shape[0] and r[:, 0].max() > 9:
+            i = int(np.flatnonzero(r[:, 0] > 9)[0])
+            raise ValueError(f"cifar10: {p} record {i} has label byte {int(r[i, 0])}; CIFAR-10 labels are"
+                             " 0..9 (is this the binary version?)")
         if limit is not None:
             r = r[:limit]
         return r[:, 1:].reshape(-1, 3, 32, 32), r[:, 0].astype(np.int64)
@@ -395,12 +485,10 @@ def cifar10(folder: str | os.PathLike[str], *, valid: float = 0.1, seed: int = 0
     xs = np.concatenate([p[0] for p in parts])
     ys = np.concatenate([p[1] for p in parts])
     xt, yt = load("test_batch.bin")
-    if ys.size and ys.max() > 9 or yt.size and yt.max() > 9:
-        raise ValueError("cifar10: a label byte above 9; is this the CIFAR-10 binary version?")
     if not images:
         xs, xt = xs.reshape(xs.shape[0], -1), xt.reshape(xt.shape[0], -1)
-    return from_arrays(xs / 255.0, ys, valid=valid, seed=seed, standardize=standardize, name="cifar10",
-                       n_classes=10, x_test=xt / 255.0, y_test=yt)
+    return _from_arrays(xs / 255.0, ys, valid=valid, test=0.0, seed=seed, standardize=standardize,
+                        name="cifar10", n_classes=10, x_test=xt / 255.0, y_test=yt, func="cifar10")
 
 
 def npz(path: str | os.PathLike[str], *, valid: float = 0.15, test: float = 0.15, seed: int = 0,
@@ -416,9 +504,23 @@ def npz(path: str | os.PathLike[str], *, valid: float = 0.15, test: float = 0.15
     >>> d = npz(f, valid=0.1, test=0.2)
     >>> len(d.train), len(d.valid), len(d.test), d.n_classes
     (14, 2, 4, 2)
+
+    Raises:
+        ValueError: a file that cannot be read or is not an .npz archive (a .npy array is named as
+            such), a missing array, only one of x_test and y_test, and whatever `from_arrays`
+            refuses (its messages prefixed ``datasets.npz``).
+        TypeError: arrays that are not real numbers, a seed that is not an int.
     """
+    seed = _seed(seed, "datasets.npz")
     try:
-        with np.load(path, allow_pickle=False) as z:
+        loaded = np.load(path, allow_pickle=False)
+    except OSError as e:
+        raise ValueError(f"datasets.npz: cannot read {path}: {e}") from None
+    if not isinstance(loaded, np.lib.npyio.NpzFile):
+        raise ValueError(f"datasets.npz: {path} holds a single .npy array (shape {loaded.shape}), not an"
+                         " .npz archive; save x and y (and optionally x_test, y_test) with numpy.savez")
+    try:
+        with loaded as z:
             missing = [k for k in ("x", "y") if k not in z.files]
             if missing:
                 raise ValueError(f"datasets.npz: {path} has no array {missing[0]!r} (arrays: "
@@ -429,8 +531,9 @@ def npz(path: str | os.PathLike[str], *, valid: float = 0.15, test: float = 0.15
             arrays = {k: z[k] for k in z.files}
     except OSError as e:
         raise ValueError(f"datasets.npz: cannot read {path}: {e}") from None
-    return from_arrays(arrays["x"], arrays["y"], valid=valid, test=test, seed=seed, standardize=standardize,
-                       name=f"npz:{path}", x_test=arrays.get("x_test"), y_test=arrays.get("y_test"))
+    return _from_arrays(arrays["x"], arrays["y"], valid=valid, test=test, seed=seed, standardize=standardize,
+                        name=f"npz:{path}", n_classes=None, x_test=arrays.get("x_test"),
+                        y_test=arrays.get("y_test"), func="datasets.npz")
 
 
 def by_name(text: str, *, images: bool = False, seed: int = 0) -> Dataset:
@@ -441,11 +544,14 @@ def by_name(text: str, *, images: bool = False, seed: int = 0) -> Dataset:
     >>> by_name("digits").n_classes
     10
     """
+    seed = _seed(seed, "datasets")
     kind, _, path = text.partition(":")
     if kind in ("mnist", "cifar10", "npz") and not path:
         where = "file" if kind == "npz" else "folder"
         raise ValueError(f"datasets: data={text!r} names no {where}; give {kind}:<{where}>")
     if kind == "digits":
+        if path:
+            raise ValueError(f"datasets: data={text!r}: digits is embedded and takes no path; give digits")
         return digits(seed=seed, images=images)
     if kind == "mnist":
         return mnist(path, seed=seed, images=images)

@@ -246,3 +246,129 @@ def test_a_corrupt_or_truncated_gzip_names_the_file(tmp_path) -> None:
     q.write_bytes(bytes([0, 0, 8, 2, 0, 0]))
     with pytest.raises(ValueError, match=r"x\.idx is truncated: it ends inside its header"):
         datasets.read_idx(q)
+
+
+def test_test_arrays_are_checked_as_the_training_arrays_are(tmp_path) -> None:
+    x, y = np.arange(40.0).reshape(20, 2), np.arange(20) % 2
+    xt = x[:3]
+    with pytest.raises(ValueError, match=r"^from_arrays: y_test must hold integer class labels >= 0; it has"
+                                         r" dtype float64$"):
+        datasets.from_arrays(x, y, x_test=xt, y_test=np.array([0.5, 1.7, 1.0]))
+    with pytest.raises(ValueError, match=r"^from_arrays: y_test must hold integer class labels >= 0; it holds"
+                                         r" -1 at index 1$"):
+        datasets.from_arrays(x, y, x_test=xt, y_test=np.array([0, -1, 1]))
+    with pytest.raises(ValueError, match=r"^from_arrays: x_test has 3 examples but y_test has shape \(2,\);"
+                                         r" it needs shape \(3,\)$"):
+        datasets.from_arrays(x, y, x_test=xt, y_test=np.array([0, 1]))
+    with pytest.raises(ValueError, match=r"^from_arrays: x_test has examples of shape \(5,\) but x has"
+                                         r" \(2,\); they must match$"):
+        datasets.from_arrays(x, y, x_test=np.zeros((3, 5)), y_test=np.array([0, 1, 1]))
+    with pytest.raises(ValueError, match=r"^from_arrays: x_test is given but y_test is not; give both or"
+                                         r" neither$"):
+        datasets.from_arrays(x, y, x_test=xt)
+    with pytest.raises(ValueError, match=r"^from_arrays: y_test is given but x_test is not"):
+        datasets.from_arrays(x, y, y_test=np.array([0, 1, 1]))
+    with pytest.raises(ValueError, match=r"^from_arrays: y_test holds label 4 at index 2; with n_classes=3"
+                                         r" labels must be in \[0, 2\]$"):
+        datasets.from_arrays(x, y, x_test=xt, y_test=np.array([0, 1, 4]), n_classes=3)
+    # the same checks, named after the loader, for an .npz file
+    f = tmp_path / "bad_test.npz"
+    np.savez(f, x=x, y=y, x_test=xt, y_test=np.array([0.5, 1.7, 1.0]))
+    with pytest.raises(ValueError, match=r"^datasets\.npz: y_test must hold integer class labels >= 0"):
+        datasets.npz(f)
+    np.savez(f, x=x, y=y, x_test=xt, y_test=np.array([0, 1]))
+    with pytest.raises(ValueError, match=r"^datasets\.npz: x_test has 3 examples but y_test has shape"):
+        datasets.npz(f)
+    np.savez(f, x=x, y=y, x_test=np.zeros((3, 5)), y_test=np.array([0, 1, 1]))
+    with pytest.raises(ValueError, match=r"^datasets\.npz: x_test has examples of shape \(5,\) but x has"):
+        datasets.npz(f)
+    np.savez(f, x=x, y=y, x_test=xt, y_test=np.array([0, 1, 1]))
+    d = datasets.npz(f, standardize=False)
+    assert np.array_equal(d.test.y, [0, 1, 1])
+    assert np.array_equal(d.test.x, xt)
+
+
+def test_an_npy_file_is_not_taken_for_an_npz_archive(tmp_path) -> None:
+    f = tmp_path / "x.npy"
+    np.save(f, np.zeros((4, 2)))
+    with pytest.raises(ValueError, match=r"^datasets\.npz: \S*x\.npy holds a single \.npy array \(shape"
+                                         r" \(4, 2\)\), not an \.npz archive; save x and y"):
+        datasets.npz(f)
+
+
+def test_mnist_labels_above_9_name_the_file_and_the_index(tmp_path) -> None:
+    folder = _mnist_folder(tmp_path)
+    _idx(folder / "t10k-labels-idx1-ubyte", np.array([0, 1, 2, 10, 3], np.uint8), 0x08, False)
+    with pytest.raises(ValueError, match=r"^mnist: \S*t10k-labels-idx1-ubyte holds label 10 at index 3;"
+                                         r" MNIST labels are 0\.\.9$"):
+        datasets.mnist(folder)
+
+
+def _cifar_folder(tmp_path, n: int = 3):
+    folder = tmp_path / "cifar"
+    folder.mkdir()
+    rec = np.zeros((n, 3073), np.uint8)
+    rec[:, 0] = np.arange(n) % 10
+    for name in [f"data_batch_{i}.bin" for i in range(1, 6)] + ["test_batch.bin"]:
+        (folder / name).write_bytes(rec.tobytes())
+    return folder
+
+
+def test_cifar10_labels_above_9_name_the_file_and_the_record(tmp_path) -> None:
+    folder = _cifar_folder(tmp_path)
+    rec = np.zeros((3, 3073), np.uint8)
+    rec[2, 0] = 11
+    (folder / "data_batch_4.bin").write_bytes(rec.tobytes())
+    with pytest.raises(ValueError, match=r"^cifar10: \S*data_batch_4\.bin record 2 has label byte 11;"
+                                         r" CIFAR-10 labels are 0\.\.9"):
+        datasets.cifar10(folder)
+
+
+@pytest.mark.parametrize("loader", ["mnist", "cifar10"])
+def test_limit_must_be_none_or_an_int_of_at_least_1(tmp_path, loader: str) -> None:
+    folder = _mnist_folder(tmp_path) if loader == "mnist" else _cifar_folder(tmp_path)
+    load = getattr(datasets, loader)
+    d = load(folder, limit=2, valid=0.0)
+    assert (len(d.train), len(d.test)) == ((2, 2) if loader == "mnist" else (10, 2))
+    for bad in (-1, 0):
+        with pytest.raises(ValueError, match=rf"^{loader}: limit={bad} outside the allowed range"
+                                             r" \[1, inf\)$"):
+            load(folder, limit=bad)
+    for bad in (2.0, True, "2"):
+        with pytest.raises(TypeError, match=rf"^{loader}: limit={bad!r} must be None or an int in the allowed"
+                                            r" range \[1, inf\)$"):
+            load(folder, limit=bad)
+
+
+def test_seeds_must_be_ints_of_at_least_0(tmp_path) -> None:
+    x, y = np.arange(40.0).reshape(20, 2), np.arange(20) % 2
+    f = tmp_path / "d.npz"
+    np.savez(f, x=x, y=y)
+    mnist_folder, cifar_folder = _mnist_folder(tmp_path), _cifar_folder(tmp_path)
+    calls = {"from_arrays": lambda s: datasets.from_arrays(x, y, seed=s),
+             "cross_validation": lambda s: datasets.cross_validation(x, y, 2, seed=s),
+             "digits": lambda s: datasets.digits(seed=s),
+             "digits_folds": lambda s: datasets.digits_folds(3, seed=s, limit=30),
+             "mnist": lambda s: datasets.mnist(mnist_folder, seed=s),
+             "cifar10": lambda s: datasets.cifar10(cifar_folder, seed=s),
+             r"datasets\.npz": lambda s: datasets.npz(f, seed=s),
+             "datasets": lambda s: datasets.by_name("digits", seed=s)}
+    for func, call in calls.items():
+        with pytest.raises(ValueError, match=rf"^{func}: seed=-1 outside the allowed range \[0, inf\)$"):
+            call(-1)
+        for bad in (1.5, True, "3"):
+            with pytest.raises(TypeError, match=rf"^{func}: seed={bad!r} must be an int in the allowed range"
+                                                r" \[0, inf\)$"):
+                call(bad)
+
+
+def test_features_must_be_real_numbers() -> None:
+    x, y = np.arange(40.0).reshape(20, 2), np.arange(20) % 2
+    for bad, kind in ((x + 1j, "complex"), (x.astype(str), "str"), (x > 3, "bool")):
+        with pytest.raises(TypeError, match=rf"^from_arrays: x has dtype {kind}; expected real numbers"):
+            datasets.from_arrays(bad, y)
+        with pytest.raises(TypeError, match=rf"^from_arrays: x_test has dtype {kind}; expected real numbers"):
+            datasets.from_arrays(x, y, x_test=bad[:3], y_test=y[:3])
+        with pytest.raises(TypeError, match=rf"^cross_validation: x has dtype {kind}; expected real numbers"):
+            datasets.cross_validation(bad, y, 2, seed=0)
+    assert datasets.from_arrays(x.astype(np.int16), y).input_shape == (2,)
