@@ -5,7 +5,8 @@ The methods of Han et al. (2015, "Learning both weights and connections";
 each usable alone or chained on a `nets.Model`, in place:
 
 - `prune` / `iterative_prune` / `sensitivity_scan`: magnitude pruning by a
-  ratio or by quality x std, masks held through `retrain`;
+  ratio (`pruned_count`: exact for the ratio as written) or by quality x std,
+  masks held through `retrain`;
 - `share_weights` (with `kmeans`): k shared values per layer, centroids
   fine-tuned by `retrain` with gradients summed per cluster, optionally in an
   `emu` format;
@@ -22,7 +23,9 @@ compressed model is an ordinary `Model`: `nets.evaluate` runs it under any
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+import inspect
+import numbers
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ..datasets import Dataset
@@ -30,6 +33,7 @@ from ..models import Model
 from ..optim import Optimizer
 from ..policy import PrecisionPolicy
 from ..train import evaluate
+from ..train import train as _train
 from .coding import (
     HUFFMAN_HEADER_BITS,
     HuffmanCode,
@@ -45,7 +49,7 @@ from .coding import (
     storage_bits,
 )
 from .lowrank import low_rank, multiplications
-from .prune import iterative_prune, magnitude_mask, prune, retrain, sensitivity_scan
+from .prune import iterative_prune, magnitude_mask, prune, pruned_count, retrain, sensitivity_scan
 from .record import Codebook, CompressedOptimizer, Compression, weighted_layers
 from .share import INITS, init_centroids, kmeans, share_weights
 
@@ -53,11 +57,61 @@ __all__ = [
     "HUFFMAN_HEADER_BITS", "INITS", "Codebook", "CompressedOptimizer", "Compression", "HuffmanCode",
     "SparseCode", "StorageReport", "compress", "fixed_width", "huffman_decode", "huffman_encode",
     "huffman_lengths", "huffman_table_bits", "init_centroids", "iterative_prune", "kmeans", "low_rank",
-    "magnitude_mask", "multiplications", "prune", "retrain", "sensitivity_scan", "share_weights",
-    "sparse_decode", "sparse_encode", "storage_bits", "weighted_layers",
+    "magnitude_mask", "multiplications", "prune", "pruned_count", "retrain", "sensitivity_scan",
+    "share_weights", "sparse_decode", "sparse_encode", "storage_bits", "weighted_layers",
 ]
 
 _METHODS = ("prune", "iterative_prune", "share_weights", "low_rank", "retrain")
+
+
+def _keywords(f: Callable[..., Any], *drop: str) -> tuple[str, ...]:
+    """The named parameters of ``f`` but those in ``drop`` (``**kwargs`` excluded)."""
+    return tuple(n for n, p in inspect.signature(f).parameters.items()
+                 if p.kind is not p.VAR_KEYWORD and n not in drop)
+
+
+_SET = ("model", "data", "comp")  # what compress passes itself
+#: The keys a step of each method may hold besides "method", "retrain_epochs" and "centroid_lr".
+_STEP_KEYS: dict[str, tuple[str, ...]] = {
+    "prune": _keywords(prune, *_SET),
+    "iterative_prune": (_keywords(iterative_prune, *_SET)
+                        + _keywords(retrain, *_SET, "epochs", "policy", "optimizer", "seed", "centroid_lr")
+                        + _keywords(_train, *_SET, "policy", "optimizer", "epochs", "batch_size", "seed")),
+    "share_weights": _keywords(share_weights, *_SET),
+    "low_rank": _keywords(low_rank, *_SET),
+    "retrain": ("epochs",),
+}
+
+
+def _epochs(value: Any, i: int, key: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise ValueError(f"compress: step {i} {key}={value!r} must be an int in the allowed range [0, inf)")
+    return int(value)
+
+
+def _check_step(i: int, step: Any) -> tuple[str, dict[str, Any], int, float | None]:
+    """A step's method, its own arguments, the retraining epochs after it and the centroid_lr, checked."""
+    if not isinstance(step, Mapping):
+        raise ValueError(f"compress: step {i}={step!r} must be a dict with a 'method' key")
+    kw = dict(step)
+    method = kw.pop("method", None)
+    if method not in _METHODS:
+        raise ValueError(f"compress: step {i} method={method!r} is not one of {', '.join(_METHODS)}")
+    allowed = ("method", *_STEP_KEYS[method], "retrain_epochs", "centroid_lr")
+    unknown = [k for k in kw if k not in allowed]
+    if unknown:
+        raise ValueError(f"compress: step {i} ({method}) has unknown keys {unknown};"
+                         f" allowed keys: {', '.join(allowed)}")
+    if method == "retrain" and "epochs" in kw and "retrain_epochs" in kw:
+        raise ValueError(f"compress: step {i} (retrain) gives both epochs and retrain_epochs; give one")
+    key = "epochs" if method == "retrain" and "epochs" in kw else "retrain_epochs"
+    epochs = _epochs(kw.pop(key, 0), i, key)
+    kw.pop("retrain_epochs", None)
+    clr = kw.pop("centroid_lr", None)
+    if clr is not None and epochs == 0 and method != "iterative_prune":
+        raise ValueError(f"compress: step {i} ({method}) gives centroid_lr={clr!r} but no retraining;"
+                         f" centroid_lr needs {key} >= 1")
+    return method, kw, epochs, clr
 
 
 def compress(model: Model, data: Dataset, steps: Sequence[dict[str, Any]], *,
@@ -67,13 +121,23 @@ def compress(model: Model, data: Dataset, steps: Sequence[dict[str, Any]], *,
 
     Each step is a dict with ``"method"`` (one of prune, iterative_prune,
     share_weights, low_rank, retrain), the method's keyword arguments, and an
-    optional ``"retrain_epochs"`` (default 0): epochs of `retrain` after the
-    step (masks and codebooks held, centroids fine-tuned; ``"centroid_lr"``
-    passes through). Training runs under ``policy`` with a fresh copy of
-    ``optimizer`` per step (default SGD(lr=0.05, momentum=0.9)), so no
-    momentum carries from one step to the next. After every step the log gets
-    ``{"method": "evaluate", "after": method, "valid_accuracy",
-    "test_accuracy"}`` (under ``policy``).
+    optional ``"retrain_epochs"`` (an int >= 0, default 0): epochs of
+    `retrain` after the step (masks and codebooks held, centroids
+    fine-tuned). ``"centroid_lr"`` is the centroids' learning rate of that
+    retraining (and of iterative_prune's rounds); a step that does not
+    retrain refuses it. A retrain step takes only ``"epochs"`` or
+    ``"retrain_epochs"`` (not both) and ``"centroid_lr"``; an iterative_prune
+    step also takes `retrain`'s ``batch_size`` and `nets.train`'s keyword
+    options (early_stopping, eval_policy, ...) for its rounds. Training runs
+    under ``policy`` with a fresh copy of ``optimizer`` per step (default
+    SGD(lr=0.05, momentum=0.9)), so no momentum carries from one step to the
+    next. After every step the log gets ``{"method": "evaluate", "after":
+    method, "valid_accuracy", "test_accuracy"}`` (under ``policy``).
+
+    Every step is checked before the first one runs: an unknown method, a
+    key the method does not take (a misspelt option), retrain_epochs that is
+    not an int >= 0 (2.5 or True) raise a ValueError naming the step and the
+    key (with the allowed keys or range).
 
     Example (Deep Compression on an MLP)::
 
@@ -83,28 +147,22 @@ def compress(model: Model, data: Dataset, steps: Sequence[dict[str, Any]], *,
         ])
         storage_bits(model, comp, index_bits=5, huffman=True).rate
     """
+    checked = [_check_step(i, st) for i, st in enumerate(steps)]  # every step before running any
     comp = comp or Compression.start(model)
-    for i, st in enumerate(steps):
-        kw = dict(st)
-        method = kw.pop("method", None)
-        if method not in _METHODS:
-            raise ValueError(f"compress: step {i} method={method!r} is not one of {', '.join(_METHODS)}")
-        epochs = int(kw.pop("retrain_epochs", 0))
-        clr = kw.pop("centroid_lr", None)
+    for i, (method, kw, epochs, clr) in enumerate(checked):
         if method == "prune":
             prune(model, comp=comp, **kw)
         elif method == "iterative_prune":
             kw.setdefault("policy", policy)
             kw.setdefault("optimizer", copy.deepcopy(optimizer))
             kw.setdefault("seed", seed + 100 * i)
+            if clr is not None:  # the rounds' retraining as well as the retraining after the step
+                kw["centroid_lr"] = clr
             iterative_prune(model, data, comp=comp, **kw)
         elif method == "share_weights":
             share_weights(model, comp=comp, **kw)
         elif method == "low_rank":
             low_rank(model, comp=comp, **kw)
-        else:
-            epochs = int(kw.pop("epochs", epochs))
-            clr = kw.pop("centroid_lr", clr)
         if epochs:
             retrain(model, data, comp, epochs=epochs, policy=policy, optimizer=copy.deepcopy(optimizer),
                     centroid_lr=clr, seed=seed + 100 * i + 50)

@@ -284,8 +284,16 @@ def storage_bits(model: Model, comp: Compression | None = None, *, weight_bits: 
     Worked example: a bias-free 64 x 32 Linear (n = 2048) shared with k = 16,
     dense, 32-bit codebook: 2048 x 4 + 16 x 32 = 8704 bits, rate 65536 / 8704
     = 7.53 = n b / (n log2 k + k b).
+
+    Raises:
+        ValueError: ``weight_bits``, ``bias_bits`` or ``baseline_bits``
+            outside [1, 64]; ``index_bits`` outside [1, 32]. (TypeError: one of
+            them is not an int, or is a bool.)
     """
     comp = comp or Compression.start(model)
+    weight_bits = check_int(weight_bits, "storage_bits", "weight_bits", 1, 64)
+    bias_bits = check_int(bias_bits, "storage_bits", "bias_bits", 1, 64)
+    baseline_bits = check_int(baseline_bits, "storage_bits", "baseline_bits", 1, 64)
     if index_bits is not None:
         index_bits = check_int(index_bits, "storage_bits", "index_bits", 1, 32)
     rep = StorageReport()

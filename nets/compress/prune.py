@@ -5,15 +5,18 @@ Conv2d; biases are never pruned) and records a mask per layer in a
 `Compression`; `retrain` trains with the masks (and any codebooks) held in
 force after every update; `iterative_prune` alternates the two along a
 schedule; `sensitivity_scan` prunes one layer at a time without retraining
-and measures the accuracy. Imports numpy and `nets` modules.
+and measures the accuracy. Imports numpy, `emu.checks` and `nets` modules.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
+
+from emu.checks import check_int
 
 from ..datasets import Dataset
 from ..models import Model
@@ -22,7 +25,7 @@ from ..policy import PrecisionPolicy
 from ..train import History, evaluate, train
 from .record import Compression, weighted_layers
 
-__all__ = ["iterative_prune", "magnitude_mask", "prune", "retrain", "sensitivity_scan"]
+__all__ = ["iterative_prune", "magnitude_mask", "prune", "pruned_count", "retrain", "sensitivity_scan"]
 
 
 def _check_ratio(ratio: float, where: str) -> float:
@@ -39,6 +42,24 @@ def _check_quality(quality: float, where: str) -> float:
     return q
 
 
+def pruned_count(ratio: float, n: int) -> int:
+    """How many of n weights a pruning ratio prunes: floor(ratio x n), computed exactly.
+
+    The ratio is read as its shortest decimal representation (``repr`` of the
+    float, the number as written), not as the binary float nearest to it:
+    0.29 is 29/100, so 0.29 of 100 weights prunes 29, where the float
+    product 0.29 * 100 = 28.999999999999996 would floor to 28.
+
+    >>> pruned_count(0.29, 100), pruned_count(0.5, 7), pruned_count(0.0, 10)
+    (29, 3, 0)
+
+    Raises:
+        ValueError: ratio outside [0, 1); n < 0.
+    """
+    r = Fraction(repr(_check_ratio(ratio, "pruned_count")))
+    return (r.numerator * check_int(n, "pruned_count", "n", 0)) // r.denominator
+
+
 def magnitude_mask(w: np.ndarray, *, ratio: float | None = None, quality: float | None = None,
                    mask: np.ndarray | None = None) -> np.ndarray:
     """The keep-mask of magnitude pruning of one weight array (True: kept).
@@ -48,7 +69,10 @@ def magnitude_mask(w: np.ndarray, *, ratio: float | None = None, quality: float 
     - ``ratio`` in [0, 1): the ``floor(ratio * w.size)`` weights of smallest
       |w| are pruned (ties broken by position: the earlier one goes first);
       the ratio counts all the layer's weights, those already pruned
-      included, so 0.9 after 0.8 prunes a further 10 % of the layer.
+      included, so 0.9 after 0.8 prunes a further 10 % of the layer. The
+      count is exact for the ratio as written (`pruned_count`: the ratio is
+      read as its shortest decimal representation): 0.29 of 100 weights
+      prunes 29, though 0.29 * 100 is 28.999999999999996 in float64.
     - ``quality`` >= 0 (Han et al. 2015): weights with |w| <= quality * std
       are pruned, std being the standard deviation of all the layer's weights
       with the pruned ones counted as 0 (so repeating one quality after
@@ -72,7 +96,7 @@ def magnitude_mask(w: np.ndarray, *, ratio: float | None = None, quality: float 
     a = np.abs(w) * keep
     if ratio is not None:
         r = _check_ratio(ratio, "magnitude_mask")
-        m = int(np.floor(r * w.size))
+        m = pruned_count(r, w.size)
         flat = keep.reshape(-1)
         rank = np.where(flat, a.reshape(-1), -1.0)  # the pruned first, then the kept by |w| (zeros too)
         flat[np.argsort(rank, kind="stable")[:m]] = False

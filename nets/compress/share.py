@@ -74,15 +74,21 @@ def kmeans(values: np.ndarray, k: int, init: str = "linear", *, iters: int = 100
     Starts from `init_centroids`; then repeatedly assigns each value to its
     nearest centroid (halfway values to the lower one) and moves each
     centroid to the mean of its values (a centroid with no value stays),
-    until no label changes or ``iters`` iterations. Centroids stay sorted.
+    until no label changes or ``iters`` iterations (an int >= 0; 0 keeps the
+    initial centroids, e.g. the uniform grid of ``linear``, and assigns each
+    value to the nearest). Centroids stay sorted.
 
     >>> c, lab = kmeans(np.array([0.0, 0.1, 0.9, 1.0]), 2)
     >>> c.tolist(), lab.tolist()
     ([0.05, 0.95], [0, 0, 1, 1])
+    >>> c, lab = kmeans(np.array([0.0, 0.1, 0.9, 1.0]), 2, iters=0)
+    >>> c.tolist(), lab.tolist()
+    ([0.0, 1.0], [0, 0, 1, 1])
 
     Raises:
-        ValueError: k outside [1, number of values]; unknown init.
+        ValueError: k outside [1, number of values]; iters < 0; unknown init.
     """
+    iters = check_int(iters, "kmeans", "iters", 0)
     v = np.asarray(values, np.float64)
     flat = v.reshape(-1)
     c = init_centroids(flat, k, init, seed).astype(np.float64)
@@ -106,10 +112,12 @@ def share_weights(model: Model, k: int | Mapping[str, int], *, init: str = "line
 
     For every weighted layer (or each of ``layers``), the weights its mask in
     ``comp`` keeps (all when unpruned) are clustered by `kmeans` into ``k``
-    centroids (a number, or a dict by layer); with ``fmt`` (an `emu` format
-    or its name) the centroids are then rounded to that format (round to
-    nearest even, saturating; two centroids may become equal). The weights
-    become ``centroids[labels]`` (pruned ones stay 0) and a `Codebook` is
+    centroids (a number, or a dict by layer: only the layers it names are
+    shared, each a weighted layer, and one of ``layers`` when that is
+    given); with ``fmt`` (an `emu` format or its name) the centroids are then
+    rounded to that format (round to nearest even, saturating; two centroids
+    may become equal). The weights become ``centroids[labels]`` (pruned ones
+    stay 0) and a `Codebook` is
     recorded; `retrain` then fine-tunes the centroids.
 
     Example: a layer with weights [0.0, 0.1, 0.9, 1.0] and k = 2 becomes
@@ -118,17 +126,24 @@ def share_weights(model: Model, k: int | Mapping[str, int], *, init: str = "line
 
     Raises:
         ValueError: k outside [1, number of unpruned weights of the layer]
-            (the message names the layer); unknown init or layer.
+            (the message names the layer); a dict k naming a layer that is
+            not one of those shared; iters < 0; unknown init or layer.
     """
     comp = comp or Compression.start(model)
     if init not in INITS:
         raise ValueError(f"share_weights: init={init!r} is not one of {', '.join(INITS)}")
+    iters = check_int(iters, "share_weights", "iters", 0)
     f = None if fmt is None else emu.get_format(fmt)
     wl = weighted_layers(model)
     names = list(wl) if layers is None else list(layers)
     bad = [n for n in names if n not in wl]
     if bad:
         raise ValueError(f"share_weights: layers={bad} are not weighted layers; weighted layers: {list(wl)}")
+    unknown = [n for n in k if n not in names] if isinstance(k, Mapping) else []
+    if unknown:
+        which = "weighted layers" if layers is None else "layers given"
+        raise ValueError(f"share_weights: k names layers {unknown} that are not among the {which}; allowed:"
+                         f" {names}")
     ks = {n: (k[n] if isinstance(k, Mapping) else k) for n in names if not isinstance(k, Mapping) or n in k}
     plans = {}
     for name, kk in ks.items():  # check every layer before changing any

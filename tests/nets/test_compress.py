@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -373,3 +374,129 @@ def test_ratio_pruning_counts_the_pruned_first_when_kept_weights_are_zero() -> N
         again = magnitude_mask(w, ratio=0.6, mask=first)
         assert int((~again).sum()) == 30
         assert not (again & ~first).any()
+
+
+def test_share_weights_refuses_a_k_dict_naming_layers_it_does_not_share() -> None:
+    model = nets.mlp([64, 10, 10], seed=0)
+    w0 = [layer.params["W"].copy() for layer in C.weighted_layers(model).values()]
+    with pytest.raises(ValueError, match=r"k names layers \['linear9'\] that are not among the weighted"
+                                         r" layers; allowed: \['linear1', 'linear2'\]"):
+        C.share_weights(model, {"linear1": 4, "linear9": 4})
+    with pytest.raises(ValueError, match=r"k names layers \['linear1'\] that are not among the layers given;"
+                                         r" allowed: \['linear2'\]"):
+        C.share_weights(model, {"linear1": 4, "linear2": 3}, layers=["linear2"])
+    for a, layer in zip(w0, C.weighted_layers(model).values(), strict=True):  # nothing was changed
+        assert np.array_equal(a, layer.params["W"])
+    comp = C.share_weights(model, {"linear2": 3})  # a dict shares the layers it names
+    assert list(comp.codebooks) == ["linear2"]
+    assert comp.codebooks["linear2"].k == 3
+
+
+def test_compress_refuses_unknown_step_keys_before_running_any_step() -> None:
+    model = nets.mlp([64, 10, 10], seed=0)
+    w0 = model.layers()[0].params["W"].copy()
+    ok = {"method": "prune", "ratio": 0.5}
+    cases = [
+        ({"method": "prune", "ratoi": 0.5},
+         r"step 1 \(prune\) has unknown keys \['ratoi'\]; allowed keys: method, ratio, quality, layers,"
+         r" retrain_epochs, centroid_lr$"),
+        # a misspelt key used to reach share_weights as a keyword and raise a TypeError
+        ({"method": "share_weights", "k": 4, "retrain_epoch": 1},
+         r"step 1 \(share_weights\) has unknown keys \['retrain_epoch'\];"
+         r" allowed keys: method, k, init, fmt,"),
+        # ... and was dropped without a word from a retrain step
+        ({"method": "retrain", "epoch": 3},
+         r"step 1 \(retrain\) has unknown keys \['epoch'\]; allowed keys: method, epochs, retrain_epochs,"
+         r" centroid_lr$"),
+        ({"method": "iterative_prune", "schedule": [0.5], "epoch": 1},
+         r"step 1 \(iterative_prune\) has unknown keys \['epoch'\];"
+         r" allowed keys: method, schedule, by, epochs,"),
+        ({"method": "low_rank", "layer": "linear1", "rank": 4, "comp": None},
+         r"step 1 \(low_rank\) has unknown keys \['comp'\];"
+         r" allowed keys: method, layer, rank, retrain_epochs,"),
+        ({"method": "prune", "ratio": 0.5, "centroid_lr": 0.1},
+         r"step 1 \(prune\) gives centroid_lr=0.1 but no retraining; centroid_lr needs retrain_epochs >= 1"),
+        ({"method": "retrain", "epochs": 1, "retrain_epochs": 2},
+         r"step 1 \(retrain\) gives both epochs and retrain_epochs"),
+    ]
+    for bad, msg in cases:
+        with pytest.raises(ValueError, match=rf"^compress: {msg}"):
+            C.compress(model, DATA, [ok, bad])
+        assert np.array_equal(model.layers()[0].params["W"], w0)  # step 0 did not run
+
+
+def test_compress_requires_an_int_number_of_retraining_epochs() -> None:
+    model = nets.mlp([64, 10, 10], seed=0)
+    for v in (2.5, 1.0, True, -1, "2"):
+        with pytest.raises(ValueError, match=rf"^compress: step 0 retrain_epochs={v!r} must be an int in the"
+                                             r" allowed range \[0, inf\)$"):
+            C.compress(model, DATA, [{"method": "prune", "ratio": 0.5, "retrain_epochs": v}])
+    with pytest.raises(ValueError, match=r"^compress: step 0 epochs=2.5 must be an int in the allowed range"):
+        C.compress(model, DATA, [{"method": "retrain", "epochs": 2.5}])
+    assert not model.layers()[0].params["W"].size - np.count_nonzero(model.layers()[0].params["W"])
+    comp = C.compress(model, DATA, [{"method": "prune", "ratio": 0.5, "retrain_epochs": np.int64(1)}])
+    assert [s["epochs"] for s in comp.log if s["method"] == "retrain"] == [1]
+
+
+def test_storage_bits_checks_every_bit_width() -> None:
+    model = nets.mlp([64, 10, 10], seed=0)
+    for field in ("weight_bits", "bias_bits", "baseline_bits"):
+        for v in (0, -3, 65):
+            with pytest.raises(ValueError, match=rf"^storage_bits: {field}={v} outside the allowed range"
+                                                 r" \[1, 64\]$"):
+                C.storage_bits(model, **{field: v})
+        for v in (2.5, True):
+            with pytest.raises(TypeError, match=rf"^storage_bits: {field}={v!r} must be an int$"):
+                C.storage_bits(model, **{field: v})
+    rep = C.storage_bits(model, weight_bits=64, bias_bits=1, baseline_bits=np.int32(8))
+    assert rep.total_bits == 64 * (640 + 100) + 20
+    assert rep.baseline_bits == 8 * model.n_parameters()
+
+
+def test_kmeans_iterations_must_be_a_non_negative_int() -> None:
+    v = np.array([0.0, 0.1, 0.9, 1.0])
+    with pytest.raises(ValueError, match=r"^kmeans: iters=-1 outside the allowed range \[0, inf\)$"):
+        C.kmeans(v, 2, iters=-1)
+    with pytest.raises(TypeError, match=r"^kmeans: iters=2.5 must be an int$"):
+        C.kmeans(v, 2, iters=2.5)
+    model = nets.mlp([64, 10, 10], seed=0)
+    with pytest.raises(ValueError, match=r"^share_weights: iters=-1 outside the allowed range \[0, inf\)$"):
+        C.share_weights(model, 2, iters=-1)
+    assert not C.Compression.start(model).codebooks
+    # iters=0: the initial centroids (linear: the uniform grid over [min, max]), each value at the nearest
+    c, lab = C.kmeans(v, 2, iters=0)
+    assert c.tolist() == [0.0, 1.0]
+    assert lab.tolist() == [0, 0, 1, 1]
+    c, _ = C.kmeans(v, 2, iters=1)
+    assert c.tolist() == pytest.approx([0.05, 0.95])
+
+
+def test_ratio_pruning_counts_exactly_from_the_ratio_as_written() -> None:
+    # 0.29 * 100 is 28.999999999999996 in float64; floor(0.29 x 100) is 29
+    assert 0.29 * 100 < 29
+    w = np.arange(1.0, 101.0)
+    assert C.pruned_count(0.29, 100) == 29
+    with pytest.raises(ValueError, match=r"^pruned_count: ratio=1.0 outside the allowed range \[0, 1\)$"):
+        C.pruned_count(1.0, 100)
+    with pytest.raises(ValueError, match=r"^pruned_count: n=-1 outside the allowed range \[0, inf\)$"):
+        C.pruned_count(0.5, -1)
+    assert int((~C.magnitude_mask(w, ratio=0.29)).sum()) == 29
+    assert int((~C.magnitude_mask(w, ratio=np.float64(0.29))).sum()) == 29
+    comp = C.prune(_one_layer(w.reshape(10, 10)), ratio=0.29)
+    assert int((~comp.masks["linear1"]).sum()) == 29
+    # seeded decimals 0.d1..dk: the count is floor(p n / 10^k) in integers, whatever the float product gives;
+    # every other n makes p n / 10^k a whole number, where the float product can fall just below it
+    rng = np.random.default_rng(7)
+    float_misses = 0
+    for i in range(400):
+        digits = int(rng.integers(1, 5))
+        p = int(rng.integers(0, 10**digits))
+        step = 10**digits // math.gcd(p, 10**digits) if i % 2 else 1
+        n = step * int(rng.integers(1, max(2, 3000 // step)))
+        ratio = float(f"0.{p:0{digits}d}")
+        expected = (p * n) // 10**digits
+        assert expected == math.floor(Fraction(repr(ratio)) * n)
+        assert C.pruned_count(ratio, n) == expected, (ratio, n)
+        assert int((~C.magnitude_mask(rng.standard_normal(n), ratio=ratio)).sum()) == expected, (ratio, n)
+        float_misses += int(np.floor(ratio * n)) != expected
+    assert float_misses > 0  # the sample holds cases that the float product gets wrong
