@@ -282,13 +282,26 @@ def _counts_delta(quant: Quantizer,
     return ovf, unf
 
 
-def _snapshot(model: Model) -> list[np.ndarray]:
-    return [layer.params[k].copy() for layer, k in model.parameters()]
+_RUNNING = ("running_mean", "running_var")  # a normalisation layer's running statistics
 
 
-def _restore(model: Model, snap: list[np.ndarray]) -> None:
-    for (layer, k), v in zip(model.parameters(), snap, strict=True):
+def _snapshot(model: Model, quant: Quantizer) -> tuple[list, list, dict]:
+    """What an epoch's evaluation depends on: the parameters, the running statistics of the
+    normalisation layers, and the dynamic groups' radix points (and warm-up states)."""
+    params = [layer.params[k].copy() for layer, k in model.parameters()]
+    running = [(layer, a, getattr(layer, a).copy()) for layer in model.layers() for a in _RUNNING
+               if hasattr(layer, a)]
+    return params, running, {k: (g.frac_bits, g.warming) for k, g in quant.groups.items()}
+
+
+def _restore(model: Model, quant: Quantizer, snap: tuple[list, list, dict]) -> None:
+    params, running, radix = snap
+    for (layer, k), v in zip(model.parameters(), params, strict=True):
         layer.params[k] = v
+    for layer, a, v in running:
+        setattr(layer, a, v)
+    for k, (frac_bits, warming) in radix.items():
+        quant.groups[k].frac_bits, quant.groups[k].warming = frac_bits, warming
 
 
 class _ProgressBar:
@@ -316,6 +329,18 @@ class _ProgressBar:
             print("\r\033[K", end="", file=self.stream, flush=True)
 
 
+def _evaluation_policy(policy: PrecisionPolicy | None, eval_policy: PrecisionPolicy | EvalPolicy | str | None,
+                       func: str) -> PrecisionPolicy | None:
+    """The policy validation and test run under, from a training function's ``eval_policy``."""
+    if eval_policy is None or isinstance(eval_policy, PrecisionPolicy):
+        return eval_policy
+    try:
+        how = parse_choice(EvalPolicy, eval_policy, func, "eval_policy")
+    except ValueError as e:
+        raise ValueError(f"{e}, None or a PrecisionPolicy") from None
+    return policy.evaluation() if (policy is not None and how is EvalPolicy.POLICY) else policy
+
+
 def train(model: Model, data: Dataset, policy: PrecisionPolicy | None = None,
           optimizer: Optimizer | None = None, epochs: int = 10, batch_size: int = 32, seed: int = 0, *,
           early_stopping: int | None = None, progress: bool = True, eval_batch_size: int | None = None,
@@ -337,7 +362,9 @@ def train(model: Model, data: Dataset, policy: PrecisionPolicy | None = None,
         epochs, batch_size: the schedule.
         seed: fixes shuffling, dropout and every stochastic rounding.
         early_stopping: stop after this many epochs without a better
-            validation loss and keep the best weights (None: run all epochs).
+            validation loss and return to the best epoch's state: its weights,
+            normalisation running statistics and dynamic radix points (None:
+            run all epochs).
         progress: a progress bar over each epoch's batches (on a terminal) and one
             line per epoch (to ``stream``, stderr by default).
         eval_policy: the policy of validation and test evaluation: an `EvalPolicy`
@@ -360,21 +387,14 @@ def train(model: Model, data: Dataset, policy: PrecisionPolicy | None = None,
         raise ValueError(f"train: epochs={epochs} must be >= 0 and batch_size={batch_size} >= 1")
     model.check_policy(policy, "train")
     opt = optimizer or SGD(lr=0.1)
-    if eval_policy is None or isinstance(eval_policy, PrecisionPolicy):
-        ev = eval_policy
-    else:
-        try:
-            how = parse_choice(EvalPolicy, eval_policy, "train", "eval_policy")
-        except ValueError as e:
-            raise ValueError(f"{e}, None or a PrecisionPolicy") from None
-        ev = policy.evaluation() if (policy is not None and how is EvalPolicy.POLICY) else policy
+    ev = _evaluation_policy(policy, eval_policy, "train")
     ss = np.random.SeedSequence(seed)
     shuffle_rng, drop_rng, q_seed = (np.random.default_rng(s) for s in ss.spawn(3))
     quant = Quantizer(q_seed)
     quant.bind_parameters((layer.name, k, layer.params[k].shape) for layer, k in model.parameters())
     out = stream if stream is not None else sys.stderr
     hist = History(policy=(policy or PrecisionPolicy.float64()).describe(), optimizer=type(opt).__name__)
-    best = (np.inf, -1, _snapshot(model))
+    best: tuple[float, int, Any] = (np.inf, -1, None)
     n = len(data.train)
     for epoch in range(epochs):
         opt.epoch = epoch
@@ -417,11 +437,11 @@ def train(model: Model, data: Dataset, policy: PrecisionPolicy | None = None,
                   f"  {rec['seconds']:.1f}s", file=out, flush=True)
         if early_stopping is not None and np.isfinite(vloss):
             if vloss < best[0]:
-                best = (vloss, epoch, _snapshot(model))
+                best = (vloss, epoch, _snapshot(model, quant))
             elif epoch - best[1] >= early_stopping:
                 break
     if early_stopping is not None and best[1] >= 0:
-        _restore(model, best[2])
+        _restore(model, quant, best[2])
         hist.best_epoch = best[1]
     hist.test_loss, hist.test_accuracy = evaluate(model, data.test, ev, quant, eval_batch_size)
     hist.radix_points = quant.radix_history()
@@ -429,19 +449,25 @@ def train(model: Model, data: Dataset, policy: PrecisionPolicy | None = None,
 
 
 def train_full_batch(model: Model, data: Dataset, policy: PrecisionPolicy | None = None,
-                     method: str = "L-BFGS-B", maxiter: int = 100, seed: int = 0) -> History:
+                     method: str = "L-BFGS-B", maxiter: int = 100, seed: int = 0, *,
+                     eval_policy: PrecisionPolicy | EvalPolicy | str | None = EvalPolicy.POLICY) -> History:
     """Full-batch L-BFGS or conjugate gradient (scipy.optimize) on the emulated loss and gradient.
 
     The loss and gradient of the whole training split are computed under the
     policy (products and conversions as in `train`); the optimiser itself
     works in float64 and the parameters it proposes are used as given. Each
     evaluation of the loss and gradient is one step of dynamic fixed point
-    (`nets.quant.Quantizer.end_step`).
+    (`nets.quant.Quantizer.end_step`); the History's ``radix_points`` record
+    them. Validation (after every iteration) and test run under
+    ``eval_policy``, as in `train`. ``maxiter`` is an int >= 1.
     """
     from scipy.optimize import minimize
 
     if method not in ("L-BFGS-B", "CG"):
         raise ValueError(f"train_full_batch: method={method!r} is not one of L-BFGS-B, CG")
+    maxiter = check_int(maxiter, "train_full_batch", "maxiter", 1)
+    model.check_policy(policy, "train_full_batch")
+    ev = _evaluation_policy(policy, eval_policy, "train_full_batch")
     quant = Quantizer(np.random.default_rng(seed))
     quant.bind_parameters((layer.name, k, layer.params[k].shape) for layer, k in model.parameters())
     ctx = _ctx(policy, quant, True, np.random.default_rng(seed))
@@ -455,11 +481,12 @@ def train_full_batch(model: Model, data: Dataset, policy: PrecisionPolicy | None
 
     def cb(v: np.ndarray) -> None:
         model.set_flat(v)
-        vloss, vacc = evaluate(model, data.valid, policy, quant)
+        vloss, vacc = evaluate(model, data.valid, ev, quant)
         records.append({"epoch": len(records), "valid_loss": vloss, "valid_accuracy": vacc})
 
     res = minimize(f, model.get_flat(), jac=True, method=method, callback=cb, options={"maxiter": maxiter})
     model.set_flat(res.x)
     hist = History(records=records, policy=(policy or PrecisionPolicy.float64()).describe(), optimizer=method)
-    hist.test_loss, hist.test_accuracy = evaluate(model, data.test, policy, quant)
+    hist.test_loss, hist.test_accuracy = evaluate(model, data.test, ev, quant)
+    hist.radix_points = quant.radix_history()
     return hist

@@ -98,6 +98,22 @@ def test_optimisers_schedules_and_full_batch() -> None:
         assert h.test_accuracy > 0.85, method
     with pytest.raises(ValueError, match="^train_full_batch: method='newton' is not one of L-BFGS-B, CG$"):
         nets.train_full_batch(nets.mlp([64, 10]), DATA, method="newton")
+    with pytest.raises(ValueError, match="^train_full_batch: maxiter=0 outside the allowed range"):
+        nets.train_full_batch(nets.mlp([64, 10]), DATA, maxiter=0)
+
+
+def test_full_batch_records_radix_points_and_evaluates_under_eval_policy() -> None:
+    policy = nets.PrecisionPolicy.uniform("dfx<12>")
+    model = nets.mlp([64, 10], seed=0)
+    h = nets.train_full_batch(model, DATA, policy, maxiter=3, eval_policy=None)
+    assert "linear1.weights" in h.radix_points
+    assert len(h.radix_points["linear1.weights"]) >= 1
+    # the test split evaluated in float64 (eval_policy=None) and under the policy give their own numbers
+    assert (h.test_loss, h.test_accuracy) == nets.evaluate(model, DATA.test)
+    h_same = nets.train_full_batch(nets.mlp([64, 10], seed=0), DATA, policy, maxiter=3, eval_policy="same")
+    assert h_same.test_loss != h.test_loss
+    with pytest.raises(ValueError, match="^train_full_batch: eval_policy='bogus'"):
+        nets.train_full_batch(nets.mlp([64, 10]), DATA, policy, eval_policy="bogus")
 
 
 def test_early_stopping_keeps_the_best_weights() -> None:
@@ -108,6 +124,32 @@ def test_early_stopping_keeps_the_best_weights() -> None:
     assert hist.best_epoch >= 0
     best = min(r["valid_loss"] for r in hist.records)
     assert nets.evaluate(model, DATA.valid)[0] == pytest.approx(best)
+
+
+def test_early_stopping_returns_to_the_best_epochs_whole_state() -> None:
+    # the best epoch's running statistics and dynamic radix points come back with its weights: the
+    # early-stopped model is bit for bit the model trained for best_epoch + 1 epochs (same seed)
+    policy = nets.PrecisionPolicy.uniform("dfx<12>")
+
+    def run(**more: object) -> tuple[nets.Model, nets.History]:
+        model = nets.mlp([64, 32, 10], batchnorm=True, seed=0)
+        return model, nets.train(model, DATA, policy, nets.SGD(lr=0.5, momentum=0.9), seed=3, progress=False,
+                                 eval_policy="same", **more)
+
+    stopped, hist = run(epochs=30, early_stopping=2)
+    assert hist.best_epoch < len(hist.records) - 1  # it went on past the best epoch
+    direct, direct_hist = run(epochs=hist.best_epoch + 1)
+    for (a, k), (b, _) in zip(stopped.parameters(), direct.parameters(), strict=True):
+        np.testing.assert_array_equal(a.params[k], b.params[k])
+    bns = [(a, b) for a, b in zip(stopped.layers(), direct.layers(), strict=True)
+           if hasattr(a, "running_var")]
+    assert bns
+    for a, b in bns:
+        np.testing.assert_array_equal(a.running_mean, b.running_mean)
+        np.testing.assert_array_equal(a.running_var, b.running_var)
+    # the test evaluation runs under the policy (eval_policy="same") with the run's radix points: equal
+    # losses need the best epoch's radix points back too
+    assert (hist.test_loss, hist.test_accuracy) == (direct_hist.test_loss, direct_hist.test_accuracy)
 
 
 def test_initialisations_and_lsuv() -> None:
