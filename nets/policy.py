@@ -167,8 +167,9 @@ class DynamicFixed:
        P, let s be the share of the values converted since the group's last
        update (or the end of its warm-up) whose conversion overflowed, and s2
        the share that would overflow at FL + 1 (2x outside the range). If
-       s > ``max_overflow_rate``, FL decreases by one; else if s2 <=
-       ``max_overflow_rate``, FL increases by one; else it stays. With no
+       s > ``max_overflow_rate``, FL decreases by one; else if s2 <
+       ``max_overflow_rate`` (strictly under it), FL increases by one; else
+       it stays (so with a maximum of 0, FL never increases). With no
        value converted since the last update FL stays. FL stays within
        [WL - 1000, 1000] (`emu.FixedFormat`'s limits).
     3. Evaluation converts at the radix points training reached, frozen

@@ -169,7 +169,7 @@ class DynamicGroup:
             wl, limit = self.spec.word_bits, self.spec.max_overflow_rate
             if self.overflow / self.seen > limit:
                 self.frac_bits = max(self.frac_bits - 1, wl - 1000)
-            elif self.overflow_if_doubled / self.seen <= limit:
+            elif self.overflow_if_doubled / self.seen < limit:  # under the maximum (NUMERICS.md section 7)
                 self.frac_bits = min(self.frac_bits + 1, 1000)
         self._close(step)
 
