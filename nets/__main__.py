@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import tomllib
 import traceback
@@ -196,10 +197,23 @@ def _check_train(cfg: dict[str, Any], sources: dict[str, str] | None) -> None:
     for key in ("lr", "momentum"):
         if isinstance(cfg[key], bool) or not isinstance(cfg[key], (int, float)):
             bad(key, "must be a number")
-    if not cfg["lr"] > 0:
-        bad("lr", "must be above 0")
+    if not 0 < cfg["lr"] < math.inf:
+        bad("lr", "must be a finite number above 0")
     if not 0 <= cfg["momentum"] < 1:
         bad("momentum", "outside the allowed range [0, 1)")
+
+    def given(key: str) -> bool:
+        return cfg[key] != DEFAULTS[key] or (sources is not None and key in sources)
+
+    for key, on, applies, to in (
+            ("sizes", "model", cfg["model"] == "mlp", "mlp (lenet5 and resnet size from the data)"),
+            ("activation", "model", cfg["model"] != "resnet", "mlp and lenet5 (resnet uses relu)"),
+            ("momentum", "optimizer", cfg["optimizer"] == "sgd", "sgd (adam keeps its own moments)")):
+        if given(key) and not applies:
+            bad(key, f"applies to {on} {to}; it is not used with {_label(on, sources)}={cfg[on]!r}")
+    out = cfg.get("out")
+    if out and not Path(out).resolve().parent.is_dir():
+        bad("out", f"names a file in a folder that does not exist ({Path(out).resolve().parent})")
 
 
 def _policy(cfg: dict[str, Any], sources: dict[str, str] | None = None) -> PrecisionPolicy:
@@ -212,7 +226,11 @@ def _policy(cfg: dict[str, Any], sources: dict[str, str] | None = None) -> Preci
         if "format" in p or "rounding" in p:
             raise _Refusal(f"nets train: {_label('policy', sources)}={p['policy']!r} is a uniform policy;"
                            " give it as format (and rounding), not beside them")
-        _, fmt, *rest = p.pop("policy").split(":")
+        _, fmt, *rest = p["policy"].split(":")
+        if len(rest) > 1:
+            raise _Refusal(f"nets train: {_label('policy', sources)}={p['policy']!r} must be"
+                           " uniform:FORMAT or uniform:FORMAT:ROUNDING")
+        del p["policy"]
         p.update(format=fmt, **({"rounding": rest[0]} if rest else {}))
 
     def refuse(key: str, why: str) -> NoReturn:
@@ -353,10 +371,11 @@ def _search(args: argparse.Namespace) -> None:
 def _experiments(args: argparse.Namespace) -> None:
     if args.seeds < 1:
         raise _Refusal(f"nets experiments: --seeds={args.seeds} must be at least 1")
-    if args.folds < 2:
-        raise _Refusal(f"nets experiments: --folds={args.folds} must be at least 2")
-    if not args.scale > 0:
-        raise _Refusal(f"nets experiments: --scale={args.scale} must be above 0")
+    if not 2 <= args.folds <= 1797:
+        raise _Refusal(f"nets experiments: --folds={args.folds} outside the allowed range [2, 1797] (the"
+                       " digits images)")
+    if not 0 < args.scale < math.inf:
+        raise _Refusal(f"nets experiments: --scale={args.scale} must be a finite number above 0")
     unknown = [t for t in args.tables if t not in TABLES]
     if unknown:
         raise _Refusal(f"nets experiments: --tables names {unknown[0]!r}; tables: {', '.join(TABLES)}")

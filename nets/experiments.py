@@ -216,7 +216,7 @@ class Protocol:
         if not seeds or len(set(seeds)) != len(seeds):
             raise ValueError(f"Protocol: seeds={self.seeds!r} must be at least one seed, none repeated")
         object.__setattr__(self, "seeds", seeds)
-        check_int(self.folds, "Protocol", "folds", 2)
+        check_int(self.folds, "Protocol", "folds", 2, 1797 if self.limit is None else None)
         if self.limit is not None:
             check_int(self.limit, "Protocol", "limit", self.folds, 1797)
 

@@ -176,7 +176,29 @@ def test_bad_flag_values_are_one_line(capsys) -> None:
         "nets train: --sizes=[64] must list at least two layer widths >= 1, as [64, 100, 10]")
     assert _refused(capsys, ["train", "--model", "vgg"]) == (
         "nets train: --model='vgg' is not one of mlp, lenet5, resnet")
-    assert _refused(capsys, ["train", "--lr", "0"]) == "nets train: --lr=0.0 must be above 0"
+    for lr in ("0", "inf"):
+        assert _refused(capsys, ["train", "--lr", lr]) == (
+            f"nets train: --lr={float(lr)} must be a finite number above 0")
+    # a setting the chosen model or optimizer would not use is refused, not ignored
+    assert _refused(capsys, ["train", "--model", "resnet", "--activation", "tanh"]) == (
+        "nets train: --activation='tanh' applies to model mlp and lenet5 (resnet uses relu); it is not used"
+        " with --model='resnet'")
+    assert _refused(capsys, ["train", "--model", "lenet5", "--sizes", "64,10"]).startswith(
+        "nets train: --sizes=[64, 10] applies to model mlp")
+    assert _refused(capsys, ["train", "--optimizer", "adam", "--momentum", "0.9"]) == (
+        "nets train: --momentum=0.9 applies to optimizer sgd (adam keeps its own moments); it is not used"
+        " with --optimizer='adam'")
+    assert _refused(capsys, ["train", "--policy", "uniform:fx<4,8>:stochastic:extra"]) == (
+        "nets train: --policy='uniform:fx<4,8>:stochastic:extra' must be uniform:FORMAT or"
+        " uniform:FORMAT:ROUNDING")
+    assert _refused(capsys, ["train", "--data", "digits:/somewhere", "--epochs", "1"]) == (
+        "nets train: datasets: data='digits:/somewhere': digits is embedded and takes no path; give digits")
+    assert _refused(capsys, ["train", "--out", "no_such_folder_here/run.json"]).startswith(
+        "nets train: --out='no_such_folder_here/run.json' names a file in a folder that does not exist")
+    assert _refused(capsys, ["experiments", "--folds", "2000"]) == (
+        "nets experiments: --folds=2000 outside the allowed range [2, 1797] (the digits images)")
+    assert _refused(capsys, ["experiments", "--scale", "inf"]) == (
+        "nets experiments: --scale=inf must be a finite number above 0")
     assert _refused(capsys, ["train", "--rounding", "stochastic"]) == (
         "nets train: --rounding='stochastic' needs --format (the format of a uniform policy)")
     assert _refused(capsys, ["train", "--format", "bf16", "--rounding", "up"]).startswith(

@@ -128,6 +128,22 @@ def test_settings_that_would_be_ignored_are_refused() -> None:
         X.Sweep.from_dict({"points": [{"model": "resnet"}]})
     with pytest.raises(ValueError, match=r"master= and state= need format="):
         X.Sweep.from_dict({"points": [{"state": "fx<4,8>"}]})
+    with pytest.raises(ValueError, match=r"sweep point 0: sizes=\[64, 10\] applies to model mlp; lenet5"):
+        X.Sweep.from_dict({"points": [{"model": "lenet5", "sizes": [64, 10]}]})
+
+
+@pytest.mark.parametrize(("key", "value", "match"), [
+    ("lr", 0.0, r"lr=0.0 must be a finite number above 0"),
+    ("lr", -0.1, r"lr=-0.1 must be a finite number above 0"),
+    ("lr", float("inf"), r"lr=inf must be a finite number above 0"),
+    ("momentum", 1.5, r"momentum=1.5 outside the allowed range \[0, 1\)"),
+    ("momentum", -0.5, r"momentum=-0.5 outside the allowed range \[0, 1\)"),
+])
+def test_a_sweeps_training_settings_are_checked_as_trains(key: str, value: float, match: str) -> None:
+    with pytest.raises(ValueError, match=r"^sweep point 0: " + match):
+        X.Sweep.from_dict({"points": [{key: value}]})
+    with pytest.raises(TypeError, match=rf"^sweep point 0: {key}='0.1' must be a number"):
+        X.Sweep.from_dict({"points": [{key: "0.1"}]})
 
 
 def test_store_resume_and_failing_points(tmp_path: Path) -> None:
