@@ -41,7 +41,7 @@ def test_recipe_and_protocol_refuse_what_they_cannot_honour() -> None:
         E.Protocol(seeds=())
     with pytest.raises(ValueError, match=r"^Protocol: seeds=\(1, 1\) must be at least one seed"):
         E.Protocol(seeds=(1, 1))
-    with pytest.raises(ValueError, match=r"^Protocol: folds=1 outside the allowed range \[2, inf\)$"):
+    with pytest.raises(ValueError, match=r"^Protocol: folds=1 outside the allowed range \[2, 1797\]$"):
         E.Protocol(folds=1)
     with pytest.raises(ValueError, match=r"^Protocol: limit=3 outside the allowed range \[5, 1797\]$"):
         E.Protocol(folds=5, limit=3)
@@ -224,7 +224,7 @@ def test_stability_reports_the_leave_one_out_change() -> None:
 def test_cli_experiments_refuses_bad_counts_and_prints_intervals(capsys) -> None:
     with pytest.raises(SystemExit, match="^nets experiments: --seeds=0 must be at least 1$"):
         nets.__main__.main(["experiments", "--seeds", "0"])
-    with pytest.raises(SystemExit, match="^nets experiments: --folds=1 must be at least 2$"):
+    with pytest.raises(SystemExit, match=r"^nets experiments: --folds=1 outside the allowed range \[2, 1797"):
         nets.__main__.main(["experiments", "--folds", "1"])
     with pytest.raises(SystemExit, match="^nets experiments: --tables names 'cifar'; tables: fraction-bits"):
         nets.__main__.main(["experiments", "--tables", "cifar"])
