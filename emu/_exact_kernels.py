@@ -18,10 +18,12 @@ float64 sum (which loses 2^-60) followed by the same rounding would give 1.
 >>> import numpy as np, emu
 >>> from emu._rounding import float_params
 >>> prm = float_params(emu.format("fp32"), 0, 0)  # nearest even, overflow to inf
->>> float(round_sum(np.array([1.0, 2.0**-24, 2.0**-60]), 3, prm)[0]) == 1 + 2.0**-23
+>>> float(round_sum(np.array([1.0, 2.0**-24, 2.0**-60]), 3, prm, False)[0]) == 1 + 2.0**-23
 True
->>> float(round_sum(np.array([1.0, 2.0**-24]), 2, prm)[0])  # the tie itself goes to even
+>>> float(round_sum(np.array([1.0, 2.0**-24]), 2, prm, False)[0])  # the tie itself goes to even
 1.0
+>>> float(round_sum(np.array([1.0, -1.0]), 2, prm, True)[0])  # an exact zero under floor: -0 (IEEE 754)
+-0.0
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from numba import njit, prange
 
 from ._fused_kernels import rare_step
 from ._rounding import float_params, fround
+from .modes import Rounding
 
 
 @njit(cache=True)
@@ -47,10 +50,15 @@ def _to_odd(hi, lo):
 
 
 @njit(cache=True)
-def round_sum(vals, m, prm):
+def round_sum(vals, m, prm, floor):
     """The exact sum of the finite vals[0 .. m-1] rounded once by ``prm`` (a `fround` record of a format
-    with at most 51 significant bits); returns (value, overflowed). An exact zero sum is -0 only when
-    every value is -0 (the float64 two-sums' rule). ``vals`` is overwritten."""
+    with at most 51 significant bits); returns (value, overflowed). An exact zero sum takes IEEE 754's
+    sign of a zero sum: -0 when every value is -0, or, when ``floor`` (``prm`` rounds toward minus
+    infinity), unless every value is +0; else +0. ``vals`` is overwritten."""
+    all_pos_zero = True
+    for t in range(m):
+        if vals[t] != 0.0 or np.signbit(vals[t]):
+            all_pos_zero = False
     count = 0
     for t in range(m):
         x = vals[t]
@@ -76,11 +84,13 @@ def round_sum(vals, m, prm):
         lo = (hi - (s - bb)) + (y - bb)
         hi = s
         q -= 1
+    if hi == 0.0 and floor and not all_pos_zero:
+        hi = -0.0
     return fround(hi if lo == 0.0 else _to_odd(hi, lo), prm)
 
 
 @njit(cache=True)
-def _exact_row(i, A, W, init, out, acnt, n, prm):
+def _exact_row(i, A, W, init, out, acnt, n, prm, floor):
     """Row i of `exact_rows`."""
     K = A.shape[1]
     r = min(np.int64(i), init.shape[0] - 1)
@@ -97,7 +107,7 @@ def _exact_row(i, A, W, init, out, acnt, n, prm):
                 finite &= np.isfinite(p)
                 buf[k - k0 + 1] = p
             if finite:
-                res = round_sum(buf, k1 - k0 + 1, prm)
+                res = round_sum(buf, k1 - k0 + 1, prm, floor)
             else:
                 res = rare_step(A[i], np.ascontiguousarray(W[:, j]), k0, k1, c, prm)
             c = res[0]
@@ -107,18 +117,18 @@ def _exact_row(i, A, W, init, out, acnt, n, prm):
 
 
 @njit(parallel=True, cache=True)
-def exact_rows(A, W, init, out, acnt, n, prm):
+def exact_rows(A, W, init, out, acnt, n, prm, floor):
     """out[i, j]: the exact steps of n products of row i of A and column j of W in natural K order from
     init[i or 0, j]; acnt[i, j] the steps whose rounding overflowed. Rows run in parallel."""
     for i in prange(A.shape[0]):
-        _exact_row(i, A, W, init, out, acnt, n, prm)
+        _exact_row(i, A, W, init, out, acnt, n, prm, floor)
 
 
 @njit(cache=True)
-def exact_rows_serial(A, W, init, out, acnt, n, prm):
+def exact_rows_serial(A, W, init, out, acnt, n, prm, floor):
     """`exact_rows` without threads."""
     for i in range(A.shape[0]):
-        _exact_row(i, A, W, init, out, acnt, n, prm)
+        _exact_row(i, A, W, init, out, acnt, n, prm, floor)
 
 
 def run_exact(a: np.ndarray, w: np.ndarray, init: np.ndarray, mac: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -132,5 +142,6 @@ def run_exact(a: np.ndarray, w: np.ndarray, init: np.ndarray, mac: Any) -> tuple
     kernel = exact_rows if M > 1 and M * K * N >= 1 << 18 else exact_rows_serial
     kernel(np.ascontiguousarray(a, np.float64), np.ascontiguousarray(w, np.float64),
            np.ascontiguousarray(init, np.float64), out, acnt, mac.order.n,
-           float_params(mac.acc, int(mac.acc_rounding), int(mac.acc_overflow)))
+           float_params(mac.acc, int(mac.acc_rounding), int(mac.acc_overflow)),
+           mac.acc_rounding == Rounding.FLOOR)
     return out, acnt

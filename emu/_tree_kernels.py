@@ -8,9 +8,10 @@ One step of an output adds n products to the accumulator c:
    last step is padded with +0 products (GEMM.m pads K to a multiple of n);
 3. c + tree, rounded once more into the accumulator, is the next c.
 
-Every addition is the exact sum rounded once (`emu._exact_kernels.round_sum`); an exact zero sum is -0
-only when both terms are -0. A flush-to-zero accumulator or product format (``fp<8,23,ftz>``) flushes
-every result below its smallest normal to a zero of its sign, as the CDNA2 units do. The exact twin is
+Every addition is the exact sum rounded once (`emu._exact_kernels.round_sum`); an exact zero sum takes
+IEEE 754's sign: -0 when both terms are -0, or under ``acc_rounding="floor"`` unless both are +0. A
+flush-to-zero accumulator or product format (``fp<8,23,ftz>``) flushes every result below its smallest
+normal to a zero of its sign, as the CDNA2 units do. The exact twin is
 `emu._ref.steps`.
 
 Worked example (binary32, n = 4): products 1, 2^-24, 2^-24, 0 and c = 0: 1 + 2^-24 rounds to 1 (a tie, to
@@ -32,20 +33,22 @@ from numba import njit, prange
 
 from ._exact_kernels import round_sum
 from ._rounding import float_params, fround
+from .modes import Rounding
 
 
 @njit(cache=True)
-def add2(x, y, pair, prm):
-    """x + y rounded once by ``prm`` (IEEE sums for non-finite terms); ``pair`` a scratch array of 2."""
+def add2(x, y, pair, prm, floor):
+    """x + y rounded once by ``prm`` (IEEE sums for non-finite terms; ``floor``: ``prm`` rounds toward
+    minus infinity); ``pair`` a scratch array of 2."""
     if not (np.isfinite(x) and np.isfinite(y)):
         return fround(x + y, prm)
     pair[0] = x
     pair[1] = y
-    return round_sum(pair, 2, prm)
+    return round_sum(pair, 2, prm, floor)
 
 
 @njit(cache=True)
-def _tree_row(i, A, W, init, out, pcnt, acnt, n, pprm, aprm):
+def _tree_row(i, A, W, init, out, pcnt, acnt, n, pprm, aprm, floor):
     """Row i of `tree_rows`."""
     K = A.shape[1]
     r = min(np.int64(i), init.shape[0] - 1)
@@ -67,10 +70,10 @@ def _tree_row(i, A, W, init, out, pcnt, acnt, n, pprm, aprm):
             while width > 1:
                 width //= 2
                 for t in range(width):
-                    v, o = add2(buf[2 * t], buf[2 * t + 1], pair, aprm)
+                    v, o = add2(buf[2 * t], buf[2 * t + 1], pair, aprm, floor)
                     ac += o
                     buf[t] = v
-            c, o = add2(c, buf[0], pair, aprm)
+            c, o = add2(c, buf[0], pair, aprm, floor)
             ac += o
         out[i, j] = c
         pcnt[i, j] = pc
@@ -78,19 +81,19 @@ def _tree_row(i, A, W, init, out, pcnt, acnt, n, pprm, aprm):
 
 
 @njit(parallel=True, cache=True)
-def tree_rows(A, W, init, out, pcnt, acnt, n, pprm, aprm):
+def tree_rows(A, W, init, out, pcnt, acnt, n, pprm, aprm, floor):
     """out[i, j]: the pairwise steps of n products of row i of A and column j of W in natural K order from
     init[i or 0, j]; pcnt, acnt: the product roundings and the additions that overflowed. ``pprm``,
     ``aprm``: `fround` records of the product and accumulator formats. Rows run in parallel."""
     for i in prange(A.shape[0]):
-        _tree_row(i, A, W, init, out, pcnt, acnt, n, pprm, aprm)
+        _tree_row(i, A, W, init, out, pcnt, acnt, n, pprm, aprm, floor)
 
 
 @njit(cache=True)
-def tree_rows_serial(A, W, init, out, pcnt, acnt, n, pprm, aprm):
+def tree_rows_serial(A, W, init, out, pcnt, acnt, n, pprm, aprm, floor):
     """`tree_rows` without threads."""
     for i in range(A.shape[0]):
-        _tree_row(i, A, W, init, out, pcnt, acnt, n, pprm, aprm)
+        _tree_row(i, A, W, init, out, pcnt, acnt, n, pprm, aprm, floor)
 
 
 def run_tree(a: np.ndarray, w: np.ndarray, init: np.ndarray, mac: Any) -> tuple[np.ndarray, ...]:
@@ -109,5 +112,6 @@ def run_tree(a: np.ndarray, w: np.ndarray, init: np.ndarray, mac: Any) -> tuple[
     kernel = tree_rows if M > 1 and M * K * N >= 1 << 18 else tree_rows_serial
     kernel(np.ascontiguousarray(a, np.float64), np.ascontiguousarray(w, np.float64),
            np.ascontiguousarray(init, np.float64), out, pcnt, acnt, mac.order.n, pprm,
-           float_params(mac.acc, int(mac.acc_rounding), int(mac.acc_overflow)))
+           float_params(mac.acc, int(mac.acc_rounding), int(mac.acc_overflow)),
+           mac.acc_rounding == Rounding.FLOOR)
     return out, pcnt, acnt

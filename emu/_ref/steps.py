@@ -10,6 +10,7 @@ import math
 from fractions import Fraction
 from typing import Any
 
+from ..modes import Rounding
 from .fused import steps_ref
 from .scalar import quantize_ref
 
@@ -20,9 +21,12 @@ def _into_acc(x: Fraction | float, mac: Any) -> tuple[float, bool]:
     return float(r.value), r.overflow
 
 
-def _zero_sum(terms: list[float]) -> float:
-    """The sum of exact zeros: -0 only when every term is -0."""
-    return -0.0 if all(math.copysign(1.0, t) < 0 for t in terms) else 0.0
+def _zero_sum(terms: list[float], mac: Any) -> float:
+    """The sign of an exact zero sum (IEEE 754): -0 when every term is -0, or, under floor, unless every
+    term is +0."""
+    neg = [math.copysign(1.0, t) < 0 for t in terms]
+    all_pos_zero = not any(neg) and all(t == 0 for t in terms)
+    return -0.0 if all(neg) or (mac.acc_rounding == Rounding.FLOOR and not all_pos_zero) else 0.0
 
 
 def _product(x: float, y: float) -> float:
@@ -38,7 +42,7 @@ def exact_sum_ref(terms: list[float], mac: Any) -> tuple[float, bool]:
     if not all(math.isfinite(t) for t in terms):
         return _into_acc(sum(terms), mac)
     s = sum((Fraction(t) for t in terms), Fraction(0))
-    return _into_acc(s, mac) if s != 0 else _into_acc(_zero_sum(terms), mac)
+    return _into_acc(s, mac) if s != 0 else _into_acc(_zero_sum(terms, mac), mac)
 
 
 def exact_dot_ref(a: list[float], w: list[float], c: float, mac: Any) -> tuple[float, int]:

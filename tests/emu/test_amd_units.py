@@ -111,6 +111,23 @@ def test_exact_and_tree_kernels_match_the_twins_in_every_mode(rounding: str) -> 
         _check(mac, rng.choice(vals, (60, 7)), rng.choice(vals, (7, 3)), rng.choice(cs, (60, 3)))
 
 
+@pytest.mark.parametrize("order", ["exact(2)", "tree(2)", "sequential"])
+def test_an_exact_zero_sum_takes_ieee_signs_in_every_order(order: str) -> None:
+    # x + (-x) is -0 under floor and +0 otherwise; +0 + +0 is +0 and -0 + -0 is -0 in every mode
+    a = np.array([[1.0, -1.0], [0.0, 0.0], [-0.0, -0.0]])
+    w = np.array([[1.0], [1.0]])
+    for rounding, want in (("floor", [-0.0, 0.0, -0.0]), ("nearest_even", [0.0, 0.0, -0.0]),
+                           ("ceil", [0.0, 0.0, -0.0])):
+        mac = emu.MAC(act="fp16", weight="fp16", acc="fp32", order=order, acc_rounding=rounding)
+        got = emu.matmul(a, w, mac, c=np.array([[0.0], [0.0], [-0.0]]))[:, 0]
+        assert [math.copysign(1.0, v) for v in got] == [math.copysign(1.0, v) for v in want], rounding
+        assert list(got) == want
+        if order != "sequential":
+            ref = exact_dot_ref if order.startswith("exact") else tree_dot_ref
+            for i, c in enumerate((0.0, 0.0, -0.0)):
+                assert _same(ref(list(a[i]), [1.0, 1.0], c, mac)[0], want[i]), (rounding, i)
+
+
 @pytest.mark.parametrize("rounding", ["toward_zero", "floor", "ceil"])
 def test_exact_and_tree_kernels_keep_wide_spans_in_directed_modes(rounding: str) -> None:
     """bf16 operands over their whole range into binary32 (products and addends up to 2^250 apart), every
