@@ -6,13 +6,18 @@ codes) passes them to `matmul`, `dot` or `conv2d` as an `Encoded` operand
 instead of real values. The format travels with the codes, so the datapath
 checks it: an `Encoded` act must be in the MAC's ``act`` format and an
 `Encoded` weight in its ``weight`` format, else the call raises ValueError
-naming the operand and both formats. No conversion then changes that
-operand: its values are already on the format's grid and in its range, so
-nothing is rounded and no input overflow is counted, under every rounding
-mode; the stochastic input rounding made once before a product (docs/
-semantics.md) is skipped for it. The products, the accumulator, the other
-roles' random streams (each role draws from a key of its own) and every
-count are those of the same call on the decoded values; a user who encoded
+naming the operand and both formats. No conversion then changes the
+operand's finite values: they are already on the format's grid and in its
+range, so nothing is rounded and no input overflow is counted for them,
+under every rounding mode; the stochastic input rounding made once before a
+product (docs/semantics.md) is skipped for it. An infinity code (e5m2,
+binary16 and the other IEEE-like formats have them) is not finite: it meets
+``input_overflow`` as a decoded infinity would, saturated to the format's
+largest finite value of its sign and counted as an input overflow, or
+OverflowError under ``"error"``. A NaN code stays NaN and is not counted.
+The products, the accumulator, the other roles' random streams (each role
+draws from a key of its own) and every count are those of the same call on
+the decoded values; a user who encoded
 the operands counted their conversion's overflows then (`emu.encode` with
 ``return_stats``).
 

@@ -146,7 +146,7 @@ class MAC:
             aligns to: E = max(E, align_min_exp), so a step whose terms are all
             below 2^align_min_exp still cuts them to multiples of
             2^(align_min_exp - align_bits) (the ``min_exp_limit`` of Khattak &
-            Mikaitis' B200 model). None (the default): no floor.
+            Mikaitis' H100 and B200 models). None (the default): no floor.
         late_addend: ``fused(n)`` only, optional: a `LateAddend` (or a dict
             of its fields): the step aligns its products without the
             accumulator and adds the accumulator in a second, two-term

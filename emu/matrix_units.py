@@ -23,7 +23,9 @@ Two kinds of unit, told apart by `MEASURED_UNITS` and by each source string:
      23, A100 24, H100 25 (fp16, bf16 and tf32 alike), H100 e4m3 13, in line with DeepSeek-V3's report
      (section 3.3.2) that H800 fp8 GEMMs keep about 14 bits.
    - H100 e4m3 -> fp32: the step's result keeps 13 fraction bits (truncated), modelled as an accumulator
-     fp<8,13> rounding toward zero with a binary32 output; the measurement used C = 0.
+     fp<8,13> rounding toward zero with a binary32 output. The harness passes the C of c_H100_fp32.txt to
+     ``mma.sync``, but the recorded D are those of C = 0: with C = 0 the preset reproduces all 5000 lines,
+     with the file's C (between 0.0007 and 1, median 0.49) none, so the tests run these lines with C = 0.
    - H100 e4m3 -> fp16 (harness mma_fp8_output_fp16.cu, ``mma.sync`` m16n8k32 with C in binary16): no
      step over the 32 products reproduces it; two steps of the H100 fp16 -> fp16 unit do, from +0, over
      the low byte pairs of the fp8 operand registers (k = 4t, 4t + 1, 16 + 4t, 16 + 4t + 1) and then the
@@ -32,6 +34,14 @@ Two kinds of unit, told apart by `MEASURED_UNITS` and by each source string:
      unmeasured, as do H200's fp8 -> fp16 units (`HOPPER_FP8_FP16_INFERRED`). The model files name an
      interleaved pattern joining two 16-product halves for fp8 (``inter_pattern`` in H100TC.m and
      B200TC.m) that GEMM.m does not implement; this reading is such a join, identified on the data alone.
+   - align_min_exp -133 on every H100 unit but the ``[wgmma]`` ones (MMA-Sim's, without a floor), and on
+     H200's fp8 -> fp16 units, whose steps are H100 fp16 -> fp16 steps: H100TC.m's ``min_exp_limit``,
+     one value for every input format (fp16, bf16, tf32, fp8). No measured line reaches it (every step
+     of the H100 data holds a product of 2^-5 or more, and the lines reproduce with or without it), so
+     the data neither confirm nor refute it. It binds only in a step whose terms all lie below 2^-133,
+     which bf16 and tf32 products can (down to 2^-266); fp16 and fp8 products (at least 2^-48) and the
+     accumulators' subnormals (binary32 2^-149, fp<8,13> 2^-139) lie on or above its grid
+     2^(-133 - align_bits), so it changes no fp16 or fp8 step.
    - The model files agree (neab 0, 1, 2 and -10 below) except in one block size: H100TC.m gives tf32
      fma 8 where the harness's k = 4 is kept here; the measured tf32 dot products have K = 4, one step
      either way, so the data cannot tell the two apart.
@@ -48,16 +58,19 @@ Two kinds of unit, told apart by `MEASURED_UNITS` and by each source string:
    - A2, A30: A2TC.m and A30TC.m call A100TC.m: A100's units.
    - Ada (AdaTC.m, an RTX 1000 Ada): fma 8, neab 1; tf32 fma 4; fp8 fma 16, neab -10. L40S (L40STC.m):
      the same, and fp16 -> fp16 is refused by the model.
-   - H100 e5m2 -> fp32: H100TC.m's fp8 path (fma 32, neab -10), the measured e4m3 unit's parameters.
+   - H100 e5m2 -> fp32: H100TC.m's fp8 path (fma 32, neab -10, min_exp_limit -133), the measured e4m3
+     unit's parameters.
    - B200 (B200TC.m): fma 16, neab 2, toward zero, min_exp_limit -133 (-15 for fp16 -> fp16); tf32 fma 8;
      fp8 fma 32 with neab 2 (no 13-bit cut). H200 (H200TC.m) and RTX PRO 6000 (RTXPRO6000TC.m) call
      B200TC.m. B200RN (B200TCRN.m): fma 16 (tf32 8), neab 2, every step rounded to nearest even, no
      exponent floor.
 - tf32 inputs: binary32 values whose low 13 fraction bits the unit ignores: the preset converts them
-  toward zero (``input_rounding="toward_zero"``).
+  toward zero (``input_rounding="toward_zero"``). Any real input is converted that way, directly: a
+  float64 value is cut toward zero to tf32's 10 fraction bits, not rounded to binary32 first (1 + 2^-10 -
+  2^-40 gives 1, where binary32 first would give 1 + 2^-10 and then keep it).
 - A nonzero C of an fp8 unit with a 13-bit accumulator is first rounded to nearest even into fp<8,13>;
-  the model cuts it toward zero with the products. Pass C already in fp<8,13> (or C = 0, as measured)
-  to follow the model exactly.
+  the model cuts it toward zero with the products. Pass C already in fp<8,13> (or C = 0, with which the
+  measured e4m3 -> fp32 lines reproduce) to follow the model exactly.
 
 Not yet modelled (and why):
 
@@ -77,8 +90,9 @@ microsoft/MMA-Sim): ``WGMMASim`` keeps 13 fraction bits for fp8 inputs (a binary
 fraction bits, or nearest even into binary16), ``TCGen05MMASim`` 25 with no exponent floor; both take the
 instruction's K = 32 fp8 products and C in one step. MMA-Sim does not model fp8 through ``mma.sync`` on
 Hopper or Blackwell; the measured H100 ``mma.sync`` lines reproduce with the 13 bits MMA-Sim gives
-``wgmma``, so the plain H100 e4m3 -> fp32 preset and its ``[wgmma]`` twin have equal fields. Where the
-sources differ: B200TC.m floors the step's exponent at -133 and gives fp8 a binary32 output only.
+``wgmma``, so the plain H100 e4m3 -> fp32 preset and its ``[wgmma]`` twin have equal fields but one: the
+plain one takes H100TC.m's exponent floor -133, which MMA-Sim does not have and no fp8 step reaches. Where
+the sources differ: B200TC.m floors the step's exponent at -133 and gives fp8 a binary32 output only.
 
 Turing T4 (`TURING_UNITS`): there is no T4 model file; Fasi, Higham, Mikaitis & Pranesh (PeerJ Computer
 Science 2021) ran one feature test suite on V100, T4 and A100 binary16 inputs (4-product dot products:
@@ -105,6 +119,8 @@ that are added afterwards; that order is not a preset.
 1.0
 >>> str(emu.mac_preset("B200 bf16 -> fp32"))
 'bf16 x bf16 -> fp32 (inf, fused(16), 25 bits, E >= -133)'
+>>> str(emu.mac_preset("H100 bf16 -> fp32"))  # H100TC.m's min_exp_limit: the same floor
+'bf16 x bf16 -> fp32 (inf, fused(16), 25 bits, E >= -133)'
 """
 
 from __future__ import annotations
@@ -117,7 +133,10 @@ __all__ = ["ADA_FP8_FP16_UNITS", "HOPPER_FP8_FP16_INFERRED", "HOPPER_FP8_FP16_OR
            "MATRIX_UNITS", "MATRIX_UNIT_SOURCES", "MEASURED_UNITS", "OTHER_PATH_UNITS", "TURING_UNITS"]
 
 _MEASURED = ("Khattak & Mikaitis, model_validation measurements ({gpu}/{fmt}); block size from the"
-             " CUDA harness; align_bits {bits} and the output rounding reproduce every measured line")
+             " CUDA harness; align_bits {bits} and the output rounding reproduce every measured line{floor}")
+
+_H100_FLOOR_SOURCE = ("; align_min_exp -133 from models/H100TC.m (min_exp_limit), which no measured line"
+                      " reaches")
 
 _MODELLED = ("model of models/{file} (Khattak & Mikaitis, north-numerical-computing/MATLAB-tensor-core,"
              " with GEMM.m and Generic_BFMA_TC.m): {params}; align_bits {bits} = 23 + neab; not checked"
@@ -141,9 +160,13 @@ def _unit(inp: str, out: str, n: int, bits: int, *, acc: str | None = None, outp
     return fields
 
 
-def _fp8_13(inp: str, n: int) -> dict[str, Any]:
+def _fp8_13(inp: str, n: int, min_exp: int | None = None) -> dict[str, Any]:
     """An fp8 unit whose step keeps 13 fraction bits (neab = -10): accumulator fp<8,13>, binary32 output."""
-    return _unit(inp, "fp32", n, 13, acc="fp<8,13>", output="fp32")
+    return _unit(inp, "fp32", n, 13, acc="fp<8,13>", output="fp32", min_exp=min_exp)
+
+
+#: H100TC.m's min_exp_limit, one value for every input format (fp16, bf16, tf32, fp8)
+_H100_FLOOR = -133
 
 
 #: The k order of H100's fp8 ``mma.sync`` into binary16: the products at k = 4t, 4t + 1, 16 + 4t, 16 + 4t + 1
@@ -154,8 +177,9 @@ HOPPER_FP8_FP16_ORDER: tuple[int, ...] = tuple(base + 4 * t + half + i for half 
 
 def _hopper_fp8_fp16(inp: str) -> dict[str, Any]:
     """H100's fp8 ``mma.sync`` into binary16: two steps of H100 fp16 -> fp16 (16 products, 25 bits,
-    nearest even) over the instruction's 32 products in `HOPPER_FP8_FP16_ORDER`, from +0; C added last."""
-    fields = _unit(inp, "fp16", 16, 25)
+    nearest even, H100TC.m's floor -133) over the instruction's 32 products in `HOPPER_FP8_FP16_ORDER`,
+    from +0; C added last."""
+    fields = _unit(inp, "fp16", 16, 25, min_exp=_H100_FLOOR)
     fields["instruction"] = dict(k=32, k_order=HOPPER_FP8_FP16_ORDER, addend="last")
     return fields
 
@@ -168,11 +192,11 @@ _MEASURED_UNITS: dict[str, dict[str, Any]] = {
     "A100 fp16 -> fp16": _unit("fp16", "fp16", 8, 24),
     "A100 bf16 -> fp32": _unit("bf16", "fp32", 8, 24),
     "A100 tf32 -> fp32": _unit("tf32", "fp32", 4, 24),
-    "H100 fp16 -> fp32": _unit("fp16", "fp32", 16, 25),
-    "H100 fp16 -> fp16": _unit("fp16", "fp16", 16, 25),
-    "H100 bf16 -> fp32": _unit("bf16", "fp32", 16, 25),
-    "H100 tf32 -> fp32": _unit("tf32", "fp32", 4, 25),
-    "H100 e4m3 -> fp32": _fp8_13("e4m3", 32),
+    "H100 fp16 -> fp32": _unit("fp16", "fp32", 16, 25, min_exp=_H100_FLOOR),
+    "H100 fp16 -> fp16": _unit("fp16", "fp16", 16, 25, min_exp=_H100_FLOOR),
+    "H100 bf16 -> fp32": _unit("bf16", "fp32", 16, 25, min_exp=_H100_FLOOR),
+    "H100 tf32 -> fp32": _unit("tf32", "fp32", 4, 25, min_exp=_H100_FLOOR),
+    "H100 e4m3 -> fp32": _fp8_13("e4m3", 32, min_exp=_H100_FLOOR),
     "H100 e4m3 -> fp16": _hopper_fp8_fp16("e4m3"),
 }
 
@@ -224,9 +248,9 @@ _MODELLED_UNITS: dict[str, tuple[dict[str, Any], str, str]] = {
     **_ampere("A30", "A30TC.m (calls A100TC.m)"),
     **_ada("Ada", "AdaTC.m", fp16_out=True),
     **_ada("L40S", "L40STC.m", fp16_out=False),
-    "H100 e5m2 -> fp32": (_fp8_13("e5m2", 32), "H100TC.m",
-                          "fma 32, neab -10 (the step's result keeps 13 fraction bits), frmode rz; the"
-                          " parameters of the measured H100 e4m3 -> fp32 unit"),
+    "H100 e5m2 -> fp32": (_fp8_13("e5m2", 32, min_exp=_H100_FLOOR), "H100TC.m",
+                          "fma 32, neab -10 (the step's result keeps 13 fraction bits), frmode rz,"
+                          " min_exp_limit -133; the parameters of the measured H100 e4m3 -> fp32 unit"),
     **_blackwell("B200", "B200TC.m"),
     **_blackwell("H200", "H200TC.m (calls B200TC.m)"),
     **_blackwell("RTX PRO 6000", "RTXPRO6000TC.m (calls B200TC.m)"),
@@ -332,17 +356,20 @@ _HOPPER_FP8_FP16_SOURCE = (
     " 16 + 4t, 16 + 4t + 1 (t = 0 .. 3), the second over the rest, then C added with one rounding to"
     " nearest even; identified in this project: align_bits 25 and these roundings reproduce every measured"
     " line (align_bits 17 to 30 all do, 16 misses 4), while natural halves, the other half first, or C"
-    " entering the first step each miss more than 1500 of the 5000")
+    " entering the first step each miss more than 1500 of the 5000; align_min_exp -133, H100TC.m's"
+    " min_exp_limit, which no binary16 step reaches")
 
 _INFERRED_SOURCE = (
     "the fields of the measured H100 e4m3 -> fp16 mma.sync unit (Khattak & Mikaitis' H100/E4M3 data: two"
-    " binary16 steps of 16 products, align_bits 25, in the order HOPPER_FP8_FP16_ORDER from +0, then C with"
-    " one rounding to nearest even), {what}; not measured: this project's inference (the model files give"
+    " binary16 steps of 16 products, align_bits 25, align_min_exp -133 after H100TC.m, in the order"
+    " HOPPER_FP8_FP16_ORDER from +0, then C with one rounding to nearest even), {what}; not measured: this"
+    " project's inference (the model files give"
     " H200 B200TC.m's units, with no fp8 -> fp16 rule)")
 
 #: Where each unit's parameters come from.
 MATRIX_UNIT_SOURCES: dict[str, str] = {
-    **{name: _MEASURED.format(gpu=name.split()[0], fmt=name.split()[1], bits=f["align_bits"])
+    **{name: _MEASURED.format(gpu=name.split()[0], fmt=name.split()[1], bits=f["align_bits"],
+                              floor=_H100_FLOOR_SOURCE if "align_min_exp" in f else "")
        for name, f in _MEASURED_UNITS.items()},
     "H100 e4m3 -> fp16": _HOPPER_FP8_FP16_SOURCE,
     **{name: _MODELLED.format(file=file, params=params, bits=f["align_bits"])

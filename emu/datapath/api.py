@@ -36,8 +36,9 @@ def matmul(a: object, w: object, mac: MAC | str | dict, bias: object = None, *, 
     """Matrix product a @ w with every dot product through the datapath ``mac``.
 
     Args:
-        a: activations (..., M, K) or (K,): reals, or an `emu.Encoded` in the MAC's act format, whose values
-            no conversion changes (no rounding, no input overflow).
+        a: activations (..., M, K) or (K,): reals, or an `emu.Encoded` in the MAC's act format, whose finite
+            values no conversion changes (no rounding, no input overflow; an infinity code meets
+            ``input_overflow`` as a decoded infinity would: saturated and counted, or an error).
         w: weights (K, N), (..., K, N) or (K,), leading dimensions broadcast as in np.matmul: reals, or an
             `emu.Encoded` in the MAC's weight format.
         mac: a `MAC`, a preset name (``"int8 x int8 -> int32"``) or a dict of MAC fields.

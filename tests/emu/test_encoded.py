@@ -1,5 +1,6 @@
 """emu.Encoded: products that take operands already encoded give the products of their decoded values,
-with no conversion of them (no rounding, no input overflow), and refuse codes of another format."""
+with no conversion of their finite values (no rounding, no input overflow; an infinity code counts as a
+decoded infinity does), and refuse codes of another format."""
 
 from __future__ import annotations
 
@@ -122,3 +123,23 @@ def test_encoded_checks_its_codes_and_format_and_is_immutable() -> None:
             emu.Encoded(np.array([0]), fmt)
     assert emu.Encoded.of([0.3, 9.0], "e4m3", "toward_zero", seed=None).values.tolist() == [0.28125, 9.0]
     assert repr(emu.Encoded.of([0.3], "e4m3")) == "Encoded(e4m3, shape (1,))"
+
+
+@pytest.mark.parametrize(("fmt", "inf_code", "one_code"), [("e5m2", 0x7C, 0x3C), ("fp16", 0x7C00, 0x3C00)])
+def test_an_infinity_code_is_an_input_overflow(fmt: str, inf_code: int, one_code: int) -> None:
+    """An encoded infinity is saturated and counted as a decoded one is (or raises under "error"); a NaN
+    code is neither."""
+    mac = emu.MAC(act=fmt, weight=fmt, acc="fp32")
+    enc = emu.Encoded(np.array([inf_code, one_code]), fmt)
+    assert np.isinf(enc.values[0])
+    w = np.array([1.0, 1.0])
+    got, st = emu.matmul(enc, w, mac, return_stats=True)
+    want, wst = emu.matmul(enc.values, w, mac, return_stats=True)
+    assert float(got) == float(want) == emu.format(fmt).max + 1.0
+    assert st.input_overflow == wst.input_overflow == 1
+    with pytest.raises(OverflowError, match="overflow"):
+        emu.matmul(enc, w, dataclasses.replace(mac, input_overflow="error"))
+    nan = emu.Encoded(np.array([0x7E if fmt == "e5m2" else 0x7E00, one_code]), fmt)
+    got, st = emu.matmul(nan, w, mac, return_stats=True)
+    assert np.isnan(got)
+    assert st.input_overflow == 0

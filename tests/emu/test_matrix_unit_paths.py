@@ -114,7 +114,10 @@ def test_the_paths_differ_where_the_sources_say() -> None:
     small = 1.0 + 2.0**-18
     assert float(emu.matmul(a, b, "B200 e4m3 -> fp32 [tcgen05]")[0, 0]) == small
     assert float(emu.matmul(a, b, "H100 e4m3 -> fp32 [wgmma]")[0, 0]) == 1.0
-    assert MATRIX_UNITS["H100 e4m3 -> fp32 [wgmma]"] == MATRIX_UNITS["H100 e4m3 -> fp32"]
+    # equal fields but H100TC.m's exponent floor (-133), which MMA-Sim does not have and no fp8 step reaches
+    plain = {k: v for k, v in MATRIX_UNITS["H100 e4m3 -> fp32"].items() if k != "align_min_exp"}
+    assert MATRIX_UNITS["H100 e4m3 -> fp32 [wgmma]"] == plain
+    assert emu.mac_preset("H100 e4m3 -> fp32").align_min_exp == -133
     # 256 * 256 - 256 * 256 sets the step's exponent to 16: C = 3 * 2^-10 is cut on the grid 2^(16 - bits)
     a[0, :2] = [256.0, 256.0]
     b[:2, 0] = [256.0, -256.0]
@@ -124,6 +127,25 @@ def test_the_paths_differ_where_the_sources_say() -> None:
         assert float(emu.matmul(a, b, name, c=c)[0, 0]) == want, name
     wider = emu.mac_preset("B200 e4m3 -> fp32 [tcgen05]", align_bits=26)
     assert float(emu.matmul(a, b, wider, c=c)[0, 0]) == 3 * 2.0**-10
+
+
+@pytest.mark.parametrize("name", ["H100 e4m3 -> fp32", "H100 e5m2 -> fp32", "H100 e4m3 -> fp16",
+                                  "H100 e5m2 -> fp16"])
+def test_the_h100_floor_changes_no_fp8_step(name: str) -> None:
+    """H100TC.m's floor -133 cannot bind on fp8 products (at least 2^-32) or on the accumulators'
+    subnormals: subnormal operands and tiny addends give the same results with and without it."""
+    inp = name.split()[1]
+    rng = np.random.default_rng(5)
+    a, b = _operands(inp, rng, 200, 1.0), _operands(inp, rng, 200, 1.0)
+    tiny = emu.format(inp).smallest_normal
+    a[::2] = emu.quantize(rng.uniform(-tiny, tiny, (100, 64)), inp, "toward_zero")  # subnormal operands
+    mac = emu.mac_preset(name)
+    c = emu.quantize(np.exp2(rng.integers(-160, -10, 200)) * rng.choice([-1.0, 1.0], 200), mac.acc)
+    free = emu.mac_preset(name, align_min_exp=None)
+    assert mac.align_min_exp == -133
+    got = emu.matmul(a[:, None, :], b[:, :, None], mac, c=c[:, None, None])
+    want = emu.matmul(a[:, None, :], b[:, :, None], free, c=c[:, None, None])
+    assert np.array_equal(got, want)
 
 
 def test_an_unknown_name_points_to_the_unit_on_another_path() -> None:

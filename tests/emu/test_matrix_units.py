@@ -26,7 +26,8 @@ from emu.matrix_units import (
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "tensorcore" / "measured.npz"
 
-#: preset -> (data key, output); the H100 e4m3 -> fp32 runs used C = 0
+#: preset -> (data key, output); the H100 e4m3 -> fp32 lines reproduce with C = 0 (not with the C their
+#: harness passed: test_the_h100_fp8_fp32_lines_carry_no_addend)
 MEASURED = {name: (f"{name.split()[0]}_{name.split()[1]}", name.split()[-1]) for name in MEASURED_UNITS}
 
 
@@ -70,6 +71,17 @@ def test_the_exact_twin_reproduces_the_measured_lines(name: str, measured: dict[
     for i in range(150):
         got, _ = fused_dot_ref(list(a[i]), list(b[i]), float(c[i]), mac)
         assert np.float32(got).view(np.uint32) == want[i], (name, i, got)
+
+
+def test_the_h100_fp8_fp32_lines_carry_no_addend(measured: dict[str, np.ndarray]) -> None:
+    """mma_fp8_output_fp32.cu passes C (the binary32 C stored here) to mma.sync, yet the recorded D of the
+    first 500 lines are those of C = 0: with the stored C none is reproduced."""
+    a, b, c = (measured[f"H100_e4m3_{x}"][:500].view(np.float32).astype(np.float64) for x in "abc")
+    want = measured["H100_e4m3_d_fp32"][:500]
+    assert np.count_nonzero(c) == 500
+    for addend, hits in ((np.zeros_like(c), 500), (c, 0)):
+        got = emu.matmul(a[:, None, :], b[:, :, None], "H100 e4m3 -> fp32", c=addend[:, None, None])[:, 0, 0]
+        assert np.count_nonzero(got.astype(np.float32).view(np.uint32) == want) == hits
 
 
 def test_the_measurement_is_not_reproduced_by_neighbouring_parameters(

@@ -156,8 +156,10 @@ def test_the_floor_worked_examples() -> None:
     a, w = [2.0**-70, -(2.0**-80)], [2.0**-70, 2.0**-80]
     A, W, C = np.array([a]), np.array(w)[:, None], np.zeros((1, 1))
     assert FK.run_fused(A, W, C, b200)[0][0, 0] == 2.0**-140 == fused_dot_ref(a, w, 0.0, b200)[0]
-    h100 = emu.mac_preset("H100 bf16 -> fp32")  # the same unit without the floor
-    assert FK.run_fused(A, W, C, h100)[0][0, 0] == 2.0**-140 - 2.0**-149 == fused_dot_ref(a, w, 0.0, h100)[0]
+    free = emu.mac_preset("B200 bf16 -> fp32", align_min_exp=None)  # the same unit without the floor
+    assert FK.run_fused(A, W, C, free)[0][0, 0] == 2.0**-140 - 2.0**-149 == fused_dot_ref(a, w, 0.0, free)[0]
+    h100 = emu.mac_preset("H100 bf16 -> fp32")  # H100TC.m's floor is B200TC.m's: the same step
+    assert FK.run_fused(A, W, C, h100)[0][0, 0] == 2.0**-140 == fused_dot_ref(a, w, 0.0, h100)[0]
 
 
 def _finite_values(fmt: str) -> list[float]:
@@ -202,7 +204,7 @@ def test_presets_follow_their_model_files() -> None:
         "A30 tf32 -> fp32": (4, 24, "toward_zero", "fp32", None),
         "Ada fp16 -> fp16": (8, 24, "nearest_even", "fp16", None),
         "L40S e5m2 -> fp32": (16, 13, "toward_zero", "fp<8,13>", None),
-        "H100 e5m2 -> fp32": (32, 13, "toward_zero", "fp<8,13>", None),
+        "H100 e5m2 -> fp32": (32, 13, "toward_zero", "fp<8,13>", -133),
         "B200 tf32 -> fp32": (8, 25, "toward_zero", "fp32", -133),
         "H200 fp16 -> fp16": (16, 25, "nearest_even", "fp16", -15),
         "RTX PRO 6000 e4m3 -> fp32": (32, 25, "toward_zero", "fp32", -133),
