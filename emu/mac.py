@@ -426,7 +426,11 @@ class MAC:
         prod = self.product
         if prod is not None and not isinstance(prod, FixedFormat):
             raise ValueError(f"MAC: product={prod} with a fixed or exact accumulator must be a fixed format")
-        (_, wa), (_, ww) = int_grid(self.act), int_grid(self.weight)
+        (fa, wa), (fw, ww) = int_grid(self.act), int_grid(self.weight)
+        if (prod is not None and self.product_rounding == Rounding.STOCHASTIC
+                and fa + fw - prod.frac_bits > 63):
+            raise ValueError(f"MAC: product={prod} drops {fa + fw - prod.frac_bits} fraction bits of the"
+                             " exact product; stochastic product rounding drops at most 63")
         if wa + ww > 62:
             raise ValueError(f"MAC: the integer product of {self.act} ({wa} bits as codes) and {self.weight}"
                              f" ({ww} bits) needs {wa + ww} bits; at most 62 are supported with a fixed or"

@@ -24,7 +24,7 @@ from threadpoolctl import ThreadpoolController
 from .. import _fixed_kernels as FK
 from .. import _fixed_small_kernels as SK
 from .. import _mac_kernels as MK
-from ..convert import quantize
+from ..convert import encode
 from ..formats import FixedFormat
 from ..mac import MAC, int_grid
 from ..modes import Overflow, Rounding
@@ -94,7 +94,10 @@ def int_plan(mac: MAC, K: int) -> _IntPlan:
         sp = flp - prod.frac_bits
         if sp < 0 and pmax << -sp >= 1 << 62:
             raise ValueError(f"matmul: aligning products to product={prod} needs more than 62 bits")
-        pprm = (True, sp, int(mac.product_rounding), prod.qmin, prod.qmax, (1 << prod.bits) - 1,
+        # a product (below 2^62) shifted down by 63 bits or more is under 1/2 in magnitude: every
+        # deterministic mode rounds it as it rounds the 63-bit shift (int64 shifts stop at 63; `MAC`
+        # refuses a stochastic rounding that far)
+        pprm = (True, min(sp, 63), int(mac.product_rounding), prod.qmin, prod.qmax, (1 << prod.bits) - 1,
                 mac.product_overflow == Overflow.WRAP)  # the first fields of an IntTermParams
         fl_t = prod.frac_bits
         pmax = max(-prod.qmin, prod.qmax)
@@ -116,7 +119,7 @@ def int_plan(mac: MAC, K: int) -> _IntPlan:
         raise ValueError(f"matmul: aligning products into acc={acc} needs more than 62 bits")
     if mac.order.kind == "blocks" and mac.order.n * (pmax << max(0, -sa)) >= 1 << 62:
         raise ValueError(f"matmul: block sums of {mac.order.n} products need more than 62 bits")
-    tprm = MK.IntTermParams(*pprm, sa, int(mac.align_rounding))
+    tprm = MK.IntTermParams(*pprm, min(sa, 63), int(mac.align_rounding))  # (63: as the product's shift)
     wrap = mac.acc_overflow == Overflow.WRAP
     aprm = MK.FixedAddParams(acc.qmin, acc.qmax, (1 << acc.bits) - 1, wrap)
     return _IntPlan(tprm, aprm, fl_acc, acc.qmin, acc.qmax, wrap, prod is None and sa <= 0)
@@ -144,8 +147,11 @@ def acc_start(init: np.ndarray, mac: MAC, plan: _IntPlan, seed: int | None) -> t
     ``init`` (reals) converted to the accumulator's grid (an exact accumulator: a 62-bit grid of its
     fraction bits) with the input rounding, saturating."""
     grid = FixedFormat(max(1, 62 - plan.fl_acc), plan.fl_acc) if mac.exact_acc else mac.acc
-    iv, ist = quantize(init, grid, mac.input_rounding, "saturate", return_stats=True, seed=seed)
-    return (iv * 2.0**plan.fl_acc).astype(np.int64), ist.overflow
+    codes, ist = encode(init, grid, mac.input_rounding, "saturate", return_stats=True, seed=seed)
+    q = codes.astype(np.int64)  # the word's bits (at most 62), exact where float64 values are not
+    if grid.signed:
+        q = np.where(q >= 1 << (grid.bits - 1), q - (1 << grid.bits), q)
+    return q, ist.overflow
 
 
 def term_shifts(term: Any, tprm: tuple) -> tuple[int, int]:

@@ -63,6 +63,9 @@ def test_mac_is_an_immutable_value_with_a_readable_name() -> None:
      "product=e4m3 with a fixed or exact accumulator must be a fixed format"),
     (dict(act="fp16", weight="fp16", acc="exact", product="fp16"), "product=fp16 with a fixed or exact"),
     (dict(act="fp16", weight="fp16", acc="exact"), r"integer product of fp16 \(41 bits as codes\)"),
+    (dict(act="fx<1,30>", weight="fx<1,30>", acc="fx<54,-4>", product="fx<60,-4>",
+          product_rounding="stochastic"),
+     r"product=fx<60,-4> drops 64 fraction bits of the exact product; stochastic product rounding drops at"),
 ])
 def test_bad_configurations_are_refused_by_name(kwargs: dict, match: str) -> None:
     base = dict(act="fx<1,7>", weight="fx<1,7>")

@@ -139,6 +139,29 @@ def test_fixed_and_exact_datapaths_match_the_reference(seed: int) -> None:
         done += 1
 
 
+@pytest.mark.parametrize("kw", [
+    # products shifted down by 64 bits and more into the accumulator (int64 shifts stop at 63)
+    dict(act="fx<1,30>", weight="fx<1,30>", acc="fx<54,-4>"),
+    dict(act="fx<1,30>", weight="fx<1,30>", acc="fx<40,-10>", order="pairwise"),
+    dict(act="ufx<0,31>", weight="ufx<0,31>", acc="fx<50,-8>"),
+    dict(act="fx<1,30>", weight="fx<1,30>", acc="fx<54,-4>", product="fx<60,-4>"),
+    # accumulators wider than float64's 53 bits, their start values saturating
+    dict(act="int8", weight="int8", acc="fx<56,0>", output="fx<62,0>"),
+    dict(act="binary", weight="binary", acc="fx<3,52>", output="fx<8,8>"),
+    dict(act="int8", weight="int8", acc="fx<60,0>", output="fp32"),
+])
+@pytest.mark.parametrize("overflow", ["saturate", "wrap"])
+def test_wide_shifts_and_wide_accumulators_match_the_reference(kw: dict, overflow: str) -> None:
+    rng = np.random.default_rng(len(str(kw)))
+    for mode in MODES:
+        extra = {"product_rounding": mode} if "product" in kw else {"align_rounding": mode}
+        mac = MAC(**kw, acc_overflow=overflow, **extra)
+        a, w = _draw(mac.act, (4, 3), rng), _draw(mac.weight, (3, 2), rng)
+        for bias in (None, np.array([1e30, -1e30]), rng.uniform(-3, 3, 2)):
+            _compare(mac, a, w, bias)
+            _compare(mac, a, w, bias, seqonly=True)
+
+
 @pytest.mark.parametrize("seed", range(12))
 def test_float_datapaths_match_the_reference(seed: int) -> None:
     rng = np.random.default_rng(100 + seed)
