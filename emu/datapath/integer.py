@@ -147,11 +147,19 @@ def acc_start(init: np.ndarray, mac: MAC, plan: _IntPlan, seed: int | None) -> t
     ``init`` (reals) converted to the accumulator's grid (an exact accumulator: a 62-bit grid of its
     fraction bits) with the input rounding, saturating."""
     grid = FixedFormat(max(1, 62 - plan.fl_acc), plan.fl_acc) if mac.exact_acc else mac.acc
-    codes, ist = encode(init, grid, mac.input_rounding, "saturate", return_stats=True, seed=seed)
-    q = codes.astype(np.int64)  # the word's bits (at most 62), exact where float64 values are not
+    return start_codes(init, grid, mac.input_rounding, seed)
+
+
+def start_codes(init: np.ndarray, grid: FixedFormat, rounding: Rounding, seed: int | None
+                ) -> tuple[np.ndarray, int]:
+    """(the integer codes of ``init`` converted to ``grid`` with ``rounding``, saturating, as int64; the
+    overflow count): taken from the word's bits, exact where a float64 value is not (a word of more
+    than 53 bits, whose largest code 2^(W-1) - 1 float64 would round up to 2^(W-1))."""
+    codes, st = encode(init, grid, rounding, "saturate", return_stats=True, seed=seed)
+    q = codes.astype(np.int64)
     if grid.signed:
         q = np.where(q >= 1 << (grid.bits - 1), q - (1 << grid.bits), q)
-    return q, ist.overflow
+    return q, st.overflow
 
 
 def term_shifts(term: Any, tprm: tuple) -> tuple[int, int]:

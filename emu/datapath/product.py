@@ -15,7 +15,7 @@ from ..formats import FixedFormat, FloatFormat
 from ..mac import MAC
 from ..modes import Overflow
 from .floating import float_plan, matmul_fp32, run_float
-from .integer import acc_start, blas_into_acc, int_plan, matmul_fixed, run_int
+from .integer import acc_start, blas_into_acc, int_plan, matmul_fixed, run_int, start_codes
 from .operands import max_code, operand
 from .seeds import NO_SEEDS, RoleSeeds
 from .stats import Part
@@ -112,11 +112,12 @@ def _block_part(a: np.ndarray, w: np.ndarray, mac: MAC, init: np.ndarray, keys: 
                          " finished sum); add it to the result")
     init_q = np.zeros(init.shape, np.int64)
     start_overflow = 0
-    if not mac.exact_acc:
+    if isinstance(acc, FixedFormat):  # the start codes exact, as on the integer path
+        init_q, start_overflow = start_codes(init, acc, mac.input_rounding, keys.addend)
+        init = init_q * 2.0**-acc.frac_bits
+    elif not mac.exact_acc:
         init, st = quantize(init, acc, mac.input_rounding, "saturate", return_stats=True, seed=keys.addend)
         start_overflow = st.overflow
-        if isinstance(acc, FixedFormat):
-            init_q = (init * 2.0**acc.frac_bits).astype(np.int64)
     vals, novf, saturated, nan_blocks = block_product(
         a, w, mac.act, mac.weight, None if mac.exact_acc else acc, mac.acc_rounding,
         None if mac.exact_acc else mac.acc_overflow, init, init_q)

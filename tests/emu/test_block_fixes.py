@@ -260,3 +260,12 @@ def test_block_package_modules_are_small_and_share_no_private_names() -> None:
             if isinstance(node, ast.ImportFrom):
                 private = [a.name for a in node.names if a.name.startswith("_")]
                 assert not private, (path.name, node.module, private)
+
+
+def test_a_saturating_start_value_starts_at_the_largest_code_of_a_wide_fixed_accumulator() -> None:
+    # fx<54,0>: the largest code 2^53 - 1 is no float64; the start is that code, so adding -1 gives
+    # 2^53 - 2 (a float64), not 2^53 - 1 rounded up to 2^53 first
+    m = emu.MAC(act="mxfp8_e4m3", weight="mxfp8_e4m3", acc="fx<54,0>", acc_overflow="saturate")
+    v, st = emu.matmul(np.array([[-1.0]]), np.ones((1, 1)), m, bias=[1e30], return_stats=True)
+    assert int(v[0, 0]) == 2**53 - 2
+    assert (st.input_overflow, st.acc_overflow) == (1, 0)
