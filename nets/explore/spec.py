@@ -129,7 +129,7 @@ def _check(point: dict[str, Any], where: str) -> dict[str, Any]:
     full["granularity"] = str(parse_choice(Granularity, full["granularity"], f"sweep {where}", "granularity"))
     for k in ("epochs", "batch_size", "seed"):
         full[k] = check_int(full[k], f"sweep {where}", k, 1 if k == "batch_size" else 0)
-    _check_training(point, full, f"sweep {where}")
+    _check_training(full, f"sweep {where}")
     try:  # unknown formats, presets and datapaths fail here, before any job runs
         build_policy(full)
     except (ValueError, TypeError) as e:
@@ -139,8 +139,8 @@ def _check(point: dict[str, Any], where: str) -> dict[str, Any]:
     return full
 
 
-def _check_training(point: dict[str, Any], full: dict[str, Any], where: str) -> None:
-    """The learning rate and momentum in range, and no network setting the point's network ignores."""
+def _check_training(full: dict[str, Any], where: str) -> None:
+    """The learning rate and momentum in range."""
     for k in ("lr", "momentum"):
         if isinstance(full[k], bool) or not isinstance(full[k], (int, float)):
             raise TypeError(f"{where}: {k}={full[k]!r} must be a number")
@@ -148,9 +148,6 @@ def _check_training(point: dict[str, Any], full: dict[str, Any], where: str) -> 
         raise ValueError(f"{where}: lr={full['lr']!r} must be a finite number above 0")
     if not 0 <= full["momentum"] < 1:
         raise ValueError(f"{where}: momentum={full['momentum']!r} outside the allowed range [0, 1)")
-    if full["model"] == Network.LENET5 and "sizes" in point:
-        raise ValueError(f"{where}: sizes={point['sizes']!r} applies to model mlp; lenet5 sizes itself from"
-                         " the data")
 
 
 def _culprit(point: dict[str, Any]) -> str | None:
