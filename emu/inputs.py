@@ -85,11 +85,16 @@ def as_real(x: object, func: str) -> np.ndarray:
     f = (xb.view(np.float64) if kind == 0 else xb.view(np.int64) if kind == 1 else xb).astype(np.float64)
     if kind:
         ints = xb.view(np.int64) if kind == 1 else xb
-        for i in np.flatnonzero(np.abs(f) >= 2.0**53):  # (below 2^53 every integer is exact)
-            if int(f[i]) != int(ints[i]):
-                raise ValueError(f"{func}: x holds integers that float64 cannot hold exactly (first at index"
-                                 f" {flat_index(a.shape, int(i))}: {int(ints[i])}); this conversion computes"
-                                 " from float64 values: pass x.astype(np.float64) to accept that rounding")
+        big = np.flatnonzero(np.abs(f) >= 2.0**53)  # (below 2^53 every integer is exact)
+        top = 2.0**63 if kind == 1 else 2.0**64  # a float64 at the top rounded up past the dtype
+        fb = f[big]
+        back = np.where(fb >= top, 0.0, fb).astype(ints.dtype)
+        inexact = big[(fb >= top) | (back != ints[big])]
+        if inexact.size:
+            i = int(inexact[0])
+            raise ValueError(f"{func}: x holds integers that float64 cannot hold exactly (first at index"
+                             f" {flat_index(a.shape, i)}: {int(ints[i])}); this conversion computes from"
+                             " float64 values: pass x.astype(np.float64) to accept that rounding")
     return f.reshape(a.shape)
 
 
