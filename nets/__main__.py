@@ -194,13 +194,12 @@ def _check_train(cfg: dict[str, Any], sources: dict[str, str] | None) -> None:
             bad(key, "must be an integer")
         if cfg[key] < lo:
             bad(key, f"outside the allowed range [{lo}, inf)")
-    for key in ("lr", "momentum"):
-        if isinstance(cfg[key], bool) or not isinstance(cfg[key], (int, float)):
-            bad(key, "must be a number")
-    if not 0 < cfg["lr"] < math.inf:
-        bad("lr", "must be a finite number above 0")
-    if not 0 <= cfg["momentum"] < 1:
-        bad("momentum", "outside the allowed range [0, 1)")
+    from .explore.spec import check_rates
+
+    try:
+        check_rates(cfg, "nets train", lambda k: _label(k, sources))
+    except (TypeError, ValueError) as e:
+        raise _Refusal(str(e)) from None
 
     def given(key: str) -> bool:
         return cfg[key] != DEFAULTS[key] or (sources is not None and key in sources)

@@ -61,12 +61,17 @@ class Dataset:
                 f" test {len(self.test)}, input {self.input_shape}, {self.n_classes} classes)")
 
 
+def _share(v: object, func: str, name: str) -> None:
+    """A share of the examples: a number in [0, 1)."""
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{func}: {name}={v!r} must be a number in the allowed range [0, 1)")
+    if not 0.0 <= v < 1.0:
+        raise ValueError(f"{func}: {name}={v!r} outside the allowed range [0, 1)")
+
+
 def _fractions(valid: float, test: float) -> None:
     for name, v in (("valid", valid), ("test", test)):
-        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)):
-            raise TypeError(f"datasets: {name}={v!r} must be a number in the allowed range [0, 1)")
-        if not 0.0 <= v < 1.0:
-            raise ValueError(f"datasets: {name}={v!r} outside the allowed range [0, 1)")
+        _share(v, "datasets", name)
     if valid + test >= 1.0:
         raise ValueError(f"datasets: valid + test = {valid + test!r} leaves no training data;"
                          " keep it below 1")
@@ -257,10 +262,7 @@ def cross_validation(x: np.ndarray, y: np.ndarray, k: int, seed: int, *, valid: 
     seed = _seed(seed, "cross_validation")
     x = _features(x, "cross_validation", "x")
     y = _labels(y, x.shape[0], "cross_validation", "y", "x")
-    if isinstance(valid, (bool, np.bool_)) or not isinstance(valid, (int, float, np.integer, np.floating)):
-        raise TypeError(f"cross_validation: valid={valid!r} must be a number in the allowed range [0, 1)")
-    if not 0.0 <= valid < 1.0:
-        raise ValueError(f"cross_validation: valid={valid!r} outside the allowed range [0, 1)")
+    _share(valid, "cross_validation", "valid")
     n_cls = int(n_classes if n_classes is not None else int(y.max(initial=-1)) + 1)
     rng = np.random.default_rng(seed)
     out = []

@@ -45,6 +45,7 @@ import hashlib
 import itertools
 import json
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
@@ -57,7 +58,7 @@ from ..models import Model, lenet5, mlp
 from ..policy import STE, Granularity, LayerPolicy, PrecisionPolicy
 
 __all__ = ["DEFAULT_SEEDS", "POINT_DEFAULTS", "POINT_KEYS", "SETUP_KEYS", "Network", "Sweep", "build_model",
-           "build_policy", "config_key", "point_key"]
+           "build_policy", "check_rates", "config_key", "point_key"]
 
 
 class Network(StrEnum):
@@ -129,7 +130,7 @@ def _check(point: dict[str, Any], where: str) -> dict[str, Any]:
     full["granularity"] = str(parse_choice(Granularity, full["granularity"], f"sweep {where}", "granularity"))
     for k in ("epochs", "batch_size", "seed"):
         full[k] = check_int(full[k], f"sweep {where}", k, 1 if k == "batch_size" else 0)
-    _check_training(full, f"sweep {where}")
+    check_rates(full, f"sweep {where}")
     try:  # unknown formats, presets and datapaths fail here, before any job runs
         build_policy(full)
     except (ValueError, TypeError) as e:
@@ -139,15 +140,22 @@ def _check(point: dict[str, Any], where: str) -> dict[str, Any]:
     return full
 
 
-def _check_training(full: dict[str, Any], where: str) -> None:
-    """The learning rate and momentum in range."""
+def check_rates(cfg: dict[str, Any], where: str, label: Callable[[str], str] = str) -> None:
+    """A run's ``lr`` (a finite number above 0) and ``momentum`` (in [0, 1)), as sweep points and
+    ``nets train`` check them; ``label`` names a key in the messages (a flag, a file's key).
+
+    >>> check_rates({"lr": float("inf"), "momentum": 0.0}, "sweep point 0")
+    Traceback (most recent call last):
+    ...
+    ValueError: sweep point 0: lr=inf must be a finite number above 0
+    """
     for k in ("lr", "momentum"):
-        if isinstance(full[k], bool) or not isinstance(full[k], (int, float)):
-            raise TypeError(f"{where}: {k}={full[k]!r} must be a number")
-    if not 0 < full["lr"] < float("inf"):
-        raise ValueError(f"{where}: lr={full['lr']!r} must be a finite number above 0")
-    if not 0 <= full["momentum"] < 1:
-        raise ValueError(f"{where}: momentum={full['momentum']!r} outside the allowed range [0, 1)")
+        if isinstance(cfg[k], bool) or not isinstance(cfg[k], (int, float)):
+            raise TypeError(f"{where}: {label(k)}={cfg[k]!r} must be a number")
+    if not 0 < cfg["lr"] < float("inf"):
+        raise ValueError(f"{where}: {label('lr')}={cfg['lr']!r} must be a finite number above 0")
+    if not 0 <= cfg["momentum"] < 1:
+        raise ValueError(f"{where}: {label('momentum')}={cfg['momentum']!r} outside the allowed range [0, 1)")
 
 
 def _culprit(point: dict[str, Any]) -> str | None:
