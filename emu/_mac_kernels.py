@@ -520,18 +520,23 @@ def exact_sums_out(s, shift, init_q, step, mask, vals, codes, want_codes):
 
 
 @njit(nogil=True, cache=True)
-def exact_sums_maps(s, shift, init_q, row0, step, mask, vals, codes, want_codes):
+def exact_sums_maps(s, shift, init_q, row0, step, mask, vals, codes, want_codes, stride_img, stride_row, ow):
     """`exact_sums_out` of a convolution's block of images, on the calling thread without the GIL: ``s``
-    (C_out, B*P) holds the exact sums of B images (P output positions each, image after image), written
-    to ``vals`` (B, C_out, P) (and ``codes``) in the images' NCHW order; the start value of image b,
-    position p is init_q[0 or row0 + b P + p, channel] (``init_q`` (1, C_out) or one row per output
-    position of the whole batch, from its row ``row0``)."""
+    (C_out, ...) holds the exact sums of B images, the sum of image b, output position (r, q) in column
+    b stride_img + r stride_row + q (patches of the outputs alone: stride_img = OH*OW, stride_row = OW;
+    sums over zero-padded planes: the planes' sizes, the other columns unread), written to ``vals``
+    (B, C_out, OH*OW) (and ``codes``) in the images' NCHW order; the start value of image b, position p is
+    init_q[0 or row0 + b OH OW + p, channel] (``init_q`` (1, C_out) or one row per output position of the
+    whole batch, from its row ``row0``)."""
     P = vals.shape[2]
     per_row = init_q.shape[0] > 1
     for b in range(vals.shape[0]):
         for c in range(vals.shape[1]):
-            for p in range(P):
-                acc = _exact_acc(s[c, b * P + p], shift, init_q[row0 + b * P + p if per_row else 0, c])
-                vals[b, c, p] = acc * step
-                if want_codes:
-                    codes[b, c, p] = np.uint64(acc) & mask
+            for r in range(P // ow):
+                col = b * stride_img + r * stride_row
+                for q in range(ow):
+                    p = r * ow + q
+                    acc = _exact_acc(s[c, col + q], shift, init_q[row0 + b * P + p if per_row else 0, c])
+                    vals[b, c, p] = acc * step
+                    if want_codes:
+                        codes[b, c, p] = np.uint64(acc) & mask

@@ -17,7 +17,7 @@ from numba import njit, prange
 
 from .threads import PATCH_THREAD_ENTRIES
 
-__all__ = ["conv_geometry", "patches", "patches_t", "patches_t_here"]
+__all__ = ["conv_geometry", "patches", "patches_t", "patches_t_here", "planes_here"]
 
 
 def conv_geometry(x_shape: tuple[int, ...], w_shape: tuple[int, ...], stride: tuple[int, int],
@@ -147,3 +147,23 @@ def patches_t_here(x, kh, kw, sh, sw, dh, dw, top, left, oh, ow, out) -> None:
     """`patches_t` on the calling thread, without the GIL: for callers that share a batch among their own
     threads (a block of images each), where a parallel kernel must not be launched."""
     _patches_t_serial(x, kh, kw, sh, sw, dh, dw, top, left, oh, ow, out)
+
+
+@njit(nogil=True, cache=True)
+def planes_here(x, top, left, hp, wp, out) -> None:
+    """out[ch, b hp wp + (y + top) wp + xx + left] = x[b, ch, y, xx]: the images of x (B, C, H, W) placed in
+    zero-padded hp x wp planes, channel after channel (each channel's planes image after image), on the
+    calling thread without the GIL. Only the entries that hold x are written: the caller zeroes ``out``
+    once, and its borders stay zero from block to block.
+
+    A stride-1 convolution then reads tap (i, j) of every output position as one strided matrix: rows
+    ch, columns b hp wp + r wp + q + (i wp + j), so that each tap is one product of (C_out, C) weights and
+    a (C, B hp wp) view, with no patches (columns with q >= OW or r >= OH are sums nobody reads)."""
+    n, c, h, w = x.shape
+    ps = hp * wp
+    for ch in range(c):
+        for b in range(n):
+            for y in range(h):
+                o = b * ps + (y + top) * wp + left
+                for q in range(w):
+                    out[ch, o + q] = x[b, ch, y, q]

@@ -11,8 +11,12 @@ codes:
   condition of `emu.datapath.integer.blas_into_acc`: partial sums of codes below
   2^24), float32 codes of x, then blocks of images shared among threads: each
   block's transposed float32 patches (`emu._patches.patches_t_here`), small enough
-  to stay in the cache, one float32 BLAS product, and the outputs written in the
-  NCHW order of the maps (the part's rows are a view of them);
+  to stay in the cache, and one float32 BLAS product; or, for a stride of 1 (and
+  at least `TAP_MIN_CHANNELS` input channels), no patches: the block's images in
+  zero-padded planes and one BLAS product per kernel tap over a strided view of
+  them (`_tap_sums`; a 3x3 kernel reads x 9 times from the cache instead of
+  writing and reading 9 copies of it). The outputs are written in the NCHW order
+  of the maps (the part's rows are a view of them);
 - else, for an accumulator of at most 16 bits that the 16-bit-lane kernel runs
   (`emu._fixed_kernels.mac_fixed16`), transposed int16 patches
   (`emu._patches.patches_t`: a quarter of the float64 patches' memory) and the
@@ -35,11 +39,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import numba
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
 from .. import _fixed_kernels as FK
 from .. import _mac_kernels as MK
-from .._patches import conv_geometry, patches_t, patches_t_here
+from .._fast_kernels import fixed_fast_serial
+from .._patches import conv_geometry, patches_t, patches_t_here, planes_here
 from ..convert import convert_array
 from ..formats import FixedFormat
 from ..mac import MAC
@@ -56,10 +63,18 @@ __all__ = ["conv_narrow", "covers"]
 #: between its writing and BLAS's reading; measured on ResNet-20's convolutions, a batch of 64: 79 ms for
 #: the nineteen in blocks against 224 ms with the whole batch's patches at once)
 BLOCK_PATCH_ENTRIES = 1 << 18
-#: the fewest patch entries (N*OH*OW x C_in*kh*kw) for which the exact-sum product takes the patches of the
-#: codes: below it the general path's float64 patches cost less than the extra passes (measured on LeNet-5's
-#: convolutions, 1.2M and 0.96M entries, against ResNet-20's, 2.4M to 9.4M)
-EXACT_MIN_PATCHES = 1 << 21
+#: the fewest patch entries (N*OH*OW x C_in*kh*kw) for which the exact-sum product takes the codes of x:
+#: below it the two paths cost the same (measured: 18k entries 0.15 ms either way; 0.29M 0.6 to 8 ms here
+#: against 8 to 12 ms on the general path's float64 patches; ResNet-20's first convolution, 1.8M entries,
+#: 3.5 against 32 ms)
+EXACT_MIN_PATCHES = 1 << 14
+#: the values of one block's zero-padded planes or sums in `_tap_sums` (256 KB of float32; measured on
+#: ResNet-20's stride-1 convolutions, a batch of 64 on one thread: blocks of 2^14 to 2^18 values took 5 to
+#: 9 ms for the first stage's, the fastest about 2^16)
+TAP_BLOCK_VALUES = 1 << 16
+#: the fewest input channels for which a stride-1 exact-sum convolution takes its sums tap by tap: each tap
+#: is a product over the input channels alone
+TAP_MIN_CHANNELS = 8
 
 
 def _coverage(size: int, k: int, stride: int, pad: int, out: int) -> np.ndarray:
@@ -83,37 +98,116 @@ def covers(mac: MAC) -> bool:
             and mac.input_rounding != Rounding.STOCHASTIC and mac.order.kind == "sequential")
 
 
-def _exact_blocks(qx: np.ndarray, qw: np.ndarray, bias_q: np.ndarray, mac: MAC, plan: Any, want_codes: bool,
-                  geo: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray | None]:
-    """(values, codes or None) (N, C_out, OH, OW) of the convolution of the float32 codes qx
-    (N, C_in, H, W) and the codes qw (C_out, K) from the start codes ``bias_q`` ((1, C_out) or one row per
-    output position), where `blas_proves` holds: the sums of codes are exact in float32, in any order.
+def _exact_blocks(x: np.ndarray, qw: np.ndarray, bias_q: np.ndarray, mac: MAC, plan: Any, want_codes: bool,
+                  geo: tuple[int, ...], reals: bool) -> tuple[np.ndarray, np.ndarray | None, int, int]:
+    """(values, codes or None, input overflow, NaN count) of the convolution of x (N, C_in, H, W) and the
+    codes qw (C_out, K) from the start codes ``bias_q`` ((1, C_out) or one row per output position), where
+    `blas_proves` holds: the sums of codes are exact in float32, in any order and in any grouping (every
+    partial sum is an integer below 2^24). x holds float32 codes, or with ``reals`` the real inputs, which
+    each block converts to its float32 codes itself (`in_block_codes`; the counts are the conversion's).
 
-    Blocks of images of about `BLOCK_PATCH_ENTRIES` patch entries are shared among `share`'s threads: each
-    thread writes its block's transposed patches (K, B*P) (`patches_t_here`), takes one float32 BLAS
-    product qw @ patches on one BLAS thread, and writes acc = (sum << shift) + start (`MK.exact_sums_maps`)
-    into the block's maps. Every output is an exact sum, so the blocks and the threads change no bit."""
+    Blocks of images are shared among `share`'s threads, each block's sums taken with BLAS on one thread
+    (`_tap_sums` where `shifts_taps` holds, else `_patch_sums`), then acc = (sum << shift) + start
+    (`MK.exact_sums_maps`) written into the block's maps. Every output is an exact sum, so the blocks, the
+    threads and the route change no bit."""
     kh, kw, sh, sw, ph, pw, oh, ow = geo
-    n, cout, K, P = qx.shape[0], qw.shape[0], qw.shape[1], oh * ow
-    per = max(1, min(n, BLOCK_PATCH_ENTRIES // (K * P)))
+    n, cout, P = x.shape[0], qw.shape[0], oh * ow
     shift, step = -plan.tprm.sa, 2.0**-plan.fl_acc
     mask = np.uint64((1 << mac.acc.bits) - 1)
     vals = np.empty((n, cout, P))
     codes = np.empty((n, cout, P) if want_codes else (0, 0, 0), np.uint64)
     w32 = np.ascontiguousarray(qw, np.float32)
+    sums = _tap_sums if shifts_taps(x.shape[1], (sh, sw), (kh, kw)) else _patch_sums
+    per, block_sums = sums(x.shape, w32, geo)
+    act, mode, image = mac.act, int(mac.input_rounding), x[0].size
+    counts = np.zeros((numba.get_num_threads(), 2), np.int64)  # per thread: input overflow, NaN
 
     def work(t: int, threads: int) -> None:
-        cols = np.empty((K, per * P), np.float32)
+        blocks = block_sums()
+        buf = np.empty(per * image if reals else 0, np.float32)
         for b0 in range(t * per, n, threads * per):
             b1 = min(n, b0 + per)
-            block = cols[:, :(b1 - b0) * P]
-            patches_t_here(qx[b0:b1], kh, kw, sh, sw, 1, 1, ph, pw, oh, ow, block)
-            MK.exact_sums_maps(w32 @ block, shift, bias_q, b0 * P, step, mask, vals[b0:b1],
-                               codes[b0:b1] if want_codes else codes, want_codes)
+            xb = x[b0:b1]
+            if reals:  # the block's codes, converted on this thread (the maps' pass stays in the cache)
+                ovf, _, nan = fixed_fast_serial(xb.reshape(-1), buf[:(b1 - b0) * image], act.frac_bits,
+                                                   act.qmin, act.qmax, mode, True)
+                counts[t] += (ovf, nan)
+                xb = buf[:(b1 - b0) * image].reshape(xb.shape)
+            s, stride_img, stride_row = blocks(b0, b1, xb)
+            MK.exact_sums_maps(s, shift, bias_q, b0 * P, step, mask, vals[b0:b1],
+                               codes[b0:b1] if want_codes else codes, want_codes, stride_img, stride_row, ow)
 
-    with blas_one_thread(n * P * K * cout):
+    with blas_one_thread(n * P * w32.size):
         share(work)
-    return vals.reshape(n, cout, oh, ow), codes.reshape(n, cout, oh, ow) if want_codes else None
+    ovf, nan = counts.sum(axis=0).tolist()
+    return vals.reshape(n, cout, oh, ow), codes.reshape(n, cout, oh, ow) if want_codes else None, ovf, nan
+
+
+def in_block_codes(mac: MAC) -> bool:
+    """Whether the exact-sum convolution's blocks convert their images of x themselves: the act format and
+    modes of `emu.datapath.operands.operand`'s one-pass float32 codes (fixed, FL >= 0, saturating, a
+    deterministic rounding)."""
+    act = mac.act
+    return (isinstance(act, FixedFormat) and act.frac_bits >= 0 and mac.input_overflow == Overflow.SATURATE
+            and mac.input_rounding != Rounding.STOCHASTIC)
+
+
+def shifts_taps(c_in: int, stride: tuple[int, int], kernel: tuple[int, int]) -> bool:
+    """Whether the exact-sum convolution takes its sums tap by tap from zero-padded planes (`_tap_sums`):
+    stride 1, a kernel of more than one tap, at least `TAP_MIN_CHANNELS` input channels."""
+    return stride == (1, 1) and kernel != (1, 1) and c_in >= TAP_MIN_CHANNELS
+
+
+def _patch_sums(shape: tuple[int, ...], w32: np.ndarray, geo: tuple[int, ...]) -> tuple[int, Any]:
+    """(images per block, a maker of one thread's block function ``blocks(b0, b1, xb)`` of images b0 .. b1
+    with float32 codes xb): each block's transposed patches (K, B*P) (`patches_t_here`), written into one
+    buffer per thread small enough to stay in the cache, and one float32 product w32 @ patches, whose
+    column b P + p is image b's output position p."""
+    kh, kw, sh, sw, ph, pw, oh, ow = geo
+    n, K, P = shape[0], w32.shape[1], oh * ow
+    per = max(1, min(n, BLOCK_PATCH_ENTRIES // (K * P)))
+
+    def block_sums() -> Any:
+        cols = np.empty((K, per * P), np.float32)
+
+        def blocks(b0: int, b1: int, xb: np.ndarray) -> tuple[np.ndarray, int, int]:
+            block = cols[:, :(b1 - b0) * P]
+            patches_t_here(xb, kh, kw, sh, sw, 1, 1, ph, pw, oh, ow, block)
+            return w32 @ block, P, ow
+        return blocks
+    return per, block_sums
+
+
+def _tap_sums(shape: tuple[int, ...], w32: np.ndarray, geo: tuple[int, ...]) -> tuple[int, Any]:
+    """`_patch_sums` for a stride-1 convolution without patches: each block's images in zero-padded
+    hp x wp planes (`planes_here`, hp = OH + kh - 1, wp = OW + kw - 1), and for each tap (i, j) one float32
+    product of its weights (C_out, C_in) with the strided view of the planes that starts i wp + j entries
+    in (rows: the channels; columns: b hp wp + r wp + q, image b's output position (r, q)), the taps'
+    products added up in float32 (exact: every partial sum is one of the sum's subsets)."""
+    kh, kw, _, _, ph, pw, oh, ow = geo
+    n, c, cout = shape[0], shape[1], w32.shape[0]
+    hp, wp = oh + kh - 1, ow + kw - 1
+    ps, tail = hp * wp, (kh - 1) * wp + kw - 1
+    per = max(1, min(n, TAP_BLOCK_VALUES // (max(c, cout) * ps)))
+    taps = np.ascontiguousarray(w32.reshape(cout, c, kh * kw).transpose(2, 0, 1))  # (kh kw, C_out, C_in)
+
+    def block_sums() -> Any:
+        planes = np.zeros((c, per * ps + tail), np.float32)  # the borders and the tail stay zero
+        acc, tmp = np.empty(cout * per * ps, np.float32), np.empty(cout * per * ps, np.float32)
+
+        def blocks(b0: int, b1: int, xb: np.ndarray) -> tuple[np.ndarray, int, int]:
+            cols = (b1 - b0) * ps
+            planes_here(xb, ph, pw, hp, wp, planes)
+            s, part = acc[:cout * cols].reshape(cout, cols), tmp[:cout * cols].reshape(cout, cols)
+            for t in range(kh * kw):
+                i, j = divmod(t, kw)
+                view = as_strided(planes[:, i * wp + j:], (c, cols), planes.strides)  # row stride >= cols
+                np.matmul(taps[t], view, out=s if t == 0 else part)
+                if t:
+                    s += part
+            return s, ps, wp
+        return blocks
+    return per, block_sums
 
 
 def conv_narrow(x: np.ndarray, w: np.ndarray, mac: MAC, init: np.ndarray, stride: tuple[int, int],
@@ -136,8 +230,15 @@ def conv_narrow(x: np.ndarray, w: np.ndarray, mac: MAC, init: np.ndarray, stride
     term, tprm = int_term(plan.tprm, 0)
     bias_q, ia = acc_start(init, mac, plan, None)
     exact = exact and blas_proves(mac, plan, K, bias_q)  # else float32 patches would be made for nothing
-    qx, _, ovf_x = operand(x, mac.act, mac, "act", True, f32=exact)
     qw, _, ovf_w = operand(w.reshape(cout, K), mac.weight, mac, "weight", True)
+    vals = codes = None
+    if exact and in_block_codes(mac):
+        vals, codes, ovf_x, nan = _exact_blocks(np.ascontiguousarray(x, np.float64), qw, bias_q, mac, plan,
+                                                want_codes, (kh, kw, sh, sw, ph, pw, oh, ow), True)
+        if nan:
+            operand(x, mac.act, mac, "act", True)  # raises the conversion's error, as the general path does
+    else:
+        qx, _, ovf_x = operand(x, mac.act, mac, "act", True, f32=exact)
     if ovf_x:  # the general path counts an element of x once per patch entry that holds it
         flags = np.zeros(x.size, np.uint8)
         convert_array(x, mac.act, mac.input_rounding, mac.input_overflow, None, None, None, True, False,
@@ -146,8 +247,9 @@ def conv_narrow(x: np.ndarray, w: np.ndarray, mac: MAC, init: np.ndarray, stride
         ovf_x = int((flags.reshape(x.shape).sum(axis=(0, 1)) * per_element).sum())
     ia += ovf_x + ovf_w
     if exact:
-        vals, codes = _exact_blocks(np.ascontiguousarray(qx, np.float32), qw, bias_q, mac, plan, want_codes,
-                                    (kh, kw, sh, sw, ph, pw, oh, ow))
+        if vals is None:
+            vals, codes, _, _ = _exact_blocks(np.ascontiguousarray(qx, np.float32), qw, bias_q, mac, plan,
+                                              want_codes, (kh, kw, sh, sw, ph, pw, oh, ow), False)
         nhwc = (0, 2, 3, 1)  # the product's rows in (n, oh, ow) order, over the NCHW maps
         return Part(vals.transpose(nhwc), None if codes is None else codes.transpose(nhwc), None, None, None,
                     ia, "exact-sum")

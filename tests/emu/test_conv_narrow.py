@@ -204,3 +204,78 @@ def test_the_exact_sums_in_blocks_of_images(threads: int, block: int, ran: list[
     x[3, 1, 2, 2] = np.nan  # the conversion's own error, as on the general path
     with pytest.raises(ValueError, match=r"x holds 1 NaN value\(s\) .* fx<4,4> has no NaN"):
         emu.conv2d(x, k, mac, 2, 1)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize(("kernel", "pad", "block"), [((3, 3), (1, 1), 1), ((3, 3), (1, 1), 1 << 16),
+                                                      ((1, 3), (0, 1), 700), ((5, 5), (2, 2), 1),
+                                                      ((2, 2), (0, 0), 1 << 16), ((3, 2), (2, 0), 3000)])
+def test_the_exact_sums_tap_by_tap(threads: int, kernel: tuple[int, int], pad: tuple[int, int], block: int,
+                                   ran: list[bool], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stride-1 exact-sum convolution with enough input channels takes its sums tap by tap from
+    zero-padded planes (`_tap_sums`), in blocks of images (one per block, a few, the whole batch) on one
+    or two threads: values, codes and counts are the general path's, also from start values that differ
+    at every output position; a stride of 2, or too few channels, takes the patches."""
+    import numba
+
+    monkeypatch.setattr(conv_narrow, "EXACT_MIN_PATCHES", 0)
+    monkeypatch.setattr(conv_narrow, "TAP_BLOCK_VALUES", block)
+    routes: list[str] = []
+
+    def spy(name: str, original: Any) -> Any:
+        def route(*args: Any) -> Any:
+            routes.append(name)
+            return original(*args)
+        return route
+    for name in ("_tap_sums", "_patch_sums"):
+        monkeypatch.setattr(conv_narrow, name, spy(name, getattr(conv_narrow, name)))
+    mac = emu.MAC(act="fx<4,4>", weight="fx<1,7>", acc="fx<21,11>", acc_overflow="wrap")
+    rng = np.random.default_rng(kernel[0] * 100 + pad[0] * 10 + block % 7)
+    x, k = rng.uniform(-9, 9, (5, 9, 7, 6)), rng.uniform(-1.1, 1.1, (4, 9, *kernel))
+    oh, ow = 7 + 2 * pad[0] - kernel[0] + 1, 6 + 2 * pad[1] - kernel[1] + 1
+    c = rng.uniform(-4, 4, (5, 4, oh, ow))
+    before = numba.get_num_threads()
+    numba.set_num_threads(threads)
+    try:
+        y, codes, st = emu.conv2d(x, k, mac, 1, pad, c=c, return_stats=True, return_codes=True)
+        y_b = emu.conv2d(x, k, mac, 1, pad, bias=c[0, :, 0, 0])
+        emu.conv2d(x, k, mac, 2, pad)
+        emu.conv2d(x[:, :7], k[:, :7], mac, 1, pad)
+    finally:
+        numba.set_num_threads(before)
+    assert ran == [True] * 4
+    assert routes == ["_tap_sums", "_tap_sums", "_patch_sums", "_patch_sums"]
+    assert st.path == "exact-sum"
+    cols, _, _ = api.im2col(x, *kernel, (1, 1), pad)
+    c_rows = c.transpose(0, 2, 3, 1).reshape(-1, 4)
+    want, want_codes, want_st = emu.matmul(cols, k.reshape(4, -1).T, mac, c=c_rows, return_stats=True,
+                                           return_codes=True)
+    back = (5, oh, ow, 4)
+    assert np.array_equal(y, want.reshape(back).transpose(0, 3, 1, 2))
+    assert np.array_equal(codes, want_codes.reshape(back).transpose(0, 3, 1, 2))
+    assert st.input_overflow == want_st.input_overflow > 0
+    assert np.array_equal(st.acc_per_channel, want_st.acc_per_channel)
+    assert np.array_equal(y_b, _general(x, k, mac, (1, 1), pad, c[0, :, 0, 0])[0])
+
+
+@pytest.mark.parametrize(("act", "scale"), [("fx<4,4>", 12), ("fx<9,-1>", 400)])
+@pytest.mark.parametrize("stride", [1, 2])
+def test_the_blocks_convert_their_own_images(act: str, scale: float, stride: int, ran: list[bool],
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """An act conversion of FL >= 0 (saturating, deterministic) is made block by block inside the exact-sum
+    product (`in_block_codes`); one of FL < 0 before it, over the whole of x. Both give the general path's
+    values, codes and input overflow count (x overflows the act format here), on the tap and the patch
+    routes."""
+    monkeypatch.setattr(conv_narrow, "EXACT_MIN_PATCHES", 0)
+    monkeypatch.setattr(conv_narrow, "TAP_BLOCK_VALUES", 2000)  # several blocks
+    monkeypatch.setattr(conv_narrow, "BLOCK_PATCH_ENTRIES", 2000)
+    mac = emu.MAC(act=act, weight="fx<1,7>", acc="fx<21,11>", acc_overflow="wrap")
+    assert conv_narrow.in_block_codes(mac) == (act == "fx<4,4>")
+    rng = np.random.default_rng(stride)
+    x, k = rng.uniform(-scale, scale, (6, 8, 9, 7)), rng.uniform(-1.1, 1.1, (5, 8, 3, 3))
+    y, codes, st = emu.conv2d(x, k, mac, stride, 1, return_stats=True, return_codes=True)
+    assert ran == [True]
+    want, want_codes, want_st = _general(x, k, mac, (stride, stride), (1, 1), None)
+    assert np.array_equal(y, want)
+    assert np.array_equal(codes, want_codes)
+    assert st.input_overflow == want_st.input_overflow > 0
