@@ -91,10 +91,11 @@ def fixed_fast(x, out, fl, qmin, qmax, mode, stats, codes=False):
         _fixed_fast_chunk(c, x, out, fl, codes, qmin, qmax, mode, stats)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def fixed_fast_serial(x, out, fl, qmin, qmax, mode, codes=False):
     """`fixed_fast` without threads (a parallel launch costs more than an input below
-    `emu.threads.CONVERT_THREAD_ELEMENTS`); returns the (overflow, underflow, nan) counts."""
+    `emu.threads.CONVERT_THREAD_ELEMENTS`), without the GIL (callers may share pieces of an array among
+    their own threads); returns the (overflow, underflow, nan) counts."""
     return _fixed_det_block(x, out, np.ldexp(1.0, fl), 1.0 if codes else np.ldexp(1.0, -fl), np.float64(qmin),
                             np.float64(qmax), mode)
 
@@ -165,7 +166,8 @@ def _on_grid(x, out, scale, lo_f, hi_f):
 
 
 @njit(cache=True)
-def _fixed_sr_chunk(c, x, xb, out, fl, wl, signed, qmin, qmax, key, rbits, stats):
+def _fixed_sr_chunk(c, x, xb, out, fl, wl, signed, qmin, qmax, key, rbits, stats, base=0):
+    """Chunk c of `fixed_sr_fast`; x[0] is element ``base`` of the random stream."""
     n = x.size
     scale = np.ldexp(1.0, fl)
     eps = np.ldexp(1.0, -fl)
@@ -179,7 +181,7 @@ def _fixed_sr_chunk(c, x, xb, out, fl, wl, signed, qmin, qmax, key, rbits, stats
         return
     ties = np.empty(hi - lo, np.bool_)
     a, b, d, nt = _fixed_sr_block(x[lo:hi], out[lo:hi], scale, eps, np.float64(qmin), np.float64(qmax),
-                                  key, lo, rbits, ties)
+                                  key, base + lo, rbits, ties)
     if nt > 0:
         lo_f = np.float64(qmin)
         hi_f = np.float64(qmax)
@@ -187,7 +189,7 @@ def _fixed_sr_chunk(c, x, xb, out, fl, wl, signed, qmin, qmax, key, rbits, stats
             if ties[j]:
                 f = np.floor(x[lo + j] * scale)
                 neg, mag, e = split_float(xb[lo + j])
-                q, over = fixed_one(neg, mag, e, fl, wl, signed, _SR, _SAT, key, lo + j, rbits)
+                q, over = fixed_one(neg, mag, e, fl, wl, signed, _SR, _SAT, key, base + lo + j, rbits)
                 out[lo + j] = np.float64(q) * eps + 0.0
                 old_over = (f < lo_f) | (f > hi_f)
                 a += np.int64(over) - np.int64(old_over)
@@ -210,14 +212,15 @@ def fixed_sr_fast(x, out, fl, wl, signed, qmin, qmax, key, rbits, stats):
         _fixed_sr_chunk(c, x, xb, out, fl, wl, signed, qmin, qmax, key, rbits, stats)
 
 
-@njit(cache=True)
-def fixed_sr_fast_serial(x, out, fl, wl, signed, qmin, qmax, key, rbits):
-    """`fixed_sr_fast` without threads, chunk after chunk (the same random words and results); returns the
+@njit(cache=True, nogil=True)
+def fixed_sr_fast_serial(x, out, fl, wl, signed, qmin, qmax, key, rbits, base=0):
+    """`fixed_sr_fast` without threads, chunk after chunk (the same random words and results), without the
+    GIL, x[0] being element ``base`` of the random stream (a piece of a longer array); returns the
     (overflow, underflow, nan) counts."""
     stats = np.zeros((max(1, -(-x.size // CHUNK)), N_FAST_STATS), np.int64)
     xb = x.view(np.uint64)
     for c in range(stats.shape[0]):
-        _fixed_sr_chunk(c, x, xb, out, fl, wl, signed, qmin, qmax, key, rbits, stats)
+        _fixed_sr_chunk(c, x, xb, out, fl, wl, signed, qmin, qmax, key, rbits, stats, base)
     return stats[:, 0].sum(), stats[:, 1].sum(), stats[:, 2].sum()
 
 
@@ -320,9 +323,9 @@ def float_fast(x, out, packed, nan_value, stats):
         _float_fast_chunk(c, x, out, _unpack(packed), nan_value, stats)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def float_fast_serial(x, out, packed, nan_value):
-    """`float_fast` without threads; returns the (overflow, underflow, nan) counts."""
+    """`float_fast` without threads or the GIL; returns the (overflow, underflow, nan) counts."""
     return _float_det_block(x, out, _unpack(packed), nan_value)
 
 

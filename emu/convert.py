@@ -23,11 +23,16 @@ from .modes import Overflow, Rounding, parse_overflow, parse_rounding
 from .registry import get_format
 from .signs import check_scale, resolve_scale, scaled_values, sign_codes
 from .stats import QuantStats
-from .threads import CONVERT_THREAD_ELEMENTS
+from .threads import CONVERT_THREAD_ELEMENTS, share
 
 __all__ = ["Converter", "bits", "decode", "encode", "quantize", "seed_key"]
 
 _KEY0 = np.uint64(0)
+#: the elements of one piece of `Converter.stream` (as `emu._kernels.CHUNK`: 256 KB of float64 filled, then
+#: converted while it stays in the cache)
+STREAM_PIECE = K.CHUNK
+#: the fewest elements for which `Converter.stream` shares its pieces among threads
+STREAM_THREAD_ELEMENTS = 1 << 17
 _F64 = np.dtype(np.float64)
 
 
@@ -53,6 +58,9 @@ class _Settings(NamedTuple):
     nan_zero: bool
     nan_ok: bool  # a NaN input is no error: the format has NaN, or nan=0
     fast: Callable[[np.ndarray, np.ndarray, np.uint64], tuple[int, int, int]] | None
+    #: the fast kernel on one piece of an array without threads or the GIL: piece(x, vals, key, base), x[0]
+    #: being element ``base`` of the random stream (`Converter.stream`); None with ``fast``
+    piece: Callable[[np.ndarray, np.ndarray, np.uint64, int], tuple[int, int, int]] | None
 
 
 def checked_settings(fmt: Format, rounding: object, overflow: object, random_bits: object, nan: object,
@@ -74,8 +82,8 @@ def _settings_uncached(fmt: Format, rounding: object, overflow: object, random_b
     if nan_zero and isinstance(fmt, FloatFormat) and not fmt.zero and not fmt.has_nan:
         raise ValueError(f"{func}: nan=0 asks for a zero, which {fmt} lacks; pass nan=None")
     nan_ok = nan_zero or (isinstance(fmt, FloatFormat) and fmt.has_nan)
-    return _Settings(rnd, ovf, rbits, nan_zero, nan_ok,
-                     None if ovf == Overflow.ERROR else _fast_kernel(fmt, rnd, ovf, rbits))
+    kernels = None if ovf == Overflow.ERROR else _fast_kernel(fmt, rnd, ovf, rbits)
+    return _Settings(rnd, ovf, rbits, nan_zero, nan_ok, *(kernels or (None, None)))
 
 
 _settings_cached = functools.lru_cache(maxsize=1024, typed=True)(_settings_uncached)
@@ -208,32 +216,42 @@ def _by_size(serial: Callable[..., tuple[int, int, int]], threaded: Callable[...
     return ovf, unf, nan
 
 
-def _fast_kernel(fmt: Format, rnd: Rounding, ovf: Overflow, rbits: int
-                 ) -> Callable[[np.ndarray, np.ndarray, np.uint64], tuple[int, int, int]] | None:
-    """``run(x, vals, key) -> (overflow, underflow, nan)``: the values-only fast kernel of a conversion
-    (float64 x, any overflow mode but error), or None when none covers the case. Inputs below
-    `CONVERT_THREAD_ELEMENTS` run without threads."""
+def _fast_kernel(fmt: Format, rnd: Rounding, ovf: Overflow, rbits: int) -> tuple[Any, Any] | None:
+    """(run, piece), the values-only fast kernel of a conversion (float64 x, any overflow mode but error), or
+    None when none covers the case: ``run(x, vals, key) -> (overflow, underflow, nan)`` (inputs below
+    `CONVERT_THREAD_ELEMENTS` without threads), ``piece(x, vals, key, base)`` the same on one thread
+    without the GIL, x[0] being element ``base`` of the random stream."""
     if isinstance(fmt, FixedFormat) and fmt.frac_bits >= 0 and fmt.bits <= 53 and ovf == Overflow.SATURATE:
         fl, wl, signed, qmin, qmax = fmt.frac_bits, fmt.bits, fmt.signed, fmt.qmin, fmt.qmax
         if rnd == Rounding.STOCHASTIC:
             if rbits > 53:  # the fast kernel compares at most 53 random bits at once
                 return None
+
             def run(x: np.ndarray, vals: np.ndarray, key: np.uint64) -> tuple[int, int, int]:
                 return _by_size(FK.fixed_sr_fast_serial, FK.fixed_sr_fast, x, vals, fl, wl, signed, qmin,
                                 qmax, key, rbits)
-        else:
-            mode = int(rnd)
 
-            def run(x: np.ndarray, vals: np.ndarray, key: np.uint64) -> tuple[int, int, int]:
-                return _by_size(FK.fixed_fast_serial, FK.fixed_fast, x, vals, fl, qmin, qmax, mode)
-        return run
+            def piece(x: np.ndarray, vals: np.ndarray, key: np.uint64, base: int) -> tuple[int, int, int]:
+                return FK.fixed_sr_fast_serial(x, vals, fl, wl, signed, qmin, qmax, key, rbits, base)
+            return run, piece
+        mode = int(rnd)
+
+        def run(x: np.ndarray, vals: np.ndarray, key: np.uint64) -> tuple[int, int, int]:
+            return _by_size(FK.fixed_fast_serial, FK.fixed_fast, x, vals, fl, qmin, qmax, mode)
+
+        def piece(x: np.ndarray, vals: np.ndarray, key: np.uint64, base: int) -> tuple[int, int, int]:
+            return FK.fixed_fast_serial(x, vals, fl, qmin, qmax, mode)
+        return run, piece
     if (isinstance(fmt, FloatFormat) and fmt.signed and rnd != Rounding.STOCHASTIC and fmt.man_bits <= 51
             and fmt.emin >= -1022 and fmt.man_bits - fmt.emin <= 1023):  # 2^(M - emin) is a float64
         packed, nan_value = FK.float_params_packed(fmt, int(rnd), int(ovf)), np.nan if fmt.has_nan else 0.0
 
         def run(x: np.ndarray, vals: np.ndarray, key: np.uint64) -> tuple[int, int, int]:
             return _by_size(FK.float_fast_serial, FK.float_fast, x, vals, packed, nan_value)
-        return run
+
+        def piece(x: np.ndarray, vals: np.ndarray, key: np.uint64, base: int) -> tuple[int, int, int]:
+            return FK.float_fast_serial(x, vals, packed, nan_value)
+        return run, piece
     return None
 
 
@@ -360,6 +378,46 @@ class Converter:
         if cfg is None or type(x) is not np.ndarray or x.dtype is not _F64:
             return None
         return _run_fast(cfg, x, seed_key(seed, "quantize") if self._stochastic else _KEY0)
+
+    def stream(self, n: int, fill: Callable[[int, int, np.ndarray], object],
+               seed: object = None) -> tuple[np.ndarray, int, int, int] | None:
+        """`values` of the float64 array y of n elements that ``fill(lo, hi, buf)`` writes piece by piece
+        (buf[:hi - lo] = y[lo:hi]), without making y: each piece of `STREAM_PIECE` elements is filled and
+        converted while it is in the cache, the pieces shared among threads (`emu.threads.share`) from
+        `STREAM_THREAD_ELEMENTS` elements. ``fill`` must not depend on the thread that calls it (and gains
+        from the threads only where it releases the GIL, as numpy's and nogil numba kernels do).
+
+        The values and counts are exactly values(y)'s: the random stream is drawn from ``seed`` once, and
+        each element's random bits come from its index in y whatever the piece. None where values(y)
+        would give None (no fast kernel, or a NaN the format has no code for: convert y then).
+
+        >>> c = Converter("fx<2,2>")
+        >>> c.stream(3, lambda lo, hi, buf: np.multiply(np.arange(lo, hi), 0.3, out=buf[:hi - lo]))
+        (array([0.  , 0.25, 0.5 ]), 0, 0, 0)
+        """
+        cfg = self._cfg
+        if cfg is None:
+            return None
+        key = seed_key(seed, "quantize") if self._stochastic else _KEY0
+        out = np.empty(n)
+        pieces = -(-n // STREAM_PIECE)
+        counts = np.zeros((pieces, 3), np.int64)
+
+        def work(t: int, threads: int) -> None:
+            buf = np.empty(min(n, STREAM_PIECE))
+            for p in range(t, pieces, threads):
+                lo, hi = p * STREAM_PIECE, min(n, (p + 1) * STREAM_PIECE)
+                fill(lo, hi, buf)
+                counts[p] = cfg.piece(buf[:hi - lo], out[lo:hi], key, lo)  # type: ignore[misc]
+
+        if n >= STREAM_THREAD_ELEMENTS:
+            share(work)
+        else:
+            work(0, 1)
+        ovf, unf, nan = counts.sum(axis=0).tolist()
+        if nan and not cfg.nan_ok:
+            return None
+        return out, ovf, unf, nan
 
     def __repr__(self) -> str:
         return f"Converter({self.fmt}, {self.rounding!s}, {self.overflow!s})"

@@ -38,13 +38,12 @@ import emu
 from emu import im2col
 
 from .policy import STE, Granularity, LayerPolicy, PrecisionPolicy, is_block_format
-from .quant import Quantizer
+from .quant import Pieces, Quantizer, sum_pieces, whole
 
 __all__ = [
     "AvgPool2d", "Context", "Conv2d", "Dropout", "Elementwise", "Flatten", "Layer", "Linear", "MaxPool2d",
     "Maxout", "ReLU", "Residual", "Sequential", "Sigmoid", "Sign", "Tanh", "check_patch_blocks", "conv_shape",
-    "mac_product", "mark_layer_boundaries", "name_layers",
-]
+    "mac_product", "mark_layer_boundaries", "name_layers"]
 
 
 @njit(cache=True)
@@ -81,9 +80,7 @@ class Context:
 
     def count_mac(self, where: str, macs: int, st: emu.MACStats) -> None:
         """Add one product's MAC count and overflow events to ``mac_counts``."""
-        c = self.mac_counts.get(where)
-        if c is None:
-            c = self.mac_counts[where] = [0, 0, 0, 0]
+        c = self.mac_counts.setdefault(where, [0, 0, 0, 0])
         c[0] += macs
         c[1] += st.product_overflow
         c[2] += st.acc_overflow
@@ -195,22 +192,21 @@ class Layer:
     def product_shape(self) -> dict[str, Any] | None:
         """The sizes of this layer's product in its last forward pass, or None for a layer without one.
 
-        A dict of kind, macs, weights (biases included), activations_in (values
-        read besides the weights), activations_out and k (the dot-product
-        length): the fields of ``hwmodel.LayerSpec`` but its name and datapath.
-        `Model.layer_shapes` runs one example through the network and collects them.
+        A dict of kind, macs, weights (biases included), activations_in (values read besides the weights),
+        activations_out and k (the dot-product length): the fields of ``hwmodel.LayerSpec`` but its name
+        and datapath. `Model.layer_shapes` runs one example through the network and collects them.
         """
         return None
 
     def policy(self, ctx: Context) -> LayerPolicy:
         return ctx.policy.for_layer(self.name)
 
-    def q(self, x: np.ndarray, role: str, ctx: Context, scale: Any = None,
-          boundary: bool = False, tensor: str | None = None) -> np.ndarray:
-        """x converted to this layer's format for ``role`` where the policy's
-        granularity rounds it (``boundary``: x is the network's input, crossing a
-        layer boundary anyway; ``tensor``: the parameter x belongs to, which keys a
-        dynamic fixed point group of a parameter role). A layer's output
+    def q(self, x: np.ndarray | Pieces, role: str, ctx: Context, scale: Any = None, boundary: bool = False,
+          tensor: str | None = None, kept_from: np.ndarray | None = None) -> np.ndarray:
+        """x converted to this layer's format for ``role`` where the policy's granularity rounds it
+        (``boundary``: x is the network's input, crossing a layer boundary anyway; ``tensor``: the parameter
+        x belongs to, which keys a dynamic fixed point group of a parameter role; ``kept_from``: as in
+        `Quantizer`; x as `Pieces`: made only where it is not converted on the way). A layer's output
         (``preacts``, ``activations``) under `STE.CLIPPED` also sets `saturation_mask`."""
         output = role in _OUTPUT_ROLES and not boundary
         if output:
@@ -218,17 +214,18 @@ class Layer:
         pol = ctx.policy
         if pol.granularity is not Granularity.OPERATION and not pol.rounds(role, self.ends_layer or boundary,
                                                                            self.starts_layer or boundary):
-            return x
+            return whole(x)
         rf = getattr(pol.layers.get(self.name, pol.default), role)  # pol.for_layer, inlined
         if rf.fmt is None:
-            return x  # a float64 role
+            return whole(x)  # a float64 role
         if output and pol.ste is STE.CLIPPED and ctx.training:
+            x = whole(x)
             f = ctx.quant.format_of(rf, self.name, role)
             if type(f) in _RANGED:
                 lo, hi = _range(f)
                 if not _all_inside(x.reshape(-1), lo, hi):
                     self.saturation_mask = (x <= hi) & (x >= lo)
-        return ctx.quant(x, rf, self.name, role, scale, tensor=tensor)
+        return ctx.quant(x, rf, self.name, role, scale, tensor=tensor, kept_from=kept_from)
 
     def grad_of_output(self, dy: np.ndarray) -> np.ndarray:
         """The gradient reaching this layer's output: dy, zeroed where the output saturated.
@@ -407,7 +404,8 @@ class Conv2d(Layer):
 
 class Elementwise(Layer):
     """y = f(x) converted to ``activations``; dx = f'(x) dy converted to ``errors`` (subclasses give f
-    and its derivative df(x, y))."""
+    and its derivative df(x, y); ``keeps_fixed``: f maps every value of a fixed-point format to one of it)."""
+    keeps_fixed = False
 
     def f(self, x: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -418,7 +416,7 @@ class Elementwise(Layer):
     def forward(self, x: np.ndarray, ctx: Context) -> np.ndarray:
         self._x = x
         self._y = self.f(x)
-        return self.q(self._y, "activations", ctx)
+        return self.q(self._y, "activations", ctx, kept_from=x if self.keeps_fixed else None)
 
     def backward(self, dy: np.ndarray, ctx: Context) -> np.ndarray:
         return self.q(self.df(self._x, self._y) * dy, "errors", ctx)
@@ -426,6 +424,7 @@ class Elementwise(Layer):
 
 class ReLU(Elementwise):
     """max(x, 0); derivative 1 for x > 0."""
+    keeps_fixed = True
 
     def f(self, x: np.ndarray) -> np.ndarray:
         return np.maximum(x, 0.0)
@@ -527,14 +526,15 @@ class _Pool(Layer):
 
 
 class MaxPool2d(_Pool):
-    """Maximum over kh x kw windows (first maximum on ties)."""
+    """Maximum over kh x kw windows (first maximum on ties); its values are values of x (`Elementwise`)."""
+    keeps_fixed = True
 
     def forward(self, x: np.ndarray, ctx: Context) -> np.ndarray:
         cols = self._patches(x)
         self._arg = cols.argmax(axis=1)
         self._ncols = cols.shape
         y = cols[np.arange(cols.shape[0]), self._arg].reshape(self._out_shape())
-        return self.q(y, "activations", ctx)
+        return self.q(y, "activations", ctx, kept_from=x if self.keeps_fixed else None)
 
     def backward(self, dy: np.ndarray, ctx: Context) -> np.ndarray:
         d = np.zeros(self._ncols)
@@ -631,7 +631,7 @@ class Residual(Layer):
 
     def forward(self, x: np.ndarray, ctx: Context) -> np.ndarray:
         s = x if self.shortcut is None else self.shortcut.forward(x, ctx)
-        return self.q(self.body.forward(x, ctx) + s, "activations", ctx)
+        return self.q(sum_pieces(self.body.forward(x, ctx), s), "activations", ctx)
 
     def backward(self, dy: np.ndarray, ctx: Context) -> np.ndarray:
         dx = self.body.backward(self.body.grad_of_output(dy), ctx)

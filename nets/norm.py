@@ -17,27 +17,39 @@ import numpy as np
 from numba import njit, prange
 
 from .layers import Context, Layer
+from .quant import Pieces
 
 __all__ = ["BatchNorm"]
 
 
 @njit(parallel=True, cache=True)
-def _normalise_maps(x, mean, inv, g, b, xhat, y, keep):
+def _normalise_maps(x, mean, inv, g, b, xhat, y):
     """xhat = (x - mean) * inv and y = xhat * g + b for x (N, C, H*W), per channel: the numpy expression's
-    roundings (no fused multiply-add: numba contracts nothing without fastmath), in one pass; xhat is
-    written only when ``keep`` (training keeps it for the backward pass)."""
+    roundings (no fused multiply-add: numba contracts nothing without fastmath), in one pass (training,
+    which keeps xhat for the backward pass)."""
     n, c, hw = x.shape
     for t in prange(n * c):
         i, ch = t // c, t % c
         m, s, gg, bb = mean[ch], inv[ch], g[ch], b[ch]
-        if keep:
-            for p in range(hw):
-                v = (x[i, ch, p] - m) * s
-                xhat[i, ch, p] = v
-                y[i, ch, p] = v * gg + bb
-        else:
-            for p in range(hw):
-                y[i, ch, p] = (x[i, ch, p] - m) * s * gg + bb
+        for p in range(hw):
+            v = (x[i, ch, p] - m) * s
+            xhat[i, ch, p] = v
+            y[i, ch, p] = v * gg + bb
+
+
+@njit(nogil=True, cache=True)
+def _normalise_piece(x, lo, hi, hw, c, mean, inv, g, b, out):
+    """out[k - lo] = (x[k] - mean[ch]) * inv[ch] * g[ch] + b[ch] for the flat NCHW elements lo <= k < hi
+    (ch = (k // hw) % c, hw the size of a map): `_normalise_maps`'s y, the same roundings, for one piece
+    of the maps, without the GIL."""
+    k = lo
+    while k < hi:
+        ch = (k // hw) % c
+        end = min(hi, (k // hw + 1) * hw)
+        m, s, gg, bb = mean[ch], inv[ch], g[ch], b[ch]
+        for p in range(k, end):
+            out[p - lo] = (x[p] - m) * s * gg + bb
+        k = end
 
 
 class BatchNorm(Layer):
@@ -95,13 +107,19 @@ class BatchNorm(Layer):
         b = self.q(self.params["beta"], "bn_params", ctx, tensor="beta")
         self._g = g
         self._x, self._mean, self._stats_fixed = x, mean, not ctx.training
-        if x.ndim == 4 and x.dtype == np.float64:  # maps: one pass per channel, the same roundings
-            y = np.empty(x.shape)
-            xhat = np.empty(x.shape) if ctx.training else None  # evaluation: made again if a backward asks
+        if x.ndim == 4 and x.dtype == np.float64 and not ctx.training:  # maps: y made as it is converted,
+            self._xhat = None  # and x_hat made again if a backward asks
+            flat, inv = np.ascontiguousarray(x).reshape(-1), self._inv
+            c, hw = x.shape[1], x.shape[2] * x.shape[3]
+
+            def fill(lo: int, hi: int, buf: np.ndarray) -> None:
+                _normalise_piece(flat, lo, hi, hw, c, mean, inv, g, b, buf)
+            return self.q(Pieces(x.shape, fill), "activations", ctx)
+        if x.ndim == 4 and x.dtype == np.float64:  # training maps: one pass per channel, the same roundings
+            y, xhat = np.empty(x.shape), np.empty(x.shape)
             n, c = x.shape[:2]
-            kept = y if xhat is None else xhat
             _normalise_maps(np.ascontiguousarray(x).reshape(n, c, -1), mean, self._inv, g, b,
-                            kept.reshape(n, c, -1), y.reshape(n, c, -1), ctx.training)
+                            xhat.reshape(n, c, -1), y.reshape(n, c, -1))
         else:
             xhat = self._normalised(x, mean)
             y = xhat * self._view(g, x)

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
 import numpy as np
 
@@ -30,7 +31,8 @@ from emu import BinaryFormat, TernaryFormat
 
 from .policy import DynamicFixed, RoleFormat, is_block_format
 
-__all__ = ["TENSOR_ROLES", "Counts", "DynamicGroup", "Quantizer", "block_axis"]
+__all__ = ["TENSOR_ROLES", "Counts", "DynamicGroup", "Pieces", "Quantizer", "block_axis", "sum_pieces",
+           "whole"]
 
 #: the roles stored in a parameter's own layout (a Linear layer's (n_in, n_out)); a label "<role>.<part>"
 #: (Adam's "moments.m", "moments.v") counts as its role
@@ -41,6 +43,51 @@ _STORED_ROLES = ("grads", "master", "update", "momentum", "moments")
 #: ``weights`` and ``biases`` convert one tensor each (W, b); batch normalisation names its two statistics
 #: (a group each); activations, pre-activations and errors have one group per layer and role.
 TENSOR_ROLES = ("grads", "master", "update", "momentum", "moments", "bn_params")
+
+
+class Pieces(NamedTuple):
+    """A float64 array of ``shape`` given by how to make it: ``fill(lo, hi, buf)`` writes its elements
+    lo .. hi - 1 (flat, C order) into buf[:hi - lo], for any 0 <= lo < hi <= its size, the same values
+    whichever thread calls it. A layer's output given so is converted piece by piece while each piece is in
+    the cache, without the whole array (`emu.Converter.stream`), where the conversion allows; `whole`
+    makes it.
+
+    >>> p = Pieces((2, 2), lambda lo, hi, buf: np.multiply(np.arange(lo, hi), 0.3, out=buf[:hi - lo]))
+    >>> whole(p)
+    array([[0. , 0.3],
+           [0.6, 0.9]])
+    >>> Quantizer()(p, RoleFormat.parse("fx<2,2>"), "add", "activations")
+    array([[0.  , 0.25],
+           [0.5 , 1.  ]])
+    """
+
+    shape: tuple[int, ...]
+    fill: Callable[[int, int, np.ndarray], object]
+
+
+def whole(x: np.ndarray | Pieces) -> np.ndarray:
+    """x made (an array passes unchanged)."""
+    if type(x) is not Pieces:
+        return x  # type: ignore[return-value]
+    n = math.prod(x.shape)
+    y = np.empty(n)
+    if n:
+        x.fill(0, n, y)
+    return y.reshape(x.shape)
+
+
+def sum_pieces(a: np.ndarray, b: np.ndarray) -> np.ndarray | Pieces:
+    """a + b: as `Pieces` where a and b are float64 arrays of one shape (each piece np.add of theirs, so the
+    same values), else made at once (broadcasting, other types).
+
+    >>> whole(sum_pieces(np.ones((2, 2)), np.eye(2)))
+    array([[2., 1.],
+           [1., 2.]])
+    """
+    if a.shape != b.shape or a.dtype != np.float64 or b.dtype != np.float64:
+        return a + b
+    af, bf = np.ascontiguousarray(a).reshape(-1), np.ascontiguousarray(b).reshape(-1)
+    return Pieces(a.shape, lambda lo, hi, buf: np.add(af[lo:hi], bf[lo:hi], out=buf[:hi - lo]))
 
 
 def block_axis(role: str, ndim: int) -> int:
@@ -230,6 +277,8 @@ class Quantizer:
         #: the prepared conversion of each fixed, float or power-of-two role format met, by identity,
         #: and whether it draws random bits
         self._converters: dict[int, tuple[RoleFormat, emu.Converter, bool]] = {}
+        #: the last output of a deterministic fixed-point conversion and its format (`__call__`'s kept_from)
+        self._last: tuple[np.ndarray, emu.Format] | None = None
 
     def for_evaluation(self, seed: int | np.random.SeedSequence, nearest: bool = True) -> Quantizer:
         """The converter of one evaluation: its own generator from ``seed`` (this one's stream is never
@@ -337,18 +386,40 @@ class Quantizer:
             g = self.groups[key] = DynamicGroup(spec, int(spec.init_frac_bits), warming)  # type: ignore[arg-type]
         return g
 
-    def __call__(self, x: np.ndarray, rf: RoleFormat, layer: str, role: str,
-                 scale: object = None, *, tensor: str | None = None) -> np.ndarray:
-        """x converted to the role's format (x itself for float64 roles and warming dynamic groups).
+    def __call__(self, x: np.ndarray | Pieces, rf: RoleFormat, layer: str, role: str,
+                 scale: object = None, *, tensor: str | None = None,
+                 kept_from: np.ndarray | None = None) -> np.ndarray:
+        """x converted to the role's format (x itself for float64 roles and warming dynamic groups); x as
+        `Pieces` is converted piece by piece where a fixed or float format's fast conversion runs it
+        (`emu.Converter.stream`: the same values, counts and random bits), else made first.
 
         ``tensor`` names the parameter tensor of a dynamic group (`tensor_of`).
+        ``kept_from``: x = g(kept_from) for an op g that maps every value of a
+        fixed-point format to a value of it (ReLU: max(v, 0), and 0 is in every
+        fixed format; max pooling). When kept_from is the last output of this converter's
+        deterministic conversions to the same fixed format, and this one rounds
+        deterministically too, x is returned as it is and counted as converted
+        with nothing overflowing or underflowing: what the conversion would give
+        (no random bits are drawn either way), without its pass over x.
+
+        >>> q, rf = Quantizer(), RoleFormat.parse("fx<4,4>")
+        >>> y = q(np.array([-0.3, 0.71]), rf, "bn", "activations")
+        >>> z = q(np.maximum(y, 0.0), rf, "relu", "activations", kept_from=y)
+        >>> z.tolist(), q.counts[("relu", "activations")].size
+        ([0.0, 0.6875], 2)
         """
         fmt = rf.fmt
         if fmt is None:
-            return x
+            return whole(x)
         rounding = rf.rounding
         if self.nearest and rounding == emu.Rounding.STOCHASTIC:
             rounding = emu.Rounding.NEAREST_EVEN
+        last = self._last
+        if (kept_from is not None and last is not None and last[0] is kept_from and last[1] == fmt
+                and rounding != emu.Rounding.STOCHASTIC):
+            self.counts[(layer, role)].add_counts(x.size, 0, 0)
+            self._last = (x, fmt)
+            return x
         if type(fmt) in _PLAIN_TYPES:  # the common case: a fixed, float or power-of-two role
             hit = self._converters.get(id(rf))
             if hit is None or hit[0] is not rf:
@@ -356,13 +427,25 @@ class Quantizer:
                                                   rounding == emu.Rounding.STOCHASTIC)
             conv, seed = hit[1], self.rng if hit[2] else None
             counts = self.counts[(layer, role)]
-            done = conv.values(x, seed)  # the fast path without a stats object (most conversions)
+            if type(x) is Pieces:
+                n = math.prod(x.shape)
+                done = conv.stream(n, x.fill, seed)
+                if done is not None:
+                    done = (done[0].reshape(x.shape), *done[1:])
+                    x = done[0]  # for the count of its size; its values are not read
+                else:  # no fast kernel (power of two), or a NaN the format lacks (refused as usual): made
+                    x = whole(x)
+            else:
+                done = conv.values(x, seed)  # the fast path without a stats object (most conversions)
             if done is not None:
                 counts.add_counts(x.size, done[1], done[2])
-                return done[0]
-            q, st = conv(x, seed=seed, return_stats=True)
-            counts.add(st)
+                q = done[0]
+            else:
+                q, st = conv(x, seed=seed, return_stats=True)
+                counts.add(st)
+            self._last = (q, fmt) if seed is None and type(fmt) is emu.FixedFormat else None
             return q
+        x = whole(x)
         group = None
         if isinstance(fmt, DynamicFixed):
             group = self._group(fmt, layer, role, self.tensor_of(x, layer, role, tensor))

@@ -85,3 +85,47 @@ def test_the_fast_path_alone_gives_what_a_call_gives(fmt: str, rounding: str, ov
     x = np.array([1.0, np.nan])
     assert emu.Converter("fx<4,12>").values(x) is None  # a NaN without a code: the call raises
     assert np.isnan(emu.Converter("e4m3").values(x)[0][1])
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize(("fmt", "rounding"), [("fx<4,6>", "nearest_even"), ("fx<4,6>", "toward_zero"),
+                                               ("fx<4,6>", "stochastic"), ("e4m3", "nearest_even"),
+                                               ("fp<6,9>", "nearest_even")])
+def test_a_stream_of_pieces_is_the_conversion_of_the_whole(fmt: str, rounding: str, threads: int) -> None:
+    """`Converter.stream` (an array filled and converted piece by piece, the pieces shared among threads)
+    gives `values`' values and counts bit for bit, stochastic rounding's random bits included (the same
+    seed: one key, each element's bits from its index), at sizes around the piece and the thread limit;
+    None where `values` gives None."""
+    import numba
+
+    from emu import convert
+
+    rng = np.random.default_rng(5)
+    c = emu.Converter(fmt, rounding)
+    before = numba.get_num_threads()
+    numba.set_num_threads(threads)
+    try:
+        piece = convert.STREAM_PIECE
+        for n in (1, 100, piece - 1, piece + 5, convert.STREAM_THREAD_ELEMENTS + 3):
+            y = rng.standard_normal(n) * 20  # overflows fx<4,6> (|x| >= 8), underflows some
+            fills: list[tuple[int, int]] = []
+
+            def fill(lo: int, hi: int, buf: np.ndarray, y: np.ndarray = y, fills: list = fills) -> None:
+                fills.append((lo, hi))
+                buf[:hi - lo] = y[lo:hi]
+            got = c.stream(n, fill, seed=np.random.default_rng(9))
+            want = c.values(y, np.random.default_rng(9))
+            assert got is not None
+            assert want is not None
+            assert np.array_equal(got[0], want[0])
+            assert got[1:] == want[1:]
+            assert sorted(fills) == [(lo, min(n, lo + convert.STREAM_PIECE))
+                                     for lo in range(0, n, convert.STREAM_PIECE)]
+        if fmt == "fx<4,6>":
+            assert want[1] > 0
+    finally:
+        numba.set_num_threads(before)
+    nan_fill = lambda lo, hi, buf: buf.__setitem__(slice(0, hi - lo), np.nan)  # noqa: E731
+    has_nan = fmt != "fx<4,6>"
+    assert (c.stream(10, nan_fill) is None) == (not has_nan)
+    assert emu.Converter("pow2<-4,4>").stream(10, nan_fill) is None  # no fast kernel: convert the whole

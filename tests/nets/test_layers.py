@@ -262,3 +262,109 @@ def test_residual_shortcut_gradient_is_zero_where_its_output_saturated():
     assert 0 < np.count_nonzero(mask == 0) < mask.size
     assert np.count_nonzero(seen["block"][mask == 0]) > 0
     assert np.array_equal(seen["short"], seen["block"] * mask)
+
+
+@pytest.mark.parametrize(("preacts", "activations"), [("nearest_even", "nearest_even"),
+                                                      ("stochastic", "stochastic"),
+                                                      ("nearest_even", "stochastic")])
+@pytest.mark.parametrize("training", [False, True])
+@pytest.mark.parametrize("lenet", [False, True])
+def test_relu_of_a_converted_fixed_output_is_not_converted_again(
+        preacts: str, activations: str, training: bool, lenet: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ReLU and max pooling map a fixed format's values into it, so their output, when their input is the
+    converter's last fixed-point output, is not converted again (`Quantizer`'s kept_from): the same
+    outputs, gradients and counts as converting it, one conversion fewer per ReLU and pooling where nothing
+    is drawn at random, none fewer under stochastic rounding in training (its random stream stays where it
+    was)."""
+    calls: list[int] = []
+    values = emu.Converter.values
+
+    def counted(self: emu.Converter, *args: object) -> object:
+        calls.append(1)
+        return values(self, *args)
+    monkeypatch.setattr(emu.Converter, "values", counted)
+    policy = nets.PrecisionPolicy(nets.LayerPolicy(activations=nets.RoleFormat.parse("fx<2,3>", activations),
+                                                   preacts=nets.RoleFormat.parse("fx<2,3>", preacts)))
+    data = nets.datasets.digits(seed=0, images=lenet).train
+    x, y = data.x[:20], data.y[:20]
+    runs = []
+    for keeps in (True, False):
+        monkeypatch.setattr(nets.layers.ReLU, "keeps_fixed", keeps)
+        monkeypatch.setattr(nets.layers.MaxPool2d, "keeps_fixed", keeps)
+        model = nets.lenet5((1, 8, 8), 10, seed=1) if lenet else nets.mlp([64, 12, 10], seed=1)
+        # evaluation's converter rounds stochastic roles to nearest even (`Quantizer.for_evaluation`)
+        ctx = Context(policy, nets.Quantizer(3, nearest=not training), training, np.random.default_rng(3))
+        calls.clear()
+        if training:
+            loss, z = model.loss_and_grad(x, y, ctx)
+            out = [np.array(loss), z, *(g for layer in model.layers() for g in layer.grads.values())]
+        else:
+            out = [model.forward(x, ctx)]
+        runs.append((out, dict(ctx.quant.counts), len(calls)))
+    (out_k, counts_k, n_k), (out_c, counts_c, n_c) = runs
+    assert all(np.array_equal(a, b) for a, b in zip(out_k, out_c, strict=True))
+    assert counts_k == counts_c
+    kept = [layer for layer in model.layers() if isinstance(layer, (nets.layers.ReLU, nets.layers.MaxPool2d))]
+    assert len(kept) == (5 if lenet else 1)
+    assert all(counts_k[(layer.name, "activations")].size > 0 for layer in kept)
+    assert n_c - n_k == (0 if training and "stochastic" in (preacts, activations) else len(kept))
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("rounding", ["nearest_even", "stochastic"])
+def test_batch_norm_evaluation_converts_its_maps_piece_by_piece(rounding: str, threads: int) -> None:
+    """In evaluation, batch normalisation of maps hands its output to the activations conversion as
+    `Pieces` (normalised and converted piece by piece, the pieces shared among threads): the values,
+    counts and random bits are those of converting numpy's expression of the whole output, also for maps
+    whose size is not a multiple of a piece and pieces that start inside a map."""
+    import numba
+
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((19, 5, 37, 41)) * 3  # 144,115 values: five pieces (threads), maps across pieces
+    bn = nets.BatchNorm(5, name="bn")
+    bn.params["gamma"], bn.params["beta"] = rng.standard_normal(5) * 2, rng.standard_normal(5)
+    bn.running_mean, bn.running_var = rng.standard_normal(5), rng.uniform(0.5, 2, 5)
+    role = nets.RoleFormat.parse("fx<2,5>", rounding)
+    pol = nets.PrecisionPolicy(nets.LayerPolicy(activations=role))
+    before = numba.get_num_threads()
+    numba.set_num_threads(threads)
+    try:
+        ctx = Context(pol, nets.Quantizer(4), training=False)
+        y = bn.forward(x, ctx)
+    finally:
+        numba.set_num_threads(before)
+    v = lambda a: a.reshape(1, -1, 1, 1)  # noqa: E731
+    whole = (x - v(bn.running_mean)) * v(1.0 / np.sqrt(bn.running_var + bn.eps)) * v(bn.params["gamma"])
+    whole += v(bn.params["beta"])
+    q = nets.Quantizer(4)
+    want = q(whole, role, "bn", "activations")
+    assert np.array_equal(y, want)
+    assert ctx.quant.counts[("bn", "activations")] == q.counts[("bn", "activations")]
+    assert q.counts[("bn", "activations")].overflow > 0
+
+
+@pytest.mark.parametrize("training", [False, True])
+def test_a_residual_sum_is_converted_piece_by_piece(training: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A residual block's sum reaches its activations conversion as `Pieces` (`sum_pieces`): the same
+    values, counts and stochastic rounding bits as converting the sum made at once, in training and in
+    evaluation (an output of 44,800 values: two pieces)."""
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((700, 64))
+    role = nets.RoleFormat.parse("fx<2,5>", "stochastic")
+    pol = nets.PrecisionPolicy(nets.LayerPolicy(activations=role, preacts=role), ste="identity")
+    streamed: list[int] = []
+    stream = emu.Converter.stream
+    monkeypatch.setattr(emu.Converter, "stream", lambda self, *a: streamed.append(1) or stream(self, *a))
+    runs = []
+    for pieces in (True, False):
+        if not pieces:
+            assert streamed == [1]
+            monkeypatch.setattr(nets.layers, "sum_pieces", lambda a, b: a + b)
+        block = nets.Residual(nets.Sequential(nets.Linear(64, 64, name="fc")), name="res")
+        nets.Model(nets.Sequential(block), seed=2)  # initialises the weights
+        ctx = Context(pol, nets.Quantizer(6), training)
+        runs.append((block.forward(x, ctx), ctx.quant.counts[("res", "activations")]))
+    assert streamed == [1]
+    assert np.array_equal(runs[0][0], runs[1][0])
+    assert runs[0][1] == runs[1][1]
+    assert runs[0][1].overflow > 0
