@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import zipfile
 import zlib
 from dataclasses import dataclass
 from enum import StrEnum
@@ -122,7 +123,68 @@ def _labels(y: object, n: int, func: str, name: str, x_name: str) -> np.ndarray:
         i = int(np.flatnonzero(labels < 0)[0])
         raise ValueError(f"{func}: {name} must hold integer class labels >= 0; it holds {int(labels[i])} at"
                          f" index {i}")
+    top = np.iinfo(np.int64).max
+    if labels.dtype.kind == "u" and labels.size and labels.max() > top:
+        i = int(np.flatnonzero(labels > top)[0])
+        raise ValueError(f"{func}: {name} holds label {int(labels[i])} at index {i}, beyond int64; labels"
+                         f" must be in [0, {top}]")
     return labels.astype(np.int64)
+
+
+def _examples(x: np.ndarray, func: str, name: str) -> None:
+    """Refuse an array ``name`` of no examples (its first dimension 0)."""
+    if x.shape[0] == 0:
+        raise ValueError(f"{func}: {name} holds no examples (shape {x.shape}); it needs at least 1")
+
+
+def _n_classes(n_classes: object, func: str, labels: dict[str, np.ndarray | None]) -> int | None:
+    """None, or ``n_classes`` as an int >= 1 above every label in ``labels`` (by name; None skipped)."""
+    if n_classes is None:
+        return None
+    k = check_int(n_classes, func, "n_classes", 1)
+    for y_name, y in labels.items():
+        if y is not None and y.size and y.max() >= k:
+            i = int(np.flatnonzero(y >= k)[0])
+            raise ValueError(f"{func}: {y_name} holds label {int(y[i])} at index {i}; with n_classes={k}"
+                             f" labels must be in [0, {k - 1}]")
+    return k
+
+
+def _standardize(func: str, train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
+    """``train`` and ``others`` minus ``train``'s per-feature mean, divided by its standard deviation.
+
+    A feature whose training values are all equal gets mean that value and scale 1 (its training
+    values become exactly 0, whatever rounding does to the mean and standard deviation); a feature
+    whose standard deviation is 0 otherwise (it underflowed) keeps scale 1 too. A mean, scale or
+    standardised value that is not finite (features so large that float64 overflows) is a ValueError
+    naming the feature.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean = train.mean(axis=0)
+        std = train.std(axis=0)
+        constant = (train == train[0]).all(axis=0)
+        mean = np.where(constant, train[0], mean)
+        scale = np.where(constant | (std == 0), 1.0, std)
+        out = [(a - mean) / scale for a in (train, *others)]
+
+    def refuse(j: tuple[int, ...], what: str) -> ValueError:
+        name = "the feature" if not j else f"feature {j[0]}" if len(j) == 1 else f"feature {j}"
+        largest = max(float(np.max(np.abs(a))) for a in (train, *others) if a.size)
+        return ValueError(f"{func}: standardising overflows: {name} {what}; the features are too large for"
+                          f" float64 (largest |value| {largest:.3g}); rescale them or pass standardize=False")
+
+    def first_bad(a: np.ndarray) -> tuple[int, ...]:
+        return tuple(int(i) for i in np.unravel_index(int(np.flatnonzero(~np.isfinite(a))[0]), a.shape))
+
+    for what, v in (("mean", mean), ("standard deviation", scale)):
+        if not np.isfinite(v).all():
+            j = first_bad(v)
+            raise refuse(j, f"has training {what} {float(v[j])}")
+    for split, a in zip(("training", "validation", "test"), out, strict=False):
+        if not np.isfinite(a).all():
+            j = first_bad(a)
+            raise refuse(j[1:], f"of {split} example {j[0]} becomes {float(a[j])}")
+    return out
 
 
 def from_arrays(x: np.ndarray, y: np.ndarray, *, valid: float = 0.15, test: float = 0.15, seed: int = 0,
@@ -136,16 +198,19 @@ def from_arrays(x: np.ndarray, y: np.ndarray, *, valid: float = 0.15, test: floa
             is ignored when ``x_test`` is given).
         seed: the shuffle's seed (numpy PCG64).
         standardize: subtract the training mean and divide by the training
-            standard deviation per feature (constant features keep scale 1).
+            standard deviation per feature (a constant feature keeps scale 1: its
+            training values become 0).
         n_classes: the number of classes (default: max label + 1).
 
     ``x_test`` and ``y_test`` (both or neither) are checked as ``x`` and ``y`` are, and
     ``x_test`` must have the feature shape of ``x``.
 
     Raises:
-        ValueError: mismatched lengths or feature shapes, bad fractions, labels not integers >= 0
-            (or not below ``n_classes``), a NaN or infinite feature (the index of the first is
-            named), a seed below 0, only one of x_test and y_test.
+        ValueError: mismatched lengths or feature shapes, bad fractions, labels not integers in
+            [0, 2**63 - 1] (or not below ``n_classes``), a NaN or infinite feature (the index of the
+            first is named), an x or x_test of no examples, features so large that standardising
+            overflows float64 (rescale them or pass ``standardize=False``), a seed below 0, only one
+            of x_test and y_test.
         TypeError: features that are not real numbers (complex, str, bool, object), a seed that is
             not an int.
     """
@@ -158,23 +223,19 @@ def _from_arrays(x: object, y: object, *, valid: float, test: float, seed: int, 
     """`from_arrays`, its messages prefixed with ``func`` (the public function the caller called)."""
     seed = _seed(seed, func)
     x = _features(x, func, "x")
+    _examples(x, func, "x")
     y = _labels(y, x.shape[0], func, "y", "x")
     if (x_test is None) != (y_test is None):
         given, missing = ("x_test", "y_test") if y_test is None else ("y_test", "x_test")
         raise ValueError(f"{func}: {given} is given but {missing} is not; give both or neither")
     if x_test is not None:
         x_test = _features(x_test, func, "x_test")
+        _examples(x_test, func, "x_test")
         if x_test.shape[1:] != x.shape[1:]:
             raise ValueError(f"{func}: x_test has examples of shape {x_test.shape[1:]} but x has"
                              f" {x.shape[1:]}; they must match")
         y_test = _labels(y_test, x_test.shape[0], func, "y_test", "x_test")
-    if n_classes is not None:
-        n_classes = check_int(n_classes, func, "n_classes", 1)
-        for labels, y_name in ((y, "y"), (y_test, "y_test")):
-            if labels is not None and labels.size and labels.max() >= n_classes:
-                i = int(np.flatnonzero(labels >= n_classes)[0])
-                raise ValueError(f"{func}: {y_name} holds label {int(labels[i])} at index {i}; with"
-                                 f" n_classes={n_classes} labels must be in [0, {n_classes - 1}]")
+    n_classes = _n_classes(n_classes, func, {"y": y, "y_test": y_test})
     _fractions(valid, 0.0 if x_test is not None else test)
     order = np.random.default_rng(seed).permutation(x.shape[0])
     x, y = x[order], y[order]
@@ -189,10 +250,7 @@ def _from_arrays(x: object, y: object, *, valid: float, test: float, seed: int, 
     xv, yv = x[:n_valid], y[:n_valid]
     xtr, ytr = x[n_valid:], y[n_valid:]
     if standardize and len(xtr):
-        mean = xtr.mean(axis=0)
-        std = xtr.std(axis=0)
-        std = np.where(std > 0, std, 1.0)
-        xtr, xv, xt = ((a - mean) / std for a in (xtr, xv, xt))
+        xtr, xv, xt = _standardize(func, xtr, xv, xt)
     k = int(n_classes if n_classes is not None else max(int(y.max(initial=-1)), int(yt.max(initial=-1))) + 1)
     return Dataset(Split(xtr, ytr), Split(xv, yv), Split(xt, yt), k, name)
 
@@ -244,8 +302,8 @@ def cross_validation(x: np.ndarray, y: np.ndarray, k: int, seed: int, *, valid: 
     allows. ``valid`` (a fraction of the training folds, taken by a seeded
     shuffle from the same ``seed``) becomes the validation split; the rest
     is the training split, whose per-feature mean and standard deviation
-    standardise all three splits when ``standardize`` (constant features
-    keep scale 1).
+    standardise all three splits when ``standardize`` (a constant feature
+    keeps scale 1: its training values become 0).
 
     >>> ds = cross_validation(np.arange(12.0)[:, None], np.arange(12) % 2, 3, seed=0, standardize=False)
     >>> [(len(d.train), len(d.valid), len(d.test)) for d in ds]
@@ -255,15 +313,18 @@ def cross_validation(x: np.ndarray, y: np.ndarray, k: int, seed: int, *, valid: 
 
     Raises:
         ValueError: k outside [2, number of examples], ``valid`` outside [0, 1), mismatched lengths,
-            labels that are not integers >= 0, a NaN or infinite feature, a seed below 0.
-        TypeError: features that are not real numbers (complex, str, bool, object), a seed that is
-            not an int.
+            labels that are not integers in [0, 2**63 - 1] (or not below ``n_classes``), a NaN or
+            infinite feature, features so large that standardising overflows float64 (rescale them
+            or pass ``standardize=False``), a seed below 0.
+        TypeError: features that are not real numbers (complex, str, bool, object), a seed or
+            ``n_classes`` that is not an int.
     """
     seed = _seed(seed, "cross_validation")
     x = _features(x, "cross_validation", "x")
     y = _labels(y, x.shape[0], "cross_validation", "y", "x")
     _share(valid, "cross_validation", "valid")
-    n_cls = int(n_classes if n_classes is not None else int(y.max(initial=-1)) + 1)
+    k_given = _n_classes(n_classes, "cross_validation", {"y": y})
+    n_cls = k_given if k_given is not None else int(y.max(initial=-1)) + 1
     rng = np.random.default_rng(seed)
     out = []
     for f, (train_idx, test_idx) in enumerate(stratified_folds(y, k, seed)):
@@ -272,9 +333,7 @@ def cross_validation(x: np.ndarray, y: np.ndarray, k: int, seed: int, *, valid: 
         valid_idx, train_idx = train_idx[:n_valid], train_idx[n_valid:]
         xtr, xv, xt = x[train_idx], x[valid_idx], x[test_idx]
         if standardize and len(xtr):
-            mean, std = xtr.mean(axis=0), xtr.std(axis=0)
-            std = np.where(std > 0, std, 1.0)
-            xtr, xv, xt = ((a - mean) / std for a in (xtr, xv, xt))
+            xtr, xv, xt = _standardize("cross_validation", xtr, xv, xt)
         out.append(Dataset(Split(xtr, y[train_idx]), Split(xv, y[valid_idx]), Split(xt, y[test_idx]), n_cls,
                            f"{name} fold {f + 1}/{k}"))
     return out
@@ -395,7 +454,8 @@ def _find(folder: str | os.PathLike[str], stem: str) -> str:
                             " holds the four MNIST IDX files")
 
 
-def _mnist_file(folder: str | os.PathLike[str], stem: str) -> np.ndarray:
+def _mnist_file(folder: str | os.PathLike[str], stem: str) -> tuple[str, np.ndarray]:
+    """The path of MNIST file ``stem`` in ``folder`` and its array (at least one example)."""
     path = _find(folder, stem)
     raw = _read_bytes(path, "mnist")
     kind = "images" if "images" in stem else "labels"
@@ -405,10 +465,13 @@ def _mnist_file(folder: str | os.PathLike[str], stem: str) -> np.ndarray:
         raise ValueError(f"mnist: {path} starts with magic number {found}; an MNIST {kind} file starts"
                          f" with 0x{expect:08x}")
     data = _parse_idx(raw, path)
+    if data.shape[0] == 0:
+        raise ValueError(f"mnist: {path} holds no examples (its header declares shape {data.shape}); it needs"
+                         " at least 1")
     if kind == "labels" and data.size and data.max() > 9:
         i = int(np.flatnonzero(data > 9)[0])
         raise ValueError(f"mnist: {path} holds label {int(data[i])} at index {i}; MNIST labels are 0..9")
-    return data
+    return path, data
 
 
 def mnist(folder: str | os.PathLike[str], *, valid: float = 0.1, seed: int = 0, standardize: bool = True,
@@ -423,20 +486,25 @@ def mnist(folder: str | os.PathLike[str], *, valid: float = 0.1, seed: int = 0, 
         FileNotFoundError: ``folder`` does not exist or lacks one of the files.
         ValueError: a file that is not what its name says, naming it: a corrupt
             gzip stream, a magic number other than MNIST's (0x00000803 for
-            images, 0x00000801 for labels), a truncated file, a label above 9
-            (its index is named); a ``limit`` below 1 or a seed below 0.
+            images, 0x00000801 for labels), a truncated file, a header of 0
+            examples, a label above 9 (its index is named); an image file and
+            its label file of different numbers of examples (both named, with
+            their counts, whatever ``limit``); a ``limit`` below 1 or a seed below 0.
         TypeError: a ``limit`` or seed that is not an int.
     """
     seed = _seed(seed, "mnist")
     limit = _limit(limit, "mnist")
-    xs = _mnist_file(folder, "train-images-idx3-ubyte")
-    ys = _mnist_file(folder, "train-labels-idx1-ubyte")
-    xt = _mnist_file(folder, "t10k-images-idx3-ubyte")
-    yt = _mnist_file(folder, "t10k-labels-idx1-ubyte")
+    arrays = []
+    for part in ("train", "t10k"):
+        x_path, x = _mnist_file(folder, f"{part}-images-idx3-ubyte")
+        y_path, y = _mnist_file(folder, f"{part}-labels-idx1-ubyte")
+        if x.shape[0] != y.shape[0]:
+            raise ValueError(f"mnist: {x_path} holds {x.shape[0]} images but {y_path} holds {y.shape[0]}"
+                             " labels; the two files must hold the same number of examples")
+        arrays += [x, y]
+    xs, ys, xt, yt = arrays
     if limit is not None:
         xs, ys, xt, yt = xs[:limit], ys[:limit], xt[:limit], yt[:limit]
-    if xs.shape[0] != ys.shape[0] or xt.shape[0] != yt.shape[0]:
-        raise ValueError("mnist: image and label files hold different numbers of examples")
     shape = (-1, 1, *xs.shape[1:]) if images else (xs.shape[0], -1)
     return _from_arrays(xs.reshape(shape) / 255.0, ys, valid=valid, test=0.0, seed=seed,
                         standardize=standardize, name="mnist", n_classes=10,
@@ -454,8 +522,8 @@ def cifar10(folder: str | os.PathLike[str], *, valid: float = 0.1, seed: int = 0
 
     Raises:
         FileNotFoundError: ``folder`` does not exist or lacks one of the files.
-        ValueError: a file that is not a whole number of records (truncated) or holds a label
-            byte above 9, naming it; a ``limit`` below 1 or a seed below 0.
+        ValueError: a file that is empty, is not a whole number of records (truncated) or holds a
+            label byte above 9, naming it; a ``limit`` below 1 or a seed below 0.
         TypeError: a ``limit`` or seed that is not an int.
     """
     seed = _seed(seed, "cifar10")
@@ -471,6 +539,9 @@ def cifar10(folder: str | os.PathLike[str], *, valid: float = 0.1, seed: int = 0
             raise FileNotFoundError(f"cifar10: {p} not found; give the folder of the binary version"
                                     " (cifar-10-batches-bin); nothing is downloaded")
         raw = np.fromfile(p, dtype=np.uint8)
+        if raw.size == 0:
+            raise ValueError(f"cifar10: {p} is empty (0 bytes); a CIFAR-10 batch holds at least one"
+                             f" {rec}-byte record")
         if raw.size % rec:
             raise ValueError(f"cifar10: {p} holds {raw.size} bytes, not a whole number of {rec}-byte records;"
                              " is it truncated?")
@@ -508,20 +579,39 @@ def npz(path: str | os.PathLike[str], *, valid: float = 0.15, test: float = 0.15
     (14, 2, 4, 2)
 
     Raises:
-        ValueError: a file that cannot be read or is not an .npz archive (a .npy array is named as
-            such), a missing array, only one of x_test and y_test, and whatever `from_arrays`
-            refuses (its messages prefixed ``datasets.npz``).
+        ValueError: a file that cannot be read (``datasets.npz: cannot read <path>: <reason>``: missing,
+            not a zip archive, a truncated or corrupt archive, an object array), a .npy array (named as
+            such), a missing array, an x or x_test of no examples, only one of x_test and y_test, and
+            whatever `from_arrays` refuses (its messages prefixed ``datasets.npz``).
         TypeError: arrays that are not real numbers, a seed that is not an int.
     """
     seed = _seed(seed, "datasets.npz")
+
+    def unreadable(e: BaseException, what: str = "") -> ValueError:
+        reason = " ".join(str(e).split()) or type(e).__name__
+        if isinstance(e, (zipfile.BadZipFile, EOFError, zlib.error)):
+            reason = f"not a readable .npz (zip) archive ({reason}); is it truncated or corrupt?"
+        return ValueError(f"datasets.npz: cannot read {path}: {what}{reason}")
+
     try:
-        loaded = np.load(path, allow_pickle=False)
+        f = open(path, "rb")  # closed below (np.load would leave its own open on a bad archive)
     except OSError as e:
-        raise ValueError(f"datasets.npz: cannot read {path}: {e}") from None
-    if not isinstance(loaded, np.lib.npyio.NpzFile):
-        raise ValueError(f"datasets.npz: {path} holds a single .npy array (shape {loaded.shape}), not an"
-                         " .npz archive; save x and y (and optionally x_test, y_test) with numpy.savez")
-    try:
+        raise unreadable(e) from None
+    with f:
+        head = f.read(6)
+        if not head.startswith((b"PK\x03\x04", b"PK\x05\x06", b"\x93NUMPY")):
+            # neither a zip archive nor a .npy file: numpy would try to unpickle it and say so
+            found = f"starts with {head!r}" if head else "is empty (0 bytes)"
+            raise ValueError(f"datasets.npz: cannot read {path}: it {found}; an .npz archive is a zip file"
+                             " (numpy.savez)")
+        f.seek(0)
+        try:
+            loaded = np.load(f, allow_pickle=False)
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+            raise unreadable(e) from None
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            raise ValueError(f"datasets.npz: {path} holds a single .npy array (shape {loaded.shape}), not an"
+                             " .npz archive; save x and y (and optionally x_test, y_test) with numpy.savez")
         with loaded as z:
             missing = [k for k in ("x", "y") if k not in z.files]
             if missing:
@@ -530,9 +620,17 @@ def npz(path: str | os.PathLike[str], *, valid: float = 0.15, test: float = 0.15
             if ("x_test" in z.files) != ("y_test" in z.files):
                 raise ValueError(f"datasets.npz: {path} holds only one of x_test and y_test; give both or"
                                  " neither")
-            arrays = {k: z[k] for k in z.files}
-    except OSError as e:
-        raise ValueError(f"datasets.npz: cannot read {path}: {e}") from None
+            arrays = {}
+            for k in z.files:
+                try:
+                    arrays[k] = z[k]
+                except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+                    raise unreadable(e, f"array {k!r}: ") from None
+    for k in ("x", "x_test"):
+        a = arrays.get(k)
+        if a is not None and a.ndim and a.shape[0] == 0:
+            raise ValueError(f"datasets.npz: {path} holds no examples in {k} (shape {a.shape}); it needs at"
+                             " least 1")
     return _from_arrays(arrays["x"], arrays["y"], valid=valid, test=test, seed=seed, standardize=standardize,
                         name=f"npz:{path}", n_classes=None, x_test=arrays.get("x_test"),
                         y_test=arrays.get("y_test"), func="datasets.npz")

@@ -283,19 +283,27 @@ class Outcome:
         return est.percent(1) if percent else str(est)
 
 
+def _trained(model: Model, data: Dataset, policy: PrecisionPolicy | None, recipe: Recipe,
+             seed: int) -> tuple[History | None, str]:
+    """(the `train` history of ``recipe`` on ``data``, "") or (None, why) when the run diverged: its training
+    loss became NaN or infinite (`train` raises FloatingPointError) or its test loss is not finite."""
+    try:
+        h = train(model, data, policy, recipe.optimizer(), epochs=recipe.epochs, batch_size=recipe.batch_size,
+                  seed=seed, progress=False)
+    except FloatingPointError:
+        return None, "training loss not finite"
+    return (h, "") if math.isfinite(h.test_loss) else (None, "test loss not finite")
+
+
 def _run_seed(config: Config, folds: list[Dataset], seed: int) -> tuple[float | None, str, list[float]]:
     """(accuracy over all images or None, why it diverged, [train loss, test loss, zeroed, saturated])."""
     correct, n, test_loss, train_losses, zeroed, saturated = 0, 0, 0.0, [], [], 0
     for f, data in enumerate(folds):
         run_seed = int(np.random.SeedSequence((seed, f)).generate_state(1)[0])
         model = config.recipe.model(data.input_shape[0], data.n_classes, run_seed)
-        try:
-            h = train(model, data, config.policy, config.recipe.optimizer(), epochs=config.recipe.epochs,
-                      batch_size=config.recipe.batch_size, seed=run_seed, progress=False)
-        except FloatingPointError:
-            return None, f"training loss not finite (fold {f + 1})", []
-        if not math.isfinite(h.test_loss):
-            return None, f"test loss not finite (fold {f + 1})", []
+        h, why = _trained(model, data, config.policy, config.recipe, run_seed)
+        if h is None:
+            return None, f"{why} (fold {f + 1})", []
         correct += int(round(h.test_accuracy * len(data.test)))
         n += len(data.test)
         test_loss += h.test_loss * len(data.test)
@@ -583,7 +591,9 @@ def stability(policies: dict[str, PrecisionPolicy | None] | None = None, removed
     l(A_{S\\i}, z)|. Per seed, on the seed's first fold, this trains on S and
     on S without training example ``removed`` and takes the mean and the
     maximum over the test images of |loss_S - loss_{S\\i}|; the table shows
-    both over the seeds (`mean_ci`). No paper figure.
+    both over the seeds (`mean_ci`). A seed on which either run's training or
+    test loss became NaN or infinite (as in `run_config`) is counted in the
+    diverged column and left out of both. No paper figure.
     """
     protocol = protocol or Protocol()
     policies = policies or {"float64": None,
@@ -598,10 +608,8 @@ def stability(policies: dict[str, PrecisionPolicy | None] | None = None, removed
                 losses = []
                 for d in (data, _leave_one_out(data, removed)):
                     model = recipe.model(data.input_shape[0], data.n_classes, seed)
-                    h: History = train(model, d, pol, recipe.optimizer(), epochs=recipe.epochs,
-                                       batch_size=recipe.batch_size, seed=seed, progress=False)
-                    finite = math.isfinite(h.test_loss)
-                    losses.append(_per_example_losses(model, data, pol) if finite else None)
+                    trained = _trained(model, d, pol, recipe, seed)[0] is not None
+                    losses.append(_per_example_losses(model, data, pol) if trained else None)
                 if losses[0] is not None and losses[1] is not None:
                     dl = np.abs(losses[0] - losses[1])
                     mean_d.append(float(dl.mean()))

@@ -207,10 +207,13 @@ class Model:
         True
 
         Raises:
-            ValueError: batch_size below 1 (or below len(x) for a model whose outputs mix its rows), or
-                ``quant``/``seed`` given with a `Context`.
+            ValueError: an x of no rows (shape (0, ...)) or a scalar, batch_size below 1 (or below len(x)
+                for a model whose outputs mix its rows), or ``quant``/``seed`` given with a `Context`.
         """
         x = np.asarray(x, np.float64)
+        if x.ndim == 0 or x.shape[0] == 0:
+            raise ValueError(f"Model.predict: x has shape {x.shape}; it needs at least one row (shape"
+                             " (n, ...), n >= 1)")
         batch_size = self.rows_per_batch(len(x), batch_size, "Model.predict")
         if not isinstance(policy, Context):
             self.check_policy(policy, "Model.predict")
@@ -220,8 +223,6 @@ class Model:
         for b, i in enumerate(range(0, len(x), batch_size)):
             ctx = policy if isinstance(policy, Context) else evaluation_context(policy, b, quant, seed)
             out.append(self.forward(x[i:i + batch_size], ctx))
-        if not out:
-            return np.zeros((0,), np.float64)
         return np.concatenate(out)
 
     def layer_shapes(self, input_shape: tuple[int, ...]) -> list[dict[str, Any]]:

@@ -182,6 +182,10 @@ def evaluate(model: Model, data: Split | Dataset, policy: PrecisionPolicy | None
     ``progress=True`` draws a bar over the batches on ``stream`` (stderr by
     default) when it is a terminal; nothing otherwise.
 
+    An empty `Split` gives (nan, nan): what `train` records as the validation
+    loss and accuracy of a run without validation data. A `Dataset` whose test
+    split is empty is refused.
+
     >>> import nets
     >>> data = nets.datasets.digits(seed=0)
     >>> model = nets.mlp([64, 16, 10], seed=0)
@@ -191,16 +195,20 @@ def evaluate(model: Model, data: Split | Dataset, policy: PrecisionPolicy | None
 
     Raises:
         ValueError: ``seed`` below 0, ``batch_size`` or ``workers`` below 1 (TypeError: not an int), a
-            ``batch_size`` that would split the rows of a model whose outputs mix them.
+            ``batch_size`` that would split the rows of a model whose outputs mix them, a `Dataset`
+            whose test split is empty.
     """
+    if isinstance(data, Dataset) and len(data.test) == 0:
+        raise ValueError(f"evaluate: data={data.name!r} has an empty test split; give a Dataset or Split of"
+                         " at least one example")
     split = data.test if isinstance(data, Dataset) else data
     batch_size = model.rows_per_batch(len(split), batch_size, "evaluate")
     model.check_policy(policy, "evaluate")
     n_workers = check_int(workers, "evaluate", "workers", 1)
-    if len(split) == 0:
-        return float("nan"), float("nan")
     pol = policy or PrecisionPolicy.float64()
     eval_seed = pol.eval_seed if seed is None else check_int(seed, "evaluate", "seed", 0)
+    if len(split) == 0:
+        return float("nan"), float("nan")
     n_batches = -(-len(split) // batch_size)
     out = stream if stream is not None else sys.stderr
     bar = _ProgressBar(out, "evaluate", n_batches) if progress else None

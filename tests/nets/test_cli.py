@@ -135,6 +135,21 @@ def test_data_file_problems_name_the_file(tmp_path: Path, capsys) -> None:
                     " starts with 0x00000803")
 
 
+
+def test_a_malformed_npz_file_is_one_line_naming_the_file(tmp_path: Path, capsys) -> None:
+    good = tmp_path / "good.npz"
+    np.savez(good, x=np.zeros((8, 64)), y=np.arange(8) % 2)
+    cut = tmp_path / "cut.npz"
+    cut.write_bytes(good.read_bytes()[:300])  # a truncated archive: zipfile.BadZipFile inside numpy
+    line = _refused(capsys, ["train", "--data", f"npz:{cut}", "--epochs", "1"])
+    assert line == (f"nets train: datasets.npz: cannot read {cut}: not a readable .npz (zip) archive (File is"
+                    " not a zip file); is it truncated or corrupt?")
+    objects = tmp_path / "objects.npz"
+    np.savez(objects, x=np.array([[1, 2]] * 4, dtype=object), y=np.arange(4) % 2)
+    line = _refused(capsys, ["train", "--data", f"npz:{objects}", "--epochs", "1"])
+    assert line == (f"nets train: datasets.npz: cannot read {objects}: array 'x': Object arrays cannot be"
+                    " loaded when allow_pickle=False")
+
 def test_debug_shows_the_traceback(tmp_path: Path, capsys) -> None:
     missing = tmp_path / "nowhere"
     for argv in (["--debug", "train", "--data", f"mnist:{missing}"],

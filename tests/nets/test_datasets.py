@@ -372,3 +372,142 @@ def test_features_must_be_real_numbers() -> None:
         with pytest.raises(TypeError, match=rf"^cross_validation: x has dtype {kind}; expected real numbers"):
             datasets.cross_validation(bad, y, 2, seed=0)
     assert datasets.from_arrays(x.astype(np.int16), y).input_shape == (2,)
+
+
+def test_a_constant_feature_keeps_scale_1_and_its_training_values_become_0() -> None:
+    # 28 copies of 0.1 have np.std 1.4e-17, not 0: the old scale turned them into -1 and 0.2 into 7.2e15
+    x, y = np.c_[np.full(28, 0.1), np.arange(28.0)], np.arange(28) % 2
+    d = datasets.from_arrays(x, y, valid=0.25, seed=0, x_test=np.array([[0.2, 3.0]]), y_test=np.array([1]))
+    assert np.array_equal(d.train.x[:, 0], np.zeros(len(d.train)))
+    assert np.array_equal(d.valid.x[:, 0], np.zeros(len(d.valid)))
+    assert d.test.x[0, 0] == 0.2 - 0.1  # minus the constant, scale 1
+    assert abs(d.train.x[:, 1].mean()) < 1e-12  # the other feature is standardised as before
+    for fold in datasets.cross_validation(x, y, 4, seed=0, valid=0.2):
+        assert np.array_equal(np.unique(fold.train.x[:, 0]), [0.0])
+        assert np.array_equal(np.unique(fold.test.x[:, 0]), [0.0])
+    # the digits' constant pixels are 0: their standardised values stay 0
+    d = datasets.digits(seed=0)
+    raw = datasets.digits(seed=0, standardize=False)
+    constant = (raw.train.x == raw.train.x[0]).all(axis=0)
+    assert constant.any()
+    assert np.array_equal(d.test.x[:, constant], raw.test.x[:, constant])
+
+
+def test_labels_beyond_int64_are_refused_not_wrapped(tmp_path) -> None:
+    x, y = np.arange(6.0).reshape(3, 2), np.array([0, 1, 2**63], np.uint64)
+    f = tmp_path / "u.npz"
+    np.savez(f, x=x, y=y)
+    with pytest.raises(ValueError, match=r"^datasets\.npz: y holds label 9223372036854775808 at index 2,"
+                                         r" beyond int64; labels must be in \[0, 9223372036854775807\]$"):
+        datasets.npz(f, valid=0.0, test=0.0, standardize=False)
+    with pytest.raises(ValueError, match=r"^from_arrays: y_test holds label 18446744073709551615 at index 0,"
+                                         r" beyond int64"):
+        datasets.from_arrays(x, y[:3] % 2, x_test=x[:1], y_test=np.array([2**64 - 1], np.uint64))
+    assert datasets.from_arrays(x, np.array([0, 1, 2], np.uint64), valid=0.0, test=0.0).n_classes == 3
+
+
+def test_features_too_large_to_standardise_are_refused(tmp_path) -> None:
+    x, y = np.full((20, 2), 1e308), np.arange(20) % 2
+    x[::2, 0] = -1e308  # the mean's sum overflows
+    with pytest.raises(ValueError, match=r"^from_arrays: standardising overflows: feature 0 has training mean"
+                                         r" (inf|-inf|nan); the features are too large for float64 \(largest"
+                                         r" \|value\| 1e\+308\); rescale them or pass standardize=False$"):
+        datasets.from_arrays(x, y, valid=0.0, test=0.2, seed=0)
+    assert np.array_equal(datasets.from_arrays(x, y, standardize=False).train.x[:, 1], np.full(14, 1e308))
+    # a finite mean (0) but squares that overflow: the old scale inf turned every value into 0
+    x = np.c_[np.arange(20.0), np.where(np.arange(20) % 2, 1e200, -1e200)]
+    with pytest.raises(ValueError, match=r"^cross_validation: standardising overflows: feature 1 has training"
+                                         r" standard deviation inf; .* pass standardize=False$"):
+        datasets.cross_validation(x, y, 2, seed=0)
+    f = tmp_path / "huge.npz"
+    np.savez(f, x=x[:, None, :], y=y)
+    with pytest.raises(ValueError, match=r"^datasets\.npz: standardising overflows: feature \(0, 1\) has"):
+        datasets.npz(f)
+    # finite statistics (scale 5e-11), but a test value that overflows once divided by the scale
+    x = np.c_[np.arange(20.0), np.where(np.arange(20) % 2, 1e-10, 0.0)]
+    with pytest.raises(ValueError, match=r"^from_arrays: standardising overflows: feature 1 of test example 0"
+                                         r" becomes -inf; "):
+        datasets.from_arrays(x, y, valid=0.0, x_test=np.array([[0.0, -1e300]]), y_test=np.array([0]))
+
+
+def test_malformed_npz_files_name_the_file(tmp_path) -> None:
+    good = tmp_path / "good.npz"
+    np.savez(good, x=np.zeros((4, 2)), y=np.arange(4) % 2)
+    raw = good.read_bytes()
+    cut = tmp_path / "cut.npz"
+    cut.write_bytes(raw[:len(raw) // 2])
+    with pytest.raises(ValueError, match=r"^datasets\.npz: cannot read \S*cut\.npz: not a readable \.npz"
+                                         r" \(zip\) archive \(File is not a zip file\); is it truncated or"
+                                         r" corrupt\?$"):
+        datasets.npz(cut)
+    text = tmp_path / "text.npz"
+    text.write_text("hello")
+    with pytest.raises(ValueError, match=r"^datasets\.npz: cannot read \S*text\.npz: it starts with b'hello';"
+                                         r" an \.npz archive is a zip file \(numpy\.savez\)$"):
+        datasets.npz(text)
+    empty = tmp_path / "empty.npz"
+    empty.write_bytes(b"")
+    with pytest.raises(ValueError, match=r"^datasets\.npz: cannot read \S*empty\.npz: it is empty \(0"
+                                         r" bytes\); an \.npz archive is a zip file"):
+        datasets.npz(empty)
+    objects = tmp_path / "objects.npz"
+    np.savez(objects, x=np.array([[1, 2], [3, 4]], dtype=object), y=np.array([0, 1]))
+    with pytest.raises(ValueError, match=r"^datasets\.npz: cannot read \S*objects\.npz: array 'x': Object"
+                                         r" arrays cannot be loaded when allow_pickle=False$"):
+        datasets.npz(objects)
+
+
+def test_empty_data_is_refused_naming_the_file(tmp_path) -> None:
+    f = tmp_path / "none.npz"
+    np.savez(f, x=np.zeros((0, 3)), y=np.zeros(0, np.int64))
+    with pytest.raises(ValueError, match=r"^datasets\.npz: \S*none\.npz holds no examples in x \(shape"
+                                         r" \(0, 3\)\); it needs at least 1$"):
+        datasets.npz(f)
+    np.savez(f, x=np.zeros((4, 3)), y=np.arange(4) % 2, x_test=np.zeros((0, 3)), y_test=np.zeros(0, int))
+    with pytest.raises(ValueError, match=r"^datasets\.npz: \S*none\.npz holds no examples in x_test"):
+        datasets.npz(f)
+    with pytest.raises(ValueError, match=r"^from_arrays: x holds no examples \(shape \(0, 3\)\); it needs at"
+                                         r" least 1$"):
+        datasets.from_arrays(np.zeros((0, 3)), np.zeros(0, int))
+    with pytest.raises(ValueError, match=r"^from_arrays: x_test holds no examples \(shape \(0, 3\)\)"):
+        datasets.from_arrays(np.zeros((4, 3)), np.arange(4) % 2, x_test=np.zeros((0, 3)),
+                             y_test=np.zeros(0, int))
+    cifar = _cifar_folder(tmp_path)
+    for name in ("data_batch_2.bin", "test_batch.bin"):
+        good = (cifar / name).read_bytes()
+        (cifar / name).write_bytes(b"")
+        with pytest.raises(ValueError, match=rf"^cifar10: \S*{name.replace('.', '[.]')} is empty \(0"
+                                             r" bytes\); a CIFAR-10 batch holds at least one 3073-byte"
+                                             r" record$"):
+            datasets.cifar10(cifar)
+        (cifar / name).write_bytes(good)
+    mnist = _mnist_folder(tmp_path)
+    _idx(mnist / "t10k-labels-idx1-ubyte", np.zeros(0, np.uint8), 0x08, False)
+    _idx(mnist / "t10k-images-idx3-ubyte", np.zeros((0, 28, 28), np.uint8), 0x08, False)
+    with pytest.raises(ValueError, match=r"^mnist: \S*t10k-images-idx3-ubyte holds no examples \(its header"
+                                         r" declares shape \(0, 28, 28\)\); it needs at least 1$"):
+        datasets.mnist(mnist)
+
+
+def test_cross_validation_checks_labels_against_n_classes_as_from_arrays_does() -> None:
+    x, y = np.arange(20.0)[:, None], np.arange(20) % 5
+    calls = {"from_arrays": lambda k: datasets.from_arrays(x, y, n_classes=k),
+             "cross_validation": lambda k: datasets.cross_validation(x, y, 2, seed=0, n_classes=k)}
+    for func, call in calls.items():
+        with pytest.raises(ValueError, match=rf"^{func}: y holds label 2 at index 2; with n_classes=2 labels"
+                                             r" must be in \[0, 1\]$"):
+            call(2)
+        with pytest.raises(ValueError, match=rf"^{func}: n_classes=0 outside the allowed range \[1, inf\)$"):
+            call(0)
+    assert datasets.cross_validation(x, y, 2, seed=0, n_classes=7)[0].n_classes == 7
+
+
+@pytest.mark.parametrize("limit", [None, 10])
+def test_mnist_image_and_label_counts_must_match_whatever_the_limit(tmp_path, limit: int | None) -> None:
+    folder = _mnist_folder(tmp_path)
+    _idx(folder / "train-images-idx3-ubyte", np.zeros((50, 28, 28), np.uint8), 0x08, False)
+    _idx(folder / "train-labels-idx1-ubyte", np.arange(49, dtype=np.uint8) % 10, 0x08, False)
+    with pytest.raises(ValueError, match=r"^mnist: \S*train-images-idx3-ubyte holds 50 images but"
+                                         r" \S*train-labels-idx1-ubyte holds 49 labels; the two files must"
+                                         r" hold the same number of examples$"):
+        datasets.mnist(folder, limit=limit)

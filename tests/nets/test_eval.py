@@ -157,3 +157,22 @@ def test_evaluation_settings_are_checked_at_construction(field: str, value: obje
         PrecisionPolicy(eval_seed=1.5)
     assert replace(STOCHASTIC, eval_rounding=" Policy ").eval_rounding is EvalRounding.POLICY
     assert "evaluation rounding policy" in replace(STOCHASTIC, eval_rounding="policy").describe()
+
+
+def test_empty_data_is_refused_and_the_seed_is_checked_even_for_an_empty_split() -> None:
+    model = nets.mlp([64, 8, 10], seed=0)
+    empty = NO_VALID.valid
+    with pytest.raises(ValueError, match=r"^evaluate: seed=-1 outside the allowed range \[0, inf\)$"):
+        nets.evaluate(model, empty, seed=-1)
+    with pytest.raises(TypeError, match=r"^evaluate: seed=1\.5 must be an int$"):
+        nets.evaluate(model, empty, seed=1.5)
+    no_test = Dataset(DATA.train, DATA.valid, empty, DATA.n_classes, "no test")
+    with pytest.raises(ValueError, match=r"^evaluate: data='no test' has an empty test split; give a Dataset"
+                                         r" or Split of at least one example$"):
+        nets.evaluate(model, no_test)
+    with pytest.raises(ValueError, match=r"^Model\.predict: x has shape \(0, 64\); it needs at least one row"
+                                         r" \(shape \(n, \.\.\.\), n >= 1\)$"):
+        model.predict(empty.x)
+    with pytest.raises(ValueError, match=r"^Model\.predict: x has shape \(\); it needs at least one row"):
+        model.predict(np.float64(1.0))
+    assert model.predict(DATA.test.x[:2]).shape == (2, 10)

@@ -245,3 +245,13 @@ def test_cli_train_keeps_the_presets_straight_through_rule(tmp_path) -> None:
     assert rec["config"]["ste"] is None
     nets.__main__.main([*args, "--ste", "clipped"])
     assert "straight-through" not in json.loads(out.read_text())["policy"]  # clipped is not printed
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning",
+                            "ignore:invalid value encountered:RuntimeWarning")  # the diverging run's
+def test_stability_counts_a_diverged_seed_instead_of_stopping() -> None:
+    # lr 1e300: the training loss becomes infinite, which `train` raises as FloatingPointError
+    table = E.stability({"float64": None}, recipe=E.Recipe(hidden=(8,), epochs=1, lr=1e300),
+                        protocol=E.Protocol(seeds=(0, 1), folds=2, limit=100))
+    assert table.rows == [("float64", ["-", "-", "2/2"])]
+    assert table.values["float64"] == {"mean": [], "max": []}
