@@ -109,6 +109,9 @@ class Graph(Layer):
         rows_mixed_by: for a graph whose output row i does not come from input row i alone (axis 0) at
             inference, the node that mixes them (an imported Softmax over axis 0, say); None: the rows
             are apart, so inference may run them in batches (`Model.predict`).
+        input_dims: the input's dimensions where known (a size, or None where symbolic; None for an
+            unknown rank), as an imported model's ONNX input declared them (`nets.onnx.to_onnx` declares
+            them again).
 
     Raises:
         ValueError: a node reading a tensor that no earlier node, constant or the input defines; a tensor
@@ -130,9 +133,10 @@ class Graph(Layer):
 
     def __init__(self, nodes: Sequence[Node], input: str, output: str,  # noqa: A002 - the tensor's role
                  constants: Mapping[str, np.ndarray] | None = None, name: str = "",
-                 rows_mixed_by: str | None = None) -> None:
+                 rows_mixed_by: str | None = None, input_dims: Sequence[int | None] | None = None) -> None:
         super().__init__(name)
         self.rows_mixed_by = rows_mixed_by
+        self.input_dims = None if input_dims is None else tuple(input_dims)
         self.nodes = list(nodes)
         self.input, self.output = input, output
         self.constants = {k: np.asarray(v, np.float64) for k, v in (constants or {}).items()}

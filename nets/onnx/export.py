@@ -22,6 +22,10 @@ The model's ``metadata_props`` record the formats:
   exactly a float32 (formats of at most 24 significant bits and float32's
   exponent range), else ``false`` (the values were rounded to float32).
 
+The graph's input and output declare their shapes (`to_onnx`'s
+``input_shape``), so that ``onnx.checker.check_model(proto, full_check=True)``
+accepts the model.
+
 Imports numpy and `nets`; `onnx` only when called.
 """
 
@@ -158,6 +162,69 @@ def _metadata(model: Model, policy: PrecisionPolicy, exact: bool) -> dict[str, s
     return meta
 
 
+def _set_dims(t: Any, dims: list[int | str]) -> None:
+    """Declare the shape of the tensor type ``t``: an int a fixed size, a str a symbolic one."""
+    t.shape.Clear()
+    for d in dims:
+        if isinstance(d, str):
+            t.shape.dim.add().dim_param = d
+        else:
+            t.shape.dim.add().dim_value = d
+
+
+def _inferred(onnx: Any, m: Any, dims: list[int | str], strict: bool) -> Any:
+    """The output's tensor type ONNX shape inference gives ``m`` with its input declared as ``dims``."""
+    trial = onnx.ModelProto()
+    trial.CopyFrom(m)
+    _set_dims(trial.graph.input[0].type.tensor_type, dims)
+    return onnx.shape_inference.infer_shapes(trial, strict_mode=strict).graph.output[0].type.tensor_type
+
+
+def _input_dims(onnx: Any, m: Any, graph: Graph | None,
+                input_shape: tuple[int, ...] | None) -> list[int | str]:
+    """The input's declared dimensions: ``N`` (the batch axis) and ``input_shape``; without it, those
+    `from_onnx` read from the imported graph's input (the batch axis ``N`` unless the graph mixes rows,
+    an unknown size a name of its own); else the only rank ONNX shape inference accepts, its sizes named."""
+    x = m.graph.input[0].name
+    if input_shape is not None:
+        return ["N", *(int(d) for d in input_shape)]
+    imported = None if graph is None else graph.input_dims
+    if imported is not None:
+        dims: list[int | str] = [f"{x}_{i}" if d is None else int(d) for i, d in enumerate(imported)]
+        if dims and graph is not None and graph.rows_mixed_by is None:
+            dims[0] = "N"
+        return dims
+    ranks = []
+    for rank in range(1, 9):
+        try:
+            _inferred(onnx, m, ["N", *(f"{x}_{i}" for i in range(1, rank))], strict=True)
+        except onnx.shape_inference.InferenceError:
+            continue
+        ranks.append(rank)
+    if len(ranks) != 1:
+        raise ValueError(f"to_onnx: the input's rank is not fixed by the model's layers (ranks {ranks} of"
+                         " 1..8 pass ONNX shape inference); give input_shape")
+    return ["N", *(f"{x}_{i}" for i in range(1, ranks[0]))]
+
+
+def _declare(onnx: Any, m: Any, dims: list[int | str]) -> None:
+    """Declare the input's dimensions ``dims`` and the output's as ONNX shape inference gives them (a
+    size it leaves unknown named ``<output>_<axis>``), as `onnx.checker` requires of a graph's input and
+    output."""
+    try:
+        t = _inferred(onnx, m, dims, strict=True)
+    except onnx.shape_inference.InferenceError as e:
+        raise ValueError(f"to_onnx: the input's shape {dims} does not fit the model: {e}") from None
+    if not t.HasField("shape"):
+        raise ValueError(f"to_onnx: ONNX shape inference gives the output no rank from the input's shape"
+                         f" {dims}")
+    y = m.graph.output[0].name
+    out: list[int | str] = [d.dim_param if d.HasField("dim_param") else d.dim_value if d.HasField("dim_value")
+                            else f"{y}_{i}" for i, d in enumerate(t.shape.dim)]
+    _set_dims(m.graph.input[0].type.tensor_type, dims)
+    _set_dims(m.graph.output[0].type.tensor_type, out)
+
+
 def to_onnx(model: Model, policy: PrecisionPolicy | None = None, path: str | os.PathLike[str] | None = None,
             *, input_shape: tuple[int, ...] | None = None, quant: Quantizer | None = None) -> Any:
     """The model as an ONNX ``ModelProto`` (opset 17), its parameters converted under ``policy``.
@@ -170,9 +237,14 @@ def to_onnx(model: Model, policy: PrecisionPolicy | None = None, path: str | os.
             rounded to float32).
         path: where to save the model too (None: not saved).
         input_shape: the shape of one example, for the input's declared type
-            (its batch axis is named ``N``); None declares no shape. A model from
-            `from_onnx` keeps its graph's input and output names; another's are
-            ``x`` and ``y``.
+            (its batch axis is named ``N``). None: a model from `from_onnx`
+            declares the sizes its ONNX graph's input had (the batch axis ``N``
+            unless the graph mixes rows, a symbolic size named ``<input>_<axis>``);
+            another declares ``N`` and symbolic sizes of the only rank its layers
+            accept (a Gemm's 2, a Conv's 4). The output's shape is the one ONNX
+            shape inference gives, so `onnx.checker` accepts the model. A model
+            from `from_onnx` keeps its graph's input and output names; another's
+            are ``x`` and ``y``.
         quant: a training run's converter, whose dynamic fixed point radix points it lends.
 
     Returns:
@@ -181,7 +253,9 @@ def to_onnx(model: Model, policy: PrecisionPolicy | None = None, path: str | os.
 
     Raises:
         ImportError: without the ``onnx`` package.
-        ValueError: a layer with no ONNX export (the message names it and lists those exported).
+        ValueError: a layer with no ONNX export (the message names it and lists those exported); an
+            ``input_shape`` that ONNX shape inference finds the model cannot take; no ``input_shape`` for a
+            model whose layers accept several ranks (a Sequential of elementwise layers, say).
     """
     try:
         import onnx
@@ -199,10 +273,10 @@ def to_onnx(model: Model, policy: PrecisionPolicy | None = None, path: str | os.
     if graph is None:
         w.node("Identity", [y], [w.fresh("y")], "output")
         y = w.nodes[-1].output[0]
-    dims = None if input_shape is None else ["N", *(int(d) for d in input_shape)]
-    g = helper.make_graph(w.nodes, "nets", [helper.make_tensor_value_info(x, onnx.TensorProto.FLOAT, dims)],
+    g = helper.make_graph(w.nodes, "nets", [helper.make_tensor_value_info(x, onnx.TensorProto.FLOAT, None)],
                           [helper.make_tensor_value_info(y, onnx.TensorProto.FLOAT, None)], w.initializers)
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="nets")
+    _declare(onnx, m, _input_dims(onnx, m, graph, input_shape))
     helper.set_model_props(m, _metadata(model, pol, exact))
     if path is not None:
         onnx.save(m, os.fspath(path))

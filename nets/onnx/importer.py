@@ -19,7 +19,9 @@ The import reads the graph once, in its (topological) node order:
 4. nodes that do not lead to the output are dropped;
 5. the graph records whether its output rows each come from their own input
    row (`nets.onnx.rows.mixing_node`), which batching by `Model.predict` and
-   `nets.evaluate` needs.
+   `nets.evaluate` needs, and the dimensions shape inference gave its input
+   (``Graph.input_dims``: None where symbolic, None for an unknown rank), which
+   `nets.onnx.to_onnx` declares again.
 
 Layer names are the ONNX node names; a node without a name is called
 ``<op_type>_<index>`` (its index in the ONNX node list), and a name met again
@@ -264,7 +266,7 @@ def from_onnx(model: Any, *, fold_batchnorm: bool = False, fuse_bias: bool = Tru
     read = {t for nd in nodes for t in nd.inputs}
     mixer = mixing_node(b.translated, inputs[0], out, b.const, b.dims)
     graph = Graph(nodes, inputs[0], out, {k: v for k, v in b.graph_constants.items() if k in read},
-                  name=g.name, rows_mixed_by=mixer)
+                  name=g.name, rows_mixed_by=mixer, input_dims=b.dims(inputs[0]))
     return Model(Sequential(graph), loss=loss, init=None)  # the imported weights stay
 
 

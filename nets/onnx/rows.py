@@ -61,22 +61,28 @@ def _norm(a: int, rank: int | None) -> int | None:
     return None if rank is None else a + rank
 
 
-def _binary(inputs: tuple[str, ...], r: _Rows) -> int | None:
-    """Add/Sub/Mul/Div on the translated layer's inputs: numpy broadcasting (the translation gives a
-    legacy ``axis`` operand the trailing axes that make it so)."""
-    ranks = [r.rank(t) for t in inputs]
+def _broadcast(operands: list[tuple[int | None, int | None, np.ndarray | None]]) -> int | None:
+    """The row axis of the result of operands broadcast together as numpy does, each a (rank, row axis or
+    None for an operand without rows, constant value or None) triple: the run-time operands must hold
+    their rows on one output axis, and no constant may vary along it."""
+    ranks = [k for k, _, _ in operands]
     if None in ranks:
         return None
     out_rank = max(ranks)  # type: ignore[type-var]
-    place = {r.axis[t] + out_rank - k for t, k in zip(inputs, ranks, strict=True) if t in r.axis}
+    place = {p + out_rank - k for k, p, _ in operands if p is not None}  # type: ignore[operator]
     if len(place) != 1:
         return None  # two run-time operands with their rows on different axes
     q = place.pop()
-    for t, k in zip(inputs, ranks, strict=True):  # a constant must not vary along the rows
-        c = r.const(t)
+    for k, _, c in operands:  # a constant must not vary along the rows
         if c is not None and q - (out_rank - k) >= 0 and c.shape[q - (out_rank - k)] != 1:  # type: ignore
             return None
     return q
+
+
+def _binary(inputs: tuple[str, ...], r: _Rows) -> int | None:
+    """Add/Sub/Mul/Div on the translated layer's inputs: numpy broadcasting (the translation gives a
+    legacy ``axis`` operand the trailing axes that make it so)."""
+    return _broadcast([(r.rank(t), r.axis.get(t), r.const(t)) for t in inputs])
 
 
 def _matmul(n: Any, r: _Rows) -> int | None:
@@ -98,12 +104,19 @@ def _matmul(n: Any, r: _Rows) -> int | None:
 
 
 def _gemm(n: Any, r: _Rows) -> int | None:
-    a, b = n.inputs[0], n.inputs[1]
+    """y = A' B' + C, 2-d: the rows of A' (A run-time) or the columns of B' (B run-time) are the output's,
+    and C, broadcast to y as numpy does, must not vary along them (`_broadcast`, as for an Add)."""
+    a, b, c = n.inputs[0], n.inputs[1], (n.inputs[2] if len(n.inputs) > 2 else "")
     if a in r.axis:  # y = A' B': the rows of A' are the output's
-        return 0 if r.axis[a] == (1 if int(n.attrs.get("transA", 0)) else 0) else None
-    if b in r.axis:  # A constant: the columns of B' are the output's
-        return 1 if r.axis[b] == (0 if int(n.attrs.get("transB", 0)) else 1) else None
-    return None
+        q = 0 if r.axis[a] == (1 if int(n.attrs.get("transA", 0)) else 0) else None
+    elif b in r.axis:  # A constant: the columns of B' are the output's
+        q = 1 if r.axis[b] == (0 if int(n.attrs.get("transB", 0)) else 1) else None
+    else:
+        return None
+    cc = r.const(c) if c else None
+    if q is None or cc is None:
+        return q
+    return _broadcast([(2, q, None), (cc.ndim, None, cc)])
 
 
 def _reshape(layer: Reshape, r: _Rows, x: str, p: int) -> int | None:

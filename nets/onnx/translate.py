@@ -61,6 +61,15 @@ def _optional_const(b: Builder, n: OnnxNode, i: int, what: str) -> np.ndarray | 
     return _required_const(b, n, i, what)
 
 
+def _scalar(b: Builder, n: OnnxNode, v: np.ndarray, what: str) -> float:
+    """A constant operand that holds one value (a scalar, or a tensor of one element such as shape [1], as
+    onnxruntime accepts); more than one element is refused."""
+    if v.size != 1:
+        raise b.error(n, f"its {what} has shape {list(v.shape)}; one value (a scalar or a one-element"
+                      " tensor) is supported")
+    return float(v.reshape(()))
+
+
 def _spatial(b: Builder, n: OnnxNode, kernel: tuple[int, int], strides: list[int], dilations: list[int]
              ) -> tuple[int, int, int, int]:
     """(top, left, bottom, right) from ``pads`` or ``auto_pad``."""
@@ -239,8 +248,8 @@ def _clip(b: Builder, n: OnnxNode) -> None:
         lo, hi = float(n.attrs.get("min", -math.inf)), float(n.attrs.get("max", math.inf))
     else:
         cl, ch = _optional_const(b, n, 1, "min"), _optional_const(b, n, 2, "max")
-        lo = -math.inf if cl is None else float(cl)
-        hi = math.inf if ch is None else float(ch)
+        lo = -math.inf if cl is None else _scalar(b, n, cl, "min")
+        hi = math.inf if ch is None else _scalar(b, n, ch, "max")
     b.emit(Clip(lo, hi, name=n.name), [b.data(n.inputs[0])], [n.outputs[0]])
 
 
@@ -345,9 +354,9 @@ def _dropout(b: Builder, n: OnnxNode) -> None:
     y = b.first_output_only(n)
     if b.opset >= 12:
         r = _optional_const(b, n, 1, "ratio")
-        ratio = 0.5 if r is None else float(r)
+        ratio = 0.5 if r is None else _scalar(b, n, r, "ratio")
         mode = _optional_const(b, n, 2, "training_mode")
-        if mode is not None and bool(mode):
+        if mode is not None and _scalar(b, n, mode, "training_mode"):
             raise b.error(n, "training_mode=True is not supported (nets drops in training only)")
     else:
         ratio = float(n.attrs.get("ratio", 0.5))
@@ -361,7 +370,7 @@ def _pad(b: Builder, n: OnnxNode) -> None:
     else:
         pads = _ints(_required_const(b, n, 1, "pads"))
         v = _optional_const(b, n, 2, "constant_value")
-        value = 0.0 if v is None else float(v)
+        value = 0.0 if v is None else _scalar(b, n, v, "constant_value")
         a = _optional_const(b, n, 3, "axes")
         axes = None if a is None else _ints(a)
     b.emit(Pad(pads, mode, value, axes, name=n.name), [b.data(n.inputs[0])], [n.outputs[0]])

@@ -23,7 +23,7 @@ import hwmodel
 import nets
 from nets.graph import Graph, Node
 from nets.layers import Context
-from nets.onnx import from_onnx, to_onnx
+from nets.onnx import from_onnx
 from nets.onnx.pointwise import Add
 from nets.onnx.products import GroupedConv2d, LinearND, MatMul
 
@@ -37,6 +37,14 @@ def _fresh_rng() -> None:
     """Every test draws the same numbers whichever tests ran before it."""
     global RNG
     RNG = np.random.default_rng(0)
+
+
+def to_onnx(*args: Any, **kwargs: Any) -> onnx.ModelProto:
+    """`nets.onnx.to_onnx`, the model it returns checked by `onnx.checker` (full_check: with strict shape
+    inference), so that every model the tests export is a valid ONNX model."""
+    m = nets.onnx.to_onnx(*args, **kwargs)
+    onnx.checker.check_model(m, full_check=True)
+    return m
 
 
 def f32(a: Any) -> np.ndarray:
@@ -306,6 +314,8 @@ def _op_cases() -> list[Any]:
         ("Clip relu6", [node("Clip", ["x", "lo", "hi"], ["y"])],
          [c("lo", np.float32(0)), c("hi", np.float32(0.6))], X4, 13),
         ("Clip max only", [node("Clip", ["x", "", "hi"], ["y"])], [c("hi", np.float32(0.3))], X4, 13),
+        ("Clip min and max of shape [1]", [node("Clip", ["x", "lo", "hi"], ["y"])],
+         [c("lo", f32([-0.2])), c("hi", f32([0.3]))], X4, 13),
         ("Sigmoid", [node("Sigmoid", ["x"], ["y"])], [], X4, 17),
         ("Tanh", [node("Tanh", ["x"], ["y"])], [], X4, 17),
         ("Erf", [node("Erf", ["x"], ["y"])], [], X4, 17),
@@ -343,6 +353,8 @@ def _op_cases() -> list[Any]:
                            node("Div", ["x", "d"], ["y"])], [c("one", np.float32(1))], X4, 17),
         ("Pad constant", [node("Pad", ["x", "p", "v"], ["y"])],
          [c("p", np.array([0, 0, 1, 2, 0, 0, 2, 1])), c("v", np.float32(0.5))], X4, 17),
+        ("Pad constant_value of shape [1]", [node("Pad", ["x", "p", "v"], ["y"])],
+         [c("p", np.array([0, 0, 1, 0, 0, 1, 0, 2])), c("v", f32([2.5]))], X4, 13),
         ("Pad reflect", [node("Pad", ["x", "p"], ["y"], mode="reflect")],
          [c("p", np.array([0, 0, 2, 1, 0, 1, 1, 2]))], X4, 17),
         ("Pad edge axes", [node("Pad", ["x", "p", "", "a"], ["y"], mode="edge")],
@@ -689,6 +701,13 @@ def _one(op: str, opset: int = 17, inits: list[Any] = (), ins: list[str] = ("x",
                               1),
                  r"Concat node 'the_node' \(opset 1\): attribute 'axis' is missing \(the operator is read as"
                  r" opset 1 defines it\)", id="missing attribute"),
+    pytest.param(lambda: _one("Clip", 13, [const("lo", f32([-0.2, 0.1]))], ["x", "lo"]),
+                 r"Clip node 'the_node' \(opset 13\): its min has shape \[2\]; one value \(a scalar or a"
+                 r" one-element tensor\) is supported", id="clip min of two values"),
+    pytest.param(lambda: _one("Pad", 13, [const("p", np.zeros(8, np.int64)), const("v", f32([[1.0, 2.0]]))],
+                              ["x", "p", "v"]),
+                 r"Pad node 'the_node' \(opset 13\): its constant_value has shape \[1, 2\]; one value",
+                 id="pad constant_value of two values"),
     pytest.param(lambda: make([helper.make_node("Add", ["x", "c"], ["y"], name="the_node", broadcast=1,
                                                 axis=1)], ["n", 3, 2], [], 6),
                  r"Add node 'the_node'.*broadcast=1 with axis=1 needs a constant B", id="legacy broadcast"),

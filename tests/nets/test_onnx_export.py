@@ -19,7 +19,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 import emu
 import nets
-from nets.onnx import converted_parameters, from_onnx, to_onnx
+from nets.onnx import converted_parameters, from_onnx
 from nets.onnx.zoo import resnet20
 
 DATA = nets.datasets.digits(seed=0)
@@ -29,6 +29,14 @@ POLICY = nets.PrecisionPolicy(
                      errors="fx<4,10>", grads="fx<4,10>",
                      fwd_mac=emu.MAC(act="fx<4,4>", weight="fx<2,6>", acc="fx<12,10>"))
 ).with_layer("fc2", nets.LayerPolicy(weights="fx<2,2>", biases="fx<4,8>"))
+
+
+def to_onnx(*args: Any, **kwargs: Any) -> onnx.ModelProto:
+    """`nets.onnx.to_onnx`, the model it returns checked by `onnx.checker` (full_check: with strict shape
+    inference), so that every model the tests export is a valid ONNX model."""
+    m = nets.onnx.to_onnx(*args, **kwargs)
+    onnx.checker.check_model(m, full_check=True)
+    return m
 
 
 def run_ort(m: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
@@ -123,6 +131,53 @@ def test_nets_own_models_export_and_match_onnxruntime(build: Any) -> None:
         "N", *shape]
     assert_close(run_ort(exported, x), with_converted(model, pol).predict(x))
     assert_close(run_ort(to_onnx(model), x), model.predict(x))
+
+
+def _dims(t: onnx.ValueInfoProto) -> list[int | str]:
+    return [d.dim_param or d.dim_value for d in t.type.tensor_type.shape.dim]
+
+
+def test_exported_inputs_and_outputs_declare_their_shapes_and_pass_the_checker() -> None:
+    """The batch axis ``N``, the sizes input_shape gives (or symbolic ones of the only rank the layers
+    accept), the output's as shape inference gives them; the checker (`to_onnx` above) accepts each."""
+    mlp = nets.mlp([6, 5, 4], seed=0)
+    for shape, want in ((None, ["N", "x_1"]), ((6,), ["N", 6])):
+        exported = to_onnx(mlp, input_shape=shape)
+        assert _dims(exported.graph.input[0]) == want
+        assert _dims(exported.graph.output[0]) == ["N", 4]
+    exported = to_onnx(nets.lenet5((1, 8, 8), seed=0))
+    assert _dims(exported.graph.input[0]) == ["N", "x_1", "x_2", "x_3"]
+    assert _dims(exported.graph.output[0]) == ["N", 10]
+    # an imported model declares its graph's input sizes again
+    exported = to_onnx(from_onnx(mlp_onnx()))
+    assert _dims(exported.graph.input[0]) == ["N", 64]
+    assert _dims(exported.graph.output[0]) == ["N", 10]
+    x = DATA.test.x[:5]
+    assert_close(run_ort(exported, x), from_onnx(mlp_onnx()).predict(x))
+
+
+def test_an_imported_graph_that_mixes_rows_keeps_its_batch_size() -> None:
+    """Softmax over axis 0 of a (3, 4) input: the rows are not apart, so the batch axis stays 3."""
+    g = helper.make_graph([helper.make_node("Softmax", ["x"], ["y"], name="sm", axis=0)], "g",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3, 4])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [3, 4])])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    exported = to_onnx(from_onnx(m))
+    assert _dims(exported.graph.input[0]) == [3, 4]
+    assert _dims(exported.graph.output[0]) == [3, 4]
+    x = np.random.default_rng(0).standard_normal((3, 4)).astype(np.float32)
+    assert_close(run_ort(exported, x), run_ort(m, x))
+
+
+def test_an_input_shape_the_model_cannot_take_or_an_open_rank_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"to_onnx: the input's shape \['N', 7\] does not fit the model"):
+        to_onnx(nets.mlp([6, 5, 4], seed=0), input_shape=(7,))
+    relu = nets.Model(nets.Sequential(nets.ReLU()))
+    with pytest.raises(ValueError, match=r"to_onnx: the input's rank is not fixed by the model's layers"
+                                         r" \(ranks \[1, 2, 3, 4, 5, 6, 7, 8\] of 1..8 pass ONNX shape"
+                                         r" inference\); give input_shape"):
+        to_onnx(relu)
+    assert _dims(to_onnx(relu, input_shape=(3, 2)).graph.input[0]) == ["N", 3, 2]
 
 
 def test_stochastic_weights_export_rounded_to_nearest_even_unless_evaluation_keeps_them() -> None:

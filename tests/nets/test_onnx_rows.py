@@ -46,6 +46,10 @@ MIXING = [  # (case, nodes, initializers, input shape, opset, the node named)
      13, "Reshape node 'y'"),
     ("Add of a constant with one value per row", [node("Add", ["x", "k"], ["y"])],
      [const("k", rand(ROWS, 1))], [ROWS, 3], 13, "Add node 'y'"),
+    ("Gemm with C of one value per row", [node("Gemm", ["x", "w", "c"], ["y"])],
+     [const("w", rand(3, 2)), const("c", rand(ROWS, 1))], [ROWS, 3], 13, "Gemm node 'y'"),
+    ("Gemm with a full C", [node("Gemm", ["x", "w", "c"], ["y"], transB=1, beta=0.5)],
+     [const("w", rand(2, 3)), const("c", rand(ROWS, 2))], [ROWS, 3], 13, "Gemm node 'y'"),
     ("Transpose moving the rows to the output's axis 1", [node("Transpose", ["x"], ["y"], perm=[1, 0])], [],
      [ROWS, 3], 13, "the output 'y', whose rows are along axis 1"),
 ]
