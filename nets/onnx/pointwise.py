@@ -23,6 +23,7 @@ from emu.checks import parse_choice
 
 from ..graph import MultiLayer
 from ..layers import Context, Elementwise, Layer
+from ..quant import Pieces, sum_pieces
 
 __all__ = ["Add", "Clip", "Div", "Erf", "Gelu", "GeluApproximation", "LeakyReLU", "Mul",
            "Softmax", "Sub", "unbroadcast"]
@@ -188,9 +189,10 @@ class Softmax(Layer):
 
 
 class _Binary(MultiLayer):
-    """y = op(a, b) (numpy broadcasting) converted to ``activations``; the input gradients to ``errors``."""
+    """y = op(a, b) (numpy broadcasting) converted to ``activations``; the input gradients to ``errors``.
+    ``op`` may give y as `nets.quant.Pieces` (made as it is converted)."""
 
-    def op(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+    def op(self, a: np.ndarray, b: np.ndarray) -> np.ndarray | Pieces:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def input_grads(self, a: np.ndarray, b: np.ndarray, dy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -210,14 +212,14 @@ class _Binary(MultiLayer):
 
 
 class Add(_Binary):
-    """a + b.
+    """a + b (of one shape: summed piece by piece as it is converted, `sum_pieces`).
 
     >>> Add().forward_many([np.ones((2, 2)), np.array([1.0, 2.0])], Context.float64())[0].tolist()
     [[2.0, 3.0], [2.0, 3.0]]
     """
 
-    def op(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return a + b
+    def op(self, a: np.ndarray, b: np.ndarray) -> np.ndarray | Pieces:
+        return sum_pieces(a, b)
 
     def input_grads(self, a: np.ndarray, b: np.ndarray, dy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return dy, dy

@@ -368,3 +368,25 @@ def test_a_residual_sum_is_converted_piece_by_piece(training: bool, monkeypatch:
     assert np.array_equal(runs[0][0], runs[1][0])
     assert runs[0][1] == runs[1][1]
     assert runs[0][1].overflow > 0
+
+
+def test_an_imported_add_is_converted_piece_by_piece(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An imported Add of two tensors of one shape gives its sum as `Pieces`: the values, counts and
+    random bits of converting a + b made at once; with broadcasting it adds at once."""
+    from nets.onnx.pointwise import Add
+
+    rng = np.random.default_rng(9)
+    a, b = rng.standard_normal((3, 7, 41, 47)), rng.standard_normal((3, 7, 41, 47))
+    role = nets.RoleFormat.parse("fx<2,5>", "stochastic")
+    pol = nets.PrecisionPolicy(nets.LayerPolicy(activations=role))
+    assert type(Add().op(a, b)) is nets.quant.Pieces
+    assert type(Add().op(a, b[0])) is np.ndarray
+    runs = []
+    for pieces in (True, False):
+        if not pieces:
+            monkeypatch.setattr(Add, "op", lambda self, a, b: a + b)
+        ctx = Context(pol, nets.Quantizer(2), training=False)
+        runs.append((Add(name="add").forward_many([a, b], ctx)[0], ctx.quant.counts[("add", "activations")]))
+    assert np.array_equal(runs[0][0], runs[1][0])
+    assert runs[0][1] == runs[1][1]
+    assert runs[0][1].overflow > 0
