@@ -7,7 +7,8 @@
 - `arith`: adders, multipliers and float units of any width, calibrated so
   the table points come out exactly.
 - `cost(mac, tech)`: the MAC unit of any `emu.MAC` (block-scaled operands included), with its
-  breakdown; `block_mac_cost` and `bits_per_element` for block-scaled formats.
+  breakdown; `block_mac_cost` and `bits_per_element` for block-scaled formats,
+  `weight_scale_cost` for block-scaled weights beside other activations.
 - `bit_serial_cost`, `stripes_speedup`: bit-serial datapaths (Stripes).
 - `network_cost`: energy per inference (compute and memory), array area and
   speedups of a network (at equal area: area only, and with the shorter
@@ -21,7 +22,7 @@ Imports only `emu`. docs/hwmodel.md explains every formula.
 
 from . import gates, simd, tech
 from .arith import float_adder, float_multiplier, int_adder, int_multiplier, logic, register
-from .block import bits_per_element, block_mac_cost
+from .block import bits_per_element, block_mac_cost, weight_scale_cost
 from .cost import Cost
 from .figures import breakdown_bars, speedup_vs_bits
 from .mac import acc_width, cost
@@ -49,5 +50,5 @@ __all__ = [
     "breakdown_bars", "cost", "float_adder", "float_multiplier",
     "gates", "get_table", "int_adder", "int_multiplier", "load_table", "logic", "mac_speedup", "network_cost",
     "qtools_acc_bits", "register", "register_table", "simd", "speedup_vs_bits", "stripes_speedup", "tech",
-    "weight_sharing_rate",
+    "weight_scale_cost", "weight_sharing_rate",
 ]

@@ -2,30 +2,39 @@
 
 Every model is a gate-level construction (`hwmodel.gates`) whose size X in
 gate equivalents (GE) is mapped to energy and area by a piecewise-linear law
-through zero and two points of the technology table, (0, 0), (X1, E1),
-(X2, E2), extended beyond X2 along the last segment, so that the table's own
-points come out exactly and a unit smaller than the smaller point scales
-with its size (E1 X / X1):
+through zero and every point of the technology table of that kind, (0, 0),
+(X1, E1), ..., (Xn, En) in increasing size, so that each of the table's own
+points comes out exactly:
 
-- integer/fixed multipliers: through ``mult_int8`` (8 x 8) and ``mult_int32``
-  (32 x 32), separately for each construction (dadda, array, booth);
+- integer/fixed multipliers: through every ``mult_int<N>`` of the table (an
+  N x N multiplier; the published tables have ``mult_int8`` and
+  ``mult_int32``), separately for each construction (dadda, array, booth);
 - integer adders and accumulators: linear in width, piecewise through the
-  table's ``add_int<N>`` points (proportional to width below the narrowest);
+  table's ``add_int<N>`` points;
 - float multipliers, (m_a+1) x (m_b+1) significand tree + exponent adders +
-  normalise and round: through ``mult_fp16`` and ``mult_fp32``;
+  normalise and round: through every ``mult_<type>`` of the table for the
+  float types of `FLOAT_TYPES` (bf16, fp16, fp32, fp64);
 - float adders, exponent compare, swap, alignment shifter, sticky, significand
-  adder, leading-zero counter, normalisation shifter, round: through
-  ``add_fp16`` and ``add_fp32``;
+  adder, leading-zero counter, normalisation shifter, round: through every
+  ``add_<type>`` of the table for those types;
 - other logic (shifters, muxes, saturation) at the integer multiplier's
-  marginal energy and area per GE.
+  marginal energy and area per GE between ``mult_int8`` and ``mult_int32``.
 
-A format the table names itself (fp16, fp32, bf16; int8 x int8 ...) takes the
-table entry directly. Between and above the points E = E1 + (E2 - E1) (X - X1) /
-(X2 - X1); the construction decides where a unit falls.
+A format the table names itself (fp16, fp32, fp64, bf16; int16 x int16 ...)
+takes the table entry directly. Between two neighbouring points E = E1 + (E2 -
+E1) (X - X1) / (X2 - X1); the construction decides where a unit falls.
+Outside the table's range the law extrapolates and the source says so: below
+the smallest point a unit scales with its size (E1 X / X1, "below it"), above
+the largest it follows the last segment ("above it"); with one point only,
+energy and area are proportional to size.
+
+>>> [s.split(": ", 1)[1] for s in int_adder(64).sources]
+['linear in width through add_int16 and add_int32, extended beyond add_int32 (above it: extrapolated)']
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import cache
 
 import emu
@@ -35,38 +44,63 @@ from .cost import Cost
 from .gates import Cells, adder, barrel_shifter, leading_zero_counter, multiplier
 from .tech import TechTable, get_table
 
-__all__ = ["float_adder", "float_multiplier", "float_type", "int_adder", "int_multiplier", "logic",
-           "operand_multiplier", "register"]
+__all__ = ["FLOAT_TYPES", "float_adder", "float_multiplier", "float_type", "int_adder", "int_multiplier",
+           "logic", "operand_multiplier", "register"]
+
+#: The float types a table may name (``add_<type>``, ``mult_<type>``): (exponent bits, mantissa bits) of
+#: the IEEE 754 binary formats (IEEE specials, subnormals, default bias) and of bfloat16.
+FLOAT_TYPES = {"bf16": (8, 7), "fp16": (5, 10), "fp32": (8, 23), "fp64": (11, 52)}
 
 
 def float_type(f: emu.Format) -> str | None:
-    """The table's name of a float format ("fp16", "fp32", "bf16") or None."""
+    """The table's name of a float format ("fp16", "fp32", "fp64", "bf16") or None.
+
+    >>> float_type(emu.format("fp64")), float_type(emu.format("e4m3"))
+    ('fp64', None)
+    """
     if (isinstance(f, emu.FloatFormat) and f.special == "ieee" and f.subnormals and f.signed
             and f.bias == f.default_bias):
-        return {(5, 10): "fp16", (8, 23): "fp32", (8, 7): "bf16"}.get((f.exp_bits, f.man_bits))
+        return next((ty for ty, em in FLOAT_TYPES.items() if em == (f.exp_bits, f.man_bits)), None)
     return None
 
 
-def _affine(t: TechTable, op_lo: str, op_hi: str, x_lo: float, x_hi: float, x: float,
-            what: str) -> tuple[float, float, str]:
-    """Energy and area at size x on the line through the table's (x_lo, op_lo) and (x_hi, op_hi)."""
-    have = [op for op in (op_lo, op_hi) if op in t]
-    if not have:
-        raise ValueError(f"tech table {t.name!r} has neither {op_lo} nor {op_hi}, needed to price {what}")
-    if len(have) == 1:  # one point: proportional to size
-        e, xs = t[have[0]], (x_lo if have[0] == op_lo else x_hi)
-        return e.energy_pj * x / xs, e.area_um2 * x / xs, f"{t.name}: {have[0]} x size ratio ({what})"
-    lo, hi = t[op_lo], t[op_hi]
-    if x < x_lo:  # below the smaller point: proportional to it (zero size costs zero)
+def _law(t: TechTable, points: Iterable[tuple[float, str]], x: float, what: str,
+         missing: str) -> tuple[float, float, str]:
+    """Energy, area and source at size x on the piecewise-linear law through (0, 0) and the table's points.
+
+    ``points``: (size, operation) of every operation of this kind; those the table has calibrate the
+    law. ``missing`` names what the table lacks when it has none of them.
+    """
+    pts = sorted((xs, op) for xs, op in points if op in t)
+    if not pts:
+        raise ValueError(f"tech table {t.name!r} has {missing}, needed to price {what}")
+    for xs, op in pts:
+        if x == xs:  # the table's own point
+            e = t[op]
+            return e.energy_pj, e.area_um2, f"{t.name}: {op} ({what} of that size)"
+    (x_lo, op_lo) = pts[0]
+    if len(pts) == 1:  # one point: proportional to size
+        e = t[op_lo]
+        side = "below" if x < x_lo else "above"
+        return (e.energy_pj * x / x_lo, e.area_um2 * x / x_lo,
+                f"{t.name}: {op_lo} x size ratio ({what}; the table's only point, {side} it: extrapolated)")
+    if x < x_lo:  # below the smallest point: proportional to it (zero size costs zero)
+        lo = t[op_lo]
         return (lo.energy_pj * x / x_lo, lo.area_um2 * x / x_lo,
-                f"{t.name}: {what} proportional in gate equivalents to {op_lo} (below it)")
-    s = (x - x_lo) / (x_hi - x_lo)
+                f"{t.name}: {what} proportional in gate equivalents to {op_lo} (below it: extrapolated)")
+    i = next((j for j in range(1, len(pts)) if x <= pts[j][0]), len(pts) - 1)
+    (x0, op0), (x1, op1) = pts[i - 1], pts[i]
+    lo, hi = t[op0], t[op1]
+    s = (x - x0) / (x1 - x0)
+    src = f"{t.name}: {what} linear in gate equivalents through {op0} and {op1}"
+    if x > x1:
+        src += f", extended beyond {op1} (above it: extrapolated)"
     return (lo.energy_pj + (hi.energy_pj - lo.energy_pj) * s, lo.area_um2 + (hi.area_um2 - lo.area_um2) * s,
-            f"{t.name}: {what} linear in gate equivalents through {op_lo} and {op_hi}")
+            src)
 
 
 def int_multiplier(wa: int, wb: int, tech: str | TechTable = "horowitz45", kind: str = "dadda") -> Cost:
-    """A wa x wb integer multiplier of construction ``kind``.
+    """A wa x wb integer multiplier of construction ``kind``, through every ``mult_int<N>`` of the table.
 
     >>> round(int_multiplier(8, 8).energy_pj, 12), round(int_multiplier(32, 32).area_um2, 9)
     (0.2, 3495.0)
@@ -75,17 +109,20 @@ def int_multiplier(wa: int, wb: int, tech: str | TechTable = "horowitz45", kind:
     wb = check_int(wb, "int_multiplier", "wb", 1, 256)
     t = get_table(tech)
     cells = multiplier(wa, wb, kind)
-    x8, x32 = multiplier(8, 8, kind).ge, multiplier(32, 32, kind).ge
-    e, a, src = _affine(t, "mult_int8", "mult_int32", x8, x32, cells.ge, f"{kind} multiplier")
+    pts = [(multiplier(n, n, kind).ge, f"mult_int{n}") for n, _ in t.int_points("mult")]
+    e, a, src = _law(t, pts, cells.ge, f"{kind} multiplier",
+                     "neither mult_int8 nor mult_int32 (no mult_int<N> entry)")
     return Cost(f"{wa}x{wb} {kind} multiplier", e, a, cells.levels, (src,))
 
 
 @cache
 def _logic_rate(t: TechTable) -> tuple[float, float]:
-    """pJ and um^2 per gate equivalent: the integer multiplier's marginal rate."""
+    """pJ and um^2 per gate equivalent: the integer multiplier's marginal rate between 8x8 and 32x32."""
     x8, x32 = multiplier(8, 8).ge, multiplier(32, 32).ge
-    e1, a1, _ = _affine(t, "mult_int8", "mult_int32", x8, x32, x8 + 1.0, "logic")
-    e0, a0, _ = _affine(t, "mult_int8", "mult_int32", x8, x32, x8, "logic")
+    pts = [(x8, "mult_int8"), (x32, "mult_int32")]
+    missing = "neither mult_int8 nor mult_int32"
+    e1, a1, _ = _law(t, pts, x8 + 1.0, "logic", missing)
+    e0, a0, _ = _law(t, pts, x8, "logic", missing)
     return e1 - e0, a1 - a0
 
 
@@ -111,19 +148,28 @@ def int_adder(w: int, tech: str | TechTable = "horowitz45") -> Cost:
     lv = adder(w).levels
     if len(pts) == 1 or w <= pts[0][0]:
         n, e = pts[0]
+        note = "" if w == n else (" (below it: extrapolated)" if w < n else
+                                  " (the table's only add_int point, above it: extrapolated)")
         return Cost(f"{w}-bit adder", e.energy_pj * w / n, e.area_um2 * w / n, lv,
-                    (f"{t.name}: add_int{n} x {w}/{n}",))
+                    (f"{t.name}: add_int{n} x {w}/{n}{note}",))
     i = next((j for j in range(1, len(pts)) if w <= pts[j][0]), len(pts) - 1)
     (n0, e0), (n1, e1) = pts[i - 1], pts[i]
     s = (w - n0) / (n1 - n0)
+    src = f"{t.name}: linear in width through add_int{n0} and add_int{n1}"
+    if w > n1:
+        src += f", extended beyond add_int{n1} (above it: extrapolated)"
     return Cost(f"{w}-bit adder", e0.energy_pj + (e1.energy_pj - e0.energy_pj) * s,
-                e0.area_um2 + (e1.area_um2 - e0.area_um2) * s, lv,
-                (f"{t.name}: linear in width through add_int{n0} and add_int{n1}",))
+                e0.area_um2 + (e1.area_um2 - e0.area_um2) * s, lv, (src,))
 
 
 def register(bits: int, tech: str | TechTable = "horowitz45") -> Cost:
     """``bits`` register bits at the table's ``reg_bit`` (0 when the table has none, as the published
-    ones)."""
+    ones).
+
+    >>> register(24).energy_pj
+    0.0
+    """
+    bits = check_int(bits, "register", "bits", 1)
     t = get_table(tech)
     if "reg_bit" in t:
         e = t["reg_bit"]
@@ -156,11 +202,18 @@ def _sig_exp(f: emu.Format) -> tuple[int, int]:
 
 
 def float_multiplier(fa: emu.Format, fb: emu.Format, tech: str | TechTable = "horowitz45") -> Cost:
-    """A float multiplier of two operands (one may be fixed: its significand is its word).
+    """A float multiplier of two operands (one may be fixed: its significand is its word), through every
+    ``mult_<type>`` of the table (`FLOAT_TYPES`).
 
     >>> float_multiplier(emu.format("fp16"), emu.format("fp16")).energy_pj
     1.1
     """
+    for name, f in (("fa", fa), ("fb", fb)):
+        if not isinstance(f, (emu.FloatFormat, emu.FixedFormat)):
+            raise TypeError(f"float_multiplier: {name}={f!s} must be an emu.FloatFormat or emu.FixedFormat")
+    if not (isinstance(fa, emu.FloatFormat) or isinstance(fb, emu.FloatFormat)):
+        raise TypeError(f"float_multiplier: fa={fa} and fb={fb} are both fixed point; one must be an"
+                        " emu.FloatFormat (int_multiplier prices fixed x fixed)")
     t = get_table(tech)
     ta, tb = float_type(fa), float_type(fb)
     if ta is not None and ta == tb and f"mult_{ta}" in t:
@@ -169,25 +222,30 @@ def float_multiplier(fa: emu.Format, fb: emu.Format, tech: str | TechTable = "ho
                     _fmul_cells(*_sig_exp(fa)[:1], *_sig_exp(fb)).levels, (f"{t.name}: mult_{ta}",))
     (sa, ea), (sb, eb) = _sig_exp(fa), _sig_exp(fb)
     cells = _fmul_cells(sa, sb, max(ea, eb))
-    x16, x32 = _fmul_cells(11, 11, 5).ge, _fmul_cells(24, 24, 8).ge
-    e, a, src = _affine(t, "mult_fp16", "mult_fp32", x16, x32, cells.ge, "float multiplier")
+    pts = [(_fmul_cells(m + 1, m + 1, e).ge, f"mult_{ty}") for ty, (e, m) in FLOAT_TYPES.items()]
+    e, a, src = _law(t, pts, cells.ge, "float multiplier",
+                     "neither mult_fp16 nor mult_fp32 (no mult_bf16, mult_fp<N> entry)")
     return Cost(f"{fa}x{fb} float multiplier", e, a, cells.levels, (src,))
 
 
 def float_adder(f: emu.FloatFormat, tech: str | TechTable = "horowitz45") -> Cost:
-    """A float adder of format ``f`` (the accumulator of a float MAC).
+    """A float adder of format ``f`` (the accumulator of a float MAC), through every ``add_<type>`` of the
+    table (`FLOAT_TYPES`).
 
     >>> float_adder(emu.format("fp32")).energy_pj
     0.9
     """
+    if not isinstance(f, emu.FloatFormat):
+        raise TypeError(f"float_adder: f={f!s} must be an emu.FloatFormat")
     t = get_table(tech)
     cells = _fadd_cells(f.exp_bits, f.man_bits)
     ty = float_type(f)
     if ty is not None and f"add_{ty}" in t:
         en = t[f"add_{ty}"]
         return Cost(f"{ty} adder", en.energy_pj, en.area_um2, cells.levels, (f"{t.name}: add_{ty}",))
-    x16, x32 = _fadd_cells(5, 10).ge, _fadd_cells(8, 23).ge
-    e, a, src = _affine(t, "add_fp16", "add_fp32", x16, x32, cells.ge, "float adder")
+    pts = [(_fadd_cells(e, m).ge, f"add_{ty}") for ty, (e, m) in FLOAT_TYPES.items()]
+    e, a, src = _law(t, pts, cells.ge, "float adder",
+                     "neither add_fp16 nor add_fp32 (no add_bf16, add_fp<N> entry)")
     return Cost(f"{f} adder", e, a, cells.levels, (src,))
 
 

@@ -157,8 +157,9 @@ def multiplier(wa: int, wb: int, kind: str = "dadda") -> Cells:
 
 def barrel_shifter(w: int, positions: int) -> Cells:
     """A w-bit logarithmic shifter over ``positions`` shift amounts: w MUX2 per stage,
-    ceil(log2 positions) stages."""
+    ceil(log2 positions) stages (one position: no shift, no stage)."""
     w = check_int(w, "barrel_shifter", "w", 1, 4096)
+    positions = check_int(positions, "barrel_shifter", "positions", 1)
     stages = math.ceil(math.log2(positions)) if positions > 1 else 0
     return Cells(mux2=w * stages, levels=stages)
 

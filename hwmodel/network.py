@@ -4,15 +4,24 @@ A network is a list of `LayerSpec` (plain shapes and the datapath of each
 layer), or any object with a ``layer_shapes(input_shape)`` method returning
 dicts of the same fields (``nets.Model`` has one) together with a policy with
 a ``forward_mac(name, k)`` method (``nets.PrecisionPolicy``); hwmodel never
-imports nets.
+imports nets. When the policy also has ``for_layer(name).weights.fmt`` (the
+weights role of ``nets.PrecisionPolicy``) and that is a block-scaled format
+while ``forward_mac`` is not block-scaled (weight-only block scaling, e.g.
+mxfp4 weights beside fp16 activations: the MAC multiplies the elements), the
+layer's `LayerSpec.weight_format` is that format: its weights are stored with
+their scales and each block's scale is applied to the block's sum.
 
 Energy per inference = compute + memory:
 
 - compute: sum over layers of MACs x the energy per MAC of the layer's unit
-  (`hwmodel.cost`, output conversion amortised over the layer's K);
-- memory: every weight bit read once per batch from ``weight_memory`` (by
-  default ``"auto"``: the smallest SRAM of the table that holds every weight
-  bit, else DRAM, so a small network's weights stay on chip; the fp32
+  (`hwmodel.cost`, output conversion amortised over the layer's K; with a
+  ``weight_format``, plus the weight scales' share,
+  `hwmodel.block.weight_scale_cost`);
+- memory: every weight bit (a block format's bits per element, scales
+  included) read once per batch from ``weight_memory`` (by default
+  ``"auto"``: the smallest SRAM of the table that holds every weight bit, its
+  size read from its name, `TechTable.sram_bits`, else DRAM, so a small
+  network's weights stay on chip; the fp32
   baseline is placed by the same rule; ``weight_memory="dram"`` prices weights
   fetched from off chip for every batch) and every input and output activation
   bit moved once through ``act_memory`` (a 32 KB SRAM by default), at the
@@ -41,11 +50,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 import emu
 from emu.checks import check_int
 
 from .arith import int_adder
-from .block import bits_per_element
+from .block import bits_per_element, is_block_format, weight_scale_cost
 from .cost import Cost
 from .mac import cost
 from .tech import TechTable, get_table
@@ -71,6 +82,18 @@ class LayerSpec:
         activations_out: output values written.
         k: the dot-product length (reduction size).
         mac: the `emu.MAC` computing it (None: fp32).
+        weight_format: the block-scaled format (`emu.block_format`) the weights are
+            stored in when ``mac`` is not block-scaled and multiplies the format's
+            elements (weight-only block scaling, e.g. mxfp4 weights beside fp16
+            activations); None: the weights are stored in ``mac.weight``. The
+            weights then take its bits per element, scales included, and each
+            block's scale is applied to the block's sum
+            (`hwmodel.block.weight_scale_cost`).
+
+    >>> s = LayerSpec("fc", "linear", 640, 640, 64, 10, 64, emu.MAC(act="fp16", weight="e2m1", acc="fp32"),
+    ...               weight_format=emu.block_format("mxfp4"))
+    >>> network_cost([s]).layers[0].weight_bits  # 640 x (4 + 8/32)
+    2720
     """
 
     name: str
@@ -81,11 +104,23 @@ class LayerSpec:
     activations_out: int
     k: int
     mac: emu.MAC | None = None
+    weight_format: Any = None
 
     def __post_init__(self) -> None:
         for f in ("macs", "weights", "activations_in", "activations_out", "k"):
             v = getattr(self, f)
             object.__setattr__(self, f, check_int(v, f"LayerSpec {self.name}", f, 1 if f == "k" else 0))
+        wf = self.weight_format
+        if isinstance(wf, str):
+            wf = emu.block_format(wf)
+            object.__setattr__(self, "weight_format", wf)
+        if wf is not None:
+            if not is_block_format(wf):
+                raise TypeError(f"LayerSpec {self.name}: weight_format={wf!s} must be a block-scaled format"
+                                " (emu.block_format: mx, nvfp4 or scaled int) or None")
+            if self.mac is not None and self.mac.block_scaled:
+                raise ValueError(f"LayerSpec {self.name}: weight_format={wf} needs a MAC that is not"
+                                 f" block-scaled; mac={self.mac} stores its weights as {self.mac.weight}")
 
 
 @dataclass(frozen=True)
@@ -110,9 +145,23 @@ def _bits(f: Any, k: int | None = None) -> float:
     """Stored bits per value: a format's width, a block format's with its scales' share; None: 32."""
     if f is None:
         return 32
-    if getattr(f, "kind", None) in ("mx", "nvfp4", "int"):
+    if is_block_format(f):
         return bits_per_element(f, k)
     return int(f.bits)
+
+
+def _weight_storage(s: LayerSpec) -> Any:
+    """The format a layer's weights are stored in: its block format, else its MAC's weight format."""
+    return s.weight_format if s.weight_format is not None else (s.mac or FP32_MAC).weight
+
+
+def _policy_weight_format(policy: Any, name: str, mac: emu.MAC | None) -> Any:
+    """The block format of a policy's weights role for layer ``name`` when ``mac`` computes with its
+    elements (``policy.for_layer(name).weights.fmt``, as `nets.PrecisionPolicy` has); else None."""
+    if mac is None or mac.block_scaled or not hasattr(policy, "for_layer"):
+        return None
+    fmt = getattr(getattr(policy.for_layer(name), "weights", None), "fmt", None)
+    return fmt if is_block_format(fmt) else None
 
 
 @dataclass(frozen=True)
@@ -178,7 +227,7 @@ def _specs(model_or_layers: Any, policy: Any, input_shape: Sequence[int] | None)
         out = []
         for d in model_or_layers.layer_shapes(tuple(input_shape)):
             mac = policy.forward_mac(d["name"], d["k"]) if policy is not None else None
-            out.append(LayerSpec(mac=mac, **d))
+            out.append(LayerSpec(mac=mac, weight_format=_policy_weight_format(policy, d["name"], mac), **d))
         return out
     specs = list(model_or_layers)
     for s in specs:
@@ -202,18 +251,20 @@ def network_cost(model_or_layers: Any, policy: Any = None, *, tech: str | TechTa
         tech: the technology table.
         input_shape: with a model: one input's shape.
         n_units: MAC units in the array.
-        weight_memory, act_memory: table memories (dram, sram_8kb, sram_32kb, sram_1mb);
-            ``weight_memory="auto"`` (the default): the smallest SRAM of the table that
-            holds every weight bit, else DRAM (`NetworkCost.weight_memory` says which);
-            the fp32 baseline's weights by the same rule. A 64-32-10 MLP's 2410 weights
-            in 8 bits (19280 bits) fit the 8 KB SRAM, in fp32 (77120 bits) the 32 KB one.
+        weight_memory, act_memory: table memories (dram, sram_8kb, sram_32kb, sram_1mb, a user
+            table's sram_<N>kb, sram_<N>mb, sram_<N>gb); ``weight_memory="auto"`` (the
+            default): the smallest SRAM of the table that holds every weight bit, else DRAM
+            (`NetworkCost.weight_memory` says which); the fp32 baseline's weights by the same
+            rule. A 64-32-10 MLP's 2410 weights in 8 bits (19280 bits) fit the 8 KB SRAM, in
+            fp32 (77120 bits) the 32 KB one. A table without memories (``jouppi7``) raises
+            ValueError: pass a table with them.
         batch: inferences sharing one read of the weights.
         weight_bits: per layer name, the bits its weights are stored in (e.g. after
             pruning, weight sharing and entropy coding: values, indices, codebooks,
-            tables); default: weights x the weight format's width. Decoding
-            (codebook look-ups, Huffman) is not charged.
+            tables), an int >= 0; default: weights x the weight format's width.
+            Decoding (codebook look-ups, Huffman) is not charged.
         macs: per layer name, the MACs actually performed (e.g. a sparse datapath
-            that skips pruned weights); default: the layer's ``macs``.
+            that skips pruned weights), an int >= 0; default: the layer's ``macs``.
     """
     t = get_table(tech)
     n_units = check_int(n_units, "network_cost", "n_units", 1)
@@ -225,11 +276,25 @@ def network_cost(model_or_layers: Any, policy: Any = None, *, tech: str | TechTa
         if unknown:
             raise ValueError(f"network_cost: {what} names layers the network does not have:"
                              f" {sorted(unknown)}")
-    wbits = {s.name: weight_bits.get(s.name, round(s.weights * _bits((s.mac or FP32_MAC).weight, s.k)))
+        for name, v in d.items():
+            d[name] = check_int(v, "network_cost", f"{what}[{name!r}]", 0)
+    wbits = {s.name: weight_bits.get(s.name, round(s.weights * _bits(_weight_storage(s), s.k)))
              for s in specs}
-    base_memory = weight_memory
+    memories = [op for op in t.ops if op.startswith("sram") or op == "dram"]
+    if not memories:
+        raise ValueError(f"network_cost: tech table {t.name!r} has no memories (no sram_<size> or dram"
+                         f" entry) to price weight_memory={weight_memory!r} and act_memory={act_memory!r};"
+                         " pass a tech table with memories (e.g. tech='horowitz45', or a TechTable with"
+                         " sram_<size> and dram entries)")
+    base_memory: str | None = weight_memory
     if weight_memory == "auto":
-        weight_memory = _smallest_memory(t, sum(wbits.values()))
+        need = sum(wbits.values())
+        chosen = _smallest_memory(t, need)
+        if chosen is None:
+            raise ValueError(f"network_cost: weight_memory='auto' finds no memory of {t.name} for {need}"
+                             " weight bits: no SRAM holds them and the table has no dram entry; pass"
+                             f" weight_memory as one of {', '.join(memories)}, or a table with a dram entry")
+        weight_memory = chosen
         base_memory = _smallest_memory(t, 32 * sum(s.weights for s in specs))
     for name, mem in (("weight_memory", weight_memory), ("act_memory", act_memory)):
         if mem not in t or not (mem.startswith("sram") or mem == "dram"):
@@ -237,7 +302,8 @@ def network_cost(model_or_layers: Any, policy: Any = None, *, tech: str | TechTa
             raise ValueError(f"network_cost: {name}={mem!r} is not a memory of {t.name};"
                              f" it has {', '.join(have) or 'none'}")
     w_pj_bit = t[weight_memory].energy_pj / 64
-    base_w_pj_bit = t[base_memory].energy_pj / 64 if base_memory in t else w_pj_bit
+    base_known = base_memory is not None and base_memory in t
+    base_w_pj_bit = t[base_memory].energy_pj / 64 if base_known else w_pj_bit
     a_pj_bit = t[act_memory].energy_pj / 64
     rows, base_c, base_m, bits, base_bits = [], 0.0, 0.0, 0, 0
     base_unit = cost(FP32_MAC, t, multiplier=multiplier)
@@ -245,6 +311,10 @@ def network_cost(model_or_layers: Any, policy: Any = None, *, tech: str | TechTa
     for s in specs:
         mac = s.mac if s.mac is not None else FP32_MAC
         c = cost(mac, t, k=s.k, multiplier=multiplier)
+        if s.weight_format is not None:  # the MAC multiplies the elements; each block's scale is applied
+            c = Cost.total(c.name + f", weights {s.weight_format}",
+                           {**c.breakdown, **weight_scale_cost(s.weight_format, mac.acc, t, k=s.k).breakdown},
+                           c.delay)
         out_fmt = getattr(mac, "output", None) or (mac.acc if mac.acc not in ("exact", None) else None)
         wb = wbits[s.name]
         ab = round(s.activations_in * _bits(mac.act, s.k) + s.activations_out * _bits(out_fmt))
@@ -265,7 +335,9 @@ def network_cost(model_or_layers: Any, policy: Any = None, *, tech: str | TechTa
         "perfect on-chip reuse inside a layer (traffic lower bound); one MAC per unit per cycle, same clock",
         "area x delay: the clock period follows the longest unpipelined critical path (gate levels)",
         "formats of bits: emu word widths; float64 or unset roles count as fp32",
-    )
+    ) + tuple(f"{s.name}: weights stored as {s.weight_format} ({_bits(s.weight_format, s.k):g} bits per"
+              " weight, scales included), the MAC multiplies its elements and applies each block's scale to"
+              " the block's sum" for s in specs if s.weight_format is not None)
     area_ratio = base_area / max_area if max_area > 0 else math.inf
     delay_ratio = base_unit.delay / max_delay if max_delay > 0 else math.inf
     return NetworkCost(t.name, weight_memory, tuple(rows), compute, sum(r.memory_pj for r in rows),
@@ -311,12 +383,11 @@ def mac_speedup(mac: emu.MAC, baseline: emu.MAC = FP32_MAC, tech: str | TechTabl
     return MACSpeedup(area, delay, area * delay, energy)
 
 
-_SRAM_BITS = {"sram_8kb": 8 * 2**13, "sram_32kb": 32 * 2**13, "sram_1mb": 2**23}
-
-
-def _smallest_memory(t: TechTable, bits: int) -> str:
-    """The smallest SRAM of the table holding ``bits``, else DRAM."""
-    return next((m for m, cap in _SRAM_BITS.items() if m in t and bits <= cap), "dram")
+def _smallest_memory(t: TechTable, bits: int) -> str | None:
+    """The smallest SRAM of the table holding ``bits`` (sizes from the names, `TechTable.sram_bits`),
+    else DRAM; None when the table has neither such an SRAM nor DRAM."""
+    fit = next((m for cap, m in t.sram_bits() if bits <= cap), None)
+    return fit or ("dram" if "dram" in t else None)
 
 
 def weight_sharing_rate(n: int, b: int, k: int) -> float:
@@ -337,10 +408,17 @@ def weight_sharing_rate(n: int, b: int, k: int) -> float:
 def qtools_acc_bits(k: int, wa: int, wb: int, bias: bool = False) -> int:
     """The worst-case accumulator width of QKeras' QTools: ceil(log2(K + bias)) + wa + wb.
 
-    >>> qtools_acc_bits(512, 8, 8)
-    25
+    ``k``, ``wa`` and ``wb`` are ints >= 1 (TypeError for another type, ValueError below 1); ``bias``
+    is a bool (one more term in the sum).
+
+    >>> qtools_acc_bits(512, 8, 8), qtools_acc_bits(512, 8, 8, bias=True)
+    (25, 26)
     """
     k = check_int(k, "qtools_acc_bits", "k", 1)
+    wa = check_int(wa, "qtools_acc_bits", "wa", 1)
+    wb = check_int(wb, "qtools_acc_bits", "wb", 1)
+    if not isinstance(bias, (bool, np.bool_)):
+        raise TypeError(f"qtools_acc_bits: bias={bias!r} must be a bool (whether a bias term is added)")
     return math.ceil(math.log2(k + int(bias))) + wa + wb
 
 

@@ -51,10 +51,17 @@ def bit_serial_cost(p: int, weight_bits: int, acc_bits: int, tech: str | TechTab
 
 def stripes_speedup(macs: Sequence[int], precisions: Sequence[int], baseline_bits: int = 16) -> float:
     """Speedup of bit-serial activations over a ``baseline_bits`` bit-parallel datapath:
-    sum(macs) x baseline_bits / sum(macs x p), each layer at its own precision p."""
+    sum(macs) x baseline_bits / sum(macs x p), each layer at its own precision p.
+
+    ``macs``: ints >= 0, not all 0; ``precisions``: ints in [1, baseline_bits]; ``baseline_bits``: an int
+    in [1, 64].
+    """
+    baseline_bits = check_int(baseline_bits, "stripes_speedup", "baseline_bits", 1, 64)
     if len(macs) != len(precisions) or not macs:
         raise ValueError(f"stripes_speedup: macs ({len(macs)}) and precisions ({len(precisions)}) must be "
                          "non-empty and of the same length")
-    for p in precisions:
-        check_int(p, "stripes_speedup", "precision", 1, baseline_bits)
-    return sum(macs) * baseline_bits / sum(m * p for m, p in zip(macs, precisions, strict=False))
+    ms = [check_int(m, "stripes_speedup", "macs", 0) for m in macs]
+    ps = [check_int(p, "stripes_speedup", "precision", 1, baseline_bits) for p in precisions]
+    if sum(ms) == 0:
+        raise ValueError(f"stripes_speedup: macs={list(ms)} are all 0; at least one layer needs macs >= 1")
+    return sum(ms) * baseline_bits / sum(m * p for m, p in zip(ms, ps, strict=True))

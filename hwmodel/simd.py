@@ -185,6 +185,9 @@ def estimate(kernel: Dtype | str, isa: ISA | str, accumulators: int = 1, *, uarc
     """The analytical model (module docstring) of ``kernel`` on ``isa`` with A accumulators.
 
     ``uarch`` (a `Uarch` or its name) chooses the `UARCH` table (default: the ISA's, ``ISAS``).
+    ``bandwidth_bytes_per_cycle``: the memory bound's bandwidth, a number > 0 (e.g. an L2 or DRAM
+    figure); None (the default): the uarch's L1 load bandwidth. 0, a negative number or NaN raises
+    ValueError.
 
     >>> e = estimate("i8", "ssse3", 4); e.kernel, e.lanes, e.bound, round(e.macs_per_cycle, 2)
     (<Dtype.I8: 'i8'>, 16, 'issue', 11.64)
@@ -193,6 +196,12 @@ def estimate(kernel: Dtype | str, isa: ISA | str, accumulators: int = 1, *, uarc
     uarch = ISAS[isa][2] if uarch is None else parse_choice(Uarch, uarch, "estimate", "uarch")
     batch = check_int(batch, "estimate", "batch", 1)
     u = UARCH[uarch]
+    bw = u["load_bytes_per_cycle"] if bandwidth_bytes_per_cycle is None else bandwidth_bytes_per_cycle
+    if isinstance(bw, (bool, np.bool_)) or not isinstance(bw, (int, float, np.integer, np.floating)):
+        raise TypeError(f"estimate: bandwidth_bytes_per_cycle={bw!r} must be a number or None")
+    if not bw > 0:
+        raise ValueError(f"estimate: bandwidth_bytes_per_cycle={bw!r} must be > 0 (None: the uarch's L1 load"
+                         f" bandwidth, {u['load_bytes_per_cycle']} bytes per cycle)")
     a = accumulators
     counts: dict[str, float] = {}
     for op in ops:
@@ -209,7 +218,7 @@ def estimate(kernel: Dtype | str, isa: ISA | str, accumulators: int = 1, *, uarc
         "throughput": port,
         "issue": (sum(counts.values()) - folded) / u["issue_width"],
         "latency": float(u["ops"][chain][0]),
-        "memory": counts["load"] * lanes * eb / (bandwidth_bytes_per_cycle or u["load_bytes_per_cycle"]),
+        "memory": counts["load"] * lanes * eb / bw,
     }
     bound = max(bounds, key=lambda k: bounds[k])
     cyc = bounds[bound]

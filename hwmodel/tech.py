@@ -2,8 +2,11 @@
 
 A `TechTable` maps an operation name to an `Entry` (``energy_pj``, ``area_um2``,
 ``source``). Operation names are ``"<op>_<type>"``: ``add_int8``,
-``mult_int32``, ``add_fp16``, ``mult_bf16``; memories are ``sram_8kb``,
-``sram_32kb``, ``sram_1mb`` and ``dram`` (energy per 64-bit access). An
+``mult_int32``, ``add_fp16``, ``mult_bf16``, with the types ``int<N>``,
+``fp16``, ``fp32``, ``fp64`` and ``bf16`` (every entry prices the unit of its
+own type exactly, `hwmodel.arith`); memories are ``sram_<N>kb``,
+``sram_<N>mb`` or ``sram_<N>gb`` (N KB = N x 2^10 bytes: ``sram_8kb``,
+``sram_32kb``, ``sram_1mb``) and ``dram`` (energy per 64-bit access). An
 optional ``reg_bit`` entry is the energy and area of one register bit (none of
 the published tables has it; it then counts 0, and the cost says so).
 
@@ -42,7 +45,9 @@ from typing import Any
 
 __all__ = ["Entry", "TechTable", "TABLES", "get_table", "load_table", "register_table"]
 
-_OP_RE = re.compile(r"^(add|mult)_(int\d+|fp\d+|bf16)$|^(sram_\w+|dram|reg_bit)$")
+_OP_RE = re.compile(r"^(add|mult)_(int\d+|fp16|fp32|fp64|bf16)$|^(sram_\d+(kb|mb|gb)|dram|reg_bit)$")
+_SRAM_RE = re.compile(r"^sram_(\d+)(kb|mb|gb)$")
+_SRAM_UNIT_BYTES = {"kb": 2**10, "mb": 2**20, "gb": 2**30}
 
 
 @dataclass(frozen=True)
@@ -74,7 +79,12 @@ class TechTable:
         for op in self.ops:
             if not _OP_RE.match(op):
                 raise ValueError(f"TechTable {self.name}: operation {op!r} is not add_<type>, mult_<type> "
-                                 "(type int<N>, fp<N>, bf16), sram_<size>, dram or reg_bit")
+                                 "(type int<N>, fp16, fp32, fp64 or bf16), sram_<N>kb, sram_<N>mb,"
+                                 " sram_<N>gb, dram or reg_bit")
+            m = re.match(r"^(add|mult)_int(\d+)$", op)
+            if m and not 1 <= int(m.group(2)) <= 256:
+                raise ValueError(f"TechTable {self.name}: operation {op!r} has width {int(m.group(2))}"
+                                 " outside the allowed range [1, 256]")
         object.__setattr__(self, "ops", MappingProxyType(dict(self.ops)))
 
     def __contains__(self, op: str) -> bool:
@@ -90,6 +100,20 @@ class TechTable:
         """The integer widths the table has for ``op`` ("add" or "mult"), ascending."""
         pts = [(int(k.split("_int")[1]), e) for k, e in self.ops.items() if k.startswith(f"{op}_int")]
         return sorted(pts, key=lambda p: p[0])
+
+    def sram_bits(self) -> list[tuple[int, str]]:
+        """(capacity in bits, operation) of every SRAM of the table (``sram_<N>kb``, ``sram_<N>mb``,
+        ``sram_<N>gb``; KB = 2^10 bytes), smallest first.
+
+        >>> HOROWITZ45.sram_bits()
+        [(65536, 'sram_8kb'), (262144, 'sram_32kb'), (8388608, 'sram_1mb')]
+        """
+        out = []
+        for op in self.ops:
+            m = _SRAM_RE.match(op)
+            if m:
+                out.append((int(m.group(1)) * _SRAM_UNIT_BYTES[m.group(2)] * 8, op))
+        return sorted(out)
 
     def __str__(self) -> str:
         rows = [f"{self.name} ({self.node_nm:g} nm): {self.source}",

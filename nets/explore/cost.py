@@ -11,7 +11,12 @@ are read once per inference from the smallest SRAM of the table that holds
 them all, else from DRAM (``weight_memory="auto"``, `hwmodel.network_cost`'s
 default, so the report and a direct call price a network alike): small
 networks live on chip, and ``weight_memory`` in the result (a column of the
-report) says where each point's weights are read from.
+report) says where each point's weights are read from. Block-scaled weights
+beside activations that are not (mxfp4 or nvfp4 weights, fp16 activations)
+are stored with their scales (4.25 or 4.5 bits per weight) and their scales
+applied per block: `hwmodel.network_cost` takes the weights role's block format
+from the policy (`hwmodel.LayerSpec.weight_format`), though the policy's
+forward MAC multiplies the elements.
 """
 
 from __future__ import annotations

@@ -110,6 +110,17 @@ def law(x: float, x1: float, y1: float, x2: float, y2: float) -> float:
     return y1 * x / x1 if x < x1 else y1 + (y2 - y1) * (x - x1) / (x2 - x1)
 
 
+def law_points(x: float, points: list[tuple[float, float]]) -> float:
+    """Through (0, 0) and every point (x_i, y_i): proportional to the smallest below it, linear between
+    neighbours, the last segment extended beyond the largest."""
+    pts = sorted(points)
+    if x < pts[0][0]:
+        return pts[0][1] * x / pts[0][0]
+    (x0, y0), (x1, y1) = next(((a, b) for a, b in zip(pts, pts[1:], strict=False) if x <= b[0]),
+                              (pts[-2], pts[-1]))
+    return y0 + (y1 - y0) * (x - x0) / (x1 - x0)
+
+
 def law_int_adder(w: int, points: dict[int, float]) -> float:
     """Linear in width through the table's add_int points, w/n of the narrowest below it, the last
     segment's slope above the widest."""
@@ -244,8 +255,11 @@ def test_float_multiplier_law_off_the_table(name: str) -> None:
     assert c.energy_pj == pytest.approx(law_fmul(f, H["mult_fp16"][0], H["mult_fp32"][0]), rel=1e-12)
     assert c.area_um2 == pytest.approx(law_fmul(f, H["mult_fp16"][1], H["mult_fp32"][1]), rel=1e-12)
     if name != "bf16":
+        # Jouppi has bf16 besides fp16 and fp32: the law runs through all three
         j = hwmodel.float_multiplier(f, f, "jouppi7")
-        assert j.energy_pj == pytest.approx(law_fmul(f, J["mult_fp16"], J["mult_fp32"]), rel=1e-12)
+        pts = [(fmul_ge(8, 8), J["mult_bf16"]), (fmul_ge(11, 5), J["mult_fp16"]),
+               (fmul_ge(24, 8), J["mult_fp32"])]
+        assert j.energy_pj == pytest.approx(law_points(fmul_ge(f.man_bits + 1, f.exp_bits), pts), rel=1e-12)
 
 
 @pytest.mark.parametrize("name", OFF_TABLE_FLOATS)
@@ -256,7 +270,9 @@ def test_float_adder_law_off_the_table(name: str) -> None:
     assert c.area_um2 == pytest.approx(law_fadd(f, H["add_fp16"][1], H["add_fp32"][1]), rel=1e-12)
     if name != "bf16":
         j = hwmodel.float_adder(f, "jouppi7")
-        assert j.energy_pj == pytest.approx(law_fadd(f, J["add_fp16"], J["add_fp32"]), rel=1e-12)
+        pts = [(fadd_ge(8, 7), J["add_bf16"]), (fadd_ge(5, 10), J["add_fp16"]),
+               (fadd_ge(8, 23), J["add_fp32"])]
+        assert j.energy_pj == pytest.approx(law_points(fadd_ge(f.exp_bits, f.man_bits), pts), rel=1e-12)
 
 
 def test_float_law_meets_its_anchors() -> None:
@@ -759,3 +775,228 @@ def test_an_instruction_whose_addend_enters_last_prices_one_adder_per_instructio
     first = fused_cost(replace(unit, instruction=emu.Instruction(32, ins.k_order, "first")))
     assert first.energy_pj == pytest.approx(steps.energy_pj)
     assert "instruction addend" not in first.breakdown
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Weight-only block scaling: block-scaled weights beside activations that are not (a policy's forward MAC
+# then multiplies the elements). The weights are stored with their scales and the scales are applied.
+
+class _WeightsRole:
+    def __init__(self, fmt):
+        self.fmt = fmt
+
+
+class _LayerPolicy:
+    def __init__(self, fmt):
+        self.weights = _WeightsRole(fmt)
+
+
+class _WeightOnlyPolicy:
+    """Duck-typed like nets.PrecisionPolicy: ``forward_mac`` gives the element MAC,
+    ``for_layer(name).weights`` the weights role's block format."""
+
+    def __init__(self, fmt: str, mac: emu.MAC):
+        self.fmt, self.mac = emu.block_format(fmt), mac
+
+    def forward_mac(self, name, k):
+        return self.mac
+
+    def for_layer(self, name):
+        return _LayerPolicy(self.fmt)
+
+
+class _MLP:
+    def layer_shapes(self, input_shape):
+        return [dict(name="fc1", kind="linear", macs=64 * 32, weights=64 * 32 + 32, activations_in=64,
+                     activations_out=32, k=64),
+                dict(name="fc2", kind="linear", macs=32 * 10, weights=32 * 10 + 10, activations_in=32,
+                     activations_out=10, k=32)]
+
+
+FP16_E2M1 = emu.MAC(act="fp16", weight="e2m1", acc="fp32")
+
+
+@pytest.mark.parametrize(("fmt", "bits", "block"), [("mxfp4", 4.25, 32), ("nvfp4", 4.5, 16)])
+def test_block_scaled_weights_beside_fp16_activations_are_stored_and_scaled(fmt: str, bits: float,
+                                                                             block: int) -> None:
+    """mxfp4 weights (an E8M0 scale per 32: 4 + 8/32 = 4.25 bits) or nvfp4 weights (an E4M3 scale per 16:
+    4.5 bits) with fp16 activations: the weights take their bits with the scales, and per block of B the
+    block's sum is scaled (E8M0: a 9-bit exponent adder; E4M3: an fp32 x E4M3 multiplier) and, when K holds
+    more than one block, added into the running fp32 sum (0.9 pJ): each divided by B."""
+    pol = _WeightOnlyPolicy(fmt, FP16_E2M1)
+    n = hwmodel.network_cost(_MLP(), pol, input_shape=(64,), weight_memory="dram")
+    fc1, fc2 = n.layers
+    assert (fc1.weight_bits, fc2.weight_bits) == (round(2080 * bits), round(330 * bits))
+    assert fc1.weight_memory_pj == pytest.approx(round(2080 * bits) * 1950 / 64)
+    base = hwmodel.cost(FP16_E2M1, k=64)
+    if fmt == "mxfp4":
+        scale = 0.03 + (0.05 - 0.03) * (9 - 8) / (16 - 8)  # int_adder(9): between add_int8 and add_int16
+    else:
+        scale = hwmodel.float_multiplier(emu.format("fp32"), emu.format("e4m3")).energy_pj
+    assert fc1.mac_cost.breakdown["scale"].energy_pj == pytest.approx(scale / block, rel=1e-12)
+    assert fc1.mac_cost.breakdown["block_add"].energy_pj == pytest.approx(0.9 / block, rel=1e-12)
+    assert fc1.mac_cost.energy_pj == pytest.approx(base.energy_pj + (scale + 0.9) / block, rel=1e-12)
+    assert fc1.compute_pj == pytest.approx(2048 * (base.energy_pj + (scale + 0.9) / block), rel=1e-12)
+    assert fc1.mac_cost.delay == base.delay  # the scaling is a second pipeline stage
+    # fc2: K = 32 holds one mxfp4 block (scaled once, nothing to add) but two nvfp4 blocks
+    assert ("block_add" in fc2.mac_cost.breakdown) == (fmt == "nvfp4")
+    assert any(f"stored as {fmt}" in a for a in n.assumptions)
+
+
+def test_a_layer_spec_takes_the_weights_storage_format() -> None:
+    """int8 weights with a per-channel fp32 scale beside fixed activations: 8 + 32/K bits per weight, one fp32
+    scale multiply per dot product (a channel scale: B = K, no block sums to add)."""
+    mac = emu.MAC(act="fx<1,7>", weight="fx<8,0>", acc="fx<24,7>", acc_overflow="wrap")
+    s = hwmodel.LayerSpec("fc", "linear", 640, 640, 64, 10, 64, mac, weight_format="int8_channel")
+    r = hwmodel.network_cost([s]).layers[0]
+    assert r.weight_bits == 640 * 8 + 640 * 32 // 64
+    assert sorted(r.mac_cost.breakdown) == sorted([*hwmodel.cost(mac, k=64).breakdown, "scale"])
+    with pytest.raises(TypeError, match=r"^LayerSpec fc: weight_format=e2m1 must be a block-scaled format"):
+        hwmodel.LayerSpec("fc", "linear", 640, 640, 64, 10, 64, FP16_E2M1, weight_format=emu.format("e2m1"))
+    mx4 = emu.mac_preset("mxfp4")
+    with pytest.raises(ValueError, match=r"^LayerSpec fc: weight_format=mxfp4 needs a MAC that is not block"):
+        hwmodel.LayerSpec("fc", "linear", 640, 640, 64, 10, 64, mx4, weight_format="mxfp4")
+    with pytest.raises(ValueError, match=r"^weight_scale_cost: k=0 outside the allowed range \[1, inf\)$"):
+        hwmodel.weight_scale_cost("mxfp4", k=0)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# A user table's own points: every entry of a kind calibrates the law and comes out exactly.
+
+USER = hwmodel.TechTable("mylib_points", 28, "synthesis", {
+    "mult_int8": hwmodel.Entry(0.09, 120.0), "mult_int16": hwmodel.Entry(0.50, 500.0),
+    "mult_int32": hwmodel.Entry(1.5, 1500.0), "add_int8": hwmodel.Entry(0.01, 10.0),
+    "add_int32": hwmodel.Entry(0.04, 40.0), "mult_fp16": hwmodel.Entry(0.4, 600.0),
+    "mult_fp32": hwmodel.Entry(1.6, 3000.0), "mult_fp64": hwmodel.Entry(6.0, 12000.0),
+    "add_fp16": hwmodel.Entry(0.15, 500.0), "add_fp32": hwmodel.Entry(0.35, 1500.0),
+    "add_fp64": hwmodel.Entry(0.8, 4000.0),
+})
+
+
+def test_a_user_tables_own_points_come_out_exactly_and_calibrate_the_law() -> None:
+    for kind, size in (("dadda", dadda_ge), ("array", array_ge)):
+        m16 = hwmodel.int_multiplier(16, 16, USER, kind)
+        assert (m16.energy_pj, m16.area_um2) == (0.5, 500.0)
+        pts = [(size(8), 0.09), (size(16), 0.5), (size(32), 1.5)]
+        for n in (12, 24, 48):  # between int8 and int16, between int16 and int32, beyond int32
+            assert hwmodel.int_multiplier(n, n, USER, kind).energy_pj == pytest.approx(
+                law_points(size(n), pts), rel=1e-12)
+    fp64 = emu.format("fp64")
+    m, a = hwmodel.float_multiplier(fp64, fp64, USER), hwmodel.float_adder(fp64, USER)
+    assert (m.energy_pj, m.area_um2, a.energy_pj, a.area_um2) == (6.0, 12000.0, 0.8, 4000.0)
+    f = emu.format("fp<11,40>")  # between fp32 and fp64
+    mul_pts = [(fmul_ge(11, 5), 0.4), (fmul_ge(24, 8), 1.6), (fmul_ge(53, 11), 6.0)]
+    add_pts = [(fadd_ge(5, 10), 0.15), (fadd_ge(8, 23), 0.35), (fadd_ge(11, 52), 0.8)]
+    want_mul, want_add = law_points(fmul_ge(41, 11), mul_pts), law_points(fadd_ge(11, 40), add_pts)
+    assert hwmodel.float_multiplier(f, f, USER).energy_pj == pytest.approx(want_mul, rel=1e-12)
+    assert hwmodel.float_adder(f, USER).energy_pj == pytest.approx(want_add, rel=1e-12)
+    # a float type hwmodel cannot price is refused by the table, not ignored
+    with pytest.raises(ValueError, match=r"operation 'mult_fp8' is not add_<type>, mult_<type>"):
+        hwmodel.TechTable("t", 1, "s", {"mult_fp8": hwmodel.Entry(1.0)})
+
+
+def test_numbers_outside_the_calibrated_range_say_so() -> None:
+    fp64 = emu.format("fp64")
+    above = [hwmodel.int_adder(64), hwmodel.int_multiplier(64, 64), hwmodel.float_multiplier(fp64, fp64),
+             hwmodel.float_adder(fp64), hwmodel.int_multiplier(48, 48, "jouppi7")]
+    for c in above:
+        assert "(above it: extrapolated)" in c.sources[0], c.sources
+    e4m3 = emu.format("e4m3")
+    for c in (hwmodel.int_multiplier(4, 4), hwmodel.int_adder(4), hwmodel.float_multiplier(e4m3, e4m3)):
+        assert "(below it: extrapolated)" in c.sources[0], c.sources
+    fp_8_15 = emu.format("fp<8,15>")
+    inside = (hwmodel.int_adder(20), hwmodel.int_multiplier(16, 16), hwmodel.float_adder(fp_8_15))
+    for c in inside:
+        assert "extrapolated" not in c.sources[0], c.sources
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Memories and the overrides of network_cost.
+
+MEM = hwmodel.TechTable("mylib_mem", 28, "synthesis", {
+    "mult_int8": hwmodel.Entry(0.09, 120.0), "mult_int32": hwmodel.Entry(1.5, 1500.0),
+    "add_int8": hwmodel.Entry(0.01, 10.0), "add_int32": hwmodel.Entry(0.04, 40.0),
+    "mult_fp16": hwmodel.Entry(0.4, 600.0), "mult_fp32": hwmodel.Entry(1.6, 3000.0),
+    "add_fp16": hwmodel.Entry(0.15, 500.0), "add_fp32": hwmodel.Entry(0.35, 1500.0),
+    "sram_64kb": hwmodel.Entry(12.0), "sram_32kb": hwmodel.Entry(9.0), "sram_4mb": hwmodel.Entry(60.0),
+    "dram": hwmodel.Entry(900.0),
+})
+
+
+def _fc(n_weights: int) -> list[hwmodel.LayerSpec]:
+    return [hwmodel.LayerSpec("fc", "linear", n_weights, n_weights, 200, 200, 200)]
+
+
+def test_auto_weight_memory_takes_the_smallest_sram_of_the_table_that_holds_the_weights() -> None:
+    assert MEM.sram_bits() == [(32 * 2**13, "sram_32kb"), (64 * 2**13, "sram_64kb"), (4 * 2**23, "sram_4mb")]
+    # fp32 weights: 1000 = 4 KB, 12000 = 48 KB, 40000 = 160 KB, 2**20 = 4 MB, one more: DRAM
+    for n, mem in ((1000, "sram_32kb"), (12000, "sram_64kb"), (40000, "sram_4mb"), (2**20, "sram_4mb"),
+                   (2**20 + 1, "dram")):
+        c = hwmodel.network_cost(_fc(n), tech=MEM)
+        assert c.weight_memory == mem, n
+        assert c.layers[0].weight_memory_pj == pytest.approx(n * 32 * MEM[mem].energy_pj / 64)
+    no_dram = hwmodel.TechTable("nodram", 28, "s", {k: v for k, v in MEM.ops.items() if k != "dram"})
+    with pytest.raises(ValueError, match=r"^network_cost: weight_memory='auto' finds no memory of nodram for"
+                                         r" 33554464 weight bits: no SRAM holds them and the table has no"
+                                         r" dram"):
+        hwmodel.network_cost(_fc(2**20 + 1), tech=no_dram)
+
+
+def test_a_table_without_memories_says_so_and_what_to_pass() -> None:
+    with pytest.raises(ValueError, match=r"^network_cost: tech table 'jouppi7' has no memories \(no"
+                                         r" sram_<size> or dram entry\) to price weight_memory='auto' and"
+                                         r" act_memory='sram_32kb'; pass a tech table with memories"):
+        hwmodel.network_cost(_fc(10), tech="jouppi7")
+
+
+@pytest.mark.parametrize(("kw", "exc", "match"), [
+    ({"macs": {"fc": -5}}, ValueError,
+     r"^network_cost: macs\['fc'\]=-5 outside the allowed range \[0, inf\)$"),
+    ({"macs": {"fc": 2.5}}, TypeError, r"^network_cost: macs\['fc'\]=2.5 must be an int$"),
+    ({"weight_bits": {"fc": -5000}}, ValueError,
+     r"^network_cost: weight_bits\['fc'\]=-5000 outside the allowed range \[0, inf\)$"),
+    ({"weight_bits": {"fc": 40.5}}, TypeError, r"^network_cost: weight_bits\['fc'\]=40.5 must be an int$"),
+])
+def test_network_cost_refuses_negative_and_fractional_overrides(kw, exc, match) -> None:
+    with pytest.raises(exc, match=match):
+        hwmodel.network_cost(_fc(10), **kw)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Every parameter of the public helpers is checked.
+
+@pytest.mark.parametrize(("call", "exc", "match"), [
+    (lambda: hwmodel.qtools_acc_bits(512, 0, 8), ValueError,
+     r"^qtools_acc_bits: wa=0 outside the allowed range \[1, inf\)$"),
+    (lambda: hwmodel.qtools_acc_bits(512, 8, -3), ValueError,
+     r"^qtools_acc_bits: wb=-3 outside the allowed range \[1, inf\)$"),
+    (lambda: hwmodel.qtools_acc_bits(512, 8.5, 8), TypeError, r"^qtools_acc_bits: wa=8.5 must be an int$"),
+    (lambda: hwmodel.qtools_acc_bits(512, None, 8), TypeError, r"^qtools_acc_bits: wa=None must be an int$"),
+    (lambda: hwmodel.qtools_acc_bits(512, 8, 8, bias=5), TypeError,
+     r"^qtools_acc_bits: bias=5 must be a bool"),
+    (lambda: hwmodel.register(-5), ValueError, r"^register: bits=-5 outside the allowed range \[1, inf\)$"),
+    (lambda: hwmodel.register(-5, USER_REG), ValueError, r"^register: bits=-5 outside the allowed range"),
+    (lambda: hwmodel.register(None), TypeError, r"^register: bits=None must be an int$"),
+    (lambda: hwmodel.register(3.5), TypeError, r"^register: bits=3.5 must be an int$"),
+    (lambda: hwmodel.float_adder(None), TypeError, r"^float_adder: f=None must be an emu.FloatFormat$"),
+    (lambda: hwmodel.float_adder(emu.format("fx<4,4>")), TypeError,
+     r"^float_adder: f=fx<4,4> must be an emu.FloatFormat$"),
+    (lambda: hwmodel.float_multiplier(None, emu.format("fp16")), TypeError,
+     r"^float_multiplier: fa=None must be an emu.FloatFormat or emu.FixedFormat$"),
+    (lambda: hwmodel.float_multiplier(emu.format("fx<4,4>"), emu.format("fx<4,4>")), TypeError,
+     r"^float_multiplier: fa=fx<4,4> and fb=fx<4,4> are both fixed point"),
+    (lambda: hwmodel.stripes_speedup([-10], [8]), ValueError,
+     r"^stripes_speedup: macs=-10 outside the allowed range \[0, inf\)$"),
+    (lambda: hwmodel.stripes_speedup([0], [8]), ValueError, r"^stripes_speedup: macs=\[0\] are all 0"),
+    (lambda: hwmodel.stripes_speedup([10], [8], baseline_bits=0), ValueError,
+     r"^stripes_speedup: baseline_bits=0 outside the allowed range \[1, 64\]$"),
+    (lambda: gates.barrel_shifter(8, -5), ValueError,
+     r"^barrel_shifter: positions=-5 outside the allowed range \[1, inf\)$"),
+])
+def test_helpers_refuse_bad_parameters(call, exc, match) -> None:
+    with pytest.raises(exc, match=match):
+        call()
+
+
+USER_REG = hwmodel.TechTable("withreg", 45, "x", {"reg_bit": hwmodel.Entry(0.01, 5.0),
+                                                  "mult_int8": hwmodel.Entry(0.2, 282.0)})

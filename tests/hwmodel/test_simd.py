@@ -175,3 +175,16 @@ def test_the_host_cpu_name_is_public() -> None:
     assert "host_cpu_name" in simd.__all__
     assert isinstance(name, str)
     assert name
+
+
+@pytest.mark.parametrize("bad", [0, 0.0, -1, -1e-9, float("nan")])
+def test_a_bandwidth_must_be_positive_and_none_means_the_default(bad: float) -> None:
+    """None: the uarch's L1 load bandwidth (64 bytes per cycle on Skylake: 8 loads x 16 bytes / 64 = 2
+    cycles); a number must be > 0 (0 used to fall back to the default, -1 gave a negative bound)."""
+    assert simd.estimate("i8", "ssse3", 4, bandwidth_bytes_per_cycle=None).bounds["memory"] == 2.0
+    assert simd.estimate("i8", "ssse3", 4, bandwidth_bytes_per_cycle=32).bounds["memory"] == 4.0
+    with pytest.raises(ValueError, match=rf"^estimate: bandwidth_bytes_per_cycle={bad!r} must be > 0 \(None: "
+                                         r"the uarch's L1 load bandwidth, 64 bytes per cycle\)$"):
+        simd.estimate("i8", "ssse3", 4, bandwidth_bytes_per_cycle=bad)
+    with pytest.raises(TypeError, match=r"^estimate: bandwidth_bytes_per_cycle=True must be a number"):
+        simd.estimate("i8", "ssse3", 4, bandwidth_bytes_per_cycle=True)

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -469,6 +470,32 @@ def test_point_cost_carries_the_area_delay_speedup() -> None:
                                                                                            "sram_8kb")
     assert c["speedup_area_delay"] == ref.speedup_area_delay == pytest.approx(ref.speedup * ref.delay_ratio)
     assert c["speedup_area_delay"] > c["speedup"] > 1  # fixed point: more units and a shorter path
+
+
+def test_point_cost_charges_the_scales_of_block_scaled_weights_beside_fp16_activations() -> None:
+    """Weight-only block scaling: mxfp4 weights (an 8-bit scale per 32: 4.25 bits) or nvfp4 weights (an
+    8-bit scale per 16: 4.5 bits) with fp16 activations. The policy's forward MAC multiplies the elements
+    (fp16 x e2m1); the cost stores the weights with their scales and applies the scales, as the LayerSpecs
+    with the weights' block format do."""
+    import hwmodel
+
+    model = nets.mlp([64, 32, 10], seed=0)
+    shapes = model.layer_shapes((64,))
+    for fmt, bits in (("mxfp4", 4.25), ("nvfp4", 4.5)):
+        pol = nets.PrecisionPolicy(nets.LayerPolicy().with_roles(weights=fmt, activations="fp16"))
+        assert str(pol.forward_mac("linear1", 64)).startswith("fp16 x e2m1 -> fp32")
+        c = hwmodel.network_cost(model, pol, input_shape=(64,))
+        assert [r.weight_bits for r in c.layers] == [round(d["weights"] * bits) for d in shapes]
+        assert all("scale" in r.mac_cost.breakdown for r in c.layers)
+        specs = [hwmodel.LayerSpec(mac=pol.forward_mac(d["name"], d["k"]), weight_format=fmt, **d)
+                 for d in shapes]
+        ref = hwmodel.network_cost(specs)
+        p = X.point_cost(model, pol, (64,))
+        assert (p["energy_pj"], p["compute_pj"]) == (ref.energy_pj, ref.compute_pj)
+        assert p["memory_pj"] == ref.memory_pj
+        plain = hwmodel.network_cost([replace(s, weight_format=None) for s in specs])
+        assert p["memory_pj"] > plain.memory_pj
+        assert p["compute_pj"] > plain.compute_pj
 
 
 def test_pareto_front() -> None:
