@@ -24,6 +24,17 @@ def _general(x: np.ndarray, k: np.ndarray, mac: emu.MAC, stride: tuple[int, int]
     return y.reshape(back).transpose(0, 3, 1, 2), codes.reshape(back).transpose(0, 3, 1, 2), st
 
 
+def _general_from(x: np.ndarray, k: np.ndarray, mac: emu.MAC, stride: tuple[int, int], pad: tuple[int, int],
+                  c: np.ndarray) -> tuple[np.ndarray, np.ndarray, Any]:
+    """`_general` from start values c (N, C_out, OH, OW) that differ at every output position."""
+    n, cout = x.shape[0], k.shape[0]
+    cols, oh, ow = api.im2col(x, k.shape[2], k.shape[3], stride, pad)
+    y, codes, st = emu.matmul(cols, k.reshape(cout, -1).T, mac, c=c.transpose(0, 2, 3, 1).reshape(-1, cout),
+                              return_stats=True, return_codes=True)
+    back = (n, oh, ow, cout)
+    return y.reshape(back).transpose(0, 3, 1, 2), codes.reshape(back).transpose(0, 3, 1, 2), st
+
+
 def _record(monkeypatch: pytest.MonkeyPatch, module: Any, name: str) -> list[bool]:
     """Replaces ``module.name`` by a spy recording, per call, whether it returned a result (True) or None."""
     calls: list[bool] = []
@@ -192,13 +203,9 @@ def test_the_exact_sums_in_blocks_of_images(threads: int, block: int, ran: list[
     assert st.path == "exact-sum"
     assert y.flags.c_contiguous
     assert codes.flags.c_contiguous
-    cols, oh, ow = api.im2col(x, 3, 3, (2, 2), (1, 1))
-    c_rows = c.transpose(0, 2, 3, 1).reshape(-1, 4)
-    want, want_codes, want_st = emu.matmul(cols, k.reshape(4, -1).T, mac, c=c_rows, return_stats=True,
-                                           return_codes=True)
-    back = (5, oh, ow, 4)
-    assert np.array_equal(y, want.reshape(back).transpose(0, 3, 1, 2))
-    assert np.array_equal(codes, want_codes.reshape(back).transpose(0, 3, 1, 2))
+    want, want_codes, want_st = _general_from(x, k, mac, (2, 2), (1, 1), c)
+    assert np.array_equal(y, want)
+    assert np.array_equal(codes, want_codes)
     assert st.input_overflow == want_st.input_overflow > 0
     assert np.array_equal(y_b, _general(x, k, mac, (2, 2), (1, 1), c[0, :, 0, 0])[0])
     x[3, 1, 2, 2] = np.nan  # the conversion's own error, as on the general path
@@ -246,13 +253,9 @@ def test_the_exact_sums_tap_by_tap(threads: int, kernel: tuple[int, int], pad: t
     assert ran == [True] * 4
     assert routes == ["_tap_sums", "_tap_sums", "_patch_sums", "_patch_sums"]
     assert st.path == "exact-sum"
-    cols, _, _ = api.im2col(x, *kernel, (1, 1), pad)
-    c_rows = c.transpose(0, 2, 3, 1).reshape(-1, 4)
-    want, want_codes, want_st = emu.matmul(cols, k.reshape(4, -1).T, mac, c=c_rows, return_stats=True,
-                                           return_codes=True)
-    back = (5, oh, ow, 4)
-    assert np.array_equal(y, want.reshape(back).transpose(0, 3, 1, 2))
-    assert np.array_equal(codes, want_codes.reshape(back).transpose(0, 3, 1, 2))
+    want, want_codes, want_st = _general_from(x, k, mac, (1, 1), pad, c)
+    assert np.array_equal(y, want)
+    assert np.array_equal(codes, want_codes)
     assert st.input_overflow == want_st.input_overflow > 0
     assert np.array_equal(st.acc_per_channel, want_st.acc_per_channel)
     assert np.array_equal(y_b, _general(x, k, mac, (1, 1), pad, c[0, :, 0, 0])[0])
