@@ -28,6 +28,8 @@ import numpy as np
 
 import emu
 from emu import BinaryFormat, TernaryFormat
+from emu.convert import STREAM_PIECE, STREAM_THREAD_ELEMENTS
+from emu.threads import share
 
 from .policy import DynamicFixed, RoleFormat, is_block_format
 
@@ -66,13 +68,21 @@ class Pieces(NamedTuple):
 
 
 def whole(x: np.ndarray | Pieces) -> np.ndarray:
-    """x made (an array passes unchanged)."""
+    """x made (an array passes unchanged), its pieces shared among threads as `emu.Converter.stream`
+    shares them."""
     if type(x) is not Pieces:
         return x  # type: ignore[return-value]
-    n = math.prod(x.shape)
+    n, step, fill = math.prod(x.shape), STREAM_PIECE, x.fill
     y = np.empty(n)
-    if n:
-        x.fill(0, n, y)
+
+    def work(t: int, threads: int) -> None:
+        for lo in range(t * step, n, threads * step):
+            fill(lo, min(n, lo + step), y[lo:lo + step])
+
+    if n >= STREAM_THREAD_ELEMENTS:
+        share(work)
+    elif n:
+        fill(0, n, y)
     return y.reshape(x.shape)
 
 

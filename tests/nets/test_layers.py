@@ -316,7 +316,8 @@ def test_batch_norm_evaluation_converts_its_maps_piece_by_piece(rounding: str, t
     """In evaluation, batch normalisation of maps hands its output to the activations conversion as
     `Pieces` (normalised and converted piece by piece, the pieces shared among threads): the values,
     counts and random bits are those of converting numpy's expression of the whole output, also for maps
-    whose size is not a multiple of a piece and pieces that start inside a map."""
+    whose size is not a multiple of a piece and pieces that start inside a map; without a conversion the
+    pieces are made (`nets.quant.whole`), numpy's expression bit for bit."""
     import numba
 
     rng = np.random.default_rng(3)
@@ -331,11 +332,13 @@ def test_batch_norm_evaluation_converts_its_maps_piece_by_piece(rounding: str, t
     try:
         ctx = Context(pol, nets.Quantizer(4), training=False)
         y = bn.forward(x, ctx)
+        y64 = bn.forward(x, Context.float64(training=False))  # no conversion: the pieces made (`whole`)
     finally:
         numba.set_num_threads(before)
     v = lambda a: a.reshape(1, -1, 1, 1)  # noqa: E731
     whole = (x - v(bn.running_mean)) * v(1.0 / np.sqrt(bn.running_var + bn.eps)) * v(bn.params["gamma"])
     whole += v(bn.params["beta"])
+    assert np.array_equal(y64.view(np.uint64), whole.view(np.uint64))
     q = nets.Quantizer(4)
     want = q(whole, role, "bn", "activations")
     assert np.array_equal(y, want)
