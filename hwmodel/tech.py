@@ -52,7 +52,8 @@ _SRAM_UNIT_BYTES = {"kb": 2**10, "mb": 2**20, "gb": 2**30}
 
 @dataclass(frozen=True)
 class Entry:
-    """One operation: energy per operation (pJ), area (um^2, NaN if unknown) and where they come from."""
+    """One operation: energy per operation (pJ, known), area (um^2, NaN if unknown) and where they come
+    from."""
 
     energy_pj: float
     area_um2: float = math.nan
@@ -61,8 +62,11 @@ class Entry:
     def __post_init__(self) -> None:
         for name in ("energy_pj", "area_um2"):
             v = getattr(self, name)
-            if not isinstance(v, (int, float)) or isinstance(v, bool) or (v < 0 and not math.isnan(v)):
-                raise ValueError(f"Entry: {name}={v!r} must be a number >= 0 (or NaN for unknown)")
+            unknown_ok = name == "area_um2"
+            if (not isinstance(v, (int, float)) or isinstance(v, bool) or v == math.inf
+                    or (math.isnan(v) and not unknown_ok) or v < 0):
+                allowed = "a finite number >= 0" + (" (or NaN for unknown)" if unknown_ok else "")
+                raise ValueError(f"Entry: {name}={v!r} must be {allowed}")
             object.__setattr__(self, name, float(v))
 
 

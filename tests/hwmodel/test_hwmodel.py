@@ -1000,3 +1000,15 @@ def test_helpers_refuse_bad_parameters(call, exc, match) -> None:
 
 USER_REG = hwmodel.TechTable("withreg", 45, "x", {"reg_bit": hwmodel.Entry(0.01, 5.0),
                                                   "mult_int8": hwmodel.Entry(0.2, 282.0)})
+
+
+@pytest.mark.parametrize(("field", "value"), [("energy_pj", math.nan), ("energy_pj", math.inf),
+                                              ("energy_pj", -0.1), ("area_um2", math.inf),
+                                              ("area_um2", -1.0)])
+def test_a_table_entry_needs_a_known_energy(field: str, value: float) -> None:
+    """An entry's energy is a finite number >= 0 (a NaN energy would make every total NaN); its area may be
+    NaN for unknown, but not infinite or negative."""
+    kw = {"energy_pj": 1.0, field: value}
+    with pytest.raises(ValueError, match=f"Entry: {field}={value!r} must be a finite number >= 0"):
+        hwmodel.tech.Entry(**kw)
+    assert math.isnan(hwmodel.tech.Entry(1.0, math.nan).area_um2)
