@@ -5,14 +5,17 @@ their accuracy (through `nets`) and their cost (through `hwmodel`).
   file, each at several seeds (`DEFAULT_SEEDS`: five, unless the sweep names
   its own).
 - `run_sweep` (`run`): runs the points not yet in the results `Store`
-  (`store`, one SQLite file), locally in parallel or on a Dask cluster, with a
-  progress line; resumes after a kill; failing and diverging points are
-  recorded with their status (done, diverged, failed); a dead worker is
-  replaced and its point rerun; concurrent sweeps into one store share the
-  points (claims with a lease); workers exit when the sweep's process dies.
+  (`store`, one SQLite file), in local worker processes (one at least, so a
+  point that crashes its process is recorded and the sweep goes on) or on a
+  Dask cluster, with a progress line; resumes after a kill; failing and
+  diverging points are recorded with their status (done, diverged, failed); a
+  dead worker is replaced and its point rerun; concurrent sweeps into one store
+  share the points (claims with a lease); workers exit when the sweep's
+  process dies.
 - `figures`, `report`: Pareto fronts, accuracy against word length, the
   accumulator study, representation-error histograms, training curves (each
-  only where the sweep's points make it apply), and a Markdown report: every
+  only where the sweep's points make it apply; `main_job` removes an earlier
+  run's figure that does not apply), and a Markdown report: every
   accuracy as a mean with its 95 % interval over seeds, and per setup the
   cheapest configuration within an accuracy budget of the float64 baseline by
   a paired comparison over seeds.
@@ -181,6 +184,11 @@ def main_job(out: str | Path = "results", *, sweep: Sweep | None = None, workers
     point of the sweep is recorded as failed). Rerunning resumes; a failed point runs again only with
     ``retry_failed`` (after its cause, say a missing data folder, is fixed).
 
+    The folder then holds this sweep's figures only: a figure of `figure_plan` or
+    representation_error.png that does not apply to this sweep is removed if an earlier run drew it
+    (no other file is touched). The report lists the sweep's rows in the sweep's order, whatever the
+    order in which they were stored.
+
     Args:
         out: the results folder (created if missing).
         sweep: the sweep (default: `DEFAULT_SWEEP` at `DEFAULT_SEEDS`).
@@ -194,16 +202,18 @@ def main_job(out: str | Path = "results", *, sweep: Sweep | None = None, workers
     sweep = (sweep or Sweep.from_dict(DEFAULT_SWEEP)).override(seeds=seeds, epochs=epochs)
     with Store(out / "sweep.sqlite") as st:
         summary = run_sweep(sweep, st, workers=workers, dask=dask, retry_failed=retry_failed, stream=stream)
-        keys = set(sweep.keys())
-        rows = [r for r in st.rows() if r["key"] in keys]
+        order = {k: i for i, k in enumerate(sweep.keys())}  # the sweep's order, not the order rows came in
+        rows = sorted((r for r in st.rows() if r["key"] in order), key=lambda r: order[r["key"]])
     figures: dict[str, str | None] = {}
     for name, (draw, why) in figure_plan(rows).items():
+        (out / name).unlink(missing_ok=True)  # an earlier sweep's figure must not stay beside this report
         if why is None:
             draw(out / name)
         figures[name] = why
     mlps = [p for p in sweep.points if p["model"] == Network.MLP and p["data"] == "digits"]
     formats = list(dict.fromkeys(p["format"] for p in sweep.points if p["format"] not in (None, "float64")))
     trained: dict[tuple[Any, ...], Model] = {}
+    (out / "representation_error.png").unlink(missing_ok=True)
     if mlps and formats:  # the float-trained weights of the sweep's first MLP, in the sweep's formats
         trained[_setup_of(mlps[0])] = _float_mlp(mlps[0])
         representation_error(trained[_setup_of(mlps[0])], formats, path=out / "representation_error.png")

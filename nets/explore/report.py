@@ -10,11 +10,12 @@ shares apart from the arithmetic (`SETUP_KEYS`: network, data, epochs, batch siz
 momentum); configurations are compared only with the baseline of their own setup.
 
 The decision (`best_within`), per setup. The baseline is the setup's float64 configuration (no
-policy, ``format`` float64 or none, ``policy`` float64, no datapath); without one there is no
-decision and the report says so. Each configuration's accuracy minus the baseline's is paired over
-the seeds both finished (every point is evaluated on the same test images, so seed s of both saw the
-same data order, initialisation and images): ``d = paired_difference(acc_c, acc_base)`` with its 95 %
-interval [lo, hi]. With the budget m (0.01: one point), `Verdict`:
+policy, ``format`` float64 or none, ``policy`` float64, no datapath; of several such, the first by
+label, then key); without one there is no decision and the report says so. Each configuration's
+accuracy minus the baseline's is paired over the seeds both finished (every point is evaluated on the
+same test images, so seed s of both saw the same data order, initialisation and images):
+``d = paired_difference(acc_c, acc_base)`` with its 95 % interval [lo, hi]. With the budget m (0.01:
+one point), `Verdict`:
 
 - ``within``: lo >= -m, the data show the configuration loses less than m;
 - ``outside``: hi < -m, the data show it loses more;
@@ -28,7 +29,10 @@ A difference whose interval edge equals -m (to 10^-12, as accuracies are ratios 
 counts as within.
 
 The choice is the cheapest ``within`` configuration (the baseline itself qualifies), and the report
-names the cheaper configurations the data cannot place. Example: a baseline at 0.95, 0.96, 0.97 and a
+names the cheaper configurations the data cannot place. Configurations of equal cost are told apart by
+the results alone, never by the order of the rows: the baseline first, then the higher mean accuracy,
+then the label, then the configuration's key (`config_key`); the table and the cheaper configurations
+named are ordered by cost, then label and key, alike. Example: a baseline at 0.95, 0.96, 0.97 and a
 configuration at 0.948, 0.957, 0.969 differ by -0.002, -0.003, -0.001: d = -0.002 +- 0.0025, so it
 is within one point; at 0.90, 0.96, 0.97 the differences -0.05, 0, 0 give d = -0.017 +- 0.072,
 which cannot tell.
@@ -211,7 +215,12 @@ class Decision:
             return []
         return sorted((c for c in self.comparisons if c.verdict is Verdict.CANNOT_TELL
                        and c.config.get(self.cost) is not None and c.config[self.cost] < lim),
-                      key=lambda c: c.config[self.cost])
+                      key=lambda c: (c.config[self.cost], _name(c.config)))
+
+
+def _name(c: dict[str, Any]) -> tuple[str, str]:
+    """What orders configurations of equal cost: their label, then their `config_key` (unique)."""
+    return c["label"], c["key"]
 
 
 def _verdict(c: dict[str, Any], base: dict[str, Any], budget: float) -> Comparison:
@@ -240,7 +249,8 @@ def best_within(configs: list[dict[str, Any]], budget: float = 0.01,
     """One `Decision` per setup of ``configs`` (entries of `group_by_config`), in order of first
     appearance: the baseline, every configuration's paired comparison with it, and the cheapest (by
     ``cost``) configuration whose verdict is ``within`` ``budget`` (absolute: 0.01 = one point), or the
-    baseline when no cheaper one is. See the module docstring.
+    baseline when no cheaper one is; among configurations of equal cost the baseline, then the higher
+    mean accuracy, then the label and key (whatever the rows' order). See the module docstring.
 
     >>> rows = [{"status": "done", "params": {"format": f, "seed": s}, "result": {"test_accuracy": a,
     ...          "energy_pj": e}} for f, e, accs in (("float64", 100.0, (0.95, 0.96, 0.97)),
@@ -260,7 +270,7 @@ def best_within(configs: list[dict[str, Any]], budget: float = 0.01,
         setup = cs[0]["setup"]
         floats = [c for c in cs if _is_float64(c["params"])]
         floats.sort(key=lambda c: (c["params"].get("granularity", "operation") != "operation",
-                                   c["params"].get("ste") is not None))
+                                   c["params"].get("ste") is not None, _name(c)))
         base = floats[0] if floats else None
         if base is None:
             out.append(Decision(setup, budget, cost, None, note="there is no float64 configuration"))
@@ -272,7 +282,8 @@ def best_within(configs: list[dict[str, Any]], budget: float = 0.01,
         comps = [_verdict(c, base, budget) for c in cs]
         ok = [c for c in comps
               if c.verdict in (Verdict.WITHIN, Verdict.BASELINE) and c.config.get(cost) is not None]
-        choice = min(ok, key=lambda c: (c.config[cost], c.verdict is not Verdict.BASELINE)) if ok else None
+        choice = min(ok, key=lambda c: (c.config[cost], c.verdict is not Verdict.BASELINE,
+                                        -(c.config["test_accuracy"] or 0.0), _name(c.config))) if ok else None
         out.append(Decision(setup, budget, cost, base, comps, choice))
     return out
 
@@ -335,7 +346,7 @@ _HEADER = ("| configuration | seeds | test accuracy, mean [95 % CI] | vs baselin
 def _table(d: Decision, configs: list[dict[str, Any]]) -> list[str]:
     comp = {c.config["key"]: c for c in d.comparisons}
     lines = [_HEADER, "|---|---|---|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|"]
-    for c in sorted(configs, key=lambda c: (c.get("energy_pj") is None, c.get("energy_pj") or 0.0)):
+    for c in sorted(configs, key=lambda c: (c.get("energy_pj") is None, c.get("energy_pj") or 0.0, _name(c))):
         cmp_ = comp.get(c["key"])
         vs = "" if cmp_ is None or cmp_.verdict is Verdict.BASELINE else cmp_.points
         zeroed = c.get("zeroed_update_share")

@@ -8,9 +8,15 @@ the sweep goes on; ``retry_failed`` runs such points again (once per call).
 Results do not depend on the number of workers or on where they run
 (`run_point` is a pure function of the point).
 
-- ``workers=1``: in this process, one point after the other.
-- ``workers=n`` (default: the number of cores): n fresh processes ("spawn",
-  safe after numba's threads have started), each running one point at a time.
+- ``workers=n`` (default: the number of cores, at most the points to run): n
+  fresh processes ("spawn", safe after numba's threads have started), each
+  running one point at a time. ``workers=1`` too runs its points in one such
+  process, one after the other, never in the sweep's own process: a point
+  that crashes its process must not take the sweep with it (below). The
+  worker starts when the first point is sent (about 2 s to start Python and
+  import the package, once per call; a `Workers` keeps it across calls), so a
+  call with nothing to run starts none. The workers import the caller's main
+  module: a script that runs a sweep needs ``if __name__ == "__main__":``.
 - ``dask=True``: a local Dask cluster of ``workers`` processes on loopback;
   ``dask="tcp://host:8786"``: an existing scheduler (its workers must have this
   package installed).
@@ -19,11 +25,12 @@ Faults:
 
 - A worker that dies (killed, out of memory, a crash in native code) is
   replaced and its point runs again; only that point: the others go on, and
-  points not yet started are never touched. A point whose worker died
-  `WORKER_DEATHS` (2) times is recorded as failed with the cause, e.g.
-  ``worker died (signal 9) twice``. (On Dask the scheduler reruns it: a local
-  cluster allows the same number of deaths, then the point fails with
-  ``KilledWorker``.)
+  points not yet started are never touched. This holds for any number of
+  workers, one included, and for the last point of a resumed sweep. A point
+  whose worker died `WORKER_DEATHS` (2) times is recorded as failed with the
+  cause, e.g. ``worker died (signal 9) twice``. (On Dask the scheduler reruns
+  it: a local cluster allows the same number of deaths, then the point fails
+  with ``KilledWorker``.)
 - Workers exit when the sweep's process dies, by any signal (SIGKILL and
   SIGTERM included): each worker runs a watchdog thread that waits on
   ``multiprocessing.parent_process().sentinel``, a pipe the parent holds open
@@ -181,32 +188,6 @@ def _safe(job: Job, point: dict[str, Any]) -> dict[str, Any]:
         return job(point)
     except Exception as e:  # noqa: BLE001 - a job's error fails its point, not the sweep
         return {"status": "failed", "error": f"{type(e).__name__}: {e}"}
-
-
-class _Inline:
-    """``workers=1``: each point runs in this process when polled."""
-
-    def __init__(self, job: Job) -> None:
-        self.job, self.queued, self.replaced = job, deque[dict[str, Any]](), 0
-
-    def free(self) -> int:
-        return 1 - len(self.queued)
-
-    def busy(self) -> int:
-        return len(self.queued)
-
-    def submit(self, point: dict[str, Any]) -> None:
-        self.queued.append(point)
-
-    def poll(self, timeout: float) -> list[_Event]:
-        if not self.queued:
-            time.sleep(timeout)
-            return []
-        p = self.queued.popleft()
-        return [_Event(p, _safe(self.job, p))]
-
-    def close(self) -> None:
-        self.queued.clear()
 
 
 def _exit_with_parent() -> None:
@@ -543,11 +524,12 @@ def run_sweep(sweep: Sweep, store: str | Path | Store, *, workers: int | Workers
         deaths: dict[str, list[str]] = {}
         waiting: dict[str, dict[str, Any]] = {}
         beat = _Heartbeat(st.path, owner, float(lease))
-        pool: _Inline | _Pool | _Dask | None = None
+        # every point runs in a worker process, whatever n, so that a point crashing its process is
+        # recorded and the sweep goes on (a `_Pool` starts its processes only when a point is sent)
+        own = shared is None or not todo  # else the Workers' pool, left running
+        pool: _Pool | _Dask | None = None
         try:
-            one = (shared.n if shared is not None else n) == 1 and not dask
-            pool = (_Inline(job) if one or not todo else shared.pool() if shared is not None
-                    else _Dask(n, dask, job) if dask else _Pool(n, job))
+            pool = (shared.pool() if not own else _Dask(n, dask, job) if dask and todo else _Pool(n, job))
             replaced0 = pool.replaced
 
             def claim(p: dict[str, Any]) -> None:
@@ -593,7 +575,7 @@ def run_sweep(sweep: Sweep, store: str | Path | Store, *, workers: int | Workers
                         bar.replaced = pool.replaced - replaced0
                         bar.update(res["status"])
         finally:
-            if pool is not None and (shared is None or isinstance(pool, _Inline)):
+            if pool is not None and own:
                 pool.close()
             elif shared is not None and pool is not None and pool.busy():  # interrupted: points in flight
                 shared.close()

@@ -32,11 +32,19 @@ datapath (a block preset ``mxfp8``, ``mxfp4``, ``nvfp4``: an `emu.MAC` of block-
 ``granularity`` is the policy's rounding granularity; ``ste``, when given,
 sets its gradient through saturated outputs (clipped or identity), otherwise
 the policy keeps its own rule (a preset's, or clipped for a uniform policy).
-``rounding``, ``master`` and ``state`` are refused beside ``policy``, and
-``acc_overflow`` without ``acc``: a setting is honoured or refused.
+``rounding``, ``master`` and ``state`` are refused beside ``policy``,
+``acc_overflow`` without ``acc``, and ``rounding``, ``granularity`` and ``ste``
+on a point whose tensor roles all stay float64 (no ``format`` but float64, no
+preset ``policy``: a ``mac`` or ``acc`` alone rounds no role): a setting is
+honoured or refused.
 
 Every point has a key: the SHA-1 of its canonical JSON, so the same point in
-another sweep file, or in the same file after a restart, is recognised.
+another sweep file, or in the same file after a restart, is recognised. The
+formats (``format``, ``master``, ``state``, ``acc``) are stored under their
+canonical names (`canonical_format`: "FX<4, 8>" is "fx<4,8>"), ``policy`` and
+``mac`` as their presets are looked up (spaces collapsed; a policy preset in
+lower case), so two spellings of one point are one point (and refused as a
+repeat within one sweep); a name already canonical keeps its key.
 """
 
 from __future__ import annotations
@@ -55,10 +63,10 @@ import emu
 from emu.checks import check_int, parse_choice
 
 from ..models import Model, lenet5, mlp
-from ..policy import STE, Granularity, LayerPolicy, PrecisionPolicy
+from ..policy import STE, Granularity, LayerPolicy, PrecisionPolicy, RoleFormat
 
 __all__ = ["DEFAULT_SEEDS", "POINT_DEFAULTS", "POINT_KEYS", "SETUP_KEYS", "Network", "Sweep", "build_model",
-           "build_policy", "check_rates", "config_key", "point_key"]
+           "build_policy", "canonical_format", "check_rates", "config_key", "point_key"]
 
 
 class Network(StrEnum):
@@ -116,8 +124,19 @@ def _check(point: dict[str, Any], where: str) -> dict[str, Any]:
         if given:
             raise ValueError(f"sweep {where}: {', '.join(given)} set beside policy={full['policy']!r}; a"
                              " preset sets its own roles (use format= for a uniform policy)")
+    if isinstance(full["policy"], str):  # a preset's name as `PrecisionPolicy.preset` reads it
+        full["policy"] = " ".join(full["policy"].split()).lower()
+    if isinstance(full["mac"], str):  # a MAC preset's name as `emu.mac_preset` reads it
+        full["mac"] = " ".join(full["mac"].split())
     if full["mac"] is not None and full["acc"] is not None:
         raise ValueError(f"sweep {where}: give mac= or acc=, not both")
+    if full["policy"] in (None, "float64") and full["format"] in (None, "float64"):
+        given = [k for k in ("rounding", "granularity", "ste") if k in point]
+        if given:  # no tensor role is rounded: these settings would change nothing
+            named = ", ".join(f"{k}={point[k]!r}" for k in given)
+            raise ValueError(f"sweep {where}: {named} set without a format that rounds (format= other than"
+                             " float64, or a policy= preset): the point's roles stay float64, so the setting"
+                             " would be ignored; leave it out")
     if full["acc"] is None and "acc_overflow" in point:
         raise ValueError(f"sweep {where}: acc_overflow={point['acc_overflow']!r} needs acc= (an accumulator"
                          " format)")
@@ -137,7 +156,25 @@ def _check(point: dict[str, Any], where: str) -> dict[str, Any]:
         key = _culprit(full)
         named = f"{key}={full[key]!r}: " if key else ""
         raise (TypeError if isinstance(e, TypeError) else ValueError)(f"sweep {where}: {named}{e}") from e
+    for k in ("format", "master", "state", "acc"):  # one name per format: spellings of a point are one point
+        full[k] = canonical_format(full[k])
     return full
+
+
+def canonical_format(name: Any) -> Any:
+    """A format's canonical name, the str of the parsed format, so that spellings of one format give one
+    point key; "float64", "master" (a ``state``) and None stay as they are. A canonical name maps to
+    itself, so the keys of points that spelled their formats so do not change.
+
+    >>> canonical_format("FX<4, 8>"), canonical_format("fx<4,8>"), canonical_format("fp<4,3,fn>")
+    ('fx<4,8>', 'fx<4,8>', 'e4m3')
+    >>> canonical_format("float64"), canonical_format("dfx<8>"), canonical_format(None)
+    ('float64', 'dfx<8>', None)
+    """
+    if not isinstance(name, str) or name in ("float64", "master"):
+        return name
+    fmt = RoleFormat.parse(name).fmt
+    return name if fmt is None else str(fmt)
 
 
 def check_rates(cfg: dict[str, Any], where: str, label: Callable[[str], str] = str) -> None:

@@ -137,6 +137,47 @@ def test_settings_that_would_be_ignored_are_refused() -> None:
         X.Sweep.from_dict({"points": [{"state": "fx<4,8>"}]})
 
 
+@pytest.mark.parametrize("point", [
+    {"format": "float64", "rounding": "stochastic"}, {"rounding": "stochastic"},
+    {"mac": "e4m3 x e4m3 -> fp32", "rounding": "stochastic"}, {"policy": "float64", "granularity": "layer"},
+    {"format": "float64", "granularity": "batch"}, {"mac": "mxfp8", "ste": "identity"},
+    {"policy": "float64", "ste": "clipped"}, {"rounding": "nearest_even"},
+], ids=str)
+def test_settings_of_a_point_whose_roles_stay_float64_are_refused(point: dict) -> None:
+    # no role is rounded: rounding, granularity and ste change nothing (the same numbers as without them)
+    given = ", ".join(f"{k}={point[k]!r}" for k in ("rounding", "granularity", "ste") if k in point)
+    with pytest.raises(ValueError, match=rf"^sweep point 0: {re.escape(given)} set without a format that"
+                                         r" rounds .* so the setting would be ignored; leave it out$"):
+        X.Sweep.from_dict({"points": [point], "seeds": [0]})
+    # honoured beside a format that rounds, or a preset
+    X.Sweep.from_dict({"points": [{"format": "fx<4,8>", "rounding": "stochastic", "granularity": "layer",
+                                   "ste": "identity"}, {"policy": "twn", "granularity": "batch"}]})
+
+
+def test_spellings_of_one_format_are_one_point() -> None:
+    def key(**point: object) -> str:
+        (k,) = X.Sweep.from_dict({"points": [point], "seeds": [0]}).keys()
+        return k
+
+    canonical = X.point_key({**X.POINT_DEFAULTS, "format": "fx<4,8>", "seed": 0})  # the key as it always was
+    assert key(format="fx<4,8>") == canonical
+    assert key(format="fx<4, 8>") == canonical
+    assert key(format="FX<4,8>") == canonical
+    (p,) = X.Sweep.from_dict({"points": [{"format": "FX<4, 8>"}], "seeds": [0]}).points
+    assert p["format"] == "fx<4,8>"
+    assert key(format="fp<4,3,fn>", acc="FX<8, 16>") == key(format="e4m3", acc="fx<8,16>")
+    wide = {"format": "fx<4,8>", "master": "fx<4,12>", "state": "master"}
+    assert key(**{**wide, "master": " FX<4,12>"}) == X.point_key({**X.POINT_DEFAULTS, **wide, "seed": 0})
+    assert key(policy="Binaryconnect  det") == key(policy="binaryconnect det")
+    assert key(mac="e4m3  x e4m3 -> fp32") == key(mac="e4m3 x e4m3 -> fp32")
+    with pytest.raises(ValueError, match=r"^sweep: points 0 and 1 are the same point"):
+        X.Sweep.from_dict({"points": [{"format": "fx<4,8>"}, {"format": "fx<4, 8>"}], "seeds": [0]})
+    # the built-in sweep's points keep their keys: every name in it is canonical already
+    for p in X.Sweep.from_dict(X.DEFAULT_SWEEP).points:
+        for k in ("format", "acc", "master", "state"):
+            assert p[k] is None or p[k] in ("float64", "master") or p[k] == str(emu.get_format(p[k])), p
+
+
 @pytest.mark.parametrize(("key", "value", "match"), [
     ("lr", 0.0, r"lr=0.0 must be a finite number above 0"),
     ("lr", -0.1, r"lr=-0.1 must be a finite number above 0"),
@@ -201,7 +242,9 @@ def test_a_killed_sweep_resumes_without_redoing_points(tmp_path: Path) -> None:
     script = tmp_path / "run.py"
     script.write_text(textwrap.dedent(f"""
         from nets import explore as X
-        X.run_sweep(X.Sweep.from_dict({spec!r}), {str(store)!r}, workers=1, progress=False)
+
+        if __name__ == "__main__":  # its worker imports this file too
+            X.run_sweep(X.Sweep.from_dict({spec!r}), {str(store)!r}, workers=1, progress=False)
     """))
     proc = subprocess.Popen([sys.executable, str(script)], start_new_session=True)
     try:
@@ -300,6 +343,23 @@ def test_main_job_without_a_baseline_or_accumulators_says_so(tmp_path: Path) -> 
                                                                           "training_curves.png"]
 
 
+def test_main_job_leaves_no_figure_of_an_earlier_sweep(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    base = {"sizes": [64, 8, 10], "epochs": 1}
+    grid = {"format": ["fx<4,8>", "fx<4,6>"], "rounding": ["nearest_even", "stochastic"]}
+    first = X.Sweep.from_dict({"name": "a", "seeds": [0], "base": base, "grid": grid})
+    X.main_job(out, sweep=first, workers=1)
+    drawn = {"pareto_energy.png", "pareto_area.png", "accuracy_vs_word_length.png", "training_curves.png",
+             "representation_error.png"}
+    assert {p.name for p in out.glob("*.png")} == drawn
+    (out / "mine.png").write_bytes(b"not the job's")  # not a figure of the job: left alone
+    second = X.Sweep.from_dict({"name": "b", "seeds": [0], "base": base, "points": [{"format": "float64"}]})
+    text = Path(X.main_job(out, sweep=second, workers=1)).read_text()
+    assert {p.name for p in out.glob("*.png")} == {"training_curves.png", "mine.png"}
+    for name in drawn - {"training_curves.png"}:
+        assert f"- {name} omitted: " in text
+
+
 def _rows(table: dict[str, tuple[float, tuple[float, ...]]],
           seeds: tuple[int, ...] | None = None) -> list[dict]:
     """Store-like rows: {format: (energy, accuracies at seeds 0, 1, ...)}."""
@@ -350,6 +410,24 @@ def test_paired_decision_picks_the_cheapest_shown_within_the_budget() -> None:
             " points).") in text
     # a wider budget takes the cheapest configuration once the data show it within
     assert X.best_within(X.group_by_config(rows), 0.35)[0].choice.config["label"] == "fx<2,2>"
+
+
+def test_configurations_of_equal_cost_are_chosen_by_their_results_not_the_rows_order() -> None:
+    lower = tuple(a - 0.002 for a in BASE)
+    higher = tuple(a - 0.001 for a in BASE)
+    rows = _rows({"float64": (100.0, BASE), "fx<4,12>": (20.0, lower), "fx<4,10>": (20.0, higher),
+                  "bf16": (30.0, higher), "fp16": (30.0, higher)})
+    by_config = [rows[i:i + 5] for i in range(0, len(rows), 5)]
+    texts = set()
+    for order in ([0, 1, 2, 3, 4], [4, 3, 2, 1, 0], [0, 2, 1, 4, 3]):
+        shuffled = [r for i in order for r in by_config[i]]
+        (d,) = X.best_within(X.group_by_config(shuffled))
+        assert d.choice.config["label"] == "fx<4,10>"  # equal energy: the higher accuracy
+        (d,) = X.best_within(X.group_by_config([r for r in shuffled if r["params"]["format"] not in
+                                                ("fx<4,12>", "fx<4,10>")]))
+        assert d.choice.config["label"] == "bf16"  # equal energy and accuracy: the label
+        texts.add(X.report(shuffled))
+    assert len(texts) == 1  # the table breaks ties of energy alike
 
 
 def test_paired_decision_says_when_the_data_cannot_separate() -> None:

@@ -143,6 +143,46 @@ def test_a_point_that_kills_its_worker_every_time_fails_with_the_cause(tmp_path:
                                                                       ("fx<4,8>", 0.1): ("done", 1)}
 
 
+def _crash_sweep() -> X.Sweep:
+    """A point and the same point with lr = KILL_LR (`killer_job` kills its process there), at seed 0."""
+    return X.Sweep.from_dict({"name": "crash", "seeds": [0], "base": {"sizes": [64, 8, 10], "epochs": 1},
+                              "points": [{"format": "bf16"}, {"format": "bf16", "lr": KILL_LR}]})
+
+
+def test_a_point_that_kills_its_process_fails_with_one_worker_and_as_the_last_point(tmp_path: Path) -> None:
+    """With one worker (workers=1, or a resumed sweep with one point left) the point still runs in a worker
+    process, not in the sweep's: one that kills its process is recorded as failed and the sweep ends
+    normally, the first time."""
+    script = tmp_path / "sweep.py"
+    script.write_text(textwrap.dedent("""
+        import json, sys
+        from nets import explore as X
+        from tests.nets.test_explore_faults import _crash_sweep, killer_job
+
+        if __name__ == "__main__":  # its worker imports this file too
+            store, workers = sys.argv[1], int(sys.argv[2])
+            s = X.run_sweep(_crash_sweep(), store, workers=workers, progress=False, job=killer_job)
+            print(json.dumps([s.done, s.failed, s.skipped, s.replaced, s.failed_points]))
+    """))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    sweep = _crash_sweep()
+    last = tmp_path / "last.sqlite"
+    with X.Store(last) as st:  # the other point finished before the sweep was interrupted
+        st.record(sweep.keys()[0], sweep.name, sweep.points[0], X.run_point(sweep.points[0]))
+    for store, workers, summary in ((tmp_path / "one.sqlite", 1, [1, 1, 0, X.WORKER_DEATHS, 1]),
+                                    (last, 2, [0, 1, 1, X.WORKER_DEATHS, 1])):
+        r = subprocess.run([sys.executable, str(script), str(store), str(workers)], env=env, cwd=ROOT,
+                           capture_output=True, text=True, timeout=180)
+        assert r.returncode == 0, (workers, r.returncode, r.stderr[-2000:])
+        assert json.loads(r.stdout) == summary
+        with X.Store(store) as st:
+            rows = {r["params"]["lr"]: r for r in st.rows()}
+        assert rows[KILL_LR]["status"] == "failed"
+        assert rows[KILL_LR]["error"] == f"worker died (signal {signal.SIGKILL.value}) twice"
+        assert rows[KILL_LR]["runs"] == X.WORKER_DEATHS
+        assert rows[0.1]["status"] == "done"
+
+
 @POSIX_PROC
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
 def test_workers_leave_when_the_sweep_process_dies(tmp_path: Path, sig: signal.Signals) -> None:
@@ -203,8 +243,10 @@ def test_two_sweeps_into_one_store_run_every_point_once(tmp_path: Path) -> None:
         import json
         from nets import explore as X
         from tests.nets.test_explore_faults import _sweep, slow_job
-        s = X.run_sweep(_sweep(4), {str(store)!r}, workers=1, progress=False, job=slow_job)
-        print(json.dumps({{"done": s.done, "skipped": s.skipped, "by_others": s.by_others}}))
+
+        if __name__ == "__main__":  # its worker imports this file too
+            s = X.run_sweep(_sweep(4), {str(store)!r}, workers=1, progress=False, job=slow_job)
+            print(json.dumps({{"done": s.done, "skipped": s.skipped, "by_others": s.by_others}}))
     """))
     env = {**os.environ, SLEEP: "0.3", "PYTHONPATH": str(ROOT)}
     procs = [subprocess.Popen([sys.executable, str(script)], env=env, cwd=ROOT, stdout=subprocess.PIPE,
