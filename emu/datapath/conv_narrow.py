@@ -41,7 +41,6 @@ from typing import Any
 
 import numba
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
 from .. import _fixed_kernels as FK
 from .. import _mac_kernels as MK
@@ -180,32 +179,35 @@ def _patch_sums(shape: tuple[int, ...], w32: np.ndarray, geo: tuple[int, ...]) -
 
 def _tap_sums(shape: tuple[int, ...], w32: np.ndarray, geo: tuple[int, ...]) -> tuple[int, Any]:
     """`_patch_sums` for a stride-1 convolution without patches: each block's images in zero-padded
-    hp x wp planes (`planes_here`, hp = OH + kh - 1, wp = OW + kw - 1), and for each tap (i, j) one float32
-    product of its weights (C_out, C_in) with the strided view of the planes that starts i wp + j entries
-    in (rows: the channels; columns: b hp wp + r wp + q, image b's output position (r, q)), the taps'
-    products added up in float32 (exact: every partial sum is one of the sum's subsets)."""
+    hp x wp planes (`planes_here`, hp = OH + kh - 1, wp = OW + kw - 1), one row of L = B hp wp + t entries
+    per channel (t = (kh - 1) wp + kw - 1 zeros after the planes), the rows one after the other in one
+    buffer of C_in L + t entries. The entries of tap (i, j) for every column are then the contiguous
+    (C_in, L) matrix that starts i wp + j entries in (column b hp wp + r wp + q: image b's output
+    position (r, q); the columns past an image's outputs are sums nobody reads), and the sums are one
+    float32 product per tap of its weights (C_out, C_in) with that matrix, added up in float32 (exact:
+    every partial sum is one of the sum's subsets). Contiguous operands keep BLAS and the threads apart:
+    a strided view made per product held the GIL and ran no faster on two threads than on one."""
     kh, kw, _, _, ph, pw, oh, ow = geo
     n, c, cout = shape[0], shape[1], w32.shape[0]
     hp, wp = oh + kh - 1, ow + kw - 1
     ps, tail = hp * wp, (kh - 1) * wp + kw - 1
     per = max(1, min(n, TAP_BLOCK_VALUES // (max(c, cout) * ps)))
+    row = per * ps + tail
     taps = np.ascontiguousarray(w32.reshape(cout, c, kh * kw).transpose(2, 0, 1))  # (kh kw, C_out, C_in)
 
     def block_sums() -> Any:
-        planes = np.zeros((c, per * ps + tail), np.float32)  # the borders and the tail stay zero
-        acc, tmp = np.empty(cout * per * ps, np.float32), np.empty(cout * per * ps, np.float32)
+        flat = np.zeros(c * row + tail, np.float32)  # the borders and the tails stay zero
+        planes = flat[:c * row].reshape(c, row)
+        views = [flat[i * wp + j:i * wp + j + c * row].reshape(c, row) for i in range(kh) for j in range(kw)]
+        sums, part = np.empty((cout, row), np.float32), np.empty((cout, row), np.float32)
 
         def blocks(b0: int, b1: int, xb: np.ndarray) -> tuple[np.ndarray, int, int]:
-            cols = (b1 - b0) * ps
-            planes_here(xb, ph, pw, hp, wp, planes)
-            s, part = acc[:cout * cols].reshape(cout, cols), tmp[:cout * cols].reshape(cout, cols)
-            for t in range(kh * kw):
-                i, j = divmod(t, kw)
-                view = as_strided(planes[:, i * wp + j:], (c, cols), planes.strides)  # row stride >= cols
-                np.matmul(taps[t], view, out=s if t == 0 else part)
-                if t:
-                    s += part
-            return s, ps, wp
+            planes_here(xb, ph, pw, hp, wp, planes)  # a last, smaller block leaves earlier images unread
+            np.matmul(taps[0], views[0], out=sums)
+            for t in range(1, kh * kw):
+                np.matmul(taps[t], views[t], out=part)
+                np.add(sums, part, out=sums)
+            return sums, ps, wp
         return blocks
     return per, block_sums
 
