@@ -23,16 +23,11 @@ from .modes import Overflow, Rounding, parse_overflow, parse_rounding
 from .registry import get_format
 from .signs import check_scale, resolve_scale, scaled_values, sign_codes
 from .stats import QuantStats
-from .threads import CONVERT_THREAD_ELEMENTS, share
+from .threads import CONVERT_THREAD_ELEMENTS, PIECE_ELEMENTS, by_pieces
 
 __all__ = ["Converter", "bits", "decode", "encode", "quantize", "seed_key"]
 
 _KEY0 = np.uint64(0)
-#: the elements of one piece of `Converter.stream` (as `emu._kernels.CHUNK`: 256 KB of float64 filled, then
-#: converted while it stays in the cache)
-STREAM_PIECE = K.CHUNK
-#: the fewest elements for which `Converter.stream` shares its pieces among threads
-STREAM_THREAD_ELEMENTS = 1 << 17
 _F64 = np.dtype(np.float64)
 
 
@@ -382,10 +377,10 @@ class Converter:
     def stream(self, n: int, fill: Callable[[int, int, np.ndarray], object],
                seed: object = None) -> tuple[np.ndarray, int, int, int] | None:
         """`values` of the float64 array y of n elements that ``fill(lo, hi, buf)`` writes piece by piece
-        (buf[:hi - lo] = y[lo:hi]), without making y: each piece of `STREAM_PIECE` elements is filled and
-        converted while it is in the cache, the pieces shared among threads (`emu.threads.share`) from
-        `STREAM_THREAD_ELEMENTS` elements. ``fill`` must not depend on the thread that calls it (and gains
-        from the threads only where it releases the GIL, as numpy's and nogil numba kernels do).
+        (buf[:hi - lo] = y[lo:hi]), without making y: each piece (`emu.threads.by_pieces`: shared among
+        threads from `emu.threads.PIECE_THREAD_ELEMENTS` elements) is filled and converted while it is in
+        the cache. ``fill`` must not depend on the thread that calls it (and gains from the threads only
+        where it releases the GIL, as numpy's and nogil numba kernels do).
 
         The values and counts are exactly values(y)'s: the random stream is drawn from ``seed`` once, and
         each element's random bits come from its index in y whatever the piece. None where values(y)
@@ -400,20 +395,17 @@ class Converter:
             return None
         key = seed_key(seed, "quantize") if self._stochastic else _KEY0
         out = np.empty(n)
-        pieces = -(-n // STREAM_PIECE)
-        counts = np.zeros((pieces, 3), np.int64)
+        counts = np.zeros((-(-n // PIECE_ELEMENTS), 3), np.int64)
 
-        def work(t: int, threads: int) -> None:
-            buf = np.empty(min(n, STREAM_PIECE))
-            for p in range(t, pieces, threads):
-                lo, hi = p * STREAM_PIECE, min(n, (p + 1) * STREAM_PIECE)
+        def worker() -> Callable[[int, int], None]:
+            buf = np.empty(min(n, PIECE_ELEMENTS))
+
+            def run(lo: int, hi: int) -> None:
                 fill(lo, hi, buf)
-                counts[p] = cfg.piece(buf[:hi - lo], out[lo:hi], key, lo)  # type: ignore[misc]
+                counts[lo // PIECE_ELEMENTS] = cfg.piece(buf[:hi - lo], out[lo:hi], key, lo)  # type: ignore[misc]
+            return run
 
-        if n >= STREAM_THREAD_ELEMENTS:
-            share(work)
-        else:
-            work(0, 1)
+        by_pieces(n, worker)
         ovf, unf, nan = counts.sum(axis=0).tolist()
         if nan and not cfg.nan_ok:
             return None

@@ -21,8 +21,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numba
 
-__all__ = ["CONVERT_THREAD_ELEMENTS", "LANE_THREAD_MACS", "PATCH_THREAD_ENTRIES", "THREADING_LAYERS",
-           "share", "use_threading_layer"]
+__all__ = ["CONVERT_THREAD_ELEMENTS", "LANE_THREAD_MACS", "PATCH_THREAD_ENTRIES", "PIECE_ELEMENTS",
+           "PIECE_THREAD_ELEMENTS", "THREADING_LAYERS", "by_pieces", "share", "use_threading_layer"]
 
 # Below these sizes a kernel runs on one thread: a threaded launch costs 60-100 us on 2 cores with
 # ``workqueue`` (measured: a parallel loop over 64 elements), more than the work it would share.
@@ -37,6 +37,12 @@ PATCH_THREAD_ENTRIES = 1 << 18
 #: threaded against one thread took 192 against 41 us at 73,728 values, 550 against 323 at 2^19 and 476
 #: against 633 at 2^20 with ``workqueue`` (with ``omp`` one thread costs up to 2x between 2^17 and 2^20)
 CONVERT_THREAD_ELEMENTS = 1 << 20
+
+#: the elements of one piece of `by_pieces` (256 KB of float64, as a conversion kernel's chunk: made, then
+#: converted while it stays in the cache)
+PIECE_ELEMENTS = 1 << 15
+#: the fewest elements for which `by_pieces` shares its pieces among `share`'s threads
+PIECE_THREAD_ELEMENTS = 1 << 17
 
 #: numba's layers (``default``, ``safe``, ``forksafe``, ``threadsafe`` let numba pick among them).
 THREADING_LAYERS = ("workqueue", "omp", "tbb", "default", "safe", "forksafe", "threadsafe")
@@ -87,3 +93,27 @@ def share(work: Callable[[int, int], object]) -> None:
         pool = _POOLS[key] = ThreadPoolExecutor(n, thread_name_prefix="emu-worker")
     for f in [pool.submit(work, t, n) for t in range(n)]:
         f.result()
+
+
+def by_pieces(n: int, worker: Callable[[], Callable[[int, int], object]]) -> None:
+    """range(n) in pieces [lo, hi) of `PIECE_ELEMENTS`: ``worker()`` is called once by each thread that
+    takes part and the function it returns once per piece that thread takes. The pieces are shared among
+    `share`'s threads from `PIECE_THREAD_ELEMENTS` elements, else taken in order on the calling thread;
+    results must not depend on which thread takes which piece.
+
+    >>> seen = []
+    >>> by_pieces(70000, lambda: lambda lo, hi: seen.append((lo, hi)))
+    >>> sorted(seen)
+    [(0, 32768), (32768, 65536), (65536, 70000)]
+    """
+    pieces = -(-n // PIECE_ELEMENTS)
+
+    def work(t: int, threads: int) -> None:
+        run = worker()
+        for p in range(t, pieces, threads):
+            run(p * PIECE_ELEMENTS, min(n, (p + 1) * PIECE_ELEMENTS))
+
+    if n >= PIECE_THREAD_ELEMENTS:
+        share(work)
+    elif n:
+        work(0, 1)

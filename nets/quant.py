@@ -28,8 +28,7 @@ import numpy as np
 
 import emu
 from emu import BinaryFormat, TernaryFormat
-from emu.convert import STREAM_PIECE, STREAM_THREAD_ELEMENTS
-from emu.threads import share
+from emu.threads import by_pieces
 
 from .policy import DynamicFixed, RoleFormat, is_block_format
 
@@ -72,17 +71,8 @@ def whole(x: np.ndarray | Pieces) -> np.ndarray:
     shares them."""
     if type(x) is not Pieces:
         return x  # type: ignore[return-value]
-    n, step, fill = math.prod(x.shape), STREAM_PIECE, x.fill
-    y = np.empty(n)
-
-    def work(t: int, threads: int) -> None:
-        for lo in range(t * step, n, threads * step):
-            fill(lo, min(n, lo + step), y[lo:lo + step])
-
-    if n >= STREAM_THREAD_ELEMENTS:
-        share(work)
-    elif n:
-        fill(0, n, y)
+    fill, y = x.fill, np.empty(math.prod(x.shape))
+    by_pieces(y.size, lambda: lambda lo, hi: fill(lo, hi, y[lo:hi]))
     return y.reshape(x.shape)
 
 

@@ -98,15 +98,15 @@ def test_a_stream_of_pieces_is_the_conversion_of_the_whole(fmt: str, rounding: s
     None where `values` gives None."""
     import numba
 
-    from emu import convert
+    from emu.threads import PIECE_ELEMENTS, PIECE_THREAD_ELEMENTS
 
     rng = np.random.default_rng(5)
     c = emu.Converter(fmt, rounding)
     before = numba.get_num_threads()
     numba.set_num_threads(threads)
     try:
-        piece = convert.STREAM_PIECE
-        for n in (1, 100, piece - 1, piece + 5, convert.STREAM_THREAD_ELEMENTS + 3):
+        piece = PIECE_ELEMENTS
+        for n in (1, 100, piece - 1, piece + 5, PIECE_THREAD_ELEMENTS + 3):
             y = rng.standard_normal(n) * 20  # overflows fx<4,6> (|x| >= 8), underflows some
             fills: list[tuple[int, int]] = []
 
@@ -119,8 +119,7 @@ def test_a_stream_of_pieces_is_the_conversion_of_the_whole(fmt: str, rounding: s
             assert want is not None
             assert np.array_equal(got[0], want[0])
             assert got[1:] == want[1:]
-            assert sorted(fills) == [(lo, min(n, lo + convert.STREAM_PIECE))
-                                     for lo in range(0, n, convert.STREAM_PIECE)]
+            assert sorted(fills) == [(lo, min(n, lo + piece)) for lo in range(0, n, piece)]
         if fmt == "fx<4,6>":
             assert want[1] > 0
     finally:
