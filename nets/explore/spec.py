@@ -130,13 +130,6 @@ def _check(point: dict[str, Any], where: str) -> dict[str, Any]:
         full["mac"] = " ".join(full["mac"].split())
     if full["mac"] is not None and full["acc"] is not None:
         raise ValueError(f"sweep {where}: give mac= or acc=, not both")
-    if full["policy"] in (None, "float64") and full["format"] in (None, "float64"):
-        given = [k for k in ("rounding", "granularity", "ste") if k in point]
-        if given:  # no tensor role is rounded: these settings would change nothing
-            named = ", ".join(f"{k}={point[k]!r}" for k in given)
-            raise ValueError(f"sweep {where}: {named} set without a format that rounds (format= other than"
-                             " float64, or a policy= preset): the point's roles stay float64, so the setting"
-                             " would be ignored; leave it out")
     if full["acc"] is None and "acc_overflow" in point:
         raise ValueError(f"sweep {where}: acc_overflow={point['acc_overflow']!r} needs acc= (an accumulator"
                          " format)")
@@ -156,6 +149,14 @@ def _check(point: dict[str, Any], where: str) -> dict[str, Any]:
         key = _culprit(full)
         named = f"{key}={full[key]!r}: " if key else ""
         raise (TypeError if isinstance(e, TypeError) else ValueError)(f"sweep {where}: {named}{e}") from e
+    # checked once the values are known to be valid: a bad value is named as such first
+    if full["policy"] in (None, "float64") and full["format"] in (None, "float64"):
+        given = [k for k in ("rounding", "granularity", "ste") if k in point]
+        if given:  # no tensor role is rounded: these settings would change nothing
+            named = ", ".join(f"{k}={point[k]!r}" for k in given)
+            raise ValueError(f"sweep {where}: {named} set without a format that rounds (format= other than"
+                             " float64, or a policy= preset): the point's roles stay float64, so the setting"
+                             " would be ignored; leave it out")
     for k in ("format", "master", "state", "acc"):  # one name per format: spellings of a point are one point
         full[k] = canonical_format(full[k])
     return full
