@@ -360,7 +360,7 @@ class Conv2d(Layer):
         n = dy.shape[0]
         oh, ow = self._out
         dyc = dy.transpose(0, 2, 3, 1).reshape(n * oh * ow, self.c_out)
-        dw = mac_product(dyc.T, self._cols, lp.grad_mac, None, ctx, f"{self.name}.grad")
+        dw = mac_product(dyc.T, self.patches(), lp.grad_mac, None, ctx, f"{self.name}.grad")
         dw = dw.reshape(self.params["W"].shape)
         self.grads["W"] = self.q(dw, "grads", ctx, tensor="W")
         if "b" in self.params:

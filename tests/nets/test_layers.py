@@ -393,3 +393,22 @@ def test_an_imported_add_is_converted_piece_by_piece(monkeypatch: pytest.MonkeyP
     assert np.array_equal(runs[0][0], runs[1][0])
     assert runs[0][1] == runs[1][1]
     assert runs[0][1].overflow > 0
+
+
+def test_a_convolution_backward_after_an_evaluation_forward_through_a_datapath() -> None:
+    """An evaluation forward through a datapath (`emu.conv2d`, no patches kept) can be followed by a
+    backward pass (its patches made again): the gradients equal those after a training forward."""
+    rng = np.random.default_rng(4)
+    x, dy = rng.standard_normal((3, 2, 6, 6)), rng.standard_normal((3, 4, 6, 6))
+    pol = nets.PrecisionPolicy(nets.LayerPolicy(fwd_mac=emu.MAC(act="fx<4,4>", weight="fx<2,6>",
+                                                                acc="fx<16,16>")))
+    grads = []
+    for training in (False, True):
+        conv = nets.Conv2d(2, 4, 3, padding=1, name="conv")
+        nets.Model(nets.Sequential(conv), seed=1)
+        ctx = Context(pol, nets.Quantizer(0), training)
+        conv.forward(x, ctx)
+        dx = conv.backward(dy, ctx)
+        grads.append((dx, conv.grads["W"], conv.grads["b"]))
+    for a, b in zip(*grads, strict=True):
+        assert np.array_equal(a, b)
