@@ -28,7 +28,9 @@ Each output is the same sum, or the same sequence of additions (k = 0 .. K-1 in
 (c_in, i, j) order), as on the general path, so values, codes and accumulator
 overflow counts are identical, and so is the input overflow count (an element of x
 that overflows counts once per patch entry that holds it, as on the general path);
-NaN, or codes too wide for either, leave the product to the general path.
+a conversion error (a NaN, an overflow under ``input_overflow="error"``), or codes
+too wide for either, leave the product to the general path, which raises the
+error only where a patch holds the element, and with its own message.
 
 Worked example: x = [[1, 2], [3, 4]] (one image, one channel) and a 2x2 kernel of
 ones into fx<4,0> (codes -8 .. 7) saturating: the one output sums 1 + 2 + 3 + 4 with
@@ -232,15 +234,19 @@ def conv_narrow(x: np.ndarray, w: np.ndarray, mac: MAC, init: np.ndarray, stride
     term, tprm = int_term(plan.tprm, 0)
     bias_q, ia = acc_start(init, mac, plan, None)
     exact = exact and blas_proves(mac, plan, K, bias_q)  # else float32 patches would be made for nothing
-    qw, _, ovf_w = operand(w.reshape(cout, K), mac.weight, mac, "weight", True)
     vals = codes = None
-    if exact and in_block_codes(mac):
-        vals, codes, ovf_x, nan = _exact_blocks(np.ascontiguousarray(x, np.float64), qw, bias_q, mac, plan,
-                                                want_codes, (kh, kw, sh, sw, ph, pw, oh, ow), True)
-        if nan:
-            operand(x, mac.act, mac, "act", True)  # raises the conversion's error, as the general path does
-    else:
-        qx, _, ovf_x = operand(x, mac.act, mac, "act", True, f32=exact)
+    try:  # an error of either conversion (a NaN, overflow="error") is the general path's to raise or not: it
+        # converts x first, and only the entries its patches hold
+        qw, _, ovf_w = operand(w.reshape(cout, K), mac.weight, mac, "weight", True)
+        if exact and in_block_codes(mac):
+            vals, codes, ovf_x, nan = _exact_blocks(np.ascontiguousarray(x, np.float64), qw, bias_q, mac,
+                                                    plan, want_codes, (kh, kw, sh, sw, ph, pw, oh, ow), True)
+            if nan:
+                return None
+        else:
+            qx, _, ovf_x = operand(x, mac.act, mac, "act", True, f32=exact)
+    except (ValueError, OverflowError):
+        return None
     if ovf_x:  # the general path counts an element of x once per patch entry that holds it
         flags = np.zeros(x.size, np.uint8)
         convert_array(x, mac.act, mac.input_rounding, mac.input_overflow, None, None, None, True, False,

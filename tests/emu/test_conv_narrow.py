@@ -208,8 +208,8 @@ def test_the_exact_sums_in_blocks_of_images(threads: int, block: int, ran: list[
     assert np.array_equal(codes, want_codes)
     assert st.input_overflow == want_st.input_overflow > 0
     assert np.array_equal(y_b, _general(x, k, mac, (2, 2), (1, 1), c[0, :, 0, 0])[0])
-    x[3, 1, 2, 2] = np.nan  # the conversion's own error, as on the general path
-    with pytest.raises(ValueError, match=r"x holds 1 NaN value\(s\) .* fx<4,4> has no NaN"):
+    x[3, 1, 2, 2] = np.nan  # the general path's own error, on its patches: one entry holds it
+    with pytest.raises(ValueError, match=r"x holds 1 NaN value\(s\) \(first at index \(40, 13\)\) and"):
         emu.conv2d(x, k, mac, 2, 1)
 
 
@@ -282,3 +282,45 @@ def test_the_blocks_convert_their_own_images(act: str, scale: float, stride: int
     assert np.array_equal(y, want)
     assert np.array_equal(codes, want_codes)
     assert st.input_overflow == want_st.input_overflow > 0
+
+
+def _outcome(f: Any) -> tuple[str, str] | np.ndarray:
+    """f()'s result, or its error's type and message."""
+    try:
+        return f()
+    except (ValueError, OverflowError) as e:
+        return type(e).__name__, str(e)
+
+
+@pytest.mark.parametrize(("act", "acc"), [("fx<4,4>", "fx<21,11>"), ("fx<9,-1>", "fx<21,11>"),
+                                          ("fx<2,6>", "fx<4,12>")])
+@pytest.mark.parametrize("input_overflow", ["saturate", "error"])
+def test_conversion_errors_are_the_general_paths(act: str, acc: str, input_overflow: str,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A NaN (or, under input_overflow="error", an overflowing value) raises only where a patch holds it,
+    with the general path's message, on every route (exact sums converting in the blocks or before them,
+    16-bit lanes); a bad weight beside a bad x raises x's error, which the general path converts first."""
+    monkeypatch.setattr(conv_narrow, "EXACT_MIN_PATCHES", 0)
+    mac = emu.MAC(act=act, weight=act, acc=acc, input_overflow=input_overflow)
+    rng = np.random.default_rng(2)
+    x, k = rng.uniform(-1, 1, (2, 3, 9, 10)), rng.uniform(-0.5, 0.5, (4, 3, 1, 1))
+    bad = np.inf if input_overflow == "error" else np.nan
+    # stride 2, a 1x1 kernel: the patches read the even rows and columns only (row 1 and column 9 never)
+    for where, read in (((1, 2, 1, 4), False), ((0, 1, 4, 9), False), ((1, 0, 4, 6), True)):
+        xb = x.copy()
+        xb[where] = bad
+        fast = _outcome(lambda xb=xb: emu.conv2d(xb, k, mac, 2, 0))
+        general = _outcome(lambda xb=xb: _general(xb, k, mac, (2, 2), (0, 0), None)[0])
+        if read:
+            assert isinstance(fast, tuple)
+            assert fast == general
+        else:
+            assert np.array_equal(fast, general)
+    kb = k.copy()
+    kb[0, 0, 0, 0] = np.nan
+    xb = x.copy()
+    xb[0, 0, 2, 2] = bad
+    fast, general = (_outcome(lambda: emu.conv2d(xb, kb, mac, 2, 0)),
+                     _outcome(lambda: _general(xb, kb, mac, (2, 2), (0, 0), None)[0]))
+    assert isinstance(fast, tuple)
+    assert fast == general
