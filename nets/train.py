@@ -35,7 +35,7 @@ from .optim import SGD, Optimizer
 from .policy import PrecisionPolicy
 from .quant import Quantizer
 
-__all__ = ["EvalPolicy", "History", "evaluate", "train", "train_full_batch"]
+__all__ = ["EvalPolicy", "History", "evaluate", "evaluation_policy", "train", "train_full_batch"]
 
 
 class EvalPolicy(StrEnum):
@@ -337,9 +337,14 @@ class _ProgressBar:
             print("\r\033[K", end="", file=self.stream, flush=True)
 
 
-def _evaluation_policy(policy: PrecisionPolicy | None, eval_policy: PrecisionPolicy | EvalPolicy | str | None,
+def evaluation_policy(policy: PrecisionPolicy | None, eval_policy: PrecisionPolicy | EvalPolicy | str | None,
                        func: str) -> PrecisionPolicy | None:
-    """The policy validation and test run under, from a training function's ``eval_policy``."""
+    """The policy validation and test run under, from a training function's ``eval_policy`` (checked: a
+    bad name raises ValueError naming ``func``), given the training ``policy``.
+
+    >>> evaluation_policy(None, "policy", "train") is None
+    True
+    """
     if eval_policy is None or isinstance(eval_policy, PrecisionPolicy):
         return eval_policy
     try:
@@ -395,7 +400,7 @@ def train(model: Model, data: Dataset, policy: PrecisionPolicy | None = None,
         raise ValueError(f"train: epochs={epochs} must be >= 0 and batch_size={batch_size} >= 1")
     model.check_policy(policy, "train")
     opt = optimizer or SGD(lr=0.1)
-    ev = _evaluation_policy(policy, eval_policy, "train")
+    ev = evaluation_policy(policy, eval_policy, "train")
     ss = np.random.SeedSequence(seed)
     shuffle_rng, drop_rng, q_seed = (np.random.default_rng(s) for s in ss.spawn(3))
     quant = Quantizer(q_seed)
@@ -475,7 +480,7 @@ def train_full_batch(model: Model, data: Dataset, policy: PrecisionPolicy | None
         raise ValueError(f"train_full_batch: method={method!r} is not one of L-BFGS-B, CG")
     maxiter = check_int(maxiter, "train_full_batch", "maxiter", 1)
     model.check_policy(policy, "train_full_batch")
-    ev = _evaluation_policy(policy, eval_policy, "train_full_batch")
+    ev = evaluation_policy(policy, eval_policy, "train_full_batch")
     quant = Quantizer(np.random.default_rng(seed))
     quant.bind_parameters((layer.name, k, layer.params[k].shape) for layer, k in model.parameters())
     ctx = _ctx(policy, quant, True, np.random.default_rng(seed))

@@ -48,14 +48,25 @@ from .coding import (
     sparse_encode,
     storage_bits,
 )
-from .lowrank import low_rank, multiplications
-from .prune import iterative_prune, magnitude_mask, prune, pruned_count, retrain, sensitivity_scan
-from .record import Codebook, CompressedOptimizer, Compression, weighted_layers
-from .share import INITS, init_centroids, kmeans, share_weights
+from .lowrank import check_low_rank_settings, low_rank, multiplications
+from .prune import (
+    check_iterative_prune_settings,
+    check_prune_settings,
+    iterative_prune,
+    magnitude_mask,
+    prune,
+    pruned_count,
+    retrain,
+    sensitivity_scan,
+)
+from .record import Codebook, CompressedOptimizer, Compression, check_centroid_lr, weighted_layers
+from .share import INITS, check_share_settings, init_centroids, kmeans, share_weights
 
 __all__ = [
     "HUFFMAN_HEADER_BITS", "INITS", "Codebook", "CompressedOptimizer", "Compression", "HuffmanCode",
-    "SparseCode", "StorageReport", "compress", "fixed_width", "huffman_decode", "huffman_encode",
+    "SparseCode", "StorageReport", "check_centroid_lr", "check_iterative_prune_settings",
+    "check_low_rank_settings", "check_prune_settings", "check_share_settings", "compress", "fixed_width",
+    "huffman_decode", "huffman_encode",
     "huffman_lengths", "huffman_table_bits", "init_centroids", "iterative_prune", "kmeans", "low_rank",
     "magnitude_mask", "multiplications", "prune", "pruned_count", "retrain", "sensitivity_scan",
     "share_weights", "sparse_decode", "sparse_encode", "storage_bits", "weighted_layers",
@@ -80,6 +91,18 @@ _STEP_KEYS: dict[str, tuple[str, ...]] = {
     "share_weights": _keywords(share_weights, *_SET),
     "low_rank": _keywords(low_rank, *_SET),
     "retrain": ("epochs",),
+}
+#: The keys a step of each method must hold (the method's parameters without a default).
+_REQUIRED: dict[str, tuple[str, ...]] = {
+    m: tuple(n for n, p in inspect.signature(f).parameters.items()
+             if n not in _SET and p.default is p.empty and p.kind is not p.VAR_KEYWORD)
+    for m, f in (("prune", prune), ("iterative_prune", iterative_prune), ("share_weights", share_weights),
+                 ("low_rank", low_rank))
+}
+#: The model-free checks of each method's settings (the ones the method itself makes first).
+_SETTINGS: dict[str, Callable[..., Any]] = {
+    "prune": check_prune_settings, "iterative_prune": check_iterative_prune_settings,
+    "share_weights": check_share_settings, "low_rank": check_low_rank_settings,
 }
 
 
@@ -108,9 +131,17 @@ def _check_step(i: int, step: Any) -> tuple[str, dict[str, Any], int, float | No
     epochs = _epochs(kw.pop(key, 0), i, key)
     kw.pop("retrain_epochs", None)
     clr = kw.pop("centroid_lr", None)
+    where = f"compress: step {i} ({method})"
+    check_centroid_lr(clr, where)
     if clr is not None and epochs == 0 and method != "iterative_prune":
         raise ValueError(f"compress: step {i} ({method}) gives centroid_lr={clr!r} but no retraining;"
                          f" centroid_lr needs {key} >= 1")
+    missing = [k for k in _REQUIRED.get(method, ()) if k not in kw]
+    if missing:
+        raise ValueError(f"compress: step {i} ({method}) lacks the required keys {missing}")
+    if method in _SETTINGS:  # the step function's own checks of its values, before any step runs
+        extra = {"centroid_lr": clr} if method == "iterative_prune" and clr is not None else {}
+        _SETTINGS[method](where, **kw, **extra)
     return method, kw, epochs, clr
 
 
@@ -135,9 +166,17 @@ def compress(model: Model, data: Dataset, steps: Sequence[dict[str, Any]], *,
     method, "valid_accuracy", "test_accuracy"}`` (under ``policy``).
 
     Every step is checked before the first one runs: an unknown method, a
-    key the method does not take (a misspelt option), retrain_epochs that is
-    not an int >= 0 (2.5 or True) raise a ValueError naming the step and the
-    key (with the allowed keys or range).
+    key the method does not take (a misspelt option), a required key missing
+    (share_weights' k), retrain_epochs that is not an int >= 0 (2.5 or True)
+    raise a ValueError naming the step and the key (with the allowed keys or
+    range); so do the values each method checks itself before it changes a
+    model (``check_prune_settings``, ``check_iterative_prune_settings``,
+    ``check_share_settings``, ``check_low_rank_settings``: a ratio outside
+    [0, 1), an iterative_prune step's epochs of 2.5, a centroid_lr that is
+    not a finite number > 0; TypeError for a wrong type). What depends on the
+    model as the earlier steps leave it (layer names, k against the unpruned
+    weights of a layer, a rank against the layer's size) is checked when the
+    step runs, still before that step changes the model.
 
     Example (Deep Compression on an MLP)::
 

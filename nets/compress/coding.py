@@ -288,7 +288,7 @@ def storage_bits(model: Model, comp: Compression | None = None, *, weight_bits: 
     Raises:
         ValueError: ``weight_bits``, ``bias_bits`` or ``baseline_bits``
             outside [1, 64]; ``index_bits`` outside [1, 32]. (TypeError: one of
-            them is not an int, or is a bool.)
+            them is not an int, or is a bool; ``huffman`` is not a bool.)
     """
     comp = comp or Compression.start(model)
     weight_bits = check_int(weight_bits, "storage_bits", "weight_bits", 1, 64)
@@ -296,6 +296,9 @@ def storage_bits(model: Model, comp: Compression | None = None, *, weight_bits: 
     baseline_bits = check_int(baseline_bits, "storage_bits", "baseline_bits", 1, 64)
     if index_bits is not None:
         index_bits = check_int(index_bits, "storage_bits", "index_bits", 1, 32)
+    if not isinstance(huffman, (bool, np.bool_)):
+        raise TypeError(f"storage_bits: huffman={huffman!r} must be a bool (True or False)")
+    huffman = bool(huffman)
     rep = StorageReport()
     for layer in model.layers():
         if "W" not in layer.params:

@@ -9,6 +9,8 @@ numpy and `nets` modules.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from emu.checks import check_int
@@ -17,7 +19,7 @@ from ..layers import Layer, Linear, Residual, Sequential, mark_layer_boundaries
 from ..models import Model
 from .record import Compression, weighted_layers
 
-__all__ = ["low_rank", "multiplications"]
+__all__ = ["check_low_rank_settings", "low_rank", "multiplications"]
 
 
 def _parent(root: Layer, target: Layer) -> Sequential | None:
@@ -34,6 +36,14 @@ def _parent(root: Layer, target: Layer) -> Sequential | None:
         if p is not None:
             return p
     return None
+
+
+def check_low_rank_settings(where: str = "low_rank", *, layer: Any, rank: Any) -> None:
+    """The checks of `low_rank` that need no model (`compress` makes them on every step before the
+    first): a layer name and an int rank >= 1 (its upper bound, min(n_in, n_out), needs the layer)."""
+    if not isinstance(layer, str):
+        raise TypeError(f"{where}: layer={layer!r} must be a layer name (str)")
+    check_int(rank, where, "rank", 1)
 
 
 def low_rank(model: Model, layer: str, rank: int, comp: Compression | None = None) -> Compression:
@@ -71,6 +81,7 @@ def low_rank(model: Model, layer: str, rank: int, comp: Compression | None = Non
         rank = check_int(rank, "low_rank", "rank", 1, rmax)
     except ValueError as e:
         raise ValueError(f"{e} (min(n_in, n_out) of layer {layer!r})") from None
+    check_low_rank_settings("low_rank", layer=layer, rank=rank)
     w = old.params["W"]
     u, s, vt = np.linalg.svd(w, full_matrices=False)
     r = int(rank)

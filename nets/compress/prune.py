@@ -10,7 +10,8 @@ and measures the accuracy. Imports numpy, `emu.checks` and `nets` modules.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import numbers
+from collections.abc import Iterable, Mapping, Sequence
 from fractions import Fraction
 from typing import Any
 
@@ -22,41 +23,73 @@ from ..datasets import Dataset
 from ..models import Model
 from ..optim import SGD, Optimizer
 from ..policy import PrecisionPolicy
-from ..train import History, evaluate, train
-from .record import Compression, weighted_layers
+from ..train import History, evaluate, evaluation_policy, train
+from .record import Compression, check_centroid_lr, weighted_layers
 
-__all__ = ["iterative_prune", "magnitude_mask", "prune", "pruned_count", "retrain", "sensitivity_scan"]
+__all__ = ["TRAIN_OPTIONS", "check_iterative_prune_settings", "check_prune_settings",
+           "check_retrain_settings", "iterative_prune", "magnitude_mask", "prune", "pruned_count", "retrain",
+           "sensitivity_scan"]
 
 
-def _check_ratio(ratio: float, where: str) -> float:
-    r = float(ratio)
+def _number(value: Any, where: str, name: str, allowed: str) -> float:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{where}: {name}={value!r} must be a number in the allowed range {allowed}")
+    return float(value)
+
+
+def _check_ratio(ratio: Any, where: str) -> float:
+    r = _number(ratio, where, "ratio", "[0, 1)")
     if not 0.0 <= r < 1.0:
-        raise ValueError(f"{where}: ratio={ratio!r} outside the allowed range [0, 1)")
+        raise ValueError(f"{where}: ratio={r!r} outside the allowed range [0, 1)")
     return r
 
 
-def _check_quality(quality: float, where: str) -> float:
-    q = float(quality)
+def _check_quality(quality: Any, where: str) -> float:
+    q = _number(quality, where, "quality", "[0, inf)")
     if not (q >= 0.0 and np.isfinite(q)):
-        raise ValueError(f"{where}: quality={quality!r} outside the allowed range [0, inf)")
+        raise ValueError(f"{where}: quality={q!r} outside the allowed range [0, inf)")
     return q
+
+
+def _as_written(x: Any) -> Fraction:
+    """A number as its shortest decimal representation in its own type (a float32's as a float32)."""
+    if isinstance(x, np.floating):
+        return Fraction(np.format_float_positional(x, unique=True, trim="0"))
+    return Fraction(repr(float(x)))
+
+
+def _plain(v: Any) -> Any:
+    """A log value as plain Python (dicts by layer included): numpy numbers as int or float (as written)."""
+    if isinstance(v, Mapping):
+        return {k: _plain(x) for k, x in v.items()}
+    if isinstance(v, (bool, np.bool_)):
+        return bool(v)
+    if isinstance(v, numbers.Integral):
+        return int(v)
+    if isinstance(v, np.floating):
+        return float(_as_written(v))
+    return float(v) if isinstance(v, numbers.Real) and not isinstance(v, float) else v
 
 
 def pruned_count(ratio: float, n: int) -> int:
     """How many of n weights a pruning ratio prunes: floor(ratio x n), computed exactly.
 
     The ratio is read as its shortest decimal representation (``repr`` of the
-    float, the number as written), not as the binary float nearest to it:
+    float, the number as written; a numpy float's in its own precision, so
+    ``np.float32(0.29)`` is 0.29 too), not as the binary float nearest to it:
     0.29 is 29/100, so 0.29 of 100 weights prunes 29, where the float
     product 0.29 * 100 = 28.999999999999996 would floor to 28.
 
     >>> pruned_count(0.29, 100), pruned_count(0.5, 7), pruned_count(0.0, 10)
     (29, 3, 0)
+    >>> pruned_count(np.float32(0.29), 100)  # 0.29 as a float32 is 0.2899999976...: read as 0.29
+    29
 
     Raises:
-        ValueError: ratio outside [0, 1); n < 0.
+        ValueError: ratio outside [0, 1); n < 0. TypeError: ratio not a number.
     """
-    r = Fraction(repr(_check_ratio(ratio, "pruned_count")))
+    _check_ratio(ratio, "pruned_count")
+    r = _as_written(ratio)
     return (r.numerator * check_int(n, "pruned_count", "n", 0)) // r.denominator
 
 
@@ -95,8 +128,8 @@ def magnitude_mask(w: np.ndarray, *, ratio: float | None = None, quality: float 
     keep = np.ones(w.shape, bool) if mask is None else mask.astype(bool).copy()
     a = np.abs(w) * keep
     if ratio is not None:
-        r = _check_ratio(ratio, "magnitude_mask")
-        m = pruned_count(r, w.size)
+        _check_ratio(ratio, "magnitude_mask")
+        m = pruned_count(ratio, w.size)
         flat = keep.reshape(-1)
         rank = np.where(flat, a.reshape(-1), -1.0)  # the pruned first, then the kept by |w| (zeros too)
         flat[np.argsort(rank, kind="stable")[:m]] = False
@@ -114,8 +147,8 @@ def _per_layer(value: float | Mapping[str, float] | None, names: list[str], wher
         if unknown:
             raise ValueError(f"{where}: {param} names unknown layers {sorted(unknown)};"
                              f" weighted layers: {names}")
-        return {k: float(v) for k, v in value.items()}
-    return {n: float(value) for n in names}
+        return dict(value)
+    return {n: value for n in names}
 
 
 def _select(model: Model, layers: Sequence[str] | None, where: str) -> list[str]:
@@ -127,6 +160,58 @@ def _select(model: Model, layers: Sequence[str] | None, where: str) -> list[str]
         raise ValueError(f"{where}: layers={bad} are not weighted layers of the model;"
                          f" weighted layers: {names}")
     return list(layers)
+
+
+def _each(value: Any) -> list[Any]:
+    return list(value.values()) if isinstance(value, Mapping) else [value]
+
+
+def check_prune_settings(where: str = "prune", *, ratio: Any = None, quality: Any = None,
+                         layers: Any = None) -> None:
+    """The checks of `prune` that need no model (`compress` makes them on every step before the first)."""
+    if (ratio is None) == (quality is None):
+        raise ValueError(f"{where}: give exactly one of ratio (in [0, 1)) and quality (>= 0)")
+    for r in _each(ratio) if ratio is not None else []:
+        _check_ratio(r, where)
+    for q in _each(quality) if quality is not None else []:
+        _check_quality(q, where)
+
+
+#: `nets.train`'s keyword options that `retrain` passes through.
+TRAIN_OPTIONS = ("early_stopping", "progress", "eval_batch_size", "stream", "eval_policy")
+
+
+def check_retrain_settings(where: str = "retrain", *, epochs: Any = 2, centroid_lr: Any = None,
+                           batch_size: Any = 32, **train_kw: Any) -> None:
+    """The checks of `retrain` (and of `iterative_prune`'s rounds) that need no model or data."""
+    check_int(epochs, where, "epochs", 0)
+    check_centroid_lr(centroid_lr, where)
+    check_int(batch_size, where, "batch_size", 1)
+    unknown = [k for k in train_kw if k not in TRAIN_OPTIONS]
+    if unknown:
+        raise ValueError(f"{where}: unknown options {unknown}; nets.train options:"
+                         f" {', '.join(TRAIN_OPTIONS)}")
+    if train_kw.get("early_stopping") is not None:
+        check_int(train_kw["early_stopping"], where, "early_stopping", 0)
+    if train_kw.get("eval_batch_size") is not None:
+        check_int(train_kw["eval_batch_size"], where, "eval_batch_size", 1)
+    evaluation_policy(None, train_kw.get("eval_policy"), where)
+
+
+def check_iterative_prune_settings(where: str = "iterative_prune", *, schedule: Any, by: Any = "ratio",
+                                   layers: Any = None, policy: Any = None, optimizer: Any = None,
+                                   seed: Any = 0, **retrain_kw: Any) -> list[Any]:
+    """The checks of `iterative_prune` that need no model: every round's value and the retraining's
+    settings; returns the schedule as a list."""
+    if by not in ("ratio", "quality"):
+        raise ValueError(f"{where}: by={by!r} is not 'ratio' or 'quality'")
+    if isinstance(schedule, (str, bytes, Mapping)) or not isinstance(schedule, Iterable):
+        raise TypeError(f"{where}: schedule={schedule!r} must be a list of {by} values")
+    values = list(schedule)
+    for v in values:
+        check_prune_settings(where, layers=layers, **{by: v})
+    check_retrain_settings(where, **retrain_kw)
+    return values
 
 
 def prune(model: Model, *, ratio: float | Mapping[str, float] | None = None,
@@ -151,16 +236,11 @@ def prune(model: Model, *, ratio: float | Mapping[str, float] | None = None,
         ValueError: both or neither of ratio and quality; a ratio outside
             [0, 1) or a negative quality; unknown layer names.
     """
+    check_prune_settings("prune", ratio=ratio, quality=quality, layers=layers)
     comp = comp or Compression.start(model)
-    if (ratio is None) == (quality is None):
-        raise ValueError("prune: give exactly one of ratio (in [0, 1)) and quality (>= 0)")
     names = _select(model, layers, "prune")
     ratios = _per_layer(ratio, names, "prune", "ratio")
     quals = _per_layer(quality, names, "prune", "quality")
-    for r in ratios.values():
-        _check_ratio(r, "prune")
-    for q in quals.values():
-        _check_quality(q, "prune")
     wl = weighted_layers(model)
     for name in ratios or quals:
         layer = wl[name]
@@ -172,9 +252,7 @@ def prune(model: Model, *, ratio: float | Mapping[str, float] | None = None,
             cb.labels = np.where(mask, cb.labels, -1)
     comp.enforce(model)
     sp = comp.sparsity(model)
-    comp.log.append({"method": "prune", "ratio": ratio if not isinstance(ratio, Mapping) else dict(ratio),
-                     "quality": quality if not isinstance(quality, Mapping) else dict(quality),
-                     "sparsity": sp})
+    comp.log.append({"method": "prune", "ratio": _plain(ratio), "quality": _plain(quality), "sparsity": sp})
     return comp
 
 
@@ -188,12 +266,27 @@ def retrain(model: Model, data: Dataset, comp: Compression, *, epochs: int = 2,
     is the learning rate of shared centroids (None: the optimiser's divided by
     each layer's mean cluster size, see `CompressedOptimizer`). Logs
     ``{"method": "retrain", "epochs", "valid_accuracy", "test_accuracy"}``.
+
+    With ``early_stopping``, `nets.train` returns to the best epoch's
+    weights, and the shared centroids return to that epoch's too
+    (`CompressedOptimizer.restore_centroids`): the weights stay
+    ``centroids[labels]``, the model `storage_bits` counts.
+
+    Raises:
+        ValueError: epochs < 0, batch_size < 1, centroid_lr not a finite
+            number > 0 (None: the default), early_stopping < 0, an unknown
+            `nets.train` option; all before training. (TypeError: a
+            non-integer epochs or batch_size, a non-number centroid_lr.)
     """
+    check_retrain_settings("retrain", epochs=epochs, centroid_lr=centroid_lr, batch_size=batch_size,
+                           **train_kw)
     opt = comp.optimizer(optimizer or SGD(lr=0.05, momentum=0.9), centroid_lr)
     train_kw.setdefault("progress", False)
     hist = train(model, data, policy, opt,  # type: ignore[arg-type]
                  epochs=epochs, batch_size=batch_size, seed=seed, **train_kw)
-    comp.log.append({"method": "retrain", "epochs": epochs,
+    if hist.best_epoch >= 0:  # early stopping went back to the best epoch's weights: its centroids too
+        opt.restore_centroids(hist.best_epoch, model)
+    comp.log.append({"method": "retrain", "epochs": int(epochs),
                      "valid_accuracy": hist.records[-1]["valid_accuracy"] if hist.records else float("nan"),
                      "test_accuracy": hist.test_accuracy})
     return hist
@@ -215,15 +308,18 @@ def iterative_prune(model: Model, data: Dataset, schedule: Sequence[float | Mapp
     ``{"method": "iterative_prune", "round", by: value, "sparsity",
     "valid_accuracy"}``.
     """
-    if by not in ("ratio", "quality"):
-        raise ValueError(f"iterative_prune: by={by!r} is not 'ratio' or 'quality'")
+    schedule = check_iterative_prune_settings("iterative_prune", schedule=schedule, by=by, layers=layers,
+                                              epochs=epochs, **train_kw)
+    names = _select(model, layers, "iterative_prune")
+    for v in schedule:  # the layers a dict of a later round names, before the first round
+        _per_layer(v, names, "iterative_prune", by)
     comp = comp or Compression.start(model)
     for i, v in enumerate(schedule):
         prune(model, layers=layers, comp=comp, **{by: v})
         hist = retrain(model, data, comp, epochs=epochs, policy=policy, optimizer=optimizer, seed=seed + i,
                        **train_kw)
-        value = dict(v) if isinstance(v, Mapping) else float(v)
-        comp.log.append({"method": "iterative_prune", "round": i, by: value,
+        comp.log.append({"method": "iterative_prune", "round": i,
+                         by: _plain(v) if isinstance(v, Mapping) else float(_plain(v)),
                          "sparsity": comp.sparsity(model)["total"],
                          "valid_accuracy": (hist.records[-1]["valid_accuracy"] if hist.records
                                             else float("nan"))})

@@ -12,6 +12,8 @@ back into the weights. Imports numpy, `emu` and `nets` modules.
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +25,28 @@ from ..layers import Layer
 from ..models import Model
 from ..optim import Optimizer, schedule_at
 
-__all__ = ["Codebook", "CompressedOptimizer", "Compression", "weighted_layers"]
+__all__ = ["Codebook", "CompressedOptimizer", "Compression", "check_centroid_lr", "weighted_layers"]
+
+
+def check_centroid_lr(value: Any, where: str) -> float | None:
+    """``centroid_lr`` checked: None (the default rule) or a finite number > 0, as a float.
+
+    >>> check_centroid_lr(0.5, "f"), check_centroid_lr(None, "f")
+    (0.5, None)
+    >>> check_centroid_lr(-1.0, "f")
+    Traceback (most recent call last):
+    ...
+    ValueError: f: centroid_lr=-1.0 outside the allowed range (0, inf) (or None: the default)
+    """
+    if value is None:
+        return None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{where}: centroid_lr={value!r} must be a number in (0, inf) or None")
+    v = float(value)
+    if not (v > 0.0 and math.isfinite(v)):
+        raise ValueError(f"{where}: centroid_lr={value!r} outside the allowed range (0, inf)"
+                         " (or None: the default)")
+    return v
 
 
 def weighted_layers(model: Model) -> dict[str, Layer]:
@@ -158,7 +181,9 @@ class CompressedOptimizer:
       rate, large clusters diverge: k = 2 on a 19,200-weight layer does).
 
     It passes ``epoch``, ``counts`` and ``state`` through, so `nets.train`
-    uses it as any optimiser. Example: a layer with weights [0.5, 0.4, -0.3],
+    uses it as any optimiser; it keeps the centroids each epoch starts from,
+    so that `restore_centroids` can return them to an earlier epoch's (as
+    `retrain` does after an early stop). Example: a layer with weights [0.5, 0.4, -0.3],
     labels [0, 0, 1], centroids [0.45, -0.3] and gradients [0.1, 0.2, -0.5]
     with ``centroid_lr=0.1`` ends the step with centroids
     [0.45 - 0.1 x 0.3, -0.3 + 0.1 x 0.5] = [0.42, -0.25] and weights
@@ -170,7 +195,9 @@ class CompressedOptimizer:
     def __init__(self, base: Optimizer, comp: Compression, centroid_lr: float | None = None) -> None:
         self.base = base
         self.comp = comp
-        self.centroid_lr = centroid_lr
+        self.centroid_lr = check_centroid_lr(centroid_lr, "CompressedOptimizer")
+        #: the centroids at the start of each epoch (``nets.train`` sets ``epoch`` as an epoch starts)
+        self.epoch_start_centroids: dict[int, dict[str, np.ndarray]] = {}
 
     @property
     def epoch(self) -> int:
@@ -179,6 +206,24 @@ class CompressedOptimizer:
     @epoch.setter
     def epoch(self, value: int) -> None:
         self.base.epoch = value
+        if value == 0:  # a new training run
+            self.epoch_start_centroids.clear()
+        self.epoch_start_centroids[value] = {n: cb.centroids.copy() for n, cb in self.comp.codebooks.items()}
+
+    def restore_centroids(self, epoch: int, model: Model) -> None:
+        """Put the centroids back to those at the end of ``epoch`` and write them into ``model``.
+
+        For a training run that returned to an earlier epoch's weights
+        (``nets.train``'s ``early_stopping``): the centroids the next epoch
+        started from; nothing changes when no later epoch started.
+        """
+        later = self.epoch_start_centroids.get(epoch + 1)
+        if later is None:
+            return
+        for name, c in later.items():
+            if name in self.comp.codebooks:
+                self.comp.codebooks[name].centroids = c.copy()
+        self.comp.enforce(model)
 
     @property
     def counts(self) -> Any:

@@ -21,7 +21,7 @@ from emu.checks import check_int
 from ..models import Model
 from .record import Codebook, Compression, weighted_layers
 
-__all__ = ["INITS", "init_centroids", "kmeans", "share_weights"]
+__all__ = ["INITS", "check_share_settings", "init_centroids", "kmeans", "share_weights"]
 
 #: Centroid initialisations of `kmeans`.
 INITS = ("linear", "density", "random")
@@ -63,8 +63,15 @@ def init_centroids(values: np.ndarray, k: int, init: str = "linear", seed: int =
 
 
 def _assign(v: np.ndarray, c: np.ndarray) -> np.ndarray:
-    """Index of the nearest of the sorted centroids c (a value halfway between two goes to the lower)."""
-    return np.searchsorted((c[1:] + c[:-1]) / 2, v, side="left")
+    """Index of the nearest of the sorted centroids c (a value halfway between two goes to the lower).
+
+    Equal centroids are equally near every value: the value goes to the first of them.
+
+    >>> _assign(np.array([1.25, 0.5]), np.array([-1.25, 0.0, 0.75, 0.75])).tolist()
+    [2, 2]
+    """
+    idx = np.searchsorted((c[1:] + c[:-1]) / 2, v, side="left")
+    return np.searchsorted(c, c, side="left")[idx]  # the identity when the centroids are distinct
 
 
 def kmeans(values: np.ndarray, k: int, init: str = "linear", *, iters: int = 100,
@@ -105,6 +112,24 @@ def kmeans(values: np.ndarray, k: int, init: str = "linear", *, iters: int = 100
     return c, lab.reshape(v.shape)
 
 
+def check_share_settings(where: str = "share_weights", *, k: Any, init: Any = "linear", fmt: Any = None,
+                         layers: Any = None, iters: Any = 100,
+                         seed: Any = 0) -> tuple[int | dict[Any, int], Any]:
+    """The checks of `share_weights` that need no model (`compress` makes them on every step before the
+    first): k an int >= 1 (or a dict of them), a known init, iters >= 0, a known format. Returns k with
+    plain ints and the format (None or an `emu` format)."""
+    if init not in INITS:
+        raise ValueError(f"{where}: init={init!r} is not one of {', '.join(INITS)}")
+    check_int(iters, where, "iters", 0)
+    ks = ({n: check_int(v, where, "k", 1) for n, v in k.items()} if isinstance(k, Mapping)
+          else check_int(k, where, "k", 1))
+    try:
+        f = None if fmt is None else emu.get_format(fmt)
+    except (TypeError, ValueError, KeyError) as e:
+        raise ValueError(f"{where}: fmt={fmt!r} is not an emu format ({e})") from None
+    return ks, f
+
+
 def share_weights(model: Model, k: int | Mapping[str, int], *, init: str = "linear", fmt: Any = None,
                   layers: Sequence[str] | None = None, comp: Compression | None = None, iters: int = 100,
                   seed: int = 0) -> Compression:
@@ -133,7 +158,6 @@ def share_weights(model: Model, k: int | Mapping[str, int], *, init: str = "line
     if init not in INITS:
         raise ValueError(f"share_weights: init={init!r} is not one of {', '.join(INITS)}")
     iters = check_int(iters, "share_weights", "iters", 0)
-    f = None if fmt is None else emu.get_format(fmt)
     wl = weighted_layers(model)
     names = list(wl) if layers is None else list(layers)
     bad = [n for n in names if n not in wl]
@@ -151,6 +175,8 @@ def share_weights(model: Model, k: int | Mapping[str, int], *, init: str = "line
         mask = comp.masks.get(name, np.ones(w.shape, bool))
         plans[name] = (w, mask, _check_k(kk, int(mask.sum()), "share_weights",
                                           f"the number of unpruned weights of layer {name}"))
+    _, f = check_share_settings("share_weights", k=k, init=init, fmt=fmt, layers=layers, iters=iters,
+                                seed=seed)
     for name, (w, mask, kk) in plans.items():
         c, lab = kmeans(w[mask], kk, init, iters=iters, seed=seed)
         if f is not None:
@@ -159,6 +185,6 @@ def share_weights(model: Model, k: int | Mapping[str, int], *, init: str = "line
         labels[mask] = lab
         comp.codebooks[name] = Codebook(c, labels, f, init)
     comp.enforce(model)
-    comp.log.append({"method": "share_weights", "k": dict(ks), "init": init,
+    comp.log.append({"method": "share_weights", "k": {n: p[2] for n, p in plans.items()}, "init": init,
                      "fmt": None if f is None else str(f)})
     return comp

@@ -500,3 +500,131 @@ def test_ratio_pruning_counts_exactly_from_the_ratio_as_written() -> None:
         assert int((~C.magnitude_mask(rng.standard_normal(n), ratio=ratio)).sum()) == expected, (ratio, n)
         float_misses += int(np.floor(ratio * n)) != expected
     assert float_misses > 0  # the sample holds cases that the float product gets wrong
+
+
+# ----------------------------------------------------------------------------- fixes of the compression audit
+
+
+def test_early_stopping_restores_the_best_epochs_centroids_with_its_weights() -> None:
+    model = nets.mlp([64, 32, 10], seed=0)
+    nets.train(model, DATA, None, nets.SGD(lr=0.05, momentum=0.9), epochs=3, progress=False)
+    comp = C.share_weights(model, 4)
+    h = C.retrain(model, DATA, comp, epochs=6, early_stopping=1, centroid_lr=0.05)
+    assert h.best_epoch < len(h.records) - 1  # it stopped past the best epoch and went back to it
+    acc = nets.evaluate(model, DATA.test)[1]
+    for name, cb in comp.codebooks.items():
+        assert np.array_equal(C.weighted_layers(model)[name].params["W"], cb.weights()), name
+    comp.enforce(model)  # the model storage_bits counts is the one evaluated
+    assert nets.evaluate(model, DATA.test)[1] == acc == h.test_accuracy
+
+
+def test_iterative_prune_with_early_stopping_keeps_weights_and_codebooks_in_agreement() -> None:
+    model = nets.mlp([64, 32, 10], seed=0)
+    nets.train(model, DATA, None, nets.SGD(lr=0.05, momentum=0.9), epochs=3, progress=False)
+    comp = C.share_weights(model, 4)
+    C.iterative_prune(model, DATA, [0.3, 0.5], epochs=5, early_stopping=1, centroid_lr=0.05, comp=comp)
+    for name, cb in comp.codebooks.items():
+        assert np.array_equal(C.weighted_layers(model)[name].params["W"], cb.weights()), name
+
+
+def test_centroid_lr_must_be_a_finite_positive_number_before_any_change() -> None:
+    model = nets.mlp([64, 16, 10], seed=0)
+    comp = C.share_weights(model, 4)
+    w0 = model.layers()[0].params["W"].copy()
+    c0 = comp.codebooks["linear1"].centroids.copy()
+    for v in (-1.0, 0.0, float("inf"), float("nan")):
+        with pytest.raises(ValueError, match=r"^retrain: centroid_lr=.* outside the allowed range \(0, inf"):
+            C.retrain(model, DATA, comp, epochs=1, centroid_lr=v)
+    with pytest.raises(TypeError, match=r"^retrain: centroid_lr='0.1' must be a number"):
+        C.retrain(model, DATA, comp, epochs=1, centroid_lr="0.1")
+    assert np.array_equal(model.layers()[0].params["W"], w0)
+    assert np.array_equal(comp.codebooks["linear1"].centroids, c0)
+    fresh = nets.mlp([64, 16, 10], seed=0)
+    f0 = fresh.layers()[0].params["W"].copy()
+    for step in ({"method": "share_weights", "k": 4, "retrain_epochs": 1, "centroid_lr": -5.0},
+                 {"method": "iterative_prune", "schedule": [0.5], "epochs": 1, "centroid_lr": float("inf")}):
+        with pytest.raises(ValueError, match=r"^compress: step 1 \(\w+\): centroid_lr=.* outside the"):
+            C.compress(fresh, DATA, [{"method": "prune", "ratio": 0.5}, step])
+        assert np.array_equal(fresh.layers()[0].params["W"], f0)
+
+
+def test_iterative_prune_checks_every_setting_before_the_first_round() -> None:
+    model = nets.mlp([64, 16, 10], seed=0)
+    w0 = model.layers()[0].params["W"].copy()
+    with pytest.raises(TypeError, match=r"^compress: step 0 \(iterative_prune\): epochs=2.5 must be an int$"):
+        C.compress(model, DATA, [{"method": "iterative_prune", "schedule": [0.5], "epochs": 2.5}])
+    cases = [
+        (dict(schedule=[0.5], epochs=2.5), TypeError, r"^iterative_prune: epochs=2.5 must be an int$"),
+        (dict(schedule=[0.5, 1.5]), ValueError, r"^iterative_prune: ratio=1.5 outside the allowed range"),
+        (dict(schedule=[0.5], batch_size=0), ValueError, r"^iterative_prune: batch_size=0 outside"),
+        (dict(schedule=[0.5], early_stopping=1.5), TypeError, r"^iterative_prune: early_stopping=1.5 must"),
+        (dict(schedule=[0.5, {"nope": 0.5}]), ValueError, r"^iterative_prune: ratio names unknown layers"),
+        (dict(schedule=[0.5], by="std"), ValueError, r"^iterative_prune: by='std' is not 'ratio' or"),
+        (dict(schedule=[0.5], eval_policy="bogus"), ValueError, r"^iterative_prune: eval_policy='bogus'"),
+    ]
+    for kw, err, msg in cases:
+        with pytest.raises(err, match=msg):
+            C.iterative_prune(model, DATA, **kw)
+    assert np.array_equal(model.layers()[0].params["W"], w0)
+    # a step's own optimiser, policy and seed are settings the check accepts
+    comp = C.compress(model, DATA, [{"method": "iterative_prune", "schedule": [0.5], "epochs": 0,
+                                     "optimizer": nets.SGD(lr=0.01), "policy": None, "seed": 3}])
+    assert comp.log[0]["sparsity"]["total"] == 0.5
+
+
+def test_compress_checks_every_steps_values_before_the_first_step_runs() -> None:
+    model = nets.mlp([64, 16, 10], seed=0)
+    w0 = model.layers()[0].params["W"].copy()
+    first = {"method": "prune", "ratio": 0.5, "retrain_epochs": 1}
+    cases = [
+        ({"method": "prune", "ratio": 1.5}, ValueError,
+         r"^compress: step 1 \(prune\): ratio=1.5 outside the allowed range \[0, 1\)$"),
+        ({"method": "share_weights"}, ValueError,
+         r"^compress: step 1 \(share_weights\) lacks the required keys \['k'\]$"),
+        ({"method": "share_weights", "k": 0}, ValueError,
+         r"^compress: step 1 \(share_weights\): k=0 outside the allowed range \[1, inf\)$"),
+        ({"method": "share_weights", "k": 4, "init": "kmeans++"}, ValueError,
+         r"^compress: step 1 \(share_weights\): init='kmeans\+\+' is not one of"),
+        ({"method": "low_rank", "layer": "linear1", "rank": 0}, ValueError,
+         r"^compress: step 1 \(low_rank\): rank=0 outside the allowed range"),
+        ({"method": "low_rank", "layer": "linear1"}, ValueError,
+         r"^compress: step 1 \(low_rank\) lacks the required keys \['rank'\]$"),
+        ({"method": "prune"}, ValueError, r"^compress: step 1 \(prune\): give exactly one of ratio"),
+    ]
+    for bad, err, msg in cases:
+        with pytest.raises(err, match=msg):
+            C.compress(model, DATA, [first, bad])
+        assert np.array_equal(model.layers()[0].params["W"], w0)  # step 0 did not run
+
+
+def test_the_record_holds_plain_python_numbers_and_dumps_to_json() -> None:
+    model = nets.mlp([8, 4, 2], seed=0)
+    comp = C.share_weights(model, np.int64(2))
+    assert type(comp.log[-1]["k"]["linear1"]) is int
+    C.prune(model, ratio=np.float32(0.25), comp=comp)
+    assert type(comp.log[-1]["ratio"]) is float
+    assert comp.log[-1]["ratio"] == 0.25
+    assert json.loads(json.dumps(comp.to_dict()))["log"][0]["k"] == {"linear1": 2, "linear2": 2}
+
+
+def test_minor_inputs_ratio_type_huffman_bool_float32_ratio_and_ties_of_equal_centroids() -> None:
+    model = nets.mlp([8, 4, 2], seed=0)
+    with pytest.raises(TypeError, match=r"^prune: ratio='half' must be a number in the allowed range \[0, 1"):
+        C.prune(model, ratio="half")
+    comp = C.prune(model, ratio=0.5)
+    with pytest.raises(TypeError, match=r"^storage_bits: huffman='no' must be a bool"):
+        C.storage_bits(model, comp, index_bits=2, huffman="no")
+    assert (C.storage_bits(model, comp, index_bits=2, huffman=np.True_).total_bits
+            == C.storage_bits(model, comp, index_bits=2, huffman=True).total_bits)
+    # the ratio as written, in its own precision
+    assert C.pruned_count(np.float32(0.29), 100) == 29
+    assert int((~C.magnitude_mask(np.arange(1.0, 101.0), ratio=np.float32(0.29))).sum()) == 29
+    assert int((~C.prune(_one_layer(np.arange(1.0, 101.0).reshape(10, 10)),
+                         ratio=np.float32(0.29)).masks["linear1"]).sum()) == 29
+    # equal centroids are equally near: a value goes to the lower (first) of them
+    from nets.compress.share import _assign
+    c = np.array([-1.25, 0.0, 0.75, 0.75])
+    assert _assign(np.array([1.25, 0.75, 0.5, 0.375, -0.625]), c).tolist() == [2, 2, 2, 1, 0]
+    distinct = np.array([-1.0, 0.0, 0.5, 2.0])  # unchanged where the centroids are distinct
+    v = np.linspace(-3, 3, 241)
+    assert np.array_equal(_assign(v, distinct), np.searchsorted((distinct[1:] + distinct[:-1]) / 2, v))
