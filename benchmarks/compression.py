@@ -18,7 +18,12 @@ activations and a 16-bit accumulator. Prints one row per configuration:
   MAC datapath on the Horowitz 45 nm table when `hwmodel` provides it, else
   the figures below).
 
-Usage: ``python benchmarks/compression.py [--epochs E] [--json PATH]``.
+With ``--seeds N`` the whole run (data split, initialisation, training,
+compression) is repeated for seeds 0 .. N-1 and the accuracy column gives the
+mean and its 95 % Student-t interval over them (`nets.stats.mean_ci`); the
+other columns are seed 0's.
+
+Usage: ``python benchmarks/compression.py [--epochs E] [--seed S | --seeds N] [--json PATH]``.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ import hwmodel
 import nets
 from nets import compress as C
 from nets.datasets import Split
+from nets.stats import mean_ci
 
 
 def energy_pj(model: nets.Model, storage: C.StorageReport, policy: nets.PrecisionPolicy) -> dict[str, Any]:
@@ -57,18 +63,12 @@ def energy_pj(model: nets.Model, storage: C.StorageReport, policy: nets.Precisio
             "total_pj": nc.energy_pj, "weights_in": nc.weight_memory, "macs": sum(nonzero.values())}
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--epochs", type=int, default=20, help="training epochs of the baseline")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--json", default=None, help="also write every row and compression record to this file")
-    args = ap.parse_args()
-
-    data = nets.datasets.digits(seed=args.seed)
+def run(seed: int, epochs: int) -> tuple[list[dict[str, Any]], nets.Model, int]:
+    """The rows of one seed: (rows, the trained baseline, the number of held-out digits)."""
+    data = nets.datasets.digits(seed=seed)
     held_out = Split(np.concatenate([data.valid.x, data.test.x]), np.concatenate([data.valid.y, data.test.y]))
-    base = nets.mlp([64, 300, 100, 10], seed=args.seed)
-    nets.train(base, data, None, nets.SGD(lr=0.05, momentum=0.9), epochs=args.epochs, seed=args.seed,
-               progress=False)
+    base = nets.mlp([64, 300, 100, 10], seed=seed)
+    nets.train(base, data, None, nets.SGD(lr=0.05, momentum=0.9), epochs=epochs, seed=seed, progress=False)
 
     fp32 = nets.PrecisionPolicy.preset("fp32")
     mac32 = emu.MAC(act="fx<2,6>", weight="fx<1,7>", acc="fx<8,24>")
@@ -105,24 +105,45 @@ def main() -> None:
         model = copy.deepcopy(base)
         # fresh copies of the steps' optimisers: no state carries from one configuration to the next
         comp = C.compress(model, data, copy.deepcopy(steps), optimizer=nets.SGD(lr=0.01, momentum=0.9),
-                          seed=args.seed)
+                          seed=seed)
         rep = C.storage_bits(model, comp, **store)
         acc = nets.evaluate(model, held_out, policy)[1]
         e = energy_pj(model, rep, policy)
         rows.append({"config": label, "policy": policy.name, "accuracy": acc, "rate": rep.rate,
                      "weight_bits": rep.weight_storage_bits, "total_bits": rep.total_bits, **e,
                      "storage": rep.to_dict(), "record": comp.to_dict()})
+    return rows, base, len(held_out)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--epochs", type=int, default=20, help="training epochs of the baseline")
+    ap.add_argument("--seed", type=int, default=0, help="the one seed of a run without --seeds")
+    ap.add_argument("--seeds", type=int, default=None, help="seeds 0 .. N-1 (accuracy: mean and 95 %% CI)")
+    ap.add_argument("--json", default=None, help="also write every row and compression record to this file")
+    args = ap.parse_args()
+    seeds = [args.seed] if args.seeds is None else list(range(args.seeds))
+    runs = [run(seed, args.epochs) for seed in seeds]
+    rows, base, n_held = runs[0]
+    for i, r in enumerate(rows):
+        r["seeds"] = seeds
+        r["accuracies"] = [rs[i]["accuracy"] for rs, _, _ in runs]
+        r["accuracy_ci"] = mean_ci(r["accuracies"])
 
     print(f"digits, MLP 64-300-100-10 ({base.n_parameters():,} parameters), accuracy on"
-          f" {len(held_out)} held-out digits; energy per inference at 45 nm (Horowitz 2014)")
+          f" {n_held} held-out digits, seeds {seeds[0]}-{seeds[-1]} (mean [95 % CI] over seeds; the other"
+          f" columns seed {seeds[0]}'s); energy per inference at 45 nm (Horowitz 2014)")
     print("hwmodel.network_cost (horowitz45): memory from the compressed bit counts,"
           " arithmetic per nonzero MAC")
-    head = (f"{'configuration':<52} {'accuracy':>8} {'rate':>7} {'weight bits':>12} {'weights in':>10}"
+    head = (f"{'configuration':<52} {'accuracy':>24} {'rate':>7} {'weight bits':>12} {'weights in':>10}"
             f" {'E weights':>10} {'E acts':>8} {'E compute':>10} {'E total':>10}")
     print(head)
     print("-" * len(head))
     for r in rows:
-        print(f"{r['config']:<52} {100 * r['accuracy']:>7.2f}% {r['rate']:>6.1f}x {r['weight_bits']:>12,}"
+        ci = r["accuracy_ci"]
+        acc = (f"{100 * ci.mean:.2f} % [{100 * ci.lo:.2f}, {100 * ci.hi:.2f}]" if ci.n > 1
+               else f"{100 * ci.mean:.2f} %")
+        print(f"{r['config']:<52} {acc:>24} {r['rate']:>6.1f}x {r['weight_bits']:>12,}"
               f" {r['weights_in']:>10} {r['weights_pj'] / 1e3:>8.2f}nJ"
               f" {r['acts_pj'] / 1e3:>6.2f}nJ {r['compute_pj'] / 1e3:>8.2f}nJ {r['total_pj'] / 1e3:>8.2f}nJ")
     if args.json:
