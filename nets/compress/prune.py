@@ -265,7 +265,8 @@ def retrain(model: Model, data: Dataset, comp: Compression, *, epochs: int = 2,
     ``optimizer`` defaults to SGD(lr=0.05, momentum=0.9); ``centroid_lr``
     is the learning rate of shared centroids (None: the optimiser's divided by
     each layer's mean cluster size, see `CompressedOptimizer`). Logs
-    ``{"method": "retrain", "epochs", "valid_accuracy", "test_accuracy"}``.
+    ``{"method": "retrain", "epochs", "valid_accuracy", "test_accuracy"}`` (the validation accuracy of
+    the model kept: the best epoch's under early stopping).
 
     With ``early_stopping``, `nets.train` returns to the best epoch's
     weights, and the shared centroids return to that epoch's too
@@ -286,10 +287,17 @@ def retrain(model: Model, data: Dataset, comp: Compression, *, epochs: int = 2,
                  epochs=epochs, batch_size=batch_size, seed=seed, **train_kw)
     if hist.best_epoch >= 0:  # early stopping went back to the best epoch's weights: its centroids too
         opt.restore_centroids(hist.best_epoch, model)
-    comp.log.append({"method": "retrain", "epochs": int(epochs),
-                     "valid_accuracy": hist.records[-1]["valid_accuracy"] if hist.records else float("nan"),
+    comp.log.append({"method": "retrain", "epochs": int(epochs), "valid_accuracy": _kept_valid_accuracy(hist),
                      "test_accuracy": hist.test_accuracy})
     return hist
+
+
+def _kept_valid_accuracy(hist: History) -> float:
+    """The validation accuracy of the model retraining kept: the best epoch's under early stopping, else
+    the last epoch's (NaN without epochs)."""
+    if not hist.records:
+        return float("nan")
+    return float(hist.records[hist.best_epoch if hist.best_epoch >= 0 else -1]["valid_accuracy"])
 
 
 def iterative_prune(model: Model, data: Dataset, schedule: Sequence[float | Mapping[str, float]], *,
@@ -321,8 +329,7 @@ def iterative_prune(model: Model, data: Dataset, schedule: Sequence[float | Mapp
         comp.log.append({"method": "iterative_prune", "round": i,
                          by: _plain(v) if isinstance(v, Mapping) else float(_plain(v)),
                          "sparsity": comp.sparsity(model)["total"],
-                         "valid_accuracy": (hist.records[-1]["valid_accuracy"] if hist.records
-                                            else float("nan"))})
+                         "valid_accuracy": _kept_valid_accuracy(hist)})
     return comp
 
 

@@ -516,6 +516,8 @@ def test_early_stopping_restores_the_best_epochs_centroids_with_its_weights() ->
         assert np.array_equal(C.weighted_layers(model)[name].params["W"], cb.weights()), name
     comp.enforce(model)  # the model storage_bits counts is the one evaluated
     assert nets.evaluate(model, DATA.test)[1] == acc == h.test_accuracy
+    assert comp.log[-1]["valid_accuracy"] == h.records[h.best_epoch]["valid_accuracy"]  # the kept model's
+    assert nets.evaluate(model, DATA.valid)[1] == comp.log[-1]["valid_accuracy"]
 
 
 def test_iterative_prune_with_early_stopping_keeps_weights_and_codebooks_in_agreement() -> None:
