@@ -508,9 +508,10 @@ def test_ratio_pruning_counts_exactly_from_the_ratio_as_written() -> None:
 def test_early_stopping_restores_the_best_epochs_centroids_with_its_weights() -> None:
     model = nets.mlp([64, 32, 10], seed=0)
     nets.train(model, DATA, None, nets.SGD(lr=0.05, momentum=0.9), epochs=3, progress=False)
-    comp = C.share_weights(model, 4)
+    comp = C.share_weights(model, 8)
     h = C.retrain(model, DATA, comp, epochs=6, early_stopping=1, centroid_lr=0.05)
     assert h.best_epoch < len(h.records) - 1  # it stopped past the best epoch and went back to it
+    assert h.records[h.best_epoch]["valid_accuracy"] != h.records[-1]["valid_accuracy"]
     acc = nets.evaluate(model, DATA.test)[1]
     for name, cb in comp.codebooks.items():
         assert np.array_equal(C.weighted_layers(model)[name].params["W"], cb.weights()), name
