@@ -29,7 +29,8 @@ the largest it follows the last segment ("above it"); with one point only,
 energy and area are proportional to size.
 
 >>> [s.split(": ", 1)[1] for s in int_adder(64).sources]
-['linear in width through add_int16 and add_int32, extended beyond add_int32 (above it: extrapolated)']
+['a 64-bit adder linear in width through add_int16 and add_int32, extended beyond add_int32 (above it:\
+ extrapolated)']
 """
 
 from __future__ import annotations
@@ -65,11 +66,11 @@ def float_type(f: emu.Format) -> str | None:
 
 
 def _law(t: TechTable, points: Iterable[tuple[float, str]], x: float, what: str,
-         missing: str) -> tuple[float, float, str]:
+         missing: str, unit: str = "gate equivalents") -> tuple[float, float, str]:
     """Energy, area and source at size x on the piecewise-linear law through (0, 0) and the table's points.
 
-    ``points``: (size, operation) of every operation of this kind; those the table has calibrate the
-    law. ``missing`` names what the table lacks when it has none of them.
+    ``points``: (size, operation) of every operation of this kind, sizes in ``unit``; those the table has
+    calibrate the law. ``missing`` names what the table lacks when it has none of them.
     """
     pts = sorted((xs, op) for xs, op in points if op in t)
     if not pts:
@@ -87,12 +88,12 @@ def _law(t: TechTable, points: Iterable[tuple[float, str]], x: float, what: str,
     if x < x_lo:  # below the smallest point: proportional to it (zero size costs zero)
         lo = t[op_lo]
         return (lo.energy_pj * x / x_lo, lo.area_um2 * x / x_lo,
-                f"{t.name}: {what} proportional in gate equivalents to {op_lo} (below it: extrapolated)")
+                f"{t.name}: {what} proportional in {unit} to {op_lo} (below it: extrapolated)")
     i = next((j for j in range(1, len(pts)) if x <= pts[j][0]), len(pts) - 1)
     (x0, op0), (x1, op1) = pts[i - 1], pts[i]
     lo, hi = t[op0], t[op1]
     s = (x - x0) / (x1 - x0)
-    src = f"{t.name}: {what} linear in gate equivalents through {op0} and {op1}"
+    src = f"{t.name}: {what} linear in {unit} through {op0} and {op1}"
     if x > x1:
         src += f", extended beyond {op1} (above it: extrapolated)"
     return (lo.energy_pj + (hi.energy_pj - lo.energy_pj) * s, lo.area_um2 + (hi.area_um2 - lo.area_um2) * s,
@@ -142,24 +143,9 @@ def int_adder(w: int, tech: str | TechTable = "horowitz45") -> Cost:
     """
     w = check_int(w, "int_adder", "w", 1, 256)
     t = get_table(tech)
-    pts = t.int_points("add")
-    if not pts:
-        raise ValueError(f"tech table {t.name!r} has no add_int<N> entry, needed to price a {w}-bit adder")
-    lv = adder(w).levels
-    if len(pts) == 1 or w <= pts[0][0]:
-        n, e = pts[0]
-        note = "" if w == n else (" (below it: extrapolated)" if w < n else
-                                  " (the table's only add_int point, above it: extrapolated)")
-        return Cost(f"{w}-bit adder", e.energy_pj * w / n, e.area_um2 * w / n, lv,
-                    (f"{t.name}: add_int{n} x {w}/{n}{note}",))
-    i = next((j for j in range(1, len(pts)) if w <= pts[j][0]), len(pts) - 1)
-    (n0, e0), (n1, e1) = pts[i - 1], pts[i]
-    s = (w - n0) / (n1 - n0)
-    src = f"{t.name}: linear in width through add_int{n0} and add_int{n1}"
-    if w > n1:
-        src += f", extended beyond add_int{n1} (above it: extrapolated)"
-    return Cost(f"{w}-bit adder", e0.energy_pj + (e1.energy_pj - e0.energy_pj) * s,
-                e0.area_um2 + (e1.area_um2 - e0.area_um2) * s, lv, (src,))
+    pts = [(n, f"add_int{n}") for n, _ in t.int_points("add")]
+    e, a, src = _law(t, pts, w, f"a {w}-bit adder", "no add_int<N> entry", unit="width")
+    return Cost(f"{w}-bit adder", e, a, adder(w).levels, (src,))
 
 
 def register(bits: int, tech: str | TechTable = "horowitz45") -> Cost:
