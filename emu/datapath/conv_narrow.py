@@ -54,7 +54,7 @@ from ..mac import MAC
 from ..modes import Overflow, Rounding
 from ..threads import LANE_THREAD_MACS, share
 from .integer import acc_start, blas_one_thread, blas_proves, int_plan, int_term, narrow_lanes, term_shifts
-from .operands import absmax, max_code, operand
+from .operands import absmax, max_code, one_pass_codes, operand
 from .stats import Part
 
 __all__ = ["conv_narrow", "covers"]
@@ -145,12 +145,9 @@ def _exact_blocks(x: np.ndarray, qw: np.ndarray, bias_q: np.ndarray, mac: MAC, p
 
 
 def in_block_codes(mac: MAC) -> bool:
-    """Whether the exact-sum convolution's blocks convert their images of x themselves: the act format and
-    modes of `emu.datapath.operands.operand`'s one-pass float32 codes (fixed, FL >= 0, saturating, a
-    deterministic rounding)."""
-    act = mac.act
-    return (isinstance(act, FixedFormat) and act.frac_bits >= 0 and mac.input_overflow == Overflow.SATURATE
-            and mac.input_rounding != Rounding.STOCHASTIC)
+    """Whether the exact-sum convolution's blocks convert their images of x themselves: where
+    `emu.datapath.operands.operand` makes the act codes in one pass (`one_pass_codes`)."""
+    return one_pass_codes(mac.act, mac)
 
 
 def shifts_taps(c_in: int, stride: tuple[int, int], kernel: tuple[int, int]) -> bool:

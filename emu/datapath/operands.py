@@ -20,14 +20,21 @@ from ..signs import data_scale, sign_codes
 from ..threads import CONVERT_THREAD_ELEMENTS
 
 
+def one_pass_codes(f: Format, mac: MAC) -> bool:
+    """Whether `operand` makes float32 codes of reals in one pass of the fast fixed-point kernel
+    (`emu._fast_kernels.fixed_fast_serial` / ``fixed_fast`` with ``codes``): a fixed format of FL >= 0,
+    saturating, rounded deterministically; callers may run that kernel on pieces of x themselves."""
+    return (isinstance(f, FixedFormat) and f.frac_bits >= 0 and mac.input_overflow == Overflow.SATURATE
+            and mac.input_rounding != Rounding.STOCHASTIC)
+
+
 def operand(x: np.ndarray, f: Format, mac: MAC, role: str, as_int: bool, f32: bool = False,
              seed: int | None = None) -> tuple[np.ndarray, Any, int]:
     """(codes or values, scale or None, input overflow count) of one operand;
     with ``f32`` (the caller knows every code is below 2^24) the codes come as float32;
     ``seed`` drives stochastic conversions (binary/ternary<stochastic> formats, stochastic input rounding)."""
     func = f"matmul ({role})"
-    if (f32 and isinstance(f, FixedFormat) and f.frac_bits >= 0 and mac.input_overflow == Overflow.SATURATE
-            and mac.input_rounding != Rounding.STOCHASTIC):  # one pass from reals to float32 codes
+    if f32 and one_pass_codes(f, mac):  # one pass from reals to float32 codes
         xf = np.ascontiguousarray(x, np.float64).reshape(-1)
         codes = np.empty(xf.size, np.float32)
         args = (xf, codes, f.frac_bits, f.qmin, f.qmax, int(mac.input_rounding))
