@@ -20,8 +20,9 @@ activations and a 16-bit accumulator. Prints one row per configuration:
 
 With ``--seeds N`` the whole run (data split, initialisation, training,
 compression) is repeated for seeds 0 .. N-1 and the accuracy column gives the
-mean and its 95 % Student-t interval over them (`nets.stats.mean_ci`); the
-other columns are seed 0's.
+mean and its 95 % Student-t interval over them (`nets.stats.mean_ci`), the
+next column each row's paired difference to the baseline on the same seeds, in
+points (`nets.stats.paired_difference`); the other columns are seed 0's.
 
 Usage: ``python benchmarks/compression.py [--epochs E] [--seed S | --seeds N] [--json PATH]``.
 """
@@ -40,7 +41,7 @@ import hwmodel
 import nets
 from nets import compress as C
 from nets.datasets import Split
-from nets.stats import mean_ci
+from nets.stats import mean_ci, paired_difference
 
 
 def energy_pj(model: nets.Model, storage: C.StorageReport, policy: nets.PrecisionPolicy) -> dict[str, Any]:
@@ -129,13 +130,15 @@ def main() -> None:
         r["seeds"] = seeds
         r["accuracies"] = [rs[i]["accuracy"] for rs, _, _ in runs]
         r["accuracy_ci"] = mean_ci(r["accuracies"])
+        r["paired_vs_baseline"] = paired_difference(r["accuracies"], rows[0]["accuracies"]) if i else None
 
     print(f"digits, MLP 64-300-100-10 ({base.n_parameters():,} parameters), accuracy on"
           f" {n_held} held-out digits, seeds {seeds[0]}-{seeds[-1]} (mean [95 % CI] over seeds; the other"
           f" columns seed {seeds[0]}'s); energy per inference at 45 nm (Horowitz 2014)")
     print("hwmodel.network_cost (horowitz45): memory from the compressed bit counts,"
           " arithmetic per nonzero MAC")
-    head = (f"{'configuration':<52} {'accuracy':>24} {'rate':>7} {'weight bits':>12} {'weights in':>10}"
+    head = (f"{'configuration':<52} {'accuracy':>24} {'vs baseline (paired)':>22} {'rate':>7}"
+            f" {'weight bits':>12} {'weights in':>10}"
             f" {'E weights':>10} {'E acts':>8} {'E compute':>10} {'E total':>10}")
     print(head)
     print("-" * len(head))
@@ -143,7 +146,10 @@ def main() -> None:
         ci = r["accuracy_ci"]
         acc = (f"{100 * ci.mean:.2f} % [{100 * ci.lo:.2f}, {100 * ci.hi:.2f}]" if ci.n > 1
                else f"{100 * ci.mean:.2f} %")
-        print(f"{r['config']:<52} {acc:>24} {r['rate']:>6.1f}x {r['weight_bits']:>12,}"
+        d = r["paired_vs_baseline"]
+        vs = ("" if d is None else f"{100 * d.mean:+.2f} [{100 * d.lo:+.2f}, {100 * d.hi:+.2f}]" if d.n > 1
+              else f"{100 * d.mean:+.2f}")
+        print(f"{r['config']:<52} {acc:>24} {vs:>22} {r['rate']:>6.1f}x {r['weight_bits']:>12,}"
               f" {r['weights_in']:>10} {r['weights_pj'] / 1e3:>8.2f}nJ"
               f" {r['acts_pj'] / 1e3:>6.2f}nJ {r['compute_pj'] / 1e3:>8.2f}nJ {r['total_pj'] / 1e3:>8.2f}nJ")
     if args.json:

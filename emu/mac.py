@@ -12,6 +12,7 @@ Imports `emu.formats`, `emu.modes` and `emu.registry`.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -26,7 +27,7 @@ from .matrix_units import MATRIX_UNITS
 from .modes import Overflow, Rounding, parse_overflow, parse_rounding
 from .registry import get_format
 
-__all__ = ["MAC", "MAC_PRESETS", "Order", "as_mac", "int_grid", "mac_preset"]
+__all__ = ["MAC", "MAC_PRESETS", "Order", "as_mac", "int_grid", "mac_preset", "max_code"]
 
 _ORDER_RE = re.compile(r"\s*(sequential|pairwise|lanes|blocks|fused|tree|exact)\s*(?:\(\s*(\d+)\s*\))?\s*")
 _SIZED = ("lanes", "blocks", "fused", "tree", "exact")
@@ -180,7 +181,9 @@ class MAC:
     most 53 bits and every exact product lies in [2^-1000, 2^1000]; its
     ``product`` is a float format (at most 50 fraction bits, inside float64's
     exponent range). A fixed or exact accumulator adds integer codes
-    (`int_grid`) of at most 62 bits per product; its ``product`` is fixed.
+    (`int_grid`) of at most 62 bits per product; its ``product`` is fixed, and
+    the largest product aligned to ``product`` or to the accumulator's grid
+    (shifted left), or a block of them (``order="blocks(c)"``), stays below 2^62.
 
     >>> m = MAC(act="fx<1,7>", weight="fx<1,7>", acc="fx<2,14>")
     >>> str(m)
@@ -435,6 +438,22 @@ class MAC:
             raise ValueError(f"MAC: the integer product of {self.act} ({wa} bits as codes) and {self.weight}"
                              f" ({ww} bits) needs {wa + ww} bits; at most 62 are supported with a fixed or"
                              " exact accumulator")
+        # terms are int64 codes aligned by shifts: the largest, shifted left, stays below 2^62
+        pmax, fl_t = max_code(self.act) * max_code(self.weight), fa + fw
+        if prod is not None:
+            if fl_t < prod.frac_bits and pmax << (prod.frac_bits - fl_t) >= 1 << 62:
+                raise ValueError(f"MAC: aligning the products of {self.act} and {self.weight} to"
+                                 f" product={prod} needs more than 62 bits; give product fewer fraction bits")
+            pmax, fl_t = max(-prod.qmin, prod.qmax), prod.frac_bits
+        if self.exact_acc:
+            return
+        up = max(0, self.acc.frac_bits - fl_t)
+        if pmax << up >= 1 << 62:
+            raise ValueError(f"MAC: aligning the products of {self.act} and {self.weight} into acc={self.acc}"
+                             f" shifts them left by {up} bits, beyond 62 bits; give acc fewer fraction bits")
+        if self.order.kind == "blocks" and self.order.n * (pmax << up) >= 1 << 62:
+            raise ValueError(f"MAC: order={self.order} sums {self.order.n} aligned products in a block, which"
+                             " needs more than 62 bits; use smaller blocks")
 
     def _check_unused_roundings(self) -> None:
         """A rounding given for a step this datapath does not have is refused, not ignored: each must keep
@@ -584,6 +603,16 @@ def int_grid(f: Format) -> tuple[int, int]:
     if isinstance(f, FloatFormat):
         return f.man_bits - f.emin, f.emax + 2 + f.man_bits - f.emin
     return 0, 2  # binary, ternary
+
+
+def max_code(f: Format) -> int:
+    """Largest |code| of an operand in the integer path (`int_grid`): 1 for binary and ternary operands.
+
+    >>> max_code(FixedFormat(4, 4)), max_code(FloatFormat(4, 3))  # |-8| * 2^4; 240 * 2^9
+    (128, 122880)
+    """
+    binary = isinstance(f, (BinaryFormat, TernaryFormat))
+    return 1 if binary else int(math.ldexp(max(f.max, -f.min), int_grid(f)[0]))
 
 
 def _exponent_span(f: Format) -> tuple[int, int]:

@@ -8,7 +8,8 @@
   the table points come out exactly.
 - `cost(mac, tech)`: the MAC unit of any `emu.MAC` (block-scaled operands included), with its
   breakdown; `block_mac_cost` and `bits_per_element` for block-scaled formats,
-  `weight_scale_cost` for block-scaled weights beside other activations.
+  `operand_scale_cost` (`weight_scale_cost`: weights alone) for block-scaled weights or
+  activations beside a MAC that multiplies their elements.
 - `bit_serial_cost`, `stripes_speedup`: bit-serial datapaths (Stripes).
 - `network_cost`: energy per inference (compute and memory), array area and
   speedups of a network (at equal area: area only, and with the shorter
@@ -22,7 +23,7 @@ Imports only `emu`. docs/hwmodel.md explains every formula.
 
 from . import gates, simd, tech
 from .arith import float_adder, float_multiplier, int_adder, int_multiplier, logic, register
-from .block import bits_per_element, block_mac_cost, weight_scale_cost
+from .block import bits_per_element, block_mac_cost, operand_scale_cost, weight_scale_cost
 from .cost import Cost
 from .figures import breakdown_bars, speedup_vs_bits
 from .mac import acc_width, cost
@@ -49,6 +50,7 @@ __all__ = [
     "a2q_acc_bits", "acc_cost", "acc_width", "bit_serial_cost", "bits_per_element", "block_mac_cost",
     "breakdown_bars", "cost", "float_adder", "float_multiplier",
     "gates", "get_table", "int_adder", "int_multiplier", "load_table", "logic", "mac_speedup", "network_cost",
-    "qtools_acc_bits", "register", "register_table", "simd", "speedup_vs_bits", "stripes_speedup", "tech",
+    "operand_scale_cost", "qtools_acc_bits", "register", "register_table", "simd", "speedup_vs_bits",
+    "stripes_speedup", "tech",
     "weight_scale_cost", "weight_sharing_rate",
 ]

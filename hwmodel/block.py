@@ -52,14 +52,42 @@ the MAC. An exact accumulator counts as fp32; the zero points of asymmetric
 int formats are stored (`bits_per_element`) but their correction is not
 priced, as in `block_mac_cost`.
 
+`operand_scale_cost` generalises it to block-scaled activations beside a MAC
+that is not block-scaled (mxfp8_e4m3 activations beside fp16 weights: the MAC
+multiplies e4m3 x fp16), and to both operands so (mxfp4 weights beside nvfp4
+activations: e2m1 x e2m1): part ``act_scale`` is the activations' scale,
+priced as above per block of Ba activations; with both, each scale is applied
+once per its own block (the sums nest) and ``block_add`` is charged once, per
+the smaller block. Quantising activations into blocks at run time (the
+block maximum, the shared scale, rounding the elements) is not priced, as
+`block_mac_cost` does not price encoding its operands.
+
+Block runs: a role's blocks are laid along one axis of its tensor
+(`emu.block_encode`'s ``axis``), and an axis of L elements holds ceil(L / B)
+blocks, the last one partial when B does not divide L (emu stores one scale
+per block, partial or not). Within a dot product of K terms the blocks then
+lie along runs of L consecutive terms (K / L runs; a convolution's runs are
+its c_in input channels, one per kernel position), so the dot product holds
+(K / L) ceil(L / B) blocks, not ceil(K / B). ``run=L`` (`operand_scale_cost`,
+`weight_scale_cost`, `bits_per_element`) prices that: one scale application
+(and one ``block_add``) per L / ceil(L / B) MACs, exactly B when B divides L,
+L when L < B; None: runs of K. An int format's tensor or channel scale is one
+per dot product (K MACs) and per K stored elements, whatever the run.
+
 `bits_per_element` gives the storage of a block format, scales included:
 MXFP4 4 + 8/32 = 4.25 bits, NVFP4 4 + 8/16 = 4.5 bits (plus one fp32 per
-tensor), int8 per group of 128 with fp32 scales 8 + 32/128 = 8.25 bits.
+tensor), int8 per group of 128 with fp32 scales 8 + 32/128 = 8.25 bits; along
+runs of L elements element bits + scale bits x ceil(L / B) / L: MXFP4 along
+runs of 16 (a 3x3 convolution over 16 channels) 4 + 8/16 = 4.5 bits, along
+runs of 1 (over one channel) 4 + 8 = 12 bits, along runs of 100 (a Linear
+layer of 100 inputs: 4 blocks, the last of 4 elements) 4 + 8 x 4/100 = 4.32.
 
 >>> import emu
 >>> (round(bits_per_element(emu.block_format("mxfp4")), 3),
 ...  round(bits_per_element(emu.block_format("nvfp4")), 3))
 (4.25, 4.5)
+>>> [bits_per_element(emu.block_format("mxfp4"), run=r) for r in (64, 16, 1, 100)]
+[4.25, 4.5, 12.0, 4.32]
 """
 
 from __future__ import annotations
@@ -75,7 +103,7 @@ from .cost import Cost
 from .gates import barrel_shifter, leading_zero_counter
 from .tech import TechTable, get_table
 
-__all__ = ["bits_per_element", "block_mac_cost", "is_block_format", "weight_scale_cost"]
+__all__ = ["bits_per_element", "block_mac_cost", "is_block_format", "operand_scale_cost", "weight_scale_cost"]
 
 _SCALE_BITS = {"fp32": 32, "bf16": 16, "pow2": 8, "fixmul": 48}  # fixmul: int32 M0 + int16 shift, as stored
 _FP32 = emu.FloatFormat(8, 23)
@@ -109,15 +137,62 @@ def _block(fmt: Any, k: int) -> int:
     return fmt.block_size
 
 
-def bits_per_element(fmt: Any, k: int | None = None) -> float:
-    """Stored bits per element, scales (and zero points) included; per-tensor scales need no share
-    (a tensor/channel scale of an int format is amortised over ``k`` elements when given)."""
+def _run(fn: str, k: int, run: int | None) -> int:
+    """``run`` checked (an int >= 1 dividing ``k``); None: ``k``."""
+    if run is None:
+        return k
+    run = check_int(run, fn, "run", 1)
+    if k % run:
+        raise ValueError(f"{fn}: run={run} must divide k={k} (a dot product of k terms is k / run runs of"
+                         " run consecutive elements)")
+    return run
+
+
+def _per_scale(f: Any, k: int, run: int) -> tuple[float, str]:
+    """MACs per scale application along a dot product of ``k`` terms whose blocks lie along runs of ``run``
+    (an int format's tensor or channel scale: ``k``): run / ceil(run / B), exactly B when B divides run,
+    run when run < B; and the blocks in words ("block of 32"; "block: 4 blocks per run of 100")."""
+    if f.kind == "int" and f.granularity != "group":
+        return k, f"block of {k}"
+    B = _block(f, k)
+    if run % B == 0 or run < B:
+        return min(B, run), f"block of {min(B, run)}"
+    n = math.ceil(run / B)
+    return run / n, f"block: {n} blocks per run of {run}"
+
+
+def bits_per_element(fmt: Any, k: int | None = None, *, run: int | None = None) -> float:
+    """Stored bits per element, scales (and zero points) included.
+
+    Args:
+        fmt: a block format (`emu.block_format` value).
+        k: the elements sharing an int format's tensor or channel scale (its share: scale bits / k;
+            None: no share), an int >= 1 or None.
+        run: the consecutive elements the blocks (or an int format's groups) are laid along, an int >= 1:
+            each run holds ceil(run / B) scales, the last block partial when B does not divide run
+            (`emu.block_encode`), so element bits + scale bits x ceil(run / B) / run; None: whole blocks,
+            element bits + scale bits / B (the format's nominal figure). NVFP4's per-tensor fp32 scale is
+            not counted either way; a tensor or channel scale ignores ``run``.
+
+    >>> mxfp4, nvfp4 = emu.block_format("mxfp4"), emu.block_format("nvfp4")
+    >>> bits_per_element(mxfp4, run=16), bits_per_element(nvfp4, run=1), bits_per_element(mxfp4, run=100)
+    (4.5, 12.0, 4.32)
+    >>> bits_per_element(emu.block_format("int8_g32_pow2"), run=100)  # 8 + 8 x 4/100
+    8.32
+    """
     kind = _kind(fmt, "fmt")
+    if run is not None:
+        run = check_int(run, "bits_per_element", "run", 1)
     if kind in ("mx", "nvfp4"):
-        return float(fmt.bits_per_element)
+        if run is None:
+            return float(fmt.bits_per_element)
+        return fmt.element.bits + 8 * math.ceil(run / fmt.block_size) / run
     extra = _SCALE_BITS[fmt.scale] + (0 if fmt.symmetric else 32)
-    per = fmt.group_size if fmt.granularity == "group" else k
-    return fmt.bits + (extra / per if per else 0.0)
+    if fmt.granularity != "group":
+        return fmt.bits + (extra / k if k else 0.0)
+    if run is None:
+        return fmt.bits + extra / fmt.group_size
+    return fmt.bits + extra * math.ceil(run / fmt.group_size) / run
 
 
 def _product_bits(a: emu.Format, b: emu.Format) -> int:
@@ -181,7 +256,121 @@ def block_mac_cost(fmt_a: Any, fmt_b: Any, acc: Any = "fp32", tech: str | TechTa
     return Cost.total(f"block MAC {fa} x {fb} -> {acc_f} @ {t.name}", parts, delay)
 
 
-def weight_scale_cost(fmt: Any, acc: Any = "fp32", tech: str | TechTable = "horowitz45", *, k: int) -> Cost:
+def _acc_format(acc: Any, fn: str) -> Any:
+    """The format a block sum is held in: the MAC's accumulator ("exact" counts as fp32)."""
+    acc_f = _FP32 if isinstance(acc, str) and acc == "exact" else (
+        emu.get_format(acc) if isinstance(acc, str) else acc)
+    if not isinstance(acc_f, (emu.FloatFormat, emu.FixedFormat)):
+        raise TypeError(f"{fn}: acc={acc!r} must be a float or fixed emu format or 'exact'")
+    return acc_f
+
+
+def _apply_scale(f: Any, acc_f: Any, t: TechTable) -> tuple[Cost, str, bool]:
+    """One block sum (in ``acc_f``) times the scale of block format ``f``: the cost, what it is, and whether
+    the scaled sum stays an integer (a fixed sum under a power-of-two or int32 fixed scale)."""
+    kind = f.kind
+    fixed_sum = isinstance(acc_f, emu.FixedFormat)
+    pow2 = kind == "mx" or (kind == "int" and f.scale == "pow2")
+    if pow2 and not fixed_sum:
+        return int_adder(9, t), "E8M0 scale: a 9-bit exponent adder on the block sum", False
+    if pow2:
+        shift = logic(barrel_shifter(acc_f.bits, 256), t)
+        return shift, f"E8M0 scale: shifting the {acc_f.bits}-bit sum", True
+    if kind == "nvfp4":
+        return float_multiplier(acc_f, emu.get_format("e4m3"), t), "E4M3 scale times the block sum", False
+    if kind == "int" and f.scale == "fixmul" and fixed_sum:
+        return int_multiplier(acc_f.bits, 32, t), "int32 scale multiplier times the block sum", True
+    scale_f = {"fp32": _FP32, "bf16": emu.get_format("bf16")}.get(f.scale, emu.FixedFormat(32, 0))
+    return float_multiplier(acc_f, scale_f, t), f"{f.scale} scale times the block sum", False
+
+
+def operand_scale_cost(acc: Any = "fp32", tech: str | TechTable = "horowitz45", *, k: int,
+                       weights: Any = None, activations: Any = None, run: int | None = None) -> Cost:
+    """Per MAC, the scale arithmetic of block-scaled weights, activations or both whose elements a MAC that
+    is not block-scaled multiplies (module docstring): parts ``scale`` (the weights' scales), ``act_scale``
+    (the activations') and, when a dot product of ``k`` terms holds more than one block, ``block_add``.
+
+    Each operand's scale is applied once per its own block (Bw weights, Ba activations along the
+    reduction; B = K for an int format's tensor or channel scale), to a sum held in the accumulator's
+    format, and priced as `weight_scale_cost` prices the weights' one. With both operands block-scaled the
+    sums nest when the smaller block divides the larger (MX's 32, NVFP4's 16, power-of-two groups, a tensor
+    or channel scale's K; other sizes: a lower bound, their blocks straddle): each
+    min(Bw, Ba) block's sum is scaled by the smaller block's scale, those scaled sums are added over the
+    larger block and that sum is scaled by the larger block's scale: two scale applications, one per Bw and
+    one per Ba, rather than multiplying the two scales for every min(Bw, Ba) block and applying the product
+    (two operations per smallest block: never fewer; for two E8M0 scales over equal blocks both are two
+    9-bit exponent additions per block). ``block_add``: one addition per min(Bw, Ba) MACs in the
+    accumulator's format (fp32 when a float scale turns a fixed sum into a float), charged once whatever
+    the number of block-scaled operands.
+
+    The blocks lie along runs of ``run`` consecutive terms (module docstring, "Block runs"): each run of
+    L = ``run`` holds ceil(L / B) blocks of an operand, the last partial when B does not divide L, so "per
+    B MACs" above reads per L / ceil(L / B) MACs (exactly B when B divides L; L when L < B) and
+    ``block_add`` is charged when the dot product holds more than one block of the smaller kind. Both
+    operands' blocks lie along the same runs.
+
+    Args:
+        acc: the MAC's accumulator: a float or fixed `emu` format (default fp32; "exact" counts as fp32).
+        tech: the technology table.
+        k: the dot-product length, an int >= 1.
+        weights, activations: the operands' block formats (`emu.block_format` values or names), or None
+            for an operand that is not block-scaled; at least one is given.
+        run: the consecutive terms of the dot product the blocks are laid along, an int >= 1 dividing
+            ``k`` (a convolution over c_in channels: c_in); None: ``k`` (a Linear layer).
+
+    mxfp4 weights (Bw = 32) and nvfp4 activations (Ba = 16) into an fp32 sum, K = 64: per 32 MACs a 9-bit
+    exponent adder (0.0325 pJ, between Horowitz's 8- and 16-bit adders), per 16 MACs an fp32 x E4M3
+    multiplier and one fp32 addition (0.9 pJ, Horowitz 2014):
+
+    >>> c = operand_scale_cost(k=64, weights="mxfp4", activations="nvfp4")
+    >>> sorted(c.breakdown), round(c.breakdown["scale"].energy_pj * 32, 4)
+    (['act_scale', 'block_add', 'scale'], 0.0325)
+    >>> round(c.breakdown["block_add"].energy_pj * 16, 4)
+    0.9
+
+    mxfp4 weights of a 3x3 convolution over 16 channels (K = 144, runs of 16): one 16-element block per
+    run, 9 per dot product, so one exponent addition and one fp32 addition per 16 MACs, not per 32:
+
+    >>> c = operand_scale_cost(k=144, weights="mxfp4", run=16)
+    >>> round(c.breakdown["scale"].energy_pj * 16, 4), round(c.breakdown["block_add"].energy_pj * 16, 4)
+    (0.0325, 0.9)
+    """
+    k = check_int(k, "operand_scale_cost", "k", 1)
+    run = _run("operand_scale_cost", k, run)
+    if weights is None and activations is None:
+        raise ValueError("operand_scale_cost: weights=None and activations=None; give the block format of"
+                         " one or both (emu.block_format: mx, nvfp4 or scaled int)")
+    t = get_table(tech)
+    acc_f = _acc_format(acc, "operand_scale_cost")
+    out: dict[str, Cost] = {}
+    blocks, fixed_after = [], True
+    for part, operand, fmt in (("scale", "weights", weights), ("act_scale", "activations", activations)):
+        if fmt is None:
+            continue
+        f = emu.block_format(fmt) if isinstance(fmt, str) else fmt
+        _kind(f, f"operand_scale_cost: {operand}")
+        B, blocks_of = _per_scale(f, k, run)
+        sc, what, stays_fixed = _apply_scale(f, acc_f, t)
+        fixed_after = fixed_after and stays_fixed
+        blocks.append((B, blocks_of, f, operand))
+        out[part] = Cost(f"{what}, once per {B:g} MACs", sc.energy_pj / B, sc.area_um2 / B, sc.delay,
+                         sc.sources + (f"one per {blocks_of} {operand} ({f})",))
+    B, blocks_of, f, operand = min(blocks, key=lambda b: b[0])
+    if B < k:
+        fixed_sum = isinstance(acc_f, emu.FixedFormat)
+        if fixed_sum and fixed_after:
+            add = int_adder(acc_f.bits, t)
+        else:
+            add = float_adder(_FP32 if fixed_sum else acc_f, t)
+        out["block_add"] = Cost(f"adding the scaled block sum: {add.name}, once per {B:g} MACs",
+                                add.energy_pj / B, add.area_um2 / B, add.delay,
+                                add.sources + (f"one per {blocks_of} {operand} ({f})",))
+    names = ", ".join(f"{operand} {f}" for _, _, f, operand in blocks)
+    return Cost.total(f"scales of {names} @ {t.name}", out)
+
+
+def weight_scale_cost(fmt: Any, acc: Any = "fp32", tech: str | TechTable = "horowitz45", *, k: int,
+                      run: int | None = None) -> Cost:
     """Per MAC, the scale arithmetic of weights stored in block format ``fmt`` whose elements a MAC that is
     not block-scaled multiplies (weight-only block scaling; module docstring): parts ``scale`` and, when a
     dot product of ``k`` terms holds more than one block, ``block_add``.
@@ -191,6 +380,8 @@ def weight_scale_cost(fmt: Any, acc: Any = "fp32", tech: str | TechTable = "horo
         acc: the MAC's accumulator: a float or fixed `emu` format (default fp32; "exact" counts as fp32).
         tech: the technology table.
         k: the dot-product length (an int format's tensor or channel scale: one scale per dot product).
+        run: the consecutive weights the blocks are laid along, dividing ``k`` (`operand_scale_cost`);
+            None: ``k``.
 
     MXFP4 weights into an fp32 sum, K = 64: a 9-bit exponent adder and one fp32 addition per block of 32.
 
@@ -199,35 +390,10 @@ def weight_scale_cost(fmt: Any, acc: Any = "fp32", tech: str | TechTable = "horo
     (['block_add', 'scale'], True)
     """
     f = emu.block_format(fmt) if isinstance(fmt, str) else fmt
-    kind = _kind(f, "fmt")
+    _kind(f, "fmt")
     k = check_int(k, "weight_scale_cost", "k", 1)
+    run = _run("weight_scale_cost", k, run)
     t = get_table(tech)
-    acc_f = _FP32 if isinstance(acc, str) and acc == "exact" else (
-        emu.get_format(acc) if isinstance(acc, str) else acc)
-    if not isinstance(acc_f, (emu.FloatFormat, emu.FixedFormat)):
-        raise TypeError(f"weight_scale_cost: acc={acc!r} must be a float or fixed emu format or 'exact'")
-    B = max(1, min(_block(f, k), k))
-    fixed_sum = isinstance(acc_f, emu.FixedFormat)
-    pow2 = kind == "mx" or (kind == "int" and f.scale == "pow2")
-    if pow2 and not fixed_sum:
-        sc, what = int_adder(9, t), "E8M0 scale: a 9-bit exponent adder on the block sum"
-    elif pow2:
-        sc, what = logic(barrel_shifter(acc_f.bits, 256), t), f"E8M0 scale: shifting the {acc_f.bits}-bit sum"
-    elif kind == "nvfp4":
-        sc, what = float_multiplier(acc_f, emu.get_format("e4m3"), t), "E4M3 scale times the block sum"
-    elif kind == "int" and f.scale == "fixmul" and fixed_sum:
-        sc, what = int_multiplier(acc_f.bits, 32, t), "int32 scale multiplier times the block sum"
-    else:
-        scale_f = {"fp32": _FP32, "bf16": emu.get_format("bf16")}.get(f.scale, emu.FixedFormat(32, 0))
-        sc, what = float_multiplier(acc_f, scale_f, t), f"{f.scale} scale times the block sum"
-    parts = {"scale": (sc, what)}
-    if B < k:
-        if fixed_sum and (pow2 or (kind == "int" and f.scale == "fixmul")):
-            add = int_adder(acc_f.bits, t)
-        else:
-            add = float_adder(_FP32 if fixed_sum else acc_f, t)
-        parts["block_add"] = (add, f"adding the scaled block sum: {add.name}")
-    out = {name: Cost(f"{what}, once per {B} MACs", c.energy_pj / B, c.area_um2 / B, c.delay,
-                      c.sources + (f"one per block of {B} weights ({f})",))
-           for name, (c, what) in parts.items()}
-    return Cost.total(f"weight scales of {f} @ {t.name}", out)
+    _acc_format(acc, "weight_scale_cost")
+    parts = operand_scale_cost(acc, t, k=k, weights=f, run=run).breakdown
+    return Cost.total(f"weight scales of {f} @ {t.name}", parts)

@@ -9,14 +9,27 @@ weights role of ``nets.PrecisionPolicy``) and that is a block-scaled format
 while ``forward_mac`` is not block-scaled (weight-only block scaling, e.g.
 mxfp4 weights beside fp16 activations: the MAC multiplies the elements), the
 layer's `LayerSpec.weight_format` is that format: its weights are stored with
-their scales and each block's scale is applied to the block's sum.
+their scales and each block's scale is applied to the block's sum. The
+activations role (``for_layer(name).activations.fmt``) gives
+`LayerSpec.act_format` by the same rule (e.g. mxfp8_e4m3 activations beside
+fp16 weights: the MAC multiplies e4m3 x fp16): the activations the layer
+reads are moved with their scales and each activation block's scale is
+applied to the block's sum. Both roles' blocks lie along runs of
+`LayerSpec.block_run` consecutive terms of the layer's dot product (the
+``block_run`` of a ``layer_shapes`` dict: a convolution's c_in per group, its
+channels; absent or None: the whole dot product, as for a Linear layer), each
+run holding ceil(block_run / B) blocks, the last one partial when B does not
+divide it (as `emu.block_encode` stores them): the scales' bits and
+arithmetic are counted per such block, not per B elements.
 
 Energy per inference = compute + memory:
 
 - compute: sum over layers of MACs x the energy per MAC of the layer's unit
   (`hwmodel.cost`, output conversion amortised over the layer's K; with a
-  ``weight_format``, plus the weight scales' share,
-  `hwmodel.block.weight_scale_cost`);
+  ``weight_format`` or an ``act_format``, plus the scales' share,
+  `hwmodel.block.operand_scale_cost` along runs of ``block_run``: each
+  operand's scale once per its block, one addition of a scaled block sum per
+  the smaller block);
 - memory: every weight bit (a block format's bits per element, scales
   included) read once per batch from ``weight_memory`` (by default
   ``"auto"``: the smallest SRAM of the table that holds every weight bit, its
@@ -25,7 +38,10 @@ Energy per inference = compute + memory:
   baseline is placed by the same rule; ``weight_memory="dram"`` prices weights
   fetched from off chip for every batch) and every input and output activation
   bit moved once through ``act_memory`` (a 32 KB SRAM by default), at the
-  table's energy per 64-bit access / 64 per bit. This
+  table's energy per 64-bit access / 64 per bit: inputs in the MAC's
+  activation format (with an ``act_format``, its bits per element, scales
+  included), outputs in the MAC's output format, else its accumulator's
+  (an exact one: 32 bits), with or without an ``act_format``. This
   assumes perfect on-chip reuse inside a layer (each value fetched once); it
   is the lower bound of the traffic.
 
@@ -56,7 +72,7 @@ import emu
 from emu.checks import check_int
 
 from .arith import int_adder
-from .block import bits_per_element, is_block_format, weight_scale_cost
+from .block import bits_per_element, is_block_format, operand_scale_cost
 from .cost import Cost
 from .mac import cost
 from .tech import TechTable, get_table
@@ -82,18 +98,57 @@ class LayerSpec:
         activations_out: output values written.
         k: the dot-product length (reduction size).
         mac: the `emu.MAC` computing it (None: fp32).
-        weight_format: the block-scaled format (`emu.block_format`) the weights are
-            stored in when ``mac`` is not block-scaled and multiplies the format's
-            elements (weight-only block scaling, e.g. mxfp4 weights beside fp16
-            activations); None: the weights are stored in ``mac.weight``. The
+        weight_format: the block-scaled format (`emu.block_format`, or its name) the
+            weights are stored in when ``mac`` is not block-scaled and multiplies the
+            format's elements (weight-only block scaling, e.g. mxfp4 weights beside
+            fp16 activations); None: the weights are stored in ``mac.weight``. The
             weights then take its bits per element, scales included, and each
             block's scale is applied to the block's sum
-            (`hwmodel.block.weight_scale_cost`).
+            (`hwmodel.block.operand_scale_cost`, part ``scale``).
+        act_format: the same for the activations the layer reads: a block-scaled
+            format whose elements ``mac`` (not block-scaled) multiplies, e.g.
+            mxfp8_e4m3 activations beside fp16 weights; None: they are read in
+            ``mac.act``. The ``activations_in`` values then take its bits per
+            element, scales included, and each activation block's scale is applied
+            to the block's sum (part ``act_scale``; with ``weight_format`` too, each
+            scale once per its own block, `hwmodel.block.operand_scale_cost`). The
+            layer's outputs (``activations_out``) are still written in the MAC's
+            output format (else its accumulator's), as without ``act_format``: the
+            next layer reads them in its own format, and quantising them into
+            blocks (block maximum, scale, rounding) is not priced.
+        block_run: the consecutive terms of one dot product along which ``weight_format``'s and
+            ``act_format``'s blocks are laid (`nets.quant.block_axis`: a convolution's weights (c_out,
+            c_in, kh, kw) and maps (n, c, h, w) are blocked along the channels, so a dot product of
+            k = c_in kh kw terms is kh kw runs of c_in), an int >= 1 dividing ``k``; None: ``k`` (a Linear
+            layer blocks along its n_in = k inputs). Each run of L = block_run holds ceil(L / B) blocks,
+            the last one partial when B does not divide L (`emu.block_encode`), so such a role takes
+            element bits + scale bits x ceil(L / B) / L per element and one scale application (and one
+            block addition) per L / ceil(L / B) MACs: with B dividing L exactly the format's nominal bits
+            and one per B MACs. An int format's tensor or channel scale and a block-scaled ``mac`` (whose
+            datapath blocks the patch rows of k) ignore it.
 
     >>> s = LayerSpec("fc", "linear", 640, 640, 64, 10, 64, emu.MAC(act="fp16", weight="e2m1", acc="fp32"),
     ...               weight_format=emu.block_format("mxfp4"))
     >>> network_cost([s]).layers[0].weight_bits  # 640 x (4 + 8/32)
     2720
+
+    mxfp8_e4m3 activations (8 + 8/32 = 8.25 bits) beside fp16 weights: 64 read at 8.25 bits, 10 written
+    in fp32:
+
+    >>> s = LayerSpec("fc", "linear", 640, 640, 64, 10, 64, emu.MAC(act="e4m3", weight="fp16", acc="fp32"),
+    ...               act_format="mxfp8_e4m3")
+    >>> network_cost([s]).layers[0].activation_bits  # 64 x 8.25 + 10 x 32
+    848
+
+    A 3x3 convolution over 16 channels (k = 144, runs of 16) with mxfp4 weights: one 8-bit scale per 16
+    weights, 4 + 8/16 = 4.5 bits, and one scale application per 16 MACs (9 per dot product):
+
+    >>> s = LayerSpec("conv", "conv2d", 144 * 8 * 36, 144 * 8, 16 * 64, 8 * 36, 144,
+    ...               emu.MAC(act="fp16", weight="e2m1", acc="fp32"), weight_format="mxfp4", block_run=16)
+    >>> network_cost([s]).layers[0].weight_bits  # 1152 x 4.5
+    5184
+    >>> print(network_cost([s]).layers[0].mac_cost.breakdown["scale"].name)
+    E8M0 scale: a 9-bit exponent adder on the block sum, once per 16 MACs
     """
 
     name: str
@@ -105,22 +160,37 @@ class LayerSpec:
     k: int
     mac: emu.MAC | None = None
     weight_format: Any = None
+    act_format: Any = None
+    block_run: int | None = None
 
     def __post_init__(self) -> None:
         for f in ("macs", "weights", "activations_in", "activations_out", "k"):
             v = getattr(self, f)
             object.__setattr__(self, f, check_int(v, f"LayerSpec {self.name}", f, 1 if f == "k" else 0))
-        wf = self.weight_format
-        if isinstance(wf, str):
-            wf = emu.block_format(wf)
-            object.__setattr__(self, "weight_format", wf)
-        if wf is not None:
-            if not is_block_format(wf):
-                raise TypeError(f"LayerSpec {self.name}: weight_format={wf!s} must be a block-scaled format"
+        if self.block_run is not None:
+            run = check_int(self.block_run, f"LayerSpec {self.name}", "block_run", 1)
+            if self.k % run:
+                raise ValueError(f"LayerSpec {self.name}: block_run={run} must divide k={self.k} (a dot"
+                                 " product of k terms is k / block_run runs; None: one run of k)")
+            object.__setattr__(self, "block_run", run)
+        for field_name, operand, verb in (("weight_format", "weight", "stores its weights"),
+                                          ("act_format", "act", "reads its activations")):
+            bf = getattr(self, field_name)
+            if isinstance(bf, str):
+                try:
+                    bf = emu.block_format(bf)
+                except ValueError as e:
+                    msg = f"LayerSpec {self.name}: {field_name}={bf!r} is not a block format ({e})"
+                    raise ValueError(msg) from e
+                object.__setattr__(self, field_name, bf)
+            if bf is None:
+                continue
+            if not is_block_format(bf):
+                raise TypeError(f"LayerSpec {self.name}: {field_name}={bf!s} must be a block-scaled format"
                                 " (emu.block_format: mx, nvfp4 or scaled int) or None")
             if self.mac is not None and self.mac.block_scaled:
-                raise ValueError(f"LayerSpec {self.name}: weight_format={wf} needs a MAC that is not"
-                                 f" block-scaled; mac={self.mac} stores its weights as {self.mac.weight}")
+                raise ValueError(f"LayerSpec {self.name}: {field_name}={bf} needs a MAC that is not"
+                                 f" block-scaled; mac={self.mac} {verb} as {getattr(self.mac, operand)}")
 
 
 @dataclass(frozen=True)
@@ -141,13 +211,19 @@ class LayerCost:
         return self.weight_memory_pj + self.activation_memory_pj
 
 
-def _bits(f: Any, k: int | None = None) -> float:
-    """Stored bits per value: a format's width, a block format's with its scales' share; None: 32."""
+def _bits(f: Any, k: int | None = None, run: int | None = None) -> float:
+    """Stored bits per value: a format's width, a block format's with its scales' share (blocks along runs
+    of ``run``, `bits_per_element`); None: 32."""
     if f is None:
         return 32
     if is_block_format(f):
-        return bits_per_element(f, k)
+        return bits_per_element(f, k, run=run)
     return int(f.bits)
+
+
+def _run(s: LayerSpec) -> int:
+    """The run a role format's blocks lie along: ``block_run``, else the whole dot product."""
+    return s.block_run if s.block_run is not None else s.k
 
 
 def _weight_storage(s: LayerSpec) -> Any:
@@ -155,12 +231,13 @@ def _weight_storage(s: LayerSpec) -> Any:
     return s.weight_format if s.weight_format is not None else (s.mac or FP32_MAC).weight
 
 
-def _policy_weight_format(policy: Any, name: str, mac: emu.MAC | None) -> Any:
-    """The block format of a policy's weights role for layer ``name`` when ``mac`` computes with its
-    elements (``policy.for_layer(name).weights.fmt``, as `nets.PrecisionPolicy` has); else None."""
+def _policy_block_format(policy: Any, name: str, mac: emu.MAC | None, role: str) -> Any:
+    """The block format of a policy's ``role`` ("weights" or "activations") for layer ``name`` when ``mac``
+    computes with its elements (``policy.for_layer(name).<role>.fmt``, as `nets.PrecisionPolicy` has);
+    else None (no such role, a role that is not block-scaled, no MAC or a block-scaled one)."""
     if mac is None or mac.block_scaled or not hasattr(policy, "for_layer"):
         return None
-    fmt = getattr(getattr(policy.for_layer(name), "weights", None), "fmt", None)
+    fmt = getattr(getattr(policy.for_layer(name), role, None), "fmt", None)
     return fmt if is_block_format(fmt) else None
 
 
@@ -227,7 +304,8 @@ def _specs(model_or_layers: Any, policy: Any, input_shape: Sequence[int] | None)
         out = []
         for d in model_or_layers.layer_shapes(tuple(input_shape)):
             mac = policy.forward_mac(d["name"], d["k"]) if policy is not None else None
-            out.append(LayerSpec(mac=mac, weight_format=_policy_weight_format(policy, d["name"], mac), **d))
+            wf, af = (_policy_block_format(policy, d["name"], mac, r) for r in ("weights", "activations"))
+            out.append(LayerSpec(mac=mac, weight_format=wf, act_format=af, **d))
         return out
     specs = list(model_or_layers)
     for s in specs:
@@ -278,8 +356,8 @@ def network_cost(model_or_layers: Any, policy: Any = None, *, tech: str | TechTa
                              f" {sorted(unknown)}")
         for name, v in d.items():
             d[name] = check_int(v, "network_cost", f"{what}[{name!r}]", 0)
-    wbits = {s.name: weight_bits.get(s.name, round(s.weights * _bits(_weight_storage(s), s.k)))
-             for s in specs}
+    wbits = {s.name: weight_bits.get(s.name, round(s.weights * _bits(
+        _weight_storage(s), s.k, _run(s) if s.weight_format is not None else None))) for s in specs}
     memories = [op for op in t.ops if op.startswith("sram") or op == "dram"]
     if not memories:
         raise ValueError(f"network_cost: tech table {t.name!r} has no memories (no sram_<size> or dram"
@@ -311,13 +389,19 @@ def network_cost(model_or_layers: Any, policy: Any = None, *, tech: str | TechTa
     for s in specs:
         mac = s.mac if s.mac is not None else FP32_MAC
         c = cost(mac, t, k=s.k, multiplier=multiplier)
-        if s.weight_format is not None:  # the MAC multiplies the elements; each block's scale is applied
-            c = Cost.total(c.name + f", weights {s.weight_format}",
-                           {**c.breakdown, **weight_scale_cost(s.weight_format, mac.acc, t, k=s.k).breakdown},
-                           c.delay)
+        if s.weight_format is not None or s.act_format is not None:
+            # the MAC multiplies the elements; each block's scale is applied to the block's sum
+            sc = operand_scale_cost(mac.acc, t, k=s.k, weights=s.weight_format, activations=s.act_format,
+                                    run=_run(s))
+            c = Cost.total(c.name + "".join(f", {what} {f}" for what, f in (("weights", s.weight_format),
+                                                                             ("activations", s.act_format))
+                                            if f is not None),
+                           {**c.breakdown, **sc.breakdown}, c.delay)
         out_fmt = getattr(mac, "output", None) or (mac.acc if mac.acc not in ("exact", None) else None)
         wb = wbits[s.name]
-        ab = round(s.activations_in * _bits(mac.act, s.k) + s.activations_out * _bits(out_fmt))
+        act_in = s.act_format if s.act_format is not None else mac.act
+        ab = round(s.activations_in * _bits(act_in, s.k, _run(s) if s.act_format is not None else None)
+                   + s.activations_out * _bits(out_fmt))
         n = macs.get(s.name, s.macs)
         rows.append(LayerCost(s.name, n, c, n * c.energy_pj, wb, ab, wb * w_pj_bit / batch, ab * a_pj_bit))
         b32 = cost(FP32_MAC, t, k=s.k, multiplier=multiplier)
@@ -335,15 +419,30 @@ def network_cost(model_or_layers: Any, policy: Any = None, *, tech: str | TechTa
         "perfect on-chip reuse inside a layer (traffic lower bound); one MAC per unit per cycle, same clock",
         "area x delay: the clock period follows the longest unpipelined critical path (gate levels)",
         "formats of bits: emu word widths; float64 or unset roles count as fp32",
-    ) + tuple(f"{s.name}: weights stored as {s.weight_format} ({_bits(s.weight_format, s.k):g} bits per"
-              " weight, scales included), the MAC multiplies its elements and applies each block's scale to"
-              " the block's sum" for s in specs if s.weight_format is not None)
+    ) + tuple(f"{s.name}: weights stored as {s.weight_format} ({_bits(s.weight_format, s.k, _run(s)):g}"
+              f" bits per weight, scales included{_runs(s, s.weight_format)}), the MAC multiplies its"
+              " elements and applies each block's scale to the block's sum"
+              for s in specs if s.weight_format is not None) + tuple(
+        f"{s.name}: activations read as {s.act_format} ({_bits(s.act_format, s.k, _run(s)):g} bits per"
+        f" activation, scales included{_runs(s, s.act_format)}; its outputs written in the MAC's output"
+        " format; quantising into blocks not priced), the MAC multiplies their elements and applies each"
+        " block's scale to the block's sum"
+        + (" (each operand's scale once per its own block)" if s.weight_format is not None else "")
+        for s in specs if s.act_format is not None)
     area_ratio = base_area / max_area if max_area > 0 else math.inf
     delay_ratio = base_unit.delay / max_delay if max_delay > 0 else math.inf
     return NetworkCost(t.name, weight_memory, tuple(rows), compute, sum(r.memory_pj for r in rows),
                        n_units * max_area, n_units, area_ratio,
                        base_c / compute if compute > 0 else math.inf, delay_ratio, area_ratio * delay_ratio,
                        bits / base_bits, base_c, base_m, assumptions)
+
+
+def _runs(s: LayerSpec, f: Any) -> str:
+    """The assumption's note on block format ``f`` laid along runs shorter than the dot product (empty for
+    runs of k and for an int format's tensor or channel scale, one per dot product)."""
+    if _run(s) == s.k or (f.kind == "int" and f.granularity != "group"):
+        return ""
+    return f"; blocks along {s.k // _run(s)} runs of {_run(s)} of the {s.k}-term dot product"
 
 
 @dataclass(frozen=True)

@@ -128,15 +128,15 @@ def _n_params(layer: Layer) -> int:
 
 def conv_shape(layer: Layer, k: int, x_shape: tuple[int, ...], c_out: int, out: tuple[int, int]
                ) -> dict[str, Any]:
-    """`Layer.product_shape` of a convolution that read an input of ``x_shape`` and wrote ``c_out`` maps of
-    ``out`` = (oh, ow) positions, each output one dot product of length k.
+    """`Layer.product_shape` of a convolution: read ``x_shape``, wrote ``c_out`` maps of ``out`` = (oh, ow)
+    positions, each a dot product of k terms in k / block_run runs of block_run = c_in/groups (blocks' axis).
 
-    >>> conv_shape(Layer(), 9, (1, 1, 4, 4), 2, (4, 4))["macs"]
-    288
+    >>> [conv_shape(Conv2d(16, 2, 3), 144, (1, 16, 4, 4), 2, (2, 2))[f] for f in ("macs", "k", "block_run")]
+    [1152, 144, 16]
     """
-    positions = out[0] * out[1]
-    return dict(kind="conv2d", macs=k * c_out * positions, weights=_n_params(layer),
-                activations_in=int(np.prod(x_shape[1:])), activations_out=c_out * positions, k=k)
+    return dict(kind="conv2d", macs=k * c_out * out[0] * out[1], weights=_n_params(layer), k=k,
+                activations_in=int(np.prod(x_shape[1:])), activations_out=c_out * out[0] * out[1],
+                block_run=layer.params["W"].shape[1])
 
 
 def check_patch_blocks(name: str, lp: LayerPolicy, aligned: bool) -> None:
@@ -219,12 +219,12 @@ class Layer:
         if rf.fmt is None:
             return whole(x)  # a float64 role
         if output and pol.ste is STE.CLIPPED and ctx.training:
-            x = whole(x)
-            f = ctx.quant.format_of(rf, self.name, role)
-            if type(f) in _RANGED:
-                lo, hi = _range(f)
-                if not _all_inside(x.reshape(-1), lo, hi):
-                    self.saturation_mask = (x <= hi) & (x >= lo)
+            x, f = whole(x), ctx.quant.format_of(rf, self.name, role)
+            lo, hi = _range(f) if type(f) in _RANGED else (None, None)
+            if lo is not None and not _all_inside(x.reshape(-1), lo, hi):  # counted: where the rule acts
+                self.saturation_mask = (x <= hi) & (x >= lo)
+                n = self.saturation_mask.size - int(np.count_nonzero(self.saturation_mask))
+                ctx.quant.counts[(self.name, role)].outside += n
         return ctx.quant(x, rf, self.name, role, scale, tensor=tensor, kept_from=kept_from)
 
     def grad_of_output(self, dy: np.ndarray) -> np.ndarray:

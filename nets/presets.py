@@ -30,6 +30,8 @@ def _float64() -> PrecisionPolicy:
     """Every role and product in float64: the baseline, no paper.
 
     STE: clipped (the default; moot, nothing is converted).
+
+    Departs: no paper to depart from.
     """
     return PrecisionPolicy.float64()
 
@@ -228,6 +230,10 @@ def _twn() -> PrecisionPolicy:
 
     STE: identity. The paper passes the gradient straight through the
     ternarisation; activations are real-valued, so the rules coincide.
+
+    Departs: nothing in the policy; the paper's networks and training
+    (LeNet-5, VGG-like and ResNet models with SGD, momentum and weight
+    decay) belong to the model and the optimiser, not to this policy.
     """
     return PrecisionPolicy(LayerPolicy(weights=RoleFormat("ternary")), name="twn", ste=STE.IDENTITY)
 
@@ -277,6 +283,8 @@ def _fp32() -> PrecisionPolicy:
     storage), not an fp32 MAC unit.
 
     STE: identity (fp32 training back-propagates through nothing else).
+
+    Departs: no paper to depart from.
     """
     return PrecisionPolicy(PrecisionPolicy.uniform("fp32", state="master").default, name="uniform fp32",
                            ste=STE.IDENTITY)

@@ -113,11 +113,16 @@ def block_axis(role: str, ndim: int) -> int:
 
 @dataclass
 class Counts:
-    """Values converted, overflowed and underflowed (rounded to zero) for one layer and role."""
+    """Values converted, overflowed and underflowed (rounded to zero) for one layer and role; ``outside``:
+    a layer's outputs (pre-activations, activations) in training outside the format's range [min, max]
+    before rounding, whose gradient `nets.STE.CLIPPED` zeroes (counted under that rule, where it acts;
+    0 under `nets.STE.IDENTITY`). A value within half a step above max that rounds to max under nearest
+    rounding is outside but not an overflow."""
 
     size: int = 0
     overflow: int = 0
     underflow: int = 0
+    outside: int = 0
 
     def add(self, st: emu.QuantStats | emu.BlockStats) -> None:
         """Add one conversion's counts (a block conversion's saturated elements count as overflows)."""

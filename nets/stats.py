@@ -10,6 +10,8 @@ images moves by 0.37 points per image, so one run cannot tell a format's effect 
 - `paired_difference(a, b)`: the same interval for the per-unit differences a_i - b_i (units: seeds,
   or seed x fold), the right test when both configurations ran on the same seeds and images; it
   `separates` the two when the interval excludes 0.
+- `proportion_ci(correct, n)`: one model's accuracy on n test images with its Wilson score
+  interval, the error bar of a single trained network (no seeds to average), whose unit is the image.
 - `stratified_folds(y, k, seed)`: k disjoint test folds with every class spread as evenly as
   its count allows, from a seed, so each configuration is judged on every example.
 
@@ -34,7 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as _scipy_stats
 
-__all__ = ["Estimate", "mean_ci", "paired_difference", "stratified_folds"]
+__all__ = ["Estimate", "mean_ci", "paired_difference", "proportion_ci", "stratified_folds"]
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,32 @@ def paired_difference(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.n
         raise ValueError(f"paired_difference: a has {va.size} values and b {vb.size}; pairs need the same"
                          " units in both")
     return mean_ci(va - vb, confidence)
+
+
+def proportion_ci(correct: int, n: int, confidence: float = 0.95) -> Estimate:
+    """``correct`` of ``n`` test images as an accuracy with its Wilson score interval at ``confidence``
+    (``n`` in `Estimate.n`: the unit is the image): center (c + z^2/2) / (n + z^2) and half width
+    z sqrt(c (n - c) / n + z^2 / 4) / (n + z^2), z the normal quantile, the mean being c / n. It keeps
+    inside [0, 1] and has a width at 0 or n correct, unlike the normal approximation.
+
+    Worked example: 256 of 270 correct (94.81 %), z = 1.96: center 257.92 / 273.84 = 0.9419, half width
+    1.96 sqrt(256 * 14 / 270 + 0.96) / 273.84 = 0.0270, so [91.49, 96.89]; none correct of 10 still
+    has an interval:
+
+    >>> proportion_ci(256, 270).percent(), proportion_ci(0, 10).percent()
+    ('94.81 % [91.49, 96.89] (n=270)', '0.00 % [0.00, 27.75] (n=10)')
+    """
+    confidence = _check_confidence(confidence, "proportion_ci")
+    for name, v in (("n", n), ("correct", correct)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+            raise TypeError(f"proportion_ci: {name}={v!r} must be an int")
+    if n < 1 or not 0 <= correct <= n:
+        raise ValueError(f"proportion_ci: correct={correct}, n={n}: needs n >= 1 and 0 <= correct <= n")
+    z = float(_scipy_stats.norm.ppf(0.5 + confidence / 2))
+    c, n = int(correct), int(n)
+    center = (c + z * z / 2) / (n + z * z)
+    h = z * math.sqrt(c * (n - c) / n + z * z / 4) / (n + z * z)
+    return Estimate(c / n, center - h, center + h, n, confidence)
 
 
 def stratified_folds(y: Sequence[int] | np.ndarray, k: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:

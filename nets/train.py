@@ -69,7 +69,8 @@ class History:
             valid_loss, valid_accuracy, optimizer (its `describe()`: the epoch's lr and
             momentum), seconds, zeroed_update_share,
             overflow ({"layer.role": count} for the epoch's training conversions;
-            evaluation converts with its own counts), underflow (same),
+            evaluation converts with its own counts), underflow (same), outside
+            (same, of the outputs outside their format's range: `nets.quant.Counts`),
             mac ({"layer.fwd"/".bwd"/".grad": {"macs", "product_overflow",
             "acc_overflow", "output_overflow"}} for the epoch's training passes
             through emu datapaths).
@@ -279,15 +280,15 @@ def _dask_shard(state: tuple[Any, ...], x: np.ndarray, y: np.ndarray,
 
 
 def _counts_delta(quant: Quantizer,
-                  before: dict[tuple[str, str], tuple[int, int]]) -> tuple[dict[str, int], ...]:
-    ovf, unf = {}, {}
+                  before: dict[tuple[str, str], tuple[int, int, int]]) -> tuple[dict[str, int], ...]:
+    """The (overflow, underflow, outside) counts since ``before``, by "layer.role", nonzero ones only."""
+    deltas: tuple[dict[str, int], ...] = ({}, {}, {})
     for key, c in quant.counts.items():
-        o0, u0 = before.get(key, (0, 0))
-        if c.overflow - o0:
-            ovf[f"{key[0]}.{key[1]}"] = c.overflow - o0
-        if c.underflow - u0:
-            unf[f"{key[0]}.{key[1]}"] = c.underflow - u0
-    return ovf, unf
+        for d, now, was in zip(deltas, (c.overflow, c.underflow, c.outside), before.get(key, (0, 0, 0)),
+                               strict=True):
+            if now - was:
+                d[f"{key[0]}.{key[1]}"] = now - was
+    return deltas
 
 
 _RUNNING = ("running_mean", "running_var")  # a normalisation layer's running statistics
@@ -412,7 +413,7 @@ def train(model: Model, data: Dataset, policy: PrecisionPolicy | None = None,
     for epoch in range(epochs):
         opt.epoch = epoch
         t0 = time.perf_counter()
-        before = {k: (c.overflow, c.underflow) for k, c in quant.counts.items()}
+        before = {k: (c.overflow, c.underflow, c.outside) for k, c in quant.counts.items()}
         upd0 = (opt.counts.attempted, opt.counts.zeroed)
         order = shuffle_rng.permutation(n)
         ctx = _ctx(policy, quant, True, drop_rng)
@@ -423,7 +424,7 @@ def train(model: Model, data: Dataset, policy: PrecisionPolicy | None = None,
             y = data.train.y[idx]
             loss, z = model.loss_and_grad(data.train.x[idx], y, ctx)
             if not math.isfinite(loss):
-                ovf, _ = _counts_delta(quant, {})
+                ovf = _counts_delta(quant, {})[0]
                 raise FloatingPointError(
                     f"train: the loss became {loss} at epoch {epoch} batch {b} under policy"
                     f" {hist.policy.splitlines()[0]!r}; overflow counts so far: {ovf or 'none'}")
@@ -434,11 +435,12 @@ def train(model: Model, data: Dataset, policy: PrecisionPolicy | None = None,
             if bar is not None:
                 bar.update(b + 1, tot_loss / (i + len(idx)))
         vloss, vacc = evaluate(model, data.valid, ev, quant, eval_batch_size)
-        ovf, unf = _counts_delta(quant, before)
+        ovf, unf, outside = _counts_delta(quant, before)
         att, zer = opt.counts.attempted - upd0[0], opt.counts.zeroed - upd0[1]
         rec = {"epoch": epoch, "train_loss": tot_loss / max(n, 1), "train_accuracy": correct / max(n, 1),
                "valid_loss": vloss, "valid_accuracy": vacc, "seconds": time.perf_counter() - t0,
                "zeroed_update_share": zer / att if att else 0.0, "overflow": ovf, "underflow": unf,
+               "outside": outside,
                "mac": {k: dict(zip(_MAC_COUNTS, v, strict=True)) for k, v in ctx.mac_counts.items()},
                "optimizer": opt.describe() if hasattr(opt, "describe") else type(opt).__name__}
         hist.records.append(rec)

@@ -462,7 +462,7 @@ def test_05_sweep(run) -> None:
         assert [re.sub(r" \([-+].*$", "", x) for x in listed] == undecided
 
     # accumulator bits per layer, fx<2,6> operands: the exactness bounds (a signed format holds v iff
-    # 2^(IL-1) > v), then de Bruin et al.'s LB_wrap / LB_clip, whose accuracies keep 99 % of the exact one
+    # 2^(IL-1) > v), then de Bruin et al.'s LB_wrap / LB_clip, whose accuracies keep 99 % of the float one
     # at LB and not at LB - 1 (accuracies are counts of the 270 test images, printed to 4 decimals)
     assert "| layer | K | exact_final_bits | exact_partial_bits | max final | max partial |" in report
     exact = {}

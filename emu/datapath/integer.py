@@ -26,10 +26,10 @@ from .. import _fixed_small_kernels as SK
 from .. import _mac_kernels as MK
 from ..convert import encode
 from ..formats import FixedFormat
-from ..mac import MAC, int_grid
+from ..mac import MAC, int_grid, max_code
 from ..modes import Overflow, Rounding
 from ..threads import LANE_THREAD_MACS
-from .operands import absmax, c_ordered, max_code
+from .operands import absmax, c_ordered
 from .stats import Part
 
 
@@ -90,10 +90,8 @@ def int_plan(mac: MAC, K: int) -> _IntPlan:
     flp = fa + fw
     pmax = max_code(mac.act) * max_code(mac.weight)
     prod = mac.product
-    if prod is not None:
+    if prod is not None:  # `MAC` refused an alignment beyond 62 bits
         sp = flp - prod.frac_bits
-        if sp < 0 and pmax << -sp >= 1 << 62:
-            raise ValueError(f"matmul: aligning products to product={prod} needs more than 62 bits")
         # a product (below 2^62) shifted down by 63 bits or more is under 1/2 in magnitude: every
         # deterministic mode rounds it as it rounds the 63-bit shift (int64 shifts stop at 63; `MAC`
         # refuses a stochastic rounding that far)
@@ -114,11 +112,7 @@ def int_plan(mac: MAC, K: int) -> _IntPlan:
     acc = mac.acc
     assert isinstance(acc, FixedFormat)
     fl_acc = acc.frac_bits
-    sa = fl_t - fl_acc
-    if sa < 0 and pmax << -sa >= 1 << 62:
-        raise ValueError(f"matmul: aligning products into acc={acc} needs more than 62 bits")
-    if mac.order.kind == "blocks" and mac.order.n * (pmax << max(0, -sa)) >= 1 << 62:
-        raise ValueError(f"matmul: block sums of {mac.order.n} products need more than 62 bits")
+    sa = fl_t - fl_acc  # within 62 bits after the shift, and in blocks: `MAC` checked it
     tprm = MK.IntTermParams(*pprm, min(sa, 63), int(mac.align_rounding))  # (63: as the product's shift)
     wrap = mac.acc_overflow == Overflow.WRAP
     aprm = MK.FixedAddParams(acc.qmin, acc.qmax, (1 << acc.bits) - 1, wrap)

@@ -5,7 +5,6 @@ made once per element before a product (`stochastic_inputs`)."""
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -68,14 +67,6 @@ def operand(x: np.ndarray, f: Format, mac: MAC, role: str, as_int: bool, f32: bo
     fl, _ = int_grid(f)
     q = v * 2.0**fl  # integer codes, held exactly
     return (q.astype(np.float32) if f32 else q), None, st.overflow
-
-
-def max_code(f: Format) -> int:
-    """Largest |code| of an operand in the integer path."""
-    fl, wl = int_grid(f)
-    if isinstance(f, (BinaryFormat, TernaryFormat)):
-        return 1
-    return int(math.ldexp(max(f.max, -f.min), fl))
 
 
 def absmax(q: np.ndarray) -> int:

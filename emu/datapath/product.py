@@ -12,11 +12,11 @@ from ..block.formats import NVFP4Format
 from ..block.mac import block_product
 from ..convert import codes_of_values, convert_array, quantize
 from ..formats import FixedFormat, FloatFormat
-from ..mac import MAC
+from ..mac import MAC, max_code
 from ..modes import Overflow
 from .floating import float_plan, matmul_fp32, run_float
 from .integer import acc_start, blas_into_acc, int_plan, matmul_fixed, run_int, start_codes
-from .operands import max_code, operand
+from .operands import operand
 from .seeds import NO_SEEDS, RoleSeeds
 from .stats import Part
 

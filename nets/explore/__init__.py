@@ -48,7 +48,15 @@ from ..models import Model
 from ..optim import SGD
 from ..policy import PrecisionPolicy
 from ..train import train
-from .accbits import ACC_MODES, LayerAccBits, LayerAccLength, acc_length_bounds, int_bits, layer_acc_bits
+from .accbits import (
+    ACC_MODES,
+    AccReference,
+    LayerAccBits,
+    LayerAccLength,
+    acc_length_bounds,
+    int_bits,
+    layer_acc_bits,
+)
 from .cost import point_cost
 from .figures import (
     accumulator_study,
@@ -85,7 +93,8 @@ from .spec import (
 from .store import STATUSES, Claim, Status, Store
 
 __all__ = [
-    "ACC_MODES", "DEFAULT_SEEDS", "DEFAULT_SWEEP", "LEASE_S", "POINT_DEFAULTS", "SETUP_KEYS", "STATUSES",
+    "ACC_MODES", "AccReference", "DEFAULT_SEEDS", "DEFAULT_SWEEP", "LEASE_S", "POINT_DEFAULTS", "SETUP_KEYS",
+    "STATUSES",
     "WORKER_DEATHS", "Claim", "Comparison", "Decision", "JobResult", "LayerAccBits", "LayerAccLength",
     "Network", "SearchResult", "SearchSpec", "Status", "Store", "Sweep", "SweepProgress", "SweepSummary",
     "Verdict", "Workers", "acc_length_bounds",

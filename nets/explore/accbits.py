@@ -12,13 +12,26 @@ Two kinds of measure, both per weighted (Linear/Conv2d) layer and on data:
   exact_final_bits always: these bounds say when nothing is lost, not what
   the accuracy can tolerate.
 - **The accuracy measure of de Bruin, Zivkovic and Corporaal, "Quantization
-  of deep neural networks for accumulator-constrained processors" (2018)**
+  of deep neural networks for accumulator-constrained processors"
+  (Microprocessors and Microsystems 72, 2020, extending their DSD 2018 paper;
+  "de Bruin et al. 2018" in this project)**
   (`acc_length_bounds`, `LayerAccLength`): inference only, one layer at a
   time, the smallest accumulator integer length IL whose network accuracy
-  stays at least ``threshold`` (0.99) times the accuracy with exact
-  accumulation; LB_wrap for a wrapping and LB_clip for a saturating
-  accumulator. A clipped partial sum loses a bounded amount, a wrapped final
-  sum can land anywhere, so on real data LB_clip is often the smaller.
+  stays at least ``threshold`` (0.99) times a reference accuracy; LB_wrap for
+  a wrapping and LB_clip for a saturating accumulator. The reference
+  (`AccReference`) is by default the float64 network's accuracy (``"float"``:
+  the float-normalised accuracy; the paper judges its accumulators against the
+  floating-point baselines, "within 1 %"),
+  or the accuracy with exact accumulation of the policy's fixed-point operands
+  (``"exact"``: the accumulator's loss alone, the operands' loss factored
+  out). With ``"float"`` the operands may lose so much that even exact
+  accumulation falls below the threshold: then no IL passes and LB is None
+  (e.g. a 64-32-10 MLP trained 4 epochs on digits, split seed 0, fx<3,2>
+  operands: exact accumulation keeps 95.3 % [92.6, 97.9] of the float
+  accuracy, mean and 95 % interval over training seeds 0-4, and no IL passes
+  at any of them; at seed 0, 0.900 of 0.948, 94.9 %).
+  A clipped partial sum loses a bounded amount, a wrapped final sum can land
+  anywhere, so on real data LB_clip is often the smaller.
 
 In `layer_acc_bits` one forward pass under a policy records each weighted
 layer's operands (as the policy's roles convert them) and the partial sums
@@ -36,11 +49,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 import numpy as np
 
 import emu
+from emu.checks import parse_choice
 
 from ..datasets import Split
 from ..layers import Context, Conv2d, Layer, Linear
@@ -48,7 +63,8 @@ from ..models import Model
 from ..policy import PrecisionPolicy
 from ..quant import Quantizer
 
-__all__ = ["ACC_MODES", "LayerAccBits", "LayerAccLength", "acc_length_bounds", "int_bits", "layer_acc_bits"]
+__all__ = ["ACC_MODES", "AccReference", "LayerAccBits", "LayerAccLength", "acc_length_bounds", "int_bits",
+           "layer_acc_bits"]
 
 #: The accumulator behaviours `acc_length_bounds` measures: name -> the `emu.MAC` ``acc_overflow``.
 ACC_MODES = {"wrap": emu.Overflow.WRAP, "clip": emu.Overflow.SATURATE}
@@ -147,6 +163,30 @@ def layer_acc_bits(model: Model, x: np.ndarray, policy: PrecisionPolicy | None =
 # --- de Bruin et al. 2018: the accuracy-based bounds ---------------------------------------------------
 
 
+class AccReference(StrEnum):
+    """The accuracy that `acc_length_bounds`'s threshold multiplies.
+
+    - ``FLOAT = "float"``: the float64 network's accuracy on the data (no
+      policy at all: every role float64, no MAC), one deterministic
+      evaluation-mode pass like every other accuracy of the measure. IL passes
+      when it keeps ``threshold`` of the float accuracy: the float-normalised
+      accuracy, the operands' loss and the accumulator's together.
+    - ``EXACT = "exact"``: the accuracy with the policy's fixed-point operands
+      and exact accumulation (every layer's accumulator the 62-bit
+      fx<62 - FL, FL>): the accumulator's loss alone.
+
+    E.g. float accuracy 0.948, exact accumulation 0.900 and threshold 0.99:
+    with ``"exact"`` an IL whose accuracy is 0.900 passes (0.900 >= 0.891);
+    with ``"float"`` none does (0.900 < 0.99 x 0.948 = 0.9385).
+
+    >>> [str(r) for r in AccReference]
+    ['float', 'exact']
+    """
+
+    FLOAT = "float"
+    EXACT = "exact"
+
+
 @dataclass(frozen=True)
 class LayerAccLength:
     """One layer's accumulator integer lengths by accuracy (`acc_length_bounds`).
@@ -159,10 +199,20 @@ class LayerAccLength:
         exact_final_bits, exact_partial_bits: the exactness bounds of `LayerAccBits`
             for these operands (as the MAC converts them): where each scan starts.
         threshold: the accuracy share kept (0.99).
-        reference_accuracy: the network's accuracy with every layer exact.
+        reference: the `AccReference` used.
+        reference_accuracy: the accuracy the threshold multiplies: ``float_accuracy``
+            with ``AccReference.FLOAT``, ``exact_accuracy`` with ``AccReference.EXACT``.
+        float_accuracy: the float64 network's accuracy (no policy at all).
+        exact_accuracy: the accuracy with the policy's operands and every layer's
+            accumulation exact; the accuracy at either exactness bound.
+        images: the images every accuracy is measured on (the split's size; one
+            model, so `nets.stats.proportion_ci` gives an accuracy's interval).
         lb_wrap, lb_clip: LB_wrap and LB_clip, the integer lengths found (at most the
-            exactness bound, where the accuracy is the reference's).
-        wrap_scan, clip_scan: every (IL, accuracy) evaluated, IL decreasing.
+            exactness bound, where the accuracy is ``exact_accuracy``); None when no IL
+            passes, which happens only with ``AccReference.FLOAT`` and exactly when
+            exact_accuracy < threshold x float_accuracy (`why_none` says so).
+        wrap_scan, clip_scan: every (IL, accuracy) evaluated, IL decreasing (one entry,
+            the exactness bound's, when LB is None).
     """
 
     name: str
@@ -173,23 +223,50 @@ class LayerAccLength:
     exact_final_bits: int
     exact_partial_bits: int
     threshold: float
+    reference: AccReference
     reference_accuracy: float
-    lb_wrap: int
-    lb_clip: int
+    float_accuracy: float
+    exact_accuracy: float
+    images: int
+    lb_wrap: int | None
+    lb_clip: int | None
     wrap_scan: tuple[tuple[int, float], ...]
     clip_scan: tuple[tuple[int, float], ...]
 
     def accuracy(self, mode: str, il: int) -> float | None:
         """The accuracy measured with this layer's accumulator fx<il, frac_bits> under ``mode``
         ("wrap" or "clip"), or None if the scan did not evaluate that IL."""
-        if mode not in ACC_MODES:
-            raise ValueError(f"LayerAccLength.accuracy: mode={mode!r} is not one of wrap, clip")
-        return dict(self.wrap_scan if mode == "wrap" else self.clip_scan).get(il)
+        return dict(self._scan(mode, "accuracy")).get(il)
 
     def ratio(self, mode: str, il: int) -> float | None:
-        """accuracy(mode, il) / reference_accuracy (the float-normalised accuracy), or None."""
+        """accuracy(mode, il) / reference_accuracy, or None if the scan did not evaluate that IL: the
+        share of the reference accuracy kept, of the float64 network's with ``AccReference.FLOAT``
+        (the float-normalised accuracy), of the exact accumulation's with ``AccReference.EXACT``.
+        IL passes when the ratio is >= threshold. E.g. accuracy 0.9 against a float accuracy 0.948
+        (reference FLOAT): 0.9 / 0.948 = 0.949."""
         a = self.accuracy(mode, il)
         return None if a is None else a / self.reference_accuracy
+
+    def lb(self, mode: str) -> int | None:
+        """``lb_wrap`` for ``mode`` "wrap", ``lb_clip`` for "clip"."""
+        self._scan(mode, "lb")
+        return self.lb_wrap if mode == "wrap" else self.lb_clip
+
+    def why_none(self, mode: str) -> str | None:
+        """None when ``mode``'s LB exists, else why no IL passes: the operands alone (exact
+        accumulation) keep less than ``threshold`` of the float accuracy. E.g. exact accuracy 0.9,
+        float accuracy 0.948, threshold 0.99: "the operands alone keep 94.9 % of the float
+        accuracy (exact accumulation 0.9000, float 0.9481), below 99 %"."""
+        if self.lb(mode) is not None:
+            return None
+        e, f = self.exact_accuracy, self.float_accuracy
+        return (f"the operands alone keep {100 * e / f:.1f} % of the float accuracy (exact accumulation"
+                f" {e:.4f}, float {f:.4f}), below {100 * self.threshold:g} %")
+
+    def _scan(self, mode: str, what: str) -> tuple[tuple[int, float], ...]:
+        if mode not in ACC_MODES:
+            raise ValueError(f"LayerAccLength.{what}: mode={mode!r} is not one of wrap, clip")
+        return self.wrap_scan if mode == "wrap" else self.clip_scan
 
 
 def _fixed_operands(policy: PrecisionPolicy, layer: Layer) -> tuple[emu.FixedFormat, emu.FixedFormat]:
@@ -219,7 +296,8 @@ def _run(model: Model, split: Split, policy: PrecisionPolicy) -> tuple[float, Co
     return int(np.count_nonzero(z.argmax(axis=1) == split.y)) / len(split), ctx
 
 
-def _check_args(model: Any, data: Any, threshold: Any) -> float:
+def _check_args(model: Any, data: Any, threshold: Any, reference: Any) -> tuple[float, AccReference]:
+    ref = parse_choice(AccReference, reference, "acc_length_bounds", "reference")
     if not isinstance(model, Model):
         raise TypeError(f"acc_length_bounds: model={type(model).__name__} must be a nets.Model")
     if not isinstance(data, Split) or len(data) == 0:
@@ -227,35 +305,46 @@ def _check_args(model: Any, data: Any, threshold: Any) -> float:
                         " nets.datasets.Split (e.g. digits(seed=0).test)")
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 < threshold <= 1:
         raise ValueError(f"acc_length_bounds: threshold={threshold!r} must be a number in (0, 1]")
-    return float(threshold)
+    return float(threshold), ref
 
 
 def acc_length_bounds(model: Model, data: Split, policy: PrecisionPolicy, *, threshold: float = 0.99,
-                      layers: Sequence[str] | None = None) -> list[LayerAccLength]:
+                      layers: Sequence[str] | None = None,
+                      reference: AccReference | str = AccReference.FLOAT) -> list[LayerAccLength]:
     """LB_wrap and LB_clip of each weighted layer (de Bruin et al. 2018), inference only.
 
     Semantics. Every weighted layer L computes its forward products through an
     `emu.MAC` with its operand formats (`_fixed_operands`: the layer's
     ``fwd_mac`` operands, else its activations and weights roles; fixed point),
     exact products, sequential order and a fixed-point accumulator with FL_L =
-    the product's fraction bits (FLa + FLw). The reference gives every layer the
-    62-bit accumulator fx<62 - FL_L, FL_L> (it must not overflow on the data:
-    exact accumulation); its accuracy on ``data`` is ``reference_accuracy``.
-    For one layer at a time, all others kept at the reference, the layer's
-    accumulator becomes fx<IL, FL_L> with ``acc_overflow`` wrap (LB_wrap) or
-    saturate (LB_clip), every other policy role unchanged. IL passes when
+    the product's fraction bits (FLa + FLw). Exact accumulation gives every
+    layer the 62-bit accumulator fx<62 - FL_L, FL_L> (it must not overflow on
+    the data); its accuracy on ``data`` is ``exact_accuracy``. The float
+    accuracy ``float_accuracy`` is the model's under `PrecisionPolicy.float64`
+    (no policy at all). The reference accuracy is ``float_accuracy`` with
+    ``reference="float"`` (the default) and ``exact_accuracy`` with
+    ``reference="exact"`` (`AccReference`). For one layer at a time, all others
+    kept at exact accumulation, the layer's accumulator becomes fx<IL, FL_L>
+    with ``acc_overflow`` wrap (LB_wrap) or saturate (LB_clip), every other
+    policy role unchanged. IL passes when
 
         accuracy(IL) >= threshold * reference_accuracy   (float64 arithmetic).
 
     IL is scanned downward from the layer's exactness bound (exact_final_bits
-    for wrap, exact_partial_bits for clip, where the layer's outputs equal the
-    reference's and IL passes) until the first IL that fails or the narrowest
-    word (IL = 1 - FL_L, one bit); LB is the last IL that passed: the smallest IL
-    from which every wider accumulator up to the bound keeps the threshold. So
-    accuracy(LB) passes and accuracy(LB - 1) fails, unless LB is the narrowest
-    word. (Should the accuracy rise again below a failing IL, that narrower
-    IL is not reported.) Each accuracy is one deterministic evaluation-mode
-    forward pass over the whole split (`Context` with `Quantizer(0)`).
+    for wrap, exact_partial_bits for clip, where the layer's outputs equal
+    exact accumulation's and the accuracy is ``exact_accuracy``) until the
+    first IL that fails or the narrowest word (IL = 1 - FL_L, one bit); LB is
+    the last IL that passed: the smallest IL from which every wider
+    accumulator up to the bound keeps the threshold. So accuracy(LB) passes
+    and accuracy(LB - 1) fails, unless LB is the narrowest word. (Should the
+    accuracy rise again below a failing IL, that narrower IL is not reported.)
+    With ``"exact"`` the bound always passes (threshold <= 1). With ``"float"``
+    it fails exactly when exact_accuracy < threshold * float_accuracy, the
+    operands alone losing too much: then LB is None for every layer and both
+    modes, each scan holding the bound's accuracy only
+    (`LayerAccLength.why_none` says so). Each accuracy is one deterministic
+    evaluation-mode forward pass over the whole split (`Context` with
+    `Quantizer(0)`).
 
     Args:
         model: a trained `nets.Model`.
@@ -264,21 +353,26 @@ def acc_length_bounds(model: Model, data: Split, policy: PrecisionPolicy, *, thr
             apply as usual, e.g. ``PrecisionPolicy.uniform("fx<4,8>")``).
         threshold: the accuracy share to keep, in (0, 1] (0.99 in the paper).
         layers: names of the weighted layers to measure (default: all).
+        reference: the accuracy the threshold multiplies, an `AccReference` or its
+            value: ``"float"`` (default) or ``"exact"``.
 
     Returns:
         One `LayerAccLength` per measured layer, in forward order.
 
     Raises:
         TypeError: ``model`` not a Model, ``data`` not a non-empty Split.
-        ValueError: a threshold outside (0, 1]; an unknown or unweighted layer name;
-            a weighted layer without fixed-point operands; a reference accuracy of 0;
-            a layer whose sums overflow the 62-bit reference accumulator.
+        ValueError: a ``reference`` other than float, exact; a threshold outside (0, 1];
+            an unknown or unweighted layer name; a weighted layer without fixed-point
+            operands; a reference accuracy of 0; a layer whose sums overflow the 62-bit
+            exact accumulator.
 
     Example: one Linear 2 -> 2 without bias, z0 = x0 + x1, z1 = x0 - x1, integer
     operands (fx<4,0>, FL = 0), inputs (3, 3) of class 0 and (1, -1) of class 1.
     The largest sum is 6 (4 integer bits). Wrapping at IL = 3 ([-4, 3]) turns
     6 into -2 and misclassifies the first input; saturating keeps the order of
-    the two outputs down to the one-bit word IL = 1 ([-1, 0]):
+    the two outputs down to the one-bit word IL = 1 ([-1, 0]). The operands
+    lose nothing here (float and exact accuracy are both 1), so both
+    references give the same LBs:
 
     >>> import nets
     >>> m = nets.Model(nets.Sequential(nets.Linear(2, 2, bias=False)))
@@ -287,8 +381,25 @@ def acc_length_bounds(model: Model, data: Split, policy: PrecisionPolicy, *, thr
     >>> (r,) = acc_length_bounds(m, Split(np.array([[3.0, 3.0], [1.0, -1.0]]), np.array([0, 1])), pol)
     >>> r.exact_final_bits, r.lb_wrap, r.lb_clip, r.wrap_scan
     (4, 4, 1, ((4, 1.0), (3, 0.5)))
+
+    A third input (3, -0.4) of class 1 is lost by the operands: -0.4 becomes 0
+    in fx<4,0>, z0 = z1 = 3, and the tie goes to class 0. Float accuracy 1,
+    exact accumulation 2/3, and 1/3 at IL = 3 wrapping. With threshold 0.4,
+    "exact" passes IL = 3 (1/3 >= 0.4 x 2/3) and "float" does not (1/3 < 0.4);
+    with threshold 0.9, even exact accumulation keeps too little of the float
+    accuracy (2/3 < 0.9) and no IL passes:
+
+    >>> three = Split(np.array([[3.0, 3.0], [1.0, -1.0], [3.0, -0.4]]), np.array([0, 1, 1]))
+    >>> [acc_length_bounds(m, three, pol, threshold=0.4, reference=ref)[0].lb_wrap
+    ...  for ref in ("exact", "float")]
+    [3, 4]
+    >>> (r,) = acc_length_bounds(m, three, pol, threshold=0.9)
+    >>> r.reference, r.lb_wrap, r.lb_clip, r.wrap_scan
+    (<AccReference.FLOAT: 'float'>, None, None, ((4, 0.6666666666666666),))
+    >>> print(r.why_none("wrap"))
+    the operands alone keep 66.7 % of the float accuracy (exact accumulation 0.6667, float 1.0000), below 90 %
     """
-    threshold = _check_args(model, data, threshold)
+    threshold, reference = _check_args(model, data, threshold, reference)
     weighted = [ly for ly in model.layers() if isinstance(ly, (Linear, Conv2d))]
     names = [ly.name for ly in weighted]
     chosen = names if layers is None else list(layers)
@@ -303,17 +414,19 @@ def acc_length_bounds(model: Model, data: Split, policy: PrecisionPolicy, *, thr
         a, w = fmts[name]
         return emu.MAC(act=a, weight=w, acc=emu.FixedFormat(il, fl[name]), acc_overflow=ovf)
 
+    float_acc, _ = _run(model, data, PrecisionPolicy.float64())
     ref_macs = {n: mac(n, 62 - fl[n]) for n in names}
     ref_policy = _with_macs(policy, ref_macs)
-    ref_acc, ctx = _run(model, data, ref_policy)
+    exact_acc, ctx = _run(model, data, ref_policy)
+    ref_acc = float_acc if reference is AccReference.FLOAT else exact_acc
     if ref_acc == 0:
-        raise ValueError("acc_length_bounds: the reference accuracy is 0; the float-normalised accuracy is"
-                         " undefined")
-    bounds: dict[str, dict[str, int]] = {}  # from the reference pass's operands, before any other pass
+        raise ValueError(f"acc_length_bounds: the reference accuracy (reference={reference.value!r}) is 0;"
+                         " accuracy / reference is undefined")
+    bounds: dict[str, dict[str, int]] = {}  # from the exact pass's operands, before any other pass
     for layer in weighted:
         n = layer.name
         if ctx.mac_counts.get(f"{n}.fwd", [0, 0, 0, 0])[2]:
-            raise ValueError(f"acc_length_bounds: layer {n!r} overflows the 62-bit reference accumulator"
+            raise ValueError(f"acc_length_bounds: layer {n!r} overflows the 62-bit exact accumulator"
                              f" {ref_macs[n].acc}")
         x, w = _operands(layer)  # type: ignore[misc]
         m = ref_macs[n]
@@ -326,19 +439,20 @@ def acc_length_bounds(model: Model, data: Split, policy: PrecisionPolicy, *, thr
     out = []
     for n in (ly.name for ly in weighted if ly.name in chosen):
         m = ref_macs[n]
-        lbs: dict[str, int] = {}
+        lbs: dict[str, int | None] = {}
         scans: dict[str, list[tuple[int, float]]] = {}
         for mode, ovf in ACC_MODES.items():
-            scans[mode] = []
+            scans[mode], lbs[mode] = [], None
             for il in range(bounds[n][mode], -fl[n], -1):  # down to one-bit words, IL = 1 - FL
                 acc, _ = _run(model, data, _with_macs(ref_policy, {n: mac(n, il, ovf)}))
                 scans[mode].append((il, acc))
                 if not acc >= threshold * ref_acc:
                     break
                 lbs[mode] = il
-            # the bound reproduces the reference exactly, and threshold <= 1: the first IL always passes
-            assert mode in lbs, (n, mode, scans[mode])
+            # the bound reproduces exact accumulation: with "exact" (threshold <= 1) it always passes
+            assert reference is AccReference.FLOAT or lbs[mode] is not None, (n, mode, scans[mode])
         out.append(LayerAccLength(n, bounds[n]["k"], str(m.act), str(m.weight), fl[n], bounds[n]["wrap"],
-                                  bounds[n]["clip"], threshold, ref_acc, lbs["wrap"], lbs["clip"],
-                                  tuple(scans["wrap"]), tuple(scans["clip"])))
+                                  bounds[n]["clip"], threshold, reference, ref_acc, float_acc, exact_acc,
+                                  len(data), lbs["wrap"], lbs["clip"], tuple(scans["wrap"]),
+                                  tuple(scans["clip"])))
     return out

@@ -16,7 +16,9 @@ beside activations that are not (mxfp4 or nvfp4 weights, fp16 activations)
 are stored with their scales (4.25 or 4.5 bits per weight) and their scales
 applied per block: `hwmodel.network_cost` takes the weights role's block format
 from the policy (`hwmodel.LayerSpec.weight_format`), though the policy's
-forward MAC multiplies the elements.
+forward MAC multiplies the elements; block-scaled activations beside such a MAC
+alike (`hwmodel.LayerSpec.act_format`: read with their scales, which are
+applied per block).
 """
 
 from __future__ import annotations

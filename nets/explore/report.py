@@ -48,7 +48,7 @@ from typing import Any
 
 import numpy as np
 
-from ..stats import Estimate, mean_ci, paired_difference
+from ..stats import Estimate, mean_ci, paired_difference, proportion_ci
 from .accbits import LayerAccBits, LayerAccLength
 from .figures import label
 from .spec import POINT_DEFAULTS, SETUP_KEYS, config_key
@@ -415,16 +415,42 @@ def report(rows: list[dict[str, Any]], title: str = "Sweep report", budget: floa
     return "\n".join(lines)
 
 
-def _acc_at(r: LayerAccLength, mode: str, lb: int) -> str:
-    """"a / b": the accuracy at LB and at LB - 1 ("-" where not measured: LB is the one-bit word)."""
+def _acc_at(r: LayerAccLength, mode: str) -> str:
+    """The LB cell and the accuracy cell of ``mode``: LB and "a / b", the accuracy at LB and at LB - 1
+    ("-" where not measured: LB is the one-bit word); "none" and the accuracy at the exactness bound,
+    the only IL evaluated, when no IL passes."""
+    lb = r.lb(mode)
+    if lb is None:
+        il, acc = (r.wrap_scan if mode == "wrap" else r.clip_scan)[0]
+        return f"none | - (IL {il}, the exactness bound: {acc:.4f})"
     below = r.accuracy(mode, lb - 1)
-    return f"{r.accuracy(mode, lb):.4f} / {'-' if below is None else format(below, '.4f')}"
+    return f"{lb} | {r.accuracy(mode, lb):.4f} / {'-' if below is None else format(below, '.4f')}"
+
+
+_REFERENCES = {"float": "the float64 network's accuracy (no policy: the float-normalised accuracy)",
+               "exact": "the accuracy with these operands and exact accumulation (the accumulator's loss"
+                        " alone)"}
+
+
+def _wilson(acc: float, n: int) -> str:
+    """A one-model accuracy's 95 % Wilson interval over ``n`` images, as "[lo, hi]" in [0, 1]."""
+    e = proportion_ci(round(acc * n), n)
+    return f"[{e.lo:.4f}, {e.hi:.4f}]"
 
 
 def accumulator_report(exact: list[LayerAccBits], lengths: list[LayerAccLength], about: str) -> str:
     """The accumulator section of the report as Markdown: a table of the exactness bounds
-    (`layer_acc_bits`) and one of LB_wrap and LB_clip (`acc_length_bounds`); ``about`` says
-    which operands, model (with its seeds) and data, and goes into the heading."""
+    (`layer_acc_bits`) and one of LB_wrap and LB_clip (`acc_length_bounds`, whose reference, float and
+    exact accuracies it states); ``about`` says which operands, model (with its seeds) and data, and
+    goes into the heading. An LB that is None (no IL passes: the operands alone keep less than the
+    threshold of the float accuracy) shows as "none", with the reason below the table, e.g. "the
+    operands alone keep 94.9 % of the float accuracy (exact accumulation 0.9000, float 0.9481), below
+    99 %". ``lengths`` must come from one `acc_length_bounds` call (refused otherwise)."""
+    runs = {(r.reference, r.threshold, r.reference_accuracy, r.float_accuracy, r.exact_accuracy)
+            for r in lengths}
+    if len(runs) > 1:
+        raise ValueError(f"accumulator_report: lengths come from {len(runs)} acc_length_bounds calls (their"
+                         " reference, threshold or accuracies differ); report each call apart")
     lines = [f"## Accumulator integer bits per layer ({about})", "",
              "Exactness bounds: exact_final_bits, the integer bits (sign included) of the largest"
              " |final sum| (a wrapping accumulator with them gives every output exactly); exact_partial_bits,"
@@ -435,17 +461,28 @@ def accumulator_report(exact: list[LayerAccBits], lengths: list[LayerAccLength],
     lines += [f"| {b.name} | {b.k} | {b.exact_final_bits} | {b.exact_partial_bits} | {b.max_final:.4g}"
               f" | {b.max_partial:.4g} |" for b in exact]
     if lengths:
-        t = lengths[0].threshold
+        r0 = lengths[0]
+        share = (f"{100 * r0.exact_accuracy / r0.float_accuracy:.1f} % of it" if r0.float_accuracy
+                 else "the float accuracy being 0")
         lines += ["", f"De Bruin et al. 2018 (inference only, one layer at a time, every other layer exact):"
                   f" LB_wrap and LB_clip, the smallest accumulator integer length IL whose accuracy stays"
-                  f" >= {t:g} x the accuracy with exact accumulation, for a wrapping and a saturating"
+                  f" >= {r0.threshold:g} x the reference accuracy, for a wrapping and a saturating"
                   " accumulator fx<IL, FL> (FL: the exact product's fraction bits); IL scanned down from the"
-                  " exactness bound to the first that falls below. Accuracies at LB and at LB - 1.", "",
-                  "| layer | K | FL | exact accuracy | LB_wrap | accuracy at LB_wrap, LB_wrap - 1 | LB_clip"
-                  " | accuracy at LB_clip, LB_clip - 1 |",
+                  f" exactness bound to the first that falls below. Reference ({r0.reference.value}):"
+                  f" {_REFERENCES[r0.reference.value]}, {r0.reference_accuracy:.4f}. The float64 network's"
+                  f" accuracy is {r0.float_accuracy:.4f} ({_wilson(r0.float_accuracy, r0.images)});"
+                  f" with these operands and exact accumulation it is {r0.exact_accuracy:.4f}"
+                  f" ({_wilson(r0.exact_accuracy, r0.images)}), {share}. Accuracies at LB and at LB - 1."
+                  f" Every accuracy is one model's on the {r0.images} test images, with its 95 % Wilson"
+                  " interval over the images (`nets.stats.proportion_ci`) where given; one image is"
+                  f" {100 / r0.images:.2f} points.", "",
+                  "| layer | K | FL | reference accuracy | LB_wrap | accuracy at LB_wrap, LB_wrap - 1"
+                  " | LB_clip | accuracy at LB_clip, LB_clip - 1 |",
                   "|---|---:|---:|---:|---:|---|---:|---|"]
-        lines += [f"| {r.name} | {r.k} | {r.frac_bits} | {r.reference_accuracy:.4f} |"
-                  f" {r.lb_wrap} | {_acc_at(r, 'wrap', r.lb_wrap)} |"
-                  f" {r.lb_clip} | {_acc_at(r, 'clip', r.lb_clip)} |"
-                  for r in lengths]
+        lines += [f"| {r.name} | {r.k} | {r.frac_bits} | {r.reference_accuracy:.4f} | {_acc_at(r, 'wrap')} |"
+                  f" {_acc_at(r, 'clip')} |" for r in lengths]
+        why = next((w for r in lengths for m in ("wrap", "clip") if (w := r.why_none(m))), None)
+        if why:
+            lines += ["", f"none: no IL passes, for any layer or accumulator: {why}. Each scan evaluated"
+                      " the exactness bound only, where the accuracy is exact accumulation's."]
     return "\n".join(lines) + "\n"

@@ -19,7 +19,9 @@ Results do not depend on the number of workers or on where they run
   module: a script that runs a sweep needs ``if __name__ == "__main__":``.
 - ``dask=True``: a local Dask cluster of ``workers`` processes on loopback;
   ``dask="tcp://host:8786"``: an existing scheduler (its workers must have this
-  package installed).
+  package installed). A sweep with a ``time_limit`` is refused there: Dask can
+  cancel a task that waits but cannot stop one that runs (its worker thread
+  goes on), so the limit could not be kept.
 
 Faults:
 
@@ -31,6 +33,16 @@ Faults:
   cause, e.g. ``worker died (signal 9) twice``. (On Dask the scheduler reruns
   it: a local cluster allows the same number of deaths, then the point fails
   with ``KilledWorker``.)
+- A point whose job runs longer than the sweep's ``time_limit`` (`Sweep`,
+  seconds; None: no limit) is stopped: its worker is killed, a fresh one takes
+  the next point, and the point is recorded as failed with the error
+  ``exceeded the time limit of N s; its worker was stopped``, the way a point
+  whose worker died `WORKER_DEATHS` times is recorded (at once: a job that ran
+  out of time would only run out again). The clock starts when the worker
+  reports that it starts the job, so neither the wait for a free worker nor the
+  worker's start-up (about 2 s) counts. Like any failed point it stays failed
+  on a rerun (taken from the store) until ``retry_failed=True`` runs it again,
+  e.g. under a larger limit.
 - Workers exit when the sweep's process dies, by any signal (SIGKILL and
   SIGTERM included): each worker runs a watchdog thread that waits on
   ``multiprocessing.parent_process().sentinel``, a pipe the parent holds open
@@ -176,11 +188,18 @@ class SweepSummary:
 
 @dataclass(frozen=True)
 class _Event:
-    """A point came back: its ``result``, or ``died`` (the cause) when its worker died."""
+    """A point came back: its ``result``, or ``died`` (the cause) when its worker died, or
+    ``timed_out`` (the limit, seconds) when its job ran longer and its worker was stopped."""
 
     point: dict[str, Any]
     result: dict[str, Any] | None = None
     died: str | None = None
+    timed_out: float | None = None
+
+
+# what a worker sends: (_STARTED, None) as it starts a point's job, then (_RESULT, the job's result)
+_STARTED, _RESULT = "started", "result"
+_NOTHING = object()  # no result has come yet
 
 
 def _safe(job: Job, point: dict[str, Any]) -> dict[str, Any]:
@@ -215,14 +234,20 @@ def _work(conn: Any, job: Job) -> None:  # pragma: no cover - runs in the worker
             return
         if point is None:
             return
-        conn.send(_safe(job, point))
+        conn.send((_STARTED, None))  # the time limit counts from here
+        conn.send((_RESULT, _safe(job, point)))
 
 
 @dataclass(eq=False)
 class _Worker:
+    """A worker process, its pipe, and the point it runs (None: idle) with that point's time limit and
+    the `time.monotonic` time at which the worker said it started the job (None: not yet)."""
+
     proc: Any
     conn: Any
     point: dict[str, Any] | None = field(default=None)
+    limit: float | None = None
+    started: float | None = None
 
 
 def _cause(exitcode: int | None) -> str:
@@ -265,7 +290,9 @@ class _Pool:
             w.proc.kill()
         w.proc.join(5)
 
-    def submit(self, point: dict[str, Any]) -> None:
+    def submit(self, point: dict[str, Any], limit: float | None = None) -> None:
+        """Send ``point`` to an idle worker (a new one if none is); ``limit``: the seconds its job may
+        run once the worker starts it (None: no limit)."""
         idle = [w for w in self.workers if w.point is None]
         for w in idle:
             if not w.proc.is_alive():  # died between points: nothing to rerun
@@ -273,34 +300,57 @@ class _Pool:
                 self.replaced += 1
         idle = [w for w in self.workers if w.point is None]
         w = idle[0] if idle else self._start()
-        w.point = point
+        w.point, w.limit, w.started = point, limit, None
         try:
             w.conn.send(point)
         except OSError:  # it died just now; its point comes back as a death from poll
             pass
 
+    @staticmethod
+    def _read(w: _Worker) -> tuple[Any, bool]:
+        """What ``w`` has sent so far: its result (`_NOTHING` if none yet), noting when it started the job;
+        and whether its pipe is closed (the process ended)."""
+        try:
+            while w.conn.poll():
+                tag, value = w.conn.recv()
+                if tag == _STARTED:
+                    w.started = time.monotonic()
+                else:
+                    return value, False
+        except (EOFError, OSError):
+            return _NOTHING, True
+        return _NOTHING, False
+
     def poll(self, timeout: float) -> list[_Event]:
+        """Wait up to ``timeout`` seconds (less when a running job's time limit falls due) and return what
+        came back: results, deaths (the worker replaced when the next point is sent) and jobs that ran
+        past their limit (their worker killed)."""
         busy = [w for w in self.workers if w.point is not None]
         if not busy:
             time.sleep(timeout)
             return []
-        ready = set(wait([w.conn for w in busy] + [w.proc.sentinel for w in busy], timeout))
+        due = [w.started + w.limit for w in busy if w.started is not None and w.limit is not None]
+        if due:
+            timeout = min(timeout, max(0.0, min(due) - time.monotonic()))
+        wait([w.conn for w in busy] + [w.proc.sentinel for w in busy], timeout)
         events = []
         for w in busy:
-            if w.conn not in ready and w.proc.sentinel not in ready:
-                continue
-            point, w.point = w.point, None
+            point = w.point
             assert point is not None
-            try:
-                if w.conn.poll():
-                    events.append(_Event(point, w.conn.recv()))
-                    continue
-            except (EOFError, OSError):
-                pass
-            w.proc.join(5)
-            events.append(_Event(point, died=_cause(w.proc.exitcode)))
-            self._drop(w)
-            self.replaced += 1
+            result, closed = self._read(w)
+            if result is not _NOTHING:
+                w.point = None
+                events.append(_Event(point, result))
+            elif closed or not w.proc.is_alive():
+                w.point = None
+                w.proc.join(5)
+                events.append(_Event(point, died=_cause(w.proc.exitcode)))
+                self._drop(w)
+                self.replaced += 1
+            elif w.limit is not None and w.started is not None and time.monotonic() - w.started >= w.limit:
+                w.point = None
+                events.append(_Event(point, timed_out=w.limit))
+                self._drop(w)  # killed; the next point starts a fresh worker
         return events
 
     def close(self) -> None:
@@ -341,7 +391,9 @@ class _Dask:
     def free(self) -> int:
         return self.n - len(self.futs)
 
-    def submit(self, point: dict[str, Any]) -> None:
+    def submit(self, point: dict[str, Any], limit: float | None = None) -> None:
+        if limit is not None:  # run_sweep refuses it first: a running Dask task cannot be stopped
+            raise ValueError(f"run_sweep: time_limit={limit!r} cannot be kept on Dask")
         f = self.client.submit(_safe, self.job, point, key=f"point-{point_key(point)}-{uuid.uuid4().hex[:8]}",
                                pure=False)
         self.futs[f] = point
@@ -461,10 +513,18 @@ def _gone(owner: str) -> bool:
     return False
 
 
+def _failed(point: dict[str, Any], error: str) -> dict[str, Any]:
+    """The result recorded for a point whose job returned nothing: its worker died, or was stopped."""
+    return {"status": "failed", "error": error, "seed": int(point.get("seed", 0)), "version": version()}
+
+
 def _died(point: dict[str, Any], causes: list[str]) -> dict[str, Any]:
     times = {1: "once", 2: "twice"}.get(len(causes), f"{len(causes)} times")
-    return {"status": "failed", "error": f"worker died ({', '.join(dict.fromkeys(causes))}) {times}",
-            "seed": int(point.get("seed", 0)), "version": version()}
+    return _failed(point, f"worker died ({', '.join(dict.fromkeys(causes))}) {times}")
+
+
+def _timed_out(point: dict[str, Any], limit: float) -> dict[str, Any]:
+    return _failed(point, f"exceeded the time limit of {limit:g} s; its worker was stopped")
 
 
 def run_sweep(sweep: Sweep, store: str | Path | Store, *, workers: int | Workers | None = None,
@@ -474,11 +534,12 @@ def run_sweep(sweep: Sweep, store: str | Path | Store, *, workers: int | Workers
     unless ``retry_failed``) and that no other sweep runs; return a `SweepSummary`.
 
     Args:
-        sweep: the points.
+        sweep: the points, and the time each point's job may run (``sweep.time_limit``; module docstring).
         store: a `Store` or the path of its SQLite file (created if missing).
         workers: processes (default: the machine's cores, at most the points to run), or a `Workers`
             to run on (started once for several calls; ``dask`` and ``job`` are then its own).
-        dask: False (local), True (a local Dask cluster) or a scheduler address.
+        dask: False (local), True (a local Dask cluster) or a scheduler address; refused with a
+            ``sweep.time_limit`` (a running Dask task cannot be stopped).
         retry_failed: run the points recorded as failed again (each once; not one another sweep
             retried since this call started).
         progress: print the status line (to ``stream``, stderr by default).
@@ -509,6 +570,11 @@ def run_sweep(sweep: Sweep, store: str | Path | Store, *, workers: int | Workers
         job, dask, workers = shared.job, shared.dask, shared.n
     if isinstance(lease, bool) or not isinstance(lease, (int, float)) or not lease > 0:
         raise ValueError(f"run_sweep: lease={lease!r} must be a number of seconds above 0")
+    limit = sweep.time_limit
+    if dask and limit is not None:
+        raise ValueError(f"run_sweep: the sweep's time_limit={limit:g} s cannot be kept on Dask"
+                         f" (dask={dask!r}), which cannot stop a running task; run it locally (dask=False) or"
+                         " leave time_limit out")
     st = store if isinstance(store, Store) else Store(store)
     owner = _owner()
     try:
@@ -538,7 +604,7 @@ def run_sweep(sweep: Sweep, store: str | Path | Store, *, workers: int | Workers
                 got = st.claim(k, owner, float(lease), retry_failed=retry_failed, runs_seen=seen.get(k, 0),
                                dead=_gone)
                 if got is Claim.CLAIMED:
-                    pool.submit(p)
+                    pool.submit(p, limit)
                 elif got is Claim.FINISHED:  # another sweep finished it since this one looked
                     by_others += 1
                     if bar is not None:
@@ -558,11 +624,13 @@ def run_sweep(sweep: Sweep, store: str | Path | Store, *, workers: int | Workers
                 for ev in pool.poll(_WAIT_S if waiting or not pool.busy() else lease / 4):
                     p, k = ev.point, point_key(ev.point)
                     res = ev.result
-                    if ev.died is not None:
+                    if ev.timed_out is not None:  # recorded as a crash is, not rerun: it would time out again
+                        res = _timed_out(p, ev.timed_out)
+                    elif ev.died is not None:
                         deaths.setdefault(k, []).append(ev.died)
                         if len(deaths[k]) < WORKER_DEATHS:
                             st.rerun(k, owner, float(lease))
-                            pool.submit(p)
+                            pool.submit(p, limit)
                             continue
                         res = _died(p, deaths[k])
                     if not isinstance(res, dict) or str(res.get("status")) not in STATUSES:

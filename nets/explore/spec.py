@@ -4,9 +4,10 @@ A sweep is a dict (or a TOML file with the same keys)::
 
     name = "formats"
     seeds = [0, 1]               # optional: the seeds of every configuration (default 0, 1, 2, 3, 4)
+    time_limit = 600             # optional: seconds a point's job may run (default: no limit)
     [base]                       # settings every point shares
     model = "mlp"                # mlp | lenet5
-    sizes = [64, 32, 10]         # mlp only
+    sizes = [64, 32, 10]         # mlp only (refused where it would be ignored, below)
     epochs = 4
     [grid]                       # every combination of these lists is a point
     format = ["fp32", "bf16", "fx<4,8>"]
@@ -19,6 +20,20 @@ configuration runs at every seed of ``seeds`` (default `DEFAULT_SEEDS`, five
 seeds), so each accuracy has a confidence interval over seeds. A sweep that
 sets ``seed`` itself (in ``base``, the grid or a point) runs exactly the seeds
 it names instead; giving ``seeds`` as well is refused.
+
+``sizes`` shapes an MLP only (a LeNet-5 takes its shape from the data), so it
+is refused where no point honours it: set in a grid or a point entry that
+makes a ``lenet5`` point, or set in ``base`` when every point is a ``lenet5``.
+(``base`` may set it beside ``lenet5`` points when some point is an ``mlp``:
+there it shapes those; a ``lenet5`` point stores the default ``sizes``, so
+that its key does not depend on a setting it does not use.)
+
+``time_limit`` (a finite number of seconds above 0; default None, no limit)
+bounds each point's job: `nets.explore.run_sweep` stops the worker of a job
+that runs longer, counting from the moment the worker starts the job (not its
+wait for a worker, nor the worker's start-up), and records the point as failed,
+"exceeded the time limit of N s", as it records a point whose worker crashed.
+It is a setting of the sweep, not of its points: no point key holds it.
 
 A point is a flat dict of the keys in `POINT_KEYS`. Its precision policy:
 ``policy`` (a preset name of `PrecisionPolicy.preset`, or "float64") if
@@ -44,7 +59,13 @@ formats (``format``, ``master``, ``state``, ``acc``) are stored under their
 canonical names (`canonical_format`: "FX<4, 8>" is "fx<4,8>"), ``policy`` and
 ``mac`` as their presets are looked up (spaces collapsed; a policy preset in
 lower case), so two spellings of one point are one point (and refused as a
-repeat within one sweep); a name already canonical keeps its key.
+repeat within one sweep); a name already canonical keeps its key. Likewise the
+float64 roles, which a point may spell ``format = "float64"``,
+``policy = "float64"`` or neither, are stored as one spelling
+(`canonical_float64`): ``format = "float64"`` without ``policy``, the spelling of
+every float64 baseline the project ships; beside a ``mac`` datapath, neither
+(``mac = "mxfp8"`` alone, as shipped). So the three spellings of the baseline
+are one point, and the shipped sweeps' points keep their keys.
 """
 
 from __future__ import annotations
@@ -66,7 +87,7 @@ from ..models import Model, lenet5, mlp
 from ..policy import STE, Granularity, LayerPolicy, PrecisionPolicy, RoleFormat
 
 __all__ = ["DEFAULT_SEEDS", "POINT_DEFAULTS", "POINT_KEYS", "SETUP_KEYS", "Network", "Sweep", "build_model",
-           "build_policy", "canonical_format", "check_rates", "config_key", "point_key"]
+           "build_policy", "canonical_float64", "canonical_format", "check_rates", "config_key", "point_key"]
 
 
 class Network(StrEnum):
@@ -159,7 +180,31 @@ def _check(point: dict[str, Any], where: str) -> dict[str, Any]:
                              " would be ignored; leave it out")
     for k in ("format", "master", "state", "acc"):  # one name per format: spellings of a point are one point
         full[k] = canonical_format(full[k])
-    return full
+    if full["model"] == Network.LENET5:  # shaped by the data: a sizes it does not use stays out of its key
+        full["sizes"] = list(POINT_DEFAULTS["sizes"])
+    return canonical_float64(full)
+
+
+def canonical_float64(point: dict[str, Any]) -> dict[str, Any]:
+    """``point`` with its float64 roles in one spelling, so that its three spellings give one point key.
+
+    A point whose roles all stay float64 (``policy`` None or "float64" and ``format`` None or "float64")
+    gets ``policy`` None and ``format`` "float64", or ``format`` None beside a ``mac`` datapath: the
+    spellings of the shipped sweeps, which so keep their keys. Any other point (a preset ``policy``, a
+    ``format`` that rounds) is returned unchanged, as is a canonical one (a new dict otherwise).
+
+    >>> [canonical_float64({"policy": p, "format": f, "mac": None})["format"]
+    ...  for p, f in ((None, None), ("float64", None), (None, "float64"))]
+    ['float64', 'float64', 'float64']
+    >>> canonical_float64({"policy": "float64", "format": None, "mac": "mxfp8"})
+    {'policy': None, 'format': None, 'mac': 'mxfp8'}
+    """
+    if point.get("policy") not in (None, "float64") or point.get("format") not in (None, "float64"):
+        return point
+    fmt = None if point.get("mac") is not None else "float64"
+    if point.get("policy") is None and point.get("format") == fmt:
+        return point
+    return {**point, "policy": None, "format": fmt}
 
 
 def canonical_format(name: Any) -> Any:
@@ -213,6 +258,31 @@ def _culprit(point: dict[str, Any]) -> str | None:
     return None
 
 
+def _time_limit(value: Any, where: str) -> float | None:
+    """A sweep's ``time_limit``: None (no limit) or a finite number of seconds above 0, as a float."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{where}: time_limit={value!r} must be a number of seconds (a finite number above 0)"
+                        " or None (no limit)")
+    if not 0 < value < float("inf"):
+        raise ValueError(f"{where}: time_limit={value!r} must be a finite number of seconds above 0, or None"
+                         " (no limit)")
+    return float(value)
+
+
+def _check_sizes(base: dict[str, Any], combos: list[dict[str, Any]], configs: list[dict[str, Any]]) -> None:
+    """Refuse ``sizes`` where no point honours it (module docstring): in a grid or point entry that makes
+    a LeNet-5 point, or in ``base`` when every point is a LeNet-5."""
+    for i, (combo, c) in enumerate(zip(combos, configs, strict=True)):
+        if "sizes" in combo and c["model"] == Network.LENET5:
+            raise ValueError(f"sweep point {i}: sizes={combo['sizes']!r} set for model='lenet5', which takes"
+                             " its shape from the data; sizes is for model='mlp' only: leave it out")
+    if "sizes" in base and configs and all(c["model"] == Network.LENET5 for c in configs):
+        raise ValueError(f"sweep [base]: sizes={base['sizes']!r} set but every point has model='lenet5',"
+                         " which takes its shape from the data; sizes is for model='mlp' only: leave it out")
+
+
 def _seeds(value: Any, where: str) -> tuple[int, ...]:
     if not isinstance(value, (list, tuple)) or not value:
         raise ValueError(f"{where}: seeds={value!r} must be a non-empty list of seeds (ints >= 0)")
@@ -224,27 +294,35 @@ def _seeds(value: Any, where: str) -> tuple[int, ...]:
 
 @dataclass(frozen=True)
 class Sweep:
-    """A named list of points (complete dicts of `POINT_KEYS`): configurations x seeds.
+    """A named list of points (complete dicts of `POINT_KEYS`): configurations x seeds; ``time_limit``:
+    the seconds each point's job may run (None: no limit; module docstring), checked at construction.
 
     >>> s = Sweep.from_dict({"base": {"epochs": 1}, "grid": {"format": ["fp16", "bf16"]}, "seeds": [0, 1]})
     >>> len(s.points), s.points[1]["format"], s.points[1]["seed"], s.points[0]["epochs"]
     (4, 'fp16', 1, 1)
     >>> len(Sweep.from_dict({"points": [{"format": "bf16"}]}).points)  # DEFAULT_SEEDS
     5
+    >>> Sweep.from_dict({"points": [{"format": "bf16"}], "time_limit": 60}).time_limit
+    60.0
     """
 
     name: str
     points: list[dict[str, Any]] = field(default_factory=list)
+    time_limit: float | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "time_limit", _time_limit(self.time_limit, "sweep"))
 
     @classmethod
     def from_dict(cls, spec: dict[str, Any]) -> Sweep:
         """Expand ``base`` x ``grid`` (cartesian product, in the grid's key order) or ``base`` +
         ``points``, each configuration at every seed of ``seeds`` (default `DEFAULT_SEEDS`) unless the
-        sweep sets ``seed`` itself."""
-        unknown = set(spec) - {"name", "base", "grid", "points", "seeds"}
+        sweep sets ``seed`` itself; ``time_limit`` as the class's."""
+        unknown = set(spec) - {"name", "base", "grid", "points", "seeds", "time_limit"}
         if unknown:
             raise ValueError(f"sweep: unknown sections {', '.join(sorted(unknown))};"
-                             " allowed: name, seeds, base, grid, points")
+                             " allowed: name, seeds, base, grid, points, time_limit")
+        time_limit = _time_limit(spec.get("time_limit"), "sweep")
         base = spec.get("base", {})
         grid = spec.get("grid", {})
         listed = spec.get("points")
@@ -275,9 +353,10 @@ class Sweep:
             raise ValueError("sweep: give seeds= or a seed key (in base, grid or points), not both")
         seeds = _seeds(spec["seeds"], "sweep") if "seeds" in spec else DEFAULT_SEEDS
         configs = [_check(m, f"point {i}") for i, m in enumerate(merged)]
+        _check_sizes(base, combos, configs)
         points = [c for m, c in zip(merged, configs, strict=True)
                   for c in ([c] if "seed" in m else [{**c, "seed": s} for s in seeds])]
-        return cls(str(spec.get("name", "sweep")), _unique(points))
+        return cls(str(spec.get("name", "sweep")), _unique(points), time_limit)
 
     @classmethod
     def from_toml(cls, path: str | Path) -> Sweep:
@@ -312,7 +391,7 @@ class Sweep:
 
     def override(self, *, seeds: Any = None, epochs: Any = None) -> Sweep:
         """The same configurations at other ``seeds`` (every configuration at each) and/or with
-        ``epochs`` training epochs; None keeps the sweep's own.
+        ``epochs`` training epochs; None keeps the sweep's own. The name and ``time_limit`` stay.
 
         >>> s = Sweep.from_dict({"points": [{"format": "bf16"}], "seeds": [0, 1, 2]})
         >>> [(p["seed"], p["epochs"]) for p in s.override(seeds=[7], epochs=2).points]
@@ -326,7 +405,7 @@ class Sweep:
             ss = _seeds(list(seeds) if isinstance(seeds, tuple) else seeds, "sweep")
             configs = {config_key(p): p for p in points}
             points = [{**p, "seed": s} for p in configs.values() for s in ss]
-        return Sweep(self.name, _unique(points))
+        return replace(self, points=_unique(points))
 
 
 def _unique(points: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -81,7 +81,7 @@ def test_unknown_keys_name_the_file_the_key_and_the_allowed_keys(tmp_path: Path,
     s.write_text('[base]\nepochs = 1\n[sweep]\nformat = ["bf16"]\n')
     line = _refused(capsys, ["explore", str(s)])
     assert line == (f"nets explore: sweep file {s}: unknown sections sweep; allowed: name, seeds, base, grid,"
-                    " points")
+                    " points, time_limit")
 
 
 def test_a_wrong_type_in_a_file_is_one_line_too(tmp_path: Path, capsys) -> None:

@@ -12,6 +12,7 @@ import pytest
 
 import nets
 import nets.__main__
+import nets.protocol
 from nets import experiments as E
 from nets.datasets import digits_folds
 from nets.policy import STE
@@ -131,7 +132,7 @@ def test_the_regulariser_verdict_is_computed_from_the_paired_comparison(monkeypa
         a = 0.90 if config.label == "float64" else bc_acc
         return _outcome(config.label, {s: a + 0.01 * s for s in protocol.seeds})
 
-    monkeypatch.setattr(E, "run_config", fake)
+    monkeypatch.setattr(nets.protocol, "run_config", fake)  # what the tables' `run_all` calls
     table = E.binaryconnect_table(protocol=E.Protocol(seeds=(0, 1, 2)))
     verdict = table.notes[-1]
     if holds:
@@ -152,6 +153,24 @@ def test_binaryconnect_runs_the_papers_recipe() -> None:
     assert "per-layer lr scale glorot" in table.setting[0]
     assert all(o.error() is not None for o in table.outcomes.values())
     assert "n=2 paired seeds" in table.notes[1]
+
+
+def test_courbariaux_rows_run_the_papers_formats_beside_table_3() -> None:
+    # batches of 5: 120 batches, past the preset's 100 float64 warm-up batches
+    recipe = E.Recipe(hidden=(16, 16), lr=0.05, momentum=0.9, epochs=4, batch_size=5)
+    table = E.courbariaux_table(recipe, TINY)
+    assert [label for label, _ in table.rows] == ["float64", "fp16", "fx<6,14>", "courbariaux dfx 10/12"]
+    assert [cells[-1] for _, cells in table.rows] == ["1.05 % (single precision, 32/32)",
+                                                     "1.10 % (half precision, 16/16)",
+                                                     "1.39 % (fixed point, 20/20)",
+                                                     "1.28 % (dynamic fixed point, 10/12)"]
+    assert all(o.error() is not None for o in table.outcomes.values())
+    # the rows train differently: every row's conversions change the losses
+    losses = [tuple(table.outcomes[label].train_loss.values()) for label, _ in table.rows]
+    assert len(set(losses)) == 4
+    assert table.notes[1].startswith("  fp16 - float64: ")
+    assert table.notes[1].endswith("1 point of float64")
+    assert "identity" in table.setting[0]
 
 
 def test_fraction_bits_show_the_known_effect() -> None:
@@ -197,6 +216,9 @@ def test_the_rules_are_one_run_when_nothing_saturates_and_two_when_something_doe
     table = E.gupta_wl16_table(["fx<8,8>"], recipe=recipe, protocol=TINY)
     assert table.rows[1][1][3] == "as clipped (nothing saturated)"
     assert table.outcomes["fx<8,8> stochastic identity"].accuracy == runs["fx<8,8>", "clipped"].accuracy
+    # identity first: it counts nothing outside the range, so the clipped runs are trained, not assumed
+    table = E.gupta_wl16_table(["fx<8,8>"], stes=[STE.IDENTITY, STE.CLIPPED], recipe=recipe, protocol=TINY)
+    assert not any("nothing saturated" in cell for _, cells in table.rows for cell in cells)
 
 
 def test_fp32_rows_say_what_they_run() -> None:

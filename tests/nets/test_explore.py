@@ -178,6 +178,138 @@ def test_spellings_of_one_format_are_one_point() -> None:
             assert p[k] is None or p[k] in ("float64", "master") or p[k] == str(emu.get_format(p[k])), p
 
 
+def test_the_three_spellings_of_the_float64_baseline_are_one_point() -> None:
+    def point(**given: object) -> dict:
+        (p,) = X.Sweep.from_dict({"points": [given], "seeds": [0]}).points
+        return p
+
+    spellings = [{}, {"policy": "float64"}, {"format": "float64"}]
+    shipped = {**X.POINT_DEFAULTS, "format": "float64", "seed": 0}  # the spelling of the shipped baselines
+    assert [point(**g) for g in spellings] == [shipped] * 3
+    assert {X.point_key(point(**g)) for g in spellings} == {X.point_key(shipped)}
+    assert X.build_policy(shipped) is None
+    # beside a datapath, the shipped spelling is no format (mac = "mxfp8" alone)
+    alone = point(mac="mxfp8")
+    assert (alone["policy"], alone["format"]) == (None, None)
+    assert point(mac="mxfp8", policy="float64") == point(mac="mxfp8", format="float64") == alone
+    # a rounding format, a preset and a float64 acc point's operands are not float64 roles: left alone
+    assert (point(format="bf16")["format"], point(format="bf16")["policy"]) == ("bf16", None)
+    assert (point(policy="twn")["format"], point(policy="twn")["policy"]) == (None, "twn")
+    for i, j in ((0, 1), (0, 2), (1, 2)):
+        with pytest.raises(ValueError, match=r"^sweep: points 0 and 1 are the same point"):
+            X.Sweep.from_dict({"points": [spellings[i], spellings[j]], "seeds": [0]})
+    with pytest.raises(ValueError, match=r"^sweep: points 0 and 1 are the same point"):
+        X.Sweep.from_dict({"points": [{"mac": "mxfp8"}, {"mac": "mxfp8", "policy": "float64"}], "seeds": [0]})
+
+
+def _shipped_sweeps() -> dict[str, dict]:
+    """Every sweep the project ships, as declared: the example files, the built-in sweep, the search
+    examples' and `SearchSpec`'s default baselines (as sweeps of one point)."""
+    import tomllib
+
+    from nets.explore.search import SearchSpec
+
+    default_search = {"base": {}, "points": [dict(SearchSpec().baseline)], "seeds": list(X.DEFAULT_SEEDS)}
+    out = {"DEFAULT_SWEEP": X.DEFAULT_SWEEP, "SearchSpec()": default_search}
+    for f in sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.toml")):
+        spec = tomllib.loads(f.read_text())
+        if "search" in spec:
+            s = spec["search"]
+            spec = {"base": s.get("setup", {}), "points": [s.get("baseline", {"format": "float64"})],
+                    "seeds": s.get("seeds", list(X.DEFAULT_SEEDS))}
+        out[f.name] = spec
+    return out
+
+
+def test_the_shipped_sweeps_keep_their_point_keys() -> None:
+    """Every point of every shipped sweep is spelled canonically: the point the sweep stores is the literal
+    merge of its declaration (base, then the entry, then the seed) into `POINT_DEFAULTS`, so its key is the
+    SHA-1 of that spelling whatever the canonicalisation does (it maps each shipped point to itself)."""
+    from nets.explore.spec import canonical_float64
+
+    sweeps = _shipped_sweeps()
+    assert {"DEFAULT_SWEEP", "formats.toml", "accumulators.toml", "block_formats.toml",
+            "per_layer_search.toml"} <= set(sweeps)
+    n_float64 = 0
+    for name, spec in sweeps.items():
+        seeds = spec.get("seeds", list(X.DEFAULT_SEEDS))
+        declared = [{**X.POINT_DEFAULTS, **spec.get("base", {}), **entry, "seed": seed}
+                    for entry in spec["points"] for seed in seeds]
+        s = X.Sweep.from_dict(spec)
+        assert s.points == declared, name
+        assert s.keys() == [X.point_key(p) for p in declared], name
+        for p in s.points:
+            assert canonical_float64(p) is p, (name, p)
+            n_float64 += (p["policy"], p["format"]) == (None, "float64")
+    assert n_float64 > 0  # the shipped baselines are spelled as the canonical one
+
+
+@pytest.mark.parametrize(("spec", "match"), [
+    ({"points": [{"model": "lenet5", "sizes": [64, 8, 10]}]}, r"^sweep point 0: sizes=\[64, 8, 10\] set for"),
+    ({"base": {"model": "lenet5"}, "points": [{"format": "bf16"}, {"format": "fp16", "sizes": [64, 10]}]},
+     r"^sweep point 1: sizes=\[64, 10\] set for"),
+    ({"base": {"sizes": [64, 32, 10]}, "grid": {"model": ["mlp", "lenet5"], "sizes": [[64, 8, 10]]}},
+     r"^sweep point 1: sizes=\[64, 8, 10\] set for"),
+    ({"base": {"model": "lenet5", "sizes": [64, 32, 10]}, "points": [{"format": "bf16"}]},
+     r"^sweep \[base\]: sizes=\[64, 32, 10\] set but every point has model='lenet5'"),
+    ({"base": {"sizes": [64, 32, 10]}, "points": [{"model": "LeNet5"}]},
+     r"^sweep \[base\]: sizes=\[64, 32, 10\] set but every point has model='lenet5'"),
+], ids=["point", "point-of-a-lenet-base", "grid", "base", "base-all-lenet"])
+def test_sizes_for_a_lenet5_is_refused(spec: dict, match: str) -> None:
+    with pytest.raises(ValueError, match=match + r".*sizes is for model='mlp' only: leave it out$"):
+        X.Sweep.from_dict(spec)
+
+
+def test_sizes_is_kept_where_an_mlp_uses_it(tmp_path: Path) -> None:
+    # the default sizes never counts as given; base sizes shapes the sweep's MLP points (the built-in sweep)
+    assert X.Sweep.from_dict({"points": [{"model": "lenet5"}], "seeds": [0]}).points[0]["model"] == "lenet5"
+    s = X.Sweep.from_dict({"base": {"sizes": [64, 8, 10]}, "points": [{}, {"model": "lenet5"}], "seeds": [0]})
+    default = X.POINT_DEFAULTS["sizes"]
+    assert [(p["model"], p["sizes"]) for p in s.points] == [("mlp", [64, 8, 10]), ("lenet5", default)]
+    # the lenet5 point stores the default sizes: two sweeps whose base sizes differ share its key
+    t = X.Sweep.from_dict({"base": {"sizes": [64, 16, 10]}, "points": [{}, {"model": "lenet5"}],
+                           "seeds": [0]})
+    assert X.point_key(s.points[1]) == X.point_key(t.points[1])
+    assert X.point_key(s.points[0]) != X.point_key(t.points[0])
+    assert any(p["model"] == "lenet5" for p in X.Sweep.from_dict(X.DEFAULT_SWEEP).points)
+    f = tmp_path / "s.toml"
+    f.write_text('[base]\nmodel = "lenet5"\nsizes = [64, 10]\n[grid]\nformat = ["bf16"]\n')
+    with pytest.raises(ValueError, match=rf"^sweep file {re.escape(str(f))}: \[base\]: sizes=\[64, 10\] set"):
+        X.Sweep.from_toml(f)
+
+
+@pytest.mark.parametrize(("value", "error", "match"), [
+    (0, ValueError, r"time_limit=0 must be a finite number of seconds above 0, or None \(no limit\)$"),
+    (-1.5, ValueError, r"time_limit=-1.5 must be a finite number of seconds above 0"),
+    (float("inf"), ValueError, r"time_limit=inf must be a finite number of seconds above 0"),
+    (float("nan"), ValueError, r"time_limit=nan must be a finite number of seconds above 0"),
+    ("10", TypeError, r"time_limit='10' must be a number of seconds"),
+    (True, TypeError, r"time_limit=True must be a number of seconds"),
+])
+def test_a_bad_time_limit_is_refused(value: object, error: type, match: str) -> None:
+    spec = {"points": [{"format": "bf16"}], "seeds": [0]}
+    with pytest.raises(error, match=r"^sweep: " + match):
+        X.Sweep.from_dict({**spec, "time_limit": value})
+    with pytest.raises(error, match=r"^sweep: " + match):
+        X.Sweep("s", X.Sweep.from_dict(spec).points, time_limit=value)  # type: ignore[arg-type]
+
+
+def test_the_time_limit_is_a_setting_of_the_sweep_not_of_its_points(tmp_path: Path) -> None:
+    spec = {"points": [{"format": "bf16"}], "seeds": [0]}
+    s = X.Sweep.from_dict({**spec, "time_limit": 90})
+    assert (s.time_limit, X.Sweep.from_dict(spec).time_limit) == (90.0, None)
+    assert s.keys() == X.Sweep.from_dict(spec).keys()  # no point key holds it
+    assert s.override(seeds=[1], epochs=2).time_limit == 90.0
+    f = tmp_path / "s.toml"
+    f.write_text('time_limit = 2.5\nseeds = [0]\n[grid]\nformat = ["bf16"]\n')
+    assert X.Sweep.from_toml(f).time_limit == 2.5
+    # Dask cannot stop a running task: refused before anything starts
+    with pytest.raises(ValueError, match=r"^run_sweep: the sweep's time_limit=90 s cannot be kept on Dask"
+                                         r" \(dask=True\), which cannot stop a running task"):
+        X.run_sweep(s, tmp_path / "s.sqlite", dask=True, progress=False)
+    assert not (tmp_path / "s.sqlite").exists()
+
+
 @pytest.mark.parametrize(("key", "value", "match"), [
     ("lr", 0.0, r"lr=0.0 must be a finite number above 0"),
     ("lr", -0.1, r"lr=-0.1 must be a finite number above 0"),

@@ -1,5 +1,7 @@
 """Sweeps under faults, with real processes: a worker killed mid-point is replaced and only its point
-reruns; a point that kills its worker every time fails with the cause; workers leave when the sweep's
+reruns; a point that kills its worker every time fails with the cause; a point whose job runs past the
+sweep's time limit is stopped and fails as such, counting neither its wait nor its worker's start-up;
+workers leave when the sweep's
 process is killed (SIGKILL or SIGTERM); two sweeps into one store run every point exactly once; a sweep
 waits for a point another sweep runs and takes over one whose sweep died; a failed point runs again
 with ``retry_failed`` once its cause (a missing data folder) is fixed, and `main_job` says so in its
@@ -54,6 +56,16 @@ def slow_job(point: dict[str, Any]) -> dict[str, Any]:
     return X.run_point(point)
 
 
+def sleepy_job(point: dict[str, Any]) -> dict[str, Any]:
+    """A made-up result at once (no training), after noting "<pid> <point key> <time.time() at the start>"
+    in the NOTES folder; the point with seed 0 first sleeps SLEEP seconds (as `slow_job`'s "@0")."""
+    key = X.point_key(point)
+    (Path(os.environ[NOTES]) / key).write_text(f"{os.getpid()} {key} {time.time()!r}")
+    if point["seed"] == 0:
+        time.sleep(float(os.environ.get(SLEEP, "0")))
+    return {"status": "done", "test_accuracy": 0.5, "seed": point["seed"]}
+
+
 def killer_job(point: dict[str, Any]) -> dict[str, Any]:
     """`run_point`, except that the point with lr = KILL_LR kills its process."""
     if point["lr"] == KILL_LR:
@@ -65,7 +77,7 @@ def _notes(folder: Path) -> list[tuple[int, str]]:
     out = []
     for f in folder.iterdir():
         text = f.read_text().split()
-        if len(text) == 2:
+        if len(text) >= 2:
             out.append((int(text[0]), text[1]))
     return out
 
@@ -141,6 +153,54 @@ def test_a_point_that_kills_its_worker_every_time_fails_with_the_cause(tmp_path:
     assert killer["runs"] == X.WORKER_DEATHS
     assert {k: (r["status"], r["runs"]) for k, r in rows.items()} == {("bf16", 0.1): ("done", 1),
                                                                       ("fx<4,8>", 0.1): ("done", 1)}
+
+
+def test_a_point_past_the_time_limit_is_stopped_and_fails_as_a_crashed_point_does(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With time_limit = 0.5 s and one worker: seed 1 runs at once (its worker's start-up, about 2 s here and
+    above 0.5 s wherever the worker imports numpy and numba, is not counted), seed 0 sleeps a minute and
+    is stopped after about 0.5 s (its worker killed), seed 2 waits
+    for both (the wait is not counted) and runs on a fresh worker. The stopped point is recorded as
+    failed, stays failed on a rerun, and runs again with retry_failed (and a limit it keeps)."""
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    monkeypatch.setenv(NOTES, str(notes))
+    monkeypatch.setenv(SLEEP, "60")
+    limit = 0.5
+    sweep = X.Sweep.from_dict({"name": "limit", "seeds": [1, 0, 2], "time_limit": limit,
+                               "points": [{"format": "bf16"}]})
+    store = tmp_path / "s.sqlite"
+    t0 = time.time()
+    s = X.run_sweep(sweep, store, workers=1, progress=False, job=sleepy_job)
+    assert (s.done, s.failed, s.replaced, s.failed_points, s.ok) == (2, 1, 0, 1, False)
+    assert s.seconds < 30  # the sleeping job was stopped, not waited for
+    started = {}
+    for f in notes.iterdir():
+        pid, key, at = f.read_text().split()
+        started[key] = (int(pid), float(at))
+    k1, k0, k2 = sweep.keys()
+    # the first job started after its worker's start-up, longer than the limit, and still finished
+    assert started[k1][1] - t0 > limit
+    # the third waited while the sleeping one ran, longer than the limit too, and ran on a fresh worker
+    assert started[k2][1] - started[k0][1] >= limit
+    assert started[k1][0] == started[k0][0] != started[k2][0]
+    with pytest.raises(ProcessLookupError, match="No such process"):  # the stopped worker is gone
+        os.kill(started[k0][0], 0)
+    with X.Store(store) as st:
+        rows = {r["key"]: r for r in st.rows()}
+    assert {k: (r["status"], r["runs"]) for k, r in rows.items()} == \
+        {k1: ("done", 1), k0: ("failed", 1), k2: ("done", 1)}
+    assert rows[k0]["error"] == "exceeded the time limit of 0.5 s; its worker was stopped"
+    assert rows[k0]["result"]["seed"] == 0
+    # like a crashed point: taken from the store on a rerun, run again with retry_failed
+    again = X.run_sweep(sweep, store, workers=1, progress=False, job=sleepy_job)
+    assert (again.skipped, again.done, again.failed, again.failed_points) == (3, 0, 0, 1)
+    monkeypatch.setenv(SLEEP, "0")
+    retried = X.run_sweep(sweep, store, workers=1, progress=False, job=sleepy_job, retry_failed=True)
+    assert (retried.skipped, retried.done, retried.failed, retried.failed_points) == (2, 1, 0, 0)
+    with X.Store(store) as st:
+        row = next(r for r in st.rows() if r["key"] == k0)
+    assert (row["status"], row["runs"], row["error"]) == ("done", 2, None)
 
 
 def _crash_sweep() -> X.Sweep:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from nets.stats import Estimate, mean_ci, paired_difference, stratified_folds
+from nets.stats import Estimate, mean_ci, paired_difference, proportion_ci, stratified_folds
 
 
 def test_the_interval_is_the_one_sample_t_interval() -> None:
@@ -88,3 +88,26 @@ def test_stratified_folds_partition_the_data_and_balance_every_class(k: int) -> 
 def test_estimate_text() -> None:
     assert Estimate(0.5, 0.4, 0.6, 5).percent(1) == "50.0 % [40.0, 60.0] (n=5)"
     assert str(Estimate(0.5, 0.4, 0.6, 5)) == "0.5 [0.4, 0.6] (n=5)"
+
+
+@pytest.mark.parametrize(("correct", "n", "confidence"), [(256, 270, 0.95), (0, 10, 0.95), (10, 10, 0.9),
+                                                          (1, 1, 0.95), (1797, 1797, 0.99), (3, 7, 0.5)])
+def test_proportion_ci_is_scipys_wilson_interval(correct: int, n: int, confidence: float) -> None:
+    from scipy.stats import binomtest
+
+    e = proportion_ci(correct, n, confidence)
+    ref = binomtest(correct, n).proportion_ci(confidence_level=confidence, method="wilson")
+    assert (e.mean, e.n, e.confidence) == (correct / n, n, confidence)
+    assert e.lo == pytest.approx(ref.low, abs=1e-12)
+    assert e.hi == pytest.approx(ref.high, abs=1e-12)
+
+
+def test_proportion_ci_refuses_counts_it_cannot_honour() -> None:
+    with pytest.raises(ValueError, match=r"^proportion_ci: correct=5, n=4: needs n >= 1 and 0 <= correct"):
+        proportion_ci(5, 4)
+    with pytest.raises(ValueError, match=r"^proportion_ci: correct=0, n=0: needs n >= 1"):
+        proportion_ci(0, 0)
+    with pytest.raises(TypeError, match=r"^proportion_ci: correct=2.5 must be an int$"):
+        proportion_ci(2.5, 4)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"^proportion_ci: confidence=1 outside the allowed range \(0, 1\)$"):
+        proportion_ci(2, 4, 1)

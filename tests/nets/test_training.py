@@ -306,6 +306,42 @@ def test_clipped_gradient_through_saturated_outputs() -> None:
         nets.PrecisionPolicy(ste="soft")
 
 
+def test_outputs_outside_the_range_are_counted_under_both_rules_and_match_the_zeroed_gradients() -> None:
+    """A pre-activation within half a step above the largest value (fx<2,2>: 1.75 + 0.0625) rounds to 1.75
+    under nearest rounding without overflowing, yet lies outside the range, so the clipped rule zeroes its
+    gradient: `Counts.outside` counts it (under that rule), the overflow count does not, and the
+    training record carries it as "outside", which the experiments' straight-through shortcut reads."""
+    from nets.layers import Context
+    from nets.quant import Quantizer
+
+    x = np.array([[1.8125, 0.5]])
+    model = nets.mlp([2, 2], seed=0)
+    lin = model.layers()[0]
+    lin.params["W"] = np.eye(2)
+    lin.params["b"] = np.zeros(2)
+    pol = nets.PrecisionPolicy(nets.LayerPolicy(preacts="fx<2,2>"))
+    for ste, grad, outside in (("clipped", [[0.0, 1.8125], [0.0, 0.5]], 1),
+                               ("identity", [[1.8125, 1.8125], [0.5, 0.5]], 0)):
+        quant = Quantizer(0)
+        ctx = Context(replace(pol, ste=ste), quant, training=True)
+        assert model.root.forward(x, ctx)[0, 0] == 1.75
+        model.root.backward(np.ones((1, 2)), ctx)
+        assert np.array_equal(lin.grads["W"], grad)
+        c = quant.counts[(lin.name, "preacts")]
+        assert (c.overflow, c.outside) == (0, outside)  # counted where the clipped rule zeroes
+    ctx = Context(pol, Quantizer(0), training=False)
+    model.root.forward(x, ctx)
+    assert ctx.quant.counts[(lin.name, "preacts")].outside == 0  # evaluation converts without the rule
+    from nets.datasets import Dataset, Split
+
+    one = Split(x, np.zeros(1, np.int64))
+    data = Dataset(Split(np.tile(x, (4, 1)), np.zeros(4, np.int64)), one, one, 2, "one point")
+    hist = nets.train(model, data, pol, nets.SGD(lr=1e-9), epochs=1, batch_size=4, seed=0, progress=False)
+    rec = hist.records[0]
+    assert rec["outside"] == {f"{lin.name}.preacts": 4}
+    assert f"{lin.name}.preacts" not in rec["overflow"]
+
+
 def test_fixed_point_lenet_trains_with_clipped_gradients() -> None:
     """LeNet-5 under Gupta et al.'s fx<4,12> stochastic rounding: the conv pre-activations saturate (pixels
     standardised per position reach 35); with the plain straight-through gradient training diverges on this
