@@ -206,7 +206,10 @@ def quantize_float(xb, in_kind, out_val, out_code, ebits, mbits, bias, emax, sub
     hid = np.int64(1) << mbits
     pmin = emin - mbits
     max_val = np.float64(max_sig) * pow2[emax - mbits - pmin]
-    max_code = U64(emax + bias) << U64(mbits) | (U64(max_sig) - U64(hid))
+    if max_sig >= hid:
+        max_code = U64(emax + bias) << U64(mbits) | (U64(max_sig) - U64(hid))
+    else:  # every finite value subnormal (fp<1,M>): the largest is the code max_sig
+        max_code = U64(max_sig)
     low_val = pow2[0] if emin == -bias else 0.0  # unsigned: the smallest value, code 0
     nchunks = stats.shape[0]
     for c in prange(nchunks):

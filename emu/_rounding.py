@@ -342,11 +342,12 @@ def fround_ne_add(x, prm):
 @njit(cache=True)
 def fround_ne_add_covers(prm):
     """`fround_ne_add_applies` read from a format's `fround` parameters, for kernels that receive only
-    those: 1 <= M <= 49 (52 - M in [3, 51]) and 2^(E+52-M) a float64 normal for E = emin and E = emax,
-    the exponent fields of 2^emin and of the largest value."""
+    those: 1 <= M <= 49 (52 - M in [3, 51]), 2^(E+52-M) a float64 normal for E = emin and E = emax,
+    the exponent fields of 2^emin and of the largest value, and 2^emin no larger than the largest value
+    (a format whose values are all subnormal, fp<1,M>, rounds by `fround`)."""
     shift = np.int64(prm.shift)
     return (3 <= shift <= 51 and np.int64(prm.min_normal >> _U52) + shift >= 1
-            and np.int64(prm.max_bits >> _U52) + shift <= 2046)
+            and np.int64(prm.max_bits >> _U52) + shift <= 2046 and prm.min_normal <= prm.max_bits)
 
 
 def fround_ne_add_applies(fmt) -> bool:
@@ -355,7 +356,8 @@ def fround_ne_add_applies(fmt) -> bool:
     stays in C's binade), and constants C = 2^(E+52-M) that are normal float64s for every E in
     [emin, emax]."""
     m = fmt.man_bits
-    return 1 <= m <= 49 and fmt.emin + 52 - m >= -1022 and fmt.emax + 52 - m <= 1023
+    return (1 <= m <= 49 and fmt.emin + 52 - m >= -1022 and fmt.emax + 52 - m <= 1023
+            and fmt.smallest_normal <= fmt.max)  # fp<1,M> has no normal: its clamp would pick a wrong C
 
 
 @njit(cache=True)

@@ -271,11 +271,6 @@ class FloatFormat(Format):
             if not isinstance(getattr(self, flag), (bool, np.bool_)):
                 raise TypeError(f"{fn}: {flag}={getattr(self, flag)!r} must be a bool")
             object.__setattr__(self, flag, bool(getattr(self, flag)))
-        if self.special == "ieee" and e < 2:
-            raise ValueError(
-                f"{fn}: exp_bits={e} with special='ieee' leaves no normal numbers"
-                " (the all-ones exponent is inf/NaN); use exp_bits >= 2 or special='none'"
-            )
         if self.special == "fnuz" and not self.signed:
             raise ValueError(f"{fn}: special='fnuz' puts NaN at the negative-zero code, which an unsigned"
                              " format lacks; use special='fn' or 'p3109' with signed=False")
@@ -288,10 +283,11 @@ class FloatFormat(Format):
         object.__setattr__(self, "man_bits", m)
         b = self.default_bias if self.bias is None else check_int(self.bias, fn, "bias", -2000, 2000)
         object.__setattr__(self, "bias", b)
-        if self._max_code < 0 or (self.zero and self._top_field < 1):
+        subnormal_only = self.subnormals and m > 0  # fp<1,M>: the field 1 is inf/NaN, the values subnormal
+        if self._max_code < 0 or (self.zero and self._top_field < 1 and not subnormal_only):
             raise ValueError(
                 f"{fn}: exp_bits={e}, man_bits={m} with special={self.special!r} leaves no finite nonzero"
-                " value (only zeros and NaN); use more exponent or fraction bits"
+                " value (only zeros, inf and NaN); use more exponent or fraction bits"
             )
         if self.emax > 1023:
             raise ValueError(
@@ -399,14 +395,19 @@ class FloatFormat(Format):
 
     @property
     def emax(self) -> int:
-        """Exponent of the largest finite value."""
+        """The exponent E with max = max_significand 2^(E - M): that of the largest finite value, or emin
+        when every finite value is subnormal (``fp<1,M>``: the field 1 holds inf and NaN)."""
+        if self._top_field < 1 and self.zero:
+            return self.emin
         return self._top_field - self.bias  # type: ignore[operator]
 
     @property
     def max_significand(self) -> int:
-        """Integer significand (hidden bit included) of the largest finite value."""
+        """Integer significand of the largest finite value (the hidden bit included, unless that value
+        is subnormal: ``fp<1,M>``'s is 2^M - 1)."""
         m = self.man_bits
-        return (1 << m) | (self._max_code & ((1 << m) - 1))
+        hidden = (1 << m) if self._top_field >= 1 or not self.zero else 0
+        return hidden | (self._max_code & ((1 << m) - 1))
 
     @property
     def max(self) -> float:
@@ -422,7 +423,7 @@ class FloatFormat(Format):
 
     @property
     def smallest_normal(self) -> float:
-        """Smallest positive normal, 2^emin."""
+        """Smallest positive normal, 2^emin (above `max` when the format has no normal: ``fp<1,M>``)."""
         return math.ldexp(1.0, self.emin)
 
     @property

@@ -407,9 +407,10 @@ class MAC:
         """A float accumulator: its products are formed exactly in float64, so they must fit there."""
         acc = self.acc
         assert isinstance(acc, FloatFormat)
-        if acc.man_bits > 50 or acc.emax > 1000 or acc.emin - acc.man_bits < -1000:
-            raise ValueError(f"MAC: float accumulator {acc} must have at most 50 fraction bits and an"
-                             " exponent range inside float64's")
+        if (acc.man_bits > 50 or acc.emax > 1000 or acc.emin - acc.man_bits < -1000
+                or acc.smallest_normal > acc.max):
+            raise ValueError(f"MAC: float accumulator {acc} must have normal numbers, at most 50 fraction"
+                             " bits and an exponent range inside float64's")
         if sig_bits > 53:
             raise ValueError(f"MAC: products of {self.act} and {self.weight} need {sig_bits}"
                              " significand bits; a float accumulator supports at most 53")
@@ -420,9 +421,9 @@ class MAC:
                              " exactly (float64)")
         prod = self.product
         if prod is not None and (not isinstance(prod, FloatFormat) or prod.man_bits > 50 or prod.emax > 1000
-                                 or prod.emin - prod.man_bits < -1000):
-            raise ValueError(f"MAC: product={prod} with a float accumulator must be a float format with at"
-                             " most 50 fraction bits and an exponent range inside float64's")
+                                 or prod.emin - prod.man_bits < -1000 or prod.smallest_normal > prod.max):
+            raise ValueError(f"MAC: product={prod} with a float accumulator must be a float format with"
+                             " normals, at most 50 fraction bits and an exponent range inside float64's")
 
     def _check_integer_products(self) -> None:
         """A fixed or exact accumulator: products are integer codes of at most 62 bits."""

@@ -247,7 +247,7 @@ def _small() -> list[Format]:
         "fx<1,0>", "ufx<1,0>", "fx<16,0>", "ufx<3,-1>",
         "e4m3", "e5m2", "e4m3fnuz", "e5m2fnuz", "e2m1", "e2m3", "e3m2", "fp16", "bf16",
         "fp<6,7>", "fp<6,7,none>", "fp<3,2>", "fp<4,3,ftz>", "fp<5,2,fn,bias=11>",
-        "fp<2,0,none>", "fp<3,0>", "fp<4,0,fn>", "fp<1,3,none>", "fp<3,3,fnuz,bias=1>",
+        "fp<2,0,none>", "fp<3,0>", "fp<4,0,fn>", "fp<1,3,none>", "fp<3,3,fnuz,bias=1>", "fp<1,2>", "fp<1,4>",
         "pow2<-8,0>", "upow2<-4,3>", "pow2<-2,-2>",
     ]  # fmt: skip
     return [get_format(n) for n in names]

@@ -39,7 +39,9 @@ def _describe(fmt: Format) -> str:
     step = f"eps {_g(fmt.eps)}" if isinstance(fmt, FixedFormat) else f"ulp(1) {_g(float(fmt.ulp(1.0)))}"
     extra = ""
     if isinstance(fmt, FloatFormat):
-        extra = f", smallest normal {_g(fmt.smallest_normal)}, subnormal {_g(fmt.smallest_subnormal)}"
+        low = fmt.smallest_normal
+        normal = f"smallest normal {_g(low)}" if low <= fmt.max else "no normal"
+        extra = f", {normal}, subnormal {_g(fmt.smallest_subnormal)}"
         extra += ", inf" if fmt.has_inf else ""
         extra += ", NaN" if fmt.has_nan else ""
     return f"{fmt.bits:>2} bits, range [{_g(fmt.min)}, {_g(fmt.max)}], {step}{extra}, {fmt.n_codes} codes"

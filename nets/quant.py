@@ -95,7 +95,12 @@ def block_axis(role: str, ndim: int) -> int:
     product.
 
     4-d tensors (convolution weights (c_out, c_in, kh, kw), maps (n, c, h, w)):
-    the channels, axis 1. 2-d: weights as a Linear layer converts them,
+    the channels, axis 1 (an attention tensor (batch, heads, tokens, tokens)
+    of an imported model is blocked so too, along the heads: give such
+    tensors' roles an element format, or let a block-scaled ``fwd_mac`` block
+    its operands along its reduction). 3-d (batch, tokens, features) of
+    imported sequence models: the features, axis 2, which their Linear and
+    MatMul products reduce. 2-d: weights as a Linear layer converts them,
     transposed to (n_out, n_in), activations, pre-activations and errors
     (batch, features): axis 1; a Linear layer's gradients and master weights,
     stored as (n_in, n_out), and the optimiser's update, momentum and moments
@@ -103,8 +108,12 @@ def block_axis(role: str, ndim: int) -> int:
 
     >>> block_axis("weights", 2), block_axis("grads", 2), block_axis("errors", 4), block_axis("moments.v", 2)
     (1, 0, 1, 0)
+    >>> block_axis("activations", 3)
+    2
     """
-    if ndim >= 3:
+    if ndim == 3:
+        return 2
+    if ndim >= 4:
         return 1
     if ndim == 2:
         return 0 if role.split(".")[0] in _STORED_ROLES else 1

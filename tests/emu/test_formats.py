@@ -63,8 +63,8 @@ BAD = [
     (lambda: FloatFormat(4, -1), ValueError, ["man_bits", "[0, 52]"]),
     (lambda: FloatFormat(4.0, 3), TypeError, ["exp_bits", "int"]),
     (lambda: FloatFormat(4, 3.0), TypeError, ["man_bits", "int"]),
-    (lambda: FloatFormat(1, 3), ValueError, ["exp_bits", "ieee"]),
-    (lambda: FloatFormat(1, 0, special="ieee"), ValueError, ["exp_bits", "ieee"]),
+    (lambda: FloatFormat(1, 3, subnormals=False), ValueError, ["exp_bits=1", "ieee", "no finite nonzero"]),
+    (lambda: FloatFormat(1, 0, special="ieee"), ValueError, ["exp_bits=1", "ieee", "no finite nonzero"]),
     (lambda: FloatFormat(4, 3, special="xyz"), ValueError, ["special", "ieee", "fn", "fnuz", "none"]),
     (lambda: FloatFormat(4, 3, special="IEEE"), ValueError, ["special", "ieee", "fn", "fnuz", "none"]),
     (lambda: FloatFormat(4, 3, special=None), ValueError, ["special", "ieee", "fn", "fnuz", "none"]),
@@ -110,9 +110,9 @@ def test_bad_parameters_raise_with_a_message_naming_the_parameter(make, exc, wor
 
 
 def test_fn_without_a_finite_nonzero_value_is_rejected() -> None:
-    # fp<1,0,fn>: the exponent field 1 is all NaN (fn with M = 0), the field 0 holds only +-0.
-    # Like FloatFormat(1, m, special="ieee") the format has no number besides zero and should not be
-    # constructible; today it is, with max == 1.0 and smallest_normal == 2.0 that no code stands for.
+    # fp<1,0,fn>: the exponent field 1 is all NaN (fn with M = 0), the field 0 holds only +-0. Like
+    # FloatFormat(1, 0) (ieee: the field 1 is inf) and FloatFormat(1, m, subnormals=False) the format has
+    # no number besides zero and is refused.
     with pytest.raises(ValueError, match="exp_bits"):
         FloatFormat(1, 0, special="fn")
 
@@ -471,7 +471,7 @@ def test_unknown_names_are_key_and_value_errors_listing_close_names(name: str, c
 
 @pytest.mark.parametrize(("name", "word"), [
     ("fx<40,30>", "bits"), ("int0", "bits"), ("int63", "bits"), ("uint63", "bits"),
-    ("fp<12,3>", "exp_bits"), ("fp<4,53>", "man_bits"), ("fp<1,3>", "exp_bits"),
+    ("fp<12,3>", "exp_bits"), ("fp<4,53>", "man_bits"), ("fp<1,0>", "exp_bits"),
     ("fp<4,3,xyz>", "xyz"), ("fp<4,3,bias=x>", "bias"), ("fp<4,3,bias=3000>", "bias"),
     ("pow2<3,1>", "emax"), ("upow2<0,2000>", "emax"), ("binary<foo>", "foo"),
     ("binary<threshold=0.5>", "threshold"),
@@ -500,3 +500,23 @@ def test_registry_lists() -> None:
     assert all(f in emu.ALL_FORMATS for f in emu.SMALL_FORMATS)
     kinds = {f.kind for f in emu.ALL_FORMATS}
     assert kinds == {"fixed", "float", "pow2", "binary", "ternary"}
+
+
+@pytest.mark.parametrize("m", [1, 2, 3, 7])
+def test_fp1_ieee_holds_only_subnormals_below_inf_and_nan(m: int) -> None:
+    """fp<1,M> (NUMERICS section 5: E from 1): bias 0, the field 0 holds the subnormals k 2^(1-M), the
+    field 1 inf (f = 0) and NaN; its largest finite value is the subnormal (2^M - 1) 2^(1-M), and half a
+    step above it (a tie with the even 2^M) rounds to nearest even into inf, as IEEE overflow does."""
+    f = emu.format(f"fp<1,{m}>")
+    step = 2.0 ** (1 - m)
+    assert (f.bias, f.max, f.smallest_subnormal, f.bits) == (0, (2**m - 1) * step, step, m + 2)
+    codes = np.arange(2 ** (m + 2))
+    values = emu.decode(codes, f)
+    want = [k * step for k in range(2**m)] + [np.inf] + [np.nan] * (2**m - 1)
+    assert np.array_equal(values[: 2 ** (m + 1)], np.array(want), equal_nan=True)
+    assert np.array_equal(values[2 ** (m + 1):], -np.array(want), equal_nan=True)
+    assert emu.quantize(f.max + step / 2, f).tolist() == np.inf  # the tie goes to the even 2^M: inf
+    assert emu.quantize(f.max + step / 4, f).tolist() == f.max
+    assert emu.quantize(5.0, f, overflow="saturate").tolist() == f.max
+    with pytest.raises(ValueError, match=r"^MAC: float accumulator fp<1,2> must have normal numbers"):
+        emu.MAC(act="fp<1,2>", weight="fp<1,2>", acc="fp<1,2>")

@@ -151,8 +151,9 @@ def build_table(fmt) -> Table:
                     assert v not in vals
                     vals[v] = c
         top_v = max(vals)
-        # the next value with an unbounded exponent: one step of the top binade above max
-        step = P2(math.floor(math.log2(top_v)) - M)
+        # the next value with an unbounded exponent: one step of the top binade above max (the
+        # subnormals' step when every finite value is subnormal, fp<1,M>)
+        step = P2(max(math.floor(math.log2(top_v)), 1 - B) - M)
         hi_b, lo_b = top_v + step, -(top_v + step)
     elif isinstance(fmt, Pow2Format):
         n, kb = fmt.n_exponents, fmt.k_bits

@@ -154,3 +154,17 @@ def test_a_convolution_refuses_to_re_block_block_roles_in_its_forward_datapath()
     assert ctx.mac_counts["c3.fwd"][0] == 2 * 25 * 3 * 36
     one = nets.Conv2d(4, 3, 1, name="c1")
     assert one.forward(x, Context(pol, Quantizer(0), training=False)).shape == (2, 3, 5, 5)
+
+
+def test_a_sequence_models_activations_are_blocked_along_their_features() -> None:
+    """(batch, tokens, features): the blocks run along the features, the axis the next Linear or MatMul
+    reduces, not along the tokens; 4-d maps keep the channels."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 32, 32)) * np.logspace(-3, 3, 32)[:, None]  # scales differ by token
+    rf = nets.RoleFormat.parse("mxfp8_e4m3")
+    got = Quantizer(0)(x, rf, "ln", "activations")
+    assert np.array_equal(got, emu.block_quantize(x, "mxfp8_e4m3", axis=2))
+    assert not np.array_equal(got, emu.block_quantize(x, "mxfp8_e4m3", axis=1))
+    maps = rng.standard_normal((2, 32, 4, 4))
+    assert np.array_equal(Quantizer(0)(maps, rf, "bn", "activations"),
+                          emu.block_quantize(maps, "mxfp8_e4m3", axis=1))
