@@ -285,9 +285,10 @@ class FloatFormat(Format):
         object.__setattr__(self, "bias", b)
         subnormal_only = self.subnormals and m > 0  # fp<1,M>: the field 1 is inf/NaN, the values subnormal
         if self._max_code < 0 or (self.zero and self._top_field < 1 and not subnormal_only):
+            why = "; the subnormals would be its only values, and ftz flushes them" if m else ""
             raise ValueError(
                 f"{fn}: exp_bits={e}, man_bits={m} with special={self.special!r} leaves no finite nonzero"
-                " value (only zeros, inf and NaN); use more exponent or fraction bits"
+                f" value (only zeros and special values{why}); use more exponent or fraction bits"
             )
         if self.emax > 1023:
             raise ValueError(

@@ -135,10 +135,12 @@ def gupta_wl16_table(formats: Sequence[str] = ("fx<2,14>", "fx<6,10>", "fx<8,8>"
     compare every configuration with float64 (paired).
     """
     protocol = protocol or Protocol()
+    if isinstance(stes, (str, STE)):
+        raise TypeError(f"gupta_wl16_table: stes={stes!r} must be a sequence of rules, e.g. ({str(stes)!r},)")
     rules = [parse_choice(STE, s, "gupta_wl16_table", "stes") for s in stes]
-    if not rules:
-        raise ValueError("gupta_wl16_table: stes=() names no straight-through rule; give clipped, identity"
-                         " or both")
+    if not rules or len(set(rules)) != len(rules):
+        raise ValueError(f"gupta_wl16_table: stes={tuple(str(r) for r in rules)!r} must name each"
+                         " straight-through rule once; give clipped, identity or both")
     out = {"float64": run_config(Config("float64", None, recipe), protocol)}
     same: dict[str, str] = {}  # label -> the label of the run it equals (nothing saturated)
     for fmt in formats:
@@ -271,6 +273,12 @@ def courbariaux_table(recipe: Recipe = COURBARIAUX, protocol: Protocol | None = 
         d, sentence = compare(out[c.label], base)
         seen = d is not None and 100 * d.hi < 1.0
         notes.append(f"  {sentence}; {'within' if seen else 'not shown within'} 1 point of float64")
+    images = protocol.limit or 1797
+    batches = recipe.epochs * -(-(images - images // protocol.folds) // recipe.batch_size)  # a fold, at most
+    warmup = configs[-1].policy.default.weights.fmt.warmup_batches  # type: ignore[union-attr]
+    if batches <= warmup:  # the dynamic fixed point row converted nothing: say so, not "as float"
+        notes.append(f"  courbariaux dfx 10/12: its {warmup} float64 warm-up batches cover the whole run"
+                     f" ({batches} batches a fold at most): that row trained in float64; give more epochs")
     return Table("Low-precision multiplications (Courbariaux et al. 2014; paper: Table 3, network 1,"
                  " permutation-invariant MNIST)",
                  [f"training: {recipe.describe()}; every row back-propagates through its conversions as the"

@@ -144,7 +144,8 @@ def proportion_ci(correct: int, n: int, confidence: float = 0.95) -> Estimate:
     c, n = int(correct), int(n)
     center = (c + z * z / 2) / (n + z * z)
     h = z * math.sqrt(c * (n - c) / n + z * z / 4) / (n + z * z)
-    return Estimate(c / n, center - h, center + h, n, confidence)
+    mean = c / n  # rounding can put an end one ulp past 0, 1 or the estimate itself: clamped
+    return Estimate(mean, max(0.0, min(center - h, mean)), min(1.0, max(center + h, mean)), n, confidence)
 
 
 def stratified_folds(y: Sequence[int] | np.ndarray, k: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:

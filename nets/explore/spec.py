@@ -80,6 +80,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 import emu
 from emu.checks import check_int, parse_choice
 
@@ -149,6 +151,8 @@ def _check(point: dict[str, Any], where: str) -> dict[str, Any]:
         full["policy"] = " ".join(full["policy"].split()).lower()
     if isinstance(full["mac"], str):  # a MAC preset's name as `emu.mac_preset` reads it
         full["mac"] = " ".join(full["mac"].split())
+    if isinstance(full["format"], str) and full["format"].strip().lower() == "float64":
+        full["format"] = "float64"  # the baseline, in any case (not the fp64 format the name aliases)
     if full["mac"] is not None and full["acc"] is not None:
         raise ValueError(f"sweep {where}: give mac= or acc=, not both")
     if full["acc"] is None and "acc_overflow" in point:
@@ -165,11 +169,17 @@ def _check(point: dict[str, Any], where: str) -> dict[str, Any]:
         full[k] = check_int(full[k], f"sweep {where}", k, 1 if k == "batch_size" else 0)
     check_rates(full, f"sweep {where}")
     try:  # unknown formats, presets and datapaths fail here, before any job runs
-        build_policy(full)
+        pol = build_policy(full)
     except (ValueError, TypeError) as e:
         key = _culprit(full)
         named = f"{key}={full[key]!r}: " if key else ""
         raise (TypeError if isinstance(e, TypeError) else ValueError)(f"sweep {where}: {named}{e}") from e
+    try:  # the datapath the cost model prices for the point (`forward_mac`), which wide floats lack
+        if pol is not None:
+            pol.forward_mac("", 1)
+    except ValueError as e:
+        raise ValueError(f"sweep {where}: the cost model cannot price this point's datapath ({e}); give"
+                         " narrower formats, or a mac= it can price") from e
     # checked once the values are known to be valid: a bad value is named as such first
     if full["policy"] in (None, "float64") and full["format"] in (None, "float64"):
         given = [k for k in ("rounding", "granularity", "ste") if k in point]
@@ -262,7 +272,7 @@ def _time_limit(value: Any, where: str) -> float | None:
     """A sweep's ``time_limit``: None (no limit) or a finite number of seconds above 0, as a float."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"{where}: time_limit={value!r} must be a number of seconds (a finite number above 0)"
                         " or None (no limit)")
     if not 0 < value < float("inf"):

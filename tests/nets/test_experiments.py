@@ -50,7 +50,7 @@ def test_recipe_and_protocol_refuse_what_they_cannot_honour() -> None:
         E.main(seeds=0)
     with pytest.raises(ValueError, match="^experiments: tables='mnist' is not one of fraction-bits, "):
         E.main(tables=("mnist",))
-    with pytest.raises(ValueError, match="^gupta_wl16_table: stes=.. names no straight-through rule"):
+    with pytest.raises(ValueError, match=r"^gupta_wl16_table: stes=\(\) must name each straight-through"):
         E.gupta_wl16_table(stes=())
 
 
@@ -277,3 +277,21 @@ def test_stability_counts_a_diverged_seed_instead_of_stopping() -> None:
                         protocol=E.Protocol(seeds=(0, 1), folds=2, limit=100))
     assert table.rows == [("float64", ["-", "-", "2/2"])]
     assert table.values["float64"] == {"mean": [], "max": []}
+
+
+def test_gupta_rules_are_a_sequence_of_distinct_rules() -> None:
+    with pytest.raises(ValueError, match=r"^gupta_wl16_table: stes=\('clipped', 'clipped'\) must name each"):
+        E.gupta_wl16_table(stes=("clipped", "clipped"))
+    with pytest.raises(ValueError, match=r"^gupta_wl16_table: stes=\(\) must name each straight-through"):
+        E.gupta_wl16_table(stes=())
+    with pytest.raises(TypeError, match=r"^gupta_wl16_table: stes='clipped' must be a sequence of rules"):
+        E.gupta_wl16_table(stes="clipped")  # type: ignore[arg-type]
+
+
+def test_courbariaux_says_when_the_warm_up_covers_the_run() -> None:
+    """With fewer training batches than the dynamic fixed point preset's 100 float64 warm-up batches, that
+    row trains in float64: the table says so instead of reporting it as a format within 1 point."""
+    short = E.courbariaux_table(E.Recipe(hidden=(8, 8), lr=0.05, momentum=0.9, epochs=1), TINY)
+    assert short.notes[-1].startswith("  courbariaux dfx 10/12: its 100 float64 warm-up batches cover")
+    dfx, flt = short.outcomes["courbariaux dfx 10/12"], short.outcomes["float64"]
+    assert dfx.accuracy == flt.accuracy  # the premise: the same training

@@ -15,6 +15,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import emu
@@ -800,3 +801,25 @@ def test_figures_stay_readable_with_many_configurations() -> None:
     assert len(numbers) >= 10
     boxes = [Text.get_window_extent(t) for t in numbers]  # the number, not its line to the point
     assert not [(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1:] if a.overlaps(b)]
+
+
+def test_a_point_the_cost_model_cannot_price_is_refused_before_anything_runs() -> None:
+    """A format whose products the cost model's datapath cannot form (fp64: 106-bit products; fp<8,26>:
+    54 significand bits) fails when the sweep is declared, not after its training; "FLOAT64" in any case
+    is the float64 baseline, not the fp64 format its alias names."""
+    for fmt, why in (("fp64", "the exact product of fp64 and fp64 needs 106 bits"),
+                     ("fp<8,26>", "need 54 significand bits")):
+        with pytest.raises(ValueError, match=rf"^sweep point 0: the cost model cannot price this point's"
+                                             rf" datapath \(MAC: .*{re.escape(why)}"):
+            X.Sweep.from_dict({"points": [{"format": fmt}], "seeds": [0]})
+    s = X.Sweep.from_dict({"points": [{"format": "FLOAT64"}, {"format": "float64", "lr": 0.2}], "seeds": [0]})
+    assert [p["format"] for p in s.points] == ["float64", "float64"]
+    with pytest.raises(ValueError, match=r"^sweep point 0: rounding='floor' set without a format that"):
+        X.Sweep.from_dict({"points": [{"format": "Float64", "rounding": "floor"}], "seeds": [0]})
+
+
+def test_a_numpy_time_limit_is_a_number() -> None:
+    spec = {"points": [{"format": "bf16"}], "seeds": [0]}
+    assert X.Sweep.from_dict({**spec, "time_limit": np.int64(60)}).time_limit == 60.0
+    with pytest.raises(TypeError, match=r"^sweep: time_limit=np.True_ must be a number of seconds"):
+        X.Sweep.from_dict({**spec, "time_limit": np.True_})

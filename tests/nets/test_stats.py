@@ -111,3 +111,12 @@ def test_proportion_ci_refuses_counts_it_cannot_honour() -> None:
         proportion_ci(2.5, 4)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"^proportion_ci: confidence=1 outside the allowed range \(0, 1\)$"):
         proportion_ci(2, 4, 1)
+
+
+def test_proportion_ci_holds_its_estimate_inside_zero_one() -> None:
+    """The Wilson ends, rounded, could land one ulp outside [0, 1] or past the estimate (16 of 16: hi =
+    1.0000000000000002): they are clamped, for every count."""
+    for n in range(1, 400):
+        for c in (0, 1, n - 1, n):
+            e = proportion_ci(max(c, 0), n)
+            assert 0.0 <= e.lo <= e.mean <= e.hi <= 1.0, (c, n, e)
