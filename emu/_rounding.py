@@ -357,7 +357,7 @@ def fround_ne_add_applies(fmt) -> bool:
     [emin, emax]."""
     m = fmt.man_bits
     return (1 <= m <= 49 and fmt.emin + 52 - m >= -1022 and fmt.emax + 52 - m <= 1023
-            and fmt.smallest_normal <= fmt.max)  # fp<1,M> has no normal: its clamp would pick a wrong C
+            and fmt.has_normals)  # without normals (fp<1,M>) its clamp would pick a wrong C
 
 
 @njit(cache=True)

@@ -284,7 +284,7 @@ class FloatFormat(Format):
         b = self.default_bias if self.bias is None else check_int(self.bias, fn, "bias", -2000, 2000)
         object.__setattr__(self, "bias", b)
         subnormal_only = self.subnormals and m > 0  # fp<1,M>: the field 1 is inf/NaN, the values subnormal
-        if self._max_code < 0 or (self.zero and self._top_field < 1 and not subnormal_only):
+        if self._max_code < 0 or (not self.has_normals and not subnormal_only):
             why = "; the subnormals would be its only values, and ftz flushes them" if m else ""
             raise ValueError(
                 f"{fn}: exp_bits={e}, man_bits={m} with special={self.special!r} leaves no finite nonzero"
@@ -398,17 +398,14 @@ class FloatFormat(Format):
     def emax(self) -> int:
         """The exponent E with max = max_significand 2^(E - M): that of the largest finite value, or emin
         when every finite value is subnormal (``fp<1,M>``: the field 1 holds inf and NaN)."""
-        if self._top_field < 1 and self.zero:
-            return self.emin
-        return self._top_field - self.bias  # type: ignore[operator]
+        return self._top_field - self.bias if self.has_normals else self.emin  # type: ignore[operator]
 
     @property
     def max_significand(self) -> int:
         """Integer significand of the largest finite value (the hidden bit included, unless that value
         is subnormal: ``fp<1,M>``'s is 2^M - 1)."""
         m = self.man_bits
-        hidden = (1 << m) if self._top_field >= 1 or not self.zero else 0
-        return hidden | (self._max_code & ((1 << m) - 1))
+        return ((1 << m) if self.has_normals else 0) | (self._max_code & ((1 << m) - 1))
 
     @property
     def max(self) -> float:
@@ -423,8 +420,14 @@ class FloatFormat(Format):
         return 0.0 if self.zero else self.smallest_normal
 
     @property
+    def has_normals(self) -> bool:
+        """Whether some finite value is normal: not so in ``fp<1,M>`` (IEEE rule), whose exponent field 1
+        holds inf and NaN and whose values are all subnormal (without zero, the field 0 is normal)."""
+        return self._top_field >= 1 or not self.zero
+
+    @property
     def smallest_normal(self) -> float:
-        """Smallest positive normal, 2^emin (above `max` when the format has no normal: ``fp<1,M>``)."""
+        """Smallest positive normal, 2^emin (above `max` when the format has none: `has_normals`)."""
         return math.ldexp(1.0, self.emin)
 
     @property

@@ -408,7 +408,7 @@ class MAC:
         acc = self.acc
         assert isinstance(acc, FloatFormat)
         if (acc.man_bits > 50 or acc.emax > 1000 or acc.emin - acc.man_bits < -1000
-                or acc.smallest_normal > acc.max):
+                or not acc.has_normals):
             raise ValueError(f"MAC: float accumulator {acc} must have normal numbers, at most 50 fraction"
                              " bits and an exponent range inside float64's")
         if sig_bits > 53:
@@ -421,7 +421,7 @@ class MAC:
                              " exactly (float64)")
         prod = self.product
         if prod is not None and (not isinstance(prod, FloatFormat) or prod.man_bits > 50 or prod.emax > 1000
-                                 or prod.emin - prod.man_bits < -1000 or prod.smallest_normal > prod.max):
+                                 or prod.emin - prod.man_bits < -1000 or not prod.has_normals):
             raise ValueError(f"MAC: product={prod} with a float accumulator must be a float format with"
                              " normals, at most 50 fraction bits and an exponent range inside float64's")
 

@@ -39,8 +39,7 @@ def _describe(fmt: Format) -> str:
     step = f"eps {_g(fmt.eps)}" if isinstance(fmt, FixedFormat) else f"ulp(1) {_g(float(fmt.ulp(1.0)))}"
     extra = ""
     if isinstance(fmt, FloatFormat):
-        low = fmt.smallest_normal
-        normal = f"smallest normal {_g(low)}" if low <= fmt.max else "no normal"
+        normal = f"smallest normal {_g(fmt.smallest_normal)}" if fmt.has_normals else "no normal"
         extra = f", {normal}, subnormal {_g(fmt.smallest_subnormal)}"
         extra += ", inf" if fmt.has_inf else ""
         extra += ", NaN" if fmt.has_nan else ""

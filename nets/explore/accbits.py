@@ -199,9 +199,7 @@ class LayerAccLength:
         exact_final_bits, exact_partial_bits: the exactness bounds of `LayerAccBits`
             for these operands (as the MAC converts them): where each scan starts.
         threshold: the accuracy share kept (0.99).
-        reference: the `AccReference` used.
-        reference_accuracy: the accuracy the threshold multiplies: ``float_accuracy``
-            with ``AccReference.FLOAT``, ``exact_accuracy`` with ``AccReference.EXACT``.
+        reference: the `AccReference` used (`reference_accuracy`: the accuracy it names).
         float_accuracy: the float64 network's accuracy (no policy at all).
         exact_accuracy: the accuracy with the policy's operands and every layer's
             accumulation exact; the accuracy at either exactness bound.
@@ -224,7 +222,6 @@ class LayerAccLength:
     exact_partial_bits: int
     threshold: float
     reference: AccReference
-    reference_accuracy: float
     float_accuracy: float
     exact_accuracy: float
     images: int
@@ -232,6 +229,12 @@ class LayerAccLength:
     lb_clip: int | None
     wrap_scan: tuple[tuple[int, float], ...]
     clip_scan: tuple[tuple[int, float], ...]
+
+    @property
+    def reference_accuracy(self) -> float:
+        """The accuracy the threshold multiplies: ``float_accuracy`` with ``AccReference.FLOAT``,
+        ``exact_accuracy`` with ``AccReference.EXACT``."""
+        return self.float_accuracy if self.reference is AccReference.FLOAT else self.exact_accuracy
 
     def accuracy(self, mode: str, il: int) -> float | None:
         """The accuracy measured with this layer's accumulator fx<il, frac_bits> under ``mode``
@@ -452,7 +455,7 @@ def acc_length_bounds(model: Model, data: Split, policy: PrecisionPolicy, *, thr
             # the bound reproduces exact accumulation: with "exact" (threshold <= 1) it always passes
             assert reference is AccReference.FLOAT or lbs[mode] is not None, (n, mode, scans[mode])
         out.append(LayerAccLength(n, bounds[n]["k"], str(m.act), str(m.weight), fl[n], bounds[n]["wrap"],
-                                  bounds[n]["clip"], threshold, reference, ref_acc, float_acc, exact_acc,
+                                  bounds[n]["clip"], threshold, reference, float_acc, exact_acc,
                                   len(data), lbs["wrap"], lbs["clip"], tuple(scans["wrap"]),
                                   tuple(scans["clip"])))
     return out

@@ -446,8 +446,7 @@ def accumulator_report(exact: list[LayerAccBits], lengths: list[LayerAccLength],
     threshold of the float accuracy) shows as "none", with the reason below the table, e.g. "the
     operands alone keep 94.9 % of the float accuracy (exact accumulation 0.9000, float 0.9481), below
     99 %". ``lengths`` must come from one `acc_length_bounds` call (refused otherwise)."""
-    runs = {(r.reference, r.threshold, r.reference_accuracy, r.float_accuracy, r.exact_accuracy)
-            for r in lengths}
+    runs = {(r.reference, r.threshold, r.float_accuracy, r.exact_accuracy) for r in lengths}
     if len(runs) > 1:
         raise ValueError(f"accumulator_report: lengths come from {len(runs)} acc_length_bounds calls (their"
                          " reference, threshold or accuracies differ); report each call apart")

@@ -510,6 +510,9 @@ def test_fp1_ieee_holds_only_subnormals_below_inf_and_nan(m: int) -> None:
     f = emu.format(f"fp<1,{m}>")
     step = 2.0 ** (1 - m)
     assert (f.bias, f.max, f.smallest_subnormal, f.bits) == (0, (2**m - 1) * step, step, m + 2)
+    assert not f.has_normals
+    assert emu.format("e4m3").has_normals
+    assert emu.format("e8m0").has_normals  # no zero: its field 0 is normal
     codes = np.arange(2 ** (m + 2))
     values = emu.decode(codes, f)
     want = [k * step for k in range(2**m)] + [np.inf] + [np.nan] * (2**m - 1)
