@@ -416,15 +416,17 @@ def report(rows: list[dict[str, Any]], title: str = "Sweep report", budget: floa
 
 
 def _acc_at(r: LayerAccLength, mode: str) -> str:
-    """The LB cell and the accuracy cell of ``mode``: LB and "a / b", the accuracy at LB and at LB - 1
-    ("-" where not measured: LB is the one-bit word); "none" and the accuracy at the exactness bound,
-    the only IL evaluated, when no IL passes."""
+    """The LB cell and the accuracy cell of ``mode``: LB and "a [lo, hi] / b [lo, hi]", the accuracy at LB
+    and at LB - 1 with their 95 % Wilson intervals over the images ("-" where not measured: LB is the
+    one-bit word); "none" and the accuracy at the exactness bound, the only IL evaluated, when no IL
+    passes."""
     lb = r.lb(mode)
     if lb is None:
         il, acc = (r.wrap_scan if mode == "wrap" else r.clip_scan)[0]
-        return f"none | - (IL {il}, the exactness bound: {acc:.4f})"
+        return f"none | - (IL {il}, the exactness bound: {_with_ci(acc, r.images)})"
     below = r.accuracy(mode, lb - 1)
-    return f"{lb} | {r.accuracy(mode, lb):.4f} / {'-' if below is None else format(below, '.4f')}"
+    return (f"{lb} | {_with_ci(r.accuracy(mode, lb), r.images)}"
+            f" / {'-' if below is None else _with_ci(below, r.images)}")
 
 
 _REFERENCES = {"float": "the float64 network's accuracy (no policy: the float-normalised accuracy)",
@@ -436,6 +438,11 @@ def _wilson(acc: float, n: int) -> str:
     """A one-model accuracy's 95 % Wilson interval over ``n`` images, as "[lo, hi]" in [0, 1]."""
     e = proportion_ci(round(acc * n), n)
     return f"[{e.lo:.4f}, {e.hi:.4f}]"
+
+
+def _with_ci(acc: float, n: int) -> str:
+    """An accuracy and its interval (`_wilson`): "0.9556 [0.9239, 0.9744]"."""
+    return f"{acc:.4f} {_wilson(acc, n)}"
 
 
 def accumulator_report(exact: list[LayerAccBits], lengths: list[LayerAccLength], about: str) -> str:
@@ -469,16 +476,16 @@ def accumulator_report(exact: list[LayerAccBits], lengths: list[LayerAccLength],
                   " accumulator fx<IL, FL> (FL: the exact product's fraction bits); IL scanned down from the"
                   f" exactness bound to the first that falls below. Reference ({r0.reference.value}):"
                   f" {_REFERENCES[r0.reference.value]}, {r0.reference_accuracy:.4f}. The float64 network's"
-                  f" accuracy is {r0.float_accuracy:.4f} ({_wilson(r0.float_accuracy, r0.images)});"
-                  f" with these operands and exact accumulation it is {r0.exact_accuracy:.4f}"
-                  f" ({_wilson(r0.exact_accuracy, r0.images)}), {share}. Accuracies at LB and at LB - 1."
-                  f" Every accuracy is one model's on the {r0.images} test images, with its 95 % Wilson"
-                  " interval over the images (`nets.stats.proportion_ci`) where given; one image is"
+                  f" accuracy is {_with_ci(r0.float_accuracy, r0.images)}; with these operands and exact"
+                  f" accumulation it is {_with_ci(r0.exact_accuracy, r0.images)}, {share}. Accuracies at LB"
+                  f" and at LB - 1. Every accuracy is one model's on the {r0.images} test images, with its"
+                  " 95 % Wilson interval over the images (`nets.stats.proportion_ci`); one image is"
                   f" {100 / r0.images:.2f} points.", "",
                   "| layer | K | FL | reference accuracy | LB_wrap | accuracy at LB_wrap, LB_wrap - 1"
                   " | LB_clip | accuracy at LB_clip, LB_clip - 1 |",
                   "|---|---:|---:|---:|---:|---|---:|---|"]
-        lines += [f"| {r.name} | {r.k} | {r.frac_bits} | {r.reference_accuracy:.4f} | {_acc_at(r, 'wrap')} |"
+        lines += [f"| {r.name} | {r.k} | {r.frac_bits} | {_with_ci(r.reference_accuracy, r.images)} |"
+                  f" {_acc_at(r, 'wrap')} |"
                   f" {_acc_at(r, 'clip')} |" for r in lengths]
         why = next((w for r in lengths for m in ("wrap", "clip") if (w := r.why_none(m))), None)
         if why:

@@ -150,11 +150,18 @@ def test_the_audit_reproducer_has_no_lb_against_the_float_accuracy() -> None:
         assert e.ratio("wrap", e.lb_wrap) == 1.0
         assert r.ratio("wrap", e.lb_wrap) == exact / flt
     text = X.accumulator_report(X.layer_acc_bits(model, data.test.x, pol), rows, "fx<3,2>, seed 0")
-    assert f"| linear1 | 64 | 4 | {flt:.4f} | none | - (IL {rows[0].exact_final_bits}, the exactness bound:" \
-           f" {exact:.4f}) | none |" in text
+    n = rows[0].images
+    assert f"| linear1 | 64 | 4 | {flt:.4f} {ci_text(flt, n)} | none | - (IL {rows[0].exact_final_bits}," \
+           f" the exactness bound: {exact:.4f} {ci_text(exact, n)}) | none |" in text
     assert f"none: no IL passes, for any layer or accumulator: {why}." in text
     assert f"Reference (float): the float64 network's accuracy (no policy: the float-normalised accuracy)," \
            f" {flt:.4f}." in text
+
+
+def ci_text(acc: float, n: int) -> str:
+    """An accuracy's 95 % Wilson interval over n images as the report prints it."""
+    e = proportion_ci(round(acc * n), n)
+    return f"[{e.lo:.4f}, {e.hi:.4f}]"
 
 
 # one Linear 2 -> 2 without bias (z0 = x0 + x1, z1 = x0 - x1), integer operands: (3, -0.4) of class 1 is
@@ -200,7 +207,9 @@ def test_no_il_passes_when_the_operands_alone_lose_too_much() -> None:
                                   " 0.6667, float 1.0000), below 90 %")
     assert (e.lb_wrap, e.lb_clip, e.why_none("wrap"), e.why_none("clip")) == (4, 1, None, None)
     text = X.accumulator_report([], [f], "fx<4,0>")
-    assert "| linear1 | 2 | 0 | 1.0000 | none | - (IL 4, the exactness bound: 0.6667) | none |" in text
+    # Wilson 95 % intervals of 3/3 and 2/3 images
+    assert ("| linear1 | 2 | 0 | 1.0000 [0.4385, 1.0000] | none | - (IL 4, the exactness bound: 0.6667"
+            " [0.2077, 0.9385]) | none |") in text
     assert "none: no IL passes, for any layer or accumulator: the operands alone keep 66.7 %" in text
 
 
@@ -291,8 +300,10 @@ def test_the_report_names_both_measures(lengths, exact_lengths, trained, referen
     for r in rows:
         assert r.lb_wrap is not None, "fx<4,8> operands keep 99 % of the float accuracy"
         at, below = r.accuracy("wrap", r.lb_wrap), r.accuracy("wrap", r.lb_wrap - 1)
-        row = (f"| {r.name} | {r.k} | {r.frac_bits} | {r.reference_accuracy:.4f} | {r.lb_wrap} |"
-               f" {at:.4f} / {below:.4f} | {r.lb_clip} |")
+        n = r.images
+        ref = r.reference_accuracy
+        row = (f"| {r.name} | {r.k} | {r.frac_bits} | {ref:.4f} {ci_text(ref, n)} | {r.lb_wrap} |"
+               f" {at:.4f} {ci_text(at, n)} / {below:.4f} {ci_text(below, n)} | {r.lb_clip} |")
         assert row in text
     r = rows[0]
     assert f"Reference ({reference}): " in text
@@ -300,9 +311,9 @@ def test_the_report_names_both_measures(lengths, exact_lengths, trained, referen
     n = len(test.y)
     ci = {a: proportion_ci(round(a * n), n) for a in (r.float_accuracy, r.exact_accuracy)}
     assert r.images == n
-    assert (f"The float64 network's accuracy is {r.float_accuracy:.4f} ([{ci[r.float_accuracy].lo:.4f},"
-            f" {ci[r.float_accuracy].hi:.4f}]); with these operands and exact accumulation it is"
-            f" {r.exact_accuracy:.4f} ([{ci[r.exact_accuracy].lo:.4f}, {ci[r.exact_accuracy].hi:.4f}]),"
+    assert (f"The float64 network's accuracy is {r.float_accuracy:.4f} [{ci[r.float_accuracy].lo:.4f},"
+            f" {ci[r.float_accuracy].hi:.4f}]; with these operands and exact accumulation it is"
+            f" {r.exact_accuracy:.4f} [{ci[r.exact_accuracy].lo:.4f}, {ci[r.exact_accuracy].hi:.4f}],"
             f" {100 * r.exact_accuracy / r.float_accuracy:.1f} % of it.") in text
     assert f"one model's on the {n} test images, with its 95 % Wilson interval" in text
     assert all(word in text for word in ("LB_wrap", "LB_clip", "seed 0"))
