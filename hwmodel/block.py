@@ -22,6 +22,12 @@ pair), with the parts:
 - ``accumulator``: per block, one addition in the accumulator format (fp32 by
   default; a fixed accumulator: an integer adder), divided by B.
 
+A dot product of K terms holds ceil(K / B) blocks along K, the last one
+partial when B does not divide K (`emu.matmul` encodes each operand so): the
+per-block parts then come once per K / ceil(K / B) MACs, not per B (K = 100,
+B = 32: 4 blocks, one per 25 MACs), and the tree adds K - ceil(K / B) times
+per K MACs.
+
 Energy is per MAC; area is the block unit's (B multipliers, the tree, the
 scale and accumulator logic) divided by B: the area per MAC of throughput,
 comparable with `hwmodel.cost`'s one-MAC unit. Delay: the multiplier, the
@@ -137,14 +143,14 @@ def _block(fmt: Any, k: int) -> int:
     return fmt.block_size
 
 
-def _run(fn: str, k: int, run: int | None) -> int:
-    """``run`` checked (an int >= 1 dividing ``k``); None: ``k``."""
+def _run(fn: str, k: int, run: int | None, name: str = "run") -> int:
+    """``run`` (the parameter ``name``) checked: an int >= 1 dividing ``k``; None: ``k``."""
     if run is None:
         return k
-    run = check_int(run, fn, "run", 1)
+    run = check_int(run, fn, name, 1)
     if k % run:
-        raise ValueError(f"{fn}: run={run} must divide k={k} (a dot product of k terms is k / run runs of"
-                         " run consecutive elements)")
+        raise ValueError(f"{fn}: {name}={run} must divide k={k} (a dot product of k terms is k / {name} runs"
+                         f" of {name} consecutive elements)")
     return run
 
 
@@ -225,18 +231,22 @@ def block_mac_cost(fmt_a: Any, fmt_b: Any, acc: Any = "fp32", tech: str | TechTa
     t = get_table(tech)
     acc_f = emu.get_format(acc) if isinstance(acc, str) else acc
     ea, eb = _element(fa), _element(fb)
-    B = max(1, min(_block(fa, k), _block(fb, k), k))
+    nominal = max(1, min(_block(fa, k), _block(fb, k)))
+    B = min(nominal, k)  # the tree's lanes
+    n_blocks = math.ceil(k / nominal)  # along K, the last partial when B does not divide k (emu's encoding)
+    per = k / n_blocks  # MACs per block
     pw = _product_bits(ea, eb)
     tree_w = pw + math.ceil(math.log2(B)) if B > 1 else pw
     parts: dict[str, Cost] = {"multiplier": operand_multiplier(ea, eb, t)}
     if isinstance(ea, emu.FloatFormat) or isinstance(eb, emu.FloatFormat):
         parts["aligner"] = logic(barrel_shifter(pw, pw), t, f"aligning each product into {pw} bits")
     tree = int_adder(tree_w, t)
-    share = (B - 1) / B
+    share = (per - 1) / per  # a block of n elements takes n - 1 additions
     parts["adder_tree"] = Cost(f"{B - 1}-adder tree of {tree_w} bits per block of {B}",
-                               tree.energy_pj * share, tree.area_um2 * share,
+                               tree.energy_pj * share, tree.area_um2 * (B - 1) / B,
                                tree.delay * math.ceil(math.log2(max(B, 2))),
-                               tree.sources + (f"{B - 1} adders per block of {B} MACs",))
+                               tree.sources + (f"{k} - {n_blocks} additions per {k} MACs ({n_blocks}"
+                                               " blocks)",))
     # the product of the two scales, once per block (or per dot product)
     if ka == kb == "mx" or (ka == kb == "int" and fa.scale == fb.scale == "pow2"):
         sc, what = int_adder(9, t), "E8M0 x E8M0: a 9-bit exponent adder"
@@ -249,8 +259,8 @@ def block_mac_cost(fmt_a: Any, fmt_b: Any, acc: Any = "fp32", tech: str | TechTa
     add = float_adder(acc_f, t) if isinstance(acc_f, emu.FloatFormat) else int_adder(acc_f.bits, t)
     for name, c, note in (("scale", sc, what), ("convert", conv, f"normalise the {tree_w}-bit block sum"),
                           ("accumulator", add, f"{add.name}")):
-        parts[name] = Cost(f"{note}, once per {B} MACs", c.energy_pj / B, c.area_um2 / B, c.delay,
-                           c.sources + (f"one per block of {B}",))
+        parts[name] = Cost(f"{note}, once per {per:g} MACs", c.energy_pj / per, c.area_um2 / B, c.delay,
+                           c.sources + (f"one per block of {per:g}",))
     # critical path: multiply, align, the adder tree; scaling and accumulation form a second pipeline stage
     delay = sum(parts[p].delay for p in ("multiplier", "aligner", "adder_tree") if p in parts)
     return Cost.total(f"block MAC {fa} x {fb} -> {acc_f} @ {t.name}", parts, delay)
@@ -285,7 +295,8 @@ def _apply_scale(f: Any, acc_f: Any, t: TechTable) -> tuple[Cost, str, bool]:
 
 
 def operand_scale_cost(acc: Any = "fp32", tech: str | TechTable = "horowitz45", *, k: int,
-                       weights: Any = None, activations: Any = None, run: int | None = None) -> Cost:
+                       weights: Any = None, activations: Any = None, run: int | None = None,
+                       act_run: int | None = None) -> Cost:
     """Per MAC, the scale arithmetic of block-scaled weights, activations or both whose elements a MAC that
     is not block-scaled multiplies (module docstring): parts ``scale`` (the weights' scales), ``act_scale``
     (the activations') and, when a dot product of ``k`` terms holds more than one block, ``block_add``.
@@ -306,8 +317,10 @@ def operand_scale_cost(acc: Any = "fp32", tech: str | TechTable = "horowitz45", 
     The blocks lie along runs of ``run`` consecutive terms (module docstring, "Block runs"): each run of
     L = ``run`` holds ceil(L / B) blocks of an operand, the last partial when B does not divide L, so "per
     B MACs" above reads per L / ceil(L / B) MACs (exactly B when B divides L; L when L < B) and
-    ``block_add`` is charged when the dot product holds more than one block of the smaller kind. Both
-    operands' blocks lie along the same runs.
+    ``block_add`` is charged when the dot product holds more than one block of the smaller kind. The
+    activations' blocks lie along the same runs, or along runs of ``act_run`` (a Linear layer reading maps
+    blocked along their c channels: k / c runs of c, while its weights run along all k); with runs that
+    differ the blocks need not nest, and ``block_add`` per the smaller block is a lower bound.
 
     Args:
         acc: the MAC's accumulator: a float or fixed `emu` format (default fp32; "exact" counts as fp32).
@@ -317,6 +330,7 @@ def operand_scale_cost(acc: Any = "fp32", tech: str | TechTable = "horowitz45", 
             for an operand that is not block-scaled; at least one is given.
         run: the consecutive terms of the dot product the blocks are laid along, an int >= 1 dividing
             ``k`` (a convolution over c_in channels: c_in); None: ``k`` (a Linear layer).
+        act_run: the same for the activations' blocks, an int >= 1 dividing ``k``; None: ``run``.
 
     mxfp4 weights (Bw = 32) and nvfp4 activations (Ba = 16) into an fp32 sum, K = 64: per 32 MACs a 9-bit
     exponent adder (0.0325 pJ, between Horowitz's 8- and 16-bit adders), per 16 MACs an fp32 x E4M3
@@ -337,6 +351,8 @@ def operand_scale_cost(acc: Any = "fp32", tech: str | TechTable = "horowitz45", 
     """
     k = check_int(k, "operand_scale_cost", "k", 1)
     run = _run("operand_scale_cost", k, run)
+    runs = {"weights": run, "activations": run if act_run is None else _run("operand_scale_cost", k, act_run,
+                                                                         "act_run")}
     if weights is None and activations is None:
         raise ValueError("operand_scale_cost: weights=None and activations=None; give the block format of"
                          " one or both (emu.block_format: mx, nvfp4 or scaled int)")
@@ -349,7 +365,7 @@ def operand_scale_cost(acc: Any = "fp32", tech: str | TechTable = "horowitz45", 
             continue
         f = emu.block_format(fmt) if isinstance(fmt, str) else fmt
         _kind(f, f"operand_scale_cost: {operand}")
-        B, blocks_of = _per_scale(f, k, run)
+        B, blocks_of = _per_scale(f, k, runs[operand])
         sc, what, stays_fixed = _apply_scale(f, acc_f, t)
         fixed_after = fixed_after and stays_fixed
         blocks.append((B, blocks_of, f, operand))

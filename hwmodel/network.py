@@ -20,7 +20,19 @@ applied to the block's sum. Both roles' blocks lie along runs of
 channels; absent or None: the whole dot product, as for a Linear layer), each
 run holding ceil(block_run / B) blocks, the last one partial when B does not
 divide it (as `emu.block_encode` stores them): the scales' bits and
-arithmetic are counted per such block, not per B elements.
+arithmetic are counted per such block, not per B elements. A dict's
+``reads`` (``nets.Model.layer_shapes``: per operand, (values, layer, role,
+run) groups, where the values the layer reads were converted) make
+`LayerSpec.act_reads`: each group stored in its producer's role format
+(``policy.for_layer(layer).<role>.fmt``) when that is block-scaled, along its
+own tensor's run (a depthwise convolution's maps along all their channels, a
+Linear layer after Flatten along the maps' channels, an attention MatMul's
+pre-activations in the ``preacts`` role), else in the MAC's activation
+format; the first operand's format, when block-scaled, is its
+``act_format``. Its ``biases`` are stored in the ``biases`` role's format
+(`LayerSpec.bias_format`; float64 counts as fp32). A block-scaled MAC holds
+ceil(K / B) blocks per dot product, the last partial, in storage and in
+`hwmodel.block.block_mac_cost`.
 
 Energy per inference = compute + memory:
 
@@ -31,7 +43,7 @@ Energy per inference = compute + memory:
   operand's scale once per its block, one addition of a scaled block sum per
   the smaller block);
 - memory: every weight bit (a block format's bits per element, scales
-  included) read once per batch from ``weight_memory`` (by default
+  included; biases in ``bias_format``) read once per batch from ``weight_memory`` (by default
   ``"auto"``: the smallest SRAM of the table that holds every weight bit, its
   size read from its name, `TechTable.sram_bits`, else DRAM, so a small
   network's weights stay on chip; the fp32
@@ -39,8 +51,8 @@ Energy per inference = compute + memory:
   fetched from off chip for every batch) and every input and output activation
   bit moved once through ``act_memory`` (a 32 KB SRAM by default), at the
   table's energy per 64-bit access / 64 per bit: inputs in the MAC's
-  activation format (with an ``act_format``, its bits per element, scales
-  included), outputs in the MAC's output format, else its accumulator's
+  activation format (with ``act_reads`` or an ``act_format``, their block
+  formats' bits per element, scales included), outputs in the MAC's output format, else its accumulator's
   (an exact one: 32 bits), with or without an ``act_format``. This
   assumes perfect on-chip reuse inside a layer (each value fetched once); it
   is the lower bound of the traffic.
@@ -125,7 +137,22 @@ class LayerSpec:
             element bits + scale bits x ceil(L / B) / L per element and one scale application (and one
             block addition) per L / ceil(L / B) MACs: with B dividing L exactly the format's nominal bits
             and one per B MACs. An int format's tensor or channel scale and a block-scaled ``mac`` (whose
-            datapath blocks the patch rows of k) ignore it.
+            datapath blocks the patch rows of k: ceil(k / B) blocks, the last partial) ignore it.
+        biases: how many of ``weights`` are biases, an int in [0, weights] (`nets.Model.layer_shapes`
+            gives them).
+        bias_format: the format the biases are stored in (an `emu` format, a block format along one run of
+            ``biases`` values, or a name); None: as the weights (``weight_format``, else ``mac.weight``).
+            Through a policy, its ``biases`` role (float64 counts as fp32).
+        act_reads: where the ``activations_in`` values are stored, as (values, fmt, run) groups whose values
+            add up to ``activations_in``: that many values in block format ``fmt`` along runs of ``run`` (the
+            length of the axis the tensor was blocked along, `nets.quant.block_axis`: a depthwise
+            convolution's input maps along all their channels, a Linear layer after Flatten along the maps'
+            channels), each run holding ceil(run / B) blocks; fmt None: in the MAC's activation format (as
+            without ``act_reads``). None: all of them as ``act_format`` along ``block_run``, else in
+            ``mac.act``. `network_cost` builds them from a model's ``reads``: the format of the role each
+            value was converted to by the layer that made it.
+        act_run: the runs of the dot product along which ``act_format``'s blocks lie (scale applications:
+            one per act_run / ceil(act_run / B) MACs), an int >= 1 dividing ``k``; None: ``block_run``.
 
     >>> s = LayerSpec("fc", "linear", 640, 640, 64, 10, 64, emu.MAC(act="fp16", weight="e2m1", acc="fp32"),
     ...               weight_format=emu.block_format("mxfp4"))
@@ -162,17 +189,28 @@ class LayerSpec:
     weight_format: Any = None
     act_format: Any = None
     block_run: int | None = None
+    biases: int = 0
+    bias_format: Any = None
+    act_reads: tuple[tuple[int, Any, int | None], ...] | None = None
+    act_run: int | None = None
 
     def __post_init__(self) -> None:
+        where = f"LayerSpec {self.name}"
         for f in ("macs", "weights", "activations_in", "activations_out", "k"):
             v = getattr(self, f)
-            object.__setattr__(self, f, check_int(v, f"LayerSpec {self.name}", f, 1 if f == "k" else 0))
-        if self.block_run is not None:
-            run = check_int(self.block_run, f"LayerSpec {self.name}", "block_run", 1)
-            if self.k % run:
-                raise ValueError(f"LayerSpec {self.name}: block_run={run} must divide k={self.k} (a dot"
-                                 " product of k terms is k / block_run runs; None: one run of k)")
-            object.__setattr__(self, "block_run", run)
+            object.__setattr__(self, f, check_int(v, where, f, 1 if f == "k" else 0))
+        object.__setattr__(self, "biases", check_int(self.biases, where, "biases", 0, self.weights))
+        for f in ("block_run", "act_run"):
+            if getattr(self, f) is not None:
+                run = check_int(getattr(self, f), where, f, 1)
+                if self.k % run:
+                    raise ValueError(f"{where}: {f}={run} must divide k={self.k} (a dot product of k terms"
+                                     f" is k / {f} runs; None: one run of k)")
+                object.__setattr__(self, f, run)
+        if isinstance(self.bias_format, str):
+            object.__setattr__(self, "bias_format", _parse_format(self.bias_format, where, "bias_format"))
+        if self.act_reads is not None:
+            object.__setattr__(self, "act_reads", _check_reads(self.act_reads, self.activations_in, where))
         for field_name, operand, verb in (("weight_format", "weight", "stores its weights"),
                                           ("act_format", "act", "reads its activations")):
             bf = getattr(self, field_name)
@@ -191,6 +229,39 @@ class LayerSpec:
             if self.mac is not None and self.mac.block_scaled:
                 raise ValueError(f"LayerSpec {self.name}: {field_name}={bf} needs a MAC that is not"
                                  f" block-scaled; mac={self.mac} {verb} as {getattr(self.mac, operand)}")
+
+
+def _parse_format(name: str, where: str, field: str) -> Any:
+    """A format's name: a block format (`emu.block_format`) or an element format (`emu.get_format`)."""
+    try:
+        return emu.block_format(name)
+    except ValueError:
+        pass
+    try:
+        return emu.get_format(name)
+    except ValueError as e:
+        raise ValueError(f"{where}: {field}={name!r} is neither a block nor an element format ({e})") from e
+
+
+def _check_reads(reads: Any, total: int, where: str) -> tuple[tuple[int, Any, int | None], ...]:
+    """``act_reads`` checked: (values, fmt, run) groups, fmt None or a block format (or its name), run an
+    int >= 1 or None, the values adding up to ``activations_in``."""
+    out = []
+    for g in reads:
+        if not isinstance(g, (tuple, list)) or len(g) != 3:
+            raise TypeError(f"{where}: act_reads={reads!r} must hold (values, fmt, run) triples; got {g!r}")
+        n, fmt, run = g
+        n = check_int(n, where, "act_reads values", 0)
+        if isinstance(fmt, str):
+            fmt = _parse_format(fmt, where, "act_reads fmt")
+        if fmt is not None and not is_block_format(fmt):
+            raise TypeError(f"{where}: act_reads fmt={fmt!s} must be a block-scaled format or None (the MAC's"
+                            " activation format)")
+        out.append((n, fmt, None if run is None else check_int(run, where, "act_reads run", 1)))
+    if sum(n for n, _, _ in out) != total:
+        raise ValueError(f"{where}: act_reads={tuple(out)!r} hold {sum(n for n, _, _ in out)} values;"
+                         f" they must add up to activations_in={total}")
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -226,9 +297,68 @@ def _run(s: LayerSpec) -> int:
     return s.block_run if s.block_run is not None else s.k
 
 
+def _act_run(s: LayerSpec) -> int:
+    """The runs of the dot product ``act_format``'s blocks lie along: ``act_run``, else `_run`."""
+    return s.act_run if s.act_run is not None else _run(s)
+
+
+def _weight_bits(s: LayerSpec) -> float:
+    """A layer's stored weight bits: the weights in `_weight_storage` (a block format along ``block_run``;
+    a block-scaled MAC's along k, as its datapath encodes them), the biases in ``bias_format``."""
+    f = _weight_storage(s)
+    per = _bits(f, s.k, _run(s) if s.weight_format is not None else s.k)
+    if s.bias_format is None or not s.biases:
+        return s.weights * per
+    return (s.weights - s.biases) * per + s.biases * _bits(s.bias_format, s.biases, s.biases)
+
+
+def _act_in_bits(s: LayerSpec, mac: emu.MAC) -> float:
+    """The stored bits of the values a layer reads: each ``act_reads`` group in its block format along its
+    run (fmt None: the MAC's activation format), else ``act_format`` along `_act_run`, else ``mac.act`` (a
+    block-scaled MAC's along k)."""
+    plain = _bits(mac.act, s.k, s.k)
+    if s.act_reads is not None:
+        return sum(n * (plain if f is None else _bits(f, s.k, run)) for n, f, run in s.act_reads)
+    return s.activations_in * (plain if s.act_format is None else _bits(s.act_format, s.k, _act_run(s)))
+
+
+def _act_per_value(s: LayerSpec) -> float:
+    """`_act_in_bits` per value read (0 for a layer that reads none)."""
+    return _act_in_bits(s, s.mac or FP32_MAC) / s.activations_in if s.activations_in else 0.0
+
+
 def _weight_storage(s: LayerSpec) -> Any:
     """The format a layer's weights are stored in: its block format, else its MAC's weight format."""
     return s.weight_format if s.weight_format is not None else (s.mac or FP32_MAC).weight
+
+
+def _role_format(policy: Any, layer: str | None, role: str | None) -> Any:
+    """The format ``policy`` gives ``role`` of ``layer`` (``policy.for_layer(layer).<role>.fmt``); None for
+    a float64 role, no layer or a policy without roles."""
+    if layer is None or role is None or not hasattr(policy, "for_layer"):
+        return None
+    return getattr(getattr(policy.for_layer(layer), role, None), "fmt", None)
+
+
+def _from_reads(policy: Any, reads: Sequence[Sequence[Sequence[Any]]], mac: emu.MAC | None, k: int,
+                run: int) -> dict[str, Any]:
+    """``act_reads`` from a model's ``reads`` (per operand, (values, layer, role, run) groups): each group
+    in its role's block format, else None; and, when every value of the first operand (the MAC's
+    activations) is in one block format beside a MAC that is not block-scaled, that ``act_format`` with
+    ``act_run`` = the tensors' run where it is shorter than the layer's ``run`` and divides k (a Linear
+    layer reading maps blocked along their channels), else None (the layer's run: a grouped convolution's
+    dot product spans c_in / groups of the maps' channels)."""
+    groups = [[(n, _role_format(policy, layer, role), run) for n, layer, role, run in op] for op in reads]
+    groups = [[(n, f, run) if is_block_format(f) else (n, None, None) for n, f, run in op] for op in groups]
+    first = {(f, run) for n, f, run in (groups[0] if groups else []) if n}
+    fmts = {f for f, _ in first}
+    act_format = act_run = None
+    if len(fmts) == 1 and None not in fmts and mac is not None and not mac.block_scaled:
+        act_format = fmts.pop()
+        runs = {run for _, run in first}
+        r = runs.pop() if len(runs) == 1 else None
+        act_run = r if r is not None and r < run and k % r == 0 else None
+    return dict(act_reads=tuple(g for op in groups for g in op), act_format=act_format, act_run=act_run)
 
 
 def _policy_block_format(policy: Any, name: str, mac: emu.MAC | None, role: str) -> Any:
@@ -303,9 +433,16 @@ def _specs(model_or_layers: Any, policy: Any, input_shape: Sequence[int] | None)
                              " (e.g. (64,) or (1, 8, 8))")
         out = []
         for d in model_or_layers.layer_shapes(tuple(input_shape)):
+            d = dict(d)
+            reads = d.pop("reads", None)
             mac = policy.forward_mac(d["name"], d["k"]) if policy is not None else None
             wf, af = (_policy_block_format(policy, d["name"], mac, r) for r in ("weights", "activations"))
-            out.append(LayerSpec(mac=mac, weight_format=wf, act_format=af, **d))
+            acts = dict(act_format=af) if reads is None else _from_reads(policy, reads, mac, d["k"],
+                                                                            d.get("block_run") or d["k"])
+            bf = _role_format(policy, d["name"], "biases") if d.get("biases") else None
+            if bf is None and policy is not None and d.get("biases") and hasattr(policy, "for_layer"):
+                bf = emu.get_format("fp32")  # a float64 biases role counts as fp32
+            out.append(LayerSpec(mac=mac, weight_format=wf, bias_format=bf, **acts, **d))
         return out
     specs = list(model_or_layers)
     for s in specs:
@@ -356,8 +493,7 @@ def network_cost(model_or_layers: Any, policy: Any = None, *, tech: str | TechTa
                              f" {sorted(unknown)}")
         for name, v in d.items():
             d[name] = check_int(v, "network_cost", f"{what}[{name!r}]", 0)
-    wbits = {s.name: weight_bits.get(s.name, round(s.weights * _bits(
-        _weight_storage(s), s.k, _run(s) if s.weight_format is not None else None))) for s in specs}
+    wbits = {s.name: weight_bits.get(s.name, round(_weight_bits(s))) for s in specs}
     memories = [op for op in t.ops if op.startswith("sram") or op == "dram"]
     if not memories:
         raise ValueError(f"network_cost: tech table {t.name!r} has no memories (no sram_<size> or dram"
@@ -392,16 +528,14 @@ def network_cost(model_or_layers: Any, policy: Any = None, *, tech: str | TechTa
         if s.weight_format is not None or s.act_format is not None:
             # the MAC multiplies the elements; each block's scale is applied to the block's sum
             sc = operand_scale_cost(mac.acc, t, k=s.k, weights=s.weight_format, activations=s.act_format,
-                                    run=_run(s))
+                                    run=_run(s), act_run=_act_run(s))
             c = Cost.total(c.name + "".join(f", {what} {f}" for what, f in (("weights", s.weight_format),
                                                                              ("activations", s.act_format))
                                             if f is not None),
                            {**c.breakdown, **sc.breakdown}, c.delay)
         out_fmt = getattr(mac, "output", None) or (mac.acc if mac.acc not in ("exact", None) else None)
         wb = wbits[s.name]
-        act_in = s.act_format if s.act_format is not None else mac.act
-        ab = round(s.activations_in * _bits(act_in, s.k, _run(s) if s.act_format is not None else None)
-                   + s.activations_out * _bits(out_fmt))
+        ab = round(_act_in_bits(s, mac) + s.activations_out * _bits(out_fmt))
         n = macs.get(s.name, s.macs)
         rows.append(LayerCost(s.name, n, c, n * c.energy_pj, wb, ab, wb * w_pj_bit / batch, ab * a_pj_bit))
         b32 = cost(FP32_MAC, t, k=s.k, multiplier=multiplier)
@@ -423,8 +557,8 @@ def network_cost(model_or_layers: Any, policy: Any = None, *, tech: str | TechTa
               f" bits per weight, scales included{_runs(s, s.weight_format)}), the MAC multiplies its"
               " elements and applies each block's scale to the block's sum"
               for s in specs if s.weight_format is not None) + tuple(
-        f"{s.name}: activations read as {s.act_format} ({_bits(s.act_format, s.k, _run(s)):g} bits per"
-        f" activation, scales included{_runs(s, s.act_format)}; its outputs written in the MAC's output"
+        f"{s.name}: activations read as {s.act_format} ({_act_per_value(s):g} bits per activation, scales"
+        f" included{_runs(s, s.act_format, _act_run(s))}; its outputs written in the MAC's output"
         " format; quantising into blocks not priced), the MAC multiplies their elements and applies each"
         " block's scale to the block's sum"
         + (" (each operand's scale once per its own block)" if s.weight_format is not None else "")
@@ -437,12 +571,13 @@ def network_cost(model_or_layers: Any, policy: Any = None, *, tech: str | TechTa
                        bits / base_bits, base_c, base_m, assumptions)
 
 
-def _runs(s: LayerSpec, f: Any) -> str:
-    """The assumption's note on block format ``f`` laid along runs shorter than the dot product (empty for
-    runs of k and for an int format's tensor or channel scale, one per dot product)."""
-    if _run(s) == s.k or (f.kind == "int" and f.granularity != "group"):
+def _runs(s: LayerSpec, f: Any, run: int | None = None) -> str:
+    """The assumption's note on block format ``f`` laid along runs (default `_run`) shorter than the dot
+    product (empty for runs of k and for an int format's tensor or channel scale, one per dot product)."""
+    run = _run(s) if run is None else run
+    if run == s.k or (f.kind == "int" and f.granularity != "group"):
         return ""
-    return f"; blocks along {s.k // _run(s)} runs of {_run(s)} of the {s.k}-term dot product"
+    return f"; blocks along {s.k // run} runs of {run} of the {s.k}-term dot product"
 
 
 @dataclass(frozen=True)

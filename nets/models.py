@@ -39,7 +39,7 @@ from .layers import (
 from .losses import LOSSES
 from .norm import BatchNorm
 from .policy import EvalRounding, PrecisionPolicy
-from .quant import Quantizer
+from .quant import Quantizer, block_axis, whole
 
 __all__ = ["Model", "evaluation_context", "from_spec", "lenet5", "mlp", "resnet_small"]
 
@@ -226,23 +226,42 @@ class Model:
         return np.concatenate(out)
 
     def layer_shapes(self, input_shape: tuple[int, ...]) -> list[dict[str, Any]]:
-        """Every product layer's sizes for one input of ``input_shape`` (one float64 pass on zeros).
+        """Every product layer's sizes for one input of ``input_shape`` (one float64 pass, `_Tracer`).
 
         Each dict has name and the fields of `nets.layers.Layer.product_shape`:
         kind ("linear", "conv2d", "matmul"), macs, weights (incl. biases),
         activations_in (values read besides the weights), activations_out and k
         (the dot-product length): the fields of ``hwmodel.LayerSpec`` but its
-        datapath, so a cost model can take them. Imported layers count as
-        nets' own: a grouped convolution its groups' products, a Linear on
-        tokens every token's, a product of two activations (attention) both
-        operands as activations.
+        datapath, so a cost model can take them; and ``biases`` (how many of the
+        weights are biases, converted to the ``biases`` role) and ``reads``:
+        per operand (a `MatMul` has two), where the values it read were stored,
+        as (values, layer, role, run): that many were converted by ``layer`` to
+        ``role`` ("activations" or "preacts") in a tensor whose `block_axis`
+        has ``run`` elements (a block-scaled role's blocks lie along runs of
+        that many), or (values, None, None, None) for values no conversion
+        made. Imported layers count as nets' own: a grouped convolution its
+        groups' products, a Linear on tokens every token's, a product of two
+        activations (attention) both operands as activations.
 
         >>> [(d["name"], d["macs"]) for d in mlp([4, 3, 2], seed=0).layer_shapes((4,))]
         [('linear1', 12), ('linear2', 6)]
+        >>> lenet = lenet5((1, 8, 8), 10, seed=0)
+        >>> {d["name"]: d["reads"] for d in lenet.layer_shapes((1, 8, 8))}["linear1"]  # 16 channels of 2 x 2
+        (((64, 'relu2', 'activations', 16),),)
         """
-        self.forward(np.zeros((1, *input_shape)), Context.float64(training=False))
-        return [dict(name=layer.name, **shape) for layer in self.layers()
-                if (shape := layer.product_shape()) is not None]
+        tracer = _Tracer()
+        with np.errstate(all="ignore"):  # the stand-in values are large: no output is looked at
+            self.forward(np.zeros((1, *input_shape)), Context(_TRACE_POLICY, tracer, training=False))
+        out = []
+        for layer in self.layers():
+            shape = layer.product_shape()
+            if shape is None:
+                continue
+            operands = layer.product_operands() if hasattr(layer, "product_operands") else [layer._x]
+            b = layer.params.get("b")
+            out.append(dict(name=layer.name, **shape, biases=0 if b is None else int(b.size),
+                            reads=tuple(tracer.sources(x) for x in operands)))
+        return out
 
     def describe(self, policy: PrecisionPolicy | None = None) -> str:
         """One line per layer: name, layer, and the formats ``policy`` gives it."""
@@ -254,6 +273,50 @@ class Model:
 
     def __repr__(self) -> str:
         return self.describe()
+
+
+#: the policy of `Model.layer_shapes`' pass: every role converted (by `_Tracer`), products in float64
+_TRACE_POLICY = PrecisionPolicy.uniform("fp32")
+
+
+class _Tracer(Quantizer):
+    """The converter of `Model.layer_shapes`' pass: each layer output it converts (``activations``,
+    ``preacts``) becomes distinct stand-in values (integers from 2^32 on) and is recorded with the layer,
+    the role and the length of the tensor's `block_axis`; other roles pass unchanged. Data movement
+    (Flatten, reshape, transpose, split, gather, concatenation) keeps the values, so `sources` tells where
+    the values a product reads were stored."""
+
+    def __init__(self) -> None:
+        super().__init__(0)
+        self._starts: list[float] = []
+        self._made: list[tuple[str, str, int]] = []
+        self._next = float(2 ** 32)
+
+    def __call__(self, x: Any, rf: Any, layer: str, role: str, scale: object = None, *,
+                 tensor: str | None = None, kept_from: np.ndarray | None = None) -> np.ndarray:
+        x = whole(x)
+        if role not in ("activations", "preacts"):
+            return x
+        run = x.shape[block_axis(role, x.ndim)] if x.ndim else 1
+        self._starts.append(self._next)
+        self._made.append((layer, role, int(run)))
+        y = np.arange(self._next, self._next + x.size).reshape(x.shape)
+        self._next += x.size + 1  # a gap: a value one past a tensor's last is no one's
+        return y
+
+    def sources(self, x: np.ndarray) -> tuple[tuple[Any, ...], ...]:
+        """(values, layer, role, run) for each conversion whose values x holds, in the order made; then
+        (values, None, None, None) for x's other values."""
+        v = np.asarray(x, np.float64).reshape(-1)
+        starts = np.asarray(self._starts)
+        i = np.searchsorted(starts, v, side="right") - 1
+        ok = (i >= 0) & (v == np.floor(v))
+        ends = np.append(starts[1:], self._next) - 1  # each tensor's values, then its gap
+        ok[ok] &= v[ok] < ends[i[ok]]
+        counts = np.bincount(i[ok], minlength=len(starts))
+        found = tuple((int(n), *self._made[j]) for j, n in enumerate(counts) if n)
+        rest = int(v.size - ok.sum())
+        return found + (((rest, None, None, None),) if rest else ())
 
 
 def evaluation_context(policy: PrecisionPolicy | None, batch: int = 0, quant: Quantizer | None = None,

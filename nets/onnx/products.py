@@ -141,7 +141,8 @@ class GroupedConv2d(Layer):
             bi = None if b is None else b[i * og:(i + 1) * og]
             ys.append(mac_product(c, w[i * og:(i + 1) * og].reshape(og, -1).T, lp.fwd_mac, bi, ctx,
                                  f"{self.name}.fwd"))
-        self._x_shape, self._xp_shape, self._cols, self._w, self._out = x.shape, xp.shape, cols, w, (oh, ow)
+        self._x, self._x_shape, self._xp_shape, self._cols = x, x.shape, xp.shape, cols
+        self._w, self._out = w, (oh, ow)
         y = np.concatenate(ys, axis=1) if g > 1 else ys[0]
         y = y.reshape(x.shape[0], oh, ow, self.c_out).transpose(0, 3, 1, 2)
         return self.q(np.ascontiguousarray(y), "preacts", ctx)
@@ -250,6 +251,10 @@ class MatMul(MultiLayer):
                   * self._b.shape[-1])
         return dict(kind="matmul", macs=out * k, weights=0, activations_in=self._a.size + self._b.size,
                     activations_out=out, k=k)
+
+    def product_operands(self) -> list[np.ndarray]:
+        """The two operands of the last forward pass, a then b (`nets.Model.layer_shapes` reads them)."""
+        return [self._a, self._b]
 
     def backward_many(self, dys: list[np.ndarray], ctx: Context) -> list[np.ndarray | None]:
         (dy,) = dys

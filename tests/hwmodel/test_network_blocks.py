@@ -173,7 +173,8 @@ def test_a_precision_policy_with_mxfp8_activations_is_costed_end_to_end(weights:
     assert [r.weight_bits for r in n.layers] == [r.weight_bits for r in plain.layers]
     assert n.compute_pj > plain.compute_pj
     assert n.memory_pj > plain.memory_pj
-    specs = [hwmodel.LayerSpec(mac=pol.forward_mac(d["name"], d["k"]), act_format="mxfp8_e4m3", **d)
+    specs = [hwmodel.LayerSpec(mac=pol.forward_mac(d["name"], d["k"]), act_format="mxfp8_e4m3",
+                               bias_format="fp32", **{f: v for f, v in d.items() if f != "reads"})
              for d in shapes]
     ref = hwmodel.network_cost(specs)
     assert (n.energy_pj, n.compute_pj, n.memory_pj) == (ref.energy_pj, ref.compute_pj, ref.memory_pj)
@@ -192,7 +193,7 @@ def test_a_block_activation_role_beside_a_block_mac_is_priced_by_the_block_mac_a
 
 
 # Recorded by running network_cost before act_format existed (weight-only block scaling): the weight-only
-# numbers must not move.
+# numbers must not move. They price the biases as the weights (`LayerSpec.bias_format` None), as then.
 _BEFORE_MXFP4_FP16 = {  # nets.mlp([64, 32, 10]), weights mxfp4, activations fp16
     "layers": [("linear1", 8840, 2048, 2446.485827290956, 1381.25, 640.0),
                ("linear2", 1402, 832, 373.2634105142119, 219.0625, 260.0)],
@@ -213,7 +214,11 @@ _BEFORE_INT8_POW2_FX = {  # nets.mlp([64, 32, 10]), weights int8_g32_pow2, activ
 def test_weight_only_block_scaling_numbers_are_unchanged(weights: str, activations: str,
                                                           before: dict) -> None:
     pol = PrecisionPolicy(LayerPolicy(weights=weights, activations=activations))
-    n = hwmodel.network_cost(nets.mlp([64, 32, 10], seed=0), pol, input_shape=(64,))
+    model = nets.mlp([64, 32, 10], seed=0)
+    shapes = model.layer_shapes((64,))
+    n = hwmodel.network_cost([hwmodel.LayerSpec(mac=pol.forward_mac(d["name"], d["k"]), weight_format=weights,
+                                                **{f: v for f, v in d.items() if f != "reads"})
+                              for d in shapes])
     got = [(r.name, r.weight_bits, r.activation_bits, r.compute_pj, r.weight_memory_pj,
             r.activation_memory_pj) for r in n.layers]
     for g, b in zip(got, before["layers"], strict=True):
@@ -224,6 +229,13 @@ def test_weight_only_block_scaling_numbers_are_unchanged(weights: str, activatio
     assert n.weight_memory == "sram_8kb"
     assert not any("activations read as" in a for a in n.assumptions)
     assert all("act_scale" not in r.mac_cost.breakdown for r in n.layers)
+    # through the policy, the biases are priced in their own role (float64: fp32); nothing else moves
+    via = hwmodel.network_cost(model, pol, input_shape=(64,))
+    per_weight = hwmodel.bits_per_element(emu.block_format(weights))
+    assert [r.weight_bits for r in via.layers] == [round((d["weights"] - d["biases"]) * per_weight
+                                                         + d["biases"] * 32) for d in shapes]
+    assert [(r.activation_bits, r.compute_pj) for r in via.layers] == [(r.activation_bits, r.compute_pj)
+                                                                       for r in n.layers]
 
 
 # Block runs (`LayerSpec.block_run`): nets lays a role's blocks along one axis (`nets.quant.block_axis`), a
@@ -248,8 +260,8 @@ def test_a_3x3_convolution_over_16_channels_is_charged_one_mxfp4_scale_per_16_we
     assert (d["k"], d["block_run"]) == (16 * 3 * 3, 16)
     n = hwmodel.network_cost(model, MXFP4_FP16, input_shape=shape)
     r = n.layers[0]
-    n_weights = 4 * 16 * 3 * 3 + 4  # W and the biases
-    assert r.weight_bits == round(n_weights * 4.5) == 2610  # not 580 x 4.25 = 2465
+    # W at 4.5 bits (not 4.25), the 4 biases in their float64 role, counted as fp32
+    assert r.weight_bits == 4 * 16 * 3 * 3 * 4.5 + 4 * 32 == 2720
     scales_per_mac = 9 * 1 / 144
     assert r.mac_cost.breakdown["scale"].energy_pj == pytest.approx(ADD9 * scales_per_mac, rel=1e-12)
     assert r.mac_cost.breakdown["block_add"].energy_pj == pytest.approx(ADD_FP32 * scales_per_mac, rel=1e-12)
@@ -267,12 +279,12 @@ def test_a_convolution_over_one_channel_stores_a_scale_per_weight() -> None:
     MAC applies a scale and adds a block sum."""
     model, shape = _conv(1)
     r = hwmodel.network_cost(model, MXFP4_FP16, input_shape=shape).layers[0]
-    assert r.weight_bits == (4 * 9 + 4) * 12
+    assert r.weight_bits == 4 * 9 * 12 + 4 * 32  # the biases: fp32
     assert r.mac_cost.breakdown["scale"].energy_pj == pytest.approx(ADD9, rel=1e-12)
     assert r.mac_cost.breakdown["block_add"].energy_pj == pytest.approx(ADD_FP32, rel=1e-12)
     lenet = nets.lenet5((1, 8, 8), 10)
     first = hwmodel.network_cost(lenet, MXFP4_FP16, input_shape=(1, 8, 8)).layers[0]
-    assert first.weight_bits == (6 * 9 + 6) * 12
+    assert first.weight_bits == 6 * 9 * 12 + 6 * 32
 
 
 def test_block_activations_of_a_convolution_are_stored_per_channel_run() -> None:
@@ -294,7 +306,7 @@ def test_a_linear_layer_of_100_inputs_holds_a_partial_fourth_block() -> None:
     assert "block_run" not in d  # a Linear layer's run is its k
     n = hwmodel.network_cost(model, MXFP4_FP16, input_shape=(100,))
     r = n.layers[0]
-    assert r.weight_bits == round(1010 * (4 + 8 * 4 / 100)) == 4363
+    assert r.weight_bits == round(1000 * (4 + 8 * 4 / 100) + 10 * 32) == 4640  # and 10 fp32 biases
     assert r.mac_cost.breakdown["scale"].energy_pj == pytest.approx(ADD9 * 4 / 100, rel=1e-12)
     assert r.mac_cost.breakdown["block_add"].energy_pj == pytest.approx(ADD_FP32 * 4 / 100, rel=1e-12)
     assert any(a.startswith("linear1: weights stored as mxfp4 (4.32 bits per weight, scales included),")
@@ -317,13 +329,14 @@ def test_runs_that_the_block_divides_price_as_the_nominal_format() -> None:
             costs[0].compute_pj, costs[0].memory_pj, costs[0].layers[0].mac_cost.energy_pj)
     model, shape = _conv(32)
     via_nets = hwmodel.network_cost(model, MXFP4_FP16, input_shape=shape).layers[0]
-    assert via_nets.weight_bits == round((4 * 32 * 9 + 4) * 4.25)
+    assert via_nets.weight_bits == round(4 * 32 * 9 * 4.25 + 4 * 32)
     assert via_nets.mac_cost.breakdown["scale"].energy_pj == pytest.approx(ADD9 / 32, rel=1e-12)
 
 
 def test_block_run_leaves_channel_scales_and_block_macs_alone() -> None:
     """An int format's channel scale is one per dot product of k, whatever the run; a block-scaled MAC's
-    datapath blocks the whole patch row, so its storage and cost do not depend on block_run."""
+    datapath blocks the whole patch row (ceil(144 / 32) = 5 blocks, the last of 16), so its storage and cost
+    do not depend on block_run."""
     mac = emu.MAC(act="fx<8,0>", weight="fx<8,0>", acc="fx<24,0>", acc_overflow="wrap")
     chan = [hwmodel.network_cost([hwmodel.LayerSpec("c", "conv2d", 144 * 36, 144 * 8, 16 * 64, 8 * 36, 144,
                                                     mac, weight_format="int8_channel", block_run=run)])
@@ -333,7 +346,7 @@ def test_block_run_leaves_channel_scales_and_block_macs_alone() -> None:
     mx = emu.mac_preset("mxfp4")
     block = [hwmodel.network_cost([hwmodel.LayerSpec("c", "conv2d", 144 * 36, 144 * 8, 16 * 64, 8 * 36, 144,
                                                      mx, block_run=run)]) for run in (None, 16, 1)]
-    assert [b.layers[0].weight_bits for b in block] == [round(144 * 8 * 4.25)] * 3
+    assert [b.layers[0].weight_bits for b in block] == [144 * 8 * 4 + 8 * 5 * 8] * 3
     assert len({(b.energy_pj, b.layers[0].mac_cost.energy_pj) for b in block}) == 1
 
 

@@ -103,7 +103,8 @@ def test_an_mlp_trains_under_an_mx_policy_and_is_costed(preset: str) -> None:
     bits = 4.25 if "mxfp4" in preset else 8.25
     assert nc.speedup > 5
     assert nc.energy_pj < fp.energy_pj * 1.1 * bits / 32
-    assert nc.layers[0].weight_bits == round((64 * 32 + 32) * bits)
+    assert pol.for_layer("linear1").biases.fmt == emu.format("bf16")
+    assert nc.layers[0].weight_bits == round(64 * 32 * bits + 32 * 16)  # the 32 biases in their bf16 role
 
 
 def test_lenet_with_block_datapaths_in_the_backward_products() -> None:

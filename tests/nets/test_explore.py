@@ -696,9 +696,12 @@ def test_point_cost_charges_the_scales_of_block_scaled_weights_beside_fp16_activ
         pol = nets.PrecisionPolicy(nets.LayerPolicy().with_roles(weights=fmt, activations="fp16"))
         assert str(pol.forward_mac("linear1", 64)).startswith("fp16 x e2m1 -> fp32")
         c = hwmodel.network_cost(model, pol, input_shape=(64,))
-        assert [r.weight_bits for r in c.layers] == [round(d["weights"] * bits) for d in shapes]
+        # the biases in their float64 role, counted as fp32
+        assert [r.weight_bits for r in c.layers] == [
+            round((d["weights"] - d["biases"]) * bits + d["biases"] * 32) for d in shapes]
         assert all("scale" in r.mac_cost.breakdown for r in c.layers)
-        specs = [hwmodel.LayerSpec(mac=pol.forward_mac(d["name"], d["k"]), weight_format=fmt, **d)
+        specs = [hwmodel.LayerSpec(mac=pol.forward_mac(d["name"], d["k"]), weight_format=fmt,
+                                   bias_format="fp32", **{f: v for f, v in d.items() if f != "reads"})
                  for d in shapes]
         ref = hwmodel.network_cost(specs)
         p = X.point_cost(model, pol, (64,))
