@@ -112,6 +112,10 @@ class Graph(Layer):
         input_dims: the input's dimensions where known (a size, or None where symbolic; None for an
             unknown rank), as an imported model's ONNX input declared them (`nets.onnx.to_onnx` declares
             them again).
+        rows: the number of rows (axis 0) every input must have, or None: an imported graph whose ONNX
+            input has a fixed first dimension and whose Shape nodes were folded with it (a Reshape to
+            [1, 3, -1] built from Shape(x) holds that batch size). `Model.predict` and `nets.evaluate`
+            then run batches of exactly ``rows`` rows, and `forward` refuses any other count.
 
     Raises:
         ValueError: a node reading a tensor that no earlier node, constant or the input defines; a tensor
@@ -133,9 +137,10 @@ class Graph(Layer):
 
     def __init__(self, nodes: Sequence[Node], input: str, output: str,  # noqa: A002 - the tensor's role
                  constants: Mapping[str, np.ndarray] | None = None, name: str = "",
-                 rows_mixed_by: str | None = None, input_dims: Sequence[int | None] | None = None) -> None:
+                 rows_mixed_by: str | None = None, input_dims: Sequence[int | None] | None = None,
+                 rows: int | None = None) -> None:
         super().__init__(name)
-        self.rows_mixed_by = rows_mixed_by
+        self.rows_mixed_by, self.rows = rows_mixed_by, rows
         self.input_dims = None if input_dims is None else tuple(input_dims)
         self.nodes = list(nodes)
         self.input, self.output = input, output
@@ -196,6 +201,11 @@ class Graph(Layer):
         return self._producer[self.output].layer.q(x, role, ctx, scale, boundary, **kw)
 
     def forward(self, x: np.ndarray, ctx: Context) -> np.ndarray:
+        if self.rows is not None and (x.ndim == 0 or x.shape[0] != self.rows):
+            raise ValueError(f"Graph {self.name!r}: x has shape {x.shape}, but the graph holds a batch size"
+                             f" of {self.rows} rows (its ONNX input's fixed first dimension, folded into"
+                             f" constants by its Shape nodes): give it {self.rows} rows at a time, or export"
+                             " the model with a dynamic batch dimension")
         env: dict[str, np.ndarray] = dict(self.constants)
         env[self.input] = x
         for node in self.nodes:

@@ -165,16 +165,35 @@ class Model:
                 return child.rows_mixed_by
         return None
 
+    def fixed_rows(self) -> int | None:
+        """The rows every input of an imported graph must have (`nets.graph.Graph`'s ``rows``: a batch size
+        its folded Shape nodes hold), or None: any number, as in every network built in nets."""
+        for child in self.root.children:
+            if isinstance(child, Graph) and child.rows is not None:
+                return child.rows
+        return None
+
     def rows_per_batch(self, n: int, batch_size: int | None, func: str) -> int:
         """The rows per batch when inference runs n rows: ``batch_size`` (None: 512), or, for a model whose
-        outputs mix its rows (`rows_mixed_by`), all n at once.
+        outputs mix its rows (`rows_mixed_by`), all n at once; for a graph that holds its batch size
+        (`fixed_rows`), that size.
 
         Raises:
             ValueError: ``batch_size`` below 1, or below n for a model whose outputs mix its rows (batches
-                would change its outputs).
+                would change its outputs); for a graph that holds its batch size, a ``batch_size`` other
+                than it or an n that is not a multiple of it.
         """
         if batch_size is not None:
             check_int(batch_size, func, "batch_size", 1)
+        rows = self.fixed_rows()
+        if rows is not None:
+            if batch_size not in (None, rows) or n % rows:
+                raise ValueError(f"{func}: this imported graph holds a batch size of {rows} rows (its ONNX"
+                                 f" input's fixed first dimension, folded into constants by its Shape nodes):"
+                                 f" x needs a multiple of {rows} rows (it has {n}) and batch_size None or"
+                                 f" {rows} (got {batch_size}); or export the model with a dynamic batch"
+                                 " dimension")
+            return rows
         mixer = self.rows_mixed_by()
         if mixer is None:
             return 512 if batch_size is None else batch_size

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .shape import FlattenAt, reshape_target, slice_index
+from .shape import FlattenAt, axis_index, reshape_target, slice_index
 
 __all__ = ["FOLDERS", "TENSOR_DTYPES", "fold"]
 
@@ -76,8 +76,11 @@ def _concat(ins: Arrays, attrs: dict[str, Any], opset: int) -> list[np.ndarray]:
 
 def _gather(ins: Arrays, attrs: dict[str, Any], opset: int) -> list[np.ndarray]:
     x, idx = np.asarray(ins[0]), np.asarray(ins[1], np.int64)
-    a = int(attrs.get("axis", 0)) % x.ndim
-    return [np.take(x, idx % x.shape[a], axis=a)]
+    a = axis_index(int(attrs.get("axis", 0)), x.ndim, "Gather")
+    d = x.shape[a]
+    if np.any((idx < -d) | (idx >= d)):
+        raise ValueError(f"Gather: indices outside [-{d}, {d - 1}] on axis {a}")
+    return [np.take(x, idx % d, axis=a)]
 
 
 def _slice(ins: Arrays, attrs: dict[str, Any], opset: int) -> list[np.ndarray]:

@@ -88,6 +88,18 @@ class Builder:
         self.translated: list[tuple[OnnxNode, Node | None]] = []  # run-time nodes, each with its layer's
         self.alias: dict[str, str] = {}
         self.graph_constants: dict[str, np.ndarray] = {}
+        self.taken: set[str] = set()  # the graph's tensor and layer names, and every name `fresh` gave
+        self.shape_folded = False  # a Shape of a run-time tensor became a constant
+
+    def fresh(self, base: str) -> str:
+        """A tensor or layer name for a node's auxiliary tensor or layer: ``base`` (e.g. "fc/c"), or
+        ``base_2``, ``base_3``, ... when the graph already names a tensor or a node so."""
+        name, k = base, 1
+        while name in self.taken:
+            k += 1
+            name = f"{base}_{k}"
+        self.taken.add(name)
+        return name
 
     def resolve(self, t: str) -> str:
         """The tensor an alias (an Identity's output) stands for."""
@@ -249,6 +261,8 @@ def from_onnx(model: Any, *, fold_batchnorm: bool = False, fuse_bias: bool = Tru
     used = {t for node in g.node for t in node.input} | {g.output[0].name}
     b = Builder(constants, _shapes(onnx, proto), int(opset), used)
     names = layer_names([(node.name, node.op_type) for node in g.node])
+    b.taken.update(names, constants, (i.name for i in g.input), (o.name for o in g.output),
+                   (t for node in g.node for t in (*node.input, *node.output)))
     for node, name in zip(g.node, names, strict=True):
         n = OnnxNode(name, node.op_type, tuple(b.resolve(t) for t in node.input), tuple(node.output),
                      _attrs(onnx, node))
@@ -265,8 +279,10 @@ def from_onnx(model: Any, *, fold_batchnorm: bool = False, fuse_bias: bool = Tru
     nodes = _live(b.nodes, out)
     read = {t for nd in nodes for t in nd.inputs}
     mixer = mixing_node(b.translated, inputs[0], out, b.const, b.dims)
+    dims = b.dims(inputs[0])
+    rows = dims[0] if b.shape_folded and dims and isinstance(dims[0], int) else None
     graph = Graph(nodes, inputs[0], out, {k: v for k, v in b.graph_constants.items() if k in read},
-                  name=g.name, rows_mixed_by=mixer, input_dims=b.dims(inputs[0]))
+                  name=g.name, rows_mixed_by=mixer, input_dims=dims, rows=rows)
     return Model(Sequential(graph), loss=loss, init=None)  # the imported weights stay
 
 
@@ -283,6 +299,7 @@ def _add(b: Builder, n: OnnxNode) -> None:
                               " graph's input a fixed shape")
             ins: list[np.ndarray | None] = [np.broadcast_to(np.empty(()), dims)]  # type: ignore[arg-type]
             b.constants[n.outputs[0]] = fold("Shape", ins, n.attrs, b.opset)[0]
+            b.shape_folded = True
             return
         if n.op in FOLDERS and all(not t or t in b.constants for t in n.inputs):
             outs = fold(n.op, [b.const(t) for t in n.inputs], n.attrs, b.opset)

@@ -14,6 +14,7 @@ import numpy as np
 
 from ..layers import Context, Layer
 from .pointwise import unbroadcast
+from .shape import axis_index
 
 __all__ = ["LayerNorm"]
 
@@ -36,7 +37,7 @@ class LayerNorm(Layer):
         self.axis, self.eps = int(axis), float(eps)
 
     def forward(self, x: np.ndarray, ctx: Context) -> np.ndarray:
-        a = self.axis % x.ndim
+        a = axis_index(self.axis, x.ndim, self.name or "LayerNormalization")
         axes = tuple(range(a, x.ndim))
         mean = x.mean(axis=axes, keepdims=True)
         var = x.var(axis=axes, keepdims=True)

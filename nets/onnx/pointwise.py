@@ -24,6 +24,7 @@ from emu.checks import parse_choice
 from ..graph import MultiLayer
 from ..layers import Context, Elementwise, Layer
 from ..quant import Pieces, sum_pieces
+from .shape import axis_index
 
 __all__ = ["Add", "Clip", "Div", "Erf", "Gelu", "GeluApproximation", "LeakyReLU", "Mul",
            "Softmax", "Sub", "unbroadcast"]
@@ -166,10 +167,10 @@ class Softmax(Layer):
         self.axis, self.coerce_2d = int(axis), bool(coerce_2d)
 
     def _view(self, x: np.ndarray) -> tuple[np.ndarray, int]:
+        a = axis_index(self.axis, x.ndim, self.name or "Softmax") if x.ndim else 0
         if self.coerce_2d:
-            a = self.axis % x.ndim if x.ndim else 0
             return x.reshape(math.prod(x.shape[:a]), -1), 1
-        return x, self.axis
+        return x, a
 
     def forward(self, x: np.ndarray, ctx: Context) -> np.ndarray:
         v, ax = self._view(x)

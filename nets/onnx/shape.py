@@ -23,7 +23,7 @@ from ..graph import MultiLayer
 from ..layers import Context, Layer
 
 __all__ = ["Concat", "FlattenAt", "Gather", "Pad", "PadMode", "Reshape", "Slice", "Split", "Squeeze",
-           "Transpose", "Unsqueeze", "reshape_target", "slice_index"]
+           "Transpose", "Unsqueeze", "axes_index", "axis_index", "reshape_target", "slice_index"]
 
 
 def reshape_target(in_shape: tuple[int, ...], shape: Sequence[int],
@@ -52,6 +52,39 @@ def reshape_target(in_shape: tuple[int, ...], shape: Sequence[int],
     return tuple(out)
 
 
+def axis_index(axis: int, ndim: int, who: str, what: str = "axis", end: bool = False) -> int:
+    """``axis`` of a rank-``ndim`` tensor as an index in [0, ndim - 1] (``end``: [0, ndim], Flatten's), ONNX's
+    negative axes counting from the end; outside [-ndim, ndim - 1] (or [-ndim, ndim]) a ValueError naming
+    the layer (``who``), the attribute and the range, as onnxruntime refuses such a model.
+
+    >>> axis_index(-1, 3, "g"), axis_index(3, 3, "f", end=True)
+    (2, 3)
+    >>> axis_index(3, 3, "g")
+    Traceback (most recent call last):
+    ValueError: g: axis=3 is outside [-3, 2] for an input of rank 3
+    """
+    top = ndim if end else ndim - 1
+    if not -ndim <= axis <= top:
+        raise ValueError(f"{who}: {what}={axis} is outside [-{ndim}, {top}] for an input of rank {ndim}")
+    return axis + ndim if axis < 0 else axis
+
+
+def axes_index(axes: Sequence[int], ndim: int, who: str) -> list[int]:
+    """`axis_index` of each of ``axes``; an axis named twice (after counting from the end) is refused.
+
+    >>> axes_index([0, -1], 3, "u")
+    [0, 2]
+    >>> axes_index([1, -2], 3, "u")
+    Traceback (most recent call last):
+    ValueError: u: axes=[1, -2] name axis 1 twice
+    """
+    out = [axis_index(int(a), ndim, who, "axes") for a in axes]
+    if len(set(out)) != len(out):
+        dup = next(a for a in out if out.count(a) > 1)
+        raise ValueError(f"{who}: axes={list(axes)} name axis {dup} twice")
+    return out
+
+
 def slice_index(in_shape: tuple[int, ...], starts: Sequence[int], ends: Sequence[int],
                 axes: Sequence[int] | None = None, steps: Sequence[int] | None = None) -> tuple[slice, ...]:
     """The numpy index of ONNX Slice: negative starts/ends count from the end, both clamped as ONNX says.
@@ -64,7 +97,7 @@ def slice_index(in_shape: tuple[int, ...], starts: Sequence[int], ends: Sequence
     ([7, 8, 9], [8, 5, 2])
     """
     n = len(starts)
-    axes = list(range(n)) if axes is None else [int(a) % len(in_shape) for a in axes]
+    axes = list(range(n)) if axes is None else axes_index(axes, len(in_shape), "Slice")
     steps = [1] * n if steps is None else [int(s) for s in steps]
     if not len(ends) == len(axes) == len(steps) == n:
         raise ValueError(f"Slice: starts, ends, axes, steps have lengths {n}, {len(ends)}, {len(axes)},"
@@ -130,7 +163,7 @@ class FlattenAt(_Reshaping):
         self.axis = int(axis)
 
     def target(self, in_shape: tuple[int, ...]) -> tuple[int, ...]:
-        a = self.axis + len(in_shape) if self.axis < 0 else self.axis
+        a = axis_index(self.axis, len(in_shape), self.name or "Flatten", end=True)
         return math.prod(in_shape[:a]), math.prod(in_shape[a:])
 
     def extra_repr(self) -> str:
@@ -151,7 +184,7 @@ class Squeeze(_Reshaping):
     def target(self, in_shape: tuple[int, ...]) -> tuple[int, ...]:
         if self.axes is None:
             return tuple(d for d in in_shape if d != 1)
-        ax = {a % len(in_shape) for a in self.axes}
+        ax = set(axes_index(self.axes, len(in_shape), self.name or "Squeeze"))
         if any(in_shape[a] != 1 for a in ax):
             raise ValueError(f"{self.name or 'Squeeze'}: axes {self.axes} of shape {in_shape} are not all 1")
         return tuple(d for i, d in enumerate(in_shape) if i not in ax)
@@ -173,7 +206,7 @@ class Unsqueeze(_Reshaping):
 
     def target(self, in_shape: tuple[int, ...]) -> tuple[int, ...]:
         rank = len(in_shape) + len(self.axes)
-        ax = sorted(a % rank for a in self.axes)
+        ax = sorted(axes_index(self.axes, rank, self.name or "Unsqueeze"))
         out = list(in_shape)
         for a in ax:
             out.insert(a, 1)
@@ -218,7 +251,7 @@ class Concat(MultiLayer):
         self.axis = int(axis)
 
     def forward_many(self, xs: list[np.ndarray], ctx: Context) -> list[np.ndarray]:
-        self._sizes = [x.shape[self.axis] for x in xs]
+        self._sizes = [x.shape[axis_index(self.axis, x.ndim, self.name or "Concat")] for x in xs]
         return [np.concatenate(xs, axis=self.axis)]
 
     def backward_many(self, dys: list[np.ndarray], ctx: Context) -> list[np.ndarray | None]:
@@ -255,7 +288,7 @@ class Split(MultiLayer):
 
     def forward_many(self, xs: list[np.ndarray], ctx: Context) -> list[np.ndarray]:
         (x,) = xs
-        d = x.shape[self.axis]
+        d = x.shape[axis_index(self.axis, x.ndim, self.name or "Split")]
         if self.sizes is None:
             if self.equal and d % self.n_out:
                 raise ValueError(f"{self.name or 'Split'}: {d} values do not split into {self.n_out} equal"
@@ -317,7 +350,7 @@ class Gather(Layer):
         self.axis = int(axis)
 
     def forward(self, x: np.ndarray, ctx: Context) -> np.ndarray:
-        a = self.axis % x.ndim
+        a = axis_index(self.axis, x.ndim, self.name or "Gather")
         d = x.shape[a]
         if np.any((self.indices < -d) | (self.indices >= d)):
             raise ValueError(f"{self.name or 'Gather'}: indices outside [-{d}, {d - 1}] on axis {self.axis}")
@@ -377,7 +410,7 @@ class Pad(Layer):
         self.axes = None if axes is None else tuple(int(a) for a in axes)
 
     def _width(self, ndim: int) -> list[tuple[int, int]]:
-        axes = list(range(ndim)) if self.axes is None else [a % ndim for a in self.axes]
+        axes = list(range(ndim)) if self.axes is None else axes_index(self.axes, ndim, self.name or "Pad")
         k = len(self.pads) // 2
         if k != len(axes):
             raise ValueError(f"{self.name or 'Pad'}: {len(self.pads)} pad counts for {len(axes)} axes")

@@ -43,6 +43,13 @@ def _f64(v: np.ndarray) -> np.ndarray:
     return np.array(v, dtype=np.float64, order="C")
 
 
+def _float_attr(n: OnnxNode, name: str, default: float) -> float:
+    """A float attribute, or the operator's default as a float32 value, as ONNX stores float attributes:
+    a node that omits epsilon and one that states 1e-5 import alike, with float32(1e-5) =
+    9.999999747378752e-06, as onnxruntime reads both."""
+    return float(n.attrs.get(name, np.float32(default)))
+
+
 def _input(n: OnnxNode, i: int) -> str:
     return n.inputs[i] if len(n.inputs) > i else ""
 
@@ -141,7 +148,7 @@ def _swap_last(b: Builder, n: OnnxNode, t: str, suffix: str, rank: int | None) -
     if rank is None:
         raise b.error(n, f"a transpose of {t!r} is needed and its rank is not known at import")
     perm = [*range(rank - 2), rank - 1, rank - 2]
-    out = f"{n.name}/{suffix}"
+    out = b.fresh(f"{n.name}/{suffix}")
     b.emit(Transpose(perm, name=out), [b.data(t)], [out])
     return out
 
@@ -165,9 +172,10 @@ def _matmul(b: Builder, n: OnnxNode) -> None:
             raise b.error(n, f"constant left operand of shape {ca.shape}: only 2-d weights are supported")
         r = _rank(b, w)
         xt = _swap_last(b, n, w, "transpose_in", r)
-        _linear(b, n, xt, ca.T, f"{n.name}/product", nd=True)
-        b.emit(Transpose([*range(r - 2), r - 1, r - 2], name=f"{n.name}/transpose_out"),  # type: ignore[operator]
-               [f"{n.name}/product"], [n.outputs[0]])
+        product = b.fresh(f"{n.name}/product")
+        _linear(b, n, xt, ca.T, product, nd=True)
+        b.emit(Transpose([*range(r - 2), r - 1, r - 2], name=b.fresh(f"{n.name}/transpose_out")),  # type: ignore[operator]
+               [product], [n.outputs[0]])
     else:
         b.emit(MatMul(name=n.name), [b.data(a), b.data(w)], [n.outputs[0]])
 
@@ -189,23 +197,29 @@ def _gemm(b: Builder, n: OnnxNode) -> None:
         wm = alpha * _f64(cw.T if tb else cw)
         n_out = wm.shape[1]
         as_bias = bias is not None and (bias.size == 1 or (bias.size == n_out and bias.shape[-1] == n_out))
-        mid = f"{n.name}/product" if bias is not None and not as_bias else y
+        mid = b.fresh(f"{n.name}/product") if bias is not None and not as_bias else y
         _linear(b, n, x, wm, mid, nd=False)
         if as_bias:
             b.nodes[-1].layer.params["b"] = np.broadcast_to(bias.reshape(-1), (n_out,)).copy()  # type: ignore
         elif bias is not None:
-            b.constants[f"{n.name}/c"] = bias
-            b.emit(Add(name=f"{n.name}/add_c"), [mid, b.data(f"{n.name}/c")], [y])
+            _add_c(b, n, mid, bias, y)
         return
     # y = A' x' + C with A' constant: y^T = x'^T A'^T
     xt = b.data(w) if tb else _swap_last(b, n, w, "transpose_in", 2)
     wm = alpha * _f64(ca.T if ta else ca)  # type: ignore[union-attr]
-    _linear(b, n, xt, wm.T, f"{n.name}/product", nd=False)
-    out = y if bias is None else f"{n.name}/transposed"
-    b.emit(Transpose([1, 0], name=f"{n.name}/transpose_out"), [f"{n.name}/product"], [out])
+    product = b.fresh(f"{n.name}/product")
+    _linear(b, n, xt, wm.T, product, nd=False)
+    out = y if bias is None else b.fresh(f"{n.name}/transposed")
+    b.emit(Transpose([1, 0], name=b.fresh(f"{n.name}/transpose_out")), [product], [out])
     if bias is not None:
-        b.constants[f"{n.name}/c"] = bias
-        b.emit(Add(name=f"{n.name}/add_c"), [out, b.data(f"{n.name}/c")], [y])
+        _add_c(b, n, out, bias, y)
+
+
+def _add_c(b: Builder, n: OnnxNode, t: str, c: np.ndarray, y: str) -> None:
+    """y = t + C, Gemm's C (already times beta) as a graph constant of its own."""
+    name = b.fresh(f"{n.name}/c")
+    b.constants[name] = c
+    b.emit(Add(name=b.fresh(f"{n.name}/add_c")), [t, b.data(name)], [y])
 
 
 def _simple(cls: Callable[..., object]) -> Callable[[Builder, OnnxNode], None]:
@@ -225,7 +239,7 @@ def _legacy_broadcast(b: Builder, n: OnnxNode) -> str:
     trailing = ra - axis - c.ndim
     if axis < 0 or trailing < 0:
         raise b.error(n, f"axis={n.attrs['axis']} does not place B {c.shape} inside A of rank {ra}")
-    name = f"{n.name}/b_aligned"
+    name = b.fresh(f"{n.name}/b_aligned")
     b.constants[name] = c.reshape(c.shape + (1,) * trailing)
     return name
 
@@ -240,7 +254,7 @@ def _binary(cls: Callable[..., object]) -> Callable[[Builder, OnnxNode], None]:
 
 
 def _leaky(b: Builder, n: OnnxNode) -> None:
-    b.emit(LeakyReLU(float(n.attrs.get("alpha", 0.01)), name=n.name), [b.data(n.inputs[0])], [n.outputs[0]])
+    b.emit(LeakyReLU(_float_attr(n, "alpha", 0.01), name=n.name), [b.data(n.inputs[0])], [n.outputs[0]])
 
 
 def _clip(b: Builder, n: OnnxNode) -> None:
@@ -291,8 +305,8 @@ def _batchnorm(b: Builder, n: OnnxNode) -> None:
         raise b.error(n, "spatial=0 is not supported")
     gamma, beta = _required_const(b, n, 1, "scale"), _required_const(b, n, 2, "bias")
     mean, var = _required_const(b, n, 3, "mean"), _required_const(b, n, 4, "variance")
-    bn = BatchNorm(int(gamma.size), eps=float(n.attrs.get("epsilon", 1e-5)),
-                   momentum=1.0 - float(n.attrs.get("momentum", 0.9)), name=n.name)
+    bn = BatchNorm(int(gamma.size), eps=_float_attr(n, "epsilon", 1e-5),
+                   momentum=1.0 - _float_attr(n, "momentum", 0.9), name=n.name)
     bn.params["gamma"], bn.params["beta"] = _f64(gamma).reshape(-1), _f64(beta).reshape(-1)
     bn.running_mean, bn.running_var = _f64(mean).reshape(-1), _f64(var).reshape(-1)
     b.emit(bn, [b.data(n.inputs[0])], [y])
@@ -302,7 +316,7 @@ def _layernorm(b: Builder, n: OnnxNode) -> None:
     y = b.first_output_only(n)
     gamma = _required_const(b, n, 1, "scale")
     beta = _optional_const(b, n, 2, "bias")
-    ln = LayerNorm(gamma.shape, int(n.attrs.get("axis", -1)), float(n.attrs.get("epsilon", 1e-5)),
+    ln = LayerNorm(gamma.shape, int(n.attrs.get("axis", -1)), _float_attr(n, "epsilon", 1e-5),
                    name=n.name)
     ln.params["gamma"] = _f64(gamma)
     ln.params["beta"] = np.zeros(gamma.shape) if beta is None else np.broadcast_to(_f64(beta),

@@ -656,6 +656,28 @@ def test_unnamed_and_repeated_node_names_and_policies_by_node_name(tmp_path: Any
     assert not np.array_equal(yq, y64)
 
 
+def test_auxiliary_names_never_take_the_graphs_own() -> None:
+    """A Gemm's full-matrix C, its transposes and products get names of their own even where the graph
+    already names an initializer, a tensor or a node "<node>/c", "<node>/transpose_in", ...: before, the
+    initializer "fc/c" was overwritten by fc's C (y = x W + 2 C)."""
+    w, c, c2 = const("w", rand(4, 3)), const("C", rand(6, 3)), const("fc/c", rand(3))
+    m = make([node("Gemm", ["x", "w", "C"], ["t"], name="fc"), node("Add", ["t", "fc/c"], ["y"])],
+             [6, 4], [w, c, c2])
+    assert_matches_ort(m, rand(6, 4))
+    wt = const("w", rand(6, 3))
+    for nodes in ([node("Relu", ["x"], ["fc/transpose_in"]), node("Gemm", ["fc/transpose_in", "w"], ["y"],
+                                                                  name="fc", transA=1)],
+                  [node("Gemm", ["x", "w"], ["t"], name="fc", transA=1),
+                   node("Relu", ["t"], ["y"], name="fc/transpose_in")],
+                  [node("Gemm", ["w", "x"], ["t"], name="fc", transB=1), node("Relu", ["t"], ["fc/product"]),
+                   node("Tanh", ["fc/product"], ["y"], name="fc/transpose_out")]):
+        xs = (6, 4) if nodes[0].input[0] != "w" else (3, 4)
+        model = assert_matches_ort(make(nodes, list(xs), [wt if nodes[0].input[0] != "w" else const(
+            "w", rand(6, 4))]), rand(*xs))
+        names = [layer.name for layer in model.layers()]
+        assert len(set(names)) == len(names)
+
+
 def _one(op: str, opset: int = 17, inits: list[Any] = (), ins: list[str] = ("x",), domain: str = "",  # type: ignore
          outs: list[str] = ("y",), **attrs: Any) -> onnx.ModelProto:
     n = helper.make_node(op, list(ins), list(outs), name="the_node", domain=domain, **attrs)
@@ -715,6 +737,97 @@ def _one(op: str, opset: int = 17, inits: list[Any] = (), ins: list[str] = ("x",
 def test_unsupported_input_is_refused_naming_op_node_and_opset(model: Any, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         from_onnx(model())
+
+
+def _axis_model(op: str, ins: list[str] = ("x",), inits: list[Any] = (), opset: int = 17,  # type: ignore
+                **attrs: Any) -> onnx.ModelProto:
+    return make([helper.make_node(op, list(ins), ["y"], name="the_node", **attrs)], ["n", 4, 5], list(inits),
+                opset)
+
+
+@pytest.mark.parametrize(("model", "match"), [
+    pytest.param(lambda: _axis_model("Gather", ["x", "i"], [const("i", np.array([0]))], axis=3),
+                 r"^the_node: axis=3 is outside \[-3, 2\] for an input of rank 3$", id="gather"),
+    pytest.param(lambda: _axis_model("LayerNormalization", ["x", "g"], [const("g", np.ones(5))], axis=3),
+                 r"^the_node: axis=3 is outside \[-3, 2\]", id="layernorm"),
+    pytest.param(lambda: _axis_model("LayerNormalization", ["x", "g"], [const("g", np.ones(5))], axis=-4),
+                 r"^the_node: axis=-4 is outside \[-3, 2\]", id="layernorm negative"),
+    pytest.param(lambda: _axis_model("Flatten", axis=4), r"^the_node: axis=4 is outside \[-3, 3\]",
+                 id="flatten"),
+    pytest.param(lambda: _axis_model("Softmax", axis=3), r"^the_node: axis=3 is outside \[-3, 2\]",
+                 id="softmax"),
+    pytest.param(lambda: _axis_model("Softmax", opset=11, axis=-4), r"^the_node: axis=-4 is outside",
+                 id="softmax coerced"),
+    pytest.param(lambda: _axis_model("Unsqueeze", ["x", "a"], [const("a", np.array([1, -4]))]),
+                 r"^the_node: axes=\[1, -4\] name axis 1 twice$", id="unsqueeze twice"),
+    pytest.param(lambda: _axis_model("Unsqueeze", ["x", "a"], [const("a", np.array([4]))]),
+                 r"^the_node: axes=4 is outside \[-4, 3\]", id="unsqueeze"),
+    pytest.param(lambda: _axis_model("Concat", ["x", "x"], axis=3), r"^the_node: axis=3 is outside",
+                 id="concat"),
+])
+def test_axes_outside_the_rank_are_refused(model: Any, match: str) -> None:
+    """An axis outside [-r, r - 1] (Flatten's [-r, r]) is refused, as onnxruntime refuses the model; before,
+    it was taken modulo the rank (Gather axis 3 of a rank-3 input gathered along axis 0, LayerNormalization
+    axis 3 normalised over every axis, the batch's included)."""
+    m = from_onnx(model())
+    with pytest.raises(ValueError, match=match):
+        m.predict(rand(2, 4, 5))
+
+
+def test_folded_gather_refuses_indices_outside_the_axis() -> None:
+    m = make([node("Gather", ["c", "i"], ["g"], name="pick"), node("Add", ["x", "g"], ["y"])], ["n", 3],
+             [const("c", rand(3, 3)), const("i", np.array([3]))])
+    with pytest.raises(ValueError, match=r"^from_onnx: Gather node 'pick' \(opset 17\): .*indices outside"
+                                         r" \[-3, 2\] on axis 0"):
+        from_onnx(m)
+
+
+def test_float_attribute_defaults_are_float32_values() -> None:
+    """ONNX float attributes are float32: a node that omits epsilon (alpha) imports as one that states the
+    default, as onnxruntime runs them, and an imported model exported and imported again gives the same
+    bits."""
+    c = 3
+    bn_in = ["x", "g", "b", "m", "v"]
+    inits = [const("g", rand(c)), const("b", rand(c)), const("m", rand(c, scale=1e-3)),
+             const("v", np.abs(rand(c, scale=1e-5)))]
+    x = rand(4, c, 5, 5, scale=1e-3)
+    omitted = from_onnx(make([node("BatchNormalization", bn_in, ["y"])], ["n", c, 5, 5], inits, 15))
+    stated = from_onnx(make([node("BatchNormalization", bn_in, ["y"], epsilon=1e-5)], ["n", c, 5, 5], inits,
+                            15))
+    assert omitted.layers()[0].eps == float(np.float32(1e-5)) == stated.layers()[0].eps
+    assert np.array_equal(omitted.predict(x), stated.predict(x))
+    again = from_onnx(to_onnx(omitted))
+    assert np.array_equal(again.predict(x), omitted.predict(x))
+    ln = from_onnx(make([node("LayerNormalization", ["x", "g"], ["y"])], ["n", 4, 5], [const("g", rand(5))]))
+    leaky = from_onnx(make([node("LeakyRelu", ["x"], ["y"])], ["n", 3]))
+    assert (ln.layers()[0].eps, leaky.layers()[0].alpha) == (float(np.float32(1e-5)), float(np.float32(0.01)))
+
+
+def test_a_batch_size_folded_from_shape_is_held() -> None:
+    """x.view(x.size(0), 3, -1) exported with a fixed batch of 1: the folded Shape puts the 1 into the
+    Reshape's target. Before, two rows went through that Reshape together (output (1, 3, 40), the rows
+    mixed); now every batch has the graph's one row, as onnxruntime would run it row by row."""
+    i64 = np.int64
+    nodes = [node("Shape", ["x"], ["s"]), node("Gather", ["s", "zero"], ["n"], axis=0),
+             node("Unsqueeze", ["n", "ax0"], ["nu"]), node("Concat", ["nu", "c3", "m1"], ["shp"], axis=0),
+             node("Reshape", ["x", "shp"], ["r"]), node("Softmax", ["r"], ["y"], axis=-1)]
+    inits = [const("zero", np.array(0, i64)), const("ax0", np.array([0], i64)),
+             const("c3", np.array([3], i64)), const("m1", np.array([-1], i64))]
+    m = make(nodes, [1, 3, 4, 5], inits, 13)
+    model = from_onnx(m)
+    assert model.fixed_rows() == 1
+    x = rand(2, 3, 4, 5)
+    y = model.predict(x)
+    np.testing.assert_allclose(y, np.concatenate([run_ort(m, x[i:i + 1]) for i in range(2)]), rtol=1e-5,
+                               atol=1e-6)
+    with pytest.raises(ValueError, match=r"^Model.predict: this imported graph holds a batch size of 1 rows.*"
+                                         r"batch_size None or 1 \(got 2\)"):
+        model.predict(x, batch_size=2)
+    with pytest.raises(ValueError, match=r"^Graph 'test': x has shape \(2, 3, 4, 5\), but the graph holds a"
+                                         r" batch size of 1 rows"):
+        run_ours(model, x)
+    fixed_but_no_shape = make([node("Relu", ["x"], ["y"])], [1, 3])
+    assert from_onnx(fixed_but_no_shape).fixed_rows() is None
 
 
 def test_bad_arguments_are_refused() -> None:
