@@ -474,11 +474,21 @@ def test_05_sweep(run) -> None:
         exact[layer] = (int(final_bits), int(partial_bits))
     assert list(exact) == ["linear1", "linear2"]
     from nets.datasets import digits
+    from nets.stats import proportion_ci
 
     n = len(digits(seed=0).test)
-    count = lambda text: round(float(text) * n)  # noqa: E731
-    pat = (r"^\| (linear\d) \| (\d+) \| (\d+) \| (\S+) \| (-?\d+) \| (\S+) / (\S+) \| (-?\d+) \| (\S+) /"
-           r" (\S+) \|$")
+
+    def count(text: str) -> int:
+        """The images of an accuracy cell "0.9556 [0.9239, 0.9744]", its Wilson interval checked."""
+        acc, lo, hi = re.fullmatch(r"(\S+) \[(\S+), (\S+)\]", text).groups()  # type: ignore[union-attr]
+        k = round(float(acc) * n)
+        e = proportion_ci(k, n)
+        assert (lo, hi) == (f"{e.lo:.4f}", f"{e.hi:.4f}"), text
+        return k
+
+    acc, below = r"(\S+ \[\S+, \S+\])", r"(-|\S+ \[\S+, \S+\])"
+    pat = (rf"^\| (linear\d) \| (\d+) \| (\d+) \| {acc} \| (-?\d+) \| {acc} / {below} \| (-?\d+) \| {acc} /"
+           rf" {below} \|$")
     lbs = re.findall(pat, report, re.M)
     assert [r[0] for r in lbs] == ["linear1", "linear2"]
     for layer, k, fl, ref, lb_wrap, at_w, below_w, lb_clip, at_c, below_c in lbs:
