@@ -18,12 +18,18 @@ Tables (each function returns a `Table`; ``print(table.text())`` shows it):
   2015, and what the seeds say about "BinaryConnect acts as a regulariser".
 - `courbariaux_table`: Courbariaux et al. 2014, Table 3 (network 1): float
   against half precision, 20-bit fixed point and 10/12-bit dynamic fixed point.
+- `twn_table`: Li et al. 2016 (arXiv:1605.04711v3, Table 2, MNIST): float
+  against the ``twn`` preset and binary weights with a scale (`BWN`) on a
+  LeNet-5, and whether "TWN is close to float and beats binary weights".
+- `bnn_table`: Hubara et al. 2016 (arXiv:1602.02830, Table 1, MNIST MLP):
+  float against binary weights and Sign activations (the ``binarized``
+  preset), with the paper's recipe.
 - `fp32_table`: float64 against fp32 storage with float64 arithmetic (the
   ``fp32`` preset) and against fp32 MAC units (`emu.MAC` fp32 x fp32 -> fp32).
 - `stability`: the change of the test loss when one training example is left
   out (Bousquet and Elisseeff 2002), per policy.
 
-`main` (``python -m nets experiments``) prints all six.
+`main` (``python -m nets experiments``) prints all eight.
 
 >>> t = fp32_table(Recipe(epochs=3), Protocol(seeds=(0, 1), folds=2, limit=200), macs=False)
 >>> [label for label, _ in t.rows]
@@ -50,10 +56,11 @@ from emu.checks import check_int, parse_choice
 from .datasets import Dataset, Inputs, Split
 from .models import Model
 from .optim import LRScale
-from .policy import STE, PrecisionPolicy
+from .policy import STE, LayerPolicy, PrecisionPolicy, RoleFormat
 from .protocol import (
     CHANCE_FACTOR,
     Config,
+    Network,
     Outcome,
     Protocol,
     Recipe,
@@ -68,9 +75,9 @@ from .protocol import (
 from .stats import mean_ci
 from .train import evaluate
 
-__all__ = ["CHANCE_FACTOR", "Config", "Outcome", "Protocol", "Recipe", "Solver", "Table", "WeightInit",
-           "binaryconnect_table", "compare", "courbariaux_table", "fp32_table", "fraction_bits_table",
-           "gupta_wl16_table", "main", "run_config", "stability"]
+__all__ = ["BWN", "CHANCE_FACTOR", "Config", "Network", "Outcome", "Protocol", "Recipe", "Solver", "Table",
+           "WeightInit", "binaryconnect_table", "bnn_table", "compare", "courbariaux_table", "fp32_table",
+           "fraction_bits_table", "gupta_wl16_table", "main", "run_config", "stability", "twn_table"]
 
 
 #: The fixed-IL table's training: this project's setting (no paper).
@@ -287,6 +294,115 @@ def courbariaux_table(recipe: Recipe = COURBARIAUX, protocol: Protocol | None = 
                  ["paired differences to float64 (error):", *notes], out)
 
 
+def _one_point(d: Any) -> bool:
+    """True when a paired difference of error lies below +1 point (its interval's upper end)."""
+    return d is not None and 100 * d.hi < 1.0
+
+
+#: Li et al.'s MNIST training (arXiv:1605.04711v3, Table 1 and Sec. 3.1: LeNet-5, SGD with momentum 0.9,
+#: learning rate 0.01 divided by 10 twice, weight decay 1e-4, batches of 50) as the experiment runs it on
+#: digits: `nets.lenet5` for 8x8 images, the learning rate decaying exponentially from 0.01 to 1e-4 (the
+#: paper's last step), 30 epochs, standardised inputs.
+TWN = Recipe(network=Network.LENET5, hidden=(120, 84), lr=0.01, lr_final=1e-4, momentum=0.9,
+             weight_decay=1e-4, batch_size=50, epochs=30)
+
+#: Table 2 of Li et al., arXiv:1605.04711v3 (2022), MNIST column (accuracy, %), by row label.
+_TWN_TABLE2 = {"float64": "99.41 % accuracy = 0.59 % error (FPWN)", "twn": "99.35 % = 0.65 % error (TWN)",
+               "bwn": "99.05 % = 0.95 % error (BPWN)"}
+
+#: The binary-weight row: weights alpha * sign(w), alpha = mean |w| over the layer (no preset holds it).
+BWN = PrecisionPolicy(LayerPolicy(weights=RoleFormat("binary<scale=tensor>")), name="bwn", ste=STE.IDENTITY)
+
+
+def twn_table(recipe: Recipe = TWN, protocol: Protocol | None = None) -> Table:
+    """Ternary weight networks (Li et al. 2016): float64 against the ``twn`` preset and binary weights with a
+    scale, on a LeNet-5, beside Table 2 of arXiv:1605.04711v3 (MNIST).
+
+    Rows: float64 (the paper's FPWN); the ``twn`` preset (weights {-alpha, 0, +alpha}, threshold 0.7 mean
+    |w|, alpha per layer); ``bwn`` (`BWN`: weights alpha * sign(w), alpha = mean |w| per layer, the paper's
+    BPWN with the scale of its authors' code). Every row trains the same recipe and back-propagates through
+    the conversions as the identity. The notes compare each row with float64 and TWN with BWN (paired) and
+    say whether the paper's findings are seen: TWN within 1 point of float64 (the paired interval below +1
+    point of error), and TWN better than BWN (an interval below 0).
+
+    Departs from the paper: digits, not MNIST; `nets.lenet5` for 8x8 images (3x3 kernels, 6 and 16 channels,
+    dense 120 - 84, no batch norm) instead of 32-C5 + MP2 + 64-C5 + MP2 + 512 FC with batch norm; a softmax
+    cross-entropy top (the authors' Caffe and PyTorch code; the text says SVM with hinge loss); an
+    exponential learning-rate decay instead of two steps; standardised inputs (Caffe's: [0, 1]); the TWN
+    threshold 0.7 and one alpha per layer (v3's Algorithm 1: 0.75 and one per filter); the BWN's one alpha
+    per layer (its authors' code: per filter) and its real weights clipped to [-1, 1] (`nets.optim` clips
+    every binary weight).
+    """
+    protocol = protocol or Protocol()
+    configs = [Config("float64", None, recipe), Config("twn", PrecisionPolicy.preset("twn"), recipe),
+               Config("bwn", BWN, recipe)]
+    out = run_all(configs, protocol)
+    base = out["float64"]
+    rows = [(c.label, [out[c.label].cell(), out[c.label].mean_of(out[c.label].train_loss),
+                       _TWN_TABLE2[c.label]]) for c in configs]
+    d_flt, s_flt = compare(out["twn"], base)
+    d_bwn, s_bwn = compare(out["twn"], out["bwn"])
+    if d_bwn is None or not d_bwn.separates:
+        beats = "not shown (the data cannot tell TWN from BWN)"
+    else:
+        beats = "holds (lower error than BWN)" if d_bwn.mean < 0 else "does not hold (higher error than BWN)"
+    notes = ["paired differences (error):", f"  {s_flt}", "  " + compare(out["bwn"], base)[1], f"  {s_bwn}",
+             f"'TWN close to full precision' {'seen' if _one_point(d_flt) else 'not shown'} on digits at this"
+             " setting (within 1 point of float64: the paired interval below +1 point)",
+             f"'TWN beats binary weights' {beats}"]
+    return Table("Ternary weight networks (Li et al. 2016; paper: arXiv:1605.04711v3, Table 2, MNIST)",
+                 [f"training: {recipe.describe()}; every row back-propagates through its conversions as the"
+                  " identity", "twn: weights {-a, 0, +a}, threshold 0.7 mean |w|, a per layer; bwn: weights"
+                  " a sign(w), a = mean |w| per layer, real weights clipped to [-1, 1]",
+                  f"protocol: {protocol.describe()}"],
+                 ["test error", "final training loss", "paper (Table 2, MNIST)"], rows, notes, out)
+
+
+#: The binarized MLP of Hubara et al.'s Theano code (MNIST) scaled to digits: 3 hidden layers of 256 (not
+#: 4096), batch norm on every layer, square hinge loss, Adam with the learning rate decaying exponentially
+#: from 0.003 to 3e-7, batches of 100, inputs in [-1, 1], 50 epochs (not 1000), no dropout. `bnn_table`
+#: trains float64 with it (ReLU) and the binarized row with Sign activations, weights U(-1, 1) and the
+#: per-layer learning rates of the code's binary layers.
+BNN = Recipe(hidden=(256, 256, 256), batchnorm=True, loss="square_hinge", solver=Solver.ADAM, lr=0.003,
+             lr_final=3e-7, epochs=50, batch_size=100, inputs=Inputs.SYMMETRIC)
+
+#: Table 1 of Courbariaux, Hubara et al., arXiv:1602.02830 (MNIST MLP, test error), by row label.
+_BNN_TABLE1 = {"float64": "- (no float run of this MLP)", "binarized": "0.96 % (Theano), 1.40 % (Torch7)"}
+
+
+def bnn_table(recipe: Recipe = BNN, protocol: Protocol | None = None) -> Table:
+    """Binarized neural networks (Hubara et al. 2016): float64 against binary weights and binary activations,
+    beside Table 1 of arXiv:1602.02830 (MNIST MLP).
+
+    Rows: float64, the recipe with ReLU; ``binarized``, the ``binarized`` preset (weights sign(w), real
+    weights clipped to [-1, 1]) on the same MLP with `nets.layers.Sign` activations (hard-tanh estimator),
+    weights drawn in U(-1, 1) and per-layer learning rates (`LRScale.GLOROT`), as the Theano code's binary
+    layers. Batch normalisation stays real. The notes compare the rows (paired) and say whether binarising
+    weights and activations stays within 1 point of float64 (the paired interval below +1 point of error).
+
+    Departs from the paper: digits, not MNIST; 3 x 256 hidden units (Theano code: 4096; Torch7: 2048); 50
+    epochs, not 1000; no dropout (the Theano code: 0.2 on the input, 0.5 on hidden layers); plain batch
+    normalisation and Adam (the paper also gives shift-based variants); the test error of the last epoch
+    (the paper's: at the best validation epoch).
+    """
+    protocol = protocol or Protocol()
+    binary = replace(recipe, activation="sign", lr_scale=LRScale.GLOROT, init=WeightInit.UNIT)
+    configs = [Config("float64", None, replace(recipe, activation="relu")),
+               Config("binarized", PrecisionPolicy.preset("binarized"), binary)]
+    out = run_all(configs, protocol)
+    rows = [(c.label, [out[c.label].cell(), out[c.label].mean_of(out[c.label].train_loss),
+                       _BNN_TABLE1[c.label]]) for c in configs]
+    d, sentence = compare(out["binarized"], out["float64"])
+    notes = ["paired differences (error):", f"  {sentence}",
+             f"binary weights and activations {'within' if _one_point(d) else 'not shown within'} 1 point of"
+             " float64 on digits at this setting (the paired interval below +1 point)"]
+    return Table("Binarized neural networks (Hubara et al. 2016; paper: arXiv:1602.02830 Table 1, MNIST MLP)",
+                 [f"training: float64 {replace(recipe, activation='relu').describe()}",
+                  f"binarized: {binary.describe()}; weights sign(w), real weights clipped to [-1, 1]",
+                  f"protocol: {protocol.describe()}"],
+                 ["test error", "final training loss", "paper (Table 1, MNIST)"], rows, notes, out)
+
+
 def fp32_table(recipe: Recipe = FIXED_IL, protocol: Protocol | None = None, macs: bool = True) -> Table:
     """Float64 against fp32: fp32 storage with float64 arithmetic, and fp32 MAC units (``macs``).
 
@@ -351,10 +467,10 @@ def stability(policies: dict[str, PrecisionPolicy | None] | None = None, removed
         for name, pol in policies.items():
             mean_d, max_d = [], []
             for seed in protocol.seeds:
-                data = protocol.datasets(seed, recipe.inputs)[0]
+                data = protocol.datasets(seed, recipe.inputs, recipe.images)[0]
                 losses = []
                 for d in (data, _leave_one_out(data, removed)):
-                    model = recipe.model(data.input_shape[0], data.n_classes, seed)
+                    model = recipe.model(data.input_shape, data.n_classes, seed)
                     ok = trained(model, d, pol, recipe, seed)[0] is not None
                     losses.append(_per_example_losses(model, data, pol) if ok else None)
                 if losses[0] is not None and losses[1] is not None:
@@ -372,7 +488,7 @@ def stability(policies: dict[str, PrecisionPolicy | None] | None = None, removed
 
 
 #: The tables `main` can print, by name.
-TABLES = ("fraction-bits", "gupta-wl16", "binaryconnect", "courbariaux", "fp32", "stability")
+TABLES = ("fraction-bits", "gupta-wl16", "binaryconnect", "courbariaux", "twn", "bnn", "fp32", "stability")
 
 
 def main(epochs_scale: float = 1.0, seeds: int = 5, folds: int = 5, tables: Sequence[str] = TABLES,
@@ -396,6 +512,8 @@ def main(epochs_scale: float = 1.0, seeds: int = 5, folds: int = 5, tables: Sequ
              "gupta-wl16": lambda: gupta_wl16_table(recipe=GUPTA_WL16.scaled(x), protocol=protocol),
              "binaryconnect": lambda: binaryconnect_table(BINARYCONNECT.scaled(x), protocol),
              "courbariaux": lambda: courbariaux_table(COURBARIAUX.scaled(x), protocol),
+             "twn": lambda: twn_table(TWN.scaled(x), protocol),
+             "bnn": lambda: bnn_table(BNN.scaled(x), protocol),
              "fp32": lambda: fp32_table(FIXED_IL.scaled(x), protocol),
              "stability": lambda: stability(recipe=STABILITY.scaled(x), protocol=protocol)}
     out = []

@@ -213,6 +213,9 @@ def _binarized() -> PrecisionPolicy:
 
     Departs: the paper's shift-based batch normalisation and AdaMax are not
     modelled; the binarised activations are a model choice, not a role.
+
+    Table: `nets.experiments.bnn_table` (``Recipe(activation="sign")``,
+    beside Table 1 of arXiv:1602.02830, MNIST).
     """
     lp = LayerPolicy(weights=RoleFormat(emu.BinaryFormat()))
     return PrecisionPolicy(lp, name="binarized (binary weights; Sign activations in the model)",
@@ -231,9 +234,14 @@ def _twn() -> PrecisionPolicy:
     STE: identity. The paper passes the gradient straight through the
     ternarisation; activations are real-valued, so the rules coincide.
 
-    Departs: nothing in the policy; the paper's networks and training
-    (LeNet-5, VGG-like and ResNet models with SGD, momentum and weight
-    decay) belong to the model and the optimiser, not to this policy.
+    Departs: arXiv:1605.04711v3 (Algorithm 1) takes the threshold 0.75
+    mean |w| and one alpha per filter; this preset keeps 0.7 and one alpha
+    per layer. The paper's networks and training (LeNet-5, VGG-like and
+    ResNet models with SGD, momentum and weight decay) belong to the model
+    and the optimiser, not to this policy.
+
+    Table: `nets.experiments.twn_table` (beside Table 2 of
+    arXiv:1605.04711v3, MNIST).
     """
     return PrecisionPolicy(LayerPolicy(weights=RoleFormat("ternary")), name="twn", ste=STE.IDENTITY)
 

@@ -42,14 +42,14 @@ from emu.checks import check_int, parse_choice
 
 from .datasets import Dataset, Inputs, digits_folds
 from .losses import LOSSES
-from .models import Model, mlp
+from .models import ACTIVATIONS, Model, lenet5, mlp
 from .optim import SGD, Adam, LRScale, Optimizer, exponential
 from .policy import PrecisionPolicy
 from .stats import Estimate, mean_ci, paired_difference
 from .train import History, train
 
-__all__ = ["CHANCE_FACTOR", "Config", "Outcome", "Protocol", "Recipe", "Solver", "Table", "WeightInit",
-           "compare", "run_all", "run_config", "trained"]
+__all__ = ["CHANCE_FACTOR", "Config", "Network", "Outcome", "Protocol", "Recipe", "Solver", "Table",
+           "WeightInit", "compare", "run_all", "run_config", "trained"]
 
 
 #: A seed whose accuracy is below this times the share of the most frequent class is at chance (diverged).
@@ -82,6 +82,19 @@ class WeightInit(StrEnum):
     UNIT = "unit"
 
 
+class Network(StrEnum):
+    """The network of a `Recipe`.
+
+    >>> Network("lenet5") is Network.LENET5
+    True
+    """
+
+    #: `nets.mlp` on the flattened images: ``mlp([64, *hidden, 10])``
+    MLP = "mlp"
+    #: `nets.lenet5` on the 8x8 images (3x3 kernels, one pooling), its two dense layers of ``hidden``
+    LENET5 = "lenet5"
+
+
 def _positive(value: Any, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
         raise ValueError(f"Recipe: {name}={value!r} must be a number > 0")
@@ -92,13 +105,18 @@ def _positive(value: Any, name: str) -> float:
 class Recipe:
     """How one configuration trains: the MLP, its loss, the optimiser, the schedule, the input scaling.
 
-    The network is ``mlp([64, *hidden, 10])`` with ReLU; ``batchnorm=True``
-    puts batch normalisation after every Linear layer, the output layer's
-    included (BinaryConnect's MLP, with its code's eps 1e-4 and running
-    average factor 0.15). ``lr_final`` decays the learning rate exponentially
-    from ``lr`` at the first epoch to ``lr_final`` at the last (None: constant).
-    Every field is checked at construction (ValueError names it and what is
-    allowed); the settings take an enum member or its name.
+    The network is ``mlp([64, *hidden, 10])`` with ``activation`` (a name
+    of `nets.models.ACTIVATIONS`; ``"sign"`` binarises the activations);
+    ``batchnorm=True`` puts batch normalisation after every Linear layer, the
+    output layer's included (BinaryConnect's MLP, with its code's eps 1e-4 and
+    running average factor 0.15). ``network="lenet5"`` trains `nets.lenet5`
+    on the 8x8 images instead, ``hidden`` its two dense layers (no batch
+    normalisation). ``lr_final`` decays the learning rate exponentially from
+    ``lr`` at the first epoch to ``lr_final`` at the last (None: constant);
+    ``weight_decay`` adds that multiple of the weights to their gradients
+    (L2, weights "W" only). Every field is checked at construction
+    (ValueError names it and what is allowed); the settings take an enum
+    member or its name.
 
     >>> Recipe(lr=0.01, batch_size=100, epochs=50, inputs="unit").describe()
     'MLP 64-100-10 ReLU, cross_entropy loss, SGD lr 0.01, batch 100, 50 epochs, inputs in [0, 1]'
@@ -116,17 +134,29 @@ class Recipe:
     epochs: int = 10
     batch_size: int = 32
     inputs: Inputs = Inputs.STANDARDIZE
+    activation: str = "relu"
+    weight_decay: float = 0.0
+    network: Network = Network.MLP
 
     def __post_init__(self) -> None:
         hidden = tuple(self.hidden)
         for h in hidden:
             check_int(h, "Recipe", "hidden", 1)
         object.__setattr__(self, "hidden", tuple(int(h) for h in hidden))
-        settings = (("solver", Solver), ("lr_scale", LRScale), ("init", WeightInit), ("inputs", Inputs))
+        settings = (("solver", Solver), ("lr_scale", LRScale), ("init", WeightInit), ("inputs", Inputs),
+                    ("network", Network))
         for name, enum in settings:
             object.__setattr__(self, name, parse_choice(enum, getattr(self, name), "Recipe", name))
         if self.loss not in LOSSES:
             raise ValueError(f"Recipe: loss={self.loss!r} is not one of {', '.join(LOSSES)}")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"Recipe: activation={self.activation!r} is not one of {', '.join(ACTIVATIONS)}")
+        if (isinstance(self.weight_decay, bool) or not isinstance(self.weight_decay, (int, float))
+                or not 0.0 <= self.weight_decay < math.inf):
+            raise ValueError(f"Recipe: weight_decay={self.weight_decay!r} must be a finite number >= 0")
+        if self.network is Network.LENET5 and (len(hidden) != 2 or self.batchnorm):
+            raise ValueError(f"Recipe: network='lenet5' takes hidden of two dense sizes and no batch norm,"
+                             f" not hidden={hidden!r}, batchnorm={self.batchnorm!r}")
         _positive(self.lr, "lr")
         if self.lr_final is not None:
             _positive(self.lr_final, "lr_final")
@@ -147,10 +177,17 @@ class Recipe:
             opt += f", momentum {self.momentum:g}"
         if self.lr_scale is not LRScale.NONE:
             opt += f", per-layer lr scale {self.lr_scale}"
-        sizes = "-".join(str(s) for s in (64, *self.hidden, 10))
+        if self.weight_decay:
+            opt += f", weight decay {self.weight_decay:g}"
+        act = {"relu": "ReLU", "sign": "Sign"}.get(self.activation, self.activation)
+        if self.network is Network.LENET5:
+            dense = " - ".join(str(s) for s in (*self.hidden, 10))
+            net = f"LeNet-5 (conv 3x3 6 - max pool 2 - conv 3x3 16 - {dense}) {act}"
+        else:
+            net = f"MLP {'-'.join(str(s) for s in (64, *self.hidden, 10))} {act}"
         inputs = {Inputs.STANDARDIZE: "standardised", Inputs.UNIT: "in [0, 1]",
                   Inputs.SYMMETRIC: "in [-1, 1]"}
-        return (f"MLP {sizes} ReLU{', batch norm on every layer' if self.batchnorm else ''}"
+        return (f"{net}{', batch norm on every layer' if self.batchnorm else ''}"
                 f"{', weights U(-1, 1)' if self.init is WeightInit.UNIT else ''}, {self.loss} loss, {opt},"
                 f" batch {self.batch_size}, {self.epochs} epochs, inputs {inputs[self.inputs]}")
 
@@ -158,10 +195,22 @@ class Recipe:
         """The recipe with ``round(epochs * factor)`` epochs (at least 1)."""
         return replace(self, epochs=max(1, int(round(self.epochs * factor))))
 
-    def model(self, n_in: int, n_classes: int, seed: int) -> Model:
-        """The network, initialised from ``seed``."""
-        m = mlp([n_in, *self.hidden, n_classes], batchnorm=self.batchnorm, output_batchnorm=self.batchnorm,
-                bn_eps=1e-4, bn_momentum=0.15, loss=self.loss, seed=seed)
+    @property
+    def images(self) -> bool:
+        """True when the network takes the images as (1, 8, 8) (`Network.LENET5`), not flattened."""
+        return self.network is Network.LENET5
+
+    def model(self, n_in: int | tuple[int, ...], n_classes: int, seed: int) -> Model:
+        """The network for inputs of ``n_in`` features (or of that shape), initialised from ``seed``."""
+        if self.network is Network.LENET5:
+            c, h, w = (1, 8, 8) if isinstance(n_in, int) else n_in
+            first, second = self.hidden
+            m = lenet5((c, h, w), n_classes, activation=self.activation, loss=self.loss, seed=seed,
+                       hidden=(first, second))
+        else:
+            n = n_in if isinstance(n_in, int) else int(np.prod(n_in))
+            m = mlp([n, *self.hidden, n_classes], self.activation, batchnorm=self.batchnorm,
+                    output_batchnorm=self.batchnorm, bn_eps=1e-4, bn_momentum=0.15, loss=self.loss, seed=seed)
         if self.init is WeightInit.UNIT:
             rng = np.random.default_rng(seed)
             for layer, k in m.parameters():
@@ -175,8 +224,8 @@ class Recipe:
         if self.lr_final is not None:
             lr = exponential(self.lr, (self.lr_final / self.lr) ** (1.0 / max(self.epochs - 1, 1)))
         if self.solver is Solver.ADAM:
-            return Adam(lr=lr, lr_scale=self.lr_scale)
-        return SGD(lr=lr, momentum=self.momentum, lr_scale=self.lr_scale)
+            return Adam(lr=lr, weight_decay=self.weight_decay, lr_scale=self.lr_scale)
+        return SGD(lr=lr, weight_decay=self.weight_decay, momentum=self.momentum, lr_scale=self.lr_scale)
 
 
 @dataclass(frozen=True)
@@ -207,9 +256,9 @@ class Protocol:
         return (f"seeds {seeds}; stratified {self.folds}-fold cross-validation on {images} digits images;"
                 " 95 % intervals over seeds")
 
-    def datasets(self, seed: int, inputs: Inputs) -> list[Dataset]:
-        """The folds of one seed."""
-        return digits_folds(self.folds, seed, inputs=inputs, limit=self.limit)
+    def datasets(self, seed: int, inputs: Inputs, images: bool = False) -> list[Dataset]:
+        """The folds of one seed (``images``: as (n, 1, 8, 8), for `Network.LENET5`)."""
+        return digits_folds(self.folds, seed, inputs=inputs, images=images, limit=self.limit)
 
 
 @dataclass(frozen=True)
@@ -282,7 +331,7 @@ def _run_seed(config: Config, folds: list[Dataset], seed: int) -> tuple[float | 
     correct, n, test_loss, train_losses, zeroed, saturated = 0, 0, 0.0, [], [], 0
     for f, data in enumerate(folds):
         run_seed = int(np.random.SeedSequence((seed, f)).generate_state(1)[0])
-        model = config.recipe.model(data.input_shape[0], data.n_classes, run_seed)
+        model = config.recipe.model(data.input_shape, data.n_classes, run_seed)
         h, why = trained(model, data, config.policy, config.recipe, run_seed)
         if h is None:
             return None, f"{why} (fold {f + 1})", []
@@ -308,7 +357,8 @@ def run_config(config: Config, protocol: Protocol) -> Outcome:
     extra: list[dict[int, float]] = [{}, {}, {}, {}]
     with threadpool_limits(limits=1, user_api="blas"):
         for seed in protocol.seeds:
-            a, reason, kept = _run_seed(config, protocol.datasets(seed, config.recipe.inputs), seed)
+            folds = protocol.datasets(seed, config.recipe.inputs, config.recipe.images)
+            a, reason, kept = _run_seed(config, folds, seed)
             if a is None:
                 why[seed] = reason
                 continue

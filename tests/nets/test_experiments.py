@@ -295,3 +295,104 @@ def test_courbariaux_says_when_the_warm_up_covers_the_run() -> None:
     assert short.notes[-1].startswith("  courbariaux dfx 10/12: its 100 float64 warm-up batches cover")
     dfx, flt = short.outcomes["courbariaux dfx 10/12"], short.outcomes["float64"]
     assert dfx.accuracy == flt.accuracy  # the premise: the same training
+
+
+def test_a_recipe_builds_lenet_sign_activations_and_weight_decay() -> None:
+    lenet = E.Recipe(network="lenet5", hidden=(12, 8), weight_decay=1e-4, momentum=0.9)
+    kinds = [type(x).__name__ for x in lenet.model((1, 8, 8), 10, seed=0).layers()]
+    assert kinds[0] == "Conv2d"
+    assert kinds.count("Linear") == 3
+    assert lenet.images
+    assert lenet.optimizer().weight_decay == 1e-4
+    assert "LeNet-5 (conv 3x3 6 - max pool 2 - conv 3x3 16 - 12 - 8 - 10) ReLU" in lenet.describe()
+    assert "momentum 0.9, weight decay 0.0001" in lenet.describe()
+    sign = E.Recipe(hidden=(16,), batchnorm=True, activation="sign", solver="adam")
+    assert [type(x).__name__ for x in sign.model(64, 10, seed=0).layers()] == [
+        "Linear", "BatchNorm", "Sign", "Linear", "BatchNorm"]
+    assert sign.describe().startswith("MLP 64-16-10 Sign, batch norm on every layer")
+    assert not sign.images
+    assert E.Recipe().optimizer().weight_decay == 0.0
+    with pytest.raises(ValueError, match="^Recipe: activation='step' is not one of relu, tanh, sigmoid"):
+        E.Recipe(activation="step")
+    with pytest.raises(ValueError, match=r"^Recipe: weight_decay=-0.1 must be a finite number >= 0$"):
+        E.Recipe(weight_decay=-0.1)
+    with pytest.raises(ValueError, match=r"^Recipe: network='lenet5' takes hidden of two dense sizes"):
+        E.Recipe(network="lenet5")
+    with pytest.raises(ValueError, match="^Recipe: network='resnet' is not one of mlp, lenet5$"):
+        E.Recipe(network="resnet")
+
+
+def test_twn_runs_the_preset_and_binary_weights_with_a_scale_beside_table_2() -> None:
+    recipe = replace(E.TWN, epochs=6, batch_size=10)
+    table = E.twn_table(recipe, TINY)
+    assert [label for label, _ in table.rows] == ["float64", "twn", "bwn"]
+    assert [cells[-1] for _, cells in table.rows] == ["99.41 % accuracy = 0.59 % error (FPWN)",
+                                                     "99.35 % = 0.65 % error (TWN)",
+                                                     "99.05 % = 0.95 % error (BPWN)"]
+    assert "arXiv:1605.04711v3, Table 2" in table.title
+    assert table.setting[0].startswith("training: LeNet-5 (conv 3x3 6")
+    assert "momentum 0.9, weight decay 0.0001, batch 50" in E.TWN.describe()
+    # each row is the run of its own configuration: the preset's ternary weights, the scaled binary weights
+    twn = E.run_config(E.Config("twn", nets.PrecisionPolicy.preset("twn"), recipe), TINY)
+    bwn_policy = nets.PrecisionPolicy(nets.LayerPolicy(weights=nets.RoleFormat("binary<scale=tensor>")),
+                                      ste="identity")
+    bwn = E.run_config(E.Config("bwn", bwn_policy, recipe), TINY)
+    assert table.outcomes["twn"].accuracy == twn.accuracy
+    assert table.outcomes["bwn"].accuracy == bwn.accuracy
+    assert table.outcomes["twn"].test_loss != table.outcomes["float64"].test_loss
+    assert table.outcomes["bwn"].test_loss != table.outcomes["twn"].test_loss
+    assert table.notes[1].startswith("  twn - float64: ")
+    assert table.notes[3].startswith("  twn - bwn: ")
+    assert "(n=2 paired seeds)" in table.notes[3]
+
+
+@pytest.mark.parametrize(("twn_acc", "bwn_acc", "close", "beats"), [
+    (0.905, 0.80, "seen", "holds (lower error than BWN)"),
+    (0.80, 0.90, "not shown", "does not hold (higher error than BWN)"),
+    (0.895, 0.89, "seen", "not shown (the data cannot tell TWN from BWN)"),
+])
+def test_the_twn_verdicts_follow_the_paired_comparisons(monkeypatch, twn_acc: float, bwn_acc: float,
+                                                        close: str, beats: str) -> None:
+    wobble = {0: 0.0, 1: 0.01, 2: -0.005}
+
+    def fake(config: E.Config, protocol: E.Protocol) -> E.Outcome:
+        a = {"float64": 0.90, "twn": twn_acc, "bwn": bwn_acc}[config.label]
+        extra = wobble if config.label == "bwn" and bwn_acc == 0.89 else dict.fromkeys(wobble, 0.0)
+        return _outcome(config.label, {s: a + 0.01 * s + extra[s] for s in protocol.seeds})
+
+    monkeypatch.setattr(nets.protocol, "run_config", fake)
+    table = E.twn_table(protocol=E.Protocol(seeds=(0, 1, 2)))
+    assert table.notes[-2].startswith(f"'TWN close to full precision' {close} on digits")
+    assert table.notes[-1] == f"'TWN beats binary weights' {beats}"
+
+
+def test_bnn_trains_sign_activations_with_the_binarized_preset_beside_table_1() -> None:
+    recipe = replace(E.BNN, hidden=(32, 32), epochs=10, batch_size=20)
+    table = E.bnn_table(recipe, TINY)
+    assert [label for label, _ in table.rows] == ["float64", "binarized"]
+    assert table.rows[1][1][-1] == "0.96 % (Theano), 1.40 % (Torch7)"
+    assert table.rows[0][1][-1] == "- (no float run of this MLP)"
+    assert "arXiv:1602.02830 Table 1" in table.title
+    assert table.setting[0].startswith("training: float64 MLP 64-32-32-10 ReLU, batch norm on every layer")
+    assert table.setting[1].startswith("binarized: MLP 64-32-32-10 Sign, batch norm on every layer,"
+                                       " weights U(-1, 1), square_hinge loss, Adam")
+    assert "per-layer lr scale glorot" in table.setting[1]
+    binary = replace(recipe, activation="sign", lr_scale="glorot", init="unit")
+    again = E.run_config(E.Config("binarized", nets.PrecisionPolicy.preset("binarized"), binary), TINY)
+    assert table.outcomes["binarized"].accuracy == again.accuracy
+    relu_recipe = replace(binary, activation="relu")
+    relu = E.run_config(E.Config("relu", nets.PrecisionPolicy.preset("binarized"), relu_recipe), TINY)
+    assert relu.test_loss != again.test_loss  # the Sign layers change the run
+    assert table.notes[1].startswith("  binarized - float64: ")
+
+
+@pytest.mark.parametrize(("acc", "within"), [(0.895, True), (0.80, False)])
+def test_the_bnn_verdict_follows_the_paired_comparison(monkeypatch, acc: float, within: bool) -> None:
+    def fake(config: E.Config, protocol: E.Protocol) -> E.Outcome:
+        a = 0.90 if config.label == "float64" else acc
+        return _outcome(config.label, {s: a + 0.01 * s for s in protocol.seeds})
+
+    monkeypatch.setattr(nets.protocol, "run_config", fake)
+    table = E.bnn_table(protocol=E.Protocol(seeds=(0, 1, 2)))
+    word = "within" if within else "not shown within"
+    assert table.notes[-1].startswith(f"binary weights and activations {word} 1 point of float64")
