@@ -28,12 +28,13 @@ import numpy as np
 
 import emu
 from emu import BinaryFormat, TernaryFormat
+from emu.block import ScaleGranularity
 from emu.threads import by_pieces
 
 from .policy import DynamicFixed, RoleFormat, is_block_format
 
-__all__ = ["TENSOR_ROLES", "Counts", "DynamicGroup", "Pieces", "Quantizer", "block_axis", "sum_pieces",
-           "whole"]
+__all__ = ["TENSOR_ROLES", "Counts", "DynamicGroup", "Pieces", "Quantizer", "block_axis", "scale_axis",
+           "sum_pieces", "whole"]
 
 #: the roles stored in a parameter's own layout (a Linear layer's (n_in, n_out)); a label "<role>.<part>"
 #: (Adam's "moments.m", "moments.v") counts as its role
@@ -118,6 +119,31 @@ def block_axis(role: str, ndim: int) -> int:
     if ndim == 2:
         return 0 if role.split(".")[0] in _STORED_ROLES else 1
     return 0
+
+
+def scale_axis(fmt: object, role: str, ndim: int) -> int:
+    """The ``axis`` `emu.block_encode` takes for a block format on a role's tensor: `block_axis`, except
+    for a per-channel scaled integer format (``int8_channel``) on a parameter tensor (``weights`` and the
+    roles stored like them: gradients, master weights, update, momentum, moments), which takes one scale
+    per output unit, as per-channel weight quantisation does: axis 0 of weights as a layer converts them,
+    (n_out, n_in) or (c_out, c_in, kh, kw), and of 4-d stored tensors; axis 1 of a Linear layer's stored
+    (n_in, n_out) tensors. Activations, pre-activations and errors keep `block_axis` (one scale per
+    feature or channel).
+
+    A Linear layer's weights with int8_channel: one scale per output unit, so a unit with small weights
+    keeps 8 bits of them beside a unit with large ones (per input row, they shared its scale).
+
+    >>> f = emu.block_format("int8_channel")
+    >>> scale_axis(f, "weights", 2), scale_axis(f, "grads", 2), scale_axis(f, "weights", 4)
+    (0, 1, 0)
+    >>> scale_axis(f, "activations", 2), scale_axis(emu.block_format("mxfp8_e4m3"), "weights", 2)
+    (1, 1)
+    """
+    axis = block_axis(role, ndim)
+    per_channel = isinstance(fmt, emu.ScaledIntFormat) and fmt.granularity is ScaleGranularity.CHANNEL
+    if not per_channel or role.split(".")[0] not in ("weights", *_STORED_ROLES) or ndim < 2:
+        return axis
+    return 1 - axis if ndim == 2 else 0
 
 
 @dataclass
@@ -469,7 +495,7 @@ class Quantizer:
                 return x
             fmt = group.fmt
         if is_block_format(fmt):
-            axis = block_axis(role, x.ndim)
+            axis = scale_axis(fmt, role, x.ndim)
             seed = self.rng if rounding == emu.Rounding.STOCHASTIC else None
             scales, codes, st = emu.block_encode(x, fmt, axis, rounding=rounding, seed=seed,
                                                  return_stats=True)

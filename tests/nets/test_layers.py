@@ -219,6 +219,32 @@ def test_channel_scaled_binary_weights_scale_each_output_unit() -> None:
     assert np.allclose(y, want, rtol=1e-15, atol=0)
 
 
+def _int8_per_unit(w: np.ndarray, axis: int) -> np.ndarray:
+    """Symmetric int8 with one scale s = fp32(max|w|) / 127 (a binary32 division) per index of ``axis`` (the
+    output units), q = round_even(w / s): written out independently of emu."""
+    amax = np.abs(w).max(axis=tuple(a for a in range(w.ndim) if a != axis), keepdims=True)
+    scale = (amax.astype(np.float32) / np.float32(127)).astype(np.float64)
+    return np.clip(np.rint(w / scale), -127, 127) * scale
+
+
+def test_channel_scaled_int_weights_scale_each_output_unit() -> None:
+    """int8_channel weights take one scale per output unit (a Linear layer's column of W, a convolution's
+    output channel), as per-channel weight quantisation does; before, a Linear layer's scales ran along its
+    inputs, so a unit with small weights shared the scale of a unit with large ones."""
+    pol = nets.PrecisionPolicy(nets.LayerPolicy(weights="int8_channel"))
+    layer = nets.Linear(6, 3, name="fc", bias=False)
+    w = RNG.standard_normal((6, 3)) * np.array([100.0, 1.0, 0.01])
+    layer.params["W"] = w
+    y = layer.forward(np.eye(6), Context(pol, nets.Quantizer(0)))
+    assert np.array_equal(y, _int8_per_unit(w, 1))
+    assert np.all(np.abs(y - w).max(axis=0) <= np.abs(w).max(axis=0) / 254 * (1 + 1e-6))
+    conv = nets.Conv2d(2, 3, 1, name="c", bias=False)
+    wc = RNG.standard_normal((3, 2, 1, 1)) * np.array([100.0, 1.0, 0.01]).reshape(3, 1, 1, 1)
+    conv.params["W"] = wc
+    out = conv.forward(np.eye(2).reshape(2, 2, 1, 1), Context(pol, nets.Quantizer(0)))  # (n=2, c_out, 1, 1)
+    assert np.array_equal(out[:, :, 0, 0].T, _int8_per_unit(wc, 0)[:, :, 0, 0])
+
+
 @pytest.mark.parametrize("training", [True, False])
 def test_batch_norm_of_maps_has_the_roundings_of_the_numpy_expression(training: bool) -> None:
     """NCHW maps go through one numba pass per channel: x_hat = (x - mean) inv and y = x_hat gamma + beta
