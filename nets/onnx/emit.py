@@ -35,7 +35,19 @@ from .layernorm import LayerNorm
 from .pointwise import Add, Clip, Div, Erf, LeakyReLU, Mul, Softmax, Sub
 from .pooling import GlobalAveragePool, Pool2d, PoolKind
 from .products import GroupedConv2d, LinearND, MatMul
-from .shape import Concat, FlattenAt, Gather, Pad, Reshape, Slice, Split, Squeeze, Transpose, Unsqueeze
+from .shape import (
+    Concat,
+    FlattenAt,
+    Gather,
+    Pad,
+    PadMode,
+    Reshape,
+    Slice,
+    Split,
+    Squeeze,
+    Transpose,
+    Unsqueeze,
+)
 
 __all__ = ["EMITTERS", "Writer"]
 
@@ -216,6 +228,8 @@ def _gather(w: Writer, layer: Gather, xs: list[str], ys: list[str]) -> None:
 def _pad(w: Writer, layer: Pad, xs: list[str], ys: list[str]) -> None:
     if layer.axes is not None:
         raise ValueError(f"to_onnx: layer {layer.name!r}: a Pad of some axes (axes=) needs opset 18")
+    if layer.mode is PadMode.WRAP:
+        raise ValueError(f"to_onnx: layer {layer.name!r}: Pad mode wrap needs opset 19 (export writes 17)")
     ins = [xs[0], w.const(f"{layer.name}.pads", layer.pads, True),
            w.const(f"{layer.name}.value", layer.value)]
     w.node("Pad", ins, ys, layer.name, mode=str(layer.mode))

@@ -67,18 +67,21 @@ class LeakyReLU(Elementwise):
 
 class Clip(Elementwise):
     """min(max(x, lo), hi) (ONNX Clip; Relu6 is lo = 0, hi = 6); derivative 1 for lo < x < hi, else 0.
+    With lo > hi every output is hi, as ONNX defines it (and the derivative 0).
 
     Raises:
-        ValueError: lo > hi.
+        ValueError: a bound that is NaN.
 
     >>> Clip(0.0, 6.0).f(np.array([-1.0, 2.5, 7.0]))
     array([0. , 2.5, 6. ])
+    >>> Clip(2.0, 1.0).f(np.array([0.0, 5.0]))
+    array([1., 1.])
     """
 
     def __init__(self, lo: float = -math.inf, hi: float = math.inf, name: str = "") -> None:
         super().__init__(name)
-        if not lo <= hi:
-            raise ValueError(f"Clip: lo={lo!r} must be <= hi={hi!r}")
+        if math.isnan(lo) or math.isnan(hi):
+            raise ValueError(f"Clip: lo={lo!r}, hi={hi!r}; the bounds must be numbers (not NaN)")
         self.lo, self.hi = float(lo), float(hi)
 
     def f(self, x: np.ndarray) -> np.ndarray:

@@ -393,7 +393,8 @@ class Pad(Layer):
     copies (pad constants receive nothing).
 
     Raises:
-        ValueError: a negative pad, an odd number of pad counts, a mode not one of PadMode's.
+        ValueError: a negative pad, an odd number of pad counts, a mode not one of PadMode's; in forward,
+            a reflect pad not below its axis's size.
 
     >>> Pad([0, 1, 0, 2], PadMode.EDGE).forward(np.array([[1.0, 2.0]]), Context.float64()).tolist()
     [[1.0, 1.0, 2.0, 2.0, 2.0]]
@@ -426,6 +427,12 @@ class Pad(Layer):
             self._src = None
             self._crop = tuple(slice(b, b + d) for (b, _), d in zip(width, x.shape, strict=True))
             return np.pad(x, width, constant_values=self.value)
+        if self.mode is PadMode.REFLECT:
+            wide = [(a, w, d) for a, (w, d) in enumerate(zip(width, x.shape, strict=True)) if max(w) >= d]
+            if wide:
+                a, w, d = wide[0]
+                raise ValueError(f"{self.name or 'Pad'}: reflect pads {w} on axis {a} of {d} values; each"
+                                 f" must be below {d} (a reflection repeats no value, as ONNX defines it)")
         self._src = np.pad(np.arange(x.size).reshape(x.shape), width, mode=str(self.mode))
         return x.reshape(-1)[self._src]
 

@@ -268,6 +268,9 @@ def _clip(b: Builder, n: OnnxNode) -> None:
 
 
 def _gelu(b: Builder, n: OnnxNode) -> None:
+    if b.opset < 20:
+        raise b.error(n, "Gelu is an operator of opset 20 on; this model imports an earlier opset (write the"
+                      " function out with Erf, or import the model at opset 20)")
     b.emit(Gelu(n.attrs.get("approximate", "none"), name=n.name), [b.data(n.inputs[0])], [n.outputs[0]])
 
 
@@ -301,6 +304,8 @@ def _batchnorm(b: Builder, n: OnnxNode) -> None:
     y = b.first_output_only(n)
     if int(n.attrs.get("training_mode", 0)):
         raise b.error(n, "training_mode=1 is not supported (an inference graph has 0)")
+    if not int(n.attrs.get("is_test", 1)):
+        raise b.error(n, "is_test=0 (training, before opset 7) is not supported (an inference graph has 1)")
     if not int(n.attrs.get("spatial", 1)):
         raise b.error(n, "spatial=0 is not supported")
     gamma, beta = _required_const(b, n, 1, "scale"), _required_const(b, n, 2, "bias")
@@ -399,6 +404,8 @@ def _split(b: Builder, n: OnnxNode) -> None:
         sizes = _ints(n.attrs["split"]) if "split" in n.attrs else None
     if sizes is not None and len(sizes) != len(n.outputs):
         raise b.error(n, f"split={sizes} gives {len(sizes)} parts for {len(n.outputs)} outputs")
+    if b.opset >= 18 and sizes is None and "num_outputs" not in n.attrs:
+        raise b.error(n, "from opset 18 a Split without split sizes needs num_outputs")
     parts = int(n.attrs.get("num_outputs", len(n.outputs)))
     if parts != len(n.outputs):
         raise b.error(n, f"num_outputs={parts} but the node has {len(n.outputs)} outputs")

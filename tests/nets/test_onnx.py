@@ -733,6 +733,16 @@ def _one(op: str, opset: int = 17, inits: list[Any] = (), ins: list[str] = ("x",
     pytest.param(lambda: make([helper.make_node("Add", ["x", "c"], ["y"], name="the_node", broadcast=1,
                                                 axis=1)], ["n", 3, 2], [], 6),
                  r"Add node 'the_node'.*broadcast=1 with axis=1 needs a constant B", id="legacy broadcast"),
+    pytest.param(lambda: _one("Gelu", 17),
+                 r"Gelu node .the_node. \(opset 17\): Gelu is an operator of opset 20",
+                 id="gelu before opset 20"),
+    pytest.param(lambda: make([helper.make_node("BatchNormalization", ["x", "g", "b", "m", "v"], ["y"],
+                                                name="the_node", is_test=0)], ["n", 2, 4, 4],
+                              [const(t, np.ones(2)) for t in "gbmv"], 6),
+                 r"BatchNormalization node 'the_node' \(opset 6\): is_test=0", id="bn is_test=0"),
+    pytest.param(lambda: make([helper.make_node("Split", ["x"], ["y", "z"], name="the_node", axis=1)],
+                              ["n", 4], [], 18, y="z"),
+                 r"Split node 'the_node' \(opset 18\): .*needs num_outputs", id="split 18 without sizes"),
 ])
 def test_unsupported_input_is_refused_naming_op_node_and_opset(model: Any, match: str) -> None:
     with pytest.raises(ValueError, match=match):
@@ -828,6 +838,23 @@ def test_a_batch_size_folded_from_shape_is_held() -> None:
         run_ours(model, x)
     fixed_but_no_shape = make([node("Relu", ["x"], ["y"])], [1, 3])
     assert from_onnx(fixed_but_no_shape).fixed_rows() is None
+
+
+def test_clip_with_min_above_max_gives_max_and_reflect_pads_stay_inside() -> None:
+    """Clip with min > max sets every value to max (the ONNX definition, as onnxruntime runs it); a reflect
+    pad as wide as its axis is refused (ONNX's reflection repeats no value), where numpy would reflect
+    again."""
+    m = make([node("Clip", ["x", "lo", "hi"], ["y"])], ["n", 3], [const("lo", np.float32(2)),
+                                                                   const("hi", np.float32(1))])
+    x = rand(4, 3)
+    assert np.array_equal(assert_matches_ort(m, x).predict(x), np.ones((4, 3)))
+    pads = const("p", np.array([0, 3, 0, 3]))
+    wide = from_onnx(make([node("Pad", ["x", "p"], ["y"], mode="reflect")], ["n", 3], [pads]))
+    with pytest.raises(ValueError, match=r"^y: reflect pads \(3, 3\) on axis 1 of 3 values; each must be"
+                                         r" below 3"):
+        wide.predict(x)
+    fits = make([node("Pad", ["x", "p"], ["y"], mode="reflect")], ["n", 4], [pads])
+    assert_matches_ort(fits, rand(2, 4))
 
 
 def test_bad_arguments_are_refused() -> None:

@@ -208,6 +208,17 @@ def test_a_layer_without_export_is_refused_naming_it() -> None:
         to_onnx(model)
 
 
+def test_a_wrap_pad_is_not_exported_at_opset_17() -> None:
+    """ONNX's Pad has mode "wrap" from opset 19; the export writes opset 17, so it refuses the layer."""
+    from nets.graph import Graph, Node
+    from nets.onnx.shape import Pad, PadMode
+
+    g = Graph([Node(Pad([0, 1, 0, 1], PadMode.WRAP, name="pad"), ("x",), ("y",))], "x", "y")
+    model = nets.Model(nets.Sequential(g))
+    with pytest.raises(ValueError, match=r"^to_onnx: layer 'pad': Pad mode wrap needs opset 19"):
+        nets.onnx.to_onnx(model, input_shape=(3,))
+
+
 def test_resnet20_imports_and_exports_matching_onnxruntime() -> None:
     m = resnet20(seed=0)
     assert sum(n.op_type == "Conv" for n in m.graph.node) == 21  # 19 of ResNet-20 and 2 downsampling
