@@ -333,11 +333,12 @@ def _weight_storage(s: LayerSpec) -> Any:
 
 
 def _role_format(policy: Any, layer: str | None, role: str | None) -> Any:
-    """The format ``policy`` gives ``role`` of ``layer`` (``policy.for_layer(layer).<role>.fmt``); None for
-    a float64 role, no layer or a policy without roles."""
-    if layer is None or role is None or not hasattr(policy, "for_layer"):
+    """The format ``role`` of ``layer`` takes in hardware (``policy.hardware_format(layer, role)``, as
+    `nets.PrecisionPolicy` gives it: float64 as fp32, a dynamic fixed point group as its word); None for no
+    layer or a policy without roles."""
+    if layer is None or role is None or not hasattr(policy, "hardware_format"):
         return None
-    return getattr(getattr(policy.for_layer(layer), role, None), "fmt", None)
+    return policy.hardware_format(layer, role)
 
 
 def _from_reads(policy: Any, reads: Sequence[Sequence[Sequence[Any]]], mac: emu.MAC | None, k: int,
@@ -440,8 +441,6 @@ def _specs(model_or_layers: Any, policy: Any, input_shape: Sequence[int] | None)
             acts = dict(act_format=af) if reads is None else _from_reads(policy, reads, mac, d["k"],
                                                                             d.get("block_run") or d["k"])
             bf = _role_format(policy, d["name"], "biases") if d.get("biases") else None
-            if bf is None and policy is not None and d.get("biases") and hasattr(policy, "for_layer"):
-                bf = emu.get_format("fp32")  # a float64 biases role counts as fp32
             out.append(LayerSpec(mac=mac, weight_format=wf, bias_format=bf, **acts, **d))
         return out
     specs = list(model_or_layers)

@@ -596,6 +596,12 @@ class PrecisionPolicy:
         """The policy of the layer called ``name``."""
         return self.layers.get(name, self.default)
 
+    def hardware_format(self, name: str, role: str) -> Any:
+        """The format ``role`` of layer ``name`` takes in hardware, as `forward_mac` reads the roles: float64
+        as fp32, a dynamic fixed point group as its word at its initial radix point, else the role's own
+        (``hwmodel.network_cost`` stores biases and the values a layer reads so)."""
+        return _hardware_format(getattr(self.for_layer(name), role))
+
     def forward_mac(self, name: str, k: int) -> MAC:
         """The forward datapath of layer ``name`` (dot products of length ``k``) as hardware would build it.
 

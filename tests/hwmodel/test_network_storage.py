@@ -166,6 +166,19 @@ def test_biases_are_priced_in_their_own_role(biases: str | None) -> None:
     assert rec.stored[("linear1", "weights")] == 2048 * 4 + 64 * SCALE_BITS
 
 
+def test_dynamic_fixed_point_biases_are_priced_at_their_word() -> None:
+    """Courbariaux et al.'s dynamic fixed point preset stores biases in 10-bit words (a `DynamicFixed` role
+    that hwmodel reads through `PrecisionPolicy.hardware_format`); before, pricing them raised
+    AttributeError and every such sweep point failed after its training."""
+    model = nets.mlp([64, 32, 10], seed=0)
+    pol = PrecisionPolicy.preset("courbariaux dfx 10/12")
+    assert pol.hardware_format("linear1", "biases").bits == 10  # the propagations' width of "10/12"
+    cost = hwmodel.network_cost(model, pol, input_shape=(64,))
+    for r, (k, n) in zip(cost.layers, ((64, 32), (32, 10)), strict=True):
+        w_bits = pol.forward_mac(r.name, k).weight.bits
+        assert r.weight_bits == k * n * w_bits + n * 10
+
+
 def test_a_block_mac_over_100_inputs_holds_a_partial_fourth_block() -> None:
     """mxfp4 weights, biases and activations: a block-scaled MAC whose K = 100 inputs are 3 blocks of 32
     and one of 4 (`emu.matmul` encodes them so; nets stores the weights and inputs so): 4 scales per 100
