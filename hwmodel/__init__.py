@@ -13,8 +13,8 @@
 - `bit_serial_cost`, `stripes_speedup`: bit-serial datapaths (Stripes).
 - `network_cost`: energy per inference (compute and memory), array area and
   speedups of a network (at equal area: area only, and with the shorter
-  critical path; at equal power); `mac_speedup` for one datapath; storage and
-  accumulator sizing helpers.
+  critical path; at equal power); `mac_speedup` for one datapath.
+- `sizing`: storage and accumulator sizing helpers (weight sharing, QTools, A2Q, `acc_cost`).
 - `simd`: a model of SIMD dot-product kernels on CPUs (SSE2 to AVX-512 VNNI),
   checked against llvm-mca and kernels JIT-compiled with llvmlite.
 
@@ -33,15 +33,12 @@ from .network import (
     LayerSpec,
     MACSpeedup,
     NetworkCost,
-    a2q_acc_bits,
-    acc_cost,
     mac_speedup,
     network_cost,
-    qtools_acc_bits,
-    weight_sharing_rate,
 )
 from .serial import bit_serial_cost, stripes_speedup
 from .simd import Uarch
+from .sizing import a2q_acc_bits, acc_cost, qtools_acc_bits, weight_sharing_rate
 from .tech import TABLES, Entry, TechTable, get_table, load_table, register_table
 
 __all__ = [

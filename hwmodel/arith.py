@@ -42,7 +42,7 @@ import emu
 from emu.checks import check_int
 
 from .cost import Cost
-from .gates import Cells, adder, barrel_shifter, leading_zero_counter, multiplier
+from .gates import MAX_WIDTH, Cells, adder, barrel_shifter, leading_zero_counter, multiplier
 from .tech import TechTable, get_table
 
 __all__ = ["FLOAT_TYPES", "float_adder", "float_multiplier", "float_type", "int_adder", "int_multiplier",
@@ -141,7 +141,7 @@ def int_adder(w: int, tech: str | TechTable = "horowitz45") -> Cost:
     >>> round(int_adder(32).energy_pj, 12), round(int_adder(24).energy_pj, 12)
     (0.1, 0.075)
     """
-    w = check_int(w, "int_adder", "w", 1, 256)
+    w = check_int(w, "int_adder", "w", 1, MAX_WIDTH)
     t = get_table(tech)
     pts = [(n, f"add_int{n}") for n, _ in t.int_points("add")]
     e, a, src = _law(t, pts, w, f"a {w}-bit adder", "no add_int<N> entry", unit="width")
@@ -235,25 +235,66 @@ def float_adder(f: emu.FloatFormat, tech: str | TechTable = "horowitz45") -> Cos
     return Cost(f"{f} adder", e, a, cells.levels, (src,))
 
 
+def _magnitude_bits(f: emu.Format) -> int:
+    """The bits of a sign-magnitude operand (float, power of two) below its sign bit."""
+    return f.bits - 1 if f.signed else f.bits
+
+
 def operand_multiplier(a: emu.Format, w: emu.Format, t: TechTable, kind: str = "dadda") -> Cost:
-    """The multiplier of a MAC's two operand formats (the rules in `hwmodel.mac`'s docstring)."""
-    fixedlike = (emu.FixedFormat,)
-    if isinstance(a, fixedlike) and isinstance(w, fixedlike):
+    """The multiplier of a MAC's two operand formats (the rules in `hwmodel.mac`'s docstring); the same
+    for either order of the operands.
+
+    A binary (+-1) or ternary (-1, 0, +1) operand against a sign-magnitude one (a float or a power of two)
+    flips its sign bit, one XOR2 (ternary: and a MUX2 per other bit to select zero); against a
+    two's-complement one (fixed, binary, ternary) it negates every bit. A power of two times a float or a
+    power of two adds exponents; times a fixed operand it shifts the fixed word.
+
+    >>> p, b = emu.format("pow2<-8,0>"), emu.format("binary")
+    >>> operand_multiplier(p, b, get_table("horowitz45")).name
+    'sign flip, one XOR2 (binary x sign-magnitude)'
+    """
+    fixed_or_float = (emu.FixedFormat, emu.FloatFormat)
+    if isinstance(a, emu.FixedFormat) and isinstance(w, emu.FixedFormat):
         return int_multiplier(a.bits, w.bits, t, kind)
-    if isinstance(a, emu.FloatFormat) or isinstance(w, emu.FloatFormat):
-        if (isinstance(a, (emu.FloatFormat, emu.FixedFormat))
-                and isinstance(w, (emu.FloatFormat, emu.FixedFormat))):
-            return float_multiplier(a, w, t)
-    kinds = {type(a), type(w)}
-    other = a if not isinstance(a, (emu.BinaryFormat, emu.TernaryFormat, emu.Pow2Format)) else w
-    n = other.bits if not isinstance(other, emu.FloatFormat) else other.man_bits + 1
-    if kinds == {emu.BinaryFormat}:
-        return logic(Cells(xor2=1, levels=1), t, "XNOR (binary x binary)")
-    if emu.BinaryFormat in kinds:
+    if isinstance(a, fixed_or_float) and isinstance(w, fixed_or_float):
+        return float_multiplier(a, w, t)
+    sign_kinds = (emu.BinaryFormat, emu.TernaryFormat)
+    if isinstance(a, sign_kinds) and isinstance(w, sign_kinds):
+        if isinstance(a, emu.BinaryFormat) and isinstance(w, emu.BinaryFormat):
+            return logic(Cells(xor2=1, levels=1), t, "XNOR (binary x binary)")
+        # binary x ternary: negate the ternary's code; ternary x ternary: select zero and negate
+        n = 2
+        both = isinstance(a, emu.TernaryFormat) and isinstance(w, emu.TernaryFormat)
+        return logic(Cells(mux2=n if both else 0, xor2=n, levels=2 if both else 1), t,
+                     f"{'zero gate and ' if both else 'conditional '}negation of {n} bits (ternary code)")
+    if isinstance(a, sign_kinds) or isinstance(w, sign_kinds):
+        s, other = (a, w) if isinstance(a, sign_kinds) else (w, a)
+        ternary = isinstance(s, emu.TernaryFormat)
+        if isinstance(other, (emu.FloatFormat, emu.Pow2Format)):  # sign-magnitude: flip the sign bit
+            mb = _magnitude_bits(other)
+            return logic(Cells(xor2=1, mux2=mb if ternary else 0, levels=2 if ternary else 1), t,
+                         f"sign flip, one XOR2{f', and zero select of {mb} bits' if ternary else ''}"
+                         f" ({'ternary' if ternary else 'binary'} x sign-magnitude)")
+        n = other.bits  # two's complement: negate every bit
+        if ternary:
+            return logic(Cells(mux2=n, xor2=n, levels=2), t, f"zero gate and negation of {n} bits (ternary)")
         return logic(Cells(xor2=n, levels=1), t, f"conditional negation of {n} bits (binary weight)")
-    if emu.TernaryFormat in kinds:
-        return logic(Cells(mux2=n, xor2=n, levels=2), t, f"zero gate and negation of {n} bits (ternary)")
-    p = a if isinstance(a, emu.Pow2Format) else w
-    positions = p.emax - p.emin + 1
-    return logic(barrel_shifter(n, positions) + Cells(xor2=n, levels=1), t,
-                 f"shifter of {n} bits over {positions} positions (power-of-two operand)")
+    p, other = (a, w) if isinstance(a, emu.Pow2Format) else (w, a)
+    if isinstance(other, emu.FixedFormat):
+        n, positions = other.bits, p.emax - p.emin + 1
+        return logic(barrel_shifter(n, positions) + Cells(xor2=n, levels=1), t,
+                     f"shifter of {n} bits over {positions} positions (power-of-two operand)")
+    # a power of two times a float or a power of two: the exponents add, the signs XOR, a zero code
+    # (a power of two's K = 0) selects zero
+    kp = _magnitude_bits(p)
+    if isinstance(other, emu.Pow2Format):
+        ko = _magnitude_bits(other)
+        e = max(kp, ko) + 1
+        cells = adder(e) + Cells(xor2=1, or2=kp + ko, and2=e, levels=1)
+        what = f"exponent adder of {e} bits, sign XOR2, zero select (power of two x power of two)"
+    else:
+        e = max(kp, other.exp_bits) + 1
+        mb = _magnitude_bits(other)
+        cells = adder(e) + adder(e) + Cells(xor2=1, or2=kp, and2=mb, levels=1)
+        what = f"two exponent adders of {e} bits, sign XOR2, zero select (float x power of two)"
+    return logic(cells, t, what)

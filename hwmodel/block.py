@@ -22,6 +22,18 @@ pair), with the parts:
 - ``accumulator``: per block, one addition in the accumulator format (fp32 by
   default; a fixed accumulator: an integer adder), divided by B.
 
+Tensor or channel scaled integers (both operands int formats without groups,
+e.g. int8 per tensor x int8 per channel) share one scale per dot product, so
+there is no block tree: the unit is an integer MAC, the element multiplier
+and an integer adder of the exact sum's width (product bits + ceil(log2 K))
+per MAC (part ``int_accumulator``, with its ``register``), and once per dot
+product of K MACs ``scale`` (an fp32 multiply by the scales' product),
+``convert`` (the integer sum normalised to a float) and ``accumulator`` (one
+addition in the accumulator format), their energy divided by K and their
+area too (one such stage serves K MAC lanes). Delay: the multiplier and the
+integer adder, as an int8 MAC's, whatever K; the scale stage is a second
+pipeline stage.
+
 A dot product of K terms holds ceil(K / B) blocks along K, the last one
 partial when B does not divide K (`emu.matmul` encodes each operand so): the
 per-block parts then come once per K / ceil(K / B) MACs, not per B (K = 100,
@@ -102,9 +114,18 @@ import math
 from typing import Any
 
 import emu
+from emu.block import ScaleGranularity
 from emu.checks import check_int
 
-from .arith import float_adder, float_multiplier, int_adder, int_multiplier, logic, operand_multiplier
+from .arith import (
+    float_adder,
+    float_multiplier,
+    int_adder,
+    int_multiplier,
+    logic,
+    operand_multiplier,
+    register,
+)
 from .cost import Cost
 from .gates import barrel_shifter, leading_zero_counter
 from .tech import TechTable, get_table
@@ -158,7 +179,7 @@ def _per_scale(f: Any, k: int, run: int) -> tuple[float, str]:
     """MACs per scale application along a dot product of ``k`` terms whose blocks lie along runs of ``run``
     (an int format's tensor or channel scale: ``k``): run / ceil(run / B), exactly B when B divides run,
     run when run < B; and the blocks in words ("block of 32"; "block: 4 blocks per run of 100")."""
-    if f.kind == "int" and f.granularity != "group":
+    if f.kind == "int" and f.granularity is not ScaleGranularity.GROUP:
         return k, f"block of {k}"
     B = _block(f, k)
     if run % B == 0 or run < B:
@@ -187,6 +208,8 @@ def bits_per_element(fmt: Any, k: int | None = None, *, run: int | None = None) 
     8.32
     """
     kind = _kind(fmt, "fmt")
+    if k is not None:
+        k = check_int(k, "bits_per_element", "k", 1)
     if run is not None:
         run = check_int(run, "bits_per_element", "run", 1)
     if kind in ("mx", "nvfp4"):
@@ -194,7 +217,7 @@ def bits_per_element(fmt: Any, k: int | None = None, *, run: int | None = None) 
             return float(fmt.bits_per_element)
         return fmt.element.bits + 8 * math.ceil(run / fmt.block_size) / run
     extra = _SCALE_BITS[fmt.scale] + (0 if fmt.symmetric else 32)
-    if fmt.granularity != "group":
+    if fmt.granularity is not ScaleGranularity.GROUP:
         return fmt.bits + (extra / k if k else 0.0)
     if run is None:
         return fmt.bits + extra / fmt.group_size
@@ -216,7 +239,8 @@ def block_mac_cost(fmt_a: Any, fmt_b: Any, acc: Any = "fp32", tech: str | TechTa
 
     Args:
         fmt_a, fmt_b: block formats (`emu.block_format` values or names).
-        acc: the accumulator: a float or fixed `emu` format (default fp32).
+        acc: the accumulator: a float or fixed `emu` format or its name (default fp32; "exact" counts
+            as fp32); binary, ternary and power-of-two formats are refused (TypeError).
         tech: the technology table.
         k: the dot-product length (amortises tensor and channel scales).
 
@@ -224,13 +248,14 @@ def block_mac_cost(fmt_a: Any, fmt_b: Any, acc: Any = "fp32", tech: str | TechTa
     >>> sorted(c.breakdown)
     ['accumulator', 'adder_tree', 'aligner', 'convert', 'multiplier', 'scale']
     """
-    fa = emu.block_format(fmt_a) if isinstance(fmt_a, str) else fmt_a
-    fb = emu.block_format(fmt_b) if isinstance(fmt_b, str) else fmt_b
+    fa, fb = _block_format(fmt_a, "block_mac_cost", "fmt_a"), _block_format(fmt_b, "block_mac_cost", "fmt_b")
     ka, kb = _kind(fa, "fmt_a"), _kind(fb, "fmt_b")
     k = check_int(k, "block_mac_cost", "k", 1)
     t = get_table(tech)
-    acc_f = emu.get_format(acc) if isinstance(acc, str) else acc
+    acc_f = _acc_format(acc, "block_mac_cost")
     ea, eb = _element(fa), _element(fb)
+    if all(f.kind == "int" and f.granularity is not ScaleGranularity.GROUP for f in (fa, fb)):
+        return _scaled_int_mac(fa, fb, ea, eb, acc_f, t, k)
     nominal = max(1, min(_block(fa, k), _block(fb, k)))
     B = min(nominal, k)  # the tree's lanes
     n_blocks = math.ceil(k / nominal)  # along K, the last partial when B does not divide k (emu's encoding)
@@ -266,10 +291,41 @@ def block_mac_cost(fmt_a: Any, fmt_b: Any, acc: Any = "fp32", tech: str | TechTa
     return Cost.total(f"block MAC {fa} x {fb} -> {acc_f} @ {t.name}", parts, delay)
 
 
+def _scaled_int_mac(fa: Any, fb: Any, ea: emu.Format, eb: emu.Format, acc_f: Any, t: TechTable,
+                    k: int) -> Cost:
+    """Tensor or channel scaled integers: an integer MAC (the element multiplier and an adder of the exact
+    sum's width, product bits + ceil(log2 k), per MAC) and, once per dot product of ``k`` MACs, the sum
+    converted to a float and multiplied by the scales' product (fp32), then added in ``acc_f``."""
+    w = _product_bits(ea, eb) + math.ceil(math.log2(max(k, 2)))
+    parts: dict[str, Cost] = {"multiplier": operand_multiplier(ea, eb, t), "int_accumulator": int_adder(w, t),
+                              "register": register(w, t)}
+    conv = logic(leading_zero_counter(w) + barrel_shifter(w, w), t, "normalise")
+    add = float_adder(acc_f, t) if isinstance(acc_f, emu.FloatFormat) else int_adder(acc_f.bits, t)
+    for name, c, note in (("scale", float_multiplier(_FP32, _FP32, t), "an fp32 scale multiply"),
+                          ("convert", conv, f"normalise the {w}-bit sum"), ("accumulator", add, add.name)):
+        parts[name] = Cost(f"{note}, once per dot product of {k} MACs", c.energy_pj / k, c.area_um2 / k,
+                           c.delay, c.sources + (f"one per dot product of {k}; one unit per {k} MAC lanes",))
+    delay = parts["multiplier"].delay + parts["int_accumulator"].delay  # the scale stage: a second stage
+    return Cost.total(f"scaled-int MAC {fa} x {fb} -> {acc_f} @ {t.name}", parts, delay)
+
+
+def _block_format(fmt: Any, fn: str, name: str) -> Any:
+    """A block format or its name (`emu.block_format`), the error naming ``fn``'s parameter ``name``."""
+    if not isinstance(fmt, str):
+        return fmt
+    try:
+        return emu.block_format(fmt)
+    except ValueError as e:
+        raise ValueError(f"{fn}: {name}={fmt!r} is not a block format name ({e})") from None
+
+
 def _acc_format(acc: Any, fn: str) -> Any:
     """The format a block sum is held in: the MAC's accumulator ("exact" counts as fp32)."""
-    acc_f = _FP32 if isinstance(acc, str) and acc == "exact" else (
-        emu.get_format(acc) if isinstance(acc, str) else acc)
+    try:
+        acc_f = _FP32 if isinstance(acc, str) and acc == "exact" else (
+            emu.get_format(acc) if isinstance(acc, str) else acc)
+    except ValueError as e:
+        raise ValueError(f"{fn}: acc={acc!r} is not a format name ({e})") from None
     if not isinstance(acc_f, (emu.FloatFormat, emu.FixedFormat)):
         raise TypeError(f"{fn}: acc={acc!r} must be a float or fixed emu format or 'exact'")
     return acc_f
@@ -363,7 +419,7 @@ def operand_scale_cost(acc: Any = "fp32", tech: str | TechTable = "horowitz45", 
     for part, operand, fmt in (("scale", "weights", weights), ("act_scale", "activations", activations)):
         if fmt is None:
             continue
-        f = emu.block_format(fmt) if isinstance(fmt, str) else fmt
+        f = _block_format(fmt, "operand_scale_cost", operand)
         _kind(f, f"operand_scale_cost: {operand}")
         B, blocks_of = _per_scale(f, k, runs[operand])
         sc, what, stays_fixed = _apply_scale(f, acc_f, t)
@@ -405,7 +461,7 @@ def weight_scale_cost(fmt: Any, acc: Any = "fp32", tech: str | TechTable = "horo
     >>> sorted(c.breakdown), round(c.energy_pj * 32, 6) == round(0.9 + int_adder(9).energy_pj, 6)
     (['block_add', 'scale'], True)
     """
-    f = emu.block_format(fmt) if isinstance(fmt, str) else fmt
+    f = _block_format(fmt, "weight_scale_cost", "fmt")
     _kind(f, "fmt")
     k = check_int(k, "weight_scale_cost", "k", 1)
     run = _run("weight_scale_cost", k, run)

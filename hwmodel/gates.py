@@ -26,8 +26,14 @@ from dataclasses import dataclass, fields, replace
 
 from emu.checks import check_int
 
-__all__ = ["GE", "Cells", "adder", "array_multiplier", "barrel_shifter", "booth_multiplier", "dadda",
-           "dadda_heights", "leading_zero_counter", "multiplier"]
+__all__ = ["GE", "MAX_WIDTH", "Cells", "adder", "array_multiplier", "barrel_shifter", "booth_multiplier",
+           "dadda", "dadda_heights", "leading_zero_counter", "multiplier"]
+
+#: The widest word an adder, shifter or leading-zero counter here takes: an exact (Kulisch) sum of two
+#: binary64 operands' products spans 2^2048 down to 2^-2148 (4,198 bits with sign and carries, plus
+#: ceil(log2 K) carry bits, `hwmodel.mac.acc_width`), the widest exact sum of any `emu` format; 2^13
+#: bits cover it for every K up to 2^3994.
+MAX_WIDTH = 8192
 
 #: NAND2 gate equivalents per cell (stated assumption; only ratios matter after calibration).
 GE = {"and2": 1.33, "or2": 1.33, "xor2": 2.33, "mux2": 2.33, "ha": 3.67, "fa": 7.0}
@@ -71,7 +77,7 @@ def _cpa_levels(w: int) -> int:
 
 def adder(w: int) -> Cells:
     """A w-bit two-operand adder: w full adders, Kogge-Stone depth."""
-    w = check_int(w, "adder", "w", 1, 256)
+    w = check_int(w, "adder", "w", 1, MAX_WIDTH)
     return Cells(cpa_bits=w, levels=_cpa_levels(w))
 
 
@@ -158,7 +164,7 @@ def multiplier(wa: int, wb: int, kind: str = "dadda") -> Cells:
 def barrel_shifter(w: int, positions: int) -> Cells:
     """A w-bit logarithmic shifter over ``positions`` shift amounts: w MUX2 per stage,
     ceil(log2 positions) stages (one position: no shift, no stage)."""
-    w = check_int(w, "barrel_shifter", "w", 1, 4096)
+    w = check_int(w, "barrel_shifter", "w", 1, MAX_WIDTH)
     positions = check_int(positions, "barrel_shifter", "positions", 1)
     stages = math.ceil(math.log2(positions)) if positions > 1 else 0
     return Cells(mux2=w * stages, levels=stages)
@@ -166,6 +172,6 @@ def barrel_shifter(w: int, positions: int) -> Cells:
 
 def leading_zero_counter(w: int) -> Cells:
     """A w-bit leading-zero counter as a tree: about w OR2 and w MUX2 cells, log2 w levels."""
-    w = check_int(w, "leading_zero_counter", "w", 1, 4096)
+    w = check_int(w, "leading_zero_counter", "w", 1, MAX_WIDTH)
     lv = math.ceil(math.log2(max(w, 2)))
     return Cells(or2=w, mux2=w, levels=lv)

@@ -2,17 +2,29 @@
 
 `cost(mac)` builds the unit from parts, each priced by `hwmodel.arith`:
 
-- ``multiplier``: fixed x fixed: an integer multiplier of the two word widths;
-  a float operand: a float multiplier of the significands (hidden bit
-  included) with exponent adders, normalise and round; a power-of-two operand:
-  a shifter of the other operand over the exponent range (plus a sign XOR);
-  a binary operand: a conditional negation (XOR per bit of the other operand;
-  one XNOR when both are binary); a ternary operand: a zero gate and a
-  conditional negation (MUX2 + XOR2 per bit).
+- ``multiplier`` (the same for either operand order): fixed x fixed: an
+  integer multiplier of the two word widths; a float operand: a float
+  multiplier of the significands (hidden bit included) with exponent adders,
+  normalise and round; a power-of-two operand: times a fixed operand a
+  shifter of its word over the exponent range (plus a sign XOR per bit),
+  times a float or a power of two an exponent addition (two adders for a
+  float, one for two powers of two), a sign XOR2 and a zero select; a binary
+  operand: times a sign-magnitude operand (float, power of two) one XOR2 on
+  its sign bit, else a conditional negation (XOR2 per bit of the other
+  operand; one XNOR when both are binary); a ternary operand: the same plus
+  a zero select (MUX2 per other bit; two's complement: MUX2 + XOR2 per bit).
+- ``convert``: a fixed-point product (a fixed operand times a fixed, power-of-two,
+  binary or ternary one) into a float accumulator, per MAC: absolute value
+  (XOR2 and an incrementer per bit) when signed, a leading-zero counter and a
+  normalising shifter of the product's width, an exponent adder, and a
+  rounding incrementer when the product is wider than the accumulator's
+  significand. A product of powers of two (and +-1) has its exponent already.
 - ``product``: rounding the product to a narrower multiplier output (an
   incrementer of the product's width), when the MAC names one.
 - ``aligner``: a float product into a fixed accumulator: a shifter of the
-  accumulator's width over its positions; a fixed product: wiring (0).
+  accumulator's width over its positions; a power-of-two product (powers of
+  two, binary, ternary operands): a shifter of the accumulator's width over
+  the product's exponents (a decoder is no larger); a fixed product: wiring (0).
 - ``accumulator``: a fixed accumulator: an adder of its actual width; a float
   one: a float adder of its format; ``exact`` (Kulisch): an adder as wide as
   the product range plus ceil(log2 K) carry bits (K = ``k`` or 2^20 if not
@@ -24,7 +36,9 @@
   per dot product: its energy is divided by ``k`` (default 1: counted in full).
 
 Energy is per MAC, area is one unit's, delay the unit's critical path in gate
-levels (multiplier, aligner, accumulator in series; no pipelining). A matrix
+levels (multiplier, product rounding, convert, aligner, accumulator in series;
+no pipelining). A part wider than the gate-level constructions take
+(`hwmodel.gates.MAX_WIDTH` bits) raises a ValueError that names ``mac``. A matrix
 unit's ``fused(n)`` and ``exact(n)`` orders are priced by
 `hwmodel.matrix_unit.fused_cost` (its multi-term adder, per product lane); a
 ``tree(n)`` step (AMD CDNA2) has per product lane one multiplier, its
@@ -42,11 +56,12 @@ import math
 
 import emu
 from emu.checks import check_int
+from emu.mac import fixed_view
 
 from .arith import float_adder, int_adder, logic, operand_multiplier, register
 from .block import block_mac_cost
 from .cost import Cost
-from .gates import Cells, adder, barrel_shifter
+from .gates import Cells, adder, barrel_shifter, leading_zero_counter
 from .matrix_unit import fused_cost
 from .tech import TechTable, get_table
 
@@ -73,7 +88,7 @@ def cost(mac: emu.MAC, tech: str | TechTable = "horowitz45", *, k: int | None = 
     """Energy per MAC (pJ), area (um^2) and delay (gate levels) of the unit for ``mac``, with its parts.
 
     Args:
-        mac: an `emu.MAC` (or a preset name such as ``"int8"``), or an
+        mac: an `emu.MAC` (or a preset name such as ``"int8 x int8 -> int32"``), or an
             `emu.MAC` of block-scaled operands (priced by
             `hwmodel.block.block_mac_cost`; an exact accumulator counts as fp32 there).
         tech: a table name (``horowitz45``, ``jouppi7``, a registered one) or a `TechTable`.
@@ -81,12 +96,34 @@ def cost(mac: emu.MAC, tech: str | TechTable = "horowitz45", *, k: int | None = 
             an exact accumulator (default: output counted in full per MAC).
         multiplier: the integer multiplier's construction: dadda, array or booth.
     """
-    if isinstance(mac, str):
-        mac = emu.mac_preset(mac)
+    mac = as_mac(mac, "cost")
     if k is not None:
         k = check_int(k, "cost", "k", 1)
+    try:
+        return _cost(mac, tech, k, multiplier)
+    except ValueError as e:  # a gate-level part's width limit: say which of the caller's arguments needs it
+        if " outside the allowed range " not in str(e):
+            raise
+        kk = "" if not k else f" with k={k}" if k.bit_length() <= 64 else f" with k=2^{math.log2(k):.6g}"
+        raise ValueError(f"cost: mac={mac}{kk} needs a part wider than the gate-level constructions allow"
+                         f" ({e})") from None
+
+
+def as_mac(mac: object, fn: str, name: str = "mac") -> emu.MAC:
+    """``mac`` (the parameter ``name`` of ``fn``) as an `emu.MAC`: a MAC itself or a preset name
+    (`emu.mac_preset`)."""
+    if isinstance(mac, str):
+        try:
+            return emu.mac_preset(mac)
+        except ValueError as e:
+            rest = str(e).split(" is not a preset", 1)[-1]
+            raise ValueError(f"{fn}: {name}={mac!r} is not an emu.MAC preset name{rest}") from None
     if not isinstance(mac, emu.MAC):
-        raise TypeError(f"cost: mac={mac!r} must be an emu.MAC or a preset name")
+        raise TypeError(f"{fn}: {name}={mac!r} must be an emu.MAC or a preset name (emu.MAC_PRESETS)")
+    return mac
+
+
+def _cost(mac: emu.MAC, tech: str | TechTable, k: int | None, multiplier: str) -> Cost:
     if mac.order.kind in ("fused", "exact"):
         return fused_cost(mac, tech, k=k, multiplier=multiplier)
     if mac.block_scaled:
@@ -101,10 +138,17 @@ def cost(mac: emu.MAC, tech: str | TechTable = "horowitz45", *, k: int | None = 
                                  f"rounding to the product format {mac.product}")
     width = acc_width(mac, k)
     if isinstance(mac.acc, emu.FloatFormat):
+        if not float_prod and (isinstance(a, emu.FixedFormat) or isinstance(w, emu.FixedFormat)):
+            parts["convert"] = _fixed_to_float(mac, t)
         parts["accumulator"] = float_adder(mac.acc, t)
     else:
         if float_prod:
             parts["aligner"] = logic(barrel_shifter(width, width), t, f"aligning shifter of {width} bits")
+        elif not any(isinstance(f, emu.FixedFormat) for f in (a, w)):  # +-2^e (or +-1): placed at bit e
+            pos = 1 + sum(f.emax - f.emin for f in (a, w) if isinstance(f, emu.Pow2Format))
+            if pos > 1:
+                parts["aligner"] = logic(barrel_shifter(width, pos), t, f"placing the power-of-two product:"
+                                         f" {width} bits over {pos} positions")
         parts["accumulator"] = int_adder(width, t)
         if mac.acc == "exact":
             parts["accumulator"] = Cost(f"{width}-bit Kulisch adder", parts["accumulator"].energy_pj,
@@ -126,7 +170,8 @@ def cost(mac: emu.MAC, tech: str | TechTable = "horowitz45", *, k: int | None = 
             cells = cells + barrel_shifter(width, width)
         out = logic(cells, t, f"output conversion to {o}")
         parts["output"] = out if not k else out.scaled(1.0 / k, 1.0, note=f"energy amortised over K={k}")
-    delay = sum(parts[p].delay for p in ("multiplier", "product", "aligner", "accumulator") if p in parts)
+    delay = sum(parts[p].delay for p in ("multiplier", "product", "convert", "aligner", "accumulator")
+                if p in parts)
     if mac.order.kind == "tree":  # n - 1 tree adders and one for the addend per step of n products
         n = mac.order.n
         levels = n.bit_length()  # log2(n) tree levels, then the addend
@@ -137,6 +182,28 @@ def cost(mac: emu.MAC, tech: str | TechTable = "horowitz45", *, k: int | None = 
         parts["register"] = parts["register"].scaled(1.0 / n, 1.0 / n, note=f"one register per step of {n}"
                                                      " product lanes")
     return Cost.total(f"MAC {_name(mac)} @ {t.name}", parts, delay)
+
+
+def _fixed_to_float(mac: emu.MAC, t: TechTable) -> Cost:
+    """A fixed-point product (of a fixed operand by a fixed, power-of-two, binary or ternary one) converted
+    to the float accumulator's format before its adder, per MAC: its absolute value (XOR2 per bit and an
+    incrementer) when signed, a leading-zero counter and a normalising shifter of the product's width, an
+    exponent adder (the binary point's position minus the leading zeros) and, when the product is wider
+    than the accumulator's significand and no product format has rounded it, a rounding incrementer."""
+    views = [fixed_view(f) for f in (mac.act, mac.weight)]
+    prod = mac.product
+    pw = prod.bits if isinstance(prod, emu.FixedFormat) else sum(v.bits for v in views)
+    signed = prod.signed if isinstance(prod, emu.FixedFormat) else any(v.signed for v in views)
+    cells = leading_zero_counter(pw) + barrel_shifter(pw, pw) + adder(mac.acc.exp_bits + 1)
+    what = f"leading-zero count, {pw}-bit normalising shift, exponent"
+    if signed:
+        cells = Cells(xor2=pw, ha=pw, levels=1 + adder(pw).levels) + cells
+        what = "absolute value, " + what
+    m = mac.acc.man_bits + 1
+    if pw > m and prod is None:
+        cells = cells + Cells(ha=m, levels=adder(m).levels)
+        what += f", rounding to {m} bits"
+    return logic(cells, t, f"fixed product of {pw} bits to {mac.acc} ({what})")
 
 
 def _name(mac: emu.MAC) -> str:

@@ -67,30 +67,26 @@ follows the unpipelined unit's critical path, `Cost.delay` in gate levels;
 per second the fp32 array's power buys (fp32 compute energy / compute energy).
 Traffic ratio: bits moved / bits moved with 32-bit weights and activations.
 
-Storage helpers: `weight_sharing_rate` (n b / (n log2 k + k b), Han et al.
-2016) and the accumulator sizing rules `qtools_acc_bits` and `a2q_acc_bits`.
+Storage helpers (`hwmodel.sizing`): `weight_sharing_rate` (n b / (n log2 k + k b),
+Han et al. 2016) and the accumulator sizing rules `qtools_acc_bits` and `a2q_acc_bits`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-
-import numpy as np
 
 import emu
 from emu.checks import check_int
 
-from .arith import int_adder
 from .block import bits_per_element, is_block_format, operand_scale_cost
 from .cost import Cost
-from .mac import cost
+from .mac import as_mac, cost
 from .tech import TechTable, get_table
 
-__all__ = ["FP32_MAC", "LayerCost", "LayerSpec", "MACSpeedup", "NetworkCost", "a2q_acc_bits", "acc_cost",
-           "mac_speedup", "network_cost", "qtools_acc_bits", "weight_sharing_rate"]
+__all__ = ["FP32_MAC", "LayerCost", "LayerSpec", "MACSpeedup", "NetworkCost", "mac_speedup", "network_cost"]
 
 #: The baseline datapath: fp32 operands, fp32 accumulation.
 FP32_MAC = emu.MAC(act="fp32", weight="fp32", acc="fp32")
@@ -109,7 +105,8 @@ class LayerSpec:
         activations_in: input values read.
         activations_out: output values written.
         k: the dot-product length (reduction size).
-        mac: the `emu.MAC` computing it (None: fp32).
+        mac: the `emu.MAC` computing it, or a preset name (`emu.mac_preset`, as `hwmodel.cost` takes);
+            None: fp32.
         weight_format: the block-scaled format (`emu.block_format`, or its name) the
             weights are stored in when ``mac`` is not block-scaled and multiplies the
             format's elements (weight-only block scaling, e.g. mxfp4 weights beside
@@ -200,6 +197,8 @@ class LayerSpec:
             v = getattr(self, f)
             object.__setattr__(self, f, check_int(v, where, f, 1 if f == "k" else 0))
         object.__setattr__(self, "biases", check_int(self.biases, where, "biases", 0, self.weights))
+        if self.mac is not None:
+            object.__setattr__(self, "mac", as_mac(self.mac, where))
         for f in ("block_run", "act_run"):
             if getattr(self, f) is not None:
                 run = check_int(getattr(self, f), where, f, 1)
@@ -514,6 +513,14 @@ def network_cost(model_or_layers: Any, policy: Any = None, *, tech: str | TechTa
             have = [op for op in t.ops if op.startswith("sram") or op == "dram"]
             raise ValueError(f"network_cost: {name}={mem!r} is not a memory of {t.name};"
                              f" it has {', '.join(have) or 'none'}")
+    cap, need, base_need = dict((op, b) for b, op in t.sram_bits()), sum(wbits.values()), 32 * sum(
+        s.weights for s in specs)
+    if cap.get(weight_memory, math.inf) < need:
+        raise ValueError(f"network_cost: weight_memory={weight_memory!r} holds {cap[weight_memory]} bits,"
+                         f" fewer than the network's {need} weight bits; pass a larger memory, 'dram' or"
+                         " 'auto'")
+    if cap.get(base_memory, math.inf) < base_need:  # the fp32 baseline's weights: placed as by 'auto'
+        base_memory = _smallest_memory(t, base_need)
     w_pj_bit = t[weight_memory].energy_pj / 64
     base_known = base_memory is not None and base_memory in t
     base_w_pj_bit = t[base_memory].energy_pj / 64 if base_known else w_pj_bit
@@ -547,7 +554,8 @@ def network_cost(model_or_layers: Any, policy: Any = None, *, tech: str | TechTa
         max_delay = max(max_delay, c.delay)
     compute = sum(r.compute_pj for r in rows)
     assumptions = (
-        f"weights read once per batch of {batch} from {weight_memory} ({t[weight_memory].source})",
+        f"weights read once per batch of {batch} from {weight_memory} ({t[weight_memory].source})"
+        + (f"; the fp32 baseline's from {base_memory}" if base_memory != weight_memory else ""),
         f"activations moved once through {act_memory} ({t[act_memory].source})",
         "perfect on-chip reuse inside a layer (traffic lower bound); one MAC per unit per cycle, same clock",
         "area x delay: the clock period follows the longest unpipelined critical path (gate levels)",
@@ -621,57 +629,3 @@ def _smallest_memory(t: TechTable, bits: int) -> str | None:
     else DRAM; None when the table has neither such an SRAM nor DRAM."""
     fit = next((m for cap, m in t.sram_bits() if bits <= cap), None)
     return fit or ("dram" if "dram" in t else None)
-
-
-def weight_sharing_rate(n: int, b: int, k: int) -> float:
-    """Storage compression of sharing k values among n weights of b bits: n b / (n log2 k + k b).
-
-    (Han, Mao, Dally, "Deep compression", ICLR 2016: n weights store log2 k-bit
-    indices, plus a codebook of k b-bit values.)
-
-    >>> round(weight_sharing_rate(16, 32, 4), 3)
-    3.2
-    """
-    n, b, k = (check_int(v, "weight_sharing_rate", name, 1) for name, v in (("n", n), ("b", b), ("k", k)))
-    if k > n:
-        raise ValueError(f"weight_sharing_rate: k={k} exceeds the number of weights n={n}")
-    return n * b / (n * math.log2(k) + k * b)
-
-
-def qtools_acc_bits(k: int, wa: int, wb: int, bias: bool = False) -> int:
-    """The worst-case accumulator width of QKeras' QTools: ceil(log2(K + bias)) + wa + wb.
-
-    ``k``, ``wa`` and ``wb`` are ints >= 1 (TypeError for another type, ValueError below 1); ``bias``
-    is a bool (one more term in the sum).
-
-    >>> qtools_acc_bits(512, 8, 8), qtools_acc_bits(512, 8, 8, bias=True)
-    (25, 26)
-    """
-    k = check_int(k, "qtools_acc_bits", "k", 1)
-    wa = check_int(wa, "qtools_acc_bits", "wa", 1)
-    wb = check_int(wb, "qtools_acc_bits", "wb", 1)
-    if not isinstance(bias, (bool, np.bool_)):
-        raise TypeError(f"qtools_acc_bits: bias={bias!r} must be a bool (whether a bias term is added)")
-    return math.ceil(math.log2(k + int(bias))) + wa + wb
-
-
-def a2q_acc_bits(k: int, weight_bits: int, act_bits: int, act_signed: bool, *,
-                 narrow_range: bool = False) -> int:
-    """A2Q's fewest overflow-free accumulator bits (Colbert et al. 2023; `emu.a2q_min_acc_bits`).
-
-    Every K-term vector of M-bit signed integer weights must pass the bound:
-    full-range weights reach -2^(M-1) (``narrow_range=False``), narrow-range
-    weights lie in [-(2^(M-1) - 1), 2^(M-1) - 1] (``narrow_range=True``, Brevitas'
-    usual weight quantisation), one code fewer in magnitude.
-
-    >>> a2q_acc_bits(512, 8, 8, act_signed=False), a2q_acc_bits(512, 8, 8, act_signed=True)
-    (26, 25)
-    >>> a2q_acc_bits(512, 8, 8, act_signed=False, narrow_range=True)
-    25
-    """
-    return emu.a2q_min_acc_bits(k, weight_bits, act_bits, act_signed, narrow_range=narrow_range)
-
-
-def acc_cost(bits: Iterable[int], tech: str | TechTable = "horowitz45") -> list[Cost]:
-    """The accumulator (adder) cost of each width in ``bits``: what a sizing rule saves."""
-    return [int_adder(b, tech) for b in bits]

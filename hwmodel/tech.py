@@ -15,7 +15,7 @@ Two tables are built in:
 - ``horowitz45``: M. Horowitz, "Computing's energy problem (and what we can do
   about it)", ISSCC 2014, 45 nm at 0.9 V (energy and area).
 - ``jouppi7``: N. P. Jouppi et al., "Ten lessons from three generations shaped
-  Google's TPUv4i", ISCA 2021, Table 1, 7 nm (energy only: area is NaN).
+  Google's TPUv4i", ISCA 2021, Table 2, 7 nm (energy only: area is NaN).
 
 `load_table` reads a user's table (e.g. from their own synthesis runs) from a
 TOML or JSON file and `register_table` makes it available by name::
@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 import re
 import tomllib
 from collections.abc import Mapping
@@ -80,7 +81,22 @@ class TechTable:
     ops: Mapping[str, Entry] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for op in self.ops:
+        if not isinstance(self.name, str) or not self.name:
+            raise TypeError(f"TechTable: name={self.name!r} must be a non-empty str")
+        nm = self.node_nm
+        real = isinstance(nm, numbers.Real) and not isinstance(nm, bool)
+        if not real or not (math.isnan(nm) or 0 < nm < math.inf):
+            raise ValueError(f"TechTable {self.name}: node_nm={nm!r} must be a finite number > 0 (or NaN:"
+                             " unknown)")
+        if not isinstance(self.source, str):
+            raise TypeError(f"TechTable {self.name}: source={self.source!r} must be a str")
+        if not isinstance(self.ops, Mapping):
+            raise TypeError(f"TechTable {self.name}: ops={self.ops!r} must be a mapping of operation names to"
+                            " Entry values")
+        for op, e in self.ops.items():
+            if not isinstance(op, str) or not isinstance(e, Entry):
+                raise TypeError(f"TechTable {self.name}: ops[{op!r}]={e!r} must be an Entry (energy_pj,"
+                                " area_um2, source) under an operation name (a str)")
             if not _OP_RE.match(op):
                 raise ValueError(f"TechTable {self.name}: operation {op!r} is not add_<type>, mult_<type> "
                                  "(type int<N>, fp16, fp32, fp64 or bf16), sram_<N>kb, sram_<N>mb,"
@@ -128,7 +144,7 @@ class TechTable:
 
 
 _H = "Horowitz, ISSCC 2014, 45 nm 0.9 V"
-_J = "Jouppi et al., ISCA 2021, Table 1, 7 nm"
+_J = "Jouppi et al., ISCA 2021, Table 2, 7 nm"
 
 HOROWITZ45 = TechTable("horowitz45", 45, _H, {
     "add_int8": Entry(0.03, 36, _H), "add_int16": Entry(0.05, 67, _H), "add_int32": Entry(0.1, 137, _H),
