@@ -160,7 +160,7 @@ def _element(fmt: Any) -> emu.Format:
 def _block(fmt: Any, k: int) -> int:
     """Elements sharing one scale along the reduction (an int format's tensor/channel scale: the whole K)."""
     if fmt.kind == "int":
-        return fmt.group_size if fmt.granularity == "group" else k
+        return fmt.group_size if fmt.granularity is ScaleGranularity.GROUP else k
     return fmt.block_size
 
 

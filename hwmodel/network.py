@@ -79,6 +79,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import emu
+from emu.block import ScaleGranularity
 from emu.checks import check_int
 
 from .block import bits_per_element, is_block_format, operand_scale_cost
@@ -582,7 +583,7 @@ def _runs(s: LayerSpec, f: Any, run: int | None = None) -> str:
     """The assumption's note on block format ``f`` laid along runs (default `_run`) shorter than the dot
     product (empty for runs of k and for an int format's tensor or channel scale, one per dot product)."""
     run = _run(s) if run is None else run
-    if run == s.k or (f.kind == "int" and f.granularity != "group"):
+    if run == s.k or (f.kind == "int" and f.granularity is not ScaleGranularity.GROUP):
         return ""
     return f"; blocks along {s.k // run} runs of {run} of the {s.k}-term dot product"
 
