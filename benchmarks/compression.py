@@ -132,12 +132,13 @@ def main() -> None:
         r["accuracy_ci"] = mean_ci(r["accuracies"])
         r["paired_vs_baseline"] = paired_difference(r["accuracies"], rows[0]["accuracies"]) if i else None
 
+    over = (f"seeds {seeds[0]}-{seeds[-1]} (mean [95 % CI] over seeds; the other columns seed {seeds[0]}'s)"
+            if len(seeds) > 1 else f"seed {seeds[0]} (n=1, no interval: --seeds N gives one over N seeds)")
     print(f"digits, MLP 64-300-100-10 ({base.n_parameters():,} parameters), accuracy on"
-          f" {n_held} held-out digits, seeds {seeds[0]}-{seeds[-1]} (mean [95 % CI] over seeds; the other"
-          f" columns seed {seeds[0]}'s); energy per inference at 45 nm (Horowitz 2014)")
+          f" {n_held} held-out digits, {over}; energy per inference at 45 nm (Horowitz 2014)")
     print("hwmodel.network_cost (horowitz45): memory from the compressed bit counts,"
           " arithmetic per nonzero MAC")
-    head = (f"{'configuration':<52} {'accuracy':>24} {'vs baseline (paired)':>22} {'rate':>7}"
+    head = (f"{'configuration':<52} {'accuracy':>26} {'vs baseline (paired)':>24} {'rate':>7}"
             f" {'weight bits':>12} {'weights in':>10}"
             f" {'E weights':>10} {'E acts':>8} {'E compute':>10} {'E total':>10}")
     print(head)
@@ -145,11 +146,11 @@ def main() -> None:
     for r in rows:
         ci = r["accuracy_ci"]
         acc = (f"{100 * ci.mean:.2f} % [{100 * ci.lo:.2f}, {100 * ci.hi:.2f}]" if ci.n > 1
-               else f"{100 * ci.mean:.2f} %")
+               else f"{100 * ci.mean:.2f} % (n=1, no interval)")  # as `nets.stats.Estimate.percent`
         d = r["paired_vs_baseline"]
         vs = ("" if d is None else f"{100 * d.mean:+.2f} [{100 * d.lo:+.2f}, {100 * d.hi:+.2f}]" if d.n > 1
-              else f"{100 * d.mean:+.2f}")
-        print(f"{r['config']:<52} {acc:>24} {vs:>22} {r['rate']:>6.1f}x {r['weight_bits']:>12,}"
+              else f"{100 * d.mean:+.2f} (n=1, no interval)")
+        print(f"{r['config']:<52} {acc:>26} {vs:>24} {r['rate']:>6.1f}x {r['weight_bits']:>12,}"
               f" {r['weights_in']:>10} {r['weights_pj'] / 1e3:>8.2f}nJ"
               f" {r['acts_pj'] / 1e3:>6.2f}nJ {r['compute_pj'] / 1e3:>8.2f}nJ {r['total_pj'] / 1e3:>8.2f}nJ")
     if args.json:

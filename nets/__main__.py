@@ -47,6 +47,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sqlite3
 import sys
 import tomllib
 import traceback
@@ -344,8 +345,11 @@ def _explore(args: argparse.Namespace) -> None:
     if args.workers is not None and args.workers < 1:
         raise _Refusal(f"nets explore: --workers={args.workers} must be at least 1")
     sweep = Sweep.from_toml(args.sweep) if args.sweep else None
-    res = main_job(args.out, sweep=sweep, workers=args.workers, dask=args.dask, seeds=args.seeds,
-                   epochs=args.epochs, retry_failed=args.retry_failed)
+    try:
+        res = main_job(args.out, sweep=sweep, workers=args.workers, dask=args.dask, seeds=args.seeds,
+                       epochs=args.epochs, retry_failed=args.retry_failed)
+    except sqlite3.Error as e:  # the store's own checks name the file; an error SQLite met later, here
+        raise ValueError(f"results store {Path(args.out) / 'sweep.sqlite'}: {e}") from e
     path = res.report
     print(f"results store: {path.parent / 'sweep.sqlite'}\nfigures: {path.parent}/*.png\nreport: {path}")
     if res.exit_code:

@@ -186,6 +186,9 @@ def compress(model: Model, data: Dataset, steps: Sequence[dict[str, Any]], *,
         ])
         storage_bits(model, comp, index_bits=5, huffman=True).rate
     """
+    if isinstance(steps, (str, bytes, Mapping)) or not isinstance(steps, Sequence):
+        raise TypeError(f"compress: steps={steps!r} must be a list of step dicts, e.g. [{{'method': 'prune',"
+                        " 'ratio': 0.5}]")
     checked = [_check_step(i, st) for i, st in enumerate(steps)]  # every step before running any
     comp = comp or Compression.start(model)
     for i, (method, kw, epochs, clr) in enumerate(checked):

@@ -290,6 +290,9 @@ def storage_bits(model: Model, comp: Compression | None = None, *, weight_bits: 
             outside [1, 64]; ``index_bits`` outside [1, 32]. (TypeError: one of
             them is not an int, or is a bool; ``huffman`` is not a bool.)
     """
+    if comp is not None and not isinstance(comp, Compression):
+        raise TypeError(f"storage_bits: comp={comp!r} must be a Compression (the record prune, share_weights,"
+                        " low_rank or compress return) or None (the model as it is)")
     comp = comp or Compression.start(model)
     weight_bits = check_int(weight_bits, "storage_bits", "weight_bits", 1, 64)
     bias_bits = check_int(bias_bits, "storage_bits", "bias_bits", 1, 64)

@@ -24,7 +24,7 @@ from ..models import Model
 from ..optim import SGD, Optimizer
 from ..policy import PrecisionPolicy
 from ..train import History, evaluate, evaluation_policy, train
-from .record import Compression, check_centroid_lr, weighted_layers
+from .record import Compression, check_centroid_lr, check_layer_names, weighted_layers
 
 __all__ = ["TRAIN_OPTIONS", "check_iterative_prune_settings", "check_prune_settings",
            "check_retrain_settings", "iterative_prune", "magnitude_mask", "prune", "pruned_count", "retrain",
@@ -139,20 +139,28 @@ def magnitude_mask(w: np.ndarray, *, ratio: float | None = None, quality: float 
 
 
 def _per_layer(value: float | Mapping[str, float] | None, names: list[str], where: str,
-               param: str) -> dict[str, float]:
+               param: str, weighted: list[str] | None = None) -> dict[str, float]:
+    """``value`` by layer of ``names`` (the layers selected); ``weighted``: every weighted layer of the
+    model (None: ``names``), so that a dict naming a weighted layer left out of ``layers`` says so."""
     if value is None:
         return {}
     if isinstance(value, Mapping):
-        unknown = set(value) - set(names)
+        weighted = names if weighted is None else weighted
+        unknown = sorted(set(value) - set(weighted))
         if unknown:
-            raise ValueError(f"{where}: {param} names unknown layers {sorted(unknown)};"
-                             f" weighted layers: {names}")
+            raise ValueError(f"{where}: {param} names unknown layers {unknown};"
+                             f" weighted layers: {weighted}")
+        outside = sorted(set(value) - set(names))
+        if outside:
+            raise ValueError(f"{where}: {param} names layers {outside} that are not among layers={names};"
+                             f" name only those, or add them to layers")
         return dict(value)
     return {n: value for n in names}
 
 
 def _select(model: Model, layers: Sequence[str] | None, where: str) -> list[str]:
     names = list(weighted_layers(model))
+    layers = check_layer_names(layers, where)
     if layers is None:
         return names
     bad = [n for n in layers if n not in names]
@@ -171,6 +179,7 @@ def check_prune_settings(where: str = "prune", *, ratio: Any = None, quality: An
     """The checks of `prune` that need no model (`compress` makes them on every step before the first)."""
     if (ratio is None) == (quality is None):
         raise ValueError(f"{where}: give exactly one of ratio (in [0, 1)) and quality (>= 0)")
+    check_layer_names(layers, where)
     for r in _each(ratio) if ratio is not None else []:
         _check_ratio(r, where)
     for q in _each(quality) if quality is not None else []:
@@ -239,9 +248,9 @@ def prune(model: Model, *, ratio: float | Mapping[str, float] | None = None,
     check_prune_settings("prune", ratio=ratio, quality=quality, layers=layers)
     comp = comp or Compression.start(model)
     names = _select(model, layers, "prune")
-    ratios = _per_layer(ratio, names, "prune", "ratio")
-    quals = _per_layer(quality, names, "prune", "quality")
     wl = weighted_layers(model)
+    ratios = _per_layer(ratio, names, "prune", "ratio", list(wl))
+    quals = _per_layer(quality, names, "prune", "quality", list(wl))
     for name in ratios or quals:
         layer = wl[name]
         mask = magnitude_mask(layer.params["W"], ratio=ratios.get(name), quality=quals.get(name),
@@ -320,7 +329,7 @@ def iterative_prune(model: Model, data: Dataset, schedule: Sequence[float | Mapp
                                               epochs=epochs, **train_kw)
     names = _select(model, layers, "iterative_prune")
     for v in schedule:  # the layers a dict of a later round names, before the first round
-        _per_layer(v, names, "iterative_prune", by)
+        _per_layer(v, names, "iterative_prune", by, list(weighted_layers(model)))
     comp = comp or Compression.start(model)
     for i, v in enumerate(schedule):
         prune(model, layers=layers, comp=comp, **{by: v})
@@ -345,6 +354,10 @@ def sensitivity_scan(model: Model, data: Dataset, ratios: Sequence[float], *,
     """
     if split not in ("train", "valid", "test"):
         raise ValueError(f"sensitivity_scan: split={split!r} is not train, valid or test")
+    if isinstance(ratios, (str, bytes, Mapping)) or not isinstance(ratios, Iterable):
+        raise TypeError(f"sensitivity_scan: ratios={ratios!r} must be a list of pruning ratios, each in"
+                        " [0, 1)")
+    ratios = list(ratios)
     for r in ratios:
         _check_ratio(r, "sensitivity_scan")
     names = _select(model, layers, "sensitivity_scan")

@@ -19,7 +19,7 @@ import emu
 from emu.checks import check_int
 
 from ..models import Model
-from .record import Codebook, Compression, weighted_layers
+from .record import Codebook, Compression, check_layer_names, weighted_layers
 
 __all__ = ["INITS", "check_share_settings", "init_centroids", "kmeans", "share_weights"]
 
@@ -121,6 +121,7 @@ def check_share_settings(where: str = "share_weights", *, k: Any, init: Any = "l
     if init not in INITS:
         raise ValueError(f"{where}: init={init!r} is not one of {', '.join(INITS)}")
     check_int(iters, where, "iters", 0)
+    check_layer_names(layers, where)
     ks = ({n: check_int(v, where, "k", 1) for n, v in k.items()} if isinstance(k, Mapping)
           else check_int(k, where, "k", 1))
     try:
@@ -159,7 +160,8 @@ def share_weights(model: Model, k: int | Mapping[str, int], *, init: str = "line
         raise ValueError(f"share_weights: init={init!r} is not one of {', '.join(INITS)}")
     iters = check_int(iters, "share_weights", "iters", 0)
     wl = weighted_layers(model)
-    names = list(wl) if layers is None else list(layers)
+    layers = check_layer_names(layers, "share_weights")
+    names = list(wl) if layers is None else layers
     bad = [n for n in names if n not in wl]
     if bad:
         raise ValueError(f"share_weights: layers={bad} are not weighted layers; weighted layers: {list(wl)}")

@@ -206,6 +206,9 @@ def main_job(out: str | Path = "results", *, sweep: Sweep | None = None, workers
             sweep's own.
         epochs: train every point for this many epochs instead; None keeps the sweep's own.
     """
+    if sweep is not None and not isinstance(sweep, Sweep):
+        raise TypeError(f"main_job: sweep={sweep!r} must be a Sweep (Sweep.from_dict or Sweep.from_toml makes"
+                        " one) or None (the built-in sweep)")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     sweep = (sweep or Sweep.from_dict(DEFAULT_SWEEP)).override(seeds=seeds, epochs=epochs)

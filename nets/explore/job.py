@@ -38,7 +38,7 @@ from ..train import train
 from .cost import point_cost
 from .spec import POINT_DEFAULTS, build_model, build_policy
 
-__all__ = ["chance_accuracy", "divergence", "run_point", "version"]
+__all__ = ["chance_accuracy", "divergence", "error_text", "run_point", "safe_run", "version"]
 
 
 @functools.lru_cache(maxsize=1)
@@ -149,3 +149,19 @@ def run_point(point: dict[str, Any],
     out["version"] = version()
     out["seed"] = int(p["seed"])
     return out
+
+
+def error_text(e: BaseException) -> str:
+    """An exception as a point's error: ``"RuntimeError: boom"``; a job that called ``sys.exit`` says so."""
+    if isinstance(e, SystemExit):
+        return f"SystemExit: the job called sys.exit({e.code!r})"
+    return f"{type(e).__name__}: {e}" if str(e) else f"{type(e).__name__} (no message)"
+
+
+def safe_run(job: Callable[[dict[str, Any]], dict[str, Any]], point: dict[str, Any]) -> dict[str, Any]:
+    """The job's result; an exception it raises (``sys.exit`` and KeyboardInterrupt included: inside a
+    job they are the job's, as a sweep's worker ignores SIGINT) is the point's error."""
+    try:
+        return job(point)
+    except (Exception, SystemExit, KeyboardInterrupt) as e:  # noqa: BLE001 - fails its point, not the sweep
+        return {"status": "failed", "error": error_text(e)}

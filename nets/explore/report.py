@@ -51,7 +51,7 @@ import numpy as np
 from ..stats import Estimate, mean_ci, paired_difference, proportion_ci
 from .accbits import LayerAccBits, LayerAccLength
 from .figures import label
-from .spec import POINT_DEFAULTS, SETUP_KEYS, config_key
+from .spec import POINT_DEFAULTS, SETUP_KEYS, canonical_settings, config_key
 
 __all__ = ["SETUP_KEYS", "Comparison", "Decision", "Verdict", "accumulator_report", "best_within",
            "group_by_config", "num", "report", "seed_list"]
@@ -110,7 +110,7 @@ def seed_list(seeds: list[int] | tuple[int, ...]) -> str:
 
 
 def _setup(params: dict[str, Any]) -> dict[str, Any]:
-    return {k: params.get(k, POINT_DEFAULTS[k]) for k in SETUP_KEYS}
+    return canonical_settings({k: params.get(k, POINT_DEFAULTS[k]) for k in SETUP_KEYS})
 
 
 def _setup_label(setup: dict[str, Any]) -> str:
@@ -126,8 +126,10 @@ def _is_float64(params: dict[str, Any]) -> bool:
 
 
 def group_by_config(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The rows merged over seeds: one entry per configuration (`config_key`), in order of first
-    appearance, for every configuration with a done or diverged row. Each entry: ``label``, ``key``,
+    """The rows merged over seeds: one entry per configuration (`config_key` of its settings in their
+    canonical spelling, `canonical_settings`, so rows stored as ``lr = 1`` and ``lr = 1.0`` are one), in
+    order of first appearance, for every configuration, one that failed at every seed included (it has no
+    accuracy and no costs). Each entry: ``label``, ``key``,
     ``params`` (without the seed), ``setup`` (its `SETUP_KEYS`), ``seeds`` (every seed that finished),
     ``acc_by_seed`` ({seed: test accuracy} of the done rows), ``diverged`` ({seed: reason}),
     ``failed`` (seeds that failed), ``accuracy`` (`mean_ci` of the done accuracies, None without one),
@@ -141,20 +143,22 @@ def group_by_config(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ('bf16', [0, 1], '91.0 % [78.3, 103.7] (n=2)', 10.0)
     """
     groups: dict[str, list[dict[str, Any]]] = {}
+    params_of: dict[str, dict[str, Any]] = {}
     for r in rows:
-        groups.setdefault(config_key(r["params"]), []).append(r)
+        params = canonical_settings({k: v for k, v in r["params"].items() if k != "seed"})
+        key = config_key(params)
+        groups.setdefault(key, []).append(r)
+        params_of.setdefault(key, params)
     out = []
     for key, rs in groups.items():
         done = [r for r in rs if r["status"] == "done"]
         div = [r for r in rs if r["status"] == "diverged"]
-        if not done and not div:
-            continue
         src = done or div
         numeric = {k for k, v in src[0]["result"].items()
-                   if isinstance(v, (int, float)) and not isinstance(v, bool)}
+                   if isinstance(v, (int, float)) and not isinstance(v, bool)} if src else set()
         mean = {k: float(np.mean([r["result"][k] for r in src])) for k in sorted(numeric)
                 if all(isinstance(r["result"].get(k), (int, float)) for r in src)}
-        params = {k: v for k, v in rs[0]["params"].items() if k != "seed"}
+        params = params_of[key]
         by_seed = {int(r["params"].get("seed", 0)): float(r["result"]["test_accuracy"]) for r in done}
         est = mean_ci(list(by_seed.values())) if by_seed else None
         out.append({**mean, "label": label(params), "key": key, "params": params, "setup": _setup(params),
@@ -166,7 +170,7 @@ def group_by_config(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     "accuracy": est, "test_accuracy": est.mean if est else None,
                     "acc_min": min(by_seed.values()) if by_seed else None,
                     "acc_max": max(by_seed.values()) if by_seed else None,
-                    "weight_memory": src[0]["result"].get("weight_memory")})
+                    "weight_memory": src[0]["result"].get("weight_memory") if src else None})
     return out
 
 
@@ -276,8 +280,10 @@ def best_within(configs: list[dict[str, Any]], budget: float = 0.01,
             out.append(Decision(setup, budget, cost, None, note="there is no float64 configuration"))
             continue
         if not base["acc_by_seed"]:
-            out.append(Decision(setup, budget, cost, base,
-                                note="the float64 baseline diverged at every seed"))
+            note = ("the float64 baseline diverged at every seed" if not base["failed"] else
+                    "the baseline failed at every seed (see Failed points)" if not base["diverged"] else
+                    "the baseline diverged or failed at every seed (see Diverged points and Failed points)")
+            out.append(Decision(setup, budget, cost, base, note=note))
             continue
         comps = [_verdict(c, base, budget) for c in cs]
         ok = [c for c in comps
@@ -291,7 +297,10 @@ def best_within(configs: list[dict[str, Any]], budget: float = 0.01,
 def _accuracy(c: dict[str, Any]) -> str:
     div = f"diverged at seed(s) {seed_list(list(c['diverged']))}"
     if c["accuracy"] is None:
-        return div
+        failed = f"failed at seed(s) {seed_list(c['failed'])}"
+        if not c["diverged"]:
+            return f"{failed}: no accuracy (failed at every seed)"
+        return f"{div}; {failed}" if c["failed"] else div
     return c["accuracy"].percent() + (f"; {div}" if c["diverged"] else "")
 
 
@@ -306,7 +315,8 @@ def _decision_lines(d: Decision) -> list[str]:
                 " (add a point with format = \"float64\" to compare against)."]
     b = d.baseline
     lines = [f"Baseline: **{b['label']}**, test accuracy {_accuracy(b)}, seeds {seed_list(b['seeds'])},"
-             f" energy {num(b.get('energy_pj'))} pJ per inference."]
+             f" energy {num(b.get('energy_pj'))} pJ per inference." if b["seeds"] else
+             f"Baseline: **{b['label']}**: {_accuracy(b)}."]
     if d.note:
         return [*lines, "", f"No decision: {d.note}."]
     ch = d.choice
@@ -399,12 +409,12 @@ def report(rows: list[dict[str, Any]], title: str = "Sweep report", budget: floa
     diverged = [r for r in rows if r["status"] == "diverged"]
     if diverged:
         lines += ["## Diverged points", ""]
-        lines += [f"- {label(r['params'])}, seed {r['params'].get('seed')}:"
-                  f" {r['result'].get('reason') or r.get('error')}" for r in diverged] + [""]
+        lines += [f"- {_point_name(r)}: {r['result'].get('reason') or r.get('error')}"
+                  for r in diverged] + [""]
     failed = [r for r in rows if r["status"] == "failed"]
     if failed:
         lines += ["## Failed points", ""]
-        lines += [f"- {label(r['params'])}, seed {r['params'].get('seed')}:"
+        lines += [f"- {_point_name(r)}:"
                   f" {r['error'].splitlines()[0][:300] if r.get('error') else 'no error recorded'}"
                   for r in failed] + [""]
     if figures:
@@ -413,6 +423,13 @@ def report(rows: list[dict[str, Any]], title: str = "Sweep report", budget: floa
         lines += [f"![{f}]({f})" if why is None else f"- {f} omitted: {why}" for f, why in figs.items()]
         lines.append("")
     return "\n".join(lines)
+
+
+def _point_name(r: dict[str, Any]) -> str:
+    """A stored point as the diverged and failed lists name it: its configuration, seed and setup (two
+    setups may share a configuration's label): "bf16, seed 0 (mlp 64-32-10 relu on digits, ...)"."""
+    params = canonical_settings(r["params"])
+    return f"{label(params)}, seed {params.get('seed')} ({_setup_label(_setup(params))})"
 
 
 def _acc_at(r: LayerAccLength, mode: str) -> str:

@@ -33,6 +33,10 @@ Faults:
   cause, e.g. ``worker died (signal 9) twice``. (On Dask the scheduler reruns
   it: a local cluster allows the same number of deaths, then the point fails
   with ``KilledWorker``.)
+- A job that ends without crashing its worker fails its point at once (no rerun) with the real cause:
+  an exception it raises, ``sys.exit`` and a KeyboardInterrupt of its own included (``SystemExit: the
+  job called sys.exit(...)``), or a result that cannot be pickled back to the sweep (``the job's result
+  cannot be sent back to the sweep (it cannot be pickled): ...``).
 - A point whose job runs longer than the sweep's ``time_limit`` (`Sweep`,
   seconds; None: no limit) is stopped: its worker is killed, a fresh one takes
   the next point, and the point is recorded as failed with the error
@@ -65,6 +69,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import re
 import signal
 import socket
 import sqlite3
@@ -76,12 +81,13 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import wait
+from multiprocessing.reduction import ForkingPickler
 from pathlib import Path
 from typing import Any
 
 from emu.checks import check_int
 
-from .job import run_point, version
+from .job import error_text, run_point, safe_run, version
 from .spec import Sweep, point_key
 from .store import STATUSES, Claim, Status, Store
 
@@ -202,11 +208,15 @@ _STARTED, _RESULT = "started", "result"
 _NOTHING = object()  # no result has come yet
 
 
-def _safe(job: Job, point: dict[str, Any]) -> dict[str, Any]:
+def _message(result: Any) -> bytes:
+    """The worker's message carrying ``result``, pickled here so that a result that cannot be pickled
+    fails its point with the reason instead of killing the worker."""
     try:
-        return job(point)
-    except Exception as e:  # noqa: BLE001 - a job's error fails its point, not the sweep
-        return {"status": "failed", "error": f"{type(e).__name__}: {e}"}
+        return bytes(ForkingPickler.dumps((_RESULT, result)))
+    except Exception as e:  # noqa: BLE001 - any pickling error
+        return bytes(ForkingPickler.dumps((_RESULT, {"status": "failed", "error": "the job's result cannot be"
+                                                     f" sent back to the sweep (it cannot be pickled):"
+                                                     f" {error_text(e)}"})))
 
 
 def _exit_with_parent() -> None:
@@ -235,7 +245,7 @@ def _work(conn: Any, job: Job) -> None:  # pragma: no cover - runs in the worker
         if point is None:
             return
         conn.send((_STARTED, None))  # the time limit counts from here
-        conn.send((_RESULT, _safe(job, point)))
+        conn.send_bytes(_message(safe_run(job, point)))
 
 
 @dataclass(eq=False)
@@ -394,8 +404,8 @@ class _Dask:
     def submit(self, point: dict[str, Any], limit: float | None = None) -> None:
         if limit is not None:  # run_sweep refuses it first: a running Dask task cannot be stopped
             raise ValueError(f"run_sweep: time_limit={limit!r} cannot be kept on Dask")
-        f = self.client.submit(_safe, self.job, point, key=f"point-{point_key(point)}-{uuid.uuid4().hex[:8]}",
-                               pure=False)
+        f = self.client.submit(safe_run, self.job, point, pure=False,
+                               key=f"point-{point_key(point)}-{uuid.uuid4().hex[:8]}")
         self.futs[f] = point
 
     def poll(self, timeout: float) -> list[_Event]:
@@ -414,7 +424,7 @@ class _Dask:
             try:
                 res = f.result()
             except Exception as e:  # noqa: BLE001 - KilledWorker: its workers died; others: recorded
-                res = {"status": "failed", "error": f"{type(e).__name__}: {e}"}
+                res = {"status": "failed", "error": error_text(e)}
             events.append(_Event(point, res))
         return events
 
@@ -465,6 +475,7 @@ class Workers:
     def __init__(self, n: int | None = None, dask: bool | str = False, job: Job = run_point) -> None:
         if not callable(job):
             raise ValueError(f"Workers: job={job!r} is not callable; give a function of a point")
+        _check_dask(dask, "Workers")
         self.n = check_int(n if n is not None else (os.cpu_count() or 1), "Workers", "n", 1)
         self.dask, self.job = dask, job
         self._pool: _Pool | _Dask | None = None
@@ -485,6 +496,17 @@ class Workers:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+_ADDRESS = re.compile(r"^([a-z][a-z0-9+]*://)?[^\s:/]+:\d+$")
+
+
+def _check_dask(dask: Any, where: str) -> None:
+    """``dask``: False (local), True (a local Dask cluster) or a scheduler's address, ``tcp://host:port``."""
+    if isinstance(dask, bool) or (isinstance(dask, str) and _ADDRESS.match(dask.strip())):
+        return
+    raise ValueError(f"{where}: dask={dask!r} must be False (local workers), True (a local Dask cluster) or a"
+                     " scheduler address such as 'tcp://host:8786'")
 
 
 def _owner() -> str:
@@ -562,6 +584,15 @@ def run_sweep(sweep: Sweep, store: str | Path | Store, *, workers: int | Workers
     """
     if not callable(job):
         raise ValueError(f"run_sweep: job={job!r} is not callable; give a function of a point")
+    if not isinstance(sweep, Sweep):
+        raise TypeError(f"run_sweep: sweep={sweep!r} must be a Sweep (Sweep.from_dict or Sweep.from_toml"
+                        " makes one)")
+    if not isinstance(store, (str, Path, Store)):
+        raise TypeError(f"run_sweep: store={store!r} must be a Store or the path of its results file")
+    for name, value in (("retry_failed", retry_failed), ("progress", progress)):
+        if not isinstance(value, bool):
+            raise TypeError(f"run_sweep: {name}={value!r} must be True or False")
+    _check_dask(dask, "run_sweep")
     shared = workers if isinstance(workers, Workers) else None
     if shared is not None:
         if job is not run_point and job is not shared.job:

@@ -133,7 +133,8 @@ def _vs_text(e: Evaluation) -> str:
 class Step:
     """One evaluated move: ``layer``'s ``knob`` from ``old`` to ``new`` bits (None: lossless), in
     ``phase`` ("descent", "from uniform" or "probe") and ``round`` (greedy: the moves evaluated from
-    one profile; sensitivity: one per move), its evaluation and whether it was accepted."""
+    one profile; sensitivity: one per move), its evaluation and whether it was accepted; ``origin``:
+    the profile the move was made from."""
 
     phase: str
     round: int
@@ -143,6 +144,7 @@ class Step:
     new: int | None
     evaluation: Evaluation
     accepted: bool
+    origin: Profile = ()
 
 
 @dataclass(frozen=True)
@@ -351,7 +353,7 @@ def _greedy(s: _Search, start: Profile, phase: str, steps: list[Step]) -> Profil
                 best = (i, knob, new)
         for (i, knob, new), e in zip(moves, evs, strict=True):
             steps.append(Step(phase, rnd, cur[i][0], knob, _width(cur, i, knob), _width(new, i, knob), e,
-                              best is not None and new == best[2]))
+                              best is not None and new == best[2], cur))
         if best is None:
             break
         cur = best[2]
@@ -369,7 +371,7 @@ def _sensitivity(s: _Search, start: Profile, phase: str, steps: list[Step],
             (e,) = s.evaluate([new])
             rnd = sum(st.phase == phase for st in steps) + 1
             steps.append(Step(phase, rnd, cur[i][0], knob, _width(cur, i, knob),
-                              _width(new, i, knob), e, e.within))
+                              _width(new, i, knob), e, e.within, cur))
             if not e.within:
                 break
             cur = new
@@ -381,7 +383,8 @@ def _probe_order(s: _Search, start: Profile, steps: list[Step]) -> list[tuple[in
     items = [it for it in items if it[2] is not None]
     evs = s.evaluate([it[2] for it in items])
     for (i, k, new), e in zip(items, evs, strict=True):
-        steps.append(Step("probe", 0, start[i][0], k, _width(start, i, k), _width(new, i, k), e, False))
+        steps.append(Step("probe", 0, start[i][0], k, _width(start, i, k), _width(new, i, k), e, False,
+                          start))
 
     def drop(e: Evaluation) -> float:
         return math.inf if e.problems or e.diff is None else -e.diff.mean
@@ -470,34 +473,52 @@ def _layer_rows(s: _Search, prof: Profile) -> list[tuple[str, str, str, str, flo
     return rows
 
 
+def _move_text(st: Step) -> str:
+    return f"{st.layer} {st.knob} {st.old or 'lossless'} -> {st.new} bits: {_vs_text(st.evaluation)}"
+
+
 def _note(r: SearchResult) -> str:
-    """Why the per-layer profile does not beat the best uniform configuration ("" when it does)."""
+    """Why the per-layer profile does not beat the best uniform configuration ("" when it does): where
+    the descent that produced it started and ended, and what was measured there: the moves evaluated
+    from the final profile (each outside the tolerance, else it would have been taken), the moves
+    rejected from earlier profiles and not tried again, or that no move was left."""
     obj = "energy" if r.spec.objective is Objective.ENERGY else "area"
+    tol = f"{r.spec.tolerance:g} point(s)"
     if r.uniform is None:
         return (f"The per-layer profile cannot be compared with a uniform configuration: none of the uniform"
-                f" configurations of the candidates tried is within {r.spec.tolerance:g} point(s) of the"
+                f" configurations of the candidates tried is within {tol} of the"
                 " baseline" + ("" if r.evaluation.within else ", and neither is the per-layer profile")
                 + "; widen the candidates or the tolerance.")
     if r.beats_uniform:
         return ""
-    last = [st for st in r.steps if st.phase == ("from uniform" if r.restarted else "descent")]
-    rej = "; ".join(f"{st.layer} {st.knob} {st.old or 'lossless'} -> {st.new} bits:"
-                    f" {_vs_text(st.evaluation)}" for st in last if not st.accepted)
+    phase = "from uniform" if r.restarted else "descent"
+    began = "the best uniform configuration" if r.restarted else "the widest profile"
     same = r.profile == r.uniform
-    where = "the best uniform configuration" if same else "where the descent ended (as costly as it)"
-    if rej:
-        why = (f"from {where} no single-layer move (one layer's weights, activations"
-               f" or accumulator one candidate lower) stays within {r.spec.tolerance:g} point(s) by the"
-               f" {r.spec.criterion} criterion ({rej})")
-    else:
-        why = (f"no single-layer move lowers the {obj} of {where}: every layer is at its"
-               " smallest candidates (or a lower one would not save), so per-layer widths have nothing to"
-               " gain over it here; lower candidates would let the search go further")
+    ended = ("the best uniform configuration itself" if same
+             else f"a profile with the same {obj} as the best uniform configuration")
+    moves = [st for st in r.steps if st.phase == phase]
+    final = [st for st in moves if st.origin == r.profile and not st.evaluation.within]
+    earlier = [st for st in moves if st.origin != r.profile and not st.evaluation.within]
+    why = f"the descent from {began} ended at {ended}"
+    if final:
+        why += (f"; from it, {len(final)} single-layer move(s) (one layer's weights, activations or"
+                f" accumulator one candidate lower) were evaluated and none is within {tol} by the"
+                f" {r.spec.criterion} criterion ({'; '.join(_move_text(st) for st in final)})")
+    if earlier:
+        again = ("were not tried again from it (a rejected move is not retried: accuracy is assumed not to"
+                 " recover as other layers narrow)" if r.spec.method is Method.GREEDY else
+                 "each ended the lowering of its layer's knob")
+        why += (f"{'; ' if final else '; from it no move was evaluated, and '}{len(earlier)} move(s) outside"
+                f" the tolerance from earlier profiles of the descent"
+                f" ({'; '.join(_move_text(st) for st in earlier)}) {again}")
+    if not final and not earlier:
+        why += (f"; no single-layer move from it lowers the {obj}: every layer is at its smallest candidates"
+                " (or a lower one would not save), so per-layer widths have nothing to gain here; lower"
+                " candidates would let the search go further")
     start = ("" if r.start_evaluation.within else
              f" The widest profile is itself outside the tolerance ({_diff_text(r.start_evaluation.diff)}"
              " points), so the descent started from the best uniform configuration.")
-    end = ", so the search ends at the uniform configuration itself" if same else ""
-    return f"The per-layer profile does not beat the best uniform configuration: {why}{end}.{start}"
+    return f"The per-layer profile does not beat the best uniform configuration: {why}.{start}"
 
 
 def _profile_text(s: SearchResult, p: Profile) -> str:

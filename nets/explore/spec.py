@@ -70,6 +70,7 @@ are one point, and the shipped sweeps' points keep their keys.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import json
@@ -85,7 +86,7 @@ import numpy as np
 import emu
 from emu.checks import check_int, parse_choice
 
-from ..models import Model, lenet5, mlp
+from ..models import ACTIVATIONS, Model, lenet5, mlp
 from ..policy import STE, Granularity, LayerPolicy, PrecisionPolicy, RoleFormat
 
 __all__ = ["DEFAULT_SEEDS", "POINT_DEFAULTS", "POINT_KEYS", "SETUP_KEYS", "Network", "Sweep", "build_model",
@@ -140,6 +141,11 @@ def _check(point: dict[str, Any], where: str) -> dict[str, Any]:
                          f" allowed: {', '.join(POINT_KEYS)}")
     full = {**POINT_DEFAULTS, **point}
     full["model"] = str(parse_choice(Network, full["model"], f"sweep {where}", "model"))
+    full["activation"] = _activation(full["activation"], f"sweep {where}")
+    full["data"] = _data_name(full["data"], f"sweep {where}")
+    full["sizes"] = _sizes(full["sizes"], f"sweep {where}",
+                           full["data"] if full["model"] == Network.MLP else None)
+    full["rounding"] = parse_choice(emu.Rounding, full["rounding"], f"sweep {where}", "rounding").name.lower()
     if full["policy"] is not None and full["format"] is not None:
         raise ValueError(f"sweep {where}: give policy= or format=, not both")
     if full["policy"] is not None:
@@ -158,9 +164,13 @@ def _check(point: dict[str, Any], where: str) -> dict[str, Any]:
     if full["acc"] is None and "acc_overflow" in point:
         raise ValueError(f"sweep {where}: acc_overflow={point['acc_overflow']!r} needs acc= (an accumulator"
                          " format)")
-    ovf = parse_choice(emu.Overflow, full["acc_overflow"], f"sweep {where}", "acc_overflow")
-    if ovf not in _ACC_OVERFLOWS:
-        raise ValueError(f"sweep {where}: acc_overflow={full['acc_overflow']!r} is not one of wrap, saturate")
+    names = {o.name.lower(): o for o in _ACC_OVERFLOWS}
+    ovf = full["acc_overflow"]
+    if isinstance(ovf, str) and ovf.strip().lower() in names:
+        ovf = names[ovf.strip().lower()]
+    if ovf not in _ACC_OVERFLOWS:  # only the modes an accumulator has, not every `emu.Overflow`
+        raise ValueError(f"sweep {where}: acc_overflow={full['acc_overflow']!r} is not one of"
+                         f" {', '.join(names)}")
     full["acc_overflow"] = ovf.name.lower()
     if "ste" in point:  # given: it overrides the policy's rule (None is no rule, refused)
         full["ste"] = str(parse_choice(STE, point["ste"], f"sweep {where}", "ste"))
@@ -168,6 +178,7 @@ def _check(point: dict[str, Any], where: str) -> dict[str, Any]:
     for k in ("epochs", "batch_size", "seed"):
         full[k] = check_int(full[k], f"sweep {where}", k, 1 if k == "batch_size" else 0)
     check_rates(full, f"sweep {where}")
+    full["lr"], full["momentum"] = float(full["lr"]), float(full["momentum"])  # 1 and 1.0 are one rate
     try:  # unknown formats, presets and datapaths fail here, before any job runs
         pol = build_policy(full)
     except (ValueError, TypeError) as e:
@@ -192,7 +203,107 @@ def _check(point: dict[str, Any], where: str) -> dict[str, Any]:
         full[k] = canonical_format(full[k])
     if full["model"] == Network.LENET5:  # shaped by the data: a sizes it does not use stays out of its key
         full["sizes"] = list(POINT_DEFAULTS["sizes"])
-    return canonical_float64(full)
+    return canonical_float64(canonical_settings(full))
+
+
+def canonical_settings(params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` (a point, or a configuration without its seed; keys it lacks stay absent) with every
+    setting equal to its default in the default's spelling, so that one configuration has one key: the
+    rates as floats (``lr = 1`` is ``lr = 1.0``), ``rounding`` by its lower-case name, ``master`` equal to
+    ``format`` as None (the master format defaults to ``format``), ``state`` naming the master format as
+    "master", ``ste`` equal to the policy's own rule (a preset's, else clipped) as None, ``activation``
+    and the kind of ``data`` in lower case. A point spelled so already maps to an equal dict (its key does
+    not change). Values it cannot read stay as they are (`Sweep` refuses them first); the report applies it
+    to stored rows, which may predate it.
+
+    >>> p = canonical_settings({"format": "fx<4,8>", "master": "fx<4,8>", "state": "fx<4,8>", "lr": 1,
+    ...                         "rounding": "STOCHASTIC", "ste": "clipped"})
+    >>> p["master"], p["state"], p["lr"], p["rounding"], p["ste"]
+    (None, 'master', 1.0, 'stochastic', None)
+    """
+    out = dict(params)
+    for k in ("lr", "momentum"):
+        v = out.get(k)
+        if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_)):
+            out[k] = float(v)
+    if isinstance(out.get("rounding"), (str, emu.Rounding)):
+        try:
+            out["rounding"] = parse_choice(emu.Rounding, out["rounding"], "", "rounding").name.lower()
+        except ValueError:
+            pass
+    for k in ("activation",):
+        if isinstance(out.get(k), str):
+            out[k] = out[k].strip().lower()
+    if isinstance(out.get("data"), str):
+        kind, colon, path = out["data"].strip().partition(":")
+        out["data"] = kind.lower() + colon + path
+    fmt = out.get("format") if out.get("policy") is None else None
+    if fmt is not None and fmt != "float64" and out.get("master") == fmt:
+        out["master"] = None  # the master format defaults to the format
+    master = out.get("master") or fmt
+    if master is not None and master != "float64" and out.get("state") == master:
+        out["state"] = "master"
+    if out.get("ste") is not None and str(out["ste"]) == str(_own_ste(out)):
+        out["ste"] = None  # the rule the policy has anyway
+    return out
+
+
+def _own_ste(params: dict[str, Any]) -> STE | None:
+    """The gradient rule of the point's policy without its ``ste`` (None: no policy rounds a role)."""
+    policy, fmt = params.get("policy"), params.get("format")
+    if isinstance(policy, str) and policy != "float64":
+        try:
+            return PrecisionPolicy.preset(policy).ste
+        except (ValueError, TypeError, KeyError):
+            return None
+    if policy is None and fmt not in (None, "float64"):
+        return PrecisionPolicy.ste  # a uniform policy's rule, the class default
+    return None
+
+
+def _activation(value: Any, where: str) -> str:
+    """A point's ``activation``: a name of `nets.models.ACTIVATIONS` (case ignored), in lower case."""
+    if isinstance(value, str) and value.strip().lower() in ACTIVATIONS:
+        return value.strip().lower()
+    raise ValueError(f"{where}: activation={value!r} is not one of {', '.join(ACTIVATIONS)}")
+
+
+_DATA = ("digits", "mnist:<folder>", "cifar10:<folder>", "npz:<file>")
+
+
+def _data_name(value: Any, where: str) -> str:
+    """A point's ``data`` as `nets.datasets.by_name` reads it (its kind's case ignored): ``digits``, or
+    ``mnist``, ``cifar10`` or ``npz`` with a path after a colon (the path is not opened here: the data
+    may live where the workers run)."""
+    kind, colon, path = value.strip().partition(":") if isinstance(value, str) else ("", "", "")
+    kind = kind.lower()
+    if (kind == "digits" and not colon) or (kind in ("mnist", "cifar10", "npz") and path.strip()):
+        return kind + colon + path
+    raise ValueError(f"{where}: data={value!r} is not one of {', '.join(_DATA)}")
+
+
+@functools.lru_cache(maxsize=1)
+def _digits_shape() -> tuple[int, int]:
+    from ..datasets import digits
+
+    d = digits(seed=0)
+    return int(np.prod(d.input_shape)), d.n_classes
+
+
+def _sizes(value: Any, where: str, data: str | None) -> list[int]:
+    """A point's ``sizes``: a list of at least two layer widths (ints >= 1); for an MLP on the digits
+    data (``data``: the point's data when it trains an MLP, else None) from its 64 inputs to its 10
+    classes (other data are read where the point runs, and checked there)."""
+    if not isinstance(value, (list, tuple)) or len(value) < 2:
+        raise ValueError(f"{where}: sizes={value!r} must be a list of at least two layer widths (ints >= 1),"
+                         f" e.g. {POINT_DEFAULTS['sizes']}")
+    sizes = [check_int(v, where, "sizes", 1) for v in value]
+    if data == "digits":
+        n_in, n_out = _digits_shape()
+        if sizes[0] != n_in or sizes[-1] != n_out:
+            raise ValueError(f"{where}: sizes={sizes} must start at the data's {n_in} inputs and end at its"
+                             f" {n_out} classes (data='digits'), e.g. [{n_in}, 32, {n_out}]")
+    return sizes
 
 
 def canonical_float64(point: dict[str, Any]) -> dict[str, Any]:
@@ -345,6 +456,9 @@ class Sweep:
                                  f" allowed: {', '.join(POINT_KEYS)}")
         if listed is not None and not (isinstance(listed, list) and all(isinstance(p, dict) for p in listed)):
             raise ValueError(f"sweep: points={listed!r} must be a list of tables of point keys")
+        if listed == []:
+            raise ValueError("sweep: points=[] lists no point; give at least one table of point keys (or"
+                             " leave points out: base alone is one configuration)")
         base = dict(base)
         if grid and listed:
             raise ValueError("sweep: give grid or points, not both")
@@ -411,6 +525,14 @@ class Sweep:
         if epochs is not None:
             e = check_int(epochs, "sweep", "epochs", 0)
             points = [{**p, "epochs": e} for p in points]
+            seen: dict[str, int] = {}
+            for i, p in enumerate(points):
+                j = seen.setdefault(point_key(p), i)
+                if j != i:  # the sweep varies epochs: the override would make two of its points one
+                    raise ValueError(f"Sweep.override: epochs={e} makes points {j} and {i} of the sweep one"
+                                     f" point: they differ only in epochs ({self.points[j]['epochs']} and"
+                                     f" {self.points[i]['epochs']}); leave epochs out to keep the sweep's"
+                                     " own, or run one sweep per epoch count")
         if seeds is not None:
             ss = _seeds(list(seeds) if isinstance(seeds, tuple) else seeds, "sweep")
             configs = {config_key(p): p for p in points}

@@ -22,6 +22,14 @@ them with the done points'. A file written before a column existed gets it
 (empty) when opened. Only the processes that run sweeps write; workers return
 their results to them.
 
+A file that is not a results store is refused, untouched (no column added, no table created, its
+journal mode kept), with an error naming it: a file that is not an SQLite database or is damaged
+(SQLite's quick integrity check), or one whose tables are another program's (no ``points`` table,
+or a ``points`` or ``claims`` table without the store's columns). An empty file (0 bytes) is a new
+store: it is what SQLite leaves while another sweep creates the store at that path, and holds nothing
+to lose. A row no sweep wrote (a status not in `STATUSES`, a ``result`` or ``params`` that is not
+JSON) is refused when read, naming the file and the point's key.
+
 Table ``claims``: one row per point a sweep has started, ``key``, ``owner``
 (the sweep running it now, empty once it is recorded or given up),
 ``lease_until`` (Unix time) and ``runs``. `Store.claim` takes a point for one
@@ -116,6 +124,46 @@ def _wal(db: sqlite3.Connection, wait: float) -> None:
             time.sleep(0.02)
 
 
+_REQUIRED = {"points": ("key", "sweep", "status", "params", "result", "error", "finished_at"),
+             "claims": ("key", "owner", "lease_until", "runs")}
+
+
+def _check_schema(db: sqlite3.Connection, path: str) -> None:
+    """Refuse, without writing to it, a file that is not a results store (module docstring): not an SQLite
+    database or a damaged one (SQLite's integrity check fails), or one whose tables are another
+    program's (no ``points`` table beside others, or a ``points`` or ``claims`` table without the
+    store's columns). An empty database (a new file, 0 bytes) is a new store."""
+    def refuse(why: str) -> ValueError:
+        return ValueError(f"Store: {path} is not a results store: {why}; give another path (or move the file"
+                          " away to start a new store there)")
+
+    try:
+        tables = {n for (n,) in db.execute("select name from sqlite_master where type = 'table'")}
+        if not tables:
+            return
+        for table, need in _REQUIRED.items():
+            if table not in tables:
+                if table == "points":
+                    raise refuse(f"it has no points table (its tables: {', '.join(sorted(tables))})")
+                continue
+            have = {row[1] for row in db.execute(f"pragma table_info({table})")}
+            missing = [c for c in need if c not in have]
+            if missing:
+                raise refuse(f"its {table} table lacks the column(s) {', '.join(missing)} (another program's"
+                             " table, or another schema)")
+        check = db.execute("pragma quick_check").fetchone()
+    except sqlite3.OperationalError as e:
+        if "locked" in str(e):
+            raise
+        raise refuse(f"SQLite cannot read it ({e})") from e
+    except sqlite3.DatabaseError as e:  # not a database, or damaged: "database disk image is malformed"
+        raise refuse(f"the file is damaged or not an SQLite database ({e})") from e
+    if check is None or check[0] != "ok":
+        lines = str(check[0]).splitlines() if check else ["no answer"]
+        said = "; ".join(ln.strip() for ln in lines if ln.strip())
+        raise refuse(f"the file is damaged (SQLite's integrity check: {said})")  # one line
+
+
 class Store:
     """A results file; `record` commits one point, `rows` reads them back; `claim`, `renew` and
     `release` share the points among concurrent sweeps.
@@ -132,11 +180,25 @@ class Store:
     """
 
     def __init__(self, path: str | Path) -> None:
+        if not isinstance(path, (str, Path)):
+            raise TypeError(f"Store: path={path!r} must be the path of a results file (str or Path), e.g."
+                            " 'results/sweep.sqlite', or ':memory:'")
         self.path = str(path)
         if self.path != ":memory:":
+            if Path(self.path).is_dir():
+                raise ValueError(f"Store: path={self.path!r} is a directory; give the path of a results file"
+                                 " in it, e.g. sweep.sqlite")
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         # autocommit; the methods open their transactions explicitly (``begin immediate``)
-        self.db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        try:
+            self.db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        except sqlite3.Error as e:
+            raise ValueError(f"Store: cannot open the results file {self.path}: {e}") from e
+        try:
+            _check_schema(self.db, self.path)  # reads only: a file that is no results store stays untouched
+        except BaseException:
+            self.db.close()
+            raise
         _wal(self.db, 60.0)
         self.db.execute("pragma synchronous=full")
         with self._tx():
@@ -201,6 +263,8 @@ class Store:
         now = time.time()
         with self._tx():
             row = self.db.execute("select status from points where key = ?", (key,)).fetchone()
+            if row is not None:
+                self._check_status(key, row[0])
             if row is not None and (row[0] != Status.FAILED or not retry_failed):
                 return Claim.FINISHED
             c = self.db.execute("select owner, lease_until, runs from claims where key = ?",
@@ -273,7 +337,23 @@ class Store:
             q += " where " + " and ".join(cond)
         out = []
         for key, sw, st, params, result, error, fin, runs in self.db.execute(q + " order by rowid", args):
-            out.append({"key": key, "sweep": sw, "status": st, "params": json.loads(params),
-                        "result": json.loads(result) if result else {}, "error": error, "finished_at": fin,
-                        "runs": runs})
+            self._check_status(key, st)
+            out.append({"key": key, "sweep": sw, "status": st, "params": self._json(key, "params", params),
+                        "result": self._json(key, "result", result) if result else {}, "error": error,
+                        "finished_at": fin, "runs": runs})
         return out
+
+    def _check_status(self, key: str, status: Any) -> None:
+        """Refuse a row whose status no sweep writes (edited by hand or by another program)."""
+        if status not in STATUSES:
+            raise ValueError(f"Store {self.path}: the row of point {key} has status={status!r}, not one of"
+                             f" {', '.join(STATUSES)}; it was not written by a sweep: delete the row to"
+                             " run the point again")
+
+    def _json(self, key: str, column: str, text: Any) -> Any:
+        """A row's JSON column parsed; a damaged one is refused naming the file, the point and the problem."""
+        try:
+            return json.loads(text)
+        except (json.JSONDecodeError, TypeError) as e:
+            raise ValueError(f"Store {self.path}: the row of point {key} is damaged: its {column} is not"
+                             f" valid JSON ({e}); delete the row to run the point again") from e

@@ -84,6 +84,18 @@ def test_unknown_keys_name_the_file_the_key_and_the_allowed_keys(tmp_path: Path,
                     " points, time_limit")
 
 
+def test_a_damaged_results_store_is_one_line_naming_it(tmp_path: Path, capsys) -> None:
+    s = tmp_path / "s.toml"
+    s.write_text('[base]\nsizes = [64, 8, 10]\nepochs = 1\n[grid]\nformat = ["bf16"]\n')
+    out = tmp_path / "r"
+    out.mkdir()
+    (out / "sweep.sqlite").write_bytes(b"SQLite format 3\x00" + b"\xff" * 200)  # a header, then garbage
+    line = _refused(capsys, ["explore", str(s), "--out", str(out)])
+    assert line.startswith(f"nets explore: Store: {out / 'sweep.sqlite'} is not a results store: the file is"
+                           " damaged")
+    assert (out / "sweep.sqlite").read_bytes() == b"SQLite format 3\x00" + b"\xff" * 200  # untouched
+
+
 def test_a_wrong_type_in_a_file_is_one_line_too(tmp_path: Path, capsys) -> None:
     s = tmp_path / "s.toml"
     s.write_text('[base]\nepochs = "2"\n[grid]\nformat = ["bf16"]\n')

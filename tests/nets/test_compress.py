@@ -631,3 +631,30 @@ def test_minor_inputs_ratio_type_huffman_bool_float32_ratio_and_ties_of_equal_ce
     distinct = np.array([-1.0, 0.0, 0.5, 2.0])  # unchanged where the centroids are distinct
     v = np.linspace(-3, 3, 241)
     assert np.array_equal(_assign(v, distinct), np.searchsorted((distinct[1:] + distinct[:-1]) / 2, v))
+
+
+@pytest.mark.parametrize(("call", "error", "match"), [
+    (lambda m: C.prune(m, ratio=0.5, layers="linear1"), TypeError,
+     r"^prune: layers='linear1' must be a list of layer names \(e.g. \['linear1'\]\) or None"),
+    (lambda m: C.share_weights(m, 4, layers="linear1"), TypeError,
+     r"^share_weights: layers='linear1' must be a list of layer names"),
+    (lambda m: C.prune(m, ratio={"linear1": 0.5}, layers=["linear2"]), ValueError,
+     r"^prune: ratio names layers \['linear1'\] that are not among layers=\['linear2'\]; name only those"),
+    (lambda m: C.prune(m, ratio={"linear9": 0.5}, layers=["linear2"]), ValueError,
+     r"^prune: ratio names unknown layers \['linear9'\]; weighted layers: \['linear1', 'linear2'\]$"),
+    (lambda m: C.storage_bits(m, "x"), TypeError,
+     r"^storage_bits: comp='x' must be a Compression \(the record prune, share_weights, low_rank or compress"
+     r" return\) or None"),
+    (lambda m: C.sensitivity_scan(m, nets.datasets.digits(seed=0), 0.5), TypeError,
+     r"^sensitivity_scan: ratios=0.5 must be a list of pruning ratios, each in \[0, 1\)$"),
+    (lambda m: C.compress(m, nets.datasets.digits(seed=0), None), TypeError,
+     r"^compress: steps=None must be a list of step dicts"),
+], ids=["prune-layers-str", "share-layers-str", "ratio-outside-layers", "ratio-unknown", "storage-comp",
+        "scan-ratios", "compress-steps"])
+def test_bad_arguments_are_refused_naming_the_parameter(call, error: type, match: str) -> None:
+    m = nets.mlp([64, 16, 10], seed=0)
+    before = [layer.params[name].copy() for layer, name in m.parameters()]
+    with pytest.raises(error, match=match):
+        call(m)
+    after = [layer.params[name] for layer, name in m.parameters()]
+    assert all(np.array_equal(a, b) for a, b in zip(before, after, strict=True))  # refused before any change

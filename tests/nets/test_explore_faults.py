@@ -319,12 +319,15 @@ def test_two_sweeps_into_one_store_run_every_point_once(tmp_path: Path) -> None:
 def test_a_new_store_opens_while_another_connection_writes(tmp_path: Path) -> None:
     """Two sweeps creating one store: the second's switch to write-ahead logging meets the first's write
     in a file still in rollback mode, which SQLite refuses at once ("database is locked", no busy wait);
-    the store retries until the writer commits."""
+    the store retries until the writer commits. The writer is the first sweep creating the store's tables
+    (in one transaction, as `Store` does), so the second sees an empty database: a new store."""
+    from nets.explore.store import _SCHEMA
+
     path = tmp_path / "new.sqlite"
     writer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    writer.execute("create table other (x)")
     writer.execute("begin immediate")
-    writer.execute("insert into other values (1)")
+    for sql in _SCHEMA:
+        writer.execute(sql)
     with pytest.raises(sqlite3.OperationalError, match="database is locked"):  # what SQLite does alone
         sqlite3.connect(path, timeout=60, isolation_level=None).execute("pragma journal_mode=wal")
     timer = threading.Timer(0.3, lambda: writer.execute("commit"))

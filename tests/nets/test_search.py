@@ -240,3 +240,44 @@ def test_a_fixed_point_baseline_gives_each_searched_layer_one_activation_format(
     pol = layer_policy({**base, "layers": layers})
     assert str(pol.for_layer("linear1").activations) == "fx<4,4>"
     assert str(pol.for_layer("linear2").activations) == "fx<4,8>"  # not searched: the baseline's
+
+
+def _ev(diff: float, within: bool, energy: float = 10.0):
+    from nets.explore.search import Evaluation
+    from nets.stats import mean_ci
+
+    return Evaluation({0: 0.9, 1: 0.9}, {}, mean_ci([0.9, 0.9]), mean_ci([diff, diff + 0.001]), energy, 1.0,
+                      within)
+
+
+def test_the_note_states_what_was_measured_from_the_final_profile() -> None:
+    """A greedy descent from the widest profile (not restarted) that ends, as costly as the best uniform
+    configuration, at it: the note names where the descent started, lists only the moves evaluated from
+    the final profile (each outside the tolerance), and counts apart the moves rejected from earlier
+    profiles; a move that was within but not the best of its round is not called outside."""
+    from nets.explore.search import LayerWidths, SearchResult, SearchSpec, Step, _note
+
+    spec = SearchSpec.from_dict(MLP)
+    wide = (("linear1", LayerWidths(8, 8)), ("linear2", LayerWidths(8, 8)))
+    mid = (("linear1", LayerWidths(6, 8)), ("linear2", LayerWidths(8, 8)))
+    final = (("linear1", LayerWidths(6, 8)), ("linear2", LayerWidths(6, 8)))
+    steps = [Step("descent", 1, "linear1", "weights", 8, 6, _ev(-0.002, True), True, wide),
+             Step("descent", 1, "linear2", "weights", 8, 6, _ev(-0.003, True), False, wide),  # not the best
+             Step("descent", 1, "linear1", "activations", 8, 6, _ev(-0.05, False), False, wide),
+             Step("descent", 2, "linear2", "weights", 8, 6, _ev(-0.003, True), True, mid),
+             Step("descent", 3, "linear2", "activations", 8, 6, _ev(-0.04, False), False, final)]
+    base = _ev(0.0, True)
+    r = SearchResult(spec, base, wide, base, final, base, final, base, [(final, base)], steps, [], 0, 0,
+                     False, "")
+    note = _note(r)
+    assert note.startswith("The per-layer profile does not beat the best uniform configuration: the descent"
+                           " from the widest profile ended at the best uniform configuration itself; from it,"
+                           " 1 single-layer move(s)")
+    assert "none is within 1 point(s) by the mean criterion (linear2 activations 8 -> 6 bits: -3.95" in note
+    assert ("; 1 move(s) outside the tolerance from earlier profiles of the descent (linear1 activations"
+            in note)
+    assert "linear2 weights" not in note  # within tolerance: never listed as outside
+    restarted = SearchResult(spec, base, wide, base, final, base, final, base, [(final, base)],
+                             [Step("from uniform", 1, "linear2", "activations", 8, 6, _ev(-0.04, False),
+                                   False, final)], [], 0, 0, True, "")
+    assert "the descent from the best uniform configuration ended at" in _note(restarted)

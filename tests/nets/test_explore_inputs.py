@@ -1,0 +1,243 @@
+"""Sweep inputs and stores that must be refused or normalised before anything runs: spellings of one
+configuration (one key, a repeat refused, one report row), point settings that would fail at every seed,
+bad arguments of `run_sweep`, files that are not results stores (left untouched), damaged rows; and the
+report of configurations that failed at every seed."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from nets import explore as X
+
+
+def _key(point: dict[str, Any]) -> str:
+    (k,) = X.Sweep.from_dict({"points": [point], "seeds": [0]}).keys()
+    return k
+
+
+@pytest.mark.parametrize(("canonical", "other"), [
+    ({"format": "fx<4,8>", "rounding": "stochastic"}, {"format": "fx<4,8>", "rounding": "STOCHASTIC"}),
+    ({"format": "fx<4,8>"}, {"format": "fx<4,8>", "rounding": " Nearest_Even"}),
+    ({"format": "bf16", "lr": 1.0}, {"format": "bf16", "lr": 1}),
+    ({"format": "bf16"}, {"format": "bf16", "momentum": 0}),
+    ({"format": "fx<4,8>"}, {"format": "fx<4,8>", "master": "FX<4, 8>"}),
+    ({"format": "fx<4,8>", "state": "master"}, {"format": "fx<4,8>", "state": "fx<4,8>"}),
+    ({"format": "fx<4,8>", "master": "fx<4,12>", "state": "master"},
+     {"format": "fx<4,8>", "master": "fx<4,12>", "state": "fx<4,12>"}),
+    ({"format": "fx<4,8>"}, {"format": "fx<4,8>", "ste": "clipped"}),
+    ({"policy": "twn"}, {"policy": "twn", "ste": "identity"}),  # the preset's own rule
+    ({"format": "bf16"}, {"format": "bf16", "activation": "ReLU", "data": "Digits"}),
+], ids=str)
+def test_two_spellings_of_one_configuration_are_one_point(canonical: dict, other: dict) -> None:
+    # the canonical spelling keeps the key it always had: the SHA-1 of the literal point
+    literal = X.point_key({**X.POINT_DEFAULTS, **canonical, "seed": 0})
+    assert _key(canonical) == literal
+    assert _key(other) == literal
+    with pytest.raises(ValueError, match=r"^sweep: points 0 and 1 are the same point"):
+        X.Sweep.from_dict({"points": [canonical, other], "seeds": [0]})
+
+
+@pytest.mark.parametrize(("a", "b"), [
+    ({"format": "fx<4,8>", "ste": "identity"}, {"format": "fx<4,8>"}),
+    ({"policy": "twn", "ste": "clipped"}, {"policy": "twn"}),
+    ({"format": "fx<4,8>", "master": "fx<4,12>"}, {"format": "fx<4,8>"}),
+    ({"format": "fx<4,8>", "state": "master"}, {"format": "fx<4,8>"}),
+    ({"format": "bf16", "lr": 0.05}, {"format": "bf16"}),
+], ids=str)
+def test_settings_that_differ_from_the_default_keep_their_own_key(a: dict, b: dict) -> None:
+    assert _key(a) != _key(b)
+
+
+def _rows(params: dict[str, Any], accs: tuple[float, ...], status: str = "done", energy: float = 10.0,
+          first_seed: int = 0) -> list[dict[str, Any]]:
+    return [{"status": status, "key": f"{params}{s}", "params": {**params, "seed": s},
+             "error": "worker died (signal 9) twice" if status == "failed" else None,
+             "result": {} if status == "failed" else {"test_accuracy": a, "energy_pj": energy}}
+            for s, a in enumerate(accs, start=first_seed)]
+
+
+def test_the_report_groups_stored_spellings_of_one_configuration() -> None:
+    # rows stored by an earlier version: lr = 1 at seeds 0-1, lr = 1.0 at seed 2; rounding in two cases
+    rows = (_rows({"format": "float64", "lr": 1}, (0.95, 0.96), energy=100.0)
+            + _rows({"format": "float64", "lr": 1.0}, (0.97,), energy=100.0, first_seed=2)
+            + _rows({"format": "fx<4,8>", "rounding": "STOCHASTIC", "lr": 1}, (0.95, 0.96))
+            + _rows({"format": "fx<4,8>", "rounding": "stochastic", "lr": 1.0}, (0.97,), first_seed=2))
+    configs = X.group_by_config(rows)
+    assert [(c["label"], c["seeds"]) for c in configs] == [("float64", [0, 1, 2]),
+                                                          ("fx<4,8> stochastic", [0, 1, 2])]
+    (d,) = X.best_within(configs)
+    assert d.setup["lr"] == 1.0
+    text = X.report(rows)
+    assert "Setup: mlp 64-32-10 relu on digits, 4 epoch(s), batch 32, lr 1." in text
+    assert "\n## mlp" not in text  # one setup: no section per spelling of lr
+    assert text.count("| fx<4,8> stochastic | 0-2 |") == 1
+
+
+def test_a_configuration_that_failed_at_every_seed_keeps_its_row_and_the_baseline_is_named() -> None:
+    rows = (_rows({"format": "float64"}, (0.9, 0.9, 0.9), status="failed")
+            + _rows({"format": "bf16"}, (0.9, 0.91, 0.92), energy=50.0)
+            + _rows({"format": "fx<4,4>"}, (0.0, 0.0, 0.0), status="failed"))
+    configs = X.group_by_config(rows)
+    assert [c["label"] for c in configs] == ["float64", "bf16", "fx<4,4>"]
+    (d,) = X.best_within(configs)
+    assert d.baseline is not None
+    assert d.baseline["label"] == "float64"
+    assert d.note == "the baseline failed at every seed (see Failed points)"
+    text = X.report(rows)
+    assert "No baseline" not in text
+    assert "No decision: the baseline failed at every seed (see Failed points)." in text
+    for fmt in ("float64", "fx<4,4>"):
+        assert f"| {fmt} | none | failed at seed(s) 0-2: no accuracy (failed at every seed) |" in text
+
+
+def test_the_failed_and_diverged_lists_name_the_setup() -> None:
+    rows = (_rows({"format": "bf16", "lr": 0.1}, (0.9,), status="failed")
+            + _rows({"format": "bf16", "lr": 0.05}, (0.9,), status="failed")
+            + [{"status": "diverged", "key": "d", "params": {"format": "bf16", "lr": 0.2, "seed": 0},
+                "error": "at chance", "result": {"test_accuracy": 0.1, "reason": "at chance"}}])
+    text = X.report(rows)
+    setup = "mlp 64-32-10 relu on digits, 4 epoch(s), batch 32"
+    assert f"- bf16, seed 0 ({setup}, lr 0.1): worker died (signal 9) twice" in text
+    assert f"- bf16, seed 0 ({setup}, lr 0.05): worker died (signal 9) twice" in text
+    assert f"- bf16, seed 0 ({setup}, lr 0.2): at chance" in text
+
+
+@pytest.mark.parametrize(("point", "match"), [
+    ({"activation": "foo"}, r"activation='foo' is not one of relu, tanh, sigmoid, sign$"),
+    ({"data": "digts"}, r"data='digts' is not one of digits, mnist:<folder>, cifar10:<folder>, npz:<file>$"),
+    ({"data": "mnist"}, r"data='mnist' is not one of digits, mnist:<folder>"),
+    ({"sizes": [64, 8, 5]}, r"sizes=\[64, 8, 5\] must start at the data's 64 inputs and end at its 10 classes"
+                            r" \(data='digits'\), e.g. \[64, 32, 10\]$"),
+    ({"sizes": "64-8-10"}, r"sizes='64-8-10' must be a list of at least two layer widths \(ints >= 1\)"),
+    ({"sizes": [64]}, r"sizes=\[64\] must be a list of at least two layer widths"),
+    ({"sizes": [64, 0, 10]}, r"sizes=0 outside the allowed range \[1, inf\)$"),
+    ({"format": "fx<4,8>", "rounding": "foo"}, r"rounding='foo' is not one of nearest_even, "),
+    ({"format": "fx<4,8>", "acc": "fx<8,16>", "acc_overflow": "clip"},
+     r"acc_overflow='clip' is not one of wrap, saturate$"),
+], ids=str)
+def test_a_point_setting_that_would_fail_at_every_seed_is_refused_at_declaration(point: dict,
+                                                                                match: str) -> None:
+    with pytest.raises((ValueError, TypeError), match=r"^sweep point 0: " + match):
+        X.Sweep.from_dict({"points": [point], "seeds": [0]})
+
+
+def test_sizes_are_checked_against_other_data_where_they_run_and_a_lenet5_ignores_them() -> None:
+    spec = {"points": [{"data": "mnist:/data/mnist", "sizes": [784, 10]}], "seeds": [0]}
+    (p,) = X.Sweep.from_dict(spec).points
+    assert (p["data"], p["sizes"]) == ("mnist:/data/mnist", [784, 10])
+
+
+def test_an_empty_list_of_points_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"^sweep: points=\[\] lists no point; give at least one table"):
+        X.Sweep.from_dict({"points": []})
+
+
+def test_an_epochs_override_that_merges_points_says_so() -> None:
+    s = X.Sweep.from_dict({"grid": {"epochs": [1, 3]}, "seeds": [0]})
+    with pytest.raises(ValueError, match=r"^Sweep.override: epochs=2 makes points 0 and 1 of the sweep one"
+                                         r" point: they differ only in epochs \(1 and 3\); leave epochs out"):
+        s.override(epochs=2)
+    assert [p["epochs"] for p in s.override(seeds=[4]).points] == [1, 3]
+
+
+def _small() -> X.Sweep:
+    return X.Sweep.from_dict({"points": [{"sizes": [64, 8, 10], "epochs": 1}], "seeds": [0]})
+
+
+@pytest.mark.parametrize(("kw", "error", "match"), [
+    ({"retry_failed": "yes"}, TypeError, r"^run_sweep: retry_failed='yes' must be True or False$"),
+    ({"progress": "no"}, TypeError, r"^run_sweep: progress='no' must be True or False$"),
+    ({"dask": "notanaddress"}, ValueError, r"^run_sweep: dask='notanaddress' must be False \(local workers\),"
+                                           r" True \(a local Dask cluster\) or a scheduler address"),
+], ids=str)
+def test_run_sweep_refuses_bad_arguments_by_name(tmp_path: Path, kw: dict, error: type, match: str) -> None:
+    with pytest.raises(error, match=match):
+        X.run_sweep(_small(), tmp_path / "s.sqlite", **kw)
+
+
+def test_run_sweep_refuses_a_dict_sweep_and_a_directory_store(tmp_path: Path) -> None:
+    with pytest.raises(TypeError, match=r"^run_sweep: sweep=\{'points': \[\]\} must be a Sweep"):
+        X.run_sweep({"points": []}, tmp_path / "s.sqlite")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"^main_job: sweep=\{'points': \[\]\} must be a Sweep"):
+        X.main_job(tmp_path / "out", sweep={"points": []})  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=rf"^Store: path={re.escape(repr(str(tmp_path)))} is a directory"):
+        X.run_sweep(_small(), tmp_path, progress=False)
+
+
+def _schema(path: Path) -> tuple[list[tuple[str, str]], str]:
+    with sqlite3.connect(path) as db:
+        return (db.execute("select name, sql from sqlite_master order by name").fetchall(),
+                db.execute("pragma journal_mode").fetchone()[0])
+
+
+@pytest.mark.parametrize(("sql", "match"), [
+    ("create table points (x integer, y integer)",
+     r"its points table lacks the column\(s\) key, sweep, status"),
+    ("create table users (name text)", r"it has no points table \(its tables: users\)"),
+], ids=["points-of-another-schema", "other-tables"])
+def test_another_programs_database_is_refused_untouched(tmp_path: Path, sql: str, match: str) -> None:
+    path = tmp_path / "other.sqlite"
+    with sqlite3.connect(path) as db:
+        db.execute(sql)
+    db.close()
+    before = _schema(path)
+    with pytest.raises(ValueError, match=rf"^Store: {re.escape(str(path))} is not a results store: {match}"):
+        X.Store(path)
+    with pytest.raises(ValueError, match=rf"^Store: {re.escape(str(path))} is not a results store"):
+        X.run_sweep(_small(), path, progress=False)
+    assert _schema(path) == before
+    assert before[1] == "delete"  # not switched to WAL
+
+
+def _good_store(path: Path) -> bytes:
+    with X.Store(path) as st:
+        for i in range(40):
+            st.record(f"k{i}", "s", {"format": "bf16", "seed": i},
+                      {"status": "done", "test_accuracy": 0.9, "curve": list(range(200))})
+        st.db.execute("pragma wal_checkpoint(truncate)")
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("damage", ["truncated", "text"])
+def test_a_damaged_results_file_is_refused_naming_it(tmp_path: Path, damage: str) -> None:
+    data = _good_store(tmp_path / "good.sqlite")
+    path = tmp_path / "bad.sqlite"
+    path.write_bytes(data[: len(data) // 2] if damage == "truncated" else b"not a database\n" * 100)
+    with pytest.raises(ValueError, match=rf"^Store: {re.escape(str(path))} is not a results store: the file"
+                                         r" is damaged"):
+        X.Store(path)
+    damaged = data[: len(data) // 2] if damage == "truncated" else b"not a database\n" * 100
+    assert path.read_bytes() == damaged  # untouched
+
+
+def test_an_empty_file_is_a_new_store(tmp_path: Path) -> None:
+    path = tmp_path / "empty.sqlite"
+    path.write_bytes(b"")
+    with X.Store(path) as st:
+        st.record("k", "s", {"format": "bf16"}, {"status": "done", "test_accuracy": 0.9})
+    with X.Store(path) as st:
+        assert st.done_keys() == {"k"}
+
+
+def test_a_damaged_row_is_refused_naming_the_file_and_the_point(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    s = _small()
+    (key,) = s.keys()
+    with X.Store(path) as st:
+        st.record(key, "s", s.points[0], {"status": "done", "test_accuracy": 0.9})
+        st.db.execute("update points set result = '{broken'")
+        with pytest.raises(ValueError, match=rf"^Store {re.escape(str(path))}: the row of point {key} is"
+                                             r" damaged: its result is not valid JSON \(Expecting"):
+            st.rows()
+        st.db.execute("update points set result = '{}', status = 'weird'")
+        with pytest.raises(ValueError, match=rf"^Store {re.escape(str(path))}: the row of point {key} has"
+                                             r" status='weird', not one of done, diverged, failed"):
+            st.rows()
+    # a sweep does not count it as run by another sweep: it refuses the row (before starting any worker)
+    with pytest.raises(ValueError, match=rf"the row of point {key} has status='weird'"):
+        X.run_sweep(s, path, workers=1, progress=False)
