@@ -617,8 +617,8 @@ def mac_speedup(mac: emu.MAC, baseline: emu.MAC = FP32_MAC, tech: str | TechTabl
     >>> round(s.equal_area, 2), round(s.delay_ratio, 3), round(s.area_delay, 2)
     (5.75, 1.269, 7.3)
     """
-    c = cost(mac, tech, k=k, multiplier=multiplier)
-    b = cost(baseline, tech, k=k, multiplier=multiplier)
+    c = cost(as_mac(mac, "mac_speedup"), tech, k=k, multiplier=multiplier)
+    b = cost(as_mac(baseline, "mac_speedup", "baseline"), tech, k=k, multiplier=multiplier)
     area = b.area_um2 / c.area_um2 if c.area_um2 > 0 else math.inf
     delay = b.delay / c.delay if c.delay > 0 else math.inf
     energy = b.energy_pj / c.energy_pj if c.energy_pj > 0 else math.inf

@@ -170,6 +170,9 @@ def test_the_7nm_table_cites_table_2_of_jouppi_et_al() -> None:
      r"^block_mac_cost: fmt_a='fp16' is not a block format name"),
     (lambda: hwmodel.weight_scale_cost("fp16", k=64), ValueError,
      r"^weight_scale_cost: fmt='fp16' is not a block format name"),
+    (lambda: hwmodel.mac_speedup("int8 x int8 -> int32", baseline="x"), ValueError,
+     r"^mac_speedup: baseline='x' is not an emu.MAC preset name"),
+    (lambda: hwmodel.mac_speedup(8), TypeError, r"^mac_speedup: mac=8 must be an emu.MAC or a preset name"),
 ])
 def test_bad_arguments_are_refused_naming_the_parameter(call, error, match: str) -> None:
     with pytest.raises(error, match=match):
