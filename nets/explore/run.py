@@ -498,7 +498,7 @@ class Workers:
         self.close()
 
 
-_ADDRESS = re.compile(r"^([a-z][a-z0-9+]*://)?[^\s:/]+:\d+$")
+_ADDRESS = re.compile(r"^([a-z][a-z0-9+]*://)?(\[[0-9a-fA-F:.]+\]|[^\s:/\[\]]+):\d+$")  # host or [IPv6]
 
 
 def _check_dask(dask: Any, where: str) -> None:

@@ -160,6 +160,18 @@ def test_run_sweep_refuses_bad_arguments_by_name(tmp_path: Path, kw: dict, error
         X.run_sweep(_small(), tmp_path / "s.sqlite", **kw)
 
 
+@pytest.mark.parametrize("address", ["tcp://host:8786", "tcp://[::1]:8786", "127.0.0.1:8786",
+                                     "tls://h.example.org:8786"])
+def test_scheduler_addresses_are_accepted(address: str) -> None:
+    X.Workers(1, dask=address)  # no connection is made before the first point
+
+
+@pytest.mark.parametrize("address", ["tcp://host", "[::1]", "tcp://ho st:1", "8786"])
+def test_malformed_scheduler_addresses_are_refused(address: str) -> None:
+    with pytest.raises(ValueError, match=rf"^Workers: dask={re.escape(repr(address))} must be False"):
+        X.Workers(1, dask=address)
+
+
 def test_run_sweep_refuses_a_dict_sweep_and_a_directory_store(tmp_path: Path) -> None:
     with pytest.raises(TypeError, match=r"^run_sweep: sweep=\{'points': \[\]\} must be a Sweep"):
         X.run_sweep({"points": []}, tmp_path / "s.sqlite")  # type: ignore[arg-type]
