@@ -279,6 +279,11 @@ def from_onnx(model: Any, *, fold_batchnorm: bool = False, fuse_bias: bool = Tru
     nodes = _live(b.nodes, out)
     read = {t for nd in nodes for t in nd.inputs}
     mixer = mixing_node(b.translated, inputs[0], out, b.const, b.dims)
+    if out != g.output[0].name:  # the graph ends in Identity: its output keeps the graph's name
+        name = g.output[0].name
+        nodes = [Node(nd.layer, tuple(name if t == out else t for t in nd.inputs),
+                      tuple(name if t == out else t for t in nd.outputs)) for nd in nodes]
+        out = name
     dims = b.dims(inputs[0])
     rows = dims[0] if b.shape_folded and dims and isinstance(dims[0], int) else None
     graph = Graph(nodes, inputs[0], out, {k: v for k, v in b.graph_constants.items() if k in read},

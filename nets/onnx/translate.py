@@ -359,7 +359,11 @@ def _axes(b: Builder, n: OnnxNode, since: int) -> list[int] | None:
 
 
 def _squeeze(b: Builder, n: OnnxNode) -> None:
-    b.emit(Squeeze(_axes(b, n, 13), name=n.name), [b.data(n.inputs[0])], [n.outputs[0]])
+    axes = _axes(b, n, 13)
+    dims = b.dims(n.inputs[0])
+    if axes is None and dims is not None and None not in dims:  # its size-1 axes, known now (exportable)
+        axes = [i for i, d in enumerate(dims) if d == 1]
+    b.emit(Squeeze(axes, name=n.name), [b.data(n.inputs[0])], [n.outputs[0]])
 
 
 def _unsqueeze(b: Builder, n: OnnxNode) -> None:
@@ -409,6 +413,12 @@ def _split(b: Builder, n: OnnxNode) -> None:
     parts = int(n.attrs.get("num_outputs", len(n.outputs)))
     if parts != len(n.outputs):
         raise b.error(n, f"num_outputs={parts} but the node has {len(n.outputs)} outputs")
+    dims = b.dims(n.inputs[0])
+    if b.opset < 18 and sizes is None and dims is not None and -len(dims) <= axis < len(dims):
+        d = dims[axis]
+        if d is not None and d % len(n.outputs):
+            raise b.error(n, f"axis {axis} of {d} values does not split into {len(n.outputs)} equal parts"
+                          " (before opset 18 the parts are equal; give split sizes)")
     layer = Split(axis, sizes, len(n.outputs), equal=b.opset < 18, name=n.name)
     b.emit(layer, [b.data(n.inputs[0])], list(n.outputs))
 
