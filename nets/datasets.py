@@ -27,8 +27,8 @@ from emu.checks import check_int, parse_choice, real_array
 
 from .stats import stratified_folds
 
-__all__ = ["Dataset", "Inputs", "Split", "by_name", "cifar10", "cross_validation", "digits", "digits_folds",
-           "from_arrays", "mnist", "npz", "read_idx"]
+__all__ = ["Dataset", "Inputs", "Split", "by_name", "cifar10", "cross_validation", "data_name", "digits",
+           "digits_folds", "from_arrays", "mnist", "npz", "read_idx"]
 
 
 @dataclass(frozen=True)
@@ -645,19 +645,33 @@ def by_name(text: str, *, images: bool = False, seed: int = 0) -> Dataset:
     10
     """
     seed = _seed(seed, "datasets")
-    kind, _, path = text.partition(":")
-    if kind in ("mnist", "cifar10", "npz") and not path:
-        where = "file" if kind == "npz" else "folder"
-        raise ValueError(f"datasets: data={text!r} names no {where}; give {kind}:<{where}>")
+    kind, _, path = data_name(text).partition(":")
     if kind == "digits":
-        if path:
-            raise ValueError(f"datasets: data={text!r}: digits is embedded and takes no path; give digits")
         return digits(seed=seed, images=images)
     if kind == "mnist":
         return mnist(path, seed=seed, images=images)
     if kind == "cifar10":
         return cifar10(path, seed=seed, images=images)
-    if kind == "npz":
-        return npz(path, seed=seed)
-    raise ValueError(f"datasets: data={text!r} is not digits, mnist:<folder>, cifar10:<folder> or"
-                     " npz:<file>")
+    return npz(path, seed=seed)
+
+
+def data_name(text: object, where: str = "datasets") -> str:
+    """A data set's name checked as `by_name` reads it, without opening anything (the data may live where
+    a sweep's workers run): ``digits``, or ``mnist``, ``cifar10`` or ``npz`` with a path after a colon, the
+    kind's case and surrounding spaces ignored (given back in lower case); else a ValueError naming
+    ``where``'s ``data``.
+
+    >>> data_name("MNIST:/data/mnist")
+    'mnist:/data/mnist'
+    """
+    kind, colon, path = text.strip().partition(":") if isinstance(text, str) else ("", "", "")
+    kind = kind.lower()
+    if kind in ("mnist", "cifar10", "npz") and not path.strip():
+        what = "file" if kind == "npz" else "folder"
+        raise ValueError(f"{where}: data={text!r} names no {what}; give {kind}:<{what}>")
+    if kind == "digits" and colon:
+        raise ValueError(f"{where}: data={text!r}: digits is embedded and takes no path; give digits")
+    if kind not in ("digits", "mnist", "cifar10", "npz"):
+        raise ValueError(f"{where}: data={text!r} is not digits, mnist:<folder>, cifar10:<folder> or"
+                         " npz:<file>")
+    return kind + colon + path

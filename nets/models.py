@@ -41,9 +41,21 @@ from .norm import BatchNorm
 from .policy import EvalRounding, PrecisionPolicy
 from .quant import Quantizer, block_axis, whole
 
-__all__ = ["Model", "evaluation_context", "from_spec", "lenet5", "mlp", "resnet_small"]
+__all__ = ["Model", "activation_name", "evaluation_context", "from_spec", "lenet5", "mlp", "resnet_small"]
 
 ACTIVATIONS = {"relu": ReLU, "tanh": Tanh, "sigmoid": Sigmoid, "sign": Sign}
+
+
+def activation_name(value: object, where: str) -> str:
+    """``value`` as a name of `ACTIVATIONS` (case and surrounding spaces ignored), else a ValueError naming
+    ``where``'s ``activation`` and the names.
+
+    >>> activation_name(" ReLU", "mlp")
+    'relu'
+    """
+    if isinstance(value, str) and value.strip().lower() in ACTIVATIONS:
+        return value.strip().lower()
+    raise ValueError(f"{where}: activation={value!r} is not one of {', '.join(ACTIVATIONS)}")
 
 
 class Model:
@@ -387,8 +399,7 @@ def mlp(sizes: list[int], activation: str = "relu", *, dropout: float = 0.0, bat
     """
     if len(sizes) < 2 or any(s < 1 for s in sizes):
         raise ValueError(f"mlp: sizes={sizes!r} needs at least an input and an output size, all >= 1")
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"mlp: activation={activation!r} is not one of {', '.join(ACTIVATIONS)}")
+    activation = activation_name(activation, "mlp")
     if not (bn_eps > 0 and 0 < bn_momentum <= 1):
         raise ValueError(f"mlp: bn_eps={bn_eps!r} must be > 0 and bn_momentum={bn_momentum!r} in (0, 1]")
     layers: list[Layer] = []
@@ -418,7 +429,7 @@ def lenet5(input_shape: tuple[int, int, int] = (1, 28, 28), n_classes: int = 10,
     c, h, w = input_shape
     small = min(h, w) < 16
     k = 3 if small else 5
-    act = ACTIVATIONS[activation]
+    act = ACTIVATIONS[activation_name(activation, "lenet5")]
     Pool = MaxPool2d if pool == "max" else AvgPool2d
     layers: list[Layer] = [Conv2d(c, channels[0], k, padding=k // 2), act(), Pool(2)]
     h2, w2 = h // 2, w // 2

@@ -42,7 +42,7 @@ from emu.checks import check_int, parse_choice
 
 from .datasets import Dataset, Inputs, digits_folds
 from .losses import LOSSES
-from .models import ACTIVATIONS, Model, lenet5, mlp
+from .models import Model, activation_name, lenet5, mlp
 from .optim import SGD, Adam, LRScale, Optimizer, exponential
 from .policy import PrecisionPolicy
 from .stats import Estimate, mean_ci, paired_difference
@@ -149,8 +149,7 @@ class Recipe:
             object.__setattr__(self, name, parse_choice(enum, getattr(self, name), "Recipe", name))
         if self.loss not in LOSSES:
             raise ValueError(f"Recipe: loss={self.loss!r} is not one of {', '.join(LOSSES)}")
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(f"Recipe: activation={self.activation!r} is not one of {', '.join(ACTIVATIONS)}")
+        object.__setattr__(self, "activation", activation_name(self.activation, "Recipe"))
         if (isinstance(self.weight_decay, bool) or not isinstance(self.weight_decay, (int, float))
                 or not 0.0 <= self.weight_decay < math.inf):
             raise ValueError(f"Recipe: weight_decay={self.weight_decay!r} must be a finite number >= 0")

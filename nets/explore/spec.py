@@ -86,7 +86,8 @@ import numpy as np
 import emu
 from emu.checks import check_int, parse_choice
 
-from ..models import ACTIVATIONS, Model, lenet5, mlp
+from ..datasets import data_name
+from ..models import Model, activation_name, lenet5, mlp
 from ..policy import STE, Granularity, LayerPolicy, PrecisionPolicy, RoleFormat
 
 __all__ = ["DEFAULT_SEEDS", "POINT_DEFAULTS", "POINT_KEYS", "SETUP_KEYS", "Network", "Sweep", "build_model",
@@ -141,8 +142,8 @@ def _check(point: dict[str, Any], where: str) -> dict[str, Any]:
                          f" allowed: {', '.join(POINT_KEYS)}")
     full = {**POINT_DEFAULTS, **point}
     full["model"] = str(parse_choice(Network, full["model"], f"sweep {where}", "model"))
-    full["activation"] = _activation(full["activation"], f"sweep {where}")
-    full["data"] = _data_name(full["data"], f"sweep {where}")
+    full["activation"] = activation_name(full["activation"], f"sweep {where}")
+    full["data"] = data_name(full["data"], f"sweep {where}")
     full["sizes"] = _sizes(full["sizes"], f"sweep {where}",
                            full["data"] if full["model"] == Network.MLP else None)
     full["rounding"] = parse_choice(emu.Rounding, full["rounding"], f"sweep {where}", "rounding").name.lower()
@@ -231,12 +232,12 @@ def canonical_settings(params: dict[str, Any]) -> dict[str, Any]:
             out["rounding"] = parse_choice(emu.Rounding, out["rounding"], "", "rounding").name.lower()
         except ValueError:
             pass
-    for k in ("activation",):
-        if isinstance(out.get(k), str):
-            out[k] = out[k].strip().lower()
-    if isinstance(out.get("data"), str):
-        kind, colon, path = out["data"].strip().partition(":")
-        out["data"] = kind.lower() + colon + path
+    for k, spelled in (("activation", activation_name), ("data", data_name)):
+        if k in out:
+            try:
+                out[k] = spelled(out[k], "")
+            except ValueError:
+                pass
     fmt = out.get("format") if out.get("policy") is None else None
     if fmt is not None and fmt != "float64" and out.get("master") == fmt:
         out["master"] = None  # the master format defaults to the format
@@ -259,27 +260,6 @@ def _own_ste(params: dict[str, Any]) -> STE | None:
     if policy is None and fmt not in (None, "float64"):
         return PrecisionPolicy.ste  # a uniform policy's rule, the class default
     return None
-
-
-def _activation(value: Any, where: str) -> str:
-    """A point's ``activation``: a name of `nets.models.ACTIVATIONS` (case ignored), in lower case."""
-    if isinstance(value, str) and value.strip().lower() in ACTIVATIONS:
-        return value.strip().lower()
-    raise ValueError(f"{where}: activation={value!r} is not one of {', '.join(ACTIVATIONS)}")
-
-
-_DATA = ("digits", "mnist:<folder>", "cifar10:<folder>", "npz:<file>")
-
-
-def _data_name(value: Any, where: str) -> str:
-    """A point's ``data`` as `nets.datasets.by_name` reads it (its kind's case ignored): ``digits``, or
-    ``mnist``, ``cifar10`` or ``npz`` with a path after a colon (the path is not opened here: the data
-    may live where the workers run)."""
-    kind, colon, path = value.strip().partition(":") if isinstance(value, str) else ("", "", "")
-    kind = kind.lower()
-    if (kind == "digits" and not colon) or (kind in ("mnist", "cifar10", "npz") and path.strip()):
-        return kind + colon + path
-    raise ValueError(f"{where}: data={value!r} is not one of {', '.join(_DATA)}")
 
 
 @functools.lru_cache(maxsize=1)

@@ -109,8 +109,8 @@ def test_the_failed_and_diverged_lists_name_the_setup() -> None:
 
 @pytest.mark.parametrize(("point", "match"), [
     ({"activation": "foo"}, r"activation='foo' is not one of relu, tanh, sigmoid, sign$"),
-    ({"data": "digts"}, r"data='digts' is not one of digits, mnist:<folder>, cifar10:<folder>, npz:<file>$"),
-    ({"data": "mnist"}, r"data='mnist' is not one of digits, mnist:<folder>"),
+    ({"data": "digts"}, r"data='digts' is not digits, mnist:<folder>, cifar10:<folder> or npz:<file>$"),
+    ({"data": "mnist"}, r"data='mnist' names no folder; give mnist:<folder>$"),
     ({"sizes": [64, 8, 5]}, r"sizes=\[64, 8, 5\] must start at the data's 64 inputs and end at its 10 classes"
                             r" \(data='digits'\), e.g. \[64, 32, 10\]$"),
     ({"sizes": "64-8-10"}, r"sizes='64-8-10' must be a list of at least two layer widths \(ints >= 1\)"),
