@@ -4,8 +4,10 @@ A network is a list of `LayerSpec` (plain shapes and the datapath of each
 layer), or any object with a ``layer_shapes(input_shape)`` method returning
 dicts of the same fields (``nets.Model`` has one) together with a policy with
 a ``forward_mac(name, k)`` method (``nets.PrecisionPolicy``); hwmodel never
-imports nets. When the policy also has ``for_layer(name).weights.fmt`` (the
-weights role of ``nets.PrecisionPolicy``) and that is a block-scaled format
+imports nets. A role's format is read as ``hardware_format(name, role)`` where
+the policy has it (``nets.PrecisionPolicy``: float64 as fp32, a dynamic fixed
+point group as its word), else as ``for_layer(name).<role>.fmt``. When the
+policy's weights role is a block-scaled format
 while ``forward_mac`` is not block-scaled (weight-only block scaling, e.g.
 mxfp4 weights beside fp16 activations: the MAC multiplies the elements), the
 layer's `LayerSpec.weight_format` is that format: its weights are stored with
@@ -333,12 +335,16 @@ def _weight_storage(s: LayerSpec) -> Any:
 
 
 def _role_format(policy: Any, layer: str | None, role: str | None) -> Any:
-    """The format ``role`` of ``layer`` takes in hardware (``policy.hardware_format(layer, role)``, as
-    `nets.PrecisionPolicy` gives it: float64 as fp32, a dynamic fixed point group as its word); None for no
-    layer or a policy without roles."""
-    if layer is None or role is None or not hasattr(policy, "hardware_format"):
+    """The format ``role`` of ``layer`` takes in hardware: ``policy.hardware_format(layer, role)`` where the
+    policy has it (`nets.PrecisionPolicy`: float64 as fp32, a dynamic fixed point group as its word), else
+    ``policy.for_layer(layer).<role>.fmt``; None for no layer or a policy with neither."""
+    if layer is None or role is None:
         return None
-    return policy.hardware_format(layer, role)
+    if hasattr(policy, "hardware_format"):
+        return policy.hardware_format(layer, role)
+    if hasattr(policy, "for_layer"):
+        return getattr(getattr(policy.for_layer(layer), role, None), "fmt", None)
+    return None
 
 
 def _from_reads(policy: Any, reads: Sequence[Sequence[Sequence[Any]]], mac: emu.MAC | None, k: int,
@@ -364,11 +370,11 @@ def _from_reads(policy: Any, reads: Sequence[Sequence[Sequence[Any]]], mac: emu.
 
 def _policy_block_format(policy: Any, name: str, mac: emu.MAC | None, role: str) -> Any:
     """The block format of a policy's ``role`` ("weights" or "activations") for layer ``name`` when ``mac``
-    computes with its elements (``policy.for_layer(name).<role>.fmt``, as `nets.PrecisionPolicy` has);
+    computes with its elements (`_role_format`);
     else None (no such role, a role that is not block-scaled, no MAC or a block-scaled one)."""
-    if mac is None or mac.block_scaled or not hasattr(policy, "for_layer"):
+    if mac is None or mac.block_scaled:
         return None
-    fmt = getattr(getattr(policy.for_layer(name), role, None), "fmt", None)
+    fmt = _role_format(policy, name, role)
     return fmt if is_block_format(fmt) else None
 
 
