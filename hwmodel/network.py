@@ -12,7 +12,7 @@ while ``forward_mac`` is not block-scaled (weight-only block scaling, e.g.
 mxfp4 weights beside fp16 activations: the MAC multiplies the elements), the
 layer's `LayerSpec.weight_format` is that format: its weights are stored with
 their scales and each block's scale is applied to the block's sum. The
-activations role (``for_layer(name).activations.fmt``) gives
+activations role gives
 `LayerSpec.act_format` by the same rule (e.g. mxfp8_e4m3 activations beside
 fp16 weights: the MAC multiplies e4m3 x fp16): the activations the layer
 reads are moved with their scales and each activation block's scale is
