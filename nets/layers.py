@@ -32,28 +32,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from numba import njit
 
 import emu
 from emu import im2col
 
 from .policy import STE, Granularity, LayerPolicy, PrecisionPolicy, is_block_format
-from .quant import Pieces, Quantizer, sum_pieces, whole
+from .quant import Pieces, Quantizer, all_inside, sum_pieces, whole
 
 __all__ = [
     "AvgPool2d", "Context", "Conv2d", "Dropout", "Elementwise", "Flatten", "Layer", "Linear", "MaxPool2d",
     "Maxout", "ReLU", "Residual", "Sequential", "Sigmoid", "Sign", "Tanh", "check_patch_blocks", "conv_shape",
     "mac_product", "mark_layer_boundaries", "name_layers"]
-
-
-@njit(cache=True)
-def _all_inside(x: np.ndarray, lo: float, hi: float) -> bool:
-    """Whether lo <= v <= hi for every v of the flat array x (False at a NaN)."""
-    bad = 0
-    for i in range(x.size):  # no early exit and no branch: the loop vectorises
-        v = x[i]
-        bad |= np.int64(v < lo) | np.int64(v > hi) | np.int64(v != v)
-    return bad == 0
 
 
 _OUTPUT_ROLES = ("preacts", "activations")
@@ -198,6 +187,15 @@ class Layer:
         """
         return None
 
+    def product_operands(self) -> list[np.ndarray]:
+        """The activations this layer's product read in its last forward pass (a convolution's input as it
+        came, not its patches; a product of two activations: both), for a layer with a `product_shape`."""
+        return [self._x]
+
+    def product_weights(self) -> np.ndarray:
+        """The weights the last forward pass multiplied, as the ``weights`` role converted them."""
+        return self._w
+
     def policy(self, ctx: Context) -> LayerPolicy:
         return ctx.policy.for_layer(self.name)
 
@@ -221,7 +219,7 @@ class Layer:
         if output and pol.ste is STE.CLIPPED and ctx.training:
             x, f = whole(x), ctx.quant.format_of(rf, self.name, role)
             lo, hi = _range(f) if type(f) in _RANGED else (None, None)
-            if lo is not None and not _all_inside(x.reshape(-1), lo, hi):  # counted: where the rule acts
+            if lo is not None and not all_inside(x.reshape(-1), lo, hi):  # counted: where the rule acts
                 self.saturation_mask = (x <= hi) & (x >= lo)
                 n = self.saturation_mask.size - int(np.count_nonzero(self.saturation_mask))
                 ctx.quant.counts[(self.name, role)].outside += n

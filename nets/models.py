@@ -288,10 +288,9 @@ class Model:
             shape = layer.product_shape()
             if shape is None:
                 continue
-            operands = layer.product_operands() if hasattr(layer, "product_operands") else [layer._x]
             b = layer.params.get("b")
             out.append(dict(name=layer.name, **shape, biases=0 if b is None else int(b.size),
-                            reads=tuple(tracer.sources(x) for x in operands)))
+                            reads=tuple(tracer.sources(x) for x in layer.product_operands())))
         return out
 
     def describe(self, policy: PrecisionPolicy | None = None) -> str:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
 import numpy as np
+from numba import njit
 
 import emu
 from emu import BinaryFormat, TernaryFormat
@@ -33,8 +34,8 @@ from emu.threads import by_pieces
 
 from .policy import DynamicFixed, RoleFormat, is_block_format
 
-__all__ = ["TENSOR_ROLES", "Counts", "DynamicGroup", "Pieces", "Quantizer", "block_axis", "scale_axis",
-           "sum_pieces", "whole"]
+__all__ = ["TENSOR_ROLES", "Counts", "DynamicGroup", "Pieces", "Quantizer", "all_inside", "block_axis",
+           "scale_axis", "sum_pieces", "whole"]
 
 #: the roles stored in a parameter's own layout (a Linear layer's (n_in, n_out)); a label "<role>.<part>"
 #: (Adam's "moments.m", "moments.v") counts as its role
@@ -89,6 +90,21 @@ def sum_pieces(a: np.ndarray, b: np.ndarray) -> np.ndarray | Pieces:
         return a + b
     af, bf = np.ascontiguousarray(a).reshape(-1), np.ascontiguousarray(b).reshape(-1)
     return Pieces(a.shape, lambda lo, hi, buf: np.add(af[lo:hi], bf[lo:hi], out=buf[:hi - lo]))
+
+
+@njit(cache=True)
+def all_inside(x: np.ndarray, lo: float, hi: float) -> bool:
+    """Whether lo <= v <= hi for every v of the flat array x (False at a NaN): whether a conversion to a
+    format of range [lo, hi] leaves every value inside it (what the clipped straight-through rule asks).
+
+    >>> all_inside(np.array([0.5, -1.0]), -1.0, 1.0), all_inside(np.array([0.5, np.nan]), -1.0, 1.0)
+    (True, False)
+    """
+    bad = 0
+    for i in range(x.size):  # no early exit and no branch: the loop vectorises
+        v = x[i]
+        bad |= np.int64(v < lo) | np.int64(v > hi) | np.int64(v != v)
+    return bad == 0
 
 
 def block_axis(role: str, ndim: int) -> int:

@@ -126,9 +126,9 @@ def _partial_extremes(a: np.ndarray, w: np.ndarray, b: np.ndarray | None,
 def _operands(layer: Layer) -> tuple[np.ndarray, np.ndarray] | None:
     """A weighted layer's last forward operands (a (M, K), w (K, N)); None for other layers."""
     if isinstance(layer, Linear):
-        return layer._x, layer._w
+        return layer.product_operands()[0], layer.product_weights()
     if isinstance(layer, Conv2d):
-        return layer.patches(), layer._w.reshape(layer.c_out, -1).T
+        return layer.patches(), layer.product_weights().reshape(layer.c_out, -1).T
     return None
 
 
