@@ -166,7 +166,9 @@ class DynamicFixed:
     2. Updates. At the end of every step n with n - W a positive multiple of
        P, let s be the share of the values converted since the group's last
        update (or the end of its warm-up) whose conversion overflowed, and s2
-       the share that would overflow at FL + 1 (2x outside the range). If
+       the share whose conversion at FL + 1 would overflow (its rounded code
+       outside the range, as s counts it; under stochastic rounding the
+       expected share: `nets.quant.overflows_at`). If
        s > ``max_overflow_rate``, FL decreases by one; else if s2 <
        ``max_overflow_rate`` (strictly under it), FL increases by one; else
        it stays (so with a maximum of 0, FL never increases). With no

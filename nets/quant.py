@@ -35,7 +35,7 @@ from emu.threads import by_pieces
 from .policy import DynamicFixed, RoleFormat, is_block_format
 
 __all__ = ["TENSOR_ROLES", "Counts", "DynamicGroup", "Pieces", "Quantizer", "all_inside", "block_axis",
-           "scale_axis", "sum_pieces", "whole"]
+           "overflows_at", "scale_axis", "sum_pieces", "whole"]
 
 #: the roles stored in a parameter's own layout (a Linear layer's (n_in, n_out)); a label "<role>.<part>"
 #: (Adam's "moments.m", "moments.v") counts as its role
@@ -200,6 +200,29 @@ def _warmup_frac_bits(max_abs: float, word_bits: int) -> int:
     return min(max(word_bits - il, word_bits - 1000), 1000)
 
 
+def overflows_at(x: np.ndarray, fmt: emu.FixedFormat, rounding: emu.Rounding) -> float:
+    """How many values of x would overflow converted to ``fmt`` with ``rounding``: the code R(x 2^FL) outside
+    [qmin, qmax], as a conversion counts it (NUMERICS.md section 4); under stochastic rounding, the expected
+    number (a value with x 2^FL = qmax + f, 0 < f < 1, rounds up past qmax with probability f), so that no
+    random bit is drawn. Dynamic fixed point's s2 (`nets.policy.DynamicFixed`).
+
+    <4,4> holds [-8, 7.9375] (codes -128..127). x = 7.96, -8.02, 7.99 give x 2^4 = 127.36, -128.32,
+    127.84: nearest rounding overflows only the last (128), floor only the second (-129), and stochastic
+    rounding each with probability 0.36, 0.32 and 0.84 (1.52 expected).
+
+    >>> f = emu.FixedFormat(4, 4)
+    >>> x = np.array([7.96, -8.02, 7.99, 3.0])
+    >>> overflows_at(x, f, emu.Rounding.NEAREST_EVEN), overflows_at(x, f, emu.Rounding.FLOOR)
+    (1, 1)
+    >>> round(overflows_at(x, f, emu.Rounding.STOCHASTIC), 2)
+    1.52
+    """
+    if rounding != emu.Rounding.STOCHASTIC:
+        return int(emu.quantize(x, fmt, rounding, "saturate", return_stats=True)[1].overflow)
+    t = x * np.ldexp(1.0, fmt.frac_bits)  # exact (a power of two), or +-inf beyond float64's range
+    return float(np.clip(t - fmt.qmax, 0.0, 1.0).sum() + np.clip(fmt.qmin - t, 0.0, 1.0).sum())
+
+
 @dataclass
 class DynamicGroup:
     """The moving radix point of one dynamic fixed point group (the rules: `nets.policy.DynamicFixed`).
@@ -210,7 +233,8 @@ class DynamicGroup:
         warming: in its float64 warm-up (it converts nothing and records ``max_abs``).
         max_abs: the largest finite |x| its warm-up has seen.
         seen, overflow, overflow_if_doubled: since the last update, the values converted, those that
-            overflowed, and those that would overflow at FL + 1.
+            overflowed, and those whose conversion at FL + 1 would overflow (`overflows_at`: under
+            stochastic rounding their expected number).
         history: FL after every update (the end of the warm-up included).
         updated_at: the run's step (1 for the first) of every entry of ``history``.
 
@@ -227,7 +251,7 @@ class DynamicGroup:
     max_abs: float = 0.0
     seen: int = 0
     overflow: int = 0
-    overflow_if_doubled: int = 0
+    overflow_if_doubled: float = 0
     history: list[int] = field(default_factory=list)
     updated_at: list[int] = field(default_factory=list)
 
@@ -248,12 +272,15 @@ class DynamicGroup:
             m = float(np.max(a[np.isfinite(a)], initial=0.0))
         self.max_abs = max(self.max_abs, m)
 
-    def observe(self, x: np.ndarray, st: emu.QuantStats) -> None:
-        """Count one conversion: its values, its overflows, and the values that would overflow at FL + 1."""
-        f = self.fmt
+    def observe(self, x: np.ndarray, st: emu.QuantStats,
+                rounding: emu.Rounding = emu.Rounding.NEAREST_EVEN) -> None:
+        """Count one conversion (its values x, rounded with ``rounding``): its values, its overflows, and
+        the values whose conversion at FL + 1 would overflow (`overflows_at`)."""
         self.seen += st.size
         self.overflow += st.overflow
-        self.overflow_if_doubled += int(np.count_nonzero((2 * x > f.max) | (2 * x < f.min)))
+        if self.frac_bits < 1000:  # FL + 1 exists
+            wider = emu.FixedFormat(self.spec.word_bits - self.frac_bits - 1, self.frac_bits + 1)
+            self.overflow_if_doubled += overflows_at(x, wider, rounding)
 
     def end_step(self, step: int) -> None:
         """End the run's training step ``step`` (1 for the first): the warm-up ends at step W, and FL moves
@@ -532,7 +559,7 @@ class Quantizer:
             q, st = emu.quantize(x, fmt, rounding, rf.overflow, seed=seed, return_stats=True)
         self.counts[(layer, role)].add(st)
         if group is not None and not self.frozen:
-            group.observe(x, st)
+            group.observe(x, st, rounding)
         return q
 
     def radix_history(self) -> dict[str, list[int]]:

@@ -10,6 +10,7 @@ from dataclasses import asdict, replace
 import numpy as np
 import pytest
 
+import emu
 import nets
 from nets.layers import Context
 from nets.policy import DynamicFixed, PrecisionPolicy, RoleFormat
@@ -161,6 +162,35 @@ def test_an_update_uses_the_overflow_share_of_the_whole_period() -> None:
     q.end_step()
     q.end_step()
     assert (g.frac_bits, g.history) == (4, [4, 3, 4])
+
+
+def test_the_doubled_share_counts_rounded_codes_as_the_overflow_share_does() -> None:
+    # <4,4>: 3.97 at FL + 1 (<3,5>) is 127.04, which rounds to the top code 127 to nearest: it would not
+    # overflow, so FL increases (and stops at 5, where 3.97 itself fits but not at 6); -4.01 likewise
+    spec = RoleFormat(DynamicFixed(8, max_overflow_rate=0.01, init_frac_bits=4))
+    for v in (3.97, -4.01):
+        q = nets.Quantizer(0)
+        for _ in range(3):
+            q(np.full(100, v), spec, "fc1", "preacts")
+            q.end_step()
+        g = q.groups[("fc1", "preacts", "")]
+        assert g.history == [5, 5, 5]
+        at6 = nets.quant.overflows_at(np.full(100, v), emu.FixedFormat(2, 6), emu.Rounding.NEAREST_EVEN)
+        assert at6 == 100
+    # stochastic rounding: the expected share, with no random bit drawn for it (the stream is as without it)
+    sr = RoleFormat(DynamicFixed(8, max_overflow_rate=0.05, init_frac_bits=4), "stochastic")
+    q = nets.Quantizer(0)
+    q(np.array([3.97] * 2 + [0.5] * 98), sr, "fc1", "preacts")  # 2 x 0.04 expected overflows at <3,5>
+    g = q.groups[("fc1", "preacts", "")]
+    assert g.overflow_if_doubled == pytest.approx(0.08)
+    x = np.array([3.99] * 10 + [0.5] * 90)
+    y = q(x, sr, "fc1", "preacts")  # 10 x 0.68
+    assert g.overflow_if_doubled == pytest.approx(0.08 + 6.8)
+    plain = nets.Quantizer(0)
+    plain(np.zeros(100), RoleFormat.parse("fx<4,4>", "stochastic"), "fc1", "preacts")
+    assert np.array_equal(y, plain(x, RoleFormat.parse("fx<4,4>", "stochastic"), "fc1", "preacts"))
+    q.end_step()
+    assert g.frac_bits == 5  # nothing overflowed at FL = 4, and 6.88 / 200 = 3.4 % < 5 % at FL + 1
 
 
 def test_warm_up_sets_each_radix_point_from_the_largest_magnitude_it_saw() -> None:
