@@ -200,27 +200,31 @@ def _fixed_sr_chunk(c, x, xb, out, fl, wl, signed, qmin, qmax, key, rbits, stats
 
 
 @njit(parallel=True, cache=True)
-def fixed_sr_fast(x, out, fl, wl, signed, qmin, qmax, key, rbits, stats):
+def fixed_sr_fast(x, out, fl, wl, signed, qmin, qmax, rbits, key, stats):
     """<WL-FL, FL> values under stochastic rounding; needs FL >= 0, WL <= 53 and ``rbits`` <= 53.
 
     A chunk already on the grid is copied (`_on_grid`); otherwise the first 53 bits of each element's
     fraction are compared with the top 53 bits of its first random word (`_fixed_sr_block`), and the
-    rare equality (probability 2^-53) is settled by the integer path.
+    rare equality (probability 2^-53) is settled by the integer path. ``key``: the stream's 64-bit key,
+    as the int64 of the same bits (`emu.inputs.seed_word`: numba types an int argument in a fraction of
+    the time a new numpy scalar takes) or as a uint64.
     """
+    k = U64(key)
     xb = x.view(np.uint64)
     for c in prange(stats.shape[0]):
-        _fixed_sr_chunk(c, x, xb, out, fl, wl, signed, qmin, qmax, key, rbits, stats)
+        _fixed_sr_chunk(c, x, xb, out, fl, wl, signed, qmin, qmax, k, rbits, stats)
 
 
 @njit(cache=True, nogil=True)
-def fixed_sr_fast_serial(x, out, fl, wl, signed, qmin, qmax, key, rbits, base=0):
+def fixed_sr_fast_serial(x, out, fl, wl, signed, qmin, qmax, rbits, key, base=0):
     """`fixed_sr_fast` without threads, chunk after chunk (the same random words and results), without the
     GIL, x[0] being element ``base`` of the random stream (a piece of a longer array); returns the
     (overflow, underflow, nan) counts."""
+    k = U64(key)
     stats = np.zeros((max(1, -(-x.size // CHUNK)), N_FAST_STATS), np.int64)
     xb = x.view(np.uint64)
     for c in range(stats.shape[0]):
-        _fixed_sr_chunk(c, x, xb, out, fl, wl, signed, qmin, qmax, key, rbits, stats, base)
+        _fixed_sr_chunk(c, x, xb, out, fl, wl, signed, qmin, qmax, k, rbits, stats, base)
     return stats[:, 0].sum(), stats[:, 1].sum(), stats[:, 2].sum()
 
 

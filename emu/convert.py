@@ -18,7 +18,7 @@ from . import _fast_kernels as FK
 from . import _kernels as K
 from .checks import check_int
 from .formats import BinaryFormat, FixedFormat, FloatFormat, Format, Pow2Format, TernaryFormat
-from .inputs import as_bits, flat_index, seed_key
+from .inputs import as_bits, as_word, flat_index, seed_key, seed_word
 from .modes import Overflow, Rounding, parse_overflow, parse_rounding
 from .registry import get_format
 from .signs import check_scale, resolve_scale, scaled_values, sign_codes
@@ -29,8 +29,6 @@ __all__ = ["Converter", "bits", "decode", "encode", "quantize", "seed_key"]
 
 _KEY0 = np.uint64(0)
 _F64 = np.dtype(np.float64)
-
-
 
 
 def _code_dtype(nbits: int) -> type[np.unsignedinteger[Any]]:
@@ -44,6 +42,17 @@ def _range_text(fmt: Format) -> str:
     return f"finite range [{fmt.min!r}, {fmt.max!r}]"
 
 
+class _Fast(NamedTuple):
+    """The values-only fast kernel of a conversion: ``serial(x, vals, *args[, key])`` on one thread (inputs
+    below `CONVERT_THREAD_ELEMENTS`), ``threaded(x, vals, *args[, key], stats)`` over `K.CHUNK`-element
+    chunks; the key (an int64 word) only where ``keyed``."""
+
+    serial: Callable[..., tuple[int, int, int]]
+    threaded: Callable[..., None]
+    args: tuple[Any, ...]
+    keyed: bool
+
+
 class _Settings(NamedTuple):
     """The validated settings of a conversion and its values-only fast kernel (None: no fast kernel)."""
 
@@ -52,10 +61,10 @@ class _Settings(NamedTuple):
     random_bits: int
     nan_zero: bool
     nan_ok: bool  # a NaN input is no error: the format has NaN, or nan=0
-    fast: Callable[[np.ndarray, np.ndarray, np.uint64], tuple[int, int, int]] | None
-    #: the fast kernel on one piece of an array without threads or the GIL: piece(x, vals, key, base), x[0]
+    fast: _Fast | None
+    #: the fast kernel on one piece of an array without threads or the GIL: piece(x, vals, word, base), x[0]
     #: being element ``base`` of the random stream (`Converter.stream`); None with ``fast``
-    piece: Callable[[np.ndarray, np.ndarray, np.uint64, int], tuple[int, int, int]] | None
+    piece: Callable[[np.ndarray, np.ndarray, int, int], tuple[int, int, int]] | None
 
 
 def checked_settings(fmt: Format, rounding: object, overflow: object, random_bits: object, nan: object,
@@ -128,7 +137,7 @@ def convert_array(x: object, fmt: Format, rounding: object, overflow: object, se
             a = xb.view(np.float64).reshape(a.shape) if kind == 0 else None
         if a is not None:
             key = seed_key(seed, func) if stochastic else _KEY0
-            done = _run_fast(cfg, a, key)
+            done = _run_fast(cfg, a, as_word(key))
             if done is not None:
                 vals, st = done[0], QuantStats(a.size, *done[1:])
                 if want_val:
@@ -188,65 +197,51 @@ def convert_array(x: object, fmt: Format, rounding: object, overflow: object, se
             codes.astype(_code_dtype(fmt.bits)).reshape(shape) if want_code else None, st)
 
 
-def _run_fast(cfg: _Settings, a: np.ndarray, key: np.uint64) -> tuple[np.ndarray, int, int, int] | None:
-    """(values, overflow, underflow, NaN counts) of a float64 array by the settings' fast kernel; None when
-    x holds a NaN the settings do not accept (the general kernel then finds it and raises)."""
+def _run_fast(cfg: _Settings, a: np.ndarray, word: int) -> tuple[np.ndarray, int, int, int] | None:
+    """(values, overflow, underflow, NaN counts) of a float64 array by the settings' fast kernel, with the
+    random stream's key as its int64 word (`seed_word`; ignored by deterministic kernels); None when x
+    holds a NaN the settings do not accept (the general kernel then finds it and raises)."""
+    fast = cfg.fast
     xf = a.reshape(-1)  # a copy in C order when a is not C-ordered
-    vals = np.empty(xf.size, np.float64)
-    n_ovf, n_unf, n_nan = cfg.fast(xf, vals, key)  # type: ignore[misc]
+    vals = np.empty(a.shape)
+    args = (*fast.args, word) if fast.keyed else fast.args  # type: ignore[union-attr]
+    if xf.size < CONVERT_THREAD_ELEMENTS:
+        n_ovf, n_unf, n_nan = fast.serial(xf, vals.reshape(-1), *args)  # type: ignore[union-attr]
+    else:
+        stats = np.zeros((-(-xf.size // K.CHUNK), FK.N_FAST_STATS), np.int64)
+        fast.threaded(xf, vals.reshape(-1), *args, stats)  # type: ignore[union-attr]
+        n_ovf, n_unf, n_nan = stats.sum(axis=0).tolist()
     if n_nan and not cfg.nan_ok:
         return None
-    return vals.reshape(a.shape), n_ovf, n_unf, n_nan
+    return vals, n_ovf, n_unf, n_nan
 
 
-def _by_size(serial: Callable[..., tuple[int, int, int]], threaded: Callable[..., None], x: np.ndarray,
-             *args: Any) -> tuple[int, int, int]:
-    """A fast kernel on x: ``serial`` below `CONVERT_THREAD_ELEMENTS` values, else ``threaded`` over
-    `K.CHUNK`-element chunks; the (overflow, underflow, nan) counts."""
-    if x.size < CONVERT_THREAD_ELEMENTS:
-        return serial(x, *args)
-    stats = np.zeros((-(-x.size // K.CHUNK), FK.N_FAST_STATS), np.int64)
-    threaded(x, *args, stats)
-    ovf, unf, nan = stats.sum(axis=0).tolist()
-    return ovf, unf, nan
-
-
-def _fast_kernel(fmt: Format, rnd: Rounding, ovf: Overflow, rbits: int) -> tuple[Any, Any] | None:
-    """(run, piece), the values-only fast kernel of a conversion (float64 x, any overflow mode but error), or
-    None when none covers the case: ``run(x, vals, key) -> (overflow, underflow, nan)`` (inputs below
-    `CONVERT_THREAD_ELEMENTS` without threads), ``piece(x, vals, key, base)`` the same on one thread
-    without the GIL, x[0] being element ``base`` of the random stream."""
+def _fast_kernel(fmt: Format, rnd: Rounding, ovf: Overflow, rbits: int) -> tuple[_Fast, Any] | None:
+    """(fast, piece), the values-only fast kernel of a conversion (float64 x, any overflow mode but error),
+    or None when none covers the case: ``fast`` a `_Fast`, ``piece(x, vals, word, base)`` the same on one
+    thread without the GIL, x[0] being element ``base`` of the random stream."""
     if isinstance(fmt, FixedFormat) and fmt.frac_bits >= 0 and fmt.bits <= 53 and ovf == Overflow.SATURATE:
         fl, wl, signed, qmin, qmax = fmt.frac_bits, fmt.bits, fmt.signed, fmt.qmin, fmt.qmax
         if rnd == Rounding.STOCHASTIC:
             if rbits > 53:  # the fast kernel compares at most 53 random bits at once
                 return None
 
-            def run(x: np.ndarray, vals: np.ndarray, key: np.uint64) -> tuple[int, int, int]:
-                return _by_size(FK.fixed_sr_fast_serial, FK.fixed_sr_fast, x, vals, fl, wl, signed, qmin,
-                                qmax, key, rbits)
-
-            def piece(x: np.ndarray, vals: np.ndarray, key: np.uint64, base: int) -> tuple[int, int, int]:
-                return FK.fixed_sr_fast_serial(x, vals, fl, wl, signed, qmin, qmax, key, rbits, base)
-            return run, piece
+            def piece(x: np.ndarray, vals: np.ndarray, word: int, base: int) -> tuple[int, int, int]:
+                return FK.fixed_sr_fast_serial(x, vals, fl, wl, signed, qmin, qmax, rbits, word, base)
+            return _Fast(FK.fixed_sr_fast_serial, FK.fixed_sr_fast, (fl, wl, signed, qmin, qmax, rbits),
+                         True), piece
         mode = int(rnd)
 
-        def run(x: np.ndarray, vals: np.ndarray, key: np.uint64) -> tuple[int, int, int]:
-            return _by_size(FK.fixed_fast_serial, FK.fixed_fast, x, vals, fl, qmin, qmax, mode)
-
-        def piece(x: np.ndarray, vals: np.ndarray, key: np.uint64, base: int) -> tuple[int, int, int]:
+        def piece(x: np.ndarray, vals: np.ndarray, word: int, base: int) -> tuple[int, int, int]:
             return FK.fixed_fast_serial(x, vals, fl, qmin, qmax, mode)
-        return run, piece
+        return _Fast(FK.fixed_fast_serial, FK.fixed_fast, (fl, qmin, qmax, mode), False), piece
     if (isinstance(fmt, FloatFormat) and fmt.signed and rnd != Rounding.STOCHASTIC and fmt.man_bits <= 51
             and fmt.emin >= -1022 and fmt.man_bits - fmt.emin <= 1023):  # 2^(M - emin) is a float64
         packed, nan_value = FK.float_params_packed(fmt, int(rnd), int(ovf)), np.nan if fmt.has_nan else 0.0
 
-        def run(x: np.ndarray, vals: np.ndarray, key: np.uint64) -> tuple[int, int, int]:
-            return _by_size(FK.float_fast_serial, FK.float_fast, x, vals, packed, nan_value)
-
-        def piece(x: np.ndarray, vals: np.ndarray, key: np.uint64, base: int) -> tuple[int, int, int]:
+        def piece(x: np.ndarray, vals: np.ndarray, word: int, base: int) -> tuple[int, int, int]:
             return FK.float_fast_serial(x, vals, packed, nan_value)
-        return run, piece
+        return _Fast(FK.float_fast_serial, FK.float_fast, (packed, nan_value), False), piece
     return None
 
 
@@ -372,7 +367,7 @@ class Converter:
         cfg = self._cfg
         if cfg is None or type(x) is not np.ndarray or x.dtype is not _F64:
             return None
-        return _run_fast(cfg, x, seed_key(seed, "quantize") if self._stochastic else _KEY0)
+        return _run_fast(cfg, x, seed_word(seed, "quantize") if self._stochastic else 0)
 
     def stream(self, n: int, fill: Callable[[int, int, np.ndarray], object],
                seed: object = None) -> tuple[np.ndarray, int, int, int] | None:
@@ -393,7 +388,7 @@ class Converter:
         cfg = self._cfg
         if cfg is None:
             return None
-        key = seed_key(seed, "quantize") if self._stochastic else _KEY0
+        word = seed_word(seed, "quantize") if self._stochastic else 0
         out = np.empty(n)
         counts = np.zeros((-(-n // PIECE_ELEMENTS), 3), np.int64)
 
@@ -402,7 +397,7 @@ class Converter:
 
             def run(lo: int, hi: int) -> None:
                 fill(lo, hi, buf)
-                counts[lo // PIECE_ELEMENTS] = cfg.piece(buf[:hi - lo], out[lo:hi], key, lo)  # type: ignore[misc]
+                counts[lo // PIECE_ELEMENTS] = cfg.piece(buf[:hi - lo], out[lo:hi], word, lo)  # type: ignore[misc]
             return run
 
         by_pieces(n, worker)

@@ -14,7 +14,7 @@ import numpy as np
 
 from .checks import check_int
 
-__all__ = ["as_bits", "as_real", "flat_index", "seed_key"]
+__all__ = ["as_bits", "as_real", "as_word", "flat_index", "seed_key", "seed_word"]
 
 _ML_DTYPE_FLOATS = {
     "bfloat16", "float8_e4m3fn", "float8_e5m2", "float8_e4m3fnuz", "float8_e5m2fnuz",
@@ -41,6 +41,31 @@ def seed_key(seed: object, func: str = "quantize") -> np.uint64:
         raise TypeError(f"{func}: seed={seed!r} must be an int >= 0, a SeedSequence, a Generator"
                         " or None") from None
     return np.uint64(np.random.SeedSequence(s).generate_state(1, np.uint64)[0])
+
+
+def as_word(key: np.uint64) -> int:
+    """The int64 with the bits of a 64-bit key, as a Python int (what the fast conversion kernels take:
+    numba types an int argument in a fraction of the time a new numpy scalar takes).
+
+    >>> as_word(np.uint64(5)), as_word(np.uint64(2**64 - 1))
+    (5, -1)
+    """
+    w = int(key)
+    return w - ((w >> 63) << 64)
+
+
+def seed_word(seed: object, func: str = "quantize") -> int:
+    """`seed_key`'s key as its int64 word (`as_word`), drawn the same way (a Generator's one raw draw taken
+    without a numpy scalar in between).
+
+    >>> g, h = np.random.default_rng(1), np.random.default_rng(1)
+    >>> seed_word(g) == as_word(seed_key(h))
+    True
+    """
+    if isinstance(seed, np.random.Generator):
+        w = seed.bit_generator.random_raw()
+        return w - ((w >> 63) << 64)
+    return as_word(seed_key(seed, func))
 
 
 def as_bits(x: object, func: str) -> tuple[np.ndarray, np.ndarray, int]:

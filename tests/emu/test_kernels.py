@@ -298,7 +298,7 @@ def test_serial_and_threaded_stochastic_kernels_agree() -> None:
     x = np.random.default_rng(4).standard_normal(3 * K.CHUNK + 17) * 8.0
     x[5 * K.CHUNK // 2:] = np.round(x[5 * K.CHUNK // 2:] * 4096) / 4096  # part of a chunk on the grid
     x[K.CHUNK:2 * K.CHUNK] = np.round(x[K.CHUNK:2 * K.CHUNK] * 4096) / 4096  # a whole chunk on the grid
-    args = (12, 16, True, -32768, 32767, np.uint64(99), 0)
+    args = (12, 16, True, -32768, 32767, 0, np.uint64(99))
     one, many = np.empty_like(x), np.empty_like(x)
     counts = FK.fixed_sr_fast_serial(x, one, *args)
     stats = np.zeros((4, FK.N_FAST_STATS), np.int64)
