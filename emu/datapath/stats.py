@@ -4,6 +4,7 @@ one 2-D product's values, codes and counts; `join`; `mac_stats`)."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -52,13 +53,22 @@ class Part:
     nan_blocks: int = 0
 
 
+@functools.lru_cache(maxsize=64)
+def _zeros(n: int) -> np.ndarray:
+    """n int64 zeros, read-only (one array serves every call's per-channel counts when nothing was counted:
+    a training step makes several products per layer)."""
+    z = np.zeros(n, np.int64)
+    z.flags.writeable = False
+    return z
+
+
 def mac_stats(n: int, input_overflow: int, pcnt: np.ndarray | None, acnt: np.ndarray | None,
                oflag: np.ndarray | None, paths: set[str]) -> MACStats:
     """The `MACStats` of product, accumulator and output counts per output (None: nothing counted)."""
     counted = (pcnt, acnt, oflag)
     if pcnt is None and acnt is None and oflag is None:  # nothing counted: the common case, kept short
-        zeros = [np.zeros(n, np.int64) for _ in range(3)]
-        return MACStats(input_overflow, 0, 0, 0, *zeros, paths.pop() if len(paths) == 1 else "mixed")
+        z = _zeros(n)
+        return MACStats(input_overflow, 0, 0, 0, z, z, z, paths.pop() if len(paths) == 1 else "mixed")
     per = [np.zeros(n, np.int64) if c is None or n == 0 else c.reshape(-1, n).sum(axis=0, dtype=np.int64)
            for c in counted]
     total = [0 if c is None else int(p.sum()) for c, p in zip(counted, per, strict=True)]
