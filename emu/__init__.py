@@ -45,9 +45,10 @@ from .encoded import Encoded
 from .formats import BinaryFormat, FixedFormat, FloatFormat, Format, Pow2Format, TernaryFormat
 from .instruction import AddendEntry, Instruction
 from .late_addend import LateAddend, ProductGroups
-from .mac import MAC, MAC_PRESETS, Order, mac_preset
+from .mac import MAC, MAC_PRESETS, mac_preset
 from .metrics import ErrorSummary, absolute_error, error_summary, relative_error
 from .modes import Overflow, Rounding
+from .order import Order
 from .radix import (
     AccBound,
     a2q_l1_bound,

@@ -13,7 +13,6 @@ Imports `emu.formats`, `emu.modes` and `emu.registry`.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -25,62 +24,13 @@ from .instruction import Instruction
 from .late_addend import LateAddend, ProductGroups
 from .matrix_units import MATRIX_UNITS
 from .modes import Overflow, Rounding, parse_overflow, parse_rounding
+from .order import Order
 from .registry import get_format
 
 __all__ = ["MAC", "MAC_PRESETS", "Order", "as_mac", "int_grid", "mac_preset", "max_code"]
 
-_ORDER_RE = re.compile(r"\s*(sequential|pairwise|lanes|blocks|fused|tree|exact)\s*(?:\(\s*(\d+)\s*\))?\s*")
-_SIZED = ("lanes", "blocks", "fused", "tree", "exact")
 #: the order kinds whose steps of n products only a float datapath runs (`MAC._check_step_orders`)
 _STEP_KINDS = ("tree", "exact")
-
-
-@dataclass(frozen=True)
-class Order:
-    """Accumulation order: ``sequential``, ``lanes(n)``, ``pairwise``, ``blocks(c)``, ``fused(n)``,
-    ``tree(n)`` or ``exact(n)``.
-
-    ``fused(n)``: a matrix unit's multi-term fused steps (n products and the
-    accumulator added at once, aligned to the largest exponent and cut to the
-    MAC's ``align_bits``; docs/semantics.md "Multi-term fused steps").
-    ``tree(n)``: steps of n rounded products summed by a balanced tree of
-    rounded additions, then added to the accumulator (`emu._tree_kernels`).
-    ``exact(n)``: steps of n exact products and the accumulator summed
-    exactly and rounded once (`emu._exact_kernels`).
-
-    >>> Order.parse("lanes(4)")
-    Order(kind='lanes', n=4)
-    >>> str(Order.parse("pairwise"))
-    'pairwise'
-    """
-
-    kind: str = "sequential"
-    n: int = 1
-
-    def __post_init__(self) -> None:
-        if self.kind not in ("sequential", "pairwise", *_SIZED):
-            raise ValueError(f"Order: kind={self.kind!r} is not one of sequential, pairwise, lanes, blocks,"
-                             " fused, tree, exact")
-        object.__setattr__(self, "n", check_int(self.n, "Order", "n", 1, 1 << 20))
-        if self.kind in ("sequential", "pairwise") and self.n != 1:
-            raise ValueError(f"Order: {self.kind} takes no size (n={self.n})")
-
-    @classmethod
-    def parse(cls, text: str | Order) -> Order:
-        """Parse ``"sequential"``, ``"pairwise"``, ``"lanes(n)"``, ``"blocks(c)"``, ``"fused(n)"``,
-        ``"tree(n)"``, ``"exact(n)"``."""
-        if isinstance(text, Order):
-            return text
-        m = _ORDER_RE.fullmatch(str(text))
-        if not m or (m[1] in _SIZED) != (m[2] is not None):
-            raise ValueError(
-                f"MAC: order={text!r} is not one of sequential, pairwise, lanes(n), blocks(c), fused(n),"
-                " tree(n), exact(n)"
-            )
-        return cls(m[1], int(m[2]) if m[2] else 1)
-
-    def __str__(self) -> str:
-        return self.kind if self.kind in ("sequential", "pairwise") else f"{self.kind}({self.n})"
 
 
 def _fmt(value: object, param: str, kinds: tuple[str, ...]) -> Format:
@@ -170,8 +120,8 @@ class MAC:
         input_rounding, input_overflow: conversion of real inputs to the operands.
         product_rounding, product_overflow: rounding into ``product``.
 
-    A rounding field for a step the datapath does not have (``product_rounding``
-    without ``product``, ``output_rounding`` without ``output``, ``acc_rounding``
+    A rounding or overflow field for a step the datapath lacks (``product_rounding``
+    without ``product``, ``output_rounding`` or ``output_overflow`` without ``output``, ``acc_rounding``
     with a fixed or exact accumulator, ``align_rounding`` with a float
     accumulator outside ``fused(n)`` or an exact one) must keep its default;
     another value raises ValueError rather than changing nothing.
@@ -285,6 +235,9 @@ class MAC:
         if oo not in final.overflow_modes:
             raise ValueError(f"MAC: output_overflow={oo} is not allowed for {final}; allowed: "
                              + ", ".join(str(m) for m in final.overflow_modes))
+        if self.output is None and oo != final.default_overflow:  # no output conversion to apply it to
+            raise ValueError(f"MAC: output_overflow={oo} does not apply here (without an output format the"
+                             f" accumulator's values are the outputs); allowed: {final.default_overflow}")
         object.__setattr__(self, "output_overflow", oo)
 
     def _block_post_init(self, a: Any, w: Any) -> None:

@@ -227,7 +227,7 @@ def conv_narrow(x: np.ndarray, w: np.ndarray, mac: MAC, init: np.ndarray, stride
              and K * max_code(mac.act) * max_code(mac.weight) < 1 << 24)
     if not exact and mac.acc.bits > 16:
         return None  # neither path can run: decided before any conversion
-    plan = int_plan(mac, K)
+    plan = int_plan(mac)
     term, tprm = int_term(plan.tprm, 0)
     bias_q, ia = acc_start(init, mac, plan, None)
     exact = exact and blas_proves(mac, plan, K, bias_q)  # else float32 patches would be made for nothing

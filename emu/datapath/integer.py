@@ -84,11 +84,10 @@ class _IntPlan:
     exact_products: bool
 
 
-def int_plan(mac: MAC, K: int) -> _IntPlan:
+def int_plan(mac: MAC) -> _IntPlan:
     fa, _ = int_grid(mac.act)
     fw, _ = int_grid(mac.weight)
     flp = fa + fw
-    pmax = max_code(mac.act) * max_code(mac.weight)
     prod = mac.product
     if prod is not None:  # `MAC` refused an alignment beyond 62 bits
         sp = flp - prod.frac_bits
@@ -98,15 +97,11 @@ def int_plan(mac: MAC, K: int) -> _IntPlan:
         pprm = (True, min(sp, 63), int(mac.product_rounding), prod.qmin, prod.qmax, (1 << prod.bits) - 1,
                 mac.product_overflow == Overflow.WRAP)  # the first fields of an IntTermParams
         fl_t = prod.frac_bits
-        pmax = max(-prod.qmin, prod.qmax)
     else:
         pprm = (False, 0, 0, 0, 0, 0, False)
         fl_t = flp
-    if mac.exact_acc:
+    if mac.exact_acc:  # its sums' room is checked on the operands' codes (`check_exact_room`)
         fl_acc = fl_t
-        if (K + 1) * pmax >= 1 << 62:
-            raise ValueError(f"matmul: an exact sum of {K} products of up to {pmax} units needs more than 62"
-                             " bits; use a fixed accumulator")
         tprm = MK.IntTermParams(*pprm, 0, 0)
         return _IntPlan(tprm, None, fl_acc, -(1 << 62), 1 << 62, False, prod is None)  # type: ignore[arg-type]
     acc = mac.acc
@@ -117,6 +112,29 @@ def int_plan(mac: MAC, K: int) -> _IntPlan:
     wrap = mac.acc_overflow == Overflow.WRAP
     aprm = MK.FixedAddParams(acc.qmin, acc.qmax, (1 << acc.bits) - 1, wrap)
     return _IntPlan(tprm, aprm, fl_acc, acc.qmin, acc.qmax, wrap, prod is None and sa <= 0)
+
+
+def check_exact_room(mac: MAC, K: int, ca: np.ndarray, cw: np.ndarray, start: np.ndarray) -> None:
+    """Refuse, before any sum, operands whose exact sums could leave the exact accumulator's register:
+    62 bits on its grid (the products' step, `acc_start`). The bound is these operands' codes', not their
+    formats': |start| + K max|a| max|w| units (with a ``product`` format, each rounded product's bound).
+
+    e4m3 x e5m2 products reach 2^49.6 units, so their formats alone would allow K = 5000 and refuse 6000;
+    6000 terms of these operands' codes pass when their largest product is smaller.
+
+    Raises:
+        ValueError: naming K, the largest term and the bits the sum could need.
+    """
+    t = absmax(ca) * absmax(cw)
+    prod = mac.product
+    if prod is not None:
+        sp = int_grid(mac.act)[0] + int_grid(mac.weight)[0] - prod.frac_bits
+        t = min(max(-prod.qmin, prod.qmax), (t >> sp) + 1 if sp > 0 else t << -sp)
+    need = absmax(start) + K * t
+    if need >= 1 << 62:
+        raise ValueError(f"matmul: acc=exact holds sums below 2^62 units of its grid, but {K} products of"
+                         f" these operands reach {t} units each ({need.bit_length()} bits with the start"
+                         " value); give each call fewer terms (split K) or use a float accumulator")
 
 
 def int_term(t: MK.IntTermParams, key: int) -> tuple[Any, tuple]:
@@ -355,7 +373,7 @@ def _direct_params(mac: MAC) -> _Direct | None:
             or mac.acc.bits > 53):
         return None
     try:
-        plan = int_plan(mac, 1)
+        plan = int_plan(mac)
     except ValueError:
         return None  # the general path raises the error
     term, tprm = int_term(plan.tprm, 0)

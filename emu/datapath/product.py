@@ -15,7 +15,7 @@ from ..formats import FixedFormat, FloatFormat
 from ..mac import MAC, max_code
 from ..modes import Overflow
 from .floating import float_plan, matmul_fp32, run_float
-from .integer import acc_start, blas_into_acc, int_plan, matmul_fixed, run_int, start_codes
+from .integer import acc_start, blas_into_acc, check_exact_room, int_plan, matmul_fixed, run_int, start_codes
 from .operands import operand
 from .seeds import NO_SEEDS, RoleSeeds
 from .stats import Part
@@ -46,8 +46,11 @@ def matmul2d(a: np.ndarray, w: np.ndarray, mac: MAC, init: np.ndarray, keys: Rol
         qa, sa, ia = operand(a, mac.act, mac, "act", as_int, f32, keys.act)
         qw, sw, iw = operand(w, mac.weight, mac, "weight", as_int, f32, keys.weight)
         if as_int:
-            plan = int_plan(mac, K)
+            _check_nan_codes(qa, qw, mac)
+            plan = int_plan(mac)
             bias_q, start_overflow = acc_start(init, mac, plan, keys.addend)
+            if mac.exact_acc:
+                check_exact_room(mac, K, qa, qw, bias_q)
             ia += start_overflow  # the addend's conversion counts with the inputs'
             if f32 and sa is None and sw is None and mac.output is None and not mac.exact_acc:
                 part = blas_into_acc(qa, qw, bias_q, mac, plan, want_codes, ia + iw)
@@ -152,6 +155,17 @@ def _check_nan_products(qa: np.ndarray, qw: np.ndarray, mac: MAC) -> None:
     if nan_k.any():
         raise ValueError(f"matmul: a product at k={int(np.flatnonzero(nan_k)[0])} is NaN (a NaN operand or"
                          f" 0 x inf) and product={pf} has no NaN")
+
+
+def _check_nan_codes(qa: np.ndarray, qw: np.ndarray, mac: MAC) -> None:
+    """ValueError when a NaN operand (of a float operand format with NaN) would reach a fixed or exact
+    accumulator, which has no NaN (docs/semantics.md, item 7), naming the first output it reaches."""
+    if not any(isinstance(f, FloatFormat) and f.has_nan for f in (mac.act, mac.weight)):
+        return
+    rows, cols = np.isnan(qa).any(axis=1), np.isnan(qw).any(axis=0)
+    if rows.any() or cols.any():
+        _check_nan(np.where(rows[:, None] | cols[None, :], np.nan, 0.0),
+                   "acc=exact" if mac.exact_acc else f"acc={mac.acc}")
 
 
 def _check_nan(acc: np.ndarray, where: str) -> None:

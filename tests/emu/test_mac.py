@@ -9,6 +9,7 @@ float datapaths to numpy's own float16/float32 arithmetic where they coincide.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -77,6 +78,10 @@ def test_mac_is_an_immutable_value_with_a_readable_name() -> None:
      r"^MAC: aligning the products of fx<8,0> and fx<8,0> to product=fx<8,50> needs more than 62 bits"),
     (dict(act="fx<30,0>", weight="fx<30,2>", acc="fx<62,0>", order="blocks(4)"),
      r"^MAC: order=blocks\(4\) sums 4 aligned products in a block, which needs more than 62 bits"),
+    # an output overflow mode without an output conversion would change nothing
+    (dict(act="e5m2", weight="e5m2", acc="fp16", output_overflow="saturate"),
+     r"^MAC: output_overflow=saturate does not apply here \(without an output format"),
+    (dict(acc="fx<16,8>", output_overflow="wrap"), r"^MAC: output_overflow=wrap does not apply here"),
 ])
 def test_bad_configurations_are_refused_by_name(kwargs: dict, match: str) -> None:
     base = dict(act="fx<1,7>", weight="fx<1,7>")
@@ -86,6 +91,35 @@ def test_bad_configurations_are_refused_by_name(kwargs: dict, match: str) -> Non
         return
     with pytest.raises(ValueError, match=match):
         MAC(**{**base, **kwargs})
+
+
+def test_an_exact_accumulator_takes_any_sum_these_operands_keep_within_its_62_bits() -> None:
+    # e4m3 x e5m2 products reach 448 * 57344 = 229376 * 3758096384 units of 2^-25 (2^49.6): the formats
+    # alone would refuse K = 6000; these operands' sums fit, and are exact
+    m = MAC(act="e4m3", weight="e5m2", acc="exact")
+    k = 6000
+    a = np.full((2, k), 448.0)
+    a[1] = 1.0
+    w = np.ones((k, 1))
+    w[::2] = 57344.0 / 1024
+    assert emu.matmul(a, w, m).tolist() == [[448.0 * (3000 * 56.0 + 3000)], [3000 * 56.0 + 3000]]
+    # the same K of the largest codes could reach 2^62.2 units: refused before any sum, naming the bound
+    w[:] = 57344.0
+    message = (r"^matmul: acc=exact holds sums below 2\^62 units of its grid, but 6000 products of these"
+               r" operands reach 862017116176384 units each \(63 bits")
+    with pytest.raises(ValueError, match=message):
+        emu.matmul(a, w, m)
+    k = 5000  # fits: 5000 * 2^49.6 < 2^62
+    assert emu.matmul(np.full((1, k), 448.0), np.full((k, 1), 57344.0), m).tolist() == [[k * 448.0 * 57344.0]]
+
+
+@pytest.mark.parametrize("acc", ["fx<16,8>", "exact"])
+@pytest.mark.parametrize("sequential", [False, True])
+def test_a_nan_operand_into_an_accumulator_without_nan_is_refused_by_name(acc: str, sequential: bool) -> None:
+    m = MAC(act="e4m3", weight="e4m3", acc=acc)
+    message = rf"reached acc={re.escape(acc)}, which has no NaN; first in output \(1, 0\)"
+    with pytest.raises(ValueError, match=message):
+        emu.matmul([[1.0, 2.0], [3.0, np.nan]], [[1.0, 0.0], [1.0, 0.0]], m, sequential=sequential)
 
 
 def test_unknown_preset_lists_the_presets() -> None:
