@@ -154,8 +154,9 @@ def block_encode(x: object, fmt: str | BlockFormat, axis: int = -1, *,
             depend on (seed, values, axis), never on memory layout or threads.
         random_bits: stochastic rounding with r in 1..64 random bits (P(up) =
             floor(f 2^r) / 2^r); None: the exact probability.
-        scale_overflow: MX only: ``"clamp"`` (spec: X > 127 becomes 127 and the
-            elements saturate) or ``"error"`` (OverflowError).
+        scale_overflow: MX only: ``"clamp"`` (X > 127 becomes 127 and the elements
+            saturate, counted; Microsoft's microxcaling reference gives such a block
+            a NaN scale instead) or ``"error"`` (OverflowError).
         return_stats: also return a `BlockStats`.
 
     Returns:

@@ -122,7 +122,7 @@ class ScaleKind(StrEnum):
 
 
 class ScaleOverflow(StrEnum):
-    """MX scales above 2^127: ``clamp`` (the spec; elements saturate) or ``error`` (OverflowError)."""
+    """MX scales above 2^127: ``clamp`` (X = 127, elements saturate) or ``error`` (OverflowError)."""
 
     CLAMP = "clamp"
     ERROR = "error"
