@@ -372,10 +372,7 @@ def _direct_params(mac: MAC) -> _Direct | None:
             or mac.order.kind != "sequential" or mac.acc_overflow not in (Overflow.SATURATE, Overflow.WRAP)
             or mac.acc.bits > 53):
         return None
-    try:
-        plan = int_plan(mac)
-    except ValueError:
-        return None  # the general path raises the error
+    plan = int_plan(mac)
     term, tprm = int_term(plan.tprm, 0)
     if term not in (MK.term_mul, MK.term_mul_shl, MK.term_mul_floor):
         return None
