@@ -14,12 +14,13 @@ dtype('float64')
 
 from __future__ import annotations
 
+import math
 from enum import Enum, IntEnum
 from typing import TypeVar
 
 import numpy as np
 
-__all__ = ["check_int", "parse_choice", "parse_record", "real_array"]
+__all__ = ["check_int", "check_real", "parse_choice", "parse_record", "real_array"]
 
 E = TypeVar("E", bound=Enum)
 R = TypeVar("R")
@@ -69,6 +70,27 @@ def check_int(value: object, func: str, name: str, lo: int | None = None, hi: in
         lo_s = "(-inf" if lo is None else f"[{lo}"
         hi_s = "inf)" if hi is None else f"{hi}]"
         raise ValueError(f"{func}: {name}={v} outside the allowed range {lo_s}, {hi_s}")
+    return v
+
+
+def check_real(value: object, func: str, name: str, lo: float = -math.inf, hi: float = math.inf, *,
+               lo_open: bool = False, hi_open: bool = False) -> float:
+    """``value`` as a float, refusing bools, non-numbers, NaN and infinities, and values outside [lo, hi]
+    (an open end where asked).
+
+    >>> check_real(1.0, "SGD", "momentum", 0.0, 1.0, hi_open=True)
+    Traceback (most recent call last):
+    ...
+    ValueError: SGD: momentum=1.0 outside the allowed range [0, 1)
+    """
+    if (isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating))
+            or not math.isfinite(value)):
+        raise TypeError(f"{func}: {name}={value!r} must be a finite real number")
+    v = float(value)
+    if v < lo or v > hi or (lo_open and v == lo) or (hi_open and v == hi):
+        lo_s = ("(" if lo_open or lo == -math.inf else "[") + f"{lo:g}"
+        hi_s = f"{hi:g}" + (")" if hi_open or hi == math.inf else "]")
+        raise ValueError(f"{func}: {name}={value!r} outside the allowed range {lo_s}, {hi_s}")
     return v
 
 

@@ -437,6 +437,13 @@ def _leave_one_out(data: Dataset, removed: int) -> Dataset:
                    data.name + "\\i")
 
 
+def _without(order: np.ndarray, removed: int) -> np.ndarray:
+    """An order of S's examples without example ``removed``, as indices into S\\i (those above it shift
+    down by one)."""
+    kept = order[order != removed]
+    return kept - (kept > removed)
+
+
 def _per_example_losses(model: Model, data: Dataset, policy: PrecisionPolicy | None) -> np.ndarray:
     return np.array([evaluate(model, Split(data.test.x[j:j + 1], data.test.y[j:j + 1]), policy)[0]
                      for j in range(len(data.test))])
@@ -452,7 +459,9 @@ def stability(policies: dict[str, PrecisionPolicy | None] | None = None, removed
 
     The hypothesis stability of Bousquet and Elisseeff 2002 bounds E|l(A_S, z) -
     l(A_{S\\i}, z)|. Per seed, on the seed's first fold, this trains on S and
-    on S without training example ``removed`` and takes the mean and the
+    on S without training example ``removed``, each epoch's batches in one order
+    drawn from the seed (S\\i's is S's without the example: `train`'s
+    ``epoch_order``), and takes the mean and the
     maximum over the test images of |loss_S - loss_{S\\i}|; the table shows
     both over the seeds (`mean_ci`). A seed on which either run's training or
     test loss became NaN or infinite (as in `run_config`) is counted in the
@@ -468,10 +477,13 @@ def stability(policies: dict[str, PrecisionPolicy | None] | None = None, removed
             mean_d, max_d = [], []
             for seed in protocol.seeds:
                 data = protocol.datasets(seed, recipe.inputs, recipe.images)[0]
+                rng = np.random.default_rng(seed)
+                perms = [rng.permutation(len(data.train)) for _ in range(recipe.epochs)]
+                orders = (perms.__getitem__, [_without(p, removed) for p in perms].__getitem__)
                 losses = []
-                for d in (data, _leave_one_out(data, removed)):
+                for d, order in zip((data, _leave_one_out(data, removed)), orders, strict=True):
                     model = recipe.model(data.input_shape, data.n_classes, seed)
-                    ok = trained(model, d, pol, recipe, seed)[0] is not None
+                    ok = trained(model, d, pol, recipe, seed, order)[0] is not None
                     losses.append(_per_example_losses(model, data, pol) if ok else None)
                 if losses[0] is not None and losses[1] is not None:
                     dl = np.abs(losses[0] - losses[1])

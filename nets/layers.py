@@ -98,14 +98,15 @@ def mac_product(a: np.ndarray, w: np.ndarray, mac: emu.MAC | None, bias: np.ndar
     if mac is None:
         y = a @ w
         return y + bias if bias is not None else y
+    mac, seed = (mac, None) if ctx is None else ctx.quant.datapath(mac)  # the run's random stream
     if mac.block_scaled:
-        y, st = emu.matmul(a, w, mac, return_stats=True)
+        y, st = emu.matmul(a, w, mac, return_stats=True, seed=seed)
         if bias is not None:
             y = y + bias
             if not mac.exact_acc:
                 y = emu.quantize(y, mac.acc, mac.acc_rounding)
     else:
-        y, st = emu.matmul(a, w, mac, bias, return_stats=True)
+        y, st = emu.matmul(a, w, mac, bias, return_stats=True, seed=seed)
     if ctx is not None:
         ctx.count_mac(where, int(y.size) * int(a.shape[-1]), st)
     return y
@@ -335,10 +336,10 @@ class Conv2d(Layer):
         w = self.q(self.params["W"], "weights", ctx)
         b = self.q(self.params["b"], "biases", ctx) if "b" in self.params else None
         kh, kw = self.kernel
-        mac = lp.fwd_mac
+        mac, seed = (None, None) if lp.fwd_mac is None else ctx.quant.datapath(lp.fwd_mac)
         direct = mac is not None and not mac.block_scaled and mac.input_rounding != emu.Rounding.STOCHASTIC
         if direct and not ctx.training:  # inference: the patches' sums, without float64 patches where it can
-            y, st = emu.conv2d(x, w, mac, self.stride, self.padding, bias=b, return_stats=True)
+            y, st = emu.conv2d(x, w, mac, self.stride, self.padding, bias=b, return_stats=True, seed=seed)
             ctx.count_mac(f"{self.name}.fwd", int(y.size) * self.c_in * kh * kw, st)
             self._x, self._x_shape, self._cols, self._w, self._out = x, x.shape, None, w, y.shape[2:]
             return self.q(np.ascontiguousarray(y), "preacts", ctx)
@@ -391,7 +392,8 @@ class Conv2d(Layer):
         z = np.pad(dil, pad)
         z = z[:, :, max(-top, 0):z.shape[2] - max(-bottom, 0), max(-left, 0):z.shape[3] - max(-right, 0)]
         wt = self._w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)  # (C_in, C_out, kh, kw)
-        dx, st = emu.conv2d(z, np.ascontiguousarray(wt), mac, return_stats=True)
+        mac, seed = ctx.quant.datapath(mac)
+        dx, st = emu.conv2d(z, np.ascontiguousarray(wt), mac, return_stats=True, seed=seed)
         ctx.count_mac(f"{self.name}.bwd", dx.size * wt.shape[1] * kh * kw, st)
         return dx
 

@@ -399,6 +399,7 @@ def mlp(sizes: list[int], activation: str = "relu", *, dropout: float = 0.0, bat
     if len(sizes) < 2 or any(s < 1 for s in sizes):
         raise ValueError(f"mlp: sizes={sizes!r} needs at least an input and an output size, all >= 1")
     activation = activation_name(activation, "mlp")
+    check_int(maxout, "mlp", "maxout", 1)
     if not (bn_eps > 0 and 0 < bn_momentum <= 1):
         raise ValueError(f"mlp: bn_eps={bn_eps!r} must be > 0 and bn_momentum={bn_momentum!r} in (0, 1]")
     layers: list[Layer] = []
@@ -423,13 +424,18 @@ def lenet5(input_shape: tuple[int, int, int] = (1, 28, 28), n_classes: int = 10,
     """A LeNet-5-style CNN: conv 5x5 (padding 2) - pool - conv 5x5 - pool - dense - dense - output.
 
     For small inputs (the 8x8 digits) the kernels shrink to 3x3 and the second
-    pooling is left out, so the layer structure stays the same.
+    pooling is left out, so the layer structure stays the same. ``pool``: "max"
+    or "avg" (case and surrounding spaces ignored; another value raises
+    ValueError naming the field and the names).
     """
     c, h, w = input_shape
     small = min(h, w) < 16
     k = 3 if small else 5
     act = ACTIVATIONS[activation_name(activation, "lenet5")]
-    Pool = MaxPool2d if pool == "max" else AvgPool2d
+    pools = {"max": MaxPool2d, "avg": AvgPool2d}
+    if not isinstance(pool, str) or pool.strip().lower() not in pools:
+        raise ValueError(f"lenet5: pool={pool!r} is not one of {', '.join(pools)}")
+    Pool = pools[pool.strip().lower()]
     layers: list[Layer] = [Conv2d(c, channels[0], k, padding=k // 2), act(), Pool(2)]
     h2, w2 = h // 2, w // 2
     layers += [Conv2d(channels[0], channels[1], k), act()]
@@ -448,6 +454,7 @@ def resnet_small(input_shape: tuple[int, int, int] = (1, 8, 8), n_classes: int =
                  blocks: int = 2, loss: str = "cross_entropy", init: str = "he", seed: int = 0) -> Model:
     """A small residual network: conv - [conv-BN-ReLU-conv-BN + identity, ReLU] x blocks - pool - dense."""
     c, h, w = input_shape
+    check_int(blocks, "resnet_small", "blocks", 0)
     layers: list[Layer] = [Conv2d(c, width, 3, padding=1), BatchNorm(width), ReLU()]
     for _ in range(blocks):
         body = Sequential(Conv2d(width, width, 3, padding=1), BatchNorm(width), ReLU(),

@@ -16,6 +16,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from emu.checks import check_real
+
 from .layers import Context, Layer
 from .quant import Pieces
 
@@ -77,7 +79,9 @@ class BatchNorm(Layer):
         self.params["beta"] = np.zeros(n)
         self.running_mean = np.zeros(n)
         self.running_var = np.ones(n)
-        self.eps, self.momentum, self.n = eps, momentum, n
+        self.eps = check_real(eps, "BatchNorm", "eps", 0.0)  # 0 is ONNX's to allow
+        self.momentum = check_real(momentum, "BatchNorm", "momentum", 0.0, 1.0)  # 0: statistics kept
+        self.n = n
 
     def _axes(self, x: np.ndarray) -> tuple[int, ...]:
         """The axes the statistics run over: all but axis 1, the features (N, C) or (N, C, D1, ..., Dk)."""

@@ -21,6 +21,7 @@ numba, `emu` and `nets.init`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -30,7 +31,7 @@ import numpy as np
 from numba import njit
 
 from emu import BinaryFormat
-from emu.checks import parse_choice
+from emu.checks import check_real, parse_choice
 
 from .init import fans
 
@@ -157,7 +158,8 @@ class Optimizer:
     through the run's `Quantizer`, counted under (layer, role).
 
     ``lr_scale`` is an `LRScale` or its name; another value raises ValueError
-    naming the field and the allowed names, at construction.
+    naming the field and the allowed names, at construction, as does a
+    negative or non-finite weight decay (a number, or per layer).
     """
 
     lr: float | Schedule = 0.1
@@ -169,6 +171,17 @@ class Optimizer:
 
     def __post_init__(self) -> None:
         self.lr_scale = parse_choice(LRScale, self.lr_scale, type(self).__name__, "lr_scale")
+        decays = self.weight_decay.values() if isinstance(self.weight_decay, dict) else [self.weight_decay]
+        for d in decays:
+            check_real(d, type(self).__name__, "weight_decay", 0.0, math.inf)
+
+    def check_layers(self, names: list[str], func: str) -> None:
+        """Refuse a per-layer weight decay naming a layer the model (its layer ``names``) does not have."""
+        if isinstance(self.weight_decay, dict):
+            unknown = sorted(set(self.weight_decay) - set(names))
+            if unknown:
+                raise ValueError(f"{func}: weight_decay names layer(s) {unknown}, which this model does not"
+                                 f" have; its layers: {', '.join(names)}")
 
     def _decay(self, layer_name: str, pname: str) -> float:
         if pname not in ("W",):
@@ -218,22 +231,29 @@ class SGD(Optimizer):
     """Stochastic gradient descent with momentum: v = Q_momentum(mu v - lr g); w = Q_master(w + Q_update(v)).
 
     Without momentum (mu = 0) the update term is -lr g and no velocity is
-    kept. ``lr`` and ``momentum`` are numbers or schedules (functions of the
-    epoch, e.g. `linear_momentum`); ``weight_decay`` is a number or a dict by
-    layer. The velocity is stored in the ``momentum`` role's format: under
-    fx<4,8> with round-to-nearest its values are multiples of 2^-8.
+    kept; a momentum schedule keeps its velocity through epochs where it is 0
+    (v = Q_momentum(-lr g) there), so the next nonzero mu meets the last v.
+    ``lr`` and ``momentum`` are numbers or schedules (functions of the epoch,
+    e.g. `linear_momentum`); ``weight_decay`` is a number or a dict by layer.
+    The velocity is stored in the ``momentum`` role's format: under fx<4,8>
+    with round-to-nearest its values are multiples of 2^-8.
     """
 
     momentum: float | Schedule = 0.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not callable(self.momentum):
+            check_real(self.momentum, "SGD", "momentum", 0.0, 1.0, hi_open=True)
 
     def delta(self, key: tuple[str, str], g: np.ndarray, w: np.ndarray,
               convert: Convert = keep) -> np.ndarray:
         """The update term of one parameter; the velocity, if any, stored converted to ``momentum``."""
         lr = schedule_at(self.lr, self.epoch)
         mu = schedule_at(self.momentum, self.epoch)
-        if mu == 0.0:
+        if mu == 0.0 and not callable(self.momentum):  # no momentum: no velocity
             return -lr * g
-        v = self.state.get(key)
+        v = self.state.get(key)  # a schedule's velocity is kept through its epochs at 0 too
         v = convert(-lr * g if v is None else mu * v - lr * g, "momentum", "momentum")
         self.state[key] = v
         return v
@@ -258,6 +278,12 @@ class Adam(Optimizer):
     beta1: float = 0.9
     beta2: float = 0.999
     eps: float = 1e-8
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name in ("beta1", "beta2"):
+            check_real(getattr(self, name), "Adam", name, 0.0, 1.0, hi_open=True)
+        check_real(self.eps, "Adam", "eps", 0.0, math.inf, lo_open=True)
 
     def delta(self, key: tuple[str, str], g: np.ndarray, w: np.ndarray,
               convert: Convert = keep) -> np.ndarray:

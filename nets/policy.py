@@ -292,7 +292,7 @@ class RoleFormat:
         """A RoleFormat from a RoleFormat, a format (or name), a DynamicFixed or None."""
         if isinstance(value, RoleFormat):
             return value
-        if isinstance(value, str) and value.startswith("dfx<") and value.endswith(">"):
+        if isinstance(value, str) and value[:4] == "dfx<" and value[-1:] == ">" and value[4:-1].isdigit():
             return cls(DynamicFixed(int(value[4:-1])), rounding, overflow)
         return cls(value, rounding, overflow)
 
@@ -534,14 +534,12 @@ class PrecisionPolicy:
     #: `EvaluateWith.SAME` (evaluate under this policy) or `EvaluateWith.FLOAT64` (evaluate with the
     #: real-valued weights, as stochastic BinaryConnect does at test time)
     evaluate_with: EvaluateWith = EvaluateWith.SAME
-    #: where values are rounded (`Granularity`): "operation" (after every operation), "layer" (only
-    #: where a layer hands its result on) or "batch" (only the parameters and their gradients, once
-    #: per batch)
+    #: where values are rounded (`Granularity`): "operation" (after every operation), "layer" (where a
+    #: layer hands its result on) or "batch" (the parameters and their gradients, once per batch)
     granularity: Granularity = Granularity.OPERATION
     #: the gradient through a conversion (`STE`): "clipped" (this project's extension, the default: the
-    #: straight-through estimator for rounding, and zero where a layer's output, its pre-activations or
-    #: activations, saturated: the derivative of saturation) or "identity" (the plain straight-through
-    #: estimator, the papers' rule; saturated fixed-point LeNet training can then diverge)
+    #: straight-through estimator for rounding, zero where a layer's output (pre-activations or
+    #: activations) saturated) or "identity" (the plain estimator, the papers' rule)
     ste: STE = STE.CLIPPED
     #: how evaluation rounds what training rounds stochastically (`EvalRounding`): "nearest_even" (the
     #: default) or "policy" (the roles' own rounding, stochastic conversions seeded by ``eval_seed``)
@@ -550,6 +548,9 @@ class PrecisionPolicy:
     eval_seed: int = 0
 
     def __post_init__(self) -> None:
+        if not isinstance(self.default, LayerPolicy):
+            raise TypeError(f"PrecisionPolicy: default={self.default!r} must be a LayerPolicy (for one format"
+                            " everywhere: PrecisionPolicy.uniform)")
         if not isinstance(self.layers, LayerOverrides):
             object.__setattr__(self, "layers", LayerOverrides(self.layers))
         for param, enum in (("evaluate_with", EvaluateWith), ("granularity", Granularity), ("ste", STE),
@@ -642,8 +643,8 @@ class PrecisionPolicy:
                 master: Any = None, master_rounding: Any = None, state: Any = None) -> PrecisionPolicy:
         """Every tensor role in one format (products in float64, rounded to the role formats).
 
-        ``master`` gives the stored weights a different (wider) format, with
-        ``master_rounding`` (default: ``rounding``). The optimiser's roles
+        ``master`` gives the stored weights a different (wider) format and
+        ``master_rounding`` their rounding (defaults: ``fmt``, ``rounding``). The optimiser's roles
         (``update``, ``momentum``, ``moments``) stay float64 unless ``state``
         names their format (``state="master"``: the master format), because a
         narrow velocity buffer is a different experiment (fx<4,8> nearest with
@@ -658,7 +659,7 @@ class PrecisionPolicy:
         'fx<4,16>'
         """
         r = RoleFormat.parse(fmt, rounding, overflow)
-        m = r if master is None else RoleFormat.parse(master, master_rounding or rounding, overflow)
+        m = RoleFormat.parse(fmt if master is None else master, master_rounding or rounding, overflow)
         if state is None:
             st = RoleFormat.parse(None)
         elif isinstance(state, str) and state == "master":
@@ -667,7 +668,8 @@ class PrecisionPolicy:
             st = RoleFormat.parse(state, rounding, overflow)
         lp = LayerPolicy(**{role: r for role in ROLES if role != "master" and role not in OPTIMIZER_ROLES},
                          master=m, **{role: st for role in OPTIMIZER_ROLES})
-        return cls(lp, name=f"uniform {r}" + (f", master {m}" if master is not None else "")
+        named = master is not None or master_rounding is not None
+        return cls(lp, name=f"uniform {r}" + (f", master {m}" if named else "")
                    + (f", optimiser state {st}" if state is not None else ""))
 
     def with_layer(self, name: str, policy: LayerPolicy) -> PrecisionPolicy:

@@ -30,7 +30,7 @@ Imports numpy, threadpoolctl, `emu` and `nets` modules.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
@@ -314,12 +314,13 @@ class Outcome:
 
 
 def trained(model: Model, data: Dataset, policy: PrecisionPolicy | None, recipe: Recipe,
-             seed: int) -> tuple[History | None, str]:
+             seed: int, epoch_order: Callable[[int], np.ndarray] | None = None) -> tuple[History | None, str]:
     """(the `train` history of ``recipe`` on ``data``, "") or (None, why) when the run diverged: its training
-    loss became NaN or infinite (`train` raises FloatingPointError) or its test loss is not finite."""
+    loss became NaN or infinite (`train` raises FloatingPointError) or its test loss is not finite.
+    ``epoch_order`` as `train`'s."""
     try:
         h = train(model, data, policy, recipe.optimizer(), epochs=recipe.epochs, batch_size=recipe.batch_size,
-                  seed=seed, progress=False)
+                  seed=seed, progress=False, epoch_order=epoch_order)
     except FloatingPointError:
         return None, "training loss not finite"
     return (h, "") if math.isfinite(h.test_loss) else (None, "test loss not finite")

@@ -18,6 +18,7 @@ and `nets.policy`.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -309,6 +310,20 @@ class DynamicGroup:
         self.seen = self.overflow = self.overflow_if_doubled = 0
 
 
+@functools.lru_cache(maxsize=256)
+def _deterministic(mac: emu.MAC) -> emu.MAC:
+    """``mac`` with its stochastic roundings to nearest even and stochastic binary operands deterministic
+    (`Quantizer.datapath` under ``nearest``); ``mac`` itself when nothing in it is stochastic."""
+    sr, ne = emu.Rounding.STOCHASTIC, emu.Rounding.NEAREST_EVEN
+    fields = {f: ne for f in ("input_rounding", "product_rounding", "output_rounding")
+              if getattr(mac, f) == sr}
+    for f in ("act", "weight"):
+        fmt = getattr(mac, f)
+        if isinstance(fmt, BinaryFormat) and fmt.stochastic:
+            fields[f] = replace(fmt, stochastic=False)
+    return replace(mac, **fields) if fields else mac
+
+
 _PLAIN_TYPES = (emu.FixedFormat, emu.FloatFormat, emu.Pow2Format)
 #: stochastic ternary weights rounded to nearest: w clipped to [-1, 1] in this format, ties to even (0)
 _TERNARY_NEAREST = emu.FixedFormat(2, 0)
@@ -381,6 +396,20 @@ class Quantizer:
         q.parameters = self.parameters
         q.step = self.step
         return q
+
+    def datapath(self, mac: emu.MAC) -> tuple[emu.MAC, np.random.Generator]:
+        """The datapath a product runs under this converter, and the stream its random bits come from
+        (`emu.matmul`'s ``seed``: drawn only where the datapath rounds stochastically, so the same seed
+        gives the same bits): ``mac`` itself, or, under ``nearest`` (evaluation), its twin with every
+        stochastic rounding (input, product, output) to nearest even and stochastic binary operands
+        deterministic (a stochastic ternary operand still draws, from the evaluation's own stream).
+
+        >>> m = emu.MAC(act="fx<4,8>", weight="fx<4,8>", acc="fx<10,16>", output="fx<4,6>",
+        ...             output_rounding="stochastic")
+        >>> Quantizer(nearest=True).datapath(m)[0].output_rounding
+        <Rounding.NEAREST_EVEN: 'nearest_even'>
+        """
+        return (_deterministic(mac) if self.nearest else mac), self.rng
 
     def bind_parameters(self, parameters: Iterable[tuple[str, str, tuple[int, ...]]]) -> None:
         """Name the parameter tensors of every layer: (layer, parameter name, shape) triples, in order.

@@ -18,7 +18,7 @@ import math
 import multiprocessing
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -355,11 +355,20 @@ def evaluation_policy(policy: PrecisionPolicy | None, eval_policy: PrecisionPoli
     return policy.evaluation() if (policy is not None and how is EvalPolicy.POLICY) else policy
 
 
+def _checked_order(order: object, n: int) -> np.ndarray:
+    """``train``'s ``epoch_order`` result, checked: a permutation of range(n)."""
+    a = np.asarray(order)
+    if a.shape != (n,) or a.dtype.kind not in "iu" or not np.array_equal(np.sort(a), np.arange(n)):
+        raise ValueError(f"train: epoch_order must give a permutation of range({n}) (the training examples);"
+                         f" got an array of shape {a.shape} and dtype {a.dtype}")
+    return a
+
+
 def train(model: Model, data: Dataset, policy: PrecisionPolicy | None = None,
           optimizer: Optimizer | None = None, epochs: int = 10, batch_size: int = 32, seed: int = 0, *,
           early_stopping: int | None = None, progress: bool = True, eval_batch_size: int | None = None,
-          stream: Any = None, eval_policy: PrecisionPolicy | EvalPolicy | str | None = EvalPolicy.POLICY
-          ) -> History:
+          stream: Any = None, eval_policy: PrecisionPolicy | EvalPolicy | str | None = EvalPolicy.POLICY,
+          epoch_order: Callable[[int], np.ndarray] | None = None) -> History:
     """Train with minibatches under a precision policy; return the `History`.
 
     Every batch is one step of dynamic fixed point (`nets.policy.DynamicFixed`):
@@ -390,17 +399,34 @@ def train(model: Model, data: Dataset, policy: PrecisionPolicy | None = None,
             run's radix points frozen, and never draws from the training
             stream: the same seed trains the same weights whether or not, and
             however often, it evaluates.
+        epoch_order: the order of the training examples in each epoch,
+            ``epoch_order(epoch)`` a permutation of range(n) (None: one drawn
+            from ``seed`` each epoch). Leave-one-out studies keep the order of
+            the other examples with it (`nets.experiments.stability`).
 
     Raises:
         FloatingPointError: the loss became NaN or infinite (the message names
             the epoch and batch and the overflow counts so far).
-        ValueError: bad epochs/batch_size, an unknown ``eval_policy`` name, data that
-            does not fit the model, a policy overriding a layer the model does not have.
+        ValueError: bad epochs/batch_size/seed/early_stopping, an unknown ``eval_policy``
+            name, data that does not fit the model, a policy or a weight decay naming a
+            layer the model does not have.
+        TypeError: a policy or optimizer of another type, a count that is not an int.
     """
-    if epochs < 0 or batch_size < 1:
-        raise ValueError(f"train: epochs={epochs} must be >= 0 and batch_size={batch_size} >= 1")
+    check_int(epochs, "train", "epochs", 0)
+    check_int(batch_size, "train", "batch_size", 1)
+    check_int(seed, "train", "seed", 0)
+    if early_stopping is not None:
+        check_int(early_stopping, "train", "early_stopping", 1)
+    if policy is not None and not isinstance(policy, PrecisionPolicy):
+        raise TypeError(f"train: policy={policy!r} must be a PrecisionPolicy (e.g. PrecisionPolicy.uniform or"
+                        " .preset) or None")
+    if optimizer is not None and not callable(getattr(optimizer, "step", None)):
+        raise TypeError(f"train: optimizer={optimizer!r} must be an Optimizer (SGD, Adam: a step(model, ctx)"
+                        " method) or None")
     model.check_policy(policy, "train")
     opt = optimizer or SGD(lr=0.1)
+    if isinstance(opt, Optimizer):
+        opt.check_layers([layer.name for layer in model.layers()], "train")
     ev = evaluation_policy(policy, eval_policy, "train")
     ss = np.random.SeedSequence(seed)
     shuffle_rng, drop_rng, q_seed = (np.random.default_rng(s) for s in ss.spawn(3))
@@ -415,7 +441,7 @@ def train(model: Model, data: Dataset, policy: PrecisionPolicy | None = None,
         t0 = time.perf_counter()
         before = {k: (c.overflow, c.underflow, c.outside) for k, c in quant.counts.items()}
         upd0 = (opt.counts.attempted, opt.counts.zeroed)
-        order = shuffle_rng.permutation(n)
+        order = shuffle_rng.permutation(n) if epoch_order is None else _checked_order(epoch_order(epoch), n)
         ctx = _ctx(policy, quant, True, drop_rng)
         tot_loss, correct = 0.0, 0
         bar = _ProgressBar(out, f"epoch {epoch + 1:>3}/{epochs}", -(-n // batch_size)) if progress else None

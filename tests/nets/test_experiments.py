@@ -243,6 +243,11 @@ def test_stability_reports_the_leave_one_out_change() -> None:
     assert table.rows[0][1][2] == "none"
 
 
+def test_stability_trains_s_without_i_in_s_order_without_the_example() -> None:
+    # S's order 3, 0, 4, 1, 2 without example 1, as indices into S\\i (those above 1 shift down)
+    assert E._without(np.array([3, 0, 4, 1, 2]), 1).tolist() == [2, 0, 3, 1]
+
+
 def test_cli_experiments_refuses_bad_counts_and_prints_intervals(capsys) -> None:
     with pytest.raises(SystemExit, match="^nets experiments: --seeds=0 must be at least 1$"):
         nets.__main__.main(["experiments", "--seeds", "0"])

@@ -36,6 +36,25 @@ def test_same_seed_same_run_different_seed_different_run() -> None:
     assert not np.array_equal(w[0], [x for x in m3.layers() if "W" in x.params][0].params["W"])
 
 
+@pytest.mark.parametrize("field", ["input_rounding", "product_rounding", "output_rounding"])
+def test_a_datapaths_stochastic_rounding_draws_from_the_runs_seed(field: str) -> None:
+    # a stochastic rounding inside the product (not a role) drew fresh entropy: runs and evaluations of one
+    # seed differed. It draws from the run's stream (training) or the evaluation's own (evaluate, predict),
+    # and evaluation rounds it to nearest even as it does the roles
+    mac = emu.MAC(act="fx<4,8>", weight="fx<4,8>", acc="fx<10,16>", output="fx<4,6>",
+                  product="fx<8,14>" if field == "product_rounding" else None, **{field: "stochastic"})
+    pol = nets.PrecisionPolicy(nets.LayerPolicy(fwd_mac=mac, bwd_mac=mac, grad_mac=mac))
+    w1, w2, w3 = (_train(pol, seed=s, epochs=1)[0].layers()[0].params["W"] for s in (3, 3, 4))
+    assert np.array_equal(w1, w2)
+    assert not np.array_equal(w1, w3)
+    x = DATA.test.x
+    model = _train(pol, seed=3, epochs=1)[0]
+    p = model.predict(x, pol)
+    assert np.array_equal(p, model.predict(x, pol))
+    nearest = nets.PrecisionPolicy(nets.LayerPolicy(fwd_mac=replace(mac, **{field: "nearest_even"})))
+    assert np.array_equal(p, model.predict(x, nearest))
+
+
 def test_every_preset_trains_and_stays_in_its_formats() -> None:
     for name in nets.POLICY_PRESETS:
         pol = nets.PrecisionPolicy.preset(name)
@@ -100,6 +119,20 @@ def test_optimisers_schedules_and_full_batch() -> None:
         nets.train_full_batch(nets.mlp([64, 10]), DATA, method="newton")
     with pytest.raises(ValueError, match="^train_full_batch: maxiter=0 outside the allowed range"):
         nets.train_full_batch(nets.mlp([64, 10]), DATA, maxiter=0)
+
+
+def test_a_momentum_schedule_keeps_its_velocity_through_epochs_at_zero() -> None:
+    # v = mu v - lr g every step: with mu 0.5, 0, 0.5 over three epochs and g = 1, 2, 0: v = -1, -2, -1
+    # (a schedule at 0 had returned -lr g without storing it, and epoch 2 met the stale -1: -0.5)
+    opt = nets.SGD(lr=1.0, momentum=lambda e: 0.0 if e == 1 else 0.5)
+    steps = []
+    for epoch, g in enumerate([1.0, 2.0, 0.0]):
+        opt.epoch = epoch
+        steps.append(float(opt.delta(("fc", "W"), np.array([g]), np.zeros(1))[0]))
+    assert steps == [-1.0, -2.0, -1.0]
+    const = nets.SGD(lr=1.0)  # no momentum at all: no velocity is kept
+    const.delta(("fc", "W"), np.array([1.0]), np.zeros(1))
+    assert const.state == {}
 
 
 def test_full_batch_records_radix_points_and_evaluates_under_eval_policy() -> None:
@@ -180,6 +213,62 @@ def test_models_print_their_formats_and_build_from_specs() -> None:
 def _train_model(model):
     data = nets.datasets.digits(seed=0, images=True)
     return model, nets.train(model, data, optimizer=nets.SGD(lr=0.05), epochs=1, progress=False)
+
+
+def test_lenet5_pool_is_max_or_avg_and_nothing_else() -> None:
+    def pools(model: nets.Model) -> list[str]:
+        return [type(x).__name__ for x in model.layers() if "Pool" in type(x).__name__]
+    assert pools(nets.lenet5((1, 8, 8), pool=" MAX")) == ["MaxPool2d"]
+    assert pools(nets.lenet5((1, 28, 28), pool="avg")) == ["AvgPool2d", "AvgPool2d"]
+    with pytest.raises(ValueError, match=r"^lenet5: pool='median' is not one of max, avg$"):
+        nets.lenet5((1, 8, 8), pool="median")
+
+
+def test_epoch_order_sets_the_batches_and_is_checked() -> None:
+    n = len(DATA.train)
+    perm = np.random.default_rng(5).permutation(n)
+
+    def weights(seed: int, order: np.ndarray) -> np.ndarray:
+        model = nets.mlp([64, 32, 10], seed=0)
+        nets.train(model, DATA, None, nets.SGD(lr=0.1), epochs=2, seed=seed, progress=False,
+                   epoch_order=lambda e: order)
+        return model.layers()[0].params["W"]
+    # float64, no dropout: the seed only shuffled; with the order given, the runs agree, and the order matters
+    assert np.array_equal(weights(0, perm), weights(1, perm))
+    assert not np.array_equal(weights(0, perm), weights(0, perm[::-1]))
+    with pytest.raises(ValueError, match=rf"^train: epoch_order must give a permutation of range\({n}\)"):
+        _train(None, epochs=1, epoch_order=lambda e: np.arange(n) % 7)
+
+
+def test_uniform_master_rounding_alone_rounds_the_stored_weights() -> None:
+    p = nets.PrecisionPolicy.uniform("fx<4,8>", master_rounding="stochastic")
+    assert str(p.default.master) == "fx<4,8>/stochastic"
+    assert str(p.default.weights) == "fx<4,8>"
+    assert p.name == "uniform fx<4,8>, master fx<4,8>/stochastic"
+
+
+@pytest.mark.parametrize(("call", "error", "message"), [
+    (lambda: nets.train(nets.mlp([64, 10]), DATA, seed=-1), ValueError,
+     r"^train: seed=-1 outside the allowed range \[0, inf\)$"),
+    (lambda: _train(None, epochs=1.5), TypeError, r"^train: epochs=1.5 must be an int$"),
+    (lambda: _train(None, batch_size=2.5), TypeError, r"^train: batch_size=2.5 must be an int$"),
+    (lambda: _train(None, early_stopping=-1), ValueError, r"^train: early_stopping=-1 outside"),
+    (lambda: _train("fx<4,4>"), TypeError, r"^train: policy='fx<4,4>' must be a PrecisionPolicy"),
+    (lambda: _train(None, optimizer="sgd"), TypeError, r"^train: optimizer='sgd' must be an Optimizer"),
+    (lambda: _train(None, optimizer=nets.SGD(weight_decay={"linear9": 0.1})), ValueError,
+     r"^train: weight_decay names layer\(s\) \['linear9'\], which this model does not have"),
+    (lambda: nets.SGD(momentum=1.5), ValueError, r"^SGD: momentum=1.5 outside the allowed range \[0, 1\)$"),
+    (lambda: nets.SGD(weight_decay=-1.0), ValueError, r"^SGD: weight_decay=-1.0 outside the allowed range"),
+    (lambda: nets.Adam(beta1=1.0), ValueError, r"^Adam: beta1=1.0 outside the allowed range \[0, 1\)$"),
+    (lambda: nets.Adam(eps=0.0), ValueError, r"^Adam: eps=0.0 outside the allowed range \(0, inf\)$"),
+    (lambda: nets.layers.BatchNorm(4, momentum=5.0), ValueError, r"^BatchNorm: momentum=5.0 outside"),
+    (lambda: nets.PrecisionPolicy(default="fx<4,4>"), TypeError, r"^PrecisionPolicy: default=.fx<4,4>. must"),
+    (lambda: nets.resnet_small(blocks=-1), ValueError, r"^resnet_small: blocks=-1 outside"),
+    (lambda: nets.mlp([64, 10], maxout=0), ValueError, r"^mlp: maxout=0 outside"),
+])
+def test_training_settings_are_checked_by_name(call, error, message) -> None:
+    with pytest.raises(error, match=message):
+        call()
 
 
 def test_cli_trains_from_a_toml_file(tmp_path, capsys) -> None:
