@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from emu.checks import check_int, parse_choice
+from emu.checks import check_int, check_real, parse_choice
 
 from .datasets import Dataset, Inputs, digits_folds
 from .losses import LOSSES
@@ -95,12 +95,6 @@ class Network(StrEnum):
     LENET5 = "lenet5"
 
 
-def _positive(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ValueError(f"Recipe: {name}={value!r} must be a number > 0")
-    return float(value)
-
-
 @dataclass(frozen=True)
 class Recipe:
     """How one configuration trains: the MLP, its loss, the optimiser, the schedule, the input scaling.
@@ -150,17 +144,14 @@ class Recipe:
         if self.loss not in LOSSES:
             raise ValueError(f"Recipe: loss={self.loss!r} is not one of {', '.join(LOSSES)}")
         object.__setattr__(self, "activation", activation_name(self.activation, "Recipe"))
-        if (isinstance(self.weight_decay, bool) or not isinstance(self.weight_decay, (int, float))
-                or not 0.0 <= self.weight_decay < math.inf):
-            raise ValueError(f"Recipe: weight_decay={self.weight_decay!r} must be a finite number >= 0")
+        check_real(self.weight_decay, "Recipe", "weight_decay", 0.0)
         if self.network is Network.LENET5 and (len(hidden) != 2 or self.batchnorm):
             raise ValueError(f"Recipe: network='lenet5' takes hidden of two dense sizes and no batch norm,"
                              f" not hidden={hidden!r}, batchnorm={self.batchnorm!r}")
-        _positive(self.lr, "lr")
+        check_real(self.lr, "Recipe", "lr", 0.0, lo_open=True)
         if self.lr_final is not None:
-            _positive(self.lr_final, "lr_final")
-        if not 0.0 <= self.momentum < 1.0:
-            raise ValueError(f"Recipe: momentum={self.momentum!r} outside the allowed range [0, 1)")
+            check_real(self.lr_final, "Recipe", "lr_final", 0.0, lo_open=True)
+        check_real(self.momentum, "Recipe", "momentum", 0.0, 1.0, hi_open=True)
         if self.momentum and self.solver is Solver.ADAM:
             raise ValueError(f"Recipe: momentum={self.momentum!r} is an SGD setting; solver=adam takes 0")
         check_int(self.epochs, "Recipe", "epochs", 1)
