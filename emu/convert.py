@@ -43,9 +43,10 @@ def _range_text(fmt: Format) -> str:
 
 
 class _Fast(NamedTuple):
-    """The values-only fast kernel of a conversion: ``serial(x, vals, *args[, key])`` on one thread (inputs
-    below `CONVERT_THREAD_ELEMENTS`), ``threaded(x, vals, *args[, key], stats)`` over `K.CHUNK`-element
-    chunks; the key (an int64 word) only where ``keyed``."""
+    """The values-only fast kernel of a conversion: ``serial(x, vals, *args[, key, base])`` on one thread
+    without the GIL (inputs below `CONVERT_THREAD_ELEMENTS`, and each piece of `Converter.stream`, x[0]
+    being element ``base`` of the random stream), ``threaded(x, vals, *args[, key], stats)`` over
+    `K.CHUNK`-element chunks; the key (an int64 word) and base only where ``keyed``."""
 
     serial: Callable[..., tuple[int, int, int]]
     threaded: Callable[..., None]
@@ -62,9 +63,6 @@ class _Settings(NamedTuple):
     nan_zero: bool
     nan_ok: bool  # a NaN input is no error: the format has NaN, or nan=0
     fast: _Fast | None
-    #: the fast kernel on one piece of an array without threads or the GIL: piece(x, vals, word, base), x[0]
-    #: being element ``base`` of the random stream (`Converter.stream`); None with ``fast``
-    piece: Callable[[np.ndarray, np.ndarray, int, int], tuple[int, int, int]] | None
 
 
 def checked_settings(fmt: Format, rounding: object, overflow: object, random_bits: object, nan: object,
@@ -86,8 +84,8 @@ def _settings_uncached(fmt: Format, rounding: object, overflow: object, random_b
     if nan_zero and isinstance(fmt, FloatFormat) and not fmt.zero and not fmt.has_nan:
         raise ValueError(f"{func}: nan=0 asks for a zero, which {fmt} lacks; pass nan=None")
     nan_ok = nan_zero or (isinstance(fmt, FloatFormat) and fmt.has_nan)
-    kernels = None if ovf == Overflow.ERROR else _fast_kernel(fmt, rnd, ovf, rbits)
-    return _Settings(rnd, ovf, rbits, nan_zero, nan_ok, *(kernels or (None, None)))
+    fast = None if ovf == Overflow.ERROR else _fast_kernel(fmt, rnd, ovf, rbits)
+    return _Settings(rnd, ovf, rbits, nan_zero, nan_ok, fast)
 
 
 _settings_cached = functools.lru_cache(maxsize=1024, typed=True)(_settings_uncached)
@@ -216,32 +214,20 @@ def _run_fast(cfg: _Settings, a: np.ndarray, word: int) -> tuple[np.ndarray, int
     return vals, n_ovf, n_unf, n_nan
 
 
-def _fast_kernel(fmt: Format, rnd: Rounding, ovf: Overflow, rbits: int) -> tuple[_Fast, Any] | None:
-    """(fast, piece), the values-only fast kernel of a conversion (float64 x, any overflow mode but error),
-    or None when none covers the case: ``fast`` a `_Fast`, ``piece(x, vals, word, base)`` the same on one
-    thread without the GIL, x[0] being element ``base`` of the random stream."""
+def _fast_kernel(fmt: Format, rnd: Rounding, ovf: Overflow, rbits: int) -> _Fast | None:
+    """The values-only fast kernel of a conversion (float64 x, any overflow mode but error), or None when
+    none covers the case."""
     if isinstance(fmt, FixedFormat) and fmt.frac_bits >= 0 and fmt.bits <= 53 and ovf == Overflow.SATURATE:
         fl, wl, signed, qmin, qmax = fmt.frac_bits, fmt.bits, fmt.signed, fmt.qmin, fmt.qmax
         if rnd == Rounding.STOCHASTIC:
             if rbits > 53:  # the fast kernel compares at most 53 random bits at once
                 return None
-
-            def piece(x: np.ndarray, vals: np.ndarray, word: int, base: int) -> tuple[int, int, int]:
-                return FK.fixed_sr_fast_serial(x, vals, fl, wl, signed, qmin, qmax, rbits, word, base)
-            return _Fast(FK.fixed_sr_fast_serial, FK.fixed_sr_fast, (fl, wl, signed, qmin, qmax, rbits),
-                         True), piece
-        mode = int(rnd)
-
-        def piece(x: np.ndarray, vals: np.ndarray, word: int, base: int) -> tuple[int, int, int]:
-            return FK.fixed_fast_serial(x, vals, fl, qmin, qmax, mode)
-        return _Fast(FK.fixed_fast_serial, FK.fixed_fast, (fl, qmin, qmax, mode), False), piece
+            return _Fast(FK.fixed_sr_fast_serial, FK.fixed_sr_fast, (fl, wl, signed, qmin, qmax, rbits), True)
+        return _Fast(FK.fixed_fast_serial, FK.fixed_fast, (fl, qmin, qmax, int(rnd)), False)
     if (isinstance(fmt, FloatFormat) and fmt.signed and rnd != Rounding.STOCHASTIC and fmt.man_bits <= 51
             and fmt.emin >= -1022 and fmt.man_bits - fmt.emin <= 1023):  # 2^(M - emin) is a float64
         packed, nan_value = FK.float_params_packed(fmt, int(rnd), int(ovf)), np.nan if fmt.has_nan else 0.0
-
-        def piece(x: np.ndarray, vals: np.ndarray, word: int, base: int) -> tuple[int, int, int]:
-            return FK.float_fast_serial(x, vals, packed, nan_value)
-        return _Fast(FK.float_fast_serial, FK.float_fast, (packed, nan_value), False), piece
+        return _Fast(FK.float_fast_serial, FK.float_fast, (packed, nan_value), False)
     return None
 
 
@@ -388,6 +374,7 @@ class Converter:
         cfg = self._cfg
         if cfg is None:
             return None
+        fast = cfg.fast
         word = seed_word(seed, "quantize") if self._stochastic else 0
         out = np.empty(n)
         counts = np.zeros((-(-n // PIECE_ELEMENTS), 3), np.int64)
@@ -397,7 +384,8 @@ class Converter:
 
             def run(lo: int, hi: int) -> None:
                 fill(lo, hi, buf)
-                counts[lo // PIECE_ELEMENTS] = cfg.piece(buf[:hi - lo], out[lo:hi], word, lo)  # type: ignore[misc]
+                tail = (word, lo) if fast.keyed else ()  # type: ignore[union-attr]
+                counts[lo // PIECE_ELEMENTS] = fast.serial(buf[:hi - lo], out[lo:hi], *fast.args, *tail)  # type: ignore[union-attr]
             return run
 
         by_pieces(n, worker)

@@ -114,7 +114,7 @@ def int_plan(mac: MAC) -> _IntPlan:
     return _IntPlan(tprm, aprm, fl_acc, acc.qmin, acc.qmax, wrap, prod is None and sa <= 0)
 
 
-def check_exact_room(mac: MAC, K: int, ca: np.ndarray, cw: np.ndarray, start: np.ndarray) -> None:
+def check_exact_room(plan: _IntPlan, K: int, ca: np.ndarray, cw: np.ndarray, start: np.ndarray) -> None:
     """Refuse, before any sum, operands whose exact sums could leave the exact accumulator's register:
     62 bits on its grid (the products' step, `acc_start`). The bound is these operands' codes', not their
     formats': |start| + K max|a| max|w| units (with a ``product`` format, each rounded product's bound).
@@ -125,11 +125,9 @@ def check_exact_room(mac: MAC, K: int, ca: np.ndarray, cw: np.ndarray, start: np
     Raises:
         ValueError: naming K, the largest term and the bits the sum could need.
     """
-    t = absmax(ca) * absmax(cw)
-    prod = mac.product
-    if prod is not None:
-        sp = int_grid(mac.act)[0] + int_grid(mac.weight)[0] - prod.frac_bits
-        t = min(max(-prod.qmin, prod.qmax), (t >> sp) + 1 if sp > 0 else t << -sp)
+    t, p = absmax(ca) * absmax(cw), plan.tprm
+    if p.prod_on:  # a product format: the rounded product's bound
+        t = min(max(-p.plo, p.phi), (t >> p.sp) + 1 if p.sp > 0 else t << -p.sp)
     need = absmax(start) + K * t
     if need >= 1 << 62:
         raise ValueError(f"matmul: acc=exact holds sums below 2^62 units of its grid, but {K} products of"

@@ -50,7 +50,7 @@ def matmul2d(a: np.ndarray, w: np.ndarray, mac: MAC, init: np.ndarray, keys: Rol
             plan = int_plan(mac)
             bias_q, start_overflow = acc_start(init, mac, plan, keys.addend)
             if mac.exact_acc:
-                check_exact_room(mac, K, qa, qw, bias_q)
+                check_exact_room(plan, K, qa, qw, bias_q)
             ia += start_overflow  # the addend's conversion counts with the inputs'
             if f32 and sa is None and sw is None and mac.output is None and not mac.exact_acc:
                 part = blas_into_acc(qa, qw, bias_q, mac, plan, want_codes, ia + iw)
