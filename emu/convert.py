@@ -316,7 +316,7 @@ class Converter:
     1
     """
 
-    __slots__ = ("fmt", "rounding", "overflow", "random_bits", "nan", "_cfg", "_stochastic")
+    __slots__ = ("fmt", "rounding", "overflow", "random_bits", "nan", "_cfg", "_stochastic", "_draws")
 
     def __init__(self, fmt: str | Format, rounding: str | Rounding = "nearest_even",
                  overflow: str | Overflow | None = None, *, random_bits: int | None = None,
@@ -325,10 +325,15 @@ class Converter:
         quantize(np.zeros(0), self.fmt, rounding, overflow, random_bits=random_bits, nan=nan)  # check, raise
         self.rounding, self.overflow, self.random_bits, self.nan = rounding, overflow, random_bits, nan
         self._cfg = None
-        if not isinstance(self.fmt, (BinaryFormat, TernaryFormat)):
+        if isinstance(self.fmt, BinaryFormat):
+            self._draws = self.fmt.stochastic
+        elif isinstance(self.fmt, TernaryFormat):
+            self._draws = self.fmt.method == "stochastic"
+        else:
             cfg = checked_settings(self.fmt, rounding, overflow, random_bits, nan, "quantize")
             self._cfg = cfg if cfg.fast is not None else None
-        self._stochastic = self._cfg is not None and self._cfg.rounding == Rounding.STOCHASTIC
+            self._draws = cfg.rounding == Rounding.STOCHASTIC
+        self._stochastic = self._cfg is not None and self._draws
 
     def __call__(self, x: object, *, seed: object = None, scale: Any = None,
                  return_stats: bool = False) -> Any:
@@ -354,6 +359,22 @@ class Converter:
         if cfg is None or type(x) is not np.ndarray or x.dtype is not _F64:
             return None
         return _run_fast(cfg, x, seed_word(seed, "quantize") if self._stochastic else 0)
+
+    def draw(self, seed: object = None) -> None:
+        """Take from ``seed`` what one call takes, and convert nothing: one 64-bit word of a Generator when
+        this converter rounds stochastically (`seed_key`), else nothing. A caller that knows its x already
+        holds values of the format (a conversion's output, or max(y, 0) of one into a fixed-point format)
+        can use x as the call's result, nothing overflowing or underflowing, and still leave the random
+        stream where the call would.
+
+        >>> c, g, h = Converter("fx<2,2>", "stochastic"), np.random.default_rng(0), np.random.default_rng(0)
+        >>> y = c(np.array([0.3, 0.6]), seed=g)
+        >>> c.draw(h)
+        >>> g.random() == h.random()
+        True
+        """
+        if self._draws:
+            seed_key(seed, "quantize")
 
     def stream(self, n: int, fill: Callable[[int, int, np.ndarray], object],
                seed: object = None) -> tuple[np.ndarray, int, int, int] | None:

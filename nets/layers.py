@@ -226,6 +226,11 @@ class Layer:
                 ctx.quant.counts[(self.name, role)].outside += n
         return ctx.quant(x, rf, self.name, role, scale, tensor=tensor, kept_from=kept_from)
 
+    def q_param(self, name: str, role: str, ctx: Context, tensor: str | None = None) -> np.ndarray | None:
+        """Parameter ``name`` (None if absent) for ``role``, as is where it holds the role's values."""
+        p = self.params.get(name)
+        return None if p is None else self.q(p, role, ctx, tensor=tensor, kept_from=p)
+
     def grad_of_output(self, dy: np.ndarray) -> np.ndarray:
         """The gradient reaching this layer's output: dy, zeroed where the output saturated.
 
@@ -263,8 +268,8 @@ class Linear(Layer):
             raise ValueError(f"{self.name or 'Linear'}: input shape {x.shape}, expected (n, {self.n_in})")
         lp = self.policy(ctx)
         # a per-channel scale (BWN/TWN) runs over output channels: axis 1 of W (in, out)
-        w = self.q(self.params["W"].T, "weights", ctx).T
-        b = self.q(self.params["b"], "biases", ctx) if "b" in self.params else None
+        w = self.q(self.params["W"].T, "weights", ctx, kept_from=self.params["W"]).T
+        b = self.q_param("b", "biases", ctx)
         self._x, self._w = x, w
         return self.q(mac_product(x, w, lp.fwd_mac, b, ctx, f"{self.name}.fwd"), "preacts", ctx)
 
@@ -286,8 +291,7 @@ def _col2im(dcols: np.ndarray, x_shape: tuple[int, ...], kh: int, kw: int, strid
             padding: tuple[int, int], oh: int, ow: int) -> np.ndarray:
     """The adjoint of `emu.im2col`: scatter-add patch gradients back to NCHW."""
     n, c, h, w = x_shape
-    ph, pw = padding
-    sh, sw = stride
+    (ph, pw), (sh, sw) = padding, stride
     dx = np.zeros((n, c, h + 2 * ph, w + 2 * pw))
     d = dcols.reshape(n, oh, ow, c, kh, kw)
     for i in range(kh):
@@ -333,8 +337,7 @@ class Conv2d(Layer):
                              f" expected (n, {self.c_in}, h, w)")
         lp = self.policy(ctx)
         check_patch_blocks(self.name or "Conv2d", lp, self.kernel == (1, 1))
-        w = self.q(self.params["W"], "weights", ctx)
-        b = self.q(self.params["b"], "biases", ctx) if "b" in self.params else None
+        w, b = self.q_param("W", "weights", ctx), self.q_param("b", "biases", ctx)
         kh, kw = self.kernel
         mac, seed = (None, None) if lp.fwd_mac is None else ctx.quant.datapath(lp.fwd_mac)
         direct = mac is not None and not mac.block_scaled and mac.input_rounding != emu.Rounding.STOCHASTIC
@@ -497,8 +500,7 @@ class Maxout(Layer):
 class _Pool(Layer):
     def __init__(self, kernel: Any = 2, stride: Any = None, name: str = "") -> None:
         super().__init__(name)
-        self.kernel = _pair(kernel)
-        self.stride = _pair(stride) if stride is not None else self.kernel
+        self.kernel, self.stride = _pair(kernel), _pair(kernel if stride is None else stride)
         if min(self.kernel) < 1 or min(self.stride) < 1:
             raise ValueError(f"{type(self).__name__}: kernel={kernel} and stride={stride} must be >= 1")
 
@@ -512,9 +514,7 @@ class _Pool(Layer):
         return cols  # (n*c*oh*ow, kh*kw)
 
     def _back(self, dcols: np.ndarray) -> np.ndarray:
-        n, c, h, w = self._shape
-        oh, ow = self._out
-        kh, kw = self.kernel
+        (n, c, h, w), (oh, ow), (kh, kw) = self._shape, self._out, self.kernel
         return _col2im(dcols, (n * c, 1, h, w), kh, kw, self.stride, (0, 0), oh, ow).reshape(self._shape)
 
     def _out_shape(self) -> tuple[int, int, int, int]:

@@ -107,8 +107,8 @@ class BatchNorm(Layer):
             mean, var = self.running_mean, self.running_var
         self._inv = 1.0 / np.sqrt(var + self.eps)
         self._axes_used = axes
-        g = self.q(self.params["gamma"], "bn_params", ctx, tensor="gamma")
-        b = self.q(self.params["beta"], "bn_params", ctx, tensor="beta")
+        g = self.q_param("gamma", "bn_params", ctx, tensor="gamma")
+        b = self.q_param("beta", "bn_params", ctx, tensor="beta")
         self._g = g
         self._x, self._mean, self._stats_fixed = x, mean, not ctx.training
         if x.ndim == 4 and x.dtype == np.float64 and not ctx.training:  # maps: y made as it is converted,

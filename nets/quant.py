@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import math
+import weakref
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -325,6 +326,9 @@ def _deterministic(mac: emu.MAC) -> emu.MAC:
 
 
 _PLAIN_TYPES = (emu.FixedFormat, emu.FloatFormat, emu.Pow2Format)
+#: the conversion outputs a `Quantizer` records (`Quantizer.holds`) before it forgets the dead ones (and all,
+#: when as many are alive: an output forgotten is converted again when it comes back, to the same values)
+HELD_MAX = 1024
 #: stochastic ternary weights rounded to nearest: w clipped to [-1, 1] in this format, ties to even (0)
 _TERNARY_NEAREST = emu.FixedFormat(2, 0)
 
@@ -375,8 +379,9 @@ class Quantizer:
         #: the prepared conversion of each fixed, float or power-of-two role format met, by identity,
         #: and whether it draws random bits
         self._converters: dict[int, tuple[RoleFormat, emu.Converter, bool]] = {}
-        #: the last output of a deterministic fixed-point conversion and its format (`__call__`'s kept_from)
-        self._last: tuple[np.ndarray, emu.Format] | None = None
+        #: the outputs of fixed-point conversions still alive, by identity: a weak reference and the format
+        #: (`holds`; shared with the evaluations' converters, `for_evaluation`)
+        self._held: dict[int, tuple[weakref.ref, emu.FixedFormat]] = {}
 
     def for_evaluation(self, seed: int | np.random.SeedSequence, nearest: bool = True) -> Quantizer:
         """The converter of one evaluation: its own generator from ``seed`` (this one's stream is never
@@ -395,7 +400,44 @@ class Quantizer:
         q.groups = {k: g.frozen_copy() for k, g in self.groups.items()}
         q.parameters = self.parameters
         q.step = self.step
+        q._held = self._held
         return q
+
+    def _converter(self, rf: RoleFormat) -> tuple[emu.Converter, np.random.Generator | None]:
+        """The prepared conversion of a fixed, float or power-of-two role format (made once per format met,
+        by identity; nearest even for stochastic rounding where this converter is ``nearest``) and the seed
+        its calls take: this run's stream where it rounds stochastically."""
+        hit = self._converters.get(id(rf))
+        if hit is None or hit[0] is not rf:
+            rounding = rf.rounding
+            if self.nearest and rounding == emu.Rounding.STOCHASTIC:
+                rounding = emu.Rounding.NEAREST_EVEN
+            hit = self._converters[id(rf)] = (rf, emu.Converter(rf.fmt, rounding, rf.overflow),  # type: ignore[arg-type]
+                                              rounding == emu.Rounding.STOCHASTIC)
+        return hit[1], self.rng if hit[2] else None
+
+    def holds(self, a: np.ndarray, fmt: emu.Format) -> bool:
+        """Whether ``a`` (the array itself, not a copy or a view) is an output of this converter's
+        conversions to the fixed-point format ``fmt`` that is still alive: its values are fmt's.
+
+        >>> q, rf = Quantizer(), RoleFormat.parse("fx<4,4>")
+        >>> y = q(np.array([-0.3, 0.71]), rf, "fc1", "preacts")
+        >>> q.holds(y, rf.fmt), q.holds(y.copy(), rf.fmt), q.holds(y, emu.get_format("fx<4,5>"))
+        (True, False, False)
+        """
+        entry = self._held.get(id(a))
+        return entry is not None and entry[0]() is a and entry[1] == fmt
+
+    def _hold(self, a: np.ndarray, fmt: emu.FixedFormat) -> None:
+        """Record ``a`` as an output of a conversion to ``fmt`` (`holds`), forgetting the dead ones first
+        once `HELD_MAX` are recorded."""
+        held = self._held
+        if len(held) >= HELD_MAX:
+            for k in [k for k, (ref, _) in held.items() if ref() is None]:
+                del held[k]
+            if len(held) >= HELD_MAX:
+                held.clear()
+        held[id(a)] = (weakref.ref(a), fmt)
 
     def datapath(self, mac: emu.MAC) -> tuple[emu.MAC, np.random.Generator]:
         """The datapath a product runs under this converter, and the stream its random bits come from
@@ -507,12 +549,15 @@ class Quantizer:
 
         ``tensor`` names the parameter tensor of a dynamic group (`tensor_of`).
         ``kept_from``: x = g(kept_from) for an op g that maps every value of a
-        fixed-point format to a value of it (ReLU: max(v, 0), and 0 is in every
-        fixed format; max pooling). When kept_from is the last output of this converter's
-        deterministic conversions to the same fixed format, and this one rounds
-        deterministically too, x is returned as it is and counted as converted
-        with nothing overflowing or underflowing: what the conversion would give
-        (no random bits are drawn either way), without its pass over x.
+        fixed-point format to a value of it: the identity or a transpose (a
+        parameter's view), ReLU's max(v, 0) (0 is in every fixed format), max
+        pooling. When kept_from is an output of this converter's conversions
+        (of any rounding; `holds`) to the same fixed format, x is returned as it
+        is and counted as converted with nothing overflowing or underflowing:
+        what the conversion would give, without its pass over x. A stochastic
+        conversion still takes its key from the stream (`emu.Converter.draw`),
+        so the random bits of every later conversion are the same either way.
+        kept_from must not have been written in place since its conversion.
 
         >>> q, rf = Quantizer(), RoleFormat.parse("fx<4,4>")
         >>> y = q(np.array([-0.3, 0.71]), rf, "bn", "activations")
@@ -523,22 +568,15 @@ class Quantizer:
         fmt = rf.fmt
         if fmt is None:
             return whole(x)
-        rounding = rf.rounding
-        if self.nearest and rounding == emu.Rounding.STOCHASTIC:
-            rounding = emu.Rounding.NEAREST_EVEN
-        last = self._last
-        if (kept_from is not None and last is not None and last[0] is kept_from and last[1] == fmt
-                and rounding != emu.Rounding.STOCHASTIC):
-            self.counts[(layer, role)].add_counts(x.size, 0, 0)
-            self._last = (x, fmt)
-            return x
         if type(fmt) in _PLAIN_TYPES:  # the common case: a fixed, float or power-of-two role
-            hit = self._converters.get(id(rf))
-            if hit is None or hit[0] is not rf:
-                hit = self._converters[id(rf)] = (rf, emu.Converter(fmt, rounding, rf.overflow),
-                                                  rounding == emu.Rounding.STOCHASTIC)
-            conv, seed = hit[1], self.rng if hit[2] else None
+            conv, seed = self._converter(rf)
             counts = self.counts[(layer, role)]
+            if kept_from is not None and self.holds(kept_from, fmt):
+                conv.draw(seed)  # the key the conversion would take
+                x = whole(x)
+                counts.add_counts(x.size, 0, 0)
+                self._hold(x, fmt)
+                return x
             if type(x) is Pieces:
                 n = math.prod(x.shape)
                 done = conv.stream(n, x.fill, seed)
@@ -555,9 +593,13 @@ class Quantizer:
             else:
                 q, st = conv(x, seed=seed, return_stats=True)
                 counts.add(st)
-            self._last = (q, fmt) if seed is None and type(fmt) is emu.FixedFormat else None
+            if type(fmt) is emu.FixedFormat:
+                self._hold(q, fmt)
             return q
         x = whole(x)
+        rounding = rf.rounding
+        if self.nearest and rounding == emu.Rounding.STOCHASTIC:
+            rounding = emu.Rounding.NEAREST_EVEN
         group = None
         if isinstance(fmt, DynamicFixed):
             group = self._group(fmt, layer, role, self.tensor_of(x, layer, role, tensor))

@@ -44,8 +44,8 @@ class LayerNorm(Layer):
         self._inv = 1.0 / np.sqrt(var + self.eps)
         self._xhat = (x - mean) * self._inv
         self._axes = axes
-        self._g = self.q(self.params["gamma"], "bn_params", ctx, tensor="gamma")
-        b = self.q(self.params["beta"], "bn_params", ctx, tensor="beta")
+        self._g = self.q_param("gamma", "bn_params", ctx, tensor="gamma")
+        b = self.q_param("beta", "bn_params", ctx, tensor="beta")
         return self.q(self._xhat * self._g + b, "activations", ctx)
 
     def backward(self, dy: np.ndarray, ctx: Context) -> np.ndarray:

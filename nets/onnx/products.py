@@ -129,8 +129,7 @@ class GroupedConv2d(Layer):
                              f" expected (n, {self.c_in}, h, w)")
         lp = self.policy(ctx)
         check_patch_blocks(self.name or "GroupedConv2d", lp, self.kernel == (1, 1) and self.groups == 1)
-        w = self.q(self.params["W"], "weights", ctx)
-        b = self.q(self.params["b"], "biases", ctx) if "b" in self.params else None
+        w, b = self.q_param("W", "weights", ctx), self.q_param("b", "biases", ctx)
         g, cg, og = self.groups, self.c_in // self.groups, self.c_out // self.groups
         xp = self._pad(x)
         kh, kw = self.kernel

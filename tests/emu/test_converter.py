@@ -128,3 +128,24 @@ def test_a_stream_of_pieces_is_the_conversion_of_the_whole(fmt: str, rounding: s
     has_nan = fmt != "fx<4,6>"
     assert (c.stream(10, nan_fill) is None) == (not has_nan)
     assert emu.Converter("pow2<-4,4>").stream(10, nan_fill) is None  # no fast kernel: convert the whole
+
+
+_PLAIN = [c[0] for c in CASES if emu.format(c[0]).kind in ("fixed", "float", "pow2")]
+_SIGNS = [*(c[0] for c in CASES if c[0] not in _PLAIN), emu.BinaryFormat(stochastic=True),
+          emu.TernaryFormat(method="stochastic", scale=None)]
+DRAW_CASES = ([(f, "nearest_even", None) for f in _PLAIN + _SIGNS] + [(f, "stochastic", None) for f in _PLAIN]
+              + [(f, "stochastic", 60) for f in _PLAIN])
+
+
+@pytest.mark.parametrize(("fmt", "rounding", "random_bits"), DRAW_CASES)
+def test_draw_takes_from_the_seed_what_a_call_takes(fmt: object, rounding: str,
+                                                    random_bits: int | None) -> None:
+    """`Converter.draw` leaves a Generator where a call leaves it (one word for a stochastic conversion,
+    with or without a fast kernel; nothing for a deterministic one), converting nothing."""
+    conv = emu.Converter(fmt, rounding, random_bits=random_bits)
+    g1, g2 = np.random.default_rng(3), np.random.default_rng(3)
+    conv(np.linspace(-0.9, 0.9, 7), seed=g1)
+    conv.draw(g2)
+    assert g1.bit_generator.state == g2.bit_generator.state
+    stochastic = rounding == "stochastic" or not isinstance(fmt, str)
+    assert (g2.bit_generator.state != np.random.default_rng(3).bit_generator.state) == stochastic

@@ -297,11 +297,11 @@ def test_residual_shortcut_gradient_is_zero_where_its_output_saturated():
 @pytest.mark.parametrize("lenet", [False, True])
 def test_relu_of_a_converted_fixed_output_is_not_converted_again(
         preacts: str, activations: str, training: bool, lenet: bool, monkeypatch: pytest.MonkeyPatch) -> None:
-    """ReLU and max pooling map a fixed format's values into it, so their output, when their input is the
-    converter's last fixed-point output, is not converted again (`Quantizer`'s kept_from): the same
-    outputs, gradients and counts as converting it, one conversion fewer per ReLU and pooling where nothing
-    is drawn at random, none fewer under stochastic rounding in training (its random stream stays where it
-    was)."""
+    """ReLU and max pooling map a fixed format's values into it, so their output, when their input is an
+    output of the converter's conversions to that format, is not converted again (`Quantizer`'s
+    kept_from): the same outputs, gradients and counts as converting it, one conversion fewer per ReLU and
+    pooling, under stochastic rounding too (the key the conversion would take is still drawn, so every
+    later random bit is the same)."""
     calls: list[int] = []
     values = emu.Converter.values
 
@@ -333,7 +333,51 @@ def test_relu_of_a_converted_fixed_output_is_not_converted_again(
     kept = [layer for layer in model.layers() if isinstance(layer, (nets.layers.ReLU, nets.layers.MaxPool2d))]
     assert len(kept) == (5 if lenet else 1)
     assert all(counts_k[(layer.name, "activations")].size > 0 for layer in kept)
-    assert n_c - n_k == (0 if training and "stochastic" in (preacts, activations) else len(kept))
+    assert n_c - n_k == len(kept)
+
+
+@pytest.mark.parametrize(("master", "weights", "kept"), [("fx<4,12>", "fx<4,12>", True),
+                                                         ("fx<4,12>", "fx<4,10>", False),
+                                                         (None, "fx<4,12>", False)])
+@pytest.mark.parametrize("rounding", ["nearest_even", "stochastic"])
+@pytest.mark.parametrize("resnet", [False, True])
+def test_stored_parameters_in_their_roles_format_are_not_converted_again(
+        master: str | None, weights: str, kept: bool, rounding: str, resnet: bool,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The optimiser's ``master`` conversion makes the stored weights, biases and batch-norm parameters;
+    where their roles hold the same fixed format, a forward pass takes them as they are (`Layer.q_param`,
+    `Quantizer.holds`): after a few steps the weights, counts and losses equal those of converting them
+    (the stochastic conversions' keys are still drawn), with one conversion fewer per parameter and step;
+    a different format, or float64 storage, is converted as before."""
+    calls: list[int] = []
+    values = emu.Converter.values
+
+    def counted(self: emu.Converter, *args: object) -> object:
+        calls.append(1)
+        return values(self, *args)
+    monkeypatch.setattr(emu.Converter, "values", counted)
+    stored = nets.RoleFormat.parse(weights, rounding)
+    lp = nets.LayerPolicy(weights=stored, biases=stored, bn_params=stored, update="fx<4,12>",
+                          master=None if master is None else nets.RoleFormat.parse(master, rounding))
+    data = nets.datasets.digits(seed=0, images=resnet)
+    runs = []
+    for holds in (True, False):
+        if not holds:
+            monkeypatch.setattr(nets.Quantizer, "holds", lambda self, a, fmt: False)
+        model = nets.resnet_small(seed=1) if resnet else nets.mlp([64, 12, 10], batchnorm=True, seed=1)
+        calls.clear()
+        h = nets.train(model, data, nets.PrecisionPolicy(lp), nets.SGD(lr=0.1), epochs=1, batch_size=400,
+                       seed=2, progress=False)
+        runs.append(([layer.params[k] for layer, k in model.parameters()], h.records[0]["train_loss"],
+                     h.records[0]["overflow"], h.test_accuracy, len(calls)))
+    (*kept_run, n_k), (*converted_run, n_c) = runs
+    assert all(np.array_equal(a, b) for a, b in zip(kept_run[0], converted_run[0], strict=True))
+    assert kept_run[1:] == converted_run[1:]
+    assert any(layer.params.get("gamma") is not None for layer in model.layers())  # batch norm's too
+    # every training step but the first, and the validation and test evaluations (one batch each), take
+    # every parameter as the last step stored it
+    steps, params = -(-len(data.train) // 400), len(kept_run[0])
+    assert n_c - n_k == ((steps - 1 + 2) * params if kept else 0)
 
 
 @pytest.mark.parametrize("threads", [1, 2])
@@ -438,3 +482,24 @@ def test_a_convolution_backward_after_an_evaluation_forward_through_a_datapath()
         grads.append((dx, conv.grads["W"], conv.grads["b"]))
     for a, b in zip(*grads, strict=True):
         assert np.array_equal(a, b)
+
+
+def test_the_converter_forgets_dead_outputs_and_never_holds_a_changed_or_other_array(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """`Quantizer.holds` answers for the array itself while it lives, not for a copy or another format; at
+    `HELD_MAX` records the dead ones are forgotten (and all of them when as many are alive), so the record
+    stays bounded."""
+    monkeypatch.setattr(nets.quant, "HELD_MAX", 8)
+    q, rf = nets.Quantizer(0), nets.RoleFormat.parse("fx<4,4>")
+    kept = q(np.array([0.3, -1.2]), rf, "fc1", "preacts")
+    assert q.holds(kept, rf.fmt)
+    assert not q.holds(kept.copy(), rf.fmt)
+    assert not q.holds(kept, emu.get_format("fx<4,5>"))
+    for _ in range(20):  # outputs that die at once: their records go, the live one's stays
+        q(np.array([0.1]), rf, "fc1", "preacts")
+        assert len(q._held) <= 8
+    assert q.holds(kept, rf.fmt)
+    alive = [q(np.array([float(i)]), rf, "fc1", "preacts") for i in range(10)]
+    assert len(q._held) <= 8  # as many alive as the bound: all forgotten, then recorded anew
+    assert q.holds(alive[-1], rf.fmt)
+    assert not q.holds(kept, rf.fmt)  # forgotten: converted again when it comes back, to the same values
