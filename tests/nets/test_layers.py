@@ -290,6 +290,18 @@ def test_residual_shortcut_gradient_is_zero_where_its_output_saturated():
     assert np.array_equal(seen["short"], seen["block"] * mask)
 
 
+def _count_fast_conversions(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """A list that gains an entry at every `emu.Converter.values` call (every fast conversion) from now on."""
+    calls: list[int] = []
+    values = emu.Converter.values
+
+    def counted(self: emu.Converter, *args: object) -> object:
+        calls.append(1)
+        return values(self, *args)
+    monkeypatch.setattr(emu.Converter, "values", counted)
+    return calls
+
+
 @pytest.mark.parametrize(("preacts", "activations"), [("nearest_even", "nearest_even"),
                                                       ("stochastic", "stochastic"),
                                                       ("nearest_even", "stochastic")])
@@ -302,13 +314,7 @@ def test_relu_of_a_converted_fixed_output_is_not_converted_again(
     kept_from): the same outputs, gradients and counts as converting it, one conversion fewer per ReLU and
     pooling, under stochastic rounding too (the key the conversion would take is still drawn, so every
     later random bit is the same)."""
-    calls: list[int] = []
-    values = emu.Converter.values
-
-    def counted(self: emu.Converter, *args: object) -> object:
-        calls.append(1)
-        return values(self, *args)
-    monkeypatch.setattr(emu.Converter, "values", counted)
+    calls = _count_fast_conversions(monkeypatch)
     policy = nets.PrecisionPolicy(nets.LayerPolicy(activations=nets.RoleFormat.parse("fx<2,3>", activations),
                                                    preacts=nets.RoleFormat.parse("fx<2,3>", preacts)))
     data = nets.datasets.digits(seed=0, images=lenet).train
@@ -349,13 +355,7 @@ def test_stored_parameters_in_their_roles_format_are_not_converted_again(
     `Quantizer.holds`): after a few steps the weights, counts and losses equal those of converting them
     (the stochastic conversions' keys are still drawn), with one conversion fewer per parameter and step;
     a different format, or float64 storage, is converted as before."""
-    calls: list[int] = []
-    values = emu.Converter.values
-
-    def counted(self: emu.Converter, *args: object) -> object:
-        calls.append(1)
-        return values(self, *args)
-    monkeypatch.setattr(emu.Converter, "values", counted)
+    calls = _count_fast_conversions(monkeypatch)
     stored = nets.RoleFormat.parse(weights, rounding)
     lp = nets.LayerPolicy(weights=stored, biases=stored, bn_params=stored, update="fx<4,12>",
                           master=None if master is None else nets.RoleFormat.parse(master, rounding))
