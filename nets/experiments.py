@@ -45,6 +45,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import replace
+from enum import StrEnum
 from typing import Any
 
 import numpy as np
@@ -75,9 +76,10 @@ from .protocol import (
 from .stats import mean_ci
 from .train import evaluate
 
-__all__ = ["BWN", "CHANCE_FACTOR", "Config", "Network", "Outcome", "Protocol", "Recipe", "Solver", "Table",
-           "WeightInit", "binaryconnect_table", "bnn_table", "compare", "courbariaux_table", "fp32_table",
-           "fraction_bits_table", "gupta_wl16_table", "main", "run_config", "stability", "twn_table"]
+__all__ = ["BWN", "CHANCE_FACTOR", "Change", "Config", "Network", "Outcome", "Protocol", "Recipe", "Solver",
+           "Table", "WeightInit", "binaryconnect_table", "bnn_table", "compare", "courbariaux_table",
+           "fp32_table", "fraction_bits_table", "gupta_wl16_table", "main", "run_config", "stability",
+           "twn_table"]
 
 
 #: The fixed-IL table's training: this project's setting (no paper).
@@ -431,10 +433,24 @@ def fp32_table(recipe: Recipe = FIXED_IL, protocol: Protocol | None = None, macs
                  ["test error", "test loss", "paper"], rows, ["paired differences to float64:", *notes], out)
 
 
-def _leave_one_out(data: Dataset, removed: int) -> Dataset:
-    keep = np.arange(len(data.train)) != removed
-    return Dataset(Split(data.train.x[keep], data.train.y[keep]), data.valid, data.test, data.n_classes,
-                   data.name + "\\i")
+class Change(StrEnum):
+    """How `stability` changes the training set S at example i (Bousquet and Elisseeff 2002)."""
+
+    #: S\\i: the example left out (hypothesis stability)
+    REMOVE = "remove"
+    #: S^i: the example replaced by a test example, which the losses then leave out (uniform stability)
+    REPLACE = "replace"
+
+
+def _changed(data: Dataset, i: int, change: Change, replacement: int) -> Dataset:
+    """The training split with example i left out, or replaced by test example ``replacement``."""
+    if change is Change.REMOVE:
+        keep = np.arange(len(data.train)) != i
+        return Dataset(Split(data.train.x[keep], data.train.y[keep]), data.valid, data.test, data.n_classes,
+                       data.name + "\\i")
+    x, y = data.train.x.copy(), data.train.y.copy()
+    x[i], y[i] = data.test.x[replacement], data.test.y[replacement]
+    return Dataset(Split(x, y), data.valid, data.test, data.n_classes, data.name + "^i")
 
 
 def _without(order: np.ndarray, removed: int) -> np.ndarray:
@@ -454,53 +470,77 @@ STABILITY = Recipe(epochs=5)
 
 
 def stability(policies: dict[str, PrecisionPolicy | None] | None = None, removed: int = 0,
-              recipe: Recipe = STABILITY, protocol: Protocol | None = None) -> Table:
-    """Change of the test loss when one training example is left out (same seed, same order otherwise).
+              recipe: Recipe = STABILITY, protocol: Protocol | None = None, *,
+              change: Change | str = Change.REMOVE, replacement: int = 0) -> Table:
+    """Change of the test loss when one training example is left out or replaced (same seed, same order
+    otherwise).
 
-    The hypothesis stability of Bousquet and Elisseeff 2002 bounds E|l(A_S, z) -
-    l(A_{S\\i}, z)|. Per seed, on the seed's first fold, this trains on S and
-    on S without training example ``removed``, each epoch's batches in one order
-    drawn from the seed (S\\i's is S's without the example: `train`'s
-    ``epoch_order``), and takes the mean and the
-    maximum over the test images of |loss_S - loss_{S\\i}|; the table shows
-    both over the seeds (`mean_ci`). A seed on which either run's training or
-    test loss became NaN or infinite (as in `run_config`) is counted in the
-    diverged column and left out of both. No paper figure.
+    Bousquet and Elisseeff 2002 bound the generalisation gap by how little
+    the trained model's losses move when S changes in one example: left out
+    (S\\i, hypothesis stability, E|l(A_S, z) - l(A_{S\\i}, z)|) or replaced
+    (S^i, uniform stability, sup |l(A_S, z) - l(A_{S^i}, z)|). Per seed, on
+    the seed's first fold, this trains on S and on S changed at training
+    example ``removed`` (``change``: "remove", or "replace" with test example
+    ``replacement``, a draw from the same distribution outside S), each
+    epoch's batches in one order drawn from the seed (S\\i's is S's without the
+    example, `train`'s ``epoch_order``; S^i's is S's, the new example in the
+    old one's place), and takes the mean and the maximum over the test images
+    (but the replacement) of the change of the loss; the table shows both over the seeds
+    (`mean_ci`). A seed on which either run's training or test loss became NaN
+    or infinite (as in `run_config`) is counted in the diverged column and
+    left out of both. No paper figure.
+
+    Raises:
+        ValueError: ``change`` not remove or replace; ``removed`` or ``replacement`` outside the training
+            or test split of some seed's first fold.
     """
     protocol = protocol or Protocol()
+    change = parse_choice(Change, change, "stability", "change")
     policies = policies or {"float64": None,
                             "fx<4,12> stochastic": PrecisionPolicy.uniform("fx<4,12>", "stochastic"),
                             "fx<4,8> nearest": PrecisionPolicy.uniform("fx<4,8>")}
+    folds = {seed: protocol.datasets(seed, recipe.inputs, recipe.images)[0] for seed in protocol.seeds}
+    for data in folds.values():
+        check_int(removed, "stability", "removed", 0, len(data.train) - 1)
+        if change is Change.REPLACE:
+            check_int(replacement, "stability", "replacement", 0, len(data.test) - 1)
     rows, values = [], {}
     with threadpool_limits(limits=1, user_api="blas"):
         for name, pol in policies.items():
             mean_d, max_d = [], []
-            for seed in protocol.seeds:
-                data = protocol.datasets(seed, recipe.inputs, recipe.images)[0]
+            for seed, data in folds.items():
                 rng = np.random.default_rng(seed)
                 perms = [rng.permutation(len(data.train)) for _ in range(recipe.epochs)]
-                orders = (perms.__getitem__, [_without(p, removed) for p in perms].__getitem__)
+                changed = perms if change is Change.REPLACE else [_without(p, removed) for p in perms]
                 losses = []
-                for d, order in zip((data, _leave_one_out(data, removed)), orders, strict=True):
+                for d, order in zip((data, _changed(data, removed, change, replacement)),
+                                    (perms.__getitem__, changed.__getitem__), strict=True):
                     model = recipe.model(data.input_shape, data.n_classes, seed)
                     ok = trained(model, d, pol, recipe, seed, order)[0] is not None
                     losses.append(_per_example_losses(model, data, pol) if ok else None)
                 if losses[0] is not None and losses[1] is not None:
                     dl = np.abs(losses[0] - losses[1])
+                    if change is Change.REPLACE:  # the new training example is not a test of the change
+                        dl = np.delete(dl, replacement)
                     mean_d.append(float(dl.mean()))
                     max_d.append(float(dl.max()))
             values[name] = {"mean": mean_d, "max": max_d}
             n_div = len(protocol.seeds) - len(mean_d)
             cells = [str(mean_ci(mean_d)) if mean_d else "-", str(mean_ci(max_d)) if max_d else "-"]
             rows.append((name, [*cells, f"{n_div}/{len(protocol.seeds)}" if n_div else "none"]))
-    return Table("Stability: leave one training example out (Bousquet and Elisseeff 2002; no paper figure)",
-                 [f"training: {recipe.describe()}; on the first fold's training split with and without"
-                  f" training example {removed}", f"protocol: {protocol.describe()} (first fold only)"],
+    how = (f"with and without training example {removed}" if change is Change.REMOVE else
+           f"with training example {removed} and with it replaced by test example {replacement} (left out of"
+           " the losses)")
+    what = "leave one training example out" if change is Change.REMOVE else "replace one training example"
+    return Table(f"Stability: {what} (Bousquet and Elisseeff 2002; no paper figure)",
+                 [f"training: {recipe.describe()}; on the first fold's training split {how}",
+                  f"protocol: {protocol.describe()} (first fold only)"],
                  ["mean |dl| over test images", "max |dl|", "diverged"], rows, values=values)
 
 
 #: The tables `main` can print, by name.
-TABLES = ("fraction-bits", "gupta-wl16", "binaryconnect", "courbariaux", "twn", "bnn", "fp32", "stability")
+TABLES = ("fraction-bits", "gupta-wl16", "binaryconnect", "courbariaux", "twn", "bnn", "fp32", "stability",
+          "stability-replace")
 
 
 def main(epochs_scale: float = 1.0, seeds: int = 5, folds: int = 5, tables: Sequence[str] = TABLES,
@@ -527,7 +567,9 @@ def main(epochs_scale: float = 1.0, seeds: int = 5, folds: int = 5, tables: Sequ
              "twn": lambda: twn_table(TWN.scaled(x), protocol),
              "bnn": lambda: bnn_table(BNN.scaled(x), protocol),
              "fp32": lambda: fp32_table(FIXED_IL.scaled(x), protocol),
-             "stability": lambda: stability(recipe=STABILITY.scaled(x), protocol=protocol)}
+             "stability": lambda: stability(recipe=STABILITY.scaled(x), protocol=protocol),
+             "stability-replace": lambda: stability(recipe=STABILITY.scaled(x), protocol=protocol,
+                                                    change=Change.REPLACE)}
     out = []
     for name in tables:
         t0 = time.perf_counter()

@@ -248,6 +248,46 @@ def test_stability_trains_s_without_i_in_s_order_without_the_example() -> None:
     assert E._without(np.array([3, 0, 4, 1, 2]), 1).tolist() == [2, 0, 3, 1]
 
 
+def test_stability_replaces_one_example_in_its_place() -> None:
+    """Replace-one: S^i is S with example i's image and label those of a test example, in the same place of
+    S's order; the table reports the change over the other test images under its own title."""
+    data = TINY.datasets(0, E.STABILITY.inputs, E.STABILITY.images)[0]
+    changed = E._changed(data, 3, E.Change.REPLACE, 1)
+    assert np.array_equal(changed.train.x[3], data.test.x[1])
+    assert changed.train.y[3] == data.test.y[1]
+    others = np.arange(len(data.train)) != 3
+    assert np.array_equal(changed.train.x[others], data.train.x[others])
+    assert len(E._changed(data, 3, E.Change.REMOVE, 1).train) == len(data.train) - 1
+    table = E.stability({"float64": None}, 3, E.Recipe(hidden=(16,), epochs=1), TINY, change="replace",
+                        replacement=1)
+    assert table.title.startswith("Stability: replace one training example")
+    assert "replaced by test example 1 (left out of the losses)" in table.setting[0]
+    v = table.values["float64"]
+    assert all(0 < a <= b for a, b in zip(v["mean"], v["max"], strict=True))
+
+
+def test_stability_with_an_unchanged_example_changes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Everything but the example is the same in both runs: "replacing" example i by itself (the same seed,
+    the same order) gives the same test losses, and removing it does not."""
+    monkeypatch.setattr(E, "_changed", lambda data, i, change, r: data if change is E.Change.REPLACE else
+                        E.Dataset(E.Split(data.train.x[1:], data.train.y[1:]), data.valid, data.test,
+                                  data.n_classes, data.name))
+    recipe = E.Recipe(hidden=(16,), epochs=1)
+    same = E.stability({"float64": None}, 0, recipe, TINY, change="replace")
+    assert same.values["float64"] == {"mean": [0.0, 0.0], "max": [0.0, 0.0]}
+    assert min(E.stability({"float64": None}, 0, recipe, TINY).values["float64"]["max"]) > 0
+
+
+def test_stability_refuses_examples_outside_the_splits() -> None:
+    n = len(TINY.datasets(0, E.STABILITY.inputs, E.STABILITY.images)[0].train)
+    with pytest.raises(ValueError, match=rf"^stability: removed={n} outside the allowed range \[0, {n - 1}"):
+        E.stability({"float64": None}, n, protocol=TINY)
+    with pytest.raises(ValueError, match=r"^stability: replacement=-1 outside the allowed range \[0, "):
+        E.stability({"float64": None}, 0, protocol=TINY, change="replace", replacement=-1)
+    with pytest.raises(ValueError, match="^stability: change='swap' is not one of remove, replace$"):
+        E.stability({"float64": None}, change="swap")
+
+
 def test_cli_experiments_refuses_bad_counts_and_prints_intervals(capsys) -> None:
     with pytest.raises(SystemExit, match="^nets experiments: --seeds=0 must be at least 1$"):
         nets.__main__.main(["experiments", "--seeds", "0"])
