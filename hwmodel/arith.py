@@ -42,7 +42,7 @@ import emu
 from emu.checks import check_int
 
 from .cost import Cost
-from .gates import MAX_WIDTH, Cells, adder, barrel_shifter, leading_zero_counter, multiplier
+from .gates import MAX_WIDTH, Cells, adder, barrel_shifter, check_multiplier, leading_zero_counter, multiplier
 from .tech import TechTable, get_table
 
 __all__ = ["FLOAT_TYPES", "float_adder", "float_multiplier", "float_type", "int_adder", "int_multiplier",
@@ -108,6 +108,7 @@ def int_multiplier(wa: int, wb: int, tech: str | TechTable = "horowitz45", kind:
     """
     wa = check_int(wa, "int_multiplier", "wa", 1, 256)
     wb = check_int(wb, "int_multiplier", "wb", 1, 256)
+    kind = check_multiplier(kind, "int_multiplier", "kind")
     t = get_table(tech)
     cells = multiplier(wa, wb, kind)
     pts = [(multiplier(n, n, kind).ge, f"mult_int{n}") for n, _ in t.int_points("mult")]

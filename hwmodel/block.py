@@ -296,7 +296,7 @@ def _scaled_int_mac(fa: Any, fb: Any, ea: emu.Format, eb: emu.Format, acc_f: Any
     """Tensor or channel scaled integers: an integer MAC (the element multiplier and an adder of the exact
     sum's width, product bits + ceil(log2 k), per MAC) and, once per dot product of ``k`` MACs, the sum
     converted to a float and multiplied by the scales' product (fp32), then added in ``acc_f``."""
-    w = _product_bits(ea, eb) + math.ceil(math.log2(max(k, 2)))
+    w = _product_bits(ea, eb) + math.ceil(math.log2(k))
     parts: dict[str, Cost] = {"multiplier": operand_multiplier(ea, eb, t), "int_accumulator": int_adder(w, t),
                               "register": register(w, t)}
     conv = logic(leading_zero_counter(w) + barrel_shifter(w, w), t, "normalise")

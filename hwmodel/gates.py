@@ -26,8 +26,9 @@ from dataclasses import dataclass, fields, replace
 
 from emu.checks import check_int
 
-__all__ = ["GE", "MAX_WIDTH", "Cells", "adder", "array_multiplier", "barrel_shifter", "booth_multiplier",
-           "dadda", "dadda_heights", "leading_zero_counter", "multiplier"]
+__all__ = ["GE", "MAX_WIDTH", "MULTIPLIERS", "Cells", "adder", "array_multiplier", "barrel_shifter",
+           "booth_multiplier", "check_multiplier", "dadda", "dadda_heights", "leading_zero_counter",
+           "multiplier"]
 
 #: The widest word an adder, shifter or leading-zero counter here takes: an exact (Kulisch) sum of two
 #: binary64 operands' products spans 2^2048 down to 2^-2148 (4,198 bits with sign and carries, plus
@@ -51,6 +52,12 @@ class Cells:
     fa: int = 0
     cpa_bits: int = 0  # a final carry-propagate adder of this width (counted as cpa_bits FA)
     levels: int = 0  # gate levels on the critical path
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise ValueError(f"Cells: {f.name}={v!r} must be an int >= 0")
 
     def __add__(self, other: Cells) -> Cells:
         """Two circuits side by side in cells; in series for the depth."""
@@ -152,13 +159,32 @@ def booth_multiplier(wa: int, wb: int) -> Cells:
             + _reduce(heights))
 
 
+#: the integer multipliers' constructions (`multiplier`)
+MULTIPLIERS = {"dadda": dadda, "array": array_multiplier, "booth": booth_multiplier}
+
+
+def check_multiplier(kind: object, func: str, param: str) -> str:
+    """``kind`` (the parameter ``param`` of ``func``) as a construction of `MULTIPLIERS`, else ValueError.
+
+    >>> check_multiplier("wallace", "int_multiplier", "kind")
+    Traceback (most recent call last):
+    ...
+    ValueError: int_multiplier: kind='wallace' is not one of dadda, array, booth
+    """
+    if not isinstance(kind, str) or kind not in MULTIPLIERS:
+        raise ValueError(f"{func}: {param}={kind!r} is not one of {', '.join(MULTIPLIERS)}")
+    return kind
+
+
 def multiplier(wa: int, wb: int, kind: str = "dadda") -> Cells:
-    """The wa x wb multiplier of construction ``kind`` (dadda, array, booth)."""
-    try:
-        build = {"dadda": dadda, "array": array_multiplier, "booth": booth_multiplier}[kind]
-    except KeyError:
-        raise ValueError(f"multiplier={kind!r} is not one of dadda, array, booth") from None
-    return build(wa, wb)
+    """The wa x wb multiplier of construction ``kind`` (dadda, array, booth), the same for either order:
+    the narrower operand gives the array's rows and is the one Booth recodes (as a designer places it).
+
+    >>> multiplier(4, 12, "booth") == multiplier(12, 4, "booth"), multiplier(4, 12, "array").ha
+    (True, 3)
+    """
+    build = MULTIPLIERS[check_multiplier(kind, "multiplier", "kind")]
+    return build(max(wa, wb), min(wa, wb))
 
 
 def barrel_shifter(w: int, positions: int) -> Cells:

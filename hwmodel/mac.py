@@ -61,7 +61,7 @@ from emu.mac import fixed_view
 from .arith import float_adder, int_adder, logic, operand_multiplier, register
 from .block import block_mac_cost
 from .cost import Cost
-from .gates import Cells, adder, barrel_shifter, leading_zero_counter
+from .gates import Cells, adder, barrel_shifter, check_multiplier, leading_zero_counter
 from .matrix_unit import fused_cost
 from .tech import TechTable, get_table
 
@@ -73,7 +73,7 @@ _FP32_ACC = emu.FloatFormat(8, 23)
 def _kulisch_bits(a: emu.Format, w: emu.Format, k: int) -> int:
     hi = math.ceil(math.log2(a.max * w.max))
     lo = math.floor(math.log2(a.smallest_subnormal * w.smallest_subnormal))
-    return hi - lo + 2 + math.ceil(math.log2(max(k, 2)))
+    return hi - lo + 2 + math.ceil(math.log2(k))  # K = 1: the product alone, no carry
 
 
 def acc_width(mac: emu.MAC, k: int | None = None) -> int:
@@ -97,6 +97,7 @@ def cost(mac: emu.MAC, tech: str | TechTable = "horowitz45", *, k: int | None = 
         multiplier: the integer multiplier's construction: dadda, array or booth.
     """
     mac = as_mac(mac, "cost")
+    multiplier = check_multiplier(multiplier, "cost", "multiplier")
     if k is not None:
         k = check_int(k, "cost", "k", 1)
     try:

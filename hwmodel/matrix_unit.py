@@ -71,7 +71,7 @@ import emu
 
 from .arith import float_adder, int_multiplier, logic, register
 from .cost import Cost
-from .gates import Cells, adder, barrel_shifter, dadda_heights, leading_zero_counter
+from .gates import Cells, adder, barrel_shifter, check_multiplier, dadda_heights, leading_zero_counter
 from .tech import TechTable, get_table
 
 __all__ = ["fused_cost"]
@@ -134,6 +134,7 @@ def fused_cost(mac: emu.MAC, tech: str | TechTable = "horowitz45", *, k: int | N
     Raises:
         ValueError: ``mac`` is not of order fused(n) or exact(n), or its accumulator is not a float format.
     """
+    multiplier = check_multiplier(multiplier, "fused_cost", "multiplier")
     kind = mac.order.kind
     if kind not in ("fused", "exact"):
         raise ValueError(f"fused_cost: order='{mac.order}' is not fused(n) or exact(n); hwmodel.cost prices"

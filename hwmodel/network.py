@@ -86,6 +86,7 @@ from emu.checks import check_int
 
 from .block import bits_per_element, is_block_format, operand_scale_cost
 from .cost import Cost
+from .gates import check_multiplier
 from .mac import as_mac, cost
 from .tech import TechTable, get_table
 
@@ -425,9 +426,11 @@ class NetworkCost:
                     f" ({self.compute_pj / 1e3:.4g} compute, "
                     f"{self.memory_pj / 1e3:.4g} memory) @ {self.tech}; fp32: "
                     f"{(self.baseline_compute_pj + self.baseline_memory_pj) / 1e3:.4g} nJ")
-        rows.append(f"array of {self.n_units} units: {self.area_um2 / 1e6:.4g} mm^2; speedup over fp32 "
-                    f"{self.speedup_equal_area:.3g}x at equal area (same clock),"
-                    f" {self.speedup_area_delay:.3g}x at equal area with the shorter critical path,"
+        area = (f"{self.area_um2 / 1e6:.4g} mm^2; speedup over fp32 {self.speedup_equal_area:.3g}x at equal"
+                f" area (same clock), {self.speedup_area_delay:.3g}x at equal area with the shorter critical"
+                " path," if not math.isnan(self.area_um2) else f"area unknown ({self.tech} has no areas);"
+                " speedup over fp32")
+        rows.append(f"array of {self.n_units} units: {area}"
                     f" {self.speedup_equal_power:.3g}x at equal power; "
                     f"memory traffic {self.traffic_ratio:.3g} of 32-bit")
         return "\n".join(rows + [f"  - {a}" for a in self.assumptions])
@@ -487,9 +490,15 @@ def network_cost(model_or_layers: Any, policy: Any = None, *, tech: str | TechTa
             that skips pruned weights), an int >= 0; default: the layer's ``macs``.
     """
     t = get_table(tech)
+    multiplier = check_multiplier(multiplier, "network_cost", "multiplier")
     n_units = check_int(n_units, "network_cost", "n_units", 1)
     batch = check_int(batch, "network_cost", "batch", 1)
     specs = _specs(model_or_layers, policy, input_shape)
+    names = [s.name for s in specs]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ValueError(f"network_cost: layer name(s) {twice} appear more than once; each layer needs its"
+                         " own name (weight_bits and macs are keyed by it)")
     weight_bits, macs = dict(weight_bits or {}), dict(macs or {})
     for what, d in (("weight_bits", weight_bits), ("macs", macs)):
         unknown = set(d) - {s.name for s in specs}
@@ -557,7 +566,7 @@ def network_cost(model_or_layers: Any, policy: Any = None, *, tech: str | TechTa
                    + (s.activations_in + s.activations_out) * 32 * a_pj_bit)
         bits += wb + ab
         base_bits += 32 * (s.weights + s.activations_in + s.activations_out)
-        max_area = max(max_area, c.area_um2)
+        max_area = math.nan if math.isnan(c.area_um2) else max(max_area, c.area_um2)  # NaN stays
         max_delay = max(max_delay, c.delay)
     compute = sum(r.compute_pj for r in rows)
     assumptions = (
@@ -577,11 +586,10 @@ def network_cost(model_or_layers: Any, policy: Any = None, *, tech: str | TechTa
         " block's scale to the block's sum"
         + (" (each operand's scale once per its own block)" if s.weight_format is not None else "")
         for s in specs if s.act_format is not None)
-    area_ratio = base_area / max_area if max_area > 0 else math.inf
-    delay_ratio = base_unit.delay / max_delay if max_delay > 0 else math.inf
+    area_ratio, delay_ratio = _ratio(base_area, max_area), _ratio(base_unit.delay, max_delay)
     return NetworkCost(t.name, weight_memory, tuple(rows), compute, sum(r.memory_pj for r in rows),
-                       n_units * max_area, n_units, area_ratio,
-                       base_c / compute if compute > 0 else math.inf, delay_ratio, area_ratio * delay_ratio,
+                       n_units * max_area, n_units, area_ratio, _ratio(base_c, compute), delay_ratio,
+                       area_ratio * delay_ratio,
                        bits / base_bits, base_c, base_m, assumptions)
 
 
@@ -623,12 +631,23 @@ def mac_speedup(mac: emu.MAC, baseline: emu.MAC = FP32_MAC, tech: str | TechTabl
     >>> round(s.equal_area, 2), round(s.delay_ratio, 3), round(s.area_delay, 2)
     (5.75, 1.269, 7.3)
     """
+    multiplier = check_multiplier(multiplier, "mac_speedup", "multiplier")
     c = cost(as_mac(mac, "mac_speedup"), tech, k=k, multiplier=multiplier)
     b = cost(as_mac(baseline, "mac_speedup", "baseline"), tech, k=k, multiplier=multiplier)
-    area = b.area_um2 / c.area_um2 if c.area_um2 > 0 else math.inf
-    delay = b.delay / c.delay if c.delay > 0 else math.inf
-    energy = b.energy_pj / c.energy_pj if c.energy_pj > 0 else math.inf
-    return MACSpeedup(area, delay, area * delay, energy)
+    area, delay = _ratio(b.area_um2, c.area_um2), _ratio(b.delay, c.delay)
+    return MACSpeedup(area, delay, area * delay, _ratio(b.energy_pj, c.energy_pj))
+
+
+def _ratio(num: float, den: float) -> float:
+    """num / den: inf for a den of 0, NaN where either is unknown (NaN: the areas of a table without
+    them, as ``jouppi7``).
+
+    >>> _ratio(4.0, 2.0), _ratio(1.0, 0.0), _ratio(1.0, math.nan)
+    (2.0, inf, nan)
+    """
+    if math.isnan(num) or math.isnan(den):
+        return math.nan
+    return num / den if den > 0 else math.inf
 
 
 def _smallest_memory(t: TechTable, bits: int) -> str | None:

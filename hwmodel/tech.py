@@ -105,6 +105,10 @@ class TechTable:
             if m and not 1 <= int(m.group(2)) <= 256:
                 raise ValueError(f"TechTable {self.name}: operation {op!r} has width {int(m.group(2))}"
                                  " outside the allowed range [1, 256]")
+            m = _SRAM_RE.match(op)
+            if m and int(m.group(1)) == 0:
+                raise ValueError(f"TechTable {self.name}: operation {op!r} is a memory of no capacity; its"
+                                 " size must be at least 1")
         object.__setattr__(self, "ops", MappingProxyType(dict(self.ops)))
 
     def __contains__(self, op: str) -> bool:
@@ -169,6 +173,8 @@ JOUPPI7 = TechTable("jouppi7", 7, _J, {
 })
 
 _TABLES: dict[str, TechTable] = {"horowitz45": HOROWITZ45, "jouppi7": JOUPPI7}
+#: the names of the published tables, which `register_table` does not replace
+BUILT_IN = tuple(_TABLES)
 #: The registered tables by name (read-only view).
 TABLES: Mapping[str, TechTable] = MappingProxyType(_TABLES)
 
@@ -183,10 +189,16 @@ def get_table(tech: str | TechTable) -> TechTable:
         raise ValueError(f"tech={tech!r} is not a known table; known: {', '.join(_TABLES)}") from None
 
 
-def _from_dict(d: Mapping[str, Any], where: str) -> TechTable:
+def _from_dict(d: Any, where: str) -> TechTable:
+    """The table of a file's contents; every error names the file (``where``) and the field."""
+    if not isinstance(d, Mapping):
+        raise ValueError(f"{where}: the file must hold one table (name, node_nm, source, ops)")
     for key in ("name", "ops"):
         if key not in d:
             raise ValueError(f"{where}: missing {key!r}")
+    if not isinstance(d["ops"], Mapping):
+        raise ValueError(f"{where}: ops={d['ops']!r} must be a table of operations (ops.<name> = {{energy_pj"
+                         " = ..., area_um2 = ..., source = ...}})")
     source = str(d.get("source", where))
     ops = {}
     for op, e in d["ops"].items():
@@ -196,8 +208,17 @@ def _from_dict(d: Mapping[str, Any], where: str) -> TechTable:
         if unknown:
             raise ValueError(f"{where}: ops.{op} has unknown fields {sorted(unknown)};"
                              " allowed: energy_pj, area_um2, source")
-        ops[op] = Entry(e["energy_pj"], e.get("area_um2", math.nan), str(e.get("source", source)))
-    return TechTable(str(d["name"]), float(d.get("node_nm", math.nan)), source, ops)
+        try:
+            ops[op] = Entry(e["energy_pj"], e.get("area_um2", math.nan), str(e.get("source", source)))
+        except ValueError as err:
+            raise ValueError(f"{where}: ops.{op}: {err}") from None
+    nm = d.get("node_nm", math.nan)
+    if isinstance(nm, bool) or not isinstance(nm, numbers.Real):
+        raise ValueError(f"{where}: node_nm={nm!r} must be a finite number > 0 (nm)")
+    try:
+        return TechTable(str(d["name"]), float(nm), source, ops)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{where}: {err}") from None
 
 
 def load_table(path: str | Path) -> TechTable:
@@ -213,7 +234,18 @@ def load_table(path: str | Path) -> TechTable:
 
 
 def register_table(table: TechTable | str | Path) -> TechTable:
-    """Register ``table`` (or the table in a file) under its name; returns it."""
+    """Register ``table`` (or the table in a file) under its name; returns it. A user's table may replace
+    one the user registered before, not a published one (`BUILT_IN`).
+
+    >>> register_table(TechTable("horowitz45", 28.0, "my synthesis", {"add_int8": Entry(0.01)}))
+    ... # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: register_table: the table's name 'horowitz45' is a published table's (horowitz45, ...
+    """
     t = table if isinstance(table, TechTable) else load_table(table)
+    if t.name in BUILT_IN:
+        raise ValueError(f"register_table: the table's name {t.name!r} is a published table's"
+                         f" ({', '.join(BUILT_IN)}); give it another name")
     _TABLES[t.name] = t
     return t

@@ -516,7 +516,7 @@ def test_user_table_file(tmp_path) -> None:
     (lambda: hwmodel.get_table("tsmc3"), "tech='tsmc3' is not a known table"),
     (lambda: hwmodel.int_multiplier(0, 8), r"wa=0 outside the allowed range \[1, 256\]"),
     (lambda: hwmodel.cost(hwmodel.FP32_MAC, k=0), r"^cost: k=0 outside the allowed range \[1, inf\)$"),
-    (lambda: gates.multiplier(8, 8, "wallace"), "multiplier='wallace' is not one of"),
+    (lambda: gates.multiplier(8, 8, "wallace"), "^multiplier: kind='wallace' is not one of dadda, array"),
     (lambda: hwmodel.network_cost(_layers(None), n_units=0), "n_units=0"),
     (lambda: hwmodel.network_cost(_layers(None), weight_memory="hbm"), "weight_memory='hbm' is not a memory"),
     (lambda: hwmodel.network_cost([]), "no layers"),
