@@ -206,6 +206,15 @@ class Graph(Layer):
                              f" of {self.rows} rows (its ONNX input's fixed first dimension, folded into"
                              f" constants by its Shape nodes): give it {self.rows} rows at a time, or export"
                              " the model with a dynamic batch dimension")
+        dims = self.input_dims
+        if dims is not None and (x.ndim != len(dims) or any(
+                d is not None and d != s for d, s in zip(dims[1:], x.shape[1:], strict=True))):
+            declared = "(" + ", ".join("N" if i == 0 else "?" if d is None else str(d)
+                                       for i, d in enumerate(dims)) + ")"
+            raise ValueError(f"Graph {self.name!r}: x has shape {x.shape}, but the graph's input is declared"
+                             f" {declared} (the ONNX input's shape, from which the import worked out padding"
+                             " and shapes): give x that shape, or export the model with those dimensions"
+                             " dynamic")
         env: dict[str, np.ndarray] = dict(self.constants)
         env[self.input] = x
         for node in self.nodes:

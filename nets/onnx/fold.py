@@ -12,6 +12,7 @@ compute the same way. Imports numpy and `nets.onnx.shape`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -113,8 +114,20 @@ def _constant_of_shape(ins: Arrays, attrs: dict[str, Any], opset: int) -> list[n
 
 
 def _range(ins: Arrays, attrs: dict[str, Any], opset: int) -> list[np.ndarray]:
+    """ONNX Range: max(ceil((limit - start) / delta), 0) elements start + i delta in the inputs' type, the
+    count taken in float64 from the float inputs (as onnxruntime and the reference evaluator take it:
+    float32 -2.8 to 21 by 0.7 has 35 elements, where numpy's float32 arange makes 34), exactly for ints.
+
+    >>> _range([np.float32(-2.8), np.float32(21.0), np.float32(0.7)], {}, 13)[0].shape
+    (35,)
+    """
     start, limit, delta = (np.asarray(v) for v in ins)
-    return [np.arange(start, limit, delta, dtype=np.result_type(start, limit, delta))]
+    dtype = np.result_type(start, limit, delta)
+    if np.issubdtype(dtype, np.integer):
+        n = max(-((int(start) - int(limit)) // int(delta)), 0)
+    else:
+        n = max(math.ceil((float(limit) - float(start)) / float(delta)), 0)
+    return [(start.astype(dtype) + np.arange(n).astype(dtype) * delta.astype(dtype)).astype(dtype)]
 
 
 def _binary(f: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> Folder:

@@ -270,8 +270,11 @@ def from_onnx(model: Any, *, fold_batchnorm: bool = False, fuse_bias: bool = Tru
             raise b.error(n, f"domain {node.domain!r} is not supported (the default ONNX domain only)")
         _add(b, n)
     out = b.resolve(g.output[0].name)
-    if out in b.constants or out == inputs[0]:
+    if out in b.constants:
         raise ValueError(f"from_onnx: the output {g.output[0].name!r} does not depend on the input")
+    if out == inputs[0]:
+        raise ValueError(f"from_onnx: the output {g.output[0].name!r} is the input itself (the graph"
+                         " computes nothing)")
     if fold_batchnorm:
         _fold_batchnorm(b, out)
     if fuse_bias:

@@ -90,6 +90,9 @@ def _spatial(b: Builder, n: OnnxNode, kernel: tuple[int, int], strides: list[int
         return 0, 0, 0, 0
     if auto not in ("SAME_UPPER", "SAME_LOWER"):
         raise b.error(n, f"auto_pad={auto!r} is not one of NOTSET, VALID, SAME_UPPER, SAME_LOWER")
+    if any(d != 1 for d in dilations):  # onnxruntime refuses it for Conv, and pads pooling without them
+        raise b.error(n, f"auto_pad={auto} with dilations={dilations} is not supported (the ONNX formula"
+                      " counts the dilation, onnxruntime's pooling does not); give explicit pads")
     dims = b.dims(n.inputs[0])
     if dims is None or len(dims) != 4 or dims[2] is None or dims[3] is None:
         raise b.error(n, f"auto_pad={auto} needs the input's spatial size at import; shape inference gave"
@@ -321,11 +324,13 @@ def _layernorm(b: Builder, n: OnnxNode) -> None:
     y = b.first_output_only(n)
     gamma = _required_const(b, n, 1, "scale")
     beta = _optional_const(b, n, 2, "bias")
-    ln = LayerNorm(gamma.shape, int(n.attrs.get("axis", -1)), _float_attr(n, "epsilon", 1e-5),
-                   name=n.name)
-    ln.params["gamma"] = _f64(gamma)
-    ln.params["beta"] = np.zeros(gamma.shape) if beta is None else np.broadcast_to(_f64(beta),
-                                                                                   gamma.shape).copy()
+    try:  # scale and bias each broadcast against the normalised axes, so against each other
+        shape = gamma.shape if beta is None else np.broadcast_shapes(gamma.shape, beta.shape)
+    except ValueError:
+        raise b.error(n, f"scale {gamma.shape} and bias {beta.shape} do not broadcast together") from None
+    ln = LayerNorm(shape, int(n.attrs.get("axis", -1)), _float_attr(n, "epsilon", 1e-5), name=n.name)
+    ln.params["gamma"] = np.broadcast_to(_f64(gamma), shape).copy()
+    ln.params["beta"] = np.zeros(shape) if beta is None else np.broadcast_to(_f64(beta), shape).copy()
     b.emit(ln, [b.data(n.inputs[0])], [y])
 
 
@@ -432,6 +437,11 @@ def _slice(b: Builder, n: OnnxNode) -> None:
         ends = _ints(_required_const(b, n, 2, "ends"))
         a, s = _optional_const(b, n, 3, "axes"), _optional_const(b, n, 4, "steps")
         axes, steps = (None if a is None else _ints(a)), (None if s is None else _ints(s))
+    for e, st in zip(ends, steps or [1] * len(ends), strict=False):
+        if st < 0 and e >= 2**31 - 1:  # INT_MAX: onnxruntime walks down to index 0, ONNX clamps to the end
+            raise b.error(n, f"ends={e} with steps={st}: the ONNX definition clamps it to the axis's last"
+                          " index (an empty slice) and onnxruntime reads it as past index 0; give"
+                          " ends=-2**63 to reach index 0")
     b.emit(Slice(starts, ends, axes, steps, name=n.name), [b.data(n.inputs[0])], [n.outputs[0]])
 
 

@@ -985,3 +985,65 @@ def test_split_into_equal_parts_by_the_opset_rule() -> None:
         from_onnx(make(split13, [2, 5], [], 13))  # the size known at import
     with pytest.raises(ValueError, match=r"5 values do not split into 2 equal parts \(before opset 18"):
         run_ours(from_onnx(make(split13, [2, "m"], [], 13)), x)  # known when run
+
+
+def test_an_input_of_another_shape_than_declared_is_refused() -> None:
+    """The importer works out SAME padding (and folded shapes) from the ONNX input's declared shape, so an
+    input of another spatial size is refused, as onnxruntime refuses it; the batch dimension stays free."""
+    m = make([node("Conv", ["x", "w"], ["y"], auto_pad="SAME_UPPER", strides=[2, 2])], ["N", 3, 8, 8],
+             [const("w", rand(4, 3, 3, 3))], opset=13)
+    model = from_onnx(m)
+    x = rand(5, 3, 8, 8)
+    assert np.allclose(model.predict(x.astype(np.float64)), run_ort(m, x), rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match=r"x has shape \(2, 3, 9, 9\), but the graph's input is declared"
+                                         r" \(N, 3, 8, 8\)"):
+        model.predict(rand(2, 3, 9, 9).astype(np.float64))
+
+
+def test_a_float_range_has_the_length_onnxruntime_gives() -> None:
+    """Range from float32 -2.8 to 21 by 0.7: 35 elements (numpy's float32 arange makes 34), start + i delta
+    as the ONNX definition writes it (onnxruntime adds delta up, a few float32 roundings away)."""
+    m = make([node("Range", ["s", "l", "d"], ["r"]), node("Mul", ["x", "r"], ["y"])], ["N", 1],
+             [const("s", -2.8), const("l", 21.0), const("d", 0.7)], opset=13)
+    x = np.ones((2, 1), np.float32)
+    want = run_ort(m, x)
+    assert want.shape == (2, 35)
+    assert np.allclose(from_onnx(m).predict(x.astype(np.float64)), want, rtol=1e-5, atol=1e-5 * 21)
+
+
+@pytest.mark.parametrize("op", ["MaxPool", "AveragePool", "Conv"])
+def test_same_padding_with_dilations_is_refused(op: str) -> None:
+    inits = [const("w", rand(1, 1, 2, 2))] if op == "Conv" else []
+    attrs = {} if op == "Conv" else {"kernel_shape": [2, 2]}
+    m = make([node(op, ["x", "w"] if op == "Conv" else ["x"], ["y"], strides=[2, 1], dilations=[2, 2],
+                   auto_pad="SAME_UPPER", **attrs)], [1, 1, 5, 3], inits, opset=13)
+    with pytest.raises(ValueError, match=rf"^from_onnx: {op} node 'y' \(opset 13\): auto_pad=SAME_UPPER with"
+                                         r" dilations=\[2, 2\] is not supported"):
+        from_onnx(m)
+
+
+def test_layer_normalisation_scale_and_bias_broadcast_together() -> None:
+    m = make([node("LayerNormalization", ["x", "g", "b"], ["y"], axis=1)], ["N", 4, 5],
+             [const("g", rand(5)), const("b", rand(1, 5))], opset=17)
+    x = rand(3, 4, 5)
+    assert np.allclose(from_onnx(m).predict(x.astype(np.float64)), run_ort(m, x), rtol=1e-5, atol=1e-5)
+
+
+def test_a_graph_that_computes_nothing_says_so() -> None:
+    with pytest.raises(ValueError, match="^from_onnx: the output 'y' is the input itself"):
+        from_onnx(make([node("Identity", ["x"], ["y"])], ["N", 3]))
+
+
+def test_a_negative_step_slice_to_int_max_is_refused_where_onnxruntime_departs_from_onnx() -> None:
+    """ends = INT_MAX with a negative step: empty by the ONNX definition, down to index 0 in onnxruntime;
+    refused with the portable spelling. ends = INT64_MIN reaches index 0 in both."""
+    def sliced(end: int) -> onnx.ModelProto:
+        return make([node("Slice", ["x", "s", "e", "a", "t"], ["y"])], ["N", 6],
+                    [const("s", np.array([2])), const("e", np.array([end])), const("a", np.array([1])),
+                     const("t", np.array([-1]))], opset=13)
+    with pytest.raises(ValueError, match=r"^from_onnx: Slice node 'y' \(opset 13\): ends=9223372036854775807"
+                                         r" with steps=-1: .* give ends=-2\*\*63 to reach index 0$"):
+        from_onnx(sliced(2**63 - 1))
+    x = rand(2, 6)
+    m = sliced(-2**63)
+    assert np.array_equal(from_onnx(m).predict(x.astype(np.float64)), run_ort(m, x))
