@@ -403,15 +403,18 @@ class Quantizer:
         q._held = self._held
         return q
 
+    def _rounding(self, rf: RoleFormat) -> emu.Rounding:
+        """The role's rounding, nearest even for stochastic rounding where this converter is ``nearest``."""
+        nearest = self.nearest and rf.rounding == emu.Rounding.STOCHASTIC
+        return emu.Rounding.NEAREST_EVEN if nearest else rf.rounding
+
     def _converter(self, rf: RoleFormat) -> tuple[emu.Converter, np.random.Generator | None]:
         """The prepared conversion of a fixed, float or power-of-two role format (made once per format met,
-        by identity; nearest even for stochastic rounding where this converter is ``nearest``) and the seed
-        its calls take: this run's stream where it rounds stochastically."""
+        by identity, with `_rounding`) and the seed its calls take: this run's stream where it rounds
+        stochastically."""
         hit = self._converters.get(id(rf))
         if hit is None or hit[0] is not rf:
-            rounding = rf.rounding
-            if self.nearest and rounding == emu.Rounding.STOCHASTIC:
-                rounding = emu.Rounding.NEAREST_EVEN
+            rounding = self._rounding(rf)
             hit = self._converters[id(rf)] = (rf, emu.Converter(rf.fmt, rounding, rf.overflow),  # type: ignore[arg-type]
                                               rounding == emu.Rounding.STOCHASTIC)
         return hit[1], self.rng if hit[2] else None
@@ -597,9 +600,7 @@ class Quantizer:
                 self._hold(q, fmt)
             return q
         x = whole(x)
-        rounding = rf.rounding
-        if self.nearest and rounding == emu.Rounding.STOCHASTIC:
-            rounding = emu.Rounding.NEAREST_EVEN
+        rounding = self._rounding(rf)
         group = None
         if isinstance(fmt, DynamicFixed):
             group = self._group(fmt, layer, role, self.tensor_of(x, layer, role, tensor))
