@@ -237,8 +237,8 @@ def register_table(table: TechTable | str | Path) -> TechTable:
     """Register ``table`` (or the table in a file) under its name; returns it. A user's table may replace
     one the user registered before, not a published one (`BUILT_IN`).
 
-    >>> register_table(TechTable("horowitz45", 28.0, "my synthesis", {"add_int8": Entry(0.01)}))
-    ... # doctest: +ELLIPSIS
+    >>> mine = TechTable("horowitz45", 28.0, "my synthesis", {"add_int8": Entry(0.01)})
+    >>> register_table(mine)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
     ValueError: register_table: the table's name 'horowitz45' is a published table's (horowitz45, ...

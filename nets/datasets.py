@@ -580,9 +580,10 @@ def npz(path: str | os.PathLike[str], *, valid: float = 0.15, test: float = 0.15
 
     Raises:
         ValueError: a file that cannot be read (``datasets.npz: cannot read <path>: <reason>``: missing,
-            not a zip archive, a truncated or corrupt archive, an object array), a .npy array (named as
-            such), a missing array, an x or x_test of no examples, only one of x_test and y_test, and
-            whatever `from_arrays` refuses (its messages prefixed ``datasets.npz``).
+            not a zip archive, a truncated or corrupt archive, an object array, a member that is not a
+            .npy array), a .npy array (named as such), a missing array, an x or x_test of no examples,
+            only one of x_test and y_test, and whatever `from_arrays` refuses (its messages prefixed
+            ``datasets.npz <path>``).
         TypeError: arrays that are not real numbers, a seed that is not an int.
     """
     seed = _seed(seed, "datasets.npz")
@@ -626,6 +627,9 @@ def npz(path: str | os.PathLike[str], *, valid: float = 0.15, test: float = 0.15
                     arrays[k] = z[k]
                 except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as e:
                     raise unreadable(e, f"array {k!r}: ") from None
+                if not isinstance(arrays[k], np.ndarray):  # a member without the .npy header: its raw bytes
+                    raise ValueError(f"datasets.npz: cannot read {path}: its member {k!r} is not a .npy array"
+                                     " (numpy.savez writes each array as one)")
     for k in ("x", "x_test"):
         a = arrays.get(k)
         if a is not None and a.ndim and a.shape[0] == 0:
@@ -633,7 +637,7 @@ def npz(path: str | os.PathLike[str], *, valid: float = 0.15, test: float = 0.15
                              " least 1")
     return _from_arrays(arrays["x"], arrays["y"], valid=valid, test=test, seed=seed, standardize=standardize,
                         name=f"npz:{path}", n_classes=None, x_test=arrays.get("x_test"),
-                        y_test=arrays.get("y_test"), func="datasets.npz")
+                        y_test=arrays.get("y_test"), func=f"datasets.npz {path}")
 
 
 def by_name(text: str, *, images: bool = False, seed: int = 0) -> Dataset:

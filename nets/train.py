@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import multiprocessing
+import re
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -35,7 +36,8 @@ from .optim import SGD, Optimizer
 from .policy import PrecisionPolicy
 from .quant import Quantizer
 
-__all__ = ["EvalPolicy", "History", "evaluate", "evaluation_policy", "train", "train_full_batch"]
+__all__ = ["EvalPolicy", "History", "check_dask", "evaluate", "evaluation_policy", "train",
+           "train_full_batch"]
 
 
 class EvalPolicy(StrEnum):
@@ -144,6 +146,25 @@ def _shards(n_batches: int, workers: int) -> list[tuple[int, int]]:
     return [(i, min(i + per, n_batches)) for i in range(0, n_batches, per)]
 
 
+_ADDRESS = re.compile(r"^([a-z][a-z0-9+]*://)?(\[[0-9a-fA-F:.]+\]|[^\s:/\[\]]+):\d+$")  # host or [IPv6]
+
+
+def check_dask(dask: Any, where: str) -> None:
+    """``dask`` (a parameter of ``where``): False (local), True (a local Dask cluster) or a scheduler's
+    address, ``tcp://host:port``; anything else is refused.
+
+    >>> check_dask("tcp://10.0.0.5:8786", "evaluate")
+    >>> check_dask(1, "evaluate")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: evaluate: dask=1 must be False (local workers), True (a local Dask cluster) or a scheduler ...
+    """
+    if isinstance(dask, bool) or (isinstance(dask, str) and _ADDRESS.match(dask.strip())):
+        return
+    raise ValueError(f"{where}: dask={dask!r} must be False (local workers), True (a local Dask cluster) or a"
+                     " scheduler address such as 'tcp://host:8786'")
+
+
 def evaluate(model: Model, data: Split | Dataset, policy: PrecisionPolicy | None = None,
              quant: Quantizer | None = None, batch_size: int | None = None, *, seed: int | None = None,
              workers: int = 1, dask: bool | str = False, progress: bool = False,
@@ -199,6 +220,12 @@ def evaluate(model: Model, data: Split | Dataset, policy: PrecisionPolicy | None
             ``batch_size`` that would split the rows of a model whose outputs mix them, a `Dataset`
             whose test split is empty.
     """
+    if not isinstance(data, (Dataset, Split)):
+        raise TypeError(f"evaluate: data of type {type(data).__name__} must be a Dataset or a Split (x, y)")
+    if policy is not None and not isinstance(policy, PrecisionPolicy):
+        raise TypeError(f"evaluate: policy={policy!r} must be a PrecisionPolicy (e.g. PrecisionPolicy.uniform"
+                        " or .preset) or None")
+    check_dask(dask, "evaluate")
     if isinstance(data, Dataset) and len(data.test) == 0:
         raise ValueError(f"evaluate: data={data.name!r} has an empty test split; give a Dataset or Split of"
                          " at least one example")

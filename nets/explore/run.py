@@ -69,7 +69,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import re
 import signal
 import socket
 import sqlite3
@@ -87,6 +86,7 @@ from typing import Any
 
 from emu.checks import check_int
 
+from ..train import check_dask
 from .job import error_text, run_point, safe_run, version
 from .spec import Sweep, point_key
 from .store import STATUSES, Claim, Status, Store
@@ -475,7 +475,7 @@ class Workers:
     def __init__(self, n: int | None = None, dask: bool | str = False, job: Job = run_point) -> None:
         if not callable(job):
             raise ValueError(f"Workers: job={job!r} is not callable; give a function of a point")
-        _check_dask(dask, "Workers")
+        check_dask(dask, "Workers")
         self.n = check_int(n if n is not None else (os.cpu_count() or 1), "Workers", "n", 1)
         self.dask, self.job = dask, job
         self._pool: _Pool | _Dask | None = None
@@ -496,17 +496,6 @@ class Workers:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-_ADDRESS = re.compile(r"^([a-z][a-z0-9+]*://)?(\[[0-9a-fA-F:.]+\]|[^\s:/\[\]]+):\d+$")  # host or [IPv6]
-
-
-def _check_dask(dask: Any, where: str) -> None:
-    """``dask``: False (local), True (a local Dask cluster) or a scheduler's address, ``tcp://host:port``."""
-    if isinstance(dask, bool) or (isinstance(dask, str) and _ADDRESS.match(dask.strip())):
-        return
-    raise ValueError(f"{where}: dask={dask!r} must be False (local workers), True (a local Dask cluster) or a"
-                     " scheduler address such as 'tcp://host:8786'")
 
 
 def _owner() -> str:
@@ -592,7 +581,7 @@ def run_sweep(sweep: Sweep, store: str | Path | Store, *, workers: int | Workers
     for name, value in (("retry_failed", retry_failed), ("progress", progress)):
         if not isinstance(value, bool):
             raise TypeError(f"run_sweep: {name}={value!r} must be True or False")
-    _check_dask(dask, "run_sweep")
+    check_dask(dask, "run_sweep")
     shared = workers if isinstance(workers, Workers) else None
     if shared is not None:
         if job is not run_point and job is not shared.job:

@@ -44,6 +44,7 @@ share the work and never run a point twice.
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -53,11 +54,34 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-__all__ = ["COLUMNS", "STATUSES", "Claim", "Status", "Store"]
+import numpy as np
+
+__all__ = ["COLUMNS", "STATUSES", "Claim", "Status", "Store", "storable"]
 
 #: Result fields kept as columns (the rest stays in the ``result`` JSON).
 COLUMNS = ("test_accuracy", "test_loss", "energy_pj", "area_um2", "speedup", "speedup_area_delay",
            "acc_overflow_rate", "wall_s", "version", "seed")
+
+
+def storable(v: Any) -> Any:
+    """``v`` as the store writes it, JSON that SQLite's JSON functions read: numpy scalars as Python
+    numbers, arrays as lists, non-finite floats (a diverged point's loss) as null; TypeError for a value
+    JSON has no form for.
+
+    >>> storable({"loss": float("nan"), "curve": np.array([0.5, 1.0]), "n": np.int64(3)})
+    {'loss': None, 'curve': [0.5, 1.0], 'n': 3}
+    """
+    if isinstance(v, dict):
+        return {str(k): storable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple, np.ndarray)):
+        return [storable(x) for x in v]
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if v is None or isinstance(v, (bool, int, float, str)):
+        return v
+    raise TypeError(f"{type(v).__name__} value {v!r} has no JSON form")
 
 
 class Status(StrEnum):
@@ -237,6 +261,11 @@ class Store:
         if status not in STATUSES:
             raise ValueError(f"Store.record: status={result.get('status')!r} is not one of"
                              f" {', '.join(STATUSES)}")
+        try:
+            result = storable(result)
+        except (TypeError, ValueError) as e:  # a job's own result the store cannot hold: the point failed
+            result = {"status": Status.FAILED.value, "error": f"the point's result cannot be stored ({e})"}
+            status = Status.FAILED.value
         cols = {c: result.get(c) for c in COLUMNS}
         now = datetime.now(UTC).isoformat(timespec="seconds")
         with self._tx():
@@ -245,7 +274,7 @@ class Store:
                 f" result, error, finished_at, runs) values (?, ?, ?, ?, {', '.join('?' * len(COLUMNS))},"
                 " ?, ?, ?, (select runs from claims where key = ?))",
                 (key, sweep, status, json.dumps(params, sort_keys=True), *[cols[c] for c in COLUMNS],
-                 json.dumps(result, default=float), result.get("error") or result.get("reason"), now, key))
+                 json.dumps(result, allow_nan=False), result.get("error") or result.get("reason"), now, key))
             if owner is not None:
                 self.db.execute("update claims set owner = null, lease_until = null"
                                 " where key = ? and owner = ?", (key, owner))
@@ -338,9 +367,14 @@ class Store:
         out = []
         for key, sw, st, params, result, error, fin, runs in self.db.execute(q + " order by rowid", args):
             self._check_status(key, st)
+            res = self._json(key, "result", result) if result else {}
+            acc = res.get("test_accuracy") if isinstance(res, dict) else None
+            if not isinstance(res, dict) or (st == Status.DONE and not isinstance(acc, (int, float))):
+                raise ValueError(f"Store {self.path}: the row of point {key} is damaged: its result"
+                                 f" {result!r} is not a finished point's (a JSON object with test_accuracy);"
+                                 " delete the row to run the point again")
             out.append({"key": key, "sweep": sw, "status": st, "params": self._json(key, "params", params),
-                        "result": self._json(key, "result", result) if result else {}, "error": error,
-                        "finished_at": fin, "runs": runs})
+                        "result": res, "error": error, "finished_at": fin, "runs": runs})
         return out
 
     def _check_status(self, key: str, status: Any) -> None:

@@ -274,13 +274,16 @@ def test_test_arrays_are_checked_as_the_training_arrays_are(tmp_path) -> None:
     # the same checks, named after the loader, for an .npz file
     f = tmp_path / "bad_test.npz"
     np.savez(f, x=x, y=y, x_test=xt, y_test=np.array([0.5, 1.7, 1.0]))
-    with pytest.raises(ValueError, match=r"^datasets\.npz: y_test must hold integer class labels >= 0"):
+    with pytest.raises(ValueError, match=r"^datasets\.npz \S+\.npz: "
+                                         r"y_test must hold integer class labels >= 0"):
         datasets.npz(f)
     np.savez(f, x=x, y=y, x_test=xt, y_test=np.array([0, 1]))
-    with pytest.raises(ValueError, match=r"^datasets\.npz: x_test has 3 examples but y_test has shape"):
+    with pytest.raises(ValueError, match=r"^datasets\.npz \S+\.npz: "
+                                         r"x_test has 3 examples but y_test has shape"):
         datasets.npz(f)
     np.savez(f, x=x, y=y, x_test=np.zeros((3, 5)), y_test=np.array([0, 1, 1]))
-    with pytest.raises(ValueError, match=r"^datasets\.npz: x_test has examples of shape \(5,\) but x has"):
+    with pytest.raises(ValueError, match=r"^datasets\.npz \S+\.npz: "
+                                         r"x_test has examples of shape \(5,\) but x has"):
         datasets.npz(f)
     np.savez(f, x=x, y=y, x_test=xt, y_test=np.array([0, 1, 1]))
     d = datasets.npz(f, standardize=False)
@@ -397,7 +400,8 @@ def test_labels_beyond_int64_are_refused_not_wrapped(tmp_path) -> None:
     x, y = np.arange(6.0).reshape(3, 2), np.array([0, 1, 2**63], np.uint64)
     f = tmp_path / "u.npz"
     np.savez(f, x=x, y=y)
-    with pytest.raises(ValueError, match=r"^datasets\.npz: y holds label 9223372036854775808 at index 2,"
+    with pytest.raises(ValueError, match=r"^datasets\.npz \S+\.npz: "
+                                         r"y holds label 9223372036854775808 at index 2,"
                                          r" beyond int64; labels must be in \[0, 9223372036854775807\]$"):
         datasets.npz(f, valid=0.0, test=0.0, standardize=False)
     with pytest.raises(ValueError, match=r"^from_arrays: y_test holds label 18446744073709551615 at index 0,"
@@ -421,7 +425,8 @@ def test_features_too_large_to_standardise_are_refused(tmp_path) -> None:
         datasets.cross_validation(x, y, 2, seed=0)
     f = tmp_path / "huge.npz"
     np.savez(f, x=x[:, None, :], y=y)
-    with pytest.raises(ValueError, match=r"^datasets\.npz: standardising overflows: feature \(0, 1\) has"):
+    with pytest.raises(ValueError, match=r"^datasets\.npz \S+\.npz: "
+                                         r"standardising overflows: feature \(0, 1\) has"):
         datasets.npz(f)
     # finite statistics (scale 5e-11), but a test value that overflows once divided by the scale
     x = np.c_[np.arange(20.0), np.where(np.arange(20) % 2, 1e-10, 0.0)]
