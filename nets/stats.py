@@ -61,14 +61,14 @@ class Estimate:
 
     def percent(self, digits: int = 2) -> str:
         """The estimate of a proportion in percent: ``"96.00 % [93.52, 98.48] (n=3)"``."""
-        if self.n == 1 or math.isnan(self.lo):
+        if math.isnan(self.lo):  # a mean of one value (a proportion of one trial has a Wilson interval)
             return f"{100 * self.mean:.{digits}f} % (n={self.n}, no interval)"
         return (f"{100 * self.mean:.{digits}f} % [{100 * self.lo:.{digits}f},"
                 f" {100 * self.hi:.{digits}f}] (n={self.n})")
 
     def __str__(self) -> str:
-        if self.n == 1 or math.isnan(self.lo):
-            return f"{self.mean:.4g} (n=1, no interval)"
+        if math.isnan(self.lo):
+            return f"{self.mean:.4g} (n={self.n}, no interval)"
         return f"{self.mean:.4g} [{self.lo:.4g}, {self.hi:.4g}] (n={self.n})"
 
 

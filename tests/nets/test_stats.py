@@ -120,3 +120,9 @@ def test_proportion_ci_holds_its_estimate_inside_zero_one() -> None:
         for c in (0, 1, n - 1, n):
             e = proportion_ci(max(c, 0), n)
             assert 0.0 <= e.lo <= e.mean <= e.hi <= 1.0, (c, n, e)
+
+
+def test_a_proportion_of_one_trial_shows_its_wilson_interval() -> None:
+    """Wilson's interval exists for n = 1 (1 of 1: [20.65, 100] %); a mean of one value has none."""
+    assert proportion_ci(1, 1).percent() == "100.00 % [20.65, 100.00] (n=1)"
+    assert str(mean_ci([0.5])) == "0.5 (n=1, no interval)"
