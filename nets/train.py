@@ -151,7 +151,8 @@ _ADDRESS = re.compile(r"^([a-z][a-z0-9+]*://)?(\[[0-9a-fA-F:.]+\]|[^\s:/\[\]]+):
 
 def check_dask(dask: Any, where: str) -> None:
     """``dask`` (a parameter of ``where``): False (local), True (a local Dask cluster) or a scheduler's
-    address, ``tcp://host:port``; anything else is refused.
+    address, ``tcp://host:port``; anything else is refused, and so is a Dask one where Dask is not
+    installed (ImportError naming the extra).
 
     >>> check_dask("tcp://10.0.0.5:8786", "evaluate")
     >>> check_dask(1, "evaluate")  # doctest: +ELLIPSIS
@@ -159,10 +160,15 @@ def check_dask(dask: Any, where: str) -> None:
     ...
     ValueError: evaluate: dask=1 must be False (local workers), True (a local Dask cluster) or a scheduler ...
     """
-    if isinstance(dask, bool) or (isinstance(dask, str) and _ADDRESS.match(dask.strip())):
-        return
-    raise ValueError(f"{where}: dask={dask!r} must be False (local workers), True (a local Dask cluster) or a"
-                     " scheduler address such as 'tcp://host:8786'")
+    if not (isinstance(dask, bool) or (isinstance(dask, str) and _ADDRESS.match(dask.strip()))):
+        raise ValueError(f"{where}: dask={dask!r} must be False (local workers), True (a local Dask cluster)"
+                         " or a scheduler address such as 'tcp://host:8786'")
+    if dask is not False:
+        try:
+            import dask.distributed  # noqa: F401 - only whether it is there
+        except ImportError:
+            raise ImportError(f"{where}: dask={dask!r} needs Dask's distributed scheduler, which is not"
+                              " installed: pip install 'numfmt-emu[dask]'") from None
 
 
 def evaluate(model: Model, data: Split | Dataset, policy: PrecisionPolicy | None = None,

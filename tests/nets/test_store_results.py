@@ -13,6 +13,7 @@ import pytest
 import nets
 from nets import explore as X
 from nets.explore.store import storable
+from nets.train import check_dask
 
 
 def test_results_are_valid_json_with_numpy_values_and_non_finite_losses(tmp_path: Path) -> None:
@@ -80,3 +81,12 @@ def test_an_npz_member_that_is_not_a_npy_array_is_refused(tmp_path: Path) -> Non
         z.writestr("y.npy", b"not an array")
     with pytest.raises(ValueError, match=rf"^datasets\.npz: cannot read {f}: its member 'y' is not a \.npy"):
         nets.datasets.npz(f)
+
+
+def test_dask_without_dask_installed_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+    monkeypatch.setitem(sys.modules, "dask.distributed", None)  # an import of it raises ImportError
+    with pytest.raises(ImportError, match=r"^evaluate: dask=True needs Dask's distributed scheduler, which is"
+                                          r" not installed: pip install 'numfmt-emu\[dask\]'$"):
+        check_dask(True, "evaluate")
+    check_dask(False, "evaluate")  # local workers need nothing
