@@ -467,7 +467,8 @@ def main(argv: list[str] | None = None) -> None:
     """Run ``python -m nets`` with ``argv`` (default: the process's arguments).
 
     A user error (ValueError, OSError, a refused flag) prints one line to stderr and raises SystemExit
-    with status 2 (its text is that line); with ``--debug`` the error propagates with its traceback.
+    with status 2 (its text is that line), Ctrl-C "interrupted" and status 130; with ``--debug`` the
+    error propagates with its traceback.
     """
     emu.use_threading_layer()
     args, extra = parser().parse_known_args(argv)
@@ -490,6 +491,11 @@ def main(argv: list[str] | None = None) -> None:
         line = f"nets {args.cmd}: {_one_line(e)}"
         print(line, file=sys.stderr)
         raise _Refusal(line) from None
+    except KeyboardInterrupt:  # Ctrl-C: one line (a sweep's finished points stay in its store)
+        if debug:
+            raise
+        print(f"nets {args.cmd}: interrupted", file=sys.stderr)
+        raise SystemExit(130) from None
 
 
 if __name__ == "__main__":

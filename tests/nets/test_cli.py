@@ -318,3 +318,12 @@ def test_the_train_examples_of_the_help_run(tmp_path: Path, monkeypatch, capsys)
         cli.main([*argv[3:], "--epochs", "1"])
         assert "test accuracy" in capsys.readouterr().out
     assert (tmp_path / "run.json").exists()
+
+
+def test_ctrl_c_is_one_line_and_status_130(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    def interrupted(args: object) -> None:
+        raise KeyboardInterrupt
+    monkeypatch.setitem(cli._COMMANDS, "explore", interrupted)
+    with pytest.raises(SystemExit, match="^130$"):
+        cli.main(["explore", "examples/formats.toml"])
+    assert capsys.readouterr().err == "nets explore: interrupted\n"
