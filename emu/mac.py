@@ -185,6 +185,10 @@ class MAC:
             raise TypeError(f"MAC: fused={self.fused!r} must be a bool")
         prod = None if self.product is None else _fmt(self.product, "product", ("fixed", "float"))
         set_(self, "product", prod)
+        for name, f in (("acc", acc), ("product", prod)):  # float arithmetic: no rule for unsigned ones
+            if isinstance(f, FloatFormat) and not f.signed:
+                raise ValueError(f"MAC: {name}={f} is an unsigned float format; the {name} of a MAC takes"
+                                 " signed float formats only (signed=True)")
         for name in ("align_rounding", "acc_rounding", "output_rounding", "input_rounding",
                      "product_rounding"):
             set_(self, name, parse_rounding(getattr(self, name), "MAC", name))

@@ -18,10 +18,16 @@ Two kinds of unit, told apart by `MEASURED_UNITS` and by each source string:
 
    - n, the products per step, is the block-FMA size of the measurement harness
      (wmma_fp16_bf16_tf32_input.cu: V100 4; A100 8 for fp16 and bf16, 4 for tf32; H100 16 for fp16 and
-     bf16, 4 for tf32; the fp8 harness mma_fp8_output_fp32.cu k = 32).
-   - align_bits: the value that reproduces every measured line (of 20..27 tried; 10..26 for e4m3): V100
+     bf16, 4 for tf32; the fp8 harness mma_fp8_output_fp32.cu k = 32). The data bound it from below
+     only: a smaller n misses lines, while fused(2n) reproduces every line too.
+   - align_bits: the only value that reproduces every binary32-output line (of 10..40 tried): V100
      23, A100 24, H100 25 (fp16, bf16 and tf32 alike), H100 e4m3 13, in line with DeepSeek-V3's report
-     (section 3.3.2) that H800 fp8 GEMMs keep about 14 bits.
+     (section 3.3.2) that H800 fp8 GEMMs keep about 14 bits. The binary16-output lines do not pin it
+     (V100 fp16 -> fp16 fits any of 22..40, A100 24..40, H100 23..25, e4m3 -> fp16 17..40); those units
+     take their fp32-output sibling's value. Likewise the step's ties (A100 fp16 -> fp16 fits
+     nearest_away too) and the alignment cut (V100 fp16 -> fp16 and e4m3 -> fp16 fit a floor too) are
+     pinned by the binary32-output lines only; tf32's dropped low 13 input bits, subnormal, zero and
+     non-finite accumulator results do not occur in the data.
    - H100 e4m3 -> fp32: the step's result keeps 13 fraction bits (truncated), modelled as an accumulator
      fp<8,13> rounding toward zero with a binary32 output. The harness passes the C of c_H100_fp32.txt to
      ``mma.sync``, but the recorded D are those of C = 0: with C = 0 the preset reproduces all 5000 lines,

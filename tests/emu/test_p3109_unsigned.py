@@ -398,14 +398,14 @@ def test_mac_takes_signed_p3109_formats_and_matches_its_exact_twin() -> None:
     _assert_same(a[:, 0], np.asarray(got), want, "matmul vs mac_dot_ref")
 
 
-def test_float_arithmetic_refuses_unsigned_formats() -> None:
+def test_float_arithmetic_refuses_unsigned_operands() -> None:
+    """An unsigned operand rounded straight to binary32 is refused at the product (an unsigned accumulator
+    or product format already when the MAC is built: below)."""
     a = np.ones((2, 4))
-    for mac in (emu.MAC(act="e4m3", weight="e4m3", acc="fp<5,2,unsigned>"),
-                emu.MAC(act="e8m0", weight="e4m3", acc="fp32")):
-        with pytest.raises(ValueError, match=r"has signed=False; this float arithmetic \(accumulator,"
-                                             r" product, operand rounding\) takes signed float formats"
-                                             r" only \(signed=True\)"):
-            emu.matmul(a, a.T, mac)
+    with pytest.raises(ValueError, match=r"has signed=False; this float arithmetic \(accumulator,"
+                                         r" product, operand rounding\) takes signed float formats"
+                                         r" only \(signed=True\)"):
+        emu.matmul(a, a.T, emu.MAC(act="e8m0", weight="e4m3", acc="fp32"))
 
 
 def test_block_formats_refuse_unsigned_and_p3109_elements() -> None:
@@ -414,3 +414,13 @@ def test_block_formats_refuse_unsigned_and_p3109_elements() -> None:
     for element in ("p3109<8,3,unsigned>", "e8m0", "p3109<8,4>"):
         with pytest.raises(ValueError, match=r"MXFormat: element=.* must be a signed float with a zero"):
             MXFormat(element)
+
+
+@pytest.mark.parametrize(("field", "fmt"), [("acc", "fp<8,23,unsigned>"), ("acc", "e8m0"),
+                                            ("product", "p3109<8,4,unsigned>")])
+def test_an_unsigned_float_accumulator_or_product_is_refused_when_the_mac_is_built(field: str,
+                                                                                   fmt: str) -> None:
+    fields = {"acc": "fp32", field: fmt}
+    with pytest.raises(ValueError, match=rf"^MAC: {field}={re.escape(fmt)} is an unsigned float format; the"
+                                         rf" {field} of a MAC takes signed float formats only"):
+        emu.MAC(act="e4m3", weight="e4m3", **fields)
