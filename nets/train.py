@@ -14,6 +14,7 @@ numpy, scipy and `nets` modules.
 
 from __future__ import annotations
 
+import importlib
 import math
 import multiprocessing
 import re
@@ -165,7 +166,7 @@ def check_dask(dask: Any, where: str) -> None:
                          " or a scheduler address such as 'tcp://host:8786'")
     if dask is not False:
         try:
-            import dask.distributed  # noqa: F401 - only whether it is there
+            importlib.import_module("dask.distributed")  # only whether it is there
         except ImportError:
             raise ImportError(f"{where}: dask={dask!r} needs Dask's distributed scheduler, which is not"
                               " installed: pip install 'numfmt-emu[dask]'") from None
