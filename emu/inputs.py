@@ -43,7 +43,7 @@ def seed_key(seed: object, func: str = "quantize") -> np.uint64:
     return np.uint64(np.random.SeedSequence(s).generate_state(1, np.uint64)[0])
 
 
-def as_word(key: np.uint64) -> int:
+def as_word(key: np.uint64 | int) -> int:
     """The int64 with the bits of a 64-bit key, as a Python int (what the fast conversion kernels take:
     numba types an int argument in a fraction of the time a new numpy scalar takes).
 
@@ -63,8 +63,7 @@ def seed_word(seed: object, func: str = "quantize") -> int:
     True
     """
     if isinstance(seed, np.random.Generator):
-        w = seed.bit_generator.random_raw()
-        return w - ((w >> 63) << 64)
+        return as_word(seed.bit_generator.random_raw())
     return as_word(seed_key(seed, func))
 
 
