@@ -263,6 +263,9 @@ class Store:
                              f" {', '.join(STATUSES)}")
         try:
             result = storable(result)
+            for c in COLUMNS:  # a column holds one number or text
+                if isinstance(result.get(c), (list, dict)):
+                    raise TypeError(f"{c}={result[c]!r} is not a number")
         except (TypeError, ValueError) as e:  # a job's own result the store cannot hold: the point failed
             result = {"status": Status.FAILED.value, "error": f"the point's result cannot be stored ({e})"}
             status = Status.FAILED.value

@@ -40,6 +40,11 @@ def test_a_result_the_store_cannot_hold_records_a_failed_point(tmp_path: Path) -
         row = st.rows()[0]
     assert row["status"] == "failed"
     assert row["error"].startswith("the point's result cannot be stored (object value <object object")
+    with X.Store(tmp_path / "t.sqlite") as st:  # a list where a column's number belongs
+        st.record("b", "sw", {}, {"status": "done", "test_accuracy": [0.5, 0.6]})
+        row = st.rows()[0]
+    assert row["status"] == "failed"
+    assert row["error"] == "the point's result cannot be stored (test_accuracy=[0.5, 0.6] is not a number)"
     with pytest.raises(TypeError, match=r"^set value \{1\} has no JSON form$"):
         storable({"a": {1}})
 
