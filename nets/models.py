@@ -150,8 +150,8 @@ class Model:
         return loss, z
 
     def check_policy(self, policy: PrecisionPolicy | None, func: str) -> None:
-        """Refuse a policy whose per-layer overrides name a layer this model does not have (an override
-        that would change nothing, silently).
+        """Refuse a policy that is not a `PrecisionPolicy` (or None), or whose per-layer overrides name a
+        layer this model does not have (an override that would change nothing, silently).
 
         >>> from nets.policy import LayerPolicy
         >>> policy = PrecisionPolicy().with_layer("fc2", LayerPolicy())
@@ -160,6 +160,9 @@ class Model:
         ...
         ValueError: train: the policy overrides layer(s) ['fc2'], which this model does not have; its ...
         """
+        if policy is not None and not isinstance(policy, PrecisionPolicy):
+            raise TypeError(f"{func}: policy={policy!r} must be a PrecisionPolicy (e.g."
+                            " PrecisionPolicy.uniform or .preset) or None")
         if policy is None or not policy.layers:
             return
         names = [layer.name for layer in self.layers()]

@@ -229,16 +229,13 @@ def evaluate(model: Model, data: Split | Dataset, policy: PrecisionPolicy | None
     """
     if not isinstance(data, (Dataset, Split)):
         raise TypeError(f"evaluate: data of type {type(data).__name__} must be a Dataset or a Split (x, y)")
-    if policy is not None and not isinstance(policy, PrecisionPolicy):
-        raise TypeError(f"evaluate: policy={policy!r} must be a PrecisionPolicy (e.g. PrecisionPolicy.uniform"
-                        " or .preset) or None")
+    model.check_policy(policy, "evaluate")
     check_dask(dask, "evaluate")
     if isinstance(data, Dataset) and len(data.test) == 0:
         raise ValueError(f"evaluate: data={data.name!r} has an empty test split; give a Dataset or Split of"
                          " at least one example")
     split = data.test if isinstance(data, Dataset) else data
     batch_size = model.rows_per_batch(len(split), batch_size, "evaluate")
-    model.check_policy(policy, "evaluate")
     n_workers = check_int(workers, "evaluate", "workers", 1)
     pol = policy or PrecisionPolicy.float64()
     eval_seed = pol.eval_seed if seed is None else check_int(seed, "evaluate", "seed", 0)
@@ -451,9 +448,6 @@ def train(model: Model, data: Dataset, policy: PrecisionPolicy | None = None,
     check_int(seed, "train", "seed", 0)
     if early_stopping is not None:
         check_int(early_stopping, "train", "early_stopping", 1)
-    if policy is not None and not isinstance(policy, PrecisionPolicy):
-        raise TypeError(f"train: policy={policy!r} must be a PrecisionPolicy (e.g. PrecisionPolicy.uniform or"
-                        " .preset) or None")
     if optimizer is not None and not callable(getattr(optimizer, "step", None)):
         raise TypeError(f"train: optimizer={optimizer!r} must be an Optimizer (SGD, Adam: a step(model, ctx)"
                         " method) or None")
