@@ -22,7 +22,7 @@ values (pre-activations, activations) that saturated on conversion: the
 derivative of saturation (`Layer.saturation_mask`).
 
 Shapes: dense inputs (n, features); images NCHW. Imports numpy, `emu` and
-`nets.policy` / `nets.quant`.
+`nets.policy` / `nets.product` / `nets.quant`.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ import emu
 from emu import im2col
 
 from .policy import STE, Granularity, LayerPolicy, PrecisionPolicy, is_block_format
+from .product import mac_product
 from .quant import Pieces, Quantizer, all_inside, sum_pieces, whole
 
 __all__ = [
@@ -64,6 +65,10 @@ class Context:
     quant: Quantizer
     training: bool = True
     rng: np.random.Generator | None = None
+    #: float64 products (no datapath) by `nets.product.row_product`, a row's bits independent of the other
+    #: rows of its batch (`nets.models.evaluation_context` sets it); False: numpy's BLAS product, faster,
+    #: whose roundings may depend on how many rows the call has (training)
+    row_independent: bool = False
     #: per datapath ("<layer>.fwd", ".bwd", ".grad"): [MACs, product, accumulator, output overflows]
     mac_counts: dict[str, list[int]] = field(default_factory=dict)
 
@@ -79,37 +84,6 @@ class Context:
     def float64(cls, training: bool = True, seed: int = 0) -> Context:
         """A float64 context (no conversion anywhere)."""
         return cls(PrecisionPolicy.float64(), Quantizer(seed), training, np.random.default_rng(seed))
-
-
-def mac_product(a: np.ndarray, w: np.ndarray, mac: emu.MAC | None, bias: np.ndarray | None = None,
-                ctx: Context | None = None, where: str = "") -> np.ndarray:
-    """a @ w (+ bias) through a datapath (its MACs and overflows counted in ``ctx`` under ``where``), or in
-    float64 when ``mac`` is None. Leading (batch) dimensions broadcast as in np.matmul.
-
-    A MAC of block-scaled operands encodes a and w with blocks along K and
-    accumulates the block sums bit-exactly; its bias is added afterwards and
-    rounded once into the accumulator's format. Other MACs start each
-    accumulator at the bias.
-
-    >>> mac = emu.mac_preset("int8 x int8 -> int32")
-    >>> mac_product(np.array([[1.0, 2.0]]), np.array([[3.0], [4.0]]), mac)
-    array([[11.]])
-    """
-    if mac is None:
-        y = a @ w
-        return y + bias if bias is not None else y
-    mac, seed = (mac, None) if ctx is None else ctx.quant.datapath(mac)  # the run's random stream
-    if mac.block_scaled:
-        y, st = emu.matmul(a, w, mac, return_stats=True, seed=seed)
-        if bias is not None:
-            y = y + bias
-            if not mac.exact_acc:
-                y = emu.quantize(y, mac.acc, mac.acc_rounding)
-    else:
-        y, st = emu.matmul(a, w, mac, bias, return_stats=True, seed=seed)
-    if ctx is not None:
-        ctx.count_mac(where, int(y.size) * int(a.shape[-1]), st)
-    return y
 
 
 def _n_params(layer: Layer) -> int:

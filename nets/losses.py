@@ -1,7 +1,9 @@
 """Losses: value and gradient with respect to the network output, in float64.
 
 Each returns (mean loss over the batch, d loss / d output). Labels are class
-indices (n,). Imports numpy and numba.
+indices (n,). `example_losses` gives each example's loss alone, computed from
+its row only (evaluation sums them exactly: `nets.train.evaluate`). Imports
+numpy and numba.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["LOSSES", "cross_entropy", "mse", "square_hinge"]
+__all__ = ["LOSSES", "cross_entropy", "example_losses", "mse", "square_hinge"]
 
 
 def _onehot(y: np.ndarray, k: int) -> np.ndarray:
@@ -80,3 +82,62 @@ def square_hinge(z: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
 
 #: Losses by name.
 LOSSES = {"cross_entropy": cross_entropy, "mse": mse, "square_hinge": square_hinge}
+
+
+@njit(cache=True)
+def _rows_cross_entropy(z: np.ndarray, y: np.ndarray, out: np.ndarray) -> None:
+    for i in range(z.shape[0]):
+        m, nan = z[i, 0], z[i, 0] != z[i, 0]
+        for j in range(1, z.shape[1]):
+            if z[i, j] != z[i, j]:
+                nan = True
+            elif z[i, j] > m:
+                m = z[i, j]
+        if nan:  # as np.max, whose NaN makes the loss NaN
+            out[i] = np.nan
+            continue
+        se = 0.0
+        for j in range(z.shape[1]):
+            se += np.exp(z[i, j] - m)
+        out[i] = -((z[i, y[i]] - m) - np.log(se))
+
+
+@njit(cache=True)
+def _rows_mse(z: np.ndarray, y: np.ndarray, out: np.ndarray) -> None:
+    for i in range(z.shape[0]):
+        s = 0.0
+        for j in range(z.shape[1]):
+            d = z[i, j] - (1.0 if j == y[i] else 0.0)
+            s += d * d
+        out[i] = 0.5 * s
+
+
+@njit(cache=True)
+def _rows_square_hinge(z: np.ndarray, y: np.ndarray, out: np.ndarray) -> None:
+    for i in range(z.shape[0]):
+        s = 0.0
+        for j in range(z.shape[1]):
+            m = 1.0 - (1.0 if j == y[i] else -1.0) * z[i, j]
+            if m > 0.0 or m != m:  # np.maximum(0, m): NaN stays
+                s += m * m
+        out[i] = s
+
+
+_ROWS = {"cross_entropy": _rows_cross_entropy, "mse": _rows_mse, "square_hinge": _rows_square_hinge}
+
+
+def example_losses(name: str, z: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Each example's loss (n,) under the loss ``name`` of `LOSSES`: row i's from z[i] and y[i] alone, its
+    classes summed from the first up (no mean over the batch), so its bits do not depend on the other
+    rows; the losses' mean is the loss of `LOSSES` up to its rounding.
+
+    >>> example_losses("square_hinge", np.array([[0.5, -2.0, 0.0], [1.0, 0.0, -1.0]]), np.array([0, 1]))
+    array([1.25, 5.  ])
+    """
+    if name not in _ROWS:
+        raise ValueError(f"example_losses: loss={name!r} is not one of {', '.join(LOSSES)}")
+    z = np.ascontiguousarray(z, np.float64)
+    _check(z, y, name)
+    out = np.empty(z.shape[0])
+    _ROWS[name](z, np.ascontiguousarray(y, np.int64), out)
+    return out

@@ -230,8 +230,11 @@ class Model:
         `evaluation_context` (policy, b, quant, seed): stochastic conversions
         (kept only under ``eval_rounding="policy"``) draw from a stream of their
         own for every batch, so a row's output depends on its batch, never on
-        which rows were predicted before (the way `nets.train.evaluate` shards).
-        A `Context` is used as given, for every batch, its stream drawn from in order.
+        which rows were predicted before (the way `nets.train.evaluate` shards);
+        its float64 products are `nets.product.row_product`'s, so without such draws
+        (or a scale shared by a whole tensor) a row's output has the same bits for
+        any ``batch_size``. A `Context` is used as given, for every batch, its
+        stream drawn from in order.
 
         >>> m = mlp([2, 3, 2], seed=0)
         >>> m.predict(np.ones((4, 2))).shape
@@ -362,11 +365,13 @@ def evaluation_context(policy: PrecisionPolicy | None, batch: int = 0, quant: Qu
     place of stochastic conversions unless the policy's ``eval_rounding`` is
     "policy"; its stream is the child ``batch`` of ``SeedSequence(seed)``
     (seed: the policy's ``eval_seed``), so every batch draws the same bits
-    whichever process converts it and whatever ran before.
+    whichever process converts it and whatever ran before. Its float64 products
+    (no datapath) are `nets.product.row_product`'s (``row_independent``), so a
+    row's bits do not depend on the other rows of its batch either.
 
     >>> ctx = evaluation_context(PrecisionPolicy.uniform("fx<2,2>", "stochastic"), 3)
-    >>> ctx.training, ctx.quant.nearest, ctx.quant.frozen
-    (False, True, True)
+    >>> ctx.training, ctx.quant.nearest, ctx.quant.frozen, ctx.row_independent
+    (False, True, True, True)
 
     Raises:
         ValueError: ``batch`` or ``seed`` below 0 (TypeError: not an int).
@@ -378,7 +383,7 @@ def evaluation_context(policy: PrecisionPolicy | None, batch: int = 0, quant: Qu
     nearest = pol.eval_rounding is EvalRounding.NEAREST_EVEN
     q = quant.for_evaluation(stream, nearest) if quant is not None else Quantizer(stream, nearest=nearest,
                                                                                     frozen=True)
-    return Context(pol, q, False, np.random.default_rng(0))
+    return Context(pol, q, False, np.random.default_rng(0), row_independent=True)
 
 
 def mlp(sizes: list[int], activation: str = "relu", *, dropout: float = 0.0, batchnorm: bool = False,

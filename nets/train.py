@@ -32,6 +32,7 @@ from emu.checks import check_int, parse_choice
 
 from .datasets import Dataset, Split
 from .layers import Context
+from .losses import example_losses
 from .models import Model, evaluation_context
 from .optim import SGD, Optimizer
 from .policy import PrecisionPolicy
@@ -110,17 +111,32 @@ def _ctx(policy: PrecisionPolicy | None, quant: Quantizer, training: bool,
     return Context(policy or PrecisionPolicy.float64(), quant, training, rng)
 
 
+#: one batch's evaluation: each example's loss (`nets.losses.example_losses`), how many it classified right
+_Batch = tuple[np.ndarray, int]
+
+
 def _batch_results(model: Model, x: np.ndarray, y: np.ndarray, policy: PrecisionPolicy | None,
-                   quant: Quantizer | None, seed: int, batch_size: int,
-                   first: int) -> list[tuple[float, int]]:
-    """(loss times rows, rows classified right) of every batch of x; x's first batch is batch ``first``."""
+                   quant: Quantizer | None, seed: int, batch_size: int, first: int) -> list[_Batch]:
+    """(each row's loss, rows classified right) of every batch of x; x's first batch is batch ``first``."""
     out = []
     for j, i in enumerate(range(0, len(x), batch_size)):
         z = model.forward(x[i:i + batch_size], evaluation_context(policy, first + j, quant, seed))
         yb = y[i:i + batch_size]
-        loss, _ = model.loss(z, yb)
-        out.append((loss * len(yb), int(np.count_nonzero(z.argmax(axis=1) == yb))))
+        out.append((example_losses(model.loss_name, z, yb), int(np.count_nonzero(z.argmax(axis=1) == yb))))
     return out
+
+
+def _mean(losses: list[np.ndarray], n: int) -> float:
+    """The mean of n losses given in pieces: their exact sum (math.fsum), rounded once, over n, so the
+    pieces' sizes and order change no bit; a sum beyond float64's range divides each loss by n first
+    (exactly summed too), a NaN or an infinite loss gives the sum numpy gives."""
+    v = np.concatenate(losses) if losses else np.zeros(0)
+    if not np.isfinite(v).all():
+        return float(v.sum()) / n
+    try:
+        return math.fsum(v.tolist()) / n
+    except OverflowError:
+        return math.fsum((v / n).tolist())
 
 
 #: what a worker process evaluates with: (model, policy, quant, seed, batch_size), set once per process
@@ -132,7 +148,7 @@ def _worker_init(state: tuple[Any, ...]) -> None:  # pragma: no cover - runs in 
     _WORKER = state
 
 
-def _worker_shard(x: np.ndarray, y: np.ndarray, first: int) -> list[tuple[float, int]]:  # pragma: no cover
+def _worker_shard(x: np.ndarray, y: np.ndarray, first: int) -> list[_Batch]:  # pragma: no cover
     model, policy, quant, seed, batch_size = _WORKER
     return _batch_results(model, x, y, policy, quant, seed, batch_size, first)
 
@@ -198,13 +214,24 @@ def evaluate(model: Model, data: Split | Dataset, policy: PrecisionPolicy | None
 
     Nothing of ``quant`` changes: its counts, groups and stream stay as they were.
 
+    The loss is the mean of the examples' losses, each from its own output row
+    alone (`nets.losses.example_losses`), summed exactly (math.fsum) and
+    divided by their number once; the float64 products of evaluation give
+    every row the same bits whatever rows share its batch
+    (`nets.product.row_product`), as an emu datapath does. So the loss and the
+    accuracy are bit-identical for any ``batch_size`` and any sharding, unless
+    the policy's own arithmetic looks across rows: stochastic conversions kept
+    by ``eval_rounding="policy"`` (their draws follow the batches), a scale
+    shared by a whole tensor of activations (NVFP4's fp32 tensor scale, a
+    per-tensor scaled integer format).
+
     Sharding: ``workers=n`` > 1 evaluates runs of consecutive batches in n fresh
     local processes ("spawn"); ``dask=True`` on a local Dask cluster of
     ``workers`` processes, ``dask="tcp://host:8786"`` on an existing scheduler
     (the extra ``numfmt-emu[dask]``). The model, policy and converter travel to
-    each worker once; the batches are those of a local run, and the per-batch
-    sums are added in batch order, so the result is bit-identical to
-    ``workers=1`` for any number of workers. As with any spawned process, a
+    each worker once; the batches are those of a local run, so the result is
+    bit-identical to ``workers=1`` for any number of workers, stochastic
+    conversions included. As with any spawned process, a
     script that shards over local processes must call `evaluate` under
     ``if __name__ == "__main__":`` (the workers import the script's module).
 
@@ -244,13 +271,13 @@ def evaluate(model: Model, data: Split | Dataset, policy: PrecisionPolicy | None
     n_batches = -(-len(split) // batch_size)
     out = stream if stream is not None else sys.stderr
     bar = _ProgressBar(out, "evaluate", n_batches) if progress else None
-    results: list[tuple[float, int]] = []
+    results: list[_Batch] = []
 
-    def done(part: list[tuple[float, int]]) -> None:
+    def done(part: list[_Batch]) -> None:
         results.extend(part)
         if bar is not None:
             rows = min(len(results) * batch_size, len(split))
-            bar.update(len(results), sum(r[0] for r in results) / rows)
+            bar.update(len(results), sum(float(r[0].sum()) for r in results) / rows)
 
     shards = _shards(n_batches, n_workers)
     if n_workers == 1 and not dask:
@@ -264,14 +291,11 @@ def evaluate(model: Model, data: Split | Dataset, policy: PrecisionPolicy | None
             done(part)
     if bar is not None:
         bar.clear()
-    losses = 0.0
-    for loss, _ in results:
-        losses += loss
-    return losses / len(split), sum(c for _, c in results) / len(split)
+    return _mean([r[0] for r in results], len(split)), sum(c for _, c in results) / len(split)
 
 
 def _sharded(model: Model, split: Split, state: tuple[Any, ...], shards: list[tuple[int, int]], workers: int,
-             dask: bool | str) -> Iterator[list[tuple[float, int]]]:
+             dask: bool | str) -> Iterator[list[_Batch]]:
     """Each shard's batch results, in shard order, from local processes or Dask workers."""
     batch_size = state[-1]
     pieces = [(split.x[a * batch_size:b * batch_size], split.y[a * batch_size:b * batch_size], a)
@@ -305,7 +329,7 @@ def _sharded(model: Model, split: Split, state: tuple[Any, ...], shards: list[tu
 
 
 def _dask_shard(state: tuple[Any, ...], x: np.ndarray, y: np.ndarray,
-                first: int) -> list[tuple[float, int]]:  # pragma: no cover - runs on Dask workers
+                first: int) -> list[_Batch]:  # pragma: no cover - runs on Dask workers
     model, policy, quant, seed, batch_size = state
     return _batch_results(model, x, y, policy, quant, seed, batch_size, first)
 

@@ -106,6 +106,21 @@ def _spatial(b: Builder, n: OnnxNode, kernel: tuple[int, int], strides: list[int
     return begin[0], begin[1], end[0], end[1]
 
 
+def _check_window(b: Builder, n: OnnxNode, kernel: tuple[int, int], dilations: list[int],
+                  pads: tuple[int, int, int, int]) -> None:
+    """Refuse a dilated kernel larger than the padded input where shape inference knows the input's spatial
+    size (the node would have no output position: an empty output or an error only when run)."""
+    dims = b.dims(n.inputs[0])
+    if dims is None or len(dims) != 4 or dims[2] is None or dims[3] is None:
+        return  # known only when run (where a padded or dilated window is refused)
+    padded = (dims[2] + pads[0] + pads[2], dims[3] + pads[1] + pads[3])
+    ext = [d * (k - 1) + 1 for d, k in zip(dilations, kernel, strict=True)]
+    if ext[0] > padded[0] or ext[1] > padded[1]:
+        raise b.error(n, f"kernel_shape={list(kernel)} with dilations={list(dilations)} spans"
+                      f" {ext[0]}x{ext[1]}, larger than the padded input {padded[0]}x{padded[1]}"
+                      f" (input {dims[2]}x{dims[3]}, pads={list(pads)}): no output position")
+
+
 def _pairs(b: Builder, n: OnnxNode, name: str, default: int) -> list[int]:
     v = _ints(n.attrs.get(name, [default, default]))
     if len(v) != 2:
@@ -124,6 +139,7 @@ def _conv(b: Builder, n: OnnxNode) -> None:
         raise b.error(n, f"kernel_shape={n.attrs['kernel_shape']} differs from the weight's {kernel}")
     strides, dil = _pairs(b, n, "strides", 1), _pairs(b, n, "dilations", 1)
     pads = _spatial(b, n, kernel, strides, dil)
+    _check_window(b, n, kernel, dil, pads)
     c_out, c_in = int(w.shape[0]), int(w.shape[1]) * group
     if group == 1 and dil == [1, 1] and pads[0] == pads[2] and pads[1] == pads[3]:
         layer: Conv2d | GroupedConv2d = Conv2d(c_in, c_out, kernel, tuple(strides), (pads[0], pads[1]),
@@ -293,6 +309,7 @@ def _pool(kind: PoolKind) -> Callable[[Builder, OnnxNode], None]:
             raise b.error(n, "ceil_mode=1 is not supported (only 0, the floor of the output size)")
         strides, dil = _pairs(b, n, "strides", 1), _pairs(b, n, "dilations", 1)
         pads = _spatial(b, n, (kernel[0], kernel[1]), strides, dil)
+        _check_window(b, n, (kernel[0], kernel[1]), dil, pads)
         include = bool(int(n.attrs.get("count_include_pad", 0)))
         if not any(pads) and dil == [1, 1]:
             plain = MaxPool2d if kind is PoolKind.MAX else AvgPool2d

@@ -1,6 +1,7 @@
 """Evaluation at scale (`nets.evaluate` with ``workers``/``dask``, `Model.predict`): batches are seeded from
 (eval_seed, batch index), so a sharded evaluation is bit-identical to a local one for any number of
-workers, under a policy whose stochastic conversions are kept in evaluation."""
+workers, under a policy whose stochastic conversions are kept in evaluation; and each example's loss comes
+from its own row, summed exactly, so the loss is bit-identical for any batch size too."""
 
 from __future__ import annotations
 
@@ -58,6 +59,22 @@ def test_sharded_on_a_local_dask_cluster_is_bit_identical_to_local() -> None:
     assert nets.evaluate(MODEL, SPLIT, STOCHASTIC, batch_size=30, workers=2, dask=True) == local
 
 
+@pytest.mark.parametrize("name", ["float64", "gupta fx<4,12> nearest", "e4m3 forward / e5m2 backward"])
+def test_the_loss_and_accuracy_are_bit_identical_for_any_batch_size(name: str) -> None:
+    """Each example's loss from its own output row (float64 products by row_product, not BLAS, which rounds
+    a row with the rows of its call), their mean an exact sum over n: before, each batch's mean times its
+    rows was added up, and the loss moved in its last bits with batch_size."""
+    policy = PrecisionPolicy.preset(name)
+    one = nets.evaluate(MODEL, DATA, policy, batch_size=1)
+    for batch_size in (7, 64, 10000):
+        assert nets.evaluate(MODEL, DATA, policy, batch_size=batch_size) == one, batch_size
+
+
+def test_sharded_in_other_batches_is_bit_identical_to_local() -> None:
+    local = nets.evaluate(MODEL, DATA, None, batch_size=64)
+    assert nets.evaluate(MODEL, DATA, None, batch_size=7, workers=2) == local
+
+
 def test_a_dataset_evaluates_its_test_split_and_the_bar_draws_only_on_a_terminal() -> None:
     assert nets.evaluate(MODEL, DATA, STOCHASTIC) == nets.evaluate(MODEL, DATA.test, STOCHASTIC)
     quiet = io.StringIO()
@@ -75,7 +92,10 @@ def test_a_dataset_evaluates_its_test_split_and_the_bar_draws_only_on_a_terminal
 
 def test_predict_returns_the_outputs_under_a_policy_or_a_context() -> None:
     x = SPLIT.x[:50]
-    np.testing.assert_array_equal(MODEL.predict(x), MODEL.forward(x, Context.float64(training=False)))
+    np.testing.assert_array_equal(MODEL.predict(x), MODEL.forward(x, evaluation_context(None)))
+    # its float64 products are row_product's, not BLAS's: the same values up to the order of the sums
+    blas = MODEL.forward(x, Context.float64(training=False))
+    np.testing.assert_allclose(MODEL.predict(x), blas, rtol=1e-12, atol=1e-12)
     pol = PrecisionPolicy.uniform("fx<4,6>")
     z = MODEL.predict(x, pol, batch_size=7)
     assert z.shape == (50, 10)

@@ -91,6 +91,48 @@ def test_cross_entropy_is_the_textbook_formula_bit_for_bit_and_refuses_bad_label
             f(z, y.astype(np.float64))
 
 
+@pytest.mark.parametrize("loss", ["cross_entropy", "mse", "square_hinge"])
+def test_example_losses_come_from_their_own_rows_and_average_to_the_loss(loss: str) -> None:
+    z = RNG.standard_normal((9, 4)) * 3
+    y = RNG.integers(0, 4, 9)
+    each = nets.losses.example_losses(loss, z, y)
+    assert each.shape == (9,)
+    np.testing.assert_allclose(each.mean(), nets.losses.LOSSES[loss](z, y)[0], rtol=1e-14)
+    alone = np.concatenate([nets.losses.example_losses(loss, z[i:i + 1], y[i:i + 1]) for i in range(9)])
+    np.testing.assert_array_equal(alone, each)  # bit for bit, whatever rows share the call
+    np.testing.assert_array_equal(nets.losses.example_losses(loss, np.asfortranarray(z), y), each)
+    nan = np.where(np.arange(36).reshape(9, 4) == 6, np.nan, z)  # row 1, column 2
+    assert np.isnan(nets.losses.example_losses(loss, nan, y)).tolist() == [i == 1 for i in range(9)]
+    with pytest.raises(ValueError, match=r"labels outside \[0, 3\]"):
+        nets.losses.example_losses(loss, z, y + 4)
+    with pytest.raises(ValueError, match=r"example_losses: loss='hinge' is not one of cross_entropy"):
+        nets.losses.example_losses("hinge", z, y)
+
+
+def test_row_product_sums_each_row_in_k_order_whatever_rows_share_the_call() -> None:
+    """Evaluation's float64 product: BLAS rounds a row with the rows of its call (a row alone differed from
+    the same row among 300 in the last bits); row_product's rows are the sequential sums, bit for bit."""
+    a, w = RNG.standard_normal((300, 64)), RNG.standard_normal((64, 100))
+    y = nets.product.row_product(a, w)
+    seq = a[:, 0, None] * w[0]
+    for k in range(1, 64):
+        seq = seq + a[:, k, None] * w[k]
+    np.testing.assert_array_equal(y, seq)
+    np.testing.assert_array_equal(np.concatenate([nets.product.row_product(a[i:i + 7], w)
+                                                  for i in range(0, 300, 7)]), y)
+    np.testing.assert_allclose(y, a @ w, rtol=1e-12, atol=1e-12)
+    big = RNG.standard_normal((3000, 64))  # 19.7M MACs: rows shared among threads
+    np.testing.assert_array_equal(nets.product.row_product(big, w)[:300],
+                                  nets.product.row_product(big[:300], w))
+    b3, w3 = RNG.standard_normal((2, 1, 5, 3)), RNG.standard_normal((4, 3, 6))  # np.matmul's broadcasting
+    np.testing.assert_allclose(nets.product.row_product(b3, w3), b3 @ w3, rtol=1e-12)
+    assert nets.product.row_product(a[0], w).shape == (100,)
+    assert nets.product.row_product(a, w[:, 0]).shape == (300,)
+    assert nets.product.row_product(np.ones((2, 0)), np.ones((0, 3))).tolist() == [[0.0] * 3] * 2
+    with pytest.raises(ValueError, match=r"row_product: operands of shapes \(300, 64\) and \(3, 4\) do not"):
+        nets.product.row_product(a, np.ones((3, 4)))
+
+
 def test_whole_network_gradient_check() -> None:
     model = nets.lenet5((1, 8, 8), 3, activation="tanh", seed=1, channels=(2, 3), hidden=(5, 4))
     x = RNG.standard_normal((3, 1, 8, 8))

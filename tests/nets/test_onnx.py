@@ -9,6 +9,7 @@ refuse."""
 
 from __future__ import annotations
 
+import re
 import sys
 from typing import Any
 
@@ -1020,6 +1021,40 @@ def test_same_padding_with_dilations_is_refused(op: str) -> None:
     with pytest.raises(ValueError, match=rf"^from_onnx: {op} node 'y' \(opset 13\): auto_pad=SAME_UPPER with"
                                          r" dilations=\[2, 2\] is not supported"):
         from_onnx(m)
+
+
+@pytest.mark.parametrize("op", ["MaxPool", "AveragePool", "Conv"])
+@pytest.mark.parametrize(("attrs", "spans", "padded", "pads"), [
+    pytest.param({"kernel_shape": [3, 3], "dilations": [2, 2]}, "5x5", "4x4", r"\[0, 0, 0, 0\]",
+                 id="dilated"),
+    pytest.param({"kernel_shape": [3, 2], "dilations": [1, 5], "pads": [0, 1, 0, 0]}, "3x6", "4x5",
+                 r"\[0, 1, 0, 0\]", id="dilated and padded"),
+    pytest.param({"kernel_shape": [5, 5]}, "5x5", "4x4", r"\[0, 0, 0, 0\]", id="plain"),
+])
+def test_a_kernel_larger_than_the_padded_input_is_refused_at_import(
+        op: str, attrs: dict[str, Any], spans: str, padded: str, pads: str) -> None:
+    """Shape inference knows the pooled tensor's size (here after a Relu): a dilated kernel that does not fit
+    in the padded input has no output position. Before, from_onnx took it; predict then raised
+    im2col_dilated's error (padded or dilated), or returned an empty output (the plain case)."""
+    kernel = attrs["kernel_shape"]
+    inits = [const("w", rand(3, 2, *kernel))] if op == "Conv" else []
+    m = make([node("Relu", ["x"], ["r"]), node(op, ["r", "w"] if op == "Conv" else ["r"], ["y"], name="win",
+                                              **attrs)], ["N", 2, 4, 4], inits)
+    with pytest.raises(ValueError, match=rf"^from_onnx: {op} node 'win' \(opset 17\): kernel_shape="
+                                         rf"{re.escape(str(kernel))} with dilations=\[\d, \d\] spans {spans},"
+                                         rf" larger than the padded input {padded} \(input 4x4,"
+                                         rf" pads={pads}\): no output position$"):
+        from_onnx(m)
+
+
+@pytest.mark.parametrize("op", ["MaxPool", "AveragePool"])
+def test_a_kernel_as_large_as_the_padded_input_imports(op: str) -> None:
+    m = make([node(op, ["x"], ["y"], kernel_shape=[3, 3], dilations=[2, 2], pads=[1, 0, 0, 1])], [2, 2, 4, 4],
+             opset=19)  # AveragePool's dilations: opset 19
+    x = rand(2, 2, 4, 4)
+    out = from_onnx(m).predict(x.astype(np.float64))
+    assert out.shape == (2, 2, 1, 1)
+    np.testing.assert_allclose(out, run_ort(m, x), rtol=1e-5, atol=1e-6)
 
 
 def test_layer_normalisation_scale_and_bias_broadcast_together() -> None:
