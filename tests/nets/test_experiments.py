@@ -235,6 +235,21 @@ def test_fp32_rows_say_what_they_run() -> None:
     assert table.outcomes[labels[2]].test_loss != table.outcomes[labels[1]].test_loss
 
 
+def test_narrow_floats_rows_and_the_h100_unit() -> None:
+    table = E.narrow_floats_table(E.Recipe(hidden=(32,), epochs=2), TINY)
+    labels = [label for label, _ in table.rows]
+    assert labels == ["float64", "fp16", "bf16", "e4m3 / e5m2", "e4m3 / e5m2, H100 unit", "mxfp8",
+                      "mxfp4 forward", "nvfp4"]
+    assert all(table.outcomes[label].accuracy.keys() == {0, 1} for label in labels)
+    # the H100 row runs the measured unit's forward products: its losses are not the fp32-accumulating row's
+    h100, fp8 = table.outcomes["e4m3 / e5m2, H100 unit"], table.outcomes["e4m3 / e5m2"]
+    assert h100.test_loss != fp8.test_loss
+    assert table.rows[3][1][2].startswith("matches 16-bit training")
+    heads = [n.split(":")[0].strip() for n in table.notes[1:]]
+    assert heads == [f"{label} - float64" for label in labels[1:]]
+    assert all("within 1 point: " in n for n in table.notes[1:])
+
+
 def test_stability_reports_the_leave_one_out_change() -> None:
     table = E.stability({"float64": None}, recipe=E.Recipe(hidden=(16,), epochs=1), protocol=TINY)
     v = table.values["float64"]
