@@ -96,3 +96,19 @@ def test_stochastic_roles_are_unbiased(role: str) -> None:
     step = {"input": 0.125 * 4, "product": 0.125 * 4, "output": 0.25}[role]
     assert abs(ys.mean() - want) < 4 * step / np.sqrt(len(ys)), (ys.mean(), want)
     assert len(set(ys.tolist())) > 1
+
+
+def test_batched_operands_are_converted_once_with_part_zero_seeds() -> None:
+    """docs/semantics.md: under stochastic input rounding each operand is converted once, whole, by its
+    C-order index, with its role's seed of batch part 0, also when w has batch dimensions."""
+    mac = ROLE_MACS["input"](Rounding.STOCHASTIC)
+    rng = np.random.default_rng(5)
+    a, w = rng.uniform(-1.5, 1.5, (3, 4, 9)), rng.uniform(-1.5, 1.5, (3, 9, 2))
+    keys = RoleSeeds.of(mac, None, 0, seed_key(7, "matmul"))
+    qa = emu.quantize(a, mac.act, "stochastic", seed=keys.act)
+    qw = emu.quantize(w, mac.weight, "stochastic", seed=keys.weight)
+    y = emu.matmul(a, w, mac, seed=7)
+    assert np.array_equal(y, emu.matmul(qa, qw, ROLE_MACS["input"](Rounding.NEAREST_EVEN)))
+    part1 = RoleSeeds.of(mac, None, 1, seed_key(7, "matmul"))
+    qa1 = emu.quantize(a, mac.act, "stochastic", seed=part1.act)
+    assert not np.array_equal(qa1, qa)  # the parts' seeds differ: part 0's is the one taken
