@@ -23,20 +23,42 @@ __all__ = ["mac_product", "row_product"]
 @njit(nogil=True, cache=True)
 def _row_product_kernel(a: np.ndarray, w: np.ndarray, out: np.ndarray, lo: int, hi: int) -> None:
     """out[i] = a[i] @ w for rows lo <= i < hi: each product rounded, then added from k = 0 up (no fused
-    multiply-add: numba contracts nothing without fastmath), so a row's bits depend on that row and w only."""
+    multiply-add: numba contracts nothing without fastmath), so a row's bits depend on that row and w only.
+    Rows go four at a time, each row of w read once for the four (the same operations on each row: which
+    rows share a pass changes no bit)."""
     kk, n = w.shape
-    for i in range(lo, hi):
-        if kk == 0:
+    if kk == 0:
+        for i in range(lo, hi):
             for j in range(n):
                 out[i, j] = 0.0
-            continue
-        a0 = a[i, 0]
+        return
+    i = lo
+    while i + 4 <= hi:
+        o0, o1, o2, o3 = out[i], out[i + 1], out[i + 2], out[i + 3]
+        a0, a1, a2, a3 = a[i, 0], a[i + 1, 0], a[i + 2, 0], a[i + 3, 0]
+        wk = w[0]
         for j in range(n):
-            out[i, j] = a0 * w[0, j]
+            o0[j] = a0 * wk[j]
+            o1[j] = a1 * wk[j]
+            o2[j] = a2 * wk[j]
+            o3[j] = a3 * wk[j]
         for k in range(1, kk):
-            aik = a[i, k]
+            a0, a1, a2, a3 = a[i, k], a[i + 1, k], a[i + 2, k], a[i + 3, k]
+            wk = w[k]
             for j in range(n):
-                out[i, j] += aik * w[k, j]
+                o0[j] += a0 * wk[j]
+                o1[j] += a1 * wk[j]
+                o2[j] += a2 * wk[j]
+                o3[j] += a3 * wk[j]
+        i += 4
+    for r in range(i, hi):
+        o = out[r]
+        for j in range(n):
+            o[j] = a[r, 0] * w[0, j]
+        for k in range(1, kk):
+            ak = a[r, k]
+            for j in range(n):
+                o[j] += ak * w[k, j]
 
 
 def _row_product_2d(a: np.ndarray, w: np.ndarray) -> np.ndarray:
