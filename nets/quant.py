@@ -164,7 +164,7 @@ def scale_axis(fmt: object, role: str, ndim: int) -> int:
     return 1 - axis if ndim == 2 else 0
 
 
-@dataclass
+@dataclass(slots=True)
 class Counts:
     """Values converted, overflowed and underflowed (rounded to zero) for one layer and role; ``outside``:
     a layer's outputs (pre-activations, activations) in training outside the format's range [min, max]
@@ -329,6 +329,9 @@ _PLAIN_TYPES = (emu.FixedFormat, emu.FloatFormat, emu.Pow2Format)
 #: the conversion outputs a `Quantizer` records (`Quantizer.holds`) before it forgets the dead ones (and all,
 #: when as many are alive: an output forgotten is converted again when it comes back, to the same values)
 HELD_MAX = 1024
+#: the labels of conversions on the gradients' side, whose outputs never come back as ``kept_from`` (only
+#: parameters and layer outputs do): not recorded, which saves a weak reference per conversion
+_UNHELD = frozenset({"errors", "grads", "update", "momentum", "moments.m", "moments.v"})
 #: stochastic ternary weights rounded to nearest: w clipped to [-1, 1] in this format, ties to even (0)
 _TERNARY_NEAREST = emu.FixedFormat(2, 0)
 
@@ -421,7 +424,9 @@ class Quantizer:
 
     def holds(self, a: np.ndarray, fmt: emu.Format) -> bool:
         """Whether ``a`` (the array itself, not a copy or a view) is an output of this converter's
-        conversions to the fixed-point format ``fmt`` that is still alive: its values are fmt's.
+        conversions to the fixed-point format ``fmt`` that is still alive: its values are fmt's. Outputs of
+        the gradients' side (`_UNHELD`: errors, gradients, the optimiser's update and state) are not
+        recorded.
 
         >>> q, rf = Quantizer(), RoleFormat.parse("fx<4,4>")
         >>> y = q(np.array([-0.3, 0.71]), rf, "fc1", "preacts")
@@ -596,7 +601,7 @@ class Quantizer:
             else:
                 q, st = conv(x, seed=seed, return_stats=True)
                 counts.add(st)
-            if type(fmt) is emu.FixedFormat:
+            if type(fmt) is emu.FixedFormat and role not in _UNHELD:
                 self._hold(q, fmt)
             return q
         x = whole(x)
