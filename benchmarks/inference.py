@@ -6,7 +6,10 @@ with `nets.onnx.from_onnx` and times ``Model.predict`` on one batch under
 activations and fx<1,7> weights, a 32-bit wrapping accumulator), (c) the same
 operands into a 16-bit saturating accumulator (fx<5,11>), (d) e4m3 x e4m3 ->
 fp32, (e) the mxfp8 and mxfp4 block datapaths (the datapath encodes the operands),
-beside onnxruntime's float32 inference of the same model in the same run.
+beside onnxruntime's float32 inference of the same model in the same run, and
+(b) once more on the model imported with ``fold_batchnorm=True``, as an int8
+deployment runs it (onnxruntime folds batch normalisation into the convolutions
+too when it builds its session).
 Prints the median time per batch, images per second, GMAC/s (the model's
 multiply-accumulates per image from `Model.layer_shapes`) and the ratio to
 onnxruntime. Usage: ``python benchmarks/inference.py [--batch B] [--repeat R]``.
@@ -57,15 +60,17 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5)
     args = ap.parse_args()
     proto = resnet20(seed=0)
-    model = from_onnx(proto)
+    model, folded = from_onnx(proto), from_onnx(proto, fold_batchnorm=True)
     x = np.random.default_rng(0).standard_normal((args.batch, 3, 32, 32)).astype(np.float32)
     session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
     base = median_ms(lambda: session.run(None, {"x": x}), args.repeat)
     rows: list[tuple[str, str, float]] = [("onnxruntime float32", "onnxruntime", base)]
     x64 = x.astype(np.float64)
-    for name, pol in policies():
-        def run(pol: Any = pol) -> object:
-            return model.predict(x64, pol, batch_size=args.batch)
+    cases = [(name, pol, model) for name, pol in policies()]
+    cases.insert(2, ("(b) batch norm folded", cases[1][1], folded))
+    for name, pol, m in cases:
+        def run(pol: Any = pol, m: Any = m) -> object:
+            return m.predict(x64, pol, batch_size=args.batch)
         rows.append((name, "nets Model.predict", median_ms(run, args.repeat)))
 
     print(f"ResNet-20 (3x32x32), batch {args.batch}, median of {args.repeat} runs; numba {numba.__version__},"
