@@ -390,10 +390,16 @@ class Elementwise(Layer):
     def df(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def pieces(self, x: np.ndarray) -> Pieces | None:
+        """f(x) as `Pieces` (made piece by piece as its conversion takes it), where f allows: None here."""
+        return None
+
     def forward(self, x: np.ndarray, ctx: Context) -> np.ndarray:
         self._x = x
-        self._y = self.f(x)
-        return self.q(self._y, "activations", ctx, kept_from=x if self.keeps_fixed else None)
+        y = None if ctx.training else self.pieces(x)  # evaluation: no backward reads y
+        self._y = self.f(x) if y is None else None
+        kept = x if self.keeps_fixed else None
+        return self.q(self._y if y is None else y, "activations", ctx, kept_from=kept)
 
     def backward(self, dy: np.ndarray, ctx: Context) -> np.ndarray:
         return self.q(self.df(self._x, self._y) * dy, "errors", ctx)
@@ -405,6 +411,13 @@ class ReLU(Elementwise):
 
     def f(self, x: np.ndarray) -> np.ndarray:
         return np.maximum(x, 0.0)
+
+    def pieces(self, x: np.ndarray) -> Pieces | None:
+        """max(x, 0) piece by piece for a C-contiguous float64 x (exact, so any pieces give its values)."""
+        if type(x) is not np.ndarray or x.dtype != np.float64 or not x.flags.c_contiguous:
+            return None
+        xf = x.reshape(-1)
+        return Pieces(x.shape, lambda lo, hi, buf: np.maximum(xf[lo:hi], 0.0, out=buf[:hi - lo]))
 
     def df(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         return (x > 0).astype(np.float64)

@@ -545,3 +545,24 @@ def test_the_converter_forgets_dead_outputs_and_never_holds_a_changed_or_other_a
     assert len(q._held) <= 8  # as many alive as the bound: all forgotten, then recorded anew
     assert q.holds(alive[-1], rf.fmt)
     assert not q.holds(kept, rf.fmt)  # forgotten: converted again when it comes back, to the same values
+
+
+def test_relu_in_evaluation_is_made_piece_by_piece_with_the_same_values_and_counts() -> None:
+    """Evaluation hands ReLU's output to its conversion as pieces (no backward needs it whole): the values
+    and counts are those of converting max(x, 0) whole, as training does, over more than one piece."""
+    from nets.quant import Quantizer
+
+    x = RNG.standard_normal((3, 40000)) * 10  # some values overflow fx<4,4>
+    pol = nets.PrecisionPolicy.uniform("fx<4,4>")
+    out = {}
+    for training in (True, False):
+        layer = nets.ReLU()
+        layer.name = "relu"
+        ctx = Context(pol, Quantizer(), training, np.random.default_rng(0))
+        y = layer.forward(x, ctx)
+        out[training] = (y, ctx.quant.counts[("relu", "activations")], layer._y is None)
+    np.testing.assert_array_equal(out[False][0], out[True][0])
+    np.testing.assert_array_equal(out[True][0], emu.quantize(np.maximum(x, 0.0), "fx<4,4>"))
+    assert (out[False][1].size, out[False][1].overflow) == (out[True][1].size, out[True][1].overflow)
+    assert out[False][1].overflow > 0
+    assert [out[True][2], out[False][2]] == [False, True]  # evaluation never made f(x) whole
