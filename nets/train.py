@@ -272,12 +272,13 @@ def evaluate(model: Model, data: Split | Dataset, policy: PrecisionPolicy | None
     out = stream if stream is not None else sys.stderr
     bar = _ProgressBar(out, "evaluate", n_batches) if progress else None
     results: list[_Batch] = []
+    shown = [0.0]  # the losses' running sum the progress bar shows (the result sums them exactly)
 
     def done(part: list[_Batch]) -> None:
         results.extend(part)
         if bar is not None:
-            rows = min(len(results) * batch_size, len(split))
-            bar.update(len(results), sum(float(r[0].sum()) for r in results) / rows)
+            shown[0] += sum(float(r[0].sum()) for r in part)
+            bar.update(len(results), shown[0] / min(len(results) * batch_size, len(split)))
 
     shards = _shards(n_batches, n_workers)
     if n_workers == 1 and not dask:
