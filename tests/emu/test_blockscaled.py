@@ -571,3 +571,19 @@ def test_flush_to_zero_elements_and_integer_inputs() -> None:
         with pytest.raises(ValueError, match=r"x holds integers that float64 cannot hold exactly"
                                              r" \(first at index \(\d,( \d)?\): \d+\)"):
             call()
+
+
+@pytest.mark.parametrize("mac", [emu.mac_preset("nvfp4"),
+                                 emu.MAC(act="int8_tensor", weight="int8_tensor", acc="fp32")], ids=str)
+def test_a_tensor_scale_is_that_of_each_2d_products_operand(mac: emu.MAC) -> None:
+    """docs/blockscaled.md: with a 2-D w, a's leading dimensions are rows of one product (one tensor scale
+    over all of a); with a batched w, each batch part's a[b] takes its own."""
+    a = np.stack([np.full((1, 16), 1.0), np.full((1, 16), 1000.0)])
+    a[0, 0, 1] = 0.3
+    w = np.ones((16, 1))
+    whole = emu.matmul(a, w, mac)
+    np.testing.assert_array_equal(whole.reshape(-1), emu.matmul(a.reshape(2, 16), w, mac).reshape(-1))
+    parts = emu.matmul(a, np.stack([w, w]), mac)
+    for b in range(2):
+        np.testing.assert_array_equal(parts[b], emu.matmul(a[b], w, mac))
+    assert parts[0, 0, 0] != whole[0, 0, 0]  # a[0] alone keeps its small values; beside 1000 they round
