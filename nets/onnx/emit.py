@@ -66,6 +66,8 @@ class Writer:
         self.helper, self.numpy_helper, self.params, self.dtype = helper, numpy_helper, params, dtype
         self.nodes: list[Any] = []
         self.initializers: list[Any] = []
+        #: whether every float value written so far was exactly a value of ``dtype``
+        self.exact = True
         self.names: set[str] = set()
         self.node_names: set[str] = set()
 
@@ -83,6 +85,8 @@ class Writer:
     def const(self, name: str, value: Any, integer: bool = False) -> str:
         """An initializer holding ``value`` (int64 when ``integer``, else the float type); its name."""
         a = np.asarray(value, np.int64 if integer else self.dtype)
+        if not integer:
+            self.exact = self.exact and np.array_equal(a, np.asarray(value, np.float64), equal_nan=True)
         t = self.fresh(name)
         self.initializers.append(self.numpy_helper.from_array(a, t))
         return t

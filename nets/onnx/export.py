@@ -18,9 +18,10 @@ The model's ``metadata_props`` record the formats:
   ``bn_params`` (a format's name, e.g. ``fx<2,6>``, or ``float64``), and
   ``fwd_mac`` (the forward datapath, e.g.
   ``fx<8,0> x fx<8,0> -> fx<32,0> (wrap, sequential)``, or ``float64``);
-- ``nets.float32_exact``: ``true`` when every converted parameter value is
-  exactly a float32 (formats of at most 24 significant bits and float32's
-  exponent range), else ``false`` (the values were rounded to float32).
+- ``nets.float32_exact``: ``true`` when every value written is exactly a
+  float32 (the converted parameters, running statistics as stored, folded
+  constants: formats of at most 24 significant bits and float32's exponent
+  range), else ``false`` (some values were rounded to float32).
 
 The graph's input and output declare their shapes (`to_onnx`'s
 ``input_shape``), so that ``onnx.checker.check_model(proto, full_check=True)``
@@ -147,17 +148,20 @@ def _walk_graph(w: Writer, g: Graph, x: str) -> str:
 def _metadata(model: Model, policy: PrecisionPolicy, exact: bool) -> dict[str, str]:
     meta = {"nets.policy": policy.describe(), "nets.float32_exact": "true" if exact else "false"}
     for layer in model.layers():
-        if isinstance(layer, (Sequential, Residual, Graph)):
-            continue
+        if isinstance(layer, (Sequential, Graph)):
+            continue  # containers (a Residual converts its sum: its activations are recorded)
         lp = policy.for_layer(layer.name)
+        product = isinstance(layer, (Linear, Conv2d, GroupedConv2d)) or getattr(layer, "opens_layer", False)
         roles = ["activations"]
         if isinstance(layer, (Linear, Conv2d, GroupedConv2d)):
             roles = ["weights", "biases", "preacts", *roles]
+        elif product:  # a product of two activations (MatMul): its output to preacts
+            roles = ["preacts", *roles]
         elif isinstance(layer, (BatchNorm, LayerNorm)):
             roles = ["bn_params", *roles]
         for r in roles:
             meta[f"nets.layer.{layer.name}.{r}"] = str(getattr(lp, r))
-        if isinstance(layer, (Linear, Conv2d, GroupedConv2d)) or getattr(layer, "opens_layer", False):
+        if product:
             meta[f"nets.layer.{layer.name}.fwd_mac"] = "float64" if lp.fwd_mac is None else str(lp.fwd_mac)
     return meta
 
@@ -214,7 +218,8 @@ def _declare(onnx: Any, m: Any, dims: list[int | str]) -> None:
     try:
         t = _inferred(onnx, m, dims, strict=True)
     except onnx.shape_inference.InferenceError as e:
-        raise ValueError(f"to_onnx: the input's shape {dims} does not fit the model: {e}") from None
+        first = next((line.strip() for line in str(e).splitlines() if line.strip()), "")
+        raise ValueError(f"to_onnx: the input's shape {dims} does not fit the model: {first}") from None
     if not t.HasField("shape"):
         raise ValueError(f"to_onnx: ONNX shape inference gives the output no rank from the input's shape"
                          f" {dims}")
@@ -262,9 +267,9 @@ def to_onnx(model: Model, policy: PrecisionPolicy | None = None, path: str | os.
         from onnx import helper, numpy_helper
     except ImportError:
         raise ImportError(_INSTALL) from None
+    model.check_policy(policy, "to_onnx")
     pol = policy or PrecisionPolicy.float64()
     params = converted_parameters(model, pol, quant)
-    exact = all(np.array_equal(v.astype(np.float32), v) for v in params.values())
     w = Writer(helper, numpy_helper, params)
     children = model.root.children
     graph = children[0] if len(children) == 1 and isinstance(children[0], Graph) else None
@@ -277,7 +282,7 @@ def to_onnx(model: Model, policy: PrecisionPolicy | None = None, path: str | os.
                           [helper.make_tensor_value_info(y, onnx.TensorProto.FLOAT, None)], w.initializers)
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="nets")
     _declare(onnx, m, _input_dims(onnx, m, graph, input_shape))
-    helper.set_model_props(m, _metadata(model, pol, exact))
+    helper.set_model_props(m, _metadata(model, pol, w.exact))
     if path is not None:
         onnx.save(m, os.fspath(path))
     return m

@@ -27,11 +27,11 @@ __all__ = ["Concat", "FlattenAt", "Gather", "Pad", "PadMode", "Reshape", "Slice"
 
 
 def reshape_target(in_shape: tuple[int, ...], shape: Sequence[int],
-                   allowzero: bool = False) -> tuple[int, ...]:
+                   allowzero: bool = False, who: str = "Reshape") -> tuple[int, ...]:
     """ONNX Reshape's output shape: 0 copies the input's dimension (unless ``allowzero``), -1 is inferred.
 
     Raises:
-        ValueError: more than one -1, or a size that does not match.
+        ValueError: more than one -1, or a size that does not match (naming ``who``: the layer).
 
     >>> reshape_target((2, 3, 4), (0, -1)), reshape_target((2, 3, 4), (4, 0, 2))
     ((2, 12), (4, 3, 2))
@@ -40,15 +40,15 @@ def reshape_target(in_shape: tuple[int, ...], shape: Sequence[int],
     if not allowzero:
         out = [in_shape[i] if s == 0 and i < len(in_shape) else s for i, s in enumerate(out)]
     if out.count(-1) > 1:
-        raise ValueError(f"Reshape: shape={tuple(shape)} has more than one -1")
+        raise ValueError(f"{who}: shape={tuple(shape)} has more than one -1")
     total = math.prod(in_shape)
     if -1 in out:
         known = math.prod(s for s in out if s != -1)
         if known == 0 or total % known:
-            raise ValueError(f"Reshape: cannot reshape {in_shape} to {tuple(shape)}")
+            raise ValueError(f"{who}: cannot reshape {in_shape} to {tuple(shape)}")
         out[out.index(-1)] = total // known
     if math.prod(out) != total:
-        raise ValueError(f"Reshape: cannot reshape {in_shape} to {tuple(shape)}")
+        raise ValueError(f"{who}: cannot reshape {in_shape} to {tuple(shape)}")
     return tuple(out)
 
 
@@ -86,26 +86,27 @@ def axes_index(axes: Sequence[int], ndim: int, who: str) -> list[int]:
 
 
 def slice_index(in_shape: tuple[int, ...], starts: Sequence[int], ends: Sequence[int],
-                axes: Sequence[int] | None = None, steps: Sequence[int] | None = None) -> tuple[slice, ...]:
+                axes: Sequence[int] | None = None, steps: Sequence[int] | None = None,
+                who: str = "Slice") -> tuple[slice, ...]:
     """The numpy index of ONNX Slice: negative starts/ends count from the end, both clamped as ONNX says.
 
     Raises:
-        ValueError: a step of 0, or lengths that differ.
+        ValueError: a step of 0, lengths that differ, an axis named twice (naming ``who``: the layer).
 
     >>> x = np.arange(10)
     >>> x[slice_index((10,), [-3], [2**62])].tolist(), x[slice_index((10,), [8], [-100], None, [-3])].tolist()
     ([7, 8, 9], [8, 5, 2])
     """
     n = len(starts)
-    axes = list(range(n)) if axes is None else axes_index(axes, len(in_shape), "Slice")
+    axes = list(range(n)) if axes is None else axes_index(axes, len(in_shape), who)
     steps = [1] * n if steps is None else [int(s) for s in steps]
     if not len(ends) == len(axes) == len(steps) == n:
-        raise ValueError(f"Slice: starts, ends, axes, steps have lengths {n}, {len(ends)}, {len(axes)},"
+        raise ValueError(f"{who}: starts, ends, axes, steps have lengths {n}, {len(ends)}, {len(axes)},"
                          f" {len(steps)}; they must agree")
     idx = [slice(None)] * len(in_shape)
     for s, e, a, st in zip(starts, ends, axes, steps, strict=True):
         if st == 0:
-            raise ValueError("Slice: steps must not be 0")
+            raise ValueError(f"{who}: steps must not be 0")
         d = in_shape[a]
         s, e = int(s), int(e)
         s = s + d if s < 0 else s
@@ -145,7 +146,7 @@ class Reshape(_Reshaping):
         self.shape, self.allowzero = tuple(int(s) for s in shape), bool(allowzero)
 
     def target(self, in_shape: tuple[int, ...]) -> tuple[int, ...]:
-        return reshape_target(in_shape, self.shape, self.allowzero)
+        return reshape_target(in_shape, self.shape, self.allowzero, self.name or "Reshape")
 
     def extra_repr(self) -> str:
         return f"{self.shape}"
@@ -229,6 +230,9 @@ class Transpose(Layer):
 
     def forward(self, x: np.ndarray, ctx: Context) -> np.ndarray:
         perm = self.perm if self.perm is not None else tuple(range(x.ndim))[::-1]
+        if sorted(perm) != list(range(x.ndim)):
+            raise ValueError(f"{self.name or 'Transpose'}: perm={list(perm)} is not a permutation of the"
+                             f" {x.ndim} axes of its input {x.shape}")
         self._inv = tuple(np.argsort(perm))
         return x.transpose(perm)
 
@@ -323,7 +327,7 @@ class Slice(Layer):
         self.steps = None if steps is None else tuple(int(v) for v in steps)
 
     def forward(self, x: np.ndarray, ctx: Context) -> np.ndarray:
-        self._idx = slice_index(x.shape, self.starts, self.ends, self.axes, self.steps)
+        self._idx = slice_index(x.shape, self.starts, self.ends, self.axes, self.steps, self.name or "Slice")
         self._shape = x.shape
         return x[self._idx]
 

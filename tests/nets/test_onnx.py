@@ -1082,3 +1082,16 @@ def test_a_negative_step_slice_to_int_max_is_refused_where_onnxruntime_departs_f
     x = rand(2, 6)
     m = sliced(-2**63)
     assert np.array_equal(from_onnx(m).predict(x.astype(np.float64)), run_ort(m, x))
+
+
+def test_shape_layers_name_their_node_in_errors() -> None:
+    from nets.onnx.shape import Reshape, Slice, Transpose
+
+    x = np.zeros((2, 3, 4))
+    ctx = nets.layers.Context.float64()
+    with pytest.raises(ValueError, match=r"my_t: perm=\[0, 1, 1\] is not a permutation of the 3 axes"):
+        Transpose([0, 1, 1], name="my_t").forward(x, ctx)
+    with pytest.raises(ValueError, match=r"my_s: axes=\[1, -2\] name axis 1 twice"):
+        Slice([0, 0], [1, 1], [1, -2], name="my_s").forward(x, ctx)
+    with pytest.raises(ValueError, match=r"my_r: cannot reshape \(2, 3, 4\) to \(5, -1\)"):
+        Reshape([5, -1], name="my_r").forward(x, ctx)

@@ -263,3 +263,44 @@ def test_the_recipe_remakes_the_shipped_digits_model() -> None:
     assert set(remade) == set(shipped) == {"linear1.W", "linear1.b", "linear2.W", "linear2.b"}
     for k, v in shipped.items():
         np.testing.assert_allclose(remade[k], v, rtol=1e-6, atol=1e-7)
+
+
+def _meta(m: onnx.ModelProto) -> dict[str, str]:
+    return {p.key: p.value for p in m.metadata_props}
+
+
+def test_metadata_names_a_matmul_of_activations_preacts_and_a_residuals_activations() -> None:
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 4])
+    nodes = [helper.make_node("Transpose", ["x"], ["xt"], name="t", perm=[0, 2, 1]),
+             helper.make_node("MatMul", ["x", "xt"], ["s"], name="qk")]
+    y = helper.make_tensor_value_info("s", TensorProto.FLOAT, ["N", 3, 3])
+    g = helper.make_graph(nodes, "qk", [x], [y])
+    model = from_onnx(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]))
+    pol = nets.PrecisionPolicy(nets.LayerPolicy(activations="fx<6,10>", preacts="fx<8,2>"))
+    meta = _meta(to_onnx(model, pol))
+    assert (meta["nets.layer.qk.preacts"], meta["nets.layer.qk.fwd_mac"]) == ("fx<8,2>", "float64")
+    res = nets.resnet_small((1, 8, 8), 3, width=4)
+    pol = nets.PrecisionPolicy.uniform("fx<4,8>").with_layer("residual1",
+                                                             nets.LayerPolicy(activations="fx<4,2>"))
+    assert _meta(to_onnx(res, pol, input_shape=(1, 8, 8)))["nets.layer.residual1.activations"] == "fx<4,2>"
+
+
+def test_float32_exact_covers_running_statistics() -> None:
+    model = nets.Model(nets.Sequential(nets.Linear(4, 3), nets.BatchNorm(3)))
+    bn = model.layers()[-1]
+    pol = nets.PrecisionPolicy.uniform("fx<4,8>")
+    assert _meta(to_onnx(model, pol))["nets.float32_exact"] == "true"
+    bn.running_var = bn.running_var + 2.0 ** -40  # stored in float64, off float32's grid
+    assert _meta(to_onnx(model, pol))["nets.float32_exact"] == "false"
+
+
+def test_to_onnx_checks_its_policy_as_predict_does() -> None:
+    model = nets.mlp([6, 5, 4], seed=0)
+    with pytest.raises(TypeError, match=r"to_onnx: policy='fx<4,8>' must be a PrecisionPolicy"):
+        to_onnx(model, "fx<4,8>")  # type: ignore[arg-type]
+    typo = nets.PrecisionPolicy.uniform("fx<4,8>").with_layer("linear_2", nets.LayerPolicy())
+    with pytest.raises(ValueError, match=r"to_onnx: the policy overrides layer\(s\) \['linear_2'\]"):
+        to_onnx(model, typo)
+    with pytest.raises(ValueError, match=r"does not fit the model: \S") as err:
+        to_onnx(model, input_shape=(7,))
+    assert "\n" not in str(err.value)
