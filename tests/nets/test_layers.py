@@ -333,14 +333,16 @@ def test_residual_shortcut_gradient_is_zero_where_its_output_saturated():
 
 
 def _count_fast_conversions(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """A list that gains an entry at every `emu.Converter.values` call (every fast conversion) from now on."""
+    """A list that gains an entry at every `emu.Converter.values` or `emu.Converter.stream` call (every fast
+    conversion, of an array or of pieces) from now on."""
     calls: list[int] = []
-    values = emu.Converter.values
+    for name in ("values", "stream"):
+        method = getattr(emu.Converter, name)
 
-    def counted(self: emu.Converter, *args: object) -> object:
-        calls.append(1)
-        return values(self, *args)
-    monkeypatch.setattr(emu.Converter, "values", counted)
+        def counted(self: emu.Converter, *args: object, _method: object = method) -> object:
+            calls.append(1)
+            return _method(self, *args)  # type: ignore[operator]
+        monkeypatch.setattr(emu.Converter, name, counted)
     return calls
 
 
