@@ -47,6 +47,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sqlite3
 import sys
 import tomllib
@@ -64,6 +65,7 @@ from .experiments import main as experiments_main
 from .models import lenet5, mlp, resnet_small
 from .optim import SGD, Adam
 from .policy import STE, Granularity, PrecisionPolicy
+from .stats import proportion_ci
 from .train import train
 
 DEFAULTS: dict[str, Any] = {
@@ -212,8 +214,14 @@ def _check_train(cfg: dict[str, Any], sources: dict[str, str] | None) -> None:
         if given(key) and not applies:
             bad(key, f"applies to {on} {to}; it is not used with {_label(on, sources)}={cfg[on]!r}")
     out = cfg.get("out")
+    if out is not None and not out.strip():
+        bad("out", "is empty: name the JSON file to write")
     if out and not Path(out).resolve().parent.is_dir():
         bad("out", f"names a file in a folder that does not exist ({Path(out).resolve().parent})")
+    if out and Path(out).is_dir():
+        bad("out", "is a folder: name the JSON file to write")
+    if out and not os.access(Path(out).resolve().parent, os.W_OK):
+        bad("out", f"names a file in a folder that cannot be written ({Path(out).resolve().parent})")
 
 
 def _policy(cfg: dict[str, Any], sources: dict[str, str] | None = None) -> PrecisionPolicy:
@@ -305,9 +313,13 @@ def run_train(cfg: dict[str, Any], *, sources: dict[str, str] | None = None) -> 
     hist = train(model, data, policy, opt, epochs=cfg["epochs"], batch_size=cfg["batch_size"],
                  seed=cfg["seed"], stream=sys.stdout)
     last = hist.records[-1] if hist.records else {}
-    print(f"\n{'policy':<40}{'test accuracy':>15}{'test loss':>12}{'zeroed updates':>16}")
-    print(f"{policy.name[:39]:<40}{hist.test_accuracy:>15.4f}{hist.test_loss:>12.4f}"
+    n = len(data.test)
+    acc = ("nan" if math.isnan(hist.test_accuracy)  # else its Wilson interval over the test images
+           else proportion_ci(round(hist.test_accuracy * n), n).percent())
+    print(f"\n{'policy':<40}{'test accuracy (95 % CI)':>34}{'test loss':>12}{'zeroed updates':>16}")
+    print(f"{policy.name[:39]:<40}{acc:>34}{hist.test_loss:>12.4f}"
           f"{100 * last.get('zeroed_update_share', 0.0):>15.1f}%")
+    print(f"seed {cfg['seed']}; the interval is over the {n} test images of this one seed")
     record = {"config": cfg, **hist.to_dict()}
     if cfg.get("out"):
         with open(cfg["out"], "w") as f:
@@ -323,7 +335,7 @@ def _train(args: argparse.Namespace) -> None:
         try:
             with open(args.config, "rb") as f:
                 file_cfg = tomllib.load(f)
-        except tomllib.TOMLDecodeError as e:
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
             raise ValueError(f"{args.config}: {e}") from e
         unknown = sorted(set(file_cfg) - set(DEFAULTS))
         if unknown:
@@ -478,6 +490,12 @@ def main(argv: list[str] | None = None) -> None:
         print(line, file=sys.stderr)
         raise _Refusal(line)
     debug = bool(getattr(args, "debug", False))
+    for name, label in (("config", "--config"), ("out", "--out"), ("sweep", "sweep"), ("spec", "spec"),
+                        ("dask", "--dask")):
+        if isinstance(getattr(args, name, None), str) and not getattr(args, name).strip():
+            line = f"nets {args.cmd}: {label}='' is empty; see python -m nets {args.cmd} --help"
+            print(line, file=sys.stderr)
+            raise _Refusal(line)
     try:
         _COMMANDS[args.cmd](args)
     except _Refusal as e:

@@ -327,3 +327,31 @@ def test_ctrl_c_is_one_line_and_status_130(monkeypatch: pytest.MonkeyPatch, caps
     with pytest.raises(SystemExit, match="^130$"):
         cli.main(["explore", "examples/formats.toml"])
     assert capsys.readouterr().err == "nets explore: interrupted\n"
+
+
+def test_empty_paths_and_unwritable_outputs_are_refused_before_any_work(tmp_path: Path, monkeypatch,
+                                                                        capsys) -> None:
+    ran = []
+    monkeypatch.setattr(cli, "train", lambda *a, **k: ran.append(1))  # nothing may train
+    assert _refused(capsys, ["train", "--out", ""]) == ("nets train: --out='' is empty; see python -m nets"
+                                                        " train --help")
+    assert "--config='' is empty" in _refused(capsys, ["train", "--config", " "])
+    assert "sweep='' is empty" in _refused(capsys, ["explore", "", "--out", str(tmp_path / "o")])
+    assert "--out='' is empty" in _refused(capsys, ["explore", "--out", ""])
+    assert "--dask='' is empty" in _refused(capsys, ["explore", "--dask", ""])
+    assert "--out=" in _refused(capsys, ["train", "--out", str(tmp_path)])
+    assert "is a folder" in _refused(capsys, ["train", "--out", str(tmp_path)])
+    f = tmp_path / "run.toml"
+    f.write_text('out = ""\n')
+    assert _refused(capsys, ["train", "--config", str(f)]).endswith("out='' is empty: name the JSON file"
+                                                                     " to write")
+    f.write_bytes(b"\xff\xfe = 1\n")
+    assert str(f) in _refused(capsys, ["train", "--config", str(f)])
+    assert ran == []
+
+
+def test_train_prints_its_seed_and_the_accuracys_interval(capsys) -> None:
+    cli.main(["train", "--epochs", "1", "--sizes", "64,8,10", "--seed", "3"])
+    out = capsys.readouterr().out
+    assert re.search(r"\d+\.\d\d % \[\d+\.\d\d, \d+\.\d\d\] \(n=\d+\)", out)
+    assert "seed 3; the interval is over the" in out
