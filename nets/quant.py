@@ -34,7 +34,7 @@ from emu import BinaryFormat, TernaryFormat
 from emu.block import ScaleGranularity
 from emu.threads import by_pieces
 
-from .policy import DynamicFixed, RoleFormat, is_block_format
+from .policy import OPTIMIZER_ROLES, DynamicFixed, RoleFormat, is_block_format
 
 __all__ = ["TENSOR_ROLES", "Counts", "DynamicGroup", "Pieces", "Quantizer", "all_inside", "block_axis",
            "overflows_at", "scale_axis", "sum_pieces", "whole"]
@@ -331,7 +331,7 @@ _PLAIN_TYPES = (emu.FixedFormat, emu.FloatFormat, emu.Pow2Format)
 HELD_MAX = 1024
 #: the labels of conversions on the gradients' side, whose outputs never come back as ``kept_from`` (only
 #: parameters and layer outputs do): not recorded, which saves a weak reference per conversion
-_UNHELD = frozenset({"errors", "grads", "update", "momentum", "moments.m", "moments.v"})
+_UNHELD = frozenset({"errors", "grads", *OPTIMIZER_ROLES, "moments.m", "moments.v"})  # Adam's two labels
 #: stochastic ternary weights rounded to nearest: w clipped to [-1, 1] in this format, ties to even (0)
 _TERNARY_NEAREST = emu.FixedFormat(2, 0)
 
