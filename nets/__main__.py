@@ -64,7 +64,7 @@ from .experiments import TABLES
 from .experiments import main as experiments_main
 from .models import lenet5, mlp, resnet_small
 from .optim import SGD, Adam
-from .policy import STE, Granularity, PrecisionPolicy
+from .policy import ROLES, STE, Granularity, PrecisionPolicy
 from .stats import proportion_ci
 from .train import train
 
@@ -238,6 +238,9 @@ def _policy(cfg: dict[str, Any], sources: dict[str, str] | None = None) -> Preci
         if len(rest) > 1:
             raise _Refusal(f"nets train: {_label('policy', sources)}={p['policy']!r} must be"
                            " uniform:FORMAT or uniform:FORMAT:ROUNDING")
+        # errors about the format or rounding it names name the policy the user wrote
+        within = f"{_label('policy', sources)}={p['policy']!r}: "
+        sources = {**(sources or {}), "format": within + "format", "rounding": within + "rounding"}
         del p["policy"]
         p.update(format=fmt, **({"rounding": rest[0]} if rest else {}))
 
@@ -279,6 +282,13 @@ def _policy(cfg: dict[str, Any], sources: dict[str, str] | None = None) -> Preci
     return build_policy(p) or PrecisionPolicy.preset("float64")
 
 
+def _rounds(policy: PrecisionPolicy) -> bool:
+    """Whether ``policy`` converts any tensor role of any layer (else a rounding, granularity or
+    straight-through rule changes nothing)."""
+    layers = (policy.default, *policy.layers.values())
+    return any(not getattr(lp, r).is_float64 for lp in layers for r in ROLES)
+
+
 def run_train(cfg: dict[str, Any], *, sources: dict[str, str] | None = None) -> dict[str, Any]:
     """Train as ``cfg`` (every key of `DEFAULTS`) says; print progress and a table; return the JSON record.
 
@@ -295,6 +305,15 @@ def run_train(cfg: dict[str, Any], *, sources: dict[str, str] | None = None) -> 
             policy = replace(policy, ste=parse_choice(STE, cfg["ste"], "nets train", _label("ste", sources)))
     except ValueError as e:
         raise _Refusal(str(e)) from None
+    if not _rounds(policy):  # checked once the values are known to be valid, as a sweep does
+        given = [k for k in ("rounding", "granularity", "ste") if cfg.get(k) is not None]
+        if str(cfg.get("policy")).count(":") == 2:  # uniform:FORMAT:ROUNDING
+            given.insert(0, "policy")
+        if given:
+            named = ", ".join(f"{_label(k, sources)}={cfg[k]!r}" for k in given)
+            raise _Refusal(f"nets train: {named} set without a format that rounds (--format other than"
+                           " float64, or a --policy preset): every tensor role stays float64, so the"
+                           " setting would be ignored; leave it out")
     images = cfg["model"] != "mlp"
     data = datasets.by_name(cfg["data"], images=images, seed=cfg["seed"])
     if cfg["model"] == "mlp":

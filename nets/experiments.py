@@ -634,6 +634,9 @@ def main(epochs_scale: float = 1.0, seeds: int = 5, folds: int = 5, tables: Sequ
              "stability": lambda: stability(recipe=STABILITY.scaled(x), protocol=protocol),
              "stability-replace": lambda: stability(recipe=STABILITY.scaled(x), protocol=protocol,
                                                     change=Change.REPLACE)}
+    if x != 1:  # said once, not silently: a small scale takes every recipe down to one epoch
+        print(f"epochs scaled by {x:g}: each recipe's epochs times {x:g}, rounded to a whole number, at"
+              " least 1 (each table's training line gives the epochs run)\n", file=stream, flush=True)
     out = []
     for name in tables:
         t0 = time.perf_counter()

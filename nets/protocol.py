@@ -286,7 +286,7 @@ class Outcome:
 
     def error(self) -> Estimate | None:
         """Test error over the seeds that trained (None if every seed diverged)."""
-        return mean_ci([1.0 - a for a in self.accuracy.values()]) if self.accuracy else None
+        return mean_ci([1.0 - a for a in self.accuracy.values()], bounds=(0, 1)) if self.accuracy else None
 
     def cell(self) -> str:
         """The test error as printed: ``"2.34 % [1.90, 2.78] (n=5)"``, with the diverged seeds named."""
@@ -297,10 +297,11 @@ class Outcome:
         return text + (f", diverged {len(self.diverged)}/{len(self.seeds)}" if self.diverged else "")
 
     def mean_of(self, values: dict[int, float], percent: bool = False) -> str:
-        """A kept quantity over the seeds that trained: `mean_ci` as text (``percent``: as a share)."""
+        """A kept quantity over the seeds that trained: `mean_ci` as text (``percent``: a share, its interval
+        cut to [0, 1])."""
         if not values:
             return "-"
-        est = mean_ci(list(values.values()))
+        est = mean_ci(list(values.values()), bounds=(0, 1) if percent else None)
         return est.percent(1) if percent else str(est)
 
 

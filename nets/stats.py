@@ -5,7 +5,8 @@ Every accuracy this project prints is an `Estimate` over seeds (or folds): a dig
 images moves by 0.37 points per image, so one run cannot tell a format's effect from noise.
 
 - `mean_ci(values)`: mean and the two-sided t interval mean +- t_{n-1} s / sqrt(n) (s the sample
-  standard deviation). One value gives an estimate without an interval (``lo`` = ``hi`` = NaN), which
+  standard deviation), cut to the quantity's range when ``bounds`` gives it (accuracies and error
+  rates: [0, 1]). One value gives an estimate without an interval (``lo`` = ``hi`` = NaN), which
   prints as such, never as an interval of width 0.
 - `paired_difference(a, b)`: the same interval for the per-unit differences a_i - b_i (units: seeds,
   or seed x fold), the right test when both configurations ran on the same seeds and images; it
@@ -88,20 +89,31 @@ def _check_confidence(confidence: float, name: str) -> float:
     return float(confidence)
 
 
-def mean_ci(values: Sequence[float] | np.ndarray, confidence: float = 0.95) -> Estimate:
+def mean_ci(values: Sequence[float] | np.ndarray, confidence: float = 0.95,
+            bounds: tuple[float, float] | None = None) -> Estimate:
     """Mean of ``values`` and its Student-t interval at ``confidence`` (see the module docstring).
+
+    ``bounds`` (lo, hi): the range the quantity cannot leave (an accuracy or an error rate: (0, 1)); the
+    interval is cut to it. The true mean lies in that range, so the cut interval holds it whenever the t
+    interval does: the coverage stays at least ``confidence``. Over few seeds a t interval of an accuracy
+    near 1 otherwise reaches past 100 %.
 
     >>> str(mean_ci([2.0]))
     '2 (n=1, no interval)'
+    >>> mean_ci([0.99, 1.0]).percent(), mean_ci([0.99, 1.0], bounds=(0, 1)).percent()
+    ('99.50 % [93.15, 105.85] (n=2)', '99.50 % [93.15, 100.00] (n=2)')
     """
     confidence = _check_confidence(confidence, "mean_ci")
     v = _values(values, "mean_ci")
+    if bounds is not None and not (bounds[0] <= v.min() and v.max() <= bounds[1]):
+        raise ValueError(f"mean_ci: values outside bounds={bounds}: {v.tolist()}")
     m = float(v.mean())
     if v.size == 1:
         return Estimate(m, math.nan, math.nan, 1, confidence)
     t = float(_scipy_stats.t.ppf(0.5 + confidence / 2, v.size - 1))
     h = t * float(v.std(ddof=1)) / math.sqrt(v.size)
-    return Estimate(m, m - h, m + h, int(v.size), confidence)
+    lo, hi = (m - h, m + h) if bounds is None else (max(m - h, bounds[0]), min(m + h, bounds[1]))
+    return Estimate(m, lo, hi, int(v.size), confidence)
 
 
 def paired_difference(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray,

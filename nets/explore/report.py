@@ -160,7 +160,7 @@ def group_by_config(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 if all(isinstance(r["result"].get(k), (int, float)) for r in src)}
         params = params_of[key]
         by_seed = {int(r["params"].get("seed", 0)): float(r["result"]["test_accuracy"]) for r in done}
-        est = mean_ci(list(by_seed.values())) if by_seed else None
+        est = mean_ci(list(by_seed.values()), bounds=(0, 1)) if by_seed else None
         out.append({**mean, "label": label(params), "key": key, "params": params, "setup": _setup(params),
                     "seeds": sorted(int(r["params"].get("seed", 0)) for r in done + div),
                     "acc_by_seed": by_seed,
@@ -390,8 +390,9 @@ def report(rows: list[dict[str, Any]], title: str = "Sweep report", budget: floa
              f"{len(rows)} points: {count['done']} done, {count['diverged']} diverged,"
              f" {count['failed']} failed; {len(configs)} configurations at seeds {seed_list(seeds)}."
              " Accuracy: the mean over the seeds at which a configuration finished, with its 95 %"
-             " confidence interval (Student t over seeds; `nets.stats.mean_ci`). A diverged point (loss"
-             " not finite, or test accuracy at chance) is listed apart and not averaged.", "",
+             " confidence interval (Student t over seeds, cut to [0, 100] %; `nets.stats.mean_ci`). A"
+             " diverged point (loss not finite, or test accuracy at chance) is listed apart and not"
+             " averaged.", "",
              "Costs (`hwmodel.network_cost`, Horowitz 45 nm): energy of one inference = compute (MACs x"
              " the energy of each layer's datapath) + memory (weights read once from the smallest SRAM"
              " that holds them, else DRAM, `weight_memory=\"auto\"` as in `hwmodel.network_cost` by default:"

@@ -281,7 +281,7 @@ class _Search:
             else:
                 err = (r.get("error") or "no error recorded").splitlines()[0][:200]
                 problems[s] = f"{r['status']}: {err}"
-        est = mean_ci(list(by_seed.values())) if by_seed else None
+        est = mean_ci(list(by_seed.values()), bounds=(0, 1)) if by_seed else None
         if prof is None:
             c = hwmodel.network_cost(self.model, build_policy(self.point(None, 0)), input_shape=self.shape,
                                      weight_memory="auto")

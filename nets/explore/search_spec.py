@@ -181,7 +181,10 @@ class SearchSpec:
             raise ValueError(f"SearchSpec.from_toml: {path}: {e}") from None
         if not isinstance(doc.get("search"), dict):
             raise ValueError(f"SearchSpec.from_toml: {path} has no [search] table")
-        return cls.from_dict({"name": Path(path).stem, **doc["search"]})
+        try:  # the file's errors name the file
+            return cls.from_dict({"name": Path(path).stem, **doc["search"]})
+        except (ValueError, TypeError) as e:
+            raise type(e)(f"{path}: [search] {e}") from None
 
     def baseline_point(self, seed_index: int) -> dict[str, Any]:
         """The baseline's point at the ``seed_index``-th seed (every key of a sweep point)."""

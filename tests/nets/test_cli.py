@@ -218,6 +218,20 @@ def test_bad_flag_values_are_one_line(capsys) -> None:
     assert _refused(capsys, ["train", "--policy", "uniform:fx<4,8>:stochastic:extra"]) == (
         "nets train: --policy='uniform:fx<4,8>:stochastic:extra' must be uniform:FORMAT or"
         " uniform:FORMAT:ROUNDING")
+    # the uniform spelling's own format or rounding is named as the policy the user wrote
+    assert _refused(capsys, ["train", "--policy", "uniform:fx<4,8>:bogus"]).startswith(
+        "nets train: --policy='uniform:fx<4,8>:bogus': rounding='bogus' is not one of nearest_even, ")
+    assert _refused(capsys, ["train", "--policy", "uniform:fx<4,x>"]).startswith(
+        "nets train: --policy='uniform:fx<4,x>': format='fx<4,x>': get_format: ")
+    # a rounding, granularity or straight-through rule on float64 roles would change nothing: refused
+    ignored = "set without a format that rounds (--format other than float64, or a --policy preset)"
+    for argv, named in ((["--format", "float64", "--rounding", "stochastic"], "--rounding='stochastic'"),
+                        (["--granularity", "layer"], "--granularity='layer'"),
+                        (["--policy", "float64", "--ste", "identity"], "--ste='identity'"),
+                        (["--format", "float64", "--mac", "mxfp8", "--ste", "clipped"], "--ste='clipped'"),
+                        (["--policy", "uniform:float64:stochastic", "--granularity", "batch"],
+                         "--policy='uniform:float64:stochastic', --granularity='batch'")):
+        assert _refused(capsys, ["train", *argv]).startswith(f"nets train: {named} {ignored}")
     assert _refused(capsys, ["train", "--data", "digits:/somewhere", "--epochs", "1"]) == (
         "nets train: datasets: data='digits:/somewhere': digits is embedded and takes no path; give digits")
     assert _refused(capsys, ["train", "--out", "no_such_folder_here/run.json"]).startswith(

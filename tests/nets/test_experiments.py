@@ -105,6 +105,9 @@ def test_a_diverged_seed_is_reported_and_never_averaged() -> None:
     half = E.Outcome("half", (0, 1, 2), {0: 0.9, 1: 0.92}, {2: "training loss not finite (fold 1)"})
     assert half.cell() == half.error().percent() + ", diverged 1/3"
     assert half.error().mean == pytest.approx(0.09)
+    # two seeds near 100 % accuracy: the error's interval stops at 0 (the t interval would reach below)
+    best = E.Outcome("best", (0, 1), {0: 1.0, 1: 0.99}, {})
+    assert best.cell() == "0.50 % [0.00, 6.85] (n=2)"
     d, text = E.compare(half, _outcome("other", {0: 0.8, 2: 0.85}))
     assert d.n == 1  # seed 2 diverged: only seed 0 is paired
     assert "(n=1 paired seeds)" in text
@@ -315,6 +318,10 @@ def test_cli_experiments_refuses_bad_counts_and_prints_intervals(capsys) -> None
     assert "fp32 MAC units, fp32 storage" in text
     assert "seeds 0, 1; stratified 2-fold cross-validation on all 1797 digits images" in text
     assert text.count("(n=2)") >= 3
+    # the scale is said, and the epochs it gives are printed (10 x 0.1 = 1)
+    assert text.startswith("epochs scaled by 0.1: each recipe's epochs times 0.1, rounded to a whole number,"
+                           " at least 1")
+    assert ", 1 epochs, " in text
 
 
 def test_cli_train_keeps_the_presets_straight_through_rule(tmp_path) -> None:

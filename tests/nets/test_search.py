@@ -64,6 +64,9 @@ def test_the_spec_refuses_unknown_keys_and_reads_a_search_table(tmp_path: Path) 
     (tmp_path / "none.toml").write_text('[sweep]\nname = "x"\n')
     with pytest.raises(ValueError, match=r"SearchSpec.from_toml: .*none.toml has no \[search\] table"):
         SearchSpec.from_toml(tmp_path / "none.toml")
+    (tmp_path / "bad.toml").write_text('[search]\nweight_bits = [6, 8]\nbudget = 3\n')
+    with pytest.raises(ValueError, match=r"bad\.toml: \[search\] SearchSpec: unknown keys budget"):
+        SearchSpec.from_toml(tmp_path / "bad.toml")
 
 
 def test_a_layer_profile_is_part_of_the_point_and_its_key() -> None:

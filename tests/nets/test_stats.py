@@ -33,6 +33,19 @@ def test_the_95_percent_interval_covers_the_mean_about_95_percent_of_the_time() 
     assert abs(hits / 4000 - 0.95) < 0.01
 
 
+def test_bounds_cut_the_interval_to_the_range_of_the_quantity() -> None:
+    """Over two seeds the t interval of an accuracy near 1 reaches past 1; with bounds (0, 1) it stops at 1
+    and its inner end stays the t interval's; values outside the bounds are refused."""
+    plain, cut = mean_ci([0.99, 1.0]), mean_ci([0.99, 1.0], bounds=(0, 1))
+    assert plain.hi > 1.0
+    assert (cut.mean, cut.lo, cut.hi) == (plain.mean, plain.lo, 1.0)
+    low = mean_ci([0.0, 0.02], bounds=(0, 1))
+    assert (low.lo, low.hi) == (0.0, mean_ci([0.0, 0.02]).hi)
+    assert mean_ci([0.5, 0.6, 0.7], bounds=(0, 1)) == mean_ci([0.5, 0.6, 0.7])
+    with pytest.raises(ValueError, match=r"mean_ci: values outside bounds=\(0, 1\)"):
+        mean_ci([0.5, 1.2], bounds=(0, 1))
+
+
 def test_one_value_has_no_interval_and_says_so() -> None:
     e = mean_ci([0.97])
     assert e.n == 1
