@@ -133,7 +133,7 @@ def block_encode(x: object, fmt: str | BlockFormat, axis: int = -1, *,
                  rounding: str | Rounding = Rounding.NEAREST_EVEN, seed: object = None,
                  random_bits: int | None = None,
                  scale_overflow: str | ScaleOverflow = ScaleOverflow.CLAMP,
-                 return_stats: bool = False) -> Any:
+                 tensor_range: tuple[float, float] | None = None, return_stats: bool = False) -> Any:
     """Encode x into a block-scaled format: ``(scales, element_codes)``.
 
     Args:
@@ -157,6 +157,11 @@ def block_encode(x: object, fmt: str | BlockFormat, axis: int = -1, *,
         scale_overflow: MX only: ``"clamp"`` (X > 127 becomes 127 and the elements
             saturate, counted; Microsoft's microxcaling reference gives such a block
             a NaN scale instead) or ``"error"`` (OverflowError).
+        tensor_range: (lo, hi), finite, for a format with one scale per tensor
+            (NVFP4's fp32 scale, a per-tensor integer; `tensor_scaled`) when x
+            is a part of a larger tensor (a batch part of a product): the
+            scale is that of the tensor whose finite values span [lo, hi]
+            (`finite_range`), not of x alone; it must hold x's finite values.
         return_stats: also return a `BlockStats`.
 
     Returns:
@@ -185,11 +190,13 @@ def block_encode(x: object, fmt: str | BlockFormat, axis: int = -1, *,
     scale_overflow = parse_choice(ScaleOverflow, scale_overflow, "block_encode", "scale_overflow")
     rnd, rbits = parse_block_rounding(rounding, random_bits, "block_encode")
     stochastic = rnd is Rounding.STOCHASTIC
+    if tensor_range is not None:
+        _check_tensor_range(tensor_range, xa, f)
     if isinstance(f, ScaledIntFormat):
         if stochastic:
             raise ValueError(f"block_encode: rounding='stochastic' applies to MX and NVFP4 formats; {f}"
                              " rounds to nearest_even only")
-        return _int_encode(xa, f, ax, return_stats)
+        return _int_encode(xa, f, ax, return_stats, tensor_range)
     key = seed_key(seed, "block_encode") if stochastic else np.uint64(0)
     if xa.ndim == 0:
         xa = xa.reshape(1)
@@ -225,9 +232,8 @@ def block_encode(x: object, fmt: str | BlockFormat, axis: int = -1, *,
         scales: Any = scodes.reshape(_blocks_shape(moved, nb))
         scales = np.moveaxis(scales, -1, ax)
     else:
-        finite = x2[np.isfinite(x2)]
-        amax = float(np.max(np.abs(finite))) if finite.size else 0.0
-        g = _nv_global(amax)
+        lo, hi = finite_range(x2) if tensor_range is None else tensor_range
+        g = _nv_global(max(-lo, hi))
         scodes = np.zeros((R, nb), np.uint8)
         ecodes = np.zeros((R, n), np.uint8)
         if x2.size and stochastic:
@@ -249,6 +255,41 @@ def block_encode(x: object, fmt: str | BlockFormat, axis: int = -1, *,
         st = BlockStats(int(xa.size), int(stats[:, 0].sum()), int(stats[:, 1].sum()), int(stats[:, 2].sum()))
         return scales, codes, st
     return scales, codes
+
+
+def tensor_scaled(f: BlockFormat) -> bool:
+    """Whether ``f`` has one scale spanning the whole tensor: NVFP4 (its fp32 scale beside the block
+    scales) or a per-tensor integer format."""
+    return isinstance(f, NVFP4Format) or (isinstance(f, ScaledIntFormat)
+                                          and f.granularity is ScaleGranularity.TENSOR)
+
+
+def finite_range(x: np.ndarray) -> tuple[float, float]:
+    """(min, max) of the finite values of x, (0.0, 0.0) when it has none.
+
+    >>> finite_range(np.array([2.0, -np.inf, -3.0, np.nan]))
+    (-3.0, 2.0)
+    """
+    finite = x[np.isfinite(x)]
+    return (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
+
+
+def _check_tensor_range(tensor_range: object, xa: np.ndarray, f: BlockFormat) -> None:
+    """Refuse a ``tensor_range`` that is not a finite (lo, hi) with lo <= hi holding x's finite values, or
+    one given for a format without a tensor-wide scale."""
+    if not tensor_scaled(f):
+        raise ValueError(f"block_encode: tensor_range applies to a format with one scale per tensor (nvfp4, a"
+                         f" per-tensor integer); {f} has none")
+    try:
+        lo, hi = (float(v) for v in tensor_range)  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        lo = hi = math.nan
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo <= hi):
+        raise ValueError(f"block_encode: tensor_range={tensor_range!r} must be (lo, hi), finite, lo <= hi")
+    xlo, xhi = finite_range(xa)
+    if xa.size and not (lo <= xlo and xhi <= hi):
+        raise ValueError(f"block_encode: tensor_range={tensor_range!r} must hold x's finite values, which"
+                         f" span [{xlo!r}, {xhi!r}]")
 
 
 def _nv_global(amax: float) -> float:
@@ -302,7 +343,8 @@ def _store_scales(s32: np.ndarray, f: ScaledIntFormat) -> tuple[np.ndarray, np.n
     return s32, m0.astype(np.int32), e.astype(np.int16)
 
 
-def _int_encode(xa: np.ndarray, f: ScaledIntFormat, ax: int, return_stats: bool) -> Any:
+def _int_encode(xa: np.ndarray, f: ScaledIntFormat, ax: int, return_stats: bool,
+                tensor_range: tuple[float, float] | None = None) -> Any:
     if f.granularity is ScaleGranularity.TENSOR:
         x2, moved, B = xa.reshape(1, -1), None, max(1, xa.size)
     elif f.granularity is ScaleGranularity.CHANNEL:
@@ -322,6 +364,8 @@ def _int_encode(xa: np.ndarray, f: ScaledIntFormat, ax: int, return_stats: bool)
         block_minmax(x2, B, mm)
     if mm[:, :, 2].any():
         raise ValueError(f"block_encode: x holds NaN or +-inf, which {f} (no NaN code, no inf) cannot encode")
+    if tensor_range is not None:  # one scale for the tensor x is part of
+        mm[0, 0, :2] = tensor_range
     s32 = _fp32_scales(mm[:, :, 0], mm[:, :, 1], f)
     sv, scode, shift = _store_scales(s32, f)
     if f.symmetric:

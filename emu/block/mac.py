@@ -29,19 +29,20 @@ from .kernels import gather_values
 from .mac_kernels import block_mm_float_ne, block_mm_kernel
 
 
-def operand(x: np.ndarray, f: BlockFormat, role: str) -> tuple[np.ndarray, np.ndarray, float, int, int]:
+def operand(x: np.ndarray, f: BlockFormat, role: str, tensor_range: tuple[float, float] | None = None
+            ) -> tuple[np.ndarray, np.ndarray, float, int, int]:
     """(element values (rows, K), block scale values (rows, nbk), global scale, block size, elements that
     saturated on encoding) of an operand.
 
     ``role`` "a": x is (M, K), blocks along axis 1; "b": x is (K, N), blocks along axis 0 (returned
-    transposed as (N, K)).
+    transposed as (N, K)). ``tensor_range``: `block_encode`'s, for x a part of a larger operand.
     """
     K = x.shape[1] if role == "a" else x.shape[0]
     kax = 1 if role == "a" else 0
     if isinstance(f, ScaledIntFormat):
         chan_ax = 0 if role == "a" else 1
         sc, codes, st = block_encode(x, f, chan_ax if f.granularity is ScaleGranularity.CHANNEL else kax,
-                                     return_stats=True)
+                                     tensor_range=tensor_range, return_stats=True)
         c = codes.astype(np.int64)
         q = np.where(c >= (1 << (f.bits - 1)), c - (1 << f.bits), c)
         sv = int_scale_values(sc, f)
@@ -59,7 +60,7 @@ def operand(x: np.ndarray, f: BlockFormat, role: str) -> tuple[np.ndarray, np.nd
             svb = sv if role == "a" else sv.T
         vals = vals.astype(np.float64)
         return (vals if role == "a" else vals.T), np.ascontiguousarray(svb, np.float64), 1.0, B, st.saturated
-    sc, codes, st = block_encode(x, f, kax, return_stats=True)
+    sc, codes, st = block_encode(x, f, kax, tensor_range=tensor_range, return_stats=True)
     vals = np.empty(codes.shape, np.float64)
     gather_values(codes, elem_table(f.element), vals)
     if isinstance(f, MXFormat):
@@ -153,7 +154,8 @@ def block_datapath(act: BlockFormat, weight: BlockFormat, acc: Format | None, ac
 
 def block_product(A: np.ndarray, W: np.ndarray, act: BlockFormat, weight: BlockFormat, acc: Format | None,
                   acc_rounding: Rounding, acc_overflow: Overflow | None, init_v: np.ndarray,
-                  init_q: np.ndarray) -> tuple[np.ndarray, np.ndarray, int, int]:
+                  init_q: np.ndarray, ranges: tuple[Any, Any] = (None, None)
+                  ) -> tuple[np.ndarray, np.ndarray, int, int]:
     """The block-scaled product of A (M, K) and W (K, N) reals: (accumulator values (M, N), accumulator
     overflow counts (M, N), elements that saturated on encoding, blocks with a NaN scale). A is encoded
     in ``act`` with blocks along K (axis 1), W in ``weight`` with blocks along K (axis 0); per-channel
@@ -176,11 +178,14 @@ def block_product(A: np.ndarray, W: np.ndarray, act: BlockFormat, weight: BlockF
 
     A NaN scale (a block that held NaN or inf) makes the output NaN. An exact
     zero sum is +0 (-0 under floor unless both operands are +0).
+
+    ``ranges``: the ``tensor_range`` of A and of W where each is a part of a larger operand whose one
+    tensor-wide scale it takes (`emu.matmul`'s batch parts), else None.
     """
     spec = acc_spec(acc, acc_rounding, acc_overflow)
     K = A.shape[1]
-    av, sa, ga, Ba, sat_a = operand(A, act, "a")
-    bv, sb, gb, Bb, sat_b = operand(W, weight, "b")
+    av, sa, ga, Ba, sat_a = operand(A, act, "a", ranges[0])
+    bv, sb, gb, Bb, sat_b = operand(W, weight, "b", ranges[1])
     M_, N_ = A.shape[0], W.shape[1]
     nan_blocks = int(np.isnan(sa).sum() + np.isnan(sb).sum())
     if K == 0:

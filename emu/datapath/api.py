@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from .._patches import conv_geometry, patches
+from ..block.convert import finite_range, tensor_scaled
 from ..checks import real_array
 from ..encoded import Encoded, plain_operand
 from ..mac import MAC, as_mac
@@ -156,8 +157,11 @@ def matmul_parts(a: object, w: object, m: MAC, bias: object, c: object, key: np.
         ab = np.broadcast_to(a2, (*batch, M, K)).reshape(nb, M, K)
         wb = np.broadcast_to(w2, (*batch, K, N)).reshape(nb, K, N)
         start = _starts(Cf, b, (nb, M, N))
+        # a tensor-wide block scale (NVFP4's fp32 scale, a per-tensor integer) spans the operand as passed
+        ranges = tuple(finite_range(x) if m.block_scaled and tensor_scaled(f) else None
+                       for x, f in ((a2, m.act), (w2, m.weight)))
         parts = [matmul2d(ab[i], wb[i], m, start(i), RoleSeeds.of(m, None, i, key) if key is not None else k0,
-                           sequential, return_codes, return_stats) for i in range(nb)]
+                           sequential, return_codes, return_stats, ranges) for i in range(nb)]
 
     pcnt, acnt = join(parts, "pcnt", np.int32, N), join(parts, "acnt", np.int32, N)
     raise_errors(m, pcnt, acnt)

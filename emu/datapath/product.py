@@ -22,10 +22,12 @@ from .stats import Part
 
 
 def matmul2d(a: np.ndarray, w: np.ndarray, mac: MAC, init: np.ndarray, keys: RoleSeeds,
-             force_sequential: bool, want_codes: bool, want_flags: bool) -> Part:
-    """One 2-D product from the start values ``init`` ((1, N) or (M, N) reals, not yet converted)."""
+             force_sequential: bool, want_codes: bool, want_flags: bool,
+             ranges: tuple[Any, Any] = (None, None)) -> Part:
+    """One 2-D product from the start values ``init`` ((1, N) or (M, N) reals, not yet converted);
+    ``ranges``: `emu.block.mac.block_product`'s, for block-scaled operands that are parts of larger ones."""
     if mac.block_scaled:
-        return _block_part(a, w, mac, init, keys, want_codes, want_flags)
+        return _block_part(a, w, mac, init, keys, want_codes, want_flags, ranges)
     M, K = a.shape
     N = w.shape[1]
     as_int = not mac.float_acc
@@ -106,7 +108,7 @@ def _output(x: np.ndarray, mac: MAC, keys: RoleSeeds, shape: tuple[int, int], wa
 
 
 def _block_part(a: np.ndarray, w: np.ndarray, mac: MAC, init: np.ndarray, keys: RoleSeeds, want_codes: bool,
-                want_flags: bool) -> Part:
+                want_flags: bool, ranges: tuple[Any, Any]) -> Part:
     """One 2-D product of block-scaled operands (`emu.block.mac.block_product`)."""
     M, N = a.shape[0], w.shape[1]
     acc = mac.acc
@@ -123,7 +125,7 @@ def _block_part(a: np.ndarray, w: np.ndarray, mac: MAC, init: np.ndarray, keys: 
         start_overflow = st.overflow
     vals, novf, saturated, nan_blocks = block_product(
         a, w, mac.act, mac.weight, None if mac.exact_acc else acc, mac.acc_rounding,
-        None if mac.exact_acc else mac.acc_overflow, init, init_q)
+        None if mac.exact_acc else mac.acc_overflow, init, init_q, ranges)
     if not mac.exact_acc and (isinstance(acc, FixedFormat) or not acc.has_nan):
         _check_nan(vals, f"acc={acc}")
     elif mac.output is not None and not (isinstance(mac.output, FloatFormat) and mac.output.has_nan):

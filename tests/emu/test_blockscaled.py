@@ -575,15 +575,43 @@ def test_flush_to_zero_elements_and_integer_inputs() -> None:
 
 @pytest.mark.parametrize("mac", [emu.mac_preset("nvfp4"),
                                  emu.MAC(act="int8_tensor", weight="int8_tensor", acc="fp32")], ids=str)
-def test_a_tensor_scale_is_that_of_each_2d_products_operand(mac: emu.MAC) -> None:
-    """docs/blockscaled.md: with a 2-D w, a's leading dimensions are rows of one product (one tensor scale
-    over all of a); with a batched w, each batch part's a[b] takes its own."""
+def test_a_tensor_scale_spans_the_operand_as_passed(mac: emu.MAC) -> None:
+    """docs/blockscaled.md: a tensor-wide scale is that of the operand as passed to emu.matmul, whether its
+    leading dimensions are rows of one product (a 2-D w) or batch parts (a batched w): stacking copies of
+    w changes nothing. Each part is then the 2-D product of its a[b] encoded with the whole a's range."""
     a = np.stack([np.full((1, 16), 1.0), np.full((1, 16), 1000.0)])
     a[0, 0, 1] = 0.3
     w = np.ones((16, 1))
     whole = emu.matmul(a, w, mac)
     np.testing.assert_array_equal(whole.reshape(-1), emu.matmul(a.reshape(2, 16), w, mac).reshape(-1))
     parts = emu.matmul(a, np.stack([w, w]), mac)
-    for b in range(2):
-        np.testing.assert_array_equal(parts[b], emu.matmul(a[b], w, mac))
-    assert parts[0, 0, 0] != whole[0, 0, 0]  # a[0] alone keeps its small values; beside 1000 they round
+    np.testing.assert_array_equal(parts, whole)
+    assert parts[0, 0, 0] != emu.matmul(a[0], w, mac)[0, 0]  # a[0] alone keeps its small values
+    # the same on the weights' side: a batched w takes one scale over all its parts
+    wb = np.stack([np.full((16, 1), 1.0), np.full((16, 1), 1000.0)])
+    wb[0, 1, 0] = 0.3
+    x = np.ones((1, 16))
+    both = emu.matmul(x, wb, mac)
+    np.testing.assert_array_equal(both.reshape(-1), emu.matmul(x, wb.transpose(1, 0, 2).reshape(16, 2),
+                                                               mac).reshape(-1))
+
+
+def test_block_encode_takes_a_tensor_range_for_a_part_of_a_larger_tensor() -> None:
+    """NVFP4's fp32 scale and a per-tensor integer scale come from tensor_range when given; it must hold
+    x's finite values and applies only to those formats."""
+    x = np.array([0.5, -0.25, 1.0, 0.125] * 4)
+    big = np.concatenate([x, [-6.0 * 448]])  # a tensor that holds x and a larger value
+    s_part, c_part = block_encode(x, "nvfp4", tensor_range=(float(big.min()), float(big.max())))
+    s_big, c_big = block_encode(big, "nvfp4")
+    assert int(s_part.tensor) == int(s_big.tensor)
+    np.testing.assert_array_equal(c_part, c_big[:16])
+    assert int(block_encode(x, "nvfp4")[0].tensor) != int(s_big.tensor)
+    si, ci = block_encode(x, "int8_tensor", tensor_range=(-2.0, 2.0))
+    np.testing.assert_array_equal(ci, block_encode(np.concatenate([x, [-2.0, 2.0]]), "int8_tensor")[1][:16])
+    with pytest.raises(ValueError, match=r"tensor_range=\(0.0, 0.5\) must hold x's finite values, which span"
+                                         r" \[-0.25, 1.0\]"):
+        block_encode(x, "nvfp4", tensor_range=(0.0, 0.5))
+    with pytest.raises(ValueError, match=r"tensor_range=\(1.0, -1.0\) must be \(lo, hi\), finite, lo <= hi"):
+        block_encode(x, "nvfp4", tensor_range=(1.0, -1.0))
+    with pytest.raises(ValueError, match="tensor_range applies to a format with one scale per tensor"):
+        block_encode(x, "mxfp8_e4m3", tensor_range=(-1.0, 1.0))
