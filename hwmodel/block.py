@@ -175,10 +175,14 @@ def _run(fn: str, k: int, run: int | None, name: str = "run") -> int:
     return run
 
 
-def _per_scale(f: Any, k: int, run: int) -> tuple[float, str]:
+def _per_scale(f: Any, k: int, run: int, operand: str = "weights") -> tuple[float, str]:
     """MACs per scale application along a dot product of ``k`` terms whose blocks lie along runs of ``run``
-    (an int format's tensor or channel scale: ``k``): run / ceil(run / B), exactly B when B divides run,
-    run when run < B; and the blocks in words ("block of 32"; "block: 4 blocks per run of 100")."""
+    (an int format's tensor or channel scale: ``k``; a channel scale of ``operand`` "activations": 1, since
+    nets scales activations per feature or channel, along the reduction (`nets.quant.scale_axis`), so each
+    term has its own): run / ceil(run / B), exactly B when B divides run, run when run < B; and the blocks
+    in words ("block of 32"; "block: 4 blocks per run of 100")."""
+    if operand == "activations" and f.kind == "int" and f.granularity is ScaleGranularity.CHANNEL:
+        return 1, "term (a scale per input channel)"
     if f.kind == "int" and f.granularity is not ScaleGranularity.GROUP:
         return k, f"block of {k}"
     B = _block(f, k)
@@ -358,7 +362,9 @@ def operand_scale_cost(acc: Any = "fp32", tech: str | TechTable = "horowitz45", 
     (the activations') and, when a dot product of ``k`` terms holds more than one block, ``block_add``.
 
     Each operand's scale is applied once per its own block (Bw weights, Ba activations along the
-    reduction; B = K for an int format's tensor or channel scale), to a sum held in the accumulator's
+    reduction; B = K for an int format's tensor scale and for the weights' channel scale, one per output
+    unit; B = 1 for the activations' channel scale, one per input feature or channel and so per term, as
+    nets converts them), to a sum held in the accumulator's
     format, and priced as `weight_scale_cost` prices the weights' one. With both operands block-scaled the
     sums nest when the smaller block divides the larger (MX's 32, NVFP4's 16, power-of-two groups, a tensor
     or channel scale's K; other sizes: a lower bound, their blocks straddle): each
@@ -421,7 +427,7 @@ def operand_scale_cost(acc: Any = "fp32", tech: str | TechTable = "horowitz45", 
             continue
         f = _block_format(fmt, "operand_scale_cost", operand)
         _kind(f, f"operand_scale_cost: {operand}")
-        B, blocks_of = _per_scale(f, k, runs[operand])
+        B, blocks_of = _per_scale(f, k, runs[operand], operand)
         sc, what, stays_fixed = _apply_scale(f, acc_f, t)
         fixed_after = fixed_after and stays_fixed
         blocks.append((B, blocks_of, f, operand))

@@ -116,6 +116,27 @@ def test_a_fixed_block_sum_stays_integer_only_under_two_integer_scales() -> None
     assert one_float.breakdown["scale"].energy_pj == pytest.approx(fmul / 64, rel=1e-12)
 
 
+def test_a_channel_scale_on_activations_is_applied_per_term() -> None:
+    """nets scales activations per feature or channel, along the reduction: each term has its own scale, so
+    it is applied once per MAC with one fp32 addition per MAC; on the weights (one per output unit) it is
+    once per dot product. A network priced with int8_channel activations costs more than with int8_tensor."""
+    per_term = operand_scale_cost("fp32", k=64, activations="int8_channel")
+    fmul = hwmodel.float_multiplier(emu.format("fp32"), emu.format("fp32")).energy_pj
+    assert per_term.breakdown["act_scale"].energy_pj == pytest.approx(fmul, rel=1e-12)
+    assert per_term.breakdown["block_add"].energy_pj == pytest.approx(ADD_FP32, rel=1e-12)
+    assert "once per 1 MACs" in per_term.breakdown["act_scale"].name
+    once = operand_scale_cost("fp32", k=64, weights="int8_channel")
+    assert once.breakdown["scale"].energy_pj == pytest.approx(fmul / 64, rel=1e-12)
+    assert "block_add" not in once.breakdown
+    mac = emu.MAC(act="fx<8,0>", weight="fx<8,0>", acc="fp32")
+    cost = {f: hwmodel.network_cost([hwmodel.LayerSpec("fc", "linear", 640, 640, 64, 10, 64, mac,
+                                                act_format=f)]).compute_pj
+            for f in ("int8_channel", "int8_tensor")}
+    # 640 MACs: per term a multiply and an addition, against one multiply per dot product of 64
+    assert cost["int8_channel"] - cost["int8_tensor"] == pytest.approx(640 * (fmul + ADD_FP32 - fmul / 64),
+                                                                       rel=1e-9)
+
+
 def test_operand_scale_cost_with_weights_alone_is_weight_scale_cost() -> None:
     for fmt, acc in (("mxfp4", "fp32"), ("nvfp4", "fp16"), ("int8_channel", "fx<24,0>"), ("int4_g32_pow2",
                                                                                           "fx<20,0>")):
