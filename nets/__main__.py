@@ -279,7 +279,11 @@ def _policy(cfg: dict[str, Any], sources: dict[str, str] | None = None) -> Preci
                 build_policy(alone)
             except ValueError as e:
                 raise _Refusal(f"nets train: {_label(key, sources)}={p[key]!r}: {e}") from None
-    return build_policy(p) or PrecisionPolicy.preset("float64")
+    try:
+        return build_policy(p) or PrecisionPolicy.preset("float64")
+    except ValueError as e:  # a combination of keys each valid alone (a rounding the format does not take)
+        named = ", ".join(f"{_label(k, sources)}={p[k]!r}" for k in p)
+        raise _Refusal(f"nets train: {named}: {e}") from None
 
 
 def _rounds(policy: PrecisionPolicy) -> bool:

@@ -452,7 +452,9 @@ class Quantizer:
         (`emu.matmul`'s ``seed``: drawn only where the datapath rounds stochastically, so the same seed
         gives the same bits): ``mac`` itself, or, under ``nearest`` (evaluation), its twin with every
         stochastic rounding (input, product, output) to nearest even and stochastic binary operands
-        deterministic (a stochastic ternary operand still draws, from the evaluation's own stream).
+        deterministic (a stochastic ternary operand has no such twin: `nets.PrecisionPolicy` refuses it under
+        nearest-even evaluation, and under ``eval_rounding="policy"`` it draws from the evaluation's own
+        stream).
 
         >>> m = emu.MAC(act="fx<4,8>", weight="fx<4,8>", acc="fx<10,16>", output="fx<4,6>",
         ...             output_rounding="stochastic")

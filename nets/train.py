@@ -35,7 +35,7 @@ from .layers import Context
 from .losses import example_losses
 from .models import Model, evaluation_context
 from .optim import SGD, Optimizer
-from .policy import PrecisionPolicy
+from .policy import OPTIMIZER_ROLES, PrecisionPolicy
 from .quant import Quantizer
 
 __all__ = ["EvalPolicy", "History", "check_dask", "evaluate", "evaluation_policy", "train",
@@ -549,7 +549,12 @@ def train_full_batch(model: Model, data: Dataset, policy: PrecisionPolicy | None
 
     The loss and gradient of the whole training split are computed under the
     policy (products and conversions as in `train`); the optimiser itself
-    works in float64 and the parameters it proposes are used as given. Each
+    works in float64, and each parameter vector it proposes is stored as the
+    ``master`` role stores weights (converted, counted under "master") before
+    the loss and gradient are taken at it. It keeps no update term, velocity
+    or moments of its own, so a policy giving the roles ``update``,
+    ``momentum`` or ``moments`` a format is refused, naming the layer and role.
+    Each
     evaluation of the loss and gradient is one step of dynamic fixed point
     (`nets.quant.Quantizer.end_step`); the History's ``radix_points`` record
     them. Validation (after every iteration) and test run under
@@ -561,6 +566,13 @@ def train_full_batch(model: Model, data: Dataset, policy: PrecisionPolicy | None
         raise ValueError(f"train_full_batch: method={method!r} is not one of L-BFGS-B, CG")
     maxiter = check_int(maxiter, "train_full_batch", "maxiter", 1)
     model.check_policy(policy, "train_full_batch")
+    for layer in model.layers() if policy is not None else []:
+        lp = policy.for_layer(layer.name)
+        for role in OPTIMIZER_ROLES:
+            if not getattr(lp, role).is_float64:
+                raise ValueError(f"train_full_batch: layer {layer.name!r} has the {role} role in"
+                                 f" {getattr(lp, role)}, which the scipy optimiser does not have (it keeps"
+                                 " its state in float64); give that role float64, or use train")
     ev = evaluation_policy(policy, eval_policy, "train_full_batch")
     quant = Quantizer(np.random.default_rng(seed))
     quant.bind_parameters((layer.name, k, layer.params[k].shape) for layer, k in model.parameters())
@@ -568,18 +580,24 @@ def train_full_batch(model: Model, data: Dataset, policy: PrecisionPolicy | None
     records: list[dict[str, Any]] = []
 
     def f(v: np.ndarray) -> tuple[float, np.ndarray]:
-        model.set_flat(v)
+        _store(v)
         loss, _ = model.loss_and_grad(data.train.x, data.train.y, ctx)
         quant.end_step()  # each evaluation of the full-batch gradient is one step of dynamic fixed point
         return loss, model.grads_flat()
 
-    def cb(v: np.ndarray) -> None:
+    def _store(v: np.ndarray) -> None:  # the proposed parameters, stored as the master role stores them
         model.set_flat(v)
+        for layer, k in model.parameters():
+            layer.params[k] = quant(layer.params[k], ctx.policy.for_layer(layer.name).master, layer.name,
+                                    "master", tensor=k)
+
+    def cb(v: np.ndarray) -> None:
+        _store(v)
         vloss, vacc = evaluate(model, data.valid, ev, quant)
         records.append({"epoch": len(records), "valid_loss": vloss, "valid_accuracy": vacc})
 
     res = minimize(f, model.get_flat(), jac=True, method=method, callback=cb, options={"maxiter": maxiter})
-    model.set_flat(res.x)
+    _store(res.x)
     hist = History(records=records, policy=(policy or PrecisionPolicy.float64()).describe(), optimizer=method)
     hist.test_loss, hist.test_accuracy = evaluate(model, data.test, ev, quant)
     hist.radix_points = quant.radix_history()

@@ -223,6 +223,10 @@ def test_bad_flag_values_are_one_line(capsys) -> None:
         "nets train: --policy='uniform:fx<4,8>:bogus': rounding='bogus' is not one of nearest_even, ")
     assert _refused(capsys, ["train", "--policy", "uniform:fx<4,x>"]).startswith(
         "nets train: --policy='uniform:fx<4,x>': format='fx<4,x>': get_format: ")
+    # a rounding the format does not take is refused, naming the flags
+    assert _refused(capsys, ["train", "--format", "binary", "--rounding", "stochastic"]).startswith(
+        "nets train: --format='binary', --rounding='stochastic': RoleFormat: rounding=stochastic does not"
+        " apply to binary")
     # a rounding, granularity or straight-through rule on float64 roles would change nothing: refused
     ignored = "set without a format that rounds (--format other than float64, or a --policy preset)"
     for argv, named in ((["--format", "float64", "--rounding", "stochastic"], "--rounding='stochastic'"),

@@ -143,6 +143,24 @@ def test_an_evaluation_converter_rounds_stochastic_ternary_weights_to_the_neares
     assert len(draws) > 1  # the training converter draws
 
 
+def test_a_stochastic_ternary_datapath_operand_needs_an_evaluation_rule_that_honours_it() -> None:
+    """A stochastic ternary MAC operand has no nearest-even twin: under the default evaluation rounding the
+    policy is refused, naming what to give; under eval_rounding="policy" evaluation draws from eval_seed
+    (the same seed, the same result)."""
+    mac = emu.MAC(act="fp32", weight=emu.TernaryFormat("stochastic"), acc="fp32")
+    with pytest.raises(ValueError, match=r"^PrecisionPolicy: layers\['fc1'\].fwd_mac \[fp32 x"
+                                         r" ternary<stochastic> -> fp32 .*\] has a stochastic ternary"
+                                         r" operand, which has no"
+                                         r" nearest-even twin for evaluation .*give eval_rounding='policy'"):
+        PrecisionPolicy(layers={"fc1": nets.LayerPolicy(fwd_mac=mac)})
+    model = nets.mlp([64, 16, 10], seed=1)
+    pol = PrecisionPolicy(nets.LayerPolicy(fwd_mac=mac), eval_rounding="policy", eval_seed=4)
+    runs = [nets.evaluate(model, DATA.valid, replace(pol, eval_seed=s)) for s in (4, 4, 5)]
+    assert runs[0] == runs[1]
+    assert runs[0] != runs[2]
+    assert PrecisionPolicy(nets.LayerPolicy(fwd_mac=mac), evaluate_with="float64").default.fwd_mac == mac
+
+
 @pytest.mark.parametrize(("field", "value", "match"), [
     ("eval_rounding", "stochastic",
      r"^PrecisionPolicy: eval_rounding='stochastic' is not one of nearest_even, policy$"),

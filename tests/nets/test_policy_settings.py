@@ -35,6 +35,28 @@ def test_unknown_settings_are_refused_at_construction(field: str, value: object,
         replace(nets.PrecisionPolicy.preset("fp16"), **{field: value})
 
 
+@pytest.mark.parametrize(("fmt", "rounding", "overflow", "message"), [
+    ("binary", "stochastic", None, r"rounding=stochastic does not apply to binary, whose format names its"
+                                   r" rule \(binary<stochastic> rounds stochastically\)"),
+    ("ternary", "stochastic", None, r"rounding=stochastic does not apply to ternary, .*ternary<stochastic>"),
+    ("ternary<stochastic>", "floor", None, "rounding=floor does not apply to ternary<stochastic>"),
+    (None, "stochastic", None, r"rounding=stochastic does not apply to float64 \(no conversion\)"),
+    ("mxfp8_e4m3", "nearest_even", "error", "overflow=error does not apply to mxfp8_e4m3"),
+    ("int8_channel", "nearest_even", "wrap", "overflow=wrap does not apply to int8_channel"),
+    ("binary", "nearest_even", "wrap", "overflow=wrap does not apply to binary"),
+    (None, "nearest_even", "saturate", "overflow=saturate does not apply to float64"),
+])
+def test_a_role_refuses_a_mode_its_conversion_would_not_take(fmt: object, rounding: str, overflow: object,
+                                                             message: str) -> None:
+    """Binary and ternary conversions take no rounding mode (their format names the rule), block formats,
+    binary, ternary and float64 no overflow mode: a RoleFormat naming one is refused, not ignored."""
+    with pytest.raises(ValueError, match=f"^RoleFormat: {message}"):
+        P.RoleFormat(fmt, rounding, overflow)
+    assert str(P.RoleFormat("binary<stochastic>")) == "binary<stochastic>"
+    assert str(P.RoleFormat("fx<4,8>", "floor", "wrap")) == "fx<4,8>/floor/wrap"
+    assert str(P.RoleFormat.parse("dfx<8>", overflow="saturate")) == "dfx<8>/saturate"
+
+
 @pytest.mark.parametrize(("field", "enum_name"), [("granularity", "Granularity"), ("ste", "STE"),
                                                    ("evaluate_with", "EvaluateWith"),
                                                    ("eval_rounding", "EvalRounding")])
@@ -156,7 +178,8 @@ def test_the_command_line_parses_granularity_and_ste_with_the_policy_enums(monke
         raise _Stop()
 
     monkeypatch.setattr(cli, "train", fake_train)
-    cfg = {**cli.DEFAULTS, "sizes": [64, 8, 10], "granularity": " Batch", "ste": "IDENTITY"}
+    cfg = {**cli.DEFAULTS, "sizes": [64, 8, 10], "format": "fx<4,8>", "granularity": " Batch",
+           "ste": "IDENTITY"}
     with pytest.raises(_Stop, match="train was reached"):
         cli.run_train(cfg)
     assert seen[0].granularity is P.Granularity.BATCH

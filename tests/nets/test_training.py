@@ -119,6 +119,19 @@ def test_optimisers_schedules_and_full_batch() -> None:
         nets.train_full_batch(nets.mlp([64, 10]), DATA, method="newton")
     with pytest.raises(ValueError, match="^train_full_batch: maxiter=0 outside the allowed range"):
         nets.train_full_batch(nets.mlp([64, 10]), DATA, maxiter=0)
+    # the scipy optimiser keeps no optimiser state: formats for it are refused, not ignored
+    for role in ("update", "momentum", "moments"):
+        pol = nets.PrecisionPolicy(layers={"linear1": nets.LayerPolicy(**{role: "fx<2,2>"})})
+        with pytest.raises(ValueError, match=rf"^train_full_batch: layer 'linear1' has the {role} role in"
+                                             r" fx<2,2>, which the scipy optimiser does not have"):
+            nets.train_full_batch(nets.mlp([64, 10]), DATA, pol, maxiter=1)
+    # each proposed parameter vector is stored through the master role: the weights end on its grid
+    model = nets.mlp([64, 10], seed=0)
+    master = nets.PrecisionPolicy(nets.LayerPolicy(master="fx<2,4>"))
+    h = nets.train_full_batch(model, DATA, master, maxiter=3)
+    w = model.layers()[0].params["W"]
+    np.testing.assert_array_equal(emu.quantize(w, "fx<2,4>"), w)
+    assert np.isfinite(h.test_loss)
 
 
 def test_a_momentum_schedule_keeps_its_velocity_through_epochs_at_zero() -> None:
