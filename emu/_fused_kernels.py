@@ -68,15 +68,19 @@ def cut_term(t, floor_cut):
 
 
 @njit(cache=True)
-def rare_step(arow, wcol, k0, k1, c, prm):
+def rare_step(arow, wcol, k0, k1, c, prm, limit=0.0):
     """A step that has nothing to align: a NaN or infinite term makes it the IEEE sum of its terms,
     rounded as any value (inf, or NaN for inf - inf); otherwise every term is zero and the result is
-    -0 only when the addend and every product are -0. Returns (value, overflowed)."""
+    -0 only when the addend and every product are -0. Returns (value, overflowed). ``limit`` > 0: a
+    finite product of that magnitude or more is an infinity of its sign in the sum (`emu.MAC`'s
+    ``product_inf``)."""
     s = c
     special = not np.isfinite(c)
     neg_zero = c == 0.0 and math.copysign(1.0, c) < 0.0
     for k in range(k0, k1):
         p = arow[k] * wcol[k]
+        if limit > 0.0 and abs(p) >= limit and np.isfinite(p):
+            p = math.copysign(np.inf, p)
         s += p
         special |= not np.isfinite(p)
         neg_zero = neg_zero and p == 0.0 and math.copysign(1.0, p) < 0.0

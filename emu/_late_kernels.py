@@ -3,9 +3,10 @@ the AMD CDNA3 matrix cores.
 
 One step of an output (`emu.late_addend` states the rule; its exact twin is `emu._ref.late`):
 
-1. a NaN or infinite operand or addend makes the step the IEEE sum of its terms (`rare_step`); with
-   ``product_inf``, a finite product of magnitude 2^(emax + 1) of the accumulator or more is an
-   infinity of its sign before any sum (both signs: NaN);
+1. with ``product_inf``, a finite product of magnitude 2^(emax + 1) of the accumulator or more is an
+   infinity of its sign before any sum, and the step counts as overflowed (so ``acc_overflow`` acts on
+   it: inf, the largest value under saturate, an error under error); a NaN or infinite operand, addend or
+   such product makes the step the IEEE sum of its terms (`rare_step`: +inf and -inf give NaN);
 2. every product group is aligned to its largest product exponent and cut to F = ``align_bits`` fraction
    bits (``align_rounding``); two groups (odd and even positions) are joined at the larger exponent E_p,
    each cut with the late rounding to F bits below it;
@@ -72,35 +73,19 @@ def _rescaled_cut(x, k, floor_cut):
 
 
 @njit(cache=True)
-def _inf_products(arow, wcol, k0, k1, limit):
-    """The step's value when a product reaches ``limit`` in magnitude (inf by sign, NaN for both signs),
-    else 0.0 (no such product)."""
-    pos = neg = False
-    for k in range(k0, k1):
-        p = arow[k] * wcol[k]
-        pos |= p >= limit
-        neg |= p <= -limit
-    if pos and neg:
-        return np.nan
-    if pos:
-        return np.inf
-    return -np.inf if neg else 0.0
-
-
-@njit(cache=True)
 def late_step(arow, wcol, ea, ew, k0, k1, c, ec_min, F, floor_cut, e_floor, odd_even, fc, fs, late_floor,
               zero_exp, drop, limit, prm):
     """One step from the addend c (module docstring); returns (value, overflowed). ``zero_exp``,
     ``drop``: `NO_TERM` and -1 when unset; ``limit``: 0.0 without ``product_inf``."""
     special = not np.isfinite(c)
+    over = False  # a finite product at or beyond ``limit``: an infinity, and an overflow of the step
     for k in range(k0, k1):
         special |= not (np.isfinite(arow[k]) and np.isfinite(wcol[k]))
-    if special:
-        return rare_step(arow, wcol, k0, k1, c, prm)
-    if limit > 0.0:
-        v = _inf_products(arow, wcol, k0, k1, limit)
-        if v != 0.0:
-            return v, False
+        p = arow[k] * wcol[k]
+        over |= limit > 0.0 and abs(p) >= limit and np.isfinite(p)
+    if special or over:
+        v, o = rare_step(arow, wcol, k0, k1, c, prm, limit)
+        return v, o or over
     if odd_even:
         e0, s0 = _group(arow, wcol, ea, ew, k0, k1, 2, F, floor_cut, e_floor)
         e1, s1 = _group(arow, wcol, ea, ew, k0 + 1, k1, 2, F, floor_cut, e_floor)

@@ -73,7 +73,9 @@ Two kinds of unit, told apart by `MEASURED_UNITS` and by each source string:
 - tf32 inputs: binary32 values whose low 13 fraction bits the unit ignores: the preset converts them
   toward zero (``input_rounding="toward_zero"``). Any real input is converted that way, directly: a
   float64 value is cut toward zero to tf32's 10 fraction bits, not rounded to binary32 first (1 + 2^-10 -
-  2^-40 gives 1, where binary32 first would give 1 + 2^-10 and then keep it).
+  2^-40 gives 1, where binary32 first would give 1 + 2^-10 and then keep it). C and bias too, into the
+  binary32 accumulator: the hardware takes C in binary32 uncut, so pass C as binary32 values to follow
+  it (a float64 C between two binary32 values is cut toward zero here).
 - A nonzero C of an fp8 unit with a 13-bit accumulator is first rounded to nearest even into fp<8,13>;
   the model cuts it toward zero with the products. Pass C already in fp<8,13> (or C = 0, with which the
   measured e4m3 -> fp32 lines reproduce) to follow the model exactly.

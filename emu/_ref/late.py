@@ -33,16 +33,18 @@ def late_step_ref(a: list[float], w: list[float], c: float, mac: Any) -> tuple[f
     """One step: c + sum a_k w_k (finite or not; operands in their formats, c in the accumulator's);
     returns the accumulator value and whether its rounding overflowed."""
     acc, late = mac.acc, mac.late_addend
-    if not all(math.isfinite(x) for x in (*a, *w, c)):
-        s = c + sum(x * y for x, y in zip(a, w, strict=True))  # IEEE specials: inf, or NaN
+    limit = Fraction(2) ** (acc.emax + 1) if mac.product_inf else None
+    ieee, over = [], False  # the products as IEEE values; a finite one beyond the limit is an infinity
+    for x, y in zip(a, w, strict=True):
+        p = x * y
+        if limit is not None and math.isfinite(p) and abs(Fraction(x) * Fraction(y)) >= limit:
+            p, over = math.copysign(math.inf, p), True
+        ieee.append(p)
+    if over or not all(math.isfinite(x) for x in (*a, *w, c)):
+        s = c + sum(ieee)  # IEEE specials: inf, or NaN
         r = quantize_ref(s, acc, mac.acc_rounding, mac.acc_overflow)
-        return float(r.value), r.overflow
+        return float(r.value), r.overflow or over
     prods = [Fraction(x) * Fraction(y) for x, y in zip(a, w, strict=True)]
-    if mac.product_inf:
-        limit = Fraction(2) ** (acc.emax + 1)
-        pos, neg = any(p >= limit for p in prods), any(p <= -limit for p in prods)
-        if pos or neg:
-            return (math.nan if pos and neg else math.inf if pos else -math.inf), False
     terms = [(p, align_exp_of(Fraction(x), mac.act) + align_exp_of(Fraction(y), mac.weight))
              for p, x, y in zip(prods, a, w, strict=True)]
     if str(mac.product_groups) == "odd_even":

@@ -296,6 +296,31 @@ def test_cdna3_products_of_2_to_128_are_infinite() -> None:
     assert _one("MI300 bf16 -> fp32", a, w, product_inf=False) == 0.0  # the sum cancels without the rule
 
 
+def test_an_infinite_product_is_an_accumulator_overflow_under_every_mode() -> None:
+    """A product 2^130 made infinite by the rule counts as an overflow of its step, so acc_overflow acts
+    on it in the step where it happens (also the last): inf under inf, the largest value under saturate,
+    an error under error; and the kernel agrees with the exact twin."""
+    a, w = np.array([[2.0**100]]), np.array([[2.0**30]])
+    y, st = emu.matmul(a, w, "MI300 bf16 -> fp32", return_stats=True)
+    assert y[0, 0] == math.inf
+    assert st.acc_overflow == 1
+    assert emu.matmul(a, w, emu.mac_preset("MI300 bf16 -> fp32", acc_overflow="saturate"))[0, 0] == (
+        emu.format("fp32").max)
+    with pytest.raises(OverflowError, match=r"matmul: 1 accumulator addition\(s\) overflow fp32"):
+        emu.matmul(a, w, emu.mac_preset("MI300 bf16 -> fp32", acc_overflow="error"))
+    mac = emu.mac_preset("MI300 bf16 -> fp32")
+    assert late_dot_ref([2.0**100], [2.0**30], 0.0, mac) == (math.inf, 1)
+
+
+def test_the_infinite_product_rule_holds_when_the_accumulator_is_already_infinite() -> None:
+    """+2^130 in the first step makes the accumulator +inf; -2^130 in the second is -inf by the same rule,
+    so the sum is NaN (it was +inf: the IEEE path took -2^130 as a finite float64)."""
+    a, w = [2.0**100] + [0.0] * 7 + [-(2.0**100)], [2.0**30] * 9
+    assert math.isnan(_one("MI300 bf16 -> fp32", a, w))
+    assert math.isnan(late_dot_ref(a, w, 0.0, emu.mac_preset("MI300 bf16 -> fp32"))[0])
+    assert _one("MI300 bf16 -> fp32", a[:8] + [2.0**100], w) == math.inf  # both +inf: inf
+
+
 def test_exact_steps_keep_wide_exponent_spreads() -> None:
     """C = 2^100 and a product 2^-48 (fp16 subnormals): the exact sum rounds to 2^100, toward zero to its
     predecessor when the product is negative; C = -(sum of the products) cancels exactly to +0."""
