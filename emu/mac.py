@@ -539,6 +539,8 @@ class MAC:
             order += ", inf products"
         if self.instruction is not None:
             order += f", {self.instruction}"
+        if self.fused:
+            order += ", fma"
         s = f"{self.act} x {self.weight} -> {acc} ({mode}{order})"
         if self.product is not None:
             s = s.replace(" -> ", f" -> {self.product} -> ", 1)

@@ -28,6 +28,10 @@ GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "mac_golden.npz"
 def test_mac_is_an_immutable_value_with_a_readable_name() -> None:
     m = MAC(act="fx<1,7>", weight="fx<1,7>", acc="fx<2,14>")
     assert str(m) == "fx<1,7> x fx<1,7> -> fx<2,14> (saturate, sequential)"
+    # a fused multiply-add chain reads apart from the chain that rounds each product first
+    fma, chain = (MAC(act="bf16", weight="bf16", acc="fp32", fused=f) for f in (True, False))
+    assert (str(fma), str(chain)) == ("bf16 x bf16 -> fp32 (inf, sequential, fma)",
+                                      "bf16 x bf16 -> fp32 (inf, sequential)")
     assert m == MAC(act=emu.format("fx<1,7>"), weight="fx<1,7>", acc="fx<2,14>", order="sequential")
     assert hash(m) == hash(MAC(act="fx<1,7>", weight="fx<1,7>", acc="fx<2,14>"))
     with pytest.raises(AttributeError, match="cannot assign to field 'acc'"):
