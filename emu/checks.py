@@ -4,7 +4,8 @@
 string and bytes arrays with a one-line TypeError naming the function and the
 parameter; `check_int` admits an int (not a bool) inside a stated range;
 `parse_choice` turns a setting's name into its enum member; `parse_record` a
-dict of a setting's fields into its record. Imports numpy only.
+dict of a setting's fields into its record; `check_fields` refuses a field
+name a record does not have. Imports numpy only.
 
 >>> real_array([1, 2.5], "f", "x").dtype
 dtype('float64')
@@ -14,13 +15,16 @@ dtype('float64')
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import math
+from collections.abc import Iterable
 from enum import Enum, IntEnum
 from typing import TypeVar
 
 import numpy as np
 
-__all__ = ["check_int", "check_real", "parse_choice", "parse_record", "real_array"]
+__all__ = ["check_fields", "check_int", "check_real", "parse_choice", "parse_record", "real_array"]
 
 E = TypeVar("E", bound=Enum)
 R = TypeVar("R")
@@ -136,7 +140,30 @@ def parse_record(cls: type[R], value: object, func: str, param: str) -> R | None
     if value is None or isinstance(value, cls):
         return value
     if isinstance(value, dict):
+        if dataclasses.is_dataclass(cls):
+            check_fields(cls, value, func, param)
         return cls(**value)
     article = "an" if cls.__name__[0] in "AEIOU" else "a"
     raise TypeError(f"{func}: {param}={value!r} must be None, {article} {cls.__name__} or a dict of its"
                     " fields")
+
+
+def check_fields(cls: type, given: Iterable[str], func: str, param: str | None = None) -> None:
+    """Refuse names in ``given`` that are not fields of the dataclass ``cls``, with a ValueError naming
+    them, the closest field and every field (a misspelt field would otherwise be Python's TypeError of
+    an unexpected keyword).
+
+    >>> from emu.instruction import Instruction
+    >>> check_fields(Instruction, ["k", "k_ordr"], "f")
+    Traceback (most recent call last):
+    ...
+    ValueError: f: k_ordr is not a field of Instruction (closest: k_order); fields: k, k_order, addend
+    """
+    names = [f.name for f in dataclasses.fields(cls) if f.init]
+    unknown = [k for k in given if k not in names]
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], names, n=1)
+        where = f"{param}: " if param else ""
+        near = f" (closest: {close[0]})" if close else ""
+        raise ValueError(f"{func}: {where}{', '.join(map(str, unknown))} is not a field of"
+                         f" {cls.__name__}{near}; fields: {', '.join(names)}")

@@ -18,7 +18,7 @@ from typing import Any
 
 from .block.formats import BlockFormat, MXFormat, NVFP4Format, ScaledIntFormat, block_format
 from .block.mac import block_datapath
-from .checks import check_int, parse_record
+from .checks import check_fields, check_int, parse_record
 from .formats import BinaryFormat, FixedFormat, FloatFormat, Format, Pow2Format, TernaryFormat
 from .instruction import Instruction
 from .late_addend import LateAddend, ProductGroups
@@ -638,6 +638,7 @@ def mac_preset(name: str, **overrides: Any) -> MAC:
         near = f"; on another instruction path: {', '.join(paths)}" if paths else ""
         raise ValueError(f"mac_preset: name={name!r} is not a preset{near}; presets:"
                          f" {', '.join(MAC_PRESETS)}")
+    check_fields(MAC, overrides, "mac_preset")
     return MAC(**{**MAC_PRESETS[key], **overrides})
 
 
@@ -655,5 +656,6 @@ def as_mac(mac: MAC | str | dict, func: str = "emu") -> MAC:
     if isinstance(mac, str):
         return mac_preset(mac)
     if isinstance(mac, dict):
+        check_fields(MAC, mac, func, "mac")
         return MAC(**mac)
     raise TypeError(f"{func}: mac={mac!r} must be a MAC, a preset name or a dict of MAC fields")

@@ -43,6 +43,20 @@ def test_mac_is_an_immutable_value_with_a_readable_name() -> None:
         assert isinstance(emu.mac_preset(name), MAC)
 
 
+def test_a_misspelt_field_is_refused_naming_it_and_the_closest_field() -> None:
+    """mac_preset overrides, a dict of MAC fields and a dict of a record's fields (an instruction) refuse an
+    unknown name with a ValueError (it was Python's TypeError of an unexpected keyword)."""
+    with pytest.raises(ValueError, match=r"^mac_preset: aling_bits is not a field of MAC \(closest:"
+                                         r" align_bits\); fields: act, weight, acc, "):
+        emu.mac_preset("A100 tf32 -> fp32", aling_bits=3)
+    with pytest.raises(ValueError, match=r"^matmul: mac: acc_ovrflow is not a field of MAC \(closest:"
+                                         r" acc_overflow\)"):
+        emu.matmul([[1.0]], [[1.0]], dict(act="fp16", weight="fp16", acc="fp32", acc_ovrflow="inf"))
+    with pytest.raises(ValueError, match=r"^MAC: instruction: bogus is not a field of Instruction; fields: k,"
+                                         r" k_order, addend$"):
+        emu.mac_preset("A100 tf32 -> fp32", instruction=dict(bogus=1))
+
+
 @pytest.mark.parametrize(("kwargs", "match"), [
     (dict(acc="fx<40,30>"), "acc=.*allowed range"),
     (dict(acc="pow2<0,4>"), "acc=pow2<0,4> is a pow2 format"),
