@@ -132,7 +132,8 @@ def group_by_config(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     accuracy and no costs). Each entry: ``label``, ``key``,
     ``params`` (without the seed), ``setup`` (its `SETUP_KEYS`), ``seeds`` (every seed that finished),
     ``acc_by_seed`` ({seed: test accuracy} of the done rows), ``diverged`` ({seed: reason}),
-    ``failed`` (seeds that failed), ``accuracy`` (`mean_ci` of the done accuracies, None without one),
+    ``failed`` (seeds that failed), ``accuracy`` (`mean_ci` of the done accuracies, cut to [0, 1]; None
+    without one),
     ``test_accuracy`` (its mean, or None), ``weight_memory``, and the mean of every other numeric result
     (costs over the done rows, else the diverged ones; costs do not depend on the seed).
 
@@ -140,7 +141,7 @@ def group_by_config(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ...          "result": {"test_accuracy": a, "energy_pj": 10.0}} for s, a in ((0, 0.9), (1, 0.92))]
     >>> (c,) = group_by_config(rows)
     >>> c["label"], c["seeds"], c["accuracy"].percent(1), c["energy_pj"]
-    ('bf16', [0, 1], '91.0 % [78.3, 103.7] (n=2)', 10.0)
+    ('bf16', [0, 1], '91.0 % [78.3, 100.0] (n=2)', 10.0)
     """
     groups: dict[str, list[dict[str, Any]]] = {}
     params_of: dict[str, dict[str, Any]] = {}
