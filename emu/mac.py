@@ -631,7 +631,11 @@ def mac_preset(name: str, **overrides: Any) -> MAC:
     Raises:
         ValueError: an unknown name (the message lists the presets, first the same unit's other
             instruction paths, e.g. ``B200 e4m3 -> fp16 [tcgen05]`` for ``B200 e4m3 -> fp16``).
+        TypeError: a name that is not a string.
     """
+    if not isinstance(name, str):
+        raise TypeError(f"mac_preset: name={name!r} must be a preset's name (a string), e.g."
+                        " 'e4m3 x e4m3 -> fp32'")
     key = " ".join(name.split())
     if key not in MAC_PRESETS:
         paths = [p for p in MAC_PRESETS if p.startswith(key + " [")]  # the unit on another instruction path

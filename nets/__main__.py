@@ -33,7 +33,10 @@ cross-validation on all 1,797 digits images). ``explore [sweep.toml]``
 runs a design-space sweep (`nets.explore`; the built-in one without a file;
 examples in ``examples/``) and writes the results store, the figures and
 ``report.md`` into ``--out``. ``search spec.toml`` runs a per-layer search
-(`nets.explore.search`) and writes ``search.sqlite`` and ``search.md``.
+(`nets.explore.search`) and writes ``search.sqlite`` and ``search.md``. Both
+exit with status 1 when a point of the sweep or search is recorded as failed
+(after writing the report, and a line saying how many); ``--retry-failed``
+runs such points again.
 
 A user error (a bad flag, a bad or unreadable file, an unknown key or format,
 a missing data folder) prints one line, ``nets <command>: <file>: <key>: <what
@@ -123,6 +126,7 @@ _EXPLORE_EXAMPLES = """examples:
 _SEARCH_EXAMPLES = """examples:
   python -m nets search examples/per_layer_search.toml --out results/search --workers 2
   python -m nets search examples/per_layer_search.toml --out results/search   # again: all from the store
+  python -m nets search examples/per_layer_search.toml --out results/search --retry-failed   # once fixed
 """
 _EXPERIMENTS_EXAMPLES = """examples:
   python -m nets experiments --tables fp32 --seeds 2 --folds 2 --scale 0.1   # a quick look
@@ -401,9 +405,14 @@ def _search(args: argparse.Namespace) -> None:
     spec = SearchSpec.from_toml(args.spec)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    res = run_search(spec, out / "search.sqlite", workers=args.workers, dask=args.dask, stream=sys.stderr)
+    res = run_search(spec, out / "search.sqlite", workers=args.workers, dask=args.dask,
+                     retry_failed=args.retry_failed, stream=sys.stderr)
     (out / "search.md").write_text(search_report(res))
     print(f"results store: {out / 'search.sqlite'}\nreport: {out / 'search.md'}")
+    if res.failed_points:  # as explore: the search finished, but some of its points did not
+        print(f"nets search: {res.failed_points} point(s) failed (see {out / 'search.md'}); after fixing the"
+              " cause, --retry-failed runs them again", file=sys.stderr)
+        raise SystemExit(1)
 
 
 def _experiments(args: argparse.Namespace) -> None:
@@ -473,6 +482,8 @@ def parser() -> argparse.ArgumentParser:
                     help="processes (default: the machine's cores)")
     se.add_argument("--dask", nargs="?", const=True, default=False, metavar="ADDRESS",
                     help="run on Dask: a local cluster, or the scheduler address given")
+    se.add_argument("--retry-failed", action="store_true",
+                    help="run again the points the store records as failed (after fixing their cause)")
     e = sub.add_parser("experiments", help="print the literature's experiments on the digits data",
                        description="The tables of nets.experiments: mean and 95 % interval over seeds, with"
                        " stratified cross-validation on the digits images.", epilog=_EXPERIMENTS_EXAMPLES,

@@ -529,7 +529,11 @@ class PrecisionPolicy:
 
     @classmethod
     def preset(cls, name: str) -> PrecisionPolicy:
-        """A named policy reproducing a paper's setting (see `POLICY_PRESETS`)."""
+        """A named policy reproducing a paper's setting (see `POLICY_PRESETS`); TypeError for a name that
+        is not a string, ValueError for an unknown one."""
+        if not isinstance(name, str):
+            raise TypeError(f"PrecisionPolicy.preset: name={name!r} must be a preset's name (a string), e.g."
+                            " 'gupta fx<4,12> stochastic'")
         key = " ".join(name.split()).lower()
         if key not in POLICY_PRESETS:
             raise ValueError(f"PrecisionPolicy.preset: name={name!r} is not a preset; presets: "

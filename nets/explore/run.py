@@ -165,7 +165,8 @@ class SweepSummary:
 
     ``total`` points in the sweep; ``skipped`` taken from the store (finished, or failed and not
     retried, before the call, or run meanwhile by another sweep into the same store: ``by_others`` of
-    them); ``done``, ``diverged``, ``failed``: the points this call ran, by status; ``replaced``:
+    them); ``done``, ``diverged``, ``failed``: the points this call ran, by the status stored (a
+    result the store cannot hold is stored, and counted, as failed: `Store.record`); ``replaced``:
     local workers that died and were replaced (on Dask the scheduler replaces them, uncounted);
     ``failed_points``: the sweep's points recorded as failed when the call returned (failed now, or
     earlier and not retried). `ok` is ``failed_points == 0``.
@@ -566,7 +567,8 @@ def run_sweep(sweep: Sweep, store: str | Path | Store, *, workers: int | Workers
     ...                      "seeds": [0]})
     >>> with Store(":memory:") as st:
     ...     _ = st.claim(s.keys()[0], "another sweep", 30.0)   # it runs the point now ...
-    ...     st.record(s.keys()[0], "s", s.points[0], {"status": "done"}, owner="another sweep")  # ... done
+    ...     _ = st.record(s.keys()[0], "s", s.points[0], {"status": "done", "test_accuracy": 0.9},
+    ...                   owner="another sweep")  # ... done
     ...     r = run_sweep(s, st, workers=1, progress=False)
     >>> (r.skipped, r.done, r.ok)
     (1, 0, True)
@@ -657,11 +659,11 @@ def run_sweep(sweep: Sweep, store: str | Path | Store, *, workers: int | Workers
                         got = res.get("status") if isinstance(res, dict) else res
                         res = {"status": "failed", "error": f"the job returned {got!r}, not a status of"
                                f" {', '.join(STATUSES)}"}
-                    st.record(k, sweep.name, p, res, owner=owner)
-                    counts[Status(res["status"])] += 1
+                    stored = st.record(k, sweep.name, p, res, owner=owner)  # failed if it cannot hold it
+                    counts[stored] += 1
                     if bar is not None:
                         bar.replaced = pool.replaced - replaced0
-                        bar.update(res["status"])
+                        bar.update(stored)
         finally:
             if pool is not None and own:
                 pool.close()

@@ -39,20 +39,24 @@ candidate; the objective must not grow):
   is. A move rejected once is not tried again (accuracy is assumed not to recover when other layers
   narrow), which keeps a round to the moves still open.
 - `Method.SENSITIVITY`: first each (layer, knob) alone at its smallest candidate, every other layer
-  at the widest: its paired accuracy drop orders the knobs from least to most sensitive (ties: the
-  larger saving first); then each knob in that order is lowered step by step while the profile stays
-  within tolerance.
+  at the widest: its paired accuracy drop orders the knobs from least to most sensitive (ties, drops
+  of the same number of images within `_EPS` whatever their float rounding: the larger saving first);
+  then each knob in that order is lowered step by step while the profile stays within tolerance.
 
 The best uniform configuration (one weight width, one activation width, one accumulator width for
 every layer, from the same candidates) is searched too: the configurations in increasing objective,
-evaluated a few at a time until one is within tolerance; that one is the best. When the per-layer
-descent from the widest profile ends costlier than it, the descent runs again from it, so the
-per-layer profile is never worse than uniform; `SearchResult.note` says why when it is not better.
+evaluated `UNIFORM_BATCH` at a time (whatever the number of workers) until one is within tolerance;
+that one is the best. When the per-layer descent from the widest profile ends costlier than it, the
+descent runs again from it, so the per-layer profile is never worse than uniform; `SearchResult.note`
+says why when it is not better.
 
 Every configuration x seed is a point in the results `Store` (`run_sweep` with `run_search_point`:
 a point's ``layers`` holds each layer's formats, so they are part of its key). A rerun takes every
 point from the store; concurrent searches into one store share points; ``dask`` runs them on a
-cluster. The search is deterministic given its seeds.
+cluster. The search is deterministic given its seeds, and what it evaluates does not depend on the
+number of workers. A point that failed (its job raised, its worker died) is taken from the store as
+failed, outside the tolerance, until ``retry_failed=True`` runs it again; `SearchResult.failed_points`
+counts the search's points recorded as failed.
 """
 
 from __future__ import annotations
@@ -84,10 +88,13 @@ from .search_spec import (
 from .spec import Sweep, build_model, build_policy, point_key
 from .store import Store
 
-__all__ = ["Criterion", "Evaluation", "Knob", "LayerWidths", "Method", "Objective", "SearchResult",
-           "SearchSpec", "layer_policy", "run_search", "run_search_point", "search_report"]
+__all__ = ["UNIFORM_BATCH", "Criterion", "Evaluation", "Knob", "LayerWidths", "Method", "Objective",
+           "SearchResult", "SearchSpec", "layer_policy", "run_search", "run_search_point", "search_report"]
 
 _EPS = 1e-12  # accuracies are multiples of 1/n: a difference equal to the limit is within
+#: Uniform configurations evaluated together (module docstring): fixed, so that what a search evaluates
+#: and reports does not depend on its number of workers.
+UNIFORM_BATCH = 2
 
 
 @dataclass(frozen=True)
@@ -158,7 +165,9 @@ class SearchResult:
     configuration evaluated, cheapest first; ``steps``: every move evaluated, in order;
     ``layers``: rows (layer, weight format, activation format, accumulator format, energy pJ, share);
     ``new_runs``: points run by this call; ``from_store``: points taken from the store; ``note``: why
-    the profile does not beat uniform ("" when it does)."""
+    the profile does not beat uniform ("" when it does); ``failed_points``: the search's points recorded
+    as failed when it returned (failed now, or earlier and not retried; `run_search`'s ``retry_failed``
+    runs them again)."""
 
     spec: SearchSpec
     baseline: Evaluation
@@ -175,6 +184,7 @@ class SearchResult:
     from_store: int
     restarted: bool
     note: str
+    failed_points: int = 0
 
     def cost(self, e: Evaluation | None) -> float:
         """The objective's value of an evaluation (inf for None)."""
@@ -191,8 +201,11 @@ class SearchResult:
 class _Search:
     """The state of one `run_search` call: the model's layers, the store, every evaluation so far."""
 
-    def __init__(self, spec: SearchSpec, store: Store, workers: Workers, stream: Any) -> None:
+    def __init__(self, spec: SearchSpec, store: Store, workers: Workers, stream: Any,
+                 retry_failed: bool = False) -> None:
         self.spec, self.store, self.workers, self.stream = spec, store, workers, stream
+        self.retry_failed = retry_failed
+        self.failed: set[str] = set()  # keys of the points recorded as failed
         p0 = spec.baseline_point(0)
         data = datasets.by_name(p0["data"], images=p0["model"] != "mlp", seed=0)
         self.shape = data.input_shape
@@ -255,10 +268,11 @@ class _Search:
         if todo:
             points = [self.point(p, i) for p in todo for i in range(len(self.spec.seeds))]
             s = run_sweep(Sweep(self.spec.name, points), self.store, workers=self.workers, progress=False,
-                          job=run_search_point)
+                          job=run_search_point, retry_failed=self.retry_failed)
             self.new_runs += s.done + s.diverged + s.failed
             self.from_store += s.skipped
             rows = {r["key"]: r for r in self.store.rows()}
+            self.failed |= {k for k in map(point_key, points) if rows[k]["status"] == "failed"}
             if None in todo:
                 self.evals[None] = self._evaluation(None, [rows[point_key(self.point(None, i))]
                                                            for i in range(len(self.spec.seeds))])
@@ -268,7 +282,8 @@ class _Search:
                                                          for i in range(len(self.spec.seeds))])
             if self.stream is not None:
                 print(f"search {self.spec.name}: {len(self.evals)} configurations evaluated,"
-                      f" {self.new_runs} points run, {self.from_store} from the store",
+                      f" {self.new_runs} points run, {self.from_store} from the store,"
+                      f" {len(self.failed)} failed",
                       file=self.stream, flush=True)
         return [self.evals[p] for p in profs]
 
@@ -286,8 +301,11 @@ class _Search:
             c = hwmodel.network_cost(self.model, build_policy(self.point(None, 0)), input_shape=self.shape,
                                      weight_memory="auto")
             if not by_seed:
+                again = ("; once the cause is fixed, retry_failed=True runs failed points again"
+                         if any(p.startswith("failed") for p in problems.values()) else "")
                 raise ValueError(f"run_search: baseline={self.spec.baseline!r} finished at no seed"
-                                 f" ({'; '.join(problems.values())}); the tolerance needs its accuracy")
+                                 f" ({'; '.join(problems.values())}); the tolerance needs its accuracy"
+                                 + again)
             return Evaluation(by_seed, problems, est, mean_ci([0.0] * len(by_seed)), c.energy_pj,
                               c.area_um2, True)
         base = self.evals[None].acc_by_seed
@@ -389,8 +407,25 @@ def _probe_order(s: _Search, start: Profile, steps: list[Step]) -> list[tuple[in
     def drop(e: Evaluation) -> float:
         return math.inf if e.problems or e.diff is None else -e.diff.mean
 
-    ranked = sorted(range(len(items)), key=lambda j: (drop(evs[j]), s.objective(items[j][2]), j))
+    rank = _tie_ranks([drop(e) for e in evs])
+    ranked = sorted(range(len(items)), key=lambda j: (rank[j], s.objective(items[j][2]), j))
     return [(items[j][0], items[j][1]) for j in ranked]
+
+
+def _tie_ranks(drops: list[float]) -> list[int]:
+    """Each drop's rank in increasing order, drops within `_EPS` of the next smaller one sharing its rank:
+    two drops of the same number of images, summed in another order (2/270 as 0.007407407407407418 or
+    0.007407407407407474), tie.
+
+    >>> _tie_ranks([0.007407407407407474, 0.007407407407407418, 0.0, math.inf, math.inf])
+    [1, 1, 0, 2, 2]
+    """
+    order = sorted(range(len(drops)), key=drops.__getitem__)
+    ranks = [0] * len(drops)
+    for a, b in zip(order, order[1:], strict=False):
+        tie = drops[b] == drops[a] or drops[b] - drops[a] <= _EPS
+        ranks[b] = ranks[a] + (not tie)
+    return ranks
 
 
 def _uniform(s: _Search) -> tuple[Profile | None, list[tuple[Profile, Evaluation]]]:
@@ -404,9 +439,8 @@ def _uniform(s: _Search) -> tuple[Profile | None, list[tuple[Profile, Evaluation
                     cands[tuple(zip(names, ws, strict=True))] = None  # type: ignore[arg-type]
     ordered = sorted(cands, key=lambda p: (s.objective(p), s.cost(p).energy_pj))
     tried: list[tuple[Profile, Evaluation]] = []
-    chunk = max(2, s.workers.n)
-    for j in range(0, len(ordered), chunk):
-        part = ordered[j:j + chunk]
+    for j in range(0, len(ordered), UNIFORM_BATCH):
+        part = ordered[j:j + UNIFORM_BATCH]
         tried += list(zip(part, s.evaluate(part), strict=True))
         ok = [p for p, e in tried if e.within]
         if ok:
@@ -415,24 +449,29 @@ def _uniform(s: _Search) -> tuple[Profile | None, list[tuple[Profile, Evaluation
 
 
 def run_search(spec: SearchSpec, store: str | Path | Store, *, workers: int | None = None,
-               dask: bool | str = False, stream: Any = None) -> SearchResult:
+               dask: bool | str = False, retry_failed: bool = False, stream: Any = None) -> SearchResult:
     """Run the search of ``spec`` (module docstring), every point through ``store``.
 
     Args:
         spec: the search.
         store: a `Store` or the path of its SQLite file (created if missing).
         workers, dask: as `run_sweep` (each batch of points runs in parallel).
+        retry_failed: run the points the store records as failed again (as `run_sweep`'s), e.g. once
+            their cause is fixed; else they are taken from the store as failed.
         stream: where to print a line per batch (None: quiet).
 
     Raises:
         ValueError: the baseline finished at no seed (it diverged or failed at every seed).
+        TypeError: ``retry_failed`` is not a bool.
     """
     if not isinstance(spec, SearchSpec):
         raise ValueError(f"run_search: spec={spec!r} is not a SearchSpec")
+    if not isinstance(retry_failed, bool):
+        raise TypeError(f"run_search: retry_failed={retry_failed!r} must be True or False")
     st = store if isinstance(store, Store) else Store(store)
     pool = Workers(workers, dask, run_search_point)
     try:
-        s = _Search(spec, st, pool, stream)
+        s = _Search(spec, st, pool, stream, retry_failed)
         names = list(s.k)
         start: Profile = tuple((n, LayerWidths(spec.weight_bits[0], spec.act_bits[0])) for n in names)
         s.evaluate([None])
@@ -454,7 +493,7 @@ def run_search(spec: SearchSpec, store: str | Path | Store, *, workers: int | No
         (ev,) = s.evaluate([prof])
         uev = s.evals[uniform] if uniform is not None else None
         res = SearchResult(spec, s.evals[None], start, start_eval, prof, ev, uniform, uev, tried, steps,
-                           _layer_rows(s, prof), s.new_runs, s.from_store, restarted, "")
+                           _layer_rows(s, prof), s.new_runs, s.from_store, restarted, "", len(s.failed))
         return replace(res, note=_note(res))
     finally:
         pool.close()
@@ -583,5 +622,8 @@ def search_report(r: SearchResult) -> str:
     lines += [f"| {st.phase} | {st.round} | {st.layer} | {st.knob} | {st.old or 'lossless'} -> {st.new} |"
               f" {_vs_text(st.evaluation).removesuffix(' points')} | {st.evaluation.energy_pj:.4g} |"
               f" {'yes' if st.accepted else ''} |" for st in r.steps]
-    lines += ["", f"{r.new_runs} point(s) run now, {r.from_store} taken from the store."]
+    lines += ["", f"{r.new_runs} point(s) run now, {r.from_store} taken from the store."
+              + (f" {r.failed_points} point(s) of the search are recorded as failed (the seeds named above"
+                 " as failed); once their cause is fixed, `retry_failed=True` (`--retry-failed`) runs them"
+                 " again." if r.failed_points else " No point failed.")]
     return "\n".join(lines) + "\n"

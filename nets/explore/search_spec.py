@@ -7,8 +7,9 @@ accuracy the tolerance is measured from (a configuration's arithmetic keys, floa
 ``tolerance`` in accuracy points, the candidate word lengths of weights (``weight_bits``) and
 activations (``act_bits``), the candidate accumulator widths (``acc_bits``), the ``objective``, the
 ``method``, the ``criterion`` and the ``seeds``; every field is checked at construction (a ValueError
-naming it). Example: ``SearchSpec(setup={"sizes": [64, 32, 10]}, tolerance=1.0, weight_bits=[8, 6, 4],
-act_bits=[8, 6])`` searches a 64-32-10 MLP's two layers within one point of float64.
+naming it; `Criterion.INTERVAL` needs two seeds or more). Example: ``SearchSpec(setup={"sizes": [64,
+32, 10]}, tolerance=1.0, weight_bits=[8, 6, 4], act_bits=[8, 6])`` searches a 64-32-10 MLP's two
+layers within one point of float64.
 """
 
 from __future__ import annotations
@@ -147,6 +148,9 @@ class SearchSpec:
         if len(set(ss)) != len(ss):
             raise ValueError(f"SearchSpec: seeds={list(ss)} repeats a seed")
         object.__setattr__(self, "seeds", ss)
+        if self.criterion is Criterion.INTERVAL and len(ss) < 2:  # one seed has no interval
+            raise ValueError(f"SearchSpec: criterion='interval' needs two seeds or more; seeds={list(ss)}"
+                             " has one (give more seeds, or criterion='mean')")
         for f, allowed in (("setup", SETUP_KEYS), ("baseline", _BASELINE_KEYS)):
             d = getattr(self, f)
             if not isinstance(d, Mapping):
@@ -159,8 +163,8 @@ class SearchSpec:
         try:  # the setup and the baseline, completed and checked as a sweep checks its points
             pts = Sweep.from_dict({"base": dict(self.setup), "points": [dict(self.baseline)],
                                    "seeds": list(ss)}).points
-        except ValueError as e:
-            raise ValueError(f"SearchSpec: setup/baseline: {e}") from None
+        except (ValueError, TypeError) as e:
+            raise type(e)(f"SearchSpec: setup/baseline: {e}") from None
         object.__setattr__(self, "_points", tuple(pts))
 
     @classmethod
@@ -173,7 +177,14 @@ class SearchSpec:
 
     @classmethod
     def from_toml(cls, path: str | Path) -> SearchSpec:
-        """Read the ``[search]`` table of a TOML file (``name`` defaults to the file's stem)."""
+        """Read the ``[search]`` table of a TOML file (``name`` defaults to the file's stem). The spec lives
+        there only: any other top-level key or table is refused (``[setup]`` written for
+        ``[search.setup]``, a top-level ``seeds``), as it would be ignored.
+
+        Raises:
+            ValueError: the file is not valid TOML, has no ``[search]`` table or anything beside it, or
+                is not a valid spec (a wrong type too); the message names the file.
+        """
         try:
             with open(path, "rb") as f:
                 doc = tomllib.load(f)
@@ -181,10 +192,18 @@ class SearchSpec:
             raise ValueError(f"SearchSpec.from_toml: {path}: {e}") from None
         if not isinstance(doc.get("search"), dict):
             raise ValueError(f"SearchSpec.from_toml: {path} has no [search] table")
+        stray = [f"[{k}] should be [search.{k}]" if k in ("setup", "baseline") and isinstance(v, dict)
+                 else f"{k} should be under [search]" if k in _SPEC_KEYS
+                 else f"{'table [' + k + ']' if isinstance(v, dict) else 'key ' + k} is outside [search]"
+                 for k, v in doc.items() if k != "search"]
+        if stray:
+            raise ValueError(f"SearchSpec.from_toml: {path}: {'; '.join(stray)}; the spec lives under"
+                             " [search] (its fields, [search.setup] and [search.baseline]), nothing else is"
+                             " read")
         try:  # the file's errors name the file
             return cls.from_dict({"name": Path(path).stem, **doc["search"]})
         except (ValueError, TypeError) as e:
-            raise type(e)(f"{path}: [search] {e}") from None
+            raise ValueError(f"{path}: [search] {e}") from None
 
     def baseline_point(self, seed_index: int) -> dict[str, Any]:
         """The baseline's point at the ``seed_index``-th seed (every key of a sweep point)."""

@@ -176,8 +176,8 @@ def _check(point: dict[str, Any], where: str) -> dict[str, Any]:
     if "ste" in point:  # given: it overrides the policy's rule (None is no rule, refused)
         full["ste"] = str(parse_choice(STE, point["ste"], f"sweep {where}", "ste"))
     full["granularity"] = str(parse_choice(Granularity, full["granularity"], f"sweep {where}", "granularity"))
-    for k in ("epochs", "batch_size", "seed"):
-        full[k] = check_int(full[k], f"sweep {where}", k, 1 if k == "batch_size" else 0)
+    for k in ("epochs", "batch_size", "seed"):  # a point trains for one epoch at least
+        full[k] = check_int(full[k], f"sweep {where}", k, 0 if k == "seed" else 1)
     check_rates(full, f"sweep {where}")
     full["lr"], full["momentum"] = float(full["lr"]), float(full["momentum"])  # 1 and 1.0 are one rate
     try:  # unknown formats, presets and datapaths fail here, before any job runs
@@ -395,8 +395,9 @@ def _seeds(value: Any, where: str) -> tuple[int, ...]:
 
 @dataclass(frozen=True)
 class Sweep:
-    """A named list of points (complete dicts of `POINT_KEYS`): configurations x seeds; ``time_limit``:
-    the seconds each point's job may run (None: no limit; module docstring), checked at construction.
+    """A named list of points (complete dicts of `POINT_KEYS`): configurations x seeds; ``name``: a
+    non-empty string; ``time_limit``: the seconds each point's job may run (None: no limit; module
+    docstring); both checked at construction.
 
     >>> s = Sweep.from_dict({"base": {"epochs": 1}, "grid": {"format": ["fp16", "bf16"]}, "seeds": [0, 1]})
     >>> len(s.points), s.points[1]["format"], s.points[1]["seed"], s.points[0]["epochs"]
@@ -412,6 +413,8 @@ class Sweep:
     time_limit: float | None = None
 
     def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f"sweep: name={self.name!r} must be a non-empty string")
         object.__setattr__(self, "time_limit", _time_limit(self.time_limit, "sweep"))
 
     @classmethod
@@ -460,7 +463,7 @@ class Sweep:
         _check_sizes(base, combos, configs)
         points = [c for m, c in zip(merged, configs, strict=True)
                   for c in ([c] if "seed" in m else [{**c, "seed": s} for s in seeds])]
-        return cls(str(spec.get("name", "sweep")), _unique(points), time_limit)
+        return cls(spec.get("name", "sweep"), _unique(points), time_limit)
 
     @classmethod
     def from_toml(cls, path: str | Path) -> Sweep:
@@ -503,7 +506,7 @@ class Sweep:
         """
         points = [dict(p) for p in self.points]
         if epochs is not None:
-            e = check_int(epochs, "sweep", "epochs", 0)
+            e = check_int(epochs, "sweep", "epochs", 1)
             points = [{**p, "epochs": e} for p in points]
             seen: dict[str, int] = {}
             for i, p in enumerate(points):

@@ -193,8 +193,10 @@ class Store:
     `release` share the points among concurrent sweeps.
 
     >>> s = Store(":memory:")
-    >>> s.record("k1", "demo", {"format": "fp16"}, {"status": "done", "test_accuracy": 0.9})
-    >>> s.record("k2", "demo", {"format": "fx<2,2>"}, {"status": "diverged", "reason": "at chance"})
+    >>> str(s.record("k1", "demo", {"format": "fp16"}, {"status": "done", "test_accuracy": 0.9}))
+    'done'
+    >>> str(s.record("k2", "demo", {"format": "fx<2,2>"}, {"status": "diverged", "reason": "at chance"}))
+    'diverged'
     >>> s.rows()[0]["params"]["format"], s.done_keys(), s.finished_keys() == {"k1", "k2"}
     ('fp16', {'k1'}, True)
     >>> s.rows(status="diverged")[0]["error"]
@@ -254,18 +256,26 @@ class Store:
         self.db.execute("commit")
 
     def record(self, key: str, sweep: str, params: dict[str, Any], result: dict[str, Any],
-               owner: str | None = None) -> None:
+               owner: str | None = None) -> Status:
         """Insert or replace one point's row, in its own transaction (``result["status"]`` one of
-        `STATUSES`); with ``owner``, release that sweep's claim on the point in the same transaction."""
+        `STATUSES`); with ``owner``, release that sweep's claim on the point in the same transaction.
+        Returns the status stored: a result the store cannot hold (no JSON form, a list where a column's
+        number belongs, a done result without a numeric ``test_accuracy``, which `rows` would refuse) is
+        recorded as failed with the reason."""
         status = str(result.get("status"))
         if status not in STATUSES:
             raise ValueError(f"Store.record: status={result.get('status')!r} is not one of"
                              f" {', '.join(STATUSES)}")
+        given = result.get("test_accuracy")
         try:
             result = storable(result)
             for c in COLUMNS:  # a column holds one number or text
                 if isinstance(result.get(c), (list, dict)):
                     raise TypeError(f"{c}={result[c]!r} is not a number")
+            acc = result.get("test_accuracy")
+            if status == Status.DONE and (isinstance(acc, bool) or not isinstance(acc, (int, float))):
+                has = f"test_accuracy={given!r}" if "test_accuracy" in result else "none"
+                raise TypeError(f"a done result needs test_accuracy, a finite number; it has {has}")
         except (TypeError, ValueError) as e:  # a job's own result the store cannot hold: the point failed
             result = {"status": Status.FAILED.value, "error": f"the point's result cannot be stored ({e})"}
             status = Status.FAILED.value
@@ -281,6 +291,7 @@ class Store:
             if owner is not None:
                 self.db.execute("update claims set owner = null, lease_until = null"
                                 " where key = ? and owner = ?", (key, owner))
+        return Status(status)
 
     def claim(self, key: str, owner: str, lease_s: float, *, retry_failed: bool = False,
               runs_seen: int | None = None, dead: Callable[[str], bool] | None = None) -> Claim:

@@ -107,6 +107,45 @@ def test_a_wrong_type_in_a_file_is_one_line_too(tmp_path: Path, capsys) -> None:
     assert line == f"nets train: {f}: epochs='2' must be an integer"
 
 
+def test_a_preset_that_is_not_a_string_or_no_epoch_is_one_line_naming_the_key(tmp_path: Path, capsys) -> None:
+    s = tmp_path / "s.toml"
+    for key in ("mac", "policy"):
+        s.write_text(f"seeds = [0]\npoints = [{{{key} = 5}}]\n")
+        line = _refused(capsys, ["explore", str(s), "--out", str(tmp_path / "r")])
+        assert line.startswith(f"nets explore: sweep file {s}: point 0: {key}=5: ")
+        example = "'e4m3 x e4m3 -> fp32'" if key == "mac" else "'gupta fx<4,12> stochastic'"
+        assert line.endswith(f"must be a preset's name (a string), e.g. {example}")
+    s.write_text("seeds = [0]\n[base]\nepochs = 0\n")
+    line = _refused(capsys, ["explore", str(s), "--out", str(tmp_path / "r")])
+    assert line == f"nets explore: sweep file {s}: point 0: epochs=0 outside the allowed range [1, inf)"
+    f = tmp_path / "search.toml"
+    for table, key, value in (("baseline", "mac", "5"), ("baseline", "policy", "5"), ("setup", "epochs", "0"),
+                              ("setup", "epochs", '"2"')):
+        f.write_text(f"[search]\nseeds = [0]\n[search.{table}]\n{key} = {value}\n")
+        line = _refused(capsys, ["search", str(f), "--out", str(tmp_path / "r")])
+        assert line.startswith(f"nets search: {f}: [search] SearchSpec: setup/baseline: sweep point 0:"
+                               f" {key}={value.replace(chr(34), chr(39))}")
+    assert not (tmp_path / "r").exists()  # refused before anything ran
+
+
+def test_a_search_file_with_keys_outside_its_search_table_is_refused(tmp_path: Path, capsys) -> None:
+    f = tmp_path / "search.toml"
+    f.write_text("[search]\nseeds = [0]\nweight_bits = [8]\nact_bits = [8]\n[setup]\nsizes = [64, 8, 10]\n"
+                 "epochs = 1\n")
+    line = _refused(capsys, ["search", str(f), "--out", str(tmp_path / "r")])
+    assert line == (f"nets search: SearchSpec.from_toml: {f}: [setup] should be [search.setup]; the spec"
+                    " lives under [search] (its fields, [search.setup] and [search.baseline]), nothing else"
+                    " is read")
+    f.write_text("time_limit = 5\n[search]\nseeds = [0]\n")
+    line = _refused(capsys, ["search", str(f), "--out", str(tmp_path / "r")])
+    assert line.startswith(f"nets search: SearchSpec.from_toml: {f}: key time_limit is outside [search];")
+    f.write_text('[search]\ncriterion = "interval"\nseeds = [0]\n')
+    line = _refused(capsys, ["search", str(f), "--out", str(tmp_path / "r")])
+    assert line == (f"nets search: {f}: [search] SearchSpec: criterion='interval' needs two seeds or more;"
+                    " seeds=[0] has one (give more seeds, or criterion='mean')")
+    assert not (tmp_path / "r").exists()
+
+
 def test_an_unknown_format_names_its_key_and_the_spelling_rules(tmp_path: Path, capsys) -> None:
     s = tmp_path / "s.toml"
     s.write_text('seeds = [0]\n[base]\nepochs = 1\n[grid]\nformat = ["bf16", "fx<4,>"]\n')

@@ -119,6 +119,9 @@ def test_the_failed_and_diverged_lists_name_the_setup() -> None:
     ({"format": "fx<4,8>", "rounding": "foo"}, r"rounding='foo' is not one of nearest_even, "),
     ({"format": "fx<4,8>", "acc": "fx<8,16>", "acc_overflow": "clip"},
      r"acc_overflow='clip' is not one of wrap, saturate$"),
+    ({"mac": 5}, r"mac=5: mac_preset: name=5 must be a preset's name \(a string\)"),
+    ({"policy": 5}, r"policy=5: PrecisionPolicy.preset: name=5 must be a preset's name \(a string\)"),
+    ({"epochs": 0}, r"epochs=0 outside the allowed range \[1, inf\)$"),
 ], ids=str)
 def test_a_point_setting_that_would_fail_at_every_seed_is_refused_at_declaration(point: dict,
                                                                                 match: str) -> None:
@@ -130,6 +133,22 @@ def test_sizes_are_checked_against_other_data_where_they_run_and_a_lenet5_ignore
     spec = {"points": [{"data": "mnist:/data/mnist", "sizes": [784, 10]}], "seeds": [0]}
     (p,) = X.Sweep.from_dict(spec).points
     assert (p["data"], p["sizes"]) == ("mnist:/data/mnist", [784, 10])
+
+
+def test_no_epoch_and_a_name_that_is_not_a_string_are_refused_on_every_path(tmp_path: Path) -> None:
+    s = X.Sweep.from_dict({"points": [{"sizes": [64, 8, 10], "epochs": 1}], "seeds": [0]})
+    with pytest.raises(ValueError, match=r"^sweep: epochs=0 outside the allowed range \[1, inf\)$"):
+        s.override(epochs=0)
+    with pytest.raises(ValueError, match=r"^sweep: epochs=0 outside the allowed range \[1, inf\)$"):
+        X.main_job(tmp_path / "out", sweep=s, epochs=0)
+    assert not (tmp_path / "out" / "sweep.sqlite").exists()  # refused before anything ran
+    for name in (5, {"x": 1}, ""):
+        with pytest.raises(ValueError, match=r"^sweep: name=.* must be a non-empty string$"):
+            X.Sweep.from_dict({"name": name, "points": [{"format": "bf16"}], "seeds": [0]})
+    f = tmp_path / "named.toml"
+    f.write_text('seeds = [0]\n[name]\nx = 1\n[base]\nformat = "bf16"\n')
+    with pytest.raises(ValueError, match=rf"^sweep file {f}: name=\{{'x': 1\}} must be a non-empty string$"):
+        X.Sweep.from_toml(f)
 
 
 def test_an_empty_list_of_points_is_refused() -> None:

@@ -4,6 +4,7 @@ died twice; a real crash of the worker (``os._exit``) is still a death, rerun on
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 from pathlib import Path
@@ -47,3 +48,22 @@ def test_the_real_cause_of_a_job_that_ends_oddly_is_recorded_without_a_rerun(tmp
     assert rows["os._exit"]["runs"] == 2
     assert rows["fine"]["status"] == "done"
     assert summary.replaced == 2
+
+
+def no_accuracy_job(point: dict[str, Any]) -> dict[str, Any]:
+    """A "done" result the store cannot hold as done (no test accuracy, or one as text), but at lr 0.25."""
+    if point["lr"] == 0.25:
+        return {"status": "done", "test_accuracy": 0.5, "seed": point["seed"]}
+    text = {"test_accuracy": "0.9"} if point["lr"] == 0.26 else {}
+    return {"status": "done", "seed": point["seed"], **text}
+
+
+def test_the_summary_and_the_status_line_count_the_status_stored(tmp_path: Path) -> None:
+    s = X.Sweep.from_dict({"name": "odd", "base": {"sizes": [64, 8, 10], "epochs": 1}, "seeds": [0],
+                           "points": [{"lr": lr} for lr in (0.25, 0.26, 0.27)]})
+    line = io.StringIO()
+    summary = X.run_sweep(s, tmp_path / "o.sqlite", workers=1, stream=line, job=no_accuracy_job)
+    assert (summary.done, summary.failed, summary.failed_points) == (1, 2, 2)
+    assert line.getvalue().splitlines()[-1].startswith("sweep: 1/3 done, 0 diverged, 0 running, 2 failed,")
+    with X.Store(tmp_path / "o.sqlite") as st:
+        assert sorted(r["status"] for r in st.rows()) == ["done", "failed", "failed"]

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import io
 import math
+import os
+import re
 from pathlib import Path
 
 import pytest
 
 from nets.explore import Store, Sweep, point_key, run_point, run_sweep
+from nets.explore import search as search_module
 from nets.explore.run import Workers
 from nets.explore.search import (
     Knob,
@@ -177,7 +180,8 @@ def test_sensitivity_search_on_digits_lenet(tmp_path: Path) -> None:
         e = st.evaluation  # type: ignore[attr-defined]
         return math.inf if e.problems or e.diff is None else -e.diff.mean
 
-    ranked = sorted(probes, key=lambda st: (drop(st), st.evaluation.energy_pj))  # ties: larger saving
+    # ties (equal drops, whatever their float rounding): the larger saving first
+    ranked = sorted(probes, key=lambda st: (round(drop(st), 9), st.evaluation.energy_pj))
     order = list(dict.fromkeys((st.layer, st.knob) for st in r.steps if st.phase == "descent"))
     positions = [next(i for i, p in enumerate(ranked) if (p.layer, p.knob) == o) for o in order]
     assert positions == sorted(positions)  # knobs lowered least sensitive first
@@ -284,3 +288,130 @@ def test_the_note_states_what_was_measured_from_the_final_profile() -> None:
                              [Step("from uniform", 1, "linear2", "activations", 8, 6, _ev(-0.04, False),
                                    False, final)], [], 0, 0, True, "")
     assert "the descent from the best uniform configuration ended at" in _note(restarted)
+
+
+def test_the_spec_refuses_an_interval_of_one_seed_and_wrong_types_of_setup_keys() -> None:
+    with pytest.raises(ValueError, match=r"^SearchSpec: criterion='interval' needs two seeds or more;"
+                                         r" seeds=\[0\] has one"):
+        SearchSpec.from_dict({**MLP, "criterion": "interval", "seeds": [0]})
+    for key in ("mac", "policy"):  # a number where a preset's name belongs: refused by name, no traceback
+        with pytest.raises(TypeError, match=rf"^SearchSpec: setup/baseline: sweep point 0: {key}=5: .*must be"
+                                            r" a preset's name \(a string\)"):
+            SearchSpec.from_dict({**MLP, "baseline": {key: 5}})
+    with pytest.raises(ValueError, match=r"^SearchSpec: setup/baseline: sweep point 0: epochs=0 outside the"
+                                         r" allowed range \[1, inf\)"):
+        SearchSpec.from_dict({**MLP, "setup": {"sizes": [64, 8, 10], "epochs": 0}})
+
+
+@pytest.mark.parametrize(("text", "match"), [
+    ("[search]\nseeds = [0]\n[setup]\nepochs = 1\n", r"\[setup\] should be \[search\.setup\]"),
+    ("seeds = [0]\n[search]\n", r"seeds should be under \[search\]"),
+    ("time_limit = 5\n[search]\n[baseline]\nformat = 'bf16'\n",
+     r"key time_limit is outside \[search\]; \[baseline\] should be \[search\.baseline\]"),
+    ("[search]\n[other]\nx = 1\n", r"table \[other\] is outside \[search\]"),
+], ids=["setup", "seeds", "time_limit", "table"])
+def test_a_spec_file_refuses_anything_beside_its_search_table(tmp_path: Path, text: str, match: str) -> None:
+    f = tmp_path / "stray.toml"
+    f.write_text(text)
+    with pytest.raises(ValueError, match=rf"^SearchSpec.from_toml: {re.escape(str(f))}: {match}; the spec"
+                                         r" lives under \[search\]"):
+        SearchSpec.from_toml(f)
+    f.write_text("[search]\n[search.baseline]\nmac = 5\n")  # a wrong type is a ValueError naming the file
+    with pytest.raises(ValueError, match=rf"^{re.escape(str(f))}: \[search\] SearchSpec: setup/baseline:"
+                                         r" sweep point 0: mac=5"):
+        SearchSpec.from_toml(f)
+
+
+#: when set, `made_up_job` fails every point whose linear2 activations are narrowed
+FAIL_ENV = "SEARCH_TEST_FAIL"
+#: test images (of 270) lost at seeds 0 and 1 by each knob of the 64-8-10 MLP at its narrower candidate:
+#: both weights lose 2 images in all, linear1's as 1 + 1 and linear2's as 0 + 2, so their paired drops are
+#: one number whose float sums differ in the last bits
+LOST = {("linear1", "weights"): (1, 1), ("linear2", "weights"): (0, 2),
+        ("linear1", "activations"): (20, 20), ("linear2", "activations"): (20, 20)}
+NARROW = {"weights": "fx<2,2>", "activations": "fx<4,2>"}  # 4-bit weights, 6-bit activations
+MADE_UP = {"setup": {"sizes": [64, 8, 10], "epochs": 1}, "tolerance": 5.0, "weight_bits": [8, 4],
+           "act_bits": [8, 6], "seeds": [0, 1], "method": "sensitivity"}
+
+
+def made_up_job(point: dict) -> dict:
+    """A made-up search point at once (no training): 252 of 270 test images right, less `LOST` for each
+    narrowed knob; with `FAIL_ENV` set, a point with linear2's activations narrowed raises."""
+    lost = 0
+    for name, formats in (point.get("layers") or {}).items():
+        for knob, fmt in NARROW.items():
+            if formats[knob] == fmt:
+                if os.environ.get(FAIL_ENV) and (name, knob) == ("linear2", "activations"):
+                    raise RuntimeError("made-up failure")
+                lost += LOST[name, knob][point["seed"]]
+    return {"status": "done", "test_accuracy": (252 - lost) / 270, "seed": point["seed"]}
+
+
+@pytest.fixture(scope="module")
+def made_up_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[SearchResult, Path]:
+    path = tmp_path_factory.mktemp("made_up") / "search.sqlite"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(search_module, "run_search_point", made_up_job)
+        return run_search(SearchSpec.from_dict(MADE_UP), path, workers=1), path
+
+
+def test_probes_that_drop_the_same_number_of_images_tie_and_the_larger_saving_goes_first(
+        made_up_run: tuple[SearchResult, Path]) -> None:
+    r, _ = made_up_run
+    probes = {(st.layer, str(st.knob)): st.evaluation for st in r.steps if st.phase == "probe"}
+    w1, w2 = probes["linear1", "weights"], probes["linear2", "weights"]
+    assert w1.diff is not None
+    assert w2.diff is not None
+    assert w1.diff.mean != w2.diff.mean  # one drop of 2 images in 540, summed in two orders
+    assert math.isclose(w1.diff.mean, -1 / 270)
+    assert math.isclose(w2.diff.mean, -1 / 270)
+    assert -w1.diff.mean > -w2.diff.mean  # as floats linear2's drop is the smaller ...
+    assert w1.energy_pj < w2.energy_pj  # ... but linear1's saving is the larger: it goes first
+    order = list(dict.fromkeys((st.layer, str(st.knob)) for st in r.steps if st.phase == "descent"))
+    assert order[:2] == [("linear1", "weights"), ("linear2", "weights")]
+    assert r.failed_points == 0
+    assert "No point failed." in search_report(r)
+
+
+def test_what_a_search_evaluates_and_reports_does_not_depend_on_its_workers(
+        made_up_run: tuple[SearchResult, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    r, path = made_up_run
+    monkeypatch.setattr(search_module, "run_search_point", made_up_job)
+    again = run_search(SearchSpec.from_dict(MADE_UP), path, workers=3)
+    assert again.new_runs == 0  # the uniform configurations evaluated with 1 worker, no more
+    assert [p for p, _ in again.uniform_tried] == [p for p, _ in r.uniform_tried]
+    first, second = search_report(r).splitlines(), search_report(again).splitlines()
+    assert first[:-1] == second[:-1]  # all but the line counting the points run now and from the store
+
+
+def test_failed_points_make_the_command_exit_1_until_retry_failed_runs_them(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import nets.__main__ as cli
+
+    with pytest.raises(TypeError, match=r"^run_search: retry_failed='yes' must be True or False$"):
+        run_search(SearchSpec.from_dict(MADE_UP), tmp_path / "x.sqlite", retry_failed="yes")  # type: ignore
+    monkeypatch.setattr(search_module, "run_search_point", made_up_job)
+    f = tmp_path / "made_up.toml"
+    f.write_text('[search]\nmethod = "sensitivity"\ntolerance = 5.0\nseeds = [0, 1]\nweight_bits = [8, 4]\n'
+                 'act_bits = [8, 6]\n[search.setup]\nsizes = [64, 8, 10]\nepochs = 1\n')
+    out = tmp_path / "out"
+    args = ["search", str(f), "--out", str(out), "--workers", "1"]
+    monkeypatch.setenv(FAIL_ENV, "1")
+    with pytest.raises(SystemExit, match="^1$"):
+        cli.main(args)
+    with Store(out / "search.sqlite") as st:
+        failed = len(st.rows(status="failed"))
+    assert failed > 0
+    line = capsys.readouterr().err.splitlines()[-1]
+    assert line == (f"nets search: {failed} point(s) failed (see {out / 'search.md'}); after fixing the"
+                    " cause, --retry-failed runs them again")
+    assert f"{failed} point(s) of the search are recorded as failed" in (out / "search.md").read_text()
+    monkeypatch.delenv(FAIL_ENV)  # the cause is fixed
+    with pytest.raises(SystemExit, match="^1$"):  # still failed: taken from the store unless retried
+        cli.main(args)
+    assert "0 points run" in capsys.readouterr().err
+    cli.main([*args, "--retry-failed"])  # exits 0
+    assert f"{failed} points run, " in capsys.readouterr().err
+    assert "No point failed." in (out / "search.md").read_text()
+    with Store(out / "search.sqlite") as st:
+        assert {r["status"] for r in st.rows()} == {"done"}

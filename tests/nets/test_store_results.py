@@ -49,6 +49,22 @@ def test_a_result_the_store_cannot_hold_records_a_failed_point(tmp_path: Path) -
         storable({"a": {1}})
 
 
+@pytest.mark.parametrize(("result", "has"), [
+    ({"status": "done"}, "none"), ({"status": "done", "test_accuracy": "0.9"}, "test_accuracy='0.9'"),
+    ({"status": "done", "test_accuracy": True}, "test_accuracy=True"),
+    ({"status": "done", "test_accuracy": float("nan")}, "test_accuracy=nan"),
+], ids=["missing", "string", "bool", "nan"])
+def test_a_done_result_without_a_numeric_accuracy_is_recorded_as_failed(tmp_path: Path, result: dict,
+                                                                        has: str) -> None:
+    """What `rows` would refuse is not stored as done: the point fails with the reason, and reads back."""
+    with X.Store(tmp_path / "s.sqlite") as st:
+        assert st.record("k", "sw", {}, result) == "failed"
+        (row,) = st.rows()
+    assert row["status"] == "failed"
+    assert row["error"] == ("the point's result cannot be stored (a done result needs test_accuracy, a"
+                            f" finite number; it has {has})")
+
+
 @pytest.mark.parametrize("result", ["{}", "[1, 2]", None, '{"test_accuracy": "high"}'])
 def test_a_finished_row_without_its_accuracy_is_refused_by_name(tmp_path: Path, result: str | None) -> None:
     f = tmp_path / "s.sqlite"
