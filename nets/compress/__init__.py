@@ -191,6 +191,12 @@ def compress(model: Model, data: Dataset, steps: Sequence[dict[str, Any]], *,
                         " 'ratio': 0.5}]")
     checked = [_check_step(i, st) for i, st in enumerate(steps)]  # every step before running any
     comp = comp or Compression.start(model)
+    shared = bool(comp.codebooks)  # a centroid_lr needs shared layers by the time its retraining runs
+    for i, (method, _, _, clr) in enumerate(checked):
+        shared = shared or method == "share_weights"
+        if clr is not None and not shared:
+            raise ValueError(f"compress: step {i} ({method}) gives centroid_lr={clr!r}, but no layer is"
+                             " shared by then (no share_weights step before it or in it); leave it out")
     for i, (method, kw, epochs, clr) in enumerate(checked):
         if method == "prune":
             prune(model, comp=comp, **kw)

@@ -24,7 +24,7 @@ from ..models import Model
 from ..optim import SGD, Optimizer
 from ..policy import PrecisionPolicy
 from ..train import History, evaluate, evaluation_policy, train
-from .record import Compression, check_centroid_lr, check_layer_names, weighted_layers
+from .record import Compression, check_centroid_lr, check_finite, check_layer_names, weighted_layers
 
 __all__ = ["TRAIN_OPTIONS", "check_iterative_prune_settings", "check_prune_settings",
            "check_retrain_settings", "iterative_prune", "magnitude_mask", "prune", "pruned_count", "retrain",
@@ -220,6 +220,13 @@ def check_iterative_prune_settings(where: str = "iterative_prune", *, schedule: 
     for v in values:
         check_prune_settings(where, layers=layers, **{by: v})
     check_retrain_settings(where, **retrain_kw)
+    check_int(seed, where, "seed", 0)
+    for name, value, cls in (("policy", policy, PrecisionPolicy), ("optimizer", optimizer, Optimizer)):
+        if value is not None and not isinstance(value, cls):
+            raise TypeError(f"{where}: {name}={value!r} must be None or a {cls.__name__}")
+    if retrain_kw.get("centroid_lr") is not None and retrain_kw.get("epochs", 2) == 0:
+        raise ValueError(f"{where}: centroid_lr={retrain_kw['centroid_lr']!r} is given but the rounds retrain"
+                         " for 0 epochs; centroid_lr needs epochs >= 1")
     return values
 
 
@@ -251,6 +258,7 @@ def prune(model: Model, *, ratio: float | Mapping[str, float] | None = None,
     wl = weighted_layers(model)
     ratios = _per_layer(ratio, names, "prune", "ratio", list(wl))
     quals = _per_layer(quality, names, "prune", "quality", list(wl))
+    check_finite(wl, ratios or quals, "prune")
     for name in ratios or quals:
         layer = wl[name]
         mask = magnitude_mask(layer.params["W"], ratio=ratios.get(name), quality=quals.get(name),
@@ -290,6 +298,9 @@ def retrain(model: Model, data: Dataset, comp: Compression, *, epochs: int = 2,
     """
     check_retrain_settings("retrain", epochs=epochs, centroid_lr=centroid_lr, batch_size=batch_size,
                            **train_kw)
+    if centroid_lr is not None and not comp.codebooks:
+        raise ValueError(f"retrain: centroid_lr={centroid_lr!r} is given but no layer is shared (no codebook"
+                         " in the record); leave it None")
     opt = comp.optimizer(optimizer or SGD(lr=0.05, momentum=0.9), centroid_lr)
     train_kw.setdefault("progress", False)
     hist = train(model, data, policy, opt,  # type: ignore[arg-type]
@@ -326,7 +337,8 @@ def iterative_prune(model: Model, data: Dataset, schedule: Sequence[float | Mapp
     "valid_accuracy"}``.
     """
     schedule = check_iterative_prune_settings("iterative_prune", schedule=schedule, by=by, layers=layers,
-                                              epochs=epochs, **train_kw)
+                                              policy=policy, optimizer=optimizer, seed=seed, epochs=epochs,
+                                              **train_kw)
     names = _select(model, layers, "iterative_prune")
     for v in schedule:  # the layers a dict of a later round names, before the first round
         _per_layer(v, names, "iterative_prune", by, list(weighted_layers(model)))

@@ -54,6 +54,17 @@ def weighted_layers(model: Model) -> dict[str, Layer]:
     return {layer.name: layer for layer in model.layers() if "W" in layer.params}
 
 
+def check_finite(wl: dict[str, Layer], names: Any, where: str) -> None:
+    """Refuse a layer among ``names`` whose weights hold NaN or inf: a magnitude threshold, a standard
+    deviation or a cluster mean of them means nothing, and NaN x 0 would leave a pruned weight NaN."""
+    for name in names:
+        w = wl[name].params["W"]
+        bad = int(w.size - np.count_nonzero(np.isfinite(w)))
+        if bad:
+            raise ValueError(f"{where}: layer {name!r} holds {bad} NaN or infinite weight(s); compression"
+                             " needs finite weights")
+
+
 def check_layer_names(layers: Any, where: str) -> list[str] | None:
     """``layers`` (None: every weighted layer) as a list of layer names: a string is one name, not its
     characters, so it is refused (give ``["linear1"]``), as is anything but a list or tuple of strings."""
@@ -139,8 +150,8 @@ class Compression:
     def enforce(self, model: Model) -> None:
         """Write the constraints into the weights: W *= mask (masked layers), W = codebook values (shared)."""
         layers = weighted_layers(model)
-        for name, mask in self.masks.items():
-            layers[name].params["W"] = layers[name].params["W"] * mask
+        for name, mask in self.masks.items():  # exactly 0 where pruned (not W x 0, which keeps a NaN)
+            layers[name].params["W"] = np.where(mask, layers[name].params["W"], 0.0)
         for name, cb in self.codebooks.items():
             layers[name].params["W"] = cb.weights()
 
@@ -179,7 +190,7 @@ class CompressedOptimizer:
 
     ``step`` runs the wrapped optimiser's update on every parameter, then:
 
-    - masked layers: W = W * mask (pruned weights stay exactly 0);
+    - masked layers: W = 0 where the mask prunes (pruned weights stay exactly +0, whatever the update);
     - shared layers: with g the weight gradient the layers left for this
       batch, every centroid moves by ``-lr * sum(g over its cluster)`` (the
       gradients of a cluster summed, Han et al. 2016), is rounded to the
@@ -249,7 +260,7 @@ class CompressedOptimizer:
         grads = {n: layers[n].grads["W"] for n in self.comp.codebooks}
         self.base.step(model, ctx)
         for name, mask in self.comp.masks.items():
-            layers[name].params["W"] = layers[name].params["W"] * mask
+            layers[name].params["W"] = np.where(mask, layers[name].params["W"], 0.0)
         lr = schedule_at(self.base.lr, self.base.epoch)
         for name, cb in self.comp.codebooks.items():
             kept = int(np.count_nonzero(cb.labels >= 0))

@@ -19,7 +19,7 @@ import emu
 from emu.checks import check_int
 
 from ..models import Model
-from .record import Codebook, Compression, check_layer_names, weighted_layers
+from .record import Codebook, Compression, check_finite, check_layer_names, weighted_layers
 
 __all__ = ["INITS", "check_share_settings", "init_centroids", "kmeans", "share_weights"]
 
@@ -98,6 +98,9 @@ def kmeans(values: np.ndarray, k: int, init: str = "linear", *, iters: int = 100
     iters = check_int(iters, "kmeans", "iters", 0)
     v = np.asarray(values, np.float64)
     flat = v.reshape(-1)
+    if not np.isfinite(flat).all():
+        raise ValueError(f"kmeans: values hold {int(flat.size - np.isfinite(flat).sum())} NaN or infinite"
+                         " value(s); k-means needs finite values")
     c = init_centroids(flat, k, init, seed).astype(np.float64)
     lab = _assign(flat, c)
     for _ in range(iters):
@@ -121,6 +124,7 @@ def check_share_settings(where: str = "share_weights", *, k: Any, init: Any = "l
     if init not in INITS:
         raise ValueError(f"{where}: init={init!r} is not one of {', '.join(INITS)}")
     check_int(iters, where, "iters", 0)
+    check_int(seed, where, "seed", 0)
     check_layer_names(layers, where)
     ks = ({n: check_int(v, where, "k", 1) for n, v in k.items()} if isinstance(k, Mapping)
           else check_int(k, where, "k", 1))
@@ -128,6 +132,11 @@ def check_share_settings(where: str = "share_weights", *, k: Any, init: Any = "l
         f = None if fmt is None else emu.get_format(fmt)
     except (TypeError, ValueError, KeyError) as e:
         raise ValueError(f"{where}: fmt={fmt!r} is not an emu format ({e})") from None
+    drawn = getattr(f, "stochastic", False) or getattr(f, "method", "") == "stochastic"
+    if isinstance(f, (emu.BinaryFormat, emu.TernaryFormat)) and (f.scale is not None or drawn):
+        raise ValueError(f"{where}: fmt={f} rounds the centroids stochastically or with a scale its"
+                         f" {f.bits}-bit codes do not hold; give a deterministic unscaled format (binary,"
+                         " ternary<scale=none>) or a fixed or float one")
     return ks, f
 
 
@@ -142,7 +151,9 @@ def share_weights(model: Model, k: int | Mapping[str, int], *, init: str = "line
     shared, each a weighted layer, and one of ``layers`` when that is
     given); with ``fmt`` (an `emu` format or its name) the centroids are then
     rounded to that format (round to nearest even, saturating; two centroids
-    may become equal). The weights become ``centroids[labels]`` (pruned ones
+    may become equal; ``binary`` and ``ternary<scale=none>`` map them by their
+    own rule, and formats that round stochastically or keep a scale are
+    refused, `check_share_settings`). The weights become ``centroids[labels]`` (pruned ones
     stay 0) and a `Codebook` is
     recorded; `retrain` then fine-tunes the centroids.
 
@@ -172,6 +183,7 @@ def share_weights(model: Model, k: int | Mapping[str, int], *, init: str = "line
                          f" {names}")
     ks = {n: (k[n] if isinstance(k, Mapping) else k) for n in names if not isinstance(k, Mapping) or n in k}
     plans = {}
+    check_finite(wl, ks, "share_weights")
     for name, kk in ks.items():  # check every layer before changing any
         w = wl[name].params["W"]
         mask = comp.masks.get(name, np.ones(w.shape, bool))

@@ -1,0 +1,90 @@
+"""Compression refuses what it cannot honour: non-finite weights, centroid formats that round
+stochastically or keep a scale their codes do not hold, settings of iterative pruning and a centroid
+learning rate with nothing to act on; all before the model changes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import nets
+from nets import compress as C
+
+DATA = nets.datasets.digits(seed=0)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_weights_are_refused_by_layer_before_anything_changes(bad: float) -> None:
+    model = nets.mlp([8, 6, 3], seed=0)
+    w = C.weighted_layers(model)["linear1"].params["W"]
+    w[0, 0] = bad
+    before = w.copy()
+    for call in (lambda: C.prune(model, quality=0.5), lambda: C.prune(model, ratio=0.5),
+                 lambda: C.share_weights(model, 3)):
+        with pytest.raises(ValueError, match=r"^\w+: layer 'linear1' holds 1 NaN or infinite weight\(s\);"
+                                             r" compression needs finite weights$"):
+            call()
+    np.testing.assert_array_equal(C.weighted_layers(model)["linear1"].params["W"], before)
+    with pytest.raises(ValueError, match=r"^kmeans: values hold 1 NaN or infinite value\(s\)"):
+        C.kmeans(np.array([0.0, 1.0, bad, 2.0]), 2)
+
+
+def test_a_pruned_weight_is_exactly_zero_whatever_it_held() -> None:
+    """enforce writes 0 where the mask prunes (W x 0 kept a NaN or an inf as NaN)."""
+    model = nets.mlp([8, 6, 3], seed=0)
+    comp = C.prune(model, ratio=0.5)
+    layer = C.weighted_layers(model)["linear1"]
+    pruned = np.argwhere(~comp.masks["linear1"])[0]
+    layer.params["W"][tuple(pruned)] = np.inf
+    comp.enforce(model)
+    assert layer.params["W"][tuple(pruned)] == 0.0
+
+
+@pytest.mark.parametrize("fmt", ["ternary<stochastic>", "binary<stochastic>", "ternary", "ttq",
+                                 "binary<scale=tensor>"])
+def test_centroid_formats_that_draw_or_keep_a_scale_are_refused(fmt: str) -> None:
+    """Such centroids would differ from run to run with the same seed, or need a scale the count of
+    storage_bits leaves out."""
+    with pytest.raises(ValueError, match=r"^share_weights: fmt=\S+ rounds the centroids stochastically or"
+                                         r" with a scale its \d-bit codes do not hold"):
+        C.share_weights(nets.mlp([64, 16, 10], seed=0), 4, fmt=fmt)
+    comp = C.share_weights(nets.mlp([64, 16, 10], seed=0), 3, fmt="ternary<scale=none>")
+    assert set(comp.codebooks["linear1"].centroids.tolist()) <= {-1.0, 0.0, 1.0}
+
+
+def test_iterative_pruning_checks_seed_optimizer_and_policy_before_the_first_round() -> None:
+    model = nets.mlp([64, 16, 10], seed=0)
+    w0 = model.layers()[0].params["W"].copy()
+    cases = [(dict(seed=-3), ValueError, r"^iterative_prune: seed=-3 outside the allowed range \[0, inf\)$"),
+             (dict(optimizer="sgd"), TypeError, r"^iterative_prune: optimizer='sgd' must be None or an?"
+                                                r" Optimizer$"),
+             (dict(policy="fx<4,8>"), TypeError, r"^iterative_prune: policy='fx<4,8>' must be None or a"
+                                                 r" PrecisionPolicy$"),
+             (dict(epochs=0, centroid_lr=0.3), ValueError, r"^iterative_prune: centroid_lr=0.3 is given but"
+                                                           r" the rounds retrain for 0 epochs")]
+    for kw, err, msg in cases:
+        with pytest.raises(err, match=msg):
+            C.iterative_prune(model, DATA, [0.5, 0.8], **kw)
+    np.testing.assert_array_equal(model.layers()[0].params["W"], w0)
+    with pytest.raises(ValueError, match=r"^compress: step 1 \(share_weights\): seed=-1 outside the allowed"):
+        C.compress(model, DATA, [{"method": "prune", "ratio": 0.5, "retrain_epochs": 1},
+                                 {"method": "share_weights", "k": 4, "init": "random", "seed": -1}])
+    np.testing.assert_array_equal(model.layers()[0].params["W"], w0)  # step 0 did not run
+
+
+def test_a_centroid_learning_rate_needs_shared_layers() -> None:
+    """compress refuses it on a step before any share_weights step, before the first step; retrain on a
+    record without codebooks."""
+    model = nets.mlp([64, 16, 10], seed=0)
+    w0 = model.layers()[0].params["W"].copy()
+    with pytest.raises(ValueError, match=r"^compress: step 0 \(prune\) gives centroid_lr=0.3, but no layer is"
+                                         r" shared by then"):
+        C.compress(model, DATA, [{"method": "prune", "ratio": 0.5, "retrain_epochs": 1, "centroid_lr": 0.3},
+                                 {"method": "share_weights", "k": 4}])
+    np.testing.assert_array_equal(model.layers()[0].params["W"], w0)
+    comp = C.prune(model, ratio=0.5)
+    with pytest.raises(ValueError, match=r"^retrain: centroid_lr=0.3 is given but no layer is shared"):
+        C.retrain(model, DATA, comp, epochs=1, centroid_lr=0.3)
+    shared = C.compress(nets.mlp([64, 16, 10], seed=0), DATA,
+                        [{"method": "share_weights", "k": 4, "retrain_epochs": 1, "centroid_lr": 0.3}])
+    assert "linear1" in shared.codebooks
