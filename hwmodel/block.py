@@ -7,32 +7,49 @@ that does this for a block of B elements per cycle, per MAC (per element
 pair), with the parts:
 
 - ``multiplier``: the element multiplier (`hwmodel.cost`'s rules: a small
-  float multiplier for FP8/FP6/FP4 elements, an integer one for INT8/INT4);
+  float multiplier for FP8/FP6/FP4 elements, an integer one for INT8/INT4,
+  built as ``multiplier=`` asks: dadda, array or booth);
 - ``aligner``: float elements: each product shifted into the block's fixed-point
   adder tree (a shifter as wide as the exact product, over as many positions);
 - ``adder_tree``: B - 1 adders of the exact product width + ceil(log2 B) bits
   per block, i.e. (B - 1)/B of one adder per MAC;
-- ``scale``: per block, the product of the two scales (E8M0: an exponent
-  adder of 9 bits; NVFP4's E4M3 scales: an E4M3 multiplier; an integer
-  format's fp32/bf16 scales: a float multiplier per dot product (tensor or
-  channel scales, amortised over ``k``) or per group; power-of-two scales: an
-  exponent adder) — divided by B;
+- ``scale``: per block, the product of the two scales, priced by their kinds
+  as `operand_scale_cost` prices one scale: two E8M0 (MX, or an int format's
+  power-of-two) scales: a 9-bit exponent adder; a power of two and another
+  scale: an adder on the other's exponent (an int32 fixed scale's int16
+  shift: 16 bits); NVFP4's two E4M3 scales: an E4M3 multiplier, the product
+  kept exact (8 significand bits); two bf16 scales: a bf16 multiplier; two
+  fp32 (or mixed float) scales: an fp32 multiplier; two int32 fixed scales
+  ("fixmul"): a 32 x 32 integer multiplier; divided by B;
 - ``convert``: per block, the block sum normalised to a float (leading-zero
   counter and shifter of the tree's width), divided by B;
+- ``scale_apply``: per block, the normalised sum, held in the accumulator's
+  format, times the scale product (`operand_scale_cost`'s construction for
+  one scale): an E8M0 product: a 9-bit exponent adder (a fixed accumulator:
+  a shifter of its width over 256 positions); NVFP4: a float multiplier of
+  the sum's format by the exact E4M3 x E4M3 product (fp<5,7>); bf16 or fp32:
+  a float multiplier of the sum's format by the product's; fixmul: by an
+  int32 (a fixed accumulator: a 32-bit integer multiplier); divided by B;
 - ``accumulator``: per block, one addition in the accumulator format (fp32 by
-  default; a fixed accumulator: an integer adder), divided by B.
+  default; a fixed accumulator: an integer adder), divided by B;
+- ``overflow``: a fixed accumulator that saturates (``acc_overflow``): 2 XOR2
+  and one MUX2 per bit after each of its additions, one that raises on
+  overflow: the 2 XOR2 (`hwmodel.cost`'s rule), divided by B.
+
+`hwmodel.cost` of a block-scaled `emu.MAC` adds, as for any MAC, the
+``output`` conversion (when the MAC names an output format) once per dot
+product, and passes ``multiplier`` and a fixed accumulator's overflow mode.
 
 Tensor or channel scaled integers (both operands int formats without groups,
 e.g. int8 per tensor x int8 per channel) share one scale per dot product, so
 there is no block tree: the unit is an integer MAC, the element multiplier
 and an integer adder of the exact sum's width (product bits + ceil(log2 K))
-per MAC (part ``int_accumulator``, with its ``register``), and once per dot
-product of K MACs ``scale`` (an fp32 multiply by the scales' product),
-``convert`` (the integer sum normalised to a float) and ``accumulator`` (one
-addition in the accumulator format), their energy divided by K and their
-area too (one such stage serves K MAC lanes). Delay: the multiplier and the
-integer adder, as an int8 MAC's, whatever K; the scale stage is a second
-pipeline stage.
+per MAC lane, K - 1 additions per dot product of K MACs (part
+``int_accumulator``, with its ``register``), and once per dot product of K
+MACs the parts above from ``scale`` on (the scales' product, the sum
+normalised, the product applied, one addition in the accumulator format),
+their energy divided by K and their area too (one such stage serves K MAC
+lanes: it takes one dot product per cycle).
 
 A dot product of K terms holds ceil(K / B) blocks along K, the last one
 partial when B does not divide K (`emu.matmul` encodes each operand so): the
@@ -42,9 +59,19 @@ per K MACs.
 
 Energy is per MAC; area is the block unit's (B multipliers, the tree, the
 scale and accumulator logic) divided by B: the area per MAC of throughput,
-comparable with `hwmodel.cost`'s one-MAC unit. Delay: the multiplier, the
-aligner and the adder tree (ceil(log2 B) adder levels) in series; scaling and
-accumulation are a second pipeline stage.
+comparable with `hwmodel.cost`'s one-MAC unit. Delay: the unit has two
+pipeline stages and the clock follows the longer: the first is the
+multiplier, the aligner and the adder tree (ceil(log2 B) adder levels) in
+series (a scaled integer: the multiplier and the integer adder); the second
+is the scale product beside the sum's normalisation, then the product
+applied, the accumulator's addition and its overflow logic in series. NVFP4
+at 45 nm: 16 + 4 + 24 = 44 levels, then max(25, 8) + 36 + 42 = 103, so 103;
+MXFP8: 71 and 60 (71); the int8 per tensor x per channel unit: 22 and
+max(43, 10) + 43 + 42 = 128 (128).
+
+>>> c = block_mac_cost("nvfp4", "nvfp4", k=64)
+>>> sum(c.breakdown[p].delay for p in ("multiplier", "aligner", "adder_tree")), c.delay
+(44, 103)
 
 `weight_scale_cost` prices weight-only block scaling: block-scaled weights
 beside activations that are not (mxfp4 weights, fp16 activations), where a
@@ -90,7 +117,10 @@ its c_in input channels, one per kernel position), so the dot product holds
 `weight_scale_cost`, `bits_per_element`) prices that: one scale application
 (and one ``block_add``) per L / ceil(L / B) MACs, exactly B when B divides L,
 L when L < B; None: runs of K. An int format's tensor or channel scale is one
-per dot product (K MACs) and per K stored elements, whatever the run.
+per dot product (K MACs), whatever the run; a channel scale is stored once per
+K elements (one per output unit), a tensor scale once per tensor
+(`hwmodel.network_cost`: once for a layer's weights, once per tensor a layer
+reads).
 
 `bits_per_element` gives the storage of a block format, scales included:
 MXFP4 4 + 8/32 = 4.25 bits, NVFP4 4 + 8/16 = 4.5 bits (plus one fp32 per
@@ -111,6 +141,7 @@ layer of 100 inputs: 4 blocks, the last of 4 elements) 4 + 8 x 4/100 = 4.32.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import emu
@@ -127,7 +158,7 @@ from .arith import (
     register,
 )
 from .cost import Cost
-from .gates import barrel_shifter, leading_zero_counter
+from .gates import Cells, barrel_shifter, check_multiplier, leading_zero_counter
 from .tech import TechTable, get_table
 
 __all__ = ["bits_per_element", "block_mac_cost", "is_block_format", "operand_scale_cost", "weight_scale_cost"]
@@ -238,7 +269,7 @@ def _product_bits(a: emu.Format, b: emu.Format) -> int:
 
 
 def block_mac_cost(fmt_a: Any, fmt_b: Any, acc: Any = "fp32", tech: str | TechTable = "horowitz45", *,
-                   k: int = 4096) -> Cost:
+                   k: int = 4096, multiplier: str = "dadda", acc_overflow: str | None = None) -> Cost:
     """Energy per MAC, area per MAC lane and delay of a block-scaled MAC unit (module docstring).
 
     Args:
@@ -247,26 +278,38 @@ def block_mac_cost(fmt_a: Any, fmt_b: Any, acc: Any = "fp32", tech: str | TechTa
             as fp32); binary, ternary and power-of-two formats are refused (TypeError).
         tech: the technology table.
         k: the dot-product length (amortises tensor and channel scales).
+        multiplier: the construction of an integer element multiplier (INT8/INT4 elements): dadda, array
+            or booth (`hwmodel.cost`'s rule; float elements' multipliers take none).
+        acc_overflow: a fixed accumulator's overflow handling after each of its additions: "wrap" (nothing),
+            "saturate" (overflow detection, 2 XOR2, and one MUX2 per accumulator bit, as `hwmodel.cost`
+            prices it) or "error" (detection only), part ``overflow``; None: wrap. A float accumulator
+            takes None only (its overflow is the float adder's, as in `hwmodel.cost`).
 
     >>> c = block_mac_cost("mxfp8_e4m3", "mxfp8_e4m3")
     >>> sorted(c.breakdown)
-    ['accumulator', 'adder_tree', 'aligner', 'convert', 'multiplier', 'scale']
+    ['accumulator', 'adder_tree', 'aligner', 'convert', 'multiplier', 'scale', 'scale_apply']
+    >>> c.delay == max(sum(c.breakdown[p].delay for p in ("multiplier", "aligner", "adder_tree")),
+    ...                max(c.breakdown["scale"].delay, c.breakdown["convert"].delay)
+    ...                + c.breakdown["scale_apply"].delay + c.breakdown["accumulator"].delay)
+    True
     """
     fa, fb = _block_format(fmt_a, "block_mac_cost", "fmt_a"), _block_format(fmt_b, "block_mac_cost", "fmt_b")
-    ka, kb = _kind(fa, "fmt_a"), _kind(fb, "fmt_b")
+    _kind(fa, "fmt_a"), _kind(fb, "fmt_b")
     k = check_int(k, "block_mac_cost", "k", 1)
+    multiplier = check_multiplier(multiplier, "block_mac_cost", "multiplier")
     t = get_table(tech)
     acc_f = _acc_format(acc, "block_mac_cost")
+    ovf = _overflow(acc_overflow, acc_f, t, "block_mac_cost")
     ea, eb = _element(fa), _element(fb)
     if all(f.kind == "int" and f.granularity is not ScaleGranularity.GROUP for f in (fa, fb)):
-        return _scaled_int_mac(fa, fb, ea, eb, acc_f, t, k)
+        return _scaled_int_mac(fa, fb, ea, eb, acc_f, t, k, multiplier, ovf)
     nominal = max(1, min(_block(fa, k), _block(fb, k)))
     B = min(nominal, k)  # the tree's lanes
     n_blocks = math.ceil(k / nominal)  # along K, the last partial when B does not divide k (emu's encoding)
     per = k / n_blocks  # MACs per block
     pw = _product_bits(ea, eb)
     tree_w = pw + math.ceil(math.log2(B)) if B > 1 else pw
-    parts: dict[str, Cost] = {"multiplier": operand_multiplier(ea, eb, t)}
+    parts: dict[str, Cost] = {"multiplier": operand_multiplier(ea, eb, t, multiplier)}
     if isinstance(ea, emu.FloatFormat) or isinstance(eb, emu.FloatFormat):
         parts["aligner"] = logic(barrel_shifter(pw, pw), t, f"aligning each product into {pw} bits")
     tree = int_adder(tree_w, t)
@@ -276,40 +319,75 @@ def block_mac_cost(fmt_a: Any, fmt_b: Any, acc: Any = "fp32", tech: str | TechTa
                                tree.delay * math.ceil(math.log2(max(B, 2))),
                                tree.sources + (f"{k} - {n_blocks} additions per {k} MACs ({n_blocks}"
                                                " blocks)",))
-    # the product of the two scales, once per block (or per dot product)
-    if ka == kb == "mx" or (ka == kb == "int" and fa.scale == fb.scale == "pow2"):
-        sc, what = int_adder(9, t), "E8M0 x E8M0: a 9-bit exponent adder"
-    elif ka == kb == "nvfp4":
-        e4m3 = emu.get_format("e4m3")
-        sc, what = float_multiplier(e4m3, e4m3, t), "E4M3 x E4M3 block scales"
-    else:
-        sc, what = float_multiplier(_FP32, _FP32, t), "an fp32 scale multiply"
     conv = logic(leading_zero_counter(tree_w) + barrel_shifter(tree_w, tree_w), t, "normalise")
-    add = float_adder(acc_f, t) if isinstance(acc_f, emu.FloatFormat) else int_adder(acc_f.bits, t)
-    for name, c, note in (("scale", sc, what), ("convert", conv, f"normalise the {tree_w}-bit block sum"),
-                          ("accumulator", add, f"{add.name}")):
+    stage2 = _scale_stage(fa, fb, acc_f, t, conv, f"normalise the {tree_w}-bit block sum", ovf)
+    for name, (c, note) in stage2.items():
         parts[name] = Cost(f"{note}, once per {per:g} MACs", c.energy_pj / per, c.area_um2 / B, c.delay,
                            c.sources + (f"one per block of {per:g}",))
-    # critical path: multiply, align, the adder tree; scaling and accumulation form a second pipeline stage
-    delay = sum(parts[p].delay for p in ("multiplier", "aligner", "adder_tree") if p in parts)
+    # two pipeline stages: multiply, align and the adder tree; then scale, convert and accumulate
+    delay = max(sum(parts[p].delay for p in ("multiplier", "aligner", "adder_tree") if p in parts),
+                _stage2_delay(parts))
     return Cost.total(f"block MAC {fa} x {fb} -> {acc_f} @ {t.name}", parts, delay)
 
 
+def _scale_stage(fa: Any, fb: Any, acc_f: Any, t: TechTable, conv: Cost, conv_note: str,
+                 ovf: Cost | None) -> dict[str, tuple[Cost, str]]:
+    """The parts of a block (or dot product) done once per block sum: ``scale`` (the product of the two
+    blocks' scales, `_scale_product`), ``convert`` (the sum normalised), ``scale_apply`` (the normalised sum
+    times the scale product, in the accumulator's format, `_times_scale`), ``accumulator`` (one addition in
+    the accumulator's format) and, for a fixed accumulator that saturates or checks, ``overflow``."""
+    sc, what, product = _scale_product(fa, fb, t)
+    app, app_what, _ = _times_scale(product, acc_f, t)
+    add = float_adder(acc_f, t) if isinstance(acc_f, emu.FloatFormat) else int_adder(acc_f.bits, t)
+    out = {"scale": (sc, what), "convert": (conv, conv_note), "scale_apply": (app, app_what),
+           "accumulator": (add, add.name)}
+    if ovf is not None:
+        out["overflow"] = (ovf, ovf.name)
+    return out
+
+
+def _stage2_delay(parts: Mapping[str, Cost]) -> int:
+    """The second pipeline stage's levels: the scale product beside the sum's normalisation, then the
+    product applied, the accumulator's addition and its overflow logic in series."""
+    return (max(parts["scale"].delay, parts["convert"].delay)
+            + sum(parts[p].delay for p in ("scale_apply", "accumulator", "overflow") if p in parts))
+
+
+def _overflow(mode: str | None, acc_f: Any, t: TechTable, fn: str) -> Cost | None:
+    """A fixed accumulator's overflow logic per addition (`hwmodel.cost`'s: saturate 2 XOR2 + one MUX2 per
+    bit, error 2 XOR2, wrap nothing), or None; ``mode`` checked (a float accumulator takes None only)."""
+    if mode is None:
+        return None
+    if not isinstance(acc_f, emu.FixedFormat):
+        raise ValueError(f"{fn}: acc_overflow={mode!r} applies to a fixed accumulator; acc={acc_f} is a"
+                         " float one and takes acc_overflow=None (its overflow is the float adder's)")
+    if mode not in ("wrap", "saturate", "error"):
+        raise ValueError(f"{fn}: acc_overflow={mode!r} is not one of wrap, saturate, error (or None)")
+    if mode == "saturate":
+        return logic(Cells(xor2=2, mux2=acc_f.bits, levels=2), t, "saturation after every addition")
+    if mode == "error":
+        return logic(Cells(xor2=2, levels=1), t, "overflow detection")
+    return None
+
+
 def _scaled_int_mac(fa: Any, fb: Any, ea: emu.Format, eb: emu.Format, acc_f: Any, t: TechTable,
-                    k: int) -> Cost:
+                    k: int, multiplier: str = "dadda", ovf: Cost | None = None) -> Cost:
     """Tensor or channel scaled integers: an integer MAC (the element multiplier and an adder of the exact
-    sum's width, product bits + ceil(log2 k), per MAC) and, once per dot product of ``k`` MACs, the sum
-    converted to a float and multiplied by the scales' product (fp32), then added in ``acc_f``."""
+    sum's width, product bits + ceil(log2 k), k - 1 additions per dot product of k MACs) and, once per dot
+    product, the scale stage of a block (`_scale_stage`: the scales' product, the sum normalised, the
+    product applied, the addition in ``acc_f``)."""
     w = _product_bits(ea, eb) + math.ceil(math.log2(k))
-    parts: dict[str, Cost] = {"multiplier": operand_multiplier(ea, eb, t), "int_accumulator": int_adder(w, t),
+    acc = int_adder(w, t)
+    parts: dict[str, Cost] = {"multiplier": operand_multiplier(ea, eb, t, multiplier),
+                              "int_accumulator": Cost(acc.name, acc.energy_pj * (k - 1) / k, acc.area_um2,
+                                                      acc.delay, acc.sources + (
+                                                          f"{k} - 1 additions per dot product of {k}",)),
                               "register": register(w, t)}
     conv = logic(leading_zero_counter(w) + barrel_shifter(w, w), t, "normalise")
-    add = float_adder(acc_f, t) if isinstance(acc_f, emu.FloatFormat) else int_adder(acc_f.bits, t)
-    for name, c, note in (("scale", float_multiplier(_FP32, _FP32, t), "an fp32 scale multiply"),
-                          ("convert", conv, f"normalise the {w}-bit sum"), ("accumulator", add, add.name)):
+    for name, (c, note) in _scale_stage(fa, fb, acc_f, t, conv, f"normalise the {w}-bit sum", ovf).items():
         parts[name] = Cost(f"{note}, once per dot product of {k} MACs", c.energy_pj / k, c.area_um2 / k,
                            c.delay, c.sources + (f"one per dot product of {k}; one unit per {k} MAC lanes",))
-    delay = parts["multiplier"].delay + parts["int_accumulator"].delay  # the scale stage: a second stage
+    delay = max(parts["multiplier"].delay + parts["int_accumulator"].delay, _stage2_delay(parts))
     return Cost.total(f"scaled-int MAC {fa} x {fb} -> {acc_f} @ {t.name}", parts, delay)
 
 
@@ -335,23 +413,63 @@ def _acc_format(acc: Any, fn: str) -> Any:
     return acc_f
 
 
-def _apply_scale(f: Any, acc_f: Any, t: TechTable) -> tuple[Cost, str, bool]:
-    """One block sum (in ``acc_f``) times the scale of block format ``f``: the cost, what it is, and whether
-    the scaled sum stays an integer (a fixed sum under a power-of-two or int32 fixed scale)."""
-    kind = f.kind
+def _scale_kind(f: Any) -> str:
+    """The kind of one scale of block format ``f``: "pow2" (E8M0: MX, an int format's power-of-two scale),
+    "e4m3" (NVFP4), or an int format's "fp32", "bf16" or "fixmul" (int32 multiplier and shift)."""
+    if f.kind == "mx" or (f.kind == "int" and f.scale == "pow2"):
+        return "pow2"
+    return "e4m3" if f.kind == "nvfp4" else f.scale
+
+
+# the format a scale of each kind (or the exact product of two E4M3 scales: 4 x 4 significand bits, one
+# exponent bit more) is multiplied in; fixmul: its int32 multiplier
+_SCALE_VALUE = {"e4m3": emu.get_format("e4m3"), "e4m3xe4m3": emu.FloatFormat(5, 7), "fp32": _FP32,
+                "bf16": emu.get_format("bf16"), "fixmul": emu.FixedFormat(32, 0)}
+
+
+def _times_scale(kind: str, acc_f: Any, t: TechTable) -> tuple[Cost, str, bool]:
+    """A sum (in ``acc_f``) times a scale of ``kind`` (`_scale_kind`, or "e4m3xe4m3": two E4M3 scales'
+    product): the cost, what it is, and whether the scaled sum stays an integer (a fixed sum under a
+    power-of-two or int32 fixed scale)."""
     fixed_sum = isinstance(acc_f, emu.FixedFormat)
-    pow2 = kind == "mx" or (kind == "int" and f.scale == "pow2")
-    if pow2 and not fixed_sum:
+    if kind == "pow2" and not fixed_sum:
         return int_adder(9, t), "E8M0 scale: a 9-bit exponent adder on the block sum", False
-    if pow2:
+    if kind == "pow2":
         shift = logic(barrel_shifter(acc_f.bits, 256), t)
         return shift, f"E8M0 scale: shifting the {acc_f.bits}-bit sum", True
-    if kind == "nvfp4":
-        return float_multiplier(acc_f, emu.get_format("e4m3"), t), "E4M3 scale times the block sum", False
-    if kind == "int" and f.scale == "fixmul" and fixed_sum:
+    if kind == "fixmul" and fixed_sum:
         return int_multiplier(acc_f.bits, 32, t), "int32 scale multiplier times the block sum", True
-    scale_f = {"fp32": _FP32, "bf16": emu.get_format("bf16")}.get(f.scale, emu.FixedFormat(32, 0))
-    return float_multiplier(acc_f, scale_f, t), f"{f.scale} scale times the block sum", False
+    what = {"e4m3": "E4M3 scale", "e4m3xe4m3": "E4M3 x E4M3 scale product"}.get(kind, f"{kind} scale")
+    return float_multiplier(acc_f, _SCALE_VALUE[kind], t), f"{what} times the block sum", False
+
+
+def _apply_scale(f: Any, acc_f: Any, t: TechTable) -> tuple[Cost, str, bool]:
+    """One block sum (in ``acc_f``) times the scale of block format ``f`` (`_times_scale`)."""
+    return _times_scale(_scale_kind(f), acc_f, t)
+
+
+def _scale_product(fa: Any, fb: Any, t: TechTable) -> tuple[Cost, str, str]:
+    """The product of one scale of ``fa`` and one of ``fb``: its cost, what it is, and the kind of scale
+    the product is (`_times_scale`). Two E8M0 (power-of-two) scales: a 9-bit exponent adder; a power of two
+    and another scale: an adder on the other's exponent (9 bits; an int32 fixed scale's int16 shift: 16
+    bits); two E4M3 (NVFP4): an E4M3 multiplier, the product kept exact; two int32 fixed scales: a 32 x 32
+    integer multiplier (the product kept as an int32 multiplier, the shifts added); other float scales: a
+    float multiplier of the two formats (bf16 x bf16 in bf16; mixed kinds in fp32)."""
+    ka, kb = _scale_kind(fa), _scale_kind(fb)
+    if ka == kb == "pow2":
+        return int_adder(9, t), "E8M0 x E8M0: a 9-bit exponent adder", "pow2"
+    if "pow2" in (ka, kb):
+        other = kb if ka == "pow2" else ka
+        w = 16 if other == "fixmul" else 9
+        return (int_adder(w, t), f"a power-of-two scale times a {other} scale: a {w}-bit adder on its"
+                f" {'shift' if other == 'fixmul' else 'exponent'}", other)
+    if ka == kb == "fixmul":
+        return int_multiplier(32, 32, t), "int32 x int32 fixed scale multipliers", "fixmul"
+    if ka == kb == "e4m3":
+        return float_multiplier(_SCALE_VALUE["e4m3"], _SCALE_VALUE["e4m3"], t), "E4M3 x E4M3 block scales", \
+            "e4m3xe4m3"
+    sc = float_multiplier(_SCALE_VALUE[ka], _SCALE_VALUE[kb], t)
+    return sc, f"{ka} x {kb} scales: a float multiplier", ka if ka == kb else "fp32"
 
 
 def operand_scale_cost(acc: Any = "fp32", tech: str | TechTable = "horowitz45", *, k: int,

@@ -37,7 +37,13 @@
 
 Energy is per MAC, area is one unit's, delay the unit's critical path in gate
 levels (multiplier, product rounding, convert, aligner, accumulator in series;
-no pipelining). A part wider than the gate-level constructions take
+no pipelining). A block-scaled MAC is priced by `hwmodel.block.block_mac_cost`
+(two pipeline stages, the longer setting the delay) with the same
+``multiplier`` construction, a fixed accumulator's ``overflow`` logic once per
+block sum and the ``output`` part above. ``fused=True`` (FMA) is priced as
+the MAC that rounds its product: the model does not yet drop the product's
+rounding nor widen the adder to the exact 2(m + 1)-bit product significand,
+so an FMA's figures are those of a multiply then an add. A part wider than the gate-level constructions take
 (`hwmodel.gates.MAX_WIDTH` bits) raises a ValueError that names ``mac``. A matrix
 unit's ``fused(n)`` and ``exact(n)`` orders are priced by
 `hwmodel.matrix_unit.fused_cost` (its multi-term adder, per product lane); a
@@ -59,7 +65,7 @@ from emu.checks import check_int
 from emu.mac import fixed_view
 
 from .arith import float_adder, int_adder, logic, operand_multiplier, register
-from .block import block_mac_cost
+from .block import _overflow, block_mac_cost
 from .cost import Cost
 from .gates import Cells, adder, barrel_shifter, check_multiplier, leading_zero_counter
 from .matrix_unit import fused_cost
@@ -90,7 +96,10 @@ def cost(mac: emu.MAC, tech: str | TechTable = "horowitz45", *, k: int | None = 
     Args:
         mac: an `emu.MAC` (or a preset name such as ``"int8 x int8 -> int32"``), or an
             `emu.MAC` of block-scaled operands (priced by
-            `hwmodel.block.block_mac_cost`; an exact accumulator counts as fp32 there).
+            `hwmodel.block.block_mac_cost` with this ``multiplier`` and a fixed accumulator's
+            ``acc_overflow``, plus the ``output`` conversion; an exact accumulator counts as fp32
+            there). ``fused=True`` (FMA) is priced as a multiply that rounds then an add (module
+            docstring: a limitation).
         tech: a table name (``horowitz45``, ``jouppi7``, a registered one) or a `TechTable`.
         k: the dot-product length: amortises the output conversion and sizes
             an exact accumulator (default: output counted in full per MAC).
@@ -127,9 +136,13 @@ def as_mac(mac: object, fn: str, name: str = "mac") -> emu.MAC:
 def _cost(mac: emu.MAC, tech: str | TechTable, k: int | None, multiplier: str) -> Cost:
     if mac.order.kind in ("fused", "exact"):
         return fused_cost(mac, tech, k=k, multiplier=multiplier)
-    if mac.block_scaled:
-        return block_mac_cost(mac.act, mac.weight, _FP32_ACC if mac.exact_acc else mac.acc, tech, k=k or 4096)
     t = get_table(tech)
+    if mac.block_scaled:
+        acc = _FP32_ACC if mac.exact_acc else mac.acc
+        ovf = str(mac.acc_overflow) if isinstance(acc, emu.FixedFormat) else None
+        c = block_mac_cost(mac.act, mac.weight, acc, t, k=k or 4096, multiplier=multiplier, acc_overflow=ovf)
+        out = _output(mac, acc, acc.bits, k, t)
+        return c if out is None else Cost.total(c.name, {**c.breakdown, "output": out}, c.delay)
     a, w = mac.act, mac.weight
     parts: dict[str, Cost] = {"multiplier": operand_multiplier(a, w, t, multiplier)}
     float_prod = isinstance(a, emu.FloatFormat) or isinstance(w, emu.FloatFormat)
@@ -156,21 +169,13 @@ def _cost(mac: emu.MAC, tech: str | TechTable, k: int | None, multiplier: str) -
                                         parts["accumulator"].area_um2, parts["accumulator"].delay,
                                         parts["accumulator"].sources + (f"exact accumulator: {width} bits",))
     parts["register"] = register(width, t)
-    ovf = str(mac.acc_overflow)
     if mac.acc != "exact" and isinstance(mac.acc, emu.FixedFormat):
-        if ovf == "saturate":
-            parts["overflow"] = logic(Cells(xor2=2, mux2=width, levels=2), t,
-                                      "saturation after every addition")
-        elif ovf == "error":
-            parts["overflow"] = logic(Cells(xor2=2, levels=1), t, "overflow detection")
-    if mac.output is not None and mac.output != mac.acc:
-        o = mac.output
-        ob = o.bits if not isinstance(o, emu.FloatFormat) else o.man_bits + 1
-        cells = Cells(ha=ob, mux2=ob, levels=adder(ob).levels + 1)
-        if isinstance(o, emu.FloatFormat) and not isinstance(mac.acc, emu.FloatFormat):
-            cells = cells + barrel_shifter(width, width)
-        out = logic(cells, t, f"output conversion to {o}")
-        parts["output"] = out if not k else out.scaled(1.0 / k, 1.0, note=f"energy amortised over K={k}")
+        ovf = _overflow(str(mac.acc_overflow), mac.acc, t, "cost")
+        if ovf is not None:
+            parts["overflow"] = ovf
+    out = _output(mac, mac.acc, width, k, t)
+    if out is not None:
+        parts["output"] = out
     delay = sum(parts[p].delay for p in ("multiplier", "product", "convert", "aligner", "accumulator")
                 if p in parts)
     if mac.order.kind == "tree":  # n - 1 tree adders and one for the addend per step of n products
@@ -183,6 +188,21 @@ def _cost(mac: emu.MAC, tech: str | TechTable, k: int | None, multiplier: str) -
         parts["register"] = parts["register"].scaled(1.0 / n, 1.0 / n, note=f"one register per step of {n}"
                                                      " product lanes")
     return Cost.total(f"MAC {_name(mac)} @ {t.name}", parts, delay)
+
+
+def _output(mac: emu.MAC, acc: object, width: int, k: int | None, t: TechTable) -> Cost | None:
+    """The conversion of the sum (in ``acc``, ``width`` bits) to ``mac.output`` once per dot product: an
+    incrementer and a saturating MUX2 per output bit, plus a normalising shifter when a fixed sum becomes a
+    float; energy divided by ``k`` (None: counted in full); None when the MAC names no other output."""
+    if mac.output is None or mac.output == mac.acc:
+        return None
+    o = mac.output
+    ob = o.bits if not isinstance(o, emu.FloatFormat) else o.man_bits + 1
+    cells = Cells(ha=ob, mux2=ob, levels=adder(ob).levels + 1)
+    if isinstance(o, emu.FloatFormat) and not isinstance(acc, emu.FloatFormat):
+        cells = cells + barrel_shifter(width, width)
+    out = logic(cells, t, f"output conversion to {o}")
+    return out if not k else out.scaled(1.0 / k, 1.0, note=f"energy amortised over K={k}")
 
 
 def _fixed_to_float(mac: emu.MAC, t: TechTable) -> Cost:

@@ -64,7 +64,8 @@ the layers need. Speedup over fp32 at equal area: how many more units fit in
 the fp32 array's area (same clock and one MAC per unit per cycle); counting the
 shorter critical path too (area x delay): that ratio times the fp32 unit's
 delay over the longest delay among the layers' units (the clock period
-follows the unpipelined unit's critical path, `Cost.delay` in gate levels;
+follows the unit's critical path, `Cost.delay` in gate levels, a block-scaled
+unit's longer pipeline stage;
 `mac_speedup` gives both for one datapath); at equal power: how many more MACs
 per second the fp32 array's power buys (fp32 compute energy / compute energy).
 Traffic ratio: bits moved / bits moved with 32-bit weights and activations.
@@ -305,24 +306,41 @@ def _act_run(s: LayerSpec) -> int:
     return s.act_run if s.act_run is not None else _run(s)
 
 
+def _stored(n: int, f: Any, k: int, run: int | None) -> float:
+    """The bits of ``n`` values of one tensor stored in format ``f`` (`_bits`, blocks along runs of ``run``,
+    an int format's channel scale one per ``k`` values), except that an int format's tensor scale is
+    stored once for the tensor, not once per ``k`` values."""
+    if n and is_block_format(f) and f.kind == "int" and f.granularity is ScaleGranularity.TENSOR:
+        return n * bits_per_element(f) + bits_per_element(f, 1) - bits_per_element(f)
+    return n * _bits(f, k, run)
+
+
 def _weight_bits(s: LayerSpec) -> float:
     """A layer's stored weight bits: the weights in `_weight_storage` (a block format along ``block_run``;
-    a block-scaled MAC's along k, as its datapath encodes them), the biases in ``bias_format``."""
+    a block-scaled MAC's along k, as its datapath encodes them; a tensor scale once for the layer), the
+    biases in ``bias_format``."""
     f = _weight_storage(s)
-    per = _bits(f, s.k, _run(s) if s.weight_format is not None else s.k)
+    run = _run(s) if s.weight_format is not None else s.k
     if s.bias_format is None or not s.biases:
-        return s.weights * per
-    return (s.weights - s.biases) * per + s.biases * _bits(s.bias_format, s.biases, s.biases)
+        return _stored(s.weights, f, s.k, run)
+    return _stored(s.weights - s.biases, f, s.k, run) + _stored(s.biases, s.bias_format, s.biases, s.biases)
+
+
+def _per_weight(s: LayerSpec) -> float:
+    """Stored bits per weight of ``weight_format`` (`_stored`; 0 for a layer without weights)."""
+    return _stored(s.weights, s.weight_format, s.k, _run(s)) / s.weights if s.weights else 0.0
 
 
 def _act_in_bits(s: LayerSpec, mac: emu.MAC) -> float:
-    """The stored bits of the values a layer reads: each ``act_reads`` group in its block format along its
-    run (fmt None: the MAC's activation format), else ``act_format`` along `_act_run`, else ``mac.act`` (a
-    block-scaled MAC's along k)."""
-    plain = _bits(mac.act, s.k, s.k)
+    """The stored bits of the values a layer reads: each ``act_reads`` group (one tensor) in its block
+    format along its run (fmt None: the MAC's activation format), else ``act_format`` along `_act_run`,
+    else ``mac.act`` (a block-scaled MAC's along k); a tensor scale once per tensor read."""
     if s.act_reads is not None:
-        return sum(n * (plain if f is None else _bits(f, s.k, run)) for n, f, run in s.act_reads)
-    return s.activations_in * (plain if s.act_format is None else _bits(s.act_format, s.k, _act_run(s)))
+        return sum(_stored(n, mac.act if f is None else f, s.k, s.k if f is None else run)
+                   for n, f, run in s.act_reads)
+    if s.act_format is None:
+        return _stored(s.activations_in, mac.act, s.k, s.k)
+    return _stored(s.activations_in, s.act_format, s.k, _act_run(s))
 
 
 def _act_per_value(s: LayerSpec) -> float:
@@ -452,6 +470,12 @@ def _specs(model_or_layers: Any, policy: Any, input_shape: Sequence[int] | None)
             bf = _role_format(policy, d["name"], "biases") if d.get("biases") else None
             out.append(LayerSpec(mac=mac, weight_format=wf, bias_format=bf, **acts, **d))
         return out
+    for name, value in (("policy", policy), ("input_shape", input_shape)):
+        if value is not None:
+            shown = repr(value) if name == "input_shape" else f"a {type(value).__name__}"
+            raise ValueError(f"network_cost: {name} ({shown}) applies to a model only; LayerSpec values"
+                             " carry their own formats and shapes (each LayerSpec's mac, weight_format,"
+                             f" act_format), so pass {name}=None with them")
     specs = list(model_or_layers)
     for s in specs:
         if not isinstance(s, LayerSpec):
@@ -470,9 +494,10 @@ def network_cost(model_or_layers: Any, policy: Any = None, *, tech: str | TechTa
 
     Args:
         model_or_layers: `LayerSpec` values, or a model with ``layer_shapes``.
-        policy: with a model: its precision policy (``forward_mac(name, k)``); None = fp32.
+        policy: with a model: its precision policy (``forward_mac(name, k)``); None = fp32. With
+            `LayerSpec` values None only (ValueError otherwise: they carry their own formats).
         tech: the technology table.
-        input_shape: with a model: one input's shape.
+        input_shape: with a model: one input's shape; with `LayerSpec` values None only.
         n_units: MAC units in the array.
         weight_memory, act_memory: table memories (dram, sram_8kb, sram_32kb, sram_1mb, a user
             table's sram_<N>kb, sram_<N>mb, sram_<N>gb); ``weight_memory="auto"`` (the
@@ -576,7 +601,7 @@ def network_cost(model_or_layers: Any, policy: Any = None, *, tech: str | TechTa
         "perfect on-chip reuse inside a layer (traffic lower bound); one MAC per unit per cycle, same clock",
         "area x delay: the clock period follows the longest unpipelined critical path (gate levels)",
         "formats of bits: emu word widths; float64 or unset roles count as fp32",
-    ) + tuple(f"{s.name}: weights stored as {s.weight_format} ({_bits(s.weight_format, s.k, _run(s)):g}"
+    ) + tuple(f"{s.name}: weights stored as {s.weight_format} ({_per_weight(s):g}"
               f" bits per weight, scales included{_runs(s, s.weight_format)}), the MAC multiplies its"
               " elements and applies each block's scale to the block's sum"
               for s in specs if s.weight_format is not None) + tuple(
