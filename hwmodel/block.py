@@ -299,7 +299,7 @@ def block_mac_cost(fmt_a: Any, fmt_b: Any, acc: Any = "fp32", tech: str | TechTa
     multiplier = check_multiplier(multiplier, "block_mac_cost", "multiplier")
     t = get_table(tech)
     acc_f = _acc_format(acc, "block_mac_cost")
-    ovf = _overflow(acc_overflow, acc_f, t, "block_mac_cost")
+    ovf = overflow_logic(acc_overflow, acc_f, t, "block_mac_cost")
     ea, eb = _element(fa), _element(fb)
     if all(f.kind == "int" and f.granularity is not ScaleGranularity.GROUP for f in (fa, fb)):
         return _scaled_int_mac(fa, fb, ea, eb, acc_f, t, k, multiplier, ovf)
@@ -353,7 +353,7 @@ def _stage2_delay(parts: Mapping[str, Cost]) -> int:
             + sum(parts[p].delay for p in ("scale_apply", "accumulator", "overflow") if p in parts))
 
 
-def _overflow(mode: str | None, acc_f: Any, t: TechTable, fn: str) -> Cost | None:
+def overflow_logic(mode: str | None, acc_f: Any, t: TechTable, fn: str) -> Cost | None:
     """A fixed accumulator's overflow logic per addition (`hwmodel.cost`'s: saturate 2 XOR2 + one MUX2 per
     bit, error 2 XOR2, wrap nothing), or None; ``mode`` checked (a float accumulator takes None only)."""
     if mode is None:

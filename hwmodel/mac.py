@@ -65,7 +65,7 @@ from emu.checks import check_int
 from emu.mac import fixed_view
 
 from .arith import float_adder, int_adder, logic, operand_multiplier, register
-from .block import _overflow, block_mac_cost
+from .block import block_mac_cost, overflow_logic
 from .cost import Cost
 from .gates import Cells, adder, barrel_shifter, check_multiplier, leading_zero_counter
 from .matrix_unit import fused_cost
@@ -170,7 +170,7 @@ def _cost(mac: emu.MAC, tech: str | TechTable, k: int | None, multiplier: str) -
                                         parts["accumulator"].sources + (f"exact accumulator: {width} bits",))
     parts["register"] = register(width, t)
     if mac.acc != "exact" and isinstance(mac.acc, emu.FixedFormat):
-        ovf = _overflow(str(mac.acc_overflow), mac.acc, t, "cost")
+        ovf = overflow_logic(str(mac.acc_overflow), mac.acc, t, "cost")
         if ovf is not None:
             parts["overflow"] = ovf
     out = _output(mac, mac.acc, width, k, t)
