@@ -40,10 +40,10 @@ levels (multiplier, product rounding, convert, aligner, accumulator in series;
 no pipelining). A block-scaled MAC is priced by `hwmodel.block.block_mac_cost`
 (two pipeline stages, the longer setting the delay) with the same
 ``multiplier`` construction, a fixed accumulator's ``overflow`` logic once per
-block sum and the ``output`` part above. ``fused=True`` (FMA) is priced as
-the MAC that rounds its product: the model does not yet drop the product's
-rounding nor widen the adder to the exact 2(m + 1)-bit product significand,
-so an FMA's figures are those of a multiply then an add. A part wider than the gate-level constructions take
+block sum and the ``output`` part above. ``fused=True`` (FMA): where the exact
+product's significand is wider than the float accumulator's, the adder is
+one of that width (`_fma_adder`); the multiplier keeps its price, which
+includes rounding its product (an upper bound). A part wider than the gate-level constructions take
 (`hwmodel.gates.MAX_WIDTH` bits) raises a ValueError that names ``mac``. A matrix
 unit's ``fused(n)`` and ``exact(n)`` orders are priced by
 `hwmodel.matrix_unit.fused_cost` (its multi-term adder, per product lane); a
@@ -98,8 +98,8 @@ def cost(mac: emu.MAC, tech: str | TechTable = "horowitz45", *, k: int | None = 
             `emu.MAC` of block-scaled operands (priced by
             `hwmodel.block.block_mac_cost` with this ``multiplier`` and a fixed accumulator's
             ``acc_overflow``, plus the ``output`` conversion; an exact accumulator counts as fp32
-            there). ``fused=True`` (FMA) is priced as a multiply that rounds then an add (module
-            docstring: a limitation).
+            there). ``fused=True`` (FMA): an adder as wide as the exact product where that is wider
+            than the float accumulator (module docstring).
         tech: a table name (``horowitz45``, ``jouppi7``, a registered one) or a `TechTable`.
         k: the dot-product length: amortises the output conversion and sizes
             an exact accumulator (default: output counted in full per MAC).
@@ -133,6 +133,31 @@ def as_mac(mac: object, fn: str, name: str = "mac") -> emu.MAC:
     return mac
 
 
+def _fma_adder(mac: emu.MAC, t: TechTable) -> Cost | None:
+    """With ``fused=True``, when the exact product's significand (``pm`` fraction bits: the operands'
+    fraction bits plus one) is wider than the float accumulator's, the adder that takes it unrounded: a
+    float adder of the accumulator's exponent and ``pm`` fraction bits (the alignment, addition and
+    normalisation of the wider operand; its one rounding into the accumulator's format is that adder's);
+    None otherwise (the exact product fits the accumulator: an FMA's adder is the plain one). The
+    multiplier keeps its table price, which includes rounding its product: an upper bound for the FMA's
+    unrounded multiplier.
+
+    >>> h45 = get_table("horowitz45")
+    >>> _fma_adder(emu.MAC(act="fp16", weight="fp16", acc="fp16", fused=True), h45).name[:24]
+    'FMA adder: fp<5,21> adde'
+    >>> _fma_adder(emu.MAC(act="fp16", weight="fp16", acc="fp32", fused=True), h45) is None
+    True
+    """
+    if not mac.fused:
+        return None
+    pm = sum(f.man_bits if isinstance(f, emu.FloatFormat) else f.bits for f in (mac.act, mac.weight)) + 1
+    if pm <= mac.acc.man_bits:
+        return None
+    wide = float_adder(emu.FloatFormat(mac.acc.exp_bits, pm), t)
+    return Cost(f"FMA adder: {wide.name} (the exact {pm + 1}-bit product significand aligned, added and"
+                f" rounded once into {mac.acc})", wide.energy_pj, wide.area_um2, wide.delay, wide.sources)
+
+
 def _cost(mac: emu.MAC, tech: str | TechTable, k: int | None, multiplier: str) -> Cost:
     if mac.order.kind in ("fused", "exact"):
         return fused_cost(mac, tech, k=k, multiplier=multiplier)
@@ -154,7 +179,7 @@ def _cost(mac: emu.MAC, tech: str | TechTable, k: int | None, multiplier: str) -
     if isinstance(mac.acc, emu.FloatFormat):
         if not float_prod and (isinstance(a, emu.FixedFormat) or isinstance(w, emu.FixedFormat)):
             parts["convert"] = _fixed_to_float(mac, t)
-        parts["accumulator"] = float_adder(mac.acc, t)
+        parts["accumulator"] = _fma_adder(mac, t) or float_adder(mac.acc, t)
     else:
         if float_prod:
             parts["aligner"] = logic(barrel_shifter(width, width), t, f"aligning shifter of {width} bits")

@@ -208,3 +208,17 @@ def test_the_fp32_baseline_moves_to_a_memory_that_holds_it() -> None:
     assert small.baseline_memory_pj == pytest.approx(2000 * 32 * 10 / 64 + 120 * 32 * 20 / 64)
     assert big.baseline_memory_pj == pytest.approx(3000 * 32 * 20 / 64 + 130 * 32 * 20 / 64)
     assert "the fp32 baseline's from sram_32kb" in big.assumptions[0]
+
+
+def test_an_fma_prices_the_adder_of_the_exact_product_where_it_is_wider_than_the_accumulator() -> None:
+    """fp16 x fp16 -> fp16 fused: the exact product has 21 fraction bits, the accumulator 10, so the adder
+    is an fp<5,21> adder; into fp32 (23 fraction bits) the product fits and fused or not cost the same."""
+    fused, plain = (hwmodel.cost(emu.MAC(act="fp16", weight="fp16", acc="fp16", fused=f))
+                    for f in (True, False))
+    wide = hwmodel.float_adder(emu.FloatFormat(5, 21))
+    assert fused.breakdown["accumulator"].energy_pj == wide.energy_pj
+    assert fused.energy_pj == pytest.approx(plain.energy_pj - 0.4 + wide.energy_pj, rel=1e-12)
+    assert fused.energy_pj > plain.energy_pj
+    assert fused.delay > plain.delay
+    into32 = [hwmodel.cost(emu.MAC(act="fp16", weight="fp16", acc="fp32", fused=f)) for f in (True, False)]
+    assert into32[0].energy_pj == into32[1].energy_pj
