@@ -297,11 +297,11 @@ class Outcome:
         return text + (f", diverged {len(self.diverged)}/{len(self.seeds)}" if self.diverged else "")
 
     def mean_of(self, values: dict[int, float], percent: bool = False) -> str:
-        """A kept quantity over the seeds that trained: `mean_ci` as text (``percent``: a share, its interval
-        cut to [0, 1])."""
+        """A kept quantity over the seeds that trained (a loss or a share, never negative): `mean_ci` as
+        text, its interval cut at 0 (``percent``: a share, cut to [0, 1])."""
         if not values:
             return "-"
-        est = mean_ci(list(values.values()), bounds=(0, 1) if percent else None)
+        est = mean_ci(list(values.values()), bounds=(0, 1) if percent else (0, math.inf))
         return est.percent(1) if percent else str(est)
 
 

@@ -78,3 +78,14 @@ def test_presets_store_the_optimizer_state_as_their_papers_do(name: str, kept: t
     for role in (*OPTIMIZER_ROLES, *BN_ROLES):
         if role not in kept and "all roles but `weights`" not in row[3]:
             assert f"`{role}`" in row[3], (name, role)
+
+
+@pytest.mark.parametrize("name", ["e4m3 forward / e5m2 backward", "mxfp8 forward / mxfp8_e5m2 backward",
+                                  "mxfp4 forward / mxfp8_e5m2 backward"])
+def test_fp8_and_mx_presets_keep_weight_gradients_as_a_products_fp32_output(name: str) -> None:
+    """Micikevicius et al. 2022 and Rouhani et al. 2023 cast only the inputs of products to FP8 or MX: the
+    weight gradient, a product's output used by the optimiser, stays in fp32; the errors, inputs of the
+    next backward products, are e5m2."""
+    lp = PrecisionPolicy.preset(name).default
+    assert str(lp.grads) == "fp32"
+    assert "e5m2" in str(lp.errors)
