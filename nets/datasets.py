@@ -70,6 +70,10 @@ def _share(v: object, func: str, name: str) -> None:
         raise ValueError(f"{func}: {name}={v!r} outside the allowed range [0, 1)")
 
 
+#: the share of x held out for testing when no test set is given (`from_arrays`, `npz`)
+DEFAULT_TEST = 0.15
+
+
 def _fractions(valid: float, test: float) -> None:
     for name, v in (("valid", valid), ("test", test)):
         _share(v, "datasets", name)
@@ -187,15 +191,16 @@ def _standardize(func: str, train: np.ndarray, *others: np.ndarray) -> list[np.n
     return out
 
 
-def from_arrays(x: np.ndarray, y: np.ndarray, *, valid: float = 0.15, test: float = 0.15, seed: int = 0,
-                standardize: bool = True, name: str = "arrays", n_classes: int | None = None,
+def from_arrays(x: np.ndarray, y: np.ndarray, *, valid: float = 0.15, test: float | None = None,
+                seed: int = 0, standardize: bool = True, name: str = "arrays", n_classes: int | None = None,
                 x_test: np.ndarray | None = None, y_test: np.ndarray | None = None) -> Dataset:
     """Split arrays into train/valid/test with a deterministic shuffle.
 
     Args:
         x, y: features (n, ...) and integer labels (n,).
-        valid, test: fractions of the examples for validation and test (test
-            is ignored when ``x_test`` is given).
+        valid, test: fractions of the examples for validation and test (test:
+            default 0.15; given beside ``x_test``, which is the test split, it is
+            refused).
         seed: the shuffle's seed (numpy PCG64).
         standardize: subtract the training mean and divide by the training
             standard deviation per feature (a constant feature keeps scale 1: its
@@ -206,7 +211,8 @@ def from_arrays(x: np.ndarray, y: np.ndarray, *, valid: float = 0.15, test: floa
     ``x_test`` must have the feature shape of ``x``.
 
     Raises:
-        ValueError: mismatched lengths or feature shapes, bad fractions, labels not integers in
+        ValueError: mismatched lengths or feature shapes, bad fractions (or fractions that leave no
+            training example once rounded, or a test fraction beside x_test), labels not integers in
             [0, 2**63 - 1] (or not below ``n_classes``), a NaN or infinite feature (the index of the
             first is named), an x or x_test of no examples, features so large that standardising
             overflows float64 (rescale them or pass ``standardize=False``), a seed below 0, only one
@@ -218,7 +224,8 @@ def from_arrays(x: np.ndarray, y: np.ndarray, *, valid: float = 0.15, test: floa
                         n_classes=n_classes, x_test=x_test, y_test=y_test, func="from_arrays")
 
 
-def _from_arrays(x: object, y: object, *, valid: float, test: float, seed: int, standardize: bool, name: str,
+def _from_arrays(x: object, y: object, *, valid: float, test: float | None, seed: int, standardize: bool,
+                 name: str,
                  n_classes: int | None, x_test: object, y_test: object, func: str) -> Dataset:
     """`from_arrays`, its messages prefixed with ``func`` (the public function the caller called)."""
     seed = _seed(seed, func)
@@ -236,7 +243,11 @@ def _from_arrays(x: object, y: object, *, valid: float, test: float, seed: int, 
                              f" {x.shape[1:]}; they must match")
         y_test = _labels(y_test, x_test.shape[0], func, "y_test", "x_test")
     n_classes = _n_classes(n_classes, func, {"y": y, "y_test": y_test})
-    _fractions(valid, 0.0 if x_test is not None else test)
+    if x_test is not None and test is not None:
+        raise ValueError(f"{func}: test={test!r} is given but the test split is x_test (nothing of x is held"
+                         " out for testing); leave test out")
+    test = 0.0 if x_test is not None else DEFAULT_TEST if test is None else test
+    _fractions(valid, test)
     order = np.random.default_rng(seed).permutation(x.shape[0])
     x, y = x[order], y[order]
     n = x.shape[0]
@@ -249,7 +260,10 @@ def _from_arrays(x: object, y: object, *, valid: float, test: float, seed: int, 
         xt, yt = x_test, y_test
     xv, yv = x[:n_valid], y[:n_valid]
     xtr, ytr = x[n_valid:], y[n_valid:]
-    if standardize and len(xtr):
+    if not len(xtr):
+        raise ValueError(f"{func}: valid={valid!r} and test={test!r} of {n} example(s) leave no training"
+                         " example once rounded; give more examples or smaller shares")
+    if standardize:
         xtr, xv, xt = _standardize(func, xtr, xv, xt)
     k = int(n_classes if n_classes is not None else max(int(y.max(initial=-1)), int(yt.max(initial=-1))) + 1)
     return Dataset(Split(xtr, ytr), Split(xv, yv), Split(xt, yt), k, name)
@@ -494,19 +508,27 @@ def mnist(folder: str | os.PathLike[str], *, valid: float = 0.1, seed: int = 0, 
     """
     seed = _seed(seed, "mnist")
     limit = _limit(limit, "mnist")
-    arrays = []
+    arrays, paths = [], []
     for part in ("train", "t10k"):
         x_path, x = _mnist_file(folder, f"{part}-images-idx3-ubyte")
         y_path, y = _mnist_file(folder, f"{part}-labels-idx1-ubyte")
         if x.shape[0] != y.shape[0]:
             raise ValueError(f"mnist: {x_path} holds {x.shape[0]} images but {y_path} holds {y.shape[0]}"
                              " labels; the two files must hold the same number of examples")
+        if 0 in x.shape[1:]:
+            raise ValueError(f"mnist: {x_path} declares images of {x.shape[1]}x{x.shape[2]} pixels; an image"
+                             " needs at least one")
         arrays += [x, y]
+        paths.append(x_path)
     xs, ys, xt, yt = arrays
+    if xs.shape[1:] != xt.shape[1:]:
+        raise ValueError(f"mnist: {paths[0]} holds images of {xs.shape[1]}x{xs.shape[2]} pixels but"
+                         f" {paths[1]} of {xt.shape[1]}x{xt.shape[2]}; the training and test images must have"
+                         " one size")
     if limit is not None:
         xs, ys, xt, yt = xs[:limit], ys[:limit], xt[:limit], yt[:limit]
     shape = (-1, 1, *xs.shape[1:]) if images else (xs.shape[0], -1)
-    return _from_arrays(xs.reshape(shape) / 255.0, ys, valid=valid, test=0.0, seed=seed,
+    return _from_arrays(xs.reshape(shape) / 255.0, ys, valid=valid, test=None, seed=seed,
                         standardize=standardize, name="mnist", n_classes=10,
                         x_test=xt.reshape((xt.shape[0],) + tuple(shape[1:])) / 255.0, y_test=yt, func="mnist")
 
@@ -560,16 +582,17 @@ def cifar10(folder: str | os.PathLike[str], *, valid: float = 0.1, seed: int = 0
     xt, yt = load("test_batch.bin")
     if not images:
         xs, xt = xs.reshape(xs.shape[0], -1), xt.reshape(xt.shape[0], -1)
-    return _from_arrays(xs / 255.0, ys, valid=valid, test=0.0, seed=seed, standardize=standardize,
+    return _from_arrays(xs / 255.0, ys, valid=valid, test=None, seed=seed, standardize=standardize,
                         name="cifar10", n_classes=10, x_test=xt / 255.0, y_test=yt, func="cifar10")
 
 
-def npz(path: str | os.PathLike[str], *, valid: float = 0.15, test: float = 0.15, seed: int = 0,
+def npz(path: str | os.PathLike[str], *, valid: float = 0.15, test: float | None = None, seed: int = 0,
         standardize: bool = True) -> Dataset:
     """A data set from a NumPy ``.npz`` file the user has: arrays ``x`` (n, ...) of features and ``y``
-    (n,) of integer labels >= 0, and optionally ``x_test``, ``y_test`` (then ``test`` is not taken
-    from x). Split and standardised as `from_arrays` does. The file is read without pickle (an object
-    array is refused).
+    (n,) of integer labels >= 0, and optionally ``x_test``, ``y_test`` (the test split: then ``test``,
+    a share of x held out for testing, default 0.15, is refused). Any other array is refused (a
+    misspelt test set is not dropped). Split and standardised as `from_arrays` does. The file is read
+    without pickle (an object array is refused).
 
     >>> import tempfile, pathlib
     >>> f = pathlib.Path(tempfile.mkdtemp()) / "d.npz"
@@ -621,6 +644,10 @@ def npz(path: str | os.PathLike[str], *, valid: float = 0.15, test: float = 0.15
             if ("x_test" in z.files) != ("y_test" in z.files):
                 raise ValueError(f"datasets.npz: {path} holds only one of x_test and y_test; give both or"
                                  " neither")
+            extra = [k for k in z.files if k not in ("x", "y", "x_test", "y_test")]
+            if extra:  # a misspelt test set would otherwise be dropped and the test split drawn from x
+                raise ValueError(f"datasets.npz: {path} holds array {extra[0]!r}; only x, y, x_test and"
+                                 " y_test are read")
             arrays = {}
             for k in z.files:
                 try:

@@ -252,12 +252,19 @@ def evaluate(model: Model, data: Split | Dataset, policy: PrecisionPolicy | None
     Raises:
         ValueError: ``seed`` below 0, ``batch_size`` or ``workers`` below 1 (TypeError: not an int), a
             ``batch_size`` that would split the rows of a model whose outputs mix them, a `Dataset`
-            whose test split is empty.
+            whose test split is empty. TypeError: ``progress`` not a bool, ``stream`` without
+            ``write``, ``quant`` not a `Quantizer`.
     """
     if not isinstance(data, (Dataset, Split)):
         raise TypeError(f"evaluate: data of type {type(data).__name__} must be a Dataset or a Split (x, y)")
     model.check_policy(policy, "evaluate")
     check_dask(dask, "evaluate")
+    if not isinstance(progress, bool):
+        raise TypeError(f"evaluate: progress={progress!r} must be True or False")
+    if stream is not None and not callable(getattr(stream, "write", None)):
+        raise TypeError(f"evaluate: stream={stream!r} must be None (stderr) or a text stream with write()")
+    if quant is not None and not isinstance(quant, Quantizer):
+        raise TypeError(f"evaluate: quant={quant!r} must be None or the training run's nets.Quantizer")
     if isinstance(data, Dataset) and len(data.test) == 0:
         raise ValueError(f"evaluate: data={data.name!r} has an empty test split; give a Dataset or Split of"
                          " at least one example")
