@@ -70,8 +70,7 @@ def _share(v: object, func: str, name: str) -> None:
         raise ValueError(f"{func}: {name}={v!r} outside the allowed range [0, 1)")
 
 
-#: the share of x held out for testing when no test set is given (`from_arrays`, `npz`)
-DEFAULT_TEST = 0.15
+DEFAULT_TEST = 0.15  # the share of x held out for testing when no test set is given
 
 
 def _fractions(valid: float, test: float) -> None:
@@ -198,13 +197,11 @@ def from_arrays(x: np.ndarray, y: np.ndarray, *, valid: float = 0.15, test: floa
 
     Args:
         x, y: features (n, ...) and integer labels (n,).
-        valid, test: fractions of the examples for validation and test (test:
-            default 0.15; given beside ``x_test``, which is the test split, it is
-            refused).
+        valid, test: fractions of the examples for validation and test (test: default 0.15;
+            refused beside ``x_test``, the test split then).
         seed: the shuffle's seed (numpy PCG64).
-        standardize: subtract the training mean and divide by the training
-            standard deviation per feature (a constant feature keeps scale 1: its
-            training values become 0).
+        standardize: subtract the training mean and divide by the training standard deviation per
+            feature (a constant feature keeps scale 1: its training values become 0).
         n_classes: the number of classes (default: max label + 1).
 
     ``x_test`` and ``y_test`` (both or neither) are checked as ``x`` and ``y`` are, and
@@ -515,16 +512,12 @@ def mnist(folder: str | os.PathLike[str], *, valid: float = 0.1, seed: int = 0, 
         if x.shape[0] != y.shape[0]:
             raise ValueError(f"mnist: {x_path} holds {x.shape[0]} images but {y_path} holds {y.shape[0]}"
                              " labels; the two files must hold the same number of examples")
-        if 0 in x.shape[1:]:
-            raise ValueError(f"mnist: {x_path} declares images of {x.shape[1]}x{x.shape[2]} pixels; an image"
-                             " needs at least one")
-        arrays += [x, y]
-        paths.append(x_path)
+        arrays, paths = [*arrays, x, y], [*paths, x_path]
     xs, ys, xt, yt = arrays
-    if xs.shape[1:] != xt.shape[1:]:
-        raise ValueError(f"mnist: {paths[0]} holds images of {xs.shape[1]}x{xs.shape[2]} pixels but"
-                         f" {paths[1]} of {xt.shape[1]}x{xt.shape[2]}; the training and test images must have"
-                         " one size")
+    if xs.shape[1:] != xt.shape[1:] or 0 in xs.shape:  # the test images' pixels would be rearranged
+        sizes = ["x".join(map(str, a.shape[1:])) for a in (xs, xt)]
+        raise ValueError(f"mnist: {paths[0]} holds images of {sizes[0]} pixels and {paths[1]} of {sizes[1]};"
+                         " both need one size of at least 1x1")
     if limit is not None:
         xs, ys, xt, yt = xs[:limit], ys[:limit], xt[:limit], yt[:limit]
     shape = (-1, 1, *xs.shape[1:]) if images else (xs.shape[0], -1)
@@ -590,9 +583,8 @@ def npz(path: str | os.PathLike[str], *, valid: float = 0.15, test: float | None
         standardize: bool = True) -> Dataset:
     """A data set from a NumPy ``.npz`` file the user has: arrays ``x`` (n, ...) of features and ``y``
     (n,) of integer labels >= 0, and optionally ``x_test``, ``y_test`` (the test split: then ``test``,
-    a share of x held out for testing, default 0.15, is refused). Any other array is refused (a
-    misspelt test set is not dropped). Split and standardised as `from_arrays` does. The file is read
-    without pickle (an object array is refused).
+    a share of x held out for testing, default 0.15, is refused); any other array is refused. Split and
+    standardised as `from_arrays` does. Read without pickle (an object array is refused).
 
     >>> import tempfile, pathlib
     >>> f = pathlib.Path(tempfile.mkdtemp()) / "d.npz"

@@ -54,7 +54,7 @@ def test_mnist_training_and_test_images_of_different_sizes_are_refused(tmp_path)
     _idx(tmp_path / "train-labels-idx1-ubyte", u(5))
     _idx(tmp_path / "t10k-images-idx3-ubyte", u((3, 14, 56)))  # the same 784 pixels, another shape
     _idx(tmp_path / "t10k-labels-idx1-ubyte", u(3))
-    with pytest.raises(ValueError, match=r"^mnist: .*train-images-idx3-ubyte holds images of 28x28 pixels but"
+    with pytest.raises(ValueError, match=r"^mnist: .*train-images-idx3-ubyte holds images of 28x28 pixels and"
                                          r" .*t10k-images-idx3-ubyte of 14x56"):
         datasets.mnist(tmp_path)
 
