@@ -52,7 +52,10 @@ def _check_quality(quality: Any, where: str) -> float:
 
 
 def _as_written(x: Any) -> Fraction:
-    """A number as its shortest decimal representation in its own type (a float32's as a float32)."""
+    """A number as its shortest decimal representation in its own type (a float32's as a float32); an
+    exact rational (a Fraction or an int) as itself."""
+    if isinstance(x, (Fraction, int, np.integer)):
+        return Fraction(int(x)) if isinstance(x, np.integer) else Fraction(x)
     if isinstance(x, np.floating):
         return Fraction(np.format_float_positional(x, unique=True, trim="0"))
     return Fraction(repr(float(x)))
@@ -84,6 +87,8 @@ def pruned_count(ratio: float, n: int) -> int:
     (29, 3, 0)
     >>> pruned_count(np.float32(0.29), 100)  # 0.29 as a float32 is 0.2899999976...: read as 0.29
     29
+    >>> pruned_count(Fraction(1, 3), 3)  # an exact ratio as itself
+    1
 
     Raises:
         ValueError: ratio outside [0, 1); n < 0. TypeError: ratio not a number.

@@ -117,14 +117,18 @@ def kmeans(values: np.ndarray, k: int, init: str = "linear", *, iters: int = 100
 
 def check_share_settings(where: str = "share_weights", *, k: Any, init: Any = "linear", fmt: Any = None,
                          layers: Any = None, iters: Any = 100,
-                         seed: Any = 0) -> tuple[int | dict[Any, int], Any]:
+                         seed: Any = None) -> tuple[int | dict[Any, int], Any]:
     """The checks of `share_weights` that need no model (`compress` makes them on every step before the
     first): k an int >= 1 (or a dict of them), a known init, iters >= 0, a known format. Returns k with
     plain ints and the format (None or an `emu` format)."""
     if init not in INITS:
         raise ValueError(f"{where}: init={init!r} is not one of {', '.join(INITS)}")
     check_int(iters, where, "iters", 0)
-    check_int(seed, where, "seed", 0)
+    if seed is not None:  # the random initialisation's seed (None: 0); another init draws nothing
+        check_int(seed, where, "seed", 0)
+        if init != "random":
+            raise ValueError(f"{where}: seed={seed!r} is given but init={init!r} draws nothing; the seed"
+                             " applies to init='random'")
     check_layer_names(layers, where)
     ks = ({n: check_int(v, where, "k", 1) for n, v in k.items()} if isinstance(k, Mapping)
           else check_int(k, where, "k", 1))
@@ -142,7 +146,7 @@ def check_share_settings(where: str = "share_weights", *, k: Any, init: Any = "l
 
 def share_weights(model: Model, k: int | Mapping[str, int], *, init: str = "linear", fmt: Any = None,
                   layers: Sequence[str] | None = None, comp: Compression | None = None, iters: int = 100,
-                  seed: int = 0) -> Compression:
+                  seed: int | None = None) -> Compression:
     """Replace each weighted layer's weights by k shared values (k-means), in place.
 
     For every weighted layer (or each of ``layers``), the weights its mask in
@@ -192,7 +196,7 @@ def share_weights(model: Model, k: int | Mapping[str, int], *, init: str = "line
     _, f = check_share_settings("share_weights", k=k, init=init, fmt=fmt, layers=layers, iters=iters,
                                 seed=seed)
     for name, (w, mask, kk) in plans.items():
-        c, lab = kmeans(w[mask], kk, init, iters=iters, seed=seed)
+        c, lab = kmeans(w[mask], kk, init, iters=iters, seed=0 if seed is None else seed)
         if f is not None:
             c = emu.quantize(c, f, overflow="saturate")
         labels = np.full(w.shape, -1, np.int64)

@@ -4,6 +4,8 @@ learning rate with nothing to act on; all before the model changes."""
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
 import pytest
 
@@ -88,3 +90,14 @@ def test_a_centroid_learning_rate_needs_shared_layers() -> None:
     shared = C.compress(nets.mlp([64, 16, 10], seed=0), DATA,
                         [{"method": "share_weights", "k": 4, "retrain_epochs": 1, "centroid_lr": 0.3}])
     assert "linear1" in shared.codebooks
+
+
+def test_a_seed_is_refused_where_the_initialisation_draws_nothing_and_a_fraction_ratio_is_exact() -> None:
+    model = nets.mlp([64, 16, 10], seed=0)
+    with pytest.raises(ValueError, match=r"^share_weights: seed=123 is given but init='linear' draws"):
+        C.share_weights(model, 4, init="linear", seed=123)
+    a = C.share_weights(nets.mlp([64, 16, 10], seed=0), 4, init="random", seed=5).codebooks["linear1"]
+    b = C.share_weights(nets.mlp([64, 16, 10], seed=0), 4, init="random", seed=5).codebooks["linear1"]
+    np.testing.assert_array_equal(a.centroids, b.centroids)
+    assert C.pruned_count(Fraction(1, 3), 3) == 1  # read through float it was 0
+
