@@ -73,6 +73,7 @@ from .protocol import (
     Solver,
     Table,
     WeightInit,
+    at_chance,
     compare,
     run_all,
     run_config,
@@ -580,8 +581,9 @@ def stability(policies: dict[str, PrecisionPolicy | None] | None = None, removed
     old one's place), and takes the mean and the maximum over the test images
     (but the replacement) of the change of the loss; the table shows both over the seeds
     (`mean_ci`). A seed on which either run's training or test loss became NaN
-    or infinite (as in `run_config`) is counted in the diverged column and
-    left out of both. No paper figure.
+    or infinite, or its test accuracy is at chance (`at_chance`, as in
+    `run_config`), is counted in the diverged column and left out of both. No
+    paper figure.
 
     Raises:
         ValueError: ``change`` not remove or replace; ``removed`` or ``replacement`` outside the training
@@ -609,7 +611,8 @@ def stability(policies: dict[str, PrecisionPolicy | None] | None = None, removed
                 for d, order in zip((data, _changed(data, removed, change, replacement)),
                                     (perms.__getitem__, changed.__getitem__), strict=True):
                     model = recipe.model(data.input_shape, data.n_classes, seed)
-                    ok = trained(model, d, pol, recipe, seed, order)[0] is not None
+                    h = trained(model, d, pol, recipe, seed, order)[0]
+                    ok = h is not None and not at_chance(h.test_accuracy, data.test.y)
                     losses.append(_per_example_losses(model, data, pol) if ok else None)
                 if losses[0] is not None and losses[1] is not None:
                     dl = np.abs(losses[0] - losses[1])

@@ -49,7 +49,7 @@ from .stats import Estimate, mean_ci, paired_difference
 from .train import History, train
 
 __all__ = ["CHANCE_FACTOR", "Config", "Network", "Outcome", "Protocol", "Recipe", "Solver", "Table",
-           "WeightInit", "compare", "run_all", "run_config", "trained"]
+           "WeightInit", "at_chance", "compare", "run_all", "run_config", "trained"]
 
 
 #: A seed whose accuracy is below this times the share of the most frequent class is at chance (diverged).
@@ -335,11 +335,21 @@ def _run_seed(config: Config, folds: list[Dataset], seed: int) -> tuple[float | 
         saturated += sum(c for r in h.records for k, c in r["outside"].items()
                          if k.rsplit(".", 1)[-1] in ("preacts", "activations"))
     labels = np.concatenate([d.test.y for d in folds])
-    chance = float(np.bincount(labels).max()) / labels.size
     acc = correct / n
-    if acc < CHANCE_FACTOR * chance:
+    if at_chance(acc, labels):
+        chance = float(np.bincount(labels).max()) / labels.size
         return None, f"accuracy {100 * acc:.1f} % at chance (most frequent class {100 * chance:.1f} %)", []
     return acc, "", [float(np.mean(train_losses)), test_loss / n, float(np.mean(zeroed)), float(saturated)]
+
+
+def at_chance(accuracy: float, labels: np.ndarray) -> bool:
+    """Whether ``accuracy`` on test ``labels`` is at chance: below `CHANCE_FACTOR` times the share of the
+    most frequent class (a run that learnt nothing: counted as diverged, not averaged).
+
+    >>> at_chance(0.12, np.arange(100) % 10), at_chance(0.5, np.arange(100) % 10)
+    (True, False)
+    """
+    return accuracy < CHANCE_FACTOR * float(np.bincount(labels).max()) / labels.size
 
 
 def run_config(config: Config, protocol: Protocol) -> Outcome:

@@ -260,11 +260,19 @@ def test_narrow_floats_rows_and_the_h100_unit() -> None:
 
 
 def test_stability_reports_the_leave_one_out_change() -> None:
-    table = E.stability({"float64": None}, recipe=E.Recipe(hidden=(16,), epochs=1), protocol=TINY)
+    table = E.stability({"float64": None}, recipe=E.Recipe(hidden=(16,), epochs=4), protocol=TINY)
     v = table.values["float64"]
     assert len(v["mean"]) == 2
     assert all(0 < a <= b for a, b in zip(v["mean"], v["max"], strict=True))
     assert table.rows[0][1][2] == "none"
+
+
+def test_stability_counts_a_seed_at_chance_as_diverged(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As run_config does: a run whose test accuracy is at chance learnt nothing; it is not averaged."""
+    monkeypatch.setattr(E, "at_chance", lambda accuracy, labels: True)
+    table = E.stability({"float64": None}, recipe=E.Recipe(hidden=(16,), epochs=1), protocol=TINY)
+    assert table.values["float64"] == {"mean": [], "max": []}
+    assert table.rows[0][1] == ["-", "-", "2/2"]
 
 
 def test_stability_trains_s_without_i_in_s_order_without_the_example() -> None:
@@ -282,7 +290,7 @@ def test_stability_replaces_one_example_in_its_place() -> None:
     others = np.arange(len(data.train)) != 3
     assert np.array_equal(changed.train.x[others], data.train.x[others])
     assert len(E._changed(data, 3, E.Change.REMOVE, 1).train) == len(data.train) - 1
-    table = E.stability({"float64": None}, 3, E.Recipe(hidden=(16,), epochs=1), TINY, change="replace",
+    table = E.stability({"float64": None}, 3, E.Recipe(hidden=(16,), epochs=4), TINY, change="replace",
                         replacement=1)
     assert table.title.startswith("Stability: replace one training example")
     assert "replaced by test example 1 (left out of the losses)" in table.setting[0]
@@ -296,7 +304,7 @@ def test_stability_with_an_unchanged_example_changes_nothing(monkeypatch: pytest
     monkeypatch.setattr(E, "_changed", lambda data, i, change, r: data if change is E.Change.REPLACE else
                         E.Dataset(E.Split(data.train.x[1:], data.train.y[1:]), data.valid, data.test,
                                   data.n_classes, data.name))
-    recipe = E.Recipe(hidden=(16,), epochs=1)
+    recipe = E.Recipe(hidden=(16,), epochs=4)
     same = E.stability({"float64": None}, 0, recipe, TINY, change="replace")
     assert same.values["float64"] == {"mean": [0.0, 0.0], "max": [0.0, 0.0]}
     assert min(E.stability({"float64": None}, 0, recipe, TINY).values["float64"]["max"]) > 0
