@@ -180,6 +180,9 @@ class Graph(Layer):
         for t, rs in self._readers.items():
             if len(rs) > 1 or any(opens_layer(r.layer) or joins(r) for r in rs):
                 ends.add(t)
+        for node in reversed(self.nodes):  # a boundary after a layer that only moves values is its input's
+            if not node.layer.converts and any(t in ends for t in node.outputs):
+                ends.update(t for t in node.inputs if t not in self.constants)
         for node in self.nodes:
             node.layer.ends_layer = any(t in ends for t in node.outputs)
             node.layer.starts_layer = opens_layer(node.layer) or any(t in ends for t in node.inputs)

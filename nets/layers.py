@@ -130,6 +130,10 @@ def check_patch_blocks(name: str, lp: LayerPolicy, aligned: bool) -> None:
 class Layer:
     """Base class: a name, parameters and their gradients, forward and backward."""
 
+    #: False for a layer that only moves values (a reshape): a layer boundary after it falls on the layer
+    #: before it, which converts the value (`mark_layer_boundaries`)
+    converts = True
+
     def __init__(self, name: str = "") -> None:
         self.name = name
         self.params: dict[str, np.ndarray] = {}
@@ -545,6 +549,8 @@ class AvgPool2d(_Pool):
 class Flatten(Layer):
     """(n, ...) -> (n, prod(...)); no conversion."""
 
+    converts = False
+
     def forward(self, x: np.ndarray, ctx: Context) -> np.ndarray:
         self._shape = x.shape
         return x.reshape(x.shape[0], -1)
@@ -661,12 +667,16 @@ def mark_layer_boundaries(seq: Sequential, at_end: bool = True) -> None:
     last operation and the shortcut do not end a layer (the block rounds
     their sum). Example: Linear, ReLU, Linear -> only the ReLU's output and the
     last Linear's output are rounded forwards, only the Linears' input errors
-    backwards.
+    backwards. Operations that only move values (``converts`` False: Flatten)
+    are looked through: ReLU, Flatten, Linear rounds the ReLU's output.
     """
     ch = seq.children
     opens = (Linear, Conv2d, Residual)
     for i, op in enumerate(ch):
-        nxt = ch[i + 1] if i + 1 < len(ch) else None
+        j = i + 1
+        while j < len(ch) and not ch[j].converts:
+            j += 1
+        nxt = ch[j] if j < len(ch) else None
         op.ends_layer = isinstance(op, Residual) or isinstance(nxt, opens) or (nxt is None and at_end)
         after_block = i > 0 and isinstance(ch[i - 1], Residual)
         op.starts_layer = isinstance(op, opens) or after_block or (i == 0 and at_end)

@@ -123,6 +123,8 @@ def slice_index(in_shape: tuple[int, ...], starts: Sequence[int], ends: Sequence
 class _Reshaping(Layer):
     """A layer whose output is its input reshaped; backward reshapes the gradient back."""
 
+    converts = False
+
     def target(self, in_shape: tuple[int, ...]) -> tuple[int, ...]:  # pragma: no cover - abstract
         raise NotImplementedError
 
@@ -224,6 +226,8 @@ class Transpose(Layer):
     (2, 4, 3)
     """
 
+    converts = False
+
     def __init__(self, perm: Sequence[int] | None = None, name: str = "") -> None:
         super().__init__(name)
         self.perm = None if perm is None else tuple(int(p) for p in perm)
@@ -319,6 +323,8 @@ class Slice(Layer):
     [[1.0, 2.0], [5.0, 6.0]]
     """
 
+    converts = False
+
     def __init__(self, starts: Sequence[int], ends: Sequence[int], axes: Sequence[int] | None = None,
                  steps: Sequence[int] | None = None, name: str = "") -> None:
         super().__init__(name)
@@ -347,6 +353,8 @@ class Gather(Layer):
     >>> Gather(np.array([2, 0, 2]), axis=1).forward(np.arange(3.0)[None], Context.float64()).tolist()
     [[2.0, 0.0, 2.0]]
     """
+
+    converts = False
 
     def __init__(self, indices: np.ndarray, axis: int = 0, name: str = "") -> None:
         super().__init__(name)
