@@ -24,7 +24,8 @@ from typing import TypeVar
 
 import numpy as np
 
-__all__ = ["check_fields", "check_int", "check_real", "parse_choice", "parse_record", "real_array"]
+__all__ = ["check_fields", "check_int", "check_real", "int_pair", "parse_choice", "parse_record",
+           "real_array"]
 
 E = TypeVar("E", bound=Enum)
 R = TypeVar("R")
@@ -167,3 +168,24 @@ def check_fields(cls: type, given: Iterable[str], func: str, param: str | None =
         near = f" (closest: {close[0]})" if close else ""
         raise ValueError(f"{func}: {where}{', '.join(map(str, unknown))} is not a field of"
                          f" {cls.__name__}{near}; fields: {', '.join(names)}")
+
+
+def int_pair(value: object, func: str, param: str) -> tuple[int, int]:
+    """An int or a pair of ints (a kernel size, a stride) as a pair; anything else (a float such as 2.5,
+    a bool, three entries) is refused naming ``param``, not truncated.
+
+    >>> int_pair(3, "Conv2d", "kernel"), int_pair((1, 2), "Conv2d", "stride")
+    ((3, 3), (1, 2))
+    >>> int_pair(2.5, "Conv2d", "kernel")
+    Traceback (most recent call last):
+    ...
+    TypeError: Conv2d: kernel=2.5 must be an int or a pair of ints
+    """
+    pair = list(value) if isinstance(value, (tuple, list)) else None
+    items = [value, value] if np.isscalar(value) else pair
+    ok = items is not None and len(items) == 2 and all(
+        isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) for v in items)
+    if not ok:
+        raise TypeError(f"{func}: {param}={value!r} must be an int or a pair of ints")
+    return int(items[0]), int(items[1])  # type: ignore[index]
+

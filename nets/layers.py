@@ -35,6 +35,7 @@ import numpy as np
 
 import emu
 from emu import im2col
+from emu.checks import int_pair
 
 from .policy import STE, Granularity, LayerPolicy, PrecisionPolicy, is_block_format
 from .product import mac_product
@@ -278,10 +279,6 @@ def _col2im(dcols: np.ndarray, x_shape: tuple[int, ...], kh: int, kw: int, strid
     return dx[:, :, ph:ph + h, pw:pw + w]
 
 
-def _pair(v: Any) -> tuple[int, int]:
-    return (int(v), int(v)) if np.isscalar(v) else (int(v[0]), int(v[1]))
-
-
 class Conv2d(Layer):
     """2-D convolution (cross-correlation), NCHW, W of shape (C_out, C_in, kh, kw).
 
@@ -295,7 +292,9 @@ class Conv2d(Layer):
     def __init__(self, c_in: int, c_out: int, kernel: Any, stride: Any = 1, padding: Any = 0, name: str = "",
                  bias: bool = True) -> None:
         super().__init__(name)
-        self.kernel, self.stride, self.padding = _pair(kernel), _pair(stride), _pair(padding)
+        self.kernel, self.stride, self.padding = (int_pair(kernel, "Conv2d", "kernel"),
+                                                  int_pair(stride, "Conv2d", "stride"),
+                                                  int_pair(padding, "Conv2d", "padding"))
         if min(self.kernel) < 1 or min(self.stride) < 1 or min(self.padding) < 0 or c_in < 1 or c_out < 1:
             raise ValueError(f"Conv2d: bad shape c_in={c_in}, c_out={c_out}, kernel={kernel},"
                              f" stride={stride}, padding={padding}")
@@ -491,7 +490,9 @@ class Maxout(Layer):
 class _Pool(Layer):
     def __init__(self, kernel: Any = 2, stride: Any = None, name: str = "") -> None:
         super().__init__(name)
-        self.kernel, self.stride = _pair(kernel), _pair(kernel if stride is None else stride)
+        who = type(self).__name__
+        self.kernel = int_pair(kernel, who, "kernel")
+        self.stride = self.kernel if stride is None else int_pair(stride, who, "stride")
         if min(self.kernel) < 1 or min(self.stride) < 1:
             raise ValueError(f"{type(self).__name__}: kernel={kernel} and stride={stride} must be >= 1")
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from emu.checks import parse_choice
+from emu.checks import int_pair, parse_choice
 
 from ..layers import Context, Layer
 from .products import col2im_dilated, im2col_dilated
@@ -33,10 +33,6 @@ class PoolKind(StrEnum):
     MAX = "max"
     #: the mean, over the whole window (``count_include_pad``) or over its cells inside the input
     AVG = "avg"
-
-
-def _pair(v: Any) -> tuple[int, int]:
-    return (int(v), int(v)) if np.isscalar(v) else (int(v[0]), int(v[1]))
 
 
 class Pool2d(Layer):
@@ -59,9 +55,10 @@ class Pool2d(Layer):
                  dilation: Any = 1, count_include_pad: bool = False, name: str = "") -> None:
         super().__init__(name)
         self.kind = parse_choice(PoolKind, kind, "Pool2d", "kind")
-        self.kernel = _pair(kernel)
-        self.stride = _pair(stride) if stride is not None else self.kernel
-        self.dilation = _pair(dilation)
+        who = type(self).__name__
+        self.kernel = int_pair(kernel, who, "kernel")
+        self.stride = int_pair(stride, who, "stride") if stride is not None else self.kernel
+        self.dilation = int_pair(dilation, who, "dilation")
         self.pads = tuple(int(p) for p in pads)
         ext = [d * (k - 1) + 1 for d, k in zip(self.dilation, self.kernel, strict=True)]
         if (len(self.pads) != 4 or min(self.kernel + self.stride + self.dilation) < 1 or min(self.pads) < 0

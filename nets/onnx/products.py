@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 import emu
+from emu.checks import int_pair
 
 from ..graph import MultiLayer
 from ..layers import Context, Layer, Linear, check_patch_blocks, conv_shape, mac_product
@@ -67,13 +68,6 @@ def col2im_dilated(dcols: np.ndarray, x_shape: tuple[int, ...], kh: int, kw: int
     return dx
 
 
-def _pair(v: Any, name: str) -> tuple[int, int]:
-    t = (int(v), int(v)) if np.isscalar(v) else tuple(int(i) for i in v)
-    if len(t) != 2:
-        raise ValueError(f"GroupedConv2d: {name}={v!r} must be an int or a pair")
-    return t  # type: ignore[return-value]
-
-
 class GroupedConv2d(Layer):
     """2-D convolution with groups, dilation and pads, W (C_out, C_in/groups, kh, kw).
 
@@ -102,8 +96,9 @@ class GroupedConv2d(Layer):
     def __init__(self, c_in: int, c_out: int, kernel: Any, stride: Any = 1, pads: Any = (0, 0, 0, 0),
                  dilation: Any = 1, groups: int = 1, bias: bool = True, name: str = "") -> None:
         super().__init__(name)
-        self.kernel, self.stride, self.dilation = (_pair(kernel, "kernel"), _pair(stride, "stride"),
-                                                   _pair(dilation, "dilation"))
+        self.kernel, self.stride, self.dilation = (int_pair(kernel, "GroupedConv2d", "kernel"),
+                                                   int_pair(stride, "GroupedConv2d", "stride"),
+                                                   int_pair(dilation, "GroupedConv2d", "dilation"))
         self.pads = tuple(int(p) for p in pads)
         if (len(self.pads) != 4 or min(self.pads) < 0 or min(self.kernel + self.stride + self.dilation) < 1
                 or groups < 1 or c_in < 1 or c_out < 1 or c_in % groups or c_out % groups):
