@@ -50,9 +50,10 @@ def real_array(x: object, func: str, name: str) -> np.ndarray:
     dt = a.dtype
     if dt.kind in "iu" or (dt.kind == "f" and dt.itemsize <= 8):
         return a
-    if dt.kind == "V" and dt.names is None and dt.type.__module__.startswith("ml_dtypes"):
-        return a  # ml_dtypes' 4- to 16-bit floats and integers
-    what = _KIND_NAMES.get(dt.kind, str(dt))
+    if (dt.kind == "V" and dt.names is None and dt.type.__module__.startswith("ml_dtypes")
+            and "complex" not in dt.name):
+        return a  # ml_dtypes' 4- to 16-bit floats and integers (not its complex types)
+    what = "complex" if "complex" in dt.name else _KIND_NAMES.get(dt.kind, str(dt))
     raise TypeError(f"{func}: {name} has dtype {what}; expected real numbers (float or integer)")
 
 

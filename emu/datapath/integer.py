@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
-from threadpoolctl import ThreadpoolController
 
 from .. import _fixed_kernels as FK
 from .. import _fixed_small_kernels as SK
@@ -288,7 +287,10 @@ def blas_one_thread(macs: int) -> Any:
     512^3 product); below 2^22 MACs, or without threadpoolctl's controller, nothing changes."""
     if macs < 1 << 22:
         return contextlib.nullcontext()
-    if not _BLAS:
+    if not _BLAS:  # imported here: importing threadpoolctl sets KMP_DUPLICATE_LIB_OK, and importing emu
+        # changes no global setting
+        from threadpoolctl import ThreadpoolController
+
         _BLAS.append(ThreadpoolController())
     return _BLAS[0].limit(limits=1, user_api="blas")
 

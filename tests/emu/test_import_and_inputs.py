@@ -1,0 +1,31 @@
+"""Importing emu changes no global setting; complex arrays, ml_dtypes' complex types included, are
+refused as inputs (they lost their imaginary part)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import ml_dtypes
+import numpy as np
+import pytest
+
+import emu
+
+
+def test_importing_emu_leaves_the_environment_alone() -> None:
+    """threadpoolctl, imported by emu at module level, set KMP_DUPLICATE_LIB_OK for the whole process."""
+    env = {k: v for k, v in os.environ.items() if k != "KMP_DUPLICATE_LIB_OK"}
+    code = "import os, emu; print(os.environ.get('KMP_DUPLICATE_LIB_OK'))"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "None"
+
+
+@pytest.mark.skipif(not hasattr(ml_dtypes, "bcomplex32"), reason="this ml_dtypes has no complex type")
+def test_an_ml_dtypes_complex_array_is_refused() -> None:
+    z = np.array([1 + 2j, 3 - 4j], dtype=ml_dtypes.bcomplex32)
+    with pytest.raises(TypeError, match=r"^absolute_error: x has dtype complex; expected real numbers"):
+        emu.absolute_error(z, [0, 0])
+    with pytest.raises(TypeError, match=r"^mask_float32: x has dtype complex"):
+        emu.mask_float32(z, 23)
