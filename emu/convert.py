@@ -294,6 +294,8 @@ def quantize(x: object, fmt: str | Format, rounding: str | Rounding = "nearest_e
     if isinstance(f, (BinaryFormat, TernaryFormat)):
         s, xf, st = sign_codes(x, f, rounding, overflow, seed, random_bits, nan, "quantize")
         vals = scaled_values(s, f, resolve_scale(xf, f, scale, "quantize"))
+        zeroed = int(np.count_nonzero((vals == 0) & (xf != 0) & np.isfinite(xf)))  # a scale of 0 included
+        st = st._replace(underflow=zeroed) if zeroed != st.underflow else st
     else:
         if scale is not None:
             raise ValueError(f"quantize: scale= applies to scaled binary/ternary formats, not {f}")

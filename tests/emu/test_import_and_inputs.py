@@ -1,5 +1,5 @@
 """Importing emu changes no global setting; complex arrays, ml_dtypes' complex types included, are
-refused as inputs (they lost their imaginary part)."""
+refused as inputs (they lost their imaginary part); a zero binary or ternary scale counts underflows."""
 
 from __future__ import annotations
 
@@ -29,3 +29,11 @@ def test_an_ml_dtypes_complex_array_is_refused() -> None:
         emu.absolute_error(z, [0, 0])
     with pytest.raises(TypeError, match=r"^mask_float32: x has dtype complex"):
         emu.mask_float32(z, 23)
+
+
+def test_a_zero_scale_counts_the_values_it_zeroes_as_underflow() -> None:
+    """Scaled binary or ternary with scale 0: every nonzero input becomes 0, an underflow (it was 0)."""
+    _, st = emu.quantize([1.0, -2.0, 0.0], "binary<scale=tensor>", scale=0.0, return_stats=True)
+    assert (st.size, st.underflow) == (3, 2)
+    _, st = emu.quantize([1.0, -2.0, 0.1], "ttq", scale=(0.0, 0.0), return_stats=True)
+    assert st.underflow == 3
