@@ -509,7 +509,8 @@ def admissible_widths(acc_bits: int, K: int, mode: str = "worst", weights: objec
 
     Raises:
         ValueError: a bad mode, K, acc_bits or max_bits; missing or misshapen
-            weights/outputs, non-finite values; missing int bits for ``"outputs"``.
+            weights/outputs, non-finite values; missing int bits for ``"outputs"``; weights,
+            outputs or int bits the mode does not read.
         TypeError: arguments of the wrong type.
 
     >>> pairs = admissible_widths(16, 5 * 5 * 16)  # ceil(log2 400) = 9: wb + db <= 7
@@ -525,6 +526,14 @@ def admissible_widths(acc_bits: int, K: int, mode: str = "worst", weights: objec
     sym = _bool_arg(fn, "symmetric", symmetric)
     if not isinstance(mode, str) or mode not in _MODES:
         raise ValueError(f"{fn}: mode={mode!r} is not one of {', '.join(_MODES)}")
+    uses = {"worst": (), "weights": ("weights", "weight_int_bits"),
+            "outputs": ("weights", "outputs", "weight_int_bits", "data_int_bits")}[mode]
+    given = {"weights": weights, "outputs": outputs, "weight_int_bits": weight_int_bits,
+             "data_int_bits": data_int_bits}
+    unused = [k for k, v in given.items() if v is not None and k not in uses]
+    if unused:  # an option the mode does not read is refused, not ignored
+        raise ValueError(f"{fn}: {unused[0]}= does not apply to mode={mode!r} (it reads"
+                         f" {', '.join(uses) or 'none of weights, outputs, weight_int_bits, data_int_bits'})")
     cap = (1 << (P - 1)) - 1  # largest positive accumulator code
 
     def mag(b: int) -> int:

@@ -527,3 +527,14 @@ BAD = [
 def test_bad_input_names_the_parameter(call: object, exc: type[Exception], msg: str) -> None:
     with pytest.raises(exc, match=re.escape(msg)):
         call()  # type: ignore[operator]
+
+
+def test_admissible_widths_refuses_an_option_its_mode_does_not_read() -> None:
+    """An outputs list, int bits or weights the mode ignores were accepted (a NaN output never checked)."""
+    with pytest.raises(ValueError, match=r"^admissible_widths: outputs= does not apply to mode='worst'"):
+        admissible_widths(16, 4, outputs=[1e30])
+    with pytest.raises(ValueError, match=r"^admissible_widths: data_int_bits= does not apply to mode="):
+        admissible_widths(16, 4, data_int_bits=99)
+    with pytest.raises(ValueError, match=r"^admissible_widths: outputs= does not apply to mode='weights' \(it"
+                                         r" reads weights, weight_int_bits\)$"):
+        admissible_widths(16, 4, "weights", weights=[0.5, 0.25, 0.1, 0.1], outputs=[float("nan")])
