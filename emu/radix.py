@@ -96,7 +96,10 @@ def _format_arg(func: str, name: str, value: object) -> Format:
 def _fixed_arg(func: str, name: str, value: object) -> FixedFormat:
     """The fixed format of a fixed-like operand's codes; ValueError for float formats."""
     f = _format_arg(func, name, value)
-    fx = fixed_view(f)
+    try:
+        fx = fixed_view(f)
+    except ValueError as e:  # a power-of-two range wider than a fixed-point word holds
+        raise ValueError(f"{func}: {name}={f} has no fixed-point view: {e}") from None
     if fx is None:
         raise ValueError(
             f"{func}: {name}={f} is a {f.kind} format; radix-point tracking needs a fixed-point-like"

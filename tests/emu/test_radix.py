@@ -538,3 +538,8 @@ def test_admissible_widths_refuses_an_option_its_mode_does_not_read() -> None:
     with pytest.raises(ValueError, match=r"^admissible_widths: outputs= does not apply to mode='weights' \(it"
                                          r" reads weights, weight_int_bits\)$"):
         admissible_widths(16, 4, "weights", weights=[0.5, 0.25, 0.1, 0.1], outputs=[float("nan")])
+
+
+def test_a_power_of_two_range_too_wide_for_a_fixed_view_is_named() -> None:
+    with pytest.raises(ValueError, match=r"^product_format: fa=pow2<-40,40> has no fixed-point view: "):
+        product_format("pow2<-40,40>", "int8")
