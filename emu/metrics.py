@@ -35,9 +35,13 @@ def relative_error(x: object, q: object) -> np.ndarray:
 
 
 def _reals(x: object, q: object, func: str) -> tuple[np.ndarray, np.ndarray]:
-    """x and q as float64 arrays, refusing what is not real (complex, bool, object, str)."""
-    return (real_array(x, func, "x").astype(np.float64, copy=False),
-            real_array(q, func, "q").astype(np.float64, copy=False))
+    """x and q as float64 arrays of one shape (q is x converted, value for value), refusing what is not
+    real (complex, bool, object, str) and shapes that differ (numpy would broadcast or fail unnamed)."""
+    xa, qa = (real_array(v, func, n).astype(np.float64, copy=False) for v, n in ((x, "x"), (q, "q")))
+    if xa.shape != qa.shape:
+        raise ValueError(f"{func}: x has shape {xa.shape} and q {qa.shape}; q is x converted, value for"
+                         " value, so they must match")
+    return xa, qa
 
 
 @dataclass(frozen=True)

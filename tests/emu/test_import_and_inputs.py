@@ -1,5 +1,6 @@
 """Importing emu changes no global setting; complex arrays, ml_dtypes' complex types included, are
-refused as inputs (they lost their imaginary part); a zero binary or ternary scale counts underflows."""
+refused as inputs (they lost their imaginary part); a zero binary or ternary scale counts
+underflows; error metrics take arrays of one shape."""
 
 from __future__ import annotations
 
@@ -37,3 +38,12 @@ def test_a_zero_scale_counts_the_values_it_zeroes_as_underflow() -> None:
     assert (st.size, st.underflow) == (3, 2)
     _, st = emu.quantize([1.0, -2.0, 0.1], "ttq", scale=(0.0, 0.0), return_stats=True)
     assert st.underflow == 3
+
+
+def test_error_metrics_refuse_arrays_of_different_shapes() -> None:
+    """q is x converted value for value: a length mismatch failed with numpy's unnamed broadcast error and
+    a (2, 2) q silently repeated a (2,) x."""
+    with pytest.raises(ValueError, match=r"^absolute_error: x has shape \(2,\) and q \(3,\)"):
+        emu.absolute_error([1.0, 2.0], [1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match=r"^error_summary: x has shape \(2,\) and q \(2, 2\)"):
+        emu.error_summary([1.0, 2.0], [[1.0, 2.0], [2.0, 2.0]])
