@@ -408,6 +408,14 @@ def mlp(sizes: list[int], activation: str = "relu", *, dropout: float = 0.0, bat
         raise ValueError(f"mlp: sizes={sizes!r} needs at least an input and an output size, all >= 1")
     activation = activation_name(activation, "mlp")
     check_int(maxout, "mlp", "maxout", 1)
+    for name, flag in (("batchnorm", batchnorm), ("output_batchnorm", output_batchnorm)):
+        if not isinstance(flag, bool):
+            raise TypeError(f"mlp: {name}={flag!r} must be True or False")
+    hidden_only = (("dropout", dropout, dropout != 0.0), ("batchnorm", batchnorm, batchnorm),
+                   ("maxout", maxout, maxout > 1))
+    unused = [f"{n}={v!r}" for n, v, given in hidden_only if given and len(sizes) < 3]
+    if unused:  # they act on hidden layers only
+        raise ValueError(f"mlp: {unused[0]} applies to hidden layers; sizes={sizes!r} has none")
     if not (bn_eps > 0 and 0 < bn_momentum <= 1):
         raise ValueError(f"mlp: bn_eps={bn_eps!r} must be > 0 and bn_momentum={bn_momentum!r} in (0, 1]")
     layers: list[Layer] = []
@@ -436,6 +444,9 @@ def lenet5(input_shape: tuple[int, int, int] = (1, 28, 28), n_classes: int = 10,
     or "avg" (case and surrounding spaces ignored; another value raises
     ValueError naming the field and the names).
     """
+    if len(input_shape) != 3 or len(channels) != 2 or len(hidden) != 2:
+        raise ValueError(f"lenet5: input_shape={input_shape!r} must be (C, H, W), channels={channels!r} and"
+                         f" hidden={hidden!r} two sizes each")
     c, h, w = input_shape
     small = min(h, w) < 16
     k = 3 if small else 5
