@@ -294,8 +294,7 @@ def quantize(x: object, fmt: str | Format, rounding: str | Rounding = "nearest_e
     if isinstance(f, (BinaryFormat, TernaryFormat)):
         s, xf, st = sign_codes(x, f, rounding, overflow, seed, random_bits, nan, "quantize")
         vals = scaled_values(s, f, resolve_scale(xf, f, scale, "quantize"))
-        zeroed = int(np.count_nonzero((vals == 0) & (xf != 0) & np.isfinite(xf)))  # a scale of 0 included
-        st = st._replace(underflow=zeroed) if zeroed != st.underflow else st
+        st = _zeroed(st, xf, vals)
     else:
         if scale is not None:
             raise ValueError(f"quantize: scale= applies to scaled binary/ternary formats, not {f}")
@@ -450,12 +449,19 @@ def _encode(x: object, fmt: str | Format, rounding: Any, overflow: Any, *, seed:
         s, xf, st = sign_codes(x, f, rounding, overflow, seed, random_bits, nan, func)
         codes = ((s > 0) if isinstance(f, BinaryFormat) else (s.astype(np.int16) & 3)).astype(np.uint8)
         sc = resolve_scale(xf, f, scale, func)
+        st = _zeroed(st, xf, scaled_values(s, f, sc))
         out: Any = (codes, sc) if f.has_data_scale else codes
     else:
         if scale is not None:
             raise ValueError(f"{func}: scale= applies to scaled binary/ternary formats, not {f}")
         _, out, st = convert_array(x, f, rounding, overflow, seed, random_bits, nan, False, True, func)
     return (out, st) if return_stats else out
+
+
+def _zeroed(st: QuantStats, xf: np.ndarray, vals: np.ndarray) -> QuantStats:
+    """A binary or ternary conversion's stats with ``underflow`` counting every nonzero finite input whose
+    value (code times scale) is 0: the codes' zeros, and every code under a scale of 0."""
+    return st._replace(underflow=int(np.count_nonzero((vals == 0) & (xf != 0) & np.isfinite(xf))))
 
 
 def decode(codes: object, fmt: str | Format, *, scale: Any = None) -> np.ndarray:

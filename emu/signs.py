@@ -117,7 +117,8 @@ def _uniform(key: np.uint64, shape: tuple[int, ...]) -> np.ndarray:
 def sign_codes(x: object, fmt: BinaryFormat | TernaryFormat, rounding: object, overflow: object,
            seed: object, random_bits: object, nan: object,
            func: str) -> tuple[np.ndarray, np.ndarray, QuantStats]:
-    """Integer values (+-1, 0) of a binary/ternary conversion, the float input, and stats."""
+    """Integer values (+-1, 0) of a binary/ternary conversion, the float input, and stats (no overflow;
+    underflow is the caller's to count from the scaled values)."""
     if parse_rounding(rounding, func) != Rounding.NEAREST_EVEN:
         raise ValueError(
             f"{func}: rounding={rounding!r} does not apply to {fmt}; binary and ternary formats round by"
@@ -150,11 +151,9 @@ def sign_codes(x: object, fmt: BinaryFormat | TernaryFormat, rounding: object, o
             s = np.where(_uniform(key, xf.shape) < p, 1, -1).astype(np.int8)
         else:
             s = np.where(xf >= 0, 1, -1).astype(np.int8)
-        st = QuantStats(xf.size, 0, 0, 0)
     else:
         s = _ternary_codes(xf, fmt, key)
-        st = QuantStats(xf.size, 0, int(np.count_nonzero((s == 0) & (xf != 0))), 0)
-    return s, xf, st
+    return s, xf, QuantStats(xf.size, 0, 0, 0)  # underflow: the caller's, from the values (with the scale)
 
 
 def scaled_values(s: np.ndarray, fmt: BinaryFormat | TernaryFormat, scale: Any) -> np.ndarray:

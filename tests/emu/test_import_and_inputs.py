@@ -47,3 +47,8 @@ def test_error_metrics_refuse_arrays_of_different_shapes() -> None:
         emu.absolute_error([1.0, 2.0], [1.0, 2.0, 3.0])
     with pytest.raises(ValueError, match=r"^error_summary: x has shape \(2,\) and q \(2, 2\)"):
         emu.error_summary([1.0, 2.0], [[1.0, 2.0], [2.0, 2.0]])
+
+
+def test_encode_counts_a_zero_scales_underflow_as_quantize_does() -> None:
+    (_, scale), st = emu.encode([1.0, -2.0], "binary<scale=tensor>", scale=0.0, return_stats=True)
+    assert (float(scale), st.underflow) == (0.0, 2)
