@@ -494,7 +494,7 @@ class _Pool(Layer):
         self.kernel = int_pair(kernel, who, "kernel")
         self.stride = self.kernel if stride is None else int_pair(stride, who, "stride")
         if min(self.kernel) < 1 or min(self.stride) < 1:
-            raise ValueError(f"{type(self).__name__}: kernel={kernel} and stride={stride} must be >= 1")
+            raise ValueError(f"{who}: kernel={kernel} and stride={stride} must be >= 1")
 
     def _patches(self, x: np.ndarray) -> np.ndarray:
         if x.ndim != 4:

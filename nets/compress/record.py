@@ -148,12 +148,19 @@ class Compression:
         return cls(original_params=model.n_parameters())
 
     def enforce(self, model: Model) -> None:
-        """Write the constraints into the weights: W *= mask (masked layers), W = codebook values (shared)."""
-        layers = weighted_layers(model)
-        for name, mask in self.masks.items():  # exactly 0 where pruned (not W x 0, which keeps a NaN)
-            layers[name].params["W"] = np.where(mask, layers[name].params["W"], 0.0)
+        """Write the constraints into the weights: the masks (`apply_masks`), W = codebook values
+        (shared)."""
+        layers = self.apply_masks(model)
         for name, cb in self.codebooks.items():
             layers[name].params["W"] = cb.weights()
+
+    def apply_masks(self, model: Model) -> dict[str, Layer]:
+        """W = 0 where each masked layer's mask prunes (exactly +0: not W x 0, which keeps a NaN); returns
+        the weighted layers by name."""
+        layers = weighted_layers(model)
+        for name, mask in self.masks.items():
+            layers[name].params["W"] = np.where(mask, layers[name].params["W"], 0.0)
+        return layers
 
     def sparsity(self, model: Model) -> dict[str, float]:
         """Share of zero weights per weighted layer, and over all of them (key ``"total"``)."""
@@ -259,8 +266,7 @@ class CompressedOptimizer:
         layers = weighted_layers(model)
         grads = {n: layers[n].grads["W"] for n in self.comp.codebooks}
         self.base.step(model, ctx)
-        for name, mask in self.comp.masks.items():
-            layers[name].params["W"] = np.where(mask, layers[name].params["W"], 0.0)
+        self.comp.apply_masks(model)
         lr = schedule_at(self.base.lr, self.base.epoch)
         for name, cb in self.comp.codebooks.items():
             kept = int(np.count_nonzero(cb.labels >= 0))
