@@ -25,7 +25,7 @@ from typing import Any
 import numba
 import numpy as np
 import onnxruntime as ort
-from quantize import median_ms  # the benchmarks folder is on the path when run as a script
+from quantize import blas_text, median_ms  # the benchmarks folder is on the path when run as a script
 
 import emu
 import nets
@@ -77,7 +77,7 @@ def main() -> None:
           f" {numba.get_num_threads()} threads, numpy {np.__version__}, onnxruntime {ort.__version__},"
           f" {platform.machine()}, {os.cpu_count()} cpus")
     macs = sum(d["macs"] for d in model.layer_shapes((3, 32, 32)))  # per image
-    print(f"{macs / 1e6:.1f} MMAC per image")
+    print(f"{macs / 1e6:.1f} MMAC per image; numpy's BLAS: {blas_text()}")
     print(f"{'case':32s} {'implementation':22s} {'ms/batch':>10s} {'images/s':>10s} {'GMAC/s':>7s}  ratio")
     for case, impl, ms in rows:
         rate = 1e3 * args.batch / ms

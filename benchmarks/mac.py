@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import numba
 import numpy as np
-from quantize import median_ms  # the benchmarks folder is on the path when run as a script
+from quantize import blas_text, median_ms  # the benchmarks folder is on the path when run as a script
 
 import emu
 
@@ -121,7 +121,7 @@ def main() -> None:
         print("(apytypes not installed: its rows are left out)")
 
     print(f"{n}x{n} @ {n}x{n} ({macs:,} MACs) unless stated; median of {r} runs; numba {numba.__version__},"
-          f" {numba.config.NUMBA_NUM_THREADS} threads")
+          f" {numba.config.NUMBA_NUM_THREADS} threads; numpy's BLAS: {blas_text()}")
     print(f"{'case':<52} {'implementation':<30} {'ms':>9} {'x f32':>7} {'MAC/s':>9}")
     for name, impl, t, rate in rows:
         print(f"{name:<52} {impl:<30} {1e3 * t:9.1f} {t / base:7.1f} {rate:9.2e}")

@@ -18,8 +18,19 @@ from collections.abc import Callable
 
 import numba
 import numpy as np
+from threadpoolctl import threadpool_info
 
 import emu
+
+
+def blas_text() -> str:
+    """numpy's BLAS as the header of a table names it: library, version, kernel set and threads (the
+    kernels OpenBLAS picks, or the environment's ``OPENBLAS_CORETYPE`` sets, move products by up to 2x)."""
+    for lib in threadpool_info():
+        if lib.get("user_api") == "blas":
+            arch = f", {lib['architecture']} kernels" if lib.get("architecture") else ""
+            return f"{lib['internal_api']} {lib['version']}{arch}, {lib['num_threads']} threads"
+    return "BLAS unknown"
 
 
 def median_ms(fn: Callable[[], object], repeat: int) -> float:

@@ -22,6 +22,7 @@ import time
 from dataclasses import replace
 
 import numpy as np
+from quantize import blas_text  # the benchmarks folder is on the path when run as a script
 
 import emu
 import nets
@@ -190,7 +191,8 @@ def main() -> None:
         "LeNet-5 style CNN": (lambda: nets.lenet5((1, 8, 8), 10, seed=0), img, numpy_float32_lenet_epoch),
     }
     print(f"digits: {len(flat.train)} training examples, batch 32, median of {args.repeat} epochs; each epoch"
-          " of a row follows one of plain numpy float32, and x np f32 is the median of those pairs' ratios")
+          " of a row follows one of plain numpy float32, and x np f32 is the median of those pairs' ratios;"
+          f" numpy's BLAS: {blas_text()}")
     print(f"{'model':<20} {'policy':<38} {'ms/epoch':>9} {'x float64':>10} {'x np f32':>9}")
     for mname, (fn, data, numpy_epoch) in models.items():
         # numpy float32, then each row: the same round r for all, the first round compiling (not kept)
