@@ -65,7 +65,7 @@ class Context:
     policy: PrecisionPolicy
     quant: Quantizer
     training: bool = True
-    rng: np.random.Generator | None = None
+    rng: np.random.Generator | None = None  #: draws `Dropout`'s masks (a training forward refuses None)
     #: float64 products (no datapath) by `nets.product.row_product`, a row's bits independent of the other
     #: rows of its batch (`nets.models.evaluation_context` sets it); False: numpy's BLAS product, faster,
     #: whose roundings may depend on how many rows the call has (training)
@@ -573,8 +573,9 @@ class Dropout(Layer):
         if not ctx.training or self.p == 0.0:  # nothing dropped; the output still takes the role
             self._mask = None
             return self.q(x, "activations", ctx)
-        rng = ctx.rng if ctx.rng is not None else np.random.default_rng(0)
-        self._mask = (rng.random(x.shape) >= self.p) / (1.0 - self.p)
+        if ctx.rng is None:  # (a fallback generator made afresh per call drew the same mask at every step)
+            raise ValueError("Dropout: ctx.rng=None in training; the mask is drawn from the context's rng")
+        self._mask = (ctx.rng.random(x.shape) >= self.p) / (1.0 - self.p)
         return self.q(x * self._mask, "activations", ctx)
 
     def backward(self, dy: np.ndarray, ctx: Context) -> np.ndarray:

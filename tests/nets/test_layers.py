@@ -250,6 +250,23 @@ def test_bad_input_is_refused_clearly() -> None:
                    progress=False)
 
 
+def test_dropout_in_training_draws_from_the_contexts_rng() -> None:
+    """A training forward without an rng in the context reused one mask (a fresh default_rng(0) each
+    call); it is refused, naming Dropout and ctx.rng. With the context's rng each call draws a new mask,
+    and evaluation or p = 0 draw nothing (no rng needed)."""
+    layer = nets.Dropout(0.5, name="dropout1")
+    x = np.ones((4, 64))
+    with pytest.raises(ValueError, match=r"^Dropout: ctx.rng=None in training; the mask is drawn from the"
+                                         r" context's rng$"):
+        layer.forward(x, Context(nets.PrecisionPolicy.float64(), nets.Quantizer(0), training=True))
+    ctx = Context.float64(training=True)
+    assert not np.array_equal(layer.forward(x, ctx), layer.forward(x, ctx))
+    pol = nets.PrecisionPolicy.float64()
+    assert np.array_equal(layer.forward(x, Context(pol, nets.Quantizer(0), training=False)), x)
+    layer.p = 0.0
+    assert np.array_equal(layer.forward(x, Context(pol, nets.Quantizer(0), training=True)), x)
+
+
 def test_channel_scaled_binary_weights_scale_each_output_unit() -> None:
     pol = nets.PrecisionPolicy(nets.LayerPolicy(weights="binary<scale=channel>"))
     layer = nets.Linear(6, 3, name="fc", bias=False)
