@@ -434,6 +434,20 @@ def mlp(sizes: list[int], activation: str = "relu", *, dropout: float = 0.0, bat
     return Model(Sequential(*layers), loss=loss, init=init, seed=seed)
 
 
+def _check_sizes(func: str, **sizes: int | tuple[int, ...] | list[int]) -> None:
+    """Refuse a builder's layer size that is not an int >= 1 (`check_int`), naming it (``channels[1]`` for
+    an element of a tuple or list of sizes).
+
+    >>> _check_sizes("lenet5", n_classes=10, channels=(6, 0))
+    Traceback (most recent call last):
+    ...
+    ValueError: lenet5: channels[1]=0 outside the allowed range [1, inf)
+    """
+    for name, v in sizes.items():
+        for i, n in enumerate(v) if isinstance(v, (tuple, list)) else [(None, v)]:
+            check_int(n, func, name if i is None else f"{name}[{i}]", 1)
+
+
 def lenet5(input_shape: tuple[int, int, int] = (1, 28, 28), n_classes: int = 10, *, activation: str = "relu",
            pool: str = "max", loss: str = "cross_entropy", init: str = "glorot", seed: int = 0,
            channels: tuple[int, int] = (6, 16), hidden: tuple[int, int] = (120, 84)) -> Model:
@@ -447,6 +461,7 @@ def lenet5(input_shape: tuple[int, int, int] = (1, 28, 28), n_classes: int = 10,
     if len(input_shape) != 3 or len(channels) != 2 or len(hidden) != 2:
         raise ValueError(f"lenet5: input_shape={input_shape!r} must be (C, H, W), channels={channels!r} and"
                          f" hidden={hidden!r} two sizes each")
+    _check_sizes("lenet5", n_classes=n_classes, input_shape=input_shape, channels=channels, hidden=hidden)
     c, h, w = input_shape
     small = min(h, w) < 16
     k = 3 if small else 5
@@ -472,7 +487,13 @@ def lenet5(input_shape: tuple[int, int, int] = (1, 28, 28), n_classes: int = 10,
 def resnet_small(input_shape: tuple[int, int, int] = (1, 8, 8), n_classes: int = 10, *, width: int = 8,
                  blocks: int = 2, loss: str = "cross_entropy", init: str = "he", seed: int = 0) -> Model:
     """A small residual network: conv - [conv-BN-ReLU-conv-BN + identity, ReLU] x blocks - pool - dense."""
+    if len(input_shape) != 3:
+        raise ValueError(f"resnet_small: input_shape={input_shape!r} must be (C, H, W)")
+    _check_sizes("resnet_small", n_classes=n_classes, width=width, input_shape=input_shape)
     c, h, w = input_shape
+    if h < 2 or w < 2:
+        raise ValueError(f"resnet_small: input_shape={input_shape!r} is too small for the 2x2 pooling"
+                         " (H and W >= 2)")
     check_int(blocks, "resnet_small", "blocks", 0)
     layers: list[Layer] = [Conv2d(c, width, 3, padding=1), BatchNorm(width), ReLU()]
     for _ in range(blocks):

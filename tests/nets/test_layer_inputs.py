@@ -3,9 +3,10 @@ builders refuse settings they would ignore."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
-from nets.layers import AvgPool2d, Conv2d, MaxPool2d
+from nets.layers import AvgPool2d, Context, Conv2d, MaxPool2d
 
 
 @pytest.mark.parametrize(("make", "message"), [
@@ -38,3 +39,46 @@ def test_model_builders_refuse_settings_they_would_ignore() -> None:
         nets.lenet5((1, 8, 8), channels=(2, 3, 4))
     assert [layer.name for layer in nets.mlp([4, 5, 3], dropout=0.5).layers()] == [
         "linear1", "relu1", "dropout1", "linear2"]
+
+
+
+@pytest.mark.parametrize(("builder", "kwargs", "shown"), [
+    ("lenet5", {"n_classes": 0}, "n_classes=0"),
+    ("lenet5", {"n_classes": -3}, "n_classes=-3"),
+    ("lenet5", {"channels": (0, 16)}, r"channels\[0\]=0"),
+    ("lenet5", {"channels": (6, -1)}, r"channels\[1\]=-1"),
+    ("lenet5", {"hidden": (120, 0)}, r"hidden\[1\]=0"),
+    ("lenet5", {"input_shape": (0, 8, 8)}, r"input_shape\[0\]=0"),
+    ("resnet_small", {"n_classes": 0}, "n_classes=0"),
+    ("resnet_small", {"n_classes": -2}, "n_classes=-2"),
+    ("resnet_small", {"width": 0}, "width=0"),
+    ("resnet_small", {"width": -4}, "width=-4"),
+    ("resnet_small", {"input_shape": (0, 8, 8)}, r"input_shape\[0\]=0"),
+], ids=str)
+def test_cnn_builders_refuse_sizes_below_one_by_name(builder: str, kwargs: dict, shown: str) -> None:
+    """lenet5 and resnet_small refuse a size below 1 naming the builder, the parameter and the range, as mlp
+    does (a layer refused it without naming the builder's parameter)."""
+    import nets
+
+    with pytest.raises(ValueError, match=rf"^{builder}: {shown} outside the allowed range \[1, inf\)$"):
+        getattr(nets, builder)(**{"input_shape": (1, 8, 8), **kwargs})
+
+
+def test_cnn_builders_refuse_bad_shapes_and_sizes_that_are_not_ints() -> None:
+    """A resnet_small input of another rank than (C, H, W), or one the 2x2 pooling leaves empty (a Linear
+    of no inputs), is refused by name; so are sizes that are not ints."""
+    import nets
+
+    with pytest.raises(ValueError, match=r"^resnet_small: input_shape=\(8, 8\) must be \(C, H, W\)$"):
+        nets.resnet_small((8, 8))
+    with pytest.raises(ValueError, match=r"^resnet_small: input_shape=\(1, 1, 8\) is too small for the 2x2"
+                                         r" pooling \(H and W >= 2\)$"):
+        nets.resnet_small((1, 1, 8))
+    with pytest.raises(TypeError, match=r"^lenet5: n_classes=2.5 must be an int$"):
+        nets.lenet5((1, 8, 8), n_classes=2.5)
+    with pytest.raises(TypeError, match=r"^resnet_small: width=8.0 must be an int$"):
+        nets.resnet_small((1, 8, 8), width=8.0)
+    smallest = (nets.resnet_small((1, 2, 2), 2, width=1, blocks=0), nets.lenet5((1, 8, 8), 2, channels=(1, 1),
+                                                                               hidden=(1, 1)))
+    for model, side in zip(smallest, (2, 8), strict=True):
+        assert model.forward(np.ones((1, 1, side, side)), Context.float64(training=False)).shape == (1, 2)
