@@ -18,7 +18,7 @@ from . import _fast_kernels as FK
 from . import _kernels as K
 from .checks import check_int
 from .formats import BinaryFormat, FixedFormat, FloatFormat, Format, Pow2Format, TernaryFormat
-from .inputs import as_bits, as_word, flat_index, seed_key, seed_word
+from .inputs import as_bits, as_word, check_seed, flat_index, seed_key, seed_word
 from .modes import Overflow, Rounding, parse_overflow, parse_rounding
 from .registry import get_format
 from .signs import check_scale, resolve_scale, scaled_values, sign_codes
@@ -29,6 +29,7 @@ __all__ = ["Converter", "bits", "decode", "encode", "quantize", "seed_key"]
 
 _KEY0 = np.uint64(0)
 _F64 = np.dtype(np.float64)
+_GENERATOR = np.random.Generator
 
 
 def _code_dtype(nbits: int) -> type[np.unsignedinteger[Any]]:
@@ -268,7 +269,8 @@ def quantize(x: object, fmt: str | Format, rounding: str | Rounding = "nearest_e
         rounding: a `Rounding` or its name (NUMERICS.md section 3).
         overflow: an `Overflow` or its name; None takes the format's default
             (saturate; inf for formats with inf: IEEE, P3109 extended).
-        seed: for stochastic rounding: int >= 0, SeedSequence, Generator or None.
+        seed: for stochastic rounding: int >= 0, SeedSequence, Generator or None (checked under every
+            rounding; a deterministic one draws nothing from a Generator).
         random_bits: stochastic rounding with r random bits (P(up) = floor(f 2^r) / 2^r).
         nan: None raises on NaN for formats without NaN; 0 maps NaN to 0.
         scale: the scale of a scaled binary/ternary format (else computed from x).
@@ -290,6 +292,7 @@ def quantize(x: object, fmt: str | Format, rounding: str | Rounding = "nearest_e
     >>> quantize([3.0, -1.0, 0.0], "e8m0", overflow="nan")  # unsigned, no zero: ties to the even code
     array([ 2., nan, nan])
     """
+    check_seed(seed, "quantize")
     f = get_format(fmt)
     if isinstance(f, (BinaryFormat, TernaryFormat)):
         s, xf, st = sign_codes(x, f, rounding, overflow, seed, random_bits, nan, "quantize")
@@ -356,6 +359,8 @@ class Converter:
         >>> Converter("fx<2,2>").values(np.array([0.3, 7.0]))
         (array([0.25, 1.75]), 1, 0, 0)
         """
+        if seed is not None and type(seed) is not _GENERATOR:  # (the hot path's seeds: two comparisons)
+            check_seed(seed, "quantize")
         cfg = self._cfg
         if cfg is None or type(x) is not np.ndarray or x.dtype is not _F64:
             return None
@@ -363,7 +368,8 @@ class Converter:
 
     def draw(self, seed: object = None) -> None:
         """Take from ``seed`` what one call takes, and convert nothing: one 64-bit word of a Generator when
-        this converter rounds stochastically (`seed_key`), else nothing. A caller that knows its x already
+        this converter rounds stochastically (`seed_key`), else nothing (a bad seed is refused either way,
+        as a call refuses it). A caller that knows its x already
         holds values of the format (a conversion's output, or max(y, 0) of one into a fixed-point format)
         can use x as the call's result, nothing overflowing or underflowing, and still leave the random
         stream where the call would.
@@ -376,6 +382,8 @@ class Converter:
         """
         if self._draws:
             seed_key(seed, "quantize")
+        else:
+            check_seed(seed, "quantize")
 
     def stream(self, n: int, fill: Callable[[int, int, np.ndarray], object],
                seed: object = None) -> tuple[np.ndarray, int, int, int] | None:
@@ -393,6 +401,7 @@ class Converter:
         >>> c.stream(3, lambda lo, hi, buf: np.multiply(np.arange(lo, hi), 0.3, out=buf[:hi - lo]))
         (array([0.  , 0.25, 0.5 ]), 0, 0, 0)
         """
+        check_seed(seed, "quantize")
         cfg = self._cfg
         if cfg is None:
             return None
@@ -444,6 +453,7 @@ def encode(x: object, fmt: str | Format, rounding: str | Rounding = "nearest_eve
 def _encode(x: object, fmt: str | Format, rounding: Any, overflow: Any, *, seed: object = None,
             random_bits: int | None = None, nan: object = None, scale: Any = None, return_stats: bool = False,
             func: str = "encode") -> Any:
+    check_seed(seed, func)
     f = get_format(fmt)
     if isinstance(f, (BinaryFormat, TernaryFormat)):
         s, xf, st = sign_codes(x, f, rounding, overflow, seed, random_bits, nan, func)

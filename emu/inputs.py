@@ -4,8 +4,9 @@
 to 64 bits) and refuses the rest by name; `as_real` gives their float64 values
 for conversions that compute in float64, refusing integers float64 cannot
 hold; `seed_key` turns a seed into the 64-bit key of the counter-based random
-stream (docs/semantics.md, "Stochastic rounding and its random bits"). Imports
-numpy and `emu.checks`.
+stream (docs/semantics.md, "Stochastic rounding and its random bits"), and
+`check_seed` refuses the seeds it would refuse without drawing. Imports numpy
+and `emu.checks`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ import numpy as np
 
 from .checks import check_int
 
-__all__ = ["as_bits", "as_real", "as_word", "flat_index", "seed_key", "seed_word"]
+__all__ = ["as_bits", "as_real", "as_word", "check_seed", "flat_index", "seed_key", "seed_word"]
+
+_GENERATOR = np.random.Generator
 
 _ML_DTYPE_FLOATS = {
     "bfloat16", "float8_e4m3fn", "float8_e5m2", "float8_e4m3fnuz", "float8_e5m2fnuz",
@@ -35,12 +38,35 @@ def seed_key(seed: object, func: str = "quantize") -> np.uint64:
         return np.uint64(seed.generate_state(1, np.uint64)[0])
     if seed is None:
         return np.uint64(np.random.SeedSequence().generate_state(1, np.uint64)[0])
+    return np.uint64(np.random.SeedSequence(_seed_int(seed, func)).generate_state(1, np.uint64)[0])
+
+
+def check_seed(seed: object, func: str) -> None:
+    """Refuse a ``seed`` that `seed_key` would refuse, drawing nothing from it: the entry points that take
+    ``seed=`` check it whatever the rounding (a deterministic one ignores the seed), and a Generator's
+    stream stays where it is. None and a Generator, the seeds of the hot paths, pass two comparisons.
+
+    >>> g = np.random.default_rng(0)
+    >>> check_seed(g, "encode"), g.bit_generator.state == np.random.default_rng(0).bit_generator.state
+    (None, True)
+    >>> check_seed(-1, "encode")
+    Traceback (most recent call last):
+    ...
+    ValueError: encode: seed=-1 outside the allowed range [0, inf)
+    """
+    if seed is None or type(seed) is _GENERATOR or isinstance(seed, (np.random.Generator,
+                                                                     np.random.SeedSequence)):
+        return
+    _seed_int(seed, func)
+
+
+def _seed_int(seed: object, func: str) -> int:
+    """An int seed >= 0 as an int; anything else `seed_key` does not take is refused naming ``func``."""
     try:
-        s = check_int(seed, func, "seed", 0)
+        return check_int(seed, func, "seed", 0)
     except TypeError:
         raise TypeError(f"{func}: seed={seed!r} must be an int >= 0, a SeedSequence, a Generator"
                         " or None") from None
-    return np.uint64(np.random.SeedSequence(s).generate_state(1, np.uint64)[0])
 
 
 def as_word(key: np.uint64 | int) -> int:

@@ -14,7 +14,7 @@ from ..convert import decode as emu_decode
 from ..convert import encode as emu_encode
 from ..convert import quantize as emu_quantize
 from ..formats import FixedFormat, FloatFormat, Format
-from ..inputs import as_real, seed_key
+from ..inputs import as_real, check_seed, seed_key
 from ..modes import Overflow, Rounding, parse_rounding
 from .formats import (
     E2M1,
@@ -149,7 +149,7 @@ def block_encode(x: object, fmt: str | BlockFormat, axis: int = -1, *,
             integer elements their signed value.
         seed: stochastic rounding's random stream, as `emu.quantize`'s (an int
             >= 0, SeedSequence, Generator, or None for fresh entropy); ignored
-            by nearest_even. Element i in C order of
+            by nearest_even (checked, nothing drawn). Element i in C order of
             ``np.moveaxis(x, axis, -1)`` draws the words of index i: the codes
             depend on (seed, values, axis), never on memory layout or threads.
         random_bits: stochastic rounding with r in 1..64 random bits (P(up) =
@@ -184,6 +184,7 @@ def block_encode(x: object, fmt: str | BlockFormat, axis: int = -1, *,
     >>> int(s[0]), sorted(set(c.tolist())), round(float(np.mean(c == 7)), 2)  # 4.5: 4 or 6, P(6) = 1/4
     (127, [6, 7], 0.25)
     """
+    check_seed(seed, "block_encode")
     f = block_format(fmt)
     xa = as_real(x, "block_encode")
     ax = _norm_axis(axis, xa.ndim, "block_encode")

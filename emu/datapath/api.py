@@ -20,6 +20,7 @@ from .._patches import conv_geometry, patches
 from ..block.convert import finite_range, tensor_scaled
 from ..checks import real_array
 from ..encoded import Encoded, plain_operand
+from ..inputs import check_seed
 from ..mac import MAC, as_mac
 from .conv_fp32 import conv_fp32
 from .conv_narrow import conv_narrow, covers
@@ -49,7 +50,8 @@ def matmul(a: object, w: object, mac: MAC | str | dict, bias: object = None, *, 
             matrix units compute it), converted like the bias. Give ``bias`` or ``c``, not both.
         seed: the random stream of every stochastic rounding in the datapath (the input, addend, product
             and output conversions; binary<stochastic> and ternary<stochastic> operands): an int >= 0, a
-            SeedSequence, a Generator or None (fresh entropy). Role r of batch part b (a part is one 2-D
+            SeedSequence, a Generator or None (fresh entropy), checked even where nothing rounds
+            stochastically (nothing is drawn from a Generator then). Role r of batch part b (a part is one 2-D
             product: one per batch index when w has batch dimensions, else the whole call) draws with the
             key mix64(k + (2^32 r + b + 1) * 0xD1B54A32D192ED03) of the call's key k (docs/semantics.md),
             roles act 0, weight 1, addend 2, product 3, output 4; an operand's element takes its C-order
@@ -75,6 +77,7 @@ def matmul(a: object, w: object, mac: MAC | str | dict, bias: object = None, *, 
     >>> matmul([[1.0, 2.0]], [[3.0], [4.0]], "int8 x int8 -> int32", c=[[100.0]])
     array([[111.]])
     """
+    check_seed(seed, "matmul")
     m = mac if type(mac) is MAC else as_mac(mac, "matmul")
     a, a_enc = plain_operand(a, m.act, "matmul", "a", "act")
     w, w_enc = plain_operand(w, m.weight, "matmul", "w", "weight")
@@ -247,6 +250,7 @@ def conv2d(x: object, w: object, mac: MAC | str | dict, stride: object = 1, padd
     >>> conv2d(np.ones((1, 1, 3, 3)), np.ones((2, 1, 2, 2)), "int8 x int8 -> int32").shape
     (1, 2, 2, 2)
     """
+    check_seed(seed, "conv2d")
     m = mac if type(mac) is MAC else as_mac(mac, "conv2d")
     x, x_enc = plain_operand(x, m.act, "conv2d", "x", "act")
     w, w_enc = plain_operand(w, m.weight, "conv2d", "w", "weight")
@@ -261,7 +265,7 @@ def conv2d(x: object, w: object, mac: MAC | str | dict, stride: object = 1, padd
     cout, cin, kh, kw = Wt.shape
     if X.shape[2] + 2 * pad[0] < kh or X.shape[3] + 2 * pad[1] < kw:
         raise ValueError(f"conv2d: kernel {kh}x{kw} larger than the padded input {X.shape[2:]}")
-    key = call_key(m, seed)
+    key = call_key(m, seed, "conv2d")
     k0 = RoleSeeds.of(m, None, 0, key) if key is not None else NO_SEEDS
     X, ovf_x = (X, 0) if x_enc else stochastic_inputs(X, m.act, m, k0.act)
     Wt, ovf_w = (Wt, 0) if w_enc else stochastic_inputs(Wt, m.weight, m, k0.weight)

@@ -61,6 +61,7 @@ def _stochastic_format(f: Format) -> bool:
     return isinstance(f, TernaryFormat) and f.method == "stochastic"
 
 
-def call_key(mac: MAC, seed: object) -> np.uint64 | None:
-    """The call's 64-bit key, drawn only when the datapath rounds stochastically somewhere."""
-    return seed_key(seed, "matmul") if RoleSeeds.of(mac, None, 0, np.uint64(0)) != NO_SEEDS else None
+def call_key(mac: MAC, seed: object, func: str = "matmul") -> np.uint64 | None:
+    """The call's 64-bit key, drawn only when the datapath rounds stochastically somewhere (``func``: the
+    function a bad seed's message names)."""
+    return seed_key(seed, func) if RoleSeeds.of(mac, None, 0, np.uint64(0)) != NO_SEEDS else None
