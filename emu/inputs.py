@@ -1,9 +1,9 @@
 """The inputs of every conversion: real arrays as 64-bit patterns, element indices, and seeds.
 
 `as_bits` admits the real dtypes (float16/32/64, ml_dtypes' floats, integers up
-to 64 bits) and refuses the rest by name; `as_real` gives their float64 values
-for conversions that compute in float64, refusing integers float64 cannot
-hold; `seed_key` turns a seed into the 64-bit key of the counter-based random
+to 64 bits, ml_dtypes' int1/2/4 and uint1/2/4) and refuses the rest by name;
+`as_real` gives their float64 values for conversions that compute in float64,
+refusing integers float64 cannot hold; `seed_key` turns a seed into the 64-bit key of the counter-based random
 stream (docs/semantics.md, "Stochastic rounding and its random bits"), and
 `check_seed` refuses the seeds it would refuse without drawing. Imports numpy
 and `emu.checks`.
@@ -19,11 +19,14 @@ __all__ = ["as_bits", "as_real", "as_word", "check_seed", "flat_index", "seed_ke
 
 _GENERATOR = np.random.Generator
 
+#: ml_dtypes' floats (each value a float64) and narrow integers (each an int64), by dtype name: emu does
+#: not import ml_dtypes, and a name an older ml_dtypes lacks is never met
 _ML_DTYPE_FLOATS = {
     "bfloat16", "float8_e4m3fn", "float8_e5m2", "float8_e4m3fnuz", "float8_e5m2fnuz",
-    "float8_e4m3b11fnuz", "float8_e4m3", "float8_e3m4", "float8_e8m0fnu", "float6_e2m3fn",
-    "float6_e3m2fn", "float4_e2m1fn",
+    "float8_e4m3b11fnuz", "float8_e4m3", "float8_e3m4", "float8_e5m3fnu", "float8_e8m0fnu",
+    "float6_e2m3fn", "float6_e3m2fn", "float4_e2m1fn",
 }  # fmt: skip
+_ML_DTYPE_INTS = {"int1", "uint1", "int2", "uint2", "int4", "uint4"}
 
 
 def seed_key(seed: object, func: str = "quantize") -> np.uint64:
@@ -114,6 +117,8 @@ def as_bits(x: object, func: str) -> tuple[np.ndarray, np.ndarray, int]:
     if dt.kind == "V" and dt.name in _ML_DTYPE_FLOATS:
         flat = np.ascontiguousarray(a.astype(np.float64)).reshape(-1)
         return a, flat.view(np.uint64), 0
+    if dt.kind == "V" and dt.name in _ML_DTYPE_INTS:
+        return a, np.ascontiguousarray(a.astype(np.int64)).reshape(-1).view(np.uint64), 1
     what = {"b": "bool", "c": "complex", "O": "object", "U": "str", "S": "bytes"}.get(dt.kind, str(dt))
     raise TypeError(
         f"{func}: x has dtype {what}; expected real numbers (float16/32/64, integers up to 64 bits)"
