@@ -489,16 +489,21 @@ def decode(codes: object, fmt: str | Format, *, scale: Any = None) -> np.ndarray
     >>> decode([64, 192, 32], "fx<2,6>")
     array([ 1. , -1. ,  0.5])
     """
-    f = get_format(fmt)
+    return decode_codes(codes, get_format(fmt), scale, "decode")
+
+
+def decode_codes(codes: object, f: Format, scale: Any, func: str) -> np.ndarray:
+    """`decode` of codes of the format ``f``, its errors naming ``func`` (`emu.Encoded` checks its codes
+    so, naming itself)."""
     c = np.asarray(codes)
     if c.dtype.kind not in "iu":
-        raise TypeError(f"decode: codes have dtype {c.dtype}; expected an integer array of bit patterns")
+        raise TypeError(f"{func}: codes have dtype {c.dtype}; expected an integer array of bit patterns")
     n = 1 << f.bits
     bad = (c < 0) | (c >= n) if c.dtype.kind == "i" else (c >= n)
     if bad.any():
         first = int(np.flatnonzero(bad.reshape(-1))[0])
         raise ValueError(
-            f"decode: code {c.reshape(-1)[first]} at index {flat_index(c.shape, first)}"
+            f"{func}: code {c.reshape(-1)[first]} at index {flat_index(c.shape, first)}"
             f" outside [0, {n - 1}] for {f}"
         )
     u = c.astype(np.uint64)
@@ -515,20 +520,20 @@ def decode(codes: object, fmt: str | Format, *, scale: Any = None) -> np.ndarray
         unused = (k > f.n_exponents) | (sign & (k == 0))
         if unused.any():
             first = int(np.flatnonzero(unused.reshape(-1))[0])
-            raise ValueError(f"decode: code {c.reshape(-1)[first]} is not a code of {f}")
+            raise ValueError(f"{func}: code {c.reshape(-1)[first]} is not a code of {f}")
         v = np.where(k == 0, 0.0, np.ldexp(1.0, f.emin + k - 1))
         return np.where(sign, -v, v)
     if isinstance(f, BinaryFormat):
         s = np.where(u == 1, 1, -1).astype(np.int8)
     else:
         if (u == 2).any():
-            raise ValueError(f"decode: code 2 (0b10) is not a code of {f}")
+            raise ValueError(f"{func}: code 2 (0b10) is not a code of {f}")
         s = np.where(u == 1, 1, np.where(u == 3, -1, 0)).astype(np.int8)
     if f.has_data_scale and scale is None:
-        raise ValueError(f"decode: {f} is scaled; pass the scale returned by encode as scale=")
+        raise ValueError(f"{func}: {f} is scaled; pass the scale returned by encode as scale=")
     if not f.has_data_scale and scale is not None:
-        raise ValueError(f"decode: scale= given but {f} is unscaled")
-    return scaled_values(s, f, None if scale is None else check_scale(scale, f, s.shape, "decode"))
+        raise ValueError(f"{func}: scale= given but {f} is unscaled")
+    return scaled_values(s, f, None if scale is None else check_scale(scale, f, s.shape, func))
 
 
 def _decode_float(u: np.ndarray, f: FloatFormat) -> np.ndarray:

@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from .convert import decode, encode
+from .convert import decode_codes, encode
 from .formats import FixedFormat, FloatFormat, Format, Pow2Format
 from .registry import get_format
 
@@ -70,7 +70,7 @@ class Encoded:
                              " formats carry scales: use emu.block_encode; scaled binary and ternary"
                              " formats a data scale)")
         codes = np.array(self.codes, copy=True)
-        values = decode(codes, fmt)  # refuses non-integer, out-of-range and unused codes
+        values = decode_codes(codes, fmt, None, "Encoded")  # refuses non-integer, out-of-range, unused codes
         codes.flags.writeable = False
         values.flags.writeable = False
         object.__setattr__(self, "fmt", fmt)

@@ -63,26 +63,27 @@ def _mean_abs(v: np.ndarray) -> float:
     return exact_mean(np.abs(v))
 
 
-def _per_channel(x: np.ndarray, fn: Any, per_channel: bool) -> np.ndarray:
+def _per_channel(x: np.ndarray, fn: Any, per_channel: bool, func: str) -> np.ndarray:
     if not per_channel:
         return np.asarray(fn(x.reshape(-1)))
     if x.ndim == 0:
-        raise ValueError("quantize: scale='channel' needs an array with a channel axis (axis 0)")
+        raise ValueError(f"{func}: scale='channel' needs an array with a channel axis (axis 0)")
     out = np.array([fn(x[c].reshape(-1)) for c in range(x.shape[0])], dtype=np.float64)
     return out.reshape((-1,) + (1,) * (x.ndim - 1))
 
 
-def data_scale(x: np.ndarray, fmt: BinaryFormat | TernaryFormat) -> Any:
-    """The scale a scaled binary/ternary format computes from the data."""
+def data_scale(x: np.ndarray, fmt: BinaryFormat | TernaryFormat, func: str = "data_scale") -> Any:
+    """The scale a scaled binary/ternary format computes from the data (``func``: the function its errors
+    name)."""
     per_channel = fmt.scale == "channel"
     if isinstance(fmt, BinaryFormat):
-        return _per_channel(x, _mean_abs, per_channel)
+        return _per_channel(x, _mean_abs, per_channel, func)
     t = fmt.threshold
     if fmt.method == "twn":
         def alpha(v: np.ndarray) -> float:
             return _mean_abs(v[np.abs(v) > t * _mean_abs(v)])
 
-        return _per_channel(x, alpha, per_channel)
+        return _per_channel(x, alpha, per_channel, func)
 
     def wp(v: np.ndarray) -> float:
         return _mean_abs(v[v > t * float(np.max(np.abs(v)))]) if v.size else 0.0
@@ -90,10 +91,10 @@ def data_scale(x: np.ndarray, fmt: BinaryFormat | TernaryFormat) -> Any:
     def wn(v: np.ndarray) -> float:
         return _mean_abs(v[v < -t * float(np.max(np.abs(v)))]) if v.size else 0.0
 
-    return (_per_channel(x, wp, per_channel), _per_channel(x, wn, per_channel))
+    return (_per_channel(x, wp, per_channel, func), _per_channel(x, wn, per_channel, func))
 
 
-def _ternary_codes(x: np.ndarray, fmt: TernaryFormat, key: np.uint64) -> np.ndarray:
+def _ternary_codes(x: np.ndarray, fmt: TernaryFormat, key: np.uint64, func: str) -> np.ndarray:
     """Ternary integer values in {-1, 0, +1}."""
     if fmt.method == "stochastic":
         c = np.clip(x, -1.0, 1.0)
@@ -101,9 +102,9 @@ def _ternary_codes(x: np.ndarray, fmt: TernaryFormat, key: np.uint64) -> np.ndar
         return np.where(u < np.abs(c), np.sign(c), 0.0).astype(np.int8)
     per_channel = fmt.scale == "channel"
     if fmt.method == "twn":
-        ref = _per_channel(x, _mean_abs, per_channel)
+        ref = _per_channel(x, _mean_abs, per_channel, func)
     else:
-        ref = _per_channel(x, lambda v: float(np.max(np.abs(v))) if v.size else 0.0, per_channel)
+        ref = _per_channel(x, lambda v: float(np.max(np.abs(v))) if v.size else 0.0, per_channel, func)
     delta = fmt.threshold * ref
     return np.asarray(np.where(x > delta, 1, 0) - np.where(x < -delta, 1, 0)).astype(np.int8)
 
@@ -152,7 +153,7 @@ def sign_codes(x: object, fmt: BinaryFormat | TernaryFormat, rounding: object, o
         else:
             s = np.where(xf >= 0, 1, -1).astype(np.int8)
     else:
-        s = _ternary_codes(xf, fmt, key)
+        s = _ternary_codes(xf, fmt, key, func)
     return s, xf, QuantStats(xf.size, 0, 0, 0)  # underflow: the caller's, from the values (with the scale)
 
 
@@ -172,7 +173,7 @@ def resolve_scale(xf: np.ndarray, fmt: BinaryFormat | TernaryFormat, scale: Any,
             raise ValueError(f"{func}: scale= given but {fmt} is unscaled")
         return None
     if scale is None:
-        return data_scale(xf, fmt)
+        return data_scale(xf, fmt, func)
     return check_scale(scale, fmt, xf.shape, func)
 
 

@@ -58,7 +58,7 @@ def operand(x: np.ndarray, f: Format, mac: MAC, role: str, as_int: bool, f32: bo
             s, xf, _ = sign_codes(x, f, "nearest_even", None, seed if stochastic else None, None, None, func)
         scale = None
         if f.has_data_scale:
-            scale = data_scale(np.moveaxis(xf, -1, 0), f) if per_output else data_scale(xf, f)
+            scale = data_scale(np.moveaxis(xf, -1, 0), f, func) if per_output else data_scale(xf, f, func)
             scale = np.asarray(scale, np.float64).reshape(-1)
         return s.astype(np.float32 if f32 else np.float64), scale, 0
     v, st = quantize(x, f, mac.input_rounding, mac.input_overflow, return_stats=True, seed=seed)

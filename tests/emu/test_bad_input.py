@@ -83,6 +83,72 @@ def test_bits_errors_name_bits() -> None:
         bits(math.nan, "fx<4,4>")
 
 
+#: (encode's arguments after x, x, the error) for bad input of every kind encode refuses
+BAD_ENCODE = {
+    "rounding name": (("fx<4,4>", "round"), [0.5], ValueError),
+    "rounding of binary": (("binary", "stochastic"), [0.5], ValueError),
+    "overflow name": (("fx<4,4>", "nearest_even", "clip"), [0.5], ValueError),
+    "overflow of ternary": (("ternary", "nearest_even", "wrap"), [0.5], ValueError),
+    "overflow not allowed": (("e4m3", "nearest_even", "inf"), [0.5], ValueError),
+    "overflow error": (("fx<4,4>", "nearest_even", "error"), [100.0], OverflowError),
+    "inf under wrap": (("fx<4,4>", "nearest_even", "wrap"), [math.inf], ValueError),
+    "NaN into fixed": (("fx<4,4>",), [math.nan], ValueError),
+    "NaN into binary": (("binary",), [math.nan], ValueError),
+    "nan= value": (("fx<4,4>",), [0.5], ValueError, {"nan": 1}),
+    "nan= of ternary": (("ternary",), [0.5], ValueError, {"nan": 0}),
+    "inf into a data scale": (("binary<scale=tensor>",), [math.inf], ValueError),
+    "scale of fixed": (("fx<4,4>",), [0.5], ValueError, {"scale": 1.0}),
+    "scale of unscaled": (("binary",), [0.5], ValueError, {"scale": 1.0}),
+    "scale value": (("binary<scale=tensor>",), [0.5], ValueError, {"scale": -1.0}),
+    "scale type": (("binary<scale=tensor>",), [0.5], TypeError, {"scale": "a"}),
+    "scale count": (("binary<scale=channel>",), [[0.5], [1.0]], ValueError, {"scale": [1.0]}),
+    "ttq scale pair": (("ttq",), [0.5], ValueError, {"scale": 1.0}),
+    "binary channel of 0-d": (("binary<scale=channel>",), 0.5, ValueError),
+    "ternary channel of 0-d": (("ternary<scale=channel>",), 0.5, ValueError),
+    "ttq channel of 0-d": (("ttq<scale=channel>",), 0.5, ValueError),
+    "seed value": (("fx<4,4>", "stochastic"), [0.5], ValueError, {"seed": -1}),
+    "seed type": (("binary<stochastic>",), [0.5], TypeError, {"seed": 2.5}),
+    "random_bits range": (("fx<4,4>", "stochastic"), [0.5], ValueError, {"random_bits": 0}),
+    "random_bits of nearest": (("fx<4,4>",), [0.5], ValueError, {"random_bits": 8}),
+    "random_bits of binary": (("binary",), [0.5], ValueError, {"random_bits": 8}),
+    "x complex": (("e4m3",), [1j], TypeError),
+    "x beyond float64 into ternary": (("ternary",), np.array([2**53 + 1]), ValueError),
+}
+
+
+@pytest.mark.parametrize("case", BAD_ENCODE, ids=str)
+def test_encode_errors_name_encode(case: str) -> None:
+    """Every refusal of encode names encode (a data scale of a 0-d x named quantize), and so does every
+    refusal of bits name bits."""
+    args, x, error, *kw = BAD_ENCODE[case]
+    with pytest.raises(error, match=r"^encode: "):
+        encode(x, *args, **(kw[0] if kw else {}))
+    with pytest.raises(error, match=r"^bits: "):
+        bits(x, *args, **(kw[0] if kw else {}))
+
+
+@pytest.mark.parametrize(("codes", "fmt", "kw", "error"), [
+    (np.array([1.5]), "fx<4,4>", {}, TypeError),
+    (np.array([256]), "fx<4,4>", {}, ValueError),
+    (np.array([26]), "pow2<-8,0>", {}, ValueError),
+    (np.array([2]), "ternary<scale=none>", {}, ValueError),
+    (np.array([1]), "binary<scale=tensor>", {}, ValueError),
+    (np.array([1]), "binary", {"scale": 1.0}, ValueError),
+    (np.array([1]), "binary<scale=tensor>", {"scale": -1.0}, ValueError),
+    (np.array([1]), "ttq", {"scale": 1.0}, ValueError),
+], ids=["float codes", "code range", "pow2 unused code", "ternary unused code", "no scale",
+        "scale of unscaled", "scale value", "ttq scale pair"])
+def test_decode_errors_name_decode_and_encoded_names_encoded(codes: np.ndarray, fmt: str, kw: dict,
+                                                              error: type) -> None:
+    """decode's refusals name decode; an `emu.Encoded` built from codes it refuses names Encoded (its
+    code checks named decode, which the caller did not call)."""
+    with pytest.raises(error, match=r"^decode: "):
+        decode(codes, fmt, **kw)
+    if not kw and get_format(fmt).kind in ("fixed", "float", "pow2"):
+        with pytest.raises(error, match=r"^Encoded: "):
+            emu.Encoded(codes, fmt)
+
+
 @pytest.mark.parametrize("fmt", FAMILY_FORMATS, ids=str)
 @pytest.mark.parametrize("codes", [
     np.array([1.0]), np.array([1], np.float32), np.array([1 + 0j]), np.array([1], dtype=object),
