@@ -5,8 +5,9 @@ input (or a pad constant), already in its format, and every gradient they
 return is a gradient they received (summed where a value was read several
 times, by Gather or by reflect/edge padding), as nets' `Flatten` does.
 Shapes follow the ONNX operators of the same names; the pure shape rules
-(`reshape_target`, `slice_index`) serve constant folding as well. Imports
-numpy and `nets`.
+(`reshape_target`, `slice_index`) serve constant folding as well, and
+`slice_disagreement` the import of a Slice, folded or not. Imports numpy
+and `nets`.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from ..graph import MultiLayer
 from ..layers import Context, Layer
 
 __all__ = ["Concat", "FlattenAt", "Gather", "Pad", "PadMode", "Reshape", "Slice", "Split", "Squeeze",
-           "Transpose", "Unsqueeze", "axes_index", "axis_index", "reshape_target", "slice_index"]
+           "Transpose", "Unsqueeze", "axes_index", "axis_index", "reshape_target", "slice_disagreement",
+           "slice_index"]
 
 
 def reshape_target(in_shape: tuple[int, ...], shape: Sequence[int],
@@ -118,6 +120,35 @@ def slice_index(in_shape: tuple[int, ...], starts: Sequence[int], ends: Sequence
             s, e = min(max(s, 0), d - 1), min(max(e, -1), d - 1)
             idx[a] = slice(s, e if e >= 0 else None, st)
     return tuple(idx)
+
+
+#: the ends onnxruntime reads as numpy's None (past index 0 under a negative step): INT32_MAX, INT64_MAX
+ORT_NONE_ENDS = (2**31 - 1, 2**63 - 1)
+
+
+def slice_disagreement(in_shape: Sequence[int | None] | None, ends: Sequence[int],
+                       axes: Sequence[int] | None = None, steps: Sequence[int] | None = None) -> str | None:
+    """Why onnxruntime and the ONNX definition give different results for this Slice; None where they agree.
+
+    They part only at an end of exactly INT32_MAX or INT64_MAX (`ORT_NONE_ENDS`) with a negative step, on
+    an axis that is not empty: onnxruntime slices down to index 0, the definition clamps the end to the
+    axis's last index (an empty slice). Any other end (2**31, INT64_MAX - 1) both clamp alike; no start
+    and no step is read specially. A dimension that is None (``in_shape`` None: all) is not known to be 0.
+
+    >>> slice_disagreement((0, 4), [2**63 - 1, 2**31], None, [-1, -1]) is None
+    True
+    >>> slice_disagreement(None, [5, 2**31 - 1], [0, 1], [-1, -2])[:29]
+    'ends=2147483647 with steps=-2'
+    """
+    steps = [1] * len(ends) if steps is None else steps
+    for i, (e, st) in enumerate(zip(ends, steps, strict=False)):
+        a = i if axes is None or i >= len(axes) else int(axes[i])
+        d = in_shape[a] if in_shape is not None and -len(in_shape) <= a < len(in_shape) else None
+        if int(st) < 0 and int(e) in ORT_NONE_ENDS and d != 0:
+            return (f"ends={e} with steps={st}: onnxruntime reads an end of INT32_MAX or INT64_MAX as past"
+                    " index 0 (the slice runs down to index 0) where the ONNX definition clamps it to the"
+                    " axis's last index (an empty slice); give ends=-2**63 to reach index 0")
+    return None
 
 
 class _Reshaping(Layer):

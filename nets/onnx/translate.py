@@ -25,7 +25,19 @@ from .layernorm import LayerNorm
 from .pointwise import Add, Clip, Div, Erf, Gelu, LeakyReLU, Mul, Softmax, Sub
 from .pooling import GlobalAveragePool, Pool2d, PoolKind
 from .products import GroupedConv2d, LinearND, MatMul
-from .shape import Concat, FlattenAt, Gather, Pad, Reshape, Slice, Split, Squeeze, Transpose, Unsqueeze
+from .shape import (
+    Concat,
+    FlattenAt,
+    Gather,
+    Pad,
+    Reshape,
+    Slice,
+    Split,
+    Squeeze,
+    Transpose,
+    Unsqueeze,
+    slice_disagreement,
+)
 
 if TYPE_CHECKING:
     from .importer import Builder, OnnxNode
@@ -454,11 +466,9 @@ def _slice(b: Builder, n: OnnxNode) -> None:
         ends = _ints(_required_const(b, n, 2, "ends"))
         a, s = _optional_const(b, n, 3, "axes"), _optional_const(b, n, 4, "steps")
         axes, steps = (None if a is None else _ints(a)), (None if s is None else _ints(s))
-    for e, st in zip(ends, steps or [1] * len(ends), strict=False):
-        if st < 0 and e >= 2**31 - 1:  # INT_MAX: onnxruntime walks down to index 0, ONNX clamps to the end
-            raise b.error(n, f"ends={e} with steps={st}: the ONNX definition clamps it to the axis's last"
-                          " index (an empty slice) and onnxruntime reads it as past index 0; give"
-                          " ends=-2**63 to reach index 0")
+    why = slice_disagreement(b.dims(n.inputs[0]), ends, axes, steps)
+    if why is not None:
+        raise b.error(n, why)
     b.emit(Slice(starts, ends, axes, steps, name=n.name), [b.data(n.inputs[0])], [n.outputs[0]])
 
 

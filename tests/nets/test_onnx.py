@@ -1084,6 +1084,26 @@ def test_a_negative_step_slice_to_int_max_is_refused_where_onnxruntime_departs_f
     assert np.array_equal(from_onnx(m).predict(x.astype(np.float64)), run_ort(m, x))
 
 
+def test_a_negative_step_slice_is_refused_only_at_the_ends_onnxruntime_reads_specially() -> None:
+    """onnxruntime reads exactly INT32_MAX and INT64_MAX as past index 0 under a negative step; every other
+    large end (2**31, 2**40, INT64_MAX - 1) is clamped to the axis's last index as the ONNX definition says
+    (an empty slice), and no start is read specially. Before, every end from 2**31 - 1 on was refused."""
+    def sliced(start: int, end: int) -> onnx.ModelProto:  # the input, then its slice, along axis 1
+        nodes = [node("Slice", ["x", "s", "e", "a", "t"], ["sl"]), node("Concat", ["x", "sl"], ["y"], axis=1)]
+        return make(nodes, ["N", 6], [const("s", np.array([start])), const("e", np.array([end])),
+                                      const("a", np.array([1])), const("t", np.array([-1]))], opset=13)
+    x = rand(2, 6)
+    for start, end in [(4, 2**31), (4, 2**40), (4, 2**63 - 2), (4, 2**31 - 2), (2**63 - 1, -2**63),
+                       (2**31 - 1, -2**63), (-2**63 + 1, -2**63), (-2**63, -2**63), (2**31 - 1, 2**31)]:
+        m = sliced(start, end)
+        ref = run_ort(m, x)
+        assert np.array_equal(from_onnx(m).predict(x.astype(np.float64)), ref), (start, end)
+    for end in (2**31 - 1, 2**63 - 1):
+        with pytest.raises(ValueError, match=rf"^from_onnx: Slice node 'sl' \(opset 13\): ends={end} with"
+                                             r" steps=-1: onnxruntime reads an end of INT32_MAX or INT64"):
+            from_onnx(sliced(4, end))
+
+
 def test_shape_layers_name_their_node_in_errors() -> None:
     from nets.onnx.shape import Reshape, Slice, Transpose
 
