@@ -7,7 +7,9 @@ constants; ``Shape`` folds when the shape of its input is known at import
 ONNX operators' definitions for the opsets the importer reads (attributes
 that became inputs are read from either place). Everything here is exact:
 integer shape arithmetic, or float arithmetic on constants the graph would
-compute the same way. Imports numpy and `nets.onnx.shape`.
+compute the same way. A Slice onnxruntime computes otherwise than the
+definition is refused, as one at run time (`shape.slice_disagreement`).
+Imports numpy and `nets.onnx.shape`.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .shape import FlattenAt, axis_index, reshape_target, slice_index
+from .shape import FlattenAt, axis_index, reshape_target, slice_disagreement, slice_index
 
 __all__ = ["FOLDERS", "TENSOR_DTYPES", "fold"]
 
@@ -92,7 +94,11 @@ def _slice(ins: Arrays, attrs: dict[str, Any], opset: int) -> list[np.ndarray]:
         starts, ends = _ints(ins[1]), _ints(ins[2])
         axes = _ints(ins[3]) if len(ins) > 3 and ins[3] is not None else None
         steps = _ints(ins[4]) if len(ins) > 4 and ins[4] is not None else None
-    return [x[slice_index(x.shape, starts, ends, axes, steps)]]
+    idx = slice_index(x.shape, starts, ends, axes, steps)
+    why = slice_disagreement(x.shape, ends, axes, steps)
+    if why is not None:  # the importer names the node, as for a run-time Slice refused by the same rule
+        raise ValueError(why)
+    return [x[idx]]
 
 
 def _reshape(ins: Arrays, attrs: dict[str, Any], opset: int) -> list[np.ndarray]:

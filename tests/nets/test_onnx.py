@@ -1104,6 +1104,24 @@ def test_a_negative_step_slice_is_refused_only_at_the_ends_onnxruntime_reads_spe
             from_onnx(sliced(4, end))
 
 
+def test_a_folded_slice_applies_the_run_time_rule_for_onnxruntimes_special_ends() -> None:
+    """A Slice of a constant, folded at import, is refused where onnxruntime and the definition part (before,
+    it folded to the definition's empty slice where onnxruntime gives the whole axis reversed), and folds
+    where they agree: another large end, or an empty axis (empty in both)."""
+    def folded(c: np.ndarray, end: int) -> onnx.ModelProto:  # the input, then the slice of c, along axis 1
+        nodes = [node("Slice", ["c", "s", "e", "a", "t"], ["sl"]), node("Concat", ["x", "sl"], ["y"], axis=1)]
+        return make(nodes, ["N", 2], [const("c", c), const("s", np.array([-1])), const("e", np.array([end])),
+                                      const("a", np.array([1])), const("t", np.array([-1]))], opset=13)
+    x, c = rand(1, 2), rand(1, 4)
+    for end in (2**63 - 1, 2**31 - 1):
+        with pytest.raises(ValueError, match=rf"^from_onnx: Slice node 'sl' \(opset 13\): ends={end} with"
+                                             r" steps=-1: onnxruntime reads an end of INT32_MAX or INT64"):
+            from_onnx(folded(c, end))
+    for cc, end in [(c, 2**31), (c, -2**63), (rand(1, 0), 2**63 - 1)]:
+        m = folded(cc, end)
+        assert np.array_equal(from_onnx(m).predict(x.astype(np.float64)), run_ort(m, x)), (cc.shape, end)
+
+
 def test_shape_layers_name_their_node_in_errors() -> None:
     from nets.onnx.shape import Reshape, Slice, Transpose
 
