@@ -79,9 +79,10 @@ class Builder:
     """The state of one import: constants, known shapes, the opset, and the nodes emitted so far."""
 
     def __init__(self, constants: dict[str, np.ndarray], shapes: dict[str, tuple[int | None, ...]],
-                 opset: int, used: set[str]) -> None:
+                 opset: int, used: set[str], types: dict[str, int] | None = None) -> None:
         self.constants = constants
         self.shapes = shapes
+        self.types = types or {}  # ONNX element types (TensorProto.FLOAT, ...) where known
         self.opset = opset
         self.used = used
         self.nodes: list[Node] = []
@@ -181,18 +182,22 @@ def _attrs(onnx: Any, node: Any) -> dict[str, Any]:
     return out
 
 
-def _shapes(onnx: Any, proto: Any) -> dict[str, tuple[int | None, ...]]:
+def _shapes(onnx: Any, proto: Any) -> tuple[dict[str, tuple[int | None, ...]], dict[str, int]]:
+    """The shapes and the element types shape inference gives the graph's tensors."""
     try:
         inferred = onnx.shape_inference.infer_shapes(proto)
     except Exception:  # noqa: BLE001 - inference is a help, not a requirement: without it shapes are unknown
         inferred = proto
     g = inferred.graph
     out: dict[str, tuple[int | None, ...]] = {}
+    types: dict[str, int] = {}
     for vi in [*g.value_info, *g.input, *g.output]:
         t = vi.type.tensor_type
         if t.HasField("shape"):
             out[vi.name] = tuple(d.dim_value if d.HasField("dim_value") else None for d in t.shape.dim)
-    return out
+        if t.elem_type:
+            types[vi.name] = int(t.elem_type)
+    return out, types
 
 
 def _check_flag(value: Any, name: str) -> bool:
@@ -259,7 +264,8 @@ def from_onnx(model: Any, *, fold_batchnorm: bool = False, fuse_bias: bool = Tru
         raise ValueError(f"from_onnx: the graph has run-time inputs {inputs} and outputs"
                          f" {[o.name for o in g.output]}; exactly one of each is supported")
     used = {t for node in g.node for t in node.input} | {g.output[0].name}
-    b = Builder(constants, _shapes(onnx, proto), int(opset), used)
+    shapes, types = _shapes(onnx, proto)
+    b = Builder(constants, shapes, int(opset), used, types)
     names = layer_names([(node.name, node.op_type) for node in g.node])
     b.taken.update(names, constants, (i.name for i in g.input), (o.name for o in g.output),
                    (t for node in g.node for t in (*node.input, *node.output)))

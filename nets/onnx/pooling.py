@@ -4,7 +4,9 @@
 and dilations (nets' `MaxPool2d`/`AvgPool2d` have neither and serve the
 plain case). `GlobalAveragePool` averages every spatial axis. Both compute
 in float64 and convert their output to ``activations`` and their input
-gradient to ``errors``, as nets' pooling does. Imports numpy and `nets`.
+gradient to ``errors``, as nets' pooling does. A dilated window can hold
+padding only: it gives what onnxruntime gives (`ORT_EMPTY_MAX`, 0 for an
+average) and passes no gradient. Imports numpy and `nets`.
 """
 
 from __future__ import annotations
@@ -19,7 +21,12 @@ from emu.checks import int_pair, parse_choice
 from ..layers import Context, Layer
 from .products import col2im_dilated, im2col_dilated
 
-__all__ = ["GlobalAveragePool", "Pool2d", "PoolKind"]
+__all__ = ["ORT_EMPTY_MAX", "GlobalAveragePool", "Pool2d", "PoolKind"]
+
+#: onnxruntime's MaxPool of a window of padding only, by the ONNX type of the pooled tensor (FLOAT 1,
+#: FLOAT16 10, DOUBLE 11): the lowest finite float32 or float64, where its kernels start the maximum, and
+#: -inf from its float16 kernel
+ORT_EMPTY_MAX = {1: float(np.finfo(np.float32).min), 10: -np.inf, 11: float(np.finfo(np.float64).min)}
 
 
 class PoolKind(StrEnum):
@@ -40,7 +47,10 @@ class Pool2d(Layer):
 
     Max pooling pads with -inf; average pooling divides by kh kw when
     ``count_include_pad`` (pads count as zeros), else by the number of the
-    window's cells inside the input (ONNX's default).
+    window's cells inside the input (ONNX's default). A window with no cell
+    inside the input (dilated: all its taps in the padding) gives
+    ``empty_max`` (max; by default float32's lowest, as onnxruntime gives for a
+    float tensor) or 0 (average, as onnxruntime), and passes no gradient.
 
     Raises:
         ValueError: a size below 1, a negative pad, a pad not smaller than the dilated kernel,
@@ -52,7 +62,8 @@ class Pool2d(Layer):
     """
 
     def __init__(self, kind: PoolKind | str, kernel: Any, stride: Any = None, pads: Any = (0, 0, 0, 0),
-                 dilation: Any = 1, count_include_pad: bool = False, name: str = "") -> None:
+                 dilation: Any = 1, count_include_pad: bool = False, name: str = "",
+                 empty_max: float = ORT_EMPTY_MAX[1]) -> None:
         super().__init__(name)
         self.kind = parse_choice(PoolKind, kind, "Pool2d", "kind")
         who = type(self).__name__
@@ -66,6 +77,13 @@ class Pool2d(Layer):
             raise ValueError(f"Pool2d: bad shape kernel={kernel}, stride={stride}, pads={pads},"
                              f" dilation={dilation} (pads must be >= 0 and below the dilated kernel)")
         self.count_include_pad = bool(count_include_pad)
+        self.empty_max = float(empty_max)
+
+    def _cells(self, h: int, w: int) -> np.ndarray:
+        """The number of each window's cells inside an h x w input (not in the padding), (OH * OW,)."""
+        t, left, b, r = self.pads
+        ones = np.pad(np.ones((1, 1, h, w)), ((0, 0), (0, 0), (t, b), (left, r)))
+        return im2col_dilated(ones, *self.kernel, self.stride, self.dilation)[0].sum(axis=1)
 
     def forward(self, x: np.ndarray, ctx: Context) -> np.ndarray:
         if x.ndim != 4:
@@ -77,15 +95,16 @@ class Pool2d(Layer):
         kh, kw = self.kernel
         cols, oh, ow = im2col_dilated(xp, kh, kw, self.stride, self.dilation)
         self._shape, self._pshape, self._out, self._ncols = x.shape, xp.shape, (oh, ow), cols.shape
-        if self.kind is PoolKind.MAX:
+        if self.kind is PoolKind.MAX:  # a window of padding only picks a pad cell: its gradient is cropped
             self._arg = cols.argmax(axis=1)
-            y = cols[np.arange(cols.shape[0]), self._arg]
+            y = cols[np.arange(cols.shape[0]), self._arg].reshape(n * c, oh * ow)
+            if any(self.pads) and self.dilation != (1, 1):  # else every window holds an input cell
+                y = np.where(self._cells(h, w) == 0, self.empty_max, y)
         else:
             if self.count_include_pad or not any(self.pads):
                 self._count = np.full(oh * ow, float(kh * kw))
-            else:
-                ones = np.pad(np.ones((1, 1, h, w)), ((0, 0), (0, 0), (t, b), (left, r)))
-                self._count = im2col_dilated(ones, kh, kw, self.stride, self.dilation)[0].sum(axis=1)
+            else:  # a window of padding only sums to 0: 0 / 1, its gradient spread over pad cells only
+                self._count = np.maximum(self._cells(h, w), 1.0)
             y = cols.sum(axis=1).reshape(n * c, oh * ow) / self._count
         return self.q(y.reshape(n, c, oh, ow), "activations", ctx)
 

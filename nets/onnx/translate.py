@@ -23,7 +23,7 @@ from ..layers import AvgPool2d, Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReL
 from ..norm import BatchNorm
 from .layernorm import LayerNorm
 from .pointwise import Add, Clip, Div, Erf, Gelu, LeakyReLU, Mul, Softmax, Sub
-from .pooling import GlobalAveragePool, Pool2d, PoolKind
+from .pooling import ORT_EMPTY_MAX, GlobalAveragePool, Pool2d, PoolKind
 from .products import GroupedConv2d, LinearND, MatMul
 from .shape import (
     Concat,
@@ -327,7 +327,8 @@ def _pool(kind: PoolKind) -> Callable[[Builder, OnnxNode], None]:
             plain = MaxPool2d if kind is PoolKind.MAX else AvgPool2d
             layer: object = plain(tuple(kernel), tuple(strides), name=n.name)
         else:
-            layer = Pool2d(kind, kernel, strides, pads, dil, include, name=n.name)
+            empty = ORT_EMPTY_MAX.get(b.types.get(n.inputs[0], 1), ORT_EMPTY_MAX[1])  # float32's otherwise
+            layer = Pool2d(kind, kernel, strides, pads, dil, include, name=n.name, empty_max=empty)
         b.emit(layer, [b.data(n.inputs[0])], [y])  # type: ignore[arg-type]
     return tr
 

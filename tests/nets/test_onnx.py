@@ -1057,6 +1057,58 @@ def test_a_kernel_as_large_as_the_padded_input_imports(op: str) -> None:
     np.testing.assert_allclose(out, run_ort(m, x), rtol=1e-5, atol=1e-6)
 
 
+def _typed_pool(op: str, elem: int, **attrs: Any) -> onnx.ModelProto:
+    """x -> Relu -> op, every tensor of ONNX type ``elem`` (the pool's input type comes from inference)."""
+    g = helper.make_graph([node("Relu", ["x"], ["r"]), node(op, ["r"], ["y"], name="pl", **attrs)], "test",
+                          [helper.make_tensor_value_info("x", elem, [1, 2, 4, 4])],
+                          [helper.make_tensor_value_info("y", elem, None)])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 19)])
+
+
+@pytest.mark.parametrize("op", ["MaxPool", "AveragePool"])
+def test_a_pooling_window_of_padding_only_gives_what_onnxruntime_gives(op: str) -> None:
+    """Dilations can put every tap of a window in the padding (with pads below the kernel, as onnxruntime
+    requires, then every window). onnxruntime's MaxPool gives the lowest finite value of the tensor's type
+    (float32's -3.4028235e38 for a float tensor, float64's for a double; its float16 kernel -inf), its
+    AveragePool 0. Before, nets gave -inf and 0/0 = NaN."""
+    geometry = {"kernel_shape": [2, 2], "dilations": [5, 5], "pads": [1, 1, 1, 1]}
+    x = RNG.standard_normal((1, 2, 4, 4))
+    elems = {TensorProto.FLOAT: np.float32, TensorProto.DOUBLE: np.float64, TensorProto.FLOAT16: np.float16}
+    for elem, dtype in elems.items():
+        if op == "AveragePool" and elem == TensorProto.DOUBLE:
+            continue  # onnxruntime has no double AveragePool-19 kernel
+        for extra in [{"count_include_pad": 0}, {"count_include_pad": 1}] if op == "AveragePool" else [{}]:
+            m = _typed_pool(op, elem, **geometry, **extra)
+            s = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+            xt = x.astype(dtype)
+            ref = s.run(None, {"x": xt})[0].astype(np.float64)
+            assert np.array_equal(from_onnx(m).predict(xt.astype(np.float64)), ref), (elem, extra)
+
+
+@pytest.mark.parametrize("op", ["MaxPool", "AveragePool"])
+def test_pooling_windows_of_padding_only_pass_no_gradient(op: str) -> None:
+    """Pads as wide as the kernel (below the dilated kernel: nets takes them, onnxruntime refuses) leave
+    windows of padding only among the others: they give float32's lowest (max) or 0 (average), no NaN, and
+    pass no gradient; the other windows' gradients match central differences."""
+    m = make([node(op, ["x"], ["y"], kernel_shape=[2, 2], dilations=[4, 4], pads=[3, 3, 3, 3])], [1, 2, 2, 2],
+             opset=19)
+    model = from_onnx(m)
+    model.root.children[0].needs_input_grad = True
+    x = rand(1, 2, 2, 2).astype(np.float64)
+    ctx = Context.float64(training=False)
+    y = model.forward(x, ctx)
+    empty = np.zeros((4, 4), bool)  # taps j - 3 and j + 1 of an axis of 2: none inside for j = 1, 2
+    empty[1:3, :] = empty[:, 1:3] = True
+    lowest = np.finfo(np.float32).min if op == "MaxPool" else 0.0
+    assert np.array_equal(y[..., empty], np.full((1, 2, 12), lowest))
+    assert np.array_equal(model.root.backward(np.broadcast_to(empty, y.shape) * 1.0, ctx), np.zeros_like(x))
+    r = RNG.standard_normal(y.shape) * ~empty
+    dx = model.root.backward(r, ctx)
+    num = numeric_grad(lambda: float((np.where(empty, 0.0, model.forward(x, ctx)) * r).sum()), x)
+    assert np.all(dx != 0)
+    np.testing.assert_allclose(dx, num, rtol=1e-6, atol=1e-6)
+
+
 def test_layer_normalisation_scale_and_bias_broadcast_together() -> None:
     m = make([node("LayerNormalization", ["x", "g", "b"], ["y"], axis=1)], ["N", 4, 5],
              [const("g", rand(5)), const("b", rand(1, 5))], opset=17)
