@@ -333,12 +333,21 @@ def _pool(kind: PoolKind) -> Callable[[Builder, OnnxNode], None]:
     return tr
 
 
+def _check_is_test(b: Builder, n: OnnxNode, what: str) -> None:
+    """Refuse the training mode of a BatchNormalization or Dropout before opset 7: is_test=0, which is also
+    the schema's default when the attribute is absent."""
+    absent = "is_test" not in n.attrs
+    if not int(n.attrs.get("is_test", 0 if b.opset < 7 else 1)):
+        raise b.error(n, f"is_test=0{' (the default)' if absent else ''}: training mode ({what}) is not"
+                      " supported, as training_mode=1 of later opsets is not; an inference graph has"
+                      " is_test=1")
+
+
 def _batchnorm(b: Builder, n: OnnxNode) -> None:
     y = b.first_output_only(n)
     if int(n.attrs.get("training_mode", 0)):
         raise b.error(n, "training_mode=1 is not supported (an inference graph has 0)")
-    if not int(n.attrs.get("is_test", 1)):
-        raise b.error(n, "is_test=0 (training, before opset 7) is not supported (an inference graph has 1)")
+    _check_is_test(b, n, "batch statistics")
     if not int(n.attrs.get("spatial", 1)):
         raise b.error(n, "spatial=0 is not supported")
     gamma, beta = _required_const(b, n, 1, "scale"), _required_const(b, n, 2, "bias")
@@ -417,6 +426,7 @@ def _dropout(b: Builder, n: OnnxNode) -> None:
         if mode is not None and _scalar(b, n, mode, "training_mode"):
             raise b.error(n, "training_mode=True is not supported (nets drops in training only)")
     else:
+        _check_is_test(b, n, "random drops")
         ratio = float(n.attrs.get("ratio", 0.5))
     b.emit(Dropout(ratio, name=n.name), [b.data(n.inputs[0])], [y])
 
@@ -434,6 +444,20 @@ def _pad(b: Builder, n: OnnxNode) -> None:
     b.emit(Pad(pads, mode, value, axes, name=n.name), [b.data(n.inputs[0])], [n.outputs[0]])
 
 
+def _split_input(b: Builder, n: OnnxNode, attr: list[int] | None) -> list[int]:
+    """Split-1's sizes given as its second input, a constant of the data's (float) type; from opset 2 to 12
+    the sizes are an attribute only."""
+    if b.opset > 1:
+        raise b.error(n, f"a second input ({_input(n, 1)!r}) is not one of Split's before opset 13 but at"
+                      " opset 1; give the sizes as the attribute split")
+    if attr is not None:
+        raise b.error(n, "split is given both as an attribute and as an input; give one")
+    v = np.asarray(_required_const(b, n, 1, "split"), np.float64).reshape(-1)
+    if not np.all(np.isfinite(v) & (v == np.round(v))):
+        raise b.error(n, f"its split input {v.tolist()} holds sizes that are not whole numbers")
+    return _ints(v)
+
+
 def _split(b: Builder, n: OnnxNode) -> None:
     axis = int(n.attrs.get("axis", 0))
     if b.opset >= 13:
@@ -441,6 +465,8 @@ def _split(b: Builder, n: OnnxNode) -> None:
         sizes = None if s is None else _ints(s)
     else:
         sizes = _ints(n.attrs["split"]) if "split" in n.attrs else None
+        if _input(n, 1):
+            sizes = _split_input(b, n, sizes)
     if sizes is not None and len(sizes) != len(n.outputs):
         raise b.error(n, f"split={sizes} gives {len(sizes)} parts for {len(n.outputs)} outputs")
     if b.opset >= 18 and sizes is None and "num_outputs" not in n.attrs:

@@ -988,6 +988,61 @@ def test_split_into_equal_parts_by_the_opset_rule() -> None:
         run_ours(from_onnx(make(split13, [2, "m"], [], 13)), x)  # known when run
 
 
+def _legacy(op: str, opset: int, inits: list[Any], **attrs: Any) -> onnx.ModelProto:
+    """A BatchNormalization (with ``inits``) or Dropout at ``opset``; before 7 is_test chose the mode."""
+    if opset == 1:  # a required attribute of opset 1 (the legacy optimisation hint)
+        attrs["consumed_inputs"] = [0, 0, 0, 1, 1] if op == "BatchNormalization" else [0]
+    ins = ["x", "g", "b", "m", "v"] if op == "BatchNormalization" else ["x"]
+    return make([node(op, ins, ["y"], **attrs)], ["n", 3, 2, 2], inits, opset)
+
+
+@pytest.mark.parametrize(("op", "opset", "attrs"), [
+    ("BatchNormalization", 6, {}), ("BatchNormalization", 1, {}),
+    ("Dropout", 6, {}), ("Dropout", 6, {"is_test": 0}), ("Dropout", 1, {}),
+])
+def test_legacy_training_mode_is_refused_whether_is_test_is_0_or_absent(op: str, opset: int,
+                                                                        attrs: dict[str, Any]) -> None:
+    """Before opset 7 is_test chose between training (0, the schema's default) and inference (1). Before,
+    an absent is_test imported as inference (and Dropout's is_test=0 too, as an identity); now a node in
+    training mode is refused as a training_mode=1 node of later opsets is. With is_test=1 both import: the
+    normalisation as the opset-15 node onnxruntime runs, the dropout as an identity."""
+    assert onnx.defs.get_schema(op, opset).attributes["is_test"].default_value.i == 0
+    inits = [const("g", 1 + rand(3, scale=0.2)), const("b", rand(3)), const("m", rand(3)),
+             const("v", 1 + rand(3, scale=0.2) ** 2)] if op == "BatchNormalization" else []
+    default = "" if attrs else r" \(the default\)"
+    with pytest.raises(ValueError, match=rf"^from_onnx: {op} node 'y' \(opset {opset}\): is_test=0{default}:"
+                                         r" training mode"):
+        from_onnx(_legacy(op, opset, inits, **attrs))
+    x = rand(2, 3, 2, 2)
+    ref = x if op == "Dropout" else run_ort(_legacy(op, 15, inits), x)
+    out = from_onnx(_legacy(op, opset, inits, is_test=1)).predict(x.astype(np.float64))
+    np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-6)
+
+
+def test_split_of_opset_1_reads_its_sizes_from_a_second_input() -> None:
+    """Split-1 takes its sizes as the attribute split or as a second input (of the data's float type); from
+    opset 2 to 12 only as the attribute. Before, the input was ignored (equal parts) at any opset."""
+    def split(opset: int, inits: list[Any], **attrs: Any) -> onnx.ModelProto:
+        nodes = [node("Split", ["x", "s"] if inits else ["x"], ["p", "q"], axis=1, **attrs),
+                 node("Concat", ["q", "p"], ["y"], axis=1)]
+        return make(nodes, ["n", 4], inits, opset)
+    x = rand(2, 4)
+    ref = run_ort(split(4, [], split=[1, 3]), x)  # Split-2 in onnxruntime, which has no Split-1 or Concat-1
+    np.testing.assert_array_equal(ref, np.concatenate([x[:, 1:], x[:, :1]], axis=1))
+    out = from_onnx(split(1, [const("s", f32([1, 3]))])).predict(x.astype(np.float64))
+    np.testing.assert_array_equal(out, ref)
+    with pytest.raises(ValueError, match=r"^from_onnx: Split node 'p' \(opset 1\): split is given both as an"
+                                         r" attribute and as an input"):
+        from_onnx(split(1, [const("s", f32([1, 3]))], split=[1, 3]))
+    with pytest.raises(ValueError, match=r"^from_onnx: Split node 'p' \(opset 1\): its split input \[1.5,"
+                                         r" 2.5\] holds sizes that are not whole numbers"):
+        from_onnx(split(1, [const("s", f32([1.5, 2.5]))]))
+    for opset in (2, 11):
+        with pytest.raises(ValueError, match=rf"^from_onnx: Split node 'p' \(opset {opset}\): a second input"
+                                             r" \('s'\) is not one of Split's before opset 13"):
+            from_onnx(split(opset, [const("s", np.array([1, 3]))]))
+
+
 def test_an_input_of_another_shape_than_declared_is_refused() -> None:
     """The importer works out SAME padding (and folded shapes) from the ONNX input's declared shape, so an
     input of another spatial size is refused, as onnxruntime refuses it; the batch dimension stays free."""
