@@ -438,7 +438,7 @@ def _mac_row(i, A, W, init, out, pcnt, acnt, tk, tprm, ak, aprm, kind, n):
         acc = bias.copy()
         blk = np.zeros(N, bias.dtype)
         for k0 in range(0, K, n):
-            blk[:] = 0
+            blk[:] = -0.0  # the identity of IEEE addition (a block of -0 terms sums to -0); 0 in integers
             for k in range(k0, min(K, k0 + n)):
                 a = A[i, k]
                 for j in range(N):

@@ -209,7 +209,7 @@ def mac_dot_ref(a: list[float], w: list[float], mac: Any, bias: float | None = N
                              key=st.addend[0], index=st.addend[1]).value
 
         def block_sum(ts: list[Value]) -> Value:
-            s: Value = 0.0
+            s: Value = -0.0  # the identity of IEEE addition: a block of -0 terms sums to -0
             for t in ts:  # float64, nearest even, one addition at a time
                 if not (_finite(s) and _finite(t)):
                     s = float(s) + float(t)

@@ -116,7 +116,7 @@ def _starts(Cf: np.ndarray | None, b: np.ndarray | None, parts: tuple[int, ...])
         row = b[None, :]  # type: ignore[index]
         return lambda p: row
     lead = Cf.ndim - 1
-    if all(Cf.strides[i] == 0 or Cf.shape[i] == 1 for i in range(lead)):  # constant down the rows
+    if Cf.size and all(Cf.strides[i] == 0 or Cf.shape[i] == 1 for i in range(lead)):  # constant down rows
         row = np.ascontiguousarray(Cf[(0,) * lead])[None, :]
         return lambda p: row
     full = Cf.reshape(parts)
@@ -228,7 +228,8 @@ def _pair(v: object, name: str) -> tuple[int, int]:
 
 
 def conv2d(x: object, w: object, mac: MAC | str | dict, stride: object = 1, padding: object = 0,
-           bias: object = None, *, c: object = None, seed: object = None, **kwargs: Any) -> Any:
+           bias: object = None, *, c: object = None, seed: object = None, return_stats: bool = False,
+           return_codes: bool = False, sequential: bool = False) -> Any:
     """2-D convolution (cross-correlation) of NCHW x with (C_out, C_in, kh, kw) w through ``mac``.
 
     Each output is a dot product over k in (c_in, kh, kw) C order (im2col).
@@ -295,11 +296,10 @@ def conv2d(x: object, w: object, mac: MAC | str | dict, stride: object = 1, padd
             raise ValueError(f"conv2d: c has shape {C.shape}; it must broadcast to the output's shape"
                              f" {(n, cout, oh, ow)}") from None
         Cb = Cb.transpose(0, 2, 3, 1)  # the product's (N, OH, OW, C_out) layout
-        c_mat = Cb if any(Cb.strides[i] for i in range(3)) else Cb[0, 0, 0]
+        c_mat = Cb if not Cb.size or any(Cb.strides[i] for i in range(3)) else Cb[0, 0, 0]
     w2 = Wt.reshape(cout, cin * kh * kw).T
-    res = matmul_parts(cols, w2, m, bias, c_mat, key, kwargs.pop("return_stats", False),
-                       kwargs.pop("return_codes", False), kwargs.pop("sequential", False), ovf_x + ovf_w,
-                       product=product, encoded=(x_enc, w_enc), **kwargs)
+    res = matmul_parts(cols, w2, m, bias, c_mat, key, return_stats, return_codes, sequential, ovf_x + ovf_w,
+                       product=product, encoded=(x_enc, w_enc))
 
     def back(y: np.ndarray) -> np.ndarray:
         return y.transpose(0, 3, 1, 2)

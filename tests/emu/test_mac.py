@@ -483,3 +483,34 @@ def test_golden_results(update_golden: bool) -> None:
             f"{name}: {diff.size} outputs differ from {GOLDEN.name}, e.g. index {diff[:3]}:"
             f" got {y.reshape(-1)[diff[:3]]}, golden {want[name].reshape(-1)[diff[:3]]}"
         )
+
+
+@pytest.mark.parametrize("order", ["blocks(1)", "blocks(2)", "sequential"])
+@pytest.mark.parametrize("rounding", ["nearest_even", "floor"])
+def test_block_sums_keep_negative_zero(order: str, rounding: str) -> None:
+    """A block of -0 products sums to -0 (the identity of IEEE addition is -0), so blocks(1), which takes
+    sequential's steps, gives sequential's -0; the exact reference agrees."""
+    from emu._ref.mac import mac_dot_ref
+    m = MAC(act="fp16", weight="fp16", acc="fp16", order=order, acc_rounding=rounding)
+    for a, w, c in (([1.0, 2.0], [-0.0, -0.0], -0.0), ([1.0], [-0.0], None)):
+        y, codes = emu.matmul([a], np.array(w)[:, None], m, c=None if c is None else [[c]], return_codes=True)
+        want_neg = c is not None or rounding == "floor"  # 0 + -0 is -0 only when rounding toward -inf
+        assert int(codes[0, 0]) == (0x8000 if want_neg else 0), (a, w, c)
+        ref = mac_dot_ref(a, w, m, bias=c)
+        assert np.signbit(ref.value) == want_neg
+
+
+@pytest.mark.parametrize("c", [1.0, np.ones(2), np.ones((0, 2))])
+def test_addend_with_no_output_rows(c: object) -> None:
+    """An addend with no output rows gives an empty result, as a bias does (it raised IndexError)."""
+    m = emu.mac_preset("int8 x int8 -> int32")
+    assert emu.matmul(np.zeros((0, 3)), np.ones((3, 2)), m, c=c).shape == (0, 2)
+    assert emu.matmul(np.zeros((0, 3)), np.ones((3, 2)), "bf16 x bf16 -> fp32", c=c).shape == (0, 2)
+    assert emu.matmul(np.zeros((0, 2, 3)), np.ones((0, 3, 2)), m, c=1.0).shape == (0, 2, 2)
+    assert emu.conv2d(np.zeros((0, 1, 4, 4)), np.ones((2, 1, 3, 3)), m, c=1.0).shape == (0, 2, 2, 2)
+
+
+def test_conv2d_refuses_an_unknown_keyword() -> None:
+    m = emu.mac_preset("int8 x int8 -> int32")
+    with pytest.raises(TypeError, match="conv2d.*dilation"):
+        emu.conv2d(np.ones((1, 1, 4, 4)), np.ones((2, 1, 3, 3)), m, dilation=2)
