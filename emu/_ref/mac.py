@@ -239,9 +239,12 @@ def mac_dot_ref(a: list[float], w: list[float], mac: Any, bias: float | None = N
             counts["acc"] += o
             return r
 
-        grid = FixedFormat(max(1, 62 - fl), fl) if exact else acc_fmt
+        grid = FixedFormat(62 - fl, fl) if exact else acc_fmt
         b = quantize_ref(0.0 if bias is None else bias, grid, mac.input_rounding, Overflow.SATURATE,
                          key=st.addend[0], index=st.addend[1])
+        if exact and b.overflow:
+            raise ValueError(f"matmul: acc=exact holds sums in {grid}, but the start value {bias} lies"
+                             " outside it")
         start = round_fraction(_exact(b.value) * Fraction(2) ** fl, Rounding.NEAREST_EVEN)  # on the grid
 
         def block_sum(ts: list[int]) -> int:

@@ -154,9 +154,14 @@ def int_term(t: MK.IntTermParams, key: int) -> tuple[Any, tuple]:
 def acc_start(init: np.ndarray, mac: MAC, plan: _IntPlan, seed: int | None) -> tuple[np.ndarray, int]:
     """(the accumulator's start codes as int64, their conversion's overflow count): the start values
     ``init`` (reals) converted to the accumulator's grid (an exact accumulator: a 62-bit grid of its
-    fraction bits) with the input rounding, saturating."""
-    grid = FixedFormat(max(1, 62 - plan.fl_acc), plan.fl_acc) if mac.exact_acc else mac.acc
-    return start_codes(init, grid, mac.input_rounding, seed)
+    fraction bits, its radix point anywhere) with the input rounding, saturating. An exact accumulator
+    refuses a start value its register does not hold (saturating it would make the sum inexact)."""
+    grid = FixedFormat(62 - plan.fl_acc, plan.fl_acc) if mac.exact_acc else mac.acc
+    q, overflow = start_codes(init, grid, mac.input_rounding, seed)
+    if overflow and mac.exact_acc:
+        raise ValueError(f"matmul: acc=exact holds sums in {grid} (62 bits on the products' grid), but"
+                         f" {overflow} start value(s) (bias or c) lie outside it; use a float accumulator")
+    return q, overflow
 
 
 def start_codes(init: np.ndarray, grid: FixedFormat, rounding: Rounding, seed: int | None

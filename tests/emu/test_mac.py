@@ -514,3 +514,29 @@ def test_conv2d_refuses_an_unknown_keyword() -> None:
     m = emu.mac_preset("int8 x int8 -> int32")
     with pytest.raises(TypeError, match="conv2d.*dilation"):
         emu.conv2d(np.ones((1, 1, 4, 4)), np.ones((2, 1, 3, 3)), m, dilation=2)
+
+
+def test_exact_accumulator_refuses_a_start_value_it_cannot_hold() -> None:
+    """A bias or addend outside the exact accumulator's 62-bit register is refused (it was saturated, and
+    the 'exact' sum was wrong); one inside it is added exactly."""
+    from emu._ref.mac import mac_dot_ref
+    m = MAC(act="fx<2,14>", weight="fx<2,14>", acc="exact")
+    with pytest.raises(ValueError, match="acc=exact holds sums in fx<34,28>.*start value"):
+        emu.matmul([[0.5]], [[0.5]], m, bias=[1e10])
+    with pytest.raises(ValueError, match="acc=exact holds sums in fx<34,28>.*start value"):
+        emu.matmul([[0.5]], [[0.5]], m, c=[[-2.0**40]])
+    with pytest.raises(ValueError, match="acc=exact holds sums in fx<34,28>"):
+        mac_dot_ref([0.5], [0.5], m, bias=1e10)
+    assert emu.matmul([[0.5]], [[0.5]], m, bias=[1e3])[0, 0] == 1000.25
+
+
+@pytest.mark.parametrize(("fmt", "x", "w"), [("pow2<-40,-30>", 2.0**-35, 2.0**-36),
+                                            ("fx<-30,33>", 3 * 2.0**-33, 2.0**-33)])
+def test_exact_accumulator_on_a_grid_finer_than_61_bits(fmt: str, x: float, w: float) -> None:
+    """Products with more than 61 fraction bits: the exact register's radix point lies left of its word
+    (every call raised, building an illegal grid format)."""
+    from emu._ref.mac import mac_dot_ref
+    m = MAC(act=fmt, weight=fmt, acc="exact")
+    y = emu.matmul([[x, x]], [[w], [w]], m)[0, 0]
+    assert y == 2 * x * w
+    assert mac_dot_ref([x, x], [w, w], m).value == 2 * x * w
