@@ -24,8 +24,8 @@ from typing import TypeVar
 
 import numpy as np
 
-__all__ = ["check_fields", "check_int", "check_real", "int_pair", "parse_choice", "parse_record",
-           "real_array"]
+__all__ = ["check_fields", "check_int", "check_real", "inexact_int", "int_pair", "parse_choice",
+           "parse_record", "real_array"]
 
 E = TypeVar("E", bound=Enum)
 R = TypeVar("R")
@@ -48,13 +48,40 @@ def real_array(x: object, func: str, name: str) -> np.ndarray:
     """
     a = np.asarray(x)
     dt = a.dtype
-    if dt.kind in "iu" or (dt.kind == "f" and dt.itemsize <= 8):
+    if dt.kind in "iu":
+        first = inexact_int(a.reshape(-1))
+        if first is not None:
+            raise ValueError(f"{func}: {name} holds integers that float64 cannot hold exactly (first:"
+                             f" {a.reshape(-1)[first]}); it computes from float64 values: pass"
+                             f" {name}.astype(np.float64) to accept that rounding")
+        return a
+    if dt.kind == "f" and dt.itemsize <= 8:
         return a
     if (dt.kind == "V" and dt.names is None and dt.type.__module__.startswith("ml_dtypes")
             and "complex" not in dt.name):
         return a  # ml_dtypes' 4- to 16-bit floats and integers (not its complex types)
     what = "complex" if "complex" in dt.name else _KIND_NAMES.get(dt.kind, str(dt))
     raise TypeError(f"{func}: {name} has dtype {what}; expected real numbers (float or integer)")
+
+
+def inexact_int(ints: np.ndarray) -> int | None:
+    """The flat index of the first integer of a flat int or uint array that float64 cannot hold exactly
+    (beyond 2^53 and off float64's grid there), or None.
+
+    >>> inexact_int(np.array([2**53, 2**53 + 1, 2**53 + 2])), inexact_int(np.array([2**63 - 1024]))
+    (1, None)
+    """
+    if ints.dtype.itemsize < 8 or not ints.size:
+        return None
+    f = ints.astype(np.float64)
+    big = np.flatnonzero(np.abs(f) >= 2.0**53)  # below 2^53 every integer is exact
+    if not big.size:
+        return None
+    top = 2.0**63 if ints.dtype.kind == "i" else 2.0**64  # a float64 at the top rounded up past the dtype
+    fb = f[big]
+    back = np.where(fb >= top, 0.0, fb).astype(ints.dtype)
+    inexact = big[(fb >= top) | (back != ints[big])]
+    return int(inexact[0]) if inexact.size else None
 
 
 def check_int(value: object, func: str, name: str, lo: int | None = None, hi: int | None = None) -> int:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .checks import check_int
+from .checks import check_int, inexact_int
 
 __all__ = ["as_bits", "as_real", "as_word", "check_seed", "flat_index", "seed_key", "seed_word"]
 
@@ -140,13 +140,8 @@ def as_real(x: object, func: str) -> np.ndarray:
     f = (xb.view(np.float64) if kind == 0 else xb.view(np.int64) if kind == 1 else xb).astype(np.float64)
     if kind:
         ints = xb.view(np.int64) if kind == 1 else xb
-        big = np.flatnonzero(np.abs(f) >= 2.0**53)  # (below 2^53 every integer is exact)
-        top = 2.0**63 if kind == 1 else 2.0**64  # a float64 at the top rounded up past the dtype
-        fb = f[big]
-        back = np.where(fb >= top, 0.0, fb).astype(ints.dtype)
-        inexact = big[(fb >= top) | (back != ints[big])]
-        if inexact.size:
-            i = int(inexact[0])
+        i = inexact_int(ints)
+        if i is not None:
             raise ValueError(f"{func}: x holds integers that float64 cannot hold exactly (first at index"
                              f" {flat_index(a.shape, i)}: {int(ints[i])}); this conversion computes from"
                              " float64 values: pass x.astype(np.float64) to accept that rounding")

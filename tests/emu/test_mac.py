@@ -540,3 +540,20 @@ def test_exact_accumulator_on_a_grid_finer_than_61_bits(fmt: str, x: float, w: f
     y = emu.matmul([[x, x]], [[w], [w]], m)[0, 0]
     assert y == 2 * x * w
     assert mac_dot_ref([x, x], [w, w], m).value == 2 * x * w
+
+
+def test_integers_float64_cannot_hold_are_refused_by_name() -> None:
+    """A MAC computes from float64 values: an int64 operand, bias or addend beyond 2^53 that float64 would
+    round is refused naming it (its low bits were dropped silently); 2^53 + 2 and small ints pass."""
+    m = MAC(act="fx<56,0>", weight="fx<6,0>", acc="fx<62,0>")
+    with pytest.raises(ValueError, match=r"matmul: a holds integers that float64 cannot hold exactly"):
+        emu.matmul(np.array([[2**53 + 1]]), np.array([[1]]), m)
+    with pytest.raises(ValueError, match=r"matmul: bias holds integers .* 1152921504606846977"):
+        emu.matmul([[1.0]], [[1.0]], m, bias=np.array([2**60 + 1]))
+    with pytest.raises(ValueError, match=r"matmul: c holds integers"):
+        emu.matmul([[1.0]], [[1.0]], m, c=np.array([[2**60 + 1]]))
+    with pytest.raises(ValueError, match=r"conv2d: x holds integers"):
+        emu.conv2d(np.full((1, 1, 2, 2), 2**53 + 1), np.ones((1, 1, 1, 1)), m)
+    y, codes = emu.matmul(np.array([[2**53 + 2]]), np.array([[1]]), m, return_codes=True)
+    assert int(codes[0, 0]) == 2**53 + 2
+    assert emu.matmul(np.array([[3]], np.int8), np.array([[2]], np.int64), m)[0, 0] == 6
