@@ -17,8 +17,6 @@ from .checks import check_int, inexact_int
 
 __all__ = ["as_bits", "as_real", "as_word", "check_seed", "flat_index", "seed_key", "seed_word"]
 
-_GENERATOR = np.random.Generator
-
 #: ml_dtypes' floats (each value a float64) and narrow integers (each an int64), by dtype name: emu does
 #: not import ml_dtypes, and a name an older ml_dtypes lacks is never met
 _ML_DTYPE_FLOATS = {
@@ -57,8 +55,7 @@ def check_seed(seed: object, func: str) -> None:
     ...
     ValueError: encode: seed=-1 outside the allowed range [0, inf)
     """
-    if seed is None or type(seed) is _GENERATOR or isinstance(seed, (np.random.Generator,
-                                                                     np.random.SeedSequence)):
+    if seed is None or isinstance(seed, (np.random.Generator, np.random.SeedSequence)):
         return
     _seed_int(seed, func)
 

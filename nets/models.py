@@ -386,6 +386,20 @@ def evaluation_context(policy: PrecisionPolicy | None, batch: int = 0, quant: Qu
     return Context(pol, q, False, np.random.default_rng(0), row_independent=True)
 
 
+def _check_sizes(func: str, **sizes: int | tuple[int, ...] | list[int]) -> None:
+    """Refuse a builder's layer size that is not an int >= 1 (`check_int`), naming it (``channels[1]`` for
+    an element of a tuple or list of sizes).
+
+    >>> _check_sizes("lenet5", n_classes=10, channels=(6, 0))
+    Traceback (most recent call last):
+    ...
+    ValueError: lenet5: channels[1]=0 outside the allowed range [1, inf)
+    """
+    for name, v in sizes.items():
+        for i, n in enumerate(v) if isinstance(v, (tuple, list)) else [(None, v)]:
+            check_int(n, func, name if i is None else f"{name}[{i}]", 1)
+
+
 def mlp(sizes: list[int], activation: str = "relu", *, dropout: float = 0.0, batchnorm: bool = False,
         output_batchnorm: bool = False, bn_eps: float = 1e-5, bn_momentum: float = 0.1, maxout: int = 1,
         loss: str = "cross_entropy", init: str = "glorot", seed: int = 0) -> Model:
@@ -404,8 +418,9 @@ def mlp(sizes: list[int], activation: str = "relu", *, dropout: float = 0.0, bat
     >>> [layer.name for layer in mlp([64, 100, 10], batchnorm=True, output_batchnorm=True).layers()]
     ['linear1', 'batchnorm1', 'relu1', 'linear2', 'batchnorm2']
     """
-    if len(sizes) < 2 or any(s < 1 for s in sizes):
+    if len(sizes) < 2:
         raise ValueError(f"mlp: sizes={sizes!r} needs at least an input and an output size, all >= 1")
+    _check_sizes("mlp", sizes=sizes)
     activation = activation_name(activation, "mlp")
     check_int(maxout, "mlp", "maxout", 1)
     for name, flag in (("batchnorm", batchnorm), ("output_batchnorm", output_batchnorm)):
@@ -432,20 +447,6 @@ def mlp(sizes: list[int], activation: str = "relu", *, dropout: float = 0.0, bat
         if dropout:
             layers.append(Dropout(dropout))
     return Model(Sequential(*layers), loss=loss, init=init, seed=seed)
-
-
-def _check_sizes(func: str, **sizes: int | tuple[int, ...] | list[int]) -> None:
-    """Refuse a builder's layer size that is not an int >= 1 (`check_int`), naming it (``channels[1]`` for
-    an element of a tuple or list of sizes).
-
-    >>> _check_sizes("lenet5", n_classes=10, channels=(6, 0))
-    Traceback (most recent call last):
-    ...
-    ValueError: lenet5: channels[1]=0 outside the allowed range [1, inf)
-    """
-    for name, v in sizes.items():
-        for i, n in enumerate(v) if isinstance(v, (tuple, list)) else [(None, v)]:
-            check_int(n, func, name if i is None else f"{name}[{i}]", 1)
 
 
 def lenet5(input_shape: tuple[int, int, int] = (1, 28, 28), n_classes: int = 10, *, activation: str = "relu",

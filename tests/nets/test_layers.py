@@ -237,6 +237,10 @@ def test_bad_input_is_refused_clearly() -> None:
     want = r"^mlp: sizes=\[10\] needs at least an input and an output size, all >= 1$"
     with pytest.raises(ValueError, match=want):
         nets.mlp([10])
+    with pytest.raises(ValueError, match=r"^mlp: sizes\[1\]=0 outside the allowed range \[1, inf\)$"):
+        nets.mlp([10, 0, 3])
+    with pytest.raises(TypeError, match=r"^mlp: sizes\[2\]"):  # a fractional size was truncated
+        nets.mlp([10, 4, 2.5])
     with pytest.raises(ValueError, match=r"^Dropout: p=1.5 outside the allowed range \[0, 1\)$"):
         nets.Dropout(1.5)
     data = nets.datasets.digits(seed=0)
