@@ -268,7 +268,7 @@ def _det_loop(x, out, prm, nan_value, tag):
         xi = x[i]
         v, over = _rnd(tag, xi, prm)
         isnan = xi != xi
-        v = nan_value if isnan else v
+        v = nan_value if isnan & (nan_value == nan_value) else v
         out[i] = v
         n_ovf += over
         n_nan += isnan
@@ -298,11 +298,11 @@ def _float_fast_chunk(c, x, out, prm, nan_value, stats):
 
 
 @functools.lru_cache(maxsize=256)
-def float_params_packed(fmt, mode: int, ovf: int) -> np.ndarray:
+def float_params_packed(fmt, mode: int, ovf: int, conversion: bool = False) -> np.ndarray:
     """`float_params` packed into one read-only uint64 array (a float by its bits): numba types an
-    array argument in a fraction of the time an 18-tuple takes, and conversions are called often."""
+    array argument in a fraction of the time a 19-tuple takes, and conversions are called often."""
     out = np.array([np.float64(v).view(U64) if isinstance(v, float) else int(v)
-                    for v in float_params(fmt, mode, ovf)], U64)
+                    for v in float_params(fmt, mode, ovf, conversion)], U64)
     out.flags.writeable = False
     return out
 
@@ -313,7 +313,7 @@ def _unpack(p):
     f = p.view(np.float64)
     return FroundParams(p[0], p[1], p[2], f[3], f[4], p[5], p[6], p[7], p[8], np.int64(p[9]),
                         np.int64(p[10]), p[11], p[12], p[13], p[14] != _ZERO, p[15] != _ZERO,
-                        p[16] != _ZERO, p[17])
+                        p[16] != _ZERO, p[17], p[18])
 
 
 @njit(parallel=True, cache=True)
@@ -321,7 +321,8 @@ def float_fast(x, out, packed, nan_value, stats):
     """Float-format values for a deterministic mode, on float64 input (`fround` per element).
 
     ``packed`` comes from `float_params_packed` (needs 52 - M >= 1 and the
-    format's normals among float64's normals); NaN inputs give ``nan_value``.
+    format's normals among float64's normals); NaN inputs give ``nan_value``,
+    or `fround`'s NaN (`nan_keep_mask`) where ``nan_value`` is NaN.
     """
     for c in prange(stats.shape[0]):  # a record made here could not enter the threads' loop body
         _float_fast_chunk(c, x, out, _unpack(packed), nan_value, stats)

@@ -24,6 +24,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from ._nans import nan_code_of, nan_value_of
 from ._rounding import (  # the rounding core; the datapath kernels import these names from here too
     _FRAC_MASK,
     _HIDDEN,
@@ -31,6 +32,8 @@ from ._rounding import (  # the rounding core; the datapath kernels import these
     _NAN,
     _ND,
     _ONE,
+    _QNAN,
+    _SIGN,
     _SQRT2_Q63,
     _WRAP,
     _ZERO,
@@ -177,13 +180,14 @@ def quantize_fixed(xb, in_kind, out_val, out_code, fl, wl, signed, mode, ovf, ke
 
 @njit(parallel=True, cache=True)
 def quantize_float(xb, in_kind, out_val, out_code, ebits, mbits, bias, emax, subnormals, has_inf,
-                   has_nan, nzero, nan_code, inf_code, max_sig, uns, mode, ovf, key, rbits, pow2, stats,
-                   e_off, flags):
+                   has_nan, nzero, nan_code, nan_payload, inf_code, max_sig, uns, mode, ovf, key, rbits, pow2,
+                   stats, e_off, flags):
     """Convert float64 bit patterns (or integers, see `_split`) to a float format.
 
     ``pow2[p - (emin - M)]`` holds 2^p for every rounding point p <= emax - M;
-    ``nzero`` says whether -0 exists; ``nan_code`` and ``inf_code`` are the
-    canonical NaN and +inf codes. ``uns`` is None for signed formats (the
+    ``nzero`` says whether -0 exists (and NaN codes have a sign); ``nan_code`` and
+    ``inf_code`` are the canonical NaN and +inf codes; ``nan_payload``: NaN codes
+    keep a NaN input's payload (ieee; `nan_code_of`). ``uns`` is None for signed formats (the
     compiler then drops every unsigned step) and, for unsigned ones, whether
     the format lacks a zero (E8M0: the field 0 is the normal 2^-B, emin = -B).
     Unsigned: a negative result that is not zero, and -inf, lie below the
@@ -198,6 +202,7 @@ def quantize_float(xb, in_kind, out_val, out_code, ebits, mbits, bias, emax, sub
     emin = 1 - bias
     top = mbits + ebits
     sign_bit = _ONE << U64(top)
+    nan_sign = sign_bit if nzero else _ZERO
     below_cls = 2 if (ovf == _NAN or (ovf == _INF and has_nan)) else 4  # unsigned: below the range
     if uns is not None:
         sign_bit = _ZERO
@@ -229,6 +234,7 @@ def quantize_float(xb, in_kind, out_val, out_code, ebits, mbits, bias, emax, sub
             u0 = n_unf
             val = 0.0
             code = _ZERO
+            nan_bits = _QNAN  # a NaN result's float64 bits for `nan_code_of`: the input's, or an overflow's
             if in_kind != 0:
                 neg, mag, e = _split_int(b, in_kind, e_off)
             else:
@@ -239,6 +245,7 @@ def quantize_float(xb, in_kind, out_val, out_code, ebits, mbits, bias, emax, sub
                         if f_nan < 0:
                             f_nan = i
                         cls = 2 if has_nan else 3
+                        nan_bits = b
                         neg = False
                     elif has_inf and (ovf == _INF or ovf == _NAN):
                         cls = 1
@@ -319,8 +326,9 @@ def quantize_float(xb, in_kind, out_val, out_code, ebits, mbits, bias, emax, sub
                 val = -np.inf if neg else np.inf
                 code = U64(inf_code) | (sign_bit if neg else _ZERO)
             elif cls == 2:
-                val = np.nan
-                code = nan_code
+                nan_bits |= _SIGN if neg else _ZERO
+                code = nan_code_of(nan_bits, nan_code, mbits, nan_sign, nan_payload)
+                val = nan_value_of(code, mbits, nan_sign, nan_payload)
             elif cls == 3:
                 if neg and nzero:
                     val = -0.0
@@ -429,7 +437,8 @@ def uniform53(key, out):
 
 
 @njit(cache=True)
-def codes_block(v, out, is_fixed, fl, wl, mbits, ebits, bias, emin, nzero, nan_code, inf_code):
+def codes_block(v, out, is_fixed, fl, wl, mbits, ebits, bias, emin, nzero, nan_code, nan_sign, nan_payload,
+                inf_code):
     """`codes_of_values` on one block, without threads."""
     mask = (_ONE << U64(wl)) - _ONE
     scale = np.ldexp(1.0, fl) if is_fixed else np.ldexp(1.0, mbits - emin)
@@ -451,21 +460,23 @@ def codes_block(v, out, is_fixed, fl, wl, mbits, ebits, bias, emin, nzero, nan_c
         code = U64(inf_code) if a == np.inf else code
         neg = (b >> U64(63)) != _ZERO
         code = code | (sign_bit if neg and (nzero or a != 0.0) else _ZERO)
-        out[i] = nan_code if x != x else code
+        out[i] = nan_code_of(b, nan_code, mbits, nan_sign, nan_payload) if x != x else code
 
 
 @njit(parallel=True, cache=True)
-def codes_of_values(v, out, is_fixed, fl, wl, mbits, ebits, bias, emin, nzero, nan_code, inf_code):
+def codes_of_values(v, out, is_fixed, fl, wl, mbits, ebits, bias, emin, nzero, nan_code, nan_sign,
+                    nan_payload, inf_code):
     """Codes of values already in a fixed or float format (the fast kernels' output).
 
     Fixed: q = v 2^FL as a WL-bit pattern. Float (signed, needs 52 - M >= 0
     and the format's normals among float64's normals): the exponent and top M
     fraction bits of v re-biased, or v / 2^(emin - M) below the smallest
-    normal; +-inf gives ``inf_code`` with the sign bit.
+    normal; +-inf gives ``inf_code`` with the sign bit; a NaN the code `nan_code_of` gives it
+    (``nan_sign``: the sign bit a NaN code keeps, or 0; ``nan_payload``: whether it keeps a payload).
     """
     n = v.size
     for c in prange(-(-n // CHUNK)):
         lo = c * CHUNK
         hi = min(n, lo + CHUNK)
         codes_block(v[lo:hi], out[lo:hi], is_fixed, fl, wl, mbits, ebits, bias, emin, nzero, nan_code,
-                    inf_code)
+                    nan_sign, nan_payload, inf_code)

@@ -30,6 +30,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
+from ._nans import nan_keep_mask
 from .modes import Overflow, Rounding
 
 U64 = np.uint64
@@ -276,9 +277,20 @@ def _fround(x, prm, ne):
     isnan = a > _EXP_ALL
     over = ((r > prm.max_bits) & ~special) | (special & ~isnan & ~prm.keep_inf)
     r = (prm.ovr_neg if neg else prm.ovr_pos) if over else r
-    r = a if special & (isnan | prm.keep_inf) else r
-    drop_sign = ((r == _ZERO) & ~prm.nzero) | (r == _QNAN) | isnan
-    return np.uint64(r | (_ZERO if drop_sign else sign)).view(np.float64), over
+    r = a if special & prm.keep_inf else r
+    return _signed_result(b, r, sign, isnan, prm), over
+
+
+@njit(cache=True)
+def _signed_result(b, r, sign, isnan, prm):
+    """The float64 result of `fround` and `fround_ne_add`: a NaN input's bits through ``prm.nan_keep``
+    (`nan_keep_mask`), the quiet bit set where nothing of its payload is kept; any other result r (a
+    magnitude) with the input's sign, dropped from a zero of a format without -0 and from an overflow's
+    NaN where the format's NaN has no sign."""
+    rn = b & prm.nan_keep
+    rn = (rn | _QNAN) if (rn & _ABS) == _EXP_ALL else rn
+    drop_sign = ((r == _ZERO) & ~prm.nzero) | ((r == _QNAN) & ((prm.nan_keep & _SIGN) == _ZERO))
+    return np.uint64(rn if isnan else (r | (_ZERO if drop_sign else sign))).view(np.float64)
 
 
 @njit(cache=True)
@@ -334,9 +346,7 @@ def fround_ne_add(x, prm):
     over = (rf > fmax) & ~((ax == np.inf) & prm.keep_inf)
     r = np.float64(rf).view(np.uint64)
     r = (prm.ovr_neg if sign != _ZERO else prm.ovr_pos) if over else r
-    r = (b & _ABS) if isnan else r
-    drop_sign = ((r == _ZERO) & ~prm.nzero) | (r == _QNAN) | isnan
-    return np.uint64(r | (_ZERO if drop_sign else sign)).view(np.float64), over
+    return _signed_result(b, r, sign, isnan, prm), over
 
 
 @njit(cache=True)
@@ -390,11 +400,13 @@ class FroundParams(NamedTuple):
     nzero: bool  # the format has -0
     keep_inf: bool  # an infinite input stays infinite
     parity_flip: np.uint64  # M = 0: the code's last bit is the exponent field's, of the other parity
+    nan_keep: np.uint64  # the bits of a NaN input the result keeps (`nan_keep_mask`)
 
 
 @functools.lru_cache(maxsize=256)
-def float_params(fmt, mode: int, ovf: int) -> FroundParams:
-    """The parameters of `fround` for a FloatFormat (52 - M >= 2, normals inside float64's).
+def float_params(fmt, mode: int, ovf: int, conversion: bool = False) -> FroundParams:
+    """The parameters of `fround` for a FloatFormat (52 - M >= 2, normals inside float64's); NaN inputs
+    as `nan_keep_mask` says for a conversion or for arithmetic.
 
     Signed formats only: `fround` keeps the sign of its input, and the datapaths that round through it
     (float accumulators, products, operands rounded straight to binary32) have no rule for negative values
@@ -425,7 +437,7 @@ def float_params(fmt, mode: int, ovf: int) -> FroundParams:
         bool(fmt.subnormals), bool(fmt.has_negative_zero), bool(keep_inf),
         # without fraction bits the kept bit is float64's exponent LSB; the format's field
         # e + B has the same parity as float64's e + 1023 only when B is odd
-        U64(1 if m == 0 and (fmt.bias + 1023) % 2 else 0),
+        U64(1 if m == 0 and (fmt.bias + 1023) % 2 else 0), U64(nan_keep_mask(fmt, conversion)),
     )
 
 

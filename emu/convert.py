@@ -141,7 +141,7 @@ def convert_array(x: object, fmt: Format, rounding: object, overflow: object, se
                 vals, st = done[0], QuantStats(a.size, *done[1:])
                 if want_val:
                     return vals, None, st
-                return None, codes_of_values(vals.reshape(-1), fmt).reshape(vals.shape), st
+                return None, codes_of_values(vals.reshape(-1), fmt, True).reshape(vals.shape), st
             # an error to report: the general kernel below finds the first offending index
     if flags is None:
         flags = np.zeros(0, np.uint8)
@@ -161,7 +161,8 @@ def convert_array(x: object, fmt: Format, rounding: object, overflow: object, se
         pow2 = np.ldexp(1.0, np.arange(pmin, fmt.emax - fmt.man_bits + 1))
         K.quantize_float(xb, kind, vals, codes, fmt.exp_bits, fmt.man_bits, fmt.bias, fmt.emax,
                          fmt.subnormals, fmt.has_inf, fmt.has_nan, fmt.has_negative_zero,
-                         np.uint64(_nan_code(fmt)), np.uint64(fmt.inf_code if fmt.has_inf else 0),
+                         np.uint64(_nan_code(fmt)), fmt.special == "ieee",
+                         np.uint64(fmt.inf_code if fmt.has_inf else 0),
                          fmt.max_significand, None if fmt.signed else not fmt.zero, int(rnd), int(ovf), key,
                          rbits, pow2, stats, e_off, flags)
     elif isinstance(fmt, Pow2Format):
@@ -227,23 +228,29 @@ def _fast_kernel(fmt: Format, rnd: Rounding, ovf: Overflow, rbits: int) -> _Fast
         return _Fast(FK.fixed_fast_serial, FK.fixed_fast, (fl, qmin, qmax, int(rnd)), False)
     if (isinstance(fmt, FloatFormat) and fmt.signed and rnd != Rounding.STOCHASTIC and fmt.man_bits <= 51
             and fmt.emin >= -1022 and fmt.man_bits - fmt.emin <= 1023):  # 2^(M - emin) is a float64
-        packed, nan_value = FK.float_params_packed(fmt, int(rnd), int(ovf)), np.nan if fmt.has_nan else 0.0
+        packed = FK.float_params_packed(fmt, int(rnd), int(ovf), conversion=True)
+        nan_value = np.nan if fmt.has_nan else 0.0  # NaN: the conversion's own (`nan_keep_mask`)
         return _Fast(FK.float_fast_serial, FK.float_fast, (packed, nan_value), False)
     return None
 
 
-def codes_of_values(v: np.ndarray, fmt: Format) -> np.ndarray:
-    """Codes of values already in ``fmt`` (the output of a fast kernel)."""
+def codes_of_values(v: np.ndarray, fmt: Format, conversion: bool = False) -> np.ndarray:
+    """Codes of values already in ``fmt`` (the output of a fast kernel). A NaN's code keeps its sign and
+    payload as the format can (`emu._nans.nan_code_of`) where the values are a ``conversion``'s; a
+    NaN that arithmetic made (a datapath's output) gives the canonical NaN code."""
     out = np.empty(v.size, np.uint64)
     kernel = K.codes_of_values if v.size >= CONVERT_THREAD_ELEMENTS else K.codes_block
     if isinstance(fmt, FixedFormat):
-        kernel(v, out, True, fmt.frac_bits, fmt.bits, 0, 0, 0, 0, False, np.uint64(0), np.uint64(0))
+        kernel(v, out, True, fmt.frac_bits, fmt.bits, 0, 0, 0, 0, False, np.uint64(0), np.uint64(0), False,
+               np.uint64(0))
     else:
         assert isinstance(fmt, FloatFormat)
         assert fmt.signed  # unsigned formats take the general kernel
         inf_code = np.uint64(fmt.inf_code if fmt.has_inf else 0)
         kernel(v, out, False, 0, fmt.bits, fmt.man_bits, fmt.exp_bits, fmt.bias, fmt.emin,
-               fmt.has_negative_zero, np.uint64(_nan_code(fmt)), inf_code)
+               fmt.has_negative_zero, np.uint64(_nan_code(fmt)),
+               np.uint64(1 << (fmt.bits - 1) if conversion and fmt.has_negative_zero else 0),
+               conversion and fmt.special == "ieee", inf_code)
     return out.astype(_code_dtype(fmt.bits))
 
 
@@ -549,13 +556,19 @@ def _decode_float(u: np.ndarray, f: FloatFormat) -> np.ndarray:
     mag = u & np.uint64((1 << (f.exp_bits + m)) - 1)  # the code without its sign bit
     if f.has_inf:
         v = np.where(mag == np.uint64(f.inf_code), np.where(sign, -np.inf, np.inf), v)
+    # NaN codes: float64 NaNs with the code's sign and (ieee) its fraction at the top of float64's, as a
+    # conversion gives them (`nan_keep_mask`), so that code -> value -> code is the identity
+    nan_bits = (np.uint64(0x7FF0000000000000) | (frac.astype(np.uint64) << np.uint64(52 - m))
+                if f.special == "ieee" else np.full(u.shape, np.uint64(0x7FF8000000000000)))
+    if f.has_negative_zero:  # ieee and fn: NaN codes of both signs
+        nan_bits = nan_bits | (sign.astype(np.uint64) << np.uint64(63))
     if f.special == "ieee":
-        v = np.where((field == (1 << f.exp_bits) - 1) & (frac != 0), np.nan, v)
+        is_nan = (field == (1 << f.exp_bits) - 1) & (frac != 0)
     elif f.special == "fn":  # either sign
-        v = np.where(mag == np.uint64(f.nan_code), np.nan, v)
-    elif f.has_nan:  # the one NaN code
-        v = np.where(u == np.uint64(f.nan_code), np.nan, v)
-    return v
+        is_nan = mag == np.uint64(f.nan_code)
+    else:  # the one NaN code, if any
+        is_nan = u == np.uint64(f.nan_code) if f.has_nan else np.zeros(u.shape, bool)
+    return np.where(is_nan, nan_bits.view(np.float64), v)
 
 
 def bits(x: object, fmt: str | Format, rounding: str | Rounding = "nearest_even",

@@ -36,7 +36,9 @@ class Grid:
 
 
 def canonical_codes(fmt: emu.Format) -> np.ndarray:
-    """Every code that encoding can produce (inf and the one canonical NaN included)."""
+    """Every code that encoding can produce from a number (inf and the positive quiet NaN included; the
+    NaN codes of other signs and payloads, which NaN inputs give, are pinned in
+    tests/emu/test_nan_codes.py)."""
     c = np.arange(1 << fmt.bits, dtype=np.uint64)
     if isinstance(fmt, FloatFormat) and fmt.has_nan:
         nan_code = int(emu.encode(math.nan, fmt))
@@ -125,8 +127,9 @@ def _overflow_result(fmt: emu.Format, mode: Rounding, ovf: Overflow, neg: bool,
         return v, int(emu.encode(v, fmt))
     sign = 1 << (fmt.bits - 1)
     expo = ((1 << fmt.exp_bits) - 1) << fmt.man_bits
-    if ovf == Overflow.NAN:
-        return math.nan, int(emu.encode(math.nan, fmt))
+    if ovf == Overflow.NAN:  # the quiet NaN, of the value's sign where NaN codes have one (ieee, fn)
+        keep_sign = neg and isinstance(fmt, FloatFormat) and fmt.has_negative_zero
+        return math.nan, int(emu.encode(math.nan, fmt)) | (sign if keep_sign else 0)
     to_max = ovf != Overflow.INF or mode in (Rounding.TOWARD_ZERO, Rounding.TO_ODD) or (
         mode == Rounding.FLOOR and not neg) or (mode == Rounding.CEIL and neg)
     if to_max:

@@ -76,9 +76,15 @@ def _operand(x: float, fmt: object, mac: Any, key: int = 0, index: int = 0) -> V
     return r.value
 
 
+def _quiet(v: float) -> float:
+    """An IEEE result of float arithmetic, a NaN made the positive quiet NaN (`math.nan`): a NaN that
+    arithmetic makes has no sign or payload in the datapaths (docs/semantics.md)."""
+    return math.nan if math.isnan(v) else v
+
+
 def _float_mul(a: Value, w: Value) -> Value:
     if not (_finite(a) and _finite(w)):
-        return float(a) * float(w)
+        return _quiet(float(a) * float(w))
     p = _exact(a) * _exact(w)
     if p == 0:
         return -0.0 if _signbit(a) != _signbit(w) else 0.0
@@ -88,7 +94,7 @@ def _float_mul(a: Value, w: Value) -> Value:
 def _float_add(x: Value, y: Value, mac: Any) -> tuple[Value, bool]:
     """One float accumulator addition: the exact sum rounded once, IEEE special values and signed zeros."""
     if not (_finite(x) and _finite(y)):  # inf or NaN: the IEEE sum, converted like any value
-        r = quantize_ref(float(x) + float(y), mac.acc, mac.acc_rounding, mac.acc_overflow)
+        r = quantize_ref(_quiet(float(x) + float(y)), mac.acc, mac.acc_rounding, mac.acc_overflow)
         return r.value, r.overflow
     s = _exact(x) + _exact(y)
     if s == 0:

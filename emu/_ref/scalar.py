@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import struct
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -57,11 +58,13 @@ def _exact_log2(a: Fraction) -> int:
 
 @dataclass(frozen=True)
 class _Input:
-    """A scalar split into kind ('nan', 'inf', 'finite'), sign and exact magnitude."""
+    """A scalar split into kind ('nan', 'inf', 'finite'), sign and exact magnitude (a NaN: its 52
+    float64 fraction bits in ``payload``)."""
 
     kind: str
     negative: bool
     mag: Fraction
+    payload: int = 0
 
 
 def _parse_input(x: object) -> _Input:
@@ -76,12 +79,21 @@ def _parse_input(x: object) -> _Input:
     if isinstance(x, numbers.Real):
         f = float(x)  # exact for float16/32/64 scalars
         if math.isnan(f):
-            return _Input("nan", math.copysign(1.0, f) < 0, Fraction(0))
+            payload = _float64_bits(f) & ((1 << 52) - 1)
+            return _Input("nan", math.copysign(1.0, f) < 0, Fraction(0), payload)
         neg = math.copysign(1.0, f) < 0
         if math.isinf(f):
             return _Input("inf", neg, Fraction(0))
         return _Input("finite", neg, abs(Fraction(f)))
     raise TypeError(f"x={x!r} of type {type(x).__name__} is not a real number")
+
+
+def _float64_bits(f: float) -> int:
+    return struct.unpack("<Q", struct.pack("<d", f))[0]
+
+
+def _float64_of_bits(b: int) -> float:
+    return struct.unpack("<d", struct.pack("<Q", b))[0]
 
 
 def _zero(negative: bool) -> float:
@@ -93,10 +105,10 @@ class RefResult:
     """The outcome of converting one scalar.
 
     Attributes:
-        code: unsigned bit pattern of the result (the canonical NaN code for a
-            NaN result).
+        code: unsigned bit pattern of the result.
         value: the exact result: a ``Fraction`` when finite and nonzero, else a
-            float (``0.0``, ``-0.0``, ``inf``, ``-inf``, ``nan``).
+            float (``0.0``, ``-0.0``, ``inf``, ``-inf``, or the NaN `decode_ref`
+            gives the code).
         overflow: the result left the finite range (clamped, wrapped, sent to
             inf or NaN), including +-inf inputs that did not stay infinite.
         underflow: a nonzero finite input rounded to zero (results that
@@ -234,14 +246,25 @@ def _float_inf(fmt: FloatFormat, negative: bool, overflow: bool) -> RefResult:
     return RefResult(code, -math.inf if negative else math.inf, overflow, False, False)
 
 
-def _float_nan(fmt: FloatFormat, overflow: bool, nan: bool) -> RefResult:
-    return RefResult(_float_nan_code(fmt), math.nan, overflow, False, nan)
+def _float_nan(fmt: FloatFormat, overflow: bool, nan: bool, negative: bool = False,
+               payload: int = 0) -> RefResult:
+    """A NaN result: the canonical code, with the top M bits of a NaN input's float64 fraction
+    (``payload``) as its fraction where the format is ieee and they are not all zero, and the sign
+    bit where ``negative`` and the format's NaN codes have a sign (ieee and fn, signed); its value is
+    `decode_ref`'s NaN of that code."""
+    code = _float_nan_code(fmt)
+    m = fmt.man_bits
+    if fmt.special == "ieee" and payload >> (52 - m):
+        code = (code >> m << m) | (payload >> (52 - m))
+    if negative and fmt.has_negative_zero:
+        code |= _sign_bit(fmt, True)
+    return RefResult(code, decode_ref(code, fmt), overflow, False, nan)
 
 
 def _float_overflowed(fmt: FloatFormat, negative: bool, rounding: Rounding, overflow: Overflow) -> RefResult:
     """The result for a rounded magnitude above max (or an inf input that does not stay inf)."""
     if overflow == Overflow.NAN:
-        return _float_nan(fmt, True, False)
+        return _float_nan(fmt, True, False, negative)
     if overflow == Overflow.INF:
         if rounding in (Rounding.TOWARD_ZERO, Rounding.TO_ODD):
             to_inf = False
@@ -289,7 +312,7 @@ def _quantize_unsigned(fmt, inp, rounding, overflow, key, index, random_bits) ->
 def _quantize_float(fmt, inp, rounding, overflow, key, index, random_bits, nan_zero) -> RefResult:
     if inp.kind == "nan":
         if fmt.has_nan:
-            return _float_nan(fmt, False, True)
+            return _float_nan(fmt, False, True, inp.negative, inp.payload)
         if nan_zero and fmt.zero:
             return RefResult(0, 0.0, False, False, True)
         raise ValueError(f"quantize_ref: NaN into {fmt}, which has no NaN (pass nan_zero=True for 0)")
@@ -302,7 +325,7 @@ def _quantize_float(fmt, inp, rounding, overflow, key, index, random_bits, nan_z
         if fmt.has_inf and overflow in (Overflow.INF, Overflow.NAN):
             return _float_inf(fmt, neg, False)
         if overflow == Overflow.NAN:
-            return _float_nan(fmt, True, False)
+            return _float_nan(fmt, True, False, neg)
         return _float_finite(fmt, neg, _float_max(fmt), True)  # SATURATE, ERROR
     a = inp.mag
     if a == 0:
@@ -392,11 +415,15 @@ def quantize_ref(
     2^(emax - M)`` overflows: ``inf`` gives +-inf for the nearest modes and
     stochastic, +max / -inf for floor, +inf / -max for ceil, +-max for
     toward_zero; ``saturate`` and ``error`` give +-max; ``nan`` gives the
-    canonical NaN. +-inf in stays +-inf when the format has inf and the mode is
+    canonical NaN, with x's sign where NaN codes have one (ieee and fn, signed).
+    +-inf in stays +-inf when the format has inf and the mode is
     ``inf`` or ``nan``, else overflows as above. A zero result has x's sign
     (always +0 in fnuz and P3109). NaN in gives the canonical NaN code (ieee
     ``0|1..1|10..0``, fn ``0|1..1|1..1``, fnuz and signed P3109
-    ``1|0..0|0..0``, unsigned fn and P3109 ``1..1|1..1``); P3109's +-inf
+    ``1|0..0|0..0``, unsigned fn and P3109 ``1..1|1..1``) with x's sign where
+    NaN codes have one, and, in ieee formats, the top M bits of x's float64
+    fraction as its fraction where they are not all zero (so code -> value ->
+    code is the identity; `decode_ref` gives NaN codes those bits); P3109's +-inf
     codes are the largest magnitude of each sign (unsigned: ``1..1|1..10``).
     Unsigned floats: a negative x whose magnitude rounds to 0 gives +0 (an
     underflow); any other negative x, and -inf, is below the range: an
@@ -427,7 +454,7 @@ def quantize_ref(
             exact probability.
         nan_zero: for formats without NaN, turn a NaN input into code 0
             (value 0.0, ``nan=True``) instead of raising. Formats that have a NaN
-            always give their canonical NaN.
+            always give a NaN (as above).
 
     Returns:
         A :class:`RefResult`.
@@ -460,7 +487,9 @@ def decode_ref(code: int, fmt: FixedFormat | FloatFormat | Pow2Format) -> Fracti
     subnormals, a zero of the code's sign (denormals-are-zero; +0 in fnuz and
     P3109), or, without zero, the normal 2^-B; inf/NaN codes per ``special``
     (P3109: NaN ``1|0..0`` signed, ``1..1`` unsigned; +inf the code just
-    below, -inf ``1|1..1``, in the extended domain). Pow2:
+    below, -inf ``1|1..1``, in the extended domain); a NaN code gives a
+    float64 NaN with the code's sign (ieee, fn) and, ieee, its fraction at the
+    top of float64's (fnuz and P3109: the positive quiet NaN). Pow2:
     ``K = 0`` is zero, ``K = 1..n`` is ``+-2^(emin + K - 1)``.
 
     Args:
@@ -492,12 +521,13 @@ def decode_ref(code: int, fmt: FixedFormat | FloatFormat | Pow2Format) -> Fracti
         field = word >> m_bits
         frac = code & ((1 << m_bits) - 1)
         all_e, all_m = (1 << e_bits) - 1, (1 << m_bits) - 1
+        sign64 = (1 << 63) if negative and fmt.has_negative_zero else 0  # NaN codes with a sign: ieee, fn
         if fmt.special == "ieee" and field == all_e:
             if frac == 0:
                 return -math.inf if negative else math.inf
-            return math.nan
+            return _float64_of_bits(sign64 | (0x7FF << 52) | (frac << (52 - m_bits)))
         if fmt.special == "fn" and field == all_e and frac == all_m:
-            return math.nan
+            return _float64_of_bits(sign64 | 0x7FF8 << 48)
         p3109 = fmt.special in ("p3109", "p3109_finite")
         if (fmt.special == "fnuz" or p3109) and fmt.signed and code == 1 << (e_bits + m_bits):
             return math.nan
@@ -541,7 +571,8 @@ def _same_value(a: Fraction | float, b: Fraction | float, signed_zero: bool) -> 
 def encode_ref(value: object, fmt: FixedFormat | FloatFormat | Pow2Format) -> int:
     """The code of a value the format represents exactly.
 
-    NaN encodes to the canonical NaN code, +-inf to the inf codes (ieee), -0.0
+    NaN encodes to a NaN code (`quantize_ref`'s: sign and, ieee, payload kept), +-inf to the inf
+    codes (ieee), -0.0
     to the negative zero where the format has one and to code 0 otherwise
     (fixed point, pow2, fnuz).
 

@@ -310,11 +310,14 @@ def test_nan_into_a_format_without_nan(fmt: emu.Format, rounding: str) -> None:
 def test_nan_into_a_format_with_nan(fmt: emu.FloatFormat, rounding: str) -> None:
     canonical = {"ieee": ((1 << fmt.exp_bits) - 1) << fmt.man_bits | 1 << (fmt.man_bits - 1),
                  "fn": (1 << (fmt.bits - 1)) - 1, "fnuz": 1 << (fmt.bits - 1)}[fmt.special]
+    negative = canonical | (1 << (fmt.bits - 1))  # ieee and fn: the quiet NaN of the input's sign
     for ovf in fmt.overflow_modes:
         q, st = quantize([math.nan, -math.nan], fmt, rounding, ovf, seed=0, return_stats=True)
         assert np.isnan(q).all()
+        assert list(np.signbit(q)) == [False, fmt.special != "fnuz"]
         assert st == QuantStats(2, 0, 0, 2)
-        assert [int(c) for c in encode([math.nan, -math.nan], fmt, rounding, ovf, seed=0)] == [canonical] * 2
+        codes = encode([math.nan, -math.nan], fmt, rounding, ovf, seed=0)
+        assert [int(c) for c in codes] == [canonical, negative]
 
 
 def _inf_expectation(fmt: emu.Format, ovf: emu.Overflow, sign: int) -> tuple[str, float | None]:
@@ -328,8 +331,8 @@ def _inf_expectation(fmt: emu.Format, ovf: emu.Overflow, sign: int) -> tuple[str
     if isinstance(fmt, emu.FloatFormat):
         if fmt.has_inf and ovf in (emu.Overflow.INF, emu.Overflow.NAN):
             return "value", sign * math.inf
-        if ovf == emu.Overflow.NAN:
-            return "overflow", math.nan
+        if ovf == emu.Overflow.NAN:  # the quiet NaN of inf's sign where NaN codes have one (ieee, fn)
+            return "overflow", math.copysign(math.nan, sign if fmt.has_negative_zero else 1)
         return "overflow", fmt.max if sign > 0 else fmt.min
     return "overflow", fmt.max if sign > 0 else fmt.min  # powers of two
 

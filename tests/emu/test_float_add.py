@@ -47,8 +47,8 @@ N_REF = 1_500  # pairs per case checked against the exact reference
 def _previous_add_float(x, y, prm):
     """`add_float` as it was before the vectorising rewrite (two-sum, half-grid test, a nudge by a
     float64 step toward the error, `fround`, the signed-zero rule)."""
-    fprm = FroundParams(*prm[:18])
-    half_mask, half_scale, min_normal, floor_mode = prm[18], prm[19], prm[20], prm[21]
+    fprm = FroundParams(*prm[:19])  # literal indices (numba indexes a mixed tuple by constants only)
+    half_mask, half_scale, min_normal, floor_mode = prm[19], prm[20], prm[21], prm[22]
     s = x + y
     bb = s - x
     e = (x - (s - bb)) + (y - bb)
