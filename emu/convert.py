@@ -464,7 +464,7 @@ def _encode(x: object, fmt: str | Format, rounding: Any, overflow: Any, *, seed:
     f = get_format(fmt)
     if isinstance(f, (BinaryFormat, TernaryFormat)):
         s, xf, st = sign_codes(x, f, rounding, overflow, seed, random_bits, nan, func)
-        codes = ((s > 0) if isinstance(f, BinaryFormat) else (s.astype(np.int16) & 3)).astype(np.uint8)
+        codes = np.asarray((s > 0) if isinstance(f, BinaryFormat) else (s.astype(np.int16) & 3), np.uint8)
         sc = resolve_scale(xf, f, scale, func)
         st = _zeroed(st, xf, scaled_values(s, f, sc))
         out: Any = (codes, sc) if f.has_data_scale else codes

@@ -228,6 +228,10 @@ def test_shapes_scalars_and_layouts(fmt: emu.Format) -> None:
         assert isinstance(q, np.ndarray)
         assert q.shape == ()
         assert same(q, quantize([scalar], fmt, seed=1)[0])
+        c = encode(scalar, fmt, seed=1)
+        code = c[0] if isinstance(c, tuple) else c  # (codes, scale) for a data scale
+        assert isinstance(code, np.ndarray)
+        assert code.shape == ()
         assert isinstance(bits(scalar, fmt, seed=1), str)
     nested = [[0.5, 1.0], [-1.0, 2.0]]
     assert quantize(nested, fmt).shape == (2, 2)
