@@ -257,6 +257,61 @@ def _pass_i32(acc, c, ai, w, prm, wrap):
             acc[j] = r
 
 
+@njit(cache=True, inline="always")
+def _pass4_i32(acc, c, a0, a1, a2, a3, w0, w1, w2, w3, prm, wrap):
+    """Four passes of `_pass_i32` in order (k, k + 1, k + 2, k + 3) with each acc[j] and c[j] loaded and
+    stored once: the same additions, in registers between them."""
+    mul, keep, lo, hi, mask = prm
+    if wrap:
+        for j in range(acc.size):
+            s0 = np.int32(acc[j] + np.int32(np.int32(np.int32(a0 * w0[j]) * mul) & keep))
+            r0 = np.int32(np.int32((s0 - lo) & mask) + lo)
+            s1 = np.int32(r0 + np.int32(np.int32(np.int32(a1 * w1[j]) * mul) & keep))
+            r1 = np.int32(np.int32((s1 - lo) & mask) + lo)
+            s2 = np.int32(r1 + np.int32(np.int32(np.int32(a2 * w2[j]) * mul) & keep))
+            r2 = np.int32(np.int32((s2 - lo) & mask) + lo)
+            s3 = np.int32(r2 + np.int32(np.int32(np.int32(a3 * w3[j]) * mul) & keep))
+            r3 = np.int32(np.int32((s3 - lo) & mask) + lo)
+            c[j] += np.int32(r0 != s0) + np.int32(r1 != s1) + np.int32(r2 != s2) + np.int32(r3 != s3)
+            acc[j] = r3
+    else:
+        for j in range(acc.size):
+            s0 = np.int32(acc[j] + np.int32(np.int32(np.int32(a0 * w0[j]) * mul) & keep))
+            r0 = min(max(s0, lo), hi)
+            s1 = np.int32(r0 + np.int32(np.int32(np.int32(a1 * w1[j]) * mul) & keep))
+            r1 = min(max(s1, lo), hi)
+            s2 = np.int32(r1 + np.int32(np.int32(np.int32(a2 * w2[j]) * mul) & keep))
+            r2 = min(max(s2, lo), hi)
+            s3 = np.int32(r2 + np.int32(np.int32(np.int32(a3 * w3[j]) * mul) & keep))
+            r3 = min(max(s3, lo), hi)
+            c[j] += np.int32(r0 != s0) + np.int32(r1 != s1) + np.int32(r2 != s2) + np.int32(r3 != s3)
+            acc[j] = r3
+
+
+def _chain(acc, c, ai, W, j0, jn, prm, wrap):
+    """Every k of one row: `_pass` for k = 0, 1, ..., K - 1 with ai = A[i] and the columns j0 .. j0 + jn - 1
+    of W; held int32 codes four k at a time (`_pass4_i32`; a loop of four ran slower on float64 codes).
+    Jitted code takes the overload below, chosen by acc's type."""
+    for k in range(ai.size):
+        _pass(acc, c, ai[k], W[k, j0:j0 + jn], prm, wrap)
+
+
+@overload(_chain, inline="always")
+def _chain_ol(acc, c, ai, W, j0, jn, prm, wrap):
+    if not (isinstance(acc.dtype, types.Integer) and acc.dtype.bitwidth == 32):
+        return _chain
+
+    def by_four(acc, c, ai, W, j0, jn, prm, wrap):
+        k4 = ai.size - ai.size % 4
+        for k in range(0, k4, 4):  # four additions per load and store of the accumulators
+            _pass4_i32(acc, c, ai[k], ai[k + 1], ai[k + 2], ai[k + 3], W[k, j0:j0 + jn], W[k + 1, j0:j0 + jn],
+                       W[k + 2, j0:j0 + jn], W[k + 3, j0:j0 + jn], prm, wrap)
+        for k in range(k4, ai.size):
+            _pass(acc, c, ai[k], W[k, j0:j0 + jn], prm, wrap)
+
+    return by_four
+
+
 def _pass(acc, c, ai, w, prm, wrap):
     """One k of every output column: acc[j] = fit(acc[j] + term(ai, w[j])), c[j] counting the additions that
     wrapped or saturated, on float64 codes (`_pass_f64`), int64 codes (`_pass_int`) or held int32 codes
@@ -297,8 +352,7 @@ def _rows(A, W, B, prm, wrap, step, out, cnt):
             else:
                 acc[:] = B[0, j0:j0 + jn]
             c[:] = 0
-            for k in range(A.shape[1]):
-                _pass(acc, c, A[i, k], W[k, j0:j0 + jn], prm, wrap)
+            _chain(acc, c, A[i], W, j0, jn, prm, wrap)
             for j in range(jn):
                 out[i, j0 + j] = acc[j] * step
                 cnt[i, j0 + j] = c[j]
