@@ -37,8 +37,10 @@ from typing import Any
 
 import numpy as np
 
+from .checks import inexact_int
 from .convert import decode_codes, encode
 from .formats import FixedFormat, FloatFormat, Format, Pow2Format
+from .inputs import flat_index
 from .registry import get_format
 
 __all__ = ["Encoded", "plain_operand"]
@@ -49,8 +51,10 @@ class Encoded:
     """Codes (bit patterns, as `emu.encode` returns them) of one format, and their float64 values.
 
     Both arrays are read-only copies made at construction; a code outside
-    [0, 2^bits) or unused by the format raises ValueError there, codes that are
-    not integers TypeError.
+    [0, 2^bits) or unused by the format raises ValueError there, and so does a
+    code of a fixed format wider than 53 bits whose integer float64 cannot
+    hold exactly (beyond 2^53 and off float64's grid); codes that are not
+    integers raise TypeError.
 
     >>> e = Encoded(np.array([0x18, 0xF0]), "fx<4,4>")
     >>> e, e.values.tolist()
@@ -71,6 +75,15 @@ class Encoded:
                              " formats a data scale)")
         codes = np.array(self.codes, copy=True)
         values = decode_codes(codes, fmt, None, "Encoded")  # refuses non-integer, out-of-range, unused codes
+        if isinstance(fmt, FixedFormat) and fmt.bits > 53:  # the datapaths read the float64 values
+            q = codes.astype(np.int64).reshape(-1)
+            if fmt.signed:
+                q = np.where(q >= 1 << (fmt.bits - 1), q - (1 << fmt.bits), q)
+            bad = inexact_int(q)
+            if bad is not None:
+                raise ValueError(f"Encoded: the code at index {flat_index(codes.shape, bad)} of {fmt} is the"
+                                 f" integer {int(q[bad])}, beyond 2^53, whose value float64 (what a datapath"
+                                 " reads) cannot hold exactly; pass codes whose integers float64 holds")
         codes.flags.writeable = False
         values.flags.writeable = False
         object.__setattr__(self, "fmt", fmt)

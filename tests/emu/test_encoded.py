@@ -125,6 +125,19 @@ def test_encoded_checks_its_codes_and_format_and_is_immutable() -> None:
     assert repr(emu.Encoded.of([0.3], "e4m3")) == "Encoded(e4m3, shape (1,))"
 
 
+def test_wide_fixed_codes_that_float64_cannot_hold_are_refused() -> None:
+    """A fixed format of more than 53 bits: codes whose integers float64 holds (below 2^53, or on its grid
+    beyond) are taken with their exact values; one off the grid is refused naming its index, since the
+    datapaths read the float64 values."""
+    e = emu.Encoded(np.array([2**53, 2**59, 2**60 - 1, 2**54 + 4]), "fx<58,2>")  # 60-bit codes
+    assert e.values.tolist() == [2.0**51, -(2.0**57), -0.25, 2.0**52 + 1]
+    with pytest.raises(ValueError, match=r"^Encoded: the code at index \(1, 0\) of fx<60,0> is the integer"
+                                         r" -576460752303423487, beyond 2\^53"):
+        emu.Encoded(np.array([[3], [2**59 + 1]]), "fx<60,0>")
+    with pytest.raises(ValueError, match=r"index \(0,\) of ufx<60,0> is the integer 18014398509481985"):
+        emu.Encoded(np.array([2**54 + 1]), "ufx<60,0>")
+
+
 @pytest.mark.parametrize(("fmt", "inf_code", "one_code"), [("e5m2", 0x7C, 0x3C), ("fp16", 0x7C00, 0x3C00)])
 def test_an_infinity_code_is_an_input_overflow(fmt: str, inf_code: int, one_code: int) -> None:
     """An encoded infinity is saturated and counted as a decoded one is (or raises under "error"); a NaN
