@@ -10,7 +10,8 @@ s = acc + t cannot overflow int32, and neither can s - lo for the wrap, so
 each step is the int64 kernel's step on narrower lanes: twice as many per
 vector. Rows go in blocks of `ROWS` and columns in tiles of `COLS`: each row
 of a weight tile, loaded once, serves every row of the block, and the
-block's accumulators stay in the L1 cache. The order of the additions of
+block's accumulators stay in the L1 cache, and each accumulator is loaded
+and stored once per four additions. The order of the additions of
 each output is unchanged (k = 0, 1, ..., K-1), so the results, codes and
 overflow counts are the int64 kernel's, bit for bit (the tests compare them).
 
@@ -90,6 +91,44 @@ def _step(acc, c, a, wrow, mul, div, floor, lo, hi, mask, wrap):
             acc[j] = r
 
 
+@njit(cache=True, inline="always")
+def _term32(a, wj, mul, div, floor):
+    """`_step`'s term: a wj 2^sl, or with ``floor`` floor(a wj / 2^sr)."""
+    if floor:
+        return np.int32((np.int64(np.int32(a * wj)) * np.int64(div)) >> 30)
+    return np.int32(np.int32(a * wj) * mul)
+
+
+@njit(cache=True, inline="always")
+def _step4(acc, c, a0, a1, a2, a3, w0, w1, w2, w3, mul, div, floor, lo, hi, mask, wrap):
+    """Four `_step` calls in order (k to k + 3) with each acc[j] and c[j] loaded and stored once, one loop
+    per case as there."""
+    if floor:
+        for j in range(acc.size):
+            r0, o0 = _fit32(acc[j], _term32(a0, w0[j], mul, div, True), lo, hi, mask, wrap)
+            r1, o1 = _fit32(r0, _term32(a1, w1[j], mul, div, True), lo, hi, mask, wrap)
+            r2, o2 = _fit32(r1, _term32(a2, w2[j], mul, div, True), lo, hi, mask, wrap)
+            r3, o3 = _fit32(r2, _term32(a3, w3[j], mul, div, True), lo, hi, mask, wrap)
+            c[j] += o0 + o1 + o2 + o3
+            acc[j] = r3
+    elif wrap:
+        for j in range(acc.size):
+            r0, o0 = _fit32(acc[j], _term32(a0, w0[j], mul, div, False), lo, hi, mask, True)
+            r1, o1 = _fit32(r0, _term32(a1, w1[j], mul, div, False), lo, hi, mask, True)
+            r2, o2 = _fit32(r1, _term32(a2, w2[j], mul, div, False), lo, hi, mask, True)
+            r3, o3 = _fit32(r2, _term32(a3, w3[j], mul, div, False), lo, hi, mask, True)
+            c[j] += o0 + o1 + o2 + o3
+            acc[j] = r3
+    else:
+        for j in range(acc.size):
+            r0, o0 = _fit32(acc[j], _term32(a0, w0[j], mul, div, False), lo, hi, mask, False)
+            r1, o1 = _fit32(r0, _term32(a1, w1[j], mul, div, False), lo, hi, mask, False)
+            r2, o2 = _fit32(r1, _term32(a2, w2[j], mul, div, False), lo, hi, mask, False)
+            r3, o3 = _fit32(r2, _term32(a3, w3[j], mul, div, False), lo, hi, mask, False)
+            c[j] += o0 + o1 + o2 + o3
+            acc[j] = r3
+
+
 @njit(cache=True)
 def _block(A, W, init, out, cnt, i0, mul, div, floor, lo, hi, mask, wrap):
     """Rows i0 .. i0 + ROWS - 1 (fewer at the end) of `mac_fixed32`, tile by tile of columns."""
@@ -106,7 +145,15 @@ def _block(A, W, init, out, cnt, i0, mul, div, floor, lo, hi, mask, wrap):
             for j in range(jn):
                 acc[r, j] = row[j0 + j]
                 c[r, j] = 0
-        for k in range(K):
+        k4 = K - K % 4
+        for k in range(0, k4, 4):  # four additions per load and store of the accumulators
+            w0, w1 = W[k, j0:j0 + jn], W[k + 1, j0:j0 + jn]
+            w2, w3 = W[k + 2, j0:j0 + jn], W[k + 3, j0:j0 + jn]
+            for r in range(rows):
+                ar = A[i0 + r]
+                _step4(acc[r, :jn], c[r, :jn], ar[k], ar[k + 1], ar[k + 2], ar[k + 3], w0, w1, w2, w3, mul,
+                       div, floor, lo, hi, mask, wrap)
+        for k in range(k4, K):
             wrow = W[k, j0:j0 + jn]
             for r in range(rows):
                 _step(acc[r, :jn], c[r, :jn], A[i0 + r, k], wrow, mul, div, floor, lo, hi, mask, wrap)
