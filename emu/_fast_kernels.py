@@ -20,12 +20,14 @@ from numba.extending import overload
 
 from ._kernels import CHUNK, fixed_one, split_float
 from ._rounding import (  # the rounding core; the datapath kernels import these names from here too
+    _QNAN,
     _SAT,
     _SR,
     _ZERO,
     U64,
     FroundParams,
     _is_ne,
+    conversion_nan,
     first_word,
     float_params,
     fround,
@@ -268,11 +270,16 @@ def _det_loop(x, out, prm, nan_value, tag):
         xi = x[i]
         v, over = _rnd(tag, xi, prm)
         isnan = xi != xi
-        v = nan_value if isnan & (nan_value == nan_value) else v
+        v = nan_value if isnan else v
         out[i] = v
         n_ovf += over
         n_nan += isnan
         n_unf += (v == 0.0) & (xi != 0.0) & ~isnan
+    if (n_nan > 0) | ((n_ovf > 0) & (prm.ovr_pos == _QNAN)):  # NaN results: the conversion's (a rare pass)
+        xb = x.view(np.uint64)
+        for i in range(x.size):
+            if out[i] != out[i]:
+                out[i] = conversion_nan(xb[i], prm)
     return n_ovf, n_unf, n_nan
 
 
@@ -322,7 +329,7 @@ def float_fast(x, out, packed, nan_value, stats):
 
     ``packed`` comes from `float_params_packed` (needs 52 - M >= 1 and the
     format's normals among float64's normals); NaN inputs give ``nan_value``,
-    or `fround`'s NaN (`nan_keep_mask`) where ``nan_value`` is NaN.
+    and NaN results `conversion_nan`'s NaN.
     """
     for c in prange(stats.shape[0]):  # a record made here could not enter the threads' loop body
         _float_fast_chunk(c, x, out, _unpack(packed), nan_value, stats)

@@ -1,6 +1,6 @@
 """What a conversion does with NaN, in one place: the float64 bits of a NaN input a rounding keeps
-(`nan_keep_mask`, read by `emu._rounding.fround`), the code a NaN gets (`nan_code_of`) and the NaN a code
-decodes to (`nan_value_of`).
+(`nan_keep_mask`, read by `emu._rounding.conversion_nan`), the code a NaN gets (`nan_code_of`) and the
+NaN a code decodes to (`nan_value_of`).
 
 The rule (docs/semantics.md, "NaN in"): an ieee format's NaN keeps the sign and the top M bits of the
 float64 fraction (its payload; the quiet NaN where those are all zero), an fn format's the sign, fnuz and
@@ -27,8 +27,8 @@ _FRAC_MASK = U64((1 << 52) - 1)
 
 
 def nan_keep_mask(fmt, conversion: bool) -> int:
-    """The float64 bits of a NaN that a rounding to ``fmt`` keeps (`fround` sets the quiet bit where no
-    fraction bit is kept).
+    """The float64 bits of a NaN that a rounding to ``fmt`` keeps (`emu._rounding.conversion_nan`, which
+    sets the quiet bit where no fraction bit is kept).
 
     A conversion keeps what the format's NaN codes can hold: an ieee format's NaN keeps the sign and the
     top M fraction bits (its code's fraction, so code -> value -> code is the identity), an fn format's

@@ -277,20 +277,21 @@ def _fround(x, prm, ne):
     isnan = a > _EXP_ALL
     over = ((r > prm.max_bits) & ~special) | (special & ~isnan & ~prm.keep_inf)
     r = (prm.ovr_neg if neg else prm.ovr_pos) if over else r
-    r = a if special & prm.keep_inf else r
-    return _signed_result(b, r, sign, isnan, prm), over
+    r = a if special & (isnan | prm.keep_inf) else r
+    drop_sign = ((r == _ZERO) & ~prm.nzero) | (r == _QNAN) | isnan
+    return np.uint64(r | (_ZERO if drop_sign else sign)).view(np.float64), over
 
 
 @njit(cache=True)
-def _signed_result(b, r, sign, isnan, prm):
-    """The float64 result of `fround` and `fround_ne_add`: a NaN input's bits through ``prm.nan_keep``
-    (`nan_keep_mask`), the quiet bit set where nothing of its payload is kept; any other result r (a
-    magnitude) with the input's sign, dropped from a zero of a format without -0 and from an overflow's
-    NaN where the format's NaN has no sign."""
-    rn = b & prm.nan_keep
-    rn = (rn | _QNAN) if (rn & _ABS) == _EXP_ALL else rn
-    drop_sign = ((r == _ZERO) & ~prm.nzero) | ((r == _QNAN) & ((prm.nan_keep & _SIGN) == _ZERO))
-    return np.uint64(rn if isnan else (r | (_ZERO if drop_sign else sign))).view(np.float64)
+def conversion_nan(b, prm):
+    """The float64 bits of a conversion's NaN result (`nan_keep_mask` through ``prm.nan_keep``) for an
+    input with bits b: a NaN input's kept bits, the quiet bit set where no fraction bit is kept; a value
+    that overflowed to NaN, the quiet NaN with its sign where NaN codes have one. `fround` itself gives a
+    NaN result without sign (the arithmetic's NaN); the conversions set these afterwards, in a pass over
+    their NaN results only (NaN is rare: the loops over every element keep their operations)."""
+    keep = prm.nan_keep
+    rn = (b & keep) if (b & _ABS) > _EXP_ALL else ((b & _SIGN & keep) | _QNAN)
+    return np.uint64((rn | _QNAN) if (rn & _ABS) == _EXP_ALL else rn).view(np.float64)
 
 
 @njit(cache=True)
@@ -346,7 +347,9 @@ def fround_ne_add(x, prm):
     over = (rf > fmax) & ~((ax == np.inf) & prm.keep_inf)
     r = np.float64(rf).view(np.uint64)
     r = (prm.ovr_neg if sign != _ZERO else prm.ovr_pos) if over else r
-    return _signed_result(b, r, sign, isnan, prm), over
+    r = (b & _ABS) if isnan else r
+    drop_sign = ((r == _ZERO) & ~prm.nzero) | (r == _QNAN) | isnan
+    return np.uint64(r | (_ZERO if drop_sign else sign)).view(np.float64), over
 
 
 @njit(cache=True)
@@ -405,8 +408,8 @@ class FroundParams(NamedTuple):
 
 @functools.lru_cache(maxsize=256)
 def float_params(fmt, mode: int, ovf: int, conversion: bool = False) -> FroundParams:
-    """The parameters of `fround` for a FloatFormat (52 - M >= 2, normals inside float64's); NaN inputs
-    as `nan_keep_mask` says for a conversion or for arithmetic.
+    """The parameters of `fround` for a FloatFormat (52 - M >= 2, normals inside float64's), with the NaN
+    bits `conversion_nan` keeps for a ``conversion`` or for arithmetic (`nan_keep_mask`).
 
     Signed formats only: `fround` keeps the sign of its input, and the datapaths that round through it
     (float accumulators, products, operands rounded straight to binary32) have no rule for negative values
