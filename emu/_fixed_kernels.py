@@ -100,33 +100,28 @@ def _term32(a, wj, mul, div, floor):
 
 
 @njit(cache=True, inline="always")
+def _loop4(acc, c, a0, a1, a2, a3, w0, w1, w2, w3, mul, div, floor, lo, hi, mask, wrap):
+    """`_step4`'s loop; its callers pass the flags as constants, so each case compiles to a loop of its
+    own."""
+    for j in range(acc.size):
+        r0, o0 = _fit32(acc[j], _term32(a0, w0[j], mul, div, floor), lo, hi, mask, wrap)
+        r1, o1 = _fit32(r0, _term32(a1, w1[j], mul, div, floor), lo, hi, mask, wrap)
+        r2, o2 = _fit32(r1, _term32(a2, w2[j], mul, div, floor), lo, hi, mask, wrap)
+        r3, o3 = _fit32(r2, _term32(a3, w3[j], mul, div, floor), lo, hi, mask, wrap)
+        c[j] += o0 + o1 + o2 + o3
+        acc[j] = r3
+
+
+@njit(cache=True, inline="always")
 def _step4(acc, c, a0, a1, a2, a3, w0, w1, w2, w3, mul, div, floor, lo, hi, mask, wrap):
     """Four `_step` calls in order (k to k + 3) with each acc[j] and c[j] loaded and stored once, one loop
     per case as there."""
     if floor:
-        for j in range(acc.size):
-            r0, o0 = _fit32(acc[j], _term32(a0, w0[j], mul, div, True), lo, hi, mask, wrap)
-            r1, o1 = _fit32(r0, _term32(a1, w1[j], mul, div, True), lo, hi, mask, wrap)
-            r2, o2 = _fit32(r1, _term32(a2, w2[j], mul, div, True), lo, hi, mask, wrap)
-            r3, o3 = _fit32(r2, _term32(a3, w3[j], mul, div, True), lo, hi, mask, wrap)
-            c[j] += o0 + o1 + o2 + o3
-            acc[j] = r3
+        _loop4(acc, c, a0, a1, a2, a3, w0, w1, w2, w3, mul, div, True, lo, hi, mask, wrap)
     elif wrap:
-        for j in range(acc.size):
-            r0, o0 = _fit32(acc[j], _term32(a0, w0[j], mul, div, False), lo, hi, mask, True)
-            r1, o1 = _fit32(r0, _term32(a1, w1[j], mul, div, False), lo, hi, mask, True)
-            r2, o2 = _fit32(r1, _term32(a2, w2[j], mul, div, False), lo, hi, mask, True)
-            r3, o3 = _fit32(r2, _term32(a3, w3[j], mul, div, False), lo, hi, mask, True)
-            c[j] += o0 + o1 + o2 + o3
-            acc[j] = r3
+        _loop4(acc, c, a0, a1, a2, a3, w0, w1, w2, w3, mul, div, False, lo, hi, mask, True)
     else:
-        for j in range(acc.size):
-            r0, o0 = _fit32(acc[j], _term32(a0, w0[j], mul, div, False), lo, hi, mask, False)
-            r1, o1 = _fit32(r0, _term32(a1, w1[j], mul, div, False), lo, hi, mask, False)
-            r2, o2 = _fit32(r1, _term32(a2, w2[j], mul, div, False), lo, hi, mask, False)
-            r3, o3 = _fit32(r2, _term32(a3, w3[j], mul, div, False), lo, hi, mask, False)
-            c[j] += o0 + o1 + o2 + o3
-            acc[j] = r3
+        _loop4(acc, c, a0, a1, a2, a3, w0, w1, w2, w3, mul, div, False, lo, hi, mask, False)
 
 
 @njit(cache=True)
