@@ -277,9 +277,8 @@ def _fround(x, prm, ne):
     isnan = a > _EXP_ALL
     over = ((r > prm.max_bits) & ~special) | (special & ~isnan & ~prm.keep_inf)
     r = (prm.ovr_neg if neg else prm.ovr_pos) if over else r
-    r = a if special & prm.keep_inf else r
-    r = _QNAN if isnan else r  # the arithmetic's NaN (a conversion's: `conversion_nan`)
-    drop_sign = ((r == _ZERO) & ~prm.nzero) | (r == _QNAN)
+    r = a if special & (isnan | prm.keep_inf) else r
+    drop_sign = ((r == _ZERO) & ~prm.nzero) | (r == _QNAN) | isnan
     return np.uint64(r | (_ZERO if drop_sign else sign)).view(np.float64), over
 
 
@@ -303,9 +302,8 @@ def fround(x, prm):
     added to the bits and the dropped bits cleared; results below 2^emin: the
     magnitude in units of 2^(emin - M) is rounded to an integer by the
     hardware's nearest-even addition of 2^52 (no fastmath anywhere), and the
-    mode moves that integer by one where the exact remainder asks for it. A NaN
-    gives the positive quiet NaN (the arithmetic's; conversions then apply
-    `conversion_nan`); inf stays inf where the format keeps it.
+    mode moves that integer by one where the exact remainder asks for it. NaN
+    stays NaN; inf stays inf where the format keeps it.
     """
     return _fround(x, prm, False)
 
@@ -349,8 +347,8 @@ def fround_ne_add(x, prm):
     over = (rf > fmax) & ~((ax == np.inf) & prm.keep_inf)
     r = np.float64(rf).view(np.uint64)
     r = (prm.ovr_neg if sign != _ZERO else prm.ovr_pos) if over else r
-    r = _QNAN if isnan else r  # the arithmetic's NaN (a conversion's: `conversion_nan`)
-    drop_sign = ((r == _ZERO) & ~prm.nzero) | (r == _QNAN)
+    r = (b & _ABS) if isnan else r
+    drop_sign = ((r == _ZERO) & ~prm.nzero) | (r == _QNAN) | isnan
     return np.uint64(r | (_ZERO if drop_sign else sign)).view(np.float64), over
 
 
