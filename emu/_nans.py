@@ -70,3 +70,11 @@ def nan_value_of(code, mbits, nan_sign, nan_payload):
     b = (_EXP_ALL | (frac << U64(52 - mbits))) if nan_payload else _QNAN
     b |= _SIGN if (U64(code) & U64(nan_sign)) != _ZERO else _ZERO
     return np.uint64(b).view(np.float64)
+
+
+def quiet_nans(a: np.ndarray) -> np.ndarray:
+    """``a`` with every NaN the positive quiet NaN, the datapaths' NaN (a itself when it holds none): the
+    values a datapath converts (its operands, its final accumulators) carry no NaN sign or payload into
+    the conversion rule, which would keep them."""
+    nan = np.isnan(a)
+    return np.where(nan, np.nan, a) if nan.any() else a

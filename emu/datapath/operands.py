@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from .. import _fast_kernels, _kernels
+from .._nans import quiet_nans
 from ..checks import real_array
 from ..convert import quantize
 from ..formats import BinaryFormat, FixedFormat, Format, TernaryFormat
@@ -62,6 +63,8 @@ def operand(x: np.ndarray, f: Format, mac: MAC, role: str, as_int: bool, f32: bo
             scale = np.asarray(scale, np.float64).reshape(-1)
         return s.astype(np.float32 if f32 else np.float64), scale, 0
     v, st = quantize(x, f, mac.input_rounding, mac.input_overflow, return_stats=True, seed=seed)
+    if st.nan:
+        v = quiet_nans(v)
     if not as_int:
         return v, None, st.overflow
     fl, _ = int_grid(f)

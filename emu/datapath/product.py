@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from .._nans import quiet_nans
 from ..block.formats import NVFP4Format
 from ..block.mac import block_product
 from ..convert import codes_of_values, convert_array, quantize
@@ -101,8 +102,8 @@ def _output(x: np.ndarray, mac: MAC, keys: RoleSeeds, shape: tuple[int, int], wa
     """(values, codes, overflow flags) of the final accumulators ``x`` (flat) converted to the output."""
     flags = np.zeros(x.size, np.uint8) if want_flags else None
     out = mac.output_format
-    vals, codes, _ = convert_array(x, out, mac.output_rounding, mac.output_overflow, keys.output, None, None,
-                                   True, want_codes, "matmul (output)", flags=flags, **kw)
+    vals, codes, _ = convert_array(quiet_nans(x), out, mac.output_rounding, mac.output_overflow, keys.output,
+                                   None, None, True, want_codes, "matmul (output)", flags=flags, **kw)
     return (vals.reshape(shape), None if codes is None else codes.reshape(shape),
             None if flags is None else flags.reshape(shape))
 
