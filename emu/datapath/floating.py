@@ -130,13 +130,15 @@ def run_fp32(a32: np.ndarray, w32: np.ndarray, i32: np.ndarray, cols: bool, para
     ``cols``) from the start values ``i32`` ((1, N) or (M, N)); (product, accumulator) overflow counts,
     None when nothing overflowed. It runs without counts first: an inf or NaN, once in a chain, stays in
     it, so finite outputs prove that nothing overflowed, and only otherwise does the counting kernel run
-    again."""
+    again; its NaN outputs are then made the positive quiet NaN, the datapaths' NaN (the hardware's
+    inf - inf is the negative one)."""
     if cols:
         it = np.ascontiguousarray(i32.T)  # (N, 1) or (N, M): the chains run down the columns
         if not F32.mac_cols_fp32_plain(a32, w32, it[:, 0] if i32.shape[0] == 1 else it, out):
             return None, None
         pcnt, acnt = np.zeros(out.shape, np.int32), np.zeros(out.shape, np.int32)
         F32.mac_cols_fp32(a32, w32, it, out, pcnt, acnt)
+        out[np.isnan(out)] = np.nan
         return pcnt, acnt
     plain = F32.mac_rows_fp32_plain if parallel else F32.mac_rows_fp32_plain_serial
     counting = F32.mac_rows_fp32 if parallel else F32.mac_rows_fp32_serial
@@ -144,6 +146,7 @@ def run_fp32(a32: np.ndarray, w32: np.ndarray, i32: np.ndarray, cols: bool, para
         return None, None
     pcnt, acnt = np.zeros(out.shape, np.int32), np.zeros(out.shape, np.int32)
     counting(a32, w32, i32, out, pcnt, acnt)
+    out[np.isnan(out)] = np.nan
     return pcnt, acnt
 
 

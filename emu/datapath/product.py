@@ -78,7 +78,7 @@ def matmul2d(a: np.ndarray, w: np.ndarray, mac: MAC, init: np.ndarray, keys: Rol
         scale = np.broadcast_to((1.0 if sa is None else sa) * (np.ones(N) if sw is None else sw), (N,))
     flags = codes = None
     if not as_int and scale is None and mac.output is None and out_fmt.has_nan:
-        vals = acc  # every addition rounded into the accumulator's format: no conversion, no overflow
+        vals = quiet_nans(acc)  # every addition rounded into the accumulator's format: no conversion
         if want_codes:
             codes = codes_of_values(acc.reshape(-1), out_fmt).astype(np.uint64).reshape(M, N)
     elif as_int and scale is None and mac.output is None and not mac.exact_acc and out_fmt.bits <= 53:

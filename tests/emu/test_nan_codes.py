@@ -303,3 +303,22 @@ def test_a_datapaths_nan_reaches_its_output_without_sign(order: str, output: str
         v, c = emu.matmul(a, w, mac, return_codes=True)
         assert int(bits_of(v)[0, 0]) == QNAN
         assert int(c[0, 0]) == out.nan_code
+
+
+@pytest.mark.parametrize("order", ["sequential", "pairwise", "lanes(4)", "blocks(2)", "tree(2)"])
+@pytest.mark.parametrize("shape", [(1, 1), (3, 70), (300, 2)])
+def test_a_binary32_accumulators_nan_is_its_output_without_sign(order: str, shape: tuple[int, int]) -> None:
+    """Without an output format the accumulators are the outputs: inf - inf in binary32 (x86 makes that
+    NaN negative) comes out as the positive quiet NaN, code 0x7FC00000, whatever the order and the
+    layout the binary32 kernels choose (chains along rows or columns), and from a convolution too."""
+    mac = emu.MAC(act="bf16", weight="bf16", acc="fp32", order=order)
+    big = float(emu.format("bf16").max)
+    m, n = shape
+    a = np.full((m, 4), big)
+    w = np.tile(np.array([[big], [-big], [1.0], [1.0]]), (1, n))
+    v, c = emu.matmul(a, w, mac, return_codes=True)
+    assert (bits_of(emu.matmul(a, w, mac)) == QNAN).all()
+    assert (bits_of(v) == QNAN).all()
+    assert (c == 0x7FC00000).all()
+    y = emu.conv2d(np.full((1, 4, 3, 3), big), w[:, :1].reshape(1, 4, 1, 1), mac)
+    assert (bits_of(y) == QNAN).all()
