@@ -279,7 +279,8 @@ def quantize(x: object, fmt: str | Format, rounding: str | Rounding = "nearest_e
         seed: for stochastic rounding: int >= 0, SeedSequence, Generator or None (checked under every
             rounding; a deterministic one draws nothing from a Generator).
         random_bits: stochastic rounding with r random bits (P(up) = floor(f 2^r) / 2^r).
-        nan: None raises on NaN for formats without NaN; 0 maps NaN to 0.
+        nan: None raises on NaN for formats without NaN; 0 maps NaN to 0 there (a format with NaN keeps
+            NaN whatever ``nan`` is).
         scale: the scale of a scaled binary/ternary format (else computed from x).
         return_stats: also return a `QuantStats`.
 
