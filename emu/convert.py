@@ -188,9 +188,12 @@ def convert_array(x: object, fmt: Format, rounding: object, overflow: object, se
     if st.overflow and ovf == Overflow.ERROR:
         first = _first(stats[:, K.ST_FIRST_OVERFLOW])
         idx = flat_index(a.shape, first)
+        v = a[idx] if a.ndim else a[()]
+        if e_off:  # an integer code standing for code * 2^e_off: its value
+            v = np.ldexp(np.float64(v), e_off)
         raise OverflowError(
             f"{func}: {st.overflow} of {n} value(s) overflow {fmt} ({_range_text(fmt)});"
-            f" first at index {idx}: x={a[idx] if a.ndim else a[()]!r}"
+            f" first at index {idx}: x={v!r}"
         )
     shape = a.shape
     return (vals.reshape(shape) if want_val else None,

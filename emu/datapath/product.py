@@ -102,8 +102,9 @@ def _output(x: np.ndarray, mac: MAC, keys: RoleSeeds, shape: tuple[int, int], wa
     """(values, codes, overflow flags) of the final accumulators ``x`` (flat) converted to the output."""
     flags = np.zeros(x.size, np.uint8) if want_flags else None
     out = mac.output_format
-    vals, codes, _ = convert_array(quiet_nans(x), out, mac.output_rounding, mac.output_overflow, keys.output,
-                                   None, None, True, want_codes, "matmul (output)", flags=flags, **kw)
+    x = quiet_nans(x).reshape(shape)  # (M, N): an overflow error names the output (i, j)
+    vals, codes, _ = convert_array(x, out, mac.output_rounding, mac.output_overflow, keys.output, None, None,
+                                   True, want_codes, "matmul (output)", flags=flags, **kw)
     return (vals.reshape(shape), None if codes is None else codes.reshape(shape),
             None if flags is None else flags.reshape(shape))
 

@@ -252,6 +252,19 @@ def test_accumulator_overflow_error_names_the_first_output() -> None:
     assert np.array_equal(emu.matmul(a[1:], w, mac), [[20.0, 2.0]])
 
 
+@pytest.mark.parametrize("acc", ["fx<4,8>", "fp32"])
+def test_output_overflow_error_names_the_output_and_its_value(acc: str) -> None:
+    """The output conversion's error names the output (i, j) and the final accumulator's value, not a fixed
+    accumulator's integer code at a flat index (4.1953125 is the code 1074 of fx<4,8>)."""
+    mac = MAC(act="fx<2,6>", weight="fx<2,6>", acc=acc, output="fx<2,4>", output_overflow="error")
+    a = np.array([[0.1, 0.1], [0.2, 0.1], [1.9, 1.9]])
+    w = np.array([[0.1, 0.2, 0.3], [0.1, 0.2, 1.9]])
+    value = "4.1953125" if acc == "fx<4,8>" else "4.19970703125"
+    with pytest.raises(OverflowError, match=rf"1 of 9 value\(s\) overflow fx<2,4> .*;"
+                                            rf" first at index \(2, 2\): x=np.float64\({value}\)$"):
+        emu.matmul(a, w, mac)
+
+
 # --- float accumulators ---------------------------------------------------------------------------
 
 
