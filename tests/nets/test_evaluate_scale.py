@@ -54,7 +54,6 @@ def test_sharded_over_processes_is_bit_identical_to_local(workers: int) -> None:
 
 
 def test_sharded_on_a_local_dask_cluster_is_bit_identical_to_local() -> None:
-    pytest.importorskip("dask.distributed")
     local = nets.evaluate(MODEL, SPLIT, STOCHASTIC, batch_size=30)
     assert nets.evaluate(MODEL, SPLIT, STOCHASTIC, batch_size=30, workers=2, dask=True) == local
 

@@ -359,7 +359,6 @@ def test_results_do_not_depend_on_the_number_of_workers(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_dask_local_cluster_gives_the_same_results(tmp_path: Path) -> None:
-    pytest.importorskip("dask.distributed")
     sweep = X.Sweep.from_dict({**TINY, "points": TINY["points"][:3]})
     X.run_sweep(sweep, tmp_path / "local.sqlite", workers=1, progress=False)
     summary = X.run_sweep(sweep, tmp_path / "dask.sqlite", workers=2, dask=True, progress=False)

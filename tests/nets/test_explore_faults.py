@@ -344,7 +344,6 @@ def test_a_new_store_opens_while_another_connection_writes(tmp_path: Path) -> No
 def test_a_dask_sweep_and_a_local_sweep_into_one_store_run_every_point_once(tmp_path: Path) -> None:
     """Claims work across backends: a sweep on a local Dask cluster and a sweep in local processes, started
     together into one store, share the points; none runs twice."""
-    pytest.importorskip("dask.distributed")
     store = tmp_path / "s.sqlite"
     script = tmp_path / "sweep.py"
     script.write_text(textwrap.dedent(f"""
