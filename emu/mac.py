@@ -517,6 +517,10 @@ class MAC:
                 raise ValueError(f"MAC: order='{self.order}': the tree needs n a power of two (1, 2, 4, ...)")
             if self.product is not None and not isinstance(self.product, FloatFormat):
                 raise ValueError(f"MAC: order='{self.order}' needs a float product=; got {self.product}")
+            if self.product_rounding == Rounding.STOCHASTIC:  # the tree kernels round deterministically
+                raise ValueError(f"MAC: order='{self.order}' does not take product_rounding='stochastic';"
+                                 " allowed: the deterministic roundings (the tree's products round as the"
+                                 " unit rounds them)")
         if (self.act.emax + self.weight.emax > 1000
                 or self.act.emin + self.weight.emin - self.act.man_bits - self.weight.man_bits < -1000):
             raise ValueError(f"MAC: order='{self.order}': products of {self.act} x {self.weight} leave"

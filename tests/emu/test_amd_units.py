@@ -399,6 +399,9 @@ def test_new_fields_are_checked_at_construction() -> None:
         emu.MAC(**fp16, order="exact(4)", product="fp32")
     with pytest.raises(ValueError, match=r"order='tree\(4\)' does not take fused=True; allowed: False"):
         emu.MAC(**fp16, order="tree(4)", fused=True)
+    with pytest.raises(ValueError, match=r"order='tree\(4\)' does not take product_rounding='stochastic';"
+                                         " allowed: the deterministic roundings"):
+        emu.MAC(**fp16, order="tree(4)", product="fp16", product_rounding="stochastic")
     with pytest.raises(ValueError, match=r"order='exact\(4\)' needs float formats; act=fx<4,4>"):
         emu.MAC(act="fx<4,4>", weight="fp16", acc="fp32", order="exact(4)")
     with pytest.raises(ValueError, match="late_addend=.* does not apply to block-scaled"):
