@@ -193,5 +193,6 @@ def raise_errors(mac: MAC, pcnt: np.ndarray | None, acnt: np.ndarray | None) -> 
                             f" {tuple(int(i) for i in first)}")
     if mac.acc_overflow == Overflow.ERROR and acnt is not None and acnt.any():
         first = np.unravel_index(int(np.flatnonzero(acnt.reshape(-1))[0]), acnt.shape)
-        raise OverflowError(f"matmul: {int(acnt.sum())} accumulator addition(s) overflow {mac.acc}; first in"
-                            f" output {tuple(int(i) for i in first)}")
+        raise OverflowError(f"matmul: {int(acnt.sum())} accumulator addition(s) overflow {mac.acc} (counted"
+                            " as under saturation, the accumulator held at its bound); first in output"
+                            f" {tuple(int(i) for i in first)}")

@@ -246,10 +246,22 @@ def test_accumulator_overflow_error_names_the_first_output() -> None:
     a = np.array([[10.0, 10.0], [1.0, 1.0]])
     w = np.array([[10.0, 1.0], [10.0, 1.0]])
     mac = MAC(act="int8", weight="int8", acc="fx<8,0>", acc_overflow="error")
-    with pytest.raises(OverflowError,
-                       match=r"1 accumulator addition\(s\) overflow fx<8,0>; first in output \(0, 0\)"):
+    want = (r"1 accumulator addition\(s\) overflow fx<8,0> \(counted as under saturation, the accumulator"
+            r" held at its bound\); first in output \(0, 0\)")
+    with pytest.raises(OverflowError, match=want):
         emu.matmul(a, w, mac)
     assert np.array_equal(emu.matmul(a[1:], w, mac), [[20.0, 2.0]])
+
+
+def test_accumulator_overflow_error_counts_as_saturation_does() -> None:
+    """100 x 8 into fx<10,0> (max 511): saturation overflows at the 6th, 7th and 8th additions (3), wrapping
+    once (800 - 1024 = -224); the error names saturation's count."""
+    a, w = np.full((1, 8), 100.0), np.ones((8, 1))
+    fmts = dict(act="fx<8,0>", weight="fx<8,0>", acc="fx<10,0>")
+    assert emu.matmul(a, w, MAC(**fmts, acc_overflow="saturate"), return_stats=True)[1].acc_overflow == 3
+    assert emu.matmul(a, w, MAC(**fmts, acc_overflow="wrap"), return_stats=True)[1].acc_overflow == 1
+    with pytest.raises(OverflowError, match=r"matmul: 3 accumulator addition\(s\) overflow fx<10,0> \(co"):
+        emu.matmul(a, w, MAC(**fmts, acc_overflow="error"))
 
 
 @pytest.mark.parametrize("acc", ["fx<4,8>", "fp32"])
