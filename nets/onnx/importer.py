@@ -182,6 +182,20 @@ def _attrs(onnx: Any, node: Any) -> dict[str, Any]:
     return out
 
 
+def _check_attributes(onnx: Any, b: Builder, n: OnnxNode) -> None:
+    """Refuse an attribute the operator does not define at the model's opset (onnx's checker refuses such
+    a model, and a translator would never read it: Clip's min and max are inputs from opset 11 on). An
+    operator onnx does not know at that opset is left to the translators, which refuse it."""
+    try:
+        defined = onnx.defs.get_schema(n.op, b.opset, "").attributes
+    except onnx.defs.SchemaError:
+        return
+    extra = sorted(set(n.attrs) - set(defined))
+    if extra:
+        raise b.error(n, f"attribute(s) {extra} are not defined for {n.op} at opset {b.opset}; its"
+                      f" attributes: {', '.join(sorted(defined)) or 'none'}")
+
+
 def _shapes(onnx: Any, proto: Any) -> tuple[dict[str, tuple[int | None, ...]], dict[str, int]]:
     """The shapes and the element types shape inference gives the graph's tensors."""
     try:
@@ -274,6 +288,7 @@ def from_onnx(model: Any, *, fold_batchnorm: bool = False, fuse_bias: bool = Tru
                      _attrs(onnx, node))
         if node.domain not in ("", "ai.onnx"):
             raise b.error(n, f"domain {node.domain!r} is not supported (the default ONNX domain only)")
+        _check_attributes(onnx, b, n)
         _add(b, n)
     out = b.resolve(g.output[0].name)
     if out in b.constants:

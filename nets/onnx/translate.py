@@ -13,7 +13,6 @@ policy, is listed in docs/onnx.md. Imports numpy and `nets`.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -111,7 +110,13 @@ def _spatial(b: Builder, n: OnnxNode, kernel: tuple[int, int], strides: list[int
                       f" {dims}")
     begin, end = [], []
     for size, k, s, d in zip(dims[2:], kernel, strides, dilations, strict=True):
-        total = max((-(-size // s) - 1) * s + (k - 1) * d + 1 - size, 0)
+        total = (-(-size // s) - 1) * s + (k - 1) * d + 1 - size
+        if total < 0 and n.op != "Conv":  # Conv's is clamped to 0 in onnxruntime too
+            raise b.error(n, f"auto_pad={auto} with strides={list(strides)} larger than kernel_shape="
+                          f"{list(kernel)} gives a negative total pad ({total}) on an input of {size}:"
+                          " onnxruntime refuses it (MaxPool; AveragePool before opset 19) or starts the"
+                          " windows inside the input (AveragePool 19); give explicit pads")
+        total = max(total, 0)
         lo = total // 2 if auto == "SAME_UPPER" else total - total // 2
         begin.append(lo)
         end.append(total - lo)
@@ -288,13 +293,22 @@ def _leaky(b: Builder, n: OnnxNode) -> None:
     b.emit(LeakyReLU(_float_attr(n, "alpha", 0.01), name=n.name), [b.data(n.inputs[0])], [n.outputs[0]])
 
 
+#: the largest finite value of an ONNX float element type (float32, float16, double, bfloat16): a missing
+#: Clip bound is its lowest / largest value (onnxruntime's numeric_limits), so +-inf is clipped too
+_TYPE_MAX = {1: float(np.finfo(np.float32).max), 10: 65504.0, 11: float(np.finfo(np.float64).max),
+             16: float.fromhex("0x1.fep127")}
+
+
 def _clip(b: Builder, n: OnnxNode) -> None:
+    """Clip(x, min, max); a missing bound is the element type's lowest or largest value (float32's when
+    shape inference gives no type), as onnxruntime takes it: Clip() maps -inf and inf to -+3.4028235e38."""
+    big = _TYPE_MAX.get(b.types.get(n.inputs[0], 1), _TYPE_MAX[1])
     if b.opset < 11:
-        lo, hi = float(n.attrs.get("min", -math.inf)), float(n.attrs.get("max", math.inf))
+        lo, hi = float(n.attrs.get("min", -big)), float(n.attrs.get("max", big))
     else:
         cl, ch = _optional_const(b, n, 1, "min"), _optional_const(b, n, 2, "max")
-        lo = -math.inf if cl is None else _scalar(b, n, cl, "min")
-        hi = math.inf if ch is None else _scalar(b, n, ch, "max")
+        lo = -big if cl is None else _scalar(b, n, cl, "min")
+        hi = big if ch is None else _scalar(b, n, ch, "max")
     b.emit(Clip(lo, hi, name=n.name), [b.data(n.inputs[0])], [n.outputs[0]])
 
 

@@ -1069,11 +1069,12 @@ def test_a_float_range_has_the_length_onnxruntime_gives() -> None:
 
 @pytest.mark.parametrize("op", ["MaxPool", "AveragePool", "Conv"])
 def test_same_padding_with_dilations_is_refused(op: str) -> None:
+    # opset 19: AveragePool takes dilations from it on
     inits = [const("w", rand(1, 1, 2, 2))] if op == "Conv" else []
     attrs = {} if op == "Conv" else {"kernel_shape": [2, 2]}
     m = make([node(op, ["x", "w"] if op == "Conv" else ["x"], ["y"], strides=[2, 1], dilations=[2, 2],
-                   auto_pad="SAME_UPPER", **attrs)], [1, 1, 5, 3], inits, opset=13)
-    with pytest.raises(ValueError, match=rf"^from_onnx: {op} node 'y' \(opset 13\): auto_pad=SAME_UPPER with"
+                   auto_pad="SAME_UPPER", **attrs)], [1, 1, 5, 3], inits, opset=19)
+    with pytest.raises(ValueError, match=rf"^from_onnx: {op} node 'y' \(opset 19\): auto_pad=SAME_UPPER with"
                                          r" dilations=\[2, 2\] is not supported"):
         from_onnx(m)
 
@@ -1090,12 +1091,13 @@ def test_a_kernel_larger_than_the_padded_input_is_refused_at_import(
         op: str, attrs: dict[str, Any], spans: str, padded: str, pads: str) -> None:
     """Shape inference knows the pooled tensor's size (here after a Relu): a dilated kernel that does not fit
     in the padded input has no output position. Before, from_onnx took it; predict then raised
-    im2col_dilated's error (padded or dilated), or returned an empty output (the plain case)."""
+    im2col_dilated's error (padded or dilated), or returned an empty output (the plain case). Opset 19:
+    AveragePool takes dilations from it on."""
     kernel = attrs["kernel_shape"]
     inits = [const("w", rand(3, 2, *kernel))] if op == "Conv" else []
     m = make([node("Relu", ["x"], ["r"]), node(op, ["r", "w"] if op == "Conv" else ["r"], ["y"], name="win",
-                                              **attrs)], ["N", 2, 4, 4], inits)
-    with pytest.raises(ValueError, match=rf"^from_onnx: {op} node 'win' \(opset 17\): kernel_shape="
+                                              **attrs)], ["N", 2, 4, 4], inits, opset=19)
+    with pytest.raises(ValueError, match=rf"^from_onnx: {op} node 'win' \(opset 19\): kernel_shape="
                                          rf"{re.escape(str(kernel))} with dilations=\[\d, \d\] spans {spans},"
                                          rf" larger than the padded input {padded} \(input 4x4,"
                                          rf" pads={pads}\): no output position$"):
@@ -1240,3 +1242,48 @@ def test_shape_layers_name_their_node_in_errors() -> None:
         Slice([0, 0], [1, 1], [1, -2], name="my_s").forward(x, ctx)
     with pytest.raises(ValueError, match=r"my_r: cannot reshape \(2, 3, 4\) to \(5, -1\)"):
         Reshape([5, -1], name="my_r").forward(x, ctx)
+
+
+@pytest.mark.parametrize("opset", [6, 11, 13])
+def test_a_missing_clip_bound_is_the_types_lowest_or_largest_value(opset: int) -> None:
+    """Clip without a bound clips to float32's lowest / largest value, as onnxruntime does: -inf and inf
+    come out as -+3.4028235e38, not infinite (opset 13: only min given)."""
+    inits = [const("lo", np.float32(-1.0))] if opset == 13 else []
+    m = make([node("Clip", ["x", "lo"] if opset == 13 else ["x"], ["y"])], ["n", 4], inits, opset=opset)
+    x = np.array([[-np.inf, np.inf, 1.0, -2.0]])
+    got = from_onnx(m).predict(x)
+    big = float(np.finfo(np.float32).max)
+    assert got.tolist() == [[-1.0 if opset == 13 else -big, big, 1.0, -1.0 if opset == 13 else -2.0]]
+    assert np.array_equal(got, run_ort(m, x))
+
+
+@pytest.mark.parametrize(("op", "opset", "attrs", "listed"), [
+    pytest.param("Clip", 11, {"min": -1.0, "max": 1.0}, "none", id="clip bounds as attributes at opset 11"),
+    pytest.param("MaxPool", 13, {"kernel_shape": [2, 2], "count_include_pad": 1},
+                 "auto_pad, ceil_mode, dilations, kernel_shape, pads, storage_order, strides",
+                 id="maxpool count_include_pad"),
+])
+def test_an_attribute_the_operator_does_not_define_is_refused(op: str, opset: int, attrs: dict[str, Any],
+                                                              listed: str) -> None:
+    """An attribute the node's opset does not define would be read by no translator: refused at import
+    (onnx's checker and onnxruntime refuse such models), naming it and the operator's attributes."""
+    extra = sorted(set(attrs) - {"kernel_shape"})
+    with pytest.raises(ValueError, match=rf"^from_onnx: {op} node 'y' \(opset {opset}\): attribute\(s\)"
+                                         rf" {re.escape(str(extra))} are not defined for {op} at opset"
+                                         rf" {opset}; its attributes: {listed}$"):
+        from_onnx(make([node(op, ["x"], ["y"], **attrs)], [1, 2, 4, 4], opset=opset))
+
+
+@pytest.mark.parametrize("op", ["MaxPool", "AveragePool"])
+def test_same_pooling_with_strides_beyond_the_kernel_is_refused(op: str) -> None:
+    """auto_pad=SAME with a stride larger than the kernel asks for a negative total pad: onnxruntime refuses
+    MaxPool, and AveragePool at opset 19 starts its windows inside the input ([1, 4] of 0..5 where
+    clamping the pad to 0 gives [0, 3]); refused at import. A stride equal to the kernel runs."""
+    attrs = {"strides": [1, 3], "auto_pad": "SAME_UPPER"}
+    m = make([node(op, ["x"], ["y"], kernel_shape=[1, 1], **attrs)], [1, 1, 1, 6], opset=19)
+    with pytest.raises(ValueError, match=rf"^from_onnx: {op} node 'y' \(opset 19\): auto_pad=SAME_UPPER with"
+                                         r" strides=\[1, 3\] larger than kernel_shape=\[1, 1\] gives a"
+                                         r" negative total pad \(-2\) on an input of 6"):
+        from_onnx(m)
+    fits = make([node(op, ["x"], ["y"], kernel_shape=[1, 3], **attrs)], [1, 1, 1, 6], opset=19)
+    assert_matches_ort(fits, np.arange(6.0).reshape(1, 1, 1, 6))
