@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .checks import check_int, inexact_int
+from .checks import check_int, inexact_int, real_array
 
 __all__ = ["as_bits", "as_real", "as_word", "check_seed", "flat_index", "seed_key", "seed_word"]
 
@@ -122,7 +122,7 @@ def as_bits(x: object, func: str) -> tuple[np.ndarray, np.ndarray, int]:
     )
 
 
-def as_real(x: object, func: str) -> np.ndarray:
+def as_real(x: object, func: str, name: str = "x") -> np.ndarray:
     """x as float64 values (its shape kept), for conversions that compute from float64 values (block
     formats, the data scales and thresholds of binary and ternary formats). An integer float64 cannot
     hold (beyond 2^53 and not on its grid) is refused, since its rounding to float64 would be a first
@@ -133,15 +133,17 @@ def as_real(x: object, func: str) -> np.ndarray:
     ...
     ValueError: f: x holds integers that float64 cannot hold exactly (first at index (0,): 90071992547...
     """
+    if name != "x":  # the dtype refused under the operand's own name
+        real_array(x, func, name)
     a, xb, kind = as_bits(x, func)
     f = (xb.view(np.float64) if kind == 0 else xb.view(np.int64) if kind == 1 else xb).astype(np.float64)
     if kind:
         ints = xb.view(np.int64) if kind == 1 else xb
         i = inexact_int(ints)
         if i is not None:
-            raise ValueError(f"{func}: x holds integers that float64 cannot hold exactly (first at index"
+            raise ValueError(f"{func}: {name} holds integers that float64 cannot hold exactly (first at index"
                              f" {flat_index(a.shape, i)}: {int(ints[i])}); this conversion computes from"
-                             " float64 values: pass x.astype(np.float64) to accept that rounding")
+                             f" float64 values: pass {name}.astype(np.float64) to accept that rounding")
     return f.reshape(a.shape)
 
 

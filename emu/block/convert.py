@@ -156,7 +156,9 @@ def block_encode(x: object, fmt: str | BlockFormat, axis: int = -1, *,
             floor(f 2^r) / 2^r); None: the exact probability.
         scale_overflow: MX only: ``"clamp"`` (X > 127 becomes 127 and the elements
             saturate, counted; Microsoft's microxcaling reference gives such a block
-            a NaN scale instead) or ``"error"`` (OverflowError).
+            a NaN scale instead) or ``"error"`` (OverflowError). Other formats take
+            the default and raise OverflowError where their scales overflow
+            (``"error"`` is refused for them).
         tensor_range: (lo, hi), finite, for a format with one scale per tensor
             (NVFP4's fp32 scale, a per-tensor integer; `tensor_scaled`) when x
             is a part of a larger tensor (a batch part of a product): the
@@ -189,6 +191,9 @@ def block_encode(x: object, fmt: str | BlockFormat, axis: int = -1, *,
     xa = as_real(x, "block_encode")
     ax = _norm_axis(axis, xa.ndim, "block_encode")
     scale_overflow = parse_choice(ScaleOverflow, scale_overflow, "block_encode", "scale_overflow")
+    if scale_overflow is not ScaleOverflow.CLAMP and not isinstance(f, MXFormat):
+        raise ValueError(f"block_encode: scale_overflow={scale_overflow} applies to MX formats (an E8M0 scale"
+                         f" beyond 127); {f}'s scales raise OverflowError where they overflow")
     rnd, rbits = parse_block_rounding(rounding, random_bits, "block_encode")
     stochastic = rnd is Rounding.STOCHASTIC
     if tensor_range is not None:
@@ -444,9 +449,9 @@ def block_decode(scales: Any, codes: object, fmt: str | BlockFormat, axis: int =
         c = c.reshape(1)
     n = c.shape[ax]
     nb = -(-n // f.block_size)
-    sc = scales.block if isinstance(f, NVFP4Format) else scales
     if isinstance(f, NVFP4Format) and not isinstance(scales, NVFP4Scales):
         raise TypeError("block_decode: nvfp4 scales must be the NVFP4Scales that block_encode returned")
+    sc = scales.block if isinstance(f, NVFP4Format) else scales
     s = _check_codes(sc, 8, "scale codes", as_int64=False)
     if zero_d:
         s = s.reshape(1)
@@ -459,7 +464,10 @@ def block_decode(scales: Any, codes: object, fmt: str | BlockFormat, axis: int =
     if isinstance(f, MXFormat):
         slut = E8M0_VALUES
     else:
-        g = float(np.asarray(scales.tensor, np.uint32).view(np.float32))
+        t = _check_codes(scales.tensor, 32, "tensor scale codes")  # the fp32 bits, one code
+        if t.ndim:
+            raise ValueError(f"block_decode: the tensor scale has shape {t.shape}; one fp32 code (0-d)")
+        g = float(t.astype(np.uint32).view(np.float32))
         slut = elem_table(E4M3) * g
     c2, moved = _to_rows(c, ax)
     s2 = _to_rows(s, ax)[0]
@@ -510,12 +518,16 @@ def _int_decode(scales: IntScales, codes: object, f: ScaledIntFormat, axis: int)
 
 def block_quantize(x: object, fmt: str | BlockFormat, axis: int = -1, **kwargs: Any) -> np.ndarray:
     """x rounded to a block-scaled format: ``block_decode(*block_encode(x))``, float64; keyword arguments
-    (``rounding``, ``seed``, ``random_bits``, ``scale_overflow``) as `block_encode`'s.
+    (``rounding``, ``seed``, ``random_bits``, ``scale_overflow``, ``tensor_range``, ``return_stats``) as
+    `block_encode`'s: with ``return_stats`` the values and the `BlockStats`.
 
     >>> block_quantize([1.0, -0.3, 5.0, 7.5], "mxfp4").tolist()
     [1.0, -0.5, 4.0, 6.0]
+    >>> block_quantize([1.0, 100.0], "mxfp4", return_stats=True)[1].saturated
+    0
     """
     f = block_format(fmt)
-    s, c = block_encode(x, f, axis, **kwargs)[:2]
-    return block_decode(s, c, f, axis)
+    out = block_encode(x, f, axis, **kwargs)
+    vals = block_decode(out[0], out[1], f, axis)
+    return (vals, out[2]) if kwargs.get("return_stats") else vals
 

@@ -250,7 +250,8 @@ def block_matmul(a: object, b: object, fmt_a: str | BlockFormat, fmt_b: str | Bl
 
     mac = MAC(act=fmt_a, weight=fmt_b, acc="exact" if acc is None else acc, acc_rounding=acc_rounding,
               acc_overflow=acc_overflow)
-    return matmul(as_real(a, "block_matmul"), as_real(b, "block_matmul"), mac, return_stats=return_stats)
+    return matmul(as_real(a, "block_matmul", "a"), as_real(b, "block_matmul", "b"), mac,
+                  return_stats=return_stats)
 
 
 def _block_sums(av: np.ndarray, bv: np.ndarray, B: int) -> np.ndarray:

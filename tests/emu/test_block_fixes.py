@@ -269,3 +269,56 @@ def test_a_saturating_start_value_starts_at_the_largest_code_of_a_wide_fixed_acc
     v, st = emu.matmul(np.array([[-1.0]]), np.ones((1, 1)), m, bias=[1e30], return_stats=True)
     assert int(v[0, 0]) == 2**53 - 2
     assert (st.input_overflow, st.acc_overflow) == (1, 0)
+
+
+NVFP4_X = np.array([1.0, -2.0, 3.0, 0.5])
+
+
+@pytest.mark.parametrize(("tensor", "error", "match"), [
+    pytest.param(np.uint64(2**32 + 0x3B000000), ValueError, r"tensor scale codes outside \[0, 4294967295\]",
+                 id="beyond 32 bits"),
+    pytest.param(2**32, ValueError, r"tensor scale codes outside \[0, 4294967295\]", id="python int"),
+    pytest.param(1.5, TypeError, r"tensor scale codes have dtype float64; expected integer codes",
+                 id="float"),
+    pytest.param(np.array([1, 2], np.uint32), ValueError, r"the tensor scale has shape \(2,\); one fp32 code",
+                 id="two codes"),
+])
+def test_nvfp4_decode_checks_the_tensor_scale(tensor: object, error: type, match: str) -> None:
+    """NVFP4's fp32 tensor scale is one 32-bit code: a wider, float or array one is refused, naming it (it was
+    cut to its low 32 bits, or a float read as a bit pattern)."""
+    s, c = block_encode(NVFP4_X, "nvfp4")
+    with pytest.raises(error, match=rf"^block_decode: {match}"):
+        emu.block_decode(emu.NVFP4Scales(tensor, s.block), c, "nvfp4")
+    with pytest.raises(TypeError, match="^block_decode: nvfp4 scales must be the NVFP4Scales"):
+        emu.block_decode(s.block, c, "nvfp4")
+    assert emu.block_decode(emu.NVFP4Scales(int(s.tensor), s.block), c, "nvfp4").tolist() == \
+        emu.block_decode(s, c, "nvfp4").tolist()
+
+
+@pytest.mark.parametrize("fmt", ["nvfp4", "int8_tensor"])
+def test_scale_overflow_error_is_refused_outside_mx(fmt: str) -> None:
+    """scale_overflow is MX's (an E8M0 scale beyond 127); other formats raise on their own scale overflows, so
+    'error' for them is refused instead of accepted and ignored."""
+    with pytest.raises(ValueError, match=rf"^block_encode: scale_overflow=error applies to MX formats .*;"
+                                         rf" {fmt}'s scales raise OverflowError where they overflow"):
+        block_encode(NVFP4_X, fmt, scale_overflow="error")
+    assert block_encode(NVFP4_X, "mxfp4", scale_overflow="error")[1].tolist() == \
+        block_encode(NVFP4_X, "mxfp4")[1].tolist()
+
+
+def test_block_quantize_returns_the_stats_when_asked() -> None:
+    """block_quantize passes return_stats to block_encode and returns its stats beside the values (they were
+    dropped)."""
+    x = [1.0, -0.3, 5.0, 7.5]
+    vals, st = emu.block_quantize(x, "mxfp4", return_stats=True)
+    assert vals.tolist() == emu.block_quantize(x, "mxfp4").tolist() == [1.0, -0.5, 4.0, 6.0]
+    assert st == block_encode(x, "mxfp4", return_stats=True)[2]
+    assert st.saturated == 1  # 7.5 above 6 x 2^0
+
+
+@pytest.mark.parametrize("bad", ["a", "b"])
+def test_block_matmul_names_the_operand_it_refuses(bad: str) -> None:
+    ops = {"a": np.ones((1, 32)), "b": np.ones((32, 1))}
+    ops[bad] = ops[bad].astype(bool)
+    with pytest.raises(TypeError, match=rf"^block_matmul: {bad} has dtype bool; expected real numbers"):
+        block_matmul(ops["a"], ops["b"], "mxfp4", "mxfp4")
