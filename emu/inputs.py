@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .checks import check_int, inexact_int, real_array
+from .checks import check_int, inexact_int
 
 __all__ = ["as_bits", "as_real", "as_word", "check_seed", "flat_index", "seed_key", "seed_word"]
 
@@ -93,8 +93,8 @@ def seed_word(seed: object, func: str = "quantize") -> int:
     return as_word(seed_key(seed, func))
 
 
-def as_bits(x: object, func: str) -> tuple[np.ndarray, np.ndarray, int]:
-    """Return (the array as given, its flat 64-bit patterns, input kind).
+def as_bits(x: object, func: str, name: str = "x") -> tuple[np.ndarray, np.ndarray, int]:
+    """Return (the array as given, its flat 64-bit patterns, input kind); a refusal names x as ``name``.
 
     Kind 0: float64 bit patterns; 1: int64 values; 2: uint64 values.
     """
@@ -103,7 +103,8 @@ def as_bits(x: object, func: str) -> tuple[np.ndarray, np.ndarray, int]:
     if dt.kind == "f":
         if dt.itemsize > 8:
             raise TypeError(
-                f"{func}: x has dtype {dt}, which holds more precision than float64; convert it explicitly"
+                f"{func}: {name} has dtype {dt}, which holds more precision than float64; convert it"
+                " explicitly"
             )
         flat = np.ascontiguousarray(a, dtype=np.float64).reshape(-1)
         return a, flat.view(np.uint64), 0
@@ -118,7 +119,7 @@ def as_bits(x: object, func: str) -> tuple[np.ndarray, np.ndarray, int]:
         return a, np.ascontiguousarray(a.astype(np.int64)).reshape(-1).view(np.uint64), 1
     what = {"b": "bool", "c": "complex", "O": "object", "U": "str", "S": "bytes"}.get(dt.kind, str(dt))
     raise TypeError(
-        f"{func}: x has dtype {what}; expected real numbers (float16/32/64, integers up to 64 bits)"
+        f"{func}: {name} has dtype {what}; expected real numbers (float16/32/64, integers up to 64 bits)"
     )
 
 
@@ -133,9 +134,7 @@ def as_real(x: object, func: str, name: str = "x") -> np.ndarray:
     ...
     ValueError: f: x holds integers that float64 cannot hold exactly (first at index (0,): 90071992547...
     """
-    if name != "x":  # the dtype refused under the operand's own name
-        real_array(x, func, name)
-    a, xb, kind = as_bits(x, func)
+    a, xb, kind = as_bits(x, func, name)
     f = (xb.view(np.float64) if kind == 0 else xb.view(np.int64) if kind == 1 else xb).astype(np.float64)
     if kind:
         ints = xb.view(np.int64) if kind == 1 else xb
