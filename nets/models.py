@@ -89,7 +89,7 @@ class Model:
             raise ValueError(f"Model: layer names must be unique; repeated: {', '.join(sorted(dup))}")
         if init is None:
             return  # the layers keep the weights they hold (an imported model)
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(check_int(seed, "Model", "seed", 0))
         for layer in self.layers():
             if "W" in layer.params:
                 layer.params["W"] = inits.INITS[init](layer.params["W"].shape, rng)

@@ -31,7 +31,7 @@ import numpy as np
 from numba import njit
 
 from emu import BinaryFormat
-from emu.checks import check_real, parse_choice
+from emu.checks import check_int, check_real, parse_choice
 
 from .init import fans
 
@@ -60,18 +60,27 @@ def constant(value: float) -> Schedule:
 
 
 def exponential(value: float, decay: float) -> Schedule:
-    """value * decay^epoch."""
+    """value * decay^epoch (value >= 0, decay > 0, both finite; else ValueError naming the field)."""
+    check_real(value, "exponential", "value", 0.0)
+    check_real(decay, "exponential", "decay", 0.0, lo_open=True)
     return lambda epoch: value * decay**epoch
 
 
 def steps(value: float, milestones: list[int], gamma: float = 0.1) -> Schedule:
-    """value times gamma for every milestone epoch already reached."""
-    ms = sorted(milestones)
+    """value times gamma for every milestone epoch already reached (value >= 0, gamma > 0, milestones
+    epochs >= 0; else ValueError naming the field)."""
+    check_real(value, "steps", "value", 0.0)
+    check_real(gamma, "steps", "gamma", 0.0, lo_open=True)
+    ms = sorted(check_int(m, "steps", "milestones", 0) for m in milestones)
     return lambda epoch: value * gamma ** sum(epoch >= m for m in ms)
 
 
 def linear_momentum(mu0: float = 0.5, step: float = 0.049, mu_max: float = 0.99) -> Schedule:
-    """mu_t = min(mu0 + step * t, mu_max): the momentum schedule of the precision study."""
+    """mu_t = min(mu0 + step * t, mu_max): the momentum schedule of the precision study (mu0 and mu_max in
+    [0, 1), step >= 0)."""
+    check_real(mu0, "linear_momentum", "mu0", 0.0, 1.0, hi_open=True)
+    check_real(step, "linear_momentum", "step", 0.0)
+    check_real(mu_max, "linear_momentum", "mu_max", 0.0, 1.0, hi_open=True)
     return lambda epoch: min(mu0 + step * epoch, mu_max)
 
 
@@ -159,7 +168,8 @@ class Optimizer:
 
     ``lr_scale`` is an `LRScale` or its name; another value raises ValueError
     naming the field and the allowed names, at construction, as does a
-    negative or non-finite weight decay (a number, or per layer).
+    negative or non-finite weight decay (a number, or per layer) or learning
+    rate (a number; a schedule's value is checked at each step, `lr_now`).
     """
 
     lr: float | Schedule = 0.1
@@ -171,6 +181,8 @@ class Optimizer:
 
     def __post_init__(self) -> None:
         self.lr_scale = parse_choice(LRScale, self.lr_scale, type(self).__name__, "lr_scale")
+        if not callable(self.lr):
+            check_real(self.lr, type(self).__name__, "lr", 0.0)
         decays = self.weight_decay.values() if isinstance(self.weight_decay, dict) else [self.weight_decay]
         for d in decays:
             check_real(d, type(self).__name__, "weight_decay", 0.0, math.inf)
@@ -193,6 +205,14 @@ class Optimizer:
     def delta(self, key: tuple[str, str], g: np.ndarray, w: np.ndarray,
               convert: Convert = keep) -> np.ndarray:  # pragma: no cover
         raise NotImplementedError
+
+    def lr_now(self) -> float:
+        """The learning rate at this epoch: the number, or the schedule's value, which must be a finite
+        real >= 0 (else ValueError, or TypeError, naming the epoch)."""
+        if not callable(self.lr):
+            return float(self.lr)
+        what = f"lr (its schedule at epoch {self.epoch})"
+        return check_real(self.lr(self.epoch), type(self).__name__, what, 0.0)
 
     def _scale_text(self) -> str:
         return "" if self.lr_scale is LRScale.NONE else f", lr_scale={self.lr_scale}"
@@ -249,7 +269,7 @@ class SGD(Optimizer):
     def delta(self, key: tuple[str, str], g: np.ndarray, w: np.ndarray,
               convert: Convert = keep) -> np.ndarray:
         """The update term of one parameter; the velocity, if any, stored converted to ``momentum``."""
-        lr = schedule_at(self.lr, self.epoch)
+        lr = self.lr_now()
         mu = schedule_at(self.momentum, self.epoch)
         if mu == 0.0 and not callable(self.momentum):  # no momentum: no velocity
             return -lr * g
@@ -295,7 +315,7 @@ class Adam(Optimizer):
         self.state[key] = (m, v, t)
         mh = m / (1 - self.beta1**t)
         vh = v / (1 - self.beta2**t)
-        return -schedule_at(self.lr, self.epoch) * mh / (np.sqrt(vh) + self.eps)
+        return -self.lr_now() * mh / (np.sqrt(vh) + self.eps)
 
     def describe(self) -> str:
         return f"Adam(lr={schedule_at(self.lr, self.epoch):g}{self._scale_text()})"

@@ -480,6 +480,10 @@ def train(model: Model, data: Dataset, policy: PrecisionPolicy | None = None,
     check_int(seed, "train", "seed", 0)
     if early_stopping is not None:
         check_int(early_stopping, "train", "early_stopping", 1)
+    if eval_batch_size is not None:
+        check_int(eval_batch_size, "train", "eval_batch_size", 1)
+    if not isinstance(progress, bool):
+        raise TypeError(f"train: progress={progress!r} must be True or False")
     if optimizer is not None and not callable(getattr(optimizer, "step", None)):
         raise TypeError(f"train: optimizer={optimizer!r} must be an Optimizer (SGD, Adam: a step(model, ctx)"
                         " method) or None")
@@ -488,6 +492,8 @@ def train(model: Model, data: Dataset, policy: PrecisionPolicy | None = None,
     if isinstance(opt, Optimizer):
         opt.check_layers([layer.name for layer in model.layers()], "train")
     ev = evaluation_policy(policy, eval_policy, "train")
+    if ev is not policy:  # another policy for validation and test, checked before any epoch runs
+        model.check_policy(ev, "train")
     ss = np.random.SeedSequence(seed)
     shuffle_rng, drop_rng, q_seed = (np.random.default_rng(s) for s in ss.spawn(3))
     quant = Quantizer(q_seed)
@@ -581,9 +587,12 @@ def train_full_batch(model: Model, data: Dataset, policy: PrecisionPolicy | None
                                  f" {getattr(lp, role)}, which the scipy optimiser does not have (it keeps"
                                  " its state in float64); give that role float64, or use train")
     ev = evaluation_policy(policy, eval_policy, "train_full_batch")
-    quant = Quantizer(np.random.default_rng(seed))
+    # dropout and the conversions draw from independent children of SeedSequence(seed), as in `train` (whose
+    # first child shuffles)
+    _, drop_ss, conv_ss = np.random.SeedSequence(check_int(seed, "train_full_batch", "seed", 0)).spawn(3)
+    quant = Quantizer(np.random.default_rng(conv_ss))
     quant.bind_parameters((layer.name, k, layer.params[k].shape) for layer, k in model.parameters())
-    ctx = _ctx(policy, quant, True, np.random.default_rng(seed))
+    ctx = _ctx(policy, quant, True, np.random.default_rng(drop_ss))
     records: list[dict[str, Any]] = []
 
     def f(v: np.ndarray) -> tuple[float, np.ndarray]:

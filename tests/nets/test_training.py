@@ -278,10 +278,65 @@ def test_uniform_master_rounding_alone_rounds_the_stored_weights() -> None:
     (lambda: nets.PrecisionPolicy(default="fx<4,4>"), TypeError, r"^PrecisionPolicy: default=.fx<4,4>. must"),
     (lambda: nets.resnet_small(blocks=-1), ValueError, r"^resnet_small: blocks=-1 outside"),
     (lambda: nets.mlp([64, 10], maxout=0), ValueError, r"^mlp: maxout=0 outside"),
+    (lambda: nets.SGD(lr=-1.0), ValueError, r"^SGD: lr=-1.0 outside the allowed range \[0, inf\)$"),
+    (lambda: nets.Adam(lr=float("nan")), TypeError, r"^Adam: lr=nan must be a finite real number$"),
+    (lambda: nets.SGD(lr="0.1"), TypeError, r"^SGD: lr='0.1' must be a finite real number$"),
+    (lambda: nets.SGD(lr=lambda e: 0.1 - e).lr_now(), None, None),
+    (lambda: _train(None, optimizer=nets.SGD(lr=lambda e: 0.1 - e)), ValueError,
+     r"^SGD: lr \(its schedule at epoch 1\)=-0.9 outside the allowed range \[0, inf\)$"),
+    (lambda: nets.optim.steps(0.1, [2], gamma=-1), ValueError, r"^steps: gamma=-1 outside the allowed range"),
+    (lambda: nets.optim.steps(0.1, [-2]), ValueError, r"^steps: milestones=-2 outside the allowed range"),
+    (lambda: nets.optim.exponential(-0.1, 0.5), ValueError, r"^exponential: value=-0.1 outside the allowed"),
+    (lambda: nets.optim.exponential(0.1, 0), ValueError, r"^exponential: decay=0 outside the allowed range"),
+    (lambda: nets.optim.linear_momentum(mu_max=1.0), ValueError, r"^linear_momentum: mu_max=1.0 outside"),
+    (lambda: nets.mlp([64, 10], seed=-1), ValueError, r"^Model: seed=-1 outside the allowed range \[0, inf"),
+    (lambda: nets.lenet5((1, 8, 8), 10, seed=1.5), TypeError, r"^Model: seed=1.5 must be an int"),
+    (lambda: nets.train_full_batch(nets.mlp([64, 10]), DATA, maxiter=1, seed=-1), ValueError,
+     r"^train_full_batch: seed=-1 outside the allowed range"),
+    (lambda: nets.train(nets.mlp([64, 10]), DATA, progress="no"), TypeError,
+     r"^train: progress='no' must be True or False$"),
 ])
 def test_training_settings_are_checked_by_name(call, error, message) -> None:
+    if error is None:  # a schedule's value at epoch 0 is fine
+        assert call() == pytest.approx(0.1)
+        return
     with pytest.raises(error, match=message):
         call()
+
+
+@pytest.mark.parametrize(("kw", "message"), [
+    ({"eval_batch_size": 0}, r"^train: eval_batch_size=0 outside the allowed range \[1, inf\)$"),
+    ({"eval_policy": nets.PrecisionPolicy().with_layer("fc9", nets.LayerPolicy())},
+     r"^train: the policy overrides layer\(s\) \['fc9'\], which this model does not have"),
+])
+def test_train_checks_its_evaluation_settings_before_the_first_epoch(kw, message) -> None:
+    """A bad evaluation setting is refused before any epoch trains (it was found after the first, and named
+    evaluate), so the weights are the initial ones."""
+    model = nets.mlp([64, 32, 10], seed=0)
+    before = model.get_flat()
+    with pytest.raises(ValueError, match=message):
+        nets.train(model, DATA, None, nets.SGD(lr=0.1), epochs=1, progress=False, **kw)
+    assert np.array_equal(model.get_flat(), before)
+
+
+def test_full_batch_dropout_and_conversions_draw_from_independent_streams(monkeypatch) -> None:
+    """train_full_batch seeds its dropout and its conversions from two children of SeedSequence(seed) (they
+    were two generators of the same seed, the same bits), as train does: the conversions' stream is the
+    third child, whatever the dropout draws."""
+    model = nets.mlp([64, 10], seed=0)
+    policy = nets.PrecisionPolicy.uniform("fx<4,12>", rounding="stochastic")
+    seen = []
+    orig = nets.Quantizer.__init__
+
+    def spy(self, seed=None, **kw):
+        orig(self, seed, **kw)
+        seen.append(self.rng.bit_generator.state["state"]["state"])
+
+    monkeypatch.setattr(nets.Quantizer, "__init__", spy)
+    nets.train_full_batch(model, DATA, policy, maxiter=1, seed=3, eval_policy=None)
+    third = np.random.default_rng(np.random.SeedSequence(3).spawn(3)[2]).bit_generator.state["state"]["state"]
+    assert seen[0] == third
+    assert seen[0] != np.random.default_rng(3).bit_generator.state["state"]["state"]
 
 
 def test_cli_trains_from_a_toml_file(tmp_path, capsys) -> None:
