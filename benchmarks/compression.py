@@ -139,7 +139,7 @@ def main() -> None:
     print("hwmodel.network_cost (horowitz45): memory from the compressed bit counts,"
           " arithmetic per nonzero MAC")
     head = (f"{'configuration':<52} {'accuracy':>26} {'vs baseline (paired)':>24} {'rate':>7}"
-            f" {'weight bits':>12} {'weights in':>10}"
+            f" {'stored bits':>12} {'weights in':>10}"
             f" {'E weights':>10} {'E acts':>8} {'E compute':>10} {'E total':>10}")
     print(head)
     print("-" * len(head))
@@ -150,7 +150,7 @@ def main() -> None:
         d = r["paired_vs_baseline"]
         vs = ("" if d is None else f"{100 * d.mean:+.2f} [{100 * d.lo:+.2f}, {100 * d.hi:+.2f}]" if d.n > 1
               else f"{100 * d.mean:+.2f} (n=1, no interval)")
-        print(f"{r['config']:<52} {acc:>26} {vs:>24} {r['rate']:>6.1f}x {r['weight_bits']:>12,}"
+        print(f"{r['config']:<52} {acc:>26} {vs:>24} {r['rate']:>6.1f}x {r['total_bits']:>12,}"
               f" {r['weights_in']:>10} {r['weights_pj'] / 1e3:>8.2f}nJ"
               f" {r['acts_pj'] / 1e3:>6.2f}nJ {r['compute_pj'] / 1e3:>8.2f}nJ {r['total_pj'] / 1e3:>8.2f}nJ")
     if args.json:

@@ -119,10 +119,12 @@ def int_multiplier(wa: int, wb: int, tech: str | TechTable = "horowitz45", kind:
 
 @cache
 def _logic_rate(t: TechTable) -> tuple[float, float]:
-    """pJ and um^2 per gate equivalent: the integer multiplier's marginal rate between 8x8 and 32x32."""
-    x8, x32 = multiplier(8, 8).ge, multiplier(32, 32).ge
-    pts = [(x8, "mult_int8"), (x32, "mult_int32")]
-    missing = "neither mult_int8 nor mult_int32"
+    """pJ and um^2 per gate equivalent: the integer multiplier's marginal rate at 8x8 on the law through the
+    table's mult_int<N> points (the published tables: between 8x8 and 32x32; a table with other widths,
+    such as mult_int16 and mult_int32 only, prices logic from those)."""
+    x8 = multiplier(8, 8).ge
+    pts = [(multiplier(n, n).ge, f"mult_int{n}") for n, _ in t.int_points("mult") if n <= MAX_WIDTH]
+    missing = "no mult_int<N> entry"
     e1, a1, _ = _law(t, pts, x8 + 1.0, "logic", missing)
     e0, a0, _ = _law(t, pts, x8, "logic", missing)
     return e1 - e0, a1 - a0
@@ -133,7 +135,7 @@ def logic(cells: Cells, tech: str | TechTable = "horowitz45", name: str = "logic
     t = get_table(tech)
     e, a = _logic_rate(t)
     return Cost(name, e * cells.ge, a * cells.ge, cells.levels,
-                (f"{t.name}: {name} at the 8x8-32x32 multiplier's marginal rate per gate equivalent",))
+                (f"{t.name}: {name} at the integer multiplier's marginal rate per gate equivalent at 8x8",))
 
 
 def int_adder(w: int, tech: str | TechTable = "horowitz45") -> Cost:

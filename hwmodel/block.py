@@ -32,6 +32,8 @@ pair), with the parts:
   int32 (a fixed accumulator: a 32-bit integer multiplier); divided by B;
 - ``accumulator``: per block, one addition in the accumulator format (fp32 by
   default; a fixed accumulator: an integer adder), divided by B;
+- ``acc_register``: the accumulator's register, written once per block,
+  divided by B;
 - ``overflow``: a fixed accumulator that saturates (``acc_overflow``): 2 XOR2
   and one MUX2 per bit after each of its additions, one that raises on
   overflow: the 2 XOR2 (`hwmodel.cost`'s rule), divided by B.
@@ -287,7 +289,7 @@ def block_mac_cost(fmt_a: Any, fmt_b: Any, acc: Any = "fp32", tech: str | TechTa
 
     >>> c = block_mac_cost("mxfp8_e4m3", "mxfp8_e4m3")
     >>> sorted(c.breakdown)
-    ['accumulator', 'adder_tree', 'aligner', 'convert', 'multiplier', 'scale', 'scale_apply']
+    ['acc_register', 'accumulator', 'adder_tree', 'aligner', 'convert', 'multiplier', 'scale', 'scale_apply']
     >>> c.delay == max(sum(c.breakdown[p].delay for p in ("multiplier", "aligner", "adder_tree")),
     ...                max(c.breakdown["scale"].delay, c.breakdown["convert"].delay)
     ...                + c.breakdown["scale_apply"].delay + c.breakdown["accumulator"].delay)
@@ -335,12 +337,13 @@ def _scale_stage(fa: Any, fb: Any, acc_f: Any, t: TechTable, conv: Cost, conv_no
     """The parts of a block (or dot product) done once per block sum: ``scale`` (the product of the two
     blocks' scales, `_scale_product`), ``convert`` (the sum normalised), ``scale_apply`` (the normalised sum
     times the scale product, in the accumulator's format, `_times_scale`), ``accumulator`` (one addition in
-    the accumulator's format) and, for a fixed accumulator that saturates or checks, ``overflow``."""
+    the accumulator's format), ``acc_register`` (the accumulator's register, written once per block sum)
+    and, for a fixed accumulator that saturates or checks, ``overflow``."""
     sc, what, product = _scale_product(fa, fb, t)
     app, app_what, _ = _times_scale(product, acc_f, t)
     add = float_adder(acc_f, t) if isinstance(acc_f, emu.FloatFormat) else int_adder(acc_f.bits, t)
     out = {"scale": (sc, what), "convert": (conv, conv_note), "scale_apply": (app, app_what),
-           "accumulator": (add, add.name)}
+           "accumulator": (add, add.name), "acc_register": (register(acc_f.bits, t), f"{acc_f} register")}
     if ovf is not None:
         out["overflow"] = (ovf, ovf.name)
     return out

@@ -20,23 +20,30 @@
   rounding incrementer when the product is wider than the accumulator's
   significand. A product of powers of two (and +-1) has its exponent already.
 - ``product``: rounding the product to a narrower multiplier output (an
-  incrementer of the product's width), when the MAC names one.
+  incrementer of the product's width), when the MAC names one that rounds:
+  not one that holds every exact product, nor the float operands' own format
+  (the multiplier's table price includes that rounding).
 - ``aligner``: a float product into a fixed accumulator: a shifter of the
   accumulator's width over its positions; a power-of-two product (powers of
   two, binary, ternary operands): a shifter of the accumulator's width over
   the product's exponents (a decoder is no larger); a fixed product: wiring (0).
+- ``align_rounding``: a product with more fraction bits than a fixed
+  accumulator, rounded by an ``align_rounding`` other than floor (floor drops
+  the low bits: wiring): an incrementer of the accumulator's width.
 - ``accumulator``: a fixed accumulator: an adder of its actual width; a float
   one: a float adder of its format; ``exact`` (Kulisch): an adder as wide as
   the product range plus ceil(log2 K) carry bits (K = ``k`` or 2^20 if not
   given). Plus a ``register`` of the accumulator's width.
 - ``overflow``: saturation after every addition: overflow detection (2 XOR2)
   and one MUX2 per accumulator bit; ``wrap``: nothing; ``error``: detection.
+  A float accumulator that saturates (or gives NaN): one MUX2 per bit on the
+  adder's overflow flag; ``inf`` and ``error``: the adder's flag, nothing.
 - ``output``: the output conversion (an incrementer and a saturating MUX per
   output bit, a normalising shifter when a fixed sum becomes a float), once
   per dot product: its energy is divided by ``k`` (default 1: counted in full).
 
 Energy is per MAC, area is one unit's, delay the unit's critical path in gate
-levels (multiplier, product rounding, convert, aligner, accumulator in series;
+levels (multiplier, product rounding, convert, aligner, alignment rounding, accumulator in series;
 no pipelining). A block-scaled MAC is priced by `hwmodel.block.block_mac_cost`
 (two pipeline stages, the longer setting the delay) with the same
 ``multiplier`` construction, a fixed accumulator's ``overflow`` logic once per
@@ -135,7 +142,8 @@ def as_mac(mac: object, fn: str, name: str = "mac") -> emu.MAC:
 
 def _fma_adder(mac: emu.MAC, t: TechTable) -> Cost | None:
     """With ``fused=True``, when the exact product's significand (``pm`` fraction bits: the operands'
-    fraction bits plus one) is wider than the float accumulator's, the adder that takes it unrounded: a
+    significand bits (`_significand_bits`) less one) is wider than the float accumulator's, the adder that
+    takes it unrounded: a
     float adder of the accumulator's exponent and ``pm`` fraction bits (the alignment, addition and
     normalisation of the wider operand; its one rounding into the accumulator's format is that adder's);
     None otherwise (the exact product fits the accumulator: an FMA's adder is the plain one). The
@@ -150,12 +158,60 @@ def _fma_adder(mac: emu.MAC, t: TechTable) -> Cost | None:
     """
     if not mac.fused:
         return None
-    pm = sum(f.man_bits if isinstance(f, emu.FloatFormat) else f.bits for f in (mac.act, mac.weight)) + 1
+    pm = sum(_significand_bits(f) for f in (mac.act, mac.weight)) - 1
     if pm <= mac.acc.man_bits:
         return None
     wide = float_adder(emu.FloatFormat(mac.acc.exp_bits, pm), t)
     return Cost(f"FMA adder: {wide.name} (the exact {pm + 1}-bit product significand aligned, added and"
                 f" rounded once into {mac.acc})", wide.energy_pj, wide.area_um2, wide.delay, wide.sources)
+
+
+def _significand_bits(f: emu.Format) -> int:
+    """The bits of an operand's magnitude as a product sees it: a float's significand (hidden bit
+    included), a fixed word's magnitude (its bits less the sign: -2^(W-1) is a power of two), one for a
+    power of two, binary or ternary operand.
+
+    >>> [_significand_bits(emu.format(n)) for n in ("fp16", "fx<1,7>", "ufx<0,8>", "pow2<-8,0>")]
+    [11, 7, 8, 1]
+    """
+    if isinstance(f, emu.FloatFormat):
+        return f.man_bits + 1
+    if isinstance(f, emu.FixedFormat):
+        return f.bits - int(f.signed)
+    return 1
+
+
+def _product_rounds(mac: emu.MAC) -> bool:
+    """Whether ``product=`` rounds: not where it holds every exact product of fixed-point-like operands,
+    nor where it is the float operands' own format, whose table multiplier's price includes that
+    rounding."""
+    p, ex = mac.product, mac.exact_product
+    if isinstance(p, emu.FixedFormat) and isinstance(ex, emu.FixedFormat):
+        d = p.frac_bits - ex.frac_bits
+        return not (d >= 0 and ex.qmax << d <= p.qmax and ex.qmin << d >= p.qmin)
+    return not (p == mac.act == mac.weight)
+
+
+def _align_rounding(mac: emu.MAC, width: int, t: TechTable) -> Cost | None:
+    """A product rounded into a fixed accumulator with fewer fraction bits by ``align_rounding`` other than
+    floor (dropping the low bits, wiring): an incrementer of the accumulator's width; None where nothing is
+    dropped or the mode is floor."""
+    if mac.align_rounding == emu.Rounding.FLOOR or mac.exact_acc:
+        return None
+    prod = mac.product if mac.product is not None else mac.exact_product
+    if isinstance(prod, emu.FixedFormat) and prod.frac_bits <= mac.acc.frac_bits:
+        return None
+    return logic(Cells(ha=width, levels=adder(width).levels), t,
+                 f"alignment rounding ({mac.align_rounding}) into {mac.acc}: a {width}-bit incrementer")
+
+
+def _float_overflow(mac: emu.MAC, t: TechTable) -> Cost | None:
+    """A float accumulator that saturates (or gives NaN) on overflow: one MUX2 per bit after every addition
+    selecting the largest finite value (or NaN) on the adder's overflow flag; inf and error: the adder's own
+    flag, nothing more."""
+    if str(mac.acc_overflow) not in ("saturate", "nan"):
+        return None
+    return logic(Cells(mux2=mac.acc.bits, levels=1), t, f"{mac.acc_overflow} after every addition")
 
 
 def _cost(mac: emu.MAC, tech: str | TechTable, k: int | None, multiplier: str) -> Cost:
@@ -171,7 +227,7 @@ def _cost(mac: emu.MAC, tech: str | TechTable, k: int | None, multiplier: str) -
     a, w = mac.act, mac.weight
     parts: dict[str, Cost] = {"multiplier": operand_multiplier(a, w, t, multiplier)}
     float_prod = isinstance(a, emu.FloatFormat) or isinstance(w, emu.FloatFormat)
-    if mac.product is not None:
+    if mac.product is not None and _product_rounds(mac):
         pb = mac.product.bits if isinstance(mac.product, emu.FixedFormat) else mac.product.man_bits + 1
         parts["product"] = logic(Cells(ha=pb, levels=adder(pb).levels), t,
                                  f"rounding to the product format {mac.product}")
@@ -180,6 +236,9 @@ def _cost(mac: emu.MAC, tech: str | TechTable, k: int | None, multiplier: str) -
         if not float_prod and (isinstance(a, emu.FixedFormat) or isinstance(w, emu.FixedFormat)):
             parts["convert"] = _fixed_to_float(mac, t)
         parts["accumulator"] = _fma_adder(mac, t) or float_adder(mac.acc, t)
+        ovf = _float_overflow(mac, t)
+        if ovf is not None:
+            parts["overflow"] = ovf
     else:
         if float_prod:
             parts["aligner"] = logic(barrel_shifter(width, width), t, f"aligning shifter of {width} bits")
@@ -188,6 +247,9 @@ def _cost(mac: emu.MAC, tech: str | TechTable, k: int | None, multiplier: str) -
             if pos > 1:
                 parts["aligner"] = logic(barrel_shifter(width, pos), t, f"placing the power-of-two product:"
                                          f" {width} bits over {pos} positions")
+        rounding = _align_rounding(mac, width, t)
+        if rounding is not None:
+            parts["align_rounding"] = rounding
         parts["accumulator"] = int_adder(width, t)
         if mac.acc == "exact":
             parts["accumulator"] = Cost(f"{width}-bit Kulisch adder", parts["accumulator"].energy_pj,
@@ -201,8 +263,8 @@ def _cost(mac: emu.MAC, tech: str | TechTable, k: int | None, multiplier: str) -
     out = _output(mac, mac.acc, width, k, t)
     if out is not None:
         parts["output"] = out
-    delay = sum(parts[p].delay for p in ("multiplier", "product", "convert", "aligner", "accumulator")
-                if p in parts)
+    delay = sum(parts[p].delay for p in ("multiplier", "product", "convert", "aligner", "align_rounding",
+                                         "accumulator") if p in parts)
     if mac.order.kind == "tree":  # n - 1 tree adders and one for the addend per step of n products
         n = mac.order.n
         levels = n.bit_length()  # log2(n) tree levels, then the addend
@@ -235,7 +297,8 @@ def _fixed_to_float(mac: emu.MAC, t: TechTable) -> Cost:
     to the float accumulator's format before its adder, per MAC: its absolute value (XOR2 per bit and an
     incrementer) when signed, a leading-zero counter and a normalising shifter of the product's width, an
     exponent adder (the binary point's position minus the leading zeros) and, when the product is wider
-    than the accumulator's significand and no product format has rounded it, a rounding incrementer."""
+    than the accumulator's significand, no product format has rounded it and no FMA (``fused``) takes it
+    exact, a rounding incrementer."""
     views = [fixed_view(f) for f in (mac.act, mac.weight)]
     prod = mac.product
     pw = prod.bits if isinstance(prod, emu.FixedFormat) else sum(v.bits for v in views)
@@ -246,7 +309,7 @@ def _fixed_to_float(mac: emu.MAC, t: TechTable) -> Cost:
         cells = Cells(xor2=pw, ha=pw, levels=1 + adder(pw).levels) + cells
         what = "absolute value, " + what
     m = mac.acc.man_bits + 1
-    if pw > m and prod is None:
+    if pw > m and prod is None and not mac.fused:  # an FMA's adder rounds the exact product once
         cells = cells + Cells(ha=m, levels=adder(m).levels)
         what += f", rounding to {m} bits"
     return logic(cells, t, f"fixed product of {pw} bits to {mac.acc} ({what})")

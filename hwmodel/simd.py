@@ -52,6 +52,7 @@ the three side by side.
 from __future__ import annotations
 
 import ctypes
+import math
 import re
 import shutil
 import subprocess
@@ -199,9 +200,14 @@ def estimate(kernel: Dtype | str, isa: ISA | str, accumulators: int = 1, *, uarc
     bw = u["load_bytes_per_cycle"] if bandwidth_bytes_per_cycle is None else bandwidth_bytes_per_cycle
     if isinstance(bw, (bool, np.bool_)) or not isinstance(bw, (int, float, np.integer, np.floating)):
         raise TypeError(f"estimate: bandwidth_bytes_per_cycle={bw!r} must be a number or None")
-    if not bw > 0:
-        raise ValueError(f"estimate: bandwidth_bytes_per_cycle={bw!r} must be > 0 (None: the uarch's L1 load"
-                         f" bandwidth, {u['load_bytes_per_cycle']} bytes per cycle)")
+    if not (bw > 0 and math.isfinite(bw)):
+        raise ValueError(f"estimate: bandwidth_bytes_per_cycle={bw!r} must be finite and > 0 (None: the"
+                         f" uarch's L1 load bandwidth, {u['load_bytes_per_cycle']} bytes per cycle)")
+    lacking = [op for op in ops if op not in u["ops"]]
+    if lacking:
+        able = sorted(str(v) for v in UARCH if all(op in UARCH[v]["ops"] for op in ops))
+        raise ValueError(f"estimate: uarch={uarch} has no {', '.join(lacking)} (the {isa} kernel's); uarchs"
+                         f" that have it: {', '.join(able)}")
     a = accumulators
     counts: dict[str, float] = {}
     for op in ops:

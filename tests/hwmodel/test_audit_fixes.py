@@ -104,3 +104,86 @@ def test_bad_cells_and_multiplier_names_are_refused_by_their_parameter() -> None
         hwmodel.network_cost([hwmodel.LayerSpec("fc", "linear", 10, 10, 10, 1, 10)], multiplier="wallace")
     with pytest.raises(ValueError, match="^cost: multiplier='wallace' is not one of"):
         hwmodel.cost("int8 x int8 -> int32", multiplier="wallace")
+
+
+H45 = hwmodel.get_table("horowitz45")
+
+
+def test_an_fma_of_fixed_operands_rounds_its_exact_product_once() -> None:
+    """fx<1,7> x fx<1,7> into fp16 with fused=True: the convert part has no rounding incrementer (the FMA's
+    adder rounds once) and the adder is as wide as the exact product's 14-bit significand (7 + 7 magnitude
+    bits: fp<5,13>), not the 17 bits the whole words would give; unfused, the convert rounds to 11 bits."""
+    fused = hwmodel.cost(emu.MAC(act="fx<1,7>", weight="fx<1,7>", acc="fp16", fused=True))
+    plain = hwmodel.cost(emu.MAC(act="fx<1,7>", weight="fx<1,7>", acc="fp16"))
+    assert "rounding" not in fused.breakdown["convert"].name
+    assert "rounding to 11 bits" in plain.breakdown["convert"].name
+    assert fused.breakdown["accumulator"].name.startswith("FMA adder: fp<5,13> adder")
+    assert "the exact 14-bit product significand" in fused.breakdown["accumulator"].name
+    assert plain.breakdown["convert"].energy_pj - fused.breakdown["convert"].energy_pj == pytest.approx(
+        hwmodel.arith.logic(gates.Cells(ha=11, levels=gates.adder(11).levels), H45).energy_pj)
+
+
+_FX = dict(acc="fx<18,14>", acc_overflow="wrap")
+
+
+@pytest.mark.parametrize(("mac", "rounds"), [
+    (emu.MAC(act="fx<1,7>", weight="fx<1,7>", product="fx<2,14>", **_FX), False),
+    (emu.MAC(act="fx<1,7>", weight="fx<1,7>", product="fx<4,14>", **_FX), False),
+    (emu.MAC(act="fx<1,7>", weight="fx<1,7>", product="fx<2,10>", **_FX), True),
+    (emu.MAC(act="ufx<1,7>", weight="fx<1,7>", product="ufx<3,14>", **_FX), True),
+    (emu.MAC(act="fp16", weight="fp16", acc="fp32", product="fp16"), False),
+    (emu.MAC(act="fp16", weight="fp16", acc="fp32", product="bf16"), True),
+], ids=str)
+def test_a_product_format_is_priced_only_where_it_rounds(mac: emu.MAC, rounds: bool) -> None:
+    """product= costs an incrementer only where it rounds: not where it holds every exact product (fx<2,14>
+    is the exact product of two fx<1,7>), nor where it is the float operands' own format (the table's
+    multiplier rounds to it); an unsigned product of signed operands does not hold them."""
+    assert ("product" in hwmodel.cost(mac).breakdown) is rounds
+
+
+def test_alignment_rounding_other_than_floor_is_priced() -> None:
+    """A product with more fraction bits than the fixed accumulator, rounded to nearest even as it is
+    aligned, needs an incrementer of the accumulator's width (floor drops the low bits: wiring); an
+    accumulator keeping every fraction bit drops nothing."""
+    fmts = dict(act="fx<1,15>", weight="fx<1,15>", acc_overflow="wrap")
+    floor = hwmodel.cost(emu.MAC(**fmts, acc="fx<8,8>"))
+    ne = hwmodel.cost(emu.MAC(**fmts, acc="fx<8,8>", align_rounding="nearest_even"))
+    assert "align_rounding" not in floor.breakdown
+    inc = hwmodel.arith.logic(gates.Cells(ha=16, levels=gates.adder(16).levels), H45)
+    assert ne.breakdown["align_rounding"].energy_pj == pytest.approx(inc.energy_pj)
+    assert ne.energy_pj == pytest.approx(floor.energy_pj + inc.energy_pj)
+    assert ne.delay == floor.delay + inc.delay
+    wide = hwmodel.cost(emu.MAC(**fmts, acc="fx<2,30>", align_rounding="nearest_even"))
+    assert "align_rounding" not in wide.breakdown
+
+
+@pytest.mark.parametrize(("overflow", "priced"), [("saturate", True), ("inf", False), ("error", False)])
+def test_a_saturating_float_accumulator_pays_a_mux_per_bit(overflow: str, priced: bool) -> None:
+    """fp16 accumulators: saturation selects the largest finite value on the adder's overflow flag, one MUX2
+    per bit (16) after every addition; inf and error take the adder's flag alone."""
+    c = hwmodel.cost(emu.MAC(act="fp16", weight="fp16", acc="fp16", acc_overflow=overflow))
+    mux = hwmodel.arith.logic(gates.Cells(mux2=16, levels=1), H45)
+    assert c.energy_pj == pytest.approx(1.5 + (mux.energy_pj if priced else 0.0))
+    assert ("overflow" in c.breakdown) is priced
+
+
+def test_a_block_macs_accumulator_register_is_priced_per_block() -> None:
+    """A table with register energy charges a block-scaled MAC its fp32 accumulator's register once per
+    block of 32 (0.01 pJ x 32 bits / 32), as a plain MAC pays its own."""
+    t = TechTable("h45 with registers", 45, "horowitz45 + reg_bit", {**H45.ops, "reg_bit": Entry(0.01, 5.0)})
+    c = hwmodel.block_mac_cost("mxfp4", "mxfp4", "fp32", t, k=4096)
+    assert c.breakdown["acc_register"].energy_pj == pytest.approx(0.01 * 32 / 32)
+    assert c.breakdown["acc_register"].area_um2 == pytest.approx(5.0 * 32 / 32)
+    published = hwmodel.block_mac_cost("mxfp4", "mxfp4", "fp32", H45, k=4096)
+    assert published.breakdown["acc_register"].energy_pj == 0
+
+
+def test_logic_is_priced_from_whatever_multiplier_points_a_table_has() -> None:
+    """A table with mult_int16 and mult_int32 but no mult_int8 prices logic from its own points (it raised
+    'neither mult_int8 nor mult_int32' with mult_int16 alone)."""
+    only16 = TechTable("m16", 28, "user", {"mult_int16": Entry(0.5, 600.0), "add_int16": Entry(0.05, 60.0)})
+    rate = hwmodel.arith.logic(gates.Cells(mux2=1, levels=1), only16).energy_pj
+    ge16 = gates.multiplier(16, 16).ge
+    assert rate == pytest.approx(0.5 / ge16 * gates.Cells(mux2=1, levels=1).ge)
+    assert hwmodel.arith.logic(gates.Cells(mux2=1, levels=1), H45).energy_pj == pytest.approx(
+        (3.1 - 0.2) / (gates.multiplier(32, 32).ge - gates.multiplier(8, 8).ge) * gates.Cells(mux2=1).ge)

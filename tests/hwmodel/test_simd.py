@@ -177,14 +177,23 @@ def test_the_host_cpu_name_is_public() -> None:
     assert name
 
 
-@pytest.mark.parametrize("bad", [0, 0.0, -1, -1e-9, float("nan")])
+@pytest.mark.parametrize("bad", [0, 0.0, -1, -1e-9, float("nan"), float("inf")])
 def test_a_bandwidth_must_be_positive_and_none_means_the_default(bad: float) -> None:
     """None: the uarch's L1 load bandwidth (64 bytes per cycle on Skylake: 8 loads x 16 bytes / 64 = 2
     cycles); a number must be > 0 (0 used to fall back to the default, -1 gave a negative bound)."""
     assert simd.estimate("i8", "ssse3", 4, bandwidth_bytes_per_cycle=None).bounds["memory"] == 2.0
     assert simd.estimate("i8", "ssse3", 4, bandwidth_bytes_per_cycle=32).bounds["memory"] == 4.0
-    with pytest.raises(ValueError, match=rf"^estimate: bandwidth_bytes_per_cycle={bad!r} must be > 0 \(None: "
-                                         r"the uarch's L1 load bandwidth, 64 bytes per cycle\)$"):
+    want = (rf"^estimate: bandwidth_bytes_per_cycle={bad!r} must be finite and > 0 \(None: the uarch's L1"
+            r" load bandwidth, 64 bytes per cycle\)$")
+    with pytest.raises(ValueError, match=want):
         simd.estimate("i8", "ssse3", 4, bandwidth_bytes_per_cycle=bad)
     with pytest.raises(TypeError, match=r"^estimate: bandwidth_bytes_per_cycle=True must be a number"):
         simd.estimate("i8", "ssse3", 4, bandwidth_bytes_per_cycle=True)
+
+
+def test_a_uarch_without_the_kernels_instruction_is_refused_by_name() -> None:
+    """Skylake's table has no vpdpbusd (VNNI came with Ice Lake): a ValueError naming uarch and the uarchs
+    that have it, not a KeyError."""
+    with pytest.raises(ValueError, match=r"^estimate: uarch=skylake has no vpdpbusd \(the avx512vnni"
+                                         r" kernel's\); uarchs that have it: icelake-server$"):
+        simd.estimate("i8", "avx512vnni", 1, uarch="skylake")
