@@ -37,6 +37,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as _scipy_stats
 
+from emu.checks import check_int
+
 __all__ = ["Estimate", "mean_ci", "paired_difference", "proportion_ci", "stratified_folds"]
 
 
@@ -74,7 +76,10 @@ class Estimate:
 
 
 def _values(values: Sequence[float] | np.ndarray, name: str) -> np.ndarray:
-    v = np.asarray(values, dtype=np.float64).ravel()
+    v = np.asarray(values, dtype=np.float64)
+    if v.ndim > 1:
+        raise ValueError(f"{name}: values of shape {v.shape}; give one value per unit (a 1-D sequence)")
+    v = v.reshape(-1)
     if v.size == 0:
         raise ValueError(f"{name}: no values; give at least one")
     if not np.isfinite(v).all():
@@ -105,6 +110,10 @@ def mean_ci(values: Sequence[float] | np.ndarray, confidence: float = 0.95,
     """
     confidence = _check_confidence(confidence, "mean_ci")
     v = _values(values, "mean_ci")
+    if bounds is not None and (isinstance(bounds, (str, bytes)) or len(bounds) != 2
+                               or not all(isinstance(b, (int, float)) and math.isfinite(b) for b in bounds)
+                               or not bounds[0] < bounds[1]):
+        raise ValueError(f"mean_ci: bounds={bounds!r} must be (lo, hi), finite numbers with lo < hi, or None")
     if bounds is not None and not (bounds[0] <= v.min() and v.max() <= bounds[1]):
         raise ValueError(f"mean_ci: values outside bounds={bounds}: {v.tolist()}")
     m = float(v.mean())
@@ -126,6 +135,7 @@ def paired_difference(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.n
     >>> paired_difference([0.91, 0.93, 0.92], [0.90, 0.91, 0.91]).separates  # the interval holds 0
     False
     """
+    confidence = _check_confidence(confidence, "paired_difference")
     va, vb = _values(a, "paired_difference"), _values(b, "paired_difference")
     if va.shape != vb.shape:
         raise ValueError(f"paired_difference: a has {va.size} values and b {vb.size}; pairs need the same"
@@ -177,7 +187,7 @@ def stratified_folds(y: Sequence[int] | np.ndarray, k: int, seed: int) -> list[t
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 2 <= k <= labels.size:
         raise ValueError(f"stratified_folds: k={k!r} outside the allowed range [2, {labels.size}]"
                          " (the number of examples)")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_int(seed, "stratified_folds", "seed", 0))
     fold_of = np.empty(labels.size, np.int64)
     start = 0
     for c in np.unique(labels):

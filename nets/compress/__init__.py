@@ -28,6 +28,8 @@ import numbers
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from emu.checks import check_int
+
 from ..datasets import Dataset
 from ..models import Model
 from ..optim import Optimizer
@@ -190,6 +192,10 @@ def compress(model: Model, data: Dataset, steps: Sequence[dict[str, Any]], *,
         raise TypeError(f"compress: steps={steps!r} must be a list of step dicts, e.g. [{{'method': 'prune',"
                         " 'ratio': 0.5}]")
     checked = [_check_step(i, st) for i, st in enumerate(steps)]  # every step before running any
+    check_int(seed, "compress", "seed", 0)
+    if optimizer is not None and not isinstance(optimizer, Optimizer):
+        raise TypeError(f"compress: optimizer={optimizer!r} must be an Optimizer (SGD, Adam) or None")
+    model.check_policy(policy, "compress")
     comp = comp or Compression.start(model)
     shared = bool(comp.codebooks)  # a centroid_lr needs shared layers by the time its retraining runs
     for i, (method, _, _, clr) in enumerate(checked):

@@ -208,7 +208,13 @@ def huffman_table_bits(lengths: Mapping[Any, int], alphabet: int) -> int:
 
     >>> huffman_table_bits({0: 1, 1: 2, 2: 3, 3: 3}, 4)  # w = 2: 5 + 4 * 2
     13
+
+    A length of a symbol outside the alphabet (the table could not hold it) is refused.
     """
+    outside = sorted(s for s in lengths if not (isinstance(s, (int, np.integer)) and 0 <= s < alphabet))
+    if outside:
+        raise ValueError(f"huffman_table_bits: lengths name symbol(s) {outside[:5]} outside the alphabet 0 .."
+                         f" {alphabet - 1}")
     lmax = max(lengths.values(), default=0)
     return HUFFMAN_HEADER_BITS + alphabet * max(1, int(lmax).bit_length())
 

@@ -175,7 +175,11 @@ def _select(model: Model, layers: Sequence[str] | None, where: str) -> list[str]
     return list(layers)
 
 
-def _each(value: Any) -> list[Any]:
+def _each(value: Any, where: str, name: str) -> list[Any]:
+    """The values of a setting given as one number or as a dict by layer (an empty dict is refused)."""
+    if isinstance(value, Mapping) and not value:
+        raise ValueError(f"{where}: {name}={{}} names no layer; give a number for every layer or a dict with"
+                         " at least one layer")
     return list(value.values()) if isinstance(value, Mapping) else [value]
 
 
@@ -185,9 +189,9 @@ def check_prune_settings(where: str = "prune", *, ratio: Any = None, quality: An
     if (ratio is None) == (quality is None):
         raise ValueError(f"{where}: give exactly one of ratio (in [0, 1)) and quality (>= 0)")
     check_layer_names(layers, where)
-    for r in _each(ratio) if ratio is not None else []:
+    for r in _each(ratio, where, "ratio") if ratio is not None else []:
         _check_ratio(r, where)
-    for q in _each(quality) if quality is not None else []:
+    for q in _each(quality, where, "quality") if quality is not None else []:
         _check_quality(q, where)
 
 

@@ -73,6 +73,9 @@ def check_layer_names(layers: Any, where: str) -> list[str] | None:
     if not isinstance(layers, (list, tuple)) or not all(isinstance(n, str) for n in layers):
         raise TypeError(f"{where}: layers={layers!r} must be a list of layer names (e.g. ['linear1']) or None"
                         " (every weighted layer)")
+    if not layers:
+        raise ValueError(f"{where}: layers={layers!r} names no layer; give at least one name, or None (every"
+                         " weighted layer)")
     return list(layers)
 
 

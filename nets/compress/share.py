@@ -75,7 +75,7 @@ def _assign(v: np.ndarray, c: np.ndarray) -> np.ndarray:
 
 
 def kmeans(values: np.ndarray, k: int, init: str = "linear", *, iters: int = 100,
-           seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+           seed: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """1-D k-means (Lloyd's iterations) of ``values``: returns (centroids (k,), labels of values' shape).
 
     Starts from `init_centroids`; then repeatedly assigns each value to its
@@ -92,16 +92,25 @@ def kmeans(values: np.ndarray, k: int, init: str = "linear", *, iters: int = 100
     >>> c.tolist(), lab.tolist()
     ([0.0, 1.0], [0, 0, 1, 1])
 
+    ``seed``: the random initialisation's (None: 0); another init draws nothing, so a seed with it is
+    refused, as `share_weights` refuses it.
+
     Raises:
-        ValueError: k outside [1, number of values]; iters < 0; unknown init.
+        ValueError: k outside [1, number of values]; iters < 0; unknown init; a seed below 0 or with an
+            init that draws nothing.
     """
     iters = check_int(iters, "kmeans", "iters", 0)
+    if seed is not None:
+        check_int(seed, "kmeans", "seed", 0)
+        if init != "random":
+            raise ValueError(f"kmeans: seed={seed!r} is given but init={init!r} draws nothing; the seed"
+                             " applies to init='random'")
     v = np.asarray(values, np.float64)
     flat = v.reshape(-1)
     if not np.isfinite(flat).all():
         raise ValueError(f"kmeans: values hold {int(flat.size - np.isfinite(flat).sum())} NaN or infinite"
                          " value(s); k-means needs finite values")
-    c = init_centroids(flat, k, init, seed).astype(np.float64)
+    c = init_centroids(flat, k, init, 0 if seed is None else seed).astype(np.float64)
     lab = _assign(flat, c)
     for _ in range(iters):
         s = np.bincount(lab, weights=flat, minlength=c.size)
@@ -196,7 +205,7 @@ def share_weights(model: Model, k: int | Mapping[str, int], *, init: str = "line
     _, f = check_share_settings("share_weights", k=k, init=init, fmt=fmt, layers=layers, iters=iters,
                                 seed=seed)
     for name, (w, mask, kk) in plans.items():
-        c, lab = kmeans(w[mask], kk, init, iters=iters, seed=0 if seed is None else seed)
+        c, lab = kmeans(w[mask], kk, init, iters=iters, seed=seed)
         if f is not None:
             c = emu.quantize(c, f, overflow="saturate")
         labels = np.full(w.shape, -1, np.int64)

@@ -267,6 +267,12 @@ def best_within(configs: list[dict[str, Any]], budget: float = 0.01,
     """
     if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not 0 <= budget < 1:
         raise ValueError(f"best_within: budget={budget!r} outside the allowed range [0, 1) (0.01: one point)")
+    if cost != "energy_pj" and configs and not any(cost in c for c in configs):  # (a sweep may have no costs)
+        costs = sorted({k for c in configs for k, v in c.items()
+                        if isinstance(v, (int, float)) and not isinstance(v, bool)
+                        and k.endswith(("_pj", "_um2"))})
+        raise ValueError(f"best_within: cost={cost!r} is not a field of the configurations; their costs:"
+                         f" {', '.join(costs) or 'none'}")
     setups: dict[str, list[dict[str, Any]]] = {}
     for c in configs:
         setups.setdefault(repr(sorted((k, str(v)) for k, v in c["setup"].items())), []).append(c)

@@ -474,8 +474,7 @@ class Workers:
     """
 
     def __init__(self, n: int | None = None, dask: bool | str = False, job: Job = run_point) -> None:
-        if not callable(job):
-            raise ValueError(f"Workers: job={job!r} is not callable; give a function of a point")
+        _check_job(job, "Workers")
         check_dask(dask, "Workers")
         self.n = check_int(n if n is not None else (os.cpu_count() or 1), "Workers", "n", 1)
         self.dask, self.job = dask, job
@@ -497,6 +496,18 @@ class Workers:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _check_job(job: object, fn: str) -> None:
+    """Refuse a ``job`` that is not callable, or that the worker processes cannot receive (it does not
+    pickle: a lambda or a local function), before any point is claimed."""
+    if not callable(job):
+        raise ValueError(f"{fn}: job={job!r} is not callable; give a function of a point")
+    try:
+        ForkingPickler.dumps(job)
+    except Exception as e:  # pickle raises PicklingError, AttributeError or TypeError by the object's kind
+        raise ValueError(f"{fn}: job={job!r} cannot be sent to the worker processes (it cannot be pickled:"
+                         f" {type(e).__name__}); define it at the top level of a module") from None
 
 
 def _owner() -> str:
@@ -573,8 +584,7 @@ def run_sweep(sweep: Sweep, store: str | Path | Store, *, workers: int | Workers
     >>> (r.skipped, r.done, r.ok)
     (1, 0, True)
     """
-    if not callable(job):
-        raise ValueError(f"run_sweep: job={job!r} is not callable; give a function of a point")
+    _check_job(job, "run_sweep")
     if not isinstance(sweep, Sweep):
         raise TypeError(f"run_sweep: sweep={sweep!r} must be a Sweep (Sweep.from_dict or Sweep.from_toml"
                         " makes one)")
@@ -589,9 +599,13 @@ def run_sweep(sweep: Sweep, store: str | Path | Store, *, workers: int | Workers
         if job is not run_point and job is not shared.job:
             raise ValueError(f"run_sweep: job={job!r} is not the job of the Workers given; give it to"
                              " Workers(job=...)")
+        if dask and dask != shared.dask:
+            raise ValueError(f"run_sweep: dask={dask!r} is not the Workers' (dask={shared.dask!r}); give it"
+                             " to Workers(dask=...)")
         job, dask, workers = shared.job, shared.dask, shared.n
-    if isinstance(lease, bool) or not isinstance(lease, (int, float)) or not lease > 0:
-        raise ValueError(f"run_sweep: lease={lease!r} must be a number of seconds above 0")
+    if (isinstance(lease, bool) or not isinstance(lease, (int, float)) or not lease > 0
+            or not lease < float("inf")):
+        raise ValueError(f"run_sweep: lease={lease!r} must be a finite number of seconds above 0")
     limit = sweep.time_limit
     if dask and limit is not None:
         raise ValueError(f"run_sweep: the sweep's time_limit={limit:g} s cannot be kept on Dask"

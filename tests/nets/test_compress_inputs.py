@@ -101,3 +101,44 @@ def test_a_seed_is_refused_where_the_initialisation_draws_nothing_and_a_fraction
     np.testing.assert_array_equal(a.centroids, b.centroids)
     assert C.pruned_count(Fraction(1, 3), 3) == 1  # read through float it was 0
 
+
+
+@pytest.mark.parametrize(("kw", "error", "message"), [
+    ({"optimizer": "x"}, TypeError, r"^compress: optimizer='x' must be an Optimizer \(SGD, Adam\) or None$"),
+    ({"policy": "x"}, TypeError, r"^compress: policy='x' must be a PrecisionPolicy"),
+    ({"seed": -1}, ValueError, r"^compress: seed=-1 outside the allowed range \[0, inf\)$"),
+])
+def test_compress_checks_its_own_settings_before_the_first_step(kw, error, message) -> None:
+    """A bad optimizer, policy or seed is refused before the first step changes the model (pruning ran
+    first, then an AttributeError or numpy's error came from the retraining)."""
+    model = nets.mlp([64, 16, 10], seed=0)
+    before = model.get_flat()
+    with pytest.raises(error, match=message):
+        C.compress(model, DATA, [{"method": "prune", "ratio": 0.5, "retrain_epochs": 1}], **kw)
+    assert np.array_equal(model.get_flat(), before)
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda: C.kmeans(np.arange(4.0), 2, seed=5),
+     r"^kmeans: seed=5 is given but init='linear' draws nothing; the seed applies to init='random'$"),
+    (lambda: C.prune(nets.mlp([8, 6, 3]), ratio={}),
+     r"^prune: ratio=\{\} names no layer; give a number for every layer or a dict with at least one layer$"),
+    (lambda: C.prune(nets.mlp([8, 6, 3]), ratio=0.5, layers=[]),
+     r"^prune: layers=\[\] names no layer; give at least one name, or None \(every weighted layer\)$"),
+    (lambda: C.huffman_table_bits({0: 1, 1: 1, 5: 1}, alphabet=2),
+     r"^huffman_table_bits: lengths name symbol\(s\) \[5\] outside the alphabet 0 .. 1$"),
+])
+def test_settings_that_would_do_nothing_are_refused(call, message) -> None:
+    """A seed for an initialisation that draws nothing (as share_weights refuses it), an empty dict of ratios
+    or list of layers (a logged prune step that pruned nothing), Huffman lengths of symbols the table
+    cannot hold."""
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_kmeans_random_init_takes_its_seed() -> None:
+    v = np.linspace(-1.0, 1.0, 50)
+    a, b = C.kmeans(v, 3, "random", seed=1, iters=0)[0], C.kmeans(v, 3, "random", seed=2, iters=0)[0]
+    assert not np.array_equal(a, b)
+    assert np.array_equal(a, C.kmeans(v, 3, "random", seed=1, iters=0)[0])
+    assert np.array_equal(C.kmeans(v, 3, "random", iters=0)[0], C.kmeans(v, 3, "random", seed=0, iters=0)[0])

@@ -455,10 +455,26 @@ def test_a_failed_point_runs_again_with_retry_failed_once_fixed(tmp_path: Path) 
 
 
 def test_run_sweep_refuses_a_bad_lease_or_job(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match=r"run_sweep: lease=0 must be a number of seconds above 0"):
-        X.run_sweep(_sweep(1), tmp_path / "s.sqlite", lease=0)
+    """A bad lease (0, infinite), a job that is not callable or cannot reach the workers (a lambda does not
+    pickle), and a dask setting the Workers given do not have are refused before any point is claimed: the
+    store stays without a run."""
+    path = tmp_path / "s.sqlite"
+    for lease in (0, float("inf")):
+        want = rf"^run_sweep: lease={lease!r} must be a finite number of seconds above 0$"
+        with pytest.raises(ValueError, match=want):
+            X.run_sweep(_sweep(1), path, lease=lease)
     with pytest.raises(ValueError, match=r"run_sweep: job='run_point' is not callable"):
-        X.run_sweep(_sweep(1), tmp_path / "s.sqlite", job="run_point")  # type: ignore[arg-type]
+        X.run_sweep(_sweep(1), path, job="run_point")  # type: ignore[arg-type]
+    want = (r"^run_sweep: job=<function .*<lambda>.*> cannot be sent to the worker processes \(it cannot be"
+            r" pickled: \w+\); define it at the top level")
+    with pytest.raises(ValueError, match=want):
+        X.run_sweep(_sweep(1), path, job=lambda p: p)
+    with pytest.raises(ValueError, match=r"^Workers: job=<function .*<lambda>.*> cannot be sent"):
+        X.Workers(1, job=lambda p: p)
+    want = r"^run_sweep: dask=True is not the Workers' \(dask=False\); give it to Workers\(dask=...\)"
+    with X.Workers(1) as w, pytest.raises(ValueError, match=want):
+        X.run_sweep(_sweep(1), path, workers=w, dask=True)
+    assert not path.exists() or X.Store(path).rows() == []
 
 
 def test_cli_explore_exits_1_when_points_failed_and_retries_them(tmp_path: Path) -> None:

@@ -139,3 +139,38 @@ def test_a_proportion_of_one_trial_shows_its_wilson_interval() -> None:
     """Wilson's interval exists for n = 1 (1 of 1: [20.65, 100] %); a mean of one value has none."""
     assert proportion_ci(1, 1).percent() == "100.00 % [20.65, 100.00] (n=1)"
     assert str(mean_ci([0.5])) == "0.5 (n=1, no interval)"
+
+
+@pytest.mark.parametrize(("call", "error", "message"), [
+    (lambda: stratified_folds([0, 0, 1, 1], 2, seed=-1), ValueError,
+     r"^stratified_folds: seed=-1 outside the allowed range \[0, inf\)$"),
+    (lambda: stratified_folds([0, 0, 1, 1], 2, seed=1.5), TypeError,
+     r"^stratified_folds: seed=1.5 must be an int"),
+    (lambda: mean_ci([0.5, 0.6], bounds=(0,)), ValueError,
+     r"^mean_ci: bounds=\(0,\) must be \(lo, hi\), finite numbers with lo < hi, or None$"),
+    (lambda: mean_ci([0.5, 0.6], bounds=(1, 0)), ValueError, r"^mean_ci: bounds=\(1, 0\) must be \(lo, hi\)"),
+    (lambda: mean_ci([[0.9, 0.8], [0.7, 0.6]]), ValueError,
+     r"^mean_ci: values of shape \(2, 2\); give one value per unit \(a 1-D sequence\)$"),
+    (lambda: paired_difference([1.0, 2.0], [1.0, 3.0], confidence=2), ValueError,
+     r"^paired_difference: confidence=2 outside the allowed range \(0, 1\)$"),
+])
+def test_bad_statistics_settings_are_refused_by_name(call, error, message) -> None:
+    """Seeds numpy would refuse in its own words, bounds that are not a range, a table of values that would be
+    flattened into one sample, and a confidence named by the function given it."""
+    with pytest.raises(error, match=message):
+        call()
+
+
+def test_best_within_refuses_a_cost_no_configuration_has() -> None:
+    """An unknown cost field chose nothing without a word; the default energy may be absent (a sweep without
+    costs), any other name must be a field."""
+    from nets.explore.report import best_within, group_by_config
+    runs = (("float64", 100.0, (0.95, 0.96, 0.97)), ("fx<4,8>", 10.0, (0.948, 0.957, 0.969)))
+    rows = [{"status": "done", "params": {"format": f, "seed": s},
+             "result": {"test_accuracy": a, "energy_pj": e}}
+            for f, e, accs in runs for s, a in enumerate(accs)]
+    configs = group_by_config(rows)
+    with pytest.raises(ValueError, match=r"^best_within: cost='nope' is not a field of the configurations;"
+                                         r" their costs: energy_pj$"):
+        best_within(configs, cost="nope")
+    assert best_within(configs)[0].choice.config["label"] == "fx<4,8>"
