@@ -211,7 +211,8 @@ def huffman_table_bits(lengths: Mapping[Any, int], alphabet: int) -> int:
 
     A length of a symbol outside the alphabet (the table could not hold it) is refused.
     """
-    outside = sorted(s for s in lengths if not (isinstance(s, (int, np.integer)) and 0 <= s < alphabet))
+    inside = [s for s in lengths if isinstance(s, (int, np.integer)) and 0 <= s < alphabet]
+    outside = sorted(set(lengths) - set(inside), key=repr)
     if outside:
         raise ValueError(f"huffman_table_bits: lengths name symbol(s) {outside[:5]} outside the alphabet 0 .."
                          f" {alphabet - 1}")
