@@ -20,6 +20,7 @@ from .. import _fused_kernels as FK
 from .. import _late_kernels as LK
 from .. import _mac_kernels as MK
 from .. import _tree_kernels as TK
+from .._nans import quiet_nans
 from .._rounding import fround_ne_add_applies
 from ..convert import checked_settings
 from ..formats import FixedFormat, FloatFormat, Format, Pow2Format
@@ -136,17 +137,15 @@ def run_fp32(a32: np.ndarray, w32: np.ndarray, i32: np.ndarray, cols: bool, para
         it = np.ascontiguousarray(i32.T)  # (N, 1) or (N, M): the chains run down the columns
         if not F32.mac_cols_fp32_plain(a32, w32, it[:, 0] if i32.shape[0] == 1 else it, out):
             return None, None
-        pcnt, acnt = np.zeros(out.shape, np.int32), np.zeros(out.shape, np.int32)
-        F32.mac_cols_fp32(a32, w32, it, out, pcnt, acnt)
-        out[np.isnan(out)] = np.nan
-        return pcnt, acnt
-    plain = F32.mac_rows_fp32_plain if parallel else F32.mac_rows_fp32_plain_serial
-    counting = F32.mac_rows_fp32 if parallel else F32.mac_rows_fp32_serial
-    if not plain(a32, w32, i32, out):
-        return None, None
+        counting, args = F32.mac_cols_fp32, (a32, w32, it)
+    else:
+        plain = F32.mac_rows_fp32_plain if parallel else F32.mac_rows_fp32_plain_serial
+        if not plain(a32, w32, i32, out):
+            return None, None
+        counting, args = F32.mac_rows_fp32 if parallel else F32.mac_rows_fp32_serial, (a32, w32, i32)
     pcnt, acnt = np.zeros(out.shape, np.int32), np.zeros(out.shape, np.int32)
-    counting(a32, w32, i32, out, pcnt, acnt)
-    out[np.isnan(out)] = np.nan
+    counting(*args, out, pcnt, acnt)
+    out[...] = quiet_nans(out)
     return pcnt, acnt
 
 

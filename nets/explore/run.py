@@ -603,8 +603,7 @@ def run_sweep(sweep: Sweep, store: str | Path | Store, *, workers: int | Workers
             raise ValueError(f"run_sweep: dask={dask!r} is not the Workers' (dask={shared.dask!r}); give it"
                              " to Workers(dask=...)")
         job, dask, workers = shared.job, shared.dask, shared.n
-    if (isinstance(lease, bool) or not isinstance(lease, (int, float)) or not lease > 0
-            or not lease < float("inf")):
+    if isinstance(lease, bool) or not isinstance(lease, (int, float)) or not 0 < lease < float("inf"):
         raise ValueError(f"run_sweep: lease={lease!r} must be a finite number of seconds above 0")
     limit = sweep.time_limit
     if dask and limit is not None:
