@@ -111,9 +111,10 @@ def mean_ci(values: Sequence[float] | np.ndarray, confidence: float = 0.95,
     confidence = _check_confidence(confidence, "mean_ci")
     v = _values(values, "mean_ci")
     if bounds is not None and (isinstance(bounds, (str, bytes)) or len(bounds) != 2
-                               or not all(isinstance(b, (int, float)) and math.isfinite(b) for b in bounds)
+                               or not all(isinstance(b, (int, float)) and not math.isnan(b) for b in bounds)
                                or not bounds[0] < bounds[1]):
-        raise ValueError(f"mean_ci: bounds={bounds!r} must be (lo, hi), finite numbers with lo < hi, or None")
+        raise ValueError(f"mean_ci: bounds={bounds!r} must be (lo, hi), numbers with lo < hi (an end may be"
+                         " infinite), or None")
     if bounds is not None and not (bounds[0] <= v.min() and v.max() <= bounds[1]):
         raise ValueError(f"mean_ci: values outside bounds={bounds}: {v.tolist()}")
     m = float(v.mean())

@@ -147,7 +147,8 @@ def test_a_proportion_of_one_trial_shows_its_wilson_interval() -> None:
     (lambda: stratified_folds([0, 0, 1, 1], 2, seed=1.5), TypeError,
      r"^stratified_folds: seed=1.5 must be an int"),
     (lambda: mean_ci([0.5, 0.6], bounds=(0,)), ValueError,
-     r"^mean_ci: bounds=\(0,\) must be \(lo, hi\), finite numbers with lo < hi, or None$"),
+     r"^mean_ci: bounds=\(0,\) must be \(lo, hi\), numbers with lo < hi \(an end may be infinite\),"
+     r" or None$"),
     (lambda: mean_ci([0.5, 0.6], bounds=(1, 0)), ValueError, r"^mean_ci: bounds=\(1, 0\) must be \(lo, hi\)"),
     (lambda: mean_ci([[0.9, 0.8], [0.7, 0.6]]), ValueError,
      r"^mean_ci: values of shape \(2, 2\); give one value per unit \(a 1-D sequence\)$"),
@@ -159,6 +160,13 @@ def test_bad_statistics_settings_are_refused_by_name(call, error, message) -> No
     flattened into one sample, and a confidence named by the function given it."""
     with pytest.raises(error, match=message):
         call()
+
+
+def test_mean_ci_takes_a_bound_at_infinity() -> None:
+    """A loss is bounded below only: (0, inf) cuts the interval at 0 and leaves its top."""
+    e = mean_ci([0.1, 0.5], bounds=(0, math.inf))
+    assert e.lo == 0.0
+    assert e.hi == mean_ci([0.1, 0.5]).hi
 
 
 def test_best_within_refuses_a_cost_no_configuration_has() -> None:
