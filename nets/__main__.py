@@ -322,6 +322,10 @@ def run_train(cfg: dict[str, Any], *, sources: dict[str, str] | None = None) -> 
             raise _Refusal(f"nets train: {named} set without a format that rounds (--format other than"
                            " float64, or a --policy preset): every tensor role stays float64, so the"
                            " setting would be ignored; leave it out")
+    try:
+        datasets.data_name(cfg["data"], "nets train", _label("data", sources))
+    except ValueError as e:
+        raise _Refusal(str(e)) from None
     images = cfg["model"] != "mlp"
     data = datasets.by_name(cfg["data"], images=images, seed=cfg["seed"])
     if cfg["model"] == "mlp":

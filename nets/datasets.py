@@ -73,11 +73,11 @@ def _share(v: object, func: str, name: str) -> None:
 DEFAULT_TEST = 0.15  # the share of x held out for testing when no test set is given
 
 
-def _fractions(valid: float, test: float) -> None:
+def _fractions(valid: float, test: float, func: str) -> None:
     for name, v in (("valid", valid), ("test", test)):
-        _share(v, "datasets", name)
+        _share(v, func, name)
     if valid + test >= 1.0:
-        raise ValueError(f"datasets: valid + test = {valid + test!r} leaves no training data;"
+        raise ValueError(f"{func}: valid + test = {valid + test!r} leaves no training data;"
                          " keep it below 1")
 
 
@@ -244,7 +244,7 @@ def _from_arrays(x: object, y: object, *, valid: float, test: float | None, seed
         raise ValueError(f"{func}: test={test!r} is given but the test split is x_test (nothing of x is held"
                          " out for testing); leave test out")
     test = 0.0 if x_test is not None else DEFAULT_TEST if test is None else test
-    _fractions(valid, test)
+    _fractions(valid, test, func)
     order = np.random.default_rng(seed).permutation(x.shape[0])
     x, y = x[order], y[order]
     n = x.shape[0]
@@ -678,11 +678,11 @@ def by_name(text: str, *, images: bool = False, seed: int = 0) -> Dataset:
     return npz(path, seed=seed)
 
 
-def data_name(text: object, where: str = "datasets") -> str:
+def data_name(text: object, where: str = "datasets", name: str = "data") -> str:
     """A data set's name checked as `by_name` reads it, without opening anything (the data may live where
     a sweep's workers run): ``digits``, or ``mnist``, ``cifar10`` or ``npz`` with a path after a colon, the
     kind's case and surrounding spaces ignored (given back in lower case); else a ValueError naming
-    ``where``'s ``data``.
+    ``where``'s ``name`` (how the caller's user spelt the setting).
 
     >>> data_name("MNIST:/data/mnist")
     'mnist:/data/mnist'
@@ -691,10 +691,10 @@ def data_name(text: object, where: str = "datasets") -> str:
     kind = kind.lower()
     if kind in ("mnist", "cifar10", "npz") and not path.strip():
         what = "file" if kind == "npz" else "folder"
-        raise ValueError(f"{where}: data={text!r} names no {what}; give {kind}:<{what}>")
+        raise ValueError(f"{where}: {name}={text!r} names no {what}; give {kind}:<{what}>")
     if kind == "digits" and colon:
-        raise ValueError(f"{where}: data={text!r}: digits is embedded and takes no path; give digits")
+        raise ValueError(f"{where}: {name}={text!r}: digits is embedded and takes no path; give digits")
     if kind not in ("digits", "mnist", "cifar10", "npz"):
-        raise ValueError(f"{where}: data={text!r} is not digits, mnist:<folder>, cifar10:<folder> or"
+        raise ValueError(f"{where}: {name}={text!r} is not digits, mnist:<folder>, cifar10:<folder> or"
                          " npz:<file>")
     return kind + colon + path

@@ -412,3 +412,14 @@ def test_train_prints_its_seed_and_the_accuracys_interval(capsys) -> None:
     out = capsys.readouterr().out
     assert re.search(r"\d+\.\d\d % \[\d+\.\d\d, \d+\.\d\d\] \(n=\d+\)", out)
     assert "seed 3; the interval is over the" in out
+
+
+def test_a_data_name_train_cannot_read_is_refused_naming_the_flag_or_the_files_key(tmp_path: Path,
+                                                                                   capsys) -> None:
+    line = _refused(capsys, ["train", "--data", "bad.npz"])
+    assert line == ("nets train: --data='bad.npz' is not digits, mnist:<folder>, cifar10:<folder> or"
+                    " npz:<file>")
+    f = tmp_path / "run.toml"
+    f.write_text('data = "mnist"\n')
+    line = _refused(capsys, ["train", "--config", str(f)])
+    assert line == f"nets train: {f}: data='mnist' names no folder; give mnist:<folder>"

@@ -100,9 +100,9 @@ def test_cifar10_reads_the_binary_version(tmp_path) -> None:
 
 
 def test_from_arrays_refuses_bad_input() -> None:
-    with pytest.raises(ValueError, match="valid"):
+    with pytest.raises(ValueError, match=r"^from_arrays: valid=1.5 outside"):
         datasets.from_arrays(np.zeros((10, 2)), np.zeros(10, int), valid=1.5)
-    with pytest.raises(ValueError, match="leaves no training data"):
+    with pytest.raises(ValueError, match="^from_arrays: valid \\+ test = 1.0 leaves no training data"):
         datasets.from_arrays(np.zeros((10, 2)), np.zeros(10, int), valid=0.5, test=0.5)
     with pytest.raises(ValueError, match="examples"):
         datasets.from_arrays(np.zeros((10, 2)), np.zeros(9, int))
