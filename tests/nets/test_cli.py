@@ -276,7 +276,7 @@ def test_bad_flag_values_are_one_line(capsys) -> None:
                          "--policy='uniform:float64:stochastic', --granularity='batch'")):
         assert _refused(capsys, ["train", *argv]).startswith(f"nets train: {named} {ignored}")
     assert _refused(capsys, ["train", "--data", "digits:/somewhere", "--epochs", "1"]) == (
-        "nets train: datasets: data='digits:/somewhere': digits is embedded and takes no path; give digits")
+        "nets train: --data='digits:/somewhere': digits is embedded and takes no path; give digits")
     assert _refused(capsys, ["train", "--out", "no_such_folder_here/run.json"]).startswith(
         "nets train: --out='no_such_folder_here/run.json' names a file in a folder that does not exist")
     assert _refused(capsys, ["experiments", "--folds", "2000"]) == (
