@@ -28,7 +28,8 @@ __all__ = ["ref_mbqm", "ref_quantize_multiplier"]
 
 
 def ref_quantize_multiplier(real: float) -> tuple[int, int]:
-    """(M0, shift) with M0 = round(real / 2^shift * 2^31) (nearest, ties up) in [2^30, 2^31)."""
+    """(M0, shift) with M0 = round(real / 2^shift * 2^31) (nearest, ties up) in [2^30, 2^31); (0, 0) for
+    real = 0 and, as TFLite, where the shift would be below -31 (real < 2^-32 - 2^-64 underflows to 0)."""
     q = Fraction(real)
     if q == 0:
         return 0, 0
@@ -36,7 +37,7 @@ def ref_quantize_multiplier(real: float) -> tuple[int, int]:
     m0 = round_fraction(q / pow2(e) * (1 << 31), "nearest_up")
     if m0 == 1 << 31:
         m0, e = 1 << 30, e + 1
-    return m0, e
+    return (0, 0) if e < -31 else (m0, e)
 
 
 def ref_mbqm(x: int, m0: int, shift: int) -> int:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any
 
 import numpy as np
@@ -20,11 +21,20 @@ def quantize_multiplier(real: float) -> tuple[int, int]:
 
     M0 = round(frac * 2^31) with frac = frexp(real)[0], rounding half away from
     zero (C's std::round); M0 = 2^31 becomes 2^30 with shift + 1. real = 0 gives (0, 0).
+    A multiplier whose shift would be below -31 (real < 2^-32 - 2^-64, one that
+    does not round up to 2^-32) underflows to (0, 0) as in TFLite: its M0 *
+    2^(shift - 31) < 2^-32 takes every int32 below 1/2 in magnitude, which
+    rounds to 0, so the multiplier 0 gives the same results. Every shift
+    returned is >= -31.
 
-    >>> quantize_multiplier(0.5), quantize_multiplier(0.1)
-    ((1073741824, 0), (1717986918, -3))
+    Raises:
+        TypeError: real not a real number (a str or a bool is not a multiplier).
+        ValueError: real negative, NaN or infinite.
+
+    >>> quantize_multiplier(0.5), quantize_multiplier(0.1), quantize_multiplier(2.0 ** -33)
+    ((1073741824, 0), (1717986918, -3), (0, 0))
     """
-    r = float(real)
+    r = _real_arg(real, "quantize_multiplier", "real")
     if not math.isfinite(r) or r < 0:
         raise ValueError(f"quantize_multiplier: real={real!r} must be finite and >= 0")
     if r == 0.0:
@@ -35,7 +45,16 @@ def quantize_multiplier(real: float) -> tuple[int, int]:
     if q == 1 << 31:
         q //= 2
         e += 1
+    if e < -31:  # TFLite: the multiplier underflows to 0 (a right shift past 31 is not taken)
+        return 0, 0
     return q, e
+
+
+def _real_arg(value: object, func: str, name: str) -> float:
+    """value as a float, refusing what is not a real number (a str, a bool, None) with a TypeError."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{func}: {name}={value!r} must be a real number (an int or a float)")
+    return float(value)
 
 
 @njit(cache=True)
@@ -108,7 +127,8 @@ def multiply_by_quantized_multiplier(x: object, m0: object, shift: object) -> np
 
     Raises:
         TypeError: x, m0 or shift not integers (floats are not truncated).
-        ValueError: x or m0 outside the int32 range, shift outside [-31, 31].
+        ValueError: x or m0 outside the int32 range, shift outside [-31, 31], shapes that do not
+            broadcast together.
 
     >>> multiply_by_quantized_multiplier([100, -100, 7], 1073741824, 0).tolist()
     [50, -50, 4]
@@ -117,7 +137,11 @@ def multiply_by_quantized_multiplier(x: object, m0: object, shift: object) -> np
     xa = int_array(x, fn, "x")
     ma = int_array(m0, fn, "m0")
     sa = int_array(shift, fn, "shift", -31, 31)
-    xb, mb, sb = np.broadcast_arrays(xa, ma, sa)
+    try:
+        xb, mb, sb = np.broadcast_arrays(xa, ma, sa)
+    except ValueError:
+        raise ValueError(f"{fn}: x {xa.shape}, m0 {ma.shape} and shift {sa.shape} do not broadcast"
+                         " together") from None
     flat = [int(_mbqm(int(v), int(m), int(s)))
             for v, m, s in zip(xb.ravel(), mb.ravel(), sb.ravel(), strict=True)]
     return np.array(flat, np.int64).reshape(xb.shape)
@@ -129,7 +153,7 @@ def requantize(acc: object, m0: object, shift: object, zero_point: int = 0, bits
     Raises:
         TypeError: acc, m0 or shift not integers (floats are not truncated), zero_point or bits not an int.
         ValueError: acc or zero_point outside the int32 range, m0 outside [0, 2^31 - 1], shift outside
-            [-31, 31], bits outside [2, 16], acc not 2-d.
+            [-31, 31], bits outside [2, 16], acc not 2-d, m0 or shift not broadcasting to (N,).
 
     >>> requantize([[1000, -1000]], 1073741824, -3).tolist()
     [[63, -63]]
@@ -141,8 +165,12 @@ def requantize(acc: object, m0: object, shift: object, zero_point: int = 0, bits
     check_int(bits, fn, "bits", 2, 16)
     zp = check_int(zero_point, fn, "zero_point", _INT32_MIN, _INT32_MAX)
     n = a.shape[1]
-    m0a = np.broadcast_to(int_array(m0, fn, "m0", 0, _INT32_MAX), (n,)).copy()
-    sha = np.broadcast_to(int_array(shift, fn, "shift", -31, 31), (n,)).copy()
+    m0i, shi = int_array(m0, fn, "m0", 0, _INT32_MAX), int_array(shift, fn, "shift", -31, 31)
+    try:
+        m0a, sha = (np.broadcast_to(v, (n,)).copy() for v in (m0i, shi))
+    except ValueError:
+        raise ValueError(f"{fn}: m0 (shape {m0i.shape}) and shift (shape {shi.shape}) must broadcast to"
+                         f" ({n},), one per column of acc {a.shape}") from None
     out = np.zeros(a.shape, np.int64)
     qmin, qmax = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
     _requant_kernel(a, m0a, sha, zp, qmin, qmax, out)
@@ -165,35 +193,52 @@ def int_matmul_requant(a: object, b: object, out_scale: float, fmt_a: str | Scal
     / out_scale in float64 arithmetic (as TFLite), (M0_j, shift_j) =
     `quantize_multiplier` (real_j); out = clamp(out_zero_point + MBQM(acc, M0_j,
     shift_j)) to ``out_bits``. Returns (codes int64 (M, N), values (codes -
-    zp) * out_scale), plus acc with ``return_acc``.
+    zp) * out_scale), plus acc with ``return_acc``. As numpy's matmul, M = 0
+    gives (0, N) results and K = 0 a zero accumulator (codes out_zero_point).
+    A multiplier below 2^-32 - 2^-64 underflows to 0 (`quantize_multiplier`):
+    every output of that column rounds to out_zero_point.
+
+    Raises:
+        TypeError: out_scale not a real number, out_bits or out_zero_point not an int, return_acc not a
+            bool.
+        ValueError: shapes not (M, K) and (K, N); out_scale not finite and > 0; out_bits outside [2, 16],
+            out_zero_point outside the int32 range; formats not per-tensor (a) or per-tensor/per-channel
+            integers (b); a multiplier of 2^31 or more.
 
     >>> q, v = int_matmul_requant([[1.0, 2.0]], [[1.0], [1.0]], out_scale=3.0 / 127)
     >>> q.tolist(), v.tolist() == [[3.0]]
     ([[127]], True)
     """
+    fn = "int_matmul_requant"
     fa_, fb_ = block_format(fmt_a), block_format(fmt_b)
     for f, nm in ((fa_, "fmt_a"), (fb_, "fmt_b")):
         if not isinstance(f, ScaledIntFormat) or f.granularity is ScaleGranularity.GROUP:
-            raise ValueError(f"int_matmul_requant: {nm}={f} must be a per-tensor or per-channel integer"
-                             " format")
+            raise ValueError(f"{fn}: {nm}={f} must be a per-tensor or per-channel integer format")
     if fa_.granularity is not ScaleGranularity.TENSOR:
-        raise ValueError(f"int_matmul_requant: fmt_a={fa_} must be per tensor")
-    A = as_real(a, "int_matmul_requant")
-    Bm = as_real(b, "int_matmul_requant")
+        raise ValueError(f"{fn}: fmt_a={fa_} must be per tensor")
+    A = as_real(a, fn)
+    Bm = as_real(b, fn)
     if A.ndim != 2 or Bm.ndim != 2 or A.shape[1] != Bm.shape[0]:
-        raise ValueError(f"int_matmul_requant: a {A.shape} and b {Bm.shape} are not (M, K) and (K, N)")
-    if not (math.isfinite(out_scale) and out_scale > 0):
-        raise ValueError(f"int_matmul_requant: out_scale={out_scale!r} must be finite and > 0")
+        raise ValueError(f"{fn}: a {A.shape} and b {Bm.shape} are not (M, K) and (K, N)")
+    scale = _real_arg(out_scale, fn, "out_scale")
+    if not (math.isfinite(scale) and scale > 0):
+        raise ValueError(f"{fn}: out_scale={out_scale!r} must be finite and > 0")
+    bits = check_int(out_bits, fn, "out_bits", 2, 16)
+    zp = check_int(out_zero_point, fn, "out_zero_point", _INT32_MIN, _INT32_MAX)
+    if not isinstance(return_acc, (bool, np.bool_)):
+        raise TypeError(f"{fn}: return_acc={return_acc!r} must be a bool")
     av, sa, _, _, _ = operand(A, fa_, "a")
     bv, sb, _, _, _ = operand(Bm, fb_, "b")
     acc = _wrap32_arr(av.astype(np.int64) @ bv.astype(np.int64).T)
-    sa0 = float(sa[0, 0])
-    reals = [sa0 * float(s) / float(out_scale) for s in sb[:, 0]]
-    mq = [quantize_multiplier(r) for r in reals]
-    m0 = np.array([m for m, _ in mq], np.int64)
-    sh = np.array([s for _, s in mq], np.int64)
-    if (sh > 31).any() or (sh < -31).any():
-        raise ValueError("int_matmul_requant: a requantization multiplier outside 2^[-32, 31]")
-    q = requantize(acc, m0, sh, out_zero_point, out_bits)
-    vals = (q - out_zero_point) * float(out_scale)
+    n = Bm.shape[1]
+    m0, sh = np.zeros(n, np.int64), np.zeros(n, np.int64)
+    if A.shape[0]:  # no row, no multiplier: a (0, N) result
+        sa0 = float(sa[0, 0])
+        for j, s in enumerate(sb[:, 0]):
+            m0[j], sh[j] = quantize_multiplier(sa0 * float(s) / scale)
+        if (sh > 31).any():
+            raise ValueError(f"{fn}: a requantization multiplier s_a * s_b / out_scale of 2^31 or more"
+                             f" (out_scale={out_scale!r} too small)")
+    q = requantize(acc, m0, sh, zp, bits)
+    vals = (q - zp) * scale
     return (q, vals, acc) if return_acc else (q, vals)
