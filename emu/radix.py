@@ -284,8 +284,8 @@ def lossless_acc(prod: Format | str, n_terms: int, bias: Format | str | bool | N
     Args:
         prod: the product format (fixed-like, or a name), e.g. `product_format`'s result.
         n_terms: K >= 1, the number of products summed.
-        bias: None (no bias); True for a bias in the product's format; or the
-            bias's own format (fixed-like, or a name).
+        bias: None or False (no bias); True for a bias in the product's format;
+            or the bias's own format (fixed-like, or a name).
 
     Returns:
         The accumulator format.
@@ -502,8 +502,8 @@ def admissible_widths(acc_bits: int, K: int, mode: str = "worst", weights: objec
         weights: real weights (K, N) or (K,); required for ``"weights"``.
         outputs: observed real outputs (any shape); required for ``"outputs"``.
         max_bits: the largest wb and db tried (1 to 32).
-        weight_int_bits: IL_w; by default from ``weights``. Needed for
-            ``"outputs"`` when no weights are given.
+        weight_int_bits: IL_w; by default from ``weights``. ``"outputs"``
+            needs it or ``weights`` (which it reads for IL_w only), not both.
         data_int_bits: IL_d; required for ``"outputs"``.
         symmetric: operands without their most negative code (see above).
 
@@ -513,7 +513,8 @@ def admissible_widths(acc_bits: int, K: int, mode: str = "worst", weights: objec
     Raises:
         ValueError: a bad mode, K, acc_bits or max_bits; missing or misshapen
             weights/outputs, non-finite values; missing int bits for ``"outputs"``; weights,
-            outputs or int bits the mode does not read.
+            outputs or int bits the mode does not read (``"outputs"`` with both weights and
+            weight_int_bits).
         TypeError: arguments of the wrong type.
 
     >>> pairs = admissible_widths(16, 5 * 5 * 16)  # ceil(log2 400) = 9: wb + db <= 7
@@ -534,6 +535,9 @@ def admissible_widths(acc_bits: int, K: int, mode: str = "worst", weights: objec
     given = {"weights": weights, "outputs": outputs, "weight_int_bits": weight_int_bits,
              "data_int_bits": data_int_bits}
     unused = [k for k, v in given.items() if v is not None and k not in uses]
+    if mode == "outputs" and weights is not None and weight_int_bits is not None:
+        raise ValueError(f"{fn}: weights= and weight_int_bits= both given; mode='outputs' reads weights only"
+                         " to place their radix point, which weight_int_bits= sets: pass one of them")
     if unused:  # an option the mode does not read is refused, not ignored
         raise ValueError(f"{fn}: {unused[0]}= does not apply to mode={mode!r} (it reads"
                          f" {', '.join(uses) or 'none of weights, outputs, weight_int_bits, data_int_bits'})")

@@ -543,3 +543,13 @@ def test_admissible_widths_refuses_an_option_its_mode_does_not_read() -> None:
 def test_a_power_of_two_range_too_wide_for_a_fixed_view_is_named() -> None:
     with pytest.raises(ValueError, match=r"^product_format: fa=pow2<-40,40> has no fixed-point view: "):
         product_format("pow2<-40,40>", "int8")
+
+
+def test_admissible_widths_outputs_refuses_weights_and_weight_int_bits_together() -> None:
+    """mode="outputs" reads weights only for IL_w: with weight_int_bits= too, the weights were ignored."""
+    with pytest.raises(ValueError, match=r"^admissible_widths: weights= and weight_int_bits= both given;"
+                                         r" mode='outputs' reads weights only to place their radix point"):
+        admissible_widths(16, 4, "outputs", outputs=[1.0], weights=np.ones(4), weight_int_bits=2,
+                          data_int_bits=1)
+    assert admissible_widths(16, 4, "outputs", outputs=[1.0], weights=np.ones(4), data_int_bits=1) == \
+        admissible_widths(16, 4, "outputs", outputs=[1.0], weight_int_bits=1, data_int_bits=1)
