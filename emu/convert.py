@@ -576,8 +576,10 @@ def _decode_float(u: np.ndarray, f: FloatFormat) -> np.ndarray:
 
 
 def bits(x: object, fmt: str | Format, rounding: str | Rounding = "nearest_even",
-         overflow: str | Overflow | None = None, **kwargs: Any) -> Any:
-    """Bit strings of x in ``fmt``, grouped for reading.
+         overflow: str | Overflow | None = None, *, seed: object = None, random_bits: int | None = None,
+         nan: object = None, scale: Any = None) -> Any:
+    """Bit strings of x in ``fmt``, grouped for reading; ``rounding``, ``overflow``, ``seed``,
+    ``random_bits``, ``nan`` and ``scale`` as `encode`'s.
 
     Floats as ``sign|exponent|mantissa``, fixed point as ``integer|fraction``
     (bits the radix point implies outside the word shown in parentheses: sign
@@ -588,7 +590,8 @@ def bits(x: object, fmt: str | Format, rounding: str | Rounding = "nearest_even"
     ('1|0111|100', '00|110000', '011(0)|')
     """
     f = get_format(fmt)
-    enc = _encode(x, f, rounding, overflow, func="bits", **kwargs)
+    enc = _encode(x, f, rounding, overflow, seed=seed, random_bits=random_bits, nan=nan, scale=scale,
+                  func="bits")
     codes = enc[0] if isinstance(enc, tuple) else enc
     flat = [_bit_string(int(c), f) for c in np.asarray(codes).reshape(-1)]
     out = np.array(flat, dtype=object).reshape(np.shape(codes)).astype(str) if flat else np.array([], str)

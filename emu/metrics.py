@@ -7,6 +7,7 @@ error by the share of values whose relative error exceeds 4 %, 15 % and 100 %;
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,15 +24,18 @@ def absolute_error(x: object, q: object) -> np.ndarray:
 
 
 def relative_error(x: object, q: object) -> np.ndarray:
-    """(q - x) / x elementwise: 0 where both are 0, +-inf where only x is 0.
+    """(q - x) / x elementwise: 0 where both are 0, +-inf where only x is 0. Scalars give a numpy
+    scalar, as `absolute_error`.
 
     >>> relative_error([2.0, 0.0, 0.0], [2.5, 0.0, 1.0])
     array([0.25, 0.  ,  inf])
+    >>> type(relative_error(2.0, 2.5)) is type(absolute_error(2.0, 2.5)) is np.float64
+    True
     """
     xa, qa = _reals(x, q, "relative_error")
     with np.errstate(divide="ignore", invalid="ignore"):
         r = (qa - xa) / xa
-    return np.where((xa == 0) & (qa == 0), 0.0, r)
+    return np.where((xa == 0) & (qa == 0), 0.0, r)[()]  # [()]: a 0-d result as a scalar, as numpy's ufuncs
 
 
 def _reals(x: object, q: object, func: str) -> tuple[np.ndarray, np.ndarray]:
@@ -68,16 +72,24 @@ class ErrorSummary:
 def error_summary(x: object, q: object, thresholds: tuple[float, ...] = (0.04, 0.15, 1.0)) -> ErrorSummary:
     """Absolute and relative error of q against x, with the share above each threshold.
 
+    ``thresholds`` is a tuple or list of finite relative errors >= 0 (a single
+    number is refused, not read as a 1-tuple).
+
+    Raises:
+        TypeError: x or q not real; thresholds not a tuple or list, or holding a non-number.
+        ValueError: x and q of different shapes; a threshold negative, NaN or infinite.
+
     >>> s = error_summary([1.0, 2.0, 4.0, 8.0], [1.0, 2.5, 4.0, 0.0])
     >>> s.share_above[0.15], s.share_above[1.0]
     (0.5, 0.0)
     """
     xa, qa = _reals(x, q, "error_summary")  # checked once; the arrays below are already float64
+    ts = _thresholds(thresholds)
     a = absolute_error(xa, qa).reshape(-1)
     r = np.abs(relative_error(xa, qa)).reshape(-1)
     n = a.size
     if n == 0:
-        return ErrorSummary(0, 0.0, 0.0, 0.0, 0.0, 0.0, {t: 0.0 for t in thresholds})
+        return ErrorSummary(0, 0.0, 0.0, 0.0, 0.0, 0.0, {t: 0.0 for t in ts})
     return ErrorSummary(
         n=n,
         max_abs=float(a.max()),
@@ -85,5 +97,18 @@ def error_summary(x: object, q: object, thresholds: tuple[float, ...] = (0.04, 0
         max_rel=float(r.max()),
         mean_rel=float(r.mean()),
         median_rel=float(np.median(r)),
-        share_above={t: float(np.count_nonzero(r > t)) / n for t in thresholds},
+        share_above={t: float(np.count_nonzero(r > t)) / n for t in ts},
     )
+
+
+def _thresholds(thresholds: object) -> tuple[float, ...]:
+    """error_summary's thresholds as floats: a tuple or list of finite numbers >= 0."""
+    if not isinstance(thresholds, (tuple, list)):
+        raise TypeError(f"error_summary: thresholds={thresholds!r} must be a tuple or list of relative"
+                        " errors >= 0, e.g. (0.04, 0.15, 1.0)")
+    for t in thresholds:
+        if isinstance(t, (bool, np.bool_)) or not isinstance(t, (int, float, np.integer, np.floating)):
+            raise TypeError(f"error_summary: thresholds holds {t!r}; expected real numbers >= 0")
+        if not (math.isfinite(t) and t >= 0):
+            raise ValueError(f"error_summary: thresholds holds {t!r}; each must be finite and >= 0")
+    return tuple(thresholds)

@@ -1,9 +1,12 @@
 """Importing emu changes no global setting; complex arrays, ml_dtypes' complex types included, are
 refused as inputs (they lost their imaginary part); a zero binary or ternary scale counts
-underflows; error metrics take arrays of one shape."""
+underflows; error metrics take arrays of one shape, give numpy scalars for scalars and refuse
+thresholds that are not a tuple or list of finite numbers >= 0; `bits` names itself for an unknown
+keyword."""
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
@@ -53,3 +56,47 @@ def test_error_metrics_refuse_arrays_of_different_shapes() -> None:
 def test_encode_counts_a_zero_scales_underflow_as_quantize_does() -> None:
     (_, scale), st = emu.encode([1.0, -2.0], "binary<scale=tensor>", scale=0.0, return_stats=True)
     assert (float(scale), st.underflow) == (0.0, 2)
+
+
+def test_relative_error_of_scalars_is_a_numpy_scalar_as_absolute_error() -> None:
+    """relative_error gave a 0-d array where absolute_error gives a numpy scalar."""
+    r, a = emu.relative_error(2.0, 2.5), emu.absolute_error(2.0, 2.5)
+    assert type(r) is type(a) is np.float64
+    assert (float(r), float(a)) == (0.25, 0.5)
+    assert type(emu.relative_error(0.0, 0.0)) is np.float64
+    assert emu.relative_error([2.0], [2.5]).shape == (1,)
+
+
+@pytest.mark.parametrize("thresholds", [0.1, 1, "0.1", None, {0.1}, np.array([0.1])])
+def test_error_summary_refuses_thresholds_not_a_tuple_or_list(thresholds: object) -> None:
+    with pytest.raises(TypeError, match=r"^error_summary: thresholds=.* must be a tuple or list of relative"
+                                        r" errors >= 0"):
+        emu.error_summary([1.0], [1.0], thresholds=thresholds)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("t", [math.nan, -0.5, math.inf, -math.inf])
+def test_error_summary_refuses_a_threshold_negative_or_not_finite(t: float) -> None:
+    with pytest.raises(ValueError, match=rf"^error_summary: thresholds holds {t!r}; each must be finite and"
+                                         r" >= 0$"):
+        emu.error_summary([1.0, 2.0], [1.0, 2.5], thresholds=(0.1, t))
+    with pytest.raises(ValueError, match=r"^error_summary: thresholds holds"):
+        emu.error_summary([], [], thresholds=[t])  # refused on empty arrays too
+
+
+@pytest.mark.parametrize("t", ["0.1", True, None])
+def test_error_summary_refuses_a_threshold_not_a_number(t: object) -> None:
+    with pytest.raises(TypeError, match=r"^error_summary: thresholds holds .*; expected real numbers >= 0$"):
+        emu.error_summary([1.0], [1.0], thresholds=(t,))  # type: ignore[arg-type]
+
+
+def test_error_summary_takes_a_list_and_a_zero_threshold() -> None:
+    s = emu.error_summary([1.0, 2.0], [1.0, 2.5], thresholds=[0, 0.5])
+    assert s.share_above == {0: 0.5, 0.5: 0.0}
+
+
+def test_bits_names_itself_for_an_unknown_keyword() -> None:
+    """An unknown keyword was reported against the internal encoder, not bits."""
+    with pytest.raises(TypeError, match=r"^bits\(\) got an unexpected keyword argument 'bogus'$"):
+        emu.bits(1.0, "e4m3", bogus=1)  # type: ignore[call-arg]
+    assert emu.bits(1.0, "e4m3", seed=1, rounding="stochastic", random_bits=8) == "0|0111|000"
+    assert emu.bits([1.0, float("nan")], "e4m3", nan=0).tolist() == ["0|0111|000", "0|1111|111"]
