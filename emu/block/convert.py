@@ -357,7 +357,7 @@ def _int_encode(xa: np.ndarray, f: ScaledIntFormat, ax: int, return_stats: bool,
         if xa.ndim == 0:
             raise ValueError(f"block_encode: {f} is per channel and needs x with at least one axis")
         xm = np.moveaxis(xa, ax, 0)
-        x2 = np.ascontiguousarray(xm).reshape(xm.shape[0], -1)
+        x2 = np.ascontiguousarray(xm).reshape(xm.shape[0], math.prod(xm.shape[1:]))  # (no -1: 0 channels)
         moved, B = xm.shape, max(1, x2.shape[1])
     else:
         xr = xa.reshape(1) if xa.ndim == 0 else xa

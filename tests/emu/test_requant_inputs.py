@@ -137,3 +137,17 @@ def test_int_matmul_requant_names_its_own_parameters(kw: dict[str, object], exc:
     args = {"out_scale": 0.1, **kw}
     with pytest.raises(exc, match=r"^int_matmul_requant: " + msg):
         emu.int_matmul_requant([[1.0]], [[1.0]], **args)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("fmt", ["int8_channel", "int8_asym_channel"])
+@pytest.mark.parametrize(("shape", "axis"), [((0, 4), 0), ((4, 0), 1), ((0, 0), 0), ((0, 3, 2), 0)])
+def test_per_channel_encoding_of_no_channels_is_empty(fmt: str, shape: tuple[int, ...], axis: int) -> None:
+    scales, codes = emu.block_encode(np.zeros(shape), fmt, axis=axis)
+    assert scales.scale.shape == (0,)
+    assert codes.shape == shape
+    assert emu.block_decode(scales, codes, fmt, axis=axis).shape == shape
+
+
+def test_int_matmul_requant_of_no_columns_is_an_empty_result() -> None:
+    q, v = emu.int_matmul_requant(np.ones((2, 3)), np.ones((3, 0)), 0.1, fmt_b="int8_channel")
+    assert q.shape == v.shape == (2, 0)
