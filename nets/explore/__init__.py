@@ -109,8 +109,8 @@ _ACC_POINTS = [{"format": "fx<4,8>", "rounding": "stochastic", "acc": f"fx<{il},
 
 #: The main job's sweep: a 64-32-10 MLP on the digits data (float baseline, float
 #: and fixed formats with both roundings, the papers' presets, float and OCP MX
-#: datapaths, the accumulator study: fx<4,8> operands with 19- to 24-bit
-#: accumulators that wrap or saturate) and three LeNet-5-style points (float64,
+#: datapaths, the accumulator study: fx<4,8> operands with fx<IL,16> accumulators,
+#: IL = 3, 4, 5, 6, 8, that wrap or saturate) and three LeNet-5-style points (float64,
 #: Gupta et al.'s fx<4,12> with clipped and with plain straight-through
 #: gradients); every configuration at the five `DEFAULT_SEEDS`. (LeNet-5 under
 #: bf16, e4m3 and MXFP8 left the default sweep when it went from two seeds to

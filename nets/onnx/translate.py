@@ -35,6 +35,8 @@ from .shape import (
     Squeeze,
     Transpose,
     Unsqueeze,
+    axes_index,
+    axis_index,
     slice_disagreement,
 )
 
@@ -319,9 +321,26 @@ def _gelu(b: Builder, n: OnnxNode) -> None:
     b.emit(Gelu(n.attrs.get("approximate", "none"), name=n.name), [b.data(n.inputs[0])], [n.outputs[0]])
 
 
+def _known_axes(b: Builder, n: OnnxNode, t: str, axes: list[int], what: str = "axis", *, end: bool = False,
+                added: int = 0) -> None:
+    """Refuse at import, as onnxruntime refuses the model, an axis (``what="axis"``: axes[0]; "axes": each,
+    none twice) outside the rank r of input ``t`` where shape inference knows it: [-r, r - 1], Flatten's
+    [-r, r] (``end``), or the output's rank r + ``added`` (Unsqueeze's). Where the rank is not known, the
+    layer checks when it runs."""
+    dims = b.dims(t)
+    if dims is None:
+        return
+    who = f"from_onnx: {n.op} node {n.name!r} (opset {b.opset})"
+    if what == "axes":
+        axes_index(axes, len(dims) + added, who)
+    else:
+        axis_index(axes[0], len(dims) + added, who, what, end=end)
+
+
 def _softmax(b: Builder, n: OnnxNode) -> None:
     legacy = b.opset < 13
     axis = int(n.attrs.get("axis", 1 if legacy else -1))
+    _known_axes(b, n, n.inputs[0], [axis])
     b.emit(Softmax(axis, coerce_2d=legacy, name=n.name), [b.data(n.inputs[0])], [n.outputs[0]])
 
 
@@ -381,7 +400,9 @@ def _layernorm(b: Builder, n: OnnxNode) -> None:
         shape = gamma.shape if beta is None else np.broadcast_shapes(gamma.shape, beta.shape)
     except ValueError:
         raise b.error(n, f"scale {gamma.shape} and bias {beta.shape} do not broadcast together") from None
-    ln = LayerNorm(shape, int(n.attrs.get("axis", -1)), _float_attr(n, "epsilon", 1e-5), name=n.name)
+    axis = int(n.attrs.get("axis", -1))
+    _known_axes(b, n, n.inputs[0], [axis])
+    ln = LayerNorm(shape, axis, _float_attr(n, "epsilon", 1e-5), name=n.name)
     ln.params["gamma"] = np.broadcast_to(_f64(gamma), shape).copy()
     ln.params["beta"] = np.zeros(shape) if beta is None else np.broadcast_to(_f64(beta), shape).copy()
     b.emit(ln, [b.data(n.inputs[0])], [y])
@@ -389,6 +410,7 @@ def _layernorm(b: Builder, n: OnnxNode) -> None:
 
 def _flatten(b: Builder, n: OnnxNode) -> None:
     axis = int(n.attrs.get("axis", 1))
+    _known_axes(b, n, n.inputs[0], [axis], end=True)
     layer = Flatten(name=n.name) if axis == 1 else FlattenAt(axis, name=n.name)
     b.emit(layer, [b.data(n.inputs[0])], [n.outputs[0]])
 
@@ -400,13 +422,19 @@ def _reshape(b: Builder, n: OnnxNode) -> None:
 
 
 def _transpose(b: Builder, n: OnnxNode) -> None:
-    perm = n.attrs.get("perm")
-    b.emit(Transpose(None if perm is None else _ints(perm), name=n.name), [b.data(n.inputs[0])],
-           [n.outputs[0]])
+    perm = None if n.attrs.get("perm") is None else _ints(n.attrs["perm"])
+    dims = b.dims(n.inputs[0])
+    if perm is not None and dims is not None and sorted(perm) != list(range(len(dims))):
+        raise b.error(n, f"perm={perm} is not a permutation of the {len(dims)} axes of its input")
+    b.emit(Transpose(perm, name=n.name), [b.data(n.inputs[0])], [n.outputs[0]])
 
 
 def _concat(b: Builder, n: OnnxNode) -> None:
-    b.emit(Concat(int(n.attrs["axis"]), name=n.name), [b.data(t) for t in n.inputs if t], [n.outputs[0]])
+    axis = int(n.attrs["axis"])
+    for t in n.inputs:
+        if t:
+            _known_axes(b, n, t, [axis])
+    b.emit(Concat(axis, name=n.name), [b.data(t) for t in n.inputs if t], [n.outputs[0]])
 
 
 def _axes(b: Builder, n: OnnxNode, since: int) -> list[int] | None:
@@ -419,6 +447,8 @@ def _axes(b: Builder, n: OnnxNode, since: int) -> list[int] | None:
 def _squeeze(b: Builder, n: OnnxNode) -> None:
     axes = _axes(b, n, 13)
     dims = b.dims(n.inputs[0])
+    if axes is not None:
+        _known_axes(b, n, n.inputs[0], axes, "axes")
     if axes is None and dims is not None and None not in dims:  # its size-1 axes, known now (exportable)
         axes = [i for i, d in enumerate(dims) if d == 1]
     b.emit(Squeeze(axes, name=n.name), [b.data(n.inputs[0])], [n.outputs[0]])
@@ -428,6 +458,7 @@ def _unsqueeze(b: Builder, n: OnnxNode) -> None:
     axes = _axes(b, n, 13)
     if axes is None:
         raise b.error(n, "axes missing")
+    _known_axes(b, n, n.inputs[0], axes, "axes", added=len(axes))
     b.emit(Unsqueeze(axes, name=n.name), [b.data(n.inputs[0])], [n.outputs[0]])
 
 
@@ -455,6 +486,8 @@ def _pad(b: Builder, n: OnnxNode) -> None:
         value = 0.0 if v is None else _scalar(b, n, v, "constant_value")
         a = _optional_const(b, n, 3, "axes")
         axes = None if a is None else _ints(a)
+    if axes is not None:
+        _known_axes(b, n, n.inputs[0], axes, "axes")
     b.emit(Pad(pads, mode, value, axes, name=n.name), [b.data(n.inputs[0])], [n.outputs[0]])
 
 
@@ -488,8 +521,9 @@ def _split(b: Builder, n: OnnxNode) -> None:
     parts = int(n.attrs.get("num_outputs", len(n.outputs)))
     if parts != len(n.outputs):
         raise b.error(n, f"num_outputs={parts} but the node has {len(n.outputs)} outputs")
+    _known_axes(b, n, n.inputs[0], [axis])
     dims = b.dims(n.inputs[0])
-    if b.opset < 18 and sizes is None and dims is not None and -len(dims) <= axis < len(dims):
+    if b.opset < 18 and sizes is None and dims is not None:
         d = dims[axis]
         if d is not None and d % len(n.outputs):
             raise b.error(n, f"axis {axis} of {d} values does not split into {len(n.outputs)} equal parts"
@@ -507,6 +541,8 @@ def _slice(b: Builder, n: OnnxNode) -> None:
         ends = _ints(_required_const(b, n, 2, "ends"))
         a, s = _optional_const(b, n, 3, "axes"), _optional_const(b, n, 4, "steps")
         axes, steps = (None if a is None else _ints(a)), (None if s is None else _ints(s))
+    if axes is not None:
+        _known_axes(b, n, n.inputs[0], axes, "axes")
     why = slice_disagreement(b.dims(n.inputs[0]), ends, axes, steps)
     if why is not None:
         raise b.error(n, why)
@@ -518,7 +554,9 @@ def _gather(b: Builder, n: OnnxNode) -> None:
     if idx is None:
         raise b.error(n, "indices computed at run time (an embedding lookup) are not supported; the indices"
                       " must be a constant")
-    b.emit(Gather(idx, int(n.attrs.get("axis", 0)), name=n.name), [b.data(n.inputs[0])], [n.outputs[0]])
+    axis = int(n.attrs.get("axis", 0))
+    _known_axes(b, n, n.inputs[0], [axis])
+    b.emit(Gather(idx, axis, name=n.name), [b.data(n.inputs[0])], [n.outputs[0]])
 
 
 #: operator type -> translation; docs/onnx.md lists each with its layer and its conversions
