@@ -35,6 +35,7 @@ from ._rounding import (  # the rounding core; the datapath kernels import these
     _QNAN,
     _SIGN,
     _SQRT2_Q63,
+    _TO,
     _WRAP,
     _ZERO,
     U64,
@@ -180,8 +181,8 @@ def quantize_fixed(xb, in_kind, out_val, out_code, fl, wl, signed, mode, ovf, ke
 
 @njit(parallel=True, cache=True)
 def quantize_float(xb, in_kind, out_val, out_code, ebits, mbits, bias, emax, subnormals, has_inf,
-                   has_nan, nzero, nan_code, nan_payload, inf_code, max_sig, uns, mode, ovf, key, rbits, pow2,
-                   stats, e_off, flags):
+                   has_nan, nzero, nan_code, nan_payload, inf_code, max_sig, uns, code_ties, mode, ovf, key,
+                   rbits, pow2, stats, e_off, flags):
     """Convert float64 bit patterns (or integers, see `_split`) to a float format.
 
     ``pow2[p - (emin - M)]`` holds 2^p for every rounding point p <= emax - M;
@@ -193,7 +194,9 @@ def quantize_float(xb, in_kind, out_val, out_code, ebits, mbits, bias, emax, sub
     Unsigned: a negative result that is not zero, and -inf, lie below the
     range (an overflow: the smallest value, or NaN under the nan and inf
     modes where the format has NaN); without zero a positive magnitude below
-    2^-B becomes 2^-B (an underflow) and a zero input lies below the range.
+    2^-B becomes 2^-B (an underflow) and a zero input lies below the range. ``code_ties``: without
+    fraction bits, nearest-even ties go by the code's parity (`FloatFormat.ties_by_code`); to odd always
+    does.
     """
     n = xb.size
     want_val = out_val.size > 0
@@ -272,9 +275,9 @@ def quantize_float(xb, in_kind, out_val, out_code, ebits, mbits, bias, emax, sub
                         n_unf += 1
                     else:
                         p = (ex if ex > emin else emin) - mbits
+                        by_code = mbits == 0 and ex >= emin and (code_ties or mode == _TO)
                         qmag, big = round_mag(mag, p - e, neg, mode, False, key, i, rbits,
-                                              U64((ex + bias + 1) & 1) if (mbits == 0 and ex >= emin)
-                                              else _ZERO)
+                                              U64((ex + bias + 1) & 1) if by_code else _ZERO)
                         if qmag == U64(hid << 1):
                             qmag = U64(hid)
                             p += 1

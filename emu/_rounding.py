@@ -13,7 +13,7 @@
   by one float64 addition at the grid's scale, for the formats it covers
   (`fround_ne_add_applies`, `fround_ne_add_covers`): the float accumulators, the
   fused steps and the fast float conversions.
-- `rint_even`, `rint_even_flip`, `rint_side`, `rint_mode`, `div_rne`, `round_grid_ne`: a
+- `rint_even`, `rint_side`, `rint_mode`, `div_rne`, `round_grid_ne`: a
   float64 rounded to an integer or to a float grid where the value is held in a float64
   (the fixed conversions' fast path, the block encoders, the block accumulator's result).
 
@@ -143,9 +143,11 @@ def round_mag(mag: np.uint64, s: np.int64, neg: bool, mode: np.int64, signed_sr:
     Directed and tie rules act on the signed value (-1)^neg * mag / 2^s.
     Stochastic rounding acts on the signed value's fraction when ``signed_sr``
     (two's complement fixed point) and on the magnitude's otherwise. Ties to
-    even pick the candidate whose code is even: the lower candidate's code has
-    the parity of q ^ ``odd_flip`` (0 except for floats without fraction bits,
-    whose code parity is the exponent field's). When the
+    even and to odd pick by the parity of the lower candidate's code, q ^
+    ``odd_flip``: ``odd_flip`` is 0 (the integer q's own parity: the even
+    significand) except where the code's last bit is a float's exponent field
+    (M = 0: for to_odd, and for ties to even in P3109 formats,
+    `FloatFormat.ties_by_code`) or a power of two's. When the
     exact result needs more than 64 bits the flag is set and the low 64 bits
     are returned (enough for wrapping).
     """
@@ -365,9 +367,9 @@ def fround_ne_add_covers(prm):
 
 def fround_ne_add_applies(fmt) -> bool:
     """Whether `fround_ne_add` rounds ``fmt`` (a signed FloatFormat): at least one fraction bit (without
-    one, ties go by the exponent field's parity, which the addition does not see), at most 49 (|x| + C
+    one, `fround`), at most 49 (|x| + C
     stays in C's binade), and constants C = 2^(E+52-M) that are normal float64s for every E in
-    [emin, emax]."""
+    [emin, emax]. (Formats without fraction bits round by `fround`.)"""
     m = fmt.man_bits
     return (1 <= m <= 49 and fmt.emin + 52 - m >= -1022 and fmt.emax + 52 - m <= 1023
             and fmt.has_normals)  # without normals (fp<1,M>) its clamp would pick a wrong C
@@ -424,8 +426,10 @@ def float_params(fmt, mode: int, ovf: int, conversion: bool = False) -> FroundPa
     half = 1 << (shift - 1)
     mm_pos, mm_neg = _mag_mode(mode, False), _mag_mode(mode, True)
 
+    sig_ties = m == 0 and not fmt.ties_by_code  # nearest even: a tie's significand 3/2 rounds up to 2
+
     def inc(mm: int) -> int:
-        return [0, low, half, half - 1, half - 1, 0][mm]
+        return [0, low, half, half - 1, half if sig_ties else half - 1, 0][mm]
 
     def ovr(cls: int) -> int:
         max_bits = int(np.float64(fmt.max).view(np.uint64))
@@ -434,12 +438,13 @@ def float_params(fmt, mode: int, ovf: int, conversion: bool = False) -> FroundPa
     keep_inf = fmt.has_inf and ovf in (_INF, _NAN)
     return FroundParams(
         U64(shift), U64(low), U64((fmt.emin + 1023) << 52), np.ldexp(1.0, m - fmt.emin),
-        np.ldexp(1.0, fmt.emin - m), U64(inc(mm_pos)), U64(inc(mm_neg)), U64(mm_pos == 4), U64(mm_neg == 4),
+        np.ldexp(1.0, fmt.emin - m), U64(inc(mm_pos)), U64(inc(mm_neg)), U64(mm_pos == 4 and not sig_ties),
+        U64(mm_neg == 4 and not sig_ties),
         np.int64(mm_pos), np.int64(mm_neg), np.float64(fmt.max).view(np.uint64),
         U64(ovr(float_overflow(False, mode, ovf))), U64(ovr(float_overflow(True, mode, ovf))),
         bool(fmt.subnormals), bool(fmt.has_negative_zero), bool(keep_inf),
-        # without fraction bits the kept bit is float64's exponent LSB; the format's field
-        # e + B has the same parity as float64's e + 1023 only when B is odd
+        # code parity without fraction bits (to odd; P3109's ties): the kept bit is float64's exponent
+        # LSB; the format's field e + B has the same parity as float64's e + 1023 only when B is odd
         U64(1 if m == 0 and (fmt.bias + 1023) % 2 else 0), U64(nan_keep_mask(fmt, conversion)),
     )
 
@@ -554,30 +559,17 @@ def rint_even(t):
 
 
 @njit(cache=True)
-def rint_even_flip(t, odd_flip):
-    """`rint_even` where a tie goes to the candidate k with k ^ ``odd_flip`` even (``odd_flip`` 1: the
-    odd one), the parity rule of a float format without fraction bits, whose code's last bit is the
-    exponent field's.
+def rint_side(t, dirn):
+    """0 <= t < 2^53, the float64 nearest to an exact value, rounded to the nearest integer, ties to even;
+    ``dirn`` (-1, 0, +1) says on which side of t the exact value lies, which decides where t is a
+    midpoint (t + 1/2 is exact there).
 
-    >>> float(rint_even_flip(1.5, 0)), float(rint_even_flip(1.5, 1)), float(rint_even_flip(1.25, 1))
-    (2.0, 1.0, 1.0)
-    """
-    k = rint_even(t)
-    return 2.0 * t - k if odd_flip != 0 and abs(k - t) == 0.5 else k
-
-
-@njit(cache=True)
-def rint_side(t, dirn, odd_flip):
-    """0 <= t < 2^53, the float64 nearest to an exact value, rounded to the nearest integer, ties to the
-    candidate k with k ^ ``odd_flip`` even; ``dirn`` (-1, 0, +1) says on which side of t the exact value
-    lies, which decides where t is a midpoint (t + 1/2 is exact there).
-
-    >>> float(rint_side(2.5, 0, 0)), float(rint_side(2.5, 1, 0)), float(rint_side(3.5, -1, 0))
+    >>> float(rint_side(2.5, 0)), float(rint_side(2.5, 1)), float(rint_side(3.5, -1))
     (2.0, 3.0, 3.0)
     """
     f = math.floor(t)
     d = t - f
-    up = d > 0.5 or (d == 0.5 and (dirn > 0 or (dirn == 0 and ((np.int64(f) & 1) ^ odd_flip) == 1)))
+    up = d > 0.5 or (d == 0.5 and (dirn > 0 or (dirn == 0 and (np.int64(f) & 1) == 1)))
     return f + 1.0 if up else f
 
 
@@ -634,7 +626,7 @@ def div_rne(x, s):
     if t - f == 0.5:
         p = (f + 0.5) * s
         dirn = 1 if a > p else (-1 if a < p else 0)
-    r = rint_side(t, dirn, 0)
+    r = rint_side(t, dirn)
     return -r if x < 0 else r
 
 
@@ -651,13 +643,13 @@ def on_midpoint(a, M, emin):
 
 
 @njit(cache=True)
-def round_grid_ne(a, dirn, M, emin, bias, maxval):
+def round_grid_ne(a, dirn, M, emin, maxval):
     """A magnitude a >= 0 (finite, the float64 nearest to an exact value on side ``dirn`` of it, as in
     `rint_side`) rounded to the grid of a float format (M fraction bits, smallest normal exponent emin,
-    exponent bias, largest value maxval; any exponent range), ties to even, saturating; returns
+    largest value maxval; any exponent range), ties to the even significand, saturating; returns
     (value, saturated). For formats whose grid `fround` cannot hold (normals beyond float64's).
 
-    >>> round_grid_ne(2.5, 0, 1, -6, 7, 448.0), round_grid_ne(1000.0, 0, 3, -6, 7, 448.0)
+    >>> round_grid_ne(2.5, 0, 1, -6, 448.0), round_grid_ne(1000.0, 0, 3, -6, 448.0)
     ((2.0, False), (448.0, True))
     """
     if a == 0.0:
@@ -668,8 +660,7 @@ def round_grid_ne(a, dirn, M, emin, bias, maxval):
     t = math.ldexp(a, -qe)
     if t >= 9007199254740992.0:  # far beyond the format: saturate
         return maxval, True
-    odd_flip = ((e + bias) & 1) ^ 1 if (M == 0 and e >= emin) else 0
-    v = math.ldexp(rint_side(t, dirn, odd_flip), qe)
+    v = math.ldexp(rint_side(t, dirn), qe)
     if v > maxval:
         return maxval, True
     return v, False

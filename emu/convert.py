@@ -163,8 +163,8 @@ def convert_array(x: object, fmt: Format, rounding: object, overflow: object, se
                          fmt.subnormals, fmt.has_inf, fmt.has_nan, fmt.has_negative_zero,
                          np.uint64(_nan_code(fmt)), fmt.special == "ieee",
                          np.uint64(fmt.inf_code if fmt.has_inf else 0),
-                         fmt.max_significand, None if fmt.signed else not fmt.zero, int(rnd), int(ovf), key,
-                         rbits, pow2, stats, e_off, flags)
+                         fmt.max_significand, None if fmt.signed else not fmt.zero, fmt.ties_by_code,
+                         int(rnd), int(ovf), key, rbits, pow2, stats, e_off, flags)
     elif isinstance(fmt, Pow2Format):
         K.quantize_pow2(xb, kind, vals, codes, fmt.emin, fmt.emax, fmt.signed, fmt.k_bits, int(rnd),
                         int(ovf), key, rbits, stats, e_off, flags)

@@ -348,6 +348,13 @@ class FloatFormat(Format):
         return self.special != "none" and (self.special != "ieee" or self.man_bits > 0)
 
     @property
+    def ties_by_code(self) -> bool:
+        """Whether nearest-even ties go to the even code, not the even significand: P3109 formats without
+        fraction bits (gfloat's rule). Without them a tie's significand 3/2 goes to 2 (NUMERICS.md, ml_dtypes'
+        E8M0), the code's last bit being the exponent field's; with them the two rules agree."""
+        return self.man_bits == 0 and self.special in ("p3109", "p3109_finite")
+
+    @property
     def has_negative_zero(self) -> bool:
         """Whether -0 is a code of its own (signed formats but ``fnuz`` and P3109)."""
         return self.signed and self.special in ("ieee", "fn", "none")

@@ -3,7 +3,9 @@
 For a small format (16 bits or fewer) the representable values are listed and
 sorted; any real x lies between two neighbours lo < hi, and NUMERICS.md
 section 3 says which one each deterministic mode picks (ties: the one whose
-code's last bit is 0 for nearest_even; the larger magnitude for nearest_away;
+code's last bit is 0 for nearest_even, except in a float format without
+fraction bits (and not P3109), whose significand 3/2 at a tie goes to 2: the
+larger magnitude; the larger magnitude for nearest_away;
 hi for nearest_up, lo for nearest_down; to_odd: the one whose code's last bit
 is 1, tie or not). Beyond the largest value the format
 would have a "virtual next" value (the next code with an unbounded exponent);
@@ -71,8 +73,18 @@ def _virtual_next(fmt: emu.Format) -> float:
     return math.ldexp(1.0, fmt.emax + 1)
 
 
-def _pick(mode: Rounding, x: float, lo: float, hi: float, lo_even: bool, geometric: bool) -> str:
-    """'lo' or 'hi' for x strictly between lo and hi."""
+def _ne_lo_even(fmt: emu.Format, lo: float, hi: float, lo_even: bool) -> bool:
+    """Whether nearest_even's tie between lo and hi goes to lo: the code parity ``lo_even``, but in a float
+    format without fraction bits (P3109 aside) the even significand: 0, else the larger magnitude."""
+    if isinstance(fmt, FloatFormat) and fmt.man_bits == 0 and not fmt.ties_by_code:
+        return lo == 0 or (hi != 0 and abs(lo) > abs(hi))
+    return lo_even
+
+
+def _pick(mode: Rounding, x: float, lo: float, hi: float, lo_even: bool, geometric: bool,
+          ne_lo_even: bool) -> str:
+    """'lo' or 'hi' for x strictly between lo and hi; ``lo_even``: lo's code is even (to_odd's rule),
+    ``ne_lo_even``: nearest_even's tie goes to lo (`_ne_lo_even`)."""
     if mode == Rounding.FLOOR:
         return "lo"
     if mode == Rounding.CEIL:
@@ -90,7 +102,7 @@ def _pick(mode: Rounding, x: float, lo: float, hi: float, lo_even: bool, geometr
     if x > mid:
         return "hi"
     if mode == Rounding.NEAREST_EVEN:
-        return "lo" if lo_even else "hi"
+        return "lo" if ne_lo_even else "hi"
     if mode == Rounding.NEAREST_AWAY:
         return "hi" if abs(hi) > abs(lo) else "lo"
     if mode == Rounding.NEAREST_UP:
@@ -181,7 +193,8 @@ def cases(fmt: emu.Format, mode: Rounding, ovf: Overflow) -> Cases:
             if ftz and abs(x) < fmt.smallest_normal:
                 add(x, *zero(x < 0))
                 continue
-            which = _pick(mode, x, lo, hi, codes[i] % 2 == 0, geometric)
+            even = codes[i] % 2 == 0
+            which = _pick(mode, x, lo, hi, even, geometric, _ne_lo_even(fmt, lo, hi, even))
             v, c = (lo, codes[i]) if which == "lo" else (hi, codes[i + 1])
             if v == 0:
                 v, c = zero(x < 0)
@@ -204,7 +217,7 @@ def cases(fmt: emu.Format, mode: Rounding, ovf: Overflow) -> Cases:
             if x == 2 * virt:
                 to_virtual = True  # beyond the virtual value every mode overflows
             else:
-                which = _pick(mode, x, lo, hi, lo_even, geometric)
+                which = _pick(mode, x, lo, hi, lo_even, geometric, _ne_lo_even(fmt, lo, hi, lo_even))
                 to_virtual = which == ("lo" if neg else "hi")
             if not to_virtual:
                 v, c = (edge, edge_code) if edge != 0 else zero(x < 0)

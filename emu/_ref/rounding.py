@@ -298,8 +298,12 @@ def round_float(
     :func:`round_magnitude` (directed modes act on the signed value, stochastic
     on the magnitude) and a carry into the next binade is simply the next grid
     point. Without fraction bits (M = 0) a nearest_even tie of a normal value
-    goes to the even code, i.e. the power of two whose exponent field ``e +
-    bias`` is even. The grid has no upper end and always has the subnormal
+    has the significand 3/2, which goes to the even integer 2 (the larger
+    power of two, as ml_dtypes' E8M0 rounds), except in P3109 formats
+    (`FloatFormat.ties_by_code`, gfloat's rule), where it goes to the even
+    code, the power of two whose exponent field ``e + bias`` is even; to_odd
+    picks the odd code.
+    The grid has no upper end and always has the subnormal
     spacing below ``2^emin``: overflow, infinities and flush-to-zero of a
     format without subnormals are the caller's rules (and so are the sign of
     an unsigned format and the missing zero of E8M0, whose emin is -B).
@@ -324,9 +328,8 @@ def round_float(
     e = floor_log2(a)
     point = max(e, fmt.emin) - fmt.man_bits
     scaled = a / pow2(point)
-    if rounding == Rounding.NEAREST_EVEN and fmt.man_bits == 0 and e >= fmt.emin and scaled == Fraction(3, 2):
-        # without fraction bits the code's last bit is the exponent field's
-        q = 1 if (e + fmt.bias) % 2 == 0 else 2
+    if rounding == Rounding.NEAREST_EVEN and fmt.ties_by_code and e >= fmt.emin and scaled == Fraction(3, 2):
+        q = 1 if (e + fmt.bias) % 2 == 0 else 2  # the even code: the exponent field's parity
     elif rounding == Rounding.TO_ODD and fmt.man_bits == 0 and e >= fmt.emin and scaled != 1:
         q = 1 if (e + fmt.bias) % 2 else 2  # the odd code: the exponent field's parity
     else:

@@ -14,7 +14,6 @@ from .._rounding import (
     nudged,
     on_midpoint,
     rint_even,
-    rint_even_flip,
     rint_side,
     round_grid_ne,
 )
@@ -124,10 +123,10 @@ def mx_encode_kernel(x2, xb, B, is_float, M, emin, bias, bits, negzero, ftz, max
                 a = math.ldexp(abs(v), -X)
                 if is_float:
                     val, sat = (0.0, False) if ftz and a < math.ldexp(1.0, emin) else round_grid_ne(
-                        a, 0, M, emin, bias, maxval)
+                        a, 0, M, emin, maxval)
                     c = float_code(val, neg, M, emin, bias, bits, negzero)
                 else:
-                    q = rint_side(math.ldexp(a, fl), 0, 0)
+                    q = rint_side(math.ldexp(a, fl), 0)
                     c = np.int64(0) if q == 0.0 else (np.int64(-q) if neg else np.int64(q)) & mask
                     sat = False
                 ecodes[r, k] = c
@@ -144,8 +143,7 @@ def mx_encode_kernel(x2, xb, B, is_float, M, emin, bias, bits, negzero, ftz, max
                 else:
                     qe = max(e, emin) - M
                     t = av * p2[P2OFF - X - qe]  # exact: a power of two, no underflow here
-                    # M = 0: ties go to the even exponent field
-                    kf = rint_even_flip(t, 1 - ((e + bias) & 1) if M == 0 and e >= emin else 0)
+                    kf = rint_even(t)  # (M = 0: a tie's significand 3/2 goes to 2)
                     cm = np.int64(kf) + (np.int64(qe - emin + M) << M)
                     sat = cm > maxcode
                     if sat:

@@ -265,7 +265,7 @@ def test_fround_ne_add_matches_fround_ne_exhaustively(name: str) -> None:
 
 
 def test_fround_ne_add_covers_the_formats_it_claims() -> None:
-    """Formats without fraction bits (ties by the exponent field's parity) and grids whose constants
+    """Formats without fraction bits and grids whose constants
     leave float64's normals are not `fround_ne_add`'s; their nearest-even MACs run the general kernels
     and still agree with the reference."""
     from emu.datapath.floating import float_plan

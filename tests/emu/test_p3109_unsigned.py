@@ -354,13 +354,13 @@ def test_integer_inputs_follow_the_reference(name: str) -> None:
 def test_e8m0_has_no_zero() -> None:
     x = [0.0, 1e-300, 2.0**-127, 0.8, -0.5, 3.0, 2.0**128]
     q, st = emu.quantize(x, "e8m0", return_stats=True)  # saturate
-    assert q.tolist() == [2.0**-127, 2.0**-127, 2.0**-127, 1.0, 2.0**-127, 2.0, 2.0**127]
+    assert q.tolist() == [2.0**-127, 2.0**-127, 2.0**-127, 1.0, 2.0**-127, 4.0, 2.0**127]
     assert (st.overflow, st.underflow) == (3, 1)  # 0 and -0.5 below the range, 2^128 above; 1e-300 tiny
     q = emu.quantize(x, "e8m0", overflow="nan")
     assert np.isnan(q[[0, 4, 6]]).all()
-    # nearest_even ties go to the even code (gfloat's rule for precision 1): 3 = 1.5 * 2^1 lies
-    # between 2 (code 128) and 4 (code 129)
-    assert emu.encode([3.0, 6.0], "e8m0").tolist() == [128, 130]
+    # a nearest_even tie's significand 3/2 goes to 2 (NUMERICS.md, ml_dtypes' E8M0): 3 = 1.5 * 2^1 lies
+    # between 2 (code 128) and 4 (code 129), 6 between 4 and 8 (code 130)
+    assert emu.encode([3.0, 6.0], "e8m0").tolist() == [129, 130]
     with pytest.raises(ValueError, match=r"nan=0 asks for a zero, which fp<8,0,none,unsigned,nozero> lacks"):
         emu.quantize([np.nan], "fp<8,0,none,unsigned,nozero>", nan=0)
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 
+import ml_dtypes
 import numba
 import numpy as np
 import pytest
@@ -274,23 +275,29 @@ def test_exact_ties_follow_the_tie_rule(data: st.DataObject) -> None:
             assert q == v, f"{fmt} {mode}: tie x={xi!r} between {lo!r} and {hi!r} -> {q!r}"
         c = int(encode(xi, fmt, "nearest_even"))
         assert float(decode(c, fmt)) in nb, f"{fmt} nearest_even: tie x={xi!r} -> code {c}"
-        assert c % 2 == 0, f"{fmt} nearest_even: tie x={xi!r} -> code {c}"
+        if isinstance(fmt, FloatFormat) and fmt.man_bits == 0 and not fmt.ties_by_code and lo * hi != 0:
+            # the significand 3/2 goes to 2: the larger magnitude
+            assert float(decode(c, fmt)) == (hi if xi > 0 else lo), f"{fmt} nearest_even: tie x={xi!r}"
+        else:
+            assert c % 2 == 0, f"{fmt} nearest_even: tie x={xi!r} -> code {c}"
 
 
 M0_TIES = [  # name, x in units of the smallest normal s (field 1), the expected codes (= exponent fields)
-    ("fp<3,0>", [1.5, 3.0, 6.0], [2, 2, 4]),
-    ("fp<3,0,bias=4>", [1.5, 3.0, 6.0], [2, 2, 4]),
-    ("fp<3,0,fnuz>", [1.5, 3.0, 6.0], [2, 2, 4]),
-    ("fp<4,0,fnuz>", [1.5, 3.0, 6.0], [2, 2, 4]),
-    ("fp<3,0,none,bias=2>", [1.5, 3.0, 6.0], [2, 2, 4]),
-    ("fp<2,0,bias=0>", [1.5, 3.0], [2, 2]),  # 3 s: between the max (field 2) and the field past it
+    ("fp<3,0>", [1.5, 3.0, 6.0], [2, 3, 4]),
+    ("fp<3,0,bias=4>", [1.5, 3.0, 6.0], [2, 3, 4]),
+    ("fp<3,0,fnuz>", [1.5, 3.0, 6.0], [2, 3, 4]),
+    ("fp<4,0,fnuz>", [1.5, 3.0, 6.0], [2, 3, 4]),
+    ("fp<3,0,none,bias=2>", [1.5, 3.0, 6.0], [2, 3, 4]),
+    ("p3109<6,1>", [1.5, 3.0, 6.0], [2, 2, 4]),  # P3109: the even code (gfloat)
+    ("p3109<7,1,finite>", [1.5, 3.0, 6.0], [2, 2, 4]),
 ]
 
 
 @pytest.mark.parametrize(("name", "units", "want_codes"), M0_TIES, ids=[c[0] for c in M0_TIES])
-def test_m0_ties_go_to_the_even_exponent_field_for_any_bias(name: str, units: list[float],
-                                                             want_codes: list[int]) -> None:
-    # docs/semantics.md: with M = 0, nearest_even picks the even exponent field, whatever the bias.
+def test_m0_ties_go_to_the_even_significand_or_the_even_p3109_code(name: str, units: list[float],
+                                                                   want_codes: list[int]) -> None:
+    # docs/semantics.md: with M = 0 a nearest_even tie's significand 3/2 goes to 2 (the next exponent
+    # field), whatever the bias; P3109 formats go to the even exponent field.
     fmt = emu.format(name)
     s = fmt.smallest_normal
     x = np.array(units) * s
@@ -300,6 +307,19 @@ def test_m0_ties_go_to_the_even_exponent_field_for_any_bias(name: str, units: li
     assert [int(c) for c in encode(x, fmt)] == want_codes
     assert [int(c) for c in encode(x, fmt, overflow="error")] == want_codes
     assert same(quantize(-x, fmt), -want)
+
+
+def test_m0_nearest_even_matches_ml_dtypes_e8m0() -> None:
+    """E8M0 (no sign, no zero, M = 0) under nearest even against ml_dtypes' float8_e8m0fnu on every
+    power of two, the ties between them and their float32 neighbours."""
+    e = np.arange(-127, 128)
+    p = np.ldexp(1.0, e)
+    x = np.concatenate([p, 1.5 * p, np.nextafter((1.5 * p).astype(np.float32), np.float32(0)),
+                        np.nextafter((1.5 * p).astype(np.float32), np.float32(np.inf))]).astype(np.float32)
+    x = x[np.isfinite(x) & (x <= 2.0**127)]
+    want = x.astype(ml_dtypes.float8_e8m0fnu).astype(np.float64)
+    got = quantize(x.astype(np.float64), "e8m0")
+    assert same(got, want), np.flatnonzero(~np.equal(got, want))[:5]
 
 
 # --- symmetry and bounds -----------------------------------------------------------------------

@@ -217,11 +217,15 @@ def choose(t: Table, a: F, b: F, x: F, mode: R) -> F:
         return a
     if mode == R.NEAREST_AWAY:
         return b if x > 0 else a
-    # nearest_even: the neighbour whose code is even (for floats with fraction
-    # bits, the even significand; without them the even exponent field); a
-    # virtual neighbour beyond the range has the other parity than its neighbour
+    # nearest_even: the neighbour with the even significand, for floats without
+    # fraction bits the larger magnitude (the significand 3/2 goes to 2), but in
+    # P3109 formats the even code, whose last bit is then the exponent field's
+    # (`ties_by_code`); a virtual neighbour beyond the range has the other
+    # parity than its neighbour
     if a == 0 or b == 0:
         return a if a == 0 else b
+    if isinstance(t.fmt, FloatFormat) and t.fmt.man_bits == 0 and not t.fmt.ties_by_code:
+        return b if x > 0 else a
     even_a = t.code_of[a] % 2 == 0 if a in t.code_of else t.code_of[b] % 2 == 1
     assert even_a == _is_even(a, b - a) or (isinstance(t.fmt, FloatFormat) and t.fmt.man_bits == 0)
     return a if even_a else b
@@ -860,20 +864,29 @@ def test_pow2():
         q(1.0, f, ovf=O.WRAP)
 
 
-def test_m0_ties_go_to_the_even_code():
-    """With M = 0 a code's last bit is its exponent field's: a tie between 2^e and
-    2^(e+1) picks the one whose field is even (gfloat's rule for precision 1)."""
-    for name in ("fp<3,0>", "fp<2,0,none>", "fp<4,0,fn>"):
+def test_m0_ties_round_the_significand_to_even_and_p3109_to_the_even_code():
+    """With M = 0 a tie between 2^e and 2^(e+1) has the significand 3/2, whose even
+    neighbour is 2: it goes to 2^(e+1) (NUMERICS.md sections 3 and 5, ml_dtypes' E8M0),
+    past the largest value to an overflow; P3109 formats take the even code, whose
+    last bit is the exponent field's (gfloat's rule for precision 1)."""
+    for name in ("fp<3,0>", "fp<2,0,none>", "fp<4,0,fn>", "fp<3,0,bias=4>"):
         f = get_format(name)
         for e in range(f.emin, f.emax):
+            assert q(1.5 * 2.0**e, f).value == P2(e + 1), (name, e)
+            assert q(-1.5 * 2.0**e, f).value == -P2(e + 1), (name, e)
+        assert q(2.0 ** (f.emin - 1), f).code == 0  # the zero interval: the significand 1/2 goes to 0
+    g = get_format("fp<3,0>")  # max 8: 3 = 1.5 * 2^1 goes to 4; 12 = 1.5 * 8 past the max, to inf
+    assert q(3.0, g).value == 4
+    assert q(6.0, g).value == 8
+    assert q(12.0, g).overflow
+    assert q(12.0, g).value == INF
+    for name in ("p3109<8,1>", "p3109<6,1>", "p3109<7,1,finite>"):
+        f = get_format(name)
+        assert f.ties_by_code
+        for e in range(f.emin, f.emax - 1):
             want = P2(e) if (e + f.bias) % 2 == 0 else P2(e + 1)
             assert q(1.5 * 2.0**e, f).value == want, (name, e)
-            assert q(-1.5 * 2.0**e, f).value == -want, (name, e)
             assert q(1.5 * 2.0**e, f).code % 2 == 0, (name, e)
-        assert q(2.0 ** (f.emin - 1), f).code == 0  # the zero interval: 0 is even
-    g = get_format("fp<3,0>")  # bias 3: 3 = 1.5 * 2^1 lies between 2 (field 4) and 4 (field 5)
-    assert q(3.0, g).value == 2
-    assert q(6.0, g).value == 8
 
 
 def test_fp16_bf16_and_misc_floats():
