@@ -22,6 +22,7 @@ from ..checks import real_array
 from ..encoded import Encoded, plain_operand
 from ..inputs import check_seed
 from ..mac import MAC, as_mac
+from ..modes import Rounding
 from .conv_fp32 import conv_fp32
 from .conv_narrow import conv_narrow, covers
 from .floating import direct32, matmul_fp32
@@ -93,8 +94,10 @@ def matmul(a: object, w: object, mac: MAC | str | dict, bias: object = None, *, 
                         encoded=(a_enc, w_enc))
 
 
-def _addend(c: object, A: np.ndarray, Wm: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """The addend as float64 of the full product shape (*batch, M, N), a broadcast view."""
+def _addend(c: object, A: np.ndarray, Wm: np.ndarray, shape: tuple[int, ...]) -> tuple[np.ndarray, bool]:
+    """The addend as float64 of the full product shape (*batch, M, N), a broadcast view, and whether c as
+    passed is one row (every dimension but the columns' of size 1: a scalar, (N,), (1, N)), whose start
+    values are then its (1, N) row (`_starts`)."""
     C = real_array(c, "matmul", "c").astype(np.float64, copy=False)
     final = shape[:-2] + (() if A.ndim == 1 else shape[-2:-1]) + (() if Wm.ndim == 1 else shape[-1:])
     try:
@@ -102,21 +105,25 @@ def _addend(c: object, A: np.ndarray, Wm: np.ndarray, shape: tuple[int, ...]) ->
     except ValueError:
         raise ValueError(f"matmul: c has shape {C.shape}; it must broadcast to the output's shape {final}"
                          ) from None
-    if A.ndim == 1:
-        Cb = Cb[..., None] if Wm.ndim == 1 else Cb[..., None, :]
-    if Wm.ndim == 1:
-        Cb = Cb[..., None]
-    return np.broadcast_to(Cb, shape)
+    given = C.reshape((1,) * (len(final) - C.ndim) + C.shape)  # c's own extents, aligned as Cb
+    for v_axis, flat in ((-1 if Wm.ndim == 1 else -2, A.ndim == 1), (-1, Wm.ndim == 1)):
+        if flat:  # a vector operand: its output axis, of size 1, put back
+            Cb, given = np.expand_dims(Cb, v_axis), np.expand_dims(given, v_axis)
+    return np.broadcast_to(Cb, shape), all(d == 1 for d in given.shape[:-1])
 
 
-def _starts(Cf: np.ndarray | None, b: np.ndarray | None, parts: tuple[int, ...]) -> Any:
-    """A function giving part p's start values: (1, N) when one row serves every row (a bias, or an
-    addend constant down the rows), else the part's (M, N) rows of the addend reshaped to ``parts``."""
+def _starts(Cf: np.ndarray | None, b: np.ndarray | None, parts: tuple[int, ...], c_row: bool,
+            keyed: bool) -> Any:
+    """A function giving part p's start values: (1, N) when one row serves every row (a bias, an addend
+    passed as one row: ``c_row``), else the part's (M, N) rows of the addend reshaped to ``parts``. An
+    addend constant down its rows only by its strides (a broadcast view) gives one row as well where no
+    stochastic rounding (``keyed``) draws for start values by their index in the (M, N) array, the layout
+    then changing nothing."""
     if Cf is None:
         row = b[None, :]  # type: ignore[index]
         return lambda p: row
     lead = Cf.ndim - 1
-    if Cf.size and all(Cf.strides[i] == 0 or Cf.shape[i] == 1 for i in range(lead)):  # constant down rows
+    if Cf.size and (c_row or not keyed and all(Cf.strides[i] == 0 or Cf.shape[i] == 1 for i in range(lead))):
         row = np.ascontiguousarray(Cf[(0,) * lead])[None, :]
         return lambda p: row
     full = Cf.reshape(parts)
@@ -144,7 +151,8 @@ def matmul_parts(a: object, w: object, m: MAC, bias: object, c: object, key: np.
     batch = a2.shape[:-2] if w2.ndim == 2 else np.broadcast_shapes(a2.shape[:-2], w2.shape[:-2])
     M, K, N = a2.shape[-2], a2.shape[-1], w2.shape[-1]
     shape = (*batch, M, N)
-    Cf = None if c is None else _addend(c, A, Wm, shape)
+    Cf, c_row = (None, True) if c is None else _addend(c, A, Wm, shape)
+    keyed = key is not None and m.input_rounding is Rounding.STOCHASTIC
     k0 = RoleSeeds.of(m, None, 0, key) if key is not None else NO_SEEDS
     a2, ovf_a = (a2, 0) if encoded[0] else stochastic_inputs(a2, m.act, m, k0.act)
     w2, ovf_w = (w2, 0) if encoded[1] else stochastic_inputs(w2, m.weight, m, k0.weight)
@@ -152,14 +160,14 @@ def matmul_parts(a: object, w: object, m: MAC, bias: object, c: object, key: np.
     b = bias_vector(bias, N) if Cf is None else None
     if w2.ndim == 2:
         rows = math.prod(a2.shape[:-1])
-        start = _starts(Cf, b, (rows, N))
+        start = _starts(Cf, b, (rows, N), c_row, keyed)
         parts = [product(a2.reshape(rows, K), w2, m, start(slice(None)), k0, sequential, return_codes,
                           return_stats)]
     else:
         nb = math.prod(batch)
         ab = np.broadcast_to(a2, (*batch, M, K)).reshape(nb, M, K)
         wb = np.broadcast_to(w2, (*batch, K, N)).reshape(nb, K, N)
-        start = _starts(Cf, b, (nb, M, N))
+        start = _starts(Cf, b, (nb, M, N), c_row, keyed)
         # a tensor-wide block scale (NVFP4's fp32 scale, a per-tensor integer) spans the operand as passed
         ranges = tuple(finite_range(x) if m.block_scaled and tensor_scaled(f) else None
                        for x, f in ((a2, m.act), (w2, m.weight)))
@@ -296,7 +304,8 @@ def conv2d(x: object, w: object, mac: MAC | str | dict, stride: object = 1, padd
             raise ValueError(f"conv2d: c has shape {C.shape}; it must broadcast to the output's shape"
                              f" {(n, cout, oh, ow)}") from None
         Cb = Cb.transpose(0, 2, 3, 1)  # the product's (N, OH, OW, C_out) layout
-        c_mat = Cb if not Cb.size or any(Cb.strides[i] for i in range(3)) else Cb[0, 0, 0]
+        given = C.reshape((1,) * (4 - C.ndim) + C.shape)  # c's own extents: one per channel is one row
+        c_mat = Cb[0, 0, 0] if Cb.size and given.shape[0] == given.shape[2] == given.shape[3] == 1 else Cb
     w2 = Wt.reshape(cout, cin * kh * kw).T
     res = matmul_parts(cols, w2, m, bias, c_mat, key, return_stats, return_codes, sequential, ovf_x + ovf_w,
                        product=product, encoded=(x_enc, w_enc))

@@ -264,6 +264,33 @@ def test_conv2d_takes_an_addend_of_the_output_shape() -> None:
     assert np.array_equal(emu.conv2d(x, w, mac, c=per_channel), plain + per_channel)
 
 
+@pytest.mark.parametrize("mac", [
+    MAC(act="fx<4,8>", weight="fx<4,8>", acc="fx<16,16>", input_rounding="stochastic"),
+    MAC(act="e4m3", weight="e5m2", acc="fp32", input_rounding="stochastic"),
+], ids=str)
+def test_stochastic_addends_draw_by_their_index_whatever_their_layout(mac: MAC) -> None:
+    """An addend's start values draw their random bits by their index in the array as passed ((1, N) for
+    a row, (M, N) for a full array: docs/semantics.md), so an (M, N) broadcast view and its copy give the
+    same bits (the view was read as one row: 34 of 100 outputs differed), and a row passed as (N,) or
+    (1, N) the same bits too; conv2d alike, its per-channel addend a row."""
+    rng = np.random.default_rng(0)
+    a, w, b = rng.standard_normal((50, 3)), rng.standard_normal((3, 2)), rng.standard_normal(2) / 3
+    view = np.broadcast_to(b, (50, 2))
+    full = emu.matmul(a, w, mac, c=np.array(view), seed=0)
+    assert np.array_equal(emu.matmul(a, w, mac, c=view, seed=0), full)
+    assert np.array_equal(emu.matmul(a, w, mac, c=np.asfortranarray(view), seed=0), full)
+    row = emu.matmul(a, w, mac, c=b, seed=0)
+    assert np.array_equal(emu.matmul(a, w, mac, c=b[None], seed=0), row)
+    assert np.array_equal(emu.matmul(a, w, mac, bias=b, seed=0), row)
+    x, wc = rng.standard_normal((4, 4, 6, 6)), rng.standard_normal((8, 4, 3, 3))
+    cc = rng.standard_normal((8, 1, 1))
+    cview = np.broadcast_to(cc, (4, 8, 4, 4))
+    want = emu.conv2d(x, wc, mac, c=np.array(cview), seed=1)
+    assert np.array_equal(emu.conv2d(x, wc, mac, c=cview, seed=1), want)
+    per_channel = emu.conv2d(x, wc, mac, c=cc, seed=1)
+    assert np.array_equal(per_channel, emu.conv2d(x, wc, mac, bias=cc[:, 0, 0], seed=1))
+
+
 def test_bad_addends_are_refused() -> None:
     mac = MAC(act="int8", weight="int8", acc="fx<32,0>")
     with pytest.raises(ValueError, match=r"give bias= .* or c= .*, not both"):
