@@ -260,7 +260,7 @@ class Model:
         for b, i in enumerate(range(0, len(x), batch_size)):
             ctx = policy if isinstance(policy, Context) else evaluation_context(policy, b, quant, seed)
             out.append(self.forward(x[i:i + batch_size], ctx))
-        return np.concatenate(out)
+        return out[0] if out[0].ndim == 0 else np.concatenate(out)  # a scalar: one batch (it mixes rows)
 
     def layer_shapes(self, input_shape: tuple[int, ...]) -> list[dict[str, Any]]:
         """Every product layer's sizes for one input of ``input_shape`` (one float64 pass, `_Tracer`).

@@ -196,10 +196,30 @@ def _check_attributes(onnx: Any, b: Builder, n: OnnxNode) -> None:
                       f" attributes: {', '.join(sorted(defined)) or 'none'}")
 
 
+def _sorted_squeeze_axes(onnx: Any, proto: Any) -> Any:
+    """proto, or a copy whose Squeeze nodes list their ``axes`` attribute in increasing order: the same
+    model (a Squeeze removes the same axes whatever their order), which onnx's shape inference of
+    Squeeze-1 gets right only in that order (axes [2, 1] of a (3, 1, 1, 7) input inferred (3, 1, 7),
+    which a Shape read from it would carry into the model)."""
+    def unsorted(n: Any) -> bool:
+        return n.op_type == "Squeeze" and any(a.name == "axes" and list(a.ints) != sorted(a.ints)
+                                              for a in n.attribute)
+    if not any(unsorted(n) for n in proto.graph.node):
+        return proto
+    copy = onnx.ModelProto()
+    copy.CopyFrom(proto)
+    for n in copy.graph.node:
+        for a in (a for a in n.attribute if n.op_type == "Squeeze" and a.name == "axes"):
+            ordered = sorted(a.ints)
+            del a.ints[:]
+            a.ints.extend(ordered)
+    return copy
+
+
 def _shapes(onnx: Any, proto: Any) -> tuple[dict[str, tuple[int | None, ...]], dict[str, int]]:
     """The shapes and the element types shape inference gives the graph's tensors."""
     try:
-        inferred = onnx.shape_inference.infer_shapes(proto)
+        inferred = onnx.shape_inference.infer_shapes(_sorted_squeeze_axes(onnx, proto))
     except Exception:  # noqa: BLE001 - inference is a help, not a requirement: without it shapes are unknown
         inferred = proto
     g = inferred.graph

@@ -19,6 +19,25 @@ from .shape import axis_index
 __all__ = ["LayerNorm"]
 
 
+def scale_shape_mismatch(shape: tuple[int, ...], x_shape: tuple[int | None, ...]) -> str | None:
+    """Why scale and bias of ``shape`` do not fit an input of ``x_shape`` (None where they do, or where a
+    dimension that decides is unknown): the output must keep the input's shape, as onnxruntime requires
+    (a scale of higher rank, or wider than an axis, would change it).
+
+    >>> scale_shape_mismatch((1, 1, 3), (2, 3))
+    'scale and bias of shape (1, 1, 3) do not keep the shape (2, 3) of the input (rank 3 above its 2)'
+    >>> scale_shape_mismatch((3,), (2, 3)) is None
+    True
+    """
+    if len(shape) > len(x_shape):
+        return (f"scale and bias of shape {shape} do not keep the shape {tuple(x_shape)} of the input (rank"
+                f" {len(shape)} above its {len(x_shape)})")
+    for s, d in zip(shape[::-1], x_shape[::-1], strict=False):
+        if s != 1 and d is not None and s != d:
+            return f"scale and bias of shape {shape} do not keep the shape {tuple(x_shape)} of the input"
+    return None
+
+
 class LayerNorm(Layer):
     """y = gamma (x - mean) / sqrt(var + eps) + beta, mean and (biased) var over axes ``axis`` ... last.
 
@@ -38,6 +57,9 @@ class LayerNorm(Layer):
 
     def forward(self, x: np.ndarray, ctx: Context) -> np.ndarray:
         a = axis_index(self.axis, x.ndim, self.name or "LayerNormalization")
+        why = scale_shape_mismatch(self.params["gamma"].shape, x.shape)
+        if why:
+            raise ValueError(f"{self.name or 'LayerNormalization'}: {why}")
         axes = tuple(range(a, x.ndim))
         mean = x.mean(axis=axes, keepdims=True)
         var = x.var(axis=axes, keepdims=True)

@@ -177,6 +177,9 @@ class Softmax(Layer):
 
     def forward(self, x: np.ndarray, ctx: Context) -> np.ndarray:
         v, ax = self._view(x)
+        if v.size == 0:  # an empty axis (or batch): nothing to normalise, an empty output as onnxruntime's
+            self._y = x.copy()
+            return self.q(self._y, "activations", ctx)
         e = np.exp(v - v.max(axis=ax, keepdims=True))
         y = (e / e.sum(axis=ax, keepdims=True)).reshape(x.shape)
         self._y = y

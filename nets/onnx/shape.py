@@ -25,7 +25,22 @@ from ..layers import Context, Layer
 
 __all__ = ["Concat", "FlattenAt", "Gather", "Pad", "PadMode", "Reshape", "Slice", "Split", "Squeeze",
            "Transpose", "Unsqueeze", "axes_index", "axis_index", "reshape_target", "slice_disagreement",
-           "slice_index"]
+           "slice_index", "zero_past_rank"]
+
+
+def zero_past_rank(shape: Sequence[int], rank: int, allowzero: bool) -> str | None:
+    """Why a Reshape to ``shape`` of an input of ``rank`` axes is invalid for its zeros (None where it is
+    not): without ``allowzero`` a 0 copies the input's dimension at its index, so it must lie within the
+    input's axes (onnxruntime refuses the model otherwise).
+
+    >>> zero_past_rank([0, 3, 0], 2, False)
+    'shape=[0, 3, 0] has 0 at index 2, past the 2 axes of its input (0 copies the input dimension)'
+    """
+    past = [i for i, s in enumerate(shape) if s == 0 and i >= rank]
+    if past and not allowzero:
+        return (f"shape={list(shape)} has 0 at index {past[0]}, past the {rank} axes of its input (0 copies"
+                " the input dimension)")
+    return None
 
 
 def reshape_target(in_shape: tuple[int, ...], shape: Sequence[int],
@@ -33,12 +48,16 @@ def reshape_target(in_shape: tuple[int, ...], shape: Sequence[int],
     """ONNX Reshape's output shape: 0 copies the input's dimension (unless ``allowzero``), -1 is inferred.
 
     Raises:
-        ValueError: more than one -1, or a size that does not match (naming ``who``: the layer).
+        ValueError: more than one -1, a 0 (without ``allowzero``) past the input's axes, or a size that
+            does not match (naming ``who``: the layer).
 
     >>> reshape_target((2, 3, 4), (0, -1)), reshape_target((2, 3, 4), (4, 0, 2))
     ((2, 12), (4, 3, 2))
     """
     out = [int(s) for s in shape]
+    why = zero_past_rank(out, len(in_shape), allowzero)
+    if why:
+        raise ValueError(f"{who}: {why}")
     if not allowzero:
         out = [in_shape[i] if s == 0 and i < len(in_shape) else s for i, s in enumerate(out)]
     if out.count(-1) > 1:

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..layers import AvgPool2d, Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU, Sigmoid, Tanh
 from ..norm import BatchNorm
-from .layernorm import LayerNorm
+from .layernorm import LayerNorm, scale_shape_mismatch
 from .pointwise import Add, Clip, Div, Erf, Gelu, LeakyReLU, Mul, Softmax, Sub
 from .pooling import ORT_EMPTY_MAX, GlobalAveragePool, Pool2d, PoolKind
 from .products import GroupedConv2d, LinearND, MatMul
@@ -38,6 +38,7 @@ from .shape import (
     axes_index,
     axis_index,
     slice_disagreement,
+    zero_past_rank,
 )
 
 if TYPE_CHECKING:
@@ -128,7 +129,9 @@ def _spatial(b: Builder, n: OnnxNode, kernel: tuple[int, int], strides: list[int
 def _check_window(b: Builder, n: OnnxNode, kernel: tuple[int, int], dilations: list[int],
                   pads: tuple[int, int, int, int]) -> None:
     """Refuse a dilated kernel larger than the padded input where shape inference knows the input's spatial
-    size (the node would have no output position: an empty output or an error only when run)."""
+    size (the node would have no output position by the ONNX definition, floor((H - span) / stride) + 1
+    = 0: an empty output or an error only when run; onnxruntime's arithmetic, truncating toward zero,
+    runs one window reaching past the input instead)."""
     dims = b.dims(n.inputs[0])
     if dims is None or len(dims) != 4 or dims[2] is None or dims[3] is None:
         return  # known only when run (where a padded or dilated window is refused)
@@ -402,6 +405,10 @@ def _layernorm(b: Builder, n: OnnxNode) -> None:
         raise b.error(n, f"scale {gamma.shape} and bias {beta.shape} do not broadcast together") from None
     axis = int(n.attrs.get("axis", -1))
     _known_axes(b, n, n.inputs[0], [axis])
+    dims = b.dims(n.inputs[0])
+    why = None if dims is None else scale_shape_mismatch(shape, dims)
+    if why:
+        raise b.error(n, why)
     ln = LayerNorm(shape, axis, _float_attr(n, "epsilon", 1e-5), name=n.name)
     ln.params["gamma"] = np.broadcast_to(_f64(gamma), shape).copy()
     ln.params["beta"] = np.zeros(shape) if beta is None else np.broadcast_to(_f64(beta), shape).copy()
@@ -417,7 +424,12 @@ def _flatten(b: Builder, n: OnnxNode) -> None:
 
 def _reshape(b: Builder, n: OnnxNode) -> None:
     shape = _ints(n.attrs["shape"]) if b.opset < 5 else _ints(_required_const(b, n, 1, "shape"))
-    layer = Reshape(shape, bool(int(n.attrs.get("allowzero", 0))), name=n.name)
+    allowzero = bool(int(n.attrs.get("allowzero", 0)))
+    dims = b.dims(n.inputs[0])
+    why = None if dims is None else zero_past_rank(shape, len(dims), allowzero)
+    if why:
+        raise b.error(n, why)
+    layer = Reshape(shape, allowzero, name=n.name)
     b.emit(layer, [b.data(n.inputs[0])], [n.outputs[0]])
 
 

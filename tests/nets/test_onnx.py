@@ -1303,3 +1303,56 @@ def test_same_pooling_with_strides_beyond_the_kernel_is_refused(op: str) -> None
         from_onnx(m)
     fits = make([node(op, ["x"], ["y"], kernel_shape=[1, 3], **attrs)], [1, 1, 1, 6], opset=19)
     assert_matches_ort(fits, np.arange(6.0).reshape(1, 1, 1, 6))
+
+
+def test_squeeze_1_with_unsorted_axes_gives_the_definitions_shape() -> None:
+    """onnx's shape inference of Squeeze-1 with axes [2, 1] of a (3, 1, 1, 7) input gives (3, 1, 7); a Shape
+    read from it carried that into the model (a Reshape to (3, 1, 7)). The importer infers shapes with the
+    axes sorted (the same operator): (3, 7), as the ONNX definition says."""
+    m = make([node("Squeeze", ["x"], ["s"], axes=[2, 1]), node("Shape", ["s"], ["sh"]),
+              node("Reshape", ["x", "sh"], ["y"])], [3, 1, 1, 7], [], 7)
+    x = rand(3, 1, 1, 7)
+    y = from_onnx(m).predict(x)
+    assert y.shape == (3, 7)
+    assert np.array_equal(y, x.reshape(3, 7))
+
+
+def test_layernorm_scale_that_would_change_the_output_shape_is_refused() -> None:
+    """A scale of higher rank than the input (or wider than its axis) would broadcast the output to another
+    shape; onnxruntime refuses the model: refused at import where the input's shape is known, else when
+    run (it gave an output of shape (1, 2, 3) for a (2, 3) input)."""
+    g = const("g", np.ones((1, 1, 3)))
+    with pytest.raises(ValueError, match=r"^from_onnx: LayerNormalization node 'ln' \(opset 17\): scale and"
+                                         r" bias of shape \(1, 1, 3\) do not keep the shape \(None, 3\)"):
+        from_onnx(make([node("LayerNormalization", ["x", "g"], ["y"], name="ln")], ["n", 3], [g]))
+    m = from_onnx(make([node("LayerNormalization", ["x", "g"], ["y"], name="ln")], None, [g]))
+    with pytest.raises(ValueError, match=r"^ln: scale and bias of shape \(1, 1, 3\) do not keep the shape"
+                                         r" \(2, 3\) of the input \(rank 3 above its 2\)"):
+        m.predict(rand(2, 3))
+
+
+def test_a_scalar_output_is_predicted() -> None:
+    """A graph whose output has no batch axis (a Squeeze to rank 0) predicts in one batch (it mixes rows),
+    giving the scalar as onnxruntime does (numpy's concatenate of the one batch failed on it)."""
+    m = make([node("Squeeze", ["x"], ["y"])], [1, 1], [], 13)
+    x = rand(1, 1)
+    y = from_onnx(m).predict(x)
+    assert y.shape == ()
+    assert y == run_ort(m, x)
+
+
+def test_softmax_over_an_empty_axis_is_empty() -> None:
+    m = make([node("Slice", ["x", "s", "e", "a"], ["z"]), node("Softmax", ["z"], ["y"], axis=1)], ["n", 3],
+             [const("s", np.array([1])), const("e", np.array([1])), const("a", np.array([1]))], 13)
+    x = rand(2, 3)
+    y = from_onnx(m).predict(x)
+    assert y.shape == run_ort(m, x).shape == (2, 0)
+
+
+def test_reshape_zero_past_the_inputs_axes_is_refused() -> None:
+    m = make([node("Reshape", ["x", "s"], ["y"], name="r")], ["n", 3], [const("s", np.array([0, 3, 0]))], 14)
+    with pytest.raises(ValueError, match=r"^from_onnx: Reshape node 'r' \(opset 14\): shape=\[0, 3, 0\] has 0"
+                                         r" at index 2, past the 2 axes of its input"):
+        from_onnx(m)
+    with pytest.raises(Exception, match="(?i)reshape"):  # onnxruntime refuses the model too
+        run_ort(m, rand(2, 3))
