@@ -398,6 +398,7 @@ class MAC:
                              " exact accumulator")
         # terms are int64 codes aligned by shifts: the largest, shifted left, stays below 2^62
         pmax, fl_t = max_code(self.act) * max_code(self.weight), fa + fw
+        self._check_lossless_steps(fl_t)
         if prod is not None:
             if fl_t < prod.frac_bits and pmax << (prod.frac_bits - fl_t) >= 1 << 62:
                 raise ValueError(f"MAC: aligning the products of {self.act} and {self.weight} to"
@@ -412,6 +413,20 @@ class MAC:
         if self.order.kind == "blocks" and self.order.n * (pmax << up) >= 1 << 62:
             raise ValueError(f"MAC: order={self.order} sums {self.order.n} aligned products in a block, which"
                              " needs more than 62 bits; use smaller blocks")
+
+    def _check_lossless_steps(self, fl_exact: int) -> None:
+        """A rounding of a step that never drops a bit is refused as an unused one: product_rounding where
+        the product format keeps every one of the exact products' ``fl_exact`` fraction bits, and
+        align_rounding where a fixed accumulator keeps every fraction bit of the (rounded) products."""
+        prod = self.product
+        fl_in = fl_exact if prod is None else prod.frac_bits
+        if prod is not None and prod.frac_bits >= fl_exact and self.product_rounding != Rounding.NEAREST_EVEN:
+            raise ValueError(f"MAC: product_rounding={self.product_rounding} does not apply here"
+                             f" (product={prod} keeps all {fl_exact} fraction bits of the exact products);"
+                             " allowed: nearest_even")
+        if not self.exact_acc and self.acc.frac_bits >= fl_in and self.align_rounding != Rounding.FLOOR:
+            raise ValueError(f"MAC: align_rounding={self.align_rounding} does not apply here (acc={self.acc}"
+                             f" keeps all {fl_in} fraction bits of the products); allowed: floor")
 
     def _check_unused_roundings(self) -> None:
         """A rounding given for a step this datapath does not have is refused, not ignored: each must keep

@@ -427,6 +427,13 @@ def test_the_threaded_row_kernel_runs_every_datapath(mac: MAC) -> None:
     (dict(act="int8", weight="int8", acc="fx<16,0>", output_rounding="stochastic"),
      r"output_rounding=stochastic does not apply here \(without an output format"),
     (dict(act="e4m3", weight="e4m3", acc="fp16", output_rounding="ceil"), r"output_rounding=ceil"),
+    # a step that never drops a bit: products of 8 fraction bits into an accumulator or product keeping 8
+    (dict(act="fx<4,4>", weight="fx<4,4>", acc="fx<12,8>", align_rounding="ceil"),
+     r"^MAC: align_rounding=ceil does not apply here \(acc=fx<12,8> keeps all 8 fraction bits of the"
+     r" products\); allowed: floor$"),
+    (dict(act="int8", weight="int8", acc="fx<16,4>", align_rounding="nearest_even"), r"align_rounding"),
+    (dict(act="fx<4,4>", weight="fx<4,4>", acc="fx<12,8>", product="fx<8,8>", product_rounding="stochastic"),
+     r"^MAC: product_rounding=stochastic does not apply here \(product=fx<8,8> keeps all 8 fraction bits"),
 ])
 def test_a_rounding_for_a_missing_step_is_refused(fields: dict, match: str) -> None:
     """Each rounding field names a step (a product format, an output format, a float addition, a product's
@@ -434,7 +441,8 @@ def test_a_rounding_for_a_missing_step_is_refused(fields: dict, match: str) -> N
     change nothing, so it is refused at construction rather than ignored."""
     with pytest.raises(ValueError, match=match):
         emu.MAC(**fields)
-    emu.MAC(act="int8", weight="int8", acc="fx<16,4>", align_rounding="nearest_even")  # the step exists
-    emu.MAC(act="int8", weight="int8", acc="fx<16,0>", product="fx<8,0>", product_rounding="floor",
+    # the steps exist and drop bits: 8 fraction bits of products into 6, and into a product of 4
+    emu.MAC(act="fx<4,4>", weight="fx<4,4>", acc="fx<12,6>", align_rounding="nearest_even")
+    emu.MAC(act="fx<4,4>", weight="fx<4,4>", acc="fx<16,4>", product="fx<8,4>", product_rounding="floor",
             output="int8", output_rounding="ceil")
     emu.MAC(act="e4m3", weight="e4m3", acc="fp16", acc_rounding="toward_zero")
