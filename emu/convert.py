@@ -300,8 +300,8 @@ def quantize(x: object, fmt: str | Format, rounding: str | Rounding = "nearest_e
     array([ 0.25,  1.75, -2.  ])
     >>> quantize([1.0, 300.0, 465.0], "e4m3", overflow="nan")
     array([  1., 288.,  nan])
-    >>> quantize([3.0, -1.0, 0.0], "e8m0", overflow="nan")  # unsigned, no zero: ties to the even code
-    array([ 2., nan, nan])
+    >>> quantize([3.0, -1.0, 0.0], "e8m0", overflow="nan")  # unsigned, no zero; 3 = 1.5 * 2 ties up to 4
+    array([ 4., nan, nan])
     """
     check_seed(seed, "quantize")
     f = get_format(fmt)

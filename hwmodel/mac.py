@@ -194,12 +194,9 @@ def _product_rounds(mac: emu.MAC) -> bool:
 
 def _align_rounding(mac: emu.MAC, width: int, t: TechTable) -> Cost | None:
     """A product rounded into a fixed accumulator with fewer fraction bits by ``align_rounding`` other than
-    floor (dropping the low bits, wiring): an incrementer of the accumulator's width; None where nothing is
-    dropped or the mode is floor."""
+    floor (dropping the low bits, wiring): an incrementer of the accumulator's width; None for floor (an
+    `emu.MAC` refuses another mode where nothing is dropped)."""
     if mac.align_rounding == emu.Rounding.FLOOR or mac.exact_acc:
-        return None
-    prod = mac.product if mac.product is not None else mac.exact_product
-    if isinstance(prod, emu.FixedFormat) and prod.frac_bits <= mac.acc.frac_bits:
         return None
     return logic(Cells(ha=width, levels=adder(width).levels), t,
                  f"alignment rounding ({mac.align_rounding}) into {mac.acc}: a {width}-bit incrementer")

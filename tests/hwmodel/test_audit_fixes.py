@@ -144,7 +144,7 @@ def test_a_product_format_is_priced_only_where_it_rounds(mac: emu.MAC, rounds: b
 def test_alignment_rounding_other_than_floor_is_priced() -> None:
     """A product with more fraction bits than the fixed accumulator, rounded to nearest even as it is
     aligned, needs an incrementer of the accumulator's width (floor drops the low bits: wiring); an
-    accumulator keeping every fraction bit drops nothing."""
+    accumulator keeping every fraction bit drops nothing, and a MAC refuses a rounding mode for it."""
     fmts = dict(act="fx<1,15>", weight="fx<1,15>", acc_overflow="wrap")
     floor = hwmodel.cost(emu.MAC(**fmts, acc="fx<8,8>"))
     ne = hwmodel.cost(emu.MAC(**fmts, acc="fx<8,8>", align_rounding="nearest_even"))
@@ -153,8 +153,9 @@ def test_alignment_rounding_other_than_floor_is_priced() -> None:
     assert ne.breakdown["align_rounding"].energy_pj == pytest.approx(inc.energy_pj)
     assert ne.energy_pj == pytest.approx(floor.energy_pj + inc.energy_pj)
     assert ne.delay == floor.delay + inc.delay
-    wide = hwmodel.cost(emu.MAC(**fmts, acc="fx<2,30>", align_rounding="nearest_even"))
-    assert "align_rounding" not in wide.breakdown
+    assert "align_rounding" not in hwmodel.cost(emu.MAC(**fmts, acc="fx<2,30>")).breakdown
+    with pytest.raises(ValueError, match=r"^MAC: align_rounding=nearest_even does not apply here"):
+        emu.MAC(**fmts, acc="fx<2,30>", align_rounding="nearest_even")
 
 
 @pytest.mark.parametrize(("overflow", "priced"), [("saturate", True), ("inf", False), ("error", False)])
