@@ -123,7 +123,10 @@ class MAC:
     A rounding or overflow field for a step the datapath lacks (``product_rounding``
     without ``product``, ``output_rounding`` or ``output_overflow`` without ``output``, ``acc_rounding``
     with a fixed or exact accumulator, ``align_rounding`` with a float
-    accumulator outside ``fused(n)`` or an exact one) must keep its default;
+    accumulator outside ``fused(n)`` or an exact one), or for a step that
+    drops no bit (``product_rounding`` into a product keeping every fraction
+    bit of the exact products, ``align_rounding`` into a fixed accumulator
+    keeping every fraction bit of the products) must keep its default;
     another value raises ValueError rather than changing nothing.
 
     Limits, checked here rather than at the first product: a float accumulator
