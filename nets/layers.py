@@ -339,7 +339,8 @@ class Conv2d(Layer):
         n = dy.shape[0]
         oh, ow = self._out
         dyc = dy.transpose(0, 2, 3, 1).reshape(n * oh * ow, self.c_out)
-        dw = mac_product(dyc.T, self.patches(), lp.grad_mac, None, ctx, f"{self.name}.grad")
+        # activations as grad_mac's act operand, errors as its weight operand, as Linear's
+        dw = mac_product(self.patches().T, dyc, lp.grad_mac, None, ctx, f"{self.name}.grad").T
         dw = dw.reshape(self.params["W"].shape)
         self.grads["W"] = self.q(dw, "grads", ctx, tensor="W")
         if "b" in self.params:

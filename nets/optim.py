@@ -35,8 +35,8 @@ from emu.checks import check_int, check_real, parse_choice
 
 from .init import fans
 
-__all__ = ["SGD", "Adam", "Convert", "LRScale", "Optimizer", "UpdateCounts", "constant", "exponential",
-           "glorot_lr_scale", "keep", "linear_momentum", "schedule_at", "steps"]
+__all__ = ["SGD", "Adam", "Convert", "LRScale", "Optimizer", "UpdateCounts", "clip_binary", "constant",
+           "exponential", "glorot_lr_scale", "keep", "linear_momentum", "schedule_at", "steps"]
 
 Schedule = Callable[[int], float]
 
@@ -147,6 +147,15 @@ def _update_counts(d: np.ndarray, new: np.ndarray, w: np.ndarray) -> tuple[int, 
     return attempted, zeroed
 
 
+def clip_binary(new: np.ndarray, layer: str, pname: str, lp: Any, quant: Any) -> np.ndarray:
+    """The stored value of parameter ``pname`` of ``layer``: ``new`` (already in the master role's format),
+    clipped to [-1, 1] for the weights W of a layer whose ``weights`` role (of `LayerPolicy` ``lp``, its
+    format now in `Quantizer` ``quant``) is binary, as BinaryConnect and binarized networks store them."""
+    if pname == "W" and isinstance(quant.format_of(lp.weights, layer, "weights"), BinaryFormat):
+        return np.clip(new, -1.0, 1.0)
+    return new
+
+
 @dataclass
 class Optimizer:
     """The base of `SGD` and `Adam`: learning rate, weight decay, update counts, epoch and state.
@@ -237,9 +246,7 @@ class Optimizer:
             if pname == "W" and self.lr_scale is LRScale.GLOROT:
                 raw = raw * glorot_lr_scale(w.shape)
             d = quant(raw, lp.update, name, "update", tensor=pname)
-            new = quant(w + d, lp.master, name, "master", tensor=pname)
-            if pname == "W" and isinstance(quant.format_of(lp.weights, name, "weights"), BinaryFormat):
-                new = np.clip(new, -1.0, 1.0)
+            new = clip_binary(quant(w + d, lp.master, name, "master", tensor=pname), name, pname, lp, quant)
             attempted, zeroed = _update_counts(raw.reshape(-1), new.reshape(-1), w.reshape(-1))
             self.counts.attempted += attempted
             self.counts.zeroed += zeroed

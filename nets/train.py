@@ -34,7 +34,7 @@ from .datasets import Dataset, Split
 from .layers import Context
 from .losses import example_losses
 from .models import Model, evaluation_context
-from .optim import SGD, Optimizer
+from .optim import SGD, Optimizer, clip_binary
 from .policy import OPTIMIZER_ROLES, PrecisionPolicy
 from .quant import Quantizer
 
@@ -563,8 +563,9 @@ def train_full_batch(model: Model, data: Dataset, policy: PrecisionPolicy | None
     The loss and gradient of the whole training split are computed under the
     policy (products and conversions as in `train`); the optimiser itself
     works in float64, and each parameter vector it proposes is stored as the
-    ``master`` role stores weights (converted, counted under "master") before
-    the loss and gradient are taken at it. It keeps no update term, velocity
+    ``master`` role stores weights (converted, counted under "master"; binary
+    weights clipped to [-1, 1], as an optimiser's step) before the loss and
+    gradient are taken at it. It keeps no update term, velocity
     or moments of its own, so a policy giving the roles ``update``,
     ``momentum`` or ``moments`` a format is refused, naming the layer and role.
     Each
@@ -603,9 +604,10 @@ def train_full_batch(model: Model, data: Dataset, policy: PrecisionPolicy | None
 
     def _store(v: np.ndarray) -> None:  # the proposed parameters, stored as the master role stores them
         model.set_flat(v)
-        for layer, k in model.parameters():
-            layer.params[k] = quant(layer.params[k], ctx.policy.for_layer(layer.name).master, layer.name,
-                                    "master", tensor=k)
+        for layer, k in model.parameters():  # binary weights clipped to [-1, 1], as an optimiser's step
+            lp = ctx.policy.for_layer(layer.name)
+            layer.params[k] = clip_binary(quant(layer.params[k], lp.master, layer.name, "master", tensor=k),
+                                          layer.name, k, lp, quant)
 
     def cb(v: np.ndarray) -> None:
         _store(v)

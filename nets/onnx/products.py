@@ -147,8 +147,8 @@ class GroupedConv2d(Layer):
         oh, ow = self._out
         g, cg, og = self.groups, self.c_in // self.groups, self.c_out // self.groups
         dyc = dy.transpose(0, 2, 3, 1).reshape(n * oh * ow, self.c_out)
-        dw = [mac_product(np.ascontiguousarray(dyc[:, i * og:(i + 1) * og].T), self._cols[i], lp.grad_mac,
-                         None, ctx, f"{self.name}.grad") for i in range(g)]
+        dw = [mac_product(self._cols[i].T, np.ascontiguousarray(dyc[:, i * og:(i + 1) * og]), lp.grad_mac,
+                          None, ctx, f"{self.name}.grad").T for i in range(g)]  # activations as act
         self.grads["W"] = self.q(np.concatenate(dw).reshape(self.params["W"].shape), "grads", ctx, tensor="W")
         if "b" in self.params:
             self.grads["b"] = self.q(dy.sum(axis=(0, 2, 3)), "grads", ctx, tensor="b")
@@ -220,8 +220,10 @@ class MatMul(MultiLayer):
     """a @ b of two activations (np.matmul's broadcasting, both of rank >= 2), to ``preacts``.
 
     Forward through ``fwd_mac`` (a as its ``act``, b as its ``weight``
-    operand); the two input gradients dy @ b^T and a^T @ dy through
-    ``bwd_mac``, to ``errors``. No parameters.
+    operand); the two input gradients dy @ b^T and (dy^T @ a)^T through
+    ``bwd_mac``, the errors dy (transposed) its ``act`` operand and the other
+    activation its ``weight`` (as Linear's dy @ W^T), to ``errors``. No
+    parameters.
 
     >>> MatMul().forward_many([np.ones((2, 1, 3)), np.ones((2, 3, 4))], Context.float64())[0].shape
     (2, 1, 4)
@@ -254,7 +256,9 @@ class MatMul(MultiLayer):
         (dy,) = dys
         mac = self.policy(ctx).bwd_mac
         a, b = self._a, self._b
+        # errors as bwd_mac's act operand and the other activation as its weight, as Linear's dy @ W^T
         da = mac_product(dy, np.ascontiguousarray(np.swapaxes(b, -1, -2)), mac, None, ctx, f"{self.name}.bwd")
-        db = mac_product(np.ascontiguousarray(np.swapaxes(a, -1, -2)), dy, mac, None, ctx, f"{self.name}.bwd")
+        db = np.swapaxes(mac_product(np.ascontiguousarray(np.swapaxes(dy, -1, -2)), a, mac, None, ctx,
+                                     f"{self.name}.bwd"), -1, -2)
         return [self.q(unbroadcast(da, a.shape), "errors", ctx),
                 self.q(unbroadcast(db, b.shape), "errors", ctx)]

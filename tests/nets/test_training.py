@@ -162,6 +162,18 @@ def test_full_batch_records_radix_points_and_evaluates_under_eval_policy() -> No
         nets.train_full_batch(nets.mlp([64, 10]), DATA, policy, eval_policy="bogus")
 
 
+def test_full_batch_clips_binary_weights_as_an_optimiser_step_does() -> None:
+    """Stored weights of a layer whose weights role is binary lie in [-1, 1] after train_full_batch, as after
+    train (they kept the optimiser's values, |W| up to 3.3 from a start of 3.7)."""
+    policy = nets.PrecisionPolicy(nets.LayerPolicy(weights="binary"))
+    model = nets.mlp([64, 10], seed=0)
+    model.layers()[0].params["W"] *= 40  # start far outside [-1, 1]
+    nets.train_full_batch(model, DATA, policy, maxiter=2, eval_policy=None)
+    w = model.layers()[0].params["W"]
+    assert np.abs(w).max() <= 1.0
+    assert np.abs(w).max() == 1.0  # clipped, not merely small
+
+
 def test_early_stopping_keeps_the_best_weights() -> None:
     model = nets.mlp([64, 32, 10], seed=0)
     hist = nets.train(model, DATA, optimizer=nets.SGD(lr=0.5, momentum=0.9), epochs=30, early_stopping=2,
@@ -564,3 +576,52 @@ def test_square_hinge_is_binaryconnects_loss_summed_over_classes() -> None:
     loss, d = nets.losses.square_hinge(z, y)
     assert loss == pytest.approx(4 * reference, rel=1e-15)
     assert np.array_equal(d, -2.0 * t * np.maximum(0.0, 1.0 - t * z) / 6)
+
+
+def test_weight_gradients_take_activations_as_act_and_errors_as_weight_on_every_layer() -> None:
+    """grad_mac's operands (docs/training.md: dW = activations^T @ errors): the activations go to its act
+    format, the errors to its weight format, in Conv2d and GroupedConv2d as in Linear. With e4m3 act and
+    e5m2 weight (the fp8 preset's grad_mac) an error of 1024 stays 1024; Conv2d and GroupedConv2d passed
+    the errors as act, saturating them at e4m3's 448 (dW 56.375 instead of 128.375)."""
+    from nets.layers import Context, Conv2d
+    from nets.onnx.products import GroupedConv2d
+
+    mac = emu.MAC(act="e4m3", weight="e5m2", acc="fp32")
+    pol = nets.PrecisionPolicy(nets.LayerPolicy(grad_mac=mac))
+    rng = np.random.default_rng(0)
+    x = emu.quantize(rng.uniform(-1, 1, (2, 2, 3, 3)), "e4m3")
+    dy = emu.quantize(rng.uniform(-1, 1, (2, 2, 2, 2)), "e5m2")
+    dy[0, 0, 0, 0] = 1024.0
+    for layer in (Conv2d(2, 2, 2, name="c"), GroupedConv2d(2, 2, 2, groups=2, name="g")):
+        layer.params["W"] = rng.uniform(-1, 1, layer.params["W"].shape)
+        ctx = Context(pol, nets.Quantizer(0), True)
+        layer.forward(x, ctx)
+        layer.backward(dy, ctx)
+        groups = 2 if isinstance(layer, GroupedConv2d) else 1
+        for gi in range(groups):
+            o = slice(None) if groups == 1 else slice(gi, gi + 1)  # the group's input and output channels
+            c = emu.im2col(x[:, o], 2, 2, (1, 1), (0, 0))[0]
+            dyc = dy[:, o].transpose(0, 2, 3, 1).reshape(-1, dy[:, o].shape[1])
+            want = emu.matmul(c.T, dyc, mac).T
+            assert np.array_equal(layer.grads["W"][o].reshape(want.shape), want), (layer.name, gi)
+
+
+def test_matmul_input_gradients_take_errors_as_bwd_macs_act() -> None:
+    """A product of two activations a @ b: both input gradients through bwd_mac with the errors as its act
+    operand and the other activation as its weight (dy b^T and (dy^T a)^T), as Linear's dy W^T; a^T dy put
+    the activations in act, saturating the e5m2 errors at e4m3's 448."""
+    from nets.layers import Context
+    from nets.onnx.products import MatMul
+
+    mac = emu.MAC(act="e5m2", weight="e4m3", acc="fp32")
+    pol = nets.PrecisionPolicy(nets.LayerPolicy(bwd_mac=mac))
+    a = emu.quantize(np.array([[[1.0, 2.0], [0.5, -1.5]]]), "e4m3")
+    b = emu.quantize(np.array([[[1.0, -1.0], [2.0, 0.25]]]), "e4m3")
+    dy = np.array([[[1024.0, -2048.0], [3.0, 0.09375]]])
+    layer = MatMul(name="mm")
+    ctx = Context(pol, nets.Quantizer(0), True)
+    layer.forward_many([a, b], ctx)
+    da, db = layer.backward_many([dy], ctx)
+    assert np.array_equal(da[0], emu.matmul(dy[0], b[0].T, mac))
+    assert np.array_equal(db[0], emu.matmul(dy[0].T, a[0], mac).T)
+    assert db[0, 0, 0] == 1024.0 + 1.5  # 1024 * 1 + 3 * 0.5, the error kept in e5m2
