@@ -453,14 +453,20 @@ class Quantizer:
         gives the same bits): ``mac`` itself, or, under ``nearest`` (evaluation), its twin with every
         stochastic rounding (input, product, output) to nearest even and stochastic binary operands
         deterministic (a stochastic ternary operand has no such twin: `nets.PrecisionPolicy` refuses it under
-        nearest-even evaluation, and under ``eval_rounding="policy"`` it draws from the evaluation's own
-        stream).
+        nearest-even evaluation where its evaluations run it, and this raises ValueError where one is run
+        anyway, as `nets.Model.predict` or `nets.evaluate` of a policy evaluated in float64 by `train`;
+        under ``eval_rounding="policy"`` it draws from the evaluation's own stream).
 
         >>> m = emu.MAC(act="fx<4,8>", weight="fx<4,8>", acc="fx<10,16>", output="fx<4,6>",
         ...             output_rounding="stochastic")
         >>> str(Quantizer(nearest=True).datapath(m)[0].output_rounding)
         'nearest_even'
         """
+        if self.nearest and any(isinstance(f, emu.TernaryFormat) and f.method == "stochastic"
+                                for f in (mac.act, mac.weight)):
+            raise ValueError(f"evaluation: the datapath [{mac}] has a stochastic ternary operand, which has"
+                             " no nearest-even twin (the policy's eval_rounding='nearest_even'); evaluate it"
+                             " with eval_rounding='policy' (drawing from eval_seed) or in float64")
         return (_deterministic(mac) if self.nearest else mac), self.rng
 
     def bind_parameters(self, parameters: Iterable[tuple[str, str, tuple[int, ...]]]) -> None:

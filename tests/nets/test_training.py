@@ -625,3 +625,20 @@ def test_matmul_input_gradients_take_errors_as_bwd_macs_act() -> None:
     assert np.array_equal(da[0], emu.matmul(dy[0], b[0].T, mac))
     assert np.array_equal(db[0], emu.matmul(dy[0].T, a[0], mac).T)
     assert db[0, 0, 0] == 1024.0 + 1.5  # 1024 * 1 + 3 * 0.5, the error kept in e5m2
+
+
+def test_a_stochastic_ternary_datapath_is_not_evaluated_to_nearest_silently() -> None:
+    """A policy evaluated in float64 by train (evaluate_with='float64') passes construction with a stochastic
+    ternary fwd_mac operand; predicting or evaluating under that policy itself rounds to nearest even, for
+    which the operand has no twin: refused by name (it drew random bits, differing by seed), while
+    eval_rounding='policy' evaluates it from eval_seed."""
+    mac = emu.MAC(act="fp32", weight="ternary<stochastic>", acc="fp32")
+    pol = nets.PrecisionPolicy(nets.LayerPolicy(fwd_mac=mac), evaluate_with="float64")
+    model = nets.mlp([64, 10], seed=0)
+    with pytest.raises(ValueError, match=r"^evaluation: the datapath \[.*ternary<stochastic>.*\] has a"
+                                         r" stochastic ternary operand, which has no nearest-even twin"):
+        model.predict(DATA.test.x, pol)
+    with pytest.raises(ValueError, match="no nearest-even twin"):
+        nets.evaluate(model, DATA.test, pol)
+    drawn = replace(pol, eval_rounding="policy")
+    assert np.array_equal(model.predict(DATA.test.x, drawn), model.predict(DATA.test.x, drawn))
