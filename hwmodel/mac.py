@@ -22,7 +22,10 @@
 - ``product``: rounding the product to a narrower multiplier output (an
   incrementer of the product's width), when the MAC names one that rounds:
   not one that holds every exact product, nor the float operands' own format
-  (the multiplier's table price includes that rounding).
+  (the multiplier's table price includes that rounding), nor a truncating
+  ``product_rounding`` (floor of a fixed word, toward zero of a float:
+  wiring). Stochastic rounding is priced as nearest (the incrementer; the
+  random bits' source is not priced).
 - ``aligner``: a float product into a fixed accumulator: a shifter of the
   accumulator's width over its positions; a power-of-two product (powers of
   two, binary, ternary operands): a shifter of the accumulator's width over
@@ -38,9 +41,10 @@
   and one MUX2 per accumulator bit; ``wrap``: nothing; ``error``: detection.
   A float accumulator that saturates (or gives NaN): one MUX2 per bit on the
   adder's overflow flag; ``inf`` and ``error``: the adder's flag, nothing.
-- ``output``: the output conversion (an incrementer and a saturating MUX per
-  output bit, a normalising shifter when a fixed sum becomes a float), once
-  per dot product: its energy is divided by ``k`` (default 1: counted in full).
+- ``output``: the output conversion (an incrementer, none for a truncating
+  ``output_rounding``, and a saturating MUX per output bit, a normalising
+  shifter when a fixed sum becomes a float), once per dot product: its
+  energy is divided by ``k`` (default 1: counted in full).
 
 Energy is per MAC, area is one unit's, delay the unit's critical path in gate
 levels (multiplier, product rounding, convert, aligner, alignment rounding, accumulator in series;
@@ -84,7 +88,9 @@ _FP32_ACC = emu.FloatFormat(8, 23)
 
 
 def _kulisch_bits(a: emu.Format, w: emu.Format, k: int) -> int:
-    hi = math.ceil(math.log2(a.max * w.max))
+    """The bits of an exact accumulator for K = ``k`` products of ``a`` and ``w``: from the smallest
+    product's weight to the largest product magnitude (either sign: -1 x -128 = 128), plus carries."""
+    hi = math.ceil(math.log2(max(abs(a.max), abs(a.min)) * max(abs(w.max), abs(w.min))))
     lo = math.floor(math.log2(a.smallest_subnormal * w.smallest_subnormal))
     return hi - lo + 2 + math.ceil(math.log2(k))  # K = 1: the product alone, no carry
 
@@ -181,6 +187,19 @@ def _significand_bits(f: emu.Format) -> int:
     return 1
 
 
+def _truncates(fmt: object, mode: emu.Rounding) -> bool:
+    """Whether rounding into ``fmt`` in ``mode`` drops the low bits and nothing more (wiring, no
+    incrementer): floor of a two's complement fixed word, toward zero of a sign-magnitude float.
+
+    >>> fl = emu.Rounding.FLOOR
+    >>> _truncates(emu.format("fx<2,6>"), fl), _truncates(emu.format("fp16"), fl)
+    (True, False)
+    """
+    if isinstance(fmt, emu.FixedFormat):
+        return mode == emu.Rounding.FLOOR
+    return isinstance(fmt, emu.FloatFormat) and mode == emu.Rounding.TOWARD_ZERO
+
+
 def _product_rounds(mac: emu.MAC) -> bool:
     """Whether ``product=`` rounds: not where it holds every exact product of fixed-point-like operands,
     nor where it is the float operands' own format, whose table multiplier's price includes that
@@ -224,7 +243,8 @@ def _cost(mac: emu.MAC, tech: str | TechTable, k: int | None, multiplier: str) -
     a, w = mac.act, mac.weight
     parts: dict[str, Cost] = {"multiplier": operand_multiplier(a, w, t, multiplier)}
     float_prod = isinstance(a, emu.FloatFormat) or isinstance(w, emu.FloatFormat)
-    if mac.product is not None and _product_rounds(mac):
+    if (mac.product is not None and _product_rounds(mac)
+            and not _truncates(mac.product, mac.product_rounding)):  # truncation: wiring
         pb = mac.product.bits if isinstance(mac.product, emu.FixedFormat) else mac.product.man_bits + 1
         parts["product"] = logic(Cells(ha=pb, levels=adder(pb).levels), t,
                                  f"rounding to the product format {mac.product}")
@@ -276,13 +296,15 @@ def _cost(mac: emu.MAC, tech: str | TechTable, k: int | None, multiplier: str) -
 
 def _output(mac: emu.MAC, acc: object, width: int, k: int | None, t: TechTable) -> Cost | None:
     """The conversion of the sum (in ``acc``, ``width`` bits) to ``mac.output`` once per dot product: an
-    incrementer and a saturating MUX2 per output bit, plus a normalising shifter when a fixed sum becomes a
+    incrementer (none for a truncating ``output_rounding``, `_truncates`) and a saturating MUX2 per output
+    bit, plus a normalising shifter when a fixed sum becomes a
     float; energy divided by ``k`` (None: counted in full); None when the MAC names no other output."""
     if mac.output is None or mac.output == mac.acc:
         return None
     o = mac.output
     ob = o.bits if not isinstance(o, emu.FloatFormat) else o.man_bits + 1
-    cells = Cells(ha=ob, mux2=ob, levels=adder(ob).levels + 1)
+    inc = 0 if _truncates(o, mac.output_rounding) else ob  # a truncating mode drops bits: no incrementer
+    cells = Cells(ha=inc, mux2=ob, levels=(adder(ob).levels if inc else 0) + 1)
     if isinstance(o, emu.FloatFormat) and not isinstance(acc, emu.FloatFormat):
         cells = cells + barrel_shifter(width, width)
     out = logic(cells, t, f"output conversion to {o}")
@@ -293,9 +315,10 @@ def _fixed_to_float(mac: emu.MAC, t: TechTable) -> Cost:
     """A fixed-point product (of a fixed operand by a fixed, power-of-two, binary or ternary one) converted
     to the float accumulator's format before its adder, per MAC: its absolute value (XOR2 per bit and an
     incrementer) when signed, a leading-zero counter and a normalising shifter of the product's width, an
-    exponent adder (the binary point's position minus the leading zeros) and, when the product is wider
-    than the accumulator's significand, no product format has rounded it and no FMA (``fused``) takes it
-    exact, a rounding incrementer."""
+    exponent adder (the binary point's position minus the leading zeros) and, when the product's magnitude
+    has more significant bits (`_significand_bits`, as `_fma_adder` counts them) than the accumulator's
+    significand, no product format has rounded it and no FMA (``fused``) takes it exact, a rounding
+    incrementer."""
     views = [fixed_view(f) for f in (mac.act, mac.weight)]
     prod = mac.product
     pw = prod.bits if isinstance(prod, emu.FixedFormat) else sum(v.bits for v in views)
@@ -306,7 +329,8 @@ def _fixed_to_float(mac: emu.MAC, t: TechTable) -> Cost:
         cells = Cells(xor2=pw, ha=pw, levels=1 + adder(pw).levels) + cells
         what = "absolute value, " + what
     m = mac.acc.man_bits + 1
-    if pw > m and prod is None and not mac.fused:  # an FMA's adder rounds the exact product once
+    sig = sum(_significand_bits(f) for f in (mac.act, mac.weight))
+    if sig > m and prod is None and not mac.fused:  # an FMA's adder rounds the exact product once
         cells = cells + Cells(ha=m, levels=adder(m).levels)
         what += f", rounding to {m} bits"
     return logic(cells, t, f"fixed product of {pw} bits to {mac.acc} ({what})")

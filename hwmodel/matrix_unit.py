@@ -49,7 +49,14 @@ products' sum collapses into the sticky bit as in a float adder.
 
 Energy and area are per product lane: the step's totals divided by n (a unit
 of n lanes does n MACs per step), so that an array of units counts lanes as
-`hwmodel.network_cost` counts MAC units. The delay is the step's critical path
+`hwmodel.network_cost` counts MAC units. Every part is built from gates here,
+while `hwmodel.cost` prices a scalar MAC's float multiplier and adder at the
+table's published figures (Horowitz's mult_fp16 1.1 pJ, add_fp32 0.9 pJ),
+which include normalisation and rounding stages and a synthesis's overheads
+this gate count leaves out: fp16 x fp16 -> fp32 as ``fused(1)`` costs 1.15
+pJ and 1329 um^2 against 2.0 pJ and 5824 um^2 as a scalar MAC. Compare matrix
+units with each other, or with a scalar MAC only knowing that the two are
+calibrated differently (the gate-level figure is the lower). The delay is the step's critical path
 in gate levels: multiplier, exponent max, aligner, adder tree, normalise and
 round in series. Worked example: the H100 fp16 -> fp32 unit (n = 16,
 align_bits 25) has 16 11x11 multipliers, 17 aligners of 27 bits, a tree of

@@ -594,6 +594,9 @@ def network_cost(model_or_layers: Any, policy: Any = None, *, tech: str | TechTa
         max_area = math.nan if math.isnan(c.area_um2) else max(max_area, c.area_um2)  # NaN stays
         max_delay = max(max_delay, c.delay)
     compute = sum(r.compute_pj for r in rows)
+    if not any(r.macs for r in rows):
+        raise ValueError("network_cost: the layers hold no MAC (every macs 0), so no energy ratio, traffic"
+                         " ratio or speedup is defined; give at least one layer with macs >= 1")
     assumptions = (
         f"weights read once per batch of {batch} from {weight_memory} ({t[weight_memory].source})"
         + (f"; the fp32 baseline's from {base_memory}" if base_memory != weight_memory else ""),

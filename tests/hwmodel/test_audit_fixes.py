@@ -188,3 +188,51 @@ def test_logic_is_priced_from_whatever_multiplier_points_a_table_has() -> None:
     assert rate == pytest.approx(0.5 / ge16 * gates.Cells(mux2=1, levels=1).ge)
     assert hwmodel.arith.logic(gates.Cells(mux2=1, levels=1), H45).energy_pj == pytest.approx(
         (3.1 - 0.2) / (gates.multiplier(32, 32).ge - gates.multiplier(8, 8).ge) * gates.Cells(mux2=1).ge)
+
+
+def test_an_exact_accumulator_sizes_by_the_largest_product_magnitude_of_either_sign() -> None:
+    """fx<1,0> holds -1 and 0 (max 0): its Kulisch width took log2(0) (a math domain error); the largest
+    product magnitude is |-1 x -128| = 128, as for int8 x int8's |-128 x -128|."""
+    c = hwmodel.cost(emu.MAC(act="fx<1,0>", weight="fx<8,0>", acc="exact"), k=4)
+    assert math.isfinite(c.energy_pj)
+    # 2^7 down to the product grid 2^0, a sign bit and a guard, and log2 K = 2 carries
+    assert hwmodel.acc_width(emu.MAC(act="fx<1,0>", weight="fx<8,0>", acc="exact"), 4) == 7 + 2 + 2
+
+
+def test_a_fixed_product_that_fits_the_float_significand_is_not_rounded_fused_or_not() -> None:
+    """|int8 x int4| <= 1024 has at most 11 significant bits, fp16's significand: neither the unfused
+    conversion nor the FMA rounds it, so the two units cost the same (the unfused one was charged a
+    rounding incrementer for its 12-bit signed word: 0.6045 against 0.5894 pJ)."""
+    plain = hwmodel.cost(emu.MAC(act="int8", weight="int4", acc="fp16"))
+    fused = hwmodel.cost(emu.MAC(act="int8", weight="int4", acc="fp16", fused=True))
+    assert plain.energy_pj == fused.energy_pj
+    assert plain.area_um2 == fused.area_um2
+    assert "rounding to" not in plain.breakdown["convert"].name
+    wide = hwmodel.cost(emu.MAC(act="fx<1,7>", weight="fx<1,7>", acc="fp16"))  # 14 bits into 11: rounds
+    assert "rounding to 11 bits" in wide.breakdown["convert"].name
+
+
+def test_a_network_without_macs_is_refused() -> None:
+    spec = hwmodel.LayerSpec("a", "linear", 0, 0, 0, 0, 4, "int8 x int8 -> int32")
+    with pytest.raises(ValueError, match=r"^network_cost: the layers hold no MAC \(every macs 0\)"):
+        hwmodel.network_cost([spec])
+
+
+def test_truncating_product_and_output_roundings_are_wiring() -> None:
+    """Floor into a two's complement product or output word, toward zero into a sign-magnitude float, drop
+    bits and need no incrementer; every other mode keeps it (all modes were priced alike)."""
+    base = dict(act="fx<1,7>", weight="fx<1,7>", acc="fx<18,14>", product="fx<1,7>")
+    trunc = hwmodel.cost(emu.MAC(**base, product_rounding="floor"))
+    near = hwmodel.cost(emu.MAC(**base, product_rounding="nearest_even"))
+    assert "product" not in trunc.breakdown
+    assert near.energy_pj == pytest.approx(trunc.energy_pj + near.breakdown["product"].energy_pj)
+    assert trunc.delay < near.delay
+    tz = hwmodel.cost(emu.MAC(**base, product_rounding="toward_zero"))  # two's complement: an incrementer
+    assert tz.energy_pj == near.energy_pj
+    out = dict(act="fx<1,7>", weight="fx<1,7>", acc="fx<18,14>")
+    fx_floor = hwmodel.cost(emu.MAC(**out, output="fx<2,6>", output_rounding="floor"))
+    fx_ne = hwmodel.cost(emu.MAC(**out, output="fx<2,6>"))
+    assert fx_floor.breakdown["output"].energy_pj < fx_ne.breakdown["output"].energy_pj
+    fl = dict(act="e4m3", weight="e4m3", acc="fp32", output="bf16")
+    assert (hwmodel.cost(emu.MAC(**fl, output_rounding="toward_zero")).breakdown["output"].energy_pj
+            < hwmodel.cost(emu.MAC(**fl)).breakdown["output"].energy_pj)
