@@ -68,13 +68,18 @@ def label(params: dict[str, Any]) -> str:
 
 def pareto_front(costs: np.ndarray, scores: np.ndarray) -> np.ndarray:
     """Indices of the points on the front: no other point has cost <= and score >=
-    with one of them strict. Sorted by cost.
+    with one of them strict. Sorted by cost. A point whose cost or score is NaN
+    (unknown) is on no front, and dominates none.
 
     >>> pareto_front(np.array([1.0, 2.0, 3.0]), np.array([0.5, 0.4, 0.9])).tolist()
     [0, 2]
+    >>> pareto_front(np.array([1.0, np.nan, 3.0]), np.array([np.nan, 0.9, 0.4])).tolist()
+    [2]
     """
     idx = []
     for i in range(len(costs)):
+        if np.isnan(costs[i]) or np.isnan(scores[i]):
+            continue
         beaten = (costs <= costs[i]) & (scores >= scores[i]) & ((costs < costs[i]) | (scores > scores[i]))
         if not beaten.any():
             idx.append(i)
