@@ -47,8 +47,9 @@
   energy is divided by ``k`` (default 1: counted in full).
 
 Energy is per MAC, area is one unit's, delay the unit's critical path in gate
-levels (multiplier, product rounding, convert, aligner, alignment rounding, accumulator in series;
-no pipelining). A block-scaled MAC is priced by `hwmodel.block.block_mac_cost`
+levels (multiplier, product rounding, convert, aligner, alignment rounding, accumulator and the
+saturation select after it in series; no pipelining). A block-scaled MAC is priced by
+`hwmodel.block.block_mac_cost`
 (two pipeline stages, the longer setting the delay) with the same
 ``multiplier`` construction, a fixed accumulator's ``overflow`` logic once per
 block sum and the ``output`` part above. ``fused=True`` (FMA): where the exact
@@ -281,7 +282,7 @@ def _cost(mac: emu.MAC, tech: str | TechTable, k: int | None, multiplier: str) -
     if out is not None:
         parts["output"] = out
     delay = sum(parts[p].delay for p in ("multiplier", "product", "convert", "aligner", "align_rounding",
-                                         "accumulator") if p in parts)
+                                         "accumulator", "overflow") if p in parts)  # (saturation: in series)
     if mac.order.kind == "tree":  # n - 1 tree adders and one for the addend per step of n products
         n = mac.order.n
         levels = n.bit_length()  # log2(n) tree levels, then the addend

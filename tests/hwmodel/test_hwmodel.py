@@ -197,7 +197,13 @@ def test_critical_paths_by_hand() -> None:
     assert hwmodel.cost(int8).delay == dadda_levels(8) + cpa_levels(32) == 22
     for name in ("fp<6,7>", "fp<6,8>", "bf16", "e4m3"):
         f = emu.format(name)
-        assert hwmodel.cost(emu.MAC(act=f, weight=f, acc=f)).delay == fp_mac_levels(f), name
+        mac = emu.MAC(act=f, weight=f, acc=f)
+        # a saturating accumulator (e4m3 has no inf: its default) selects after the adder: one MUX2 level
+        saturating = 1 if str(mac.acc_overflow) == "saturate" else 0
+        assert hwmodel.cost(mac).delay == fp_mac_levels(f) + saturating, name
+    # a saturating fixed accumulator: its overflow detection and select lie after the adder too
+    sat = hwmodel.cost(emu.MAC(act="fx<1,7>", weight="fx<1,7>", acc="fx<18,14>", acc_overflow="saturate"))
+    assert sat.delay == 22 + sat.breakdown["overflow"].delay > 22
 
 
 H_ADD_E = {n: H[f"add_int{n}"][0] for n in (8, 16, 32)}
