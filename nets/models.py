@@ -38,7 +38,7 @@ from .layers import (
 )
 from .losses import LOSSES
 from .norm import BatchNorm
-from .policy import EvalRounding, PrecisionPolicy
+from .policy import EvalRounding, LayerPolicy, PrecisionPolicy
 from .quant import Quantizer, block_axis, whole
 
 __all__ = ["Model", "activation_name", "evaluation_context", "from_spec", "lenet5", "mlp", "resnet_small"]
@@ -56,6 +56,32 @@ def activation_name(value: object, where: str) -> str:
     if isinstance(value, str) and value.strip().lower() in ACTIVATIONS:
         return value.strip().lower()
     raise ValueError(f"{where}: activation={value!r} is not one of {', '.join(ACTIVATIONS)}")
+
+
+#: a layer's settings by what it needs to use them: a parameter (any: the gradient and optimiser roles),
+#: a weight W, a bias b, normalisation parameters, running statistics, a product (the datapaths)
+_NEEDS = {"weights": "W", "biases": "b", "bn_params": "gamma", "grads": "", "master": "", "update": "",
+          "momentum": "", "moments": ""}
+_MACS = ("fwd_mac", "bwd_mac", "grad_mac")
+
+
+def _idle_settings(layer: Layer, lp: LayerPolicy, default: LayerPolicy) -> list[str]:
+    """The settings of override ``lp`` given (not a `LayerPolicy`'s own default, float64 or None) and
+    unlike the policy's ``default`` that ``layer`` cannot use: a parameter role of a layer without that
+    parameter (any parameter, for the gradient and optimiser roles), running statistics of a layer without
+    them (BatchNorm's), a datapath of a layer without a product."""
+    blank = LayerPolicy()
+
+    def given(f: str) -> bool:
+        return getattr(lp, f) != getattr(blank, f) and getattr(lp, f) != getattr(default, f)
+
+    idle = [r for r, need in _NEEDS.items()
+            if given(r) and (need not in layer.params if need else not layer.params)]
+    if given("bn_stats") and not isinstance(layer, BatchNorm):
+        idle.append("bn_stats")
+    if type(layer).product_shape is Layer.product_shape:  # no product of its own
+        idle += [m for m in _MACS if given(m)]
+    return idle
 
 
 class Model:
@@ -151,7 +177,9 @@ class Model:
 
     def check_policy(self, policy: PrecisionPolicy | None, func: str) -> None:
         """Refuse a policy that is not a `PrecisionPolicy` (or None), or whose per-layer overrides name a
-        layer this model does not have (an override that would change nothing, silently).
+        layer this model does not have, or set (differently from the default) a role or datapath of a
+        tensor or product the layer does not have (`_idle_settings`): an override that would change
+        nothing, silently.
 
         >>> from nets.policy import LayerPolicy
         >>> policy = PrecisionPolicy().with_layer("fc2", LayerPolicy())
@@ -170,6 +198,13 @@ class Model:
         if unknown:
             raise ValueError(f"{func}: the policy overrides layer(s) {unknown}, which this model does not"
                              f" have; its layers: {', '.join(names)}")
+        for layer in self.layers():
+            lp = policy.layers.get(layer.name)
+            idle = [] if lp is None else _idle_settings(layer, lp, policy.default)
+            if idle:
+                raise ValueError(f"{func}: the policy's override of layer {layer.name!r} sets {idle}, which"
+                                 f" {type(layer).__name__} {layer.name!r} never uses (no such tensor or"
+                                 " product), so the setting would change nothing; leave it as the default's")
 
     def rows_mixed_by(self) -> str | None:
         """The node of an imported graph whose inference output mixes the rows of x (axis 0; see

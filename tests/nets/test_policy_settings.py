@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import re
 from dataclasses import replace
 
 import numpy as np
@@ -290,3 +291,33 @@ def test_a_datapath_matching_its_roles_or_fed_by_float64_roles_is_accepted() -> 
     assert LayerPolicy(weights="mxfp8_e4m3", activations="mxfp8_e4m3", fwd_mac="mxfp8").fwd_mac is not None
     for name in nets.POLICY_PRESETS:  # every preset keeps one source of truth
         nets.PrecisionPolicy.preset(name)
+
+
+@pytest.mark.parametrize(("layer", "override", "idle"), [
+    ("relu1", LayerPolicy(weights="fx<3,2>"), "['weights']"),
+    ("relu1", LayerPolicy(grads="fx<3,2>", master="fx<3,2>"), "['grads', 'master']"),
+    ("relu1", LayerPolicy(fwd_mac=emu.MAC(act="fx<4,4>", weight="fx<4,4>", acc="fx<8,8>")), "['fwd_mac']"),
+    ("linear1", LayerPolicy(bn_stats="fx<3,2>", bn_params="fx<3,2>"), "['bn_params', 'bn_stats']"),
+])
+def test_an_override_a_layer_cannot_use_is_refused(layer: str, override: LayerPolicy, idle: str) -> None:
+    """A per-layer setting of a tensor or product the layer does not have (weights on a ReLU, running
+    statistics on a Linear) would change nothing: refused by name, as an override of a missing layer is
+    (it trained bit for bit as float64)."""
+    model = nets.mlp([4, 3, 2], seed=0)
+    pol = nets.PrecisionPolicy().with_layer(layer, override)
+    with pytest.raises(ValueError, match=rf"^predict: the policy's override of layer '{layer}' sets"
+                                         rf" {re.escape(idle)}, which \w+ '{layer}' never uses"):
+        model.check_policy(pol, "predict")
+    with pytest.raises(ValueError, match="never uses"):
+        model.predict(np.ones((2, 4)), pol)
+
+
+def test_overrides_a_layer_can_use_or_that_repeat_the_default_pass() -> None:
+    model = nets.mlp([4, 3, 2], seed=0)
+    uniform = nets.PrecisionPolicy.uniform("fx<4,8>")
+    # the default's own settings repeated on a ReLU (a copy of the default with one change) change nothing
+    # there but were not asked for there: they pass, as do LayerPolicy's own float64 defaults
+    model.check_policy(uniform.with_layer("relu1", replace(uniform.default, activations="fx<4,2>")), "train")
+    model.check_policy(uniform.with_layer("relu1", LayerPolicy(activations="fx<4,2>")), "train")
+    linear = LayerPolicy(weights="int8", grads="fx<3,2>", fwd_mac="int8 x int8 -> int32")
+    model.check_policy(nets.PrecisionPolicy().with_layer("linear1", linear), "train")
