@@ -40,7 +40,7 @@ from .roleformat import BLOCK_TYPES, DynamicFixed, RoleFormat, is_block_format
 
 __all__ = ["BN_ROLES", "GRANULARITIES", "OPTIMIZER_ROLES", "POLICY_PRESETS", "ROLES", "STE", "STES",
            "DynamicFixed", "EvalRounding", "EvaluateWith", "Granularity", "LayerOverrides", "LayerPolicy",
-           "PrecisionPolicy", "RoleFormat", "is_block_format"]
+           "PrecisionPolicy", "RoleFormat", "has_stochastic_ternary", "is_block_format"]
 
 #: The optimiser's roles: the update term, SGD's velocity buffer, Adam's two moments.
 OPTIMIZER_ROLES = ("update", "momentum", "moments")
@@ -188,6 +188,15 @@ def _role(value: Any) -> RoleFormat:
 def _mac(value: Any) -> MAC | None:
     """A datapath field: None (float64 products) or what `emu.mac.as_mac` takes."""
     return None if value is None else as_mac(value, "LayerPolicy")
+
+
+def has_stochastic_ternary(mac: MAC) -> bool:
+    """Whether an operand of ``mac`` is ternary with stochastic rounding (no nearest-even twin exists).
+
+    >>> has_stochastic_ternary(emu.MAC(act="fp32", weight="ternary<stochastic>", acc="fp32"))
+    True
+    """
+    return any(isinstance(f, emu.TernaryFormat) and f.method == "stochastic" for f in (mac.act, mac.weight))
 
 
 @dataclass(frozen=True)
@@ -402,8 +411,7 @@ class PrecisionPolicy:
         named = (("default", self.default), *((f"layers[{k!r}]", v) for k, v in self.layers.items()))
         for where, lp in named:
             mac = lp.fwd_mac
-            if mac is not None and any(isinstance(f, emu.TernaryFormat) and f.method == "stochastic"
-                                       for f in (mac.act, mac.weight)):
+            if mac is not None and has_stochastic_ternary(mac):
                 raise ValueError(f"PrecisionPolicy: {where}.fwd_mac [{mac}] has a stochastic ternary"
                                  " operand, which has no nearest-even twin for evaluation (eval_rounding="
                                  "'nearest_even'); give eval_rounding='policy' (evaluation then draws from"

@@ -34,7 +34,7 @@ from emu import BinaryFormat, TernaryFormat
 from emu.block import ScaleGranularity
 from emu.threads import by_pieces
 
-from .policy import OPTIMIZER_ROLES, DynamicFixed, RoleFormat, is_block_format
+from .policy import OPTIMIZER_ROLES, DynamicFixed, RoleFormat, has_stochastic_ternary, is_block_format
 
 __all__ = ["TENSOR_ROLES", "Counts", "DynamicGroup", "Pieces", "Quantizer", "all_inside", "block_axis",
            "overflows_at", "scale_axis", "sum_pieces", "whole"]
@@ -462,8 +462,7 @@ class Quantizer:
         >>> str(Quantizer(nearest=True).datapath(m)[0].output_rounding)
         'nearest_even'
         """
-        if self.nearest and any(isinstance(f, emu.TernaryFormat) and f.method == "stochastic"
-                                for f in (mac.act, mac.weight)):
+        if self.nearest and has_stochastic_ternary(mac):
             raise ValueError(f"evaluation: the datapath [{mac}] has a stochastic ternary operand, which has"
                              " no nearest-even twin (the policy's eval_rounding='nearest_even'); evaluate it"
                              " with eval_rounding='policy' (drawing from eval_seed) or in float64")
