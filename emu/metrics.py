@@ -7,12 +7,11 @@ error by the share of values whose relative error exceeds 4 %, 15 % and 100 %;
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from .checks import real_array
+from .checks import check_real, real_array
 
 __all__ = ["ErrorSummary", "absolute_error", "error_summary", "relative_error"]
 
@@ -76,8 +75,8 @@ def error_summary(x: object, q: object, thresholds: tuple[float, ...] = (0.04, 0
     number is refused, not read as a 1-tuple).
 
     Raises:
-        TypeError: x or q not real; thresholds not a tuple or list, or holding a non-number.
-        ValueError: x and q of different shapes; a threshold negative, NaN or infinite.
+        TypeError: x or q not real; thresholds not a tuple or list, or holding a non-number, NaN or inf.
+        ValueError: x and q of different shapes; a threshold negative.
 
     >>> s = error_summary([1.0, 2.0, 4.0, 8.0], [1.0, 2.5, 4.0, 0.0])
     >>> s.share_above[0.15], s.share_above[1.0]
@@ -106,9 +105,4 @@ def _thresholds(thresholds: object) -> tuple[float, ...]:
     if not isinstance(thresholds, (tuple, list)):
         raise TypeError(f"error_summary: thresholds={thresholds!r} must be a tuple or list of relative"
                         " errors >= 0, e.g. (0.04, 0.15, 1.0)")
-    for t in thresholds:
-        if isinstance(t, (bool, np.bool_)) or not isinstance(t, (int, float, np.integer, np.floating)):
-            raise TypeError(f"error_summary: thresholds holds {t!r}; expected real numbers >= 0")
-        if not (math.isfinite(t) and t >= 0):
-            raise ValueError(f"error_summary: thresholds holds {t!r}; each must be finite and >= 0")
-    return tuple(thresholds)
+    return tuple(check_real(t, "error_summary", "thresholds element", 0.0) for t in thresholds)

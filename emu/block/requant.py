@@ -4,13 +4,12 @@
 from __future__ import annotations
 
 import math
-import numbers
 from typing import Any
 
 import numpy as np
 from numba import njit, prange
 
-from ..checks import check_int
+from ..checks import check_int, check_real
 from ..inputs import as_real
 from .formats import ScaledIntFormat, ScaleGranularity, block_format
 from .mac import operand
@@ -28,15 +27,13 @@ def quantize_multiplier(real: float) -> tuple[int, int]:
     returned is >= -31.
 
     Raises:
-        TypeError: real not a real number (a str or a bool is not a multiplier).
-        ValueError: real negative, NaN or infinite.
+        TypeError: real not a finite real number (a str or a bool is not a multiplier; NaN, inf).
+        ValueError: real negative.
 
     >>> quantize_multiplier(0.5), quantize_multiplier(0.1), quantize_multiplier(2.0 ** -33)
     ((1073741824, 0), (1717986918, -3), (0, 0))
     """
-    r = _real_arg(real, "quantize_multiplier", "real")
-    if not math.isfinite(r) or r < 0:
-        raise ValueError(f"quantize_multiplier: real={real!r} must be finite and >= 0")
+    r = check_real(real, "quantize_multiplier", "real", 0.0)
     if r == 0.0:
         return 0, 0
     m, e = math.frexp(r)
@@ -48,13 +45,6 @@ def quantize_multiplier(real: float) -> tuple[int, int]:
     if e < -31:  # TFLite: the multiplier underflows to 0 (a right shift past 31 is not taken)
         return 0, 0
     return q, e
-
-
-def _real_arg(value: object, func: str, name: str) -> float:
-    """value as a float, refusing what is not a real number (a str, a bool, None) with a TypeError."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{func}: {name}={value!r} must be a real number (an int or a float)")
-    return float(value)
 
 
 @njit(cache=True)
@@ -220,9 +210,7 @@ def int_matmul_requant(a: object, b: object, out_scale: float, fmt_a: str | Scal
     Bm = as_real(b, fn)
     if A.ndim != 2 or Bm.ndim != 2 or A.shape[1] != Bm.shape[0]:
         raise ValueError(f"{fn}: a {A.shape} and b {Bm.shape} are not (M, K) and (K, N)")
-    scale = _real_arg(out_scale, fn, "out_scale")
-    if not (math.isfinite(scale) and scale > 0):
-        raise ValueError(f"{fn}: out_scale={out_scale!r} must be finite and > 0")
+    scale = check_real(out_scale, fn, "out_scale", 0.0, lo_open=True)
     bits = check_int(out_bits, fn, "out_bits", 2, 16)
     zp = check_int(out_zero_point, fn, "out_zero_point", _INT32_MIN, _INT32_MAX)
     if not isinstance(return_acc, (bool, np.bool_)):

@@ -49,11 +49,14 @@ def test_an_underflowed_multiplier_gives_the_exactly_rounded_result() -> None:
     assert emu.multiply_by_quantized_multiplier(x, *emu.quantize_multiplier(real)).tolist() == [0] * 5
 
 
-@pytest.mark.parametrize("real", ["0.5", True, False, np.bool_(True), None, [0.5], 1j])
+@pytest.mark.parametrize("real", ["0.5", True, False, np.bool_(True), None, [0.5], 1j, math.nan, math.inf])
 def test_quantize_multiplier_refuses_what_is_not_a_real_number(real: object) -> None:
-    with pytest.raises(TypeError, match=rf"^quantize_multiplier: real={re.escape(repr(real))} must be a real"
-                                        r" number \(an int or a float\)$"):
+    with pytest.raises(TypeError, match=rf"^quantize_multiplier: real={re.escape(repr(real))} must be a"
+                                        r" finite real number$"):
         emu.quantize_multiplier(real)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"^quantize_multiplier: real=-0.5 outside the allowed range"
+                                         r" \[0, inf\)$"):
+        emu.quantize_multiplier(-0.5)
 
 
 def test_quantize_multiplier_takes_ints_and_numpy_reals() -> None:
@@ -117,11 +120,12 @@ def test_int_matmul_requant_names_a_multiplier_too_large() -> None:
 
 
 BAD = [
-    ({"out_scale": True}, TypeError, r"out_scale=True must be a real number \(an int or a float\)$"),
-    ({"out_scale": "0.1"}, TypeError, r"out_scale='0.1' must be a real number"),
-    ({"out_scale": None}, TypeError, r"out_scale=None must be a real number"),
-    ({"out_scale": -1.0}, ValueError, r"out_scale=-1.0 must be finite and > 0$"),
-    ({"out_scale": float("nan")}, ValueError, r"out_scale=nan must be finite and > 0$"),
+    ({"out_scale": True}, TypeError, r"out_scale=True must be a finite real number$"),
+    ({"out_scale": "0.1"}, TypeError, r"out_scale='0.1' must be a finite real number$"),
+    ({"out_scale": None}, TypeError, r"out_scale=None must be a finite real number$"),
+    ({"out_scale": -1.0}, ValueError, r"out_scale=-1.0 outside the allowed range \(0, inf\)$"),
+    ({"out_scale": 0.0}, ValueError, r"out_scale=0.0 outside the allowed range \(0, inf\)$"),
+    ({"out_scale": float("nan")}, TypeError, r"out_scale=nan must be a finite real number$"),
     ({"return_acc": "no"}, TypeError, r"return_acc='no' must be a bool$"),
     ({"return_acc": 1}, TypeError, r"return_acc=1 must be a bool$"),
     ({"out_bits": 40}, ValueError, r"out_bits=40 outside the allowed range \[2, 16\]$"),
