@@ -366,10 +366,9 @@ def fround_ne_add_covers(prm):
 
 
 def fround_ne_add_applies(fmt) -> bool:
-    """Whether `fround_ne_add` rounds ``fmt`` (a signed FloatFormat): at least one fraction bit (without
-    one, `fround`), at most 49 (|x| + C
-    stays in C's binade), and constants C = 2^(E+52-M) that are normal float64s for every E in
-    [emin, emax]. (Formats without fraction bits round by `fround`.)"""
+    """Whether `fround_ne_add` rounds ``fmt`` (a signed FloatFormat): at least one fraction bit (formats
+    without one round by `fround`), at most 49 (|x| + C stays in C's binade), and constants
+    C = 2^(E+52-M) that are normal float64s for every E in [emin, emax]."""
     m = fmt.man_bits
     return (1 <= m <= 49 and fmt.emin + 52 - m >= -1022 and fmt.emax + 52 - m <= 1023
             and fmt.has_normals)  # without normals (fp<1,M>) its clamp would pick a wrong C

@@ -56,7 +56,9 @@ which include normalisation and rounding stages and a synthesis's overheads
 this gate count leaves out: fp16 x fp16 -> fp32 as ``fused(1)`` costs 1.15
 pJ and 1329 um^2 against 2.0 pJ and 5824 um^2 as a scalar MAC. Compare matrix
 units with each other, or with a scalar MAC only knowing that the two are
-calibrated differently (the gate-level figure is the lower). The delay is the step's critical path
+calibrated differently (the gate-level figure is the lower).
+
+The delay is the step's critical path
 in gate levels: multiplier, exponent max, aligner, adder tree, normalise and
 round in series. Worked example: the H100 fp16 -> fp32 unit (n = 16,
 align_bits 25) has 16 11x11 multipliers, 17 aligners of 27 bits, a tree of

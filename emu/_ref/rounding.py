@@ -302,8 +302,7 @@ def round_float(
     power of two, as ml_dtypes' E8M0 rounds), except in P3109 formats
     (`FloatFormat.ties_by_code`, gfloat's rule), where it goes to the even
     code, the power of two whose exponent field ``e + bias`` is even; to_odd
-    picks the odd code.
-    The grid has no upper end and always has the subnormal
+    picks the odd code. The grid has no upper end and always has the subnormal
     spacing below ``2^emin``: overflow, infinities and flush-to-zero of a
     format without subnormals are the caller's rules (and so are the sign of
     an unsigned format and the missing zero of E8M0, whose emin is -B).

@@ -209,10 +209,11 @@ def _sorted_squeeze_axes(onnx: Any, proto: Any) -> Any:
     copy = onnx.ModelProto()
     copy.CopyFrom(proto)
     for n in copy.graph.node:
-        for a in (a for a in n.attribute if n.op_type == "Squeeze" and a.name == "axes"):
-            ordered = sorted(a.ints)
-            del a.ints[:]
-            a.ints.extend(ordered)
+        if unsorted(n):
+            axes = next(a for a in n.attribute if a.name == "axes")
+            ordered = sorted(axes.ints)
+            del axes.ints[:]
+            axes.ints.extend(ordered)
     return copy
 
 
