@@ -65,12 +65,24 @@ _NEEDS = {"weights": "W", "biases": "b", "bn_params": "gamma", "grads": "", "mas
 _MACS = ("fwd_mac", "bwd_mac", "grad_mac")
 
 
-def _idle_settings(layer: Layer, lp: LayerPolicy, default: LayerPolicy) -> list[str]:
+def _output_role(layer: Layer) -> str | None:
+    """The role ``layer`` converts its output to: ``preacts`` for a product, ``activations`` for the other
+    layers that compute, None for one that only moves values (a reshape, a concatenation)."""
+    if type(layer).product_shape is not Layer.product_shape:
+        return "preacts"
+    return "activations" if layer.converts else None
+
+
+def _idle_settings(layer: Layer, lp: LayerPolicy, policy: PrecisionPolicy, first: bool) -> list[str]:
     """The settings of override ``lp`` given (not a `LayerPolicy`'s own default, float64 or None) and
-    unlike the policy's ``default`` that ``layer`` cannot use: a parameter role of a layer without that
+    unlike the policy's default that ``layer`` cannot use: a parameter role of a layer without that
     parameter (any parameter, for the gradient and optimiser roles), running statistics of a layer without
-    them (BatchNorm's), a datapath of a layer without a product."""
-    blank = LayerPolicy()
+    them (BatchNorm's), a datapath of a layer without a product, an output role (``preacts``,
+    ``activations``) the layer does not convert its output to, or does not convert at the policy's
+    granularity (the network's ``first`` layer converts the input to its ``activations`` too, and a layer
+    whose forward or gradient datapath reads activations names their format by that role: `LayerPolicy`
+    holds the two equal)."""
+    blank, default = LayerPolicy(), policy.default
 
     def given(f: str) -> bool:
         return getattr(lp, f) != getattr(blank, f) and getattr(lp, f) != getattr(default, f)
@@ -81,6 +93,14 @@ def _idle_settings(layer: Layer, lp: LayerPolicy, default: LayerPolicy) -> list[
         idle.append("bn_stats")
     if type(layer).product_shape is Layer.product_shape:  # no product of its own
         idle += [m for m in _MACS if given(m)]
+    out = _output_role(layer)
+    for role in ("preacts", "activations"):
+        used = role == out and policy.rounds(role, layer.ends_layer, layer.starts_layer)
+        if role == "activations":
+            used = used or (first and policy.rounds(role, True, True)) or any(
+                getattr(lp, m) is not None for m in ("fwd_mac", "grad_mac"))
+        if given(role) and not used:
+            idle.append(role)
     return idle
 
 
@@ -198,13 +218,15 @@ class Model:
         if unknown:
             raise ValueError(f"{func}: the policy overrides layer(s) {unknown}, which this model does not"
                              f" have; its layers: {', '.join(names)}")
+        first = self.layers()[0]
         for layer in self.layers():
             lp = policy.layers.get(layer.name)
-            idle = [] if lp is None else _idle_settings(layer, lp, policy.default)
+            idle = [] if lp is None else _idle_settings(layer, lp, policy, layer is first)
             if idle:
                 raise ValueError(f"{func}: the policy's override of layer {layer.name!r} sets {idle}, which"
-                                 f" {type(layer).__name__} {layer.name!r} never uses (no such tensor or"
-                                 " product), so the setting would change nothing; leave it as the default's")
+                                 f" {type(layer).__name__} {layer.name!r} never uses (no such tensor, product"
+                                 " or output conversion), so the setting would change nothing; leave it as the"
+                                 " default's")
 
     def rows_mixed_by(self) -> str | None:
         """The node of an imported graph whose inference output mixes the rows of x (axis 0; see

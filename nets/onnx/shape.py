@@ -304,6 +304,8 @@ class Concat(MultiLayer):
     (2, 3)
     """
 
+    converts = False
+
     def __init__(self, axis: int, name: str = "") -> None:
         super().__init__(name)
         self.axis = int(axis)
@@ -333,6 +335,8 @@ class Split(MultiLayer):
     >>> [y.shape[1] for y in Split(1, n_out=4).forward_many([np.zeros((1, 5))], Context.float64())]
     [2, 2, 1, 0]
     """
+
+    converts = False
 
     def __init__(self, axis: int, sizes: Sequence[int] | None = None, n_out: int | None = None,
                  equal: bool = False, name: str = "") -> None:
@@ -461,6 +465,8 @@ class Pad(Layer):
     >>> Pad([0, 1, 0, 2], PadMode.EDGE).forward(np.array([[1.0, 2.0]]), Context.float64()).tolist()
     [[1.0, 1.0, 2.0, 2.0, 2.0]]
     """
+
+    converts = False
 
     def __init__(self, pads: Sequence[int], mode: PadMode | str = PadMode.CONSTANT, value: float = 0.0,
                  axes: Sequence[int] | None = None, name: str = "") -> None:

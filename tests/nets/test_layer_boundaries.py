@@ -1,12 +1,14 @@
 """The "layer" rounding granularity looks through operations that only move values: a value reaching a
-product through Flatten (or, in an imported graph, Flatten, Reshape, Transpose) is rounded by the
-operation before it."""
+product through Flatten (or, in an imported graph, any reshaping, Transpose, Slice, Gather, Concat,
+Split or Pad) is rounded by the operation before it."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
 import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
 
 import nets
 from nets.onnx import from_onnx
@@ -34,3 +36,30 @@ def test_an_imported_graph_rounds_before_its_flatten() -> None:
     layers = [layer for layer in model.layers() if isinstance(layer, nets.layers.Linear)]
     assert layers
     assert all(_on_grid(layer._x) for layer in layers)
+
+
+def _pad_or_split_graph(op: str) -> onnx.ModelProto:
+    """Gemm -> Pad (zero pads) or Split (one part) -> Gemm: the middle operation only moves values."""
+    rng = np.random.default_rng(3)
+    inits = [numpy_helper.from_array(rng.standard_normal(s), n) for s, n in
+             (((4, 5), "w1"), ((5,), "b1"), ((5, 3), "w2"), ((3,), "b2"))]
+    if op == "Pad":
+        inits.append(numpy_helper.from_array(np.zeros(4, np.int64), "pads"))
+        mid = helper.make_node("Pad", ["h", "pads"], ["m"], name="mid")
+    else:
+        mid = helper.make_node("Split", ["h"], ["m"], name="mid", axis=1, num_outputs=1)
+    nodes = [helper.make_node("Gemm", ["x", "w1", "b1"], ["h"], name="fc1"), mid,
+             helper.make_node("Gemm", ["m", "w2", "b2"], ["y"], name="fc2")]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.DOUBLE, [None, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.DOUBLE, [None, 3])], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+
+
+def test_a_value_reaching_a_product_through_pad_or_split_is_rounded() -> None:
+    """Pad and Split only move values: under the layer granularity the Gemm before them rounds its
+    output (they convert nothing, so the value would reach the next product unrounded)."""
+    for op in ("Pad", "Split"):
+        model = from_onnx(_pad_or_split_graph(op))
+        model.predict(np.random.default_rng(0).standard_normal((3, 4)), LAYER)
+        second = [layer for layer in model.layers() if isinstance(layer, nets.layers.Linear)][1]
+        assert _on_grid(second._x), op

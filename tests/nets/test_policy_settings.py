@@ -298,6 +298,9 @@ def test_a_datapath_matching_its_roles_or_fed_by_float64_roles_is_accepted() -> 
     ("relu1", LayerPolicy(grads="fx<3,2>", master="fx<3,2>"), "['grads', 'master']"),
     ("relu1", LayerPolicy(fwd_mac=emu.MAC(act="fx<4,4>", weight="fx<4,4>", acc="fx<8,8>")), "['fwd_mac']"),
     ("linear1", LayerPolicy(bn_stats="fx<3,2>", bn_params="fx<3,2>"), "['bn_params', 'bn_stats']"),
+    # output roles: a ReLU's output is activations, a product's (past the first layer) preacts
+    ("relu1", LayerPolicy(preacts="fx<3,2>"), "['preacts']"),
+    ("linear2", LayerPolicy(activations="fx<3,2>"), "['activations']"),
 ])
 def test_an_override_a_layer_cannot_use_is_refused(layer: str, override: LayerPolicy, idle: str) -> None:
     """A per-layer setting of a tensor or product the layer does not have (weights on a ReLU, running
@@ -312,6 +315,26 @@ def test_an_override_a_layer_cannot_use_is_refused(layer: str, override: LayerPo
         model.predict(np.ones((2, 4)), pol)
 
 
+def test_an_output_role_a_layer_does_not_convert_at_the_granularity_is_refused() -> None:
+    """Layers that only move values convert nothing (Flatten); under the layer granularity a product
+    followed by its activation function converts no preacts (the epilogue is fused), and under the batch
+    granularity nothing between layers is converted."""
+    cnn = nets.lenet5((1, 8, 8), 10, seed=0)
+    flat = next(layer.name for layer in cnn.layers() if type(layer).__name__ == "Flatten")
+    with pytest.raises(ValueError, match=rf"^train: the policy's override of layer '{flat}' sets"
+                                         r" \['activations'\], which Flatten"):
+        cnn.check_policy(nets.PrecisionPolicy().with_layer(flat, LayerPolicy(activations="fx<3,2>")), "train")
+    model = nets.mlp([4, 3, 2], seed=0)
+    pre = LayerPolicy(preacts="fx<3,2>")
+    model.check_policy(nets.PrecisionPolicy().with_layer("linear1", pre), "train")  # operation: converted
+    with pytest.raises(ValueError, match=r"sets \['preacts'\], which Linear 'linear1' never uses"):
+        model.check_policy(nets.PrecisionPolicy(granularity="layer").with_layer("linear1", pre), "train")
+    act = LayerPolicy(activations="fx<3,2>")
+    model.check_policy(nets.PrecisionPolicy(granularity="layer").with_layer("relu1", act), "train")
+    with pytest.raises(ValueError, match=r"sets \['activations'\], which ReLU 'relu1' never uses"):
+        model.check_policy(nets.PrecisionPolicy(granularity="batch").with_layer("relu1", act), "train")
+
+
 def test_overrides_a_layer_can_use_or_that_repeat_the_default_pass() -> None:
     model = nets.mlp([4, 3, 2], seed=0)
     uniform = nets.PrecisionPolicy.uniform("fx<4,8>")
@@ -321,3 +344,9 @@ def test_overrides_a_layer_can_use_or_that_repeat_the_default_pass() -> None:
     model.check_policy(uniform.with_layer("relu1", LayerPolicy(activations="fx<4,2>")), "train")
     linear = LayerPolicy(weights="int8", grads="fx<3,2>", fwd_mac="int8 x int8 -> int32")
     model.check_policy(nets.PrecisionPolicy().with_layer("linear1", linear), "train")
+    # the first layer converts the network's input to its activations role; a product layer's datapath
+    # reads activations in that role's format
+    model.check_policy(nets.PrecisionPolicy().with_layer("linear1", LayerPolicy(activations="fx<3,2>")), "train")
+    mac = emu.MAC(act="fx<3,2>", weight="fx<4,4>", acc="fx<8,8>")
+    model.check_policy(nets.PrecisionPolicy().with_layer("linear2", LayerPolicy(activations="fx<3,2>",
+                                                                                fwd_mac=mac)), "train")
