@@ -276,14 +276,21 @@ class SGD(Optimizer):
     def delta(self, key: tuple[str, str], g: np.ndarray, w: np.ndarray,
               convert: Convert = keep) -> np.ndarray:
         """The update term of one parameter; the velocity, if any, stored converted to ``momentum``."""
-        lr = self.lr_now()
-        mu = schedule_at(self.momentum, self.epoch)
+        lr, mu = self.lr_now(), self.momentum_now()
         if mu == 0.0 and not callable(self.momentum):  # no momentum: no velocity
             return -lr * g
         v = self.state.get(key)  # a schedule's velocity is kept through its epochs at 0 too
         v = convert(-lr * g if v is None else mu * v - lr * g, "momentum", "momentum")
         self.state[key] = v
         return v
+
+    def momentum_now(self) -> float:
+        """The momentum at this epoch: the number, or the schedule's value, which must be a finite real in
+        [0, 1) (else ValueError, or TypeError, naming the epoch), as a number is at construction."""
+        if not callable(self.momentum):
+            return float(self.momentum)
+        what = f"momentum (its schedule at epoch {self.epoch})"
+        return check_real(self.momentum(self.epoch), "SGD", what, 0.0, 1.0, hi_open=True)
 
     def describe(self) -> str:
         lr, mu = schedule_at(self.lr, self.epoch), schedule_at(self.momentum, self.epoch)

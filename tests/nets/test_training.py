@@ -296,6 +296,8 @@ def test_uniform_master_rounding_alone_rounds_the_stored_weights() -> None:
     (lambda: nets.SGD(lr=lambda e: 0.1 - e).lr_now(), None, None),
     (lambda: _train(None, optimizer=nets.SGD(lr=lambda e: 0.1 - e)), ValueError,
      r"^SGD: lr \(its schedule at epoch 1\)=-0.9 outside the allowed range \[0, inf\)$"),
+    (lambda: _train(None, optimizer=nets.SGD(lr=0.1, momentum=lambda e: 1.5)), ValueError,
+     r"^SGD: momentum \(its schedule at epoch 0\)=1.5 outside the allowed range \[0, 1\)$"),
     (lambda: nets.optim.steps(0.1, [2], gamma=-1), ValueError, r"^steps: gamma=-1 outside the allowed range"),
     (lambda: nets.optim.steps(0.1, [-2]), ValueError, r"^steps: milestones=-2 outside the allowed range"),
     (lambda: nets.optim.exponential(-0.1, 0.5), ValueError, r"^exponential: value=-0.1 outside the allowed"),
