@@ -225,8 +225,8 @@ class Model:
             if idle:
                 raise ValueError(f"{func}: the policy's override of layer {layer.name!r} sets {idle}, which"
                                  f" {type(layer).__name__} {layer.name!r} never uses (no such tensor, product"
-                                 " or output conversion), so the setting would change nothing; leave it as the"
-                                 " default's")
+                                 " or output conversion), so the setting would change nothing; leave it as"
+                                 " the default's")
 
     def rows_mixed_by(self) -> str | None:
         """The node of an imported graph whose inference output mixes the rows of x (axis 0; see

@@ -84,6 +84,10 @@ class History:
             "layer.role" or, for a parameter role, "layer.role.tensor"
             (e.g. "linear1.grads.b"; `Quantizer.radix_history`).
         policy, optimizer: their descriptions.
+        quantizer: the run's `Quantizer` (None before a run): pass it as ``quant=`` to `evaluate`,
+            `nets.models.Model.predict` or `nets.onnx.to_onnx` so that they convert at the dynamic fixed
+            point radix points the run reached (without it they start every group at its initial radix
+            point). Not part of `to_dict`.
     """
 
     records: list[dict[str, Any]] = field(default_factory=list)
@@ -93,6 +97,7 @@ class History:
     radix_points: dict[str, list[int]] = field(default_factory=dict)
     policy: str = ""
     optimizer: str = ""
+    quantizer: Quantizer | None = field(default=None, repr=False, compare=False)
 
     @property
     def test_error(self) -> float:
@@ -499,7 +504,8 @@ def train(model: Model, data: Dataset, policy: PrecisionPolicy | None = None,
     quant = Quantizer(q_seed)
     quant.bind_parameters((layer.name, k, layer.params[k].shape) for layer, k in model.parameters())
     out = stream if stream is not None else sys.stderr
-    hist = History(policy=(policy or PrecisionPolicy.float64()).describe(), optimizer=type(opt).__name__)
+    hist = History(policy=(policy or PrecisionPolicy.float64()).describe(), optimizer=type(opt).__name__,
+                   quantizer=quant)
     best: tuple[float, int, Any] = (np.inf, -1, None)
     n = len(data.train)
     for epoch in range(epochs):
@@ -616,7 +622,8 @@ def train_full_batch(model: Model, data: Dataset, policy: PrecisionPolicy | None
 
     res = minimize(f, model.get_flat(), jac=True, method=method, callback=cb, options={"maxiter": maxiter})
     _store(res.x)
-    hist = History(records=records, policy=(policy or PrecisionPolicy.float64()).describe(), optimizer=method)
+    hist = History(records=records, policy=(policy or PrecisionPolicy.float64()).describe(), optimizer=method,
+                   quantizer=quant)
     hist.test_loss, hist.test_accuracy = evaluate(model, data.test, ev, quant)
     hist.radix_points = quant.radix_history()
     return hist

@@ -15,7 +15,10 @@ The model's ``metadata_props`` record the formats:
 - ``nets.policy``: the policy's description (`PrecisionPolicy.describe`);
 - ``nets.layer.<layer>.<role>`` for every exported layer: ``activations``
   and, where the layer has them, ``weights``, ``biases``, ``preacts``,
-  ``bn_params`` (a format's name, e.g. ``fx<2,6>``, or ``float64``), and
+  ``bn_params`` (the name of the format the values are in, e.g. ``fx<2,6>``, or
+  ``float64``; the rounding is the policy's; for dynamic fixed point the fixed
+  format of the radix point in use, per tensor where gamma's and beta's differ:
+  ``gamma fx<2,8>, beta fx<4,6>``), and
   ``fwd_mac`` (the forward datapath, e.g.
   ``fx<8,0> x fx<8,0> -> fx<32,0> (wrap, sequential)``, or ``float64``);
 - ``nets.float32_exact``: ``true`` when every value written is exactly a
@@ -43,6 +46,7 @@ from ..models import Model, evaluation_context
 from ..norm import BatchNorm
 from ..policy import PrecisionPolicy
 from ..quant import Quantizer
+from ..roleformat import DynamicFixed, RoleFormat
 from .emit import EMITTERS, Writer
 from .layernorm import LayerNorm
 from .products import GroupedConv2d
@@ -145,8 +149,27 @@ def _walk_graph(w: Writer, g: Graph, x: str) -> str:
     return env[g.output]
 
 
-def _metadata(model: Model, policy: PrecisionPolicy, exact: bool) -> dict[str, str]:
+#: the tensors of a role with several dynamic fixed point groups in one layer (`nets.quant.TENSOR_ROLES`)
+#: among those exported; every other role has one group per layer
+_ROLE_TENSORS = {"bn_params": ("gamma", "beta")}
+
+
+def _format_name(layer: Layer, role: str, rf: RoleFormat, quant: Quantizer) -> str:
+    """The name of the format ``layer``'s values of ``role`` are in under the evaluation converter
+    ``quant``: the role's format (its rounding left out), or for dynamic fixed point the fixed format
+    of the group's frozen radix point ("float64" while it warms up), per tensor where a role's tensors
+    differ ("gamma fx<2,6>, beta fx<4,4>")."""
+    if not isinstance(rf.fmt, DynamicFixed):
+        return "float64" if rf.fmt is None else str(rf.fmt)
+    names = {t: str(quant.format_of(rf, layer.name, role, t) or "float64")
+             for t in _ROLE_TENSORS.get(role, ("",))}
+    shared = set(names.values())
+    return shared.pop() if len(shared) == 1 else ", ".join(f"{t} {f}" for t, f in names.items())
+
+
+def _metadata(model: Model, policy: PrecisionPolicy, exact: bool, quant: Quantizer | None) -> dict[str, str]:
     meta = {"nets.policy": policy.describe(), "nets.float32_exact": "true" if exact else "false"}
+    q = evaluation_context(policy, 0, quant).quant
     for layer in model.layers():
         if isinstance(layer, (Sequential, Graph)):
             continue  # containers (a Residual converts its sum: its activations are recorded)
@@ -160,7 +183,7 @@ def _metadata(model: Model, policy: PrecisionPolicy, exact: bool) -> dict[str, s
         elif isinstance(layer, (BatchNorm, LayerNorm)):
             roles = ["bn_params", *roles]
         for r in roles:
-            meta[f"nets.layer.{layer.name}.{r}"] = str(getattr(lp, r))
+            meta[f"nets.layer.{layer.name}.{r}"] = _format_name(layer, r, getattr(lp, r), q)
         if product:
             meta[f"nets.layer.{layer.name}.fwd_mac"] = "float64" if lp.fwd_mac is None else str(lp.fwd_mac)
     return meta
@@ -282,7 +305,7 @@ def to_onnx(model: Model, policy: PrecisionPolicy | None = None, path: str | os.
                           [helper.make_tensor_value_info(y, onnx.TensorProto.FLOAT, None)], w.initializers)
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="nets")
     _declare(onnx, m, _input_dims(onnx, m, graph, input_shape))
-    helper.set_model_props(m, _metadata(model, pol, w.exact))
+    helper.set_model_props(m, _metadata(model, pol, w.exact, quant))
     if path is not None:
         onnx.save(m, os.fspath(path))
     return m

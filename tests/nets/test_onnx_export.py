@@ -9,6 +9,7 @@ adds) imports and exports matching onnxruntime."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -304,3 +305,31 @@ def test_to_onnx_checks_its_policy_as_predict_does() -> None:
     with pytest.raises(ValueError, match=r"does not fit the model: \S") as err:
         to_onnx(model, input_shape=(7,))
     assert "\n" not in str(err.value)
+
+
+def test_metadata_names_the_format_of_the_values_and_dynamic_fixed_point_follows_the_run() -> None:
+    """The metadata holds format names (not the rounding: `emu.format` reads them back); after a run of
+    dynamic fixed point, `History.quantizer` lends its radix points to the export, the metadata and
+    `nets.evaluate` (the run's own test loss again); without it every group starts at its initial one."""
+    meta = _meta(to_onnx(nets.mlp([2, 2], seed=0), nets.PrecisionPolicy.uniform("fx<2,6>", "stochastic")))
+    assert meta["nets.layer.linear1.weights"] == "fx<2,6>"
+    assert emu.format(meta["nets.layer.linear1.activations"]) == emu.format("fx<2,6>")
+    model = nets.mlp([64, 5, 10], seed=0)
+    pol = nets.POLICY_PRESETS["courbariaux dfx 10/12"](period=5, warmup_batches=5)
+    hist = nets.train(model, DATA, pol, epochs=1, batch_size=8, progress=False)
+    trained = hist.radix_points["linear1.weights"][-1]
+    assert trained != 10 - 4  # moved from the initial radix point (WL - 4)
+    exported = to_onnx(model, pol, quant=hist.quantizer)
+    assert _meta(exported)["nets.layer.linear1.weights"] == f"fx<{10 - trained},{trained}>"
+    w = {t.name: numpy_helper.to_array(t).astype(np.float64) for t in exported.graph.initializer}["linear1.W"]
+    np.testing.assert_array_equal(w * 2.0**trained, np.round(w * 2.0**trained))
+    assert nets.evaluate(model, DATA, pol, quant=hist.quantizer)[0] == hist.test_loss
+    assert _meta(to_onnx(model, pol))["nets.layer.linear1.weights"] == "fx<6,4>"
+    bn = nets.mlp([64, 5, 10], batchnorm=True, seed=0)
+    pol = dataclasses.replace(pol, default=pol.default.with_roles(bn_params=pol.default.weights))
+    hist = nets.train(bn, DATA, pol, epochs=1, batch_size=8, progress=False)
+    name = next(layer.name for layer in bn.layers() if isinstance(layer, nets.layers.BatchNorm))
+    gamma, beta = (hist.radix_points[f"{name}.bn_params.{t}"][-1] for t in ("gamma", "beta"))
+    expected = (f"fx<{10 - gamma},{gamma}>" if gamma == beta
+                else f"gamma fx<{10 - gamma},{gamma}>, beta fx<{10 - beta},{beta}>")
+    assert _meta(to_onnx(bn, pol, quant=hist.quantizer))[f"nets.layer.{name}.bn_params"] == expected

@@ -346,7 +346,7 @@ def test_overrides_a_layer_can_use_or_that_repeat_the_default_pass() -> None:
     model.check_policy(nets.PrecisionPolicy().with_layer("linear1", linear), "train")
     # the first layer converts the network's input to its activations role; a product layer's datapath
     # reads activations in that role's format
-    model.check_policy(nets.PrecisionPolicy().with_layer("linear1", LayerPolicy(activations="fx<3,2>")), "train")
+    act = LayerPolicy(activations="fx<3,2>")
+    model.check_policy(nets.PrecisionPolicy().with_layer("linear1", act), "train")
     mac = emu.MAC(act="fx<3,2>", weight="fx<4,4>", acc="fx<8,8>")
-    model.check_policy(nets.PrecisionPolicy().with_layer("linear2", LayerPolicy(activations="fx<3,2>",
-                                                                                fwd_mac=mac)), "train")
+    model.check_policy(nets.PrecisionPolicy().with_layer("linear2", act.with_roles(fwd_mac=mac)), "train")
