@@ -187,6 +187,17 @@ class Graph(Layer):
             node.layer.ends_layer = any(t in ends for t in node.outputs)
             node.layer.starts_layer = opens_layer(node.layer) or any(t in ends for t in node.inputs)
 
+    def boundary_error_layers(self) -> set[str]:
+        """The names of the layers whose ``errors`` role converts a gradient at a boundary: the loss
+        gradient (`q`: the output's producer) and a gradient summed at a fork (`backward`: the producers
+        of tensors that several nodes read, and the first reader of an input read several times)."""
+        forked = {t for t, rs in self._readers.items() if len(rs) > 1 and t not in self.constants}
+        out = {n.layer.name for n in self.nodes if any(t in forked for t in n.outputs)}
+        out.add(self._producer[self.output].layer.name)
+        if self.input in forked:
+            out.add(self._readers[self.input][0].layer.name)
+        return out
+
     def layers(self) -> list[Layer]:
         """The layers of every node, in order (the graph itself converts nothing and is not listed)."""
         out: list[Layer] = []

@@ -73,7 +73,8 @@ def _output_role(layer: Layer) -> str | None:
     return "activations" if layer.converts else None
 
 
-def _idle_settings(layer: Layer, lp: LayerPolicy, policy: PrecisionPolicy, first: bool) -> list[str]:
+def _idle_settings(layer: Layer, lp: LayerPolicy, policy: PrecisionPolicy, first: bool,
+                   errors_at_boundary: bool) -> list[str]:
     """The settings of override ``lp`` given (not a `LayerPolicy`'s own default, float64 or None) and
     unlike the policy's default that ``layer`` cannot use: a parameter role of a layer without that
     parameter (any parameter, for the gradient and optimiser roles), running statistics of a layer without
@@ -81,7 +82,8 @@ def _idle_settings(layer: Layer, lp: LayerPolicy, policy: PrecisionPolicy, first
     ``activations``) the layer does not convert its output to, or does not convert at the policy's
     granularity (the network's ``first`` layer converts the input to its ``activations`` too, and a layer
     whose forward or gradient datapath reads activations names their format by that role: `LayerPolicy`
-    holds the two equal)."""
+    holds the two equal), ``errors`` on a layer that neither converts the error it passes back nor, at a
+    boundary (``errors_at_boundary``: the loss gradient, a gradient summed at a graph's fork), another."""
     blank, default = LayerPolicy(), policy.default
 
     def given(f: str) -> bool:
@@ -101,6 +103,9 @@ def _idle_settings(layer: Layer, lp: LayerPolicy, policy: PrecisionPolicy, first
                 getattr(lp, m) is not None for m in ("fwd_mac", "grad_mac"))
         if given(role) and not used:
             idle.append(role)
+    passes_back = out is not None and policy.rounds("errors", layer.ends_layer, layer.starts_layer)
+    if given("errors") and not (passes_back or (errors_at_boundary and policy.rounds("errors", True, True))):
+        idle.append("errors")
     return idle
 
 
@@ -218,10 +223,13 @@ class Model:
         if unknown:
             raise ValueError(f"{func}: the policy overrides layer(s) {unknown}, which this model does not"
                              f" have; its layers: {', '.join(names)}")
-        first = self.layers()[0]
+        first, last = self.layers()[0], self.output_layer()
+        graphs = [g for g in self.root.children if isinstance(g, Graph)]
+        boundary = {last.name}.union(*(g.boundary_error_layers() for g in graphs))
         for layer in self.layers():
             lp = policy.layers.get(layer.name)
-            idle = [] if lp is None else _idle_settings(layer, lp, policy, layer is first)
+            idle = [] if lp is None else _idle_settings(layer, lp, policy, layer is first,
+                                                        layer.name in boundary)
             if idle:
                 raise ValueError(f"{func}: the policy's override of layer {layer.name!r} sets {idle}, which"
                                  f" {type(layer).__name__} {layer.name!r} never uses (no such tensor, product"

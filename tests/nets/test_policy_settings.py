@@ -8,10 +8,12 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from onnx import TensorProto, helper, numpy_helper
 
 import emu
 import nets
 import nets.policy as P
+from nets.onnx import from_onnx
 from nets.policy import LayerPolicy
 
 
@@ -350,3 +352,33 @@ def test_overrides_a_layer_can_use_or_that_repeat_the_default_pass() -> None:
     model.check_policy(nets.PrecisionPolicy().with_layer("linear1", act), "train")
     mac = emu.MAC(act="fx<3,2>", weight="fx<4,4>", acc="fx<8,8>")
     model.check_policy(nets.PrecisionPolicy().with_layer("linear2", act.with_roles(fwd_mac=mac)), "train")
+
+
+def _transpose_graph(fork: bool) -> nets.Model:
+    """Gemm fc1 -> Transpose tr -> Gemm fc2 (and, with ``fork``, Add s of fc2's output and tr's)."""
+    rng = np.random.default_rng(0)
+    inits = [numpy_helper.from_array(rng.normal(size=s), n) for n, s in (("w1", (4, 4)), ("w2", (4, 4)))]
+    nodes = [helper.make_node("Gemm", ["x", "w1"], ["h"], name="fc1"),
+             helper.make_node("Transpose", ["h"], ["t"], name="tr", perm=[0, 1]),
+             helper.make_node("Gemm", ["t", "w2"], ["z" if fork else "y"], name="fc2")]
+    if fork:
+        nodes.append(helper.make_node("Add", ["z", "t"], ["y"], name="s"))
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.DOUBLE, ["N", 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.DOUBLE, ["N", 4])], inits)
+    return from_onnx(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]))
+
+
+def test_an_errors_role_on_a_node_that_converts_no_error_is_refused() -> None:
+    """A Transpose passes its gradient back unconverted: its errors role converts only a gradient summed
+    where its output forks (or the loss gradient, were it the output's producer)."""
+    base = nets.PrecisionPolicy.uniform("fx<4,8>")
+    pol = base.with_layer("tr", LayerPolicy(errors="fx<2,2>"))
+    with pytest.raises(ValueError, match=r"^train: the policy's override of layer 'tr' sets \['errors'\],"
+                                         " which Transpose 'tr' never uses"):
+        _transpose_graph(fork=False).check_policy(pol, "train")
+    _transpose_graph(fork=True).check_policy(pol, "train")  # the fork's sum is converted to tr's errors
+    for fork in (False, True):  # a product's errors: its input's gradient
+        _transpose_graph(fork).check_policy(base.with_layer("fc2", LayerPolicy(errors="fx<2,2>")), "train")
+    batch = nets.PrecisionPolicy(granularity="batch").with_layer("relu1", LayerPolicy(errors="fx<2,2>"))
+    with pytest.raises(ValueError, match=r"sets \['errors'\], which ReLU 'relu1' never uses"):
+        nets.mlp([4, 3, 2], seed=0).check_policy(batch, "train")
