@@ -117,13 +117,15 @@ def _check_nan(nan: object, func: str) -> bool:
 
 def convert_array(x: object, fmt: Format, rounding: object, overflow: object, seed: object,
              random_bits: object, nan: object, want_val: bool, want_code: bool,
-             func: str, e_off: int = 0,
-             flags: np.ndarray | None = None) -> tuple[np.ndarray | None, np.ndarray | None, QuantStats]:
+             func: str, e_off: int = 0, flags: np.ndarray | None = None,
+             nan_hint: bool = True) -> tuple[np.ndarray | None, np.ndarray | None, QuantStats]:
     """Run the kernel of a fixed, float or power-of-two format on x.
 
     For integer x, ``e_off`` makes each element stand for x * 2^e_off (exact
     scaling of integer codes). ``flags`` (uint8, x's size, zeroed) receives 1
-    for every element that overflowed.
+    for every element that overflowed. ``func`` names the caller in errors;
+    ``nan_hint``: the NaN refusal suggests ``nan=0`` (a caller that has no such
+    parameter, a datapath's operand conversion, leaves it out).
     """
     cfg = checked_settings(fmt, rounding, overflow, random_bits, nan, func)
     rnd, ovf, rbits, nan_zero = cfg.rounding, cfg.overflow, cfg.random_bits, cfg.nan_zero
@@ -177,7 +179,7 @@ def convert_array(x: object, fmt: Format, rounding: object, overflow: object, se
         first = _first(stats[:, K.ST_FIRST_NAN])
         raise ValueError(
             f"{func}: x holds {st.nan} NaN value(s) (first at index {flat_index(a.shape, first)}) and {fmt}"
-            " has no NaN; pass nan=0 to map NaN to 0"
+            " has no NaN" + ("; pass nan=0 to map NaN to 0" if nan_hint else "")
         )
     if stats[:, K.ST_BAD].sum():
         first = _first(stats[:, K.ST_FIRST_BAD])
@@ -198,6 +200,21 @@ def convert_array(x: object, fmt: Format, rounding: object, overflow: object, se
     shape = a.shape
     return (vals.reshape(shape) if want_val else None,
             codes.astype(_code_dtype(fmt.bits)).reshape(shape) if want_code else None, st)
+
+
+def convert_operand(x: object, fmt: Format, rounding: object, overflow: object, seed: object, func: str,
+                    codes: bool = False) -> tuple[np.ndarray, QuantStats]:
+    """(values, or with ``codes`` the integer codes, and stats) of a datapath's conversion of one operand,
+    bias or addend to a fixed, float or power-of-two format: `quantize`'s (`encode`'s) results, its
+    refusals naming ``func`` (e.g. "matmul (act)") and suggesting no ``nan=`` the datapath does not take.
+
+    >>> convert_operand(np.array([0.3, 9.0]), FixedFormat(4, 2), "nearest_even", "saturate", None,
+    ...                 "matmul (act)")[0]
+    array([0.25, 7.75])
+    """
+    vals, code, st = convert_array(x, fmt, rounding, overflow, seed, None, None, not codes, codes, func,
+                                   nan_hint=False)
+    return (code if codes else vals), st  # type: ignore[return-value]
 
 
 def _run_fast(cfg: _Settings, a: np.ndarray, word: int) -> tuple[np.ndarray, int, int, int] | None:

@@ -44,6 +44,7 @@ def _fmt(value: object, param: str, kinds: tuple[str, ...]) -> Format:
 
 
 _BLOCK_TYPES = (MXFormat, NVFP4Format, ScaledIntFormat)
+_SIGNS = (BinaryFormat, TernaryFormat)  #: operands whose conversion the format alone defines
 
 
 def _operand_fmt(value: object, param: str) -> Format | BlockFormat:
@@ -180,6 +181,11 @@ class MAC:
         if isinstance(a, _BLOCK_TYPES) or isinstance(w, _BLOCK_TYPES):
             self._block_post_init(a, w)
             return
+        for name, f in (("act", a), ("weight", w)):
+            if isinstance(f, TernaryFormat) and f.method == "ttq":
+                raise ValueError(f"MAC: {name}={f}: TTQ's two scales (positive, negative) are no operand"
+                                 " scale of a datapath; quantize the weights with emu.quantize and give a"
+                                 f" fixed or float {name} format")
         if a.has_data_scale and isinstance(a, (BinaryFormat, TernaryFormat)) and a.scale == "channel":
             raise ValueError(
                 "MAC: act may not be scaled per channel (a channel scale belongs to the weights)"
@@ -442,6 +448,13 @@ class MAC:
                                                   " outputs"))
         if not self.float_acc and self.acc_rounding != ne:
             unused.append(("acc_rounding", ne, "a fixed or exact accumulator's additions are exact"))
+        if isinstance(self.act, _SIGNS) and isinstance(self.weight, _SIGNS):  # conversions by their formats
+            if self.input_rounding != ne:
+                unused.append(("input_rounding", ne, "binary and ternary operands convert as their formats"
+                                                     " say"))
+            if self.input_overflow != Overflow.SATURATE:
+                unused.append(("input_overflow", Overflow.SATURATE, "binary and ternary operands never"
+                                                                    " overflow"))
         no_align = self.exact_acc or (self.float_acc and self.order.kind != "fused")
         if no_align and self.align_rounding != Rounding.FLOOR:
             unused.append(("align_rounding", Rounding.FLOOR, "it rounds products into a fixed accumulator or"

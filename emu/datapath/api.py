@@ -18,7 +18,7 @@ import numpy as np
 
 from .._patches import conv_geometry, patches
 from ..block.convert import finite_range, tensor_scaled
-from ..checks import real_array
+from ..checks import int_pair, real_array
 from ..encoded import Encoded, plain_operand
 from ..inputs import check_seed
 from ..mac import MAC, as_mac
@@ -130,13 +130,29 @@ def _starts(Cf: np.ndarray | None, b: np.ndarray | None, parts: tuple[int, ...],
     return lambda p: full[p]
 
 
+def _tensor_ranges(m: MAC, a: np.ndarray, w: np.ndarray, padded: bool) -> tuple[Any, Any]:
+    """The finite ranges (`finite_range`) of operands a and w whose block format has one scale per tensor
+    (NVFP4's fp32 scale, a per-tensor integer), None for the others: a tensor-wide scale spans the operand
+    as passed. ``padded``: a's patches also hold zeros (a padded convolution), which the range then holds."""
+    def span(x: np.ndarray, f: object, pad: bool) -> tuple[float, float] | None:
+        if not (m.block_scaled and tensor_scaled(f)):
+            return None
+        lo, hi = finite_range(x)
+        return (min(lo, 0.0), max(hi, 0.0)) if pad else (lo, hi)
+
+    return span(a, m.act, padded), span(w, m.weight, False)
+
+
 def matmul_parts(a: object, w: object, m: MAC, bias: object, c: object, key: np.uint64 | None,
             return_stats: bool, return_codes: bool, sequential: bool, pre_overflow: int = 0,
-            product: Callable[..., Part] = matmul2d, encoded: tuple[bool, bool] = (False, False)) -> Any:
+            product: Callable[..., Part] = matmul2d, encoded: tuple[bool, bool] = (False, False),
+            ranges: tuple[Any, Any] | None = None) -> Any:
     """`matmul` after the datapath and the call's key are known; ``pre_overflow`` counts input conversions
     made by the caller (`conv2d`), ``product`` (`matmul2d`'s arguments) makes the 2-D product of a
-    2-D w (`conv2d`'s, which may not need a's values), and ``encoded`` says which of a and w hold values
-    already in their formats (`emu.Encoded`), which no stochastic input rounding converts again."""
+    2-D w (`conv2d`'s, which may not need a's values), ``encoded`` says which of a and w hold values
+    already in their formats (`emu.Encoded`), which no stochastic input rounding converts again, and
+    ``ranges`` the finite ranges of the tensors whose tensor-wide block scales a and w take (`conv2d`'s
+    x and w, not their patches; None: a and w themselves)."""
     A, Wm = real_array(a, "matmul", "a"), real_array(w, "matmul", "w")
     if A.ndim == 0 or Wm.ndim == 0:
         raise ValueError("matmul: a and w must have at least one dimension")
@@ -154,23 +170,22 @@ def matmul_parts(a: object, w: object, m: MAC, bias: object, c: object, key: np.
     Cf, c_row = (None, True) if c is None else _addend(c, A, Wm, shape)
     keyed = key is not None and m.input_rounding is Rounding.STOCHASTIC
     k0 = RoleSeeds.of(m, None, 0, key) if key is not None else NO_SEEDS
-    a2, ovf_a = (a2, 0) if encoded[0] else stochastic_inputs(a2, m.act, m, k0.act)
-    w2, ovf_w = (w2, 0) if encoded[1] else stochastic_inputs(w2, m.weight, m, k0.weight)
+    a2, ovf_a = (a2, 0) if encoded[0] else stochastic_inputs(a2, m.act, m, k0.act, "act")
+    w2, ovf_w = (w2, 0) if encoded[1] else stochastic_inputs(w2, m.weight, m, k0.weight, "weight")
     pre_overflow += ovf_a + ovf_w
     b = bias_vector(bias, N) if Cf is None else None
     if w2.ndim == 2:
         rows = math.prod(a2.shape[:-1])
         start = _starts(Cf, b, (rows, N), c_row, keyed)
         parts = [product(a2.reshape(rows, K), w2, m, start(slice(None)), k0, sequential, return_codes,
-                          return_stats)]
+                          return_stats, *(() if ranges is None else (ranges,)))]
     else:
         nb = math.prod(batch)
         ab = np.broadcast_to(a2, (*batch, M, K)).reshape(nb, M, K)
         wb = np.broadcast_to(w2, (*batch, K, N)).reshape(nb, K, N)
         start = _starts(Cf, b, (nb, M, N), c_row, keyed)
         # a tensor-wide block scale (NVFP4's fp32 scale, a per-tensor integer) spans the operand as passed
-        ranges = tuple(finite_range(x) if m.block_scaled and tensor_scaled(f) else None
-                       for x, f in ((a2, m.act), (w2, m.weight)))
+        ranges = ranges or _tensor_ranges(m, a2, w2, False)
         parts = [matmul2d(ab[i], wb[i], m, start(i), RoleSeeds.of(m, None, i, key) if key is not None else k0,
                            sequential, return_codes, return_stats, ranges) for i in range(nb)]
 
@@ -228,13 +243,6 @@ def im2col(x: np.ndarray, kh: int, kw: int, stride: tuple[int, int], padding: tu
     return out, oh, ow
 
 
-def _pair(v: object, name: str) -> tuple[int, int]:
-    t = (v, v) if isinstance(v, (int, np.integer)) else tuple(v)  # type: ignore[arg-type]
-    if len(t) != 2 or any(isinstance(i, bool) or not isinstance(i, (int, np.integer)) for i in t):
-        raise ValueError(f"conv2d: {name}={v!r} must be an int or a pair of ints")
-    return int(t[0]), int(t[1])
-
-
 def conv2d(x: object, w: object, mac: MAC | str | dict, stride: object = 1, padding: object = 0,
            bias: object = None, *, c: object = None, seed: object = None, return_stats: bool = False,
            return_codes: bool = False, sequential: bool = False) -> Any:
@@ -268,7 +276,7 @@ def conv2d(x: object, w: object, mac: MAC | str | dict, stride: object = 1, padd
         raise ValueError(f"conv2d: x must be NCHW and w (C_out, C_in, kh, kw); got {X.shape} and {Wt.shape}")
     if X.shape[1] != Wt.shape[1]:
         raise ValueError(f"conv2d: x has C_in={X.shape[1]} but w has C_in={Wt.shape[1]}")
-    st, pad = _pair(stride, "stride"), _pair(padding, "padding")
+    st, pad = int_pair(stride, "conv2d", "stride"), int_pair(padding, "conv2d", "padding")
     if min(st) < 1 or min(pad) < 0:
         raise ValueError(f"conv2d: stride={stride!r} must be >= 1 and padding={padding!r} >= 0")
     cout, cin, kh, kw = Wt.shape
@@ -276,8 +284,8 @@ def conv2d(x: object, w: object, mac: MAC | str | dict, stride: object = 1, padd
         raise ValueError(f"conv2d: kernel {kh}x{kw} larger than the padded input {X.shape[2:]}")
     key = call_key(m, seed, "conv2d")
     k0 = RoleSeeds.of(m, None, 0, key) if key is not None else NO_SEEDS
-    X, ovf_x = (X, 0) if x_enc else stochastic_inputs(X, m.act, m, k0.act)
-    Wt, ovf_w = (Wt, 0) if w_enc else stochastic_inputs(Wt, m.weight, m, k0.weight)
+    X, ovf_x = (X, 0) if x_enc else stochastic_inputs(X, m.act, m, k0.act, "act")
+    Wt, ovf_w = (Wt, 0) if w_enc else stochastic_inputs(Wt, m.weight, m, k0.weight, "weight")
     n = X.shape[0]
     oh, ow = conv_geometry(X.shape, Wt.shape, st, pad)[7:]
     if covers(m) or direct32(m):  # patches of the codes of x (conv_narrow), or of x rounded once (conv_fp32)
@@ -308,7 +316,8 @@ def conv2d(x: object, w: object, mac: MAC | str | dict, stride: object = 1, padd
         c_mat = Cb[0, 0, 0] if Cb.size and given.shape[0] == given.shape[2] == given.shape[3] == 1 else Cb
     w2 = Wt.reshape(cout, cin * kh * kw).T
     res = matmul_parts(cols, w2, m, bias, c_mat, key, return_stats, return_codes, sequential, ovf_x + ovf_w,
-                       product=product, encoded=(x_enc, w_enc))
+                       product=product, encoded=(x_enc, w_enc),
+                       ranges=_tensor_ranges(m, X, Wt, max(pad) > 0) if m.block_scaled else None)
 
     def back(y: np.ndarray) -> np.ndarray:
         return y.transpose(0, 3, 1, 2)

@@ -191,8 +191,8 @@ def _run_fused(a: np.ndarray, w: np.ndarray, init: np.ndarray, mac: MAC) -> tupl
 def _f32_rounder(f: Format, rounding: Rounding, overflow: Overflow) -> tuple | None:
     """(`fround` parameters, NaN value) that round reals to ``f`` straight into binary32, or None when
     the fast kernel does not cover the conversion (stochastic rounding, overflow error, values beyond
-    binary32)."""
-    if (not isinstance(f, FloatFormat) or not _in_fp32(f) or rounding == Rounding.STOCHASTIC
+    binary32, an unsigned format: `fround` keeps the input's sign)."""
+    if (not isinstance(f, FloatFormat) or not f.signed or not _in_fp32(f) or rounding == Rounding.STOCHASTIC
             or overflow == Overflow.ERROR):
         return None
     checked_settings(f, rounding, overflow, None, None, "matmul")  # the general conversion's checks

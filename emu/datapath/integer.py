@@ -23,7 +23,7 @@ import numpy as np
 from .. import _fixed_kernels as FK
 from .. import _fixed_small_kernels as SK
 from .. import _mac_kernels as MK
-from ..convert import encode
+from ..convert import convert_operand
 from ..formats import FixedFormat
 from ..mac import MAC, int_grid, max_code
 from ..modes import Overflow, Rounding
@@ -169,7 +169,7 @@ def start_codes(init: np.ndarray, grid: FixedFormat, rounding: Rounding, seed: i
     """(the integer codes of ``init`` converted to ``grid`` with ``rounding``, saturating, as int64; the
     overflow count): taken from the word's bits, exact where a float64 value is not (a word of more
     than 53 bits, whose largest code 2^(W-1) - 1 float64 would round up to 2^(W-1))."""
-    codes, st = encode(init, grid, rounding, "saturate", return_stats=True, seed=seed)
+    codes, st = convert_operand(init, grid, rounding, Overflow.SATURATE, seed, "matmul (bias, c)", codes=True)
     q = codes.astype(np.int64)
     if grid.signed:
         q = np.where(q >= 1 << (grid.bits - 1), q - (1 << grid.bits), q)

@@ -12,7 +12,7 @@ import numpy as np
 from .. import _fast_kernels, _kernels
 from .._nans import quiet_nans
 from ..checks import real_array
-from ..convert import quantize
+from ..convert import convert_operand
 from ..formats import BinaryFormat, FixedFormat, Format, TernaryFormat
 from ..mac import MAC, int_grid
 from ..modes import Overflow, Rounding
@@ -47,9 +47,6 @@ def operand(x: np.ndarray, f: Format, mac: MAC, role: str, as_int: bool, f32: bo
         if not nan:  # NaN: the general path below raises the conversion's error
             return codes.reshape(x.shape), None, ovf
     if isinstance(f, (BinaryFormat, TernaryFormat)):
-        if isinstance(f, TernaryFormat) and f.method == "ttq":
-            raise ValueError(f"{func}: TTQ has separate positive and negative scales; quantize the weights"
-                             " with emu.quantize and use a fixed or float weight format")
         stochastic = f.stochastic if isinstance(f, BinaryFormat) else f.method == "stochastic"
         per_output = f.has_data_scale and f.scale == "channel"  # a channel is an output: the last axis of w
         if per_output and not stochastic:  # thresholds (TWN) are per output too
@@ -62,7 +59,7 @@ def operand(x: np.ndarray, f: Format, mac: MAC, role: str, as_int: bool, f32: bo
             scale = data_scale(np.moveaxis(xf, -1, 0), f, func) if per_output else data_scale(xf, f, func)
             scale = np.asarray(scale, np.float64).reshape(-1)
         return s.astype(np.float32 if f32 else np.float64), scale, 0
-    v, st = quantize(x, f, mac.input_rounding, mac.input_overflow, return_stats=True, seed=seed)
+    v, st = convert_operand(x, f, mac.input_rounding, mac.input_overflow, seed, func)
     if st.nan:
         v = quiet_nans(v)
     if not as_int:
@@ -89,12 +86,13 @@ def bias_vector(bias: Any, n: int) -> np.ndarray:
     return np.full(n, b.reshape(()) if b.ndim == 0 else b[0])
 
 
-def stochastic_inputs(x: np.ndarray, f: Format, mac: MAC, seed: int | None) -> tuple[np.ndarray, int]:
+def stochastic_inputs(x: np.ndarray, f: Format, mac: MAC, seed: int | None,
+                      role: str) -> tuple[np.ndarray, int]:
     """x converted once to an operand format under stochastic input rounding, each element by its index
     in x (later conversions of these values are exact), and the overflow count; x itself otherwise."""
     if mac.input_rounding != Rounding.STOCHASTIC or isinstance(f, (BinaryFormat, TernaryFormat)):
         return x, 0
-    v, st = quantize(x, f, mac.input_rounding, mac.input_overflow, seed=seed, return_stats=True)
+    v, st = convert_operand(x, f, mac.input_rounding, mac.input_overflow, seed, f"matmul ({role})")
     return v, st.overflow
 
 

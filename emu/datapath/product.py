@@ -11,7 +11,7 @@ import numpy as np
 from .._nans import quiet_nans
 from ..block.formats import NVFP4Format
 from ..block.mac import block_product
-from ..convert import codes_of_values, convert_array, quantize
+from ..convert import codes_of_values, convert_array, convert_operand
 from ..formats import FixedFormat, FloatFormat
 from ..mac import MAC, max_code
 from ..modes import Overflow
@@ -62,8 +62,8 @@ def matmul2d(a: np.ndarray, w: np.ndarray, mac: MAC, init: np.ndarray, keys: Rol
             acc, pcnt, acnt, path = run_int(qa, qw, bias_q, mac, plan, force_sequential, keys.product_key)
             e_off = -plan.fl_acc
         else:
-            iv, ist = quantize(init, mac.acc, mac.input_rounding, "saturate", return_stats=True,
-                               seed=keys.addend)
+            iv, ist = convert_operand(init, mac.acc, mac.input_rounding, Overflow.SATURATE, keys.addend,
+                                      "matmul (bias, c)")
             ia += ist.overflow
             _check_nan_products(qa, qw, mac)
             acc, pcnt, acnt = run_float(qa, qw, iv, mac, keys.product_key)
@@ -123,7 +123,8 @@ def _block_part(a: np.ndarray, w: np.ndarray, mac: MAC, init: np.ndarray, keys: 
         init_q, start_overflow = start_codes(init, acc, mac.input_rounding, keys.addend)
         init = init_q * 2.0**-acc.frac_bits
     elif not mac.exact_acc:
-        init, st = quantize(init, acc, mac.input_rounding, "saturate", return_stats=True, seed=keys.addend)
+        init, st = convert_operand(init, acc, mac.input_rounding, Overflow.SATURATE, keys.addend,
+                                   "matmul (bias, c)")
         start_overflow = st.overflow
     vals, novf, saturated, nan_blocks = block_product(
         a, w, mac.act, mac.weight, None if mac.exact_acc else acc, mac.acc_rounding,

@@ -128,6 +128,18 @@ def test_an_exact_zero_sum_takes_ieee_signs_in_every_order(order: str) -> None:
                 assert _same(ref(list(a[i]), [1.0, 1.0], c, mac)[0], want[i]), (rounding, i)
 
 
+def test_a_short_tree_step_is_padded_with_positive_zero_products() -> None:
+    """K not a multiple of n: tree(n) pads its last step with +0 products, terms of its tree, so a lone -0
+    product sums to +0 under nearest even (as on units whose kernels pad K with zeros); exact(n) sums only
+    the products there are, as sequential does."""
+    a, w, c = np.array([[-0.0]]), np.array([[1.0]]), np.array([[-0.0]])
+    for order, sign in (("sequential", -1.0), ("exact(2)", -1.0), ("tree(2)", 1.0), ("tree(4)", 1.0)):
+        mac = emu.MAC(act="fp16", weight="fp16", acc="fp32", order=order)
+        assert math.copysign(1.0, emu.matmul(a, w, mac, c=c)[0, 0]) == sign, order
+    full = emu.MAC(act="fp16", weight="fp16", acc="fp32", order="tree(2)")  # K = n: no padding
+    assert math.copysign(1.0, emu.matmul(np.array([[-0.0, -0.0]]), np.ones((2, 1)), full, c=c)[0, 0]) == -1.0
+
+
 @pytest.mark.parametrize("rounding", ["toward_zero", "floor", "ceil"])
 def test_exact_and_tree_kernels_keep_wide_spans_in_directed_modes(rounding: str) -> None:
     """bf16 operands over their whole range into binary32 (products and addends up to 2^250 apart), every

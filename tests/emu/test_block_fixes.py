@@ -322,3 +322,22 @@ def test_block_matmul_names_the_operand_it_refuses(bad: str) -> None:
     ops[bad] = ops[bad].astype(bool)
     with pytest.raises(TypeError, match=rf"^block_matmul: {bad} has dtype bool; expected real numbers \(fl"):
         block_matmul(ops["a"], ops["b"], "mxfp4", "mxfp4")
+
+
+@pytest.mark.parametrize("preset", ["nvfp4", "int8_requant"])
+def test_a_convolutions_tensor_scale_is_that_of_x_not_of_its_patches(preset: str) -> None:
+    """A tensor-wide scale (NVFP4's fp32 scale, a per-tensor integer) spans the operand as passed: conv2d's
+    x, including values no output reads (a 1x1 stride-2 convolution skips every other pixel). The patches
+    with one more row that holds x's largest value (the tensor range, not a product any output keeps)
+    give the same outputs through matmul."""
+    rng = np.random.default_rng(2)
+    x, w = rng.standard_normal((1, 16, 4, 4)), rng.standard_normal((2, 16, 1, 1))
+    x[0, 0, 1, 1] = 1000.0  # read by no output
+    mac = emu.mac_preset(preset)
+    got = emu.conv2d(x, w, mac, stride=2)
+    patches = x[:, :, ::2, ::2].transpose(0, 2, 3, 1).reshape(4, 16)
+    extra = np.zeros((1, 16))
+    extra[0, 0] = 1000.0
+    want = emu.matmul(np.vstack([patches, extra]), w.reshape(2, 16).T, mac)[:4]
+    np.testing.assert_array_equal(got.transpose(0, 2, 3, 1).reshape(4, 2), want)
+    assert not np.array_equal(got, emu.conv2d(np.where(x == 1000.0, 0.0, x), w, mac, stride=2))

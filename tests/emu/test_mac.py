@@ -582,3 +582,44 @@ def test_integers_float64_cannot_hold_are_refused_by_name() -> None:
     y, codes = emu.matmul(np.array([[2**53 + 2]]), np.array([[1]]), m, return_codes=True)
     assert int(codes[0, 0]) == 2**53 + 2
     assert emu.matmul(np.array([[3]], np.int8), np.array([[2]], np.int64), m)[0, 0] == 6
+
+
+def test_operand_refusals_name_the_datapath_and_offer_no_keyword_it_lacks() -> None:
+    """A NaN operand, bias or addend in a format without NaN, and an operand overflowing under
+    input_overflow="error", are refused naming matmul and the operand's role; the message does not
+    suggest quantize's nan=0, which matmul does not take."""
+    m = MAC(act="fx<4,4>", weight="fx<4,4>", acc="fx<8,8>")
+    cases = [(lambda: emu.matmul([[np.nan]], [[1.0]], m), r"^matmul \(act\): x holds 1 NaN value\(s\)"),
+             (lambda: emu.matmul([[1.0]], [[np.nan]], m), r"^matmul \(weight\): x holds 1 NaN"),
+             (lambda: emu.matmul([[1.0]], [[1.0]], m, bias=[np.nan]), r"^matmul \(bias, c\): x holds 1 NaN"),
+             (lambda: emu.matmul([[1.0]], [[1.0]], m, c=[[np.nan]]), r"^matmul \(bias, c\): x holds 1 NaN"),
+             (lambda: emu.conv2d(np.full((1, 1, 2, 2), np.nan), np.ones((1, 1, 1, 1)), m),
+              r"^matmul \(act\): x holds 4 NaN"),
+             (lambda: emu.matmul([[np.nan]], [[1.0]], MAC(act="fx<4,4>", weight="fx<4,4>", acc="fp32")),
+              r"^matmul \(act\): x holds 1 NaN value\(s\) \(first at index \(0, 0\)\) and fx<4,4> has no"
+              r" NaN$")]
+    for call, message in cases:
+        with pytest.raises(ValueError, match=message) as info:
+            call()
+        assert "nan=0" not in str(info.value)
+    strict = MAC(act="fx<4,4>", weight="fx<4,4>", acc="fx<8,8>", input_overflow="error")
+    with pytest.raises(OverflowError, match=r"^matmul \(act\): 1 of 1 value\(s\) overflow fx<4,4>"):
+        emu.matmul([[100.0]], [[1.0]], strict)
+
+
+def test_settings_no_datapath_step_uses_are_refused_when_the_mac_is_built() -> None:
+    """TTQ's two scales are no operand scale (every call refused it); binary and ternary operands convert
+    as their formats say, so input_rounding and input_overflow have nothing to act on there (they were
+    accepted and ignored); an integer stride or padding of conv2d is refused by name."""
+    for field in ("act", "weight"):
+        with pytest.raises(ValueError, match=rf"^MAC: {field}=ttq: TTQ's two scales"):
+            MAC(**{"act": "fx<4,4>", "weight": "fx<4,4>", field: "ttq"}, acc="fx<12,4>")
+    with pytest.raises(ValueError, match=r"^MAC: input_rounding=floor does not apply here \(binary and"):
+        MAC(act="binary", weight="ternary", acc="fx<16,0>", input_rounding="floor")
+    with pytest.raises(ValueError, match=r"^MAC: input_overflow=error does not apply here \(binary and"):
+        MAC(act="binary", weight="binary", acc="fx<16,0>", input_overflow="error")
+    mixed = MAC(act="fx<4,4>", weight="binary", acc="fx<16,4>", input_rounding="floor")  # rounds the act
+    assert emu.matmul([[0.3]], [[1.0]], mixed)[0, 0] == 0.25
+    for kw, shown in (({"stride": 1.5}, "stride=1.5"), ({"padding": None}, "padding=None")):
+        with pytest.raises(TypeError, match=rf"^conv2d: {shown} must be an int or a pair of ints$"):
+            emu.conv2d(np.ones((1, 1, 3, 3)), np.ones((1, 1, 2, 2)), "int8 x int8 -> int32", **kw)

@@ -398,14 +398,21 @@ def test_mac_takes_signed_p3109_formats_and_matches_its_exact_twin() -> None:
     _assert_same(a[:, 0], np.asarray(got), want, "matmul vs mac_dot_ref")
 
 
-def test_float_arithmetic_refuses_unsigned_operands() -> None:
-    """An unsigned operand rounded straight to binary32 is refused at the product (an unsigned accumulator
-    or product format already when the MAC is built: below)."""
-    a = np.ones((2, 4))
-    with pytest.raises(ValueError, match=r"has signed=False; this float arithmetic \(accumulator,"
-                                         r" product, operand rounding\) takes signed float formats"
-                                         r" only \(signed=True\)"):
-        emu.matmul(a, a.T, emu.MAC(act="e8m0", weight="e4m3", acc="fp32"))
+@pytest.mark.parametrize("order", ["sequential", "lanes(2)", "pairwise"])
+def test_unsigned_float_operands_multiply_into_a_binary32_accumulator_in_every_order(order: str) -> None:
+    """An unsigned operand format with an fp32 accumulator: its conversion does not take the binary32
+    shortcut (whose rounding keeps the input's sign) but the general one, in every order (the sequential
+    order refused it at the product); the results are the exact reference's (an unsigned accumulator or
+    product format is refused when the MAC is built: below)."""
+    from emu._ref import mac as ref_mac
+
+    rng = np.random.default_rng(1)
+    a, w = np.abs(rng.normal(size=(3, 8))) * 4, rng.normal(size=(8, 2))
+    for act in ("e8m0", "p3109<8,4,unsigned>"):
+        mac = emu.MAC(act=act, weight="e4m3", acc="fp32", order=order)
+        want = np.array([[float(ref_mac.mac_dot_ref(a[i], w[:, j], mac).value) for j in range(2)]
+                         for i in range(3)])
+        _assert_same(np.arange(6.0), emu.matmul(a, w, mac).ravel(), want.ravel(), f"{act} {order}")
 
 
 def test_block_formats_refuse_unsigned_and_p3109_elements() -> None:
