@@ -402,7 +402,7 @@ class Mismatch:
         step: the first diverging step k (1 .. S) for ``where="step"``, else None.
         field: what differs: ``a[k]``, ``w[k]``, ``c``, ``acc``, ``ovf``, ``povf`` or ``out``; when
             the dump lacks the record, the record's first field (``acc`` of a step, ``out`` of an
-            output), with ``got`` None.
+            output) or, for a missing ``dot`` record, ``dot`` (expected: its "i j"), with ``got`` None.
         expected: the golden file's value (hex code, or a decimal count).
         got: the dump's value as written there, or None when the record is missing.
         line: the dump's line of the record (None when missing).

@@ -184,6 +184,9 @@ def check_scale(scale: Any, fmt: BinaryFormat | TernaryFormat, shape: tuple[int,
     >>> check_scale([0.5, 2.0], BinaryFormat(scale="channel"), (2, 3), "decode").tolist()
     [[0.5], [2.0]]
     """
+    if fmt.scale == "channel" and not shape:
+        raise ValueError(f"{func}: scale='channel' needs an array with a channel axis (axis 0); got a"
+                         " 0-d one")
     if isinstance(fmt, TernaryFormat) and fmt.method == "ttq":
         if not (isinstance(scale, tuple) and len(scale) == 2):
             raise ValueError(f"{func}: scale={scale!r} for {fmt} must be a pair (wp, wn)")
@@ -197,7 +200,7 @@ def _one_scale(scale: Any, fmt: BinaryFormat | TernaryFormat, shape: tuple[int, 
         raise TypeError(f"{what}={scale!r} must be real numbers")
     a = a.astype(np.float64)
     channel = fmt.scale == "channel"
-    n = (shape[0] if shape else 1) if channel else 1
+    n = shape[0] if channel else 1  # (`check_scale` refused a 0-d array with channel scales)
     if a.size != n:
         raise ValueError(f"{what} holds {a.size} values; {fmt} takes "
                          + (f"one per index of axis 0 ({n})" if channel else "one per tensor"))

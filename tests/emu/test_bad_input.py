@@ -666,3 +666,11 @@ def test_integer_range_errors_name_the_parameter_and_the_range() -> None:
     with pytest.raises(TypeError, match=r"^quantize: seed=True must be an int >= 0, a SeedSequence,"
                                         r" a Generator or None$"):
         quantize([0.3], "fx<4,4>", "stochastic", seed=True)
+
+
+@pytest.mark.parametrize("fmt", ["binary<scale=channel>", "ternary<scale=channel>"])
+def test_decode_refuses_channel_scales_for_a_0d_array_as_encode_does(fmt: str) -> None:
+    """decode is encode's inverse: a 0-d array has no channel axis (it gave shape (1,))."""
+    with pytest.raises(ValueError, match=r"^decode: scale='channel' needs an array with a channel axis"):
+        emu.decode(np.array(1, np.uint8), fmt, scale=[2.0])
+    assert emu.decode(np.array(1, np.uint8), "binary<scale=tensor>", scale=2.0).shape == ()

@@ -442,6 +442,9 @@ def test_wrong_operands_are_reported_before_steps(written: Path, tmp_path: Path)
     assert parse(written)[1, 1]["w"][1] != 0  # the seeded weight differs from the dump's
     (m,) = golden.compare(written, rtl)
     assert (m.where, m.field, m.got) == ("operands", "w[1]", "00")
+    rtl.write_text("\n".join(x for x in lines if not x.startswith("dot 1 1 ")))  # the record missing
+    (m,) = golden.compare(written, rtl)
+    assert (m.i, m.j, m.where, m.field, m.expected, m.got) == (1, 1, "operands", "dot", "1 1", None)
 
 
 def test_the_fused_preset_round_trips_and_locates_a_step(tmp_path: Path, rng: np.random.Generator) -> None:
