@@ -24,8 +24,8 @@ from typing import TypeVar
 
 import numpy as np
 
-__all__ = ["check_fields", "check_int", "check_real", "inexact_int", "int_pair", "parse_choice",
-           "parse_record", "real_array"]
+__all__ = ["check_bool", "check_fields", "check_int", "check_real", "inexact_int", "int_pair",
+           "parse_choice", "parse_record", "real_array"]
 
 E = TypeVar("E", bound=Enum)
 R = TypeVar("R")
@@ -82,6 +82,22 @@ def inexact_int(ints: np.ndarray) -> int | None:
     back = np.where(fb >= top, 0.0, fb).astype(ints.dtype)
     inexact = big[(fb >= top) | (back != ints[big])]
     return int(inexact[0]) if inexact.size else None
+
+
+def check_bool(value: object, func: str, name: str) -> bool:
+    """``value`` as a bool, refusing anything but True and False (numpy's bools included): a flag given as
+    the string "False" or as 0.5 would otherwise switch on by being truthy.
+
+    >>> check_bool(np.True_, "quantize", "return_stats")
+    True
+    >>> check_bool("False", "quantize", "return_stats")
+    Traceback (most recent call last):
+    ...
+    TypeError: quantize: return_stats='False' must be True or False
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{func}: {name}={value!r} must be True or False")
+    return bool(value)
 
 
 def check_int(value: object, func: str, name: str, lo: int | None = None, hi: int | None = None) -> int:
