@@ -35,8 +35,9 @@ import numpy as np
 
 import emu
 from emu import im2col
-from emu.checks import int_pair
+from emu.checks import check_bool, check_real, int_pair
 
+from .args import check_instance, check_size
 from .policy import STE, Granularity, LayerPolicy, PrecisionPolicy, is_block_format
 from .product import mac_product
 from .quant import Pieces, Quantizer, all_inside, sum_pieces, whole
@@ -229,10 +230,9 @@ class Linear(Layer):
 
     def __init__(self, n_in: int, n_out: int, name: str = "", bias: bool = True) -> None:
         super().__init__(name)
-        if n_in < 1 or n_out < 1:
-            raise ValueError(f"Linear: n_in={n_in}, n_out={n_out} must be >= 1")
+        n_in, n_out = check_size(n_in, "Linear", "n_in"), check_size(n_out, "Linear", "n_out")
         self.params["W"] = np.zeros((n_in, n_out))
-        if bias:
+        if check_bool(bias, "Linear", "bias"):
             self.params["b"] = np.zeros(n_out)
         self.n_in, self.n_out = n_in, n_out
 
@@ -292,15 +292,16 @@ class Conv2d(Layer):
     def __init__(self, c_in: int, c_out: int, kernel: Any, stride: Any = 1, padding: Any = 0, name: str = "",
                  bias: bool = True) -> None:
         super().__init__(name)
+        c_in, c_out = check_size(c_in, "Conv2d", "c_in"), check_size(c_out, "Conv2d", "c_out")
         self.kernel, self.stride, self.padding = (int_pair(kernel, "Conv2d", "kernel"),
                                                   int_pair(stride, "Conv2d", "stride"),
                                                   int_pair(padding, "Conv2d", "padding"))
-        if min(self.kernel) < 1 or min(self.stride) < 1 or min(self.padding) < 0 or c_in < 1 or c_out < 1:
+        if min(self.kernel) < 1 or min(self.stride) < 1 or min(self.padding) < 0:
             raise ValueError(f"Conv2d: bad shape c_in={c_in}, c_out={c_out}, kernel={kernel},"
                              f" stride={stride}, padding={padding}")
         self.c_in, self.c_out = c_in, c_out
         self.params["W"] = np.zeros((c_out, c_in, *self.kernel))
-        if bias:
+        if check_bool(bias, "Conv2d", "bias"):
             self.params["b"] = np.zeros(c_out)
 
     def product_shape(self) -> dict[str, Any] | None:
@@ -466,9 +467,7 @@ class Maxout(Layer):
 
     def __init__(self, k: int, name: str = "") -> None:
         super().__init__(name)
-        if k < 1:
-            raise ValueError(f"Maxout: k={k} must be >= 1")
-        self.k = k
+        self.k = check_size(k, "Maxout", "k")
 
     def forward(self, x: np.ndarray, ctx: Context) -> np.ndarray:
         if x.ndim != 2 or x.shape[1] % self.k:
@@ -566,8 +565,7 @@ class Dropout(Layer):
 
     def __init__(self, p: float = 0.5, name: str = "") -> None:
         super().__init__(name)
-        if not 0.0 <= p < 1.0:
-            raise ValueError(f"Dropout: p={p!r} outside the allowed range [0, 1)")
+        check_real(p, "Dropout", "p", 0.0, 1.0, hi_open=True)
         self.p = p
 
     def forward(self, x: np.ndarray, ctx: Context) -> np.ndarray:
@@ -591,7 +589,8 @@ class Sequential(Layer):
 
     def __init__(self, *layers: Layer, name: str = "") -> None:
         super().__init__(name)
-        self.children = list(layers)
+        self.children = [check_instance(c, Layer, "Sequential", f"layers[{i}]", "a nets Layer (Linear, ReLU,"
+                                        " ...)") for i, c in enumerate(layers)]
 
     def forward(self, x: np.ndarray, ctx: Context) -> np.ndarray:
         for layer in self.children:
@@ -622,8 +621,9 @@ class Residual(Layer):
 
     def __init__(self, body: Sequential, shortcut: Layer | None = None, name: str = "") -> None:
         super().__init__(name)
-        self.body = body
-        self.shortcut = shortcut
+        self.body = check_instance(body, Sequential, "Residual", "body", "a Sequential")
+        self.shortcut = check_instance(shortcut, (Layer, type(None)), "Residual", "shortcut",
+                                       "None or a Layer")
 
     def forward(self, x: np.ndarray, ctx: Context) -> np.ndarray:
         s = x if self.shortcut is None else self.shortcut.forward(x, ctx)

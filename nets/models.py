@@ -9,13 +9,15 @@ other `nets` modules.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import numpy as np
 
-from emu.checks import check_int
+from emu.checks import check_int, check_real, real_array
 
 from . import init as inits
+from .args import MAX_SIZE, check_instance
 from .graph import Graph
 from .layers import (
     AvgPool2d,
@@ -113,7 +115,7 @@ class Model:
     """A network: a root `Sequential`, a loss, and seeded initial parameters.
 
     Args:
-        root: the layers.
+        root: the layers (a `Sequential`; another value is a TypeError naming it).
         loss: ``cross_entropy``, ``mse`` or ``square_hinge``.
         init: initialisation of weights (``glorot``, ``he``, ``orthonormal``,
             ``sparse``, ``glorot_normal``; biases start at 0), or None to keep the
@@ -127,7 +129,7 @@ class Model:
             raise ValueError(f"Model: loss={loss!r} is not one of {', '.join(LOSSES)}")
         if init is not None and init not in inits.INITS:
             raise ValueError(f"Model: init={init!r} is not one of {', '.join(inits.INITS)}")
-        self.root = root
+        self.root = root = check_instance(root, Sequential, "Model", "root", "a Sequential of layers")
         self.loss_name = loss
         self.loss = LOSSES[loss]
         name_layers(root)
@@ -311,8 +313,10 @@ class Model:
         Raises:
             ValueError: an x of no rows (shape (0, ...)) or a scalar, batch_size below 1 (or below len(x)
                 for a model whose outputs mix its rows), or ``quant``/``seed`` given with a `Context`.
+            TypeError: an x that is not real numbers (`emu.checks.real_array`), a ``quant`` that is not a
+                `Quantizer`.
         """
-        x = np.asarray(x, np.float64)
+        x = real_array(x, "Model.predict", "x").astype(np.float64)
         if x.ndim == 0 or x.shape[0] == 0:
             raise ValueError(f"Model.predict: x has shape {x.shape}; it needs at least one row (shape"
                              " (n, ...), n >= 1)")
@@ -321,6 +325,9 @@ class Model:
             self.check_policy(policy, "Model.predict")
         elif quant is not None or seed is not None:
             raise ValueError("Model.predict: quant= and seed= are for a policy; a Context brings its own")
+        if quant is not None and not isinstance(quant, Quantizer):
+            raise TypeError(f"Model.predict: quant={quant!r} must be None or the training run's"
+                            " nets.Quantizer")
         out = []
         for b, i in enumerate(range(0, len(x), batch_size)):
             ctx = policy if isinstance(policy, Context) else evaluation_context(policy, b, quant, seed)
@@ -452,17 +459,17 @@ def evaluation_context(policy: PrecisionPolicy | None, batch: int = 0, quant: Qu
 
 
 def _check_sizes(func: str, **sizes: int | tuple[int, ...] | list[int]) -> None:
-    """Refuse a builder's layer size that is not an int >= 1 (`check_int`), naming it (``channels[1]`` for
-    an element of a tuple or list of sizes).
+    """Refuse a builder's layer size that is not an int in [1, `nets.args.MAX_SIZE`] (`check_int`), naming
+    it (``channels[1]`` for an element of a tuple or list of sizes).
 
     >>> _check_sizes("lenet5", n_classes=10, channels=(6, 0))
     Traceback (most recent call last):
     ...
-    ValueError: lenet5: channels[1]=0 outside the allowed range [1, inf)
+    ValueError: lenet5: channels[1]=0 outside the allowed range [1, 2147483648]
     """
     for name, v in sizes.items():
         for i, n in enumerate(v) if isinstance(v, (tuple, list)) else [(None, v)]:
-            check_int(n, func, name if i is None else f"{name}[{i}]", 1)
+            check_int(n, func, name if i is None else f"{name}[{i}]", 1, MAX_SIZE)
 
 
 def mlp(sizes: list[int], activation: str = "relu", *, dropout: float = 0.0, batchnorm: bool = False,
@@ -475,7 +482,8 @@ def mlp(sizes: list[int], activation: str = "relu", *, dropout: float = 0.0, bat
     `BatchNorm` after every hidden Linear layer (before its activation),
     ``output_batchnorm`` one after the output layer too (BinaryConnect's MLP:
     batch normalisation on every layer); ``bn_eps`` and ``bn_momentum`` are
-    theirs (`BatchNorm`).
+    theirs (`BatchNorm`). ``dropout`` (a number in [0, 1); 0: none) puts a `Dropout` of that probability
+    after every hidden activation.
 
     >>> m = mlp([64, 100, 10], seed=0)
     >>> [layer.name for layer in m.layers()]
@@ -486,6 +494,7 @@ def mlp(sizes: list[int], activation: str = "relu", *, dropout: float = 0.0, bat
     if len(sizes) < 2:
         raise ValueError(f"mlp: sizes={sizes!r} needs at least an input and an output size, all >= 1")
     _check_sizes("mlp", sizes=sizes)
+    check_real(dropout, "mlp", "dropout", 0.0, 1.0, hi_open=True)
     activation = activation_name(activation, "mlp")
     check_int(maxout, "mlp", "maxout", 1)
     for name, flag in (("batchnorm", batchnorm), ("output_batchnorm", output_batchnorm)):
@@ -577,22 +586,51 @@ _SPEC_LAYERS: dict[str, Any] = {
 }
 
 
+def _positional(cls: Any) -> list[str]:
+    """The settings of layer class ``cls`` a spec tuple gives by position: those before its ``name``.
+
+    >>> _positional(Linear), _positional(ReLU)
+    (['n_in', 'n_out'], [])
+    """
+    params = list(inspect.signature(cls).parameters)
+    return params[:params.index("name")] if "name" in params else params
+
+
 def from_spec(spec: list[Any], *, loss: str = "cross_entropy", init: str = "glorot", seed: int = 0) -> Model:
     """A model from a readable spec: a list of ``(kind, *args)`` tuples or ``{"kind": ..., **kwargs}`` dicts.
+
+    A tuple gives the layer's settings that come before its name, in order (``linear``: n_in, n_out;
+    ``conv2d``: c_in, c_out, kernel, stride, padding; ``relu``: none); a dict gives any by name (``name``,
+    ``bias``...).
 
     >>> m = from_spec([("linear", 64, 32), ("relu",), ("linear", 32, 10)])
     >>> len(m.layers())
     3
+
+    Raises:
+        ValueError: an unknown kind, a tuple of more settings than its kind takes by position (the layer's
+            name and ``bias`` became them silently), an empty tuple, a dict without ``kind``.
+        TypeError: an item that is neither a tuple nor a dict.
     """
     layers: list[Layer] = []
     for item in spec:
         if isinstance(item, dict):
+            if "kind" not in item:
+                raise ValueError(f"from_spec: {item!r} has no 'kind'; known kinds: {', '.join(_SPEC_LAYERS)}")
             kw = dict(item)
             kind, args = kw.pop("kind"), ()
-        else:
+        elif isinstance(item, (tuple, list)) and item:
             kind, *args_list = item
             args, kw = tuple(args_list), {}
-        if kind not in _SPEC_LAYERS:
+        else:
+            raise TypeError(f"from_spec: item {item!r} must be a (kind, *settings) tuple or a dict with a"
+                            " 'kind'")
+        if not isinstance(kind, str) or kind not in _SPEC_LAYERS:
             raise ValueError(f"from_spec: unknown layer kind {kind!r}; known: {', '.join(_SPEC_LAYERS)}")
+        allowed = _positional(_SPEC_LAYERS[kind])
+        if len(args) > len(allowed):
+            raise ValueError(f"from_spec: {item!r} gives {len(args)} setting(s) by position; {kind} takes at"
+                             f" most {len(allowed)} ({', '.join(allowed) or 'none'}); give the others by name"
+                             f" in a dict item {{'kind': {kind!r}, ...}}")
         layers.append(_SPEC_LAYERS[kind](*args, **kw))
     return Model(Sequential(*layers), loss=loss, init=init, seed=seed)

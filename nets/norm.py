@@ -18,6 +18,7 @@ from numba import njit, prange
 
 from emu.checks import check_real
 
+from .args import check_size
 from .layers import Context, Layer
 from .quant import Pieces
 
@@ -75,6 +76,7 @@ class BatchNorm(Layer):
 
     def __init__(self, n: int, eps: float = 1e-5, momentum: float = 0.1, name: str = "") -> None:
         super().__init__(name)
+        n = check_size(n, "BatchNorm", "n")
         self.params["gamma"] = np.ones(n)
         self.params["beta"] = np.zeros(n)
         self.running_mean = np.zeros(n)

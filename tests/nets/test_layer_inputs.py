@@ -6,7 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import nets
 from nets.layers import AvgPool2d, Context, Conv2d, MaxPool2d
+
+#: the range of a layer size (nets.args.MAX_SIZE = 2**31)
+SIZES = r"\[1, 2147483648\]"
 
 
 @pytest.mark.parametrize(("make", "message"), [
@@ -60,7 +64,7 @@ def test_cnn_builders_refuse_sizes_below_one_by_name(builder: str, kwargs: dict,
     does (a layer refused it without naming the builder's parameter)."""
     import nets
 
-    with pytest.raises(ValueError, match=rf"^{builder}: {shown} outside the allowed range \[1, inf\)$"):
+    with pytest.raises(ValueError, match=rf"^{builder}: {shown} outside the allowed range {SIZES}$"):
         getattr(nets, builder)(**{"input_shape": (1, 8, 8), **kwargs})
 
 
@@ -82,3 +86,65 @@ def test_cnn_builders_refuse_bad_shapes_and_sizes_that_are_not_ints() -> None:
                                                                                hidden=(1, 1)))
     for model, side in zip(smallest, (2, 8), strict=True):
         assert model.forward(np.ones((1, 1, side, side)), Context.float64(training=False)).shape == (1, 2)
+
+
+@pytest.mark.parametrize(("make", "error", "message"), [
+    (lambda: nets.Linear(4, 3, bias="False"), TypeError, r"^Linear: bias='False' must be True or False$"),
+    (lambda: nets.Conv2d(1, 2, 3, bias=1), TypeError, r"^Conv2d: bias=1 must be True or False$"),
+    (lambda: nets.Linear("3", 2), TypeError, r"^Linear: n_in='3' must be an int$"),
+    (lambda: nets.Linear(2.0, 2), TypeError, r"^Linear: n_in=2.0 must be an int$"),
+    (lambda: nets.Linear(True, 2), TypeError, r"^Linear: n_in=True must be an int$"),
+    (lambda: nets.Linear(3, 0), ValueError, r"^Linear: n_out=0 outside the allowed range " + SIZES + "$"),
+    (lambda: nets.Linear(2**70, 2), ValueError,
+     r"^Linear: n_in=1180591620717411303424 outside the allowed range " + SIZES + "$"),
+    (lambda: nets.Conv2d(None, 2, 3), TypeError, r"^Conv2d: c_in=None must be an int$"),
+    (lambda: nets.Conv2d(1, 0, 3), ValueError, r"^Conv2d: c_out=0 outside the allowed range " + SIZES + "$"),
+    (lambda: nets.Maxout(2.5), TypeError, r"^Maxout: k=2.5 must be an int$"),
+    (lambda: nets.Maxout(float("nan")), TypeError, r"^Maxout: k=nan must be an int$"),
+    (lambda: nets.Maxout(float("inf")), TypeError, r"^Maxout: k=inf must be an int$"),
+    (lambda: nets.BatchNorm([3]), TypeError, r"^BatchNorm: n=\[3\] must be an int$"),
+    (lambda: nets.BatchNorm(0), ValueError, r"^BatchNorm: n=0 outside the allowed range " + SIZES + "$"),
+    (lambda: nets.Dropout("0.1"), TypeError, r"^Dropout: p='0.1' must be a finite real number$"),
+    (lambda: nets.Residual(None), TypeError, r"^Residual: body=None must be a Sequential$"),
+    (lambda: nets.Residual(nets.Sequential(), shortcut=5), TypeError,
+     r"^Residual: shortcut=5 must be None or a Layer$"),
+    (lambda: nets.Sequential(nets.ReLU(), 5), TypeError,
+     r"^Sequential: layers\[1\]=5 must be a nets Layer \(Linear, ReLU, ...\)$"),
+    (lambda: nets.Model(None), TypeError, r"^Model: root=None must be a Sequential of layers$"),
+    (lambda: nets.Model(nets.Linear(4, 2)), TypeError, r"^Model: root=Linear\(4, 2\) must be a Sequential"),
+    (lambda: nets.mlp([4, 2**70, 2]), ValueError,
+     r"^mlp: sizes\[1\]=1180591620717411303424 outside the allowed range " + SIZES + "$"),
+    (lambda: nets.mlp([4, 3, 2], dropout=None), TypeError, r"^mlp: dropout=None must be a finite real"),
+    (lambda: nets.mlp([4, 3, 2], dropout={}), TypeError, r"^mlp: dropout=\{\} must be a finite real number$"),
+    (lambda: nets.mlp([4, 3, 2], dropout="0.1"), TypeError, r"^mlp: dropout='0.1' must be a finite real"),
+    (lambda: nets.mlp([4, 3, 2], dropout=1.0), ValueError, r"^mlp: dropout=1.0 outside the allowed"),
+], ids=str)
+def test_layer_and_model_constructors_refuse_bad_settings_by_name(make, error, message: str) -> None:
+    """A truthy string turned a bias on; sizes that are not ints or too large to allocate were raw errors
+    of numpy or of a comparison; Maxout took k=2.5 or nan, BatchNorm a list or 0, Residual and Sequential
+    anything (predict then failed with an AttributeError); mlp built no Dropout for dropout=None or {}."""
+    with pytest.raises(error, match=message):
+        make()
+
+
+@pytest.mark.parametrize(("item", "message"), [
+    (("linear", 4, 3, 5, 6), r"^from_spec: \('linear', 4, 3, 5, 6\) gives 4 setting\(s\) by position;"
+                             r" linear takes at most 2 \(n_in, n_out\); give the others by name in a dict"),
+    (("relu", 5), r"^from_spec: \('relu', 5\) gives 1 setting\(s\) by position; relu takes at most 0"
+                  r" \(none\)"),
+])
+def test_from_spec_refuses_settings_beyond_those_taken_by_position(item: tuple, message: str) -> None:
+    """Extra positional settings became the layer's name and bias (a Linear named 5)."""
+    with pytest.raises(ValueError, match=message):
+        nets.from_spec([item])
+    spec = [("conv2d", 1, 2, 3, 1, 1), {"kind": "linear", "n_in": 4, "n_out": 3, "name": "fc", "bias": False}]
+    assert [la.name for la in nets.from_spec(spec[1:]).layers()] == ["fc"]
+    assert nets.from_spec(spec[:1]).layers()[0].padding == (1, 1)
+
+
+def test_predict_refuses_x_that_is_not_numbers_and_a_quant_that_is_not_a_quantizer() -> None:
+    model = nets.mlp([2, 3, 2], seed=0)
+    with pytest.raises(TypeError, match=r"^Model.predict: x has dtype str; expected real numbers"):
+        model.predict("abc")
+    with pytest.raises(TypeError, match=r"^Model.predict: quant=5 must be None or the training run's"):
+        model.predict(np.ones((1, 2)), quant=5)
