@@ -32,6 +32,7 @@ from numba import njit
 import emu
 from emu import BinaryFormat, TernaryFormat
 from emu.block import ScaleGranularity
+from emu.checks import check_bool, check_int
 from emu.threads import by_pieces
 
 from .policy import OPTIMIZER_ROLES, DynamicFixed, RoleFormat, has_stochastic_ternary, is_block_format
@@ -346,7 +347,9 @@ class Quantizer:
     rounded to the nearest of -1, 0, 1 (ties to 0). ``frozen=True`` keeps
     every dynamic group's radix point and warm-up state where they are and
     records nothing in them (a group it creates starts at its
-    ``init_frac_bits``, without warm-up).
+    ``init_frac_bits``, without warm-up). ``seed``: an int >= 0, a numpy
+    ``SeedSequence`` or ``Generator``; a bad seed or a flag other than True or
+    False is refused by name.
 
     Dynamic fixed point groups (`nets.policy.DynamicFixed`) are keyed
     (layer, role, tensor): ``tensor`` is "" for a role of one group per layer
@@ -367,9 +370,15 @@ class Quantizer:
 
     def __init__(self, seed: int | np.random.SeedSequence | np.random.Generator = 0, *, nearest: bool = False,
                  frozen: bool = False) -> None:
+        if not isinstance(seed, (np.random.SeedSequence, np.random.Generator)):
+            try:
+                seed = check_int(seed, "Quantizer", "seed", 0)
+            except TypeError:
+                raise TypeError(f"Quantizer: seed={seed!r} must be an int >= 0, a numpy SeedSequence or"
+                                " Generator") from None
         self.rng = np.random.default_rng(seed)
-        self.nearest = bool(nearest)
-        self.frozen = bool(frozen)
+        self.nearest = check_bool(nearest, "Quantizer", "nearest")
+        self.frozen = check_bool(frozen, "Quantizer", "frozen")
         self.counts: dict[tuple[str, str], Counts] = defaultdict(Counts)
         #: the dynamic fixed point groups by (layer, role, tensor)
         self.groups: dict[tuple[str, str, str], DynamicGroup] = {}

@@ -194,3 +194,18 @@ def test_empty_data_is_refused_and_the_seed_is_checked_even_for_an_empty_split()
     with pytest.raises(ValueError, match=r"^Model\.predict: x has shape \(\); it needs at least one row"):
         model.predict(np.float64(1.0))
     assert model.predict(DATA.test.x[:2]).shape == (2, 10)
+
+
+@pytest.mark.parametrize(("kwargs", "error", "message"), [
+    ({"nearest": "False"}, TypeError, r"^Quantizer: nearest='False' must be True or False$"),
+    ({"frozen": 1}, TypeError, r"^Quantizer: frozen=1 must be True or False$"),
+    ({"seed": -1}, ValueError, r"^Quantizer: seed=-1 outside the allowed range \[0, inf\)$"),
+    ({"seed": 1.5}, TypeError, r"^Quantizer: seed=1.5 must be an int >= 0, a numpy SeedSequence or"),
+], ids=str)
+def test_quantizer_refuses_a_flag_that_is_not_a_bool_and_a_bad_seed_by_name(kwargs, error, message) -> None:
+    """nearest="False" turned nearest-even evaluation on (a truthy string); seed=-1 was numpy's message
+    without the parameter's name."""
+    with pytest.raises(error, match=message):
+        nets.Quantizer(**kwargs)
+    seeds = (np.random.SeedSequence(1), np.random.default_rng(1), np.int64(1))
+    assert all(nets.Quantizer(s, nearest=np.True_).nearest for s in seeds)
