@@ -22,7 +22,7 @@ numba, `emu` and `nets.init`.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -55,7 +55,14 @@ def keep(x: np.ndarray, role: str, label: str) -> np.ndarray:
 
 
 def constant(value: float) -> Schedule:
-    """value at every epoch."""
+    """value at every epoch (a finite real >= 0, as `exponential`'s; else TypeError or ValueError naming it).
+
+    >>> constant(-1.0)
+    Traceback (most recent call last):
+    ...
+    ValueError: constant: value=-1.0 outside the allowed range [0, inf)
+    """
+    check_real(value, "constant", "value", 0.0)
     return lambda epoch: value
 
 
@@ -68,9 +75,11 @@ def exponential(value: float, decay: float) -> Schedule:
 
 def steps(value: float, milestones: list[int], gamma: float = 0.1) -> Schedule:
     """value times gamma for every milestone epoch already reached (value >= 0, gamma > 0, milestones
-    epochs >= 0; else ValueError naming the field)."""
+    epochs >= 0; else ValueError naming the field; milestones that are not a list of ints: TypeError)."""
     check_real(value, "steps", "value", 0.0)
     check_real(gamma, "steps", "gamma", 0.0, lo_open=True)
+    if isinstance(milestones, (str, bytes)) or not isinstance(milestones, Iterable):
+        raise TypeError(f"steps: milestones={milestones!r} must be a list of epochs (ints >= 0)")
     ms = sorted(check_int(m, "steps", "milestones", 0) for m in milestones)
     return lambda epoch: value * gamma ** sum(epoch >= m for m in ms)
 
@@ -85,12 +94,19 @@ def linear_momentum(mu0: float = 0.5, step: float = 0.049, mu_max: float = 0.99)
 
 
 def schedule_at(v: float | Schedule, epoch: int) -> float:
-    """The value of a number or a schedule at an epoch.
+    """The value of a number or a schedule at an epoch (an int >= 0).
 
     >>> schedule_at(0.5, 3), schedule_at(exponential(1.0, 0.5), 2)
     (0.5, 0.25)
+
+    Raises:
+        TypeError: ``v`` neither a finite real number nor a schedule (callable), ``epoch`` not an int.
+        ValueError: ``epoch`` below 0.
     """
-    return float(v(epoch)) if callable(v) else float(v)
+    epoch = check_int(epoch, "schedule_at", "epoch", 0)
+    if callable(v):
+        return float(v(epoch))
+    return check_real(v, "schedule_at", "v")
 
 
 class LRScale(StrEnum):

@@ -38,7 +38,7 @@ from .optim import SGD, Optimizer, clip_binary
 from .policy import OPTIMIZER_ROLES, PrecisionPolicy
 from .quant import Quantizer
 
-__all__ = ["EvalPolicy", "History", "check_dask", "evaluate", "evaluation_policy", "train",
+__all__ = ["MAX_WORKERS", "EvalPolicy", "History", "check_dask", "evaluate", "evaluation_policy", "train",
            "train_full_batch"]
 
 
@@ -59,6 +59,9 @@ class EvalPolicy(StrEnum):
     #: the training policy itself
     SAME = "same"
 
+
+#: The most processes (local or Dask workers) `evaluate` shards over.
+MAX_WORKERS = 1024
 
 #: The names of the four counts a datapath records (`Context.mac_counts`), in their order.
 _MAC_COUNTS = ("macs", "product_overflow", "acc_overflow", "output_overflow")
@@ -255,10 +258,10 @@ def evaluate(model: Model, data: Split | Dataset, policy: PrecisionPolicy | None
     True
 
     Raises:
-        ValueError: ``seed`` below 0, ``batch_size`` or ``workers`` below 1 (TypeError: not an int), a
-            ``batch_size`` that would split the rows of a model whose outputs mix them, a `Dataset`
-            whose test split is empty. TypeError: ``progress`` not a bool, ``stream`` without
-            ``write``, ``quant`` not a `Quantizer`.
+        ValueError: ``seed`` below 0, ``batch_size`` below 1, ``workers`` outside [1, `MAX_WORKERS`]
+            (TypeError: not an int), a ``batch_size`` that would split the rows of a model whose outputs
+            mix them, a `Dataset` whose test split is empty. TypeError: ``progress`` not a bool,
+            ``stream`` without ``write``, ``quant`` not a `Quantizer`.
     """
     if not isinstance(data, (Dataset, Split)):
         raise TypeError(f"evaluate: data of type {type(data).__name__} must be a Dataset or a Split (x, y)")
@@ -275,7 +278,7 @@ def evaluate(model: Model, data: Split | Dataset, policy: PrecisionPolicy | None
                          " at least one example")
     split = data.test if isinstance(data, Dataset) else data
     batch_size = model.rows_per_batch(len(split), batch_size, "evaluate")
-    n_workers = check_int(workers, "evaluate", "workers", 1)
+    n_workers = check_int(workers, "evaluate", "workers", 1, MAX_WORKERS)
     pol = policy or PrecisionPolicy.float64()
     eval_seed = pol.eval_seed if seed is None else check_int(seed, "evaluate", "seed", 0)
     if len(split) == 0:
@@ -478,7 +481,8 @@ def train(model: Model, data: Dataset, policy: PrecisionPolicy | None = None,
         ValueError: bad epochs/batch_size/seed/early_stopping, an unknown ``eval_policy``
             name, data that does not fit the model, a policy or a weight decay naming a
             layer the model does not have.
-        TypeError: a policy or optimizer of another type, a count that is not an int.
+        TypeError: a policy or optimizer of another type, a count that is not an int, an ``epoch_order``
+            that is not callable.
     """
     check_int(epochs, "train", "epochs", 0)
     check_int(batch_size, "train", "batch_size", 1)
@@ -489,6 +493,9 @@ def train(model: Model, data: Dataset, policy: PrecisionPolicy | None = None,
         check_int(eval_batch_size, "train", "eval_batch_size", 1)
     if not isinstance(progress, bool):
         raise TypeError(f"train: progress={progress!r} must be True or False")
+    if epoch_order is not None and not callable(epoch_order):
+        raise TypeError(f"train: epoch_order={epoch_order!r} must be None or a function of the epoch giving a"
+                        " permutation of range(n)")
     if optimizer is not None and not callable(getattr(optimizer, "step", None)):
         raise TypeError(f"train: optimizer={optimizer!r} must be an Optimizer (SGD, Adam: a step(model, ctx)"
                         " method) or None")

@@ -109,8 +109,12 @@ def test_predict_returns_the_outputs_under_a_policy_or_a_context() -> None:
 
 
 def test_bad_workers_and_batch_sizes_are_refused() -> None:
-    with pytest.raises(ValueError, match=r"evaluate: workers=0 outside the allowed range \[1, inf\)"):
+    with pytest.raises(ValueError, match=r"^evaluate: workers=0 outside the allowed range \[1, 1024\]$"):
         nets.evaluate(MODEL, SPLIT, workers=0)
+    # an OverflowError of the process pool before: a bound of its own
+    with pytest.raises(ValueError, match=r"^evaluate: workers=1180591620717411303424 outside the allowed"
+                                         r" range \[1, 1024\]$"):
+        nets.evaluate(MODEL, SPLIT, workers=2**70)
     with pytest.raises(ValueError, match=r"evaluate: batch_size=0 outside the allowed range"):
         nets.evaluate(MODEL, SPLIT, batch_size=0)
     with pytest.raises(ValueError, match=r"evaluation_context: batch=-1 outside the allowed range"):

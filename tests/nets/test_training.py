@@ -309,6 +309,24 @@ def test_uniform_master_rounding_alone_rounds_the_stored_weights() -> None:
      r"^train_full_batch: seed=-1 outside the allowed range"),
     (lambda: nets.train(nets.mlp([64, 10]), DATA, progress="no"), TypeError,
      r"^train: progress='no' must be True or False$"),
+    # epoch_order=5 was "'int' object is not callable" in the first epoch
+    (lambda: _train(None, epoch_order=5), TypeError,
+     r"^train: epoch_order=5 must be None or a function of the epoch giving a permutation of range\(n\)$"),
+    # constant checked nothing: SGD(lr=constant(-1.0)) was built; steps(0.1, None) a raw iteration error
+    (lambda: nets.constant(-1.0), ValueError, r"^constant: value=-1.0 outside the allowed range \[0, inf\)$"),
+    (lambda: nets.constant(float("nan")), TypeError, r"^constant: value=nan must be a finite real number$"),
+    (lambda: nets.constant("x"), TypeError, r"^constant: value='x' must be a finite real number$"),
+    (lambda: nets.steps(0.1, None), TypeError,
+     r"^steps: milestones=None must be a list of epochs \(ints >= 0\)$"),
+    # schedule_at took a fractional, NaN or negative epoch and a string value
+    (lambda: nets.schedule_at(nets.steps(1.0, [3]), 2.5), TypeError,
+     r"^schedule_at: epoch=2.5 must be an int$"),
+    (lambda: nets.schedule_at(nets.steps(1.0, [3]), float("nan")), TypeError,
+     r"^schedule_at: epoch=nan must be an int$"),
+    (lambda: nets.schedule_at(0.1, -1), ValueError,
+     r"^schedule_at: epoch=-1 outside the allowed range \[0, inf\)$"),
+    (lambda: nets.schedule_at(0.1, "x"), TypeError, r"^schedule_at: epoch='x' must be an int$"),
+    (lambda: nets.schedule_at("0.1", 3), TypeError, r"^schedule_at: v='0.1' must be a finite real number$"),
 ])
 def test_training_settings_are_checked_by_name(call, error, message) -> None:
     if error is None:  # a schedule's value at epoch 0 is fine
