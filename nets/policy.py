@@ -310,7 +310,13 @@ class LayerOverrides(Mapping[str, LayerPolicy]):
     __slots__ = ("_items",)
 
     def __init__(self, items: Mapping[str, LayerPolicy] | Iterable[tuple[str, LayerPolicy]] = ()) -> None:
-        d = dict(items)
+        try:
+            d = dict(items) if not isinstance(items, (str, bytes)) else None
+        except (TypeError, ValueError):
+            d = None
+        if d is None:
+            raise TypeError(f"PrecisionPolicy: layers={items!r} must be a dict of layer name -> LayerPolicy"
+                            " (or (name, LayerPolicy) pairs)")
         for k, v in d.items():
             if not isinstance(k, str):
                 raise TypeError(f"PrecisionPolicy: layers has a key {k!r} that is not a layer name (str)")

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as _scipy_stats
 
-from emu.checks import check_int
+from emu.checks import check_int, real_array
 
 __all__ = ["Estimate", "mean_ci", "paired_difference", "proportion_ci", "stratified_folds"]
 
@@ -75,15 +75,18 @@ class Estimate:
         return f"{self.mean:.4g} [{self.lo:.4g}, {self.hi:.4g}] (n={self.n})"
 
 
-def _values(values: Sequence[float] | np.ndarray, name: str) -> np.ndarray:
-    v = np.asarray(values, dtype=np.float64)
+def _values(values: Sequence[float] | np.ndarray, name: str, param: str = "values") -> np.ndarray:
+    """``name``'s parameter ``param`` as a 1-D float64 array of finite values (real numbers: else a
+    TypeError naming it, `emu.checks.real_array`)."""
+    v = real_array(values, name, param).astype(np.float64)
     if v.ndim > 1:
-        raise ValueError(f"{name}: values of shape {v.shape}; give one value per unit (a 1-D sequence)")
+        raise ValueError(f"{name}: {param} of shape {v.shape}; give one value per unit (a 1-D sequence)")
     v = v.reshape(-1)
     if v.size == 0:
-        raise ValueError(f"{name}: no values; give at least one")
+        raise ValueError(f"{name}: no {param}; give at least one value")
     if not np.isfinite(v).all():
-        raise ValueError(f"{name}: values hold NaN or inf ({v.tolist()}); a diverged run is reported as"
+        verb = "hold" if param == "values" else "holds"
+        raise ValueError(f"{name}: {param} {verb} NaN or inf ({v.tolist()}); a diverged run is reported as"
                          " diverged, not averaged")
     return v
 
@@ -107,14 +110,21 @@ def mean_ci(values: Sequence[float] | np.ndarray, confidence: float = 0.95,
     '2 (n=1, no interval)'
     >>> mean_ci([0.99, 1.0]).percent(), mean_ci([0.99, 1.0], bounds=(0, 1)).percent()
     ('99.50 % [93.15, 105.85] (n=2)', '99.50 % [93.15, 100.00] (n=2)')
+
+    Raises:
+        TypeError: values that are not real numbers, ``bounds`` that is not a tuple or list.
+        ValueError: no values, values of more than one dimension or not finite, a confidence outside
+            (0, 1), ``bounds`` that is not two numbers lo < hi, values outside ``bounds``.
     """
     confidence = _check_confidence(confidence, "mean_ci")
     v = _values(values, "mean_ci")
-    if bounds is not None and (isinstance(bounds, (str, bytes)) or len(bounds) != 2
+    what = "must be (lo, hi), numbers with lo < hi (an end may be infinite), or None"
+    if bounds is not None and not isinstance(bounds, (tuple, list, np.ndarray)):
+        raise TypeError(f"mean_ci: bounds={bounds!r} {what}")
+    if bounds is not None and (len(bounds) != 2
                                or not all(isinstance(b, (int, float)) and not math.isnan(b) for b in bounds)
                                or not bounds[0] < bounds[1]):
-        raise ValueError(f"mean_ci: bounds={bounds!r} must be (lo, hi), numbers with lo < hi (an end may be"
-                         " infinite), or None")
+        raise ValueError(f"mean_ci: bounds={bounds!r} {what}")
     if bounds is not None and not (bounds[0] <= v.min() and v.max() <= bounds[1]):
         raise ValueError(f"mean_ci: values outside bounds={bounds}: {v.tolist()}")
     m = float(v.mean())
@@ -135,9 +145,13 @@ def paired_difference(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.n
     (0.0133, 0.0062, True)
     >>> paired_difference([0.91, 0.93, 0.92], [0.90, 0.91, 0.91]).separates  # the interval holds 0
     False
+
+    Raises:
+        TypeError: ``a`` or ``b`` not real numbers (named). ValueError: as `mean_ci`'s, naming ``a`` or
+            ``b``; a and b of different lengths.
     """
     confidence = _check_confidence(confidence, "paired_difference")
-    va, vb = _values(a, "paired_difference"), _values(b, "paired_difference")
+    va, vb = _values(a, "paired_difference", "a"), _values(b, "paired_difference", "b")
     if va.shape != vb.shape:
         raise ValueError(f"paired_difference: a has {va.size} values and b {vb.size}; pairs need the same"
                          " units in both")
@@ -180,12 +194,16 @@ def stratified_folds(y: Sequence[int] | np.ndarray, k: int, seed: int) -> list[t
     [0, 1, 2, 3, 4, 5]
     >>> [sorted(int(v) for v in np.asarray([0, 0, 0, 1, 1, 1])[test]) for _, test in folds]
     [[0, 1], [0, 1], [0, 1]]
+
+    Raises:
+        TypeError: k or seed not an int. ValueError: y not 1-D integer labels, k outside [2, len(y)], seed
+            below 0.
     """
     labels = np.asarray(y)
     if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
         raise ValueError("stratified_folds: y must be a 1-D array of integer labels, got dtype"
                          f" {labels.dtype} and shape {labels.shape}")
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 2 <= k <= labels.size:
+    if not 2 <= check_int(k, "stratified_folds", "k") <= labels.size:
         raise ValueError(f"stratified_folds: k={k!r} outside the allowed range [2, {labels.size}]"
                          " (the number of examples)")
     rng = np.random.default_rng(check_int(seed, "stratified_folds", "seed", 0))

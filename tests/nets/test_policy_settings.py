@@ -382,3 +382,12 @@ def test_an_errors_role_on_a_node_that_converts_no_error_is_refused() -> None:
     batch = nets.PrecisionPolicy(granularity="batch").with_layer("relu1", LayerPolicy(errors="fx<2,2>"))
     with pytest.raises(ValueError, match=r"sets \['errors'\], which ReLU 'relu1' never uses"):
         nets.mlp([4, 3, 2], seed=0).check_policy(batch, "train")
+
+
+@pytest.mark.parametrize("layers", [5, "x", [1, 2], None], ids=repr)
+def test_layer_overrides_that_are_not_a_dict_are_refused_by_name(layers: object) -> None:
+    """layers=5 was "'int' object is not iterable", layers='x' a dict-update error of Python's."""
+    with pytest.raises(TypeError, match=r"^PrecisionPolicy: layers=.* must be a dict of layer name ->"
+                                        r" LayerPolicy \(or \(name, LayerPolicy\) pairs\)$"):
+        nets.PrecisionPolicy(layers=layers)
+    assert list(nets.PrecisionPolicy(layers=[("fc1", nets.LayerPolicy())]).layers) == ["fc1"]

@@ -182,3 +182,22 @@ def test_best_within_refuses_a_cost_no_configuration_has() -> None:
                                          r" their costs: energy_pj$"):
         best_within(configs, cost="nope")
     assert best_within(configs)[0].choice.config["label"] == "fx<4,8>"
+
+
+@pytest.mark.parametrize(("call", "error", "message"), [
+    (lambda: mean_ci([0.5, 0.6], bounds=5), TypeError,
+     r"^mean_ci: bounds=5 must be \(lo, hi\), numbers with lo < hi \(an end may be infinite\), or None$"),
+    (lambda: mean_ci("abc"), TypeError, r"^mean_ci: values has dtype str; expected real numbers"),
+    (lambda: paired_difference([0.5, 0.6], None), TypeError,
+     r"^paired_difference: b has dtype object; expected real numbers"),
+    (lambda: paired_difference([0.5, float("inf")], [0.5, 0.6]), ValueError,
+     r"^paired_difference: a holds NaN or inf \(\[0.5, inf\]\)"),
+    (lambda: stratified_folds([0, 1] * 10, 2.0, seed=0), TypeError, r"^stratified_folds: k=2.0 must be an"),
+    (lambda: stratified_folds([0, 1] * 10, "3", seed=0), TypeError, r"^stratified_folds: k='3' must be an"),
+], ids=str)
+def test_statistics_refuse_values_and_settings_of_the_wrong_type_by_name(call, error, message) -> None:
+    """bounds=5 was "object of type 'int' has no len()", values 'abc' a raw float conversion error, b=None
+    "values hold NaN or inf ([nan])", k=2.0 "outside the allowed range [2, 20]"."""
+    with pytest.raises(error, match=message):
+        call()
+    assert len(stratified_folds([0, 1] * 10, np.int64(2), seed=0)) == 2
