@@ -23,7 +23,7 @@ from enum import StrEnum
 
 import numpy as np
 
-from emu.checks import check_int, parse_choice, real_array
+from emu.checks import check_bool, check_int, parse_choice, real_array
 
 from .stats import stratified_folds
 
@@ -215,17 +215,16 @@ def from_arrays(x: np.ndarray, y: np.ndarray, *, valid: float = 0.15, test: floa
             overflows float64 (rescale them or pass ``standardize=False``), a seed below 0, only one
             of x_test and y_test.
         TypeError: features that are not real numbers (complex, str, bool, object), a seed that is
-            not an int.
+            not an int, a ``standardize`` other than True or False.
     """
     return _from_arrays(x, y, valid=valid, test=test, seed=seed, standardize=standardize, name=name,
                         n_classes=n_classes, x_test=x_test, y_test=y_test, func="from_arrays")
 
 
 def _from_arrays(x: object, y: object, *, valid: float, test: float | None, seed: int, standardize: bool,
-                 name: str,
-                 n_classes: int | None, x_test: object, y_test: object, func: str) -> Dataset:
+                 name: str, n_classes: int | None, x_test: object, y_test: object, func: str) -> Dataset:
     """`from_arrays`, its messages prefixed with ``func`` (the public function the caller called)."""
-    seed = _seed(seed, func)
+    seed, standardize = _seed(seed, func), check_bool(standardize, func, "standardize")
     x = _features(x, func, "x")
     _examples(x, func, "x")
     y = _labels(y, x.shape[0], func, "y", "x")
@@ -279,7 +278,7 @@ def digits(*, valid: float = 0.15, test: float = 0.15, seed: int = 0, standardiz
     """
     from sklearn.datasets import load_digits
 
-    seed = _seed(seed, "digits")
+    seed, images = _seed(seed, "digits"), check_bool(images, "digits", "images")
     bunch = load_digits()
     x = bunch.data.astype(np.float64) / 16.0
     if images:
@@ -328,9 +327,10 @@ def cross_validation(x: np.ndarray, y: np.ndarray, k: int, seed: int, *, valid: 
             infinite feature, features so large that standardising overflows float64 (rescale them
             or pass ``standardize=False``), a seed below 0.
         TypeError: features that are not real numbers (complex, str, bool, object), a seed or
-            ``n_classes`` that is not an int.
+            ``n_classes`` that is not an int, a ``standardize`` other than True or False.
     """
     seed = _seed(seed, "cross_validation")
+    standardize = check_bool(standardize, "cross_validation", "standardize")
     x = _features(x, "cross_validation", "x")
     y = _labels(y, x.shape[0], "cross_validation", "y", "x")
     _share(valid, "cross_validation", "valid")
@@ -366,11 +366,11 @@ def digits_folds(k: int = 5, seed: int = 0, *, inputs: Inputs | str = Inputs.STA
 
     Raises:
         ValueError: an unknown ``inputs``, k outside [2, images], ``limit`` below k, a seed below 0.
-        TypeError: a seed or ``limit`` that is not an int.
+        TypeError: a seed or ``limit`` that is not an int, an ``images`` other than True or False.
     """
     from sklearn.datasets import load_digits
 
-    seed = _seed(seed, "digits_folds")
+    seed, images = _seed(seed, "digits_folds"), check_bool(images, "digits_folds", "images")
     how = parse_choice(Inputs, inputs, "digits_folds", "inputs")
     bunch = load_digits()
     x, y = bunch.data.astype(np.float64) / 16.0, bunch.target.astype(np.int64)
@@ -501,9 +501,9 @@ def mnist(folder: str | os.PathLike[str], *, valid: float = 0.1, seed: int = 0, 
             examples, a label above 9 (its index is named); an image file and
             its label file of different numbers of examples (both named, with
             their counts, whatever ``limit``); a ``limit`` below 1 or a seed below 0.
-        TypeError: a ``limit`` or seed that is not an int.
+        TypeError: a ``limit`` or seed that is not an int, ``images`` or ``standardize`` not True or False.
     """
-    seed = _seed(seed, "mnist")
+    seed, images = _seed(seed, "mnist"), check_bool(images, "mnist", "images")
     limit = _limit(limit, "mnist")
     arrays, paths = [], []
     for part in ("train", "t10k"):
@@ -539,9 +539,9 @@ def cifar10(folder: str | os.PathLike[str], *, valid: float = 0.1, seed: int = 0
         FileNotFoundError: ``folder`` does not exist or lacks one of the files.
         ValueError: a file that is empty, is not a whole number of records (truncated) or holds a
             label byte above 9, naming it; a ``limit`` below 1 or a seed below 0.
-        TypeError: a ``limit`` or seed that is not an int.
+        TypeError: a ``limit`` or seed that is not an int, ``images`` or ``standardize`` not True or False.
     """
-    seed = _seed(seed, "cifar10")
+    seed, images = _seed(seed, "cifar10"), check_bool(images, "cifar10", "images")
     limit = _limit(limit, "cifar10")
     rec = 1 + 3 * 32 * 32
     if not os.path.isdir(folder):
@@ -599,7 +599,7 @@ def npz(path: str | os.PathLike[str], *, valid: float = 0.15, test: float | None
             .npy array), a .npy array (named as such), a missing array, an x or x_test of no examples,
             only one of x_test and y_test, and whatever `from_arrays` refuses (its messages prefixed
             ``datasets.npz <path>``).
-        TypeError: arrays that are not real numbers, a seed that is not an int.
+        TypeError: arrays that are not real numbers, a seed that is not an int, a ``standardize`` not a bool.
     """
     seed = _seed(seed, "datasets.npz")
 
@@ -667,7 +667,7 @@ def by_name(text: str, *, images: bool = False, seed: int = 0) -> Dataset:
     >>> by_name("digits").n_classes
     10
     """
-    seed = _seed(seed, "datasets")
+    seed, images = _seed(seed, "datasets"), check_bool(images, "datasets", "images")
     kind, _, path = data_name(text).partition(":")
     if kind == "digits":
         return digits(seed=seed, images=images)

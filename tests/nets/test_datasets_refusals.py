@@ -66,3 +66,22 @@ def test_evaluate_checks_progress_stream_and_quant() -> None:
                     (dict(quant="x"), r"quant='x' must be None or the training run's nets.Quantizer")):
         with pytest.raises(TypeError, match=rf"^evaluate: {msg}"):
             nets.evaluate(model, data, **kw)
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda: datasets.digits(images="False"), r"^digits: images='False' must be True or False$"),
+    (lambda: datasets.digits(standardize="no"), r"^digits: standardize='no' must be True or False$"),
+    (lambda: datasets.by_name("digits", images="False"), r"^datasets: images='False' must be True or False$"),
+    (lambda: datasets.digits_folds(3, images=1), r"^digits_folds: images=1 must be True or False$"),
+    (lambda: datasets.from_arrays(np.arange(20.0)[:, None], np.arange(20) % 2, standardize="False"),
+     r"^from_arrays: standardize='False' must be True or False$"),
+    (lambda: datasets.cross_validation(np.arange(20.0)[:, None], np.arange(20) % 2, 2, 0,
+                                       standardize="False"),
+     r"^cross_validation: standardize='False' must be True or False$"),
+    (lambda: datasets.mnist("/nonexistent", images="False"), r"^mnist: images='False' must be True or"),
+    (lambda: datasets.cifar10("/nonexistent", images=0), r"^cifar10: images=0 must be True or False$"),
+], ids=str)
+def test_a_flag_that_is_not_a_bool_is_refused_by_name(call, message: str) -> None:
+    """images="False" gave images and standardize="False" standardised (truthy strings)."""
+    with pytest.raises(TypeError, match=message):
+        call()
