@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from ..args import check_instance, check_size
 from ..graph import Graph, MultiLayer
 from ..layers import Conv2d, Layer, Linear, Residual, Sequential
 from ..models import Model, evaluation_context
@@ -57,6 +58,15 @@ __all__ = ["OPSET", "converted_parameters", "to_onnx"]
 OPSET = 17
 
 _INSTALL = "nets.onnx.to_onnx needs the onnx package: pip install numfmt-emu[onnx]"
+
+
+def _check_args(func: str, model: Model, policy: PrecisionPolicy | None, quant: Quantizer | None) -> None:
+    """Refuse a ``model`` that is not a nets `Model`, a policy `Model.check_policy` refuses and a ``quant``
+    that is neither None nor a `Quantizer`, naming ``func`` and the parameter."""
+    check_instance(model, Model, func, "model", "a nets Model (nets.mlp, nets.from_onnx, ...)")
+    model.check_policy(policy, func)
+    check_instance(quant, (Quantizer, type(None)), func, "quant", "None or a training run's nets.Quantizer"
+                   " (History.quantizer)")
 
 
 def _roles(layer: Layer) -> dict[str, tuple[str, bool]]:
@@ -86,7 +96,12 @@ def converted_parameters(model: Model, policy: PrecisionPolicy | None = None,
     >>> m.layers()[0].params["W"][:] = [[0.3, -0.7], [1.0, 0.1]]
     >>> converted_parameters(m, nets.PrecisionPolicy.uniform("fx<2,2>"))[("linear1", "W")].tolist()
     [[0.25, -0.75], [1.0, 0.0]]
+
+    Raises:
+        TypeError: a ``model`` that is not a nets `Model`, a ``policy`` not a `PrecisionPolicy` or None, a
+            ``quant`` not a `Quantizer` or None. ValueError: a policy `Model.check_policy` refuses.
     """
+    _check_args("converted_parameters", model, policy, quant)
     ctx = evaluation_context(policy, 0, quant)
     out = {}
     for layer in model.layers():
@@ -214,7 +229,10 @@ def _input_dims(onnx: Any, m: Any, graph: Graph | None,
     an unknown size a name of its own); else the only rank ONNX shape inference accepts, its sizes named."""
     x = m.graph.input[0].name
     if input_shape is not None:
-        return ["N", *(int(d) for d in input_shape)]
+        if not isinstance(input_shape, (tuple, list)):
+            raise TypeError(f"to_onnx: input_shape={input_shape!r} must be None or a tuple of sizes (ints"
+                            " >= 1)")
+        return ["N", *(check_size(d, "to_onnx", f"input_shape[{i}]") for i, d in enumerate(input_shape))]
     imported = None if graph is None else graph.input_dims
     if imported is not None:
         dims: list[int | str] = [f"{x}_{i}" if d is None else int(d) for i, d in enumerate(imported)]
@@ -282,15 +300,18 @@ def to_onnx(model: Model, policy: PrecisionPolicy | None = None, path: str | os.
     Raises:
         ImportError: without the ``onnx`` package.
         ValueError: a layer with no ONNX export (the message names it and lists those exported); an
-            ``input_shape`` that ONNX shape inference finds the model cannot take; no ``input_shape`` for a
-            model whose layers accept several ranks (a Sequential of elementwise layers, say).
+            ``input_shape`` that ONNX shape inference finds the model cannot take, or of a size below 1
+            or above `nets.args.MAX_SIZE`; no ``input_shape`` for a model whose layers accept several ranks
+            (a Sequential of elementwise layers, say).
+        TypeError: a ``model`` that is not a nets `Model`, a ``policy`` or ``quant`` of another type, an
+            ``input_shape`` that is not a tuple of ints (a float size was truncated).
     """
     try:
         import onnx
         from onnx import helper, numpy_helper
     except ImportError:
         raise ImportError(_INSTALL) from None
-    model.check_policy(policy, "to_onnx")
+    _check_args("to_onnx", model, policy, quant)
     pol = policy or PrecisionPolicy.float64()
     params = converted_parameters(model, pol, quant)
     w = Writer(helper, numpy_helper, params)

@@ -333,3 +333,27 @@ def test_metadata_names_the_format_of_the_values_and_dynamic_fixed_point_follows
     expected = (f"fx<{10 - gamma},{gamma}>" if gamma == beta
                 else f"gamma fx<{10 - gamma},{gamma}>, beta fx<{10 - beta},{beta}>")
     assert _meta(to_onnx(bn, pol, quant=hist.quantizer))[f"nets.layer.{name}.bn_params"] == expected
+
+
+@pytest.mark.parametrize(("call", "error", "message"), [
+    # a float size was truncated (4.5 exported as 4), True exported as 1, 'x' was int()'s error
+    (lambda m: nets.to_onnx(m, input_shape=(4.5,)), TypeError, r"^to_onnx: input_shape\[0\]=4.5 must be an"),
+    (lambda m: nets.to_onnx(m, input_shape=(True,)), TypeError, r"^to_onnx: input_shape\[0\]=True must be"),
+    (lambda m: nets.to_onnx(m, input_shape="x"), TypeError,
+     r"^to_onnx: input_shape='x' must be None or a tuple of sizes \(ints >= 1\)$"),
+    (lambda m: nets.to_onnx(m, input_shape=(0,)), ValueError,
+     r"^to_onnx: input_shape\[0\]=0 outside the allowed range \[1, 2147483648\]$"),
+    # AttributeErrors before
+    (lambda m: nets.to_onnx(None), TypeError, r"^to_onnx: model=None must be a nets Model"),
+    (lambda m: nets.to_onnx(m, quant=5), TypeError,
+     r"^to_onnx: quant=5 must be None or a training run's nets.Quantizer \(History.quantizer\)$"),
+    (lambda m: converted_parameters(m, policy=5), TypeError, r"^converted_parameters: policy=5 must be a"
+                                                             r" PrecisionPolicy"),
+    (lambda m: converted_parameters(m, quant=5), TypeError, r"^converted_parameters: quant=5 must be None"),
+], ids=str)
+def test_export_refuses_a_bad_model_policy_quant_or_input_shape_by_name(call: Any, error: type,
+                                                                         message: str) -> None:
+    with pytest.raises(error, match=message):
+        call(nets.mlp([4, 3, 2], seed=0))
+    proto = nets.to_onnx(nets.mlp([4, 3, 2], seed=0), input_shape=[np.int64(4)])
+    assert proto.graph.input[0].type.tensor_type.shape.dim[1].dim_value == 4
