@@ -601,7 +601,7 @@ def npz(path: str | os.PathLike[str], *, valid: float = 0.15, test: float | None
             ``datasets.npz <path>``).
         TypeError: arrays that are not real numbers, a seed that is not an int, a ``standardize`` not a bool.
     """
-    seed = _seed(seed, "datasets.npz")
+    seed, standardize = _seed(seed, "datasets.npz"), check_bool(standardize, "datasets.npz", "standardize")
 
     def unreadable(e: BaseException, what: str = "") -> ValueError:
         reason = " ".join(str(e).split()) or type(e).__name__

@@ -80,6 +80,8 @@ def test_evaluate_checks_progress_stream_and_quant() -> None:
      r"^cross_validation: standardize='False' must be True or False$"),
     (lambda: datasets.mnist("/nonexistent", images="False"), r"^mnist: images='False' must be True or"),
     (lambda: datasets.cifar10("/nonexistent", images=0), r"^cifar10: images=0 must be True or False$"),
+    (lambda: datasets.npz("/nonexistent.npz", standardize="no"),
+     r"^datasets.npz: standardize='no' must be True or False$"),
 ], ids=str)
 def test_a_flag_that_is_not_a_bool_is_refused_by_name(call, message: str) -> None:
     """images="False" gave images and standardize="False" standardised (truthy strings)."""
