@@ -88,7 +88,7 @@ from emu.checks import check_int
 
 from ..train import check_dask
 from .job import error_text, run_point, safe_run, version
-from .spec import Sweep, point_key
+from .spec import LAYERS_KEY, Sweep, point_key
 from .store import STATUSES, Claim, Status, Store
 
 __all__ = ["LEASE_S", "WORKER_DEATHS", "SweepProgress", "SweepSummary", "Workers", "run_sweep"]
@@ -603,6 +603,10 @@ def run_sweep(sweep: Sweep, store: str | Path | Store, *, workers: int | Workers
             raise ValueError(f"run_sweep: dask={dask!r} is not the Workers' (dask={shared.dask!r}); give it"
                              " to Workers(dask=...)")
         job, dask, workers = shared.job, shared.dask, shared.n
+    layered = [i for i, p in enumerate(sweep.points) if LAYERS_KEY in p] if job is run_point else []
+    if layered:  # run_point reads no per-layer formats: the point would run (and be stored) without them
+        raise ValueError(f"run_sweep: sweep point {layered[0]} sets {LAYERS_KEY} (per-layer formats), which"
+                         " job=run_point does not read; run it with job=run_search_point")
     if isinstance(lease, bool) or not isinstance(lease, (int, float)) or not 0 < lease < float("inf"):
         raise ValueError(f"run_sweep: lease={lease!r} must be a finite number of seconds above 0")
     limit = sweep.time_limit

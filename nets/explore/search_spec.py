@@ -27,7 +27,7 @@ from emu.checks import check_int, parse_choice
 
 from ..policy import PrecisionPolicy
 from .job import run_point
-from .spec import DEFAULT_SEEDS, POINT_KEYS, SETUP_KEYS, Sweep, build_policy
+from .spec import DEFAULT_SEEDS, LAYERS_KEY, POINT_KEYS, SETUP_KEYS, Sweep, build_policy
 
 __all__ = ["Criterion", "Knob", "LayerWidths", "Method", "Objective", "Profile", "SearchSpec", "layer_policy",
            "run_search_point"]
@@ -220,8 +220,8 @@ def layer_policy(point: dict[str, Any]) -> PrecisionPolicy | None:
     >>> str(p.for_layer("linear1").weights), str(p.forward_mac("linear1", 64))
     ('fx<2,6>', 'fx<4,4> x fx<2,6> -> fx<8,10> (saturate, sequential)')
     """
-    pol = build_policy(point)
-    layers = point.get("layers") or {}
+    pol = build_policy({k: v for k, v in point.items() if k != LAYERS_KEY})
+    layers = point.get(LAYERS_KEY) or {}
     if not layers:
         return pol
     pol = pol or PrecisionPolicy.float64()

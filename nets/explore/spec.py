@@ -90,8 +90,9 @@ from ..datasets import data_name
 from ..models import Model, activation_name, lenet5, mlp
 from ..policy import STE, Granularity, LayerPolicy, PrecisionPolicy, RoleFormat
 
-__all__ = ["DEFAULT_SEEDS", "POINT_DEFAULTS", "POINT_KEYS", "SETUP_KEYS", "Network", "Sweep", "build_model",
-           "build_policy", "canonical_float64", "canonical_format", "check_rates", "config_key", "point_key"]
+__all__ = ["DEFAULT_SEEDS", "LAYERS_KEY", "POINT_DEFAULTS", "POINT_KEYS", "SETUP_KEYS", "Network", "Sweep",
+           "build_model", "build_policy", "canonical_float64", "canonical_format", "check_rates",
+           "config_key", "point_key"]
 
 
 class Network(StrEnum):
@@ -132,14 +133,29 @@ def config_key(point: dict[str, Any]) -> str:
     >>> config_key({"format": "bf16", "seed": 0}) == config_key({"format": "bf16", "seed": 3})
     True
     """
+    if not isinstance(point, dict):
+        raise TypeError(f"config_key: point={point!r} must be a dict of point keys")
     return point_key({k: v for k, v in point.items() if k != "seed"})
 
 
-def _check(point: dict[str, Any], where: str) -> dict[str, Any]:
-    unknown = set(point) - set(POINT_DEFAULTS)
+#: The key a search point adds to `POINT_KEYS`: its per-layer formats (`nets.explore.search`), read by
+#: `run_search_point` (`layer_policy`) only.
+LAYERS_KEY = "layers"
+
+
+def _refuse_unknown(point: Any, where: str, extra: tuple[str, ...] = ()) -> None:
+    """Refuse a ``point`` that is not a dict, or that sets a key outside `POINT_KEYS` (and ``extra``):
+    a misspelt key would otherwise leave its setting at the default (a float64 run, stored as done)."""
+    if not isinstance(point, dict):
+        raise TypeError(f"{where}: point={point!r} must be a dict of point keys ({', '.join(POINT_KEYS)})")
+    unknown = sorted(map(str, set(point) - set(POINT_KEYS) - set(extra)))
     if unknown:
-        raise ValueError(f"sweep {where}: unknown keys {', '.join(sorted(unknown))};"
-                         f" allowed: {', '.join(POINT_KEYS)}")
+        allowed = ", ".join((*POINT_KEYS, *extra))
+        raise ValueError(f"{where}: unknown keys {', '.join(unknown)}; allowed: {allowed}")
+
+
+def _check(point: dict[str, Any], where: str) -> dict[str, Any]:
+    _refuse_unknown(point, f"sweep {where}")
     full = {**POINT_DEFAULTS, **point}
     full["model"] = str(parse_choice(Network, full["model"], f"sweep {where}", "model"))
     full["activation"] = activation_name(full["activation"], f"sweep {where}")
@@ -395,9 +411,10 @@ def _seeds(value: Any, where: str) -> tuple[int, ...]:
 
 @dataclass(frozen=True)
 class Sweep:
-    """A named list of points (complete dicts of `POINT_KEYS`): configurations x seeds; ``name``: a
-    non-empty string; ``time_limit``: the seconds each point's job may run (None: no limit; module
-    docstring); both checked at construction.
+    """A named list of points (complete dicts of `POINT_KEYS`; a search's points add `LAYERS_KEY`):
+    configurations x seeds; ``name``: a non-empty string; ``time_limit``: the seconds each point's job may
+    run (None: no limit; module docstring); checked at construction, as are the points' keys (an unknown
+    or a missing key is refused; their values are checked by `Sweep.from_dict`, which makes the points).
 
     >>> s = Sweep.from_dict({"base": {"epochs": 1}, "grid": {"format": ["fp16", "bf16"]}, "seeds": [0, 1]})
     >>> len(s.points), s.points[1]["format"], s.points[1]["seed"], s.points[0]["epochs"]
@@ -416,6 +433,15 @@ class Sweep:
         if not isinstance(self.name, str) or not self.name:
             raise ValueError(f"sweep: name={self.name!r} must be a non-empty string")
         object.__setattr__(self, "time_limit", _time_limit(self.time_limit, "sweep"))
+        if not isinstance(self.points, list):
+            raise TypeError(f"sweep: points must be a list of dicts of point keys, not"
+                            f" {type(self.points).__name__} (Sweep.from_dict makes them)")
+        for i, p in enumerate(self.points):  # a misspelt key would run the point at the key's default
+            _refuse_unknown(p, f"sweep point {i}", (LAYERS_KEY,))
+            missing = [k for k in POINT_KEYS if k not in p]
+            if missing:
+                raise ValueError(f"sweep point {i}: missing keys {', '.join(missing)}; a Sweep's points are"
+                                 " complete (Sweep.from_dict completes and checks them)")
 
     @classmethod
     def from_dict(cls, spec: dict[str, Any]) -> Sweep:
@@ -534,13 +560,19 @@ def _unique(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def build_policy(point: dict[str, Any]) -> PrecisionPolicy | None:
-    """The point's `PrecisionPolicy` (None: float64).
+    """The point's `PrecisionPolicy` (None: float64); keys it lacks take their `POINT_DEFAULTS`.
 
     >>> str(build_policy({"format": "fx<4,8>", "state": "master"}).default.momentum)
     'fx<4,8>'
     >>> str(build_policy({"policy": "gupta fx<4,12> stochastic", "ste": "identity"}).ste)
     'identity'
+
+    Raises:
+        ValueError: a key outside `POINT_KEYS` (a search point's ``layers``: `layer_policy` reads them),
+            or settings that make no policy.
+        TypeError: ``point`` is not a dict.
     """
+    _refuse_unknown(point, "build_policy")
     p = {**POINT_DEFAULTS, **point}
     if p["policy"] is not None:
         pol = None if p["policy"] == "float64" else PrecisionPolicy.preset(p["policy"])
@@ -569,9 +601,23 @@ def build_policy(point: dict[str, Any]) -> PrecisionPolicy | None:
 
 
 def build_model(point: dict[str, Any], input_shape: tuple[int, ...], n_classes: int) -> Model:
-    """The point's network, seeded by its ``seed``."""
+    """The point's network, seeded by its ``seed``; keys it lacks take their `POINT_DEFAULTS` (a search
+    point's ``layers`` leave the network as it is).
+
+    Raises:
+        ValueError: a key outside `POINT_KEYS`, a ``model`` not in `Network`, an ``input_shape`` or
+            ``n_classes`` below 1, ``sizes`` that do not fit the data.
+        TypeError: ``point`` is not a dict, ``input_shape`` not a tuple of ints, ``n_classes`` not an int.
+    """
+    _refuse_unknown(point, "build_model", (LAYERS_KEY,))
     p = {**POINT_DEFAULTS, **point}
-    if p["model"] == Network.MLP:
+    model = parse_choice(Network, p["model"], "build_model", "model")
+    if not isinstance(input_shape, (tuple, list)) or not input_shape:
+        raise TypeError(f"build_model: input_shape={input_shape!r} must be a non-empty tuple of ints (the"
+                        " data's input shape)")
+    input_shape = tuple(check_int(n, "build_model", "input_shape", 1) for n in input_shape)
+    n_classes = check_int(n_classes, "build_model", "n_classes", 1)
+    if model == Network.MLP:
         sizes = list(p["sizes"])
         if sizes[0] != input_shape[0] or sizes[-1] != n_classes:
             raise ValueError(f"sweep: sizes={sizes} must start at the data's {input_shape[0]} inputs"

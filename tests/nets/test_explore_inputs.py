@@ -272,3 +272,50 @@ def test_a_damaged_row_is_refused_naming_the_file_and_the_point(tmp_path: Path) 
     # a sweep does not count it as run by another sweep: it refuses the row (before starting any worker)
     with pytest.raises(ValueError, match=rf"the row of point {key} has status='weird'"):
         X.run_sweep(s, path, workers=1, progress=False)
+
+
+_ALLOWED = ", ".join(X.spec.POINT_KEYS)
+
+
+def test_a_sweep_built_directly_refuses_an_unknown_or_a_missing_point_key(tmp_path: Path) -> None:
+    # the misspelt key ran as the float64 baseline and was stored as done
+    with pytest.raises(ValueError, match=rf"^sweep point 0: unknown keys formt; allowed: {_ALLOWED}, layers$"):
+        X.Sweep("s", [{"formt": "fx<4,8>", "epochs": 1}])
+    (p,) = _small().points
+    with pytest.raises(ValueError, match=r"^sweep point 1: missing keys rounding; a Sweep's points are complete"):
+        X.Sweep("s", [p, {k: v for k, v in p.items() if k != "rounding"}])
+    with pytest.raises(TypeError, match=r"^sweep point 0: point='bf16' must be a dict of point keys"):
+        X.Sweep("s", ["bf16"])  # type: ignore[list-item]
+    with pytest.raises(TypeError, match=r"^sweep: points must be a list of dicts of point keys, not tuple"):
+        X.Sweep("s", (p,))  # type: ignore[arg-type]
+    assert X.Sweep("s", [p]).points == [p]
+    # per-layer formats are read by the search's job only
+    layered = X.Sweep("s", [{**p, "layers": {}}])
+    with pytest.raises(ValueError, match=r"^run_sweep: sweep point 0 sets layers \(per-layer formats\), which"
+                                         r" job=run_point does not read; run it with job=run_search_point$"):
+        X.run_sweep(layered, tmp_path / "s.sqlite", progress=False)
+
+
+def test_build_policy_and_build_model_refuse_unknown_keys_and_models() -> None:
+    with pytest.raises(ValueError, match=rf"^build_policy: unknown keys formt; allowed: {_ALLOWED}$"):
+        X.build_policy({"formt": "fx<4,8>"})  # was None: a float64 run
+    with pytest.raises(ValueError, match=r"^build_policy: unknown keys layers; allowed: "):
+        X.build_policy({"format": "fx<4,8>", "layers": {}})
+    with pytest.raises(TypeError, match=r"^build_policy: point=None must be a dict of point keys"):
+        X.build_policy(None)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"^build_model: model='mlpp' is not one of mlp, lenet5$"):
+        X.build_model({"model": "mlpp"}, (1, 8, 8), 10)  # was a LeNet-5
+    with pytest.raises(ValueError, match=rf"^build_model: unknown keys sizez; allowed: {_ALLOWED}, layers$"):
+        X.build_model({"sizez": [64, 10]}, (64,), 10)
+    with pytest.raises(TypeError, match=r"^build_model: input_shape=None must be a non-empty tuple of ints"):
+        X.build_model({}, None, 10)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"^build_model: input_shape=2.5 must be an int$"):
+        X.build_model({}, (2.5,), 10)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"^build_model: n_classes=0 outside the allowed range \[1, inf\)$"):
+        X.build_model({}, (64,), 0)
+    assert X.build_model({"sizes": [64, 8, 10], "layers": {}}, (64,), 10).layers
+
+
+def test_config_key_refuses_a_point_that_is_not_a_dict() -> None:
+    with pytest.raises(TypeError, match=r"^config_key: point=None must be a dict of point keys$"):
+        X.config_key(None)  # type: ignore[arg-type]
