@@ -96,8 +96,27 @@ def _kulisch_bits(a: emu.Format, w: emu.Format, k: int) -> int:
     return hi - lo + 2 + math.ceil(math.log2(k))  # K = 1: the product alone, no carry
 
 
-def acc_width(mac: emu.MAC, k: int | None = None) -> int:
-    """The accumulator's width in bits (an exact accumulator's Kulisch width for K = ``k``)."""
+def acc_width(mac: emu.MAC | str, k: int | None = None) -> int:
+    """The accumulator's width in bits (an exact accumulator's Kulisch width for K = ``k``).
+
+    ``mac``: an `emu.MAC` or a preset name (as `cost`). ``k``: the dot-product length, an int >= 1, or
+    None (an exact accumulator then counts 2^20 products); it sizes an exact accumulator only: a fixed or
+    float accumulator's width is its format's whatever ``k`` (checked all the same).
+
+    >>> acc_width("int8 x int8 -> int32"), acc_width(emu.MAC(act="fx<1,7>", weight="fx<1,7>", acc="exact"), 3)
+    (32, 18)
+
+    Raises:
+        TypeError: ``mac`` is not an `emu.MAC` or a preset name; ``k`` is not an int (nor None).
+        ValueError: ``mac`` names no preset; ``k`` is below 1.
+    """
+    mac = as_mac(mac, "acc_width")
+    if k is not None:
+        k = check_int(k, "acc_width", "k", 1)
+    return _acc_width(mac, k)
+
+
+def _acc_width(mac: emu.MAC, k: int | None) -> int:
     if mac.acc == "exact":
         return _kulisch_bits(mac.act, mac.weight, k or 2**20)
     return mac.acc.bits
@@ -249,7 +268,7 @@ def _cost(mac: emu.MAC, tech: str | TechTable, k: int | None, multiplier: str) -
         pb = mac.product.bits if isinstance(mac.product, emu.FixedFormat) else mac.product.man_bits + 1
         parts["product"] = logic(Cells(ha=pb, levels=adder(pb).levels), t,
                                  f"rounding to the product format {mac.product}")
-    width = acc_width(mac, k)
+    width = _acc_width(mac, k)
     if isinstance(mac.acc, emu.FloatFormat):
         if not float_prod and (isinstance(a, emu.FixedFormat) or isinstance(w, emu.FixedFormat)):
             parts["convert"] = _fixed_to_float(mac, t)

@@ -236,3 +236,28 @@ def test_truncating_product_and_output_roundings_are_wiring() -> None:
     fl = dict(act="e4m3", weight="e4m3", acc="fp32", output="bf16")
     assert (hwmodel.cost(emu.MAC(**fl, output_rounding="toward_zero")).breakdown["output"].energy_pj
             < hwmodel.cost(emu.MAC(**fl)).breakdown["output"].energy_pj)
+
+
+@pytest.mark.parametrize(("k", "error", "match"), [
+    (2.5, TypeError, r"^acc_width: k=2.5 must be an int$"),
+    ("3", TypeError, r"^acc_width: k='3' must be an int$"),
+    ([3], TypeError, r"^acc_width: k=\[3\] must be an int$"),
+    (float("nan"), TypeError, r"^acc_width: k=nan must be an int$"),
+    (0, ValueError, r"^acc_width: k=0 outside the allowed range \[1, inf\)$"),
+    (-1, ValueError, r"^acc_width: k=-1 outside the allowed range \[1, inf\)$"),
+], ids=str)
+@pytest.mark.parametrize("acc", ["exact", "fx<18,14>"])
+def test_acc_width_refuses_a_bad_k_for_every_accumulator(acc: str, k: object, error: type, match: str) -> None:
+    # an exact accumulator took k=2.5 as 18 bits and k=0 as None; a fixed one ignored any k
+    mac = emu.MAC(act="fx<1,7>", weight="fx<1,7>", acc=acc)
+    with pytest.raises(error, match=match):
+        hwmodel.acc_width(mac, k)  # type: ignore[arg-type]
+
+
+def test_acc_width_takes_a_preset_name_as_cost_does() -> None:
+    assert hwmodel.acc_width("int8 x int8 -> int32") == 32
+    assert hwmodel.acc_width("int8 x int8 -> int32", 64) == 32  # k sizes an exact accumulator only
+    with pytest.raises(ValueError, match=r"^acc_width: mac='int9' is not an emu.MAC preset name"):
+        hwmodel.acc_width("int9")
+    with pytest.raises(TypeError, match=r"^acc_width: mac=None must be an emu.MAC or a preset name"):
+        hwmodel.acc_width(None)  # type: ignore[arg-type]
