@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from emu.checks import check_int
+from emu.checks import check_int, real_array
 
 from ..models import Model
 from .record import Compression
@@ -29,6 +29,9 @@ __all__ = ["HUFFMAN_HEADER_BITS", "HuffmanCode", "SparseCode", "StorageReport", 
 
 #: Bits of a Huffman table's header: the width w of its code-length fields (`huffman_table_bits`).
 HUFFMAN_HEADER_BITS = 5
+#: The longest codeword `huffman_decode` takes (far beyond any Huffman code of realistic counts: a length
+#: of n needs a total count above the (n + 1)-th Fibonacci number).
+_MAX_CODE_LENGTH = 1024
 
 
 def fixed_width(alphabet: int) -> int:
@@ -36,10 +39,12 @@ def fixed_width(alphabet: int) -> int:
 
     >>> fixed_width(1), fixed_width(2), fixed_width(16), fixed_width(17)
     (1, 1, 4, 5)
+
+    Raises:
+        TypeError: ``alphabet`` is not an int (2.5 symbols is no alphabet). ValueError: it is below 1.
     """
-    if alphabet < 1:
-        raise ValueError(f"fixed_width: alphabet={alphabet} must be >= 1")
-    return max(1, int(alphabet - 1).bit_length())
+    alphabet = check_int(alphabet, "fixed_width", "alphabet", 1)
+    return max(1, (alphabet - 1).bit_length())
 
 
 # ----------------------------------------------------------------------------- sparse storage
@@ -88,9 +93,13 @@ def sparse_encode(x: np.ndarray, index_bits: int) -> SparseCode:
     >>> c = sparse_encode(np.array([0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7.0]), 3)
     >>> c.gaps.tolist(), c.values.tolist(), c.fillers
     ([2, 7, 2], [5.0, 0.0, 7.0], 1)
+
+    Raises:
+        TypeError: ``x`` is not an array of real numbers (None, complex, bool, str: `emu.checks.real_array`);
+            ``index_bits`` is not an int. ValueError: ``index_bits`` outside [1, 32].
     """
     index_bits = check_int(index_bits, "sparse_encode", "index_bits", 1, 32)
-    flat = np.asarray(x, np.float64).reshape(-1)
+    flat = real_array(x, "sparse_encode", "x").astype(np.float64).reshape(-1)
     pos = np.flatnonzero(flat)
     span = 1 << int(index_bits)
     z = np.diff(np.concatenate([[-1], pos])) - 1  # zeros before each nonzero
@@ -124,7 +133,15 @@ def huffman_lengths(counts: Mapping[Any, int]) -> dict[Any, int]:
 
     >>> huffman_lengths({"a": 5, "b": 2, "c": 1, "d": 1})
     {'a': 1, 'b': 2, 'c': 3, 'd': 3}
+
+    Raises:
+        TypeError: ``counts`` is not a mapping, or a count is not an int. ValueError: a count is negative.
     """
+    if not isinstance(counts, Mapping):
+        raise TypeError(f"huffman_lengths: counts={counts!r} must be a mapping of symbol to count (an int"
+                        " >= 0)")
+    for sym, c in counts.items():
+        check_int(c, "huffman_lengths", f"counts[{sym!r}]", 0)
     items = [(s, int(c)) for s, c in counts.items() if c > 0]
     if not items:
         return {}
@@ -175,16 +192,48 @@ def huffman_encode(symbols: Iterable[Any]) -> HuffmanCode:
     >>> h = huffman_encode([0, 0, 0, 1, 2, 0])
     >>> h.codewords, h.bits
     ({0: '0', 1: '10', 2: '11'}, '00010110')
+
+    Raises:
+        TypeError: ``symbols`` is not iterable.
     """
+    if not isinstance(symbols, Iterable):
+        raise TypeError(f"huffman_encode: symbols={symbols!r} must be an iterable of (sortable, hashable)"
+                        " symbols")
     seq = list(symbols)
     lengths = huffman_lengths(Counter(seq))
     cw = _canonical(lengths)
     return HuffmanCode(lengths, cw, "".join(cw[s] for s in seq), len(seq))
 
 
+def _check_lengths(lengths: Any, func: str, lo: int, hi: int | None) -> None:
+    """Refuse ``lengths`` that is not a mapping of symbol to an int code length in [lo, hi]."""
+    if not isinstance(lengths, Mapping):
+        raise TypeError(f"{func}: lengths={lengths!r} must be a mapping of symbol to code length (an int)")
+    for sym, n in lengths.items():
+        check_int(n, func, f"lengths[{sym!r}]", lo, hi)
+
+
 def huffman_decode(bits: str, lengths: Mapping[Any, int]) -> list[Any]:
     """The symbols that ``bits`` encodes under the canonical code of ``lengths`` (inverse of
-    `huffman_encode`)."""
+    `huffman_encode`).
+
+    Raises:
+        TypeError: ``bits`` is not a str; ``lengths`` is not a mapping of ints.
+        ValueError: ``bits`` holds a character other than 0 and 1, or trailing bits that form no
+            codeword; a code length outside [1, 1024]; lengths no prefix code has (the Kraft sum of
+            2^-length over the symbols exceeds 1).
+    """
+    if not isinstance(bits, str):
+        raise TypeError(f"huffman_decode: bits={bits!r} must be a str of '0' and '1'")
+    if bits.strip("01"):
+        bad = next(b for b in bits if b not in "01")
+        raise ValueError(f"huffman_decode: bits holds {bad!r}; it must be a str of '0' and '1'")
+    _check_lengths(lengths, "huffman_decode", 1, _MAX_CODE_LENGTH)
+    top = max(lengths.values(), default=0)
+    kraft = sum(1 << (top - n) for n in lengths.values())  # the Kraft sum times 2^top
+    if kraft > 1 << top:
+        raise ValueError(f"huffman_decode: lengths give no prefix code: their Kraft sum (2^-length over the"
+                         f" symbols) is {kraft / 2**top:.6g} > 1")
     inv = {w: s for s, w in _canonical(lengths).items()}
     out, cur = [], ""
     for b in bits:
@@ -210,7 +259,13 @@ def huffman_table_bits(lengths: Mapping[Any, int], alphabet: int) -> int:
     13
 
     A length of a symbol outside the alphabet (the table could not hold it) is refused.
+
+    Raises:
+        TypeError: ``lengths`` is not a mapping of ints; ``alphabet`` is not an int.
+        ValueError: ``alphabet`` below 1; a negative code length; a symbol outside the alphabet.
     """
+    alphabet = check_int(alphabet, "huffman_table_bits", "alphabet", 1)
+    _check_lengths(lengths, "huffman_table_bits", 0, None)
     inside = [s for s in lengths if isinstance(s, (int, np.integer)) and 0 <= s < alphabet]
     outside = sorted(set(lengths) - set(inside), key=repr)
     if outside:

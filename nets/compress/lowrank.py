@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from emu.checks import check_int
+from emu.checks import check_bool, check_int
 
 from ..layers import Layer, Linear, Residual, Sequential, mark_layer_boundaries
 from ..models import Model
@@ -119,7 +119,18 @@ def multiplications(model: Model, input_shape: tuple[int, ...], nonzero_only: bo
     >>> from nets import mlp
     >>> multiplications(mlp([64, 100, 10]), (64,))
     {'linear1': 6400, 'linear2': 1000, 'total': 7400}
+
+    Raises:
+        TypeError: ``model`` is not a `nets.Model`; ``input_shape`` is not a tuple of ints;
+            ``nonzero_only`` is not True or False. ValueError: an ``input_shape`` entry below 1.
     """
+    if not isinstance(model, Model):
+        raise TypeError(f"multiplications: model={model!r} must be a nets Model")
+    if not isinstance(input_shape, (tuple, list)) or not input_shape:
+        raise TypeError(f"multiplications: input_shape={input_shape!r} must be a non-empty tuple of ints (one"
+                        " example's shape)")
+    input_shape = tuple(check_int(n, "multiplications", "input_shape", 1) for n in input_shape)
+    nonzero_only = check_bool(nonzero_only, "multiplications", "nonzero_only")
     shapes = {d["name"]: d for d in model.layer_shapes(input_shape)}
     out: dict[str, int] = {}
     for layer in model.layers():

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from emu.checks import check_int
+from emu.checks import check_int, real_array
 
 from ..datasets import Dataset
 from ..models import Model
@@ -127,10 +127,21 @@ def magnitude_mask(w: np.ndarray, *, ratio: float | None = None, quality: float 
     [True, True, False, True, True]
     >>> magnitude_mask(w, quality=1.0).tolist()  # threshold 1.414
     [True, False, False, False, True]
+
+    Raises:
+        TypeError: ``w`` is not an array of real numbers; ``mask`` is not an array of bools (or of 0 and 1).
+        ValueError: ``w`` holds NaN or infinite weights (no magnitude ranks them); ``mask`` has another
+            shape than ``w`` or ints other than 0 and 1; not exactly one of ``ratio`` and ``quality``, or
+            one outside its range.
     """
     if (ratio is None) == (quality is None):
         raise ValueError("magnitude_mask: give exactly one of ratio (in [0, 1)) and quality (>= 0)")
-    keep = np.ones(w.shape, bool) if mask is None else mask.astype(bool).copy()
+    w = real_array(w, "magnitude_mask", "w")
+    bad = int(w.size - np.count_nonzero(np.isfinite(w.astype(np.float64, copy=False))))
+    if bad:
+        raise ValueError(f"magnitude_mask: w holds {bad} NaN or infinite weight(s); pruning needs finite"
+                         " weights")
+    keep = np.ones(w.shape, bool) if mask is None else _keep_mask(mask, w.shape)
     a = np.abs(w) * keep
     if ratio is not None:
         _check_ratio(ratio, "magnitude_mask")
@@ -141,6 +152,18 @@ def magnitude_mask(w: np.ndarray, *, ratio: float | None = None, quality: float 
         return flat.reshape(w.shape)
     q = _check_quality(quality, "magnitude_mask")  # type: ignore[arg-type]
     return keep & (a > q * float((w * keep).std()))
+
+
+def _keep_mask(mask: Any, shape: tuple[int, ...]) -> np.ndarray:
+    """An existing keep-mask as a fresh bool array of ``shape``: bools, or ints 0 and 1."""
+    m = np.asarray(mask)
+    if m.dtype.kind not in "biu":
+        raise TypeError(f"magnitude_mask: mask={mask!r} must be an array of bools (True: kept) of w's shape")
+    if m.shape != shape:
+        raise ValueError(f"magnitude_mask: mask has shape {m.shape}; it must have w's shape {shape}")
+    if m.dtype.kind != "b" and not np.isin(m, (0, 1)).all():
+        raise ValueError("magnitude_mask: mask holds ints other than 0 and 1; give bools (True: kept)")
+    return m.astype(bool)
 
 
 def _per_layer(value: float | Mapping[str, float] | None, names: list[str], where: str,

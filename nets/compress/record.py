@@ -50,7 +50,13 @@ def check_centroid_lr(value: Any, where: str) -> float | None:
 
 
 def weighted_layers(model: Model) -> dict[str, Layer]:
-    """The layers with a weight matrix ``W`` (Linear, Conv2d), by name, in forward order."""
+    """The layers with a weight matrix ``W`` (Linear, Conv2d), by name, in forward order.
+
+    Raises:
+        TypeError: ``model`` is not a `nets.Model`.
+    """
+    if not isinstance(model, Model):
+        raise TypeError(f"weighted_layers: model={model!r} must be a nets Model")
     return {layer.name: layer for layer in model.layers() if "W" in layer.params}
 
 
@@ -225,6 +231,11 @@ class CompressedOptimizer:
     """
 
     def __init__(self, base: Optimizer, comp: Compression, centroid_lr: float | None = None) -> None:
+        if not isinstance(base, Optimizer):
+            raise TypeError(f"CompressedOptimizer: base={base!r} must be an Optimizer (SGD, Adam)")
+        if not isinstance(comp, Compression):
+            raise TypeError(f"CompressedOptimizer: comp={comp!r} must be a Compression (the record prune,"
+                            " share_weights, low_rank or compress return)")
         self.base = base
         self.comp = comp
         self.centroid_lr = check_centroid_lr(centroid_lr, "CompressedOptimizer")

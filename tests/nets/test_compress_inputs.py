@@ -142,3 +142,86 @@ def test_kmeans_random_init_takes_its_seed() -> None:
     assert not np.array_equal(a, b)
     assert np.array_equal(a, C.kmeans(v, 3, "random", seed=1, iters=0)[0])
     assert np.array_equal(C.kmeans(v, 3, "random", iters=0)[0], C.kmeans(v, 3, "random", seed=0, iters=0)[0])
+
+
+@pytest.mark.parametrize(("call", "error", "message"), [
+    # fixed_width(2.5) was 1 and fixed_width(4.5) 2; nan and inf raw errors
+    (lambda: C.fixed_width(2.5), TypeError, r"^fixed_width: alphabet=2.5 must be an int$"),
+    (lambda: C.fixed_width(float("nan")), TypeError, r"^fixed_width: alphabet=nan must be an int$"),
+    (lambda: C.fixed_width(0), ValueError, r"^fixed_width: alphabet=0 outside the allowed range \[1, inf\)$"),
+    # a negative count was dropped, a fractional one taken
+    (lambda: C.huffman_lengths({"a": -5, "b": 3, "c": 1}), ValueError,
+     r"^huffman_lengths: counts\['a'\]=-5 outside the allowed range \[0, inf\)$"),
+    (lambda: C.huffman_lengths({"a": 2.5}), TypeError,
+     r"^huffman_lengths: counts\['a'\]=2.5 must be an int$"),
+    (lambda: C.huffman_lengths(None), TypeError,
+     r"^huffman_lengths: counts=None must be a mapping of symbol"),
+    (lambda: C.huffman_encode(None), TypeError, r"^huffman_encode: symbols=None must be an iterable"),
+    # three codewords of one bit were decoded (Kraft sum 1.5)
+    (lambda: C.huffman_decode("0110", {"a": 1, "b": 1, "c": 1}), ValueError,
+     r"^huffman_decode: lengths give no prefix code: their Kraft sum \(2\^-length over the symbols\) is 1.5"
+     r" > 1$"),
+    (lambda: C.huffman_decode("0110", {1: -1}), ValueError,
+     r"^huffman_decode: lengths\[1\]=-1 outside the allowed range \[1, 1024\]$"),
+    (lambda: C.huffman_decode("0120", {0: 1, 1: 1}), ValueError,
+     r"^huffman_decode: bits holds '2'; it must be a str of '0' and '1'$"),
+    (lambda: C.huffman_decode(None, {0: 1}), TypeError, r"^huffman_decode: bits=None must be a str"),
+    (lambda: C.huffman_decode("01", None), TypeError, r"^huffman_decode: lengths=None must be a mapping"),
+    # 7.5 bits for half a symbol, inf for an infinite alphabet, negative lengths counted
+    (lambda: C.huffman_table_bits({0: 1, 1: 1}, 2.5), TypeError,
+     r"^huffman_table_bits: alphabet=2.5 must be an int$"),
+    (lambda: C.huffman_table_bits({0: 1, 1: 1}, float("inf")), TypeError,
+     r"^huffman_table_bits: alphabet=inf must be an int$"),
+    (lambda: C.huffman_table_bits({0: -1, 1: 1}, 4), ValueError,
+     r"^huffman_table_bits: lengths\[0\]=-1 outside the allowed range \[0, inf\)$"),
+    # None was stored as one NaN, complex values refused by float()
+    (lambda: C.sparse_encode(None, 2), TypeError,
+     r"^sparse_encode: x has dtype object; expected real numbers \(float or integer\)$"),
+    (lambda: C.sparse_encode([0, 1 + 2j, 0, 3j], 2), TypeError,
+     r"^sparse_encode: x has dtype complex; expected real numbers"),
+], ids=str)
+def test_the_coding_helpers_refuse_what_they_would_miscount(call, error, message) -> None:
+    with pytest.raises(error, match=message):
+        call()
+
+
+def test_the_coding_helpers_still_take_valid_input() -> None:
+    assert C.fixed_width(np.int64(17)) == 5
+    assert C.huffman_lengths({"a": 0, "b": np.int64(3), "c": 1}) == {"b": 1, "c": 1}
+    assert C.huffman_decode("0110", {"a": 1, "b": 2, "c": 2}) == ["a", "c", "a"]
+    assert C.huffman_decode("0100", {"a": 1, "b": 3}) == ["a", "b"]  # an incomplete code (Kraft sum < 1)
+    assert C.huffman_table_bits({0: 1, 1: 0}, 2) == 7
+    assert C.sparse_encode([0, 3, 0], 2).values.tolist() == [3.0]
+
+
+@pytest.mark.parametrize(("call", "error", "message"), [
+    # NaN was kept as the largest weight
+    (lambda: C.magnitude_mask([np.nan, 1, 2, 3], ratio=0.5), ValueError,
+     r"^magnitude_mask: w holds 1 NaN or infinite weight\(s\); pruning needs finite weights$"),
+    (lambda: C.magnitude_mask(np.array(["a", "b"]), ratio=0.5), TypeError,
+     r"^magnitude_mask: w has dtype str; expected real numbers"),
+    (lambda: C.magnitude_mask(np.ones(3), ratio=0.5, mask="x"), TypeError,
+     r"^magnitude_mask: mask='x' must be an array of bools \(True: kept\) of w's shape$"),
+    (lambda: C.magnitude_mask(np.ones(3), ratio=0.5, mask=np.ones(2, bool)), ValueError,
+     r"^magnitude_mask: mask has shape \(2,\); it must have w's shape \(3,\)$"),
+    (lambda: C.magnitude_mask(np.ones(3), ratio=0.5, mask=np.array([1, 2, 0])), ValueError,
+     r"^magnitude_mask: mask holds ints other than 0 and 1"),
+    (lambda: C.weighted_layers(None), TypeError, r"^weighted_layers: model=None must be a nets Model$"),
+    (lambda: C.multiplications(nets.mlp([4, 3, 2]), None), TypeError,
+     r"^multiplications: input_shape=None must be a non-empty tuple of ints"),
+    (lambda: C.multiplications(None, (4,)), TypeError, r"^multiplications: model=None must be a nets Model$"),
+    (lambda: C.multiplications(nets.mlp([4, 3, 2]), (4,), nonzero_only="no"), TypeError,
+     r"^multiplications: nonzero_only='no' must be True or False$"),
+    (lambda: C.CompressedOptimizer(base=None, comp=C.Compression()), TypeError,
+     r"^CompressedOptimizer: base=None must be an Optimizer \(SGD, Adam\)$"),
+    (lambda: C.CompressedOptimizer(base=nets.SGD(lr=0.1), comp=5), TypeError,
+     r"^CompressedOptimizer: comp=5 must be a Compression"),
+], ids=str)
+def test_pruning_and_counting_refuse_bad_arguments_by_name(call, error, message) -> None:
+    with pytest.raises(error, match=message):
+        call()
+
+
+def test_magnitude_mask_takes_a_list_and_an_empty_array() -> None:
+    assert C.magnitude_mask([0.1, -0.5, 0.02, 0.3], ratio=0.5).tolist() == [False, True, False, True]
+    assert C.magnitude_mask([], ratio=0.5).tolist() == []
