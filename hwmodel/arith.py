@@ -131,7 +131,13 @@ def _logic_rate(t: TechTable) -> tuple[float, float]:
 
 
 def logic(cells: Cells, tech: str | TechTable = "horowitz45", name: str = "logic") -> Cost:
-    """Random logic (shifters, muxes, saturation) at the integer multiplier's marginal pJ and um^2 per GE."""
+    """Random logic (shifters, muxes, saturation) at the integer multiplier's marginal pJ and um^2 per GE.
+
+    Raises:
+        TypeError: ``cells`` is not a `Cells`.
+    """
+    if not isinstance(cells, Cells):
+        raise TypeError(f"logic: cells={cells!r} must be a Cells (the gate counts of hwmodel.gates)")
     t = get_table(tech)
     e, a = _logic_rate(t)
     return Cost(name, e * cells.ge, a * cells.ge, cells.levels,

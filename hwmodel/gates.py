@@ -89,7 +89,15 @@ def adder(w: int) -> Cells:
 
 
 def dadda_heights(max_height: int) -> list[int]:
-    """Dadda's target heights d_1 = 2, d_{j+1} = floor(1.5 d_j), those below ``max_height``, descending."""
+    """Dadda's target heights d_1 = 2, d_{j+1} = floor(1.5 d_j), those below ``max_height``, descending.
+
+    >>> dadda_heights(9)
+    [6, 4, 3, 2]
+
+    Raises:
+        TypeError: ``max_height`` is not an int. ValueError: it is negative.
+    """
+    max_height = check_int(max_height, "dadda_heights", "max_height", 0)
     d = [2]
     while math.floor(1.5 * d[-1]) < max_height:
         d.append(math.floor(1.5 * d[-1]))

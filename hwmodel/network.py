@@ -476,6 +476,9 @@ def _specs(model_or_layers: Any, policy: Any, input_shape: Sequence[int] | None)
             raise ValueError(f"network_cost: {name} ({shown}) applies to a model only; LayerSpec values"
                              " carry their own formats and shapes (each LayerSpec's mac, weight_format,"
                              f" act_format), so pass {name}=None with them")
+    if isinstance(model_or_layers, (str, bytes)) or not hasattr(model_or_layers, "__iter__"):
+        raise TypeError(f"network_cost: model_or_layers={model_or_layers!r} must be LayerSpec values or a"
+                        " model (with layer_shapes)")
     specs = list(model_or_layers)
     for s in specs:
         if not isinstance(s, LayerSpec):
@@ -524,6 +527,10 @@ def network_cost(model_or_layers: Any, policy: Any = None, *, tech: str | TechTa
     if twice:
         raise ValueError(f"network_cost: layer name(s) {twice} appear more than once; each layer needs its"
                          " own name (weight_bits and macs are keyed by it)")
+    for what, d in (("weight_bits", weight_bits), ("macs", macs)):
+        if d is not None and not isinstance(d, Mapping):
+            raise TypeError(f"network_cost: {what}={d!r} must be a mapping of layer name to an int >= 0, or"
+                            " None")
     weight_bits, macs = dict(weight_bits or {}), dict(macs or {})
     for what, d in (("weight_bits", weight_bits), ("macs", macs)):
         unknown = set(d) - {s.name for s in specs}

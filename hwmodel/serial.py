@@ -57,6 +57,9 @@ def stripes_speedup(macs: Sequence[int], precisions: Sequence[int], baseline_bit
     in [1, 64].
     """
     baseline_bits = check_int(baseline_bits, "stripes_speedup", "baseline_bits", 1, 64)
+    for name, v in (("macs", macs), ("precisions", precisions)):
+        if isinstance(v, (str, bytes)) or not hasattr(v, "__len__") or not hasattr(v, "__iter__"):
+            raise TypeError(f"stripes_speedup: {name}={v!r} must be a sequence of ints, one per layer")
     if len(macs) != len(precisions) or not macs:
         raise ValueError(f"stripes_speedup: macs ({len(macs)}) and precisions ({len(precisions)}) must be "
                          "non-empty and of the same length")

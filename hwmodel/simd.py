@@ -65,7 +65,7 @@ from typing import Any
 
 import numpy as np
 
-from emu.checks import check_int, parse_choice
+from emu.checks import check_bool, check_int, parse_choice
 
 __all__ = ["ISA", "ISAS", "KERNELS", "UARCH", "Dtype", "Estimate", "MCAResult", "Measurement", "Uarch",
            "assembly", "compare", "estimate", "host_cpu_name", "host_supports", "kernel_ir", "mca",
@@ -243,9 +243,16 @@ def kernel_ir(kernel: Dtype | str, isa: ISA | str, accumulators: int, saturating
 
     ``n`` must be a multiple of accumulators x lanes. The loop body lies
     between ``# LLVM-MCA-BEGIN``/``# LLVM-MCA-END`` markers for llvm-mca. For
-    i8 kernels ``a`` holds unsigned and ``b`` signed bytes.
+    i8 kernels ``a`` holds unsigned and ``b`` signed bytes. ``saturating``
+    (True or False) chooses vpdpbusds over vpdpbusd, so it applies to the i8
+    kernel on avx512vnni only (module docstring); True is refused for any other
+    kernel, which has no saturating variant to choose.
     """
     kernel, isa, (eb, lanes, _, _) = _check(kernel, isa, accumulators, "kernel_ir")
+    vnni = kernel is Dtype.I8 and isa is ISA.AVX512VNNI
+    if check_bool(saturating, "kernel_ir", "saturating") and not vnni:
+        raise ValueError(f"kernel_ir: saturating=True applies to the i8 kernel on avx512vnni only"
+                         f" (vpdpbusds); the {kernel} kernel on {isa} has no saturating variant")
     A = accumulators
     decl: list[str] = []
     if kernel is Dtype.F32:

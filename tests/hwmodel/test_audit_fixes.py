@@ -247,7 +247,8 @@ def test_truncating_product_and_output_roundings_are_wiring() -> None:
     (-1, ValueError, r"^acc_width: k=-1 outside the allowed range \[1, inf\)$"),
 ], ids=str)
 @pytest.mark.parametrize("acc", ["exact", "fx<18,14>"])
-def test_acc_width_refuses_a_bad_k_for_every_accumulator(acc: str, k: object, error: type, match: str) -> None:
+def test_acc_width_refuses_a_bad_k_for_every_accumulator(acc: str, k: object, error: type,
+                                                         match: str) -> None:
     # an exact accumulator took k=2.5 as 18 bits and k=0 as None; a fixed one ignored any k
     mac = emu.MAC(act="fx<1,7>", weight="fx<1,7>", acc=acc)
     with pytest.raises(error, match=match):
@@ -261,3 +262,40 @@ def test_acc_width_takes_a_preset_name_as_cost_does() -> None:
         hwmodel.acc_width("int9")
     with pytest.raises(TypeError, match=r"^acc_width: mac=None must be an emu.MAC or a preset name"):
         hwmodel.acc_width(None)  # type: ignore[arg-type]
+
+
+_FC = hwmodel.LayerSpec("fc", "linear", 640, 650, 64, 10, 64, "int8 x int8 -> int32")
+
+
+@pytest.mark.parametrize(("call", "error", "match"), [
+    (lambda: hwmodel.logic(cells=None), TypeError,
+     r"^logic: cells=None must be a Cells \(the gate counts of hwmodel.gates\)$"),
+    (lambda: hwmodel.network_cost(None), TypeError,
+     r"^network_cost: model_or_layers=None must be LayerSpec values or a model"),
+    (lambda: hwmodel.network_cost([_FC], weight_bits=5), TypeError,
+     r"^network_cost: weight_bits=5 must be a mapping of layer name to an int >= 0, or None$"),
+    (lambda: hwmodel.network_cost([_FC], macs=[1]), TypeError,
+     r"^network_cost: macs=\[1\] must be a mapping"),
+    (lambda: hwmodel.stripes_speedup(None, [8]), TypeError,
+     r"^stripes_speedup: macs=None must be a sequence of ints, one per layer$"),
+    (lambda: hwmodel.stripes_speedup([10], 8), TypeError,
+     r"^stripes_speedup: precisions=8 must be a sequence"),
+    # 2.5 gave [2], nan and True [], inf an OverflowError, '3' a raw TypeError
+    (lambda: gates.dadda_heights(2.5), TypeError, r"^dadda_heights: max_height=2.5 must be an int$"),
+    (lambda: gates.dadda_heights(float("nan")), TypeError, r"^dadda_heights: max_height=nan must be an int$"),
+    (lambda: gates.dadda_heights(True), TypeError, r"^dadda_heights: max_height=True must be an int$"),
+    (lambda: gates.dadda_heights(float("inf")), TypeError, r"^dadda_heights: max_height=inf must be an int$"),
+    (lambda: gates.dadda_heights("3"), TypeError, r"^dadda_heights: max_height='3' must be an int$"),
+    (lambda: gates.dadda_heights(-1), ValueError,
+     r"^dadda_heights: max_height=-1 outside the allowed range \[0, inf\)$"),
+], ids=str)
+def test_hwmodel_helpers_refuse_bad_arguments_by_name(call, error: type, match: str) -> None:
+    with pytest.raises(error, match=match):
+        call()
+
+
+def test_hwmodel_helpers_still_take_valid_arguments() -> None:
+    assert gates.dadda_heights(9) == [6, 4, 3, 2]
+    assert gates.dadda_heights(0) == []
+    assert hwmodel.stripes_speedup((10,), (8,)) == 2.0
+    assert hwmodel.network_cost([_FC], weight_bits={"fc": 100}).layers[0].name == "fc"

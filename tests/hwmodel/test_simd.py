@@ -197,3 +197,17 @@ def test_a_uarch_without_the_kernels_instruction_is_refused_by_name() -> None:
     with pytest.raises(ValueError, match=r"^estimate: uarch=skylake has no vpdpbusd \(the avx512vnni"
                                          r" kernel's\); uarchs that have it: icelake-server$"):
         simd.estimate("i8", "avx512vnni", 1, uarch="skylake")
+
+
+def test_kernel_ir_refuses_a_saturating_flag_that_is_not_a_bool_or_does_not_apply() -> None:
+    # it was taken as truthy, and ignored by every kernel but i8 on avx512vnni
+    with pytest.raises(TypeError, match=r"^kernel_ir: saturating='yes' must be True or False$"):
+        simd.kernel_ir("i8", "avx512vnni", 1, saturating="yes")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"^kernel_ir: saturating=True applies to the i8 kernel on avx512vnni"
+                                         r" only \(vpdpbusds\); the f32 kernel on avx2 has no saturating"):
+        simd.kernel_ir("f32", "avx2", 1, saturating=True)
+    with pytest.raises(ValueError, match=r"^kernel_ir: saturating=True applies .* i8 kernel on ssse3 has"):
+        simd.kernel_ir("i8", "ssse3", 1, saturating=True)
+    assert "vpdpbusds" in simd.kernel_ir("i8", "avx512vnni", 1, saturating=True)
+    assert "vpdpbusds" not in simd.kernel_ir("i8", "avx512vnni", 1)
+    assert simd.kernel_ir("f32", "avx2", 1, saturating=False) == simd.kernel_ir("f32", "avx2", 1)
