@@ -31,6 +31,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
 import emu
+from emu.checks import real_array
 
 from ..models import Model
 from ..stats import mean_ci
@@ -75,7 +76,19 @@ def pareto_front(costs: np.ndarray, scores: np.ndarray) -> np.ndarray:
     [0, 2]
     >>> pareto_front(np.array([1.0, np.nan, 3.0]), np.array([np.nan, 0.9, 0.4])).tolist()
     [2]
+
+    Raises:
+        TypeError: ``costs`` or ``scores`` is not an array of real numbers.
+        ValueError: either is not 1-D, or they differ in length (one score per cost).
     """
+    costs = real_array(costs, "pareto_front", "costs").astype(np.float64)
+    scores = real_array(scores, "pareto_front", "scores").astype(np.float64)
+    if costs.ndim != 1 or scores.ndim != 1:
+        raise ValueError(f"pareto_front: costs and scores must be 1-D (one entry per point), not of shapes"
+                         f" {costs.shape} and {scores.shape}")
+    if costs.size != scores.size:
+        raise ValueError(f"pareto_front: costs has {costs.size} entries and scores {scores.size}; give one"
+                         " score per cost")
     idx = []
     for i in range(len(costs)):
         if np.isnan(costs[i]) or np.isnan(scores[i]):

@@ -30,6 +30,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 import emu
+from emu.checks import real_array
 
 from .. import datasets
 from ..optim import SGD
@@ -87,10 +88,19 @@ def chance_accuracy(labels: np.ndarray) -> float:
 
     >>> round(chance_accuracy(np.repeat([0, 1, 2, 3], 25)), 4)  # r = 0.25, n = 100: 0.25 + 1.96 * 0.0433
     0.3349
+
+    Raises:
+        TypeError: ``labels`` is not an array of real numbers.
+        ValueError: no labels, or a label that is not a class index (an int >= 0; a float 2.0 is one).
     """
-    y = np.asarray(labels).ravel()
+    y = real_array(labels, "chance_accuracy", "labels").ravel()
     if y.size == 0:
         raise ValueError("chance_accuracy: no labels; give the test split's labels")
+    f = y.astype(np.float64)
+    bad = y < 0 if y.dtype.kind in "iu" else ~(np.isfinite(f) & (f == np.floor(f)) & (f >= 0))
+    if bad.any():  # 0.4 and 1.7 were truncated to the classes 0 and 1
+        raise ValueError(f"chance_accuracy: labels hold {y[bad][0].item()!r}, not a class index (an int"
+                         " >= 0)")
     r = float(np.bincount(y.astype(np.int64)).max()) / y.size
     return r + 1.96 * float(np.sqrt(r * (1 - r) / y.size))
 

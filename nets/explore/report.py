@@ -52,6 +52,7 @@ from ..stats import Estimate, mean_ci, paired_difference, proportion_ci
 from .accbits import LayerAccBits, LayerAccLength
 from .figures import label
 from .spec import POINT_DEFAULTS, SETUP_KEYS, canonical_settings, config_key
+from .store import STATUSES
 
 __all__ = ["SETUP_KEYS", "Comparison", "Decision", "Verdict", "accumulator_report", "best_within",
            "group_by_config", "num", "report", "seed_list"]
@@ -125,6 +126,22 @@ def _is_float64(params: dict[str, Any]) -> bool:
             and not params.get("mac") and not params.get("acc"))
 
 
+def _check_rows(rows: Any, func: str) -> None:
+    """Refuse ``rows`` that are not result rows as `Store.rows` gives them: a list of dicts, each with a
+    ``status`` of `STATUSES` and ``params`` and ``result`` dicts (a failed row's result may be None)."""
+    if not isinstance(rows, (list, tuple)):
+        raise TypeError(f"{func}: rows={rows!r} must be a list of result rows (Store.rows())")
+    for i, r in enumerate(rows):
+        if not isinstance(r, dict):
+            raise TypeError(f"{func}: rows[{i}]={r!r} must be a result row (a dict, as Store.rows() gives)")
+        failed = r.get("status") == "failed"  # no result to read (None or {})
+        if (r.get("status") not in STATUSES or not isinstance(r.get("params"), dict)
+                or not (isinstance(r.get("result"), dict) or (failed and r.get("result") is None))):
+            raise ValueError(f"{func}: rows[{i}] is not a result row: it needs status (one of"
+                             f" {', '.join(STATUSES)}), params and result (dicts; a failed row's result may"
+                             " be None), as Store.rows() gives")
+
+
 def group_by_config(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The rows merged over seeds: one entry per configuration (`config_key` of its settings in their
     canonical spelling, `canonical_settings`, so rows stored as ``lr = 1`` and ``lr = 1.0`` are one), in
@@ -143,6 +160,7 @@ def group_by_config(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     >>> c["label"], c["seeds"], c["accuracy"].percent(1), c["energy_pj"]
     ('bf16', [0, 1], '91.0 % [78.3, 100.0] (n=2)', 10.0)
     """
+    _check_rows(rows, "group_by_config")
     groups: dict[str, list[dict[str, Any]]] = {}
     params_of: dict[str, dict[str, Any]] = {}
     for r in rows:
@@ -249,6 +267,10 @@ def _verdict(c: dict[str, Any], base: dict[str, Any], budget: float) -> Comparis
     return Comparison(c, diff, seeds, v)
 
 
+#: The fields of a `group_by_config` entry that `best_within` reads.
+_CONFIG_KEYS = ("label", "key", "params", "setup", "acc_by_seed", "diverged", "failed", "accuracy")
+
+
 def best_within(configs: list[dict[str, Any]], budget: float = 0.01,
                 cost: str = "energy_pj") -> list[Decision]:
     """One `Decision` per setup of ``configs`` (entries of `group_by_config`), in order of first
@@ -265,6 +287,14 @@ def best_within(configs: list[dict[str, Any]], budget: float = 0.01,
     >>> d.choice.config["label"], [str(c.verdict) for c in d.comparisons], d.undecided[0].config["label"]
     ('fx<4,8>', ['baseline', 'within', 'cannot tell'], 'fx<4,4>')
     """
+    if not isinstance(configs, (list, tuple)):
+        raise TypeError(f"best_within: configs={configs!r} must be a list of the entries group_by_config"
+                        " gives")
+    for i, c in enumerate(configs):
+        missing = [k for k in _CONFIG_KEYS if not isinstance(c, dict) or k not in c]
+        if missing:
+            raise TypeError(f"best_within: configs[{i}] is not an entry of group_by_config (it lacks"
+                            f" {', '.join(missing)})")
     if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not 0 <= budget < 1:
         raise ValueError(f"best_within: budget={budget!r} outside the allowed range [0, 1) (0.01: one point)")
     if cost != "energy_pj" and configs and not any(cost in c for c in configs):  # (a sweep may have no costs)
@@ -389,6 +419,7 @@ def report(rows: list[dict[str, Any]], title: str = "Sweep report", budget: floa
     >>> [ln for ln in text.splitlines() if ln.startswith(("No baseline", "- pareto"))]  # doctest: +ELLIPSIS
     ['No baseline: this setup has no float64 configuration, ...', '- pareto_energy.png omitted: ...']
     """
+    _check_rows(rows, "report")
     configs = group_by_config(rows)
     decisions = best_within(configs, budget)
     count = {s: sum(r["status"] == s for r in rows) for s in ("done", "diverged", "failed")}

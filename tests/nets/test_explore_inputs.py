@@ -10,6 +10,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from nets import explore as X
@@ -279,10 +280,12 @@ _ALLOWED = ", ".join(X.spec.POINT_KEYS)
 
 def test_a_sweep_built_directly_refuses_an_unknown_or_a_missing_point_key(tmp_path: Path) -> None:
     # the misspelt key ran as the float64 baseline and was stored as done
-    with pytest.raises(ValueError, match=rf"^sweep point 0: unknown keys formt; allowed: {_ALLOWED}, layers$"):
+    with pytest.raises(ValueError,
+                       match=rf"^sweep point 0: unknown keys formt; allowed: {_ALLOWED}, layers$"):
         X.Sweep("s", [{"formt": "fx<4,8>", "epochs": 1}])
     (p,) = _small().points
-    with pytest.raises(ValueError, match=r"^sweep point 1: missing keys rounding; a Sweep's points are complete"):
+    with pytest.raises(ValueError,
+                       match=r"^sweep point 1: missing keys rounding; a Sweep's points are complete"):
         X.Sweep("s", [p, {k: v for k, v in p.items() if k != "rounding"}])
     with pytest.raises(TypeError, match=r"^sweep point 0: point='bf16' must be a dict of point keys"):
         X.Sweep("s", ["bf16"])  # type: ignore[list-item]
@@ -319,3 +322,38 @@ def test_build_policy_and_build_model_refuse_unknown_keys_and_models() -> None:
 def test_config_key_refuses_a_point_that_is_not_a_dict() -> None:
     with pytest.raises(TypeError, match=r"^config_key: point=None must be a dict of point keys$"):
         X.config_key(None)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("call", "error", "match"), [
+    (lambda: X.pareto_front([1.0, 2.0], [0.5, 0.4, 0.9]), ValueError,
+     r"^pareto_front: costs has 2 entries and scores 3; give one score per cost$"),
+    (lambda: X.pareto_front([1.0, 2.0], []), ValueError, r"^pareto_front: costs has 2 entries and scores 0"),
+    (lambda: X.pareto_front([1.0, 2.0], {}), TypeError,
+     r"^pareto_front: scores has dtype object; expected real"),
+    (lambda: X.pareto_front(np.ones((2, 2)), np.ones((2, 2))), ValueError,
+     r"^pareto_front: costs and scores must be 1-D \(one entry per point\)"),
+    # float labels were truncated to classes: 1.2 "chance" from 0.4, 0.6 and 1.7
+    (lambda: X.chance_accuracy(np.array([0.4, 0.6, 1.7])), ValueError,
+     r"^chance_accuracy: labels hold 0.4, not a class index \(an int >= 0\)$"),
+    (lambda: X.chance_accuracy(np.array([1, -1])), ValueError,
+     r"^chance_accuracy: labels hold -1, not a class"),
+    (lambda: X.best_within(None), TypeError,
+     r"^best_within: configs=None must be a list of the entries group_by_config gives$"),
+    (lambda: X.best_within([{"label": "x"}]), TypeError,
+     r"^best_within: configs\[0\] is not an entry of group_by_config \(it lacks key, params, setup,"),
+    (lambda: X.report([5]), TypeError, r"^report: rows\[0\]=5 must be a result row \(a dict"),
+    (lambda: X.report([{}]), ValueError, r"^report: rows\[0\] is not a result row: it needs status"),
+    (lambda: X.report(None), TypeError, r"^report: rows=None must be a list of result rows"),
+    (lambda: X.group_by_config([{"status": "done", "params": None, "result": {}}]), ValueError,
+     r"^group_by_config: rows\[0\] is not a result row"),
+], ids=str)
+def test_the_report_helpers_refuse_bad_arguments_by_name(call, error: type, match: str) -> None:
+    with pytest.raises(error, match=match):
+        call()
+
+
+def test_the_report_helpers_still_take_lists_and_whole_float_labels() -> None:
+    assert X.pareto_front([1.0, 2.0, 3.0], [0.5, 0.4, 0.9]).tolist() == [0, 2]
+    assert X.pareto_front([], []).tolist() == []
+    assert X.chance_accuracy(np.array([0.0, 1.0, 1.0])) == X.chance_accuracy([0, 1, 1])
+    assert X.best_within([]) == []
