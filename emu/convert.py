@@ -508,11 +508,12 @@ def decode(codes: object, fmt: str | Format, *, scale: Any = None) -> np.ndarray
     Args:
         codes: integer array of bit patterns in [0, 2^bits).
         fmt: the format or its name.
-        scale: the scale of a scaled binary/ternary format (required there).
+        scale: the scale of a scaled binary/ternary format (required there; refused for any other format).
 
     Raises:
         TypeError: codes are not integers.
-        ValueError: a code outside [0, 2^bits) or unused by the format.
+        ValueError: a code outside [0, 2^bits) or unused by the format; ``scale`` given for a format
+            without a data scale.
 
     >>> decode([64, 192, 32], "fx<2,6>")
     array([ 1. , -1. ,  0.5])
@@ -523,6 +524,8 @@ def decode(codes: object, fmt: str | Format, *, scale: Any = None) -> np.ndarray
 def decode_codes(codes: object, f: Format, scale: Any, func: str) -> np.ndarray:
     """`decode` of codes of the format ``f``, its errors naming ``func`` (`emu.Encoded` checks its codes
     so, naming itself)."""
+    if scale is not None and not isinstance(f, (BinaryFormat, TernaryFormat)):
+        raise ValueError(f"{func}: scale= applies to scaled binary/ternary formats, not {f}")
     c = np.asarray(codes)
     if c.dtype.kind not in "iu":
         raise TypeError(f"{func}: codes have dtype {c.dtype}; expected an integer array of bit patterns")

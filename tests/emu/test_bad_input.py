@@ -674,3 +674,12 @@ def test_decode_refuses_channel_scales_for_a_0d_array_as_encode_does(fmt: str) -
     with pytest.raises(ValueError, match=r"^decode: scale='channel' needs an array with a channel axis"):
         emu.decode(np.array(1, np.uint8), fmt, scale=[2.0])
     assert emu.decode(np.array(1, np.uint8), "binary<scale=tensor>", scale=2.0).shape == ()
+
+
+@pytest.mark.parametrize("fmt", ["e4m3", "fx<4,4>", "pow2<-8,0>"])
+def test_decode_refuses_a_scale_for_a_format_without_one_as_encode_does(fmt: str) -> None:
+    """decode took any scale= of a fixed, float or power-of-two format and ignored it."""
+    with pytest.raises(ValueError, match=r"^decode: scale= applies to scaled binary/ternary formats, not"):
+        decode([1, 2], fmt, scale="junk")
+    with pytest.raises(ValueError, match=r"^encode: scale= applies to scaled binary/ternary formats, not"):
+        encode([1.0], fmt, scale=1.0)
