@@ -16,7 +16,7 @@ import numpy as np
 
 from . import _fast_kernels as FK
 from . import _kernels as K
-from .checks import check_int
+from .checks import check_bool, check_int
 from .formats import BinaryFormat, FixedFormat, FloatFormat, Format, Pow2Format, TernaryFormat
 from .inputs import as_bits, as_word, check_seed, flat_index, seed_key, seed_word
 from .modes import Overflow, Rounding, parse_overflow, parse_rounding
@@ -311,7 +311,7 @@ def quantize(x: object, fmt: str | Format, rounding: str | Rounding = "nearest_e
     Raises:
         ValueError: bad mode, NaN into a format without NaN, +-inf under wrap.
         OverflowError: ``overflow="error"`` and some value overflowed.
-        TypeError: x is not real (complex, object, str, bool).
+        TypeError: x is not real (complex, object, str, bool); return_stats not True or False.
 
     >>> quantize([0.3, 2.5, -7.0], "fx<2,2>")
     array([ 0.25,  1.75, -2.  ])
@@ -321,6 +321,7 @@ def quantize(x: object, fmt: str | Format, rounding: str | Rounding = "nearest_e
     array([ 4., nan, nan])
     """
     check_seed(seed, "quantize")
+    check_bool(return_stats, "quantize", "return_stats")
     f = get_format(fmt)
     if isinstance(f, (BinaryFormat, TernaryFormat)):
         s, xf, st = sign_codes(x, f, rounding, overflow, seed, random_bits, nan, "quantize")
@@ -370,6 +371,7 @@ class Converter:
     def __call__(self, x: object, *, seed: object = None, scale: Any = None,
                  return_stats: bool = False) -> Any:
         """`quantize` (x, seed, scale, return_stats as there) with this converter's format and modes."""
+        check_bool(return_stats, "quantize", "return_stats")
         done = self.values(x, seed) if scale is None else None
         if done is not None:
             vals = done[0]
@@ -482,6 +484,7 @@ def _encode(x: object, fmt: str | Format, rounding: Any, overflow: Any, *, seed:
             random_bits: int | None = None, nan: object = None, scale: Any = None, return_stats: bool = False,
             func: str = "encode") -> Any:
     check_seed(seed, func)
+    check_bool(return_stats, func, "return_stats")
     f = get_format(fmt)
     if isinstance(f, (BinaryFormat, TernaryFormat)):
         s, xf, st = sign_codes(x, f, rounding, overflow, seed, random_bits, nan, func)

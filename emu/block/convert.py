@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from .._rounding import div_rne, float_params, half_grid_mask
-from ..checks import check_int, parse_choice
+from ..checks import check_bool, check_int, parse_choice
 from ..convert import decode as emu_decode
 from ..convert import encode as emu_encode
 from ..convert import quantize as emu_quantize
@@ -176,6 +176,7 @@ def block_encode(x: object, fmt: str | BlockFormat, axis: int = -1, *,
         ValueError: axis out of range, NaN/inf into a scaled-integer format, a
             rounding other than nearest_even / stochastic (stochastic for a
             scaled-integer format), random_bits without stochastic rounding.
+        TypeError: return_stats not True or False.
         OverflowError: a scale beyond its format's range (fp32/bf16 integer
             scales, NVFP4's fp32 tensor scale, MX with ``scale_overflow="error"``).
 
@@ -187,6 +188,7 @@ def block_encode(x: object, fmt: str | BlockFormat, axis: int = -1, *,
     (127, [6, 7], 0.25)
     """
     check_seed(seed, "block_encode")
+    check_bool(return_stats, "block_encode", "return_stats")
     f = block_format(fmt)
     xa = as_real(x, "block_encode")
     ax = _norm_axis(axis, xa.ndim, "block_encode")
@@ -527,6 +529,8 @@ def block_quantize(x: object, fmt: str | BlockFormat, axis: int = -1, **kwargs: 
     0
     """
     f = block_format(fmt)
+    if "return_stats" in kwargs:
+        check_bool(kwargs["return_stats"], "block_quantize", "return_stats")
     out = block_encode(x, f, axis, **kwargs)
     vals = block_decode(out[0], out[1], f, axis)
     return (vals, out[2]) if kwargs.get("return_stats") else vals

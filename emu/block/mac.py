@@ -10,6 +10,7 @@ import numpy as np
 
 from .._mac_kernels import add_float_params
 from .._rounding import float_params, fround_ne_add_applies, half_grid_mask
+from ..checks import check_bool
 from ..formats import FixedFormat, FloatFormat, Format
 from ..inputs import as_real
 from ..modes import Overflow, Rounding
@@ -248,6 +249,7 @@ def block_matmul(a: object, b: object, fmt_a: str | BlockFormat, fmt_b: str | Bl
     from ..datapath import matmul
     from ..mac import MAC  # the datapath type lives above this package
 
+    check_bool(return_stats, "block_matmul", "return_stats")
     mac = MAC(act=fmt_a, weight=fmt_b, acc="exact" if acc is None else acc, acc_rounding=acc_rounding,
               acc_overflow=acc_overflow)
     return matmul(as_real(a, "block_matmul", "a"), as_real(b, "block_matmul", "b"), mac,

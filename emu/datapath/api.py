@@ -18,7 +18,7 @@ import numpy as np
 
 from .._patches import conv_geometry, patches
 from ..block.convert import finite_range, tensor_scaled
-from ..checks import int_pair, real_array
+from ..checks import check_bool, int_pair, real_array
 from ..encoded import Encoded, plain_operand
 from ..inputs import check_seed
 from ..mac import MAC, as_mac
@@ -71,7 +71,8 @@ def matmul(a: object, w: object, mac: MAC | str | dict, bias: object = None, *, 
             reaches a product, accumulator or output format without NaN, an `emu.Encoded` operand in
             another format than the MAC's.
         OverflowError: an overflow mode ``error`` was hit (the first output is named).
-        TypeError: an operand, bias or addend that is not real (bool, complex, object, str).
+        TypeError: an operand, bias or addend that is not real (bool, complex, object, str); return_stats,
+            return_codes or sequential not True or False.
 
     >>> matmul([[1.0, 2.0]], [[3.0], [4.0]], "int8 x int8 -> int32")
     array([[11.]])
@@ -79,6 +80,7 @@ def matmul(a: object, w: object, mac: MAC | str | dict, bias: object = None, *, 
     array([[111.]])
     """
     check_seed(seed, "matmul")
+    _check_flags("matmul", return_stats, return_codes, sequential)
     m = mac if type(mac) is MAC else as_mac(mac, "matmul")
     a, a_enc = plain_operand(a, m.act, "matmul", "a", "act")
     w, w_enc = plain_operand(w, m.weight, "matmul", "w", "weight")
@@ -92,6 +94,13 @@ def matmul(a: object, w: object, mac: MAC | str | dict, bias: object = None, *, 
             return r[0], mac_stats(w.shape[1], r[3], r[1], r[2], None, {"sequential"})
     return matmul_parts(a, w, m, bias, c, call_key(m, seed), return_stats, return_codes, sequential,
                         encoded=(a_enc, w_enc))
+
+
+def _check_flags(func: str, return_stats: object, return_codes: object, sequential: object) -> None:
+    """Refuse a flag that is not True or False (a truthy "False" would switch it on), naming ``func``."""
+    check_bool(return_stats, func, "return_stats")
+    check_bool(return_codes, func, "return_codes")
+    check_bool(sequential, func, "sequential")
 
 
 def _addend(c: object, A: np.ndarray, Wm: np.ndarray, shape: tuple[int, ...]) -> tuple[np.ndarray, bool]:
@@ -214,6 +223,7 @@ def matmul_parts(a: object, w: object, m: MAC, bias: object, c: object, key: np.
 def dot(a: object, w: object, mac: MAC | str | dict, bias: object = None, **kwargs: Any) -> Any:
     """The dot product of two vectors through ``mac`` (a 0-d result; see `matmul`, whose operands may be
     `emu.Encoded`)."""
+    _check_flags("dot", *(kwargs.get(k, False) for k in ("return_stats", "return_codes", "sequential")))
     A, Wv = (v if type(v) is Encoded else real_array(v, "dot", n) for v, n in ((a, "a"), (w, "w")))
     if len(A.shape) != 1 or len(Wv.shape) != 1:
         raise ValueError(f"dot: a and w must be vectors; got shapes {A.shape} and {Wv.shape}")
@@ -268,6 +278,7 @@ def conv2d(x: object, w: object, mac: MAC | str | dict, stride: object = 1, padd
     (1, 2, 2, 2)
     """
     check_seed(seed, "conv2d")
+    _check_flags("conv2d", return_stats, return_codes, sequential)
     m = mac if type(mac) is MAC else as_mac(mac, "conv2d")
     x, x_enc = plain_operand(x, m.act, "conv2d", "x", "act")
     w, w_enc = plain_operand(w, m.weight, "conv2d", "w", "weight")

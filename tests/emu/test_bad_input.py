@@ -683,3 +683,16 @@ def test_decode_refuses_a_scale_for_a_format_without_one_as_encode_does(fmt: str
         decode([1, 2], fmt, scale="junk")
     with pytest.raises(ValueError, match=r"^encode: scale= applies to scaled binary/ternary formats, not"):
         encode([1.0], fmt, scale=1.0)
+
+
+@pytest.mark.parametrize("flag", ["False", 0, 1, None, 0.5])
+def test_return_stats_must_be_a_bool(flag: object) -> None:
+    """A truthy "False" switched the stats on; every flag is refused unless True or False."""
+    pat = rf"^{{}}: return_stats={re.escape(repr(flag))} must be True or False$"
+    with pytest.raises(TypeError, match=pat.format("quantize")):
+        quantize([1.0], "e4m3", return_stats=flag)
+    with pytest.raises(TypeError, match=pat.format("encode")):
+        encode([1.0], "e4m3", return_stats=flag)
+    with pytest.raises(TypeError, match=pat.format("quantize")):
+        emu.Converter("e4m3")(np.ones(2), return_stats=flag)
+    assert isinstance(quantize([1.0], "e4m3", return_stats=np.True_), tuple)

@@ -341,3 +341,15 @@ def test_a_convolutions_tensor_scale_is_that_of_x_not_of_its_patches(preset: str
     want = emu.matmul(np.vstack([patches, extra]), w.reshape(2, 16).T, mac)[:4]
     np.testing.assert_array_equal(got.transpose(0, 2, 3, 1).reshape(4, 2), want)
     assert not np.array_equal(got, emu.conv2d(np.where(x == 1000.0, 0.0, x), w, mac, stride=2))
+
+
+def test_block_flags_must_be_bools() -> None:
+    """A truthy "False" returned the stats of block_encode, block_quantize and block_matmul."""
+    x = np.ones((2, 32))
+    with pytest.raises(TypeError, match=r"^block_encode: return_stats='False' must be True or False$"):
+        block_encode(x, "mxfp4", return_stats="False")
+    with pytest.raises(TypeError, match=r"^block_quantize: return_stats=1 must be True or False$"):
+        emu.block_quantize(x, "mxfp4", return_stats=1)
+    with pytest.raises(TypeError, match=r"^block_matmul: return_stats='no' must be True or False$"):
+        block_matmul(x, x.T, "mxfp4", "mxfp4", return_stats="no")
+    assert len(block_encode(x, "mxfp4", return_stats=np.True_)) == 3

@@ -446,3 +446,16 @@ def test_a_rounding_for_a_missing_step_is_refused(fields: dict, match: str) -> N
     emu.MAC(act="fx<4,4>", weight="fx<4,4>", acc="fx<16,4>", product="fx<8,4>", product_rounding="floor",
             output="int8", output_rounding="ceil")
     emu.MAC(act="e4m3", weight="e4m3", acc="fp16", acc_rounding="toward_zero")
+
+
+@pytest.mark.parametrize("flag", ["return_stats", "return_codes", "sequential"])
+def test_datapath_flags_must_be_bools(flag: str) -> None:
+    """A truthy "False" switched a flag on (stats or codes returned, the sequential kernel forced)."""
+    a, w, mac = np.ones((2, 4)), np.ones((4, 3)), "int8 x int8 -> int32"
+    with pytest.raises(TypeError, match=rf"^matmul: {flag}='False' must be True or False$"):
+        emu.matmul(a, w, mac, **{flag: "False"})
+    with pytest.raises(TypeError, match=rf"^dot: {flag}=1 must be True or False$"):
+        emu.dot(np.ones(4), np.ones(4), mac, **{flag: 1})
+    with pytest.raises(TypeError, match=rf"^conv2d: {flag}=None must be True or False$"):
+        emu.conv2d(np.ones((1, 1, 3, 3)), np.ones((1, 1, 2, 2)), mac, **{flag: None})
+    assert emu.matmul(a, w, mac, **{flag: np.False_}).tolist() == emu.matmul(a, w, mac).tolist()
