@@ -24,11 +24,12 @@ def quantize_multiplier(real: float) -> tuple[int, int]:
     does not round up to 2^-32) underflows to (0, 0) as in TFLite: its M0 *
     2^(shift - 31) < 2^-32 takes every int32 below 1/2 in magnitude, which
     rounds to 0, so the multiplier 0 gives the same results. Every shift
-    returned is >= -31.
+    returned is >= -31 and <= 31: a real of 2^31 - 1/2 or more (M0 would round to 2^31 with shift 31,
+    or its shift exceed 31) has no such multiplier.
 
     Raises:
         TypeError: real not a finite real number (a str or a bool is not a multiplier; NaN, inf).
-        ValueError: real negative.
+        ValueError: real negative, or 2^31 - 1/2 or more (a shift above 31).
 
     >>> quantize_multiplier(0.5), quantize_multiplier(0.1), quantize_multiplier(2.0 ** -33)
     ((1073741824, 0), (1717986918, -3), (0, 0))
@@ -44,6 +45,9 @@ def quantize_multiplier(real: float) -> tuple[int, int]:
         e += 1
     if e < -31:  # TFLite: the multiplier underflows to 0 (a right shift past 31 is not taken)
         return 0, 0
+    if e > 31:
+        raise ValueError(f"quantize_multiplier: real={real!r} outside the allowed range [0, 2^31 - 1/2): its"
+                         f" multiplier would need shift={e}, above 31")
     return q, e
 
 
@@ -223,10 +227,11 @@ def int_matmul_requant(a: object, b: object, out_scale: float, fmt_a: str | Scal
     if A.shape[0]:  # no row, no multiplier: a (0, N) result
         sa0 = float(sa[0, 0])
         for j, s in enumerate(sb[:, 0]):
-            m0[j], sh[j] = quantize_multiplier(sa0 * float(s) / scale)
-        if (sh > 31).any():
-            raise ValueError(f"{fn}: a requantization multiplier s_a * s_b / out_scale of 2^31 or more"
-                             f" (out_scale={out_scale!r} too small)")
+            try:
+                m0[j], sh[j] = quantize_multiplier(sa0 * float(s) / scale)
+            except ValueError:
+                raise ValueError(f"{fn}: a requantization multiplier s_a * s_b / out_scale of 2^31 or more"
+                                 f" (out_scale={out_scale!r} too small)") from None
     q = requantize(acc, m0, sh, zp, bits)
     vals = (q - zp) * scale
     return (q, vals, acc) if return_acc else (q, vals)

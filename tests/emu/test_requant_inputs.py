@@ -155,3 +155,14 @@ def test_per_channel_encoding_of_no_channels_is_empty(fmt: str, shape: tuple[int
 def test_int_matmul_requant_of_no_columns_is_an_empty_result() -> None:
     q, v = emu.int_matmul_requant(np.ones((2, 3)), np.ones((3, 0)), 0.1, fmt_b="int8_channel")
     assert q.shape == v.shape == (2, 0)
+
+
+@pytest.mark.parametrize(("real", "shift"), [(2.0 ** 31, 32), (2.0 ** 31 - 0.5, 32), (1e300, 997)])
+def test_a_multiplier_of_2_to_31_or_more_is_refused(real: float, shift: int) -> None:
+    """A shift above 31 was returned ((1073741824, 32) for 2^31), which no requantization accepts."""
+    with pytest.raises(ValueError, match=rf"^quantize_multiplier: real={re.escape(repr(real))} outside the"
+                                         rf" allowed range \[0, 2\^31 - 1/2\): its multiplier would need"
+                                         rf" shift={shift}, above 31$"):
+        emu.quantize_multiplier(real)
+    assert emu.quantize_multiplier(2.0 ** 31 - 0.75) == (2**31 - 1, 31)
+    assert emu.quantize_multiplier(2.0 ** 30) == ref.ref_quantize_multiplier(2.0 ** 30) == (1 << 30, 31)
