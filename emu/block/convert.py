@@ -434,7 +434,11 @@ def block_decode(scales: Any, codes: object, fmt: str | BlockFormat, axis: int =
     """Exact float64 values of ``(scales, codes)`` from `block_encode` (same ``axis``).
 
     Raises:
-        ValueError: codes out of range, scales of the wrong shape, axis out of range.
+        TypeError: codes or scale fields that are not integers (an `IntScales` field of floats is not
+            read as bit patterns), scales of another type than block_encode returns for the format.
+        ValueError: codes out of range, scales of the wrong shape for the codes, format and axis, scale
+            codes out of range (or, for fp32/bf16 scales, of NaN or inf), a zero point or shift the
+            format has none of (or missing where it has one), axis out of range.
 
     >>> s, c = block_encode([3.0, -0.5], "mxfp8_e4m3")
     >>> block_decode(s, c, "mxfp8_e4m3").tolist()
@@ -492,18 +496,71 @@ def int_scale_values(scales: IntScales, f: ScaledIntFormat) -> np.ndarray:
     return np.ldexp(sc.astype(np.float64), np.asarray(scales.shift, np.int64) - 31)
 
 
+#: (lowest, highest, what) of the scale codes of each `ScaleKind`
+_SCALE_CODES = {ScaleKind.FP32: (0, (1 << 32) - 1, "fp32 bit patterns"),
+                ScaleKind.BF16: (0, (1 << 16) - 1, "bf16 bit patterns"),
+                ScaleKind.POW2: (0, 254, "E8M0 codes, 255 is NaN"),
+                ScaleKind.FIXMUL: (-(1 << 31), (1 << 31) - 1, "int32 M0")}
+
+
+def _int_field(v: object, name: str, lo: int, hi: int, what: str, want: tuple[int, ...], where: str
+               ) -> np.ndarray:
+    """An `IntScales` field as int64: integers (TypeError) of shape ``want`` in [lo, hi] (ValueError)."""
+    a = np.asarray(v)
+    if a.dtype.kind not in "iu":
+        raise TypeError(f"block_decode: IntScales.{name} has dtype {a.dtype}; expected integer codes"
+                        f" ({what})")
+    if a.shape != want:
+        raise ValueError(f"block_decode: IntScales.{name} has shape {a.shape}; {where}: shape {want}")
+    if a.size and (int(a.min()) < lo or int(a.max()) > hi):
+        raise ValueError(f"block_decode: IntScales.{name} holds values outside [{lo}, {hi}] ({what})")
+    return a.astype(np.int64)
+
+
+def _check_int_scales(scales: IntScales, c: np.ndarray, f: ScaledIntFormat, ax: int) -> None:
+    """Refuse an `IntScales` that `block_encode` could not have returned for codes ``c`` of ``f`` along
+    ``ax``: fields of another dtype, shape or range, a zero point or shift the format has none of."""
+    if f.granularity is ScaleGranularity.TENSOR or c.ndim == 0:
+        want, where = (), f"{f} codes of shape {c.shape} have one scale"
+    elif f.granularity is ScaleGranularity.CHANNEL:
+        want, where = (c.shape[ax],), f"{f} codes of shape {c.shape} have one scale per index along axis {ax}"
+    else:
+        want = c.shape[:ax] + (-(-c.shape[ax] // f.group_size),) + c.shape[ax + 1:]  # type: ignore[operator]
+        where = f"{f} codes of shape {c.shape} have one scale per group of {f.group_size} along axis {ax}"
+    sc = _int_field(scales.scale, "scale", *_SCALE_CODES[f.scale], want, where)
+    if f.scale in (ScaleKind.FP32, ScaleKind.BF16):
+        bits32 = sc.astype(np.uint32) << np.uint32(16 if f.scale is ScaleKind.BF16 else 0)
+        if not np.isfinite(bits32.view(np.float32)).all():
+            raise ValueError(f"block_decode: IntScales.scale holds {f.scale} codes of NaN or inf")
+    if f.symmetric != (scales.zero_point is None):
+        raise ValueError("block_decode: IntScales.zero_point " + (f"given, but {f} is symmetric and has none"
+                         if f.symmetric else f"is None, but {f} is asymmetric and needs one"))
+    if scales.zero_point is not None:
+        _int_field(scales.zero_point, "zero_point", f.qmin, f.qmax, "zero points in the codes' range", want,
+                   where)
+    if (f.scale is ScaleKind.FIXMUL) != (scales.shift is not None):
+        raise ValueError("block_decode: IntScales.shift " + (
+            f"is None, but {f} needs one (fixmul scales)" if scales.shift is None
+            else f"given, but {f} has {f.scale} scales, without a shift"))
+    if scales.shift is not None:
+        _int_field(scales.shift, "shift", -(1 << 15), (1 << 15) - 1, "int16 shifts", want, where)
+
+
 def _int_decode(scales: IntScales, codes: object, f: ScaledIntFormat, axis: int) -> np.ndarray:
     if not isinstance(scales, IntScales):
         raise TypeError("block_decode: scaled-integer scales must be the IntScales that block_encode"
                         " returned")
     c = _check_codes(codes, f.bits, "element codes")
+    ax = _norm_axis(axis, c.ndim, "block_decode")
+    if f.granularity is ScaleGranularity.CHANNEL and c.ndim == 0:
+        raise ValueError(f"block_decode: {f} is per channel and needs codes with at least one axis")
+    _check_int_scales(scales, c, f, ax)
     q = np.where(c >= (1 << (f.bits - 1)), c - (1 << f.bits), c)
     sv = int_scale_values(scales, f)
     zp = np.zeros(sv.shape, np.int64) if scales.zero_point is None else np.asarray(scales.zero_point,
                                                                                     np.int64)
     if f.granularity is ScaleGranularity.TENSOR:
         return (q - zp) * sv
-    ax = _norm_axis(axis, c.ndim, "block_decode") if c.ndim else 0
     if f.granularity is ScaleGranularity.CHANNEL:
         shape = [1] * c.ndim
         shape[ax] = -1

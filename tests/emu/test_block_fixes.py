@@ -353,3 +353,66 @@ def test_block_flags_must_be_bools() -> None:
     with pytest.raises(TypeError, match=r"^block_matmul: return_stats='no' must be True or False$"):
         block_matmul(x, x.T, "mxfp4", "mxfp4", return_stats="no")
     assert len(block_encode(x, "mxfp4", return_stats=np.True_)) == 3
+
+
+INT_X = np.random.default_rng(0).normal(size=(2, 64))
+
+
+@pytest.mark.parametrize(("scale", "error", "match"), [
+    pytest.param(np.array(1.0, np.float32), TypeError,
+                 r"IntScales.scale has dtype float32; expected integer codes \(fp32 bit patterns\)$",
+                 id="float"),
+    pytest.param(np.array(np.nan), TypeError, r"IntScales.scale has dtype float64; expected integer codes",
+                 id="nan"),
+    pytest.param("abc", TypeError, r"IntScales.scale has dtype <U3; expected integer codes", id="str"),
+    pytest.param(np.array(0x7FC00000, np.uint32), ValueError,
+                 r"IntScales.scale holds fp32 codes of NaN or inf$", id="nan code"),
+    pytest.param(np.array(2**32), ValueError, r"IntScales.scale holds values outside \[0, 4294967295\]",
+                 id="wide code"),
+    pytest.param(np.zeros(5, np.uint32), ValueError, r"IntScales.scale has shape \(5,\); int8_tensor codes of"
+                 r" shape \(2, 64\) have one scale: shape \(\)$", id="shape"),
+])
+def test_int_decode_checks_the_scales_it_is_given(scale: object, error: type, match: str) -> None:
+    """A user-built IntScales was trusted: float scales read as fp32 bit patterns (1.0 gave 1e-43 values), NaN
+    gave zeros, a str or a wrong shape raw numpy errors."""
+    s, c = block_encode(INT_X, "int8_tensor")
+    with pytest.raises(error, match=rf"^block_decode: {match}"):
+        emu.block_decode(emu.IntScales(scale=scale), c, "int8_tensor")
+    assert emu.block_decode(emu.IntScales(scale=int(s.scale)), c, "int8_tensor").tolist() == \
+        emu.block_decode(s, c, "int8_tensor").tolist()
+
+
+def test_int_decode_names_the_axis_and_the_fields_a_format_has() -> None:
+    """Channel scales decoded along the other axis were a raw broadcast error, tensor scales decoded as
+    channel ones took one scale for every channel; a zero point or shift the format has none of was
+    ignored, a missing zero point taken as 0."""
+    s, c = block_encode(INT_X, "int8_channel")
+    with pytest.raises(ValueError, match=r"^block_decode: IntScales.scale has shape \(64,\); int8_channel"
+                                         r" codes of shape \(2, 64\) have one scale per index along axis 0:"
+                                         r" shape \(2,\)$"):
+        emu.block_decode(s, c, "int8_channel", axis=0)
+    st, ct = block_encode(INT_X, "int8_tensor")
+    with pytest.raises(ValueError, match=r"^block_decode: IntScales.scale has shape \(\); int8_channel codes"
+                                         r" of shape \(2, 64\) have one scale per index along axis 1"):
+        emu.block_decode(st, ct, "int8_channel")
+    with pytest.raises(ValueError, match=r"^block_decode: IntScales.zero_point given, but int8_tensor is"
+                                         r" symmetric and has none$"):
+        emu.block_decode(emu.IntScales(st.scale, np.array(0)), ct, "int8_tensor")
+    sa, ca = block_encode(INT_X, "int4_asym_g16_bf16")
+    with pytest.raises(ValueError, match=r"^block_decode: IntScales.zero_point is None, but"
+                                         r" int4_asym_g16_bf16 is asymmetric and needs one$"):
+        emu.block_decode(emu.IntScales(sa.scale), ca, "int4_asym_g16_bf16")
+    with pytest.raises(ValueError, match=r"^block_decode: IntScales.zero_point holds values outside"
+                                         r" \[-8, 7\]"):
+        emu.block_decode(emu.IntScales(sa.scale, sa.zero_point + 100), ca, "int4_asym_g16_bf16")
+    with pytest.raises(ValueError, match=r"^block_decode: IntScales.shift given, but int4_asym_g16_bf16 has"
+                                         r" bf16 scales, without a shift$"):
+        emu.block_decode(emu.IntScales(sa.scale, sa.zero_point, sa.zero_point), ca, "int4_asym_g16_bf16")
+    sf, cf = block_encode(INT_X, "int8_tensor_fixmul")
+    with pytest.raises(ValueError, match=r"^block_decode: IntScales.shift is None, but int8_tensor_fixmul"
+                                         r" needs one \(fixmul scales\)$"):
+        emu.block_decode(emu.IntScales(sf.scale), cf, "int8_tensor_fixmul")
+    for fmt in ("int8_channel", "int4_asym_g16_bf16", "int8_tensor_fixmul", "int8_g32_pow2"):
+        for axis in (0, 1):
+            s, c = block_encode(INT_X, fmt, axis=axis)
+            assert np.abs(emu.block_decode(s, c, fmt, axis=axis) - INT_X).max() < 0.2
