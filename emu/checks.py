@@ -214,9 +214,11 @@ def check_fields(cls: type, given: Iterable[str], func: str, param: str | None =
                          f" {cls.__name__}{near}; fields: {', '.join(names)}")
 
 
-def int_pair(value: object, func: str, param: str) -> tuple[int, int]:
+def int_pair(value: object, func: str, param: str, lo: int | None = None, hi: int | None = None
+             ) -> tuple[int, int]:
     """An int or a pair of ints (a kernel size, a stride) as a pair; anything else (a float such as 2.5,
-    a bool, three entries) is refused naming ``param``, not truncated.
+    a bool, three entries) is refused naming ``param``, not truncated, and so is an entry outside
+    [lo, hi] (a ValueError).
 
     >>> int_pair(3, "Conv2d", "kernel"), int_pair((1, 2), "Conv2d", "stride")
     ((3, 3), (1, 2))
@@ -224,6 +226,10 @@ def int_pair(value: object, func: str, param: str) -> tuple[int, int]:
     Traceback (most recent call last):
     ...
     TypeError: Conv2d: kernel=2.5 must be an int or a pair of ints
+    >>> int_pair((0, 1), "im2col", "stride", 1)
+    Traceback (most recent call last):
+    ...
+    ValueError: im2col: stride=(0, 1) outside the allowed range [1, inf)
     """
     pair = list(value) if isinstance(value, (tuple, list)) else None
     items = [value, value] if np.isscalar(value) else pair
@@ -231,5 +237,10 @@ def int_pair(value: object, func: str, param: str) -> tuple[int, int]:
         isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) for v in items)
     if not ok:
         raise TypeError(f"{func}: {param}={value!r} must be an int or a pair of ints")
-    return int(items[0]), int(items[1])  # type: ignore[index]
+    pair = int(items[0]), int(items[1])  # type: ignore[index]
+    if any((lo is not None and v < lo) or (hi is not None and v > hi) for v in pair):
+        lo_s = "(-inf" if lo is None else f"[{lo}"
+        hi_s = "inf)" if hi is None else f"{hi}]"
+        raise ValueError(f"{func}: {param}={value!r} outside the allowed range {lo_s}, {hi_s}")
+    return pair
 

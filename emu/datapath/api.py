@@ -18,7 +18,7 @@ import numpy as np
 
 from .._patches import conv_geometry, patches
 from ..block.convert import finite_range, tensor_scaled
-from ..checks import check_bool, int_pair, real_array
+from ..checks import check_bool, check_int, int_pair, real_array
 from ..encoded import Encoded, plain_operand
 from ..inputs import check_seed
 from ..mac import MAC, as_mac
@@ -230,10 +230,30 @@ def dot(a: object, w: object, mac: MAC | str | dict, bias: object = None, **kwar
     return matmul(A, Wv, mac, bias, **kwargs)
 
 
-def im2col(x: np.ndarray, kh: int, kw: int, stride: tuple[int, int], padding: tuple[int, int],
-           dilation: tuple[int, int] = (1, 1)) -> tuple[np.ndarray, int, int]:
+#: the largest kernel size, stride, padding or dilation taken (beyond it no tensor is real)
+MAX_EXTENT = 2**31 - 1
+
+
+def _check_entries(func: str, rows: int, cols: int, stride: object, padding: object) -> None:
+    """Refuse (N*OH*OW, cols) patches beyond numpy's largest array, naming the stride and padding."""
+    if rows * cols > np.iinfo(np.intp).max:
+        raise ValueError(f"{func}: stride={stride!r} and padding={padding!r} give {rows} x {cols} patch"
+                         " entries, beyond numpy's largest array")
+
+
+def im2col(x: object, kh: int, kw: int, stride: object, padding: object,
+           dilation: object = (1, 1)) -> tuple[np.ndarray, int, int]:
     """(patches, OH, OW): the (N*OH*OW, C*kh*kw) patches of an NCHW array, k in (c, i, j) C order, with
     ``padding`` zeros on each side and kernel taps ``dilation`` apart (`emu._patches`, one pass).
+
+    x is a real (float or integer) 4-d array, its dtype kept; kh and kw are ints in [1, 2^31 - 1];
+    stride, padding and dilation an int or a pair of ints (rows, columns), in [1, 2^31 - 1], [0, 2^31 - 1]
+    and [1, 2^31 - 1]. The dilated kernel must fit in the padded input (OH, OW >= 1).
+
+    Raises:
+        TypeError: x not real, a size that is not an int (or a pair of ints).
+        ValueError: x not 4-d, a size outside its range, a dilated kernel larger than the padded input,
+            patches beyond numpy's largest array.
 
     >>> cols, oh, ow = im2col(np.arange(9.0).reshape(1, 1, 3, 3), 2, 2, (1, 1), (0, 0))
     >>> cols[0].tolist(), oh, ow
@@ -241,15 +261,26 @@ def im2col(x: np.ndarray, kh: int, kw: int, stride: tuple[int, int], padding: tu
     >>> im2col(np.arange(9.0).reshape(1, 1, 3, 3), 2, 2, (1, 1), (0, 0), (2, 2))[0].tolist()
     [[0.0, 2.0, 6.0, 8.0]]
     """
-    n, c, h, w_ = x.shape
-    ph, pw = padding
-    sh, sw = stride
-    dh, dw = dilation
-    oh = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
-    ow = (w_ + 2 * pw - dw * (kw - 1) - 1) // sw + 1
-    out = np.empty((n * max(oh, 0) * max(ow, 0), c * kh * kw), x.dtype)
+    fn = "im2col"
+    X = np.asarray(x)
+    if X.dtype.kind not in "iu":  # (integers are copied, not computed with: any width is exact)
+        real_array(X, fn, "x")
+    if X.ndim != 4:
+        raise ValueError(f"{fn}: x must be NCHW (4-d); got shape {X.shape}")
+    kh, kw = check_int(kh, fn, "kh", 1, MAX_EXTENT), check_int(kw, fn, "kw", 1, MAX_EXTENT)
+    sh, sw = int_pair(stride, fn, "stride", 1, MAX_EXTENT)
+    ph, pw = int_pair(padding, fn, "padding", 0, MAX_EXTENT)
+    dh, dw = int_pair(dilation, fn, "dilation", 1, MAX_EXTENT)
+    n, c, h, w_ = X.shape
+    eh, ew = dh * (kh - 1) + 1, dw * (kw - 1) + 1
+    if h + 2 * ph < eh or w_ + 2 * pw < ew:
+        raise ValueError(f"{fn}: kernel {kh}x{kw} with dilation {dh}x{dw} spans {eh}x{ew}, larger than the"
+                         f" padded input {h + 2 * ph}x{w_ + 2 * pw}")
+    oh, ow = (h + 2 * ph - eh) // sh + 1, (w_ + 2 * pw - ew) // sw + 1
+    _check_entries(fn, n * oh * ow, c * kh * kw, stride, padding)
+    out = np.empty((n * oh * ow, c * kh * kw), X.dtype)
     if out.size:
-        patches(np.ascontiguousarray(x), kh, kw, sh, sw, dh, dw, ph, pw, oh, ow, out)
+        patches(np.ascontiguousarray(X), kh, kw, sh, sw, dh, dw, ph, pw, oh, ow, out)
     return out, oh, ow
 
 
@@ -272,7 +303,13 @@ def conv2d(x: object, w: object, mac: MAC | str | dict, stride: object = 1, padd
     (`emu.datapath.conv_narrow`), and a binary32 one from x rounded once
     (`emu.datapath.conv_fp32`), with the same results and counts.
 
-    x and w may be `emu.Encoded` in the MAC's act and weight formats (see `matmul`).
+    x and w may be `emu.Encoded` in the MAC's act and weight formats (see `matmul`). ``stride`` and
+    ``padding`` are an int or a pair of ints (rows, columns) in [1, 2^31 - 1] and [0, 2^31 - 1].
+
+    Raises:
+        ValueError: as `matmul`; x or w not 4-d, channels that differ, a stride or padding outside its
+            range, a kernel larger than the padded input, patches beyond numpy's largest array.
+        TypeError: as `matmul`; a stride or padding that is not an int or a pair of ints.
 
     >>> conv2d(np.ones((1, 1, 3, 3)), np.ones((2, 1, 2, 2)), "int8 x int8 -> int32").shape
     (1, 2, 2, 2)
@@ -287,12 +324,14 @@ def conv2d(x: object, w: object, mac: MAC | str | dict, stride: object = 1, padd
         raise ValueError(f"conv2d: x must be NCHW and w (C_out, C_in, kh, kw); got {X.shape} and {Wt.shape}")
     if X.shape[1] != Wt.shape[1]:
         raise ValueError(f"conv2d: x has C_in={X.shape[1]} but w has C_in={Wt.shape[1]}")
-    st, pad = int_pair(stride, "conv2d", "stride"), int_pair(padding, "conv2d", "padding")
-    if min(st) < 1 or min(pad) < 0:
-        raise ValueError(f"conv2d: stride={stride!r} must be >= 1 and padding={padding!r} >= 0")
+    st = int_pair(stride, "conv2d", "stride", 1, MAX_EXTENT)
+    pad = int_pair(padding, "conv2d", "padding", 0, MAX_EXTENT)
     cout, cin, kh, kw = Wt.shape
     if X.shape[2] + 2 * pad[0] < kh or X.shape[3] + 2 * pad[1] < kw:
         raise ValueError(f"conv2d: kernel {kh}x{kw} larger than the padded input {X.shape[2:]}")
+    rows = X.shape[0] * ((X.shape[2] + 2 * pad[0] - kh) // st[0] + 1) * ((X.shape[3] + 2 * pad[1] - kw)
+                                                                       // st[1] + 1)
+    _check_entries("conv2d", rows, max(cin * kh * kw, cout), stride, padding)
     key = call_key(m, seed, "conv2d")
     k0 = RoleSeeds.of(m, None, 0, key) if key is not None else NO_SEEDS
     X, ovf_x = (X, 0) if x_enc else stochastic_inputs(X, m.act, m, k0.act, "act")

@@ -459,3 +459,18 @@ def test_datapath_flags_must_be_bools(flag: str) -> None:
     with pytest.raises(TypeError, match=rf"^conv2d: {flag}=None must be True or False$"):
         emu.conv2d(np.ones((1, 1, 3, 3)), np.ones((1, 1, 2, 2)), mac, **{flag: None})
     assert emu.matmul(a, w, mac, **{flag: np.False_}).tolist() == emu.matmul(a, w, mac).tolist()
+
+
+@pytest.mark.parametrize(("kw", "match"), [
+    ({"stride": (2**70, 1)}, r"stride=\(1180591620717411303424, 1\) outside the allowed range \[1,"
+                             r" 2147483647\]$"),
+    ({"padding": 2**70}, r"padding=1180591620717411303424 outside the allowed range \[0, 2147483647\]$"),
+    ({"stride": 0}, r"stride=0 outside the allowed range \[1, 2147483647\]$"),
+    ({"padding": (0, -1)}, r"padding=\(0, -1\) outside the allowed range \[0, 2147483647\]$"),
+    ({"padding": 2**30}, r"stride=1 and padding=1073741824 give \d+ x 9 patch entries, beyond numpy's largest"
+                         r" array$"),
+])
+def test_conv2d_refuses_absurd_strides_and_paddings_by_name(kw: dict, match: str) -> None:
+    """stride=2**70 was a raw OverflowError, padding=2**70 numpy's "Maximum allowed dimension exceeded"."""
+    with pytest.raises(ValueError, match=rf"^conv2d: {match}"):
+        emu.conv2d(np.ones((1, 1, 5, 5)), np.ones((1, 1, 3, 3)), "int8 x int8 -> int32", **kw)
