@@ -65,6 +65,10 @@ class Instruction:
         k_order: None (natural order), or a permutation of 0 .. k - 1: the instruction's steps take its
             products in this order, n at a time.
         addend: ``first`` or ``last`` (an `AddendEntry` or its name).
+
+    Raises:
+        TypeError: k not an int, k_order neither None nor a sequence (a tuple, a list, an array).
+        ValueError: k outside [1, 4096], k_order not a permutation of 0 .. k - 1, an unknown addend.
     """
 
     k: int
@@ -74,7 +78,13 @@ class Instruction:
     def __post_init__(self) -> None:
         object.__setattr__(self, "k", check_int(self.k, "Instruction", "k", 1, 4096))
         if self.k_order is not None:
-            order = tuple(self.k_order)
+            try:
+                if isinstance(self.k_order, (str, bytes, set, frozenset, dict)):
+                    raise TypeError
+                order = tuple(self.k_order)
+            except TypeError:
+                raise TypeError(f"Instruction: k_order={self.k_order!r} must be None or a sequence of ints (a"
+                                f" permutation of 0 .. {self.k - 1})") from None
             try:
                 ints = tuple(check_int(i, "Instruction", "k_order", 0, self.k - 1) for i in order)
             except (TypeError, ValueError):

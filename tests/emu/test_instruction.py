@@ -214,3 +214,14 @@ def test_instructions_are_checked_at_construction() -> None:
     assert emu.Instruction(3, (0, 1, 2)).k_order is None  # the natural order, normalised
     assert emu.MAC(**MATRIX_UNITS["H100 e4m3 -> fp16"]) == emu.mac_preset("H100 e4m3 -> fp16")
     assert str(emu.Instruction(2, (1, 0))) == "k=2 in (1 0), C first"
+
+
+@pytest.mark.parametrize("k_order", [5, 2.5, "01234567", {0, 1, 2, 3, 4, 5, 6, 7}, np.array(3)])
+def test_an_instruction_refuses_a_k_order_that_is_not_a_sequence(k_order: object) -> None:
+    """Instruction(k=8, k_order=5) was a raw "'int' object is not iterable" (a str, a set were read by
+    their characters or in hash order)."""
+    with pytest.raises(TypeError, match=r"^Instruction: k_order=.* must be None or a sequence of ints \(a"
+                                        r" permutation of 0 .. 7\)$"):
+        emu.Instruction(k=8, k_order=k_order)
+    assert emu.Instruction(4, np.array([0, 2, 1, 3])).k_order == emu.Instruction(4, [0, 2, 1, 3]).k_order == \
+        (0, 2, 1, 3)
