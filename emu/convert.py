@@ -20,7 +20,7 @@ from .checks import check_bool, check_int
 from .formats import BinaryFormat, FixedFormat, FloatFormat, Format, Pow2Format, TernaryFormat
 from .inputs import as_bits, as_word, check_seed, flat_index, seed_key, seed_word
 from .modes import Overflow, Rounding, parse_overflow, parse_rounding
-from .registry import get_format
+from .registry import format_arg
 from .signs import check_scale, resolve_scale, scaled_values, sign_codes
 from .stats import QuantStats
 from .threads import CONVERT_THREAD_ELEMENTS, PIECE_ELEMENTS, by_pieces
@@ -322,7 +322,7 @@ def quantize(x: object, fmt: str | Format, rounding: str | Rounding = "nearest_e
     """
     check_seed(seed, "quantize")
     check_bool(return_stats, "quantize", "return_stats")
-    f = get_format(fmt)
+    f = format_arg(fmt, "quantize", "fmt")
     if isinstance(f, (BinaryFormat, TernaryFormat)):
         s, xf, st = sign_codes(x, f, rounding, overflow, seed, random_bits, nan, "quantize")
         vals = scaled_values(s, f, resolve_scale(xf, f, scale, "quantize"))
@@ -354,7 +354,7 @@ class Converter:
     def __init__(self, fmt: str | Format, rounding: str | Rounding = "nearest_even",
                  overflow: str | Overflow | None = None, *, random_bits: int | None = None,
                  nan: object = None) -> None:
-        self.fmt = get_format(fmt)
+        self.fmt = format_arg(fmt, "Converter", "fmt")
         quantize(np.zeros(0), self.fmt, rounding, overflow, random_bits=random_bits, nan=nan)  # check, raise
         self.rounding, self.overflow, self.random_bits, self.nan = rounding, overflow, random_bits, nan
         self._cfg = None
@@ -485,7 +485,7 @@ def _encode(x: object, fmt: str | Format, rounding: Any, overflow: Any, *, seed:
             func: str = "encode") -> Any:
     check_seed(seed, func)
     check_bool(return_stats, func, "return_stats")
-    f = get_format(fmt)
+    f = format_arg(fmt, func, "fmt")
     if isinstance(f, (BinaryFormat, TernaryFormat)):
         s, xf, st = sign_codes(x, f, rounding, overflow, seed, random_bits, nan, func)
         codes = np.asarray((s > 0) if isinstance(f, BinaryFormat) else (s.astype(np.int16) & 3), np.uint8)
@@ -521,7 +521,7 @@ def decode(codes: object, fmt: str | Format, *, scale: Any = None) -> np.ndarray
     >>> decode([64, 192, 32], "fx<2,6>")
     array([ 1. , -1. ,  0.5])
     """
-    return decode_codes(codes, get_format(fmt), scale, "decode")
+    return decode_codes(codes, format_arg(fmt, "decode", "fmt"), scale, "decode")
 
 
 def decode_codes(codes: object, f: Format, scale: Any, func: str) -> np.ndarray:
@@ -612,7 +612,7 @@ def bits(x: object, fmt: str | Format, rounding: str | Rounding = "nearest_even"
     >>> bits(-1.5, "e4m3"), bits(0.75, "fx<2,6>"), bits(6.0, "fx<4,-1>")
     ('1|0111|100', '00|110000', '011(0)|')
     """
-    f = get_format(fmt)
+    f = format_arg(fmt, "bits", "fmt")
     enc = _encode(x, f, rounding, overflow, seed=seed, random_bits=random_bits, nan=nan, scale=scale,
                   func="bits")
     codes = enc[0] if isinstance(enc, tuple) else enc

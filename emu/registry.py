@@ -55,7 +55,7 @@ from .formats import (
     TernaryFormat,
 )
 
-__all__ = ["ALL_FORMATS", "NAMED_FORMATS", "SMALL_FORMATS", "UnknownFormatError", "get_format"]
+__all__ = ["ALL_FORMATS", "NAMED_FORMATS", "SMALL_FORMATS", "UnknownFormatError", "format_arg", "get_format"]
 
 
 class UnknownFormatError(KeyError, ValueError):
@@ -239,6 +239,25 @@ def get_format(name: str | Format) -> Format:
     close = difflib.get_close_matches(key, known, n=4, cutoff=0.4)
     hint = f"; closest known: {', '.join(close)}" if close else ""
     raise UnknownFormatError(f"get_format: name={name!r} is not a known format{hint}. Grammar: {_GRAMMAR}")
+
+
+def format_arg(value: object, func: str, param: str) -> Format:
+    """`get_format` (value) for ``func``'s parameter ``param``: its refusals, of the same type, name the
+    caller and its parameter in place of ``get_format: name=``, the explanation kept.
+
+    >>> format_arg("fx<2,>", "quantize", "fmt")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    emu.registry.UnknownFormatError: quantize: fmt='fx<2,>' is not a known format; closest known: ...
+    """
+    if isinstance(value, Format):
+        return value
+    try:
+        return get_format(value)  # type: ignore[arg-type]
+    except (KeyError, ValueError, TypeError) as e:
+        msg, head = str(e), f"get_format: name={value!r}"
+        tail = msg[len(head):] if msg.startswith(head) else f": {msg}"
+        raise type(e)(f"{func}: {param}={value!r}{tail}") from None
 
 
 def _small() -> list[Format]:

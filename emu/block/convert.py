@@ -35,7 +35,7 @@ from .formats import (
     ScaleKind,
     ScaleOverflow,
     ScaleRule,
-    block_format,
+    block_format_arg,
     elem_emax,
     elem_top_bits,
 )
@@ -189,7 +189,7 @@ def block_encode(x: object, fmt: str | BlockFormat, axis: int = -1, *,
     """
     check_seed(seed, "block_encode")
     check_bool(return_stats, "block_encode", "return_stats")
-    f = block_format(fmt)
+    f = block_format_arg(fmt, "block_encode", "fmt")
     xa = as_real(x, "block_encode")
     ax = _norm_axis(axis, xa.ndim, "block_encode")
     scale_overflow = parse_choice(ScaleOverflow, scale_overflow, "block_encode", "scale_overflow")
@@ -444,7 +444,7 @@ def block_decode(scales: Any, codes: object, fmt: str | BlockFormat, axis: int =
     >>> block_decode(s, c, "mxfp8_e4m3").tolist()
     [3.0, -0.5]
     """
-    f = block_format(fmt)
+    f = block_format_arg(fmt, "block_decode", "fmt")
     if isinstance(f, ScaledIntFormat):
         return _int_decode(scales, codes, f, axis)
     el = f.element
@@ -585,7 +585,7 @@ def block_quantize(x: object, fmt: str | BlockFormat, axis: int = -1, **kwargs: 
     >>> block_quantize([1.0, 100.0], "mxfp4", return_stats=True)[1].saturated
     0
     """
-    f = block_format(fmt)
+    f = block_format_arg(fmt, "block_quantize", "fmt")
     if "return_stats" in kwargs:
         check_bool(kwargs["return_stats"], "block_quantize", "return_stats")
     out = block_encode(x, f, axis, **kwargs)

@@ -459,3 +459,23 @@ def block_format(name: str | BlockFormat) -> BlockFormat:
         return ScaledIntFormat(int(m[1]), symmetric=m[2] is None, granularity=gran, group_size=group,
                                scale=m[5] or ScaleKind.FP32)
     raise ValueError(f"block_format: name={name!r} is not a block-scaled format. Grammar: {_GRAMMAR}")
+
+
+def block_format_arg(value: object, func: str, param: str) -> BlockFormat:
+    """`block_format` (value) for ``func``'s parameter ``param``: its refusals, of the same type, name the
+    caller and its parameter in place of ``block_format: name=``, the explanation kept.
+
+    >>> block_format_arg("mxfp8", "block_encode", "fmt")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: block_encode: fmt='mxfp8' is not a block-scaled format. Grammar: ...
+    """
+    if isinstance(value, (MXFormat, NVFP4Format, ScaledIntFormat)):
+        return value
+    try:
+        return block_format(value)  # type: ignore[arg-type]
+    except (KeyError, ValueError, TypeError) as e:
+        msg, head = str(e), f"block_format: name={value!r}"
+        tail = (msg[len(head):] if msg.startswith(head) else
+                f": {msg.removeprefix('block_format: ')}")
+        raise type(e)(f"{func}: {param}={value!r}{tail}") from None

@@ -4,6 +4,7 @@ the datapath check `block_datapath`, and `block_matmul`, a short name for that c
 from __future__ import annotations
 
 import math
+import re
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -25,6 +26,7 @@ from .formats import (
     ScaledIntFormat,
     ScaleGranularity,
     ScaleKind,
+    block_format_arg,
 )
 from .kernels import gather_values
 from .mac_kernels import block_mm_float_ne, block_mm_kernel
@@ -240,7 +242,8 @@ def block_matmul(a: object, b: object, fmt_a: str | BlockFormat, fmt_b: str | Bl
                  acc: object = "fp32", *, acc_rounding: str | Rounding = Rounding.NEAREST_EVEN,
                  acc_overflow: str | Overflow | None = None, return_stats: bool = False) -> Any:
     """``emu.matmul(a, b, MAC(act=fmt_a, weight=fmt_b, acc=acc, ...))``: a @ b with block-scaled operands
-    (``acc=None`` means ``"exact"``); see `block_product` for the arithmetic.
+    (``acc=None`` means ``"exact"``); see `block_product` for the arithmetic. Refusals of the formats,
+    modes and operands name block_matmul and its parameters (fmt_a, fmt_b, a, b), not the MAC's fields.
 
     >>> a = [[1.0, 2.0, 3.0, 4.0]]; b = [[1.0], [1.0], [1.0], [1.0]]
     >>> block_matmul(a, b, "mxfp8_e4m3", "mxfp8_e4m3").tolist()
@@ -249,11 +252,23 @@ def block_matmul(a: object, b: object, fmt_a: str | BlockFormat, fmt_b: str | Bl
     from ..datapath import matmul
     from ..mac import MAC  # the datapath type lives above this package
 
-    check_bool(return_stats, "block_matmul", "return_stats")
-    mac = MAC(act=fmt_a, weight=fmt_b, acc="exact" if acc is None else acc, acc_rounding=acc_rounding,
-              acc_overflow=acc_overflow)
-    return matmul(as_real(a, "block_matmul", "a"), as_real(b, "block_matmul", "b"), mac,
-                  return_stats=return_stats)
+    fn = "block_matmul"
+    check_bool(return_stats, fn, "return_stats")
+    fa, fb = block_format_arg(fmt_a, fn, "fmt_a"), block_format_arg(fmt_b, fn, "fmt_b")
+    try:
+        mac = MAC(act=fa, weight=fb, acc="exact" if acc is None else acc, acc_rounding=acc_rounding,
+                  acc_overflow=acc_overflow)
+    except (ValueError, TypeError) as e:  # the MAC's refusal, in block_matmul's names
+        msg = re.sub(r"\b(act|weight)=", lambda m: "fmt_a=" if m[1] == "act" else "fmt_b=", str(e))
+        raise type(e)(f"{fn}: {msg.removeprefix('MAC: ')}") from None
+    A, B = as_real(a, fn, "a"), as_real(b, fn, "b")
+    if A.ndim == 0 or B.ndim == 0:
+        raise ValueError(f"{fn}: a and b must have at least one dimension; got shapes {A.shape} and"
+                         f" {B.shape}")
+    ka, kb = A.shape[-1], B.shape[0] if B.ndim == 1 else B.shape[-2]
+    if ka != kb:
+        raise ValueError(f"{fn}: a has K={ka} (shape {A.shape}) but b has K={kb} (shape {B.shape})")
+    return matmul(A, B, mac, return_stats=return_stats)
 
 
 def _block_sums(av: np.ndarray, bv: np.ndarray, B: int) -> np.ndarray:

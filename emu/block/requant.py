@@ -11,7 +11,7 @@ from numba import njit, prange
 
 from ..checks import check_int, check_real
 from ..inputs import as_real
-from .formats import ScaledIntFormat, ScaleGranularity, block_format
+from .formats import ScaledIntFormat, ScaleGranularity, block_format_arg
 from .mac import operand
 
 
@@ -204,7 +204,7 @@ def int_matmul_requant(a: object, b: object, out_scale: float, fmt_a: str | Scal
     ([[127]], True)
     """
     fn = "int_matmul_requant"
-    fa_, fb_ = block_format(fmt_a), block_format(fmt_b)
+    fa_, fb_ = block_format_arg(fmt_a, fn, "fmt_a"), block_format_arg(fmt_b, fn, "fmt_b")
     for f, nm in ((fa_, "fmt_a"), (fb_, "fmt_b")):
         if not isinstance(f, ScaledIntFormat) or f.granularity is ScaleGranularity.GROUP:
             raise ValueError(f"{fn}: {nm}={f} must be a per-tensor or per-channel integer format")

@@ -696,3 +696,20 @@ def test_return_stats_must_be_a_bool(flag: object) -> None:
     with pytest.raises(TypeError, match=pat.format("quantize")):
         emu.Converter("e4m3")(np.ones(2), return_stats=flag)
     assert isinstance(quantize([1.0], "e4m3", return_stats=np.True_), tuple)
+
+
+def test_format_refusals_name_the_caller_and_its_parameter() -> None:
+    """quantize(x, "fx<2,>") said "get_format: name='fx<2,>' ...", a function and parameter the caller never
+    named; the explanation is kept."""
+    for call, who in [(lambda f: quantize([1.0], f), "quantize"), (lambda f: encode([1.0], f), "encode"),
+                      (lambda f: decode([1], f), "decode"), (lambda f: emu.Converter(f), "Converter"),
+                      (lambda f: bits(1.0, f), "bits")]:
+        with pytest.raises(emu.UnknownFormatError, match=rf"^{who}: fmt='fx<2,>' is not a known format;"
+                                                         r" closest known: .* Grammar: fx<IL,FL>"):
+            call("fx<2,>")
+        with pytest.raises(ValueError, match=rf"^{who}: fmt='p3109<8,9>' has P=9; a signed P3109 format"):
+            call("p3109<8,9>")
+        with pytest.raises(TypeError, match=rf"^{who}: fmt=5 must be a format name \(str\) or a format$"):
+            call(5)
+    with pytest.raises(ValueError, match=r"^quantize: fmt='fx<100,100>': FixedFormat: bits=int_bits\+"):
+        quantize([1.0], "fx<100,100>")

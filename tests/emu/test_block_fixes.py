@@ -416,3 +416,31 @@ def test_int_decode_names_the_axis_and_the_fields_a_format_has() -> None:
         for axis in (0, 1):
             s, c = block_encode(INT_X, fmt, axis=axis)
             assert np.abs(emu.block_decode(s, c, fmt, axis=axis) - INT_X).max() < 0.2
+
+
+def test_block_refusals_name_the_caller_and_its_parameters() -> None:
+    """block_encode and its kin said "block_format: name=..."; block_matmul said "matmul: a and w ..." of a
+    0-d b and "MAC: act=..." of its formats, names the caller never used."""
+    x = np.ones((2, 32))
+    with pytest.raises(ValueError, match=r"^block_encode: fmt='mxfp8' is not a block-scaled format\. "):
+        block_encode(x, "mxfp8")
+    with pytest.raises(ValueError, match=r"^block_quantize: fmt='mxfp4,bogus': rule='bogus' is not one of"):
+        emu.block_quantize(x, "mxfp4,bogus")
+    with pytest.raises(ValueError, match=r"^block_decode: fmt='bfp<e9m9,4>': get_format: name='e9m9' is"):
+        emu.block_decode(np.zeros(1, np.uint8), np.zeros(4, np.uint8), "bfp<e9m9,4>")
+    with pytest.raises(ValueError, match=r"^int_matmul_requant: fmt_a='int8' names no granularity"):
+        emu.int_matmul_requant(x, x.T, 0.1, fmt_a="int8")
+    with pytest.raises(ValueError, match=r"^block_matmul: a and b must have at least one dimension; got"
+                                         r" shapes \(2, 32\) and \(\)$"):
+        block_matmul(x, np.float64(0.5), "mxfp4", "mxfp4")
+    with pytest.raises(ValueError, match=r"^block_matmul: a has K=32 \(shape \(2, 32\)\) but b has K=2"):
+        block_matmul(x, x, "mxfp4", "mxfp4")
+    with pytest.raises(ValueError, match=r"^block_matmul: fmt_a='mxfp8' is not a block-scaled format"):
+        block_matmul(x, x.T, "mxfp8", "mxfp4")
+    with pytest.raises(ValueError, match=r"^block_matmul: fmt_b='e4m3' is not a block-scaled format"):
+        block_matmul(x, x.T, "mxfp4", "e4m3")
+    with pytest.raises(ValueError, match=r"^block_matmul: fmt_a=mxfp4 and fmt_b=nvfp4 are of different"
+                                         r" families"):
+        block_matmul(x, x.T, "mxfp4", "nvfp4")
+    with pytest.raises(ValueError, match=r"^block_matmul: acc_rounding='bogus' is not one of nearest_even"):
+        block_matmul(x, x.T, "mxfp4", "mxfp4", acc_rounding="bogus")
