@@ -40,16 +40,14 @@ __all__ = ["GroupedConv2d", "LinearND", "MatMul", "col2im_dilated", "im2col_dila
 def im2col_dilated(x: np.ndarray, kh: int, kw: int, stride: tuple[int, int], dilation: tuple[int, int]
                    ) -> tuple[np.ndarray, int, int]:
     """(patches, OH, OW) of an (already padded) NCHW array with kernel taps ``dilation`` apart:
-    (N*OH*OW, C*kh*kw), k in (c, i, j) C order, as `emu.im2col` with dilation.
+    (N*OH*OW, C*kh*kw), k in (c, i, j) C order, as `emu.im2col` with dilation (which refuses a dilated
+    kernel larger than the input, naming it).
 
     >>> cols, oh, ow = im2col_dilated(np.arange(9.0).reshape(1, 1, 3, 3), 2, 2, (1, 1), (2, 2))
     >>> cols.tolist(), oh, ow
     ([[0.0, 2.0, 6.0, 8.0]], 1, 1)
     """
     cols, oh, ow = emu.im2col(x, kh, kw, stride, (0, 0), dilation)
-    if oh < 1 or ow < 1:
-        raise ValueError(f"im2col_dilated: kernel {kh}x{kw} dilated {dilation} larger than the input"
-                         f" {x.shape[2:]}")
     return cols, oh, ow
 
 
