@@ -100,6 +100,11 @@ def check_bool(value: object, func: str, name: str) -> bool:
     return bool(value)
 
 
+def _int_range(lo: int | None, hi: int | None) -> str:
+    """[lo, hi] as the refusals write it, an open end for None: "[1, inf)"."""
+    return ("(-inf" if lo is None else f"[{lo}") + ", " + ("inf)" if hi is None else f"{hi}]")
+
+
 def check_int(value: object, func: str, name: str, lo: int | None = None, hi: int | None = None) -> int:
     """``value`` as an int, refusing bools, non-integers and values outside [lo, hi].
 
@@ -116,9 +121,7 @@ def check_int(value: object, func: str, name: str, lo: int | None = None, hi: in
         raise TypeError(f"{func}: {name}={value!r} must be an int")
     v = int(value)
     if (lo is not None and v < lo) or (hi is not None and v > hi):
-        lo_s = "(-inf" if lo is None else f"[{lo}"
-        hi_s = "inf)" if hi is None else f"{hi}]"
-        raise ValueError(f"{func}: {name}={v} outside the allowed range {lo_s}, {hi_s}")
+        raise ValueError(f"{func}: {name}={v} outside the allowed range {_int_range(lo, hi)}")
     return v
 
 
@@ -239,8 +242,6 @@ def int_pair(value: object, func: str, param: str, lo: int | None = None, hi: in
         raise TypeError(f"{func}: {param}={value!r} must be an int or a pair of ints")
     pair = int(items[0]), int(items[1])  # type: ignore[index]
     if any((lo is not None and v < lo) or (hi is not None and v > hi) for v in pair):
-        lo_s = "(-inf" if lo is None else f"[{lo}"
-        hi_s = "inf)" if hi is None else f"{hi}]"
-        raise ValueError(f"{func}: {param}={value!r} outside the allowed range {lo_s}, {hi_s}")
+        raise ValueError(f"{func}: {param}={value!r} outside the allowed range {_int_range(lo, hi)}")
     return pair
 
