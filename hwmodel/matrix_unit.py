@@ -53,8 +53,9 @@ of n lanes does n MACs per step), so that an array of units counts lanes as
 while `hwmodel.cost` prices a scalar MAC's float multiplier and adder at the
 table's published figures (Horowitz's mult_fp16 1.1 pJ, add_fp32 0.9 pJ),
 which include normalisation and rounding stages and a synthesis's overheads
-this gate count leaves out: fp16 x fp16 -> fp32 as ``fused(1)`` costs 1.15
-pJ and 1329 um^2 against 2.0 pJ and 5824 um^2 as a scalar MAC. Compare matrix
+this gate count leaves out: the H100 fp16 -> fp32 unit's step as ``fused(1)``
+(25 alignment bits) costs 0.98 pJ and 1145 um^2 against 2.0 pJ and 5824 um^2
+for fp16 x fp16 -> fp32 as a scalar MAC. Compare matrix
 units with each other, or with a scalar MAC only knowing that the two are
 calibrated differently (the gate-level figure is the lower).
 

@@ -574,7 +574,11 @@ def network_cost(model_or_layers: Any, policy: Any = None, *, tech: str | TechTa
     base_w_pj_bit = t[base_memory].energy_pj / 64 if base_known else w_pj_bit
     a_pj_bit = t[act_memory].energy_pj / 64
     rows, base_c, base_m, bits, base_bits = [], 0.0, 0.0, 0, 0
-    base_unit = cost(FP32_MAC, t, multiplier=multiplier)
+    try:  # every network is compared with the same network of fp32 MACs
+        base_unit = cost(FP32_MAC, t, multiplier=multiplier)
+    except ValueError as e:
+        raise ValueError(f"network_cost: the fp32 baseline every result is compared with needs the table's"
+                         f" fp32 multiplier and adder ({e})") from None
     max_area, max_delay, base_area = 0.0, 0, base_unit.area_um2
     for s in specs:
         mac = s.mac if s.mac is not None else FP32_MAC

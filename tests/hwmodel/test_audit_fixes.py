@@ -299,3 +299,23 @@ def test_hwmodel_helpers_still_take_valid_arguments() -> None:
     assert gates.dadda_heights(0) == []
     assert hwmodel.stripes_speedup((10,), (8,)) == 2.0
     assert hwmodel.network_cost([_FC], weight_bits={"fc": 100}).layers[0].name == "fc"
+
+
+def test_the_documented_fused_step_figure_and_the_baseline_refusal(tmp_path: Path) -> None:
+    """docs/datapaths.md and hwmodel.matrix_unit quote the H100 fp16 -> fp32 step as fused(1) against the
+    scalar fp16 x fp16 -> fp32 MAC (they quoted 1.15 pJ, a unit with 26 alignment bits); a user table
+    without fp32 arithmetic names the fp32 baseline it cannot price."""
+    unit = hwmodel.cost(emu.mac_preset("H100 fp16 -> fp32", order="fused(1)"))
+    scalar = hwmodel.cost(emu.MAC(act="fp16", weight="fp16", acc="fp32"))
+    assert (round(unit.energy_pj, 2), round(unit.area_um2)) == (0.98, 1145)
+    assert (scalar.energy_pj, scalar.area_um2) == (2.0, 5824.0)
+    table = tmp_path / "ints.toml"
+    table.write_text('name = "ints_only"\nnode_nm = 28\nsource = "a test"\n'
+                     '[ops.mult_int8]\nenergy_pj = 0.1\narea_um2 = 100\n[ops.add_int32]\nenergy_pj = 0.05\n'
+                     'area_um2 = 50\n[ops.sram_32kb]\nenergy_pj = 5\n[ops.dram]\nenergy_pj = 1000\n')
+    hwmodel.register_table(table)
+    layer = hwmodel.LayerSpec("l", "linear", 640, 640, 10, 10, 64,
+                              mac=emu.MAC(act="int8", weight="int8", acc="fx<32,0>"))
+    with pytest.raises(ValueError, match=r"^network_cost: the fp32 baseline every result is compared with"
+                                         r" needs the table's fp32 multiplier and adder \(tech table"):
+        hwmodel.network_cost([layer], tech="ints_only")
