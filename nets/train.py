@@ -500,6 +500,10 @@ def train(model: Model, data: Dataset, policy: PrecisionPolicy | None = None,
         raise TypeError(f"train: optimizer={optimizer!r} must be an Optimizer (SGD, Adam: a step(model, ctx)"
                         " method) or None")
     model.check_policy(policy, "train")
+    if model.fixed_rows() is not None:  # a graph that holds its batch size: every batch must have it
+        for part, size in ((data.train, batch_size), (data.valid, eval_batch_size),
+                           (data.test, eval_batch_size)):
+            model.rows_per_batch(len(part), size, "train")
     opt = optimizer or SGD(lr=0.1)
     if isinstance(opt, Optimizer):
         opt.check_layers([layer.name for layer in model.layers()], "train")

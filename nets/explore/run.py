@@ -84,10 +84,10 @@ from multiprocessing.reduction import ForkingPickler
 from pathlib import Path
 from typing import Any
 
-from emu.checks import check_int
+from emu.checks import check_bool, check_int
 
 from ..train import check_dask
-from .job import error_text, run_point, safe_run, version
+from .job import error_text, refuse_in_worker_import, run_point, safe_run, version
 from .spec import LAYERS_KEY, Sweep, point_key
 from .store import STATUSES, Claim, Status, Store
 
@@ -590,9 +590,9 @@ def run_sweep(sweep: Sweep, store: str | Path | Store, *, workers: int | Workers
                         " makes one)")
     if not isinstance(store, (str, Path, Store)):
         raise TypeError(f"run_sweep: store={store!r} must be a Store or the path of its results file")
-    for name, value in (("retry_failed", retry_failed), ("progress", progress)):
-        if not isinstance(value, bool):
-            raise TypeError(f"run_sweep: {name}={value!r} must be True or False")
+    check_bool(retry_failed, "run_sweep", "retry_failed")
+    check_bool(progress, "run_sweep", "progress")
+    refuse_in_worker_import("run_sweep")
     check_dask(dask, "run_sweep")
     shared = workers if isinstance(workers, Workers) else None
     if shared is not None:

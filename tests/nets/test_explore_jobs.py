@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -67,3 +68,21 @@ def test_the_summary_and_the_status_line_count_the_status_stored(tmp_path: Path)
     assert line.getvalue().splitlines()[-1].startswith("sweep: 1/3 done, 0 diverged, 0 running, 2 failed,")
     with X.Store(tmp_path / "o.sqlite") as st:
         assert sorted(r["status"] for r in st.rows()) == ["done", "failed", "failed"]
+
+
+def test_a_script_without_the_main_guard_fails_its_points_instead_of_hanging(tmp_path: Path) -> None:
+    """Worker processes import the script that started the sweep: without `if __name__ == "__main__":`
+    each would start the sweep again, claiming points and dying while the first sweep waited for their
+    leases (it hung). Now each refuses at once, naming the guard, and the sweep ends with its points
+    failed."""
+    script = tmp_path / "unguarded.py"
+    script.write_text("import nets.explore as X\n"
+                      "sw = X.Sweep.from_dict({'name': 'g', 'seeds': [0], 'base': {'epochs': 1},"
+                      " 'grid': {'format': ['fx<4,8>', 'fx<6,8>']}})\n"
+                      "print(X.run_sweep(sw, 'r.sqlite', workers=2, progress=False).failed_points)\n")
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.stdout.strip().splitlines()[-1] == "2"
+    assert "run_sweep: called while a worker process imports the script that started the sweep" in done.stderr

@@ -857,6 +857,26 @@ def test_a_batch_size_folded_from_shape_is_held() -> None:
     assert from_onnx(fixed_but_no_shape).fixed_rows() is None
 
 
+def test_training_a_graph_that_holds_its_batch_size_is_refused_before_any_step() -> None:
+    """A torch-style Shape-based flatten exported with a fixed batch of 4: nets.train refuses batch sizes
+    or splits the graph cannot take before it changes a weight (it trained 39 batches of the digits and
+    failed on the last, short one)."""
+    i64 = np.int64
+    nodes = [node("Shape", ["x"], ["s"]), node("Gather", ["s", "zero"], ["n"], axis=0),
+             node("Unsqueeze", ["n", "ax0"], ["nu"]), node("Concat", ["nu", "c64"], ["shp"], axis=0),
+             node("Reshape", ["x", "shp"], ["r"]), node("Gemm", ["r", "w"], ["y"], name="fc")]
+    inits = [const("zero", np.array(0, i64)), const("ax0", np.array([0], i64)),
+             const("c64", np.array([64], i64)), const("w", rand(64, 10))]
+    model = from_onnx(make(nodes, [4, 64], inits, 13))
+    data = nets.datasets.digits(seed=0)
+    before = [layer.params[k].copy() for layer, k in model.parameters()]
+    for batch_size in (32, 4):  # 32 rows; 1257 training examples, not a multiple of 4
+        with pytest.raises(ValueError, match=r"^train: this imported graph holds a batch size of 4 rows"):
+            nets.train(model, data, None, epochs=1, batch_size=batch_size, progress=False)
+    assert all(np.array_equal(b, layer.params[k]) for b, (layer, k) in zip(before, model.parameters(),
+                                                                           strict=True))
+
+
 def test_clip_with_min_above_max_gives_max_and_reflect_pads_stay_inside() -> None:
     """Clip with min > max sets every value to max (the ONNX definition, as onnxruntime runs it); a reflect
     pad as wide as its axis is refused (ONNX's reflection repeats no value), where numpy would reflect
