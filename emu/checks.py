@@ -25,7 +25,7 @@ from typing import TypeVar
 import numpy as np
 
 __all__ = ["check_bool", "check_fields", "check_int", "check_real", "inexact_int", "int_pair",
-           "parse_choice", "parse_record", "real_array"]
+           "parse_choice", "parse_record", "real_array", "renamed_refusal"]
 
 E = TypeVar("E", bound=Enum)
 R = TypeVar("R")
@@ -245,3 +245,16 @@ def int_pair(value: object, func: str, param: str, lo: int | None = None, hi: in
         raise ValueError(f"{func}: {param}={value!r} outside the allowed range {_int_range(lo, hi)}")
     return pair
 
+
+def renamed_refusal(e: Exception, inner: str, value: object, func: str, param: str) -> Exception:
+    """The refusal ``e`` of ``inner`` (a parser called as ``inner(name=value)``) restated as ``func``'s,
+    of its parameter ``param``: the same type, ``inner: name=value`` (or ``inner:``) replaced, the
+    explanation kept.
+
+    >>> str(renamed_refusal(ValueError("get_format: name='fx<2,>' is unknown"), "get_format", "fx<2,>",
+    ...                     "quantize", "fmt"))
+    "quantize: fmt='fx<2,>' is unknown"
+    """
+    msg, head = str(e), f"{inner}: name={value!r}"
+    tail = msg[len(head):] if msg.startswith(head) else f": {msg.removeprefix(inner + ': ')}"
+    return type(e)(f"{func}: {param}={value!r}{tail}")

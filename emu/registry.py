@@ -45,6 +45,7 @@ from __future__ import annotations
 import difflib
 import re
 
+from .checks import renamed_refusal
 from .formats import (
     NAMED_FLOATS,
     BinaryFormat,
@@ -255,9 +256,7 @@ def format_arg(value: object, func: str, param: str) -> Format:
     try:
         return get_format(value)  # type: ignore[arg-type]
     except (KeyError, ValueError, TypeError) as e:
-        msg, head = str(e), f"get_format: name={value!r}"
-        tail = msg[len(head):] if msg.startswith(head) else f": {msg}"
-        raise type(e)(f"{func}: {param}={value!r}{tail}") from None
+        raise renamed_refusal(e, "get_format", value, func, param) from None
 
 
 def _small() -> list[Format]:

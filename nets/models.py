@@ -41,7 +41,7 @@ from .layers import (
 from .losses import LOSSES
 from .norm import BatchNorm
 from .policy import EvalRounding, LayerPolicy, PrecisionPolicy
-from .quant import Quantizer, block_axis, whole
+from .quant import Quantizer, block_axis, check_quant, whole
 
 __all__ = ["Model", "activation_name", "evaluation_context", "from_spec", "lenet5", "mlp", "resnet_small"]
 
@@ -325,9 +325,7 @@ class Model:
             self.check_policy(policy, "Model.predict")
         elif quant is not None or seed is not None:
             raise ValueError("Model.predict: quant= and seed= are for a policy; a Context brings its own")
-        if quant is not None and not isinstance(quant, Quantizer):
-            raise TypeError(f"Model.predict: quant={quant!r} must be None or the training run's"
-                            " nets.Quantizer")
+        check_quant(quant, "Model.predict")
         out = []
         for b, i in enumerate(range(0, len(x), batch_size)):
             ctx = policy if isinstance(policy, Context) else evaluation_context(policy, b, quant, seed)

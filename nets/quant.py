@@ -35,10 +35,11 @@ from emu.block import ScaleGranularity
 from emu.checks import check_bool, check_int
 from emu.threads import by_pieces
 
+from .args import check_instance
 from .policy import OPTIMIZER_ROLES, DynamicFixed, RoleFormat, has_stochastic_ternary, is_block_format
 
 __all__ = ["TENSOR_ROLES", "Counts", "DynamicGroup", "Pieces", "Quantizer", "all_inside", "block_axis",
-           "overflows_at", "scale_axis", "sum_pieces", "whole"]
+           "check_quant", "overflows_at", "scale_axis", "sum_pieces", "whole"]
 
 #: the roles stored in a parameter's own layout (a Linear layer's (n_in, n_out)); a label "<role>.<part>"
 #: (Adam's "moments.m", "moments.v") counts as its role
@@ -659,3 +660,10 @@ class Quantizer:
         """The fraction lengths each dynamic group chose at every update (its warm-up's end included), by
         ``"layer.role"`` or ``"layer.role.tensor"`` (e.g. ``"fc1.grads.b"``)."""
         return {".".join(p for p in key if p): list(g.history) for key, g in self.groups.items()}
+
+
+def check_quant(quant: object, func: str) -> None:
+    """Refuse a ``quant=`` (the converter whose radix points an evaluation borrows) that is neither None
+    nor a `Quantizer`, naming ``func``."""
+    check_instance(quant, (Quantizer, type(None)), func, "quant",
+                   "None or the training run's nets.Quantizer (History.quantizer)")

@@ -36,7 +36,7 @@ from .losses import example_losses
 from .models import Model, evaluation_context
 from .optim import SGD, Optimizer, clip_binary
 from .policy import OPTIMIZER_ROLES, PrecisionPolicy
-from .quant import Quantizer
+from .quant import Quantizer, check_quant
 
 __all__ = ["MAX_WORKERS", "EvalPolicy", "History", "check_dask", "evaluate", "evaluation_policy", "train",
            "train_full_batch"]
@@ -271,8 +271,7 @@ def evaluate(model: Model, data: Split | Dataset, policy: PrecisionPolicy | None
         raise TypeError(f"evaluate: progress={progress!r} must be True or False")
     if stream is not None and not callable(getattr(stream, "write", None)):
         raise TypeError(f"evaluate: stream={stream!r} must be None (stderr) or a text stream with write()")
-    if quant is not None and not isinstance(quant, Quantizer):
-        raise TypeError(f"evaluate: quant={quant!r} must be None or the training run's nets.Quantizer")
+    check_quant(quant, "evaluate")
     if isinstance(data, Dataset) and len(data.test) == 0:
         raise ValueError(f"evaluate: data={data.name!r} has an empty test split; give a Dataset or Split of"
                          " at least one example")

@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..checks import check_int, parse_choice
+from ..checks import check_int, parse_choice, renamed_refusal
 from ..formats import FixedFormat, FloatFormat, Format
 from ..registry import get_format
 
@@ -475,7 +475,4 @@ def block_format_arg(value: object, func: str, param: str) -> BlockFormat:
     try:
         return block_format(value)  # type: ignore[arg-type]
     except (KeyError, ValueError, TypeError) as e:
-        msg, head = str(e), f"block_format: name={value!r}"
-        tail = (msg[len(head):] if msg.startswith(head) else
-                f": {msg.removeprefix('block_format: ')}")
-        raise type(e)(f"{func}: {param}={value!r}{tail}") from None
+        raise renamed_refusal(e, "block_format", value, func, param) from None

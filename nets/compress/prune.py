@@ -24,7 +24,14 @@ from ..models import Model
 from ..optim import SGD, Optimizer
 from ..policy import PrecisionPolicy
 from ..train import History, evaluate, evaluation_policy, train
-from .record import Compression, check_centroid_lr, check_finite, check_layer_names, weighted_layers
+from .record import (
+    Compression,
+    check_centroid_lr,
+    check_finite,
+    check_layer_names,
+    nonfinite_count,
+    weighted_layers,
+)
 
 __all__ = ["TRAIN_OPTIONS", "check_iterative_prune_settings", "check_prune_settings",
            "check_retrain_settings", "iterative_prune", "magnitude_mask", "prune", "pruned_count", "retrain",
@@ -137,7 +144,7 @@ def magnitude_mask(w: np.ndarray, *, ratio: float | None = None, quality: float 
     if (ratio is None) == (quality is None):
         raise ValueError("magnitude_mask: give exactly one of ratio (in [0, 1)) and quality (>= 0)")
     w = real_array(w, "magnitude_mask", "w")
-    bad = int(w.size - np.count_nonzero(np.isfinite(w.astype(np.float64, copy=False))))
+    bad = nonfinite_count(w.astype(np.float64, copy=False))
     if bad:
         raise ValueError(f"magnitude_mask: w holds {bad} NaN or infinite weight(s); pruning needs finite"
                          " weights")

@@ -60,12 +60,16 @@ def weighted_layers(model: Model) -> dict[str, Layer]:
     return {layer.name: layer for layer in model.layers() if "W" in layer.params}
 
 
+def nonfinite_count(a: np.ndarray) -> int:
+    """How many values of ``a`` are NaN or infinite."""
+    return int(a.size - np.count_nonzero(np.isfinite(a)))
+
+
 def check_finite(wl: dict[str, Layer], names: Any, where: str) -> None:
     """Refuse a layer among ``names`` whose weights hold NaN or inf: a magnitude threshold, a standard
     deviation or a cluster mean of them means nothing, and NaN x 0 would leave a pruned weight NaN."""
     for name in names:
-        w = wl[name].params["W"]
-        bad = int(w.size - np.count_nonzero(np.isfinite(w)))
+        bad = nonfinite_count(wl[name].params["W"])
         if bad:
             raise ValueError(f"{where}: layer {name!r} holds {bad} NaN or infinite weight(s); compression"
                              " needs finite weights")

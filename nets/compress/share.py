@@ -19,7 +19,7 @@ import emu
 from emu.checks import check_int
 
 from ..models import Model
-from .record import Codebook, Compression, check_finite, check_layer_names, weighted_layers
+from .record import Codebook, Compression, check_finite, check_layer_names, nonfinite_count, weighted_layers
 
 __all__ = ["INITS", "check_share_settings", "init_centroids", "kmeans", "share_weights"]
 
@@ -107,9 +107,9 @@ def kmeans(values: np.ndarray, k: int, init: str = "linear", *, iters: int = 100
                              " applies to init='random'")
     v = np.asarray(values, np.float64)
     flat = v.reshape(-1)
-    if not np.isfinite(flat).all():
-        raise ValueError(f"kmeans: values hold {int(flat.size - np.isfinite(flat).sum())} NaN or infinite"
-                         " value(s); k-means needs finite values")
+    bad = nonfinite_count(flat)
+    if bad:
+        raise ValueError(f"kmeans: values hold {bad} NaN or infinite value(s); k-means needs finite values")
     c = init_centroids(flat, k, init, 0 if seed is None else seed).astype(np.float64)
     lab = _assign(flat, c)
     for _ in range(iters):

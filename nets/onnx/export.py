@@ -46,7 +46,7 @@ from ..layers import Conv2d, Layer, Linear, Residual, Sequential
 from ..models import Model, evaluation_context
 from ..norm import BatchNorm
 from ..policy import PrecisionPolicy
-from ..quant import Quantizer
+from ..quant import Quantizer, check_quant
 from ..roleformat import DynamicFixed, RoleFormat
 from .emit import EMITTERS, Writer
 from .layernorm import LayerNorm
@@ -65,8 +65,7 @@ def _check_args(func: str, model: Model, policy: PrecisionPolicy | None, quant: 
     that is neither None nor a `Quantizer`, naming ``func`` and the parameter."""
     check_instance(model, Model, func, "model", "a nets Model (nets.mlp, nets.from_onnx, ...)")
     model.check_policy(policy, func)
-    check_instance(quant, (Quantizer, type(None)), func, "quant", "None or a training run's nets.Quantizer"
-                   " (History.quantizer)")
+    check_quant(quant, func)
 
 
 def _roles(layer: Layer) -> dict[str, tuple[str, bool]]:

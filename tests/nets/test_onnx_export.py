@@ -346,7 +346,7 @@ def test_metadata_names_the_format_of_the_values_and_dynamic_fixed_point_follows
     # AttributeErrors before
     (lambda m: nets.to_onnx(None), TypeError, r"^to_onnx: model=None must be a nets Model"),
     (lambda m: nets.to_onnx(m, quant=5), TypeError,
-     r"^to_onnx: quant=5 must be None or a training run's nets.Quantizer \(History.quantizer\)$"),
+     r"^to_onnx: quant=5 must be None or the training run's nets.Quantizer \(History.quantizer\)$"),
     (lambda m: converted_parameters(m, policy=5), TypeError, r"^converted_parameters: policy=5 must be a"
                                                              r" PrecisionPolicy"),
     (lambda m: converted_parameters(m, quant=5), TypeError, r"^converted_parameters: quant=5 must be None"),
