@@ -62,6 +62,7 @@ from .radix import (
 from .registry import ALL_FORMATS, SMALL_FORMATS, UnknownFormatError, get_format
 from .stats import QuantStats
 from .threads import use_threading_layer
+from .update import UpdateResult, rounded_update
 from .xnor import pack_signs, xnor_dot
 
 format = get_format  # noqa: A001 - emu.format("e4m3") reads as intended
@@ -98,6 +99,7 @@ __all__ = [
     "ScaledIntFormat",
     "TernaryFormat",
     "UnknownFormatError",
+    "UpdateResult",
     "a2q_l1_bound",
     "a2q_min_acc_bits",
     "absolute_error",
@@ -132,6 +134,7 @@ __all__ = [
     "quantize_multiplier",
     "relative_error",
     "requantize",
+    "rounded_update",
     "unit_roundoff",
     "use_threading_layer",
     "xnor_dot",

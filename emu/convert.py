@@ -16,6 +16,7 @@ import numpy as np
 
 from . import _fast_kernels as FK
 from . import _kernels as K
+from . import _update_kernels as UK
 from .checks import check_bool, check_int
 from .formats import BinaryFormat, FixedFormat, FloatFormat, Format, Pow2Format, TernaryFormat
 from .inputs import as_bits, as_word, check_seed, flat_index, seed_key, seed_word
@@ -53,6 +54,29 @@ class _Fast(NamedTuple):
     threaded: Callable[..., None]
     args: tuple[Any, ...]
     keyed: bool
+
+
+class FastSpec(NamedTuple):
+    """A converter's fast kernel as a fused kernel takes it (`emu.update.rounded_update`): ``args``, the
+    kind (an ``emu._update_kernels`` KIND), a fixed-point kernel's integer arguments and a float kernel's
+    packed parameters and NaN value; whether a NaN input is no error; whether a call draws a key
+    (stochastic rounding)."""
+
+    args: tuple[int, np.ndarray, np.ndarray, float]
+    nan_ok: bool
+    stochastic: bool
+
+
+def _fast_spec(cfg: _Settings | None) -> FastSpec | None:
+    """The `FastSpec` of settings with a fast kernel (None without one)."""
+    if cfg is None or cfg.fast is None:
+        return None
+    fast, no_ints, no_packed = cfg.fast, np.zeros(0, np.int64), np.zeros(0, np.uint64)
+    if fast.serial is FK.fixed_sr_fast_serial:
+        return FastSpec((UK.KIND_FIXED_SR, np.array(fast.args, np.int64), no_packed, 0.0), cfg.nan_ok, True)
+    if fast.serial is FK.fixed_fast_serial:
+        return FastSpec((UK.KIND_FIXED, np.array(fast.args, np.int64), no_packed, 0.0), cfg.nan_ok, False)
+    return FastSpec((UK.KIND_FLOAT, no_ints, *fast.args), cfg.nan_ok, False)
 
 
 class _Settings(NamedTuple):
@@ -340,7 +364,9 @@ class Converter:
     array costs little more than the kernel (a training step converts the same
     few tensor roles thousands of times). The results and stats are exactly
     `quantize`'s, and so are the errors a call raises (NaN into a format
-    without NaN, ``overflow="error"``).
+    without NaN, ``overflow="error"``). ``spec`` is its fast kernel as a fused
+    kernel takes it (`FastSpec`; `emu.update.rounded_update`), None where no
+    fast kernel covers its settings.
 
     >>> to_e4m3 = Converter("e4m3")
     >>> to_e4m3(np.array([0.3, 500.0]))
@@ -349,7 +375,7 @@ class Converter:
     1
     """
 
-    __slots__ = ("fmt", "rounding", "overflow", "random_bits", "nan", "_cfg", "_stochastic", "_draws")
+    __slots__ = ("fmt", "rounding", "overflow", "random_bits", "nan", "spec", "_cfg", "_stochastic", "_draws")
 
     def __init__(self, fmt: str | Format, rounding: str | Rounding = "nearest_even",
                  overflow: str | Overflow | None = None, *, random_bits: int | None = None,
@@ -367,6 +393,7 @@ class Converter:
             self._cfg = cfg if cfg.fast is not None else None
             self._draws = cfg.rounding == Rounding.STOCHASTIC
         self._stochastic = self._cfg is not None and self._draws
+        self.spec = _fast_spec(self._cfg)
 
     def __call__(self, x: object, *, seed: object = None, scale: Any = None,
                  return_stats: bool = False) -> Any:

@@ -24,6 +24,7 @@ _ML_DTYPE_FLOATS = {
     "float8_e4m3b11fnuz", "float8_e4m3", "float8_e3m4", "float8_e5m3fnu", "float8_e8m0fnu",
     "float6_e2m3fn", "float6_e3m2fn", "float4_e2m1fn",
 }  # fmt: skip
+_GENERATOR = np.random.Generator
 _ML_DTYPE_INTS = {"int1", "uint1", "int2", "uint2", "int4", "uint4"}
 
 
@@ -88,8 +89,9 @@ def seed_word(seed: object, func: str = "quantize") -> int:
     >>> seed_word(g) == as_word(seed_key(h))
     True
     """
-    if isinstance(seed, np.random.Generator):
-        return as_word(seed.bit_generator.random_raw())
+    if type(seed) is _GENERATOR or isinstance(seed, np.random.Generator):
+        w = seed.bit_generator.random_raw()  # a Python int below 2^64
+        return w - ((w >> 63) << 64)
     return as_word(seed_key(seed, func))
 
 

@@ -163,13 +163,25 @@ def _update_counts(d: np.ndarray, new: np.ndarray, w: np.ndarray) -> tuple[int, 
     return attempted, zeroed
 
 
+def clips(layer: str, pname: str, lp: Any, quant: Any) -> bool:
+    """Whether parameter ``pname`` of ``layer`` is stored clipped to [-1, 1]: the weights W of a layer whose
+    ``weights`` role (of `LayerPolicy` ``lp``, its format now in `Quantizer` ``quant``) is binary, as
+    BinaryConnect and binarized networks store them."""
+    return pname == "W" and isinstance(quant.format_of(lp.weights, layer, "weights"), BinaryFormat)
+
+
 def clip_binary(new: np.ndarray, layer: str, pname: str, lp: Any, quant: Any) -> np.ndarray:
     """The stored value of parameter ``pname`` of ``layer``: ``new`` (already in the master role's format),
-    clipped to [-1, 1] for the weights W of a layer whose ``weights`` role (of `LayerPolicy` ``lp``, its
-    format now in `Quantizer` ``quant``) is binary, as BinaryConnect and binarized networks store them."""
-    if pname == "W" and isinstance(quant.format_of(lp.weights, layer, "weights"), BinaryFormat):
-        return np.clip(new, -1.0, 1.0)
-    return new
+    clipped to [-1, 1] where it `clips`."""
+    return np.clip(new, -1.0, 1.0) if clips(layer, pname, lp, quant) else new
+
+
+def _role_converter(quant: Any, lp: Any, name: str, pname: str) -> Convert:
+    """The ``convert`` an optimiser's `Optimizer.delta` stores its state through: parameter ``pname`` of
+    layer ``name`` to a role of `LayerPolicy` ``lp`` by the run's `Quantizer` ``quant``."""
+    def convert(x: np.ndarray, role: str, label: str) -> np.ndarray:
+        return quant(x, getattr(lp, role), name, label, tensor=pname)
+    return convert
 
 
 @dataclass
@@ -188,7 +200,9 @@ class Optimizer:
        ``weights`` role is binary;
 
     counting the updates (d before its conversion nonzero) that left the stored
-    weight unchanged. Each Q is the layer's role format (float64: no conversion)
+    weight unchanged. Where the update term is a plain a g (`rate`: SGD without
+    momentum), steps 2 and 3 run in one call (`nets.quant.Quantizer.update`,
+    `emu.rounded_update`) with the same bits and counts. Each Q is the layer's role format (float64: no conversion)
     through the run's `Quantizer`, counted under (layer, role).
 
     ``lr_scale`` is an `LRScale` or its name; another value raises ValueError
@@ -231,6 +245,11 @@ class Optimizer:
               convert: Convert = keep) -> np.ndarray:  # pragma: no cover
         raise NotImplementedError
 
+    def rate(self, pname: str) -> float | None:
+        """a where parameter ``pname``'s update term is a g for its gradient g (plain SGD: -lr), so that
+        `step` can convert it and the new value in one call; None where it keeps state or scales."""
+        return None
+
     def lr_now(self) -> float:
         """The learning rate at this epoch: the number, or the schedule's value, which must be a finite
         real >= 0 (else ValueError, or TypeError, naming the epoch)."""
@@ -253,17 +272,18 @@ class Optimizer:
                 g = g + decay * w
             lp = ctx.policy.for_layer(layer.name)
             name = layer.name
-
-            def convert(x: np.ndarray, role: str, label: str, lp: Any = lp, name: str = name,
-                        pname: str = pname) -> np.ndarray:
-                return quant(x, getattr(lp, role), name, label, tensor=pname)
-
-            raw = self.delta((name, pname), g, w, convert)
-            if pname == "W" and self.lr_scale is LRScale.GLOROT:
-                raw = raw * glorot_lr_scale(w.shape)
-            d = quant(raw, lp.update, name, "update", tensor=pname)
-            new = clip_binary(quant(w + d, lp.master, name, "master", tensor=pname), name, pname, lp, quant)
-            attempted, zeroed = _update_counts(raw.reshape(-1), new.reshape(-1), w.reshape(-1))
+            a = self.rate(pname)
+            done = None if a is None or clips(name, pname, lp, quant) else quant.update(w, g, a, lp.update,
+                                                                                        lp.master, name)
+            if done is None:
+                raw = self.delta((name, pname), g, w, _role_converter(quant, lp, name, pname))
+                if pname == "W" and self.lr_scale is LRScale.GLOROT:
+                    raw = raw * glorot_lr_scale(w.shape)
+                d = quant(raw, lp.update, name, "update", tensor=pname)
+                new = quant(w + d, lp.master, name, "master", tensor=pname)
+                new = clip_binary(new, name, pname, lp, quant)
+                done = (new, *_update_counts(raw.reshape(-1), new.reshape(-1), w.reshape(-1)))
+            new, attempted, zeroed = done  # (a plain update term a g: both conversions in one call)
             self.counts.attempted += attempted
             self.counts.zeroed += zeroed
             layer.params[pname] = new
@@ -299,6 +319,12 @@ class SGD(Optimizer):
         v = convert(-lr * g if v is None else mu * v - lr * g, "momentum", "momentum")
         self.state[key] = v
         return v
+
+    def rate(self, pname: str) -> float | None:
+        """-lr without momentum (no velocity) or a Glorot scale on W; else None."""
+        if self.momentum != 0.0 or (pname == "W" and self.lr_scale is LRScale.GLOROT):
+            return None
+        return -self.lr_now()
 
     def momentum_now(self) -> float:
         """The momentum at this epoch: the number, or the schedule's value, which must be a finite real in

@@ -328,6 +328,7 @@ def _deterministic(mac: emu.MAC) -> emu.MAC:
 
 
 _PLAIN_TYPES = (emu.FixedFormat, emu.FloatFormat, emu.Pow2Format)
+_PLAIN_OR_NONE = (*_PLAIN_TYPES, type(None))
 #: the conversion outputs a `Quantizer` records (`Quantizer.holds`) before it forgets the dead ones (and all,
 #: when as many are alive: an output forgotten is converted again when it comes back, to the same values)
 HELD_MAX = 1024
@@ -655,6 +656,26 @@ class Quantizer:
         if group is not None and not self.frozen:
             group.observe(x, st, rounding)
         return q
+
+    def update(self, w: np.ndarray, g: np.ndarray, a: float, update: RoleFormat, master: RoleFormat,
+               layer: str) -> tuple[np.ndarray, int, int] | None:
+        """An optimiser's new value of parameter w, Q_master(w + Q_update(a g)), in one call
+        (`emu.rounded_update`): the values, counts and random bits of the two conversions this converter
+        makes in turn (counted under (layer, "update") and (layer, "master")), with the updates attempted
+        and zeroed; None where a role's format is not a fixed, float or power-of-two one (the caller then
+        converts each)."""
+        fu, fm = update.fmt, master.fmt
+        if type(fu) not in _PLAIN_OR_NONE or type(fm) not in _PLAIN_OR_NONE:
+            return None
+        r = emu.rounded_update(w, g, a, None if fu is None else self._converter(update)[0],
+                               None if fm is None else self._converter(master)[0], seed=self.rng)
+        if r.inner is not None:
+            self.counts[(layer, "update")].add(r.inner)
+        if r.outer is not None:
+            self.counts[(layer, "master")].add(r.outer)
+            if type(fm) is emu.FixedFormat:
+                self._hold(r.values, fm)
+        return r.values, r.attempted, r.zeroed
 
     def radix_history(self) -> dict[str, list[int]]:
         """The fraction lengths each dynamic group chose at every update (its warm-up's end included), by
