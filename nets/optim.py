@@ -200,10 +200,11 @@ class Optimizer:
        ``weights`` role is binary;
 
     counting the updates (d before its conversion nonzero) that left the stored
-    weight unchanged. Where the update term is a plain a g (`rate`: SGD without
-    momentum), steps 2 and 3 run in one call (`nets.quant.Quantizer.update`,
-    `emu.rounded_update`) with the same bits and counts. Each Q is the layer's role format (float64: no conversion)
-    through the run's `Quantizer`, counted under (layer, role).
+    weight unchanged. Each Q is the layer's role format (float64: no conversion)
+    through the run's `Quantizer`, counted under (layer, role). Where the update
+    term is a plain a g (`rate`: SGD without momentum), steps 2 and 3 run in one
+    call (`nets.quant.Quantizer.update`, `emu.rounded_update`) with the same bits
+    and counts.
 
     ``lr_scale`` is an `LRScale` or its name; another value raises ValueError
     naming the field and the allowed names, at construction, as does a

@@ -22,6 +22,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -37,6 +38,7 @@ from .models import Model, evaluation_context
 from .optim import SGD, Optimizer, clip_binary
 from .policy import OPTIMIZER_ROLES, PrecisionPolicy
 from .quant import Quantizer, check_quant
+from .workers import refuse_in_worker_import
 
 __all__ = ["MAX_WORKERS", "EvalPolicy", "History", "check_dask", "evaluate", "evaluation_policy", "train",
            "train_full_batch"]
@@ -261,7 +263,9 @@ def evaluate(model: Model, data: Split | Dataset, policy: PrecisionPolicy | None
         ValueError: ``seed`` below 0, ``batch_size`` below 1, ``workers`` outside [1, `MAX_WORKERS`]
             (TypeError: not an int), a ``batch_size`` that would split the rows of a model whose outputs
             mix them, a `Dataset` whose test split is empty. TypeError: ``progress`` not a bool,
-            ``stream`` without ``write``, ``quant`` not a `Quantizer`.
+            ``stream`` without ``write``, ``quant`` not a `Quantizer`. RuntimeError: a sharded
+            evaluation started while a worker process imports the script (no main guard), or a worker
+            process that died.
     """
     if not isinstance(data, (Dataset, Split)):
         raise TypeError(f"evaluate: data of type {type(data).__name__} must be a Dataset or a Split (x, y)")
@@ -301,6 +305,7 @@ def evaluate(model: Model, data: Split | Dataset, policy: PrecisionPolicy | None
             done(_batch_results(model, split.x[rows], split.y[rows], pol, quant, eval_seed, batch_size,
                                 first))
     else:
+        refuse_in_worker_import("evaluate", "the evaluation")
         parts = _sharded(model, split, (pol, quant, eval_seed, batch_size), shards, n_workers, dask)
         for part in parts:
             done(part)
@@ -320,8 +325,14 @@ def _sharded(model: Model, split: Split, state: tuple[Any, ...], shards: list[tu
         with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init,
                                  initargs=((model, *state),)) as pool:
             futures = [pool.submit(_worker_shard, *p) for p in pieces]
-            for f in futures:
-                yield f.result()
+            try:
+                for f in futures:
+                    yield f.result()
+            except BrokenProcessPool as e:
+                raise RuntimeError("evaluate: a worker process died before returning its batches (its own"
+                                   " message is above); a script that shards an evaluation must call"
+                                   " evaluate under `if __name__ == \"__main__\":`, since its workers import"
+                                   " it") from e
         return
     from dask.distributed import Client, LocalCluster
 

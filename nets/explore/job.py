@@ -20,7 +20,6 @@ most frequent class: r = 0.119) the bound is 0.157; ten balanced classes of 27:
 from __future__ import annotations
 
 import functools
-import sys
 import time
 import traceback
 from collections.abc import Callable
@@ -44,17 +43,6 @@ __all__ = ["chance_accuracy", "divergence", "error_text", "run_point", "safe_run
 
 
 @functools.lru_cache(maxsize=1)
-def refuse_in_worker_import(func: str) -> None:
-    """Refuse to start ``func`` (a sweep) in a spawned process that is importing the script that started
-    it, a script without ``if __name__ == "__main__":``: the worker would claim points in the store and
-    die starting its own workers, while the sweep that spawned it waited for their leases."""
-    mp_main = sys.modules.get("__mp_main__")  # multiprocessing makes it __main__, but while a spawned
-    if mp_main is not None and mp_main is not sys.modules.get("__main__"):  # process runs the script
-        raise RuntimeError(f"{func}: called while a worker process imports the script that started the"
-                           " sweep; put the script's sweep under `if __name__ == \"__main__\":` (its worker"
-                           " processes import the script)")
-
-
 def version() -> str:
     """The installed project version (recorded with every result)."""
     try:

@@ -87,7 +87,8 @@ from typing import Any
 from emu.checks import check_bool, check_int
 
 from ..train import check_dask
-from .job import error_text, refuse_in_worker_import, run_point, safe_run, version
+from ..workers import refuse_in_worker_import
+from .job import error_text, run_point, safe_run, version
 from .spec import LAYERS_KEY, Sweep, point_key
 from .store import STATUSES, Claim, Status, Store
 
@@ -592,7 +593,7 @@ def run_sweep(sweep: Sweep, store: str | Path | Store, *, workers: int | Workers
         raise TypeError(f"run_sweep: store={store!r} must be a Store or the path of its results file")
     check_bool(retry_failed, "run_sweep", "retry_failed")
     check_bool(progress, "run_sweep", "progress")
-    refuse_in_worker_import("run_sweep")
+    refuse_in_worker_import("run_sweep", "the sweep")
     check_dask(dask, "run_sweep")
     shared = workers if isinstance(workers, Workers) else None
     if shared is not None:
