@@ -438,7 +438,7 @@ class Converter:
         True
         """
         if self._draws:
-            seed_key(seed, "quantize")
+            seed_word(seed, "quantize")  # seed_key's draw, without a numpy scalar
         else:
             check_seed(seed, "quantize")
 
