@@ -7,27 +7,27 @@ addition, a float format rounding every addition, or exact), the order of the
 additions and the output conversion. NUMERICS.md section 6 and
 docs/semantics.md ("Multiply-accumulate") define every step. The kernels that
 run a MAC on whole layers live in `emu.matmul`; this module only describes.
-Imports `emu.formats`, `emu.modes` and `emu.registry`.
+Imports `emu.formats`, `emu.modes`, `emu.operand_grid` and `emu.registry`.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 from .block.formats import BlockFormat, MXFormat, NVFP4Format, ScaledIntFormat, block_format
 from .block.mac import block_datapath
 from .checks import check_fields, check_int, parse_record
-from .formats import BinaryFormat, FixedFormat, FloatFormat, Format, Pow2Format, TernaryFormat
+from .formats import BinaryFormat, FixedFormat, FloatFormat, Format, TernaryFormat
 from .instruction import Instruction
 from .late_addend import LateAddend, ProductGroups
 from .matrix_units import MATRIX_UNITS
 from .modes import Overflow, Rounding, parse_overflow, parse_rounding
+from .operand_grid import exponent_span, fixed_view, int_grid, max_code
 from .order import Order
 from .registry import get_format
 
-__all__ = ["MAC", "MAC_PRESETS", "Order", "as_mac", "int_grid", "mac_preset", "max_code"]
+__all__ = ["MAC", "MAC_PRESETS", "Order", "as_mac", "mac_preset"]
 
 #: the order kinds whose steps of n products only a float datapath runs (`MAC._check_step_orders`)
 _STEP_KINDS = ("tree", "exact")
@@ -135,7 +135,7 @@ class MAC:
     most 53 bits and every exact product lies in [2^-1000, 2^1000]; its
     ``product`` is a float format (at most 50 fraction bits, inside float64's
     exponent range). A fixed or exact accumulator adds integer codes
-    (`int_grid`) of at most 62 bits per product; its ``product`` is fixed, and
+    (`emu.operand_grid.int_grid`) of at most 62 bits per product; its ``product`` is fixed, and
     the largest product aligned to ``product`` or to the accumulator's grid
     (shifted left), or a block of them (``order="blocks(c)"``), stays below 2^62.
 
@@ -380,7 +380,7 @@ class MAC:
         if sig_bits > 53:
             raise ValueError(f"MAC: products of {self.act} and {self.weight} need {sig_bits}"
                              " significand bits; a float accumulator supports at most 53")
-        (la, ha), (lw, hw) = _exponent_span(self.act), _exponent_span(self.weight)
+        (la, ha), (lw, hw) = exponent_span(self.act), exponent_span(self.weight)
         if la + lw < -1000 or ha + hw > 1000:
             raise ValueError(f"MAC: the exact products of {self.act} x {self.weight} span 2^{la + lw} to"
                              f" 2^{ha + hw}, outside [2^-1000, 2^1000] where a float accumulator forms them"
@@ -582,55 +582,6 @@ class MAC:
         if self.output is not None:
             s += f" -> {self.output}"
         return s
-
-
-def int_grid(f: Format) -> tuple[int, int]:
-    """(FL, WL) of the integer codes that carry an operand into a fixed or exact accumulator: the value
-    is code * 2^-FL with a signed code of WL bits.
-
-    >>> int_grid(FixedFormat(4, 12)), int_grid(FloatFormat(4, 3))  # fp<4,3>: 2^-9 .. 240, codes of 18 bits
-    ((12, 16), (9, 18))
-    """
-    if isinstance(f, FixedFormat):
-        return f.frac_bits, f.bits
-    if isinstance(f, Pow2Format):
-        return -f.emin, f.emax - f.emin + 2
-    if isinstance(f, FloatFormat):
-        return f.man_bits - f.emin, f.emax + 2 + f.man_bits - f.emin
-    return 0, 2  # binary, ternary
-
-
-def max_code(f: Format) -> int:
-    """Largest |code| of an operand in the integer path (`int_grid`): 1 for binary and ternary operands.
-
-    >>> max_code(FixedFormat(4, 4)), max_code(FloatFormat(4, 3))  # |-8| * 2^4; 240 * 2^9
-    (128, 122880)
-    """
-    binary = isinstance(f, (BinaryFormat, TernaryFormat))
-    return 1 if binary else int(math.ldexp(max(f.max, -f.min), int_grid(f)[0]))
-
-
-def _exponent_span(f: Format) -> tuple[int, int]:
-    """(lo, hi): every nonzero value of an operand is a multiple of 2^lo below 2^hi in magnitude."""
-    if isinstance(f, FloatFormat):
-        return f.emin - f.man_bits, f.emax + 1
-    if isinstance(f, Pow2Format):
-        return f.emin, f.emax + 1
-    if isinstance(f, FixedFormat):
-        return -f.frac_bits, f.int_bits
-    return 0, 1  # binary, ternary
-
-
-def fixed_view(f: Format) -> FixedFormat | None:
-    """The fixed format of an operand's integer codes (None for floats)."""
-    if isinstance(f, FixedFormat):
-        return f
-    if isinstance(f, Pow2Format):
-        # value +-2^e = code * 2^emin with code = 2^(e - emin): signed fixed <n+1, -emin>
-        return FixedFormat(f.emax + 2 if f.signed else f.emax + 1, -f.emin, signed=f.signed)
-    if isinstance(f, (BinaryFormat, TernaryFormat)):
-        return FixedFormat(2, 0)
-    return None
 
 
 #: The datapaths users name, by name (`mac_preset`).

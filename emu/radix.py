@@ -27,7 +27,7 @@ result                          int_bits                             frac_bits  
 Notes on the table:
 
 - Powers of two, binary and ternary operands count as the fixed formats of
-  their codes (`emu.mac.fixed_view`): ``pow2<emin,emax>`` is <emax + 2, -emin>
+  their codes (`emu.operand_grid.fixed_view`): ``pow2<emin,emax>`` is <emax + 2, -emin>
   (``upow2``: <emax + 1, -emin> unsigned), binary and ternary are <2, 0>. Float
   formats are refused.
 - For signed formats the sum rows are exact minima: K copies of the most
@@ -56,7 +56,7 @@ import numpy as np
 
 from .checks import check_int
 from .formats import BinaryFormat, FixedFormat, Format, Pow2Format, TernaryFormat
-from .mac import fixed_view
+from .operand_grid import fixed_view
 from .registry import get_format
 
 __all__ = [

@@ -74,7 +74,7 @@ import math
 
 import emu
 from emu.checks import check_int
-from emu.mac import fixed_view
+from emu.operand_grid import fixed_view
 
 from .arith import float_adder, int_adder, logic, operand_multiplier, register
 from .block import block_mac_cost, overflow_logic

@@ -50,8 +50,9 @@ from .._fast_kernels import fixed_fast_serial
 from .._patches import conv_geometry, patches_t, patches_t_here, planes_here
 from ..convert import convert_array
 from ..formats import FixedFormat
-from ..mac import MAC, max_code
+from ..mac import MAC
 from ..modes import Overflow, Rounding
+from ..operand_grid import max_code
 from ..threads import LANE_THREAD_MACS, share
 from .integer import acc_start, blas_one_thread, blas_proves, int_plan, int_term, narrow_lanes, term_shifts
 from .operands import absmax, one_pass_codes, operand

@@ -25,8 +25,9 @@ from .. import _fixed_small_kernels as SK
 from .. import _mac_kernels as MK
 from ..convert import convert_operand
 from ..formats import FixedFormat
-from ..mac import MAC, int_grid, max_code
+from ..mac import MAC
 from ..modes import Overflow, Rounding
+from ..operand_grid import int_grid, max_code
 from ..threads import LANE_THREAD_MACS
 from .operands import absmax, c_ordered
 from .stats import Part

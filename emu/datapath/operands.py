@@ -14,8 +14,9 @@ from .._nans import quiet_nans
 from ..checks import real_array
 from ..convert import convert_operand
 from ..formats import BinaryFormat, FixedFormat, Format, TernaryFormat
-from ..mac import MAC, int_grid
+from ..mac import MAC
 from ..modes import Overflow, Rounding
+from ..operand_grid import int_grid
 from ..signs import data_scale, sign_codes
 from ..threads import CONVERT_THREAD_ELEMENTS
 

@@ -13,8 +13,9 @@ from ..block.formats import NVFP4Format
 from ..block.mac import block_product
 from ..convert import codes_of_values, convert_array, convert_operand
 from ..formats import FixedFormat, FloatFormat
-from ..mac import MAC, max_code
+from ..mac import MAC
 from ..modes import Overflow
+from ..operand_grid import max_code
 from .floating import float_plan, matmul_fp32, run_float
 from .integer import acc_start, blas_into_acc, check_exact_room, int_plan, matmul_fixed, run_int, start_codes
 from .operands import operand

@@ -50,7 +50,7 @@ from emu import (
     lossless_acc,
     product_format,
 )
-from emu.mac import fixed_view as operand_fixed_view
+from emu.operand_grid import fixed_view as operand_fixed_view
 
 F = get_format
 
