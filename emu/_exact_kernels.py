@@ -50,6 +50,44 @@ def _to_odd(hi, lo):
 
 
 @njit(cache=True)
+def grow(e, count, x):
+    """Shewchuk's grow-expansion: the float64 x added exactly to the expansion e[0 .. count-1]
+    (non-overlapping partials of increasing magnitude, whose sum is exact) by two-sums, zero partials
+    dropped; returns the new count (at most count + 1; e must have room for it)."""
+    i = 0
+    for q in range(count):
+        y = e[q]
+        s = x + y
+        bb = s - x
+        err = (x - (s - bb)) + (y - bb)  # the two-sum's error
+        x = s
+        if err != 0.0:
+            e[i] = err
+            i += 1
+    e[i] = x
+    return i + 1
+
+
+@njit(cache=True)
+def odd_top(e, count):
+    """The exact sum of the expansion e[0 .. count-1] (count >= 1) rounded to odd at float64's 53 bits:
+    the partials are added from the largest until an addition is inexact, and hi is rounded to odd on the
+    sign of what is left (the exact sum itself when float64 holds it). A zero sum comes back as a zero
+    whose sign the caller decides."""
+    hi = e[count - 1]
+    lo = 0.0
+    q = count - 2
+    while q >= 0 and lo == 0.0:
+        y = e[q]
+        s = hi + y
+        bb = s - hi
+        lo = (hi - (s - bb)) + (y - bb)
+        hi = s
+        q -= 1
+    return hi if lo == 0.0 else _to_odd(hi, lo)
+
+
+@njit(cache=True)
 def round_sum(vals, m, prm, floor):
     """The exact sum of the finite vals[0 .. m-1] rounded once by ``prm`` (a `fround` record of a format
     with at most 51 significant bits); returns (value, overflowed). An exact zero sum takes IEEE 754's
@@ -60,33 +98,12 @@ def round_sum(vals, m, prm, floor):
         if vals[t] != 0.0 or np.signbit(vals[t]):
             all_pos_zero = False
     count = 0
-    for t in range(m):
-        x = vals[t]
-        i = 0
-        for q in range(count):
-            y = vals[q]
-            s = x + y
-            bb = s - x
-            e = (x - (s - bb)) + (y - bb)  # the two-sum's error
-            x = s
-            if e != 0.0:
-                vals[i] = e
-                i += 1
-        vals[i] = x
-        count = i + 1
-    hi = vals[count - 1]
-    lo = 0.0
-    q = count - 2
-    while q >= 0 and lo == 0.0:
-        y = vals[q]
-        s = hi + y
-        bb = s - hi
-        lo = (hi - (s - bb)) + (y - bb)
-        hi = s
-        q -= 1
+    for t in range(m):  # the expansion grows in place: its count never passes t + 1
+        count = grow(vals, count, vals[t])
+    hi = odd_top(vals, count)
     if hi == 0.0 and floor and not all_pos_zero:
         hi = -0.0
-    return fround(hi if lo == 0.0 else _to_odd(hi, lo), prm)
+    return fround(hi, prm)
 
 
 @njit(cache=True)
@@ -145,3 +162,67 @@ def run_exact(a: np.ndarray, w: np.ndarray, init: np.ndarray, mac: Any) -> tuple
            float_params(mac.acc, int(mac.acc_rounding), int(mac.acc_overflow)),
            mac.acc_rounding == Rounding.FLOOR)
     return out, acnt
+
+
+#: the most partials an expansion of float64 values holds: non-overlapping partials each own a bit position
+#: of float64's 2^-1074 .. 2^1024
+MAX_PARTS = 2100
+
+
+@njit(cache=True)
+def _wide_row(i, A, Wt, init, out, floor):
+    """Row i of `wide_rows`."""
+    K = A.shape[1]
+    r = min(np.int64(i), init.shape[0] - 1)
+    e = np.empty(min(K + 1, MAX_PARTS), np.float64)
+    for j in range(Wt.shape[0]):
+        c = init[r, j]
+        e[0] = c
+        count = 1
+        neg0 = c == 0.0 and np.signbit(c)  # every term so far -0 / +0
+        pos0 = c == 0.0 and not np.signbit(c)
+        nan = pinf = ninf = False
+        for k in range(K):
+            p = A[i, k] * Wt[j, k]  # exact: `MAC` checked the formats
+            if p == 0.0:
+                neg0 &= np.signbit(p)
+                pos0 &= not np.signbit(p)
+                continue  # adds nothing
+            neg0 = pos0 = False
+            if np.isfinite(p):
+                count = grow(e, count, p)
+            elif p > 0.0:
+                pinf = True
+            elif p < 0.0:
+                ninf = True
+            else:
+                nan = True
+        if nan or (pinf and ninf):
+            v = np.nan
+        elif pinf:
+            v = np.inf
+        elif ninf:
+            v = -np.inf
+        else:
+            v = odd_top(e, count)
+            if v == 0.0:  # an exact zero: IEEE 754's sign of a zero sum
+                v = -0.0 if neg0 or (floor and not pos0) else 0.0
+        out[i, j] = v
+
+
+@njit(parallel=True, cache=True)
+def wide_rows(A, Wt, init, out, floor):
+    """out[i, j]: init[i or 0, j] + sum_k A[i, k] Wt[j, k], summed exactly (an expansion per output) and
+    rounded to odd at 53 bits (`odd_top`); non-finite products by IEEE 754 (a NaN product, or infinities
+    of both signs: NaN; else the infinity), an exact zero sum signed as `round_sum` signs it (``floor``:
+    the output rounds toward minus infinity). The finite init and products must leave every partial sum
+    below 2^1023 (no two-sum overflows). Rows run in parallel; each output's bits are its own."""
+    for i in prange(A.shape[0]):
+        _wide_row(i, A, Wt, init, out, floor)
+
+
+@njit(cache=True)
+def wide_rows_serial(A, Wt, init, out, floor):
+    """`wide_rows` without threads."""
+    for i in range(A.shape[0]):
+        _wide_row(i, A, Wt, init, out, floor)

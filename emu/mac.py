@@ -18,7 +18,7 @@ from typing import Any
 from .block.formats import BlockFormat, MXFormat, NVFP4Format, ScaledIntFormat, block_format
 from .block.mac import block_datapath
 from .checks import check_fields, check_int, parse_record
-from .formats import BinaryFormat, FixedFormat, FloatFormat, Format, TernaryFormat
+from .formats import BinaryFormat, FixedFormat, FloatFormat, Format, Pow2Format, TernaryFormat
 from .instruction import Instruction
 from .late_addend import LateAddend, ProductGroups
 from .matrix_units import MATRIX_UNITS
@@ -320,6 +320,13 @@ class MAC:
         return self.acc == "exact"
 
     @property
+    def wide_exact(self) -> bool:
+        """Whether an exact accumulator sums its products in float64 expansions (`emu.datapath.wide`):
+        operands whose integer products need more than 62 bits (fp16 x fp16, bf16 x bf16, fp32 x fp32)."""
+        wide = not self.block_scaled and int_grid(self.act)[1] + int_grid(self.weight)[1] > 62
+        return self.exact_acc and wide
+
+    @property
     def float_acc(self) -> bool:
         """Whether the accumulator is a float format."""
         return isinstance(self.acc, FloatFormat)
@@ -401,10 +408,14 @@ class MAC:
                 and fa + fw - prod.frac_bits > 63):
             raise ValueError(f"MAC: product={prod} drops {fa + fw - prod.frac_bits} fraction bits of the"
                              " exact product; stochastic product rounding drops at most 63")
+        if wa + ww > 62 and self.exact_acc and prod is None:
+            self._check_wide_exact()  # products beyond 62 bits as codes: the wide exact path, if it can
+            return
         if wa + ww > 62:
+            wide = " (an exact one without product= also sums float64-exact products)" * self.exact_acc
             raise ValueError(f"MAC: the integer product of {self.act} ({wa} bits as codes) and {self.weight}"
                              f" ({ww} bits) needs {wa + ww} bits; at most 62 are supported with a fixed or"
-                             " exact accumulator")
+                             f" exact accumulator{wide}")
         # terms are int64 codes aligned by shifts: the largest, shifted left, stays below 2^62
         pmax, fl_t = max_code(self.act) * max_code(self.weight), fa + fw
         self._check_lossless_steps(fl_t)
@@ -422,6 +433,34 @@ class MAC:
         if self.order.kind == "blocks" and self.order.n * (pmax << up) >= 1 << 62:
             raise ValueError(f"MAC: order={self.order} sums {self.order.n} aligned products in a block, which"
                              " needs more than 62 bits; use smaller blocks")
+
+    def _check_wide_exact(self) -> None:
+        """An exact accumulator whose integer products need more than 62 bits (`wide_exact`): each product
+        is formed exactly in float64 and the exact sum is rounded once into ``output``, so the operands'
+        products must be float64 values and ``output`` a float format that round-to-odd at 53 bits serves
+        (docs/semantics.md, "Multiply-accumulate")."""
+        a, w, out = self.act, self.weight, self.output
+        pair = f"acc=exact and {a} x {w} (integer products beyond 62 bits: summed as float64 products)"
+        for name, f in (("act", a), ("weight", w)):
+            if not isinstance(f, (FloatFormat, FixedFormat, Pow2Format)):
+                raise ValueError(f"MAC: {name}={f} with {pair}: allowed operand kinds: float, fixed, pow2")
+        (la, ha), (lw, hw) = exponent_span(a), exponent_span(w)
+        if _sig_bits(a) + _sig_bits(w) > 53 or la + lw < -1074 or ha + hw > 1000:
+            raise ValueError(f"MAC: {pair}: the products need {_sig_bits(a) + _sig_bits(w)} significand bits"
+                             f" and span 2^{la + lw} to 2^{ha + hw}; allowed: at most 53 bits within"
+                             " [2^-1074, 2^1000], where float64 holds every product exactly")
+        if out is None:
+            raise ValueError(f"MAC: output=None with {pair}: the exact sum is not a float64 in general; give"
+                             " output=, e.g. fp32")
+        if (not isinstance(out, FloatFormat) or not out.signed or out.man_bits > 50 or out.emax > 1000
+                or out.emin - out.man_bits < -1000 or not out.has_normals):
+            raise ValueError(f"MAC: output={out} with {pair}: allowed: a signed float format with normals,"
+                             " at most 50 fraction bits and an exponent range inside float64's (fp32, bf16,"
+                             " fp16, e4m3, ...)")
+        if self.output_rounding == Rounding.STOCHASTIC:
+            raise ValueError(f"MAC: output_rounding=stochastic with {pair}: the exact sum is rounded to odd"
+                             " at 53 bits first, which keeps every deterministic rounding's result but not"
+                             " the remainder stochastic rounding needs; allowed: a deterministic mode")
 
     def _check_lossless_steps(self, fl_exact: int) -> None:
         """A rounding of a step that never drops a bit is refused as an unused one: product_rounding where

@@ -5,7 +5,10 @@ scalar reference `emu._ref.scalar.quantize_ref`, products are exact
 `Fraction`s, every rounding is a call of `quantize_ref` or of
 `emu._ref.rounding`, every overflow of a fixed accumulator is an explicit
 integer rule, and the accumulation orders are written out as the
-documentation states them (docs/semantics.md, "Multiply-accumulate").
+documentation states them (docs/semantics.md, "Multiply-accumulate"). An
+exact accumulator adds integer codes, or, where they would need more than 62
+bits, sums the start value and the products as one Fraction rounded once into
+the output (`emu.datapath.wide`'s twin).
 Nothing here shares code with `emu.matmul` or its numba kernels, which are
 tested against this module bit for bit. The datapath comes in as an
 `emu.mac.MAC` object whose fields (formats and modes, already parsed) are
@@ -133,6 +136,39 @@ def _exact_grid(mac: Any) -> int:
     return fl(mac.act) + fl(mac.weight)
 
 
+def _code_bits(f: object) -> int:
+    """Bits of an operand's signed integer code on the exact accumulator's grid (its whole range)."""
+    if isinstance(f, FixedFormat):
+        return f.bits
+    if isinstance(f, Pow2Format):
+        return f.emax - f.emin + 2
+    if isinstance(f, FloatFormat):
+        return f.emax + 2 + f.man_bits - f.emin
+    return 2
+
+
+def _wide_exact(av: list[Value], wv: list[Value], mac: Any, bias: float | None) -> MacRef:
+    """An exact accumulator whose integer products need more than 62 bits: the start value as it is and
+    the exact products summed as one Fraction, converted once into ``output``. Non-finite terms give the
+    IEEE sum (NaN for a NaN or infinities of both signs); an exact zero sum is -0 when every term is -0,
+    or under floor unless every term is +0 (the start value is a term: +0 without a bias)."""
+    start = 0.0 if bias is None else float(bias)
+    if not math.isfinite(start):
+        raise ValueError(f"matmul: acc=exact holds finite sums, but the start value {bias} is not finite")
+    terms: list[Value] = [start, *(_float_mul(x, y) for x, y in zip(av, wv, strict=True))]
+    value: Value
+    if not all(_finite(t) for t in terms):
+        value = _quiet(sum(float(t) for t in terms if not _finite(t)))
+    else:
+        value = sum((_exact(t) for t in terms), Fraction(0))
+        if value == 0:
+            zeros = [t == 0 and _signbit(t) for t in terms], [t == 0 and not _signbit(t) for t in terms]
+            floor = mac.output_rounding == Rounding.FLOOR
+            value = -0.0 if all(zeros[0]) or (floor and not all(zeros[1])) else 0.0
+    r = quantize_ref(value, mac.output, mac.output_rounding, mac.output_overflow)
+    return MacRef(r.value, r.code, 0, 0, r.overflow)
+
+
 def _pairwise(terms: list, add) -> object:  # type: ignore[no-untyped-def]
     """Level by level: adjacent pairs added, an odd last element carried up unchanged."""
     level = list(terms)
@@ -171,7 +207,8 @@ def mac_dot_ref(a: list[float], w: list[float], mac: Any, bias: float | None = N
             given by their sign).
         mac: the datapath.
         bias: the accumulator's start value (converted to its format with
-            saturation), or None for 0.
+            saturation; an exact accumulator whose integer products need more
+            than 62 bits takes it as it is, `_wide_exact`), or None for 0.
         scale: a binary/ternary weight scale for this output (multiplies the
             final accumulator value in float64), or None.
         streams: the random streams of stochastic roundings (`Streams`).
@@ -190,6 +227,8 @@ def mac_dot_ref(a: list[float], w: list[float], mac: Any, bias: float | None = N
     pkey, pidx = st.product
     float_acc = isinstance(mac.acc, FloatFormat)
     exact = mac.acc == "exact"  # a Kulisch-style register
+    if exact and _code_bits(mac.act) + _code_bits(mac.weight) > 62:
+        return _wide_exact(av, wv, mac, bias)
 
     if float_acc:
         acc_fmt = mac.acc

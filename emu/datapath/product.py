@@ -21,6 +21,7 @@ from .integer import acc_start, blas_into_acc, check_exact_room, int_plan, matmu
 from .operands import operand
 from .seeds import NO_SEEDS, RoleSeeds
 from .stats import Part
+from .wide import run_wide, wide_start
 
 
 def matmul2d(a: np.ndarray, w: np.ndarray, mac: MAC, init: np.ndarray, keys: RoleSeeds,
@@ -30,6 +31,8 @@ def matmul2d(a: np.ndarray, w: np.ndarray, mac: MAC, init: np.ndarray, keys: Rol
     ``ranges``: `emu.block.mac.block_product`'s, for block-scaled operands that are parts of larger ones."""
     if mac.block_scaled:
         return _block_part(a, w, mac, init, keys, want_codes, want_flags, ranges)
+    if mac.wide_exact:
+        return _wide_part(a, w, mac, init, keys, want_codes, want_flags)
     M, K = a.shape
     N = w.shape[1]
     as_int = not mac.float_acc
@@ -108,6 +111,19 @@ def _output(x: np.ndarray, mac: MAC, keys: RoleSeeds, shape: tuple[int, int], wa
                                    True, want_codes, "matmul (output)", flags=flags, **kw)
     return (vals.reshape(shape), None if codes is None else codes.reshape(shape),
             None if flags is None else flags.reshape(shape))
+
+
+def _wide_part(a: np.ndarray, w: np.ndarray, mac: MAC, init: np.ndarray, keys: RoleSeeds, want_codes: bool,
+               want_flags: bool) -> Part:
+    """One 2-D product on the wide exact path (`emu.datapath.wide`): the operands' values, the exact sums
+    rounded to odd at 53 bits, then the output conversion (a NaN sum into an output without NaN raises)."""
+    qa, _, ia = operand(a, mac.act, mac, "act", False, seed=keys.act)
+    qw, _, iw = operand(w, mac.weight, mac, "weight", False, seed=keys.weight)
+    acc = run_wide(qa, qw, wide_start(init, mac, a.shape[1]), mac)
+    if not mac.output.has_nan:
+        _check_nan(acc, f"output={mac.output}")
+    vals, codes, flags = _output(acc.reshape(-1), mac, keys, acc.shape, want_codes, want_flags)
+    return Part(vals, codes, None, None, None if flags is None else flags.astype(bool), ia + iw, "exact-wide")
 
 
 def _block_part(a: np.ndarray, w: np.ndarray, mac: MAC, init: np.ndarray, keys: RoleSeeds, want_codes: bool,

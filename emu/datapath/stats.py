@@ -22,7 +22,8 @@ class MACStats(NamedTuple):
         product_per_channel, acc_per_channel, output_per_channel: the same
             counts per output channel (the last axis of a matmul result, axis 1
             of a conv2d result).
-        path: "sequential", "exact-sum", "block" or "mixed" (which kernel produced the outputs).
+        path: "sequential", "exact-sum", "exact-wide" (an exact accumulator's float64 expansions),
+            "block" or "mixed" (which kernel produced the outputs).
         nan_blocks: blocks of block-scaled operands whose scale is NaN (they held NaN or inf).
     """
 

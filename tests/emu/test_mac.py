@@ -81,7 +81,11 @@ def test_a_misspelt_field_is_refused_naming_it_and_the_closest_field() -> None:
     (dict(act="e4m3", weight="e4m3", acc="fx<16,8>", product="e4m3"),
      "product=e4m3 with a fixed or exact accumulator must be a fixed format"),
     (dict(act="fp16", weight="fp16", acc="exact", product="fp16"), "product=fp16 with a fixed or exact"),
-    (dict(act="fp16", weight="fp16", acc="exact"), r"integer product of fp16 \(41 bits as codes\)"),
+    # beyond 62-bit integer products an exact accumulator sums float64 products, rounded once into an output
+    (dict(act="fp16", weight="fp16", acc="exact"),
+     r"^MAC: output=None with acc=exact and fp16 x fp16 .*give output=, e.g. fp32$"),
+    (dict(act="fp16", weight="fp16", acc="exact", product="fx<8,8>"),
+     r"integer product of fp16 \(41 bits as codes\).*an exact one without product= also sums"),
     (dict(act="fx<1,30>", weight="fx<1,30>", acc="fx<54,-4>", product="fx<60,-4>",
           product_rounding="stochastic"),
      r"product=fx<60,-4> drops 64 fraction bits of the exact product; stochastic product rounding drops at"),
