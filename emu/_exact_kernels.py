@@ -1,6 +1,8 @@
 """numba kernels of the exact step (``order="exact(n)"``): n exact products and the accumulator summed
-exactly and rounded once (AMD CDNA1 matrix cores), and `round_sum`, the correctly rounded sum of a few
-float64 values that `emu._tree_kernels` uses for every addition of its trees.
+exactly and rounded once (AMD CDNA1 matrix cores); `round_sum`, the correctly rounded sum of a few
+float64 values that `emu._tree_kernels` uses for every addition of its trees; and `wide_rows`, the
+wide exact accumulator (``acc="exact"`` beyond 62-bit integer products, `emu.datapath.wide`): a whole
+dot product's start value and K products in one expansion, rounded to odd at 53 bits (`grow`, `odd_top`).
 
 The exact sum of m float64 values is held as an expansion (Shewchuk's grow-expansion: two-sums leave
 non-overlapping partials whose sum is exact), then read from the top: the partials are added from the
@@ -8,8 +10,8 @@ largest until an addition is inexact, which leaves hi (the sum rounded to float6
 neighbours) and the sign of the exact remainder. Rounding hi to odd on that remainder (hi, if its last
 bit is odd, else its float64 neighbour toward the remainder) keeps 53 bits and the sign of what was
 dropped, so one `fround` into any format with at most 51 significant bits (`MAC` checks 50 fraction
-bits) and any deterministic mode gives the correctly rounded exact sum. The exact twin is
-`emu._ref.steps`.
+bits) and any deterministic mode gives the correctly rounded exact sum. The exact twins are
+`emu._ref.steps` and (`wide_rows`) `emu._ref.mac`.
 
 Worked example (CDNA1 bf16, ``exact(2)``): c = 1 and products 2^-24, 2^-60: the exact sum
 1 + 2^-24 + 2^-60 lies just above the binary32 tie 1 + 2^-24, so nearest even gives 1 + 2^-23, where a

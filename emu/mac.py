@@ -80,7 +80,9 @@ class MAC:
     Args (all formats may be given by name; modes by name):
         act, weight: operand formats (fixed, float, pow2, binary, ternary).
         acc: the accumulator: a fixed format (up to 62 bits), a float format,
-            or ``"exact"`` (a Kulisch-style register).
+            or ``"exact"`` (a Kulisch-style register: integer codes, or, for
+            products beyond 62 bits as codes, float64 products summed exactly
+            and rounded once into ``output``; see Limits).
         product: a narrower multiplier output format (fixed or float), or None.
         fused: float accumulators only: pass the exact product to the adder (FMA).
         align_rounding: rounding of a product into a fixed accumulator with
@@ -135,9 +137,18 @@ class MAC:
     most 53 bits and every exact product lies in [2^-1000, 2^1000]; its
     ``product`` is a float format (at most 50 fraction bits, inside float64's
     exponent range). A fixed or exact accumulator adds integer codes
-    (`emu.operand_grid.int_grid`) of at most 62 bits per product; its ``product`` is fixed, and
-    the largest product aligned to ``product`` or to the accumulator's grid
-    (shifted left), or a block of them (``order="blocks(c)"``), stays below 2^62.
+    (`emu.operand_grid.int_grid`) of at most 62 bits per product; its
+    ``product`` is fixed, and the largest product aligned to ``product`` or to
+    the accumulator's grid (shifted left), or a block of them
+    (``order="blocks(c)"``), stays below 2^62. An exact accumulator whose
+    products need more than 62 bits as codes (fp16 x fp16: 82; `wide_exact`)
+    forms them in float64 instead and sums them exactly (`emu.datapath.wide`):
+    float, fixed or pow2 operands without ``product``, significands totalling
+    at most 53 bits, products within [2^-1074, 2^1000]; the exact sum is not a
+    float64 in general, so ``output`` must be given: a signed float format of
+    at most 50 fraction bits inside float64's exponent range (fp32, bf16,
+    fp16, e4m3, ...), with a deterministic ``output_rounding`` (the sum is
+    rounded to odd at 53 bits, then once into ``output``).
 
     >>> m = MAC(act="fx<1,7>", weight="fx<1,7>", acc="fx<2,14>")
     >>> str(m)
@@ -435,10 +446,8 @@ class MAC:
                              " needs more than 62 bits; use smaller blocks")
 
     def _check_wide_exact(self) -> None:
-        """An exact accumulator whose integer products need more than 62 bits (`wide_exact`): each product
-        is formed exactly in float64 and the exact sum is rounded once into ``output``, so the operands'
-        products must be float64 values and ``output`` a float format that round-to-odd at 53 bits serves
-        (docs/semantics.md, "Multiply-accumulate")."""
+        """An exact accumulator of products beyond 62 bits as codes (`wide_exact`): float64 must hold every
+        product, and ``output`` must be a float format that round-to-odd at 53 bits serves (Limits)."""
         a, w, out = self.act, self.weight, self.output
         pair = f"acc=exact and {a} x {w} (integer products beyond 62 bits: summed as float64 products)"
         for name, f in (("act", a), ("weight", w)):
