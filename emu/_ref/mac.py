@@ -163,8 +163,8 @@ def _wide_exact(av: list[Value], wv: list[Value], mac: Any, bias: float | None) 
         value = sum((_exact(t) for t in terms), Fraction(0))
         if value == 0:
             zeros = [t == 0 and _signbit(t) for t in terms], [t == 0 and not _signbit(t) for t in terms]
-            floor = mac.output_rounding == Rounding.FLOOR
-            value = -0.0 if all(zeros[0]) or (floor and not all(zeros[1])) else 0.0
+            downward = mac.output_rounding == Rounding.FLOOR
+            value = -0.0 if all(zeros[0]) or (downward and not all(zeros[1])) else 0.0
     r = quantize_ref(value, mac.output, mac.output_rounding, mac.output_overflow)
     return MacRef(r.value, r.code, 0, 0, r.overflow)
 
