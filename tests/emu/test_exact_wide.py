@@ -126,6 +126,17 @@ def test_hypothesis_dots_equal_the_exact_reference(data: st.DataObject) -> None:
     _check_against_ref(v[:K][None, :], v[K:][:, None], m, None if bias is None else np.array([bias]))
 
 
+@pytest.mark.parametrize(("act", "weight", "out"), [
+    ("fx<8,4>", "fp32", "fp32"), ("pow2<-40,10>", "bf16", "fp16"), ("ufx<2,10>", "bf16", "e4m3")])
+def test_fixed_and_pow2_operands_with_floats_take_the_wide_path(act: str, weight: str, out: str) -> None:
+    rng = np.random.default_rng(len(act) + len(out))
+    a = rng.standard_normal((3, 50)) * 2.0 ** rng.integers(-12, 4, (3, 50))
+    w = _values(weight, rng, 50 * 2).reshape(50, 2)
+    m = MAC(act=act, weight=weight, acc="exact", output=out, output_rounding="toward_zero")
+    assert m.wide_exact
+    _check_against_ref(a, w, m, rng.standard_normal(2))
+
+
 # --- exactness, orders, zeros, non-finite values ------------------------------------------------------
 
 
