@@ -122,7 +122,10 @@ def _reduce(heights: list[int]) -> Cells:
         if h[-1]:
             h.append(0)
     cols = [i for i, x in enumerate(h) if x >= 2]
-    cpa = cols[-1] - cols[0] + 1 if cols else 0
+    top = cols[-1] if cols else 0
+    while cols and h[top + 1]:  # the carry out of the top two-bit column meets a bit: one more adder bit
+        top += 1
+    cpa = top - cols[0] + 1 if cols else 0
     return Cells(fa=fa, ha=ha, cpa_bits=cpa, levels=2 * len(stages) + _cpa_levels(cpa))
 
 

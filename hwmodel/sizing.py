@@ -27,7 +27,8 @@ def weight_sharing_rate(n: int, b: int, k: int) -> float:
     """Storage compression of sharing k values among n weights of b bits: n b / (n log2 k + k b).
 
     (Han, Mao, Dally, "Deep compression", ICLR 2016: n weights store log2 k-bit
-    indices, plus a codebook of k b-bit values.)
+    indices, plus a codebook of k b-bit values; k = 1 stores no index bits and
+    gives n, where `nets.compress.storage_bits` keeps 1-bit codes.)
 
     >>> round(weight_sharing_rate(16, 32, 4), 3)
     3.2
@@ -69,7 +70,11 @@ def a2q_acc_bits(k: int, weight_bits: int, act_bits: int, act_signed: bool, *,
     >>> a2q_acc_bits(512, 8, 8, act_signed=False, narrow_range=True)
     25
     """
-    return emu.a2q_min_acc_bits(k, weight_bits, act_bits, act_signed, narrow_range=narrow_range)
+    try:
+        return emu.a2q_min_acc_bits(k, weight_bits, act_bits, act_signed, narrow_range=narrow_range)
+    except (TypeError, ValueError) as e:  # emu's refusal, in this function's names (its K is our k)
+        msg = str(e).replace("a2q_min_acc_bits: K=", "a2q_acc_bits: k=", 1)
+        raise type(e)(msg.replace("a2q_min_acc_bits:", "a2q_acc_bits:", 1)) from None
 
 
 def acc_cost(bits: Iterable[int], tech: str | TechTable = "horowitz45") -> list[Cost]:

@@ -221,8 +221,16 @@ def _from_dict(d: Any, where: str) -> TechTable:
         raise ValueError(f"{where}: {err}") from None
 
 
+def _check_path(value: object, func: str, name: str, alt: str = "") -> None:
+    if not isinstance(value, (str, Path)):
+        raise TypeError(f"{func}: {name}={value!r} must be the path (str or Path) of a .toml or .json table"
+                        f" file{alt}")
+
+
 def load_table(path: str | Path) -> TechTable:
-    """Read a table from a ``.toml`` or ``.json`` file (layout in the module docstring)."""
+    """Read a table from a ``.toml`` or ``.json`` file (layout in the module docstring); TypeError for a
+    ``path`` that is not a str or Path."""
+    _check_path(path, "load_table", "path")
     p = Path(path)
     if p.suffix == ".toml":
         d = tomllib.loads(p.read_text())
@@ -243,6 +251,8 @@ def register_table(table: TechTable | str | Path) -> TechTable:
     ...
     ValueError: register_table: the table's name 'horowitz45' is a published table's (horowitz45, ...
     """
+    if not isinstance(table, TechTable):
+        _check_path(table, "register_table", "table", " or a TechTable")
     t = table if isinstance(table, TechTable) else load_table(table)
     if t.name in BUILT_IN:
         raise ValueError(f"register_table: the table's name {t.name!r} is a published table's"

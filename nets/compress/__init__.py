@@ -61,7 +61,14 @@ from .prune import (
     retrain,
     sensitivity_scan,
 )
-from .record import Codebook, CompressedOptimizer, Compression, check_centroid_lr, weighted_layers
+from .record import (
+    Codebook,
+    CompressedOptimizer,
+    Compression,
+    check_centroid_lr,
+    check_model,
+    weighted_layers,
+)
 from .share import INITS, check_share_settings, init_centroids, kmeans, share_weights
 
 __all__ = [
@@ -188,6 +195,7 @@ def compress(model: Model, data: Dataset, steps: Sequence[dict[str, Any]], *,
         ])
         storage_bits(model, comp, index_bits=5, huffman=True).rate
     """
+    check_model(model, "compress")
     if isinstance(steps, (str, bytes, Mapping)) or not isinstance(steps, Sequence):
         raise TypeError(f"compress: steps={steps!r} must be a list of step dicts, e.g. [{{'method': 'prune',"
                         " 'ratio': 0.5}]")

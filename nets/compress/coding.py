@@ -21,7 +21,7 @@ import numpy as np
 from emu.checks import check_int, real_array
 
 from ..models import Model
-from .record import Compression
+from .record import Compression, check_model
 
 __all__ = ["HUFFMAN_HEADER_BITS", "HuffmanCode", "SparseCode", "StorageReport", "fixed_width",
            "huffman_decode", "huffman_encode", "huffman_lengths", "huffman_table_bits", "sparse_decode",
@@ -329,8 +329,8 @@ def storage_bits(model: Model, comp: Compression | None = None, *, weight_bits: 
       code alphabet is the k centroids plus one "zero" symbol (code k) when
       some stored entry is a filler or a pruned weight in dense storage (they
       take the zero symbol, not a centroid, even when a centroid is 0); codes
-      take ceil(log2 alphabet) bits, and the codebook k x (the centroid
-      format's width, or ``weight_bits``).
+      take ceil(log2 alphabet) bits, at least 1 (`fixed_width`), and the
+      codebook k x (the centroid format's width, or ``weight_bits``).
       Without a codebook each entry stores its value in ``weight_bits``;
     - ``huffman=True``: the codes (codebook layers only; raw values stay
       fixed width) and the relative indices (sparse layers; alphabet
@@ -352,6 +352,7 @@ def storage_bits(model: Model, comp: Compression | None = None, *, weight_bits: 
             outside [1, 64]; ``index_bits`` outside [1, 32]. (TypeError: one of
             them is not an int, or is a bool; ``huffman`` is not a bool.)
     """
+    check_model(model, "storage_bits")
     if comp is not None and not isinstance(comp, Compression):
         raise TypeError(f"storage_bits: comp={comp!r} must be a Compression (the record prune, share_weights,"
                         " low_rank or compress return) or None (the model as it is)")

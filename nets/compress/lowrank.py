@@ -17,7 +17,7 @@ from emu.checks import check_bool, check_int
 
 from ..layers import Layer, Linear, Residual, Sequential, mark_layer_boundaries
 from ..models import Model
-from .record import Compression, weighted_layers
+from .record import Compression, check_finite, check_model, weighted_layers
 
 __all__ = ["check_low_rank_settings", "low_rank", "multiplications"]
 
@@ -41,9 +41,13 @@ def _parent(root: Layer, target: Layer) -> Sequential | None:
 def check_low_rank_settings(where: str = "low_rank", *, layer: Any, rank: Any) -> None:
     """The checks of `low_rank` that need no model (`compress` makes them on every step before the
     first): a layer name and an int rank >= 1 (its upper bound, min(n_in, n_out), needs the layer)."""
+    _check_layer_name(layer, where)
+    check_int(rank, where, "rank", 1)
+
+
+def _check_layer_name(layer: Any, where: str) -> None:
     if not isinstance(layer, str):
         raise TypeError(f"{where}: layer={layer!r} must be a layer name (str)")
-    check_int(rank, where, "rank", 1)
 
 
 def low_rank(model: Model, layer: str, rank: int, comp: Compression | None = None) -> Compression:
@@ -67,6 +71,8 @@ def low_rank(model: Model, layer: str, rank: int, comp: Compression | None = Non
         ValueError: ``layer`` is not a Linear layer of the model, is pruned or
             shared already (factor first), or rank is outside [1, min(n_in, n_out)].
     """
+    check_model(model, "low_rank")
+    _check_layer_name(layer, "low_rank")
     comp = comp or Compression.start(model)
     wl = weighted_layers(model)
     old = wl.get(layer)
@@ -82,6 +88,7 @@ def low_rank(model: Model, layer: str, rank: int, comp: Compression | None = Non
     except ValueError as e:
         raise ValueError(f"{e} (min(n_in, n_out) of layer {layer!r})") from None
     check_low_rank_settings("low_rank", layer=layer, rank=rank)
+    check_finite(wl, [layer], "low_rank")  # the SVD of NaN or inf weights fails, or never ends (inf)
     w = old.params["W"]
     u, s, vt = np.linalg.svd(w, full_matrices=False)
     r = int(rank)

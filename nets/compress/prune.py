@@ -29,6 +29,7 @@ from .record import (
     check_centroid_lr,
     check_finite,
     check_layer_names,
+    check_model,
     nonfinite_count,
     weighted_layers,
 )
@@ -291,6 +292,7 @@ def prune(model: Model, *, ratio: float | Mapping[str, float] | None = None,
         ValueError: both or neither of ratio and quality; a ratio outside
             [0, 1) or a negative quality; unknown layer names.
     """
+    check_model(model, "prune")
     check_prune_settings("prune", ratio=ratio, quality=quality, layers=layers)
     comp = comp or Compression.start(model)
     names = _select(model, layers, "prune")
@@ -335,6 +337,7 @@ def retrain(model: Model, data: Dataset, comp: Compression, *, epochs: int = 2,
             `nets.train` option; all before training. (TypeError: a
             non-integer epochs or batch_size, a non-number centroid_lr.)
     """
+    check_model(model, "retrain")
     check_retrain_settings("retrain", epochs=epochs, centroid_lr=centroid_lr, batch_size=batch_size,
                            **train_kw)
     if centroid_lr is not None and not comp.codebooks:
@@ -375,6 +378,7 @@ def iterative_prune(model: Model, data: Dataset, schedule: Sequence[float | Mapp
     ``{"method": "iterative_prune", "round", by: value, "sparsity",
     "valid_accuracy"}``.
     """
+    check_model(model, "iterative_prune")
     schedule = check_iterative_prune_settings("iterative_prune", schedule=schedule, by=by, layers=layers,
                                               policy=policy, optimizer=optimizer, seed=seed, epochs=epochs,
                                               **train_kw)
@@ -403,6 +407,7 @@ def sensitivity_scan(model: Model, data: Dataset, ratios: Sequence[float], *,
     ("train", "valid" or "test") under ``policy`` and restores the weights.
     Returns ``{layer: [(ratio, accuracy), ...]}``; the model is unchanged.
     """
+    check_model(model, "sensitivity_scan")
     if split not in ("train", "valid", "test"):
         raise ValueError(f"sensitivity_scan: split={split!r} is not train, valid or test")
     if isinstance(ratios, (str, bytes, Mapping)) or not isinstance(ratios, Iterable):

@@ -21,11 +21,13 @@ import numpy as np
 
 import emu
 
+from ..args import check_instance
 from ..layers import Layer
 from ..models import Model
 from ..optim import Optimizer, schedule_at
 
-__all__ = ["Codebook", "CompressedOptimizer", "Compression", "check_centroid_lr", "weighted_layers"]
+__all__ = ["Codebook", "CompressedOptimizer", "Compression", "check_centroid_lr", "check_model",
+           "weighted_layers"]
 
 
 def check_centroid_lr(value: Any, where: str) -> float | None:
@@ -49,14 +51,24 @@ def check_centroid_lr(value: Any, where: str) -> float | None:
     return v
 
 
+def check_model(model: object, where: str) -> Model:
+    """``model`` if it is a `nets.Model`, else a TypeError naming ``where`` and the parameter.
+
+    >>> check_model(None, "prune")
+    Traceback (most recent call last):
+    ...
+    TypeError: prune: model=None must be a nets Model
+    """
+    return check_instance(model, Model, where, "model", "a nets Model")
+
+
 def weighted_layers(model: Model) -> dict[str, Layer]:
     """The layers with a weight matrix ``W`` (Linear, Conv2d), by name, in forward order.
 
     Raises:
         TypeError: ``model`` is not a `nets.Model`.
     """
-    if not isinstance(model, Model):
-        raise TypeError(f"weighted_layers: model={model!r} must be a nets Model")
+    check_model(model, "weighted_layers")
     return {layer.name: layer for layer in model.layers() if "W" in layer.params}
 
 

@@ -10,7 +10,9 @@ with the centroids rounded to an `emu` format. Fine-tuning of the centroids
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Mapping, Sequence
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -19,12 +21,23 @@ import emu
 from emu.checks import check_int
 
 from ..models import Model
-from .record import Codebook, Compression, check_finite, check_layer_names, nonfinite_count, weighted_layers
+from .record import (
+    Codebook,
+    Compression,
+    check_finite,
+    check_layer_names,
+    check_model,
+    nonfinite_count,
+    weighted_layers,
+)
 
 __all__ = ["INITS", "check_share_settings", "init_centroids", "kmeans", "share_weights"]
 
 #: Centroid initialisations of `kmeans`.
 INITS = ("linear", "density", "random")
+#: The bound of the sum of the magnitudes `kmeans` takes: its means (sums over a cluster), the centroids'
+#: spans and their midpoints stay finite below it
+_MAX_TOTAL = 2.0**1022
 
 
 def _check_k(k: Any, n: int, where: str, what: str = "the number of values") -> int:
@@ -63,14 +76,28 @@ def init_centroids(values: np.ndarray, k: int, init: str = "linear", seed: int =
 
 
 def _assign(v: np.ndarray, c: np.ndarray) -> np.ndarray:
-    """Index of the nearest of the sorted centroids c (a value halfway between two goes to the lower).
+    """Index of the nearest of the sorted centroids c (a value halfway between two goes to the lower),
+    decided exactly: v goes above the i-th pair when c_i + c_(i+1) < 2 v. The float64 midpoints decide
+    every value farther than two of their units from them; the others are settled in exact arithmetic
+    (`fractions.Fraction`), where the rounded midpoint may lie on the wrong side.
 
     Equal centroids are equally near every value: the value goes to the first of them.
 
     >>> _assign(np.array([1.25, 0.5]), np.array([-1.25, 0.0, 0.75, 0.75])).tolist()
     [2, 2]
+    >>> _assign(np.array([0.5]), np.array([0.0, 1 / 3, 2 / 3, 1.0])).tolist()  # nearer 2/3 than 1/3
+    [2]
     """
-    idx = np.searchsorted((c[1:] + c[:-1]) / 2, v, side="left")
+    mid = c[1:] / 2 + c[:-1] / 2  # halves first: no overflow (`kmeans` bounds the values)
+    idx = np.searchsorted(mid, v, side="left")
+    if mid.size:
+        near = np.zeros(v.size, bool)
+        for j in (np.maximum(idx - 1, 0), np.minimum(idx, mid.size - 1)):
+            near |= np.abs(v - mid[j]) <= 2 * np.spacing(np.abs(mid[j]))
+        if near.any():
+            sums = [Fraction(a) + Fraction(b) for a, b in zip(c[:-1].tolist(), c[1:].tolist(), strict=True)]
+            for p in np.flatnonzero(near).tolist():
+                idx[p] = bisect.bisect_left(sums, 2 * Fraction(float(v[p])))
     return np.searchsorted(c, c, side="left")[idx]  # the identity when the centroids are distinct
 
 
@@ -97,7 +124,8 @@ def kmeans(values: np.ndarray, k: int, init: str = "linear", *, iters: int = 100
 
     Raises:
         ValueError: k outside [1, number of values]; iters < 0; unknown init; a seed below 0 or with an
-            init that draws nothing.
+            init that draws nothing; NaN or infinite values, or values whose magnitudes sum to 2^1022 or
+            more.
     """
     iters = check_int(iters, "kmeans", "iters", 0)
     if seed is not None:
@@ -110,6 +138,11 @@ def kmeans(values: np.ndarray, k: int, init: str = "linear", *, iters: int = 100
     bad = nonfinite_count(flat)
     if bad:
         raise ValueError(f"kmeans: values hold {bad} NaN or infinite value(s); k-means needs finite values")
+    with np.errstate(over="ignore"):
+        total = float(np.abs(flat).sum())
+    if not total < _MAX_TOTAL:  # an overflowing sum is inf
+        raise ValueError(f"kmeans: the values' magnitudes sum to {total:.6g}; k-means takes sums below 2^1022"
+                         " (about 4.49e307), where its means and midpoints are finite float64 values")
     c = init_centroids(flat, k, init, 0 if seed is None else seed).astype(np.float64)
     lab = _assign(flat, c)
     for _ in range(iters):
@@ -179,6 +212,7 @@ def share_weights(model: Model, k: int | Mapping[str, int], *, init: str = "line
             (the message names the layer); a dict k naming a layer that is
             not one of those shared; iters < 0; unknown init or layer.
     """
+    check_model(model, "share_weights")
     comp = comp or Compression.start(model)
     if init not in INITS:
         raise ValueError(f"share_weights: init={init!r} is not one of {', '.join(INITS)}")

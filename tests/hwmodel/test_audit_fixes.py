@@ -319,3 +319,21 @@ def test_the_documented_fused_step_figure_and_the_baseline_refusal(tmp_path: Pat
     with pytest.raises(ValueError, match=r"^network_cost: the fp32 baseline every result is compared with"
                                          r" needs the table's fp32 multiplier and adder \(tech table"):
         hwmodel.network_cost([layer], tech="ints_only")
+
+
+@pytest.mark.parametrize(("call", "error", "message"), [
+    # Path(5) raised a bare "expected str, bytes or os.PathLike object, not int"
+    (lambda: hwmodel.register_table(5), TypeError,
+     r"^register_table: table=5 must be the path \(str or Path\) of a \.toml or \.json table file or a"
+     r" TechTable$"),
+    (lambda: hwmodel.load_table(None), TypeError,
+     r"^load_table: path=None must be the path \(str or Path\) of a \.toml or \.json table file$"),
+    # emu's refusal named a2q_min_acc_bits and its K
+    (lambda: hwmodel.a2q_acc_bits(0, 8, 8, True), ValueError,
+     r"^a2q_acc_bits: k=0 outside the allowed range \[1, inf\)$"),
+    (lambda: hwmodel.a2q_acc_bits(8, 8, 0, True), ValueError,
+     r"^a2q_acc_bits: act_bits=0 outside the allowed range \[1, 1024\]$"),
+], ids=str)
+def test_table_and_sizing_refusals_name_their_own_parameter(call, error, message) -> None:
+    with pytest.raises(error, match=message):
+        call()

@@ -343,10 +343,20 @@ def test_memory_entries() -> None:
     assert "dram" not in JOUPPI7
 
 
-@pytest.mark.parametrize("n", range(4, 33))
+@pytest.mark.parametrize("n", range(3, 33))
 def test_dadda_counts(n: int) -> None:
     c = gates.dadda(n, n)
     assert (c.fa, c.ha, c.cpa_bits, c.and2) == (n * n - 4 * n + 3, n - 1, 2 * n - 2, n * n)
+
+
+def test_dadda_final_adder_reaches_the_top_product_bit() -> None:
+    """Two rows of wa + wb - 1 columns above the single bit of column 0: the final adder spans wa + wb - 2
+    columns, its carry out the top product bit. A 2 x n tree (no reduction) stopped at the top column of
+    two bits and left out the carry's column (2 x 2: a 1-bit final adder)."""
+    for wa in range(2, 13):
+        for wb in range(2, 13):
+            assert gates.dadda(wa, wb).cpa_bits == wa + wb - 2, (wa, wb)
+    assert (gates.dadda(2, 2).fa, gates.dadda(2, 2).ha) == (0, 0)
 
 
 def test_dadda_rectangular_conserves_bits() -> None:

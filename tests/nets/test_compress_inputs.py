@@ -225,3 +225,48 @@ def test_pruning_and_counting_refuse_bad_arguments_by_name(call, error, message)
 def test_magnitude_mask_takes_a_list_and_an_empty_array() -> None:
     assert C.magnitude_mask([0.1, -0.5, 0.02, 0.3], ratio=0.5).tolist() == [False, True, False, True]
     assert C.magnitude_mask([], ratio=0.5).tolist() == []
+
+
+def _mlp_with(weight: float) -> nets.Model:
+    m = nets.mlp([4, 3, 2], seed=0)
+    m.layers()[0].params["W"][0, 0] = weight
+    return m
+
+
+@pytest.mark.parametrize(("call", "error", "message"), [
+    # an AttributeError on None.n_parameters
+    (lambda: C.prune(None, ratio=0.5), TypeError, r"^prune: model=None must be a nets Model$"),
+    (lambda: C.share_weights(None, 2), TypeError, r"^share_weights: model=None must be a nets Model$"),
+    (lambda: C.low_rank(None, "linear1", 2), TypeError, r"^low_rank: model=None must be a nets Model$"),
+    (lambda: C.storage_bits(None), TypeError, r"^storage_bits: model=None must be a nets Model$"),
+    # a ValueError here, a TypeError in a compress step
+    (lambda: C.low_rank(nets.mlp([4, 3, 2], seed=0), 3, 2), TypeError,
+     r"^low_rank: layer=3 must be a layer name \(str\)$"),
+    # an infinite weight: the SVD never returned; NaN: numpy's LinAlgError naming nothing
+    (lambda: C.low_rank(_mlp_with(np.inf), "linear1", 2), ValueError,
+     r"^low_rank: layer 'linear1' holds 1 NaN or infinite weight\(s\); compression needs finite weights$"),
+    (lambda: C.low_rank(_mlp_with(np.nan), "linear1", 2), ValueError,
+     r"^low_rank: layer 'linear1' holds 1 NaN or infinite weight\(s\)"),
+    # centroids [nan, inf, inf] and labels equal to k
+    (lambda: C.kmeans(np.array([-1.7e308, 1e308, 1.7e308]), 3, iters=0), ValueError,
+     r"^kmeans: the values' magnitudes sum to inf; k-means takes sums below 2\^1022"),
+], ids=str)
+def test_compression_refuses_what_it_cannot_compute(call, error, message) -> None:
+    with pytest.raises(error, match=message):
+        call()
+
+
+def test_kmeans_assigns_each_value_to_the_exactly_nearest_centroid() -> None:
+    """The float midpoint (1/3 + 2/3) / 2 rounds to 0.5 and sent 0.5 to 1/3, which is farther than 2/3.
+    Against an exact reference over values on a grid (where such near-ties are common)."""
+    c, lab = C.kmeans(np.array([0.0, 0.5, 1.0, 1.0]), 4, iters=0)
+    assert lab.tolist() == [0, 2, 3, 3]
+    rng = np.random.default_rng(5)
+    for _ in range(200):
+        v = rng.integers(-8, 9, rng.integers(4, 30)) / 4.0
+        k = int(rng.integers(1, min(6, v.size) + 1))
+        c, lab = C.kmeans(v, k, iters=int(rng.integers(0, 4)))
+        exact = [Fraction(float(x)) for x in c]
+        for x, got in zip(v.tolist(), lab.tolist(), strict=True):
+            dist = [abs(Fraction(x) - e) for e in exact]
+            assert got == dist.index(min(dist)), (v.tolist(), c.tolist(), x)
