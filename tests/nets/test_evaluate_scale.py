@@ -6,11 +6,7 @@ from its own row, summed exactly, so the loss is bit-identical for any batch siz
 from __future__ import annotations
 
 import io
-import os
-import subprocess
-import sys
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,6 +16,7 @@ from nets.datasets import Split
 from nets.layers import Context
 from nets.models import evaluation_context
 from nets.policy import PrecisionPolicy
+from tests.scripts import run_script
 
 DATA = nets.datasets.digits(seed=0)
 #: stochastic conversions kept in evaluation (eval_rounding="policy"), seeded by eval_seed=5
@@ -142,15 +139,10 @@ def test_a_script_without_the_main_guard_is_told_so_instead_of_a_broken_pool(tmp
     """Workers import the script that started them: an unguarded sharded evaluate started one again in each
     (Python refused to spawn during bootstrapping and the caller saw only BrokenProcessPool). Each worker
     now refuses by name, and the caller's error names the guard."""
-    script = tmp_path / "unguarded.py"
-    script.write_text("import nets\n"
+    done = run_script(tmp_path, "import nets\n"
                       "data = nets.datasets.digits(seed=0)\n"
                       "print(nets.evaluate(nets.mlp([64, 8, 10], seed=0), data, None, batch_size=90,"
                       " workers=2))\n")
-    root = Path(__file__).resolve().parents[2]
-    env = {**os.environ, "PYTHONPATH": str(root)}
-    done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True,
-                          text=True, timeout=300)
     assert done.returncode == 1
     assert ("RuntimeError: evaluate: called while a worker process imports the script that started the"
             " evaluation") in done.stderr

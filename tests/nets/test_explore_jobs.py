@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import io
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 from nets import explore as X
+from tests.scripts import run_script
 
 #: the learning rate of each kind of odd job (`odd_job`)
 CAUSES = {0.21: "sys.exit", 0.22: "interrupt", 0.23: "unpicklable", 0.24: "os._exit", 0.25: "fine"}
@@ -75,14 +75,9 @@ def test_a_script_without_the_main_guard_fails_its_points_instead_of_hanging(tmp
     each would start the sweep again, claiming points and dying while the first sweep waited for their
     leases (it hung). Now each refuses at once, naming the guard, and the sweep ends with its points
     failed."""
-    script = tmp_path / "unguarded.py"
-    script.write_text("import nets.explore as X\n"
+    done = run_script(tmp_path, "import nets.explore as X\n"
                       "sw = X.Sweep.from_dict({'name': 'g', 'seeds': [0], 'base': {'epochs': 1},"
                       " 'grid': {'format': ['fx<4,8>', 'fx<6,8>']}})\n"
                       "print(X.run_sweep(sw, 'r.sqlite', workers=2, progress=False).failed_points)\n")
-    root = Path(__file__).resolve().parents[2]
-    env = {**os.environ, "PYTHONPATH": str(root)}
-    done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True,
-                          text=True, timeout=300)
     assert done.stdout.strip().splitlines()[-1] == "2"
     assert "run_sweep: called while a worker process imports the script that started the sweep" in done.stderr
