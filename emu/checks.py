@@ -135,6 +135,8 @@ def check_real(value: object, func: str, name: str, lo: float = -math.inf, hi: f
     ...
     ValueError: SGD: momentum=1.0 outside the allowed range [0, 1)
     """
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 2**1024:
+        raise ValueError(f"{func}: {name} (an int of {value.bit_length()} bits) is beyond float64's range")
     if (isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating))
             or not math.isfinite(value)):
         raise TypeError(f"{func}: {name}={value!r} must be a finite real number")

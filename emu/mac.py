@@ -137,18 +137,17 @@ class MAC:
     most 53 bits and every exact product lies in [2^-1000, 2^1000]; its
     ``product`` is a float format (at most 50 fraction bits, inside float64's
     exponent range). A fixed or exact accumulator adds integer codes
-    (`emu.operand_grid.int_grid`) of at most 62 bits per product; its
-    ``product`` is fixed, and the largest product aligned to ``product`` or to
-    the accumulator's grid (shifted left), or a block of them
-    (``order="blocks(c)"``), stays below 2^62. An exact accumulator whose
-    products need more than 62 bits as codes (fp16 x fp16: 82; `wide_exact`)
-    forms them in float64 instead and sums them exactly (`emu.datapath.wide`):
-    float, fixed or pow2 operands without ``product``, significands totalling
-    at most 53 bits, products within [2^-1074, 2^1000]; the exact sum is not a
-    float64 in general, so ``output`` must be given: a signed float format of
-    at most 50 fraction bits inside float64's exponent range (fp32, bf16,
-    fp16, e4m3, ...), with a deterministic ``output_rounding`` (the sum is
-    rounded to odd at 53 bits, then once into ``output``).
+    (`emu.operand_grid.int_grid`) of at most 62 bits per product; its ``product``
+    is fixed, and the largest product aligned to ``product`` or to the
+    accumulator's grid (shifted left), or a block of them (``order="blocks(c)"``),
+    stays below 2^62; an exact one's grid 2^-F has -938 <= F <= 1000. An exact
+    accumulator whose products need more than 62 bits as codes (fp16 x fp16: 82;
+    `wide_exact`) forms them in float64 and sums them exactly (`emu.datapath.wide`):
+    float, fixed or pow2 operands without ``product``, significands totalling at
+    most 53 bits, products within [2^-1074, 2^1000]; ``output`` must be a signed
+    float format of at most 50 fraction bits inside float64's exponent range
+    (fp32, bf16, fp16, e4m3, ...) with a deterministic ``output_rounding`` (the
+    sum is rounded to odd at 53 bits, then once into ``output``).
 
     >>> m = MAC(act="fx<1,7>", weight="fx<1,7>", acc="fx<2,14>")
     >>> str(m)
@@ -332,8 +331,7 @@ class MAC:
 
     @property
     def wide_exact(self) -> bool:
-        """Whether an exact accumulator sums its products in float64 expansions (`emu.datapath.wide`):
-        operands whose integer products need more than 62 bits (fp16 x fp16, bf16 x bf16, fp32 x fp32)."""
+        """Whether acc="exact" sums float64 products (`emu.datapath.wide`): integer ones beyond 62 bits."""
         wide = not self.block_scaled and int_grid(self.act)[1] + int_grid(self.weight)[1] > 62
         return self.exact_acc and wide
 
@@ -435,6 +433,9 @@ class MAC:
                 raise ValueError(f"MAC: aligning the products of {self.act} and {self.weight} to"
                                  f" product={prod} needs more than 62 bits; give product fewer fraction bits")
             pmax, fl_t = max(-prod.qmin, prod.qmax), prod.frac_bits
+        if self.exact_acc and not -938 <= fl_t <= 1000:  # its register: the fixed format <62 - F, F>
+            raise ValueError(f"MAC: acc=exact sums the products of {self.act} and {self.weight} on a grid of"
+                             f" 2^{-fl_t}; allowed: 2^-1000 to 2^938 (a fixed format's at most 1000 bits)")
         if self.exact_acc:
             return
         up = max(0, self.acc.frac_bits - fl_t)

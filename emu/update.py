@@ -68,14 +68,18 @@ def rounded_update(w: object, g: object, a: float, inner: Converter | None, oute
     whole update; elsewhere the calls run.
 
     Args:
-        w, g: real arrays of one shape (the parameter and its gradient).
+        w, g: real arrays of one shape (the parameter and its gradient),
+            computed from as float64: integers float64 cannot hold (beyond
+            2^53, off its grid) are refused, where ``a * g`` and ``w + d``
+            in numpy would round them first.
         a: the finite real multiplying g (SGD: -lr).
         inner, outer: `emu.Converter` or None.
         seed: as `emu.quantize`'s.
 
     Raises:
-        ValueError: shapes that differ, or a NaN a converter's format cannot
-            hold (the conversion's refusal).
+        ValueError: shapes that differ, integers float64 cannot hold, a NaN a
+            converter's format cannot hold (the conversion's refusal), an
+            int ``a`` beyond float64's range.
         TypeError: a non-real array or ``a``, a converter that is not one.
 
     >>> c = Converter("fx<4,4>")

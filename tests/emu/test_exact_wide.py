@@ -307,6 +307,12 @@ def test_the_integer_exact_path_keeps_its_pairs() -> None:
                                                          r" significand bits"),
     (dict(act="fp16", weight="fp16", output="fp32", product="fx<8,8>"),
      r"^MAC: the integer product of fp16 .*an exact one without product= also sums float64-exact products"),
+    # the integer exact path: a grid no fixed format holds was accepted, then every call failed naming
+    # FixedFormat's frac_bits
+    (dict(act="fx<-985,1000>", weight="fx<2,14>", output="fp32"),
+     r"^MAC: acc=exact sums the products of fx<-985,1000> and fx<2,14> on a grid of 2\^-1014; allowed:"
+     r" 2\^-1000 to 2\^938"),
+    (dict(act="fx<-990,1000>", weight="fp16", output="fp32"), r"on a grid of 2\^-1024; allowed"),
 ])
 def test_what_the_wide_path_cannot_do_is_refused_when_built(kwargs: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):

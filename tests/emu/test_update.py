@@ -164,6 +164,10 @@ def test_refusals_name_the_parameter() -> None:
         emu.rounded_update(np.zeros(2), np.zeros(3), -0.1, c, c)
     with pytest.raises(TypeError, match="rounded_update: a=nan must be a finite real number"):
         emu.rounded_update(np.zeros(2), np.zeros(2), float("nan"), c, c)
+    with pytest.raises(ValueError, match=r"^rounded_update: a \(an int of 1329 bits\) is beyond float64's"):
+        emu.rounded_update(np.zeros(2), np.zeros(2), 10**400, c, c)  # math.isfinite raised OverflowError
+    with pytest.raises(ValueError, match="rounded_update: w holds integers that float64 cannot hold exactly"):
+        emu.rounded_update(np.array([2**60 + 1, 3]), np.ones(2), -1.0, None, c)
     with pytest.raises(TypeError, match="rounded_update: outer='fx<4,12>' must be an emu.Converter or None"):
         emu.rounded_update(np.zeros(2), np.zeros(2), -0.1, c, "fx<4,12>")
     with pytest.raises(TypeError, match="rounded_update: g has dtype complex"):
