@@ -55,8 +55,9 @@ from typing import Any
 import numpy as np
 
 import emu
-from emu.checks import parse_choice
+from emu.checks import parse_choice, real_array
 
+from ..args import check_instance
 from ..datasets import Split
 from ..layers import Context, Conv2d, Layer, Linear
 from ..models import Model
@@ -99,6 +100,8 @@ def int_bits(m: float) -> int:
     >>> int_bits(0.0), int_bits(0.99), int_bits(1.0), int_bits(5.5)
     (1, 1, 2, 4)
     """
+    if isinstance(m, bool) or not isinstance(m, (int, float, np.integer, np.floating)):
+        raise TypeError(f"int_bits: m={m!r} must be a real number")
     if m < 0 or not math.isfinite(m):
         raise ValueError(f"int_bits: m={m!r} must be finite and >= 0")
     if m == 0:
@@ -113,14 +116,17 @@ def int_bits(m: float) -> int:
 
 def _partial_extremes(a: np.ndarray, w: np.ndarray, b: np.ndarray | None,
                       rows: int = 64) -> tuple[float, float]:
-    """(max |final sum|, max |partial sum|) of b + sum_k a[i,k] w[k,j] in increasing k, every i, j."""
+    """(max |final sum|, max |partial sum|) of b + sum_k a[i,k] w[k,j] in increasing k, every i, j (NaN
+    when a sum is NaN: np.max keeps it, where Python's max would drop it)."""
     start = np.zeros(w.shape[1]) if b is None else b
-    fin = part = float(np.max(np.abs(start), initial=0.0))
+    fins = [float(np.max(np.abs(start), initial=0.0))]
+    parts = list(fins)
     for i0 in range(0, a.shape[0], rows):
         s = np.cumsum(a[i0:i0 + rows, :, None] * w[None, :, :], axis=1) + start
-        part = max(part, float(np.max(np.abs(s), initial=0.0)))
-        fin = max(fin, float(np.max(np.abs(s[:, -1, :]), initial=0.0)) if s.shape[1] else fin)
-    return fin, part
+        parts.append(float(np.max(np.abs(s), initial=0.0)))
+        if s.shape[1]:
+            fins.append(float(np.max(np.abs(s[:, -1, :]), initial=0.0)))
+    return float(np.max(fins)), float(np.max(parts))
 
 
 def _operands(layer: Layer) -> tuple[np.ndarray, np.ndarray] | None:
@@ -146,8 +152,15 @@ def layer_acc_bits(model: Model, x: np.ndarray, policy: PrecisionPolicy | None =
     >>> b.exact_final_bits, b.exact_partial_bits
     (2, 5)
     """
+    check_instance(model, Model, "layer_acc_bits", "model", "a nets.Model")
+    model.check_policy(policy, "layer_acc_bits")
+    xa = np.asarray(real_array(x, "layer_acc_bits", "x"), np.float64)
+    bad = int(np.count_nonzero(~np.isfinite(xa)))
+    if bad:
+        raise ValueError(f"layer_acc_bits: x holds {bad} NaN or infinite value(s); the bounds need finite"
+                         " inputs")
     ctx = Context(policy or PrecisionPolicy.float64(), Quantizer(0), False, np.random.default_rng(0))
-    model.forward(np.asarray(x, np.float64), ctx)
+    model.forward(xa, ctx)
     out = []
     for layer in model.layers():
         ops = _operands(layer)
@@ -156,6 +169,9 @@ def layer_acc_bits(model: Model, x: np.ndarray, policy: PrecisionPolicy | None =
         a, w = ops
         b = layer.q(layer.params["b"], "biases", ctx) if "b" in layer.params else None
         fin, part = _partial_extremes(a, w, b)
+        if not math.isfinite(part):
+            raise ValueError(f"layer_acc_bits: layer {layer.name!r} has sums that are not finite (its weights"
+                             " or biases hold NaN or inf, or its sums overflow float64)")
         out.append(LayerAccBits(layer.name, a.shape[1], int_bits(fin), int_bits(part), fin, part))
     return out
 
@@ -299,10 +315,18 @@ def _run(model: Model, split: Split, policy: PrecisionPolicy) -> tuple[float, Co
     return int(np.count_nonzero(z.argmax(axis=1) == split.y)) / len(split), ctx
 
 
-def _check_args(model: Any, data: Any, threshold: Any, reference: Any) -> tuple[float, AccReference]:
+def _check_args(model: Any, data: Any, threshold: Any, reference: Any, policy: Any,
+                layers: Any) -> tuple[float, AccReference]:
     ref = parse_choice(AccReference, reference, "acc_length_bounds", "reference")
     if not isinstance(model, Model):
         raise TypeError(f"acc_length_bounds: model={type(model).__name__} must be a nets.Model")
+    check_instance(policy, PrecisionPolicy, "acc_length_bounds", "policy",
+                   "a PrecisionPolicy whose products have fixed-point operands")
+    model.check_policy(policy, "acc_length_bounds")
+    if layers is not None and (isinstance(layers, str) or not isinstance(layers, (list, tuple))
+                               or not all(isinstance(n, str) for n in layers)):
+        raise TypeError(f"acc_length_bounds: layers={layers!r} must be None or a list of layer names (a"
+                        " string is one name: give it in a list)")
     if not isinstance(data, Split) or len(data) == 0:
         raise TypeError(f"acc_length_bounds: data={type(data).__name__} must be a non-empty"
                         " nets.datasets.Split (e.g. digits(seed=0).test)")
@@ -402,7 +426,7 @@ def acc_length_bounds(model: Model, data: Split, policy: PrecisionPolicy, *, thr
     >>> print(r.why_none("wrap"))
     the operands alone keep 66.7 % of the float accuracy (exact accumulation 0.6667, float 1.0000), below 90 %
     """
-    threshold, reference = _check_args(model, data, threshold, reference)
+    threshold, reference = _check_args(model, data, threshold, reference, policy, layers)
     weighted = [ly for ly in model.layers() if isinstance(ly, (Linear, Conv2d))]
     names = [ly.name for ly in weighted]
     chosen = names if layers is None else list(layers)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import functools
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from importlib import metadata
 from typing import Any
 
@@ -33,6 +33,7 @@ import emu
 from emu.checks import real_array
 
 from .. import datasets
+from ..args import check_instance
 from ..optim import SGD
 from ..policy import PrecisionPolicy
 from ..train import train
@@ -113,8 +114,22 @@ def divergence(result: dict[str, Any], chance: float) -> str | None:
     'test accuracy 0.09 is at chance (<= 0.149)'
     >>> divergence({"test_loss": float("nan"), "train_loss": 1.0, "test_accuracy": 0.5}, 0.149)
     'the test loss is not finite'
+
+    Raises:
+        TypeError: ``result`` is not a mapping holding the three as real numbers; ``chance`` is not a
+            real number. ValueError: ``chance`` outside [0, 1] (NaN included: it would flag nothing).
     """
-    for k in ("test_loss", "train_loss"):
+    check_instance(result, Mapping, "divergence", "result",
+                   "a mapping of test_loss, train_loss and test_accuracy")
+    for k in ("test_loss", "train_loss", "test_accuracy"):
+        v = result.get(k)
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+            raise TypeError(f"divergence: result[{k!r}]={v!r} must be a real number")
+    if isinstance(chance, bool) or not isinstance(chance, (int, float, np.integer, np.floating)):
+        raise TypeError(f"divergence: chance={chance!r} must be a real number in [0, 1]")
+    if not 0.0 <= chance <= 1.0:
+        raise ValueError(f"divergence: chance={chance!r} outside the allowed range [0, 1]")
+    for k in ("test_loss", "train_loss", "test_accuracy"):
         if not np.isfinite(result[k]):
             return f"the {k.replace('_', ' ')} is not finite"
     if result["test_accuracy"] <= chance:
@@ -131,6 +146,7 @@ def run_point(point: dict[str, Any],
     point never raises). ``policy_of`` turns the point (its keys completed from `POINT_DEFAULTS`) into
     its policy: `build_policy` by default; `nets.explore.search` passes one that reads per-layer
     formats; an error it raises fails the point."""
+    check_instance(point, Mapping, "run_point", "point", "a dict of a sweep point's settings")
     t0 = time.perf_counter()
     p = {**POINT_DEFAULTS, **point}
     try:

@@ -593,6 +593,10 @@ def run_sweep(sweep: Sweep, store: str | Path | Store, *, workers: int | Workers
         raise TypeError(f"run_sweep: store={store!r} must be a Store or the path of its results file")
     check_bool(retry_failed, "run_sweep", "retry_failed")
     check_bool(progress, "run_sweep", "progress")
+    if workers is not None and not isinstance(workers, Workers):  # before the store file is made
+        check_int(workers, "run_sweep", "workers", 1)
+    if stream is not None and not callable(getattr(stream, "write", None)):  # before a point runs
+        raise TypeError(f"run_sweep: stream={stream!r} must be None (stderr) or a text stream with write()")
     refuse_in_worker_import("run_sweep", "the sweep")
     check_dask(dask, "run_sweep")
     shared = workers if isinstance(workers, Workers) else None
