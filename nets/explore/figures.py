@@ -35,7 +35,7 @@ from emu.checks import real_array
 
 from ..models import Model
 from ..stats import mean_ci
-from .spec import POINT_DEFAULTS, SETUP_KEYS, config_key
+from .spec import POINT_DEFAULTS, SETUP_KEYS, canonical_float64, canonical_settings, config_key
 
 __all__ = ["accumulator_study", "accuracy_vs_word_length", "figure_plan", "label", "pareto", "pareto_front",
            "representation_error", "training_curves"]
@@ -105,12 +105,18 @@ def _save(fig: Figure, path: str | Path | None) -> Figure:
     return fig
 
 
+def _key(params: dict[str, Any]) -> str:
+    """The configuration's key as the report groups it (`group_by_config`): of its canonical settings, so
+    the spellings of one configuration (``lr = 1`` and ``lr = 1.0``, the float64 baseline's) are one."""
+    return config_key(canonical_float64(canonical_settings(params)))
+
+
 def _configs(rows: list[dict[str, Any]], statuses: tuple[str, ...] = ("done",)) -> list[list[dict[str, Any]]]:
-    """The rows of the given statuses grouped by configuration, in order of first appearance."""
+    """The rows of the given statuses grouped by configuration (`_key`), in order of first appearance."""
     groups: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
         if r["status"] in statuses:
-            groups.setdefault(config_key(r["params"]), []).append(r)
+            groups.setdefault(_key(r["params"]), []).append(r)
     return list(groups.values())
 
 
@@ -226,10 +232,10 @@ def pareto(rows: list[dict[str, Any]], cost: str = "energy_pj", score: str = "te
     """Score against cost per configuration (means over seeds, 95 % interval as error bars), one marker
     per network; configurations that diverged at a seed marked x and left off the front; the Pareto
     front numbered, its configurations named below the axes in that order."""
-    diverged = {config_key(r["params"]) for r in rows if r["status"] == "diverged"}
+    diverged = {_key(r["params"]) for r in rows if r["status"] == "diverged"}
     pts = [(label(rs[0]["params"]), rs[0]["params"].get("model", "mlp"),
             float(np.mean([r["result"][cost] for r in rs])), *_mean_err([r["result"][score] for r in rs]),
-            config_key(rs[0]["params"]) in diverged)
+            _key(rs[0]["params"]) in diverged)
            for rs in _configs(rows) if rs[0]["result"].get(cost) is not None]
     fig = Figure(figsize=(8, 5))
     ax = fig.subplots()

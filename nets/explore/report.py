@@ -51,7 +51,7 @@ import numpy as np
 from ..stats import Estimate, mean_ci, paired_difference, proportion_ci
 from .accbits import LayerAccBits, LayerAccLength
 from .figures import label
-from .spec import POINT_DEFAULTS, SETUP_KEYS, canonical_settings, config_key
+from .spec import POINT_DEFAULTS, SETUP_KEYS, canonical_float64, canonical_settings, config_key
 from .store import STATUSES
 
 __all__ = ["SETUP_KEYS", "Comparison", "Decision", "Verdict", "accumulator_report", "best_within",
@@ -144,14 +144,14 @@ def _check_rows(rows: Any, func: str) -> None:
 
 def group_by_config(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The rows merged over seeds: one entry per configuration (`config_key` of its settings in their
-    canonical spelling, `canonical_settings`, so rows stored as ``lr = 1`` and ``lr = 1.0`` are one), in
-    order of first appearance, for every configuration, one that failed at every seed included (it has no
-    accuracy and no costs). Each entry: ``label``, ``key``,
-    ``params`` (without the seed), ``setup`` (its `SETUP_KEYS`), ``seeds`` (every seed that finished),
-    ``acc_by_seed`` ({seed: test accuracy} of the done rows), ``diverged`` ({seed: reason}),
-    ``failed`` (seeds that failed), ``accuracy`` (`mean_ci` of the done accuracies, cut to [0, 1]; None
-    without one),
-    ``test_accuracy`` (its mean, or None), ``weight_memory``, and the mean of every other numeric result
+    canonical spelling, `canonical_settings` and `canonical_float64`, so rows stored as ``lr = 1`` and
+    ``lr = 1.0`` are one, and so are the float64 baseline's three spellings; of two done rows of one
+    configuration at one seed, the later row's accuracy counts), in order of first appearance, for every
+    configuration, one that failed at every seed included (it has no accuracy and no costs). Each entry:
+    ``label``, ``key``, ``params`` (without the seed), ``setup`` (its `SETUP_KEYS`), ``seeds`` (every
+    seed that finished), ``acc_by_seed`` ({seed: test accuracy} of the done rows), ``diverged`` ({seed:
+    reason}), ``failed`` (seeds that failed), ``accuracy`` (`mean_ci` of the done accuracies, cut to [0,
+    1]; None without one), ``test_accuracy`` (its mean, or None), ``weight_memory``, and the mean of every other numeric result
     (costs over the done rows, else the diverged ones; costs do not depend on the seed).
 
     >>> rows = [{"status": "done", "params": {"format": "bf16", "seed": s},
@@ -164,7 +164,8 @@ def group_by_config(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     groups: dict[str, list[dict[str, Any]]] = {}
     params_of: dict[str, dict[str, Any]] = {}
     for r in rows:
-        params = canonical_settings({k: v for k, v in r["params"].items() if k != "seed"})
+        params = canonical_float64(canonical_settings({k: v for k, v in r["params"].items()
+                                                       if k != "seed"}))
         key = config_key(params)
         groups.setdefault(key, []).append(r)
         params_of.setdefault(key, params)
@@ -467,7 +468,7 @@ def report(rows: list[dict[str, Any]], title: str = "Sweep report", budget: floa
 def _point_name(r: dict[str, Any]) -> str:
     """A stored point as the diverged and failed lists name it: its configuration, seed and setup (two
     setups may share a configuration's label): "bf16, seed 0 (mlp 64-32-10 relu on digits, ...)"."""
-    params = canonical_settings(r["params"])
+    params = canonical_float64(canonical_settings(r["params"]))
     return f"{label(params)}, seed {params.get('seed')} ({_setup_label(_setup(params))})"
 
 

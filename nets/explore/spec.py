@@ -308,18 +308,23 @@ def canonical_float64(point: dict[str, Any]) -> dict[str, Any]:
     A point whose roles all stay float64 (``policy`` None or "float64" and ``format`` None or "float64")
     gets ``policy`` None and ``format`` "float64", or ``format`` None beside a ``mac`` datapath: the
     spellings of the shipped sweeps, which so keep their keys. Any other point (a preset ``policy``, a
-    ``format`` that rounds) is returned unchanged, as is a canonical one (a new dict otherwise).
+    ``format`` that rounds) is returned unchanged, as is a canonical one (a new dict otherwise). A
+    configuration that lacks ``policy`` or ``format`` (a stored row's params, which may predate a key)
+    gets both, so ``{"format": "float64"}``, ``{"policy": "float64"}`` and ``{}`` map to one dict.
 
     >>> [canonical_float64({"policy": p, "format": f, "mac": None})["format"]
     ...  for p, f in ((None, None), ("float64", None), (None, "float64"))]
     ['float64', 'float64', 'float64']
+    >>> canonical_float64({"policy": "float64"}) == canonical_float64({}) == canonical_float64(
+    ...     {"format": "float64"}) == {"policy": None, "format": "float64"}
+    True
     >>> canonical_float64({"policy": "float64", "format": None, "mac": "mxfp8"})
     {'policy': None, 'format': None, 'mac': 'mxfp8'}
     """
     if point.get("policy") not in (None, "float64") or point.get("format") not in (None, "float64"):
         return point
     fmt = None if point.get("mac") is not None else "float64"
-    if point.get("policy") is None and point.get("format") == fmt:
+    if "policy" in point and point["policy"] is None and "format" in point and point["format"] == fmt:
         return point
     return {**point, "policy": None, "format": fmt}
 

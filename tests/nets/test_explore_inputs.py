@@ -357,3 +357,28 @@ def test_the_report_helpers_still_take_lists_and_whole_float_labels() -> None:
     assert X.pareto_front([], []).tolist() == []
     assert X.chance_accuracy(np.array([0.0, 1.0, 1.0])) == X.chance_accuracy([0, 1, 1])
     assert X.best_within([]) == []
+
+
+def test_the_report_and_the_figures_group_the_three_spellings_of_the_baseline() -> None:
+    # rows stored by earlier versions spell the float64 baseline in three ways, at distinct seeds
+    rows = (_rows({"format": "float64"}, (0.95,), energy=100.0)
+            + _rows({"policy": "float64"}, (0.96,), energy=100.0, first_seed=1)
+            + _rows({}, (0.97,), energy=100.0, first_seed=2)
+            + _rows({"format": "bf16"}, (0.95, 0.96, 0.97)))
+    configs = X.group_by_config(rows)
+    assert [(c["label"], c["seeds"]) for c in configs] == [("float64", [0, 1, 2]), ("bf16", [0, 1, 2])]
+    (d,) = X.best_within(configs)
+    assert d.baseline is configs[0]
+    assert [str(c.verdict) for c in d.comparisons] == ["baseline", "within"]
+    assert X.report(rows).count("| float64 | 0-2 |") == 1
+    assert X.figure_plan(rows)["pareto_energy.png"][1] is None  # two configurations with a cost
+
+
+def test_the_spellings_of_the_baseline_at_one_seed_keep_the_later_row() -> None:
+    # as for lr = 1 and lr = 1.0: one configuration, and of two done rows at a seed the later one counts
+    rows = (_rows({"format": "float64"}, (0.90, 0.91), energy=100.0)
+            + _rows({"policy": "float64"}, (0.95, 0.96), energy=100.0)
+            + _rows({}, (0.97,), energy=100.0, first_seed=2))
+    (c,) = X.group_by_config(rows)
+    assert c["acc_by_seed"] == {0: 0.95, 1: 0.96, 2: 0.97}
+    assert c["accuracy"].n == 3
