@@ -151,8 +151,9 @@ def group_by_config(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ``label``, ``key``, ``params`` (without the seed), ``setup`` (its `SETUP_KEYS`), ``seeds`` (every
     seed that finished), ``acc_by_seed`` ({seed: test accuracy} of the done rows), ``diverged`` ({seed:
     reason}), ``failed`` (seeds that failed), ``accuracy`` (`mean_ci` of the done accuracies, cut to [0,
-    1]; None without one), ``test_accuracy`` (its mean, or None), ``weight_memory``, and the mean of every other numeric result
-    (costs over the done rows, else the diverged ones; costs do not depend on the seed).
+    1]; None without one), ``test_accuracy`` (its mean, or None), ``weight_memory``, and the mean of
+    every other numeric result (costs over the done rows, else the diverged ones; costs do not depend on
+    the seed).
 
     >>> rows = [{"status": "done", "params": {"format": "bf16", "seed": s},
     ...          "result": {"test_accuracy": a, "energy_pj": 10.0}} for s, a in ((0, 0.9), (1, 0.92))]
