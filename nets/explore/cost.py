@@ -26,7 +26,9 @@ from __future__ import annotations
 from typing import Any
 
 import hwmodel
+from emu.checks import check_int
 
+from ..args import check_instance
 from ..models import Model
 from ..policy import PrecisionPolicy
 
@@ -41,7 +43,19 @@ def point_cost(model: Model, policy: PrecisionPolicy | None, input_shape: tuple[
     >>> c = point_cost(mlp([64, 8, 10], seed=0), None, (64,))
     >>> c["speedup"], c["speedup_area_delay"], c["weight_memory"]
     (1.0, 1.0, 'sram_8kb')
+
+    Raises:
+        TypeError: ``model`` is not a `Model`, ``policy`` not a `PrecisionPolicy` or None, or
+            ``input_shape`` not a tuple of ints.
+        ValueError: ``input_shape`` has a size below 1, or ``tech`` is not a known table.
     """
+    check_instance(model, Model, "point_cost", "model", "a nets Model (nets.mlp, nets.lenet5)")
+    if policy is not None:
+        check_instance(policy, PrecisionPolicy, "point_cost", "policy", "a PrecisionPolicy or None (float64)")
+    if not isinstance(input_shape, tuple) or not input_shape:
+        raise TypeError(f"point_cost: input_shape={input_shape!r} must be a tuple of sizes, e.g. (64,)")
+    for n in input_shape:
+        check_int(n, "point_cost", "input_shape", 1)
     c = hwmodel.network_cost(model, policy, input_shape=input_shape, tech=tech, weight_memory="auto")
     return {"energy_pj": c.energy_pj, "compute_pj": c.compute_pj, "memory_pj": c.memory_pj,
             "weight_memory": c.weight_memory, "area_um2": c.area_um2, "speedup": c.speedup,

@@ -33,12 +33,30 @@ from matplotlib.ticker import MaxNLocator, PercentFormatter
 import emu
 from emu.checks import real_array
 
+from ..args import check_instance
 from ..models import Model
 from ..stats import mean_ci
 from .spec import POINT_DEFAULTS, SETUP_KEYS, canonical_float64, canonical_settings, config_key
+from .store import STATUSES
 
 __all__ = ["accumulator_study", "accuracy_vs_word_length", "figure_plan", "label", "pareto", "pareto_front",
            "representation_error", "training_curves"]
+
+
+def check_rows(rows: Any, func: str) -> None:
+    """Refuse ``rows`` that are not result rows as `Store.rows` gives them: a list of dicts, each with a
+    ``status`` of `STATUSES` and ``params`` and ``result`` dicts (a failed row's result may be None)."""
+    if not isinstance(rows, (list, tuple)):
+        raise TypeError(f"{func}: rows={rows!r} must be a list of result rows (Store.rows())")
+    for i, r in enumerate(rows):
+        if not isinstance(r, dict):
+            raise TypeError(f"{func}: rows[{i}]={r!r} must be a result row (a dict, as Store.rows() gives)")
+        failed = r.get("status") == "failed"  # no result to read (None or {})
+        if (r.get("status") not in STATUSES or not isinstance(r.get("params"), dict)
+                or not (isinstance(r.get("result"), dict) or (failed and r.get("result") is None))):
+            raise ValueError(f"{func}: rows[{i}] is not a result row: it needs status (one of"
+                             f" {', '.join(STATUSES)}), params and result (dicts; a failed row's result may"
+                             " be None), as Store.rows() gives")
 
 
 def label(params: dict[str, Any]) -> str:
@@ -97,6 +115,12 @@ def pareto_front(costs: np.ndarray, scores: np.ndarray) -> np.ndarray:
         if not beaten.any():
             idx.append(i)
     return np.array(sorted(idx, key=lambda i: costs[i]), dtype=int)
+
+
+#: The costs `pareto` draws a score against (results of `point_cost`; lower is better).
+COSTS = ("energy_pj", "compute_pj", "memory_pj", "area_um2")
+#: The scores `pareto` draws (higher is better).
+SCORES = ("test_accuracy",)
 
 
 def _save(fig: Figure, path: str | Path | None) -> Figure:
@@ -188,7 +212,11 @@ def figure_plan(rows: list[dict[str, Any]]) -> dict[str, tuple[Callable[[str | P
     ...          "result": {"test_accuracy": 0.9, "energy_pj": 1.0, "area_um2": 1.0}}]
     >>> figure_plan(rows)["accuracy_vs_word_length.png"][1]
     "the sweep's fixed-point formats have one word length per rounding (12 bits); the figure needs two"
+
+    Raises:
+        TypeError, ValueError: ``rows`` are not result rows as `Store.rows` gives them.
     """
+    check_rows(rows, "figure_plan")
     return {
         "pareto_energy.png": (lambda p: pareto(rows, "energy_pj", path=p),
                               _why_not_pareto(rows, "energy_pj")),
@@ -231,7 +259,17 @@ def pareto(rows: list[dict[str, Any]], cost: str = "energy_pj", score: str = "te
            path: str | Path | None = None) -> Figure:
     """Score against cost per configuration (means over seeds, 95 % interval as error bars), one marker
     per network; configurations that diverged at a seed marked x and left off the front; the Pareto
-    front numbered, its configurations named below the axes in that order."""
+    front numbered, its configurations named below the axes in that order. ``cost``: one of `COSTS`;
+    ``score``: one of `SCORES`.
+
+    Raises:
+        TypeError, ValueError: ``rows`` are not result rows as `Store.rows` gives them.
+        ValueError: ``cost`` or ``score`` is not one of those names.
+    """
+    check_rows(rows, "pareto")
+    for name, value, allowed in (("cost", cost, COSTS), ("score", score, SCORES)):
+        if not isinstance(value, str) or value not in allowed:
+            raise ValueError(f"pareto: {name}={value!r} is not one of {', '.join(allowed)}")
     diverged = {_key(r["params"]) for r in rows if r["status"] == "diverged"}
     pts = [(label(rs[0]["params"]), rs[0]["params"].get("model", "mlp"),
             float(np.mean([r["result"][cost] for r in rs])), *_mean_err([r["result"][score] for r in rs]),
@@ -269,7 +307,8 @@ def pareto(rows: list[dict[str, Any]], cost: str = "energy_pj", score: str = "te
 
 def accuracy_vs_word_length(rows: list[dict[str, Any]], path: str | Path | None = None) -> Figure:
     """Mean test accuracy over seeds (95 % interval) against word length, a line per rounding mode and
-    network (fixed-point formats without a datapath)."""
+    network (fixed-point formats without a datapath). ``rows`` are refused as `figure_plan`'s."""
+    check_rows(rows, "accuracy_vs_word_length")
     acc: dict[str, dict[int, list[float]]] = {}
     for r in _fixed_rows(rows):
         p = r["params"]
@@ -293,7 +332,8 @@ def accuracy_vs_word_length(rows: list[dict[str, Any]], path: str | Path | None 
 
 def accumulator_study(rows: list[dict[str, Any]], path: str | Path | None = None) -> Figure:
     """Overflow rate (left) and accuracy (right) against accumulator width, wrap against saturate;
-    means over seeds, diverged configurations marked x."""
+    means over seeds, diverged configurations marked x. ``rows`` are refused as `figure_plan`'s."""
+    check_rows(rows, "accumulator_study")
     data: dict[str, dict[int, list[dict[str, Any]]]] = {}
     for r in _acc_rows(rows):
         p = r["params"]
@@ -327,7 +367,18 @@ def accumulator_study(rows: list[dict[str, Any]], path: str | Path | None = None
 
 
 def representation_error(model: Model, formats: list[str], path: str | Path | None = None) -> Figure:
-    """Histograms of |q(w) - w| / |w| (nonzero w) of every weighted layer in every format."""
+    """Histograms of |q(w) - w| / |w| (nonzero w) of every weighted layer in every format of ``formats``
+    (a list of format names).
+
+    Raises:
+        TypeError: ``model`` is not a `Model`, or ``formats`` not a list (a single string is refused, not
+            split into characters).
+        ValueError: ``formats`` is empty, or names a format `emu.quantize` does not know.
+    """
+    check_instance(model, Model, "representation_error", "model", "a nets Model (nets.mlp, nets.lenet5)")
+    if not isinstance(formats, (list, tuple)):
+        raise TypeError(f"representation_error: formats={formats!r} must be a list of format names, e.g."
+                        " ['bf16'] (a string is refused, not split into characters)")
     if not formats:
         raise ValueError("representation_error: formats=[]; give at least one format")
     layers = [la for la in model.layers() if "W" in la.params]
@@ -388,7 +439,11 @@ def training_curves(rows: list[dict[str, Any]], path: str | Path | None = None) 
     ...          "result": {"valid_accuracy_curve": [0.8, 0.9]}} for f in ("float64", "bf16", "fx<4,8>")]
     >>> [ax.get_title() for ax in training_curves(rows).axes]
     ['mlp 64-32-10: floating-point formats', 'mlp 64-32-10: fixed-point formats']
+
+    Raises:
+        TypeError, ValueError: ``rows`` are not result rows as `Store.rows` gives them.
     """
+    check_rows(rows, "training_curves")
     groups = [rs for rs in _configs(rows) if rs[0]["result"].get("valid_accuracy_curve")]
     kinds: dict[tuple[tuple[Any, ...], str], list[list[dict[str, Any]]]] = {}
     base: dict[tuple[Any, ...], list[dict[str, Any]]] = {}

@@ -48,11 +48,11 @@ from typing import Any
 
 import numpy as np
 
+from ..args import check_instance
 from ..stats import Estimate, mean_ci, paired_difference, proportion_ci
 from .accbits import LayerAccBits, LayerAccLength
-from .figures import label
+from .figures import check_rows, label
 from .spec import POINT_DEFAULTS, SETUP_KEYS, canonical_float64, canonical_settings, config_key
-from .store import STATUSES
 
 __all__ = ["SETUP_KEYS", "Comparison", "Decision", "Verdict", "accumulator_report", "best_within",
            "group_by_config", "num", "report", "seed_list"]
@@ -126,22 +126,6 @@ def _is_float64(params: dict[str, Any]) -> bool:
             and not params.get("mac") and not params.get("acc"))
 
 
-def _check_rows(rows: Any, func: str) -> None:
-    """Refuse ``rows`` that are not result rows as `Store.rows` gives them: a list of dicts, each with a
-    ``status`` of `STATUSES` and ``params`` and ``result`` dicts (a failed row's result may be None)."""
-    if not isinstance(rows, (list, tuple)):
-        raise TypeError(f"{func}: rows={rows!r} must be a list of result rows (Store.rows())")
-    for i, r in enumerate(rows):
-        if not isinstance(r, dict):
-            raise TypeError(f"{func}: rows[{i}]={r!r} must be a result row (a dict, as Store.rows() gives)")
-        failed = r.get("status") == "failed"  # no result to read (None or {})
-        if (r.get("status") not in STATUSES or not isinstance(r.get("params"), dict)
-                or not (isinstance(r.get("result"), dict) or (failed and r.get("result") is None))):
-            raise ValueError(f"{func}: rows[{i}] is not a result row: it needs status (one of"
-                             f" {', '.join(STATUSES)}), params and result (dicts; a failed row's result may"
-                             " be None), as Store.rows() gives")
-
-
 def group_by_config(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The rows merged over seeds: one entry per configuration (`config_key` of its settings in their
     canonical spelling, `canonical_settings` and `canonical_float64`, so rows stored as ``lr = 1`` and
@@ -161,7 +145,7 @@ def group_by_config(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     >>> c["label"], c["seeds"], c["accuracy"].percent(1), c["energy_pj"]
     ('bf16', [0, 1], '91.0 % [78.3, 100.0] (n=2)', 10.0)
     """
-    _check_rows(rows, "group_by_config")
+    check_rows(rows, "group_by_config")
     groups: dict[str, list[dict[str, Any]]] = {}
     params_of: dict[str, dict[str, Any]] = {}
     for r in rows:
@@ -420,8 +404,16 @@ def report(rows: list[dict[str, Any]], title: str = "Sweep report", budget: floa
     >>> text = report(rows, figures={"pareto_energy.png": "the sweep finished 1 configuration"})
     >>> [ln for ln in text.splitlines() if ln.startswith(("No baseline", "- pareto"))]  # doctest: +ELLIPSIS
     ['No baseline: this setup has no float64 configuration, ...', '- pareto_energy.png omitted: ...']
+
+    Raises:
+        TypeError, ValueError: ``rows`` are not result rows as `Store.rows` gives them.
+        TypeError: ``title`` is not a string, or ``figures`` is not None, a list of file names or a
+            mapping of file names to None or a sentence.
+        ValueError: ``budget`` is outside [0, 1) (`best_within`).
     """
-    _check_rows(rows, "report")
+    check_rows(rows, "report")
+    check_instance(title, str, "report", "title", "a string")
+    _check_figures(figures)
     configs = group_by_config(rows)
     decisions = best_within(configs, budget)
     count = {s: sum(r["status"] == s for r in rows) for s in ("done", "diverged", "failed")}
@@ -459,11 +451,28 @@ def report(rows: list[dict[str, Any]], title: str = "Sweep report", budget: floa
                   f" {r['error'].splitlines()[0][:300] if r.get('error') else 'no error recorded'}"
                   for r in failed] + [""]
     if figures:
-        figs = dict.fromkeys(figures) if isinstance(figures, list) else dict(figures)
+        figs = dict.fromkeys(figures) if isinstance(figures, (list, tuple)) else dict(figures)
         lines += ["## Figures", ""]
         lines += [f"![{f}]({f})" if why is None else f"- {f} omitted: {why}" for f, why in figs.items()]
         lines.append("")
     return "\n".join(lines)
+
+
+def _check_figures(figures: Any) -> None:
+    """Refuse a `report`'s ``figures`` that is not None, a list of file names or a mapping of file names to
+    None or a sentence."""
+    what = "None, a list of figure file names or a mapping of them to None or the reason omitted"
+    if figures is None:
+        return
+    if isinstance(figures, (list, tuple)):
+        bad = [f for f in figures if not isinstance(f, str)]
+    elif isinstance(figures, Mapping):
+        bad = [f for f, why in figures.items()
+               if not isinstance(f, str) or not isinstance(why, (str, type(None)))]
+    else:
+        raise TypeError(f"report: figures={figures!r} must be {what}")
+    if bad:
+        raise TypeError(f"report: figures holds {bad[0]!r}; figures must be {what}")
 
 
 def _point_name(r: dict[str, Any]) -> str:
@@ -510,7 +519,19 @@ def accumulator_report(exact: list[LayerAccBits], lengths: list[LayerAccLength],
     goes into the heading. An LB that is None (no IL passes: the operands alone keep less than the
     threshold of the float accuracy) shows as "none", with the reason below the table, e.g. "the
     operands alone keep 94.9 % of the float accuracy (exact accumulation 0.9000, float 0.9481), below
-    99 %". ``lengths`` must come from one `acc_length_bounds` call (refused otherwise)."""
+    99 %". ``lengths`` must come from one `acc_length_bounds` call (refused otherwise).
+
+    Raises:
+        TypeError: ``exact`` is not a list of `LayerAccBits`, ``lengths`` not a list of `LayerAccLength`,
+            or ``about`` not a string.
+        ValueError: ``lengths`` come from several `acc_length_bounds` calls.
+    """
+    for name, value, cls in (("exact", exact, LayerAccBits), ("lengths", lengths, LayerAccLength)):
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, cls) for v in value):
+            shown = f"={value!r}" if len(repr(value)) <= 60 else f" of type {type(value).__name__}"
+            raise TypeError(f"accumulator_report: {name}{shown} must be a list of {cls.__name__} (as"
+                            f" {'layer_acc_bits' if cls is LayerAccBits else 'acc_length_bounds'} gives)")
+    check_instance(about, str, "accumulator_report", "about", "a string (the operands, model and data)")
     runs = {(r.reference, r.threshold, r.float_accuracy, r.exact_accuracy) for r in lengths}
     if len(runs) > 1:
         raise ValueError(f"accumulator_report: lengths come from {len(runs)} acc_length_bounds calls (their"

@@ -452,10 +452,18 @@ class Sweep:
     def from_dict(cls, spec: dict[str, Any]) -> Sweep:
         """Expand ``base`` x ``grid`` (cartesian product, in the grid's key order) or ``base`` +
         ``points``, each configuration at every seed of ``seeds`` (default `DEFAULT_SEEDS`) unless the
-        sweep sets ``seed`` itself; ``time_limit`` as the class's."""
+        sweep sets ``seed`` itself; ``time_limit`` as the class's.
+
+        Raises:
+            TypeError: ``spec`` is not a dict (a TOML file's tables); as a point's checks raise it.
+            ValueError: an unknown section, a section or point that is not valid.
+        """
+        if not isinstance(spec, dict):
+            raise TypeError(f"Sweep.from_dict: spec={spec!r} must be a dict of the sweep's sections (name,"
+                            " seeds, base, grid, points, time_limit)")
         unknown = set(spec) - {"name", "base", "grid", "points", "seeds", "time_limit"}
         if unknown:
-            raise ValueError(f"sweep: unknown sections {', '.join(sorted(unknown))};"
+            raise ValueError(f"sweep: unknown sections {', '.join(sorted(map(str, unknown)))};"
                              " allowed: name, seeds, base, grid, points, time_limit")
         time_limit = _time_limit(spec.get("time_limit"), "sweep")
         base = spec.get("base", {})

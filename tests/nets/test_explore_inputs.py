@@ -382,3 +382,81 @@ def test_the_spellings_of_the_baseline_at_one_seed_keep_the_later_row() -> None:
     (c,) = X.group_by_config(rows)
     assert c["acc_by_seed"] == {0: 0.95, 1: 0.96, 2: 0.97}
     assert c["accuracy"].n == 3
+
+
+@pytest.mark.parametrize("func", ["figure_plan", "pareto", "accuracy_vs_word_length", "accumulator_study",
+                                  "training_curves", "group_by_config", "report"])
+def test_the_figures_and_the_report_refuse_rows_that_are_not_a_list(func: str) -> None:
+    with pytest.raises(TypeError, match=rf"^{func}: rows=None must be a list of result rows \(Store\.rows"):
+        getattr(X, func)(None)
+
+
+def test_pareto_refuses_an_unknown_cost_or_score() -> None:
+    rows = _rows({"format": "bf16"}, (0.9,))
+    with pytest.raises(ValueError, match=r"^pareto: cost='latency' is not one of energy_pj, compute_pj,"
+                                         r" memory_pj, area_um2$"):
+        X.pareto(rows, cost="latency")
+    with pytest.raises(ValueError, match=r"^pareto: score='nonsense' is not one of test_accuracy$"):
+        X.pareto(rows, score="nonsense")
+
+
+def test_representation_error_refuses_a_string_for_its_formats_and_a_model_that_is_not_one() -> None:
+    model = X.build_model({**X.POINT_DEFAULTS, "sizes": [64, 8, 10]}, (64,), 10)
+    with pytest.raises(TypeError, match=r"^representation_error: formats='bf16' must be a list of format"
+                                        r" names, e\.g\. \['bf16'\] \(a string is refused, not split"):
+        X.representation_error(model, "bf16")
+    with pytest.raises(TypeError, match=r"^representation_error: model=None must be a nets Model"):
+        X.representation_error(None, ["bf16"])
+    assert len(X.representation_error(model, ("bf16",)).axes) == 2
+
+
+@pytest.mark.parametrize(("figures", "match"), [
+    (5, r"^report: figures=5 must be None, a list of figure file names or a mapping of them to None or the"
+        r" reason omitted$"),
+    ("pareto.png", r"^report: figures='pareto.png' must be None, a list"),
+    ([1], r"^report: figures holds 1; figures must be None, a list"),
+    ({"pareto.png": 3}, r"^report: figures holds 'pareto.png'; figures must be None, a list"),
+])
+def test_the_report_refuses_figures_that_are_not_a_list_or_mapping(figures: object, match: str) -> None:
+    with pytest.raises(TypeError, match=match):
+        X.report(_rows({"format": "bf16"}, (0.9,)), figures=figures)
+
+
+def test_the_report_takes_a_tuple_of_figures() -> None:
+    assert "![a.png](a.png)" in X.report(_rows({"format": "bf16"}, (0.9,)), figures=("a.png",))
+
+
+@pytest.mark.parametrize(("args", "match"), [
+    ((None, [], "x"), r"^accumulator_report: exact=None must be a list of LayerAccBits \(as layer_acc_bits"
+                      r" gives\)$"),
+    (([], [1], "x"), r"^accumulator_report: lengths=\[1\] must be a list of LayerAccLength \(as"
+                     r" acc_length_bounds gives\)$"),
+    (([], [], None), r"^accumulator_report: about=None must be a string"),
+])
+def test_the_accumulator_report_refuses_arguments_of_the_wrong_type(args: tuple, match: str) -> None:
+    with pytest.raises(TypeError, match=match):
+        X.accumulator_report(*args)
+
+
+@pytest.mark.parametrize(("args", "match"), [
+    ((None, None, (64,)), r"^point_cost: model=None must be a nets Model \(nets\.mlp, nets\.lenet5\)$"),
+    (("model", "bf16", (64,)), r"^point_cost: policy='bf16' must be a PrecisionPolicy or None"),
+    (("model", None, 64), r"^point_cost: input_shape=64 must be a tuple of sizes, e\.g\. \(64,\)$"),
+    (("model", None, (0,)), r"^point_cost: input_shape=0 outside the allowed range \[1, inf\)$"),
+])
+def test_point_cost_refuses_arguments_of_the_wrong_type(args: tuple, match: str) -> None:
+    model = X.build_model({**X.POINT_DEFAULTS, "sizes": [64, 8, 10]}, (64,), 10)
+    args = tuple(model if a == "model" else a for a in args)
+    with pytest.raises((TypeError, ValueError), match=match):
+        X.point_cost(*args)
+
+
+@pytest.mark.parametrize(("spec", "error", "match"), [
+    ([1], TypeError, r"^Sweep\.from_dict: spec=\[1\] must be a dict of the sweep's sections \(name, seeds,"
+                     r" base, grid, points, time_limit\)$"),
+    ({1: 2}, ValueError, r"^sweep: unknown sections 1; allowed: name, seeds, base, grid, points,"
+                        r" time_limit$"),
+])
+def test_a_sweep_that_is_not_a_dict_of_sections_is_refused(spec: object, error: type, match: str) -> None:
+    with pytest.raises(error, match=match):
+        X.Sweep.from_dict(spec)
