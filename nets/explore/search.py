@@ -69,10 +69,13 @@ from typing import Any
 
 import emu
 import hwmodel
+from emu.checks import check_int
 
 from .. import datasets
+from ..args import check_instance
 from ..policy import PrecisionPolicy
 from ..stats import Estimate, mean_ci, paired_difference
+from ..train import check_dask
 from .run import Workers, run_sweep
 from .search_spec import (
     Criterion,
@@ -460,14 +463,26 @@ def run_search(spec: SearchSpec, store: str | Path | Store, *, workers: int | No
             their cause is fixed; else they are taken from the store as failed.
         stream: where to print a line per batch (None: quiet).
 
+    Every argument is checked before the store is opened (a bad one creates no file).
+
     Raises:
-        ValueError: the baseline finished at no seed (it diverged or failed at every seed).
-        TypeError: ``retry_failed`` is not a bool.
+        ValueError: the baseline finished at no seed (it diverged or failed at every seed); ``workers``
+            below 1, or ``dask`` not False, True or a scheduler address.
+        TypeError: ``spec`` is not a `SearchSpec`, ``store`` not a `Store` or a path, ``workers`` not an
+            int or None, ``retry_failed`` not a bool, or ``stream`` not None or a text stream.
     """
     if not isinstance(spec, SearchSpec):
-        raise ValueError(f"run_search: spec={spec!r} is not a SearchSpec")
+        raise TypeError(f"run_search: spec={spec!r} must be a SearchSpec (SearchSpec.from_dict or"
+                        " SearchSpec.from_toml makes one)")
+    if not isinstance(store, (str, Path, Store)):
+        raise TypeError(f"run_search: store={store!r} must be a Store or the path of its results file")
+    if workers is not None:
+        check_int(workers, "run_search", "workers", 1)
+    check_dask(dask, "run_search")
     if not isinstance(retry_failed, bool):
         raise TypeError(f"run_search: retry_failed={retry_failed!r} must be True or False")
+    if stream is not None and not callable(getattr(stream, "write", None)):
+        raise TypeError(f"run_search: stream={stream!r} must be None or a text stream (with write())")
     st = store if isinstance(store, Store) else Store(store)
     pool = Workers(workers, dask, run_search_point)
     try:
@@ -579,7 +594,12 @@ def _acc_text(e: Evaluation) -> str:
 
 def search_report(r: SearchResult) -> str:
     """The search as a Markdown section: the per-layer profile table, its accuracy and cost beside the
-    best uniform configuration, the moves evaluated and the runs."""
+    best uniform configuration, the moves evaluated and the runs.
+
+    Raises:
+        TypeError: ``r`` is not a `SearchResult` (as `run_search` gives).
+    """
+    check_instance(r, SearchResult, "search_report", "r", "a SearchResult (as run_search gives)")
     sp = r.spec
     seeds = ", ".join(str(x) for x in sp.seeds)
     b = r.baseline

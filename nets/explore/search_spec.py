@@ -7,9 +7,9 @@ accuracy the tolerance is measured from (a configuration's arithmetic keys, floa
 ``tolerance`` in accuracy points, the candidate word lengths of weights (``weight_bits``) and
 activations (``act_bits``), the candidate accumulator widths (``acc_bits``), the ``objective``, the
 ``method``, the ``criterion`` and the ``seeds``; every field is checked at construction (a ValueError
-naming it; `Criterion.INTERVAL` needs two seeds or more). Example: ``SearchSpec(setup={"sizes": [64,
-32, 10]}, tolerance=1.0, weight_bits=[8, 6, 4], act_bits=[8, 6])`` searches a 64-32-10 MLP's two
-layers within one point of float64.
+naming it, a TypeError for a value of the wrong type; `Criterion.INTERVAL` needs two seeds or more).
+Example: ``SearchSpec(setup={"sizes": [64, 32, 10]}, tolerance=1.0, weight_bits=[8, 6, 4], act_bits=[8,
+6])`` searches a 64-32-10 MLP's two layers within one point of float64.
 """
 
 from __future__ import annotations
@@ -88,8 +88,9 @@ _BASELINE_KEYS = tuple(k for k in POINT_KEYS if k not in SETUP_KEYS and k != "se
 
 def _bits(value: Any, name: str, lo: int, hi: int, empty: bool = False) -> tuple[int, ...]:
     if not isinstance(value, (list, tuple)) or (not value and not empty):
-        raise ValueError(f"SearchSpec: {name}={value!r} must be a{'' if empty else ' non-empty'} list of"
-                         f" widths in bits (ints in [{lo}, {hi}])")
+        error = ValueError if isinstance(value, (list, tuple)) else TypeError
+        raise error(f"SearchSpec: {name}={value!r} must be a{'' if empty else ' non-empty'} list of"
+                    f" widths in bits (ints in [{lo}, {hi}])")
     bits = tuple(check_int(v, "SearchSpec", name, lo, hi) for v in value)
     if len(set(bits)) != len(bits):
         raise ValueError(f"SearchSpec: {name}={list(bits)} repeats a width")
@@ -108,6 +109,10 @@ class SearchSpec:
     Traceback (most recent call last):
     ...
     ValueError: SearchSpec: tolerance=-1.0 outside the allowed range [0, 100) (accuracy points)
+
+    Raises:
+        TypeError: a field of the wrong type (``tolerance="1"``, ``act_bits=8``, ``setup=[...]``).
+        ValueError: a field's value is not allowed (module docstring).
     """
 
     name: str = "search"
@@ -128,11 +133,14 @@ class SearchSpec:
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
-            raise ValueError(f"SearchSpec: name={self.name!r} must be a non-empty string")
+            error = ValueError if isinstance(self.name, str) else TypeError
+            raise error(f"SearchSpec: name={self.name!r} must be a non-empty string")
         for f, enum in (("objective", Objective), ("method", Method), ("criterion", Criterion)):
             object.__setattr__(self, f, parse_choice(enum, getattr(self, f), "SearchSpec", f))
         t = self.tolerance
-        if isinstance(t, bool) or not isinstance(t, Real) or not 0 <= t < 100:
+        if isinstance(t, bool) or not isinstance(t, Real):
+            raise TypeError(f"SearchSpec: tolerance={t!r} must be a number of accuracy points in [0, 100)")
+        if not 0 <= t < 100:
             raise ValueError(f"SearchSpec: tolerance={t!r} outside the allowed range [0, 100)"
                              " (accuracy points)")
         object.__setattr__(self, "tolerance", float(t))
@@ -143,7 +151,8 @@ class SearchSpec:
         object.__setattr__(self, "acc_bits", _bits(self.acc_bits, "acc_bits", 2, 62, empty=True))
         seeds = self.seeds
         if not isinstance(seeds, (list, tuple)) or not seeds:
-            raise ValueError(f"SearchSpec: seeds={seeds!r} must be a non-empty list of seeds (ints >= 0)")
+            error = ValueError if isinstance(seeds, (list, tuple)) else TypeError
+            raise error(f"SearchSpec: seeds={seeds!r} must be a non-empty list of seeds (ints >= 0)")
         ss = tuple(check_int(s, "SearchSpec", "seeds", 0) for s in seeds)
         if len(set(ss)) != len(ss):
             raise ValueError(f"SearchSpec: seeds={list(ss)} repeats a seed")
@@ -154,7 +163,7 @@ class SearchSpec:
         for f, allowed in (("setup", SETUP_KEYS), ("baseline", _BASELINE_KEYS)):
             d = getattr(self, f)
             if not isinstance(d, Mapping):
-                raise ValueError(f"SearchSpec: {f}={d!r} must be a table of point keys")
+                raise TypeError(f"SearchSpec: {f}={d!r} must be a table of point keys")
             bad = sorted(set(d) - set(allowed))
             if bad:
                 raise ValueError(f"SearchSpec: {f} has unknown keys {', '.join(bad)};"
@@ -170,7 +179,9 @@ class SearchSpec:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> SearchSpec:
         """A spec from a dict of the fields (a TOML ``[search]`` table); unknown keys are refused."""
-        bad = sorted(set(d) - set(_SPEC_KEYS))
+        if not isinstance(d, Mapping):
+            raise TypeError(f"SearchSpec.from_dict: d={d!r} must be a dict of the spec's fields")
+        bad = sorted(map(str, set(d) - set(_SPEC_KEYS)))
         if bad:
             raise ValueError(f"SearchSpec: unknown keys {', '.join(bad)}; allowed: {', '.join(_SPEC_KEYS)}")
         return cls(**dict(d))

@@ -39,7 +39,7 @@ LENET = {"setup": {"model": "lenet5", "epochs": 2, "lr": 0.05}, "tolerance": 1.0
 @pytest.mark.parametrize(("change", "field"), [
     ({"tolerance": -1.0}, "tolerance"), ({"tolerance": 100}, "tolerance"),
     ({"weight_bits": []}, "weight_bits"), ({"weight_bits": [8, 8]}, "weight_bits"),
-    ({"act_bits": [4]}, "act_bits"), ({"acc_bits": [1]}, "acc_bits"), ({"acc_bits": 16}, "acc_bits"),
+    ({"act_bits": [4]}, "act_bits"), ({"acc_bits": [1]}, "acc_bits"),
     ({"method": "random"}, "method"), ({"objective": "speed"}, "objective"),
     ({"criterion": "median"}, "criterion"), ({"seeds": []}, "seeds"), ({"seeds": [0, 0]}, "seeds"),
     ({"weight_int_bits": 0}, "weight_int_bits"), ({"name": ""}, "name"),
@@ -49,6 +49,55 @@ LENET = {"setup": {"model": "lenet5", "epochs": 2, "lr": 0.05}, "tolerance": 1.0
 def test_the_spec_refuses_bad_fields_naming_them(change: dict, field: str) -> None:
     with pytest.raises(ValueError, match=f"SearchSpec: {field}"):
         SearchSpec.from_dict({**MLP, **change})
+
+
+@pytest.mark.parametrize(("change", "match"), [
+    ({"tolerance": "1"}, r"tolerance='1' must be a number of accuracy points in \[0, 100\)$"),
+    ({"act_bits": 8}, r"act_bits=8 must be a non-empty list of widths in bits \(ints in \[5, 32\]\)$"),
+    ({"acc_bits": 16}, r"acc_bits=16 must be a list of widths in bits \(ints in \[2, 62\]\)$"),
+    ({"weight_bits": ["8"]}, r"weight_bits='8' must be an int"),
+    ({"name": 3}, r"name=3 must be a non-empty string$"),
+    ({"seeds": 3}, r"seeds=3 must be a non-empty list of seeds \(ints >= 0\)$"),
+    ({"setup": [1]}, r"setup=\[1\] must be a table of point keys$"),
+    ({"baseline": None}, r"baseline=None must be a table of point keys$"),
+], ids=lambda v: v if isinstance(v, str) else "-".join(map(str, v)))
+def test_the_spec_refuses_fields_of_the_wrong_type_with_a_type_error(change: dict, match: str) -> None:
+    with pytest.raises(TypeError, match=rf"^SearchSpec: {match}"):
+        SearchSpec.from_dict({**MLP, **change})
+
+
+def test_the_spec_from_a_dict_refuses_what_is_not_one() -> None:
+    with pytest.raises(TypeError, match=r"^SearchSpec\.from_dict: d=\[1\] must be a dict of the spec's"
+                                        r" fields$"):
+        SearchSpec.from_dict([1])  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("kwargs", "error", "match"), [
+    ({"workers": 0}, ValueError, r"^run_search: workers=0 outside the allowed range \[1, "),
+    ({"workers": 1.5}, TypeError, r"^run_search: workers=1\.5 must be an int"),
+    ({"dask": "nowhere"}, ValueError, r"^run_search: dask='nowhere' must be False \(local workers\), True"),
+    ({"stream": 3}, TypeError, r"^run_search: stream=3 must be None or a text stream \(with write\(\)\)$"),
+    ({"spec": None}, TypeError, r"^run_search: spec=None must be a SearchSpec \(SearchSpec\.from_dict or"),
+], ids=str)
+def test_run_search_checks_its_arguments_before_it_opens_the_store(tmp_path: Path, kwargs: dict,
+                                                                   error: type, match: str) -> None:
+    path = tmp_path / "x.sqlite"
+    args = {"spec": SearchSpec(), "store": path, **kwargs}
+    with pytest.raises(error, match=match):
+        run_search(**args)
+    assert not path.exists()
+
+
+def test_run_search_refuses_a_store_that_is_neither_a_store_nor_a_path() -> None:
+    with pytest.raises(TypeError, match=r"^run_search: store=3 must be a Store or the path of its results"
+                                        r" file$"):
+        run_search(SearchSpec(), 3)  # type: ignore[arg-type]
+
+
+def test_search_report_refuses_what_is_not_a_search_result() -> None:
+    with pytest.raises(TypeError, match=r"^search_report: r=None must be a SearchResult \(as run_search"
+                                        r" gives\)$"):
+        search_report(None)  # type: ignore[arg-type]
 
 
 def test_the_spec_refuses_unknown_keys_and_reads_a_search_table(tmp_path: Path) -> None:
