@@ -20,7 +20,7 @@ from typing import Any
 
 from emu.checks import check_int
 
-__all__ = ["MAX_SIZE", "check_instance", "check_size"]
+__all__ = ["MAX_SIZE", "check_instance", "check_size", "check_stream"]
 
 #: The largest layer size (features, channels, a group's size) a constructor takes: 2^31. numpy refuses an
 #: array with a dimension past 2^63 in words of its own; memory runs out long before either.
@@ -31,6 +31,18 @@ def check_size(value: object, func: str, name: str) -> int:
     """``value`` as an int in [1, `MAX_SIZE`] (`emu.checks.check_int`: TypeError for a non-int or a bool,
     ValueError outside the range)."""
     return check_int(value, func, name, 1, MAX_SIZE)
+
+
+def check_stream(stream: object, func: str) -> None:
+    """Refuse a ``stream`` (where progress is written) that is neither None (stderr) nor has ``write()``.
+
+    >>> check_stream(5, "evaluate")
+    Traceback (most recent call last):
+    ...
+    TypeError: evaluate: stream=5 must be None (stderr) or a text stream with write()
+    """
+    if stream is not None and not callable(getattr(stream, "write", None)):
+        raise TypeError(f"{func}: stream={stream!r} must be None (stderr) or a text stream with write()")
 
 
 def check_instance(value: Any, cls: type | tuple[type, ...], func: str, name: str, what: str) -> Any:

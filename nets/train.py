@@ -31,6 +31,7 @@ import numpy as np
 
 from emu.checks import check_int, parse_choice
 
+from .args import check_stream
 from .datasets import Dataset, Split
 from .layers import Context
 from .losses import example_losses
@@ -273,8 +274,7 @@ def evaluate(model: Model, data: Split | Dataset, policy: PrecisionPolicy | None
     check_dask(dask, "evaluate")
     if not isinstance(progress, bool):
         raise TypeError(f"evaluate: progress={progress!r} must be True or False")
-    if stream is not None and not callable(getattr(stream, "write", None)):
-        raise TypeError(f"evaluate: stream={stream!r} must be None (stderr) or a text stream with write()")
+    check_stream(stream, "evaluate")
     check_quant(quant, "evaluate")
     if isinstance(data, Dataset) and len(data.test) == 0:
         raise ValueError(f"evaluate: data={data.name!r} has an empty test split; give a Dataset or Split of"

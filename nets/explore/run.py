@@ -37,23 +37,18 @@ Faults:
   an exception it raises, ``sys.exit`` and a KeyboardInterrupt of its own included (``SystemExit: the
   job called sys.exit(...)``), or a result that cannot be pickled back to the sweep (``the job's result
   cannot be sent back to the sweep (it cannot be pickled): ...``).
-- A point whose job runs longer than the sweep's ``time_limit`` (`Sweep`,
-  seconds; None: no limit) is stopped: its worker is killed, a fresh one takes
-  the next point, and the point is recorded as failed with the error
-  ``exceeded the time limit of N s; its worker was stopped``, the way a point
-  whose worker died `WORKER_DEATHS` times is recorded (at once: a job that ran
-  out of time would only run out again). The clock starts when the worker
-  reports that it starts the job, so neither the wait for a free worker nor the
-  worker's start-up (about 2 s) counts. Like any failed point it stays failed
-  on a rerun (taken from the store) until ``retry_failed=True`` runs it again,
-  e.g. under a larger limit.
-- Workers exit when the sweep's process dies, by any signal (SIGKILL and
-  SIGTERM included): each worker runs a watchdog thread that waits on
-  ``multiprocessing.parent_process().sentinel``, a pipe the parent holds open
-  and the system closes when the parent ends, and leaves with ``os._exit``.
-  This is portable (a pipe on POSIX, a process handle on Windows), needs no
-  polling and, unlike Linux's ``PR_SET_PDEATHSIG``, does not fire when the
-  thread that started the worker ends.
+- A point whose job runs longer than the sweep's ``time_limit`` (`Sweep`, seconds; None: no limit) is
+  stopped: its worker is killed, a fresh one takes the next point, and the point is recorded as failed
+  with the error ``exceeded the time limit of N s; its worker was stopped``, the way a point whose worker
+  died `WORKER_DEATHS` times is recorded (at once: a job that ran out of time would only run out again).
+  The clock starts when the worker reports that it starts the job, so neither the wait for a free worker
+  nor the worker's start-up (about 2 s) counts. Like any failed point it stays failed on a rerun (taken
+  from the store) until ``retry_failed=True`` runs it again, e.g. under a larger limit.
+- Workers exit when the sweep's process dies, by any signal (SIGKILL and SIGTERM included): each worker
+  runs a watchdog thread that waits on ``multiprocessing.parent_process().sentinel``, a pipe the parent
+  holds open and the system closes when the parent ends, and leaves with ``os._exit``. This is portable (a
+  pipe on POSIX, a process handle on Windows), needs no polling and, unlike Linux's ``PR_SET_PDEATHSIG``,
+  does not fire when the thread that started the worker ends.
 
 Concurrent sweeps: a point is claimed in the store before it runs
 (`Store.claim`: one transaction, an owner id and a lease of ``lease`` seconds
@@ -86,6 +81,7 @@ from typing import Any
 
 from emu.checks import check_bool, check_int
 
+from ..args import check_stream
 from ..train import check_dask
 from ..workers import refuse_in_worker_import
 from .job import error_text, run_point, safe_run, version
@@ -595,8 +591,7 @@ def run_sweep(sweep: Sweep, store: str | Path | Store, *, workers: int | Workers
     check_bool(progress, "run_sweep", "progress")
     if workers is not None and not isinstance(workers, Workers):  # before the store file is made
         check_int(workers, "run_sweep", "workers", 1)
-    if stream is not None and not callable(getattr(stream, "write", None)):  # before a point runs
-        raise TypeError(f"run_sweep: stream={stream!r} must be None (stderr) or a text stream with write()")
+    check_stream(stream, "run_sweep")  # before a point runs
     refuse_in_worker_import("run_sweep", "the sweep")
     check_dask(dask, "run_sweep")
     shared = workers if isinstance(workers, Workers) else None

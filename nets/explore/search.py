@@ -72,7 +72,7 @@ import hwmodel
 from emu.checks import check_int
 
 from .. import datasets
-from ..args import check_instance
+from ..args import check_instance, check_stream
 from ..policy import PrecisionPolicy
 from ..stats import Estimate, mean_ci, paired_difference
 from ..train import check_dask
@@ -481,8 +481,7 @@ def run_search(spec: SearchSpec, store: str | Path | Store, *, workers: int | No
     check_dask(dask, "run_search")
     if not isinstance(retry_failed, bool):
         raise TypeError(f"run_search: retry_failed={retry_failed!r} must be True or False")
-    if stream is not None and not callable(getattr(stream, "write", None)):
-        raise TypeError(f"run_search: stream={stream!r} must be None or a text stream (with write())")
+    check_stream(stream, "run_search")
     st = store if isinstance(store, Store) else Store(store)
     pool = Workers(workers, dask, run_search_point)
     try:

@@ -76,7 +76,8 @@ def test_the_spec_from_a_dict_refuses_what_is_not_one() -> None:
     ({"workers": 0}, ValueError, r"^run_search: workers=0 outside the allowed range \[1, "),
     ({"workers": 1.5}, TypeError, r"^run_search: workers=1\.5 must be an int"),
     ({"dask": "nowhere"}, ValueError, r"^run_search: dask='nowhere' must be False \(local workers\), True"),
-    ({"stream": 3}, TypeError, r"^run_search: stream=3 must be None or a text stream \(with write\(\)\)$"),
+    ({"stream": 3}, TypeError, r"^run_search: stream=3 must be None \(stderr\) or a text stream with"
+                               r" write\(\)$"),
     ({"spec": None}, TypeError, r"^run_search: spec=None must be a SearchSpec \(SearchSpec\.from_dict or"),
 ], ids=str)
 def test_run_search_checks_its_arguments_before_it_opens_the_store(tmp_path: Path, kwargs: dict,
