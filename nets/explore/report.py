@@ -167,11 +167,12 @@ def group_by_config(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         by_seed = {int(r["params"].get("seed", 0)): float(r["result"]["test_accuracy"]) for r in done}
         est = mean_ci(list(by_seed.values()), bounds=(0, 1)) if by_seed else None
         out.append({**mean, "label": label(params), "key": key, "params": params, "setup": _setup(params),
-                    "seeds": sorted(int(r["params"].get("seed", 0)) for r in done + div),
+                    "seeds": sorted({int(r["params"].get("seed", 0)) for r in done + div}),
                     "acc_by_seed": by_seed,
                     "diverged": {int(r["params"].get("seed", 0)): r["result"].get("reason") or r.get("error")
                                  for r in div},
-                    "failed": sorted(int(r["params"].get("seed", 0)) for r in rs if r["status"] == "failed"),
+                    "failed": sorted({int(r["params"].get("seed", 0)) for r in rs
+                                      if r["status"] == "failed"}),
                     "accuracy": est, "test_accuracy": est.mean if est else None,
                     "acc_min": min(by_seed.values()) if by_seed else None,
                     "acc_max": max(by_seed.values()) if by_seed else None,
@@ -257,6 +258,14 @@ def _verdict(c: dict[str, Any], base: dict[str, Any], budget: float) -> Comparis
 _CONFIG_KEYS = ("label", "key", "params", "setup", "acc_by_seed", "diverged", "failed", "accuracy")
 
 
+def _check_budget(budget: Any, func: str) -> None:
+    """Refuse an accuracy budget that is not a number (TypeError) or outside [0, 1) (ValueError)."""
+    if isinstance(budget, bool) or not isinstance(budget, (int, float)):
+        raise TypeError(f"{func}: budget={budget!r} must be a number in [0, 1) (0.01: one point)")
+    if not 0 <= budget < 1:
+        raise ValueError(f"{func}: budget={budget!r} outside the allowed range [0, 1) (0.01: one point)")
+
+
 def best_within(configs: list[dict[str, Any]], budget: float = 0.01,
                 cost: str = "energy_pj") -> list[Decision]:
     """One `Decision` per setup of ``configs`` (entries of `group_by_config`), in order of first
@@ -281,8 +290,7 @@ def best_within(configs: list[dict[str, Any]], budget: float = 0.01,
         if missing:
             raise TypeError(f"best_within: configs[{i}] is not an entry of group_by_config (it lacks"
                             f" {', '.join(missing)})")
-    if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not 0 <= budget < 1:
-        raise ValueError(f"best_within: budget={budget!r} outside the allowed range [0, 1) (0.01: one point)")
+    _check_budget(budget, "best_within")
     if cost != "energy_pj" and configs and not any(cost in c for c in configs):  # (a sweep may have no costs)
         costs = sorted({k for c in configs for k, v in c.items()
                         if isinstance(v, (int, float)) and not isinstance(v, bool)
@@ -409,9 +417,10 @@ def report(rows: list[dict[str, Any]], title: str = "Sweep report", budget: floa
         TypeError, ValueError: ``rows`` are not result rows as `Store.rows` gives them.
         TypeError: ``title`` is not a string, or ``figures`` is not None, a list of file names or a
             mapping of file names to None or a sentence.
-        ValueError: ``budget`` is outside [0, 1) (`best_within`).
+        TypeError, ValueError: ``budget`` is not a number, or outside [0, 1).
     """
     check_rows(rows, "report")
+    _check_budget(budget, "report")
     check_instance(title, str, "report", "title", "a string")
     _check_figures(figures)
     configs = group_by_config(rows)

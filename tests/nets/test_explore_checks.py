@@ -80,3 +80,14 @@ def test_divergence_flags_a_non_finite_accuracy() -> None:
     assert divergence({"test_loss": 1.0, "train_loss": 1.0, "test_accuracy": float("nan")}, 0.1) == (
         "the test accuracy is not finite")
     assert divergence({"test_loss": 1.0, "train_loss": 1.0, "test_accuracy": 0.5}, 0.1) is None
+
+
+def test_the_reports_budget_is_checked_by_the_function_given_it() -> None:
+    """report(budget=2) was refused naming best_within, and a budget that is no number as a ValueError."""
+    from nets.explore.report import best_within, report
+    with pytest.raises(ValueError, match=r"^report: budget=2 outside the allowed range \[0, 1\)"):
+        report([], budget=2)
+    with pytest.raises(TypeError, match=r"^report: budget='x' must be a number in \[0, 1\)"):
+        report([], budget="x")
+    with pytest.raises(TypeError, match=r"^best_within: budget=None must be a number in \[0, 1\)"):
+        best_within([], budget=None)

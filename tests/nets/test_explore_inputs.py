@@ -382,6 +382,7 @@ def test_the_spellings_of_the_baseline_at_one_seed_keep_the_later_row() -> None:
     (c,) = X.group_by_config(rows)
     assert c["acc_by_seed"] == {0: 0.95, 1: 0.96, 2: 0.97}
     assert c["accuracy"].n == 3
+    assert c["seeds"] == [0, 1, 2]  # each seed once (it listed [0, 0, 1, 1, 2])
 
 
 @pytest.mark.parametrize("func", ["figure_plan", "pareto", "accuracy_vs_word_length", "accumulator_study",
