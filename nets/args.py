@@ -1,6 +1,6 @@
-"""Argument checks of nets' constructors beyond `emu.checks`: a layer size, an int in [1, `MAX_SIZE`], and
-an argument that must be of a given class, each refused with a one-line error naming the function and
-the parameter. Imports `emu.checks`.
+"""Argument checks of nets beyond `emu.checks`: a layer size, an int in [1, `MAX_SIZE`]; an argument that
+must be of a given class; a progress stream; a list of layer names. Each is refused with a one-line error
+naming the function and the parameter. Imports `emu.checks`.
 
 >>> check_size(3, "Linear", "n_in")
 3
@@ -20,7 +20,7 @@ from typing import Any
 
 from emu.checks import check_int
 
-__all__ = ["MAX_SIZE", "check_instance", "check_size", "check_stream"]
+__all__ = ["MAX_SIZE", "check_instance", "check_layer_names", "check_size", "check_stream"]
 
 #: The largest layer size (features, channels, a group's size) a constructor takes: 2^31. numpy refuses an
 #: array with a dimension past 2^63 in words of its own; memory runs out long before either.
@@ -53,3 +53,18 @@ def check_instance(value: Any, cls: type | tuple[type, ...], func: str, name: st
         shown = f"={shown}" if len(shown) <= 60 and "\n" not in shown else f" of type {type(value).__name__}"
         raise TypeError(f"{func}: {name}{shown} must be {what}")
     return value
+
+
+def check_layer_names(layers: Any, where: str) -> list[str] | None:
+    """``layers`` (None: every weighted layer) as a list of layer names: a string is one name, not its
+    characters, so it is refused (give ``["linear1"]``), as is anything but a list or tuple of strings,
+    and an empty list (it names no layer)."""
+    if layers is None:
+        return None
+    if not isinstance(layers, (list, tuple)) or not all(isinstance(n, str) for n in layers):
+        raise TypeError(f"{where}: layers={layers!r} must be a list of layer names (e.g. ['linear1']) or None"
+                        " (every weighted layer)")
+    if not layers:
+        raise ValueError(f"{where}: layers={layers!r} names no layer; give at least one name, or None (every"
+                         " weighted layer)")
+    return list(layers)

@@ -19,6 +19,7 @@ import numpy as np
 
 from emu.checks import check_int, real_array
 
+from ..args import check_layer_names
 from ..datasets import Dataset
 from ..models import Model
 from ..optim import SGD, Optimizer
@@ -28,7 +29,6 @@ from .record import (
     Compression,
     check_centroid_lr,
     check_finite,
-    check_layer_names,
     check_model,
     nonfinite_count,
     weighted_layers,

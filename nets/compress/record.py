@@ -87,20 +87,6 @@ def check_finite(wl: dict[str, Layer], names: Any, where: str) -> None:
                              " needs finite weights")
 
 
-def check_layer_names(layers: Any, where: str) -> list[str] | None:
-    """``layers`` (None: every weighted layer) as a list of layer names: a string is one name, not its
-    characters, so it is refused (give ``["linear1"]``), as is anything but a list or tuple of strings."""
-    if layers is None:
-        return None
-    if not isinstance(layers, (list, tuple)) or not all(isinstance(n, str) for n in layers):
-        raise TypeError(f"{where}: layers={layers!r} must be a list of layer names (e.g. ['linear1']) or None"
-                        " (every weighted layer)")
-    if not layers:
-        raise ValueError(f"{where}: layers={layers!r} names no layer; give at least one name, or None (every"
-                         " weighted layer)")
-    return list(layers)
-
-
 @dataclass
 class Codebook:
     """The shared weights of one layer: k centroids and, per weight, the index of its centroid.

@@ -20,12 +20,12 @@ import numpy as np
 import emu
 from emu.checks import check_int
 
+from ..args import check_layer_names
 from ..models import Model
 from .record import (
     Codebook,
     Compression,
     check_finite,
-    check_layer_names,
     check_model,
     nonfinite_count,
     weighted_layers,

@@ -57,7 +57,7 @@ import numpy as np
 import emu
 from emu.checks import parse_choice, real_array
 
-from ..args import check_instance
+from ..args import check_instance, check_layer_names
 from ..datasets import Split
 from ..layers import Context, Conv2d, Layer, Linear
 from ..models import Model
@@ -323,10 +323,7 @@ def _check_args(model: Any, data: Any, threshold: Any, reference: Any, policy: A
     check_instance(policy, PrecisionPolicy, "acc_length_bounds", "policy",
                    "a PrecisionPolicy whose products have fixed-point operands")
     model.check_policy(policy, "acc_length_bounds")
-    if layers is not None and (isinstance(layers, str) or not isinstance(layers, (list, tuple))
-                               or not all(isinstance(n, str) for n in layers)):
-        raise TypeError(f"acc_length_bounds: layers={layers!r} must be None or a list of layer names (a"
-                        " string is one name: give it in a list)")
+    check_layer_names(layers, "acc_length_bounds")
     if not isinstance(data, Split) or len(data) == 0:
         raise TypeError(f"acc_length_bounds: data={type(data).__name__} must be a non-empty"
                         " nets.datasets.Split (e.g. digits(seed=0).test)")
@@ -387,9 +384,10 @@ def acc_length_bounds(model: Model, data: Split, policy: PrecisionPolicy, *, thr
         One `LayerAccLength` per measured layer, in forward order.
 
     Raises:
-        TypeError: ``model`` not a Model, ``data`` not a non-empty Split.
+        TypeError: ``model`` not a Model, ``data`` not a non-empty Split, ``policy`` not a
+            PrecisionPolicy, ``layers`` not None or a list of names (`nets.args.check_layer_names`).
         ValueError: a ``reference`` other than float, exact; a threshold outside (0, 1];
-            an unknown or unweighted layer name; a weighted layer without fixed-point
+            an empty ``layers``; an unknown or unweighted layer name; a weighted layer without fixed-point
             operands; a reference accuracy of 0; a layer whose sums overflow the 62-bit
             exact accumulator.
 

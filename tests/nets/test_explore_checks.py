@@ -59,7 +59,7 @@ def test_layer_acc_bits_refuses_what_it_cannot_bound() -> None:
     # a string was split into its characters: layers=['l', 'i', 'n', ...] are not weighted layers
     (lambda: acc_length_bounds(nets.mlp([64, 8, 10]), digits(seed=0).test,
                                nets.PrecisionPolicy.uniform("fx<4,4>"), layers="linear1"), TypeError,
-     r"^acc_length_bounds: layers='linear1' must be None or a list of layer names"),
+     r"^acc_length_bounds: layers='linear1' must be a list of layer names \(e\.g\. \['linear1'\]\) or None"),
     (lambda: divergence(None, 0.1), TypeError, r"^divergence: result=None must be a mapping"),
     (lambda: divergence({"test_loss": 1.0}, 0.1), TypeError,
      r"^divergence: result\['train_loss'\]=None must be a real number$"),
