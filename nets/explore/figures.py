@@ -36,7 +36,7 @@ from emu.checks import real_array
 from ..args import check_instance
 from ..models import Model
 from ..stats import mean_ci
-from .spec import POINT_DEFAULTS, SETUP_KEYS, canonical_float64, canonical_settings, config_key
+from .spec import POINT_DEFAULTS, SETUP_KEYS, canonical_config, config_key
 from .store import STATUSES
 
 __all__ = ["accumulator_study", "accuracy_vs_word_length", "figure_plan", "label", "pareto", "pareto_front",
@@ -132,7 +132,7 @@ def _save(fig: Figure, path: str | Path | None) -> Figure:
 def _key(params: dict[str, Any]) -> str:
     """The configuration's key as the report groups it (`group_by_config`): of its canonical settings, so
     the spellings of one configuration (``lr = 1`` and ``lr = 1.0``, the float64 baseline's) are one."""
-    return config_key(canonical_float64(canonical_settings(params)))
+    return config_key(canonical_config(params))
 
 
 def _configs(rows: list[dict[str, Any]], statuses: tuple[str, ...] = ("done",)) -> list[list[dict[str, Any]]]:

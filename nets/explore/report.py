@@ -52,7 +52,7 @@ from ..args import check_instance
 from ..stats import Estimate, mean_ci, paired_difference, proportion_ci
 from .accbits import LayerAccBits, LayerAccLength
 from .figures import check_rows, label
-from .spec import POINT_DEFAULTS, SETUP_KEYS, canonical_float64, canonical_settings, config_key
+from .spec import POINT_DEFAULTS, SETUP_KEYS, canonical_config, canonical_settings, config_key
 
 __all__ = ["SETUP_KEYS", "Comparison", "Decision", "Verdict", "accumulator_report", "best_within",
            "group_by_config", "num", "report", "seed_list"]
@@ -128,7 +128,7 @@ def _is_float64(params: dict[str, Any]) -> bool:
 
 def group_by_config(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The rows merged over seeds: one entry per configuration (`config_key` of its settings in their
-    canonical spelling, `canonical_settings` and `canonical_float64`, so rows stored as ``lr = 1`` and
+    canonical spelling, `canonical_config`, so rows stored as ``lr = 1`` and
     ``lr = 1.0`` are one, and so are the float64 baseline's three spellings; of two done rows of one
     configuration at one seed, the later row's accuracy counts), in order of first appearance, for every
     configuration, one that failed at every seed included (it has no accuracy and no costs). Each entry:
@@ -149,8 +149,7 @@ def group_by_config(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     groups: dict[str, list[dict[str, Any]]] = {}
     params_of: dict[str, dict[str, Any]] = {}
     for r in rows:
-        params = canonical_float64(canonical_settings({k: v for k, v in r["params"].items()
-                                                       if k != "seed"}))
+        params = canonical_config({k: v for k, v in r["params"].items() if k != "seed"})
         key = config_key(params)
         groups.setdefault(key, []).append(r)
         params_of.setdefault(key, params)
@@ -487,7 +486,7 @@ def _check_figures(figures: Any) -> None:
 def _point_name(r: dict[str, Any]) -> str:
     """A stored point as the diverged and failed lists name it: its configuration, seed and setup (two
     setups may share a configuration's label): "bf16, seed 0 (mlp 64-32-10 relu on digits, ...)"."""
-    params = canonical_float64(canonical_settings(r["params"]))
+    params = canonical_config(r["params"])
     return f"{label(params)}, seed {params.get('seed')} ({_setup_label(_setup(params))})"
 
 

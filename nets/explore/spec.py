@@ -91,7 +91,8 @@ from ..models import Model, activation_name, lenet5, mlp
 from ..policy import STE, Granularity, LayerPolicy, PrecisionPolicy, RoleFormat
 
 __all__ = ["DEFAULT_SEEDS", "LAYERS_KEY", "POINT_DEFAULTS", "POINT_KEYS", "SETUP_KEYS", "Network", "Sweep",
-           "build_model", "build_policy", "canonical_float64", "canonical_format", "check_rates",
+           "build_model", "build_policy", "canonical_config", "canonical_float64", "canonical_format",
+           "check_rates",
            "config_key", "point_key"]
 
 
@@ -220,7 +221,18 @@ def _check(point: dict[str, Any], where: str) -> dict[str, Any]:
         full[k] = canonical_format(full[k])
     if full["model"] == Network.LENET5:  # shaped by the data: a sizes it does not use stays out of its key
         full["sizes"] = list(POINT_DEFAULTS["sizes"])
-    return canonical_float64(canonical_settings(full))
+    return canonical_config(full)
+
+
+def canonical_config(params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` in one spelling: `canonical_settings`, then `canonical_float64`. The key of a point, and
+    what the report, the figures and the names of stored points group stored rows by, so the spellings of
+    one configuration (``lr = 1`` and ``lr = 1.0``, the float64 baseline's three) are one.
+
+    >>> canonical_config({"policy": "float64", "lr": 1}) == canonical_config({"format": "float64", "lr": 1.0})
+    True
+    """
+    return canonical_float64(canonical_settings(params))
 
 
 def canonical_settings(params: dict[str, Any]) -> dict[str, Any]:
