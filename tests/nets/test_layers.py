@@ -109,6 +109,22 @@ def test_example_losses_come_from_their_own_rows_and_average_to_the_loss(loss: s
         nets.losses.example_losses("hinge", z, y)
 
 
+@pytest.mark.parametrize("k", range(14))
+def test_row_product_adds_in_k_order_across_its_four_k_steps(k: int) -> None:
+    """The kernel takes four rows and four k per pass (k = 1 .. in fours, then one at a time): every K
+    from 0 to 13 and row counts around the fours give Python's own k-order sums, bit for bit."""
+    for m in (1, 3, 4, 5, 9):
+        a, w = RNG.standard_normal((m, k)), RNG.standard_normal((k, 7))
+        ref = np.zeros((m, 7))
+        for i in range(m):
+            for j in range(7):
+                s = float(a[i, 0] * w[0, j]) if k else 0.0
+                for kk in range(1, k):
+                    s = s + float(a[i, kk] * w[kk, j])
+                ref[i, j] = s
+        np.testing.assert_array_equal(nets.product.row_product(a, w), ref, err_msg=f"m={m}")
+
+
 def test_row_product_sums_each_row_in_k_order_whatever_rows_share_the_call() -> None:
     """Evaluation's float64 product: BLAS rounds a row with the rows of its call (a row alone differed from
     the same row among 300 in the last bits); row_product's rows are the sequential sums, bit for bit."""
