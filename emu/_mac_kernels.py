@@ -527,9 +527,25 @@ def exact_sums_maps(s, shift, init_q, row0, step, mask, vals, codes, want_codes,
     sums over zero-padded planes: the planes' sizes, the other columns unread), written to ``vals``
     (B, C_out, OH*OW) (and ``codes``) in the images' NCHW order; the start value of image b, position p is
     init_q[0 or row0 + b OH OW + p, channel] (``init_q`` (1, C_out) or one row per output position of the
-    whole batch, from its row ``row0``)."""
+    whole batch, from its row ``row0``).
+
+    Values alone from one start per channel, for an accumulator of at most 53 bits (the inference case),
+    go in float64: (s 2^shift + start) step makes the same value as the integer code, every term an
+    integer below 2^52 (no rounding before the step, which rounds as acc * step does), in a loop that
+    vectorises (the integer conversions of the general loop do not: 2.2 ns an output on ResNet-20)."""
     P = vals.shape[2]
     per_row = init_q.shape[0] > 1
+    if not per_row and not want_codes and mask < np.uint64(1) << np.uint64(53):
+        up = 2.0**shift
+        for b in range(vals.shape[0]):
+            for c in range(vals.shape[1]):
+                start = np.float64(init_q[0, c])
+                for r in range(P // ow):
+                    src = s[c, b * stride_img + r * stride_row:b * stride_img + r * stride_row + ow]
+                    dst = vals[b, c, r * ow:(r + 1) * ow]
+                    for q in range(ow):
+                        dst[q] = (np.float64(src[q]) * up + start) * step
+        return
     for b in range(vals.shape[0]):
         for c in range(vals.shape[1]):
             for r in range(P // ow):
