@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from .._rounding import div_rne, float_params, half_grid_mask
+from .._rounding import div_rne, float_params
 from ..checks import check_bool, check_int, parse_choice
 from ..convert import decode as emu_decode
 from ..convert import encode as emu_encode
@@ -17,7 +17,6 @@ from ..formats import FixedFormat, FloatFormat, Format
 from ..inputs import as_real, check_seed, seed_key
 from ..modes import Overflow, Rounding, parse_rounding
 from .formats import (
-    E2M1,
     E4M3,
     E8M0_BIAS,
     E8M0_VALUES,
@@ -248,8 +247,7 @@ def block_encode(x: object, fmt: str | BlockFormat, axis: int = -1, *,
             nv_encode_sr_kernel(x2, x2.view(np.uint64), B, g, _ne_saturating(E4M3), key, rbits, scodes,
                                 ecodes, stats)
         elif x2.size:
-            nv_encode_kernel(x2, B, g, _ne_saturating(E4M3), _ne_saturating(E2M1),
-                             half_grid_mask(E2M1.man_bits), scodes, ecodes, stats)
+            nv_encode_kernel(x2, B, g, _ne_saturating(E4M3), scodes, ecodes, stats)
         sc = np.moveaxis(scodes.reshape(_blocks_shape(moved, nb)), -1, ax)
         scales = NVFP4Scales(np.array(np.float32(g)).view(np.uint32), sc)
     codes = np.moveaxis(ecodes.reshape(moved), -1, ax)

@@ -11,8 +11,6 @@ from numba import njit, prange
 from .._rounding import (
     div_rne,
     fround_ne,
-    nudged,
-    on_midpoint,
     rint_even,
     rint_side,
     round_grid_ne,
@@ -179,8 +177,32 @@ def nv_block_scale(amax, g32, scale_prm):
     return sv
 
 
+@njit(cache=True, inline="always")
+def e2m1_magnitude(av, d):
+    """(code magnitude 0..7, saturated) of av / d (av >= 0, d >= 0) rounded to nearest even onto E2M1
+    (0, 0.5, 1, 1.5, 2, 3, 4, 6: codes 0..7), saturating at 6, without dividing: av is compared with the
+    midpoints times d. For an NVFP4 block d = s g (an E4M3 scale times the fp32 tensor scale) holds at
+    most 28 significant bits and lies in [2^-158, 2^137], so each midpoint times d (at most 3 significant
+    bits) is exact, and the comparisons decide the exact quotient's rounding: the ties 0.25, 1.25, 2.5 and
+    5 go down and 0.75, 1.75 and 3.5 up (to the even code), and from 7 (the midpoint between 6 and the
+    next binade's 8, a tie that goes up to 8) the quotient overflows and saturates. d = 0 gives 0.
+
+    >>> e2m1_magnitude(2.5, 1.0), e2m1_magnitude(2.75, 1.0), e2m1_magnitude(7.0, 1.0)
+    ((4, False), (5, False), (7, True))
+    """
+    if d == 0.0:
+        return np.int64(0), False
+    c = np.int64(av > 0.25 * d) + np.int64(av >= 0.75 * d) + np.int64(av > 1.25 * d)
+    c += np.int64(av >= 1.75 * d) + np.int64(av > 2.5 * d) + np.int64(av >= 3.5 * d) + np.int64(av > 5.0 * d)
+    return c, av >= 7.0 * d
+
+
 @njit(parallel=True, cache=True)
-def nv_encode_kernel(x2, B, g, scale_prm, elem_prm, elem_half, scodes, ecodes, stats):
+def nv_encode_kernel(x2, B, g, scale_prm, scodes, ecodes, stats):
+    """NVFP4 encoding of the rows of x2 (blocks of B along them) with nearest-even elements: each block's
+    E4M3 scale code (`nv_block_scale`; 0x7F for a block holding NaN or inf) and its E2M1 element codes
+    (`e2m1_magnitude`, the sign bit 8 on negative values and -0); stats[idx] = (saturated elements, 0,
+    NaN/inf block). ``g`` is the fp32 tensor scale."""
     R = x2.shape[0]
     nb = scodes.shape[1]
     g32 = np.float32(g)
@@ -196,21 +218,10 @@ def nv_encode_kernel(x2, B, g, scale_prm, elem_prm, elem_half, scodes, ecodes, s
         nsat = 0
         for k in range(lo, hi):
             v = x2[r, k]
-            neg = v < 0.0 or (v == 0.0 and math.copysign(1.0, v) < 0.0)
-            if d == 0.0:
-                val = 0.0
-                sat = False
-            else:
-                av = abs(v)
-                q = av / d
-                dirn = 0
-                if on_midpoint(q, 1, 0):
-                    p = q * d  # exact: q has at most 3 significant bits
-                    dirn = 1 if av > p else (-1 if av < p else 0)
-                val, sat = fround_ne(nudged(q, float(dirn), elem_half), elem_prm)  # E2M1, saturating
-            if sat:
-                nsat += 1
-            ecodes[r, k] = float_code(val, neg, 1, 0, 1, 4, True)
+            c, sat = e2m1_magnitude(abs(v), d)
+            neg = (v < 0.0) | ((v == 0.0) & (math.copysign(1.0, v) < 0.0))
+            ecodes[r, k] = (np.int64(8) if neg else np.int64(0)) | c
+            nsat += sat
         stats[idx, 0] = nsat
 
 

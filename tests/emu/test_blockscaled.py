@@ -356,6 +356,43 @@ def test_encode_decode_match_reference(name: str) -> None:
             assert same_bits(block_decode(s, c, name, ax), ref.ref_block_decode(s, c, block_format(name), ax))
 
 
+@pytest.mark.parametrize("scale_exp", [-120, -60, -3, 0, 7, 60, 120])
+def test_nvfp4_elements_at_every_midpoint(scale_exp: int) -> None:
+    """The NVFP4 element rounding compares |x| with the E2M1 midpoints times the block's divisor d = s g:
+    elements at each midpoint (ties: 0.25, 1.25, 2.5, 5 go down, 0.75, 1.75, 3.5 up) and one float64 step
+    either side encode as the exact reference does, for tensors across the fp32 range (random data
+    rarely meets a tie); a block's largest quotient stays below 6.4 (its E4M3 scale rounds by less than
+    1/16), so nothing saturates."""
+    rng = np.random.default_rng(scale_exp + 200)
+    points = np.array([0.25, 0.75, 1.25, 1.75, 2.5, 3.5, 5.0])
+    for amax_factor in (6.0, 5.5, 6.4):
+        amax = math.ldexp(rng.uniform(1, 2), scale_exp) * amax_factor / 6
+        g = np.float32(np.float32(amax) / np.float32(2688.0))
+        s32 = np.float32(np.float32(np.float32(amax) / np.float32(6.0)) / g)
+        d = float(emu.quantize(float(s32), "e4m3", overflow="saturate")) * float(g)
+        for t in (points * d, np.nextafter(points * d, np.inf), np.nextafter(points * d, 0.0)):
+            x = np.concatenate([[amax], t, -t, rng.permutation(np.concatenate([t, -t]))[:15], [-amax]])
+            sc, c, st_ = block_encode(x, "nvfp4", return_stats=True)
+            rs, rc = ref.ref_block_encode(x, block_format("nvfp4"))
+            assert np.array_equal(c, rc), (scale_exp, amax_factor)
+            assert same_scales(sc, rs)
+            assert st_.saturated == 0
+
+
+def test_e2m1_magnitude_is_the_e2m1_conversion() -> None:
+    """The NVFP4 element's division-free rounding against emu's own E2M1 conversion (nearest even,
+    saturating: overflow from 7, the tie between 6 and 8) at every midpoint, a step either side, and
+    beyond the range."""
+    from emu.block.kernels import e2m1_magnitude
+
+    q = np.array([0.0, 5e-324, 0.25, 0.75, 1.25, 1.75, 2.5, 3.5, 5.0, 6.0, 6.5, 7.0, 7.5, 8.0, 1e300])
+    for v in np.concatenate([q, np.nextafter(q, np.inf), np.nextafter(q, 0.0)]):
+        want, st_ = emu.quantize(v, "e2m1", overflow="saturate", return_stats=True)
+        code, sat = e2m1_magnitude(float(v), 1.0)
+        assert (int(emu.encode(float(want), "e2m1")), bool(sat)) == (int(code), st_.overflow == 1), v
+    assert e2m1_magnitude(3.0, 0.0) == (0, False)
+
+
 @settings(max_examples=60)
 @given(st.sampled_from(ENCODE_FORMATS), st.integers(0, 2 ** 32 - 1), st.integers(1, 40), st.floats(0, 12))
 def test_encode_matches_reference_hypothesis(name: str, seed: int, n: int, spread: float) -> None:
