@@ -67,6 +67,17 @@ def _float_max_code(el: FloatFormat) -> int:
     return int(np.asarray(emu_encode(el.max, el)))
 
 
+@lru_cache(maxsize=64)
+def _mx_args(f: MXFormat) -> tuple:
+    """The MX encoding kernels' arguments of format ``f`` after the blocks' size: the element's parameters
+    (`_elem_params`), its largest power-of-two exponent, the scale rule's code, the top binade's fraction
+    bits and the largest finite element's code (0 for a fixed element); made once per format."""
+    el = f.element
+    elem = _elem_params(el)
+    maxcode = _float_max_code(el) if elem[0] else 0  # type: ignore[arg-type]
+    return (*elem, elem_emax(el), _RULE_CODES[f.rule], elem_top_bits(el), maxcode)
+
+
 
 # --- conversion API -----------------------------------------------------------------------------
 
@@ -83,9 +94,14 @@ def _norm_axis(axis: object, ndim: int, func: str) -> int:
 
 
 def _to_rows(x: np.ndarray, axis: int) -> tuple[np.ndarray, tuple[int, ...]]:
-    """x with the block axis last, as (rows, n); also the moved shape."""
-    xm = np.moveaxis(x, axis, -1)
+    """x with the block axis (``axis`` >= 0) last, as (rows, n); also the moved shape."""
+    xm = x if axis == x.ndim - 1 else np.moveaxis(x, axis, -1)
     return np.ascontiguousarray(xm).reshape(math.prod(xm.shape[:-1]), xm.shape[-1]), xm.shape
+
+
+def _from_last(a: np.ndarray, axis: int) -> np.ndarray:
+    """a with its last axis moved to ``axis`` (>= 0): `_to_rows` undone (a itself where that is the last)."""
+    return a if axis == a.ndim - 1 else np.moveaxis(a, -1, axis)
 
 
 def _code_dtype(bits: int) -> Any:
@@ -189,7 +205,8 @@ def block_encode(x: object, fmt: str | BlockFormat, axis: int = -1, *,
     check_seed(seed, "block_encode")
     check_bool(return_stats, "block_encode", "return_stats")
     f = block_format_arg(fmt, "block_encode", "fmt")
-    xa = as_real(x, "block_encode")
+    # a float64 array is read as it is (the kernels only read it); other input is copied to float64
+    xa = x if type(x) is np.ndarray and x.dtype == np.float64 else as_real(x, "block_encode")
     ax = _norm_axis(axis, xa.ndim, "block_encode")
     scale_overflow = parse_choice(ScaleOverflow, scale_overflow, "block_encode", "scale_overflow")
     if scale_overflow is not ScaleOverflow.CLAMP and not isinstance(f, MXFormat):
@@ -216,20 +233,14 @@ def block_encode(x: object, fmt: str | BlockFormat, axis: int = -1, *,
     nb = max(1, -(-n // B)) if n else 0
     stats = np.zeros((R * nb, 3), np.int64)
     if isinstance(f, MXFormat):
-        el = f.element
-        elem = _elem_params(el)
-        isf, bits = elem[0], elem[4]
+        elem = _mx_args(f)
         scodes = np.zeros((R, nb), np.uint8)
-        ecodes = np.zeros((R, n), _code_dtype(bits))
+        ecodes = np.zeros((R, n), _code_dtype(elem[4]))
         if x2.size:
-            maxcode = _float_max_code(el) if isf else 0
-            rule, mtop = _RULE_CODES[f.rule], elem_top_bits(el)
             if stochastic:
-                mx_encode_sr_kernel(x2, x2.view(np.uint64), B, *elem, elem_emax(el), rule, mtop, maxcode, key,
-                                    rbits, scodes, ecodes, stats)
+                mx_encode_sr_kernel(x2, x2.view(np.uint64), B, *elem, key, rbits, scodes, ecodes, stats)
             else:
-                mx_encode_kernel(x2, x2.view(np.uint64), B, *elem, elem_emax(el), rule, mtop, maxcode, P2,
-                                 scodes, ecodes, stats)
+                mx_encode_kernel(x2, x2.view(np.uint64), B, *elem, P2, scodes, ecodes, stats)
         if scale_overflow is ScaleOverflow.ERROR and stats[:, 1].any():
             first = int(np.flatnonzero(stats[:, 1])[0])
             raise OverflowError(
@@ -237,7 +248,7 @@ def block_encode(x: object, fmt: str | BlockFormat, axis: int = -1, *,
                 f" maximum (first: block {first % nb} of row {first // nb}); scale_overflow='clamp' saturates"
             )
         scales: Any = scodes.reshape(_blocks_shape(moved, nb))
-        scales = np.moveaxis(scales, -1, ax)
+        scales = _from_last(scales, ax)
     else:
         lo, hi = finite_range(x2) if tensor_range is None else tensor_range
         g = _nv_global(max(-lo, hi))
@@ -248,9 +259,9 @@ def block_encode(x: object, fmt: str | BlockFormat, axis: int = -1, *,
                                 ecodes, stats)
         elif x2.size:
             nv_encode_kernel(x2, B, g, _ne_saturating(E4M3), scodes, ecodes, stats)
-        sc = np.moveaxis(scodes.reshape(_blocks_shape(moved, nb)), -1, ax)
+        sc = _from_last(scodes.reshape(_blocks_shape(moved, nb)), ax)
         scales = NVFP4Scales(np.array(np.float32(g)).view(np.uint32), sc)
-    codes = np.moveaxis(ecodes.reshape(moved), -1, ax)
+    codes = _from_last(ecodes.reshape(moved), ax)
     if zero_d:
         codes = codes.reshape(())
         if isinstance(scales, np.ndarray):
@@ -390,14 +401,14 @@ def _int_encode(xa: np.ndarray, f: ScaledIntFormat, ax: int, return_stats: bool,
             return a.reshape(())
         if f.granularity is ScaleGranularity.CHANNEL:
             return a.reshape(-1)
-        return np.moveaxis(a.reshape(_blocks_shape(moved, nb)), -1, ax) if xa.ndim else a.reshape(())
+        return _from_last(a.reshape(_blocks_shape(moved, nb)), ax) if xa.ndim else a.reshape(())
 
     if f.granularity is ScaleGranularity.TENSOR:
         codes = ecodes.reshape(xa.shape)
     elif f.granularity is ScaleGranularity.CHANNEL:
         codes = np.moveaxis(ecodes.reshape(moved), 0, ax)
     else:
-        codes = np.moveaxis(ecodes.reshape(moved), -1, ax) if xa.ndim else ecodes.reshape(())
+        codes = _from_last(ecodes.reshape(moved), ax) if xa.ndim else ecodes.reshape(())
     scales = IntScales(shape_scales(scode), None if f.symmetric else shape_scales(zp.astype(np.int32)),
                        None if shift is None else shape_scales(shift))
     if return_stats:
@@ -477,7 +488,7 @@ def block_decode(scales: Any, codes: object, fmt: str | BlockFormat, axis: int =
     s2 = _to_rows(s, ax)[0]
     out2 = np.empty(c2.shape, np.float64)
     decode_kernel(c2, s2, elem_table(el), slut, f.block_size, out2)
-    out = np.moveaxis(out2.reshape(moved), -1, ax)
+    out = _from_last(out2.reshape(moved), ax)
     return out.reshape(()) if zero_d else out
 
 
