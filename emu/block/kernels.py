@@ -87,6 +87,122 @@ def mx_scale_exp(amax, rule, emax_el, maxval, mtop, idx, stats):
     return X
 
 
+#: the quotients the fast MX loop converts to integers are clamped to 2^52 (larger ones saturate anyway)
+_TWO52 = 4503599627370496.0
+
+
+@njit(cache=True)
+def mx_fast_elements(M, emin, emax_el):
+    """Whether `_mx_float_elements` covers a float element format: every power of two it scales by,
+    2^-(X + qe) with X in [-127, 127] and qe in [emin - M, emax_el + 1 - M], is a normal float64, and the
+    smallest step 2^(emin - M) is above 2^-890 (so a subnormal float64 input, below 2^-895 once divided
+    by 2^X, rounds to zero, as the loop gives it)."""
+    return M - emin < 890 and emax_el + 130 < 1020
+
+
+@njit(cache=True, inline="always")
+def _mx_float_elements(x2, xb, r, lo, hi, X, M, emin, bits, negzero, ftz, emax_el, maxcode, ecodes):
+    """The float element codes of block elements lo .. hi - 1 of row r under the shared exponent X,
+    nearest even and saturating, in one loop of selects that vectorises (for the formats
+    `mx_fast_elements` accepts); returns the saturated count.
+
+    Per element, with e the exponent of |v| / 2^X: above the element's top binade (e > emax_el) it
+    saturates to the largest code; below half its smallest step (e < emin - M - 1), or below 2^emin with
+    ``ftz``, it is 0; otherwise |v| 2^-(X + qe), qe = max(e, emin) - M, is rounded to an integer kf by the
+    nearest-even addition of 2^52 (`rint_even`) and the code is kf + ((qe - emin + M) << M), saturating
+    above the largest code; the sign bit is set on negative values (on -0 where the format has one). e
+    is clamped to [emin - M - 2, emax_el + 1] before the scale is made and the quotient to 2^52 before
+    its conversion, so every intermediate is finite and in range; the selects decide the clamped cases."""
+    signbit = np.int64(1) << (bits - 1)
+    nsat = 0
+    for k in range(lo, hi):
+        bv = xb[r, k]
+        neg = (bv >> np.uint64(63)) != np.uint64(0)
+        fv = np.int64((bv >> np.uint64(52)) & np.uint64(0x7FF))
+        e = fv - 1023 - X
+        qe = max(min(max(e, emin - M - 2), emax_el + 1), emin) - M
+        up = np.uint64(np.uint64(1023 - X - qe) << np.uint64(52)).view(np.float64)  # 2^-(X + qe): normal
+        t = min(abs(x2[r, k]) * up, _TWO52)
+        kf = (t + _TWO52) - _TWO52
+        cm = np.int64(kf) + (np.int64(qe - emin + M) << M)
+        big = e > emax_el
+        small = (e < emin - M - 1) | (ftz & (e < emin))
+        sat = big | (~small & (cm > maxcode))
+        cm = maxcode if sat else (np.int64(0) if small else cm)
+        ecodes[r, k] = (signbit | cm) if (neg & ((cm != 0) | negzero)) else cm
+        nsat += np.int64(sat)
+    return nsat
+
+
+@njit(cache=True)
+def _mx_general_elements(x2, xb, r, lo, hi, X, is_float, M, emin, bias, bits, negzero, ftz, maxval, fl, qmax,
+                         emax_el, maxcode, p2, ecodes):
+    """The element codes of block elements lo .. hi - 1 of row r under the shared exponent X, one element
+    at a time (fixed elements and the float formats `_mx_float_elements` does not cover); returns the
+    saturated count."""
+    mask = (np.int64(1) << bits) - 1
+    signbit = np.int64(1) << (bits - 1)
+    nsat = 0
+    for k in range(lo, hi):
+        v = x2[r, k]
+        bv = xb[r, k]
+        neg = (bv >> np.uint64(63)) != np.uint64(0)
+        fv = np.int64((bv >> np.uint64(52)) & np.uint64(0x7FF))
+        if v == 0.0:
+            c = float_code(0.0, neg, M, emin, bias, bits, negzero) if is_float else np.int64(0)
+            ecodes[r, k] = c
+            continue
+        if fv == 0:  # a subnormal float64: the general (slow) path
+            a = math.ldexp(abs(v), -X)
+            if is_float:
+                val, sat = (0.0, False) if ftz and a < math.ldexp(1.0, emin) else round_grid_ne(
+                    a, 0, M, emin, maxval)
+                c = float_code(val, neg, M, emin, bias, bits, negzero)
+            else:
+                q = rint_side(math.ldexp(a, fl), 0)
+                c = np.int64(0) if q == 0.0 else (np.int64(-q) if neg else np.int64(q)) & mask
+                sat = False
+            nsat += np.int64(sat)
+            ecodes[r, k] = c
+            continue
+        e = fv - 1023 - X  # exponent of |v| / 2^X
+        av = abs(v)
+        if is_float:
+            if e > emax_el:
+                sat = True
+                cm = maxcode
+            elif e < emin - M - 1 or (ftz and e < emin):
+                sat = False
+                cm = np.int64(0)
+            else:
+                qe = max(e, emin) - M
+                t = av * p2[P2OFF - X - qe]  # exact: a power of two, no underflow here
+                kf = rint_even(t)  # (M = 0: a tie's significand 3/2 goes to 2)
+                cm = np.int64(kf) + (np.int64(qe - emin + M) << M)
+                sat = cm > maxcode
+                if sat:
+                    cm = maxcode
+            c = (signbit | cm) if (neg and (cm != 0 or negzero)) else cm
+        else:
+            if e > 62 - fl:
+                q = qmax
+                sat = True
+            else:
+                t = av * p2[P2OFF - X + fl]
+                if t >= 4503599627370496.0:
+                    q = qmax
+                    sat = True
+                else:
+                    q = np.int64(rint_even(t))
+                    sat = q > qmax
+                    if sat:
+                        q = qmax
+            c = (-q if neg else q) & mask
+        nsat += np.int64(sat)
+        ecodes[r, k] = c
+    return nsat
+
+
 @njit(parallel=True, cache=True)
 def mx_encode_kernel(x2, xb, B, is_float, M, emin, bias, bits, negzero, ftz, maxval, fl, qmax, emax_el, rule,
                      mtop, maxcode, p2, scodes, ecodes, stats):
@@ -94,11 +210,12 @@ def mx_encode_kernel(x2, xb, B, is_float, M, emin, bias, bits, negzero, ftz, max
     (`mx_scale_exp` + 127, 255 for a block holding NaN or inf) and element codes; a float element format
     (``is_float``: M fraction bits, ``emin``, ``bias``, ``bits``, ``negzero``) with ``ftz`` (no subnormals)
     takes a quotient |v| / 2^X below 2^emin to a zero of its sign before any rounding. stats[idx] =
-    (saturated elements, scale clamped from above, NaN/inf block)."""
+    (saturated elements, scale clamped from above, NaN/inf block). Float elements go through the loop of
+    selects (`_mx_float_elements`) where it covers the format, the rest element by element
+    (`_mx_general_elements`)."""
     R = x2.shape[0]
     nb = scodes.shape[1]
-    mask = (np.int64(1) << bits) - 1
-    signbit = np.int64(1) << (bits - 1)
+    fast = is_float and mx_fast_elements(M, emin, emax_el)
     for idx in prange(R * nb):
         r, lo, hi, amax, bad = block_scan(x2, idx, nb, B, ecodes, stats)
         b = idx - r * nb
@@ -107,64 +224,12 @@ def mx_encode_kernel(x2, xb, B, is_float, M, emin, bias, bits, negzero, ftz, max
             continue
         X = mx_scale_exp(amax, rule, emax_el, maxval, mtop, idx, stats)
         scodes[r, b] = X + 127
-        nsat = 0
-        for k in range(lo, hi):
-            v = x2[r, k]
-            bv = xb[r, k]
-            neg = (bv >> np.uint64(63)) != np.uint64(0)
-            fv = np.int64((bv >> np.uint64(52)) & np.uint64(0x7FF))
-            if v == 0.0:
-                c = float_code(0.0, neg, M, emin, bias, bits, negzero) if is_float else np.int64(0)
-                ecodes[r, k] = c
-                continue
-            if fv == 0:  # a subnormal float64: the general (slow) path
-                a = math.ldexp(abs(v), -X)
-                if is_float:
-                    val, sat = (0.0, False) if ftz and a < math.ldexp(1.0, emin) else round_grid_ne(
-                        a, 0, M, emin, maxval)
-                    c = float_code(val, neg, M, emin, bias, bits, negzero)
-                else:
-                    q = rint_side(math.ldexp(a, fl), 0)
-                    c = np.int64(0) if q == 0.0 else (np.int64(-q) if neg else np.int64(q)) & mask
-                    sat = False
-                ecodes[r, k] = c
-                continue
-            e = fv - 1023 - X  # exponent of |v| / 2^X
-            av = abs(v)
-            if is_float:
-                if e > emax_el:
-                    sat = True
-                    cm = maxcode
-                elif e < emin - M - 1 or (ftz and e < emin):
-                    sat = False
-                    cm = np.int64(0)
-                else:
-                    qe = max(e, emin) - M
-                    t = av * p2[P2OFF - X - qe]  # exact: a power of two, no underflow here
-                    kf = rint_even(t)  # (M = 0: a tie's significand 3/2 goes to 2)
-                    cm = np.int64(kf) + (np.int64(qe - emin + M) << M)
-                    sat = cm > maxcode
-                    if sat:
-                        cm = maxcode
-                c = (signbit | cm) if (neg and (cm != 0 or negzero)) else cm
-            else:
-                if e > 62 - fl:
-                    q = qmax
-                    sat = True
-                else:
-                    t = av * p2[P2OFF - X + fl]
-                    if t >= 4503599627370496.0:
-                        q = qmax
-                        sat = True
-                    else:
-                        q = np.int64(rint_even(t))
-                        sat = q > qmax
-                        if sat:
-                            q = qmax
-                c = (-q if neg else q) & mask
-            if sat:
-                nsat += 1
-            ecodes[r, k] = c
+        if fast:
+            nsat = _mx_float_elements(x2, xb, r, lo, hi, X, M, emin, bits, negzero, ftz, emax_el, maxcode,
+                                      ecodes)
+        else:
+            nsat = _mx_general_elements(x2, xb, r, lo, hi, X, is_float, M, emin, bias, bits, negzero, ftz,
+                                        maxval, fl, qmax, emax_el, maxcode, p2, ecodes)
         stats[idx, 0] = nsat
 
 

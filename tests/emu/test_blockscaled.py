@@ -46,6 +46,8 @@ ENCODE_FORMATS = [
     "int8_tensor_fixmul",
     "int6_channel_fixmul", "int2_g4", "int16_asym_channel_bf16", "bfp<fp<3,0,none>,4>", "bfp<e5m2,3,ceil>",
     "bfp<e2m1,7,even>", "bfp<int4,8,rceil>", "bfp<fp<3,2,ftz>,32>", "bfp<fp<4,3,ftz>,8,ceil>",
+    # float elements one by one (the widest exponent) and in the loop of selects (`mx_fast_elements`)
+    "bfp<fp<11,3>,8>", "bfp<fp<10,2>,8>",
 ]
 
 
@@ -377,6 +379,45 @@ def test_nvfp4_elements_at_every_midpoint(scale_exp: int) -> None:
             assert np.array_equal(c, rc), (scale_exp, amax_factor)
             assert same_scales(sc, rs)
             assert st_.saturated == 0
+
+
+@pytest.mark.parametrize("name", ["mxfp8_e4m3", "mxfp8_e5m2", "mxfp6_e2m3", "mxfp6_e3m2", "mxfp4",
+                                  "bfp<fp<3,2,ftz>,32>", "bfp<e2m1,7,even>"])
+def test_mx_float_elements_at_every_code_midpoint_and_edge(name: str) -> None:
+    """The MX float elements' loop of selects against the exact reference: every element value, every
+    midpoint between neighbours and a float64 step either side, values up to the top binade's end (the
+    saturation edge), below half the smallest step, -0 and subnormal float64 inputs beside normal ones,
+    under shared exponents from -127 to 127 (each block's first element fixes it)."""
+    f = block_format(name)
+    el = f.element
+    vals = np.unique(np.abs(emu.decode(np.arange(1 << el.bits), el)))
+    vals = vals[np.isfinite(vals)]
+    mids = (vals[:-1] + vals[1:]) / 2
+    top = 2.0 ** (math.frexp(el.max)[1])  # the end of the top binade: the same shared exponent below it
+    edge = np.array([el.max, (el.max + top) / 2, np.nextafter(top, 0.0), vals[1] / 2, vals[1] / 4])
+    pts = np.concatenate([vals, mids, edge])
+    pts = np.concatenate([pts, np.nextafter(pts, np.inf), np.nextafter(pts, 0.0)])
+    pts = np.concatenate([pts, -pts, [-0.0]])
+    B = f.block_size
+    rng = np.random.default_rng(_seed(name))
+    for X in (-127, -120, -1, 0, 3, 120, 127):
+        blocks = []
+        for i in range(0, len(pts), B - 1):
+            chunk = rng.permutation(pts[i:i + B - 1] * 2.0 ** X)
+            blocks.append(np.concatenate([[el.max * 2.0 ** X], chunk, np.zeros(B - 1 - len(chunk))]))
+        x = np.concatenate(blocks)
+        if X == -120:
+            x[1::7] = 5e-324 * rng.integers(1, 1000, len(x[1::7]))  # subnormal float64 inputs in many blocks
+        sc, c, st_ = block_encode(x, f, return_stats=True)
+        rs, rc = ref.ref_block_encode(x, f)
+        assert np.array_equal(c, rc), (name, X)
+        assert same_scales(sc, rs), (name, X)
+        # saturated: the quotient |x| / 2^X rounds (nearest even, the element's M fraction bits, no top)
+        # above the largest element
+        shared = np.repeat(np.asarray(rs, np.int64).reshape(-1) - 127, B)[:len(x)]
+        rounded = emu.quantize(np.abs(x) / 2.0 ** shared, f"fp<8,{el.man_bits}>")
+        assert st_.saturated == int(np.count_nonzero(rounded > el.max)), (name, X)
+        assert st_.saturated > 0 or f.rule != "ocp"  # the OCP scale leaves the top binade's end above max
 
 
 def test_e2m1_magnitude_is_the_e2m1_conversion() -> None:
