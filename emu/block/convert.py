@@ -287,6 +287,10 @@ def finite_range(x: np.ndarray) -> tuple[float, float]:
     >>> finite_range(np.array([2.0, -np.inf, -3.0, np.nan]))
     (-3.0, 2.0)
     """
+    if x.size:
+        lo, hi = float(x.min()), float(x.max())  # NaN or +-inf among them only where x holds one
+        if math.isfinite(lo) and math.isfinite(hi):
+            return lo, hi
     finite = x[np.isfinite(x)]
     return (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
 

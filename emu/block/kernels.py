@@ -25,12 +25,16 @@ def float_code(v, neg, M, emin, bias, bits, negzero):
     s = np.int64(1) << (bits - 1) if (neg and (v != 0.0 or negzero)) else np.int64(0)
     if v == 0.0:
         return s
-    m, ex = math.frexp(v)
-    e = ex - 1
-    if e < emin:
+    vb = np.float64(v).view(np.uint64)
+    e = np.int64(vb >> np.uint64(52)) - 1023  # v's exponent, read from its bits (v >= 2^-1022 here)
+    if e < emin or e == -1023:  # the format's subnormals (and a subnormal float64 v): v / 2^(emin - M)
         return s | np.int64(math.ldexp(v, M - emin))
-    frac = np.int64(math.ldexp(v, M - e)) - (np.int64(1) << M)
+    frac = np.int64((vb >> np.uint64(52 - M)) & np.uint64((1 << M) - 1))  # v's top M fraction bits
     return s | (np.int64(e + bias) << M) | frac
+
+
+#: a float64's magnitude bits, and the bits of +inf (every NaN's magnitude bits lie above them)
+_ABS_BITS, _INF_BITS = np.uint64(0x7FFFFFFFFFFFFFFF), np.uint64(0x7FF0000000000000)
 
 
 @njit(cache=True)
@@ -41,14 +45,12 @@ def block_scan(x2, idx, nb, B, ecodes, stats):
     r = idx // nb
     lo = (idx - r * nb) * B
     hi = min(lo + B, x2.shape[1])
-    amax = 0.0
-    bad = False
-    for k in range(lo, hi):
-        v = x2[r, k]
-        if not np.isfinite(v):
-            bad = True
-        elif abs(v) > amax:
-            amax = abs(v)
+    row = x2[r, lo:hi]
+    top = np.uint64(0)  # the largest |x| bit pattern: the largest magnitude, or inf / NaN (above all finite)
+    for k in range(hi - lo):  # (indices from 0: no negative-index checks, and the loop vectorises)
+        top = max(top, np.float64(row[k]).view(np.uint64) & _ABS_BITS)
+    bad = top >= _INF_BITS
+    amax = 0.0 if bad else np.uint64(top).view(np.float64)
     if bad:
         for k in range(lo, hi):
             ecodes[r, k] = 0
@@ -115,21 +117,22 @@ def _mx_float_elements(x2, xb, r, lo, hi, X, M, emin, bits, negzero, ftz, emax_e
     its conversion, so every intermediate is finite and in range; the selects decide the clamped cases."""
     signbit = np.int64(1) << (bits - 1)
     nsat = 0
-    for k in range(lo, hi):
-        bv = xb[r, k]
+    xs, bs, out = x2[r, lo:hi], xb[r, lo:hi], ecodes[r, lo:hi]  # indices from 0: no negative-index checks
+    for k in range(hi - lo):
+        bv = bs[k]
         neg = (bv >> np.uint64(63)) != np.uint64(0)
         fv = np.int64((bv >> np.uint64(52)) & np.uint64(0x7FF))
         e = fv - 1023 - X
         qe = max(min(max(e, emin - M - 2), emax_el + 1), emin) - M
         up = np.uint64(np.uint64(1023 - X - qe) << np.uint64(52)).view(np.float64)  # 2^-(X + qe): normal
-        t = min(abs(x2[r, k]) * up, _TWO52)
+        t = min(abs(xs[k]) * up, _TWO52)
         kf = (t + _TWO52) - _TWO52
         cm = np.int64(kf) + (np.int64(qe - emin + M) << M)
         big = e > emax_el
         small = (e < emin - M - 1) | (ftz & (e < emin))
         sat = big | (~small & (cm > maxcode))
         cm = maxcode if sat else (np.int64(0) if small else cm)
-        ecodes[r, k] = (signbit | cm) if (neg & ((cm != 0) | negzero)) else cm
+        out[k] = (signbit | cm) if (neg & ((cm != 0) | negzero)) else cm
         nsat += np.int64(sat)
     return nsat
 
@@ -281,11 +284,12 @@ def nv_encode_kernel(x2, B, g, scale_prm, scodes, ecodes, stats):
         scodes[r, b] = float_code(sv, False, 3, -6, 7, 8, True)
         d = sv * g  # exact: 4 x 24 significant bits
         nsat = 0
-        for k in range(lo, hi):
-            v = x2[r, k]
+        xs, out = x2[r, lo:hi], ecodes[r, lo:hi]  # indices from 0: no negative-index checks
+        for k in range(hi - lo):
+            v = xs[k]
             c, sat = e2m1_magnitude(abs(v), d)
-            neg = (v < 0.0) | ((v == 0.0) & (math.copysign(1.0, v) < 0.0))
-            ecodes[r, k] = (np.int64(8) if neg else np.int64(0)) | c
+            neg = (np.float64(v).view(np.uint64) >> np.uint64(63)) != np.uint64(0)  # -0 too
+            out[k] = (np.int64(8) if neg else np.int64(0)) | c
             nsat += sat
         stats[idx, 0] = nsat
 
@@ -358,9 +362,10 @@ def decode_kernel(c2, s2, lut, slut, B, out):
         r = idx // nb
         b = idx - r * nb
         sv = slut[s2[r, b]]
-        for k in range(b * B, min(b * B + B, n)):
-            v = lut[c2[r, k]] * sv
-            out[r, k] = np.nan if np.isnan(v) else v
+        cs, os = c2[r, b * B:min(b * B + B, n)], out[r, b * B:min(b * B + B, n)]  # indices from 0
+        for k in range(cs.size):
+            v = lut[cs[k]] * sv
+            os[k] = np.nan if np.isnan(v) else v
 
 
 @njit(parallel=True, cache=True)
