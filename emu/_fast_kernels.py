@@ -157,8 +157,9 @@ def _on_grid(x, out, scale, lo_f, hi_f):
         if (t != np.floor(t)) | (t < lo_f) | (t > hi_f):
             return False
     bad = 0
-    for i in range(head, n):
-        t = x[i] * scale
+    rest = x[head:]  # indexed from 0: a loop from a runtime start keeps numba's negative-index branch
+    for i in range(rest.size):
+        t = rest[i] * scale
         bad += (t != np.floor(t)) | (t < lo_f) | (t > hi_f)
     if bad:
         return False

@@ -50,8 +50,9 @@ def _normalise_piece(x, lo, hi, hw, c, mean, inv, g, b, out):
         ch = (k // hw) % c
         end = min(hi, (k // hw + 1) * hw)
         m, s, gg, bb = mean[ch], inv[ch], g[ch], b[ch]
-        for p in range(k, end):
-            out[p - lo] = (x[p] - m) * s * gg + bb
+        xs, os = x[k:end], out[k - lo:end - lo]  # indexed from 0, so the loop vectorises
+        for p in range(end - k):
+            os[p] = (xs[p] - m) * s * gg + bb
         k = end
 
 
