@@ -165,5 +165,6 @@ def planes_here(x, top, left, hp, wp, out) -> None:
         for b in range(n):
             for y in range(h):
                 o = b * ps + (y + top) * wp + left
+                dst, src = out[ch, o:o + w], x[b, ch, y]  # indexed from 0: the copy vectorises
                 for q in range(w):
-                    out[ch, o + q] = x[b, ch, y, q]
+                    dst[q] = src[q]
