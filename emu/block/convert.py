@@ -130,12 +130,12 @@ def parse_block_rounding(rounding: object, random_bits: object, func: str) -> tu
     ...
     ValueError: f: rounding='toward_zero' is not one of nearest_even, stochastic (block elements)
     """
-    allowed = ", ".join(m.name.lower() for m in BLOCK_ROUNDINGS)
     try:
         rnd = parse_rounding(rounding, func)
     except ValueError:
         rnd = None
     if rnd not in BLOCK_ROUNDINGS:
+        allowed = ", ".join(m.name.lower() for m in BLOCK_ROUNDINGS)
         raise ValueError(f"{func}: rounding={rounding!r} is not one of {allowed} (block elements)")
     if random_bits is None:
         return rnd, 0
@@ -269,7 +269,7 @@ def block_encode(x: object, fmt: str | BlockFormat, axis: int = -1, *,
         else:
             scales = NVFP4Scales(scales.tensor, scales.block.reshape(()))
     if return_stats:
-        st = BlockStats(int(xa.size), int(stats[:, 0].sum()), int(stats[:, 1].sum()), int(stats[:, 2].sum()))
+        st = BlockStats(int(xa.size), *stats.sum(axis=0).tolist())
         return scales, codes, st
     return scales, codes
 

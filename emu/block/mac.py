@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import re
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -18,8 +19,7 @@ from ..modes import Overflow, Rounding
 from .convert import block_encode, elem_table, expand, int_scale_values
 from .formats import (
     E4M3,
-    E8M0_BIAS,
-    E8M0_NAN,
+    E8M0_VALUES,
     BlockFormat,
     MXFormat,
     NVFP4Format,
@@ -67,8 +67,7 @@ def operand(x: np.ndarray, f: BlockFormat, role: str, tensor_range: tuple[float,
     vals = np.empty(codes.shape, np.float64)
     gather_values(codes, elem_table(f.element), vals)
     if isinstance(f, MXFormat):
-        s = sc.astype(np.int64)
-        svals = np.where(s == E8M0_NAN, np.nan, np.ldexp(1.0, s - E8M0_BIAS))
+        svals = E8M0_VALUES[sc]  # 2^(code - 127), NaN for the NaN code
         g = 1.0
     else:
         svals = elem_table(E4M3)[sc.block.astype(np.int64)]
@@ -78,6 +77,7 @@ def operand(x: np.ndarray, f: BlockFormat, role: str, tensor_range: tuple[float,
     return vals, np.ascontiguousarray(svals), g, f.block_size, st.saturated
 
 
+@lru_cache(maxsize=64)
 def _span_bits(f: BlockFormat) -> float:
     """log2 of (largest element magnitude / smallest element step)."""
     if isinstance(f, ScaledIntFormat):
@@ -104,8 +104,10 @@ class AccSpec(NamedTuple):
     nzero: bool
 
 
+@lru_cache(maxsize=64)
 def acc_spec(fa: object, mode: Rounding, ovf: Overflow | None, func: str = "block_matmul") -> AccSpec:
-    """The `AccSpec` of a parsed accumulator (``fa`` None: exact), its modes checked against it."""
+    """The `AccSpec` of a parsed accumulator (``fa`` None: exact), its modes checked against it (made once
+    per accumulator and modes; a refusal is raised at every call)."""
     if fa is None:
         return AccSpec(2, 0, 0, 0.0, 0, 0, 0, 0, False)
     if mode is Rounding.STOCHASTIC:
@@ -135,6 +137,13 @@ def acc_spec(fa: object, mode: Rounding, ovf: Overflow | None, func: str = "bloc
 
 
 _FP32 = FloatFormat(8, 23)
+
+
+@lru_cache(maxsize=64)
+def _fused_ne_params(acc: FloatFormat, ovf: int) -> Any:
+    """The accumulator parameters of `block_mm_float_ne` (nearest even, overflow mode ``ovf``), or None
+    where its rounding by one addition (`fround_ne_add_applies`) does not cover ``acc``."""
+    return add_float_params(acc, int(Rounding.NEAREST_EVEN), ovf) if fround_ne_add_applies(acc) else None
 
 
 def block_datapath(act: BlockFormat, weight: BlockFormat, acc: Format | None, acc_rounding: Rounding,
@@ -218,11 +227,10 @@ def block_product(A: np.ndarray, W: np.ndarray, act: BlockFormat, weight: BlockF
     out = np.zeros((M_, N_), np.float64)
     novf = np.zeros((M_, N_), np.int64)
     fused_ne = (pow2 and not wide and spec.kind == 0 and acc_rounding is Rounding.NEAREST_EVEN
-                and ga * gb == 1.0 and nan_blocks == 0 and fround_ne_add_applies(acc))
+                and ga * gb == 1.0 and nan_blocks == 0 and _fused_ne_params(acc, spec.ovf) is not None)
     if M_ and N_ and fused_ne:  # the block sums formed inside the accumulating loop
         block_mm_float_ne(np.ascontiguousarray(av, np.float64), np.ascontiguousarray(bv.T, np.float64), sa,
-                          np.ascontiguousarray(sb.T), max(Bk, 1),
-                          add_float_params(acc, int(acc_rounding), spec.ovf),
+                          np.ascontiguousarray(sb.T), max(Bk, 1), _fused_ne_params(acc, spec.ovf),
                           np.ascontiguousarray(init_v, np.float64), out, novf)
     elif M_ and N_:
         avc, bvc = np.ascontiguousarray(av, np.float64), np.ascontiguousarray(bv, np.float64)
