@@ -95,13 +95,13 @@ def _norm_axis(axis: object, ndim: int, func: str) -> int:
 
 def _to_rows(x: np.ndarray, axis: int) -> tuple[np.ndarray, tuple[int, ...]]:
     """x with the block axis (``axis`` >= 0) last, as (rows, n); also the moved shape."""
-    xm = x if axis == x.ndim - 1 else np.moveaxis(x, axis, -1)
+    xm = x if axis == x.ndim - 1 else x.T if x.ndim == 2 else np.moveaxis(x, axis, -1)
     return np.ascontiguousarray(xm).reshape(math.prod(xm.shape[:-1]), xm.shape[-1]), xm.shape
 
 
 def _from_last(a: np.ndarray, axis: int) -> np.ndarray:
     """a with its last axis moved to ``axis`` (>= 0): `_to_rows` undone (a itself where that is the last)."""
-    return a if axis == a.ndim - 1 else np.moveaxis(a, -1, axis)
+    return a if axis == a.ndim - 1 else a.T if a.ndim == 2 else np.moveaxis(a, -1, axis)
 
 
 def _code_dtype(bits: int) -> Any:

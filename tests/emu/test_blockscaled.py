@@ -420,6 +420,31 @@ def test_mx_float_elements_at_every_code_midpoint_and_edge(name: str) -> None:
         assert st_.saturated > 0 or f.rule != "ocp"  # the OCP scale leaves the top binade's end above max
 
 
+@pytest.mark.parametrize("name", ["mxfp8_e4m3", "mxint8", "nvfp4"])
+def test_block_kernels_on_threads_and_on_one_give_the_same_codes(name: str) -> None:
+    """From `BLOCK_THREAD_ELEMENTS` elements the encoder and the decoder share blocks among threads; below
+    it one thread runs them: a tensor above the threshold gives the codes, scales, counts and values of
+    its two halves converted on one thread each (NVFP4's halves given the whole tensor's range)."""
+    from emu.block.kernels import BLOCK_THREAD_ELEMENTS
+
+    rng = np.random.default_rng(_seed(name))
+    x = wide_data(rng, (BLOCK_THREAD_ELEMENTS // 256 + 64, 256), 2.0)
+    x[3, 5] = np.nan  # a NaN block in the first half
+    assert x.size >= BLOCK_THREAD_ELEMENTS > x.size // 2
+    rng_ = (float(np.nanmin(x)), float(np.nanmax(x))) if name == "nvfp4" else None
+    kw = {"tensor_range": rng_} if rng_ else {}
+    s, c, st_ = block_encode(x, name, return_stats=True, **kw)
+    half = x.shape[0] // 2
+    parts = [block_encode(p, name, return_stats=True, **kw) for p in (x[:half], x[half:])]
+    assert np.array_equal(c, np.concatenate([p[1] for p in parts]))
+    blocks = (lambda sc: sc.block) if name == "nvfp4" else (lambda sc: sc)
+    assert np.array_equal(blocks(s), np.concatenate([blocks(p[0]) for p in parts]))
+    assert st_.saturated == sum(p[2].saturated for p in parts)
+    assert st_.nan_blocks == 1
+    v = block_decode(s, c, name)
+    assert same_bits(v, np.concatenate([block_decode(p[0], p[1], name) for p in parts]))
+
+
 def test_e2m1_magnitude_is_the_e2m1_conversion() -> None:
     """The NVFP4 element's division-free rounding against emu's own E2M1 conversion (nearest even,
     saturating: overflow from 7, the tie between 6 and 8) at every midpoint, a step either side, and
