@@ -33,7 +33,7 @@ from numba import njit, prange
 
 from .._rounding import bitlen, first_word, mix64, round_mag
 from ..modes import Rounding
-from .kernels import block_scan, float_code, mx_scale_exp, nv_block_scale
+from .kernels import BLOCK_THREAD_ELEMENTS, block_scan, float_code, mx_scale_exp, nv_block_scale
 
 U64 = np.uint64
 _SR = int(Rounding.STOCHASTIC)
@@ -54,62 +54,86 @@ def split_mag(bv):
     return frac | HIDDEN, fv - 1075, fv - 1023
 
 
-@njit(parallel=True, cache=True)
-def mx_encode_sr_kernel(x2, xb, B, is_float, M, emin, bias, bits, negzero, ftz, maxval, fl, qmax, emax_el,
-                        rule, mtop, maxcode, key, rbits, scodes, ecodes, stats):
-    """`mx_encode_kernel` with stochastic rounding of the elements (module docstring)."""
+@njit(cache=True)
+def _mx_sr_block(idx, x2, xb, B, is_float, M, emin, bias, bits, negzero, ftz, maxval, fl, qmax, emax_el, rule,
+                 mtop, maxcode, key, rbits, scodes, ecodes, stats):
+    """Block ``idx`` of `mx_encode_sr_kernel`."""
     R, n = x2.shape
     nb = scodes.shape[1]
     mask = (np.int64(1) << bits) - 1
     signbit = np.int64(1) << (bits - 1)
-    for idx in prange(R * nb):
-        r, lo, hi, amax, bad = block_scan(x2, idx, nb, B, ecodes, stats)
-        b = idx - r * nb
-        if bad:
-            scodes[r, b] = 255
+    r, lo, hi, amax, bad = block_scan(x2, idx, nb, B, ecodes, stats)
+    b = idx - r * nb
+    if bad:
+        scodes[r, b] = 255
+        return
+    X = mx_scale_exp(amax, rule, emax_el, maxval, mtop, idx, stats)
+    scodes[r, b] = X + 127
+    nsat = 0
+    for k in range(lo, hi):
+        bv = xb[r, k]
+        neg = (bv >> U64(63)) != U64(0)
+        if x2[r, k] == 0.0:
+            ecodes[r, k] = float_code(0.0, neg, M, emin, bias, bits, negzero) if is_float else np.int64(0)
             continue
-        X = mx_scale_exp(amax, rule, emax_el, maxval, mtop, idx, stats)
-        scodes[r, b] = X + 127
-        nsat = 0
-        for k in range(lo, hi):
-            bv = xb[r, k]
-            neg = (bv >> U64(63)) != U64(0)
-            if x2[r, k] == 0.0:
-                ecodes[r, k] = float_code(0.0, neg, M, emin, bias, bits, negzero) if is_float else np.int64(0)
-                continue
-            mag, e2, top = split_mag(bv)
-            e = top - X  # floor(log2(|v| / 2^X))
-            i = np.int64(r * n + k)
-            if is_float:
-                if e > emax_el:
-                    cm = maxcode
-                    sat = True
-                elif ftz and e < emin:  # below the smallest normal: a zero of its sign, no rounding
-                    cm = np.int64(0)
-                    sat = False
-                else:
-                    ee = max(e, emin)
-                    q, _ = round_mag(mag, ee - M + X - e2, neg, _SR, False, key, i, rbits, U64(0))
-                    cm = np.int64(q) + (np.int64(ee - emin) << M)
-                    sat = cm > maxcode
-                    if sat:
-                        cm = maxcode
-                c = (signbit | cm) if (neg and (cm != 0 or negzero)) else cm
+        mag, e2, top = split_mag(bv)
+        e = top - X  # floor(log2(|v| / 2^X))
+        i = np.int64(r * n + k)
+        if is_float:
+            if e > emax_el:
+                cm = maxcode
+                sat = True
+            elif ftz and e < emin:  # below the smallest normal: a zero of its sign, no rounding
+                cm = np.int64(0)
+                sat = False
             else:
-                if e + fl > 61:
+                ee = max(e, emin)
+                q, _ = round_mag(mag, ee - M + X - e2, neg, _SR, False, key, i, rbits, U64(0))
+                cm = np.int64(q) + (np.int64(ee - emin) << M)
+                sat = cm > maxcode
+                if sat:
+                    cm = maxcode
+            c = (signbit | cm) if (neg and (cm != 0 or negzero)) else cm
+        else:
+            if e + fl > 61:
+                q = qmax
+                sat = True
+            else:
+                qu, _ = round_mag(mag, X - fl - e2, neg, _SR, True, key, i, rbits, U64(0))
+                q = np.int64(qu)
+                sat = q > qmax
+                if sat:
                     q = qmax
-                    sat = True
-                else:
-                    qu, _ = round_mag(mag, X - fl - e2, neg, _SR, True, key, i, rbits, U64(0))
-                    q = np.int64(qu)
-                    sat = q > qmax
-                    if sat:
-                        q = qmax
-                c = (-q if neg else q) & mask
-            if sat:
-                nsat += 1
-            ecodes[r, k] = c
-        stats[idx, 0] = nsat
+            c = (-q if neg else q) & mask
+        if sat:
+            nsat += 1
+        ecodes[r, k] = c
+    stats[idx, 0] = nsat
+
+
+@njit(parallel=True, cache=True)
+def _mx_sr_threads(x2, xb, B, is_float, M, emin, bias, bits, negzero, ftz, maxval, fl, qmax, emax_el, rule,
+                   mtop, maxcode, key, rbits, scodes, ecodes, stats):
+    for idx in prange(x2.shape[0] * scodes.shape[1]):
+        _mx_sr_block(idx, x2, xb, B, is_float, M, emin, bias, bits, negzero, ftz, maxval, fl, qmax, emax_el,
+                     rule, mtop, maxcode, key, rbits, scodes, ecodes, stats)
+
+
+@njit(cache=True)
+def _mx_sr_serial(x2, xb, B, is_float, M, emin, bias, bits, negzero, ftz, maxval, fl, qmax, emax_el, rule,
+                  mtop, maxcode, key, rbits, scodes, ecodes, stats):
+    for idx in range(x2.shape[0] * scodes.shape[1]):
+        _mx_sr_block(idx, x2, xb, B, is_float, M, emin, bias, bits, negzero, ftz, maxval, fl, qmax, emax_el,
+                     rule, mtop, maxcode, key, rbits, scodes, ecodes, stats)
+
+
+def mx_encode_sr_kernel(x2, xb, B, is_float, M, emin, bias, bits, negzero, ftz, maxval, fl, qmax, emax_el,
+                        rule, mtop, maxcode, key, rbits, scodes, ecodes, stats):
+    """`mx_encode_kernel` with stochastic rounding of the elements (module docstring); blocks on numba's
+    threads from `BLOCK_THREAD_ELEMENTS` elements, else on the calling thread."""
+    run = _mx_sr_threads if x2.size >= BLOCK_THREAD_ELEMENTS else _mx_sr_serial
+    run(x2, xb, B, is_float, M, emin, bias, bits, negzero, ftz, maxval, fl, qmax, emax_el, rule, mtop,
+        maxcode, key, rbits, scodes, ecodes, stats)
 
 
 # --- NVFP4: the quotient x / (s g) -------------------------------------------------------------------
@@ -185,42 +209,60 @@ def odd_significand(d):
     return m, e
 
 
-@njit(parallel=True, cache=True)
-def nv_encode_sr_kernel(x2, xb, B, g, scale_prm, key, rbits, scodes, ecodes, stats):
-    """`nv_encode_kernel` with stochastic rounding of the E2M1 elements (module docstring)."""
+@njit(cache=True)
+def _nv_sr_block(idx, x2, xb, B, g, scale_prm, key, rbits, scodes, ecodes, stats):
+    """Block ``idx`` of `nv_encode_sr_kernel`."""
     R, n = x2.shape
     nb = scodes.shape[1]
     g32 = np.float32(g)
-    for idx in prange(R * nb):
-        r, lo, hi, amax, bad = block_scan(x2, idx, nb, B, ecodes, stats)
-        b = idx - r * nb
-        if bad:
-            scodes[r, b] = 0x7F
-            continue
-        sv = nv_block_scale(amax, g32, scale_prm)
-        scodes[r, b] = float_code(sv, False, 3, -6, 7, 8, True)
-        d = sv * g  # exact: 4 x 24 significant bits; a normal float64
-        md, ed = odd_significand(d) if d != 0.0 else (U64(1), np.int64(0))
-        nsat = 0
-        for k in range(lo, hi):
-            bv = xb[r, k]
-            neg = (bv >> U64(63)) != U64(0)
-            cm = np.int64(0)
-            if d != 0.0 and x2[r, k] != 0.0:
-                mag, e2, _ = split_mag(bv)
-                e = floor_log2_ratio(mag, md) + e2 - ed  # floor(log2(|v| / d))
-                if e > 2:
-                    cm = np.int64(7)
-                else:
-                    ee = max(e, 0)
-                    kk = e2 - ed - (ee - 1)  # t = |v| / (d 2^(ee - 1)) = mag 2^kk / md < 4
-                    q, _ = ratio_word(mag, md, kk)
-                    up = ratio_up(mag, md, kk, key, np.int64(r * n + k), rbits)
-                    cm = np.int64(q) + (1 if up else 0) + (ee << 1)
-                if cm > 7:
-                    cm = np.int64(7)
-                    nsat += 1
-                elif e > 2:
-                    nsat += 1
-            ecodes[r, k] = cm | (8 if neg else 0)
-        stats[idx, 0] = nsat
+    r, lo, hi, amax, bad = block_scan(x2, idx, nb, B, ecodes, stats)
+    b = idx - r * nb
+    if bad:
+        scodes[r, b] = 0x7F
+        return
+    sv = nv_block_scale(amax, g32, scale_prm)
+    scodes[r, b] = float_code(sv, False, 3, -6, 7, 8, True)
+    d = sv * g  # exact: 4 x 24 significant bits; a normal float64
+    md, ed = odd_significand(d) if d != 0.0 else (U64(1), np.int64(0))
+    nsat = 0
+    for k in range(lo, hi):
+        bv = xb[r, k]
+        neg = (bv >> U64(63)) != U64(0)
+        cm = np.int64(0)
+        if d != 0.0 and x2[r, k] != 0.0:
+            mag, e2, _ = split_mag(bv)
+            e = floor_log2_ratio(mag, md) + e2 - ed  # floor(log2(|v| / d))
+            if e > 2:
+                cm = np.int64(7)
+            else:
+                ee = max(e, 0)
+                kk = e2 - ed - (ee - 1)  # t = |v| / (d 2^(ee - 1)) = mag 2^kk / md < 4
+                q, _ = ratio_word(mag, md, kk)
+                up = ratio_up(mag, md, kk, key, np.int64(r * n + k), rbits)
+                cm = np.int64(q) + (1 if up else 0) + (ee << 1)
+            if cm > 7:
+                cm = np.int64(7)
+                nsat += 1
+            elif e > 2:
+                nsat += 1
+        ecodes[r, k] = cm | (8 if neg else 0)
+    stats[idx, 0] = nsat
+
+
+@njit(parallel=True, cache=True)
+def _nv_sr_threads(x2, xb, B, g, scale_prm, key, rbits, scodes, ecodes, stats):
+    for idx in prange(x2.shape[0] * scodes.shape[1]):
+        _nv_sr_block(idx, x2, xb, B, g, scale_prm, key, rbits, scodes, ecodes, stats)
+
+
+@njit(cache=True)
+def _nv_sr_serial(x2, xb, B, g, scale_prm, key, rbits, scodes, ecodes, stats):
+    for idx in range(x2.shape[0] * scodes.shape[1]):
+        _nv_sr_block(idx, x2, xb, B, g, scale_prm, key, rbits, scodes, ecodes, stats)
+
+
+def nv_encode_sr_kernel(x2, xb, B, g, scale_prm, key, rbits, scodes, ecodes, stats):
+    """`nv_encode_kernel` with stochastic rounding of the E2M1 elements (module docstring); blocks on
+    numba's threads from `BLOCK_THREAD_ELEMENTS` elements, else on the calling thread."""
+    run = _nv_sr_threads if x2.size >= BLOCK_THREAD_ELEMENTS else _nv_sr_serial
+    run(x2, xb, B, g, scale_prm, key, rbits, scodes, ecodes, stats)

@@ -445,6 +445,23 @@ def test_block_kernels_on_threads_and_on_one_give_the_same_codes(name: str) -> N
     assert same_bits(v, np.concatenate([block_decode(p[0], p[1], name) for p in parts]))
 
 
+@pytest.mark.parametrize("name", ["mxfp8_e4m3", "mxint8", "nvfp4"])
+def test_stochastic_block_kernels_on_threads_and_on_one_draw_alike(name: str,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stochastic encoders too: a tensor above `BLOCK_THREAD_ELEMENTS` gives the same codes, scales and
+    counts on numba's threads as on the calling thread (each element's random bits come from its index)."""
+    from emu.block import sr_kernels
+
+    rng = np.random.default_rng(_seed(name) + 1)
+    x = wide_data(rng, (sr_kernels.BLOCK_THREAD_ELEMENTS // 256 + 8, 256), 2.0)
+    threads = block_encode(x, name, rounding="stochastic", seed=5, return_stats=True)
+    monkeypatch.setattr(sr_kernels, "BLOCK_THREAD_ELEMENTS", x.size + 1)
+    one = block_encode(x, name, rounding="stochastic", seed=5, return_stats=True)
+    assert np.array_equal(threads[1], one[1])
+    assert same_scales(threads[0], one[0])
+    assert threads[2] == one[2]
+
+
 def test_e2m1_magnitude_is_the_e2m1_conversion() -> None:
     """The NVFP4 element's division-free rounding against emu's own E2M1 conversion (nearest even,
     saturating: overflow from 7, the tie between 6 and 8) at every midpoint, a step either side, and
