@@ -213,16 +213,27 @@ def _mx_general_elements(x2, xb, r, lo, hi, X, is_float, M, emin, bias, bits, ne
 
 
 @njit(cache=True)
-def _mx_block(idx, x2, xb, B, nb, fast, is_float, M, emin, bias, bits, negzero, ftz, maxval, fl, qmax,
-              emax_el, rule, mtop, maxcode, p2, scodes, ecodes, stats):
-    """Block ``idx`` of `mx_encode_kernel`."""
+def mx_block_start(x2, idx, nb, B, rule, emax_el, maxval, mtop, scodes, ecodes, stats):
+    """The start of MX block ``idx`` (`mx_encode_kernel`, `emu.block.sr_kernels.mx_encode_sr_kernel`): its
+    scan (`block_scan`) and scale code written; returns (row, first element, end, shared exponent X,
+    whether the block holds NaN or inf: scale code 255, element codes 0, nothing left to do)."""
     r, lo, hi, amax, bad = block_scan(x2, idx, nb, B, ecodes, stats)
     b = idx - r * nb
     if bad:
         scodes[r, b] = 255
-        return
+        return r, lo, hi, np.int64(0), True
     X = mx_scale_exp(amax, rule, emax_el, maxval, mtop, idx, stats)
     scodes[r, b] = X + 127
+    return r, lo, hi, X, False
+
+
+@njit(cache=True)
+def _mx_block(idx, x2, xb, B, nb, fast, is_float, M, emin, bias, bits, negzero, ftz, maxval, fl, qmax,
+              emax_el, rule, mtop, maxcode, p2, scodes, ecodes, stats):
+    """Block ``idx`` of `mx_encode_kernel`."""
+    r, lo, hi, X, bad = mx_block_start(x2, idx, nb, B, rule, emax_el, maxval, mtop, scodes, ecodes, stats)
+    if bad:
+        return
     if fast:
         nsat = _mx_float_elements(x2, xb, r, lo, hi, X, M, emin, bits, negzero, ftz, emax_el, maxcode, ecodes)
     else:
@@ -296,16 +307,27 @@ def e2m1_magnitude(av, d):
 
 
 @njit(cache=True)
-def _nv_block(idx, x2, B, nb, g, g32, scale_prm, scodes, ecodes, stats):
-    """Block ``idx`` of `nv_encode_kernel`."""
+def nv_block_start(x2, idx, nb, B, g, scale_prm, scodes, ecodes, stats):
+    """The start of NVFP4 block ``idx`` (`nv_encode_kernel`, `emu.block.sr_kernels.nv_encode_sr_kernel`): its
+    scan (`block_scan`) and E4M3 scale code written; returns (row, first element, end, the divisor d = s g
+    of its elements, exact: 4 x 24 significant bits; whether the block holds NaN or inf: scale code 0x7F,
+    element codes 0, nothing left to do)."""
     r, lo, hi, amax, bad = block_scan(x2, idx, nb, B, ecodes, stats)
     b = idx - r * nb
     if bad:
         scodes[r, b] = 0x7F
-        return
-    sv = nv_block_scale(amax, g32, scale_prm)
+        return r, lo, hi, 0.0, True
+    sv = nv_block_scale(amax, np.float32(g), scale_prm)
     scodes[r, b] = float_code(sv, False, 3, -6, 7, 8, True)
-    d = sv * g  # exact: 4 x 24 significant bits
+    return r, lo, hi, sv * g, False
+
+
+@njit(cache=True)
+def _nv_block(idx, x2, B, nb, g, scale_prm, scodes, ecodes, stats):
+    """Block ``idx`` of `nv_encode_kernel`."""
+    r, lo, hi, d, bad = nv_block_start(x2, idx, nb, B, g, scale_prm, scodes, ecodes, stats)
+    if bad:
+        return
     nsat = 0
     xs, out = x2[r, lo:hi], ecodes[r, lo:hi]  # indices from 0: no negative-index checks
     for k in range(hi - lo):
@@ -321,14 +343,14 @@ def _nv_block(idx, x2, B, nb, g, g32, scale_prm, scodes, ecodes, stats):
 def _nv_threads(x2, B, g, scale_prm, scodes, ecodes, stats):
     nb = scodes.shape[1]
     for idx in prange(x2.shape[0] * nb):
-        _nv_block(idx, x2, B, nb, g, np.float32(g), scale_prm, scodes, ecodes, stats)
+        _nv_block(idx, x2, B, nb, g, scale_prm, scodes, ecodes, stats)
 
 
 @njit(cache=True)
 def _nv_serial(x2, B, g, scale_prm, scodes, ecodes, stats):
     nb = scodes.shape[1]
     for idx in range(x2.shape[0] * nb):
-        _nv_block(idx, x2, B, nb, g, np.float32(g), scale_prm, scodes, ecodes, stats)
+        _nv_block(idx, x2, B, nb, g, scale_prm, scodes, ecodes, stats)
 
 
 def nv_encode_kernel(x2, B, g, scale_prm, scodes, ecodes, stats):

@@ -33,7 +33,7 @@ from numba import njit, prange
 
 from .._rounding import bitlen, first_word, mix64, round_mag
 from ..modes import Rounding
-from .kernels import BLOCK_THREAD_ELEMENTS, block_scan, float_code, mx_scale_exp, nv_block_scale
+from .kernels import BLOCK_THREAD_ELEMENTS, float_code, mx_block_start, nv_block_start
 
 U64 = np.uint64
 _SR = int(Rounding.STOCHASTIC)
@@ -62,13 +62,9 @@ def _mx_sr_block(idx, x2, xb, B, is_float, M, emin, bias, bits, negzero, ftz, ma
     nb = scodes.shape[1]
     mask = (np.int64(1) << bits) - 1
     signbit = np.int64(1) << (bits - 1)
-    r, lo, hi, amax, bad = block_scan(x2, idx, nb, B, ecodes, stats)
-    b = idx - r * nb
+    r, lo, hi, X, bad = mx_block_start(x2, idx, nb, B, rule, emax_el, maxval, mtop, scodes, ecodes, stats)
     if bad:
-        scodes[r, b] = 255
         return
-    X = mx_scale_exp(amax, rule, emax_el, maxval, mtop, idx, stats)
-    scodes[r, b] = X + 127
     nsat = 0
     for k in range(lo, hi):
         bv = xb[r, k]
@@ -214,15 +210,9 @@ def _nv_sr_block(idx, x2, xb, B, g, scale_prm, key, rbits, scodes, ecodes, stats
     """Block ``idx`` of `nv_encode_sr_kernel`."""
     R, n = x2.shape
     nb = scodes.shape[1]
-    g32 = np.float32(g)
-    r, lo, hi, amax, bad = block_scan(x2, idx, nb, B, ecodes, stats)
-    b = idx - r * nb
+    r, lo, hi, d, bad = nv_block_start(x2, idx, nb, B, g, scale_prm, scodes, ecodes, stats)
     if bad:
-        scodes[r, b] = 0x7F
         return
-    sv = nv_block_scale(amax, g32, scale_prm)
-    scodes[r, b] = float_code(sv, False, 3, -6, 7, 8, True)
-    d = sv * g  # exact: 4 x 24 significant bits; a normal float64
     md, ed = odd_significand(d) if d != 0.0 else (U64(1), np.int64(0))
     nsat = 0
     for k in range(lo, hi):
