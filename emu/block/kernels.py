@@ -212,7 +212,7 @@ def _mx_general_elements(x2, xb, r, lo, hi, X, is_float, M, emin, bias, bits, ne
     return nsat
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def mx_block_start(x2, idx, nb, B, rule, emax_el, maxval, mtop, scodes, ecodes, stats):
     """The start of MX block ``idx`` (`mx_encode_kernel`, `emu.block.sr_kernels.mx_encode_sr_kernel`): its
     scan (`block_scan`) and scale code written; returns (row, first element, end, shared exponent X,
@@ -306,7 +306,7 @@ def e2m1_magnitude(av, d):
     return c, av >= 7.0 * d
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def nv_block_start(x2, idx, nb, B, g, scale_prm, scodes, ecodes, stats):
     """The start of NVFP4 block ``idx`` (`nv_encode_kernel`, `emu.block.sr_kernels.nv_encode_sr_kernel`): its
     scan (`block_scan`) and E4M3 scale code written; returns (row, first element, end, the divisor d = s g
