@@ -635,10 +635,9 @@ class Quantizer:
         if is_block_format(fmt):
             axis = scale_axis(fmt, role, x.ndim)
             seed = self.rng if rounding == emu.Rounding.STOCHASTIC else None
-            scales, codes, st = emu.block_encode(x, fmt, axis, rounding=rounding, seed=seed,
-                                                 return_stats=True)
+            q, st = emu.block_quantize(x, fmt, axis, rounding=rounding, seed=seed, return_stats=True)
             self.counts[(layer, role)].add(st)
-            return emu.block_decode(scales, codes, fmt, axis)
+            return q
         if self.nearest and isinstance(fmt, BinaryFormat) and fmt.stochastic:
             fmt = replace(fmt, stochastic=False)
         if self.nearest and isinstance(fmt, TernaryFormat) and fmt.method == "stochastic":

@@ -480,18 +480,26 @@ def block_decode(scales: Any, codes: object, fmt: str | BlockFormat, axis: int =
         raise ValueError(f"block_decode: scales have shape {s.shape}; codes of shape {c.shape} with block"
                          " size"
                          f" {f.block_size} along axis {ax} need {tuple(want)}")
-    if isinstance(f, MXFormat):
-        slut = E8M0_VALUES
-    else:
+    if isinstance(f, NVFP4Format):
         t = _check_codes(scales.tensor, 32, "tensor scale codes")  # the fp32 bits, one code
         if t.ndim:
             raise ValueError(f"block_decode: the tensor scale has shape {t.shape}; one fp32 code (0-d)")
-        g = float(t.astype(np.uint32).view(np.float32))
-        slut = elem_table(E4M3) * g
+    return _decode_values(s, c, scales.tensor if isinstance(f, NVFP4Format) else None, f, ax, zero_d)
+
+
+def _decode_values(s: np.ndarray, c: np.ndarray, tensor: Any, f: MXFormat | NVFP4Format, ax: int,
+                   zero_d: bool) -> np.ndarray:
+    """`block_decode` of MX or NVFP4 scale codes ``s`` and element codes ``c`` (of at least one dimension;
+    ``zero_d``: the values of a 0-d x) already known to fit (an encoder's own, or checked), ``tensor`` the
+    fp32 tensor scale's code of NVFP4."""
+    if isinstance(f, MXFormat):
+        slut = E8M0_VALUES
+    else:
+        slut = elem_table(E4M3) * float(np.asarray(tensor).astype(np.uint32).view(np.float32))
     c2, moved = _to_rows(c, ax)
     s2 = _to_rows(s, ax)[0]
     out2 = np.empty(c2.shape, np.float64)
-    decode_kernel(c2, s2, elem_table(el), slut, f.block_size, out2)
+    decode_kernel(c2, s2, elem_table(f.element), slut, f.block_size, out2)
     out = _from_last(out2.reshape(moved), ax)
     return out.reshape(()) if zero_d else out
 
@@ -602,6 +610,14 @@ def block_quantize(x: object, fmt: str | BlockFormat, axis: int = -1, **kwargs: 
     if "return_stats" in kwargs:
         check_bool(kwargs["return_stats"], "block_quantize", "return_stats")
     out = block_encode(x, f, axis, **kwargs)
-    vals = block_decode(out[0], out[1], f, axis)
+    if isinstance(f, ScaledIntFormat):
+        vals = block_decode(out[0], out[1], f, axis)
+    else:  # the encoder's own codes: decoded without block_decode's checks of a caller's codes
+        nv = isinstance(f, NVFP4Format)
+        codes, sc = np.asarray(out[1]), np.asarray(out[0].block if nv else out[0])
+        zero_d = codes.ndim == 0
+        ax = 0 if zero_d else _norm_axis(axis, codes.ndim, "block_quantize")
+        vals = _decode_values(sc.reshape(-1) if zero_d else sc, codes.reshape(-1) if zero_d else codes,
+                              out[0].tensor if nv else None, f, ax, zero_d)
     return (vals, out[2]) if kwargs.get("return_stats") else vals
 

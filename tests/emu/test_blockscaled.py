@@ -476,6 +476,22 @@ def test_e2m1_magnitude_is_the_e2m1_conversion() -> None:
     assert e2m1_magnitude(3.0, 0.0) == (0, False)
 
 
+@pytest.mark.parametrize("name", ENCODE_FORMATS)
+def test_block_quantize_is_decode_of_encode(name: str) -> None:
+    """block_quantize decodes its encoder's codes without block_decode's checks of a caller's codes: the
+    same bits as block_decode(block_encode(x)), for every axis, a 0-d x, nearest even and stochastic."""
+    rng = np.random.default_rng(_seed(name) + 2)
+    f = block_format(name)
+    stochastic = not isinstance(f, ScaledIntFormat)
+    per_channel = isinstance(f, ScaledIntFormat) and f.granularity == "channel"
+    for shape in ((3, 37), (2, 3, 5)) if per_channel else ((), (3, 37), (2, 3, 5)):
+        x = wide_data(rng, shape) if shape else np.float64(rng.normal())
+        for ax in range(max(len(shape), 1)):
+            for kw in ({}, {"rounding": "stochastic", "seed": 7}) if stochastic else ({},):
+                s, c = block_encode(x, name, ax, **kw)
+                assert same_bits(block_quantize(x, name, ax, **kw), block_decode(s, c, name, ax)), (shape, ax)
+
+
 @settings(max_examples=60)
 @given(st.sampled_from(ENCODE_FORMATS), st.integers(0, 2 ** 32 - 1), st.integers(1, 40), st.floats(0, 12))
 def test_encode_matches_reference_hypothesis(name: str, seed: int, n: int, spread: float) -> None:
