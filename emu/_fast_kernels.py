@@ -3,11 +3,12 @@
 The general kernels of `emu._kernels` work in the integer domain and handle
 every input and mode; these handle the common cases (float64 input, values
 only, nearest and directed modes of fixed point, stochastic fixed point, every
-deterministic mode of floats through the rounding core's `fround`) in float
-arithmetic that provably gives the same values: each is tested bit for bit
-against the general kernels and the exact reference, and the wrappers fall
-back to the general kernels outside the stated conditions. Stats columns:
-overflow, underflow, NaN.
+deterministic mode of floats through the rounding core's `fround`, stochastic
+floats) in float arithmetic that provably gives the same values: each is tested
+bit for bit against the general kernels and the exact reference, and the
+wrappers fall back to the general kernels outside the stated conditions. Stats
+columns: overflow, underflow, NaN (the stochastic float kernel's third:
+elements it declines, `float_sr_fast_serial`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from ._rounding import (  # the rounding core; the datapath kernels import these
     _is_ne,
     conversion_nan,
     first_word,
+    float_overflow,
     float_params,
     fround,
     fround_ne,
@@ -359,3 +361,78 @@ def float_fast_2d(x, out, packed, nan_value):
     else:
         n_ovf, _, n_nan = _det_loop(xf, of, prm, nan_value, (0,))
     return n_ovf, n_nan
+
+
+@njit(cache=True, inline="always")
+def _pow2(k):
+    """2^k for -1022 <= k <= 1023, from its bits (no call, so a loop over it vectorises)."""
+    return np.uint64((k + 1023) << 52).view(np.float64)
+
+
+@njit(cache=True, nogil=True)
+def float_sr_fast_serial(x, out, M, emin, emax, max_val, subnormals, nzero, ovf, rbits, key, base=0):
+    """Stochastic rounding of float64 x into a signed float format (M fraction bits, normal exponents
+    ``emin`` .. ``emax``, largest finite value ``max_val``, ``subnormals``, ``nzero``: it has -0; overflow
+    mode ``ovf``) in float arithmetic, x[0] being element ``base`` of the random stream; returns (overflow,
+    underflow, declined) counts. Needs M <= 51, emin - M >= -1022 and emax + 1 - M <= 1022 (every power
+    of two below a normal float64) and ``rbits`` <= 53 (0: the exact probability).
+
+    An element's |x| = t 2^p, p = max(e, emin) - M for its exponent e (taken at most emax + 1: larger ones
+    overflow either way), rounds up to floor(t) + 1 when the top 53 bits of its first random word, U53,
+    lie below F53 = floor(frac(t) 2^53) (exact), and down when above (with ``rbits`` = r: floor(F53 /
+    2^(53 - r)) against U53 >> (53 - r)), as the general kernel's rule (up iff U = 0.w0 w1 ... <
+    frac(t)) decides them. The rest is declined and written nowhere the caller keeps: U53 = F53
+    (probability 2^-53 an element, where later words may decide), subnormal float64 inputs, NaN and
+    infinities, and overflows into NaN; the caller (`emu.convert.convert_array`) then converts all of x
+    by the general kernel with the same key. Zeros keep their sign where the format has -0; below 2^emin
+    without subnormals, and where the rounding gives 0, the result is a zero and counts as an
+    underflow; above ``max_val`` an overflow saturates or gives an infinity by ``ovf``. One loop of
+    selects, which vectorises."""
+    k = U64(key)
+    two53 = np.ldexp(1.0, 53)
+    cut = np.ldexp(1.0, rbits - 53) if rbits > 0 else 1.0
+    cls = float_overflow(False, _SR, ovf)  # the same for both signs under stochastic rounding
+    big = max_val if cls == 0 else np.inf
+    n_ovf = 0
+    n_unf = 0
+    n_dec = 0
+    for i in range(x.size):
+        xi = x[i]
+        b = np.float64(xi).view(np.uint64)
+        neg = (b >> U64(63)) != _ZERO
+        fv = np.int64((b >> U64(52)) & U64(0x7FF))
+        special = (fv == 0) | (fv == 2047)  # zeros, subnormal float64s, NaN and infinities
+        e = min(fv - 1023, emax + 1)
+        flush = (e < emin) & ~subnormals
+        p = max(e, emin) - M
+        t = abs(xi) * _pow2(-p)  # exact: a power of two, t < 2^(M + 1) below the clamp
+        fl = np.floor(t)
+        f53 = np.floor((t - fl) * two53)
+        u = np.float64(first_word(k, base + i) >> U64(11))
+        up = (np.floor(f53 * cut) > np.floor(u * cut)) if rbits > 0 else (u < f53)
+        tie = (rbits == 0) & (u == f53)
+        q = fl + 1.0 if up else fl
+        v = q * _pow2(p)
+        zero = special | flush | (q == 0.0)
+        over = ~zero & (v > max_val)
+        r = 0.0 if zero else (big if over else v)
+        out[i] = (-0.0 if nzero else 0.0) if (neg & (r == 0.0)) else (-r if neg else r)
+        n_ovf += np.int64(over)
+        n_unf += np.int64(~special & (flush | (q == 0.0)))
+        n_dec += np.int64((special & ((b << U64(1)) != _ZERO)) | (fv == 2047) | (~special & ~flush & tie)
+                          | (over & (cls == 2)))
+    return n_ovf, n_unf, n_dec
+
+
+@njit(parallel=True, cache=True)
+def float_sr_fast(x, out, M, emin, emax, max_val, subnormals, nzero, ovf, rbits, key, stats):
+    """`float_sr_fast_serial` over `CHUNK`-element chunks on numba's threads (stats[c] = chunk c's
+    overflow, underflow and declined counts)."""
+    for c in prange(stats.shape[0]):
+        lo = c * CHUNK
+        hi = min(x.size, lo + CHUNK)
+        o, u, d = float_sr_fast_serial(x[lo:hi], out[lo:hi], M, emin, emax, max_val, subnormals, nzero, ovf,
+                                       rbits, key, lo)
+        stats[c, 0] = o
+        stats[c, 1] = u
+        stats[c, 2] = d

@@ -48,12 +48,16 @@ class _Fast(NamedTuple):
     """The values-only fast kernel of a conversion: ``serial(x, vals, *args[, key, base])`` on one thread
     without the GIL (inputs below `CONVERT_THREAD_ELEMENTS`, and each piece of `Converter.stream`, x[0]
     being element ``base`` of the random stream), ``threaded(x, vals, *args[, key], stats)`` over
-    `K.CHUNK`-element chunks; the key (an int64 word) and base only where ``keyed``."""
+    `K.CHUNK`-element chunks; the key (an int64 word) and base only where ``keyed``. A kernel that
+    ``declines`` some inputs (stochastic floats: `emu._fast_kernels.float_sr_fast_serial`) counts them
+    in its third count, and `convert_array` then runs the general kernel with the same key; `Converter`
+    does not take such a kernel (its callers could not give the general kernel that key)."""
 
     serial: Callable[..., tuple[int, int, int]]
     threaded: Callable[..., None]
     args: tuple[Any, ...]
     keyed: bool
+    declines: bool = False
 
 
 class FastSpec(NamedTuple):
@@ -255,7 +259,7 @@ def _run_fast(cfg: _Settings, a: np.ndarray, word: int) -> tuple[np.ndarray, int
         stats = np.zeros((-(-xf.size // K.CHUNK), FK.N_FAST_STATS), np.int64)
         fast.threaded(xf, vals.reshape(-1), *args, stats)  # type: ignore[union-attr]
         n_ovf, n_unf, n_nan = stats.sum(axis=0).tolist()
-    if n_nan and not cfg.nan_ok:
+    if n_nan and (fast.declines or not cfg.nan_ok):  # (a declining kernel's third count: declined)
         return None
     return vals, n_ovf, n_unf, n_nan
 
@@ -270,6 +274,12 @@ def _fast_kernel(fmt: Format, rnd: Rounding, ovf: Overflow, rbits: int) -> _Fast
                 return None
             return _Fast(FK.fixed_sr_fast_serial, FK.fixed_sr_fast, (fl, wl, signed, qmin, qmax, rbits), True)
         return _Fast(FK.fixed_fast_serial, FK.fixed_fast, (fl, qmin, qmax, int(rnd)), False)
+    if (isinstance(fmt, FloatFormat) and fmt.signed and rnd == Rounding.STOCHASTIC and fmt.man_bits <= 51
+            and fmt.has_normals and fmt.emin - fmt.man_bits >= -1022 and fmt.emax + 1 - fmt.man_bits <= 1022
+            and rbits <= 53):  # (every power of two `float_sr_fast_serial` scales by: a normal float64)
+        args = (fmt.man_bits, fmt.emin, fmt.emax, fmt.max, fmt.subnormals, fmt.has_negative_zero, int(ovf),
+                rbits)
+        return _Fast(FK.float_sr_fast_serial, FK.float_sr_fast, args, True, declines=True)
     if (isinstance(fmt, FloatFormat) and fmt.signed and rnd != Rounding.STOCHASTIC and fmt.man_bits <= 51
             and fmt.emin >= -1022 and fmt.man_bits - fmt.emin <= 1023):  # 2^(M - emin) is a float64
         packed = FK.float_params_packed(fmt, int(rnd), int(ovf), conversion=True)
@@ -390,7 +400,7 @@ class Converter:
             self._draws = self.fmt.method == "stochastic"
         else:
             cfg = checked_settings(self.fmt, rounding, overflow, random_bits, nan, "quantize")
-            self._cfg = cfg if cfg.fast is not None else None
+            self._cfg = cfg if cfg.fast is not None and not cfg.fast.declines else None
             self._draws = cfg.rounding == Rounding.STOCHASTIC
         self._stochastic = self._cfg is not None and self._draws
         self.spec = _fast_spec(self._cfg)
