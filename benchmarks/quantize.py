@@ -4,7 +4,8 @@ Prints, in one run, the median time of each case and its ratio to numpy's copy
 of the same array (``x.copy()``), next to the peers that do the same job: a
 plain numpy expression for the fixed-point rounding, APyTypes' fixed-point
 conversion, and ml_dtypes' round trip ``x.astype(fp8).astype(float64)`` for
-the fp8/bf16/fp16 cases. Usage: ``python benchmarks/quantize.py [--n N] [--repeat R]``.
+the fp8/bf16/fp16 cases (none for stochastic rounding into e4m3 and bf16).
+Usage: ``python benchmarks/quantize.py [--n N] [--repeat R]``.
 """
 
 from __future__ import annotations
@@ -90,6 +91,9 @@ def main() -> None:
             with np.errstate(over="ignore"):
                 case(f"{name} nearest_even", "ml_dtypes astype round trip" if name != "fp16" else
                      "numpy astype(float16) round trip", lambda dt=dt: x.astype(dt).astype(np.float64))
+    for name in ("e4m3", "bf16"):
+        case(f"{name} stochastic", "emu.quantize",
+             lambda name=name: emu.quantize(x, name, "stochastic", seed=1))
     case("encode fx<2,14> (codes)", "emu.encode", lambda: emu.encode(x, fx))
     case("encode e4m3 (codes)", "emu.encode", lambda: emu.encode(x, "e4m3"))
     case("pow2<-8,0> nearest_even", "emu.quantize", lambda: emu.quantize(x, "pow2<-8,0>"))
