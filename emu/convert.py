@@ -172,7 +172,8 @@ def convert_array(x: object, fmt: Format, rounding: object, overflow: object, se
                 if want_val:
                     return vals, None, st
                 return None, codes_of_values(vals.reshape(-1), fmt, True).reshape(vals.shape), st
-            # an error to report: the general kernel below finds the first offending index
+            # an error to report (the general kernel below finds the first offending index), or inputs a
+            # declining kernel leaves to the general one, which takes the same key
     if flags is None:
         flags = np.zeros(0, np.uint8)
     a, xb, kind = as_bits(x, func)
