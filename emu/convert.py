@@ -31,6 +31,7 @@ __all__ = ["Converter", "bits", "decode", "encode", "quantize", "seed_key"]
 _KEY0 = np.uint64(0)
 _F64 = np.dtype(np.float64)
 _GENERATOR = np.random.Generator
+_MASK64 = (1 << 64) - 1
 
 
 def _code_dtype(nbits: int) -> type[np.unsignedinteger[Any]]:
@@ -50,8 +51,8 @@ class _Fast(NamedTuple):
     being element ``base`` of the random stream), ``threaded(x, vals, *args[, key], stats)`` over
     `K.CHUNK`-element chunks; the key (an int64 word) and base only where ``keyed``. A kernel that
     ``declines`` some inputs (stochastic floats: `emu._fast_kernels.float_sr_fast_serial`) counts them
-    in its third count, and `convert_array` then runs the general kernel with the same key; `Converter`
-    does not take such a kernel (its callers could not give the general kernel that key)."""
+    in its third count, and the caller (`convert_array`, `Converter.values`) then runs the general kernel
+    with the same key; `Converter.stream` and the fused update (`FastSpec`) do not take such a kernel."""
 
     serial: Callable[..., tuple[int, int, int]]
     threaded: Callable[..., None]
@@ -73,7 +74,7 @@ class FastSpec(NamedTuple):
 
 def _fast_spec(cfg: _Settings | None) -> FastSpec | None:
     """The `FastSpec` of settings with a fast kernel (None without one)."""
-    if cfg is None or cfg.fast is None:
+    if cfg is None or cfg.fast is None or cfg.fast.declines:  # (the fused update cannot hand on a key)
         return None
     fast, no_ints, no_packed = cfg.fast, np.zeros(0, np.int64), np.zeros(0, np.uint64)
     if fast.serial is FK.fixed_sr_fast_serial:
@@ -146,20 +147,22 @@ def _check_nan(nan: object, func: str) -> bool:
 def convert_array(x: object, fmt: Format, rounding: object, overflow: object, seed: object,
              random_bits: object, nan: object, want_val: bool, want_code: bool,
              func: str, e_off: int = 0, flags: np.ndarray | None = None,
-             nan_hint: bool = True) -> tuple[np.ndarray | None, np.ndarray | None, QuantStats]:
+             nan_hint: bool = True, key: np.uint64 | None = None
+                  ) -> tuple[np.ndarray | None, np.ndarray | None, QuantStats]:
     """Run the kernel of a fixed, float or power-of-two format on x.
 
     For integer x, ``e_off`` makes each element stand for x * 2^e_off (exact
     scaling of integer codes). ``flags`` (uint8, x's size, zeroed) receives 1
     for every element that overflowed. ``func`` names the caller in errors;
     ``nan_hint``: the NaN refusal suggests ``nan=0`` (a caller that has no such
-    parameter, a datapath's operand conversion, leaves it out).
+    parameter, a datapath's operand conversion, leaves it out). ``key``: the
+    random stream's key already drawn from ``seed`` (`Converter.values` after a
+    declining kernel), which the general kernel then takes.
     """
     cfg = checked_settings(fmt, rounding, overflow, random_bits, nan, func)
     rnd, ovf, rbits, nan_zero = cfg.rounding, cfg.overflow, cfg.random_bits, cfg.nan_zero
     stochastic = rnd == Rounding.STOCHASTIC
-    key = None
-    if cfg.fast is not None and want_val != want_code and flags is None:
+    if cfg.fast is not None and want_val != want_code and flags is None and key is None:
         a = x if type(x) is np.ndarray else np.asarray(x)
         if a.dtype is not _F64:
             _, xb, kind = as_bits(a, func)
@@ -401,7 +404,7 @@ class Converter:
             self._draws = self.fmt.method == "stochastic"
         else:
             cfg = checked_settings(self.fmt, rounding, overflow, random_bits, nan, "quantize")
-            self._cfg = cfg if cfg.fast is not None and not cfg.fast.declines else None
+            self._cfg = cfg if cfg.fast is not None else None
             self._draws = cfg.rounding == Rounding.STOCHASTIC
         self._stochastic = self._cfg is not None and self._draws
         self.spec = _fast_spec(self._cfg)
@@ -421,8 +424,10 @@ class Converter:
         """A call's fast path alone: (values, overflow, underflow, NaN counts) of a float64 ndarray, exactly
         as a call gives them (the random stream drawn from ``seed`` the same way, only when the fast path
         runs), or None when no fast kernel covers x or x holds a NaN the format has no code for (a call
-        then converts x, or raises, as `quantize` does). A loop converting many small arrays, as a training
-        step does, saves the stats object and the keywords.
+        then converts x, or raises, as `quantize` does). The inputs a stochastic float kernel declines are
+        converted here by the general kernel with the key already drawn (raising where `quantize` raises).
+        A loop converting many small arrays, as a training step does, saves the stats object and the
+        keywords.
 
         >>> Converter("fx<2,2>").values(np.array([0.3, 7.0]))
         (array([0.25, 1.75]), 1, 0, 0)
@@ -432,7 +437,15 @@ class Converter:
         cfg = self._cfg
         if cfg is None or type(x) is not np.ndarray or x.dtype is not _F64:
             return None
-        return _run_fast(cfg, x, seed_word(seed, "quantize") if self._stochastic else 0)
+        word = seed_word(seed, "quantize") if self._stochastic else 0
+        done = _run_fast(cfg, x, word)
+        if done is None and cfg.fast.declines:  # type: ignore[union-attr]
+            # the inputs the kernel declined: the general kernel with the key already drawn (it raises
+            # where `quantize` would)
+            vals, _, st = convert_array(x, self.fmt, self.rounding, self.overflow, None, self.random_bits,
+                                        self.nan, True, False, "quantize", key=np.uint64(word & _MASK64))
+            return vals, st.overflow, st.underflow, st.nan  # type: ignore[return-value]
+        return done
 
     def draw(self, seed: object = None) -> None:
         """Take from ``seed`` what one call takes, and convert nothing: one 64-bit word of a Generator when
@@ -471,8 +484,8 @@ class Converter:
         """
         check_seed(seed, "quantize")
         cfg = self._cfg
-        if cfg is None:
-            return None
+        if cfg is None or cfg.fast.declines:  # type: ignore[union-attr]
+            return None  # (nothing drawn: the caller converts the whole array)
         fast = cfg.fast
         word = seed_word(seed, "quantize") if self._stochastic else 0
         out = np.empty(n)

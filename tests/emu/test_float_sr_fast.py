@@ -113,15 +113,32 @@ def test_a_first_word_equal_to_the_fractions_53_bits_is_declined() -> None:
     assert fast[0][0] == general[0][0] == step
 
 
-def test_the_converter_leaves_stochastic_floats_to_quantize() -> None:
-    """`emu.Converter` does not take the declining kernel (it could not give the general kernel the
-    same key), so its calls go through `emu.quantize`: the same values and the same random stream."""
+def test_a_converter_takes_the_kernel_and_hands_declined_inputs_on_with_its_key() -> None:
+    """`emu.Converter.values` runs the kernel itself and, where it declines (NaN, infinities, float64
+    subnormals), the general kernel with the key it already drew: the values, counts and random stream of
+    `emu.quantize`, or its refusal. `stream` leaves such a kernel alone (drawing nothing), and the fused
+    update composes the two calls."""
     c = emu.Converter("bf16", "stochastic")
-    x = np.random.default_rng(3).normal(size=500)
-    g, h = np.random.default_rng(7), np.random.default_rng(7)
-    assert c.values(x, g) is None
-    np.testing.assert_array_equal(c(x, seed=g), emu.quantize(x, "bf16", "stochastic", seed=h))
+    rng = np.random.default_rng(3)
+    for x in (rng.normal(size=500), np.array([1.3, np.nan, -np.inf, 5e-320, -2.7])):
+        g, h = np.random.default_rng(7), np.random.default_rng(7)
+        vals, ovf, unf, nan = c.values(x, g)
+        want, st = emu.quantize(x, "bf16", "stochastic", seed=h, return_stats=True)
+        assert np.array_equal(vals.view(np.uint64), want.view(np.uint64))
+        assert (ovf, unf, nan) == (st.overflow, st.underflow, st.nan)
+        assert g.random() == h.random()
+    with pytest.raises(ValueError, match=r"quantize: x holds 1 NaN value\(s\) \(first at index \(1,\)\)"):
+        emu.Converter("e2m1", "stochastic").values(np.array([1.0, np.nan]), np.random.default_rng(0))
+    g, h = np.random.default_rng(1), np.random.default_rng(1)
+    assert c.stream(4, lambda lo, hi, buf: buf.fill(0.3), g) is None
     assert g.random() == h.random()
+    assert c.spec is None
+    w, grad = rng.normal(size=50), rng.normal(size=50)
+    r = emu.rounded_update(w, grad, -0.1, c, c, seed=np.random.default_rng(4))
+    k = np.random.default_rng(4)
+    d = emu.quantize(-0.1 * grad, "bf16", "stochastic", seed=k)
+    two = emu.quantize(w + d, "bf16", "stochastic", seed=k)
+    assert np.array_equal(r.values, two)
 
 
 def test_the_threaded_kernel_draws_as_the_one_thread_one() -> None:
