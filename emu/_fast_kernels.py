@@ -36,6 +36,7 @@ from ._rounding import (  # the rounding core; the datapath kernels import these
     fround_ne,
     fround_ne_add,
     fround_ne_add_covers,
+    pow2,
     rint_mode,
 )
 
@@ -363,12 +364,6 @@ def float_fast_2d(x, out, packed, nan_value):
     return n_ovf, n_nan
 
 
-@njit(cache=True, inline="always")
-def _pow2(k):
-    """2^k for -1022 <= k <= 1023, from its bits (no call, so a loop over it vectorises)."""
-    return np.uint64((k + 1023) << 52).view(np.float64)
-
-
 @njit(cache=True, nogil=True)
 def float_sr_fast_serial(x, out, M, emin, emax, max_val, subnormals, nzero, ovf, rbits, key, base=0):
     """Stochastic rounding of float64 x into a signed float format (M fraction bits, normal exponents
@@ -405,14 +400,14 @@ def float_sr_fast_serial(x, out, M, emin, emax, max_val, subnormals, nzero, ovf,
         e = min(fv - 1023, emax + 1)
         flush = (e < emin) & ~subnormals
         p = max(e, emin) - M
-        t = abs(xi) * _pow2(-p)  # exact: a power of two, t < 2^(M + 1) below the clamp
+        t = abs(xi) * pow2(-p)  # exact: a power of two, t < 2^(M + 1) below the clamp
         fl = np.floor(t)
         f53 = np.floor((t - fl) * two53)
         u = np.float64(first_word(k, base + i) >> U64(11))
         up = (np.floor(f53 * cut) > np.floor(u * cut)) if rbits > 0 else (u < f53)
         tie = (rbits == 0) & (u == f53)
         q = fl + 1.0 if up else fl
-        v = q * _pow2(p)
+        v = q * pow2(p)
         zero = special | flush | (q == 0.0)
         over = ~zero & (v > max_val)
         r = 0.0 if zero else (big if over else v)

@@ -30,7 +30,7 @@ import numpy as np
 from numba import njit, prange
 
 from ._mac_kernels import add_float, add_float_exact_ne, add_float_params
-from ._rounding import float_params, fround, fround_ne, fround_ne_add, fround_ne_add_applies
+from ._rounding import float_params, fround, fround_ne, fround_ne_add, fround_ne_add_applies, pow2
 from .instruction import AddendEntry
 from .modes import Rounding
 
@@ -87,12 +87,6 @@ def rare_step(arow, wcol, k0, k1, c, prm, limit=0.0):
     if special:
         return fround(s, prm)
     return (-0.0 if neg_zero else 0.0), False
-
-
-@njit(cache=True)
-def pow2(k):
-    """2.0^k for -1022 <= k <= 1023, from its bits (no call, so loops over it vectorise)."""
-    return np.uint64((k + 1023) << 52).view(np.float64)
 
 
 #: how `_finish_step` rounds: `fround_ne` for every value (nearest even), for normal results only (the other

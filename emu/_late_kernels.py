@@ -39,8 +39,8 @@ from typing import Any
 import numpy as np
 from numba import njit, prange
 
-from ._fused_kernels import NO_TERM, align_exp, aligned_operands, cut_term, pow2, rare_step
-from ._rounding import float_params, fround
+from ._fused_kernels import NO_TERM, align_exp, aligned_operands, cut_term, rare_step
+from ._rounding import float_params, fround, pow2
 from .late_addend import ProductGroups
 from .modes import Rounding
 

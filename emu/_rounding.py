@@ -557,6 +557,17 @@ def rint_even(t):
     return (t + _TWO52) - _TWO52
 
 
+@njit(cache=True, inline="always")
+def pow2(k):
+    """2.0^k for -1022 <= k <= 1023, from its bits, inlined where it is called (no call, so loops over it
+    vectorise).
+
+    >>> float(pow2(-3)), float(pow2(10))
+    (0.125, 1024.0)
+    """
+    return np.uint64((k + 1023) << 52).view(np.float64)
+
+
 @njit(cache=True)
 def rint_side(t, dirn):
     """0 <= t < 2^53, the float64 nearest to an exact value, rounded to the nearest integer, ties to even;

@@ -11,6 +11,7 @@ from numba import njit, prange
 from .._rounding import (
     div_rne,
     fround_ne,
+    pow2,
     rint_even,
     rint_side,
     round_grid_ne,
@@ -130,9 +131,8 @@ def _mx_float_elements(x2, xb, r, lo, hi, X, M, emin, bits, negzero, ftz, emax_e
         fv = np.int64((bv >> np.uint64(52)) & np.uint64(0x7FF))
         e = fv - 1023 - X
         qe = max(min(max(e, emin - M - 2), emax_el + 1), emin) - M
-        up = np.uint64(np.uint64(1023 - X - qe) << np.uint64(52)).view(np.float64)  # 2^-(X + qe): normal
-        t = min(abs(xs[k]) * up, _TWO52)
-        kf = (t + _TWO52) - _TWO52
+        t = min(abs(xs[k]) * pow2(-X - qe), _TWO52)  # (2^-(X + qe): a normal float64)
+        kf = rint_even(t)
         cm = np.int64(kf) + (np.int64(qe - emin + M) << M)
         big = e > emax_el
         small = (e < emin - M - 1) | (ftz & (e < emin))

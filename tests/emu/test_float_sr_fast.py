@@ -14,7 +14,6 @@ from emu import _fast_kernels as FK
 from emu._rounding import first_word
 from emu.convert import checked_settings, convert_array
 from emu.inputs import as_word, seed_key
-from emu.modes import parse_overflow
 
 FORMATS = ["e5m2", "e4m3", "fp16", "bf16", "e2m1", "fp<5,10,ftz>", "fp<4,3,fnuz>", "p3109<8,3>", "fp<3,0>",
            "fp<8,7,ieee>", "fp<5,2,fn>", "fp32"]
@@ -31,10 +30,11 @@ def _data(rng: np.random.Generator, n: int) -> np.ndarray:
 
 
 def _declined(x: np.ndarray, fmt: emu.FloatFormat, ovf: str, rbits: int | None, seed: int) -> int:
-    """How many elements of x the fast kernel declines."""
-    args = (fmt.man_bits, fmt.emin, fmt.emax, fmt.max, fmt.subnormals, fmt.has_negative_zero,
-            int(parse_overflow(ovf, "test")), rbits or 0)
-    return int(FK.float_sr_fast_serial(x, np.empty_like(x), *args, as_word(seed_key(seed)))[2])
+    """How many elements of x the fast kernel declines (its arguments as the conversion's settings make
+    them)."""
+    fast = checked_settings(fmt, "stochastic", ovf, rbits, None, "quantize").fast
+    assert fast.serial is FK.float_sr_fast_serial
+    return int(fast.serial(x, np.empty_like(x), *fast.args, as_word(seed_key(seed)))[2])
 
 
 def _both(x: np.ndarray, fmt: object, ovf: str, seed: int, rbits: int | None, want_val: bool) -> tuple:
@@ -105,9 +105,7 @@ def test_a_first_word_equal_to_the_fractions_53_bits_is_declined() -> None:
         if u53 < 1 << 52 and (w0 & 0x7FF) < 0x400:  # f = (2 u53 + 1) 2^-54 is a float64; w0 < f 2^64: up
             break
     x = np.array([(2 * u53 + 1) * 2.0 ** -54 * step])
-    out = np.empty(1)
-    args = (fmt.man_bits, fmt.emin, fmt.emax, fmt.max, fmt.subnormals, fmt.has_negative_zero, 1, 0)
-    assert FK.float_sr_fast_serial(x, out, *args, as_word(seed_key(seed)))[2] == 1  # declined
+    assert _declined(x, fmt, "saturate", None, seed) == 1
     assert emu.quantize(x, fmt, "stochastic", seed=seed)[0] == step  # rounded up, as the exact rule says
     fast, general = _both(x, fmt, "saturate", seed, None, True)
     assert fast[0][0] == general[0][0] == step
