@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import emu
+from emu import _pair_kernels as PK
 from emu.datapath import api, conv_narrow
 
 
@@ -213,20 +214,24 @@ def test_the_exact_sums_in_blocks_of_images(threads: int, block: int, ran: list[
         emu.conv2d(x, k, mac, 2, 1)
 
 
+@pytest.mark.parametrize("pairs", [True, False])
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize(("kernel", "pad", "block"), [((3, 3), (1, 1), 1), ((3, 3), (1, 1), 1 << 16),
                                                       ((1, 3), (0, 1), 700), ((5, 5), (2, 2), 1),
                                                       ((2, 2), (0, 0), 1 << 16), ((3, 2), (2, 0), 3000)])
-def test_the_exact_sums_tap_by_tap(threads: int, kernel: tuple[int, int], pad: tuple[int, int], block: int,
-                                   ran: list[bool], monkeypatch: pytest.MonkeyPatch) -> None:
-    """A stride-1 exact-sum convolution with enough input channels takes its sums tap by tap from
-    zero-padded planes (`_tap_sums`), in blocks of images (one per block, a few, the whole batch) on one
-    or two threads: values, codes and counts are the general path's, also from start values that differ
-    at every output position; a stride of 2, or too few channels, takes the patches."""
+def test_the_exact_sums_tap_by_tap(pairs: bool, threads: int, kernel: tuple[int, int], pad: tuple[int, int],
+                                   block: int, ran: list[bool], monkeypatch: pytest.MonkeyPatch) -> None:
+    """An exact-sum convolution of int16 codes takes its sums by the CPU's pair multiply-add (`_pair_sums`,
+    where the host has it); else a stride-1 one with enough input channels takes them tap by tap from
+    zero-padded planes by float32 BLAS (`_tap_sums`), and a stride of 2, or too few channels, takes the
+    patches. In blocks of images (one per block, a few, the whole batch) on one or two threads: values,
+    codes and counts are the general path's, also from start values that differ at every output position.
+    An odd channel count (9) leaves the pair route's last channel pair half empty."""
     import numba
 
     monkeypatch.setattr(conv_narrow, "EXACT_MIN_PATCHES", 0)
     monkeypatch.setattr(conv_narrow, "TAP_BLOCK_VALUES", block)
+    monkeypatch.setattr(conv_narrow, "PAIR_SUMS", pairs and PK.PAIR_LANES > 0)
     routes: list[str] = []
 
     def spy(name: str, original: Any) -> Any:
@@ -234,7 +239,7 @@ def test_the_exact_sums_tap_by_tap(threads: int, kernel: tuple[int, int], pad: t
             routes.append(name)
             return original(*args)
         return route
-    for name in ("_tap_sums", "_patch_sums"):
+    for name in ("_pair_sums", "_tap_sums", "_patch_sums"):
         monkeypatch.setattr(conv_narrow, name, spy(name, getattr(conv_narrow, name)))
     mac = emu.MAC(act="fx<4,4>", weight="fx<1,7>", acc="fx<21,11>", acc_overflow="wrap")
     rng = np.random.default_rng(kernel[0] * 100 + pad[0] * 10 + block % 7)
@@ -251,7 +256,10 @@ def test_the_exact_sums_tap_by_tap(threads: int, kernel: tuple[int, int], pad: t
     finally:
         numba.set_num_threads(before)
     assert ran == [True] * 4
-    assert routes == ["_tap_sums", "_tap_sums", "_patch_sums", "_patch_sums"]
+    if pairs and PK.PAIR_LANES:
+        assert routes == ["_pair_sums"] * 4
+    else:
+        assert routes == ["_tap_sums", "_tap_sums", "_patch_sums", "_patch_sums"]
     assert st.path == "exact-sum"
     want, want_codes, want_st = _general_from(x, k, mac, (1, 1), pad, c)
     assert np.array_equal(y, want)
@@ -324,3 +332,41 @@ def test_conversion_errors_are_the_general_paths(act: str, acc: str, input_overf
                      _outcome(lambda: _general(xb, kb, mac, (2, 2), (0, 0), None)[0]))
     assert isinstance(fast, tuple)
     assert fast == general
+
+
+@pytest.mark.parametrize(("stride", "kernel", "pad", "hw"), [
+    ((2, 2), (3, 3), (1, 1), (9, 8)), ((2, 1), (3, 2), (0, 1), (7, 6)), ((3, 3), (5, 5), (2, 2), (11, 10)),
+    ((2, 2), (1, 1), (0, 0), (8, 8)), ((1, 1), (1, 1), (0, 0), (5, 7)), ((1, 3), (2, 4), (1, 2), (6, 9)),
+    ((2, 2), (2, 2), (0, 0), (2, 2))])
+@pytest.mark.parametrize(("c_in", "c_out", "block"), [(3, 5, 1), (8, 17, 2000), (7, 16, 1 << 16)])
+def test_the_pair_sums_at_any_stride(stride: tuple[int, int], kernel: tuple[int, int], pad: tuple[int, int],
+                                     hw: tuple[int, int], c_in: int, c_out: int, block: int, ran: list[bool],
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pair route (`_pair_sums`: planes split into the stride's phases, channels in pairs) gives the
+    general path's values, codes, input overflow and per-channel counts for strides of 1 to 3 along either
+    axis, kernels of 1x1 to 5x5, paddings of 0 to 2, odd channel counts and output channels that are not a
+    multiple of its row block, in one block per image, a few, or the whole batch; the act codes saturate
+    at -128 and 127 and the weights reach -128 and 127."""
+    routes: list[bool] = []
+    original = conv_narrow._pair_sums
+
+    def spy(*args: Any) -> Any:
+        routes.append(True)
+        return original(*args)
+    monkeypatch.setattr(conv_narrow, "_pair_sums", spy)
+    monkeypatch.setattr(conv_narrow, "EXACT_MIN_PATCHES", 0)
+    monkeypatch.setattr(conv_narrow, "TAP_BLOCK_VALUES", block)
+    mac = emu.MAC(act="fx<8,0>", weight="fx<1,7>", acc="fx<21,11>", acc_overflow="wrap")
+    rng = np.random.default_rng(stride[0] * 31 + kernel[1] * 7 + c_in)
+    x = rng.integers(-130, 130, (3, c_in, *hw)).astype(np.float64)  # some saturate
+    x[0, 0, 0, 0] = 200.0  # read by every geometry here
+    k = rng.integers(-128, 128, (c_out, c_in, *kernel)) / 128
+    k.reshape(-1)[:2] = -1.0, 127 / 128
+    y, codes, st = emu.conv2d(x, k, mac, stride, pad, return_stats=True, return_codes=True)
+    want, want_codes, want_st = _general(x, k, mac, stride, pad, None)
+    assert np.array_equal(y, want)
+    assert np.array_equal(codes, want_codes)
+    assert st.input_overflow == want_st.input_overflow > 0
+    assert np.array_equal(st.acc_per_channel, want_st.acc_per_channel)
+    assert ran == [True]
+    assert routes == ([True] if PK.PAIR_LANES else [])
