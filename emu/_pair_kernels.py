@@ -183,7 +183,8 @@ def pack_pair_weights(w: np.ndarray, mr: int = MR) -> np.ndarray:
     rp, kp = -(-r // mr) * mr, -(-k // 2)
     full = np.zeros((rp, 2 * kp), np.int16)
     full[:r, :k] = w
-    return np.ascontiguousarray(full.reshape(rp // mr, mr, kp, 2).transpose(0, 2, 1, 3))
+    pairs = full.view(np.int32).reshape(rp // mr, mr, kp)  # each pair one 4-byte item: a faster transpose
+    return np.ascontiguousarray(pairs.transpose(0, 2, 1)).view(np.int16).reshape(rp // mr, kp, mr, 2)
 
 
 @njit(cache=True, nogil=True)

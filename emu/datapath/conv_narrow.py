@@ -241,11 +241,13 @@ def _pair_sums(shape: tuple[int, ...], qw: np.ndarray, geo: tuple[int, ...]) -> 
     cols = -(-per * ps // PK.pair_block()) * PK.pair_block()
     block = cols + tail  # pairs per phase: every read (column < cols, offset <= tail) stays in its phase
     row = sh * sw * block
-    w4 = np.zeros((cout, 2 * c2, taps), np.int64)
-    w4[:, :c] = qw.reshape(cout, c, taps)
-    packed = PK.pack_pair_weights(w4.reshape(cout, c2, 2, taps).transpose(0, 1, 3, 2).reshape(cout, -1))
-    offs = np.array([2 * (cp * row + (i % sh * sw + j % sw) * block + i // sh * wp2 + j // sw)
-                     for cp in range(c2) for i in range(kh) for j in range(kw)], np.int64)
+    w3, pairs = qw.reshape(cout, c, taps), np.zeros((cout, c2, taps, 2), np.int16)
+    pairs[:, :, :, 0] = w3[:, 0::2]
+    pairs[:, :c // 2, :, 1] = w3[:, 1::2]
+    packed = PK.pack_pair_weights(pairs.reshape(cout, -1))
+    i, j = np.arange(kh)[:, None], np.arange(kw)[None, :]
+    tap_at = (i % sh * sw + j % sw) * block + i // sh * wp2 + j // sw  # (kh, kw)
+    offs = (2 * (np.arange(c2)[:, None, None] * row + tap_at)).reshape(-1).astype(np.int64)
 
     def block_sums() -> Any:
         flat = np.zeros(2 * c2 * row, np.int16)  # the borders, the tails and an odd C's last channel stay 0
