@@ -15,8 +15,12 @@ codes:
   at least `TAP_MIN_CHANNELS` input channels), no patches: the block's images in
   zero-padded planes and one BLAS product per kernel tap over a strided view of
   them (`_tap_sums`; a 3x3 kernel reads x 9 times from the cache instead of
-  writing and reading 9 copies of it). The outputs are written in the NCHW order
-  of the maps (the part's rows are a view of them);
+  writing and reading 9 copies of it). Where the host has the 16-bit pair
+  multiply-add and the codes are int16s, neither: the block's int16 codes in
+  planes split into the stride's phases, channels interleaved in pairs, and one
+  call of `emu._pair_kernels.pair_sums` over every (channel pair, tap), at any
+  stride (`_pair_sums`). The outputs are written in the NCHW order of the maps
+  (the part's rows are a view of them);
 - else, for an accumulator of at most 16 bits that the 16-bit-lane kernel runs
   (`emu._fixed_kernels.mac_fixed16`), transposed int16 patches
   (`emu._patches.patches_t`: a quarter of the float64 patches' memory) and the
