@@ -6,8 +6,8 @@ multiply-adds per 512-bit instruction, more than twice a float32 FMA's 16. LLVM 
 plain loop (numba's integer loops widen to 32-bit multiplies), so the inner loop here is written in LLVM
 IR (a numba intrinsic) calling the instruction's LLVM intrinsic: ``llvm.x86.avx512.pmaddw.d.512`` where
 the host has AVX-512BW (16 int32 lanes), ``llvm.x86.avx2.pmadd.wd`` where it has AVX2 (8 lanes);
-`PAIR_LANES` is 0 elsewhere (or where numba is told to compile for another CPU than the host), and the
-callers keep their float32 BLAS route.
+`PAIR_LANES` is 0 elsewhere (or where numba is told to compile for another CPU than the host, or not to
+compile at all), and the callers keep their float32 BLAS route.
 
 Layout (k runs in pairs kp = 0, 1, ...; each pair's two entries side by side):
 
@@ -41,6 +41,8 @@ __all__ = ["MR", "NV", "PAIR_LANES", "compile_pair_sums", "pack_pair_weights", "
 
 def _host_lanes() -> int:
     """int32 lanes of the pair multiply-add numba's code may use here: 16 (AVX-512BW), 8 (AVX2) or 0."""
+    if numba.config.DISABLE_JIT:
+        return 0  # the loop is LLVM IR: nothing to run it without the compiler
     if numba.config.CPU_NAME is not None or numba.config.CPU_FEATURES is not None:
         return 0  # code compiled for another CPU than the host: no instruction is assumed
     try:
