@@ -17,10 +17,11 @@ Layout (k runs in pairs kp = 0, 1, ...; each pair's two entries side by side):
 - S: int32 (R, C), S[r, j] = sum over kp of W pair . X pair, for the columns j < C (C a multiple of the
   column block `pair_block`, which the caller's X must cover: reads reach column C - 1 at every offset).
 
-Every product of two int16 codes is below 2^30 in magnitude and each pair's sum below 2^31 unless both
-products are (-2^15)^2 = 2^30; sums are exact in int32 where the caller has proved every partial sum
-below 2^31 (the exact-sum convolutions prove 2^24, for float32), in any order, so the result is the sum
-the float32 route gives, bit for bit.
+Every product of two int16 codes is at most 2^30 in magnitude, and each pair's sum fits an int32 unless
+both products are (-2^15)^2 = 2^30 (the instruction then gives -2^31); the lanes' additions wrap modulo
+2^32. Sums are exact where the caller has proved every partial sum below 2^31 in magnitude (the
+exact-sum convolutions prove 2^24, for float32), in any order, so the result is the sum the float32
+route gives, bit for bit.
 
 Worked example: W row 0 = pairs (1, 2), (3, -1); column 0 of X holds pairs (5, 6) and (7, 8); S[0, 0] =
 1*5 + 2*6 + 3*7 - 1*8 = 30.
@@ -71,7 +72,7 @@ def pair_block() -> int:
     return NV * max(PAIR_LANES, 1)
 
 
-def _micro(lanes: int, mr: int):  # noqa: ANN202 (a numba intrinsic)
+def _micro(lanes: int, mr: int):
     """The inner loop for ``lanes`` int32 lanes and ``mr`` rows: micro(X, x0, offs, W, w0, kp, S, s0,
     s_stride) sets the mr x NV*lanes block S[s0 + r s_stride + j] (r < mr, j < NV lanes) to the sums over
     kp' < kp of the pair products of W[w0 + 2 (kp' mr + r) + t] and X[x0 + offs[kp'] + 2 j + t] (t = 0, 1)."""
@@ -80,14 +81,17 @@ def _micro(lanes: int, mr: int):  # noqa: ANN202 (a numba intrinsic)
     name = _INTRINSIC[lanes]
 
     @intrinsic
-    def micro(typingctx, X, x0, offs, W, w0, kp, S, s0, s_stride):  # noqa: ANN001, ANN202
+    def micro(typingctx, X, x0, offs, W, w0, kp, S, s0, s_stride):
+        want = ((X, types.int16), (offs, types.int64), (W, types.int16), (S, types.int32))
+        if any(not isinstance(a, types.Array) or a.dtype != d for a, d in want):
+            return None  # (numba then refuses the call's types)
         sig = types.void(X, x0, offs, W, w0, kp, S, s0, s_stride)
 
-        def codegen(context, builder, signature, args):  # noqa: ANN001, ANN202
+        def codegen(context, builder, signature, args):
             arrays = [context.make_array(signature.args[i])(context, builder, args[i]) for i in (0, 2, 3, 6)]
             xd, od, wd, sd = (a.data for a in arrays)
 
-            def wide(v):  # noqa: ANN001, ANN202
+            def wide(v):
                 return v if v.type == i64 else builder.sext(v, i64)
             x0v, w0v, kpv, s0v, ssv = (wide(args[i]) for i in (1, 4, 5, 7, 8))
             try:
@@ -143,14 +147,14 @@ def _micro(lanes: int, mr: int):  # noqa: ANN202 (a numba intrinsic)
     return micro
 
 
-def compile_pair_sums(lanes: int, mr: int):  # noqa: ANN201 (a numba function)
+def compile_pair_sums(lanes: int, mr: int):
     """The loop of `pair_sums` over blocks of ``mr`` rows and NV ``lanes`` columns, for ``lanes`` of 16 or 8
     int32 lanes (the host's kernel is made once at import; the tests make the AVX2 kernel on an AVX-512
     host too): run(X, offs, W, S, ncols). Not cached on disk: numba cannot key a function holding an
     intrinsic made at run time, and compiles it at its first call in a process (about 0.4 s)."""
     micro = _micro(lanes, mr)
 
-    def run(X, offs, W, S, ncols):  # noqa: ANN001, ANN202
+    def run(X, offs, W, S, ncols):
         kp = offs.size
         for rb in range(S.shape[0] // mr):
             for j in range(0, ncols, NV * lanes):

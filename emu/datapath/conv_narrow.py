@@ -256,10 +256,10 @@ def _pair_sums(shape: tuple[int, ...], qw: np.ndarray, geo: tuple[int, ...]) -> 
     def block_sums() -> Any:
         flat = np.zeros(2 * c2 * row, np.int16)  # the borders, the tails and an odd C's last channel stay 0
         sums = np.empty((packed.shape[0] * PK.MR, cols), np.int32)
-        pairs = flat.view(np.int32)
+        words = flat.view(np.int32)  # each pair one int32, as pair_planes writes them
 
         def blocks(b0: int, b1: int, xb: np.ndarray) -> tuple[np.ndarray, int, int]:
-            PK.pair_planes(xb, ph, pw, sh, sw, kh, kw, hp2, wp2, block, row, pairs)
+            PK.pair_planes(xb, ph, pw, sh, sw, kh, kw, hp2, wp2, block, row, words)
             PK.pair_sums(flat, offs, packed, sums)
             return sums, ps, wp2
         return blocks
