@@ -370,3 +370,30 @@ def test_the_pair_sums_at_any_stride(stride: tuple[int, int], kernel: tuple[int,
     assert np.array_equal(st.acc_per_channel, want_st.acc_per_channel)
     assert ran == [True]
     assert routes == ([True] if PK.PAIR_LANES else [])
+
+
+def test_codes_wider_than_int16_take_the_float32_route(ran: list[bool],
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """An act format whose codes leave int16 (fx<17,0>: -2^16 .. 2^16 - 1), with sums the formats still prove
+    exact (27 taps of codes up to 2^16 x 8), takes the float32 patches, not the pair route, and gives the
+    general path's values and codes."""
+    routes: list[str] = []
+    for name in ("_pair_sums", "_tap_sums", "_patch_sums"):
+        original = getattr(conv_narrow, name)
+
+        def spy(*args: Any, _name: str = name, _original: Any = original) -> Any:
+            routes.append(_name)
+            return _original(*args)
+        monkeypatch.setattr(conv_narrow, name, spy)
+    monkeypatch.setattr(conv_narrow, "EXACT_MIN_PATCHES", 0)
+    mac = emu.MAC(act="fx<17,0>", weight="fx<1,3>", acc="fx<32,3>", acc_overflow="wrap")
+    rng = np.random.default_rng(5)
+    x = rng.integers(-70000, 70000, (2, 3, 6, 5)).astype(np.float64)
+    k = rng.integers(-8, 8, (4, 3, 3, 3)) / 8
+    y, codes, st = emu.conv2d(x, k, mac, 1, 1, return_stats=True, return_codes=True)
+    want, want_codes, want_st = _general(x, k, mac, (1, 1), (1, 1), None)
+    assert np.array_equal(y, want)
+    assert np.array_equal(codes, want_codes)
+    assert st.input_overflow == want_st.input_overflow > 0
+    assert ran == [True]
+    assert routes == ["_patch_sums"]
