@@ -64,6 +64,11 @@ PAIR_LANES = _host_lanes()
 MR = 16 if PAIR_LANES == 16 else 8
 #: vectors of columns per call of the inner loop (each read once from X for the MR rows)
 NV = 1
+#: the pairs of one call of the inner loop: a row block's weights for them (K_CHUNK MR 4 bytes, 16 KB with
+#: AVX-512) stay in the L1 cache while the loop walks the columns, and each call adds its chunk's sums to
+#: the previous chunks'. Measured on a 512-channel 3x3 convolution (K = 4608, 7x7 maps, 4 images):
+#: 29.2 ms in one chunk, against 27.7 ms for float32 BLAS
+K_CHUNK = 256
 _INTRINSIC = {16: "llvm.x86.avx512.pmaddw.d.512", 8: "llvm.x86.avx2.pmadd.wd"}
 
 
@@ -74,18 +79,19 @@ def pair_block() -> int:
 
 def _micro(lanes: int, mr: int):
     """The inner loop for ``lanes`` int32 lanes and ``mr`` rows: micro(X, x0, offs, W, w0, kp, S, s0,
-    s_stride) sets the mr x NV*lanes block S[s0 + r s_stride + j] (r < mr, j < NV lanes) to the sums over
-    kp' < kp of the pair products of W[w0 + 2 (kp' mr + r) + t] and X[x0 + offs[kp'] + 2 j + t] (t = 0, 1)."""
+    s_stride, add) sets the mr x NV*lanes block S[s0 + r s_stride + j] (r < mr, j < NV lanes) to the sums
+    over kp' < kp (added to the block's values where ``add`` is not 0) of the pair products of
+    W[w0 + 2 (kp' mr + r) + t] and X[x0 + offs[kp'] + 2 j + t] (t = 0, 1)."""
     i16, i32, i64 = ir.IntType(16), ir.IntType(32), ir.IntType(64)
     vx, vacc = ir.VectorType(i16, 2 * lanes), ir.VectorType(i32, lanes)
     name = _INTRINSIC[lanes]
 
     @intrinsic
-    def micro(typingctx, X, x0, offs, W, w0, kp, S, s0, s_stride):
+    def micro(typingctx, X, x0, offs, W, w0, kp, S, s0, s_stride, add):
         want = ((X, types.int16), (offs, types.int64), (W, types.int16), (S, types.int32))
         if any(not isinstance(a, types.Array) or a.dtype != d for a, d in want):
             return None  # (numba then refuses the call's types)
-        sig = types.void(X, x0, offs, W, w0, kp, S, s0, s_stride)
+        sig = types.void(X, x0, offs, W, w0, kp, S, s0, s_stride, add)
 
         def codegen(context, builder, signature, args):
             arrays = [context.make_array(signature.args[i])(context, builder, args[i]) for i in (0, 2, 3, 6)]
@@ -100,6 +106,14 @@ def _micro(lanes: int, mr: int):
                 pmadd = ir.Function(builder.module, ir.FunctionType(vacc, [vx, vx]), name=name)
             zero = ir.Constant(vacc, None)
             splat = ir.Constant(ir.VectorType(i32, lanes), [0] * lanes)
+            adding = builder.icmp_signed("!=", wide(args[9]), ir.Constant(i64, 0))
+            dsts = []  # each accumulator's place in S, and its start: S's values (add) or 0
+            for r in range(mr):
+                row = builder.gep(sd, [builder.add(s0v, builder.mul(ssv, ir.Constant(i64, r)))])
+                for v in range(NV):
+                    dsts.append(builder.bitcast(builder.gep(row, [ir.Constant(i64, lanes * v)]),
+                                                vacc.as_pointer()))
+            starts = [builder.select(adding, builder.load(d, align=4), zero) for d in dsts]
             pre = builder.block
             loop = builder.function.append_basic_block("pair_loop")
             after = builder.function.append_basic_block("pair_after")
@@ -108,9 +122,9 @@ def _micro(lanes: int, mr: int):
             k = builder.phi(i64)
             k.add_incoming(ir.Constant(i64, 0), pre)
             accs = []
-            for _ in range(mr * NV):
+            for start in starts:
                 p = builder.phi(vacc)
-                p.add_incoming(zero, pre)
+                p.add_incoming(start, pre)
                 accs.append(p)
             xbase = builder.gep(xd, [builder.add(x0v, builder.load(builder.gep(od, [k])))])
             xs = [builder.load(builder.bitcast(builder.gep(xbase, [ir.Constant(i64, 2 * lanes * v)]),
@@ -131,17 +145,14 @@ def _micro(lanes: int, mr: int):
                 acc.add_incoming(value, end)
             builder.cbranch(builder.icmp_signed(">=", k1, kpv), after, loop)
             builder.position_at_end(after)
-            outs = []
-            for value in new:
+            results = []
+            for start, value in zip(starts, new, strict=True):
                 res = builder.phi(vacc)
-                res.add_incoming(zero, pre)
+                res.add_incoming(start, pre)
                 res.add_incoming(value, end)
-                outs.append(res)
-            for r in range(mr):
-                row = builder.gep(sd, [builder.add(s0v, builder.mul(ssv, ir.Constant(i64, r)))])
-                for v in range(NV):
-                    dst = builder.gep(row, [ir.Constant(i64, lanes * v)])
-                    builder.store(outs[r * NV + v], builder.bitcast(dst, vacc.as_pointer()), align=4)
+                results.append(res)
+            for res, dst in zip(results, dsts, strict=True):
+                builder.store(res, dst, align=4)
             return context.get_dummy_value()
         return sig, codegen
     return micro
@@ -157,8 +168,14 @@ def compile_pair_sums(lanes: int, mr: int):
     def run(X, offs, W, S, ncols):
         kp = offs.size
         for rb in range(S.shape[0] // mr):
-            for j in range(0, ncols, NV * lanes):
-                micro(X, 2 * j, offs, W, rb * kp * mr * 2, kp, S, rb * mr * S.shape[1] + j, S.shape[1])
+            for k0 in range(0, kp, K_CHUNK):  # this row block's chunk of W stays in the L1 cache
+                kc = min(K_CHUNK, kp - k0)
+                for j in range(0, ncols, NV * lanes):
+                    micro(X, 2 * j, offs[k0:], W, (rb * kp + k0) * mr * 2, kc, S, rb * mr * S.shape[1] + j,
+                          S.shape[1], k0)
+            if kp == 0:
+                for j in range(0, ncols, NV * lanes):
+                    micro(X, 0, offs, W, 0, 0, S, rb * mr * S.shape[1] + j, S.shape[1], 0)
     return njit(nogil=True)(run)
 
 

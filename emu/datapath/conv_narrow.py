@@ -9,7 +9,7 @@ codes:
 
 - when the formats alone prove every sum exact and inside the accumulator (the
   condition of `emu.datapath.integer.blas_into_acc`: partial sums of codes below
-  2^24), float32 codes of x, then blocks of images shared among threads: each
+  2^24, or 2^31 on the pair route below), float32 codes of x, then blocks of images shared among threads: each
   block's transposed float32 patches (`emu._patches.patches_t_here`), small enough
   to stay in the cache, and one float32 BLAS product; or, for a stride of 1 (and
   at least `TAP_MIN_CHANNELS` input channels), no patches: the block's images in
@@ -19,7 +19,9 @@ codes:
   multiply-add and the codes are int16s, neither: the block's int16 codes in
   planes split into the stride's phases, channels interleaved in pairs, and one
   call of `emu._pair_kernels.pair_sums` over every (channel pair, tap), at any
-  stride (`_pair_sums`). The outputs are written in the NCHW order of the maps
+  stride (`_pair_sums`; its int32 sums are exact below 2^31, so it also takes the
+  convolutions whose sums float32 would not hold, as 3x3 kernels over 128 or
+  more int8 channels). The outputs are written in the NCHW order of the maps
   (the part's rows are a view of them);
 - else, for an accumulator of at most 16 bits that the 16-bit-lane kernel runs
   (`emu._fixed_kernels.mac_fixed16`), transposed int16 patches
@@ -110,15 +112,18 @@ def covers(mac: MAC) -> bool:
 
 
 def _exact_blocks(x: np.ndarray, qw: np.ndarray, bias_q: np.ndarray, mac: MAC, plan: Any, want_codes: bool,
-                  geo: tuple[int, ...], reals: bool) -> tuple[np.ndarray, np.ndarray | None, int, int]:
+                  geo: tuple[int, ...], reals: bool,
+                  pair: bool) -> tuple[np.ndarray, np.ndarray | None, int, int]:
     """(values, codes or None, input overflow, NaN count) of the convolution of x (N, C_in, H, W) and the
     codes qw (C_out, K) from the start codes ``bias_q`` ((1, C_out) or one row per output position), where
-    `blas_proves` holds: the sums of codes are exact in float32, in any order and in any grouping (every
-    partial sum is an integer below 2^24). x holds float32 codes, or with ``reals`` the real inputs, which
-    each block converts to its float32 codes itself (`in_block_codes`; the counts are the conversion's).
+    `blas_proves` holds: the sums of codes are exact in any order and in any grouping (every partial sum is
+    an integer below 2^24 for float32, below 2^31 on the pair route, ``pair``). x holds float32 codes, or
+    with ``reals`` the real inputs, which each block converts to its float32 codes itself
+    (`in_block_codes`; the counts are the conversion's).
 
-    Blocks of images are shared among `share`'s threads, each block's sums taken with BLAS on one thread
-    (`_tap_sums` where `shifts_taps` holds, else `_patch_sums`), then acc = (sum << shift) + start
+    Blocks of images are shared among `share`'s threads, each block's sums taken on one thread (`_pair_sums`
+    with ``pair``, else with BLAS: `_tap_sums` where `shifts_taps` holds, else `_patch_sums`), then acc =
+    (sum << shift) + start
     (`MK.exact_sums_maps`) written into the block's maps. Every output is an exact sum, so the blocks, the
     threads and the route change no bit."""
     kh, kw, sh, sw, ph, pw, oh, ow = geo
@@ -127,7 +132,7 @@ def _exact_blocks(x: np.ndarray, qw: np.ndarray, bias_q: np.ndarray, mac: MAC, p
     mask = np.uint64((1 << mac.acc.bits) - 1)
     vals = np.empty((n, cout, P))
     codes = np.empty((n, cout, P) if want_codes else (0, 0, 0), np.uint64)
-    if PAIR_SUMS and pairs_hold(mac.act, qw):
+    if pair:
         per, block_sums = _pair_sums(x.shape, qw, geo)
     else:
         sums = _tap_sums if shifts_taps(x.shape[1], (sh, sw), (kh, kw)) else _patch_sums
@@ -223,10 +228,10 @@ def _tap_sums(shape: tuple[int, ...], w32: np.ndarray, geo: tuple[int, ...]) -> 
     return per, block_sums
 
 
-def pairs_hold(act: FixedFormat, qw: np.ndarray) -> bool:
-    """Whether the act format's codes and the weight codes ``qw`` are int16s (`_pair_sums`)."""
-    return (act.qmin >= -(1 << 15) and act.qmax < 1 << 15 and qw.size > 0
-            and int(qw.min()) >= -(1 << 15) and int(qw.max()) < 1 << 15)
+def pairs_hold(mac: MAC) -> bool:
+    """Whether the exact sums may take the pair route (`_pair_sums`): the host has it (`PAIR_SUMS`) and the
+    act and weight formats' codes are int16s."""
+    return PAIR_SUMS and all(-(1 << 15) <= f.qmin and f.qmax < 1 << 15 for f in (mac.act, mac.weight))
 
 
 def _pair_sums(shape: tuple[int, ...], qw: np.ndarray, geo: tuple[int, ...]) -> tuple[int, Any]:
@@ -278,8 +283,9 @@ def conv_narrow(x: np.ndarray, w: np.ndarray, mac: MAC, init: np.ndarray, stride
     n, c, h, wd, cout, kh, kw, oh, ow = conv_geometry(x.shape, w.shape, stride, padding)
     K, M = c * kh * kw, n * oh * ow
     (sh, sw), (ph, pw) = stride, padding
-    exact = (not force_sequential and M * K >= EXACT_MIN_PATCHES
-             and K * max_code(mac.act) * max_code(mac.weight) < 1 << 24)
+    pair = pairs_hold(mac)
+    exact = (not force_sequential and M * K >= EXACT_MIN_PATCHES  # int32 sums on the pair route, else float32
+             and K * max_code(mac.act) * max_code(mac.weight) < (1 << 31 if pair else 1 << 24))
     if not exact and mac.acc.bits > 16:
         return None  # neither path can run: decided before any conversion
     plan = int_plan(mac)
@@ -292,7 +298,8 @@ def conv_narrow(x: np.ndarray, w: np.ndarray, mac: MAC, init: np.ndarray, stride
         qw, _, ovf_w = operand(w.reshape(cout, K), mac.weight, mac, "weight", True)
         if exact and in_block_codes(mac):
             vals, codes, ovf_x, nan = _exact_blocks(np.ascontiguousarray(x, np.float64), qw, bias_q, mac,
-                                                    plan, want_codes, (kh, kw, sh, sw, ph, pw, oh, ow), True)
+                                                    plan, want_codes, (kh, kw, sh, sw, ph, pw, oh, ow), True,
+                                                    pair)
             if nan:
                 return None
         else:
@@ -309,7 +316,7 @@ def conv_narrow(x: np.ndarray, w: np.ndarray, mac: MAC, init: np.ndarray, stride
     if exact:
         if vals is None:
             vals, codes, _, _ = _exact_blocks(np.ascontiguousarray(qx, np.float32), qw, bias_q, mac, plan,
-                                              want_codes, (kh, kw, sh, sw, ph, pw, oh, ow), False)
+                                              want_codes, (kh, kw, sh, sw, ph, pw, oh, ow), False, pair)
         nhwc = (0, 2, 3, 1)  # the product's rows in (n, oh, ow) order, over the NCHW maps
         return Part(vals.transpose(nhwc), None if codes is None else codes.transpose(nhwc), None, None, None,
                     ia, "exact-sum")

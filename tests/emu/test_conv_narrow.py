@@ -397,3 +397,27 @@ def test_codes_wider_than_int16_take_the_float32_route(ran: list[bool],
     assert st.input_overflow == want_st.input_overflow > 0
     assert ran == [True]
     assert routes == ["_patch_sums"]
+
+
+@pytest.mark.parametrize("pairs", [True, False])
+def test_sums_past_float32_on_the_pair_route(pairs: bool, ran: list[bool],
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 3x3 convolution over 128 int8 channels (K = 1152: sums of codes up to 1152 x 2^14, past float32's
+    2^24) takes the pair route, whose int32 sums are exact below 2^31 (here an odd sum above 2^24, which
+    float32 would round); without it, the general path. Values and codes are the general path's."""
+    monkeypatch.setattr(conv_narrow, "PAIR_SUMS", pairs and PK.PAIR_LANES > 0)
+    monkeypatch.setattr(conv_narrow, "EXACT_MIN_PATCHES", 0)
+    mac = emu.MAC(act="fx<8,0>", weight="fx<1,7>", acc="fx<32,7>", acc_overflow="wrap")
+    rng = np.random.default_rng(11)
+    x = np.full((2, 128, 5, 4), 127.0)
+    x[0, :, :, 1] = rng.integers(-128, 128, (128, 5))
+    x[1, 0, 2, 2] = 126.0  # the full sums around it are 128 x 9 x 127^2 - 127: odd, above 2^24
+    k = np.full((3, 128, 3, 3), 127 / 128)
+    k[1] = rng.integers(-128, 128, (128, 3, 3)) / 128
+    y, codes = emu.conv2d(x, k, mac, 1, 1, return_codes=True)
+    want, want_codes, _ = _general(x, k, mac, (1, 1), (1, 1), None)
+    assert np.array_equal(y, want)
+    assert np.array_equal(codes, want_codes)
+    sums = want_codes.astype(np.int64)  # fx<32,7> codes of sums of fx<8,0> x fx<1,7> products: the sums
+    assert ((sums > 1 << 24) & (sums % 2 == 1) & (sums < 1 << 31)).any()
+    assert ran == [bool(conv_narrow.PAIR_SUMS)]
