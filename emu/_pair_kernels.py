@@ -168,14 +168,11 @@ def compile_pair_sums(lanes: int, mr: int):
     def run(X, offs, W, S, ncols):
         kp = offs.size
         for rb in range(S.shape[0] // mr):
-            for k0 in range(0, kp, K_CHUNK):  # this row block's chunk of W stays in the L1 cache
-                kc = min(K_CHUNK, kp - k0)
+            for k0 in range(0, max(kp, 1), K_CHUNK):  # this row block's chunk of W stays in the L1 cache
+                kc = min(K_CHUNK, kp - k0)  # (0 for K = 0: the sums are set to 0)
                 for j in range(0, ncols, NV * lanes):
                     micro(X, 2 * j, offs[k0:], W, (rb * kp + k0) * mr * 2, kc, S, rb * mr * S.shape[1] + j,
                           S.shape[1], k0)
-            if kp == 0:
-                for j in range(0, ncols, NV * lanes):
-                    micro(X, 0, offs, W, 0, 0, S, rb * mr * S.shape[1] + j, S.shape[1], 0)
     return njit(nogil=True)(run)
 
 
@@ -186,9 +183,7 @@ def pair_sums(X: np.ndarray, offs: np.ndarray, W: np.ndarray, S: np.ndarray) -> 
     """S = the pair sums of W (R / MR, KP, MR, 2) and X (flat int16) at the pair offsets ``offs`` (KP,
     int64), on the calling thread without the GIL (see the module docstring for the layout). S (R, C)
     int32 C-ordered, R a multiple of `MR`, C of `pair_block`; X must hold every entry read:
-    offs[kp] + 2 C <= X.size for every kp. RuntimeError where `PAIR_LANES` is 0.
-
-    """
+    offs[kp] + 2 C <= X.size for every kp. RuntimeError where `PAIR_LANES` is 0."""
     if not PAIR_LANES:
         raise RuntimeError("pair_sums: this CPU (or numba's target) has no 16-bit pair multiply-add")
     _pair_sums(X, offs, W, S, S.shape[1])
