@@ -9,17 +9,18 @@ codes:
 
 - when the formats alone prove every sum exact and inside the accumulator (the
   condition of `emu.datapath.integer.blas_into_acc`: partial sums of codes below
-  2^24, or 2^31 on the pair route below), float32 codes of x, then blocks of images shared among threads: each
-  block's transposed float32 patches (`emu._patches.patches_t_here`), small enough
-  to stay in the cache, and one float32 BLAS product; or, for a stride of 1 (and
-  at least `TAP_MIN_CHANNELS` input channels), no patches: the block's images in
-  zero-padded planes and one BLAS product per kernel tap over a strided view of
-  them (`_tap_sums`; a 3x3 kernel reads x 9 times from the cache instead of
-  writing and reading 9 copies of it). Where the host has the 16-bit pair
-  multiply-add and the codes are int16s, neither: the block's int16 codes in
-  planes split into the stride's phases, channels interleaved in pairs, and one
-  call of `emu._pair_kernels.pair_sums` over every (channel pair, tap), at any
-  stride (`_pair_sums`; its int32 sums are exact below 2^31, so it also takes the
+  2^24, or 2^31 on the pair route below), float32 codes of x, then blocks of
+  images shared among threads: each block's transposed float32 patches
+  (`emu._patches.patches_t_here`), small enough to stay in the cache, and one
+  float32 BLAS product; or, for a stride of 1 (and at least `TAP_MIN_CHANNELS`
+  input channels), no patches: the block's images in zero-padded planes and one
+  BLAS product per kernel tap over a strided view of them (`_tap_sums`; a 3x3
+  kernel reads x 9 times from the cache instead of writing and reading 9 copies
+  of it). Where the host has the 16-bit pair multiply-add and the codes are
+  int16s, neither: the block's int16 codes in planes split into the stride's
+  phases, channels interleaved in pairs, and one call of
+  `emu._pair_kernels.pair_sums` over every (channel pair, tap), at any stride
+  (`_pair_sums`; its int32 sums are exact below 2^31, so it also takes the
   convolutions whose sums float32 would not hold, as 3x3 kernels over 128 or
   more int8 channels). The outputs are written in the NCHW order of the maps
   (the part's rows are a view of them);
@@ -240,8 +241,8 @@ def _pair_sums(shape: tuple[int, ...], qw: np.ndarray, geo: tuple[int, ...]) -> 
     phases, with the channels interleaved in pairs (`pair_planes`, one row of ``row`` pairs per channel
     pair), and one call taking every (channel pair, tap) at its offset in them, the weights packed to
     match (`pack_pair_weights` of w (C_out, C_in / 2, taps, 2)). The sums are int32 (C_out rounded up to
-    `PK.MR` rows, the block's columns rounded up to `PK.pair_block`); every partial sum is below 2^24, so
-    they are the float32 routes' sums."""
+    `PK.MR` rows, the block's columns rounded up to `PK.pair_block`); the formats prove every partial sum
+    below 2^31 in magnitude, so they are the exact sums."""
     kh, kw, sh, sw, ph, pw, oh, ow = geo
     n, c, cout = shape[0], shape[1], qw.shape[0]
     hp2, wp2 = oh + (kh - 1) // sh, ow + (kw - 1) // sw  # each phase's plane
