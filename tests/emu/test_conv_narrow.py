@@ -1,7 +1,8 @@
-"""The convolution paths without float64 patches (`emu.datapath.conv_narrow`: float32 patches of codes into
-one exact BLAS product, or int16 patches through the 16-bit-lane kernel): `emu.conv2d` through them gives
-what the general path gives on the im2col patches (values, codes, per-channel accumulator counts, input
-overflow), and they hand to the general path what they must not run."""
+"""The convolution paths without float64 patches (`emu.datapath.conv_narrow`: exact sums by the CPU's pair
+multiply-add on int16 codes, or float32 codes into exact BLAS products, or int16 patches through the
+16-bit-lane kernel): `emu.conv2d` through them gives what the general path gives on the im2col patches
+(values, codes, per-channel accumulator counts, input overflow), and they hand to the general path what
+they must not run."""
 
 from __future__ import annotations
 
