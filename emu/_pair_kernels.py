@@ -161,16 +161,17 @@ def _micro(lanes: int, mr: int):
 def compile_pair_sums(lanes: int, mr: int):
     """The loop of `pair_sums` over blocks of ``mr`` rows and NV ``lanes`` columns, for ``lanes`` of 16 or 8
     int32 lanes (the host's kernel is made once at import; the tests make the AVX2 kernel on an AVX-512
-    host too): run(X, offs, W, S, ncols). Not cached on disk: numba cannot key a function holding an
-    intrinsic made at run time, and compiles it at its first call in a process (about 0.4 s)."""
+    host too): run(X, offs, W, S, j0, j1) for the columns j0 <= j < j1. Not cached on disk: numba cannot
+    key a function holding an intrinsic made at run time, and compiles it at its first call in a process
+    (about 0.4 s)."""
     micro = _micro(lanes, mr)
 
-    def run(X, offs, W, S, ncols):
+    def run(X, offs, W, S, j0, j1):
         kp = offs.size
         for rb in range(S.shape[0] // mr):
             for k0 in range(0, max(kp, 1), K_CHUNK):  # this row block's chunk of W stays in the L1 cache
                 kc = min(K_CHUNK, kp - k0)  # (0 for K = 0: the sums are set to 0)
-                for j in range(0, ncols, NV * lanes):
+                for j in range(j0, j1, NV * lanes):
                     micro(X, 2 * j, offs[k0:], W, (rb * kp + k0) * mr * 2, kc, S, rb * mr * S.shape[1] + j,
                           S.shape[1], k0)
     return njit(nogil=True)(run)
@@ -179,14 +180,17 @@ def compile_pair_sums(lanes: int, mr: int):
 _pair_sums = compile_pair_sums(PAIR_LANES, MR) if PAIR_LANES else None
 
 
-def pair_sums(X: np.ndarray, offs: np.ndarray, W: np.ndarray, S: np.ndarray) -> None:
+def pair_sums(X: np.ndarray, offs: np.ndarray, W: np.ndarray, S: np.ndarray,
+              cols: tuple[int, int] | None = None) -> None:
     """S = the pair sums of W (R / MR, KP, MR, 2) and X (flat int16) at the pair offsets ``offs`` (KP,
-    int64), on the calling thread without the GIL (see the module docstring for the layout). S (R, C)
+    int64), on the calling thread without the GIL (see the module docstring for the layout); ``cols``
+    (j0, j1): only those columns (both multiples of `pair_block`), so threads can share S. S (R, C)
     int32 C-ordered, R a multiple of `MR`, C of `pair_block`; X must hold every entry read:
     offs[kp] + 2 C <= X.size for every kp. RuntimeError where `PAIR_LANES` is 0."""
     if not PAIR_LANES:
         raise RuntimeError("pair_sums: this CPU (or numba's target) has no 16-bit pair multiply-add")
-    _pair_sums(X, offs, W, S, S.shape[1])
+    j0, j1 = (0, S.shape[1]) if cols is None else cols
+    _pair_sums(X, offs, W, S, j0, j1)
 
 
 def pack_pair_weights(w: np.ndarray, mr: int = MR) -> np.ndarray:

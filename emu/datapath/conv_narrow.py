@@ -62,7 +62,17 @@ from ..mac import MAC
 from ..modes import Overflow, Rounding
 from ..operand_grid import max_code
 from ..threads import LANE_THREAD_MACS, share
-from .integer import acc_start, blas_one_thread, blas_proves, int_plan, int_term, narrow_lanes, term_shifts
+from .integer import (
+    acc_start,
+    blas_one_thread,
+    blas_proves,
+    exact_bound,
+    int_plan,
+    int_term,
+    narrow_lanes,
+    pairs_hold,
+    term_shifts,
+)
 from .operands import absmax, one_pass_codes, operand
 from .stats import Part
 
@@ -85,10 +95,6 @@ TAP_BLOCK_VALUES = 1 << 16
 #: the fewest input channels for which a stride-1 exact-sum convolution takes its sums tap by tap: each tap
 #: is a product over the input channels alone
 TAP_MIN_CHANNELS = 8
-#: whether the exact sums run on the CPU's 16-bit pair multiply-add where the codes are int16s
-#: (`_pair_sums`, any stride; measured on ResNet-20's sums on one thread: 108 to 116 GMAC/s against float32
-#: BLAS's 23 to 49), rather than float32 BLAS products (`_tap_sums`, `_patch_sums`)
-PAIR_SUMS = PK.PAIR_LANES > 0
 
 
 def _coverage(size: int, k: int, stride: int, pad: int, out: int) -> np.ndarray:
@@ -229,12 +235,6 @@ def _tap_sums(shape: tuple[int, ...], w32: np.ndarray, geo: tuple[int, ...]) -> 
     return per, block_sums
 
 
-def pairs_hold(mac: MAC) -> bool:
-    """Whether the exact sums may take the pair route (`_pair_sums`): the host has it (`PAIR_SUMS`) and the
-    act and weight formats' codes are int16s."""
-    return PAIR_SUMS and all(-(1 << 15) <= f.qmin and f.qmax < 1 << 15 for f in (mac.act, mac.weight))
-
-
 def _pair_sums(shape: tuple[int, ...], qw: np.ndarray, geo: tuple[int, ...]) -> tuple[int, Any]:
     """`_patch_sums` without patches, by the CPU's 16-bit pair multiply-add (`emu._pair_kernels.pair_sums`)
     on int16 codes, for any stride: each block's images in zero-padded planes split into the stride's
@@ -286,7 +286,7 @@ def conv_narrow(x: np.ndarray, w: np.ndarray, mac: MAC, init: np.ndarray, stride
     (sh, sw), (ph, pw) = stride, padding
     pair = pairs_hold(mac)
     exact = (not force_sequential and M * K >= EXACT_MIN_PATCHES  # int32 sums on the pair route, else float32
-             and K * max_code(mac.act) * max_code(mac.weight) < (1 << 31 if pair else 1 << 24))
+             and K * max_code(mac.act) * max_code(mac.weight) < exact_bound(mac))
     if not exact and mac.acc.bits > 16:
         return None  # neither path can run: decided before any conversion
     plan = int_plan(mac)

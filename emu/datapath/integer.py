@@ -23,12 +23,13 @@ import numpy as np
 from .. import _fixed_kernels as FK
 from .. import _fixed_small_kernels as SK
 from .. import _mac_kernels as MK
+from .. import _pair_kernels as PK
 from ..convert import convert_operand
 from ..formats import FixedFormat
 from ..mac import MAC
 from ..modes import Overflow, Rounding
 from ..operand_grid import int_grid, max_code
-from ..threads import LANE_THREAD_MACS
+from ..threads import LANE_THREAD_MACS, share
 from .operands import absmax, c_ordered
 from .stats import Part
 
@@ -315,6 +316,56 @@ def narrow_lanes(mac: MAC, term: Any, tprm: tuple, prod_max: int) -> int:
     return 32 if FK.fits_int32(mac.acc.bits, prod_max << sl) else 0
 
 
+#: whether exact sums of int16 codes run on the CPU's 16-bit pair multiply-add (`emu._pair_kernels`; the
+#: convolutions' `emu.datapath.conv_narrow._pair_sums`, the products' `_pair_product`; measured on ResNet-20's
+#: sums on one thread: 108 to 116 GMAC/s against float32 BLAS's 23 to 49) rather than BLAS products
+PAIR_SUMS = PK.PAIR_LANES > 0
+#: the fewest multiply-adds for which `_pair_product` shares its columns among threads
+PAIR_THREAD_MACS = 1 << 22
+
+
+def pairs_hold(mac: MAC) -> bool:
+    """Whether a product's exact sums may take the pair route: the host has it (`PAIR_SUMS`) and the act
+    and weight formats are fixed-point formats whose codes are int16s (power-of-two, binary and ternary
+    operands keep their own routes). Its int32 sums are exact below 2^31, so the formats' proof of exact
+    sums asks K max|a| max|w| < 2^31 there (`exact_bound`)."""
+    return PAIR_SUMS and all(isinstance(f, FixedFormat) and -(1 << 15) <= f.qmin and f.qmax < 1 << 15
+                             for f in (mac.act, mac.weight))
+
+
+def exact_bound(mac: MAC) -> int:
+    """The bound below which every partial sum of codes must stay for the exact-sum routes: 2^31 on the pair
+    route (int32 sums, `pairs_hold`), else 2^24 (float32 BLAS)."""
+    return 1 << 31 if pairs_hold(mac) else 1 << 24
+
+
+def _pair_product(qa: np.ndarray, qw: np.ndarray) -> np.ndarray:
+    """The exact sums qa @ qw (M, N) of int16 codes qa (M, K) and qw (K, N), as an int32 (M, N) view, by the
+    pair kernel: the rows of qa as its rows (packed, each row's pairs broadcast), the columns of qw as its
+    columns (rows 2 kp and 2 kp + 1 of qw interleaved: pair kp of column n at [kp, n]), the columns shared
+    among threads from `PAIR_THREAD_MACS` multiply-adds. Every partial sum must be below 2^31 in
+    magnitude."""
+    M, K = qa.shape
+    N = qw.shape[1]
+    kp, blk = -(-K // 2), PK.pair_block()
+    np_ = max(blk, -(-N // blk) * blk)
+    x = np.zeros((kp, np_, 2), np.int16)
+    x[:, :N, 0] = qw[0::2]
+    x[:K // 2, :N, 1] = qw[1::2]
+    packed = PK.pack_pair_weights(qa)
+    offs = np.arange(kp, dtype=np.int64) * 2 * np_
+    sums = np.empty((packed.shape[0] * PK.MR, np_), np.int32)
+    flat = x.reshape(-1)
+    if M * K * N < PAIR_THREAD_MACS:
+        PK.pair_sums(flat, offs, packed, sums)
+    else:
+        def work(t: int, threads: int) -> None:
+            per = -(-np_ // (blk * threads)) * blk
+            PK.pair_sums(flat, offs, packed, sums, (min(np_, t * per), min(np_, (t + 1) * per)))
+        share(work)
+    return sums[:M, :N]
+
+
 def blas_proves(mac: MAC, plan: _IntPlan, K: int, bias_q: np.ndarray) -> bool:
     """Whether the formats alone prove every sum of K products plus a start value in ``bias_q`` inside a
     signed fixed accumulator, with exact products (the condition of `blas_into_acc`, given the float32
@@ -329,10 +380,12 @@ def blas_proves(mac: MAC, plan: _IntPlan, K: int, bias_q: np.ndarray) -> bool:
 
 def blas_into_acc(qa: np.ndarray, qw: np.ndarray, bias_q: np.ndarray, mac: MAC, plan: _IntPlan,
                    want_codes: bool, input_overflow: int) -> Part | None:
-    """The whole product by one float32 BLAS call when the operand formats alone
-    prove it exact and overflow-free: every partial sum of codes is an integer
-    below 2^24 (so float32 holds it, in any summation order) and the shifted sum
-    plus the bias stays inside the accumulator. None when that is not proven."""
+    """The whole product by one float32 BLAS call, or by the pair kernel where float32 would not hold the
+    sums (`pairs_hold`: `_pair_product`), when the operand formats alone prove it exact and overflow-free:
+    every partial sum of codes is an integer below `exact_bound` (2^24, so float32 holds it, or 2^31 for
+    the pair kernel's int32 lanes, in any summation order) and the shifted sum plus the bias stays inside
+    the accumulator. None when that is not proven. (Below 2^24 float32 BLAS's products beat the pair
+    kernel's, whose operands a matmul must first lay out in pairs: 512 x 768 x 768, 2.2 ms against 1.5.)"""
     M, K = qa.shape
     N = qw.shape[1]
     acc = mac.acc
@@ -341,7 +394,8 @@ def blas_into_acc(qa: np.ndarray, qw: np.ndarray, bias_q: np.ndarray, mac: MAC, 
     shift = -plan.tprm.sa
     vals = np.empty((M, N), np.float64)
     codes = np.empty((M, N) if want_codes else (0, 0), np.uint64)
-    sums = qa @ qw
+    float32 = K * max_code(mac.act) * max_code(mac.weight) < 1 << 24  # (float32 BLAS: faster where it holds)
+    sums = qa @ qw if float32 else _pair_product(qa, qw)
     MK.exact_sums_out(sums, shift, bias_q, 2.0**-plan.fl_acc, np.uint64((1 << acc.bits) - 1), vals, codes,
                       want_codes)
     return Part(vals, codes if want_codes else None, None, None, None, input_overflow, "exact-sum")

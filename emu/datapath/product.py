@@ -17,7 +17,16 @@ from ..mac import MAC
 from ..modes import Overflow
 from ..operand_grid import max_code
 from .floating import float_plan, matmul_fp32, run_float
-from .integer import acc_start, blas_into_acc, check_exact_room, int_plan, matmul_fixed, run_int, start_codes
+from .integer import (
+    acc_start,
+    blas_into_acc,
+    check_exact_room,
+    exact_bound,
+    int_plan,
+    matmul_fixed,
+    run_int,
+    start_codes,
+)
 from .operands import operand
 from .seeds import NO_SEEDS, RoleSeeds
 from .stats import Part
@@ -48,10 +57,15 @@ def matmul2d(a: np.ndarray, w: np.ndarray, mac: MAC, init: np.ndarray, keys: Rol
             done = matmul_fixed(a, w, mac, init[0])  # a datapath of the one-call kernels, from reals
             if done is not None:
                 return Part(done[0], None, None, done[2], None, done[3], "sequential")
-        # float32 codes when the formats alone keep every partial sum of |codes| below 2^24
-        f32 = as_int and not force_sequential and K * max_code(mac.act) * max_code(mac.weight) < 1 << 24
-        qa, sa, ia = operand(a, mac.act, mac, "act", as_int, f32, keys.act)
-        qw, sw, iw = operand(w, mac.weight, mac, "weight", as_int, f32, keys.weight)
+        # float32 codes when the formats alone keep every partial sum of |codes| below 2^24, or below 2^31
+        # where the exact sums may take the pair kernel's int32 lanes (`exact_bound`; int16 codes, which
+        # float32 holds, and made float64 again if that route does not run)
+        most = K * max_code(mac.act) * max_code(mac.weight)
+        f32 = as_int and not force_sequential and most < 1 << 24
+        pair = (as_int and not force_sequential and not f32 and most < exact_bound(mac) and not mac.exact_acc
+                and mac.output is None)
+        qa, sa, ia = operand(a, mac.act, mac, "act", as_int, f32 or pair, keys.act)
+        qw, sw, iw = operand(w, mac.weight, mac, "weight", as_int, f32 or pair, keys.weight)
         if as_int:
             _check_nan_codes(qa, qw, mac)
             plan = int_plan(mac)
@@ -59,10 +73,12 @@ def matmul2d(a: np.ndarray, w: np.ndarray, mac: MAC, init: np.ndarray, keys: Rol
             if mac.exact_acc:
                 check_exact_room(plan, K, qa, qw, bias_q)
             ia += start_overflow  # the addend's conversion counts with the inputs'
-            if f32 and sa is None and sw is None and mac.output is None and not mac.exact_acc:
+            if (f32 or pair) and sa is None and sw is None and mac.output is None and not mac.exact_acc:
                 part = blas_into_acc(qa, qw, bias_q, mac, plan, want_codes, ia + iw)
                 if part is not None:
                     return part
+            if pair:  # the general path's float64 codes
+                qa, qw = qa.astype(np.float64), qw.astype(np.float64)
             acc, pcnt, acnt, path = run_int(qa, qw, bias_q, mac, plan, force_sequential, keys.product_key)
             e_off = -plan.fl_acc
         else:

@@ -13,7 +13,7 @@ import pytest
 
 import emu
 from emu import _pair_kernels as PK
-from emu.datapath import api, conv_narrow
+from emu.datapath import api, conv_narrow, integer
 
 
 def _general(x: np.ndarray, k: np.ndarray, mac: emu.MAC, stride: tuple[int, int], pad: tuple[int, int],
@@ -232,7 +232,7 @@ def test_the_exact_sums_tap_by_tap(pairs: bool, threads: int, kernel: tuple[int,
 
     monkeypatch.setattr(conv_narrow, "EXACT_MIN_PATCHES", 0)
     monkeypatch.setattr(conv_narrow, "TAP_BLOCK_VALUES", block)
-    monkeypatch.setattr(conv_narrow, "PAIR_SUMS", pairs and PK.PAIR_LANES > 0)
+    monkeypatch.setattr(integer, "PAIR_SUMS", pairs and PK.PAIR_LANES > 0)
     routes: list[str] = []
 
     def spy(name: str, original: Any) -> Any:
@@ -406,7 +406,7 @@ def test_sums_past_float32_on_the_pair_route(pairs: bool, ran: list[bool],
     """A 3x3 convolution over 128 int8 channels (K = 1152: sums of codes up to 1152 x 2^14, past float32's
     2^24) takes the pair route, whose int32 sums are exact below 2^31 (here an odd sum above 2^24, which
     float32 would round); without it, the general path. Values and codes are the general path's."""
-    monkeypatch.setattr(conv_narrow, "PAIR_SUMS", pairs and PK.PAIR_LANES > 0)
+    monkeypatch.setattr(integer, "PAIR_SUMS", pairs and PK.PAIR_LANES > 0)
     monkeypatch.setattr(conv_narrow, "EXACT_MIN_PATCHES", 0)
     mac = emu.MAC(act="fx<8,0>", weight="fx<1,7>", acc="fx<32,7>", acc_overflow="wrap")
     rng = np.random.default_rng(11)
@@ -421,4 +421,4 @@ def test_sums_past_float32_on_the_pair_route(pairs: bool, ran: list[bool],
     assert np.array_equal(codes, want_codes)
     sums = want_codes.astype(np.int64)  # fx<32,7> codes of sums of fx<8,0> x fx<1,7> products: the sums
     assert ((sums > 1 << 24) & (sums % 2 == 1) & (sums < 1 << 31)).any()
-    assert ran == [bool(conv_narrow.PAIR_SUMS)]
+    assert ran == [bool(integer.PAIR_SUMS)]

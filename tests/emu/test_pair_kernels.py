@@ -80,7 +80,7 @@ def test_sums_against_numpy(lanes: int, rows: int, k: int, cols: int, lo: int, h
     if run is None:
         PK.pair_sums(flat, offs, packed, s)
     else:
-        run(flat, offs, packed, s, padded)
+        run(flat, offs, packed, s, 0, padded)
     want = (w.astype(np.int64) @ x.astype(np.int64)).astype(np.int32)  # numpy wraps to int32
     assert np.array_equal(s[:rows, :cols], want)
     assert not s[rows:].any()  # the padding rows' weights are 0
@@ -113,3 +113,49 @@ def test_the_planes(c: int, sh: int, sw: int, kh: int, kw: int, top: int, left: 
     assert np.array_equal(out, want)
     assert (out == -(1 << 15)).any()
     assert (out == (1 << 15) - 1).any()
+
+
+@pytest.mark.parametrize("pairs", [True, False])
+@pytest.mark.parametrize("threads_from", [0, 1 << 40])
+@pytest.mark.parametrize(("m", "k", "n"), [(37, 1200, 19), (1, 3, 1), (16, 64, 33)])
+def test_matmul_exact_sums_on_the_pair_route(pairs: bool, threads_from: int, m: int, k: int, n: int,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """emu.matmul's exact sums of int16 codes that float32 cannot hold take the pair kernel (`_pair_product`,
+    its columns shared among threads or not), up to int32's bound: with K = 1200 int8 codes the sums pass
+    float32's 2^24 (an odd one here), which without the pair route the general path sums in float64;
+    smaller products keep float32 BLAS. Values, codes and counts are the sequential kernel's, from a bias
+    and from an addend."""
+    import emu
+    from emu.datapath import integer
+
+    monkeypatch.setattr(integer, "PAIR_SUMS", pairs and PK.PAIR_LANES > 0)
+    monkeypatch.setattr(integer, "PAIR_THREAD_MACS", threads_from)
+    calls: list[tuple[int, ...]] = []
+    original = integer._pair_product
+
+    def spy(qa: np.ndarray, qw: np.ndarray) -> np.ndarray:
+        calls.append(qa.shape)
+        return original(qa, qw)
+    monkeypatch.setattr(integer, "_pair_product", spy)
+    mac = emu.MAC(act="fx<8,0>", weight="fx<1,7>", acc="fx<32,7>", acc_overflow="wrap")
+    rng = np.random.default_rng(m * k)
+    a = np.full((m, k), 127.0)
+    a[m // 2:] = rng.integers(-140, 140, (m - m // 2, k))  # some saturate
+    a[0, 0] = 126.0  # row 0's sum with an all-127 column: odd
+    w = np.full((k, n), 127 / 128)
+    w[:, n // 2:] = rng.integers(-128, 128, (k, n - n // 2)) / 128
+    bias, c = rng.uniform(-4, 4, n), rng.uniform(-4, 4, (m, n))
+    for extra in ({"bias": bias}, {"c": c}):
+        y, codes, st = emu.matmul(a, w, mac, return_stats=True, return_codes=True, **extra)
+        want, want_codes, want_st = emu.matmul(a, w, mac, return_stats=True, return_codes=True,
+                                               sequential=True, **extra)
+        assert np.array_equal(y, want)
+        assert np.array_equal(codes, want_codes)
+        assert st.input_overflow == want_st.input_overflow
+        assert want_st.path == "sequential"
+        assert st.path == "exact-sum"
+    past_float32 = k * 128 * 128 >= 1 << 24  # below, float32 BLAS sums
+    assert calls == ([(m, k)] * 2 if integer.PAIR_SUMS and past_float32 else [])
+    if k == 1200:
+        sums = emu.matmul(a, w, mac, return_codes=True)[1].astype(np.int64)
+        assert ((sums > 1 << 24) & (sums % 2 == 1)).any()
