@@ -29,6 +29,8 @@ Worked example: W row 0 = pairs (1, 2), (3, -1); column 0 of X holds pairs (5, 6
 
 from __future__ import annotations
 
+from types import FunctionType
+
 import numba
 import numpy as np
 from llvmlite import binding as llvm_binding
@@ -158,26 +160,31 @@ def _micro(lanes: int, mr: int):
     return micro
 
 
+#: the host's inner loop (an 8-lane one, never called, where the host has none)
+_pair_micro = _micro(PAIR_LANES or 8, MR)
+
+
+def _loop(X, offs, W, S, j0, j1):
+    """The loop of `pair_sums` over blocks of MR rows and NV PAIR_LANES columns j0 <= j < j1, through
+    ``_pair_micro`` (module globals: `compile_pair_sums` runs the same code with others)."""
+    kp = offs.size
+    for rb in range(S.shape[0] // MR):
+        for k0 in range(0, max(kp, 1), K_CHUNK):  # this row block's chunk of W stays in the L1 cache
+            kc = min(K_CHUNK, kp - k0)  # (0 for K = 0: the sums are set to 0)
+            for j in range(j0, j1, NV * PAIR_LANES):
+                _pair_micro(X, 2 * j, offs[k0:], W, (rb * kp + k0) * MR * 2, kc, S, rb * MR * S.shape[1] + j,
+                            S.shape[1], k0)
+
+
+_pair_sums = njit(cache=True, nogil=True)(_loop)
+
+
 def compile_pair_sums(lanes: int, mr: int):
-    """The loop of `pair_sums` over blocks of ``mr`` rows and NV ``lanes`` columns, for ``lanes`` of 16 or 8
-    int32 lanes (the host's kernel is made once at import; the tests make the AVX2 kernel on an AVX-512
-    host too): run(X, offs, W, S, j0, j1) for the columns j0 <= j < j1. Not cached on disk: numba cannot
-    key a function holding an intrinsic made at run time, and compiles it at its first call in a process
-    (about 0.4 s)."""
-    micro = _micro(lanes, mr)
-
-    def run(X, offs, W, S, j0, j1):
-        kp = offs.size
-        for rb in range(S.shape[0] // mr):
-            for k0 in range(0, max(kp, 1), K_CHUNK):  # this row block's chunk of W stays in the L1 cache
-                kc = min(K_CHUNK, kp - k0)  # (0 for K = 0: the sums are set to 0)
-                for j in range(j0, j1, NV * lanes):
-                    micro(X, 2 * j, offs[k0:], W, (rb * kp + k0) * mr * 2, kc, S, rb * mr * S.shape[1] + j,
-                          S.shape[1], k0)
-    return njit(nogil=True)(run)
-
-
-_pair_sums = compile_pair_sums(PAIR_LANES, MR) if PAIR_LANES else None
+    """`pair_sums`' loop for ``lanes`` (16 or 8) int32 lanes and ``mr`` rows a block, whatever the host's
+    (the tests build the AVX2 loop on an AVX-512 host too): the same code with those globals, compiled at
+    its first call and not cached; run(X, offs, W, S, j0, j1)."""
+    scope = {**globals(), "_pair_micro": _micro(lanes, mr), "MR": mr, "PAIR_LANES": lanes}
+    return njit(nogil=True)(FunctionType(_loop.__code__, scope, "_loop_" + str(lanes)))
 
 
 def pair_sums(X: np.ndarray, offs: np.ndarray, W: np.ndarray, S: np.ndarray,
