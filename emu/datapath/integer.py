@@ -379,14 +379,15 @@ def blas_proves(mac: MAC, plan: _IntPlan, K: int, bias_q: np.ndarray) -> bool:
 
 
 def blas_into_acc(qa: np.ndarray, qw: np.ndarray, bias_q: np.ndarray, mac: MAC, plan: _IntPlan,
-                   want_codes: bool, input_overflow: int) -> Part | None:
-    """The whole product by one float32 BLAS call, or by the pair kernel where float32 would not hold the
-    sums (`pairs_hold`: `_pair_product`), when the operand formats alone prove it exact and overflow-free:
-    every partial sum of codes is an integer below `exact_bound` (2^24, so float32 holds it, or 2^31 for
-    the pair kernel's int32 lanes, in any summation order) and the shifted sum plus the bias stays inside
-    the accumulator. None when that is not proven. (Below 2^24 float32 BLAS stays: there the two took about
-    the same time, the pair kernel's operands being laid out in pairs first: medians of 20 calls, 512 x 768
-    x 768 3.4 ms against 3.6, 4096 x 256 x 256 3.6 against 2.9.)"""
+                   want_codes: bool, input_overflow: int, pair: bool = False) -> Part | None:
+    """The whole product by one float32 BLAS call, or with ``pair`` by the pair kernel (`_pair_product`),
+    which the caller chooses where float32 would not hold the sums (`pairs_hold`), when the operand
+    formats alone prove it exact and overflow-free: every partial sum of codes is an integer below
+    `exact_bound` (2^24, so float32 holds it, or 2^31 for the pair kernel's int32 lanes, in any summation
+    order) and the shifted sum plus the bias stays inside the accumulator. None when that is not proven.
+    (Below 2^24 float32 BLAS stays: there the two took about the same time, the pair kernel's operands
+    being laid out in pairs first: medians of 20 calls, 512 x 768 x 768 3.4 ms against 3.6, 4096 x 256
+    x 256 3.6 against 2.9.)"""
     M, K = qa.shape
     N = qw.shape[1]
     acc = mac.acc
@@ -395,8 +396,7 @@ def blas_into_acc(qa: np.ndarray, qw: np.ndarray, bias_q: np.ndarray, mac: MAC, 
     shift = -plan.tprm.sa
     vals = np.empty((M, N), np.float64)
     codes = np.empty((M, N) if want_codes else (0, 0), np.uint64)
-    float32 = K * max_code(mac.act) * max_code(mac.weight) < 1 << 24  # float32 BLAS where it holds the sums
-    sums = qa @ qw if float32 else _pair_product(qa, qw)
+    sums = _pair_product(qa, qw) if pair else qa @ qw
     MK.exact_sums_out(sums, shift, bias_q, 2.0**-plan.fl_acc, np.uint64((1 << acc.bits) - 1), vals, codes,
                       want_codes)
     return Part(vals, codes if want_codes else None, None, None, None, input_overflow, "exact-sum")

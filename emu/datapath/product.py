@@ -74,7 +74,7 @@ def matmul2d(a: np.ndarray, w: np.ndarray, mac: MAC, init: np.ndarray, keys: Rol
                 check_exact_room(plan, K, qa, qw, bias_q)
             ia += start_overflow  # the addend's conversion counts with the inputs'
             if (f32 or pair) and sa is None and sw is None and mac.output is None and not mac.exact_acc:
-                part = blas_into_acc(qa, qw, bias_q, mac, plan, want_codes, ia + iw)
+                part = blas_into_acc(qa, qw, bias_q, mac, plan, want_codes, ia + iw, pair)
                 if part is not None:
                     return part
             if pair:  # the general path's float64 codes
