@@ -22,13 +22,11 @@ values (pre-activations, activations) that saturated on conversion: the
 derivative of saturation (`Layer.saturation_mask`).
 
 Shapes: dense inputs (n, features); images NCHW. Imports numpy, `emu` and
-`nets.policy` / `nets.product` / `nets.quant`.
+`nets.context` / `nets.policy` / `nets.product` / `nets.quant`.
 """
 
 from __future__ import annotations
 
-import functools
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -38,54 +36,15 @@ from emu import im2col
 from emu.checks import check_bool, check_real, int_pair
 
 from .args import check_instance, check_size
-from .policy import STE, Granularity, LayerPolicy, PrecisionPolicy, is_block_format
+from .context import OUTPUT_ROLES, RANGED_FORMATS, Context, format_range
+from .policy import LayerPolicy, is_block_format
 from .product import mac_product
-from .quant import Pieces, Quantizer, all_inside, sum_pieces, whole
+from .quant import Pieces, all_inside, sum_pieces, whole
 
 __all__ = [
     "AvgPool2d", "Context", "Conv2d", "Dropout", "Elementwise", "Flatten", "Layer", "Linear", "MaxPool2d",
     "Maxout", "ReLU", "Residual", "Sequential", "Sigmoid", "Sign", "Tanh", "check_patch_blocks", "conv_shape",
     "mac_product", "mark_layer_boundaries", "name_layers"]
-
-
-_OUTPUT_ROLES = ("preacts", "activations")
-#: the formats whose conversion saturates at a finite range [min, max]
-_RANGED = (emu.FixedFormat, emu.FloatFormat, emu.Pow2Format)
-
-
-@functools.lru_cache(maxsize=256)
-def _range(f: emu.FixedFormat | emu.FloatFormat | emu.Pow2Format) -> tuple[float, float]:
-    """(min, max) of a format (memoised: asked for every layer output a clipped training step converts)."""
-    return f.min, f.max
-
-
-@dataclass
-class Context:
-    """What a forward/backward pass needs besides the data."""
-
-    policy: PrecisionPolicy
-    quant: Quantizer
-    training: bool = True
-    rng: np.random.Generator | None = None  #: draws `Dropout`'s masks (a training forward refuses None)
-    #: float64 products (no datapath) by `nets.product.row_product`, a row's bits independent of the other
-    #: rows of its batch (`nets.models.evaluation_context` sets it); False: numpy's BLAS product, faster,
-    #: whose roundings may depend on how many rows the call has (training)
-    row_independent: bool = False
-    #: per datapath ("<layer>.fwd", ".bwd", ".grad"): [MACs, product, accumulator, output overflows]
-    mac_counts: dict[str, list[int]] = field(default_factory=dict)
-
-    def count_mac(self, where: str, macs: int, st: emu.MACStats) -> None:
-        """Add one product's MAC count and overflow events to ``mac_counts``."""
-        c = self.mac_counts.setdefault(where, [0, 0, 0, 0])
-        c[0] += macs
-        c[1] += st.product_overflow
-        c[2] += st.acc_overflow
-        c[3] += st.output_overflow
-
-    @classmethod
-    def float64(cls, training: bool = True, seed: int = 0) -> Context:
-        """A float64 context (no conversion anywhere)."""
-        return cls(PrecisionPolicy.float64(), Quantizer(seed), training, np.random.default_rng(seed))
 
 
 def _n_params(layer: Layer) -> int:
@@ -187,19 +146,17 @@ class Layer:
         x belongs to, which keys a dynamic fixed point group of a parameter role; ``kept_from``: as in
         `Quantizer`; x as `Pieces`: made only where it is not converted on the way). A layer's output
         (``preacts``, ``activations``) under `STE.CLIPPED` also sets `saturation_mask`."""
-        output = role in _OUTPUT_ROLES and not boundary
-        if output:
+        if role in OUTPUT_ROLES and not boundary:
             self.saturation_mask = None
-        pol = ctx.policy
-        if pol.granularity is not Granularity.OPERATION and not pol.rounds(role, self.ends_layer or boundary,
-                                                                           self.starts_layer or boundary):
+        plan = ctx.role_plan(self, role, boundary)
+        rf = plan.rf
+        if rf is None:
             return whole(x)
-        rf = getattr(pol.layers.get(self.name, pol.default), role)  # pol.for_layer, inlined
-        if rf.fmt is None:
-            return whole(x)  # a float64 role
-        if output and pol.ste is STE.CLIPPED and ctx.training:
-            x, f = whole(x), ctx.quant.format_of(rf, self.name, role)
-            lo, hi = _range(f) if type(f) in _RANGED else (None, None)
+        if plan.clipped:
+            x, lo, hi = whole(x), plan.lo, plan.hi
+            if lo is None:  # a dynamic group's format of the moment (its range, if any)
+                f = ctx.quant.format_of(rf, self.name, role)
+                lo, hi = format_range(f) if type(f) in RANGED_FORMATS else (None, None)
             if lo is not None and not all_inside(x.reshape(-1), lo, hi):  # counted: where the rule acts
                 self.saturation_mask = (x <= hi) & (x >= lo)
                 n = self.saturation_mask.size - int(np.count_nonzero(self.saturation_mask))

@@ -3,7 +3,7 @@ normalisation's own roles, and weight clipping for binary weights only."""
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import FrozenInstanceError, replace
 
 import numpy as np
 import pytest
@@ -11,7 +11,7 @@ import pytest
 import emu
 import nets
 from nets.layers import Context
-from nets.policy import LayerPolicy, PrecisionPolicy
+from nets.policy import DynamicFixed, LayerPolicy, PrecisionPolicy
 
 DATA = nets.datasets.digits(seed=0)
 X, Y = DATA.train.x[:32], DATA.train.y[:32]
@@ -283,3 +283,32 @@ def test_a_policy_naming_a_layer_the_model_lacks_is_refused() -> None:
     with pytest.raises(ValueError, match=r"Model.predict: " + msg):
         model.predict(data.test.x[:3], pol)
     nets.evaluate(model, data, PrecisionPolicy().with_layer("linear2", LayerPolicy(weights="fx<2,2>")))
+
+
+def test_a_context_looks_each_role_up_once_and_is_fixed() -> None:
+    """`Context.role_plan`: the role format, the clipped rule's range check where it applies (a layer's
+    outputs, in training, under STE.CLIPPED), nothing where a role is float64 or not rounded at that point;
+    the same answer object on every call; a context whose fields cannot change under it."""
+    model = nets.mlp([4, 3, 2], seed=0)
+    lin, relu = model.layers()[0], model.layers()[1]
+    pol = PrecisionPolicy(LayerPolicy().with_roles(preacts="fx<2,2>", activations="e4m3",
+                                                   errors=DynamicFixed(8)), ste="clipped")
+    ctx = Context(pol, nets.Quantizer(0), training=True)
+    plan = ctx.role_plan(lin, "preacts", False)
+    assert (plan.rf, plan.clipped, plan.lo, plan.hi) == (pol.default.preacts, True, -2.0, 1.75)
+    assert ctx.role_plan(lin, "preacts", False) is plan
+    assert ctx.role_plan(relu, "activations", False)[1:] == (True, -448.0, 448.0)
+    assert ctx.role_plan(lin, "activations", True)[1:] == (False, None, None)  # the network's input
+    assert ctx.role_plan(lin, "errors", False) == (pol.default.errors, False, None, None)
+    assert ctx.role_plan(lin, "weights", False).rf is None  # float64
+    assert not Context(pol, nets.Quantizer(0), training=False).role_plan(lin, "preacts", False).clipped
+    assert Context(replace(pol, ste="identity"), nets.Quantizer(0)).role_plan(lin, "preacts", False)[1:] == (
+        False, None, None)
+    layered = Context(replace(pol, granularity="layer"), nets.Quantizer(0))
+    assert layered.role_plan(lin, "preacts", False).rf is None  # inside the layer: not rounded
+    assert layered.role_plan(relu, "activations", False).rf == pol.default.activations  # its end
+    dyn = Context(PrecisionPolicy(LayerPolicy().with_roles(preacts=DynamicFixed(8)), ste="clipped"),
+                  nets.Quantizer(0))
+    assert dyn.role_plan(lin, "preacts", False)[1:] == (True, None, None)  # the group's range of the moment
+    with pytest.raises(FrozenInstanceError, match="cannot assign to field 'policy'"):
+        ctx.policy = pol  # type: ignore[misc]
