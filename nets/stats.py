@@ -43,8 +43,8 @@ __all__ = ["Estimate", "mean_ci", "paired_difference", "proportion_ci", "stratif
 
 
 def _scipy_stats() -> Any:
-    """scipy.stats, imported on first use: it takes about 0.4 s to import, more than the rest of nets'
-    own imports, and only the intervals need it (a training run's worker never does)."""
+    """scipy.stats, imported on first use: it takes about 0.4 s to import, and only the intervals need it
+    (a process that trains, a sweep's worker, never computes one)."""
     from scipy import stats
 
     return stats
