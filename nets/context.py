@@ -14,7 +14,7 @@ import numpy as np
 
 import emu
 
-from .policy import STE, Granularity, PrecisionPolicy, RoleFormat
+from .policy import STE, DynamicFixed, Granularity, PrecisionPolicy, RoleFormat
 from .quant import Quantizer
 
 __all__ = ["OUTPUT_ROLES", "RANGED_FORMATS", "Context", "RolePlan", "format_range"]
@@ -82,9 +82,9 @@ class Context:
 class RolePlan(NamedTuple):
     """What `Layer.q` does with a value of one role at one layer under one `Context`: ``rf`` None, the value
     passes (a float64 role, or one this granularity does not round there); else it is converted to ``rf``,
-    after, where ``clipped`` (a layer output in training under `STE.CLIPPED`), the check of its values
-    against the format's range [``lo``, ``hi``] (both None: the range of a dynamic group's format of the
-    moment, or of a format without one)."""
+    after, where ``clipped`` (a layer output in training under `STE.CLIPPED`, in a format with a range),
+    the check of its values against the format's range [``lo``, ``hi``] (both None: a dynamic group's,
+    that of its format of the moment)."""
 
     rf: RoleFormat | None
     clipped: bool = False
@@ -103,4 +103,6 @@ def _role_plan(ctx: Context, layer: Any, role: str, boundary: bool) -> RolePlan:
     if not (role in OUTPUT_ROLES and not boundary and pol.ste is STE.CLIPPED and ctx.training):
         return RolePlan(rf)
     f = rf.fmt
-    return RolePlan(rf, True, *(format_range(f) if type(f) in RANGED_FORMATS else (None, None)))
+    if type(f) in RANGED_FORMATS:
+        return RolePlan(rf, True, *format_range(f))
+    return RolePlan(rf, isinstance(f, DynamicFixed))  # a dynamic group: its format's range of the moment

@@ -154,7 +154,7 @@ class Layer:
             return whole(x)
         if plan.clipped:
             x, lo, hi = whole(x), plan.lo, plan.hi
-            if lo is None:  # a dynamic group's format of the moment (its range, if any)
+            if lo is None:  # a dynamic group's format of the moment (none while it warms up)
                 f = ctx.quant.format_of(rf, self.name, role)
                 lo, hi = format_range(f) if type(f) in RANGED_FORMATS else (None, None)
             if lo is not None and not all_inside(x.reshape(-1), lo, hi):  # counted: where the rule acts

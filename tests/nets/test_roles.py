@@ -310,5 +310,8 @@ def test_a_context_looks_each_role_up_once_and_is_fixed() -> None:
     dyn = Context(PrecisionPolicy(LayerPolicy().with_roles(preacts=DynamicFixed(8)), ste="clipped"),
                   nets.Quantizer(0))
     assert dyn.role_plan(lin, "preacts", False)[1:] == (True, None, None)  # the group's range of the moment
+    binary = Context(PrecisionPolicy(LayerPolicy().with_roles(activations="binary"), ste="clipped"),
+                     nets.Quantizer(0))
+    assert binary.role_plan(relu, "activations", False)[1:] == (False, None, None)  # no range to check
     with pytest.raises(FrozenInstanceError, match="cannot assign to field 'policy'"):
         ctx.policy = pol  # type: ignore[misc]
