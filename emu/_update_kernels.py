@@ -25,7 +25,7 @@ UPDATE_COUNTS = ("inner overflow", "inner underflow", "inner nan", "outer overfl
 
 
 @njit(cache=True, nogil=True)
-def _convert(kind, x, out, ints, packed, nan_value, key):
+def convert_kind(kind, x, out, ints, packed, nan_value, key):
     """out = the conversion of x of this kind; returns its (overflow, underflow, NaN) counts."""
     if kind == KIND_FIXED:
         o, u, n = fixed_fast_serial(x, out, ints[0], ints[1], ints[2], ints[3])
@@ -50,10 +50,10 @@ def rounded_update(w, g, a, ik, iints, ipacked, inan, ikey, ok, oints, opacked, 
     d = np.empty(n)
     for i in range(n):
         buf[i] = a * g[i]
-    i_ovf, i_unf, i_nan = _convert(ik, buf, d, iints, ipacked, inan, ikey)
+    i_ovf, i_unf, i_nan = convert_kind(ik, buf, d, iints, ipacked, inan, ikey)
     for i in range(n):
         buf[i] = w[i] + d[i]
-    o_ovf, o_unf, o_nan = _convert(ok, buf, out, oints, opacked, onan, okey)
+    o_ovf, o_unf, o_nan = convert_kind(ok, buf, out, oints, opacked, onan, okey)
     attempted = 0
     zeroed = 0
     for i in range(n):

@@ -3,7 +3,11 @@
 A training step of plain SGD converts its update term -lr g (the ``update`` role) and then the new
 weight w + d (the ``master`` role): two conversions and two numpy operations per parameter tensor, and a
 count of the updates the rounding lost. `rounded_update` does it in one call, which a step over many small
-tensors needs (each separate call costs more than its work there). Imports emu's own modules.
+tensors needs (each separate call costs more than its work there). Its kernels are public for compiled
+(numba) code that fuses more work around them: `convert_kind` converts a flat float64 array by a
+converter's `emu.convert.FastSpec` args and a key, returning its (overflow, underflow, NaN) counts, and
+`update_kernel` is `rounded_update`'s kernel over flat arrays (its counts in the order of
+`UPDATE_COUNTS`). Imports emu's own modules.
 """
 
 from __future__ import annotations
@@ -20,7 +24,11 @@ from .inputs import check_seed, seed_word
 from .stats import QuantStats
 from .threads import CONVERT_THREAD_ELEMENTS
 
-__all__ = ["UpdateResult", "rounded_update"]
+__all__ = ["UPDATE_COUNTS", "UpdateResult", "convert_kind", "rounded_update", "update_kernel"]
+
+convert_kind = UK.convert_kind
+update_kernel = UK.rounded_update
+UPDATE_COUNTS = UK.UPDATE_COUNTS
 
 #: the kernel arguments of no conversion (`emu.convert.FastSpec.args`)
 _NO_SPEC = (UK.KIND_NONE, np.zeros(0, np.int64), np.zeros(0, np.uint64), 0.0)

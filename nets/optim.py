@@ -251,6 +251,16 @@ class Optimizer:
         `step` can convert it and the new value in one call; None where it keeps state or scales."""
         return None
 
+    def plain_rate(self, layer: str, pname: str, lp: Any, quant: Any) -> float | None:
+        """a where `step`'s update of parameter ``pname`` of ``layer`` (its `LayerPolicy` ``lp``, formats
+        now in `Quantizer` ``quant``) is Q_master(w + Q_update(a g)) of its gradient g alone: `rate`, where
+        no weight decay adds to g and the weights are not clipped (`clips`); else None. A fused step
+        (`nets.mlpstep`) runs such updates itself."""
+        a = self.rate(pname)
+        if a is None or self._decay(layer, pname) or clips(layer, pname, lp, quant):
+            return None
+        return a
+
     def lr_now(self) -> float:
         """The learning rate at this epoch: the number, or the schedule's value, which must be a finite
         real >= 0 (else ValueError, or TypeError, naming the epoch)."""

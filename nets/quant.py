@@ -422,7 +422,7 @@ class Quantizer:
         nearest = self.nearest and rf.rounding == emu.Rounding.STOCHASTIC
         return emu.Rounding.NEAREST_EVEN if nearest else rf.rounding
 
-    def _converter(self, rf: RoleFormat) -> tuple[emu.Converter, np.random.Generator | None]:
+    def converter(self, rf: RoleFormat) -> tuple[emu.Converter, np.random.Generator | None]:
         """The prepared conversion of a fixed, float or power-of-two role format (made once per format met,
         by identity, with `_rounding`) and the seed its calls take: this run's stream where it rounds
         stochastically."""
@@ -447,9 +447,10 @@ class Quantizer:
         entry = self._held.get(id(a))
         return entry is not None and entry[0]() is a and entry[1] == fmt
 
-    def _hold(self, a: np.ndarray, fmt: emu.FixedFormat) -> None:
+    def hold(self, a: np.ndarray, fmt: emu.FixedFormat) -> None:
         """Record ``a`` as an output of a conversion to ``fmt`` (`holds`), forgetting the dead ones first
-        once `HELD_MAX` are recorded."""
+        once `HELD_MAX` are recorded. A caller outside this class records only values a conversion to fmt
+        made, in an array it will not write again (`nets.mlpstep`: its fused update's new parameters)."""
         held = self._held
         if len(held) >= HELD_MAX:
             for k in [k for k, (ref, _) in held.items() if ref() is None]:
@@ -595,13 +596,13 @@ class Quantizer:
         if fmt is None:
             return whole(x)
         if type(fmt) in _PLAIN_TYPES:  # the common case: a fixed, float or power-of-two role
-            conv, seed = self._converter(rf)
+            conv, seed = self.converter(rf)
             counts = self.counts[(layer, role)]
             if kept_from is not None and self.holds(kept_from, fmt):
                 conv.draw(seed)  # the key the conversion would take
                 x = whole(x)
                 counts.add_counts(x.size, 0, 0)
-                self._hold(x, fmt)
+                self.hold(x, fmt)
                 return x
             if type(x) is Pieces:
                 n = math.prod(x.shape)
@@ -620,7 +621,7 @@ class Quantizer:
                 q, st = conv(x, seed=seed, return_stats=True)
                 counts.add(st)
             if type(fmt) is emu.FixedFormat and role not in _UNHELD:
-                self._hold(q, fmt)
+                self.hold(q, fmt)
             return q
         x = whole(x)
         rounding = self._rounding(rf)
@@ -666,14 +667,14 @@ class Quantizer:
         fu, fm = update.fmt, master.fmt
         if type(fu) not in _PLAIN_OR_NONE or type(fm) not in _PLAIN_OR_NONE:
             return None
-        r = emu.rounded_update(w, g, a, None if fu is None else self._converter(update)[0],
-                               None if fm is None else self._converter(master)[0], seed=self.rng)
+        r = emu.rounded_update(w, g, a, None if fu is None else self.converter(update)[0],
+                               None if fm is None else self.converter(master)[0], seed=self.rng)
         if r.inner is not None:
             self.counts[(layer, "update")].add(r.inner)
         if r.outer is not None:
             self.counts[(layer, "master")].add(r.outer)
             if type(fm) is emu.FixedFormat:
-                self._hold(r.values, fm)
+                self.hold(r.values, fm)
         return r.values, r.attempted, r.zeroed
 
     def radix_history(self) -> dict[str, list[int]]:

@@ -35,6 +35,7 @@ from .args import check_stream
 from .datasets import Dataset, Split
 from .layers import Context
 from .losses import example_losses
+from .mlpstep import MLPStep
 from .models import Model, evaluation_context
 from .optim import SGD, Optimizer, clip_binary
 from .policy import OPTIMIZER_ROLES, PrecisionPolicy
@@ -529,6 +530,7 @@ def train(model: Model, data: Dataset, policy: PrecisionPolicy | None = None,
                    quantizer=quant)
     best: tuple[float, int, Any] = (np.inf, -1, None)
     n = len(data.train)
+    fused = MLPStep.of(model, opt)  # a fixed-point MLP's steps in compiled kernels, the same bits
     for epoch in range(epochs):
         opt.epoch = epoch
         t0 = time.perf_counter()
@@ -541,13 +543,16 @@ def train(model: Model, data: Dataset, policy: PrecisionPolicy | None = None,
         for b, i in enumerate(range(0, n, batch_size)):
             idx = order[i:i + batch_size]
             y = data.train.y[idx]
-            loss, z = model.loss_and_grad(data.train.x[idx], y, ctx)
+            x = data.train.x[idx]
+            done = None if fused is None else fused.step(x, y, ctx)
+            loss, z, updated = (*model.loss_and_grad(x, y, ctx), False) if done is None else done
             if not math.isfinite(loss):
                 ovf = _counts_delta(quant, {})[0]
                 raise FloatingPointError(
                     f"train: the loss became {loss} at epoch {epoch} batch {b} under policy"
                     f" {hist.policy.splitlines()[0]!r}; overflow counts so far: {ovf or 'none'}")
-            opt.step(model, ctx)
+            if not updated:
+                opt.step(model, ctx)
             quant.end_step()  # dynamic fixed point: warm-ups end and radix points move between batches
             tot_loss += loss * len(idx)
             correct += int(np.count_nonzero(z.argmax(axis=1) == y))

@@ -1,0 +1,228 @@
+"""A fixed-point MLP's compiled training step (`nets.mlpstep.MLPStep`) against the layered path it stands
+in for (`Model.loss_and_grad`, then the optimiser's step): the same parameters, gradients, outputs, losses,
+counts, random stream and held outputs, bit for bit, step after step; and the cases it leaves to the
+layered path."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import emu
+import nets
+from nets.context import Context
+from nets.mlpstep import MLPStep
+
+DATA = nets.datasets.digits(seed=0)
+P = nets.PrecisionPolicy.preset
+HELD = ("fx<4,12>", "fx<2,14>", "fx<8,8>", "fx<3,13>")  # the master formats of the policies below
+
+
+def _roles(**roles: object) -> nets.PrecisionPolicy:
+    return nets.PrecisionPolicy(nets.LayerPolicy().with_roles(**roles))
+
+
+def _mixed() -> nets.PrecisionPolicy:
+    """Every role in its own fixed format and rounding: the weights are not the master's format (so they
+    are converted on every step), the ReLU's activations not the preacts' (converted too), the update in
+    float64, and one layer overridden."""
+    base = nets.LayerPolicy().with_roles(
+        activations=nets.RoleFormat.parse("fx<3,7>", "stochastic"), weights="fx<2,8>", biases="fx<4,6>",
+        preacts=nets.RoleFormat.parse("fx<4,8>", "toward_zero"), errors=nets.RoleFormat.parse("fx<2,10>",
+                                                                                             "stochastic"),
+        grads=nets.RoleFormat.parse("fx<2,12>", "stochastic"), master=nets.RoleFormat.parse("fx<3,13>",
+                                                                                           "stochastic"))
+    return nets.PrecisionPolicy(base, ste="clipped").with_layer("linear2", base.with_roles(errors="fx<1,9>"))
+
+
+POLICIES = {
+    "gupta fx<4,12> stochastic": P("gupta fx<4,12> stochastic"),
+    "gupta fx<4,12> nearest": P("gupta fx<4,12> nearest"),
+    "gupta fx<2,14> stochastic": P("gupta fx<2,14> stochastic"),
+    "gupta fx<8,8> stochastic": P("gupta fx<8,8> stochastic"),
+    "every role its own, identity rule": nets.PrecisionPolicy(_mixed().default, ste="identity"),
+    "every role its own, clipped rule": _mixed(),
+}
+
+OPTIMISERS = {
+    "sgd": lambda: nets.SGD(lr=0.05),
+    "momentum (the optimiser steps)": lambda: nets.SGD(lr=0.05, momentum=0.9),
+    "weight decay (the optimiser steps)": lambda: nets.SGD(lr=0.05, weight_decay=1e-3),
+    "adam (the optimiser steps)": lambda: nets.Adam(lr=0.01),
+}
+
+
+def _model(sizes: tuple[int, ...], last_relu: bool) -> nets.Model:
+    if not last_relu:
+        return nets.mlp(list(sizes), seed=0)
+    layers: list[nets.Layer] = []
+    for a, b in zip(sizes, sizes[1:], strict=False):
+        layers += [nets.Linear(a, b), nets.ReLU()]
+    return nets.Model(nets.Sequential(*layers), seed=0)
+
+
+Run = tuple[nets.Model, nets.Quantizer, nets.Optimizer, list[tuple[float, np.ndarray]], int]
+
+
+def _steps(policy: nets.PrecisionPolicy, opt: nets.Optimizer, fused: bool,
+           sizes: tuple[int, ...] = (64, 40, 10), last_relu: bool = False, steps: int = 12) -> Run:
+    """``steps`` training steps on digits batches (of 32 and of 5 rows, some inputs scaled x3, one x300, so
+    that values overflow), fused where ``fused`` and the step runs; returns the model, the converter, the
+    optimiser, each step's (loss, output) and how many steps the fused path took."""
+    model = _model(sizes, last_relu)
+    quant = nets.Quantizer(3)
+    quant.bind_parameters((layer.name, k, layer.params[k].shape) for layer, k in model.parameters())
+    ctx = Context(policy, quant, True, np.random.default_rng(0))
+    step = MLPStep.of(model, opt) if fused else None
+    rng, out, taken = np.random.default_rng(7), [], 0
+    for it in range(steps):
+        idx = rng.integers(0, len(DATA.train), 5 if it % 4 == 3 else 32)
+        x, y = DATA.train.x[idx] * (300.0 if it == 6 else 3.0 if it % 3 == 0 else 1.0), DATA.train.y[idx]
+        done = None if step is None else step.step(x, y, ctx)
+        if done is None:
+            loss, z = model.loss_and_grad(x, y, ctx)
+            opt.step(model, ctx)
+        else:
+            taken += 1
+            loss, z, updated = done
+            if not updated:
+                opt.step(model, ctx)
+        quant.end_step()
+        out.append((loss, z.copy()))
+    return model, quant, opt, out, taken
+
+
+def _bits(a: np.ndarray) -> tuple[tuple[int, ...], bytes]:
+    return a.shape, a.tobytes()
+
+
+def _state(model: nets.Model, quant: nets.Quantizer, opt: nets.Optimizer,
+           out: list[tuple[float, np.ndarray]]) -> dict[str, object]:
+    """Everything a step leaves that the next steps, the evaluations and the records read."""
+    return dict(
+        params=[_bits(layer.params[k]) for layer, k in model.parameters()],
+        grads=[_bits(layer.grads[k]) for layer, k in model.parameters()],
+        held=[quant.holds(layer.params[k], emu.get_format(f)) for layer, k in model.parameters()
+              for f in HELD],
+        counts={k: (c.size, c.overflow, c.underflow, c.outside) for k, c in quant.counts.items()},
+        order=list(quant.counts),  # the order reports and records list the roles in
+        stream=quant.rng.bit_generator.state, updates=(opt.counts.attempted, opt.counts.zeroed),
+        outputs=[(loss, _bits(z)) for loss, z in out], state=sorted(opt.state))
+
+
+@pytest.mark.parametrize("pname", list(POLICIES))
+@pytest.mark.parametrize("oname", list(OPTIMISERS))
+def test_the_fused_step_leaves_what_the_layered_step_leaves(pname: str, oname: str) -> None:
+    pol, make_opt = POLICIES[pname], OPTIMISERS[oname]
+    fused = _steps(pol, make_opt(), True)
+    layered = _steps(pol, make_opt(), False)
+    assert fused[4] == 12  # every step fused
+    assert layered[4] == 0
+    s1, s2 = _state(*fused[:4]), _state(*layered[:4])
+    assert s1 == s2
+    counts = s1["counts"]
+    assert sum(c[1] for c in counts.values()) > 0  # type: ignore[attr-defined]
+    assert sum(c[2] for c in counts.values()) > 0  # type: ignore[attr-defined]
+    if pol.ste is nets.STE.CLIPPED:
+        assert sum(c[3] for c in counts.values()) > 0  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("sizes", [(64, 10), (64, 30, 20, 10)])
+@pytest.mark.parametrize("last_relu", [False, True])
+def test_depths_and_a_relu_at_the_output_step_alike(sizes: tuple[int, ...], last_relu: bool) -> None:
+    pol = P("gupta fx<2,14> stochastic")
+    fused = _steps(pol, nets.SGD(lr=0.05), True, sizes, last_relu)
+    layered = _steps(pol, nets.SGD(lr=0.05), False, sizes, last_relu)
+    assert fused[4] == 12
+    assert _state(*fused[:4]) == _state(*layered[:4])
+
+
+def test_a_loss_that_is_not_finite_leaves_the_gradients_and_no_update() -> None:
+    """As `nets.train` raises there: the layered path has run `loss_and_grad` and not the optimiser."""
+    pol = P("gupta fx<4,12> stochastic")
+    runs = []
+    for fused in (True, False):
+        model = nets.mlp([64, 20, 10], seed=0)
+        loss = model.loss
+        model.loss = lambda z, y, loss=loss: (float("inf"), loss(z, y)[1])
+        quant = nets.Quantizer(1)
+        ctx = Context(pol, quant, True, np.random.default_rng(0))
+        before = [layer.params[k] for layer, k in model.parameters()]
+        x, y = DATA.train.x[:32], DATA.train.y[:32]
+        if fused:
+            got = MLPStep.of(model, nets.SGD(lr=0.1)).step(x, y, ctx)
+            assert got is not None
+            assert got[0] == float("inf")
+            assert got[2] is False
+        else:
+            model.loss_and_grad(x, y, ctx)
+        assert all(layer.params[k] is w for (layer, k), w in zip(model.parameters(), before, strict=True))
+        runs.append(_state(model, quant, nets.SGD(), []))
+    assert runs[0] == runs[1]
+
+
+def test_a_nan_is_refused_as_the_layer_refuses_it() -> None:
+    pol = P("gupta fx<4,12> stochastic")
+    x = DATA.train.x[:8].copy()
+    x[3, 5] = np.nan
+    messages = []
+    for fused in (True, False):
+        model = nets.mlp([64, 20, 10], seed=0)
+        ctx = Context(pol, nets.Quantizer(0), True, np.random.default_rng(0))
+        step = MLPStep.of(model, nets.SGD()).step if fused else model.loss_and_grad
+        with pytest.raises(ValueError, match="NaN") as err:
+            step(x, DATA.train.y[:8], ctx)
+        messages.append(str(err.value))
+    assert messages[0] == messages[1]
+
+
+def test_what_the_kernels_do_not_run_is_left_to_the_layered_path() -> None:
+    x, y = DATA.train.x[:32], DATA.train.y[:32]
+    assert MLPStep.of(nets.mlp([64, 20, 10], activation="tanh"), nets.SGD()) is None
+    assert MLPStep.of(nets.mlp([64, 20, 10], batchnorm=True), nets.SGD()) is None
+    assert MLPStep.of(nets.mlp([64, 20, 10], dropout=0.5), nets.SGD()) is None
+    model = nets.mlp([64, 20, 10], seed=0)
+    step = MLPStep.of(model, nets.SGD())
+    assert step is not None
+    refused = {
+        "a datapath": P("e4m3 forward / e5m2 backward"),
+        "a float role": _roles(activations="fx<4,12>", weights="fx<4,12>", biases="fx<4,12>",
+                               preacts="bf16", errors="fx<4,12>", grads="fx<4,12>"),
+        "a float64 role": _roles(activations="fx<4,12>", weights="fx<4,12>"),
+        "dynamic fixed point": P("courbariaux dfx 10/12"),
+        "sums beyond 2^53 steps": _roles(activations="fx<20,20>", weights="fx<20,20>", biases="fx<20,20>",
+                                         preacts="fx<20,20>", errors="fx<20,20>", grads="fx<20,20>"),
+    }
+    for name, pol in refused.items():
+        quant = nets.Quantizer(0)
+        state = quant.rng.bit_generator.state
+        assert step.step(x, y, Context(pol, quant)) is None, name
+        assert quant.rng.bit_generator.state == state, name
+        assert not quant.counts, name
+    fx = P("gupta fx<4,12> stochastic")
+    assert step.step(x, y, Context(fx, nets.Quantizer(0), training=False)) is None
+    assert step.step(x[:, :10], y, Context(fx, nets.Quantizer(0))) is None
+    assert step.step(x, y, Context(fx, nets.Quantizer(0))) is not None
+
+
+def test_train_takes_the_fused_step_with_the_records_of_the_layered_one(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    pol = P("gupta fx<4,12> stochastic")
+    calls = []
+    real = MLPStep.step
+    monkeypatch.setattr(MLPStep, "step", lambda self, *a: calls.append(1) or real(self, *a))
+
+    def run() -> tuple[list[bytes], list[dict[str, object]], float]:
+        model = nets.mlp([64, 30, 10], seed=2)
+        hist = nets.train(model, DATA, pol, nets.SGD(lr=0.05), epochs=2, batch_size=40, seed=5,
+                          progress=False)
+        for r in hist.records:
+            r.pop("seconds")
+        params = [layer.params[k].tobytes() for layer, k in model.parameters()]
+        return params, hist.records, hist.test_accuracy
+
+    fused = run()
+    assert len(calls) == 2 * 32  # 1257 rows in batches of 40, two epochs
+    monkeypatch.setattr(MLPStep, "of", classmethod(lambda cls, model, opt: None))
+    assert run() == fused
+    assert len(calls) == 64
