@@ -40,7 +40,7 @@ set). The layered path is the reference: a test trains both ways and compares
 them. Where the model, the policy or the batch is outside this, `MLPStep.of`
 or `MLPStep.step` gives None and the caller takes the layered path.
 
-Imports numpy, numba, `emu` and nets' context, layers, models and optim.
+Imports numpy, numba, `emu` and nets' context, layers, models and quant.
 """
 
 from __future__ import annotations
@@ -53,11 +53,12 @@ import numpy as np
 from numba import njit
 
 import emu
-from emu.update import convert_kind, update_kernel
+from emu.update import FIXED_KINDS, convert_kind, update_kernel
 
 from .context import Context
 from .layers import Linear, ReLU, Sequential
 from .models import Model
+from .quant import all_inside
 
 __all__ = ["MLPStep"]
 
@@ -67,7 +68,6 @@ __all__ = ["MLPStep"]
 IN, W, B, PRE, ACT, E, RE, GW, GB, UWI, UWO, UBI, UBO = range(13)
 ROWS = 13
 _FORWARD, _BACKWARD, _UPDATE = (IN, W, B, PRE, ACT), (E, RE, GW, GB), (UWI, UWO, UBI, UBO)
-_FIXED_KINDS = (1, 2)  # `emu.convert.FastSpec` kinds of fixed-point conversions (nearest modes, stochastic)
 _NO_PACKED = np.zeros(0, np.uint64)
 
 
@@ -82,15 +82,15 @@ def _convert(x, out, i, r, kinds, ints, keys, stats):
 
 @njit(cache=True, nogil=True)
 def _check(x, lo, hi, mask, stats, i, r):
-    """The clipped rule's range check of a layer output (flat): stats[i, r, 3] counts the values outside
-    [lo, hi] (NaN included) and, where there are some, mask marks the values inside."""
-    outside = 0
-    for k in range(x.size):
-        outside += not ((x[k] <= hi) & (x[k] >= lo))
-    stats[i, r, 3] = outside
-    if outside:
+    """The clipped rule's range check of a layer output (flat), as `Layer.q` makes it: where a value is
+    outside [lo, hi] (NaN included; `nets.quant.all_inside`), mask marks the values inside and stats[i, r, 3]
+    counts the others."""
+    if not all_inside(x, lo, hi):
+        inside = 0
         for k in range(x.size):
             mask[k] = (x[k] <= hi) & (x[k] >= lo)
+            inside += mask[k]
+        stats[i, r, 3] = x.size - inside
 
 
 @njit(cache=True, nogil=True)
@@ -245,7 +245,7 @@ def _conv(ctx: Context, layer: Any, role: str, boundary: bool = False,
     if type(rf.fmt) is not emu.FixedFormat:
         return None
     conv, seed = ctx.quant.converter(rf)
-    if conv.spec is None or conv.spec.args[0] not in _FIXED_KINDS or conv.spec.nan_ok:
+    if conv.spec is None or conv.spec.args[0] not in FIXED_KINDS or conv.spec.nan_ok:
         return None
     return _Conv(rf.fmt, conv, seed is not None, (layer.name, role))
 
@@ -491,20 +491,17 @@ class MLPStep:
         plain_rate = getattr(self.optimizer, "plain_rate", None)
         if plain_rate is None:
             return None
-        rates = []
-        for (lin, _), row in zip(self.units, convs, strict=True):
+        found = []
+        for lin, _ in self.units:
             lp = ctx.policy.for_layer(lin.name)
-            pair = (plain_rate(lin.name, "W", lp, ctx.quant), plain_rate(lin.name, "b", lp, ctx.quant))
-            inner = _conv(ctx, lin, "update", optimiser=True)
-            outer = _conv(ctx, lin, "master", optimiser=True)
-            if None in pair or inner is None or outer is None:
-                for r in _UPDATE:
-                    for row_ in convs:
-                        row_[r] = None
-                return None
+            rates = (plain_rate(lin.name, "W", lp, ctx.quant), plain_rate(lin.name, "b", lp, ctx.quant))
+            found.append((*rates, _conv(ctx, lin, "update", optimiser=True),
+                          _conv(ctx, lin, "master", optimiser=True)))
+        if any(None in f for f in found):
+            return None
+        for row, (_, _, inner, outer) in zip(convs, found, strict=True):
             row[UWI], row[UWO], row[UBI], row[UBO] = inner, outer, inner, outer
-            rates.append(pair)
-        return rates  # type: ignore[return-value]
+        return [(aw, ab) for aw, ab, _, _ in found]  # type: ignore[misc]
 
     def step(self, x: np.ndarray, y: np.ndarray, ctx: Context) -> tuple[float, np.ndarray, bool] | None:
         """One training step on the batch (x, y): the loss and the output, and whether the parameters were
@@ -531,18 +528,12 @@ class MLPStep:
         for i, (lin, _) in enumerate(units):
             c, wp, bp, b = plan.convs[i], lin.params["W"], lin.params["b"], work.bufs[i]
             kept_w, kept_b = quant.holds(wp, c[W].fmt), quant.holds(bp, c[B].fmt)  # type: ignore[union-attr]
-            q, r, a = b["q"], b["r"], b["a"]
-            if i == last:  # the network's output leaves the step: a new array
-                if b["out"] is q:
-                    q = np.empty_like(q)
-                elif b["out"] is r:
-                    r = np.empty_like(r)
-                else:
-                    a = np.empty_like(a)
+            out = b["out"] if i < last else np.empty_like(b["out"])  # the network's output leaves the step
+            q, r, a = (out if b["out"] is b[k] else b[k] for k in ("q", "r", "a"))
             if unit_forward(i, h, wp, bp, kept_w, kept_b, q, r, a, *work.fwd[i]):
                 plan.refuse(stats, i, (x, wp.T, bp, b["y"], r))
             used_w.append(wp if kept_w else b["wq"].T)
-            h = b["out"] if i < last else q if b["out"] is b["q"] else r if b["out"] is b["r"] else a
+            h = out
         z = h
         loss, dz = self.model.loss(z, y)
         updated = plan.rates is not None and math.isfinite(loss)
