@@ -176,6 +176,26 @@ def _transposed(x):
     return out
 
 
+@njit(cache=True, nogil=True)
+def _operand32(x, packed, nan_value):
+    """(x in binary32, overflows, NaNs): x (2-D, C-ordered) rounded by the conversion ``packed``
+    (`float_fast_2d`), or, where ``packed`` is empty, x's values as they are (the caller knows them
+    binary32 values that the conversion would leave: no overflow; a NaN is counted, as the conversion of
+    a format with NaN counts it)."""
+    out = np.empty(x.shape, np.float32)
+    if packed.size:
+        ovf, nan = float_fast_2d(x, out, packed, nan_value)
+        return out, ovf, nan
+    xf = x.reshape(-1)
+    of = out.reshape(-1)
+    nan = 0
+    for k in range(xf.size):
+        v = xf[k]
+        of[k] = v
+        nan += v != v
+    return out, 0, nan
+
+
 @njit(cache=True)
 def mac_fp32_from_reals(a, a_t, w, w_t, bias, pa, na, pw, nw, pb, nb, cols, out):
     """A whole small binary32 product in one call: the float64 operands are
@@ -185,13 +205,11 @@ def mac_fp32_from_reals(a, a_t, w, w_t, bias, pa, na, pw, nw, pb, nb, cols, out)
     ``out`` (M, N). ``a`` is (M, K), or its transpose (K, M) when ``a_t``;
     ``w`` is (K, N), or (N, K) when ``w_t``; both C-ordered; ``bias`` (N,).
     Only a layout the chains need is copied. Returns (input overflows of a,
-    w and the bias, NaN inputs of a, of w, of the bias, outputs that are not finite)."""
-    a32 = np.empty(a.shape, np.float32)
-    ia, nan_a = float_fast_2d(a, a32, pa, na)
-    w32 = np.empty(w.shape, np.float32)
-    iw, nan_w = float_fast_2d(w, w32, pw, nw)
-    b32 = np.empty((1, bias.size), np.float32)
-    ib, nan_b = float_fast_2d(bias.reshape(1, bias.size), b32, pb, nb)
+    w and the bias, NaN inputs of a, of w, of the bias, outputs that are not finite).
+    An operand whose packed parameters are empty is taken as it is (`_operand32`)."""
+    a32, ia, nan_a = _operand32(a, pa, na)
+    w32, iw, nan_w = _operand32(w, pw, nw)
+    b32, ib, nan_b = _operand32(bias.reshape(1, bias.size), pb, nb)
     if cols:  # out.T = w.T a.T: chains down the columns of out, over the rows of a.T
         bad = _chain_rows(w32, not w_t, a32 if a_t else _transposed(a32), b32[0], out.T)
     else:

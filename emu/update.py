@@ -7,7 +7,9 @@ tensors needs (each separate call costs more than its work there). Its kernels a
 (numba) code that fuses more work around them: `convert_kind` converts a flat float64 array by a
 converter's `emu.convert.FastSpec` args and a key, returning its (overflow, underflow, NaN) counts, and
 `update_kernel` is `rounded_update`'s kernel over flat arrays (its counts in the order of
-`UPDATE_COUNTS`); `FIXED_KINDS` are the kinds of fixed-point conversions (deterministic, stochastic).
+`UPDATE_COUNTS`); `FIXED_KINDS` are the kinds of fixed-point conversions (deterministic, stochastic),
+`FLOAT_KIND` that of a float format's (deterministic rounding), `COPY_KIND` the kind that copies its
+input, counting nothing (for values a caller knows the conversion would leave as they are).
 Imports emu's own modules.
 """
 
@@ -25,12 +27,15 @@ from .inputs import check_seed, seed_word
 from .stats import QuantStats
 from .threads import CONVERT_THREAD_ELEMENTS
 
-__all__ = ["FIXED_KINDS", "UPDATE_COUNTS", "UpdateResult", "convert_kind", "rounded_update", "update_kernel"]
+__all__ = ["COPY_KIND", "FIXED_KINDS", "FLOAT_KIND", "UPDATE_COUNTS", "UpdateResult", "convert_kind",
+           "rounded_update", "update_kernel"]
 
 convert_kind = UK.convert_kind
 update_kernel = UK.rounded_update
 UPDATE_COUNTS = UK.UPDATE_COUNTS
 FIXED_KINDS = (UK.KIND_FIXED, UK.KIND_FIXED_SR)
+FLOAT_KIND = UK.KIND_FLOAT
+COPY_KIND = UK.KIND_NONE
 
 #: the kernel arguments of no conversion (`emu.convert.FastSpec.args`)
 _NO_SPEC = (UK.KIND_NONE, np.zeros(0, np.int64), np.zeros(0, np.uint64), 0.0)

@@ -1,4 +1,4 @@
-"""A fixed-point multilayer perceptron's training step in two compiled calls a layer (`MLPStep`).
+"""A multilayer perceptron's training step in two compiled calls a layer (`MLPStep`).
 
 `nets.models.Model.loss_and_grad` and the optimiser's step walk the layers and
 parameters: each conversion, product and update is a call of its own, with its
@@ -6,9 +6,25 @@ Python around it. In a training step of a small network most of the time goes
 there, not into the arithmetic. `MLPStep` runs the same step, with the same
 results, for a model whose root is a `Sequential` of `Linear` layers (with
 biases), each followed by at most one `ReLU` (`nets.mlp` with its default
-options), under a policy whose products run in float64 (no datapaths) and
-whose values are all fixed point. Each Linear layer and its ReLU (a *unit*)
-then make one kernel call forward and one backward:
+options), under a policy of one of two kinds:
+
+- no datapaths, every value fixed point: the products run in float64. With
+  fixed-point operands every product and partial sum is an integer multiple
+  of the operands' joint step, below 2^53 of them (checked for each batch
+  size), so they are exact and have the bits of numpy's BLAS product,
+  whatever the order of the additions.
+- every product (forward, backward, weight gradient) through a binary32
+  datapath that `emu.datapath.mac_fp32_kernel` runs (an fp32 accumulator
+  rounding to nearest even after every addition, float operands: FP8
+  training's e4m3 / e5m2 with fp32 accumulation), every role fixed point,
+  float (rounding that draws nothing) or float64. The datapath converts its
+  operands as `emu.matmul` does, except those the step knows are values of
+  the operand's format already (the output of a conversion to it), which pass
+  as they are. A product that meets a NaN or makes a value that is not finite
+  (whose counts and NaN the general path gives) hands the whole step back.
+
+Each Linear layer and its ReLU (a *unit*) then make one kernel call forward and
+one backward (`nets.mlpkernels`):
 
 - forward: the network's input converted to ``activations`` (first unit);
   the weights and the biases converted to their roles (or kept where the
@@ -28,19 +44,16 @@ then make one kernel call forward and one backward:
 The loss is the model's own, in numpy, between the two passes. The
 conversions are the kernels of `emu.Converter`'s fast paths
 (`emu.update.convert_kind`), and each takes the key its layer's conversion
-would draw, drawn from the run's stream in the layers' order. The products
-are numba's float64 matrix products: with fixed-point operands every product
-and every partial sum is an integer multiple of the operands' joint step,
-below 2^53 of them (checked for each batch size), so they are exact and have
-the bits of numpy's BLAS product, whatever the order of the additions. So
-the parameters, gradients, counts and random stream a step leaves are those
-of ``Model.loss_and_grad`` and the optimiser's step, bit for bit (the layers'
-caches of their last pass, which only their own backward reads, are not
-set). The layered path is the reference: a test trains both ways and compares
-them. Where the model, the policy or the batch is outside this, `MLPStep.of`
-or `MLPStep.step` gives None and the caller takes the layered path.
+would draw, drawn from the run's stream in the layers' order. So the
+parameters, gradients, counts (the datapaths' MAC counts too) and random
+stream a step leaves are those of ``Model.loss_and_grad`` and the optimiser's
+step, bit for bit (the layers' caches of their last pass, which only their own
+backward reads, are not set). The layered path is the reference: a test trains
+both ways and compares them. Where the model, the policy or the batch is
+outside this, `MLPStep.of` or `MLPStep.step` gives None (nothing drawn,
+counted or changed) and the caller takes the layered path.
 
-Imports numpy, numba, `emu` and nets' context, layers, models and quant.
+Imports numpy, `emu` and nets' context, layers, mlpkernels and models.
 """
 
 from __future__ import annotations
@@ -50,146 +63,39 @@ import operator
 from typing import Any, NamedTuple
 
 import numpy as np
-from numba import njit
 
 import emu
-from emu.update import FIXED_KINDS, convert_kind, update_kernel
+from emu.datapath import fp32_kernel_args, fp32_layout, in_fp32
+from emu.update import COPY_KIND, FIXED_KINDS, FLOAT_KIND
 
 from .context import Context
 from .layers import Linear, ReLU, Sequential
+from .mlpkernels import (
+    ACT,
+    BWD,
+    FWD,
+    GB,
+    GRAD,
+    GW,
+    IN,
+    PRE,
+    RE,
+    ROWS,
+    UBI,
+    UBO,
+    UWI,
+    UWO,
+    B,
+    E,
+    W,
+    unit_backward,
+    unit_forward,
+)
 from .models import Model
-from .quant import all_inside
 
 __all__ = ["MLPStep"]
 
-#: a unit's conversions (rows of its tables), each in its pass's order: forward (the network's input,
-#: weights, biases, preacts, the ReLU's activations), backward (the incoming errors, the ReLU's errors, the
-#: weight and bias gradients), and the optimiser's update (the update term and the new value, of W and of b)
-IN, W, B, PRE, ACT, E, RE, GW, GB, UWI, UWO, UBI, UBO = range(13)
-ROWS = 13
 _FORWARD, _BACKWARD, _UPDATE = (IN, W, B, PRE, ACT), (E, RE, GW, GB), (UWI, UWO, UBI, UBO)
-_NO_PACKED = np.zeros(0, np.uint64)
-
-
-@njit(cache=True, nogil=True)
-def _convert(x, out, i, r, kinds, ints, keys, stats):
-    """out = x converted by conversion r of unit i (flat arrays); its counts into stats[i, r, :3]."""
-    o, u, n = convert_kind(kinds[i, r], x, out, ints[i, r], _NO_PACKED, 0.0, keys[i, r])
-    stats[i, r, 0] = o
-    stats[i, r, 1] = u
-    stats[i, r, 2] = n
-
-
-@njit(cache=True, nogil=True)
-def _check(x, lo, hi, mask, stats, i, r):
-    """The clipped rule's range check of a layer output (flat), as `Layer.q` makes it: where a value is
-    outside [lo, hi] (NaN included; `nets.quant.all_inside`), mask marks the values inside and stats[i, r, 3]
-    counts the others."""
-    if not all_inside(x, lo, hi):
-        inside = 0
-        for k in range(x.size):
-            mask[k] = (x[k] <= hi) & (x[k] >= lo)
-            inside += mask[k]
-        stats[i, r, 3] = x.size - inside
-
-
-@njit(cache=True, nogil=True)
-def unit_forward(i, x, w, b, kept_w, kept_b, q, r, a, relu, kept_a, kinds, ints, clips, lo, hi, keys, stats,
-                 xq, wq, bq, y, pmask, amask):
-    """Unit i forward (see the module's docstring): x (n, n_in) the input, converted into xq where xq is not
-    empty (the first unit); w (n_in, n_out) the stored weights, their transpose converted into wq (n_out,
-    n_in: the order `Layer.q` converts them in) unless ``kept_w``; b converted into bq unless ``kept_b``;
-    y = x W + b; q its conversion; with ``relu``, r = max(q, 0) and a its conversion unless ``kept_a``;
-    pmask and amask the range checks' masks (flat). Row r of unit i's kinds, ints (a converter's
-    `emu.convert.FastSpec` kind and integers), clips, lo, hi and keys is its conversion r; stats[i, r]
-    gets its (overflow, underflow, NaN, outside) counts. Returns the NaNs the conversions met."""
-    h = x
-    if xq.size:
-        _convert(x.reshape(-1), xq.reshape(-1), i, IN, kinds, ints, keys, stats)
-        h = xq
-    bb = b
-    if not kept_b:
-        _convert(b, bq, i, B, kinds, ints, keys, stats)
-        bb = bq
-    if kept_w:
-        np.dot(h, w, y)
-    else:
-        _convert(np.ascontiguousarray(w.T).reshape(-1), wq.reshape(-1), i, W, kinds, ints, keys, stats)
-        np.dot(h, wq.T, y)
-    for k in range(y.shape[0]):
-        for j in range(y.shape[1]):
-            y[k, j] = y[k, j] + bb[j]
-    yf = y.reshape(-1)
-    if clips[i, PRE]:
-        _check(yf, lo[i, PRE], hi[i, PRE], pmask, stats, i, PRE)
-    _convert(yf, q.reshape(-1), i, PRE, kinds, ints, keys, stats)
-    if relu:
-        qf = q.reshape(-1)
-        rf = r.reshape(-1)
-        for k in range(qf.size):
-            v = qf[k]
-            rf[k] = v if (v > 0.0) | (v != v) else 0.0  # np.maximum(v, 0.0): NaN kept, -0 made +0
-        if clips[i, ACT]:
-            _check(rf, lo[i, ACT], hi[i, ACT], amask, stats, i, ACT)
-        if not kept_a:
-            _convert(rf, a.reshape(-1), i, ACT, kinds, ints, keys, stats)
-    return stats[i, IN, 2] + stats[i, W, 2] + stats[i, B, 2] + stats[i, PRE, 2] + stats[i, ACT, 2]
-
-
-@njit(cache=True, nogil=True)
-def _update(i, w, g, rate, rows, kinds, ints, keys, stats, out):
-    """out = Q_master(w + Q_update(rate g)) by conversions rows = (inner, outer) of unit i; stats gets their
-    counts, with the updates attempted in the inner row's fourth column and those zeroed in the outer's."""
-    ri, ro = rows
-    c = update_kernel(w.reshape(-1), g.reshape(-1), rate, kinds[i, ri], ints[i, ri], _NO_PACKED, 0.0,
-                      keys[i, ri], kinds[i, ro], ints[i, ro], _NO_PACKED, 0.0, keys[i, ro], out.reshape(-1))
-    for k in range(3):
-        stats[i, ri, k] = c[k]
-        stats[i, ro, k] = c[3 + k]
-    stats[i, ri, 3] = c[6]
-    stats[i, ro, 3] = c[7]
-
-
-@njit(cache=True, nogil=True)
-def unit_backward(i, g, w, amask, pmask, gw, gb, rates, wp, bp, new_w, new_b, relu, q, h, kinds, ints, keys,
-                  stats, e, u, v, dy, dw, db, eraw):
-    """Unit i backward (see the module's docstring): g (n, n_out) the gradient at the unit's output,
-    converted into e; with ``relu``, u = (q > 0) (e amask) and v its conversion; dy = v pmask (a mask of
-    size 0: none; bools multiply as 1.0 and 0.0, as numpy's); dw = h^T dy and db its column sums,
-    converted into gw and gb; where eraw is not empty, eraw = dy w^T (w: the weights (n_in, n_out) the
-    forward multiplied); where ``rates`` is not empty, new_w and new_b the stored wp and bp updated by
-    `_update` with rates[0] and rates[1]. Tables and the value returned as in `unit_forward`."""
-    _convert(g.reshape(-1), e.reshape(-1), i, E, kinds, ints, keys, stats)
-    ef = e.reshape(-1)
-    vf = ef
-    if relu:
-        qf = q.reshape(-1)
-        uf = u.reshape(-1)
-        for k in range(uf.size):
-            t = ef[k] * (1.0 if amask[k] else 0.0) if amask.size else ef[k]
-            uf[k] = (1.0 if qf[k] > 0.0 else 0.0) * t
-        _convert(uf, v.reshape(-1), i, RE, kinds, ints, keys, stats)
-        vf = v.reshape(-1)
-    df = dy.reshape(-1)
-    for k in range(df.size):
-        df[k] = vf[k] * (1.0 if pmask[k] else 0.0) if pmask.size else vf[k]
-    np.dot(h.T, dy, dw)
-    for j in range(dy.shape[1]):
-        s = 0.0
-        for k in range(dy.shape[0]):
-            s += dy[k, j]
-        db[j] = s
-    _convert(dw.reshape(-1), gw.reshape(-1), i, GW, kinds, ints, keys, stats)
-    _convert(db, gb, i, GB, kinds, ints, keys, stats)
-    if eraw.size:
-        np.dot(dy, w.T, eraw)
-    if rates.size:
-        _update(i, wp, gw, rates[0], (UWI, UWO), kinds, ints, keys, stats, new_w)
-        _update(i, bp, gb, rates[1], (UBI, UBO), kinds, ints, keys, stats, new_b)
-    nans = 0
-    for r in range(E, ROWS):
-        nans += stats[i, r, 2]
-    return nans
 
 
 class _Conv(NamedTuple):
@@ -197,7 +103,7 @@ class _Conv(NamedTuple):
     refusal, raised as the layer's conversion raises it), whether it draws a key, the key of the counts it
     adds to (`nets.quant.Quantizer.counts`)."""
 
-    fmt: emu.FixedFormat | None
+    fmt: emu.FixedFormat | emu.FloatFormat | None
     conv: emu.Converter | None
     draws: bool
     counts: Any
@@ -229,23 +135,27 @@ def _units(model: Any) -> list[_Unit] | None:
     return units
 
 
-def _conv(ctx: Context, layer: Any, role: str, boundary: bool = False,
-          optimiser: bool = False) -> _Conv | None:
+def _conv(ctx: Context, layer: Any, role: str, boundary: bool = False, optimiser: bool = False,
+          floats: bool = False) -> _Conv | None:
     """The conversion of ``role`` at ``layer`` under ``ctx``, where a kernel makes it: a fixed-point
-    format with a fast conversion; else None. An ``optimiser`` role (``update``, ``master``) is the layer's
-    policy's, whatever the granularity, and in float64 passes (a `_Conv` without a format, not counted)."""
-    if optimiser:
-        rf = getattr(ctx.policy.for_layer(layer.name), role)
-        if rf.fmt is None:
-            return _Conv(None, None, False, None)
-    else:
-        rf = ctx.role_plan(layer, role, boundary).rf
-        if rf is None:
-            return None
-    if type(rf.fmt) is not emu.FixedFormat:
+    format with a fast conversion that refuses NaN; with ``floats`` (values that reach only datapaths and
+    the optimiser's update, not float64 products) or for an ``optimiser`` role (``update``, ``master``),
+    also a float format with a fast conversion that draws nothing, or none (the value passes: a `_Conv`
+    without a format, not counted); else None. An optimiser role is the layer's policy's, whatever the
+    granularity."""
+    rf = getattr(ctx.policy.for_layer(layer.name), role) if optimiser else ctx.role_plan(layer, role,
+                                                                                          boundary).rf
+    if rf is None or rf.fmt is None:
+        return _Conv(None, None, False, None) if floats or optimiser else None
+    if type(rf.fmt) not in (emu.FixedFormat, emu.FloatFormat):
         return None
     conv, seed = ctx.quant.converter(rf)
-    if conv.spec is None or conv.spec.args[0] not in FIXED_KINDS or conv.spec.nan_ok:
+    spec = conv.spec
+    if spec is None:
+        return None
+    fixed = type(rf.fmt) is emu.FixedFormat and spec.args[0] in FIXED_KINDS and not spec.nan_ok
+    if not fixed and not ((floats or optimiser) and type(rf.fmt) is emu.FloatFormat
+                          and spec.args[0] == FLOAT_KIND and seed is None):
         return None
     return _Conv(rf.fmt, conv, seed is not None, (layer.name, role))
 
@@ -257,8 +167,9 @@ def _largest_code(f: emu.FixedFormat) -> int:
 
 class _Work(NamedTuple):
     """A plan's steps at one batch size: each unit's buffers (by name) and the arguments of its kernel calls
-    that stay the same from step to step (``fwd``, ``bwd``); the step's key and count tables; and the values
-    each of the plan's counted roles converts in a step (`_Plan.roles`)."""
+    that stay the same from step to step (``fwd``, ``bwd``); the step's key and count tables; the values
+    each of the plan's counted roles converts in a step (`_Plan.roles`); and the MACs of each datapath's
+    products in a step, in the order the layered path first counts them (`Context.mac_counts`)."""
 
     bufs: list[dict[str, np.ndarray]]
     fwd: list[tuple[Any, ...]]
@@ -266,32 +177,61 @@ class _Work(NamedTuple):
     keys: np.ndarray
     stats: np.ndarray
     sizes: list[int]
+    macs: list[tuple[str, int]]
+
+
+def _packed_table(shape: tuple[int, ...], entries: list[tuple[tuple[int, ...], np.ndarray, float]]
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """(packed parameters, NaN values) tables of float conversions: entries (index, packed, NaN value) in
+    tables of ``shape`` and of shape + (the longest packed length,)."""
+    packed = np.zeros(shape + (max((len(p) for _, p, _ in entries), default=0),), np.uint64)
+    nans = np.zeros(shape)
+    for at, p, nan in entries:
+        packed[at][:len(p)], nans[at] = p, nan
+    return packed, nans
 
 
 class _Plan:
     """What the step does under one context: each unit's conversions (a `_Conv` or None by row), their
-    kernel tables, the rates of the fused update (None: the optimiser steps itself), the positions of the
-    keys in the order the layered path draws them, and the buffers by batch size (`work`)."""
+    kernel tables, the datapaths' tables (`_mac`; tables of size 0 where the products run in float64), the
+    rates of the fused update (None: the optimiser steps itself), the positions of the keys in the order
+    the layered path draws them, and the buffers by batch size (`work`)."""
 
     def __init__(self, units: list[_Unit], convs: list[list[_Conv | None]],
-                 rates: list[tuple[float, float]] | None, ctx: Context) -> None:
+                 rates: list[tuple[float, float]] | None, macs: list[tuple[emu.MAC | None, ...]] | None,
+                 ctx: Context) -> None:
         self.units, self.convs, self.rates, self.quant = units, convs, rates, ctx.quant
+        self.mac_counts = ctx.mac_counts
         n_units = len(units)
         self.kinds = np.zeros((n_units, ROWS), np.int64)
         self.ints = np.zeros((n_units, ROWS, 6), np.int64)
         self.clips = np.zeros((n_units, ROWS), np.bool_)
         self.lo, self.hi = np.zeros((n_units, ROWS)), np.zeros((n_units, ROWS))
+        floats = []
         for i, row in enumerate(convs):
             for r, c in enumerate(row):
                 if c is not None and c.conv is not None:
-                    kind, ints = c.conv.spec.args[:2]  # type: ignore[union-attr]
+                    kind, ints, packed, nan = c.conv.spec.args  # type: ignore[union-attr]
                     self.kinds[i, r], self.ints[i, r, :len(ints)] = kind, ints
+                    floats.append(((i, r), packed, nan))
+        self.packed, self.nans = _packed_table((n_units, ROWS), floats)
+        for i, r in self._copies(macs):
+            self.kinds[i, r] = COPY_KIND
+        # the weights converted in their own layout, but by a conversion that draws (in `Layer.q`'s order)
+        self.wq_t = [c[W].draws for c in convs]  # type: ignore[union-attr]
+        self.macs = (*_packed_table((0, 3, 3), []), np.zeros((0, 3, 3), np.bool_)) if macs is None else (
+            *_packed_table((n_units, 3, 3), [((i, p, k), *fp32_kernel_args(mac)[2 * k:2 * k + 2])  # type: ignore
+                                             for i, unit in enumerate(macs) for p, mac in enumerate(unit)
+                                             if mac is not None for k in range(3)]), self._kept(macs))
         for i, (lin, relu) in enumerate(units):
             for r, layer, role in ((PRE, lin, "preacts"), (ACT, relu, "activations")):
                 plan = None if layer is None else ctx.role_plan(layer, role, False)
                 if plan is not None and plan.clipped:
                     self.clips[i, r], self.lo[i, r], self.hi[i, r] = True, plan.lo, plan.hi
-        self.kept_a = [relu is not None and convs[i][PRE].fmt == convs[i][ACT].fmt  # type: ignore[union-attr]
+        # a ReLU's output of fixed-point preacts is the activations' values where they share the format (the
+        # conversion is then skipped, as `Layer.q` skips it for an output of a fixed-point conversion)
+        self.kept_a = [relu is not None and type(convs[i][PRE].fmt) is emu.FixedFormat  # type: ignore[union-attr]
+                       and convs[i][PRE].fmt == convs[i][ACT].fmt  # type: ignore[union-attr]
                        for i, (_, relu) in enumerate(units)]
         down = range(n_units - 1, -1, -1)
         self.forward_keys = self._positions([(i, r) for i in range(n_units) for r in _FORWARD])
@@ -302,25 +242,70 @@ class _Plan:
         self._groups()
         self._work: dict[int, _Work | None] = {}
 
+    def _copies(self, macs: list[tuple[emu.MAC | None, ...]] | None) -> list[tuple[int, int]]:
+        """The conversions (unit, row) whose inputs are values of their format already, which they would
+        leave as they are (counted as converted, nothing overflowing; an infinity or NaN among them reaches
+        a datapath, and the step is the layered path's): the weight gradients of a datapath whose
+        accumulator has the gradients' format, and a ReLU's errors, of values of its incoming errors'
+        format or signed zeros, where the two share a format whose conversion keeps -0."""
+        copies = []
+        for i, ((_, relu), c) in enumerate(zip(self.units, self.convs, strict=True)):
+            if macs is not None and c[GW].fmt is not None and c[GW].fmt == macs[i][GRAD].acc:  # type: ignore
+                copies.append((i, GW))
+            e, re = c[E], c[RE]
+            if (relu is not None and e is not None and re is not None and e.fmt is not None
+                    and e.fmt == re.fmt and np.signbit(re.conv(np.array([-0.0])))[0]):  # type: ignore[misc]
+                copies.append((i, RE))
+        return copies
+
+    def _kept(self, macs: list[tuple[emu.MAC | None, ...]]) -> np.ndarray:
+        """Which operands of each unit's datapaths (by unit, product, operand) are values of the operand's
+        format already, which its conversion leaves as they are (`_mac`): the output of a conversion to
+        that format (the policy asks as much of a role that feeds a datapath), the bias where its format's
+        values are binary32 values, and the zero start values of the backward products."""
+        kept = np.zeros((len(macs), 3, 3), np.bool_)
+        for i, ((_, relu), c, unit) in enumerate(zip(self.units, self.convs, macs, strict=True)):
+            below = self.convs[i - 1][ACT if self.units[i - 1].relu is not None else PRE] if i else c[IN]
+            h, w, dy, b = (None if x is None else x.fmt for x in (below, c[W], c[RE if relu else E], c[B]))
+            for p, (act, weight) in ((FWD, (h, w)), (BWD, (dy, w)), (GRAD, (h, dy))):
+                mac = unit[p]
+                if mac is not None:
+                    start = p != FWD or (b is not None and in_fp32(b))
+                    kept[i, p] = (act is not None and act == mac.act,
+                                  weight is not None and weight == mac.weight, start)
+        return kept
+
     def _positions(self, rows: list[tuple[int, int]]) -> np.ndarray:
         """The flat positions in the key table of the conversions of ``rows`` that draw, in that order."""
         return np.array([i * ROWS + r for i, r in rows if (c := self.convs[i][r]) is not None and c.draws],
                         np.int64)
 
+    def _shapes(self, n: int) -> list[tuple[tuple[int, int, int], ...]]:
+        """Each unit's products (forward, backward, weight gradient) at a batch of n rows as (M, K, N)."""
+        return [((n, lin.n_in, lin.n_out), (n, lin.n_out, lin.n_in), (lin.n_in, n, lin.n_out))
+                for lin, _ in self.units]
+
     def work(self, n: int) -> _Work | None:
-        """The buffers of a batch of n rows, or None where a product could leave float64's exact range: an
-        operand's codes times the other's, summed over the product's length, at 2^53 or beyond."""
+        """The buffers of a batch of n rows, or None where a float64 product could leave its exact range (a
+        code of one operand times a code of the other's, summed over the product's length, at 2^53 or
+        beyond) or a datapath's product is large enough to repay threads (`fp32_layout`: the layered path
+        runs it on them, with the same values)."""
         if n in self._work:
             return self._work[n]
-        into = self.convs[0][IN]
-        for i, (lin, relu) in enumerate(self.units):
-            c = self.convs[i]
-            errs = max(_largest_code(x.fmt) for x in (c[E], c[RE]) if x is not None)  # type: ignore[union-attr]
-            act, wt = _largest_code(into.fmt), _largest_code(c[W].fmt)  # type: ignore[union-attr]
-            if max(lin.n_in * act * wt, n * act * errs, lin.n_out * errs * wt) >= 1 << 53:
+        if self.macs[0].size:
+            if any(fp32_layout(*mkn)[1] for unit in self._shapes(n) for mkn in unit):
                 self._work[n] = None
                 return None
-            into = c[ACT] if relu is not None else c[PRE]
+        else:
+            into = self.convs[0][IN]
+            for i, (lin, relu) in enumerate(self.units):
+                c = self.convs[i]
+                errs = max(_largest_code(x.fmt) for x in (c[E], c[RE]) if x is not None)  # type: ignore
+                act, wt = _largest_code(into.fmt), _largest_code(c[W].fmt)  # type: ignore[union-attr,arg-type]
+                if max(lin.n_in * act * wt, n * act * errs, lin.n_out * errs * wt) >= 1 << 53:
+                    self._work[n] = None
+                    return None
+                into = c[ACT] if relu is not None else c[PRE]
         work = self._work[n] = self._buffers(n)
         return work
 
@@ -328,13 +313,16 @@ class _Plan:
         """`work`'s buffers, static arguments and count tables of a batch of n rows."""
         n_units = len(self.units)
         keys, stats = np.zeros((n_units, ROWS), np.int64), np.zeros((n_units, ROWS, 4), np.int64)
+        tabs = (self.kinds, self.ints, self.packed, self.nans, keys, stats)
         bufs, fwd, bwd = [], [], []
         sizes = np.zeros(n_units * ROWS, np.int64)
-        for i, (lin, relu) in enumerate(self.units):
+        unit_shapes = self._shapes(n)
+        for i, ((lin, relu), shapes) in enumerate(zip(self.units, unit_shapes, strict=True)):
             shape, empty, rl = (n, lin.n_out), np.zeros((0, 0)), relu is not None
             out = dict(q=np.empty(shape), r=np.empty(shape) if rl else empty,
                        a=np.empty(shape) if rl and not self.kept_a[i] else empty)
-            b = dict(xq=np.empty((n, lin.n_in)) if i == 0 else empty, wq=np.empty((lin.n_out, lin.n_in)),
+            wq = np.empty((lin.n_out, lin.n_in) if self.wq_t[i] else (lin.n_in, lin.n_out))
+            b = dict(xq=np.empty((n, lin.n_in)) if i == 0 else empty, wq=wq,
                      bq=np.empty(lin.n_out), y=np.empty(shape), pmask=np.empty(n * lin.n_out, np.bool_),
                      amask=np.empty(n * lin.n_out if rl else 0, np.bool_), e=np.empty(shape),
                      u=np.empty(shape) if rl else empty, v=np.empty(shape) if rl else empty,
@@ -344,16 +332,25 @@ class _Plan:
             b["out"] = b["q"] if not rl else b["r"] if self.kept_a[i] else b["a"]
             b["input"] = b["xq"] if i == 0 else bufs[-1]["out"]
             bufs.append(b)
-            fwd.append((rl, self.kept_a[i], self.kinds, self.ints, self.clips, self.lo, self.hi, keys, stats,
+            cols = np.array([fp32_layout(*mkn)[0] for mkn in shapes])
+            fwd.append((rl, self.kept_a[i], self.wq_t[i], tabs, self.clips, self.lo, self.hi, self.macs, cols,
                         b["xq"], b["wq"], b["bq"], b["y"], b["pmask"], b["amask"]))
-            bwd.append((rl, b["q"], b["input"], self.kinds, self.ints, keys, stats, b["e"], b["u"], b["v"],
-                        b["dy"], b["dw"], b["db"], b["eraw"]))
+            bwd.append((rl, b["q"], b["input"], tabs, self.macs, cols, np.zeros(lin.n_out),
+                        np.zeros(lin.n_in), b["e"], b["u"], b["v"], b["dy"], b["dw"], b["db"], b["eraw"]))
             wsize, osize = lin.n_in * lin.n_out, n * lin.n_out
             for r, size in ((IN, n * lin.n_in), (W, wsize), (B, lin.n_out), (PRE, osize), (ACT, osize),
                             (E, osize), (RE, osize), (GW, wsize), (GB, lin.n_out), (UWI, wsize), (UWO, wsize),
                             (UBI, lin.n_out), (UBO, lin.n_out)):
                 sizes[i * ROWS + r] = size
-        return _Work(bufs, fwd, bwd, keys, stats, (self.group[:-2] @ sizes).tolist())
+        macs = []
+        if self.macs[0].size:  # as `nets.product.mac_product` counts them: the outputs times the length
+            for i, (lin, _) in enumerate(self.units):
+                macs.append((f"{lin.name}.fwd", math.prod(unit_shapes[i][FWD])))
+            for i in range(n_units - 1, -1, -1):
+                name = self.units[i].linear.name
+                macs += [(f"{name}.{p}", math.prod(unit_shapes[i][k]))
+                         for k, p in ((GRAD, "grad"), (BWD, "bwd")) if k == GRAD or i]
+        return _Work(bufs, fwd, bwd, keys, stats, (self.group[:-2] @ sizes).tolist(), macs)
 
     def _groups(self) -> None:
         """`roles`, the keys of the counted roles in the order the layered path first counts them (the
@@ -412,6 +409,8 @@ class _Plan:
             c.overflow += o
             c.underflow += u
             c.outside += outside  # 0 but in the range-checked rows (a unit's preacts and activations)
+        for where, macs in work.macs:
+            self.mac_counts.setdefault(where, [0, 0, 0, 0])[0] += macs  # nothing overflowed (`_mac`)
         if not updated:
             return 0, 0
         for c, (o, u, _, _), size in zip(counts[m:], tot[m:], work.sizes[m:], strict=True):
@@ -425,9 +424,10 @@ _EMPTY1, _EMPTY2, _NO_MASK = np.zeros(0), np.zeros((0, 0)), np.zeros(0, np.bool_
 
 
 class MLPStep:
-    """A training step (`Model.loss_and_grad` and the optimiser's step) of a fixed-point stack of Linear
-    layers, each followed by at most one ReLU, in two kernel calls a layer (see the module's docstring);
-    `of` gives one where the model is such a stack.
+    """A training step (`Model.loss_and_grad` and the optimiser's step) of a stack of Linear layers, each
+    followed by at most one ReLU, in two kernel calls a layer, under a fixed-point policy or one whose
+    products all run through binary32 datapaths (see the module's docstring); `of` gives one where the
+    model is such a stack.
 
     >>> import nets
     >>> model = nets.mlp([4, 3, 2], seed=0)
@@ -463,27 +463,47 @@ class MLPStep:
         self._ctx, self._epoch, self._plan = ctx, epoch, None
         if not ctx.training or ctx.row_independent:
             return None
+        macs = self._datapaths(ctx)
+        if macs == ():
+            return None
+        floats = macs is not None  # values that meet no float64 product: float roles too
         units, convs = self.units, []
         for i, (lin, relu) in enumerate(units):
-            lp = ctx.policy.for_layer(lin.name)
-            if lp.fwd_mac is not None or lp.bwd_mac is not None or lp.grad_mac is not None:
-                return None
             row: list[_Conv | None] = [None] * ROWS
-            row[IN] = _conv(ctx, lin, "activations", True) if i == 0 else None
-            row[W], row[B], row[PRE] = _conv(ctx, lin, "weights"), _conv(ctx, lin, "biases"), _conv(ctx, lin,
-                                                                                                  "preacts")
-            row[E] = (_conv(ctx, units[i + 1].linear, "errors") if i + 1 < len(units)
-                      else _conv(ctx, self.model.output_layer(), "errors", True))
-            row[GW] = row[GB] = _conv(ctx, lin, "grads")
+            row[IN] = _conv(ctx, lin, "activations", True, floats=floats) if i == 0 else None
+            row[W], row[B], row[PRE] = (_conv(ctx, lin, role, floats=floats)
+                                        for role in ("weights", "biases", "preacts"))
+            row[E] = (_conv(ctx, units[i + 1].linear, "errors", floats=floats) if i + 1 < len(units)
+                      else _conv(ctx, self.model.output_layer(), "errors", True, floats=floats))
+            row[GW] = row[GB] = _conv(ctx, lin, "grads", floats=floats)
             if relu is not None:
-                row[ACT], row[RE] = _conv(ctx, relu, "activations"), _conv(ctx, relu, "errors")
+                row[ACT], row[RE] = (_conv(ctx, relu, role, floats=floats)
+                                     for role in ("activations", "errors"))
             if any(row[r] is None for r in (W, B, PRE, E, GW, *((IN,) if i == 0 else ()),
                                             *((ACT, RE) if relu is not None else ()))):
                 return None
             convs.append(row)
         rates = self._rates(ctx, convs)
-        self._plan = _Plan(units, convs, rates, ctx)
+        self._plan = _Plan(units, convs, rates, macs, ctx)
         return self._plan
+
+    def _datapaths(self, ctx: Context) -> list[tuple[emu.MAC | None, ...]] | None | tuple[()]:
+        """Each unit's (forward, backward, weight gradient) datapaths where every product the step makes has
+        one that the binary32 kernel runs (`fp32_kernel_args`; the first unit's backward product is not
+        made: None) and every layer has more than one output (a bias gradient's float sums then run in numpy's
+        order); None where no product has a datapath (float64 products); else () (the layered path)."""
+        found = []
+        for i, (lin, _) in enumerate(self.units):
+            lp = ctx.policy.for_layer(lin.name)
+            found.append(tuple(None if m is None else ctx.quant.datapath(m)[0]
+                               for m in (lp.fwd_mac, lp.bwd_mac if i else None, lp.grad_mac)))
+        needed = [m for i, unit in enumerate(found) for p, m in enumerate(unit) if i or p != BWD]
+        if all(m is None for m in needed):
+            return None
+        if any(m is None or fp32_kernel_args(m) is None for m in needed) or any(
+                lin.n_out < 2 for lin, _ in self.units):
+            return ()
+        return found  # type: ignore[return-value]
 
     def _rates(self, ctx: Context, convs: list[list[_Conv | None]]) -> list[tuple[float, float]] | None:
         """Each unit's (W, b) rates of the fused update, its conversions entered in ``convs``; None where
@@ -520,43 +540,56 @@ class MLPStep:
                 for p in params)):
             return None
         quant = ctx.quant
-        draw = quant.rng.bit_generator.random_raw
+        stream = quant.rng.bit_generator
+        # a datapath's product that meets a NaN or makes a value that is not finite is the layered path's
+        # (`_mac`): the step then undoes its draws and leaves the model as it found it
+        start = stream.state if plan.macs[0].size else None
         keys, stats = work.keys.reshape(-1), work.stats
         stats.fill(0)
-        keys[plan.forward_keys] = draw(len(plan.forward_keys)).view(np.int64)
+        keys[plan.forward_keys] = stream.random_raw(len(plan.forward_keys)).view(np.int64)
         h, last, used_w = np.ascontiguousarray(x), len(units) - 1, []
         for i, (lin, _) in enumerate(units):
             c, wp, bp, b = plan.convs[i], lin.params["W"], lin.params["b"], work.bufs[i]
             kept_w, kept_b = quant.holds(wp, c[W].fmt), quant.holds(bp, c[B].fmt)  # type: ignore[union-attr]
             out = b["out"] if i < last else np.empty_like(b["out"])  # the network's output leaves the step
             q, r, a = (out if b["out"] is b[k] else b[k] for k in ("q", "r", "a"))
-            if unit_forward(i, h, wp, bp, kept_w, kept_b, q, r, a, *work.fwd[i]):
+            nans, bad = unit_forward(i, h, wp, bp, kept_w, kept_b, q, r, a, *work.fwd[i])
+            if nans:
                 plan.refuse(stats, i, (x, wp.T, bp, b["y"], r))
-            used_w.append(wp if kept_w else b["wq"].T)
+            if bad:
+                stream.state = start
+                return None
+            used_w.append((wp, False) if kept_w else (b["wq"], plan.wq_t[i]))
             h = out
         z = h
         loss, dz = self.model.loss(z, y)
         updated = plan.rates is not None and math.isfinite(loss)
         after = plan.after_keys if updated else plan.backward_keys
-        keys[after] = draw(len(after)).view(np.int64)
-        g = np.ascontiguousarray(dz, np.float64)
+        keys[after] = stream.random_raw(len(after)).view(np.int64)
+        g, done = np.ascontiguousarray(dz, np.float64), []
         for i in range(last, -1, -1):
             lin, b = units[i].linear, work.bufs[i]
             wp, bp = lin.params["W"], lin.params["b"]
             gw, gb = np.empty(wp.shape), np.empty(bp.shape)
             new_w, new_b = (np.empty(wp.shape), np.empty(bp.shape)) if updated else (_EMPTY2, _EMPTY1)
-            if unit_backward(i, g, used_w[i], b["amask"] if stats[i, ACT, 3] else _NO_MASK,
-                             b["pmask"] if stats[i, PRE, 3] else _NO_MASK, gw, gb,
-                             plan.rate_arrays[i] if updated else _EMPTY1, wp, bp, new_w, new_b, *work.bwd[i]):
+            nans, bad = unit_backward(i, g, *used_w[i], b["amask"] if stats[i, ACT, 3] else _NO_MASK,
+                                      b["pmask"] if stats[i, PRE, 3] else _NO_MASK, gw, gb,
+                                      plan.rate_arrays[i] if updated else _EMPTY1, wp, bp, new_w, new_b,
+                                      *work.bwd[i])
+            if nans:
                 plan.refuse(stats, i, (g, b["u"], b["dw"], b["db"]), (wp, gw, bp, gb))
+            if bad:
+                stream.state = start
+                return None
+            done.append((lin, gw, gb, new_w, new_b, plan.convs[i][UWO]))
+            g = b["eraw"]
+        for lin, gw, gb, new_w, new_b, outer in done:
             lin.grads["W"], lin.grads["b"] = gw, gb
             if updated:
                 lin.params["W"], lin.params["b"] = new_w, new_b
-                master = plan.convs[i][UWO].fmt  # type: ignore[union-attr]
-                if master is not None:
-                    quant.hold(new_w, master)
-                    quant.hold(new_b, master)
-            g = b["eraw"]
+                if type(outer.fmt) is emu.FixedFormat:  # type: ignore[union-attr]
+                    quant.hold(new_w, outer.fmt)  # type: ignore[union-attr]
+                    quant.hold(new_b, outer.fmt)  # type: ignore[union-attr]
         attempted, zeroed = plan.count(work, updated)
         if updated:
             self._written = tuple(p for lin, _ in units for p in (lin.params["W"], lin.params["b"]))

@@ -453,7 +453,7 @@ def evaluation_context(policy: PrecisionPolicy | None, batch: int = 0, quant: Qu
     nearest = pol.eval_rounding is EvalRounding.NEAREST_EVEN
     q = quant.for_evaluation(stream, nearest) if quant is not None else Quantizer(stream, nearest=nearest,
                                                                                     frozen=True)
-    return Context(pol, q, False, np.random.default_rng(0), row_independent=True)
+    return Context(pol, q, False, None, row_independent=True)  # (no rng: evaluation draws no dropout mask)
 
 
 def _check_sizes(func: str, **sizes: int | tuple[int, ...] | list[int]) -> None:

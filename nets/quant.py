@@ -193,6 +193,14 @@ class Counts:
         self.underflow += underflow
 
 
+@functools.lru_cache(maxsize=1024)
+def _prepared(fmt: emu.Format, rounding: emu.Rounding, overflow: emu.Overflow | None) -> emu.Converter:
+    """The `emu.Converter` of these settings, made once per process: a converter holds nothing but its
+    settings, so every `Quantizer` (a training run's, and each evaluation's) can share it, and making one
+    (its checks) costs more than a small conversion."""
+    return emu.Converter(fmt, rounding, overflow)
+
+
 def _warmup_frac_bits(max_abs: float, word_bits: int) -> int:
     """The FL a warm-up that saw largest magnitude ``max_abs`` > 0 sets: WL - IL, IL the smallest integer with
     max_abs < 2^(IL-1), kept within [WL - 1000, 1000].
@@ -429,7 +437,7 @@ class Quantizer:
         hit = self._converters.get(id(rf))
         if hit is None or hit[0] is not rf:
             rounding = self._rounding(rf)
-            hit = self._converters[id(rf)] = (rf, emu.Converter(rf.fmt, rounding, rf.overflow),  # type: ignore[arg-type]
+            hit = self._converters[id(rf)] = (rf, _prepared(rf.fmt, rounding, rf.overflow),  # type: ignore[arg-type]
                                               rounding == emu.Rounding.STOCHASTIC)
         return hit[1], self.rng if hit[2] else None
 

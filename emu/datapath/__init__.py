@@ -17,9 +17,17 @@ take the sequential kernel. Both paths are tested bit-identical.
 Modules, one concept each: `api` (the calls), `product` (one 2-D product),
 `operands`, `integer` (fixed and exact accumulators), `floating` (float
 accumulators), `seeds` (the random streams of every role) and `stats`.
+
+For compiled (numba) callers that run a binary32 datapath's small products
+inside their own kernels: `fp32_kernel_args` (a MAC's arguments of
+`mac_fp32_kernel`, or None where the kernel does not run it), `fp32_layout`
+(which chains and whether threads repay) and `in_fp32` (whether a format's
+values are all binary32 values).
 """
 
 from .api import conv2d, dot, im2col, matmul
+from .floating import fp32_kernel_args, fp32_layout, in_fp32, mac_fp32_kernel
 from .stats import MACStats
 
-__all__ = ["MACStats", "conv2d", "dot", "im2col", "matmul"]
+__all__ = ["MACStats", "conv2d", "dot", "fp32_kernel_args", "fp32_layout", "im2col", "in_fp32",
+           "mac_fp32_kernel", "matmul"]

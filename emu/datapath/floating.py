@@ -56,8 +56,9 @@ def _sum_is_exact(acc: FloatFormat, mac: MAC) -> bool:
     return hi - lo <= 53
 
 
-def _in_fp32(f: Format) -> bool:
-    """Whether every value of ``f`` is a binary32 value (binary32 holds 24
+def in_fp32(f: Format) -> bool:
+    """Whether every value of ``f`` is a binary32 value (then a binary32 datapath's conversion of them to
+    its fp32 accumulator leaves them as they are) (binary32 holds 24
     significant bits, exponents up to 127 and steps down to 2^-149)."""
     if isinstance(f, FloatFormat):
         return f.man_bits <= 23 and f.emax <= 127 and f.emin - f.man_bits >= -149
@@ -95,7 +96,7 @@ def float_plan(mac: MAC) -> tuple[bool, Any, tuple, Any, tuple]:
         po = mac.product_overflow if mac.product is not None else mac.acc_overflow
         fprm = MK.float_params(pf, int(pr), int(po))
     if native:
-        binary32 = mac.order.kind == "sequential" and _in_fp32(mac.act) and _in_fp32(mac.weight)
+        binary32 = mac.order.kind == "sequential" and in_fp32(mac.act) and in_fp32(mac.weight)
         return binary32, MK.term_fp32, (0,), MK.add_fp32, (0,)
     if mac.product is not None and mac.product_rounding == Rounding.STOCHASTIC:
         pf = mac.product
@@ -192,7 +193,7 @@ def _f32_rounder(f: Format, rounding: Rounding, overflow: Overflow) -> tuple | N
     """(`fround` parameters, NaN value) that round reals to ``f`` straight into binary32, or None when
     the fast kernel does not cover the conversion (stochastic rounding, overflow error, values beyond
     binary32, an unsigned format: `fround` keeps the input's sign)."""
-    if (not isinstance(f, FloatFormat) or not f.signed or not _in_fp32(f) or rounding == Rounding.STOCHASTIC
+    if (not isinstance(f, FloatFormat) or not f.signed or not in_fp32(f) or rounding == Rounding.STOCHASTIC
             or overflow == Overflow.ERROR):
         return None
     checked_settings(f, rounding, overflow, None, None, "matmul")  # the general conversion's checks
@@ -233,6 +234,26 @@ def direct32(mac: MAC) -> bool:
     whose outputs are its accumulator's values (no output conversion; its overflow modes never raise)."""
     return (mac.float_acc and mac.output is None and not mac.block_scaled and float_plan(mac)[0]
             and _fp32_inputs(mac) is not None)
+
+
+def fp32_kernel_args(mac: MAC) -> tuple | None:
+    """For compiled (numba) code that runs a binary32 datapath's 2-D products itself: the arguments after
+    ``bias`` that `mac_fp32_kernel` takes for ``mac`` (the packed act, weight and accumulator conversions
+    and their NaN values), where `direct32` holds; else None.
+
+    `mac_fp32_kernel(a, a_t, w, w_t, bias, *args, cols, out)` is `matmul_fp32`'s one-call kernel: the
+    float64 operands a (M, K), or (K, M) with ``a_t``, and w (K, N), or (N, K) with ``w_t``, both
+    C-ordered, and the start values ``bias`` (N,) are converted straight into binary32, then every output
+    is its chain from k = 0 up, whatever the layout (``cols``: chains down the columns, `fp32_layout`'s
+    choice); it returns (input overflows, NaN in a, in w, in the bias, outputs not finite). Its values are
+    `matmul`'s where no operand holds a NaN and every output is finite; elsewhere the caller is to run
+    `matmul`, which counts the overflows and refuses a NaN a format has no code for.
+    """
+    return _fp32_inputs(mac) if direct32(mac) else None
+
+
+#: `matmul_fp32`'s one-call kernel (`fp32_kernel_args`)
+mac_fp32_kernel = F32.mac_fp32_from_reals
 
 
 def matmul_fp32(a: np.ndarray, w: np.ndarray, mac: MAC, b: np.ndarray) -> tuple[np.ndarray, ...] | None:

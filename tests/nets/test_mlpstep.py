@@ -1,7 +1,8 @@
-"""A fixed-point MLP's compiled training step (`nets.mlpstep.MLPStep`) against the layered path it stands
-in for (`Model.loss_and_grad`, then the optimiser's step): the same parameters, gradients, outputs, losses,
-counts, random stream and held outputs, bit for bit, step after step; and the cases it leaves to the
-layered path."""
+"""An MLP's compiled training step (`nets.mlpstep.MLPStep`) against the layered path it stands in for
+(`Model.loss_and_grad`, then the optimiser's step): the same parameters, gradients, outputs, losses, counts,
+MAC counts, random stream and held outputs, bit for bit, step after step, with float64 products of
+fixed-point values and with products through binary32 datapaths; and the cases it leaves to the layered
+path."""
 
 from __future__ import annotations
 
@@ -35,6 +36,27 @@ def _mixed() -> nets.PrecisionPolicy:
     return nets.PrecisionPolicy(base, ste="clipped").with_layer("linear2", base.with_roles(errors="fx<1,9>"))
 
 
+def _floats(clipped: bool) -> nets.PrecisionPolicy:
+    """Float, fixed and float64 roles mixed under binary32 datapaths, which convert the float64 roles'
+    values themselves (one rounding toward zero), one layer's datapaths and errors its own. Under the
+    identity rule: activations in e4m3 (largest 448, so the inputs scaled x300 overflow), gradients in
+    fp32 (the weight gradients are the datapath's fp32 outputs, the bias gradients float64 sums of bf16
+    errors that fp32 rounds). Under the clipped rule: activations in bf16, gradients in fixed point and
+    preacts in e3m2 (largest 28, no NaN), so that layer outputs leave the range."""
+    fp32, act = "fp32", "bf16" if clipped else "e4m3"
+    base = nets.LayerPolicy().with_roles(
+        activations=act, weights=None, biases=nets.RoleFormat.parse("fx<4,8>", "stochastic"),
+        preacts="e3m2" if clipped else "e5m2", errors="bf16", master=fp32, update="bf16",
+        grads=nets.RoleFormat.parse("fx<2,12>", "stochastic") if clipped else fp32,
+        fwd_mac=emu.MAC(act=act, weight="e4m3", acc=fp32),
+        bwd_mac=emu.MAC(act="bf16", weight="e5m2", acc=fp32, input_rounding="toward_zero"),
+        grad_mac=emu.MAC(act=act, weight="bf16", acc=fp32))
+    top = base.with_roles(errors=None, fwd_mac=emu.MAC(act=act, weight="fp16", acc=fp32),
+                          bwd_mac=emu.MAC(act="e4m3", weight="fp16", acc=fp32),
+                          grad_mac=emu.MAC(act=act, weight="e5m2", acc=fp32))
+    return nets.PrecisionPolicy(base, ste="clipped" if clipped else "identity").with_layer("linear2", top)
+
+
 POLICIES = {
     "gupta fx<4,12> stochastic": P("gupta fx<4,12> stochastic"),
     "gupta fx<4,12> nearest": P("gupta fx<4,12> nearest"),
@@ -42,6 +64,9 @@ POLICIES = {
     "gupta fx<8,8> stochastic": P("gupta fx<8,8> stochastic"),
     "every role its own, identity rule": nets.PrecisionPolicy(_mixed().default, ste="identity"),
     "every role its own, clipped rule": _mixed(),
+    "e4m3 / e5m2, fp32 datapaths": P("e4m3 forward / e5m2 backward"),
+    "float roles, fp32 datapaths, identity rule": _floats(False),
+    "float roles, fp32 datapaths, clipped rule": _floats(True),
 }
 
 OPTIMISERS = {
@@ -61,14 +86,14 @@ def _model(sizes: tuple[int, ...], last_relu: bool) -> nets.Model:
     return nets.Model(nets.Sequential(*layers), seed=0)
 
 
-Run = tuple[nets.Model, nets.Quantizer, nets.Optimizer, list[tuple[float, np.ndarray]], int]
+Run = tuple[nets.Model, nets.Quantizer, nets.Optimizer, list[tuple[float, np.ndarray]], int, dict]
 
 
 def _steps(policy: nets.PrecisionPolicy, opt: nets.Optimizer, fused: bool,
            sizes: tuple[int, ...] = (64, 40, 10), last_relu: bool = False, steps: int = 12) -> Run:
     """``steps`` training steps on digits batches (of 32 and of 5 rows, some inputs scaled x3, one x300, so
     that values overflow), fused where ``fused`` and the step runs; returns the model, the converter, the
-    optimiser, each step's (loss, output) and how many steps the fused path took."""
+    optimiser, each step's (loss, output), how many steps the fused path took and the MAC counts."""
     model = _model(sizes, last_relu)
     quant = nets.Quantizer(3)
     quant.bind_parameters((layer.name, k, layer.params[k].shape) for layer, k in model.parameters())
@@ -89,7 +114,7 @@ def _steps(policy: nets.PrecisionPolicy, opt: nets.Optimizer, fused: bool,
                 opt.step(model, ctx)
         quant.end_step()
         out.append((loss, z.copy()))
-    return model, quant, opt, out, taken
+    return model, quant, opt, out, taken, ctx.mac_counts
 
 
 def _bits(a: np.ndarray) -> tuple[tuple[int, ...], bytes]:
@@ -97,9 +122,9 @@ def _bits(a: np.ndarray) -> tuple[tuple[int, ...], bytes]:
 
 
 def _state(model: nets.Model, quant: nets.Quantizer, opt: nets.Optimizer,
-           out: list[tuple[float, np.ndarray]]) -> dict[str, object]:
+           out: list[tuple[float, np.ndarray]], macs: dict | None = None) -> dict[str, object]:
     """Everything a step leaves that the next steps, the evaluations and the records read."""
-    return dict(
+    return dict(macs=None if macs is None else list(macs.items()),  # in the order reports list them
         params=[_bits(layer.params[k]) for layer, k in model.parameters()],
         grads=[_bits(layer.grads[k]) for layer, k in model.parameters()],
         held=[quant.holds(layer.params[k], emu.get_format(f)) for layer, k in model.parameters()
@@ -118,8 +143,9 @@ def test_the_fused_step_leaves_what_the_layered_step_leaves(pname: str, oname: s
     layered = _steps(pol, make_opt(), False)
     assert fused[4] == 12  # every step fused
     assert layered[4] == 0
-    s1, s2 = _state(*fused[:4]), _state(*layered[:4])
+    s1, s2 = _state(*fused[:4], fused[5]), _state(*layered[:4], layered[5])
     assert s1 == s2
+    assert bool(s1["macs"]) == (pol.default.fwd_mac is not None)
     counts = s1["counts"]
     assert sum(c[1] for c in counts.values()) > 0  # type: ignore[attr-defined]
     assert sum(c[2] for c in counts.values()) > 0  # type: ignore[attr-defined]
@@ -176,6 +202,32 @@ def test_a_nan_is_refused_as_the_layer_refuses_it() -> None:
     assert messages[0] == messages[1]
 
 
+@pytest.mark.parametrize("where", ["forward", "backward"])
+def test_a_value_the_datapath_does_not_run_leaves_the_step_to_the_layered_path(where: str) -> None:
+    """A NaN reaching a binary32 datapath (in the input, or in the loss gradient): the step gives None and
+    leaves the model, the counts and the random stream as it found them, and runs the next batch."""
+    pol = P("e4m3 forward / e5m2 backward")
+    model = nets.mlp([64, 20, 10], seed=0)
+    quant = nets.Quantizer(1)
+    ctx = Context(pol, quant, True, np.random.default_rng(0))
+    step = MLPStep.of(model, nets.SGD(lr=0.05))
+    x, y = DATA.train.x[:32], DATA.train.y[:32]
+    assert step.step(x, y, ctx) is not None
+    before = _state(model, quant, nets.SGD(), [], ctx.mac_counts), [w for _, w in model.parameters()]
+    loss = model.loss
+    if where == "forward":
+        x = x.copy()
+        x[3, 5] = np.nan
+    else:
+        model.loss = lambda z, y: (loss(z, y)[0], np.where(np.arange(z.size).reshape(z.shape) == 7, np.nan,
+                                                           loss(z, y)[1]))
+    assert step.step(x, y, ctx) is None
+    after = _state(model, quant, nets.SGD(), [], ctx.mac_counts), [w for _, w in model.parameters()]
+    assert after == before
+    model.loss = loss
+    assert step.step(DATA.train.x[32:64], DATA.train.y[32:64], ctx) is not None
+
+
 def test_what_the_kernels_do_not_run_is_left_to_the_layered_path() -> None:
     x, y = DATA.train.x[:32], DATA.train.y[:32]
     assert MLPStep.of(nets.mlp([64, 20, 10], activation="tanh"), nets.SGD()) is None
@@ -184,8 +236,15 @@ def test_what_the_kernels_do_not_run_is_left_to_the_layered_path() -> None:
     model = nets.mlp([64, 20, 10], seed=0)
     step = MLPStep.of(model, nets.SGD())
     assert step is not None
+    fp32 = emu.MAC(act="e4m3", weight="e4m3", acc="fp32")
+    bf16 = emu.MAC(act="bf16", weight="bf16", acc="fp32")
     refused = {
-        "a datapath": P("e4m3 forward / e5m2 backward"),
+        "a block-scaled datapath": P("mxfp8 forward / mxfp8_e5m2 backward"),
+        "a fixed-point datapath": _roles(fwd_mac="int8 x int8 -> int32", bwd_mac="int8 x int8 -> int32",
+                                         grad_mac="int8 x int8 -> int32"),
+        "a datapath on one product only": _roles(fwd_mac=fp32),
+        "a stochastic float role": _roles(activations=nets.RoleFormat.parse("bf16", "stochastic"),
+                                          fwd_mac=bf16, bwd_mac=bf16, grad_mac=bf16),
         "a float role": _roles(activations="fx<4,12>", weights="fx<4,12>", biases="fx<4,12>",
                                preacts="bf16", errors="fx<4,12>", grads="fx<4,12>"),
         "a float64 role": _roles(activations="fx<4,12>", weights="fx<4,12>"),
@@ -200,6 +259,13 @@ def test_what_the_kernels_do_not_run_is_left_to_the_layered_path() -> None:
         assert quant.rng.bit_generator.state == state, name
         assert not quant.counts, name
     fx = P("gupta fx<4,12> stochastic")
+    e4m3 = P("e4m3 forward / e5m2 backward")
+    threads = np.zeros((13108, 64))  # the first product's 13108 x 64 x 20 MACs repay threads (2^24)
+    assert step.step(threads, np.zeros(len(threads), np.int64), Context(e4m3, nets.Quantizer(0))) is None
+    one = MLPStep.of(nets.mlp([64, 20, 1], seed=0), nets.SGD())  # a bias gradient summed in numpy's pairs
+    assert one is not None
+    assert one.step(x, np.zeros(32, np.int64), Context(e4m3, nets.Quantizer(0))) is None
+    assert step.step(x, y, Context(e4m3, nets.Quantizer(0))) is not None
     assert step.step(x, y, Context(fx, nets.Quantizer(0), training=False)) is None
     assert step.step(x[:, :10], y, Context(fx, nets.Quantizer(0))) is None
     assert step.step(x, y, Context(fx, nets.Quantizer(0))) is not None

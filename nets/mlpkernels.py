@@ -1,0 +1,195 @@
+"""The compiled kernels of `nets.mlpstep.MLPStep`: one call runs a unit's (a Linear layer and the ReLU
+after it) forward, one its backward with the optimiser's plain update (`unit_forward`, `unit_backward`).
+
+A unit's conversions are rows of tables (`IN` .. `UBO`: kind, integer and packed arguments of a
+converter's fast kernel, its key, its counts) and its products run in float64 (exact, for fixed-point
+operands) or through binary32 datapaths (`FWD`, `BWD`, `GRAD`: `emu.datapath.mac_fp32_kernel`).
+`nets.mlpstep` plans the tables and checks what the kernels may run. Imports numpy, numba, `emu` and
+`nets.quant`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from emu.datapath import mac_fp32_kernel
+from emu.update import convert_kind, update_kernel
+
+from .quant import all_inside
+
+__all__ = ["ACT", "B", "BWD", "E", "FWD", "GB", "GRAD", "GW", "IN", "PRE", "RE", "ROWS", "UBI", "UBO", "UWI",
+           "UWO", "W", "unit_backward", "unit_forward"]
+
+#: a unit's conversions (rows of its tables), each in its pass's order: forward (the network's input,
+#: weights, biases, preacts, the ReLU's activations), backward (the incoming errors, the ReLU's errors, the
+#: weight and bias gradients), and the optimiser's update (the update term and the new value, of W and of b)
+IN, W, B, PRE, ACT, E, RE, GW, GB, UWI, UWO, UBI, UBO = range(13)
+ROWS = 13
+#: a unit's products through a datapath: forward, backward (the error to the unit below), weight gradient
+FWD, BWD, GRAD = range(3)
+
+
+@njit(cache=True, nogil=True)
+def _convert(x, out, i, r, tabs):
+    """out = x converted by conversion r of unit i (flat arrays); its counts into stats[i, r, :3]."""
+    kinds, ints, packed, nans, keys, stats = tabs
+    o, u, n = convert_kind(kinds[i, r], x, out, ints[i, r], packed[i, r], nans[i, r], keys[i, r])
+    stats[i, r, 0] = o
+    stats[i, r, 1] = u
+    stats[i, r, 2] = n
+
+
+@njit(cache=True, nogil=True)
+def _check(x, lo, hi, mask, stats, i, r):
+    """The clipped rule's range check of a layer output (flat), as `Layer.q` makes it: where a value is
+    outside [lo, hi] (NaN included; `nets.quant.all_inside`), mask marks the values inside and stats[i, r, 3]
+    counts the others."""
+    if not all_inside(x, lo, hi):
+        inside = 0
+        for k in range(x.size):
+            mask[k] = (x[k] <= hi) & (x[k] >= lo)
+            inside += mask[k]
+        stats[i, r, 3] = x.size - inside
+
+
+@njit(cache=True, nogil=True)
+def _mac(i, p, a, a_t, w, w_t, start, cols, out, macs):
+    """out = product p (`FWD`, `BWD`, `GRAD`) of unit i through its binary32 datapath (`emu.datapath.floating
+    .mac_fp32_kernel`; macs = (packed conversions, NaN values, kept) by unit, product and operand: a kept
+    operand's values are the conversion's already, and pass as they are), from the start values
+    ``start``; whether the kernel met a NaN or made a value that is not finite (its values are then not
+    `emu.matmul`'s: an infinity, which a kept operand passes, the datapath's conversion saturates)."""
+    packed, nans, kept = macs
+    pa, pw, ps = packed[i, p, 0], packed[i, p, 1], packed[i, p, 2]
+    c = mac_fp32_kernel(a, a_t, w, w_t, start, pa[:0] if kept[i, p, 0] else pa, nans[i, p, 0],
+                        pw[:0] if kept[i, p, 1] else pw, nans[i, p, 1], ps[:0] if kept[i, p, 2] else ps,
+                        nans[i, p, 2], cols[p], out)
+    return (c[1] != 0) | (c[2] != 0) | (c[3] != 0) | (c[4] != 0)
+
+
+@njit(cache=True, nogil=True)
+def unit_forward(i, x, w, b, kept_w, kept_b, q, r, a, relu, kept_a, wq_t, tabs, clips, lo, hi, macs, cols,
+                 xq, wq, bq, y, pmask, amask):
+    """Unit i forward (see the module's docstring): x (n, n_in) the input, converted into xq where xq is not
+    empty (the first unit); w (n_in, n_out) the stored weights, converted into wq unless ``kept_w``: with
+    ``wq_t`` (a conversion that draws) their transpose (n_out, n_in: the order `Layer.q` converts them in,
+    which the random bits follow), else w's layout; b converted into bq unless ``kept_b``;
+    y = x W + b, in float64 or, where ``macs`` has entries, through the datapath (`_mac`, ``cols`` its
+    layouts); q its conversion; with ``relu``, r = max(q, 0) and a its conversion unless ``kept_a``;
+    pmask and amask the range checks' masks (flat). ``tabs`` = (kinds, ints, packed, nans, keys, stats):
+    row r of unit i's kinds, ints, packed, nans (a converter's `emu.convert.FastSpec` args), clips, lo,
+    hi and keys is its conversion r, and stats[i, r] gets its (overflow, underflow, NaN, outside) counts.
+    Returns the NaNs the conversions met and whether the datapath met a value it does not run (`_mac`)."""
+    stats = tabs[5]
+    h = x
+    if xq.size:
+        _convert(x.reshape(-1), xq.reshape(-1), i, IN, tabs)
+        h = xq
+    bb = b
+    if not kept_b:
+        _convert(b, bq, i, B, tabs)
+        bb = bq
+    wk, wt = w, False
+    if not kept_w:
+        wk, wt = wq, wq_t
+        if wq_t:
+            _convert(np.ascontiguousarray(w.T).reshape(-1), wq.reshape(-1), i, W, tabs)
+        else:
+            _convert(w.reshape(-1), wq.reshape(-1), i, W, tabs)
+    bad = False
+    if macs[0].size:
+        bad = _mac(i, FWD, h, False, wk, wt, bb, cols, y, macs)
+    else:
+        if wt:
+            np.dot(h, wk.T, y)
+        else:
+            np.dot(h, wk, y)
+        for k in range(y.shape[0]):
+            for j in range(y.shape[1]):
+                y[k, j] = y[k, j] + bb[j]
+    yf = y.reshape(-1)
+    if clips[i, PRE]:
+        _check(yf, lo[i, PRE], hi[i, PRE], pmask, stats, i, PRE)
+    _convert(yf, q.reshape(-1), i, PRE, tabs)
+    if relu:
+        qf = q.reshape(-1)
+        rf = r.reshape(-1)
+        for k in range(qf.size):
+            v = qf[k]
+            rf[k] = v if (v > 0.0) | (v != v) else 0.0  # np.maximum(v, 0.0): NaN kept, -0 made +0
+        if clips[i, ACT]:
+            _check(rf, lo[i, ACT], hi[i, ACT], amask, stats, i, ACT)
+        if not kept_a:
+            _convert(rf, a.reshape(-1), i, ACT, tabs)
+    return stats[i, IN, 2] + stats[i, W, 2] + stats[i, B, 2] + stats[i, PRE, 2] + stats[i, ACT, 2], bad
+
+
+@njit(cache=True, nogil=True)
+def _update(i, w, g, rate, rows, tabs, out):
+    """out = Q_master(w + Q_update(rate g)) by conversions rows = (inner, outer) of unit i; stats gets their
+    counts, with the updates attempted in the inner row's fourth column and those zeroed in the outer's."""
+    kinds, ints, packed, nans, keys, stats = tabs
+    ri, ro = rows
+    c = update_kernel(w.reshape(-1), g.reshape(-1), rate, kinds[i, ri], ints[i, ri], packed[i, ri],
+                      nans[i, ri], keys[i, ri], kinds[i, ro], ints[i, ro], packed[i, ro], nans[i, ro],
+                      keys[i, ro], out.reshape(-1))
+    for k in range(3):
+        stats[i, ri, k] = c[k]
+        stats[i, ro, k] = c[3 + k]
+    stats[i, ri, 3] = c[6]
+    stats[i, ro, 3] = c[7]
+
+
+@njit(cache=True, nogil=True)
+def unit_backward(i, g, w, w_t, amask, pmask, gw, gb, rates, wp, bp, new_w, new_b, relu, q, h, tabs, macs,
+                  cols, zeros_out, zeros_in, e, u, v, dy, dw, db, eraw):
+    """Unit i backward (see the module's docstring): g (n, n_out) the gradient at the unit's output,
+    converted into e; with ``relu``, u = (q > 0) (e amask) and v its conversion; dy = v pmask (a mask of
+    size 0: none; bools multiply as 1.0 and 0.0, as numpy's); dw = h^T dy and db its column sums,
+    converted into gw and gb; where eraw is not empty, eraw = dy W^T, W the weights the forward multiplied:
+    w (n_in, n_out), or its transpose (n_out, n_in) with ``w_t``; the products in float64 or, where
+    ``macs`` has entries, through the datapaths from the zero start values zeros_out (n_out) and zeros_in
+    (n_in); where ``rates`` is not empty, new_w and new_b the stored wp and bp updated by `_update` with
+    rates[0] and rates[1]. Tables and the values returned as in `unit_forward`."""
+    stats = tabs[5]
+    _convert(g.reshape(-1), e.reshape(-1), i, E, tabs)
+    ef = e.reshape(-1)
+    vf = ef
+    if relu:
+        qf = q.reshape(-1)
+        uf = u.reshape(-1)
+        for k in range(uf.size):
+            t = ef[k] * (1.0 if amask[k] else 0.0) if amask.size else ef[k]
+            uf[k] = (1.0 if qf[k] > 0.0 else 0.0) * t
+        _convert(uf, v.reshape(-1), i, RE, tabs)
+        vf = v.reshape(-1)
+    df = dy.reshape(-1)
+    for k in range(df.size):
+        df[k] = vf[k] * (1.0 if pmask[k] else 0.0) if pmask.size else vf[k]
+    bad = False
+    if macs[0].size:
+        bad = _mac(i, GRAD, h, True, dy, False, zeros_out, cols, dw, macs)
+    else:
+        np.dot(h.T, dy, dw)
+    for j in range(dy.shape[1]):
+        s = 0.0
+        for k in range(dy.shape[0]):
+            s += dy[k, j]
+        db[j] = s
+    _convert(dw.reshape(-1), gw.reshape(-1), i, GW, tabs)
+    _convert(db, gb, i, GB, tabs)
+    if eraw.size:
+        if macs[0].size:
+            bad |= _mac(i, BWD, dy, False, w, not w_t, zeros_in, cols, eraw, macs)
+        elif w_t:
+            np.dot(dy, w, eraw)
+        else:
+            np.dot(dy, w.T, eraw)
+    if rates.size:
+        _update(i, wp, gw, rates[0], (UWI, UWO), tabs, new_w)
+        _update(i, bp, gb, rates[1], (UBI, UBO), tabs, new_b)
+    nans = 0
+    for r in range(E, ROWS):
+        nans += stats[i, r, 2]
+    return nans, bad
