@@ -60,6 +60,8 @@ from __future__ import annotations
 
 import math
 import operator
+import threading
+from collections import OrderedDict
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -114,6 +116,15 @@ class _Unit(NamedTuple):
 
     linear: Linear
     relu: ReLU | None
+
+
+class _Shape(NamedTuple):
+    """What a plan keeps of a unit: its Linear layer's name and sizes, and whether a ReLU follows."""
+
+    name: str
+    n_in: int
+    n_out: int
+    relu: bool
 
 
 def _units(model: Any) -> list[_Unit] | None:
@@ -192,16 +203,16 @@ def _packed_table(shape: tuple[int, ...], entries: list[tuple[tuple[int, ...], n
 
 
 class _Plan:
-    """What the step does under one context: each unit's conversions (a `_Conv` or None by row), their
-    kernel tables, the datapaths' tables (`_mac`; tables of size 0 where the products run in float64), the
-    rates of the fused update (None: the optimiser steps itself), the positions of the keys in the order
+    """What the step does under one policy (the same for every model of the same layers and every context
+    of the policy, so shared by them: `_PLANS`): each unit's conversions (a `_Conv` or None by row), their
+    kernel tables, the datapaths' tables (`_mac`; tables of size 0 where the products run in float64),
+    whether the update is fused (else the optimiser steps itself), the positions of the keys in the order
     the layered path draws them, and the buffers by batch size (`work`)."""
 
-    def __init__(self, units: list[_Unit], convs: list[list[_Conv | None]],
-                 rates: list[tuple[float, float]] | None, macs: list[tuple[emu.MAC | None, ...]] | None,
-                 ctx: Context) -> None:
-        self.units, self.convs, self.rates, self.quant = units, convs, rates, ctx.quant
-        self.mac_counts = ctx.mac_counts
+    def __init__(self, units: list[_Unit], convs: list[list[_Conv | None]], fused: bool,
+                 macs: list[tuple[emu.MAC | None, ...]] | None, ctx: Context) -> None:
+        self.units = [_Shape(lin.name, lin.n_in, lin.n_out, relu is not None) for lin, relu in units]
+        self.convs, self.fused = convs, fused
         n_units = len(units)
         self.kinds = np.zeros((n_units, ROWS), np.int64)
         self.ints = np.zeros((n_units, ROWS, 6), np.int64)
@@ -238,7 +249,6 @@ class _Plan:
         self.backward_keys = self._positions([(i, r) for i in down for r in _BACKWARD])
         self.after_keys = np.concatenate([self.backward_keys, self._positions(
             [(i, r) for i in range(n_units) for r in _UPDATE])])
-        self.rate_arrays = [np.zeros(0) if rates is None else np.array(rates[i]) for i in range(n_units)]
         self._groups()
         self._work: dict[int, _Work | None] = {}
 
@@ -249,11 +259,11 @@ class _Plan:
         accumulator has the gradients' format, and a ReLU's errors, of values of its incoming errors'
         format or signed zeros, where the two share a format whose conversion keeps -0."""
         copies = []
-        for i, ((_, relu), c) in enumerate(zip(self.units, self.convs, strict=True)):
+        for i, (u, c) in enumerate(zip(self.units, self.convs, strict=True)):
             if macs is not None and c[GW].fmt is not None and c[GW].fmt == macs[i][GRAD].acc:  # type: ignore
                 copies.append((i, GW))
             e, re = c[E], c[RE]
-            if (relu is not None and e is not None and re is not None and e.fmt is not None
+            if (u.relu and e is not None and re is not None and e.fmt is not None
                     and e.fmt == re.fmt and np.signbit(re.conv(np.array([-0.0])))[0]):  # type: ignore[misc]
                 copies.append((i, RE))
         return copies
@@ -264,9 +274,9 @@ class _Plan:
         that format (the policy asks as much of a role that feeds a datapath), the bias where its format's
         values are binary32 values, and the zero start values of the backward products."""
         kept = np.zeros((len(macs), 3, 3), np.bool_)
-        for i, ((_, relu), c, unit) in enumerate(zip(self.units, self.convs, macs, strict=True)):
-            below = self.convs[i - 1][ACT if self.units[i - 1].relu is not None else PRE] if i else c[IN]
-            h, w, dy, b = (None if x is None else x.fmt for x in (below, c[W], c[RE if relu else E], c[B]))
+        for i, (u, c, unit) in enumerate(zip(self.units, self.convs, macs, strict=True)):
+            below = self.convs[i - 1][ACT if self.units[i - 1].relu else PRE] if i else c[IN]
+            h, w, dy, b = (None if x is None else x.fmt for x in (below, c[W], c[RE if u.relu else E], c[B]))
             for p, (act, weight) in ((FWD, (h, w)), (BWD, (dy, w)), (GRAD, (h, dy))):
                 mac = unit[p]
                 if mac is not None:
@@ -282,8 +292,7 @@ class _Plan:
 
     def _shapes(self, n: int) -> list[tuple[tuple[int, int, int], ...]]:
         """Each unit's products (forward, backward, weight gradient) at a batch of n rows as (M, K, N)."""
-        return [((n, lin.n_in, lin.n_out), (n, lin.n_out, lin.n_in), (lin.n_in, n, lin.n_out))
-                for lin, _ in self.units]
+        return [((n, u.n_in, u.n_out), (n, u.n_out, u.n_in), (u.n_in, n, u.n_out)) for u in self.units]
 
     def work(self, n: int) -> _Work | None:
         """The buffers of a batch of n rows, or None where a float64 product could leave its exact range (a
@@ -298,14 +307,13 @@ class _Plan:
                 return None
         else:
             into = self.convs[0][IN]
-            for i, (lin, relu) in enumerate(self.units):
-                c = self.convs[i]
+            for u, c in zip(self.units, self.convs, strict=True):
                 errs = max(_largest_code(x.fmt) for x in (c[E], c[RE]) if x is not None)  # type: ignore
                 act, wt = _largest_code(into.fmt), _largest_code(c[W].fmt)  # type: ignore[union-attr,arg-type]
-                if max(lin.n_in * act * wt, n * act * errs, lin.n_out * errs * wt) >= 1 << 53:
+                if max(u.n_in * act * wt, n * act * errs, u.n_out * errs * wt) >= 1 << 53:
                     self._work[n] = None
                     return None
-                into = c[ACT] if relu is not None else c[PRE]
+                into = c[ACT] if u.relu else c[PRE]
         work = self._work[n] = self._buffers(n)
         return work
 
@@ -317,8 +325,8 @@ class _Plan:
         bufs, fwd, bwd = [], [], []
         sizes = np.zeros(n_units * ROWS, np.int64)
         unit_shapes = self._shapes(n)
-        for i, ((lin, relu), shapes) in enumerate(zip(self.units, unit_shapes, strict=True)):
-            shape, empty, rl = (n, lin.n_out), np.zeros((0, 0)), relu is not None
+        for i, (lin, shapes) in enumerate(zip(self.units, unit_shapes, strict=True)):
+            shape, empty, rl = (n, lin.n_out), np.zeros((0, 0)), lin.relu
             out = dict(q=np.empty(shape), r=np.empty(shape) if rl else empty,
                        a=np.empty(shape) if rl and not self.kept_a[i] else empty)
             wq = np.empty((lin.n_out, lin.n_in) if self.wq_t[i] else (lin.n_in, lin.n_out))
@@ -344,10 +352,10 @@ class _Plan:
                 sizes[i * ROWS + r] = size
         macs = []
         if self.macs[0].size:  # as `nets.product.mac_product` counts them: the outputs times the length
-            for i, (lin, _) in enumerate(self.units):
+            for i, lin in enumerate(self.units):
                 macs.append((f"{lin.name}.fwd", math.prod(unit_shapes[i][FWD])))
             for i in range(n_units - 1, -1, -1):
-                name = self.units[i].linear.name
+                name = self.units[i].name
                 macs += [(f"{name}.{p}", math.prod(unit_shapes[i][k]))
                          for k, p in ((GRAD, "grad"), (BWD, "bwd")) if k == GRAD or i]
         return _Work(bufs, fwd, bwd, keys, stats, (self.group[:-2] @ sizes).tolist(), macs)
@@ -378,39 +386,48 @@ class _Plan:
         for col in range(0, self.group.shape[1], ROWS):
             self.group[m, col + UWI] = self.group[m, col + UBI] = 1
             self.group[m + 1, col + UWO] = self.group[m + 1, col + UBO] = 1
-        self._counts: list[Any] = []  # the roles' counts, fetched (so made) as the layered path makes them
 
-    def refuse(self, stats: np.ndarray, i: int, inputs: tuple[np.ndarray, ...],
-               updates: tuple[np.ndarray, ...] = ()) -> None:
+    def refuse(self, stats: np.ndarray, i: int, rows: tuple[int, ...], inputs: tuple[np.ndarray, ...],
+               updates: tuple[np.ndarray, ...] = (), rates: np.ndarray | None = None) -> None:
         """Raise the refusal of a NaN that a conversion of unit i met (stats[i, r, 2]), the one its layer's
-        conversion of the same values raises: ``inputs`` the values of its forward (`IN`, `W`, `B`, `PRE`,
-        `ACT`) or backward (`E`, `RE`, `GW`, `GB`) conversions, ``updates`` (w and g of W, then of b) those
-        of the update."""
-        for r, x in zip(_BACKWARD if updates else _FORWARD, inputs, strict=True):
+        conversion of the same values raises: ``inputs`` the values of its conversions ``rows`` (forward or
+        backward), ``updates`` (w and g of W, then of b) and ``rates`` (of W and b) those of the update."""
+        for r, x in zip(rows, inputs, strict=True):
             c = self.convs[i][r]
             if c is not None and stats[i, r, 2]:
                 c.conv(x, return_stats=True)  # type: ignore[union-attr]
-        for k, rows in enumerate(((UWI, UWO), (UBI, UBO)) if updates else ()):
-            if stats[i, rows[0], 2] or stats[i, rows[1], 2]:
-                inner, outer = (self.convs[i][r].conv for r in rows)  # type: ignore[union-attr]
-                emu.rounded_update(updates[2 * k], updates[2 * k + 1], self.rates[i][k], inner, outer)  # type: ignore[index]
+        for k, pair in enumerate(((UWI, UWO), (UBI, UBO)) if rates is not None else ()):
+            if stats[i, pair[0], 2] or stats[i, pair[1], 2]:
+                inner, outer = (self.convs[i][r].conv for r in pair)  # type: ignore[union-attr]
+                emu.rounded_update(updates[2 * k], updates[2 * k + 1], float(rates[k]), inner, outer)
 
-    def count(self, work: _Work, updated: bool) -> tuple[int, int]:
+
+class _Tally:
+    """Where the steps of a plan under one context add their counts: the context's converter's role counts
+    (fetched, so made, in the order the layered path first makes them) and its MAC counts."""
+
+    def __init__(self, plan: _Plan, ctx: Context) -> None:
+        self.plan, self.ctx, self.counts = plan, ctx, ctx.quant.counts
+        self._counts: list[Any] = []
+
+    def add(self, work: _Work, updated: bool) -> tuple[int, int]:
         """Add a step's counts (`_Work.stats`) to the roles' counts (the update's only where ``updated``);
         returns the updates attempted and zeroed (0, 0 without the update)."""
-        *tot, attempted, zeroed = (self.group @ work.stats.reshape(-1, 4)).tolist()
-        m = self.n_updating
+        plan = self.plan
+        *tot, attempted, zeroed = (plan.group @ work.stats.reshape(-1, 4)).tolist()
+        m = plan.n_updating
         counts = self._counts
-        if len(counts) < (len(self.roles) if updated else m):
-            new = self.roles[len(counts):None if updated else m]
-            counts[len(counts):] = [self.quant.counts[k] for k in new]
+        if len(counts) < (len(plan.roles) if updated else m):
+            new = plan.roles[len(counts):None if updated else m]
+            counts[len(counts):] = [self.counts[k] for k in new]
         for c, (o, u, _, outside), size in zip(counts[:m], tot, work.sizes, strict=False):
             c.size += size
             c.overflow += o
             c.underflow += u
             c.outside += outside  # 0 but in the range-checked rows (a unit's preacts and activations)
+        mac_counts = self.ctx.mac_counts
         for where, macs in work.macs:
-            self.mac_counts.setdefault(where, [0, 0, 0, 0])[0] += macs  # nothing overflowed (`_mac`)
+            mac_counts.setdefault(where, [0, 0, 0, 0])[0] += macs  # nothing overflowed (`_mac`)
         if not updated:
             return 0, 0
         for c, (o, u, _, _), size in zip(counts[m:], tot[m:], work.sizes[m:], strict=True):
@@ -418,6 +435,12 @@ class _Plan:
             c.overflow += o
             c.underflow += u
         return attempted[3], zeroed[3]
+
+
+#: the plans made, by (thread, the model's units, policy, converter's nearest rounding, update fused): a
+#: plan's buffers serve one step at a time, so each thread has its own; the least recently used go first
+_PLANS: OrderedDict[tuple[Any, ...], _Plan | None] = OrderedDict()
+_PLANS_KEPT = 8
 
 
 _EMPTY1, _EMPTY2, _NO_MASK = np.zeros(0), np.zeros((0, 0)), np.zeros(0, np.bool_)
@@ -440,9 +463,13 @@ class MLPStep:
 
     def __init__(self, model: Model, units: list[_Unit], optimizer: Any) -> None:
         self.model, self.units, self.optimizer = model, units, optimizer
+        #: what a plan depends on of the model: its units' names and sizes, and their ReLUs' names
+        self._layers = tuple((lin.name, lin.n_in, lin.n_out, relu and relu.name) for lin, relu in units)
         self._ctx: Context | None = None
         self._epoch = 0
         self._plan: _Plan | None = None
+        self._tally: _Tally | None = None
+        self._rates: list[np.ndarray] = []  # each unit's rates of W and b in the fused update
         #: the parameters the last update wrote (new float64 arrays: as the kernels take them)
         self._written: tuple[np.ndarray | None, ...] = (None,) * (2 * len(units))
 
@@ -455,14 +482,33 @@ class MLPStep:
         return None if units is None else cls(model, units, optimizer)
 
     def _plan_of(self, ctx: Context) -> _Plan | None:
-        """The plan under ``ctx`` at the optimiser's epoch (looked up once for each), or None where the
-        policy is not one the kernels run."""
+        """The plan under ``ctx`` (made once per policy for models of these layers, `_PLANS`) with the
+        update's rates at the optimiser's epoch (looked up once for each), or None where the policy is not
+        one the kernels run."""
         epoch = getattr(self.optimizer, "epoch", 0)
         if ctx is self._ctx and epoch == self._epoch:
             return self._plan
         self._ctx, self._epoch, self._plan = ctx, epoch, None
         if not ctx.training or ctx.row_independent:
             return None
+        rates = self._plain_rates(ctx)
+        key = (threading.get_ident(), self._layers, ctx.policy, ctx.quant.nearest, rates is not None)
+        if key in _PLANS:
+            _PLANS.move_to_end(key)
+            plan = _PLANS[key]
+        else:
+            plan = _PLANS[key] = self._new_plan(ctx, rates is not None)
+            if len(_PLANS) > _PLANS_KEPT:
+                _PLANS.popitem(last=False)
+        if plan is not None:
+            self._plan, self._rates = plan, [np.array(r) for r in rates or ()]
+            if self._tally is None or self._tally.ctx is not ctx or self._tally.plan is not plan:
+                self._tally = _Tally(plan, ctx)
+        return self._plan
+
+    def _new_plan(self, ctx: Context, fuse: bool) -> _Plan | None:
+        """The plan of this model's layers under ``ctx``'s policy, the update fused where ``fuse`` and the
+        roles allow; None where the kernels do not run the policy."""
         macs = self._datapaths(ctx)
         if macs == ():
             return None
@@ -482,10 +528,15 @@ class MLPStep:
             if any(row[r] is None for r in (W, B, PRE, E, GW, *((IN,) if i == 0 else ()),
                                             *((ACT, RE) if relu is not None else ()))):
                 return None
+            if fuse:
+                row[UWI] = row[UBI] = _conv(ctx, lin, "update", optimiser=True)
+                row[UWO] = row[UBO] = _conv(ctx, lin, "master", optimiser=True)
             convs.append(row)
-        rates = self._rates(ctx, convs)
-        self._plan = _Plan(units, convs, rates, macs, ctx)
-        return self._plan
+        fused = fuse and all(row[r] is not None for row in convs for r in _UPDATE)
+        if not fused:
+            for row in convs:
+                row[UWI:] = [None] * len(_UPDATE)
+        return _Plan(units, convs, fused, macs, ctx)
 
     def _datapaths(self, ctx: Context) -> list[tuple[emu.MAC | None, ...]] | None | tuple[()]:
         """Each unit's (forward, backward, weight gradient) datapaths where every product the step makes has
@@ -505,23 +556,17 @@ class MLPStep:
             return ()
         return found  # type: ignore[return-value]
 
-    def _rates(self, ctx: Context, convs: list[list[_Conv | None]]) -> list[tuple[float, float]] | None:
-        """Each unit's (W, b) rates of the fused update, its conversions entered in ``convs``; None where
-        the optimiser's step is not such an update for every parameter (it then steps itself)."""
+    def _plain_rates(self, ctx: Context) -> list[tuple[float, float]] | None:
+        """Each unit's (W, b) rates of the fused update at the optimiser's epoch; None where the optimiser's
+        step is not such an update for every parameter (it then steps itself)."""
         plain_rate = getattr(self.optimizer, "plain_rate", None)
         if plain_rate is None:
             return None
         found = []
         for lin, _ in self.units:
             lp = ctx.policy.for_layer(lin.name)
-            rates = (plain_rate(lin.name, "W", lp, ctx.quant), plain_rate(lin.name, "b", lp, ctx.quant))
-            found.append((*rates, _conv(ctx, lin, "update", optimiser=True),
-                          _conv(ctx, lin, "master", optimiser=True)))
-        if any(None in f for f in found):
-            return None
-        for row, (_, _, inner, outer) in zip(convs, found, strict=True):
-            row[UWI], row[UWO], row[UBI], row[UBO] = inner, outer, inner, outer
-        return [(aw, ab) for aw, ab, _, _ in found]  # type: ignore[misc]
+            found.append((plain_rate(lin.name, "W", lp, ctx.quant), plain_rate(lin.name, "b", lp, ctx.quant)))
+        return None if any(None in f for f in found) else found  # type: ignore[return-value]
 
     def step(self, x: np.ndarray, y: np.ndarray, ctx: Context) -> tuple[float, np.ndarray, bool] | None:
         """One training step on the batch (x, y): the loss and the output, and whether the parameters were
@@ -555,7 +600,7 @@ class MLPStep:
             q, r, a = (out if b["out"] is b[k] else b[k] for k in ("q", "r", "a"))
             nans, bad = unit_forward(i, h, wp, bp, kept_w, kept_b, q, r, a, *work.fwd[i])
             if nans:
-                plan.refuse(stats, i, (x, wp.T, bp, b["y"], r))
+                plan.refuse(stats, i, _FORWARD, (x, wp.T, bp, b["y"], r))
             if bad:
                 stream.state = start
                 return None
@@ -563,7 +608,7 @@ class MLPStep:
             h = out
         z = h
         loss, dz = self.model.loss(z, y)
-        updated = plan.rates is not None and math.isfinite(loss)
+        updated = plan.fused and math.isfinite(loss)
         after = plan.after_keys if updated else plan.backward_keys
         keys[after] = stream.random_raw(len(after)).view(np.int64)
         g, done = np.ascontiguousarray(dz, np.float64), []
@@ -574,10 +619,11 @@ class MLPStep:
             new_w, new_b = (np.empty(wp.shape), np.empty(bp.shape)) if updated else (_EMPTY2, _EMPTY1)
             nans, bad = unit_backward(i, g, *used_w[i], b["amask"] if stats[i, ACT, 3] else _NO_MASK,
                                       b["pmask"] if stats[i, PRE, 3] else _NO_MASK, gw, gb,
-                                      plan.rate_arrays[i] if updated else _EMPTY1, wp, bp, new_w, new_b,
+                                      self._rates[i] if updated else _EMPTY1, wp, bp, new_w, new_b,
                                       *work.bwd[i])
             if nans:
-                plan.refuse(stats, i, (g, b["u"], b["dw"], b["db"]), (wp, gw, bp, gb))
+                plan.refuse(stats, i, _BACKWARD, (g, b["u"], b["dw"], b["db"]), (wp, gw, bp, gb),
+                            self._rates[i] if updated else None)
             if bad:
                 stream.state = start
                 return None
@@ -590,7 +636,7 @@ class MLPStep:
                 if type(outer.fmt) is emu.FixedFormat:  # type: ignore[union-attr]
                     quant.hold(new_w, outer.fmt)  # type: ignore[union-attr]
                     quant.hold(new_b, outer.fmt)  # type: ignore[union-attr]
-        attempted, zeroed = plan.count(work, updated)
+        attempted, zeroed = self._tally.add(work, updated)  # type: ignore[union-attr]
         if updated:
             self._written = tuple(p for lin, _ in units for p in (lin.params["W"], lin.params["b"]))
             self.optimizer.counts.attempted += attempted

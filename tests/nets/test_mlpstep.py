@@ -292,3 +292,36 @@ def test_train_takes_the_fused_step_with_the_records_of_the_layered_one(
     monkeypatch.setattr(MLPStep, "of", classmethod(lambda cls, model, opt: None))
     assert run() == fused
     assert len(calls) == 64
+
+
+@pytest.mark.parametrize("pname", ["gupta fx<4,12> stochastic", "e4m3 / e5m2, fp32 datapaths"])
+def test_two_runs_stepping_in_turn_each_leave_what_they_leave_alone(pname: str) -> None:
+    """Two models of the same layers under the same policy share the step's plan (made once per policy):
+    stepping in turn, each run's parameters, counts, MAC counts and stream are those of the run alone."""
+    pol = POLICIES[pname]
+    batches = [np.random.default_rng(7 + k).integers(0, len(DATA.train), 32) for k in range(6)]
+
+    def run(seed: int) -> tuple[nets.Model, nets.Quantizer, Context, MLPStep]:
+        model = nets.mlp([64, 40, 10], seed=seed)
+        quant = nets.Quantizer(seed)
+        step = MLPStep.of(model, nets.SGD(lr=0.05))
+        assert step is not None
+        return model, quant, Context(pol, quant, True, np.random.default_rng(0)), step
+
+    def state(model: nets.Model, quant: nets.Quantizer, ctx: Context) -> dict[str, object]:
+        return _state(model, quant, nets.SGD(), [], ctx.mac_counts)
+
+    alone = []
+    for seed in (1, 2):
+        model, quant, ctx, step = run(seed)
+        for idx in batches:
+            assert step.step(DATA.train.x[idx], DATA.train.y[idx], ctx) is not None
+            quant.end_step()
+        alone.append(state(model, quant, ctx))
+    runs = [run(1), run(2)]
+    for idx in batches:
+        for _, quant, ctx, step in runs:
+            assert step.step(DATA.train.x[idx], DATA.train.y[idx], ctx) is not None
+            quant.end_step()
+    assert [state(*r[:3]) for r in runs] == alone
+    assert alone[0] != alone[1]
