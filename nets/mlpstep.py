@@ -362,7 +362,8 @@ class _Plan:
 
     def _groups(self) -> None:
         """`roles`, the keys of the counted roles in the order the layered path first counts them (the
-        forward's, the backward's, then from `n_updating` on the update's), and `group`, the matrix (roles x
+        forward's, the first `n_forward`; the backward's; then from `n_updating` on the update's), and
+        `group`, the matrix (roles x
         table rows) of 1 where a conversion adds to a role, followed by two rows that sum the updates
         attempted and zeroed (the update's inner and outer rows)."""
         n_units = len(self.convs)
@@ -370,7 +371,7 @@ class _Plan:
         order += [(i, r) for i in range(n_units - 1, -1, -1) for r in _BACKWARD]
         order += [(i, r) for i in range(n_units) for r in _UPDATE]
         self.roles: list[tuple[str, str]] = []
-        self.n_updating = 0
+        self.n_updating = self.n_forward = 0
         where = []
         for i, r in order:
             c = self.convs[i][r]
@@ -378,6 +379,7 @@ class _Plan:
                 if c.counts not in self.roles:
                     self.roles.append(c.counts)
                     self.n_updating += r not in _UPDATE
+                    self.n_forward += r in _FORWARD
                 where.append((self.roles.index(c.counts), i * ROWS + r))
         m = len(self.roles)
         self.group = np.zeros((m + 2, n_units * ROWS), np.int64)
@@ -410,12 +412,13 @@ class _Tally:
         self.plan, self.ctx, self.counts = plan, ctx, ctx.quant.counts
         self._counts: list[Any] = []
 
-    def add(self, work: _Work, updated: bool) -> tuple[int, int]:
-        """Add a step's counts (`_Work.stats`) to the roles' counts (the update's only where ``updated``);
-        returns the updates attempted and zeroed (0, 0 without the update)."""
+    def add(self, work: _Work, updated: bool, forward: bool = False) -> tuple[int, int]:
+        """Add a step's counts (`_Work.stats`) to the roles' counts (the update's only where ``updated``,
+        the forward's alone with ``forward``); returns the updates attempted and zeroed (0, 0 without the
+        update)."""
         plan = self.plan
         *tot, attempted, zeroed = (plan.group @ work.stats.reshape(-1, 4)).tolist()
-        m = plan.n_updating
+        m = plan.n_forward if forward else plan.n_updating
         counts = self._counts
         if len(counts) < (len(plan.roles) if updated else m):
             new = plan.roles[len(counts):None if updated else m]
@@ -426,7 +429,7 @@ class _Tally:
             c.underflow += u
             c.outside += outside  # 0 but in the range-checked rows (a unit's preacts and activations)
         mac_counts = self.ctx.mac_counts
-        for where, macs in work.macs:
+        for where, macs in work.macs[:len(plan.units) if forward else None]:
             mac_counts.setdefault(where, [0, 0, 0, 0])[0] += macs  # nothing overflowed (`_mac`)
         if not updated:
             return 0, 0
@@ -492,19 +495,23 @@ class MLPStep:
         if not ctx.training or ctx.row_independent:
             return None
         rates = self._plain_rates(ctx)
-        key = (threading.get_ident(), self._layers, ctx.policy, ctx.quant.nearest, rates is not None)
-        if key in _PLANS:
-            _PLANS.move_to_end(key)
-            plan = _PLANS[key]
-        else:
-            plan = _PLANS[key] = self._new_plan(ctx, rates is not None)
-            if len(_PLANS) > _PLANS_KEPT:
-                _PLANS.popitem(last=False)
+        plan = self._shared_plan(ctx, rates is not None)
         if plan is not None:
             self._plan, self._rates = plan, [np.array(r) for r in rates or ()]
             if self._tally is None or self._tally.ctx is not ctx or self._tally.plan is not plan:
                 self._tally = _Tally(plan, ctx)
         return self._plan
+
+    def _shared_plan(self, ctx: Context, fuse: bool) -> _Plan | None:
+        """The plan of models of these layers under ``ctx``'s policy, from `_PLANS` or made (`_new_plan`)."""
+        key = (threading.get_ident(), self._layers, ctx.policy, ctx.training, ctx.quant.nearest, fuse)
+        if key in _PLANS:
+            _PLANS.move_to_end(key)
+            return _PLANS[key]
+        plan = _PLANS[key] = self._new_plan(ctx, fuse)
+        if len(_PLANS) > _PLANS_KEPT:
+            _PLANS.popitem(last=False)
+        return plan
 
     def _new_plan(self, ctx: Context, fuse: bool) -> _Plan | None:
         """The plan of this model's layers under ``ctx``'s policy, the update fused where ``fuse`` and the
@@ -568,32 +575,51 @@ class MLPStep:
             found.append((plain_rate(lin.name, "W", lp, ctx.quant), plain_rate(lin.name, "b", lp, ctx.quant)))
         return None if any(None in f for f in found) else found  # type: ignore[return-value]
 
-    def step(self, x: np.ndarray, y: np.ndarray, ctx: Context) -> tuple[float, np.ndarray, bool] | None:
-        """One training step on the batch (x, y): the loss and the output, and whether the parameters were
-        updated (else the gradients wait in the layers for the optimiser's step, as after
-        `Model.loss_and_grad`; so too where the loss is not finite). None where the step is not one the
-        kernels run (the caller then takes the layered path; nothing was drawn or counted)."""
-        plan = self._plan_of(ctx)
-        units = self.units
-        x = np.asarray(x, np.float64)
-        if plan is None or x.ndim != 2 or x.shape[1] != units[0].linear.n_in or not len(x):
+    def forward(self, x: np.ndarray, ctx: Context) -> np.ndarray | None:
+        """The network's output on x under an evaluation context (``ctx.training`` False:
+        `nets.models.evaluation_context`), with the values, counts and random draws of `Model.forward`
+        under it; None where the kernels do not run it (nothing was drawn or counted)."""
+        if ctx.training:
+            return None
+        plan = self._shared_plan(ctx, False)
+        work = self._work(plan, x)
+        if work is None:
+            return None
+        done = self._forward(plan, work, np.asarray(x, np.float64), ctx)  # type: ignore[arg-type]
+        if done is None:
+            return None
+        _Tally(plan, ctx).add(work, False, forward=True)  # type: ignore[arg-type]
+        return done[0]
+
+    def _work(self, plan: _Plan | None, x: np.ndarray) -> _Work | None:
+        """The plan's buffers for the batch x, or None where the kernels do not take x or the parameters."""
+        x = np.asarray(x)
+        if plan is None or x.ndim != 2 or x.shape[1] != self.units[0].linear.n_in or not len(x):
             return None
         work = plan.work(len(x))
-        params = tuple(p for lin, _ in units for p in (lin.params["W"], lin.params["b"]))
+        params = tuple(p for lin, _ in self.units for p in (lin.params["W"], lin.params["b"]))
         if work is None or (not all(map(operator.is_, params, self._written)) and any(
                 type(p) is not np.ndarray or p.dtype != np.float64 or not p.flags.c_contiguous
                 for p in params)):
             return None
+        return work
+
+    def _forward(self, plan: _Plan, work: _Work, x: np.ndarray, ctx: Context
+                 ) -> tuple[np.ndarray, list[tuple[np.ndarray, bool]], Any] | None:
+        """The forward of x (float64) in `work`'s buffers, its keys drawn: the output, each unit's weights
+        as its product took them ((W, False) or its conversion wq and whether that is W's transpose), and
+        the random stream's state before the draws where a datapath runs (else None). None where a
+        datapath's product met a NaN or made a value that is not finite (the layered path's: the draws
+        undone, nothing counted)."""
         quant = ctx.quant
         stream = quant.rng.bit_generator
-        # a datapath's product that meets a NaN or makes a value that is not finite is the layered path's
-        # (`_mac`): the step then undoes its draws and leaves the model as it found it
         start = stream.state if plan.macs[0].size else None
         keys, stats = work.keys.reshape(-1), work.stats
         stats.fill(0)
-        keys[plan.forward_keys] = stream.random_raw(len(plan.forward_keys)).view(np.int64)
-        h, last, used_w = np.ascontiguousarray(x), len(units) - 1, []
-        for i, (lin, _) in enumerate(units):
+        if len(plan.forward_keys):
+            keys[plan.forward_keys] = stream.random_raw(len(plan.forward_keys)).view(np.int64)
+        h, last, used_w = np.ascontiguousarray(x), len(self.units) - 1, []
+        for i, (lin, _) in enumerate(self.units):
             c, wp, bp, b = plan.convs[i], lin.params["W"], lin.params["b"], work.bufs[i]
             kept_w, kept_b = quant.holds(wp, c[W].fmt), quant.holds(bp, c[B].fmt)  # type: ignore[union-attr]
             out = b["out"] if i < last else np.empty_like(b["out"])  # the network's output leaves the step
@@ -606,12 +632,29 @@ class MLPStep:
                 return None
             used_w.append((wp, False) if kept_w else (b["wq"], plan.wq_t[i]))
             h = out
-        z = h
+        return h, used_w, start
+
+    def step(self, x: np.ndarray, y: np.ndarray, ctx: Context) -> tuple[float, np.ndarray, bool] | None:
+        """One training step on the batch (x, y): the loss and the output, and whether the parameters were
+        updated (else the gradients wait in the layers for the optimiser's step, as after
+        `Model.loss_and_grad`; so too where the loss is not finite). None where the step is not one the
+        kernels run (the caller then takes the layered path; nothing was drawn, counted or changed: a
+        datapath's product that meets a NaN or makes a value that is not finite hands the step back)."""
+        plan = self._plan_of(ctx)
+        work = self._work(plan, x)
+        if work is None:
+            return None
+        done = self._forward(plan, work, np.asarray(x, np.float64), ctx)  # type: ignore[arg-type]
+        if done is None:
+            return None
+        z, used_w, start = done
+        plan, units, quant, stats = self._plan, self.units, ctx.quant, work.stats
+        stream = quant.rng.bit_generator
         loss, dz = self.model.loss(z, y)
-        updated = plan.fused and math.isfinite(loss)
-        after = plan.after_keys if updated else plan.backward_keys
-        keys[after] = stream.random_raw(len(after)).view(np.int64)
-        g, done = np.ascontiguousarray(dz, np.float64), []
+        updated = plan.fused and math.isfinite(loss)  # type: ignore[union-attr]
+        after = plan.after_keys if updated else plan.backward_keys  # type: ignore[union-attr]
+        work.keys.reshape(-1)[after] = stream.random_raw(len(after)).view(np.int64)
+        g, done_units, last = np.ascontiguousarray(dz, np.float64), [], len(units) - 1
         for i in range(last, -1, -1):
             lin, b = units[i].linear, work.bufs[i]
             wp, bp = lin.params["W"], lin.params["b"]
@@ -622,14 +665,14 @@ class MLPStep:
                                       self._rates[i] if updated else _EMPTY1, wp, bp, new_w, new_b,
                                       *work.bwd[i])
             if nans:
-                plan.refuse(stats, i, _BACKWARD, (g, b["u"], b["dw"], b["db"]), (wp, gw, bp, gb),
+                plan.refuse(stats, i, _BACKWARD, (g, b["u"], b["dw"], b["db"]), (wp, gw, bp, gb),  # type: ignore
                             self._rates[i] if updated else None)
             if bad:
                 stream.state = start
                 return None
-            done.append((lin, gw, gb, new_w, new_b, plan.convs[i][UWO]))
+            done_units.append((lin, gw, gb, new_w, new_b, plan.convs[i][UWO]))  # type: ignore[union-attr]
             g = b["eraw"]
-        for lin, gw, gb, new_w, new_b, outer in done:
+        for lin, gw, gb, new_w, new_b, outer in done_units:
             lin.grads["W"], lin.grads["b"] = gw, gb
             if updated:
                 lin.params["W"], lin.params["b"] = new_w, new_b

@@ -129,10 +129,15 @@ _Batch = tuple[np.ndarray, int]
 
 def _batch_results(model: Model, x: np.ndarray, y: np.ndarray, policy: PrecisionPolicy | None,
                    quant: Quantizer | None, seed: int, batch_size: int, first: int) -> list[_Batch]:
-    """(each row's loss, rows classified right) of every batch of x; x's first batch is batch ``first``."""
+    """(each row's loss, rows classified right) of every batch of x; x's first batch is batch ``first``
+    (an MLP's forward in compiled kernels where `nets.mlpstep.MLPStep.forward` runs it: the same bits)."""
     out = []
+    fused = MLPStep.of(model, None)
     for j, i in enumerate(range(0, len(x), batch_size)):
-        z = model.forward(x[i:i + batch_size], evaluation_context(policy, first + j, quant, seed))
+        ctx = evaluation_context(policy, first + j, quant, seed)
+        z = None if fused is None else fused.forward(x[i:i + batch_size], ctx)
+        if z is None:
+            z = model.forward(x[i:i + batch_size], ctx)
         yb = y[i:i + batch_size]
         out.append((example_losses(model.loss_name, z, yb), int(np.count_nonzero(z.argmax(axis=1) == yb))))
     return out

@@ -6,6 +6,8 @@ path."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -325,3 +327,24 @@ def test_two_runs_stepping_in_turn_each_leave_what_they_leave_alone(pname: str) 
             quant.end_step()
     assert [state(*r[:3]) for r in runs] == alone
     assert alone[0] != alone[1]
+
+
+@pytest.mark.parametrize("pname", list(POLICIES))
+@pytest.mark.parametrize("rounding", ["nearest_even", "policy"])
+def test_the_fused_forward_evaluates_as_the_layers_do(pname: str, rounding: str) -> None:
+    """`MLPStep.forward` under an evaluation context (nearest-even twins of stochastic conversions, or the
+    policy's own drawing from the evaluation's stream; the training run's held parameters): the outputs,
+    counts, MAC counts and stream of `Model.forward`, bit for bit."""
+    pol = replace(POLICIES[pname], eval_rounding=rounding)
+    model, quant, *_ = _steps(pol, nets.SGD(lr=0.05), True, steps=4)
+    x = DATA.valid.x * 3.0
+    seen = []
+    for fused in (True, False):
+        ctx = nets.models.evaluation_context(pol, 2, quant, 5)
+        step = MLPStep.of(model, None)
+        assert step is not None
+        z = step.forward(x, ctx) if fused else model.forward(x, ctx)
+        assert z is not None
+        seen.append((_bits(z), _state(model, ctx.quant, nets.SGD(), [], ctx.mac_counts)))
+    assert seen[0] == seen[1]
+    assert sum(c[0] for c in seen[0][1]["counts"].values()) > 0  # type: ignore[attr-defined]
