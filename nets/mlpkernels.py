@@ -55,11 +55,11 @@ def _check(x, lo, hi, mask, stats, i, r):
 
 @njit(cache=True, nogil=True)
 def _mac(i, p, a, a_t, w, w_t, start, cols, out, macs):
-    """out = product p (`FWD`, `BWD`, `GRAD`) of unit i through its binary32 datapath (`emu.datapath.floating
-    .mac_fp32_kernel`; macs = (packed conversions, NaN values, kept) by unit, product and operand: a kept
-    operand's values are the conversion's already, and pass as they are), from the start values
-    ``start``; whether the kernel met a NaN or made a value that is not finite (its values are then not
-    `emu.matmul`'s: an infinity, which a kept operand passes, the datapath's conversion saturates)."""
+    """out = product p (`FWD`, `BWD`, `GRAD`) of unit i through its binary32 datapath
+    (`emu.datapath.mac_fp32_kernel`; macs = (packed conversions, NaN values, kept) by unit, product and
+    operand: a kept operand's values are the conversion's already, and pass as they are), from the start
+    values ``start``; whether the kernel met a NaN or made a value that is not finite (its values are then
+    not `emu.matmul`'s: an infinity, which a kept operand passes, the datapath's conversion saturates)."""
     packed, nans, kept = macs
     pa, pw, ps = packed[i, p, 0], packed[i, p, 1], packed[i, p, 2]
     c = mac_fp32_kernel(a, a_t, w, w_t, start, pa[:0] if kept[i, p, 0] else pa, nans[i, p, 0],
@@ -71,7 +71,7 @@ def _mac(i, p, a, a_t, w, w_t, start, cols, out, macs):
 @njit(cache=True, nogil=True)
 def unit_forward(i, x, w, b, kept_w, kept_b, q, r, a, relu, kept_a, wq_t, tabs, clips, lo, hi, macs, cols,
                  xq, wq, bq, y, pmask, amask):
-    """Unit i forward (see the module's docstring): x (n, n_in) the input, converted into xq where xq is not
+    """Unit i forward (see `nets.mlpstep`): x (n, n_in) the input, converted into xq where xq is not
     empty (the first unit); w (n_in, n_out) the stored weights, converted into wq unless ``kept_w``: with
     ``wq_t`` (a conversion that draws) their transpose (n_out, n_in: the order `Layer.q` converts them in,
     which the random bits follow), else w's layout; b converted into bq unless ``kept_b``;
@@ -144,7 +144,7 @@ def _update(i, w, g, rate, rows, tabs, out):
 @njit(cache=True, nogil=True)
 def unit_backward(i, g, w, w_t, amask, pmask, gw, gb, rates, wp, bp, new_w, new_b, relu, q, h, tabs, macs,
                   cols, zeros_out, zeros_in, e, u, v, dy, dw, db, eraw):
-    """Unit i backward (see the module's docstring): g (n, n_out) the gradient at the unit's output,
+    """Unit i backward (see `nets.mlpstep`): g (n, n_out) the gradient at the unit's output,
     converted into e; with ``relu``, u = (q > 0) (e amask) and v its conversion; dy = v pmask (a mask of
     size 0: none; bools multiply as 1.0 and 0.0, as numpy's); dw = h^T dy and db its column sums,
     converted into gw and gb; where eraw is not empty, eraw = dy W^T, W the weights the forward multiplied:
