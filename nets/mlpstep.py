@@ -249,6 +249,7 @@ class _Plan:
         self.backward_keys = self._positions([(i, r) for i in down for r in _BACKWARD])
         self.after_keys = np.concatenate([self.backward_keys, self._positions(
             [(i, r) for i in range(n_units) for r in _UPDATE])])
+        self.draws = bool(len(self.forward_keys) or len(self.after_keys))  # some conversion draws a key
         self._groups()
         self._work: dict[int, _Work | None] = {}
 
@@ -613,7 +614,7 @@ class MLPStep:
         undone, nothing counted)."""
         quant = ctx.quant
         stream = quant.rng.bit_generator
-        start = stream.state if plan.macs[0].size else None
+        start = stream.state if plan.macs[0].size and plan.draws else None  # (nothing to undo: None)
         keys, stats = work.keys.reshape(-1), work.stats
         stats.fill(0)
         if len(plan.forward_keys):
@@ -628,7 +629,8 @@ class MLPStep:
             if nans:
                 plan.refuse(stats, i, _FORWARD, (x, wp.T, bp, b["y"], r))
             if bad:
-                stream.state = start
+                if start is not None:
+                    stream.state = start
                 return None
             used_w.append((wp, False) if kept_w else (b["wq"], plan.wq_t[i]))
             h = out
@@ -653,7 +655,8 @@ class MLPStep:
         loss, dz = self.model.loss(z, y)
         updated = plan.fused and math.isfinite(loss)  # type: ignore[union-attr]
         after = plan.after_keys if updated else plan.backward_keys  # type: ignore[union-attr]
-        work.keys.reshape(-1)[after] = stream.random_raw(len(after)).view(np.int64)
+        if len(after):
+            work.keys.reshape(-1)[after] = stream.random_raw(len(after)).view(np.int64)
         g, done_units, last = np.ascontiguousarray(dz, np.float64), [], len(units) - 1
         for i in range(last, -1, -1):
             lin, b = units[i].linear, work.bufs[i]
@@ -668,7 +671,8 @@ class MLPStep:
                 plan.refuse(stats, i, _BACKWARD, (g, b["u"], b["dw"], b["db"]), (wp, gw, bp, gb),  # type: ignore
                             self._rates[i] if updated else None)
             if bad:
-                stream.state = start
+                if start is not None:
+                    stream.state = start
                 return None
             done_units.append((lin, gw, gb, new_w, new_b, plan.convs[i][UWO]))  # type: ignore[union-attr]
             g = b["eraw"]

@@ -205,10 +205,13 @@ def test_a_nan_is_refused_as_the_layer_refuses_it() -> None:
 
 
 @pytest.mark.parametrize("where", ["forward", "backward"])
-def test_a_value_the_datapath_does_not_run_leaves_the_step_to_the_layered_path(where: str) -> None:
+@pytest.mark.parametrize("pname", ["e4m3 / e5m2, fp32 datapaths",
+                                   "float roles, fp32 datapaths, identity rule"])
+def test_a_datapath_meeting_a_nan_leaves_the_step_to_the_layered_path(where: str, pname: str) -> None:
     """A NaN reaching a binary32 datapath (in the input, or in the loss gradient): the step gives None and
-    leaves the model, the counts and the random stream as it found them, and runs the next batch."""
-    pol = P("e4m3 forward / e5m2 backward")
+    leaves the model, the counts and the random stream (drawn from by the second policy's stochastic
+    roles) as it found them, and runs the next batch."""
+    pol = POLICIES[pname]
     model = nets.mlp([64, 20, 10], seed=0)
     quant = nets.Quantizer(1)
     ctx = Context(pol, quant, True, np.random.default_rng(0))
