@@ -3,7 +3,8 @@ after it) forward, one its backward with the optimiser's plain update (`unit_for
 
 A unit's conversions are rows of tables (`IN` .. `UBO`: kind, integer and packed arguments of a
 converter's fast kernel, its key, its counts) and its products run in float64 (exact, for fixed-point
-operands) or through binary32 datapaths (`FWD`, `BWD`, `GRAD`: `emu.datapath.mac_fp32_kernel`).
+operands) or through datapaths (`FWD`, `BWD`, `GRAD`: binary32 ones by `emu.datapath.mac_fp32_kernel`,
+fixed-point ones by `emu.datapath.mac_fixed_kernel`).
 `nets.mlpstep` plans the tables and checks what the kernels may run. Imports numpy, numba, `emu` and
 `nets.quant`.
 """
@@ -13,13 +14,13 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from emu.datapath import mac_fp32_kernel
+from emu.datapath import mac_fixed_kernel, mac_fp32_kernel
 from emu.update import convert_kind, update_kernel
 
 from .quant import all_inside
 
-__all__ = ["ACT", "B", "BWD", "E", "FWD", "GB", "GRAD", "GW", "IN", "PRE", "RE", "ROWS", "UBI", "UBO", "UWI",
-           "UWO", "W", "unit_backward", "unit_forward"]
+__all__ = ["ACT", "B", "BWD", "E", "FIXED", "FP32", "FWD", "GB", "GRAD", "GW", "IN", "NO_MAC", "PRE", "RE",
+           "ROWS", "UBI", "UBO", "UWI", "UWO", "W", "unit_backward", "unit_forward"]
 
 #: a unit's conversions (rows of its tables), each in its pass's order: forward (the network's input,
 #: weights, biases, preacts, the ReLU's activations), backward (the incoming errors, the ReLU's errors, the
@@ -28,6 +29,8 @@ IN, W, B, PRE, ACT, E, RE, GW, GB, UWI, UWO, UBI, UBO = range(13)
 ROWS = 13
 #: a unit's products through a datapath: forward, backward (the error to the unit below), weight gradient
 FWD, BWD, GRAD = range(3)
+#: the kinds of a datapath's product: none (float64), binary32, fixed point
+NO_MAC, FP32, FIXED = range(3)
 
 
 @njit(cache=True, nogil=True)
@@ -78,12 +81,22 @@ def _rows_dot(a, b, out):
 
 @njit(cache=True, nogil=True)
 def _mac(i, p, a, a_t, w, w_t, start, cols, out, macs):
-    """out = product p (`FWD`, `BWD`, `GRAD`) of unit i through its binary32 datapath
-    (`emu.datapath.mac_fp32_kernel`; macs = (packed conversions, NaN values, kept) by unit, product and
-    operand: a kept operand's values are the conversion's already, and pass as they are), from the start
-    values ``start``; whether the kernel met a NaN or made a value that is not finite (its values are then
-    not `emu.matmul`'s: an infinity, which a kept operand passes, the datapath's conversion saturates)."""
-    packed, nans, kept = macs
+    """out = product p (`FWD`, `BWD`, `GRAD`) of unit i through its datapath, from the start values
+    ``start``; macs = (packed conversions, NaN values, kept, kinds, fixed floats, fixed ints, overflows),
+    by unit and product (and operand). Kind `FP32` runs `emu.datapath.mac_fp32_kernel` (a kept operand's
+    values are its conversion's already, and pass as they are); kind `FIXED` runs
+    `emu.datapath.mac_fixed_kernel` (the arguments of `emu.datapath.fixed_kernel_args` in the fixed tables)
+    and puts its additions that overflowed in overflows[i, p]. Returns whether the kernel met a NaN or made
+    a value that is not finite (its values are then not `emu.matmul`'s: an infinity, which a kept operand
+    passes, the datapath's conversion saturates)."""
+    packed, nans, kept, kinds, ff, fi, overflows = macs
+    if kinds[i, p] == FIXED:
+        f, k = ff[i, p], fi[i, p]
+        c = mac_fixed_kernel(a, a_t, w, w_t, start, (f[0], f[1], f[2], k[0]), (f[3], f[4], f[5], k[1]),
+                             (f[6], f[7], f[8], k[2]), k[3], k[4], k[5], k[6], k[7], k[8] != 0, f[9], k[9],
+                             out, np.empty(out.shape, np.int32))
+        overflows[i, p] = c[2]
+        return c[1] != 0
     pa, pw, ps = packed[i, p, 0], packed[i, p, 1], packed[i, p, 2]
     c = mac_fp32_kernel(a, a_t, w, w_t, start, pa[:0] if kept[i, p, 0] else pa, nans[i, p, 0],
                         pw[:0] if kept[i, p, 1] else pw, nans[i, p, 1], ps[:0] if kept[i, p, 2] else ps,
@@ -121,7 +134,7 @@ def unit_forward(i, x, w, b, kept_w, kept_b, q, r, a, relu, kept_a, wq_t, tabs, 
         else:
             _convert(w.reshape(-1), wq.reshape(-1), i, W, tabs)
     bad = False
-    if macs[0].size:
+    if macs[3].size:
         bad = _mac(i, FWD, h, False, wk, wt, bb, cols, y, macs)
     elif wt:
         _rows_dot(h, wk.T, y)
@@ -190,7 +203,7 @@ def unit_backward(i, g, w, w_t, amask, pmask, gw, gb, rates, wp, bp, new_w, new_
     for k in range(df.size):
         df[k] = vf[k] * (1.0 if pmask[k] else 0.0) if pmask.size else vf[k]
     bad = False
-    if macs[0].size:
+    if macs[3].size:
         bad = _mac(i, GRAD, h, True, dy, False, zeros_out, cols, dw, macs)
     else:
         np.dot(h.T, dy, dw)
@@ -202,7 +215,7 @@ def unit_backward(i, g, w, w_t, amask, pmask, gw, gb, rates, wp, bp, new_w, new_
     _convert(dw.reshape(-1), gw.reshape(-1), i, GW, tabs)
     _convert(db, gb, i, GB, tabs)
     if eraw.size:
-        if macs[0].size:
+        if macs[3].size:
             bad |= _mac(i, BWD, dy, False, w, not w_t, zeros_in, cols, eraw, macs)
         elif w_t:
             np.dot(dy, w, eraw)

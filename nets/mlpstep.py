@@ -13,15 +13,19 @@ options), under a policy of one of two kinds:
   of the operands' joint step, below 2^53 of them (checked for each batch
   size), so they are exact and have the bits of numpy's BLAS product,
   whatever the order of the additions.
-- every product (forward, backward, weight gradient) through a binary32
-  datapath that `emu.datapath.mac_fp32_kernel` runs (an fp32 accumulator
-  rounding to nearest even after every addition, float operands: FP8
-  training's e4m3 / e5m2 with fp32 accumulation), every role fixed point,
-  float (rounding that draws nothing) or float64. The datapath converts its
-  operands as `emu.matmul` does, except those the step knows are values of
-  the operand's format already (the output of a conversion to it), which pass
-  as they are. A product that meets a NaN or makes a value that is not finite
-  (whose counts and NaN the general path gives) hands the whole step back.
+- every product (forward, backward, weight gradient) through a datapath that
+  one of emu's one-call kernels runs: a binary32 one
+  (`emu.datapath.mac_fp32_kernel`: an fp32 accumulator rounding to nearest
+  even after every addition, float operands, as FP8 training's e4m3 / e5m2
+  with fp32 accumulation) or a fixed-point one
+  (`emu.datapath.mac_fixed_kernel`: fixed operands, an accumulator that wraps
+  or saturates after every addition, its overflows counted), every role
+  fixed point, float (rounding that draws nothing) or float64. The datapath
+  converts its operands as `emu.matmul` does, except those the step knows
+  are values of a binary32 datapath's operand format already (the output of
+  a conversion to it), which pass as they are. A product that meets a NaN or
+  makes a value that is not finite (whose counts and NaN the general path
+  gives) hands the whole step back.
 
 Each Linear layer and its ReLU (a *unit*) then make one kernel call forward and
 one backward (`nets.mlpkernels`):
@@ -67,7 +71,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 import emu
-from emu.datapath import fp32_kernel_args, fp32_layout, in_fp32
+from emu.datapath import fixed_kernel_args, fp32_kernel_args, fp32_layout, in_fp32
 from emu.update import COPY_KIND, FIXED_KINDS, FLOAT_KIND
 
 from .context import Context
@@ -75,6 +79,8 @@ from .layers import Linear, ReLU, Sequential
 from .mlpkernels import (
     ACT,
     BWD,
+    FIXED,
+    FP32,
     FWD,
     GB,
     GRAD,
@@ -98,6 +104,9 @@ from .models import Model
 __all__ = ["MLPStep"]
 
 _FORWARD, _BACKWARD, _UPDATE = (IN, W, B, PRE, ACT), (E, RE, GW, GB), (UWI, UWO, UBI, UBO)
+#: a fixed-point datapath's product of this many MACs or more `emu.matmul` runs on faster kernels than the
+#: one-call kernel the step runs (16-bit lanes, exact sums; the same values): the layered path takes it
+_FIXED_MAX = 1 << 18
 
 
 class _Conv(NamedTuple):
@@ -188,7 +197,7 @@ class _Work(NamedTuple):
     keys: np.ndarray
     stats: np.ndarray
     sizes: list[int]
-    macs: list[tuple[str, int]]
+    macs: list[tuple[str, int, int, int]]
 
 
 def _packed_table(shape: tuple[int, ...], entries: list[tuple[tuple[int, ...], np.ndarray, float]]
@@ -230,10 +239,8 @@ class _Plan:
             self.kinds[i, r] = COPY_KIND
         # the weights converted in their own layout, but by a conversion that draws (in `Layer.q`'s order)
         self.wq_t = [c[W].draws for c in convs]  # type: ignore[union-attr]
-        self.macs = (*_packed_table((0, 3, 3), []), np.zeros((0, 3, 3), np.bool_)) if macs is None else (
-            *_packed_table((n_units, 3, 3), [((i, p, k), *fp32_kernel_args(mac)[2 * k:2 * k + 2])  # type: ignore
-                                             for i, unit in enumerate(macs) for p, mac in enumerate(unit)
-                                             if mac is not None for k in range(3)]), self._kept(macs))
+        self.has_macs = macs is not None
+        self.macs = self._datapath_tables(macs or [])
         for i, (lin, relu) in enumerate(units):
             for r, layer, role in ((PRE, lin, "preacts"), (ACT, relu, "activations")):
                 plan = None if layer is None else ctx.role_plan(layer, role, False)
@@ -252,6 +259,28 @@ class _Plan:
         self.draws = bool(len(self.forward_keys) or len(self.after_keys))  # some conversion draws a key
         self._groups()
         self._work: dict[int, _Work | None] = {}
+
+    def _datapath_tables(self, macs: list[tuple[emu.MAC | None, ...]]) -> tuple[np.ndarray, ...]:
+        """The datapaths' tables of the kernels (`nets.mlpkernels._mac`), by unit and product: the binary32
+        ones' packed conversions and NaN values (by operand) and kept operands (`_kept`), each product's
+        kind, the fixed-point ones' arguments (`emu.datapath.fixed_kernel_args`: floats, ints), and room
+        for their accumulators' overflow counts."""
+        n = len(macs)
+        kinds, ff, fi = np.zeros((n, 3), np.int64), np.zeros((n, 3, 10)), np.zeros((n, 3, 10), np.int64)
+        entries = []
+        for i, unit in enumerate(macs):
+            for p, mac in enumerate(unit):
+                args = None if mac is None else fp32_kernel_args(mac)
+                if args is not None:
+                    kinds[i, p] = FP32
+                    entries += [((i, p, k), *args[2 * k:2 * k + 2]) for k in range(3)]
+                elif mac is not None:
+                    d = fixed_kernel_args(mac)
+                    kinds[i, p] = FIXED
+                    ff[i, p] = (*d.a[:3], *d.w[:3], *d.b[:3], d.step)  # type: ignore[union-attr]
+                    fi[i, p] = (d.a[3], d.w[3], d.b[3], d.sl, d.sr, d.lo, d.hi, d.mask, d.wrap, d.lane)  # type: ignore
+        packed, nans = _packed_table((n, 3, 3), entries)
+        return packed, nans, self._kept(macs), kinds, ff, fi, np.zeros((n, 3), np.int64)
 
     def _copies(self, macs: list[tuple[emu.MAC | None, ...]] | None) -> list[tuple[int, int]]:
         """The conversions (unit, row) whose inputs are values of their format already, which they would
@@ -273,9 +302,10 @@ class _Plan:
         """Which operands of each unit's datapaths (by unit, product, operand) are values of the operand's
         format already, which its conversion leaves as they are (`_mac`): the output of a conversion to
         that format (the policy asks as much of a role that feeds a datapath), the bias where its format's
-        values are binary32 values, and the zero start values of the backward products."""
+        values are binary32 values, and the zero start values of the backward products (a fixed-point
+        datapath's kernel converts every operand)."""
         kept = np.zeros((len(macs), 3, 3), np.bool_)
-        for i, (u, c, unit) in enumerate(zip(self.units, self.convs, macs, strict=True)):
+        for i, (u, c, unit) in enumerate(zip(self.units, self.convs, macs, strict=False)):  # (none, or all)
             below = self.convs[i - 1][ACT if self.units[i - 1].relu else PRE] if i else c[IN]
             h, w, dy, b = (None if x is None else x.fmt for x in (below, c[W], c[RE if u.relu else E], c[B]))
             for p, (act, weight) in ((FWD, (h, w)), (BWD, (dy, w)), (GRAD, (h, dy))):
@@ -298,12 +328,16 @@ class _Plan:
     def work(self, n: int) -> _Work | None:
         """The buffers of a batch of n rows, or None where a float64 product could leave its exact range (a
         code of one operand times a code of the other's, summed over the product's length, at 2^53 or
-        beyond) or a datapath's product is large enough to repay threads (`fp32_layout`: the layered path
-        runs it on them, with the same values)."""
+        beyond), a binary32 datapath's product is large enough to repay threads (`fp32_layout`) or a
+        fixed-point one's has `_FIXED_MAX` MACs or more (the layered path runs those on faster kernels, with
+        the same values)."""
         if n in self._work:
             return self._work[n]
-        if self.macs[0].size:
-            if any(fp32_layout(*mkn)[1] for unit in self._shapes(n) for mkn in unit):
+        if self.has_macs:
+            kinds = self.macs[3]
+            big = {FP32: lambda mkn: fp32_layout(*mkn)[1], FIXED: lambda mkn: math.prod(mkn) >= _FIXED_MAX}
+            if any(kinds[i, p] in big and big[kinds[i, p]](mkn)
+                   for i, unit in enumerate(self._shapes(n)) for p, mkn in enumerate(unit)):
                 self._work[n] = None
                 return None
         else:
@@ -352,12 +386,12 @@ class _Plan:
                             (UBI, lin.n_out), (UBO, lin.n_out)):
                 sizes[i * ROWS + r] = size
         macs = []
-        if self.macs[0].size:  # as `nets.product.mac_product` counts them: the outputs times the length
+        if self.has_macs:  # as `nets.product.mac_product` counts them: the outputs times the length
             for i, lin in enumerate(self.units):
-                macs.append((f"{lin.name}.fwd", math.prod(unit_shapes[i][FWD])))
+                macs.append((f"{lin.name}.fwd", math.prod(unit_shapes[i][FWD]), i, FWD))
             for i in range(n_units - 1, -1, -1):
                 name = self.units[i].name
-                macs += [(f"{name}.{p}", math.prod(unit_shapes[i][k]))
+                macs += [(f"{name}.{p}", math.prod(unit_shapes[i][k]), i, k)
                          for k, p in ((GRAD, "grad"), (BWD, "bwd")) if k == GRAD or i]
         return _Work(bufs, fwd, bwd, keys, stats, (self.group[:-2] @ sizes).tolist(), macs)
 
@@ -429,9 +463,11 @@ class _Tally:
             c.overflow += o
             c.underflow += u
             c.outside += outside  # 0 but in the range-checked rows (a unit's preacts and activations)
-        mac_counts = self.ctx.mac_counts
-        for where, macs in work.macs[:len(plan.units) if forward else None]:
-            mac_counts.setdefault(where, [0, 0, 0, 0])[0] += macs  # nothing overflowed (`_mac`)
+        mac_counts, overflows = self.ctx.mac_counts, plan.macs[6]
+        for where, macs, i, p in work.macs[:len(plan.units) if forward else None]:
+            c = mac_counts.setdefault(where, [0, 0, 0, 0])
+            c[0] += macs
+            c[2] += int(overflows[i, p])  # a fixed-point accumulator's (a binary32 one's overflowed nowhere)
         if not updated:
             return 0, 0
         for c, (o, u, _, _), size in zip(counts[m:], tot[m:], work.sizes[m:], strict=True):
@@ -453,8 +489,8 @@ _EMPTY1, _EMPTY2, _NO_MASK = np.zeros(0), np.zeros((0, 0)), np.zeros(0, np.bool_
 class MLPStep:
     """A training step (`Model.loss_and_grad` and the optimiser's step) of a stack of Linear layers, each
     followed by at most one ReLU, in two kernel calls a layer, under a fixed-point policy or one whose
-    products all run through binary32 datapaths (see the module's docstring); `of` gives one where the
-    model is such a stack.
+    products all run through binary32 or fixed-point datapaths (see the module's docstring); `of` gives one
+    where the model is such a stack.
 
     >>> import nets
     >>> model = nets.mlp([4, 3, 2], seed=0)
@@ -559,8 +595,8 @@ class MLPStep:
         needed = [m for i, unit in enumerate(found) for p, m in enumerate(unit) if i or p != BWD]
         if all(m is None for m in needed):
             return None
-        if any(m is None or fp32_kernel_args(m) is None for m in needed) or any(
-                lin.n_out < 2 for lin, _ in self.units):
+        if any(m is None or (fp32_kernel_args(m) is None and fixed_kernel_args(m) is None)
+               for m in needed) or any(lin.n_out < 2 for lin, _ in self.units):
             return ()
         return found  # type: ignore[return-value]
 
@@ -614,7 +650,7 @@ class MLPStep:
         undone, nothing counted)."""
         quant = ctx.quant
         stream = quant.rng.bit_generator
-        start = stream.state if plan.macs[0].size and plan.draws else None  # (nothing to undo: None)
+        start = stream.state if plan.has_macs and plan.draws else None  # (nothing to undo: None)
         keys, stats = work.keys.reshape(-1), work.stats
         stats.fill(0)
         if len(plan.forward_keys):

@@ -18,16 +18,18 @@ Modules, one concept each: `api` (the calls), `product` (one 2-D product),
 `operands`, `integer` (fixed and exact accumulators), `floating` (float
 accumulators), `seeds` (the random streams of every role) and `stats`.
 
-For compiled (numba) callers that run a binary32 datapath's small products
-inside their own kernels: `fp32_kernel_args` (a MAC's arguments of
+For compiled (numba) callers that run a datapath's small products inside their
+own kernels: `fp32_kernel_args` (a binary32 MAC's arguments of
 `mac_fp32_kernel`, or None where the kernel does not run it), `fp32_layout`
-(which chains and whether threads repay) and `in_fp32` (whether a format's
-values are all binary32 values).
+(which chains and whether threads repay), `in_fp32` (whether a format's values
+are all binary32 values); `fixed_kernel_args` and `mac_fixed_kernel`, the same
+for a fixed-point accumulator that wraps or saturates.
 """
 
 from .api import conv2d, dot, im2col, matmul
 from .floating import fp32_kernel_args, fp32_layout, in_fp32, mac_fp32_kernel
+from .integer import fixed_kernel_args, mac_fixed_kernel
 from .stats import MACStats
 
-__all__ = ["MACStats", "conv2d", "dot", "fp32_kernel_args", "fp32_layout", "im2col", "in_fp32",
-           "mac_fp32_kernel", "matmul"]
+__all__ = ["MACStats", "conv2d", "dot", "fixed_kernel_args", "fp32_kernel_args", "fp32_layout", "im2col",
+           "in_fp32", "mac_fixed_kernel", "mac_fp32_kernel", "matmul"]

@@ -446,6 +446,27 @@ def _direct_params(mac: MAC) -> _Direct | None:
                    2.0**-acc.frac_bits, lane)
 
 
+def fixed_kernel_args(mac: MAC) -> _Direct | None:
+    """For compiled (numba) code that runs a fixed-point datapath's small 2-D products itself: the
+    arguments after the start values that `mac_fixed_kernel` takes for ``mac`` (`_Direct`), where it covers
+    the datapath; else None.
+
+    `mac_fixed_kernel(a, a_t, w, w_t, b, *args, out, cnt)` is `matmul_fixed`'s one-call kernel: the
+    float64 operands a (M, K), or (K, M) with ``a_t``, and w (K, N), or (N, K) with ``w_t``, both
+    C-ordered, and the start values ``b`` (N,) are converted to codes, and every output is its chain of
+    additions from k = 0 up, wrapped or saturated after each; ``cnt`` (M, N, int32) gets each output's
+    additions that overflowed. It returns (input overflows, whether a NaN was met, additions that
+    overflowed): `matmul`'s values and accumulator counts where no NaN was met (elsewhere the caller is to
+    run `matmul`, which refuses it). `matmul` runs it below 2^18 MACs; larger products it runs on other
+    kernels, with the same values.
+    """
+    return _direct_params(mac)
+
+
+#: `matmul_fixed`'s one-call kernel (`fixed_kernel_args`)
+mac_fixed_kernel = SK.mac_fixed_from_reals
+
+
 #: the one-call kernel runs on one thread at about 4 GMAC/s; the general path's threaded kernels overtake it
 #: between 2^24 and 2^27 MACs (measured, fx<4,12> x fx<4,12> -> fx<4,12> saturating, which 16-bit lanes do
 #: not hold: 512x512x64 4.0 ms one-call against 4.6 ms; 512^3 33 ms against 24 ms)
