@@ -136,10 +136,11 @@ def unit_forward(i, x, w, b, kept_w, kept_b, q, r, a, relu, kept_a, wq_t, tabs, 
     bad = False
     if macs[3].size:
         bad = _mac(i, FWD, h, False, wk, wt, bb, cols, y, macs)
-    elif wt:
-        _rows_dot(h, wk.T, y)
     else:
-        _rows_dot(h, wk, y)
+        if wt:
+            _rows_dot(h, wk.T, y)
+        else:
+            _rows_dot(h, wk, y)
         for k in range(y.shape[0]):
             for j in range(y.shape[1]):
                 y[k, j] = y[k, j] + bb[j]

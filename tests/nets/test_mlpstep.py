@@ -27,10 +27,11 @@ def _roles(**roles: object) -> nets.PrecisionPolicy:
 
 def _mixed() -> nets.PrecisionPolicy:
     """Every role in its own fixed format and rounding: the weights are not the master's format (so they
-    are converted on every step), the ReLU's activations not the preacts' (converted too), the update in
-    float64, and one layer overridden."""
+    are converted on every step, stochastically: in `Layer.q`'s order), the ReLU's activations not the
+    preacts' (converted too), the update in float64, and one layer overridden."""
     base = nets.LayerPolicy().with_roles(
-        activations=nets.RoleFormat.parse("fx<3,7>", "stochastic"), weights="fx<2,8>", biases="fx<4,6>",
+        activations=nets.RoleFormat.parse("fx<3,7>", "stochastic"),
+        weights=nets.RoleFormat.parse("fx<2,8>", "stochastic"), biases="fx<4,6>",
         preacts=nets.RoleFormat.parse("fx<4,8>", "toward_zero"), errors=nets.RoleFormat.parse("fx<2,10>",
                                                                                              "stochastic"),
         grads=nets.RoleFormat.parse("fx<2,12>", "stochastic"), master=nets.RoleFormat.parse("fx<3,13>",
@@ -95,12 +96,19 @@ OPTIMISERS = {
 
 
 def _model(sizes: tuple[int, ...], last_relu: bool) -> nets.Model:
+    """The MLP, its biases drawn (not the initial zeros, which would hide a bias left out)."""
     if not last_relu:
-        return nets.mlp(list(sizes), seed=0)
-    layers: list[nets.Layer] = []
-    for a, b in zip(sizes, sizes[1:], strict=False):
-        layers += [nets.Linear(a, b), nets.ReLU()]
-    return nets.Model(nets.Sequential(*layers), seed=0)
+        model = nets.mlp(list(sizes), seed=0)
+    else:
+        layers: list[nets.Layer] = []
+        for a, b in zip(sizes, sizes[1:], strict=False):
+            layers += [nets.Linear(a, b), nets.ReLU()]
+        model = nets.Model(nets.Sequential(*layers), seed=0)
+    rng = np.random.default_rng(11)
+    for layer, k in model.parameters():
+        if k == "b":
+            layer.params[k] = rng.normal(0.0, 0.2, layer.params[k].shape)
+    return model
 
 
 Run = tuple[nets.Model, nets.Quantizer, nets.Optimizer, list[tuple[float, np.ndarray]], int, dict]
