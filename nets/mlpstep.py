@@ -261,14 +261,11 @@ class MLPStep:
         if ctx.training:
             return None
         plan = self._shared_plan(ctx, False)
-        work = self._work(plan, x)
-        if work is None:
-            return None
-        done = self._forward(plan, work, np.asarray(x, np.float64), ctx)  # type: ignore[arg-type]
+        done = self._forward(plan, x, ctx)
         if done is None:
             return None
-        Tally(plan, ctx).add(work, False, forward=True)  # type: ignore[arg-type]
-        return done[0]
+        Tally(plan, ctx).add(done[0], False, forward=True)  # type: ignore[arg-type]
+        return done[1]
 
     def _work(self, plan: Plan | None, x: np.ndarray) -> Work | None:
         """The plan's buffers for the batch x, or None where the kernels do not take x or the parameters."""
@@ -283,13 +280,17 @@ class MLPStep:
             return None
         return work
 
-    def _forward(self, plan: Plan, work: Work, x: np.ndarray, ctx: Context
-                 ) -> tuple[np.ndarray, list[tuple[np.ndarray, bool]], Any] | None:
-        """The forward of x (float64) in `work`'s buffers, its keys drawn: the output, each unit's weights
-        as its product took them ((W, False) or its conversion wq and whether that is W's transpose), and
-        the random stream's state before the draws where a datapath runs (else None). None where a
-        datapath's product met a NaN or made a value that is not finite (the layered path's: the draws
-        undone, nothing counted)."""
+    def _forward(self, plan: Plan | None, x: np.ndarray, ctx: Context
+                 ) -> tuple[Work, np.ndarray, list[tuple[np.ndarray, bool]], Any] | None:
+        """The forward of x under ``plan`` with its keys drawn: the buffers it ran in (`_work`), the output,
+        each unit's weights as its product took them ((W, False) or its conversion wq and whether that is
+        W's transpose), and the random stream's state before the draws where a datapath runs (else None).
+        None where the kernels do not take x or the parameters, or a datapath's product met a NaN or made a
+        value that is not finite (the layered path's: the draws undone, nothing counted)."""
+        work = self._work(plan, x)
+        if plan is None or work is None:
+            return None
+        x = np.asarray(x, np.float64)
         quant = ctx.quant
         stream = quant.rng.bit_generator
         start = stream.state if plan.has_macs and plan.draws else None  # (nothing to undo: None)
@@ -312,7 +313,7 @@ class MLPStep:
                 return None
             used_w.append((wp, False) if kept_w else (b["wq"], plan.wq_t[i]))
             h = out
-        return h, used_w, start
+        return work, h, used_w, start
 
     def step(self, x: np.ndarray, y: np.ndarray, ctx: Context) -> tuple[float, np.ndarray, bool] | None:
         """One training step on the batch (x, y): the loss and the output, and whether the parameters were
@@ -321,14 +322,11 @@ class MLPStep:
         kernels run (the caller then takes the layered path; nothing was drawn, counted or changed: a
         datapath's product that meets a NaN or makes a value that is not finite hands the step back)."""
         plan = self._plan_of(ctx)
-        work = self._work(plan, x)
-        if work is None:
-            return None
-        done = self._forward(plan, work, np.asarray(x, np.float64), ctx)  # type: ignore[arg-type]
+        done = self._forward(plan, x, ctx)
         if done is None:
             return None
-        z, used_w, start = done
-        plan, units, quant, stats = self._plan, self.units, ctx.quant, work.stats
+        work, z, used_w, start = done
+        units, quant, stats = self.units, ctx.quant, work.stats
         stream = quant.rng.bit_generator
         loss, dz = self.model.loss(z, y)
         updated = plan.fused and math.isfinite(loss)  # type: ignore[union-attr]
