@@ -119,8 +119,9 @@ def _units(model: Any) -> list[Unit] | None:
     return units
 
 
-#: the plans made, by (thread, the model's units, policy, converter's nearest rounding, update fused): a
-#: plan's buffers serve one step at a time, so each thread has its own; the least recently used go first
+#: the plans made, by (thread, the model's units, policy, training, converter's nearest rounding, update
+#: fused): a plan's buffers serve one step at a time, so each thread has its own; the least recently used
+#: go first
 _PLANS: OrderedDict[tuple[Any, ...], Plan | None] = OrderedDict()
 _PLANS_KEPT = 8
 
@@ -226,9 +227,10 @@ class MLPStep:
 
     def _datapaths(self, ctx: Context) -> list[tuple[emu.MAC | None, ...]] | None | tuple[()]:
         """Each unit's (forward, backward, weight gradient) datapaths where every product the step makes has
-        one that the binary32 kernel runs (`fp32_kernel_args`; the first unit's backward product is not
-        made: None) and every layer has more than one output (a bias gradient's float sums then run in numpy's
-        order); None where no product has a datapath (float64 products); else () (the layered path)."""
+        one that emu's one-call kernels run (`fp32_kernel_args`, `fixed_kernel_args`; the first unit's
+        backward product is not made: None) and every layer has more than one output (a bias gradient's
+        float sums then run in numpy's order); None where no product has a datapath (float64 products);
+        else () (the layered path)."""
         found = []
         for i, (lin, _) in enumerate(self.units):
             lp = ctx.policy.for_layer(lin.name)
