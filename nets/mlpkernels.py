@@ -20,7 +20,7 @@ from emu.update import convert_kind, update_kernel
 from .quant import all_inside
 
 __all__ = ["ACT", "B", "BWD", "E", "FIXED", "FP32", "FWD", "GB", "GRAD", "GW", "IN", "NO_MAC", "PRE", "RE",
-           "ROWS", "UBI", "UBO", "UWI", "UWO", "W", "unit_backward", "unit_forward"]
+           "ROWS", "UBI", "UBO", "UWI", "UWO", "W", "group_sums", "unit_backward", "unit_forward"]
 
 #: a unit's conversions (rows of its tables), each in its pass's order: forward (the network's input,
 #: weights, biases, preacts, the ReLU's activations), backward (the incoming errors, the ReLU's errors, the
@@ -229,3 +229,19 @@ def unit_backward(i, g, w, w_t, amask, pmask, gw, gb, rates, wp, bp, new_w, new_
     for r in range(E, ROWS):
         nans += stats[i, r, 2]
     return nans, bad
+
+
+@njit(cache=True, nogil=True)
+def group_sums(role_of, extra_of, stats, out):
+    """out[k] = the sum of the rows of stats (flat: (rows, 4) counts) whose role_of or extra_of is k (-1:
+    none), one pass (a small integer matrix product costs numpy several times as much)."""
+    out[:] = 0
+    s = stats.reshape(-1, 4)
+    for row in range(s.shape[0]):
+        k = role_of[row]
+        e = extra_of[row]
+        for c in range(4):
+            if k >= 0:
+                out[k, c] += s[row, c]
+            if e >= 0:
+                out[e, c] += s[row, c]

@@ -38,6 +38,7 @@ from .mlpkernels import (
     B,
     E,
     W,
+    group_sums,
 )
 
 __all__ = ["BACKWARD", "FORWARD", "UPDATE", "Conv", "Plan", "Shape", "Tally", "Unit", "Work", "conversion"]
@@ -313,14 +314,17 @@ class Plan:
                 name = self.units[i].name
                 macs += [(f"{name}.{p}", math.prod(unit_shapes[i][k]), i, k)
                          for k, p in ((GRAD, "grad"), (BWD, "bwd")) if k == GRAD or i]
-        return Work(bufs, fwd, bwd, keys, stats, (self.group[:-2] @ sizes).tolist(), macs)
+        counted = self.role_of >= 0
+        by_role = np.zeros(len(self.roles), np.int64)
+        np.add.at(by_role, self.role_of[counted], sizes[counted])
+        return Work(bufs, fwd, bwd, keys, stats, by_role.tolist(), macs)
 
     def _groups(self) -> None:
         """`roles`, the keys of the counted roles in the order the layered path first counts them (the
-        forward's, the first `n_forward`; the backward's; then from `n_updating` on the update's), and
-        `group`, the matrix (roles x
-        table rows) of 1 where a conversion adds to a role, followed by two rows that sum the updates
-        attempted and zeroed (the update's inner and outer rows)."""
+        forward's, the first `n_forward`; the backward's; then from `n_updating` on the update's), and the
+        groups of the table's rows (flat) the counts are summed in (`nets.mlpkernels.group_sums`):
+        `role_of`, the role a row's conversion adds to (-1: none), and `extra_of`, the two sums after the
+        roles', of the updates attempted and zeroed (the update's inner and outer rows; -1: neither)."""
         n_units = len(self.convs)
         order = [(i, r) for i in range(n_units) for r in FORWARD]
         order += [(i, r) for i in range(n_units - 1, -1, -1) for r in BACKWARD]
@@ -337,12 +341,13 @@ class Plan:
                     self.n_forward += r in FORWARD
                 where.append((self.roles.index(c.counts), i * ROWS + r))
         m = len(self.roles)
-        self.group = np.zeros((m + 2, n_units * ROWS), np.int64)
+        self.role_of = np.full(n_units * ROWS, -1, np.int64)
+        self.extra_of = np.full(n_units * ROWS, -1, np.int64)
         for k, col in where:
-            self.group[k, col] = 1
-        for col in range(0, self.group.shape[1], ROWS):
-            self.group[m, col + UWI] = self.group[m, col + UBI] = 1
-            self.group[m + 1, col + UWO] = self.group[m + 1, col + UBO] = 1
+            self.role_of[col] = k
+        for col in range(0, n_units * ROWS, ROWS):
+            self.extra_of[col + UWI] = self.extra_of[col + UBI] = m
+            self.extra_of[col + UWO] = self.extra_of[col + UBO] = m + 1
 
     def refuse(self, stats: np.ndarray, i: int, rows: tuple[int, ...], inputs: tuple[np.ndarray, ...],
                updates: tuple[np.ndarray, ...] = (), rates: np.ndarray | None = None) -> None:
@@ -366,13 +371,15 @@ class Tally:
     def __init__(self, plan: Plan, ctx: Context) -> None:
         self.plan, self.ctx, self.counts = plan, ctx, ctx.quant.counts
         self._counts: list[Any] = []
+        self._sums = np.zeros((len(plan.roles) + 2, 4), np.int64)
 
     def add(self, work: Work, updated: bool, forward: bool = False) -> tuple[int, int]:
         """Add a step's counts (`Work.stats`) to the roles' counts (the update's only where ``updated``,
         the forward's alone with ``forward``); returns the updates attempted and zeroed (0, 0 without the
         update)."""
         plan = self.plan
-        *tot, attempted, zeroed = (plan.group @ work.stats.reshape(-1, 4)).tolist()
+        group_sums(plan.role_of, plan.extra_of, work.stats, self._sums)
+        *tot, attempted, zeroed = self._sums.tolist()
         m = plan.n_forward if forward else plan.n_updating
         counts = self._counts
         if len(counts) < (len(plan.roles) if updated else m):
