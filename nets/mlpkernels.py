@@ -19,7 +19,7 @@ from emu.update import convert_kind, update_kernel
 
 from .quant import all_inside
 
-__all__ = ["ACT", "B", "BWD", "E", "FIXED", "FP32", "FWD", "GB", "GRAD", "GW", "IN", "NO_MAC", "PRE", "RE",
+__all__ = ["ACT", "B", "BWD", "E", "FIXED", "FP32", "FWD", "GB", "GRAD", "GW", "IN", "PRE", "RE",
            "ROWS", "UBI", "UBO", "UWI", "UWO", "W", "group_sums", "unit_backward", "unit_forward"]
 
 #: a unit's conversions (rows of its tables), each in its pass's order: forward (the network's input,
@@ -29,8 +29,8 @@ IN, W, B, PRE, ACT, E, RE, GW, GB, UWI, UWO, UBI, UBO = range(13)
 ROWS = 13
 #: a unit's products through a datapath: forward, backward (the error to the unit below), weight gradient
 FWD, BWD, GRAD = range(3)
-#: the kinds of a datapath's product: none (float64), binary32, fixed point
-NO_MAC, FP32, FIXED = range(3)
+#: the kinds of a datapath's product (0: none, the product in float64): binary32, fixed point
+FP32, FIXED = 1, 2
 
 
 @njit(cache=True, nogil=True)

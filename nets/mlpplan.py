@@ -77,7 +77,7 @@ class Shape(NamedTuple):
 
 
 def conversion(ctx: Context, layer: Any, role: str, boundary: bool = False, optimiser: bool = False,
-          floats: bool = False) -> Conv | None:
+               floats: bool = False) -> Conv | None:
     """The conversion of ``role`` at ``layer`` under ``ctx``, where a kernel makes it: a fixed-point
     format with a fast conversion that refuses NaN; with ``floats`` (values that reach only datapaths and
     the optimiser's update, not float64 products) or for an ``optimiser`` role (``update``, ``master``),

@@ -124,6 +124,7 @@ def _units(model: Any) -> list[Unit] | None:
 #: go first
 _PLANS: OrderedDict[tuple[Any, ...], Plan | None] = OrderedDict()
 _PLANS_KEPT = 8
+_PLANS_LOCK = threading.Lock()
 
 
 _EMPTY1, _EMPTY2, _NO_MASK = np.zeros(0), np.zeros((0, 0)), np.zeros(0, np.bool_)
@@ -185,12 +186,15 @@ class MLPStep:
     def _shared_plan(self, ctx: Context, fuse: bool) -> Plan | None:
         """The plan of models of these layers under ``ctx``'s policy, from `_PLANS` or made (`_new_plan`)."""
         key = (threading.get_ident(), self._layers, ctx.policy, ctx.training, ctx.quant.nearest, fuse)
-        if key in _PLANS:
-            _PLANS.move_to_end(key)
-            return _PLANS[key]
-        plan = _PLANS[key] = self._new_plan(ctx, fuse)
-        if len(_PLANS) > _PLANS_KEPT:
-            _PLANS.popitem(last=False)
+        with _PLANS_LOCK:  # (another thread may evict between a lookup and its use)
+            if key in _PLANS:
+                _PLANS.move_to_end(key)
+                return _PLANS[key]
+        plan = self._new_plan(ctx, fuse)
+        with _PLANS_LOCK:
+            _PLANS[key] = plan
+            if len(_PLANS) > _PLANS_KEPT:
+                _PLANS.popitem(last=False)
         return plan
 
     def _new_plan(self, ctx: Context, fuse: bool) -> Plan | None:
